@@ -1,0 +1,29 @@
+"""arrowtail: change data capture from PostgreSQL and MySQL/MariaDB into Apache Arrow.
+
+The Rust core (``arrowtail._core``) decodes replication streams into Arrow change batches; this
+package runs the connections, snapshots, batching, checkpoints and sinks.
+"""
+
+from __future__ import annotations
+
+from arrowtail._core import __version__
+from arrowtail.exceptions import (
+    ArrowtailError,
+    ConfigError,
+    DecodeError,
+    SchemaChangeError,
+    SinkError,
+    SourceError,
+    UnsupportedTypeError,
+)
+
+__all__ = [
+    "ArrowtailError",
+    "ConfigError",
+    "DecodeError",
+    "SchemaChangeError",
+    "SinkError",
+    "SourceError",
+    "UnsupportedTypeError",
+    "__version__",
+]

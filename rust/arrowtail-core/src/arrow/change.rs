@@ -1,0 +1,455 @@
+//! The change batch: one table, one schema version, rows in source order, plus the metadata columns
+//! of the contract in DESIGN.md (`_op`, `_pos`, `_seq`, `_xid`, `_commit_ts`, `_before`,
+//! `_unchanged`).
+//!
+//! A decoder appends a row by pushing one value onto every user column builder (and, when the
+//! source sent an old image, one onto every `_before` builder), then calls
+//! [`ChangeBuilder::finish_row`]. If decoding fails half-way through a row, the decoder calls
+//! [`ChangeBuilder::abandon_partial_row`], so no batch ever holds a row that was not fully decoded.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_array::builder::{ListBuilder, StringBuilder};
+use arrow_array::{
+    ArrayRef, RecordBatch, StringArray, StructArray, TimestampMicrosecondArray, UInt32Array,
+    UInt64Array,
+};
+use arrow_buffer::NullBufferBuilder;
+use arrow_schema::{ArrowError, DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
+
+use super::column::ColumnBuilder;
+
+/// Which kind of database a batch came from (`arrowtail.source` metadata).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    Postgres,
+    MySql,
+}
+
+impl SourceKind {
+    /// The metadata value: `postgres` or `mysql`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Postgres => "postgres",
+            SourceKind::MySql => "mysql",
+        }
+    }
+}
+
+/// The kind of change in `_op`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Insert,
+    Update,
+    Delete,
+    Read,
+    Truncate,
+    /// A logical message or DDL statement in the `_messages` / `_ddl` pseudo-tables.
+    Message,
+}
+
+impl Op {
+    /// The `_op` letter.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Insert => "c",
+            Op::Update => "u",
+            Op::Delete => "d",
+            Op::Read => "r",
+            Op::Truncate => "t",
+            Op::Message => "m",
+        }
+    }
+}
+
+/// What a decoder knows about a table at one schema version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableSchema {
+    pub source: SourceKind,
+    /// `schema.table` (MySQL: `database.table`).
+    pub table: String,
+    pub schema_version: u32,
+    /// User columns in source order; every field is nullable, since a delete carries only keys.
+    pub columns: Vec<Field>,
+    pub primary_key: Vec<String>,
+    /// Further `arrowtail.*` metadata, e.g. `arrowtail.column_names = generated`.
+    pub extra_metadata: Vec<(String, String)>,
+}
+
+/// Per-row metadata.
+#[derive(Debug, Clone, Copy)]
+pub struct RowMeta {
+    pub op: Op,
+    /// Commit position; may be filled later with [`ChangeBuilder::set_commit`].
+    pub pos: u64,
+    pub seq: u32,
+    pub xid: u64,
+    /// Commit time, microseconds since the Unix epoch, UTC.
+    pub commit_ts_us: i64,
+}
+
+/// Metadata column names.
+pub mod names {
+    pub const OP: &str = "_op";
+    pub const POS: &str = "_pos";
+    pub const SEQ: &str = "_seq";
+    pub const XID: &str = "_xid";
+    pub const COMMIT_TS: &str = "_commit_ts";
+    pub const BEFORE: &str = "_before";
+    pub const UNCHANGED: &str = "_unchanged";
+}
+
+/// Builds change batches of one table at one schema version. Builders are reused across flushes.
+#[derive(Debug)]
+pub struct ChangeBuilder {
+    table: Arc<TableSchema>,
+    schema: SchemaRef,
+    before_fields: Fields,
+    /// User column builders, in schema order. Decoders append to these directly.
+    pub columns: Vec<ColumnBuilder>,
+    /// `_before` child builders, in schema order. Decoders append to these only for rows that have
+    /// an old image.
+    pub before: Vec<ColumnBuilder>,
+    before_valid: NullBufferBuilder,
+    op: StringBuilder,
+    pos: Vec<u64>,
+    seq: Vec<u32>,
+    xid: Vec<u64>,
+    commit_ts: Vec<i64>,
+    unchanged: ListBuilder<StringBuilder>,
+    /// Rows finished before a partial row had to be cut off.
+    done: Vec<RecordBatch>,
+}
+
+impl ChangeBuilder {
+    /// Creates a builder for a table schema.
+    pub fn new(table: Arc<TableSchema>) -> Result<Self, ArrowError> {
+        let user: Vec<Field> = table
+            .columns
+            .iter()
+            .map(|f| f.clone().with_nullable(true))
+            .collect();
+        let before_fields: Fields = user.clone().into();
+        let mut fields = user.clone();
+        fields.push(Field::new(names::OP, DataType::Utf8, false));
+        fields.push(Field::new(names::POS, DataType::UInt64, false));
+        fields.push(Field::new(names::SEQ, DataType::UInt32, false));
+        fields.push(Field::new(names::XID, DataType::UInt64, false));
+        fields.push(Field::new(
+            names::COMMIT_TS,
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ));
+        fields.push(Field::new(
+            names::BEFORE,
+            DataType::Struct(before_fields.clone()),
+            true,
+        ));
+        fields.push(Field::new(
+            names::UNCHANGED,
+            ColumnBuilder::list_type(DataType::Utf8),
+            true,
+        ));
+        let mut metadata = HashMap::new();
+        metadata.insert("arrowtail.source".into(), table.source.as_str().into());
+        metadata.insert("arrowtail.table".into(), table.table.clone());
+        metadata.insert("arrowtail.primary_key".into(), table.primary_key.join(","));
+        metadata.insert(
+            "arrowtail.schema_version".into(),
+            table.schema_version.to_string(),
+        );
+        for (k, v) in &table.extra_metadata {
+            metadata.insert(k.clone(), v.clone());
+        }
+        let schema = Arc::new(Schema::new_with_metadata(fields, metadata));
+        let columns = user
+            .iter()
+            .map(|f| ColumnBuilder::new(f.data_type()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let before = user
+            .iter()
+            .map(|f| ColumnBuilder::new(f.data_type()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            table,
+            schema,
+            before_fields,
+            columns,
+            before,
+            before_valid: NullBufferBuilder::new(0),
+            op: StringBuilder::new(),
+            pos: Vec::new(),
+            seq: Vec::new(),
+            xid: Vec::new(),
+            commit_ts: Vec::new(),
+            unchanged: ListBuilder::new(StringBuilder::new()),
+            done: Vec::new(),
+        })
+    }
+
+    /// The table this builder is for.
+    pub fn table(&self) -> &Arc<TableSchema> {
+        &self.table
+    }
+
+    /// The schema of the batches it produces (user columns, then the metadata columns).
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// Completed rows not yet flushed.
+    pub fn len(&self) -> usize {
+        self.pos.len() + self.done.iter().map(|b| b.num_rows()).sum::<usize>()
+    }
+
+    /// True when there is nothing to flush.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Rows in the current (not yet cut) run; row indexes for [`set_commit`](Self::set_commit).
+    pub fn current_rows(&self) -> usize {
+        self.pos.len()
+    }
+
+    /// Completes a row whose user column values were appended by the caller. `has_before` says the
+    /// caller also appended one value to every `_before` builder; `unchanged` lists indexes of
+    /// columns whose value the source did not send (their user value must have been appended as
+    /// null).
+    pub fn finish_row(&mut self, meta: RowMeta, has_before: bool, unchanged: &[usize]) {
+        if has_before {
+            self.before_valid.append_non_null();
+        } else {
+            for b in &mut self.before {
+                b.append_null();
+            }
+            self.before_valid.append_null();
+        }
+        self.op.append_value(meta.op.as_str());
+        self.pos.push(meta.pos);
+        self.seq.push(meta.seq);
+        self.xid.push(meta.xid);
+        self.commit_ts.push(meta.commit_ts_us);
+        if unchanged.is_empty() {
+            self.unchanged.append_null();
+        } else {
+            for &i in unchanged {
+                self.unchanged.values().append_value(self.table.columns[i].name());
+            }
+            self.unchanged.append(true);
+        }
+        debug_assert!(self.columns.iter().all(|c| c.len() == self.pos.len()));
+        debug_assert!(self.before.iter().all(|c| c.len() == self.pos.len()));
+    }
+
+    /// Sets the commit position and time of rows `from..` of the current run (for sources that
+    /// learn them only at commit: MySQL's XID event, PostgreSQL's Stream Commit).
+    pub fn set_commit(&mut self, from: usize, pos: u64, commit_ts_us: i64) {
+        for p in &mut self.pos[from..] {
+            *p = pos;
+        }
+        for t in &mut self.commit_ts[from..] {
+            *t = commit_ts_us;
+        }
+    }
+
+    /// Drops values of a row that was started but not finished (a decode error in the middle of a
+    /// tuple). Completed rows are kept.
+    pub fn abandon_partial_row(&mut self) -> Result<(), ArrowError> {
+        let n = self.pos.len();
+        let partial = self.columns.iter().any(|c| c.len() != n)
+            || self.before.iter().any(|c| c.len() != n);
+        if partial {
+            let batch = self.finish_current(n)?;
+            if let Some(b) = batch {
+                self.done.push(b);
+            }
+        }
+        Ok(())
+    }
+
+    /// Finishes all completed rows into batches (usually one) and resets the builder.
+    pub fn flush(&mut self) -> Result<Vec<RecordBatch>, ArrowError> {
+        let n = self.pos.len();
+        let mut out = std::mem::take(&mut self.done);
+        if let Some(b) = self.finish_current(n)? {
+            out.push(b);
+        }
+        Ok(out)
+    }
+
+    fn finish_current(&mut self, rows: usize) -> Result<Option<RecordBatch>, ArrowError> {
+        // Arrays are cut to `rows` so values of an unfinished row never appear.
+        let cut = |a: ArrayRef| if a.len() > rows { a.slice(0, rows) } else { a };
+        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
+        for c in &mut self.columns {
+            arrays.push(cut(c.finish()?));
+        }
+        let before_children = self
+            .before
+            .iter_mut()
+            .map(|c| c.finish().map(cut))
+            .collect::<Result<Vec<_>, _>>()?;
+        let before_nulls = self.before_valid.finish();
+        let op = self.op.finish();
+        let pos = std::mem::take(&mut self.pos);
+        let seq = std::mem::take(&mut self.seq);
+        let xid = std::mem::take(&mut self.xid);
+        let ts = std::mem::take(&mut self.commit_ts);
+        let unchanged = self.unchanged.finish();
+        if rows == 0 {
+            return Ok(None);
+        }
+        arrays.push(Arc::new(op) as ArrayRef);
+        arrays.push(Arc::new(UInt64Array::from(pos)));
+        arrays.push(Arc::new(UInt32Array::from(seq)));
+        arrays.push(Arc::new(UInt64Array::from(xid)));
+        arrays.push(Arc::new(
+            TimestampMicrosecondArray::from(ts).with_timezone("UTC"),
+        ));
+        let before = if self.before_fields.is_empty() {
+            StructArray::new_empty_fields(rows, before_nulls)
+        } else {
+            StructArray::try_new(self.before_fields.clone(), before_children, before_nulls)?
+        };
+        arrays.push(Arc::new(before));
+        arrays.push(Arc::new(unchanged));
+        RecordBatch::try_new(self.schema.clone(), arrays).map(Some)
+    }
+}
+
+/// A finished change batch with the table it belongs to.
+#[derive(Debug, Clone)]
+pub struct ChangeBatch {
+    pub table: String,
+    pub schema_version: u32,
+    pub batch: RecordBatch,
+}
+
+/// Helper for `_op` values of a finished batch (tests and sinks).
+pub fn op_column(batch: &RecordBatch) -> Option<&StringArray> {
+    batch
+        .column_by_name(names::OP)
+        .and_then(|a| a.as_any().downcast_ref::<StringArray>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{Array, Int64Array, ListArray};
+
+    fn table() -> Arc<TableSchema> {
+        Arc::new(TableSchema {
+            source: SourceKind::Postgres,
+            table: "public.t".into(),
+            schema_version: 1,
+            columns: vec![
+                Field::new("id", DataType::Int64, false),
+                Field::new("note", DataType::Utf8, true),
+            ],
+            primary_key: vec!["id".into()],
+            extra_metadata: vec![],
+        })
+    }
+
+    fn meta(op: Op, seq: u32) -> RowMeta {
+        RowMeta {
+            op,
+            pos: 100,
+            seq,
+            xid: 7,
+            commit_ts_us: 1_700_000_000_000_000,
+        }
+    }
+
+    fn push(b: &mut ChangeBuilder, id: i64, note: Option<&str>) {
+        if let ColumnBuilder::Int64(c) = &mut b.columns[0] {
+            c.append_value(id);
+        }
+        if let ColumnBuilder::Utf8(c) = &mut b.columns[1] {
+            c.append_option(note);
+        }
+    }
+
+    #[test]
+    fn rows_with_and_without_before_image() {
+        let mut b = ChangeBuilder::new(table()).unwrap();
+        push(&mut b, 1, Some("a"));
+        b.finish_row(meta(Op::Insert, 0), false, &[]);
+        push(&mut b, 1, None);
+        if let ColumnBuilder::Int64(c) = &mut b.before[0] {
+            c.append_value(1);
+        }
+        if let ColumnBuilder::Utf8(c) = &mut b.before[1] {
+            c.append_value("a");
+        }
+        b.finish_row(meta(Op::Update, 1), true, &[1]);
+        let batches = b.flush().unwrap();
+        assert_eq!(batches.len(), 1);
+        let batch = &batches[0];
+        assert_eq!(batch.num_rows(), 2);
+        assert_eq!(op_column(batch).unwrap().value(1), "u");
+        let md = batch.schema().metadata().clone();
+        assert_eq!(md["arrowtail.table"], "public.t");
+        assert_eq!(md["arrowtail.primary_key"], "id");
+        let before = batch
+            .column_by_name("_before")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<StructArray>()
+            .unwrap();
+        assert!(before.is_null(0));
+        assert!(before.is_valid(1));
+        let unchanged = batch
+            .column_by_name("_unchanged")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<ListArray>()
+            .unwrap();
+        assert!(unchanged.is_null(0));
+        let names = unchanged.value(1);
+        let names = names.as_any().downcast_ref::<StringArray>().unwrap();
+        assert_eq!(names.value(0), "note");
+        assert!(b.flush().unwrap().is_empty());
+    }
+
+    #[test]
+    fn partial_row_is_never_emitted() {
+        let mut b = ChangeBuilder::new(table()).unwrap();
+        push(&mut b, 1, Some("a"));
+        b.finish_row(meta(Op::Insert, 0), false, &[]);
+        // Half a row: only the id column got a value before the (simulated) decode error.
+        if let ColumnBuilder::Int64(c) = &mut b.columns[0] {
+            c.append_value(2);
+        }
+        b.abandon_partial_row().unwrap();
+        push(&mut b, 3, Some("c"));
+        b.finish_row(meta(Op::Insert, 1), false, &[]);
+        let batches = b.flush().unwrap();
+        let ids: Vec<i64> = batches
+            .iter()
+            .flat_map(|bt| {
+                let a = bt.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+                a.values().to_vec()
+            })
+            .collect();
+        assert_eq!(ids, vec![1, 3]);
+    }
+
+    #[test]
+    fn set_commit_fills_positions_later() {
+        let mut b = ChangeBuilder::new(table()).unwrap();
+        push(&mut b, 1, None);
+        b.finish_row(meta(Op::Insert, 0), false, &[]);
+        b.set_commit(0, 555, 42);
+        let batch = &b.flush().unwrap()[0];
+        let pos = batch
+            .column_by_name("_pos")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<UInt64Array>()
+            .unwrap();
+        assert_eq!(pos.value(0), 555);
+    }
+}

@@ -1,0 +1,8 @@
+//! Arrow building blocks shared by every decoder: typed column builders and the change-batch
+//! builder that adds the contract's metadata columns.
+
+pub mod change;
+pub mod column;
+
+pub use change::{ChangeBatch, ChangeBuilder, Op, RowMeta, SourceKind, TableSchema};
+pub use column::{ColumnBuilder, ListColumnBuilder};
