@@ -5,6 +5,7 @@
 use pyo3::prelude::*;
 
 mod errors;
+mod export;
 
 /// Raises the Python exception class a core error maps to (used by the tests of the mapping).
 #[pyfunction]
