@@ -1,0 +1,196 @@
+"""One typed configuration for ``arrowtail run`` and friends.
+
+Sources of settings, later ones winning: defaults < TOML file (``--config``) < ``ARROWTAIL_*``
+environment variables < command-line flags. Validation happens up front and names the key and the
+fix. Secrets (passwords, masking keys) come from the environment or files only — a password in a
+URL is accepted but masked everywhere it is shown — and are registered with :mod:`arrowtail.redact`.
+
+Example ``arrowtail.toml``::
+
+    [source]
+    url = "postgresql://cdc@db.internal:5432/shop"
+    password_env = "SHOP_CDC_PASSWORD"
+    slot = "arrowtail"
+    publication = "arrowtail"
+    snapshot = "initial"
+
+    [sink]
+    url = "parquet:/data/cdc"
+
+    [run]
+    idle_exit = 30
+    checkpoint = "/var/lib/arrowtail/shop.json"
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from arrowtail.exceptions import ConfigError
+from arrowtail.redact import redact_url, register_secret
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+SNAPSHOT_MODES = ("initial", "never")
+
+
+@dataclass
+class SourceConfig:
+    url: str = ""
+    #: Name of an environment variable holding the password (kept out of URLs and files).
+    password_env: str | None = None
+    password_file: str | None = None
+    slot: str = "arrowtail"
+    publication: str = "arrowtail"
+    snapshot: str = "never"
+    server_id: int = 7301
+    tables: list[str] = field(default_factory=list)
+
+    @property
+    def kind(self) -> str:
+        if self.url.startswith(("postgresql://", "postgres://")):
+            return "postgres"
+        if self.url.startswith(("mysql://", "mariadb://")):
+            return "mysql"
+        return ""
+
+    def password(self) -> str | None:
+        """The password from ``password_env`` / ``password_file``, registered as a secret."""
+        secret: str | None = None
+        if self.password_env:
+            secret = os.environ.get(self.password_env)
+            if secret is None:
+                raise ConfigError(
+                    f"source.password_env names {self.password_env}, which is not set; "
+                    "export it or remove the key"
+                )
+        elif self.password_file:
+            try:
+                with open(self.password_file, encoding="utf-8") as f:
+                    secret = f.read().strip()
+            except OSError as exc:
+                raise ConfigError(
+                    f"source.password_file {self.password_file} cannot be read: {exc.strerror}"
+                ) from exc
+        register_secret(secret)
+        return secret
+
+
+@dataclass
+class SinkConfig:
+    url: str = ""
+
+    @property
+    def kind(self) -> str:
+        return self.url.split(":", 1)[0] if ":" in self.url else ""
+
+
+@dataclass
+class RunConfig:
+    checkpoint: str | None = None
+    idle_exit: float | None = None
+    log_format: str = "text"
+    metrics_port: int | None = None
+
+
+@dataclass
+class Config:
+    source: SourceConfig = field(default_factory=SourceConfig)
+    sink: SinkConfig = field(default_factory=SinkConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def validate(self) -> Config:
+        if not self.source.url:
+            raise ConfigError(
+                "source.url is missing: pass --source postgresql://... or mysql://..."
+            )
+        if not self.source.kind:
+            raise ConfigError(
+                f"source.url {redact_url(self.source.url)!r} is not a postgresql:// or mysql:// URL"
+            )
+        redact_url(self.source.url)  # registers an inline password as a secret
+        if self.source.snapshot not in SNAPSHOT_MODES:
+            raise ConfigError(
+                f"source.snapshot must be one of {', '.join(SNAPSHOT_MODES)}, "
+                f"not {self.source.snapshot!r}"
+            )
+        if not self.sink.url:
+            raise ConfigError(
+                "sink.url is missing: pass --to parquet:DIR, kafka://HOST:PORT or jsonl:-"
+            )
+        if self.sink.kind not in ("parquet", "kafka", "jsonl"):
+            raise ConfigError(
+                f"sink.url {redact_url(self.sink.url)!r} is not parquet:DIR, kafka://HOST:PORT "
+                "or jsonl:FILE"
+            )
+        if self.run.idle_exit is not None and self.run.idle_exit < 0:
+            raise ConfigError("run.idle_exit must be zero or more seconds")
+        if self.run.log_format not in ("text", "json"):
+            raise ConfigError("run.log_format must be 'text' or 'json'")
+        return self
+
+
+_SECTIONS = {"source": SourceConfig, "sink": SinkConfig, "run": RunConfig}
+
+
+def _coerce(section: str, key: str, value: Any, target: Any) -> Any:
+    kind = {f.name: f.type for f in fields(target)}[key]
+    try:
+        if "float" in str(kind) and value is not None:
+            return float(value)
+        if "int" in str(kind) and "list" not in str(kind) and value is not None:
+            return int(value)
+        if "list" in str(kind) and isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{section}.{key} must be a number, not {value!r}") from exc
+    return value
+
+
+def _apply(config: Config, section: str, values: Mapping[str, Any], origin: str) -> None:
+    target = getattr(config, section)
+    known = {f.name for f in fields(target)}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(
+                f"{origin}: unknown key {section}.{key} (known: {', '.join(sorted(known))})"
+            )
+        setattr(target, key, _coerce(section, key, value, target))
+
+
+def load(
+    path: str | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Builds and validates the configuration (file < environment < overrides)."""
+    config = Config()
+    if path:
+        try:
+            with open(path, "rb") as f:
+                doc = tomllib.load(f)
+        except OSError as exc:
+            raise ConfigError(f"cannot read configuration file {path}: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"configuration file {path} is not valid TOML: {exc}") from exc
+        for section, values in doc.items():
+            if section not in _SECTIONS or not isinstance(values, dict):
+                raise ConfigError(f"{path}: unknown section [{section}]")
+            _apply(config, section, values, path)
+    env = os.environ if environ is None else environ
+    for name, value in env.items():
+        if not name.startswith("ARROWTAIL_") or name.count("_") < 2:
+            continue
+        section, _, key = name[len("ARROWTAIL_") :].lower().partition("_")
+        if section in _SECTIONS:
+            _apply(config, section, {key: value}, f"environment variable {name}")
+    for section, values in (overrides or {}).items():
+        _apply(config, section, {k: v for k, v in values.items() if v is not None}, "command line")
+    return config.validate()

@@ -1,0 +1,176 @@
+"""The pipeline loop: source -> (transform) -> sink -> checkpoint -> acknowledge.
+
+One thread, one loop. Reading waits while the sink works, so a slow sink slows reading and memory
+stays bounded by one poll's worth of batches (backpressure without queues). A position reaches the
+source's acknowledgement and the checkpoint file only after the sink reports it durable.
+
+Stopping: :meth:`Pipeline.stop` (SIGINT/SIGTERM in the CLI) ends the loop after the current step,
+then the sink is flushed, the checkpoint written and the source acknowledged. A second signal exits
+at once (see ``cli.py``) and acknowledges nothing more.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from arrowtail.checkpoint import CheckpointFile
+from arrowtail.sources.base import Position, Source, position_key
+
+if TYPE_CHECKING:
+    from arrowtail.sinks.base import Sink
+
+log = logging.getLogger("arrowtail.pipeline")
+
+Transform = Callable[[str, pa.RecordBatch], pa.RecordBatch | None]
+
+
+@dataclass
+class Summary:
+    """What a run did."""
+
+    rows: int = 0
+    batches: int = 0
+    seconds: float = 0.0
+    by_table_op: Counter[tuple[str, str]] = field(default_factory=Counter)
+    first_position: Position | None = None
+    last_position: Position | None = None
+    acknowledged: Position | None = None
+    stopped_by: str = ""
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "batches": self.batches,
+            "seconds": round(self.seconds, 3),
+            "rows_per_second": round(self.rows_per_second, 1),
+            "by_table_op": {f"{t}:{op}": n for (t, op), n in sorted(self.by_table_op.items())},
+            "acknowledged": self.acknowledged,
+            "stopped_by": self.stopped_by,
+        }
+
+
+class Pipeline:
+    """Moves committed changes from a source to a sink.
+
+    Example::
+
+        from arrowtail import Pipeline
+        from arrowtail.sources.postgres import PostgresSource
+        from arrowtail.sinks.parquet import ParquetSink
+
+        summary = Pipeline(
+            PostgresSource("postgresql://cdc@db/app", slot="arrowtail", publication="arrowtail"),
+            ParquetSink("/data/cdc"),
+            idle_exit=10,
+        ).run()
+        print(summary.rows, "changes stored")
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        sink: Sink,
+        *,
+        checkpoint: str | CheckpointFile | None = None,
+        idle_exit: float | None = None,
+        poll_timeout: float = 0.5,
+        transforms: list[Transform] | None = None,
+        on_progress: Callable[[Summary], None] | None = None,
+    ) -> None:
+        self.source = source
+        self.sink = sink
+        self.checkpoint = CheckpointFile(checkpoint) if isinstance(checkpoint, str) else checkpoint
+        self.idle_exit = idle_exit
+        self.poll_timeout = poll_timeout
+        self.transforms = list(transforms or [])
+        self.on_progress = on_progress
+        self.summary = Summary()
+        self._stop_reason: str | None = None
+
+    def stop(self, reason: str = "stop requested") -> None:
+        """Asks the loop to finish cleanly after its current step."""
+        self._stop_reason = reason
+
+    def run(self) -> Summary:
+        """Runs until the source is exhausted, ``idle_exit`` seconds pass without a change, or
+        :meth:`stop` is called. Returns what was done."""
+        started = time.monotonic()
+        start = self.sink.open()
+        if start is None and self.checkpoint is not None:
+            start = self.checkpoint.load()
+        if start is not None:
+            log.info("resuming after %s", start)
+        self.source.open(start)
+        acknowledged = start
+        last_change = time.monotonic()
+        pending: Position | None = None
+        try:
+            while self._stop_reason is None:
+                chunk = self.source.poll(self.poll_timeout)
+                if chunk.batches:
+                    last_change = time.monotonic()
+                    self._write(chunk.batches)
+                if chunk.position is not None and chunk.position != pending:
+                    pending = chunk.position
+                    self.sink.commit(pending)
+                    self.summary.last_position = pending
+                    if self.summary.first_position is None:
+                        self.summary.first_position = pending
+                acknowledged = self._acknowledge(acknowledged)
+                if self.on_progress is not None:
+                    self.on_progress(self.summary)
+                if chunk.exhausted:
+                    self._stop_reason = "input exhausted"
+                elif self._idle(last_change):
+                    self._stop_reason = f"idle for {self.idle_exit:g}s"
+            self.summary.stopped_by = self._stop_reason or ""
+            # Clean stop: make everything durable, then acknowledge it.
+            self.sink.close()
+            acknowledged = self._acknowledge(acknowledged)
+        finally:
+            self.summary.acknowledged = acknowledged
+            self.summary.seconds = time.monotonic() - started
+            self.source.close()
+        return self.summary
+
+    def _idle(self, last_change: float) -> bool:
+        return self.idle_exit is not None and time.monotonic() - last_change >= self.idle_exit
+
+    def _write(self, batches: list[tuple[str, int, pa.RecordBatch]]) -> None:
+        for table, version, batch in batches:
+            out: pa.RecordBatch | None = batch
+            for transform in self.transforms:
+                out = transform(table, out)
+                if out is None:
+                    break
+            if out is None or out.num_rows == 0:
+                continue
+            self.sink.write(table, version, out)
+            self.summary.rows += out.num_rows
+            self.summary.batches += 1
+            ops = pc.value_counts(out.column("_op"))
+            for item in ops.to_pylist():
+                self.summary.by_table_op[(table, item["values"])] += item["counts"]
+
+    def _acknowledge(self, acknowledged: Position | None) -> Position | None:
+        durable = self.sink.durable_position()
+        if durable is None or durable == acknowledged:
+            return acknowledged
+        if acknowledged is not None and position_key(durable) < position_key(acknowledged):
+            return acknowledged
+        if self.checkpoint is not None:
+            self.checkpoint.save(durable)
+        self.source.acknowledge(durable)
+        return durable

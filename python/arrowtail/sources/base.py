@@ -1,0 +1,59 @@
+"""What the pipeline needs from a source (PostgreSQL, MySQL/MariaDB, files)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import pyarrow as pa
+
+Position = dict[str, Any]
+#: A change batch as decoders return it: (``schema.table``, schema version, record batch).
+TableBatch = tuple[str, int, pa.RecordBatch]
+
+
+@dataclass
+class Chunk:
+    """What one poll of a source returned: batches of committed transactions only, and the
+    position that covers all of them (``None`` when nothing new was committed)."""
+
+    batches: list[TableBatch] = field(default_factory=list)
+    position: Position | None = None
+    #: True when the source is finished (file input consumed); live sources never set it.
+    exhausted: bool = False
+
+    @property
+    def rows(self) -> int:
+        return sum(b.num_rows for _, _, b in self.batches)
+
+
+class Source(Protocol):
+    """A stream of committed changes, in commit order."""
+
+    #: ``postgres`` or ``mysql`` (or ``file``), for logs and metrics.
+    kind: str
+
+    def open(self, start: Position | None) -> None:
+        """Connects and starts streaming after ``start`` (or from the beginning / a snapshot)."""
+
+    def poll(self, timeout: float) -> Chunk:
+        """Returns what was committed within ``timeout`` seconds (possibly nothing)."""
+
+    def acknowledge(self, position: Position) -> None:
+        """Tells the source that everything up to ``position`` is stored by the sink."""
+
+    def close(self) -> None:
+        """Disconnects; acknowledges nothing beyond what :meth:`acknowledge` was given."""
+
+    def describe(self) -> dict[str, Any]:
+        """Position and lag figures for logs, metrics and ``status`` (no secrets)."""
+
+
+def position_key(position: Position) -> tuple[int, ...]:
+    """An ordering key for positions of one source: PostgreSQL ``lsn``, MySQL ``pos``
+    (``(file number << 32) | offset``); anything else has no order."""
+    if "lsn" in position:
+        return (int(position["lsn"]),)
+    if "pos" in position:
+        return (int(position["pos"]),)
+    raise ValueError(f"position without an order: {sorted(position)}")
