@@ -32,6 +32,7 @@ from typing import Any
 
 from arrowtail.exceptions import ConfigError
 from arrowtail.redact import redact_url, register_secret
+from arrowtail.transforms import TransformConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -105,6 +106,7 @@ class Config:
     source: SourceConfig = field(default_factory=SourceConfig)
     sink: SinkConfig = field(default_factory=SinkConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    transform: TransformConfig = field(default_factory=TransformConfig)
 
     def validate(self) -> Config:
         if not self.source.url:
@@ -137,7 +139,12 @@ class Config:
         return self
 
 
-_SECTIONS = {"source": SourceConfig, "sink": SinkConfig, "run": RunConfig}
+_SECTIONS = {
+    "source": SourceConfig,
+    "sink": SinkConfig,
+    "run": RunConfig,
+    "transform": TransformConfig,
+}
 
 
 def _coerce(section: str, key: str, value: Any, target: Any) -> Any:

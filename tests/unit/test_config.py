@@ -40,6 +40,7 @@ def test_toml_env_and_overrides(tmp_path: Path) -> None:
     path.write_text(
         '[source]\nurl = "postgresql://u@h/db"\nslot = "s1"\n'
         '[sink]\nurl = "parquet:/tmp/x"\n[run]\nidle_exit = 5\n'
+        '[transform]\nredact_columns = ["*.*.ssn"]\n'
     )
     cfg = config.load(
         str(path),
@@ -51,6 +52,7 @@ def test_toml_env_and_overrides(tmp_path: Path) -> None:
     assert cfg.run.idle_exit == 7.0
     assert cfg.source.kind == "postgres"
     assert cfg.sink.kind == "parquet"
+    assert cfg.transform.redact_columns == ["*.*.ssn"]
 
 
 @pytest.mark.parametrize(
