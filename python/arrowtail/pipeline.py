@@ -49,6 +49,26 @@ class Summary:
     def rows_per_second(self) -> float:
         return self.rows / self.seconds if self.seconds > 0 else 0.0
 
+    def render(self) -> str:
+        """A short human summary: totals, rate, then rows per table and operation."""
+        names = {"c": "insert", "u": "update", "d": "delete", "r": "snapshot", "t": "truncate"}
+        lines = [
+            f"{self.rows} changes in {self.batches} batches, {self.seconds:.1f}s "
+            f"({self.rows_per_second:,.0f} rows/s); stopped: {self.stopped_by or 'error'}",
+        ]
+        tables = sorted({t for t, _ in self.by_table_op})
+        width = max((len(t) for t in tables), default=5)
+        for table in tables:
+            parts = [
+                f"{names.get(op, op)} {n}"
+                for (t, op), n in sorted(self.by_table_op.items())
+                if t == table
+            ]
+            lines.append(f"  {table:<{width}}  " + ", ".join(parts))
+        if self.acknowledged is not None:
+            lines.append(f"acknowledged position: {self.acknowledged}")
+        return "\n".join(lines)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "rows": self.rows,

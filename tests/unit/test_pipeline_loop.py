@@ -95,6 +95,10 @@ def test_acknowledges_only_durable_positions(tmp_path: Path) -> None:
     assert summary.by_table_op[("public.a", "c")] == 2
     assert summary.by_table_op[("public.b", "d")] == 1
     assert summary.stopped_by == "input exhausted"
+    text = summary.render()
+    assert "4 changes in 3 batches" in text
+    assert "public.a  insert 2, update 1" in text
+    assert "acknowledged position: {'lsn': 30}" in text
 
 
 def test_resumes_from_checkpoint_and_never_goes_back(tmp_path: Path) -> None:
