@@ -1,0 +1,45 @@
+"""Proof that the server fixtures start real servers with the configuration the tests rely on."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def test_postgres_round_trip_and_logical_wal(postgres) -> None:
+    with postgres.connect() as conn:
+        conn.execute("DROP TABLE IF EXISTS fixture_check")
+        conn.execute("CREATE TABLE fixture_check (id int PRIMARY KEY, name text NOT NULL)")
+        conn.execute("INSERT INTO fixture_check VALUES (1, 'één'), (2, 'two')")
+        rows = conn.execute("SELECT id, name FROM fixture_check ORDER BY id").fetchall()
+        assert rows == [(1, "één"), (2, "two")]
+        assert conn.execute("SHOW wal_level").fetchone() == ("logical",)
+        assert int(conn.execute("SHOW max_prepared_transactions").fetchone()[0]) >= 1
+        assert conn.execute("SHOW listen_addresses").fetchone() == ("127.0.0.1",)
+
+
+def test_postgres_password_role(postgres) -> None:
+    import psycopg
+
+    with psycopg.connect(postgres.dsn_for("arrowtail", "arrowtail-secret-pw")) as conn:
+        user, repl = conn.execute(
+            "SELECT current_user, rolreplication FROM pg_roles WHERE rolname = current_user"
+        ).fetchone()
+        assert (user, repl) == ("arrowtail", True)
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        psycopg.connect(postgres.dsn_for("arrowtail", "not-the-password"), connect_timeout=5)
+    with pytest.raises(psycopg.OperationalError, match="password"):
+        psycopg.connect(postgres.dsn_for("arrowtail"), connect_timeout=5)
+
+
+def test_postgres_restart_keeps_data(postgres) -> None:
+    with postgres.connect() as conn:
+        conn.execute("DROP TABLE IF EXISTS restart_check")
+        conn.execute("CREATE TABLE restart_check (id int PRIMARY KEY)")
+        conn.execute("INSERT INTO restart_check SELECT generate_series(1, 100)")
+        before = conn.execute("SELECT pg_postmaster_start_time()").fetchone()[0]
+    port = postgres.port
+    postgres.restart()
+    assert postgres.port == port
+    with postgres.connect() as conn:
+        assert conn.execute("SELECT pg_postmaster_start_time()").fetchone()[0] > before
+        assert conn.execute("SELECT count(*), sum(id) FROM restart_check").fetchone() == (100, 5050)
