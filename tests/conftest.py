@@ -13,10 +13,10 @@ from typing import TypeVar
 
 import pytest
 
-from tests.servers import PostgresServer, ServerUnavailable
+from tests.servers import MariaDBServer, PostgresServer, ServerUnavailable
 from tests.servers._process import require_servers
 
-S = TypeVar("S", bound=PostgresServer)
+S = TypeVar("S", PostgresServer, MariaDBServer)
 
 
 def _serve(name: str, factory: Callable[[], S]) -> Iterator[S]:
@@ -37,3 +37,9 @@ def _serve(name: str, factory: Callable[[], S]) -> Iterator[S]:
 def postgres() -> Iterator[PostgresServer]:
     """A private PostgreSQL (wal_level=logical) on 127.0.0.1; see tests/servers/postgres.py."""
     yield from _serve("PostgreSQL", PostgresServer)
+
+
+@pytest.fixture(scope="session")
+def mariadb() -> Iterator[MariaDBServer]:
+    """A private MariaDB with a ROW binlog on 127.0.0.1; see tests/servers/mariadb.py."""
+    yield from _serve("MariaDB", MariaDBServer)

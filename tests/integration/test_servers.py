@@ -43,3 +43,61 @@ def test_postgres_restart_keeps_data(postgres) -> None:
     with postgres.connect() as conn:
         assert conn.execute("SELECT pg_postmaster_start_time()").fetchone()[0] > before
         assert conn.execute("SELECT count(*), sum(id) FROM restart_check").fetchone() == (100, 5050)
+
+
+def test_mariadb_round_trip_and_row_binlog(mariadb) -> None:
+    conn = mariadb.connect(database="arrowtail_test")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("DROP TABLE IF EXISTS fixture_check")
+            cur.execute(
+                "CREATE TABLE fixture_check (id INT PRIMARY KEY, name VARCHAR(20) NOT NULL)"
+            )
+            cur.execute("INSERT INTO fixture_check VALUES (1, 'één'), (2, 'two')")
+            cur.execute("SELECT id, name FROM fixture_check ORDER BY id")
+            assert cur.fetchall() == ((1, "één"), (2, "two"))
+            cur.execute("SELECT @@binlog_format, @@binlog_row_image, @@binlog_row_metadata")
+            assert cur.fetchone() == ("ROW", "FULL", "FULL")
+            cur.execute("SELECT @@server_id, @@log_bin")
+            assert cur.fetchone() == (1, 1)
+            cur.execute("SHOW BINARY LOGS")
+            logs = [row[0] for row in cur.fetchall()]
+    finally:
+        conn.close()
+    assert logs and all(name.startswith("mysql-bin.") for name in logs)
+    assert (mariadb.binlog_dir / logs[-1]).is_file()
+
+
+def test_mariadb_password_required(mariadb) -> None:
+    import pymysql
+
+    with pytest.raises(pymysql.err.OperationalError, match="Access denied"):
+        mariadb.connect(password="not-the-password")
+
+
+def test_mariadb_restart_keeps_data(mariadb) -> None:
+    conn = mariadb.connect(database="arrowtail_test")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("DROP TABLE IF EXISTS restart_check")
+            cur.execute("CREATE TABLE restart_check (id INT PRIMARY KEY)")
+            cur.executemany("INSERT INTO restart_check VALUES (%s)", [(i,) for i in range(1, 101)])
+            cur.execute("SHOW BINARY LOGS")
+            logs_before = [row[0] for row in cur.fetchall()]
+    finally:
+        conn.close()
+    port = mariadb.port
+    mariadb.restart()
+    assert mariadb.port == port
+    conn = mariadb.connect(database="arrowtail_test")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT COUNT(*), SUM(id) FROM restart_check")
+            assert cur.fetchone() == (100, 5050)
+            cur.execute("SHOW BINARY LOGS")
+            logs_after = [row[0] for row in cur.fetchall()]
+    finally:
+        conn.close()
+    # A restart rotates to a new binlog file; the old ones are kept.
+    assert logs_after[: len(logs_before)] == logs_before
+    assert len(logs_after) == len(logs_before) + 1

@@ -6,9 +6,11 @@ in session-scoped pytest fixtures.
 """
 
 from tests.servers._process import ServerStartError, ServerUnavailable
+from tests.servers.mariadb import MariaDBServer
 from tests.servers.postgres import PostgresServer
 
 __all__ = [
+    "MariaDBServer",
     "PostgresServer",
     "ServerStartError",
     "ServerUnavailable",
