@@ -13,10 +13,10 @@ from typing import TypeVar
 
 import pytest
 
-from tests.servers import MariaDBServer, PostgresServer, ServerUnavailable
+from tests.servers import KafkaServer, MariaDBServer, PostgresServer, ServerUnavailable
 from tests.servers._process import require_servers
 
-S = TypeVar("S", PostgresServer, MariaDBServer)
+S = TypeVar("S", PostgresServer, MariaDBServer, KafkaServer)
 
 
 def _serve(name: str, factory: Callable[[], S]) -> Iterator[S]:
@@ -43,3 +43,9 @@ def postgres() -> Iterator[PostgresServer]:
 def mariadb() -> Iterator[MariaDBServer]:
     """A private MariaDB with a ROW binlog on 127.0.0.1; see tests/servers/mariadb.py."""
     yield from _serve("MariaDB", MariaDBServer)
+
+
+@pytest.fixture(scope="session")
+def kafka() -> Iterator[KafkaServer]:
+    """A private single-node KRaft Kafka broker on 127.0.0.1; see tests/servers/kafka.py."""
+    yield from _serve("Kafka", KafkaServer)

@@ -101,3 +101,75 @@ def test_mariadb_restart_keeps_data(mariadb) -> None:
     # A restart rotates to a new binlog file; the old ones are kept.
     assert logs_after[: len(logs_before)] == logs_before
     assert len(logs_after) == len(logs_before) + 1
+
+
+def _create_topic(bootstrap: str, name: str, partitions: int) -> None:
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    futures = admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
+    futures[name].result(timeout=30)
+    metadata = admin.list_topics(topic=name, timeout=10)
+    assert len(metadata.topics[name].partitions) == partitions
+
+
+def _produce(bootstrap: str, topic: str, messages: dict[str, str]) -> None:
+    from confluent_kafka import Producer
+
+    errors: list[object] = []
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+    for key, value in messages.items():
+        producer.produce(
+            topic, key=key, value=value, on_delivery=lambda err, _msg: err and errors.append(err)
+        )
+    assert producer.flush(30) == 0
+    assert errors == []
+
+
+def _consume_all(bootstrap: str, topic: str, expected: int) -> dict[str, tuple[str, int]]:
+    """Read ``expected`` messages from the start of ``topic``: key -> (value, partition)."""
+    import time
+
+    from confluent_kafka import Consumer
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"fixture-check-{time.monotonic_ns()}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    seen: dict[str, tuple[str, int]] = {}
+    try:
+        consumer.subscribe([topic])
+        deadline = time.monotonic() + 60
+        while len(seen) < expected and time.monotonic() < deadline:
+            msg = consumer.poll(1.0)
+            if msg is None:
+                continue
+            assert msg.error() is None, msg.error()
+            seen[msg.key().decode()] = (msg.value().decode(), msg.partition())
+    finally:
+        consumer.close()
+    return seen
+
+
+def test_kafka_produce_consume_and_restart(kafka) -> None:
+    topic = "fixture-check"
+    _create_topic(kafka.bootstrap, topic, partitions=3)
+    messages = {f"key-{i}": f"value-{i}-ünïcode" for i in range(60)}
+    _produce(kafka.bootstrap, topic, messages)
+
+    seen = _consume_all(kafka.bootstrap, topic, len(messages))
+    assert {key: value for key, (value, _) in seen.items()} == messages
+    assert {partition for _, partition in seen.values()} == {0, 1, 2}
+
+    kafka.restart()
+    again = _consume_all(kafka.bootstrap, topic, len(messages))
+    assert again == seen
+
+
+def test_kafka_auto_creates_topics(kafka) -> None:
+    _produce(kafka.bootstrap, "fixture-auto-created", {"k": "v"})
+    assert _consume_all(kafka.bootstrap, "fixture-auto-created", 1) == {"k": ("v", 0)}

@@ -6,10 +6,12 @@ in session-scoped pytest fixtures.
 """
 
 from tests.servers._process import ServerStartError, ServerUnavailable
+from tests.servers.kafka import KafkaServer
 from tests.servers.mariadb import MariaDBServer
 from tests.servers.postgres import PostgresServer
 
 __all__ = [
+    "KafkaServer",
     "MariaDBServer",
     "PostgresServer",
     "ServerStartError",
