@@ -177,8 +177,13 @@ def kill_process(proc: subprocess.Popen | None) -> None:
 
 
 def remove_tree(path: Path | None) -> None:
-    if path is not None:
-        shutil.rmtree(path, ignore_errors=True)
+    """Delete a server's temporary directory unless ARROWTAIL_KEEP_SERVER_DIRS=1 (debugging)."""
+    if path is None:
+        return
+    if os.environ.get("ARROWTAIL_KEEP_SERVER_DIRS") == "1":
+        print(f"keeping {path} (ARROWTAIL_KEEP_SERVER_DIRS=1)")
+        return
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def require_servers() -> bool:
