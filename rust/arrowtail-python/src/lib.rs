@@ -2,6 +2,10 @@
 //! converts arguments, releases the GIL around batch-level work, maps errors onto the Python
 //! exception hierarchy and hands batches to Python through the Arrow PyCapsule interface.
 
+// Core errors carry their location by value (see arrowtail-core's lib.rs); they are built on the
+// cold path only.
+#![allow(clippy::result_large_err)]
+
 use pyo3::prelude::*;
 
 mod errors;
