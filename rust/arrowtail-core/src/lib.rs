@@ -8,6 +8,7 @@
 pub mod arrow;
 pub mod error;
 pub mod reader;
+pub mod types;
 
 pub use error::{Error, Location, Result};
 
