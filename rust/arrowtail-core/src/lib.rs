@@ -7,6 +7,7 @@
 
 pub mod arrow;
 pub mod error;
+pub mod pgoutput;
 pub mod reader;
 pub mod types;
 

@@ -116,7 +116,10 @@ pub fn split_binary(data: &[u8]) -> R<Vec<Option<&[u8]>>> {
         }
     }
     if !r.is_empty() {
-        return Err(format!("array: {} bytes after the last element", r.remaining()));
+        return Err(format!(
+            "array: {} bytes after the last element",
+            r.remaining()
+        ));
     }
     Ok(out)
 }
@@ -147,7 +150,10 @@ mod tests {
             ]
         );
         assert_eq!(texts("{}"), Vec::<Option<String>>::new());
-        assert_eq!(texts(r#"{"back\\slash"}"#), vec![Some("back\\slash".into())]);
+        assert_eq!(
+            texts(r#"{"back\\slash"}"#),
+            vec![Some("back\\slash".into())]
+        );
         assert!(split_text("{{1,2},{3,4}}").is_err());
         assert!(split_text("[0:1]={1,2}").is_err());
         assert!(split_text(r#"{"open}"#).is_err());

@@ -187,7 +187,12 @@ pub fn timetz_binary_to_text(us: i64, zone_west: i32) -> String {
 fn format_time(us: i64) -> String {
     let secs = us.div_euclid(US_PER_SEC);
     let frac = us.rem_euclid(US_PER_SEC);
-    let mut out = format!("{:02}:{:02}:{:02}", secs / 3600, (secs / 60) % 60, secs % 60);
+    let mut out = format!(
+        "{:02}:{:02}:{:02}",
+        secs / 3600,
+        (secs / 60) % 60,
+        secs % 60
+    );
     if frac != 0 {
         let f = format!("{frac:06}");
         out.push('.');
@@ -214,9 +219,9 @@ pub fn interval_from_parts(months: i32, days: i32, us: i64) -> R<Interval> {
             nanos: us,
         });
     }
-    let nanos = us
-        .checked_mul(1000)
-        .ok_or_else(|| format!("interval time part of {us} µs exceeds the Arrow nanosecond range"))?;
+    let nanos = us.checked_mul(1000).ok_or_else(|| {
+        format!("interval time part of {us} µs exceeds the Arrow nanosecond range")
+    })?;
     Ok(Interval {
         months,
         days,
@@ -296,7 +301,10 @@ mod tests {
     #[test]
     fn times_and_intervals() {
         assert_eq!(time_text("01:02:03.000004").unwrap(), 3_723_000_004);
-        assert_eq!(timetz_binary_to_text(3_723_500_000, -19_800), "01:02:03.5+05:30");
+        assert_eq!(
+            timetz_binary_to_text(3_723_500_000, -19_800),
+            "01:02:03.5+05:30"
+        );
         assert_eq!(timetz_binary_to_text(0, 0), "00:00:00+00");
         let i = interval_text("1 year 2 mons -3 days +04:05:06.5").unwrap();
         assert_eq!(

@@ -43,7 +43,10 @@ pub enum PgType {
     Float4,
     Float8,
     /// `numeric(p, s)` that fits `decimal128(p, s)`.
-    Decimal { precision: u8, scale: i8 },
+    Decimal {
+        precision: u8,
+        scale: i8,
+    },
     /// Any other `numeric`, as its exact text.
     NumericText,
     /// text, varchar, bpchar, name, citext.
@@ -139,9 +142,7 @@ impl PgType {
             PgType::Time => DataType::Time64(TimeUnit::Microsecond),
             PgType::Interval => DataType::Interval(IntervalUnit::MonthDayNano),
             PgType::Uuid => DataType::FixedSizeBinary(16),
-            PgType::Array(elem) => {
-                crate::arrow::ColumnBuilder::list_type(elem.data_type())
-            }
+            PgType::Array(elem) => crate::arrow::ColumnBuilder::list_type(elem.data_type()),
             PgType::NumericText
             | PgType::Text
             | PgType::Char
@@ -183,13 +184,22 @@ mod tests {
             PgType::resolve(oid::NUMERIC, tm, &none).data_type(),
             DataType::Decimal128(10, 2)
         );
-        assert_eq!(PgType::resolve(oid::NUMERIC, -1, &none), PgType::NumericText);
+        assert_eq!(
+            PgType::resolve(oid::NUMERIC, -1, &none),
+            PgType::NumericText
+        );
         let wide = ((50 << 16) | 2) + 4;
-        assert_eq!(PgType::resolve(oid::NUMERIC, wide, &none), PgType::NumericText);
+        assert_eq!(
+            PgType::resolve(oid::NUMERIC, wide, &none),
+            PgType::NumericText
+        );
         // numeric(3,-2) (PostgreSQL 15) stays text.
         let neg = ((3 << 16) | (0x7ff & -2i32)) + 4;
         assert_eq!(numeric_typmod(neg), Some((3, -2)));
-        assert_eq!(PgType::resolve(oid::NUMERIC, neg, &none), PgType::NumericText);
+        assert_eq!(
+            PgType::resolve(oid::NUMERIC, neg, &none),
+            PgType::NumericText
+        );
         assert_eq!(
             PgType::resolve(1007, -1, &none),
             PgType::Array(Arc::new(PgType::Int4))

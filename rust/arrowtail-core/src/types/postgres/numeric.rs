@@ -201,8 +201,14 @@ mod tests {
         // 12345.678 = [1, 2345, 6780] weight 1, dscale 3
         let b = encode(0, 1, 3, &[1, 2345, 6780]);
         assert_eq!(binary_to_text(&b).unwrap(), "12345.678");
-        assert_eq!(binary_to_decimal(&b, 3).unwrap(), Decimal::Value(12_345_678));
-        assert_eq!(binary_to_decimal(&b, 5).unwrap(), Decimal::Value(1_234_567_800));
+        assert_eq!(
+            binary_to_decimal(&b, 3).unwrap(),
+            Decimal::Value(12_345_678)
+        );
+        assert_eq!(
+            binary_to_decimal(&b, 5).unwrap(),
+            Decimal::Value(1_234_567_800)
+        );
         // -0.0012 = [12] weight -1, dscale 4
         let b = encode(NEG, -1, 4, &[12]);
         assert_eq!(binary_to_text(&b).unwrap(), "-0.0012");
@@ -215,7 +221,10 @@ mod tests {
         assert_eq!(binary_to_text(&b).unwrap(), "1000000");
         assert_eq!(binary_to_text(&encode(0, 0, 2, &[])).unwrap(), "0.00");
         assert_eq!(binary_to_text(&encode(NAN, 0, 0, &[])).unwrap(), "NaN");
-        assert_eq!(binary_to_text(&encode(NINF, 0, 0, &[])).unwrap(), "-Infinity");
+        assert_eq!(
+            binary_to_text(&encode(NINF, 0, 0, &[])).unwrap(),
+            "-Infinity"
+        );
         assert_eq!(
             binary_to_decimal(&encode(NAN, 0, 0, &[]), 2).unwrap(),
             Decimal::Special

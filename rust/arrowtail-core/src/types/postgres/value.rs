@@ -201,9 +201,7 @@ pub fn append(b: &mut ColumnBuilder, ty: &PgType, format: Format, data: &[u8]) -
         }
         (PgType::Other, Binary) => builder!(b, Utf8).append_value(other_binary(data)?),
         (PgType::Char, Text) => builder!(b, Utf8).append_value(utf8(data)?),
-        (PgType::Char, Binary) => {
-            builder!(b, Utf8).append_value(char_text(fixed::<1>(data)?[0]))
-        }
+        (PgType::Char, Binary) => builder!(b, Utf8).append_value(char_text(fixed::<1>(data)?[0])),
         (PgType::Bytea, Text) => builder!(b, Binary).append_value(bytea_text(data)?),
         (PgType::Bytea, Binary) => builder!(b, Binary).append_value(data),
         (PgType::Uuid, Text) => builder!(b, FixedSizeBinary)
@@ -218,8 +216,9 @@ pub fn append(b: &mut ColumnBuilder, ty: &PgType, format: Format, data: &[u8]) -
         (PgType::Timestamp | PgType::TimestampTz, Text) => builder!(b, Timestamp).append_value(
             datetime::timestamp_text(utf8(data)?, matches!(ty, PgType::TimestampTz))?,
         ),
-        (PgType::Timestamp | PgType::TimestampTz, Binary) => builder!(b, Timestamp)
-            .append_value(datetime::timestamp_binary(i64::from_be_bytes(fixed(data)?))?),
+        (PgType::Timestamp | PgType::TimestampTz, Binary) => builder!(b, Timestamp).append_value(
+            datetime::timestamp_binary(i64::from_be_bytes(fixed(data)?))?,
+        ),
         (PgType::Time, Text) => builder!(b, Time64).append_value(datetime::time_text(utf8(data)?)?),
         (PgType::Time, Binary) => {
             builder!(b, Time64).append_value(i64::from_be_bytes(fixed(data)?))
@@ -317,9 +316,17 @@ mod tests {
     fn text_and_binary_agree() {
         both(&PgType::Bool, "t", &[1]);
         both(&PgType::Int2, "-2", &(-2i16).to_be_bytes());
-        both(&PgType::Int8, "9223372036854775807", &i64::MAX.to_be_bytes());
+        both(
+            &PgType::Int8,
+            "9223372036854775807",
+            &i64::MAX.to_be_bytes(),
+        );
         both(&PgType::Float8, "0.1", &0.1f64.to_be_bytes());
-        both(&PgType::Float4, "-Infinity", &f32::NEG_INFINITY.to_be_bytes());
+        both(
+            &PgType::Float4,
+            "-Infinity",
+            &f32::NEG_INFINITY.to_be_bytes(),
+        );
         both(&PgType::Text, "héllo", "héllo".as_bytes());
         both(&PgType::Bytea, "\\x00ff", &[0, 255]);
         both(&PgType::Date, "2000-01-02", &1i32.to_be_bytes());
