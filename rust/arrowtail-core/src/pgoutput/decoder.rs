@@ -222,8 +222,9 @@ impl Decoder {
                 name,
                 ..
             } => {
-                // Domains arrive with their own OID and the name of their base type.
-                if namespace == "pg_catalog" {
+                // Domains arrive with their own OID and the name of their base type; pgoutput
+                // writes the pg_catalog namespace as an empty string.
+                if namespace.is_empty() || namespace == "pg_catalog" {
                     if let Some(base) = oid::by_name(name) {
                         self.aliases.insert(type_oid, base);
                     }

@@ -542,3 +542,33 @@ fn frames_keepalives_and_capture_files() {
         .feed_capture(&file[..file.len() - 2])
         .is_err());
 }
+
+#[test]
+fn domains_resolve_through_type_messages() {
+    let mut d = Decoder::new();
+    // pgoutput names a domain's base type; pg_catalog is written as an empty namespace.
+    let ty = W::new(b'Y').u32(90_000).str("").str("int4").0;
+    let enum_ty = W::new(b'Y').u32(90_001).str("public").str("mood").0;
+    let rel = W::new(b'R')
+        .u32(REL)
+        .str("public")
+        .str("d")
+        .u8(b'd')
+        .u16(2)
+        .u8(1)
+        .str("id")
+        .u32(90_000)
+        .i32(-1)
+        .u8(0)
+        .str("m")
+        .u32(90_001)
+        .i32(-1)
+        .0;
+    let mut id = b"b:".to_vec();
+    id.extend(5i32.to_be_bytes());
+    let ins = W::new(b'I').u32(REL).u8(b'N').tuple(&[Some(&id), Some(b"b:happy")]).0;
+    feed(&mut d, &[ty, enum_ty, rel, begin(0x10, 1), ins, commit(0x10)]);
+    let b = only(d.flush().unwrap());
+    assert_eq!(ints(&b, "id"), vec![Some(5)]);
+    assert_eq!(strs(&b, "m"), vec![Some("happy".into())]);
+}

@@ -1,0 +1,1 @@
+"""Sources of committed changes: PostgreSQL, MySQL/MariaDB, and recorded files."""
