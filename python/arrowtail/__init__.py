@@ -6,7 +6,7 @@ package runs the connections, snapshots, batching, checkpoints and sinks.
 
 from __future__ import annotations
 
-from arrowtail._core import __version__
+from arrowtail._core import PgOutputDecoder, __version__
 from arrowtail.exceptions import (
     ArrowtailError,
     ConfigError,
@@ -21,6 +21,7 @@ __all__ = [
     "ArrowtailError",
     "ConfigError",
     "DecodeError",
+    "PgOutputDecoder",
     "SchemaChangeError",
     "SinkError",
     "SourceError",

@@ -13,3 +13,45 @@ def mask_batch(
     hash: list[str] = ...,
     key: bytes = ...,
 ) -> pa.RecordBatch: ...
+
+class PgOutputDecoder:
+    """Decodes a PostgreSQL ``pgoutput`` stream into Arrow change batches.
+
+    Feed CopyData payloads of the replication stream (``w`` XLogData, ``k`` keepalive), bare
+    messages with their LSN, or capture files; ``flush()`` returns the batches of committed rows.
+    Errors raise ``arrowtail.DecodeError`` (or another ``ArrowtailError``) naming the LSN.
+    """
+
+    def __init__(self) -> None: ...
+    def feed(self, data: bytes, lsn: int | None = None) -> None:
+        """One CopyData payload when ``lsn`` is None, else one bare message sent at ``lsn``."""
+    def feed_many(self, frames: list[bytes]) -> None:
+        """Many CopyData payloads in order (GIL released)."""
+    def feed_capture(self, data: bytes) -> None:
+        """A capture file: records of ``[u64 BE LSN][u32 BE length][message]`` (GIL released)."""
+    def flush(self) -> list[tuple[str, int, pa.RecordBatch]]:
+        """``(table, schema_version, batch)`` for every finished batch of committed rows."""
+    def reset_in_flight(self) -> None:
+        """Forgets open/streamed/prepared transactions (after a reconnect the server resends)."""
+    def take_reply_requested(self) -> bool:
+        """Returns and clears the flag set by a keepalive that asked for a reply."""
+    @property
+    def committed_lsn(self) -> int:
+        """Highest commit LSN whose rows were all returned by ``flush()``."""
+    @property
+    def confirmable_lsn(self) -> int:
+        """End LSN to confirm as flushed once the flushed batches are durable."""
+    @property
+    def last_wal_end(self) -> int:
+        """Server WAL end from the last XLogData or keepalive."""
+    @property
+    def reply_requested(self) -> bool: ...
+    @property
+    def is_idle(self) -> bool:
+        """True when no transaction is open or held."""
+    @property
+    def held_rows(self) -> int:
+        """Rows of streamed or prepared transactions waiting for their outcome."""
+    @property
+    def stats(self) -> dict[str, int]:
+        """``special_numerics``, ``aborted_rows``, ``messages``."""

@@ -12,8 +12,10 @@
 
 pub mod arrow;
 pub mod error;
+pub mod pgoutput;
 pub mod reader;
 pub mod transform;
+pub mod types;
 
 pub use error::{Error, Location, Result};
 

@@ -11,6 +11,7 @@ use pyo3::prelude::*;
 mod errors;
 mod export;
 mod transform;
+mod pgoutput;
 
 /// Raises the Python exception class a core error maps to (used by the tests of the mapping).
 #[pyfunction]
@@ -40,5 +41,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", arrowtail_core::VERSION)?;
     m.add_function(wrap_pyfunction!(_raise_core_error, m)?)?;
     m.add_function(wrap_pyfunction!(transform::mask_batch, m)?)?;
+    m.add_class::<pgoutput::PgOutputDecoder>()?;
     Ok(())
 }

@@ -1,0 +1,597 @@
+//! The pgoutput decoder: a push state machine that takes replication frames or bare messages and
+//! appends every change to the change builder of its relation and schema version.
+//!
+//! Positions (DESIGN.md): `_pos` is the commit LSN (Begin's final LSN for ordinary transactions;
+//! learned at Stream Commit / Commit Prepared for held ones), `_seq` the ordinal of the change in
+//! its transaction, `_commit_ts` the commit time in Unix µs.
+//!
+//! Transactions are emitted only once committed. An ordinary transaction writes into the output
+//! builders directly and [`Decoder::flush`] returns only rows of committed transactions. Streamed
+//! transactions (protocol 2) and prepared transactions (protocol 3) are *held* apart, in their own
+//! builders, until Stream Commit / Commit Prepared (then released in commit order) or Stream Abort /
+//! Rollback Prepared (then dropped); a subtransaction abort drops exactly that subtransaction's
+//! rows at once.
+//!
+//! Memory bound: the output builders hold what was decoded since the last flush; held transactions
+//! hold all their rows (in Arrow form) until they end. PostgreSQL streams a transaction once it
+//! exceeds `logical_decoding_work_mem`, so held memory is roughly the Arrow size of the in-flight
+//! streamed and prepared transactions; [`Decoder::held_rows`] reports it so a source can watch it.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use arrow_schema::{DataType, Field};
+
+use super::framing::{parse_frame, pg_time_to_unix_us, Frame};
+use super::message::{parse, Message};
+use super::rows::{self, Dest};
+use super::slot::{RelVersion, Slot};
+use crate::arrow::{ChangeBatch, SourceKind, TableSchema};
+use crate::types::postgres::{oid, PgType};
+use crate::{Error, Location, Result};
+
+/// Slot key: relation id and schema version. The `_messages` pseudo-table uses relation id 0,
+/// which no real relation has (InvalidOid).
+pub(super) type Key = (u32, u32);
+pub(super) const MESSAGES_KEY: Key = (0, 1);
+
+/// The open ordinary (or being-prepared) transaction.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Txn {
+    pub xid: u32,
+    pub final_lsn: u64,
+    pub commit_ts_us: i64,
+    pub seq: u32,
+    /// Begin Prepare: rows are held until Commit Prepared.
+    pub prepare: bool,
+}
+
+/// A streamed or prepared transaction whose rows wait for their outcome.
+#[derive(Debug, Default)]
+pub(super) struct Held {
+    pub slots: BTreeMap<Key, Slot>,
+    pub seq: u32,
+    /// Prepare LSN once prepared (two-phase); the source must not acknowledge past it.
+    pub prepared_at: Option<u64>,
+}
+
+/// Counters of notable events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// NaN/±Infinity values stored as null in decimal columns.
+    pub special_numerics: u64,
+    /// Rows dropped because their (sub)transaction aborted.
+    pub aborted_rows: u64,
+    /// Messages decoded.
+    pub messages: u64,
+}
+
+/// Decodes pgoutput into change batches. See the module documentation.
+#[derive(Debug)]
+pub struct Decoder {
+    pub(super) relations: HashMap<u32, Arc<RelVersion>>,
+    /// Latest version per qualified table name.
+    versions: HashMap<String, Arc<RelVersion>>,
+    pub(super) aliases: HashMap<u32, u32>,
+    pub(super) main: BTreeMap<Key, Slot>,
+    pub(super) held: HashMap<u32, Held>,
+    pub(super) txn: Option<Txn>,
+    pub(super) in_stream: Option<u32>,
+    ready: Vec<ChangeBatch>,
+    messages_rel: Arc<RelVersion>,
+    pub(super) stats: Stats,
+    /// Highest commit (LSN, end LSN) applied, and the one handed out by the last flush.
+    applied: (u64, u64),
+    flushed: (u64, u64),
+    pub(super) last_clock_us: i64,
+    last_wal_end: u64,
+    reply_requested: bool,
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn messages_rel() -> Arc<RelVersion> {
+    let columns = vec![
+        Field::new("prefix", DataType::Utf8, true),
+        Field::new("content", DataType::Binary, true),
+        Field::new("transactional", DataType::Boolean, true),
+        Field::new("lsn", DataType::UInt64, true),
+    ];
+    Arc::new(RelVersion {
+        relid: 0,
+        table: Arc::new(TableSchema {
+            source: SourceKind::Postgres,
+            table: "_messages".into(),
+            schema_version: 1,
+            columns,
+            primary_key: vec![],
+            extra_metadata: vec![],
+        }),
+        types: vec![],
+        shape: ("_messages".into(), vec![]),
+    })
+}
+
+pub(super) fn at(lsn: u64) -> Location {
+    Location::Lsn { lsn, offset: None }
+}
+
+impl Decoder {
+    /// A decoder that knows no relations yet.
+    pub fn new() -> Self {
+        Self {
+            relations: HashMap::new(),
+            versions: HashMap::new(),
+            aliases: HashMap::new(),
+            main: BTreeMap::new(),
+            held: HashMap::new(),
+            txn: None,
+            in_stream: None,
+            ready: Vec::new(),
+            messages_rel: messages_rel(),
+            stats: Stats::default(),
+            applied: (0, 0),
+            flushed: (0, 0),
+            last_clock_us: 0,
+            last_wal_end: 0,
+            reply_requested: false,
+        }
+    }
+
+    /// Feeds one CopyData payload of the replication stream (`w` XLogData or `k` keepalive).
+    pub fn feed_frame(&mut self, data: &[u8]) -> Result<()> {
+        match parse_frame(data)? {
+            Frame::XLogData {
+                start_lsn,
+                wal_end,
+                clock,
+                payload,
+            } => {
+                self.last_wal_end = self.last_wal_end.max(wal_end);
+                self.last_clock_us = pg_time_to_unix_us(clock);
+                self.feed_message(payload, start_lsn)
+            }
+            Frame::Keepalive {
+                wal_end,
+                clock,
+                reply_requested,
+            } => {
+                self.last_wal_end = self.last_wal_end.max(wal_end);
+                self.last_clock_us = pg_time_to_unix_us(clock);
+                self.reply_requested |= reply_requested;
+                Ok(())
+            }
+        }
+    }
+
+    /// Feeds one bare pgoutput message that was sent at `lsn` (a capture record).
+    pub fn feed_message(&mut self, data: &[u8], lsn: u64) -> Result<()> {
+        let msg = parse(data, self.in_stream.is_some(), lsn)?;
+        self.stats.messages += 1;
+        self.apply(msg, lsn)
+    }
+
+    /// Feeds a whole capture file (or a prefix of whole records).
+    pub fn feed_capture(&mut self, data: &[u8]) -> Result<()> {
+        for rec in super::framing::CaptureReader::new(data) {
+            let (lsn, msg) = rec?;
+            self.feed_message(msg, lsn)?;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, msg: Message<'_>, lsn: u64) -> Result<()> {
+        match msg {
+            Message::Begin {
+                final_lsn,
+                commit_ts,
+                xid,
+            } => self.begin(xid, final_lsn, commit_ts, false, lsn)?,
+            Message::Commit {
+                commit_lsn,
+                end_lsn,
+                ..
+            } => {
+                if self.txn.take().is_none() {
+                    return Err(Error::decode(
+                        "Commit message",
+                        at(lsn),
+                        "no transaction is open",
+                    ));
+                }
+                for slot in self.main.values_mut() {
+                    slot.committed = slot.total();
+                }
+                self.applied_commit(commit_lsn, end_lsn);
+            }
+            Message::Origin { .. } => {}
+            Message::Relation {
+                relid,
+                namespace,
+                name,
+                columns,
+                ..
+            } => self.relation(relid, namespace, name, &columns, lsn)?,
+            Message::Type {
+                oid: type_oid,
+                namespace,
+                name,
+                ..
+            } => {
+                // Domains arrive with their own OID and the name of their base type; pgoutput
+                // writes the pg_catalog namespace as an empty string.
+                if namespace.is_empty() || namespace == "pg_catalog" {
+                    if let Some(base) = oid::by_name(name) {
+                        self.aliases.insert(type_oid, base);
+                    }
+                }
+            }
+            Message::Insert { xid, relid, new } => {
+                rows::change(self, xid, relid, rows::Change::Insert(new), lsn)?
+            }
+            Message::Update {
+                xid,
+                relid,
+                old,
+                new,
+            } => rows::change(self, xid, relid, rows::Change::Update(old, new), lsn)?,
+            Message::Delete { xid, relid, old } => {
+                rows::change(self, xid, relid, rows::Change::Delete(old), lsn)?
+            }
+            Message::Truncate { xid, relids, .. } => {
+                for relid in relids {
+                    rows::change(self, xid, relid, rows::Change::Truncate, lsn)?;
+                }
+            }
+            Message::Message {
+                xid,
+                transactional,
+                lsn: msg_lsn,
+                prefix,
+                content,
+            } => rows::logical_message(self, xid, transactional, msg_lsn, prefix, content, lsn)?,
+            Message::StreamStart { xid, .. } => {
+                self.in_stream = Some(xid);
+                self.held.entry(xid).or_default();
+            }
+            Message::StreamStop => self.in_stream = None,
+            Message::StreamCommit {
+                xid,
+                commit_lsn,
+                end_lsn,
+                commit_ts,
+                ..
+            } => {
+                self.in_stream = None;
+                self.release(xid, commit_lsn, pg_time_to_unix_us(commit_ts), lsn)?;
+                self.applied_commit(commit_lsn, end_lsn);
+            }
+            Message::StreamAbort { xid, subxid, .. } => self.abort(xid, subxid, lsn)?,
+            Message::BeginPrepare {
+                prepare_lsn,
+                prepare_ts,
+                xid,
+                ..
+            } => self.begin(xid, prepare_lsn, prepare_ts, true, lsn)?,
+            Message::Prepare {
+                xid, prepare_lsn, ..
+            }
+            | Message::StreamPrepare {
+                xid, prepare_lsn, ..
+            } => {
+                if matches!(self.txn, Some(t) if t.xid == xid) {
+                    self.txn = None;
+                }
+                self.in_stream = None;
+                self.held.entry(xid).or_default().prepared_at = Some(prepare_lsn);
+            }
+            Message::CommitPrepared {
+                xid,
+                commit_lsn,
+                end_lsn,
+                commit_ts,
+                ..
+            } => {
+                self.release(xid, commit_lsn, pg_time_to_unix_us(commit_ts), lsn)?;
+                self.applied_commit(commit_lsn, end_lsn);
+            }
+            Message::RollbackPrepared { xid, .. } => self.abort(xid, xid, lsn)?,
+        }
+        Ok(())
+    }
+
+    fn begin(&mut self, xid: u32, final_lsn: u64, ts: i64, prepare: bool, lsn: u64) -> Result<()> {
+        if self.txn.is_some() {
+            // A Begin while a transaction is open means the stream restarted mid-transaction
+            // (the server sends it again from its start): forget the partial one.
+            self.discard_open_transaction(lsn)?;
+        }
+        self.txn = Some(Txn {
+            xid,
+            final_lsn,
+            commit_ts_us: pg_time_to_unix_us(ts),
+            seq: 0,
+            prepare,
+        });
+        if prepare {
+            self.held.entry(xid).or_default();
+        }
+        Ok(())
+    }
+
+    fn applied_commit(&mut self, commit_lsn: u64, end_lsn: u64) {
+        self.applied.0 = self.applied.0.max(commit_lsn);
+        self.applied.1 = self.applied.1.max(end_lsn);
+    }
+
+    /// Releases a held transaction: stamps its rows with the commit and queues them after the
+    /// committed rows already decoded for the same relations, so batches stay in commit order.
+    fn release(&mut self, xid: u32, commit_lsn: u64, ts_us: i64, lsn: u64) -> Result<()> {
+        let Some(mut held) = self.held.remove(&xid) else {
+            return Ok(());
+        };
+        for (key, slot) in held.slots.iter_mut() {
+            if let Some(main) = self.main.get_mut(key) {
+                let name = main.rel.table.table.clone();
+                let done = main.take_committed().map_err(|e| arrow_err(name, lsn, e))?;
+                let done: Vec<_> = done.into_iter().map(|b| main.batch(b)).collect();
+                self.ready.extend(done);
+            }
+            let name = slot.rel.table.table.clone();
+            let stamped = slot
+                .take_stamped(commit_lsn, ts_us)
+                .map_err(|e| arrow_err(name, lsn, e))?;
+            self.ready.extend(stamped);
+        }
+        Ok(())
+    }
+
+    /// Stream Abort (of a subtransaction when `subxid != xid`) or Rollback Prepared.
+    fn abort(&mut self, xid: u32, subxid: u32, lsn: u64) -> Result<()> {
+        if subxid == xid {
+            if let Some(h) = self.held.remove(&xid) {
+                self.stats.aborted_rows += h.slots.values().map(|s| s.total() as u64).sum::<u64>();
+            }
+            if self.in_stream == Some(xid) {
+                self.in_stream = None;
+            }
+            return Ok(());
+        }
+        if let Some(h) = self.held.get_mut(&xid) {
+            let aborted = HashSet::from([subxid]);
+            for slot in h.slots.values_mut() {
+                let before = slot.total();
+                let name = slot.rel.table.table.clone();
+                slot.drop_subxacts(&aborted)
+                    .map_err(|e| arrow_err(name, lsn, e))?;
+                self.stats.aborted_rows += (before - slot.total()) as u64;
+            }
+        }
+        Ok(())
+    }
+
+    fn discard_open_transaction(&mut self, lsn: u64) -> Result<()> {
+        if let Some(t) = self.txn.take() {
+            if t.prepare {
+                self.held.remove(&t.xid);
+            }
+        }
+        for slot in self.main.values_mut() {
+            let name = slot.rel.table.table.clone();
+            slot.discard_uncommitted()
+                .map_err(|e| arrow_err(name, lsn, e))?;
+        }
+        Ok(())
+    }
+
+    /// Forgets everything in flight (open transaction, streamed and prepared transactions not yet
+    /// committed): for a source that reconnects, since the server sends them again. Relations and
+    /// committed rows not yet flushed are kept.
+    pub fn reset_in_flight(&mut self) -> Result<()> {
+        self.discard_open_transaction(0)?;
+        self.held.clear();
+        self.in_stream = None;
+        Ok(())
+    }
+
+    fn relation(
+        &mut self,
+        relid: u32,
+        namespace: &str,
+        name: &str,
+        columns: &[super::message::RelColumn],
+        lsn: u64,
+    ) -> Result<()> {
+        let qualified = format!("{namespace}.{name}");
+        let shape = (
+            qualified.clone(),
+            columns
+                .iter()
+                .map(|c| {
+                    let t = self.aliases.get(&c.type_oid).copied().unwrap_or(c.type_oid);
+                    (c.name.clone(), t, c.typmod, c.flags & 1 != 0)
+                })
+                .collect::<Vec<_>>(),
+        );
+        if let Some(cur) = self.relations.get(&relid) {
+            if cur.shape == shape {
+                return Ok(());
+            }
+        }
+        let version = match self.versions.get(&qualified) {
+            Some(v) if v.shape == shape => {
+                self.relations.insert(relid, v.clone());
+                return Ok(());
+            }
+            Some(v) => v.table.schema_version + 1,
+            None => 1,
+        };
+        // A new shape: cut the committed rows of the old version so rows before and after the
+        // change land in different batches.
+        if let Some(old) = self.relations.get(&relid) {
+            let key = (relid, old.table.schema_version);
+            if let Some(slot) = self.main.get_mut(&key) {
+                let done = slot
+                    .take_committed()
+                    .map_err(|e| arrow_err(qualified.clone(), lsn, e))?;
+                let done: Vec<_> = done.into_iter().map(|b| slot.batch(b)).collect();
+                self.ready.extend(done);
+            }
+        }
+        let types: Vec<PgType> = columns
+            .iter()
+            .map(|c| PgType::resolve(c.type_oid, c.typmod, &self.aliases))
+            .collect();
+        let fields = columns
+            .iter()
+            .zip(&types)
+            .map(|(c, t)| t.field(&c.name))
+            .collect();
+        let rel = Arc::new(RelVersion {
+            relid,
+            table: Arc::new(TableSchema {
+                source: SourceKind::Postgres,
+                table: qualified.clone(),
+                schema_version: version,
+                columns: fields,
+                primary_key: columns
+                    .iter()
+                    .filter(|c| c.flags & 1 != 0)
+                    .map(|c| c.name.clone())
+                    .collect(),
+                extra_metadata: vec![],
+            }),
+            types,
+            shape,
+        });
+        self.versions.insert(qualified, rel.clone());
+        self.relations.insert(relid, rel);
+        Ok(())
+    }
+
+    pub(super) fn messages_rel(&self) -> Arc<RelVersion> {
+        self.messages_rel.clone()
+    }
+
+    /// Where rows of a change go now, with its `_xid`, `_pos`, `_commit_ts` and next `_seq`, and
+    /// the subtransaction that wrote it (for held transactions).
+    pub(super) fn dest(&mut self, msg_xid: Option<u32>, lsn: u64) -> Result<Dest> {
+        if let Some(top) = self.in_stream {
+            let h = self.held.entry(top).or_default();
+            let seq = h.seq;
+            h.seq += 1;
+            return Ok(Dest::Held {
+                top,
+                sub: msg_xid.unwrap_or(top),
+                seq,
+            });
+        }
+        match &mut self.txn {
+            Some(t) => {
+                let seq = t.seq;
+                t.seq += 1;
+                if t.prepare {
+                    let top = t.xid;
+                    let h = self.held.entry(top).or_default();
+                    h.seq = seq + 1;
+                    Ok(Dest::Held { top, sub: top, seq })
+                } else {
+                    Ok(Dest::Main {
+                        xid: t.xid,
+                        pos: t.final_lsn,
+                        ts: t.commit_ts_us,
+                        seq,
+                    })
+                }
+            }
+            None => Err(Error::decode(
+                "change",
+                at(lsn),
+                "row change outside a transaction (the stream must start at a transaction boundary)",
+            )),
+        }
+    }
+
+    /// Finishes the committed rows into batches: `(table, schema_version, batch)` in commit order
+    /// per table. Rows of the open or held transactions stay.
+    pub fn flush(&mut self) -> Result<Vec<ChangeBatch>> {
+        let mut out = std::mem::take(&mut self.ready);
+        for slot in self.main.values_mut() {
+            let name = slot.rel.table.table.clone();
+            let done = slot.take_committed().map_err(|e| arrow_err(name, 0, e))?;
+            out.extend(done.into_iter().map(|b| slot.batch(b)));
+        }
+        // Drop slots of old schema versions once empty.
+        let current: HashSet<(u32, u32)> = self
+            .relations
+            .values()
+            .map(|r| (r.relid, r.table.schema_version))
+            .collect();
+        self.main
+            .retain(|k, s| *k == MESSAGES_KEY || current.contains(k) || s.total() > 0);
+        self.flushed = self.applied;
+        Ok(out)
+    }
+
+    /// Highest commit LSN whose rows were all handed out by [`flush`](Self::flush) (0 before any).
+    pub fn committed_lsn(&self) -> u64 {
+        self.flushed.0
+    }
+
+    /// The LSN a source may confirm as flushed once the batches of the last flush are durable:
+    /// the end LSN of the last flushed transaction, but never past a prepared transaction still
+    /// held (the server would not send it again).
+    pub fn confirmable_lsn(&self) -> u64 {
+        let held_min = self.held.values().filter_map(|h| h.prepared_at).min();
+        match held_min {
+            Some(p) => self.flushed.1.min(p),
+            None => self.flushed.1,
+        }
+    }
+
+    /// Server WAL end from the last XLogData or keepalive.
+    pub fn last_wal_end(&self) -> u64 {
+        self.last_wal_end
+    }
+
+    /// Whether a keepalive asked for a reply since the last call (which clears it).
+    pub fn take_reply_requested(&mut self) -> bool {
+        std::mem::take(&mut self.reply_requested)
+    }
+
+    /// Whether a keepalive asked for a reply and it was not taken yet.
+    pub fn reply_requested(&self) -> bool {
+        self.reply_requested
+    }
+
+    /// True when no transaction is open or held, so every decoded row is committed.
+    pub fn is_idle(&self) -> bool {
+        self.txn.is_none() && self.held.is_empty() && self.in_stream.is_none()
+    }
+
+    /// Rows of streamed or prepared transactions waiting for their outcome.
+    pub fn held_rows(&self) -> usize {
+        self.held
+            .values()
+            .flat_map(|h| h.slots.values())
+            .map(|s| s.total())
+            .sum()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+}
+
+pub(super) fn arrow_err(table: String, lsn: u64, source: arrow_schema::ArrowError) -> Error {
+    Error::Arrow {
+        table,
+        at: at(lsn),
+        source,
+    }
+}

@@ -1,0 +1,574 @@
+//! Decoder state machine tests with hand-built messages: transactions, old images, unchanged
+//! TOAST, truncate, logical messages, schema versions, streaming with subtransaction aborts,
+//! two-phase commit, framing and capture files.
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int32Type, TimestampMicrosecondType, UInt32Type, UInt64Type};
+use arrow_array::{Array, RecordBatch};
+
+use super::framing::write_capture_record;
+use super::testutil::{t, U, W};
+use super::Decoder;
+use crate::arrow::ChangeBatch;
+use crate::types::postgres::datetime::PG_EPOCH_US;
+
+const REL: u32 = 16384;
+const REL2: u32 = 16390;
+
+fn relation(relid: u32, name: &str, extra_col: bool) -> Vec<u8> {
+    let mut w = W::new(b'R').u32(relid).str("public").str(name).u8(b'd');
+    w = w.u16(if extra_col { 3 } else { 2 });
+    w = w
+        .u8(1)
+        .str("id")
+        .u32(23)
+        .i32(-1)
+        .u8(0)
+        .str("note")
+        .u32(25)
+        .i32(-1);
+    if extra_col {
+        w = w.u8(0).str("extra").u32(20).i32(-1);
+    }
+    w.0
+}
+
+fn begin(final_lsn: u64, xid: u32) -> Vec<u8> {
+    W::new(b'B').u64(final_lsn).i64(1_000_000).u32(xid).0
+}
+
+fn commit(lsn: u64) -> Vec<u8> {
+    W::new(b'C').u8(0).u64(lsn).u64(lsn + 8).i64(1_000_000).0
+}
+
+fn insert(relid: u32, id: &str, note: Option<&str>) -> Vec<u8> {
+    W::new(b'I')
+        .u32(relid)
+        .u8(b'N')
+        .tuple(&[t(id), note.map(str::as_bytes)])
+        .0
+}
+
+fn feed(d: &mut Decoder, msgs: &[Vec<u8>]) {
+    for (i, m) in msgs.iter().enumerate() {
+        d.feed_message(m, 0x100 + i as u64).unwrap();
+    }
+}
+
+fn ints(b: &RecordBatch, col: &str) -> Vec<Option<i32>> {
+    b.column_by_name(col)
+        .unwrap()
+        .as_primitive::<Int32Type>()
+        .iter()
+        .collect()
+}
+
+fn strs(b: &RecordBatch, col: &str) -> Vec<Option<String>> {
+    b.column_by_name(col)
+        .unwrap()
+        .as_string::<i32>()
+        .iter()
+        .map(|s| s.map(String::from))
+        .collect()
+}
+
+fn u64s(b: &RecordBatch, col: &str) -> Vec<u64> {
+    b.column_by_name(col)
+        .unwrap()
+        .as_primitive::<UInt64Type>()
+        .values()
+        .to_vec()
+}
+
+fn only(batches: Vec<ChangeBatch>) -> RecordBatch {
+    assert_eq!(batches.len(), 1, "{batches:?}");
+    batches.into_iter().next().unwrap().batch
+}
+
+#[test]
+fn ordinary_transaction_rows_and_metadata() {
+    let mut d = Decoder::new();
+    let upd = W::new(b'U').u32(REL).u8(b'N').tuple(&[t("1"), t("b")]).0;
+    let del = W::new(b'D').u32(REL).u8(b'K').tuple(&[t("2"), None]).0;
+    feed(
+        &mut d,
+        &[
+            relation(REL, "t", false),
+            begin(0x500, 9),
+            insert(REL, "1", Some("a")),
+            insert(REL, "2", None),
+            upd,
+            del,
+            commit(0x500),
+        ],
+    );
+    assert_eq!(d.committed_lsn(), 0);
+    let out = d.flush().unwrap();
+    assert_eq!(out[0].table, "public.t");
+    assert_eq!(out[0].schema_version, 1);
+    let b = only(out);
+    assert_eq!(ints(&b, "id"), vec![Some(1), Some(2), Some(1), Some(2)]);
+    assert_eq!(
+        strs(&b, "note"),
+        vec![Some("a".into()), None, Some("b".into()), None]
+    );
+    assert_eq!(
+        strs(&b, "_op"),
+        vec![
+            Some("c".into()),
+            Some("c".into()),
+            Some("u".into()),
+            Some("d".into())
+        ]
+    );
+    assert_eq!(u64s(&b, "_pos"), vec![0x500; 4]);
+    assert_eq!(u64s(&b, "_xid"), vec![9; 4]);
+    let seq: Vec<u32> = b
+        .column_by_name("_seq")
+        .unwrap()
+        .as_primitive::<UInt32Type>()
+        .values()
+        .to_vec();
+    assert_eq!(seq, vec![0, 1, 2, 3]);
+    let ts = b
+        .column_by_name("_commit_ts")
+        .unwrap()
+        .as_primitive::<TimestampMicrosecondType>();
+    assert_eq!(ts.value(0), PG_EPOCH_US + 1_000_000);
+    // The delete's K image is in `_before`; the inserts have none.
+    let before = b.column_by_name("_before").unwrap().as_struct();
+    assert!(before.is_null(0) && before.is_valid(3));
+    assert_eq!(before.column(0).as_primitive::<Int32Type>().value(3), 2);
+    assert_eq!(b.schema().metadata()["arrowtail.primary_key"], "id");
+    assert_eq!(d.committed_lsn(), 0x500);
+    assert_eq!(d.confirmable_lsn(), 0x508);
+    assert!(d.flush().unwrap().is_empty());
+}
+
+#[test]
+fn unchanged_toast_is_filled_from_old_image_or_listed() {
+    let mut d = Decoder::new();
+    let no_old = W::new(b'U').u32(REL).u8(b'N').tuple(&[t("1"), U]).0;
+    let full_old = W::new(b'U')
+        .u32(REL)
+        .u8(b'O')
+        .tuple(&[t("1"), t("big")])
+        .u8(b'N')
+        .tuple(&[t("1"), U])
+        .0;
+    let key_old = W::new(b'U')
+        .u32(REL)
+        .u8(b'K')
+        .tuple(&[t("1"), None])
+        .u8(b'N')
+        .tuple(&[t("5"), U])
+        .0;
+    feed(
+        &mut d,
+        &[
+            relation(REL, "t", false),
+            begin(0x10, 1),
+            no_old,
+            full_old,
+            key_old,
+            commit(0x10),
+        ],
+    );
+    let b = only(d.flush().unwrap());
+    assert_eq!(strs(&b, "note"), vec![None, Some("big".into()), None]);
+    let unchanged = b.column_by_name("_unchanged").unwrap().as_list::<i32>();
+    assert_eq!(unchanged.value(0).as_string::<i32>().value(0), "note");
+    assert!(unchanged.is_null(1));
+    assert_eq!(unchanged.value(2).as_string::<i32>().value(0), "note");
+    let before = b.column_by_name("_before").unwrap().as_struct();
+    assert!(before.is_null(0));
+    assert_eq!(before.column(1).as_string::<i32>().value(1), "big");
+}
+
+#[test]
+fn truncate_and_logical_messages() {
+    let mut d = Decoder::new();
+    let tr = W::new(b'T').u32(2).u8(0).u32(REL).u32(REL2).0;
+    let tx_msg = W::new(b'M')
+        .u8(1)
+        .u64(0x21)
+        .str("app")
+        .u32(2)
+        .bytes(b"hi")
+        .0;
+    let lone = W::new(b'M').u8(0).u64(0x40).str("beat").u32(0).0;
+    feed(
+        &mut d,
+        &[
+            relation(REL, "t", false),
+            relation(REL2, "u", false),
+            begin(0x30, 3),
+            insert(REL, "1", None),
+            tr,
+            tx_msg,
+            commit(0x30),
+            lone,
+        ],
+    );
+    let out = d.flush().unwrap();
+    let find = |name: &str| out.iter().find(|c| c.table == name).unwrap().batch.clone();
+    let t1 = find("public.t");
+    assert_eq!(strs(&t1, "_op"), vec![Some("c".into()), Some("t".into())]);
+    assert_eq!(ints(&t1, "id"), vec![Some(1), None]);
+    let t2 = find("public.u");
+    assert_eq!(strs(&t2, "_op"), vec![Some("t".into())]);
+    let m = find("_messages");
+    assert_eq!(
+        strs(&m, "prefix"),
+        vec![Some("app".into()), Some("beat".into())]
+    );
+    assert_eq!(u64s(&m, "_pos"), vec![0x30, 0x40]);
+    assert_eq!(u64s(&m, "lsn"), vec![0x21, 0x40]);
+    let seqs: Vec<u32> = t2
+        .column_by_name("_seq")
+        .unwrap()
+        .as_primitive::<UInt32Type>()
+        .values()
+        .to_vec();
+    assert_eq!(seqs, vec![2]);
+}
+
+#[test]
+fn new_relation_shape_starts_a_new_schema_version() {
+    let mut d = Decoder::new();
+    let ins3 = W::new(b'I')
+        .u32(REL)
+        .u8(b'N')
+        .tuple(&[t("2"), None, t("7")])
+        .0;
+    feed(
+        &mut d,
+        &[
+            relation(REL, "t", false),
+            begin(0x10, 1),
+            insert(REL, "1", None),
+            commit(0x10),
+            relation(REL, "t", false), // same shape again: same version
+            relation(REL, "t", true),
+            begin(0x20, 2),
+            ins3,
+            commit(0x20),
+        ],
+    );
+    let out = d.flush().unwrap();
+    let versions: Vec<(u32, usize)> = out
+        .iter()
+        .map(|c| (c.schema_version, c.batch.num_columns()))
+        .collect();
+    assert_eq!(versions, vec![(1, 9), (2, 10)]);
+    assert_eq!(
+        out[1].batch.schema().metadata()["arrowtail.schema_version"],
+        "2"
+    );
+}
+
+#[test]
+fn streamed_transaction_with_subtransaction_abort() {
+    let mut d = Decoder::new();
+    let ins = |xid: u32, id: &str| {
+        W::new(b'I')
+            .u32(xid)
+            .u32(REL)
+            .u8(b'N')
+            .tuple(&[t(id), None])
+            .0
+    };
+    feed(
+        &mut d,
+        &[
+            relation(REL, "t", false),
+            W::new(b'S').u32(50).u8(1).0,
+            ins(50, "1"),
+            ins(51, "2"),
+            W::new(b'E').0,
+            begin(0x90, 60),
+            insert(REL, "100", None),
+            commit(0x90),
+            W::new(b'S').u32(50).u8(0).0,
+            ins(51, "3"),
+            ins(52, "4"),
+            ins(50, "5"),
+            W::new(b'E').0,
+            W::new(b'A').u32(50).u32(51).0,
+        ],
+    );
+    assert_eq!(d.held_rows(), 3);
+    assert_eq!(d.stats().aborted_rows, 2);
+    let first = only(d.flush().unwrap());
+    assert_eq!(ints(&first, "id"), vec![Some(100)]);
+    feed(
+        &mut d,
+        &[W::new(b'c').u32(50).u8(0).u64(0xA0).u64(0xA8).i64(5).0],
+    );
+    assert!(d.is_idle());
+    let b = only(d.flush().unwrap());
+    assert_eq!(ints(&b, "id"), vec![Some(1), Some(4), Some(5)]);
+    assert_eq!(u64s(&b, "_pos"), vec![0xA0; 3]);
+    assert_eq!(u64s(&b, "_xid"), vec![50; 3]);
+    let ts = b
+        .column_by_name("_commit_ts")
+        .unwrap()
+        .as_primitive::<TimestampMicrosecondType>();
+    assert_eq!(ts.value(2), PG_EPOCH_US + 5);
+    let seq: Vec<u32> = b
+        .column_by_name("_seq")
+        .unwrap()
+        .as_primitive::<UInt32Type>()
+        .values()
+        .to_vec();
+    assert_eq!(seq, vec![0, 3, 4]);
+    assert_eq!(d.committed_lsn(), 0xA0);
+    // A whole-transaction abort drops everything.
+    feed(
+        &mut d,
+        &[
+            W::new(b'S').u32(70).u8(1).0,
+            ins(70, "9"),
+            W::new(b'E').0,
+            W::new(b'A').u32(70).u32(70).u64(1).i64(2).0,
+        ],
+    );
+    assert!(d.flush().unwrap().is_empty());
+    assert!(d.is_idle());
+}
+
+#[test]
+fn two_phase_commit_and_rollback() {
+    let mut d = Decoder::new();
+    let bp = |xid: u32, gid: &str| {
+        W::new(b'b')
+            .u64(0x200)
+            .u64(0x208)
+            .i64(0)
+            .u32(xid)
+            .str(gid)
+            .0
+    };
+    let prep = |xid: u32, gid: &str| {
+        W::new(b'P')
+            .u8(0)
+            .u64(0x200)
+            .u64(0x208)
+            .i64(0)
+            .u32(xid)
+            .str(gid)
+            .0
+    };
+    feed(
+        &mut d,
+        &[
+            relation(REL, "t", false),
+            bp(7, "g1"),
+            insert(REL, "1", None),
+            prep(7, "g1"),
+        ],
+    );
+    assert!(d.flush().unwrap().is_empty());
+    assert_eq!(d.confirmable_lsn(), 0);
+    feed(
+        &mut d,
+        &[W::new(b'K')
+            .u8(0)
+            .u64(0x300)
+            .u64(0x308)
+            .i64(0)
+            .u32(7)
+            .str("g1")
+            .0],
+    );
+    let b = only(d.flush().unwrap());
+    assert_eq!(u64s(&b, "_pos"), vec![0x300]);
+    assert_eq!(d.confirmable_lsn(), 0x308);
+    feed(
+        &mut d,
+        &[
+            bp(8, "g2"),
+            insert(REL, "2", None),
+            prep(8, "g2"),
+            W::new(b'r')
+                .u8(0)
+                .u64(0x208)
+                .u64(0x400)
+                .i64(0)
+                .i64(0)
+                .u32(8)
+                .str("g2")
+                .0,
+        ],
+    );
+    assert!(d.flush().unwrap().is_empty());
+    assert!(d.is_idle());
+}
+
+#[test]
+fn flush_keeps_the_open_transaction_back() {
+    let mut d = Decoder::new();
+    feed(
+        &mut d,
+        &[
+            relation(REL, "t", false),
+            begin(0x10, 1),
+            insert(REL, "1", None),
+            commit(0x10),
+            begin(0x20, 2),
+            insert(REL, "2", None),
+        ],
+    );
+    let b = only(d.flush().unwrap());
+    assert_eq!(ints(&b, "id"), vec![Some(1)]);
+    assert_eq!(d.committed_lsn(), 0x10);
+    feed(&mut d, &[insert(REL, "3", None), commit(0x20)]);
+    let out = d.flush().unwrap();
+    let ids: Vec<Option<i32>> = out.iter().flat_map(|c| ints(&c.batch, "id")).collect();
+    assert_eq!(ids, vec![Some(2), Some(3)]);
+    // A transaction sent again after a reconnect replaces its partial copy.
+    feed(
+        &mut d,
+        &[
+            begin(0x30, 3),
+            insert(REL, "4", None),
+            begin(0x30, 3),
+            insert(REL, "4", None),
+            commit(0x30),
+        ],
+    );
+    assert_eq!(ints(&only(d.flush().unwrap()), "id"), vec![Some(4)]);
+}
+
+#[test]
+fn binary_and_text_tuples_give_the_same_batch() {
+    let run = |id: Vec<u8>, note: Vec<u8>| {
+        let mut d = Decoder::new();
+        let ins = W::new(b'I')
+            .u32(REL)
+            .u8(b'N')
+            .tuple(&[Some(&id), Some(&note)])
+            .0;
+        feed(
+            &mut d,
+            &[relation(REL, "t", false), begin(0x10, 1), ins, commit(0x10)],
+        );
+        only(d.flush().unwrap())
+    };
+    let mut bin_id = b"b:".to_vec();
+    bin_id.extend(42i32.to_be_bytes());
+    assert_eq!(
+        run(b"42".to_vec(), b"x".to_vec()),
+        run(bin_id, b"b:x".to_vec())
+    );
+}
+
+#[test]
+fn bad_value_is_an_error_and_leaves_no_partial_row() {
+    let mut d = Decoder::new();
+    feed(
+        &mut d,
+        &[
+            relation(REL, "t", false),
+            begin(0x10, 1),
+            insert(REL, "1", Some("a")),
+        ],
+    );
+    let bad = W::new(b'I')
+        .u32(REL)
+        .u8(b'N')
+        .tuple(&[t("2"), Some(b"\xff")])
+        .0;
+    let e = d.feed_message(&bad, 0x1234).unwrap_err();
+    assert!(e.to_string().contains("LSN 0/1234"), "{e}");
+    assert!(e.to_string().contains("public.t.note"), "{e}");
+    feed(&mut d, &[insert(REL, "3", None), commit(0x10)]);
+    let out = d.flush().unwrap();
+    let ids: Vec<Option<i32>> = out.iter().flat_map(|c| ints(&c.batch, "id")).collect();
+    assert_eq!(ids, vec![Some(1), Some(3)]);
+    // Unknown relation, change outside a transaction, wrong column count.
+    assert!(d.feed_message(&insert(999, "1", None), 0).is_err());
+    assert!(d.feed_message(&insert(REL, "1", None), 0).is_err());
+    d.feed_message(&begin(0x50, 5), 0).unwrap();
+    let short = W::new(b'I').u32(REL).u8(b'N').tuple(&[t("1")]).0;
+    assert!(d.feed_message(&short, 0).is_err());
+}
+
+#[test]
+fn frames_keepalives_and_capture_files() {
+    let mut d = Decoder::new();
+    let frame = |lsn: u64, payload: &[u8]| {
+        let mut f = vec![b'w'];
+        f.extend(lsn.to_be_bytes());
+        f.extend(0x999u64.to_be_bytes());
+        f.extend(0i64.to_be_bytes());
+        f.extend(payload);
+        f
+    };
+    for (i, m) in [
+        relation(REL, "t", false),
+        begin(0x10, 1),
+        insert(REL, "1", None),
+        commit(0x10),
+    ]
+    .iter()
+    .enumerate()
+    {
+        d.feed_frame(&frame(i as u64, m)).unwrap();
+    }
+    let mut k = vec![b'k'];
+    k.extend(0x2000u64.to_be_bytes());
+    k.extend(0i64.to_be_bytes());
+    k.push(1);
+    d.feed_frame(&k).unwrap();
+    assert_eq!(d.last_wal_end(), 0x2000);
+    assert!(d.take_reply_requested());
+    assert!(!d.reply_requested());
+    assert_eq!(only(d.flush().unwrap()).num_rows(), 1);
+
+    let mut file = Vec::new();
+    for m in [
+        relation(REL, "t", false),
+        begin(0x10, 1),
+        insert(REL, "7", None),
+        commit(0x10),
+    ] {
+        write_capture_record(&mut file, 0x10, &m).unwrap();
+    }
+    let mut d = Decoder::new();
+    d.feed_capture(&file).unwrap();
+    assert_eq!(ints(&only(d.flush().unwrap()), "id"), vec![Some(7)]);
+    assert!(Decoder::new()
+        .feed_capture(&file[..file.len() - 2])
+        .is_err());
+}
+
+#[test]
+fn domains_resolve_through_type_messages() {
+    let mut d = Decoder::new();
+    // pgoutput names a domain's base type; pg_catalog is written as an empty namespace.
+    let ty = W::new(b'Y').u32(90_000).str("").str("int4").0;
+    let enum_ty = W::new(b'Y').u32(90_001).str("public").str("mood").0;
+    let rel = W::new(b'R')
+        .u32(REL)
+        .str("public")
+        .str("d")
+        .u8(b'd')
+        .u16(2)
+        .u8(1)
+        .str("id")
+        .u32(90_000)
+        .i32(-1)
+        .u8(0)
+        .str("m")
+        .u32(90_001)
+        .i32(-1)
+        .0;
+    let mut id = b"b:".to_vec();
+    id.extend(5i32.to_be_bytes());
+    let ins = W::new(b'I').u32(REL).u8(b'N').tuple(&[Some(&id), Some(b"b:happy")]).0;
+    feed(&mut d, &[ty, enum_ty, rel, begin(0x10, 1), ins, commit(0x10)]);
+    let b = only(d.flush().unwrap());
+    assert_eq!(ints(&b, "id"), vec![Some(5)]);
+    assert_eq!(strs(&b, "m"), vec![Some("happy".into())]);
+}

@@ -1,0 +1,299 @@
+//! Turning one Insert, Update, Delete, Truncate or logical message into a row of its change
+//! builder: tuple values through the type codecs, the old image into `_before`, unchanged TOAST
+//! columns filled from the old image when it has them, otherwise listed in `_unchanged`.
+
+use std::collections::btree_map::Entry;
+use std::collections::BTreeMap;
+
+use super::decoder::{arrow_err, at, Decoder, Key, MESSAGES_KEY};
+use super::message::{OldKind, Tuple, Value};
+use super::slot::{RelVersion, Slot};
+use crate::arrow::{ColumnBuilder, Op, RowMeta};
+use crate::types::postgres::{append, Appended, Format};
+use crate::{Error, Result};
+
+/// Where a row goes.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Dest {
+    /// The output, for an ordinary transaction.
+    Main {
+        xid: u32,
+        pos: u64,
+        ts: i64,
+        seq: u32,
+    },
+    /// A held (streamed or prepared) transaction `top`, written by subtransaction `sub`.
+    Held { top: u32, sub: u32, seq: u32 },
+}
+
+/// A row change.
+pub(super) enum Change<'a> {
+    Insert(Tuple<'a>),
+    Update(Option<(OldKind, Tuple<'a>)>, Tuple<'a>),
+    Delete((OldKind, Tuple<'a>)),
+    Truncate,
+}
+
+fn slot_for<'s>(
+    slots: &'s mut BTreeMap<Key, Slot>,
+    key: Key,
+    rel: &std::sync::Arc<RelVersion>,
+    lsn: u64,
+) -> Result<&'s mut Slot> {
+    match slots.entry(key) {
+        Entry::Occupied(e) => Ok(e.into_mut()),
+        Entry::Vacant(e) => {
+            let slot = Slot::new(rel.clone())
+                .map_err(|err| arrow_err(rel.table.table.clone(), lsn, err))?;
+            Ok(e.insert(slot))
+        }
+    }
+}
+
+/// The slot and row metadata for a row of `rel`.
+fn target<'d>(
+    d: &'d mut Decoder,
+    dest: Dest,
+    key: Key,
+    rel: &std::sync::Arc<RelVersion>,
+    op: Op,
+    lsn: u64,
+) -> Result<(&'d mut Slot, RowMeta, Option<u32>)> {
+    Ok(match dest {
+        Dest::Main { xid, pos, ts, seq } => (
+            slot_for(&mut d.main, key, rel, lsn)?,
+            RowMeta {
+                op,
+                pos,
+                seq,
+                xid: u64::from(xid),
+                commit_ts_us: ts,
+            },
+            None,
+        ),
+        Dest::Held { top, sub, seq } => {
+            let h = d.held.entry(top).or_default();
+            (
+                slot_for(&mut h.slots, key, rel, lsn)?,
+                RowMeta {
+                    op,
+                    pos: 0,
+                    seq,
+                    xid: u64::from(top),
+                    commit_ts_us: 0,
+                },
+                Some(sub),
+            )
+        }
+    })
+}
+
+fn tuple_values<'a>(t: &Tuple<'a>, rel: &RelVersion, lsn: u64) -> Result<Vec<Value<'a>>> {
+    let mut v = Vec::with_capacity(t.len());
+    t.values_into(&mut v);
+    if v.len() != rel.types.len() {
+        return Err(Error::SchemaChange {
+            table: rel.table.table.clone(),
+            at: at(lsn),
+            detail: format!(
+                "tuple has {} columns but the Relation message announced {}",
+                v.len(),
+                rel.types.len()
+            ),
+        });
+    }
+    Ok(v)
+}
+
+/// Appends one value (or null) to column `i` of `rel`.
+fn put(
+    b: &mut ColumnBuilder,
+    rel: &RelVersion,
+    i: usize,
+    v: Value<'_>,
+    special: &mut u64,
+    lsn: u64,
+) -> Result<()> {
+    let (format, data) = match v {
+        Value::Null | Value::Unchanged => {
+            b.append_null();
+            return Ok(());
+        }
+        Value::Text(d) => (Format::Text, d),
+        Value::Binary(d) => (Format::Binary, d),
+    };
+    let ty = &rel.types[i];
+    match append(b, ty, format, data) {
+        Ok(Appended::Value) => Ok(()),
+        Ok(Appended::SpecialNumeric) => {
+            *special += 1;
+            Ok(())
+        }
+        Err(detail) => Err(Error::decode(
+            "column value",
+            at(lsn),
+            format!(
+                "{}.{} ({:?}, {:?} form): {detail}",
+                rel.table.table,
+                rel.table
+                    .columns
+                    .get(i)
+                    .map(|f| f.name().as_str())
+                    .unwrap_or("?"),
+                ty,
+                format
+            ),
+        )),
+    }
+}
+
+/// Decodes one row change of relation `relid`.
+pub(super) fn change(
+    d: &mut Decoder,
+    xid: Option<u32>,
+    relid: u32,
+    c: Change<'_>,
+    lsn: u64,
+) -> Result<()> {
+    let rel = d.relations.get(&relid).cloned().ok_or_else(|| {
+        Error::decode(
+            "row change",
+            at(lsn),
+            format!("relation id {relid} was not announced by a Relation message"),
+        )
+    })?;
+    let (op, new, old) = match &c {
+        Change::Insert(n) => (Op::Insert, Some(tuple_values(n, &rel, lsn)?), None),
+        Change::Update(o, n) => {
+            let old = match o {
+                Some((k, t)) => Some((*k, tuple_values(t, &rel, lsn)?)),
+                None => None,
+            };
+            (Op::Update, Some(tuple_values(n, &rel, lsn)?), old)
+        }
+        Change::Delete((k, t)) => (Op::Delete, None, Some((*k, tuple_values(t, &rel, lsn)?))),
+        Change::Truncate => (Op::Truncate, None, None),
+    };
+    let dest = d.dest(xid, lsn)?;
+    let key = (relid, rel.table.schema_version);
+    let mut special = 0u64;
+    let (slot, meta, sub) = target(d, dest, key, &rel, op, lsn)?;
+    let res = fill(
+        slot,
+        &rel,
+        op,
+        new.as_deref(),
+        old.as_ref(),
+        &mut special,
+        lsn,
+    );
+    match res {
+        Ok(unchanged) => {
+            slot.b.finish_row(meta, old.is_some(), &unchanged);
+            if let Some(s) = sub {
+                slot.tag(s);
+            }
+        }
+        Err(e) => {
+            slot.abandon_partial_row()
+                .map_err(|err| arrow_err(rel.table.table.clone(), lsn, err))?;
+            return Err(e);
+        }
+    }
+    d.stats.special_numerics += special;
+    Ok(())
+}
+
+/// Appends the user columns and `_before`; returns the unchanged column indexes.
+fn fill(
+    slot: &mut Slot,
+    rel: &RelVersion,
+    op: Op,
+    new: Option<&[Value<'_>]>,
+    old: Option<&(OldKind, Vec<Value<'_>>)>,
+    special: &mut u64,
+    lsn: u64,
+) -> Result<Vec<usize>> {
+    let mut unchanged = Vec::new();
+    let n = rel.types.len();
+    for i in 0..n {
+        let b = &mut slot.b.columns[i];
+        let v = match (op, new, old) {
+            (Op::Truncate, _, _) => Value::Null,
+            (Op::Delete, _, Some((_, o))) => o[i],
+            (_, Some(nv), _) => match (nv[i], old) {
+                // Unchanged TOAST: the old image has the value when it is a full row, or a key
+                // column that was sent.
+                (Value::Unchanged, Some((OldKind::Full, o))) if o[i] != Value::Unchanged => o[i],
+                (Value::Unchanged, Some((OldKind::Key, o)))
+                    if matches!(o[i], Value::Text(_) | Value::Binary(_)) =>
+                {
+                    o[i]
+                }
+                (Value::Unchanged, _) => {
+                    unchanged.push(i);
+                    Value::Unchanged
+                }
+                (v, _) => v,
+            },
+            _ => Value::Null,
+        };
+        put(b, rel, i, v, special, lsn)?;
+    }
+    if let Some((_, o)) = old {
+        for (i, v) in o.iter().enumerate() {
+            put(&mut slot.b.before[i], rel, i, *v, special, lsn)?;
+        }
+    }
+    Ok(unchanged)
+}
+
+/// A logical decoding message: a row of the `_messages` pseudo-table. Transactional messages are
+/// part of their transaction; others stand alone at their own LSN.
+pub(super) fn logical_message(
+    d: &mut Decoder,
+    xid: Option<u32>,
+    transactional: bool,
+    msg_lsn: u64,
+    prefix: &str,
+    content: &[u8],
+    lsn: u64,
+) -> Result<()> {
+    let rel = d.messages_rel();
+    let dest = if transactional {
+        d.dest(xid, lsn)?
+    } else {
+        Dest::Main {
+            xid: xid.unwrap_or(0),
+            pos: msg_lsn,
+            ts: d.last_clock_us,
+            seq: 0,
+        }
+    };
+    let (slot, meta, sub) = target(d, dest, MESSAGES_KEY, &rel, crate::arrow::Op::Message, lsn)?;
+    if let [ColumnBuilder::Utf8(p), ColumnBuilder::Binary(c), ColumnBuilder::Boolean(t), ColumnBuilder::UInt64(l)] =
+        &mut slot.b.columns[..]
+    {
+        p.append_value(prefix);
+        c.append_value(content);
+        t.append_value(transactional);
+        l.append_value(msg_lsn);
+    } else {
+        return Err(Error::decode(
+            "logical message",
+            at(lsn),
+            "bad _messages builder",
+        ));
+    }
+    slot.b.finish_row(meta, false, &[]);
+    if let Some(s) = sub {
+        slot.tag(s);
+    }
+    if !transactional && d.txn.is_none() && d.in_stream.is_none() {
+        // Outside a transaction the row is complete and committed at once.
+        if let Some(s) = d.main.get_mut(&MESSAGES_KEY) {
+            s.committed = s.total();
+        }
+    }
+    Ok(())
+}

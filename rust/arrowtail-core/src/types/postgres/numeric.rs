@@ -1,0 +1,247 @@
+//! `numeric`: text and binary forms into `decimal128(p, s)` (constrained, p <= 38) or into the exact
+//! text form (unconstrained or wider). The binary send format is (PostgreSQL `numeric_send`):
+//! Int16 ndigits, Int16 weight (base-10000 exponent of the first digit), UInt16 sign
+//! (0x0000 +, 0x4000 -, 0xC000 NaN, 0xD000 +Infinity, 0xF000 -Infinity), Int16 dscale (decimal
+//! digits after the point), then ndigits Int16 base-10000 digits.
+
+use crate::reader::Reader;
+
+type R<T> = Result<T, String>;
+
+const NEG: u16 = 0x4000;
+const NAN: u16 = 0xC000;
+const PINF: u16 = 0xD000;
+const NINF: u16 = 0xF000;
+
+/// A decoded numeric for a decimal column: a value at the column's scale, or a special value
+/// that a decimal cannot hold (NaN, ±Infinity), which the caller stores as null and counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decimal {
+    Value(i128),
+    Special,
+}
+
+struct Var<'a> {
+    weight: i16,
+    sign: u16,
+    dscale: u16,
+    digits: Reader<'a>,
+    ndigits: usize,
+}
+
+fn header(data: &[u8]) -> R<Var<'_>> {
+    let mut r = Reader::new(data);
+    let short = |e: crate::reader::Short| format!("numeric: {e}");
+    let ndigits = r.i16_be().map_err(short)?;
+    let weight = r.i16_be().map_err(short)?;
+    let sign = r.u16_be().map_err(short)?;
+    let dscale = r.u16_be().map_err(short)?;
+    let ndigits = usize::try_from(ndigits).map_err(|_| "numeric: negative digit count")?;
+    if r.remaining() != ndigits * 2 {
+        return Err(format!(
+            "numeric: {ndigits} digits announced but {} bytes follow",
+            r.remaining()
+        ));
+    }
+    Ok(Var {
+        weight,
+        sign,
+        dscale,
+        digits: r,
+        ndigits,
+    })
+}
+
+impl Var<'_> {
+    fn digits(&self) -> R<Vec<i64>> {
+        let mut r = self.digits.clone();
+        (0..self.ndigits)
+            .map(|_| {
+                let d = r.i16_be().map_err(|e| format!("numeric: {e}"))?;
+                if !(0..10_000).contains(&d) {
+                    return Err(format!("numeric: digit {d} out of range"));
+                }
+                Ok(i64::from(d))
+            })
+            .collect()
+    }
+}
+
+/// Binary numeric to its exact text form, as `numeric_out` prints it.
+pub fn binary_to_text(data: &[u8]) -> R<String> {
+    let v = header(data)?;
+    match v.sign {
+        NAN => return Ok("NaN".into()),
+        PINF => return Ok("Infinity".into()),
+        NINF => return Ok("-Infinity".into()),
+        0 | NEG => {}
+        s => return Err(format!("numeric: bad sign {s:#x}")),
+    }
+    let digits = v.digits()?;
+    let digit = |i: i64| -> i64 {
+        usize::try_from(i)
+            .ok()
+            .and_then(|i| digits.get(i).copied())
+            .unwrap_or(0)
+    };
+    let mut out = String::new();
+    if v.sign == NEG && digits.iter().any(|&d| d != 0) {
+        out.push('-');
+    }
+    let weight = i64::from(v.weight);
+    if weight < 0 {
+        out.push('0');
+    } else {
+        for i in 0..=weight {
+            if i == 0 {
+                out.push_str(&digit(0).to_string());
+            } else {
+                out.push_str(&format!("{:04}", digit(i)));
+            }
+        }
+    }
+    let dscale = usize::from(v.dscale);
+    if dscale > 0 {
+        out.push('.');
+        let mut frac = String::with_capacity(dscale + 4);
+        let mut i = weight + 1;
+        while frac.len() < dscale {
+            frac.push_str(&format!("{:04}", digit(i)));
+            i += 1;
+        }
+        frac.truncate(dscale);
+        out.push_str(&frac);
+    }
+    Ok(out)
+}
+
+/// Binary numeric to an integer at `scale` decimal places.
+pub fn binary_to_decimal(data: &[u8], scale: i8) -> R<Decimal> {
+    let v = header(data)?;
+    match v.sign {
+        NAN | PINF | NINF => return Ok(Decimal::Special),
+        0 | NEG => {}
+        s => return Err(format!("numeric: bad sign {s:#x}")),
+    }
+    let overflow = || "numeric value does not fit decimal128".to_string();
+    let mut acc: i128 = 0;
+    for (i, d) in v.digits()?.into_iter().enumerate() {
+        // Decimal exponent of this base-10000 digit once scaled by 10^scale.
+        let e = 4 * (i64::from(v.weight) - i as i64) + i64::from(scale);
+        let d = i128::from(d);
+        if e >= 0 {
+            let p = 10i128
+                .checked_pow(u32::try_from(e).map_err(|_| overflow())?)
+                .ok_or_else(overflow)?;
+            acc = d
+                .checked_mul(p)
+                .and_then(|x| acc.checked_add(x))
+                .ok_or_else(overflow)?;
+        } else {
+            let p = 10i128.pow(u32::try_from(-e).unwrap_or(4).min(4));
+            if d % p != 0 {
+                return Err("numeric has more fraction digits than the column scale".into());
+            }
+            acc = acc.checked_add(d / p).ok_or_else(overflow)?;
+        }
+    }
+    Ok(Decimal::Value(if v.sign == NEG { -acc } else { acc }))
+}
+
+/// Text numeric to an integer at `scale` decimal places.
+pub fn text_to_decimal(s: &str, scale: i8) -> R<Decimal> {
+    match s {
+        "NaN" | "Infinity" | "-Infinity" => return Ok(Decimal::Special),
+        _ => {}
+    }
+    let bad = || format!("bad numeric {s:?} for scale {scale}");
+    let (neg, body) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    let scale = usize::try_from(scale).map_err(|_| bad())?;
+    if int.is_empty()
+        || frac.len() > scale
+        || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
+    {
+        return Err(bad());
+    }
+    let mut acc: i128 = 0;
+    let padding = std::iter::repeat_n(b'0', scale - frac.len());
+    for b in int.bytes().chain(frac.bytes()).chain(padding) {
+        acc = acc
+            .checked_mul(10)
+            .and_then(|x| x.checked_add(i128::from(b - b'0')))
+            .ok_or_else(bad)?;
+    }
+    Ok(Decimal::Value(if neg { -acc } else { acc }))
+}
+
+#[cfg(test)]
+pub(crate) fn encode(sign: u16, weight: i16, dscale: u16, digits: &[i16]) -> Vec<u8> {
+    let mut v = Vec::new();
+    v.extend((digits.len() as i16).to_be_bytes());
+    v.extend(weight.to_be_bytes());
+    v.extend(sign.to_be_bytes());
+    v.extend(dscale.to_be_bytes());
+    for d in digits {
+        v.extend(d.to_be_bytes());
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binary_text_forms() {
+        // 12345.678 = [1, 2345, 6780] weight 1, dscale 3
+        let b = encode(0, 1, 3, &[1, 2345, 6780]);
+        assert_eq!(binary_to_text(&b).unwrap(), "12345.678");
+        assert_eq!(
+            binary_to_decimal(&b, 3).unwrap(),
+            Decimal::Value(12_345_678)
+        );
+        assert_eq!(
+            binary_to_decimal(&b, 5).unwrap(),
+            Decimal::Value(1_234_567_800)
+        );
+        // -0.0012 = [12] weight -1, dscale 4
+        let b = encode(NEG, -1, 4, &[12]);
+        assert_eq!(binary_to_text(&b).unwrap(), "-0.0012");
+        assert_eq!(binary_to_decimal(&b, 4).unwrap(), Decimal::Value(-12));
+        // 0.00000001 = [1] weight -2, dscale 8
+        let b = encode(0, -2, 8, &[1]);
+        assert_eq!(binary_to_text(&b).unwrap(), "0.00000001");
+        // 1000000 = [100] weight 1, no digits needed for trailing zero group
+        let b = encode(0, 1, 0, &[100]);
+        assert_eq!(binary_to_text(&b).unwrap(), "1000000");
+        assert_eq!(binary_to_text(&encode(0, 0, 2, &[])).unwrap(), "0.00");
+        assert_eq!(binary_to_text(&encode(NAN, 0, 0, &[])).unwrap(), "NaN");
+        assert_eq!(
+            binary_to_text(&encode(NINF, 0, 0, &[])).unwrap(),
+            "-Infinity"
+        );
+        assert_eq!(
+            binary_to_decimal(&encode(NAN, 0, 0, &[]), 2).unwrap(),
+            Decimal::Special
+        );
+        assert!(binary_to_text(&[0, 1]).is_err());
+        assert!(binary_to_text(&encode(0, 0, 0, &[10_000])).is_err());
+    }
+
+    #[test]
+    fn text_decimals() {
+        assert_eq!(text_to_decimal("12.30", 2).unwrap(), Decimal::Value(1230));
+        assert_eq!(text_to_decimal("-5", 2).unwrap(), Decimal::Value(-500));
+        assert_eq!(text_to_decimal("NaN", 2).unwrap(), Decimal::Special);
+        assert!(text_to_decimal("1.234", 2).is_err());
+        assert!(text_to_decimal("1e5", 2).is_err());
+        let big = "9".repeat(38);
+        assert!(text_to_decimal(&big, 0).is_ok());
+        assert!(text_to_decimal(&format!("{big}9"), 0).is_err());
+    }
+}

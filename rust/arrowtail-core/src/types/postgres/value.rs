@@ -1,0 +1,419 @@
+//! Appending one PostgreSQL value, in text or binary form, to the Arrow builder of its column.
+//! Binary forms are those of the types' `*_send` functions (PostgreSQL sources, `src/backend/utils/
+//! adt`); text forms are their output functions under the pinned session settings.
+
+use std::borrow::Cow;
+
+use crate::arrow::ColumnBuilder;
+use crate::reader::Reader;
+
+use super::numeric::{self, Decimal};
+use super::{array, datetime, PgType};
+
+type R<T> = Result<T, String>;
+
+/// The wire form of one value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Binary,
+}
+
+/// What [`append`] stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    Value,
+    /// A NaN or ±Infinity numeric in a decimal column, stored as null (to be counted).
+    SpecialNumeric,
+}
+
+fn utf8(data: &[u8]) -> R<&str> {
+    std::str::from_utf8(data).map_err(|e| format!("invalid UTF-8: {e}"))
+}
+
+fn fixed<const N: usize>(data: &[u8]) -> R<[u8; N]> {
+    data.try_into()
+        .map_err(|_| format!("expected {N} bytes, got {}", data.len()))
+}
+
+fn parse<T: std::str::FromStr>(s: &str) -> R<T> {
+    s.parse().map_err(|_| format!("bad value {s:?}"))
+}
+
+fn float_text<T: std::str::FromStr>(s: &str, inf: T, ninf: T, nan: T) -> R<T> {
+    match s {
+        "Infinity" => Ok(inf),
+        "-Infinity" => Ok(ninf),
+        "NaN" => Ok(nan),
+        _ => parse(s),
+    }
+}
+
+fn hex(b: u8) -> R<u8> {
+    match b {
+        b'0'..=b'9' => Ok(b - b'0'),
+        b'a'..=b'f' => Ok(b - b'a' + 10),
+        b'A'..=b'F' => Ok(b - b'A' + 10),
+        _ => Err(format!("bad hex digit {:?}", b as char)),
+    }
+}
+
+/// bytea text: hex (`\x0a0b`) or the traditional escape form.
+fn bytea_text(s: &[u8]) -> R<Vec<u8>> {
+    if let Some(h) = s.strip_prefix(b"\\x") {
+        if h.len() % 2 != 0 {
+            return Err("odd number of hex digits in bytea".into());
+        }
+        return h
+            .chunks_exact(2)
+            .map(|p| Ok(hex(p[0])? << 4 | hex(p[1])?))
+            .collect();
+    }
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while let Some(&b) = s.get(i) {
+        if b != b'\\' {
+            out.push(b);
+            i += 1;
+        } else if s.get(i + 1) == Some(&b'\\') {
+            out.push(b'\\');
+            i += 2;
+        } else {
+            let o = s.get(i + 1..i + 4).ok_or("bad bytea escape")?;
+            let mut v: u16 = 0;
+            for &d in o {
+                if !(b'0'..=b'7').contains(&d) {
+                    return Err("bad bytea escape".into());
+                }
+                v = v * 8 + u16::from(d - b'0');
+            }
+            out.push(u8::try_from(v).map_err(|_| "bad bytea escape")?);
+            i += 4;
+        }
+    }
+    Ok(out)
+}
+
+fn uuid_text(s: &str) -> R<[u8; 16]> {
+    let digits: Vec<u8> = s.bytes().filter(|&b| b != b'-').collect();
+    if digits.len() != 32 {
+        return Err(format!("bad uuid {s:?}"));
+    }
+    let mut out = [0u8; 16];
+    for (o, p) in out.iter_mut().zip(digits.chunks_exact(2)) {
+        *o = hex(p[0])? << 4 | hex(p[1])?;
+    }
+    Ok(out)
+}
+
+/// The text form of a `"char"` byte, as `charout` prints it.
+fn char_text(b: u8) -> String {
+    match b {
+        0 => String::new(),
+        1..=127 => (b as char).to_string(),
+        _ => format!("\\{b:03o}"),
+    }
+}
+
+/// A text value for a column of an unknown type given in binary form.
+fn other_binary(data: &[u8]) -> R<&str> {
+    if data.contains(&0) {
+        return Err("binary value of a type without an Arrow mapping (not text); decode this table with binary 'false' or map its type".into());
+    }
+    utf8(data)
+}
+
+macro_rules! builder {
+    ($b:expr, $variant:ident) => {
+        match $b {
+            ColumnBuilder::$variant(x) => x,
+            _ => return Err(concat!("column builder is not ", stringify!($variant)).into()),
+        }
+    };
+}
+
+/// Appends one non-null value of type `ty` given in `format` to `builder`, which must have been
+/// created for `ty.data_type()`.
+pub fn append(b: &mut ColumnBuilder, ty: &PgType, format: Format, data: &[u8]) -> R<Appended> {
+    use Format::{Binary, Text};
+    let mut r = Reader::new(data);
+    let short = |e: crate::reader::Short| e.to_string();
+    match (ty, format) {
+        (PgType::Bool, Text) => builder!(b, Boolean).append_value(match data {
+            b"t" => true,
+            b"f" => false,
+            _ => return Err(format!("bad bool {:?}", String::from_utf8_lossy(data))),
+        }),
+        (PgType::Bool, Binary) => builder!(b, Boolean).append_value(fixed::<1>(data)?[0] != 0),
+        (PgType::Int2, Text) => builder!(b, Int16).append_value(parse(utf8(data)?)?),
+        (PgType::Int2, Binary) => builder!(b, Int16).append_value(i16::from_be_bytes(fixed(data)?)),
+        (PgType::Int4, Text) => builder!(b, Int32).append_value(parse(utf8(data)?)?),
+        (PgType::Int4, Binary) => builder!(b, Int32).append_value(i32::from_be_bytes(fixed(data)?)),
+        (PgType::Int8, Text) => builder!(b, Int64).append_value(parse(utf8(data)?)?),
+        (PgType::Int8, Binary) => builder!(b, Int64).append_value(i64::from_be_bytes(fixed(data)?)),
+        (PgType::Oid, Text) => builder!(b, UInt32).append_value(parse(utf8(data)?)?),
+        (PgType::Oid, Binary) => builder!(b, UInt32).append_value(u32::from_be_bytes(fixed(data)?)),
+        (PgType::Float4, Text) => builder!(b, Float32).append_value(float_text(
+            utf8(data)?,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+        )?),
+        (PgType::Float4, Binary) => {
+            builder!(b, Float32).append_value(f32::from_be_bytes(fixed(data)?))
+        }
+        (PgType::Float8, Text) => builder!(b, Float64).append_value(float_text(
+            utf8(data)?,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+        )?),
+        (PgType::Float8, Binary) => {
+            builder!(b, Float64).append_value(f64::from_be_bytes(fixed(data)?))
+        }
+        (PgType::Decimal { scale, .. }, _) => {
+            let d = match format {
+                Text => numeric::text_to_decimal(utf8(data)?, *scale)?,
+                Binary => numeric::binary_to_decimal(data, *scale)?,
+            };
+            let bld = builder!(b, Decimal128);
+            match d {
+                Decimal::Value(v) => bld.append_value(v),
+                Decimal::Special => {
+                    bld.append_null();
+                    return Ok(Appended::SpecialNumeric);
+                }
+            }
+        }
+        (PgType::NumericText, Text) => builder!(b, Utf8).append_value(utf8(data)?),
+        (PgType::NumericText, Binary) => {
+            builder!(b, Utf8).append_value(numeric::binary_to_text(data)?)
+        }
+        (PgType::Text | PgType::Json | PgType::Other, Text)
+        | (PgType::Text | PgType::Json, Binary) => builder!(b, Utf8).append_value(utf8(data)?),
+        (PgType::Jsonb, Text) => builder!(b, Utf8).append_value(utf8(data)?),
+        (PgType::Jsonb, Binary) => {
+            // jsonb_send: a version byte (1) then the text form.
+            match r.u8().map_err(short)? {
+                1 => builder!(b, Utf8).append_value(utf8(r.rest())?),
+                v => return Err(format!("unknown jsonb binary version {v}")),
+            }
+        }
+        (PgType::Other, Binary) => builder!(b, Utf8).append_value(other_binary(data)?),
+        (PgType::Char, Text) => builder!(b, Utf8).append_value(utf8(data)?),
+        (PgType::Char, Binary) => builder!(b, Utf8).append_value(char_text(fixed::<1>(data)?[0])),
+        (PgType::Bytea, Text) => builder!(b, Binary).append_value(bytea_text(data)?),
+        (PgType::Bytea, Binary) => builder!(b, Binary).append_value(data),
+        (PgType::Uuid, Text) => builder!(b, FixedSizeBinary)
+            .append_value(uuid_text(utf8(data)?)?)
+            .map_err(|e| e.to_string())?,
+        (PgType::Uuid, Binary) => builder!(b, FixedSizeBinary)
+            .append_value(fixed::<16>(data)?)
+            .map_err(|e| e.to_string())?,
+        (PgType::Date, Text) => builder!(b, Date32).append_value(datetime::date_text(utf8(data)?)?),
+        (PgType::Date, Binary) => builder!(b, Date32)
+            .append_value(datetime::date_binary(i32::from_be_bytes(fixed(data)?))),
+        (PgType::Timestamp | PgType::TimestampTz, Text) => builder!(b, Timestamp).append_value(
+            datetime::timestamp_text(utf8(data)?, matches!(ty, PgType::TimestampTz))?,
+        ),
+        (PgType::Timestamp | PgType::TimestampTz, Binary) => builder!(b, Timestamp).append_value(
+            datetime::timestamp_binary(i64::from_be_bytes(fixed(data)?))?,
+        ),
+        (PgType::Time, Text) => builder!(b, Time64).append_value(datetime::time_text(utf8(data)?)?),
+        (PgType::Time, Binary) => {
+            builder!(b, Time64).append_value(i64::from_be_bytes(fixed(data)?))
+        }
+        (PgType::TimeTz, Text) => builder!(b, Utf8).append_value(utf8(data)?),
+        (PgType::TimeTz, Binary) => {
+            let us = r.i64_be().map_err(short)?;
+            let zone = r.i32_be().map_err(short)?;
+            builder!(b, Utf8).append_value(datetime::timetz_binary_to_text(us, zone))
+        }
+        (PgType::Interval, _) => {
+            let i = match format {
+                Text => datetime::interval_text(utf8(data)?)?,
+                Binary => {
+                    // interval_send: Int64 µs, Int32 days, Int32 months.
+                    let us = r.i64_be().map_err(short)?;
+                    let days = r.i32_be().map_err(short)?;
+                    let months = r.i32_be().map_err(short)?;
+                    datetime::interval_from_parts(months, days, us)?
+                }
+            };
+            builder!(b, Interval).append_value(arrow_buffer::IntervalMonthDayNano::new(
+                i.months, i.days, i.nanos,
+            ))
+        }
+        (PgType::Array(elem), _) => return append_array(b, elem, format, data),
+    }
+    Ok(Appended::Value)
+}
+
+fn append_array(b: &mut ColumnBuilder, elem: &PgType, format: Format, data: &[u8]) -> R<Appended> {
+    let list = match b {
+        ColumnBuilder::List(l) => l,
+        _ => return Err("column builder is not a list".into()),
+    };
+    let elements: Vec<Option<Cow<'_, [u8]>>> = match format {
+        Format::Text => array::split_text(utf8(data)?)?
+            .into_iter()
+            .map(|e| {
+                e.map(|c| match c {
+                    Cow::Borrowed(s) => Cow::Borrowed(s.as_bytes()),
+                    Cow::Owned(s) => Cow::Owned(s.into_bytes()),
+                })
+            })
+            .collect(),
+        Format::Binary => array::split_binary(data)?
+            .into_iter()
+            .map(|e| e.map(Cow::Borrowed))
+            .collect(),
+    };
+    let mut outcome = Appended::Value;
+    for e in &elements {
+        let r = match e {
+            None => {
+                list.values.append_null();
+                Ok(Appended::Value)
+            }
+            Some(v) => append(&mut list.values, elem, format, v),
+        };
+        match r {
+            Ok(Appended::SpecialNumeric) => outcome = Appended::SpecialNumeric,
+            Ok(Appended::Value) => {}
+            Err(e) => {
+                // Close the list so the half-appended elements belong to this (abandoned) row.
+                let _ = list.append(true);
+                return Err(format!("array element: {e}"));
+            }
+        }
+    }
+    list.append(true).map_err(|e| e.to_string())?;
+    Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{Array, Decimal128Array, ListArray, StringArray};
+
+    fn both(ty: &PgType, text: &str, binary: &[u8]) -> (arrow_array::ArrayRef, Appended) {
+        let mut b = ColumnBuilder::new(&ty.data_type()).unwrap();
+        let a1 = append(&mut b, ty, Format::Text, text.as_bytes()).unwrap();
+        let a2 = append(&mut b, ty, Format::Binary, binary).unwrap();
+        assert_eq!(a1, a2);
+        let arr = b.finish().unwrap();
+        assert_eq!(arr.len(), 2);
+        assert_eq!(
+            arr.slice(0, 1).to_data(),
+            arr.slice(1, 1).to_data(),
+            "text {text:?} and binary forms differ for {ty:?}"
+        );
+        (arr, a1)
+    }
+
+    #[test]
+    fn text_and_binary_agree() {
+        both(&PgType::Bool, "t", &[1]);
+        both(&PgType::Int2, "-2", &(-2i16).to_be_bytes());
+        both(
+            &PgType::Int8,
+            "9223372036854775807",
+            &i64::MAX.to_be_bytes(),
+        );
+        both(&PgType::Float8, "0.1", &0.1f64.to_be_bytes());
+        both(
+            &PgType::Float4,
+            "-Infinity",
+            &f32::NEG_INFINITY.to_be_bytes(),
+        );
+        both(&PgType::Text, "héllo", "héllo".as_bytes());
+        both(&PgType::Bytea, "\\x00ff", &[0, 255]);
+        both(&PgType::Date, "2000-01-02", &1i32.to_be_bytes());
+        both(&PgType::Date, "-infinity", &i32::MIN.to_be_bytes());
+        both(
+            &PgType::TimestampTz,
+            "2000-01-01 00:00:00.000001+00",
+            &1i64.to_be_bytes(),
+        );
+        both(&PgType::Timestamp, "infinity", &i64::MAX.to_be_bytes());
+        both(&PgType::Time, "00:00:01", &1_000_000i64.to_be_bytes());
+        let mut tz = 3_600_000_000i64.to_be_bytes().to_vec();
+        tz.extend((-7200i32).to_be_bytes());
+        both(&PgType::TimeTz, "01:00:00+02", &tz);
+        let mut iv = 1_000_000i64.to_be_bytes().to_vec();
+        iv.extend(2i32.to_be_bytes());
+        iv.extend(14i32.to_be_bytes());
+        both(&PgType::Interval, "1 year 2 mons 2 days 00:00:01", &iv);
+        both(
+            &PgType::Uuid,
+            "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+            &[
+                0xa0, 0xee, 0xbc, 0x99, 0x9c, 0x0b, 0x4e, 0xf8, 0xbb, 0x6d, 0x6b, 0xb9, 0xbd, 0x38,
+                0x0a, 0x11,
+            ],
+        );
+        both(&PgType::Jsonb, r#"{"a": 1}"#, b"\x01{\"a\": 1}");
+        both(&PgType::Char, "\\201", &[0x81]);
+        let n = numeric::encode(0, 0, 2, &[12, 3400]);
+        both(&PgType::NumericText, "12.34", &n);
+        let (arr, _) = both(
+            &PgType::Decimal {
+                precision: 10,
+                scale: 2,
+            },
+            "12.34",
+            &n,
+        );
+        let d = arr.as_any().downcast_ref::<Decimal128Array>().unwrap();
+        assert_eq!(d.value(0), 1234);
+        let nan = numeric::encode(0xC000, 0, 0, &[]);
+        let (arr, a) = both(
+            &PgType::Decimal {
+                precision: 10,
+                scale: 2,
+            },
+            "NaN",
+            &nan,
+        );
+        assert_eq!(a, Appended::SpecialNumeric);
+        assert!(arr.is_null(0));
+    }
+
+    #[test]
+    fn arrays_text_and_binary_agree() {
+        let ty = PgType::Array(std::sync::Arc::new(PgType::Text));
+        let mut bin = Vec::new();
+        for x in [1i32, 1, 25, 3, 1] {
+            bin.extend(x.to_be_bytes());
+        }
+        bin.extend(3i32.to_be_bytes());
+        bin.extend(b"a,b");
+        bin.extend((-1i32).to_be_bytes());
+        bin.extend(2i32.to_be_bytes());
+        bin.extend("é".as_bytes());
+        let (arr, _) = both(&ty, r#"{"a,b",NULL,é}"#, &bin);
+        let l = arr.as_any().downcast_ref::<ListArray>().unwrap();
+        let v = l.value(0);
+        let s = v.as_any().downcast_ref::<StringArray>().unwrap();
+        assert_eq!(s.value(0), "a,b");
+        assert!(s.is_null(1));
+    }
+
+    #[test]
+    fn bad_values_are_errors() {
+        let mut b = ColumnBuilder::new(&PgType::Int4.data_type()).unwrap();
+        assert!(append(&mut b, &PgType::Int4, Format::Binary, &[0, 1]).is_err());
+        assert!(append(&mut b, &PgType::Int4, Format::Text, b"x").is_err());
+        assert!(append(&mut b, &PgType::Text, Format::Text, b"x").is_err());
+        let mut s = ColumnBuilder::new(&DataType::Utf8).unwrap();
+        assert!(append(&mut s, &PgType::Other, Format::Binary, &[0, 0, 0, 1]).is_err());
+        assert!(append(&mut s, &PgType::Other, Format::Binary, b"happy").is_ok());
+        assert_eq!(
+            bytea_text(b"a\\\\b\\001").unwrap(),
+            vec![b'a', b'\\', b'b', 1]
+        );
+    }
+
+    use arrow_schema::DataType;
+}

@@ -1,0 +1,190 @@
+"""PgOutputDecoder with hand-built pgoutput messages: the Python API, batches through pyarrow,
+keepalive information, capture files, errors, and replay of the decoded changes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import struct
+
+import pyarrow as pa
+import pytest
+
+from arrowtail import DecodeError, PgOutputDecoder
+from tests.replay import replay
+
+REL = 16384
+PG_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def cstr(s: str) -> bytes:
+    return s.encode() + b"\0"
+
+
+def relation(relid: int = REL) -> bytes:
+    cols = [(1, "id", 23, -1), (0, "note", 25, -1), (0, "amount", 1700, ((10 << 16) | 2) + 4)]
+    body = struct.pack(">I", relid) + cstr("public") + cstr("t") + b"d"
+    body += struct.pack(">h", len(cols))
+    for flags, name, oid, typmod in cols:
+        body += bytes([flags]) + cstr(name) + struct.pack(">Ii", oid, typmod)
+    return b"R" + body
+
+
+def tuple_data(values: list[bytes | None | str]) -> bytes:
+    out = struct.pack(">h", len(values))
+    for v in values:
+        if v is None:
+            out += b"n"
+        elif v == "u":
+            out += b"u"
+        else:
+            assert isinstance(v, bytes)
+            out += b"t" + struct.pack(">i", len(v)) + v
+    return out
+
+
+def begin(final_lsn: int, xid: int, ts_us: int = 0) -> bytes:
+    return b"B" + struct.pack(">QqI", final_lsn, ts_us, xid)
+
+
+def commit(lsn: int, ts_us: int = 0) -> bytes:
+    return b"C" + struct.pack(">BQQq", 0, lsn, lsn + 8, ts_us)
+
+
+def insert(values: list[bytes | None | str]) -> bytes:
+    return b"I" + struct.pack(">I", REL) + b"N" + tuple_data(values)
+
+
+def update(values: list[bytes | None | str], key: list[bytes | None] | None = None) -> bytes:
+    old = b"K" + tuple_data(key) if key is not None else b""
+    return b"U" + struct.pack(">I", REL) + old + b"N" + tuple_data(values)
+
+
+def delete(key: list[bytes | None]) -> bytes:
+    return b"D" + struct.pack(">I", REL) + b"K" + tuple_data(key)
+
+
+def xlogdata(lsn: int, payload: bytes) -> bytes:
+    return b"w" + struct.pack(">QQq", lsn, lsn, 0) + payload
+
+
+def feed_all(d: PgOutputDecoder, msgs: list[bytes]) -> None:
+    for i, m in enumerate(msgs):
+        d.feed(m, lsn=0x100 + i)
+
+
+def test_transaction_becomes_one_pyarrow_batch() -> None:
+    d = PgOutputDecoder()
+    feed_all(
+        d,
+        [
+            relation(),
+            begin(0x500, 7, ts_us=1_500_000),
+            insert([b"1", b"a", b"12.50"]),
+            insert([b"2", None, b"NaN"]),
+            commit(0x500),
+        ],
+    )
+    out = d.flush()
+    assert len(out) == 1
+    table, version, batch = out[0]
+    assert (table, version) == ("public.t", 1)
+    assert isinstance(batch, pa.RecordBatch)
+    assert batch.schema.field("amount").type == pa.decimal128(10, 2)
+    assert batch.schema.metadata[b"arrowtail.primary_key"] == b"id"
+    rows = batch.to_pylist()
+    assert [r["id"] for r in rows] == [1, 2]
+    assert rows[0]["amount"] == pytest.approx(12.5)
+    assert rows[1]["amount"] is None
+    assert rows[0]["_op"] == "c" and rows[0]["_pos"] == 0x500 and rows[1]["_seq"] == 1
+    assert rows[0]["_commit_ts"] == PG_EPOCH + dt.timedelta(seconds=1.5)
+    assert d.stats["special_numerics"] == 1
+    assert d.committed_lsn == 0x500
+    assert d.confirmable_lsn == 0x508
+
+
+def test_replay_reproduces_the_table() -> None:
+    d = PgOutputDecoder()
+    msgs = [
+        relation(),
+        begin(0x10, 1),
+        insert([b"1", b"a", b"1.00"]),
+        insert([b"2", b"b", b"2.00"]),
+        commit(0x10),
+        begin(0x20, 2),
+        update([b"1", "u", b"3.00"]),
+        update([b"20", b"moved", b"4.00"], key=[b"2", None, None]),
+        commit(0x20),
+        begin(0x30, 3),
+        insert([b"3", b"c", b"5.00"]),
+        delete([b"1", None, None]),
+        commit(0x30),
+    ]
+    d.feed_many([xlogdata(i, m) for i, m in enumerate(msgs)])
+    tables = replay(d.flush())
+    t = tables["public.t"]
+    assert sorted(t) == [(3,), (20,)]
+    assert t[(20,)]["note"] == "moved"
+    assert t[(3,)]["note"] == "c"
+
+
+def test_unchanged_column_carried_forward_by_replay() -> None:
+    d = PgOutputDecoder()
+    feed_all(
+        d,
+        [
+            relation(),
+            begin(0x10, 1),
+            insert([b"1", b"big value", b"1.00"]),
+            commit(0x10),
+            begin(0x20, 2),
+            update([b"1", "u", b"2.00"]),
+            commit(0x20),
+        ],
+    )
+    batches = d.flush()
+    rows = [r for _, _, b in batches for r in b.to_pylist()]
+    assert rows[1]["note"] is None and rows[1]["_unchanged"] == ["note"]
+    assert replay(batches)["public.t"][(1,)]["note"] == "big value"
+
+
+def test_keepalive_and_capture_file() -> None:
+    d = PgOutputDecoder()
+    d.feed(b"k" + struct.pack(">QqB", 0x1234, 0, 1))
+    assert d.last_wal_end == 0x1234
+    assert d.reply_requested
+    assert d.take_reply_requested() is True
+    assert d.reply_requested is False
+    assert d.is_idle
+
+    capture = b""
+    for i, m in enumerate([relation(), begin(0x40, 4), insert([b"9", None, None]), commit(0x40)]):
+        capture += struct.pack(">QI", 0x40 + i, len(m)) + m
+    c = PgOutputDecoder()
+    c.feed_capture(capture)
+    ((_, _, batch),) = c.flush()
+    assert batch.column("id").to_pylist() == [9]
+
+
+def test_errors_name_the_lsn() -> None:
+    d = PgOutputDecoder()
+    with pytest.raises(DecodeError, match="LSN 0/ABC"):
+        d.feed(b"I\0\0", lsn=0xABC)
+    with pytest.raises(DecodeError, match="relation id 16384"):
+        d.feed(begin(1, 1), lsn=1)
+        d.feed(insert([b"1", None, None]), lsn=2)
+    with pytest.raises(DecodeError, match="capture record"):
+        d.feed_capture(b"\0\0\0")
+    with pytest.raises(DecodeError):
+        d.feed(b"x")
+
+
+def test_held_streamed_transaction_released_at_commit() -> None:
+    d = PgOutputDecoder()
+    ins = b"I" + struct.pack(">II", 50, REL) + b"N" + tuple_data([b"1", None, None])
+    feed_all(d, [relation(), b"S" + struct.pack(">IB", 50, 1), ins, b"E"])
+    assert d.held_rows == 1 and not d.is_idle
+    assert d.flush() == []
+    d.feed(b"c" + struct.pack(">IBQQq", 50, 0, 0x99, 0xA0, 0), lsn=0x99)
+    ((_, _, batch),) = d.flush()
+    assert batch.column("_pos").to_pylist() == [0x99]
+    assert d.held_rows == 0 and d.is_idle
