@@ -20,7 +20,6 @@ from urllib.parse import quote
 
 from tests.servers._process import (
     LOOPBACK,
-    ServerStartError,
     ServerUnavailable,
     as_user,
     chown_tree,
@@ -249,8 +248,6 @@ class PostgresServer:
     def __repr__(self) -> str:
         return f"<PostgresServer {self.dsn} dir={self.tmp_dir}>"
 
-    def describe_failure(self) -> str:
-        return log_tail(self.log_path)
-
-
-__all__ = ["PostgresServer", "ServerStartError", "find_bin_dir"]
+    def recent_log(self, lines: int = 60) -> str:
+        """The last lines of the server's log, for assertion messages in tests."""
+        return log_tail(self.log_path, lines)
