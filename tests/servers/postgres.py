@@ -168,8 +168,12 @@ class PostgresServer:
             self._initialised = True
 
     def stop(self) -> None:
-        """Fast shutdown (SIGINT: open sessions are disconnected, the cluster stays on disk)."""
-        stop_process(self._proc, sig=signal.SIGINT, timeout=30)
+        """Fast shutdown (SIGINT: open sessions are disconnected, the cluster stays on disk).
+
+        A logical walsender whose client stopped reading can hold a fast shutdown up to
+        ``wal_sender_timeout``; after 15 s the server gets an immediate shutdown (SIGQUIT) instead.
+        """
+        stop_process(self._proc, sig=signal.SIGINT, timeout=15, escalate=signal.SIGQUIT)
         self._proc = None
 
     def restart(self) -> None:
