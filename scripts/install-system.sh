@@ -14,7 +14,18 @@ have() { command -v "$1" >/dev/null || [[ -x "/usr/sbin/$1" ]]; }
 have_pg_server || missing+=(postgresql)
 { have mariadbd && have mariadb-install-db; } || missing+=(mariadb-server)
 have cc || missing+=(build-essential)
-python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+can_make_venv() {
+    # An existing working .venv is proof enough; otherwise try for real (Debian splits ensurepip,
+    # which venv needs for pip, into python3-venv, and a bare import does not reveal that).
+    "$ARROWTAIL_ROOT/.venv/bin/python" -c 'import sys' 2>/dev/null && return 0
+    local tmp rc=0
+    tmp="$(mktemp -d)"
+    python3 -m venv "$tmp/venv" >/dev/null 2>&1 || rc=$?
+    rm -rf "$tmp"
+    return "$rc"
+}
+command -v python3 >/dev/null || missing+=(python3)
+can_make_venv || missing+=(python3-venv)
 have java || missing+=(openjdk-17-jre-headless)
 have mvn || missing+=(maven)
 
