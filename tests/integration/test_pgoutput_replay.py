@@ -38,19 +38,21 @@ COLUMNS: list[tuple[str, str, str]] = [
     (
         "d",
         "date",
-        "CASE WHEN isfinite(d) THEN d - DATE '1970-01-01' "
+        "CASE WHEN d IS NULL THEN NULL WHEN isfinite(d) THEN d - DATE '1970-01-01' "
         "WHEN d > DATE '2000-01-01' THEN 2147483647 ELSE -2147483648 END",
     ),
     (
         "ts",
         "timestamp",
-        "CASE WHEN isfinite(ts) THEN (extract(epoch FROM ts) * 1000000)::int8 "
+        "CASE WHEN ts IS NULL THEN NULL "
+        "WHEN isfinite(ts) THEN (extract(epoch FROM ts) * 1000000)::int8 "
         "WHEN ts > 'epoch' THEN 9223372036854775807 ELSE -9223372036854775808 END",
     ),
     (
         "tstz",
         "timestamptz",
-        "CASE WHEN isfinite(tstz) THEN (extract(epoch FROM tstz) * 1000000)::int8 "
+        "CASE WHEN tstz IS NULL THEN NULL "
+        "WHEN isfinite(tstz) THEN (extract(epoch FROM tstz) * 1000000)::int8 "
         "WHEN tstz > 'epoch' THEN 9223372036854775807 ELSE -9223372036854775808 END",
     ),
     ("tm", "time", "tm"),
@@ -58,9 +60,10 @@ COLUMNS: list[tuple[str, str, str]] = [
     (
         "iv",
         "interval",
+        "CASE WHEN iv IS NULL THEN NULL ELSE "
         "ARRAY[(extract(year FROM iv) * 12 + extract(month FROM iv))::int8, "
         "extract(day FROM iv)::int8, ((extract(hour FROM iv) * 60 + extract(minute FROM iv)) "
-        "* 60000000 + extract(microseconds FROM iv))::int8 * 1000]",
+        "* 60000000 + extract(microseconds FROM iv))::int8 * 1000] END",
     ),
     ("u", "uuid", "u"),
     ("j", "json", "j::text"),
@@ -140,6 +143,12 @@ def workload(conn: Any) -> None:
         conn.execute("UPDATE bulk SET payload = 'updated' WHERE id BETWEEN 20 AND 30")
         conn.execute("DELETE FROM bulk WHERE id BETWEEN 40 AND 45")
         conn.execute("INSERT INTO alltypes (id, t) VALUES (6, 'inside the big one')")
+    # Two-phase: one prepared transaction committed, one rolled back.
+    for row_id, gid, finish in ((-10, "g1", "COMMIT"), (-11, "g2", "ROLLBACK")):
+        conn.execute("BEGIN")
+        conn.execute("INSERT INTO bulk VALUES (%s, 'prepared')", (row_id,))
+        conn.execute(f"PREPARE TRANSACTION '{gid}'")
+        conn.execute(f"{finish} PREPARED '{gid}'")
     conn.execute("SELECT pg_logical_emit_message(false, 'done', '')")
     del col_defs
 
@@ -158,6 +167,7 @@ def setup_schema(conn: Any) -> None:
     conn.execute("CREATE PUBLICATION p FOR ALL TABLES")
     for slot in ("s_text", "s_bin"):
         conn.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (slot,))
+    conn.execute("SELECT pg_create_logical_replication_slot('s_2pc', 'pgoutput', false, true)")
 
 
 def capture(
@@ -234,6 +244,8 @@ def compare(
     want: dict[tuple[Any, ...], dict[str, Any]],
     table: str,
 ) -> None:
+    # Re-keyed by id: with REPLICA IDENTITY FULL the stream's key is the whole row.
+    actual = {(row["id"],): row for row in actual.values()}
     assert sorted(actual) == sorted(want), f"{table}: keys differ"
     for key, row in want.items():
         got = actual[key]
@@ -258,10 +270,18 @@ def captured(postgres: Any) -> dict[str, Any]:
         streaming="on",
         settings={"logical_decoding_work_mem": "64kB"},
     )
-    return {"conn": conn, "text": text, "binary": binary}
+    twophase = capture(
+        postgres.dsn,
+        "s_2pc",
+        proto_version=3,
+        two_phase=True,
+        streaming="on",
+        settings={"logical_decoding_work_mem": "64kB"},
+    )
+    return {"conn": conn, "text": text, "binary": binary, "twophase": twophase}
 
 
-@pytest.mark.parametrize("mode", ["text", "binary"])
+@pytest.mark.parametrize("mode", ["text", "binary", "twophase"])
 def test_replay_matches_select(captured: dict[str, Any], mode: str) -> None:
     conn = captured["conn"]
     batches, decoder, _frames = captured[mode]
@@ -282,7 +302,7 @@ def test_replay_matches_select(captured: dict[str, Any], mode: str) -> None:
     assert decoder.committed_lsn > 0
 
 
-@pytest.mark.parametrize("mode", ["text", "binary"])
+@pytest.mark.parametrize("mode", ["text", "binary", "twophase"])
 def test_stream_details(captured: dict[str, Any], mode: str) -> None:
     batches, decoder, frames = captured[mode]
     by_table: dict[str, list[dict[str, Any]]] = {}
@@ -295,6 +315,9 @@ def test_stream_details(captured: dict[str, Any], mode: str) -> None:
     assert full[0]["_unchanged"] is None and len(full[0]["big"]) == 96000
     assert full[0]["_before"]["v"] == "a"
     # Schema versions, truncate, messages.
+    meta = next(b.schema.metadata for t, _, b in batches if t == "public.fullrep")
+    assert meta[b"arrowtail.replica_identity"] == b"f"
+    assert meta[b"arrowtail.primary_key"] == b"id,v,big"
     versions = {v for t, v, _ in batches if t == "public.evolve"}
     assert versions == {1, 2}
     assert [r["_op"] for r in by_table["public.trunc_me"]].count("t") == 1
@@ -307,8 +330,10 @@ def test_stream_details(captured: dict[str, Any], mode: str) -> None:
     # The NaN in numeric(12,3) was counted.
     assert decoder.stats["special_numerics"] >= 1
     streamed = sum(1 for f in frames if f[:1] == b"w" and f[25:26] == b"S")
-    if mode == "binary":
+    if mode == "text":
+        assert streamed == 0
+    else:
         assert streamed > 0, "the big transaction was expected to be streamed"
         assert decoder.stats["aborted_rows"] > 0
-    else:
-        assert streamed == 0
+    prepares = sum(1 for f in frames if f[:1] == b"w" and f[25:26] == b"P")
+    assert prepares == (2 if mode == "twophase" else 0)

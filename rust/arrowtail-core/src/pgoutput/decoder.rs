@@ -213,9 +213,10 @@ impl Decoder {
                 relid,
                 namespace,
                 name,
+                replica_identity,
                 columns,
                 ..
-            } => self.relation(relid, namespace, name, &columns, lsn)?,
+            } => self.relation(relid, namespace, name, replica_identity, &columns, lsn)?,
             Message::Type {
                 oid: type_oid,
                 namespace,
@@ -403,12 +404,13 @@ impl Decoder {
         relid: u32,
         namespace: &str,
         name: &str,
+        replica_identity: u8,
         columns: &[super::message::RelColumn],
         lsn: u64,
     ) -> Result<()> {
         let qualified = format!("{namespace}.{name}");
         let shape = (
-            qualified.clone(),
+            format!("{qualified} {}", char::from(replica_identity)),
             columns
                 .iter()
                 .map(|c| {
@@ -463,7 +465,12 @@ impl Decoder {
                     .filter(|c| c.flags & 1 != 0)
                     .map(|c| c.name.clone())
                     .collect(),
-                extra_metadata: vec![],
+                // With REPLICA IDENTITY FULL every column is flagged as key, so consumers need
+                // to know what the key columns stand for: d(efault), n(othing), f(ull), i(ndex).
+                extra_metadata: vec![(
+                    "arrowtail.replica_identity".into(),
+                    char::from(replica_identity).to_string(),
+                )],
             }),
             types,
             shape,

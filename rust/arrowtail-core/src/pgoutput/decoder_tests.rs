@@ -140,6 +140,7 @@ fn ordinary_transaction_rows_and_metadata() {
     assert!(before.is_null(0) && before.is_valid(3));
     assert_eq!(before.column(0).as_primitive::<Int32Type>().value(3), 2);
     assert_eq!(b.schema().metadata()["arrowtail.primary_key"], "id");
+    assert_eq!(b.schema().metadata()["arrowtail.replica_identity"], "d");
     assert_eq!(d.committed_lsn(), 0x500);
     assert_eq!(d.confirmable_lsn(), 0x508);
     assert!(d.flush().unwrap().is_empty());
@@ -566,8 +567,15 @@ fn domains_resolve_through_type_messages() {
         .0;
     let mut id = b"b:".to_vec();
     id.extend(5i32.to_be_bytes());
-    let ins = W::new(b'I').u32(REL).u8(b'N').tuple(&[Some(&id), Some(b"b:happy")]).0;
-    feed(&mut d, &[ty, enum_ty, rel, begin(0x10, 1), ins, commit(0x10)]);
+    let ins = W::new(b'I')
+        .u32(REL)
+        .u8(b'N')
+        .tuple(&[Some(&id), Some(b"b:happy")])
+        .0;
+    feed(
+        &mut d,
+        &[ty, enum_ty, rel, begin(0x10, 1), ins, commit(0x10)],
+    );
     let b = only(d.flush().unwrap());
     assert_eq!(ints(&b, "id"), vec![Some(5)]);
     assert_eq!(strs(&b, "m"), vec![Some("happy".into())]);

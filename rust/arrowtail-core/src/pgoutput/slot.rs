@@ -21,8 +21,8 @@ pub struct RelVersion {
     pub table: Arc<TableSchema>,
     /// Codec of each user column.
     pub types: Vec<PgType>,
-    /// What makes two Relation messages the same shape: qualified name, then per column name,
-    /// type OID, typmod and key flag.
+    /// What makes two Relation messages the same shape: qualified name and replica identity, then
+    /// per column name, type OID, typmod and key flag.
     pub shape: (String, Vec<(String, u32, i32, bool)>),
 }
 
@@ -105,6 +105,13 @@ impl Slot {
             .iter()
             .flat_map(|(x, n)| std::iter::repeat_n(Some(!aborted.contains(x)), *n))
             .collect();
+        if mask.len() != rows(&all) {
+            return Err(ArrowError::InvalidArgumentError(format!(
+                "{} subtransaction tags for {} rows",
+                mask.len(),
+                rows(&all)
+            )));
+        }
         let mut offset = 0;
         for b in all {
             let m = mask.slice(offset, b.num_rows());
