@@ -55,3 +55,27 @@ class PgOutputDecoder:
     @property
     def stats(self) -> dict[str, int]:
         """``special_numerics``, ``aborted_rows``, ``messages``."""
+
+class CopyDecoder:
+    """Decodes ``COPY (...) TO STDOUT (FORMAT binary)`` output into ``_op = r`` change batches."""
+
+    def __init__(
+        self,
+        table: str,
+        columns: list[tuple[str, int, int]],
+        primary_key: list[str],
+        *,
+        position: int,
+        snapshot_ts_us: int,
+        schema_version: int = 1,
+        first_seq: int = 0,
+    ) -> None: ...
+    def feed(self, data: bytes) -> None: ...
+    def finish(self) -> None: ...
+    def flush(self) -> list[tuple[str, int, pa.RecordBatch]]: ...
+    @property
+    def rows(self) -> int: ...
+    @property
+    def next_seq(self) -> int: ...
+    @property
+    def special_numerics(self) -> int: ...

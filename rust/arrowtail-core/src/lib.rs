@@ -11,6 +11,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod arrow;
+pub mod copy;
 pub mod error;
 pub mod pgoutput;
 pub mod reader;

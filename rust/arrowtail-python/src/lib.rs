@@ -8,10 +8,11 @@
 
 use pyo3::prelude::*;
 
+mod copy;
 mod errors;
 mod export;
-mod transform;
 mod pgoutput;
+mod transform;
 
 /// Raises the Python exception class a core error maps to (used by the tests of the mapping).
 #[pyfunction]
@@ -42,5 +43,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_raise_core_error, m)?)?;
     m.add_function(wrap_pyfunction!(transform::mask_batch, m)?)?;
     m.add_class::<pgoutput::PgOutputDecoder>()?;
+    m.add_class::<copy::CopyDecoder>()?;
     Ok(())
 }

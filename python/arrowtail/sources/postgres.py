@@ -1,0 +1,315 @@
+"""The PostgreSQL source: logical replication with pgoutput, decoded in Rust.
+
+Protocol options are chosen by server version: proto_version 4 on PostgreSQL 16+, 3 on 15, 2 on
+14 (in-progress transactions are streamed, so a huge transaction never waits whole in the server's
+memory or ours), 1 before; ``binary`` tuples and ``messages`` from 14 on. Binary tuples are used
+only when every published column type has a binary form the decoder reads.
+
+Positions are ``{"lsn": commit LSN, "end_lsn": end of the commit record}``; ``lsn`` orders them,
+``end_lsn`` is what the server is told is flushed, so a restart resumes after the last stored
+transaction. The standby status update reports only what the pipeline acknowledged — never more —
+and goes out at least every ``status_interval`` seconds and whenever a keepalive asks for it; when
+nothing is in flight, the keepalive's WAL end becomes a position too, so that once stored and
+acknowledged an idle slot does not pin WAL.
+
+A lost connection (walsender terminated, server restart) is retried with exponential backoff for
+``reconnect_timeout`` seconds, resuming after the last transaction handed to the pipeline.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+
+from arrowtail import _core
+from arrowtail.exceptions import SourceError
+from arrowtail.redact import redact_url, scrub
+from arrowtail.sources import pg_admin
+from arrowtail.sources.base import Chunk, Position, TableBatch
+from arrowtail.sources.pgwire import ReplicationStream, format_lsn, start_replication
+
+log = logging.getLogger("arrowtail.postgres")
+
+
+def protocol_for(server_version: int) -> dict[str, Any]:
+    """pgoutput options for a server version (``server_version_num``)."""
+    if server_version >= 160000:
+        proto = 4
+    elif server_version >= 150000:
+        proto = 3
+    elif server_version >= 140000:
+        proto = 2
+    else:
+        proto = 1
+    new = server_version >= 140000
+    return {
+        "proto_version": proto,
+        "binary": new,
+        "messages": new,
+        "streaming": "on" if proto >= 2 else None,
+    }
+
+
+class PostgresSource:
+    """Streams committed changes of the tables in a publication.
+
+    Example::
+
+        source = PostgresSource("postgresql://cdc@db/shop", slot="arrowtail",
+                                publication="arrowtail", snapshot="initial")
+    """
+
+    kind = "postgres"
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        slot: str = "arrowtail",
+        publication: str = "arrowtail",
+        tables: list[str] | None = None,
+        snapshot: str = "never",
+        password: str | None = None,
+        binary: bool | None = None,
+        status_interval: float = 10.0,
+        reconnect_timeout: float = 60.0,
+        max_poll_bytes: int = 32 << 20,
+        settings: dict[str, str] | None = None,
+    ) -> None:
+        if password:
+            dsn = psycopg.conninfo.make_conninfo(dsn, password=password)
+        self._dsn = dsn
+        self.display_dsn = redact_url(dsn)
+        self.slot = slot
+        self.publication = publication
+        self.tables = list(tables or [])
+        self.snapshot_mode = snapshot
+        self._binary_override = binary
+        self.status_interval = status_interval
+        self.reconnect_timeout = reconnect_timeout
+        self.max_poll_bytes = max_poll_bytes
+        self._settings = settings or {}
+        self._options: dict[str, Any] = {}
+        self._stream: ReplicationStream | None = None
+        self._decoder = _core.PgOutputDecoder()
+        self._snapshot: Iterator[TableBatch] | None = None
+        self._snapshot_position: Position | None = None
+        #: end LSN of the last transaction handed to the pipeline (where a reconnect resumes).
+        self._emitted_end = 0
+        self._emitted_lsn = 0
+        #: end LSN the pipeline acknowledged (what the server is told).
+        self._acked_end = 0
+        self._last_status = 0.0
+        self._last_commit_ts: float | None = None
+        self.reconnects = 0
+
+    # -- Source protocol ---------------------------------------------------------------------
+
+    def open(self, start: Position | None) -> None:
+        with pg_admin.connect(self._dsn) as conn:
+            version = pg_admin.check_server(conn)
+            pg_admin.ensure_publication(conn, self.publication, self.tables)
+            self._options = protocol_for(version)
+            if self._binary_override is not None:
+                self._options["binary"] = self._binary_override and self._options["binary"]
+            elif self._options["binary"]:
+                safe, why = pg_admin.binary_safe(conn, self.publication)
+                if not safe:
+                    log.info("using text tuples: %s, which has no binary decoder", why)
+                    self._options["binary"] = False
+            slot = pg_admin.get_slot(conn, self.slot)
+            tables = pg_admin.published_tables(conn, self.publication)
+        if slot is None:
+            want_snapshot = self.snapshot_mode == "initial" and start is None
+            self._create_slot_and_snapshot(want_snapshot, tables)
+        elif start is None and self.snapshot_mode == "initial":
+            raise SourceError(
+                f"replication slot {self.slot!r} exists but no checkpoint records a finished "
+                "snapshot; drop the slot (SELECT pg_drop_replication_slot("
+                f"'{self.slot}')) to take a new snapshot, or run with --snapshot never"
+            )
+        elif start is not None and slot.confirmed_flush_lsn > int(start.get("end_lsn", 0)):
+            raise SourceError(
+                f"checkpoint {format_lsn(int(start.get('end_lsn', 0)))} is behind replication "
+                f"slot {self.slot!r} (confirmed up to {format_lsn(slot.confirmed_flush_lsn)}): "
+                "the changes in between are no longer available; the checkpoint belongs to "
+                "another slot or the slot was advanced by hand"
+            )
+        if start is not None:
+            self._emitted_lsn = int(start["lsn"])
+            self._emitted_end = self._acked_end = int(start.get("end_lsn", start["lsn"]))
+        elif slot is not None:
+            self._emitted_end = self._acked_end = slot.confirmed_flush_lsn
+        if self._snapshot is None:
+            self._start_stream()
+
+    def _create_slot_and_snapshot(self, want_snapshot: bool, tables: list[tuple[str, str]]) -> None:
+        repl = pg_admin.connect_replication(self._dsn, self._settings)
+        try:
+            consistent, snapshot_name = pg_admin.create_slot(repl, self.slot, want_snapshot)
+        except BaseException:
+            repl.close()
+            raise
+        self._emitted_end = self._acked_end = consistent
+        if not want_snapshot:
+            repl.close()
+            return
+        from arrowtail.sources.pg_snapshot import snapshot
+
+        def rows() -> Iterator[TableBatch]:
+            try:
+                yield from snapshot(self._dsn, snapshot_name, tables, consistent)
+            finally:
+                # The exported snapshot lives until its replication connection runs another
+                # command or closes.
+                repl.close()
+
+        self._snapshot = rows()
+        self._snapshot_position = {"lsn": consistent, "end_lsn": consistent, "snapshot": True}
+
+    def poll(self, timeout: float) -> Chunk:
+        if self._snapshot is not None:
+            return self._poll_snapshot()
+        try:
+            return self._poll_stream(timeout)
+        except (SourceError, psycopg.Error) as exc:
+            self._reconnect(exc)
+            return Chunk()
+
+    def acknowledge(self, position: Position) -> None:
+        end = int(position.get("end_lsn", position["lsn"]))
+        if end > self._acked_end:
+            self._acked_end = end
+            self._send_status()
+
+    def close(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            try:
+                stream.send_status(self._acked_end)
+            except (SourceError, psycopg.Error):
+                pass
+            stream.close()
+
+    def describe(self) -> dict[str, Any]:
+        info: dict[str, Any] = {
+            "source": self.display_dsn,
+            "slot": self.slot,
+            "emitted_lsn": format_lsn(self._emitted_lsn),
+            "acknowledged_lsn": format_lsn(self._acked_end),
+            "reconnects": self.reconnects,
+            "options": dict(self._options),
+        }
+        if self._last_commit_ts is not None:
+            info["lag_seconds"] = max(0.0, time.time() - self._last_commit_ts)
+        try:
+            with pg_admin.connect(self._dsn) as conn:
+                info.update(pg_admin.lag(conn, self.slot))
+        except SourceError:
+            pass
+        return info
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _poll_snapshot(self) -> Chunk:
+        assert self._snapshot is not None
+        batch = next(self._snapshot, None)
+        if batch is not None:
+            return Chunk([batch])
+        # Snapshot done: its position commits it, then the stream starts at the slot's point.
+        self._snapshot = None
+        position = self._snapshot_position
+        self._start_stream()
+        return Chunk([], position)
+
+    def _start_stream(self) -> None:
+        self._stream = start_replication(
+            self._dsn,
+            self.slot,
+            [self.publication],
+            start_lsn=self._emitted_end,
+            settings=self._settings,
+            **self._options,
+        )
+        self._last_status = time.monotonic()
+        log.info(
+            "streaming slot %s from %s (proto %s, %s tuples)",
+            self.slot,
+            format_lsn(self._emitted_end),
+            self._options.get("proto_version"),
+            "binary" if self._options.get("binary") else "text",
+        )
+
+    def _poll_stream(self, timeout: float) -> Chunk:
+        stream = self._stream
+        if stream is None:
+            self._start_stream()
+            stream = self._stream
+            assert stream is not None
+        deadline = time.monotonic() + timeout
+        frames: list[bytes] = []
+        size = 0
+        while size < self.max_poll_bytes:
+            data = stream.read(max(0.0, deadline - time.monotonic()))
+            if data is None:
+                break
+            frames.append(data)
+            size += len(data)
+        if frames:
+            self._decoder.feed_many(frames)
+        batches = self._decoder.flush()
+        position: Position | None = None
+        committed = self._decoder.committed_lsn
+        if committed > self._emitted_lsn:
+            self._emitted_lsn = committed
+            self._emitted_end = self._decoder.confirmable_lsn
+            position = {"lsn": committed, "end_lsn": self._emitted_end}
+            self._last_commit_ts = time.time()
+        # Nothing in flight and everything handed out acknowledged: the keepalive's WAL end holds
+        # no change of ours, so it becomes a position of its own. It travels through the sink
+        # and the checkpoint like any other, and a quiet slot stops holding WAL back.
+        idle = self._decoder.is_idle and not batches and self._acked_end >= self._emitted_end
+        wal_end = self._decoder.last_wal_end
+        if idle and position is None and wal_end > self._emitted_end:
+            self._emitted_lsn = self._emitted_end = wal_end
+            position = {"lsn": wal_end, "end_lsn": wal_end}
+        reply = self._decoder.take_reply_requested()
+        if reply or time.monotonic() - self._last_status >= self.status_interval:
+            self._send_status()
+        return Chunk(batches, position)
+
+    def _send_status(self) -> None:
+        if self._stream is None:
+            return
+        self._stream.send_status(self._acked_end)
+        self._last_status = time.monotonic()
+
+    def _reconnect(self, cause: BaseException) -> None:
+        log.warning("replication connection lost: %s", scrub(str(cause)).strip())
+        if self._stream is not None:
+            try:
+                self._stream.close()
+            except psycopg.Error:
+                pass
+            self._stream = None
+        self._decoder.reset_in_flight()
+        deadline = time.monotonic() + self.reconnect_timeout
+        delay = 0.2
+        while True:
+            try:
+                self._start_stream()
+                self.reconnects += 1
+                log.info("reconnected after %s reconnects", self.reconnects)
+                return
+            except (SourceError, psycopg.Error) as exc:
+                if time.monotonic() + delay > deadline:
+                    raise SourceError(
+                        f"PostgreSQL unreachable for {self.reconnect_timeout:g}s: "
+                        f"{scrub(str(exc)).strip()}"
+                    ) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)

@@ -1,0 +1,396 @@
+//! Decoder of PostgreSQL's COPY BINARY format into change batches with `_op = r`, for snapshots.
+//!
+//! Format (PostgreSQL docs, "COPY", section "Binary Format"): an 11-byte signature
+//! `PGCOPY\n\xff\r\n\0`, a 32-bit flags field, a 32-bit header-extension length and the extension;
+//! then tuples, each a 16-bit field count followed by, per field, a 32-bit length (-1 for NULL)
+//! and the value in the type's binary send format; a field count of -1 ends the data. All integers
+//! are big-endian. Values go through the same codecs as pgoutput's binary tuples
+//! ([`crate::types::postgres`]), so a snapshot row and a streamed row of the same table carry
+//! identical Arrow values.
+//!
+//! Input arrives in chunks of any size (COPY data messages do not align with tuples); an
+//! incomplete tuple waits in a small carry buffer for the next chunk.
+
+use std::sync::Arc;
+
+use crate::arrow::{ChangeBatch, ChangeBuilder, Op, RowMeta, SourceKind, TableSchema};
+use crate::types::postgres::{append, Format, PgType};
+use crate::{Error, Location, Result};
+
+const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
+
+/// A column of the snapshot query, as `pg_attribute` describes it.
+#[derive(Debug, Clone)]
+pub struct CopyColumn {
+    pub name: String,
+    pub type_oid: u32,
+    pub typmod: i32,
+}
+
+/// Streaming decoder of one `COPY (...) TO STDOUT (FORMAT binary)` result.
+#[derive(Debug)]
+pub struct CopyDecoder {
+    builder: ChangeBuilder,
+    types: Vec<PgType>,
+    carry: Vec<u8>,
+    header_done: bool,
+    finished: bool,
+    /// Bytes of the stream consumed so far (for error positions).
+    offset: u64,
+    meta: RowMeta,
+    rows: u64,
+    special_numerics: u64,
+}
+
+impl CopyDecoder {
+    /// A decoder for rows of `table` (`schema.table`). Rows get `_pos = position` (the LSN the
+    /// snapshot is consistent with), `_commit_ts = snapshot_ts_us` and `_seq` counting from
+    /// `first_seq`.
+    pub fn new(
+        table: &str,
+        columns: &[CopyColumn],
+        primary_key: Vec<String>,
+        schema_version: u32,
+        position: u64,
+        snapshot_ts_us: i64,
+        first_seq: u32,
+    ) -> Result<Self> {
+        let aliases = Default::default();
+        let types: Vec<PgType> = columns
+            .iter()
+            .map(|c| PgType::resolve(c.type_oid, c.typmod, &aliases))
+            .collect();
+        let schema = TableSchema {
+            source: SourceKind::Postgres,
+            table: table.to_string(),
+            schema_version,
+            columns: columns
+                .iter()
+                .zip(&types)
+                .map(|(c, t)| t.field(&c.name))
+                .collect(),
+            primary_key,
+            extra_metadata: vec![("arrowtail.snapshot".into(), "true".into())],
+        };
+        let builder = ChangeBuilder::new(Arc::new(schema)).map_err(|e| Error::Arrow {
+            table: table.to_string(),
+            at: Location::Offset(0),
+            source: e,
+        })?;
+        Ok(Self {
+            builder,
+            types,
+            carry: Vec::new(),
+            header_done: false,
+            finished: false,
+            offset: 0,
+            meta: RowMeta {
+                op: Op::Read,
+                pos: position,
+                seq: first_seq,
+                xid: 0,
+                commit_ts_us: snapshot_ts_us,
+            },
+            rows: 0,
+            special_numerics: 0,
+        })
+    }
+
+    /// Rows decoded so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// NaN/±Infinity numerics stored as null in decimal columns.
+    pub fn special_numerics(&self) -> u64 {
+        self.special_numerics
+    }
+
+    /// The `_seq` the next row would get (so a chunked snapshot can continue the count).
+    pub fn next_seq(&self) -> u32 {
+        self.meta.seq
+    }
+
+    /// True once the end-of-data marker was read.
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    fn err(&self, at: u64, detail: impl Into<String>) -> Error {
+        Error::decode("COPY BINARY data", Location::Offset(at), detail)
+    }
+
+    /// Decodes every complete tuple in `data` (plus what an earlier chunk left over).
+    pub fn feed(&mut self, data: &[u8]) -> Result<()> {
+        if self.carry.is_empty() {
+            let used = self.consume(data)?;
+            self.carry.extend_from_slice(&data[used..]);
+        } else {
+            let mut buf = std::mem::take(&mut self.carry);
+            buf.extend_from_slice(data);
+            let used = self.consume(&buf)?;
+            buf.drain(..used);
+            self.carry = buf;
+        }
+        Ok(())
+    }
+
+    /// Checks that the stream ended properly (trailer seen, nothing left over).
+    pub fn finish(&mut self) -> Result<()> {
+        if !self.finished {
+            return Err(self.err(
+                self.offset,
+                format!(
+                    "the data ended without the end-of-data marker ({} bytes of an incomplete \
+                     tuple left)",
+                    self.carry.len()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Finished batches of the rows decoded so far.
+    pub fn flush(&mut self) -> Result<Vec<ChangeBatch>> {
+        let table = self.builder.table().clone();
+        let batches = self.builder.flush().map_err(|e| Error::Arrow {
+            table: table.table.clone(),
+            at: Location::Offset(self.offset),
+            source: e,
+        })?;
+        Ok(batches
+            .into_iter()
+            .map(|batch| ChangeBatch {
+                table: table.table.clone(),
+                schema_version: table.schema_version,
+                batch,
+            })
+            .collect())
+    }
+
+    /// Consumes whole units (header, tuples, trailer) from `buf`; returns the bytes used.
+    fn consume(&mut self, buf: &[u8]) -> Result<usize> {
+        let mut at = 0usize;
+        if !self.header_done {
+            if buf.len() < 19 {
+                return Ok(0);
+            }
+            if &buf[..11] != SIGNATURE {
+                return Err(self.err(0, "missing the PGCOPY signature: not COPY BINARY output"));
+            }
+            let ext = u32::from_be_bytes([buf[15], buf[16], buf[17], buf[18]]) as usize;
+            if buf.len() < 19 + ext {
+                return Ok(0);
+            }
+            at = 19 + ext;
+            self.header_done = true;
+            self.offset += at as u64;
+        }
+        while !self.finished {
+            match self.tuple(&buf[at..])? {
+                Some(n) => {
+                    at += n;
+                    self.offset += n as u64;
+                }
+                None => break,
+            }
+        }
+        if self.finished && at < buf.len() {
+            return Err(self.err(
+                self.offset,
+                format!("{} bytes after the end-of-data marker", buf.len() - at),
+            ));
+        }
+        Ok(at)
+    }
+
+    /// Decodes one tuple if `buf` holds all of it; returns its length.
+    fn tuple(&mut self, buf: &[u8]) -> Result<Option<usize>> {
+        // First make sure the whole tuple is there, so a partial one never touches the builders.
+        if buf.len() < 2 {
+            return Ok(None);
+        }
+        let count = i16::from_be_bytes([buf[0], buf[1]]);
+        if count == -1 {
+            self.finished = true;
+            return Ok(Some(2));
+        }
+        if count as usize != self.types.len() || count < 0 {
+            return Err(self.err(
+                self.offset,
+                format!(
+                    "tuple has {count} fields, the table has {} columns",
+                    self.types.len()
+                ),
+            ));
+        }
+        let mut end = 2usize;
+        for _ in 0..count {
+            let Some(len) = buf.get(end..end + 4) else {
+                return Ok(None);
+            };
+            let len = i32::from_be_bytes([len[0], len[1], len[2], len[3]]);
+            end += 4;
+            if len < -1 {
+                return Err(self.err(self.offset + end as u64, format!("field length {len}")));
+            }
+            if len > 0 {
+                end += len as usize;
+            }
+        }
+        if buf.len() < end {
+            return Ok(None);
+        }
+        let mut p = 2usize;
+        for (i, ty) in self.types.iter().enumerate() {
+            let len = i32::from_be_bytes([buf[p], buf[p + 1], buf[p + 2], buf[p + 3]]);
+            p += 4;
+            let col = &mut self.builder.columns[i];
+            if len < 0 {
+                col.append_null();
+                continue;
+            }
+            let value = &buf[p..p + len as usize];
+            p += len as usize;
+            match append(col, ty, Format::Binary, value) {
+                Ok(crate::types::postgres::Appended::SpecialNumeric) => self.special_numerics += 1,
+                Ok(_) => {}
+                Err(detail) => {
+                    let at = self.offset;
+                    let name = self.builder.table().columns[i].name().clone();
+                    let _ = self.builder.abandon_partial_row();
+                    return Err(self.err(at, format!("column {name}: {detail}")));
+                }
+            }
+        }
+        self.builder.finish_row(self.meta, false, &[]);
+        self.meta.seq = self.meta.seq.wrapping_add(1);
+        self.rows += 1;
+        Ok(Some(end))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Int32Type, Int64Type};
+    use arrow_array::Array;
+
+    fn cols() -> Vec<CopyColumn> {
+        vec![
+            CopyColumn {
+                name: "id".into(),
+                type_oid: 20,
+                typmod: -1,
+            },
+            CopyColumn {
+                name: "n".into(),
+                type_oid: 23,
+                typmod: -1,
+            },
+            CopyColumn {
+                name: "t".into(),
+                type_oid: 25,
+                typmod: -1,
+            },
+        ]
+    }
+
+    /// COPY BINARY bytes of rows (id int8, n int4 or NULL, t text).
+    fn copy_bytes(rows: &[(i64, Option<i32>, &str)]) -> Vec<u8> {
+        let mut v = SIGNATURE.to_vec();
+        v.extend_from_slice(&0u32.to_be_bytes());
+        v.extend_from_slice(&0u32.to_be_bytes());
+        for (id, n, t) in rows {
+            v.extend_from_slice(&3i16.to_be_bytes());
+            v.extend_from_slice(&8i32.to_be_bytes());
+            v.extend_from_slice(&id.to_be_bytes());
+            match n {
+                Some(n) => {
+                    v.extend_from_slice(&4i32.to_be_bytes());
+                    v.extend_from_slice(&n.to_be_bytes());
+                }
+                None => v.extend_from_slice(&(-1i32).to_be_bytes()),
+            }
+            v.extend_from_slice(&(t.len() as i32).to_be_bytes());
+            v.extend_from_slice(t.as_bytes());
+        }
+        v.extend_from_slice(&(-1i16).to_be_bytes());
+        v
+    }
+
+    fn decoder() -> CopyDecoder {
+        CopyDecoder::new("public.t", &cols(), vec!["id".into()], 1, 0x1_0000, 42, 0).unwrap()
+    }
+
+    #[test]
+    fn decodes_in_chunks_of_any_size() {
+        let data = copy_bytes(&[(1, Some(10), "a"), (2, None, "héllo"), (3, Some(-5), "")]);
+        for chunk in [1usize, 3, 7, data.len()] {
+            let mut d = decoder();
+            for piece in data.chunks(chunk) {
+                d.feed(piece).unwrap();
+            }
+            d.finish().unwrap();
+            let batches = d.flush().unwrap();
+            let b = &batches[0].batch;
+            assert_eq!(b.num_rows(), 3);
+            let ids = b.column(0).as_primitive::<Int64Type>();
+            assert_eq!(ids.values().to_vec(), vec![1, 2, 3]);
+            let n = b.column(1).as_primitive::<Int32Type>();
+            assert!(n.is_null(1));
+            assert_eq!(n.value(2), -5);
+            assert_eq!(b.column(2).as_string::<i32>().value(1), "héllo");
+            let op = b.column_by_name("_op").unwrap().as_string::<i32>();
+            assert_eq!(op.value(0), "r");
+            let pos = b
+                .column_by_name("_pos")
+                .unwrap()
+                .as_primitive::<arrow_array::types::UInt64Type>();
+            assert_eq!(pos.value(2), 0x1_0000);
+            let seq = b
+                .column_by_name("_seq")
+                .unwrap()
+                .as_primitive::<arrow_array::types::UInt32Type>();
+            assert_eq!(seq.values().to_vec(), vec![0, 1, 2]);
+        }
+    }
+
+    #[test]
+    fn missing_trailer_and_garbage_are_errors() {
+        let data = copy_bytes(&[(1, Some(1), "x")]);
+        let mut d = decoder();
+        d.feed(&data[..data.len() - 2]).unwrap();
+        assert!(d.finish().is_err());
+        let mut d = decoder();
+        assert!(d.feed(b"not a copy stream at all").is_err());
+        let mut bad = data.clone();
+        bad[19..21].copy_from_slice(&5i16.to_be_bytes());
+        let mut d = decoder();
+        let e = d.feed(&bad).unwrap_err().to_string();
+        assert!(e.contains("5 fields"), "{e}");
+        let mut extra = data;
+        extra.push(0);
+        assert!(decoder().feed(&extra).is_err());
+    }
+
+    #[test]
+    fn a_bad_value_leaves_no_partial_row() {
+        // A 3-byte int4 is malformed; the earlier good row must survive alone.
+        let mut data = copy_bytes(&[(1, Some(1), "ok")]);
+        data.truncate(data.len() - 2);
+        data.extend_from_slice(&3i16.to_be_bytes());
+        data.extend_from_slice(&8i32.to_be_bytes());
+        data.extend_from_slice(&2i64.to_be_bytes());
+        data.extend_from_slice(&3i32.to_be_bytes());
+        data.extend_from_slice(&[0, 0, 1]);
+        data.extend_from_slice(&(-1i32).to_be_bytes());
+        data.extend_from_slice(&(-1i16).to_be_bytes());
+        let mut d = decoder();
+        let e = d.feed(&data).unwrap_err().to_string();
+        assert!(e.contains("column n"), "{e}");
+        let batches = d.flush().unwrap();
+        assert_eq!(batches.iter().map(|b| b.batch.num_rows()).sum::<usize>(), 1);
+    }
+}
