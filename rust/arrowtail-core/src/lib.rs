@@ -3,11 +3,14 @@
 //! exposes it as `arrowtail._core`.
 //!
 //! The batch contract (columns, types, metadata) is described in DESIGN.md and built by
-//! [`arrow::ChangeBuilder`].
+//! [`arrow::ChangeBuilder`]. [`serialize`] turns change batches into Debezium-compatible Kafka
+//! messages and [`hash`] computes Kafka's key partitioning.
 
 pub mod arrow;
 pub mod error;
+pub mod hash;
 pub mod reader;
+pub mod serialize;
 
 pub use error::{Error, Location, Result};
 

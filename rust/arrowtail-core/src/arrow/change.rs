@@ -235,7 +235,9 @@ impl ChangeBuilder {
             self.unchanged.append_null();
         } else {
             for &i in unchanged {
-                self.unchanged.values().append_value(self.table.columns[i].name());
+                self.unchanged
+                    .values()
+                    .append_value(self.table.columns[i].name());
             }
             self.unchanged.append(true);
         }
@@ -258,8 +260,8 @@ impl ChangeBuilder {
     /// tuple). Completed rows are kept.
     pub fn abandon_partial_row(&mut self) -> Result<(), ArrowError> {
         let n = self.pos.len();
-        let partial = self.columns.iter().any(|c| c.len() != n)
-            || self.before.iter().any(|c| c.len() != n);
+        let partial =
+            self.columns.iter().any(|c| c.len() != n) || self.before.iter().any(|c| c.len() != n);
         if partial {
             let batch = self.finish_current(n)?;
             if let Some(b) = batch {
