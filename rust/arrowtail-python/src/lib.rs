@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 
 mod errors;
 mod export;
+mod sinks;
 
 /// Raises the Python exception class a core error maps to (used by the tests of the mapping).
 #[pyfunction]
@@ -34,5 +35,6 @@ fn _raise_core_error(kind: &str, message: &str) -> PyResult<()> {
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", arrowtail_core::VERSION)?;
     m.add_function(wrap_pyfunction!(_raise_core_error, m)?)?;
+    sinks::register(m)?;
     Ok(())
 }
