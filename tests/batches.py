@@ -73,13 +73,28 @@ def change_batch(
         before = row.get("_before")
         data["_before"].append(None if before is None else {n: before.get(n) for n in names})
         data["_unchanged"].append(row.get("_unchanged"))
-    arrays = [pa.array(data[f.name], type=f.type) for f in schema]
+    arrays = [_array(data[f.name], f.type) for f in schema]
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _array(values: list[Any], t: pa.DataType) -> pa.Array:
+    """``pa.array`` that also handles extension types (uuid, json), at the top or in a struct."""
+    if isinstance(t, pa.BaseExtensionType):
+        return pa.ExtensionArray.from_storage(t, _array(values, t.storage_type))
+    if pa.types.is_struct(t) and any(isinstance(f.type, pa.BaseExtensionType) for f in t):
+        children = [
+            _array([None if v is None else v.get(f.name) for v in values], f.type) for f in t
+        ]
+        mask = pa.array([v is None for v in values], pa.bool_())
+        return pa.StructArray.from_arrays(children, fields=list(t), mask=mask)
+    return pa.array(values, type=t)
 
 
 def simple_rows(start: int, count: int, *, pos: int, op: str = "c") -> list[dict[str, Any]]:
     """``count`` rows of the ``(id int64, name string)`` table, ids from ``start``."""
-    return [{"id": start + i, "name": f"n{start + i}", "_op": op, "_pos": pos} for i in range(count)]
+    return [
+        {"id": start + i, "name": f"n{start + i}", "_op": op, "_pos": pos} for i in range(count)
+    ]
 
 
 SIMPLE_COLUMNS = [pa.field("id", pa.int64()), pa.field("name", pa.string())]

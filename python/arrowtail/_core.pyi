@@ -1,11 +1,10 @@
 """Type stubs of the Rust extension module ``arrowtail._core``."""
 
+import pyarrow as pa
+
 __version__: str
 
 def _raise_core_error(kind: str, message: str) -> None: ...
-
-import pyarrow as pa
-
 def murmur2(key: bytes) -> int:
     """Kafka's murmur2 hash of ``key`` (signed 32-bit, as the Java client returns it)."""
 
