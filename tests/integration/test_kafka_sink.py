@@ -17,30 +17,7 @@ from arrowtail.sinks.kafka import KafkaSink
 from batches import SIMPLE_COLUMNS, change_batch, simple_rows
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
-
-
-def java_partition(key: bytes, n: int) -> int:
-    """Kafka's Java rule, written out independently of the Rust implementation."""
-    m, h = 0x5BD1E995, (0x9747B28C ^ len(key)) & 0xFFFFFFFF
-    whole = len(key) // 4 * 4
-    for i in range(0, whole, 4):
-        k = int.from_bytes(key[i : i + 4], "little")
-        k = (k * m) & 0xFFFFFFFF
-        k ^= k >> 24
-        k = (k * m) & 0xFFFFFFFF
-        h = ((h * m) & 0xFFFFFFFF) ^ k
-    tail = key[whole:]
-    if len(tail) >= 3:
-        h ^= tail[2] << 16
-    if len(tail) >= 2:
-        h ^= tail[1] << 8
-    if tail:
-        h ^= tail[0]
-        h = (h * m) & 0xFFFFFFFF
-    h ^= h >> 13
-    h = (h * m) & 0xFFFFFFFF
-    h ^= h >> 15
-    return (h & 0x7FFFFFFF) % n
+from kafka_reference import java_partition
 
 
 def wait_for(cond: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
