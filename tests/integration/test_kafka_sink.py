@@ -247,3 +247,21 @@ def test_per_table_topic_override(kafka: Any, prefix: str) -> None:
     wait_for(lambda: sink.durable_position() == {"lsn": 1}, "delivery")
     sink.close()
     assert len(consume_all(kafka.bootstrap, topic, 2)) == 2
+
+
+def test_a_full_local_queue_is_waited_on_not_dropped(kafka: Any, prefix: str) -> None:
+    topic = f"{prefix}.public.t"
+    create_topic(kafka.bootstrap, topic, 6)
+    # A queue of 10 messages: writing 500 rows must hit BufferError many times.
+    sink = KafkaSink(
+        kafka.bootstrap,
+        topic_prefix=prefix,
+        producer_config={"queue.buffering.max.messages": 10, "linger.ms": 5},
+    )
+    sink.open()
+    sink.write("public.t", 1, change_batch(SIMPLE_COLUMNS, simple_rows(0, 500, pos=1)))
+    sink.commit({"lsn": 1})
+    wait_for(lambda: sink.durable_position() == {"lsn": 1}, "delivery")
+    sink.close()
+    messages = consume_all(kafka.bootstrap, topic, 500)
+    assert sorted(json.loads(m.key())["id"] for m in messages) == list(range(500))

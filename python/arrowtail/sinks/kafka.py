@@ -129,9 +129,12 @@ class KafkaSink:
             return
         topic = self.topic_for(table)
         n = self._partition_count(topic)
-        keys, values, rows, parts = _core.debezium_serialize(
+        keys, values, rows, maybe_parts = _core.debezium_serialize(
             batch, partitions=n, **self._serialize_options
         )
+        if maybe_parts is None:  # cannot happen: partitions=n was given
+            raise SinkError("serializer returned no partitions")
+        parts = maybe_parts
         sizes = pc.add(
             pc.fill_null(pc.binary_length(keys), 0), pc.fill_null(pc.binary_length(values), 0)
         )
@@ -226,7 +229,7 @@ class KafkaSink:
         value: bytes | None,
         partition: int,
         on_delivery: Any,
-        headers: list[tuple[str, bytes]] | None,
+        headers: list[tuple[str, str | bytes | None]] | None,
     ) -> None:
         while True:
             try:
@@ -270,7 +273,7 @@ class KafkaSink:
         for key, p, s, size, part in zip(
             big_keys.to_pylist(), pos, seq, big_sizes, parts, strict=True
         ):
-            headers = [
+            headers: list[tuple[str, str | bytes | None]] = [
                 (
                     "arrowtail.reason",
                     f"message of {size} bytes exceeds the limit of "
