@@ -21,6 +21,13 @@ producer, produced idempotently; the checkpoint advances from delivery reports.
   ``arrowtail.topic``, ``arrowtail.table``, ``arrowtail.pos``, ``arrowtail.seq`` and
   ``arrowtail.size``.
 
+With ``value_format="arrow"`` a batch is sent instead as Arrow IPC stream messages (no key): its
+rows are grouped by the partition of their primary key (the same Java rule, over the Debezium key
+bytes; a key-changing update goes with its new key), and each group is sent as one or more IPC
+messages of at most ``max_message_bytes``, in row order, with headers ``arrowtail.table``,
+``arrowtail.schema_version``, ``arrowtail.first_pos`` and ``arrowtail.last_pos``. A single row
+larger than the limit goes to the dead-letter topic like a Debezium message does.
+
 The per-message ``produce`` call is the one Python loop here: confluent-kafka has no batch produce
 API. Everything per row before it (JSON, partitions, sizes) is done on the batch.
 """
@@ -32,12 +39,13 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from confluent_kafka import KafkaError, KafkaException, Producer
 
 from arrowtail import _core
-from arrowtail.exceptions import SinkError
+from arrowtail.exceptions import ConfigError, SinkError
 from arrowtail.sinks.base import Position
 
 DEFAULT_PRODUCER_CONFIG: dict[str, Any] = {
@@ -82,10 +90,14 @@ class KafkaSink:
         dead_letter_topic: str | None = None,
         max_message_bytes: int = 1_000_000,
         producer_config: Mapping[str, Any] | None = None,
+        value_format: str = "debezium",
         metadata_timeout: float = 30.0,
         close_timeout: float = 30.0,
         **serialize_options: Any,
     ) -> None:
+        if value_format not in ("debezium", "arrow"):
+            raise ConfigError(f"value_format must be 'debezium' or 'arrow', not {value_format!r}")
+        self.value_format = value_format
         self.topic_prefix = topic_prefix
         self.topics = dict(topics or {})
         self.dead_letter_topic = dead_letter_topic or f"{topic_prefix}.dlq"
@@ -129,6 +141,10 @@ class KafkaSink:
             return
         topic = self.topic_for(table)
         n = self._partition_count(topic)
+        if self.value_format == "arrow":
+            self._write_arrow(producer, group, table, schema_version, topic, n, batch)
+            producer.poll(0)
+            return
         keys, values, rows, maybe_parts = _core.debezium_serialize(
             batch, partitions=n, **self._serialize_options
         )
@@ -250,6 +266,87 @@ class KafkaSink:
             except KafkaException as exc:
                 raise SinkError(f"cannot produce to {topic}: {exc}") from exc
 
+    def _write_arrow(
+        self,
+        producer: Producer,
+        group: _Group,
+        table: str,
+        schema_version: int,
+        topic: str,
+        n: int,
+        batch: pa.RecordBatch,
+    ) -> None:
+        options = {**self._serialize_options, "tombstones": False}
+        keys, _, rows, parts = _core.debezium_serialize(batch, partitions=n, **options)
+        assert parts is not None
+        rows_np = rows.to_numpy()
+        # A row's partition is that of its last message (a key change ends with the new key).
+        last = np.ones(len(rows_np), dtype=bool)
+        last[:-1] = rows_np[:-1] != rows_np[1:]
+        row_parts = parts.to_numpy()[last]
+        row_keys = keys.filter(pa.array(last))
+        for part in np.unique(row_parts):
+            mask = pa.array(row_parts == part)
+            chunk = batch.filter(mask)
+            self._send_arrow(
+                producer,
+                group,
+                table,
+                schema_version,
+                topic,
+                int(part),
+                chunk,
+                row_keys.filter(mask),
+            )
+
+    def _send_arrow(
+        self,
+        producer: Producer,
+        group: _Group,
+        table: str,
+        schema_version: int,
+        topic: str,
+        part: int,
+        batch: pa.RecordBatch,
+        keys: pa.Array,
+    ) -> None:
+        data = _ipc_bytes(batch)
+        if len(data) > self.max_message_bytes and batch.num_rows > 1:
+            half = batch.num_rows // 2
+            for lo, hi in ((0, half), (half, batch.num_rows)):
+                self._send_arrow(
+                    producer,
+                    group,
+                    table,
+                    schema_version,
+                    topic,
+                    part,
+                    batch.slice(lo, hi - lo),
+                    keys.slice(lo, hi - lo),
+                )
+            return
+        if len(data) > self.max_message_bytes:
+            sizes = pa.array([len(data)], pa.int64())
+            self._dead_letters(
+                table,
+                topic,
+                batch,
+                keys,
+                pa.array([0], pa.uint32()),
+                sizes,
+                pa.array([True]),
+                group,
+            )
+            return
+        pos = batch.column("_pos")
+        headers: list[tuple[str, str | bytes | None]] = [
+            ("arrowtail.table", table.encode()),
+            ("arrowtail.schema_version", str(schema_version).encode()),
+            ("arrowtail.first_pos", str(pos[0].as_py()).encode()),
+            ("arrowtail.last_pos", str(pos[-1].as_py()).encode()),
+        ]
+        self._produce(producer, group, topic, None, data, part, group.on_delivery, headers)
+
     def _dead_letters(
         self,
         table: str,
@@ -286,3 +383,11 @@ class KafkaSink:
                 ("arrowtail.size", str(size).encode()),
             ]
             self._produce(self._producer, group, dlq, key, None, part, group.on_delivery, headers)
+
+
+def _ipc_bytes(batch: pa.RecordBatch) -> bytes:
+    """One Arrow IPC stream (schema + batch + end marker); Kafka compresses it."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, batch.schema) as writer:
+        writer.write_batch(batch)
+    return sink.getvalue().to_pybytes()
