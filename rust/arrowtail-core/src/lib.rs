@@ -3,7 +3,8 @@
 //! exposes it as `arrowtail._core`.
 //!
 //! The batch contract (columns, types, metadata) is described in DESIGN.md and built by
-//! [`arrow::ChangeBuilder`].
+//! [`arrow::ChangeBuilder`]. [`serialize`] turns change batches into Debezium-compatible Kafka
+//! messages and [`hash`] computes Kafka's key partitioning.
 
 // Errors carry their full location (table, column, LSN or binlog file and offset) by value; they
 // are produced on the cold path only, while hot loops read through `reader::Reader`, whose error
@@ -13,8 +14,10 @@
 pub mod arrow;
 pub mod copy;
 pub mod error;
+pub mod hash;
 pub mod pgoutput;
 pub mod reader;
+pub mod serialize;
 pub mod transform;
 pub mod types;
 

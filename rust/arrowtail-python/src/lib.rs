@@ -13,6 +13,7 @@ mod errors;
 mod export;
 mod pgoutput;
 mod transform;
+mod sinks;
 
 /// Raises the Python exception class a core error maps to (used by the tests of the mapping).
 #[pyfunction]
@@ -44,5 +45,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(transform::mask_batch, m)?)?;
     m.add_class::<pgoutput::PgOutputDecoder>()?;
     m.add_class::<copy::CopyDecoder>()?;
+    sinks::register(m)?;
     Ok(())
 }

@@ -1,0 +1,65 @@
+"""Throughput of the sink hot paths: Debezium serialization and partitioning of a 100k-row batch,
+and the Parquet sink's write + commit. Run with ``pytest benches --benchmark-only``."""
+
+from __future__ import annotations
+
+import decimal
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from arrowtail import _core
+from arrowtail.sinks.parquet import ParquetSink
+from batches import change_schema  # tests/ is on pytest's pythonpath (pyproject.toml)
+
+ROWS = 100_000
+
+
+@pytest.fixture(scope="module")
+def batch() -> pa.RecordBatch:
+    columns = [
+        pa.field("id", pa.int64()),
+        pa.field("name", pa.string()),
+        pa.field("amount", pa.decimal128(12, 2)),
+        pa.field("updated", pa.timestamp("us", tz="UTC")),
+    ]
+    schema = change_schema(columns)
+    n = ROWS
+    arrays = [
+        pa.array(range(n), pa.int64()),
+        pa.array([f"customer number {i}" for i in range(n)]),
+        pa.array([decimal.Decimal(i * 7).scaleb(-2) for i in range(n)], pa.decimal128(12, 2)),
+        pa.array([1_700_000_000_000_000 + i for i in range(n)], pa.timestamp("us", tz="UTC")),
+        pa.array(["u"] * n),
+        pa.array([1000 + i // 10 for i in range(n)], pa.uint64()),
+        pa.array([i % 10 for i in range(n)], pa.uint32()),
+        pa.array([i // 10 for i in range(n)], pa.uint64()),
+        pa.array([1_700_000_000_000_000 + i for i in range(n)], pa.timestamp("us", tz="UTC")),
+        pa.nulls(n, schema.field("_before").type),
+        pa.nulls(n, pa.list_(pa.string())),
+    ]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def test_debezium_serialize(benchmark, batch: pa.RecordBatch) -> None:  # type: ignore[no-untyped-def]
+    keys, values, _, parts = benchmark(_core.debezium_serialize, batch, partitions=12, ts_ms=0)
+    assert len(values) == ROWS and len(parts) == ROWS
+
+
+def test_partitions(benchmark, batch: pa.RecordBatch) -> None:  # type: ignore[no-untyped-def]
+    keys = _core.debezium_serialize(batch)[0]
+    parts = benchmark(_core.partitions, keys, 12)
+    assert len(parts) == ROWS
+
+
+def test_parquet_write_commit(benchmark, batch: pa.RecordBatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    sink = ParquetSink(tmp_path)
+    sink.open()
+    counter = iter(range(1_000_000))
+
+    def run() -> None:
+        sink.write("public.t", 1, batch)
+        sink.commit({"lsn": next(counter)})
+
+    benchmark(run)
+    sink.close()

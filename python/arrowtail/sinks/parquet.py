@@ -1,0 +1,336 @@
+"""The Parquet sink: change batches as Parquet files with an atomically replaced manifest.
+
+Layout (DESIGN.md)::
+
+    <root>/<schema>.<table>/part-<n:010d>-v<schema_version>.parquet
+    <root>/_arrowtail/manifest.json
+
+Guarantees:
+
+- A file appears under its final name only complete: it is written to a hidden temporary name
+  (``.part-....parquet.tmp``), fsynced, renamed, and its directory fsynced.
+- ``manifest.json`` lists the committed files and the checkpoint position; it is replaced
+  atomically (temp + fsync + rename + directory fsync) by a durable commit. On :meth:`open`, files
+  not in the manifest (written after the last durable commit) are deleted and the checkpoint is
+  returned, so a restart from it neither loses nor repeats rows.
+- Rows are buffered in memory until :meth:`ParquetSink.commit`; rows written after the last commit
+  are never stored (the source sends them again after a restart).
+
+Files: one table and one schema version per file (a new version starts a new file); rolled at
+``max_rows`` rows, ``max_bytes`` bytes or ``max_seconds`` seconds open; row groups of
+``row_group_rows`` rows; zstd. Types Parquet cannot store are converted as described in
+:mod:`arrowtail.sinks.parquet_types` (intervals become ``struct<months, days, nanoseconds>``).
+
+A commit is durable when it returns, unless ``min_commit_interval`` (seconds) is set: commits
+arriving sooner after the previous durable one only record their position (files stay open and
+grow), and :meth:`durable_position` keeps reporting the previous one until the next durable
+commit, a file roll, or :meth:`close`. This trades checkpoint freshness for fewer, larger files.
+
+Reading: any Parquet reader, no configuration, e.g. DuckDB
+``SELECT * FROM read_parquet('<root>/public.t/*.parquet')`` or
+``pyarrow.dataset.dataset('<root>/public.t')``. When a table's schema changed (files with
+different ``-v<version>`` suffixes), use ``read_parquet(..., union_by_name=true)`` in DuckDB, or in
+pyarrow ``dataset(path, schema=pyarrow.unify_schemas([...file schemas...]))``; or read one version
+with the glob ``*-v<version>.parquet``. Only files listed in the manifest are committed; a reader
+running beside a live sink can also see files of a commit in progress.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from arrowtail.exceptions import SinkError
+from arrowtail.sinks.base import Position
+from arrowtail.sinks.parquet_types import convert_batch, convert_schema
+
+MANIFEST_DIR = "_arrowtail"
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = 1
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _table_dir_name(table: str) -> str:
+    """The directory of a table: its ``schema.table`` name, made safe as one path component."""
+    name = table.replace("%", "%25").replace("/", "%2F").replace("\\", "%5C").replace("\0", "")
+    if name in ("", ".", "..") or name.startswith(".") or name == MANIFEST_DIR:
+        name = "%" + name.encode().hex()
+    return name
+
+
+@dataclass
+class _OpenFile:
+    """A Parquet file being written (under its temporary name)."""
+
+    table: str
+    schema_version: int
+    tmp: Path
+    final: Path
+    fobj: IO[bytes]
+    writer: pq.ParquetWriter
+    opened_at: float
+    rows: int = 0
+    min_pos: int | None = None
+    max_pos: int | None = None
+    #: Committed batches not yet written as a row group.
+    row_group: list[pa.RecordBatch] = field(default_factory=list)
+    row_group_rows: int = 0
+    row_group_bytes: int = 0
+
+
+class ParquetSink:
+    """Writes change batches under ``root`` (see the module documentation)."""
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        max_rows: int = 5_000_000,
+        max_bytes: int = 512 * 1024 * 1024,
+        max_seconds: float = 600.0,
+        row_group_rows: int = 128 * 1024,
+        compression: str = "zstd",
+        min_commit_interval: float = 0.0,
+    ) -> None:
+        if min(max_rows, max_bytes, row_group_rows) <= 0 or max_seconds <= 0:
+            raise ValueError("ParquetSink limits must be positive")
+        self.root = Path(root)
+        self.max_rows = max_rows
+        self.max_bytes = max_bytes
+        self.max_seconds = max_seconds
+        self.row_group_rows = row_group_rows
+        self.compression = compression
+        self.min_commit_interval = min_commit_interval
+        self._manifest_dir = self.root / MANIFEST_DIR
+        self._files: list[dict[str, Any]] = []
+        self._next_file = 1
+        self._durable: Position | None = None
+        self._pending_position: Position | None = None
+        self._last_durable_at = 0.0
+        self._uncommitted: dict[tuple[str, int], list[pa.RecordBatch]] = {}
+        self._open: dict[tuple[str, int], _OpenFile] = {}
+        self._finished: list[dict[str, Any]] = []
+        self._schemas: dict[tuple[str, int], pa.Schema] = {}
+        self._opened = False
+
+    # -- Sink interface ---------------------------------------------------------------------
+
+    def open(self) -> Position | None:
+        try:
+            self._manifest_dir.mkdir(parents=True, exist_ok=True)
+            manifest = self._read_manifest()
+            if manifest is not None:
+                self._files = list(manifest.get("files", []))
+                self._next_file = int(manifest.get("next_file", 1))
+                self._durable = manifest.get("checkpoint")
+            self._remove_uncommitted_files()
+        except OSError as exc:
+            raise SinkError(f"cannot prepare Parquet output {self.root}: {exc}") from exc
+        self._opened = True
+        self._last_durable_at = time.monotonic()
+        return self._durable
+
+    def write(self, table: str, schema_version: int, batch: pa.RecordBatch) -> None:
+        if not self._opened:
+            raise SinkError("ParquetSink.write called before open()")
+        if batch.num_rows == 0:
+            return
+        key = (table, schema_version)
+        schema = self._schemas.get(key)
+        if schema is None:
+            schema = self._schemas[key] = convert_schema(batch.schema)
+        converted = convert_batch(batch, schema)
+        if not converted.schema.equals(schema):
+            raise SinkError(
+                f"batch of {table} schema version {schema_version} has a different schema than "
+                "earlier batches of that version; a schema change needs a new schema_version"
+            )
+        self._uncommitted.setdefault(key, []).append(converted)
+
+    def commit(self, position: Position) -> None:
+        if not self._opened:
+            raise SinkError("ParquetSink.commit called before open()")
+        try:
+            now = time.monotonic()
+            for key, batches in self._uncommitted.items():
+                for batch in batches:
+                    self._append(key, batch, now)
+            self._uncommitted.clear()
+            self._pending_position = position
+            rolled = bool(self._finished)
+            if rolled or now - self._last_durable_at >= self.min_commit_interval:
+                self._make_durable()
+        except OSError as exc:
+            raise SinkError(f"cannot commit Parquet files under {self.root}: {exc}") from exc
+
+    def durable_position(self) -> Position | None:
+        return self._durable
+
+    def close(self) -> None:
+        if not self._opened:
+            return
+        try:
+            self._uncommitted.clear()
+            if self._pending_position is not None:
+                self._make_durable()
+        except OSError as exc:
+            raise SinkError(f"cannot finish Parquet files under {self.root}: {exc}") from exc
+        finally:
+            for f in self._open.values():
+                f.fobj.close()
+                f.tmp.unlink(missing_ok=True)
+            self._open.clear()
+            self._opened = False
+
+    # -- files ---------------------------------------------------------------------------------
+
+    def _append(self, key: tuple[str, int], batch: pa.RecordBatch, now: float) -> None:
+        f = self._open.get(key)
+        if f is None:
+            f = self._open[key] = self._new_file(key, batch.schema, now)
+        f.row_group.append(batch)
+        f.row_group_rows += batch.num_rows
+        f.row_group_bytes += batch.nbytes
+        f.rows += batch.num_rows
+        lo, hi = pc.min_max(batch.column("_pos")).values()
+        f.min_pos = lo.as_py() if f.min_pos is None else min(f.min_pos, lo.as_py())
+        f.max_pos = hi.as_py() if f.max_pos is None else max(f.max_pos, hi.as_py())
+        if f.row_group_rows >= self.row_group_rows:
+            self._flush_row_groups(f, keep_partial=True)
+        size = f.fobj.tell() + f.row_group_bytes
+        if (
+            f.rows >= self.max_rows
+            or size >= self.max_bytes
+            or now - f.opened_at >= self.max_seconds
+        ):
+            self._finish(key)
+
+    def _new_file(self, key: tuple[str, int], schema: pa.Schema, now: float) -> _OpenFile:
+        table, version = key
+        directory = self.root / _table_dir_name(table)
+        directory.mkdir(parents=True, exist_ok=True)
+        name = f"part-{self._next_file:010d}-v{version}.parquet"
+        self._next_file += 1
+        tmp = directory / f".{name}.tmp"
+        fobj = open(tmp, "wb")  # noqa: SIM115 - closed in _finish/close
+        writer = pq.ParquetWriter(
+            fobj,
+            schema,
+            compression=self.compression,
+            write_statistics=True,
+        )
+        return _OpenFile(table, version, tmp, directory / name, fobj, writer, now)
+
+    def _flush_row_groups(self, f: _OpenFile, *, keep_partial: bool) -> None:
+        """Writes buffered rows as row groups of ``row_group_rows`` (the last one may be
+        shorter unless ``keep_partial``, which keeps it buffered)."""
+        if not f.row_group:
+            return
+        table = pa.Table.from_batches(f.row_group)
+        full = (table.num_rows // self.row_group_rows) * self.row_group_rows
+        upto = full if keep_partial else table.num_rows
+        if upto:
+            f.writer.write_table(table.slice(0, upto), row_group_size=self.row_group_rows)
+        rest = table.slice(upto)
+        f.row_group = rest.to_batches() if rest.num_rows else []
+        f.row_group_rows = rest.num_rows
+        f.row_group_bytes = rest.nbytes if rest.num_rows else 0
+
+    def _finish(self, key: tuple[str, int]) -> None:
+        """Completes an open file: last row group, footer, fsync, rename to the final name."""
+        f = self._open.pop(key)
+        self._flush_row_groups(f, keep_partial=False)
+        f.writer.close()
+        f.fobj.flush()
+        os.fsync(f.fobj.fileno())
+        f.fobj.close()
+        os.replace(f.tmp, f.final)
+        self._finished.append(
+            {
+                "path": f.final.relative_to(self.root).as_posix(),
+                "table": f.table,
+                "schema_version": f.schema_version,
+                "rows": f.rows,
+                "min_pos": f.min_pos,
+                "max_pos": f.max_pos,
+            }
+        )
+
+    def _make_durable(self) -> None:
+        """Finishes every open file and writes the manifest with the pending position."""
+        for key in list(self._open):
+            self._finish(key)
+        for d in {self.root / Path(e["path"]).parent for e in self._finished}:
+            _fsync_dir(d)
+        files = self._files + self._finished
+        self._write_manifest(files, self._pending_position)
+        self._files = files
+        self._finished = []
+        self._durable = self._pending_position
+        self._pending_position = None
+        self._last_durable_at = time.monotonic()
+
+    # -- manifest ------------------------------------------------------------------------------
+
+    def _read_manifest(self) -> dict[str, Any] | None:
+        path = self._manifest_dir / MANIFEST
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        try:
+            manifest = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SinkError(f"Parquet manifest {path} is not valid JSON: {exc}") from exc
+        if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
+            raise SinkError(f"Parquet manifest {path} has an unknown format")
+        return manifest
+
+    def _write_manifest(self, files: list[dict[str, Any]], position: Position | None) -> None:
+        manifest = {
+            "format": MANIFEST_FORMAT,
+            "checkpoint": position,
+            "next_file": self._next_file,
+            "files": files,
+        }
+        path = self._manifest_dir / MANIFEST
+        tmp = self._manifest_dir / (MANIFEST + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as out:
+            json.dump(manifest, out, indent=1)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(self._manifest_dir)
+
+    def _remove_uncommitted_files(self) -> None:
+        """Deletes Parquet files (and temporaries) the manifest does not list."""
+        committed = {e["path"] for e in self._files}
+        (self._manifest_dir / (MANIFEST + ".tmp")).unlink(missing_ok=True)
+        for directory in self.root.iterdir():
+            if not directory.is_dir() or directory.name == MANIFEST_DIR:
+                continue
+            removed = False
+            for p in directory.iterdir():
+                is_ours = p.name.endswith(".parquet") or (
+                    p.name.startswith(".part-") and p.name.endswith(".parquet.tmp")
+                )
+                if is_ours and p.relative_to(self.root).as_posix() not in committed:
+                    p.unlink()
+                    removed = True
+            if removed:
+                _fsync_dir(directory)

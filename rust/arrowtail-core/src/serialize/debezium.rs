@@ -1,0 +1,475 @@
+//! Debezium-compatible Kafka messages from a change batch.
+//!
+//! For each row: a key (the JSON object of the primary key columns, `{"id":1}`; null for tables
+//! without a primary key and for truncates) and a value, the envelope
+//! `{"before":..,"after":..,"source":{..},"transaction":null,"op":..,"ts_ms":..,"ts_us":..,"ts_ns":..}`.
+//!
+//! - `c`, `r` (snapshot) and `m` (logical messages, DDL pseudo-tables): `before` null, `after` the row.
+//! - `u`: `before` from `_before` when the source sent an old image, else null. When the old image
+//!   has a different primary key, the update is written as Debezium writes it: a delete of the old
+//!   key (plus its tombstone) and a create of the new key, so each key's partition sees its end.
+//! - `d`: `before` from `_before`, or else the row itself (a delete carries the old image in the
+//!   user columns); `after` null; then a tombstone (same key, null value) when enabled.
+//! - `t`: key null, `before` and `after` null.
+//!
+//! Columns listed in `_unchanged` (not sent by the source) are written in `after` as the string
+//! `__debezium_unavailable_value`, as Debezium does, or left out ([`Unavailable::Omit`]).
+//!
+//! `source` follows Debezium's PostgreSQL or MySQL connector block. Values arrowtail knows only per
+//! transaction are given per transaction: PostgreSQL `lsn` is the commit LSN (`_pos`); MySQL `file`
+//! and `pos` are the binlog file (`<basename>.<number of _pos >> 32, six digits>`) and the end
+//! offset of the commit event (`_pos & 0xffffffff`), `row` is `_seq`. Every `source` also carries
+//! `seq` (`_seq`), so consumers can drop duplicates by (`lsn`/`file`+`pos`, `seq`).
+
+// The core's one error enum is large (it carries a `Location`); it is returned once per batch.
+#![allow(clippy::result_large_err)]
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use arrow_array::builder::BinaryBuilder;
+use arrow_array::cast::AsArray;
+use arrow_array::types::{TimestampMicrosecondType, UInt32Type, UInt64Type};
+use arrow_array::{Array, ArrayRef, BinaryArray, Int32Array, RecordBatch, UInt32Array};
+use arrow_schema::{DataType, Field};
+
+use super::encoder::{self, Unavailable};
+use super::{json, schema, DecimalMode};
+use crate::arrow::change::names;
+use crate::hash::partition_for_key;
+use crate::{Error, Location, Result};
+
+/// Options of the Debezium serializer.
+#[derive(Debug, Clone)]
+pub struct DebeziumOptions {
+    /// Logical server name (Debezium `topic.prefix`), written as `source.name`.
+    pub topic_prefix: String,
+    /// PostgreSQL database name for `source.db` (MySQL uses the database of the table).
+    pub database: String,
+    pub decimals: DecimalMode,
+    pub unavailable: Unavailable,
+    /// Follow each delete with a tombstone (same key, null value), for log compaction.
+    pub tombstones: bool,
+    /// Wrap keys and values as `{"schema":..,"payload":..}` (Kafka Connect JSON, schemas on).
+    pub schemas: bool,
+    /// MySQL binlog base name for `source.file` (`mysql-bin` gives `mysql-bin.000003`).
+    pub binlog_basename: String,
+    /// MySQL `source.server_id`.
+    pub server_id: u32,
+    /// Processing time for the envelope's `ts_ms`, milliseconds since the epoch.
+    pub ts_ms: i64,
+    /// When set, also compute each message's partition with Kafka's Java rule.
+    pub partitions: Option<i32>,
+}
+
+impl Default for DebeziumOptions {
+    fn default() -> Self {
+        Self {
+            topic_prefix: "arrowtail".into(),
+            database: String::new(),
+            decimals: DecimalMode::String,
+            unavailable: Unavailable::Placeholder,
+            tombstones: true,
+            schemas: false,
+            binlog_basename: "mysql-bin".into(),
+            server_id: 0,
+            ts_ms: 0,
+            partitions: None,
+        }
+    }
+}
+
+/// Kafka messages of one batch, in row order (a row may give several messages).
+#[derive(Debug, Clone)]
+pub struct Serialized {
+    /// Message keys; null for keyless tables and truncates.
+    pub keys: BinaryArray,
+    /// Message values; null for tombstones.
+    pub values: BinaryArray,
+    /// Index in the batch of the row each message comes from.
+    pub rows: UInt32Array,
+    /// Partition of each message when [`DebeziumOptions::partitions`] was set (keyless: 0).
+    pub partitions: Option<Int32Array>,
+}
+
+fn bad(detail: impl Into<String>) -> Error {
+    Error::Config(format!("not a change batch: {}", detail.into()))
+}
+
+fn column<'b>(batch: &'b RecordBatch, name: &str) -> Result<&'b ArrayRef> {
+    batch
+        .column_by_name(name)
+        .ok_or_else(|| bad(format!("no {name} column")))
+}
+
+/// Serializes every row of a change batch into Debezium JSON keys and values.
+pub fn serialize<'b>(batch: &'b RecordBatch, opts: &DebeziumOptions) -> Result<Serialized> {
+    let schema = batch.schema_ref();
+    let md = schema.metadata();
+    let qualified = md.get("arrowtail.table").map(String::as_str).unwrap_or("");
+    let (ns, table) = qualified.split_once('.').unwrap_or(("", qualified));
+    let mysql = md.get("arrowtail.source").map(String::as_str) == Some("mysql");
+    let pk: Vec<&str> = md
+        .get("arrowtail.primary_key")
+        .map(|s| s.split(',').filter(|c| !c.is_empty()).collect())
+        .unwrap_or_default();
+
+    // User columns are everything before `_op`.
+    let n_user = schema
+        .index_of(names::OP)
+        .map_err(|_| bad("no _op column"))?;
+    let user_fields: Vec<&Field> = schema.fields()[..n_user]
+        .iter()
+        .map(|f| f.as_ref())
+        .collect();
+    let user_arrays = &batch.columns()[..n_user];
+    let unsupported = |e: encoder::NoEncoder| Error::UnsupportedType {
+        table: qualified.to_string(),
+        column: String::new(),
+        type_name: String::new(),
+        at: Location::Unknown,
+        detail: e.0,
+    };
+    let after = encoder::object_encoder(user_arrays, user_fields.iter().copied(), opts.decimals)
+        .map_err(unsupported)?;
+
+    let op_col = column(batch, names::OP)?;
+    let op_enc: Box<dyn Fn(usize) -> &'b str + 'b> = match op_col.data_type() {
+        DataType::Utf8 => {
+            let a = op_col.as_string::<i32>();
+            Box::new(move |i| a.value(i))
+        }
+        DataType::Dictionary(_, v) if v.as_ref() == &DataType::Utf8 => {
+            let d = op_col
+                .as_any_dictionary_opt()
+                .ok_or_else(|| bad("_op dictionary"))?;
+            let keys = d.normalized_keys();
+            let values = d.values().as_string::<i32>();
+            Box::new(move |i| values.value(keys.get(i).copied().unwrap_or(0)))
+        }
+        other => return Err(bad(format!("_op has type {other}"))),
+    };
+    let pos = column(batch, names::POS)?
+        .as_primitive_opt::<UInt64Type>()
+        .ok_or_else(|| bad("_pos is not uint64"))?;
+    let seq = column(batch, names::SEQ)?
+        .as_primitive_opt::<UInt32Type>()
+        .ok_or_else(|| bad("_seq is not uint32"))?;
+    let xid = column(batch, names::XID)?
+        .as_primitive_opt::<UInt64Type>()
+        .ok_or_else(|| bad("_xid is not uint64"))?;
+    let commit_ts = column(batch, names::COMMIT_TS)?
+        .as_primitive_opt::<TimestampMicrosecondType>()
+        .ok_or_else(|| bad("_commit_ts is not timestamp[us]"))?;
+    let before_col = column(batch, names::BEFORE)?
+        .as_struct_opt()
+        .ok_or_else(|| bad("_before is not a struct"))?;
+    let before = encoder::object_encoder(
+        before_col.columns(),
+        before_col.fields().iter().map(|f| f.as_ref()),
+        opts.decimals,
+    )
+    .map_err(unsupported)?;
+    let unchanged = column(batch, names::UNCHANGED)?
+        .as_list_opt::<i32>()
+        .ok_or_else(|| bad("_unchanged is not a list"))?;
+    let unchanged_names = unchanged.values().as_string_opt::<i32>();
+    let col_index: HashMap<&str, usize> = user_fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.name().as_str(), i))
+        .collect();
+
+    // Key encoders over the row and over the old image.
+    let pick = |names_of: &[&str], fields: &[&'b Field], arrays: &[ArrayRef]| {
+        let mut fs = Vec::new();
+        let mut arrs = Vec::new();
+        for k in names_of {
+            let i = fields
+                .iter()
+                .position(|f| f.name() == k)
+                .ok_or_else(|| bad(format!("primary key column {k} missing")))?;
+            fs.push(fields[i]);
+            arrs.push(arrays[i].clone());
+        }
+        Ok::<_, Error>((fs, arrs))
+    };
+    let (key_fields, key_arrays) = pick(&pk, &user_fields, user_arrays)?;
+    let before_fields: Vec<&Field> = before_col.fields().iter().map(|f| f.as_ref()).collect();
+    let (_, before_key_arrays) = if pk.is_empty() {
+        (Vec::new(), Vec::new())
+    } else {
+        pick(&pk, &before_fields, before_col.columns())?
+    };
+    let key_enc = encoder::object_encoder(&key_arrays, key_fields.iter().copied(), opts.decimals)
+        .map_err(unsupported)?;
+    let before_key_enc = encoder::object_encoder(
+        &before_key_arrays,
+        key_fields.iter().copied(),
+        opts.decimals,
+    )
+    .map_err(unsupported)?;
+
+    let (key_schema, value_schema) = if opts.schemas {
+        let s = schema::schemas(opts, qualified, mysql, &user_fields, &key_fields)
+            .map_err(unsupported)?;
+        (Some(s.0), Some(s.1))
+    } else {
+        (None, None)
+    };
+
+    // The constant head of `source`.
+    let mut source_head = Vec::new();
+    source_head.extend_from_slice(b"\"source\":{\"version\":");
+    json::write_str(&mut source_head, crate::VERSION);
+    source_head.extend_from_slice(b",\"connector\":");
+    json::write_str(&mut source_head, if mysql { "mysql" } else { "postgresql" });
+    source_head.extend_from_slice(b",\"name\":");
+    json::write_str(&mut source_head, &opts.topic_prefix);
+
+    let rows = batch.num_rows();
+    let mut keys = BinaryBuilder::with_capacity(rows, rows * 16);
+    let mut values = BinaryBuilder::with_capacity(rows, rows * 256);
+    let mut row_of = Vec::with_capacity(rows);
+    let mut parts = Vec::with_capacity(if opts.partitions.is_some() { rows } else { 0 });
+    let mut key_buf = Vec::new();
+    let mut old_key_buf = Vec::new();
+    let mut buf = Vec::new();
+    let mut skip_cols: Vec<usize> = Vec::new();
+
+    let mut emit = |key: Option<&[u8]>, value: Option<&[u8]>, row: usize| {
+        // The partition is computed over the exact key bytes sent, as the Java producer does.
+        let wrapped = match (key, key_schema.as_deref()) {
+            (Some(k), Some(s)) => Some(wrap(s, k)),
+            _ => None,
+        };
+        let key = wrapped.as_deref().or(key);
+        keys.append_option(key);
+        match (value, value_schema.as_deref()) {
+            (Some(v), Some(s)) => values.append_value(wrap(s, v)),
+            (v, None) => values.append_option(v),
+            (None, Some(_)) => values.append_null(),
+        }
+        row_of.push(row as u32);
+        if let Some(n) = opts.partitions {
+            parts.push(key.and_then(|k| partition_for_key(k, n)).unwrap_or(0));
+        }
+    };
+
+    for i in 0..rows {
+        let op = op_enc(i);
+        skip_cols.clear();
+        if unchanged.is_valid(i) {
+            if let Some(names_arr) = unchanged_names {
+                let offs = unchanged.value_offsets();
+                for j in offs[i] as usize..offs[i + 1] as usize {
+                    if let Some(&c) = col_index.get(names_arr.value(j)) {
+                        skip_cols.push(c);
+                    }
+                }
+            }
+        }
+        let skip = |c: usize| skip_cols.contains(&c);
+        let has_before = before_col.is_valid(i);
+        key_buf.clear();
+        let has_key = !pk.is_empty() && op != "t";
+        if has_key {
+            key_enc.write(&mut key_buf, i, |_| false);
+        }
+        let key = has_key.then_some(key_buf.as_slice());
+
+        let ctx = RowCtx {
+            opts,
+            source_head: &source_head,
+            mysql,
+            ns,
+            table,
+            pos: pos.value(i),
+            seq: seq.value(i),
+            xid: xid.value(i),
+            commit_us: commit_ts.value(i),
+        };
+        match op {
+            "c" | "r" | "m" => {
+                buf.clear();
+                ctx.envelope(
+                    &mut buf,
+                    None,
+                    Some(&|o: &mut Vec<u8>| after.write_with(o, i, skip, opts.unavailable)),
+                    op,
+                );
+                emit(key, Some(&buf), i);
+            }
+            "u" => {
+                old_key_buf.clear();
+                if has_key && has_before {
+                    before_key_enc.write(&mut old_key_buf, i, |_| false);
+                }
+                let write_before = |o: &mut Vec<u8>| before.write(o, i, |_| false);
+                let write_after = |o: &mut Vec<u8>| after.write_with(o, i, skip, opts.unavailable);
+                if has_key && has_before && old_key_buf != key_buf {
+                    // Primary key changed: delete (+ tombstone) under the old key, create under
+                    // the new one.
+                    buf.clear();
+                    ctx.envelope(&mut buf, Some(&write_before), None, "d");
+                    emit(Some(&old_key_buf), Some(&buf), i);
+                    if opts.tombstones {
+                        emit(Some(&old_key_buf), None, i);
+                    }
+                    buf.clear();
+                    ctx.envelope(&mut buf, None, Some(&write_after), "c");
+                    emit(key, Some(&buf), i);
+                } else {
+                    buf.clear();
+                    let b: Image<'_> = if has_before {
+                        Some(&write_before)
+                    } else {
+                        None
+                    };
+                    ctx.envelope(&mut buf, b, Some(&write_after), "u");
+                    emit(key, Some(&buf), i);
+                }
+            }
+            "d" => {
+                buf.clear();
+                let write_before = |o: &mut Vec<u8>| {
+                    if has_before {
+                        before.write(o, i, |_| false)
+                    } else {
+                        after.write_with(o, i, skip, opts.unavailable)
+                    }
+                };
+                ctx.envelope(&mut buf, Some(&write_before), None, "d");
+                emit(key, Some(&buf), i);
+                if opts.tombstones && key.is_some() {
+                    emit(key, None, i);
+                }
+            }
+            "t" => {
+                buf.clear();
+                ctx.envelope(&mut buf, None, None, "t");
+                emit(None, Some(&buf), i);
+            }
+            other => {
+                return Err(bad(format!(
+                    "unknown _op {other:?} in row {i} of {qualified}"
+                )))
+            }
+        }
+    }
+    Ok(Serialized {
+        keys: keys.finish(),
+        values: values.finish(),
+        rows: UInt32Array::from(row_of),
+        partitions: opts.partitions.map(|_| Int32Array::from(parts)),
+    })
+}
+
+/// Wraps a payload with its schema: `{"schema":..,"payload":..}` (Kafka Connect JSON converter
+/// with schemas enabled).
+fn wrap(schema: &[u8], payload: &[u8]) -> Vec<u8> {
+    let mut w = Vec::with_capacity(schema.len() + payload.len() + 24);
+    w.extend_from_slice(b"{\"schema\":");
+    w.extend_from_slice(schema);
+    w.extend_from_slice(b",\"payload\":");
+    w.extend_from_slice(payload);
+    w.push(b'}');
+    w
+}
+
+/// What the envelope of one row needs besides the images.
+struct RowCtx<'a> {
+    opts: &'a DebeziumOptions,
+    source_head: &'a [u8],
+    mysql: bool,
+    ns: &'a str,
+    table: &'a str,
+    pos: u64,
+    seq: u32,
+    xid: u64,
+    commit_us: i64,
+}
+
+type Image<'a> = Option<&'a dyn Fn(&mut Vec<u8>)>;
+
+impl RowCtx<'_> {
+    fn envelope(&self, out: &mut Vec<u8>, before: Image<'_>, after: Image<'_>, op: &str) {
+        out.extend_from_slice(b"{\"before\":");
+        match before {
+            Some(w) => w(out),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"after\":");
+        match after {
+            Some(w) => w(out),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.push(b',');
+        self.source(out, op);
+        out.extend_from_slice(b",\"transaction\":null,\"op\":");
+        json::write_str(out, op);
+        let ts = self.opts.ts_ms;
+        let _ = write!(
+            out,
+            ",\"ts_ms\":{ts},\"ts_us\":{},\"ts_ns\":{}}}",
+            ts.saturating_mul(1000),
+            ts.saturating_mul(1_000_000)
+        );
+    }
+
+    fn source(&self, out: &mut Vec<u8>, op: &str) {
+        let us = self.commit_us;
+        out.extend_from_slice(self.source_head);
+        let _ = write!(
+            out,
+            ",\"ts_ms\":{},\"snapshot\":\"{}\",\"db\":",
+            us.div_euclid(1000),
+            if op == "r" { "true" } else { "false" }
+        );
+        json::write_str(
+            out,
+            if self.mysql {
+                self.ns
+            } else {
+                &self.opts.database
+            },
+        );
+        let _ = write!(
+            out,
+            ",\"sequence\":null,\"ts_us\":{us},\"ts_ns\":{}",
+            us.saturating_mul(1000)
+        );
+        if self.mysql {
+            out.extend_from_slice(b",\"table\":");
+            json::write_str(out, self.table);
+            let _ = write!(
+                out,
+                ",\"server_id\":{},\"gtid\":null,\"file\":",
+                self.opts.server_id
+            );
+            let file = format!("{}.{:06}", self.opts.binlog_basename, self.pos >> 32);
+            json::write_str(out, &file);
+            let _ = write!(
+                out,
+                ",\"pos\":{},\"row\":{},\"thread\":null,\"query\":null",
+                self.pos & 0xffff_ffff,
+                self.seq
+            );
+        } else {
+            out.extend_from_slice(b",\"schema\":");
+            json::write_str(out, self.ns);
+            out.extend_from_slice(b",\"table\":");
+            json::write_str(out, self.table);
+            let _ = write!(
+                out,
+                ",\"txId\":{},\"lsn\":{},\"xmin\":null",
+                self.xid, self.pos
+            );
+        }
+        let _ = write!(out, ",\"seq\":{}}}", self.seq);
+    }
+}
+
+#[cfg(test)]
+#[path = "debezium_tests.rs"]
+mod tests;

@@ -1,0 +1,298 @@
+//! Tests of the Debezium serializer on change batches built with the shared `ChangeBuilder`.
+
+use std::sync::Arc;
+
+use arrow_array::{Array, RecordBatch};
+use arrow_schema::{DataType, Field, TimeUnit};
+
+use super::*;
+use crate::arrow::{ChangeBuilder, ColumnBuilder, Op, RowMeta, SourceKind, TableSchema};
+
+fn table(source: SourceKind, name: &str) -> Arc<TableSchema> {
+    Arc::new(TableSchema {
+        source,
+        table: name.into(),
+        schema_version: 1,
+        columns: vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("note", DataType::Utf8, true),
+            Field::new("amount", DataType::Decimal128(10, 2), true),
+        ],
+        primary_key: vec!["id".into()],
+        extra_metadata: vec![],
+    })
+}
+
+fn meta(op: Op, seq: u32) -> RowMeta {
+    RowMeta {
+        op,
+        pos: 0x1_0000_0200,
+        seq,
+        xid: 750,
+        commit_ts_us: 1_700_000_000_123_456,
+    }
+}
+
+fn push(cols: &mut [ColumnBuilder], id: i64, note: Option<&str>, amount: Option<i128>) {
+    if let ColumnBuilder::Int64(c) = &mut cols[0] {
+        c.append_value(id);
+    }
+    if let ColumnBuilder::Utf8(c) = &mut cols[1] {
+        c.append_option(note);
+    }
+    if let ColumnBuilder::Decimal128(c) = &mut cols[2] {
+        c.append_option(amount);
+    }
+}
+
+/// insert 1; update 1 (old image sent, note unchanged); delete 1; update 1 -> 2 (key change).
+fn sample(source: SourceKind, name: &str) -> RecordBatch {
+    let mut b = ChangeBuilder::new(table(source, name)).unwrap();
+    push(&mut b.columns, 1, Some("a \"q\""), Some(1234));
+    b.finish_row(meta(Op::Insert, 0), false, &[]);
+    push(&mut b.columns, 1, None, Some(-5));
+    push(&mut b.before, 1, Some("a"), Some(1234));
+    b.finish_row(meta(Op::Update, 1), true, &[1]);
+    push(&mut b.columns, 1, Some("a"), None);
+    b.finish_row(meta(Op::Delete, 2), false, &[]);
+    push(&mut b.columns, 2, Some("b"), None);
+    push(&mut b.before, 1, None, None);
+    b.finish_row(meta(Op::Update, 3), true, &[]);
+    b.flush().unwrap().remove(0)
+}
+
+fn opts() -> DebeziumOptions {
+    DebeziumOptions {
+        topic_prefix: "srv".into(),
+        database: "shop".into(),
+        ts_ms: 1_700_000_001_000,
+        ..Default::default()
+    }
+}
+
+fn text(a: &arrow_array::BinaryArray, i: usize) -> Option<String> {
+    a.is_valid(i)
+        .then(|| String::from_utf8(a.value(i).to_vec()).unwrap())
+}
+
+const PG_SOURCE: &str = r#""source":{"version":"VERSION","connector":"postgresql","name":"srv","ts_ms":1700000000123,"snapshot":"false","db":"shop","sequence":null,"ts_us":1700000000123456,"ts_ns":1700000000123456000,"schema":"public","table":"t","txId":750,"lsn":4294967808,"xmin":null,"seq":SEQ}"#;
+const TAIL: &str =
+    r#","ts_ms":1700000001000,"ts_us":1700000001000000,"ts_ns":1700000001000000000}"#;
+
+fn pg_value(before: &str, after: &str, op: &str, seq: u32) -> String {
+    let source = PG_SOURCE
+        .replace("VERSION", crate::VERSION)
+        .replace("SEQ", &seq.to_string());
+    format!(r#"{{"before":{before},"after":{after},{source},"transaction":null,"op":"{op}"{TAIL}"#)
+}
+
+#[test]
+fn postgres_rows_become_debezium_envelopes() {
+    let batch = sample(SourceKind::Postgres, "public.t");
+    let out = serialize(&batch, &opts()).unwrap();
+    // insert, update, delete + tombstone, key change -> delete + tombstone + create
+    assert_eq!(out.values.len(), 7);
+    assert_eq!(out.rows.values().to_vec(), vec![0, 1, 2, 2, 3, 3, 3]);
+    let keys: Vec<_> = (0..7).map(|i| text(&out.keys, i)).collect();
+    assert_eq!(
+        keys,
+        [1, 1, 1, 1, 1, 1, 2].map(|k| Some(format!(r#"{{"id":{k}}}"#)))
+    );
+    assert_eq!(
+        text(&out.values, 0).unwrap(),
+        pg_value(
+            "null",
+            r#"{"id":1,"note":"a \"q\"","amount":"12.34"}"#,
+            "c",
+            0
+        )
+    );
+    assert_eq!(
+        text(&out.values, 1).unwrap(),
+        pg_value(
+            r#"{"id":1,"note":"a","amount":"12.34"}"#,
+            r#"{"id":1,"note":"__debezium_unavailable_value","amount":"-0.05"}"#,
+            "u",
+            1
+        )
+    );
+    assert_eq!(
+        text(&out.values, 2).unwrap(),
+        pg_value(r#"{"id":1,"note":"a","amount":null}"#, "null", "d", 2)
+    );
+    assert_eq!(text(&out.values, 3), None, "tombstone after delete");
+    assert_eq!(
+        text(&out.values, 4).unwrap(),
+        pg_value(r#"{"id":1,"note":null,"amount":null}"#, "null", "d", 3)
+    );
+    assert_eq!(text(&out.values, 5), None);
+    assert_eq!(
+        text(&out.values, 6).unwrap(),
+        pg_value("null", r#"{"id":2,"note":"b","amount":null}"#, "c", 3)
+    );
+}
+
+#[test]
+fn options_change_unchanged_columns_tombstones_and_decimals() {
+    let batch = sample(SourceKind::Postgres, "public.t");
+    let o = DebeziumOptions {
+        unavailable: Unavailable::Omit,
+        tombstones: false,
+        decimals: DecimalMode::Precise,
+        ..opts()
+    };
+    let out = serialize(&batch, &o).unwrap();
+    assert_eq!(out.values.len(), 5);
+    assert!(out.values.nulls().is_none());
+    let v = text(&out.values, 1).unwrap();
+    // 1234 = 0x04d2 -> "BNI="; -5 = 0xfb -> "+w=="
+    assert!(v.contains(r#""after":{"id":1,"amount":"+w=="}"#), "{v}");
+    assert!(
+        v.contains(r#""before":{"id":1,"note":"a","amount":"BNI="}"#),
+        "{v}"
+    );
+}
+
+#[test]
+fn mysql_source_names_binlog_file_and_offset() {
+    let batch = sample(SourceKind::MySql, "shop.t");
+    let o = DebeziumOptions {
+        binlog_basename: "binlog".into(),
+        server_id: 7,
+        ..opts()
+    };
+    let out = serialize(&batch, &o).unwrap();
+    let v = text(&out.values, 0).unwrap();
+    let want = format!(
+        r#""source":{{"version":"{}","connector":"mysql","name":"srv","ts_ms":1700000000123,"snapshot":"false","db":"shop","sequence":null,"ts_us":1700000000123456,"ts_ns":1700000000123456000,"table":"t","server_id":7,"gtid":null,"file":"binlog.000001","pos":512,"row":0,"thread":null,"query":null,"seq":0}}"#,
+        crate::VERSION
+    );
+    assert!(v.contains(&want), "{v}");
+}
+
+#[test]
+fn partitions_follow_the_java_rule_on_the_sent_key_bytes() {
+    let batch = sample(SourceKind::Postgres, "public.t");
+    for schemas in [false, true] {
+        let o = DebeziumOptions {
+            partitions: Some(6),
+            schemas,
+            ..opts()
+        };
+        let out = serialize(&batch, &o).unwrap();
+        let parts = out.partitions.unwrap();
+        for i in 0..out.keys.len() {
+            let want = crate::hash::partition_for_key(out.keys.value(i), 6).unwrap();
+            assert_eq!(parts.value(i), want);
+        }
+    }
+}
+
+#[test]
+fn schemas_wrap_keys_and_values() {
+    let batch = sample(SourceKind::Postgres, "public.t");
+    let o = DebeziumOptions {
+        schemas: true,
+        ..opts()
+    };
+    let out = serialize(&batch, &o).unwrap();
+    let k = text(&out.keys, 0).unwrap();
+    assert_eq!(
+        k,
+        r#"{"schema":{"type":"struct","fields":[{"type":"int64","optional":false,"field":"id"}],"optional":false,"name":"srv.public.t.Key"},"payload":{"id":1}}"#
+    );
+    let v = text(&out.values, 0).unwrap();
+    assert!(v.starts_with(r#"{"schema":{"type":"struct","fields":[{"type":"struct","fields":[{"type":"int64","optional":true,"field":"id"},{"type":"string","optional":true,"field":"note"},{"type":"string","optional":true,"field":"amount"}],"optional":true,"name":"srv.public.t.Value","field":"before"}"#), "{v}");
+    assert!(v.contains(r#""name":"srv.public.t.Envelope","version":2},"payload":{"before":null,"after":{"id":1"#), "{v}");
+    assert!(v.ends_with("}}"));
+}
+
+#[test]
+fn temporal_uuid_list_interval_values() {
+    use arrow_array::types::IntervalMonthDayNano;
+    let t = Arc::new(TableSchema {
+        source: SourceKind::Postgres,
+        table: "public.k".into(),
+        schema_version: 3,
+        columns: vec![
+            Field::new("u", DataType::FixedSizeBinary(16), false),
+            Field::new("d", DataType::Date32, true),
+            Field::new("ts", DataType::Timestamp(TimeUnit::Microsecond, None), true),
+            Field::new(
+                "tz",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            ),
+            Field::new(
+                "iv",
+                DataType::Interval(arrow_schema::IntervalUnit::MonthDayNano),
+                true,
+            ),
+            Field::new("tags", ColumnBuilder::list_type(DataType::Int32), true),
+            Field::new("f", DataType::Float64, true),
+            Field::new("bin", DataType::Binary, true),
+        ],
+        primary_key: vec!["u".into()],
+        extra_metadata: vec![],
+    });
+    let mut b = ChangeBuilder::new(t).unwrap();
+    let c = &mut b.columns;
+    if let ColumnBuilder::FixedSizeBinary(x) = &mut c[0] {
+        x.append_value([0x12u8; 16]).unwrap();
+    }
+    if let ColumnBuilder::Date32(x) = &mut c[1] {
+        x.append_value(19_000);
+    }
+    if let ColumnBuilder::Timestamp(x) = &mut c[2] {
+        x.append_value(1_500_000);
+    }
+    if let ColumnBuilder::Timestamp(x) = &mut c[3] {
+        x.append_value(1_709_294_400_000_000);
+    }
+    if let ColumnBuilder::Interval(x) = &mut c[4] {
+        x.append_value(IntervalMonthDayNano::new(1, 2, 3_000_000_000));
+    }
+    if let ColumnBuilder::List(l) = &mut c[5] {
+        if let ColumnBuilder::Int32(v) = &mut l.values {
+            v.append_value(4);
+            v.append_null();
+        }
+        l.append(true).unwrap();
+    }
+    if let ColumnBuilder::Float64(x) = &mut c[6] {
+        x.append_value(f64::NAN);
+    }
+    if let ColumnBuilder::Binary(x) = &mut c[7] {
+        x.append_value(b"foo");
+    }
+    b.finish_row(meta(Op::Read, 0), false, &[]);
+    let batch = b.flush().unwrap().remove(0);
+    let out = serialize(&batch, &opts()).unwrap();
+    assert_eq!(
+        text(&out.keys, 0).unwrap(),
+        r#"{"u":"12121212-1212-1212-1212-121212121212"}"#
+    );
+    let v = text(&out.values, 0).unwrap();
+    assert!(
+        v.contains(r#""after":{"u":"12121212-1212-1212-1212-121212121212","d":19000,"ts":1500000,"tz":"2024-03-01T12:00:00Z","iv":"P1M2DT3S","tags":[4,null],"f":"NaN","bin":"Zm9v"}"#),
+        "{v}"
+    );
+    assert!(v.contains(r#""snapshot":"true""#), "{v}");
+    assert!(v.contains(r#""op":"r""#), "{v}");
+}
+
+#[test]
+fn batches_without_the_contract_columns_are_refused() {
+    let schema = Arc::new(arrow_schema::Schema::new(vec![Field::new(
+        "id",
+        DataType::Int64,
+        false,
+    )]));
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![Arc::new(arrow_array::Int64Array::from(vec![1]))],
+    )
+    .unwrap();
+    let err = serialize(&batch, &opts()).unwrap_err();
+    assert!(err.to_string().contains("no _op column"), "{err}");
+}

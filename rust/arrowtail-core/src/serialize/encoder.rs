@@ -1,0 +1,281 @@
+//! Per-column JSON value encoders. An encoder is built once per column and batch (the Arrow type
+//! is matched and the array downcast once), then called per row; it appends the JSON form of one
+//! value. The forms follow Debezium's defaults for each source type (see DESIGN.md's type mapping
+//! and the notes on Debezium's event shape): dates as epoch days, `timestamp` as epoch
+//! microseconds, `timestamptz` as an ISO instant, `time` as microseconds of the day, uuid and json
+//! as strings, binary as base64, decimals per [`DecimalMode`].
+
+use std::io::Write;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{
+    Date32Type, Decimal128Type, DurationMicrosecondType, Float32Type, Float64Type, Int16Type,
+    Int32Type, Int64Type, Int8Type, IntervalMonthDayNanoType, Time64MicrosecondType,
+    TimestampMicrosecondType, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
+};
+use arrow_array::{Array, ArrowPrimitiveType, PrimitiveArray};
+use arrow_schema::{DataType, Field, IntervalUnit, TimeUnit};
+
+use super::json;
+use super::DecimalMode;
+
+/// Appends the JSON form of the value at a row.
+pub type Encoder<'a> = Box<dyn Fn(&mut Vec<u8>, usize) + 'a>;
+
+/// Why no encoder exists for a column type (turned into `Error::UnsupportedType` by the caller).
+#[derive(Debug)]
+pub struct NoEncoder(pub String);
+
+/// Builds the encoder of `array` (whose field is `field`); nulls become `null`.
+pub fn encoder<'a>(
+    array: &'a dyn Array,
+    field: &Field,
+    decimals: DecimalMode,
+) -> Result<Encoder<'a>, NoEncoder> {
+    let inner = value_encoder(array, field, decimals)?;
+    Ok(match array.logical_nulls() {
+        Some(nulls) if nulls.null_count() > 0 => Box::new(move |out: &mut Vec<u8>, i: usize| {
+            if nulls.is_null(i) {
+                out.extend_from_slice(b"null");
+            } else {
+                inner(out, i);
+            }
+        }),
+        _ => inner,
+    })
+}
+
+fn display<'a, T>(array: &'a dyn Array) -> Encoder<'a>
+where
+    T: ArrowPrimitiveType,
+    T::Native: std::fmt::Display,
+{
+    let a: &'a PrimitiveArray<T> = array.as_primitive::<T>();
+    Box::new(move |out, i| {
+        let _ = write!(out, "{}", a.value(i));
+    })
+}
+
+fn value_encoder<'a>(
+    array: &'a dyn Array,
+    field: &Field,
+    decimals: DecimalMode,
+) -> Result<Encoder<'a>, NoEncoder> {
+    Ok(match array.data_type() {
+        DataType::Null => Box::new(|out, _| out.extend_from_slice(b"null")),
+        DataType::Boolean => {
+            let a = array.as_boolean();
+            Box::new(move |out, i| {
+                out.extend_from_slice(if a.value(i) { b"true" } else { b"false" })
+            })
+        }
+        DataType::Int8 => display::<Int8Type>(array),
+        DataType::Int16 => display::<Int16Type>(array),
+        DataType::Int32 => display::<Int32Type>(array),
+        DataType::Int64 => display::<Int64Type>(array),
+        DataType::UInt8 => display::<UInt8Type>(array),
+        DataType::UInt16 => display::<UInt16Type>(array),
+        DataType::UInt32 => display::<UInt32Type>(array),
+        DataType::UInt64 => display::<UInt64Type>(array),
+        DataType::Float32 => {
+            let a = array.as_primitive::<Float32Type>();
+            // Through the shortest decimal form of the f32, so 0.1f32 stays "0.1".
+            Box::new(move |out, i| {
+                let v = a.value(i);
+                let v64 = if v.is_finite() {
+                    v.to_string().parse::<f64>().unwrap_or(f64::from(v))
+                } else {
+                    f64::from(v)
+                };
+                json::write_f64(out, v64)
+            })
+        }
+        DataType::Float64 => {
+            let a = array.as_primitive::<Float64Type>();
+            Box::new(move |out, i| json::write_f64(out, a.value(i)))
+        }
+        DataType::Decimal128(_, scale) => {
+            let a = array.as_primitive::<Decimal128Type>();
+            let scale = *scale;
+            match decimals {
+                DecimalMode::String => {
+                    Box::new(move |out, i| json::write_decimal_str(out, a.value(i), scale))
+                }
+                DecimalMode::Precise => {
+                    Box::new(move |out, i| json::write_decimal_bytes(out, a.value(i)))
+                }
+                DecimalMode::Double => {
+                    Box::new(move |out, i| json::write_decimal_double(out, a.value(i), scale))
+                }
+            }
+        }
+        DataType::Utf8 => {
+            let a = array.as_string::<i32>();
+            Box::new(move |out, i| json::write_str(out, a.value(i)))
+        }
+        DataType::LargeUtf8 => {
+            let a = array.as_string::<i64>();
+            Box::new(move |out, i| json::write_str(out, a.value(i)))
+        }
+        DataType::Utf8View => {
+            let a = array.as_string_view();
+            Box::new(move |out, i| json::write_str(out, a.value(i)))
+        }
+        DataType::Binary => {
+            let a = array.as_binary::<i32>();
+            Box::new(move |out, i| json::write_base64(out, a.value(i)))
+        }
+        DataType::LargeBinary => {
+            let a = array.as_binary::<i64>();
+            Box::new(move |out, i| json::write_base64(out, a.value(i)))
+        }
+        // uuid is the only 16-byte fixed-size binary of the type mapping (arrow.uuid extension).
+        DataType::FixedSizeBinary(16) => {
+            let a = array.as_fixed_size_binary();
+            Box::new(move |out, i| json::write_uuid(out, a.value(i)))
+        }
+        DataType::FixedSizeBinary(_) => {
+            let a = array.as_fixed_size_binary();
+            Box::new(move |out, i| json::write_base64(out, a.value(i)))
+        }
+        DataType::Date32 => display::<Date32Type>(array),
+        DataType::Timestamp(TimeUnit::Microsecond, None) => {
+            display::<TimestampMicrosecondType>(array)
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, Some(_)) => {
+            // The time zone only says how to display; the values are UTC instants.
+            let a = array.as_primitive::<TimestampMicrosecondType>();
+            Box::new(move |out, i| json::write_iso_instant(out, a.value(i)))
+        }
+        DataType::Time64(TimeUnit::Microsecond) => display::<Time64MicrosecondType>(array),
+        DataType::Duration(TimeUnit::Microsecond) => display::<DurationMicrosecondType>(array),
+        DataType::Interval(IntervalUnit::MonthDayNano) => {
+            let a = array.as_primitive::<IntervalMonthDayNanoType>();
+            Box::new(move |out, i| {
+                let v = a.value(i);
+                json::write_iso_interval(out, v.months, v.days, v.nanoseconds)
+            })
+        }
+        DataType::List(child) => {
+            let a = array.as_list::<i32>();
+            let values = encoder(a.values().as_ref(), child, decimals)?;
+            let offsets = a.value_offsets();
+            Box::new(move |out, i| {
+                out.push(b'[');
+                let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
+                for j in start..end {
+                    if j > start {
+                        out.push(b',');
+                    }
+                    values(out, j);
+                }
+                out.push(b']');
+            })
+        }
+        DataType::Struct(fields) => {
+            let a = array.as_struct();
+            let obj = object_encoder(a.columns(), fields.iter().map(|f| f.as_ref()), decimals)?;
+            Box::new(move |out, i| obj.write(out, i, |_| false))
+        }
+        DataType::Dictionary(_, value_type) if value_type.as_ref() == &DataType::Utf8 => {
+            let a = array
+                .as_any_dictionary_opt()
+                .ok_or_else(|| NoEncoder(format!("{} of field {}", array.data_type(), field)))?;
+            let keys = a.normalized_keys();
+            let values = a.values().as_string::<i32>();
+            Box::new(move |out, i| {
+                let k = keys.get(i).copied().unwrap_or(0);
+                json::write_str(out, values.value(k))
+            })
+        }
+        other => {
+            return Err(NoEncoder(format!(
+                "no JSON form for Arrow type {other} (column {})",
+                field.name()
+            )))
+        }
+    })
+}
+
+/// Writes JSON objects from a set of columns: `{"name":value,...}`.
+pub struct ObjectEncoder<'a> {
+    /// Per column: the `"name":` prefix and the value encoder.
+    columns: Vec<(Vec<u8>, Encoder<'a>)>,
+}
+
+/// Placeholder Debezium writes for values the source did not send (unchanged TOAST).
+pub const UNAVAILABLE: &str = "__debezium_unavailable_value";
+
+/// What to do with columns listed in `_unchanged`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unavailable {
+    /// Write the string `"__debezium_unavailable_value"` as the value (Debezium's behaviour).
+    Placeholder,
+    /// Leave the field out of the object, so absent is distinguishable from `null`.
+    Omit,
+}
+
+impl<'a> ObjectEncoder<'a> {
+    /// Appends the object of row `i`; `skip(c)` says column `c` was not sent by the source.
+    pub fn write(&self, out: &mut Vec<u8>, i: usize, skip: impl Fn(usize) -> bool) {
+        self.write_with(out, i, skip, Unavailable::Placeholder)
+    }
+
+    /// Like [`write`](Self::write), choosing how unsent columns appear.
+    pub fn write_with(
+        &self,
+        out: &mut Vec<u8>,
+        i: usize,
+        skip: impl Fn(usize) -> bool,
+        mode: Unavailable,
+    ) {
+        out.push(b'{');
+        let mut first = true;
+        for (c, (prefix, enc)) in self.columns.iter().enumerate() {
+            let unsent = skip(c);
+            if unsent && mode == Unavailable::Omit {
+                continue;
+            }
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.extend_from_slice(prefix);
+            if unsent {
+                json::write_str(out, UNAVAILABLE);
+            } else {
+                enc(out, i);
+            }
+        }
+        out.push(b'}');
+    }
+
+    /// Number of columns.
+    pub fn len(&self) -> usize {
+        self.columns.len()
+    }
+
+    /// True without columns.
+    pub fn is_empty(&self) -> bool {
+        self.columns.is_empty()
+    }
+}
+
+/// Builds an object encoder over `arrays` named by `fields`.
+pub fn object_encoder<'a, 'f>(
+    arrays: &'a [arrow_array::ArrayRef],
+    fields: impl Iterator<Item = &'f Field>,
+    decimals: DecimalMode,
+) -> Result<ObjectEncoder<'a>, NoEncoder> {
+    let columns = arrays
+        .iter()
+        .zip(fields)
+        .map(|(a, f)| {
+            let mut prefix = Vec::with_capacity(f.name().len() + 3);
+            json::write_str(&mut prefix, f.name());
+            prefix.push(b':');
+            Ok((prefix, encoder(a.as_ref(), f, decimals)?))
+        })
+        .collect::<Result<Vec<_>, NoEncoder>>()?;
+    Ok(ObjectEncoder { columns })
+}

@@ -1,0 +1,240 @@
+//! Kafka Connect JSON schemas of Debezium keys and envelopes, for messages written as
+//! `{"schema":..,"payload":..}` (the JSON converter with `schemas.enable=true`). The schema of a
+//! batch is built once and shared by all its messages.
+//!
+//! Type names follow Debezium's logical types: `io.debezium.time.Date` (int32 days),
+//! `MicroTimestamp` (int64), `ZonedTimestamp` (string), `MicroTime` (int64), `io.debezium.data.Uuid`,
+//! `io.debezium.data.Json` (strings), `org.apache.kafka.connect.data.Decimal` (bytes with `scale`
+//! and `connect.decimal.precision` parameters) and `io.debezium.time.Interval` (ISO string).
+//! Unsigned 64-bit integers are declared int64, as Debezium's MySQL connector does in its `long`
+//! mode: values above 2^63-1 stay exact in the JSON text but overflow a Java long.
+
+use arrow_schema::{DataType, Field, IntervalUnit, TimeUnit};
+
+use super::debezium::DebeziumOptions;
+use super::encoder::NoEncoder;
+use super::{json, DecimalMode};
+
+/// `(key schema, value schema)` JSON texts for a table.
+pub fn schemas(
+    opts: &DebeziumOptions,
+    qualified: &str,
+    mysql: bool,
+    user: &[&Field],
+    key: &[&Field],
+) -> Result<(Vec<u8>, Vec<u8>), NoEncoder> {
+    let base = format!("{}.{}", opts.topic_prefix, qualified);
+    let mut k = Vec::new();
+    struct_schema(
+        &mut k,
+        key,
+        false,
+        false,
+        &format!("{base}.Key"),
+        None,
+        opts,
+    )?;
+    let mut v = Vec::new();
+    v.extend_from_slice(b"{\"type\":\"struct\",\"fields\":[");
+    let row_name = format!("{base}.Value");
+    struct_schema(&mut v, user, true, true, &row_name, Some("before"), opts)?;
+    v.push(b',');
+    struct_schema(&mut v, user, true, true, &row_name, Some("after"), opts)?;
+    v.push(b',');
+    source_schema(&mut v, mysql);
+    v.extend_from_slice(
+        b",{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":false,\"field\":\"id\"},\
+{\"type\":\"int64\",\"optional\":false,\"field\":\"total_order\"},\
+{\"type\":\"int64\",\"optional\":false,\"field\":\"data_collection_order\"}],\
+\"optional\":true,\"name\":\"event.block\",\"version\":1,\"field\":\"transaction\"}",
+    );
+    v.extend_from_slice(b",{\"type\":\"string\",\"optional\":false,\"field\":\"op\"}");
+    for ts in ["ts_ms", "ts_us", "ts_ns"] {
+        v.extend_from_slice(b",{\"type\":\"int64\",\"optional\":true,\"field\":");
+        json::write_str(&mut v, ts);
+        v.push(b'}');
+    }
+    v.extend_from_slice(b"],\"optional\":false,\"name\":");
+    json::write_str(&mut v, &format!("{base}.Envelope"));
+    v.extend_from_slice(b",\"version\":2}");
+    Ok((k, v))
+}
+
+fn struct_schema(
+    out: &mut Vec<u8>,
+    fields: &[&Field],
+    optional: bool,
+    columns_optional: bool,
+    name: &str,
+    field: Option<&str>,
+    opts: &DebeziumOptions,
+) -> Result<(), NoEncoder> {
+    out.extend_from_slice(b"{\"type\":\"struct\",\"fields\":[");
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        value_schema(
+            out,
+            f.data_type(),
+            f,
+            columns_optional,
+            Some(f.name()),
+            opts,
+        )?;
+    }
+    out.extend_from_slice(b"],\"optional\":");
+    out.extend_from_slice(if optional { b"true" } else { b"false" });
+    out.extend_from_slice(b",\"name\":");
+    json::write_str(out, name);
+    if let Some(f) = field {
+        out.extend_from_slice(b",\"field\":");
+        json::write_str(out, f);
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+fn value_schema(
+    out: &mut Vec<u8>,
+    dt: &DataType,
+    field: &Field,
+    optional: bool,
+    name: Option<&str>,
+    opts: &DebeziumOptions,
+) -> Result<(), NoEncoder> {
+    let is_json = field
+        .metadata()
+        .get("ARROW:extension:name")
+        .is_some_and(|n| n == "arrow.json");
+    let (ty, logical): (&str, Option<&str>) = match dt {
+        DataType::Boolean => ("boolean", None),
+        DataType::Int8 => ("int8", None),
+        DataType::Int16 | DataType::UInt8 => ("int16", None),
+        DataType::Int32 | DataType::UInt16 => ("int32", None),
+        DataType::Int64 | DataType::UInt32 | DataType::UInt64 => ("int64", None),
+        DataType::Float32 => ("float", None),
+        DataType::Float64 => ("double", None),
+        DataType::Decimal128(..) => match opts.decimals {
+            DecimalMode::String => ("string", None),
+            DecimalMode::Double => ("double", None),
+            DecimalMode::Precise => ("bytes", Some("org.apache.kafka.connect.data.Decimal")),
+        },
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View if is_json => {
+            ("string", Some("io.debezium.data.Json"))
+        }
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => ("string", None),
+        DataType::Dictionary(_, v) if v.as_ref() == &DataType::Utf8 => ("string", None),
+        DataType::Binary | DataType::LargeBinary => ("bytes", None),
+        DataType::FixedSizeBinary(16) => ("string", Some("io.debezium.data.Uuid")),
+        DataType::FixedSizeBinary(_) => ("bytes", None),
+        DataType::Date32 => ("int32", Some("io.debezium.time.Date")),
+        DataType::Timestamp(TimeUnit::Microsecond, None) => {
+            ("int64", Some("io.debezium.time.MicroTimestamp"))
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, Some(_)) => {
+            ("string", Some("io.debezium.time.ZonedTimestamp"))
+        }
+        DataType::Time64(TimeUnit::Microsecond) | DataType::Duration(TimeUnit::Microsecond) => {
+            ("int64", Some("io.debezium.time.MicroTime"))
+        }
+        DataType::Interval(IntervalUnit::MonthDayNano) => {
+            ("string", Some("io.debezium.time.Interval"))
+        }
+        DataType::List(child) => {
+            out.extend_from_slice(b"{\"type\":\"array\",\"items\":");
+            value_schema(out, child.data_type(), child, true, None, opts)?;
+            return finish(out, optional, name);
+        }
+        other => {
+            return Err(NoEncoder(format!(
+                "no Kafka Connect schema for Arrow type {other} (column {})",
+                field.name()
+            )))
+        }
+    };
+    out.extend_from_slice(b"{\"type\":");
+    json::write_str(out, ty);
+    if let Some(l) = logical {
+        out.extend_from_slice(b",\"name\":");
+        json::write_str(out, l);
+        out.extend_from_slice(b",\"version\":1");
+    }
+    if let (DataType::Decimal128(p, s), DecimalMode::Precise) = (dt, opts.decimals) {
+        out.extend_from_slice(b",\"parameters\":{\"scale\":");
+        json::write_str(out, &s.to_string());
+        out.extend_from_slice(b",\"connect.decimal.precision\":");
+        json::write_str(out, &p.to_string());
+        out.push(b'}');
+    }
+    finish(out, optional, name)
+}
+
+fn finish(out: &mut Vec<u8>, optional: bool, name: Option<&str>) -> Result<(), NoEncoder> {
+    out.extend_from_slice(b",\"optional\":");
+    out.extend_from_slice(if optional { b"true" } else { b"false" });
+    if let Some(n) = name {
+        out.extend_from_slice(b",\"field\":");
+        json::write_str(out, n);
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+fn source_schema(out: &mut Vec<u8>, mysql: bool) {
+    let common: &[(&str, &str, bool)] = &[
+        ("version", "string", false),
+        ("connector", "string", false),
+        ("name", "string", false),
+        ("ts_ms", "int64", false),
+        ("snapshot", "string", true),
+        ("db", "string", false),
+        ("sequence", "string", true),
+        ("ts_us", "int64", true),
+        ("ts_ns", "int64", true),
+    ];
+    let specific: &[(&str, &str, bool)] = if mysql {
+        &[
+            ("table", "string", true),
+            ("server_id", "int64", false),
+            ("gtid", "string", true),
+            ("file", "string", false),
+            ("pos", "int64", false),
+            ("row", "int32", false),
+            ("thread", "int64", true),
+            ("query", "string", true),
+        ]
+    } else {
+        &[
+            ("schema", "string", false),
+            ("table", "string", false),
+            ("txId", "int64", true),
+            ("lsn", "int64", true),
+            ("xmin", "int64", true),
+        ]
+    };
+    out.extend_from_slice(b"{\"type\":\"struct\",\"fields\":[");
+    let all = common
+        .iter()
+        .chain(specific)
+        .chain(&[("seq", "int64", false)]);
+    for (i, (name, ty, optional)) in all.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"type\":");
+        json::write_str(out, ty);
+        let _ = finish(out, *optional, Some(name));
+        // `finish` closed the object; nothing else to add.
+    }
+    out.extend_from_slice(b"],\"optional\":false,\"name\":");
+    json::write_str(
+        out,
+        if mysql {
+            "io.debezium.connector.mysql.Source"
+        } else {
+            "io.debezium.connector.postgresql.Source"
+        },
+    );
+    out.extend_from_slice(b",\"field\":\"source\"}");
+}

@@ -1,0 +1,315 @@
+"""Kafka sink against a real broker: Java-compatible partitions, Debezium values read back,
+durable position driven by delivery reports (also across a stopped broker), dead letters and
+delivery failures."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from arrowtail.exceptions import SinkError
+from arrowtail.sinks.kafka import KafkaSink
+from batches import SIMPLE_COLUMNS, change_batch, simple_rows
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+from kafka_reference import java_partition
+
+
+def wait_for(cond: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = cond()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def create_topic(bootstrap: str, name: str, partitions: int) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    fs = admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
+    fs[name].result(timeout=30)
+
+    def ready() -> bool:
+        t = admin.list_topics(name, timeout=5).topics.get(name)
+        return t is not None and t.error is None and len(t.partitions) == partitions
+
+    wait_for(ready, f"topic {name}")
+
+
+def consume_all(bootstrap: str, topic: str, count: int, timeout: float = 60.0) -> list[Any]:
+    """Reads ``count`` messages of every partition of ``topic`` from the beginning."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"test-{uuid.uuid4()}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
+    try:
+        md = consumer.list_topics(topic, timeout=10).topics[topic]
+        consumer.assign([TopicPartition(topic, p, 0) for p in md.partitions])
+        out: list[Any] = []
+        deadline = time.monotonic() + timeout
+        while len(out) < count and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is None or msg.error():
+                continue
+            out.append(msg)
+        # Nothing beyond the expected messages.
+        extra = consumer.poll(1.0)
+        assert extra is None or extra.error(), f"unexpected extra message {extra.value()!r}"
+        return out
+    finally:
+        consumer.close()
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+def test_every_message_lands_in_the_java_partition_of_its_key(kafka: Any, prefix: str) -> None:
+    topic = f"{prefix}.public.t"
+    create_topic(kafka.bootstrap, topic, 6)
+    sink = KafkaSink(kafka.bootstrap, topic_prefix=prefix)
+    assert sink.open() is None
+    sink.write("public.t", 1, change_batch(SIMPLE_COLUMNS, simple_rows(0, 200, pos=100)))
+    sink.commit({"lsn": 100})
+    wait_for(lambda: sink.durable_position() == {"lsn": 100}, "delivery")
+    sink.close()
+
+    messages = consume_all(kafka.bootstrap, topic, 200)
+    assert len(messages) == 200
+    used = set()
+    for msg in messages:
+        key = msg.key()
+        assert msg.partition() == java_partition(key, 6), key
+        used.add(msg.partition())
+    assert len(used) == 6  # 200 keys spread over every partition
+    ids = sorted(json.loads(m.key())["id"] for m in messages)
+    assert ids == list(range(200))
+
+
+def test_debezium_values_read_back(kafka: Any, prefix: str) -> None:
+    topic = f"{prefix}.public.t"
+    create_topic(kafka.bootstrap, topic, 6)
+    rows = [
+        {"id": 7, "name": "seven", "_op": "c", "_pos": 10, "_xid": 500},
+        {
+            "id": 7,
+            "name": "SEVEN",
+            "_op": "u",
+            "_pos": 11,
+            "_before": {"id": 7, "name": "seven"},
+        },
+        {"id": 7, "name": "SEVEN", "_op": "d", "_pos": 12},
+    ]
+    sink = KafkaSink(kafka.bootstrap, topic_prefix=prefix, database="shop")
+    sink.open()
+    sink.write("public.t", 1, change_batch(SIMPLE_COLUMNS, rows))
+    sink.commit({"lsn": 12})
+    wait_for(lambda: sink.durable_position() == {"lsn": 12}, "delivery")
+    sink.close()
+
+    messages = consume_all(kafka.bootstrap, topic, 4)
+    # One key: one partition, in order.
+    assert {m.partition() for m in messages} == {java_partition(b'{"id":7}', 6)}
+    messages.sort(key=lambda m: m.offset())
+    assert [m.key() for m in messages] == [b'{"id":7}'] * 4
+    assert messages[3].value() is None  # tombstone after the delete
+    c, u, d = (json.loads(m.value()) for m in messages[:3])
+    assert (c["op"], c["before"], c["after"]) == ("c", None, {"id": 7, "name": "seven"})
+    assert (u["op"], u["before"], u["after"]) == (
+        "u",
+        {"id": 7, "name": "seven"},
+        {"id": 7, "name": "SEVEN"},
+    )
+    assert (d["op"], d["before"], d["after"]) == ("d", {"id": 7, "name": "SEVEN"}, None)
+    src = c["source"]
+    assert src["connector"] == "postgresql"
+    assert (src["db"], src["schema"], src["table"]) == ("shop", "public", "t")
+    assert (src["txId"], src["lsn"], src["snapshot"]) == (500, 10, "false")
+    assert src["ts_ms"] == 1704067200000  # 2024-01-01 + 10 µs, in ms
+
+
+def test_durable_position_does_not_pass_undelivered_messages(kafka: Any, prefix: str) -> None:
+    if not hasattr(kafka, "stop"):
+        pytest.skip("the kafka fixture cannot stop the broker")
+    topic = f"{prefix}.public.t"
+    create_topic(kafka.bootstrap, topic, 6)
+    sink = KafkaSink(kafka.bootstrap, topic_prefix=prefix)
+    sink.open()
+    sink.write("public.t", 1, change_batch(SIMPLE_COLUMNS, simple_rows(0, 10, pos=1)))
+    sink.commit({"lsn": 1})
+    wait_for(lambda: sink.durable_position() == {"lsn": 1}, "first delivery")
+
+    kafka.stop()
+    try:
+        sink.write("public.t", 1, change_batch(SIMPLE_COLUMNS, simple_rows(10, 10, pos=2)))
+        sink.commit({"lsn": 2})
+        sink.write("public.t", 1, change_batch(SIMPLE_COLUMNS, simple_rows(20, 10, pos=3)))
+        sink.commit({"lsn": 3})
+        # The broker is down: for a good while, nothing past lsn 1 may be reported durable.
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            assert sink.durable_position() == {"lsn": 1}
+            time.sleep(0.05)
+    finally:
+        kafka.start()
+    wait_for(lambda: sink.durable_position() == {"lsn": 3}, "delivery after restart", 120)
+    sink.close()
+    messages = consume_all(kafka.bootstrap, topic, 30)
+    # Idempotent producer: each row exactly once despite the outage and retries.
+    assert sorted(json.loads(m.key())["id"] for m in messages) == list(range(30))
+
+
+def test_rows_too_large_go_to_the_dead_letter_topic(kafka: Any, prefix: str) -> None:
+    topic = f"{prefix}.public.t"
+    create_topic(kafka.bootstrap, topic, 3)
+    create_topic(kafka.bootstrap, f"{prefix}.dlq", 1)
+    rows = [
+        {"id": 1, "name": "small", "_op": "c", "_pos": 5, "_seq": 0},
+        {"id": 2, "name": "x" * 5000, "_op": "c", "_pos": 5, "_seq": 1},
+        {"id": 3, "name": "small", "_op": "c", "_pos": 5, "_seq": 2},
+    ]
+    sink = KafkaSink(kafka.bootstrap, topic_prefix=prefix, max_message_bytes=2000)
+    sink.open()
+    sink.write("public.t", 1, change_batch(SIMPLE_COLUMNS, rows))
+    sink.commit({"lsn": 5})
+    wait_for(lambda: sink.durable_position() == {"lsn": 5}, "delivery")
+    sink.close()
+    main = consume_all(kafka.bootstrap, topic, 2)
+    assert sorted(json.loads(m.key())["id"] for m in main) == [1, 3]
+    (dead,) = consume_all(kafka.bootstrap, f"{prefix}.dlq", 1)
+    assert dead.key() == b'{"id":2}'
+    assert dead.value() is None
+    headers = {k: v.decode() for k, v in dead.headers()}
+    assert headers["arrowtail.topic"] == topic
+    assert headers["arrowtail.table"] == "public.t"
+    assert (headers["arrowtail.pos"], headers["arrowtail.seq"]) == ("5", "1")
+    assert int(headers["arrowtail.size"]) > 5000
+    assert "exceeds the limit of 2000 bytes" in headers["arrowtail.reason"]
+
+
+def test_failed_delivery_raises_and_blocks_the_position(kafka: Any, prefix: str) -> None:
+    if not hasattr(kafka, "stop"):
+        pytest.skip("the kafka fixture cannot stop the broker")
+    topic = f"{prefix}.public.t"
+    create_topic(kafka.bootstrap, topic, 2)
+    sink = KafkaSink(
+        kafka.bootstrap,
+        topic_prefix=prefix,
+        producer_config={"message.timeout.ms": 1500},
+    )
+    sink.open()
+    sink.write("public.t", 1, change_batch(SIMPLE_COLUMNS, simple_rows(0, 3, pos=1)))
+    sink.commit({"lsn": 1})
+    wait_for(lambda: sink.durable_position() == {"lsn": 1}, "first delivery")
+    kafka.stop()
+    try:
+        sink.write("public.t", 1, change_batch(SIMPLE_COLUMNS, simple_rows(3, 3, pos=2)))
+        sink.commit({"lsn": 2})
+
+        def raised() -> bool:
+            try:
+                sink.durable_position()
+            except SinkError:
+                return True
+            return False
+
+        wait_for(raised, "the delivery failure", 60)
+        with pytest.raises(SinkError, match="delivery to"):
+            sink.write("public.t", 1, change_batch(SIMPLE_COLUMNS, simple_rows(6, 1, pos=3)))
+        with pytest.raises(SinkError):
+            sink.commit({"lsn": 3})
+        assert sink._durable == {"lsn": 1}
+    finally:
+        kafka.start()
+        sink.close()
+
+
+def test_per_table_topic_override(kafka: Any, prefix: str) -> None:
+    topic = f"{prefix}-custom"
+    create_topic(kafka.bootstrap, topic, 1)
+    sink = KafkaSink(kafka.bootstrap, topic_prefix=prefix, topics={"public.t": topic})
+    sink.open()
+    batch = change_batch(SIMPLE_COLUMNS, simple_rows(0, 2, pos=1))
+    assert isinstance(batch, pa.RecordBatch)
+    sink.write("public.t", 1, batch)
+    sink.commit({"lsn": 1})
+    wait_for(lambda: sink.durable_position() == {"lsn": 1}, "delivery")
+    sink.close()
+    assert len(consume_all(kafka.bootstrap, topic, 2)) == 2
+
+
+def test_a_full_local_queue_is_waited_on_not_dropped(kafka: Any, prefix: str) -> None:
+    topic = f"{prefix}.public.t"
+    create_topic(kafka.bootstrap, topic, 6)
+    # A queue of 10 messages: writing 500 rows must hit BufferError many times.
+    sink = KafkaSink(
+        kafka.bootstrap,
+        topic_prefix=prefix,
+        producer_config={"queue.buffering.max.messages": 10, "linger.ms": 5},
+    )
+    sink.open()
+    sink.write("public.t", 1, change_batch(SIMPLE_COLUMNS, simple_rows(0, 500, pos=1)))
+    sink.commit({"lsn": 1})
+    wait_for(lambda: sink.durable_position() == {"lsn": 1}, "delivery")
+    sink.close()
+    messages = consume_all(kafka.bootstrap, topic, 500)
+    assert sorted(json.loads(m.key())["id"] for m in messages) == list(range(500))
+
+
+def test_arrow_ipc_values_keep_rows_per_key_partition(kafka: Any, prefix: str) -> None:
+    topic = f"{prefix}.public.t"
+    create_topic(kafka.bootstrap, topic, 6)
+    # A small limit forces several IPC messages per partition.
+    sink = KafkaSink(
+        kafka.bootstrap, topic_prefix=prefix, value_format="arrow", max_message_bytes=4000
+    )
+    sink.open()
+    batch = change_batch(SIMPLE_COLUMNS, simple_rows(0, 300, pos=7))
+    sink.write("public.t", 3, batch)
+    sink.commit({"lsn": 7})
+    wait_for(lambda: sink.durable_position() == {"lsn": 7}, "delivery")
+    sink.close()
+
+    # Read everything there is: count unknown, so read until ids are complete.
+    got: dict[int, int] = {}
+    messages = []
+    deadline = time.monotonic() + 60
+    consumer = Consumer(
+        {
+            "bootstrap.servers": kafka.bootstrap,
+            "group.id": f"test-{uuid.uuid4()}",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    try:
+        consumer.assign([TopicPartition(topic, p, 0) for p in range(6)])
+        while len(got) < 300 and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is None or msg.error():
+                continue
+            messages.append(msg)
+            table = pa.ipc.open_stream(msg.value()).read_all()
+            assert table.schema.metadata[b"arrowtail.table"] == b"public.t"
+            for i in table.column("id").to_pylist():
+                assert i not in got
+                got[i] = msg.partition()
+    finally:
+        consumer.close()
+    assert len(got) == 300
+    assert len(messages) > 6
+    for i, part in got.items():
+        assert part == java_partition(f'{{"id":{i}}}'.encode(), 6)
+    headers = dict(messages[0].headers())
+    assert headers["arrowtail.schema_version"] == b"3"
+    assert all(len(m.value()) <= 4000 for m in messages)

@@ -1,0 +1,235 @@
+"""Parquet sink: atomic files, manifest and checkpoint, crash recovery, readability with pyarrow
+and DuckDB, type conversions, rolling."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+from arrowtail.sinks.parquet import ParquetSink
+from batches import SIMPLE_COLUMNS, change_batch, simple_rows
+
+
+def manifest(root: Path) -> dict:
+    return json.loads((root / "_arrowtail" / "manifest.json").read_text())
+
+
+def parquet_files(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*.parquet"))
+
+
+def ids_duckdb(root: Path, table: str = "public.t") -> list[tuple]:
+    return duckdb.sql(
+        f"SELECT id, name, _op, _pos FROM read_parquet('{root}/{table}/*.parquet') "
+        "ORDER BY _pos, _seq"
+    ).fetchall()
+
+
+def test_committed_rows_read_back_exactly_with_pyarrow_and_duckdb(tmp_path: Path) -> None:
+    sink = ParquetSink(tmp_path)
+    assert sink.open() is None
+    sink.write("public.t", 1, change_batch(SIMPLE_COLUMNS, simple_rows(1, 3, pos=10)))
+    sink.write("public.t", 1, change_batch(SIMPLE_COLUMNS, simple_rows(4, 2, pos=11)))
+    sink.commit({"lsn": 11})
+    assert sink.durable_position() == {"lsn": 11}
+    sink.close()
+
+    table = ds.dataset(tmp_path / "public.t", format="parquet").to_table()
+    assert table.sort_by("id").column("id").to_pylist() == [1, 2, 3, 4, 5]
+    assert table.schema.field("_pos").type == pa.uint64()
+    assert table.schema.field("_commit_ts").type == pa.timestamp("us", tz="UTC")
+    assert table.schema.metadata[b"arrowtail.table"] == b"public.t"
+    assert ids_duckdb(tmp_path) == [
+        (1, "n1", "c", 10),
+        (2, "n2", "c", 10),
+        (3, "n3", "c", 10),
+        (4, "n4", "c", 11),
+        (5, "n5", "c", 11),
+    ]
+    m = manifest(tmp_path)
+    assert m["checkpoint"] == {"lsn": 11}
+    assert [f["path"] for f in m["files"]] == parquet_files(tmp_path)
+    assert m["files"][0]["rows"] == 5 and m["files"][0]["min_pos"] == 10
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_uncommitted_rows_are_never_stored(tmp_path: Path) -> None:
+    sink = ParquetSink(tmp_path)
+    sink.open()
+    sink.write("public.t", 1, change_batch(SIMPLE_COLUMNS, simple_rows(1, 2, pos=10)))
+    sink.commit({"lsn": 10})
+    sink.write("public.t", 1, change_batch(SIMPLE_COLUMNS, simple_rows(3, 2, pos=20)))
+    sink.close()  # no commit for lsn 20
+    assert [r[0] for r in ids_duckdb(tmp_path)] == [1, 2]
+    assert ParquetSink(tmp_path).open() == {"lsn": 10}
+
+
+def test_crash_before_manifest_removes_files_and_returns_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sink = ParquetSink(tmp_path)
+    sink.open()
+    sink.write("public.t", 1, change_batch(SIMPLE_COLUMNS, simple_rows(1, 2, pos=10)))
+    sink.commit({"lsn": 10})
+    committed = parquet_files(tmp_path)
+
+    # The next commit dies after its files were renamed into place, before the manifest.
+    def crash(*args: object, **kwargs: object) -> None:
+        raise OSError("simulated crash")
+
+    monkeypatch.setattr(sink, "_write_manifest", crash)
+    sink.write("public.t", 1, change_batch(SIMPLE_COLUMNS, simple_rows(3, 2, pos=20)))
+    sink.write("public.u", 1, change_batch(SIMPLE_COLUMNS, simple_rows(9, 1, pos=20)))
+    with pytest.raises(Exception, match="simulated crash"):
+        sink.commit({"lsn": 20})
+    assert len(parquet_files(tmp_path)) == 3  # the orphans exist on disk
+    assert sink.durable_position() == {"lsn": 10}
+    # A temporary file left by a writer killed mid-file.
+    (tmp_path / "public.t" / ".part-0000000099-v1.parquet.tmp").write_bytes(b"PAR1")
+
+    restarted = ParquetSink(tmp_path)
+    assert restarted.open() == {"lsn": 10}
+    assert parquet_files(tmp_path) == committed
+    assert not list(tmp_path.rglob("*.tmp"))
+    assert [r[0] for r in ids_duckdb(tmp_path)] == [1, 2]
+    # Replaying from the checkpoint neither loses nor repeats rows.
+    restarted.write("public.t", 1, change_batch(SIMPLE_COLUMNS, simple_rows(3, 2, pos=20)))
+    restarted.commit({"lsn": 20})
+    restarted.close()
+    assert [r[0] for r in ids_duckdb(tmp_path)] == [1, 2, 3, 4]
+
+
+def test_deferred_commit_is_not_durable_until_flushed(tmp_path: Path) -> None:
+    sink = ParquetSink(tmp_path, min_commit_interval=3600)
+    sink.open()
+    sink.write("public.t", 1, change_batch(SIMPLE_COLUMNS, simple_rows(1, 2, pos=10)))
+    sink.commit({"lsn": 10})
+    assert sink.durable_position() is None
+    assert parquet_files(tmp_path) == []
+    sink.write("public.t", 1, change_batch(SIMPLE_COLUMNS, simple_rows(3, 1, pos=11)))
+    sink.commit({"lsn": 11})
+    sink.close()
+    assert sink.durable_position() == {"lsn": 11}
+    assert [r[0] for r in ids_duckdb(tmp_path)] == [1, 2, 3]
+    assert len(parquet_files(tmp_path)) == 1
+
+
+def test_files_roll_by_rows_and_row_groups_are_bounded(tmp_path: Path) -> None:
+    sink = ParquetSink(tmp_path, max_rows=4, row_group_rows=2)
+    sink.open()
+    for i in range(5):
+        sink.write("public.t", 1, change_batch(SIMPLE_COLUMNS, simple_rows(i * 2 + 1, 2, pos=i)))
+    sink.commit({"lsn": 5})
+    sink.close()
+    files = parquet_files(tmp_path)
+    assert len(files) == 3
+    rows = [pq.ParquetFile(tmp_path / f).metadata.num_rows for f in files]
+    assert rows == [4, 4, 2]
+    for f in files:
+        md = pq.ParquetFile(tmp_path / f).metadata
+        assert all(md.row_group(i).num_rows <= 2 for i in range(md.num_row_groups))
+    assert [r[0] for r in ids_duckdb(tmp_path)] == list(range(1, 11))
+
+
+def test_types_parquet_cannot_store_are_written_losslessly(tmp_path: Path) -> None:
+    columns = [
+        pa.field("id", pa.int64()),
+        pa.field("iv", pa.month_day_nano_interval()),
+        pa.field("ivs", pa.list_(pa.month_day_nano_interval())),
+        pa.field("u", pa.uuid()),
+        pa.field("t", pa.duration("us")),
+        pa.field("big", pa.uint64()),
+        pa.field("dec", pa.decimal128(12, 3)),
+    ]
+    u = uuid.UUID("12345678-1234-5678-1234-567812345678")
+    mdn = pa.MonthDayNano([14, 3, 3_723_000_000_001])
+    rows = [
+        {
+            "id": 1,
+            "iv": mdn,
+            "ivs": [mdn, None],
+            "u": u.bytes,
+            "t": -5_000_000,
+            "big": 2**64 - 1,
+            "dec": "12.345",
+            "_op": "u",
+            "_pos": 7,
+            "_before": {"id": 1, "iv": pa.MonthDayNano([0, 1, 2])},
+        },
+        {"id": 2, "_op": "c", "_pos": 7},
+    ]
+    # Decimal values as strings need the decimal module.
+    import decimal
+
+    rows[0]["dec"] = decimal.Decimal("12.345")
+    batch = change_batch(columns, rows)
+    sink = ParquetSink(tmp_path)
+    sink.open()
+    sink.write("public.t", 1, batch)
+    sink.commit({"lsn": 7})
+    sink.close()
+
+    table = ds.dataset(tmp_path / "public.t", format="parquet").to_table().sort_by("id")
+    iv = table.column("iv").to_pylist()
+    assert iv == [{"months": 14, "days": 3, "nanoseconds": 3_723_000_000_001}, None]
+    assert table.schema.field("iv").metadata == {
+        b"arrowtail.logical_type": b"interval_month_day_nano"
+    }
+    assert table.column("ivs").to_pylist()[0] == [
+        {"months": 14, "days": 3, "nanoseconds": 3_723_000_000_001},
+        None,
+    ]
+    assert table.column("_before").to_pylist()[0]["iv"] == {
+        "months": 0,
+        "days": 1,
+        "nanoseconds": 2,
+    }
+    assert table.column("t").type == pa.duration("us")
+    assert table.column("big").to_pylist() == [2**64 - 1, None]
+    got = duckdb.sql(
+        f"SELECT u, iv.months, t, big, dec FROM read_parquet('{tmp_path}/public.t/*.parquet') "
+        "WHERE id = 1"
+    ).fetchall()
+    assert got == [(u, 14, -5_000_000, 2**64 - 1, decimal.Decimal("12.345"))]
+
+
+def test_schema_versions_get_their_own_files_and_union_by_name(tmp_path: Path) -> None:
+    sink = ParquetSink(tmp_path)
+    sink.open()
+    sink.write("public.t", 1, change_batch(SIMPLE_COLUMNS, simple_rows(1, 1, pos=1)))
+    wider = [*SIMPLE_COLUMNS, pa.field("extra", pa.int32())]
+    rows = [{"id": 2, "name": "n2", "extra": 42, "_op": "c", "_pos": 2}]
+    sink.write("public.t", 2, change_batch(wider, rows, schema_version=2))
+    sink.commit({"lsn": 2})
+    sink.close()
+    files = parquet_files(tmp_path)
+    assert [f.rsplit("-", 1)[1] for f in files] == ["v1.parquet", "v2.parquet"]
+    got = duckdb.sql(
+        f"SELECT id, extra FROM read_parquet('{tmp_path}/public.t/*.parquet', "
+        "union_by_name=true) ORDER BY id"
+    ).fetchall()
+    assert got == [(1, None), (2, 42)]
+    schemas = [pq.read_schema(tmp_path / f) for f in files]
+    unified = ds.dataset(
+        tmp_path / "public.t", format="parquet", schema=pa.unify_schemas(schemas)
+    ).to_table()
+    assert sorted(unified.column("extra").to_pylist(), key=lambda v: v is None) == [42, None]
+
+
+def test_pseudo_tables_and_odd_names_stay_inside_root(tmp_path: Path) -> None:
+    sink = ParquetSink(tmp_path)
+    sink.open()
+    sink.write("_ddl", 1, change_batch(SIMPLE_COLUMNS, simple_rows(1, 1, pos=1), table="_ddl"))
+    sink.write("../evil", 1, change_batch(SIMPLE_COLUMNS, simple_rows(1, 1, pos=1)))
+    sink.commit({"lsn": 1})
+    sink.close()
+    dirs = sorted(p.name for p in tmp_path.iterdir())
+    assert dirs == ["%" + b"..%2Fevil".hex(), "_arrowtail", "_ddl"]
+    assert (tmp_path / "_ddl").is_dir()
+    assert not (tmp_path.parent / "evil").exists()
