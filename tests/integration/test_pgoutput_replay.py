@@ -233,8 +233,8 @@ def normalize(value: Any) -> Any:
 def expected(
     conn: Any, table: str, exprs: list[tuple[str, str]]
 ) -> dict[tuple[Any, ...], dict[str, Any]]:
-    sql = ", ".join(f"{e} AS {c}" for c, e in exprs)
-    cur = conn.execute(f"SELECT id, {sql} FROM {table}")
+    sql = "".join(f", {e} AS {c}" for c, e in exprs)
+    cur = conn.execute(f"SELECT id{sql} FROM {table}")
     names = [d.name for d in cur.description]
     return {(r[0],): dict(zip(names, r, strict=True)) for r in cur.fetchall()}
 

@@ -22,4 +22,6 @@ mod decoder_tests;
 #[cfg(test)]
 mod message_tests;
 #[cfg(test)]
+mod robustness_tests;
+#[cfg(test)]
 mod testutil;

@@ -289,8 +289,9 @@ pub(super) fn logical_message(
     if let Some(s) = sub {
         slot.tag(s);
     }
-    if !transactional && d.txn.is_none() && d.in_stream.is_none() {
-        // Outside a transaction the row is complete and committed at once.
+    if !transactional && d.txn.is_none() {
+        // Outside an ordinary transaction the output holds no uncommitted rows (streamed ones
+        // are held apart), so this row and all before it are committed.
         if let Some(s) = d.main.get_mut(&MESSAGES_KEY) {
             s.committed = s.total();
         }
