@@ -10,6 +10,7 @@
 pub mod decoder;
 pub mod framing;
 pub mod message;
+mod relation;
 mod rows;
 mod slot;
 
