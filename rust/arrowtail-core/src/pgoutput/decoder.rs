@@ -78,6 +78,7 @@ pub struct Decoder {
     pub(super) ready: Vec<ChangeBatch>,
     messages_rel: Arc<RelVersion>,
     pub(super) stats: Stats,
+    pub(super) scratch: super::rows::Scratch,
     /// Highest commit (LSN, end LSN) applied, and the one handed out by the last flush.
     applied: (u64, u64),
     flushed: (u64, u64),
@@ -110,6 +111,7 @@ impl Decoder {
             ready: Vec::new(),
             messages_rel: super::relation::messages_rel(),
             stats: Stats::default(),
+            scratch: Default::default(),
             applied: (0, 0),
             flushed: (0, 0),
             last_clock_us: 0,
