@@ -11,14 +11,21 @@ streams (``logical_decoding_work_mem=64kB``) and subtransactions rolled back.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pyarrow as pa
 import pytest
+from psycopg.conninfo import make_conninfo
 
 from arrowtail import PgOutputDecoder
 from arrowtail.sources.pgwire import start_replication
 from tests.replay import replay
+
+# Slots are cluster-wide: names of their own, dropped when the module is done.
+SLOTS = {"pgo_replay_text": False, "pgo_replay_bin": False, "pgo_replay_2pc": True}
+DBNAME = "pgo_replay"
 
 # (column, SQL type, expression giving the expected value as Python gets it from psycopg)
 COLUMNS: list[tuple[str, str, str]] = [
@@ -165,9 +172,11 @@ def setup_schema(conn: Any) -> None:
     conn.execute("CREATE TABLE trunc_me (id int PRIMARY KEY)")
     conn.execute("CREATE TABLE bulk (id int PRIMARY KEY, payload text)")
     conn.execute("CREATE PUBLICATION p FOR ALL TABLES")
-    for slot in ("s_text", "s_bin"):
-        conn.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (slot,))
-    conn.execute("SELECT pg_create_logical_replication_slot('s_2pc', 'pgoutput', false, true)")
+    for slot, two_phase in SLOTS.items():
+        conn.execute(
+            "SELECT pg_create_logical_replication_slot(%s, 'pgoutput', false, %s)",
+            (slot, two_phase),
+        )
 
 
 def capture(
@@ -233,8 +242,8 @@ def normalize(value: Any) -> Any:
 def expected(
     conn: Any, table: str, exprs: list[tuple[str, str]]
 ) -> dict[tuple[Any, ...], dict[str, Any]]:
-    sql = ", ".join(f"{e} AS {c}" for c, e in exprs)
-    cur = conn.execute(f"SELECT id, {sql} FROM {table}")
+    sql = "".join(f", {e} AS {c}" for c, e in exprs)
+    cur = conn.execute(f"SELECT id{sql} FROM {table}")
     names = [d.name for d in cur.description]
     return {(r[0],): dict(zip(names, r, strict=True)) for r in cur.fetchall()}
 
@@ -256,29 +265,44 @@ def compare(
 
 
 @pytest.fixture(scope="module")
-def captured(postgres: Any) -> dict[str, Any]:
-    conn = postgres.connect()
+def captured(postgres: Any) -> Iterator[dict[str, Any]]:
+    # A database of its own, so tables and the publication do not meet other tests'.
+    admin = postgres.connect()
+    admin.execute(f"CREATE DATABASE {DBNAME}")
+    dsn = make_conninfo(postgres.dsn, dbname=DBNAME)
+    conn = psycopg.connect(dsn, autocommit=True)
     conn.execute("SET TimeZone = 'UTC'")
-    setup_schema(conn)
-    workload(conn)
-    text = capture(postgres.dsn, "s_text", proto_version=1)
-    binary = capture(
-        postgres.dsn,
-        "s_bin",
-        proto_version=2,
-        binary=True,
-        streaming="on",
-        settings={"logical_decoding_work_mem": "64kB"},
-    )
-    twophase = capture(
-        postgres.dsn,
-        "s_2pc",
-        proto_version=3,
-        two_phase=True,
-        streaming="on",
-        settings={"logical_decoding_work_mem": "64kB"},
-    )
-    return {"conn": conn, "text": text, "binary": binary, "twophase": twophase}
+    try:
+        setup_schema(conn)
+        workload(conn)
+        text = capture(dsn, "pgo_replay_text", proto_version=1)
+        binary = capture(
+            dsn,
+            "pgo_replay_bin",
+            proto_version=2,
+            binary=True,
+            streaming="on",
+            settings={"logical_decoding_work_mem": "64kB"},
+        )
+        twophase = capture(
+            dsn,
+            "pgo_replay_2pc",
+            proto_version=3,
+            two_phase=True,
+            streaming="on",
+            settings={"logical_decoding_work_mem": "64kB"},
+        )
+        yield {"conn": conn, "text": text, "binary": binary, "twophase": twophase}
+    finally:
+        conn.close()
+        for slot in SLOTS:
+            admin.execute(
+                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                "WHERE slot_name = %s",
+                (slot,),
+            )
+        admin.execute(f"DROP DATABASE IF EXISTS {DBNAME}")
+        admin.close()
 
 
 @pytest.mark.parametrize("mode", ["text", "binary", "twophase"])

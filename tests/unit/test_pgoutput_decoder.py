@@ -188,3 +188,15 @@ def test_held_streamed_transaction_released_at_commit() -> None:
     ((_, _, batch),) = d.flush()
     assert batch.column("_pos").to_pylist() == [0x99]
     assert d.held_rows == 0 and d.is_idle
+
+
+def test_reset_in_flight_forgets_the_partial_transaction() -> None:
+    d = PgOutputDecoder()
+    feed_all(d, [relation(), begin(0x10, 1), insert([b"1", None, None])])
+    assert not d.is_idle
+    d.reset_in_flight()
+    assert d.is_idle
+    # The server sends the transaction again from its Begin after a reconnect.
+    feed_all(d, [begin(0x10, 1), insert([b"1", None, None]), commit(0x10)])
+    ((_, _, batch),) = d.flush()
+    assert batch.column("id").to_pylist() == [1]

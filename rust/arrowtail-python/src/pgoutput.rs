@@ -2,6 +2,9 @@
 //! payloads (or bare messages with their LSN, or whole capture files) go in, change batches come
 //! out as pyarrow RecordBatches. Bulk calls release the GIL.
 
+// The core's error type is large (it carries its location); it only crosses on failure.
+#![allow(clippy::result_large_err)]
+
 use arrowtail_core::pgoutput::Decoder;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;

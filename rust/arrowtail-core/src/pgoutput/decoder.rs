@@ -20,14 +20,12 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use arrow_schema::{DataType, Field};
-
 use super::framing::{parse_frame, pg_time_to_unix_us, Frame};
 use super::message::{parse, Message};
 use super::rows::{self, Dest};
 use super::slot::{RelVersion, Slot};
-use crate::arrow::{ChangeBatch, SourceKind, TableSchema};
-use crate::types::postgres::{oid, PgType};
+use crate::arrow::ChangeBatch;
+use crate::types::postgres::oid;
 use crate::{Error, Location, Result};
 
 /// Slot key: relation id and schema version. The `_messages` pseudo-table uses relation id 0,
@@ -71,15 +69,16 @@ pub struct Stats {
 pub struct Decoder {
     pub(super) relations: HashMap<u32, Arc<RelVersion>>,
     /// Latest version per qualified table name.
-    versions: HashMap<String, Arc<RelVersion>>,
+    pub(super) versions: HashMap<String, Arc<RelVersion>>,
     pub(super) aliases: HashMap<u32, u32>,
     pub(super) main: BTreeMap<Key, Slot>,
     pub(super) held: HashMap<u32, Held>,
     pub(super) txn: Option<Txn>,
     pub(super) in_stream: Option<u32>,
-    ready: Vec<ChangeBatch>,
+    pub(super) ready: Vec<ChangeBatch>,
     messages_rel: Arc<RelVersion>,
     pub(super) stats: Stats,
+    pub(super) scratch: super::rows::Scratch,
     /// Highest commit (LSN, end LSN) applied, and the one handed out by the last flush.
     applied: (u64, u64),
     flushed: (u64, u64),
@@ -92,28 +91,6 @@ impl Default for Decoder {
     fn default() -> Self {
         Self::new()
     }
-}
-
-fn messages_rel() -> Arc<RelVersion> {
-    let columns = vec![
-        Field::new("prefix", DataType::Utf8, true),
-        Field::new("content", DataType::Binary, true),
-        Field::new("transactional", DataType::Boolean, true),
-        Field::new("lsn", DataType::UInt64, true),
-    ];
-    Arc::new(RelVersion {
-        relid: 0,
-        table: Arc::new(TableSchema {
-            source: SourceKind::Postgres,
-            table: "_messages".into(),
-            schema_version: 1,
-            columns,
-            primary_key: vec![],
-            extra_metadata: vec![],
-        }),
-        types: vec![],
-        shape: ("_messages".into(), vec![]),
-    })
 }
 
 pub(super) fn at(lsn: u64) -> Location {
@@ -132,8 +109,9 @@ impl Decoder {
             txn: None,
             in_stream: None,
             ready: Vec::new(),
-            messages_rel: messages_rel(),
+            messages_rel: super::relation::messages_rel(),
             stats: Stats::default(),
+            scratch: Default::default(),
             applied: (0, 0),
             flushed: (0, 0),
             last_clock_us: 0,
@@ -396,87 +374,6 @@ impl Decoder {
         self.discard_open_transaction(0)?;
         self.held.clear();
         self.in_stream = None;
-        Ok(())
-    }
-
-    fn relation(
-        &mut self,
-        relid: u32,
-        namespace: &str,
-        name: &str,
-        replica_identity: u8,
-        columns: &[super::message::RelColumn],
-        lsn: u64,
-    ) -> Result<()> {
-        let qualified = format!("{namespace}.{name}");
-        let shape = (
-            format!("{qualified} {}", char::from(replica_identity)),
-            columns
-                .iter()
-                .map(|c| {
-                    let t = self.aliases.get(&c.type_oid).copied().unwrap_or(c.type_oid);
-                    (c.name.clone(), t, c.typmod, c.flags & 1 != 0)
-                })
-                .collect::<Vec<_>>(),
-        );
-        if let Some(cur) = self.relations.get(&relid) {
-            if cur.shape == shape {
-                return Ok(());
-            }
-        }
-        let version = match self.versions.get(&qualified) {
-            Some(v) if v.shape == shape => {
-                self.relations.insert(relid, v.clone());
-                return Ok(());
-            }
-            Some(v) => v.table.schema_version + 1,
-            None => 1,
-        };
-        // A new shape: cut the committed rows of the old version so rows before and after the
-        // change land in different batches.
-        if let Some(old) = self.relations.get(&relid) {
-            let key = (relid, old.table.schema_version);
-            if let Some(slot) = self.main.get_mut(&key) {
-                let done = slot
-                    .take_committed()
-                    .map_err(|e| arrow_err(qualified.clone(), lsn, e))?;
-                let done: Vec<_> = done.into_iter().map(|b| slot.batch(b)).collect();
-                self.ready.extend(done);
-            }
-        }
-        let types: Vec<PgType> = columns
-            .iter()
-            .map(|c| PgType::resolve(c.type_oid, c.typmod, &self.aliases))
-            .collect();
-        let fields = columns
-            .iter()
-            .zip(&types)
-            .map(|(c, t)| t.field(&c.name))
-            .collect();
-        let rel = Arc::new(RelVersion {
-            relid,
-            table: Arc::new(TableSchema {
-                source: SourceKind::Postgres,
-                table: qualified.clone(),
-                schema_version: version,
-                columns: fields,
-                primary_key: columns
-                    .iter()
-                    .filter(|c| c.flags & 1 != 0)
-                    .map(|c| c.name.clone())
-                    .collect(),
-                // With REPLICA IDENTITY FULL every column is flagged as key, so consumers need
-                // to know what the key columns stand for: d(efault), n(othing), f(ull), i(ndex).
-                extra_metadata: vec![(
-                    "arrowtail.replica_identity".into(),
-                    char::from(replica_identity).to_string(),
-                )],
-            }),
-            types,
-            shape,
-        });
-        self.versions.insert(qualified, rel.clone());
-        self.relations.insert(relid, rel);
         Ok(())
     }
 

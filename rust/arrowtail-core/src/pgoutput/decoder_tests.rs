@@ -580,3 +580,57 @@ fn domains_resolve_through_type_messages() {
     assert_eq!(ints(&b, "id"), vec![Some(5)]);
     assert_eq!(strs(&b, "m"), vec![Some("happy".into())]);
 }
+
+#[test]
+fn streamed_then_prepared_transaction_waits_for_commit_prepared() {
+    let mut d = Decoder::new();
+    let ins = W::new(b'I')
+        .u32(80)
+        .u32(REL)
+        .u8(b'N')
+        .tuple(&[t("8"), None])
+        .0;
+    let sp = W::new(b'p')
+        .u8(0)
+        .u64(0x600)
+        .u64(0x608)
+        .i64(0)
+        .u32(80)
+        .str("g")
+        .0;
+    feed(
+        &mut d,
+        &[
+            relation(REL, "t", false),
+            W::new(b'S').u32(80).u8(1).0,
+            ins,
+            W::new(b'E').0,
+            sp,
+        ],
+    );
+    assert!(d.flush().unwrap().is_empty());
+    assert_eq!(d.held_rows(), 1);
+    // An ordinary transaction committed meanwhile may be confirmed, but not past the prepare.
+    feed(
+        &mut d,
+        &[begin(0x700, 81), insert(REL, "9", None), commit(0x700)],
+    );
+    assert_eq!(ints(&only(d.flush().unwrap()), "id"), vec![Some(9)]);
+    assert_eq!(d.confirmable_lsn(), 0x600);
+    feed(
+        &mut d,
+        &[W::new(b'K')
+            .u8(0)
+            .u64(0x800)
+            .u64(0x808)
+            .i64(0)
+            .u32(80)
+            .str("g")
+            .0],
+    );
+    let b = only(d.flush().unwrap());
+    assert_eq!(ints(&b, "id"), vec![Some(8)]);
+    assert_eq!(u64s(&b, "_pos"), vec![0x800]);
+    assert_eq!(d.confirmable_lsn(), 0x808);
+    assert!(d.is_idle());
+}

@@ -10,6 +10,7 @@
 pub mod decoder;
 pub mod framing;
 pub mod message;
+mod relation;
 mod rows;
 mod slot;
 
@@ -21,5 +22,7 @@ pub use message::{parse, Message, OldKind, RelColumn, Tuple, Value};
 mod decoder_tests;
 #[cfg(test)]
 mod message_tests;
+#[cfg(test)]
+mod robustness_tests;
 #[cfg(test)]
 mod testutil;

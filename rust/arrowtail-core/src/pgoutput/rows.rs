@@ -88,21 +88,41 @@ fn target<'d>(
     })
 }
 
-fn tuple_values<'a>(t: &Tuple<'a>, rel: &RelVersion, lsn: u64) -> Result<Vec<Value<'a>>> {
-    let mut v = Vec::with_capacity(t.len());
-    t.values_into(&mut v);
-    if v.len() != rel.types.len() {
+/// Reads a tuple's values into `out`, checking the column count against the relation.
+fn tuple_values<'a>(
+    t: &Tuple<'a>,
+    rel: &RelVersion,
+    lsn: u64,
+    out: &mut Vec<Value<'a>>,
+) -> Result<()> {
+    t.values_into(out);
+    if out.len() != rel.types.len() {
         return Err(Error::SchemaChange {
             table: rel.table.table.clone(),
             at: at(lsn),
             detail: format!(
                 "tuple has {} columns but the Relation message announced {}",
-                v.len(),
+                out.len(),
                 rel.types.len()
             ),
         });
     }
-    Ok(v)
+    Ok(())
+}
+
+/// Buffers reused from row to row, so decoding a row allocates nothing.
+#[derive(Debug, Default)]
+pub(super) struct Scratch {
+    new: Vec<Value<'static>>,
+    old: Vec<Value<'static>>,
+    unchanged: Vec<usize>,
+}
+
+/// Empties a value buffer and gives it back without its borrow (the allocation is reused: the
+/// element type keeps its layout, so the standard library collects in place).
+fn recycle(mut v: Vec<Value<'_>>) -> Vec<Value<'static>> {
+    v.clear();
+    v.into_iter().map(|_| Value::Null).collect()
 }
 
 /// Appends one value (or null) to column `i` of `rel`.
@@ -155,6 +175,28 @@ pub(super) fn change(
     c: Change<'_>,
     lsn: u64,
 ) -> Result<()> {
+    let mut new: Vec<Value<'_>> = std::mem::take(&mut d.scratch.new);
+    let mut old: Vec<Value<'_>> = std::mem::take(&mut d.scratch.old);
+    let mut unchanged = std::mem::take(&mut d.scratch.unchanged);
+    let res = change_with(d, xid, relid, c, lsn, &mut new, &mut old, &mut unchanged);
+    d.scratch.new = recycle(new);
+    d.scratch.old = recycle(old);
+    unchanged.clear();
+    d.scratch.unchanged = unchanged;
+    res
+}
+
+#[allow(clippy::too_many_arguments)]
+fn change_with<'a>(
+    d: &mut Decoder,
+    xid: Option<u32>,
+    relid: u32,
+    c: Change<'a>,
+    lsn: u64,
+    new: &mut Vec<Value<'a>>,
+    old: &mut Vec<Value<'a>>,
+    unchanged: &mut Vec<usize>,
+) -> Result<()> {
     let rel = d.relations.get(&relid).cloned().ok_or_else(|| {
         Error::decode(
             "row change",
@@ -162,34 +204,37 @@ pub(super) fn change(
             format!("relation id {relid} was not announced by a Relation message"),
         )
     })?;
-    let (op, new, old) = match &c {
-        Change::Insert(n) => (Op::Insert, Some(tuple_values(n, &rel, lsn)?), None),
+    let (op, has_new, old_kind) = match &c {
+        Change::Insert(n) => {
+            tuple_values(n, &rel, lsn, new)?;
+            (Op::Insert, true, None)
+        }
         Change::Update(o, n) => {
-            let old = match o {
-                Some((k, t)) => Some((*k, tuple_values(t, &rel, lsn)?)),
+            let kind = match o {
+                Some((k, t)) => {
+                    tuple_values(t, &rel, lsn, old)?;
+                    Some(*k)
+                }
                 None => None,
             };
-            (Op::Update, Some(tuple_values(n, &rel, lsn)?), old)
+            tuple_values(n, &rel, lsn, new)?;
+            (Op::Update, true, kind)
         }
-        Change::Delete((k, t)) => (Op::Delete, None, Some((*k, tuple_values(t, &rel, lsn)?))),
-        Change::Truncate => (Op::Truncate, None, None),
+        Change::Delete((k, t)) => {
+            tuple_values(t, &rel, lsn, old)?;
+            (Op::Delete, false, Some(*k))
+        }
+        Change::Truncate => (Op::Truncate, false, None),
     };
     let dest = d.dest(xid, lsn)?;
     let key = (relid, rel.table.schema_version);
     let mut special = 0u64;
     let (slot, meta, sub) = target(d, dest, key, &rel, op, lsn)?;
-    let res = fill(
-        slot,
-        &rel,
-        op,
-        new.as_deref(),
-        old.as_ref(),
-        &mut special,
-        lsn,
-    );
-    match res {
-        Ok(unchanged) => {
-            slot.b.finish_row(meta, old.is_some(), &unchanged);
+    let new = has_new.then_some(&new[..]);
+    let old = old_kind.map(|k| (k, &old[..]));
+    match fill(slot, &rel, op, new, old, unchanged, &mut special, lsn) {
+        Ok(()) => {
+            slot.b.finish_row(meta, old.is_some(), unchanged);
             if let Some(s) = sub {
                 slot.tag(s);
             }
@@ -204,17 +249,18 @@ pub(super) fn change(
     Ok(())
 }
 
-/// Appends the user columns and `_before`; returns the unchanged column indexes.
+/// Appends the user columns and `_before`; collects the unchanged column indexes.
+#[allow(clippy::too_many_arguments)]
 fn fill(
     slot: &mut Slot,
     rel: &RelVersion,
     op: Op,
     new: Option<&[Value<'_>]>,
-    old: Option<&(OldKind, Vec<Value<'_>>)>,
+    old: Option<(OldKind, &[Value<'_>])>,
+    unchanged: &mut Vec<usize>,
     special: &mut u64,
     lsn: u64,
-) -> Result<Vec<usize>> {
-    let mut unchanged = Vec::new();
+) -> Result<()> {
     let n = rel.types.len();
     for i in 0..n {
         let b = &mut slot.b.columns[i];
@@ -245,7 +291,7 @@ fn fill(
             put(&mut slot.b.before[i], rel, i, *v, special, lsn)?;
         }
     }
-    Ok(unchanged)
+    Ok(())
 }
 
 /// A logical decoding message: a row of the `_messages` pseudo-table. Transactional messages are
@@ -289,11 +335,26 @@ pub(super) fn logical_message(
     if let Some(s) = sub {
         slot.tag(s);
     }
-    if !transactional && d.txn.is_none() && d.in_stream.is_none() {
-        // Outside a transaction the row is complete and committed at once.
+    if !transactional && d.txn.is_none() {
+        // Outside an ordinary transaction the output holds no uncommitted rows (streamed ones
+        // are held apart), so this row and all before it are committed.
         if let Some(s) = d.main.get_mut(&MESSAGES_KEY) {
             s.committed = s.total();
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recycling_keeps_the_allocation() {
+        let data = vec![1u8; 4];
+        let v: Vec<Value<'_>> = vec![Value::Text(&data); 8];
+        let r = recycle(v);
+        assert!(r.is_empty());
+        assert!(r.capacity() >= 8);
+    }
 }
