@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from batches import change_schema  # tests/ is on pytest's pythonpath (pyproject.toml)
+
 from arrowtail import _core
 from arrowtail.sinks.parquet import ParquetSink
-from batches import change_schema  # tests/ is on pytest's pythonpath (pyproject.toml)
 
 ROWS = 100_000
 

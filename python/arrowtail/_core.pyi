@@ -79,6 +79,7 @@ class CopyDecoder:
     def next_seq(self) -> int: ...
     @property
     def special_numerics(self) -> int: ...
+
 def murmur2(key: bytes) -> int:
     """Kafka's murmur2 hash of ``key`` (signed 32-bit, as the Java client returns it)."""
 

@@ -12,12 +12,13 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from arrowtail.exceptions import SinkError
-from arrowtail.sinks.kafka import KafkaSink
 from batches import SIMPLE_COLUMNS, change_batch, simple_rows
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from kafka_reference import java_partition
+
+from arrowtail.exceptions import SinkError
+from arrowtail.sinks.kafka import KafkaSink
 
 
 def wait_for(cond: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:

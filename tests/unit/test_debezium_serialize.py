@@ -11,10 +11,11 @@ import uuid
 
 import pyarrow as pa
 import pytest
-from arrowtail import _core
-from arrowtail.exceptions import ConfigError
 from batches import SIMPLE_COLUMNS, change_batch, simple_rows
 from kafka_reference import java_partition
+
+from arrowtail import _core
+from arrowtail.exceptions import ConfigError
 
 
 def values_json(values: pa.Array) -> list:

@@ -12,8 +12,9 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
-from arrowtail.sinks.parquet import ParquetSink
 from batches import SIMPLE_COLUMNS, change_batch, simple_rows
+
+from arrowtail.sinks.parquet import ParquetSink
 
 
 def manifest(root: Path) -> dict:
