@@ -31,9 +31,12 @@ def wait_for(cond: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def create_topic(bootstrap: str, name: str, partitions: int) -> None:
+def create_topic(
+    bootstrap: str, name: str, partitions: int, config: dict[str, str] | None = None
+) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    fs = admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
+    topic = NewTopic(name, num_partitions=partitions, replication_factor=1, config=config or {})
+    fs = admin.create_topics([topic])
     fs[name].result(timeout=30)
 
     def ready() -> bool:
@@ -197,6 +200,27 @@ def test_rows_too_large_go_to_the_dead_letter_topic(kafka: Any, prefix: str) -> 
     assert (headers["arrowtail.pos"], headers["arrowtail.seq"]) == ("5", "1")
     assert int(headers["arrowtail.size"]) > 5000
     assert "exceeds the limit of 2000 bytes" in headers["arrowtail.reason"]
+
+
+def test_the_topic_limit_routes_rows_the_broker_would_refuse(kafka: Any, prefix: str) -> None:
+    topic = f"{prefix}.public.t"
+    create_topic(kafka.bootstrap, topic, 1, {"max.message.bytes": "3000"})
+    create_topic(kafka.bootstrap, f"{prefix}.dlq", 1)
+    rows = [
+        {"id": 1, "name": "x" * 4000, "_op": "c", "_pos": 5},
+        {"id": 2, "name": "small", "_op": "c", "_pos": 5},
+    ]
+    sink = KafkaSink(kafka.bootstrap, topic_prefix=prefix)  # its own limit is 1 MB
+    sink.open()
+    sink.write("public.t", 1, change_batch(SIMPLE_COLUMNS, rows))
+    sink.commit({"lsn": 5})
+    wait_for(lambda: sink.durable_position() == {"lsn": 5}, "delivery")
+    sink.close()
+    (main,) = consume_all(kafka.bootstrap, topic, 1)
+    assert main.key() == b'{"id":2}'
+    (dead,) = consume_all(kafka.bootstrap, f"{prefix}.dlq", 1)
+    assert dead.key() == b'{"id":1}'
+    assert "exceeds the limit of 2488 bytes" in dict(dead.headers())["arrowtail.reason"].decode()
 
 
 def test_failed_delivery_raises_and_blocks_the_position(kafka: Any, prefix: str) -> None:

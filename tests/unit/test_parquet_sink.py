@@ -4,6 +4,7 @@ and DuckDB, type conversions, rolling."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from pathlib import Path
 
@@ -234,3 +235,31 @@ def test_pseudo_tables_and_odd_names_stay_inside_root(tmp_path: Path) -> None:
     assert dirs == ["%" + b"..%2Fevil".hex(), "_arrowtail", "_ddl"]
     assert (tmp_path / "_ddl").is_dir()
     assert not (tmp_path.parent / "evil").exists()
+
+
+def test_files_roll_by_bytes(tmp_path: Path) -> None:
+    sink = ParquetSink(tmp_path, min_commit_interval=3600, max_bytes=1)
+    sink.open()
+    for i in range(3):
+        sink.write("public.t", 1, change_batch(SIMPLE_COLUMNS, simple_rows(i, 1, pos=i)))
+    sink.commit({"lsn": 2})
+    # Every batch filled its file; a roll makes the commit durable at once.
+    assert len(parquet_files(tmp_path)) == 3
+    assert sink.durable_position() == {"lsn": 2}
+    sink.close()
+    assert [r[0] for r in ids_duckdb(tmp_path)] == [0, 1, 2]
+
+
+def test_files_roll_by_age_at_a_later_commit(tmp_path: Path) -> None:
+    sink = ParquetSink(tmp_path, min_commit_interval=3600, max_seconds=1e-6)
+    sink.open()
+    sink.write("public.t", 1, change_batch(SIMPLE_COLUMNS, simple_rows(0, 1, pos=0)))
+    sink.commit({"lsn": 0})
+    assert sink.durable_position() is None  # deferred, file still open
+    wait_until = time.monotonic() + 1e-3
+    while time.monotonic() < wait_until:  # let the file outlive max_seconds
+        pass
+    sink.commit({"lsn": 1})  # nothing new written: the old file is finished anyway
+    assert sink.durable_position() == {"lsn": 1}
+    assert len(parquet_files(tmp_path)) == 1
+    sink.close()

@@ -1,10 +1,111 @@
 """Sinks: destinations of change batches (Parquet files, Kafka topics, JSON lines).
 
-All implement :class:`arrowtail.sinks.base.Sink`.
+All implement :class:`arrowtail.sinks.base.Sink`. :func:`open_sink` builds one from the
+command line's ``--to`` forms (DESIGN.md): ``parquet:DIR``, ``jsonl:FILE``, ``jsonl:-`` and
+``kafka://HOST:PORT[,HOST:PORT...][?option=value&...]``.
+
+Kafka options in the query string: ``topic_prefix``, ``database``, ``decimals``
+(``string``/``precise``/``double``), ``unavailable`` (``placeholder``/``omit``), ``tombstones``,
+``schemas`` (``true``/``false``), ``value_format`` (``debezium``/``arrow``), ``dead_letter_topic``,
+``max_message_bytes``, ``topic.<schema.table>=<topic>`` (per-table topic) and
+``producer.<librdkafka setting>=<value>`` (passed to the producer, e.g. ``producer.linger.ms=20``).
+Parquet options: ``parquet:DIR?max_rows=..&max_bytes=..&max_seconds=..&row_group_rows=..
+&min_commit_interval=..&compression=..``.
 """
 
 from __future__ import annotations
 
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from arrowtail.exceptions import ConfigError
 from arrowtail.sinks.base import Position, Sink
 
-__all__ = ["Position", "Sink"]
+__all__ = ["Position", "Sink", "open_sink"]
+
+_BOOL = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+def _bool(name: str, value: str) -> bool:
+    try:
+        return _BOOL[value.lower()]
+    except KeyError:
+        raise ConfigError(f"sink option {name} must be true or false, not {value!r}") from None
+
+
+def _number(name: str, value: str, kind: type[int] | type[float]) -> Any:
+    try:
+        return kind(value)
+    except ValueError:
+        raise ConfigError(f"sink option {name} must be a number, not {value!r}") from None
+
+
+def open_sink(spec: str) -> Sink:
+    """The sink a ``--to`` value names (not yet opened). Raises ConfigError for a bad value."""
+    if spec.startswith("jsonl:"):
+        from arrowtail.sinks.jsonl import JsonlSink
+
+        path = spec[len("jsonl:") :]
+        if not path:
+            raise ConfigError("jsonl sink needs a file name or '-': jsonl:FILE or jsonl:-")
+        return JsonlSink(path)
+    if spec.startswith("parquet:"):
+        from arrowtail.sinks.parquet import ParquetSink
+
+        path, _, query = spec[len("parquet:") :].partition("?")
+        if not path:
+            raise ConfigError("parquet sink needs a directory: parquet:DIR")
+        kw: dict[str, Any] = {}
+        for name, value in parse_qsl(query, keep_blank_values=True):
+            if name in ("max_rows", "max_bytes", "row_group_rows"):
+                kw[name] = _number(name, value, int)
+            elif name in ("max_seconds", "min_commit_interval"):
+                kw[name] = _number(name, value, float)
+            elif name == "compression":
+                kw[name] = value
+            else:
+                raise ConfigError(f"unknown parquet sink option {name!r}")
+        try:
+            return ParquetSink(path, **kw)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+    if spec.startswith("kafka://"):
+        return _kafka(spec)
+    raise ConfigError(
+        f"unknown sink {spec!r}: use parquet:DIR, jsonl:FILE, jsonl:- or kafka://HOST:PORT"
+    )
+
+
+def _kafka(spec: str) -> Sink:
+    from arrowtail.sinks.kafka import KafkaSink
+
+    url = urlsplit(spec)
+    if not url.netloc:
+        raise ConfigError("kafka sink needs brokers: kafka://HOST:PORT[,HOST:PORT]")
+    kw: dict[str, Any] = {}
+    topics: dict[str, str] = {}
+    producer: dict[str, Any] = {}
+    for name, value in parse_qsl(url.query, keep_blank_values=True):
+        if name.startswith("producer."):
+            producer[name[len("producer.") :]] = value
+        elif name.startswith("topic."):
+            topics[name[len("topic.") :]] = value
+        elif name in ("tombstones", "schemas"):
+            kw[name] = _bool(name, value)
+        elif name == "max_message_bytes":
+            kw[name] = _number(name, value, int)
+        elif name in (
+            "topic_prefix",
+            "database",
+            "decimals",
+            "unavailable",
+            "value_format",
+            "dead_letter_topic",
+            "binlog_basename",
+        ):
+            kw[name] = value
+        elif name == "server_id":
+            kw[name] = _number(name, value, int)
+        else:
+            raise ConfigError(f"unknown kafka sink option {name!r}")
+    return KafkaSink(url.netloc, topics=topics, producer_config=producer, **kw)

@@ -16,10 +16,12 @@ producer, produced idempotently; the checkpoint advances from delivery reports.
   (reports come back out of order across partitions). Any failed delivery makes ``write``,
   ``commit`` and ``durable_position`` raise :class:`~arrowtail.exceptions.SinkError`, and the
   durable position never moves past it.
-- A message larger than ``max_message_bytes`` goes to the dead-letter topic (default
+- A message larger than the limit goes to the dead-letter topic (default
   ``<topic_prefix>.dlq``) with its key, no value, and headers ``arrowtail.reason``,
   ``arrowtail.topic``, ``arrowtail.table``, ``arrowtail.pos``, ``arrowtail.seq`` and
-  ``arrowtail.size``.
+  ``arrowtail.size``. The limit of a topic is ``max_message_bytes`` or, when smaller, the topic's
+  own ``max.message.bytes`` (read once per topic with the admin API), so rows the broker would
+  refuse are routed before they can fail delivery.
 
 With ``value_format="arrow"`` a batch is sent instead as Arrow IPC stream messages (no key): its
 rows are grouped by the partition of their primary key (the same Java rule, over the Debezium key
@@ -43,6 +45,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 
 from arrowtail import _core
 from arrowtail.exceptions import ConfigError, SinkError
@@ -114,6 +117,7 @@ class KafkaSink:
         }
         self._producer: Producer | None = None
         self._partitions: dict[str, int] = {}
+        self._limits: dict[str, int] = {}
         self._groups: deque[_Group] = deque()
         self._current: _Group | None = None
         self._durable: Position | None = None
@@ -154,9 +158,10 @@ class KafkaSink:
         sizes = pc.add(
             pc.fill_null(pc.binary_length(keys), 0), pc.fill_null(pc.binary_length(values), 0)
         )
-        too_large = pc.greater(sizes, self.max_message_bytes)
+        limit = self._limit(topic)
+        too_large = pc.greater(sizes, limit)
         if pc.any(too_large).as_py():
-            self._dead_letters(table, topic, batch, keys, rows, sizes, too_large, group)
+            self._dead_letters(table, topic, batch, keys, rows, sizes, too_large, group, limit)
             keep = pc.invert(too_large)
             keys, values, parts = keys.filter(keep), values.filter(keep), parts.filter(keep)
         on_delivery = group.on_delivery
@@ -214,6 +219,30 @@ class KafkaSink:
             self._groups.popleft()
         if raise_failure:
             self._raise_failure()
+
+    def _limit(self, topic: str) -> int:
+        """The largest message (key + value bytes) sent to ``topic``."""
+        limit = self._limits.get(topic)
+        if limit is None:
+            limit = self.max_message_bytes
+            topic_limit = self._topic_max_message_bytes(topic)
+            if topic_limit is not None:
+                # Leave room for the record and batch headers the broker counts too.
+                limit = min(limit, topic_limit - 512)
+            self._limits[topic] = limit
+        return limit
+
+    def _topic_max_message_bytes(self, topic: str) -> int | None:
+        """The topic's ``max.message.bytes``, or None when it cannot be read."""
+        admin = AdminClient({"bootstrap.servers": self._config["bootstrap.servers"]})
+        resource = ConfigResource(ResourceType.TOPIC, topic)
+        try:
+            configs = admin.describe_configs([resource])[resource].result(
+                timeout=self.metadata_timeout
+            )
+            return int(configs["max.message.bytes"].value)
+        except (KafkaException, KeyError, ValueError, TypeError):
+            return None
 
     def _partition_count(self, topic: str) -> int:
         n = self._partitions.get(topic)
@@ -311,7 +340,8 @@ class KafkaSink:
         keys: pa.Array,
     ) -> None:
         data = _ipc_bytes(batch)
-        if len(data) > self.max_message_bytes and batch.num_rows > 1:
+        limit = self._limit(topic)
+        if len(data) > limit and batch.num_rows > 1:
             half = batch.num_rows // 2
             for lo, hi in ((0, half), (half, batch.num_rows)):
                 self._send_arrow(
@@ -325,7 +355,7 @@ class KafkaSink:
                     keys.slice(lo, hi - lo),
                 )
             return
-        if len(data) > self.max_message_bytes:
+        if len(data) > limit:
             sizes = pa.array([len(data)], pa.int64())
             self._dead_letters(
                 table,
@@ -336,6 +366,7 @@ class KafkaSink:
                 sizes,
                 pa.array([True]),
                 group,
+                limit,
             )
             return
         pos = batch.column("_pos")
@@ -357,6 +388,7 @@ class KafkaSink:
         sizes: pa.Array,
         too_large: pa.Array,
         group: _Group,
+        limit: int,
     ) -> None:
         assert self._producer is not None
         dlq = self.dead_letter_topic
@@ -373,8 +405,7 @@ class KafkaSink:
             headers: list[tuple[str, str | bytes | None]] = [
                 (
                     "arrowtail.reason",
-                    f"message of {size} bytes exceeds the limit of "
-                    f"{self.max_message_bytes} bytes".encode(),
+                    f"message of {size} bytes exceeds the limit of {limit} bytes".encode(),
                 ),
                 ("arrowtail.topic", topic.encode()),
                 ("arrowtail.table", table.encode()),

@@ -171,6 +171,9 @@ class ParquetSink:
                 for batch in batches:
                     self._append(key, batch, now)
             self._uncommitted.clear()
+            # Files open too long are finished even when this commit added nothing to them.
+            for key in [k for k, f in self._open.items() if now - f.opened_at >= self.max_seconds]:
+                self._finish(key)
             self._pending_position = position
             rolled = bool(self._finished)
             if rolled or now - self._last_durable_at >= self.min_commit_interval:

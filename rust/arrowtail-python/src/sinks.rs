@@ -40,9 +40,21 @@ fn config(msg: impl Into<String>) -> PyErr {
 fn partitions_of(keys: &dyn Array, n: i32) -> Result<Int32Array, String> {
     let part = |k: Option<&[u8]>| k.and_then(|k| partition_for_key(k, n)).unwrap_or(0);
     Ok(match keys.data_type() {
-        DataType::Binary => keys.as_binary::<i32>().iter().map(|k| Some(part(k))).collect(),
-        DataType::LargeBinary => keys.as_binary::<i64>().iter().map(|k| Some(part(k))).collect(),
-        DataType::BinaryView => keys.as_binary_view().iter().map(|k| Some(part(k))).collect(),
+        DataType::Binary => keys
+            .as_binary::<i32>()
+            .iter()
+            .map(|k| Some(part(k)))
+            .collect(),
+        DataType::LargeBinary => keys
+            .as_binary::<i64>()
+            .iter()
+            .map(|k| Some(part(k)))
+            .collect(),
+        DataType::BinaryView => keys
+            .as_binary_view()
+            .iter()
+            .map(|k| Some(part(k)))
+            .collect(),
         DataType::Utf8 => keys
             .as_string::<i32>()
             .iter()

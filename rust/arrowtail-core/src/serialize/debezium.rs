@@ -25,7 +25,6 @@
 #![allow(clippy::result_large_err)]
 
 use std::collections::HashMap;
-use std::io::Write;
 
 use arrow_array::builder::BinaryBuilder;
 use arrow_array::cast::AsArray;
@@ -226,6 +225,17 @@ pub fn serialize<'b>(batch: &'b RecordBatch, opts: &DebeziumOptions) -> Result<S
     json::write_str(&mut source_head, if mysql { "mysql" } else { "postgresql" });
     source_head.extend_from_slice(b",\"name\":");
     json::write_str(&mut source_head, &opts.topic_prefix);
+    let source_parts = SourceParts {
+        head: source_head,
+        opts,
+        mysql,
+        ns,
+        table,
+    };
+    let tail = envelope_tail(opts.ts_ms);
+    let mut src_tx: Option<(u64, u64, i64, bool)> = None;
+    let mut src_prefix = Vec::new();
+    let mut src_buf = Vec::new();
 
     let rows = batch.num_rows();
     let mut keys = BinaryBuilder::with_capacity(rows, rows * 16);
@@ -278,16 +288,19 @@ pub fn serialize<'b>(batch: &'b RecordBatch, opts: &DebeziumOptions) -> Result<S
         }
         let key = has_key.then_some(key_buf.as_slice());
 
+        // `source` changes only between transactions, except for its `_seq` fields.
+        let tx = (pos.value(i), xid.value(i), commit_ts.value(i), op == "r");
+        if src_tx != Some(tx) {
+            src_prefix.clear();
+            source_parts.prefix(&mut src_prefix, tx.0, tx.1, tx.2, tx.3);
+            src_tx = Some(tx);
+        }
+        src_buf.clear();
+        src_buf.extend_from_slice(&src_prefix);
+        source_parts.suffix(&mut src_buf, seq.value(i));
         let ctx = RowCtx {
-            opts,
-            source_head: &source_head,
-            mysql,
-            ns,
-            table,
-            pos: pos.value(i),
-            seq: seq.value(i),
-            xid: xid.value(i),
-            commit_us: commit_ts.value(i),
+            source: &src_buf,
+            tail: &tail,
         };
         match op {
             "c" | "r" | "m" => {
@@ -377,17 +390,11 @@ fn wrap(schema: &[u8], payload: &[u8]) -> Vec<u8> {
     w
 }
 
-/// What the envelope of one row needs besides the images.
+/// What the envelope of one row needs besides the images: its `source` object and the constant
+/// tail (`transaction`, processing timestamps) are prepared by the caller.
 struct RowCtx<'a> {
-    opts: &'a DebeziumOptions,
-    source_head: &'a [u8],
-    mysql: bool,
-    ns: &'a str,
-    table: &'a str,
-    pos: u64,
-    seq: u32,
-    xid: u64,
-    commit_us: i64,
+    source: &'a [u8],
+    tail: &'a [u8],
 }
 
 type Image<'a> = Option<&'a dyn Fn(&mut Vec<u8>)>;
@@ -405,27 +412,47 @@ impl RowCtx<'_> {
             None => out.extend_from_slice(b"null"),
         }
         out.push(b',');
-        self.source(out, op);
+        out.extend_from_slice(self.source);
         out.extend_from_slice(b",\"transaction\":null,\"op\":");
         json::write_str(out, op);
-        let ts = self.opts.ts_ms;
-        let _ = write!(
-            out,
-            ",\"ts_ms\":{ts},\"ts_us\":{},\"ts_ns\":{}}}",
-            ts.saturating_mul(1000),
-            ts.saturating_mul(1_000_000)
-        );
+        out.extend_from_slice(self.tail);
     }
+}
 
-    fn source(&self, out: &mut Vec<u8>, op: &str) {
-        let us = self.commit_us;
-        out.extend_from_slice(self.source_head);
-        let _ = write!(
-            out,
-            ",\"ts_ms\":{},\"snapshot\":\"{}\",\"db\":",
-            us.div_euclid(1000),
-            if op == "r" { "true" } else { "false" }
-        );
+/// The envelope's constant end: `,"ts_ms":..,"ts_us":..,"ts_ns":..}`.
+fn envelope_tail(ts_ms: i64) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(b",\"ts_ms\":");
+    json::write_i64(&mut out, ts_ms);
+    out.extend_from_slice(b",\"ts_us\":");
+    json::write_i64(&mut out, ts_ms.saturating_mul(1000));
+    out.extend_from_slice(b",\"ts_ns\":");
+    json::write_i64(&mut out, ts_ms.saturating_mul(1_000_000));
+    out.push(b'}');
+    out
+}
+
+/// Per-batch facts of the `source` block.
+struct SourceParts<'a> {
+    head: Vec<u8>,
+    opts: &'a DebeziumOptions,
+    mysql: bool,
+    ns: &'a str,
+    table: &'a str,
+}
+
+impl SourceParts<'_> {
+    /// Everything of `source` that is the same for all rows of a transaction (and snapshot
+    /// flag); what follows depends on `_seq` ([`suffix`](Self::suffix)).
+    fn prefix(&self, out: &mut Vec<u8>, pos: u64, xid: u64, us: i64, snapshot: bool) {
+        out.extend_from_slice(&self.head);
+        out.extend_from_slice(b",\"ts_ms\":");
+        json::write_i64(out, us.div_euclid(1000));
+        out.extend_from_slice(if snapshot {
+            b",\"snapshot\":\"true\",\"db\":"
+        } else {
+            b",\"snapshot\":\"false\",\"db\":"
+        });
         json::write_str(
             out,
             if self.mysql {
@@ -434,39 +461,42 @@ impl RowCtx<'_> {
                 &self.opts.database
             },
         );
-        let _ = write!(
-            out,
-            ",\"sequence\":null,\"ts_us\":{us},\"ts_ns\":{}",
-            us.saturating_mul(1000)
-        );
+        out.extend_from_slice(b",\"sequence\":null,\"ts_us\":");
+        json::write_i64(out, us);
+        out.extend_from_slice(b",\"ts_ns\":");
+        json::write_i64(out, us.saturating_mul(1000));
         if self.mysql {
             out.extend_from_slice(b",\"table\":");
             json::write_str(out, self.table);
-            let _ = write!(
-                out,
-                ",\"server_id\":{},\"gtid\":null,\"file\":",
-                self.opts.server_id
-            );
-            let file = format!("{}.{:06}", self.opts.binlog_basename, self.pos >> 32);
+            out.extend_from_slice(b",\"server_id\":");
+            json::write_u64(out, u64::from(self.opts.server_id));
+            out.extend_from_slice(b",\"gtid\":null,\"file\":");
+            let file = format!("{}.{:06}", self.opts.binlog_basename, pos >> 32);
             json::write_str(out, &file);
-            let _ = write!(
-                out,
-                ",\"pos\":{},\"row\":{},\"thread\":null,\"query\":null",
-                self.pos & 0xffff_ffff,
-                self.seq
-            );
+            out.extend_from_slice(b",\"pos\":");
+            json::write_u64(out, pos & 0xffff_ffff);
+            out.extend_from_slice(b",\"row\":");
         } else {
             out.extend_from_slice(b",\"schema\":");
             json::write_str(out, self.ns);
             out.extend_from_slice(b",\"table\":");
             json::write_str(out, self.table);
-            let _ = write!(
-                out,
-                ",\"txId\":{},\"lsn\":{},\"xmin\":null",
-                self.xid, self.pos
-            );
+            out.extend_from_slice(b",\"txId\":");
+            json::write_u64(out, xid);
+            out.extend_from_slice(b",\"lsn\":");
+            json::write_u64(out, pos);
+            out.extend_from_slice(b",\"xmin\":null,\"seq\":");
         }
-        let _ = write!(out, ",\"seq\":{}}}", self.seq);
+    }
+
+    /// The `_seq`-dependent end of `source`.
+    fn suffix(&self, out: &mut Vec<u8>, seq: u32) {
+        json::write_u64(out, u64::from(seq));
+        if self.mysql {
+            out.extend_from_slice(b",\"thread\":null,\"query\":null,\"seq\":");
+            json::write_u64(out, u64::from(seq));
+        }
+        out.push(b'}');
     }
 }
 

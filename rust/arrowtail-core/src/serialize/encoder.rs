@@ -5,8 +5,6 @@
 //! microseconds, `timestamptz` as an ISO instant, `time` as microseconds of the day, uuid and json
 //! as strings, binary as base64, decimals per [`DecimalMode`].
 
-use std::io::Write;
-
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
     Date32Type, Decimal128Type, DurationMicrosecondType, Float32Type, Float64Type, Int16Type,
@@ -45,15 +43,22 @@ pub fn encoder<'a>(
     })
 }
 
-fn display<'a, T>(array: &'a dyn Array) -> Encoder<'a>
+fn signed<'a, T>(array: &'a dyn Array) -> Encoder<'a>
 where
     T: ArrowPrimitiveType,
-    T::Native: std::fmt::Display,
+    T::Native: Into<i64>,
 {
     let a: &'a PrimitiveArray<T> = array.as_primitive::<T>();
-    Box::new(move |out, i| {
-        let _ = write!(out, "{}", a.value(i));
-    })
+    Box::new(move |out, i| json::write_i64(out, a.value(i).into()))
+}
+
+fn unsigned<'a, T>(array: &'a dyn Array) -> Encoder<'a>
+where
+    T: ArrowPrimitiveType,
+    T::Native: Into<u64>,
+{
+    let a: &'a PrimitiveArray<T> = array.as_primitive::<T>();
+    Box::new(move |out, i| json::write_u64(out, a.value(i).into()))
 }
 
 fn value_encoder<'a>(
@@ -69,14 +74,14 @@ fn value_encoder<'a>(
                 out.extend_from_slice(if a.value(i) { b"true" } else { b"false" })
             })
         }
-        DataType::Int8 => display::<Int8Type>(array),
-        DataType::Int16 => display::<Int16Type>(array),
-        DataType::Int32 => display::<Int32Type>(array),
-        DataType::Int64 => display::<Int64Type>(array),
-        DataType::UInt8 => display::<UInt8Type>(array),
-        DataType::UInt16 => display::<UInt16Type>(array),
-        DataType::UInt32 => display::<UInt32Type>(array),
-        DataType::UInt64 => display::<UInt64Type>(array),
+        DataType::Int8 => signed::<Int8Type>(array),
+        DataType::Int16 => signed::<Int16Type>(array),
+        DataType::Int32 => signed::<Int32Type>(array),
+        DataType::Int64 => signed::<Int64Type>(array),
+        DataType::UInt8 => unsigned::<UInt8Type>(array),
+        DataType::UInt16 => unsigned::<UInt16Type>(array),
+        DataType::UInt32 => unsigned::<UInt32Type>(array),
+        DataType::UInt64 => unsigned::<UInt64Type>(array),
         DataType::Float32 => {
             let a = array.as_primitive::<Float32Type>();
             // Through the shortest decimal form of the f32, so 0.1f32 stays "0.1".
@@ -138,17 +143,17 @@ fn value_encoder<'a>(
             let a = array.as_fixed_size_binary();
             Box::new(move |out, i| json::write_base64(out, a.value(i)))
         }
-        DataType::Date32 => display::<Date32Type>(array),
+        DataType::Date32 => signed::<Date32Type>(array),
         DataType::Timestamp(TimeUnit::Microsecond, None) => {
-            display::<TimestampMicrosecondType>(array)
+            signed::<TimestampMicrosecondType>(array)
         }
         DataType::Timestamp(TimeUnit::Microsecond, Some(_)) => {
             // The time zone only says how to display; the values are UTC instants.
             let a = array.as_primitive::<TimestampMicrosecondType>();
             Box::new(move |out, i| json::write_iso_instant(out, a.value(i)))
         }
-        DataType::Time64(TimeUnit::Microsecond) => display::<Time64MicrosecondType>(array),
-        DataType::Duration(TimeUnit::Microsecond) => display::<DurationMicrosecondType>(array),
+        DataType::Time64(TimeUnit::Microsecond) => signed::<Time64MicrosecondType>(array),
+        DataType::Duration(TimeUnit::Microsecond) => signed::<DurationMicrosecondType>(array),
         DataType::Interval(IntervalUnit::MonthDayNano) => {
             let a = array.as_primitive::<IntervalMonthDayNanoType>();
             Box::new(move |out, i| {

@@ -37,6 +37,30 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// Appends an unsigned integer in decimal (a small stack buffer; no formatting machinery, this
+/// runs for every integer value and every row's positions).
+pub fn write_u64(out: &mut Vec<u8>, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// Appends a signed integer in decimal.
+pub fn write_i64(out: &mut Vec<u8>, v: i64) {
+    if v < 0 {
+        out.push(b'-');
+    }
+    write_u64(out, v.unsigned_abs());
+}
+
 /// Appends `data` base64-encoded (standard alphabet, padded) inside JSON quotes, the way Kafka
 /// Connect's JSON converter writes `bytes` values.
 pub fn write_base64(out: &mut Vec<u8>, data: &[u8]) {
@@ -105,9 +129,21 @@ fn write_decimal_plain(out: &mut Vec<u8>, v: i128, scale: i8) {
     if v < 0 {
         out.push(b'-');
     }
-    let digits = v.unsigned_abs().to_string();
+    // Digits of |v| into a stack buffer (u128 has at most 39 digits).
+    let mut buf = [0u8; 40];
+    let mut i = buf.len();
+    let mut u = v.unsigned_abs();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (u % 10) as u8;
+        u /= 10;
+        if u == 0 {
+            break;
+        }
+    }
+    let digits = &buf[i..];
     if scale <= 0 {
-        out.extend_from_slice(digits.as_bytes());
+        out.extend_from_slice(digits);
         if v != 0 {
             out.extend(std::iter::repeat_n(b'0', usize::from(scale.unsigned_abs())));
         }
@@ -117,12 +153,12 @@ fn write_decimal_plain(out: &mut Vec<u8>, v: i128, scale: i8) {
     if digits.len() <= scale {
         out.extend_from_slice(b"0.");
         out.extend(std::iter::repeat_n(b'0', scale - digits.len()));
-        out.extend_from_slice(digits.as_bytes());
+        out.extend_from_slice(digits);
     } else {
         let (int, frac) = digits.split_at(digits.len() - scale);
-        out.extend_from_slice(int.as_bytes());
+        out.extend_from_slice(int);
         out.push(b'.');
-        out.extend_from_slice(frac.as_bytes());
+        out.extend_from_slice(frac);
     }
 }
 
@@ -174,24 +210,49 @@ pub fn write_iso_instant(out: &mut Vec<u8>, micros: i64) {
     let secs = in_day / 1_000_000;
     let frac = in_day % 1_000_000;
     out.push(b'"');
-    let _ = if (0..=9999).contains(&y) {
-        write!(out, "{y:04}")
+    if (0..=9999).contains(&y) {
+        two(out, (y / 100) as u32);
+        two(out, (y % 100) as u32);
     } else {
-        write!(out, "{y:+05}")
-    };
-    let _ = write!(
-        out,
-        "-{mo:02}-{d:02}T{:02}:{:02}:{:02}",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    );
+        out.push(if y < 0 { b'-' } else { b'+' });
+        let a = y.unsigned_abs();
+        if a < 1000 {
+            out.extend(std::iter::repeat_n(b'0', 4 - a.to_string().len()));
+        }
+        write_u64(out, a);
+    }
+    out.push(b'-');
+    two(out, mo);
+    out.push(b'-');
+    two(out, d);
+    out.push(b'T');
+    two(out, (secs / 3600) as u32);
+    out.push(b':');
+    two(out, (secs / 60 % 60) as u32);
+    out.push(b':');
+    two(out, (secs % 60) as u32);
     if frac != 0 {
-        let s = format!("{frac:06}");
         out.push(b'.');
-        out.extend_from_slice(s.trim_end_matches('0').as_bytes());
+        let mut f = frac as u32;
+        let mut digits = 6;
+        while f % 10 == 0 {
+            f /= 10;
+            digits -= 1;
+        }
+        let mut buf = [b'0'; 6];
+        for slot in buf[..digits].iter_mut().rev() {
+            *slot = b'0' + (f % 10) as u8;
+            f /= 10;
+        }
+        out.extend_from_slice(&buf[..digits]);
     }
     out.extend_from_slice(b"Z\"");
+}
+
+/// Appends a number below 100 as two digits.
+fn two(out: &mut Vec<u8>, v: u32) {
+    out.push(b'0' + (v / 10 % 10) as u8);
+    out.push(b'0' + (v % 10) as u8);
 }
 
 /// Appends a month-day-nano interval as a quoted ISO 8601 duration `"P<m>M<d>DT<s>S"` with the
@@ -229,6 +290,15 @@ mod tests {
     }
 
     #[test]
+    fn integers() {
+        assert_eq!(s(|o| write_u64(o, 0)), "0");
+        assert_eq!(s(|o| write_u64(o, u64::MAX)), "18446744073709551615");
+        assert_eq!(s(|o| write_i64(o, i64::MIN)), "-9223372036854775808");
+        assert_eq!(s(|o| write_i64(o, -7)), "-7");
+        assert_eq!(s(|o| write_i64(o, 42)), "42");
+    }
+
+    #[test]
     fn base64_pads() {
         assert_eq!(s(|o| write_base64(o, b"")), r#""""#);
         assert_eq!(s(|o| write_base64(o, b"f")), r#""Zg==""#);
@@ -263,6 +333,18 @@ mod tests {
         assert_eq!(
             s(|o| write_iso_instant(o, -1)),
             r#""1969-12-31T23:59:59.999999Z""#
+        );
+        assert_eq!(
+            s(|o| write_iso_instant(o, 1_000_010)),
+            r#""1970-01-01T00:00:01.00001Z""#
+        );
+        assert_eq!(
+            s(|o| write_iso_instant(o, 253_402_300_800_000_000)),
+            r#""+10000-01-01T00:00:00Z""#
+        );
+        assert_eq!(
+            s(|o| write_iso_instant(o, -62_198_755_200_000_000)),
+            r#""-0001-01-01T00:00:00Z""#
         );
         assert_eq!(civil_from_days(-719_528), (0, 1, 1));
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
