@@ -9,6 +9,7 @@ row) as the key.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -16,9 +17,17 @@ import pyarrow as pa
 META = {"_op", "_pos", "_seq", "_xid", "_commit_ts", "_before", "_unchanged"}
 
 
+def _hashable(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
+    return value
+
+
 def _key(row: dict[str, Any], pk: list[str]) -> tuple[Any, ...]:
     if pk:
-        return tuple(row[c] for c in pk)
+        return tuple(_hashable(row[c]) for c in pk)
     return tuple(sorted((k, repr(v)) for k, v in row.items()))
 
 
@@ -57,3 +66,49 @@ def replay(
                 image.pop(_key(user, pk), None)
         out[table] = image
     return out
+
+
+def parquet_changes(root: str | Path) -> list[tuple[str, int, pa.RecordBatch]]:
+    """Change batches read back from a Parquet sink directory (``<root>/<schema>.<table>/``)."""
+    import pyarrow.parquet as pq
+
+    out: list[tuple[str, int, pa.RecordBatch]] = []
+    for path in sorted(Path(root).glob("*/*.parquet")):
+        if path.parent.name.startswith("_"):
+            continue
+        table = pq.read_table(path)
+        meta = table.schema.metadata or {}
+        version = int(meta.get(b"arrowtail.schema_version", b"1"))
+        for batch in table.to_batches():
+            out.append((path.parent.name, version, batch))
+    return out
+
+
+def normalize(value: Any) -> Any:
+    """A comparable form of a value read from Arrow or from a database driver."""
+    if isinstance(value, pa.MonthDayNano):
+        return [value.months, value.days, value.nanoseconds]
+    if hasattr(value, "bytes") and hasattr(value, "hex") and hasattr(value, "version"):
+        return value.bytes  # uuid.UUID
+    if isinstance(value, memoryview | bytearray):
+        return bytes(value)
+    if isinstance(value, float) and value != value:
+        return "NaN"
+    return value
+
+
+def assert_tables_equal(
+    actual: dict[tuple[Any, ...], dict[str, Any]],
+    want: dict[tuple[Any, ...], dict[str, Any]],
+    table: str,
+) -> None:
+    """Same keys and, column by column, the same values (value-level comparison)."""
+    missing = sorted(set(want) - set(actual))[:5]
+    extra = sorted(set(actual) - set(want))[:5]
+    assert not missing and not extra, f"{table}: missing keys {missing}, extra keys {extra}"
+    for key, row in want.items():
+        got = actual[key]
+        for col, value in row.items():
+            assert normalize(got.get(col)) == normalize(value), (
+                f"{table} {key} column {col}: stream has {got.get(col)!r}, database has {value!r}"
+            )

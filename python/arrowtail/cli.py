@@ -295,9 +295,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
-    except ImportError as exc:  # a command whose module is not part of this build
-        print(f"arrowtail: error: {scrub(str(exc))}", file=sys.stderr)
-        return 2
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, no secrets
+        if os.environ.get("ARROWTAIL_DEBUG"):
+            raise
+        print(
+            f"arrowtail: unexpected error ({type(exc).__name__}): {scrub(str(exc)).strip()} "
+            "(set ARROWTAIL_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

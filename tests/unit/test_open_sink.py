@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from arrowtail.exceptions import ConfigError
 from arrowtail.sinks import open_sink
 from arrowtail.sinks.jsonl import JsonlSink

@@ -125,16 +125,15 @@ def binary_safe(conn: psycopg.Connection, publication: str) -> tuple[bool, str]:
     (enums and domains over such types included)."""
     rows = conn.execute(
         """
-        SELECT DISTINCT format('%%I.%%I', pt.schemaname, pt.tablename), a.attname,
+        SELECT DISTINCT a.attrelid::regclass::text, a.attname,
                t.typname, t.typtype,
                CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END,
                et.typtype
-        FROM pg_publication_tables pt
-        JOIN pg_attribute a
-          ON a.attrelid = format('%%I.%%I', pt.schemaname, pt.tablename)::regclass
+        FROM pg_attribute a
         JOIN pg_type t ON t.oid = a.atttypid
         LEFT JOIN pg_type et ON et.oid = t.typelem AND t.typcategory = 'A'
-        WHERE pt.pubname = %s AND a.attnum > 0 AND NOT a.attisdropped
+        WHERE a.attrelid IN (SELECT relid FROM pg_get_publication_tables(%s))
+          AND a.attnum > 0 AND NOT a.attisdropped
         """,
         (publication,),
     ).fetchall()
