@@ -1,0 +1,51 @@
+"""Session-scoped fixtures that start real servers for the integration tests.
+
+``postgres``, ``mariadb`` and ``kafka`` each start one private server per test session (see
+``tests/servers/``) and remove it at the end, also when tests fail. A server whose binaries or jars
+are not installed makes its tests skip with the reason, unless ``ARROWTAIL_REQUIRE_SERVERS=1`` (set
+in CI), where it fails them instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+import pytest
+
+from tests.servers import KafkaServer, MariaDBServer, PostgresServer, ServerUnavailable
+from tests.servers._process import require_servers
+
+S = TypeVar("S", PostgresServer, MariaDBServer, KafkaServer)
+
+
+def _serve(name: str, factory: Callable[[], S]) -> Iterator[S]:
+    try:
+        server = factory()
+    except ServerUnavailable as exc:
+        if require_servers():
+            pytest.fail(f"{name} is required (ARROWTAIL_REQUIRE_SERVERS=1) but unavailable: {exc}")
+        pytest.skip(f"{name} not available: {exc}")
+    try:
+        server.start()
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A private PostgreSQL (wal_level=logical) on 127.0.0.1; see tests/servers/postgres.py."""
+    yield from _serve("PostgreSQL", PostgresServer)
+
+
+@pytest.fixture(scope="session")
+def mariadb() -> Iterator[MariaDBServer]:
+    """A private MariaDB with a ROW binlog on 127.0.0.1; see tests/servers/mariadb.py."""
+    yield from _serve("MariaDB", MariaDBServer)
+
+
+@pytest.fixture(scope="session")
+def kafka() -> Iterator[KafkaServer]:
+    """A private single-node KRaft Kafka broker on 127.0.0.1; see tests/servers/kafka.py."""
+    yield from _serve("Kafka", KafkaServer)

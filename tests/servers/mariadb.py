@@ -1,0 +1,251 @@
+"""A private MariaDB server with a row-based binlog for the integration tests.
+
+``mariadb-install-db`` into a temporary directory, then ``mariadbd`` on 127.0.0.1 with the binlog
+settings the binlog decoder expects (ROW format, FULL row image, FULL row metadata, server id 1) and
+small memory settings. Tests log in over TCP as ``arrowtail`` (all privileges, password required);
+the database ``arrowtail_test`` exists from the start.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from tests.servers._process import (
+    LOOPBACK,
+    ServerUnavailable,
+    chown_tree,
+    free_port,
+    kill_process,
+    remove_tree,
+    run_checked,
+    running_as_root,
+    spawn,
+    stop_process,
+    user_exists,
+    wait_until,
+)
+
+OS_USER = "mysql"
+APP_USER = "arrowtail"
+APP_PASSWORD = "arrowtail-secret-pw"
+DATABASE = "arrowtail_test"
+START_TIMEOUT = 90.0
+STOP_TIMEOUT = 60.0
+
+_SEARCH_DIRS = ("/usr/sbin", "/usr/bin", "/usr/libexec", "/usr/local/sbin", "/usr/local/bin")
+
+
+def _find(*names: str) -> Path | None:
+    for name in names:
+        found = shutil.which(name)
+        if found:
+            return Path(found)
+        for directory in _SEARCH_DIRS:
+            cand = Path(directory) / name
+            if cand.is_file() and os.access(cand, os.X_OK):
+                return cand
+    return None
+
+
+def find_binaries() -> tuple[Path, Path]:
+    """``(mariadbd, mariadb-install-db)``, or ServerUnavailable naming what is missing."""
+    server = _find("mariadbd", "mysqld")
+    install = _find("mariadb-install-db", "mysql_install_db")
+    if server is None or install is None:
+        raise ServerUnavailable(
+            "MariaDB server binaries (mariadbd, mariadb-install-db) not found; "
+            "run scripts/install-system.sh (Debian package mariadb-server)"
+        )
+    return server, install
+
+
+class MariaDBServer:
+    """One private MariaDB instance: ``start()`` creates it, ``cleanup()`` removes it."""
+
+    def __init__(self) -> None:
+        self.server_bin, self.install_bin = find_binaries()
+        if running_as_root() and not user_exists(OS_USER):
+            raise ServerUnavailable(f"running as root but there is no '{OS_USER}' OS account")
+        self.host = LOOPBACK
+        self.port = free_port()
+        self.user = APP_USER
+        self.password = APP_PASSWORD
+        self.database = DATABASE
+        self.server_id = 1
+        self.tmp_dir = Path(tempfile.mkdtemp(prefix="arrowtail-mariadb-"))
+        self.datadir = self.tmp_dir / "data"
+        self.binlog_dir = self.tmp_dir / "binlog"
+        self.socket = self.tmp_dir / "mariadbd.sock"
+        self.log_path = self.tmp_dir / "mariadbd.log"
+        self._proc: subprocess.Popen | None = None
+        self._initialised = False
+
+    @property
+    def url(self) -> str:
+        """``mysql://user:password@127.0.0.1:port/`` for the password-protected test user."""
+        auth = f"{quote(self.user, safe='')}:{quote(self.password, safe='')}"
+        return f"mysql://{auth}@{self.host}:{self.port}/"
+
+    def connect(self, **kw: Any) -> Any:
+        """A PyMySQL connection as the test user over TCP, autocommit on (keywords override)."""
+        import pymysql
+
+        params: dict[str, Any] = {
+            "host": self.host,
+            "port": self.port,
+            "user": self.user,
+            "password": self.password,
+            "autocommit": True,
+            "connect_timeout": 10,
+            "charset": "utf8mb4",
+        }
+        params.update(kw)
+        return pymysql.connect(**params)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Create the instance on first call, then start ``mariadbd`` and wait until it answers."""
+        if self._proc is not None and self._proc.poll() is None:
+            return
+        if not self._initialised:
+            self._install()
+        self._proc = spawn(self._server_argv(), self.log_path)
+        ready = self._answers_over_tcp if self._initialised else self._answers_on_socket
+        try:
+            wait_until(
+                ready,
+                what=f"MariaDB on port {self.port}",
+                timeout=START_TIMEOUT,
+                proc=self._proc,
+                log=self.log_path,
+            )
+            if not self._initialised:
+                self._create_user_and_database()
+                self._initialised = True
+        except BaseException:
+            kill_process(self._proc)
+            self._proc = None
+            raise
+
+    def stop(self) -> None:
+        """Clean shutdown (SIGTERM), killed if it takes longer than a minute."""
+        stop_process(self._proc, sig=signal.SIGTERM, timeout=STOP_TIMEOUT)
+        self._proc = None
+
+    def restart(self) -> None:
+        """Stop and start again on the same port with the same data and binlogs."""
+        self.stop()
+        self.start()
+
+    def cleanup(self) -> None:
+        """Stop the server (forcefully if needed) and delete the temporary directory."""
+        try:
+            self.stop()
+        finally:
+            remove_tree(self.tmp_dir)
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _user_args(self) -> list[str]:
+        return [f"--user={OS_USER}"] if running_as_root() else []
+
+    def _install(self) -> None:
+        for directory in (self.datadir, self.binlog_dir, self.tmp_dir / "tmp"):
+            directory.mkdir()
+        chown_tree(self.tmp_dir, OS_USER)
+        run_checked(
+            [
+                str(self.install_bin),
+                "--no-defaults",
+                f"--datadir={self.datadir}",
+                *self._user_args(),
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+                "--skip-name-resolve",
+                "--innodb-buffer-pool-size=64M",
+                "--innodb-log-file-size=48M",
+            ],
+            self.log_path,
+            "mariadb-install-db",
+            timeout=180,
+        )
+
+    def _server_argv(self) -> list[str]:
+        return [
+            str(self.server_bin),
+            "--no-defaults",  # must come first: ignore /etc/mysql entirely
+            *self._user_args(),
+            f"--datadir={self.datadir}",
+            f"--tmpdir={self.tmp_dir / 'tmp'}",
+            f"--socket={self.socket}",
+            f"--pid-file={self.tmp_dir / 'mariadbd.pid'}",
+            f"--port={self.port}",
+            f"--bind-address={LOOPBACK}",
+            "--skip-name-resolve",
+            f"--log-bin={self.binlog_dir / 'mysql-bin'}",
+            "--binlog-format=ROW",
+            "--binlog-row-image=FULL",
+            "--binlog-row-metadata=FULL",
+            f"--server-id={self.server_id}",
+            "--character-set-server=utf8mb4",
+            "--collation-server=utf8mb4_unicode_ci",
+            # Small and fast: a test server holds little data and need not survive a crash.
+            "--innodb-buffer-pool-size=64M",
+            "--innodb-log-file-size=48M",
+            "--innodb-flush-log-at-trx-commit=2",
+            "--sync-binlog=0",
+            "--key-buffer-size=8M",
+            "--performance-schema=OFF",
+            "--max-connections=100",
+        ]
+
+    def _answers_on_socket(self) -> bool:
+        # Before setup only root@localhost exists (no password, unix socket only).
+        return self._ping(unix_socket=str(self.socket), user="root", password="")
+
+    def _answers_over_tcp(self) -> bool:
+        return self._ping(host=self.host, port=self.port, user=self.user, password=self.password)
+
+    @staticmethod
+    def _ping(**params: Any) -> bool:
+        import pymysql
+
+        try:
+            conn = pymysql.connect(connect_timeout=2, **params)
+        except pymysql.err.OperationalError:
+            return False
+        conn.close()
+        return True
+
+    def _create_user_and_database(self) -> None:
+        import pymysql
+
+        conn = pymysql.connect(
+            unix_socket=str(self.socket), user="root", password="", autocommit=True
+        )
+        try:
+            with conn.cursor() as cur:
+                # With --skip-name-resolve, TCP clients match by IP, never by 'localhost'.
+                for host in (LOOPBACK, "localhost"):
+                    cur.execute(
+                        f"CREATE USER '{APP_USER}'@'{host}' IDENTIFIED BY %s", (self.password,)
+                    )
+                    cur.execute(f"GRANT ALL PRIVILEGES ON *.* TO '{APP_USER}'@'{host}'")
+                cur.execute(f"CREATE DATABASE {DATABASE} CHARACTER SET utf8mb4")
+        finally:
+            conn.close()
+
+    def __repr__(self) -> str:
+        return f"<MariaDBServer {self.host}:{self.port} dir={self.tmp_dir}>"
