@@ -68,7 +68,16 @@ def make_batch(
             elif name == "_commit_ts" and value is None:
                 value = _EPOCH + dt.timedelta(microseconds=int(row["_pos"]))
             data[name].append(value)
-    return pa.RecordBatch.from_pydict(data, schema=schema)
+    return pa.RecordBatch.from_arrays([_array(data[f.name], f.type) for f in schema], schema=schema)
+
+
+def _array(values: list[Any], type_: pa.DataType) -> pa.Array:
+    # pyarrow cannot build extension types (arrow.uuid) from Python objects, nor structs of them.
+    if all(v is None for v in values):
+        return pa.nulls(len(values), type_)
+    if isinstance(type_, pa.ExtensionType):
+        return pa.ExtensionArray.from_storage(type_, pa.array(values, type_.storage_type))
+    return pa.array(values, type_)
 
 
 def make_changes(

@@ -24,7 +24,7 @@ _MYSQL_TIME_LIMIT = dt.timedelta(hours=838, minutes=59, seconds=59)
 
 
 def _extension_name(field: pa.Field) -> str:
-    if isinstance(field.type, pa.ExtensionType):
+    if isinstance(field.type, pa.BaseExtensionType):
         return field.type.extension_name
     meta = field.metadata or {}
     return meta.get(b"ARROW:extension:name", b"").decode()
@@ -32,7 +32,7 @@ def _extension_name(field: pa.Field) -> str:
 
 def _storage(field: pa.Field) -> pa.DataType:
     t = field.type
-    if isinstance(t, pa.ExtensionType):
+    if isinstance(t, pa.BaseExtensionType):
         t = t.storage_type
     if pa.types.is_dictionary(t):
         t = t.value_type
@@ -233,7 +233,7 @@ def python_values(
     if pa.types.is_dictionary(column.type):
         column = column.dictionary_decode()
     fam = family(field)
-    if isinstance(column.type, pa.ExtensionType):
+    if isinstance(column.type, pa.BaseExtensionType):
         column = column.storage
     if fam in ("string", "json") and pa.types.is_string(column.type):
         _check_strings(column, name, engine)

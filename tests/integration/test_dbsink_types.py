@@ -1,0 +1,164 @@
+"""Arrow types of change batches in tables the database sinks create (``create_tables=True``), and
+schema evolution: a new schema version with an added column adds it to the target table."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+import pyarrow as pa
+import pytest
+
+from arrowtail.exceptions import SinkError
+from arrowtail.sinks.database import MySqlTargetSink, PostgresTargetSink
+from tests.batches import make_batch
+
+UID = uuid.UUID("12345678-1234-5678-1234-567812345678")
+TS = dt.datetime(2026, 5, 17, 8, 30, 1, 250000)
+COLUMNS = [
+    ("id", pa.int32()),
+    ("flag", pa.bool_()),
+    ("small", pa.int8()),
+    ("big", pa.uint64()),
+    ("f4", pa.float32()),
+    ("f8", pa.float64()),
+    ("dec", pa.decimal128(12, 3)),
+    ("txt", pa.string()),
+    ("bin", pa.binary()),
+    ("day", pa.date32()),
+    ("ts", pa.timestamp("us")),
+    ("tstz", pa.timestamp("us", tz="UTC")),
+    ("tod", pa.time64("us")),
+    ("dur", pa.duration("us")),
+    ("uid", pa.uuid()),
+    ("tags", pa.list_(pa.string())),
+]
+ROW = {
+    "id": 1,
+    "flag": True,
+    "small": -7,
+    "big": 2**64 - 1,
+    "f4": 1.5,
+    "f8": -2.25,
+    "dec": Decimal("123456789.125"),
+    "txt": "zß€😀",
+    "bin": b"\x00\xff\x10",
+    "day": dt.date(2026, 2, 28),
+    "ts": TS,
+    "tstz": TS.replace(tzinfo=dt.timezone.utc),
+    "tod": dt.time(23, 59, 58, 999999),
+    "dur": dt.timedelta(hours=30, microseconds=5),
+    "uid": UID.bytes,
+    "tags": ["a", "b"],
+}
+
+
+def _batch(table: str, source: str, version: int = 1, columns=COLUMNS, rows=None):
+    rows = rows or [{"_op": "c", "_pos": 10, "_seq": 0, **ROW}]
+    return make_batch(columns, rows, table=table, source=source, schema_version=version)
+
+
+def test_postgres_created_table_holds_every_type(postgres):
+    with postgres.connect() as conn:
+        conn.execute("DROP SCHEMA IF EXISTS typ CASCADE")
+    sink = PostgresTargetSink(postgres.dsn, create_tables=True, sink_name="types")
+    sink.open()
+    sink.write("typ.t", 1, _batch("typ.t", "postgres"))
+    sink.commit({"lsn": 10})
+    sink.close()
+    with postgres.connect() as conn:
+        got = conn.execute("SELECT * FROM typ.t").fetchone()
+        names = [d.name for d in conn.execute("SELECT * FROM typ.t").description]
+        types = dict(
+            conn.execute(
+                "SELECT column_name, data_type FROM information_schema.columns"
+                " WHERE table_schema = 'typ' AND table_name = 't'"
+            ).fetchall()
+        )
+    row = dict(zip(names, got, strict=True))
+    assert types["big"] == "numeric" and types["uid"] == "uuid" and types["dur"] == "interval"
+    assert types["tags"] == "ARRAY" and types["tstz"] == "timestamp with time zone"
+    expected = {**ROW, "uid": UID, "big": Decimal(2**64 - 1), "tstz": ROW["tstz"]}
+    assert row == expected
+
+
+def test_mariadb_created_table_holds_every_type(mariadb):
+    conn = mariadb.connect()
+    with conn.cursor() as cur:
+        cur.execute("DROP DATABASE IF EXISTS typ")
+    sink = MySqlTargetSink(
+        mariadb.host,
+        mariadb.port,
+        mariadb.user,
+        mariadb.password,
+        mariadb.database,
+        create_tables=True,
+        sink_name="types",
+    )
+    sink.open()
+    sink.write("typ.t", 1, _batch("typ.t", "mysql"))
+    sink.commit({"pos": 10, "file": "mariadb-bin.000001"})
+    sink.close()
+    with conn.cursor() as cur:
+        cur.execute("SELECT * FROM typ.t")
+        names = [d[0] for d in cur.description]
+        row = dict(zip(names, cur.fetchone(), strict=True))
+    conn.close()
+    expected = {
+        **ROW,
+        "flag": 1,
+        "tstz": TS,  # stored as UTC in DATETIME(6)
+        "tod": dt.timedelta(hours=23, minutes=59, seconds=58, microseconds=999999),
+        "uid": UID.bytes,
+        "tags": "a,b",
+    }
+    assert row == expected
+
+
+def test_new_schema_version_adds_the_column(postgres):
+    with postgres.connect() as conn:
+        conn.execute("DROP SCHEMA IF EXISTS evo CASCADE")
+    v1 = [("id", pa.int64()), ("a", pa.string())]
+    v2 = [*v1, ("b", pa.int32())]
+    sink = PostgresTargetSink(postgres.dsn, create_tables=True, sink_name="evo")
+    sink.open()
+    sink.write(
+        "evo.t",
+        1,
+        _batch("evo.t", "postgres", 1, v1, [{"_op": "c", "_pos": 5, "_seq": 0, "id": 1, "a": "x"}]),
+    )
+    sink.commit({"lsn": 5})
+    sink.write(
+        "evo.t",
+        2,
+        _batch(
+            "evo.t",
+            "postgres",
+            2,
+            v2,
+            [{"_op": "u", "_pos": 6, "_seq": 0, "id": 1, "a": "y", "b": 3}],
+        ),
+    )
+    sink.commit({"lsn": 6})
+    sink.close()
+    with postgres.connect() as conn:
+        assert conn.execute("SELECT id, a, b FROM evo.t").fetchall() == [(1, "y", 3)]
+
+
+def test_mariadb_time_out_of_range_names_the_column(mariadb):
+    sink = MySqlTargetSink(
+        mariadb.host,
+        mariadb.port,
+        mariadb.user,
+        mariadb.password,
+        mariadb.database,
+        create_tables=True,
+        sink_name="range",
+    )
+    sink.open()
+    row = {"_op": "c", "_pos": 1, "_seq": 0, "id": 1, "dur": dt.timedelta(hours=900)}
+    batch = _batch("typ.d", "mysql", 1, [("id", pa.int32()), ("dur", pa.duration("us"))], [row])
+    with pytest.raises(SinkError, match="column dur"):
+        sink.write("typ.d", 1, batch)
+    sink.close()
