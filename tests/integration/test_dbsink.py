@@ -258,3 +258,18 @@ def test_unrepresentable_value_names_the_column(target):
     with pytest.raises(SinkError, match="column name"):
         sink.write("shop.odd", 1, batch)
     sink.close()
+
+
+def test_stored_position_never_goes_back(target):
+    bs = batches(TABLE, _source(target))
+    _apply(target, bs[:3])
+    sink = make_sink(target.engine, target.params)
+    assert sink.open() == position(target.engine, 1400)
+    sink.write(TABLE, 1, bs[1])  # already applied: skipped entirely
+    sink.commit(position(target.engine, 1300))
+    assert sink.durable_position() == position(target.engine, 1400)
+    sink.close()
+    sink = make_sink(target.engine, target.params)
+    assert sink.open() == position(target.engine, 1400)
+    sink.close()
+    _expect(target, bs[:3], HITS_AFTER_B3)

@@ -113,13 +113,14 @@ class TargetSink:
     def commit(self, position: Position) -> None:
         """Commits everything written together with ``position`` in the state table."""
         new = position_order(position)
-        if new is not None and self._floor is not None and new < self._floor:
-            log.warning("not moving the stored position back from %s to %s", self._floor, new)
-            self._abort()
-            return
+        backwards = new is not None and self._floor is not None and new < self._floor
         try:
             self._begin()
-            self._write_state(position)
+            if backwards:
+                # Everything at or below the stored position was skipped by write(); keep it.
+                log.warning("not moving the stored position back from %s to %s", self._floor, new)
+            else:
+                self._write_state(position)
             self._commit_txn()
         except ArrowtailError:
             self._abort()
@@ -128,8 +129,9 @@ class TargetSink:
             self._abort()
             raise SinkError(f"{self.engine} target: commit failed: {exc}") from exc
         self._in_txn = False
-        self._durable = position
-        self._floor = new if new is not None else self._floor
+        if not backwards:
+            self._durable = position
+            self._floor = new if new is not None else self._floor
 
     def durable_position(self) -> Position | None:
         """The last position committed to the target."""
