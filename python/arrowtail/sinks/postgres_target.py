@@ -15,6 +15,7 @@ from typing import Any
 import pyarrow as pa
 
 from arrowtail.sinks import sqltypes
+from arrowtail.sinks.pgcopy import csv_payload
 from arrowtail.sinks.target import STATE_TABLE, Position, TargetSink, TargetTable
 
 
@@ -145,16 +146,23 @@ class PostgresTargetSink(TargetSink):
 
         stage = sql.Identifier(f"arrowtail_stage_{next(self._stage_ids)}")
         cols = sql.SQL(", ").join(map(sql.Identifier, rows.column_names))
-        values = self._values(target, rows)
+        sqltypes.check_table(rows, self.engine)
+        payload = csv_payload(rows, target.columns)
         with self._conn.cursor() as cur:
             cur.execute(
                 sql.SQL(
                     "CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA"
                 ).format(stage, cols, target.sql_name)
             )
-            with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(stage, cols)) as copy:
-                for row in values:
-                    copy.write_row(row)
+            if payload is not None:
+                statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(stage, cols)
+                with cur.copy(statement) as copy:
+                    copy.write(payload)
+            else:
+                # Lists, intervals, structs: psycopg adapts the values row by row.
+                with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(stage, cols)) as copy:
+                    for row in self._values(target, rows):
+                        copy.write_row(row)
         return stage
 
     def _truncate(self, target: TargetTable) -> None:

@@ -223,6 +223,23 @@ def _check_floats(column: pa.Array, name: str, engine: str) -> None:
         raise SinkError(f"column {name}: MySQL/MariaDB cannot store infinity")
 
 
+def check_table(table: pa.Table, engine: str) -> None:
+    """Raises ``SinkError`` naming the column if a value cannot be stored on ``engine`` (checks
+    that ``python_values`` also makes, for callers that bypass it)."""
+    for i, name in enumerate(table.column_names):
+        field = table.schema.field(i)
+        column = table.column(i).combine_chunks()
+        if isinstance(column.type, pa.BaseExtensionType):
+            column = column.storage
+        if pa.types.is_dictionary(column.type):
+            column = column.dictionary_decode()
+        fam = family(field)
+        if fam in ("string", "json") and pa.types.is_string(column.type):
+            _check_strings(column, name, engine)
+        elif fam == "float":
+            _check_floats(column, name, engine)
+
+
 def python_values(
     column: pa.ChunkedArray | pa.Array, field: pa.Field, engine: str, target_type: str = ""
 ) -> list[Any]:
