@@ -8,7 +8,9 @@ in CI), where it fails them instead.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Iterator
+from types import FrameType
 from typing import TypeVar
 
 import pytest
@@ -17,6 +19,17 @@ from tests.servers import KafkaServer, MariaDBServer, PostgresServer, ServerUnav
 from tests.servers._process import require_servers
 
 S = TypeVar("S", PostgresServer, MariaDBServer, KafkaServer)
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"terminated by signal {signum}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A CI time limit ends the run with SIGTERM, which by default kills Python without running any
+    # teardown; as KeyboardInterrupt it lets the session fixtures stop their servers first.
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _terminate)
 
 
 def _serve(name: str, factory: Callable[[], S]) -> Iterator[S]:

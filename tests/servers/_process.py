@@ -152,17 +152,25 @@ def _signal_group(proc: subprocess.Popen, sig: int) -> None:
 
 
 def stop_process(
-    proc: subprocess.Popen | None, *, sig: int = signal.SIGTERM, timeout: float = 30.0
+    proc: subprocess.Popen | None,
+    *,
+    sig: int = signal.SIGTERM,
+    timeout: float = 30.0,
+    escalate: int | None = None,
 ) -> None:
-    """Ask a server's process group to stop with ``sig``; SIGKILL the group if it overstays."""
+    """Ask a server's process group to stop with ``sig``; if it overstays ``timeout``, send
+    ``escalate`` (when given, with ten more seconds) and finally SIGKILL the group."""
     if proc is None:
         return
-    if proc.poll() is None:
-        _signal_group(proc, sig)
+    steps = [(sig, timeout)] + ([(escalate, 10.0)] if escalate is not None else [])
+    for step_sig, step_timeout in steps:
+        if proc.poll() is not None:
+            break
+        _signal_group(proc, step_sig)
         try:
-            proc.wait(timeout=timeout)
+            proc.wait(timeout=step_timeout)
         except subprocess.TimeoutExpired:
-            pass
+            continue
     # Whatever is left in the group (children that outlived the leader) goes too.
     _signal_group(proc, signal.SIGKILL)
     try:
@@ -177,8 +185,13 @@ def kill_process(proc: subprocess.Popen | None) -> None:
 
 
 def remove_tree(path: Path | None) -> None:
-    if path is not None:
-        shutil.rmtree(path, ignore_errors=True)
+    """Delete a server's temporary directory unless ARROWTAIL_KEEP_SERVER_DIRS=1 (debugging)."""
+    if path is None:
+        return
+    if os.environ.get("ARROWTAIL_KEEP_SERVER_DIRS") == "1":
+        print(f"keeping {path} (ARROWTAIL_KEEP_SERVER_DIRS=1)")
+        return
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def require_servers() -> bool:

@@ -21,7 +21,6 @@ from pathlib import Path
 
 from tests.servers._process import (
     LOOPBACK,
-    ServerStartError,
     ServerUnavailable,
     free_port,
     kill_process,
@@ -242,11 +241,9 @@ class KafkaServer:
             return False
         return NODE_ID in metadata.brokers and metadata.controller_id == NODE_ID
 
-    def describe_failure(self) -> str:
-        return log_tail(self.log_path)
+    def recent_log(self, lines: int = 60) -> str:
+        """The last lines of the server's log, for assertion messages in tests."""
+        return log_tail(self.log_path, lines)
 
     def __repr__(self) -> str:
         return f"<KafkaServer {self.bootstrap} dir={self.tmp_dir}>"
-
-
-__all__ = ["KafkaServer", "ServerStartError", "find_libs"]

@@ -23,6 +23,7 @@ from tests.servers._process import (
     chown_tree,
     free_port,
     kill_process,
+    log_tail,
     remove_tree,
     run_checked,
     running_as_root,
@@ -246,6 +247,10 @@ class MariaDBServer:
                 cur.execute(f"CREATE DATABASE {DATABASE} CHARACTER SET utf8mb4")
         finally:
             conn.close()
+
+    def recent_log(self, lines: int = 60) -> str:
+        """The last lines of the server's log, for assertion messages in tests."""
+        return log_tail(self.log_path, lines)
 
     def __repr__(self) -> str:
         return f"<MariaDBServer {self.host}:{self.port} dir={self.tmp_dir}>"

@@ -20,7 +20,6 @@ from urllib.parse import quote
 
 from tests.servers._process import (
     LOOPBACK,
-    ServerStartError,
     ServerUnavailable,
     as_user,
     chown_tree,
@@ -169,8 +168,12 @@ class PostgresServer:
             self._initialised = True
 
     def stop(self) -> None:
-        """Fast shutdown (SIGINT: open sessions are disconnected, the cluster stays on disk)."""
-        stop_process(self._proc, sig=signal.SIGINT, timeout=30)
+        """Fast shutdown (SIGINT: open sessions are disconnected, the cluster stays on disk).
+
+        A logical walsender whose client stopped reading can hold a fast shutdown up to
+        ``wal_sender_timeout``; after 15 s the server gets an immediate shutdown (SIGQUIT) instead.
+        """
+        stop_process(self._proc, sig=signal.SIGINT, timeout=15, escalate=signal.SIGQUIT)
         self._proc = None
 
     def restart(self) -> None:
@@ -249,8 +252,6 @@ class PostgresServer:
     def __repr__(self) -> str:
         return f"<PostgresServer {self.dsn} dir={self.tmp_dir}>"
 
-    def describe_failure(self) -> str:
-        return log_tail(self.log_path)
-
-
-__all__ = ["PostgresServer", "ServerStartError", "find_bin_dir"]
+    def recent_log(self, lines: int = 60) -> str:
+        """The last lines of the server's log, for assertion messages in tests."""
+        return log_tail(self.log_path, lines)

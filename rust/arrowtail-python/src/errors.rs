@@ -34,6 +34,7 @@ pub fn to_py(err: Error) -> PyErr {
 }
 
 /// `?`-friendly conversion for results of the core.
+#[allow(dead_code)] // Shared helper, unused until a binding returns core results.
 pub trait IntoPyResult<T> {
     /// Maps the error with [`to_py`].
     fn py_err(self) -> PyResult<T>;

@@ -6,6 +6,7 @@ use pyo3::types::{PyList, PyTuple};
 use pyo3_arrow::PyRecordBatch;
 
 /// Converts change batches into a Python list of `(table, schema_version, pyarrow.RecordBatch)`.
+#[allow(dead_code)] // Shared helper, unused until the first decoder binding.
 pub fn change_batches<'py>(
     py: Python<'py>,
     batches: Vec<ChangeBatch>,
