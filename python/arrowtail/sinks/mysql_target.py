@@ -16,6 +16,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from arrowtail.exceptions import SinkError
 from arrowtail.sinks import sqltypes
 from arrowtail.sinks.target import STATE_TABLE, Position, TargetSink, TargetTable
 
@@ -47,7 +48,10 @@ class MySqlTargetSink(TargetSink):
         self._conn: Any = None
 
     def _open_connection(self, autocommit: bool) -> Any:
-        import pymysql
+        try:
+            import pymysql
+        except ImportError as exc:
+            raise SinkError("the MySQL/MariaDB target needs PyMySQL: pip install pymysql") from exc
 
         conn = pymysql.connect(
             **self.params,
