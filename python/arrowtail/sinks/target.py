@@ -118,7 +118,8 @@ class TargetSink:
             self._begin()
             if backwards:
                 # Everything at or below the stored position was skipped by write(); keep it.
-                log.warning("not moving the stored position back from %s to %s", self._floor, new)
+                # Normal after a restart when the source re-delivers from an older point.
+                log.info("keeping the stored position %s (commit of older %s)", self._floor, new)
             else:
                 self._write_state(position)
             self._commit_txn()
