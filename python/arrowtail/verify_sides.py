@@ -152,7 +152,8 @@ class DbSide:
         keys = ", ".join(self.q(k) for k in pk)
         lhs = f"({keys})" if len(pk) > 1 else keys
         marks = "(" + ", ".join(["%s"] * len(pk)) + ")" if len(pk) > 1 else "%s"
-        parts, params = [], []
+        parts: list[str] = []
+        params: list[Any] = []
         if lo is not None:
             parts.append(f"{lhs} >= {marks}")
             params.extend(lo)

@@ -193,6 +193,7 @@ class PostgresTargetSink(TargetSink):
         cols = sql.SQL(", ").join(map(sql.Identifier, columns))
         keys = sql.SQL(", ").join(map(sql.Identifier, target.pk))
         updates = [c for c in columns if c not in target.pk]
+        action: sql.Composable
         if updates:
             action = sql.SQL("DO UPDATE SET {}").format(
                 sql.SQL(", ").join(
