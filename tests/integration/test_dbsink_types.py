@@ -121,34 +121,48 @@ def test_mariadb_created_table_holds_every_type(mariadb):
     assert row == expected
 
 
-def test_new_schema_version_adds_the_column(postgres):
-    with postgres.connect() as conn:
-        conn.execute("DROP SCHEMA IF EXISTS evo CASCADE")
+@pytest.mark.parametrize("server", ["postgres", "mariadb"])
+def test_new_schema_version_adds_the_column(request, server):
+    srv = request.getfixturevalue(server)
     v1 = [("id", pa.int64()), ("a", pa.string())]
     v2 = [*v1, ("b", pa.int32())]
-    sink = PostgresTargetSink(postgres.dsn, create_tables=True, sink_name="evo")
+    if server == "postgres":
+        with srv.connect() as conn:
+            conn.execute("DROP SCHEMA IF EXISTS evo CASCADE")
+        sink = PostgresTargetSink(srv.dsn, create_tables=True, sink_name="evo")
+        source, pos = "postgres", "lsn"
+    else:
+        conn = srv.connect()
+        with conn.cursor() as cur:
+            cur.execute("DROP DATABASE IF EXISTS evo")
+        conn.close()
+        sink = MySqlTargetSink(
+            srv.host,
+            srv.port,
+            srv.user,
+            srv.password,
+            srv.database,
+            create_tables=True,
+            sink_name="evo",
+        )
+        source, pos = "mysql", "pos"
+    first = [{"_op": "c", "_pos": 5, "_seq": 0, "id": 1, "a": "x"}]
+    second = [{"_op": "u", "_pos": 6, "_seq": 0, "id": 1, "a": "y", "b": 3}]
     sink.open()
-    sink.write(
-        "evo.t",
-        1,
-        _batch("evo.t", "postgres", 1, v1, [{"_op": "c", "_pos": 5, "_seq": 0, "id": 1, "a": "x"}]),
-    )
-    sink.commit({"lsn": 5})
-    sink.write(
-        "evo.t",
-        2,
-        _batch(
-            "evo.t",
-            "postgres",
-            2,
-            v2,
-            [{"_op": "u", "_pos": 6, "_seq": 0, "id": 1, "a": "y", "b": 3}],
-        ),
-    )
-    sink.commit({"lsn": 6})
+    sink.write("evo.t", 1, _batch("evo.t", source, 1, v1, first))
+    sink.commit({pos: 5})
+    sink.write("evo.t", 2, _batch("evo.t", source, 2, v2, second))
+    sink.commit({pos: 6})
     sink.close()
-    with postgres.connect() as conn:
-        assert conn.execute("SELECT id, a, b FROM evo.t").fetchall() == [(1, "y", 3)]
+    if server == "postgres":
+        with srv.connect() as conn:
+            assert conn.execute("SELECT id, a, b FROM evo.t").fetchall() == [(1, "y", 3)]
+    else:
+        conn = srv.connect()
+        with conn.cursor() as cur:
+            cur.execute("SELECT id, a, b FROM evo.t")
+            assert cur.fetchall() == ((1, "y", 3),)
+        conn.close()
 
 
 def test_mariadb_time_out_of_range_names_the_column(mariadb):

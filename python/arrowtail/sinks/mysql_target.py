@@ -22,6 +22,8 @@ from arrowtail.sinks.target import STATE_TABLE, Position, TargetSink, TargetTabl
 
 #: Keys per DELETE statement.
 DELETE_CHUNK = 1000
+#: Seconds a CREATE/ALTER TABLE waits for a metadata lock.
+DDL_LOCK_WAIT = 30
 _SESSION = (
     "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ENGINE_SUBSTITUTION',"
     " time_zone = '+00:00'"
@@ -68,8 +70,21 @@ class MySqlTargetSink(TargetSink):
         conn = self._open_connection(autocommit=True)
         try:
             with conn.cursor() as cur:
+                # A table this sink's open transaction already wrote holds a metadata lock that
+                # the ALTER would wait for forever; fail after a while instead.
+                cur.execute(f"SET SESSION lock_wait_timeout = {DDL_LOCK_WAIT}")
                 for statement in statements:
-                    cur.execute(statement)
+                    try:
+                        cur.execute(statement)
+                    except Exception as exc:
+                        hint = ""
+                        if exc.args and exc.args[0] == 1205:  # ER_LOCK_WAIT_TIMEOUT
+                            hint = (
+                                " (a table written in this sink's open transaction cannot be"
+                                " altered on MySQL; commit before the schema change)"
+                            )
+                        what = statement.split("(")[0].strip()
+                        raise SinkError(f"{what}: {exc}{hint}") from exc
         finally:
             conn.close()
 
