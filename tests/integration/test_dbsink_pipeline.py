@@ -12,7 +12,7 @@ from arrowtail.pipeline import Pipeline
 from arrowtail.sources.base import Chunk
 from tests.integration.dbsink_cases import HITS_AFTER_B5, batches, last_pos
 from tests.integration.dbsink_child import make_sink, position
-from tests.integration.test_dbsink import TABLE, MariaTarget, PgTarget, _expect, _source
+from tests.integration.dbsink_targets import TABLE, MariaTarget, PgTarget, expect_rows, source_kind
 
 
 class ReplayingSource:
@@ -46,7 +46,7 @@ def test_pipeline_runs_twice_over_the_same_stream_and_applies_it_once(request, s
     srv = request.getfixturevalue(server)
     target = PgTarget(srv) if server == "postgres" else MariaTarget(srv)
     target.reset()
-    bs = batches(TABLE, _source(target))
+    bs = batches(TABLE, source_kind(target))
     for run in range(2):
         source = ReplayingSource(target.engine, bs)
         summary = Pipeline(source, make_sink(target.engine, target.params)).run()
@@ -57,4 +57,4 @@ def test_pipeline_runs_twice_over_the_same_stream_and_applies_it_once(request, s
         else:  # resumed at the stored position: nothing new to acknowledge
             assert source.opened_at == position(target.engine, 1800)
             assert source.acks == []
-        _expect(target, bs, HITS_AFTER_B5)
+        expect_rows(target, bs, HITS_AFTER_B5)
