@@ -19,6 +19,7 @@ import pytest
 from arrowtail.exceptions import SinkError
 from tests.batches import make_batch
 from tests.integration.dbsink_cases import (
+    COLUMNS,
     HITS_AFTER_B3,
     HITS_AFTER_B5,
     batches,
@@ -169,3 +170,30 @@ def test_stored_position_never_goes_back(target):
     assert sink.open() == position(target.engine, 1400)
     sink.close()
     expect_rows(target, bs[:3], HITS_AFTER_B3)
+
+
+def test_mariadb_applies_a_large_batch_in_a_few_statements(mariadb):
+    target = MariaTarget(mariadb)
+    target.reset()
+    rows = [{"_op": "c", "_pos": 10, "_seq": i, "id": i, "name": f"n{i}"} for i in range(3000)]
+    rows += [{"_op": "d", "_pos": 20, "_seq": i, "id": i} for i in range(0, 3000, 2)]
+    batch = make_batch(COLUMNS, rows, table=TABLE, source="mysql")
+
+    def counters() -> dict[str, int]:
+        got = target.execute(
+            "SHOW GLOBAL STATUS WHERE Variable_name IN ('Com_insert', 'Com_delete')"
+        )
+        return {name: int(value) for name, value in got}
+
+    before = counters()
+    sink = make_sink("mysql", target.params)
+    sink.open()
+    sink.write(TABLE, 1, batch)
+    sink.commit(position("mysql", 20))
+    sink.close()
+    after = counters()
+    inserts = after["Com_insert"] - before["Com_insert"]
+    deletes = after["Com_delete"] - before["Com_delete"]
+    # 1500 surviving rows and 1500 deleted keys (inserted and deleted in the same batch).
+    assert 1 <= inserts <= 5 and 1 <= deletes <= 3, (inserts, deletes)
+    assert sorted(target.rows()) == list(range(1, 3000, 2))
