@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from arrowtail.sinks.database import PostgresTargetSink
+from arrowtail.sinks.database import MySqlTargetSink, PostgresTargetSink
 from arrowtail.verify import main_verify, verify
 from tests.integration.dbsink_cases import batches, last_pos
 
@@ -180,3 +180,40 @@ def test_missing_target_table_is_a_difference(postgres):
 def test_bad_urls_exit_with_the_error_code(bad, capsys):
     assert main_verify(bad) == 2
     assert "arrowtail verify:" in capsys.readouterr().err
+
+
+def test_postgres_source_against_mariadb_target_across_engines(postgres, mariadb):
+    """The same change batches applied to both engines: equal after normalisation; a changed
+    value on one side is found by key."""
+    with postgres.connect() as conn:
+        conn.execute("DROP DATABASE IF EXISTS vcross")
+        conn.execute("CREATE DATABASE vcross")
+    dsn = postgres.dsn.rsplit("/", 1)[0] + "/vcross"
+    conn = mariadb.connect()
+    with conn.cursor() as cur:
+        cur.execute("DROP DATABASE IF EXISTS shop")
+    conn.close()
+    pg = PostgresTargetSink(dsn, create_tables=True)
+    my = MySqlTargetSink(
+        mariadb.host,
+        mariadb.port,
+        mariadb.user,
+        mariadb.password,
+        mariadb.database,
+        create_tables=True,
+        sink_name="cross",
+    )
+    for sink, kind, key in ((pg, "postgres", "lsn"), (my, "mysql", "pos")):
+        sink.open()
+        for b in batches("shop.items", kind):
+            sink.write("shop.items", 1, b)
+            sink.commit({key: last_pos(b)})
+        sink.close()
+    report = verify(dsn, mariadb.url + "shop", ["shop.items"])
+    assert report.equal, report.summary()
+    assert report.tables[0].source_rows == 3
+    conn = mariadb.connect()
+    with conn.cursor() as cur:
+        cur.execute("UPDATE shop.items SET price = price + 1 WHERE id = 21")
+    conn.close()
+    assert verify(dsn, mariadb.url + "shop", ["shop.items"]).tables[0].different == [(21,)]
