@@ -23,6 +23,7 @@ from tests.integration.dbsink_cases import (
     HITS_AFTER_B3,
     HITS_AFTER_B5,
     batches,
+    last_pos,
 )
 from tests.integration.dbsink_child import make_sink, position
 from tests.integration.dbsink_targets import (
@@ -197,3 +198,21 @@ def test_mariadb_applies_a_large_batch_in_a_few_statements(mariadb):
     # 1500 surviving rows and 1500 deleted keys (inserted and deleted in the same batch).
     assert 1 <= inserts <= 5 and 1 <= deletes <= 3, (inserts, deletes)
     assert sorted(target.rows()) == list(range(1, 3000, 2))
+
+
+def test_postgres_failed_write_rolls_back_and_the_sink_goes_on(postgres):
+    target = PgTarget(postgres)
+    target.reset()
+    target.execute("ALTER TABLE shop.items ADD CONSTRAINT n_positive CHECK (n >= 0)")
+    bad = make_batch(COLUMNS, [{"_op": "c", "_pos": 5, "_seq": 0, "id": 1, "n": -1}], table=TABLE)
+    bs = batches(TABLE, "postgres")
+    sink = make_sink("postgres", target.params)
+    sink.open()
+    with pytest.raises(SinkError, match="n_positive"):
+        sink.write(TABLE, 1, bad)
+    # The staging tables made in the failed transaction are gone; the sink makes them again.
+    for b in bs[:3]:
+        sink.write(TABLE, 1, b)
+        sink.commit(position("postgres", last_pos(b)))
+    sink.close()
+    expect_rows(target, bs[:3], HITS_AFTER_B3)

@@ -1,9 +1,10 @@
 """Applies change batches to a PostgreSQL target database.
 
-Each net action of a batch is one statement: rows are COPYed into a temporary staging table
-(``ON COMMIT DROP``, same column types as the target), then one ``INSERT ... SELECT ... ON CONFLICT
-(pk) DO UPDATE`` per set of sent columns, or one ``DELETE ... USING`` for the deleted keys.
-``TRUNCATE`` is transactional in PostgreSQL, so it joins the same transaction as the rest.
+Each net action of a batch is one statement: rows are COPYed into a temporary staging table (one
+per column set, kept for the session, ``ON COMMIT DELETE ROWS``, with the target's column types),
+then one ``INSERT ... SELECT ... ON CONFLICT (pk) DO UPDATE`` per set of sent columns, or one
+``DELETE ... USING`` for the deleted keys. ``TRUNCATE`` is transactional in PostgreSQL, so it
+joins the same transaction as the rest.
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ class PostgresTargetSink(TargetSink):
         self.dsn = dsn
         self._conn: Any = None
         self._stage_ids = itertools.count()
+        # Staging tables live for the session (ON COMMIT DELETE ROWS) so a long run does not
+        # create and drop a catalog entry per statement; those created in the open transaction
+        # disappear with a rollback and are forgotten then.
+        self._stages: dict[tuple[str, tuple[str, ...]], Any] = {}
+        self._stages_new: list[tuple[str, tuple[str, ...]]] = []
 
     # -- connection and state ----------------------------------------------------------------
 
@@ -42,16 +48,21 @@ class PostgresTargetSink(TargetSink):
         self._conn.commit()
 
     def _disconnect(self) -> None:
+        self._stages.clear()
         if self._conn is not None:
             self._conn.close()
             self._conn = None
 
     def _rollback(self) -> None:
+        for key in self._stages_new:
+            self._stages.pop(key, None)
+        self._stages_new.clear()
         if self._conn is not None:
             self._conn.rollback()
 
     def _commit_txn(self) -> None:
         self._conn.commit()
+        self._stages_new.clear()
 
     def _ensure_state_table(self) -> None:
         with self._conn.cursor() as cur:
@@ -141,19 +152,26 @@ class PostgresTargetSink(TargetSink):
     # -- applying ----------------------------------------------------------------------------
 
     def _stage(self, target: TargetTable, rows: pa.Table) -> Any:
-        """COPYs ``rows`` into a new temporary table and returns its name."""
+        """COPYs ``rows`` into the (empty) staging table for these columns and returns its name;
+        :meth:`_unstage` empties it again."""
         from psycopg import sql
 
-        stage = sql.Identifier(f"arrowtail_stage_{next(self._stage_ids)}")
         cols = sql.SQL(", ").join(map(sql.Identifier, rows.column_names))
         sqltypes.check_table(rows, self.engine)
         payload = csv_payload(rows, target.columns)
+        key = (target.name, tuple(rows.column_names))
+        stage = self._stages.get(key)
         with self._conn.cursor() as cur:
-            cur.execute(
-                sql.SQL(
-                    "CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA"
-                ).format(stage, cols, target.sql_name)
-            )
+            if stage is None:
+                stage = sql.Identifier(f"arrowtail_stage_{next(self._stage_ids)}")
+                cur.execute(
+                    sql.SQL(
+                        "CREATE TEMP TABLE {} ON COMMIT DELETE ROWS AS SELECT {} FROM {}"
+                        " WITH NO DATA"
+                    ).format(stage, cols, target.sql_name)
+                )
+                self._stages[key] = stage
+                self._stages_new.append(key)
             if payload is not None:
                 statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(stage, cols)
                 with cur.copy(statement) as copy:
@@ -164,6 +182,11 @@ class PostgresTargetSink(TargetSink):
                     for row in self._values(target, rows):
                         copy.write_row(row)
         return stage
+
+    def _unstage(self, cur: Any, stage: Any) -> None:
+        from psycopg import sql
+
+        cur.execute(sql.SQL("TRUNCATE {}").format(stage))
 
     def _truncate(self, target: TargetTable) -> None:
         from psycopg import sql
@@ -184,7 +207,7 @@ class PostgresTargetSink(TargetSink):
                     target.sql_name, stage, match
                 )
             )
-            cur.execute(sql.SQL("DROP TABLE {}").format(stage))
+            self._unstage(cur, stage)
 
     def _upsert(self, target: TargetTable, columns: list[str], rows: pa.Table) -> None:
         from psycopg import sql
@@ -208,4 +231,4 @@ class PostgresTargetSink(TargetSink):
                     target.sql_name, cols, cols, stage, keys, action
                 )
             )
-            cur.execute(sql.SQL("DROP TABLE {}").format(stage))
+            self._unstage(cur, stage)
