@@ -217,3 +217,48 @@ def test_postgres_source_against_mariadb_target_across_engines(postgres, mariadb
         cur.execute("UPDATE shop.items SET price = price + 1 WHERE id = 21")
     conn.close()
     assert verify(dsn, mariadb.url + "shop", ["shop.items"]).tables[0].different == [(21,)]
+
+
+def test_across_engines_in_chunks_and_with_differently_ordered_text_keys(postgres, mariadb):
+    """Integer keys are compared in chunks; text keys, which PostgreSQL (collation C here) and
+    MariaDB (case-insensitive) order differently, in one range, so ranges cut on one side never
+    split the other side wrongly."""
+    keys = [f"{chr((65 if i % 2 else 97) + i % 26)}-{i}" for i in range(600)]
+    with postgres.connect() as conn:
+        conn.execute("DROP DATABASE IF EXISTS vkeys")
+        conn.execute("CREATE DATABASE vkeys")
+    dsn = postgres.dsn.rsplit("/", 1)[0] + "/vkeys"
+    rows = [(k, i) for i, k in enumerate(keys)]
+    with _pg(dsn) as conn:
+        conn.execute("CREATE SCHEMA kv")
+        conn.execute('CREATE TABLE kv.t (k text COLLATE "C" PRIMARY KEY, v int)')
+        conn.execute("CREATE TABLE kv.n (n int PRIMARY KEY, k text)")
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO kv.t VALUES (%s, %s)", rows)
+            cur.executemany("INSERT INTO kv.n VALUES (%s, %s)", [(i, k) for k, i in rows])
+    conn = mariadb.connect()
+    with conn.cursor() as cur:
+        cur.execute("DROP DATABASE IF EXISTS kv")
+        cur.execute("CREATE DATABASE kv")
+        cur.execute(
+            "CREATE TABLE kv.t (k VARCHAR(20) COLLATE utf8mb4_general_ci PRIMARY KEY, v INT)"
+        )
+        cur.execute("CREATE TABLE kv.n (n INT PRIMARY KEY, k VARCHAR(20))")
+        cur.executemany("INSERT INTO kv.t VALUES (%s, %s)", rows)
+        cur.executemany("INSERT INTO kv.n VALUES (%s, %s)", [(i, k) for k, i in rows])
+    report = verify(dsn, mariadb.url + "kv", ["kv.t", "kv.n"], chunk_rows=50)
+    assert report.equal, report.summary()
+    by_name = {t.table: t for t in report.tables}
+    assert by_name["kv.t"].chunks == 1 and by_name["kv.t"].source_rows == 600
+    assert by_name["kv.n"].chunks == 12 and by_name["kv.n"].source_rows == 600
+    with conn.cursor() as cur:
+        cur.execute("UPDATE kv.t SET v = -1 WHERE k = %s", (keys[123],))
+        cur.execute("DELETE FROM kv.t WHERE k = %s", (keys[7],))
+        cur.execute("UPDATE kv.n SET k = 'x' WHERE n = 321")
+        cur.execute("DELETE FROM kv.n WHERE n = 49")
+        cur.execute("INSERT INTO kv.n VALUES (1000, 'new')")
+    conn.close()
+    by_name = {t.table: t for t in verify(dsn, mariadb.url + "kv", chunk_rows=50).tables}
+    t, n = by_name["kv.t"], by_name["kv.n"]
+    assert (t.missing, t.extra, t.different) == ([(keys[7],)], [], [(keys[123],)])
+    assert (n.missing, n.extra, n.different) == ([(49,)], [(1000,)], [(321,)])
