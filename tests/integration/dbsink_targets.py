@@ -1,6 +1,7 @@
-"""Target databases for the database sink tests: a PostgreSQL schema or MariaDB database ``shop``
-with the table ``items`` whose update trigger counts how often each row was updated (``hits``), and
-helpers to apply batches and compare the table with the row-by-row reference replay."""
+"""Target databases for the database sink tests: a PostgreSQL schema or MariaDB database
+``sinktest`` with the table ``items`` whose update trigger counts how often each row was updated
+(``hits``), and helpers to apply batches and compare the table with the row-by-row reference
+replay."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import datetime as dt
 from tests.integration.dbsink_cases import NAMES, last_pos, reference
 from tests.integration.dbsink_child import make_sink, position
 
-TABLE = "shop.items"
+TABLE = "sinktest.items"
 
 
 class PgTarget:
@@ -29,19 +30,19 @@ class PgTarget:
 
     def reset(self) -> None:
         self.execute(
-            "DROP SCHEMA IF EXISTS shop CASCADE",
+            "DROP SCHEMA IF EXISTS sinktest CASCADE",
             "DROP TABLE IF EXISTS arrowtail_state",
-            "CREATE SCHEMA shop",
-            "CREATE TABLE shop.items (id bigint PRIMARY KEY, name text, note text,"
+            "CREATE SCHEMA sinktest",
+            "CREATE TABLE sinktest.items (id bigint PRIMARY KEY, name text, note text,"
             " price numeric(10,2), n integer, ts timestamptz, blob bytea,"
             " hits integer NOT NULL DEFAULT 0)",
-            "CREATE FUNCTION shop.count_hits() RETURNS trigger LANGUAGE plpgsql AS"
+            "CREATE FUNCTION sinktest.count_hits() RETURNS trigger LANGUAGE plpgsql AS"
             " $$ BEGIN NEW.hits := OLD.hits + 1; RETURN NEW; END $$",
-            "CREATE TRIGGER count_hits BEFORE UPDATE ON shop.items FOR EACH ROW"
-            " EXECUTE FUNCTION shop.count_hits()",
+            "CREATE TRIGGER count_hits BEFORE UPDATE ON sinktest.items FOR EACH ROW"
+            " EXECUTE FUNCTION sinktest.count_hits()",
         )
 
-    def rows(self, table: str = "shop.items", cols: list[str] = NAMES) -> dict:
+    def rows(self, table: str = "sinktest.items", cols: list[str] = NAMES) -> dict:
         got = self.execute(f"SELECT {', '.join(cols)}, hits FROM {table} ORDER BY 1")
         return {r[0]: dict(zip([*cols, "hits"], r, strict=True)) for r in got}
 
@@ -73,17 +74,17 @@ class MariaTarget:
 
     def reset(self) -> None:
         self.execute(
-            "DROP DATABASE IF EXISTS shop",
+            "DROP DATABASE IF EXISTS sinktest",
             "DROP TABLE IF EXISTS arrowtail_state",
-            "CREATE DATABASE shop",
-            "CREATE TABLE shop.items (id BIGINT PRIMARY KEY, name LONGTEXT, note LONGTEXT,"
+            "CREATE DATABASE sinktest",
+            "CREATE TABLE sinktest.items (id BIGINT PRIMARY KEY, name LONGTEXT, note LONGTEXT,"
             " price DECIMAL(10,2), n INT, ts DATETIME(6), `blob` LONGBLOB,"
             " hits INT NOT NULL DEFAULT 0) ENGINE=InnoDB",
-            "CREATE TRIGGER shop.count_hits BEFORE UPDATE ON shop.items FOR EACH ROW"
+            "CREATE TRIGGER sinktest.count_hits BEFORE UPDATE ON sinktest.items FOR EACH ROW"
             " SET NEW.hits = OLD.hits + 1",
         )
 
-    def rows(self, table: str = "shop.items", cols: list[str] = NAMES) -> dict:
+    def rows(self, table: str = "sinktest.items", cols: list[str] = NAMES) -> dict:
         quoted = ", ".join(f"`{c}`" for c in cols)
         got = self.execute(f"SELECT {quoted}, hits FROM {table} ORDER BY 1")
         out = {}

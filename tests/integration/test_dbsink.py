@@ -123,7 +123,7 @@ def test_uncommitted_writes_are_rolled_back_on_close(target):
 
 
 def test_missing_target_column_is_reported_by_name(target):
-    target.execute("ALTER TABLE shop.items DROP COLUMN note")
+    target.execute("ALTER TABLE sinktest.items DROP COLUMN note")
     sink = make_sink(target.engine, target.params)
     sink.open()
     with pytest.raises(SinkError, match="missing column.*note"):
@@ -134,8 +134,8 @@ def test_missing_target_column_is_reported_by_name(target):
 def test_missing_table_is_reported_without_create_tables(target):
     sink = make_sink(target.engine, target.params)
     sink.open()
-    with pytest.raises(SinkError, match="shop.absent.*does not exist"):
-        sink.write("shop.absent", 1, batches("shop.absent", source_kind(target))[0])
+    with pytest.raises(SinkError, match="sinktest.absent.*does not exist"):
+        sink.write("sinktest.absent", 1, batches("sinktest.absent", source_kind(target))[0])
     sink.close()
 
 
@@ -147,14 +147,14 @@ def test_unrepresentable_value_names_the_column(target):
     batch = make_batch(
         cols,
         [{"_op": "c", "_pos": 1, "_seq": 0, "id": 1, "name": value}],
-        table="shop.odd",
+        table="sinktest.odd",
         source=source_kind(target),
     )
     sink = make_sink(target.engine, target.params)
     sink.create_tables = True
     sink.open()
     with pytest.raises(SinkError, match="column name"):
-        sink.write("shop.odd", 1, batch)
+        sink.write("sinktest.odd", 1, batch)
     sink.close()
 
 
@@ -203,7 +203,7 @@ def test_mariadb_applies_a_large_batch_in_a_few_statements(mariadb):
 def test_postgres_failed_write_rolls_back_and_the_sink_goes_on(postgres):
     target = PgTarget(postgres)
     target.reset()
-    target.execute("ALTER TABLE shop.items ADD CONSTRAINT n_positive CHECK (n >= 0)")
+    target.execute("ALTER TABLE sinktest.items ADD CONSTRAINT n_positive CHECK (n >= 0)")
     bad = make_batch(COLUMNS, [{"_op": "c", "_pos": 5, "_seq": 0, "id": 1, "n": -1}], table=TABLE)
     bs = batches(TABLE, "postgres")
     sink = make_sink("postgres", target.params)

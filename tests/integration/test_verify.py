@@ -191,7 +191,7 @@ def test_postgres_source_against_mariadb_target_across_engines(postgres, mariadb
     dsn = postgres.dsn.rsplit("/", 1)[0] + "/vcross"
     conn = mariadb.connect()
     with conn.cursor() as cur:
-        cur.execute("DROP DATABASE IF EXISTS shop")
+        cur.execute("DROP DATABASE IF EXISTS sinktest")
     conn.close()
     pg = PostgresTargetSink(dsn, create_tables=True)
     my = MySqlTargetSink(
@@ -205,18 +205,18 @@ def test_postgres_source_against_mariadb_target_across_engines(postgres, mariadb
     )
     for sink, kind, key in ((pg, "postgres", "lsn"), (my, "mysql", "pos")):
         sink.open()
-        for b in batches("shop.items", kind):
-            sink.write("shop.items", 1, b)
+        for b in batches("sinktest.items", kind):
+            sink.write("sinktest.items", 1, b)
             sink.commit({key: last_pos(b)})
         sink.close()
-    report = verify(dsn, mariadb.url + "shop", ["shop.items"])
+    report = verify(dsn, mariadb.url + "sinktest", ["sinktest.items"])
     assert report.equal, report.summary()
     assert report.tables[0].source_rows == 3
     conn = mariadb.connect()
     with conn.cursor() as cur:
-        cur.execute("UPDATE shop.items SET price = price + 1 WHERE id = 21")
+        cur.execute("UPDATE sinktest.items SET price = price + 1 WHERE id = 21")
     conn.close()
-    assert verify(dsn, mariadb.url + "shop", ["shop.items"]).tables[0].different == [(21,)]
+    assert verify(dsn, mariadb.url + "sinktest", ["sinktest.items"]).tables[0].different == [(21,)]
 
 
 def test_across_engines_in_chunks_and_with_differently_ordered_text_keys(postgres, mariadb):
@@ -230,35 +230,35 @@ def test_across_engines_in_chunks_and_with_differently_ordered_text_keys(postgre
     dsn = postgres.dsn.rsplit("/", 1)[0] + "/vkeys"
     rows = [(k, i) for i, k in enumerate(keys)]
     with _pg(dsn) as conn:
-        conn.execute("CREATE SCHEMA kv")
-        conn.execute('CREATE TABLE kv.t (k text COLLATE "C" PRIMARY KEY, v int)')
-        conn.execute("CREATE TABLE kv.n (n int PRIMARY KEY, k text)")
+        conn.execute("CREATE SCHEMA vkv")
+        conn.execute('CREATE TABLE vkv.t (k text COLLATE "C" PRIMARY KEY, v int)')
+        conn.execute("CREATE TABLE vkv.n (n int PRIMARY KEY, k text)")
         with conn.cursor() as cur:
-            cur.executemany("INSERT INTO kv.t VALUES (%s, %s)", rows)
-            cur.executemany("INSERT INTO kv.n VALUES (%s, %s)", [(i, k) for k, i in rows])
+            cur.executemany("INSERT INTO vkv.t VALUES (%s, %s)", rows)
+            cur.executemany("INSERT INTO vkv.n VALUES (%s, %s)", [(i, k) for k, i in rows])
     conn = mariadb.connect()
     with conn.cursor() as cur:
-        cur.execute("DROP DATABASE IF EXISTS kv")
-        cur.execute("CREATE DATABASE kv")
+        cur.execute("DROP DATABASE IF EXISTS vkv")
+        cur.execute("CREATE DATABASE vkv")
         cur.execute(
-            "CREATE TABLE kv.t (k VARCHAR(20) COLLATE utf8mb4_general_ci PRIMARY KEY, v INT)"
+            "CREATE TABLE vkv.t (k VARCHAR(20) COLLATE utf8mb4_general_ci PRIMARY KEY, v INT)"
         )
-        cur.execute("CREATE TABLE kv.n (n INT PRIMARY KEY, k VARCHAR(20))")
-        cur.executemany("INSERT INTO kv.t VALUES (%s, %s)", rows)
-        cur.executemany("INSERT INTO kv.n VALUES (%s, %s)", [(i, k) for k, i in rows])
-    report = verify(dsn, mariadb.url + "kv", ["kv.t", "kv.n"], chunk_rows=50)
+        cur.execute("CREATE TABLE vkv.n (n INT PRIMARY KEY, k VARCHAR(20))")
+        cur.executemany("INSERT INTO vkv.t VALUES (%s, %s)", rows)
+        cur.executemany("INSERT INTO vkv.n VALUES (%s, %s)", [(i, k) for k, i in rows])
+    report = verify(dsn, mariadb.url + "vkv", ["vkv.t", "vkv.n"], chunk_rows=50)
     assert report.equal, report.summary()
     by_name = {t.table: t for t in report.tables}
-    assert by_name["kv.t"].chunks == 1 and by_name["kv.t"].source_rows == 600
-    assert by_name["kv.n"].chunks == 12 and by_name["kv.n"].source_rows == 600
+    assert by_name["vkv.t"].chunks == 1 and by_name["vkv.t"].source_rows == 600
+    assert by_name["vkv.n"].chunks == 12 and by_name["vkv.n"].source_rows == 600
     with conn.cursor() as cur:
-        cur.execute("UPDATE kv.t SET v = -1 WHERE k = %s", (keys[123],))
-        cur.execute("DELETE FROM kv.t WHERE k = %s", (keys[7],))
-        cur.execute("UPDATE kv.n SET k = 'x' WHERE n = 321")
-        cur.execute("DELETE FROM kv.n WHERE n = 49")
-        cur.execute("INSERT INTO kv.n VALUES (1000, 'new')")
+        cur.execute("UPDATE vkv.t SET v = -1 WHERE k = %s", (keys[123],))
+        cur.execute("DELETE FROM vkv.t WHERE k = %s", (keys[7],))
+        cur.execute("UPDATE vkv.n SET k = 'x' WHERE n = 321")
+        cur.execute("DELETE FROM vkv.n WHERE n = 49")
+        cur.execute("INSERT INTO vkv.n VALUES (1000, 'new')")
     conn.close()
-    by_name = {t.table: t for t in verify(dsn, mariadb.url + "kv", chunk_rows=50).tables}
-    t, n = by_name["kv.t"], by_name["kv.n"]
+    by_name = {t.table: t for t in verify(dsn, mariadb.url + "vkv", chunk_rows=50).tables}
+    t, n = by_name["vkv.t"], by_name["vkv.n"]
     assert (t.missing, t.extra, t.different) == ([(keys[7],)], [], [(keys[123],)])
     assert (n.missing, n.extra, n.different) == ([(49,)], [(1000,)], [(321,)])
