@@ -10,7 +10,8 @@ import pytest
 
 from arrowtail.pipeline import Pipeline
 from arrowtail.sources.base import Chunk
-from tests.integration.dbsink_cases import HITS_AFTER_B5, batches, last_pos
+from tests.batches import make_batch
+from tests.integration.dbsink_cases import COLUMNS, HITS_AFTER_B5, _row, batches, last_pos
 from tests.integration.dbsink_child import make_sink, position
 from tests.integration.dbsink_targets import TABLE, MariaTarget, PgTarget, expect_rows, source_kind
 
@@ -58,3 +59,33 @@ def test_pipeline_runs_twice_over_the_same_stream_and_applies_it_once(request, s
             assert source.opened_at == position(target.engine, 1800)
             assert source.acks == []
         expect_rows(target, bs, HITS_AFTER_B5)
+
+
+def test_snapshot_chunks_sharing_one_position_are_all_stored(postgres):
+    """Snapshot reads all carry the position the snapshot is consistent with; the pipeline
+    commits that position after the first chunk, and the later chunks must not be skipped."""
+    target = PgTarget(postgres)
+    target.reset()
+    kind = "postgres"
+
+    def reads(ids: range) -> list[dict[str, Any]]:
+        return [{"_op": "r", "_pos": 900, "_seq": i, **_row(i, f"snap{i}")} for i in ids]
+
+    chunks = [
+        make_batch(COLUMNS, reads(range(1, 4)), table=TABLE, source=kind),
+        make_batch(COLUMNS, reads(range(4, 8)), table=TABLE, source=kind),
+        make_batch(
+            COLUMNS,
+            [{"_op": "u", "_pos": 950, "_seq": 0, **_row(2, "two", 1)}],
+            table=TABLE,
+            source=kind,
+        ),
+    ]
+    source = ReplayingSource(kind, [])
+    source.chunks = [
+        Chunk([(TABLE, 1, chunks[0])], position(kind, 900)),
+        Chunk([(TABLE, 1, chunks[1])], position(kind, 900)),
+        Chunk([(TABLE, 1, chunks[2])], position(kind, 950)),
+    ]
+    Pipeline(source, make_sink(kind, target.params)).run()
+    expect_rows(target, chunks, {1: 0, 2: 1, 3: 0, 4: 0, 5: 0, 6: 0, 7: 0})

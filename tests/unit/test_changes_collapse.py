@@ -117,3 +117,23 @@ def test_dictionary_encoded_op_column():
     net = collapse(batch, ("id",))
     assert net.deletes.column("id").to_pylist() == [1]
     assert net.upserts.num_rows == 0
+
+
+def test_snapshot_reads_at_the_stored_position_are_applied_again():
+    # A snapshot consistent with position 500, stored in two commits that both say 500.
+    batch = make_batch(
+        COLS,
+        [
+            {"_op": "r", "_pos": 500, "_seq": 0, "id": 1, "name": "a", "n": 0},
+            {"_op": "r", "_pos": 500, "_seq": 1, "id": 2, "name": "b", "n": 0},
+            {"_op": "u", "_pos": 600, "_seq": 0, "id": 1, "name": "a2", "n": 1},
+        ],
+    )
+    assert _rows(collapse(batch, ("id",), after=500).upserts) == [
+        {"id": 1, "name": "a2", "n": 1},
+        {"id": 2, "name": "b", "n": 0},
+    ]
+    # Past the snapshot's position the reads are old news.
+    assert collapse(batch, ("id",), after=600).upserts.num_rows == 0
+    only_changes = make_batch(COLS, [{"_op": "u", "_pos": 500, "_seq": 0, "id": 1, "n": 5}])
+    assert collapse(only_changes, ("id",), after=500).upserts.num_rows == 0

@@ -141,13 +141,17 @@ def _empty(table: pa.Table, columns: list[str], pk: tuple[str, ...], truncate: b
 def collapse(
     batch: pa.RecordBatch | pa.Table, primary_key: tuple[str, ...], after: int | None = None
 ) -> NetChanges:
-    """Reduces ``batch`` to its net effect; rows with ``_pos <= after`` are skipped (already
-    applied before a restart)."""
+    """Reduces ``batch`` to its net effect; changes with ``_pos <= after`` are skipped (already
+    applied before a restart), except snapshot reads (``r``) at exactly ``after``: a snapshot
+    consistent with the stored position may have been stored only in part (its rows all share
+    that position), and re-reading a full row image as of that position is harmless."""
     table = _as_table(batch)
     columns = [n for n in table.column_names if n not in META_COLUMNS]
     pk = tuple(primary_key)
     if after is not None and table.num_rows:
-        table = table.filter(pc.greater(table["_pos"], pa.scalar(after, pa.uint64())))
+        at = pa.scalar(after, pa.uint64())
+        snapshot_at = pc.and_(pc.equal(table["_pos"], at), pc.equal(_ops(table), "r"))
+        table = table.filter(pc.or_(pc.greater(table["_pos"], at), snapshot_at))
     if table.num_rows == 0:
         return _empty(table, columns, pk, False)
     table = table.take(pc.sort_indices(table, [("_pos", "ascending"), ("_seq", "ascending")]))

@@ -5,7 +5,8 @@ Exactly-once on the target: everything written between two ``commit`` calls is a
 target transaction together with the new position in ``arrowtail_state``. After a crash the
 target holds the changes up to the stored position and nothing else, and ``write`` skips rows whose
 ``_pos`` is at or below it, so a replay neither repeats nor loses a change, and the stored position
-never moves backwards.
+never moves backwards. (Snapshot reads at exactly the stored position are applied again: see
+:func:`arrowtail.sinks.changes.collapse`.)
 """
 
 from __future__ import annotations
