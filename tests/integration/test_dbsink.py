@@ -200,7 +200,7 @@ def test_mariadb_applies_a_large_batch_in_a_few_statements(mariadb):
     assert sorted(target.rows()) == list(range(1, 3000, 2))
 
 
-def test_postgres_failed_write_rolls_back_and_the_sink_goes_on(postgres):
+def test_postgres_failed_write_refuses_commit_until_reopened(postgres):
     target = PgTarget(postgres)
     target.reset()
     target.execute("ALTER TABLE sinktest.items ADD CONSTRAINT n_positive CHECK (n >= 0)")
@@ -208,9 +208,13 @@ def test_postgres_failed_write_rolls_back_and_the_sink_goes_on(postgres):
     bs = batches(TABLE, "postgres")
     sink = make_sink("postgres", target.params)
     sink.open()
+    sink.write(TABLE, 1, bs[0])
     with pytest.raises(SinkError, match="n_positive"):
         sink.write(TABLE, 1, bad)
-    # The staging tables made in the failed transaction are gone; the sink makes them again.
+    # The failed write took bs[0] with it: committing a position now would lose it for good.
+    with pytest.raises(SinkError, match="earlier write failed"):
+        sink.commit(position("postgres", 1000))
+    assert sink.open() is None
     for b in bs[:3]:
         sink.write(TABLE, 1, b)
         sink.commit(position("postgres", last_pos(b)))

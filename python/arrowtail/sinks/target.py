@@ -67,13 +67,19 @@ class TargetSink:
         self._durable: Position | None = None
         self._floor: int | None = None
         self._in_txn = False
+        # Set when a write failed: its transaction, with every write since the last commit, is
+        # gone, so committing a newer position now would skip those changes for good.
+        self._failed: str | None = None
         self._tables: dict[tuple[str, int], TargetTable] = {}
         self.rows_applied = 0
 
     # -- the sink protocol -------------------------------------------------------------------
 
     def open(self) -> Position | None:
-        """Connects, creates the state table if needed and returns the stored position."""
+        """Connects, creates the state table if needed and returns the stored position. Called
+        again after a failed write, it starts over from the stored position."""
+        self._abort()
+        self._disconnect()
         try:
             self._connect()
             self._ensure_state_table()
@@ -84,6 +90,7 @@ class TargetSink:
         except Exception as exc:
             raise SinkError(f"{self.engine} target: cannot open: {exc}") from exc
         self._floor = position_order(self._durable)
+        self._failed = None
         return self._durable
 
     def write(self, table: str, schema_version: int, batch: pa.RecordBatch) -> None:
@@ -104,15 +111,20 @@ class TargetSink:
             for columns, rows in net.groups():
                 self._upsert(target, columns, rows)
             self.rows_applied += net.deletes.num_rows + net.upserts.num_rows
-        except ArrowtailError:
-            self._abort()
+        except ArrowtailError as exc:
+            self._fail(str(exc))
             raise
         except Exception as exc:
-            self._abort()
+            self._fail(str(exc))
             raise SinkError(f"{self.engine} target, table {table}: {exc}") from exc
 
     def commit(self, position: Position) -> None:
         """Commits everything written together with ``position`` in the state table."""
+        if self._failed is not None:
+            raise SinkError(
+                f"{self.engine} target: not committing {position}: an earlier write failed and"
+                f" was rolled back ({self._failed}); restart from the durable position"
+            )
         new = position_order(position)
         backwards = new is not None and self._floor is not None and new < self._floor
         try:
@@ -157,6 +169,10 @@ class TargetSink:
         if order is not None and (self._floor is None or order > self._floor):
             self._floor, self._durable = order, stored
         self._in_txn = True
+
+    def _fail(self, reason: str) -> None:
+        self._failed = reason
+        self._abort()
 
     def _abort(self) -> None:
         if self._in_txn:
