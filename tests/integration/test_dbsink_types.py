@@ -88,7 +88,14 @@ def test_postgres_created_table_holds_every_type(postgres, copy_path):
     assert row == {n: expected[n] for n, _ in columns}
 
 
-def test_mariadb_created_table_holds_every_type(mariadb):
+@pytest.mark.parametrize("path", ["literals", "escaped"])
+def test_mariadb_created_table_holds_every_type(mariadb, path):
+    # Without the list column the value lists are rendered column-wise by Arrow.
+    columns = COLUMNS if path == "escaped" else COLUMNS[:-1]
+    rows = [
+        {"_op": "c", "_pos": 10, "_seq": 0, **{n: ROW[n] for n, _ in columns}},
+        {"_op": "c", "_pos": 10, "_seq": 1, "id": 2, "dur": -dt.timedelta(hours=838, seconds=1)},
+    ]
     conn = mariadb.connect()
     with conn.cursor() as cur:
         cur.execute("DROP DATABASE IF EXISTS typ")
@@ -99,16 +106,16 @@ def test_mariadb_created_table_holds_every_type(mariadb):
         mariadb.password,
         mariadb.database,
         create_tables=True,
-        sink_name="types",
+        sink_name=f"types-{path}",
     )
     sink.open()
-    sink.write("typ.t", 1, _batch("typ.t", "mysql"))
+    sink.write("typ.t", 1, _batch("typ.t", "mysql", 1, columns, rows))
     sink.commit({"pos": 10, "file": "mariadb-bin.000001"})
     sink.close()
     with conn.cursor() as cur:
-        cur.execute("SELECT * FROM typ.t")
+        cur.execute("SELECT * FROM typ.t ORDER BY id")
         names = [d[0] for d in cur.description]
-        row = dict(zip(names, cur.fetchone(), strict=True))
+        row, other = (dict(zip(names, r, strict=True)) for r in cur.fetchall())
     conn.close()
     expected = {
         **ROW,
@@ -118,7 +125,9 @@ def test_mariadb_created_table_holds_every_type(mariadb):
         "uid": UID.bytes,
         "tags": "a,b",
     }
-    assert row == expected
+    assert row == {n: expected[n] for n, _ in columns}
+    assert other["dur"] == -dt.timedelta(hours=838, seconds=1)
+    assert other["txt"] is None and other["bin"] is None
 
 
 @pytest.mark.parametrize("server", ["postgres", "mariadb"])

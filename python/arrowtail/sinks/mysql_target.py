@@ -1,12 +1,13 @@
 """Applies change batches to a MySQL or MariaDB target (the source's schema is the database).
 
-Each net action of a batch is a few multi-row statements: ``INSERT ... VALUES (...), (...) ON
-DUPLICATE KEY UPDATE c = VALUES(c)`` (PyMySQL's ``executemany`` packs rows up to
-``max_allowed_packet``-safe statements) and ``DELETE ... WHERE (pk) IN ((...), ...)`` in chunks.
-A truncate is ``DELETE FROM`` because ``TRUNCATE`` commits implicitly (MySQL manual, "Statements
-That Cause an Implicit Commit") and would break the one-transaction-per-commit rule; table DDL runs
-on a second, autocommit connection for the same reason. The session runs in strict mode so a value
-that does not fit is an error, never a silent truncation.
+Each net action of a batch is a few multi-row statements of at most 1 MiB: ``INSERT ... VALUES
+(...), (...) ON DUPLICATE KEY UPDATE c = VALUES(c)`` and ``DELETE ... WHERE (pk) IN ((...), ...)``,
+their value lists rendered column-wise by :mod:`arrowtail.sinks.mysqlvalues` (or escaped by PyMySQL
+for the few types that has no rendering for). A truncate is ``DELETE FROM`` because ``TRUNCATE``
+commits implicitly (MySQL manual, "Statements That Cause an Implicit Commit") and would break the
+one-transaction-per-commit rule; table DDL runs on a second, autocommit connection for the same
+reason. The session runs in strict mode so a value that does not fit is an error, never a silent
+truncation.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pyarrow as pa
 
 from arrowtail.exceptions import SinkError
 from arrowtail.sinks import sqltypes
+from arrowtail.sinks.mysqlvalues import row_literals, statements
 from arrowtail.sinks.target import STATE_TABLE, Position, TargetSink, TargetTable
 
 #: Keys per DELETE statement.
@@ -182,32 +184,36 @@ class MySqlTargetSink(TargetSink):
             cur.execute(f"DELETE FROM {target.sql_name}")
 
     def _delete(self, target: TargetTable, keys: pa.Table) -> None:
-        values = self._values(target, keys)
-        width = len(keys.column_names)
-        if width == 1:
-            lhs, one = quote(keys.column_names[0]), "%s"
-        else:
-            lhs = "(" + ", ".join(map(quote, keys.column_names)) + ")"
-            one = "(" + ", ".join(["%s"] * width) + ")"
+        sqltypes.check_table(keys, self.engine)
+        lhs = "(" + ", ".join(map(quote, keys.column_names)) + ")"
+        prefix = f"DELETE FROM {target.sql_name} WHERE {lhs} IN ("
+        literals = row_literals(keys)
         with self._conn.cursor() as cur:
+            if literals is not None:
+                for statement in statements(prefix, literals, ")"):
+                    cur.execute(statement)
+                return
+            values = self._values(target, keys)
+            one = "(" + ", ".join(["%s"] * len(keys.column_names)) + ")"
             for start in range(0, len(values), DELETE_CHUNK):
                 chunk = values[start : start + DELETE_CHUNK]
                 params = [v for row in chunk for v in row]
-                cur.execute(
-                    f"DELETE FROM {target.sql_name} WHERE {lhs} IN ("
-                    + ", ".join([one] * len(chunk))
-                    + ")",
-                    params,
-                )
+                cur.execute(prefix + ", ".join([one] * len(chunk)) + ")", params)
 
     def _upsert(self, target: TargetTable, columns: list[str], rows: pa.Table) -> None:
-        values = self._values(target, rows)
+        sqltypes.check_table(rows, self.engine)
         updates = [c for c in columns if c not in target.pk] or list(target.pk[:1])
-        statement = (
-            f"INSERT INTO {target.sql_name} ({', '.join(map(quote, columns))}) VALUES ("
-            + ", ".join(["%s"] * len(columns))
-            + ") ON DUPLICATE KEY UPDATE "
-            + ", ".join(f"{quote(c)} = VALUES({quote(c)})" for c in updates)
+        head = f"INSERT INTO {target.sql_name} ({', '.join(map(quote, columns))}) VALUES "
+        tail = " ON DUPLICATE KEY UPDATE " + ", ".join(
+            f"{quote(c)} = VALUES({quote(c)})" for c in updates
         )
+        literals = row_literals(rows)
         with self._conn.cursor() as cur:
-            cur.executemany(statement, values)
+            if literals is not None:
+                for statement in statements(head, literals, tail):
+                    cur.execute(statement)
+                return
+            # Lists, intervals, structs: PyMySQL escapes the values, and packs the rows into
+            # multi-row statements itself.
+            one = "(" + ", ".join(["%s"] * len(columns)) + ")"
+            cur.executemany(head + one + tail, self._values(target, rows))

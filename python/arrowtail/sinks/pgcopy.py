@@ -19,8 +19,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 
-def _hex(array: pa.Array, prefix: bytes) -> pa.Array:
-    """Binary values as ``prefix`` + lower-case hex, as a large_string array."""
+def hex_strings(array: pa.Array, prefix: bytes) -> pa.Array:
+    """Binary values as ``prefix`` + lower-case hex, as a large_string array (nulls stay null)."""
     array = array.cast(pa.large_binary())
     n = len(array)
     offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[array.offset : array.offset + n + 1]
@@ -49,15 +49,15 @@ def _render(array: pa.Array) -> pa.Array | None:
     t = array.type
     if isinstance(t, pa.BaseExtensionType):
         if t.extension_name == "arrow.uuid":
-            return _hex(array.storage.cast(pa.binary()), b"")
+            return hex_strings(array.storage.cast(pa.binary()), b"")
         array, t = array.storage, t.storage_type
     if pa.types.is_dictionary(t):
         array = array.dictionary_decode()
         t = array.type
     if pa.types.is_binary(t) or pa.types.is_large_binary(t):
-        return _hex(array, b"\\x")
+        return hex_strings(array, b"\\x")
     if pa.types.is_fixed_size_binary(t):
-        return _hex(array.cast(pa.binary()), b"\\x")
+        return hex_strings(array.cast(pa.binary()), b"\\x")
     if pa.types.is_duration(t):
         micros = array.cast(pa.duration("us")).cast(pa.int64()).cast(pa.string())
         return pc.binary_join_element_wise(micros, " microseconds", "")
@@ -83,7 +83,7 @@ def csv_payload(table: pa.Table, target_types: dict[str, str] | None = None) -> 
     for name in table.column_names:
         array = table.column(name).combine_chunks()
         if types.get(name) == "uuid" and pa.types.is_fixed_size_binary(array.type):
-            rendered = _hex(array.cast(pa.binary()), b"")
+            rendered = hex_strings(array.cast(pa.binary()), b"")
         else:
             rendered = _render(array)
         if rendered is None:

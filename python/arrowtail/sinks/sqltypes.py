@@ -238,6 +238,10 @@ def check_table(table: pa.Table, engine: str) -> None:
             _check_strings(column, name, engine)
         elif fam == "float":
             _check_floats(column, name, engine)
+        elif fam == "duration" and engine == MYSQL and column.null_count < len(column):
+            micros = pc.abs(column.cast(pa.duration("us")).cast(pa.int64()))
+            if pc.max(micros).as_py() > _MYSQL_TIME_LIMIT // dt.timedelta(microseconds=1):
+                raise SinkError(f"column {name}: a duration is outside MySQL TIME's ±838:59:59")
 
 
 def python_values(
