@@ -77,7 +77,14 @@ class NetChanges:
         if self.upserts.num_rows == 0:
             return
         names = self.upserts.column_names
-        signatures, inverse = np.unique(self.unchanged, axis=0, return_inverse=True)
+        width = len(names)
+        if width <= 62:
+            # One integer per row is far quicker to group than rows of a boolean matrix.
+            codes = (self.unchanged.astype(np.int64) << np.arange(width, dtype=np.int64)).sum(1)
+            _, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
+            signatures = self.unchanged[first]
+        else:
+            signatures, inverse = np.unique(self.unchanged, axis=0, return_inverse=True)
         inverse = np.asarray(inverse).reshape(-1)
         for i, signature in enumerate(signatures):
             columns = [n for n, skip in zip(names, signature, strict=True) if not skip]
