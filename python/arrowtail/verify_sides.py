@@ -28,6 +28,12 @@ Bound = Key | None
 _SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "mysql", "performance_schema", "sys")
 
 
+def split_table(table: str) -> tuple[str, str]:
+    """``schema.table`` at the first dot (as everywhere in arrowtail); no dot: no schema."""
+    schema, dot, name = table.partition(".")
+    return (schema, name) if dot else ("", schema)
+
+
 def normalise(value: Any) -> Any:
     """One value in a form that compares equal across drivers and Arrow."""
     if isinstance(value, bool):
@@ -110,7 +116,7 @@ class DbSide:
         return "`" + name.replace("`", "``") + "`"
 
     def qualified(self, table: str) -> str:
-        schema, _, name = table.rpartition(".")
+        schema, name = split_table(table)
         return f"{self.q(schema)}.{self.q(name)}" if schema else self.q(name)
 
     def tables(self) -> list[str]:
@@ -128,7 +134,7 @@ class DbSide:
 
     def describe(self, table: str) -> tuple[list[str], tuple[str, ...]]:
         """Column names and primary key; empty columns when the table does not exist."""
-        schema, _, name = table.rpartition(".")
+        schema, name = split_table(table)
         schema = schema or (self.database if self.engine == "mysql" else "public") or ""
         cols = [
             r[0]

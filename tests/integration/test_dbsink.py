@@ -220,3 +220,27 @@ def test_postgres_failed_write_refuses_commit_until_reopened(postgres):
         sink.commit(position("postgres", last_pos(b)))
     sink.close()
     expect_rows(target, bs[:3], HITS_AFTER_B3)
+
+
+def test_table_map_sends_a_source_table_to_another_target_table(target):
+    bs = batches("app.products", source_kind(target))
+    # A mapping names an existing table...
+    sink = make_sink(target.engine, target.params)
+    sink.table_map = {"app.products": TABLE}
+    sink.open()
+    for b in bs[:3]:
+        sink.write("app.products", 1, b)
+        sink.commit(position(target.engine, last_pos(b)))
+    sink.close()
+    expect_rows(target, bs[:3], HITS_AFTER_B3)
+    # ...a callable computes the name; create_tables makes the table.
+    sink = make_sink(target.engine, {**target.params, "sink_name": "mapped"})
+    sink.table_map = lambda name: "sinktest." + name.split(".")[1]
+    sink.create_tables = True
+    sink.open()
+    for b in bs[:3]:
+        sink.write("app.products", 1, b)
+        sink.commit(position(target.engine, last_pos(b)))
+    sink.close()
+    got = target.execute("SELECT id FROM sinktest.products ORDER BY id")
+    assert [r[0] for r in got] == [1, 2, 4, 5, 6]

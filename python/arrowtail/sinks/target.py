@@ -189,7 +189,10 @@ class TargetSink:
             mapped = self.table_map(table)
         elif self.table_map and table in self.table_map:
             mapped = self.table_map[table]
-        schema, _, name = mapped.rpartition(".")
+        # The first dot separates schema (MySQL: database) and table, as everywhere in arrowtail.
+        schema, dot, name = mapped.partition(".")
+        if not dot:
+            schema, name = "", schema
         return schema or self._default_schema(), name
 
     def _prepare(self, table: str, version: int, schema: pa.Schema) -> TargetTable:
