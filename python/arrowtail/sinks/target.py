@@ -30,7 +30,10 @@ log = logging.getLogger(__name__)
 
 
 def position_order(position: Position | None) -> int | None:
-    """The ``_pos`` a position covers: PostgreSQL ``lsn``, MySQL ``pos``; ``None`` if unknown."""
+    """The ``_pos`` a position covers: PostgreSQL ``lsn``, MySQL ``pos``; ``None`` if unknown.
+
+    Unlike file and Kafka sinks, a database sink must compare positions: it decides which
+    re-delivered changes its target already holds."""
     if not position:
         return None
     for key in ("lsn", "pos"):
@@ -50,7 +53,15 @@ class TargetTable:
 
 
 class TargetSink:
-    """Base class; subclasses implement the ``_``-prefixed engine hooks."""
+    """Base class of the database sinks; subclasses implement the ``_``-prefixed engine hooks.
+
+    ``sink_name``: the row of ``arrowtail_state`` this sink owns (several sinks may share a
+    target). ``create_tables``: create missing target tables (and add missing columns of a new
+    schema version) from the Arrow schema; otherwise a missing table, a missing column, another
+    primary key or an incompatible column type is a ``SinkError`` at the table's first batch.
+    ``table_map``: ``{"schema.table": "target_schema.target_table"}`` or a callable doing that
+    mapping; unmapped tables keep their name (MySQL: the schema is the database).
+    """
 
     engine: str = ""
 
