@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from arrowtail.exceptions import ArrowtailError, ConfigError
+from arrowtail.redact import register_secret, scrub
 from arrowtail.verify_sides import Bound, DbSide, Key, ParquetSide
 
 #: Rows per first-level chunk, and the size at which a mismatching range is compared row by row.
@@ -85,11 +87,11 @@ class Report:
         return "\n".join(lines)
 
 
-def _open_source(value: Any) -> DbSide:
+def _open_source(value: Any, password: str | None = None) -> DbSide:
     if isinstance(value, DbSide):
         return value
     if isinstance(value, str):
-        return DbSide.from_url(value)
+        return DbSide.from_url(value, password)
     return DbSide.from_connection(value)
 
 
@@ -261,11 +263,13 @@ def verify(
     chunk_rows: int = CHUNK_ROWS,
     leaf_rows: int = LEAF_ROWS,
     table_map: dict[str, str] | None = None,
+    source_password: str | None = None,
 ) -> Report:
     """Compares source tables (all user tables when ``tables`` is ``None``) with ``against``: a
     database URL or connection, or a Parquet directory (``parquet:DIR`` or a path).
-    ``table_map`` names target tables that differ from the source's ``schema.table``."""
-    src = _open_source(source_conn_or_url)
+    ``table_map`` names target tables that differ from the source's ``schema.table``;
+    ``source_password`` is used when the source URL carries none."""
+    src = _open_source(source_conn_or_url, source_password)
     tgt = _open_against(against)
     try:
         names = list(tables) if tables else src.tables()
@@ -296,6 +300,9 @@ def add_verify_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
         metavar="SRC=DST",
         help="compare source table SRC with target table DST (repeatable)",
     )
+    parser.add_argument(
+        "--password-env", metavar="VAR", help="environment variable holding the source password"
+    )
     parser.add_argument("--chunk-rows", type=int, default=CHUNK_ROWS, help="rows per chunk")
     parser.add_argument("--show", type=int, default=20, help="keys shown per kind of difference")
     return parser
@@ -316,6 +323,17 @@ def main_verify(args: argparse.Namespace | Sequence[str] | None = None) -> int:
             print(f"arrowtail verify: --map {item!r}: expected SRC=DST", file=sys.stderr)
             return ConfigError.exit_code
         table_map[src_name.strip()] = dst_name.strip()
+    password = None
+    password_env = getattr(args, "password_env", None)
+    if password_env:
+        password = os.environ.get(password_env)
+        if password is None:
+            print(
+                f"arrowtail verify: --password-env names {password_env}, which is not set",
+                file=sys.stderr,
+            )
+            return ConfigError.exit_code
+        register_secret(password)
     try:
         report = verify(
             args.source,
@@ -323,9 +341,10 @@ def main_verify(args: argparse.Namespace | Sequence[str] | None = None) -> int:
             tables,
             chunk_rows=getattr(args, "chunk_rows", CHUNK_ROWS) or CHUNK_ROWS,
             table_map=table_map,
+            source_password=password,
         )
     except ArrowtailError as exc:
-        print(f"arrowtail verify: {exc}", file=sys.stderr)
+        print(f"arrowtail verify: {scrub(str(exc))}", file=sys.stderr)
         return exc.exit_code
     print(report.summary(getattr(args, "show", 20)))
     return 0 if report.equal else 1

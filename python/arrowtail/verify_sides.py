@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from arrowtail.exceptions import ConfigError, SourceError
+from arrowtail.redact import scrub
 from arrowtail.sinks.changes import META_COLUMNS, replay, table_info
 
 Key = tuple
@@ -64,14 +65,19 @@ class DbSide:
             self._run("SET SESSION time_zone = '+00:00', group_concat_max_len = 1073741824")
 
     @classmethod
-    def from_url(cls, url: str) -> DbSide:
-        """Connects to ``postgresql://...`` or ``mysql://user:pass@host:port/db``."""
+    def from_url(cls, url: str, password: str | None = None) -> DbSide:
+        """Connects to ``postgresql://...`` or ``mysql://user:pass@host:port/db``; ``password``
+        (from the environment, say) is used when the URL has none."""
         parsed = urlparse(url)
         try:
             if parsed.scheme in ("postgres", "postgresql"):
                 import psycopg
 
-                return cls(psycopg.connect(url, autocommit=True), "postgres")
+                if password and not parsed.password:
+                    conn = psycopg.connect(url, autocommit=True, password=password)
+                else:
+                    conn = psycopg.connect(url, autocommit=True)
+                return cls(conn, "postgres")
             if parsed.scheme in ("mysql", "mariadb"):
                 import pymysql
 
@@ -80,16 +86,15 @@ class DbSide:
                     host=parsed.hostname or "127.0.0.1",
                     port=parsed.port or 3306,
                     user=unquote(parsed.username or ""),
-                    password=unquote(parsed.password or ""),
+                    password=unquote(parsed.password or "") or password or "",
                     database=database,
                     autocommit=True,
                     charset="utf8mb4",
                 )
                 return cls(conn, "mysql", database)
         except Exception as exc:
-            raise SourceError(
-                f"cannot connect to {parsed.scheme}://{parsed.hostname}: {exc}"
-            ) from exc
+            where = f"{parsed.scheme}://{parsed.hostname}"
+            raise SourceError(f"cannot connect to {where}: {scrub(str(exc))}") from exc
         raise ConfigError(f"not a database URL: {parsed.scheme}://... (postgresql:// or mysql://)")
 
     @classmethod

@@ -262,3 +262,22 @@ def test_across_engines_in_chunks_and_with_differently_ordered_text_keys(postgre
     t, n = by_name["vkv.t"], by_name["vkv.n"]
     assert (t.missing, t.extra, t.different) == ([(keys[7],)], [], [(keys[123],)])
     assert (n.missing, n.extra, n.different) == ([(49,)], [(1000,)], [(321,)])
+
+
+def test_source_password_from_the_environment(mariadb, monkeypatch, capsys):
+    _maria_databases(mariadb)
+    no_password = f"mysql://{mariadb.user}@{mariadb.host}:{mariadb.port}/vsrc"
+    args = [
+        "--source", no_password, "--against", mariadb.url + "vdst",
+        "--map", "vsrc.items=vdst.items", "--map", "vsrc.pairs=vdst.pairs",
+        "--password-env", "VERIFY_TEST_PW",
+    ]  # fmt: skip
+    monkeypatch.delenv("VERIFY_TEST_PW", raising=False)
+    assert main_verify(args) == 2
+    assert "VERIFY_TEST_PW" in capsys.readouterr().err
+    monkeypatch.setenv("VERIFY_TEST_PW", mariadb.password)
+    assert main_verify(args) == 0
+    monkeypatch.setenv("VERIFY_TEST_PW", "wrong-pw-0000")
+    assert main_verify(args) == 3
+    err = capsys.readouterr().err
+    assert "cannot connect" in err and "wrong-pw-0000" not in err
