@@ -255,7 +255,6 @@ class ParquetSide:
                 changes = pa.concat_tables(parts, promote_options="default")
                 info = table_info(parts[-1].schema, table)
                 self._cache[table] = replay(changes, info.primary_key)
-                self._pk = info.primary_key
         return self._cache[table]
 
     def describe(self, table: str) -> tuple[list[str], tuple[str, ...]]:
