@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import pytest
 
 from arrowtail.exceptions import SinkError
 from tests.batches import make_batch
+from tests.changegen import random_stream, reference, stream_batches
 from tests.integration.dbsink_cases import (
     COLUMNS,
     HITS_AFTER_B3,
@@ -244,3 +246,21 @@ def test_table_map_sends_a_source_table_to_another_target_table(target):
     sink.close()
     got = target.execute("SELECT id FROM sinktest.products ORDER BY id")
     assert [r[0] for r in got] == [1, 2, 4, 5, 6]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_streams_in_random_batches_end_as_the_replay(target, seed):
+    table = "sinktest.rnd"
+    txns = random_stream(seed, changes=150)
+    rng = random.Random(seed)
+    cuts = sorted(rng.sample(range(1, len(txns)), k=min(len(txns) - 1, 5)))
+    kind = source_kind(target)
+    sink = make_sink(target.engine, {**target.params, "sink_name": f"rnd{seed}"})
+    sink.create_tables = True
+    sink.open()
+    for b in stream_batches(txns, cuts, table=table, source=kind):
+        sink.write(table, 1, b)
+        sink.commit(position(target.engine, last_pos(b)))
+    sink.close()
+    got = {r[0]: tuple(r) for r in target.execute("SELECT id, a, b FROM sinktest.rnd")}
+    assert got == reference(txns)
