@@ -98,3 +98,43 @@ def simple_rows(start: int, count: int, *, pos: int, op: str = "c") -> list[dict
 
 
 SIMPLE_COLUMNS = [pa.field("id", pa.int64()), pa.field("name", pa.string())]
+
+
+# -- make_* helpers of the database sink and verify tests, on top of change_batch ---------------
+
+
+def make_fields(columns: Sequence[pa.Field | tuple[str, pa.DataType]]) -> list[pa.Field]:
+    """User columns as ``pa.Field`` objects (``(name, type)`` pairs accepted)."""
+    return [c if isinstance(c, pa.Field) else pa.field(c[0], c[1]) for c in columns]
+
+
+def make_schema(
+    columns: Sequence[pa.Field | tuple[str, pa.DataType]], **schema_kw: Any
+) -> pa.Schema:
+    """:func:`change_schema` for ``pa.Field`` or ``(name, type)`` columns."""
+    return change_schema(make_fields(columns), **schema_kw)
+
+
+def make_batch(
+    columns: Sequence[pa.Field | tuple[str, pa.DataType]],
+    rows: Iterable[Mapping[str, Any]],
+    **schema_kw: Any,
+) -> pa.RecordBatch:
+    """:func:`change_batch` for ``pa.Field`` or ``(name, type)`` columns."""
+    return change_batch(make_fields(columns), list(rows), **schema_kw)
+
+
+def make_changes(
+    columns: Sequence[pa.Field | tuple[str, pa.DataType]],
+    transactions: Sequence[Sequence[Mapping[str, Any]]],
+    *,
+    first_pos: int = 1000,
+    **schema_kw: Any,
+) -> pa.RecordBatch:
+    """A batch of several transactions: each gets its own ``_pos`` (increasing by 100) and its
+    rows ``_seq`` 0, 1, 2, ... in the order given."""
+    rows = []
+    for t, changes in enumerate(transactions):
+        for s, change in enumerate(changes):
+            rows.append({"_pos": first_pos + 100 * t, "_seq": s, **change})
+    return make_batch(columns, rows, **schema_kw)

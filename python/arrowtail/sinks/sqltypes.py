@@ -1,0 +1,300 @@
+"""Arrow types of change batches (DESIGN.md, "Type mapping") in target databases: the SQL type a
+created table gets, which existing target types accept a column, and Python values for the
+database driver, with a ``SinkError`` naming the column when a value cannot be represented.
+
+Conversion works column by column (``to_pylist`` in Arrow's C++), never row by row in Python.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from arrowtail.exceptions import SinkError
+
+POSTGRES = "postgres"
+MYSQL = "mysql"
+#: MySQL TIME range (MySQL manual, "The TIME Type"): -838:59:59 to 838:59:59.
+_MYSQL_TIME_LIMIT = dt.timedelta(hours=838, minutes=59, seconds=59)
+
+
+def _extension_name(field: pa.Field) -> str:
+    if isinstance(field.type, pa.BaseExtensionType):
+        return field.type.extension_name
+    meta = field.metadata or {}
+    return meta.get(b"ARROW:extension:name", b"").decode()
+
+
+def _storage(field: pa.Field) -> pa.DataType:
+    t = field.type
+    if isinstance(t, pa.BaseExtensionType):
+        t = t.storage_type
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    return t
+
+
+def family(field: pa.Field) -> str:
+    """A coarse type family used to check an existing target column."""
+    ext = _extension_name(field)
+    if ext == "arrow.uuid":
+        return "uuid"
+    if ext == "arrow.json":
+        return "json"
+    t = _storage(field)
+    checks = [
+        (pa.types.is_boolean, "bool"),
+        (pa.types.is_integer, "int"),
+        (pa.types.is_floating, "float"),
+        (pa.types.is_decimal, "decimal"),
+        (lambda x: pa.types.is_string(x) or pa.types.is_large_string(x), "string"),
+        (lambda x: pa.types.is_binary(x) or pa.types.is_large_binary(x), "binary"),
+        (pa.types.is_fixed_size_binary, "binary"),
+        (pa.types.is_date, "date"),
+        (pa.types.is_timestamp, "timestamp"),
+        (pa.types.is_time, "time"),
+        (pa.types.is_duration, "duration"),
+        (pa.types.is_interval, "interval"),
+        (lambda x: pa.types.is_list(x) or pa.types.is_large_list(x), "list"),
+        (lambda x: pa.types.is_struct(x) or pa.types.is_map(x), "json"),
+    ]
+    for check, name in checks:
+        if check(t):
+            return name
+    return "string"
+
+
+def sql_type(field: pa.Field, engine: str, key: bool = False) -> str:
+    """The column type for ``CREATE TABLE`` / ``ALTER TABLE ADD COLUMN`` on ``engine``."""
+    t = _storage(field)
+    fam = family(field)
+    if engine == POSTGRES:
+        if fam == "int":
+            signed = {8: "smallint", 16: "smallint", 32: "integer", 64: "bigint"}
+            unsigned = {8: "smallint", 16: "integer", 32: "bigint", 64: "numeric(20,0)"}
+            table = signed if pa.types.is_signed_integer(t) else unsigned
+            return table[t.bit_width]
+        if fam == "float":
+            return "double precision" if t.bit_width == 64 else "real"
+        if fam == "decimal":
+            return f"numeric({t.precision},{t.scale})" if t.precision <= 1000 else "numeric"
+        if fam == "timestamp":
+            return "timestamptz" if t.tz else "timestamp"
+        if fam == "list":
+            inner = sql_type(pa.field("item", t.value_type), engine)
+            return "text[]" if inner in ("jsonb", "text[]") else inner + "[]"
+        simple = {
+            "bool": "boolean",
+            "string": "text",
+            "binary": "bytea",
+            "uuid": "uuid",
+            "json": "jsonb",
+            "date": "date",
+            "time": "time",
+            "duration": "interval",
+            "interval": "interval",
+        }
+        return simple[fam]
+    if fam == "int":
+        name = {8: "TINYINT", 16: "SMALLINT", 32: "INT", 64: "BIGINT"}[t.bit_width]
+        return name if pa.types.is_signed_integer(t) else name + " UNSIGNED"
+    if fam == "float":
+        return "DOUBLE" if t.bit_width == 64 else "FLOAT"
+    if fam == "decimal":
+        if t.precision > 65 or t.scale > 30:
+            raise SinkError(f"column {field.name}: {t} does not fit MySQL DECIMAL (max 65,30)")
+        return f"DECIMAL({t.precision},{t.scale})"
+    if fam == "string":
+        return "VARCHAR(255)" if key else "LONGTEXT"
+    if fam in ("binary", "uuid"):
+        if pa.types.is_fixed_size_binary(t):
+            return f"BINARY({t.byte_width})"
+        return "VARBINARY(255)" if key else "LONGBLOB"
+    simple = {
+        "bool": "BOOLEAN",
+        "json": "JSON",
+        "date": "DATE",
+        "timestamp": "DATETIME(6)",
+        "time": "TIME(6)",
+        "duration": "TIME(6)",
+        "interval": "VARCHAR(100)",
+        "list": "LONGTEXT",
+    }
+    return simple[fam]
+
+
+# Target types (information_schema data_type, lower case) that accept each family.
+_ACCEPTS = {
+    "bool": {"boolean", "tinyint", "bit", "smallint", "integer", "int"},
+    "int": {
+        "smallint",
+        "integer",
+        "bigint",
+        "int",
+        "tinyint",
+        "mediumint",
+        "numeric",
+        "decimal",
+        "year",
+        "bit",
+    },
+    "float": {"real", "double precision", "float", "double", "numeric", "decimal"},
+    "decimal": {"numeric", "decimal", "double precision", "double"},
+    "string": {
+        "text",
+        "character varying",
+        "character",
+        "varchar",
+        "char",
+        "tinytext",
+        "mediumtext",
+        "longtext",
+        "enum",
+        "set",
+        "json",
+        "jsonb",
+        "uuid",
+        "citext",
+        "user-defined",
+        "time with time zone",
+        "numeric",
+        "name",
+    },
+    "binary": {
+        "bytea",
+        "binary",
+        "varbinary",
+        "blob",
+        "tinyblob",
+        "mediumblob",
+        "longblob",
+        "uuid",
+        "geometry",
+    },
+    "uuid": {"uuid", "binary", "char", "varchar", "character", "character varying", "text"},
+    "json": {"json", "jsonb", "text", "longtext", "mediumtext"},
+    "date": {"date"},
+    "timestamp": {
+        "timestamp without time zone",
+        "timestamp with time zone",
+        "timestamp",
+        "datetime",
+    },
+    "time": {"time without time zone", "time"},
+    "duration": {"interval", "time"},
+    "interval": {"interval", "varchar", "text", "character varying"},
+    "list": {"array", "set", "json", "longtext", "text", "jsonb"},
+}
+
+
+def accepts(field: pa.Field, target_type: str) -> bool:
+    """Whether an existing target column of ``target_type`` can hold ``field``'s values."""
+    if family(field) == "string":
+        return True  # text is the text form of any type (enums, domains, ...); the server parses
+    return target_type.lower() in _ACCEPTS.get(family(field), set())
+
+
+def _interval_text(value: Any, column: str) -> str | None:
+    if value is None:
+        return None
+    months, days, nanos = value.months, value.days, value.nanoseconds
+    if nanos % 1000:
+        raise SinkError(
+            f"column {column}: interval {months} months {days} days {nanos} ns has nanoseconds,"
+            " which no target interval type can hold"
+        )
+    return f"{months} mons {days} days {nanos // 1000} microseconds"
+
+
+def _check_strings(column: pa.Array, name: str, engine: str) -> None:
+    if engine == POSTGRES and pc.any(pc.match_substring(column, "\x00")).as_py():
+        raise SinkError(f"column {name}: PostgreSQL text cannot hold a NUL character")
+
+
+def _check_floats(column: pa.Array, name: str, engine: str) -> None:
+    if engine == MYSQL and pc.any(pc.is_nan(column)).as_py():
+        raise SinkError(f"column {name}: MySQL/MariaDB cannot store NaN")
+    if engine == MYSQL and pc.any(pc.is_inf(column)).as_py():
+        raise SinkError(f"column {name}: MySQL/MariaDB cannot store infinity")
+
+
+def check_table(table: pa.Table, engine: str) -> None:
+    """Raises ``SinkError`` naming the column if a value cannot be stored on ``engine`` (checks
+    that ``python_values`` also makes, for callers that bypass it)."""
+    for i, name in enumerate(table.column_names):
+        field = table.schema.field(i)
+        column = table.column(i).combine_chunks()
+        if isinstance(column.type, pa.BaseExtensionType):
+            column = column.storage
+        if pa.types.is_dictionary(column.type):
+            column = column.dictionary_decode()
+        fam = family(field)
+        if fam in ("string", "json") and pa.types.is_string(column.type):
+            _check_strings(column, name, engine)
+        elif fam == "float":
+            _check_floats(column, name, engine)
+        elif fam == "duration" and engine == MYSQL and column.null_count < len(column):
+            micros = pc.abs(column.cast(pa.duration("us")).cast(pa.int64()))
+            if pc.max(micros).as_py() > _MYSQL_TIME_LIMIT // dt.timedelta(microseconds=1):
+                raise SinkError(f"column {name}: a duration is outside MySQL TIME's ±838:59:59")
+
+
+def python_values(
+    column: pa.ChunkedArray | pa.Array, field: pa.Field, engine: str, target_type: str = ""
+) -> list[Any]:
+    """The values of one column as the driver of ``engine`` wants them."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    name = field.name
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    fam = family(field)
+    if isinstance(column.type, pa.BaseExtensionType):
+        column = column.storage
+    if fam in ("string", "json") and pa.types.is_string(column.type):
+        _check_strings(column, name, engine)
+    if fam == "float":
+        _check_floats(column, name, engine)
+    try:
+        values = column.to_pylist()
+    except (ValueError, OverflowError, pa.ArrowException) as exc:
+        raise SinkError(
+            f"column {name}: value out of the range Python/the target can hold: {exc}"
+        ) from exc
+    if fam == "uuid" or (fam == "binary" and target_type.lower() == "uuid"):
+        if engine == POSTGRES:
+            return [None if v is None else uuid.UUID(bytes=bytes(v)) for v in values]
+        return values
+    if fam == "interval":
+        return [_interval_text(v, name) for v in values]
+    if fam == "json" and not pa.types.is_string(column.type):
+        return [None if v is None else json.dumps(v, default=str) for v in values]
+    if fam == "list" and engine == MYSQL:
+        if pa.types.is_string(column.type.value_type):
+            return [None if v is None else ",".join(v) for v in values]
+        return [None if v is None else json.dumps(v, default=str) for v in values]
+    if fam == "timestamp" and engine == MYSQL and column.type.tz:
+        return [
+            None if v is None else v.astimezone(dt.timezone.utc).replace(tzinfo=None)
+            for v in values
+        ]
+    if fam == "duration" and engine == MYSQL:
+        for v in values:
+            if v is not None and abs(v) > _MYSQL_TIME_LIMIT:
+                raise SinkError(f"column {name}: {v} is outside MySQL TIME's ±838:59:59")
+    return values
+
+
+def rows_for(table: pa.Table, engine: str, target_types: dict[str, str] | None = None) -> list:
+    """All rows of ``table`` as tuples of driver values."""
+    types = target_types or {}
+    columns = [
+        python_values(table.column(i), table.schema.field(i), engine, types.get(name, ""))
+        for i, name in enumerate(table.column_names)
+    ]
+    return list(zip(*columns, strict=True))

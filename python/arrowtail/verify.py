@@ -1,0 +1,350 @@
+"""``arrowtail verify``: is the target a faithful copy of the source?
+
+Compares each source table with the same-named table of a target database or with the replayed
+change batches of a Parquet directory, and reports the keys of missing, extra and different rows.
+
+Two databases of the same engine are compared by primary-key ranges: the source's keys are cut
+into chunks, both servers hash each chunk (count + md5 in key order), and only a mismatching chunk
+is bisected at its median key until it is small enough to fetch and compare row by row. Across
+engines, rows are fetched range by range, normalised and compared by key in Python; a Parquet
+directory is replayed in memory and compared the same way.
+
+Exit codes of :func:`main_verify`: 0 equal, 1 differences, otherwise the error's exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from arrowtail.exceptions import ArrowtailError, ConfigError
+from arrowtail.redact import register_secret, scrub
+from arrowtail.verify_sides import Bound, DbSide, Key, ParquetSide
+
+#: Rows per first-level chunk, and the size at which a mismatching range is compared row by row.
+CHUNK_ROWS = 10_000
+LEAF_ROWS = 256
+
+
+@dataclass
+class TableReport:
+    """The comparison of one table."""
+
+    table: str
+    missing: list[Key] = field(default_factory=list)  # in the source, not in the target
+    extra: list[Key] = field(default_factory=list)  # in the target, not in the source
+    different: list[Key] = field(default_factory=list)  # in both, with other values
+    problems: list[str] = field(default_factory=list)  # schema-level differences
+    source_rows: int = 0
+    chunks: int = 0
+    chunks_fetched: int = 0
+
+    @property
+    def equal(self) -> bool:
+        return not (self.missing or self.extra or self.different or self.problems)
+
+    def lines(self, limit: int = 20) -> list[str]:
+        if self.equal:
+            return [f"{self.table}: equal ({self.source_rows} rows, {self.chunks} chunks)"]
+        out = [f"{self.table}: DIFFERENT"]
+        out += [f"  {p}" for p in self.problems]
+        for label, keys in (
+            ("missing", self.missing),
+            ("extra", self.extra),
+            ("different", self.different),
+        ):
+            if keys:
+                shown = ", ".join(_fmt(k) for k in keys[:limit])
+                more = f" (+{len(keys) - limit} more)" if len(keys) > limit else ""
+                out.append(f"  {label} {len(keys)}: {shown}{more}")
+        return out
+
+
+def _fmt(key: Key) -> str:
+    return repr(key[0]) if len(key) == 1 else repr(key)
+
+
+@dataclass
+class Report:
+    """The comparison of every table."""
+
+    tables: list[TableReport] = field(default_factory=list)
+
+    @property
+    def equal(self) -> bool:
+        return all(t.equal for t in self.tables)
+
+    def summary(self, limit: int = 20) -> str:
+        lines = [line for t in self.tables for line in t.lines(limit)]
+        lines.append("equal" if self.equal else "differences found")
+        return "\n".join(lines)
+
+
+def _open_source(value: Any, password: str | None = None) -> DbSide:
+    if isinstance(value, DbSide):
+        return value
+    if isinstance(value, str):
+        return DbSide.from_url(value, password)
+    return DbSide.from_connection(value)
+
+
+def _open_against(value: Any) -> DbSide | ParquetSide:
+    if isinstance(value, (DbSide, ParquetSide)):
+        return value
+    if isinstance(value, Path):
+        return ParquetSide(value)
+    if isinstance(value, str):
+        if value.startswith("parquet:"):
+            return ParquetSide(value[len("parquet:") :])
+        if "://" in value:
+            return DbSide.from_url(value)
+        return ParquetSide(value)
+    return DbSide.from_connection(value)
+
+
+def _compare_rows(report: TableReport, src: dict, tgt: dict) -> None:
+    for key, row in src.items():
+        other = tgt.get(key)
+        if other is None:
+            report.missing.append(key)
+        elif other != row:
+            report.different.append(key)
+    report.extra.extend(k for k in tgt if k not in src)
+
+
+# Key values that every engine orders the same way and that bind the same in psycopg and PyMySQL;
+# text is not among them (collations differ), so text keys are compared in one range.
+_PORTABLE_KEYS = (int, Decimal, dt.date, dt.datetime)
+
+
+def _compare_across_engines(
+    src: DbSide,
+    tgt: DbSide,
+    table: tuple[str, str],
+    cols: list[str],
+    pk: tuple[str, ...],
+    report: TableReport,
+    chunk_rows: int,
+) -> None:
+    """Fetches and compares key range by key range, so memory holds one chunk (plus the rows
+    still unmatched, which wait until the end before they count as missing or extra)."""
+    starts = src.boundaries(table[0], pk, chunk_rows)
+    if not all(isinstance(v, _PORTABLE_KEYS) for key in starts for v in key):
+        starts = []
+    edges: list[Bound] = [None, *starts[1:], None]
+    unmatched_src: dict[Key, tuple] = {}
+    unmatched_tgt: dict[Key, tuple] = {}
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        rows_s = src.rows(table[0], cols, pk, lo, hi)
+        rows_t = tgt.rows(table[1], cols, pk, lo, hi)
+        report.chunks += 1
+        report.chunks_fetched += 1
+        report.source_rows += len(rows_s)
+        for key, row in rows_s.items():
+            other = rows_t.pop(key, None)
+            if other is None:
+                other = unmatched_tgt.pop(key, None)
+            if other is None:
+                unmatched_src[key] = row
+            elif other != row:
+                report.different.append(key)
+        for key, row in rows_t.items():
+            mine = unmatched_src.pop(key, None)
+            if mine is None:
+                unmatched_tgt[key] = row
+            elif mine != row:
+                report.different.append(key)
+    report.missing.extend(unmatched_src)
+    report.extra.extend(unmatched_tgt)
+
+
+class _Bisector:
+    """Chunked digest comparison of one table on two databases of the same engine."""
+
+    def __init__(
+        self,
+        src: DbSide,
+        tgt: DbSide,
+        table: tuple[str, str],
+        cols: list[str],
+        pk: tuple,
+        report: TableReport,
+        leaf_rows: int,
+    ) -> None:
+        self.src, self.tgt, self.cols, self.pk = src, tgt, cols, pk
+        self.table, self.other = table
+        self.report = report
+        self.leaf_rows = leaf_rows
+
+    def run(self, chunk_rows: int) -> None:
+        starts = self.src.boundaries(self.table, self.pk, chunk_rows)
+        edges: list[Bound] = [None, *starts[1:], None]
+        for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+            self.report.chunks += 1
+            self.compare(lo, hi, 0)
+
+    def compare(self, lo: Bound, hi: Bound, depth: int) -> None:
+        count_s, digest_s = self.src.digest(self.table, self.cols, self.pk, lo, hi)
+        count_t, digest_t = self.tgt.digest(self.other, self.cols, self.pk, lo, hi)
+        if depth == 0:
+            self.report.source_rows += count_s
+        if (count_s, digest_s) == (count_t, digest_t):
+            return
+        mid = None
+        if max(count_s, count_t) > self.leaf_rows and depth < 64:
+            if count_s > 1:
+                mid = self.src.key_at(self.table, self.pk, lo, hi, count_s // 2)
+            else:
+                mid = self.tgt.key_at(self.other, self.pk, lo, hi, count_t // 2)
+        if mid is None or mid == lo:
+            self.report.chunks_fetched += 1
+            _compare_rows(
+                self.report,
+                self.src.rows(self.table, self.cols, self.pk, lo, hi),
+                self.tgt.rows(self.other, self.cols, self.pk, lo, hi),
+            )
+            return
+        self.compare(lo, mid, depth + 1)
+        self.compare(mid, hi, depth + 1)
+
+
+def verify_table(
+    src: DbSide,
+    tgt: DbSide | ParquetSide,
+    table: str,
+    chunk_rows: int = CHUNK_ROWS,
+    leaf_rows: int = LEAF_ROWS,
+    target_table: str | None = None,
+) -> TableReport:
+    """Compares the source's ``table`` with ``target_table`` (by default the same name)."""
+    report = TableReport(table)
+    other = target_table or table
+    cols, pk = src.describe(table)
+    if not cols:
+        raise ConfigError(f"source table {table} does not exist")
+    if not pk:
+        report.problems.append("the source table has no primary key; cannot compare by key")
+        return report
+    tcols, tpk = tgt.describe(other)
+    if not tcols and isinstance(tgt, DbSide):
+        report.problems.append("the target table does not exist")
+        return report
+    absent = [c for c in cols if c not in tcols] if tcols else []
+    if absent:
+        report.problems.append("target lacks column(s) " + ", ".join(absent))
+        return report
+    if tpk and tuple(tpk) != tuple(pk):
+        report.problems.append(f"target primary key {tpk} differs from the source's {pk}")
+    if isinstance(tgt, DbSide) and tgt.engine == src.engine:
+        _Bisector(src, tgt, (table, other), cols, pk, report, leaf_rows).run(chunk_rows)
+    elif isinstance(tgt, DbSide):
+        _compare_across_engines(src, tgt, (table, other), cols, pk, report, chunk_rows)
+    else:
+        source_rows = src.rows(table, cols, pk)
+        report.source_rows, report.chunks, report.chunks_fetched = len(source_rows), 1, 1
+        _compare_rows(report, source_rows, tgt.rows(other, cols, pk))
+    for keys in (report.missing, report.extra, report.different):
+        keys.sort(key=repr)
+    return report
+
+
+def verify(
+    source_conn_or_url: Any,
+    against: Any,
+    tables: Sequence[str] | None = None,
+    *,
+    chunk_rows: int = CHUNK_ROWS,
+    leaf_rows: int = LEAF_ROWS,
+    table_map: dict[str, str] | None = None,
+    source_password: str | None = None,
+) -> Report:
+    """Compares source tables (all user tables when ``tables`` is ``None``) with ``against``: a
+    database URL or connection, or a Parquet directory (``parquet:DIR`` or a path).
+    ``table_map`` names target tables that differ from the source's ``schema.table``;
+    ``source_password`` is used when the source URL carries none."""
+    src = _open_source(source_conn_or_url, source_password)
+    tgt = _open_against(against)
+    try:
+        names = list(tables) if tables else src.tables()
+        mapping = table_map or {}
+        return Report(
+            [verify_table(src, tgt, t, chunk_rows, leaf_rows, mapping.get(t)) for t in names]
+        )
+    finally:
+        if src is not source_conn_or_url and isinstance(source_conn_or_url, str):
+            src.close()
+        if tgt is not against and isinstance(against, (str, Path)):
+            tgt.close()
+
+
+def add_verify_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Adds the ``verify`` options to ``parser`` (used by the CLI's subcommand)."""
+    parser.add_argument("--source", required=True, help="postgresql://... or mysql://...")
+    parser.add_argument(
+        "--against", required=True, help="postgresql://..., mysql://... or parquet:DIR"
+    )
+    parser.add_argument(
+        "--tables", default=None, help="comma-separated schema.table names (default: all)"
+    )
+    parser.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="SRC=DST",
+        help="compare source table SRC with target table DST (repeatable)",
+    )
+    parser.add_argument(
+        "--password-env", metavar="VAR", help="environment variable holding the source password"
+    )
+    parser.add_argument("--chunk-rows", type=int, default=CHUNK_ROWS, help="rows per chunk")
+    parser.add_argument("--show", type=int, default=20, help="keys shown per kind of difference")
+    return parser
+
+
+def main_verify(args: argparse.Namespace | Sequence[str] | None = None) -> int:
+    """Runs a verification and prints the report; returns 0 when equal, 1 on differences."""
+    if not isinstance(args, argparse.Namespace):
+        parser = add_verify_arguments(argparse.ArgumentParser(prog="arrowtail verify"))
+        args = parser.parse_args(args)
+    tables = getattr(args, "tables", None)
+    if isinstance(tables, str):
+        tables = [t.strip() for t in tables.split(",") if t.strip()]
+    table_map = {}
+    for item in getattr(args, "map", None) or []:
+        src_name, sep, dst_name = item.partition("=")
+        if not sep:
+            print(f"arrowtail verify: --map {item!r}: expected SRC=DST", file=sys.stderr)
+            return ConfigError.exit_code
+        table_map[src_name.strip()] = dst_name.strip()
+    password = None
+    password_env = getattr(args, "password_env", None)
+    if password_env:
+        password = os.environ.get(password_env)
+        if password is None:
+            print(
+                f"arrowtail verify: --password-env names {password_env}, which is not set",
+                file=sys.stderr,
+            )
+            return ConfigError.exit_code
+        register_secret(password)
+    try:
+        report = verify(
+            args.source,
+            args.against,
+            tables,
+            chunk_rows=getattr(args, "chunk_rows", CHUNK_ROWS) or CHUNK_ROWS,
+            table_map=table_map,
+            source_password=password,
+        )
+    except ArrowtailError as exc:
+        print(f"arrowtail verify: {scrub(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+    print(report.summary(getattr(args, "show", 20)))
+    return 0 if report.equal else 1

@@ -1,0 +1,283 @@
+"""The two sides ``arrowtail verify`` compares: a PostgreSQL or MySQL/MariaDB database, or a
+Parquet directory of change batches replayed by primary key.
+
+A database side answers range questions over a table ordered by its primary key (``lo`` inclusive,
+``hi`` exclusive, ``None`` unbounded): a digest computed by the server (count plus an md5 over the
+rows in key order, so only 2 values cross the network per chunk), the key at an offset (to split a
+range), and the rows themselves, normalised to plain Python values so that rows from different
+engines and from Parquet compare equal when they hold the same data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from arrowtail.exceptions import ConfigError, SourceError
+from arrowtail.redact import scrub
+from arrowtail.sinks.changes import META_COLUMNS, replay, table_info
+
+Key = tuple
+Bound = Key | None
+_SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "mysql", "performance_schema", "sys")
+
+
+def split_table(table: str) -> tuple[str, str]:
+    """``schema.table`` at the first dot (as everywhere in arrowtail); no dot: no schema."""
+    schema, dot, name = table.partition(".")
+    return (schema, name) if dot else ("", schema)
+
+
+def normalise(value: Any) -> Any:
+    """One value in a form that compares equal across drivers and Arrow."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    if isinstance(value, (memoryview, bytearray)):
+        return bytes(value)
+    if isinstance(value, uuid.UUID):
+        return value.bytes
+    if isinstance(value, (list, tuple)):
+        return tuple(normalise(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return value
+
+
+class DbSide:
+    """A PostgreSQL (psycopg) or MySQL/MariaDB (PyMySQL) connection."""
+
+    def __init__(self, conn: Any, engine: str, database: str | None = None) -> None:
+        self.conn = conn
+        self.engine = engine
+        self.database = database
+        if engine == "postgres":
+            conn.execute("SET TIME ZONE 'UTC'")
+        else:
+            self._run("SET SESSION time_zone = '+00:00', group_concat_max_len = 1073741824")
+
+    @classmethod
+    def from_url(cls, url: str, password: str | None = None) -> DbSide:
+        """Connects to ``postgresql://...`` or ``mysql://user:pass@host:port/db``; ``password``
+        (from the environment, say) is used when the URL has none."""
+        parsed = urlparse(url)
+        try:
+            if parsed.scheme in ("postgres", "postgresql"):
+                import psycopg
+
+                if password and not parsed.password:
+                    conn = psycopg.connect(url, autocommit=True, password=password)
+                else:
+                    conn = psycopg.connect(url, autocommit=True)
+                return cls(conn, "postgres")
+            if parsed.scheme in ("mysql", "mariadb"):
+                import pymysql
+
+                database = parsed.path.lstrip("/") or None
+                conn = pymysql.connect(
+                    host=parsed.hostname or "127.0.0.1",
+                    port=parsed.port or 3306,
+                    user=unquote(parsed.username or ""),
+                    password=unquote(parsed.password or "") or password or "",
+                    database=database,
+                    autocommit=True,
+                    charset="utf8mb4",
+                )
+                return cls(conn, "mysql", database)
+        except Exception as exc:
+            where = f"{parsed.scheme}://{parsed.hostname}"
+            raise SourceError(f"cannot connect to {where}: {scrub(str(exc))}") from exc
+        raise ConfigError(f"not a database URL: {parsed.scheme}://... (postgresql:// or mysql://)")
+
+    @classmethod
+    def from_connection(cls, conn: Any) -> DbSide:
+        """Wraps an open psycopg or PyMySQL connection."""
+        if type(conn).__module__.startswith("psycopg"):
+            return cls(conn, "postgres")
+        if type(conn).__module__.startswith("pymysql"):
+            return cls(conn, "mysql", getattr(conn, "db", None) and conn.db.decode())
+        raise ConfigError(f"unsupported connection object {type(conn).__name__}")
+
+    def _run(self, sql: str, params: Any = None) -> list[tuple]:
+        if self.engine == "postgres":
+            cur = self.conn.execute(sql, params)
+            return cur.fetchall() if cur.description else []
+        with self.conn.cursor() as cur:
+            cur.execute(sql, params)
+            return list(cur.fetchall()) if cur.description else []
+
+    def q(self, name: str) -> str:
+        """A quoted identifier."""
+        if self.engine == "postgres":
+            return '"' + name.replace('"', '""') + '"'
+        return "`" + name.replace("`", "``") + "`"
+
+    def qualified(self, table: str) -> str:
+        schema, name = split_table(table)
+        return f"{self.q(schema)}.{self.q(name)}" if schema else self.q(name)
+
+    def tables(self) -> list[str]:
+        """User tables as ``schema.table`` (MySQL: the URL's database, else every database)."""
+        sql = (
+            "SELECT table_schema, table_name FROM information_schema.tables"
+            " WHERE table_type = 'BASE TABLE' AND table_name <> 'arrowtail_state'"
+            f" AND table_schema NOT IN {_SYSTEM_SCHEMAS!r}"
+        )
+        params = None
+        if self.engine == "mysql" and self.database:
+            sql += " AND table_schema = %s"
+            params = (self.database,)
+        return sorted(f"{s}.{t}" for s, t in self._run(sql, params))
+
+    def describe(self, table: str) -> tuple[list[str], tuple[str, ...]]:
+        """Column names and primary key; empty columns when the table does not exist."""
+        schema, name = split_table(table)
+        schema = schema or (self.database if self.engine == "mysql" else "public") or ""
+        cols = [
+            r[0]
+            for r in self._run(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = %s"
+                " AND table_name = %s ORDER BY ordinal_position",
+                (schema, name),
+            )
+        ]
+        pk = self._run(
+            "SELECT k.column_name FROM information_schema.table_constraints c"
+            " JOIN information_schema.key_column_usage k ON k.constraint_name = c.constraint_name"
+            " AND k.table_schema = c.table_schema AND k.table_name = c.table_name"
+            " WHERE c.constraint_type = 'PRIMARY KEY' AND c.table_schema = %s"
+            " AND c.table_name = %s ORDER BY k.ordinal_position",
+            (schema, name),
+        )
+        return cols, tuple(r[0] for r in pk)
+
+    def _where(self, pk: tuple[str, ...], lo: Bound, hi: Bound) -> tuple[str, list[Any]]:
+        keys = ", ".join(self.q(k) for k in pk)
+        lhs = f"({keys})" if len(pk) > 1 else keys
+        marks = "(" + ", ".join(["%s"] * len(pk)) + ")" if len(pk) > 1 else "%s"
+        parts: list[str] = []
+        params: list[Any] = []
+        if lo is not None:
+            parts.append(f"{lhs} >= {marks}")
+            params.extend(lo)
+        if hi is not None:
+            parts.append(f"{lhs} < {marks}")
+            params.extend(hi)
+        return (" WHERE " + " AND ".join(parts)) if parts else "", params
+
+    def _order(self, pk: tuple[str, ...]) -> str:
+        return ", ".join(self.q(k) for k in pk)
+
+    def boundaries(self, table: str, pk: tuple[str, ...], every: int) -> list[Key]:
+        """Every ``every``-th key in key order (the starts of the chunks)."""
+        order = self._order(pk)
+        rows = self._run(
+            f"SELECT {order} FROM (SELECT {order}, row_number() OVER (ORDER BY {order}) AS rn"
+            f" FROM {self.qualified(table)}) x WHERE MOD(rn - 1, %s) = 0 ORDER BY {order}",
+            (every,),
+        )
+        return [tuple(r) for r in rows]
+
+    def key_at(self, table: str, pk: tuple[str, ...], lo: Bound, hi: Bound, n: int) -> Key | None:
+        """The ``n``-th key (0-based) of a range."""
+        where, params = self._where(pk, lo, hi)
+        order = self._order(pk)
+        rows = self._run(
+            f"SELECT {order} FROM {self.qualified(table)}{where} ORDER BY {order}"
+            " LIMIT 1 OFFSET %s",
+            [*params, n],
+        )
+        return tuple(rows[0]) if rows else None
+
+    def digest(
+        self, table: str, cols: list[str], pk: tuple[str, ...], lo: Bound, hi: Bound
+    ) -> tuple[int, str]:
+        """(row count, md5 of the rows in key order) computed by the server."""
+        where, params = self._where(pk, lo, hi)
+        order = self._order(pk)
+        if self.engine == "postgres":
+            row = "ROW(" + ", ".join(self.q(c) for c in cols) + ")::text"
+            sql = f"SELECT count(*), md5(string_agg(md5({row}), '' ORDER BY {order}))"
+        else:
+            row = "CONCAT_WS(',', " + ", ".join(f"QUOTE({self.q(c)})" for c in cols) + ")"
+            sql = f"SELECT COUNT(*), MD5(GROUP_CONCAT(MD5({row}) ORDER BY {order} SEPARATOR ''))"
+        count, digest = self._run(sql + f" FROM {self.qualified(table)}{where}", params)[0]
+        return int(count), digest or ""
+
+    def rows(
+        self, table: str, cols: list[str], pk: tuple[str, ...], lo: Bound = None, hi: Bound = None
+    ) -> dict[Key, tuple]:
+        """Rows of a range by key, values normalised."""
+        where, params = self._where(pk, lo, hi)
+        select = ", ".join(self.q(c) for c in cols)
+        got = self._run(f"SELECT {select} FROM {self.qualified(table)}{where}", params)
+        index = [cols.index(k) for k in pk]
+        out = {}
+        for r in got:
+            values = tuple(normalise(v) for v in r)
+            out[tuple(values[i] for i in index)] = values
+        return out
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class ParquetSide:
+    """``<root>/<schema>.<table>/*.parquet`` change batches, replayed by primary key."""
+
+    engine = "parquet"
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise ConfigError(f"parquet directory {self.root} does not exist")
+        self._cache: dict[str, pa.Table | None] = {}
+
+    def tables(self) -> list[str]:
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and "." in p.name)
+
+    def table(self, table: str) -> pa.Table | None:
+        """The replayed table (``None`` when the directory has no files for it)."""
+        if table not in self._cache:
+            files = sorted((self.root / table).glob("*.parquet"))
+            if not files:
+                self._cache[table] = None
+            else:
+                parts = [pq.read_table(f) for f in files]
+                changes = pa.concat_tables(parts, promote_options="default")
+                info = table_info(parts[-1].schema, table)
+                self._cache[table] = replay(changes, info.primary_key)
+        return self._cache[table]
+
+    def describe(self, table: str) -> tuple[list[str], tuple[str, ...]]:
+        replayed = self.table(table)
+        if replayed is None:
+            return [], ()
+        files = sorted((self.root / table).glob("*.parquet"))
+        info = table_info(pq.read_schema(files[-1]), table)
+        return [c for c in replayed.column_names if c not in META_COLUMNS], info.primary_key
+
+    def rows(
+        self, table: str, cols: list[str], pk: tuple[str, ...], lo: Bound = None, hi: Bound = None
+    ) -> dict[Key, tuple]:
+        replayed = self.table(table)
+        if replayed is None:
+            return {}
+        index = [cols.index(k) for k in pk]
+        columns = [replayed.column(c).to_pylist() for c in cols]
+        out = {}
+        for r in zip(*columns, strict=True):
+            values = tuple(normalise(v) for v in r)
+            out[tuple(values[i] for i in index)] = values
+        return out
+
+    def close(self) -> None:
+        self._cache.clear()

@@ -1,0 +1,283 @@
+"""``arrowtail verify`` against real servers: equal tables are reported equal; a deleted row, a
+changed value and an extra row are found and named by key, in a database target (chunked digests
+and bisection) and in a Parquet directory of change batches (replayed by key)."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from arrowtail.sinks.database import MySqlTargetSink, PostgresTargetSink
+from arrowtail.verify import main_verify, verify
+from tests.integration.dbsink_cases import batches, last_pos
+
+ROWS = 3000
+
+
+def _pg_databases(postgres) -> tuple[str, str]:
+    with postgres.connect() as conn:
+        for db in ("vsrc", "vdst"):
+            conn.execute(f"DROP DATABASE IF EXISTS {db}")
+            conn.execute(f"CREATE DATABASE {db}")
+    base = postgres.dsn.rsplit("/", 1)[0]
+    for db in ("vsrc", "vdst"):
+        with _pg(base + "/" + db) as conn:
+            conn.execute("CREATE SCHEMA shop")
+            conn.execute(
+                "CREATE TABLE shop.items (id int PRIMARY KEY, region text, name text,"
+                " price numeric(10,2), seen timestamptz)"
+            )
+            conn.execute(
+                "INSERT INTO shop.items SELECT g, 'r' || (g %% 7), 'item ' || g, g * 1.5,"
+                " timestamptz '2026-01-01 00:00:00+00' + g * interval '1 minute'"
+                " FROM generate_series(1, %s) g",
+                (ROWS,),
+            )
+            conn.execute("CREATE TABLE shop.pairs (a text, b int, v text, PRIMARY KEY (a, b))")
+            conn.execute(
+                "INSERT INTO shop.pairs SELECT 'k' || (g % 10), g, 'v' || g"
+                " FROM generate_series(1, 500) g"
+            )
+    return base + "/vsrc", base + "/vdst"
+
+
+def _pg(dsn: str):
+    import psycopg
+
+    return psycopg.connect(dsn, autocommit=True)
+
+
+def _plant(execute) -> None:
+    execute("DELETE FROM shop.items WHERE id = 77")
+    execute("UPDATE shop.items SET name = 'changed' WHERE id = 2345")
+    execute("INSERT INTO shop.items VALUES (9001, 'r0', 'extra', 1.00, NULL)")
+    execute("UPDATE shop.pairs SET v = 'x' WHERE a = 'k3' AND b = 13")
+
+
+def _assert_planted(report) -> None:
+    items = {t.table: t for t in report.tables}["shop.items"]
+    assert items.missing == [(77,)]
+    assert items.different == [(2345,)]
+    assert items.extra == [(9001,)]
+    pairs = {t.table: t for t in report.tables}["shop.pairs"]
+    assert (pairs.missing, pairs.extra, pairs.different) == ([], [], [("k3", 13)])
+    assert not report.equal
+
+
+def test_postgres_target_equal_then_planted_differences_found(postgres, capsys):
+    src, dst = _pg_databases(postgres)
+    report = verify(src, dst, chunk_rows=400, leaf_rows=16)
+    assert report.equal, report.summary()
+    items = {t.table: t for t in report.tables}["shop.items"]
+    assert items.source_rows == ROWS and items.chunks == 8 and items.chunks_fetched == 0
+    assert main_verify(["--source", src, "--against", dst]) == 0
+    with _pg(dst) as conn:
+        _plant(conn.execute)
+    report = verify(src, dst, chunk_rows=400, leaf_rows=16)
+    _assert_planted(report)
+    items = {t.table: t for t in report.tables}["shop.items"]
+    assert 0 < items.chunks_fetched <= 4  # bisection fetched only small ranges
+    capsys.readouterr()
+    assert main_verify(["--source", src, "--against", dst, "--tables", "shop.items"]) == 1
+    out = capsys.readouterr().out
+    assert "missing 1: 77" in out and "extra 1: 9001" in out and "different 1: 2345" in out
+
+
+def _maria_databases(mariadb) -> None:
+    conn = mariadb.connect()
+    try:
+        with conn.cursor() as cur:
+            for db in ("vsrc", "vdst"):
+                cur.execute(f"DROP DATABASE IF EXISTS {db}")
+                cur.execute(f"CREATE DATABASE {db}")
+                cur.execute(
+                    f"CREATE TABLE {db}.items (id INT PRIMARY KEY, region VARCHAR(10),"
+                    " name VARCHAR(100), price DECIMAL(10,2), seen DATETIME(6))"
+                )
+                cur.execute(
+                    f"INSERT INTO {db}.items SELECT seq, CONCAT('r', seq % 7),"
+                    " CONCAT('item ', seq), seq * 1.5,"
+                    " TIMESTAMP'2026-01-01 00:00:00' + INTERVAL seq MINUTE"
+                    f" FROM {db}.seq_1_to_{ROWS}"
+                )
+                cur.execute(
+                    f"CREATE TABLE {db}.pairs (a VARCHAR(10), b INT, v VARCHAR(10),"
+                    " PRIMARY KEY (a, b))"
+                )
+                cur.execute(
+                    f"INSERT INTO {db}.pairs SELECT CONCAT('k', seq % 10), seq,"
+                    f" CONCAT('v', seq) FROM {db}.seq_1_to_500"
+                )
+    finally:
+        conn.close()
+
+
+def test_mariadb_target_equal_then_planted_differences_found(mariadb):
+    _maria_databases(mariadb)
+    src, dst = mariadb.url + "vsrc", mariadb.url + "vdst"
+    mapping = {"vsrc.items": "vdst.items", "vsrc.pairs": "vdst.pairs"}
+    report = verify(src, dst, chunk_rows=400, leaf_rows=16, table_map=mapping)
+    assert [t.table for t in report.tables] == ["vsrc.items", "vsrc.pairs"]
+    assert report.equal, report.summary()
+    conn = mariadb.connect(database="vdst")
+    try:
+        with conn.cursor() as cur:
+            _plant(lambda sql: cur.execute(sql.replace("shop.", "")))
+    finally:
+        conn.close()
+    report = verify(src, dst, chunk_rows=400, leaf_rows=16, table_map=mapping)
+    for t in report.tables:
+        t.table = t.table.replace("vsrc.", "shop.")
+    _assert_planted(report)
+    args = ["--source", src, "--against", dst, "--map", "vsrc.items=vdst.items"]
+    assert main_verify([*args, "--tables", "vsrc.items"]) == 1
+
+
+def test_parquet_directory_replayed_and_compared(postgres, tmp_path):
+    with postgres.connect() as conn:
+        conn.execute("DROP DATABASE IF EXISTS vparq")
+        conn.execute("CREATE DATABASE vparq")
+    dsn = postgres.dsn.rsplit("/", 1)[0] + "/vparq"
+    bs = batches("shop.items", "postgres")
+    sink = PostgresTargetSink(dsn, create_tables=True)
+    sink.open()
+    for b in bs:
+        sink.write("shop.items", 1, b)
+        sink.commit({"lsn": last_pos(b)})
+    sink.close()
+    root = tmp_path / "cdc"
+    (root / "shop.items").mkdir(parents=True)
+    for i, b in enumerate(bs):
+        pq.write_table(pa.Table.from_batches([b]), root / "shop.items" / f"{i:04}.parquet")
+
+    report = verify(dsn, f"parquet:{root}", ["shop.items"])
+    assert report.equal, report.summary()
+    assert report.tables[0].source_rows == 3
+    with _pg(dsn) as conn:
+        conn.execute("DELETE FROM shop.items WHERE id = 22")  # the files still hold it: extra
+        conn.execute("UPDATE shop.items SET name = 'edited' WHERE id = 21")
+        conn.execute("INSERT INTO shop.items (id, name) VALUES (99, 'only in source')")
+    report = verify(dsn, root, ["shop.items"])
+    t = report.tables[0]
+    assert (t.missing, t.extra, t.different) == ([(99,)], [(22,)], [(21,)])
+    assert (
+        main_verify(["--source", dsn, "--against", f"parquet:{root}", "--tables", "shop.items"])
+        == 1
+    )
+
+
+def test_missing_target_table_is_a_difference(postgres):
+    src, dst = _pg_databases(postgres)
+    with _pg(dst) as conn:
+        conn.execute("DROP TABLE shop.pairs")
+    report = verify(src, dst, ["shop.pairs"])
+    assert not report.equal
+    assert report.tables[0].problems == ["the target table does not exist"]
+
+
+@pytest.mark.parametrize("bad", [["--source", "ftp://x", "--against", "/nonexistent"]])
+def test_bad_urls_exit_with_the_error_code(bad, capsys):
+    assert main_verify(bad) == 2
+    assert "arrowtail verify:" in capsys.readouterr().err
+
+
+def test_postgres_source_against_mariadb_target_across_engines(postgres, mariadb):
+    """The same change batches applied to both engines: equal after normalisation; a changed
+    value on one side is found by key."""
+    with postgres.connect() as conn:
+        conn.execute("DROP DATABASE IF EXISTS vcross")
+        conn.execute("CREATE DATABASE vcross")
+    dsn = postgres.dsn.rsplit("/", 1)[0] + "/vcross"
+    conn = mariadb.connect()
+    with conn.cursor() as cur:
+        cur.execute("DROP DATABASE IF EXISTS sinktest")
+    conn.close()
+    pg = PostgresTargetSink(dsn, create_tables=True)
+    my = MySqlTargetSink(
+        mariadb.host,
+        mariadb.port,
+        mariadb.user,
+        mariadb.password,
+        mariadb.database,
+        create_tables=True,
+        sink_name="cross",
+    )
+    for sink, kind, key in ((pg, "postgres", "lsn"), (my, "mysql", "pos")):
+        sink.open()
+        for b in batches("sinktest.items", kind):
+            sink.write("sinktest.items", 1, b)
+            sink.commit({key: last_pos(b)})
+        sink.close()
+    report = verify(dsn, mariadb.url + "sinktest", ["sinktest.items"])
+    assert report.equal, report.summary()
+    assert report.tables[0].source_rows == 3
+    conn = mariadb.connect()
+    with conn.cursor() as cur:
+        cur.execute("UPDATE sinktest.items SET price = price + 1 WHERE id = 21")
+    conn.close()
+    assert verify(dsn, mariadb.url + "sinktest", ["sinktest.items"]).tables[0].different == [(21,)]
+
+
+def test_across_engines_in_chunks_and_with_differently_ordered_text_keys(postgres, mariadb):
+    """Integer keys are compared in chunks; text keys, which PostgreSQL (collation C here) and
+    MariaDB (case-insensitive) order differently, in one range, so ranges cut on one side never
+    split the other side wrongly."""
+    keys = [f"{chr((65 if i % 2 else 97) + i % 26)}-{i}" for i in range(600)]
+    with postgres.connect() as conn:
+        conn.execute("DROP DATABASE IF EXISTS vkeys")
+        conn.execute("CREATE DATABASE vkeys")
+    dsn = postgres.dsn.rsplit("/", 1)[0] + "/vkeys"
+    rows = [(k, i) for i, k in enumerate(keys)]
+    with _pg(dsn) as conn:
+        conn.execute("CREATE SCHEMA vkv")
+        conn.execute('CREATE TABLE vkv.t (k text COLLATE "C" PRIMARY KEY, v int)')
+        conn.execute("CREATE TABLE vkv.n (n int PRIMARY KEY, k text)")
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO vkv.t VALUES (%s, %s)", rows)
+            cur.executemany("INSERT INTO vkv.n VALUES (%s, %s)", [(i, k) for k, i in rows])
+    conn = mariadb.connect()
+    with conn.cursor() as cur:
+        cur.execute("DROP DATABASE IF EXISTS vkv")
+        cur.execute("CREATE DATABASE vkv")
+        cur.execute(
+            "CREATE TABLE vkv.t (k VARCHAR(20) COLLATE utf8mb4_general_ci PRIMARY KEY, v INT)"
+        )
+        cur.execute("CREATE TABLE vkv.n (n INT PRIMARY KEY, k VARCHAR(20))")
+        cur.executemany("INSERT INTO vkv.t VALUES (%s, %s)", rows)
+        cur.executemany("INSERT INTO vkv.n VALUES (%s, %s)", [(i, k) for k, i in rows])
+    report = verify(dsn, mariadb.url + "vkv", ["vkv.t", "vkv.n"], chunk_rows=50)
+    assert report.equal, report.summary()
+    by_name = {t.table: t for t in report.tables}
+    assert by_name["vkv.t"].chunks == 1 and by_name["vkv.t"].source_rows == 600
+    assert by_name["vkv.n"].chunks == 12 and by_name["vkv.n"].source_rows == 600
+    with conn.cursor() as cur:
+        cur.execute("UPDATE vkv.t SET v = -1 WHERE k = %s", (keys[123],))
+        cur.execute("DELETE FROM vkv.t WHERE k = %s", (keys[7],))
+        cur.execute("UPDATE vkv.n SET k = 'x' WHERE n = 321")
+        cur.execute("DELETE FROM vkv.n WHERE n = 49")
+        cur.execute("INSERT INTO vkv.n VALUES (1000, 'new')")
+    conn.close()
+    by_name = {t.table: t for t in verify(dsn, mariadb.url + "vkv", chunk_rows=50).tables}
+    t, n = by_name["vkv.t"], by_name["vkv.n"]
+    assert (t.missing, t.extra, t.different) == ([(keys[7],)], [], [(keys[123],)])
+    assert (n.missing, n.extra, n.different) == ([(49,)], [(1000,)], [(321,)])
+
+
+def test_source_password_from_the_environment(mariadb, monkeypatch, capsys):
+    _maria_databases(mariadb)
+    no_password = f"mysql://{mariadb.user}@{mariadb.host}:{mariadb.port}/vsrc"
+    args = [
+        "--source", no_password, "--against", mariadb.url + "vdst",
+        "--map", "vsrc.items=vdst.items", "--map", "vsrc.pairs=vdst.pairs",
+        "--password-env", "VERIFY_TEST_PW",
+    ]  # fmt: skip
+    monkeypatch.delenv("VERIFY_TEST_PW", raising=False)
+    assert main_verify(args) == 2
+    assert "VERIFY_TEST_PW" in capsys.readouterr().err
+    monkeypatch.setenv("VERIFY_TEST_PW", mariadb.password)
+    assert main_verify(args) == 0
+    monkeypatch.setenv("VERIFY_TEST_PW", "wrong-pw-0000")
+    assert main_verify(args) == 3
+    err = capsys.readouterr().err
+    assert "cannot connect" in err and "wrong-pw-0000" not in err

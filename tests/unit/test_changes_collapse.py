@@ -1,0 +1,139 @@
+"""Reducing a change batch to its net effect by primary key (arrowtail.sinks.changes)."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from arrowtail.sinks.changes import collapse, replay, table_info
+from tests.batches import make_batch, make_changes
+
+COLS = [("id", pa.int64()), ("name", pa.string()), ("n", pa.int32())]
+
+
+def _rows(table: pa.Table) -> list[dict]:
+    return sorted(table.to_pylist(), key=lambda r: r["id"])
+
+
+def test_last_change_of_a_key_wins_and_unchanged_keeps_earlier_value():
+    batch = make_changes(
+        COLS,
+        [
+            [
+                {"_op": "c", "id": 1, "name": "a", "n": 0},
+                {"_op": "c", "id": 2, "name": "b", "n": 0},
+            ],
+            [{"_op": "u", "id": 1, "name": "a2", "n": 1}],
+            [{"_op": "u", "id": 1, "name": None, "n": 2, "_unchanged": ["name"]}],
+            [{"_op": "u", "id": 3, "name": None, "n": 5, "_unchanged": ["name"]}],
+        ],
+    )
+    net = collapse(batch, ("id",))
+    assert not net.truncate
+    assert net.deletes.num_rows == 0
+    assert _rows(net.upserts) == [
+        {"id": 1, "name": "a2", "n": 2},
+        {"id": 2, "name": "b", "n": 0},
+        {"id": 3, "name": None, "n": 5},
+    ]
+    flags = {r["id"]: list(u) for r, u in zip(net.upserts.to_pylist(), net.unchanged, strict=True)}
+    assert flags == {1: [False, False, False], 2: [False, False, False], 3: [False, True, False]}
+    groups = {tuple(cols): t.num_rows for cols, t in net.groups()}
+    assert groups == {("id", "name", "n"): 2, ("id", "n"): 1}
+
+
+def test_delete_then_reinsert_is_delete_plus_insert_and_order_follows_pos_seq():
+    # Rows deliberately out of order in the batch: (_pos, _seq) decides.
+    batch = make_batch(
+        COLS,
+        [
+            {"_op": "c", "_pos": 30, "_seq": 0, "id": 1, "name": "again", "n": 9},
+            {"_op": "c", "_pos": 10, "_seq": 0, "id": 1, "name": "first", "n": 1},
+            {"_op": "d", "_pos": 20, "_seq": 1, "id": 1},
+            {"_op": "c", "_pos": 20, "_seq": 0, "id": 2, "name": "x", "n": 1},
+            {"_op": "d", "_pos": 40, "_seq": 0, "id": 2},
+        ],
+    )
+    net = collapse(batch, ("id",))
+    assert sorted(net.deletes.column("id").to_pylist()) == [1, 2]
+    assert _rows(net.upserts) == [{"id": 1, "name": "again", "n": 9}]
+
+
+def test_truncate_discards_earlier_rows_and_after_skips_applied_positions():
+    batch = make_changes(
+        COLS,
+        [
+            [{"_op": "c", "id": 1, "name": "a", "n": 0}],
+            [{"_op": "t"}],
+            [{"_op": "c", "id": 2, "name": "b", "n": 0}],
+            [{"_op": "u", "id": 2, "name": "c", "n": 1}],
+        ],
+    )
+    net = collapse(batch, ("id",))
+    assert net.truncate
+    assert _rows(net.upserts) == [{"id": 2, "name": "c", "n": 1}]
+    resumed = collapse(batch, ("id",), after=1200)  # the first three transactions are applied
+    assert not resumed.truncate
+    assert _rows(resumed.upserts) == [{"id": 2, "name": "c", "n": 1}]
+    assert collapse(batch, ("id",), after=1300).upserts.num_rows == 0
+
+
+def test_primary_key_change_deletes_the_old_key():
+    batch = make_changes(
+        COLS,
+        [
+            [{"_op": "c", "id": 1, "name": "a", "n": 0}],
+            [{"_op": "u", "id": 5, "name": "a", "n": 1, "_before": {"id": 1, "name": "a", "n": 0}}],
+        ],
+    )
+    net = collapse(batch, ("id",))
+    assert net.deletes.column("id").to_pylist() == [1]
+    assert _rows(net.upserts) == [{"id": 5, "name": "a", "n": 1}]
+
+
+def test_composite_key_and_replay():
+    cols = [("a", pa.string()), ("b", pa.int16()), ("v", pa.float64())]
+    batch = make_changes(
+        cols,
+        [
+            [{"_op": "c", "a": "x", "b": 1, "v": 1.0}, {"_op": "c", "a": "x", "b": 2, "v": 2.0}],
+            [{"_op": "u", "a": "x", "b": 1, "v": 1.5}, {"_op": "d", "a": "x", "b": 2}],
+        ],
+        primary_key=("a", "b"),
+    )
+    info = table_info(batch.schema)
+    assert info.primary_key == ("a", "b") and info.columns == ("a", "b", "v")
+    assert replay(pa.Table.from_batches([batch]), info.primary_key).to_pylist() == [
+        {"a": "x", "b": 1, "v": 1.5}
+    ]
+
+
+def test_dictionary_encoded_op_column():
+    batch = make_changes(
+        COLS, [[{"_op": "c", "id": 1, "name": "a", "n": 0}], [{"_op": "d", "id": 1}]]
+    )
+    idx = batch.schema.get_field_index("_op")
+    ops = batch.column(idx).dictionary_encode()
+    batch = batch.set_column(idx, pa.field("_op", ops.type), ops)
+    net = collapse(batch, ("id",))
+    assert net.deletes.column("id").to_pylist() == [1]
+    assert net.upserts.num_rows == 0
+
+
+def test_snapshot_reads_at_the_stored_position_are_applied_again():
+    # A snapshot consistent with position 500, stored in two commits that both say 500.
+    batch = make_batch(
+        COLS,
+        [
+            {"_op": "r", "_pos": 500, "_seq": 0, "id": 1, "name": "a", "n": 0},
+            {"_op": "r", "_pos": 500, "_seq": 1, "id": 2, "name": "b", "n": 0},
+            {"_op": "u", "_pos": 600, "_seq": 0, "id": 1, "name": "a2", "n": 1},
+        ],
+    )
+    assert _rows(collapse(batch, ("id",), after=500).upserts) == [
+        {"id": 1, "name": "a2", "n": 1},
+        {"id": 2, "name": "b", "n": 0},
+    ]
+    # Past the snapshot's position the reads are old news.
+    assert collapse(batch, ("id",), after=600).upserts.num_rows == 0
+    only_changes = make_batch(COLS, [{"_op": "u", "_pos": 500, "_seq": 0, "id": 1, "n": 5}])
+    assert collapse(only_changes, ("id",), after=500).upserts.num_rows == 0

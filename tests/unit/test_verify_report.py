@@ -1,0 +1,59 @@
+"""The parts of ``arrowtail verify`` that need no server: value normalisation, row comparison,
+the report text and the command-line contract."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from arrowtail.verify import Report, TableReport, _compare_rows, main_verify
+from arrowtail.verify_sides import ParquetSide, normalise
+from tests.batches import make_changes
+
+
+def test_normalise_makes_driver_and_arrow_values_comparable():
+    aware = dt.datetime(2026, 1, 1, 12, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    assert normalise(aware) == dt.datetime(2026, 1, 1, 10)
+    assert normalise(True) == 1 and normalise(memoryview(b"ab")) == b"ab"
+    assert normalise(uuid.UUID(int=1)) == (1).to_bytes(16, "big")
+    assert normalise({"b": 1, "a": [1]}) == '{"a":[1],"b":1}'
+    assert normalise(["x", Decimal("1.50")]) == ("x", Decimal("1.5"))
+
+
+def test_compare_rows_names_missing_extra_and_different_keys():
+    report = TableReport("s.t")
+    src = {(1,): (1, "a"), (2,): (2, "b"), (3,): (3, "c")}
+    tgt = {(1,): (1, "a"), (3,): (3, "C"), (4,): (4, "d")}
+    _compare_rows(report, src, tgt)
+    assert (report.missing, report.extra, report.different) == ([(2,)], [(4,)], [(3,)])
+    text = Report([report]).summary()
+    assert "missing 1: 2" in text and "extra 1: 4" in text and "different 1: 3" in text
+    assert text.endswith("differences found")
+
+
+def test_parquet_side_replays_changes_by_key(tmp_path):
+    cols = [("id", pa.int32()), ("v", pa.string())]
+    batch = make_changes(
+        cols,
+        [
+            [{"_op": "c", "id": 1, "v": "a"}, {"_op": "c", "id": 2, "v": "b"}],
+            [{"_op": "u", "id": 1, "v": "a2"}, {"_op": "d", "id": 2}],
+        ],
+        table="s.t",
+    )
+    (tmp_path / "s.t").mkdir()
+    pq.write_table(pa.Table.from_batches([batch]), tmp_path / "s.t" / "0.parquet")
+    side = ParquetSide(tmp_path)
+    assert side.tables() == ["s.t"]
+    assert side.describe("s.t") == (["id", "v"], ("id",))
+    assert side.rows("s.t", ["id", "v"], ("id",)) == {(1,): (1, "a2")}
+
+
+def test_bad_map_argument_is_a_usage_error(capsys):
+    args = ["--source", "postgresql://x/y", "--against", "parquet:/x", "--map", "nonsense"]
+    assert main_verify(args) == 2
+    assert "expected SRC=DST" in capsys.readouterr().err
