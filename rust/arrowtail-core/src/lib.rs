@@ -6,8 +6,10 @@
 //! [`arrow::ChangeBuilder`].
 
 pub mod arrow;
+pub mod binlog;
 pub mod error;
 pub mod reader;
+pub mod types;
 
 pub use error::{Error, Location, Result};
 
