@@ -4,6 +4,7 @@
 
 use pyo3::prelude::*;
 
+mod binlog;
 mod errors;
 mod export;
 
@@ -34,5 +35,6 @@ fn _raise_core_error(kind: &str, message: &str) -> PyResult<()> {
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", arrowtail_core::VERSION)?;
     m.add_function(wrap_pyfunction!(_raise_core_error, m)?)?;
+    m.add_class::<binlog::PyBinlogDecoder>()?;
     Ok(())
 }

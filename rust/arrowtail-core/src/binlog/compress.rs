@@ -14,7 +14,7 @@ pub fn mariadb_uncompress(data: &[u8]) -> Result<Vec<u8>, String> {
     let len = rest[..n]
         .iter()
         .fold(0usize, |a, &b| (a << 8) | usize::from(b));
-    let mut out = Vec::with_capacity(len.min(64 << 20));
+    let mut out = Vec::with_capacity(len.min(1 << 20));
     flate2::read::ZlibDecoder::new(&rest[n..])
         .take(len as u64 + 1)
         .read_to_end(&mut out)

@@ -588,12 +588,17 @@ impl BinlogDecoder {
 
     fn handle_payload(&mut self, body: &[u8], offset: u64, end: u64) -> Result<()> {
         let de = |s: &Self, d: String| Error::decode("TRANSACTION_PAYLOAD event", s.loc(offset), d);
-        let (compression, _size, payload) =
+        let (compression, size, payload) =
             event::parse_payload(body).map_err(|e| de(self, e.to_string()))?;
+        // The header's uncompressed size bounds the output (a corrupt frame cannot balloon).
+        let limit = match usize::try_from(size) {
+            Ok(s) if s > 0 => s.min(self.opts.max_payload),
+            _ => self.opts.max_payload,
+        };
         let owned;
         let inner: &[u8] = match compression {
             0 => {
-                owned = compress::zstd(payload, self.opts.max_payload).map_err(|d| de(self, d))?;
+                owned = compress::zstd(payload, limit).map_err(|d| de(self, d))?;
                 &owned
             }
             255 => payload,

@@ -264,6 +264,7 @@ pub fn decode_rows(
     let mut ignored = Vec::new();
     let mut rows = 0;
     while !r.is_empty() {
+        let row_start = r.pos();
         unchanged.clear();
         ignored.clear();
         before.reset(ncols);
@@ -351,6 +352,10 @@ pub fn decode_rows(
             return Err(format!("row {}: {d}", rows + 1));
         }
         rows += 1;
+        if r.pos() == row_start {
+            // Only possible with no present column: the image would repeat forever.
+            return Err(format!("row {rows} is empty: no column is present"));
+        }
     }
     Ok(rows)
 }

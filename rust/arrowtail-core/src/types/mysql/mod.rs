@@ -111,10 +111,12 @@ pub enum Codec {
     TimestampOld,
     TimeOld,
     Year,
-    /// CHAR/VARCHAR: 1- or 2-byte length prefix.
+    /// CHAR/VARCHAR: 1- or 2-byte length prefix. `pad_to`: BINARY(n) is stored without its
+    /// trailing zero bytes, which are restored to the declared length.
     String {
         len_bytes: u8,
         charset: Option<Charset>,
+        pad_to: Option<u16>,
     },
     /// BLOB/TEXT: 1..4-byte length prefix.
     Blob {
@@ -229,6 +231,7 @@ impl ColumnInfo {
                 Codec::String {
                     len_bytes: if max < 256 { 1 } else { 2 },
                     charset,
+                    pad_to: None,
                 }
             }
             STRING => {
@@ -240,6 +243,7 @@ impl ColumnInfo {
                 Codec::String {
                     len_bytes: if max < 256 { 1 } else { 2 },
                     charset,
+                    pad_to: (charset == Some(Charset::Binary)).then_some(max),
                 }
             }
             BLOB | TINY_BLOB | MEDIUM_BLOB | LONG_BLOB => Codec::Blob {

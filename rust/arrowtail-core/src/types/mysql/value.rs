@@ -125,7 +125,32 @@ pub fn decode(
             let v = r.u8().map_err(short)?;
             b.append_value(if v == 0 { 0 } else { 1900 + i16::from(v) });
         }
-        (Codec::String { len_bytes, charset } | Codec::Blob { len_bytes, charset }, b) => {
+        (
+            Codec::String {
+                len_bytes,
+                charset: Some(Charset::Binary),
+                pad_to: Some(n),
+            },
+            B::Binary(b),
+        ) => {
+            let bytes = take_len_prefixed(r, *len_bytes)?;
+            let want = usize::from(*n).max(bytes.len());
+            if want == bytes.len() {
+                b.append_value(bytes);
+            } else {
+                let mut v = Vec::with_capacity(want);
+                v.extend_from_slice(bytes);
+                v.resize(want, 0);
+                b.append_value(v);
+            }
+        }
+        (
+            Codec::String {
+                len_bytes, charset, ..
+            }
+            | Codec::Blob { len_bytes, charset },
+            b,
+        ) => {
             let bytes = take_len_prefixed(r, *len_bytes)?;
             if !append_text_or_bytes(b, bytes, charset.unwrap_or(Charset::Utf8), scratch) {
                 return Err(mismatch(codec));
