@@ -9,6 +9,7 @@ pub mod compress;
 pub mod decoder;
 pub mod event;
 pub mod framing;
+mod handlers;
 pub mod json;
 pub mod json_diff;
 pub mod rows;
