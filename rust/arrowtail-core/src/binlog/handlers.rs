@@ -118,8 +118,18 @@ impl BinlogDecoder {
         };
         let owned;
         let data: &[u8] = if compressed {
-            owned = compress::mariadb_uncompress(hdr.rest)
+            // MariaDB compresses only the row images: the column count and the present-columns
+            // bitmaps before them stay plain (MariaDB KB "ROWS_COMPRESSED_EVENT_V1").
+            let update = kind_ == RowsKind::Update;
+            let plain = rows::images_offset(hdr.rest, update)
                 .map_err(|d| Error::decode("compressed rows event", self.loc(offset), d))?;
+            let (head, body) = hdr.rest.split_at(plain);
+            let rows = compress::mariadb_uncompress(body)
+                .map_err(|d| Error::decode("compressed rows event", self.loc(offset), d))?;
+            let mut joined = Vec::with_capacity(head.len() + rows.len());
+            joined.extend_from_slice(head);
+            joined.extend_from_slice(&rows);
+            owned = joined;
             &owned
         } else {
             hdr.rest

@@ -57,6 +57,16 @@ pub fn parse_header(body: &[u8], post_len: usize, v2: bool) -> Result<RowsHeader
     })
 }
 
+/// Where the row images start in a rows event body: after the packed column count and the
+/// present-columns bitmap (two for updates).
+pub fn images_offset(data: &[u8], update: bool) -> Result<usize, String> {
+    let mut r = Reader::new(data);
+    let n = packed_uint(&mut r).map_err(|e| e.to_string())? as usize;
+    let bitmaps = n.div_ceil(8) * if update { 2 } else { 1 };
+    r.skip(bitmaps).map_err(|e| e.to_string())?;
+    Ok(r.pos())
+}
+
 /// A table map resolved for decoding: codecs per column and where rows go.
 #[derive(Debug)]
 pub struct ResolvedTable {
