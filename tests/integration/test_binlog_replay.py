@@ -314,3 +314,29 @@ def test_mariadb_compressed_events(server: Any) -> None:
     expected = {(r[0],): {"id": r[0], "v": r[1], "n": r[2]} for r in c.fetchall()}
     assert got == expected
     assert len(expected) == 85
+
+
+def test_mariadb_alter_table_starts_a_schema_version(server: Any) -> None:
+    conn = server.connect()
+    c = conn.cursor()
+    c.execute("CREATE DATABASE IF NOT EXISTS bl_ver")
+    c.execute("DROP TABLE IF EXISTS bl_ver.t")
+    c.execute("CREATE TABLE bl_ver.t (id INT PRIMARY KEY, a INT)")
+    c.execute("INSERT INTO bl_ver.t VALUES (1, 10)")
+    c.execute("ALTER TABLE bl_ver.t ADD COLUMN note VARCHAR(10) DEFAULT 'x', MODIFY a BIGINT")
+    c.execute("INSERT INTO bl_ver.t VALUES (2, 20, 'two')")
+    c.execute("UPDATE bl_ver.t SET note = 'one' WHERE id = 1")
+    c.execute("FLUSH BINARY LOGS")
+    d = BinlogDecoder()
+    for path in _binlog_files(conn, Path(server.binlog_dir)):
+        d.feed_file(path)
+    batches = [(v, b) for t, v, b in d.flush() if t == "bl_ver.t"]
+    versions = {v: b.schema for v, b in batches}
+    assert len(versions) >= 2
+    first, last = versions[min(versions)], versions[max(versions)]
+    assert str(first.field("a").type) == "int32" and "note" not in first.names
+    assert str(last.field("a").type) == "int64" and "note" in last.names
+    assert last.metadata[b"arrowtail.schema_version"] == str(max(versions)).encode()
+    rows = replay(("bl_ver.t", v, b) for v, b in batches)["bl_ver.t"]
+    assert rows[(1,)] == {"id": 1, "a": 10, "note": "one"}
+    assert rows[(2,)] == {"id": 2, "a": 20, "note": "two"}
