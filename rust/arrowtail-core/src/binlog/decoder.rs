@@ -73,7 +73,9 @@ pub struct BinlogDecoder {
     pub(crate) file_number: u32,
     pub(crate) fde: FormatDescription,
     saw_fde: bool,
-    pub(crate) tables: HashMap<u64, Arc<ResolvedTable>>,
+    /// Table id -> (TABLE_MAP body it was resolved from, resolved table). Servers repeat the
+    /// same TABLE_MAP before every rows event; an identical body is not resolved again.
+    pub(crate) tables: HashMap<u64, (Vec<u8>, Arc<ResolvedTable>)>,
     /// Table name -> (builder index, schema version) of its latest shape.
     pub(crate) current_version: HashMap<String, (usize, u32)>,
     pub(crate) builders: Vec<ChangeBuilder>,
@@ -363,11 +365,20 @@ impl BinlogDecoder {
             }
             kind::XA_PREPARE => self.commit(end, h.timestamp, None),
             kind::TABLE_MAP => {
-                let tm = TableMap::parse(body, self.fde.post_header_len(t, 8))
-                    .map_err(|d| de(self, "TABLE_MAP event", d))?;
+                let ph = self.fde.post_header_len(t, 8);
+                let id_len = if ph == 6 { 4 } else { 6 };
+                let id = body
+                    .get(..id_len)
+                    .map(|b| b.iter().rev().fold(0u64, |a, &x| (a << 8) | u64::from(x)));
+                if let Some((raw, _)) = id.and_then(|id| self.tables.get(&id)) {
+                    if raw.as_slice() == body {
+                        return Ok(());
+                    }
+                }
+                let tm = TableMap::parse(body, ph).map_err(|d| de(self, "TABLE_MAP event", d))?;
                 let id = tm.table_id;
                 let resolved = self.resolve_table(tm, offset)?;
-                self.tables.insert(id, resolved);
+                self.tables.insert(id, (body.to_vec(), resolved));
             }
             kind::WRITE_ROWS_V0..=kind::DELETE_ROWS_V1
             | kind::WRITE_ROWS_V2..=kind::DELETE_ROWS_V2

@@ -104,7 +104,7 @@ impl BinlogDecoder {
         let ph = self.fde.post_header_len(t, default_ph);
         let hdr = rows::parse_header(body, ph, v2)
             .map_err(|e| Error::decode("rows event", self.loc(offset), e.to_string()))?;
-        let Some(table) = self.tables.get(&hdr.table_id).cloned() else {
+        let Some(table) = self.tables.get(&hdr.table_id).map(|(_, t)| t.clone()) else {
             // A dummy rows event (table id ~0) only ends a statement.
             if hdr.rest.len() <= 1 || hdr.table_id == 0xFF_FFFF || hdr.table_id == 0xFFFF_FFFF_FFFF
             {

@@ -181,7 +181,9 @@ fn read_image(
         if is_null {
             b.append_null();
             if table.json_index[i].is_some() {
-                out.json[i] = Some(JsonValue::Null);
+                if let Some(slot) = out.json.get_mut(i) {
+                    *slot = Some(JsonValue::Null);
+                }
             }
             continue;
         }
@@ -194,8 +196,10 @@ fn read_image(
             };
             let doc = if is_diff {
                 let before = partial.and_then(|(_, before, cached)| {
-                    before.json[i]
-                        .as_ref()
+                    before
+                        .json
+                        .get(i)
+                        .and_then(Option::as_ref)
                         .or_else(|| cached.and_then(|c| c.get(i)).and_then(Option::as_ref))
                 });
                 let before = before.ok_or(
@@ -213,11 +217,15 @@ fn read_image(
             scratch.text.clear();
             json::write_text(&doc, &mut scratch.text);
             sb.append_value(&scratch.text);
-            out.json[i] = Some(doc);
+            if let Some(slot) = out.json.get_mut(i) {
+                *slot = Some(doc);
+            }
         } else {
             value::decode(codec, r, b, scratch).map_err(|d| format!("column {}: {d}", i + 1))?;
         }
-        out.spans[i] = Some((start, r.pos()));
+        if let Some(slot) = out.spans.get_mut(i) {
+            *slot = Some((start, r.pos()));
+        }
     }
     Ok(())
 }
@@ -268,6 +276,8 @@ pub fn decode_rows(
     };
     // JSON documents are remembered by key only for tables that can receive JSON diffs.
     let track = table.json_count > 0 && !table.pk.is_empty();
+    // Spans and JSON documents of the images are kept only when something needs them.
+    let keep = track || kind == RowsKind::PartialUpdate;
     let ncols = table.codecs.len();
     let (mut before, mut after) = (ImageOut::default(), ImageOut::default());
     let mut unchanged = Vec::new();
@@ -277,8 +287,10 @@ pub fn decode_rows(
         let row_start = r.pos();
         unchanged.clear();
         ignored.clear();
-        before.reset(ncols);
-        after.reset(ncols);
+        if keep {
+            before.reset(ncols);
+            after.reset(ncols);
+        }
         let result = (|| -> Result<(), String> {
             match kind {
                 RowsKind::Update | RowsKind::PartialUpdate => {
