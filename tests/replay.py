@@ -1,9 +1,11 @@
 """Replays change batches into table images: the correctness test of DESIGN.md.
 
-Rows of each table are applied in ``(_pos, _seq)`` order: ``c``/``r`` insert by primary key,
-``u`` updates (carrying ``_unchanged`` columns forward from the previous image), ``d`` deletes,
-``t`` empties the table. Tables without a primary key use the ``_before`` image (or the whole
-row) as the key.
+``replay(batches)`` applies the rows of every table in ``(_pos, _seq)`` order: ``c`` and ``r``
+insert by primary key, ``u`` replaces the row found by its old key (``_before`` when sent, else
+the row's own key) and carries ``_unchanged`` columns forward from the previous image, ``d``
+removes the row, ``t`` empties the table; pseudo-table rows (``m``) are ignored. Without a primary
+key the whole row (or ``_before`` image) is the key. Works for every source: it reads only the
+change-batch contract.
 """
 
 from __future__ import annotations
@@ -14,7 +16,15 @@ from typing import Any
 
 import pyarrow as pa
 
-META = {"_op", "_pos", "_seq", "_xid", "_commit_ts", "_before", "_unchanged"}
+META = frozenset({"_op", "_pos", "_seq", "_xid", "_commit_ts", "_before", "_unchanged"})
+
+Row = dict[str, Any]
+Image = dict[tuple[Any, ...], Row]
+
+
+def _primary_key(batch: pa.RecordBatch) -> list[str]:
+    raw = (batch.schema.metadata or {}).get(b"arrowtail.primary_key", b"")
+    return [c for c in raw.decode().split(",") if c]
 
 
 def _hashable(value: Any) -> Any:
@@ -25,9 +35,9 @@ def _hashable(value: Any) -> Any:
     return value
 
 
-def _key(row: dict[str, Any], pk: list[str]) -> tuple[Any, ...]:
+def _key(row: Row, pk: list[str]) -> tuple[Any, ...]:
     if pk:
-        return tuple(_hashable(row[c]) for c in pk)
+        return tuple(_hashable(row.get(c)) for c in pk)
     return tuple(sorted((k, repr(v)) for k, v in row.items()))
 
 
@@ -35,37 +45,44 @@ def replay(
     batches: Iterable[tuple[str, int, pa.RecordBatch]],
 ) -> dict[str, dict[tuple[Any, ...], dict[str, Any]]]:
     """Applies change batches; returns ``{table: {primary key tuple: row dict}}``."""
-    changes: dict[str, list[tuple[int, int, dict[str, Any], list[str]]]] = {}
+    pending: dict[str, list[tuple[int, int, int, Row, list[str]]]] = {}
+    order = 0
     for table, _version, batch in batches:
-        pk_meta = (batch.schema.metadata or {}).get(b"arrowtail.primary_key", b"").decode()
-        pk = [c for c in pk_meta.split(",") if c]
+        pk = _primary_key(batch)
         for row in batch.to_pylist():
-            changes.setdefault(table, []).append((row["_pos"], row["_seq"], row, pk))
-    out: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {}
-    for table, rows in changes.items():
-        image: dict[tuple[Any, ...], dict[str, Any]] = {}
-        for _pos, _seq, row, pk in sorted(rows, key=lambda r: (r[0], r[1])):
-            user = {k: v for k, v in row.items() if k not in META}
-            op = row["_op"]
-            if op == "t":
-                image.clear()
-            elif op in ("c", "r"):
-                image[_key(user, pk)] = user
-            elif op == "u":
-                before = row["_before"]
-                old_key = _key(before, pk) if before else _key(user, pk)
-                previous = image.pop(old_key, None)
-                if previous is None and not before:
-                    previous = image.get(_key(user, pk))
-                for col in row["_unchanged"] or []:
-                    if previous is None:
-                        raise AssertionError(f"{table}: unchanged {col} with no earlier image")
-                    user[col] = previous[col]
-                image[_key(user, pk)] = user
-            elif op == "d":
-                image.pop(_key(user, pk), None)
-        out[table] = image
-    return out
+            order += 1
+            pending.setdefault(table, []).append((row["_pos"], row["_seq"], order, row, pk))
+    result: dict[str, Image] = {}
+    for table, rows in pending.items():
+        image: Image = {}
+        for _pos, _seq, _order, row, pk in sorted(rows, key=lambda r: r[:3]):
+            _apply(table, image, row, pk)
+        result[table] = image
+    return result
+
+
+def _apply(table: str, image: Image, row: Row, pk: list[str]) -> None:
+    op = row["_op"]
+    user = {k: v for k, v in row.items() if k not in META}
+    unchanged = row.get("_unchanged") or []
+    if op == "t":
+        image.clear()
+    elif op in ("c", "r"):
+        image[_key(user, pk)] = user
+    elif op == "u":
+        before = row.get("_before")
+        if before is not None and (not pk or all(before.get(c) is not None for c in pk)):
+            old_key = _key(before, pk)
+        else:
+            old_key = _key(user, pk)
+        previous = image.pop(old_key, None)
+        for col in unchanged:
+            if previous is None:
+                raise AssertionError(f"{table}: {col} unchanged but no earlier image of the row")
+            user[col] = previous[col]
+        image[_key(user, pk)] = user
+    elif op == "d":
+        image.pop(_key(user, pk), None)
 
 
 def parquet_changes(root: str | Path) -> list[tuple[str, int, pa.RecordBatch]]:

@@ -6,7 +6,7 @@ package runs the connections, snapshots, batching, checkpoints and sinks.
 
 from __future__ import annotations
 
-from arrowtail._core import PgOutputDecoder, __version__
+from arrowtail._core import BinlogDecoder, CopyDecoder, PgOutputDecoder, __version__
 from arrowtail.exceptions import (
     ArrowtailError,
     ConfigError,
@@ -19,6 +19,7 @@ from arrowtail.exceptions import (
 
 __all__ = [
     "ArrowtailError",
+    "BinlogDecoder",
     "ConfigError",
     "DecodeError",
     "PgOutputDecoder",

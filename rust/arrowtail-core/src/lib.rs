@@ -12,6 +12,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod arrow;
+pub mod binlog;
 pub mod copy;
 pub mod error;
 pub mod hash;

@@ -8,12 +8,13 @@
 
 use pyo3::prelude::*;
 
+mod binlog;
 mod copy;
 mod errors;
 mod export;
 mod pgoutput;
-mod transform;
 mod sinks;
+mod transform;
 
 /// Raises the Python exception class a core error maps to (used by the tests of the mapping).
 #[pyfunction]
@@ -46,5 +47,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pgoutput::PgOutputDecoder>()?;
     m.add_class::<copy::CopyDecoder>()?;
     sinks::register(m)?;
+    m.add_class::<binlog::PyBinlogDecoder>()?;
     Ok(())
 }

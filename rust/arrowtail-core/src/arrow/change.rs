@@ -256,6 +256,29 @@ impl ChangeBuilder {
         }
     }
 
+    /// Sets the transaction id of rows `from..` of the current run (MySQL learns the XID of a
+    /// transaction without GTID only at its XID event).
+    pub fn set_xid(&mut self, from: usize, xid: u64) {
+        for x in self.xid.get_mut(from..).unwrap_or_default() {
+            *x = xid;
+        }
+    }
+
+    /// Drops the completed rows `from..` of the current run and any partial row (a transaction
+    /// that was rolled back or could not be decoded). Earlier rows are kept.
+    pub fn discard_rows_from(&mut self, from: usize) -> Result<(), ArrowError> {
+        let n = self.pos.len();
+        let partial =
+            self.columns.iter().any(|c| c.len() != n) || self.before.iter().any(|c| c.len() != n);
+        if from >= n && !partial {
+            return Ok(());
+        }
+        if let Some(b) = self.finish_current(from.min(n))? {
+            self.done.push(b);
+        }
+        Ok(())
+    }
+
     /// Drops values of a row that was started but not finished (a decode error in the middle of a
     /// tuple). Completed rows are kept.
     pub fn abandon_partial_row(&mut self) -> Result<(), ArrowError> {
@@ -293,17 +316,24 @@ impl ChangeBuilder {
             .iter_mut()
             .map(|c| c.finish().map(cut))
             .collect::<Result<Vec<_>, _>>()?;
-        let before_nulls = self.before_valid.finish();
-        let op = self.op.finish();
-        let pos = std::mem::take(&mut self.pos);
-        let seq = std::mem::take(&mut self.seq);
-        let xid = std::mem::take(&mut self.xid);
-        let ts = std::mem::take(&mut self.commit_ts);
-        let unchanged = self.unchanged.finish();
+        let before_nulls =
+            self.before_valid
+                .finish()
+                .map(|n| if n.len() > rows { n.slice(0, rows) } else { n });
+        let op = cut(Arc::new(self.op.finish()));
+        let mut pos = std::mem::take(&mut self.pos);
+        let mut seq = std::mem::take(&mut self.seq);
+        let mut xid = std::mem::take(&mut self.xid);
+        let mut ts = std::mem::take(&mut self.commit_ts);
+        pos.truncate(rows);
+        seq.truncate(rows);
+        xid.truncate(rows);
+        ts.truncate(rows);
+        let unchanged = cut(Arc::new(self.unchanged.finish()));
         if rows == 0 {
             return Ok(None);
         }
-        arrays.push(Arc::new(op) as ArrayRef);
+        arrays.push(op);
         arrays.push(Arc::new(UInt64Array::from(pos)));
         arrays.push(Arc::new(UInt32Array::from(seq)));
         arrays.push(Arc::new(UInt64Array::from(xid)));
@@ -316,7 +346,7 @@ impl ChangeBuilder {
             StructArray::try_new(self.before_fields.clone(), before_children, before_nulls)?
         };
         arrays.push(Arc::new(before));
-        arrays.push(Arc::new(unchanged));
+        arrays.push(unchanged);
         RecordBatch::try_new(self.schema.clone(), arrays).map(Some)
     }
 }
@@ -437,6 +467,35 @@ mod tests {
             })
             .collect();
         assert_eq!(ids, vec![1, 3]);
+    }
+
+    #[test]
+    fn discarded_rows_never_appear() {
+        let mut b = ChangeBuilder::new(table()).unwrap();
+        push(&mut b, 1, Some("a"));
+        b.finish_row(meta(Op::Insert, 0), false, &[]);
+        push(&mut b, 2, Some("b"));
+        b.finish_row(meta(Op::Insert, 1), false, &[]);
+        b.set_xid(1, 99);
+        b.discard_rows_from(1).unwrap();
+        push(&mut b, 3, None);
+        b.finish_row(meta(Op::Insert, 0), false, &[]);
+        let batches = b.flush().unwrap();
+        let ids: Vec<i64> = batches
+            .iter()
+            .flat_map(|bt| {
+                let a = bt.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+                a.values().to_vec()
+            })
+            .collect();
+        assert_eq!(ids, vec![1, 3]);
+        let xid = batches[0]
+            .column_by_name("_xid")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<UInt64Array>()
+            .unwrap();
+        assert_eq!(xid.value(0), 7);
     }
 
     #[test]

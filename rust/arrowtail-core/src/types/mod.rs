@@ -1,4 +1,6 @@
-//! Codecs of source database types into Arrow column builders, by source and type family. They are
-//! shared by every decoder of that source (PostgreSQL: `pgoutput` tuples and `COPY BINARY` rows).
+//! Codecs of source database types into Arrow column builders, one folder per source family,
+//! shared by every decoder of that source (PostgreSQL: `pgoutput` tuples and `COPY BINARY` rows;
+//! MySQL/MariaDB: binlog row events).
 
+pub mod mysql;
 pub mod postgres;

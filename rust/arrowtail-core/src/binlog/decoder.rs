@@ -1,0 +1,494 @@
+//! The binlog decoder state machine: feed it binlog files or replication-stream bytes, it tracks
+//! the format description, table maps and the open transaction, decodes row events into change
+//! builders, and hands out committed rows as change batches on [`BinlogDecoder::flush`].
+//!
+//! Rows of a transaction get `_pos` = (file number << 32) | end offset of the commit event and
+//! `_commit_ts` = that event's header time. `flush` never emits uncommitted rows: a table with rows
+//! in the open transaction is held back until a flush after the commit.
+
+// The shared error enum carries a Location with a file name; boxing it is the error module's call.
+#![allow(clippy::result_large_err)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use crate::arrow::{ChangeBatch, ChangeBuilder};
+use crate::error::{Error, Result};
+use crate::types::mysql::value::Scratch;
+
+use super::event::{self, kind, Checksum, EventHeader, FormatDescription, HEADER_LEN};
+use super::file_number;
+use super::framing::{self, Packet, MAX_PACKET};
+use super::rows::{self, ResolvedTable};
+use super::table_map::TableMap;
+use super::txn::{Gtid, Txn};
+
+/// Options of a [`BinlogDecoder`].
+#[derive(Debug, Clone)]
+pub struct DecoderOptions {
+    /// The stream has semi-sync headers (`ef` + ack flag after the OK byte).
+    pub semi_sync: bool,
+    /// Verify CRC32 checksums when the FORMAT_DESCRIPTION announces them.
+    pub verify_checksums: bool,
+    /// Largest decompressed TRANSACTION_PAYLOAD accepted.
+    pub max_payload: usize,
+}
+
+impl Default for DecoderOptions {
+    fn default() -> Self {
+        Self {
+            semi_sync: false,
+            verify_checksums: true,
+            max_payload: 1 << 30,
+        }
+    }
+}
+
+/// Counters of a decoder.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DecoderStats {
+    pub events: u64,
+    pub rows: u64,
+    pub transactions: u64,
+    pub ddl: u64,
+    /// Events of unknown type, skipped.
+    pub skipped_unknown: u64,
+    /// Statement-based DML QUERY events (not row changes), skipped.
+    pub skipped_statements: u64,
+    /// Rows dropped because their transaction rolled back or never committed.
+    pub discarded_rows: u64,
+    pub heartbeats: u64,
+    pub checksums_verified: u64,
+    /// Zero/invalid temporal values stored as null.
+    pub invalid_temporal: u64,
+    /// Text values with bytes invalid in their charset.
+    pub replaced_text: u64,
+}
+
+/// Decoder of MySQL/MariaDB row-based binlogs into change batches.
+#[derive(Debug)]
+pub struct BinlogDecoder {
+    pub(crate) opts: DecoderOptions,
+    pub(crate) file: String,
+    pub(crate) file_number: u32,
+    pub(crate) fde: FormatDescription,
+    saw_fde: bool,
+    /// Table id -> (TABLE_MAP body it was resolved from, resolved table). Servers repeat the
+    /// same TABLE_MAP before every rows event; an identical body is not resolved again.
+    pub(crate) tables: HashMap<u64, (Vec<u8>, Arc<ResolvedTable>)>,
+    /// Table name -> (builder index, schema version) of its latest shape.
+    pub(crate) current_version: HashMap<String, (usize, u32)>,
+    pub(crate) builders: Vec<ChangeBuilder>,
+    pub(crate) txn: Txn,
+    pub(crate) schemas: HashMap<(String, String), (Vec<String>, Vec<String>)>,
+    pub(crate) stats: DecoderStats,
+    pub(crate) scratch: Scratch,
+    /// Per table: last JSON documents by primary key (see [`rows::JsonCache`]).
+    pub(crate) json_cache: HashMap<String, rows::JsonCache>,
+    stream_buf: Vec<u8>,
+    multi: Option<Vec<u8>>,
+    stream_offset: u64,
+    stream_ended: bool,
+    pub(crate) last_commit: Option<(String, u64)>,
+    pub(crate) last_gtid: Option<String>,
+    pub(crate) maria_state: BTreeMap<u32, (u32, u64)>,
+}
+
+impl Default for BinlogDecoder {
+    fn default() -> Self {
+        Self::new(DecoderOptions::default())
+    }
+}
+
+impl BinlogDecoder {
+    /// A decoder with no state.
+    pub fn new(opts: DecoderOptions) -> Self {
+        Self {
+            opts,
+            file: String::new(),
+            file_number: 0,
+            fde: FormatDescription::default(),
+            saw_fde: false,
+            tables: HashMap::new(),
+            current_version: HashMap::new(),
+            builders: Vec::new(),
+            txn: Txn::default(),
+            schemas: HashMap::new(),
+            stats: DecoderStats::default(),
+            scratch: Scratch::default(),
+            json_cache: HashMap::new(),
+            stream_buf: Vec::new(),
+            multi: None,
+            stream_offset: 4,
+            stream_ended: false,
+            last_commit: None,
+            last_gtid: None,
+            maria_state: BTreeMap::new(),
+        }
+    }
+
+    /// Names and primary key of a table whose TABLE_MAP carries no column names (MINIMAL row
+    /// metadata). Used for table maps read after this call.
+    pub fn set_table_schema(
+        &mut self,
+        database: &str,
+        table: &str,
+        names: Vec<String>,
+        primary_key: Vec<String>,
+    ) {
+        self.schemas.insert(
+            (database.to_string(), table.to_string()),
+            (names, primary_key),
+        );
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> DecoderStats {
+        let mut s = self.stats;
+        s.invalid_temporal = self.scratch.stats.invalid_temporal;
+        s.replaced_text = self.scratch.stats.replaced_text;
+        s
+    }
+
+    /// (file, end offset) of the last committed transaction.
+    pub fn last_commit(&self) -> Option<(&str, u64)> {
+        self.last_commit.as_ref().map(|(f, o)| (f.as_str(), *o))
+    }
+
+    /// GTID of the last committed transaction (`uuid:gno` or MariaDB `domain-server-seq`).
+    pub fn last_gtid(&self) -> Option<&str> {
+        self.last_gtid.as_deref()
+    }
+
+    /// MariaDB GTID state (`domain-server-seq` per domain, comma-separated), from GTID_LIST
+    /// events and committed transactions.
+    pub fn mariadb_gtid_state(&self) -> String {
+        self.maria_state
+            .iter()
+            .map(|(d, (s, n))| format!("{d}-{s}-{n}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The binlog file currently being decoded.
+    pub fn current_file(&self) -> &str {
+        &self.file
+    }
+
+    /// True when the stream sent its EOF packet.
+    pub fn stream_ended(&self) -> bool {
+        self.stream_ended
+    }
+
+    /// Decodes a whole binlog file (magic, then events). A transaction left open at the end (a
+    /// file still being written) stays pending and continues in the next input.
+    pub fn feed_file_bytes(&mut self, data: &[u8], file_name: &str) -> Result<()> {
+        self.set_file(file_name);
+        framing::check_magic(data).map_err(|d| Error::decode("binlog file", self.loc(0), d))?;
+        let mut at = 4usize;
+        loop {
+            let ev = framing::next_file_event(data, at)
+                .map_err(|d| Error::decode("binlog event", self.loc(at as u64), d))?;
+            let Some(ev) = ev else { break };
+            let end = (at + ev.len()) as u64;
+            self.handle_event(ev, at as u64, end, false)?;
+            at += ev.len();
+        }
+        Ok(())
+    }
+
+    /// Feeds bytes of the replication stream (MySQL packets as sent after COM_BINLOG_DUMP).
+    /// Partial packets are kept until the next call.
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<()> {
+        let mut buf = std::mem::take(&mut self.stream_buf);
+        buf.extend_from_slice(bytes);
+        let mut at = 0usize;
+        let result = self.feed_packets(&buf, &mut at);
+        buf.drain(..at);
+        self.stream_buf = buf;
+        result
+    }
+
+    fn feed_packets(&mut self, buf: &[u8], at: &mut usize) -> Result<()> {
+        while let Some((payload, next)) = framing::next_packet(buf, *at) {
+            *at = next;
+            if let Some(mut acc) = self.multi.take() {
+                acc.extend_from_slice(payload);
+                if payload.len() == MAX_PACKET {
+                    self.multi = Some(acc);
+                } else {
+                    self.handle_packet(&acc)?;
+                }
+                continue;
+            }
+            if payload.len() == MAX_PACKET {
+                self.multi = Some(payload.to_vec());
+                continue;
+            }
+            self.handle_packet(payload)?;
+        }
+        Ok(())
+    }
+
+    fn handle_packet(&mut self, payload: &[u8]) -> Result<()> {
+        let at = self.loc(self.stream_offset);
+        match framing::parse_packet(payload, self.opts.semi_sync)
+            .map_err(|d| Error::decode("replication packet", at.clone(), d))?
+        {
+            Packet::Eof => {
+                self.stream_ended = true;
+                Ok(())
+            }
+            Packet::Error { code, message } => Err(Error::decode(
+                "replication stream",
+                at,
+                format!("the server sent error {code}: {message}"),
+            )),
+            Packet::Event { event, .. } => {
+                let h = EventHeader::parse(event)
+                    .map_err(|e| Error::decode("binlog event header", at.clone(), e.to_string()))?;
+                let size = u64::from(h.event_size);
+                // log_pos is the end of the event in its file; 0 for artificial events.
+                let (start, end) = if h.log_pos != 0 && u64::from(h.log_pos) >= size {
+                    (u64::from(h.log_pos) - size, u64::from(h.log_pos))
+                } else {
+                    (self.stream_offset, self.stream_offset)
+                };
+                self.handle_event(event, start, end, false)?;
+                if h.log_pos != 0 {
+                    self.stream_offset = end;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn set_file(&mut self, name: &str) {
+        if self.file != name {
+            self.file = name.to_string();
+            self.file_number = file_number(name);
+        }
+    }
+
+    /// Handles one event. `offset` is where it starts in its file and `end` where the next event
+    /// starts (for events inside a TRANSACTION_PAYLOAD: the payload event's).
+    pub(crate) fn handle_event(
+        &mut self,
+        ev: &[u8],
+        offset: u64,
+        end: u64,
+        in_payload: bool,
+    ) -> Result<()> {
+        let de = |s: &Self, what: &'static str, d: String| Error::decode(what, s.loc(offset), d);
+        let h =
+            EventHeader::parse(ev).map_err(|e| de(self, "binlog event header", e.to_string()))?;
+        if h.event_size as usize != ev.len() {
+            return Err(de(
+                self,
+                "binlog event",
+                format!("event size {} but {} bytes framed", h.event_size, ev.len()),
+            ));
+        }
+        self.stats.events += 1;
+        if h.type_code == kind::FORMAT_DESCRIPTION {
+            return self.handle_fde(ev, &h, offset);
+        }
+        let mut len = ev.len();
+        if self.fde.checksum == Checksum::Crc32 && !in_payload {
+            if self.opts.verify_checksums {
+                event::verify_crc32(ev, false).map_err(|d| de(self, "binlog event checksum", d))?;
+                self.stats.checksums_verified += 1;
+            }
+            len -= 4;
+        }
+        let hl = usize::from(self.fde.header_len).max(HEADER_LEN);
+        let body = ev
+            .get(hl..len)
+            .ok_or_else(|| de(self, "binlog event", "shorter than its header".into()))?;
+        self.dispatch(&h, body, offset, end)
+    }
+
+    fn handle_fde(&mut self, ev: &[u8], h: &EventHeader, offset: u64) -> Result<()> {
+        let fde = FormatDescription::parse(ev)
+            .map_err(|d| Error::decode("FORMAT_DESCRIPTION event", self.loc(offset), d))?;
+        if fde.checksum == Checksum::Crc32 && self.opts.verify_checksums {
+            event::verify_crc32(ev, true)
+                .map_err(|d| Error::decode("FORMAT_DESCRIPTION checksum", self.loc(offset), d))?;
+            self.stats.checksums_verified += 1;
+        }
+        // A new FDE at the start of a file (not an artificial one repeated by the dump) means the
+        // server restarted or a new file began: table ids are reassigned.
+        if h.log_pos != 0 {
+            self.tables.clear();
+        }
+        self.fde = fde;
+        self.saw_fde = true;
+        Ok(())
+    }
+
+    fn dispatch(&mut self, h: &EventHeader, body: &[u8], offset: u64, end: u64) -> Result<()> {
+        let de = |s: &Self, what: &'static str, d: String| Error::decode(what, s.loc(offset), d);
+        let t = h.type_code;
+        match t {
+            kind::ROTATE => {
+                let ph = self.fde.post_header_len(t, 8);
+                let mut name = body.get(ph..).unwrap_or_default();
+                // Before the FDE the checksum setting is unknown; a file name is printable, so a
+                // non-printable 4-byte tail is the CRC of an artificial ROTATE.
+                if !self.saw_fde
+                    && name.len() > 4
+                    && name[name.len() - 4..].iter().any(|b| !b.is_ascii_graphic())
+                {
+                    name = &name[..name.len() - 4];
+                }
+                let name = String::from_utf8_lossy(name).into_owned();
+                if !name.is_empty() {
+                    self.set_file(&name);
+                    let pos = body.get(..8).map_or(4, |b| {
+                        u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+                    });
+                    if h.log_pos == 0 {
+                        self.stream_offset = pos;
+                    }
+                }
+            }
+            kind::QUERY | kind::MARIA_QUERY_COMPRESSED => {
+                self.handle_query(h, body, offset, end)?
+            }
+            kind::XID => {
+                let xid = body
+                    .get(..8)
+                    .map(|b| u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]));
+                let xid =
+                    xid.ok_or_else(|| de(self, "XID event", "body shorter than 8 bytes".into()))?;
+                self.commit(end, h.timestamp, Some(xid));
+            }
+            kind::XA_PREPARE => self.commit(end, h.timestamp, None),
+            kind::TABLE_MAP => {
+                let ph = self.fde.post_header_len(t, 8);
+                let id_len = if ph == 6 { 4 } else { 6 };
+                let id = body
+                    .get(..id_len)
+                    .map(|b| b.iter().rev().fold(0u64, |a, &x| (a << 8) | u64::from(x)));
+                if let Some((raw, _)) = id.and_then(|id| self.tables.get(&id)) {
+                    if raw.as_slice() == body {
+                        return Ok(());
+                    }
+                }
+                let tm = TableMap::parse(body, ph).map_err(|d| de(self, "TABLE_MAP event", d))?;
+                let id = tm.table_id;
+                let resolved = self.resolve_table(tm, offset)?;
+                self.tables.insert(id, (body.to_vec(), resolved));
+            }
+            kind::WRITE_ROWS_V0..=kind::DELETE_ROWS_V1
+            | kind::WRITE_ROWS_V2..=kind::DELETE_ROWS_V2
+            | kind::PARTIAL_UPDATE_ROWS
+            | kind::MARIA_WRITE_ROWS_COMPRESSED_V1..=kind::MARIA_DELETE_ROWS_COMPRESSED => {
+                self.handle_rows(h, body, offset, end)?
+            }
+            kind::GTID | kind::ANONYMOUS_GTID => {
+                let (sid, gno) = event::parse_mysql_gtid(body)
+                    .map_err(|e| de(self, "GTID event", e.to_string()))?;
+                let gtid = Gtid {
+                    text: format!("{}:{gno}", event::format_uuid(&sid)),
+                    number: gno,
+                    maria: None,
+                };
+                if t == kind::GTID {
+                    self.begin(false, Some(gtid));
+                } else {
+                    // Anonymous: no GTID, but a new group starts here.
+                    if self.txn.open {
+                        self.discard_txn();
+                    }
+                    self.begin(false, None);
+                    self.txn.explicit = true;
+                }
+            }
+            kind::GTID_TAGGED => {
+                let (sid, gno, tag) =
+                    event::parse_gtid_tagged(body).map_err(|d| de(self, "GTID_TAGGED event", d))?;
+                let text = if tag.is_empty() {
+                    format!("{}:{gno}", event::format_uuid(&sid))
+                } else {
+                    format!("{}:{tag}:{gno}", event::format_uuid(&sid))
+                };
+                self.begin(
+                    false,
+                    Some(Gtid {
+                        text,
+                        number: gno,
+                        maria: None,
+                    }),
+                );
+            }
+            kind::MARIA_GTID => {
+                let (seq, domain, _flags) = event::parse_mariadb_gtid(body)
+                    .map_err(|e| de(self, "MariaDB GTID event", e.to_string()))?;
+                let gtid = Gtid {
+                    text: format!("{domain}-{}-{seq}", h.server_id),
+                    number: seq,
+                    maria: Some((domain, h.server_id, seq)),
+                };
+                self.begin(false, Some(gtid));
+            }
+            kind::MARIA_GTID_LIST => {
+                let list = event::parse_mariadb_gtid_list(body)
+                    .map_err(|e| de(self, "MariaDB GTID_LIST event", e.to_string()))?;
+                for (d, s, n) in list {
+                    self.maria_state.insert(d, (s, n));
+                }
+            }
+            kind::TRANSACTION_PAYLOAD => self.handle_payload(body, offset, end)?,
+            kind::HEARTBEAT | kind::HEARTBEAT_V2 => self.stats.heartbeats += 1,
+            kind::MARIA_START_ENCRYPTION => {
+                return Err(de(
+                    self,
+                    "START_ENCRYPTION event",
+                    "encrypted binlogs cannot be decoded; read them through the server".into(),
+                ));
+            }
+            kind::START_V3
+            | kind::STOP
+            | kind::INTVAR
+            | 6..=12
+            | kind::RAND
+            | kind::USER_VAR
+            | 17
+            | 18
+            | kind::INCIDENT
+            | kind::IGNORABLE
+            | kind::ROWS_QUERY
+            | kind::PREVIOUS_GTIDS
+            | kind::TRANSACTION_CONTEXT
+            | kind::VIEW_CHANGE
+            | kind::MARIA_ANNOTATE_ROWS
+            | kind::MARIA_BINLOG_CHECKPOINT => {}
+            _ => self.stats.skipped_unknown += 1,
+        }
+        Ok(())
+    }
+
+    /// Finished change batches of committed rows. Tables with rows in the still-open transaction
+    /// are held back until a flush after its commit.
+    pub fn flush(&mut self) -> Result<Vec<ChangeBatch>> {
+        let mut out = Vec::new();
+        for (i, b) in self.builders.iter_mut().enumerate() {
+            if b.is_empty() || (self.txn.open && self.txn.touched.iter().any(|(t, _)| *t == i)) {
+                continue;
+            }
+            let table = b.table().clone();
+            let batches = b.flush().map_err(|source| Error::Arrow {
+                table: table.table.clone(),
+                at: crate::Location::Unknown,
+                source,
+            })?;
+            out.extend(batches.into_iter().map(|batch| ChangeBatch {
+                table: table.table.clone(),
+                schema_version: table.schema_version,
+                batch,
+            }));
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,257 @@
+//! Transaction bookkeeping and table resolution of the [`BinlogDecoder`]: rows are appended to
+//! their table's change builder as they are decoded and get their commit position and time
+//! (`set_commit`) at the commit event (XID, `COMMIT` query, DDL, or STMT_END of an implicit
+//! transaction); a rollback or decode error discards them.
+
+// The shared error enum carries a Location with a file name; boxing it is the error module's call.
+#![allow(clippy::result_large_err)]
+
+use std::sync::Arc;
+
+use arrow_schema::{DataType, Field};
+
+use crate::arrow::{ChangeBuilder, Op, RowMeta, SourceKind, TableSchema};
+use crate::error::{Error, Location, Result};
+use crate::types::mysql::Codec;
+
+use super::decoder::BinlogDecoder;
+use super::rows::ResolvedTable;
+use super::table_map::TableMap;
+
+/// The GTID of the open transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Gtid {
+    /// `uuid:gno`, `uuid:tag:gno` or MariaDB `domain-server-seq`.
+    pub text: String,
+    /// The transaction number used as `_xid`.
+    pub number: u64,
+    /// MariaDB (domain, server, seq), for the GTID state.
+    pub maria: Option<(u32, u32, u64)>,
+}
+
+/// The transaction being decoded.
+#[derive(Debug, Default)]
+pub(crate) struct Txn {
+    pub open: bool,
+    /// Opened by BEGIN or a GTID event, so it ends at XID/COMMIT/DDL rather than at STMT_END.
+    pub explicit: bool,
+    /// A `BEGIN` query was seen.
+    pub saw_begin: bool,
+    pub gtid: Option<Gtid>,
+    /// Next `_seq`.
+    pub seq: u32,
+    /// (builder index, first row of this transaction in the builder's current run).
+    pub touched: Vec<(usize, usize)>,
+}
+
+/// Name of the DDL pseudo-table.
+pub const DDL_TABLE: &str = "_ddl";
+
+impl BinlogDecoder {
+    pub(crate) fn loc(&self, offset: u64) -> Location {
+        Location::Binlog {
+            file: self.file.clone(),
+            offset,
+        }
+    }
+
+    /// Opens a transaction if none is open. A GTID event (`gtid`) or a second BEGIN while a
+    /// group is open means that group never committed (a truncated relay log, a crashed
+    /// server): its rows are dropped.
+    pub(crate) fn begin(&mut self, begin_query: bool, gtid: Option<Gtid>) {
+        let restart = self.txn.open && (gtid.is_some() || (begin_query && self.txn.saw_begin));
+        if restart {
+            self.discard_txn();
+        }
+        if !self.txn.open {
+            self.txn = Txn {
+                open: true,
+                ..Txn::default()
+            };
+        }
+        if begin_query {
+            self.txn.saw_begin = true;
+            self.txn.explicit = true;
+        }
+        if gtid.is_some() {
+            self.txn.explicit = true;
+            self.txn.gtid = gtid;
+        }
+    }
+
+    /// Records that rows of the open transaction go to `builder`.
+    pub(crate) fn touch(&mut self, builder: usize) {
+        if !self.txn.touched.iter().any(|(b, _)| *b == builder) {
+            let from = self.builders.get(builder).map_or(0, |b| b.current_rows());
+            self.txn.touched.push((builder, from));
+        }
+    }
+
+    /// Metadata of the next row of the open transaction (position and time are set at commit).
+    pub(crate) fn next_meta(txn: &mut Txn, op: Op) -> RowMeta {
+        let seq = txn.seq;
+        txn.seq = txn.seq.saturating_add(1);
+        RowMeta {
+            op,
+            pos: 0,
+            seq,
+            xid: txn.gtid.as_ref().map_or(0, |g| g.number),
+            commit_ts_us: 0,
+        }
+    }
+
+    /// Commits the open transaction at the end offset of the commit event.
+    pub(crate) fn commit(&mut self, end_offset: u64, timestamp: u32, xid: Option<u64>) {
+        let pos = (u64::from(self.file_number) << 32) | (end_offset & 0xFFFF_FFFF);
+        let ts = i64::from(timestamp) * 1_000_000;
+        let txn = std::mem::take(&mut self.txn);
+        for &(b, from) in &txn.touched {
+            if let Some(builder) = self.builders.get_mut(b) {
+                let from = from.min(builder.current_rows());
+                builder.set_commit(from, pos, ts);
+                if let (None, Some(x)) = (&txn.gtid, xid) {
+                    builder.set_xid(from, x);
+                }
+            }
+        }
+        if txn.seq > 0 || txn.gtid.is_some() || xid.is_some() {
+            self.stats.transactions += 1;
+        }
+        self.last_commit = Some((self.file.clone(), end_offset));
+        if let Some(g) = txn.gtid {
+            if let Some((d, s, n)) = g.maria {
+                self.maria_state.insert(d, (s, n));
+            }
+            self.last_gtid = Some(g.text);
+        }
+    }
+
+    /// Drops the rows of the open transaction.
+    pub(crate) fn discard_txn(&mut self) {
+        let txn = std::mem::take(&mut self.txn);
+        for &(b, from) in &txn.touched {
+            if let Some(builder) = self.builders.get_mut(b) {
+                // Cannot fail for well-formed builders; a failure leaves the rows cut anyway.
+                let _ = builder.discard_rows_from(from);
+            }
+        }
+        self.stats.discarded_rows += u64::from(txn.seq);
+    }
+
+    /// Turns a TABLE_MAP into a resolved table with its change builder, starting a new schema
+    /// version when the table's column shape changed.
+    pub(crate) fn resolve_table(
+        &mut self,
+        tm: TableMap,
+        offset: u64,
+    ) -> Result<Arc<ResolvedTable>> {
+        let name = format!("{}.{}", tm.database, tm.table);
+        let n = tm.columns.len();
+        let mut codecs = Vec::with_capacity(n);
+        for (i, c) in tm.columns.iter().enumerate() {
+            codecs.push(c.codec().map_err(|detail| {
+                Error::UnsupportedType {
+                    table: name.clone(),
+                    column: tm
+                        .names
+                        .get(i)
+                        .cloned()
+                        .unwrap_or_else(|| format!("col_{}", i + 1)),
+                    type_name: format!("MySQL type code {}", c.type_code),
+                    at: self.loc(offset),
+                    detail,
+                }
+            })?);
+        }
+        let provided = self.schemas.get(&(tm.database.clone(), tm.table.clone()));
+        let mut extra = Vec::new();
+        let names: Vec<String> = if tm.names.len() == n {
+            tm.names.clone()
+        } else if let Some((names, _)) = provided.filter(|(names, _)| names.len() == n) {
+            names.clone()
+        } else {
+            extra.push((
+                "arrowtail.column_names".to_string(),
+                "generated".to_string(),
+            ));
+            (1..=n).map(|i| format!("col_{i}")).collect()
+        };
+        let mut pk: Vec<String> = tm
+            .primary_key
+            .iter()
+            .filter_map(|&i| names.get(i).cloned())
+            .collect();
+        if pk.is_empty() {
+            if let Some((_, p)) = provided {
+                pk = p.clone();
+            }
+        }
+        if !tm.has_signedness && codecs.iter().any(|c| matches!(c, Codec::Int { .. })) {
+            extra.push((
+                "arrowtail.signedness".to_string(),
+                "assumed-signed".to_string(),
+            ));
+        }
+        let columns: Vec<Field> = names
+            .iter()
+            .zip(&codecs)
+            .map(|(nm, c)| Field::new(nm, c.arrow_type(), true))
+            .collect();
+        let pk_index: Vec<usize> = pk
+            .iter()
+            .filter_map(|k| names.iter().position(|x| x == k))
+            .collect();
+        let builder = self.builder_for(&name, columns, pk, extra, offset)?;
+        Ok(Arc::new(ResolvedTable::new(
+            name, codecs, builder, pk_index,
+        )))
+    }
+
+    /// The builder of a table with this exact shape, creating a new schema version if needed.
+    pub(crate) fn builder_for(
+        &mut self,
+        name: &str,
+        columns: Vec<Field>,
+        primary_key: Vec<String>,
+        extra_metadata: Vec<(String, String)>,
+        offset: u64,
+    ) -> Result<usize> {
+        if let Some(&(b, _)) = self.current_version.get(name) {
+            let t = self.builders[b].table();
+            if t.columns == columns
+                && t.primary_key == primary_key
+                && t.extra_metadata == extra_metadata
+            {
+                return Ok(b);
+            }
+        }
+        let version = self.current_version.get(name).map_or(1, |&(_, v)| v + 1);
+        let schema = Arc::new(TableSchema {
+            source: SourceKind::MySql,
+            table: name.to_string(),
+            schema_version: version,
+            columns,
+            primary_key,
+            extra_metadata,
+        });
+        let builder = ChangeBuilder::new(schema).map_err(|source| Error::Arrow {
+            table: name.to_string(),
+            at: self.loc(offset),
+            source,
+        })?;
+        self.builders.push(builder);
+        let idx = self.builders.len() - 1;
+        self.current_version
+            .insert(name.to_string(), (idx, version));
+        Ok(idx)
+    }
+
+    /// The builder of the `_ddl` pseudo-table (columns `database`, `statement`).
+    pub(crate) fn ddl_builder(&mut self, offset: u64) -> Result<usize> {
+        let cols = vec![
+            Field::new("database", DataType::Utf8, true),
+            Field::new("statement", DataType::Utf8, true),
+        ];
+        self.builder_for(DDL_TABLE, cols, Vec::new(), Vec::new(), offset)
+    }
+}

@@ -1,0 +1,303 @@
+//! Decoding of one column value of a rows event (MySQL `Field::unpack` formats) straight into the
+//! column's [`ColumnBuilder`]. Values are little-endian except the "2" temporal types, DECIMAL and
+//! BIT, which are big-endian.
+
+use crate::arrow::ColumnBuilder;
+use crate::reader::{Reader, Short};
+
+use super::charset::{decode_into, Charset};
+use super::{decimal, temporal, Codec};
+
+/// Counters of values that were stored as null or altered because they have no exact Arrow form.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ValueStats {
+    /// Zero or invalid dates/times stored as null.
+    pub invalid_temporal: u64,
+    /// Text values with byte sequences invalid in their charset (replaced by U+FFFD).
+    pub replaced_text: u64,
+}
+
+/// Reusable buffers for decoding.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    /// Text buffer.
+    pub text: String,
+    pub stats: ValueStats,
+}
+
+fn short(s: Short) -> String {
+    s.to_string()
+}
+
+/// Reads a little-endian length prefix of `n` bytes and then that many bytes.
+pub fn take_len_prefixed<'a>(r: &mut Reader<'a>, n: u8) -> Result<&'a [u8], String> {
+    let len = r.uint_le(usize::from(n)).map_err(short)?;
+    let len = usize::try_from(len).map_err(|_| format!("length {len} too large"))?;
+    r.take(len).map_err(short)
+}
+
+fn mismatch(codec: &Codec) -> String {
+    format!("internal error: builder does not match codec {codec:?}")
+}
+
+/// Decodes one non-null value of `codec` from `r` and appends it to `b`.
+pub fn decode(
+    codec: &Codec,
+    r: &mut Reader<'_>,
+    b: &mut ColumnBuilder,
+    scratch: &mut Scratch,
+) -> Result<(), String> {
+    use ColumnBuilder as B;
+    match (codec, b) {
+        (Codec::Int { bytes, unsigned }, b) => {
+            let n = usize::from(*bytes);
+            let raw = r.uint_le(n).map_err(short)?;
+            // Sign-extend from the stored width.
+            let shift = 64 - 8 * n as u32;
+            let signed = ((raw << shift) as i64) >> shift;
+            match (b, unsigned) {
+                (B::Int8(b), false) => b.append_value(signed as i8),
+                (B::UInt8(b), true) => b.append_value(raw as u8),
+                (B::Int16(b), false) => b.append_value(signed as i16),
+                (B::UInt16(b), true) => b.append_value(raw as u16),
+                (B::Int32(b), false) => b.append_value(signed as i32),
+                (B::UInt32(b), true) => b.append_value(raw as u32),
+                (B::Int64(b), false) => b.append_value(signed),
+                (B::UInt64(b), true) => b.append_value(raw),
+                _ => return Err(mismatch(codec)),
+            }
+        }
+        (Codec::Float, B::Float32(b)) => b.append_value(r.f32_le().map_err(short)?),
+        (Codec::Double, B::Float64(b)) => b.append_value(r.f64_le().map_err(short)?),
+        (Codec::Decimal { precision, scale }, b) => {
+            let raw = r
+                .take(decimal::binary_size(*precision, *scale))
+                .map_err(short)?;
+            match b {
+                B::Decimal128(b) => b.append_value(decimal::to_i128(raw, *precision, *scale)?),
+                B::Utf8(b) => {
+                    decimal::to_text(raw, *precision, *scale, &mut scratch.text)?;
+                    b.append_value(&scratch.text);
+                }
+                _ => return Err(mismatch(codec)),
+            }
+        }
+        (Codec::Date, B::Date32(b)) => {
+            let v = r.uint_le(3).map_err(short)? as u32;
+            append_opt(b, temporal::date(v), &mut scratch.stats);
+        }
+        (Codec::DateTime2 { fsp }, B::Timestamp(b)) => {
+            let int = r.uint_be(5).map_err(short)?;
+            let frac = r.uint_be(temporal::fraction_len(*fsp)).map_err(short)?;
+            append_opt(b, temporal::datetime2(int, *fsp, frac), &mut scratch.stats);
+        }
+        (Codec::Timestamp2 { fsp }, B::Timestamp(b)) => {
+            let secs = r.u32_be().map_err(short)?;
+            let frac = r.uint_be(temporal::fraction_len(*fsp)).map_err(short)?;
+            append_opt(
+                b,
+                temporal::timestamp2(secs, *fsp, frac),
+                &mut scratch.stats,
+            );
+        }
+        (Codec::Time2 { fsp }, B::Duration(b)) => {
+            let raw = r.uint_be(3 + temporal::fraction_len(*fsp)).map_err(short)?;
+            b.append_value(temporal::time2(raw, *fsp));
+        }
+        (Codec::DateTimeOld, B::Timestamp(b)) => {
+            let v = r.u64_le().map_err(short)?;
+            append_opt(b, temporal::datetime_old(v), &mut scratch.stats);
+        }
+        (Codec::TimestampOld, B::Timestamp(b)) => {
+            let v = r.u32_le().map_err(short)?;
+            append_opt(
+                b,
+                (v != 0).then(|| i64::from(v) * 1_000_000),
+                &mut scratch.stats,
+            );
+        }
+        (Codec::TimeOld, B::Duration(b)) => {
+            let raw = r.uint_le(3).map_err(short)? as u32;
+            let v = ((raw << 8) as i32) >> 8;
+            b.append_value(temporal::time_old(v));
+        }
+        (Codec::Year, B::Int16(b)) => {
+            let v = r.u8().map_err(short)?;
+            b.append_value(if v == 0 { 0 } else { 1900 + i16::from(v) });
+        }
+        (
+            Codec::String {
+                len_bytes,
+                charset: Some(Charset::Binary),
+                pad_to: Some(n),
+            },
+            B::Binary(b),
+        ) => {
+            let bytes = take_len_prefixed(r, *len_bytes)?;
+            let want = usize::from(*n).max(bytes.len());
+            if want == bytes.len() {
+                b.append_value(bytes);
+            } else {
+                let mut v = Vec::with_capacity(want);
+                v.extend_from_slice(bytes);
+                v.resize(want, 0);
+                b.append_value(v);
+            }
+        }
+        (
+            Codec::String {
+                len_bytes, charset, ..
+            }
+            | Codec::Blob { len_bytes, charset },
+            b,
+        ) => {
+            let bytes = take_len_prefixed(r, *len_bytes)?;
+            if !append_text_or_bytes(b, bytes, charset.unwrap_or(Charset::Utf8), scratch) {
+                return Err(mismatch(codec));
+            }
+        }
+        (Codec::Enum { bytes, labels }, B::Utf8(b)) => {
+            let idx = r.uint_le(usize::from(*bytes)).map_err(short)? as usize;
+            // Index 0 is the empty string MySQL stores for invalid values.
+            match idx.checked_sub(1).and_then(|i| labels.get(i)) {
+                Some(label) => b.append_value(label),
+                None if idx == 0 => b.append_value(""),
+                None => b.append_value(idx.to_string()),
+            }
+        }
+        (Codec::Set { bytes, labels }, B::List(l)) => {
+            let mask = r.uint_le(usize::from(*bytes)).map_err(short)?;
+            let B::Utf8(values) = &mut l.values else {
+                return Err(mismatch(codec));
+            };
+            for bit in 0..64 {
+                if mask & (1u64 << bit) != 0 {
+                    match labels.get(bit) {
+                        Some(label) => values.append_value(label),
+                        None => values.append_value(bit.to_string()),
+                    }
+                }
+            }
+            l.append(true).map_err(|e| e.to_string())?;
+        }
+        (Codec::Bit { bytes }, B::UInt64(b)) => {
+            b.append_value(r.uint_be(usize::from(*bytes)).map_err(short)?)
+        }
+        (Codec::Json { len_bytes }, B::Utf8(b)) => {
+            let bytes = take_len_prefixed(r, *len_bytes)?;
+            crate::binlog::json::to_text(bytes, &mut scratch.text)?;
+            b.append_value(&scratch.text);
+        }
+        (Codec::Geometry { len_bytes }, B::Binary(b)) => {
+            b.append_value(take_len_prefixed(r, *len_bytes)?)
+        }
+        (Codec::Vector { len_bytes }, B::List(l)) => {
+            let bytes = take_len_prefixed(r, *len_bytes)?;
+            if bytes.len() % 4 != 0 {
+                return Err(format!("VECTOR of {} bytes", bytes.len()));
+            }
+            let B::Float32(values) = &mut l.values else {
+                return Err(mismatch(codec));
+            };
+            for c in bytes.chunks_exact(4) {
+                values.append_value(f32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+            }
+            l.append(true).map_err(|e| e.to_string())?;
+        }
+        (Codec::Null, b) => b.append_null(),
+        (codec, _) => return Err(mismatch(codec)),
+    }
+    Ok(())
+}
+
+fn append_opt<T: arrow_array::types::ArrowPrimitiveType>(
+    b: &mut arrow_array::builder::PrimitiveBuilder<T>,
+    v: Option<T::Native>,
+    stats: &mut ValueStats,
+) {
+    if v.is_none() {
+        stats.invalid_temporal += 1;
+    }
+    b.append_option(v);
+}
+
+/// Appends bytes to a text column (decoded by `charset`) or a binary column. Returns false when
+/// the builder is neither.
+pub fn append_text_or_bytes(
+    b: &mut ColumnBuilder,
+    bytes: &[u8],
+    charset: Charset,
+    scratch: &mut Scratch,
+) -> bool {
+    match b {
+        ColumnBuilder::Utf8(b) => {
+            if !decode_into(charset, bytes, &mut scratch.text) {
+                scratch.stats.replaced_text += 1;
+            }
+            b.append_value(&scratch.text);
+        }
+        ColumnBuilder::Binary(b) => b.append_value(bytes),
+        _ => return false,
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{Array, Int32Array, UInt32Array};
+    use arrow_schema::DataType;
+
+    fn one(codec: Codec, bytes: &[u8]) -> arrow_array::ArrayRef {
+        let mut b = ColumnBuilder::new(&codec.arrow_type()).unwrap();
+        let mut r = Reader::new(bytes);
+        decode(&codec, &mut r, &mut b, &mut Scratch::default()).unwrap();
+        assert!(r.is_empty());
+        b.finish().unwrap()
+    }
+
+    #[test]
+    fn unsigned_and_signed_int() {
+        let v = 3_230_202_323u32.to_le_bytes();
+        let a = one(
+            Codec::Int {
+                bytes: 4,
+                unsigned: true,
+            },
+            &v,
+        );
+        assert_eq!(
+            a.as_any().downcast_ref::<UInt32Array>().unwrap().value(0),
+            3_230_202_323
+        );
+        let a = one(
+            Codec::Int {
+                bytes: 3,
+                unsigned: false,
+            },
+            &[0xFF, 0xFF, 0xFF],
+        );
+        assert_eq!(
+            a.as_any().downcast_ref::<Int32Array>().unwrap().value(0),
+            -1
+        );
+    }
+
+    #[test]
+    fn zero_date_is_null() {
+        let a = one(Codec::Date, &[0, 0, 0]);
+        assert_eq!(a.data_type(), &DataType::Date32);
+        assert!(a.is_null(0));
+    }
+
+    #[test]
+    fn short_value_is_an_error() {
+        let codec = Codec::Int {
+            bytes: 8,
+            unsigned: false,
+        };
+        let mut b = ColumnBuilder::new(&codec.arrow_type()).unwrap();
+        let mut r = Reader::new(&[1, 2]);
+        assert!(decode(&codec, &mut r, &mut b, &mut Scratch::default()).is_err());
+    }
+}
