@@ -16,13 +16,16 @@ from arrowtail.exceptions import (
     SourceError,
     UnsupportedTypeError,
 )
+from arrowtail.pipeline import Pipeline
 
 __all__ = [
     "ArrowtailError",
     "BinlogDecoder",
     "ConfigError",
+    "CopyDecoder",
     "DecodeError",
     "PgOutputDecoder",
+    "Pipeline",
     "SchemaChangeError",
     "SinkError",
     "SourceError",
