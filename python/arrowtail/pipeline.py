@@ -39,6 +39,9 @@ class Summary:
     rows: int = 0
     batches: int = 0
     seconds: float = 0.0
+    #: Seconds from the start until the last change arrived (the rate's denominator, so waiting
+    #: for ``idle_exit`` does not dilute it).
+    active_seconds: float = 0.0
     by_table_op: Counter[tuple[str, str]] = field(default_factory=Counter)
     first_position: Position | None = None
     last_position: Position | None = None
@@ -47,7 +50,8 @@ class Summary:
 
     @property
     def rows_per_second(self) -> float:
-        return self.rows / self.seconds if self.seconds > 0 else 0.0
+        seconds = self.active_seconds or self.seconds
+        return self.rows / seconds if seconds > 0 else 0.0
 
     def render(self) -> str:
         """A short human summary: totals, rate, then rows per table and operation."""
@@ -79,6 +83,36 @@ class Summary:
             "acknowledged": self.acknowledged,
             "stopped_by": self.stopped_by,
         }
+
+
+class SchemaVersions:
+    """Keeps ``schema_version`` consistent per table within a run.
+
+    Decoders number versions on their own (a snapshot and the stream each start at 1, and a
+    decoder sees a table for the first time only after a DDL change), so two different column
+    layouts could reach the sink under one version. Here each distinct layout (names and types) of
+    a table gets its own number, in order of appearance, and the batch's
+    ``arrowtail.schema_version`` metadata says the same.
+    """
+
+    def __init__(self) -> None:
+        self._layouts: dict[str, list[list[tuple[str, pa.DataType]]]] = {}
+
+    def assign(self, table: str, batch: pa.RecordBatch) -> tuple[int, pa.RecordBatch]:
+        layout = [(f.name, f.type) for f in batch.schema]
+        known = self._layouts.setdefault(table, [])
+        for i, other in enumerate(known):
+            if other == layout:
+                version = i + 1
+                break
+        else:
+            known.append(layout)
+            version = len(known)
+        metadata = dict(batch.schema.metadata or {})
+        if metadata.get(b"arrowtail.schema_version") != str(version).encode():
+            metadata[b"arrowtail.schema_version"] = str(version).encode()
+            batch = batch.replace_schema_metadata(metadata)
+        return version, batch
 
 
 class Pipeline:
@@ -117,7 +151,9 @@ class Pipeline:
         self.transforms = list(transforms or [])
         self.on_progress = on_progress
         self.summary = Summary()
+        self.versions = SchemaVersions()
         self._stop_reason: str | None = None
+        self._caught_up_at: float | None = None
 
     def stop(self, reason: str = "stop requested") -> None:
         """Asks the loop to finish cleanly after its current step."""
@@ -142,6 +178,7 @@ class Pipeline:
                 if chunk.batches:
                     last_change = time.monotonic()
                     self._write(chunk.batches)
+                    self.summary.active_seconds = last_change - started
                 if chunk.position is not None and chunk.position != pending:
                     pending = chunk.position
                     self.sink.commit(pending)
@@ -166,10 +203,20 @@ class Pipeline:
         return self.summary
 
     def _idle(self, last_change: float) -> bool:
-        return self.idle_exit is not None and time.monotonic() - last_change >= self.idle_exit
+        """``idle_exit`` seconds without a change, counted from when the source caught up with
+        the log as it stood at start (a backlog being read is not idleness)."""
+        if self.idle_exit is None:
+            return False
+        if not getattr(self.source, "caught_up", True):
+            self._caught_up_at = None
+            return False
+        if self._caught_up_at is None:
+            self._caught_up_at = time.monotonic()
+        since = max(last_change, self._caught_up_at)
+        return time.monotonic() - since >= self.idle_exit
 
     def _write(self, batches: list[tuple[str, int, pa.RecordBatch]]) -> None:
-        for table, version, batch in batches:
+        for table, _version, batch in batches:
             out: pa.RecordBatch | None = batch
             for transform in self.transforms:
                 out = transform(table, out)
@@ -177,6 +224,7 @@ class Pipeline:
                     break
             if out is None or out.num_rows == 0:
                 continue
+            version, out = self.versions.assign(table, out)
             self.sink.write(table, version, out)
             self.summary.rows += out.num_rows
             self.summary.batches += 1

@@ -48,6 +48,9 @@ class Source(Protocol):
     def describe(self) -> dict[str, Any]:
         """Position and lag figures for logs, metrics and ``status`` (no secrets)."""
 
+    # Sources may also offer ``caught_up: bool`` — True once everything the log held when the
+    # source opened has been read; ``idle_exit`` starts counting only then.
+
 
 def position_key(position: Position) -> tuple[int, ...]:
     """An ordering key for positions of one source: PostgreSQL ``lsn``, MySQL ``pos``

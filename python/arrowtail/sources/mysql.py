@@ -88,6 +88,9 @@ class MySqlSource:
         self._offset = 4
         self._emitted: Position | None = None
         self._last_event_time: float | None = None
+        #: Set once a poll found the dump stream quiet: the server sends everything it has at
+        #: once, so silence means the backlog is read.
+        self.caught_up = False
         self.reconnects = 0
 
     def open(self, start: Position | None) -> None:
@@ -155,6 +158,8 @@ class MySqlSource:
             buf += data
         if buf:
             self._decoder.feed(bytes(buf))
+        else:
+            self.caught_up = True
         batches = [b for b in self._decoder.flush() if self._wanted(b[0])]
         position: Position | None = None
         last = self._decoder.last_commit

@@ -187,6 +187,13 @@ def create_slot(repl: psycopg.Connection, slot: str, export_snapshot: bool) -> t
     return parse_lsn(row[1]), row[2] or ""
 
 
+def flushed_wal_lsn(conn: psycopg.Connection) -> int:
+    """The server's WAL flush position (what a walsender can have sent at most)."""
+    row = conn.execute("SELECT pg_current_wal_flush_lsn()::text").fetchone()
+    assert row is not None
+    return parse_lsn(row[0])
+
+
 def lag(conn: psycopg.Connection, slot: str) -> dict[str, int]:
     """Bytes between the server's WAL end and the slot's confirmed position, and WAL retained."""
     row = conn.execute(

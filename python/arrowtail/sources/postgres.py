@@ -105,6 +105,8 @@ class PostgresSource:
         self._acked_end = 0
         self._last_status = 0.0
         self._last_commit_ts: float | None = None
+        #: The server's flushed WAL position when the source opened; reaching it is catching up.
+        self._target_lsn = 0
         self.reconnects = 0
 
     # -- Source protocol ---------------------------------------------------------------------
@@ -123,6 +125,7 @@ class PostgresSource:
                     self._options["binary"] = False
             slot = pg_admin.get_slot(conn, self.slot)
             tables = pg_admin.published_tables(conn, self.publication)
+            self._target_lsn = pg_admin.flushed_wal_lsn(conn)
         if slot is None:
             want_snapshot = self.snapshot_mode == "initial" and start is None
             self._create_slot_and_snapshot(want_snapshot, tables)
@@ -194,6 +197,15 @@ class PostgresSource:
             except (SourceError, psycopg.Error):
                 pass
             stream.close()
+
+    @property
+    def caught_up(self) -> bool:
+        """True once the stream reached the WAL position the server had when the source opened
+        (the snapshot, if any, is done by then)."""
+        if self._snapshot is not None:
+            return False
+        seen = max(self._decoder.last_wal_end, self._emitted_end, self._acked_end)
+        return seen >= self._target_lsn
 
     def describe(self) -> dict[str, Any]:
         info: dict[str, Any] = {
