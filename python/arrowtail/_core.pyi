@@ -121,6 +121,8 @@ class BinlogDecoder:
         self, database: str, table: str, names: list[str], primary_key: list[str]
     ) -> None:
         """Column names and primary key for tables whose TABLE_MAP has no names."""
+    def take_ack(self) -> tuple[str, int] | None:
+        """``(file, position)`` a semi-sync ACK is due for (then cleared)."""
     @property
     def last_commit(self) -> tuple[str, int] | None: ...
     @property

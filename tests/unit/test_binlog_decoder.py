@@ -49,6 +49,12 @@ def _packets(payload: bytes, seq: int = 0) -> bytes:
             return bytes(out)
 
 
+def _rotate(name: str) -> bytes:
+    """The artificial ROTATE a server sends first in a dump (log_pos 0, no checksum)."""
+    body = struct.pack("<Q", 4) + name.encode()
+    return struct.pack("<IBIIIH", 0, 4, 1, 19 + len(body), 0, 0x20) + body
+
+
 def test_file_values_and_positions() -> None:
     d = BinlogDecoder()
     d.feed_file(_fixture("mariadb-bin.000001"))
@@ -108,10 +114,18 @@ def test_stream_in_chunks_matches_file(chunk: int) -> None:
 
 def test_semi_sync_headers() -> None:
     data = _fixture("mariadb-bin.000001").read_bytes()
-    stream = b"".join(_packets(b"\x00\xef\x00" + ev) for ev in _events(data))
+    events = _events(data)
+    # The server asks for an ACK of the last XID event only.
+    last_xid = max(i for i, ev in enumerate(events) if ev[4] == 16)
+    flags = [b"\x01" if i == last_xid else b"\x00" for i in range(len(events))]
     d = BinlogDecoder(semi_sync=True)
-    d.feed(stream)
+    d.feed(_packets(b"\x00\xef\x00" + _rotate("mariadb-bin.000001")))
+    d.feed(b"".join(_packets(b"\x00\xef" + f + ev) for f, ev in zip(flags, events, strict=True)))
+    assert d.current_file == "mariadb-bin.000001"
     assert _tables(d.flush())["toddy_test.outbox"].num_rows == 2
+    xid_end = struct.unpack_from("<I", events[last_xid], 13)[0]
+    assert d.take_ack() == ("mariadb-bin.000001", xid_end)
+    assert d.take_ack() is None
 
 
 def test_multi_packet_event() -> None:

@@ -392,3 +392,46 @@ fn byte_flips_never_panic() {
         }
     }
 }
+
+fn unchanged(b: &RecordBatch, row: usize) -> Vec<String> {
+    let l = col::<ListArray>(b, "_unchanged");
+    if l.is_null(row) {
+        return Vec::new();
+    }
+    let v = l.value(row);
+    let s = v.as_any().downcast_ref::<StringArray>().unwrap();
+    s.iter().flatten().map(str::to_string).collect()
+}
+
+#[test]
+fn partial_row_images_mark_absent_columns_unchanged() {
+    let (_, b) = decode("update-partial-row.binlog");
+    let t = table(&b, "test.ba")[0];
+    let ops = strings(t, "_op");
+    assert_eq!(ops[4].as_deref(), Some("u"));
+    // The update sent col_1 and col_3 only: col_2 is absent, not NULL.
+    assert_eq!(unchanged(t, 4), ["col_2"]);
+    let c2 = col::<arrow_array::Int32Array>(t, "col_2");
+    assert!(c2.is_null(4));
+    assert_eq!(col::<arrow_array::Int32Array>(t, "col_3").value(4), 40);
+    assert_eq!(ops[5].as_deref(), Some("d"));
+    assert_eq!(unchanged(t, 5), ["col_2", "col_3"]);
+    // Full images list nothing as unchanged on inserts and updates.
+    let (_, b) = decode("update-full-row.binlog");
+    let t = table(&b, "test.ba")[0];
+    assert!(unchanged(t, 4).is_empty());
+}
+
+#[test]
+fn in_use_format_description_checksum_verifies() {
+    // mariadb-bin.000001 was copied while open: its FDE has LOG_EVENT_BINLOG_IN_USE_F set.
+    let data = read("mariadb-bin.000001");
+    assert_eq!(data[4 + 17] & 1, 1);
+    let (d, _) = decode("mariadb-bin.000001");
+    assert_eq!(d.stats().checksums_verified, d.stats().events);
+    // Clearing the flag must not break the checksum either (it is excluded from it).
+    let mut cleared = data.clone();
+    cleared[4 + 17] &= !1;
+    let mut d = BinlogDecoder::default();
+    d.feed_file_bytes(&cleared, "mariadb-bin.000001").unwrap();
+}

@@ -91,6 +91,11 @@ impl PyBinlogDecoder {
             .set_table_schema(database, table, names, primary_key);
     }
 
+    /// `(file, position)` a semi-sync ACK is due for (then cleared), or None.
+    fn take_ack(&mut self) -> Option<(String, u64)> {
+        self.inner.take_ack()
+    }
+
     /// `(file, end offset)` of the last committed transaction, or None.
     #[getter]
     fn last_commit(&self) -> Option<(String, u64)> {

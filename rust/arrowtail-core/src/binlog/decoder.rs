@@ -92,6 +92,8 @@ pub struct BinlogDecoder {
     pub(crate) last_commit: Option<(String, u64)>,
     pub(crate) last_gtid: Option<String>,
     pub(crate) maria_state: BTreeMap<u32, (u32, u64)>,
+    /// (file, end position) of the last event the server wants a semi-sync ACK for.
+    pending_ack: Option<(String, u64)>,
 }
 
 impl Default for BinlogDecoder {
@@ -124,6 +126,7 @@ impl BinlogDecoder {
             last_commit: None,
             last_gtid: None,
             maria_state: BTreeMap::new(),
+            pending_ack: None,
         }
     }
 
@@ -173,6 +176,12 @@ impl BinlogDecoder {
     /// The binlog file currently being decoded.
     pub fn current_file(&self) -> &str {
         &self.file
+    }
+
+    /// Takes the (file, position) a semi-sync ACK should now be sent for: the end of the last
+    /// event whose packet asked for one (ack flag in the `ef` header), once it is decoded.
+    pub fn take_ack(&mut self) -> Option<(String, u64)> {
+        self.pending_ack.take()
     }
 
     /// True when the stream sent its EOF packet.
@@ -244,7 +253,7 @@ impl BinlogDecoder {
                 at,
                 format!("the server sent error {code}: {message}"),
             )),
-            Packet::Event { event, .. } => {
+            Packet::Event { event, ack } => {
                 let h = EventHeader::parse(event)
                     .map_err(|e| Error::decode("binlog event header", at.clone(), e.to_string()))?;
                 let size = u64::from(h.event_size);
@@ -257,6 +266,9 @@ impl BinlogDecoder {
                 self.handle_event(event, start, end, false)?;
                 if h.log_pos != 0 {
                     self.stream_offset = end;
+                }
+                if ack {
+                    self.pending_ack = Some((self.file.clone(), end));
                 }
                 Ok(())
             }

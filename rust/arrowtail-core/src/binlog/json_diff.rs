@@ -32,9 +32,10 @@ fn parse_path(p: &str) -> Result<Vec<Leg>, String> {
                             None => return Err(bad()),
                             Some(b'"') => break,
                             Some(b'\\') => {
-                                let c = *b.get(i + 1).ok_or_else(bad)?;
-                                key.push(char::from(c));
-                                i += 2;
+                                let c = rest.get(i + 1..).and_then(|t| t.chars().next());
+                                let c = c.ok_or_else(bad)?;
+                                key.push(c);
+                                i += 1 + c.len_utf8();
                             }
                             Some(_) => {
                                 let s = &rest[i..];
@@ -206,11 +207,35 @@ mod tests {
     }
 
     #[test]
+    fn random_bytes_never_panic() {
+        // A fixed linear congruential sequence: reproducible garbage for parser and diffs.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (x >> 33) as u8
+        };
+        for len in 0..400 {
+            let bytes: Vec<u8> = (0..len % 64).map(|_| next()).collect();
+            let _ = parse(&bytes);
+            let mut diff = vec![next() % 3, 3, b'$', b'.', b'a'];
+            diff.extend(bytes.iter().take(len % 7));
+            let _ = apply_diffs(
+                JsonValue::Object(vec![("a".into(), JsonValue::Null)]),
+                &diff,
+            );
+            let text: String = bytes.iter().map(|&b| char::from(b)).collect();
+            let _ = parse_path(&text);
+        }
+    }
+
+    #[test]
     fn paths() {
         assert_eq!(
             parse_path("$.\"a b\"[2].c").unwrap(),
             vec![Leg::Key("a b".into()), Leg::Index(2), Leg::Key("c".into())]
         );
         assert!(parse_path("x").is_err());
+        assert_eq!(parse_path("$.\"\\é\"").unwrap(), vec![Leg::Key("é".into())]);
+        assert!(parse_path("$.\"\\").is_err());
     }
 }

@@ -43,11 +43,11 @@ pub fn micros_from_parts(
         return None;
     }
     let days = i64::from(days_from_civil(year, month, day)?);
-    Some(
-        ((days * 24 + i64::from(hour)) * 60 + i64::from(minute)) * 60_000_000
-            + i64::from(second) * 1_000_000
-            + i64::from(micros),
-    )
+    // Checked: a corrupt year can push the value past the i64 microsecond range.
+    let secs = days
+        .checked_mul(86_400)?
+        .checked_add(i64::from(hour * 3600 + minute * 60 + second))?;
+    secs.checked_mul(1_000_000)?.checked_add(i64::from(micros))
 }
 
 /// DATE: 3 bytes little-endian, `day | month << 5 | year << 9`.
@@ -196,6 +196,9 @@ mod tests {
         assert_eq!(days_from_civil(2000, 3, 1), Some(11_017));
         assert_eq!(days_from_civil(2023, 2, 29), None);
         assert_eq!(date(0), None);
+        // Days that fit i32 but microseconds that would overflow i64.
+        assert_eq!(micros_from_parts(5_000_000, 1, 1, 0, 0, 0, 0), None);
+        assert_eq!(datetime_old(u64::MAX), None);
     }
 
     #[test]
