@@ -54,7 +54,9 @@ def _add_run_options(p: argparse.ArgumentParser, *, snapshot: bool = True) -> No
     p.add_argument(
         "--to",
         metavar="SINK",
-        help="parquet:DIR | kafka://HOST:PORT[?topic_prefix=P] | jsonl:FILE | jsonl:- (stdout)",
+        help="parquet:DIR | kafka://HOST:PORT[?topic_prefix=P] | jsonl:FILE | jsonl:- (stdout) | "
+        "postgresql://USER@HOST/DB | mysql://USER@HOST/DB (apply to a database; its password in "
+        "ARROWTAIL_TARGET_PASSWORD)",
     )
     p.add_argument("--slot", help="PostgreSQL replication slot (created if missing)")
     p.add_argument("--publication", help="PostgreSQL publication (created if missing)")
@@ -273,10 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--against postgresql://u@new/shop --tables public.orders\n",
         formatter_class=fmt,
     )
-    p.add_argument("--source", required=True, metavar="URL")
-    p.add_argument("--against", required=True, metavar="TARGET")
-    p.add_argument("--tables", metavar="LIST")
-    p.add_argument("--password-env", metavar="VAR")
+    from arrowtail.verify import add_verify_arguments
+
+    add_verify_arguments(p)
     p.set_defaults(handler=cmd_verify)
     return parser
 

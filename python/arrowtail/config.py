@@ -90,7 +90,8 @@ class SinkConfig:
 
     @property
     def kind(self) -> str:
-        return self.url.split(":", 1)[0] if ":" in self.url else ""
+        scheme = self.url.split(":", 1)[0] if ":" in self.url else ""
+        return {"postgres": "postgresql", "mariadb": "mysql"}.get(scheme, scheme)
 
 
 @dataclass
@@ -127,11 +128,12 @@ class Config:
             raise ConfigError(
                 "sink.url is missing: pass --to parquet:DIR, kafka://HOST:PORT or jsonl:-"
             )
-        if self.sink.kind not in ("parquet", "kafka", "jsonl"):
+        if self.sink.kind not in ("parquet", "kafka", "jsonl", "postgresql", "mysql"):
             raise ConfigError(
-                f"sink.url {redact_url(self.sink.url)!r} is not parquet:DIR, kafka://HOST:PORT "
-                "or jsonl:FILE"
+                f"sink.url {redact_url(self.sink.url)!r} is not parquet:DIR, kafka://HOST:PORT, "
+                "jsonl:FILE, postgresql://... or mysql://..."
             )
+        redact_url(self.sink.url)
         if self.run.idle_exit is not None and self.run.idle_exit < 0:
             raise ConfigError("run.idle_exit must be zero or more seconds")
         if self.run.log_format not in ("text", "json"):

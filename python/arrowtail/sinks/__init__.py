@@ -2,7 +2,9 @@
 
 All implement :class:`arrowtail.sinks.base.Sink`. :func:`open_sink` builds one from the
 command line's ``--to`` forms (DESIGN.md): ``parquet:DIR``, ``jsonl:FILE``, ``jsonl:-`` and
-``kafka://HOST:PORT[,HOST:PORT...][?option=value&...]``.
+``kafka://HOST:PORT[,HOST:PORT...][?option=value&...]``, and database targets
+``postgresql://USER@HOST/DB`` / ``mysql://USER@HOST/DB`` (password in the URL or in
+``ARROWTAIL_TARGET_PASSWORD``; ``?create_tables=1`` creates missing tables).
 
 Kafka options in the query string: ``topic_prefix``, ``database``, ``decimals``
 (``string``/``precise``/``double``), ``unavailable`` (``placeholder``/``omit``), ``tombstones``,
@@ -71,8 +73,19 @@ def open_sink(spec: str) -> Sink:
             raise ConfigError(str(exc)) from exc
     if spec.startswith("kafka://"):
         return _kafka(spec)
+    if spec.startswith(("postgresql://", "postgres://", "mysql://", "mariadb://")):
+        import os
+
+        from arrowtail.redact import register_secret
+        from arrowtail.sinks.database import sink_from_url
+
+        # The target's password: in the URL (masked everywhere) or ARROWTAIL_TARGET_PASSWORD.
+        password = os.environ.get("ARROWTAIL_TARGET_PASSWORD")
+        register_secret(password)
+        return sink_from_url(spec, password=password)
     raise ConfigError(
-        f"unknown sink {spec!r}: use parquet:DIR, jsonl:FILE, jsonl:- or kafka://HOST:PORT"
+        f"unknown sink {spec!r}: use parquet:DIR, jsonl:FILE, jsonl:-, kafka://HOST:PORT, "
+        "postgresql://... or mysql://..."
     )
 
 
