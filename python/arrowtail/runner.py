@@ -139,30 +139,33 @@ def capture(
         install_signals(lambda reason: stop.setdefault("reason", reason))
     stream = start_replication(dsn, slot, [publication], **options)
     written = 0
-    last_data = time.monotonic()
+    last_data = last_status = time.monotonic()
     flushed = 0
     try:
         with open(out, "ab") as f:
             while "reason" not in stop:
                 data = stream.read(0.5)
                 now = time.monotonic()
-                if data is None:
-                    if idle_exit is not None and now - last_data >= idle_exit:
-                        break
-                    continue
-                kind = data[:1]
-                if kind == b"w" and len(data) >= 25:
-                    lsn, wal_end = struct.unpack_from(">QQ", data, 1)
+                kind = data[:1] if data else b""
+                if kind == b"w" and data is not None and len(data) >= 25:
+                    (lsn,) = struct.unpack_from(">Q", data, 1)
                     payload = data[25:]
                     f.write(struct.pack(">QI", lsn, len(payload)))
                     f.write(payload)
                     written += 1
                     last_data = now
                     flushed = max(flushed, lsn)
-                elif kind == b"k" and len(data) >= 18:
+                # Status goes out when a keepalive asks for it and every 10 s, after an fsync,
+                # acknowledging only what the file holds. Answering every keepalive would make
+                # the server send the next one at once.
+                reply = kind == b"k" and data is not None and len(data) >= 18 and data[17] == 1
+                if reply or now - last_status >= 10.0:
                     f.flush()
                     os.fsync(f.fileno())
-                    stream.send_status(flushed, reply=False)
+                    stream.send_status(flushed)
+                    last_status = now
+                if idle_exit is not None and now - last_data >= idle_exit:
+                    break
             f.flush()
             os.fsync(f.fileno())
             stream.send_status(flushed)
