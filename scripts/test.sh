@@ -42,5 +42,8 @@ phase "cargo clippy" cargo clippy --workspace --all-targets --locked -- -D warni
 phase "cargo test" cargo test --workspace --exclude arrowtail-python --locked
 phase "ruff check" ruff check "${py_dirs[@]}"
 phase "ruff format" ruff format --check "${py_dirs[@]}"
+phase "mypy" mypy python/arrowtail
+# The hand-written stubs of the Rust module must match what the built module exports.
+phase "stubtest" python -m mypy.stubtest arrowtail._core --mypy-config-file pyproject.toml
 phase "pytest" run_pytest "$@"
 echo "test: all checks passed ($((SECONDS - total))s)"

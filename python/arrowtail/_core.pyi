@@ -1,11 +1,24 @@
 """Type stubs of the Rust extension module ``arrowtail._core``."""
 
 import os
+from typing import final
 
 import pyarrow
 import pyarrow as pa
+from typing_extensions import Self
 
 __version__: str
+__all__ = [
+    "BinlogDecoder",
+    "CopyDecoder",
+    "PgOutputDecoder",
+    "__version__",
+    "_raise_core_error",
+    "debezium_serialize",
+    "mask_batch",
+    "murmur2",
+    "partitions",
+]
 
 def _raise_core_error(kind: str, message: str) -> None: ...
 def mask_batch(
@@ -17,6 +30,7 @@ def mask_batch(
     key: bytes = ...,
 ) -> pa.RecordBatch: ...
 
+@final
 class PgOutputDecoder:
     """Decodes a PostgreSQL ``pgoutput`` stream into Arrow change batches.
 
@@ -59,11 +73,12 @@ class PgOutputDecoder:
     def stats(self) -> dict[str, int]:
         """``special_numerics``, ``aborted_rows``, ``messages``."""
 
+@final
 class CopyDecoder:
     """Decodes ``COPY (...) TO STDOUT (FORMAT binary)`` output into ``_op = r`` change batches."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         table: str,
         columns: list[tuple[str, int, int]],
         primary_key: list[str],
@@ -72,7 +87,7 @@ class CopyDecoder:
         snapshot_ts_us: int,
         schema_version: int = 1,
         first_seq: int = 0,
-    ) -> None: ...
+    ) -> Self: ...
     def feed(self, data: bytes) -> None: ...
     def finish(self) -> None: ...
     def flush(self) -> list[tuple[str, int, pa.RecordBatch]]: ...
@@ -105,10 +120,11 @@ def debezium_serialize(
 ) -> tuple[pa.BinaryArray, pa.BinaryArray, pa.UInt32Array, pa.Int32Array | None]:
     """Debezium JSON ``(keys, values, rows, partitions)`` of a change batch (see the sinks docs)."""
 
+@final
 class BinlogDecoder:
     """Decoder of MySQL/MariaDB row-based binlogs into change batches."""
 
-    def __init__(self, *, semi_sync: bool = False, verify_checksums: bool = True) -> None: ...
+    def __new__(cls, *, semi_sync: bool = False, verify_checksums: bool = True) -> Self: ...
     def feed(self, data: bytes) -> None:
         """Feeds replication-stream bytes (packets after COM_BINLOG_DUMP)."""
     def feed_file(self, path: str | os.PathLike[str]) -> None:

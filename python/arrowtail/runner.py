@@ -135,8 +135,12 @@ def capture(
                 repl.close()
     options = protocol_for(version)
     stop: dict[str, str] = {}
+
+    def request_stop(reason: str) -> None:
+        stop.setdefault("reason", reason)
+
     if install_signals is not None:
-        install_signals(lambda reason: stop.setdefault("reason", reason))
+        install_signals(request_stop)
     stream = start_replication(dsn, slot, [publication], **options)
     written = 0
     last_data = last_status = time.monotonic()

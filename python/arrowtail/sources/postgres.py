@@ -35,6 +35,11 @@ from arrowtail.sources.pgwire import ReplicationStream, format_lsn, start_replic
 log = logging.getLogger("arrowtail.postgres")
 
 
+def _end_lsn(position: Position) -> int:
+    """Where a position ends: ``end_lsn``, or ``lsn`` for positions written without one."""
+    return int(position["end_lsn"] if "end_lsn" in position else position["lsn"])
+
+
 def protocol_for(server_version: int) -> dict[str, Any]:
     """pgoutput options for a server version (``server_version_num``)."""
     if server_version >= 160000:
@@ -135,16 +140,16 @@ class PostgresSource:
                 "snapshot; drop the slot (SELECT pg_drop_replication_slot("
                 f"'{self.slot}')) to take a new snapshot, or run with --snapshot never"
             )
-        elif start is not None and slot.confirmed_flush_lsn > int(start.get("end_lsn", 0)):
+        elif start is not None and slot.confirmed_flush_lsn > _end_lsn(start):
             raise SourceError(
-                f"checkpoint {format_lsn(int(start.get('end_lsn', 0)))} is behind replication "
+                f"checkpoint {format_lsn(_end_lsn(start))} is behind replication "
                 f"slot {self.slot!r} (confirmed up to {format_lsn(slot.confirmed_flush_lsn)}): "
                 "the changes in between are no longer available; the checkpoint belongs to "
                 "another slot or the slot was advanced by hand"
             )
         if start is not None:
             self._emitted_lsn = int(start["lsn"])
-            self._emitted_end = self._acked_end = int(start.get("end_lsn", start["lsn"]))
+            self._emitted_end = self._acked_end = _end_lsn(start)
         elif slot is not None:
             self._emitted_end = self._acked_end = slot.confirmed_flush_lsn
         if self._snapshot is None:
@@ -184,7 +189,7 @@ class PostgresSource:
             return Chunk()
 
     def acknowledge(self, position: Position) -> None:
-        end = int(position.get("end_lsn", position["lsn"]))
+        end = _end_lsn(position)
         if end > self._acked_end:
             self._acked_end = end
             self._send_status()
