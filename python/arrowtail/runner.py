@@ -67,10 +67,24 @@ def run_pipeline(cfg: Config, install_signals: InstallSignals | None = None) -> 
     metrics = default_metrics()
     server = MetricsServer(metrics, cfg.run.metrics_port).start() if cfg.run.metrics_port else None
 
+    last_describe = [0.0]
+
     def on_progress(summary: Summary) -> None:
         for (table, op), n in summary.by_table_op.items():
             metrics.set("arrowtail_rows_total", n, table=table, op=op)
         metrics.set("arrowtail_batches_total", summary.batches)
+        # Lag needs a query on the source: every 10 s at most, and only when someone scrapes.
+        now = time.monotonic()
+        if server is not None and now - last_describe[0] >= 10.0:
+            last_describe[0] = now
+            info = source.describe()
+            for key, name in (
+                ("lag_bytes", "arrowtail_lag_bytes"),
+                ("lag_seconds", "arrowtail_lag_seconds"),
+                ("reconnects", "arrowtail_reconnects_total"),
+            ):
+                if key in info:
+                    metrics.set(name, float(info[key]))
 
     pipeline = Pipeline(
         source,
