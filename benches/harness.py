@@ -88,22 +88,41 @@ def run_command(
     return Sample(seconds, rows, rss)
 
 
+GNU_TIME = Path("/usr/bin/time")
+
+
 def _spawn(argv: list[str], *, stdout: int | None, env: dict | None = None) -> _Child:
-    """Starts ``argv`` with stderr in a temporary file (so a full pipe can never block it)."""
+    """Starts ``argv`` with stderr in a temporary file (so a full pipe can never block it).
+
+    Linux carries the RSS high-water mark of the forking process across ``exec`` into the child's
+    ``ru_maxrss``, so a child forked from this (large) process would report at least our own size.
+    GNU time is a small process: it forks the real command and reports that child's peak alone.
+    """
     err = tempfile.TemporaryFile()
+    rss_file = None
+    if GNU_TIME.exists():
+        rss_file = tempfile.NamedTemporaryFile(prefix="arrowtail-bench-rss-", delete=False)
+        rss_file.close()
+        argv = [str(GNU_TIME), "-f", "%M", "-o", rss_file.name, *argv]
     proc = subprocess.Popen(argv, cwd=ROOT, stdout=stdout, stderr=err, env=env)
-    return _Child(proc, err)
+    return _Child(proc, err, Path(rss_file.name) if rss_file else None)
 
 
 @dataclass
 class _Child:
     proc: subprocess.Popen
     err: IO[bytes]
+    rss_file: Path | None
 
     def finish(self) -> tuple[bytes, int, int, str]:
         """Reads stdout to its end, reaps the child: ``(stdout, exit code, peak RSS, stderr)``."""
         out = self.proc.stdout.read() if self.proc.stdout else b""
         code, rss = _wait(self.proc)
+        if self.rss_file is not None:
+            text = self.rss_file.read_text().split()
+            self.rss_file.unlink()
+            if code == 0 and text:
+                rss = int(text[-1]) * 1024  # GNU time %M: kilobytes
         self.err.seek(0)
         err = self.err.read().decode(errors="replace")[-3000:]
         self.err.close()
@@ -120,6 +139,13 @@ def interleave(systems: list[System], rounds: int, log: Callable[[str], None] = 
                 f"  round {r + 1}/{rounds} {s.name}: {sample.seconds:.3f} s, {sample.rows} rows, "
                 f"{sample.peak_rss / 2**20:.0f} MiB"
             )
+
+
+def rss_method() -> str:
+    """How peak RSS is measured on this machine (for the results file)."""
+    if GNU_TIME.exists():
+        return "maximum resident set size of the measured process alone (GNU time %M)"
+    return "ru_maxrss from wait4 (includes the parent's size at fork: an upper bound)"
 
 
 def machine() -> dict[str, str]:

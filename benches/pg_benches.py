@@ -40,6 +40,16 @@ def _only_parquet(root: Path, table: str) -> Path:
     return files[0]
 
 
+def _parquet_rows(root: Path, table: str) -> int:
+    return sum(pq.read_metadata(f).num_rows for f in (root / table).glob("*.parquet"))
+
+
+def _checked(sample: Sample, root: Path, table: str) -> Sample:
+    """The sample with the rows actually found in the Parquet output (so a short run shows)."""
+    sample.rows = _parquet_rows(root, table)
+    return sample
+
+
 def _same_rows(a: Path, b: Path) -> str:
     """Compares two Parquet files sorted by (_pos, _seq): ``"identical"`` or what differs."""
     ta = pq.read_table(a).sort_by([("_pos", "ascending"), ("_seq", "ascending")])
@@ -212,12 +222,12 @@ def live(pg, work: Path, prep: dict, rounds: int, log) -> Comparison:
 
     def arrowtail_run() -> Sample:
         r = next(counter)
+        out = _fresh(work / f"live-{r}")
         argv = _arrowtail_argv() + [
             "run", "--source", pg.dsn, "--slot", f"live_{r}", "--publication", "pub_mixed",
-            "--snapshot", "never", "--to", f"parquet:{_fresh(work / f'live-{r}')}",
-            "--idle-exit", str(IDLE_EXIT),
+            "--snapshot", "never", "--to", f"parquet:{out}", "--idle-exit", str(IDLE_EXIT),
         ]  # fmt: skip
-        return run_command(argv, rows, minus=IDLE_EXIT)
+        return _checked(run_command(argv, rows, minus=IDLE_EXIT), out, f"{wl.SCHEMA}.mixed")
 
     def recvlogical() -> Sample:
         r = next(counter_b)
@@ -255,12 +265,12 @@ def snapshot(pg, work: Path, prep: dict, rounds: int, log) -> Comparison:
 
     def arrowtail_snapshot() -> Sample:
         r = next(counter)
+        out = _fresh(work / f"snap-{r}")
         argv = _arrowtail_argv() + [
             "run", "--source", pg.dsn, "--slot", f"snap_{r}", "--publication", "pub_mixed",
-            "--snapshot", "initial", "--to", f"parquet:{_fresh(work / f'snap-{r}')}",
-            "--idle-exit", str(IDLE_EXIT),
+            "--snapshot", "initial", "--to", f"parquet:{out}", "--idle-exit", str(IDLE_EXIT),
         ]  # fmt: skip
-        return run_command(argv, rows, minus=IDLE_EXIT)
+        return _checked(run_command(argv, rows, minus=IDLE_EXIT), out, f"{wl.SCHEMA}.mixed")
 
     query = f"SELECT * FROM {wl.SCHEMA}.mixed"
     cmp = Comparison(

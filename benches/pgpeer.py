@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from pypgoutput import decoders
 
 _HEADER = struct.Struct(">QI")
-_PG_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+_UNIX_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 CLASSES: dict[int, type[decoders.PgoutputMessage]] = {
     ord("B"): decoders.Begin,
@@ -97,8 +97,11 @@ class _Table:
         self.columns: list[list[Any]] = [[] for _ in self.names]
         self.meta: dict[str, list[Any]] = {k: [] for k in ("_op", "_pos", "_seq", "_xid", "_ts")}
         self.unchanged: list[list[str] | None] = []
+        #: row index -> old image values (a delete's key or REPLICA IDENTITY FULL image)
+        self.before: dict[int, list[Any]] = {}
 
-    def add(self, op: str, tup: decoders.TupleData) -> tuple[int, int]:
+    def add(self, op: str, tup: decoders.TupleData, old: decoders.TupleData | None = None) -> int:
+        """Appends one change; returns its row index in this table."""
         unchanged = None
         for i, (col, conv) in enumerate(zip(tup.column_data, self.convert, strict=True)):
             cat = col.col_data_category
@@ -109,8 +112,25 @@ class _Table:
                 if cat == "u":
                     unchanged = (unchanged or []) + [self.names[i]]
         self.unchanged.append(unchanged)
+        row = len(self.meta["_op"])
+        if old is not None:
+            self.before[row] = [
+                conv(c.col_data) if c.col_data_category == "t" else None
+                for c, conv in zip(old.column_data, self.convert, strict=True)
+            ]
         self.meta["_op"].append(op)
-        return len(self.meta["_op"]) - 1, 0
+        return row
+
+    def before_array(self, typ: pa.StructType) -> pa.Array:
+        n = len(self.meta["_op"])
+        if not self.before:
+            return pa.nulls(n, typ)
+        children = []
+        for i in range(typ.num_fields):
+            values = [self.before[r][i] if r in self.before else None for r in range(n)]
+            children.append(_array(values, typ.field(i).type))
+        mask = pa.array([r not in self.before for r in range(n)])
+        return pa.StructArray.from_arrays(children, fields=list(typ), mask=mask)
 
 
 def _array(values: list[Any], typ: pa.DataType) -> pa.Array:
@@ -138,15 +158,15 @@ def typed_parquet(data: bytes, out: Path, schema: pa.Schema, table_name: str) ->
             tables[m.relation_id] = _Table(m)
         elif kind == 73:  # I
             t = tables[m.relation_id]
-            pending.append((t, t.add("c", m.new_tuple)[0]))
+            pending.append((t, t.add("c", m.new_tuple)))
         elif kind == 85:  # U
             t = tables[m.relation_id]
-            pending.append((t, t.add("u", m.new_tuple)[0]))
+            pending.append((t, t.add("u", m.new_tuple, m.old_tuple)))
         elif kind == 68:  # D
             t = tables[m.relation_id]
-            pending.append((t, t.add("d", m.old_tuple)[0]))
+            pending.append((t, t.add("d", m.old_tuple, m.old_tuple)))
         elif kind == 67:  # C
-            ts = (m.commit_ts - _PG_EPOCH) // dt.timedelta(microseconds=1)
+            ts = (m.commit_ts - _UNIX_EPOCH) // dt.timedelta(microseconds=1)
             for seq, (t, _) in enumerate(pending):
                 t.meta["_pos"].append(m.lsn_commit)
                 t.meta["_seq"].append(seq)
@@ -167,7 +187,7 @@ def typed_parquet(data: bytes, out: Path, schema: pa.Schema, table_name: str) ->
             elif field.name == "_commit_ts":
                 arrays.append(pa.array(t.meta["_ts"], pa.int64()).cast(field.type))
             elif field.name == "_before":
-                arrays.append(pa.nulls(n, field.type))
+                arrays.append(t.before_array(field.type))
             elif field.name == "_unchanged":
                 arrays.append(pa.array(t.unchanged, field.type))
             else:

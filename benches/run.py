@@ -15,7 +15,7 @@ from pathlib import Path
 
 from benches import my_benches, pg_benches, report
 from benches import workloads as wl
-from benches.harness import System, interleave, machine, run_worker
+from benches.harness import System, interleave, machine, rss_method, run_worker
 
 HERE = Path(__file__).resolve().parent
 PARTS = ("pgoutput", "binlog", "live", "snapshot", "width", "memory")
@@ -33,6 +33,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--wide-rows", type=int, help="rows per width table (30000)")
     p.add_argument("--memory-rows", type=int, help="rows of the one big transaction (1000000)")
     p.add_argument("--only", help=f"comma-separated subset of {','.join(PARTS)}")
+    p.add_argument("--keep", type=Path, help="keep inputs and outputs in this directory")
     p.add_argument("--out", type=Path, default=HERE / "RESULTS.md", help="results file")
     return p.parse_args(argv)
 
@@ -78,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = {
         "mixed workload rows": rows,
         "rounds": rounds,
+        "peak RSS": rss_method(),
         "rows per width table": wide_rows,
         "rows in the big transaction": memory_rows,
         "parts": ", ".join(p for p in PARTS if p in parts),
@@ -89,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="arrowtail-bench-") as tmp:
         work = Path(tmp)
+        if args.keep:
+            work = args.keep
+            work.mkdir(parents=True, exist_ok=True)
+            # the PostgreSQL server user writes nothing here; only this process does
         if parts & {"pgoutput", "live", "snapshot", "width", "memory"}:
             pg = PostgresServer()
             try:
