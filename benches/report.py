@@ -37,8 +37,9 @@ def headline(comparisons: list[Comparison]) -> list[str]:
     """README-ready sentences, one per arrowtail-vs-peer pair."""
     lines = []
     for title, ours, peer, speed, mem in ratios(comparisons):
+        shown = f"{speed:.1f}" if speed >= 1 else f"{speed:.2f}"
         lines.append(
-            f"- {title}: {ours} is **{speed:.1f}×** the throughput of {peer} "
+            f"- {title}: {ours} is **{shown}×** the throughput of {peer} "
             f"(peak RSS {mem:.2f}× of the peer's)."
         )
     return lines
@@ -76,7 +77,8 @@ def write(
         lines += [
             f"### {cmp.title}",
             "",
-            f"| system | rows | seconds | {cmp.unit} | input MB/s | peak RSS MiB | rounds |",
+            f"| system | rows | seconds (min–max) | {cmp.unit} | input MB/s | peak RSS MiB "
+            "| rounds |",
             "|---|---:|---:|---:|---:|---:|---:|",
         ]
         for s in cmp.systems:
@@ -84,7 +86,8 @@ def write(
                 continue
             mbps = f"{s.mb_per_s:.1f}" if s.input_bytes else "–"
             lines.append(
-                f"| {s.name} | {s.rows} | {s.seconds:.3f} | {_fmt_rate(s.rows_per_s)} | {mbps} | "
+                f"| {s.name} | {s.rows} | {s.seconds:.3f} ({min(x.seconds for x in s.samples):.3f}–"
+                f"{max(x.seconds for x in s.samples):.3f}) | {_fmt_rate(s.rows_per_s)} | {mbps} | "
                 f"{s.peak_rss / 2**20:.0f} | {len(s.samples)} |"
             )
         lines.append("")
@@ -121,7 +124,7 @@ def charts(comparisons: list[Comparison], out_dir: Path) -> list[Path]:
     fig, axes = plt.subplots(
         len(shown),
         1,
-        figsize=(9, 1.2 + 1.1 * sum(len(c.systems) for c in shown) / len(shown) * len(shown)),
+        figsize=(9, 0.6 * len(shown) + 0.35 * sum(len(c.systems) for c in shown)),
     )
     if len(shown) == 1:
         axes = [axes]
