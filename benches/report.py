@@ -133,8 +133,10 @@ def charts(comparisons: list[Comparison], out_dir: Path) -> list[Path]:
         names = [s.name for s in systems]
         values = [s.rows_per_s for s in systems]
         colors = ["tab:blue" if _is_ours(n) else "tab:gray" for n in names]
-        ax.barh(names, values, color=colors)
-        ax.set_xscale("log")
+        bars = ax.barh(names, values, color=colors)
+        # Linear from zero, so bar lengths compare like the numbers do; labels give the values.
+        ax.bar_label(bars, labels=[_fmt_rate(v) for v in values], padding=3, fontsize=8)
+        ax.set_xlim(0, max(values) * 1.2 if values else 1)
         ax.set_title(cmp.title, fontsize=9)
         ax.set_xlabel(cmp.unit, fontsize=8)
         ax.tick_params(labelsize=8)

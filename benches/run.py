@@ -29,7 +29,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benches.run", description=__doc__)
     p.add_argument("--quick", action="store_true", help="tiny inputs, 2 rounds (< 2 minutes)")
     p.add_argument("--rows", type=int, help="rows inserted by the mixed workload (100000)")
-    p.add_argument("--rounds", type=int, help="interleaved rounds per comparison (3)")
+    p.add_argument("--rounds", type=int, help="interleaved rounds per comparison (5)")
     p.add_argument("--wide-rows", type=int, help="rows per width table (30000)")
     p.add_argument("--memory-rows", type=int, help="rows of the one big transaction (1000000)")
     p.add_argument("--only", help=f"comma-separated subset of {','.join(PARTS)}")
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     quick = args.quick
     rows = args.rows or (2000 if quick else 100_000)
-    rounds = args.rounds or (2 if quick else 3)
+    rounds = args.rounds or (2 if quick else 5)
     wide_rows = args.wide_rows or (1000 if quick else 30_000)
     memory_rows = args.memory_rows or (20_000 if quick else 1_000_000)
     parts = set(args.only.split(",")) if args.only else set(PARTS)
