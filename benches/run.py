@@ -125,7 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     skipped += [f"{p} (not selected with --only)" for p in PARTS if p not in parts]
     settings["wall time of the run"] = f"{time.monotonic() - started:.0f} s"
     charts = report.charts(comparisons, args.out.parent / "charts")
-    report.write(args.out, comparisons, machine(), command, settings, charts, skipped)
+    info = machine()
+    report.write(args.out, comparisons, info, command, settings, charts, skipped)
+    report.dump(args.out.with_name("results.json"), comparisons, info, command)
     _log(f"wrote {args.out}")
     return 0
 
