@@ -96,6 +96,9 @@ def prepare(pg, work: Path, rows: int, widths: list[int], wide_rows: int, rounds
         )  # fmt: skip
         for w in widths
     }
+    conn = pg.connect()
+    wl.pg_drop_slots(conn, ["cap_text", "cap_bin"] + [f"cap_w{w}" for w in widths])
+    conn.close()
     return {"mixed": mixed, "text": text, "binary": binary, "wide": wide, "wide_caps": caps}
 
 
@@ -253,6 +256,9 @@ def live(pg, work: Path, prep: dict, rounds: int, log) -> Comparison:
     )
     log(cmp.title)
     interleave(cmp.systems, rounds, log)
+    conn = pg.connect()
+    wl.pg_drop_slots(conn, [f"{k}_{r}" for r in range(rounds) for k in ("live", "rlp")])
+    conn.close()
     return cmp
 
 
@@ -290,4 +296,7 @@ def snapshot(pg, work: Path, prep: dict, rounds: int, log) -> Comparison:
     )
     log(cmp.title)
     interleave(cmp.systems, rounds, log)
+    conn = pg.connect()
+    wl.pg_drop_slots(conn, [f"snap_{r}" for r in range(rounds)])
+    conn.close()
     return cmp

@@ -61,6 +61,9 @@ def memory(pg, work: Path, rows: int) -> pg_benches.Comparison:
     )
     _log(cmp.title)
     interleave(cmp.systems, 1, _log)
+    conn = pg.connect()
+    wl.pg_drop_slots(conn, ["cap_big"])
+    conn.close()
     return cmp
 
 

@@ -158,6 +158,24 @@ def pg_create_slot(conn: Any, slot: str) -> None:
     conn.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (slot,))
 
 
+def pg_drop_slots(conn: Any, slots: list[str], timeout: float = 30.0) -> None:
+    """Drops the slots once their walsenders let go (the server has a limited number of slots)."""
+    deadline = time.monotonic() + timeout
+    for slot in slots:
+        while True:
+            row = conn.execute(
+                "SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,)
+            ).fetchone()
+            if row is None:
+                break
+            if not row[0]:
+                conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"replication slot {slot} still active")
+            time.sleep(0.05)  # polling the condition above, with a deadline
+
+
 def pg_create_publication(conn: Any, name: str, tables: list[str]) -> None:
     conn.execute(f"CREATE PUBLICATION {name} FOR TABLE {', '.join(tables)}")
 
