@@ -1,0 +1,1 @@
+"""Benchmarks of arrowtail against peer tools on the same machine (see benches/README.md)."""

@@ -1,0 +1,139 @@
+"""The one benchmark command: ``python -m benches.run [--quick]`` (from the repository root).
+
+Starts a private PostgreSQL and MariaDB (``tests/servers``), generates the workloads, runs every
+comparison interleaved and writes ``benches/RESULTS.md`` plus ``benches/charts/*.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benches import my_benches, pg_benches, report
+from benches import workloads as wl
+from benches.harness import System, interleave, machine, rss_method, run_worker
+
+HERE = Path(__file__).resolve().parent
+PARTS = ("pgoutput", "binlog", "live", "snapshot", "width", "memory")
+
+
+def _log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benches.run", description=__doc__)
+    p.add_argument("--quick", action="store_true", help="tiny inputs, 2 rounds (< 2 minutes)")
+    p.add_argument("--rows", type=int, help="rows inserted by the mixed workload (100000)")
+    p.add_argument("--rounds", type=int, help="interleaved rounds per comparison (5)")
+    p.add_argument("--wide-rows", type=int, help="rows per width table (30000)")
+    p.add_argument("--memory-rows", type=int, help="rows of the one big transaction (1000000)")
+    p.add_argument("--only", help=f"comma-separated subset of {','.join(PARTS)}")
+    p.add_argument("--keep", type=Path, help="keep inputs and outputs in this directory")
+    p.add_argument("--out", type=Path, default=HERE / "RESULTS.md", help="results file")
+    return p.parse_args(argv)
+
+
+def memory(pg, work: Path, rows: int) -> pg_benches.Comparison:
+    """Peak RSS of decoding one transaction of ``rows`` rows (5 columns, proto 1 text)."""
+    conn = pg.connect()
+    name = wl.pg_create_wide(conn, 6)
+    wl.pg_create_publication(conn, "pub_big", [name])
+    wl.pg_create_slot(conn, "cap_big")
+    wl.pg_run_wide(conn, 6, rows, tx_rows=rows)
+    conn.close()
+    cap = wl.pg_capture(
+        pg.dsn, "cap_big", "pub_big", work / "big.cap", 1, proto_version=1, binary=False
+    )
+    size = cap.path.stat().st_size
+    cmp = pg_benches.Comparison(
+        f"one transaction of {rows} rows (6 columns), decode → Arrow: peak RSS",
+        "rows/s",
+        [System("arrowtail", lambda: run_worker("pg-arrow", {"input": str(cap.path)}), size)],
+        [
+            f"capture file {size / 2**20:.0f} MiB, read into memory before decoding (counted in "
+            "the peak RSS)."
+        ],
+    )
+    _log(cmp.title)
+    interleave(cmp.systems, 1, _log)
+    conn = pg.connect()
+    wl.pg_drop_slots(conn, ["cap_big"])
+    conn.close()
+    return cmp
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    quick = args.quick
+    rows = args.rows or (2000 if quick else 100_000)
+    rounds = args.rounds or (2 if quick else 5)
+    wide_rows = args.wide_rows or (1000 if quick else 30_000)
+    memory_rows = args.memory_rows or (20_000 if quick else 1_000_000)
+    parts = set(args.only.split(",")) if args.only else set(PARTS)
+    widths = [5, 20, 60] if "width" in parts else []
+    command = shlex.join(
+        ["python", "-m", "benches.run", *(argv if argv is not None else sys.argv[1:])]
+    )
+    settings = {
+        "mixed workload rows": rows,
+        "rounds": rounds,
+        "peak RSS": rss_method(),
+        "rows per width table": wide_rows,
+        "rows in the big transaction": memory_rows,
+        "parts": ", ".join(p for p in PARTS if p in parts),
+    }
+    from tests.servers import MariaDBServer, PostgresServer
+
+    comparisons: list[pg_benches.Comparison] = []
+    skipped: list[str] = []
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="arrowtail-bench-") as tmp:
+        work = Path(tmp)
+        if args.keep:
+            work = args.keep
+            work.mkdir(parents=True, exist_ok=True)
+            # the PostgreSQL server user writes nothing here; only this process does
+        if parts & {"pgoutput", "live", "snapshot", "width", "memory"}:
+            pg = PostgresServer()
+            try:
+                pg.start()
+                _log(f"PostgreSQL on port {pg.port}: workload of {rows} rows, captures")
+                prep = pg_benches.prepare(pg, work, rows, widths, wide_rows, rounds)
+                if "pgoutput" in parts:
+                    comparisons += pg_benches.decode(work, prep, rounds, _log)
+                if "live" in parts:
+                    comparisons.append(pg_benches.live(pg, work, prep, rounds, _log))
+                if "snapshot" in parts:
+                    comparisons.append(pg_benches.snapshot(pg, work, prep, rounds, _log))
+                if "width" in parts:
+                    comparisons += pg_benches.width(work, prep, rounds, _log)
+                if "memory" in parts:
+                    comparisons.append(memory(pg, work, memory_rows))
+            finally:
+                pg.cleanup()
+        if "binlog" in parts:
+            my = MariaDBServer()
+            try:
+                my.start()
+                _log(f"MariaDB on port {my.port}: workload of {rows} rows")
+                prep = my_benches.prepare(my, rows)
+                comparisons += my_benches.decode(my, work, prep, rounds, _log)
+            finally:
+                my.cleanup()
+    skipped += [f"{p} (not selected with --only)" for p in PARTS if p not in parts]
+    settings["wall time of the run"] = f"{time.monotonic() - started:.0f} s"
+    charts = report.charts(comparisons, args.out.parent / "charts")
+    info = machine()
+    report.write(args.out, comparisons, info, command, settings, charts, skipped)
+    report.dump(args.out.with_name("results.json"), comparisons, info, command)
+    _log(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
