@@ -3,6 +3,9 @@ and keys from information_schema, refreshed after DDL mid-stream), and resuming 
 
 from __future__ import annotations
 
+import os
+import select
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,7 @@ def _minimal_workload(conn: Any, start: int, columns: list[str]) -> None:
         "at": lambda k: f"2024-01-01 00:00:{k % 60:02d}.125",
         "note": lambda k: "x" * (k % 5),
         "n": lambda k: -k,
+        "a": lambda k: k,
     }
     marks = ", ".join(["%s"] * len(columns))
     cur = conn.cursor()
@@ -63,10 +67,15 @@ def test_minimal_metadata_with_ddl_mid_stream(mariadb: Any, tmp_path: Path) -> N
         proc = start_streaming(mariadb, app_url(mariadb) + DB, out, "--idle-exit", "3")
         _minimal_workload(conn, 1, ["id", "name", "amount", "at", "n"])
         conn.cursor().execute(f"ALTER TABLE {DB}.t ADD COLUMN note VARCHAR(20) NULL AFTER name")
+        # information_schema tells the columns as they are now: the source must have read the
+        # DDL before the next one runs (a backlog spanning two DDLs needs a schema history).
+        seen = _wait_for_line(proc, f"columns of {DB}.t are now id, name, note, amount, at, n")
         _minimal_workload(conn, 100, ["id", "name", "amount", "at", "note", "n"])
         conn.cursor().execute(f"ALTER TABLE {DB}.t DROP COLUMN n")
+        seen += _wait_for_line(proc, f"columns of {DB}.t are now id, name, note, amount, at")
         _minimal_workload(conn, 200, ["id", "name", "amount", "at", "note"])
         stdout, stderr = proc.communicate(timeout=120)
+        stderr = seen + stderr
         assert proc.returncode == 0, stderr
         assert "binlog_row_metadata is MINIMAL" in stderr
     finally:
@@ -75,7 +84,7 @@ def test_minimal_metadata_with_ddl_mid_stream(mariadb: Any, tmp_path: Path) -> N
     assert len({v for _, v, _ in changes}) == 3  # one schema version per table shape
     for _, _, batch in changes:
         meta = batch.schema.metadata
-        assert b"arrowtail.column_names" not in meta, meta
+        assert b"arrowtail.column_names" not in meta, stderr
         assert meta[b"arrowtail.primary_key"] == b"id"
     got = replay(changes)[f"{DB}.t"]
     c = conn.cursor()
@@ -84,6 +93,21 @@ def test_minimal_metadata_with_ddl_mid_stream(mariadb: Any, tmp_path: Path) -> N
     want = {(r[0],): dict(zip(names, r, strict=True)) for r in c.fetchall()}
     assert len(want) > 60
     assert_tables_equal(got, want, f"{DB}.t")
+
+
+def _wait_for_line(proc: Any, text: str, timeout: float = 60.0) -> str:
+    """Reads the process's stderr (unbuffered) until ``text`` appears; returns what it read."""
+    deadline = time.monotonic() + timeout
+    fd = proc.stderr.fileno()
+    read = b""
+    while text.encode() not in read:
+        left = deadline - time.monotonic()
+        ready, _, _ = select.select([fd], [], [], max(0.0, left))
+        chunk = os.read(fd, 65536) if ready else b""
+        if not chunk:
+            raise AssertionError(f"no line with {text!r} in: {read.decode()}")
+        read += chunk
+    return read.decode()
 
 
 def test_resume_by_gtid(mariadb: Any, tmp_path: Path) -> None:

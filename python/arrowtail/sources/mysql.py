@@ -98,6 +98,7 @@ class MySqlSource:
         self._snapshot: Iterator[TableBatch] | None = None
         #: Set when TABLE_MAPs carry no column names (binlog_row_metadata = MINIMAL).
         self._splitter: QuerySplitter | None = None
+        self._schemas: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
         self._snapshot_position: Position | None = None
 
     def open(self, start: Position | None) -> None:
@@ -196,7 +197,11 @@ class MySqlSource:
         finally:
             conn.close()
         for (database, table), (names, pk) in schemas.items():
+            known = self._schemas.get((database, table))
+            if known is not None and known != (names, pk):
+                log.info("columns of %s.%s are now %s", database, table, ", ".join(names))
             self._decoder.set_table_schema(database, table, names, pk)
+        self._schemas = schemas
 
     def _decode(self, data: bytes) -> list[TableBatch]:
         """Feeds stream bytes and returns the committed batches. Without column names in the
