@@ -23,7 +23,7 @@ from arrowtail.exceptions import ConfigError, DecodeError, SourceError
 from arrowtail.redact import redact_url, register_secret, scrub
 from arrowtail.sources.base import Chunk, Position, TableBatch
 from arrowtail.sources.mysql_schema import QuerySplitter, load_schemas
-from arrowtail.sources.mysqlwire import BinlogConnection
+from arrowtail.sources.mysqlwire import BinlogConnection, binlog_status
 
 log = logging.getLogger("arrowtail.mysql")
 
@@ -168,8 +168,7 @@ class MySqlSource:
         conn = self._conn.query_connection()
         try:
             with conn.cursor() as cur:
-                cur.execute("SHOW MASTER STATUS")
-                row = cur.fetchone()
+                row = binlog_status(cur)
         finally:
             conn.close()
         if row is None:

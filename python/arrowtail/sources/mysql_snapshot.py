@@ -29,6 +29,7 @@ import pyarrow as pa
 
 from arrowtail.exceptions import SourceError
 from arrowtail.sources.base import TableBatch
+from arrowtail.sources.mysqlwire import binlog_status
 
 log = logging.getLogger("arrowtail.mysql.snapshot")
 
@@ -138,8 +139,7 @@ def consistent_snapshot(conn: Any, is_mariadb: bool) -> SnapshotPoint:
             cur.execute("FLUSH TABLES WITH READ LOCK")
             try:
                 cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
-                cur.execute("SHOW MASTER STATUS")
-                row = cur.fetchone()
+                row = binlog_status(cur)
             finally:
                 cur.execute("UNLOCK TABLES")
             file, offset = (str(row[0]), int(row[1])) if row else ("", 0)
@@ -231,28 +231,38 @@ def snapshot_table(
     pk_idx = [[c.name for c in columns].index(k) for k in pk]
     order = ", ".join(_quote(k) for k in pk)
     seq = 0
-    last: tuple[Any, ...] | None = None
     started = time.monotonic()
-    with conn.cursor() as cur:
-        while True:
-            if not pk:  # no key to page by: one pass over the table
-                cur.execute(f"SELECT {select} FROM {source}")
-            elif last is None:
-                cur.execute(f"SELECT {select} FROM {source} ORDER BY {order} LIMIT {CHUNK_ROWS}")
-            else:
-                marks = ", ".join(["%s"] * len(pk))
-                cur.execute(
-                    f"SELECT {select} FROM {source} WHERE ({order}) > ({marks}) "
-                    f"ORDER BY {order} LIMIT {CHUNK_ROWS}",
-                    last,
-                )
-            rows = cur.fetchall()
-            if rows:
+    if not pk:
+        # No key to page by: one unbuffered pass, handed on CHUNK_ROWS rows at a time.
+        import pymysql.cursors
+
+        with conn.cursor(pymysql.cursors.SSCursor) as cur:
+            cur.execute(f"SELECT {select} FROM {source}")
+            while rows := cur.fetchmany(CHUNK_ROWS):
                 yield name, 1, _batch(arrow_schema, columns, rows, seq, position, snapshot_ts)
                 seq += len(rows)
-            if not pk or len(rows) < CHUNK_ROWS:
-                break
-            last = tuple(rows[-1][i] for i in pk_idx)
+    else:
+        last: tuple[Any, ...] | None = None
+        with conn.cursor() as cur:
+            while True:
+                if last is None:
+                    cur.execute(
+                        f"SELECT {select} FROM {source} ORDER BY {order} LIMIT {CHUNK_ROWS}"
+                    )
+                else:
+                    marks = ", ".join(["%s"] * len(pk))
+                    cur.execute(
+                        f"SELECT {select} FROM {source} WHERE ({order}) > ({marks}) "
+                        f"ORDER BY {order} LIMIT {CHUNK_ROWS}",
+                        last,
+                    )
+                rows = cur.fetchall()
+                if rows:
+                    yield name, 1, _batch(arrow_schema, columns, rows, seq, position, snapshot_ts)
+                    seq += len(rows)
+                if len(rows) < CHUNK_ROWS:
+                    break
+                last = tuple(rows[-1][i] for i in pk_idx)
     seconds = time.monotonic() - started
     log.info("snapshot of %s: %d rows in %.1fs", name, seq, seconds)
 
