@@ -217,18 +217,26 @@ def select_all(conn: Any, db: str) -> dict[str, dict[tuple[Any, ...], dict[str, 
     return out
 
 
+def assert_rows_equal(
+    got: dict[tuple[Any, ...], dict[str, Any]],
+    want: dict[tuple[Any, ...], dict[str, Any]],
+    table: str,
+) -> None:
+    """Same keys, and for every row of ``want`` (from PyMySQL) the same values."""
+    missing = sorted(set(want) - set(got))[:5]
+    extra = sorted(set(got) - set(want))[:5]
+    assert not missing and not extra, f"{table}: missing {missing}, extra {extra}"
+    for key, row in want.items():
+        for col, value in row.items():
+            a, b = _norm(value, got[key].get(col))
+            assert _same(a, b), f"{table} {key} {col}: database {a!r}, stream {b!r}"
+
+
 def check_replay(out: Path, conn: Any, db: str) -> None:
     """The replay of every Parquet file equals ``SELECT *`` for every table, value by value."""
     images = replay(parquet_changes(out))
     for table, want in select_all(conn, db).items():
-        got = images.get(table, {})
-        missing = sorted(set(want) - set(got))[:5]
-        extra = sorted(set(got) - set(want))[:5]
-        assert not missing and not extra, f"{table}: missing {missing}, extra {extra}"
-        for key, row in want.items():
-            for col, value in row.items():
-                a, b = _norm(value, got[key].get(col))
-                assert _same(a, b), f"{table} {key} {col}: database {a!r}, stream {b!r}"
+        assert_rows_equal(images.get(table, {}), want, table)
 
 
 def change_keys(out: Path) -> list[tuple[str, int, int]]:

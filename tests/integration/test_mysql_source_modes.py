@@ -14,15 +14,18 @@ from arrowtail.sinks import open_sink
 from arrowtail.sources.mysql import MySqlSource
 from tests.integration.mysql_run import (
     app_url,
+    assert_rows_equal,
     change_keys,
     check_replay,
     create_schema,
     start_streaming,
     workload,
 )
-from tests.replay import assert_tables_equal, parquet_changes, replay
+from tests.replay import parquet_changes, replay
 
 DB = "src_min"
+#: Columns whose type needs what MINIMAL metadata leaves out: signedness, charset, labels.
+MORE = ["u", "tx", "e", "st"]
 
 
 def _minimal_workload(conn: Any, start: int, columns: list[str]) -> None:
@@ -35,6 +38,10 @@ def _minimal_workload(conn: Any, start: int, columns: list[str]) -> None:
         "note": lambda k: "x" * (k % 5),
         "n": lambda k: -k,
         "a": lambda k: k,
+        "u": lambda k: 4294967295 - k,
+        "tx": lambda k: f"t\u00e9xt {k} \U0001f600",
+        "e": lambda k: "ab"[k % 2],
+        "st": lambda k: ["", "x", "x,y"][k % 3],
     }
     marks = ", ".join(["%s"] * len(columns))
     cur = conn.cursor()
@@ -58,22 +65,23 @@ def test_minimal_metadata_with_ddl_mid_stream(mariadb: Any, tmp_path: Path) -> N
     cur.execute(f"CREATE DATABASE {DB}")
     cur.execute(
         f"CREATE TABLE {DB}.t (id INT PRIMARY KEY, name VARCHAR(40), amount DECIMAL(10,2), "
-        "at DATETIME(3), n BIGINT)"
+        "at DATETIME(3), n BIGINT, u INT UNSIGNED, tx TEXT, e ENUM('a','b'), st SET('x','y')) "
+        "CHARACTER SET utf8mb4"
     )
     out = tmp_path / "parquet"
     cur.execute("SET GLOBAL binlog_row_metadata = MINIMAL")
     try:
         conn = mariadb.connect()  # a new session takes the MINIMAL setting
         proc = start_streaming(mariadb, app_url(mariadb) + DB, out, "--idle-exit", "3")
-        _minimal_workload(conn, 1, ["id", "name", "amount", "at", "n"])
+        _minimal_workload(conn, 1, ["id", "name", "amount", "at", "n", *MORE])
         conn.cursor().execute(f"ALTER TABLE {DB}.t ADD COLUMN note VARCHAR(20) NULL AFTER name")
         # information_schema tells the columns as they are now: the source must have read the
         # DDL before the next one runs (a backlog spanning two DDLs needs a schema history).
-        seen = _wait_for_line(proc, f"columns of {DB}.t are now id, name, note, amount, at, n")
-        _minimal_workload(conn, 100, ["id", "name", "amount", "at", "note", "n"])
+        seen = _wait_for_line(proc, f"columns of {DB}.t are now id, name, note, amount, at, n, u")
+        _minimal_workload(conn, 100, ["id", "name", "amount", "at", "note", "n", *MORE])
         conn.cursor().execute(f"ALTER TABLE {DB}.t DROP COLUMN n")
-        seen += _wait_for_line(proc, f"columns of {DB}.t are now id, name, note, amount, at")
-        _minimal_workload(conn, 200, ["id", "name", "amount", "at", "note"])
+        seen += _wait_for_line(proc, f"columns of {DB}.t are now id, name, note, amount, at, u")
+        _minimal_workload(conn, 200, ["id", "name", "amount", "at", "note", *MORE])
         stdout, stderr = proc.communicate(timeout=120)
         stderr = seen + stderr
         assert proc.returncode == 0, stderr
@@ -92,7 +100,9 @@ def test_minimal_metadata_with_ddl_mid_stream(mariadb: Any, tmp_path: Path) -> N
     names = [d[0] for d in c.description]
     want = {(r[0],): dict(zip(names, r, strict=True)) for r in c.fetchall()}
     assert len(want) > 60
-    assert_tables_equal(got, want, f"{DB}.t")
+    assert_rows_equal(got, want, f"{DB}.t")
+    types = {f.name: str(f.type) for f in changes[-1][2].schema}
+    assert types["u"] == "uint32" and types["tx"] == "string" and types["st"].endswith(": string>")
 
 
 def _wait_for_line(proc: Any, text: str, timeout: float = 60.0) -> str:

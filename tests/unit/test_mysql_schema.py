@@ -58,3 +58,12 @@ def test_long_packets_are_not_inspected_inside() -> None:
     pieces = splitter.split(big + cont + _packet(0x02, b"DROP TABLE t"))
     assert [after for _, after in pieces] == [True]
     assert sum(len(p) for p, _ in pieces) == len(big + cont) + len(_packet(0x02, b"DROP TABLE t"))
+
+
+def test_enum_and_set_labels_from_column_type() -> None:
+    from arrowtail.sources.mysql_schema import parse_labels
+
+    assert parse_labels("enum('a','b''c','d,e')") == ["a", "b'c", "d,e"]
+    assert parse_labels("set('x','y')") == ["x", "y"]
+    assert parse_labels("enum('')") == [""]
+    assert parse_labels("varchar(10)") is None

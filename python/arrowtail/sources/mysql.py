@@ -22,7 +22,7 @@ from arrowtail import _core
 from arrowtail.exceptions import ConfigError, DecodeError, SourceError
 from arrowtail.redact import redact_url, register_secret, scrub
 from arrowtail.sources.base import Chunk, Position, TableBatch
-from arrowtail.sources.mysql_schema import QuerySplitter, load_schemas
+from arrowtail.sources.mysql_schema import QuerySplitter, TableInfo, load_schemas
 from arrowtail.sources.mysqlwire import BinlogConnection, binlog_status
 
 log = logging.getLogger("arrowtail.mysql")
@@ -98,7 +98,7 @@ class MySqlSource:
         self._snapshot: Iterator[TableBatch] | None = None
         #: Set when TABLE_MAPs carry no column names (binlog_row_metadata = MINIMAL).
         self._splitter: QuerySplitter | None = None
-        self._schemas: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
+        self._schemas: dict[tuple[str, str], TableInfo] = {}
         self._snapshot_position: Position | None = None
 
     def open(self, start: Position | None) -> None:
@@ -195,11 +195,12 @@ class MySqlSource:
             schemas = load_schemas(conn, "" if self.tables else self.database)
         finally:
             conn.close()
-        for (database, table), (names, pk) in schemas.items():
+        for (database, table), info in schemas.items():
             known = self._schemas.get((database, table))
-            if known is not None and known != (names, pk):
-                log.info("columns of %s.%s are now %s", database, table, ", ".join(names))
-            self._decoder.set_table_schema(database, table, names, pk)
+            if known is not None and known.names != info.names:
+                log.info("columns of %s.%s are now %s", database, table, ", ".join(info.names))
+            self._decoder.set_table_schema(database, table, info.names, info.primary_key)
+            self._decoder.set_column_details(database, table, info.details)
         self._schemas = schemas
 
     def _decode(self, data: bytes) -> list[TableBatch]:

@@ -1,8 +1,10 @@
-"""Column names and primary keys for binlogs written with ``binlog_row_metadata = MINIMAL``.
+"""Column names, primary keys and column details for binlogs written with
+``binlog_row_metadata = MINIMAL``.
 
-Such TABLE_MAP events carry column types but no names or key, so the source reads them from
-``information_schema`` and hands them to the decoder (``BinlogDecoder.set_table_schema``) before
-the table's rows are decoded. A DDL statement changes them: the stream is therefore fed to the
+Such TABLE_MAP events carry column types but no names, key, signedness, character sets or
+ENUM/SET labels, so the source reads them from ``information_schema`` and hands them to the
+decoder (``BinlogDecoder.set_table_schema`` and ``set_column_details``) before the table's rows
+are decoded. A DDL statement changes them: the stream is therefore fed to the
 decoder in pieces that end after each QUERY event, and the schemas are read again whenever such a
 piece produced a ``_ddl`` row, before any later TABLE_MAP is decoded.
 
@@ -18,6 +20,7 @@ continued by the next one. QUERY is event type 2, MariaDB's compressed QUERY 0xA
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 QUERY_EVENTS = frozenset({0x02, 0xA5})
@@ -72,24 +75,73 @@ class QuerySplitter:
         return pieces
 
 
-def load_schemas(
-    conn: Any, database: str = ""
-) -> dict[tuple[str, str], tuple[list[str], list[str]]]:
-    """``{(database, table): (column names in order, primary key)}`` for every base table of
-    ``database`` (every non-system database when empty)."""
+#: Per column: (unsigned, collation id, ENUM/SET labels), as ``set_column_details`` takes them.
+Detail = tuple[bool, int | None, list[str] | None]
+
+
+@dataclass
+class TableInfo:
+    """What ``information_schema`` says about one table."""
+
+    names: list[str] = field(default_factory=list)
+    primary_key: list[str] = field(default_factory=list)
+    details: list[Detail] = field(default_factory=list)
+
+
+def parse_labels(column_type: str) -> list[str] | None:
+    """The labels of ``enum('a','b''c')`` / ``set(...)`` (quotes doubled inside), else None."""
+    head, _, rest = column_type.partition("(")
+    if head.strip().lower() not in ("enum", "set"):
+        return None
+    labels: list[str] = []
+    at, n = 0, len(rest)
+    while at < n:
+        if rest[at] != "'":
+            at += 1
+            continue
+        at += 1
+        label = []
+        while at < n:
+            if rest[at] == "'" and at + 1 < n and rest[at + 1] == "'":
+                label.append("'")
+                at += 2
+            elif rest[at] == "'":
+                break
+            else:
+                label.append(rest[at])
+                at += 1
+        labels.append("".join(label))
+        at += 1
+    return labels
+
+
+def load_schemas(conn: Any, database: str = "") -> dict[tuple[str, str], TableInfo]:
+    """Names, primary key and column details of every base table of ``database`` (every
+    non-system database when empty)."""
     where = "c.TABLE_SCHEMA = %s" if database else "c.TABLE_SCHEMA NOT IN %s"
     arg: Any = database if database else _SYSTEM
-    out: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
+    out: dict[tuple[str, str], TableInfo] = {}
     with conn.cursor() as cur:
         cur.execute(
-            "SELECT c.TABLE_SCHEMA, c.TABLE_NAME, c.COLUMN_NAME FROM information_schema.COLUMNS c"
-            " JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND "
-            "t.TABLE_NAME = c.TABLE_NAME AND t.TABLE_TYPE = 'BASE TABLE' "
-            f"WHERE {where} ORDER BY c.TABLE_SCHEMA, c.TABLE_NAME, c.ORDINAL_POSITION",
+            "SELECT c.TABLE_SCHEMA, c.TABLE_NAME, c.COLUMN_NAME, c.COLUMN_TYPE, co.ID "
+            "FROM information_schema.COLUMNS c JOIN information_schema.TABLES t ON "
+            "t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME AND "
+            "t.TABLE_TYPE = 'BASE TABLE' LEFT JOIN information_schema.COLLATIONS co ON "
+            f"co.COLLATION_NAME = c.COLLATION_NAME WHERE {where} "
+            "ORDER BY c.TABLE_SCHEMA, c.TABLE_NAME, c.ORDINAL_POSITION",
             (arg,),
         )
-        for schema, table, column in cur.fetchall():
-            out.setdefault((str(schema), str(table)), ([], []))[0].append(str(column))
+        for schema, table, column, column_type, collation in cur.fetchall():
+            info = out.setdefault((str(schema), str(table)), TableInfo())
+            info.names.append(str(column))
+            ctype = str(column_type)
+            info.details.append(
+                (
+                    "unsigned" in ctype.lower(),
+                    None if collation is None else int(collation),
+                    parse_labels(ctype),
+                )
+            )
         cur.execute(
             "SELECT c.TABLE_SCHEMA, c.TABLE_NAME, c.COLUMN_NAME FROM "
             "information_schema.KEY_COLUMN_USAGE c "
@@ -100,5 +152,5 @@ def load_schemas(
         for schema, table, column in cur.fetchall():
             entry = out.get((str(schema), str(table)))
             if entry is not None:
-                entry[1].append(str(column))
+                entry.primary_key.append(str(column))
     return out

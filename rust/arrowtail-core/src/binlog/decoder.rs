@@ -23,6 +23,19 @@ use super::rows::{self, ResolvedTable};
 use super::table_map::TableMap;
 use super::txn::{Gtid, Txn};
 
+/// What `information_schema` knows about a column that a MINIMAL TABLE_MAP does not carry
+/// (MySQL "binlog_row_metadata": SIGNEDNESS, DEFAULT_CHARSET/COLUMN_CHARSET, ENUM_STR_VALUE,
+/// SET_STR_VALUE are FULL-only).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ColumnDetail {
+    /// Whether a numeric column is UNSIGNED.
+    pub unsigned: bool,
+    /// Collation id of a character column (`information_schema.COLLATIONS.ID`).
+    pub collation: Option<u64>,
+    /// ENUM or SET labels, in definition order.
+    pub labels: Option<Vec<String>>,
+}
+
 /// Options of a [`BinlogDecoder`].
 #[derive(Debug, Clone)]
 pub struct DecoderOptions {
@@ -81,6 +94,8 @@ pub struct BinlogDecoder {
     pub(crate) builders: Vec<ChangeBuilder>,
     pub(crate) txn: Txn,
     pub(crate) schemas: HashMap<(String, String), (Vec<String>, Vec<String>)>,
+    /// Per table: column details a MINIMAL TABLE_MAP leaves out (see [`ColumnDetail`]).
+    pub(crate) details: HashMap<(String, String), Vec<ColumnDetail>>,
     pub(crate) stats: DecoderStats,
     pub(crate) scratch: Scratch,
     /// Per table: last JSON documents by primary key (see [`rows::JsonCache`]).
@@ -114,6 +129,7 @@ impl BinlogDecoder {
             builders: Vec::new(),
             txn: Txn::default(),
             schemas: HashMap::new(),
+            details: HashMap::new(),
             stats: DecoderStats::default(),
             scratch: Scratch::default(),
             json_cache: HashMap::new(),
@@ -140,6 +156,15 @@ impl BinlogDecoder {
             (database.to_string(), table.to_string()),
             (names, primary_key),
         );
+    }
+
+    /// Signedness, collation and ENUM/SET labels of a table's columns, in column order, for
+    /// TABLE_MAPs that carry no optional metadata (`binlog_row_metadata = MINIMAL`). They fill
+    /// only what a TABLE_MAP read after this call leaves out, and only when the column counts
+    /// agree.
+    pub fn set_column_details(&mut self, database: &str, table: &str, details: Vec<ColumnDetail>) {
+        self.details
+            .insert((database.to_string(), table.to_string()), details);
     }
 
     /// Counters.
