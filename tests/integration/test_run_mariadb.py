@@ -20,7 +20,7 @@ from tests.integration.mysql_run import (
     wait_for_dump,
     workload,
 )
-from tests.replay import parquet_changes
+from tests.replay import parquet_changes, replay
 
 DB = "run_my"
 
@@ -132,6 +132,9 @@ def test_initial_snapshot_with_concurrent_writes(mariadb: Any, tmp_path: Path) -
         f"INSERT INTO {db}.pairs SELECT seq, CONCAT('s', seq), REPEAT('x', seq % 50), seq "
         f"FROM {db}.seq_1_to_25000"
     )
+    # A table without a primary key: read in one unbuffered pass.
+    cur.execute(f"CREATE TABLE {db}.nokey (a INT, b VARCHAR(20))")
+    cur.executemany(f"INSERT INTO {db}.nokey VALUES (%s, %s)", [(i, f"n{i}") for i in range(7)])
     out = tmp_path / "parquet"
     before = dump_threads(mariadb)
     proc = start_run(
@@ -142,9 +145,14 @@ def test_initial_snapshot_with_concurrent_writes(mariadb: Any, tmp_path: Path) -
     cur.execute(f"UPDATE {db}.pairs SET n = -n WHERE MOD(a, 7) = 0 AND a < 5000")
     wait_for_dump(mariadb, proc, before)  # the stream starts once the snapshot is stored
     workload(conn, db, 3)
+    cur.execute(f"DELETE FROM {db}.nokey WHERE a = 3")
+    cur.execute(f"INSERT INTO {db}.nokey VALUES (70, 'late')")
     _finish(proc, mariadb)
     check_replay(out, conn, db)
     changes = parquet_changes(out)
+    nokey = replay(c for c in changes if c[0] == f"{db}.nokey")[f"{db}.nokey"]
+    cur.execute(f"SELECT a, b FROM {db}.nokey")
+    assert sorted((r["a"], r["b"]) for r in nokey.values()) == sorted(cur.fetchall())
     ops = {op for t, _, b in changes if t == f"{db}.pairs" for op in b.column("_op").to_pylist()}
     assert "r" in ops
     rows = [
