@@ -126,13 +126,16 @@ def workload(conn: Any, db: str, round_: int, *, rotate: Callable[[], None] | No
     cur.execute(f"DELETE FROM {db}.types WHERE id %% 13 = 0 AND id > %s", (base,))
 
 
-def start_run(url: str, out: Path, password: str, *extra: str) -> subprocess.Popen[str]:
-    """``arrowtail run`` in a subprocess; the password only in the environment."""
+def start_run(
+    url: str, out: Path, password: str, *extra: str, command: str = "run"
+) -> subprocess.Popen[str]:
+    """``arrowtail run`` (or ``command``) in a subprocess; the password only in the
+    environment."""
     cmd = [
         sys.executable,
         "-m",
         "arrowtail.cli",
-        "run",
+        command,
         "--source",
         url,
         "--password-env",

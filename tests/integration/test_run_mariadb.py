@@ -169,3 +169,20 @@ def test_initial_snapshot_with_concurrent_writes(mariadb: Any, tmp_path: Path) -
     # refuses a batch whose schema differs within one schema version, and so does this check).
     schemas = {str(b.schema.remove_metadata()) for t, _, b in changes if t == f"{db}.types"}
     assert len(schemas) == 1
+
+
+def test_snapshot_command_reads_everything_then_stops(mariadb: Any, tmp_path: Path) -> None:
+    db = DB + "_snapcmd"
+    conn = mariadb.connect()
+    create_schema(conn, db)
+    workload(conn, db, 1)
+    conn.cursor().execute(
+        f"INSERT INTO {db}.pairs SELECT seq, 's', NULL, seq FROM {db}.seq_1_to_45000"
+    )
+    out = tmp_path / "parquet"
+    proc = start_run(app_url(mariadb) + db, out, mariadb.password, command="snapshot")
+    stderr = _finish(proc, mariadb)
+    assert "stopped: idle for 0s" in stderr
+    check_replay(out, conn, db)
+    ops = {op for _, _, b in parquet_changes(out) for op in b.column("_op").to_pylist()}
+    assert ops == {"r"}
