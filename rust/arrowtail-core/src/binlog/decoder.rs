@@ -21,20 +21,7 @@ use super::file_number;
 use super::framing::{self, Packet, MAX_PACKET};
 use super::rows::{self, ResolvedTable};
 use super::table_map::TableMap;
-use super::txn::{Gtid, Txn};
-
-/// What `information_schema` knows about a column that a MINIMAL TABLE_MAP does not carry
-/// (MySQL "binlog_row_metadata": SIGNEDNESS, DEFAULT_CHARSET/COLUMN_CHARSET, ENUM_STR_VALUE,
-/// SET_STR_VALUE are FULL-only).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ColumnDetail {
-    /// Whether a numeric column is UNSIGNED.
-    pub unsigned: bool,
-    /// Collation id of a character column (`information_schema.COLLATIONS.ID`).
-    pub collation: Option<u64>,
-    /// ENUM or SET labels, in definition order.
-    pub labels: Option<Vec<String>>,
-}
+use super::txn::{ColumnDetail, Gtid, Txn};
 
 /// Options of a [`BinlogDecoder`].
 #[derive(Debug, Clone)]
