@@ -139,6 +139,11 @@ class BinlogDecoder:
         """Column names and primary key for tables whose TABLE_MAP has no names."""
     def take_ack(self) -> tuple[str, int] | None:
         """``(file, position)`` a semi-sync ACK is due for (then cleared)."""
+    def set_column_details(
+        self, database: str, table: str, details: list[tuple[bool, int | None, list[str] | None]]
+    ) -> None:
+        """Per column ``(unsigned, collation id, ENUM/SET labels)`` for TABLE_MAPs without
+        optional metadata (MINIMAL); fills only what the TABLE_MAP leaves out."""
     @property
     def last_commit(self) -> tuple[str, int] | None: ...
     @property

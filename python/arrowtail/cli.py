@@ -62,6 +62,11 @@ def _add_run_options(p: argparse.ArgumentParser, *, snapshot: bool = True) -> No
     p.add_argument("--publication", help="PostgreSQL publication (created if missing)")
     p.add_argument("--server-id", type=int, help="MySQL replica server id (default 7301)")
     p.add_argument(
+        "--resume-by",
+        choices=["position", "gtid"],
+        help="MariaDB: resume the binlog by file/offset (default) or by the stored GTID state",
+    )
+    p.add_argument(
         "--tables",
         metavar="LIST",
         help="comma-separated schema.table names to capture (default: all)",
@@ -97,6 +102,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             "slot": args.slot,
             "publication": args.publication,
             "server_id": args.server_id,
+            "resume_by": args.resume_by,
             "tables": args.tables,
             "snapshot": getattr(args, "snapshot", None),
         },

@@ -40,6 +40,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 SNAPSHOT_MODES = ("initial", "never")
+RESUME_MODES = ("position", "gtid")
 
 
 @dataclass
@@ -52,6 +53,8 @@ class SourceConfig:
     publication: str = "arrowtail"
     snapshot: str = "never"
     server_id: int = 7301
+    #: MySQL/MariaDB: resume the binlog dump by file/offset (``position``) or by GTID (``gtid``).
+    resume_by: str = "position"
     tables: list[str] = field(default_factory=list)
 
     @property
@@ -123,6 +126,11 @@ class Config:
             raise ConfigError(
                 f"source.snapshot must be one of {', '.join(SNAPSHOT_MODES)}, "
                 f"not {self.source.snapshot!r}"
+            )
+        if self.source.resume_by not in RESUME_MODES:
+            raise ConfigError(
+                f"source.resume_by must be one of {', '.join(RESUME_MODES)}, "
+                f"not {self.source.resume_by!r}"
             )
         if not self.sink.url:
             raise ConfigError(

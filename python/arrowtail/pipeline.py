@@ -190,7 +190,9 @@ class Pipeline:
                     self.on_progress(self.summary)
                 if chunk.exhausted:
                     self._stop_reason = "input exhausted"
-                elif self._idle(last_change):
+                elif not chunk.batches and self._idle(last_change):
+                    # Only a poll that brought nothing counts as idle: with idle_exit 0
+                    # ('arrowtail snapshot') a snapshot runs to its end, then the run stops.
                     self._stop_reason = f"idle for {self.idle_exit:g}s"
             self.summary.stopped_by = self._stop_reason or ""
             # Clean stop: make everything durable, then acknowledge it.

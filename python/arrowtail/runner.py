@@ -46,6 +46,7 @@ def build_source(cfg: Config) -> Source:
         server_id=src.server_id,
         tables=src.tables,
         snapshot=src.snapshot,
+        resume_by=src.resume_by,
     )
 
 

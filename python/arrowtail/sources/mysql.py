@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from arrowtail import _core
 from arrowtail.exceptions import ConfigError, DecodeError, SourceError
 from arrowtail.redact import redact_url, register_secret, scrub
-from arrowtail.sources.base import Chunk, Position
-from arrowtail.sources.mysqlwire import BinlogConnection
+from arrowtail.sources.base import Chunk, Position, TableBatch
+from arrowtail.sources.mysql_schema import QuerySplitter, TableInfo, load_schemas
+from arrowtail.sources.mysqlwire import BinlogConnection, binlog_status
 
 log = logging.getLogger("arrowtail.mysql")
 
@@ -68,8 +70,9 @@ class MySqlSource:
         heartbeat_seconds: float = 5.0,
         reconnect_timeout: float = 60.0,
         max_poll_bytes: int = 32 << 20,
+        resume_by: str = "position",
     ) -> None:
-        host, port, user, url_password, _db = parse_url(url)
+        host, port, user, url_password, database = parse_url(url)
         self.display_url = redact_url(url)
         self._conn = BinlogConnection(
             host,
@@ -80,9 +83,12 @@ class MySqlSource:
             heartbeat_seconds=heartbeat_seconds,
         )
         self.tables = set(tables or [])
+        self.database = database
         self.snapshot_mode = snapshot
         self.reconnect_timeout = reconnect_timeout
         self.max_poll_bytes = max_poll_bytes
+        self.resume_by = resume_by
+        self._gtid = ""
         self._decoder: Any = None
         self._file = ""
         self._offset = 4
@@ -92,30 +98,80 @@ class MySqlSource:
         #: once, so silence means the backlog is read.
         self.caught_up = False
         self.reconnects = 0
+        self._snapshot: Iterator[TableBatch] | None = None
+        #: Set when TABLE_MAPs carry no column names (binlog_row_metadata = MINIMAL).
+        self._splitter: QuerySplitter | None = None
+        self._schemas: dict[tuple[str, str], TableInfo] = {}
+        self._snapshot_position: Position | None = None
 
     def open(self, start: Position | None) -> None:
         info = self._conn.check()
+        if info.binlog_row_metadata not in ("FULL", ""):
+            log.info(
+                "binlog_row_metadata is %s: column names and keys come from information_schema",
+                info.binlog_row_metadata,
+            )
+            self._splitter = QuerySplitter()
         if start is not None:
             self._file, self._offset = str(start["file"]), int(start["offset"])
+            self._gtid = str(start.get("gtid") or "")
             self._emitted = dict(start)
+            if self.resume_by == "gtid" and not (info.is_mariadb and self._gtid):
+                raise ConfigError(
+                    "--resume-by gtid needs a MariaDB server and a checkpoint with a GTID "
+                    f"(this checkpoint has gtid={self._gtid!r}); use --resume-by position"
+                )
         elif self.snapshot_mode == "initial":
-            raise ConfigError(
-                "initial snapshots of MySQL/MariaDB are not available yet: run with "
-                "--snapshot never"
-            )
+            self._begin_snapshot(info.is_mariadb)
         else:
             self._file, self._offset = self._current_end()
         log.info(
             "streaming %s (%s) from %s:%d", self.display_url, info.version, self._file, self._offset
         )
+        if self._snapshot is None:
+            self._start()
+
+    def _begin_snapshot(self, is_mariadb: bool) -> None:
+        from arrowtail.sources import mysql_snapshot
+
+        conn = self._conn.query_connection()
+        try:
+            conn.autocommit(False)
+            point = mysql_snapshot.consistent_snapshot(conn, is_mariadb)
+            tables = mysql_snapshot.list_tables(conn, self.database, self.tables)
+        except BaseException:
+            conn.close()
+            raise
+        self._file, self._offset = point.file, point.offset
+        pos = binlog_pos(point.file, point.offset)
+        self._snapshot_position = {
+            "pos": pos,
+            "file": point.file,
+            "offset": point.offset,
+            "gtid": point.gtid,
+            "snapshot": True,
+        }
+        log.info("snapshot of %d tables at %s:%d", len(tables), point.file, point.offset)
+        self._snapshot = mysql_snapshot.snapshot(conn, pos, tables)
+
+    def _poll_snapshot(self) -> Chunk:
+        assert self._snapshot is not None
+        batch = next(self._snapshot, None)
+        if batch is not None:
+            return Chunk([batch])
+        # Snapshot complete: its position covers every row read; stream from there on.
+        self._snapshot = None
+        position, self._snapshot_position = self._snapshot_position, None
+        self._emitted = position
+        self._gtid = str((position or {}).get("gtid") or "")
         self._start()
+        return Chunk([], position)
 
     def _current_end(self) -> tuple[str, int]:
         conn = self._conn.query_connection()
         try:
             with conn.cursor() as cur:
-                cur.execute("SHOW MASTER STATUS")
-                row = cur.fetchone()
+                row = binlog_status(cur)
         finally:
             conn.close()
         if row is None:
@@ -123,9 +179,49 @@ class MySqlSource:
         return str(row[0]), int(row[1])
 
     def _start(self) -> None:
-        self._check_retained()
+        by_gtid = self.resume_by == "gtid" and bool(self._gtid)
+        if not by_gtid:
+            self._check_retained()
         self._decoder = _core.BinlogDecoder()
-        self._conn.start(file=self._file, position=self._offset)
+        if self._splitter is not None:
+            self._splitter = QuerySplitter()
+            self._load_schemas()
+        if by_gtid:
+            log.info("resuming by GTID state %s", self._gtid)
+            self._conn.start(mariadb_gtid=self._gtid)
+        else:
+            self._conn.start(file=self._file, position=self._offset)
+
+    def _load_schemas(self) -> None:
+        conn = self._conn.query_connection()
+        try:
+            schemas = load_schemas(conn, "" if self.tables else self.database)
+        finally:
+            conn.close()
+        for (database, table), info in schemas.items():
+            known = self._schemas.get((database, table))
+            if known is not None and known.names != info.names:
+                log.info("columns of %s.%s are now %s", database, table, ", ".join(info.names))
+            self._decoder.set_table_schema(database, table, info.names, info.primary_key)
+            self._decoder.set_column_details(database, table, info.details)
+        self._schemas = schemas
+
+    def _decode(self, data: bytes) -> list[TableBatch]:
+        """Feeds stream bytes and returns the committed batches. Without column names in the
+        TABLE_MAPs, the schemas are read again after every piece that ends in DDL."""
+        if self._splitter is None:
+            if data:
+                self._decoder.feed(data)
+            return list(self._decoder.flush())
+        out: list[TableBatch] = []
+        for piece, after_query in self._splitter.split(data):
+            self._decoder.feed(piece)
+            if after_query:
+                batches = self._decoder.flush()
+                out += batches
+                if any(table == "_ddl" for table, _, _ in batches):
+                    self._load_schemas()
+        return out + list(self._decoder.flush())
 
     def _check_retained(self) -> None:
         files = [f.name for f in self._conn.binary_logs()]
@@ -137,6 +233,8 @@ class MySqlSource:
             )
 
     def poll(self, timeout: float) -> Chunk:
+        if self._snapshot is not None:
+            return self._poll_snapshot()
         try:
             return self._poll(timeout)
         except DecodeError as exc:
@@ -156,11 +254,9 @@ class MySqlSource:
             if not data:
                 break
             buf += data
-        if buf:
-            self._decoder.feed(bytes(buf))
-        else:
+        if not buf:
             self.caught_up = True
-        batches = [b for b in self._decoder.flush() if self._wanted(b[0])]
+        batches = [b for b in self._decode(bytes(buf)) if self._wanted(b[0])]
         position: Position | None = None
         last = self._decoder.last_commit
         if last is not None and (last[0], last[1]) != (self._file, self._offset):
@@ -171,12 +267,17 @@ class MySqlSource:
                 "offset": self._offset,
                 "gtid": self._decoder.mariadb_gtid_state or self._decoder.last_gtid or "",
             }
+            self._gtid = str(position["gtid"])
             self._emitted = position
             self._last_event_time = time.time()
         return Chunk(batches, position)
 
     def _wanted(self, table: str) -> bool:
-        return not self.tables or table in self.tables or table.startswith("_")
+        if table.startswith("_"):
+            return True
+        if self.tables:
+            return table in self.tables
+        return not self.database or table.split(".", 1)[0] == self.database
 
     def _reconnect(self, cause: BaseException) -> None:
         log.warning("binlog connection lost: %s", scrub(str(cause)))
@@ -205,6 +306,11 @@ class MySqlSource:
         return None
 
     def close(self) -> None:
+        snapshot, self._snapshot = self._snapshot, None
+        if snapshot is not None:
+            close = getattr(snapshot, "close", None)
+            if close is not None:
+                close()
         self._conn.close()
 
     def describe(self) -> dict[str, Any]:

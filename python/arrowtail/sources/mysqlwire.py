@@ -108,6 +108,19 @@ def encode_gtid_set(text: str) -> bytes:
     return bytes(out)
 
 
+def binlog_status(cur: Any) -> tuple[Any, ...] | None:
+    """The server's current binlog file, position (and, on MySQL, executed GTID set) as one row.
+    MySQL 8.4 renamed ``SHOW MASTER STATUS`` to ``SHOW BINARY LOG STATUS``."""
+    import pymysql
+
+    try:
+        cur.execute("SHOW MASTER STATUS")
+    except pymysql.err.ProgrammingError:
+        cur.execute("SHOW BINARY LOG STATUS")
+    row = cur.fetchone()
+    return tuple(row) if row is not None else None
+
+
 class BinlogConnection:
     """One replication connection to a MySQL/MariaDB server."""
 
@@ -224,8 +237,7 @@ class BinlogConnection:
                     cur.execute("SET @slave_gtid_strict_mode = 0")
                     cur.execute("SET @slave_gtid_ignore_duplicates = 0")
             if file is None and mariadb_gtid is None and mysql_gtid_set is None:
-                cur.execute("SHOW MASTER STATUS")
-                row = cur.fetchone()
+                row = binlog_status(cur)
                 if row is None:
                     raise SourceError("the server reports no binlog (SHOW MASTER STATUS is empty)")
                 file, position = str(row[0]), int(row[1])

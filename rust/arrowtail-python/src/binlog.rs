@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use arrowtail_core::binlog::{BinlogDecoder, DecoderOptions};
+use arrowtail_core::binlog::{BinlogDecoder, ColumnDetail, DecoderOptions};
 use arrowtail_core::{Error, Location};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
@@ -94,6 +94,25 @@ impl PyBinlogDecoder {
     /// `(file, position)` a semi-sync ACK is due for (then cleared), or None.
     fn take_ack(&mut self) -> Option<(String, u64)> {
         self.inner.take_ack()
+    }
+
+    /// Signedness, collation ids and ENUM/SET labels per column, in column order, for tables
+    /// whose TABLE_MAP has no optional metadata (MINIMAL): `[(unsigned, collation, labels)]`.
+    fn set_column_details(
+        &mut self,
+        database: &str,
+        table: &str,
+        details: Vec<(bool, Option<u64>, Option<Vec<String>>)>,
+    ) {
+        let details = details
+            .into_iter()
+            .map(|(unsigned, collation, labels)| ColumnDetail {
+                unsigned,
+                collation,
+                labels,
+            })
+            .collect();
+        self.inner.set_column_details(database, table, details);
     }
 
     /// `(file, end offset)` of the last committed transaction, or None.

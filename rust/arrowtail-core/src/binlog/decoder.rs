@@ -21,7 +21,7 @@ use super::file_number;
 use super::framing::{self, Packet, MAX_PACKET};
 use super::rows::{self, ResolvedTable};
 use super::table_map::TableMap;
-use super::txn::{Gtid, Txn};
+use super::txn::{ColumnDetail, Gtid, Txn};
 
 /// Options of a [`BinlogDecoder`].
 #[derive(Debug, Clone)]
@@ -81,6 +81,8 @@ pub struct BinlogDecoder {
     pub(crate) builders: Vec<ChangeBuilder>,
     pub(crate) txn: Txn,
     pub(crate) schemas: HashMap<(String, String), (Vec<String>, Vec<String>)>,
+    /// Per table: column details a MINIMAL TABLE_MAP leaves out (see [`ColumnDetail`]).
+    pub(crate) details: HashMap<(String, String), Vec<ColumnDetail>>,
     pub(crate) stats: DecoderStats,
     pub(crate) scratch: Scratch,
     /// Per table: last JSON documents by primary key (see [`rows::JsonCache`]).
@@ -116,6 +118,7 @@ impl BinlogDecoder {
             builders: Vec::new(),
             txn: Txn::default(),
             schemas: HashMap::new(),
+            details: HashMap::new(),
             stats: DecoderStats::default(),
             scratch: Scratch::default(),
             json_cache: HashMap::new(),
@@ -143,6 +146,15 @@ impl BinlogDecoder {
             (database.to_string(), table.to_string()),
             (names, primary_key),
         );
+    }
+
+    /// Signedness, collation and ENUM/SET labels of a table's columns, in column order, for
+    /// TABLE_MAPs that carry no optional metadata (`binlog_row_metadata = MINIMAL`). They fill
+    /// only what a TABLE_MAP read after this call leaves out, and only when the column counts
+    /// agree.
+    pub fn set_column_details(&mut self, database: &str, table: &str, details: Vec<ColumnDetail>) {
+        self.details
+            .insert((database.to_string(), table.to_string()), details);
     }
 
     /// Counters.

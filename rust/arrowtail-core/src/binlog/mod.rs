@@ -17,6 +17,7 @@ pub mod table_map;
 mod txn;
 
 pub use decoder::{BinlogDecoder, DecoderOptions, DecoderStats};
+pub use txn::ColumnDetail;
 
 use crate::reader::{Reader, Short};
 

@@ -12,11 +12,24 @@ use arrow_schema::{DataType, Field};
 
 use crate::arrow::{ChangeBuilder, Op, RowMeta, SourceKind, TableSchema};
 use crate::error::{Error, Location, Result};
-use crate::types::mysql::Codec;
+use crate::types::mysql::{self, is_numeric, Codec};
 
 use super::decoder::BinlogDecoder;
 use super::rows::ResolvedTable;
 use super::table_map::TableMap;
+
+/// What `information_schema` knows about a column that a MINIMAL TABLE_MAP does not carry
+/// (MySQL "binlog_row_metadata": SIGNEDNESS, DEFAULT_CHARSET/COLUMN_CHARSET, ENUM_STR_VALUE,
+/// SET_STR_VALUE are FULL-only).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ColumnDetail {
+    /// Whether a numeric column is UNSIGNED.
+    pub unsigned: bool,
+    /// Collation id of a character column (`information_schema.COLLATIONS.ID`).
+    pub collation: Option<u64>,
+    /// ENUM or SET labels, in definition order.
+    pub labels: Option<Vec<String>>,
+}
 
 /// The GTID of the open transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,6 +158,8 @@ impl BinlogDecoder {
         tm: TableMap,
         offset: u64,
     ) -> Result<Arc<ResolvedTable>> {
+        let mut tm = tm;
+        self.apply_details(&mut tm);
         let name = format!("{}.{}", tm.database, tm.table);
         let n = tm.columns.len();
         let mut codecs = Vec::with_capacity(n);
@@ -207,6 +222,37 @@ impl BinlogDecoder {
         )))
     }
 
+    /// Fills signedness, collations and ENUM/SET labels that the TABLE_MAP lacks from the details
+    /// given with [`BinlogDecoder::set_column_details`], when the column counts agree.
+    fn apply_details(&self, tm: &mut TableMap) {
+        let key = (tm.database.clone(), tm.table.clone());
+        let Some(details) = self.details.get(&key) else {
+            return;
+        };
+        if details.len() != tm.columns.len() {
+            return;
+        }
+        let fill_sign = !tm.has_signedness;
+        for (c, d) in tm.columns.iter_mut().zip(details) {
+            if fill_sign && is_numeric(c.real_type()) {
+                c.unsigned = Some(d.unsigned);
+            }
+            if c.collation.is_none() && c.is_character() {
+                c.collation = d.collation;
+            }
+            if c.is_enum_or_set() && c.enum_values.is_none() && c.set_values.is_none() {
+                if c.real_type() == mysql::code::ENUM {
+                    c.enum_values = d.labels.clone();
+                } else {
+                    c.set_values = d.labels.clone();
+                }
+            }
+        }
+        if fill_sign {
+            tm.has_signedness = true;
+        }
+    }
+
     /// The builder of a table with this exact shape, creating a new schema version if needed.
     pub(crate) fn builder_for(
         &mut self,
@@ -253,5 +299,70 @@ impl BinlogDecoder {
             Field::new("statement", DataType::Utf8, true),
         ];
         self.builder_for(DDL_TABLE, cols, Vec::new(), Vec::new(), offset)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::binlog::ColumnDetail;
+    use crate::types::mysql::{code, ColumnInfo};
+
+    fn minimal_map() -> TableMap {
+        let col = |type_code, meta| ColumnInfo {
+            type_code,
+            meta,
+            ..Default::default()
+        };
+        TableMap {
+            table_id: 1,
+            database: "db".into(),
+            table: "t".into(),
+            columns: vec![
+                col(code::LONG, [0, 0]),
+                col(code::BLOB, [2, 0]),
+                col(code::STRING, [code::SET, 1]),
+            ],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn minimal_table_map_takes_the_given_column_details() {
+        let mut d = BinlogDecoder::default();
+        d.set_table_schema("db", "t", vec!["u".into(), "tx".into(), "s".into()], vec![]);
+        d.set_column_details(
+            "db",
+            "t",
+            vec![
+                ColumnDetail {
+                    unsigned: true,
+                    ..Default::default()
+                },
+                ColumnDetail {
+                    collation: Some(45),
+                    ..Default::default()
+                },
+                ColumnDetail {
+                    labels: Some(vec!["x".into(), "y".into()]),
+                    ..Default::default()
+                },
+            ],
+        );
+        let t = d.resolve_table(minimal_map(), 4).unwrap();
+        assert_eq!(t.codecs[0].arrow_type(), DataType::UInt32);
+        assert_eq!(t.codecs[1].arrow_type(), DataType::Utf8);
+        assert!(matches!(&t.codecs[2], Codec::Set { labels, .. } if labels == &["x", "y"]));
+        let schema = d.builders[t.builder].schema().clone();
+        assert!(!schema.metadata().contains_key("arrowtail.signedness"));
+    }
+
+    #[test]
+    fn details_of_another_column_count_are_ignored() {
+        let mut d = BinlogDecoder::default();
+        d.set_column_details("db", "t", vec![ColumnDetail::default()]);
+        let t = d.resolve_table(minimal_map(), 4).unwrap();
+        assert_eq!(t.codecs[0].arrow_type(), DataType::Int32);
+        assert_eq!(t.codecs[1].arrow_type(), DataType::Binary);
     }
 }

@@ -1,0 +1,163 @@
+"""MySqlSource modes against the private MariaDB: binlogs written with MINIMAL row metadata (names
+and keys from information_schema, refreshed after DDL mid-stream), and resuming by GTID state."""
+
+from __future__ import annotations
+
+import os
+import select
+import time
+from pathlib import Path
+from typing import Any
+
+from arrowtail.pipeline import Pipeline
+from arrowtail.sinks import open_sink
+from arrowtail.sources.mysql import MySqlSource
+from tests.integration.mysql_run import (
+    app_url,
+    assert_rows_equal,
+    change_keys,
+    check_replay,
+    create_schema,
+    start_streaming,
+    workload,
+)
+from tests.replay import parquet_changes, replay
+
+DB = "src_min"
+#: Columns whose type needs what MINIMAL metadata leaves out: signedness, charset, labels.
+MORE = ["u", "tx", "e", "st"]
+
+
+def _minimal_workload(conn: Any, start: int, columns: list[str]) -> None:
+    """Inserts (one transaction), updates and deletes using exactly ``columns``."""
+    values = {
+        "id": lambda k: k,
+        "name": lambda k: f"name {k}",
+        "amount": lambda k: f"{k}.25",
+        "at": lambda k: f"2024-01-01 00:00:{k % 60:02d}.125",
+        "note": lambda k: "x" * (k % 5),
+        "n": lambda k: -k,
+        "a": lambda k: k,
+        "u": lambda k: 4294967295 - k,
+        "tx": lambda k: f"t\u00e9xt {k} \U0001f600",
+        "e": lambda k: "ab"[k % 2],
+        "st": lambda k: ["", "x", "x,y"][k % 3],
+    }
+    marks = ", ".join(["%s"] * len(columns))
+    cur = conn.cursor()
+    cur.execute("BEGIN")
+    for k in range(start, start + 30):
+        cur.execute(
+            f"INSERT INTO {DB}.t ({', '.join(columns)}) VALUES ({marks})",
+            tuple(values[c](k) for c in columns),
+        )
+    cur.execute("COMMIT")
+    cur.execute(f"UPDATE {DB}.t SET name = CONCAT(name, '!') WHERE MOD(id, 3) = 0")
+    cur.execute(f"DELETE FROM {DB}.t WHERE MOD(id, 10) = 1")
+
+
+def test_minimal_metadata_with_ddl_mid_stream(mariadb: Any, tmp_path: Path) -> None:
+    admin = mariadb.connect()
+    cur = admin.cursor()
+    cur.execute("SELECT @@global.binlog_row_metadata")
+    (saved,) = cur.fetchone()
+    cur.execute(f"DROP DATABASE IF EXISTS {DB}")
+    cur.execute(f"CREATE DATABASE {DB}")
+    cur.execute(
+        f"CREATE TABLE {DB}.t (id INT PRIMARY KEY, name VARCHAR(40), amount DECIMAL(10,2), "
+        "at DATETIME(3), n BIGINT, u INT UNSIGNED, tx TEXT, e ENUM('a','b'), st SET('x','y')) "
+        "CHARACTER SET utf8mb4"
+    )
+    out = tmp_path / "parquet"
+    cur.execute("SET GLOBAL binlog_row_metadata = MINIMAL")
+    try:
+        conn = mariadb.connect()  # a new session takes the MINIMAL setting
+        proc = start_streaming(mariadb, app_url(mariadb) + DB, out, "--idle-exit", "3")
+        _minimal_workload(conn, 1, ["id", "name", "amount", "at", "n", *MORE])
+        conn.cursor().execute(f"ALTER TABLE {DB}.t ADD COLUMN note VARCHAR(20) NULL AFTER name")
+        # information_schema tells the columns as they are now: the source must have read the
+        # DDL before the next one runs (a backlog spanning two DDLs needs a schema history).
+        seen = _wait_for_line(proc, f"columns of {DB}.t are now id, name, note, amount, at, n, u")
+        _minimal_workload(conn, 100, ["id", "name", "amount", "at", "note", "n", *MORE])
+        conn.cursor().execute(f"ALTER TABLE {DB}.t DROP COLUMN n")
+        seen += _wait_for_line(proc, f"columns of {DB}.t are now id, name, note, amount, at, u")
+        _minimal_workload(conn, 200, ["id", "name", "amount", "at", "note", *MORE])
+        stdout, stderr = proc.communicate(timeout=120)
+        stderr = seen + stderr
+        assert proc.returncode == 0, stderr
+        assert "binlog_row_metadata is MINIMAL" in stderr
+    finally:
+        cur.execute("SET GLOBAL binlog_row_metadata = %s", (saved,))
+    changes = [c for c in parquet_changes(out) if c[0] == f"{DB}.t"]
+    assert len({v for _, v, _ in changes}) == 3  # one schema version per table shape
+    for _, _, batch in changes:
+        meta = batch.schema.metadata
+        assert b"arrowtail.column_names" not in meta, stderr
+        assert meta[b"arrowtail.primary_key"] == b"id"
+    got = replay(changes)[f"{DB}.t"]
+    c = conn.cursor()
+    c.execute(f"SELECT * FROM {DB}.t")
+    names = [d[0] for d in c.description]
+    want = {(r[0],): dict(zip(names, r, strict=True)) for r in c.fetchall()}
+    assert len(want) > 60
+    assert_rows_equal(got, want, f"{DB}.t")
+    types = {f.name: str(f.type) for f in changes[-1][2].schema}
+    assert types["u"] == "uint32" and types["tx"] == "string" and types["st"].endswith(": string>")
+
+
+def _wait_for_line(proc: Any, text: str, timeout: float = 60.0) -> str:
+    """Reads the process's stderr (unbuffered) until ``text`` appears; returns what it read."""
+    deadline = time.monotonic() + timeout
+    fd = proc.stderr.fileno()
+    read = b""
+    while text.encode() not in read:
+        left = deadline - time.monotonic()
+        ready, _, _ = select.select([fd], [], [], max(0.0, left))
+        chunk = os.read(fd, 65536) if ready else b""
+        if not chunk:
+            raise AssertionError(f"no line with {text!r} in: {read.decode()}")
+        read += chunk
+    return read.decode()
+
+
+def test_resume_by_gtid(mariadb: Any, tmp_path: Path) -> None:
+    db = "src_gtid"
+    conn = mariadb.connect()
+    create_schema(conn, db)
+    out = tmp_path / "parquet"
+    proc = start_streaming(mariadb, app_url(mariadb) + db, out, "--idle-exit", "2")
+    workload(conn, db, 1)
+    assert proc.wait(timeout=120) == 0
+    workload(conn, db, 2)
+
+    # The stored position with a file the server never had: only the GTID state can resume it.
+    sink = open_sink(f"parquet:{out}")
+    stored = sink.open()
+    assert stored is not None and str(stored["gtid"]).startswith("0-1-")
+    sink.close()
+    sink = open_sink(f"parquet:{out}")
+    source = MySqlSource(app_url(mariadb) + db, password=mariadb.password, resume_by="gtid")
+    summary = Pipeline(
+        source, _Pinned(sink, dict(stored, file="mysql-bin.999999")), idle_exit=2
+    ).run()
+    assert summary.rows > 0
+    check_replay(out, conn, db)
+    keys = change_keys(out)
+    assert len(keys) == len(set(keys)), "a change was stored twice"
+    # The GTID state advanced with the stream and is what the sink stored.
+    assert summary.last_position is not None
+    assert summary.last_position["gtid"] != stored["gtid"]
+
+
+class _Pinned:
+    """A sink whose stored position is replaced by ``start`` (everything else delegated)."""
+
+    def __init__(self, sink: Any, start: dict[str, Any]) -> None:
+        self._sink, self._start = sink, start
+
+    def open(self) -> dict[str, Any]:
+        self._sink.open()
+        return self._start
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sink, name)
