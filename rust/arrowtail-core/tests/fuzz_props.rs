@@ -229,7 +229,7 @@ fn decode_capture(data: &[u8]) -> (usize, Option<Error>) {
 fn real_capture() -> Vec<u8> {
     let path =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/pgoutput/stream.cap");
-    std::fs::read(path).unwrap_or_default()
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 proptest! {
