@@ -280,7 +280,10 @@ class PostgresSource:
         reply = self._decoder.take_reply_requested()
         if reply or time.monotonic() - self._last_status >= self.status_interval:
             self._send_status()
-        return Chunk(batches, position)
+        # Data of a transaction that is not complete yet (streamed in progress, or a large one
+        # arriving over several polls) keeps the pipeline from calling the source idle.
+        busy = not self._decoder.is_idle and any(f[:1] == b"w" for f in frames)
+        return Chunk(batches, position, busy=busy)
 
     def _send_status(self) -> None:
         if self._stream is None:
