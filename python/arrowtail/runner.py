@@ -163,6 +163,10 @@ def capture(
                     f.flush()
                     os.fsync(f.fileno())
                     stream.send_status(flushed, reply=False)
+                    # Keepalives are not data: a server that keeps sending them (it does while
+                    # the reported flush position is behind its WAL end) is still idle for us.
+                    if idle_exit is not None and now - last_data >= idle_exit:
+                        break
             f.flush()
             os.fsync(f.fileno())
             stream.send_status(flushed)
