@@ -126,22 +126,33 @@ def test_sigkill_loop_loses_and_repeats_nothing(
 
     work_conn = postgres.connect(dbname=DB)
     failure: list[BaseException] = []
+    # Each run releases its share of the workload as it starts, so that every run, not only the
+    # first, is killed in the middle of changes arriving.
+    kills = soak_kills(12)
+    permits = threading.Semaphore(0)
 
     def work() -> None:
         try:
             for r in range(1, ROUNDS + 1):
+                permits.acquire()
                 workload_round(work_conn, r)
         except BaseException as exc:  # noqa: BLE001 - reported by the test thread
             failure.append(exc)
 
-    worker = threading.Thread(target=work, name="workload")
+    worker = threading.Thread(target=work, name="workload", daemon=True)
     worker.start()
 
     def start(i: int) -> Any:
+        for _ in range(-(-ROUNDS // kills)):
+            permits.release()
         args = run_args(postgres, out, "--idle-exit", "600")
         return start_arrowtail(args, env, tmp_path, f"k{i}")
 
-    killed, advanced = kill_loop(start, soak_rng(20261124), soak_kills(12), out)
+    try:
+        killed, advanced = kill_loop(start, soak_rng(20261124), kills, out)
+    finally:
+        for _ in range(ROUNDS):
+            permits.release()
     worker.join(timeout=600)
     work_conn.close()
     assert not worker.is_alive() and not failure, failure
