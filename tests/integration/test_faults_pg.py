@@ -185,6 +185,39 @@ def test_reconnects_after_server_fault(
     drop_slot(postgres, slot)
 
 
+def test_waits_for_a_slot_still_held_by_a_dead_run(
+    postgres: Any, database: str, tmp_path: Path
+) -> None:
+    """A restarted run may find the slot still active (the killed run's walsender has not yet
+    noticed): it waits for the slot instead of failing."""
+    from arrowtail.sources.pgwire import start_replication
+
+    slot = "fault_slot_busy"
+    fresh_slot(postgres, slot)
+    out = tmp_path / "parquet"
+    holder = start_replication(postgres.dsn_for(postgres.user, None, DB), slot, [PUB])
+    run = start_arrowtail(
+        run_args(postgres, out, slot, "--idle-exit", "600"), env_for(postgres), tmp_path, "run"
+    )
+    try:
+        wait_for(
+            lambda: "still in use" in run.output() or run.proc.poll() is not None,
+            "the run to find the slot busy",
+        )
+        assert run.proc.poll() is None, run.output()
+        holder.close()
+        insert(postgres, 1, 1000)
+        wait_for(lambda: 999 in stored_ids(out) or run.proc.poll() is not None, "the changes")
+        assert run.proc.poll() is None, run.output()
+        run.proc.send_signal(signal.SIGTERM)
+        assert run.wait(timeout=60) == 0, run.output()
+    finally:
+        holder.close()
+        run.kill()
+    check_replay(postgres, out)
+    drop_slot(postgres, slot)
+
+
 def test_unwritable_sink_exits_and_acknowledges_nothing_unstored(
     postgres: Any, database: str, tmp_path: Path
 ) -> None:

@@ -145,7 +145,24 @@ class PostgresSource:
         elif slot is not None:
             self._emitted_end = self._acked_end = slot.confirmed_flush_lsn
         if self._snapshot is None:
-            self._start_stream()
+            self._start_stream_when_slot_free()
+
+    def _start_stream_when_slot_free(self) -> None:
+        """Starts streaming; a slot still held by the walsender of a run that just died (SIGKILL,
+        crash, restart by a supervisor) is released once the server notices the closed
+        connection, so that is waited for (up to ``reconnect_timeout``) instead of failing."""
+        deadline = time.monotonic() + self.reconnect_timeout
+        delay = 0.2
+        while True:
+            try:
+                self._start_stream()
+                return
+            except SourceError as exc:
+                if "is active for PID" not in str(exc) or time.monotonic() + delay > deadline:
+                    raise
+                log.info("replication slot %s is still in use; waiting for it", self.slot)
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
     def _create_slot_and_snapshot(self, want_snapshot: bool, tables: list[tuple[str, str]]) -> None:
         repl = pg_admin.connect_replication(self._dsn, self._settings)
