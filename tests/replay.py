@@ -71,7 +71,9 @@ def _apply(table: str, image: Image, row: Row, pk: list[str]) -> None:
         image[_key(user, pk)] = user
     elif op == "u":
         before = row.get("_before")
-        if before is not None and (not pk or all(before.get(c) is not None for c in pk)):
+        # A key-only old tuple has its key columns set; a full old row (REPLICA IDENTITY FULL, whose
+        # "key" is every column) may hold NULLs and is still the row to replace.
+        if before is not None and (not pk or any(before.get(c) is not None for c in pk)):
             old_key = _key(before, pk)
         else:
             old_key = _key(user, pk)
