@@ -160,8 +160,9 @@ class Pipeline:
         self._stop_reason = reason
 
     def run(self) -> Summary:
-        """Runs until the source is exhausted, ``idle_exit`` seconds pass without a change, or
-        :meth:`stop` is called. Returns what was done."""
+        """Runs until the source is exhausted, ``idle_exit`` seconds pass without a change (or
+        the data of a transaction still in progress), or :meth:`stop` is called. Returns what
+        was done."""
         started = time.monotonic()
         start = self.sink.open()
         if start is None and self.checkpoint is not None:
@@ -175,7 +176,8 @@ class Pipeline:
         try:
             while self._stop_reason is None:
                 chunk = self.source.poll(self.poll_timeout)
-                if chunk.batches:
+                if chunk.batches or chunk.busy:
+                    # A large transaction still arriving is not idleness, even with no batch yet.
                     last_change = time.monotonic()
                     self._write(chunk.batches)
                     self.summary.active_seconds = last_change - started

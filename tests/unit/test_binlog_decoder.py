@@ -4,6 +4,7 @@ feeds, multi-packet events, error and EOF packets), values and error reporting. 
 from __future__ import annotations
 
 import struct
+import zlib
 from pathlib import Path
 
 import pyarrow as pa
@@ -181,3 +182,32 @@ def test_uncommitted_rows_are_held_back() -> None:
     assert _tables(d.flush()) == {}
     d.feed(b"".join(_packets(b"\x00" + ev) for ev in events[last_xid:]))
     assert _tables(d.flush())["toddy_test.outbox"].column("id").to_pylist() == [62, 63]
+
+
+def _artificial_rotate(name: bytes, position: int) -> bytes:
+    """The ROTATE a dump starts with (log_pos 0, LOG_EVENT_ARTIFICIAL_F), with its CRC32."""
+    body = struct.pack("<Q", position) + name
+    size = 19 + len(body) + 4
+    event = struct.pack("<IBIIIH", 0, 4, 1, size, 0, 0x20) + body
+    return event + struct.pack("<I", zlib.crc32(event))
+
+
+def test_artificial_rotate_checksum_that_looks_like_text() -> None:
+    """The CRC32 of the first ROTATE of a dump is removed even when its 4 bytes happen to be
+    printable characters, which would otherwise end up in the binlog file name (and in every
+    checkpoint after it)."""
+    printable = bytes(range(0x21, 0x7F))
+    position = next(
+        p
+        for p in range(4, 1_000_000)
+        if all(b in printable for b in _artificial_rotate(b"mysql-bin.000001", p)[-4:])
+    )
+    d = BinlogDecoder()
+    d.feed(_packets(b"\x00" + _artificial_rotate(b"mysql-bin.000001", position)))
+    assert d.current_file == "mysql-bin.000001"
+    # Without a checksum the whole tail is the name.
+    plain = _artificial_rotate(b"mysql-bin.000002", 4)[:-4]
+    plain = plain[:9] + struct.pack("<I", len(plain)) + plain[13:]
+    d = BinlogDecoder()
+    d.feed(_packets(b"\x00" + plain))
+    assert d.current_file == "mysql-bin.000002"

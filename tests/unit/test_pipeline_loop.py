@@ -137,3 +137,29 @@ def test_failing_sink_acknowledges_nothing_it_did_not_store(tmp_path: Path) -> N
     assert source.acks == []
     assert cp.load() is None
     assert source.closed
+
+
+class SlowSource(ListSource):
+    """Takes ``delay`` seconds per poll, like a source receiving a large transaction."""
+
+    def __init__(self, chunks: list[Chunk], delay: float) -> None:
+        super().__init__(chunks)
+        self.delay = delay
+
+    def poll(self, timeout: float) -> Chunk:
+        import time
+
+        time.sleep(self.delay)  # the simulated network time of one poll
+        return self.chunks.pop(0) if self.chunks else Chunk()
+
+
+def test_a_transaction_in_progress_is_not_idleness() -> None:
+    """A transaction arriving for longer than idle_exit (busy chunks, no batch yet) must not stop
+    the run before its commit is stored."""
+    busy = [Chunk(busy=True) for _ in range(6)]
+    source = SlowSource([*busy, Chunk([("t", 1, batch(["c"], 5))], {"lsn": 5})], delay=0.05)
+    sink = LaggingSink()
+    summary = Pipeline(source, sink, idle_exit=0.2).run()
+    assert sink.rows == 1
+    assert summary.stopped_by == "idle for 0.2s"
+    assert source.acks == [{"lsn": 5}]

@@ -21,6 +21,9 @@ class Chunk:
     position: Position | None = None
     #: True when the source is finished (file input consumed); live sources never set it.
     exhausted: bool = False
+    #: True when change data arrived but no transaction completed yet (a large transaction is
+    #: being received): the source is not idle, although it returned no batches.
+    busy: bool = False
 
     @property
     def rows(self) -> int:

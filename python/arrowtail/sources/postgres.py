@@ -153,7 +153,24 @@ class PostgresSource:
         elif slot is not None:
             self._emitted_end = self._acked_end = slot.confirmed_flush_lsn
         if self._snapshot is None:
-            self._start_stream()
+            self._start_stream_when_slot_free()
+
+    def _start_stream_when_slot_free(self) -> None:
+        """Starts streaming; a slot still held by the walsender of a run that just died (SIGKILL,
+        crash, restart by a supervisor) is released once the server notices the closed
+        connection, so that is waited for (up to ``reconnect_timeout``) instead of failing."""
+        deadline = time.monotonic() + self.reconnect_timeout
+        delay = 0.2
+        while True:
+            try:
+                self._start_stream()
+                return
+            except SourceError as exc:
+                if "is active for PID" not in str(exc) or time.monotonic() + delay > deadline:
+                    raise
+                log.info("replication slot %s is still in use; waiting for it", self.slot)
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
     def _create_slot_and_snapshot(self, want_snapshot: bool, tables: list[tuple[str, str]]) -> None:
         repl = pg_admin.connect_replication(self._dsn, self._settings)
@@ -297,7 +314,10 @@ class PostgresSource:
         reply = self._decoder.take_reply_requested()
         if reply or time.monotonic() - self._last_status >= self.status_interval:
             self._send_status()
-        return Chunk(batches, position)
+        # Data of a transaction that is not complete yet (streamed in progress, or a large one
+        # arriving over several polls) keeps the pipeline from calling the source idle.
+        busy = not self._decoder.is_idle and any(f[:1] == b"w" for f in frames)
+        return Chunk(batches, position, busy=busy)
 
     def _send_status(self) -> None:
         if self._stream is None:

@@ -324,6 +324,14 @@ impl BinlogDecoder {
                 self.stats.checksums_verified += 1;
             }
             len -= 4;
+        } else if !self.saw_fde
+            && h.type_code == kind::ROTATE
+            && event::verify_crc32(ev, false).is_ok()
+        {
+            // The artificial ROTATE that starts a dump comes before any FDE, so whether it
+            // carries a CRC32 is not known yet: it does exactly when its last 4 bytes are the
+            // CRC32 of the rest (a file name's last bytes could look like anything, even text).
+            len -= 4;
         }
         let hl = usize::from(self.fde.header_len).max(HEADER_LEN);
         let body = ev
@@ -356,15 +364,8 @@ impl BinlogDecoder {
         match t {
             kind::ROTATE => {
                 let ph = self.fde.post_header_len(t, 8);
-                let mut name = body.get(ph..).unwrap_or_default();
-                // Before the FDE the checksum setting is unknown; a file name is printable, so a
-                // non-printable 4-byte tail is the CRC of an artificial ROTATE.
-                if !self.saw_fde
-                    && name.len() > 4
-                    && name[name.len() - 4..].iter().any(|b| !b.is_ascii_graphic())
-                {
-                    name = &name[..name.len() - 4];
-                }
+                // A CRC32 of an artificial ROTATE before the FDE is removed by handle_event.
+                let name = body.get(ph..).unwrap_or_default();
                 let name = String::from_utf8_lossy(name).into_owned();
                 if !name.is_empty() {
                     self.set_file(&name);

@@ -1,0 +1,138 @@
+"""Helpers of the reliability suite: start ``arrowtail run`` as a child process, kill it with
+SIGKILL at seeded random moments, and check a Parquet sink directory afterwards (the files on disk
+are exactly the manifest's, no change stored twice, the replay equals the source).
+
+The soak variants of the kill loops read ``ARROWTAIL_SOAK_KILLS`` (number of SIGKILLs, default the
+CI value) and ``ARROWTAIL_SOAK_SEED`` (RNG seed); see tests/integration/test_kill_loop.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tests.replay import parquet_changes
+
+
+def soak_kills(default: int) -> int:
+    """Number of kills: ``ARROWTAIL_SOAK_KILLS`` or the CI default."""
+    return int(os.environ.get("ARROWTAIL_SOAK_KILLS", default))
+
+
+def soak_rng(default_seed: int) -> random.Random:
+    """The kill schedule's RNG, seeded from ``ARROWTAIL_SOAK_SEED`` or the test's own seed."""
+    return random.Random(int(os.environ.get("ARROWTAIL_SOAK_SEED", default_seed)))
+
+
+@dataclass
+class Child:
+    """One ``arrowtail`` child process whose output goes to files (a killed child leaves no
+    pipe half read)."""
+
+    proc: subprocess.Popen[bytes]
+    stdout: Path
+    stderr: Path
+
+    def output(self) -> str:
+        return self.stdout.read_text(errors="replace") + self.stderr.read_text(errors="replace")
+
+    def wait(self, timeout: float) -> int:
+        return self.proc.wait(timeout=timeout)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+
+def start_arrowtail(args: list[str], env: dict[str, str], logs: Path, name: str) -> Child:
+    """Starts ``python -m arrowtail.cli ARGS`` with its output in ``logs/name.{out,err}``."""
+    logs.mkdir(parents=True, exist_ok=True)
+    out, err = logs / f"{name}.out", logs / f"{name}.err"
+    cmd = [sys.executable, "-m", "arrowtail.cli", *args]
+    with open(out, "wb") as o, open(err, "wb") as e:
+        proc = subprocess.Popen(cmd, env=env, stdout=o, stderr=e, start_new_session=True)
+    return Child(proc, out, err)
+
+
+def kill_loop(
+    start: Callable[[int], Child],
+    rng: random.Random,
+    kills: int,
+    out: Path,
+    *,
+    low: float = 0.3,
+    high: float = 2.5,
+) -> tuple[int, int]:
+    """Starts a run, SIGKILLs it after a random delay in ``[low, high)`` seconds, ``kills``
+    times. A run that ends by itself before its kill must have succeeded. Returns how many runs
+    were really killed (alive at the kill) and after how many kills the Parquet manifest in
+    ``out`` held a newer checkpoint than before the run (runs that made progress)."""
+    killed = advanced = 0
+    for i in range(kills):
+        before = checkpoint(out)
+        child = start(i)
+        delay = rng.uniform(low, high)
+        try:
+            code = child.proc.wait(timeout=delay)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            killed += 1
+        else:
+            assert code == 0, f"run {i} ended with {code} before its kill:\n{child.output()}"
+        if checkpoint(out) != before:
+            advanced += 1
+    return killed, advanced
+
+
+def checkpoint(out: Path) -> Any:
+    """The checkpoint of the Parquet manifest under ``out`` (None before the first commit)."""
+    try:
+        return manifest(out).get("checkpoint")
+    except FileNotFoundError:
+        return None
+
+
+def manifest(out: Path) -> dict[str, Any]:
+    return json.loads((out / "_arrowtail" / "manifest.json").read_text())
+
+
+def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    """Polls ``predicate`` until true or the deadline (a condition, not a fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(0.05)
+
+
+def check_committed_files(out: Path) -> int:
+    """The Parquet files on disk are exactly the manifest's, and no ``(_pos, _seq)`` of a table
+    is stored twice. Returns the number of stored changes."""
+    listed = {e["path"] for e in manifest(out)["files"]}
+    on_disk = {
+        p.relative_to(out).as_posix()
+        for p in out.glob("*/*")
+        if p.parent.name != "_arrowtail" and p.is_file()
+    }
+    assert on_disk == listed, f"unlisted {on_disk - listed}, missing {listed - on_disk}"
+    seen: set[tuple[str, int, int]] = set()
+    total = 0
+    for table, _version, batch in parquet_changes(out):
+        pos = batch.column("_pos").to_pylist()
+        seq = batch.column("_seq").to_pylist()
+        for key in zip(pos, seq, strict=True):
+            item = (table, key[0], key[1])
+            assert item not in seen, f"change {item} stored twice"
+            seen.add(item)
+        total += batch.num_rows
+    return total

@@ -1,0 +1,175 @@
+"""kill -9 loop, MariaDB -> Parquet: as tests/integration/test_kill_pg.py, with the row binlog.
+MySQL keeps no replica position, so the Parquet manifest is the only record of progress: a run is
+killed only after the first one stored a checkpoint, and every restart resumes from the manifest.
+
+Soak (longer, not in CI)::
+
+    ARROWTAIL_SOAK_KILLS=200 ARROWTAIL_SOAK_ROUNDS=1000 ARROWTAIL_SOAK_SEED=7 \\
+        pytest tests/integration/test_kill_mariadb.py -x
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.chaos import (
+    check_committed_files,
+    kill_loop,
+    manifest,
+    soak_kills,
+    soak_rng,
+    start_arrowtail,
+    wait_for,
+)
+from tests.replay import assert_tables_equal, parquet_changes, replay
+
+DB = "kill_my"
+ROUNDS = int(os.environ.get("ARROWTAIL_SOAK_ROUNDS", 110))
+
+
+@pytest.fixture(scope="module")
+def database(mariadb: Any) -> Any:
+    conn = mariadb.connect()
+    with conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {DB}")
+        cur.execute(f"CREATE DATABASE {DB}")
+        cur.execute(
+            f"CREATE TABLE {DB}.accounts (id int PRIMARY KEY, v bigint NOT NULL, "
+            "s varchar(64), amt decimal(12,3))"
+        )
+        cur.execute(f"CREATE TABLE {DB}.events (id bigint PRIMARY KEY, kind int, payload text)")
+    yield conn
+    conn.close()
+
+
+def workload_round(conn: Any, r: int) -> None:
+    """About 2500 changes in one transaction plus a few single-row transactions."""
+    base = r * 1000
+    with conn.cursor() as cur:
+        cur.execute("BEGIN")
+        cur.execute(
+            f"INSERT INTO {DB}.accounts SELECT seq, seq % 97, md5(seq), seq / 7 "
+            f"FROM seq_{base + 1}_to_{base + 1000}"
+        )
+        cur.execute(
+            f"UPDATE {DB}.accounts SET v = v + 1, s = concat(s, 'u') WHERE id BETWEEN %s AND %s",
+            (base - 1500, base - 1001),
+        )
+        cur.execute(
+            f"DELETE FROM {DB}.accounts WHERE id BETWEEN %s AND %s", (base - 3000, base - 2701)
+        )
+        cur.execute(
+            f"INSERT INTO {DB}.events SELECT seq, seq % 5, repeat('p', seq % 50) "
+            f"FROM seq_{base + 1}_to_{base + 200}"
+        )
+        cur.execute("COMMIT")
+        for i in range(3):
+            cur.execute(f"UPDATE {DB}.events SET kind = kind + 10 WHERE id = %s", (base + 1 + i,))
+        cur.execute(f"DELETE FROM {DB}.events WHERE id = %s", (base + 100,))
+
+
+def source_tables(conn: Any) -> dict[str, dict[tuple[Any, ...], dict[str, Any]]]:
+    out = {}
+    for table in ("accounts", "events"):
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT * FROM {DB}.{table}")
+            names = [d[0] for d in cur.description]
+            rows = cur.fetchall()
+        out[f"{DB}.{table}"] = {(r[0],): dict(zip(names, r, strict=True)) for r in rows}
+    return out
+
+
+def run_args(mariadb: Any, out: Path, *extra: str) -> list[str]:
+    return [
+        "run",
+        "--source",
+        f"mysql://{mariadb.user}@{mariadb.host}:{mariadb.port}/",
+        "--password-env",
+        "RUN_MY_PASSWORD",
+        "--to",
+        f"parquet:{out}",
+        "--tables",
+        f"{DB}.accounts,{DB}.events",
+        *extra,
+    ]
+
+
+def test_sigkill_loop_loses_and_repeats_nothing(
+    mariadb: Any, database: Any, tmp_path: Path
+) -> None:
+    out = tmp_path / "parquet"
+    env = dict(os.environ, RUN_MY_PASSWORD=mariadb.password)
+
+    # The first run starts at the binlog's end; a first change gives the manifest a position.
+    first = start_arrowtail(run_args(mariadb, out, "--idle-exit", "600"), env, tmp_path, "first")
+    marker = 0
+
+    def positioned() -> bool:
+        nonlocal marker
+        assert first.proc.poll() is None, first.output()
+        marker += 1
+        with database.cursor() as cur:
+            cur.execute(f"REPLACE INTO {DB}.events VALUES (0, %s, 'marker')", (marker,))
+        path = out / "_arrowtail" / "manifest.json"
+        return path.exists() and manifest(out).get("checkpoint") is not None
+
+    wait_for(positioned, "the first run to store a checkpoint", timeout=120)
+    first.kill()
+
+    work_conn = mariadb.connect(database=DB)
+    failure: list[BaseException] = []
+    # Each run releases its share of the workload as it starts, so that every run, not only the
+    # first, is killed in the middle of changes arriving.
+    kills = soak_kills(12)
+    permits = threading.Semaphore(0)
+
+    def work() -> None:
+        try:
+            for r in range(1, ROUNDS + 1):
+                permits.acquire()
+                workload_round(work_conn, r)
+        except BaseException as exc:  # noqa: BLE001 - reported by the test thread
+            failure.append(exc)
+
+    worker = threading.Thread(target=work, name="workload", daemon=True)
+    worker.start()
+
+    def start(i: int) -> Any:
+        for _ in range(-(-ROUNDS // kills)):
+            permits.release()
+        args = run_args(mariadb, out, "--idle-exit", "600")
+        return start_arrowtail(args, env, tmp_path, f"k{i}")
+
+    # A MySQL run needs about a second before its first commit (start-up, a 0.5 s poll): longer
+    # delays than for PostgreSQL, so that kills also land after work was stored.
+    try:
+        killed, advanced = kill_loop(start, soak_rng(41), kills, out, low=0.5, high=4.0)
+    finally:
+        for _ in range(ROUNDS):
+            permits.release()
+    worker.join(timeout=600)
+    work_conn.close()
+    assert not worker.is_alive() and not failure, failure
+    assert killed >= 10, f"only {killed} runs were alive when killed"
+    # Kills must land in the middle of real work, not only before the first commit of each run.
+    assert advanced >= 3, f"only {advanced} killed runs stored anything"
+
+    final = start_arrowtail(run_args(mariadb, out, "--idle-exit", "3"), env, tmp_path, "final")
+    assert final.wait(timeout=300) == 0, final.output()
+    assert mariadb.password not in final.output()
+
+    stored = check_committed_files(out)
+    assert stored >= 1800 * ROUNDS, stored
+    images = replay(parquet_changes(out))
+    for table, rows in source_tables(database).items():
+        got = images.get(table, {})
+        for row in got.values():
+            if isinstance(row.get("amt"), Decimal):
+                row["amt"] = Decimal(row["amt"])
+        assert_tables_equal(got, rows, table)
