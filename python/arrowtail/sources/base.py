@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import pyarrow as pa
+
+from arrowtail.exceptions import SourceError
+from arrowtail.redact import scrub
 
 Position = dict[str, Any]
 #: A change batch as decoders return it: (``schema.table``, schema version, record batch).
@@ -63,3 +68,31 @@ def position_key(position: Position) -> tuple[int, ...]:
     if "pos" in position:
         return (int(position["pos"]),)
     raise ValueError(f"position without an order: {sorted(position)}")
+
+
+def retry_with_backoff(
+    attempt: Callable[[], None],
+    *,
+    what: str,
+    timeout: float,
+    retry_on: tuple[type[BaseException], ...],
+    give_up: Callable[[BaseException], bool] = lambda exc: False,
+) -> None:
+    """Calls ``attempt`` until it returns, waiting 0.2 s, 0.4 s, ... (at most 5 s) between tries,
+    for at most ``timeout`` seconds; then raises :class:`SourceError` saying ``what`` stayed
+    unreachable. Errors for which ``give_up`` is true are raised at once (retrying cannot help)."""
+    deadline = time.monotonic() + timeout
+    delay = 0.2
+    while True:
+        try:
+            attempt()
+            return
+        except retry_on as exc:
+            if give_up(exc):
+                raise
+            if time.monotonic() + delay > deadline:
+                raise SourceError(
+                    f"{what} unreachable for {timeout:g}s: {scrub(str(exc)).strip()}"
+                ) from None
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)

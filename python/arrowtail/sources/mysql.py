@@ -21,7 +21,7 @@ from urllib.parse import unquote, urlsplit
 from arrowtail import _core
 from arrowtail.exceptions import ConfigError, DecodeError, SourceError
 from arrowtail.redact import redact_url, register_secret, scrub
-from arrowtail.sources.base import Chunk, Position, TableBatch
+from arrowtail.sources.base import Chunk, Position, TableBatch, retry_with_backoff
 from arrowtail.sources.mysql_schema import QuerySplitter, TableInfo, load_schemas
 from arrowtail.sources.mysqlwire import BinlogConnection, binlog_status
 
@@ -282,24 +282,16 @@ class MySqlSource:
     def _reconnect(self, cause: BaseException) -> None:
         log.warning("binlog connection lost: %s", scrub(str(cause)))
         self._conn.close()
-        deadline = time.monotonic() + self.reconnect_timeout
-        delay = 0.2
-        while True:
-            try:
-                self._start()
-                self.reconnects += 1
-                log.info("reconnected; resuming at %s:%d", self._file, self._offset)
-                return
-            except SourceError as exc:
-                if "no longer on the server" in str(exc) or time.monotonic() + delay > deadline:
-                    raise
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
-            except OSError as exc:
-                if time.monotonic() + delay > deadline:
-                    raise SourceError(f"MySQL unreachable: {scrub(str(exc))}") from None
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        retry_with_backoff(
+            self._start,
+            what="MySQL/MariaDB",
+            timeout=self.reconnect_timeout,
+            retry_on=(SourceError, OSError),
+            # A purged binlog stays purged: say so now rather than after the time-out.
+            give_up=lambda exc: "no longer on the server" in str(exc),
+        )
+        self.reconnects += 1
+        log.info("reconnected; resuming at %s:%d", self._file, self._offset)
 
     def acknowledge(self, position: Position) -> None:
         # MySQL keeps no replica position; the checkpoint is the sink's or the local file.

@@ -29,7 +29,7 @@ from arrowtail import _core
 from arrowtail.exceptions import SourceError
 from arrowtail.redact import redact_url, scrub
 from arrowtail.sources import pg_admin
-from arrowtail.sources.base import Chunk, Position, TableBatch
+from arrowtail.sources.base import Chunk, Position, TableBatch, retry_with_backoff
 from arrowtail.sources.pgwire import ReplicationStream, format_lsn, start_replication
 
 log = logging.getLogger("arrowtail.postgres")
@@ -334,19 +334,11 @@ class PostgresSource:
                 pass
             self._stream = None
         self._decoder.reset_in_flight()
-        deadline = time.monotonic() + self.reconnect_timeout
-        delay = 0.2
-        while True:
-            try:
-                self._start_stream()
-                self.reconnects += 1
-                log.info("reconnected after %s reconnects", self.reconnects)
-                return
-            except (SourceError, psycopg.Error) as exc:
-                if time.monotonic() + delay > deadline:
-                    raise SourceError(
-                        f"PostgreSQL unreachable for {self.reconnect_timeout:g}s: "
-                        f"{scrub(str(exc)).strip()}"
-                    ) from None
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        retry_with_backoff(
+            self._start_stream,
+            what="PostgreSQL",
+            timeout=self.reconnect_timeout,
+            retry_on=(SourceError, psycopg.Error),
+        )
+        self.reconnects += 1
+        log.info("reconnected after %s reconnects", self.reconnects)
