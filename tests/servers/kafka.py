@@ -21,12 +21,12 @@ from pathlib import Path
 
 from tests.servers._process import (
     LOOPBACK,
+    ProcessServer,
     ServerUnavailable,
     free_port,
     kill_process,
     log_tail,
     port_open,
-    remove_tree,
     run_checked,
     spawn,
     stop_process,
@@ -96,7 +96,7 @@ def random_cluster_id() -> str:
             return text
 
 
-class KafkaServer:
+class KafkaServer(ProcessServer):
     """One private KRaft broker: ``start()`` formats and starts it, ``cleanup()`` removes it."""
 
     def __init__(self) -> None:
@@ -169,22 +169,6 @@ class KafkaServer:
         """Controlled shutdown (SIGTERM), killed if it takes longer than a minute."""
         stop_process(self._proc, sig=signal.SIGTERM, timeout=STOP_TIMEOUT)
         self._proc = None
-
-    def restart(self) -> None:
-        """Stop and start again on the same ports with the same topics and offsets."""
-        self.stop()
-        self.start()
-
-    def cleanup(self) -> None:
-        """Stop the broker (forcefully if needed) and delete the temporary directory."""
-        try:
-            self.stop()
-        finally:
-            remove_tree(self.tmp_dir)
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     # -- internals --------------------------------------------------------------------------
 

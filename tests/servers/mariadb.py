@@ -19,12 +19,12 @@ from urllib.parse import quote
 
 from tests.servers._process import (
     LOOPBACK,
+    ProcessServer,
     ServerUnavailable,
     chown_tree,
     free_port,
     kill_process,
     log_tail,
-    remove_tree,
     run_checked,
     running_as_root,
     spawn,
@@ -67,7 +67,7 @@ def find_binaries() -> tuple[Path, Path]:
     return server, install
 
 
-class MariaDBServer:
+class MariaDBServer(ProcessServer):
     """One private MariaDB instance: ``start()`` creates it, ``cleanup()`` removes it."""
 
     def __init__(self) -> None:
@@ -140,22 +140,6 @@ class MariaDBServer:
         """Clean shutdown (SIGTERM), killed if it takes longer than a minute."""
         stop_process(self._proc, sig=signal.SIGTERM, timeout=STOP_TIMEOUT)
         self._proc = None
-
-    def restart(self) -> None:
-        """Stop and start again on the same port with the same data and binlogs."""
-        self.stop()
-        self.start()
-
-    def cleanup(self) -> None:
-        """Stop the server (forcefully if needed) and delete the temporary directory."""
-        try:
-            self.stop()
-        finally:
-            remove_tree(self.tmp_dir)
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     # -- internals --------------------------------------------------------------------------
 

@@ -20,13 +20,13 @@ from urllib.parse import quote
 
 from arrowtail.embedded.process import (
     LOOPBACK,
+    ProcessServer,
     ServerUnavailable,
     as_user,
     chown_tree,
     free_port,
     kill_process,
     log_tail,
-    remove_tree,
     run_checked,
     running_as_root,
     spawn,
@@ -94,7 +94,7 @@ def find_bin_dir() -> Path:
     )
 
 
-class PostgresServer:
+class PostgresServer(ProcessServer):
     """One private PostgreSQL cluster: ``start()`` creates it, ``cleanup()`` removes it."""
 
     def __init__(self) -> None:
@@ -175,22 +175,6 @@ class PostgresServer:
         """
         stop_process(self._proc, sig=signal.SIGINT, timeout=15, escalate=signal.SIGQUIT)
         self._proc = None
-
-    def restart(self) -> None:
-        """Stop and start again on the same port with the same data."""
-        self.stop()
-        self.start()
-
-    def cleanup(self) -> None:
-        """Stop the server (forcefully if needed) and delete the temporary directory."""
-        try:
-            self.stop()
-        finally:
-            remove_tree(self.tmp_dir)
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     # -- internals --------------------------------------------------------------------------
 

@@ -197,3 +197,33 @@ def remove_tree(path: Path | None) -> None:
 def require_servers() -> bool:
     """CI sets ARROWTAIL_REQUIRE_SERVERS=1: a missing server is then a failure, not a skip."""
     return os.environ.get("ARROWTAIL_REQUIRE_SERVERS") == "1"
+
+
+class ProcessServer:
+    """What every private server shares: a process in ``_proc``, a temporary directory, and the
+    restart / cleanup / running behaviour on top of the subclass's ``start()`` and ``stop()``."""
+
+    tmp_dir: Path
+    _proc: subprocess.Popen | None
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def restart(self) -> None:
+        """Stop and start again on the same port(s) with the same data."""
+        self.stop()
+        self.start()
+
+    def cleanup(self) -> None:
+        """Stop the server (forcefully if needed) and delete the temporary directory."""
+        try:
+            self.stop()
+        finally:
+            remove_tree(self.tmp_dir)
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
