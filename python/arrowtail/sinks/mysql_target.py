@@ -116,16 +116,6 @@ class MySqlTargetSink(TargetSink):
             ]
         )
 
-    def _read_state(self, lock: bool) -> Position | None:
-        suffix = " FOR UPDATE" if lock else ""
-        with self._conn.cursor() as cur:
-            cur.execute(
-                f"SELECT position FROM {STATE_TABLE} WHERE sink_name = %s{suffix}",
-                (self.sink_name,),
-            )
-            row = cur.fetchone()
-        return None if row is None else json.loads(row[0])
-
     def _write_state(self, position: Position) -> None:
         with self._conn.cursor() as cur:
             cur.execute(

@@ -71,18 +71,6 @@ class PostgresTargetSink(TargetSink):
                 " position jsonb NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())"
             )
 
-    def _read_state(self, lock: bool) -> Position | None:
-        suffix = " FOR UPDATE" if lock else ""
-        with self._conn.cursor() as cur:
-            cur.execute(
-                f"SELECT position FROM {STATE_TABLE} WHERE sink_name = %s{suffix}",
-                (self.sink_name,),
-            )
-            row = cur.fetchone()
-        if row is None:
-            return None
-        return row[0] if isinstance(row[0], dict) else json.loads(row[0])
-
     def _write_state(self, position: Position) -> None:
         with self._conn.cursor() as cur:
             cur.execute(

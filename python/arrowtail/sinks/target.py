@@ -11,6 +11,7 @@ never moves backwards. (Snapshot reads at exactly the stored position are applie
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -64,6 +65,9 @@ class TargetSink:
     """
 
     engine: str = ""
+
+    #: The engine's DB-API connection, opened by the subclass's ``_connect``.
+    _conn: Any
 
     def __init__(
         self,
@@ -273,7 +277,18 @@ class TargetSink:
         raise NotImplementedError
 
     def _read_state(self, lock: bool) -> Position | None:
-        raise NotImplementedError
+        """The stored position (``lock``: row-locked until the transaction ends). Both engines'
+        drivers take the same statement; psycopg returns jsonb parsed, PyMySQL JSON as text."""
+        suffix = " FOR UPDATE" if lock else ""
+        with self._conn.cursor() as cur:
+            cur.execute(
+                f"SELECT position FROM {STATE_TABLE} WHERE sink_name = %s{suffix}",
+                (self.sink_name,),
+            )
+            row = cur.fetchone()
+        if row is None:
+            return None
+        return row[0] if isinstance(row[0], dict) else json.loads(row[0])
 
     def _write_state(self, position: Position) -> None:
         raise NotImplementedError
