@@ -18,6 +18,7 @@ import psycopg
 from psycopg import sql
 
 from arrowtail import _core
+from arrowtail.progress import TableProgress
 from arrowtail.sources.base import TableBatch
 from arrowtail.sources.pg_admin import BINARY_SAFE_OIDS
 
@@ -91,25 +92,30 @@ def snapshot_table(
         position=position,
         snapshot_ts_us=snapshot_ts_us,
     )
-    started = time.monotonic()
+    estimate = conn.execute(
+        "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
+        (sql.Identifier(schema, table).as_string(conn),),
+    ).fetchone()
+    progress = TableProgress(f"{schema}.{table}", int(estimate[0]) if estimate else None)
     pending = 0
-    with conn.cursor() as cur, cur.copy(query) as copy:
+    with progress, conn.cursor() as cur, cur.copy(query) as copy:
         for data in copy:
             decoder.feed(bytes(data))
             pending += len(data)
             if pending >= CHUNK_BYTES:
                 pending = 0
+                progress.advance(decoder.rows - progress.rows)
                 yield from decoder.flush()
-    decoder.finish()
-    yield from decoder.flush()
-    seconds = time.monotonic() - started
+        decoder.finish()
+        progress.advance(decoder.rows - progress.rows)
+        yield from decoder.flush()
     log.info(
         "snapshot of %s.%s: %d rows in %.1fs (%.0f rows/s)",
         schema,
         table,
         decoder.rows,
-        seconds,
-        decoder.rows / seconds if seconds > 0 else 0.0,
+        progress.seconds,
+        progress.rate,
     )
 
 
