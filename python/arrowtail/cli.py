@@ -58,6 +58,12 @@ def _add_run_options(p: argparse.ArgumentParser, *, snapshot: bool = True) -> No
         "postgresql://USER@HOST/DB | mysql://USER@HOST/DB (apply to a database; its password in "
         "ARROWTAIL_TARGET_PASSWORD)",
     )
+    p.add_argument(
+        "--create-tables",
+        action="store_true",
+        default=None,
+        help="database targets: create missing tables and columns from the source schema",
+    )
     p.add_argument("--slot", help="PostgreSQL replication slot (created if missing)")
     p.add_argument("--publication", help="PostgreSQL publication (created if missing)")
     p.add_argument("--server-id", type=int, help="MySQL replica server id (default 7301)")
@@ -106,7 +112,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             "tables": args.tables,
             "snapshot": getattr(args, "snapshot", None),
         },
-        "sink": {"url": args.to},
+        "sink": {"url": args.to, "create_tables": args.create_tables},
         "run": {
             "checkpoint": args.checkpoint,
             "idle_exit": args.idle_exit,

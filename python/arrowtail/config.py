@@ -90,6 +90,8 @@ class SourceConfig:
 @dataclass
 class SinkConfig:
     url: str = ""
+    #: Database targets: create missing tables (and columns) from the source schema.
+    create_tables: bool = False
 
     @property
     def kind(self) -> str:
@@ -160,12 +162,17 @@ _SECTIONS = {
 def _coerce(section: str, key: str, value: Any, target: Any) -> Any:
     kind = {f.name: f.type for f in fields(target)}[key]
     try:
+        if "bool" in str(kind) and isinstance(value, str):
+            flag = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+            return flag[value.strip().lower()]
         if "float" in str(kind) and value is not None:
             return float(value)
         if "int" in str(kind) and "list" not in str(kind) and value is not None:
             return int(value)
         if "list" in str(kind) and isinstance(value, str):
             return [v.strip() for v in value.split(",") if v.strip()]
+    except KeyError as exc:
+        raise ConfigError(f"{section}.{key} must be true or false, not {value!r}") from exc
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{section}.{key} must be a number, not {value!r}") from exc
     return value

@@ -26,7 +26,7 @@ from typing import Any
 
 from arrowtail.exceptions import ArrowtailError, ConfigError
 from arrowtail.redact import register_secret, scrub
-from arrowtail.verify_sides import Bound, DbSide, Key, ParquetSide
+from arrowtail.verify_sides import Bound, DbSide, Key, ParquetSide, same_row
 
 #: Rows per first-level chunk, and the size at which a mismatching range is compared row by row.
 CHUNK_ROWS = 10_000
@@ -95,7 +95,7 @@ def _open_source(value: Any, password: str | None = None) -> DbSide:
     return DbSide.from_connection(value)
 
 
-def _open_against(value: Any) -> DbSide | ParquetSide:
+def _open_against(value: Any, password: str | None = None) -> DbSide | ParquetSide:
     if isinstance(value, (DbSide, ParquetSide)):
         return value
     if isinstance(value, Path):
@@ -104,7 +104,7 @@ def _open_against(value: Any) -> DbSide | ParquetSide:
         if value.startswith("parquet:"):
             return ParquetSide(value[len("parquet:") :])
         if "://" in value:
-            return DbSide.from_url(value)
+            return DbSide.from_url(value, password)
         return ParquetSide(value)
     return DbSide.from_connection(value)
 
@@ -114,7 +114,7 @@ def _compare_rows(report: TableReport, src: dict, tgt: dict) -> None:
         other = tgt.get(key)
         if other is None:
             report.missing.append(key)
-        elif other != row:
+        elif not same_row(other, row):
             report.different.append(key)
     report.extra.extend(k for k in tgt if k not in src)
 
@@ -153,13 +153,13 @@ def _compare_across_engines(
                 other = unmatched_tgt.pop(key, None)
             if other is None:
                 unmatched_src[key] = row
-            elif other != row:
+            elif not same_row(other, row):
                 report.different.append(key)
         for key, row in rows_t.items():
             mine = unmatched_src.pop(key, None)
             if mine is None:
                 unmatched_tgt[key] = row
-            elif mine != row:
+            elif not same_row(mine, row):
                 report.different.append(key)
     report.missing.extend(unmatched_src)
     report.extra.extend(unmatched_tgt)
@@ -264,13 +264,14 @@ def verify(
     leaf_rows: int = LEAF_ROWS,
     table_map: dict[str, str] | None = None,
     source_password: str | None = None,
+    target_password: str | None = None,
 ) -> Report:
     """Compares source tables (all user tables when ``tables`` is ``None``) with ``against``: a
     database URL or connection, or a Parquet directory (``parquet:DIR`` or a path).
     ``table_map`` names target tables that differ from the source's ``schema.table``;
-    ``source_password`` is used when the source URL carries none."""
+    ``source_password`` / ``target_password`` are used when the URL carries none."""
     src = _open_source(source_conn_or_url, source_password)
-    tgt = _open_against(against)
+    tgt = _open_against(against, target_password)
     try:
         names = list(tables) if tables else src.tables()
         mapping = table_map or {}
@@ -288,7 +289,9 @@ def add_verify_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     """Adds the ``verify`` options to ``parser`` (used by the CLI's subcommand)."""
     parser.add_argument("--source", required=True, help="postgresql://... or mysql://...")
     parser.add_argument(
-        "--against", required=True, help="postgresql://..., mysql://... or parquet:DIR"
+        "--against",
+        required=True,
+        help="postgresql://..., mysql://... (password in ARROWTAIL_TARGET_PASSWORD) or parquet:DIR",
     )
     parser.add_argument(
         "--tables", default=None, help="comma-separated schema.table names (default: all)"
@@ -334,6 +337,9 @@ def main_verify(args: argparse.Namespace | Sequence[str] | None = None) -> int:
             )
             return ConfigError.exit_code
         register_secret(password)
+    # The same variable as for `arrowtail run --to DB`: the target's password outside the URL.
+    target_password = os.environ.get("ARROWTAIL_TARGET_PASSWORD")
+    register_secret(target_password)
     try:
         report = verify(
             args.source,
@@ -342,6 +348,7 @@ def main_verify(args: argparse.Namespace | Sequence[str] | None = None) -> int:
             chunk_rows=getattr(args, "chunk_rows", CHUNK_ROWS) or CHUNK_ROWS,
             table_map=table_map,
             source_password=password,
+            target_password=target_password,
         )
     except ArrowtailError as exc:
         print(f"arrowtail verify: {scrub(str(exc))}", file=sys.stderr)

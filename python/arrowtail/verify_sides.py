@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -64,6 +65,33 @@ def normalise(value: Any) -> Any:
             return value
         return json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str)
     return value
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Equal normalised values, or one datum in the forms two engines give for the same Arrow
+    type (DESIGN.md, "Type mapping"), as when a MySQL table was migrated to PostgreSQL: a DECIMAL
+    wider than 38 digits travels as text, BIT(n) as uint64 (an integer column), SET as
+    list<string> (an array column)."""
+    if a == b:
+        return True
+    if a is None or b is None:
+        return False
+    for x, y in ((a, b), (b, a)):
+        if isinstance(x, Decimal) and isinstance(y, str):
+            try:
+                return x == Decimal(y)
+            except InvalidOperation:
+                return False
+        if isinstance(x, bytes) and isinstance(y, (int, Decimal)):
+            return int.from_bytes(x, "big") == y
+        if isinstance(x, str) and isinstance(y, tuple):
+            return set(x.split(",")) - {""} == set(y)
+    return False
+
+
+def same_row(a: tuple, b: tuple) -> bool:
+    """Rows of normalised values that hold the same data (see :func:`same_value`)."""
+    return a == b or (len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True)))
 
 
 def _interval(months: int, days: int, nanoseconds: int) -> dt.timedelta:

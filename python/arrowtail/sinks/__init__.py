@@ -4,7 +4,8 @@ All implement :class:`arrowtail.sinks.base.Sink`. :func:`open_sink` builds one f
 command line's ``--to`` forms (DESIGN.md): ``parquet:DIR``, ``jsonl:FILE``, ``jsonl:-`` and
 ``kafka://HOST:PORT[,HOST:PORT...][?option=value&...]``, and database targets
 ``postgresql://USER@HOST/DB`` / ``mysql://USER@HOST/DB`` (password in the URL or in
-``ARROWTAIL_TARGET_PASSWORD``; ``?create_tables=1`` creates missing tables).
+``ARROWTAIL_TARGET_PASSWORD``; ``--create-tables`` or ``?create_tables=1`` creates missing
+tables).
 
 Kafka options in the query string: ``topic_prefix``, ``database``, ``decimals``
 (``string``/``precise``/``double``), ``unavailable`` (``placeholder``/``omit``), ``tombstones``,
@@ -42,8 +43,13 @@ def _number(name: str, value: str, kind: type[int] | type[float]) -> Any:
         raise ConfigError(f"sink option {name} must be a number, not {value!r}") from None
 
 
-def open_sink(spec: str) -> Sink:
-    """The sink a ``--to`` value names (not yet opened). Raises ConfigError for a bad value."""
+def open_sink(spec: str, *, create_tables: bool = False) -> Sink:
+    """The sink a ``--to`` value names (not yet opened). Raises ConfigError for a bad value.
+    ``create_tables`` (``--create-tables``): a database target creates missing tables; other
+    sinks refuse it."""
+    database = spec.startswith(("postgresql://", "postgres://", "mysql://", "mariadb://"))
+    if create_tables and not database:
+        raise ConfigError("--create-tables applies to database targets (postgresql://, mysql://)")
     if spec.startswith("jsonl:"):
         from arrowtail.sinks.jsonl import JsonlSink
 
@@ -73,7 +79,7 @@ def open_sink(spec: str) -> Sink:
             raise ConfigError(str(exc)) from exc
     if spec.startswith("kafka://"):
         return _kafka(spec)
-    if spec.startswith(("postgresql://", "postgres://", "mysql://", "mariadb://")):
+    if database:
         import os
 
         from arrowtail.redact import register_secret
@@ -82,6 +88,8 @@ def open_sink(spec: str) -> Sink:
         # The target's password: in the URL (masked everywhere) or ARROWTAIL_TARGET_PASSWORD.
         password = os.environ.get("ARROWTAIL_TARGET_PASSWORD")
         register_secret(password)
+        if create_tables:
+            return sink_from_url(spec, password=password, create_tables=True)
         return sink_from_url(spec, password=password)
     raise ConfigError(
         f"unknown sink {spec!r}: use parquet:DIR, jsonl:FILE, jsonl:-, kafka://HOST:PORT, "
