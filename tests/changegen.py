@@ -3,7 +3,8 @@ that applies change batches by key (the database sinks, verify's Parquet replay)
 
 A stream is a list of transactions over a small key space so that keys repeat, die and come back:
 inserts of new keys, updates (some with columns left out as ``_unchanged``, some moving a row to
-a new key with the old key in ``_before``), deletes and the occasional truncate.
+a new key with the old key in ``_before``, those too with or without ``_unchanged`` columns),
+deletes and the occasional truncate.
 """
 
 from __future__ import annotations
@@ -46,9 +47,17 @@ def random_stream(seed: int, changes: int = 80, keys: int = 8) -> list[list[dict
             elif roll < 0.62 and live and free:
                 old, new = rng.choice(sorted(live)), rng.choice(free)
                 row = {"id": new, "a": counter, "b": f"moved{counter}"}
+                # Some moves leave columns out (PostgreSQL: unchanged TOAST values): the new
+                # row keeps the old row's values for them.
+                unchanged = rng.choice([[], [], ["b"], ["a", "b"]])
+                for c in unchanged:
+                    row[c] = live[old][c]
                 del live[old]
-                live[new] = row
-                txn.append({"_op": "u", **row, "_before": {"id": old}})
+                live[new] = dict(row)
+                change = {"_op": "u", **row, "_before": {"id": old}}
+                if unchanged:
+                    change.update({c: None for c in unchanged}, _unchanged=unchanged)
+                txn.append(change)
             elif live:
                 k = rng.choice(sorted(live))
                 unchanged = rng.choice([[], [], ["b"], ["a"], ["a", "b"]])
@@ -90,10 +99,11 @@ def reference(txns: list[list[dict[str, Any]]]) -> dict[int, tuple]:
             elif c["_op"] == "d":
                 table.pop(c["id"], None)
             else:
+                old = table.get(c["id"], {})
                 if c.get("_before") and c["_before"]["id"] != c["id"]:
-                    table.pop(c["_before"]["id"], None)
+                    old = table.pop(c["_before"]["id"], None) or {}
                 new = {n: c.get(n) for n in NAMES}
                 for n in c.get("_unchanged") or []:
-                    new[n] = table.get(c["id"], {}).get(n)
+                    new[n] = old.get(n)
                 table[c["id"]] = new
     return {k: tuple(r[n] for n in NAMES) for k, r in table.items()}

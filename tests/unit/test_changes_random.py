@@ -13,9 +13,14 @@ from tests.changegen import NAMES, random_stream, reference, stream_batches
 
 
 def _apply(target: dict[int, dict], batch: pa.RecordBatch) -> None:
-    """What the sinks' statements do: truncate, delete keys, then insert or update the sent
-    columns of each upsert row."""
+    """What the sinks' statements do: read the carried columns of moved rows, truncate, delete
+    keys, insert or update the sent columns of each upsert row, then fill in the carried ones."""
     net = collapse(batch, ("id",))
+    carried = [
+        (pair["id"], {c: target[pair["__from_id"]][c] for c in columns})
+        for columns, pairs in net.carries()
+        for pair in pairs.to_pylist()
+    ]
     if net.truncate:
         target.clear()
     for key in net.deletes.column("id").to_pylist():
@@ -23,6 +28,8 @@ def _apply(target: dict[int, dict], batch: pa.RecordBatch) -> None:
     for _columns, rows in net.groups():  # rows hold exactly the sent columns
         for row in rows.to_pylist():
             target.setdefault(row["id"], {}).update(row)
+    for key, values in carried:
+        target[key].update(values)
 
 
 @pytest.mark.parametrize("seed", range(60))

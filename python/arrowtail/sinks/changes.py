@@ -13,7 +13,10 @@ numpy only (no per-row Python), to
   when no change of the batch sent it, the value already in the target (``unchanged`` flags).
 
 An update that changes the primary key (its ``_before`` image carries another key) is a delete of
-the old key followed by an upsert of the new one.
+the old key followed by an upsert of the new one. Its ``_unchanged`` columns (PostgreSQL sends
+unchanged TOASTed values as ``u``, protocol "TupleData") belong to the old row: an earlier change
+of the batch supplies them, through any chain of key changes, or else they are ``carried`` from
+the old key's row in the target, which the sink reads before it deletes that row.
 """
 
 from __future__ import annotations
@@ -71,25 +74,51 @@ class NetChanges:
     #: ``unchanged[i, j]``: upsert row ``i`` did not send column ``j`` of ``upserts``; keep the
     #: target's value.
     unchanged: np.ndarray
+    #: Key columns of the target row each upsert row takes its ``carried`` columns from (the old
+    #: key of a primary-key change); a null row carries nothing. ``None``: no row carries.
+    carry_from: pa.Table | None = None
+    #: ``carried[i, j]``: upsert row ``i`` takes column ``j`` from the target's row at
+    #: ``carry_from[i]`` (as it was before this batch); always also ``unchanged[i, j]``.
+    carried: np.ndarray | None = None
 
     def groups(self) -> Iterator[tuple[list[str], pa.Table]]:
         """Upsert rows grouped by the set of columns they carry (usually a single group)."""
-        if self.upserts.num_rows == 0:
-            return
         names = self.upserts.column_names
-        width = len(names)
-        if width <= 62:
-            # One integer per row is far quicker to group than rows of a boolean matrix.
-            codes = (self.unchanged.astype(np.int64) << np.arange(width, dtype=np.int64)).sum(1)
-            _, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
-            signatures = self.unchanged[first]
-        else:
-            signatures, inverse = np.unique(self.unchanged, axis=0, return_inverse=True)
-        inverse = np.asarray(inverse).reshape(-1)
-        for i, signature in enumerate(signatures):
+        for mask, signature in _signatures(self.unchanged):
             columns = [n for n, skip in zip(names, signature, strict=True) if not skip]
-            rows = self.upserts.filter(pa.array(inverse == i)).select(columns)
-            yield columns, rows
+            yield columns, self.upserts.filter(pa.array(mask)).select(columns)
+
+    def carries(self) -> Iterator[tuple[list[str], pa.Table]]:
+        """For rows that carry columns from another key, grouped by those columns: (the carried
+        columns, a table of the new key's columns followed by the old key's as ``__from_<k>``)."""
+        if self.carry_from is None or self.carried is None:
+            return
+        pk = self.carry_from.column_names
+        pairs = self.upserts.select(pk)
+        for name in pk:
+            pairs = pairs.append_column(f"__from_{name}", self.carry_from[name])
+        for mask, signature in _signatures(self.carried):
+            if signature.any():
+                names = self.upserts.column_names
+                columns = [n for n, take in zip(names, signature, strict=True) if take]
+                yield columns, pairs.filter(pa.array(mask))
+
+
+def _signatures(matrix: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(row mask, row) for each distinct row of a boolean matrix."""
+    if matrix.shape[0] == 0:
+        return
+    width = matrix.shape[1]
+    if width <= 62:
+        # One integer per row is far quicker to group than rows of a boolean matrix.
+        codes = (matrix.astype(np.int64) << np.arange(width, dtype=np.int64)).sum(1)
+        _, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
+        signatures = matrix[first]
+    else:
+        signatures, inverse = np.unique(matrix, axis=0, return_inverse=True)
+    inverse = np.asarray(inverse).reshape(-1)
+    for i, signature in enumerate(signatures):
+        yield inverse == i, signature
 
 
 def _as_table(batch: pa.RecordBatch | pa.Table) -> pa.Table:
@@ -223,20 +252,96 @@ def collapse(
     last_live = np.maximum.reduceat(np.where(live, pos, -1), starts)
     kept = last_live >= 0
     unchanged_rows = _unchanged_matrix(table, columns)[events["__row"].to_numpy()]
-    out_columns = []
-    unchanged = np.zeros((int(kept.sum()), len(columns)), dtype=bool)
+    # providers[i, j]: the event whose value upsert row i gets for column j (-1: none).
+    providers = np.empty((int(kept.sum()), len(columns)), dtype=np.int64)
     for j, name in enumerate(columns):
         if name in pk:
-            provider = last_live[kept]
+            providers[:, j] = last_live[kept]
         else:
             candidates = np.where(live & ~unchanged_rows[:, j], pos, -1)
-            provider = np.maximum.reduceat(candidates, starts)[kept]
-        missing = provider < 0
-        unchanged[:, j] = missing
-        indices = pa.array(np.where(missing, 0, provider), mask=missing)
+            providers[:, j] = np.maximum.reduceat(candidates, starts)[kept]
+    unchanged = providers < 0
+    carry_from, carried = None, None
+    if moved is not None and unchanged.any():
+        history = _History(events, kind, group, starts, unchanged_rows, moved, pk)
+        first_live = np.minimum.reduceat(np.where(live, pos, m), starts)[kept]
+        carry_from, carried = history.resolve(first_live, providers, unchanged, truncate)
+    out_columns = []
+    for j, name in enumerate(columns):
+        missing = providers[:, j] < 0
+        indices = pa.array(np.where(missing, 0, providers[:, j]), mask=missing)
         out_columns.append(events[name].take(indices))
     upserts = pa.table(out_columns, schema=table.select(columns).schema.remove_metadata())
-    return NetChanges(truncate, deletes, upserts, unchanged)
+    return NetChanges(truncate, deletes, upserts, unchanged, carry_from, carried)
+
+
+class _History:
+    """Where the unsent columns of a row moved to a new key come from: the old key's events in
+    the batch (key order, then event order), followed back through earlier key changes, or the
+    old key's row in the target. Only rows moved by a key change get here, one by one (few)."""
+
+    def __init__(
+        self,
+        events: pa.Table,
+        kind: np.ndarray,
+        group: np.ndarray,
+        starts: np.ndarray,
+        unchanged_rows: np.ndarray,
+        moved: pa.Array,
+        pk: tuple[str, ...],
+    ) -> None:
+        self.events, self.kind, self.group, self.starts = events, kind, group, starts
+        self.unchanged_rows = unchanged_rows
+        rows = events["__row"].to_numpy()
+        order = events["__ord"].to_numpy()
+        is_moved = moved.to_numpy(zero_copy_only=False)[rows]
+        #: The event that moves a row in (the key change's own row event).
+        self.move_in = (kind == 1) & is_moved
+        #: Table row of a key change -> its delete-of-the-old-key event (even ordinal).
+        removal = np.flatnonzero((kind == 0) & (order % 2 == 0))
+        self.removal = dict(zip(rows[removal].tolist(), removal.tolist(), strict=True))
+        self.rows = rows
+        self.pk = list(pk)
+
+    def origin(self, arrival: int, j: int) -> tuple[str, int]:
+        """Column ``j`` of the row that event ``arrival`` moved in, just before the move:
+        ``("batch", event)``, ``("target", event with the key to read)`` or ``("null", -1)``."""
+        removal = self.removal[int(self.rows[arrival])]
+        start = int(self.starts[self.group[removal]])
+        kinds = self.kind[start:removal]
+        deleted = np.flatnonzero(kinds == 0)
+        first = start + (int(deleted[-1]) + 1 if deleted.size else 0)
+        live = [p for p in range(first, removal) if self.kind[p] == 1]
+        for p in reversed(live):
+            if not self.unchanged_rows[p, j]:
+                return "batch", p
+        if live and self.move_in[live[0]]:
+            return self.origin(live[0], j)
+        if deleted.size:
+            return "null", -1  # the old row was deleted earlier in the batch
+        return "target", removal
+
+    def resolve(
+        self, first_live: np.ndarray, providers: np.ndarray, unchanged: np.ndarray, truncate: bool
+    ) -> tuple[pa.Table | None, np.ndarray | None]:
+        """Fills ``providers``/``unchanged`` in place for rows whose first live event moved them
+        in; returns ``carry_from`` and ``carried`` (``None`` when nothing is carried)."""
+        carried = np.zeros_like(unchanged)
+        source = np.full(len(first_live), -1, dtype=np.int64)
+        for i in np.flatnonzero(self.move_in[first_live] & unchanged.any(axis=1)):
+            for j in np.flatnonzero(unchanged[i]):
+                where, event = self.origin(int(first_live[i]), int(j))
+                if where == "batch":
+                    providers[i, j], unchanged[i, j] = event, False
+                elif where == "target" and not truncate:
+                    carried[i, j], source[i] = True, event
+                else:  # nothing to keep: the row did not exist before its move
+                    unchanged[i, j] = False
+        if not carried.any():
+            return None, None
+        return self.events.select(self.pk).take(
+            pa.array(np.maximum(source, 0), mask=source < 0)
+        ), carried
 
 
 def replay(batches: pa.Table, primary_key: tuple[str, ...]) -> pa.Table:

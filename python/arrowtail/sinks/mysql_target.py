@@ -50,6 +50,7 @@ class MySqlTargetSink(TargetSink):
         self.params = {"host": host, "port": int(port), "user": user, "password": password}
         self.database = database
         self._conn: Any = None
+        self._carry_ids = 0
 
     def _open_connection(self, autocommit: bool) -> Any:
         try:
@@ -191,12 +192,17 @@ class MySqlTargetSink(TargetSink):
                 cur.execute(prefix + ", ".join([one] * len(chunk)) + ")", params)
 
     def _upsert(self, target: TargetTable, columns: list[str], rows: pa.Table) -> None:
-        sqltypes.check_table(rows, self.engine)
         updates = [c for c in columns if c not in target.pk] or list(target.pk[:1])
-        head = f"INSERT INTO {target.sql_name} ({', '.join(map(quote, columns))}) VALUES "
         tail = " ON DUPLICATE KEY UPDATE " + ", ".join(
             f"{quote(c)} = VALUES({quote(c)})" for c in updates
         )
+        self._insert(target.sql_name, rows, target.columns, tail)
+
+    def _insert(self, sql_name: str, rows: pa.Table, types: dict[str, str], tail: str = "") -> None:
+        """Multi-row ``INSERT INTO sql_name (columns of rows) VALUES ...`` + ``tail``."""
+        sqltypes.check_table(rows, self.engine)
+        columns = rows.column_names
+        head = f"INSERT INTO {sql_name} ({', '.join(map(quote, columns))}) VALUES "
         literals = row_literals(rows)
         with self._conn.cursor() as cur:
             if literals is not None:
@@ -206,4 +212,36 @@ class MySqlTargetSink(TargetSink):
             # Lists, intervals, structs: PyMySQL escapes the values, and packs the rows into
             # multi-row statements itself.
             one = "(" + ", ".join(["%s"] * len(columns)) + ")"
-            cur.executemany(head + one + tail, self._values(target, rows))
+            cur.executemany(head + one + tail, sqltypes.rows_for(rows, self.engine, types))
+
+    def _stash(self, target: TargetTable, columns: list[str], pairs: pa.Table) -> tuple[list, Any]:
+        # Temporary tables neither commit implicitly nor show up in the binlog's transaction
+        # (MySQL manual, "Statements That Cause an Implicit Commit": TEMPORARY is exempt).
+        self._carry_ids += 1
+        keys = quote(f"arrowtail_keys_{self._carry_ids}")
+        stash = quote(f"arrowtail_carry_{self._carry_ids}")
+        pk = target.pk
+        key_cols = ", ".join(f"{quote(k)}, {quote(k)} AS {quote('__from_' + k)}" for k in pk)
+        match = " AND ".join(f"t.{quote(k)} = m.{quote('__from_' + k)}" for k in pk)
+        picked = ", ".join([f"m.{quote(k)}" for k in pk] + [f"t.{quote(c)}" for c in columns])
+        with self._conn.cursor() as cur:
+            cur.execute(f"DROP TEMPORARY TABLE IF EXISTS {keys}, {stash}")
+            cur.execute(
+                f"CREATE TEMPORARY TABLE {keys} ENGINE=InnoDB"
+                f" SELECT {key_cols} FROM {target.sql_name} LIMIT 0"
+            )
+        self._insert(keys, pairs, self._pair_types(target, pairs))
+        with self._conn.cursor() as cur:
+            cur.execute(
+                f"CREATE TEMPORARY TABLE {stash} ENGINE=InnoDB SELECT {picked}"
+                f" FROM {target.sql_name} AS t JOIN {keys} AS m ON {match}"
+            )
+            cur.execute(f"DROP TEMPORARY TABLE {keys}")
+        return columns, stash
+
+    def _unstash(self, target: TargetTable, columns: list[str], stash: Any) -> None:
+        sets = ", ".join(f"t.{quote(c)} = s.{quote(c)}" for c in columns)
+        match = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in target.pk)
+        with self._conn.cursor() as cur:
+            cur.execute(f"UPDATE {target.sql_name} AS t JOIN {stash} AS s ON {match} SET {sets}")
+            cur.execute(f"DROP TEMPORARY TABLE {stash}")

@@ -139,6 +139,55 @@ class PostgresTargetSink(TargetSink):
 
     # -- applying ----------------------------------------------------------------------------
 
+    def _stash(self, target: TargetTable, columns: list[str], pairs: pa.Table) -> tuple[list, Any]:
+        from psycopg import sql
+
+        pk = target.pk
+        keys = sql.Identifier(f"arrowtail_keys_{next(self._stage_ids)}")
+        stash = sql.Identifier(f"arrowtail_carry_{next(self._stage_ids)}")
+        key_cols = [sql.SQL("{0} AS {0}").format(sql.Identifier(k)) for k in pk]
+        key_cols += [
+            sql.SQL("{} AS {}").format(sql.Identifier(k), sql.Identifier(f"__from_{k}")) for k in pk
+        ]
+        match = sql.SQL(" AND ").join(
+            sql.SQL("t.{} = m.{}").format(sql.Identifier(k), sql.Identifier(f"__from_{k}"))
+            for k in pk
+        )
+        picked = [sql.SQL("m.{}").format(sql.Identifier(k)) for k in pk]
+        picked += [sql.SQL("t.{}").format(sql.Identifier(c)) for c in columns]
+        names = sql.SQL(", ").join(map(sql.Identifier, pairs.column_names))
+        with self._conn.cursor() as cur:
+            # Both tables vanish at commit or rollback (ON COMMIT DROP).
+            cur.execute(
+                sql.SQL(
+                    "CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA"
+                ).format(keys, sql.SQL(", ").join(key_cols), target.sql_name)
+            )
+            with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(keys, names)) as copy:
+                for row in sqltypes.rows_for(pairs, self.engine, self._pair_types(target, pairs)):
+                    copy.write_row(row)
+            cur.execute(
+                sql.SQL(
+                    "CREATE TEMP TABLE {} ON COMMIT DROP AS"
+                    " SELECT {} FROM {} AS t JOIN {} AS m ON {}"
+                ).format(stash, sql.SQL(", ").join(picked), target.sql_name, keys, match)
+            )
+        return columns, stash
+
+    def _unstash(self, target: TargetTable, columns: list[str], stash: Any) -> None:
+        from psycopg import sql
+
+        sets = sql.SQL(", ").join(sql.SQL("{0} = s.{0}").format(sql.Identifier(c)) for c in columns)
+        match = sql.SQL(" AND ").join(
+            sql.SQL("t.{0} = s.{0}").format(sql.Identifier(k)) for k in target.pk
+        )
+        with self._conn.cursor() as cur:
+            cur.execute(
+                sql.SQL("UPDATE {} AS t SET {} FROM {} AS s WHERE {}").format(
+                    target.sql_name, sets, stash, match
+                )
+            )
+
     def _stage(self, target: TargetTable, rows: pa.Table) -> Any:
         """COPYs ``rows`` into the (empty) staging table for these columns and returns its name;
         :meth:`_unstage` empties it again."""

@@ -119,12 +119,16 @@ class TargetSink:
             self._begin()
             target = self._prepare(table, schema_version, batch.schema)
             net = collapse(batch, info.primary_key, after=self._floor)
+            # Columns a moved row keeps from its old key are read before that key is deleted.
+            carried = [self._stash(target, c, pairs) for c, pairs in net.carries()]
             if net.truncate:
                 self._truncate(target)
             if net.deletes.num_rows:
                 self._delete(target, net.deletes)
             for columns, rows in net.groups():
                 self._upsert(target, columns, rows)
+            for columns, stash in carried:
+                self._unstash(target, columns, stash)
             self.rows_applied += net.deletes.num_rows + net.upserts.num_rows
         except ArrowtailError as exc:
             self._fail(str(exc))
@@ -317,3 +321,17 @@ class TargetSink:
 
     def _upsert(self, target: TargetTable, columns: list[str], rows: pa.Table) -> None:
         raise NotImplementedError
+
+    def _stash(self, target: TargetTable, columns: list[str], pairs: pa.Table) -> tuple[list, Any]:
+        """Copies ``columns`` of the target rows at the old keys of ``pairs`` (``__from_<k>``
+        columns) into a temporary table keyed by the new keys (the pk columns of ``pairs``);
+        returns ``(columns, that table)`` for :meth:`_unstash`."""
+        raise NotImplementedError
+
+    def _unstash(self, target: TargetTable, columns: list[str], stash: Any) -> None:
+        """Sets ``columns`` of the rows at the new keys from the stashed values."""
+        raise NotImplementedError
+
+    def _pair_types(self, target: TargetTable, pairs: pa.Table) -> dict[str, str]:
+        """Target types of the columns of a ``pairs`` table (old keys typed as their key)."""
+        return {n: target.columns[n.removeprefix("__from_")] for n in pairs.column_names}
