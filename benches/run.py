@@ -13,12 +13,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from benches import my_benches, pg_benches, report
+from benches import apply_benches, my_benches, pg_benches, report
 from benches import workloads as wl
 from benches.harness import System, interleave, machine, rss_method, run_worker
 
 HERE = Path(__file__).resolve().parent
-PARTS = ("pgoutput", "binlog", "live", "snapshot", "width", "memory")
+PARTS = ("pgoutput", "binlog", "live", "snapshot", "width", "memory", "apply")
 
 
 def _log(msg: str) -> None:
@@ -125,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
                 comparisons += my_benches.decode(my, work, prep, rounds, _log)
             finally:
                 my.cleanup()
+        if "apply" in parts:
+            comparisons += apply_benches.apply(work, rows, rounds, _log)
     skipped += [f"{p} (not selected with --only)" for p in PARTS if p not in parts]
     settings["wall time of the run"] = f"{time.monotonic() - started:.0f} s"
     charts = report.charts(comparisons, args.out.parent / "charts")

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benches.apply_benches import WORKER_KINDS as APPLY_KINDS
+
 
 def _read(path: str) -> bytes:
     return Path(path).read_bytes()
@@ -137,6 +139,7 @@ KINDS: dict[str, Callable[[dict[str, Any]], Callable[[], int]]] = {
     "mysql-replication": mysql_replication,
     "copy-binary": copy_binary,
 }
+KINDS.update(APPLY_KINDS)
 
 
 def main() -> None:

@@ -25,6 +25,20 @@ from tests.integration.mysql_run import (
 
 MY_DB = "mig_my"
 PG_SCHEMA = "migpg"
+# Column types --create-tables gives MariaDB columns in PostgreSQL (examples/migration.md).
+MAPPED = {
+    "d": "numeric",
+    "dw": "text",  # DECIMAL(50,20): wider than 38 digits
+    "dtm": "timestamp without time zone",
+    "ts": "timestamp with time zone",
+    "tm": "interval",
+    "biu": "numeric",
+    "b64": "numeric",
+    "s": "ARRAY",
+    "e": "text",
+    "j": "text",
+    "bl": "bytea",
+}
 PG_DDL = f"""
 CREATE SCHEMA {PG_SCHEMA};
 CREATE TABLE {PG_SCHEMA}.items (
@@ -100,6 +114,12 @@ def test_mariadb_to_postgres_then_verify(mariadb: Any, postgres: Any) -> None:
     assert equal.returncode == 0, equal.stdout + equal.stderr
     assert f"{MY_DB}.types: equal" in equal.stdout and f"{MY_DB}.pairs: equal" in equal.stdout
     assert mariadb.password not in equal.stdout + equal.stderr
+    created = target.execute(
+        "SELECT column_name, data_type FROM information_schema.columns"
+        " WHERE table_schema = %s AND table_name = 'types'",
+        (MY_DB,),
+    ).fetchall()
+    assert {name: kind for name, kind in created if name in MAPPED} == MAPPED
 
     target.execute(f"UPDATE {MY_DB}.types SET vc = 'behind its back' WHERE id = 2003")
     different = _verify(env, *source, "--against", target_url, "--tables", tables)
@@ -159,7 +179,16 @@ def test_postgres_to_mariadb_then_verify(postgres: Any, mariadb: Any) -> None:
     env = dict(os.environ, ARROWTAIL_TARGET_PASSWORD=mariadb.password)
 
     run = ["run", "--source", source_url, "--slot", "migslot", "--publication", "migp"]
-    run += ["--to", target_url, "--create-tables", "--snapshot", "initial", "--idle-exit", "3"]
+    # A state row of its own: other tests' sinks write to the same target database.
+    run += [
+        "--to",
+        target_url + "?sink_name=migpg",
+        "--create-tables",
+        "--snapshot",
+        "initial",
+        "--idle-exit",
+        "3",
+    ]
     proc = _cli(*run, env=env)
     _wait_slot_active(conn, "migslot", proc)
     _pg_workload(conn, 2)  # while streaming
@@ -180,4 +209,25 @@ def test_postgres_to_mariadb_then_verify(postgres: Any, mariadb: Any) -> None:
     assert different.returncode == 1, different.stdout + different.stderr
     assert "different 1: 3004" in different.stdout
     my.close()
+    conn.close()
+
+
+def test_value_the_target_cannot_hold_is_one_clear_error(postgres: Any, mariadb: Any) -> None:
+    conn = _fresh_pg_db(postgres, "mig_pg_range")
+    conn.execute("CREATE SCHEMA migrange")
+    conn.execute("CREATE TABLE migrange.t (id int PRIMARY KEY, ratio double precision)")
+    conn.execute("INSERT INTO migrange.t VALUES (1, 0.5), (2, 'NaN')")
+    source_url = postgres.dsn_for(postgres.user, None, "mig_pg_range")
+    target_url = f"mysql://{mariadb.user}@{mariadb.host}:{mariadb.port}/{mariadb.database}"
+    env = dict(os.environ, ARROWTAIL_TARGET_PASSWORD=mariadb.password)
+    run = ["run", "--source", source_url, "--slot", "migrange", "--publication", "migrange"]
+    run += ["--tables", "migrange.t", "--to", target_url + "?sink_name=migrange"]
+    run += ["--create-tables"]
+    proc = _cli(*run, "--snapshot", "initial", "--idle-exit", "2", env=env)
+    _, err = proc.communicate(timeout=240)
+    assert proc.returncode == 3, err
+    last = err.strip().splitlines()[-1]
+    # MariaDB's DOUBLE has no NaN: the error names the column and the value.
+    assert last.startswith("arrowtail: error:") and "column ratio" in last and "NaN" in last, err
+    assert "Traceback" not in err
     conn.close()

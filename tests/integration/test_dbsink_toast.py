@@ -65,6 +65,7 @@ def test_key_change_keeps_the_unchanged_toast_column(request, postgres, engine):
         with my.cursor() as cur:
             cur.execute("DROP DATABASE IF EXISTS public")
         target_url = f"mysql://{mariadb.user}@{mariadb.host}:{mariadb.port}/{mariadb.database}"
+        target_url += "?sink_name=toast"  # other tests' sinks write to the same database
         env["ARROWTAIL_TARGET_PASSWORD"] = mariadb.password
 
         def rows() -> dict[int, tuple]:
