@@ -278,7 +278,8 @@ def collapse(
 class _History:
     """Where the unsent columns of a row moved to a new key come from: the old key's events in
     the batch (key order, then event order), followed back through earlier key changes, or the
-    old key's row in the target. Only rows moved by a key change get here, one by one (few)."""
+    old key's row in the target. Only rows moved by a key change get here; those whose old key
+    has no earlier event in the batch (the usual case) are settled at once, the rest one by one."""
 
     def __init__(
         self,
@@ -299,14 +300,15 @@ class _History:
         self.move_in = (kind == 1) & is_moved
         #: Table row of a key change -> its delete-of-the-old-key event (even ordinal).
         removal = np.flatnonzero((kind == 0) & (order % 2 == 0))
-        self.removal = dict(zip(rows[removal].tolist(), removal.tolist(), strict=True))
+        self.removal = np.full(int(rows.max()) + 1 if rows.size else 0, -1, dtype=np.int64)
+        self.removal[rows[removal]] = removal
         self.rows = rows
         self.pk = list(pk)
 
     def origin(self, arrival: int, j: int) -> tuple[str, int]:
         """Column ``j`` of the row that event ``arrival`` moved in, just before the move:
         ``("batch", event)``, ``("target", event with the key to read)`` or ``("null", -1)``."""
-        removal = self.removal[int(self.rows[arrival])]
+        removal = int(self.removal[self.rows[arrival]])
         start = int(self.starts[self.group[removal]])
         kinds = self.kind[start:removal]
         deleted = np.flatnonzero(kinds == 0)
@@ -328,7 +330,16 @@ class _History:
         in; returns ``carry_from`` and ``carried`` (``None`` when nothing is carried)."""
         carried = np.zeros_like(unchanged)
         source = np.full(len(first_live), -1, dtype=np.int64)
-        for i in np.flatnonzero(self.move_in[first_live] & unchanged.any(axis=1)):
+        rows = np.flatnonzero(self.move_in[first_live] & unchanged.any(axis=1))
+        removals = self.removal[self.rows[first_live[rows]]]
+        # The old key's first event is its removal: its row comes straight from the target.
+        direct = removals == self.starts[self.group[removals]]
+        if truncate:
+            unchanged[rows[direct]] = False  # the target was emptied: no old row to keep
+        else:
+            carried[rows[direct]] = unchanged[rows[direct]]
+            source[rows[direct]] = removals[direct]
+        for i in rows[~direct]:
             for j in np.flatnonzero(unchanged[i]):
                 where, event = self.origin(int(first_live[i]), int(j))
                 if where == "batch":
