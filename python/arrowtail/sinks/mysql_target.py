@@ -6,8 +6,9 @@ their value lists rendered column-wise by :mod:`arrowtail.sinks.mysqlvalues` (or
 for the few types that has no rendering for). A truncate is ``DELETE FROM`` because ``TRUNCATE``
 commits implicitly (MySQL manual, "Statements That Cause an Implicit Commit") and would break the
 one-transaction-per-commit rule; table DDL runs on a second, autocommit connection for the same
-reason. The session runs in strict mode so a value that does not fit is an error, never a silent
-truncation.
+reason. Columns a primary-key change carries from the old row go through a ``TEMPORARY`` table
+(no implicit commit). The session runs in strict mode so a value that does not fit is an error,
+never a silent truncation.
 """
 
 from __future__ import annotations

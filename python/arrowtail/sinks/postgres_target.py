@@ -4,7 +4,8 @@ Each net action of a batch is one statement: rows are COPYed into a temporary st
 per column set, kept for the session, ``ON COMMIT DELETE ROWS``, with the target's column types),
 then one ``INSERT ... SELECT ... ON CONFLICT (pk) DO UPDATE`` per set of sent columns, or one
 ``DELETE ... USING`` for the deleted keys. ``TRUNCATE`` is transactional in PostgreSQL, so it
-joins the same transaction as the rest.
+joins the same transaction as the rest. Columns a primary-key change carries from the old row are
+copied into an ``ON COMMIT DROP`` temporary table before the deletes and set after the upserts.
 """
 
 from __future__ import annotations
