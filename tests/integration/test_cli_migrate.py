@@ -12,8 +12,6 @@ import sys
 import time
 from typing import Any
 
-from psycopg import sql
-
 from tests.integration.mysql_run import (
     PASSWORD_ENV,
     app_url,
@@ -22,6 +20,7 @@ from tests.integration.mysql_run import (
     wait_for_dump,
     workload,
 )
+from tests.integration.test_cli_targets import cli, fresh_db
 
 MY_DB = "mig_my"
 PG_SCHEMA = "migpg"
@@ -49,7 +48,7 @@ CREATE TABLE {PG_SCHEMA}.pairs (a integer, b varchar(20), v text, PRIMARY KEY (a
 """
 
 
-def _cli(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+def _start(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "arrowtail.cli", *args],
         stdout=subprocess.PIPE,
@@ -63,19 +62,6 @@ def _finish(proc: subprocess.Popen[str], timeout: float = 240) -> tuple[str, str
     out, err = proc.communicate(timeout=timeout)
     assert proc.returncode == 0, err
     return out, err
-
-
-def _verify(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "arrowtail.cli", "verify", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)
-
-
-def _fresh_pg_db(postgres: Any, name: str) -> Any:
-    admin = postgres.connect()
-    admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-    admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    admin.close()
-    return postgres.connect(dbname=name)
 
 
 def _wait_slot_active(conn: Any, slot: str, proc: subprocess.Popen[str]) -> None:
@@ -96,7 +82,7 @@ def test_mariadb_to_postgres_then_verify(mariadb: Any, postgres: Any) -> None:
     conn = mariadb.connect()
     create_schema(conn, MY_DB)
     workload(conn, MY_DB, 1)  # rows that exist before the run: the snapshot takes them
-    target = _fresh_pg_db(postgres, "mig_from_my")
+    target = fresh_db(postgres, "mig_from_my")
     target_url = postgres.dsn_for(postgres.user, None, "mig_from_my")
     env = dict(os.environ, **{PASSWORD_ENV: mariadb.password})
     tables = f"{MY_DB}.types,{MY_DB}.pairs"
@@ -104,13 +90,13 @@ def test_mariadb_to_postgres_then_verify(mariadb: Any, postgres: Any) -> None:
 
     before = dump_threads(mariadb)
     run = ["run", *source, "--tables", tables, "--to", target_url, "--create-tables"]
-    proc = _cli(*run, "--snapshot", "initial", "--server-id", "7411", "--idle-exit", "3", env=env)
+    proc = _start(*run, "--snapshot", "initial", "--server-id", "7411", "--idle-exit", "3", env=env)
     wait_for_dump(mariadb, proc, before)
     workload(conn, MY_DB, 2)  # while streaming: inserts, updates, a key change, deletes
     workload(conn, MY_DB, 3)
     _finish(proc)
 
-    equal = _verify(env, *source, "--against", target_url, "--tables", tables)
+    equal = cli("verify", *source, "--against", target_url, "--tables", tables, env=env)
     assert equal.returncode == 0, equal.stdout + equal.stderr
     assert f"{MY_DB}.types: equal" in equal.stdout and f"{MY_DB}.pairs: equal" in equal.stdout
     assert mariadb.password not in equal.stdout + equal.stderr
@@ -122,7 +108,7 @@ def test_mariadb_to_postgres_then_verify(mariadb: Any, postgres: Any) -> None:
     assert {name: kind for name, kind in created if name in MAPPED} == MAPPED
 
     target.execute(f"UPDATE {MY_DB}.types SET vc = 'behind its back' WHERE id = 2003")
-    different = _verify(env, *source, "--against", target_url, "--tables", tables)
+    different = cli("verify", *source, "--against", target_url, "--tables", tables, env=env)
     assert different.returncode == 1, different.stdout + different.stderr
     assert "different 1: 2003" in different.stdout
     conn.close()
@@ -167,7 +153,7 @@ def _pg_workload(conn: Any, round_: int) -> None:
 
 
 def test_postgres_to_mariadb_then_verify(postgres: Any, mariadb: Any) -> None:
-    conn = _fresh_pg_db(postgres, "mig_pg_src")
+    conn = fresh_db(postgres, "mig_pg_src")
     conn.execute(PG_DDL)
     conn.execute(f"CREATE PUBLICATION migp FOR TABLE {PG_SCHEMA}.items, {PG_SCHEMA}.pairs")
     _pg_workload(conn, 1)
@@ -189,14 +175,15 @@ def test_postgres_to_mariadb_then_verify(postgres: Any, mariadb: Any) -> None:
         "--idle-exit",
         "3",
     ]
-    proc = _cli(*run, env=env)
+    proc = _start(*run, env=env)
     _wait_slot_active(conn, "migslot", proc)
     _pg_workload(conn, 2)  # while streaming
     _pg_workload(conn, 3)
     _finish(proc)
 
     tables = f"{PG_SCHEMA}.items,{PG_SCHEMA}.pairs"
-    equal = _verify(env, "--source", source_url, "--against", target_url, "--tables", tables)
+    check = ["verify", "--source", source_url, "--against", target_url, "--tables", tables]
+    equal = cli(*check, env=env)
     assert equal.returncode == 0, equal.stdout + equal.stderr
     assert f"{PG_SCHEMA}.items: equal" in equal.stdout
     assert f"{PG_SCHEMA}.pairs: equal" in equal.stdout
@@ -205,7 +192,7 @@ def test_postgres_to_mariadb_then_verify(postgres: Any, mariadb: Any) -> None:
         cur.execute(moved)
         assert cur.fetchone()[0] == conn.execute(moved).fetchone()[0] >= 3  # key changes arrived
         cur.execute(f"UPDATE {PG_SCHEMA}.items SET price = 1 WHERE id = 3004")
-    different = _verify(env, "--source", source_url, "--against", target_url, "--tables", tables)
+    different = cli(*check, env=env)
     assert different.returncode == 1, different.stdout + different.stderr
     assert "different 1: 3004" in different.stdout
     my.close()
@@ -213,7 +200,7 @@ def test_postgres_to_mariadb_then_verify(postgres: Any, mariadb: Any) -> None:
 
 
 def test_value_the_target_cannot_hold_is_one_clear_error(postgres: Any, mariadb: Any) -> None:
-    conn = _fresh_pg_db(postgres, "mig_pg_range")
+    conn = fresh_db(postgres, "mig_pg_range")
     conn.execute("CREATE SCHEMA migrange")
     conn.execute("CREATE TABLE migrange.t (id int PRIMARY KEY, ratio double precision)")
     conn.execute("INSERT INTO migrange.t VALUES (1, 0.5), (2, 'NaN')")
@@ -223,7 +210,7 @@ def test_value_the_target_cannot_hold_is_one_clear_error(postgres: Any, mariadb:
     run = ["run", "--source", source_url, "--slot", "migrange", "--publication", "migrange"]
     run += ["--tables", "migrange.t", "--to", target_url + "?sink_name=migrange"]
     run += ["--create-tables"]
-    proc = _cli(*run, "--snapshot", "initial", "--idle-exit", "2", env=env)
+    proc = _start(*run, "--snapshot", "initial", "--idle-exit", "2", env=env)
     _, err = proc.communicate(timeout=240)
     assert proc.returncode == 3, err
     last = err.strip().splitlines()[-1]

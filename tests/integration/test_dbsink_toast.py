@@ -5,12 +5,11 @@ PostgreSQL and a MariaDB target. pgoutput sends the unchanged TOAST value as ``u
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from typing import Any
 
 import pytest
 from psycopg import sql
+
+from tests.integration.test_cli_targets import cli, fresh_db
 
 DDL = """
 CREATE TABLE docs (id bigint PRIMARY KEY, n integer, body text, note text);
@@ -20,29 +19,10 @@ ALTER TABLE docs ALTER COLUMN body SET STORAGE EXTERNAL;
 BODY = "repeat(md5(g::text), 640)"
 
 
-def _cli(*args: str, env: dict[str, str]) -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "arrowtail.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env=env,
-    )
-    assert out.returncode == 0, out.stderr
-
-
-def _fresh(postgres: Any, name: str) -> Any:
-    admin = postgres.connect()
-    admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-    admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    admin.close()
-    return postgres.connect(dbname=name)
-
-
 @pytest.mark.parametrize("engine", ["postgres", "mariadb"])
 def test_key_change_keeps_the_unchanged_toast_column(request, postgres, engine):
     src_db = f"toast_src_{engine}"
-    conn = _fresh(postgres, src_db)
+    conn = fresh_db(postgres, src_db)
     conn.execute(DDL)
     conn.execute("CREATE PUBLICATION tp FOR TABLE docs")
     conn.execute(f"INSERT INTO docs SELECT g, 0, {BODY}, 'n' || g FROM generate_series(1, 20) g")
@@ -53,7 +33,7 @@ def test_key_change_keeps_the_unchanged_toast_column(request, postgres, engine):
     assert chunks >= 20, "body is not stored out of line"
     env = dict(os.environ)
     if engine == "postgres":
-        target = _fresh(postgres, f"toast_tgt_{engine}")
+        target = fresh_db(postgres, f"toast_tgt_{engine}")
         target_url = postgres.dsn_for(postgres.user, None, f"toast_tgt_{engine}")
 
         def rows() -> dict[int, tuple]:
@@ -76,7 +56,8 @@ def test_key_change_keeps_the_unchanged_toast_column(request, postgres, engine):
     source_url = postgres.dsn_for(postgres.user, None, src_db)
     run = ["run", "--source", source_url, "--slot", f"toast_{engine}", "--publication", "tp"]
     run += ["--to", target_url, "--create-tables", "--idle-exit", "2"]
-    _cli(*run, "--snapshot", "initial", env=env)  # the rows reach the target by the snapshot
+    first = cli(*run, "--snapshot", "initial", env=env)  # the rows reach the target by snapshot
+    assert first.returncode == 0, first.stderr
 
     # Key changes that leave the TOASTed body alone: pgoutput sends it as unchanged.
     conn.execute("UPDATE docs SET id = id + 1000, n = n + 1 WHERE id <= 5")
@@ -87,7 +68,8 @@ def test_key_change_keeps_the_unchanged_toast_column(request, postgres, engine):
         conn.execute("UPDATE docs SET id = 7 WHERE id = 8")
         conn.execute("UPDATE docs SET id = 8 WHERE id = -7")
     conn.execute("UPDATE docs SET note = 'plain update' WHERE id = 9")
-    _cli(*run, env=env)
+    second = cli(*run, env=env)
+    assert second.returncode == 0, second.stderr
 
     want = {
         r[0]: tuple(r) for r in conn.execute("SELECT id, n, md5(body), note FROM docs").fetchall()
