@@ -88,6 +88,26 @@ def _add_run_options(p: argparse.ArgumentParser, *, snapshot: bool = True) -> No
         metavar="SEC",
         help="stop cleanly (flushed, checkpointed, acknowledged) after SEC idle seconds",
     )
+    p.add_argument(
+        "--heartbeat",
+        type=float,
+        metavar="SEC",
+        help="PostgreSQL: write a heartbeat message every SEC seconds so the slot advances while "
+        "the published tables are quiet (off by default; e.g. --heartbeat 10)",
+    )
+    p.add_argument(
+        "--lag-warn-bytes",
+        type=int,
+        metavar="N",
+        help="log a warning when the source lag or the slot's retained WAL passes N bytes "
+        "(e.g. --lag-warn-bytes 1073741824)",
+    )
+    p.add_argument(
+        "--lag-warn-seconds",
+        type=float,
+        metavar="SEC",
+        help="log a warning when the oldest change not yet stored is older than SEC seconds",
+    )
     p.add_argument("--log-format", choices=["text", "json"], help="log line format")
     p.add_argument(
         "--metrics-port", type=int, metavar="PORT", help="serve Prometheus metrics on 127.0.0.1"
@@ -105,6 +125,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             "resume_by": args.resume_by,
             "tables": args.tables,
             "snapshot": getattr(args, "snapshot", None),
+            "heartbeat_interval": args.heartbeat,
         },
         "sink": {"url": args.to},
         "run": {
@@ -112,6 +133,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             "idle_exit": args.idle_exit,
             "log_format": args.log_format,
             "metrics_port": args.metrics_port,
+            "lag_warn_bytes": args.lag_warn_bytes,
+            "lag_warn_seconds": args.lag_warn_seconds,
         },
     }
 

@@ -37,6 +37,7 @@ def build_source(cfg: Config) -> Source:
             tables=src.tables,
             snapshot=src.snapshot,
             password=password,
+            heartbeat_interval=src.heartbeat_interval,
         )
     from arrowtail.sources.mysql import MySqlSource
 
@@ -53,7 +54,7 @@ def build_source(cfg: Config) -> Source:
 def run_pipeline(cfg: Config, install_signals: InstallSignals | None = None) -> Summary:
     """Runs ``arrowtail run`` for a validated configuration."""
     from arrowtail.checkpoint import CheckpointFile
-    from arrowtail.observability import MetricsServer, default_metrics
+    from arrowtail.observability import LagWatch, MetricsServer, default_metrics
     from arrowtail.transforms import TableTransform
 
     sink = open_sink(cfg.sink.url)
@@ -68,24 +69,29 @@ def run_pipeline(cfg: Config, install_signals: InstallSignals | None = None) -> 
     metrics = default_metrics()
     server = MetricsServer(metrics, cfg.run.metrics_port).start() if cfg.run.metrics_port else None
 
-    last_describe = [0.0]
+    watch = LagWatch(cfg.run.lag_warn_bytes, cfg.run.lag_warn_seconds)
+    last_describe = [float("-inf")]
 
     def on_progress(summary: Summary) -> None:
         for (table, op), n in summary.by_table_op.items():
             metrics.set("arrowtail_rows_total", n, table=table, op=op)
         metrics.set("arrowtail_batches_total", summary.batches)
-        # Lag needs a query on the source: every 10 s at most, and only when someone scrapes.
+        # Lag needs a query on the source: every lag_check_interval at most, and only when
+        # someone scrapes the metrics or a warning threshold is set.
         now = time.monotonic()
-        if server is not None and now - last_describe[0] >= 10.0:
+        wanted = server is not None or watch.enabled
+        if wanted and now - last_describe[0] >= cfg.run.lag_check_interval:
             last_describe[0] = now
             info = source.describe()
             for key, name in (
                 ("lag_bytes", "arrowtail_lag_bytes"),
                 ("lag_seconds", "arrowtail_lag_seconds"),
+                ("retained_wal_bytes", "arrowtail_retained_wal_bytes"),
                 ("reconnects", "arrowtail_reconnects_total"),
             ):
                 if key in info:
                     metrics.set(name, float(info[key]))
+            metrics.set("arrowtail_lag_warning", 1.0 if watch.check(info) else 0.0)
 
     pipeline = Pipeline(
         source,
