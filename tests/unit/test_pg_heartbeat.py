@@ -25,12 +25,13 @@ def messages(prefixes: list[str | None]) -> pa.RecordBatch:
 
 def test_heartbeats_are_removed_and_other_messages_kept() -> None:
     table = pa.record_batch({"_op": ["c"], "id": [1]})
-    out = drop_heartbeats(
+    out, dropped = drop_heartbeats(
         [
             ("public.t", 1, table),
             ("_messages", 1, messages([PREFIX, "app.event", PREFIX, None])),
         ]
     )
+    assert dropped == 2
     assert [(name, b.num_rows) for name, _, b in out] == [("public.t", 1), ("_messages", 2)]
     kept = out[1][2]
     assert kept.column("prefix").to_pylist() == ["app.event", None]
@@ -39,12 +40,12 @@ def test_heartbeats_are_removed_and_other_messages_kept() -> None:
 
 
 def test_a_batch_of_only_heartbeats_disappears() -> None:
-    assert drop_heartbeats([("_messages", 1, messages([PREFIX, PREFIX]))]) == []
+    assert drop_heartbeats([("_messages", 1, messages([PREFIX, PREFIX]))]) == ([], 2)
 
 
 def test_a_table_named_like_the_prefix_column_is_untouched() -> None:
     batch = pa.record_batch({"_op": ["c"], "prefix": [PREFIX]})
-    assert drop_heartbeats([("public.notes", 1, batch)]) == [("public.notes", 1, batch)]
+    assert drop_heartbeats([("public.notes", 1, batch)]) == ([("public.notes", 1, batch)], 0)
 
 
 def test_interval_must_be_positive() -> None:

@@ -3,13 +3,15 @@ that a replication slot keeps advancing while its published tables are quiet.
 
 A slot's ``confirmed_flush_lsn`` only moves when the client confirms a position, and the client
 only learns of positions from what the walsender sends. When the published tables are quiet —
-the database idle, or busy only with tables outside the publication — nothing is sent except
-keepalives every ``wal_sender_timeout / 2``, and the slot pins the WAL written meanwhile. A
-non-transactional ``pg_logical_emit_message`` (PostgreSQL docs, "System Administration
-Functions", ``pg_logical_emit_message``) is decoded at once, outside any transaction, and pgoutput
-forwards it when the ``messages`` option is on (protocol "Logical Replication Message Formats",
-``Message``). Its LSN is a position with no change of ours before it still unconfirmed, so the
-source may acknowledge it once everything earlier is stored.
+the database idle, or busy only with tables outside the publication — the walsender sends no
+data, only keepalives at its own pace (when it has caught up, and every
+``wal_sender_timeout / 2``; the source turns their WAL end into a position too). A heartbeat adds
+a steady cadence the operator chooses, and an end-to-end check: the message must come back through
+the slot. A non-transactional ``pg_logical_emit_message`` (PostgreSQL docs, "System
+Administration Functions") is decoded at once, outside any transaction, and pgoutput forwards it
+when the ``messages`` option is on (protocol "Logical Replication Message Formats", ``Message``).
+When nothing of ours is in flight its WAL position holds no unconfirmed change, so the source
+may acknowledge it once everything earlier is stored.
 
 The messages carry the prefix :data:`PREFIX` and a small JSON body (wall clock of the sender);
 :func:`drop_heartbeats` removes them from the ``_messages`` pseudo-table, so sinks never see them.
@@ -121,16 +123,19 @@ class Heartbeat:
                 pass
 
 
-def drop_heartbeats(batches: list[TableBatch]) -> list[TableBatch]:
-    """``batches`` without heartbeat messages; a ``_messages`` batch that held only heartbeats
-    is left out entirely."""
+def drop_heartbeats(batches: list[TableBatch]) -> tuple[list[TableBatch], int]:
+    """``batches`` without heartbeat messages, and how many were dropped; a ``_messages`` batch
+    that held only heartbeats is left out entirely."""
     out: list[TableBatch] = []
+    dropped = 0
     for table, version, batch in batches:
         if table == MESSAGES_TABLE and "prefix" in batch.schema.names:
             keep = pc.fill_null(pc.not_equal(batch.column("prefix"), pa.scalar(PREFIX)), True)
             if not pc.all(keep).as_py():
+                before = batch.num_rows
                 batch = batch.filter(keep)
+                dropped += before - batch.num_rows
                 if batch.num_rows == 0:
                     continue
         out.append((table, version, batch))
-    return out
+    return out, dropped

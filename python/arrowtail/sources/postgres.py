@@ -131,6 +131,8 @@ class PostgresSource:
         #: The server's flushed WAL position when the source opened; reaching it is catching up.
         self._target_lsn = 0
         self.reconnects = 0
+        #: Heartbeat messages that came back through the slot (and were dropped).
+        self.heartbeats_received = 0
         #: (end LSN, oldest commit time in epoch seconds) of positions handed out and not yet
         #: acknowledged, oldest first: what ``lag_seconds`` measures.
         self._unacknowledged: deque[tuple[int, float]] = deque()
@@ -278,7 +280,8 @@ class PostgresSource:
             max(0.0, time.time() - self._unacknowledged[0][1]) if self._unacknowledged else 0.0
         )
         if self._heartbeat is not None:
-            info["heartbeats"] = self._heartbeat.sent
+            info["heartbeats_sent"] = self._heartbeat.sent
+            info["heartbeats_received"] = self.heartbeats_received
         try:
             with pg_admin.connect(self._dsn) as conn:
                 info.update(pg_admin.lag(conn, self.slot))
@@ -338,7 +341,8 @@ class PostgresSource:
             self._decoder.feed_many(frames)
         # Heartbeats (of this run or an earlier one) are not changes: they only move the
         # idle position below.
-        batches = drop_heartbeats(self._decoder.flush())
+        batches, heartbeats = drop_heartbeats(self._decoder.flush())
+        self.heartbeats_received += heartbeats
         position: Position | None = None
         committed = self._decoder.committed_lsn
         if committed > self._emitted_lsn:
