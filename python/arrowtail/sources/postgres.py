@@ -254,7 +254,8 @@ class PostgresSource:
                 stream.send_status(self._acked_end)
             except (SourceError, psycopg.Error):
                 pass
-            stream.close()
+            # A clean end, so that the server reads that last status update for sure.
+            stream.finish(timeout=self.status_interval)
 
     @property
     def caught_up(self) -> bool:
