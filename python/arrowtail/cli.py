@@ -278,7 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
         "status",
         help="show source position, sink checkpoint and lag",
         epilog="example:\n  arrowtail status --source postgresql://cdc@db/shop --slot arrowtail "
-        "--to parquet:/data/cdc --json\n",
+        "--to parquet:/data/cdc --json\n  arrowtail status --source postgresql://cdc@db/shop "
+        "--lag-warn-bytes 1073741824   # exit 1 past 1 GiB\n",
         formatter_class=fmt,
     )
     p.add_argument("--source", metavar="URL")
@@ -287,6 +288,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", metavar="SINK")
     p.add_argument("--checkpoint", metavar="PATH")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument(
+        "--lag-warn-bytes",
+        type=int,
+        metavar="N",
+        help="exit 1 (and say lag_warning) when the slot's lag or retained WAL passes N bytes",
+    )
+    p.add_argument(
+        "--lag-warn-seconds",
+        type=float,
+        metavar="SEC",
+        help="exit 1 when the walsender's flush lag passes SEC seconds",
+    )
     p.set_defaults(handler=cmd_status)
 
     p = sub.add_parser(

@@ -132,7 +132,8 @@ def default_metrics() -> Metrics:
     return m
 
 
-def _size(n: float) -> str:
+def human_bytes(n: float) -> str:
+    """A byte count as ``512 B``, ``1.5 kB``, ``3.0 MB``... (powers of 1024)."""
     for unit in ("B", "kB", "MB", "GB"):
         if abs(n) < 1024 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -183,7 +184,7 @@ class LagWatch:
         reasons: list[str] = []
         lag_bytes = max(_number(info, "lag_bytes"), _number(info, "retained_wal_bytes"))
         if self.max_bytes is not None and lag_bytes > self.max_bytes:
-            reasons.append(f"{_size(lag_bytes)} behind (limit {_size(self.max_bytes)})")
+            reasons.append(f"{human_bytes(lag_bytes)} behind (limit {human_bytes(self.max_bytes)})")
         lag_seconds = _number(info, "lag_seconds")
         if self.max_seconds is not None and lag_seconds > self.max_seconds:
             reasons.append(f"{lag_seconds:.1f}s behind (limit {self.max_seconds:g}s)")
@@ -200,7 +201,7 @@ class LagWatch:
         else:
             self._log.info(
                 "replication lag back under threshold (%s, %.1fs)",
-                _size(lag_bytes),
+                human_bytes(lag_bytes),
                 lag_seconds,
             )
         return self.over

@@ -6,11 +6,16 @@
 - Lag warnings: a transaction left open pins the slot's ``restart_lsn`` while other transactions
   write megabytes of WAL; with ``--lag-warn-bytes`` below that, the run logs the warning line and
   its metrics endpoint reports ``arrowtail_lag_warning 1``.
+- ``arrowtail status`` shows the slot's positions, lag and retained WAL, and with a threshold
+  exits 1 when the slot is past it.
 """
 
 from __future__ import annotations
 
+import json
 import signal
+import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -198,4 +203,51 @@ def test_lag_warning_when_the_slot_retains_more_wal_than_allowed(
     # One line for the crossing, not one per check.
     assert len(warnings) == 1, warnings
     assert "WARNING" in warnings[0] and "limit 1.0 MB" in warnings[0], warnings[0]
+    drop_slot(postgres, slot)
+
+
+def status(postgres: Any, slot: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    url = postgres.dsn_for(postgres.app_user, None, DB)
+    return subprocess.run(
+        [sys.executable, "-m", "arrowtail.cli", "status", "--source", url, "--slot", slot]
+        + ["--password-env", "RUN_PG_PASSWORD", *extra],
+        env=env_for(postgres),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_status_shows_slot_lag_and_exits_1_past_a_threshold(postgres: Any, database: str) -> None:
+    slot = "hb_status"
+    new_slot(postgres, slot)
+    confirmed, _ = slot_state(postgres, DB, slot)
+    # Nobody consumes the slot: everything written after it is lag.
+    target = write_busy(postgres, 8000, size=200)
+    result = status(postgres, slot, "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["slot"] == slot and report["slot_active"] is False
+    lsn = report["slot_confirmed_flush_lsn"].split("/")
+    assert (int(lsn[0], 16) << 32) + int(lsn[1], 16) == confirmed
+    assert report["lag_bytes"] >= target - confirmed > 1 << 20
+    assert report["retained_wal_bytes"] >= report["lag_bytes"]
+    assert report["wal_status"] == "reserved"
+    assert "lag_warning" not in report
+
+    human = status(postgres, slot)
+    assert human.returncode == 0, human.stderr
+    lines = {line.split()[0]: line for line in human.stdout.splitlines()}
+    assert " MB (" in lines["lag_bytes"] and " bytes)" in lines["lag_bytes"], human.stdout
+    assert lines["slot_active"].split()[1] == "False"
+
+    over = status(postgres, slot, "--json", "--lag-warn-bytes", str(1 << 20))
+    assert over.returncode == 1, over.stderr
+    assert json.loads(over.stdout)["lag_warning"] is True
+    assert "replication lag past threshold" in over.stderr
+    under = status(postgres, slot, "--json", "--lag-warn-bytes", str(1 << 40))
+    assert under.returncode == 0 and json.loads(under.stdout)["lag_warning"] is False
+    for run in (result, human, over, under):
+        assert postgres.app_password not in run.stdout + run.stderr
     drop_slot(postgres, slot)

@@ -136,3 +136,28 @@ def test_heartbeat_is_refused_for_mysql() -> None:
             },
             environ={},
         )
+
+
+def test_status_table_is_aligned_and_readable() -> None:
+    from arrowtail.runner import render_status
+
+    text = render_status(
+        {
+            "source": "postgresql://cdc:***@db/shop",
+            "slot": "arrowtail",
+            "lag_bytes": 3 << 20,
+            "retained_wal_bytes": 512,
+            "flush_lag_seconds": 2.25,
+            "sink_checkpoint": {"lsn": 10, "end_lsn": 12},
+            "checkpoint": None,
+        }
+    )
+    assert text.splitlines() == [
+        "source              postgresql://cdc:***@db/shop",
+        "slot                arrowtail",
+        "lag_bytes           3.0 MB (3,145,728 bytes)",
+        "retained_wal_bytes  512 B (512 bytes)",
+        "flush_lag_seconds   2.2s",
+        "sink_checkpoint     lsn=10, end_lsn=12",
+        "checkpoint          -",
+    ]
