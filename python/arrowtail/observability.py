@@ -121,9 +121,7 @@ def default_metrics() -> Metrics:
     m.describe("arrowtail_rows_total", "counter", "Changes delivered to the sink, by table and op")
     m.describe("arrowtail_batches_total", "counter", "Change batches delivered to the sink")
     m.describe("arrowtail_lag_bytes", "gauge", "Bytes of source log not yet acknowledged")
-    m.describe(
-        "arrowtail_lag_seconds", "gauge", "Age of the oldest change read but not yet stored"
-    )
+    m.describe("arrowtail_lag_seconds", "gauge", "Age of the oldest change read but not yet stored")
     m.describe("arrowtail_sink_seconds", "gauge", "Duration of the last sink write and commit")
     m.describe("arrowtail_dead_letter_total", "counter", "Rows sent to the dead-letter topic")
     m.describe("arrowtail_reconnects_total", "counter", "Reconnections to the source")

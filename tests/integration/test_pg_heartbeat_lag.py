@@ -113,6 +113,39 @@ def test_source_consumes_heartbeats_and_acknowledges_past_busy_unpublished_write
     drop_slot(postgres, slot)
 
 
+def test_lag_seconds_is_the_age_of_the_oldest_unacknowledged_change(
+    postgres: Any, database: str
+) -> None:
+    slot = "hb_lag_seconds"
+    new_slot(postgres, slot)
+    dsn = postgres.dsn_for(postgres.app_user, postgres.app_password, DB)
+    source = PostgresSource(dsn, slot=slot, publication=PUB)
+    source.open(None)
+    try:
+        assert source.describe()["lag_seconds"] == 0.0
+        with postgres.connect(dbname=DB) as conn:
+            conn.execute("INSERT INTO quiet VALUES (100, 'first')")
+        positions = []
+
+        def handed_out() -> bool:
+            chunk = source.poll(0.2)
+            if chunk.batches and chunk.position is not None:
+                positions.append(chunk.position)
+            return bool(positions)
+
+        wait_for(handed_out, "the insert")
+        # Not acknowledged (a slow sink): the lag grows with the change's age...
+        wait_for(lambda: source.describe()["lag_seconds"] >= 1.0, "the lag to grow")
+        # ...and is gone once the sink stored it.
+        source.acknowledge(positions[0])
+        assert source.describe()["lag_seconds"] == 0.0
+    finally:
+        source.close()
+        with postgres.connect(dbname=DB) as conn:
+            conn.execute("DELETE FROM quiet WHERE id = 100")
+    drop_slot(postgres, slot)
+
+
 def test_run_with_heartbeats_advances_slot_and_keeps_heartbeats_out_of_the_sink(
     postgres: Any, database: str, tmp_path: Path
 ) -> None:
