@@ -14,6 +14,8 @@ have() { command -v "$1" >/dev/null || [[ -x "/usr/sbin/$1" ]]; }
 have_pg_server || missing+=(postgresql)
 { have mariadbd && have mariadb-install-db; } || missing+=(mariadb-server)
 have cc || missing+=(build-essential)
+# The TLS tests make a self-signed certificate with the openssl command.
+have openssl || missing+=(openssl)
 can_make_venv() {
     # An existing working .venv is proof enough; otherwise try for real (Debian splits ensurepip,
     # which venv needs for pip, into python3-venv, and a bare import does not reveal that).

@@ -17,6 +17,7 @@ import pytest
 
 from tests.servers import KafkaServer, MariaDBServer, PostgresServer, ServerUnavailable
 from tests.servers._process import require_servers
+from tests.servers.postgres_tls import TlsPostgresServer
 
 S = TypeVar("S", PostgresServer, MariaDBServer, KafkaServer)
 
@@ -50,6 +51,13 @@ def _serve(name: str, factory: Callable[[], S]) -> Iterator[S]:
 def postgres() -> Iterator[PostgresServer]:
     """A private PostgreSQL (wal_level=logical) on 127.0.0.1; see tests/servers/postgres.py."""
     yield from _serve("PostgreSQL", PostgresServer)
+
+
+@pytest.fixture(scope="module")
+def tls_postgres() -> Iterator[PostgresServer]:
+    """Another private PostgreSQL, with ``ssl = on``, a self-signed certificate (``.ca_file``)
+    and TLS required of the password role; one per test module (tests/servers/postgres_tls.py)."""
+    yield from _serve("PostgreSQL with TLS", TlsPostgresServer)
 
 
 @pytest.fixture(scope="session")

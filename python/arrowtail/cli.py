@@ -94,6 +94,26 @@ def _add_run_options(p: argparse.ArgumentParser, *, snapshot: bool = True) -> No
         metavar="SEC",
         help="stop cleanly (flushed, checkpointed, acknowledged) after SEC idle seconds",
     )
+    p.add_argument(
+        "--heartbeat",
+        type=float,
+        metavar="SEC",
+        help="PostgreSQL: write a heartbeat message every SEC seconds so the slot advances while "
+        "the published tables are quiet (off by default; e.g. --heartbeat 10)",
+    )
+    p.add_argument(
+        "--lag-warn-bytes",
+        type=int,
+        metavar="N",
+        help="log a warning when the source lag or the slot's retained WAL passes N bytes "
+        "(e.g. --lag-warn-bytes 1073741824)",
+    )
+    p.add_argument(
+        "--lag-warn-seconds",
+        type=float,
+        metavar="SEC",
+        help="log a warning when the oldest change not yet stored is older than SEC seconds",
+    )
     p.add_argument("--log-format", choices=["text", "json"], help="log line format")
     p.add_argument(
         "--metrics-port", type=int, metavar="PORT", help="serve Prometheus metrics on 127.0.0.1"
@@ -111,6 +131,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             "resume_by": args.resume_by,
             "tables": args.tables,
             "snapshot": getattr(args, "snapshot", None),
+            "heartbeat_interval": args.heartbeat,
         },
         "sink": {"url": args.to, "create_tables": args.create_tables},
         "run": {
@@ -118,6 +139,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             "idle_exit": args.idle_exit,
             "log_format": args.log_format,
             "metrics_port": args.metrics_port,
+            "lag_warn_bytes": args.lag_warn_bytes,
+            "lag_warn_seconds": args.lag_warn_seconds,
         },
     }
 
@@ -261,7 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
         "status",
         help="show source position, sink checkpoint and lag",
         epilog="example:\n  arrowtail status --source postgresql://cdc@db/shop --slot arrowtail "
-        "--to parquet:/data/cdc --json\n",
+        "--to parquet:/data/cdc --json\n  arrowtail status --source postgresql://cdc@db/shop "
+        "--lag-warn-bytes 1073741824   # exit 1 past 1 GiB\n",
         formatter_class=fmt,
     )
     p.add_argument("--source", metavar="URL")
@@ -270,6 +294,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", metavar="SINK")
     p.add_argument("--checkpoint", metavar="PATH")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument(
+        "--lag-warn-bytes",
+        type=int,
+        metavar="N",
+        help="exit 1 (and say lag_warning) when the slot's lag or retained WAL passes N bytes",
+    )
+    p.add_argument(
+        "--lag-warn-seconds",
+        type=float,
+        metavar="SEC",
+        help="exit 1 when the walsender's flush lag passes SEC seconds",
+    )
     p.set_defaults(handler=cmd_status)
 
     p = sub.add_parser(

@@ -13,6 +13,7 @@ Example ``arrowtail.toml``::
     slot = "arrowtail"
     publication = "arrowtail"
     snapshot = "initial"
+    heartbeat_interval = 10      # PostgreSQL: keep the slot moving while its tables are quiet
 
     [sink]
     url = "parquet:/data/cdc"
@@ -20,6 +21,8 @@ Example ``arrowtail.toml``::
     [run]
     idle_exit = 30
     checkpoint = "/var/lib/arrowtail/shop.json"
+    lag_warn_bytes = 1073741824  # warn when the slot holds more than 1 GiB of WAL
+    lag_warn_seconds = 300
 """
 
 from __future__ import annotations
@@ -56,6 +59,8 @@ class SourceConfig:
     #: MySQL/MariaDB: resume the binlog dump by file/offset (``position``) or by GTID (``gtid``).
     resume_by: str = "position"
     tables: list[str] = field(default_factory=list)
+    #: PostgreSQL: seconds between heartbeat messages (``None``: no heartbeats).
+    heartbeat_interval: float | None = None
 
     @property
     def kind(self) -> str:
@@ -105,6 +110,12 @@ class RunConfig:
     idle_exit: float | None = None
     log_format: str = "text"
     metrics_port: int | None = None
+    #: Warn when the source's lag (or the slot's retained WAL) passes this many bytes.
+    lag_warn_bytes: int | None = None
+    #: Warn when the oldest change not yet stored is older than this many seconds.
+    lag_warn_seconds: float | None = None
+    #: Seconds between lag queries on the source (for warnings and metrics).
+    lag_check_interval: float = 10.0
 
 
 @dataclass
@@ -146,6 +157,19 @@ class Config:
         redact_url(self.sink.url)
         if self.run.idle_exit is not None and self.run.idle_exit < 0:
             raise ConfigError("run.idle_exit must be zero or more seconds")
+        if self.source.heartbeat_interval is not None and self.source.heartbeat_interval <= 0:
+            raise ConfigError("source.heartbeat_interval must be more than zero seconds")
+        if self.source.heartbeat_interval is not None and self.source.kind != "postgres":
+            raise ConfigError(
+                "source.heartbeat_interval applies to PostgreSQL sources only (MySQL/MariaDB "
+                "sources get the server's own heartbeat events); remove it"
+            )
+        for key in ("lag_warn_bytes", "lag_warn_seconds"):
+            value = getattr(self.run, key)
+            if value is not None and value <= 0:
+                raise ConfigError(f"run.{key} must be more than zero")
+        if self.run.lag_check_interval <= 0:
+            raise ConfigError("run.lag_check_interval must be more than zero seconds")
         if self.run.log_format not in ("text", "json"):
             raise ConfigError("run.log_format must be 'text' or 'json'")
         return self

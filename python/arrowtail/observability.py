@@ -6,7 +6,12 @@ never per row; text by default, JSON lines with ``--log-format json``; every rec
 
 Metrics: a small registry of counters and gauges exposed in the Prometheus text format by an
 optional HTTP endpoint (``--metrics-port``): rows by table and op, batches, bytes, lag in bytes and
-seconds, sink latency, dead-lettered rows, reconnects.
+seconds, sink latency, dead-lettered rows, reconnects, and whether lag is past its warning
+threshold.
+
+Lag warnings (:class:`LagWatch`): one warning line when the source's lag passes
+``run.lag_warn_bytes`` or ``run.lag_warn_seconds``, one info line when it is back under, never
+more than one line per ``min_interval`` seconds however often the lag flaps.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -115,11 +121,95 @@ def default_metrics() -> Metrics:
     m.describe("arrowtail_rows_total", "counter", "Changes delivered to the sink, by table and op")
     m.describe("arrowtail_batches_total", "counter", "Change batches delivered to the sink")
     m.describe("arrowtail_lag_bytes", "gauge", "Bytes of source log not yet acknowledged")
-    m.describe("arrowtail_lag_seconds", "gauge", "Seconds since the commit of the newest change")
+    m.describe("arrowtail_lag_seconds", "gauge", "Age of the oldest change read but not yet stored")
     m.describe("arrowtail_sink_seconds", "gauge", "Duration of the last sink write and commit")
     m.describe("arrowtail_dead_letter_total", "counter", "Rows sent to the dead-letter topic")
     m.describe("arrowtail_reconnects_total", "counter", "Reconnections to the source")
+    m.describe("arrowtail_retained_wal_bytes", "gauge", "WAL the replication slot keeps")
+    m.describe(
+        "arrowtail_lag_warning", "gauge", "1 while lag is past run.lag_warn_bytes/_seconds, else 0"
+    )
     return m
+
+
+def human_bytes(n: float) -> str:
+    """A byte count as ``512 B``, ``1.5 kB``, ``3.0 MB``... (powers of 1024)."""
+    for unit in ("B", "kB", "MB", "GB"):
+        if abs(n) < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"  # pragma: no cover - the loop returns at GB
+
+
+class LagWatch:
+    """Compares a source's ``describe()`` lag with thresholds and logs crossings.
+
+    Bytes are the larger of ``lag_bytes`` (log not yet acknowledged) and ``retained_wal_bytes``
+    (WAL the slot keeps); seconds are ``lag_seconds``. A threshold of ``None`` is not checked.
+    The first crossing is logged at once; later state changes at most once per ``min_interval``
+    seconds, and a change that was held back is logged when the interval has passed, if it
+    still holds.
+
+    Example::
+
+        watch = LagWatch(max_bytes=1 << 30, max_seconds=300)
+        over = watch.check(source.describe())   # True while past a threshold
+    """
+
+    def __init__(
+        self,
+        max_bytes: int | None = None,
+        max_seconds: float | None = None,
+        *,
+        min_interval: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.max_bytes = max_bytes
+        self.max_seconds = max_seconds
+        self.min_interval = min_interval
+        self._clock = clock
+        self._log = logger or logging.getLogger("arrowtail.lag")
+        #: Whether the lag is past a threshold now.
+        self.over = False
+        self._logged_over = False
+        self._last_log: float | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_bytes is not None or self.max_seconds is not None
+
+    def check(self, info: Mapping[str, object]) -> bool:
+        """Updates the state from one ``describe()`` result; returns whether lag is over."""
+        reasons: list[str] = []
+        lag_bytes = max(_number(info, "lag_bytes"), _number(info, "retained_wal_bytes"))
+        if self.max_bytes is not None and lag_bytes > self.max_bytes:
+            reasons.append(f"{human_bytes(lag_bytes)} behind (limit {human_bytes(self.max_bytes)})")
+        lag_seconds = _number(info, "lag_seconds")
+        if self.max_seconds is not None and lag_seconds > self.max_seconds:
+            reasons.append(f"{lag_seconds:.1f}s behind (limit {self.max_seconds:g}s)")
+        self.over = bool(reasons)
+        if self.over == self._logged_over:
+            return self.over
+        now = self._clock()
+        if self._last_log is not None and now - self._last_log < self.min_interval:
+            return self.over
+        self._last_log = now
+        self._logged_over = self.over
+        if self.over:
+            self._log.warning("replication lag past threshold: %s", "; ".join(reasons))
+        else:
+            self._log.info(
+                "replication lag back under threshold (%s, %.1fs)",
+                human_bytes(lag_bytes),
+                lag_seconds,
+            )
+        return self.over
+
+
+def _number(info: Mapping[str, object], key: str) -> float:
+    value = info.get(key)
+    return float(value) if isinstance(value, int | float) else 0.0
 
 
 class MetricsServer:

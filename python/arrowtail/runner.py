@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from arrowtail.config import Config
-from arrowtail.exceptions import ConfigError, SourceError
+from arrowtail.exceptions import ConfigError
 from arrowtail.pipeline import Pipeline, Summary
 from arrowtail.redact import redact_url
 from arrowtail.sinks import open_sink
@@ -37,6 +37,7 @@ def build_source(cfg: Config) -> Source:
             tables=src.tables,
             snapshot=src.snapshot,
             password=password,
+            heartbeat_interval=src.heartbeat_interval,
         )
     from arrowtail.sources.mysql import MySqlSource
 
@@ -53,7 +54,7 @@ def build_source(cfg: Config) -> Source:
 def run_pipeline(cfg: Config, install_signals: InstallSignals | None = None) -> Summary:
     """Runs ``arrowtail run`` for a validated configuration."""
     from arrowtail.checkpoint import CheckpointFile
-    from arrowtail.observability import MetricsServer, default_metrics
+    from arrowtail.observability import LagWatch, MetricsServer, default_metrics
     from arrowtail.transforms import TableTransform
 
     sink = open_sink(cfg.sink.url, create_tables=cfg.sink.create_tables)
@@ -68,24 +69,29 @@ def run_pipeline(cfg: Config, install_signals: InstallSignals | None = None) -> 
     metrics = default_metrics()
     server = MetricsServer(metrics, cfg.run.metrics_port).start() if cfg.run.metrics_port else None
 
-    last_describe = [0.0]
+    watch = LagWatch(cfg.run.lag_warn_bytes, cfg.run.lag_warn_seconds)
+    last_describe = [float("-inf")]
 
     def on_progress(summary: Summary) -> None:
         for (table, op), n in summary.by_table_op.items():
             metrics.set("arrowtail_rows_total", n, table=table, op=op)
         metrics.set("arrowtail_batches_total", summary.batches)
-        # Lag needs a query on the source: every 10 s at most, and only when someone scrapes.
+        # Lag needs a query on the source: every lag_check_interval at most, and only when
+        # someone scrapes the metrics or a warning threshold is set.
         now = time.monotonic()
-        if server is not None and now - last_describe[0] >= 10.0:
+        wanted = server is not None or watch.enabled
+        if wanted and now - last_describe[0] >= cfg.run.lag_check_interval:
             last_describe[0] = now
             info = source.describe()
             for key, name in (
                 ("lag_bytes", "arrowtail_lag_bytes"),
                 ("lag_seconds", "arrowtail_lag_seconds"),
+                ("retained_wal_bytes", "arrowtail_retained_wal_bytes"),
                 ("reconnects", "arrowtail_reconnects_total"),
             ):
                 if key in info:
                     metrics.set(name, float(info[key]))
+            metrics.set("arrowtail_lag_warning", 1.0 if watch.check(info) else 0.0)
 
     pipeline = Pipeline(
         source,
@@ -194,7 +200,11 @@ def capture(
 
 
 def status(args: Any) -> int:
-    """Runs ``arrowtail status``: checkpoint, slot position and lag, as a table or JSON."""
+    """Runs ``arrowtail status``: checkpoint, slot position, lag and retained WAL, as a table or
+    JSON. With ``--lag-warn-bytes``/``--lag-warn-seconds`` it exits 1 when a threshold is passed
+    (like ``verify`` on differences), for cron jobs and health checks."""
+    from arrowtail.observability import LagWatch
+
     report: dict[str, Any] = {}
     if args.to:
         sink = open_sink(args.to)
@@ -215,28 +225,55 @@ def status(args: Any) -> int:
             import psycopg
 
             from arrowtail.sources import pg_admin
-            from arrowtail.sources.pgwire import format_lsn
 
             dsn = args.source
             if password:
                 dsn = psycopg.conninfo.make_conninfo(args.source, password=password)
             with pg_admin.connect(dsn) as conn:
-                slot = pg_admin.get_slot(conn, args.slot)
-                if slot is None:
-                    raise SourceError(f"replication slot {args.slot!r} does not exist")
-                report["slot"] = args.slot
-                report["slot_confirmed_flush_lsn"] = format_lsn(slot.confirmed_flush_lsn)
-                report["slot_active"] = slot.active
-                report.update(pg_admin.lag(conn, args.slot))
+                report.update(pg_admin.slot_report(conn, args.slot))
         else:
             raise ConfigError("status supports postgresql:// sources; for MySQL use --checkpoint")
-    if args.json:
-        print(json.dumps(report, indent=2, default=str))
-    else:
-        width = max((len(k) for k in report), default=0)
-        for key, value in report.items():
-            print(f"{key:<{width}}  {value}")
     if not report:
         print("nothing to report: pass --source, --to or --checkpoint", file=sys.stderr)
         return 2
-    return 0
+    watch = LagWatch(
+        getattr(args, "lag_warn_bytes", None),
+        getattr(args, "lag_warn_seconds", None),
+        logger=logging.getLogger("arrowtail.status"),
+    )
+    if watch.enabled:
+        # The age of unstored changes is known only to a running pipeline; the server's own
+        # flush lag of the walsender stands in for it here.
+        seconds = report.get("flush_lag_seconds", 0.0)
+        report["lag_warning"] = watch.check({**report, "lag_seconds": seconds})
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        print(render_status(report))
+    return 1 if report.get("lag_warning") else 0
+
+
+#: Keys of ``status`` shown as byte sizes in the human table.
+_BYTE_KEYS = ("lag_bytes", "retained_wal_bytes", "safe_wal_bytes")
+
+
+def render_status(report: dict[str, Any]) -> str:
+    """The human table of ``arrowtail status``: one aligned line per item, sizes readable,
+    positions as ``key=value`` pairs."""
+    from arrowtail.observability import human_bytes
+
+    width = max((len(k) for k in report), default=0)
+    lines = []
+    for key, value in report.items():
+        if key in _BYTE_KEYS and isinstance(value, int):
+            shown = f"{human_bytes(value)} ({value:,} bytes)"
+        elif key == "flush_lag_seconds" and isinstance(value, float):
+            shown = f"{value:.1f}s"
+        elif isinstance(value, dict):
+            shown = ", ".join(f"{k}={v}" for k, v in value.items()) or "-"
+        elif value is None:
+            shown = "-"
+        else:
+            shown = str(value)
+        lines.append(f"{key:<{width}}  {shown}")
+    return "\n".join(lines)

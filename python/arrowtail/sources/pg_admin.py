@@ -17,7 +17,7 @@ from psycopg import sql
 
 from arrowtail.exceptions import SourceError
 from arrowtail.redact import scrub
-from arrowtail.sources.pgwire import parse_lsn, replication_dsn
+from arrowtail.sources.pgwire import format_lsn, parse_lsn, replication_dsn
 
 log = logging.getLogger("arrowtail.postgres")
 
@@ -205,3 +205,37 @@ def lag(conn: psycopg.Connection, slot: str) -> dict[str, int]:
     if row is None:
         return {}
     return {"lag_bytes": int(row[0] or 0), "retained_wal_bytes": int(row[1] or 0)}
+
+
+def slot_report(conn: psycopg.Connection, slot: str) -> dict[str, Any]:
+    """What ``arrowtail status`` shows of a slot: positions, whether a walsender holds it, lag
+    in bytes, the WAL it retains and whether the server still keeps all of it (``wal_status``,
+    PostgreSQL 13+), and the walsender's own flush lag in seconds while one is active."""
+    info = get_slot(conn, slot)
+    if info is None:
+        raise SourceError(f"replication slot {slot!r} does not exist")
+    report: dict[str, Any] = {
+        "slot": slot,
+        "slot_active": info.active,
+        "slot_confirmed_flush_lsn": format_lsn(info.confirmed_flush_lsn),
+        "slot_restart_lsn": format_lsn(info.restart_lsn),
+    }
+    report.update(lag(conn, slot))
+    row = conn.execute("SELECT current_setting('server_version_num')::int").fetchone()
+    if row is not None and row[0] >= 130000:
+        row = conn.execute(
+            "SELECT wal_status, safe_wal_size FROM pg_replication_slots WHERE slot_name = %s",
+            (slot,),
+        ).fetchone()
+        if row is not None:
+            report["wal_status"] = row[0]
+            if row[1] is not None:
+                report["safe_wal_bytes"] = int(row[1])
+    row = conn.execute(
+        "SELECT extract(epoch FROM r.flush_lag)::float8 FROM pg_stat_replication r "
+        "JOIN pg_replication_slots s ON s.active_pid = r.pid WHERE s.slot_name = %s",
+        (slot,),
+    ).fetchone()
+    if row is not None:
+        report["flush_lag_seconds"] = float(row[0] or 0.0)
+    return report

@@ -110,6 +110,31 @@ class ReplicationStream:
             raise SourceError("could not send a standby status update")
         self._pgconn.flush()
 
+    def finish(self, timeout: float = 10.0) -> None:
+        """Ends the stream cleanly, then closes: CopyDone, and what the server still sends is
+        read and dropped until its own CopyDone (protocol "Streaming Replication Protocol",
+        START_REPLICATION: either side may end COPY BOTH). Closing a socket with unread data
+        makes the kernel reset the connection, and the walsender may then lose the last status
+        update still unread on its side; after the CopyDone exchange it has read everything
+        sent before. Gives up after ``timeout`` seconds; the connection is closed either way."""
+        try:
+            if self._pgconn.put_copy_end() == 1:
+                self._pgconn.flush()
+                deadline = time.monotonic() + timeout
+                # get_copy_data: > 0 a payload, 0 nothing yet, -1 the server's CopyDone, < -1 error.
+                while (n := self._pgconn.get_copy_data(1)[0]) >= 0:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    if n == 0:
+                        ready, _, _ = select.select([self._pgconn.socket], [], [], left)
+                        if ready:
+                            self._pgconn.consume_input()
+        except (psycopg.Error, OSError):
+            pass
+        finally:
+            self.close()
+
     def close(self) -> None:
         """Closes the connection (the server ends the walsender)."""
         self.conn.close()

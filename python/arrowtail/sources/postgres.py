@@ -14,22 +14,29 @@ acknowledged an idle slot does not pin WAL.
 
 A lost connection (walsender terminated, server restart) is retried with exponential backoff for
 ``reconnect_timeout`` seconds, resuming after the last transaction handed to the pipeline.
+
+With ``heartbeat_interval`` set, a heartbeat message is written that often (see
+``pg_heartbeat.py``); heartbeats never reach the sink, but their LSN becomes an idle position like
+a keepalive's, so a slot whose tables are quiet keeps advancing.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
 import psycopg
+import pyarrow.compute as pc
 
 from arrowtail import _core
 from arrowtail.exceptions import SourceError
 from arrowtail.redact import redact_url, scrub
 from arrowtail.sources import pg_admin
 from arrowtail.sources.base import Chunk, Position, TableBatch, retry_with_backoff
+from arrowtail.sources.pg_heartbeat import Heartbeat, drop_heartbeats
 from arrowtail.sources.pgwire import ReplicationStream, format_lsn, start_replication
 
 log = logging.getLogger("arrowtail.postgres")
@@ -38,6 +45,17 @@ log = logging.getLogger("arrowtail.postgres")
 def _end_lsn(position: Position) -> int:
     """Where a position ends: ``end_lsn``, or ``lsn`` for positions written without one."""
     return int(position["end_lsn"] if "end_lsn" in position else position["lsn"])
+
+
+def _oldest_commit(batches: list[TableBatch]) -> float:
+    """Epoch seconds of the oldest ``_commit_ts`` in ``batches`` (now when there is none)."""
+    oldest = time.time()
+    for _table, _version, batch in batches:
+        if "_commit_ts" in batch.schema.names and batch.num_rows:
+            low = pc.min(batch.column("_commit_ts")).value
+            if low is not None:
+                oldest = min(oldest, low / 1e6)
+    return oldest
 
 
 def protocol_for(server_version: int) -> dict[str, Any]:
@@ -84,6 +102,7 @@ class PostgresSource:
         reconnect_timeout: float = 60.0,
         max_poll_bytes: int = 32 << 20,
         settings: dict[str, str] | None = None,
+        heartbeat_interval: float | None = None,
     ) -> None:
         if password:
             dsn = psycopg.conninfo.make_conninfo(dsn, password=password)
@@ -109,10 +128,17 @@ class PostgresSource:
         #: end LSN the pipeline acknowledged (what the server is told).
         self._acked_end = 0
         self._last_status = 0.0
-        self._last_commit_ts: float | None = None
         #: The server's flushed WAL position when the source opened; reaching it is catching up.
         self._target_lsn = 0
         self.reconnects = 0
+        #: Heartbeat messages that came back through the slot (and were dropped).
+        self.heartbeats_received = 0
+        #: (end LSN, oldest commit time in epoch seconds) of positions handed out and not yet
+        #: acknowledged, oldest first: what ``lag_seconds`` measures.
+        self._unacknowledged: deque[tuple[int, float]] = deque()
+        self._heartbeat = (
+            Heartbeat(dsn, heartbeat_interval, slot=slot) if heartbeat_interval else None
+        )
 
     # -- Source protocol ---------------------------------------------------------------------
 
@@ -131,6 +157,12 @@ class PostgresSource:
             slot = pg_admin.get_slot(conn, self.slot)
             tables = pg_admin.published_tables(conn, self.publication)
             self._target_lsn = pg_admin.flushed_wal_lsn(conn)
+        if self._heartbeat is not None and not self._options["messages"]:
+            log.warning(
+                "heartbeats are written but PostgreSQL %s does not forward logical messages "
+                "to pgoutput (14 or newer does); the slot advances on keepalives only",
+                version // 10000,
+            )
         if slot is None:
             want_snapshot = self.snapshot_mode == "initial" and start is None
             self._create_slot_and_snapshot(want_snapshot, tables)
@@ -207,18 +239,23 @@ class PostgresSource:
 
     def acknowledge(self, position: Position) -> None:
         end = _end_lsn(position)
+        while self._unacknowledged and self._unacknowledged[0][0] <= end:
+            self._unacknowledged.popleft()
         if end > self._acked_end:
             self._acked_end = end
             self._send_status()
 
     def close(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.close()
         stream, self._stream = self._stream, None
         if stream is not None:
             try:
                 stream.send_status(self._acked_end)
             except (SourceError, psycopg.Error):
                 pass
-            stream.close()
+            # A clean end, so that the server reads that last status update for sure.
+            stream.finish(timeout=self.status_interval)
 
     @property
     def caught_up(self) -> bool:
@@ -238,8 +275,14 @@ class PostgresSource:
             "reconnects": self.reconnects,
             "options": dict(self._options),
         }
-        if self._last_commit_ts is not None:
-            info["lag_seconds"] = max(0.0, time.time() - self._last_commit_ts)
+        # Age of the oldest change handed out and not yet acknowledged (0 when the sink has
+        # stored everything read so far).
+        info["lag_seconds"] = (
+            max(0.0, time.time() - self._unacknowledged[0][1]) if self._unacknowledged else 0.0
+        )
+        if self._heartbeat is not None:
+            info["heartbeats_sent"] = self._heartbeat.sent
+            info["heartbeats_received"] = self.heartbeats_received
         try:
             with pg_admin.connect(self._dsn) as conn:
                 info.update(pg_admin.lag(conn, self.slot))
@@ -284,6 +327,8 @@ class PostgresSource:
             self._start_stream()
             stream = self._stream
             assert stream is not None
+        if self._heartbeat is not None:
+            self._heartbeat.beat_if_due()
         deadline = time.monotonic() + timeout
         frames: list[bytes] = []
         size = 0
@@ -295,14 +340,17 @@ class PostgresSource:
             size += len(data)
         if frames:
             self._decoder.feed_many(frames)
-        batches = self._decoder.flush()
+        # Heartbeats (of this run or an earlier one) are not changes: they only move the
+        # idle position below.
+        batches, heartbeats = drop_heartbeats(self._decoder.flush())
+        self.heartbeats_received += heartbeats
         position: Position | None = None
         committed = self._decoder.committed_lsn
         if committed > self._emitted_lsn:
             self._emitted_lsn = committed
             self._emitted_end = self._decoder.confirmable_lsn
             position = {"lsn": committed, "end_lsn": self._emitted_end}
-            self._last_commit_ts = time.time()
+            self._unacknowledged.append((self._emitted_end, _oldest_commit(batches)))
         # Nothing in flight and everything handed out acknowledged: the keepalive's WAL end holds
         # no change of ours, so it becomes a position of its own. It travels through the sink
         # and the checkpoint like any other, and a quiet slot stops holding WAL back.
