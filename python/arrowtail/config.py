@@ -56,6 +56,12 @@ class SourceConfig:
     #: MySQL/MariaDB: resume the binlog dump by file/offset (``position``) or by GTID (``gtid``).
     resume_by: str = "position"
     tables: list[str] = field(default_factory=list)
+    #: PostgreSQL: rows per primary-key chunk of an initial snapshot.
+    snapshot_chunk_rows: int = 100_000
+    #: PostgreSQL: rows per chunk of an incremental snapshot (each chunk is held in memory).
+    incremental_chunk_rows: int = 10_000
+    #: PostgreSQL: read unchanged TOAST values of updates back by primary key (current values).
+    toast_reselect: bool = False
 
     @property
     def kind(self) -> str:
@@ -142,6 +148,9 @@ class Config:
                 "jsonl:FILE, postgresql://... or mysql://..."
             )
         redact_url(self.sink.url)
+        for key in ("snapshot_chunk_rows", "incremental_chunk_rows"):
+            if getattr(self.source, key) < 1:
+                raise ConfigError(f"source.{key} must be at least 1")
         if self.run.idle_exit is not None and self.run.idle_exit < 0:
             raise ConfigError("run.idle_exit must be zero or more seconds")
         if self.run.log_format not in ("text", "json"):
@@ -160,6 +169,10 @@ _SECTIONS = {
 def _coerce(section: str, key: str, value: Any, target: Any) -> Any:
     kind = {f.name: f.type for f in fields(target)}[key]
     try:
+        if str(kind) == "bool" and isinstance(value, str):
+            if value.strip().lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                raise ValueError(value)
+            return value.strip().lower() in ("1", "true", "yes", "on")
         if "float" in str(kind) and value is not None:
             return float(value)
         if "int" in str(kind) and "list" not in str(kind) and value is not None:

@@ -37,6 +37,9 @@ def build_source(cfg: Config) -> Source:
             tables=src.tables,
             snapshot=src.snapshot,
             password=password,
+            snapshot_chunk_rows=src.snapshot_chunk_rows,
+            incremental_chunk_rows=src.incremental_chunk_rows,
+            toast_reselect=src.toast_reselect,
         )
     from arrowtail.sources.mysql import MySqlSource
 
