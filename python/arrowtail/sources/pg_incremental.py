@@ -115,11 +115,11 @@ class XidSnapshot:
         return cls(int(xmin), int(xmax), frozenset(int(x) for x in xip.split(",") if x))
 
     def sees(self, xid: int) -> bool:
-        # Widen the stream's 32-bit xid with the epoch of xmax (the nearest one below it).
-        full = (self.xmax & ~0xFFFFFFFF) | (xid & 0xFFFFFFFF)
-        if full >= self.xmax:
-            full -= 1 << 32
-        return full < self.xmin or (full < self.xmax and full not in self.xip)
+        # Widen the stream's 32-bit xid to the 64-bit xid nearest xmax (within 2^31 of it, as
+        # PostgreSQL compares xids modulo 2^32).
+        diff = (xid - self.xmax) & 0xFFFFFFFF
+        full = self.xmax + (diff - (1 << 32) if diff >= 1 << 31 else diff)
+        return full < self.xmax and (full < self.xmin or full not in self.xip)
 
 
 def row_keys(batch: pa.RecordBatch, pk: list[str], image: str | None = None) -> list[Key | None]:
