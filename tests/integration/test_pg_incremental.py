@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from psycopg import sql
 
+from arrowtail import cli
 from arrowtail.exceptions import ConfigError
 from arrowtail.pipeline import Pipeline
 from arrowtail.sinks.parquet import ParquetSink
@@ -177,16 +178,25 @@ def test_incremental_snapshot_with_concurrent_writes(
 
 
 def test_incremental_snapshot_resumes_after_a_kill(
-    postgres: Any, database: str, tmp_path: Path
+    postgres: Any,
+    database: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     make_table(postgres, "resumed")
     create_slot(postgres, "incr_kill")
-    request_snapshot(app_dsn(postgres), ["public.resumed"])
+    monkeypatch.setenv("INCR_PG_PASSWORD", postgres.app_password)
+    url = postgres.dsn_for(postgres.app_user, None, DB)
+    request = ["snapshot", "--incremental", "--source", url, "--password-env", "INCR_PG_PASSWORD"]
+    assert cli.main([*request, "--tables", "public.nokey"]) == 2
+    assert "no primary key" in capsys.readouterr().err
+    assert cli.main([*request, "--tables", "public.resumed"]) == 0
     out = tmp_path / "out"
     args = [
         "run",
         "--source",
-        postgres.dsn_for(postgres.app_user, None, DB),
+        url,
         "--password-env",
         "INCR_PG_PASSWORD",
         "--to",

@@ -116,9 +116,9 @@ class ToastReselect:
     ) -> pa.RecordBatch | None:
         """The key and ``columns`` of the rows with ``keys``, in one statement."""
         known = {c[0]: c for c in shape.columns}
-        picked = [known[c] for c in shape.pk + [c for c in columns if c not in shape.pk]]
         if not keys or any(c not in known for c in columns):
-            return None
+            return None  # a column dropped since the change: nothing to read it from
+        picked = [known[c] for c in shape.pk + [c for c in columns if c not in shape.pk]]
         sub = TableShape(shape.schema, shape.table, picked, shape.pk, shape.pk_types)
         values = sql.SQL(", ").join(
             sql.SQL("({})").format(
