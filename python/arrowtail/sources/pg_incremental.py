@@ -63,7 +63,8 @@ DEFAULT_CHUNK_ROWS = 10_000
 Key = tuple[Any, ...]
 
 
-def _split_name(name: str) -> tuple[str, str]:
+def split_name(name: str) -> tuple[str, str]:
+    """``schema.table`` as ``(schema, table)``; a bare name is in ``public``."""
     schema, dot, table = name.partition(".")
     return (schema, table) if dot else ("public", name)
 
@@ -79,7 +80,7 @@ def request_snapshot(dsn: str, tables: list[str], *, password: str | None = None
     names = []
     with pg_admin.connect(dsn) as conn:
         for name in tables:
-            schema, table = _split_name(name)
+            schema, table = split_name(name)
             found = conn.execute(
                 "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                 "WHERE n.nspname = %s AND c.relname = %s",
@@ -274,7 +275,7 @@ class IncrementalSnapshots:
         snapshot_id = str(body.get("id") or uuid.uuid4().hex[:12])
         if any(r["id"] == snapshot_id for r in self.requests):
             return
-        names = [".".join(_split_name(str(t))) for t in tables]
+        names = [".".join(split_name(str(t))) for t in tables]
         self.requests.append({"id": snapshot_id, "tables": names, "after": None, "chunks": 0})
         log.info("incremental snapshot %s of %s requested", snapshot_id, ", ".join(names))
 
@@ -336,7 +337,7 @@ class IncrementalSnapshots:
             self._progress = None
 
     def _read_chunk(self, request: dict[str, Any], table: str) -> None:
-        schema, name = _split_name(table)
+        schema, name = split_name(table)
         token = uuid.uuid4().hex[:12]
         mark = {"id": request["id"], "chunk": request["chunks"], "token": token}
         with pg_admin.connect(self._dsn) as conn:

@@ -25,7 +25,7 @@ from psycopg import sql
 
 from arrowtail.sources import pg_admin
 from arrowtail.sources.base import TableBatch
-from arrowtail.sources.pg_incremental import Key, row_keys
+from arrowtail.sources.pg_incremental import Key, row_keys, split_name
 from arrowtail.sources.pg_snapshot import TableShape, copy_rows, new_decoder, table_shape
 
 log = logging.getLogger("arrowtail.postgres.toast")
@@ -107,7 +107,7 @@ class ToastReselect:
     def _shape(self, table: str, columns: list[str]) -> TableShape:
         shape = self._shapes.get(table)
         if shape is None or not set(columns) <= {c[0] for c in shape.columns}:
-            schema, _, name = table.partition(".")
+            schema, name = split_name(table)
             shape = self._shapes[table] = table_shape(self._connection(), schema, name)
         return shape
 

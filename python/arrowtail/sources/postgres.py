@@ -262,6 +262,8 @@ class PostgresSource:
             "reconnects": self.reconnects,
             "options": dict(self._options),
         }
+        if self._incremental.active:
+            info["incremental_snapshots"] = self.incremental_snapshots
         if self._last_commit_ts is not None:
             info["lag_seconds"] = max(0.0, time.time() - self._last_commit_ts)
         try:
