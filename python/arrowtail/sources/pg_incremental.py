@@ -280,22 +280,26 @@ class IncrementalSnapshots:
         log.info("incremental snapshot %s of %s requested", snapshot_id, ", ".join(names))
 
     def _reconcile(self, held: _Held, batch: pa.RecordBatch, high: int | None) -> None:
-        positions = batch.column("_pos").to_pylist()
-        xids = batch.column("_xid").to_pylist()
-        keys = row_keys(batch, held.pk)
-        olds: list[Key | None] = [None] * len(keys)
-        if "_before" in batch.schema.names:
-            olds = row_keys(batch, held.pk, "_before")
-        ops = batch.column("_op").to_pylist()
-        for pos, xid, key, old, op in zip(positions, xids, keys, olds, ops, strict=True):
-            if high is not None and pos > high:
-                continue
-            if (held.low is not None and pos > held.low) or not held.snapshot.sees(int(xid)):
-                if op == "t":
-                    held.batches = []
-                for k in (key, old):
-                    if k is not None:
-                        held.removed.add(k)
+        """Removes from the held chunk the keys of the changes in ``batch`` that it may not
+        reflect: after the low watermark (and not after the high one), or by a transaction its
+        snapshot did not see. Only those rows are looked at one by one."""
+        pos = batch.column("_pos")
+        xids = batch.column("_xid")
+        unseen = [x for x in pc.unique(xids).to_pylist() if not held.snapshot.sees(int(x))]
+        hits = pc.is_in(xids, pa.array(unseen, xids.type))
+        if held.low is not None:
+            hits = pc.or_(hits, pc.greater(pos, pa.scalar(held.low, pos.type)))
+        if high is not None:
+            hits = pc.and_(hits, pc.less_equal(pos, pa.scalar(high, pos.type)))
+        if not pc.any(hits).as_py():
+            return
+        rows = batch.filter(hits)
+        if pc.any(pc.equal(rows.column("_op"), "t")).as_py():
+            held.batches = []
+        found = row_keys(rows, held.pk)
+        if "_before" in rows.schema.names:
+            found += row_keys(rows, held.pk, "_before")
+        held.removed.update(k for k in found if k is not None)
 
     def _release(self, high: int) -> list[TableBatch]:
         held = self._held
@@ -303,8 +307,10 @@ class IncrementalSnapshots:
         self._held = None
         out: list[TableBatch] = []
         for batch in held.batches:
-            keep = pa.array([k not in held.removed for k in row_keys(batch, held.pk)])
-            rows = batch.filter(keep)
+            rows = batch
+            if held.removed:
+                keep = pa.array([k not in held.removed for k in row_keys(batch, held.pk)])
+                rows = batch.filter(keep)
             if rows.num_rows == 0:
                 continue
             i = rows.schema.get_field_index("_pos")
