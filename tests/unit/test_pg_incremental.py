@@ -171,3 +171,15 @@ def test_configuration_of_chunks_and_toast_reselect() -> None:
     assert cfg.source.toast_reselect is True
     assert cfg.source.incremental_chunk_rows == 500
     assert cfg.source.snapshot_chunk_rows == 100_000
+
+
+def test_a_chunk_snapshot_must_see_the_transactions_already_streamed() -> None:
+    inc = IncrementalSnapshots("postgresql://unused/db", "pub")
+    inc.requests = [{"id": "s1", "tables": ["public.t"], "after": None, "chunks": 0}]
+    inc.process([changes([("u", 1, 50, 101), ("u", 2, 60, 104)])])
+    inc.process([("public.other", 1, changes([("u", 1, 61, 107)])[2])])
+    assert inc.streamed_unseen(XidSnapshot.parse("100:110:")) == []
+    # 104 committed and was streamed, but this snapshot still lists it as running.
+    assert inc.streamed_unseen(XidSnapshot.parse("100:110:104")) == [104]
+    # Only the table being read counts (107 is another table's).
+    assert inc.streamed_unseen(XidSnapshot.parse("100:105:")) == []

@@ -15,10 +15,13 @@ PostgresSource` sees it in its stream and reads the tables chunk by chunk, in pr
 The chunk's rows are held in memory. Every streamed change of the chunk's table that reaches the
 source while they are held removes its key (new key, and old key from ``_before``) from them when
 it lies between L and H, or before L but in a transaction the chunk's snapshot did not see (one
-that committed in the moment between the watermark and the SELECT). When the stream reaches H the
-remaining rows are handed on as ``_op = r`` with ``_pos = H``: every change they do not reflect
-either precedes them in the stream and is reflected, or was delivered itself and removed them.
-A snapshot row therefore never overwrites a newer streamed change.
+that committed in the moment between the watermark and the SELECT). A chunk whose snapshot does not
+see a transaction the source already streamed (its commit record is flushed and decoded, but it
+is still listed as running for a moment) is not used; it is read again on the next poll.
+
+When the stream reaches H the remaining rows are handed on as ``_op = r`` with ``_pos = H``: every
+change they do not reflect was delivered itself and removed them, so a snapshot row never
+overwrites a newer streamed change.
 
 Progress (requests left, tables left, the last key of the last chunk handed on) rides inside every
 position the source hands to the pipeline (key ``incremental``), so it is stored atomically with
@@ -33,6 +36,7 @@ import json
 import logging
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +63,8 @@ SIGNAL_PREFIX = "arrowtail.signal"
 WATERMARK_PREFIX = "arrowtail.watermark"
 #: Rows per chunk of an incremental snapshot (``source.incremental_chunk_rows``).
 DEFAULT_CHUNK_ROWS = 10_000
+#: Polls whose transaction ids are checked against a new chunk's snapshot.
+RECENT_POLLS = 8
 
 Key = tuple[Any, ...]
 
@@ -166,6 +172,8 @@ class IncrementalSnapshots:
         #: The progress last put into a position.
         self._handed: list[dict[str, Any]] = []
         self._progress: TableProgress | None = None
+        #: Distinct xids of the table being read in the last polls (see :meth:`streamed_unseen`).
+        self._recent: deque[set[int]] = deque(maxlen=RECENT_POLLS)
 
     @property
     def active(self) -> bool:
@@ -214,6 +222,7 @@ class IncrementalSnapshots:
                     self._held.low = pos
                 elif body.get("kind") == "high":
                     high = pos
+        self._note_xids(stream)
         held = self._held
         if held is None:
             return stream
@@ -238,11 +247,28 @@ class IncrementalSnapshots:
             table = request["tables"][0]
             try:
                 self._read_chunk(request, table)
+            except _Postpone:
+                return
             except _Skip as exc:
                 log.error("incremental snapshot %s skips %s: %s", request["id"], table, exc)
                 self._next_table(request)
 
+    def streamed_unseen(self, snapshot: XidSnapshot) -> list[int]:
+        """Xids of recently streamed changes of the table being read that ``snapshot`` does not
+        see (normally none: a transaction is visible once the stream carried its commit, but
+        for a moment after its commit record is flushed it is still listed as running)."""
+        return sorted({x for xids in self._recent for x in xids if not snapshot.sees(x)})
+
     # -- internals ---------------------------------------------------------------------------
+
+    def _note_xids(self, stream: list[TableBatch]) -> None:
+        """Remembers the distinct xids of the last few polls' changes of the table being read."""
+        if not self.requests or not self.requests[0]["tables"]:
+            return
+        current = self.requests[0]["tables"][0]
+        xids = [pc.unique(b.column("_xid")) for t, _v, b in stream if t == current]
+        if xids:
+            self._recent.append({int(x) for a in xids for x in a.to_pylist()})
 
     def _take_messages(
         self, batch: pa.RecordBatch, events: list[tuple[int, str, dict[str, Any]]]
@@ -359,6 +385,14 @@ class IncrementalSnapshots:
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             text = conn.execute("SELECT pg_current_snapshot()::text").fetchone()
             snapshot = XidSnapshot.parse(str(text[0] if text else "0:0:"))
+            late = self.streamed_unseen(snapshot)
+            if late:
+                # Streamed already, yet not visible: committed (WAL flushed, so decoded) but not
+                # yet out of the running set. The chunk could miss its changes, which precede
+                # the low watermark; read the chunk again on the next poll instead.
+                conn.rollback()
+                log.debug("chunk of %s postponed: transactions %s not visible yet", table, late)
+                raise _Postpone
             upto = chunk_bound(conn, shape, request["after"], self.chunk_rows)
             batches = _read(conn, shape, request["after"], upto)
             conn.rollback()
@@ -375,6 +409,10 @@ class IncrementalSnapshots:
 
 class _Skip(Exception):
     """A table an incremental snapshot cannot read (the reason is logged)."""
+
+
+class _Postpone(Exception):
+    """The chunk is to be read on a later poll."""
 
 
 def _read(
