@@ -45,7 +45,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from psycopg import sql
 
-from arrowtail.exceptions import ConfigError
+from arrowtail.exceptions import ConfigError, SourceError
 from arrowtail.progress import TableProgress
 from arrowtail.sources import pg_admin
 from arrowtail.sources.base import Position, TableBatch
@@ -102,7 +102,13 @@ def request_snapshot(dsn: str, tables: list[str], *, password: str | None = None
             names.append(f"{schema}.{table}")
         snapshot_id = uuid.uuid4().hex[:12]
         body = json.dumps({"type": "snapshot", "id": snapshot_id, "tables": names})
-        conn.execute("SELECT pg_logical_emit_message(true, %s, %s)", (SIGNAL_PREFIX, body))
+        try:
+            conn.execute("SELECT pg_logical_emit_message(true, %s, %s)", (SIGNAL_PREFIX, body))
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise ConfigError(
+                f"cannot write the snapshot request: {str(exc).strip()}; grant EXECUTE ON "
+                "FUNCTION pg_logical_emit_message(boolean, text, text) to this role"
+            ) from None
     log.info("requested incremental snapshot %s of %s", snapshot_id, ", ".join(names))
     return snapshot_id
 
@@ -237,7 +243,9 @@ class IncrementalSnapshots:
         return before + self._release(high) + after
 
     def step(self) -> None:
-        """Reads the next chunk when none is in flight and a snapshot has work left."""
+        """Reads the next chunk when none is in flight and a snapshot has work left. A failed
+        read is logged and retried on the next call; missing privileges raise
+        :class:`ConfigError`, which stops the run (nothing unstored is acknowledged)."""
         while self._held is None and self.requests:
             request = self.requests[0]
             if not request["tables"]:
@@ -248,6 +256,21 @@ class IncrementalSnapshots:
             try:
                 self._read_chunk(request, table)
             except _Postpone:
+                return
+            except psycopg.errors.InsufficientPrivilege as exc:
+                raise ConfigError(
+                    f"incremental snapshot {request['id']} of {table}: {exc}".strip()
+                    + " (the source role needs SELECT on the table and EXECUTE on "
+                    "pg_logical_emit_message(boolean, text, text))"
+                ) from None
+            except (psycopg.Error, SourceError) as exc:
+                # Not raised on: this poll's batches are decoded and their position handed out.
+                log.warning(
+                    "incremental snapshot %s: reading %s failed, retrying: %s",
+                    request["id"],
+                    table,
+                    exc,
+                )
                 return
             except _Skip as exc:
                 log.error("incremental snapshot %s skips %s: %s", request["id"], table, exc)

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from psycopg import sql
 
+from arrowtail.exceptions import SourceError
 from arrowtail.sources import pg_admin
 from arrowtail.sources.base import TableBatch
 from arrowtail.sources.pg_incremental import Key, row_keys, split_name
@@ -53,7 +54,8 @@ class ToastReselect:
             if not table.startswith("_") and "_unchanged" in batch.schema.names:
                 try:
                     batch = self._fill(table, batch)
-                except psycopg.Error as exc:
+                except (psycopg.Error, SourceError) as exc:
+                    # Never raised on: the batches are decoded and their position handed out.
                     log.warning("TOAST re-select of %s failed, left unchanged: %s", table, exc)
                     self.close()
             out.append((table, version, batch))
