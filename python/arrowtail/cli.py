@@ -84,6 +84,25 @@ def _add_run_options(p: argparse.ArgumentParser, *, snapshot: bool = True) -> No
             help="read existing rows first (initial) or only stream new changes (never)",
         )
     p.add_argument(
+        "--snapshot-chunk-rows",
+        type=int,
+        metavar="N",
+        help="PostgreSQL: rows per primary-key chunk of an initial snapshot (default 100000)",
+    )
+    p.add_argument(
+        "--incremental-chunk-rows",
+        type=int,
+        metavar="N",
+        help="PostgreSQL: rows per chunk of an incremental snapshot (default 10000)",
+    )
+    p.add_argument(
+        "--toast-reselect",
+        action="store_const",
+        const=True,
+        help="PostgreSQL: fill unchanged TOAST values of updates with the row's current values, "
+        "read by primary key (they may be newer than the change)",
+    )
+    p.add_argument(
         "--checkpoint",
         metavar="PATH",
         help="checkpoint file for sinks that keep none of their own (Kafka, JSONL)",
@@ -132,6 +151,9 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             "tables": args.tables,
             "snapshot": getattr(args, "snapshot", None),
             "heartbeat_interval": args.heartbeat,
+            "snapshot_chunk_rows": args.snapshot_chunk_rows,
+            "incremental_chunk_rows": args.incremental_chunk_rows,
+            "toast_reselect": args.toast_reselect,
         },
         "sink": {"url": args.to, "create_tables": args.create_tables},
         "run": {
@@ -172,9 +194,28 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
+    if args.incremental:
+        return _request_incremental(args)
     args.snapshot = "initial"
     args.idle_exit = 0.0 if args.idle_exit is None else args.idle_exit
     return cmd_run(args)
+
+
+def _request_incremental(args: argparse.Namespace) -> int:
+    """``snapshot --incremental``: signal the running PostgreSQL source, then return."""
+    from arrowtail import config as config_mod
+    from arrowtail.exceptions import ConfigError
+    from arrowtail.sources.pg_incremental import request_snapshot
+
+    overrides = _overrides(args)
+    overrides["sink"] = {"url": "jsonl:-"}  # no sink: the running source writes to its own
+    cfg = config_mod.load(args.config, overrides=overrides)
+    if cfg.source.kind != "postgres":
+        raise ConfigError("--incremental works with a postgresql:// source")
+    password = cfg.source.password()
+    snapshot_id = request_snapshot(cfg.source.url, cfg.source.tables, password=password)
+    print(f"requested incremental snapshot {snapshot_id}", file=sys.stderr)
+    return 0
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
@@ -252,6 +293,12 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=fmt,
     )
     _add_run_options(p, snapshot=False)
+    p.add_argument(
+        "--incremental",
+        action="store_true",
+        help="PostgreSQL: ask the running 'arrowtail run' of this database to snapshot --tables "
+        "while it streams (watermarked chunks, no locks), then return at once",
+    )
     p.set_defaults(handler=cmd_snapshot)
 
     p = sub.add_parser(

@@ -61,6 +61,12 @@ class SourceConfig:
     tables: list[str] = field(default_factory=list)
     #: PostgreSQL: seconds between heartbeat messages (``None``: no heartbeats).
     heartbeat_interval: float | None = None
+    #: PostgreSQL: rows per primary-key chunk of an initial snapshot.
+    snapshot_chunk_rows: int = 100_000
+    #: PostgreSQL: rows per chunk of an incremental snapshot (each chunk is held in memory).
+    incremental_chunk_rows: int = 10_000
+    #: PostgreSQL: read unchanged TOAST values of updates back by primary key (current values).
+    toast_reselect: bool = False
 
     @property
     def kind(self) -> str:
@@ -155,6 +161,9 @@ class Config:
                 "jsonl:FILE, postgresql://... or mysql://..."
             )
         redact_url(self.sink.url)
+        for key in ("snapshot_chunk_rows", "incremental_chunk_rows"):
+            if getattr(self.source, key) < 1:
+                raise ConfigError(f"source.{key} must be at least 1")
         if self.run.idle_exit is not None and self.run.idle_exit < 0:
             raise ConfigError("run.idle_exit must be zero or more seconds")
         if self.source.heartbeat_interval is not None and self.source.heartbeat_interval <= 0:
@@ -187,7 +196,8 @@ def _coerce(section: str, key: str, value: Any, target: Any) -> Any:
     kind = {f.name: f.type for f in fields(target)}[key]
     try:
         if "bool" in str(kind) and isinstance(value, str):
-            flag = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+            flag = {"1": True, "true": True, "yes": True, "on": True}
+            flag.update({"0": False, "false": False, "no": False, "off": False})
             return flag[value.strip().lower()]
         if "float" in str(kind) and value is not None:
             return float(value)

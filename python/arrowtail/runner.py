@@ -38,6 +38,9 @@ def build_source(cfg: Config) -> Source:
             snapshot=src.snapshot,
             password=password,
             heartbeat_interval=src.heartbeat_interval,
+            snapshot_chunk_rows=src.snapshot_chunk_rows,
+            incremental_chunk_rows=src.incremental_chunk_rows,
+            toast_reselect=src.toast_reselect,
         )
     from arrowtail.sources.mysql import MySqlSource
 

@@ -6,6 +6,11 @@ The slot is created with an exported snapshot; a second connection adopts it
 batches sharing the stream's type codecs. Rows carry the slot's consistent point as ``_pos``, so
 every streamed change sorts after them. Columns of types the binary codecs do not know are cast to
 text in the query, as the stream sends them.
+
+A table with a primary key is read in keyset-paginated chunks (``WHERE (key) > (last) AND (key)
+<= (bound) ORDER BY key``, the bound found first with one index scan), so no single statement runs
+for the whole table; a table without one is read with a single COPY. The same chunk reader serves
+incremental snapshots (``pg_incremental``).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
@@ -26,6 +32,8 @@ log = logging.getLogger("arrowtail.postgres.snapshot")
 
 #: Batches are handed on after about this many bytes of COPY data, to keep memory bounded.
 CHUNK_BYTES = 16 << 20
+#: Rows per primary-key chunk of an initial snapshot (``source.snapshot_chunk_rows``).
+DEFAULT_CHUNK_ROWS = 100_000
 
 
 def table_columns(
@@ -68,52 +76,165 @@ def table_columns(
     return out, pk
 
 
+@dataclass
+class TableShape:
+    """What reading a table needs: its columns as :func:`table_columns` lists them, its primary
+    key and the SQL type of each key column (to cast stored key values back)."""
+
+    schema: str
+    table: str
+    columns: list[tuple[str, int, int, bool]]
+    pk: list[str]
+    pk_types: list[str]
+
+    @property
+    def name(self) -> str:
+        return f"{self.schema}.{self.table}"
+
+
+def table_shape(conn: psycopg.Connection, schema: str, table: str) -> TableShape:
+    """Reads a table's columns, primary key and key types from the catalog."""
+    columns, pk = table_columns(conn, schema, table)
+    types: dict[str, str] = dict(
+        conn.execute(
+            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+            "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+            (sql.Identifier(schema, table).as_string(conn),),
+        ).fetchall()
+    )
+    return TableShape(schema, table, columns, pk, [str(types[c]) for c in pk])
+
+
+def _key_after(shape: TableShape, after: list[str] | None, op: str = ">") -> sql.Composable:
+    """``(k1, k2) > (CAST('v1' AS t1), ...)`` for a key stored as text, or ``true``."""
+    if after is None:
+        return sql.SQL("true")
+    return sql.SQL("({}) {} ({})").format(
+        sql.SQL(", ").join(sql.Identifier(c) for c in shape.pk),
+        sql.SQL(op),
+        sql.SQL(", ").join(
+            sql.SQL("CAST({} AS {})").format(sql.Literal(v), sql.SQL(t))
+            for v, t in zip(after, shape.pk_types, strict=True)
+        ),
+    )
+
+
+def chunk_bound(
+    conn: psycopg.Connection, shape: TableShape, after: list[str] | None, rows: int
+) -> list[str] | None:
+    """The key (as text) of the ``rows``-th row after ``after`` in key order, or ``None`` when
+    fewer rows are left: keyset pagination without OFFSET over the data itself."""
+    keys = sql.SQL(", ").join(sql.Identifier(c) for c in shape.pk)
+    query = sql.SQL(
+        "SELECT {} FROM (SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT 1 OFFSET {}) AS k"
+    ).format(
+        sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c)) for c in shape.pk),
+        keys,
+        sql.Identifier(shape.schema, shape.table),
+        _key_after(shape, after),
+        keys,
+        sql.Literal(rows - 1),
+    )
+    row = conn.execute(query).fetchone()
+    return None if row is None else [str(v) for v in row]
+
+
+def copy_rows(
+    conn: psycopg.Connection,
+    shape: TableShape,
+    decoder: _core.CopyDecoder,
+    progress: TableProgress | None,
+    *,
+    after: list[str] | None = None,
+    upto: list[str] | None = None,
+    where: sql.Composable | None = None,
+) -> Iterator[TableBatch]:
+    """Copies the rows with ``after < key <= upto`` (either bound optional; a table without a
+    primary key is read whole) and ``where`` (a further condition) through ``decoder``,
+    yielding batches about every :data:`CHUNK_BYTES` of COPY data, counting them in
+    ``progress``. The decoder is finished at the end."""
+    select_list = sql.SQL(", ").join(
+        sql.SQL("{}::text").format(sql.Identifier(name)) if cast else sql.Identifier(name)
+        for name, _oid, _typmod, cast in shape.columns
+    )
+    order: sql.Composable
+    cond: sql.Composable
+    if shape.pk:
+        order = sql.SQL(", ").join(sql.Identifier(c) for c in shape.pk)
+        cond = sql.SQL("{} AND {}").format(
+            _key_after(shape, after),
+            _key_after(shape, upto, "<=") if upto is not None else sql.SQL("true"),
+        )
+    else:
+        order, cond = sql.SQL("ctid"), sql.SQL("true")
+    if where is not None:
+        cond = sql.SQL("{} AND ({})").format(cond, where)
+    template = sql.SQL("COPY (SELECT {} FROM {} WHERE {} ORDER BY {}) TO STDOUT (FORMAT binary)")
+    query = template.format(select_list, sql.Identifier(shape.schema, shape.table), cond, order)
+    pending = 0
+    counted = decoder.rows
+    with conn.cursor() as cur, cur.copy(query) as copy:
+        for data in copy:
+            decoder.feed(bytes(data))
+            pending += len(data)
+            if pending >= CHUNK_BYTES:
+                pending = 0
+                if progress is not None:
+                    progress.advance(decoder.rows - counted)
+                counted = decoder.rows
+                yield from decoder.flush()
+    decoder.finish()
+    if progress is not None:
+        progress.advance(decoder.rows - counted)
+    yield from decoder.flush()
+
+
+def new_decoder(
+    shape: TableShape, position: int, snapshot_ts_us: int, first_seq: int = 0
+) -> _core.CopyDecoder:
+    """A COPY decoder for ``shape`` whose rows carry ``position`` as ``_pos``."""
+    return _core.CopyDecoder(
+        shape.name,
+        [(name, oid, typmod) for name, oid, typmod, _cast in shape.columns],
+        shape.pk,
+        position=position,
+        snapshot_ts_us=snapshot_ts_us,
+        first_seq=first_seq,
+    )
+
+
 def snapshot_table(
     conn: psycopg.Connection,
     schema: str,
     table: str,
     position: int,
     snapshot_ts_us: int,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> Iterator[TableBatch]:
-    """Reads one table inside the caller's snapshot transaction, yielding batches as it goes."""
-    columns, pk = table_columns(conn, schema, table)
-    select_list = sql.SQL(", ").join(
-        sql.SQL("{}::text").format(sql.Identifier(name)) if cast else sql.Identifier(name)
-        for name, _oid, _typmod, cast in columns
-    )
-    order = sql.SQL(", ").join(sql.Identifier(c) for c in pk) if pk else sql.SQL("ctid")
-    query = sql.SQL("COPY (SELECT {} FROM {} ORDER BY {}) TO STDOUT (FORMAT binary)").format(
-        select_list, sql.Identifier(schema, table), order
-    )
-    decoder = _core.CopyDecoder(
-        f"{schema}.{table}",
-        [(name, oid, typmod) for name, oid, typmod, _cast in columns],
-        pk,
-        position=position,
-        snapshot_ts_us=snapshot_ts_us,
-    )
+    """Reads one table inside the caller's snapshot transaction in primary-key chunks of
+    ``chunk_rows`` (one COPY without a key), yielding batches as it goes."""
+    shape = table_shape(conn, schema, table)
     estimate = conn.execute(
         "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
         (sql.Identifier(schema, table).as_string(conn),),
     ).fetchone()
-    progress = TableProgress(f"{schema}.{table}", int(estimate[0]) if estimate else None)
-    pending = 0
-    with progress, conn.cursor() as cur, cur.copy(query) as copy:
-        for data in copy:
-            decoder.feed(bytes(data))
-            pending += len(data)
-            if pending >= CHUNK_BYTES:
-                pending = 0
-                progress.advance(decoder.rows - progress.rows)
-                yield from decoder.flush()
-        decoder.finish()
-        progress.advance(decoder.rows - progress.rows)
-        yield from decoder.flush()
+    progress = TableProgress(shape.name, int(estimate[0]) if estimate else None)
+    with progress:
+        after: list[str] | None = None
+        seq = 0
+        while True:
+            upto = chunk_bound(conn, shape, after, chunk_rows) if shape.pk else None
+            decoder = new_decoder(shape, position, snapshot_ts_us, seq)
+            yield from copy_rows(conn, shape, decoder, progress, after=after, upto=upto)
+            seq = decoder.next_seq
+            if upto is None:
+                break
+            after = upto
     log.info(
         "snapshot of %s.%s: %d rows in %.1fs (%.0f rows/s)",
         schema,
         table,
-        decoder.rows,
+        progress.rows,
         progress.seconds,
         progress.rate,
     )
@@ -124,12 +245,14 @@ def snapshot(
     snapshot_name: str,
     tables: list[tuple[str, str]],
     position: int,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> Iterator[TableBatch]:
-    """Reads ``tables`` as of the exported snapshot ``snapshot_name``."""
+    """Reads ``tables`` as of the exported snapshot ``snapshot_name``, each in primary-key chunks
+    of ``chunk_rows`` rows, all inside the one snapshot transaction."""
     snapshot_ts_us = time.time_ns() // 1000
     with psycopg.connect(dsn, autocommit=False) as conn:
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot_name)))
         for schema, table in tables:
-            yield from snapshot_table(conn, schema, table, position, snapshot_ts_us)
+            yield from snapshot_table(conn, schema, table, position, snapshot_ts_us, chunk_rows)
         conn.rollback()

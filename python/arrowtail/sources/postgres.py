@@ -18,6 +18,9 @@ A lost connection (walsender terminated, server restart) is retried with exponen
 With ``heartbeat_interval`` set, a heartbeat message is written that often (see
 ``pg_heartbeat.py``); heartbeats never reach the sink, but their LSN becomes an idle position like
 a keepalive's, so a slot whose tables are quiet keeps advancing.
+Two hooks work on each poll's batches: incremental snapshots requested while streaming
+(``pg_incremental``, whose progress rides in the positions under ``incremental``) and, when
+``toast_reselect`` is on, the re-reading of unchanged TOAST values (``pg_toast``).
 """
 
 from __future__ import annotations
@@ -37,6 +40,10 @@ from arrowtail.redact import redact_url, scrub
 from arrowtail.sources import pg_admin
 from arrowtail.sources.base import Chunk, Position, TableBatch, retry_with_backoff
 from arrowtail.sources.pg_heartbeat import Heartbeat, drop_heartbeats
+from arrowtail.sources.pg_incremental import DEFAULT_CHUNK_ROWS as DEFAULT_INCREMENTAL_CHUNK_ROWS
+from arrowtail.sources.pg_incremental import IncrementalSnapshots
+from arrowtail.sources.pg_snapshot import DEFAULT_CHUNK_ROWS as DEFAULT_SNAPSHOT_CHUNK_ROWS
+from arrowtail.sources.pg_toast import ToastReselect
 from arrowtail.sources.pgwire import ReplicationStream, format_lsn, start_replication
 
 log = logging.getLogger("arrowtail.postgres")
@@ -103,6 +110,9 @@ class PostgresSource:
         max_poll_bytes: int = 32 << 20,
         settings: dict[str, str] | None = None,
         heartbeat_interval: float | None = None,
+        snapshot_chunk_rows: int = DEFAULT_SNAPSHOT_CHUNK_ROWS,
+        incremental_chunk_rows: int = DEFAULT_INCREMENTAL_CHUNK_ROWS,
+        toast_reselect: bool = False,
     ) -> None:
         if password:
             dsn = psycopg.conninfo.make_conninfo(dsn, password=password)
@@ -117,6 +127,9 @@ class PostgresSource:
         self.reconnect_timeout = reconnect_timeout
         self.max_poll_bytes = max_poll_bytes
         self._settings = settings or {}
+        self.snapshot_chunk_rows = snapshot_chunk_rows
+        self._incremental = IncrementalSnapshots(dsn, publication, incremental_chunk_rows)
+        self._toast = ToastReselect(dsn) if toast_reselect else None
         self._options: dict[str, Any] = {}
         self._stream: ReplicationStream | None = None
         self._decoder = _core.PgOutputDecoder()
@@ -179,6 +192,7 @@ class PostgresSource:
                 "the changes in between are no longer available; the checkpoint belongs to "
                 "another slot or the slot was advanced by hand"
             )
+        self._incremental.restore(start)
         if start is not None:
             self._emitted_lsn = int(start["lsn"])
             self._emitted_end = self._acked_end = _end_lsn(start)
@@ -219,7 +233,9 @@ class PostgresSource:
 
         def rows() -> Iterator[TableBatch]:
             try:
-                yield from snapshot(self._dsn, snapshot_name, tables, consistent)
+                yield from snapshot(
+                    self._dsn, snapshot_name, tables, consistent, self.snapshot_chunk_rows
+                )
             finally:
                 # The exported snapshot lives until its replication connection runs another
                 # command or closes.
@@ -248,6 +264,8 @@ class PostgresSource:
     def close(self) -> None:
         if self._heartbeat is not None:
             self._heartbeat.close()
+        if self._toast is not None:
+            self._toast.close()
         stream, self._stream = self._stream, None
         if stream is not None:
             try:
@@ -261,10 +279,15 @@ class PostgresSource:
     def caught_up(self) -> bool:
         """True once the stream reached the WAL position the server had when the source opened
         (the snapshot, if any, is done by then)."""
-        if self._snapshot is not None:
+        if self._snapshot is not None or self._incremental.active:
             return False
         seen = max(self._decoder.last_wal_end, self._emitted_end, self._acked_end)
         return seen >= self._target_lsn
+
+    @property
+    def incremental_snapshots(self) -> list[str]:
+        """Ids of the incremental snapshots requested and not finished yet, oldest first."""
+        return [str(r["id"]) for r in self._incremental.requests]
 
     def describe(self) -> dict[str, Any]:
         info: dict[str, Any] = {
@@ -283,6 +306,8 @@ class PostgresSource:
         if self._heartbeat is not None:
             info["heartbeats_sent"] = self._heartbeat.sent
             info["heartbeats_received"] = self.heartbeats_received
+        if self._incremental.active:
+            info["incremental_snapshots"] = self.incremental_snapshots
         try:
             with pg_admin.connect(self._dsn) as conn:
                 info.update(pg_admin.lag(conn, self.slot))
@@ -359,6 +384,7 @@ class PostgresSource:
         if idle and position is None and wal_end > self._emitted_end:
             self._emitted_lsn = self._emitted_end = wal_end
             position = {"lsn": wal_end, "end_lsn": wal_end}
+        batches, position = self._hooks(batches, position)
         reply = self._decoder.take_reply_requested()
         if reply or time.monotonic() - self._last_status >= self.status_interval:
             self._send_status()
@@ -366,6 +392,18 @@ class PostgresSource:
         # arriving over several polls) keeps the pipeline from calling the source idle.
         busy = not self._decoder.is_idle and any(f[:1] == b"w" for f in frames)
         return Chunk(batches, position, busy=busy)
+
+    def _hooks(
+        self, batches: list[TableBatch], position: Position | None
+    ) -> tuple[list[TableBatch], Position | None]:
+        """TOAST re-select, then incremental snapshots (signals, watermarks, the next chunk);
+        the position gains the snapshot progress."""
+        if self._toast is not None and batches:
+            batches = self._toast.fill(batches)
+        batches = self._incremental.process(batches)
+        self._incremental.step()
+        last = {"lsn": self._emitted_lsn, "end_lsn": self._emitted_end}
+        return batches, self._incremental.attach(position, last)
 
     def _send_status(self) -> None:
         if self._stream is None:
