@@ -22,8 +22,15 @@ from arrowtail import _core
 from arrowtail.exceptions import ConfigError, DecodeError, SourceError
 from arrowtail.redact import redact_url, register_secret, scrub
 from arrowtail.sources.base import Chunk, Position, TableBatch, retry_with_backoff
-from arrowtail.sources.mysql_schema import QuerySplitter, TableInfo, load_schemas
-from arrowtail.sources.mysqlwire import BinlogConnection, binlog_status
+from arrowtail.sources.mysql_history import POSITION_KEY, SchemaHistory
+from arrowtail.sources.mysql_schema import QuerySplitter
+from arrowtail.sources.mysqlwire import (
+    GRANTS_HINT,
+    LACKS_PRIVILEGE,
+    BinlogConnection,
+    binlog_status,
+    privileges,
+)
 
 log = logging.getLogger("arrowtail.mysql")
 
@@ -101,10 +108,23 @@ class MySqlSource:
         self._snapshot: Iterator[TableBatch] | None = None
         #: Set when TABLE_MAPs carry no column names (binlog_row_metadata = MINIMAL).
         self._splitter: QuerySplitter | None = None
-        self._schemas: dict[tuple[str, str], TableInfo] = {}
+        self._history = SchemaHistory(
+            self._conn.query_connection, "" if self.tables else database, self._wanted
+        )
         self._snapshot_position: Position | None = None
+        #: Decoded events other than heartbeats, to tell data arriving from a quiet stream.
+        self._data_events = 0
+        self._quiet_since = time.monotonic()
+        self._writers = OpenWriters(self._conn.query_connection)
 
     def open(self, start: Position | None) -> None:
+        with self._privileges():
+            self._open(start)
+
+    def _privileges(self) -> Any:
+        return privileges(self._conn.user, self._conn.host, self._conn.port)
+
+    def _open(self, start: Position | None) -> None:
         info = self._conn.check()
         if info.binlog_row_metadata not in ("FULL", ""):
             log.info(
@@ -116,6 +136,8 @@ class MySqlSource:
             self._file, self._offset = str(start["file"]), int(start["offset"])
             self._gtid = str(start.get("gtid") or "")
             self._emitted = dict(start)
+            if self._splitter is not None:
+                self._history.restore(start)
             if self.resume_by == "gtid" and not (info.is_mariadb and self._gtid):
                 raise ConfigError(
                     "--resume-by gtid needs a MariaDB server and a checkpoint with a GTID "
@@ -139,6 +161,7 @@ class MySqlSource:
             conn.autocommit(False)
             point = mysql_snapshot.consistent_snapshot(conn, is_mariadb)
             tables = mysql_snapshot.list_tables(conn, self.database, self.tables)
+            self._check_visible(tables)
         except BaseException:
             conn.close()
             raise
@@ -154,9 +177,22 @@ class MySqlSource:
         log.info("snapshot of %d tables at %s:%d", len(tables), point.file, point.offset)
         self._snapshot = mysql_snapshot.snapshot(conn, pos, tables)
 
+    def _check_visible(self, tables: list[tuple[str, str]]) -> None:
+        """Tables the user cannot see are missing from ``information_schema``: say so rather
+        than snapshot nothing."""
+        found = {f"{d}.{t}" for d, t in tables}
+        missing = sorted(self.tables - found)
+        if missing or (self.database and not tables):
+            what = ", ".join(missing) if missing else f"any table of {self.database}"
+            raise SourceError(
+                f"the user {self._conn.user!r} cannot see {what}: it does not exist or the user "
+                f"{LACKS_PRIVILEGE} (SELECT) on it; {GRANTS_HINT}"
+            )
+
     def _poll_snapshot(self) -> Chunk:
         assert self._snapshot is not None
-        batch = next(self._snapshot, None)
+        with self._privileges():
+            batch = next(self._snapshot, None)
         if batch is not None:
             return Chunk([batch])
         # Snapshot complete: its position covers every row read; stream from there on.
@@ -164,7 +200,10 @@ class MySqlSource:
         position, self._snapshot_position = self._snapshot_position, None
         self._emitted = position
         self._gtid = str((position or {}).get("gtid") or "")
-        self._start()
+        with self._privileges():
+            self._start()
+        if position is not None and self._splitter is not None:
+            position[POSITION_KEY] = self._history.as_position()
         return Chunk([], position)
 
     def _current_end(self) -> tuple[str, int]:
@@ -183,32 +222,20 @@ class MySqlSource:
         if not by_gtid:
             self._check_retained()
         self._decoder = _core.BinlogDecoder()
+        self._data_events = 0
         if self._splitter is not None:
             self._splitter = QuerySplitter()
-            self._load_schemas()
+            self._history.load(self._decoder)
         if by_gtid:
             log.info("resuming by GTID state %s", self._gtid)
             self._conn.start(mariadb_gtid=self._gtid)
         else:
             self._conn.start(file=self._file, position=self._offset)
 
-    def _load_schemas(self) -> None:
-        conn = self._conn.query_connection()
-        try:
-            schemas = load_schemas(conn, "" if self.tables else self.database)
-        finally:
-            conn.close()
-        for (database, table), info in schemas.items():
-            known = self._schemas.get((database, table))
-            if known is not None and known.names != info.names:
-                log.info("columns of %s.%s are now %s", database, table, ", ".join(info.names))
-            self._decoder.set_table_schema(database, table, info.names, info.primary_key)
-            self._decoder.set_column_details(database, table, info.details)
-        self._schemas = schemas
-
     def _decode(self, data: bytes) -> list[TableBatch]:
         """Feeds stream bytes and returns the committed batches. Without column names in the
-        TABLE_MAPs, the schemas are read again after every piece that ends in DDL."""
+        TABLE_MAPs, the schema history follows every piece that ends in DDL before the next
+        piece is decoded."""
         if self._splitter is None:
             if data:
                 self._decoder.feed(data)
@@ -219,8 +246,9 @@ class MySqlSource:
             if after_query:
                 batches = self._decoder.flush()
                 out += batches
-                if any(table == "_ddl" for table, _, _ in batches):
-                    self._load_schemas()
+                ddl = [b for table, _, b in batches if table == "_ddl"]
+                if ddl:
+                    self._history.follow(self._decoder, _statements(ddl))
         return out + list(self._decoder.flush())
 
     def _check_retained(self) -> None:
@@ -257,6 +285,9 @@ class MySqlSource:
         if not buf:
             self.caught_up = True
         batches = [b for b in self._decode(bytes(buf)) if self._wanted(b[0])]
+        stats = self._decoder.stats
+        data_events = stats["events"] - stats["heartbeats"]
+        arrived, self._data_events = data_events > self._data_events, data_events
         position: Position | None = None
         last = self._decoder.last_commit
         if last is not None and (last[0], last[1]) != (self._file, self._offset):
@@ -267,10 +298,20 @@ class MySqlSource:
                 "offset": self._offset,
                 "gtid": self._decoder.mariadb_gtid_state or self._decoder.last_gtid or "",
             }
+            if self._splitter is not None:
+                position[POSITION_KEY] = self._history.as_position()
             self._gtid = str(position["gtid"])
             self._emitted = position
             self._last_event_time = time.time()
-        return Chunk(batches, position)
+        now = time.monotonic()
+        if arrived:
+            self._quiet_since = now
+        # Busy: part of a transaction arrived, or the server holds open write transactions that
+        # reach the binlog only at their commit (after a quiet second, checked now and then).
+        busy = position is None and (
+            arrived or (now - self._quiet_since >= 1.0 and self._writers.active())
+        )
+        return Chunk(batches, position, busy=busy)
 
     def _wanted(self, table: str) -> bool:
         if table.startswith("_"):
@@ -282,13 +323,20 @@ class MySqlSource:
     def _reconnect(self, cause: BaseException) -> None:
         log.warning("binlog connection lost: %s", scrub(str(cause)))
         self._conn.close()
+
+        def attempt() -> None:
+            with self._privileges():
+                self._start()
+
         retry_with_backoff(
-            self._start,
+            attempt,
             what="MySQL/MariaDB",
             timeout=self.reconnect_timeout,
             retry_on=(SourceError, OSError),
             # A purged binlog stays purged: say so now rather than after the time-out.
-            give_up=lambda exc: "no longer on the server" in str(exc),
+            give_up=lambda exc: any(
+                text in str(exc) for text in ("no longer on the server", LACKS_PRIVILEGE)
+            ),
         )
         self.reconnects += 1
         log.info("reconnected; resuming at %s:%d", self._file, self._offset)
@@ -304,6 +352,7 @@ class MySqlSource:
             if close is not None:
                 close()
         self._conn.close()
+        self._writers.close()
 
     def describe(self) -> dict[str, Any]:
         info: dict[str, Any] = {
@@ -321,3 +370,65 @@ class MySqlSource:
         if self._last_event_time is not None:
             info["seconds_since_last_commit"] = time.time() - self._last_event_time
         return info
+
+
+def _statements(batches: list[Any]) -> list[tuple[str, str]]:
+    """``(default database, statement)`` of the rows of ``_ddl`` batches, in stream order."""
+    out: list[tuple[str, str]] = []
+    for batch in batches:
+        databases = batch.column("database").to_pylist()
+        statements = batch.column("statement").to_pylist()
+        out += [(d or "", s or "") for d, s in zip(databases, statements, strict=True)]
+    return out
+
+
+class OpenWriters:
+    """Whether the server has open transactions that changed rows (``information_schema.
+    INNODB_TRX``, which needs the PROCESS privilege). Their rows reach the binlog only at commit,
+    so while one is open an idle stream does not mean the work is done. Asked at most every two
+    seconds over one kept connection; without the privilege the answer is always no."""
+
+    def __init__(self, connect: Any) -> None:
+        self._connect = connect
+        self._conn: Any = None
+        self._checked = 0.0
+        self._answer = False
+        self._enabled = True
+
+    def active(self) -> bool:
+        now = time.monotonic()
+        if not self._enabled or now - self._checked < 2.0:
+            return self._answer
+        self._checked = now
+        import pymysql
+
+        try:
+            if self._conn is None:
+                self._conn = self._connect()
+            with self._conn.cursor() as cur:
+                cur.execute(
+                    "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_rows_modified > 0"
+                )
+                row = cur.fetchone()
+            self._answer = bool(row and row[0])
+        except pymysql.err.OperationalError as exc:
+            if exc.args and exc.args[0] in (1227, 1044, 1142):
+                log.info(
+                    "without the PROCESS privilege, --idle-exit cannot see transactions that "
+                    "are still open on the server"
+                )
+                self._enabled = False
+            self.close()
+            self._answer = False
+        except (SourceError, pymysql.err.Error, OSError):
+            self.close()
+            self._answer = False
+        return self._answer
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - closing a broken link
+                pass

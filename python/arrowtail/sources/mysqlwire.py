@@ -21,6 +21,8 @@ import select
 import socket
 import struct
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +34,34 @@ COM_REGISTER_SLAVE = 0x15
 COM_BINLOG_DUMP_GTID = 0x1E
 BINLOG_DUMP_NON_BLOCK = 0x01
 BINLOG_THROUGH_GTID = 0x04
+#: Server errors of a missing privilege: ER_DBACCESS_DENIED_ERROR, ER_TABLEACCESS_DENIED_ERROR,
+#: ER_COLUMNACCESS_DENIED_ERROR, ER_SPECIFIC_ACCESS_DENIED_ERROR ("you need (at least one of)
+#: the X privilege(s)").
+PRIVILEGE_ERRORS = frozenset({1044, 1142, 1143, 1227})
+#: Marks the message of a missing-privilege SourceError (retrying cannot help).
+LACKS_PRIVILEGE = "lacks a privilege"
+GRANTS_HINT = (
+    "grant what docs/mysql.md lists: REPLICATION SLAVE, REPLICATION CLIENT (MariaDB: BINLOG "
+    "MONITOR), SELECT on the captured tables"
+)
+
+
+@contextmanager
+def privileges(user: str, host: str, port: int) -> Iterator[None]:
+    """Turns a server's missing-privilege error into one :class:`SourceError` that names the
+    user and, in the server's words, the privilege."""
+    import pymysql
+
+    try:
+        yield
+    except pymysql.err.MySQLError as exc:
+        code = exc.args[0] if exc.args else 0
+        if code not in PRIVILEGE_ERRORS:
+            raise
+        text = scrub(str(exc.args[1] if len(exc.args) > 1 else exc))
+        raise SourceError(
+            f"the user {user!r} {LACKS_PRIVILEGE} on {host}:{port}: ({code}) {text}; " + GRANTS_HINT
+        ) from None
 
 
 @dataclass
@@ -263,8 +293,20 @@ class BinlogConnection:
         body = struct.pack("<I", self.server_id)
         body += bytes([len(host)]) + host + bytes([len(user)]) + user + b"\x00"
         body += struct.pack("<HII", 0, 0, 0)
+        import pymysql
+
         conn._execute_command(COM_REGISTER_SLAVE, body)
-        packet = conn._read_packet()
+        try:
+            packet = conn._read_packet()
+        except pymysql.err.OperationalError as exc:
+            # MariaDB answers a user without the privilege with a plain "Access denied" (1045),
+            # after that user logged in fine.
+            text = scrub(str(exc.args[1] if len(exc.args) > 1 else exc))
+            raise SourceError(
+                f"the user {self.user!r} {LACKS_PRIVILEGE} on {self.host}:{self.port}: "
+                f"REPLICATION SLAVE is needed to register as a replica (server: {text}); "
+                + GRANTS_HINT
+            ) from None
         if not packet.is_ok_packet():
             raise SourceError("the server refused COM_REGISTER_SLAVE")
 
