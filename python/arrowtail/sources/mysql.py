@@ -101,6 +101,8 @@ class MySqlSource:
         self._offset = 4
         self._emitted: Position | None = None
         self._last_event_time: float | None = None
+        #: Commit time (Unix seconds) of the last transaction with captured rows, for status.
+        self._commit_ts: float | None = None
         #: Set once a poll found the dump stream quiet: the server sends everything it has at
         #: once, so silence means the backlog is read.
         self.caught_up = False
@@ -300,6 +302,9 @@ class MySqlSource:
             }
             if self._splitter is not None:
                 position[POSITION_KEY] = self._history.as_position()
+            self._commit_ts = _last_commit_ts(batches) or self._commit_ts
+            if self._commit_ts is not None:
+                position["commit_ts"] = self._commit_ts
             self._gtid = str(position["gtid"])
             self._emitted = position
             self._last_event_time = time.time()
@@ -370,6 +375,19 @@ class MySqlSource:
         if self._last_event_time is not None:
             info["seconds_since_last_commit"] = time.time() - self._last_event_time
         return info
+
+
+def _last_commit_ts(batches: list[TableBatch]) -> float | None:
+    """The latest ``_commit_ts`` of the batches, in Unix seconds (each batch ends with its
+    latest commit)."""
+    latest: float | None = None
+    for _, _, batch in batches:
+        if batch.num_rows and "_commit_ts" in batch.schema.names:
+            value = batch.column("_commit_ts")[batch.num_rows - 1].value
+            if value is not None:
+                seconds = value / 1e6
+                latest = seconds if latest is None else max(latest, seconds)
+    return latest
 
 
 def _statements(batches: list[Any]) -> list[tuple[str, str]]:
