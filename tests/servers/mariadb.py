@@ -269,3 +269,52 @@ class MariaDBServer(ProcessServer):
 
     def __repr__(self) -> str:
         return f"<MariaDBServer {self.host}:{self.port} dir={self.tmp_dir}>"
+
+
+class TlsMariaDBServer(MariaDBServer):
+    """A private MariaDB that accepts only TLS over TCP (``require_secure_transport``), with a
+    test CA and a server certificate for 127.0.0.1 made by the openssl command line. ``ca``
+    is the CA file clients verify the server with; :meth:`connect` uses TLS."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        openssl = shutil.which("openssl")
+        if openssl is None:
+            raise ServerUnavailable("the openssl command is needed for the TLS certificates")
+        tls = self.tmp_dir / "tls"
+        tls.mkdir()
+        self.ca, self.cert, self.key = tls / "ca.pem", tls / "server.pem", tls / "server.key"
+        log = self.tmp_dir / "openssl.log"
+        (tls / "san.cnf").write_text(f"subjectAltName = IP:{LOOPBACK}\n")
+        for argv in (
+            [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"]
+            + ["-keyout", str(tls / "ca.key"), "-out", str(self.ca), "-subj", "/CN=arrowtail CA"],
+            [openssl, "req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(self.key)]
+            + ["-out", str(tls / "server.csr"), "-subj", f"/CN={LOOPBACK}"],
+            [openssl, "x509", "-req", "-in", str(tls / "server.csr"), "-CA", str(self.ca)]
+            + ["-CAkey", str(tls / "ca.key"), "-CAcreateserial", "-days", "2"]
+            + ["-out", str(self.cert), "-extfile", str(tls / "san.cnf")],
+        ):
+            run_checked(argv, log, "openssl", timeout=60)
+
+    def connect(self, **kw: Any) -> Any:
+        kw.setdefault("ssl", {"ca": str(self.ca)})
+        return super().connect(**kw)
+
+    def _answers_over_tcp(self) -> bool:
+        return self._ping(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password,
+            ssl={"ca": str(self.ca)},
+        )
+
+    def _server_argv(self) -> list[str]:
+        return [
+            *super()._server_argv(),
+            f"--ssl-ca={self.ca}",
+            f"--ssl-cert={self.cert}",
+            f"--ssl-key={self.key}",
+            "--require-secure-transport=ON",
+        ]

@@ -15,8 +15,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from arrowtail import _core
 from arrowtail.exceptions import ConfigError, DecodeError, SourceError
@@ -28,8 +29,10 @@ from arrowtail.sources.mysqlwire import (
     GRANTS_HINT,
     LACKS_PRIVILEGE,
     BinlogConnection,
+    Tls,
     binlog_status,
     privileges,
+    tls_options,
 )
 
 log = logging.getLogger("arrowtail.mysql")
@@ -41,18 +44,37 @@ def binlog_pos(file: str, offset: int) -> int:
     return ((int(suffix) if suffix.isdigit() else 0) << 32) | offset
 
 
-def parse_url(url: str) -> tuple[str, int, str, str | None, str]:
+@dataclass(frozen=True)
+class MySqlUrl:
+    """The parts of ``mysql://USER[:PASSWORD]@HOST[:PORT]/[DATABASE][?ssl=...&ssl_ca=...]``."""
+
+    host: str
+    port: int
+    user: str
+    password: str | None
+    database: str
+    tls: Tls | None
+
+    def connection(self, password: str | None = None, **kw: Any) -> BinlogConnection:
+        """A replica connection with these settings (``password`` overrides the URL's)."""
+        return BinlogConnection(
+            self.host, self.port, self.user, password or self.password, tls=self.tls, **kw
+        )
+
+
+def parse_url(url: str) -> MySqlUrl:
     parts = urlsplit(url)
     if parts.scheme not in ("mysql", "mariadb") or not parts.hostname:
         raise ConfigError(f"not a mysql:// URL: {redact_url(url)}")
     password = unquote(parts.password) if parts.password else None
     register_secret(password)
-    return (
+    return MySqlUrl(
         parts.hostname,
         parts.port or 3306,
         unquote(parts.username or "root"),
         password,
         parts.path.lstrip("/"),
+        tls_options(dict(parse_qsl(parts.query))),
     )
 
 
@@ -79,15 +101,11 @@ class MySqlSource:
         max_poll_bytes: int = 32 << 20,
         resume_by: str = "position",
     ) -> None:
-        host, port, user, url_password, database = parse_url(url)
+        parsed = parse_url(url)
+        database = parsed.database
         self.display_url = redact_url(url)
-        self._conn = BinlogConnection(
-            host,
-            port,
-            user,
-            password or url_password,
-            server_id=server_id,
-            heartbeat_seconds=heartbeat_seconds,
+        self._conn = parsed.connection(
+            password, server_id=server_id, heartbeat_seconds=heartbeat_seconds
         )
         self.tables = set(tables or [])
         self.database = database

@@ -15,7 +15,7 @@ from typing import Any
 
 from arrowtail.exceptions import SourceError
 from arrowtail.sources.mysql import parse_url
-from arrowtail.sources.mysqlwire import BinlogConnection, BinlogFile, binlog_status, privileges
+from arrowtail.sources.mysqlwire import BinlogFile, binlog_status, privileges
 
 
 def binlog_lag(
@@ -52,9 +52,9 @@ def mysql_status(
     url: str, password: str | None, checkpoint: dict[str, Any] | None
 ) -> dict[str, Any]:
     """The server's binlog position and the lag of ``checkpoint`` behind it."""
-    host, port, user, url_password, _ = parse_url(url)
-    conn = BinlogConnection(host, port, user, password or url_password)
-    with privileges(user, host, port):
+    parsed = parse_url(url)
+    conn = parsed.connection(password)
+    with privileges(parsed.user, parsed.host, parsed.port):
         files = conn.binary_logs()
         query = conn.query_connection()
         try:
