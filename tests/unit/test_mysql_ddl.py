@@ -158,3 +158,30 @@ def test_history_round_trips_through_json() -> None:
     broken = dict(info.to_json(), details=[])
     with pytest.raises(ValueError):
         TableInfo.from_json(broken)
+
+
+@pytest.mark.parametrize("statement", ["DROP TABLE", "RENAME TABLE t TO", "ALTER TABLE t ADD"])
+def test_truncated_statements_are_unfollowed_not_crashes(statement: str) -> None:
+    tables = base()
+    with pytest.raises(UnfollowedDdl):
+        follower().apply(tables, statement, "db")
+
+
+def test_random_statements_either_apply_or_are_unfollowed() -> None:
+    import random
+
+    words = (
+        "CREATE ALTER DROP RENAME TABLE TABLES ADD COLUMN CHANGE MODIFY FIRST AFTER PRIMARY KEY "
+        "INDEX TO AS LIKE IF EXISTS NOT DATABASE CONVERT CHARACTER SET COLLATE DEFAULT "
+        "t db.t x y INT VARCHAR(3) ENUM('a') ( ) , . ` ' \" /* */ -- 1 utf8mb4 latin1"
+    ).split()
+    rng = random.Random(5)
+    for _ in range(3000):
+        statement = " ".join(rng.choice(words) for _ in range(rng.randint(1, 14)))
+        tables = base()
+        try:
+            follower().apply(tables, statement, "db")
+        except UnfollowedDdl:
+            continue
+        for info in tables.values():
+            assert len(info.names) == len(info.details), statement

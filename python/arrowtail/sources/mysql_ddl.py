@@ -227,6 +227,14 @@ class DdlFollower:
     ) -> set[TableKey]:
         """Applies ``statement`` (run with default database ``database``); returns the tables
         whose column list it created, changed, renamed or dropped."""
+        try:
+            return self._apply(tables, statement, database)
+        except (ValueError, IndexError) as exc:
+            raise UnfollowedDdl([], f"cannot parse the statement: {exc}") from None
+
+    def _apply(
+        self, tables: dict[TableKey, TableInfo], statement: str, database: str
+    ) -> set[TableKey]:
         toks = _Tokens(statement)
         if toks.accept("CREATE"):
             toks.accept("OR", "REPLACE")

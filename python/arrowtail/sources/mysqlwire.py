@@ -362,7 +362,9 @@ class BinlogConnection:
             packet = conn._read_packet()
         except pymysql.err.OperationalError as exc:
             # MariaDB answers a user without the privilege with a plain "Access denied" (1045),
-            # after that user logged in fine.
+            # after that user logged in fine; MySQL with ER_SPECIFIC_ACCESS_DENIED_ERROR.
+            if not exc.args or exc.args[0] not in (1045, 1227):
+                raise
             text = scrub(str(exc.args[1] if len(exc.args) > 1 else exc))
             raise SourceError(
                 f"the user {self.user!r} {LACKS_PRIVILEGE} on {self.host}:{self.port}: "
