@@ -381,7 +381,10 @@ mod tests {
         assert!(matches!(err, Error::SchemaChange { .. }), "{text}");
         assert!(text.contains("db.t"), "{text}");
         assert!(text.contains("1234"), "{text}");
-        assert!(text.contains("3 columns but the known schema has 2"), "{text}");
+        assert!(
+            text.contains("3 columns but the known schema has 2"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -391,7 +394,10 @@ mod tests {
         let schema = d.builders[t.builder].schema().clone();
         assert_eq!(schema.field(0).name(), "col_1");
         assert_eq!(
-            schema.metadata().get("arrowtail.column_names").map(String::as_str),
+            schema
+                .metadata()
+                .get("arrowtail.column_names")
+                .map(String::as_str),
             Some("generated")
         );
     }
