@@ -78,3 +78,24 @@ def test_status_reports_position_lag_files_and_last_error(mariadb: Any, tmp_path
     assert "last_error" in lines and "Access denied" in lines["last_error"], table.stdout
     for secret in (mariadb.capture_password, "not-the-password"):
         assert secret not in table.stdout + table.stderr
+
+
+def test_describe_gives_lag_across_binlog_files(mariadb: Any) -> None:
+    from arrowtail.sources.mysql import MySqlSource
+
+    conn = mariadb.connect()
+    create_schema(conn, DB + "_d")
+    source = MySqlSource(app_url(mariadb) + DB + "_d", password=mariadb.capture_password)
+    source.open(None)
+    try:
+        assert source.describe()["lag_bytes"] == 0
+        workload(conn, DB + "_d", 1, rotate=lambda: conn.cursor().execute("FLUSH BINARY LOGS"))
+        info = source.describe()
+        files = _binary_logs(conn)
+        names = [n for n, _ in files]
+        at = names.index(info["file"])
+        assert at < len(names) - 1  # the rotation happened after the source's position
+        expected = files[at][1] - info["offset"] + sum(s for _, s in files[at + 1 :])
+        assert info["lag_bytes"] == expected > 0
+    finally:
+        source.close()

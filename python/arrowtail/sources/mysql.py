@@ -384,12 +384,17 @@ class MySqlSource:
             "offset": self._offset,
             "reconnects": self.reconnects,
         }
+        import pymysql
+
+        from arrowtail.sources.mysql_status import binlog_lag
+
         try:
-            end_file, end_offset = self._current_end()
-            if end_file == self._file:
-                info["lag_bytes"] = max(0, end_offset - self._offset)
-        except SourceError:
-            pass
+            files = self._conn.binary_logs()
+        except (SourceError, OSError, pymysql.err.MySQLError):
+            files = []  # lag figures are best effort; the stream reports real failures
+        at = {"file": self._file, "offset": self._offset, "commit_ts": self._commit_ts}
+        lag = binlog_lag(files, at, time.time())
+        info.update((k, v) for k, v in lag.items() if k.startswith("lag_") and v is not None)
         if self._last_event_time is not None:
             info["seconds_since_last_commit"] = time.time() - self._last_event_time
         return info
