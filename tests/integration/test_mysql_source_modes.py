@@ -77,8 +77,8 @@ def test_minimal_metadata_with_ddl_mid_stream(mariadb: Any, tmp_path: Path) -> N
         proc = start_streaming(mariadb, app_url(mariadb) + DB, out, "--idle-exit", "3")
         _minimal_workload(conn, 1, ["id", "name", "amount", "at", "n", *MORE])
         conn.cursor().execute(f"ALTER TABLE {DB}.t ADD COLUMN note VARCHAR(20) NULL AFTER name")
-        # information_schema tells the columns as they are now: the source must have read the
-        # DDL before the next one runs (a backlog spanning two DDLs needs a schema history).
+        # Live: the source reads each DDL before the next one runs (a restart across several
+        # DDLs is tests/integration/test_mysql_schema_history.py).
         seen = _wait_for_line(proc, f"columns of {DB}.t are now id, name, note, amount, at, n, u")
         _minimal_workload(conn, 100, ["id", "name", "amount", "at", "note", "n", *MORE])
         conn.cursor().execute(f"ALTER TABLE {DB}.t DROP COLUMN n")
