@@ -274,7 +274,8 @@ class MariaDBServer(ProcessServer):
 class TlsMariaDBServer(MariaDBServer):
     """A private MariaDB that accepts only TLS over TCP (``require_secure_transport``), with a
     test CA and a server certificate for 127.0.0.1 made by the openssl command line. ``ca``
-    is the CA file clients verify the server with; :meth:`connect` uses TLS."""
+    is the CA file clients verify the server with; :meth:`connect` uses TLS; the performance
+    schema is on, for :meth:`dump_ciphers`."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -317,4 +318,21 @@ class TlsMariaDBServer(MariaDBServer):
             f"--ssl-cert={self.cert}",
             f"--ssl-key={self.key}",
             "--require-secure-transport=ON",
+            # status_by_thread shows the TLS cipher of each session, the dump thread's included.
+            "--performance-schema=ON",
         ]
+
+    def dump_ciphers(self) -> list[str]:
+        """The TLS cipher of every 'Binlog Dump' session, as the server sees it ('' for none)."""
+        conn = self.connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(
+                    "SELECT COALESCE(s.VARIABLE_VALUE, '') FROM performance_schema.threads t "
+                    "LEFT JOIN performance_schema.status_by_thread s ON s.THREAD_ID = "
+                    "t.THREAD_ID AND s.VARIABLE_NAME = 'Ssl_cipher' "
+                    "WHERE t.PROCESSLIST_COMMAND LIKE 'Binlog Dump%'"
+                )
+                return [str(r[0]) for r in cur.fetchall()]
+        finally:
+            conn.close()
