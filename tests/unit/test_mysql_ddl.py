@@ -185,3 +185,12 @@ def test_random_statements_either_apply_or_are_unfollowed() -> None:
             continue
         for info in tables.values():
             assert len(info.names) == len(info.details), statement
+
+
+def test_create_if_not_exists_leaves_a_known_table_alone() -> None:
+    tables = base()
+    before = tables[("db", "t")].names[:]
+    assert follower().apply(tables, "CREATE TABLE IF NOT EXISTS t (other INT)", "db") == set()
+    assert tables[("db", "t")].names == before
+    follower().apply(tables, "CREATE OR REPLACE TABLE t (other INT)", "db")
+    assert tables[("db", "t")].names == ["other"]

@@ -240,8 +240,11 @@ class DdlFollower:
             toks.accept("OR", "REPLACE")
             if toks.accept("TEMPORARY") or not toks.accept("TABLE"):
                 return set()
-            toks.accept("IF", "NOT", "EXISTS")
-            return self._create(tables, toks, toks.table(database))
+            if_not_exists = toks.accept("IF", "NOT", "EXISTS")
+            key = toks.table(database)
+            if if_not_exists and key in tables:
+                return set()  # the server left the existing table alone
+            return self._create(tables, toks, key)
         if toks.accept("ALTER"):
             toks.accept("ONLINE")
             toks.accept("IGNORE")
