@@ -265,3 +265,17 @@ class PinnedSink:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._sink, name)
+
+
+def failed_with_one_error(
+    proc: subprocess.Popen[str], code: int = 3, *secrets: str, timeout: float = 120
+) -> str:
+    """Waits for ``proc``, which must exit with ``code`` after exactly one ``arrowtail: error:``
+    line, no traceback and none of ``secrets`` in its output; returns that line."""
+    stdout, stderr = proc.communicate(timeout=timeout)
+    assert proc.returncode == code, stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("arrowtail: error:")]
+    assert len(errors) == 1 and "Traceback" not in stderr, stderr
+    for secret in secrets:
+        assert secret not in stdout + stderr
+    return errors[0]

@@ -18,6 +18,7 @@ from tests.integration.mysql_run import (
     check_replay,
     create_schema,
     dump_threads,
+    failed_with_one_error,
     start_run,
     wait_for_dump,
     workload,
@@ -76,13 +77,10 @@ def test_plain_text_is_refused_with_one_clear_error(mariadb_tls: Any, tmp_path: 
         "--idle-exit",
         "1",
     )
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 3, stderr
-    errors = [line for line in stderr.splitlines() if line.startswith("arrowtail: error:")]
-    assert len(errors) == 1 and "Traceback" not in stderr, stderr
+    error = failed_with_one_error(proc, 3, mariadb_tls.capture_password)
     # The same user and password work over TLS (the tests above): MariaDB turns a plain-text
     # login away with "Access denied" under require_secure_transport.
-    assert "cannot connect" in errors[0] and "(1045) Access denied" in errors[0], errors[0]
+    assert "cannot connect" in error and "(1045) Access denied" in error, error
 
 
 def test_a_certificate_from_another_ca_fails_verification(mariadb_tls: Any) -> None:

@@ -15,6 +15,7 @@ from tests.integration.mysql_run import (
     check_replay,
     create_schema,
     dump_threads,
+    failed_with_one_error,
     start_run,
     start_streaming,
     wait_for_dump,
@@ -103,16 +104,11 @@ def test_purged_binlog_is_one_clear_error(mariadb: Any, tmp_path: Path) -> None:
         time.sleep(0.2)
     assert needed not in _binlog_names(conn)
     proc = start_run(url, out, mariadb.capture_password, "--idle-exit", "2")
-    stdout, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 3, stderr
-    errors = [line for line in stderr.splitlines() if line.startswith("arrowtail: error:")]
-    assert len(errors) == 1, stderr
-    assert "Traceback" not in stderr
-    assert mariadb.capture_password not in stdout + stderr
+    error = failed_with_one_error(proc, 3, mariadb.capture_password)
     # It names the position that was needed and what the server still has.
-    assert "no longer on the server" in errors[0]
-    assert f"binlog {needed} (position " in errors[0]
-    assert current in errors[0]
+    assert "no longer on the server" in error
+    assert f"binlog {needed} (position " in error
+    assert current in error
 
 
 def _binlog_names(conn: Any) -> list[str]:
