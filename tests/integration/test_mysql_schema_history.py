@@ -137,3 +137,4 @@ def test_history_that_disagrees_with_the_binlog_is_a_schema_change_error(
     text = str(info.value)
     assert TABLE in text and f"binlog {file} offset" in text
     assert "4 columns but the known schema has 3" in text
+    assert "binlog_row_metadata = FULL" in text  # what to do about it

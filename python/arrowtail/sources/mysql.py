@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from arrowtail import _core
-from arrowtail.exceptions import ConfigError, DecodeError, SourceError
+from arrowtail.exceptions import ConfigError, DecodeError, SchemaChangeError, SourceError
 from arrowtail.redact import redact_url, register_secret, scrub
 from arrowtail.sources.base import Chunk, Position, TableBatch, retry_with_backoff
 from arrowtail.sources.mysql_busy import OpenWriters
@@ -294,6 +294,14 @@ class MySqlSource:
         except SourceError as exc:
             self._reconnect(exc)
             return Chunk()
+        except SchemaChangeError as exc:
+            if self._splitter is None:
+                raise
+            raise SchemaChangeError(
+                f"{exc}. The columns known for it come from the schema history (MINIMAL row "
+                "metadata): a DDL that did not reach the binlog (sql_log_bin = 0) leaves it "
+                "behind. Set binlog_row_metadata = FULL, or take a new snapshot into a new sink"
+            ) from None
 
     def _poll(self, timeout: float) -> Chunk:
         deadline = time.monotonic() + timeout
