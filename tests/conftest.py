@@ -15,11 +15,17 @@ from typing import TypeVar
 
 import pytest
 
-from tests.servers import KafkaServer, MariaDBServer, PostgresServer, ServerUnavailable
+from tests.servers import (
+    KafkaServer,
+    MariaDBServer,
+    PostgresServer,
+    ServerUnavailable,
+    TlsMariaDBServer,
+)
 from tests.servers._process import require_servers
 from tests.servers.postgres_tls import TlsPostgresServer
 
-S = TypeVar("S", PostgresServer, MariaDBServer, KafkaServer)
+S = TypeVar("S", PostgresServer, MariaDBServer, KafkaServer, TlsMariaDBServer)
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
@@ -70,3 +76,10 @@ def mariadb() -> Iterator[MariaDBServer]:
 def kafka() -> Iterator[KafkaServer]:
     """A private single-node KRaft Kafka broker on 127.0.0.1; see tests/servers/kafka.py."""
     yield from _serve("Kafka", KafkaServer)
+
+
+@pytest.fixture(scope="module")
+def mariadb_tls() -> Iterator[TlsMariaDBServer]:
+    """A second private MariaDB that accepts TCP clients only over TLS (test CA in ``.ca``);
+    module-scoped: only the TLS tests need it."""
+    yield from _serve("MariaDB", TlsMariaDBServer)

@@ -12,8 +12,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from arrowtail import lasterror
 from arrowtail.config import Config
-from arrowtail.exceptions import ConfigError
+from arrowtail.exceptions import ArrowtailError, ConfigError
 from arrowtail.pipeline import Pipeline, Summary
 from arrowtail.redact import redact_url
 from arrowtail.sinks import open_sink
@@ -109,6 +110,9 @@ def run_pipeline(cfg: Config, install_signals: InstallSignals | None = None) -> 
     log.info("source %s -> sink %s", redact_url(cfg.source.url), redact_url(cfg.sink.url))
     try:
         return pipeline.run()
+    except ArrowtailError as exc:
+        lasterror.record(lasterror.error_file(cfg.sink.url, cfg.run.checkpoint), str(exc))
+        raise
     finally:
         if server is not None:
             server.stop()
@@ -235,7 +239,16 @@ def status(args: Any) -> int:
             with pg_admin.connect(dsn) as conn:
                 report.update(pg_admin.slot_report(conn, args.slot))
         else:
-            raise ConfigError("status supports postgresql:// sources; for MySQL use --checkpoint")
+            from arrowtail.sources.mysql_status import mysql_status
+
+            stored = report.get("sink_checkpoint") or report.get("checkpoint")
+            report.update(mysql_status(args.source, password, stored))
+    for key in ("sink_checkpoint", "checkpoint"):
+        if key in report:
+            report[key] = _brief_position(report[key])
+    error = lasterror.load(lasterror.error_file(args.to, args.checkpoint))
+    if error is not None:
+        report["last_error"] = f"{error.get('time')}: {error.get('error')}"
     if not report:
         print("nothing to report: pass --source, --to or --checkpoint", file=sys.stderr)
         return 2
@@ -280,3 +293,13 @@ def render_status(report: dict[str, Any]) -> str:
             shown = str(value)
         lines.append(f"{key:<{width}}  {shown}")
     return "\n".join(lines)
+
+
+def _brief_position(position: Any) -> Any:
+    """A checkpoint position for ``status``: a MySQL schema history is summed up as its number
+    of tables rather than printed in full."""
+    if not isinstance(position, dict) or "schemas" not in position:
+        return position
+    brief = {k: v for k, v in position.items() if k != "schemas"}
+    brief["schema_history_tables"] = len(position["schemas"] or [])
+    return brief

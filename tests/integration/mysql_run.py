@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.replay import parquet_changes, replay
+from tests.servers.mariadb import CAPTURE_USER, LOOPBACK
 
 PASSWORD_ENV = "RUN_MY_PASSWORD"
 
@@ -85,6 +86,7 @@ def create_schema(conn: Any, db: str) -> None:
     cur = conn.cursor()
     cur.execute(f"DROP DATABASE IF EXISTS {db}")
     cur.execute(f"CREATE DATABASE {db}")
+    cur.execute(f"GRANT SELECT ON `{db}`.* TO %s@%s", (CAPTURE_USER, LOOPBACK))
     for ddl in TABLES_DDL:
         cur.execute(ddl.format(db=db))
 
@@ -149,8 +151,8 @@ def start_run(
 
 
 def app_url(server: Any) -> str:
-    """The fixture's URL without its password."""
-    return f"mysql://{server.user}@{server.host}:{server.port}/"
+    """The URL of the fixture's least-privilege capture user, without its password."""
+    return str(server.capture_url)
 
 
 def dump_threads(server: Any) -> set[int]:
@@ -183,7 +185,7 @@ def wait_for_dump(
 def start_streaming(server: Any, url: str, out: Path, *extra: str) -> subprocess.Popen[str]:
     """``arrowtail run`` started and waited for until its binlog dump runs."""
     before = dump_threads(server)
-    proc = start_run(url, out, server.password, *extra)
+    proc = start_run(url, out, server.capture_password, *extra)
     wait_for_dump(server, proc, before)
     return proc
 
@@ -249,3 +251,31 @@ def change_keys(out: Path) -> list[tuple[str, int, int]]:
         for t, _, b in parquet_changes(out)
         for i in range(b.num_rows)
     ]
+
+
+class PinnedSink:
+    """A sink whose stored position is replaced by ``start`` (everything else delegated)."""
+
+    def __init__(self, sink: Any, start: dict[str, Any]) -> None:
+        self._sink, self._start = sink, start
+
+    def open(self) -> dict[str, Any]:
+        self._sink.open()
+        return self._start
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sink, name)
+
+
+def failed_with_one_error(
+    proc: subprocess.Popen[str], code: int = 3, *secrets: str, timeout: float = 120
+) -> str:
+    """Waits for ``proc``, which must exit with ``code`` after exactly one ``arrowtail: error:``
+    line, no traceback and none of ``secrets`` in its output; returns that line."""
+    stdout, stderr = proc.communicate(timeout=timeout)
+    assert proc.returncode == code, stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("arrowtail: error:")]
+    assert len(errors) == 1 and "Traceback" not in stderr, stderr
+    for secret in secrets:
+        assert secret not in stdout + stderr
+    return errors[0]

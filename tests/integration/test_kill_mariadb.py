@@ -39,6 +39,8 @@ def database(mariadb: Any) -> Any:
     with conn.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS {DB}")
         cur.execute(f"CREATE DATABASE {DB}")
+    mariadb.grant_capture(DB)
+    with conn.cursor() as cur:
         cur.execute(
             f"CREATE TABLE {DB}.accounts (id int PRIMARY KEY, v bigint NOT NULL, "
             "s varchar(64), amt decimal(12,3))"
@@ -89,7 +91,7 @@ def run_args(mariadb: Any, out: Path, *extra: str) -> list[str]:
     return [
         "run",
         "--source",
-        f"mysql://{mariadb.user}@{mariadb.host}:{mariadb.port}/",
+        mariadb.capture_url,
         "--password-env",
         "RUN_MY_PASSWORD",
         "--to",
@@ -104,7 +106,7 @@ def test_sigkill_loop_loses_and_repeats_nothing(
     mariadb: Any, database: Any, tmp_path: Path
 ) -> None:
     out = tmp_path / "parquet"
-    env = dict(os.environ, RUN_MY_PASSWORD=mariadb.password)
+    env = dict(os.environ, RUN_MY_PASSWORD=mariadb.capture_password)
 
     # The first run starts at the binlog's end; a first change gives the manifest a position.
     first = start_arrowtail(run_args(mariadb, out, "--idle-exit", "600"), env, tmp_path, "first")
@@ -162,7 +164,7 @@ def test_sigkill_loop_loses_and_repeats_nothing(
 
     final = start_arrowtail(run_args(mariadb, out, "--idle-exit", "3"), env, tmp_path, "final")
     assert final.wait(timeout=300) == 0, final.output()
-    assert mariadb.password not in final.output()
+    assert mariadb.capture_password not in final.output()
 
     stored = check_committed_files(out)
     assert stored >= 1800 * ROUNDS, stored

@@ -13,6 +13,7 @@ from arrowtail.pipeline import Pipeline
 from arrowtail.sinks import open_sink
 from arrowtail.sources.mysql import MySqlSource
 from tests.integration.mysql_run import (
+    PinnedSink,
     app_url,
     assert_rows_equal,
     change_keys,
@@ -63,6 +64,7 @@ def test_minimal_metadata_with_ddl_mid_stream(mariadb: Any, tmp_path: Path) -> N
     (saved,) = cur.fetchone()
     cur.execute(f"DROP DATABASE IF EXISTS {DB}")
     cur.execute(f"CREATE DATABASE {DB}")
+    mariadb.grant_capture(DB)
     cur.execute(
         f"CREATE TABLE {DB}.t (id INT PRIMARY KEY, name VARCHAR(40), amount DECIMAL(10,2), "
         "at DATETIME(3), n BIGINT, u INT UNSIGNED, tx TEXT, e ENUM('a','b'), st SET('x','y')) "
@@ -75,8 +77,8 @@ def test_minimal_metadata_with_ddl_mid_stream(mariadb: Any, tmp_path: Path) -> N
         proc = start_streaming(mariadb, app_url(mariadb) + DB, out, "--idle-exit", "3")
         _minimal_workload(conn, 1, ["id", "name", "amount", "at", "n", *MORE])
         conn.cursor().execute(f"ALTER TABLE {DB}.t ADD COLUMN note VARCHAR(20) NULL AFTER name")
-        # information_schema tells the columns as they are now: the source must have read the
-        # DDL before the next one runs (a backlog spanning two DDLs needs a schema history).
+        # Live: the source reads each DDL before the next one runs (a restart across several
+        # DDLs is tests/integration/test_mysql_schema_history.py).
         seen = _wait_for_line(proc, f"columns of {DB}.t are now id, name, note, amount, at, n, u")
         _minimal_workload(conn, 100, ["id", "name", "amount", "at", "note", "n", *MORE])
         conn.cursor().execute(f"ALTER TABLE {DB}.t DROP COLUMN n")
@@ -136,9 +138,9 @@ def test_resume_by_gtid(mariadb: Any, tmp_path: Path) -> None:
     assert stored is not None and str(stored["gtid"]).startswith("0-1-")
     sink.close()
     sink = open_sink(f"parquet:{out}")
-    source = MySqlSource(app_url(mariadb) + db, password=mariadb.password, resume_by="gtid")
+    source = MySqlSource(app_url(mariadb) + db, password=mariadb.capture_password, resume_by="gtid")
     summary = Pipeline(
-        source, _Pinned(sink, dict(stored, file="mysql-bin.999999")), idle_exit=2
+        source, PinnedSink(sink, dict(stored, file="mysql-bin.999999")), idle_exit=2
     ).run()
     assert summary.rows > 0
     check_replay(out, conn, db)
@@ -149,15 +151,26 @@ def test_resume_by_gtid(mariadb: Any, tmp_path: Path) -> None:
     assert summary.last_position["gtid"] != stored["gtid"]
 
 
-class _Pinned:
-    """A sink whose stored position is replaced by ``start`` (everything else delegated)."""
-
-    def __init__(self, sink: Any, start: dict[str, Any]) -> None:
-        self._sink, self._start = sink, start
-
-    def open(self) -> dict[str, Any]:
-        self._sink.open()
-        return self._start
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._sink, name)
+def test_idle_exit_waits_for_a_transaction_still_open_on_the_server(
+    mariadb: Any, tmp_path: Path
+) -> None:
+    db = "src_busy"
+    conn = mariadb.connect()
+    create_schema(conn, db)
+    out = tmp_path / "parquet"
+    proc = start_streaming(mariadb, app_url(mariadb) + db, out, "--idle-exit", "2")
+    cur = conn.cursor()
+    cur.execute("BEGIN")
+    cur.execute(f"INSERT INTO {db}.pairs VALUES (1, 'a', 'first', 1)")
+    # The transaction stays open three times longer than idle_exit; nothing of it is in the
+    # binlog before COMMIT, so only the server's open transactions tell the run to wait.
+    deadline = time.monotonic() + 6
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()[1]
+        time.sleep(0.2)
+    cur.execute(f"INSERT INTO {db}.pairs VALUES (2, 'b', 'second', 2)")
+    cur.execute("COMMIT")
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    check_replay(out, conn, db)
+    assert len(change_keys(out)) == 2

@@ -7,7 +7,7 @@ in session-scoped pytest fixtures.
 
 from tests.servers._process import ServerStartError, ServerUnavailable
 from tests.servers.kafka import KafkaServer
-from tests.servers.mariadb import MariaDBServer
+from tests.servers.mariadb import MariaDBServer, TlsMariaDBServer
 from tests.servers.postgres import PostgresServer
 
 __all__ = [
@@ -16,4 +16,5 @@ __all__ = [
     "PostgresServer",
     "ServerStartError",
     "ServerUnavailable",
+    "TlsMariaDBServer",
 ]

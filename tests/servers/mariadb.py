@@ -2,8 +2,10 @@
 
 ``mariadb-install-db`` into a temporary directory, then ``mariadbd`` on 127.0.0.1 with the binlog
 settings the binlog decoder expects (ROW format, FULL row image, FULL row metadata, server id 1) and
-small memory settings. Tests log in over TCP as ``arrowtail`` (all privileges, password required);
-the database ``arrowtail_test`` exists from the start.
+small memory settings. Tests log in over TCP as ``arrowtail`` (all privileges with GRANT OPTION,
+password required); the database ``arrowtail_test`` exists from the start. Pipelines connect as
+``arrowtail_cdc``, which holds only the grants docs/mysql.md documents (``CAPTURE_GRANTS``, plus
+SELECT on each captured database through :meth:`MariaDBServer.grant_capture`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,11 @@ OS_USER = "mysql"
 APP_USER = "arrowtail"
 APP_PASSWORD = "arrowtail-secret-pw"
 DATABASE = "arrowtail_test"
+CAPTURE_USER = "arrowtail_cdc"
+CAPTURE_PASSWORD = "arrowtail-cdc-pw"
+#: What a capture user needs on MariaDB (docs/mysql.md): the binlog dump, SHOW BINARY LOGS /
+#: MASTER STATUS, and INNODB_TRX for --idle-exit; SELECT comes per database.
+CAPTURE_GRANTS = "REPLICATION SLAVE, BINLOG MONITOR, PROCESS"
 START_TIMEOUT = 90.0
 STOP_TIMEOUT = 60.0
 
@@ -79,6 +86,8 @@ class MariaDBServer(ProcessServer):
         self.user = APP_USER
         self.password = APP_PASSWORD
         self.database = DATABASE
+        self.capture_user = CAPTURE_USER
+        self.capture_password = CAPTURE_PASSWORD
         self.server_id = 1
         self.tmp_dir = Path(tempfile.mkdtemp(prefix="arrowtail-mariadb-"))
         self.datadir = self.tmp_dir / "data"
@@ -93,6 +102,21 @@ class MariaDBServer(ProcessServer):
         """``mysql://user:password@127.0.0.1:port/`` for the password-protected test user."""
         auth = f"{quote(self.user, safe='')}:{quote(self.password, safe='')}"
         return f"mysql://{auth}@{self.host}:{self.port}/"
+
+    @property
+    def capture_url(self) -> str:
+        """``mysql://arrowtail_cdc@127.0.0.1:port/`` (password in ``capture_password``)."""
+        return f"mysql://{self.capture_user}@{self.host}:{self.port}/"
+
+    def grant_capture(self, database: str, user: str = CAPTURE_USER) -> None:
+        """Lets the capture user read ``database`` (snapshots, ``information_schema``)."""
+        conn = self.connect()
+        try:
+            with conn.cursor() as cur:
+                for host in (LOOPBACK, "localhost"):
+                    cur.execute(f"GRANT SELECT ON `{database}`.* TO '{user}'@'{host}'")
+        finally:
+            conn.close()
 
     def connect(self, **kw: Any) -> Any:
         """A PyMySQL connection as the test user over TCP, autocommit on (keywords override)."""
@@ -227,7 +251,14 @@ class MariaDBServer(ProcessServer):
                     cur.execute(
                         f"CREATE USER '{APP_USER}'@'{host}' IDENTIFIED BY %s", (self.password,)
                     )
-                    cur.execute(f"GRANT ALL PRIVILEGES ON *.* TO '{APP_USER}'@'{host}'")
+                    cur.execute(
+                        f"GRANT ALL PRIVILEGES ON *.* TO '{APP_USER}'@'{host}' WITH GRANT OPTION"
+                    )
+                    cur.execute(
+                        f"CREATE USER '{CAPTURE_USER}'@'{host}' IDENTIFIED BY %s",
+                        (CAPTURE_PASSWORD,),
+                    )
+                    cur.execute(f"GRANT {CAPTURE_GRANTS} ON *.* TO '{CAPTURE_USER}'@'{host}'")
                 cur.execute(f"CREATE DATABASE {DATABASE} CHARACTER SET utf8mb4")
         finally:
             conn.close()
@@ -238,3 +269,70 @@ class MariaDBServer(ProcessServer):
 
     def __repr__(self) -> str:
         return f"<MariaDBServer {self.host}:{self.port} dir={self.tmp_dir}>"
+
+
+class TlsMariaDBServer(MariaDBServer):
+    """A private MariaDB that accepts only TLS over TCP (``require_secure_transport``), with a
+    test CA and a server certificate for 127.0.0.1 made by the openssl command line. ``ca``
+    is the CA file clients verify the server with; :meth:`connect` uses TLS; the performance
+    schema is on, for :meth:`dump_ciphers`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        openssl = shutil.which("openssl")
+        if openssl is None:
+            raise ServerUnavailable("the openssl command is needed for the TLS certificates")
+        tls = self.tmp_dir / "tls"
+        tls.mkdir()
+        self.ca, self.cert, self.key = tls / "ca.pem", tls / "server.pem", tls / "server.key"
+        log = self.tmp_dir / "openssl.log"
+        (tls / "san.cnf").write_text(f"subjectAltName = IP:{LOOPBACK}\n")
+        for argv in (
+            [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"]
+            + ["-keyout", str(tls / "ca.key"), "-out", str(self.ca), "-subj", "/CN=arrowtail CA"],
+            [openssl, "req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(self.key)]
+            + ["-out", str(tls / "server.csr"), "-subj", f"/CN={LOOPBACK}"],
+            [openssl, "x509", "-req", "-in", str(tls / "server.csr"), "-CA", str(self.ca)]
+            + ["-CAkey", str(tls / "ca.key"), "-CAcreateserial", "-days", "2"]
+            + ["-out", str(self.cert), "-extfile", str(tls / "san.cnf")],
+        ):
+            run_checked(argv, log, "openssl", timeout=60)
+
+    def connect(self, **kw: Any) -> Any:
+        kw.setdefault("ssl", {"ca": str(self.ca)})
+        return super().connect(**kw)
+
+    def _answers_over_tcp(self) -> bool:
+        return self._ping(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password,
+            ssl={"ca": str(self.ca)},
+        )
+
+    def _server_argv(self) -> list[str]:
+        return [
+            *super()._server_argv(),
+            f"--ssl-ca={self.ca}",
+            f"--ssl-cert={self.cert}",
+            f"--ssl-key={self.key}",
+            "--require-secure-transport=ON",
+            # status_by_thread shows the TLS cipher of each session, the dump thread's included.
+            "--performance-schema=ON",
+        ]
+
+    def dump_ciphers(self) -> list[str]:
+        """The TLS cipher of every 'Binlog Dump' session, as the server sees it ('' for none)."""
+        conn = self.connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(
+                    "SELECT COALESCE(s.VARIABLE_VALUE, '') FROM performance_schema.threads t "
+                    "LEFT JOIN performance_schema.status_by_thread s ON s.THREAD_ID = "
+                    "t.THREAD_ID AND s.VARIABLE_NAME = 'Ssl_cipher' "
+                    "WHERE t.PROCESSLIST_COMMAND LIKE 'Binlog Dump%'"
+                )
+                return [str(r[0]) for r in cur.fetchall()]
+        finally:
+            conn.close()

@@ -15,15 +15,26 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from arrowtail import _core
-from arrowtail.exceptions import ConfigError, DecodeError, SourceError
+from arrowtail.exceptions import ConfigError, DecodeError, SchemaChangeError, SourceError
 from arrowtail.redact import redact_url, register_secret, scrub
 from arrowtail.sources.base import Chunk, Position, TableBatch, retry_with_backoff
-from arrowtail.sources.mysql_schema import QuerySplitter, TableInfo, load_schemas
-from arrowtail.sources.mysqlwire import BinlogConnection, binlog_status
+from arrowtail.sources.mysql_busy import OpenWriters
+from arrowtail.sources.mysql_history import POSITION_KEY, SchemaHistory
+from arrowtail.sources.mysql_schema import QuerySplitter
+from arrowtail.sources.mysqlwire import (
+    GRANTS_HINT,
+    LACKS_PRIVILEGE,
+    BinlogConnection,
+    Tls,
+    binlog_status,
+    privileges,
+    tls_options,
+)
 
 log = logging.getLogger("arrowtail.mysql")
 
@@ -34,18 +45,37 @@ def binlog_pos(file: str, offset: int) -> int:
     return ((int(suffix) if suffix.isdigit() else 0) << 32) | offset
 
 
-def parse_url(url: str) -> tuple[str, int, str, str | None, str]:
+@dataclass(frozen=True)
+class MySqlUrl:
+    """The parts of ``mysql://USER[:PASSWORD]@HOST[:PORT]/[DATABASE][?ssl=...&ssl_ca=...]``."""
+
+    host: str
+    port: int
+    user: str
+    password: str | None
+    database: str
+    tls: Tls | None
+
+    def connection(self, password: str | None = None, **kw: Any) -> BinlogConnection:
+        """A replica connection with these settings (``password`` overrides the URL's)."""
+        return BinlogConnection(
+            self.host, self.port, self.user, password or self.password, tls=self.tls, **kw
+        )
+
+
+def parse_url(url: str) -> MySqlUrl:
     parts = urlsplit(url)
     if parts.scheme not in ("mysql", "mariadb") or not parts.hostname:
         raise ConfigError(f"not a mysql:// URL: {redact_url(url)}")
     password = unquote(parts.password) if parts.password else None
     register_secret(password)
-    return (
+    return MySqlUrl(
         parts.hostname,
         parts.port or 3306,
         unquote(parts.username or "root"),
         password,
         parts.path.lstrip("/"),
+        tls_options(dict(parse_qsl(parts.query))),
     )
 
 
@@ -72,15 +102,11 @@ class MySqlSource:
         max_poll_bytes: int = 32 << 20,
         resume_by: str = "position",
     ) -> None:
-        host, port, user, url_password, database = parse_url(url)
+        parsed = parse_url(url)
+        database = parsed.database
         self.display_url = redact_url(url)
-        self._conn = BinlogConnection(
-            host,
-            port,
-            user,
-            password or url_password,
-            server_id=server_id,
-            heartbeat_seconds=heartbeat_seconds,
+        self._conn = parsed.connection(
+            password, server_id=server_id, heartbeat_seconds=heartbeat_seconds
         )
         self.tables = set(tables or [])
         self.database = database
@@ -94,6 +120,8 @@ class MySqlSource:
         self._offset = 4
         self._emitted: Position | None = None
         self._last_event_time: float | None = None
+        #: Commit time (Unix seconds) of the last transaction with captured rows, for status.
+        self._commit_ts: float | None = None
         #: Set once a poll found the dump stream quiet: the server sends everything it has at
         #: once, so silence means the backlog is read.
         self.caught_up = False
@@ -101,10 +129,23 @@ class MySqlSource:
         self._snapshot: Iterator[TableBatch] | None = None
         #: Set when TABLE_MAPs carry no column names (binlog_row_metadata = MINIMAL).
         self._splitter: QuerySplitter | None = None
-        self._schemas: dict[tuple[str, str], TableInfo] = {}
+        self._history = SchemaHistory(
+            self._conn.query_connection, "" if self.tables else database, self._wanted
+        )
         self._snapshot_position: Position | None = None
+        #: Decoded events other than heartbeats, to tell data arriving from a quiet stream.
+        self._data_events = 0
+        self._quiet_since = time.monotonic()
+        self._writers = OpenWriters(self._conn.query_connection)
 
     def open(self, start: Position | None) -> None:
+        with self._privileges():
+            self._open(start)
+
+    def _privileges(self) -> Any:
+        return privileges(self._conn.user, self._conn.host, self._conn.port)
+
+    def _open(self, start: Position | None) -> None:
         info = self._conn.check()
         if info.binlog_row_metadata not in ("FULL", ""):
             log.info(
@@ -116,6 +157,8 @@ class MySqlSource:
             self._file, self._offset = str(start["file"]), int(start["offset"])
             self._gtid = str(start.get("gtid") or "")
             self._emitted = dict(start)
+            if self._splitter is not None:
+                self._history.restore(start)
             if self.resume_by == "gtid" and not (info.is_mariadb and self._gtid):
                 raise ConfigError(
                     "--resume-by gtid needs a MariaDB server and a checkpoint with a GTID "
@@ -139,6 +182,7 @@ class MySqlSource:
             conn.autocommit(False)
             point = mysql_snapshot.consistent_snapshot(conn, is_mariadb)
             tables = mysql_snapshot.list_tables(conn, self.database, self.tables)
+            self._check_visible(tables)
         except BaseException:
             conn.close()
             raise
@@ -154,9 +198,22 @@ class MySqlSource:
         log.info("snapshot of %d tables at %s:%d", len(tables), point.file, point.offset)
         self._snapshot = mysql_snapshot.snapshot(conn, pos, tables)
 
+    def _check_visible(self, tables: list[tuple[str, str]]) -> None:
+        """Tables the user cannot see are missing from ``information_schema``: say so rather
+        than snapshot nothing."""
+        found = {f"{d}.{t}" for d, t in tables}
+        missing = sorted(self.tables - found)
+        if missing or (self.database and not tables):
+            what = ", ".join(missing) if missing else f"any table of {self.database}"
+            raise SourceError(
+                f"the user {self._conn.user!r} cannot see {what}: it does not exist or the user "
+                f"{LACKS_PRIVILEGE} (SELECT) on it; {GRANTS_HINT}"
+            )
+
     def _poll_snapshot(self) -> Chunk:
         assert self._snapshot is not None
-        batch = next(self._snapshot, None)
+        with self._privileges():
+            batch = next(self._snapshot, None)
         if batch is not None:
             return Chunk([batch])
         # Snapshot complete: its position covers every row read; stream from there on.
@@ -164,7 +221,10 @@ class MySqlSource:
         position, self._snapshot_position = self._snapshot_position, None
         self._emitted = position
         self._gtid = str((position or {}).get("gtid") or "")
-        self._start()
+        with self._privileges():
+            self._start()
+        if position is not None and self._splitter is not None:
+            position[POSITION_KEY] = self._history.as_position()
         return Chunk([], position)
 
     def _current_end(self) -> tuple[str, int]:
@@ -183,32 +243,20 @@ class MySqlSource:
         if not by_gtid:
             self._check_retained()
         self._decoder = _core.BinlogDecoder()
+        self._data_events = 0
         if self._splitter is not None:
             self._splitter = QuerySplitter()
-            self._load_schemas()
+            self._history.load(self._decoder)
         if by_gtid:
             log.info("resuming by GTID state %s", self._gtid)
             self._conn.start(mariadb_gtid=self._gtid)
         else:
             self._conn.start(file=self._file, position=self._offset)
 
-    def _load_schemas(self) -> None:
-        conn = self._conn.query_connection()
-        try:
-            schemas = load_schemas(conn, "" if self.tables else self.database)
-        finally:
-            conn.close()
-        for (database, table), info in schemas.items():
-            known = self._schemas.get((database, table))
-            if known is not None and known.names != info.names:
-                log.info("columns of %s.%s are now %s", database, table, ", ".join(info.names))
-            self._decoder.set_table_schema(database, table, info.names, info.primary_key)
-            self._decoder.set_column_details(database, table, info.details)
-        self._schemas = schemas
-
     def _decode(self, data: bytes) -> list[TableBatch]:
         """Feeds stream bytes and returns the committed batches. Without column names in the
-        TABLE_MAPs, the schemas are read again after every piece that ends in DDL."""
+        TABLE_MAPs, the schema history follows every piece that ends in DDL before the next
+        piece is decoded."""
         if self._splitter is None:
             if data:
                 self._decoder.feed(data)
@@ -219,8 +267,9 @@ class MySqlSource:
             if after_query:
                 batches = self._decoder.flush()
                 out += batches
-                if any(table == "_ddl" for table, _, _ in batches):
-                    self._load_schemas()
+                ddl = [b for table, _, b in batches if table == "_ddl"]
+                if ddl:
+                    self._history.follow(self._decoder, _statements(ddl))
         return out + list(self._decoder.flush())
 
     def _check_retained(self) -> None:
@@ -245,6 +294,14 @@ class MySqlSource:
         except SourceError as exc:
             self._reconnect(exc)
             return Chunk()
+        except SchemaChangeError as exc:
+            if self._splitter is None:
+                raise
+            raise SchemaChangeError(
+                f"{exc}. The columns known for it come from the schema history (MINIMAL row "
+                "metadata): a DDL that did not reach the binlog (sql_log_bin = 0) leaves it "
+                "behind. Set binlog_row_metadata = FULL, or take a new snapshot into a new sink"
+            ) from None
 
     def _poll(self, timeout: float) -> Chunk:
         deadline = time.monotonic() + timeout
@@ -257,6 +314,9 @@ class MySqlSource:
         if not buf:
             self.caught_up = True
         batches = [b for b in self._decode(bytes(buf)) if self._wanted(b[0])]
+        stats = self._decoder.stats
+        data_events = stats["events"] - stats["heartbeats"]
+        arrived, self._data_events = data_events > self._data_events, data_events
         position: Position | None = None
         last = self._decoder.last_commit
         if last is not None and (last[0], last[1]) != (self._file, self._offset):
@@ -267,10 +327,23 @@ class MySqlSource:
                 "offset": self._offset,
                 "gtid": self._decoder.mariadb_gtid_state or self._decoder.last_gtid or "",
             }
+            if self._splitter is not None:
+                position[POSITION_KEY] = self._history.as_position()
+            self._commit_ts = _last_commit_ts(batches) or self._commit_ts
+            if self._commit_ts is not None:
+                position["commit_ts"] = self._commit_ts
             self._gtid = str(position["gtid"])
             self._emitted = position
             self._last_event_time = time.time()
-        return Chunk(batches, position)
+        now = time.monotonic()
+        if arrived:
+            self._quiet_since = now
+        # Busy: part of a transaction arrived, or the server holds open write transactions that
+        # reach the binlog only at their commit (after a quiet second, checked now and then).
+        busy = position is None and (
+            arrived or (now - self._quiet_since >= 1.0 and self._writers.active())
+        )
+        return Chunk(batches, position, busy=busy)
 
     def _wanted(self, table: str) -> bool:
         if table.startswith("_"):
@@ -282,13 +355,20 @@ class MySqlSource:
     def _reconnect(self, cause: BaseException) -> None:
         log.warning("binlog connection lost: %s", scrub(str(cause)))
         self._conn.close()
+
+        def attempt() -> None:
+            with self._privileges():
+                self._start()
+
         retry_with_backoff(
-            self._start,
+            attempt,
             what="MySQL/MariaDB",
             timeout=self.reconnect_timeout,
             retry_on=(SourceError, OSError),
             # A purged binlog stays purged: say so now rather than after the time-out.
-            give_up=lambda exc: "no longer on the server" in str(exc),
+            give_up=lambda exc: any(
+                text in str(exc) for text in ("no longer on the server", LACKS_PRIVILEGE)
+            ),
         )
         self.reconnects += 1
         log.info("reconnected; resuming at %s:%d", self._file, self._offset)
@@ -304,6 +384,7 @@ class MySqlSource:
             if close is not None:
                 close()
         self._conn.close()
+        self._writers.close()
 
     def describe(self) -> dict[str, Any]:
         info: dict[str, Any] = {
@@ -312,12 +393,40 @@ class MySqlSource:
             "offset": self._offset,
             "reconnects": self.reconnects,
         }
+        import pymysql
+
+        from arrowtail.sources.mysql_status import binlog_lag
+
         try:
-            end_file, end_offset = self._current_end()
-            if end_file == self._file:
-                info["lag_bytes"] = max(0, end_offset - self._offset)
-        except SourceError:
-            pass
+            files = self._conn.binary_logs()
+        except (SourceError, OSError, pymysql.err.MySQLError):
+            files = []  # lag figures are best effort; the stream reports real failures
+        at = {"file": self._file, "offset": self._offset, "commit_ts": self._commit_ts}
+        lag = binlog_lag(files, at, time.time())
+        info.update((k, v) for k, v in lag.items() if k.startswith("lag_") and v is not None)
         if self._last_event_time is not None:
             info["seconds_since_last_commit"] = time.time() - self._last_event_time
         return info
+
+
+def _last_commit_ts(batches: list[TableBatch]) -> float | None:
+    """The latest ``_commit_ts`` of the batches, in Unix seconds (each batch ends with its
+    latest commit)."""
+    latest: float | None = None
+    for _, _, batch in batches:
+        if batch.num_rows and "_commit_ts" in batch.schema.names:
+            value = batch.column("_commit_ts")[batch.num_rows - 1].value
+            if value is not None:
+                seconds = value / 1e6
+                latest = seconds if latest is None else max(latest, seconds)
+    return latest
+
+
+def _statements(batches: list[Any]) -> list[tuple[str, str]]:
+    """``(default database, statement)`` of the rows of ``_ddl`` batches, in stream order."""
+    out: list[tuple[str, str]] = []
+    for batch in batches:
+        databases = batch.column("database").to_pylist()
+        statements = batch.column("statement").to_pylist()
+        out += [(d or "", s or "") for d, s in zip(databases, statements, strict=True)]
+    return out

@@ -8,10 +8,10 @@ are decoded. A DDL statement changes them: the stream is therefore fed to the
 decoder in pieces that end after each QUERY event, and the schemas are read again whenever such a
 piece produced a ``_ddl`` row, before any later TABLE_MAP is decoded.
 
-``information_schema`` describes the tables as they are now, so this is exact while the source is
-caught up with the server; replaying a backlog that holds several DDL statements for one table
-can give rows before the last of them the newer names (a schema history kept with the
-checkpoint would be needed for that).
+``information_schema`` describes the tables as they are now, which is exact only while the source
+is caught up with the server. The source therefore keeps a schema history: the column lists as of
+the last decoded position, carried in the checkpoint position (``TableInfo.to_json``) and moved
+forward by the DDL statements of the stream (``mysql_ddl``).
 
 Packet framing (MySQL "Replication Protocol"): each event arrives as a packet ``[u24 length][u8
 sequence][0x00][event header: u32 timestamp, u8 type, ...]``; a packet of length 0xFFFFFF is
@@ -81,11 +81,87 @@ Detail = tuple[bool, int | None, list[str] | None]
 
 @dataclass
 class TableInfo:
-    """What ``information_schema`` says about one table."""
+    """The columns of one table as the decoder needs them (from ``information_schema`` or
+    followed through DDL statements)."""
 
     names: list[str] = field(default_factory=list)
     primary_key: list[str] = field(default_factory=list)
     details: list[Detail] = field(default_factory=list)
+    #: The table's default collation id, for columns added without a character set.
+    collation: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready form, as stored in checkpoint positions."""
+        return {
+            "names": self.names,
+            "pk": self.primary_key,
+            "details": [list(d) for d in self.details],
+            "collation": self.collation,
+        }
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> TableInfo:
+        """The inverse of :meth:`to_json`."""
+        details: list[Detail] = [
+            (bool(u), None if c is None else int(c), None if lab is None else list(lab))
+            for u, c, lab in doc["details"]
+        ]
+        names = [str(n) for n in doc["names"]]
+        if len(details) != len(names):
+            raise ValueError(f"{len(names)} column names but {len(details)} column details")
+        collation = doc.get("collation")
+        return cls(
+            names,
+            [str(k) for k in doc["pk"]],
+            details,
+            None if collation is None else int(collation),
+        )
+
+
+class Collations:
+    """Collation ids by name and each character set's default collation, from
+    ``information_schema.COLLATIONS`` (read once)."""
+
+    def __init__(self, rows: list[tuple[str, str, int, str]]) -> None:
+        # MariaDB 10.10+ also lists collations that apply to several character sets, without
+        # an id or character set of their own.
+        rows = [r for r in rows if r[1] is not None and r[2] is not None]
+        self._ids = {str(name).lower(): int(i) for name, _, i, _ in rows}
+        self._defaults = {
+            str(cs).lower(): int(i) for _, cs, i, default in rows if str(default).lower() == "yes"
+        }
+
+    @classmethod
+    def load(cls, conn: Any) -> Collations:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT COLLATION_NAME, CHARACTER_SET_NAME, ID, IS_DEFAULT "
+                "FROM information_schema.COLLATIONS"
+            )
+            return cls([tuple(r) for r in cur.fetchall()])
+
+    def id_of(self, name: str) -> int | None:
+        return self._ids.get(name.lower())
+
+    def default_of(self, charset: str) -> int | None:
+        """The default collation of ``charset`` (``utf8`` is ``utf8mb3`` on newer servers)."""
+        cs = charset.lower()
+        if cs == "binary":
+            return 63
+        found = self._defaults.get(cs)
+        if found is None and cs == "utf8":
+            found = self._defaults.get("utf8mb3")
+        return found
+
+
+def database_collations(conn: Any) -> dict[str, int | None]:
+    """Each database's default collation id (for tables created without one)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT s.SCHEMA_NAME, co.ID FROM information_schema.SCHEMATA s LEFT JOIN "
+            "information_schema.COLLATIONS co ON co.COLLATION_NAME = s.DEFAULT_COLLATION_NAME"
+        )
+        return {str(db): None if i is None else int(i) for db, i in cur.fetchall()}
 
 
 def parse_labels(column_type: str) -> list[str] | None:
@@ -142,6 +218,16 @@ def load_schemas(conn: Any, database: str = "") -> dict[tuple[str, str], TableIn
                     parse_labels(ctype),
                 )
             )
+        cur.execute(
+            "SELECT t.TABLE_SCHEMA, t.TABLE_NAME, co.ID FROM information_schema.TABLES t "
+            "JOIN information_schema.COLLATIONS co ON co.COLLATION_NAME = t.TABLE_COLLATION "
+            f"WHERE {where.replace('c.', 't.')}",
+            (arg,),
+        )
+        for schema, table, collation in cur.fetchall():
+            entry = out.get((str(schema), str(table)))
+            if entry is not None:
+                entry.collation = int(collation)
         cur.execute(
             "SELECT c.TABLE_SCHEMA, c.TABLE_NAME, c.COLUMN_NAME FROM "
             "information_schema.KEY_COLUMN_USAGE c "

@@ -12,19 +12,24 @@ events at ``@master_heartbeat_period`` so that a quiet server can be told apart 
 
 Authentication and TLS are PyMySQL's; after the dump request nothing else is sent on the
 connection, so its socket is read directly (``select`` for time-outs) and bytes go to the decoder
-in large chunks.
+in large chunks. TLS options come from the URL (:func:`tls_options`): ``ssl=prefer|require|
+verify-ca|verify-full`` (named after libpq's ``sslmode``) and ``ssl_ca``/``ssl_cert``/``ssl_key``
+file paths; every mode but ``prefer`` refuses a server that does not switch to TLS.
 """
 
 from __future__ import annotations
 
 import select
 import socket
+import ssl as _ssl
 import struct
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from arrowtail.exceptions import SourceError
+from arrowtail.exceptions import ConfigError, SourceError
 from arrowtail.redact import register_secret, scrub
 
 COM_BINLOG_DUMP = 0x12
@@ -32,6 +37,34 @@ COM_REGISTER_SLAVE = 0x15
 COM_BINLOG_DUMP_GTID = 0x1E
 BINLOG_DUMP_NON_BLOCK = 0x01
 BINLOG_THROUGH_GTID = 0x04
+#: Server errors of a missing privilege: ER_DBACCESS_DENIED_ERROR, ER_TABLEACCESS_DENIED_ERROR,
+#: ER_COLUMNACCESS_DENIED_ERROR, ER_SPECIFIC_ACCESS_DENIED_ERROR ("you need (at least one of)
+#: the X privilege(s)").
+PRIVILEGE_ERRORS = frozenset({1044, 1142, 1143, 1227})
+#: Marks the message of a missing-privilege SourceError (retrying cannot help).
+LACKS_PRIVILEGE = "lacks a privilege"
+GRANTS_HINT = (
+    "grant what docs/mysql.md lists: REPLICATION SLAVE, REPLICATION CLIENT (MariaDB: BINLOG "
+    "MONITOR), SELECT on the captured tables"
+)
+
+
+@contextmanager
+def privileges(user: str, host: str, port: int) -> Iterator[None]:
+    """Turns a server's missing-privilege error into one :class:`SourceError` that names the
+    user and, in the server's words, the privilege."""
+    import pymysql
+
+    try:
+        yield
+    except pymysql.err.MySQLError as exc:
+        code = exc.args[0] if exc.args else 0
+        if code not in PRIVILEGE_ERRORS:
+            raise
+        text = scrub(str(exc.args[1] if len(exc.args) > 1 else exc))
+        raise SourceError(
+            f"the user {user!r} {LACKS_PRIVILEGE} on {host}:{port}: ({code}) {text}; " + GRANTS_HINT
+        ) from None
 
 
 @dataclass
@@ -55,12 +88,65 @@ class BinlogFile:
     size: int
 
 
-def _connect(host: str, port: int, user: str, password: str | None, **kw: Any) -> Any:
+TLS_MODES = ("disable", "prefer", "require", "verify-ca", "verify-full")
+_TLS_FILES = ("ssl_ca", "ssl_cert", "ssl_key")
+
+
+@dataclass(frozen=True)
+class Tls:
+    """TLS settings of a connection: the context PyMySQL uses, and whether plain text is
+    refused."""
+
+    context: _ssl.SSLContext | None
+    required: bool
+    mode: str
+
+
+def tls_options(query: dict[str, str]) -> Tls | None:
+    """TLS from URL query options (``ssl``, ``ssl_ca``, ``ssl_cert``, ``ssl_key``). None (no
+    option) leaves it to PyMySQL, which uses TLS without verification when the server offers it;
+    ``ssl_ca`` alone means ``verify-ca``; a client certificate alone ``require``."""
+    unknown = sorted(set(query) - {"ssl", *_TLS_FILES})
+    if unknown:
+        raise ConfigError(
+            f"unknown mysql:// URL option(s) {', '.join(unknown)}; known: ssl, "
+            + ", ".join(_TLS_FILES)
+        )
+    ca, cert, key = (query.get(k) or None for k in _TLS_FILES)
+    default = "verify-ca" if ca else ("require" if cert else "")
+    mode = (query.get("ssl") or default).lower()
+    if not mode:
+        return None
+    if mode not in TLS_MODES:
+        raise ConfigError(f"ssl={mode} is not one of {', '.join(TLS_MODES)}")
+    if mode == "disable":
+        return Tls(None, required=False, mode=mode)
+    try:
+        context = _ssl.create_default_context(cafile=ca)
+        if mode in ("prefer", "require"):
+            context.check_hostname = False
+            context.verify_mode = _ssl.CERT_NONE
+        elif mode == "verify-ca":
+            context.check_hostname = False
+        if cert:
+            context.load_cert_chain(cert, key)
+    except (OSError, _ssl.SSLError) as exc:
+        raise ConfigError(f"cannot load the TLS files of the mysql:// URL: {exc}") from None
+    return Tls(context, required=mode != "prefer", mode=mode)
+
+
+def _connect(
+    host: str, port: int, user: str, password: str | None, tls: Tls | None = None, **kw: Any
+) -> Any:
     import pymysql
 
     register_secret(password)
+    if tls is not None and tls.context is None:
+        kw["ssl_disabled"] = True
+    elif tls is not None:
+        kw["ssl"] = tls.context
     try:
-        return pymysql.connect(
+        conn = pymysql.connect(
             host=host,
             port=port,
             user=user,
@@ -75,6 +161,16 @@ def _connect(host: str, port: int, user: str, password: str | None, **kw: Any) -
         raise SourceError(
             f"cannot connect to MySQL/MariaDB at {host}:{port}: ({code}) {text}"
         ) from None
+    except _ssl.SSLError as exc:
+        raise SourceError(f"TLS to MySQL/MariaDB at {host}:{port} failed: {exc}") from None
+    if tls is not None and tls.required and not isinstance(conn._sock, _ssl.SSLSocket):
+        # PyMySQL quietly stays in plain text when the server offers no TLS.
+        conn.close()
+        raise SourceError(
+            f"MySQL/MariaDB at {host}:{port} does not offer TLS, but the URL asks for "
+            f"ssl={tls.mode}: enable TLS on the server (ssl_cert, ssl_key) or use ssl=prefer"
+        )
+    return conn
 
 
 def parse_gtid_set(text: str) -> list[tuple[bytes, list[tuple[int, int]]]]:
@@ -133,7 +229,7 @@ class BinlogConnection:
         *,
         server_id: int = 7301,
         heartbeat_seconds: float = 5.0,
-        ssl: dict[str, Any] | None = None,
+        tls: Tls | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -141,7 +237,7 @@ class BinlogConnection:
         self._password = password
         self.server_id = server_id
         self.heartbeat_seconds = heartbeat_seconds
-        self._ssl = ssl
+        self.tls = tls
         self._conn: Any = None
         self._sock: socket.socket | None = None
         self.info: ServerInfo | None = None
@@ -150,10 +246,7 @@ class BinlogConnection:
 
     def query_connection(self) -> Any:
         """A separate, ordinary connection (for status queries and snapshots)."""
-        kw: dict[str, Any] = {}
-        if self._ssl:
-            kw["ssl"] = self._ssl
-        return _connect(self.host, self.port, self.user, self._password, **kw)
+        return _connect(self.host, self.port, self.user, self._password, self.tls)
 
     def server_info(self) -> ServerInfo:
         conn = self.query_connection()
@@ -221,10 +314,9 @@ class BinlogConnection:
         """Registers as a replica and asks for the binlog from a file/position or a GTID state.
         Without a file or GTID, streaming starts at the server's current end of log."""
         info = self.info or self.check()
-        kw: dict[str, Any] = {"read_timeout": None}
-        if self._ssl:
-            kw["ssl"] = self._ssl
-        conn = _connect(self.host, self.port, self.user, self._password, **kw)
+        conn = _connect(
+            self.host, self.port, self.user, self._password, self.tls, read_timeout=None
+        )
         self._conn = conn
         with conn.cursor() as cur:
             cur.execute("SET @master_binlog_checksum = @@global.binlog_checksum")
@@ -263,8 +355,22 @@ class BinlogConnection:
         body = struct.pack("<I", self.server_id)
         body += bytes([len(host)]) + host + bytes([len(user)]) + user + b"\x00"
         body += struct.pack("<HII", 0, 0, 0)
+        import pymysql
+
         conn._execute_command(COM_REGISTER_SLAVE, body)
-        packet = conn._read_packet()
+        try:
+            packet = conn._read_packet()
+        except pymysql.err.OperationalError as exc:
+            # MariaDB answers a user without the privilege with a plain "Access denied" (1045),
+            # after that user logged in fine; MySQL with ER_SPECIFIC_ACCESS_DENIED_ERROR.
+            if not exc.args or exc.args[0] not in (1045, 1227):
+                raise
+            text = scrub(str(exc.args[1] if len(exc.args) > 1 else exc))
+            raise SourceError(
+                f"the user {self.user!r} {LACKS_PRIVILEGE} on {self.host}:{self.port}: "
+                f"REPLICATION SLAVE is needed to register as a replica (server: {text}); "
+                + GRANTS_HINT
+            ) from None
         if not packet.is_ok_packet():
             raise SourceError("the server refused COM_REGISTER_SLAVE")
 

@@ -182,7 +182,22 @@ impl BinlogDecoder {
         let mut extra = Vec::new();
         let names: Vec<String> = if tm.names.len() == n {
             tm.names.clone()
-        } else if let Some((names, _)) = provided.filter(|(names, _)| names.len() == n) {
+        } else if let Some((names, _)) = provided {
+            // A MINIMAL TABLE_MAP (MySQL "binlog_row_metadata") has no names: the schema given
+            // by the caller must describe exactly these columns, or the rows would be assigned
+            // to the wrong names.
+            if names.len() != n {
+                return Err(Error::SchemaChange {
+                    table: name,
+                    at: self.loc(offset),
+                    detail: format!(
+                        "the binlog row has {n} columns but the known schema has {} ({}); \
+                         the table changed without a DDL statement in this stream",
+                        names.len(),
+                        names.join(", ")
+                    ),
+                });
+            }
             names.clone()
         } else {
             extra.push((
@@ -355,6 +370,36 @@ mod tests {
         assert!(matches!(&t.codecs[2], Codec::Set { labels, .. } if labels == &["x", "y"]));
         let schema = d.builders[t.builder].schema().clone();
         assert!(!schema.metadata().contains_key("arrowtail.signedness"));
+    }
+
+    #[test]
+    fn known_schema_of_another_column_count_is_a_schema_change() {
+        let mut d = BinlogDecoder::default();
+        d.set_table_schema("db", "t", vec!["a".into(), "b".into()], vec!["a".into()]);
+        let err = d.resolve_table(minimal_map(), 1234).unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, Error::SchemaChange { .. }), "{text}");
+        assert!(text.contains("db.t"), "{text}");
+        assert!(text.contains("1234"), "{text}");
+        assert!(
+            text.contains("3 columns but the known schema has 2"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn without_a_known_schema_names_are_generated() {
+        let mut d = BinlogDecoder::default();
+        let t = d.resolve_table(minimal_map(), 4).unwrap();
+        let schema = d.builders[t.builder].schema().clone();
+        assert_eq!(schema.field(0).name(), "col_1");
+        assert_eq!(
+            schema
+                .metadata()
+                .get("arrowtail.column_names")
+                .map(String::as_str),
+            Some("generated")
+        );
     }
 
     #[test]
