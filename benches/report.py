@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from benches.kafka_benches import LatencyResult
 from benches.pg_benches import Comparison
 
 
@@ -54,6 +55,7 @@ def write(
     settings: dict[str, object],
     charts: list[Path],
     skipped: list[str],
+    latency: LatencyResult | None = None,
 ) -> None:
     lines = ["# arrowtail benchmarks", ""]
     lines += [
@@ -67,6 +69,7 @@ def write(
         "## Headline",
         "",
         *headline(comparisons),
+        *latency_headline(latency),
         "",
         "## Ratios (arrowtail ÷ peer, same machine, same run)",
         "",
@@ -97,6 +100,7 @@ def write(
         lines += [f"Note: {n}" for n in cmp.notes]
         if cmp.notes:
             lines.append("")
+    lines += latency_section(latency)
     if skipped:
         lines += ["## Not measured in this run", "", *[f"- {s}" for s in skipped], ""]
     if charts:
@@ -174,6 +178,76 @@ def charts(comparisons: list[Comparison], out_dir: Path) -> list[Path]:
         ax.invert_yaxis()
     fig.tight_layout()
     path = out_dir / "throughput.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return [path]
+
+
+def latency_headline(lat: LatencyResult | None) -> list[str]:
+    """One README-ready sentence per system of the latency run."""
+    if lat is None:
+        return []
+    return [
+        f"- end-to-end latency at {lat.rate} commits/s (commit → message in Kafka): {name} "
+        f"p50 **{p50:.1f} ms**, p99 **{p99:.1f} ms**."
+        for name, _, p50, p99, _ in lat.rows()
+    ]
+
+
+def latency_section(lat: LatencyResult | None) -> list[str]:
+    """The latency table: p50, p99 and max per system."""
+    if lat is None:
+        return []
+    lines = [
+        f"### end-to-end latency, PostgreSQL commit → message in Kafka ({lat.rate} commits/s)",
+        "",
+        "| system | messages | p50 ms | p99 ms | max ms |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {n} | {c} | {p50:.1f} | {p99:.1f} | {mx:.1f} |" for n, c, p50, p99, mx in lat.rows()
+    ]
+    lines += [
+        "",
+        f"Note: {lat.rate} single-row INSERT commits per second for {lat.seconds:g} s, "
+        f"{lat.rounds} rounds per system (interleaved), latencies pooled. Latency = the time a "
+        "consumer on this machine (fetch.wait.max.ms 5) received the message minus the commit "
+        "timestamp in the message (`source.ts_us`, the server's clock, the same machine). Both "
+        "producers linger 50 ms. Each run starts its process, waits until a ping row arrives, "
+        "then runs the timed load.",
+        "",
+    ]
+    return lines
+
+
+def latency_chart(lat: LatencyResult, out_dir: Path) -> list[Path]:
+    """A bar chart of p50 and p99 latency per system; [] without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    rows = lat.rows()
+    if not rows:
+        return []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(7, 0.9 + 0.7 * len(rows)))
+    names = [r[0] for r in rows]
+    ys = list(range(len(rows)))
+    p50 = ax.barh([y - 0.2 for y in ys], [r[2] for r in rows], 0.4, label="p50")
+    p99 = ax.barh([y + 0.2 for y in ys], [r[3] for r in rows], 0.4, label="p99")
+    ax.bar_label(p50, fmt="%.1f ms", padding=3, fontsize=8)
+    ax.bar_label(p99, fmt="%.1f ms", padding=3, fontsize=8)
+    ax.set_yticks(ys, names, fontsize=8)
+    ax.set_xlim(0, max(r[3] for r in rows) * 1.3 or 1)
+    ax.set_xlabel("milliseconds, commit → message in Kafka", fontsize=8)
+    ax.set_title(f"end-to-end latency at {lat.rate} commits/s", fontsize=9)
+    ax.legend(fontsize=8)
+    ax.invert_yaxis()
+    fig.tight_layout()
+    path = out_dir / "latency.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return [path]
