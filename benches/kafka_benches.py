@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -69,7 +70,7 @@ def timed_to_topic(argv: list[str], counter: TopicCounter, n: int) -> tuple[Samp
     Returns (whole run: process start → n-th message, first → n-th message); both carry the
     process's peak RSS."""
     start = time.perf_counter()
-    child = _spawn(argv, stdout=subprocess.PIPE)
+    child = _spawn(argv, stdout=subprocess.PIPE, new_session=True)
     first = None
     seen = 0
     while True:
@@ -81,7 +82,7 @@ def timed_to_topic(argv: list[str], counter: TopicCounter, n: int) -> tuple[Samp
             break
         if _exited(child.proc.pid) or now - start > TIMEOUT:
             if not _exited(child.proc.pid):
-                child.proc.kill()
+                os.killpg(child.proc.pid, signal.SIGKILL)  # GNU time and the command under it
             _, code, _, err = child.finish()
             raise RuntimeError(f"{argv[0]} stopped at {seen}/{n} messages ({code}): {err}")
         time.sleep(POLL)  # polling the broker's count, with the deadline above

@@ -7,6 +7,7 @@ comparison interleaved and writes ``benches/RESULTS.md`` plus ``benches/charts/*
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 import tempfile
@@ -84,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     quick = args.quick
     rows = args.rows or (2000 if quick else 100_000)
     rounds = args.rounds or (2 if quick else 5)
+    # Parts whose runs take tens of seconds (Debezium, latency, 1M-row transactions) run fewer.
+    slow = min(rounds, 3)
     wide_rows = args.wide_rows or (1000 if quick else 30_000)
     memory_rows = args.memory_rows or (20_000 if quick else 1_000_000)
     lat_rate = args.latency_rate or (200 if quick else 500)
@@ -95,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     settings = {
         "mixed workload rows": rows,
-        "rounds": rounds,
+        "rounds": f"{rounds} ({slow} for the kafka, latency and txsize parts)",
         "peak RSS": rss_method(),
         "rows per width table": wide_rows,
         "rows in the big transaction": memory_rows,
@@ -108,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     latency: kafka_benches.LatencyResult | None = None
     skipped: list[str] = []
     started = time.monotonic()
+    settings["load average (1, 5, 15 min) when the run started"] = " ".join(
+        f"{x:.1f}" for x in os.getloadavg()
+    )
     with tempfile.TemporaryDirectory(prefix="arrowtail-bench-") as tmp, ExitStack() as servers:
         work = Path(tmp)
         if args.keep:
@@ -142,26 +148,24 @@ def main(argv: list[str] | None = None) -> int:
                 comparisons.append(pg_benches.live(pg, work, prep, rounds, _log))
             if "kafka" in parts:
                 prep["kafka_template"] = "kafka_tmpl"
-                comparisons += kafka_benches.live(pg, kafka, work, prep, rounds, classpath, _log)
+                comparisons += kafka_benches.live(pg, kafka, work, prep, slow, classpath, _log)
                 conn = pg.connect()
                 wl.pg_drop_slots(conn, ["kafka_tmpl"])
                 conn.close()
             if "snapshot" in parts:
                 comparisons.append(pg_benches.snapshot(pg, work, prep, rounds, _log))
             if "kafka" in parts:
-                comparisons.append(kafka_benches.snapshot(pg, kafka, work, rounds, classpath, _log))
+                comparisons.append(kafka_benches.snapshot(pg, kafka, work, slow, classpath, _log))
             if "latency" in parts:
                 latency = kafka_benches.latency(
-                    pg, kafka, work, min(rounds, 3), lat_rate, lat_seconds, classpath, _log
+                    pg, kafka, work, slow, lat_rate, lat_seconds, classpath, _log
                 )
             if "width" in parts:
                 comparisons += pg_benches.width(work, prep, rounds, _log)
             if "memory" in parts:
                 comparisons.append(memory(pg, work, memory_rows))
             if "txsize" in parts:
-                comparisons.append(
-                    scaling.tx_size(pg, work, rows, memory_rows, min(rounds, 3), _log)
-                )
+                comparisons.append(scaling.tx_size(pg, work, rows, memory_rows, slow, _log))
         if parts & {"binlog", "mylive"}:
             my = MariaDBServer()
             servers.callback(my.cleanup)

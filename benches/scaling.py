@@ -18,9 +18,10 @@ WIDTH = 4  # bench.w4: a bigint key, integer, text and numeric columns
 
 
 def sizes(rows: int, big: int) -> list[tuple[int, int]]:
-    """``(rows per transaction, rows in all)`` per step: single-row commits are capped at 20k rows
-    (each is a round trip), the largest step is one transaction of ``big`` rows."""
-    out = [(1, min(rows, 20_000)), (100, rows), (10_000, max(rows, 10_000))]
+    """``(rows per transaction, rows in all)`` per step: first an empty backlog (what start-up and
+    shutdown cost), single-row commits capped at 20k rows (each is a round trip), the largest step
+    one transaction of ``big`` rows."""
+    out = [(0, 0), (1, min(rows, 20_000)), (100, rows), (10_000, max(rows, 10_000))]
     return out + [(big, big)] if big > 10_000 else out
 
 
@@ -36,7 +37,8 @@ def tx_size(pg, work: Path, rows: int, big: int, rounds: int, log) -> Comparison
         conn = pg.connect()
         conn.execute(f"TRUNCATE {table}")  # before the slot: the truncate is not in its stream
         wl.pg_create_slot(conn, "tx_tmpl")
-        wl.pg_run_wide(conn, WIDTH, total, tx_rows=tx_rows)
+        if total:
+            wl.pg_run_wide(conn, WIDTH, total, tx_rows=tx_rows)
         conn.close()
         serial = iter(range(rounds))
 
@@ -57,7 +59,12 @@ def tx_size(pg, work: Path, rows: int, big: int, rounds: int, log) -> Comparison
                 wl.pg_drop_slots(conn, [slot])
                 conn.close()
 
-        label = f"arrowtail, {tx_rows:,} rows per transaction ({total:,} rows)"
+        label = (
+            f"arrowtail, {tx_rows:,} row{'s' if tx_rows > 1 else ''} per transaction "
+            f"({total:,} rows)"
+            if total
+            else "arrowtail, empty backlog (start-up and shutdown only)"
+        )
         system = System(label, run)
         interleave([system], rounds, log)
         systems.append(system)
