@@ -71,6 +71,7 @@ def write(
         *headline(comparisons),
         *latency_headline(latency),
         "",
+        *targets_section(comparisons, latency),
         "## Ratios (arrowtail ÷ peer, same machine, same run)",
         "",
         "| comparison | arrowtail | peer | throughput ratio | peak RSS ratio |",
@@ -115,11 +116,29 @@ def write(
     path.write_text("\n".join(lines))
 
 
-def dump(path: Path, comparisons: list[Comparison], machine: dict[str, str], command: str) -> None:
-    """Every sample of the run as JSON, for later analysis."""
+def dump(
+    path: Path,
+    comparisons: list[Comparison],
+    machine: dict[str, str],
+    command: str,
+    settings: dict[str, object] | None = None,
+    skipped: list[str] | None = None,
+    latency: LatencyResult | None = None,
+) -> None:
+    """Every sample of the run as JSON, for later analysis and for :func:`load`."""
     data = {
         "command": command,
         "machine": machine,
+        "settings": {k: str(v) for k, v in (settings or {}).items()},
+        "skipped": skipped or [],
+        "latency": None
+        if latency is None
+        else {
+            "rate": latency.rate,
+            "seconds": latency.seconds,
+            "rounds": latency.rounds,
+            "found": latency.found,
+        },
         "comparisons": [
             {
                 "title": c.title,
@@ -251,3 +270,134 @@ def latency_chart(lat: LatencyResult, out_dir: Path) -> list[Path]:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return [path]
+
+
+# -- targets -----------------------------------------------------------------------------------
+
+# (target, comparison title start, arrowtail system start, peer start, minimum ratio)
+RATIO_TARGETS = [
+    ("decode ≥ 300× pypgoutput", "pgoutput decode → Arrow", "arrowtail", "pypgoutput", 300),
+    ("decode ≥ 1000× python-mysql-replication", "binlog decode", "arrowtail → Arrow",
+     "python-mysql-replication", 1000),
+    ("decode ≥ 10× mariadb-binlog", "binlog decode", "arrowtail → Arrow", "mariadb-binlog", 10),
+    ("live ≥ 90% of pg_recvlogical", "live PostgreSQL → sink", "arrowtail", "pg_recvlogical", 0.9),
+    ("live ≥ 5× Debezium (whole process)", "live PostgreSQL → Kafka, process start", "arrowtail",
+     "Debezium", 5),
+    ("live ≥ 5× Debezium (first → last event)", "live PostgreSQL → Kafka, first", "arrowtail",
+     "Debezium", 5),
+    ("snapshot ≥ 80% of raw COPY BINARY", "snapshot of the table (rows/s)", "arrowtail",
+     "psycopg COPY", 0.8),
+]  # fmt: skip
+
+
+def _find(comparisons: list[Comparison], title: str, name: str):
+    for cmp in comparisons:
+        if cmp.title.startswith(title):
+            for s in cmp.systems:
+                if s.name.startswith(name) and s.samples:
+                    return s
+    return None
+
+
+def targets(comparisons: list[Comparison]) -> list[tuple[str, str, bool]]:
+    """``(target, measured, met)`` for each target of the benchmark issue this run measured."""
+    out = []
+    for label, title, ours, peer, least in RATIO_TARGETS:
+        a, p = _find(comparisons, title, ours), _find(comparisons, title, peer)
+        if a is not None and p is not None and p.rows_per_s:
+            ratio = a.rows_per_s / p.rows_per_s
+            out.append((label, f"{ratio:.2f}×", ratio >= least))
+    arrow = _find(comparisons, "pgoutput decode → Arrow", "arrowtail")
+    if arrow is not None:
+        rate = arrow.rows_per_s
+        out.append(("≥ 1.5M rows/s per core into Arrow (pgoutput)", _fmt_rate(rate), rate >= 1.5e6))
+    big = _find(comparisons, "one transaction of", "arrowtail")
+    if big is not None:
+        mib = big.peak_rss / 2**20
+        out.append((f"{big.rows}-row transaction under 512 MB RSS", f"{mib:.0f} MiB", mib < 512))
+    return out
+
+
+def targets_section(comparisons: list[Comparison], latency: LatencyResult | None) -> list[str]:
+    rows = targets(comparisons)
+    if not rows:
+        return []
+    lines = [
+        "## Targets",
+        "",
+        "The benchmark issue's targets, as this run measured them (single-process decode uses one "
+        "core, so its rows/s is the per-core rate).",
+        "",
+        "| target | measured | met |",
+        "|---|---:|:---:|",
+    ]
+    lines += [f"| {t} | {m} | {'yes' if ok else '**no**'} |" for t, m, ok in rows]
+    return [*lines, ""]
+
+
+# -- re-rendering ------------------------------------------------------------------------------
+
+
+def load(path: Path) -> dict:
+    """Reads :func:`dump`'s JSON back into comparisons (samples only) and the rest."""
+    from benches.harness import Sample, System
+
+    data = json.loads(path.read_text())
+
+    def unused() -> Sample:
+        raise RuntimeError("a loaded system is not run again")
+
+    comparisons = [
+        Comparison(
+            c["title"],
+            c["unit"],
+            [
+                System(
+                    s["name"],
+                    unused,
+                    s["input_bytes"],
+                    [Sample(x["seconds"], x["rows"], x["peak_rss"]) for x in s["samples"]],
+                )
+                for s in c["systems"]
+            ],
+            c["notes"],
+        )
+        for c in data["comparisons"]
+    ]
+    lat = data.get("latency")
+    latency = None
+    if lat:
+        latency = LatencyResult(lat["rate"], lat["seconds"], lat["rounds"], lat["found"])
+    return {
+        "comparisons": comparisons,
+        "latency": latency,
+        "machine": data["machine"],
+        "command": data["command"],
+        "settings": data.get("settings", {}),
+        "skipped": data.get("skipped", []),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m benches.report [results.json]``: rewrites RESULTS.md and the charts beside it
+    from a run's stored samples, with this module's current layout (no benchmark is run)."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m benches.report", description=main.__doc__)
+    p.add_argument("results", nargs="?", type=Path, default=Path(__file__).parent / "results.json")
+    args = p.parse_args(argv)
+    run = load(args.results)
+    out = args.results.with_name("RESULTS.md")
+    found = charts(run["comparisons"], out.parent / "charts")
+    if run["latency"] is not None:
+        found += latency_chart(run["latency"], out.parent / "charts")
+    write(
+        out, run["comparisons"], run["machine"], run["command"], run["settings"], found,
+        run["skipped"], run["latency"],
+    )  # fmt: skip
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

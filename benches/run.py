@@ -183,7 +183,9 @@ def main(argv: list[str] | None = None) -> int:
         charts += report.latency_chart(latency, args.out.parent / "charts")
     info = machine()
     report.write(args.out, comparisons, info, command, settings, charts, skipped, latency)
-    report.dump(args.out.with_name("results.json"), comparisons, info, command)
+    report.dump(
+        args.out.with_name("results.json"), comparisons, info, command, settings, skipped, latency
+    )
     _log(f"wrote {args.out}")
     return 0
 
