@@ -42,17 +42,26 @@ class TopicCounter:
             {"bootstrap.servers": bootstrap, "group.id": "arrowtail-bench-count"}
         )
         self._partitions: list = []
+        self._last = 0
 
     def count(self) -> int:
-        from confluent_kafka import TopicPartition
+        """The topic's message count; while a new topic's leader is still being elected (an
+        error from the broker), the last count seen, so the caller simply polls again."""
+        from confluent_kafka import KafkaException, TopicPartition
 
-        if not self._partitions:
-            meta = self._consumer.list_topics(self.topic, timeout=5)
-            t = meta.topics.get(self.topic)
-            if t is None or t.error is not None or not t.partitions:
-                return 0
-            self._partitions = [TopicPartition(self.topic, p) for p in sorted(t.partitions)]
-        return sum(self._consumer.get_watermark_offsets(p, timeout=5)[1] for p in self._partitions)
+        try:
+            if not self._partitions:
+                meta = self._consumer.list_topics(self.topic, timeout=5)
+                t = meta.topics.get(self.topic)
+                if t is None or t.error is not None or not t.partitions:
+                    return self._last
+                self._partitions = [TopicPartition(self.topic, p) for p in sorted(t.partitions)]
+            self._last = sum(
+                self._consumer.get_watermark_offsets(p, timeout=5)[1] for p in self._partitions
+            )
+        except KafkaException:
+            self._partitions = []
+        return self._last
 
     def close(self) -> None:
         self._consumer.close()
@@ -265,18 +274,24 @@ class _Receiver(threading.Thread):
 
     def __init__(self, bootstrap: str, topic: str) -> None:
         super().__init__(daemon=True)
-        from confluent_kafka import Consumer, TopicPartition
+        from confluent_kafka import Consumer, KafkaException, TopicPartition
 
         self._consumer = Consumer(
             {"bootstrap.servers": bootstrap, "group.id": f"lat-{topic}",
              "enable.auto.commit": False, "fetch.wait.max.ms": 5, "fetch.min.bytes": 1}
         )  # fmt: skip
         meta = self._consumer.list_topics(topic, timeout=10).topics[topic]
-        parts = []
-        for p in sorted(meta.partitions):
-            tp = TopicPartition(topic, p)
-            tp.offset = self._consumer.get_watermark_offsets(tp, timeout=5)[1]
-            parts.append(tp)
+        parts = [TopicPartition(topic, p) for p in sorted(meta.partitions)]
+        deadline = time.monotonic() + 30
+        for tp in parts:  # start at the current end: only what arrives from now on
+            while True:
+                try:
+                    tp.offset = self._consumer.get_watermark_offsets(tp, timeout=5)[1]
+                    break
+                except KafkaException:  # leader not settled yet: ask again until the deadline
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.1)
         self._consumer.assign(parts)
         self.latencies_us: list[int] = []
         self.stop = threading.Event()
