@@ -203,7 +203,8 @@ def live(pg, kafka, work: Path, prep: dict, rounds: int, classpath: str | None, 
         "Each run reads the same backlog (a copy of a slot created before the workload) into "
         "its own topic on the same broker; both producers run idempotent, acks=all, zstd, "
         "linger 50 ms. Debezium: embedded engine, pgoutput, JSON without inline schemas, "
-        "snapshot.mode=no_data, default batch/queue sizes. Events are messages: a delete's "
+        "snapshot.mode=no_data, default batch/queue sizes, its logging off (no slf4j binding). "
+        "Events are messages: a delete's "
         "tombstone counts (both systems send one, their default)."
     )
     return [
