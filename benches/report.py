@@ -35,6 +35,20 @@ def ratios(comparisons: list[Comparison]) -> list[tuple[str, str, str, float, fl
     return out
 
 
+def net_of_baseline(cmp: Comparison) -> list[str]:
+    """For a comparison with a zero-row run (the start-up baseline): each other system's rows/s
+    with the baseline's median seconds taken off."""
+    base = next((s for s in cmp.systems if s.samples and s.rows == 0), None)
+    if base is None:
+        return []
+    rates = [
+        f"{s.name}: {_fmt_rate(s.rows / (s.seconds - base.seconds))} rows/s"
+        for s in cmp.systems
+        if s.samples and s.rows and s.seconds > base.seconds
+    ]
+    return [f"Net of the empty run's {base.seconds:.2f} s: " + "; ".join(rates) + "."]
+
+
 def headline(comparisons: list[Comparison]) -> list[str]:
     """README-ready sentences, one per arrowtail-vs-peer pair."""
     lines = []
@@ -98,8 +112,8 @@ def write(
                 f"{s.peak_rss / 2**20:.0f} | {len(s.samples)} |"
             )
         lines.append("")
-        lines += [f"Note: {n}" for n in cmp.notes]
-        if cmp.notes:
+        lines += [f"Note: {n}" for n in [*cmp.notes, *net_of_baseline(cmp)]]
+        if cmp.notes or net_of_baseline(cmp):
             lines.append("")
     lines += latency_section(latency)
     if skipped:
@@ -314,7 +328,7 @@ def targets(comparisons: list[Comparison]) -> list[tuple[str, str, bool]]:
     big = _find(comparisons, "one transaction of", "arrowtail")
     if big is not None:
         mib = big.peak_rss / 2**20
-        out.append((f"{big.rows}-row transaction under 512 MB RSS", f"{mib:.0f} MiB", mib < 512))
+        out.append((f"{big.rows:,}-row transaction under 512 MB RSS", f"{mib:.0f} MiB", mib < 512))
     return out
 
 
