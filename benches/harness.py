@@ -91,7 +91,9 @@ def run_command(
 GNU_TIME = Path("/usr/bin/time")
 
 
-def _spawn(argv: list[str], *, stdout: int | None, env: dict | None = None) -> _Child:
+def _spawn(
+    argv: list[str], *, stdout: int | None, env: dict | None = None, new_session: bool = False
+) -> _Child:
     """Starts ``argv`` with stderr in a temporary file (so a full pipe can never block it).
 
     Linux carries the RSS high-water mark of the forking process across ``exec`` into the child's
@@ -104,7 +106,9 @@ def _spawn(argv: list[str], *, stdout: int | None, env: dict | None = None) -> _
         rss_file = tempfile.NamedTemporaryFile(prefix="arrowtail-bench-rss-", delete=False)
         rss_file.close()
         argv = [str(GNU_TIME), "-f", "%M", "-o", rss_file.name, *argv]
-    proc = subprocess.Popen(argv, cwd=ROOT, stdout=stdout, stderr=err, env=env)
+    proc = subprocess.Popen(
+        argv, cwd=ROOT, stdout=stdout, stderr=err, env=env, start_new_session=new_session
+    )
     return _Child(proc, err, Path(rss_file.name) if rss_file else None)
 
 
@@ -167,6 +171,9 @@ def machine() -> dict[str, str]:
     except OSError:
         pass
     return {
+        "load average (1, 5, 15 min) when the run ended": " ".join(
+            f"{x:.1f}" for x in os.getloadavg()
+        ),
         "nproc": str(os.cpu_count()),
         "cpu": cpu,
         "memory": mem,

@@ -60,12 +60,16 @@ def _same_rows(a: Path, b: Path) -> str:
     return "identical" if not diff else f"columns differ: {', '.join(diff)}"
 
 
-def prepare(pg, work: Path, rows: int, widths: list[int], wide_rows: int, rounds: int) -> dict:
-    """Creates tables, slots and publications, runs the workloads, records the captures."""
+def prepare(
+    pg, work: Path, rows: int, widths: list[int], wide_rows: int, rounds: int, templates=()
+) -> dict:
+    """Creates tables, slots and publications, runs the workloads, records the captures.
+
+    ``templates`` are slots left in place at the workload's start, for later runs to copy."""
     conn = pg.connect()
     wl.pg_create_mixed(conn)
     wl.pg_create_publication(conn, "pub_mixed", [f"{wl.SCHEMA}.mixed"])
-    for slot in ["cap_text", "cap_bin"] + [
+    for slot in ["cap_text", "cap_bin", *templates] + [
         f"{k}_{r}" for r in range(rounds) for k in ("live", "rlp")
     ]:
         wl.pg_create_slot(conn, slot)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from benches.kafka_benches import LatencyResult
 from benches.pg_benches import Comparison
 
 
@@ -34,6 +35,20 @@ def ratios(comparisons: list[Comparison]) -> list[tuple[str, str, str, float, fl
     return out
 
 
+def net_of_baseline(cmp: Comparison) -> list[str]:
+    """For a comparison with a zero-row run (the start-up baseline): each other system's rows/s
+    with the baseline's median seconds taken off."""
+    base = next((s for s in cmp.systems if s.samples and s.rows == 0), None)
+    if base is None:
+        return []
+    rates = [
+        f"{s.name}: {_fmt_rate(s.rows / (s.seconds - base.seconds))} rows/s"
+        for s in cmp.systems
+        if s.samples and s.rows and s.seconds > base.seconds
+    ]
+    return [f"Net of the empty run's {base.seconds:.2f} s: " + "; ".join(rates) + "."]
+
+
 def headline(comparisons: list[Comparison]) -> list[str]:
     """README-ready sentences, one per arrowtail-vs-peer pair."""
     lines = []
@@ -54,6 +69,7 @@ def write(
     settings: dict[str, object],
     charts: list[Path],
     skipped: list[str],
+    latency: LatencyResult | None = None,
 ) -> None:
     lines = ["# arrowtail benchmarks", ""]
     lines += [
@@ -67,7 +83,9 @@ def write(
         "## Headline",
         "",
         *headline(comparisons),
+        *latency_headline(latency),
         "",
+        *targets_section(comparisons, latency),
         "## Ratios (arrowtail ÷ peer, same machine, same run)",
         "",
         "| comparison | arrowtail | peer | throughput ratio | peak RSS ratio |",
@@ -94,9 +112,10 @@ def write(
                 f"{s.peak_rss / 2**20:.0f} | {len(s.samples)} |"
             )
         lines.append("")
-        lines += [f"Note: {n}" for n in cmp.notes]
-        if cmp.notes:
+        lines += [f"Note: {n}" for n in [*cmp.notes, *net_of_baseline(cmp)]]
+        if cmp.notes or net_of_baseline(cmp):
             lines.append("")
+    lines += latency_section(latency)
     if skipped:
         lines += ["## Not measured in this run", "", *[f"- {s}" for s in skipped], ""]
     if charts:
@@ -111,11 +130,29 @@ def write(
     path.write_text("\n".join(lines))
 
 
-def dump(path: Path, comparisons: list[Comparison], machine: dict[str, str], command: str) -> None:
-    """Every sample of the run as JSON, for later analysis."""
+def dump(
+    path: Path,
+    comparisons: list[Comparison],
+    machine: dict[str, str],
+    command: str,
+    settings: dict[str, object] | None = None,
+    skipped: list[str] | None = None,
+    latency: LatencyResult | None = None,
+) -> None:
+    """Every sample of the run as JSON, for later analysis and for :func:`load`."""
     data = {
         "command": command,
         "machine": machine,
+        "settings": {k: str(v) for k, v in (settings or {}).items()},
+        "skipped": skipped or [],
+        "latency": None
+        if latency is None
+        else {
+            "rate": latency.rate,
+            "seconds": latency.seconds,
+            "rounds": latency.rounds,
+            "found": latency.found,
+        },
         "comparisons": [
             {
                 "title": c.title,
@@ -177,3 +214,204 @@ def charts(comparisons: list[Comparison], out_dir: Path) -> list[Path]:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return [path]
+
+
+def latency_headline(lat: LatencyResult | None) -> list[str]:
+    """One README-ready sentence per system of the latency run."""
+    if lat is None:
+        return []
+    return [
+        f"- end-to-end latency at {lat.rate} commits/s (commit → message in Kafka): {name} "
+        f"p50 **{p50:.1f} ms**, p99 **{p99:.1f} ms**."
+        for name, _, p50, p99, _ in lat.rows()
+    ]
+
+
+def latency_section(lat: LatencyResult | None) -> list[str]:
+    """The latency table: p50, p99 and max per system."""
+    if lat is None:
+        return []
+    lines = [
+        f"### end-to-end latency, PostgreSQL commit → message in Kafka ({lat.rate} commits/s)",
+        "",
+        "| system | messages | p50 ms | p99 ms | max ms |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {n} | {c} | {p50:.1f} | {p99:.1f} | {mx:.1f} |" for n, c, p50, p99, mx in lat.rows()
+    ]
+    lines += [
+        "",
+        f"Note: {lat.rate} single-row INSERT commits per second for {lat.seconds:g} s, "
+        f"{lat.rounds} rounds per system (interleaved), latencies pooled. Latency = the time a "
+        "consumer on this machine (fetch.wait.max.ms 5) received the message minus the commit "
+        "timestamp in the message (`source.ts_us`, the server's clock, the same machine). Both "
+        "producers linger 50 ms. Each run starts its process, waits until a ping row arrives, "
+        "then runs the timed load.",
+        "",
+    ]
+    return lines
+
+
+def latency_chart(lat: LatencyResult, out_dir: Path) -> list[Path]:
+    """A bar chart of p50 and p99 latency per system; [] without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    rows = lat.rows()
+    if not rows:
+        return []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(7, 0.9 + 0.7 * len(rows)))
+    names = [r[0] for r in rows]
+    ys = list(range(len(rows)))
+    p50 = ax.barh([y - 0.2 for y in ys], [r[2] for r in rows], 0.4, label="p50")
+    p99 = ax.barh([y + 0.2 for y in ys], [r[3] for r in rows], 0.4, label="p99")
+    ax.bar_label(p50, fmt="%.1f ms", padding=3, fontsize=8)
+    ax.bar_label(p99, fmt="%.1f ms", padding=3, fontsize=8)
+    ax.set_yticks(ys, names, fontsize=8)
+    ax.set_xlim(0, max(r[3] for r in rows) * 1.3 or 1)
+    ax.set_xlabel("milliseconds, commit → message in Kafka", fontsize=8)
+    ax.set_title(f"end-to-end latency at {lat.rate} commits/s", fontsize=9)
+    ax.legend(fontsize=8)
+    ax.invert_yaxis()
+    fig.tight_layout()
+    path = out_dir / "latency.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return [path]
+
+
+# -- targets -----------------------------------------------------------------------------------
+
+# (target, comparison title start, arrowtail system start, peer start, minimum ratio)
+RATIO_TARGETS = [
+    ("decode ≥ 300× pypgoutput", "pgoutput decode → Arrow", "arrowtail", "pypgoutput", 300),
+    ("decode ≥ 1000× python-mysql-replication", "binlog decode", "arrowtail → Arrow",
+     "python-mysql-replication", 1000),
+    ("decode ≥ 10× mariadb-binlog", "binlog decode", "arrowtail → Arrow", "mariadb-binlog", 10),
+    ("live ≥ 90% of pg_recvlogical", "live PostgreSQL → sink", "arrowtail", "pg_recvlogical", 0.9),
+    ("live ≥ 5× Debezium (whole process)", "live PostgreSQL → Kafka, process start", "arrowtail",
+     "Debezium", 5),
+    ("live ≥ 5× Debezium (first → last event)", "live PostgreSQL → Kafka, first", "arrowtail",
+     "Debezium", 5),
+    ("snapshot ≥ 80% of raw COPY BINARY", "snapshot of the table (rows/s)", "arrowtail",
+     "psycopg COPY", 0.8),
+]  # fmt: skip
+
+
+def _find(comparisons: list[Comparison], title: str, name: str):
+    for cmp in comparisons:
+        if cmp.title.startswith(title):
+            for s in cmp.systems:
+                if s.name.startswith(name) and s.samples:
+                    return s
+    return None
+
+
+def targets(comparisons: list[Comparison]) -> list[tuple[str, str, bool]]:
+    """``(target, measured, met)`` for each target of the benchmark issue this run measured."""
+    out = []
+    for label, title, ours, peer, least in RATIO_TARGETS:
+        a, p = _find(comparisons, title, ours), _find(comparisons, title, peer)
+        if a is not None and p is not None and p.rows_per_s:
+            ratio = a.rows_per_s / p.rows_per_s
+            out.append((label, f"{ratio:.2f}×", ratio >= least))
+    arrow = _find(comparisons, "pgoutput decode → Arrow", "arrowtail")
+    if arrow is not None:
+        rate = arrow.rows_per_s
+        out.append(("≥ 1.5M rows/s per core into Arrow (pgoutput)", _fmt_rate(rate), rate >= 1.5e6))
+    big = _find(comparisons, "one transaction of", "arrowtail")
+    if big is not None:
+        mib = big.peak_rss / 2**20
+        out.append((f"{big.rows:,}-row transaction under 512 MB RSS", f"{mib:.0f} MiB", mib < 512))
+    return out
+
+
+def targets_section(comparisons: list[Comparison], latency: LatencyResult | None) -> list[str]:
+    rows = targets(comparisons)
+    if not rows:
+        return []
+    lines = [
+        "## Targets",
+        "",
+        "The benchmark issue's targets, as this run measured them (single-process decode uses one "
+        "core, so its rows/s is the per-core rate).",
+        "",
+        "| target | measured | met |",
+        "|---|---:|:---:|",
+    ]
+    lines += [f"| {t} | {m} | {'yes' if ok else '**no**'} |" for t, m, ok in rows]
+    return [*lines, ""]
+
+
+# -- re-rendering ------------------------------------------------------------------------------
+
+
+def load(path: Path) -> dict:
+    """Reads :func:`dump`'s JSON back into comparisons (samples only) and the rest."""
+    from benches.harness import Sample, System
+
+    data = json.loads(path.read_text())
+
+    def unused() -> Sample:
+        raise RuntimeError("a loaded system is not run again")
+
+    comparisons = [
+        Comparison(
+            c["title"],
+            c["unit"],
+            [
+                System(
+                    s["name"],
+                    unused,
+                    s["input_bytes"],
+                    [Sample(x["seconds"], x["rows"], x["peak_rss"]) for x in s["samples"]],
+                )
+                for s in c["systems"]
+            ],
+            c["notes"],
+        )
+        for c in data["comparisons"]
+    ]
+    lat = data.get("latency")
+    latency = None
+    if lat:
+        latency = LatencyResult(lat["rate"], lat["seconds"], lat["rounds"], lat["found"])
+    return {
+        "comparisons": comparisons,
+        "latency": latency,
+        "machine": data["machine"],
+        "command": data["command"],
+        "settings": data.get("settings", {}),
+        "skipped": data.get("skipped", []),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m benches.report [results.json]``: rewrites RESULTS.md and the charts beside it
+    from a run's stored samples, with this module's current layout (no benchmark is run)."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m benches.report", description=main.__doc__)
+    p.add_argument("results", nargs="?", type=Path, default=Path(__file__).parent / "results.json")
+    args = p.parse_args(argv)
+    run = load(args.results)
+    out = args.results.with_name("RESULTS.md")
+    found = charts(run["comparisons"], out.parent / "charts")
+    if run["latency"] is not None:
+        found += latency_chart(run["latency"], out.parent / "charts")
+    write(
+        out, run["comparisons"], run["machine"], run["command"], run["settings"], found,
+        run["skipped"], run["latency"],
+    )  # fmt: skip
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

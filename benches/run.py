@@ -7,18 +7,25 @@ comparison interleaved and writes ``benches/RESULTS.md`` plus ``benches/charts/*
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
-from benches import apply_benches, my_benches, pg_benches, report
+from benches import apply_benches, debezium, kafka_benches, my_benches, pg_benches, report, scaling
 from benches import workloads as wl
 from benches.harness import System, interleave, machine, rss_method, run_worker
 
 HERE = Path(__file__).resolve().parent
-PARTS = ("pgoutput", "binlog", "live", "snapshot", "width", "memory", "apply")
+PARTS = (
+    "pgoutput", "binlog", "live", "snapshot", "width", "memory",
+    "kafka", "latency", "txsize", "mylive", "debezium", "apply",
+)  # fmt: skip
+KAFKA_PARTS = {"kafka", "latency"}
+PG_PARTS = {"pgoutput", "live", "snapshot", "width", "memory", "txsize"} | KAFKA_PARTS
 
 
 def _log(msg: str) -> None:
@@ -32,7 +39,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, help="interleaved rounds per comparison (5)")
     p.add_argument("--wide-rows", type=int, help="rows per width table (30000)")
     p.add_argument("--memory-rows", type=int, help="rows of the one big transaction (1000000)")
-    p.add_argument("--only", help=f"comma-separated subset of {','.join(PARTS)}")
+    p.add_argument(
+        "--only",
+        help=f"comma-separated subset of {','.join(PARTS)} ('debezium' adds Debezium to the "
+        "kafka and latency parts; it needs Java 17 and Maven)",
+    )
+    p.add_argument("--latency-rate", type=int, help="commits/s of the latency run (500)")
+    p.add_argument("--latency-seconds", type=float, help="seconds of the latency run (10)")
     p.add_argument("--keep", type=Path, help="keep inputs and outputs in this directory")
     p.add_argument("--out", type=Path, default=HERE / "RESULTS.md", help="results file")
     return p.parse_args(argv)
@@ -72,8 +85,12 @@ def main(argv: list[str] | None = None) -> int:
     quick = args.quick
     rows = args.rows or (2000 if quick else 100_000)
     rounds = args.rounds or (2 if quick else 5)
+    # Parts whose runs take tens of seconds (Debezium, latency, 1M-row transactions) run fewer.
+    slow = min(rounds, 3)
     wide_rows = args.wide_rows or (1000 if quick else 30_000)
     memory_rows = args.memory_rows or (20_000 if quick else 1_000_000)
+    lat_rate = args.latency_rate or (200 if quick else 500)
+    lat_seconds = args.latency_seconds or (2.0 if quick else 10.0)
     parts = set(args.only.split(",")) if args.only else set(PARTS)
     widths = [5, 20, 60] if "width" in parts else []
     command = shlex.join(
@@ -81,58 +98,96 @@ def main(argv: list[str] | None = None) -> int:
     )
     settings = {
         "mixed workload rows": rows,
-        "rounds": rounds,
+        "rounds": f"{rounds} ({slow} for the kafka, latency and txsize parts)",
         "peak RSS": rss_method(),
         "rows per width table": wide_rows,
         "rows in the big transaction": memory_rows,
         "parts": ", ".join(p for p in PARTS if p in parts),
+        "latency run": f"{lat_rate} single-row commits/s for {lat_seconds:g} s",
     }
-    from tests.servers import MariaDBServer, PostgresServer
+    from tests.servers import KafkaServer, MariaDBServer, PostgresServer
 
     comparisons: list[pg_benches.Comparison] = []
+    latency: kafka_benches.LatencyResult | None = None
     skipped: list[str] = []
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="arrowtail-bench-") as tmp:
+    settings["load average (1, 5, 15 min) when the run started"] = " ".join(
+        f"{x:.1f}" for x in os.getloadavg()
+    )
+    with tempfile.TemporaryDirectory(prefix="arrowtail-bench-") as tmp, ExitStack() as servers:
         work = Path(tmp)
         if args.keep:
             work = args.keep
             work.mkdir(parents=True, exist_ok=True)
-            # the PostgreSQL server user writes nothing here; only this process does
-        if parts & {"pgoutput", "live", "snapshot", "width", "memory"}:
+        kafka = None
+        if parts & (KAFKA_PARTS | {"mylive"}):
+            kafka = KafkaServer()
+            servers.callback(kafka.cleanup)
+            kafka.start()
+            _log(f"Kafka on {kafka.bootstrap}")
+        classpath = None
+        if "debezium" in parts and parts & KAFKA_PARTS:
+            try:
+                classpath = debezium.build()
+                settings["Debezium"] = (
+                    f"{debezium.version()} (embedded engine, PostgreSQL connector)"
+                )
+            except debezium.DebeziumUnavailable as exc:
+                skipped.append(f"Debezium: {exc}")
+                _log(f"Debezium left out: {exc}")
+        if parts & PG_PARTS:
             pg = PostgresServer()
-            try:
-                pg.start()
-                _log(f"PostgreSQL on port {pg.port}: workload of {rows} rows, captures")
-                prep = pg_benches.prepare(pg, work, rows, widths, wide_rows, rounds)
-                if "pgoutput" in parts:
-                    comparisons += pg_benches.decode(work, prep, rounds, _log)
-                if "live" in parts:
-                    comparisons.append(pg_benches.live(pg, work, prep, rounds, _log))
-                if "snapshot" in parts:
-                    comparisons.append(pg_benches.snapshot(pg, work, prep, rounds, _log))
-                if "width" in parts:
-                    comparisons += pg_benches.width(work, prep, rounds, _log)
-                if "memory" in parts:
-                    comparisons.append(memory(pg, work, memory_rows))
-            finally:
-                pg.cleanup()
-        if "binlog" in parts:
+            servers.callback(pg.cleanup)
+            pg.start()
+            _log(f"PostgreSQL on port {pg.port}: workload of {rows} rows, captures")
+            templates = ["kafka_tmpl"] if "kafka" in parts else []
+            prep = pg_benches.prepare(pg, work, rows, widths, wide_rows, rounds, templates)
+            if "pgoutput" in parts:
+                comparisons += pg_benches.decode(work, prep, rounds, _log)
+            if "live" in parts:
+                comparisons.append(pg_benches.live(pg, work, prep, rounds, _log))
+            if "kafka" in parts:
+                prep["kafka_template"] = "kafka_tmpl"
+                comparisons += kafka_benches.live(pg, kafka, work, prep, slow, classpath, _log)
+                conn = pg.connect()
+                wl.pg_drop_slots(conn, ["kafka_tmpl"])
+                conn.close()
+            if "snapshot" in parts:
+                comparisons.append(pg_benches.snapshot(pg, work, prep, rounds, _log))
+            if "kafka" in parts:
+                comparisons.append(kafka_benches.snapshot(pg, kafka, work, slow, classpath, _log))
+            if "latency" in parts:
+                latency = kafka_benches.latency(
+                    pg, kafka, work, slow, lat_rate, lat_seconds, classpath, _log
+                )
+            if "width" in parts:
+                comparisons += pg_benches.width(work, prep, rounds, _log)
+            if "memory" in parts:
+                comparisons.append(memory(pg, work, memory_rows))
+            if "txsize" in parts:
+                comparisons.append(scaling.tx_size(pg, work, rows, memory_rows, slow, _log))
+        if parts & {"binlog", "mylive"}:
             my = MariaDBServer()
-            try:
-                my.start()
-                _log(f"MariaDB on port {my.port}: workload of {rows} rows")
-                prep = my_benches.prepare(my, rows)
+            servers.callback(my.cleanup)
+            my.start()
+            _log(f"MariaDB on port {my.port}: workload of {rows} rows")
+            prep = my_benches.prepare(my, rows)
+            if "binlog" in parts:
                 comparisons += my_benches.decode(my, work, prep, rounds, _log)
-            finally:
-                my.cleanup()
+            if "mylive" in parts:
+                comparisons.append(my_benches.live(my, kafka, work, prep, rounds, _log))
         if "apply" in parts:
             comparisons += apply_benches.apply(work, rows, rounds, _log)
     skipped += [f"{p} (not selected with --only)" for p in PARTS if p not in parts]
     settings["wall time of the run"] = f"{time.monotonic() - started:.0f} s"
     charts = report.charts(comparisons, args.out.parent / "charts")
+    if latency is not None:
+        charts += report.latency_chart(latency, args.out.parent / "charts")
     info = machine()
-    report.write(args.out, comparisons, info, command, settings, charts, skipped)
-    report.dump(args.out.with_name("results.json"), comparisons, info, command)
+    report.write(args.out, comparisons, info, command, settings, charts, skipped, latency)
+    report.dump(
+        args.out.with_name("results.json"), comparisons, info, command, settings, skipped, latency
+    )
     _log(f"wrote {args.out}")
     return 0
 

@@ -96,6 +96,7 @@ class Workload:
 
     changes: int = 0
     transactions: int = 0
+    deletes: int = 0
 
 
 def _chunks(rows: int) -> list[tuple[int, int]]:
@@ -108,7 +109,7 @@ def _expected(rows: int) -> Workload:
     deletes = sum(len([i for i in range(lo, hi + 1) if i % 20 == 1]) for lo, hi in chunks)
     upd_tx = len([c for c in chunks if any(i % 10 == 0 for i in range(c[0], c[1] + 1))])
     del_tx = len([c for c in chunks if any(i % 20 == 1 for i in range(c[0], c[1] + 1))])
-    return Workload(rows + updates + deletes, len(chunks) + upd_tx + del_tx)
+    return Workload(rows + updates + deletes, len(chunks) + upd_tx + del_tx, deletes)
 
 
 def pg_create_mixed(conn: Any) -> None:
