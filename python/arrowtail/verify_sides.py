@@ -195,6 +195,16 @@ class DbSide:
                 (schema, name),
             )
         ]
+        if self.engine == "mysql":
+            # A primary key is always named PRIMARY there, and a user with only SELECT on the
+            # table sees its KEY_COLUMN_USAGE rows but not always its TABLE_CONSTRAINTS row.
+            pk = self._run(
+                "SELECT column_name FROM information_schema.key_column_usage"
+                " WHERE constraint_name = 'PRIMARY' AND table_schema = %s AND table_name = %s"
+                " ORDER BY ordinal_position",
+                (schema, name),
+            )
+            return cols, tuple(r[0] for r in pk)
         pk = self._run(
             "SELECT k.column_name FROM information_schema.table_constraints c"
             " JOIN information_schema.key_column_usage k ON k.constraint_name = c.constraint_name"

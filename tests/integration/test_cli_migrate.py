@@ -81,10 +81,11 @@ def _wait_slot_active(conn: Any, slot: str, proc: subprocess.Popen[str]) -> None
 def test_mariadb_to_postgres_then_verify(mariadb: Any, postgres: Any) -> None:
     conn = mariadb.connect()
     create_schema(conn, MY_DB)
+    mariadb.grant_capture(MY_DB)
     workload(conn, MY_DB, 1)  # rows that exist before the run: the snapshot takes them
     target = fresh_db(postgres, "mig_from_my")
     target_url = postgres.dsn_for(postgres.user, None, "mig_from_my")
-    env = dict(os.environ, **{PASSWORD_ENV: mariadb.password})
+    env = dict(os.environ, **{PASSWORD_ENV: mariadb.capture_password})
     tables = f"{MY_DB}.types,{MY_DB}.pairs"
     source = ["--source", app_url(mariadb), "--password-env", PASSWORD_ENV]
 
@@ -99,7 +100,7 @@ def test_mariadb_to_postgres_then_verify(mariadb: Any, postgres: Any) -> None:
     equal = cli("verify", *source, "--against", target_url, "--tables", tables, env=env)
     assert equal.returncode == 0, equal.stdout + equal.stderr
     assert f"{MY_DB}.types: equal" in equal.stdout and f"{MY_DB}.pairs: equal" in equal.stdout
-    assert mariadb.password not in equal.stdout + equal.stderr
+    assert mariadb.capture_password not in equal.stdout + equal.stderr
     created = target.execute(
         "SELECT column_name, data_type FROM information_schema.columns"
         " WHERE table_schema = %s AND table_name = 'types'",
