@@ -90,6 +90,8 @@ class SourceConfig:
 @dataclass
 class SinkConfig:
     url: str = ""
+    #: Kafka outbox routing, the ``[sink.outbox]`` table (see :mod:`arrowtail.sinks.outbox`).
+    outbox: dict[str, Any] | None = None
 
     @property
     def kind(self) -> str:
@@ -142,6 +144,10 @@ class Config:
                 "jsonl:FILE, postgresql://... or mysql://..."
             )
         redact_url(self.sink.url)
+        if isinstance(self.sink.outbox, str):  # ARROWTAIL_SINK_OUTBOX=schema.table
+            self.sink.outbox = {"table": self.sink.outbox}
+        if self.sink.outbox is not None and self.sink.kind != "kafka":
+            raise ConfigError("sink.outbox applies only to a kafka:// sink.url; remove it")
         if self.run.idle_exit is not None and self.run.idle_exit < 0:
             raise ConfigError("run.idle_exit must be zero or more seconds")
         if self.run.log_format not in ("text", "json"):
