@@ -12,7 +12,13 @@ from batches import change_batch
 from arrowtail.exceptions import ConfigError
 from arrowtail.sinks import open_sink
 from arrowtail.sinks.kafka import KafkaSink
-from arrowtail.sinks.outbox import OutboxRoute, outbox_routes, route_batch, topic_groups
+from arrowtail.sinks.outbox import (
+    OutboxRoute,
+    as_bytes,
+    outbox_routes,
+    route_batch,
+    topic_groups,
+)
 
 COLUMNS = [
     pa.field("id", pa.uuid()),
@@ -113,3 +119,12 @@ def test_url_and_config_forms_build_the_routes() -> None:
     assert sink.outbox["public.outbox"].type == ""
     with pytest.raises(ConfigError, match="kafka"):
         open_sink("jsonl:-", outbox={"table": "public.outbox"})
+
+
+def test_uuids_become_their_canonical_text_including_slices_and_nulls() -> None:
+    ids = [uuid.uuid4() for _ in range(5)]
+    storage = pa.array([u.bytes for u in ids] + [None], pa.binary(16))
+    want = [str(u).encode() for u in ids] + [None]
+    assert as_bytes(storage).to_pylist() == want
+    assert as_bytes(pa.ExtensionArray.from_storage(pa.uuid(), storage)).to_pylist() == want
+    assert as_bytes(storage.slice(2, 4)).to_pylist() == want[2:]

@@ -24,7 +24,6 @@ Everything up to the produce call is computed on the whole batch with Arrow kern
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -135,14 +134,33 @@ def as_bytes(array: pa.Array) -> pa.Array:
     if pa.types.is_binary(t) or pa.types.is_large_binary(t):
         return array.cast(pa.binary())
     if pa.types.is_fixed_size_binary(t) and t.byte_width == 16:
-        # uuid: the 8-4-4-4-12 text, as PostgreSQL prints it.
-        return pa.array(
-            [None if b is None else str(uuid.UUID(bytes=b)).encode() for b in array.to_pylist()],
-            pa.binary(),
-        )
+        return _uuid_text(array)
     if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
         array = array.cast(pa.string())
     return array.cast(pa.binary())
+
+
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+# Where the 32 hex digits of a uuid go in its 36-character 8-4-4-4-12 text.
+_DIGITS = np.array([i for i in range(36) if i not in (8, 13, 18, 23)])
+
+
+def _uuid_text(array: pa.Array) -> pa.Array:
+    """16-byte uuids as their canonical text (as PostgreSQL prints them), on the whole array."""
+    n = len(array)
+    if array.offset:
+        array = array.take(pa.array(np.arange(n)))  # a copy that starts at offset 0
+    validity, data = array.buffers()[0], array.buffers()[1]
+    raw = np.frombuffer(data, dtype=np.uint8, count=16 * n).reshape(n, 16)
+    text = np.full((n, 36), ord("-"), dtype=np.uint8)
+    digits = np.empty((n, 32), dtype=np.uint8)
+    digits[:, 0::2] = _HEX[raw >> 4]
+    digits[:, 1::2] = _HEX[raw & 15]
+    text[:, _DIGITS] = digits
+    out = pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(36), n, [validity, pa.py_buffer(text.tobytes())]
+    )
+    return out.cast(pa.binary())
 
 
 def route_batch(batch: pa.RecordBatch, route: OutboxRoute, prefix: str) -> OutboxMessages:
