@@ -21,10 +21,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from tests.replay import parquet_changes
+
+#: The first log line of ``arrowtail run`` (runner.py), once the interpreter has started.
+STARTED = " -> sink "
 
 
 def soak_kills(default: int) -> int:
@@ -83,13 +87,16 @@ def kill_loop(
     high: float = 2.5,
 ) -> tuple[int, int]:
     """Starts a run, SIGKILLs it after a random delay in ``[low, high)`` seconds, ``kills``
-    times. A run that ends by itself before its kill must have succeeded. Returns how many runs
-    were really killed (alive at the kill) and after how many runs ``progress()`` (the stored
-    checkpoint) had changed (runs that made progress)."""
+    times. The delay counts from the run's first log line (``source ... -> sink ...``, written
+    once its imports and configuration are done), so a loaded machine's slow interpreter start
+    does not eat it. A run that ends by itself before its kill must have succeeded. Returns how
+    many runs were really killed (alive at the kill) and after how many runs ``progress()`` (the
+    stored checkpoint) had changed (runs that made progress)."""
     killed = advanced = 0
     for i in range(kills):
         before = progress()
         child = start(i)
+        wait_for(partial(_started, child), f"run {i} to start", timeout=120)
         delay = rng.uniform(low, high)
         try:
             code = child.proc.wait(timeout=delay)
@@ -150,6 +157,10 @@ def workload_kill_loop(
     assert killed >= 10, f"only {killed} runs were alive when killed"
     # Kills must land in the middle of real work, not only before the first commit of each run.
     assert advanced >= 3, f"only {advanced} killed runs stored anything"
+
+
+def _started(child: Child) -> bool:
+    return child.proc.poll() is not None or STARTED in child.output()
 
 
 def checkpoint(out: Path) -> Any:

@@ -15,9 +15,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+from batches import change_batch
 from kafka_reference import java_partition
 from kafka_topics import consume_until_quiet, create_topic
 from psycopg import sql
+
+from arrowtail.sinks.kafka import KafkaSink
 
 DB = "outbox_e2e"
 SCHEMA = """
@@ -123,3 +127,32 @@ def test_outbox_events_reach_their_topics_with_keys_headers_and_partitions(
     orders = consume_until_quiet(kafka.bootstrap, f"{prefix}.public.orders", quiet=2.0)
     assert sorted(json.loads(m.key())["id"] for m in orders) == list(range(1, 121))
     conn.close()
+
+
+def test_an_outbox_row_without_aggregatetype_is_a_dead_letter(kafka: Any) -> None:
+    prefix = f"ob{uuid.uuid4().hex[:8]}"
+    create_topic(kafka.bootstrap, f"{prefix}.order", 2)
+    create_topic(kafka.bootstrap, f"{prefix}.dlq", 1)
+    columns = [
+        pa.field("aggregatetype", pa.string()),
+        pa.field("aggregateid", pa.string()),
+        pa.field("payload", pa.string()),
+    ]
+    rows = [
+        {"aggregatetype": None, "aggregateid": "o-1", "payload": "{}", "_op": "c", "_pos": 5},
+        {"aggregatetype": "order", "aggregateid": "o-2", "payload": "{}", "_op": "c", "_pos": 5},
+    ]
+    sink = KafkaSink(kafka.bootstrap, topic_prefix=prefix, outbox={"table": "public.outbox"})
+    sink.open()
+    sink.write("public.outbox", 1, change_batch(columns, rows, table="public.outbox"))
+    sink.commit({"lsn": 5})
+    sink.close()
+    assert sink.durable_position() == {"lsn": 5}
+
+    (dead,) = consume_until_quiet(kafka.bootstrap, f"{prefix}.dlq", quiet=2.0)
+    headers = dict(dead.headers())
+    assert dead.key() == b"o-1" and dead.value() is None
+    assert headers["arrowtail.reason"] == b"outbox row of public.outbox has no aggregatetype"
+    assert (headers["arrowtail.pos"], headers["arrowtail.seq"]) == (b"5", b"0")
+    (event,) = consume_until_quiet(kafka.bootstrap, f"{prefix}.order", quiet=2.0)
+    assert event.key() == b"o-2" and event.partition() == java_partition(b"o-2", 2)

@@ -420,7 +420,8 @@ class KafkaSink:
     def _dead_letter(
         self, group: _Group, key: bytes | None, headers: list[tuple[str, str | bytes | None]]
     ) -> None:
-        """Sends one dead letter (the key, no value, the reason and position in headers)."""
+        """Sends one dead letter (the key, no value, the reason and position in headers) to the
+        Java partition of its key (keyless: partition 0). Dead letters are rare: one at a time."""
         assert self._producer is not None
         dlq = self.dead_letter_topic
         n = self._partition_count(dlq)
@@ -439,18 +440,12 @@ class KafkaSink:
         group: _Group,
         limit: int,
     ) -> None:
-        assert self._producer is not None
-        dlq = self.dead_letter_topic
-        dlq_partitions = self._partition_count(dlq)
         big_keys = keys.filter(too_large)
         big_rows = rows.filter(too_large)
         pos = batch.column("_pos").take(big_rows).to_pylist()
         seq = batch.column("_seq").take(big_rows).to_pylist()
         big_sizes = sizes.filter(too_large).to_pylist()
-        parts = _core.partitions(big_keys, dlq_partitions).to_pylist()
-        for key, p, s, size, part in zip(
-            big_keys.to_pylist(), pos, seq, big_sizes, parts, strict=True
-        ):
+        for key, p, s, size in zip(big_keys.to_pylist(), pos, seq, big_sizes, strict=True):
             headers: list[tuple[str, str | bytes | None]] = [
                 (
                     "arrowtail.reason",
@@ -462,7 +457,7 @@ class KafkaSink:
                 ("arrowtail.seq", str(s).encode()),
                 ("arrowtail.size", str(size).encode()),
             ]
-            self._produce(self._producer, group, dlq, key, None, part, group.on_delivery, headers)
+            self._dead_letter(group, key, headers)
 
 
 def _ipc_bytes(batch: pa.RecordBatch) -> bytes:
