@@ -95,8 +95,8 @@ def test_sigkill_loop_into_kafka_loses_nothing(
         return start_arrowtail(args("--idle-exit", "600"), env, tmp_path, f"k{i}")
 
     work_conn = postgres.connect(dbname=DB)
-    # A Kafka run stores its first checkpoint only seconds after it starts (imports, producer
-    # id, topic metadata and limits, then a first poll of up to 32 MB of backlog delivered and
+    # A Kafka run stores its first checkpoint only seconds after it starts (producer id, topic
+    # metadata and limits, then a first poll of up to 32 MB of backlog delivered and
     # acknowledged): longer delays than for Parquet, so that kills also land after progress.
     try:
         workload_kill_loop(
@@ -105,8 +105,8 @@ def test_sigkill_loop_into_kafka_loses_nothing(
             start,
             progress,
             20261125,
-            low=4.0,
-            high=10.0,
+            low=2.5,
+            high=8.0,
         )
     finally:
         work_conn.close()
