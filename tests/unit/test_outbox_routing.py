@@ -4,11 +4,13 @@ keys, passed-through payloads and headers, and the configuration forms."""
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
 from batches import change_batch
 
+from arrowtail import config
 from arrowtail.exceptions import ConfigError
 from arrowtail.sinks import open_sink
 from arrowtail.sinks.kafka import KafkaSink
@@ -128,3 +130,27 @@ def test_uuids_become_their_canonical_text_including_slices_and_nulls() -> None:
     assert as_bytes(storage).to_pylist() == want
     assert as_bytes(pa.ExtensionArray.from_storage(pa.uuid(), storage)).to_pylist() == want
     assert as_bytes(storage.slice(2, 4)).to_pylist() == want[2:]
+
+
+def test_the_configuration_file_and_environment_carry_outbox_settings(tmp_path: Path) -> None:
+    path = tmp_path / "arrowtail.toml"
+    path.write_text(
+        '[source]\nurl = "postgresql://cdc@db/shop"\n'
+        '[sink]\nurl = "kafka://broker:9092?topic_prefix=shop"\n'
+        '[sink.outbox]\ntable = ["public.outbox"]\ntopic = "events.{aggregatetype}"\n'
+    )
+    cfg = config.load(str(path), environ={})
+    sink = open_sink(cfg.sink.url, outbox=cfg.sink.outbox)
+    assert isinstance(sink, KafkaSink)
+    assert sink.outbox["public.outbox"].topic == "events.{aggregatetype}"
+    cfg = config.load(str(path), environ={"ARROWTAIL_SINK_OUTBOX": "app.box"})
+    assert cfg.sink.outbox == {"table": "app.box"}
+    with pytest.raises(ConfigError, match="only to a kafka"):
+        config.load(
+            None,
+            overrides={
+                "source": {"url": "postgresql://cdc@db/shop"},
+                "sink": {"url": "parquet:/tmp/x", "outbox": {"table": "public.outbox"}},
+            },
+            environ={},
+        )
