@@ -19,9 +19,9 @@ if [[ "${CI:-}" == "true" ]]; then
     export ARROWTAIL_REQUIRE_SERVERS=1
 fi
 
-# Python directories that exist in this checkout (benches/ may not yet).
+# Python directories that exist in this checkout (benches/ and examples/ may not yet).
 py_dirs=()
-for dir in python tests benches; do
+for dir in python tests benches examples; do
     [[ -d $dir ]] && py_dirs+=("$dir")
 done
 

@@ -14,6 +14,7 @@ __all__ = [
     "PgOutputDecoder",
     "__version__",
     "_raise_core_error",
+    "debezium_keys",
     "debezium_serialize",
     "mask_batch",
     "murmur2",
@@ -119,6 +120,21 @@ def debezium_serialize(
     partitions: int | None = None,
 ) -> tuple[pa.BinaryArray, pa.BinaryArray, pa.UInt32Array, pa.Int32Array | None]:
     """Debezium JSON ``(keys, values, rows, partitions)`` of a change batch (see the sinks docs)."""
+
+def debezium_keys(
+    batch: pa.RecordBatch,
+    *,
+    topic_prefix: str = "arrowtail",
+    database: str = "",
+    decimals: str = "string",
+    unavailable: str = "placeholder",
+    tombstones: bool = True,
+    schemas: bool = False,
+    binlog_basename: str = "mysql-bin",
+    server_id: int = 0,
+    ts_ms: int | None = None,
+) -> pa.BinaryArray:
+    """The Debezium key of every row (null: no key), without serializing any value."""
 
 @final
 class BinlogDecoder:

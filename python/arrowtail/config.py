@@ -103,6 +103,8 @@ class SinkConfig:
     url: str = ""
     #: Database targets: create missing tables (and columns) from the source schema.
     create_tables: bool = False
+    #: Kafka outbox routing, the ``[sink.outbox]`` table (see :mod:`arrowtail.sinks.outbox`).
+    outbox: dict[str, Any] | None = None
 
     @property
     def kind(self) -> str:
@@ -164,6 +166,10 @@ class Config:
         for key in ("snapshot_chunk_rows", "incremental_chunk_rows"):
             if getattr(self.source, key) < 1:
                 raise ConfigError(f"source.{key} must be at least 1")
+        if isinstance(self.sink.outbox, str):  # ARROWTAIL_SINK_OUTBOX=schema.table
+            self.sink.outbox = {"table": self.sink.outbox}
+        if self.sink.outbox is not None and self.sink.kind != "kafka":
+            raise ConfigError("sink.outbox applies only to a kafka:// sink.url; remove it")
         if self.run.idle_exit is not None and self.run.idle_exit < 0:
             raise ConfigError("run.idle_exit must be zero or more seconds")
         if self.source.heartbeat_interval is not None and self.source.heartbeat_interval <= 0:

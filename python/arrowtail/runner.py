@@ -61,7 +61,7 @@ def run_pipeline(cfg: Config, install_signals: InstallSignals | None = None) -> 
     from arrowtail.observability import LagWatch, MetricsServer, default_metrics
     from arrowtail.transforms import TableTransform
 
-    sink = open_sink(cfg.sink.url, create_tables=cfg.sink.create_tables)
+    sink = open_sink(cfg.sink.url, create_tables=cfg.sink.create_tables, outbox=cfg.sink.outbox)
     checkpoint = CheckpointFile(cfg.run.checkpoint) if cfg.run.checkpoint else None
     if checkpoint is None and cfg.sink.kind == "kafka":
         raise ConfigError(

@@ -1,9 +1,12 @@
 """Helpers of the reliability suite: start ``arrowtail run`` as a child process, kill it with
-SIGKILL at seeded random moments, and check a Parquet sink directory afterwards (the files on disk
-are exactly the manifest's, no change stored twice, the replay equals the source).
+SIGKILL at seeded random moments while a workload runs (:func:`workload_kill_loop`, the driver
+the PostgreSQL, MariaDB and Kafka kill tests share), and check a Parquet sink directory afterwards
+(the files on disk are exactly the manifest's, no change stored twice, the replay equals the
+source).
 
 The soak variants of the kill loops read ``ARROWTAIL_SOAK_KILLS`` (number of SIGKILLs, default the
-CI value) and ``ARROWTAIL_SOAK_SEED`` (RNG seed); see tests/integration/test_kill_loop.py.
+CI value), ``ARROWTAIL_SOAK_ROUNDS`` (workload rounds, :func:`soak_rounds`) and
+``ARROWTAIL_SOAK_SEED`` (RNG seed); see docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -14,18 +17,28 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from tests.replay import parquet_changes
 
+#: The first log line of ``arrowtail run`` (runner.py), once the interpreter has started.
+STARTED = " -> sink "
+
 
 def soak_kills(default: int) -> int:
     """Number of kills: ``ARROWTAIL_SOAK_KILLS`` or the CI default."""
     return int(os.environ.get("ARROWTAIL_SOAK_KILLS", default))
+
+
+def soak_rounds(default: int) -> int:
+    """Number of workload rounds: ``ARROWTAIL_SOAK_ROUNDS`` or the CI default."""
+    return int(os.environ.get("ARROWTAIL_SOAK_ROUNDS", default))
 
 
 def soak_rng(default_seed: int) -> random.Random:
@@ -68,19 +81,22 @@ def kill_loop(
     start: Callable[[int], Child],
     rng: random.Random,
     kills: int,
-    out: Path,
+    progress: Callable[[], Any],
     *,
     low: float = 0.3,
     high: float = 2.5,
 ) -> tuple[int, int]:
     """Starts a run, SIGKILLs it after a random delay in ``[low, high)`` seconds, ``kills``
-    times. A run that ends by itself before its kill must have succeeded. Returns how many runs
-    were really killed (alive at the kill) and after how many kills the Parquet manifest in
-    ``out`` held a newer checkpoint than before the run (runs that made progress)."""
+    times. The delay counts from the run's first log line (``source ... -> sink ...``, written
+    once its imports and configuration are done), so a loaded machine's slow interpreter start
+    does not eat it. A run that ends by itself before its kill must have succeeded. Returns how
+    many runs were really killed (alive at the kill) and after how many runs ``progress()`` (the
+    stored checkpoint) had changed (runs that made progress)."""
     killed = advanced = 0
     for i in range(kills):
-        before = checkpoint(out)
+        before = progress()
         child = start(i)
+        wait_for(partial(_started, child), f"run {i} to start", timeout=120)
         delay = rng.uniform(low, high)
         try:
             code = child.proc.wait(timeout=delay)
@@ -89,9 +105,62 @@ def kill_loop(
             killed += 1
         else:
             assert code == 0, f"run {i} ended with {code} before its kill:\n{child.output()}"
-        if checkpoint(out) != before:
+        if progress() != before:
             advanced += 1
     return killed, advanced
+
+
+def workload_kill_loop(
+    workload_round: Callable[[int], None],
+    rounds: int,
+    start_run: Callable[[int], Child],
+    progress: Callable[[], Any],
+    seed: int,
+    *,
+    kills: int = 12,
+    low: float = 0.3,
+    high: float = 2.5,
+) -> None:
+    """The kill loop of the reliability tests: ``workload_round(r)`` for ``r`` in
+    ``1..rounds`` runs on a thread while runs started by ``start_run(i)`` are SIGKILLed (see
+    :func:`kill_loop`; ``kills`` and ``seed`` are the CI values, the soak variables override
+    them). Each run releases its share of the rounds as it starts, so that every run, not only
+    the first, is killed in the middle of changes arriving. Asserts the workload finished, at
+    least 10 runs were alive when killed and at least 3 killed runs stored progress."""
+    kills = soak_kills(kills)
+    permits = threading.Semaphore(0)
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for r in range(1, rounds + 1):
+                permits.acquire()
+                workload_round(r)
+        except BaseException as exc:  # noqa: BLE001 - reported by the test thread
+            failure.append(exc)
+
+    worker = threading.Thread(target=work, name="workload", daemon=True)
+    worker.start()
+
+    def start(i: int) -> Child:
+        for _ in range(-(-rounds // kills)):
+            permits.release()
+        return start_run(i)
+
+    try:
+        killed, advanced = kill_loop(start, soak_rng(seed), kills, progress, low=low, high=high)
+    finally:
+        for _ in range(rounds):
+            permits.release()
+    worker.join(timeout=600)
+    assert not worker.is_alive() and not failure, failure
+    assert killed >= 10, f"only {killed} runs were alive when killed"
+    # Kills must land in the middle of real work, not only before the first commit of each run.
+    assert advanced >= 3, f"only {advanced} killed runs stored anything"
+
+
+def _started(child: Child) -> bool:
+    return child.proc.poll() is not None or STARTED in child.output()
 
 
 def checkpoint(out: Path) -> Any:

@@ -7,14 +7,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from kafka_topics import consume_until_quiet
 from psycopg import sql
 
 SCHEMA = """
@@ -62,31 +61,6 @@ def test_demo_reports_an_equal_replay() -> None:
     assert "public.customers: equal" in out.stdout
     assert "\n  equal" in out.stdout
     assert "insert 3000" in out.stdout or "snapshot" in out.stdout
-
-
-def consume_until_quiet(bootstrap: str, topic: str, quiet: float = 5.0) -> list[Any]:
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"test-{uuid.uuid4()}",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-        }
-    )
-    try:
-        md = consumer.list_topics(topic, timeout=10).topics[topic]
-        consumer.assign([TopicPartition(topic, p, 0) for p in md.partitions])
-        out: list[Any] = []
-        last = time.monotonic()
-        while time.monotonic() - last < quiet:
-            msg = consumer.poll(0.5)
-            if msg is None or msg.error():
-                continue
-            out.append(msg)
-            last = time.monotonic()
-        return out
-    finally:
-        consumer.close()
 
 
 def test_postgres_to_kafka_replays_to_the_source(postgres: Any, kafka: Any, tmp_path: Path) -> None:

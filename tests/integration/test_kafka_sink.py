@@ -14,8 +14,8 @@ import pyarrow as pa
 import pytest
 from batches import SIMPLE_COLUMNS, change_batch, simple_rows
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
 from kafka_reference import java_partition
+from kafka_topics import create_topic
 
 from arrowtail.exceptions import SinkError
 from arrowtail.sinks.kafka import KafkaSink
@@ -29,21 +29,6 @@ def wait_for(cond: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
             return value
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
-
-
-def create_topic(
-    bootstrap: str, name: str, partitions: int, config: dict[str, str] | None = None
-) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    topic = NewTopic(name, num_partitions=partitions, replication_factor=1, config=config or {})
-    fs = admin.create_topics([topic])
-    fs[name].result(timeout=30)
-
-    def ready() -> bool:
-        t = admin.list_topics(name, timeout=5).topics.get(name)
-        return t is not None and t.error is None and len(t.partitions) == partitions
-
-    wait_for(ready, f"topic {name}")
 
 
 def consume_all(bootstrap: str, topic: str, count: int, timeout: float = 60.0) -> list[Any]:
@@ -338,3 +323,38 @@ def test_arrow_ipc_values_keep_rows_per_key_partition(kafka: Any, prefix: str) -
     headers = dict(messages[0].headers())
     assert headers["arrowtail.schema_version"] == b"3"
     assert all(len(m.value()) <= 4000 for m in messages)
+
+
+def test_arrow_ipc_is_one_message_per_partition_without_a_json_pass(
+    kafka: Any, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from arrowtail.sinks import kafka as kafka_module
+
+    def no_json(*args: Any, **kw: Any) -> Any:
+        raise AssertionError("the Arrow format must not serialize Debezium values")
+
+    monkeypatch.setattr(kafka_module._core, "debezium_serialize", no_json)
+    topic = f"{prefix}.public.t"
+    create_topic(kafka.bootstrap, topic, 5)
+    sink = KafkaSink(kafka.bootstrap, topic_prefix=prefix, value_format="arrow")
+    sink.open()
+    rows = simple_rows(0, 400, pos=9)
+    # A key-changing update (id 3 -> 1003) travels with its new key.
+    rows[3] = {"id": 1003, "name": "moved", "_op": "u", "_pos": 9, "_before": {"id": 3}}
+    sink.write("public.t", 1, change_batch(SIMPLE_COLUMNS, rows))
+    sink.commit({"lsn": 9})
+    wait_for(lambda: sink.durable_position() == {"lsn": 9}, "delivery")
+    sink.close()
+
+    messages = consume_all(kafka.bootstrap, topic, 5)
+    seen: list[int] = []
+    for msg in messages:
+        table = pa.ipc.open_stream(msg.value()).read_all()
+        ids = table.column("id").to_pylist()
+        # Every row belongs to the partition of its message, in the batch's row order.
+        for i in ids:
+            assert java_partition(f'{{"id":{i}}}'.encode(), 5) == msg.partition(), i
+        assert table.column("_seq").to_pylist() == sorted(table.column("_seq").to_pylist())
+        seen += ids
+    assert len({m.partition() for m in messages}) == 5
+    assert sorted(seen) == sorted(r["id"] for r in rows)

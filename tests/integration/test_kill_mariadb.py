@@ -11,7 +11,6 @@ Soak (longer, not in CI)::
 from __future__ import annotations
 
 import os
-import threading
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,17 +19,17 @@ import pytest
 
 from tests.integration.chaos import (
     check_committed_files,
-    kill_loop,
+    checkpoint,
     manifest,
-    soak_kills,
-    soak_rng,
+    soak_rounds,
     start_arrowtail,
     wait_for,
+    workload_kill_loop,
 )
 from tests.replay import assert_tables_equal, parquet_changes, replay
 
 DB = "kill_my"
-ROUNDS = int(os.environ.get("ARROWTAIL_SOAK_ROUNDS", 110))
+ROUNDS = soak_rounds(110)
 
 
 @pytest.fixture(scope="module")
@@ -125,42 +124,25 @@ def test_sigkill_loop_loses_and_repeats_nothing(
     first.kill()
 
     work_conn = mariadb.connect(database=DB)
-    failure: list[BaseException] = []
-    # Each run releases its share of the workload as it starts, so that every run, not only the
-    # first, is killed in the middle of changes arriving.
-    kills = soak_kills(12)
-    permits = threading.Semaphore(0)
-
-    def work() -> None:
-        try:
-            for r in range(1, ROUNDS + 1):
-                permits.acquire()
-                workload_round(work_conn, r)
-        except BaseException as exc:  # noqa: BLE001 - reported by the test thread
-            failure.append(exc)
-
-    worker = threading.Thread(target=work, name="workload", daemon=True)
-    worker.start()
 
     def start(i: int) -> Any:
-        for _ in range(-(-ROUNDS // kills)):
-            permits.release()
         args = run_args(mariadb, out, "--idle-exit", "600")
         return start_arrowtail(args, env, tmp_path, f"k{i}")
 
     # A MySQL run needs about a second before its first commit (start-up, a 0.5 s poll): longer
     # delays than for PostgreSQL, so that kills also land after work was stored.
     try:
-        killed, advanced = kill_loop(start, soak_rng(41), kills, out, low=0.5, high=4.0)
+        workload_kill_loop(
+            lambda r: workload_round(work_conn, r),
+            ROUNDS,
+            start,
+            lambda: checkpoint(out),
+            41,
+            low=0.5,
+            high=4.0,
+        )
     finally:
-        for _ in range(ROUNDS):
-            permits.release()
-    worker.join(timeout=600)
-    work_conn.close()
-    assert not worker.is_alive() and not failure, failure
-    assert killed >= 10, f"only {killed} runs were alive when killed"
-    # Kills must land in the middle of real work, not only before the first commit of each run.
-    assert advanced >= 3, f"only {advanced} killed runs stored anything"
+        work_conn.close()
 
     final = start_arrowtail(run_args(mariadb, out, "--idle-exit", "3"), env, tmp_path, "final")
     assert final.wait(timeout=300) == 0, final.output()

@@ -207,3 +207,18 @@ def test_bad_options_and_batches_are_refused() -> None:
     bad_op = change_batch(SIMPLE_COLUMNS, [{"id": 1, "_op": "x", "_pos": 1}])
     with pytest.raises(ConfigError, match="unknown _op"):
         _core.debezium_serialize(bad_op)
+
+
+def test_row_keys_are_the_keys_of_each_rows_last_message() -> None:
+    rows = simple_rows(0, 3, pos=9)
+    rows[1] = {"id": 50, "name": "moved", "_op": "u", "_pos": 9, "_before": {"id": 1}}
+    rows.append({"id": 2, "name": "n2", "_op": "d", "_pos": 10})
+    rows.append({"id": None, "name": None, "_op": "t", "_pos": 11})
+    batch = change_batch(SIMPLE_COLUMNS, rows)
+    for schemas in (False, True):
+        keys = _core.debezium_keys(batch, schemas=schemas)
+        all_keys, _, rows_of, _ = _core.debezium_serialize(batch, schemas=schemas)
+        last = {r: k for r, k in zip(rows_of.to_pylist(), all_keys.to_pylist(), strict=True)}
+        assert keys.to_pylist() == [last[r] for r in range(len(rows))]
+    plain = _core.debezium_keys(batch).to_pylist()
+    assert plain == [b'{"id":0}', b'{"id":50}', b'{"id":2}', b'{"id":2}', None]

@@ -10,7 +10,9 @@ tables).
 Kafka options in the query string: ``topic_prefix``, ``database``, ``decimals``
 (``string``/``precise``/``double``), ``unavailable`` (``placeholder``/``omit``), ``tombstones``,
 ``schemas`` (``true``/``false``), ``value_format`` (``debezium``/``arrow``), ``dead_letter_topic``,
-``max_message_bytes``, ``topic.<schema.table>=<topic>`` (per-table topic) and
+``max_message_bytes``, ``topic.<schema.table>=<topic>`` (per-table topic),
+``outbox=<schema.table>[,...]`` with ``outbox.<setting>=<value>`` (outbox routing, settings of
+:func:`arrowtail.sinks.outbox.outbox_routes`; also ``[sink.outbox]`` in the configuration file) and
 ``producer.<librdkafka setting>=<value>`` (passed to the producer, e.g. ``producer.linger.ms=20``).
 Parquet options: ``parquet:DIR?max_rows=..&max_bytes=..&max_seconds=..&row_group_rows=..
 &min_commit_interval=..&compression=..``.
@@ -43,13 +45,18 @@ def _number(name: str, value: str, kind: type[int] | type[float]) -> Any:
         raise ConfigError(f"sink option {name} must be a number, not {value!r}") from None
 
 
-def open_sink(spec: str, *, create_tables: bool = False) -> Sink:
+def open_sink(
+    spec: str, *, create_tables: bool = False, outbox: dict[str, Any] | None = None
+) -> Sink:
     """The sink a ``--to`` value names (not yet opened). Raises ConfigError for a bad value.
     ``create_tables`` (``--create-tables``): a database target creates missing tables; other
-    sinks refuse it."""
+    sinks refuse it. ``outbox``: the ``[sink.outbox]`` settings (Kafka only), merged under the
+    URL's."""
     database = spec.startswith(("postgresql://", "postgres://", "mysql://", "mariadb://"))
     if create_tables and not database:
         raise ConfigError("--create-tables applies to database targets (postgresql://, mysql://)")
+    if outbox and not spec.startswith("kafka://"):
+        raise ConfigError("sink.outbox settings apply only to a kafka:// sink")
     if spec.startswith("jsonl:"):
         from arrowtail.sinks.jsonl import JsonlSink
 
@@ -78,7 +85,7 @@ def open_sink(spec: str, *, create_tables: bool = False) -> Sink:
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
     if spec.startswith("kafka://"):
-        return _kafka(spec)
+        return _kafka(spec, outbox or {})
     if database:
         import os
 
@@ -97,7 +104,7 @@ def open_sink(spec: str, *, create_tables: bool = False) -> Sink:
     )
 
 
-def _kafka(spec: str) -> Sink:
+def _kafka(spec: str, outbox: dict[str, Any]) -> Sink:
     from arrowtail.sinks.kafka import KafkaSink
 
     url = urlsplit(spec)
@@ -106,11 +113,16 @@ def _kafka(spec: str) -> Sink:
     kw: dict[str, Any] = {}
     topics: dict[str, str] = {}
     producer: dict[str, Any] = {}
+    outbox = dict(outbox)
     for name, value in parse_qsl(url.query, keep_blank_values=True):
         if name.startswith("producer."):
             producer[name[len("producer.") :]] = value
         elif name.startswith("topic."):
             topics[name[len("topic.") :]] = value
+        elif name == "outbox":
+            outbox["table"] = value
+        elif name.startswith("outbox."):
+            outbox[name[len("outbox.") :]] = value
         elif name in ("tombstones", "schemas"):
             kw[name] = _bool(name, value)
         elif name == "max_message_bytes":
@@ -129,4 +141,6 @@ def _kafka(spec: str) -> Sink:
             kw[name] = _number(name, value, int)
         else:
             raise ConfigError(f"unknown kafka sink option {name!r}")
-    return KafkaSink(url.netloc, topics=topics, producer_config=producer, **kw)
+    return KafkaSink(
+        url.netloc, topics=topics, producer_config=producer, outbox=outbox or None, **kw
+    )

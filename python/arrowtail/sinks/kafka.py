@@ -23,12 +23,18 @@ producer, produced idempotently; the checkpoint advances from delivery reports.
   own ``max.message.bytes`` (read once per topic with the admin API), so rows the broker would
   refuse are routed before they can fail delivery.
 
-With ``value_format="arrow"`` a batch is sent instead as Arrow IPC stream messages (no key): its
-rows are grouped by the partition of their primary key (the same Java rule, over the Debezium key
-bytes; a key-changing update goes with its new key), and each group is sent as one or more IPC
-messages of at most ``max_message_bytes``, in row order, with headers ``arrowtail.table``,
+With ``value_format="arrow"`` a batch is sent instead as Arrow IPC stream messages (no key): the
+partition of each row is computed from its Debezium key bytes alone
+(:func:`arrowtail._core.debezium_keys`, no JSON value is written; a key-changing update goes with
+its new key), the batch is reordered once so that each partition's rows are contiguous (a stable
+``take``, so row order holds within a partition), and each partition's slice is sent as one or
+more IPC messages of at most ``max_message_bytes``, with headers ``arrowtail.table``,
 ``arrowtail.schema_version``, ``arrowtail.first_pos`` and ``arrowtail.last_pos``. A single row
 larger than the limit goes to the dead-letter topic like a Debezium message does.
+
+Tables named in ``outbox`` are routed as outbox tables instead (:mod:`arrowtail.sinks.outbox`):
+their inserts become events on the topic of their ``aggregatetype``, keyed by ``aggregateid``,
+the payload passed through.
 
 The per-message ``produce`` call is the one Python loop here: confluent-kafka has no batch produce
 API. Everything per row before it (JSON, partitions, sizes) is done on the batch.
@@ -50,6 +56,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 from arrowtail import _core
 from arrowtail.exceptions import ConfigError, SinkError
 from arrowtail.sinks.base import Position
+from arrowtail.sinks.outbox import OutboxRoute, outbox_routes, route_batch, topic_groups
 
 DEFAULT_PRODUCER_CONFIG: dict[str, Any] = {
     "enable.idempotence": True,
@@ -96,6 +103,7 @@ class KafkaSink:
         value_format: str = "debezium",
         metadata_timeout: float = 30.0,
         close_timeout: float = 30.0,
+        outbox: Mapping[str, Any] | None = None,
         **serialize_options: Any,
     ) -> None:
         if value_format not in ("debezium", "arrow"):
@@ -108,6 +116,8 @@ class KafkaSink:
         self.metadata_timeout = metadata_timeout
         self.close_timeout = close_timeout
         self._serialize_options = {"topic_prefix": topic_prefix, **serialize_options}
+        #: Outbox tables by ``schema.table``: settings as in :func:`outbox_routes`.
+        self.outbox: dict[str, OutboxRoute] = outbox_routes(outbox)
         self._config: dict[str, Any] = {
             **DEFAULT_PRODUCER_CONFIG,
             # Room for the protocol overhead above the largest message we let through.
@@ -142,6 +152,11 @@ class KafkaSink:
     def write(self, table: str, schema_version: int, batch: pa.RecordBatch) -> None:
         producer, group = self._ready()
         if batch.num_rows == 0:
+            return
+        route = self.outbox.get(table)
+        if route is not None:
+            self._write_outbox(producer, group, table, route, batch)
+            producer.poll(0)
             return
         topic = self.topic_for(table)
         n = self._partition_count(topic)
@@ -305,27 +320,25 @@ class KafkaSink:
         n: int,
         batch: pa.RecordBatch,
     ) -> None:
-        options = {**self._serialize_options, "tombstones": False}
-        keys, _, rows, parts = _core.debezium_serialize(batch, partitions=n, **options)
-        assert parts is not None
-        rows_np = rows.to_numpy()
-        # A row's partition is that of its last message (a key change ends with the new key).
-        last = np.ones(len(rows_np), dtype=bool)
-        last[:-1] = rows_np[:-1] != rows_np[1:]
-        row_parts = parts.to_numpy()[last]
-        row_keys = keys.filter(pa.array(last))
-        for part in np.unique(row_parts):
-            mask = pa.array(row_parts == part)
-            chunk = batch.filter(mask)
+        keys = _core.debezium_keys(batch, **self._serialize_options)
+        parts = _core.partitions(keys, n).to_numpy()
+        # One stable reorder puts each partition's rows together, in their original order; the
+        # slices of the reordered batch are then zero-copy views, one per partition.
+        order = np.argsort(parts, kind="stable")
+        sorted_parts = parts[order]
+        bounds = [0, *(np.flatnonzero(np.diff(sorted_parts)) + 1).tolist(), len(order)]
+        indices = pa.array(order)
+        grouped, grouped_keys = batch.take(indices), keys.take(indices)
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
             self._send_arrow(
                 producer,
                 group,
                 table,
                 schema_version,
                 topic,
-                int(part),
-                chunk,
-                row_keys.filter(mask),
+                int(sorted_parts[lo]),
+                grouped.slice(lo, hi - lo),
+                grouped_keys.slice(lo, hi - lo),
             )
 
     def _send_arrow(
@@ -378,6 +391,43 @@ class KafkaSink:
         ]
         self._produce(producer, group, topic, None, data, part, group.on_delivery, headers)
 
+    def _write_outbox(
+        self,
+        producer: Producer,
+        group: _Group,
+        table: str,
+        route: OutboxRoute,
+        batch: pa.RecordBatch,
+    ) -> None:
+        """Produces the events of the inserts into an outbox table (module documentation)."""
+        messages = route_batch(batch, route, self.topic_prefix)
+        if len(messages) == 0:
+            return
+        # Partitions per topic: Kafka's Java rule over the aggregate id bytes.
+        parts = np.zeros(len(messages), dtype=np.int32)
+        for name, index in topic_groups(messages.topics):
+            n = self._partition_count(name)
+            keys = messages.keys.take(pa.array(index))
+            parts[index] = _core.partitions(keys, n).to_numpy()
+        on_delivery = group.on_delivery
+        for (topic, key, value, headers), part in zip(messages.rows(), parts.tolist(), strict=True):
+            if topic is None:
+                reason = f"outbox row of {table} has no {route.aggregatetype}"
+                self._dead_letter(group, key, [("arrowtail.reason", reason.encode()), *headers])
+                continue
+            self._produce(producer, group, topic, key, value, part, on_delivery, headers)
+
+    def _dead_letter(
+        self, group: _Group, key: bytes | None, headers: list[tuple[str, str | bytes | None]]
+    ) -> None:
+        """Sends one dead letter (the key, no value, the reason and position in headers) to the
+        Java partition of its key (keyless: partition 0). Dead letters are rare: one at a time."""
+        assert self._producer is not None
+        dlq = self.dead_letter_topic
+        n = self._partition_count(dlq)
+        part = 0 if key is None else (_core.murmur2(key) & 0x7FFFFFFF) % n
+        self._produce(self._producer, group, dlq, key, None, part, group.on_delivery, headers)
+
     def _dead_letters(
         self,
         table: str,
@@ -390,18 +440,12 @@ class KafkaSink:
         group: _Group,
         limit: int,
     ) -> None:
-        assert self._producer is not None
-        dlq = self.dead_letter_topic
-        dlq_partitions = self._partition_count(dlq)
         big_keys = keys.filter(too_large)
         big_rows = rows.filter(too_large)
         pos = batch.column("_pos").take(big_rows).to_pylist()
         seq = batch.column("_seq").take(big_rows).to_pylist()
         big_sizes = sizes.filter(too_large).to_pylist()
-        parts = _core.partitions(big_keys, dlq_partitions).to_pylist()
-        for key, p, s, size, part in zip(
-            big_keys.to_pylist(), pos, seq, big_sizes, parts, strict=True
-        ):
+        for key, p, s, size in zip(big_keys.to_pylist(), pos, seq, big_sizes, strict=True):
             headers: list[tuple[str, str | bytes | None]] = [
                 (
                     "arrowtail.reason",
@@ -413,7 +457,7 @@ class KafkaSink:
                 ("arrowtail.seq", str(s).encode()),
                 ("arrowtail.size", str(size).encode()),
             ]
-            self._produce(self._producer, group, dlq, key, None, part, group.on_delivery, headers)
+            self._dead_letter(group, key, headers)
 
 
 def _ipc_bytes(batch: pa.RecordBatch) -> bytes:

@@ -97,6 +97,53 @@ fn partitions<'py>(py: Python<'py>, keys: Keys, n: i32) -> PyResult<Bound<'py, P
     to_pyarrow(py, Arc::new(result), "partition")
 }
 
+/// The serializer options given from Python, checked (`partitions` is set by the caller).
+#[allow(clippy::too_many_arguments)]
+fn options(
+    topic_prefix: &str,
+    database: &str,
+    decimals: &str,
+    unavailable: &str,
+    tombstones: bool,
+    schemas: bool,
+    binlog_basename: &str,
+    server_id: u32,
+    ts_ms: Option<i64>,
+) -> PyResult<DebeziumOptions> {
+    let decimals = DecimalMode::parse(decimals).ok_or_else(|| {
+        config(format!(
+            "decimals must be 'string', 'precise' or 'double', not {decimals:?}"
+        ))
+    })?;
+    let unavailable = match unavailable {
+        "placeholder" => Unavailable::Placeholder,
+        "omit" => Unavailable::Omit,
+        other => {
+            return Err(config(format!(
+                "unavailable must be 'placeholder' or 'omit', not {other:?}"
+            )))
+        }
+    };
+    let ts_ms = ts_ms.unwrap_or_else(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0)
+    });
+    Ok(DebeziumOptions {
+        topic_prefix: topic_prefix.into(),
+        database: database.into(),
+        decimals,
+        unavailable,
+        tombstones,
+        schemas,
+        binlog_basename: binlog_basename.into(),
+        server_id,
+        ts_ms,
+        partitions: None,
+    })
+}
+
 /// Serializes a change batch into Debezium JSON Kafka messages. Returns
 /// `(keys, values, rows, partitions)`: pyarrow binary arrays of keys (null: no key) and values
 /// (null: tombstone), the uint32 batch row of each message, and int32 partitions when `partitions`
@@ -122,40 +169,22 @@ fn debezium_serialize<'py>(
     ts_ms: Option<i64>,
     partitions: Option<i32>,
 ) -> PyResult<Bound<'py, PyTuple>> {
-    let decimals = DecimalMode::parse(decimals).ok_or_else(|| {
-        config(format!(
-            "decimals must be 'string', 'precise' or 'double', not {decimals:?}"
-        ))
-    })?;
-    let unavailable = match unavailable {
-        "placeholder" => Unavailable::Placeholder,
-        "omit" => Unavailable::Omit,
-        other => {
-            return Err(config(format!(
-                "unavailable must be 'placeholder' or 'omit', not {other:?}"
-            )))
-        }
-    };
     if partitions.is_some_and(|n| n <= 0) {
         return Err(config("partition count must be positive"));
     }
-    let ts_ms = ts_ms.unwrap_or_else(|| {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-            .unwrap_or(0)
-    });
     let opts = DebeziumOptions {
-        topic_prefix: topic_prefix.into(),
-        database: database.into(),
-        decimals,
-        unavailable,
-        tombstones,
-        schemas,
-        binlog_basename: binlog_basename.into(),
-        server_id,
-        ts_ms,
         partitions,
+        ..options(
+            topic_prefix,
+            database,
+            decimals,
+            unavailable,
+            tombstones,
+            schemas,
+            binlog_basename,
+            server_id,
+            ts_ms,
+        )?
     };
     let batch = batch.into_inner();
     let out = py.detach(|| serialize::serialize(&batch, &opts)).py_err()?;
@@ -174,10 +203,52 @@ fn debezium_serialize<'py>(
     )
 }
 
+/// The Debezium key of every row of a change batch (one per row, the key of the row's last
+/// message: a key-changing update has its new key; null without a primary key or for a
+/// truncate), as a pyarrow binary array. No value is serialized: this is the partitioning pass
+/// of sinks that send the rows in another form (Arrow IPC). Takes the same options as
+/// `debezium_serialize` (only `topic_prefix`, `decimals` and `schemas` change key bytes).
+#[pyfunction]
+#[pyo3(signature = (
+    batch, *, topic_prefix = "arrowtail", database = "", decimals = "string",
+    unavailable = "placeholder", tombstones = true, schemas = false,
+    binlog_basename = "mysql-bin", server_id = 0, ts_ms = None,
+))]
+#[allow(clippy::too_many_arguments)]
+fn debezium_keys<'py>(
+    py: Python<'py>,
+    batch: PyRecordBatch,
+    topic_prefix: &str,
+    database: &str,
+    decimals: &str,
+    unavailable: &str,
+    tombstones: bool,
+    schemas: bool,
+    binlog_basename: &str,
+    server_id: u32,
+    ts_ms: Option<i64>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let opts = options(
+        topic_prefix,
+        database,
+        decimals,
+        unavailable,
+        tombstones,
+        schemas,
+        binlog_basename,
+        server_id,
+        ts_ms,
+    )?;
+    let batch = batch.into_inner();
+    let keys = py.detach(|| serialize::row_keys(&batch, &opts)).py_err()?;
+    to_pyarrow(py, Arc::new(keys), "key")
+}
+
 /// Adds the sink helpers to the module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(murmur2, m)?)?;
     m.add_function(wrap_pyfunction!(partitions, m)?)?;
     m.add_function(wrap_pyfunction!(debezium_serialize, m)?)?;
+    m.add_function(wrap_pyfunction!(debezium_keys, m)?)?;
     Ok(())
 }

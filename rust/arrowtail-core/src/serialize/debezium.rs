@@ -29,14 +29,15 @@ use std::collections::HashMap;
 use arrow_array::builder::BinaryBuilder;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{TimestampMicrosecondType, UInt32Type, UInt64Type};
-use arrow_array::{Array, ArrayRef, BinaryArray, Int32Array, RecordBatch, UInt32Array};
-use arrow_schema::{DataType, Field};
+use arrow_array::{Array, BinaryArray, Int32Array, RecordBatch, UInt32Array};
+use arrow_schema::Field;
 
 use super::encoder::{self, Unavailable};
+use super::keys::{bad, column, pick, BatchParts};
 use super::{json, schema, DecimalMode};
 use crate::arrow::change::names;
 use crate::hash::partition_for_key;
-use crate::{Error, Location, Result};
+use crate::Result;
 
 /// Options of the Debezium serializer.
 #[derive(Debug, Clone)]
@@ -91,63 +92,22 @@ pub struct Serialized {
     pub partitions: Option<Int32Array>,
 }
 
-fn bad(detail: impl Into<String>) -> Error {
-    Error::Config(format!("not a change batch: {}", detail.into()))
-}
-
-fn column<'b>(batch: &'b RecordBatch, name: &str) -> Result<&'b ArrayRef> {
-    batch
-        .column_by_name(name)
-        .ok_or_else(|| bad(format!("no {name} column")))
-}
-
 /// Serializes every row of a change batch into Debezium JSON keys and values.
-pub fn serialize<'b>(batch: &'b RecordBatch, opts: &DebeziumOptions) -> Result<Serialized> {
-    let schema = batch.schema_ref();
-    let md = schema.metadata();
-    let qualified = md.get("arrowtail.table").map(String::as_str).unwrap_or("");
-    let (ns, table) = qualified.split_once('.').unwrap_or(("", qualified));
-    let mysql = md.get("arrowtail.source").map(String::as_str) == Some("mysql");
-    let pk: Vec<&str> = md
-        .get("arrowtail.primary_key")
-        .map(|s| s.split(',').filter(|c| !c.is_empty()).collect())
-        .unwrap_or_default();
-
-    // User columns are everything before `_op`.
-    let n_user = schema
-        .index_of(names::OP)
-        .map_err(|_| bad("no _op column"))?;
-    let user_fields: Vec<&Field> = schema.fields()[..n_user]
-        .iter()
-        .map(|f| f.as_ref())
-        .collect();
-    let user_arrays = &batch.columns()[..n_user];
-    let unsupported = |e: encoder::NoEncoder| Error::UnsupportedType {
-        table: qualified.to_string(),
-        column: String::new(),
-        type_name: String::new(),
-        at: Location::Unknown,
-        detail: e.0,
-    };
+pub fn serialize(batch: &RecordBatch, opts: &DebeziumOptions) -> Result<Serialized> {
+    let bp = BatchParts::new(batch)?;
+    let BatchParts {
+        qualified,
+        ns,
+        table,
+        mysql,
+        ..
+    } = bp;
+    let (pk, user_fields, user_arrays) = (&bp.pk, &bp.user_fields, bp.user_arrays);
+    let op_enc = &bp.op;
+    let unsupported = |e: encoder::NoEncoder| bp.unsupported(e);
     let after = encoder::object_encoder(user_arrays, user_fields.iter().copied(), opts.decimals)
         .map_err(unsupported)?;
 
-    let op_col = column(batch, names::OP)?;
-    let op_enc: Box<dyn Fn(usize) -> &'b str + 'b> = match op_col.data_type() {
-        DataType::Utf8 => {
-            let a = op_col.as_string::<i32>();
-            Box::new(move |i| a.value(i))
-        }
-        DataType::Dictionary(_, v) if v.as_ref() == &DataType::Utf8 => {
-            let d = op_col
-                .as_any_dictionary_opt()
-                .ok_or_else(|| bad("_op dictionary"))?;
-            let keys = d.normalized_keys();
-            let values = d.values().as_string::<i32>();
-            Box::new(move |i| values.value(keys.get(i).copied().unwrap_or(0)))
-        }
-        other => return Err(bad(format!("_op has type {other}"))),
-    };
     let pos = column(batch, names::POS)?
         .as_primitive_opt::<UInt64Type>()
         .ok_or_else(|| bad("_pos is not uint64"))?;
@@ -180,28 +140,14 @@ pub fn serialize<'b>(batch: &'b RecordBatch, opts: &DebeziumOptions) -> Result<S
         .collect();
 
     // Key encoders over the row and over the old image.
-    let pick = |names_of: &[&str], fields: &[&'b Field], arrays: &[ArrayRef]| {
-        let mut fs = Vec::new();
-        let mut arrs = Vec::new();
-        for k in names_of {
-            let i = fields
-                .iter()
-                .position(|f| f.name() == k)
-                .ok_or_else(|| bad(format!("primary key column {k} missing")))?;
-            fs.push(fields[i]);
-            arrs.push(arrays[i].clone());
-        }
-        Ok::<_, Error>((fs, arrs))
-    };
-    let (key_fields, key_arrays) = pick(&pk, &user_fields, user_arrays)?;
+    let key_fields = &bp.key_fields;
     let before_fields: Vec<&Field> = before_col.fields().iter().map(|f| f.as_ref()).collect();
     let (_, before_key_arrays) = if pk.is_empty() {
         (Vec::new(), Vec::new())
     } else {
-        pick(&pk, &before_fields, before_col.columns())?
+        pick(pk, &before_fields, before_col.columns())?
     };
-    let key_enc = encoder::object_encoder(&key_arrays, key_fields.iter().copied(), opts.decimals)
-        .map_err(unsupported)?;
+    let key_enc = bp.key_encoder(opts)?;
     let before_key_enc = encoder::object_encoder(
         &before_key_arrays,
         key_fields.iter().copied(),
@@ -210,7 +156,7 @@ pub fn serialize<'b>(batch: &'b RecordBatch, opts: &DebeziumOptions) -> Result<S
     .map_err(unsupported)?;
 
     let (key_schema, value_schema) = if opts.schemas {
-        let s = schema::schemas(opts, qualified, mysql, &user_fields, &key_fields)
+        let s = schema::schemas(opts, qualified, mysql, user_fields, key_fields)
             .map_err(unsupported)?;
         (Some(s.0), Some(s.1))
     } else {
@@ -282,7 +228,7 @@ pub fn serialize<'b>(batch: &'b RecordBatch, opts: &DebeziumOptions) -> Result<S
         let skip = |c: usize| skip_cols.contains(&c);
         let has_before = before_col.is_valid(i);
         key_buf.clear();
-        let has_key = !pk.is_empty() && op != "t";
+        let has_key = bp.has_key(op);
         if has_key {
             key_enc.write(&mut key_buf, i, |_| false);
         }
@@ -380,7 +326,7 @@ pub fn serialize<'b>(batch: &'b RecordBatch, opts: &DebeziumOptions) -> Result<S
 
 /// Wraps a payload with its schema: `{"schema":..,"payload":..}` (Kafka Connect JSON converter
 /// with schemas enabled).
-fn wrap(schema: &[u8], payload: &[u8]) -> Vec<u8> {
+pub(super) fn wrap(schema: &[u8], payload: &[u8]) -> Vec<u8> {
     let mut w = Vec::with_capacity(schema.len() + payload.len() + 24);
     w.extend_from_slice(b"{\"schema\":");
     w.extend_from_slice(schema);

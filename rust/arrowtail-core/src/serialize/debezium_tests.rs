@@ -296,3 +296,42 @@ fn batches_without_the_contract_columns_are_refused() {
     let err = serialize(&batch, &opts()).unwrap_err();
     assert!(err.to_string().contains("no _op column"), "{err}");
 }
+
+#[test]
+fn row_keys_are_the_key_of_each_rows_last_message() {
+    let batch = sample(SourceKind::Postgres, "public.t");
+    for schemas in [false, true] {
+        let o = DebeziumOptions { schemas, ..opts() };
+        let keys = crate::serialize::row_keys(&batch, &o).unwrap();
+        let out = serialize(&batch, &o).unwrap();
+        assert_eq!(keys.len(), batch.num_rows());
+        // The last message of each row: its key is the row key (a key change ends with the new
+        // key, after the old key's delete and tombstone).
+        for row in 0..batch.num_rows() {
+            let last = (0..out.rows.len())
+                .rev()
+                .find(|&m| out.rows.value(m) as usize == row)
+                .unwrap();
+            assert_eq!(text(&keys, row), text(&out.keys, last), "row {row}");
+        }
+    }
+    let plain = crate::serialize::row_keys(&batch, &opts()).unwrap();
+    let got: Vec<_> = (0..plain.len()).map(|i| text(&plain, i).unwrap()).collect();
+    assert_eq!(
+        got,
+        [r#"{"id":1}"#, r#"{"id":1}"#, r#"{"id":1}"#, r#"{"id":2}"#]
+    );
+}
+
+#[test]
+fn row_keys_of_a_keyless_table_are_null() {
+    let mut t = (*table(SourceKind::Postgres, "public.nokey")).clone();
+    t.primary_key.clear();
+    let mut b = ChangeBuilder::new(Arc::new(t)).unwrap();
+    push(&mut b.columns, 7, None, None);
+    b.finish_row(meta(Op::Insert, 0), false, &[]);
+    let batch = b.flush().unwrap().remove(0);
+    let keys = crate::serialize::row_keys(&batch, &opts()).unwrap();
+    assert_eq!(keys.len(), 1);
+    assert!(keys.is_null(0));
+}

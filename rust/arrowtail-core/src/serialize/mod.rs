@@ -6,15 +6,19 @@
 //! - [`encoder`]: one JSON encoder per column and Arrow type.
 //! - [`debezium`]: the envelope (`before`, `after`, `source`, `op`, timestamps), keys, tombstones
 //!   and key changes.
+//! - [`keys`]: what both read from a batch first, and the key-only pass ([`row_keys`]) that
+//!   partitions Arrow IPC messages without writing JSON values.
 //! - [`schema`]: the Kafka Connect JSON schemas for `{"schema":..,"payload":..}` messages.
 
 pub mod debezium;
 pub mod encoder;
 pub mod json;
+pub mod keys;
 pub mod schema;
 
 pub use debezium::{serialize, DebeziumOptions, Serialized};
 pub use encoder::{Unavailable, UNAVAILABLE};
+pub use keys::row_keys;
 
 /// How decimal128 values are written (Debezium's `decimal.handling.mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -1,0 +1,191 @@
+//! What the Kafka serializers read from a change batch before any row: the table names of the
+//! schema metadata, the user columns, the primary-key columns and each row's `_op`
+//! ([`BatchParts`]); and the key-only pass ([`row_keys`]) that gives every row its Debezium key
+//! without writing any value, for sinks that partition by key but send something else (Arrow IPC).
+
+// The core's one error enum is large (it carries a `Location`); it is returned once per batch.
+#![allow(clippy::result_large_err)]
+
+use arrow_array::builder::BinaryBuilder;
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, ArrayRef, BinaryArray, RecordBatch};
+use arrow_schema::{DataType, Field};
+
+use super::debezium::{wrap, DebeziumOptions};
+use super::encoder::{self, NoEncoder, ObjectEncoder};
+use super::schema;
+use crate::arrow::change::names;
+use crate::{Error, Location, Result};
+
+/// The error for a batch that does not follow the change-batch contract (DESIGN.md).
+pub(super) fn bad(detail: impl Into<String>) -> Error {
+    Error::Config(format!("not a change batch: {}", detail.into()))
+}
+
+/// A contract column by name.
+pub(super) fn column<'b>(batch: &'b RecordBatch, name: &str) -> Result<&'b ArrayRef> {
+    batch
+        .column_by_name(name)
+        .ok_or_else(|| bad(format!("no {name} column")))
+}
+
+/// The `names_of` columns among `fields`/`arrays`, in the order of `names_of`.
+pub(super) fn pick<'f>(
+    names_of: &[&str],
+    fields: &[&'f Field],
+    arrays: &[ArrayRef],
+) -> Result<(Vec<&'f Field>, Vec<ArrayRef>)> {
+    let mut fs = Vec::with_capacity(names_of.len());
+    let mut arrs = Vec::with_capacity(names_of.len());
+    for k in names_of {
+        let (f, a) = fields
+            .iter()
+            .zip(arrays)
+            .find(|(f, _)| f.name() == k)
+            .ok_or_else(|| bad(format!("primary key column {k} missing")))?;
+        fs.push(*f);
+        arrs.push(a.clone());
+    }
+    Ok((fs, arrs))
+}
+
+/// The parts of a change batch both serializers start from.
+pub(super) struct BatchParts<'b> {
+    /// `schema.table` from `arrowtail.table`.
+    pub qualified: &'b str,
+    /// Schema (PostgreSQL) or database (MySQL) of the table.
+    pub ns: &'b str,
+    /// Table name without its namespace.
+    pub table: &'b str,
+    /// The batch comes from MySQL/MariaDB (`arrowtail.source`).
+    pub mysql: bool,
+    /// Primary-key column names (`arrowtail.primary_key`), empty for keyless tables.
+    pub pk: Vec<&'b str>,
+    /// User columns: every field before `_op`.
+    pub user_fields: Vec<&'b Field>,
+    pub user_arrays: &'b [ArrayRef],
+    /// The primary-key columns among the user columns.
+    pub key_fields: Vec<&'b Field>,
+    pub key_arrays: Vec<ArrayRef>,
+    /// `_op` of row `i` (plain or dictionary-encoded strings).
+    pub op: Box<dyn Fn(usize) -> &'b str + 'b>,
+}
+
+impl<'b> BatchParts<'b> {
+    /// Reads the metadata, user, key and `_op` columns of `batch`.
+    pub fn new(batch: &'b RecordBatch) -> Result<Self> {
+        let schema = batch.schema_ref();
+        let md = schema.metadata();
+        let qualified = md.get("arrowtail.table").map(String::as_str).unwrap_or("");
+        let (ns, table) = qualified.split_once('.').unwrap_or(("", qualified));
+        let mysql = md.get("arrowtail.source").map(String::as_str) == Some("mysql");
+        let pk: Vec<&str> = md
+            .get("arrowtail.primary_key")
+            .map(|s| s.split(',').filter(|c| !c.is_empty()).collect())
+            .unwrap_or_default();
+        // User columns are everything before `_op`.
+        let n_user = schema
+            .index_of(names::OP)
+            .map_err(|_| bad("no _op column"))?;
+        let user_fields: Vec<&Field> = schema
+            .fields()
+            .iter()
+            .take(n_user)
+            .map(|f| f.as_ref())
+            .collect();
+        let user_arrays = batch.columns().get(..n_user).unwrap_or(&[]);
+        let (key_fields, key_arrays) = pick(&pk, &user_fields, user_arrays)?;
+        let op_col = column(batch, names::OP)?;
+        let op: Box<dyn Fn(usize) -> &'b str + 'b> = match op_col.data_type() {
+            DataType::Utf8 => {
+                let a = op_col.as_string::<i32>();
+                Box::new(move |i| a.value(i))
+            }
+            DataType::Dictionary(_, v) if v.as_ref() == &DataType::Utf8 => {
+                let d = op_col
+                    .as_any_dictionary_opt()
+                    .ok_or_else(|| bad("_op dictionary"))?;
+                let keys = d.normalized_keys();
+                let values = d.values().as_string::<i32>();
+                Box::new(move |i| values.value(keys.get(i).copied().unwrap_or(0)))
+            }
+            other => return Err(bad(format!("_op has type {other}"))),
+        };
+        Ok(Self {
+            qualified,
+            ns,
+            table,
+            mysql,
+            pk,
+            user_fields,
+            user_arrays,
+            key_fields,
+            key_arrays,
+            op,
+        })
+    }
+
+    /// Turns an encoder failure into the error naming this table.
+    pub fn unsupported(&self, e: NoEncoder) -> Error {
+        Error::UnsupportedType {
+            table: self.qualified.to_string(),
+            column: String::new(),
+            type_name: String::new(),
+            at: Location::Unknown,
+            detail: e.0,
+        }
+    }
+
+    /// The JSON encoder of the primary key over the row image.
+    pub fn key_encoder(&self, opts: &DebeziumOptions) -> Result<ObjectEncoder<'_>> {
+        encoder::object_encoder(
+            &self.key_arrays,
+            self.key_fields.iter().copied(),
+            opts.decimals,
+        )
+        .map_err(|e| self.unsupported(e))
+    }
+
+    /// The row has a key: the table has a primary key and the change is not a truncate.
+    pub fn has_key(&self, op: &str) -> bool {
+        !self.pk.is_empty() && op != "t"
+    }
+}
+
+/// The Debezium key of every row of a change batch, exactly the bytes
+/// [`serialize`](super::serialize) sends as the key of the row's last message (so a key-changing
+/// update has its new key), wrapped with the key schema when [`DebeziumOptions::schemas`] is
+/// set; null for keyless tables and truncates. No value is written.
+pub fn row_keys(batch: &RecordBatch, opts: &DebeziumOptions) -> Result<BinaryArray> {
+    let parts = BatchParts::new(batch)?;
+    let key_enc = parts.key_encoder(opts)?;
+    let key_schema = if opts.schemas {
+        let (k, _) = schema::schemas(
+            opts,
+            parts.qualified,
+            parts.mysql,
+            &parts.user_fields,
+            &parts.key_fields,
+        )
+        .map_err(|e| parts.unsupported(e))?;
+        Some(k)
+    } else {
+        None
+    };
+    let rows = batch.num_rows();
+    let mut keys = BinaryBuilder::with_capacity(rows, rows * 16);
+    let mut buf = Vec::new();
+    for i in 0..rows {
+        if !parts.has_key((parts.op)(i)) {
+            keys.append_null();
+            continue;
+        }
+        buf.clear();
+        key_enc.write(&mut buf, i, |_| false);
+        match &key_schema {
+            Some(s) => keys.append_value(wrap(s, &buf)),
+            None => keys.append_value(&buf),
+        }
+    }
+    Ok(keys.finish())
+}
