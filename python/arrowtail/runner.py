@@ -37,6 +37,7 @@ def build_source(cfg: Config) -> Source:
             tables=src.tables,
             snapshot=src.snapshot,
             password=password,
+            wire=src.wire,
         )
     from arrowtail.sources.mysql import MySqlSource
 

@@ -6,6 +6,10 @@ The slot is created with an exported snapshot; a second connection adopts it
 batches sharing the stream's type codecs. Rows carry the slot's consistent point as ``_pos``, so
 every streamed change sorts after them. Columns of types the binary codecs do not know are cast to
 text in the query, as the stream sends them.
+
+With ``wire="native"`` the COPY runs on a connection of arrowtail's own wire client that adopts
+the same snapshot, and raw socket blocks go to the decoder (``CopyDecoder.feed_wire``); with
+``wire="libpq"`` psycopg's ``copy()`` reads it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from psycopg import sql
 
 from arrowtail import _core
 from arrowtail.progress import TableProgress
+from arrowtail.sources import pgproto
 from arrowtail.sources.base import TableBatch
 from arrowtail.sources.pg_admin import BINARY_SAFE_OIDS
 
@@ -68,14 +73,54 @@ def table_columns(
     return out, pk
 
 
+def copy_batches(
+    conn: psycopg.Connection | pgproto.PgConnection,
+    query: str,
+    decoder: _core.CopyDecoder,
+    progress: TableProgress,
+) -> Iterator[TableBatch]:
+    """Runs one ``COPY ... TO STDOUT (FORMAT binary)`` on ``conn`` (either wire) and yields the
+    decoded batches about every :data:`CHUNK_BYTES` of input, advancing ``progress``."""
+    pending = 0
+    if isinstance(conn, pgproto.PgConnection):
+        summary = decoder.feed_wire(conn.start_copy(query))
+        while True:
+            if summary.messages:
+                conn.finish_exchange(summary.messages)
+                if summary.done:
+                    conn.give_back(summary.rest)
+                    break
+            n = conn.recv(None)
+            summary = decoder.feed_wire(conn.buffer, n)
+            pending += n
+            if pending >= CHUNK_BYTES:
+                pending = 0
+                progress.advance(decoder.rows - progress.rows)
+                yield from decoder.flush()
+    else:
+        with conn.cursor() as cur, cur.copy(query) as copy:
+            for data in copy:
+                decoder.feed(bytes(data))
+                pending += len(data)
+                if pending >= CHUNK_BYTES:
+                    pending = 0
+                    progress.advance(decoder.rows - progress.rows)
+                    yield from decoder.flush()
+    decoder.finish()
+    progress.advance(decoder.rows - progress.rows)
+    yield from decoder.flush()
+
+
 def snapshot_table(
     conn: psycopg.Connection,
     schema: str,
     table: str,
     position: int,
     snapshot_ts_us: int,
+    copy_conn: pgproto.PgConnection | None = None,
 ) -> Iterator[TableBatch]:
-    """Reads one table inside the caller's snapshot transaction, yielding batches as it goes."""
+    """Reads one table inside the caller's snapshot transaction, yielding batches as it goes;
+    the COPY runs on ``copy_conn`` when given (in the same snapshot), else on ``conn``."""
     columns, pk = table_columns(conn, schema, table)
     select_list = sql.SQL(", ").join(
         sql.SQL("{}::text").format(sql.Identifier(name)) if cast else sql.Identifier(name)
@@ -97,18 +142,8 @@ def snapshot_table(
         (sql.Identifier(schema, table).as_string(conn),),
     ).fetchone()
     progress = TableProgress(f"{schema}.{table}", int(estimate[0]) if estimate else None)
-    pending = 0
-    with progress, conn.cursor() as cur, cur.copy(query) as copy:
-        for data in copy:
-            decoder.feed(bytes(data))
-            pending += len(data)
-            if pending >= CHUNK_BYTES:
-                pending = 0
-                progress.advance(decoder.rows - progress.rows)
-                yield from decoder.flush()
-        decoder.finish()
-        progress.advance(decoder.rows - progress.rows)
-        yield from decoder.flush()
+    with progress:
+        yield from copy_batches(copy_conn or conn, query.as_string(conn), decoder, progress)
     log.info(
         "snapshot of %s.%s: %d rows in %.1fs (%.0f rows/s)",
         schema,
@@ -124,12 +159,27 @@ def snapshot(
     snapshot_name: str,
     tables: list[tuple[str, str]],
     position: int,
+    *,
+    wire: str = "libpq",
 ) -> Iterator[TableBatch]:
-    """Reads ``tables`` as of the exported snapshot ``snapshot_name``."""
+    """Reads ``tables`` as of the exported snapshot ``snapshot_name``; ``wire="native"`` reads
+    the COPY data over arrowtail's own client."""
     snapshot_ts_us = time.time_ns() // 1000
+    adopt = sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot_name))
     with psycopg.connect(dsn, autocommit=False) as conn:
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot_name)))
-        for schema, table in tables:
-            yield from snapshot_table(conn, schema, table, position, snapshot_ts_us)
+        conn.execute(adopt)
+        copy_conn = None
+        if wire == "native":
+            copy_conn = pgproto.connect(dsn)
+            copy_conn.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            copy_conn.query(adopt.as_string(conn))
+        try:
+            for schema, table in tables:
+                yield from snapshot_table(
+                    conn, schema, table, position, snapshot_ts_us, copy_conn=copy_conn
+                )
+        finally:
+            if copy_conn is not None:
+                copy_conn.close()
         conn.rollback()
