@@ -5,7 +5,11 @@ decoded the same whatever the chunking, and the libpq wire kept as a switch."""
 
 from __future__ import annotations
 
+import os
 import random
+import shutil
+import ssl
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -261,4 +265,96 @@ def test_source_snapshot_and_stream_on_each_wire(server: Any, wire: str) -> None
         source.close()
         admin.execute("DELETE FROM t WHERE id = -1")
         _drop_slot(admin, slot)
+        admin.close()
+
+
+@pytest.fixture(scope="module")
+def tls_server(server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Path]]:
+    """The same server with TLS switched on (a self-signed certificate for 127.0.0.1 made with
+    ``openssl``), switched off again afterwards. Yields the server and the certificate."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("the openssl command is not installed")
+    data_dir = Path(server.data_dir)
+    cert, key = data_dir / "wire_test.crt", data_dir / "wire_test.key"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    owner = data_dir.stat()
+    for f in (cert, key):
+        os.chown(f, owner.st_uid, owner.st_gid)
+    key.chmod(0o600)
+    root = tmp_path_factory.mktemp("tls") / "root.crt"
+    shutil.copy(cert, root)
+    admin = server.connect()
+    admin.execute(sql.SQL("ALTER SYSTEM SET ssl_cert_file = {}").format(sql.Literal(str(cert))))
+    admin.execute(sql.SQL("ALTER SYSTEM SET ssl_key_file = {}").format(sql.Literal(str(key))))
+    admin.execute("ALTER SYSTEM SET ssl = on")
+    admin.execute("SELECT pg_reload_conf()")
+    deadline = time.monotonic() + 10
+    while server.connect().execute("SHOW ssl").fetchone() != ("on",):
+        assert time.monotonic() < deadline, "ssl = on did not take effect"
+        time.sleep(0.05)
+    yield server, root
+    for name in ("ssl", "ssl_cert_file", "ssl_key_file"):
+        admin.execute(f"ALTER SYSTEM RESET {name}")
+    admin.execute("SELECT pg_reload_conf()")
+    admin.close()
+
+
+def test_tls_sslmodes(tls_server: tuple[Any, Path]) -> None:
+    server, root = tls_server
+    base = server.dsn_for(USERS["scram-sha-256"], PASSWORD, DB)
+    for mode in ("prefer", "require"):
+        with pgproto.connect(f"{base}?sslmode={mode}") as conn:
+            assert isinstance(conn.sock, ssl.SSLSocket)
+            assert conn.query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()") == [["t"]]
+    with pgproto.connect(f"{base}?sslmode=disable") as conn:
+        assert not isinstance(conn.sock, ssl.SSLSocket)
+    for mode in ("verify-ca", "verify-full"):
+        with pgproto.connect(f"{base}?sslmode={mode}&sslrootcert={root}") as conn:
+            assert isinstance(conn.sock, ssl.SSLSocket)
+    # A certificate that does not chain to the given root, and a missing root file.
+    with pytest.raises(SourceError, match="TLS handshake"):
+        pgproto.connect(f"{base}?sslmode=verify-ca&sslrootcert=system")
+    with pytest.raises(SourceError, match="does not exist"):
+        pgproto.connect(f"{base}?sslmode=verify-full&sslrootcert={root}.missing")
+    # verify-full checks the host name: "localhost" is in the certificate, "elsewhere" is not
+    # (both dialled at 127.0.0.1 through hostaddr).
+    user = f"user={USERS['md5']} password={PASSWORD} dbname={DB} port={server.port}"
+    tls = f"hostaddr=127.0.0.1 sslmode=verify-full sslrootcert={root}"
+    with pgproto.connect(f"{user} {tls} host=localhost") as conn:
+        assert conn.query("SELECT 1") == [["1"]]
+    with pytest.raises(SourceError, match="TLS handshake"):
+        pgproto.connect(f"{user} {tls} host=elsewhere")
+    # verify-ca does not check the name.
+    with pgproto.connect(f"{user} {tls} host=elsewhere sslmode=verify-ca") as conn:
+        assert conn.query("SELECT 1") == [["1"]]
+
+
+def test_source_streams_over_tls(tls_server: tuple[Any, Path]) -> None:
+    from arrowtail.sources.postgres import PostgresSource
+
+    server, root = tls_server
+    dsn = server.dsn_for(USERS["scram-sha-256"], PASSWORD, DB)
+    dsn += f"?sslmode=verify-full&sslrootcert={root}"
+    admin = server.connect(dbname=DB)
+    source = PostgresSource(dsn, slot="wire_tls", publication="wire_pub")
+    try:
+        source.open(None)
+        admin.execute("INSERT INTO t VALUES (-2, 'over tls', 2.5)")
+        names: list[str] = []
+        deadline = time.monotonic() + 30
+        while "over tls" not in names:
+            assert time.monotonic() < deadline, "no streamed row over TLS"
+            for batch in source.poll(0.2).batches:
+                names += batch[2].column("name").to_pylist()
+        assert isinstance(source._stream.conn.sock, ssl.SSLSocket)  # type: ignore[union-attr]
+    finally:
+        source.close()
+        admin.execute("DELETE FROM t WHERE id = -2")
+        _drop_slot(admin, "wire_tls")
         admin.close()

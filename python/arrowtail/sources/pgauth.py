@@ -59,6 +59,8 @@ class ConnParams:
     """Everything needed to open a connection, resolved from a DSN, environment and defaults."""
 
     hosts: list[tuple[str, int]]
+    #: Numeric address per host (libpq's ``hostaddr``; "" = resolve the host name).
+    hostaddrs: list[str]
     user: str
     dbname: str
     password: str | None = None
@@ -90,16 +92,20 @@ def resolve(dsn: str) -> ConnParams:
         raise SourceError(f"invalid PostgreSQL connection string: {exc}") from None
     values = {**_libpq_defaults(), **{k: str(v) for k, v in given.items() if v is not None}}
     user = values.get("user") or getpass.getuser()
-    hosts_text = values.get("hostaddr") or values.get("host") or DEFAULT_SOCKET_DIR
-    hosts = hosts_text.split(",")
+    hosts = (values.get("host") or values.get("hostaddr") or DEFAULT_SOCKET_DIR).split(",")
+    addrs = values["hostaddr"].split(",") if values.get("hostaddr") else [""] * len(hosts)
     ports = values.get("port", "5432").split(",")
     if len(ports) == 1:
         ports = ports * len(hosts)
-    if len(ports) != len(hosts):
-        raise SourceError(f"{len(hosts)} hosts but {len(ports)} ports in the connection string")
+    if not len(ports) == len(addrs) == len(hosts):
+        raise SourceError(
+            f"{len(hosts)} hosts, {len(addrs)} host addresses and {len(ports)} ports in the "
+            "connection string"
+        )
     pairs = zip(hosts, ports, strict=True)
     params = ConnParams(
         hosts=[(h or DEFAULT_SOCKET_DIR, int(p or 5432)) for h, p in pairs],
+        hostaddrs=addrs,
         user=user,
         dbname=values.get("dbname") or user,
         password=values.get("password") or None,

@@ -276,13 +276,13 @@ def connect(
         startup["application_name"] = params.application_name
     startup["options"] = _options(params.options, {**PINNED_SETTINGS, **(settings or {})})
     errors = []
-    for host, port in params.hosts:
+    for (host, port), addr in zip(params.hosts, params.hostaddrs, strict=True):
         # "allow" tries without TLS first, "prefer" with TLS first; each falls back to the other.
         first = pgauth.SSL_MODES[params.sslmode]
         attempts = [first, not first] if params.sslmode in ("allow", "prefer") else [first]
         for use_tls in attempts:
             try:
-                return _connect_one(params, host, port, use_tls, startup)
+                return _connect_one(params, host, addr, port, use_tls, startup)
             except _NoTls as exc:
                 errors.append(str(exc))
             except (PgServerError, SourceError) as exc:
@@ -299,19 +299,26 @@ class _NoTls(SourceError):
 
 
 def _connect_one(
-    params: pgauth.ConnParams, host: str, port: int, use_tls: bool, startup: dict[str, str]
+    params: pgauth.ConnParams,
+    host: str,
+    addr: str,
+    port: int,
+    use_tls: bool,
+    startup: dict[str, str],
 ) -> PgConnection:
+    """One attempt at one host; ``addr``, when set, is dialled instead of resolving ``host``
+    (whose name TLS still checks)."""
     timeout = params.connect_timeout or DEFAULT_TIMEOUT
     deadline = time.monotonic() + timeout
     where = host if host.startswith("/") else f"{host}:{port}"
     try:
-        if host.startswith("/"):
+        if host.startswith("/") and not addr:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.settimeout(timeout)
             sock.connect(f"{host}/.s.PGSQL.{port}")
             use_tls = False  # libpq never uses TLS on unix sockets
         else:
-            sock = socket.create_connection((host, port), timeout=timeout)
+            sock = socket.create_connection((addr or host, port), timeout=timeout)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     except OSError as exc:
         raise SourceError(f"cannot connect to PostgreSQL at {where}: {exc}") from None
