@@ -95,6 +95,12 @@ def test_trust_and_keyword_dsn(server: Any) -> None:
     dsn = f"host={server.host} port={server.port} user={server.user} dbname={DB} sslmode=disable"
     with pgproto.connect(dsn) as conn:
         assert conn.query("SELECT count(*) FROM t") == [["5000"]]
+    # A host that refuses connections is skipped for the next one, as libpq does.
+    two = f"host=127.0.0.1,{server.host} port=1,{server.port} user={server.user} dbname={DB}"
+    with pgproto.connect(two) as conn:
+        assert conn.query("SELECT 3") == [["3"]]
+    with pytest.raises(SourceError, match="cannot connect to PostgreSQL at 127.0.0.1:1"):
+        pgproto.connect(f"host=127.0.0.1 port=1 user={server.user} dbname={DB}")
 
 
 @pytest.mark.parametrize("method", ["md5", "scram-sha-256", "password"])

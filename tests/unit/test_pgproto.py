@@ -69,6 +69,8 @@ def test_resolve_url_keywords_and_environment(monkeypatch: pytest.MonkeyPatch) -
     assert got == ([("envhost", 5432)], "envuser", "envpw", "disable")
     with pytest.raises(SourceError, match="invalid sslmode"):
         pgauth.resolve("host=h sslmode=sometimes")
+    with pytest.raises(SourceError, match='channel_binding=require.*wire = "libpq"'):
+        pgauth.resolve("host=h channel_binding=require")
 
 
 def test_passfile_lookup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

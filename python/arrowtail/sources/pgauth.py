@@ -117,6 +117,12 @@ def resolve(dsn: str) -> ConnParams:
         application_name=values.get("application_name"),
         options=values.get("options", ""),
     )
+    for key in ("channel_binding", "gssencmode"):
+        if values.get(key) == "require":
+            raise SourceError(
+                f"{key}=require is not supported by arrowtail's own PostgreSQL client; set "
+                'source.wire = "libpq" (or --wire libpq) to connect through libpq'
+            )
     if params.sslmode not in SSL_MODES:
         raise SourceError(f"invalid sslmode {params.sslmode!r}: use one of {', '.join(SSL_MODES)}")
     if params.password is None:

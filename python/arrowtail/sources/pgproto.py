@@ -283,8 +283,10 @@ def connect(
         for use_tls in attempts:
             try:
                 return _connect_one(params, host, addr, port, use_tls, startup)
-            except _NoTls as exc:
+            except (_NoTls, _Unreachable) as exc:
                 errors.append(str(exc))
+                if isinstance(exc, _Unreachable):
+                    break  # the next host, if any
             except (PgServerError, SourceError) as exc:
                 if params.sslmode not in ("allow", "prefer"):
                     raise
@@ -296,6 +298,10 @@ def connect(
 
 class _NoTls(SourceError):
     """The server refused TLS where the mode allows plain connections."""
+
+
+class _Unreachable(SourceError):
+    """No connection to this host: the next one of the DSN is tried."""
 
 
 def _connect_one(
@@ -321,7 +327,7 @@ def _connect_one(
             sock = socket.create_connection((addr or host, port), timeout=timeout)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     except OSError as exc:
-        raise SourceError(f"cannot connect to PostgreSQL at {where}: {exc}") from None
+        raise _Unreachable(f"cannot connect to PostgreSQL at {where}: {exc}") from None
     try:
         if use_tls:
             sock = _start_tls(sock, params, host)
@@ -381,7 +387,6 @@ def _authenticate(conn: PgConnection, deadline: float) -> None:
                 f"the server asks for a password for user {params.user!r}: give it in the "
                 "connection string, PGPASSWORD, the password file or --password-env"
             )
-        assert password is not None or code in (11, 12)
         if code == 3:  # AuthenticationCleartextPassword
             conn.send(b"p", _cstr(password or ""))
         elif code == 5:  # AuthenticationMD5Password
