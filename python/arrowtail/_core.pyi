@@ -118,6 +118,12 @@ class WireSummary:
     def keepalives(self) -> int:
         """Keepalive frames of a replication stream."""
     @property
+    def keepalive_wal_end(self) -> int:
+        """The highest server WAL end the keepalives reported (0 without keepalives)."""
+    @property
+    def reply_requested(self) -> bool:
+        """Whether a keepalive asked for a reply at once."""
+    @property
     def messages(self) -> list[tuple[str, bytes]]:
         """Every other backend message in order: ``(type, body)``."""
     @property

@@ -168,3 +168,21 @@ def test_malformed_wire_bytes_name_the_offset() -> None:
         _core.PgOutputDecoder().feed_wire(bytearray(4), 5)
     with pytest.raises(TypeError):
         _core.PgOutputDecoder().feed_wire("text")  # type: ignore[arg-type]
+
+
+def test_keepalives_are_summarised() -> None:
+    """A CopyBothResponse, a keepalive asking for a reply, half of a second keepalive."""
+    keepalive = _msg(b"d", b"k" + struct.pack(">QqB", 0x1_0000_0010, 0, 1))
+    later = _msg(b"d", b"k" + struct.pack(">QqB", 0x1_0000_0020, 0, 0))
+    decoder = _core.PgOutputDecoder()
+    summary = decoder.feed_wire(_msg(b"W", b"\0\0\0") + keepalive + later[:7])
+    assert (summary.keepalives, summary.data_messages) == (1, 0)
+    assert summary.keepalive_wal_end == 0x1_0000_0010
+    assert summary.reply_requested
+    assert [t for t, _ in summary.messages] == ["W"]
+    assert not summary.done
+    assert decoder.last_wal_end == 0x1_0000_0010
+    summary = decoder.feed_wire(later[7:])
+    assert (summary.keepalives, summary.keepalive_wal_end) == (1, 0x1_0000_0020)
+    assert not summary.reply_requested
+    assert decoder.take_reply_requested()

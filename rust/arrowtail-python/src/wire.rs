@@ -16,6 +16,12 @@ pub struct WireSummary {
     /// Keepalive frames of a replication stream.
     #[pyo3(get)]
     keepalives: u64,
+    /// The highest server WAL end the keepalives reported (0 without keepalives).
+    #[pyo3(get)]
+    keepalive_wal_end: u64,
+    /// Whether a keepalive asked for a reply at once.
+    #[pyo3(get)]
+    reply_requested: bool,
     /// Every other message in order: `(type, body)`, the type as a one-character string.
     #[pyo3(get)]
     messages: Vec<(String, Py<PyBytes>)>,
@@ -33,6 +39,8 @@ impl WireSummary {
         Self {
             data_messages: s.data_messages,
             keepalives: s.keepalives,
+            keepalive_wal_end: s.keepalive_wal_end,
+            reply_requested: s.reply_requested,
             messages: s
                 .messages
                 .into_iter()

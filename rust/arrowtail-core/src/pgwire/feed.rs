@@ -7,7 +7,7 @@
 
 use super::{Flow, Splitter};
 use crate::copy::CopyDecoder;
-use crate::pgoutput::Decoder;
+use crate::pgoutput::{parse_frame, Decoder, Frame};
 use crate::Result;
 
 /// What one call saw besides the decoded data.
@@ -17,6 +17,10 @@ pub struct WireSummary {
     pub data_messages: u64,
     /// Primary keepalive (`k`) frames of a replication stream.
     pub keepalives: u64,
+    /// The highest server WAL end those keepalives reported (0 without keepalives).
+    pub keepalive_wal_end: u64,
+    /// Whether one of them asked for a reply at once.
+    pub reply_requested: bool,
     /// Every message other than CopyData, in order: `(type, body)`.
     pub messages: Vec<(u8, Vec<u8>)>,
     /// True when ReadyForQuery arrived: the exchange is over and the splitter is empty.
@@ -30,20 +34,16 @@ const READY_FOR_QUERY: u8 = b'Z';
 /// CopyData (`d`), the only message carrying data in both exchanges.
 const COPY_DATA: u8 = b'd';
 
-/// Splits `data` with `splitter`, passing CopyData payloads to `on_data` (which returns whether
-/// the payload was data rather than a keepalive) and collecting everything else.
+/// Splits `data` with `splitter`, passing CopyData payloads to `on_data` (which counts them in
+/// the summary) and collecting everything else.
 fn drive<F>(splitter: &mut Splitter, data: &[u8], mut on_data: F) -> Result<WireSummary>
 where
-    F: FnMut(&[u8]) -> Result<bool>,
+    F: FnMut(&[u8], &mut WireSummary) -> Result<()>,
 {
     let mut summary = WireSummary::default();
     let rest = splitter.feed(data, |tag, body, _at| {
         if tag == COPY_DATA {
-            if on_data(body)? {
-                summary.data_messages += 1;
-            } else {
-                summary.keepalives += 1;
-            }
+            on_data(body, &mut summary)?;
             return Ok(Flow::Continue);
         }
         summary.messages.push((tag, body.to_vec()));
@@ -65,9 +65,23 @@ pub fn feed_replication(
     decoder: &mut Decoder,
     data: &[u8],
 ) -> Result<WireSummary> {
-    drive(splitter, data, |payload| {
-        decoder.feed_frame(payload)?;
-        Ok(payload.first() != Some(&b'k'))
+    drive(splitter, data, |payload, summary| {
+        if payload.first() == Some(&b'k') {
+            // Keepalives are rare: parsing one twice costs nothing measurable.
+            if let Frame::Keepalive {
+                wal_end,
+                reply_requested,
+                ..
+            } = parse_frame(payload)?
+            {
+                summary.keepalives += 1;
+                summary.keepalive_wal_end = summary.keepalive_wal_end.max(wal_end);
+                summary.reply_requested |= reply_requested;
+            }
+        } else {
+            summary.data_messages += 1;
+        }
+        decoder.feed_frame(payload)
     })
 }
 
@@ -79,8 +93,8 @@ pub fn feed_copy(
     decoder: &mut CopyDecoder,
     data: &[u8],
 ) -> Result<WireSummary> {
-    drive(splitter, data, |payload| {
-        decoder.feed(payload)?;
-        Ok(true)
+    drive(splitter, data, |payload, summary| {
+        summary.data_messages += 1;
+        decoder.feed(payload)
     })
 }

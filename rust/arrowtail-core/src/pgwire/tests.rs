@@ -224,6 +224,8 @@ fn run_replication(stream: &[u8], sizes: &[usize]) -> (Vec<String>, WireSummary,
         let s = feed_replication(&mut splitter, &mut decoder, &stream[pos..end]).unwrap();
         total.data_messages += s.data_messages;
         total.keepalives += s.keepalives;
+        total.keepalive_wal_end = total.keepalive_wal_end.max(s.keepalive_wal_end);
+        total.reply_requested |= s.reply_requested;
         total.messages.extend(s.messages);
         pos = end;
         if pos == stream.len() {
@@ -249,6 +251,8 @@ fn replication_stream_reaches_the_decoder() {
     assert_eq!(summary.data_messages, 2 * 8);
     assert_eq!(summary.keepalives, 2);
     assert_eq!(summary.messages, vec![(b'W', vec![0, 0, 0])]);
+    assert_eq!(summary.keepalive_wal_end, 0x2088);
+    assert!(summary.reply_requested);
     assert!(!summary.done);
     assert_eq!(wal_end, 0x2080 + 100);
     assert!(reply);
