@@ -71,6 +71,15 @@ def standby_status_update(
     return b"r" + struct.pack(">QQQqB", write_lsn, flush_lsn, apply_lsn, clock, int(reply))
 
 
+def next_status(stream: Stream, flush_lsn: int | None, reply: bool) -> bytes:
+    """The status update a stream sends next: ``flush_lsn`` raises the stream's acknowledged
+    position (never lowers it), which goes out as written, flushed and applied."""
+    if flush_lsn is not None:
+        stream.flushed_lsn = max(stream.flushed_lsn, flush_lsn)
+    lsn = stream.flushed_lsn
+    return standby_status_update(lsn, lsn, lsn, reply)
+
+
 def quote_option(value: str) -> str:
     """Quotes a START_REPLICATION option value as an SQL string literal."""
     return "'" + value.replace("'", "''") + "'"
@@ -142,10 +151,7 @@ class ReplicationStream:
 
     def send_status(self, flush_lsn: int | None = None, reply: bool = False) -> None:
         """Sends a standby status update acknowledging ``flush_lsn`` (never moving backwards)."""
-        if flush_lsn is not None:
-            self.flushed_lsn = max(self.flushed_lsn, flush_lsn)
-        lsn = self.flushed_lsn
-        if self._pgconn.put_copy_data(standby_status_update(lsn, lsn, lsn, reply)) != 1:
+        if self._pgconn.put_copy_data(next_status(self, flush_lsn, reply)) != 1:
             raise SourceError("could not send a standby status update")
         self._pgconn.flush()
 
@@ -191,10 +197,7 @@ class NativeReplicationStream:
 
     def send_status(self, flush_lsn: int | None = None, reply: bool = False) -> None:
         """Sends a standby status update acknowledging ``flush_lsn`` (never moving backwards)."""
-        if flush_lsn is not None:
-            self.flushed_lsn = max(self.flushed_lsn, flush_lsn)
-        lsn = self.flushed_lsn
-        self.conn.send_copy_data(standby_status_update(lsn, lsn, lsn, reply))
+        self.conn.send_copy_data(next_status(self, flush_lsn, reply))
 
     def close(self) -> None:
         """Closes the connection (the server ends the walsender)."""
