@@ -12,6 +12,7 @@ __all__ = [
     "BinlogDecoder",
     "CopyDecoder",
     "PgOutputDecoder",
+    "WireSummary",
     "__version__",
     "_raise_core_error",
     "debezium_keys",
@@ -45,12 +46,17 @@ class PgOutputDecoder:
         """One CopyData payload when ``lsn`` is None, else one bare message sent at ``lsn``."""
     def feed_many(self, frames: list[bytes]) -> None:
         """Many CopyData payloads in order (GIL released)."""
+    def feed_wire(self, data: bytes | bytearray, length: int | None = None) -> WireSummary:
+        """Raw bytes of a replication connection after ``START_REPLICATION`` (the first
+        ``length`` of ``data``): CopyData frames are decoded, a partial message waits for the
+        next call, other messages are returned (GIL released)."""
     def feed_capture(self, data: bytes) -> None:
         """A capture file: records of ``[u64 BE LSN][u32 BE length][message]`` (GIL released)."""
     def flush(self) -> list[tuple[str, int, pa.RecordBatch]]:
         """``(table, schema_version, batch)`` for every finished batch of committed rows."""
     def reset_in_flight(self) -> None:
-        """Forgets open/streamed/prepared transactions (after a reconnect the server resends)."""
+        """Forgets open/streamed/prepared transactions and a partial wire message (after a
+        reconnect the server resends)."""
     def take_reply_requested(self) -> bool:
         """Returns and clears the flag set by a keepalive that asked for a reply."""
     @property
@@ -90,6 +96,9 @@ class CopyDecoder:
         first_seq: int = 0,
     ) -> Self: ...
     def feed(self, data: bytes) -> None: ...
+    def feed_wire(self, data: bytes | bytearray, length: int | None = None) -> WireSummary:
+        """Raw bytes of the connection after the COPY query (the first ``length`` of ``data``):
+        CopyData is decoded, other messages are returned (GIL released)."""
     def finish(self) -> None: ...
     def flush(self) -> list[tuple[str, int, pa.RecordBatch]]: ...
     @property
@@ -98,6 +107,32 @@ class CopyDecoder:
     def next_seq(self) -> int: ...
     @property
     def special_numerics(self) -> int: ...
+
+@final
+class WireSummary:
+    """What one ``feed_wire`` call saw besides the decoded data."""
+
+    @property
+    def data_messages(self) -> int:
+        """CopyData payloads with data (XLogData frames, COPY data)."""
+    @property
+    def keepalives(self) -> int:
+        """Keepalive frames of a replication stream."""
+    @property
+    def keepalive_wal_end(self) -> int:
+        """The highest server WAL end the keepalives reported (0 without keepalives)."""
+    @property
+    def reply_requested(self) -> bool:
+        """Whether a keepalive asked for a reply at once."""
+    @property
+    def messages(self) -> list[tuple[str, bytes]]:
+        """Every other backend message in order: ``(type, body)``."""
+    @property
+    def done(self) -> bool:
+        """ReadyForQuery arrived: the exchange is over."""
+    @property
+    def rest(self) -> bytes:
+        """With ``done``, the bytes that followed ReadyForQuery."""
 
 def murmur2(key: bytes) -> int:
     """Kafka's murmur2 hash of ``key`` (signed 32-bit, as the Java client returns it)."""

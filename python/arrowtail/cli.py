@@ -73,6 +73,12 @@ def _add_run_options(p: argparse.ArgumentParser, *, snapshot: bool = True) -> No
         help="MariaDB: resume the binlog by file/offset (default) or by the stored GTID state",
     )
     p.add_argument(
+        "--wire",
+        choices=["native", "libpq"],
+        help="PostgreSQL: arrowtail's own wire client (default) or libpq, for authentication "
+        "methods only libpq speaks (Kerberos, GSSAPI, SSPI)",
+    )
+    p.add_argument(
         "--tables",
         metavar="LIST",
         help="comma-separated schema.table names to capture (default: all)",
@@ -148,6 +154,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             "publication": args.publication,
             "server_id": args.server_id,
             "resume_by": args.resume_by,
+            "wire": args.wire,
             "tables": args.tables,
             "snapshot": getattr(args, "snapshot", None),
             "heartbeat_interval": args.heartbeat,

@@ -44,6 +44,8 @@ else:  # pragma: no cover
 
 SNAPSHOT_MODES = ("initial", "never")
 RESUME_MODES = ("position", "gtid")
+#: PostgreSQL: arrowtail's own wire client for the stream and snapshot reads, or libpq (psycopg).
+WIRES = ("native", "libpq")
 
 
 @dataclass
@@ -58,6 +60,8 @@ class SourceConfig:
     server_id: int = 7301
     #: MySQL/MariaDB: resume the binlog dump by file/offset (``position``) or by GTID (``gtid``).
     resume_by: str = "position"
+    #: PostgreSQL: ``native`` (default) or ``libpq`` for authentication methods only libpq speaks.
+    wire: str = "native"
     tables: list[str] = field(default_factory=list)
     #: PostgreSQL: seconds between heartbeat messages (``None``: no heartbeats).
     heartbeat_interval: float | None = None
@@ -152,6 +156,10 @@ class Config:
             raise ConfigError(
                 f"source.resume_by must be one of {', '.join(RESUME_MODES)}, "
                 f"not {self.source.resume_by!r}"
+            )
+        if self.source.wire not in WIRES:
+            raise ConfigError(
+                f"source.wire must be one of {', '.join(WIRES)}, not {self.source.wire!r}"
             )
         if not self.sink.url:
             raise ConfigError(

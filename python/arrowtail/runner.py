@@ -42,6 +42,7 @@ def build_source(cfg: Config) -> Source:
             snapshot_chunk_rows=src.snapshot_chunk_rows,
             incremental_chunk_rows=src.incremental_chunk_rows,
             toast_reselect=src.toast_reselect,
+            wire=src.wire,
         )
     from arrowtail.sources.mysql import MySqlSource
 

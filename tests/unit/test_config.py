@@ -53,6 +53,9 @@ def test_toml_env_and_overrides(tmp_path: Path) -> None:
     assert cfg.source.kind == "postgres"
     assert cfg.sink.kind == "parquet"
     assert cfg.transform.redact_columns == ["*.*.ssn"]
+    assert cfg.source.wire == "native"
+    libpq = config.load(str(path), environ={"ARROWTAIL_SOURCE_WIRE": "libpq"})
+    assert libpq.source.wire == "libpq"
 
 
 @pytest.mark.parametrize(
@@ -64,6 +67,10 @@ def test_toml_env_and_overrides(tmp_path: Path) -> None:
         (
             {"source": {"url": "mysql://h/", "snapshot": "sometimes"}, "sink": {"url": "jsonl:-"}},
             "source.snapshot must be one of",
+        ),
+        (
+            {"source": {"url": "postgresql://h/", "wire": "odbc"}, "sink": {"url": "jsonl:-"}},
+            "source.wire must be one of native, libpq",
         ),
     ],
 )

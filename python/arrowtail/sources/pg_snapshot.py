@@ -11,6 +11,10 @@ A table with a primary key is read in keyset-paginated chunks (``WHERE (key) > (
 <= (bound) ORDER BY key``, the bound found first with one index scan), so no single statement runs
 for the whole table; a table without one is read with a single COPY. The same chunk reader serves
 incremental snapshots (``pg_incremental``).
+
+With ``wire="native"`` the COPY runs on a connection of arrowtail's own wire client that adopts
+the same snapshot, and raw socket blocks go to the decoder (``CopyDecoder.feed_wire``); with
+``wire="libpq"`` psycopg's ``copy()`` reads it.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from psycopg import sql
 
 from arrowtail import _core
 from arrowtail.progress import TableProgress
+from arrowtail.sources import pgproto
 from arrowtail.sources.base import TableBatch
 from arrowtail.sources.pg_admin import BINARY_SAFE_OIDS
 
@@ -74,6 +79,53 @@ def table_columns(
         # Enums send their label in binary; unknown types are read as text like the stream does.
         out.append((name, int(oid) if known else 25, int(typmod) if known else -1, not known))
     return out, pk
+
+
+def copy_batches(
+    conn: psycopg.Connection | pgproto.PgConnection,
+    query: str,
+    decoder: _core.CopyDecoder,
+    progress: TableProgress | None,
+) -> Iterator[TableBatch]:
+    """Runs one ``COPY ... TO STDOUT (FORMAT binary)`` on ``conn`` (either wire) and yields the
+    decoded batches about every :data:`CHUNK_BYTES` of input, counting rows in ``progress``.
+    The decoder is finished at the end."""
+    counted = decoder.rows
+
+    def advance() -> None:
+        nonlocal counted
+        if progress is not None:
+            progress.advance(decoder.rows - counted)
+        counted = decoder.rows
+
+    pending = 0
+    if isinstance(conn, pgproto.PgConnection):
+        summary = decoder.feed_wire(conn.start_copy(query))
+        while True:
+            if summary.messages:
+                conn.finish_exchange(summary.messages)
+                if summary.done:
+                    conn.give_back(summary.rest)
+                    break
+            n = conn.recv(None)
+            summary = decoder.feed_wire(conn.buffer, n)
+            pending += n
+            if pending >= CHUNK_BYTES:
+                pending = 0
+                advance()
+                yield from decoder.flush()
+    else:
+        with conn.cursor() as cur, cur.copy(query) as copy:
+            for data in copy:
+                decoder.feed(bytes(data))
+                pending += len(data)
+                if pending >= CHUNK_BYTES:
+                    pending = 0
+                    advance()
+                    yield from decoder.flush()
+    decoder.finish()
+    advance()
+    yield from decoder.flush()
 
 
 @dataclass
@@ -148,11 +200,13 @@ def copy_rows(
     after: list[str] | None = None,
     upto: list[str] | None = None,
     where: sql.Composable | None = None,
+    copy_conn: pgproto.PgConnection | None = None,
 ) -> Iterator[TableBatch]:
     """Copies the rows with ``after < key <= upto`` (either bound optional; a table without a
     primary key is read whole) and ``where`` (a further condition) through ``decoder``,
     yielding batches about every :data:`CHUNK_BYTES` of COPY data, counting them in
-    ``progress``. The decoder is finished at the end."""
+    ``progress``. The decoder is finished at the end. The COPY runs on ``copy_conn`` when given
+    (a native-wire connection in the same snapshot), else on ``conn``."""
     select_list = sql.SQL(", ").join(
         sql.SQL("{}::text").format(sql.Identifier(name)) if cast else sql.Identifier(name)
         for name, _oid, _typmod, cast in shape.columns
@@ -171,22 +225,7 @@ def copy_rows(
         cond = sql.SQL("{} AND ({})").format(cond, where)
     template = sql.SQL("COPY (SELECT {} FROM {} WHERE {} ORDER BY {}) TO STDOUT (FORMAT binary)")
     query = template.format(select_list, sql.Identifier(shape.schema, shape.table), cond, order)
-    pending = 0
-    counted = decoder.rows
-    with conn.cursor() as cur, cur.copy(query) as copy:
-        for data in copy:
-            decoder.feed(bytes(data))
-            pending += len(data)
-            if pending >= CHUNK_BYTES:
-                pending = 0
-                if progress is not None:
-                    progress.advance(decoder.rows - counted)
-                counted = decoder.rows
-                yield from decoder.flush()
-    decoder.finish()
-    if progress is not None:
-        progress.advance(decoder.rows - counted)
-    yield from decoder.flush()
+    yield from copy_batches(copy_conn or conn, query.as_string(conn), decoder, progress)
 
 
 def new_decoder(
@@ -210,9 +249,11 @@ def snapshot_table(
     position: int,
     snapshot_ts_us: int,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    copy_conn: pgproto.PgConnection | None = None,
 ) -> Iterator[TableBatch]:
     """Reads one table inside the caller's snapshot transaction in primary-key chunks of
-    ``chunk_rows`` (one COPY without a key), yielding batches as it goes."""
+    ``chunk_rows`` (one COPY without a key), yielding batches as it goes; the COPY runs on
+    ``copy_conn`` when given (in the same snapshot), else on ``conn``."""
     shape = table_shape(conn, schema, table)
     estimate = conn.execute(
         "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
@@ -225,7 +266,9 @@ def snapshot_table(
         while True:
             upto = chunk_bound(conn, shape, after, chunk_rows) if shape.pk else None
             decoder = new_decoder(shape, position, snapshot_ts_us, seq)
-            yield from copy_rows(conn, shape, decoder, progress, after=after, upto=upto)
+            yield from copy_rows(
+                conn, shape, decoder, progress, after=after, upto=upto, copy_conn=copy_conn
+            )
             seq = decoder.next_seq
             if upto is None:
                 break
@@ -246,13 +289,28 @@ def snapshot(
     tables: list[tuple[str, str]],
     position: int,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    *,
+    wire: str = "libpq",
 ) -> Iterator[TableBatch]:
     """Reads ``tables`` as of the exported snapshot ``snapshot_name``, each in primary-key chunks
-    of ``chunk_rows`` rows, all inside the one snapshot transaction."""
+    of ``chunk_rows`` rows, all inside the one snapshot transaction; ``wire="native"`` reads the
+    COPY data over arrowtail's own client."""
     snapshot_ts_us = time.time_ns() // 1000
+    adopt = sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot_name))
     with psycopg.connect(dsn, autocommit=False) as conn:
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot_name)))
-        for schema, table in tables:
-            yield from snapshot_table(conn, schema, table, position, snapshot_ts_us, chunk_rows)
+        conn.execute(adopt)
+        copy_conn = None
+        if wire == "native":
+            copy_conn = pgproto.connect(dsn)
+            copy_conn.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            copy_conn.query(adopt.as_string(conn))
+        try:
+            for schema, table in tables:
+                yield from snapshot_table(
+                    conn, schema, table, position, snapshot_ts_us, chunk_rows, copy_conn
+                )
+        finally:
+            if copy_conn is not None:
+                copy_conn.close()
         conn.rollback()

@@ -1,5 +1,9 @@
-"""PostgreSQL streaming-replication plumbing over psycopg 3 (no protocol decoding here).
+"""PostgreSQL streaming-replication plumbing (no protocol decoding here), over arrowtail's own
+wire client (``wire="native"``, :class:`NativeReplicationStream`) or psycopg 3
+(``wire="libpq"``, :class:`ReplicationStream`).
 
+The native stream reads the socket in large raw blocks and hands them to
+``PgOutputDecoder.feed_wire``, which splits and decodes them in Rust. On the libpq path,
 psycopg has no replication API, but since 3.3 ``START_REPLICATION`` on a
 ``replication=database`` connection enters COPY BOTH mode, which the low-level ``pgconn``
 reads and writes. This module opens such a stream, reads CopyData payloads with a deadline
@@ -18,11 +22,16 @@ import struct
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 import psycopg
 from psycopg import pq
 
 from arrowtail.exceptions import SourceError
+
+if TYPE_CHECKING:
+    from arrowtail import _core
+    from arrowtail.sources.pgproto import PgConnection
 
 #: Microseconds from 1970-01-01 to 2000-01-01 (PostgreSQL's epoch).
 PG_EPOCH_US = 946_684_800_000_000
@@ -62,14 +71,40 @@ def standby_status_update(
     return b"r" + struct.pack(">QQQqB", write_lsn, flush_lsn, apply_lsn, clock, int(reply))
 
 
+def next_status(stream: Stream, flush_lsn: int | None, reply: bool) -> bytes:
+    """The status update a stream sends next: ``flush_lsn`` raises the stream's acknowledged
+    position (never lowers it), which goes out as written, flushed and applied."""
+    if flush_lsn is not None:
+        stream.flushed_lsn = max(stream.flushed_lsn, flush_lsn)
+    lsn = stream.flushed_lsn
+    return standby_status_update(lsn, lsn, lsn, reply)
+
+
 def quote_option(value: str) -> str:
     """Quotes a START_REPLICATION option value as an SQL string literal."""
     return "'" + value.replace("'", "''") + "'"
 
 
+class Stream(Protocol):
+    """What the source needs of an open replication stream, whatever the wire."""
+
+    flushed_lsn: int
+
+    def pump(self, decoder: _core.PgOutputDecoder, timeout: float, max_bytes: int) -> int:
+        """Feeds what arrives within ``timeout`` seconds (up to about ``max_bytes``) to
+        ``decoder``; returns how many XLogData frames that was."""
+        ...
+
+    def send_status(self, flush_lsn: int | None = None, reply: bool = False) -> None: ...
+
+    def finish(self, timeout: float = 10.0) -> None: ...
+
+    def close(self) -> None: ...
+
+
 @dataclass
 class ReplicationStream:
-    """An open COPY BOTH replication stream on its own connection."""
+    """An open COPY BOTH replication stream on its own psycopg connection."""
 
     conn: psycopg.Connection
     #: Highest LSN acknowledged as flushed, sent with every status update.
@@ -101,12 +136,24 @@ class ReplicationStream:
             if ready:
                 self._pgconn.consume_input()
 
+    def pump(self, decoder: _core.PgOutputDecoder, timeout: float, max_bytes: int) -> int:
+        """Reads CopyData payloads until ``timeout`` or ``max_bytes`` and feeds them at once."""
+        deadline = time.monotonic() + timeout
+        frames: list[bytes] = []
+        size = 0
+        while size < max_bytes:
+            data = self.read(max(0.0, deadline - time.monotonic()))
+            if data is None:
+                break
+            frames.append(data)
+            size += len(data)
+        if frames:
+            decoder.feed_many(frames)
+        return sum(1 for f in frames if f[:1] == b"w")
+
     def send_status(self, flush_lsn: int | None = None, reply: bool = False) -> None:
         """Sends a standby status update acknowledging ``flush_lsn`` (never moving backwards)."""
-        if flush_lsn is not None:
-            self.flushed_lsn = max(self.flushed_lsn, flush_lsn)
-        lsn = self.flushed_lsn
-        if self._pgconn.put_copy_data(standby_status_update(lsn, lsn, lsn, reply)) != 1:
+        if self._pgconn.put_copy_data(next_status(self, flush_lsn, reply)) != 1:
             raise SourceError("could not send a standby status update")
         self._pgconn.flush()
 
@@ -140,8 +187,67 @@ class ReplicationStream:
         self.conn.close()
 
 
-def start_replication(
-    dsn: str,
+@dataclass
+class NativeReplicationStream:
+    """An open COPY BOTH replication stream on arrowtail's own wire client: raw socket blocks
+    go to ``PgOutputDecoder.feed_wire``."""
+
+    conn: PgConnection
+    #: Bytes read with the CopyBothResponse, decoded by the first pump.
+    first: bytes = b""
+    #: Highest LSN acknowledged as flushed, sent with every status update.
+    flushed_lsn: int = 0
+
+    def pump(self, decoder: _core.PgOutputDecoder, timeout: float, max_bytes: int) -> int:
+        """Reads raw blocks until ``timeout`` or ``max_bytes`` and feeds each as it arrives."""
+        deadline = time.monotonic() + timeout
+        frames = 0
+        if self.first:
+            first, self.first = self.first, b""
+            frames += self._check(decoder.feed_wire(first))
+        size = 0
+        while size < max_bytes:
+            n = self.conn.recv(max(0.0, deadline - time.monotonic()))
+            if n == 0:
+                break
+            frames += self._check(decoder.feed_wire(self.conn.buffer, n))
+            size += n
+        return frames
+
+    def _check(self, summary: _core.WireSummary) -> int:
+        """Raises on an error or the end of the stream; returns the XLogData frames seen."""
+        if summary.messages:
+            self.conn.finish_exchange(summary.messages)
+            if summary.done or any(tag == "c" for tag, _ in summary.messages):
+                raise SourceError("the server ended the replication stream")
+        return summary.data_messages
+
+    def send_status(self, flush_lsn: int | None = None, reply: bool = False) -> None:
+        """Sends a standby status update acknowledging ``flush_lsn`` (never moving backwards)."""
+        self.conn.send_copy_data(next_status(self, flush_lsn, reply))
+
+    def finish(self, timeout: float = 10.0) -> None:
+        """Ends the stream cleanly, then closes (see :meth:`ReplicationStream.finish` for why):
+        CopyDone and Terminate, then everything the server still sends is read and dropped until
+        it closes the connection, having read all we sent before. Gives up after ``timeout``
+        seconds; the connection is closed either way."""
+        try:
+            self.conn.send(b"c")
+            self.conn.send(b"X")
+            deadline = time.monotonic() + timeout
+            while (left := deadline - time.monotonic()) > 0:
+                self.conn.recv(left)
+        except SourceError:
+            pass  # the server closed the connection: the clean end
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Closes the connection (the server ends the walsender)."""
+        self.conn.close()
+
+
+def start_command(
     slot: str,
     publications: Iterable[str],
     *,
@@ -151,16 +257,13 @@ def start_replication(
     streaming: str | None = None,
     two_phase: bool = False,
     start_lsn: int = 0,
-    settings: dict[str, str] | None = None,
-) -> ReplicationStream:
-    """Opens a replication connection and starts logical replication from ``slot``.
+) -> str:
+    """The ``START_REPLICATION`` command for pgoutput.
 
     Options follow pgoutput's: ``binary`` and ``messages`` need protocol >= 1 on PostgreSQL 14+,
     ``streaming`` (``on``, or ``parallel`` with protocol 4) needs protocol >= 2, ``two_phase``
-    protocol >= 3. ``settings`` adds GUCs to the walsender session (e.g.
-    ``logical_decoding_work_mem``).
+    protocol >= 3.
     """
-    conn = psycopg.connect(replication_dsn(dsn, settings), replication="database", autocommit=True)
     opts = [
         f"proto_version {quote_option(str(proto_version))}",
         f"publication_names {quote_option(','.join(publications))}",
@@ -174,7 +277,44 @@ def start_replication(
     if two_phase:
         opts.append("two_phase 'true'")
     slot_ident = '"' + slot.replace('"', '""') + '"'
-    cmd = f"START_REPLICATION SLOT {slot_ident} LOGICAL {format_lsn(start_lsn)} ({', '.join(opts)})"
+    start = format_lsn(start_lsn)
+    return f"START_REPLICATION SLOT {slot_ident} LOGICAL {start} ({', '.join(opts)})"
+
+
+def start_native_replication(
+    dsn: str,
+    slot: str,
+    publications: Iterable[str],
+    *,
+    settings: dict[str, str] | None = None,
+    **options: Any,
+) -> NativeReplicationStream:
+    """Like :func:`start_replication`, on arrowtail's own wire client."""
+    from arrowtail.sources import pgproto
+
+    cmd = start_command(slot, publications, **options)
+    conn = pgproto.connect(dsn, replication=True, settings=settings)
+    try:
+        first = conn.start_copy(cmd)
+    except SourceError as exc:
+        conn.close()
+        raise SourceError(f"START_REPLICATION failed: {exc}") from None
+    return NativeReplicationStream(conn, first)
+
+
+def start_replication(
+    dsn: str,
+    slot: str,
+    publications: Iterable[str],
+    *,
+    settings: dict[str, str] | None = None,
+    **options: Any,
+) -> ReplicationStream:
+    """Opens a psycopg replication connection and starts logical replication from ``slot``;
+    ``options`` are :func:`start_command`'s. ``settings`` adds GUCs to the walsender session
+    (e.g. ``logical_decoding_work_mem``)."""
+    cmd = start_command(slot, publications, **options)
+    conn = psycopg.connect(replication_dsn(dsn, settings), replication="database", autocommit=True)
     pgconn = conn.pgconn
     pgconn.send_query(cmd.encode())
     res = pgconn.get_result()

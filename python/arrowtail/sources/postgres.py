@@ -12,6 +12,11 @@ and goes out at least every ``status_interval`` seconds and whenever a keepalive
 nothing is in flight, the keepalive's WAL end becomes a position too, so that once stored and
 acknowledged an idle slot does not pin WAL.
 
+The two hot connections (the stream and the snapshot's COPY reads) use arrowtail's own wire client
+by default (``wire="native"``: raw socket blocks decoded in Rust); ``wire="libpq"`` runs them
+through psycopg instead, for authentication methods the native client does not speak (Kerberos,
+GSSAPI, SSPI). Administrative connections always use psycopg.
+
 A lost connection (walsender terminated, server restart) is retried with exponential backoff for
 ``reconnect_timeout`` seconds, resuming after the last transaction handed to the pipeline.
 
@@ -35,7 +40,8 @@ import psycopg
 import pyarrow.compute as pc
 
 from arrowtail import _core
-from arrowtail.exceptions import SourceError
+from arrowtail.config import WIRES
+from arrowtail.exceptions import ConfigError, SourceError
 from arrowtail.redact import redact_url, scrub
 from arrowtail.sources import pg_admin
 from arrowtail.sources.base import Chunk, Position, TableBatch, retry_with_backoff
@@ -44,7 +50,12 @@ from arrowtail.sources.pg_incremental import DEFAULT_CHUNK_ROWS as DEFAULT_INCRE
 from arrowtail.sources.pg_incremental import IncrementalSnapshots
 from arrowtail.sources.pg_snapshot import DEFAULT_CHUNK_ROWS as DEFAULT_SNAPSHOT_CHUNK_ROWS
 from arrowtail.sources.pg_toast import ToastReselect
-from arrowtail.sources.pgwire import ReplicationStream, format_lsn, start_replication
+from arrowtail.sources.pgwire import (
+    Stream,
+    format_lsn,
+    start_native_replication,
+    start_replication,
+)
 
 log = logging.getLogger("arrowtail.postgres")
 
@@ -113,7 +124,11 @@ class PostgresSource:
         snapshot_chunk_rows: int = DEFAULT_SNAPSHOT_CHUNK_ROWS,
         incremental_chunk_rows: int = DEFAULT_INCREMENTAL_CHUNK_ROWS,
         toast_reselect: bool = False,
+        wire: str = "native",
     ) -> None:
+        if wire not in WIRES:
+            raise ConfigError(f"source.wire must be one of {', '.join(WIRES)}, not {wire!r}")
+        self.wire = wire
         if password:
             dsn = psycopg.conninfo.make_conninfo(dsn, password=password)
         self._dsn = dsn
@@ -131,7 +146,7 @@ class PostgresSource:
         self._incremental = IncrementalSnapshots(dsn, publication, incremental_chunk_rows)
         self._toast = ToastReselect(dsn) if toast_reselect else None
         self._options: dict[str, Any] = {}
-        self._stream: ReplicationStream | None = None
+        self._stream: Stream | None = None
         self._decoder = _core.PgOutputDecoder()
         self._snapshot: Iterator[TableBatch] | None = None
         self._snapshot_position: Position | None = None
@@ -234,7 +249,12 @@ class PostgresSource:
         def rows() -> Iterator[TableBatch]:
             try:
                 yield from snapshot(
-                    self._dsn, snapshot_name, tables, consistent, self.snapshot_chunk_rows
+                    self._dsn,
+                    snapshot_name,
+                    tables,
+                    consistent,
+                    self.snapshot_chunk_rows,
+                    wire=self.wire,
                 )
             finally:
                 # The exported snapshot lives until its replication connection runs another
@@ -297,6 +317,7 @@ class PostgresSource:
             "acknowledged_lsn": format_lsn(self._acked_end),
             "reconnects": self.reconnects,
             "options": dict(self._options),
+            "wire": self.wire,
         }
         # Age of the oldest change handed out and not yet acknowledged (0 when the sink has
         # stored everything read so far).
@@ -329,7 +350,8 @@ class PostgresSource:
         return Chunk([], position)
 
     def _start_stream(self) -> None:
-        self._stream = start_replication(
+        start = start_native_replication if self.wire == "native" else start_replication
+        self._stream = start(
             self._dsn,
             self.slot,
             [self.publication],
@@ -354,17 +376,7 @@ class PostgresSource:
             assert stream is not None
         if self._heartbeat is not None:
             self._heartbeat.beat_if_due()
-        deadline = time.monotonic() + timeout
-        frames: list[bytes] = []
-        size = 0
-        while size < self.max_poll_bytes:
-            data = stream.read(max(0.0, deadline - time.monotonic()))
-            if data is None:
-                break
-            frames.append(data)
-            size += len(data)
-        if frames:
-            self._decoder.feed_many(frames)
+        xlog_frames = stream.pump(self._decoder, timeout, self.max_poll_bytes)
         # Heartbeats (of this run or an earlier one) are not changes: they only move the
         # idle position below.
         batches, heartbeats = drop_heartbeats(self._decoder.flush())
@@ -390,7 +402,7 @@ class PostgresSource:
             self._send_status()
         # Data of a transaction that is not complete yet (streamed in progress, or a large one
         # arriving over several polls) keeps the pipeline from calling the source idle.
-        busy = not self._decoder.is_idle and any(f[:1] == b"w" for f in frames)
+        busy = not self._decoder.is_idle and xlog_frames > 0
         return Chunk(batches, position, busy=busy)
 
     def _hooks(

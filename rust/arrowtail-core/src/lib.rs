@@ -17,6 +17,7 @@ pub mod copy;
 pub mod error;
 pub mod hash;
 pub mod pgoutput;
+pub mod pgwire;
 pub mod reader;
 pub mod serialize;
 pub mod transform;

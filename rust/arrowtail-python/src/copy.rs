@@ -1,17 +1,23 @@
 //! `arrowtail._core.CopyDecoder`: COPY BINARY output (snapshots) into `_op = r` change batches.
 
 use arrowtail_core::copy::{CopyColumn, CopyDecoder as Inner};
+use arrowtail_core::pgwire::{feed_copy, Splitter};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyList;
 
 use crate::errors::IntoPyResult;
 use crate::export;
+use crate::wire::{copy_in, WireSummary};
 
 /// Decodes the bytes of `COPY (...) TO STDOUT (FORMAT binary)` into change batches.
 #[pyclass(name = "CopyDecoder", module = "arrowtail._core")]
 pub struct CopyDecoder {
     inner: Inner,
+    /// Backend messages of the connection fed through `feed_wire`.
+    wire: Splitter,
+    /// Reused copy of the caller's receive buffer.
+    scratch: Vec<u8>,
 }
 
 #[pymethods]
@@ -46,13 +52,34 @@ impl CopyDecoder {
             first_seq,
         )
         .py_err()?;
-        Ok(Self { inner })
+        Ok(Self {
+            inner,
+            wire: Splitter::new(),
+            scratch: Vec::new(),
+        })
     }
 
     /// Decodes a chunk of COPY data (any size; GIL released).
     fn feed(&mut self, py: Python<'_>, data: PyBackedBytes) -> PyResult<()> {
         let inner = &mut self.inner;
         py.detach(|| inner.feed(&data)).py_err()
+    }
+
+    /// Feeds raw bytes read from the connection after sending the COPY query (the first
+    /// `length` bytes of `data`, a bytes or bytearray): CopyData is decoded, other messages
+    /// (CopyOutResponse, CopyDone, CommandComplete, ErrorResponse, ReadyForQuery) are returned in
+    /// the summary. The GIL is released while decoding.
+    #[pyo3(signature = (data, length=None))]
+    fn feed_wire(
+        &mut self,
+        py: Python<'_>,
+        data: &Bound<'_, PyAny>,
+        length: Option<usize>,
+    ) -> PyResult<WireSummary> {
+        copy_in(data, length, &mut self.scratch)?;
+        let (wire, inner, scratch) = (&mut self.wire, &mut self.inner, &self.scratch);
+        let summary = py.detach(|| feed_copy(wire, inner, scratch)).py_err()?;
+        Ok(WireSummary::from_core(py, summary))
     }
 
     /// Raises DecodeError unless the end-of-data marker was seen.

@@ -15,6 +15,7 @@ mod export;
 mod pgoutput;
 mod sinks;
 mod transform;
+mod wire;
 
 /// Raises the Python exception class a core error maps to (used by the tests of the mapping).
 #[pyfunction]
@@ -46,6 +47,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(transform::mask_batch, m)?)?;
     m.add_class::<pgoutput::PgOutputDecoder>()?;
     m.add_class::<copy::CopyDecoder>()?;
+    m.add_class::<wire::WireSummary>()?;
     sinks::register(m)?;
     m.add_class::<binlog::PyBinlogDecoder>()?;
     Ok(())

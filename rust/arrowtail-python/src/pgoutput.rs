@@ -6,17 +6,23 @@
 #![allow(clippy::result_large_err)]
 
 use arrowtail_core::pgoutput::Decoder;
+use arrowtail_core::pgwire::{feed_replication, Splitter};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyDict, PyList};
 
 use crate::errors::IntoPyResult;
 use crate::export;
+use crate::wire::{copy_in, WireSummary};
 
 /// Decodes a PostgreSQL `pgoutput` replication stream into Arrow change batches.
 #[pyclass(name = "PgOutputDecoder", module = "arrowtail._core")]
 pub struct PgOutputDecoder {
     inner: Decoder,
+    /// Backend messages of the replication connection fed through `feed_wire`.
+    wire: Splitter,
+    /// Reused copy of the caller's receive buffer.
+    scratch: Vec<u8>,
 }
 
 #[pymethods]
@@ -25,6 +31,8 @@ impl PgOutputDecoder {
     fn new() -> Self {
         Self {
             inner: Decoder::new(),
+            wire: Splitter::new(),
+            scratch: Vec::new(),
         }
     }
 
@@ -51,6 +59,25 @@ impl PgOutputDecoder {
         .py_err()
     }
 
+    /// Feeds raw bytes read from a replication connection after `START_REPLICATION` (the first
+    /// `length` bytes of `data`, a bytes or bytearray): complete CopyData frames are decoded, a
+    /// partial message waits for the next call, other messages are returned in the summary.
+    /// The GIL is released while decoding.
+    #[pyo3(signature = (data, length=None))]
+    fn feed_wire(
+        &mut self,
+        py: Python<'_>,
+        data: &Bound<'_, PyAny>,
+        length: Option<usize>,
+    ) -> PyResult<WireSummary> {
+        copy_in(data, length, &mut self.scratch)?;
+        let (wire, inner, scratch) = (&mut self.wire, &mut self.inner, &self.scratch);
+        let summary = py
+            .detach(|| feed_replication(wire, inner, scratch))
+            .py_err()?;
+        Ok(WireSummary::from_core(py, summary))
+    }
+
     /// Feeds a capture file's bytes (records of `[u64 BE LSN][u32 BE length][message]`), without
     /// the GIL.
     fn feed_capture(&mut self, py: Python<'_>, data: PyBackedBytes) -> PyResult<()> {
@@ -65,8 +92,10 @@ impl PgOutputDecoder {
         export::change_batches(py, batches)
     }
 
-    /// Forgets in-flight transactions (call after reconnecting; the server sends them again).
+    /// Forgets in-flight transactions and any partial wire message (call after reconnecting;
+    /// the server sends them again).
     fn reset_in_flight(&mut self) -> PyResult<()> {
+        self.wire.reset();
         self.inner.reset_in_flight().py_err()
     }
 
