@@ -141,12 +141,19 @@ class ReplicationStream:
         deadline = time.monotonic() + timeout
         frames: list[bytes] = []
         size = 0
+        committed = False
         while size < max_bytes:
-            data = self.read(max(0.0, deadline - time.monotonic()))
+            # Once a commit is in hand, wait no longer: what is already here is taken, and the
+            # transaction goes on to the sink without sitting out the rest of the timeout.
+            data = self.read(0.0 if committed else max(0.0, deadline - time.monotonic()))
             if data is None:
                 break
             frames.append(data)
             size += len(data)
+            # XLogData: 'w', three 8-byte LSN/clock fields, then the pgoutput message, whose
+            # first byte is C (commit), c (stream commit) or K (commit prepared) at the end of
+            # a transaction.
+            committed = committed or (data[:1] == b"w" and data[25:26] in (b"C", b"c", b"K"))
         if frames:
             decoder.feed_many(frames)
         return sum(1 for f in frames if f[:1] == b"w")
@@ -206,8 +213,12 @@ class NativeReplicationStream:
             first, self.first = self.first, b""
             frames += self._check(decoder.feed_wire(first))
         size = 0
+        start_lsn = decoder.committed_lsn
         while size < max_bytes:
-            n = self.conn.recv(max(0.0, deadline - time.monotonic()))
+            # Once a commit is in hand, wait no longer: what is already here is taken, and the
+            # transaction goes on to the sink without sitting out the rest of the timeout.
+            waited = decoder.committed_lsn == start_lsn
+            n = self.conn.recv(max(0.0, deadline - time.monotonic()) if waited else 0.0)
             if n == 0:
                 break
             frames += self._check(decoder.feed_wire(self.conn.buffer, n))
