@@ -4,10 +4,11 @@
 //!
 //! Every input is decoded from its bytes to finished change batches (`flush`), as the Python
 //! layer does before handing batches to pyarrow. Each input is measured twice, once reported as
-//! rows/s and once as MB/s. Run: `cargo bench -p arrowtail-core --bench decode` (a filter after
+//! rows/s and once as MB/s, in on-CPU time of the thread (see [`cpu_time`]). Run: `cargo bench -p arrowtail-core --bench decode` (a filter after
 //! `--` selects inputs, e.g. `-- pgoutput`); `ARROWTAIL_BENCH_ROWS` sets the pgoutput and COPY
 //! row count (default 100000).
 
+mod cpu_time;
 mod inputs;
 
 use std::hint::black_box;
@@ -16,7 +17,11 @@ use std::time::Duration;
 use arrowtail_core::binlog::BinlogDecoder;
 use arrowtail_core::copy::CopyDecoder;
 use arrowtail_core::pgoutput::Decoder;
+use cpu_time::CpuTime;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+/// Criterion measuring on-CPU time (see [`cpu_time`]).
+type C = Criterion<CpuTime>;
 use inputs::pg::{self, Table};
 
 /// Rows in the batches a decoder produced.
@@ -79,9 +84,14 @@ fn filters() -> Vec<String> {
 }
 
 /// Measures `decode` on the input `make` builds, as rows/s and as MB/s under `name`.
-fn bench(c: &mut Criterion, name: &str, make: &dyn Fn() -> Vec<u8>, decode: &dyn Fn(&[u8]) -> u64) {
+fn bench(c: &mut C, name: &str, make: &dyn Fn() -> Vec<u8>, decode: &dyn Fn(&[u8]) -> u64) {
     let f = filters();
-    if !f.is_empty() && !f.iter().any(|f| name.contains(f.as_str())) {
+    // A filter may name a group (`pgoutput/text_v1`) or one bench of it (`.../rows`).
+    if !f.is_empty()
+        && !f
+            .iter()
+            .any(|f| name.contains(f.as_str()) || f.starts_with(name))
+    {
         return;
     }
     let data = &make()[..];
@@ -101,7 +111,7 @@ fn bench(c: &mut Criterion, name: &str, make: &dyn Fn() -> Vec<u8>, decode: &dyn
     g.finish();
 }
 
-fn pgoutput(c: &mut Criterion) {
+fn pgoutput(c: &mut C) {
     let rows = std::env::var("ARROWTAIL_BENCH_ROWS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -128,7 +138,7 @@ fn pgoutput(c: &mut Criterion) {
     bench(c, "pgoutput/real_capture", &make, &decode_pgoutput);
 }
 
-fn binlog(c: &mut Criterion) {
+fn binlog(c: &mut C) {
     for (name, file, times) in [
         ("binlog/mariadb_10_5_x2000", "mariadb-bin.000001", 2000),
         ("binlog/mysql_8_0_x500", "mysql-enum-string-set.000001", 500),
@@ -141,5 +151,9 @@ fn binlog(c: &mut Criterion) {
     bench(c, "binlog/mysql_5_5_sakila", &make, &decode_binlog);
 }
 
-criterion_group!(benches, pgoutput, binlog);
+criterion_group! {
+    name = benches;
+    config = Criterion::default().with_measurement(CpuTime::default());
+    targets = pgoutput, binlog
+}
 criterion_main!(benches);
