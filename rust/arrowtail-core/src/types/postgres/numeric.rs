@@ -168,6 +168,15 @@ pub fn text_to_decimal(s: &str, scale: i8) -> R<Decimal> {
     {
         return Err(bad());
     }
+    // Up to 18 digits (with the scale's padding) fit an i64 without any overflow check.
+    if int.len() + scale <= 18 {
+        let mut acc: i64 = 0;
+        for b in int.bytes().chain(frac.bytes()) {
+            acc = acc * 10 + i64::from(b - b'0');
+        }
+        let acc = acc * 10i64.pow((scale - frac.len()) as u32);
+        return Ok(Decimal::Value(i128::from(if neg { -acc } else { acc })));
+    }
     let mut acc: i128 = 0;
     let padding = std::iter::repeat_n(b'0', scale - frac.len());
     for b in int.bytes().chain(frac.bytes()).chain(padding) {
@@ -240,6 +249,22 @@ mod tests {
         assert_eq!(text_to_decimal("NaN", 2).unwrap(), Decimal::Special);
         assert!(text_to_decimal("1.234", 2).is_err());
         assert!(text_to_decimal("1e5", 2).is_err());
+        assert_eq!(text_to_decimal("0.05", 2).unwrap(), Decimal::Value(5));
+        assert_eq!(text_to_decimal("-0.5", 2).unwrap(), Decimal::Value(-50));
+        assert_eq!(text_to_decimal("+7.1", 3).unwrap(), Decimal::Value(7100));
+        assert!(text_to_decimal("1.2.3", 3).is_err());
+        assert!(text_to_decimal(".5", 2).is_err());
+        assert!(text_to_decimal("1,5", 2).is_err());
+        assert!(text_to_decimal("5", -1).is_err());
+        // Both sides of the 18-digit fast path.
+        assert_eq!(
+            text_to_decimal("9999999999999999.99", 2).unwrap(),
+            Decimal::Value(999_999_999_999_999_999)
+        );
+        assert_eq!(
+            text_to_decimal("-99999999999999999.99", 2).unwrap(),
+            Decimal::Value(-9_999_999_999_999_999_999)
+        );
         let big = "9".repeat(38);
         assert!(text_to_decimal(&big, 0).is_ok());
         assert!(text_to_decimal(&format!("{big}9"), 0).is_err());

@@ -120,8 +120,42 @@ fn bytea_text(s: &[u8]) -> R<Vec<u8>> {
     Ok(out)
 }
 
+/// Value of each byte as a hex digit, 0xFF for bytes that are not one.
+const HEX: [u8; 256] = {
+    let mut t = [0xFFu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+
 /// uuid text: 32 hex digits, hyphens anywhere ignored (`uuid_out` prints 8-4-4-4-12).
 fn uuid_text(s: &[u8]) -> R<[u8; 16]> {
+    // What uuid_out prints: hex pairs at fixed places between hyphens at 8, 13, 18 and 23.
+    if let Ok(c) = <&[u8; 36]>::try_from(s) {
+        if c[8] == b'-' && c[13] == b'-' && c[18] == b'-' && c[23] == b'-' {
+            const PAIRS: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+            let mut out = [0u8; 16];
+            let mut invalid = 0u8;
+            for (o, &at) in out.iter_mut().zip(&PAIRS) {
+                let (hi, lo) = (HEX[usize::from(c[at])], HEX[usize::from(c[at + 1])]);
+                invalid |= hi | lo;
+                *o = hi << 4 | (lo & 0x0F);
+            }
+            // Digit values are below 16; 0xFF marks a byte that is not a hex digit.
+            if invalid < 16 {
+                return Ok(out);
+            }
+        }
+    }
     let bad = || format!("bad uuid {:?}", String::from_utf8_lossy(s));
     let mut out = [0u8; 16];
     let mut n = 0usize;
@@ -502,6 +536,12 @@ mod tests {
         assert!(uuid_text(b"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1").is_err());
         assert!(uuid_text(b"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a111").is_err());
         assert!(uuid_text(b"g0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11").is_err());
+        assert!(uuid_text(b"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1g").is_err());
+        assert!(uuid_text(b"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1\xff").is_err());
+        assert!(uuid_text(b"a0eebc99-9c0b-4ef8-bb6d-6bb9bd38-a11").is_err());
+        for (i, c) in "0123456789abcdefABCDEF".bytes().enumerate() {
+            assert_eq!(HEX[usize::from(c)], hex(c).unwrap(), "{i}");
+        }
     }
 
     #[test]
