@@ -6,7 +6,8 @@
 //! layer does before handing batches to pyarrow. Each input is measured twice, once reported as
 //! rows/s and once as MB/s, in on-CPU time of the thread (see [`cpu_time`]). Run: `cargo bench -p arrowtail-core --bench decode` (a filter after
 //! `--` selects inputs, e.g. `-- pgoutput`); `ARROWTAIL_BENCH_ROWS` sets the pgoutput and COPY
-//! row count (default 100000).
+//! row count (default 100000); `ARROWTAIL_BENCH_BINLOG` adds binlog files (`:`-separated) as
+//! `binlog/file/NAME`.
 
 mod cpu_time;
 mod inputs;
@@ -149,6 +150,17 @@ fn binlog(c: &mut C) {
     }
     let make = || inputs::binlog::fixture("mysql-bin.sakila.gz");
     bench(c, "binlog/mysql_5_5_sakila", &make, &decode_binlog);
+    // Binlog files of a real workload, when given (e.g. the MariaDB run of `benches.run`).
+    for path in
+        std::env::split_paths(&std::env::var_os("ARROWTAIL_BENCH_BINLOG").unwrap_or_default())
+    {
+        let name = format!(
+            "binlog/file/{}",
+            path.file_name().unwrap_or_default().to_string_lossy()
+        );
+        let make = move || std::fs::read(&path).expect("ARROWTAIL_BENCH_BINLOG file");
+        bench(c, &name, &make, &decode_binlog);
+    }
 }
 
 criterion_group! {
