@@ -11,6 +11,7 @@
 
 use arrowtail_core::copy::CopyColumn;
 use arrowtail_core::pgoutput::framing::write_capture_record;
+use arrowtail_core::serialize::json::civil_from_days;
 
 /// Rows per transaction, as in the Python workload.
 const TX_ROWS: u64 = 1000;
@@ -82,26 +83,13 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// (year, month, day) of a day count since 1970-01-01 (proleptic Gregorian calendar).
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 /// `timestamptz` output under DateStyle=ISO, TimeZone=UTC: trailing fraction zeros dropped.
 fn timestamptz_text(unix_us: i64) -> String {
     let (days, us) = (
         unix_us.div_euclid(86_400_000_000),
         unix_us.rem_euclid(86_400_000_000),
     );
-    let (y, m, d) = civil(days);
+    let (y, m, d) = civil_from_days(days);
     let secs = us / 1_000_000;
     let frac = us % 1_000_000;
     let mut s = format!(
@@ -119,7 +107,7 @@ fn timestamptz_text(unix_us: i64) -> String {
 }
 
 fn date_text(pg_days: i32) -> String {
-    let (y, m, d) = civil(i64::from(pg_days) + 10_957);
+    let (y, m, d) = civil_from_days(i64::from(pg_days) + 10_957);
     format!("{y:04}-{m:02}-{d:02}")
 }
 

@@ -375,14 +375,7 @@ mod tests {
         for i in 0..2000i64 {
             let us = 1_704_067_200_000_000 + i * 987_654_321_123 % 1_000_000_000_000_000;
             let (days, rem) = (us.div_euclid(US_PER_DAY), us.rem_euclid(US_PER_DAY));
-            let z = days + 719_468;
-            let (era, doe) = (z.div_euclid(146_097), z.rem_euclid(146_097));
-            let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-            let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-            let mp = (5 * doy + 2) / 153;
-            let d = doy - (153 * mp + 2) / 5 + 1;
-            let m = if mp < 10 { mp + 3 } else { mp - 9 };
-            let y = yoe + era * 400 + i64::from(m <= 2);
+            let (y, m, d) = crate::serialize::json::civil_from_days(days);
             let secs = rem / US_PER_SEC;
             let frac = format!(".{:06}", rem % US_PER_SEC);
             let frac = frac.trim_end_matches('0');
