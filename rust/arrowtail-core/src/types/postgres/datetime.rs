@@ -135,7 +135,7 @@ fn iso_date(b: &[u8]) -> Option<i64> {
 
 /// The fast path of [`timestamp_text`]: `YYYY-MM-DD HH:MM:SS[.f{1,6}]`, then for timestamptz
 /// `±HH[:MM[:SS]]`, nothing else; None sends the value through the general parser.
-fn iso_timestamp(b: &[u8], with_tz: bool) -> Option<i64> {
+pub(super) fn iso_timestamp(b: &[u8], with_tz: bool) -> Option<i64> {
     let days = iso_date(b)?;
     if b.get(10) != Some(&b' ') || b.get(13) != Some(&b':') || b.get(16) != Some(&b':') {
         return None;
@@ -181,11 +181,18 @@ fn iso_timestamp(b: &[u8], with_tz: bool) -> Option<i64> {
     Some(days * US_PER_DAY + secs * US_PER_SEC + us - offset * US_PER_SEC)
 }
 
+/// The fast path of [`date_text`]: exactly `YYYY-MM-DD`, on the raw bytes.
+pub(super) fn iso_date_only(b: &[u8]) -> Option<i32> {
+    // Years 0..=9999 always fit an i32 day count.
+    iso_date(b)
+        .filter(|_| b.len() == 10)
+        .and_then(|d| i32::try_from(d).ok())
+}
+
 /// `date` text to days since the Unix epoch.
 pub fn date_text(s: &str) -> R<i32> {
-    if let Some(days) = iso_date(s.as_bytes()).filter(|_| s.len() == 10) {
-        // Years 0..=9999 always fit.
-        return i32::try_from(days).map_err(|_| format!("date {s:?} out of range"));
+    if let Some(days) = iso_date_only(s.as_bytes()) {
+        return Ok(days);
     }
     match s {
         "infinity" => return Ok(i32::MAX),

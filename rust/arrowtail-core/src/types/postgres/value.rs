@@ -278,12 +278,23 @@ pub fn append(b: &mut ColumnBuilder, ty: &PgType, format: Format, data: &[u8]) -
         (PgType::Uuid, Binary) => builder!(b, FixedSizeBinary)
             .append_value(fixed::<16>(data)?)
             .map_err(|e| e.to_string())?,
-        (PgType::Date, Text) => builder!(b, Date32).append_value(datetime::date_text(utf8(data)?)?),
+        // The canonical date and timestamp forms are ASCII: their fast paths read the bytes
+        // without a UTF-8 pass; anything else is checked and parsed in full.
+        (PgType::Date, Text) => {
+            builder!(b, Date32).append_value(match datetime::iso_date_only(data) {
+                Some(d) => d,
+                None => datetime::date_text(utf8(data)?)?,
+            })
+        }
         (PgType::Date, Binary) => builder!(b, Date32)
             .append_value(datetime::date_binary(i32::from_be_bytes(fixed(data)?))),
-        (PgType::Timestamp | PgType::TimestampTz, Text) => builder!(b, Timestamp).append_value(
-            datetime::timestamp_text(utf8(data)?, matches!(ty, PgType::TimestampTz))?,
-        ),
+        (PgType::Timestamp | PgType::TimestampTz, Text) => {
+            let tz = matches!(ty, PgType::TimestampTz);
+            builder!(b, Timestamp).append_value(match datetime::iso_timestamp(data, tz) {
+                Some(us) => us,
+                None => datetime::timestamp_text(utf8(data)?, tz)?,
+            })
+        }
         (PgType::Timestamp | PgType::TimestampTz, Binary) => builder!(b, Timestamp).append_value(
             datetime::timestamp_binary(i64::from_be_bytes(fixed(data)?))?,
         ),
