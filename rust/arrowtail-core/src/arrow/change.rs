@@ -3,7 +3,8 @@
 //! `_unchanged`).
 //!
 //! A decoder appends a row by pushing one value onto every user column builder (and, when the
-//! source sent an old image, one onto every `_before` builder), then calls
+//! source sent an old image, one onto every `_before` builder, reached through
+//! [`ChangeBuilder::before_mut`]), then calls
 //! [`ChangeBuilder::finish_row`]. If decoding fails half-way through a row, the decoder calls
 //! [`ChangeBuilder::abandon_partial_row`], so no batch ever holds a row that was not fully decoded.
 
@@ -108,9 +109,12 @@ pub struct ChangeBuilder {
     before_fields: Fields,
     /// User column builders, in schema order. Decoders append to these directly.
     pub columns: Vec<ColumnBuilder>,
-    /// `_before` child builders, in schema order. Decoders append to these only for rows that have
-    /// an old image.
-    pub before: Vec<ColumnBuilder>,
+    /// `_before` child builders, in schema order, short of the `before_gap` null rows.
+    before: Vec<ColumnBuilder>,
+    /// Rows without an old image whose nulls are not yet in `before`: most rows have none, so the
+    /// nulls are appended in bulk when the next old image comes or at finish, not column by
+    /// column on every row.
+    before_gap: usize,
     before_valid: NullBufferBuilder,
     op: StringBuilder,
     pos: Vec<u64>,
@@ -177,6 +181,7 @@ impl ChangeBuilder {
             before_fields,
             columns,
             before,
+            before_gap: 0,
             before_valid: NullBufferBuilder::new(0),
             op: StringBuilder::new(),
             pos: Vec::new(),
@@ -213,6 +218,30 @@ impl ChangeBuilder {
         self.pos.len()
     }
 
+    /// The `_before` child builders, in schema order, for a row that has an old image: append one
+    /// value to each, then call [`finish_row`](Self::finish_row) with `has_before`.
+    pub fn before_mut(&mut self) -> &mut [ColumnBuilder] {
+        self.pad_before();
+        &mut self.before
+    }
+
+    /// Appends the pending nulls of rows without an old image to the `_before` builders.
+    fn pad_before(&mut self) {
+        if self.before_gap > 0 {
+            for b in &mut self.before {
+                b.append_nulls(self.before_gap);
+            }
+            self.before_gap = 0;
+        }
+    }
+
+    /// True when some user or `_before` builder holds values of a row not yet finished.
+    fn has_partial_row(&self) -> bool {
+        let n = self.pos.len();
+        self.columns.iter().any(|c| c.len() != n)
+            || self.before.iter().any(|c| c.len() + self.before_gap != n)
+    }
+
     /// Completes a row whose user column values were appended by the caller. `has_before` says the
     /// caller also appended one value to every `_before` builder; `unchanged` lists indexes of
     /// columns whose value the source did not send (their user value must have been appended as
@@ -221,9 +250,7 @@ impl ChangeBuilder {
         if has_before {
             self.before_valid.append_non_null();
         } else {
-            for b in &mut self.before {
-                b.append_null();
-            }
+            self.before_gap += 1;
             self.before_valid.append_null();
         }
         self.op.append_value(meta.op.as_str());
@@ -242,7 +269,10 @@ impl ChangeBuilder {
             self.unchanged.append(true);
         }
         debug_assert!(self.columns.iter().all(|c| c.len() == self.pos.len()));
-        debug_assert!(self.before.iter().all(|c| c.len() == self.pos.len()));
+        debug_assert!(self
+            .before
+            .iter()
+            .all(|c| c.len() + self.before_gap == self.pos.len()));
     }
 
     /// Sets the commit position and time of rows `from..` of the current run (for sources that
@@ -268,9 +298,7 @@ impl ChangeBuilder {
     /// that was rolled back or could not be decoded). Earlier rows are kept.
     pub fn discard_rows_from(&mut self, from: usize) -> Result<(), ArrowError> {
         let n = self.pos.len();
-        let partial =
-            self.columns.iter().any(|c| c.len() != n) || self.before.iter().any(|c| c.len() != n);
-        if from >= n && !partial {
+        if from >= n && !self.has_partial_row() {
             return Ok(());
         }
         if let Some(b) = self.finish_current(from.min(n))? {
@@ -283,9 +311,7 @@ impl ChangeBuilder {
     /// tuple). Completed rows are kept.
     pub fn abandon_partial_row(&mut self) -> Result<(), ArrowError> {
         let n = self.pos.len();
-        let partial =
-            self.columns.iter().any(|c| c.len() != n) || self.before.iter().any(|c| c.len() != n);
-        if partial {
+        if self.has_partial_row() {
             let batch = self.finish_current(n)?;
             if let Some(b) = batch {
                 self.done.push(b);
@@ -307,6 +333,7 @@ impl ChangeBuilder {
     fn finish_current(&mut self, rows: usize) -> Result<Option<RecordBatch>, ArrowError> {
         // Arrays are cut to `rows` so values of an unfinished row never appear.
         let cut = |a: ArrayRef| if a.len() > rows { a.slice(0, rows) } else { a };
+        self.pad_before();
         let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
         for c in &mut self.columns {
             arrays.push(cut(c.finish()?));
@@ -410,10 +437,10 @@ mod tests {
         push(&mut b, 1, Some("a"));
         b.finish_row(meta(Op::Insert, 0), false, &[]);
         push(&mut b, 1, None);
-        if let ColumnBuilder::Int64(c) = &mut b.before[0] {
+        if let ColumnBuilder::Int64(c) = &mut b.before_mut()[0] {
             c.append_value(1);
         }
-        if let ColumnBuilder::Utf8(c) = &mut b.before[1] {
+        if let ColumnBuilder::Utf8(c) = &mut b.before_mut()[1] {
             c.append_value("a");
         }
         b.finish_row(meta(Op::Update, 1), true, &[1]);

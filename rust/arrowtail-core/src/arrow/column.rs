@@ -168,6 +168,38 @@ impl ColumnBuilder {
         }
     }
 
+    /// Appends `n` null values at once.
+    pub fn append_nulls(&mut self, n: usize) {
+        match self {
+            Self::Boolean(b) => b.append_nulls(n),
+            Self::Int8(b) => b.append_nulls(n),
+            Self::Int16(b) => b.append_nulls(n),
+            Self::Int32(b) => b.append_nulls(n),
+            Self::Int64(b) => b.append_nulls(n),
+            Self::UInt8(b) => b.append_nulls(n),
+            Self::UInt16(b) => b.append_nulls(n),
+            Self::UInt32(b) => b.append_nulls(n),
+            Self::UInt64(b) => b.append_nulls(n),
+            Self::Float32(b) => b.append_nulls(n),
+            Self::Float64(b) => b.append_nulls(n),
+            Self::Decimal128(b) => b.append_nulls(n),
+            Self::Utf8(b) => b.append_nulls(n),
+            Self::Binary(b) => b.append_nulls(n),
+            Self::FixedSizeBinary(b) => b.append_nulls(n),
+            Self::Date32(b) => b.append_nulls(n),
+            Self::Timestamp(b) => b.append_nulls(n),
+            Self::Time64(b) => b.append_nulls(n),
+            Self::Duration(b) => b.append_nulls(n),
+            Self::Interval(b) => b.append_nulls(n),
+            Self::List(l) => {
+                for _ in 0..n {
+                    // Cannot fail: a null list adds no elements.
+                    let _ = l.append(false);
+                }
+            }
+        }
+    }
+
     /// Number of values appended since the last [`finish`](Self::finish).
     pub fn len(&self) -> usize {
         use arrow_array::builder::ArrayBuilder;

@@ -298,7 +298,7 @@ pub fn decode_rows(
                         &mut r,
                         &present,
                         table,
-                        &mut builder.before,
+                        builder.before_mut(),
                         scratch,
                         &mut ignored,
                         &mut before,

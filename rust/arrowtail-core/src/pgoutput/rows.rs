@@ -287,8 +287,8 @@ fn fill(
         put(b, rel, i, v, special, lsn)?;
     }
     if let Some((_, o)) = old {
-        for (i, v) in o.iter().enumerate() {
-            put(&mut slot.b.before[i], rel, i, *v, special, lsn)?;
+        for (b, (i, v)) in slot.b.before_mut().iter_mut().zip(o.iter().enumerate()) {
+            put(b, rel, i, *v, special, lsn)?;
         }
     }
     Ok(())

@@ -51,12 +51,12 @@ fn sample(source: SourceKind, name: &str) -> RecordBatch {
     push(&mut b.columns, 1, Some("a \"q\""), Some(1234));
     b.finish_row(meta(Op::Insert, 0), false, &[]);
     push(&mut b.columns, 1, None, Some(-5));
-    push(&mut b.before, 1, Some("a"), Some(1234));
+    push(b.before_mut(), 1, Some("a"), Some(1234));
     b.finish_row(meta(Op::Update, 1), true, &[1]);
     push(&mut b.columns, 1, Some("a"), None);
     b.finish_row(meta(Op::Delete, 2), false, &[]);
     push(&mut b.columns, 2, Some("b"), None);
-    push(&mut b.before, 1, None, None);
+    push(b.before_mut(), 1, None, None);
     b.finish_row(meta(Op::Update, 3), true, &[]);
     b.flush().unwrap().remove(0)
 }

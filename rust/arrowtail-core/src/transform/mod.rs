@@ -192,11 +192,11 @@ mod tests {
                 c.append_value(v);
             }
         }
-        if let ColumnBuilder::Int64(c) = &mut b.before[0] {
+        if let ColumnBuilder::Int64(c) = &mut b.before_mut()[0] {
             c.append_value(7);
         }
         for (i, v) in [(1, "old@example.com"), (2, "123-45-6789"), (3, "bye")] {
-            if let ColumnBuilder::Utf8(c) = &mut b.before[i] {
+            if let ColumnBuilder::Utf8(c) = &mut b.before_mut()[i] {
                 c.append_value(v);
             }
         }

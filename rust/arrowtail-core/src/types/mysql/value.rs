@@ -231,6 +231,14 @@ pub fn append_text_or_bytes(
 ) -> bool {
     match b {
         ColumnBuilder::Utf8(b) => {
+            // Valid UTF-8 in a UTF-8 charset is the value as it stands: append it straight from
+            // the event, without the copy through the scratch buffer.
+            if matches!(charset, Charset::Utf8 | Charset::Other | Charset::Binary) {
+                if let Ok(s) = std::str::from_utf8(bytes) {
+                    b.append_value(s);
+                    return true;
+                }
+            }
             if !decode_into(charset, bytes, &mut scratch.text) {
                 scratch.stats.replaced_text += 1;
             }

@@ -105,8 +105,95 @@ fn parse_offset(s: &str) -> R<i64> {
     Ok(sign * secs)
 }
 
+/// The value of `N` ASCII digits at `b[at..]`, or None.
+fn digits<const N: usize>(b: &[u8], at: usize) -> Option<i64> {
+    let d: &[u8; N] = b.get(at..at + N)?.try_into().ok()?;
+    let mut v = 0i64;
+    for &c in d {
+        let x = c.wrapping_sub(b'0');
+        if x > 9 {
+            return None;
+        }
+        v = v * 10 + i64::from(x);
+    }
+    Some(v)
+}
+
+/// The fast path for what PostgreSQL prints under `DateStyle=ISO` for years 1 to 9999 AD:
+/// `YYYY-MM-DD`, in days since the Unix epoch. Anything else (BC, longer years, infinity, bad
+/// input) is None and goes through the general parser, which gives the same value or the error.
+fn iso_date(b: &[u8]) -> Option<i64> {
+    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
+        return None;
+    }
+    let (y, m, d) = (digits::<4>(b, 0)?, digits::<2>(b, 5)?, digits::<2>(b, 8)?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    Some(days_from_civil(y, m as u32, d as u32))
+}
+
+/// The fast path of [`timestamp_text`]: `YYYY-MM-DD HH:MM:SS[.f{1,6}]`, then for timestamptz
+/// `±HH[:MM[:SS]]`, nothing else; None sends the value through the general parser.
+pub(super) fn iso_timestamp(b: &[u8], with_tz: bool) -> Option<i64> {
+    let days = iso_date(b)?;
+    if b.get(10) != Some(&b' ') || b.get(13) != Some(&b':') || b.get(16) != Some(&b':') {
+        return None;
+    }
+    let secs = digits::<2>(b, 11)? * 3600 + digits::<2>(b, 14)? * 60 + digits::<2>(b, 17)?;
+    let mut at = 19;
+    let mut us = 0i64;
+    if b.get(at) == Some(&b'.') {
+        at += 1;
+        let start = at;
+        while let Some(&c) = b.get(at).filter(|c| c.is_ascii_digit()) {
+            us = us * 10 + i64::from(c - b'0');
+            at += 1;
+        }
+        let n = at - start;
+        if n == 0 || n > 6 {
+            return None;
+        }
+        us *= 10i64.pow(6 - n as u32);
+    }
+    let mut offset = 0i64;
+    if with_tz {
+        let sign = match b.get(at) {
+            Some(b'+') => 1,
+            Some(b'-') => -1,
+            _ => return None,
+        };
+        offset = digits::<2>(b, at + 1)? * 3600;
+        at += 3;
+        for mult in [60, 1] {
+            if b.get(at) != Some(&b':') {
+                break;
+            }
+            offset += digits::<2>(b, at + 1)? * mult;
+            at += 3;
+        }
+        offset *= sign;
+    }
+    if at != b.len() {
+        return None;
+    }
+    // Years 0000..=9999 and at most ±99:59:59 of offset: none of this can overflow.
+    Some(days * US_PER_DAY + secs * US_PER_SEC + us - offset * US_PER_SEC)
+}
+
+/// The fast path of [`date_text`]: exactly `YYYY-MM-DD`, on the raw bytes.
+pub(super) fn iso_date_only(b: &[u8]) -> Option<i32> {
+    // Years 0..=9999 always fit an i32 day count.
+    iso_date(b)
+        .filter(|_| b.len() == 10)
+        .and_then(|d| i32::try_from(d).ok())
+}
+
 /// `date` text to days since the Unix epoch.
 pub fn date_text(s: &str) -> R<i32> {
+    if let Some(days) = iso_date_only(s.as_bytes()) {
+        return Ok(days);
+    }
     match s {
         "infinity" => return Ok(i32::MAX),
         "-infinity" => return Ok(i32::MIN),
@@ -127,6 +214,14 @@ pub fn date_binary(v: i32) -> i32 {
 
 /// `timestamp` / `timestamptz` text to microseconds since the Unix epoch (UTC for timestamptz).
 pub fn timestamp_text(s: &str, with_tz: bool) -> R<i64> {
+    if let Some(us) = iso_timestamp(s.as_bytes(), with_tz) {
+        return Ok(us);
+    }
+    timestamp_text_general(s, with_tz)
+}
+
+/// Every timestamp form the output functions can print: infinity, BC, years past 9999.
+fn timestamp_text_general(s: &str, with_tz: bool) -> R<i64> {
     match s {
         "infinity" => return Ok(i64::MAX),
         "-infinity" => return Ok(i64::MIN),
@@ -266,6 +361,62 @@ pub fn interval_text(s: &str) -> R<Interval> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_paths_agree_with_the_general_parser() {
+        let mut cases: Vec<String> = vec![
+            "2024-02-29 23:59:59.999999+00".into(),
+            "2024-02-29 23:59:59.999999-09:30".into(),
+            "1999-12-31 00:00:00+05:45:30".into(),
+            "0001-01-01 00:00:00+00".into(),
+            "2024-13-01 00:00:00+00".into(),
+            "2024-01-01 00:00:00.+00".into(),
+            "2024-01-01 00:00:00.1234567+00".into(),
+            "2024-01-01 00:00:00+0".into(),
+            "2024-01-01 00:00:00+00:".into(),
+            "2024-01-01 00:00:00 BC".into(),
+            "2024-01-01 00:00:00+00 BC".into(),
+            "12024-01-01 00:00:00+00".into(),
+            "2024-01-01T00:00:00+00".into(),
+        ];
+        for i in 0..2000i64 {
+            let us = 1_704_067_200_000_000 + i * 987_654_321_123 % 1_000_000_000_000_000;
+            let (days, rem) = (us.div_euclid(US_PER_DAY), us.rem_euclid(US_PER_DAY));
+            let (y, m, d) = crate::serialize::json::civil_from_days(days);
+            let secs = rem / US_PER_SEC;
+            let frac = format!(".{:06}", rem % US_PER_SEC);
+            let frac = frac.trim_end_matches('0');
+            let frac = if frac == "." { "" } else { frac };
+            let tz = ["+00", "-03", "+05:30", "-00:00:01"][(i % 4) as usize];
+            cases.push(format!(
+                "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}{frac}{tz}",
+                secs / 3600,
+                secs / 60 % 60,
+                secs % 60
+            ));
+            cases.push(format!("{y:04}-{m:02}-{d:02} 01:02:03{frac}"));
+        }
+        for c in &cases {
+            for tz in [true, false] {
+                assert_eq!(
+                    timestamp_text(c, tz),
+                    timestamp_text_general(c, tz),
+                    "{c:?} tz={tz}"
+                );
+                let fast = iso_timestamp(c.as_bytes(), tz);
+                if let Some(v) = fast {
+                    assert_eq!(Ok(v), timestamp_text_general(c, tz), "{c:?}");
+                }
+            }
+            let date = c.get(..10).unwrap_or(c);
+            let general = strip_bc(date);
+            let general = parse_ymd(general.0, general.1).map(|d| d as i32);
+            assert_eq!(date_text(date), general, "{date:?}");
+        }
+        // The fast path takes the canonical forms (so the test above exercises it).
+        assert!(iso_timestamp(b"2024-02-29 23:59:59.999999+00", true).is_some());
+        assert!(iso_timestamp(b"2024-02-29 23:59:59", false).is_some());
+    }
 
     #[test]
     fn dates() {

@@ -52,18 +52,30 @@ fn header(data: &[u8]) -> R<Var<'_>> {
     })
 }
 
+/// 10^0 to 10^38, every power of ten an i128 holds.
+const POW10: [i128; 39] = {
+    let mut t = [1i128; 39];
+    let mut i = 1;
+    while i < 39 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
+
+/// The next base-10000 digit.
+fn digit(r: &mut Reader<'_>) -> R<i64> {
+    let d = r.i16_be().map_err(|e| format!("numeric: {e}"))?;
+    if !(0..10_000).contains(&d) {
+        return Err(format!("numeric: digit {d} out of range"));
+    }
+    Ok(i64::from(d))
+}
+
 impl Var<'_> {
     fn digits(&self) -> R<Vec<i64>> {
         let mut r = self.digits.clone();
-        (0..self.ndigits)
-            .map(|_| {
-                let d = r.i16_be().map_err(|e| format!("numeric: {e}"))?;
-                if !(0..10_000).contains(&d) {
-                    return Err(format!("numeric: digit {d} out of range"));
-                }
-                Ok(i64::from(d))
-            })
-            .collect()
+        (0..self.ndigits).map(|_| digit(&mut r)).collect()
     }
 }
 
@@ -125,13 +137,18 @@ pub fn binary_to_decimal(data: &[u8], scale: i8) -> R<Decimal> {
     }
     let overflow = || "numeric value does not fit decimal128".to_string();
     let mut acc: i128 = 0;
-    for (i, d) in v.digits()?.into_iter().enumerate() {
+    // The digits are read in place (no Vec per value): this runs for every numeric of a row.
+    let mut r = v.digits.clone();
+    for i in 0..v.ndigits {
+        let d = digit(&mut r)?;
         // Decimal exponent of this base-10000 digit once scaled by 10^scale.
         let e = 4 * (i64::from(v.weight) - i as i64) + i64::from(scale);
         let d = i128::from(d);
         if e >= 0 {
-            let p = 10i128
-                .checked_pow(u32::try_from(e).map_err(|_| overflow())?)
+            let p = usize::try_from(e)
+                .ok()
+                .and_then(|e| POW10.get(e))
+                .copied()
                 .ok_or_else(overflow)?;
             acc = d
                 .checked_mul(p)
@@ -167,6 +184,15 @@ pub fn text_to_decimal(s: &str, scale: i8) -> R<Decimal> {
         || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
     {
         return Err(bad());
+    }
+    // Up to 18 digits (with the scale's padding) fit an i64 without any overflow check.
+    if int.len() + scale <= 18 {
+        let mut acc: i64 = 0;
+        for b in int.bytes().chain(frac.bytes()) {
+            acc = acc * 10 + i64::from(b - b'0');
+        }
+        let acc = acc * 10i64.pow((scale - frac.len()) as u32);
+        return Ok(Decimal::Value(i128::from(if neg { -acc } else { acc })));
     }
     let mut acc: i128 = 0;
     let padding = std::iter::repeat_n(b'0', scale - frac.len());
@@ -209,6 +235,16 @@ mod tests {
             binary_to_decimal(&b, 5).unwrap(),
             Decimal::Value(1_234_567_800)
         );
+        // The largest power of ten a decimal128 holds, and one past it.
+        let b = encode(0, 9, 0, &[1]);
+        assert_eq!(
+            binary_to_decimal(&b, 2).unwrap(),
+            Decimal::Value(10i128.pow(38))
+        );
+        assert!(binary_to_decimal(&b, 3).is_err());
+        assert!(binary_to_decimal(&encode(0, 9, 0, &[0]), 3).is_err());
+        assert!(binary_to_decimal(&encode(0, 0, 0, &[10_000]), 0).is_err());
+        assert!(binary_to_decimal(&encode(0, 0, 0, &[-1]), 0).is_err());
         // -0.0012 = [12] weight -1, dscale 4
         let b = encode(NEG, -1, 4, &[12]);
         assert_eq!(binary_to_text(&b).unwrap(), "-0.0012");
@@ -240,6 +276,22 @@ mod tests {
         assert_eq!(text_to_decimal("NaN", 2).unwrap(), Decimal::Special);
         assert!(text_to_decimal("1.234", 2).is_err());
         assert!(text_to_decimal("1e5", 2).is_err());
+        assert_eq!(text_to_decimal("0.05", 2).unwrap(), Decimal::Value(5));
+        assert_eq!(text_to_decimal("-0.5", 2).unwrap(), Decimal::Value(-50));
+        assert_eq!(text_to_decimal("+7.1", 3).unwrap(), Decimal::Value(7100));
+        assert!(text_to_decimal("1.2.3", 3).is_err());
+        assert!(text_to_decimal(".5", 2).is_err());
+        assert!(text_to_decimal("1,5", 2).is_err());
+        assert!(text_to_decimal("5", -1).is_err());
+        // Both sides of the 18-digit fast path.
+        assert_eq!(
+            text_to_decimal("9999999999999999.99", 2).unwrap(),
+            Decimal::Value(999_999_999_999_999_999)
+        );
+        assert_eq!(
+            text_to_decimal("-99999999999999999.99", 2).unwrap(),
+            Decimal::Value(-9_999_999_999_999_999_999)
+        );
         let big = "9".repeat(38);
         assert!(text_to_decimal(&big, 0).is_ok());
         assert!(text_to_decimal(&format!("{big}9"), 0).is_err());

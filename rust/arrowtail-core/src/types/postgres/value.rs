@@ -40,6 +40,32 @@ fn parse<T: std::str::FromStr>(s: &str) -> R<T> {
     s.parse().map_err(|_| format!("bad value {s:?}"))
 }
 
+/// A decimal integer straight from its bytes, accepting what `str::parse` accepts (an optional
+/// `+`, or `-` for signed types, then ASCII digits; out-of-range values fail). Integer output
+/// (`int2out`, `int4out`, `int8out`, `oidout`) is plain ASCII, so no UTF-8 pass is needed: a
+/// non-ASCII byte is simply not a digit.
+fn int_text<T: TryFrom<i128>>(data: &[u8], signed: bool) -> R<T> {
+    let bad = || format!("bad value {:?}", String::from_utf8_lossy(data));
+    let (neg, digits) = match data {
+        [b'-', rest @ ..] if signed => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        _ => (false, data),
+    };
+    // 39 digits overflow i128; every target type fails far earlier.
+    if digits.is_empty() || digits.len() > 38 {
+        return Err(bad());
+    }
+    let mut acc: i128 = 0;
+    for &b in digits {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return Err(bad());
+        }
+        acc = acc * 10 + i128::from(d);
+    }
+    T::try_from(if neg { -acc } else { acc }).map_err(|_| bad())
+}
+
 fn float_text<T: std::str::FromStr>(s: &str, inf: T, ninf: T, nan: T) -> R<T> {
     match s {
         "Infinity" => Ok(inf),
@@ -94,14 +120,56 @@ fn bytea_text(s: &[u8]) -> R<Vec<u8>> {
     Ok(out)
 }
 
-fn uuid_text(s: &str) -> R<[u8; 16]> {
-    let digits: Vec<u8> = s.bytes().filter(|&b| b != b'-').collect();
-    if digits.len() != 32 {
-        return Err(format!("bad uuid {s:?}"));
+/// Value of each byte as a hex digit, 0xFF for bytes that are not one.
+const HEX: [u8; 256] = {
+    let mut t = [0xFFu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
     }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+
+/// uuid text: 32 hex digits, hyphens anywhere ignored (`uuid_out` prints 8-4-4-4-12).
+fn uuid_text(s: &[u8]) -> R<[u8; 16]> {
+    // What uuid_out prints: hex pairs at fixed places between hyphens at 8, 13, 18 and 23.
+    if let Ok(c) = <&[u8; 36]>::try_from(s) {
+        if c[8] == b'-' && c[13] == b'-' && c[18] == b'-' && c[23] == b'-' {
+            const PAIRS: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+            let mut out = [0u8; 16];
+            let mut invalid = 0u8;
+            for (o, &at) in out.iter_mut().zip(&PAIRS) {
+                let (hi, lo) = (HEX[usize::from(c[at])], HEX[usize::from(c[at + 1])]);
+                invalid |= hi | lo;
+                *o = hi << 4 | (lo & 0x0F);
+            }
+            // Digit values are below 16; 0xFF marks a byte that is not a hex digit.
+            if invalid < 16 {
+                return Ok(out);
+            }
+        }
+    }
+    let bad = || format!("bad uuid {:?}", String::from_utf8_lossy(s));
     let mut out = [0u8; 16];
-    for (o, p) in out.iter_mut().zip(digits.chunks_exact(2)) {
-        *o = hex(p[0])? << 4 | hex(p[1])?;
+    let mut n = 0usize;
+    for &b in s {
+        if b == b'-' {
+            continue;
+        }
+        let slot = out.get_mut(n / 2).ok_or_else(bad)?;
+        let v = hex(b).map_err(|_| bad())?;
+        *slot = if n % 2 == 0 { v << 4 } else { *slot | v };
+        n += 1;
+    }
+    if n != 32 {
+        return Err(bad());
     }
     Ok(out)
 }
@@ -145,13 +213,13 @@ pub fn append(b: &mut ColumnBuilder, ty: &PgType, format: Format, data: &[u8]) -
             _ => return Err(format!("bad bool {:?}", String::from_utf8_lossy(data))),
         }),
         (PgType::Bool, Binary) => builder!(b, Boolean).append_value(fixed::<1>(data)?[0] != 0),
-        (PgType::Int2, Text) => builder!(b, Int16).append_value(parse(utf8(data)?)?),
+        (PgType::Int2, Text) => builder!(b, Int16).append_value(int_text(data, true)?),
         (PgType::Int2, Binary) => builder!(b, Int16).append_value(i16::from_be_bytes(fixed(data)?)),
-        (PgType::Int4, Text) => builder!(b, Int32).append_value(parse(utf8(data)?)?),
+        (PgType::Int4, Text) => builder!(b, Int32).append_value(int_text(data, true)?),
         (PgType::Int4, Binary) => builder!(b, Int32).append_value(i32::from_be_bytes(fixed(data)?)),
-        (PgType::Int8, Text) => builder!(b, Int64).append_value(parse(utf8(data)?)?),
+        (PgType::Int8, Text) => builder!(b, Int64).append_value(int_text(data, true)?),
         (PgType::Int8, Binary) => builder!(b, Int64).append_value(i64::from_be_bytes(fixed(data)?)),
-        (PgType::Oid, Text) => builder!(b, UInt32).append_value(parse(utf8(data)?)?),
+        (PgType::Oid, Text) => builder!(b, UInt32).append_value(int_text(data, false)?),
         (PgType::Oid, Binary) => builder!(b, UInt32).append_value(u32::from_be_bytes(fixed(data)?)),
         (PgType::Float4, Text) => builder!(b, Float32).append_value(float_text(
             utf8(data)?,
@@ -205,17 +273,28 @@ pub fn append(b: &mut ColumnBuilder, ty: &PgType, format: Format, data: &[u8]) -
         (PgType::Bytea, Text) => builder!(b, Binary).append_value(bytea_text(data)?),
         (PgType::Bytea, Binary) => builder!(b, Binary).append_value(data),
         (PgType::Uuid, Text) => builder!(b, FixedSizeBinary)
-            .append_value(uuid_text(utf8(data)?)?)
+            .append_value(uuid_text(data)?)
             .map_err(|e| e.to_string())?,
         (PgType::Uuid, Binary) => builder!(b, FixedSizeBinary)
             .append_value(fixed::<16>(data)?)
             .map_err(|e| e.to_string())?,
-        (PgType::Date, Text) => builder!(b, Date32).append_value(datetime::date_text(utf8(data)?)?),
+        // The canonical date and timestamp forms are ASCII: their fast paths read the bytes
+        // without a UTF-8 pass; anything else is checked and parsed in full.
+        (PgType::Date, Text) => {
+            builder!(b, Date32).append_value(match datetime::iso_date_only(data) {
+                Some(d) => d,
+                None => datetime::date_text(utf8(data)?)?,
+            })
+        }
         (PgType::Date, Binary) => builder!(b, Date32)
             .append_value(datetime::date_binary(i32::from_be_bytes(fixed(data)?))),
-        (PgType::Timestamp | PgType::TimestampTz, Text) => builder!(b, Timestamp).append_value(
-            datetime::timestamp_text(utf8(data)?, matches!(ty, PgType::TimestampTz))?,
-        ),
+        (PgType::Timestamp | PgType::TimestampTz, Text) => {
+            let tz = matches!(ty, PgType::TimestampTz);
+            builder!(b, Timestamp).append_value(match datetime::iso_timestamp(data, tz) {
+                Some(us) => us,
+                None => datetime::timestamp_text(utf8(data)?, tz)?,
+            })
+        }
         (PgType::Timestamp | PgType::TimestampTz, Binary) => builder!(b, Timestamp).append_value(
             datetime::timestamp_binary(i64::from_be_bytes(fixed(data)?))?,
         ),
@@ -398,6 +477,82 @@ mod tests {
         let s = v.as_any().downcast_ref::<StringArray>().unwrap();
         assert_eq!(s.value(0), "a,b");
         assert!(s.is_null(1));
+    }
+
+    #[test]
+    fn integer_text_parses_like_str_parse() {
+        let cases = [
+            "0",
+            "-0",
+            "+7",
+            "-",
+            "+",
+            "",
+            "12a",
+            "-32768",
+            "32768",
+            "-32769",
+            "2147483647",
+            "-2147483648",
+            "2147483648",
+            "9223372036854775807",
+            "-9223372036854775808",
+            "9223372036854775808",
+            "4294967295",
+            "4294967296",
+            "-1",
+            "00012",
+            " 1",
+            "1 ",
+            "١",
+            "99999999999999999999999999999999999999999",
+        ];
+        for c in cases {
+            let b = c.as_bytes();
+            assert_eq!(
+                int_text::<i16>(b, true).ok(),
+                c.parse::<i16>().ok(),
+                "{c:?}"
+            );
+            assert_eq!(
+                int_text::<i32>(b, true).ok(),
+                c.parse::<i32>().ok(),
+                "{c:?}"
+            );
+            assert_eq!(
+                int_text::<i64>(b, true).ok(),
+                c.parse::<i64>().ok(),
+                "{c:?}"
+            );
+            assert_eq!(
+                int_text::<u32>(b, false).ok(),
+                c.parse::<u32>().ok(),
+                "{c:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn uuid_text_forms() {
+        let want = [
+            0xa0, 0xee, 0xbc, 0x99, 0x9c, 0x0b, 0x4e, 0xf8, 0xbb, 0x6d, 0x6b, 0xb9, 0xbd, 0x38,
+            0x0a, 0x11,
+        ];
+        assert_eq!(uuid_text(b"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"), Ok(want));
+        assert_eq!(uuid_text(b"A0EEBC999C0B4EF8BB6D6BB9BD380A11"), Ok(want));
+        assert_eq!(
+            uuid_text(b"a0ee-bc99-9c0b-4ef8-bb6d-6bb9-bd38-0a11"),
+            Ok(want)
+        );
+        assert!(uuid_text(b"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1").is_err());
+        assert!(uuid_text(b"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a111").is_err());
+        assert!(uuid_text(b"g0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11").is_err());
+        assert!(uuid_text(b"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1g").is_err());
+        assert!(uuid_text(b"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1\xff").is_err());
+        assert!(uuid_text(b"a0eebc99-9c0b-4ef8-bb6d-6bb9bd38-a11").is_err());
+        for (i, c) in "0123456789abcdefABCDEF".bytes().enumerate() {
+            assert_eq!(HEX[usize::from(c)], hex(c).unwrap(), "{i}");
+        }
     }
 
     #[test]

@@ -1,0 +1,171 @@
+//! Criterion benches of the core decoders, no server needed: pgoutput captures (text proto 1 and
+//! binary proto 2, a mixed-type and a narrow table), COPY BINARY, and binlog files (a MariaDB and
+//! a MySQL 8 fixture, repeated into larger files, and the 47,273-row sakila log).
+//!
+//! Every input is decoded from its bytes to finished change batches (`flush`), as the Python
+//! layer does before handing batches to pyarrow. Each input is measured twice, once reported as
+//! rows/s and once as MB/s, in on-CPU time of the thread (see [`cpu_time`]). Run: `cargo bench -p arrowtail-core --bench decode` (a filter after
+//! `--` selects inputs, e.g. `-- pgoutput`); `ARROWTAIL_BENCH_ROWS` sets the pgoutput and COPY
+//! row count (default 100000); `ARROWTAIL_BENCH_BINLOG` adds binlog files (`:`-separated) as
+//! `binlog/file/NAME`.
+
+mod cpu_time;
+mod inputs;
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use arrowtail_core::binlog::BinlogDecoder;
+use arrowtail_core::copy::CopyDecoder;
+use arrowtail_core::pgoutput::Decoder;
+use cpu_time::CpuTime;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+/// Criterion measuring on-CPU time (see [`cpu_time`]).
+type C = Criterion<CpuTime>;
+use inputs::pg::{self, Table};
+
+/// Rows in the batches a decoder produced.
+fn rows_of(batches: &[arrowtail_core::arrow::ChangeBatch]) -> u64 {
+    batches.iter().map(|b| b.batch.num_rows() as u64).sum()
+}
+
+fn decode_pgoutput(data: &[u8]) -> u64 {
+    let mut d = Decoder::new();
+    d.feed_capture(data).expect("capture decodes");
+    rows_of(&d.flush().expect("flush"))
+}
+
+fn decode_copy(data: &[u8], table: Table) -> u64 {
+    let mut d = CopyDecoder::new(
+        "bench.mixed",
+        &pg::copy_columns(table),
+        vec!["id".into()],
+        1,
+        0,
+        0,
+        0,
+    )
+    .expect("copy decoder");
+    // The source feeds COPY data as it arrives; 64 KiB is a typical read.
+    for chunk in data.chunks(64 * 1024) {
+        d.feed(chunk).expect("copy decodes");
+    }
+    d.finish().expect("copy ends");
+    rows_of(&d.flush().expect("flush"))
+}
+
+fn decode_binlog(data: &[u8]) -> u64 {
+    let mut d = BinlogDecoder::default();
+    d.feed_file_bytes(data, "bench-bin.000001")
+        .expect("binlog decodes");
+    rows_of(&d.flush().expect("flush"))
+}
+
+/// The bench-name filters given on the command line (criterion's positional arguments), so inputs
+/// of benches that will not run are not built (it keeps profiles of one bench clean).
+fn filters() -> Vec<String> {
+    const VALUED: [&str; 6] = [
+        "--save-baseline",
+        "--baseline",
+        "--load-baseline",
+        "--output-format",
+        "--color",
+        "--plotting-backend",
+    ];
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut out = Vec::new();
+    for (i, a) in args.iter().enumerate() {
+        let after_valued = i > 0 && VALUED.contains(&args[i - 1].as_str());
+        if !a.starts_with('-') && a.parse::<f64>().is_err() && !after_valued {
+            out.push(a.clone());
+        }
+    }
+    out
+}
+
+/// Measures `decode` on the input `make` builds, as rows/s and as MB/s under `name`.
+fn bench(c: &mut C, name: &str, make: &dyn Fn() -> Vec<u8>, decode: &dyn Fn(&[u8]) -> u64) {
+    let f = filters();
+    // A filter may name a group (`pgoutput/text_v1`) or one bench of it (`.../rows`).
+    if !f.is_empty()
+        && !f
+            .iter()
+            .any(|f| name.contains(f.as_str()) || f.starts_with(name))
+    {
+        return;
+    }
+    let data = &make()[..];
+    let rows = decode(data);
+    assert!(rows > 0, "{name}: the input decodes to no rows");
+    let mut g = c.benchmark_group(name);
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
+    for (label, t) in [
+        ("rows", Throughput::Elements(rows)),
+        ("bytes", Throughput::BytesDecimal(data.len() as u64)),
+    ] {
+        g.throughput(t);
+        g.bench_function(label, |b| b.iter(|| decode(black_box(data))));
+    }
+    g.finish();
+}
+
+fn pgoutput(c: &mut C) {
+    let rows = std::env::var("ARROWTAIL_BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000u64);
+    for (table, tname) in [(Table::Mixed, "mixed"), (Table::Narrow, "narrow")] {
+        for (binary, form) in [(false, "text_v1"), (true, "binary_v2")] {
+            let name = format!("pgoutput/{form}/{tname}");
+            let label = name.clone();
+            let make = move || {
+                let (data, changes) = pg::capture(table, rows, binary);
+                assert_eq!(decode_pgoutput(&data), changes, "{label}: rows lost");
+                data
+            };
+            bench(c, &name, &make, &decode_pgoutput);
+        }
+        let make = move || pg::copy_binary(table, rows);
+        bench(c, &format!("copy_binary/{tname}"), &make, &move |d| {
+            decode_copy(d, table)
+        });
+    }
+    let real = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/pgoutput/stream.cap");
+    let make = move || std::fs::read(&real).expect("tests/fixtures/pgoutput/stream.cap");
+    bench(c, "pgoutput/real_capture", &make, &decode_pgoutput);
+}
+
+fn binlog(c: &mut C) {
+    for (name, file, times) in [
+        ("binlog/mariadb_10_5_x2000", "mariadb-bin.000001", 2000),
+        ("binlog/mysql_8_0_x500", "mysql-enum-string-set.000001", 500),
+    ] {
+        let make =
+            move || inputs::binlog::repeat_transactions(&inputs::binlog::fixture(file), times);
+        bench(c, name, &make, &decode_binlog);
+    }
+    let make = || inputs::binlog::fixture("mysql-bin.sakila.gz");
+    bench(c, "binlog/mysql_5_5_sakila", &make, &decode_binlog);
+    // Binlog files of a real workload, when given (e.g. the MariaDB run of `benches.run`).
+    for path in
+        std::env::split_paths(&std::env::var_os("ARROWTAIL_BENCH_BINLOG").unwrap_or_default())
+    {
+        let name = format!(
+            "binlog/file/{}",
+            path.file_name().unwrap_or_default().to_string_lossy()
+        );
+        let make = move || std::fs::read(&path).expect("ARROWTAIL_BENCH_BINLOG file");
+        bench(c, &name, &make, &decode_binlog);
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().with_measurement(CpuTime::default());
+    targets = pgoutput, binlog
+}
+criterion_main!(benches);
