@@ -53,6 +53,36 @@ def vm_hwm_kb(pid: int) -> int:
     return 0
 
 
+def run_within_memory(
+    cmd: list[str], log_path: Path, env: dict[str, str] | None = None, timeout: float = 300
+) -> str:
+    """Runs ``cmd`` (an ``arrowtail run`` that ends by itself), sampling its peak RSS until it
+    exits; asserts it succeeded with a peak under ``LIMIT_MB``, and returns its output."""
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    # VmHWM of the running process: the peak RSS of its own address space. (ru_maxrss of the
+    # child is not usable: Linux carries the forking parent's high-water mark over the exec.)
+    peak_kb = 0
+    deadline = time.monotonic() + timeout
+    while True:
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"arrowtail run did not finish within {timeout:g} s")
+        peak_kb = max(peak_kb, vm_hwm_kb(proc.pid))
+        try:
+            proc.wait(timeout=0.1)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    output = log_path.read_text()
+    assert proc.returncode == 0, output
+    peak_mb = peak_kb / 1024
+    print(f"peak RSS of arrowtail run: {peak_mb:.0f} MB")
+    assert peak_mb < LIMIT_MB, f"peak RSS {peak_mb:.0f} MB"
+    assert peak_mb > 20, f"peak RSS {peak_mb:.0f} MB is implausibly low: measured the wrong process"
+    return output
+
+
 def test_million_row_transaction_in_bounded_memory(
     postgres: Any, database: Any, tmp_path: Path
 ) -> None:
@@ -79,27 +109,8 @@ def test_million_row_transaction_in_bounded_memory(
         "--log-format",
         "text",
     ]
-    with open(tmp_path / "run.log", "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    # VmHWM of the running process: the peak RSS of its own address space. (ru_maxrss of the
-    # child is not usable: Linux carries the forking parent's high-water mark over the exec.)
-    peak_kb = 0
-    deadline = time.monotonic() + 300
-    while True:
-        assert time.monotonic() < deadline, "arrowtail run did not finish within 300 s"
-        peak_kb = max(peak_kb, vm_hwm_kb(proc.pid))
-        try:
-            proc.wait(timeout=0.1)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    output = (tmp_path / "run.log").read_text()
-    assert proc.returncode == 0, output
+    output = run_within_memory(cmd, tmp_path / "run.log")
     assert "proto 3" in output or "proto 4" in output or "proto 2" in output, output
-    peak_mb = peak_kb / 1024
-    print(f"peak RSS of arrowtail run: {peak_mb:.0f} MB")
-    assert peak_mb < LIMIT_MB, f"peak RSS {peak_mb:.0f} MB"
-    assert peak_mb > 20, f"peak RSS {peak_mb:.0f} MB is implausibly low: measured the wrong process"
 
     assert check_committed_files(out) == ROWS
     ids = 0
