@@ -2,8 +2,10 @@
 
 ``initdb`` into a temporary directory, configured for logical replication (``wal_level=logical``)
 and two-phase commit, listening on 127.0.0.1 only with its unix socket inside the temporary
-directory. The superuser ``postgres`` is trusted; the role ``arrowtail`` (REPLICATION LOGIN) must
-authenticate with its password over SCRAM, so security tests can prove wrong passwords are refused.
+directory. The superuser ``postgres`` is trusted; the capture role ``arrowtail`` (LOGIN
+REPLICATION, nothing else) must authenticate with its password over SCRAM, so security tests can
+prove wrong passwords are refused. :meth:`PostgresServer.grant_capture` gives it the rest of what
+README's least-privilege section lists (CONNECT, SELECT) on one test database.
 """
 
 from __future__ import annotations
@@ -251,12 +253,7 @@ class PostgresServer(ProcessServer):
                     sql.Identifier(self.app_user), sql.Literal(self.app_password)
                 )
             )
-            # Enough to snapshot and publish tables in the default database.
-            conn.execute(
-                sql.SQL("GRANT CREATE ON DATABASE {} TO {}").format(
-                    sql.Identifier(self.dbname), sql.Identifier(self.app_user)
-                )
-            )
+            # Nothing more: a test database's CONNECT and SELECT grants come from grant_capture.
 
     def __repr__(self) -> str:
         return f"<PostgresServer {self.dsn} dir={self.tmp_dir}>"
