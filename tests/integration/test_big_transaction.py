@@ -1,7 +1,8 @@
 """A single transaction of one million rows from PostgreSQL, streamed in progress (proto >= 2,
-``logical_decoding_work_mem`` small), into Parquet: every row arrives, and the peak resident
-memory of the ``arrowtail run`` process (``VmHWM`` from ``/proc/<pid>/status``, sampled until it
-exits) stays under 512 MB. Loose on purpose: a memory bound, not a timing."""
+``logical_decoding_work_mem`` small), into Parquet as the least-privilege capture role: every row
+arrives, and the peak resident memory of the ``arrowtail run`` process (``VmHWM`` from
+``/proc/<pid>/status``, sampled until it exits) stays under 512 MB. Loose on purpose: a memory
+bound, not a timing."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 from psycopg import sql
 
 from tests.integration.chaos import check_committed_files
+from tests.integration.pg_run import PASSWORD_ENV, env_for
 from tests.replay import parquet_changes
 
 DB = "big_tx"
@@ -35,6 +37,7 @@ def database(postgres: Any) -> Any:
     )
     conn = postgres.connect(dbname=DB)
     conn.execute("CREATE TABLE big (id int PRIMARY KEY, v text, n bigint)")
+    postgres.grant_capture(DB)
     conn.execute("CREATE PUBLICATION big_pub FOR ALL TABLES")
     yield conn
     conn.close()
@@ -97,7 +100,9 @@ def test_million_row_transaction_in_bounded_memory(
         "arrowtail.cli",
         "run",
         "--source",
-        postgres.dsn_for(postgres.user, None, DB),
+        postgres.capture_dsn(DB),
+        "--password-env",
+        PASSWORD_ENV,
         "--to",
         f"parquet:{out}",
         "--slot",
@@ -109,7 +114,8 @@ def test_million_row_transaction_in_bounded_memory(
         "--log-format",
         "text",
     ]
-    output = run_within_memory(cmd, tmp_path / "run.log")
+    output = run_within_memory(cmd, tmp_path / "run.log", env_for(postgres))
+    assert postgres.app_password not in output
     assert "proto 3" in output or "proto 4" in output or "proto 2" in output, output
 
     assert check_committed_files(out) == ROWS
