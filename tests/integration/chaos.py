@@ -159,6 +159,23 @@ def workload_kill_loop(
     assert advanced >= 3, f"only {advanced} killed runs stored anything"
 
 
+def wait_positioned(child: Child, touch: Callable[[int], None], stored: Callable[[], bool]) -> None:
+    """For a MySQL source, which keeps no replica position: until ``stored()`` says the running
+    ``child`` has stored a checkpoint, make the i-th marker change with ``touch(i)``. (A run
+    without a stored position starts at the binlog's end; after this one, every restart resumes
+    from the checkpoint.)"""
+    marker = 0
+
+    def positioned() -> bool:
+        nonlocal marker
+        assert child.proc.poll() is None, child.output()
+        marker += 1
+        touch(marker)
+        return stored()
+
+    wait_for(positioned, "the first run to store a checkpoint", timeout=120)
+
+
 def _started(child: Child) -> bool:
     return child.proc.poll() is not None or STARTED in child.output()
 

@@ -23,7 +23,7 @@ def create_database(postgres: Any, db: str, schema: str) -> None:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db)))
     with postgres.connect(dbname=db) as conn:
         conn.execute(schema)
-        conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {postgres.app_user}")
+        postgres.grant_capture(db)
 
 
 def run_args(
@@ -33,7 +33,7 @@ def run_args(
     return [
         "run",
         "--source",
-        postgres.dsn_for(postgres.app_user, None, db),
+        postgres.capture_dsn(db),
         "--password-env",
         PASSWORD_ENV,
         "--to",

@@ -1,7 +1,8 @@
 """A single transaction of one million rows from PostgreSQL, streamed in progress (proto >= 2,
-``logical_decoding_work_mem`` small), into Parquet: every row arrives, and the peak resident
-memory of the ``arrowtail run`` process (``VmHWM`` from ``/proc/<pid>/status``, sampled until it
-exits) stays under 512 MB. Loose on purpose: a memory bound, not a timing."""
+``logical_decoding_work_mem`` small), into Parquet as the least-privilege capture role: every row
+arrives, and the peak resident memory of the ``arrowtail run`` process (``VmHWM`` from
+``/proc/<pid>/status``, sampled until it exits) stays under 512 MB. Loose on purpose: a memory
+bound, not a timing."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 from psycopg import sql
 
 from tests.integration.chaos import check_committed_files
+from tests.integration.pg_run import PASSWORD_ENV, env_for
 from tests.replay import parquet_changes
 
 DB = "big_tx"
@@ -35,6 +37,7 @@ def database(postgres: Any) -> Any:
     )
     conn = postgres.connect(dbname=DB)
     conn.execute("CREATE TABLE big (id int PRIMARY KEY, v text, n bigint)")
+    postgres.grant_capture(DB)
     conn.execute("CREATE PUBLICATION big_pub FOR ALL TABLES")
     yield conn
     conn.close()
@@ -53,6 +56,36 @@ def vm_hwm_kb(pid: int) -> int:
     return 0
 
 
+def run_within_memory(
+    cmd: list[str], log_path: Path, env: dict[str, str] | None = None, timeout: float = 300
+) -> str:
+    """Runs ``cmd`` (an ``arrowtail run`` that ends by itself), sampling its peak RSS until it
+    exits; asserts it succeeded with a peak under ``LIMIT_MB``, and returns its output."""
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    # VmHWM of the running process: the peak RSS of its own address space. (ru_maxrss of the
+    # child is not usable: Linux carries the forking parent's high-water mark over the exec.)
+    peak_kb = 0
+    deadline = time.monotonic() + timeout
+    while True:
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"arrowtail run did not finish within {timeout:g} s")
+        peak_kb = max(peak_kb, vm_hwm_kb(proc.pid))
+        try:
+            proc.wait(timeout=0.1)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    output = log_path.read_text()
+    assert proc.returncode == 0, output
+    peak_mb = peak_kb / 1024
+    print(f"peak RSS of arrowtail run: {peak_mb:.0f} MB")
+    assert peak_mb < LIMIT_MB, f"peak RSS {peak_mb:.0f} MB"
+    assert peak_mb > 20, f"peak RSS {peak_mb:.0f} MB is implausibly low: measured the wrong process"
+    return output
+
+
 def test_million_row_transaction_in_bounded_memory(
     postgres: Any, database: Any, tmp_path: Path
 ) -> None:
@@ -67,7 +100,9 @@ def test_million_row_transaction_in_bounded_memory(
         "arrowtail.cli",
         "run",
         "--source",
-        postgres.dsn_for(postgres.user, None, DB),
+        postgres.capture_dsn(DB),
+        "--password-env",
+        PASSWORD_ENV,
         "--to",
         f"parquet:{out}",
         "--slot",
@@ -79,27 +114,9 @@ def test_million_row_transaction_in_bounded_memory(
         "--log-format",
         "text",
     ]
-    with open(tmp_path / "run.log", "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    # VmHWM of the running process: the peak RSS of its own address space. (ru_maxrss of the
-    # child is not usable: Linux carries the forking parent's high-water mark over the exec.)
-    peak_kb = 0
-    deadline = time.monotonic() + 300
-    while True:
-        assert time.monotonic() < deadline, "arrowtail run did not finish within 300 s"
-        peak_kb = max(peak_kb, vm_hwm_kb(proc.pid))
-        try:
-            proc.wait(timeout=0.1)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    output = (tmp_path / "run.log").read_text()
-    assert proc.returncode == 0, output
+    output = run_within_memory(cmd, tmp_path / "run.log", env_for(postgres))
+    assert postgres.app_password not in output
     assert "proto 3" in output or "proto 4" in output or "proto 2" in output, output
-    peak_mb = peak_kb / 1024
-    print(f"peak RSS of arrowtail run: {peak_mb:.0f} MB")
-    assert peak_mb < LIMIT_MB, f"peak RSS {peak_mb:.0f} MB"
-    assert peak_mb > 20, f"peak RSS {peak_mb:.0f} MB is implausibly low: measured the wrong process"
 
     assert check_committed_files(out) == ROWS
     ids = 0

@@ -42,7 +42,7 @@ def database(postgres: Any) -> Iterator[str]:
     admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DB)))
     with postgres.connect(dbname=DB) as conn:
         conn.execute("CREATE TABLE t (id int PRIMARY KEY, v int NOT NULL, s text)")
-        conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {postgres.app_user}")
+        postgres.grant_capture(DB)
         conn.execute(f"CREATE PUBLICATION {PUB} FOR ALL TABLES")
     admin.close()
     yield DB
@@ -101,7 +101,7 @@ def run_args(postgres: Any, out: Path, slot: str, *extra: str) -> list[str]:
     return [
         "run",
         "--source",
-        postgres.dsn_for(postgres.app_user, None, DB),
+        postgres.capture_dsn(DB),
         "--password-env",
         "RUN_PG_PASSWORD",
         "--to",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,9 @@ import pytest
 from tests.integration.chaos import (
     check_committed_files,
     checkpoint,
-    manifest,
     soak_rounds,
     start_arrowtail,
-    wait_for,
+    wait_positioned,
     workload_kill_loop,
 )
 from tests.replay import assert_tables_equal, parquet_changes, replay
@@ -47,6 +47,12 @@ def database(mariadb: Any) -> Any:
         cur.execute(f"CREATE TABLE {DB}.events (id bigint PRIMARY KEY, kind int, payload text)")
     yield conn
     conn.close()
+
+
+def touch_marker(conn: Any, i: int) -> None:
+    """A one-row change (the i-th) that gives a first run something to store."""
+    with conn.cursor() as cur:
+        cur.execute(f"REPLACE INTO {DB}.events VALUES (0, %s, 'marker')", (i,))
 
 
 def workload_round(conn: Any, r: int) -> None:
@@ -109,18 +115,7 @@ def test_sigkill_loop_loses_and_repeats_nothing(
 
     # The first run starts at the binlog's end; a first change gives the manifest a position.
     first = start_arrowtail(run_args(mariadb, out, "--idle-exit", "600"), env, tmp_path, "first")
-    marker = 0
-
-    def positioned() -> bool:
-        nonlocal marker
-        assert first.proc.poll() is None, first.output()
-        marker += 1
-        with database.cursor() as cur:
-            cur.execute(f"REPLACE INTO {DB}.events VALUES (0, %s, 'marker')", (marker,))
-        path = out / "_arrowtail" / "manifest.json"
-        return path.exists() and manifest(out).get("checkpoint") is not None
-
-    wait_for(positioned, "the first run to store a checkpoint", timeout=120)
+    wait_positioned(first, partial(touch_marker, database), lambda: checkpoint(out) is not None)
     first.kill()
 
     work_conn = mariadb.connect(database=DB)

@@ -54,7 +54,7 @@ def database(postgres: Any) -> Any:
     )
     conn = postgres.connect(dbname=DB)
     conn.execute(SCHEMA)
-    conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {postgres.app_user}")
+    postgres.grant_capture(DB)
     conn.execute("CREATE PUBLICATION kill_pub FOR ALL TABLES")
     yield conn
     conn.execute(
@@ -102,7 +102,7 @@ def run_args(postgres: Any, out: Path, *extra: str) -> list[str]:
     return [
         "run",
         "--source",
-        postgres.dsn_for(postgres.app_user, None, DB),
+        postgres.capture_dsn(DB),
         "--password-env",
         "RUN_PG_PASSWORD",
         "--to",

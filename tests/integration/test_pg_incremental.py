@@ -38,7 +38,7 @@ def database(postgres: Any) -> Iterator[str]:
     admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DB)))
     with postgres.connect(dbname=DB) as conn:
         conn.execute("CREATE TABLE nokey (x int)")
-        conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {postgres.app_user}")
+        postgres.grant_capture(DB)
         conn.execute(f"CREATE PUBLICATION {PUB} FOR ALL TABLES")
     admin.close()
     yield DB
@@ -183,7 +183,7 @@ def test_incremental_snapshot_resumes_after_a_kill(
     make_table(postgres, "resumed")
     create_slot(postgres, "incr_kill")
     monkeypatch.setenv("INCR_PG_PASSWORD", postgres.app_password)
-    url = postgres.dsn_for(postgres.app_user, None, DB)
+    url = postgres.capture_dsn(DB)
     request = ["snapshot", "--incremental", "--source", url, "--password-env", "INCR_PG_PASSWORD"]
     assert cli.main([*request, "--tables", "public.nokey"]) == 2
     assert "no primary key" in capsys.readouterr().err

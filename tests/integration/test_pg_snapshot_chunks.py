@@ -38,7 +38,7 @@ def database(postgres: Any) -> Iterator[str]:
         conn.execute("CREATE TABLE loose (n int, s text)")
         for table, rows in TABLES.items():
             conn.execute(sql.SQL("INSERT INTO {} ").format(sql.Identifier(table)) + sql.SQL(rows))
-        conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {postgres.app_user}")
+        postgres.grant_capture(DB)
         conn.execute("CREATE PUBLICATION chunks FOR ALL TABLES")
     admin.close()
     yield DB

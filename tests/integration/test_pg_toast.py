@@ -35,7 +35,7 @@ def database(postgres: Any) -> Iterator[str]:
         conn.execute("CREATE TABLE blobs (id uuid PRIMARY KEY, n int, body text)")
         for table in ("docs", "blobs"):
             conn.execute(f"ALTER TABLE {table} ALTER COLUMN body SET STORAGE EXTERNAL")
-        conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {postgres.app_user}")
+        postgres.grant_capture(DB)
         conn.execute(f"CREATE PUBLICATION {PUB} FOR ALL TABLES")
     admin.close()
     yield DB

@@ -31,7 +31,7 @@ CREATE TABLE orders (
 
 
 def app_dsn(postgres: Any, db: str) -> str:
-    return postgres.dsn_for(postgres.app_user, None, db)
+    return postgres.capture_dsn(db)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ def database(postgres: Any) -> Any:
     conn = postgres.connect(dbname=DB)
     conn.execute(SCHEMA)
     conn.execute("ALTER TABLE customers REPLICA IDENTITY FULL")
-    conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {postgres.app_user}")
+    postgres.grant_capture(DB)
     conn.execute("CREATE PUBLICATION cdc FOR ALL TABLES")
     # Rows that exist before the slot: they must arrive through the snapshot.
     conn.execute(

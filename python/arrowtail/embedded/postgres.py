@@ -2,8 +2,10 @@
 
 ``initdb`` into a temporary directory, configured for logical replication (``wal_level=logical``)
 and two-phase commit, listening on 127.0.0.1 only with its unix socket inside the temporary
-directory. The superuser ``postgres`` is trusted; the role ``arrowtail`` (REPLICATION LOGIN) must
-authenticate with its password over SCRAM, so security tests can prove wrong passwords are refused.
+directory. The superuser ``postgres`` is trusted; the capture role ``arrowtail`` (LOGIN
+REPLICATION, nothing else) must authenticate with its password over SCRAM, so security tests can
+prove wrong passwords are refused. :meth:`PostgresServer.grant_capture` gives it the rest of what
+README's least-privilege section lists (CONNECT, SELECT) on one test database.
 """
 
 from __future__ import annotations
@@ -133,6 +135,31 @@ class PostgresServer(ProcessServer):
         """libpq URL of the password-protected ``arrowtail`` replication role."""
         return self.dsn_for(self.app_user, self.app_password)
 
+    def capture_dsn(self, dbname: str | None = None) -> str:
+        """libpq URL of the least-privilege capture role ``arrowtail`` for ``dbname``, without
+        its password (pass ``app_password`` through ``--password-env``)."""
+        return self.dsn_for(self.app_user, None, dbname)
+
+    def grant_capture(self, dbname: str, tables: list[str] | None = None) -> None:
+        """Gives the capture role exactly what README's least-privilege section lists for
+        ``dbname``: CONNECT on the database (taken from PUBLIC, so that nothing else lets it in)
+        and SELECT on ``tables`` (``schema.table``; default every table of schema ``public``).
+        Publications and slots are created beforehand by the caller as the superuser."""
+        from psycopg import sql
+
+        role = sql.Identifier(self.app_user)
+        db = sql.Identifier(dbname)
+        with self.connect(dbname=dbname) as conn:
+            conn.execute(sql.SQL("REVOKE CONNECT ON DATABASE {} FROM PUBLIC").format(db))
+            conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(db, role))
+            if tables is None:
+                conn.execute(
+                    sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(role)
+                )
+            else:
+                idents = sql.SQL(", ").join(sql.Identifier(*t.split(".", 1)) for t in tables)
+                conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(idents, role))
+
     def connect(self, **kw: Any) -> Any:
         """A psycopg 3 connection as the superuser, autocommit on (keywords override)."""
         import psycopg
@@ -226,12 +253,7 @@ class PostgresServer(ProcessServer):
                     sql.Identifier(self.app_user), sql.Literal(self.app_password)
                 )
             )
-            # Enough to snapshot and publish tables in the default database.
-            conn.execute(
-                sql.SQL("GRANT CREATE ON DATABASE {} TO {}").format(
-                    sql.Identifier(self.dbname), sql.Identifier(self.app_user)
-                )
-            )
+            # Nothing more: a test database's CONNECT and SELECT grants come from grant_capture.
 
     def __repr__(self) -> str:
         return f"<PostgresServer {self.dsn} dir={self.tmp_dir}>"

@@ -67,10 +67,11 @@ def check_server(conn: psycopg.Connection) -> int:
     """Returns ``server_version_num`` after checking ``wal_level`` and the role's privileges."""
     row = conn.execute(
         "SELECT current_setting('server_version_num')::int, current_setting('wal_level'), "
-        "r.rolreplication, r.rolsuper FROM pg_roles r WHERE r.rolname = current_user"
+        "r.rolreplication, r.rolsuper, quote_ident(current_user) "
+        "FROM pg_roles r WHERE r.rolname = current_user"
     ).fetchone()
     assert row is not None
-    version, wal_level, can_replicate, is_super = row
+    version, wal_level, can_replicate, is_super, role = row
     if version < 120000:
         raise SourceError(f"PostgreSQL {version // 10000} is too old: arrowtail needs 12 or newer")
     if wal_level != "logical":
@@ -80,8 +81,8 @@ def check_server(conn: psycopg.Connection) -> int:
         )
     if not (can_replicate or is_super):
         raise SourceError(
-            "the role has no REPLICATION attribute: run ALTER ROLE <role> WITH REPLICATION "
-            "as a superuser"
+            f"the role {role} has no REPLICATION attribute: as a superuser run: ALTER ROLE "
+            f"{role} WITH REPLICATION"
         )
     return int(version)
 
@@ -107,6 +108,26 @@ def ensure_publication(conn: psycopg.Connection, name: str, tables: list[str]) -
     except psycopg.errors.UndefinedTable as exc:
         raise SourceError(f"cannot publish the listed tables: {exc}".strip()) from None
     log.info("created publication %s", name)
+
+
+def check_select(conn: psycopg.Connection, publication: str) -> None:
+    """Refuses a snapshot of ``publication`` when the role may not read every table in it
+    (the snapshot's COPY would fail half way, after the slot was created), naming the tables and
+    the GRANT that fixes it."""
+    rows = conn.execute(
+        "SELECT format('%%I.%%I', schemaname, tablename), quote_ident(current_user) "
+        "FROM pg_publication_tables WHERE pubname = %s "
+        "AND NOT has_table_privilege(format('%%I.%%I', schemaname, tablename), 'SELECT') "
+        "ORDER BY 1",
+        (publication,),
+    ).fetchall()
+    if rows:
+        tables = ", ".join(r[0] for r in rows)
+        raise SourceError(
+            f"the role {rows[0][1]} has no SELECT on published table(s) {tables}, which the "
+            f"snapshot reads: as the owner or a superuser run: GRANT SELECT ON {tables} TO "
+            f"{rows[0][1]}"
+        )
 
 
 def published_tables(conn: psycopg.Connection, publication: str) -> list[tuple[str, str]]:

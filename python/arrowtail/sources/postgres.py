@@ -183,6 +183,8 @@ class PostgresSource:
                     log.info("using text tuples: %s, which has no binary decoder", why)
                     self._options["binary"] = False
             slot = pg_admin.get_slot(conn, self.slot)
+            if slot is None and self.snapshot_mode == "initial" and start is None:
+                pg_admin.check_select(conn, self.publication)
             tables = pg_admin.published_tables(conn, self.publication)
             self._target_lsn = pg_admin.flushed_wal_lsn(conn)
         if self._heartbeat is not None and not self._options["messages"]:
