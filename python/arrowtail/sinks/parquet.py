@@ -45,10 +45,10 @@ from pathlib import Path
 from typing import IO, Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from arrowtail.exceptions import SinkError
+from arrowtail.lazy import call
 from arrowtail.sinks.base import Position
 from arrowtail.sinks.parquet_types import convert_batch, convert_schema
 
@@ -210,7 +210,7 @@ class ParquetSink:
         f.row_group_rows += batch.num_rows
         f.row_group_bytes += batch.nbytes
         f.rows += batch.num_rows
-        lo, hi = pc.min_max(batch.column("_pos")).values()
+        lo, hi = call("min_max", batch.column("_pos")).values()
         f.min_pos = lo.as_py() if f.min_pos is None else min(f.min_pos, lo.as_py())
         f.max_pos = hi.as_py() if f.max_pos is None else max(f.max_pos, hi.as_py())
         if f.row_group_rows >= self.row_group_rows:
