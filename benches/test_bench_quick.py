@@ -47,11 +47,16 @@ def test_quick_run_writes_results(benchmark, tmp_path: Path) -> None:  # type: i
         "### pgoutput decode → Arrow (proto 1 text capture)",
         "### pgoutput decode → Parquet (proto 1 text capture)",
         "### binlog decode (MariaDB, one binlog file)",
-        "### live PostgreSQL → sink (events/s)",
         "### live MariaDB → sink, from the workload's first binlog (rows/s)",
     ):
         rows = _rows(text, title)
         assert rows and all(r == changes for r in rows), (title, rows)
+    # Live and snapshot: both sides, then each side's empty run (its fixed cost), which gives the
+    # steady-state ratio.
+    assert _rows(text, "### live PostgreSQL → sink (events/s)") == [changes, changes, 0, 0]
+    assert _rows(text, "### snapshot of the table (rows/s)") == [QUICK_ROWS - 100] * 2 + [0, 0]
+    assert "| live ≥ 90% of pg_recvlogical, steady state |" in text
+    assert "| snapshot of the table (rows/s), steady state (net of each side's empty run) |" in text
     # Kafka counts messages: a tombstone follows each of the 100 deletes.
     kafka = _rows(text, "### live PostgreSQL → Kafka, first → last event in the topic")
     assert kafka == [changes + 100], kafka
