@@ -321,8 +321,12 @@ class ParquetSink:
         }
         path = self._manifest_dir / MANIFEST
         tmp = self._manifest_dir / (MANIFEST + ".tmp")
+        # Compact: with an indent, json falls back to its pure-Python encoder, and the manifest,
+        # rewritten at every durable commit, grows with every file (177 rewrites of a 177-file
+        # manifest: 0.18 s indented, 0.07 s compact).
+        text = json.dumps(manifest, separators=(",", ":"))
         with open(tmp, "w", encoding="utf-8") as out:
-            json.dump(manifest, out, indent=1)
+            out.write(text)
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
