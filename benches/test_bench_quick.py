@@ -55,8 +55,8 @@ def test_quick_run_writes_results(benchmark, tmp_path: Path) -> None:  # type: i
     # steady-state ratio.
     assert _rows(text, "### live PostgreSQL → sink (events/s)") == [changes, changes, 0, 0]
     assert _rows(text, "### snapshot of the table (rows/s)") == [QUICK_ROWS - 100] * 2 + [0, 0]
-    assert "| live ≥ 90% of pg_recvlogical, steady state |" in text
-    assert "| snapshot of the table (rows/s), steady state (net of each side's empty run) |" in text
+    # (Whether a steady-state ratio is printed depends on timings, which this test never checks.)
+    assert text.count("Note: Steady state: each system's rows/s net of its own empty run") == 2
     # Kafka counts messages: a tombstone follows each of the 100 deletes.
     kafka = _rows(text, "### live PostgreSQL → Kafka, first → last event in the topic")
     assert kafka == [changes + 100], kafka
