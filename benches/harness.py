@@ -36,6 +36,9 @@ class System:
     run: Callable[[], Sample]
     input_bytes: int = 0
     samples: list[Sample] = field(default_factory=list)
+    #: Name of the zero-row system in the same comparison that measures this one's fixed cost
+    #: (start-up and shutdown with nothing to do); its steady-state rate is net of that.
+    baseline: str | None = None
 
     @property
     def seconds(self) -> float:

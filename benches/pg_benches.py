@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +18,13 @@ from benches import workloads as wl
 from benches.harness import Sample, System, interleave, run_command, run_worker
 
 IDLE_EXIT = 0.5
+#: Name suffix of a system's zero-row run (its fixed cost).
+EMPTY = "empty backlog (start-up and shutdown only)"
+STEADY_NOTE = (
+    "Steady state: each system's rows/s net of its own empty run's median seconds (the fixed "
+    "cost of start-up, connection, slot and shutdown with nothing to read), i.e. the rate once "
+    "running; the whole-process figures above include that cost."
+)
 
 
 @dataclass
@@ -48,6 +57,23 @@ def _checked(sample: Sample, root: Path, table: str) -> Sample:
     """The sample with the rows actually found in the Parquet output (so a short run shows)."""
     sample.rows = _parquet_rows(root, table)
     return sample
+
+
+@contextmanager
+def _empty_slot(pg, name: str) -> Iterator[tuple[str, str]]:
+    """A slot created now (after the workload, so it has nothing to stream) and its position as
+    ``X/Y`` text; dropped on exit."""
+    conn = pg.connect()
+    row = conn.execute(
+        "SELECT lsn FROM pg_create_logical_replication_slot(%s, 'pgoutput')", (name,)
+    ).fetchone()
+    conn.close()
+    try:
+        yield name, str(row[0])
+    finally:
+        conn = pg.connect()
+        wl.pg_drop_slots(conn, [name])
+        conn.close()
 
 
 def _same_rows(a: Path, b: Path) -> str:
@@ -236,26 +262,46 @@ def live(pg, work: Path, prep: dict, rounds: int, log) -> Comparison:
         ]  # fmt: skip
         return _checked(run_command(argv, rows, minus=IDLE_EXIT), out, f"{wl.SCHEMA}.mixed")
 
-    def recvlogical() -> Sample:
-        r = next(counter_b)
+    def recvlogical(slot: str, endpos: str, rows: int) -> Sample:
         argv = [
-            recv, "-d", pg.dsn, "--slot", f"rlp_{r}", "--start", "--endpos", end_txt,
+            recv, "-d", pg.dsn, "--slot", slot, "--start", "--endpos", endpos,
             "-o", "proto_version=3", "-o", "publication_names=pub_mixed", "-o", "binary=true",
             "-o", "streaming=on", "-f", "/dev/null", "--no-loop",
         ]  # fmt: skip
         return run_command(argv, rows, env={**os.environ, "PGUSER": pg.user})
 
+    def arrowtail_empty() -> Sample:
+        with _empty_slot(pg, "live_empty") as (slot, _):
+            out = _fresh(work / "live-empty")
+            argv = _arrowtail_argv() + [
+                "run", "--source", pg.dsn, "--slot", slot, "--publication", "pub_mixed",
+                "--snapshot", "never", "--to", f"parquet:{out}", "--idle-exit", str(IDLE_EXIT),
+            ]  # fmt: skip
+            return _checked(run_command(argv, 0, minus=IDLE_EXIT), out, f"{wl.SCHEMA}.mixed")
+
+    def recvlogical_empty() -> Sample:
+        with _empty_slot(pg, "rlp_empty") as (slot, lsn):
+            return recvlogical(slot, lsn, 0)
+
+    ours, peer = "arrowtail run → Parquet", "pg_recvlogical → /dev/null"
     cmp = Comparison(
         "live PostgreSQL → sink (events/s)",
         "events/s",
         [
-            System("arrowtail run → Parquet", arrowtail_run),
-            System("pg_recvlogical → /dev/null", recvlogical),
+            System(ours, arrowtail_run, baseline=f"{ours}, {EMPTY}"),
+            System(
+                peer,
+                lambda: recvlogical(f"rlp_{next(counter_b)}", end_txt, rows),
+                baseline=f"{peer}, {EMPTY}",
+            ),
+            System(f"{ours}, {EMPTY}", arrowtail_empty),
+            System(f"{peer}, {EMPTY}", recvlogical_empty),
         ],
         [
             f"arrowtail: whole `arrowtail run` process (Python start-up included) minus its "
             f"--idle-exit {IDLE_EXIT} s; pg_recvlogical: whole process, stops at --endpos "
-            "(the last commit's end LSN). Both use proto_version 3, binary, streaming on."
+            "(the last commit's end LSN). Both use proto_version 3, binary, streaming on.",
+            STEADY_NOTE,
         ],
     )
     log(cmp.title)
@@ -282,20 +328,49 @@ def snapshot(pg, work: Path, prep: dict, rounds: int, log) -> Comparison:
         ]  # fmt: skip
         return _checked(run_command(argv, rows, minus=IDLE_EXIT), out, f"{wl.SCHEMA}.mixed")
 
-    query = f"SELECT * FROM {wl.SCHEMA}.mixed"
+    # The empty runs: the same statements over an empty copy of the table.
+    conn = pg.connect()
+    empty = f"{wl.SCHEMA}.mixed_empty"
+    conn.execute(f"CREATE TABLE IF NOT EXISTS {empty} (LIKE {wl.SCHEMA}.mixed INCLUDING ALL)")
+    conn.execute("DROP PUBLICATION IF EXISTS pub_mixed_empty")
+    wl.pg_create_publication(conn, "pub_mixed_empty", [empty])
+    conn.close()
+
+    def arrowtail_empty() -> Sample:
+        out = _fresh(work / "snap-empty")
+        argv = _arrowtail_argv() + [
+            "run", "--source", pg.dsn, "--slot", "snap_empty", "--publication", "pub_mixed_empty",
+            "--snapshot", "initial", "--to", f"parquet:{out}", "--idle-exit", str(IDLE_EXIT),
+        ]  # fmt: skip
+        try:
+            return run_command(argv, 0, minus=IDLE_EXIT)
+        finally:
+            conn = pg.connect()
+            wl.pg_drop_slots(conn, ["snap_empty"])
+            conn.close()
+
+    def copy(query: str, rows: int) -> Sample:
+        return run_worker("copy-binary", {"dsn": pg.dsn, "query": query, "rows": rows})
+
+    ours, peer = "arrowtail run --snapshot initial → Parquet", "psycopg COPY binary → /dev/null"
+    empty_name = "empty table (fixed cost)"
     cmp = Comparison(
         "snapshot of the table (rows/s)",
         "rows/s",
         [
-            System("arrowtail run --snapshot initial → Parquet", arrowtail_snapshot),
+            System(ours, arrowtail_snapshot, baseline=f"{ours}, {empty_name}"),
             System(
-                "psycopg COPY binary → /dev/null",
-                lambda: run_worker("copy-binary", {"dsn": pg.dsn, "query": query, "rows": rows}),
+                peer,
+                lambda: copy(f"SELECT * FROM {wl.SCHEMA}.mixed", rows),
+                baseline=f"{peer}, {empty_name}",
             ),
+            System(f"{ours}, {empty_name}", arrowtail_empty),
+            System(f"{peer}, {empty_name}", lambda: copy(f"SELECT * FROM {empty}", 0)),
         ],
         [
             "arrowtail: whole process (start-up, slot creation, COPY, decode, Parquet) minus its "
-            f"--idle-exit {IDLE_EXIT} s; psycopg: the COPY alone inside a running process."
+            f"--idle-exit {IDLE_EXIT} s; psycopg: the COPY alone inside a running process.",
+            STEADY_NOTE,
         ],
     )
     log(cmp.title)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from benches.harness import System
 from benches.kafka_benches import LatencyResult
 from benches.pg_benches import Comparison
 
@@ -21,25 +22,56 @@ def _fmt_rate(v: float) -> str:
     return f"{v:.0f}"
 
 
+#: Suffix of a comparison's title for its steady-state ratios (each side net of its empty run).
+STEADY = ", steady state (net of each side's empty run)"
+
+
+def steady_rate(cmp: Comparison, system: System) -> float | None:
+    """``system``'s rows/s with its baseline's (its own empty run's) median seconds taken off;
+    None without a baseline or when the difference is not positive."""
+    base = next(
+        (s for s in cmp.systems if s.name == system.baseline and s.samples and not s.rows), None
+    )
+    if base is None or not system.samples or system.seconds <= base.seconds:
+        return None
+    return system.rows / (system.seconds - base.seconds)
+
+
 def ratios(comparisons: list[Comparison]) -> list[tuple[str, str, str, float, float]]:
-    """``(comparison, arrowtail system, peer, throughput ratio, peak RSS ratio)`` rows."""
+    """``(comparison, arrowtail system, peer, throughput ratio, peak RSS ratio)`` rows; pairs
+    whose both sides have an empty run get a second, steady-state row. Zero-row runs (the empty
+    runs themselves) are no contenders."""
     out = []
     for cmp in comparisons:
-        ours = [s for s in cmp.systems if _is_ours(s.name) and s.samples]
-        peers = [s for s in cmp.systems if not _is_ours(s.name) and s.samples]
+        ours = [s for s in cmp.systems if _is_ours(s.name) and s.samples and s.rows]
+        peers = [s for s in cmp.systems if not _is_ours(s.name) and s.samples and s.rows]
         for a in ours:
             for p in peers:
                 speed = a.rows_per_s / p.rows_per_s if p.rows_per_s else float("nan")
                 mem = a.peak_rss / p.peak_rss if p.peak_rss else float("nan")
                 out.append((cmp.title, a.name, p.name, speed, mem))
+                net_a, net_p = steady_rate(cmp, a), steady_rate(cmp, p)
+                if net_a is not None and net_p is not None:
+                    out.append((cmp.title + STEADY, a.name, p.name, net_a / net_p, mem))
     return out
+
+
+def steady_note(cmp: Comparison) -> list[str]:
+    """The steady-state rows/s of each system that has an empty run of its own."""
+    rates = [
+        f"{s.name}: {_fmt_rate(rate)} {cmp.unit} (its empty run: "
+        f"{next(b.seconds for b in cmp.systems if b.name == s.baseline):.2f} s)"
+        for s in cmp.systems
+        if (rate := steady_rate(cmp, s)) is not None
+    ]
+    return ["Steady state: " + "; ".join(rates) + "."] if rates else []
 
 
 def net_of_baseline(cmp: Comparison) -> list[str]:
     """For a comparison with a zero-row run (the start-up baseline): each other system's rows/s
     with the baseline's median seconds taken off."""
     base = next((s for s in cmp.systems if s.samples and s.rows == 0), None)
-    if base is None:
+    if base is None or any(s.baseline for s in cmp.systems):
         return []
     rates = [
         f"{s.name}: {_fmt_rate(s.rows / (s.seconds - base.seconds))} rows/s"
@@ -112,8 +144,9 @@ def write(
                 f"{s.peak_rss / 2**20:.0f} | {len(s.samples)} |"
             )
         lines.append("")
-        lines += [f"Note: {n}" for n in [*cmp.notes, *net_of_baseline(cmp)]]
-        if cmp.notes or net_of_baseline(cmp):
+        notes = [*cmp.notes, *net_of_baseline(cmp), *steady_note(cmp)]
+        lines += [f"Note: {n}" for n in notes]
+        if notes:
             lines.append("")
     lines += latency_section(latency)
     if skipped:
@@ -162,6 +195,7 @@ def dump(
                     {
                         "name": s.name,
                         "input_bytes": s.input_bytes,
+                        "baseline": s.baseline,
                         "samples": [
                             {"seconds": x.seconds, "rows": x.rows, "peak_rss": x.peak_rss}
                             for x in s.samples
@@ -197,7 +231,7 @@ def charts(comparisons: list[Comparison], out_dir: Path) -> list[Path]:
     if len(shown) == 1:
         axes = [axes]
     for ax, cmp in zip(axes, shown, strict=True):
-        systems = [s for s in cmp.systems if s.samples]
+        systems = [s for s in cmp.systems if s.samples and s.rows]
         names = [s.name for s in systems]
         values = [s.rows_per_s for s in systems]
         colors = ["tab:blue" if _is_ours(n) else "tab:gray" for n in names]
@@ -308,19 +342,28 @@ def _find(comparisons: list[Comparison], title: str, name: str):
     for cmp in comparisons:
         if cmp.title.startswith(title):
             for s in cmp.systems:
-                if s.name.startswith(name) and s.samples:
+                if s.name.startswith(name) and s.samples and s.rows:
                     return s
     return None
 
 
 def targets(comparisons: list[Comparison]) -> list[tuple[str, str, bool]]:
-    """``(target, measured, met)`` for each target of the benchmark issue this run measured."""
+    """``(target, measured, met)`` for each target of the benchmark issue this run measured;
+    where the comparison has steady-state figures, the target is also given net of start-up."""
     out = []
+    steady = {(t, a, p): r for t, a, p, r, _ in ratios(comparisons) if t.endswith(STEADY)}
     for label, title, ours, peer, least in RATIO_TARGETS:
         a, p = _find(comparisons, title, ours), _find(comparisons, title, peer)
         if a is not None and p is not None and p.rows_per_s:
             ratio = a.rows_per_s / p.rows_per_s
             out.append((label, f"{ratio:.2f}×", ratio >= least))
+            net = next(
+                (r for (t, x, y), r in steady.items()
+                 if t.startswith(title) and x == a.name and y == p.name),
+                None,
+            )  # fmt: skip
+            if net is not None:
+                out.append((f"{label}, steady state", f"{net:.2f}×", net >= least))
     arrow = _find(comparisons, "pgoutput decode → Arrow", "arrowtail")
     if arrow is not None:
         rate = arrow.rows_per_s
@@ -371,6 +414,7 @@ def load(path: Path) -> dict:
                     unused,
                     s["input_bytes"],
                     [Sample(x["seconds"], x["rows"], x["peak_rss"]) for x in s["samples"]],
+                    s.get("baseline"),
                 )
                 for s in c["systems"]
             ],

@@ -271,7 +271,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return int(main_verify(args))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser. ``command``: the subcommand about to be parsed, when known;
+    the ``verify`` options (whose module imports the database and Parquet readers) are then
+    added only for ``verify`` itself, which keeps ``arrowtail run``'s start-up short."""
     parser = argparse.ArgumentParser(
         prog="arrowtail",
         description=(
@@ -377,16 +380,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--against postgresql://u@new/shop --tables public.orders\n",
         formatter_class=fmt,
     )
-    from arrowtail.verify import add_verify_arguments
+    if command in (None, "verify"):
+        from arrowtail.verify import add_verify_arguments
 
-    add_verify_arguments(p)
+        add_verify_arguments(p)
     p.set_defaults(handler=cmd_verify)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    # The first word not starting with '-' names the subcommand (no top-level option takes a
+    # value); anything else gets the full parser.
+    command = next((w for w in words if not w.startswith("-")), None)
+    parser = build_parser(command)
+    args = parser.parse_args(words)
     handler: Handler | None = getattr(args, "handler", None)
     if handler is None:
         parser.print_help(sys.stderr)

@@ -21,7 +21,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from arrowtail.redact import ScrubFilter, scrub
@@ -216,6 +215,9 @@ class MetricsServer:
     """Serves ``/metrics`` on 127.0.0.1 (or a given host) in a background thread."""
 
     def __init__(self, metrics: Metrics, port: int, host: str = "127.0.0.1") -> None:
+        # http.server is imported here: most runs serve no metrics and skip its import.
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
         registry = metrics
 
         class Handler(BaseHTTPRequestHandler):

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from arrowtail.checkpoint import CheckpointFile
+from arrowtail.lazy import call
 from arrowtail.sources.base import Position, Source, position_key
 
 if TYPE_CHECKING:
@@ -175,6 +175,7 @@ class Pipeline:
         pending: Position | None = None
         try:
             while self._stop_reason is None:
+                polled_at = time.monotonic()
                 chunk = self.source.poll(self.poll_timeout)
                 if chunk.batches or chunk.busy:
                     # A large transaction still arriving is not idleness, even with no batch yet.
@@ -192,7 +193,7 @@ class Pipeline:
                     self.on_progress(self.summary)
                 if chunk.exhausted:
                     self._stop_reason = "input exhausted"
-                elif not chunk.batches and self._idle(last_change):
+                elif not chunk.batches and self._idle(last_change, polled_at):
                     # Only a poll that brought nothing counts as idle: with idle_exit 0
                     # ('arrowtail snapshot') a snapshot runs to its end, then the run stops.
                     self._stop_reason = f"idle for {self.idle_exit:g}s"
@@ -206,16 +207,21 @@ class Pipeline:
             self.source.close()
         return self.summary
 
-    def _idle(self, last_change: float) -> bool:
+    def _idle(self, last_change: float, polled_at: float) -> bool:
         """``idle_exit`` seconds without a change, counted from when the source caught up with
-        the log as it stood at start (a backlog being read is not idleness)."""
+        the log as it stood at start (a backlog being read is not idleness).
+
+        Called after a poll that brought no change: when that poll ends caught up, no change
+        arrived since it began (``polled_at``), so the quiet time counts from there. Counting from
+        the poll's end instead would add a whole poll timeout to every run that starts with
+        nothing to read."""
         if self.idle_exit is None:
             return False
         if not getattr(self.source, "caught_up", True):
             self._caught_up_at = None
             return False
         if self._caught_up_at is None:
-            self._caught_up_at = time.monotonic()
+            self._caught_up_at = polled_at
         since = max(last_change, self._caught_up_at)
         return time.monotonic() - since >= self.idle_exit
 
@@ -232,7 +238,7 @@ class Pipeline:
             self.sink.write(table, version, out)
             self.summary.rows += out.num_rows
             self.summary.batches += 1
-            ops = pc.value_counts(out.column("_op"))
+            ops = call("value_counts", out.column("_op"))
             for item in ops.to_pylist():
                 self.summary.by_table_op[(table, item["values"])] += item["counts"]
 

@@ -263,3 +263,26 @@ def test_files_roll_by_age_at_a_later_commit(tmp_path: Path) -> None:
     assert sink.durable_position() == {"lsn": 1}
     assert len(parquet_files(tmp_path)) == 1
     sink.close()
+
+
+def _encodings(path: Path, column: str) -> set[str]:
+    meta = pq.ParquetFile(path).metadata
+    names = [meta.schema.column(i).path for i in range(meta.num_columns)]
+    chunk = meta.row_group(0).column(names.index(column))
+    return set(chunk.encodings)
+
+
+@pytest.mark.parametrize(("spec", "dictionary"), [("", False), ("?dictionary=true", True)])
+def test_dictionary_pages_only_when_asked(tmp_path: Path, spec: str, dictionary: bool) -> None:
+    from arrowtail.sinks import open_sink
+
+    sink = open_sink(f"parquet:{tmp_path}{spec}")
+    assert isinstance(sink, ParquetSink) and sink.dictionary is dictionary
+    sink.open()
+    sink.write("public.t", 1, change_batch(SIMPLE_COLUMNS, simple_rows(1, 50, pos=7)))
+    sink.commit({"lsn": 7})
+    sink.close()
+    [path] = (tmp_path / "public.t").glob("*.parquet")
+    # Plain pages only by default; RLE_DICTIONARY when dictionaries are on.
+    assert ("RLE_DICTIONARY" in _encodings(path, "name")) is dictionary
+    assert pq.read_table(path).column("name").to_pylist() == [f"n{i}" for i in range(1, 51)]

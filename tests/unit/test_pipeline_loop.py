@@ -163,3 +163,26 @@ def test_a_transaction_in_progress_is_not_idleness() -> None:
     assert sink.rows == 1
     assert summary.stopped_by == "idle for 0.2s"
     assert source.acks == [{"lsn": 5}]
+
+
+def test_idle_time_counts_from_the_start_of_the_poll_that_found_the_source_caught_up(
+    monkeypatch: Any,
+) -> None:
+    """An empty backlog: the first poll waits its whole timeout, finds nothing and ends caught
+    up. That poll was already quiet, so with idle_exit equal to the poll timeout the run stops
+    after it instead of waiting through a second one."""
+    clock = [100.0]
+    monkeypatch.setattr("arrowtail.pipeline.time.monotonic", lambda: clock[0])
+    polls: list[float] = []
+
+    class QuietSource(ListSource):
+        caught_up = True
+
+        def poll(self, timeout: float) -> Chunk:
+            polls.append(timeout)
+            clock[0] += timeout  # a blocking read that saw nothing until its deadline
+            return Chunk()
+
+    summary = Pipeline(QuietSource([]), LaggingSink(), idle_exit=0.5, poll_timeout=0.5).run()
+    assert polls == [0.5]
+    assert summary.stopped_by == "idle for 0.5s"

@@ -15,7 +15,7 @@ Kafka options in the query string: ``topic_prefix``, ``database``, ``decimals``
 :func:`arrowtail.sinks.outbox.outbox_routes`; also ``[sink.outbox]`` in the configuration file) and
 ``producer.<librdkafka setting>=<value>`` (passed to the producer, e.g. ``producer.linger.ms=20``).
 Parquet options: ``parquet:DIR?max_rows=..&max_bytes=..&max_seconds=..&row_group_rows=..
-&min_commit_interval=..&compression=..``.
+&min_commit_interval=..&compression=..&dictionary=true``.
 """
 
 from __future__ import annotations
@@ -78,6 +78,8 @@ def open_sink(
                 kw[name] = _number(name, value, float)
             elif name == "compression":
                 kw[name] = value
+            elif name == "dictionary":
+                kw[name] = _bool(name, value)
             else:
                 raise ConfigError(f"unknown parquet sink option {name!r}")
         try:

@@ -18,7 +18,11 @@ Guarantees:
 
 Files: one table and one schema version per file (a new version starts a new file); rolled at
 ``max_rows`` rows, ``max_bytes`` bytes or ``max_seconds`` seconds open; row groups of
-``row_group_rows`` rows; zstd. Types Parquet cannot store are converted as described in
+``row_group_rows`` rows; zstd; plain encoding (no dictionary pages) unless ``dictionary`` is
+set: change data is mostly keys, timestamps, positions and free text, where building a
+dictionary only to abandon it costs about half the write time and gives larger files (measured
+on the benchmark's mixed workload: 0.19 s and 14 MB plain, 0.35 s and 18 MB with dictionaries
+for 345k rows). Types Parquet cannot store are converted as described in
 :mod:`arrowtail.sinks.parquet_types` (intervals become ``struct<months, days, nanoseconds>``).
 
 A commit is durable when it returns, unless ``min_commit_interval`` (seconds) is set: commits
@@ -45,10 +49,10 @@ from pathlib import Path
 from typing import IO, Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from arrowtail.exceptions import SinkError
+from arrowtail.lazy import call
 from arrowtail.sinks.base import Position
 from arrowtail.sinks.parquet_types import convert_batch, convert_schema
 
@@ -106,6 +110,7 @@ class ParquetSink:
         row_group_rows: int = 128 * 1024,
         compression: str = "zstd",
         min_commit_interval: float = 0.0,
+        dictionary: bool = False,
     ) -> None:
         if min(max_rows, max_bytes, row_group_rows) <= 0 or max_seconds <= 0:
             raise ValueError("ParquetSink limits must be positive")
@@ -115,6 +120,8 @@ class ParquetSink:
         self.max_seconds = max_seconds
         self.row_group_rows = row_group_rows
         self.compression = compression
+        #: Dictionary-encode columns (pyarrow's ``use_dictionary``).
+        self.dictionary = dictionary
         self.min_commit_interval = min_commit_interval
         self._manifest_dir = self.root / MANIFEST_DIR
         self._files: list[dict[str, Any]] = []
@@ -210,7 +217,7 @@ class ParquetSink:
         f.row_group_rows += batch.num_rows
         f.row_group_bytes += batch.nbytes
         f.rows += batch.num_rows
-        lo, hi = pc.min_max(batch.column("_pos")).values()
+        lo, hi = call("min_max", batch.column("_pos")).values()
         f.min_pos = lo.as_py() if f.min_pos is None else min(f.min_pos, lo.as_py())
         f.max_pos = hi.as_py() if f.max_pos is None else max(f.max_pos, hi.as_py())
         if f.row_group_rows >= self.row_group_rows:
@@ -235,6 +242,7 @@ class ParquetSink:
             fobj,
             schema,
             compression=self.compression,
+            use_dictionary=self.dictionary,
             write_statistics=True,
         )
         return _OpenFile(table, version, tmp, directory / name, fobj, writer, now)
@@ -313,8 +321,12 @@ class ParquetSink:
         }
         path = self._manifest_dir / MANIFEST
         tmp = self._manifest_dir / (MANIFEST + ".tmp")
+        # Compact: with an indent, json falls back to its pure-Python encoder, and the manifest,
+        # rewritten at every durable commit, grows with every file (177 rewrites of a 177-file
+        # manifest: 0.18 s indented, 0.07 s compact).
+        text = json.dumps(manifest, separators=(",", ":"))
         with open(tmp, "w", encoding="utf-8") as out:
-            json.dump(manifest, out, indent=1)
+            out.write(text)
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)

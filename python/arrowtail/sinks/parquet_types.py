@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
+
+from arrowtail.lazy import call
 
 #: Field metadata key naming the Arrow type a converted column had.
 LOGICAL_TYPE_KEY = b"arrowtail.logical_type"
@@ -106,7 +107,7 @@ def convert_array(arr: pa.Array) -> pa.Array:
         first = offsets[0].as_py()
         last = offsets[-1].as_py()
         child = convert_array(values.slice(first, last - first))
-        rebased = pc.subtract(offsets, pa.scalar(first, offsets.type))
+        rebased = call("subtract", offsets, pa.scalar(first, offsets.type))
         mask = arr.is_null() if arr.null_count else None
         return list_cls.from_arrays(rebased, child, type=convert_type(t), mask=mask)
     if pa.types.is_struct(t):

@@ -28,9 +28,9 @@ import time
 
 import psycopg
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from arrowtail.exceptions import SourceError
+from arrowtail.lazy import call
 from arrowtail.redact import scrub
 from arrowtail.sources import pg_admin
 from arrowtail.sources.base import TableBatch
@@ -130,8 +130,9 @@ def drop_heartbeats(batches: list[TableBatch]) -> tuple[list[TableBatch], int]:
     dropped = 0
     for table, version, batch in batches:
         if table == MESSAGES_TABLE and "prefix" in batch.schema.names:
-            keep = pc.fill_null(pc.not_equal(batch.column("prefix"), pa.scalar(PREFIX)), True)
-            if not pc.all(keep).as_py():
+            same = call("not_equal", batch.column("prefix"), pa.scalar(PREFIX))
+            keep = call("coalesce", same, pa.scalar(True))
+            if not call("all", keep).as_py():
                 before = batch.num_rows
                 batch = batch.filter(keep)
                 dropped += before - batch.num_rows

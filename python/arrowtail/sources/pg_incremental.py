@@ -38,14 +38,14 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pyarrow as pa
-import pyarrow.compute as pc
 from psycopg import sql
 
 from arrowtail.exceptions import ConfigError, SourceError
+from arrowtail.lazy import LazyModule
 from arrowtail.progress import TableProgress
 from arrowtail.sources import pg_admin
 from arrowtail.sources.base import Position, TableBatch
@@ -56,6 +56,12 @@ from arrowtail.sources.pg_snapshot import (
     new_decoder,
     table_shape,
 )
+
+#: Imported at first use (:mod:`arrowtail.lazy`): a plain run never needs it.
+if TYPE_CHECKING:
+    import pyarrow.compute as pc
+else:
+    pc = LazyModule("pyarrow.compute")
 
 log = logging.getLogger("arrowtail.postgres.incremental")
 

@@ -16,18 +16,24 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pyarrow as pa
-import pyarrow.compute as pc
 from psycopg import sql
 
 from arrowtail.exceptions import SourceError
+from arrowtail.lazy import LazyModule
 from arrowtail.sources import pg_admin
 from arrowtail.sources.base import TableBatch
 from arrowtail.sources.pg_incremental import Key, row_keys, split_name
 from arrowtail.sources.pg_snapshot import TableShape, copy_rows, new_decoder, table_shape
+
+#: Imported at first use (:mod:`arrowtail.lazy`): a plain run never needs it.
+if TYPE_CHECKING:
+    import pyarrow.compute as pc
+else:
+    pc = LazyModule("pyarrow.compute")
 
 log = logging.getLogger("arrowtail.postgres.toast")
 

@@ -213,11 +213,12 @@ class NativeReplicationStream:
             first, self.first = self.first, b""
             frames += self._check(decoder.feed_wire(first))
         size = 0
-        start_lsn = decoder.committed_lsn
         while size < max_bytes:
             # Once a commit is in hand, wait no longer: what is already here is taken, and the
-            # transaction goes on to the sink without sitting out the rest of the timeout.
-            waited = decoder.committed_lsn == start_lsn
+            # transaction goes on to the sink without sitting out the rest of the timeout. A
+            # commit is in hand when data came and no transaction is open any more
+            # (``committed_lsn`` cannot tell: it moves only at ``flush()``, after this returns).
+            waited = frames == 0 or not decoder.is_idle
             n = self.conn.recv(max(0.0, deadline - time.monotonic()) if waited else 0.0)
             if n == 0:
                 break

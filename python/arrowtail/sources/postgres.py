@@ -37,11 +37,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import psycopg
-import pyarrow.compute as pc
 
 from arrowtail import _core
 from arrowtail.config import WIRES
 from arrowtail.exceptions import ConfigError, SourceError
+from arrowtail.lazy import call
 from arrowtail.redact import redact_url, scrub
 from arrowtail.sources import pg_admin
 from arrowtail.sources.base import Chunk, Position, TableBatch, retry_with_backoff
@@ -70,7 +70,7 @@ def _oldest_commit(batches: list[TableBatch]) -> float:
     oldest = time.time()
     for _table, _version, batch in batches:
         if "_commit_ts" in batch.schema.names and batch.num_rows:
-            low = pc.min(batch.column("_commit_ts")).value
+            low = call("min", batch.column("_commit_ts")).value
             if low is not None:
                 oldest = min(oldest, low / 1e6)
     return oldest
