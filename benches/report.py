@@ -389,6 +389,10 @@ def targets_section(comparisons: list[Comparison], latency: LatencyResult | None
         "|---|---:|:---:|",
     ]
     lines += [f"| {t} | {m} | {'yes' if ok else '**no**'} |" for t, m, ok in rows]
+    lines += [
+        "",
+        "Where the time goes in the targets not met, from profiles: [PROFILE.md](PROFILE.md).",
+    ]
     return [*lines, ""]
 
 

@@ -4,11 +4,13 @@ and the Parquet sink's write + commit. Run with ``pytest benches --benchmark-onl
 from __future__ import annotations
 
 import decimal
+import json
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 from batches import change_schema  # tests/ is on pytest's pythonpath (pyproject.toml)
+from kafka_reference import java_partition
 
 from arrowtail import _core
 from arrowtail.sinks.parquet import ParquetSink
@@ -64,3 +66,44 @@ def test_parquet_write_commit(benchmark, batch: pa.RecordBatch, tmp_path: Path) 
 
     benchmark(run)
     sink.close()
+
+
+def _python_envelopes(batch: pa.RecordBatch, partitions: int) -> tuple[list[bytes], list[bytes]]:
+    """The peer: the same Debezium-shaped key and value per row, built in Python with ``json`` and
+    a Python murmur2, the way a pure-Python pipeline would do it."""
+    keys: list[bytes] = []
+    values: list[bytes] = []
+    for row in batch.to_pylist():
+        after = {
+            "id": row["id"],
+            "name": row["name"],
+            "amount": str(row["amount"]),
+            "updated": row["updated"].isoformat(),
+        }
+        key = json.dumps({"id": row["id"]}, separators=(",", ":")).encode()
+        value = {
+            "before": None,
+            "after": after,
+            "source": {
+                "connector": "postgresql",
+                "schema": "public",
+                "table": "t",
+                "txId": row["_xid"],
+                "lsn": row["_pos"],
+                "ts_ms": row["_commit_ts"].timestamp() * 1000,
+                "snapshot": "false",
+            },
+            "op": row["_op"],
+            "ts_ms": 0,
+        }
+        keys.append(key)
+        values.append(json.dumps(value, separators=(",", ":")).encode())
+        java_partition(key, partitions)
+    return keys, values
+
+
+def test_python_serialize_peer(benchmark, batch: pa.RecordBatch) -> None:  # type: ignore[no-untyped-def]
+    small = batch.slice(0, ROWS // 10)  # a tenth of the rows: the peer is slow; compare per row
+    keys, values = benchmark(_python_envelopes, small, 12)
+    assert len(values) == small.num_rows
+    assert json.loads(values[0])["after"]["id"] == 0
