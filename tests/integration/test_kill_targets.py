@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from arrowtail.sinks.target import position_order
-from tests.integration.chaos import start_arrowtail, workload_kill_loop
+from tests.integration.chaos import soak_rounds, start_arrowtail, workload_kill_loop
 from tests.integration.test_cli_targets import cli, fresh_db
 
 HOT = 5
-ROUNDS = 36
+ROUNDS = soak_rounds(36)
 INCREMENTS_PER_ROUND = 12
 
 
