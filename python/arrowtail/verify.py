@@ -320,7 +320,10 @@ def recheck_table(src: DbSide, tgt: DbSide | ParquetSide, report: TableReport) -
         elif mine is not None and other is not None and not same_row(other, mine):
             different.append(key)
     report.resolved += len(keys) - len(missing) - len(extra) - len(different)
-    report.missing, report.extra, report.different = missing, extra, different
+    # A key may change kind between looks (missing, then different): keep each list sorted.
+    report.missing, report.extra, report.different = (
+        sorted(k, key=repr) for k in (missing, extra, different)
+    )
     report.rechecks += 1
     return True
 
