@@ -2,8 +2,8 @@
 Parquet directory of change batches replayed by primary key.
 
 A database side answers range questions over a table ordered by its primary key (``lo`` inclusive,
-``hi`` exclusive, ``None`` unbounded): a digest computed by the server (count plus an md5 over the
-rows in key order, so only 2 values cross the network per chunk), the key at an offset (to split a
+``hi`` exclusive, ``None`` unbounded): a digest computed by the server (count plus a hash of the
+rows, so only 2 values cross the network per chunk), the key at an offset (to split a
 range), and the rows themselves, normalised to plain Python values so that rows from different
 engines and from Parquet compare equal when they hold the same data.
 """
@@ -268,14 +268,28 @@ class DbSide:
         return tuple(rows[0]) if rows else None
 
     def digest(
-        self, table: str, cols: list[str], pk: tuple[str, ...], lo: Bound, hi: Bound
+        self,
+        table: str,
+        cols: list[str],
+        pk: tuple[str, ...],
+        lo: Bound,
+        hi: Bound,
+        method: str = "text",
     ) -> tuple[int, str]:
-        """(row count, md5 of the rows in key order) computed by the server."""
+        """(row count, digest of the rows) computed by the server. ``text``: md5 over the rows'
+        text forms in key order (any type, any engine). ``hash`` (PostgreSQL 14+): the sum of
+        ``hash_record_extended`` of the rows, which hashes each column with its type's own hash
+        function (no text output, no sort: several times faster); it fails for a column type
+        without a hash function (json, point, ...), and the caller then falls back to ``text``."""
         where, params = self._where(pk, lo, hi)
         order = self._order(pk)
-        if self.engine == "postgres":
-            row = "ROW(" + ", ".join(self.q(c) for c in cols) + ")::text"
-            sql = f"SELECT count(*), md5(string_agg(md5({row}), '' ORDER BY {order}))"
+        columns = ", ".join(self.q(c) for c in cols)
+        if self.engine == "postgres" and method == "hash":
+            sql = f"SELECT count(*), sum(hash_record_extended(ROW({columns}), 0)::numeric)::text"
+        elif self.engine == "postgres":
+            sql = (
+                f"SELECT count(*), md5(string_agg(md5(ROW({columns})::text), '' ORDER BY {order}))"
+            )
         else:
             row = "CONCAT_WS(',', " + ", ".join(f"QUOTE({self.q(c)})" for c in cols) + ")"
             sql = f"SELECT COUNT(*), MD5(GROUP_CONCAT(MD5({row}) ORDER BY {order} SEPARATOR ''))"
