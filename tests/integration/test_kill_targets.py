@@ -99,7 +99,9 @@ def test_postgres_to_mariadb_survives_sigkill(postgres: Any, mariadb: Any, tmp_p
     with my.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS {schema}")
         if _has_state(cur, mariadb.database):
-            cur.execute("DELETE FROM arrowtail_state WHERE sink_name = %s", (sink,))
+            cur.execute(
+                f"DELETE FROM {mariadb.database}.arrowtail_state WHERE sink_name = %s", (sink,)
+            )
     source_url = postgres.dsn_for(postgres.user, None, "killx_src")
     target_url = f"mysql://{mariadb.user}@{mariadb.host}:{mariadb.port}/{mariadb.database}"
     env = dict(os.environ, ARROWTAIL_TARGET_PASSWORD=mariadb.password)
