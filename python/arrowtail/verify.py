@@ -4,10 +4,12 @@ Compares each source table with the same-named table of a target database or wit
 change batches of a Parquet directory, and reports the keys of missing, extra and different rows.
 
 Two databases of the same engine are compared by primary-key ranges: the source's keys are cut
-into chunks, both servers hash each chunk (count + md5 in key order), and only a mismatching chunk
-is bisected at its median key until it is small enough to fetch and compare row by row. Across
-engines, rows are fetched range by range, normalised and compared by key in Python; a Parquet
-directory is replayed in memory and compared the same way.
+into chunks, both servers hash each chunk at the same time (count + the sum of the rows' hashes on
+PostgreSQL, count + md5 of the rows' text in key order on MySQL and for PostgreSQL types without a
+hash function), and only a mismatching chunk is bisected at its median key until it is small
+enough to fetch and compare row by row. Across engines, rows are fetched range by range,
+normalised and compared by key in Python; a Parquet directory is replayed in memory and compared
+the same way.
 
 While writes continue, a first pass sees rows whose change is still on its way to the target.
 Re-checks compare just the keys found missing, extra or different again, on both sides, after a
