@@ -15,14 +15,23 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from benches import apply_benches, debezium, kafka_benches, my_benches, pg_benches, report, scaling
+from benches import (
+    apply_benches,
+    debezium,
+    kafka_benches,
+    my_benches,
+    pg_benches,
+    report,
+    scaling,
+    verify_benches,
+)
 from benches import workloads as wl
 from benches.harness import System, interleave, machine, rss_method, run_worker
 
 HERE = Path(__file__).resolve().parent
 PARTS = (
     "pgoutput", "binlog", "live", "snapshot", "width", "memory",
-    "kafka", "latency", "txsize", "mylive", "debezium", "apply",
+    "kafka", "latency", "txsize", "mylive", "debezium", "apply", "verify",
 )  # fmt: skip
 KAFKA_PARTS = {"kafka", "latency"}
 PG_PARTS = {"pgoutput", "live", "snapshot", "width", "memory", "txsize"} | KAFKA_PARTS
@@ -44,6 +53,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"comma-separated subset of {','.join(PARTS)} ('debezium' adds Debezium to the "
         "kafka and latency parts; it needs Java 17 and Maven)",
     )
+    p.add_argument("--verify-rows", type=int, help="rows of the verify part's table (1000000)")
     p.add_argument("--latency-rate", type=int, help="commits/s of the latency run (500)")
     p.add_argument("--latency-seconds", type=float, help="seconds of the latency run (10)")
     p.add_argument("--keep", type=Path, help="keep inputs and outputs in this directory")
@@ -89,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     slow = min(rounds, 3)
     wide_rows = args.wide_rows or (1000 if quick else 30_000)
     memory_rows = args.memory_rows or (20_000 if quick else 1_000_000)
+    verify_rows = args.verify_rows or (20_000 if quick else 1_000_000)
     lat_rate = args.latency_rate or (200 if quick else 500)
     lat_seconds = args.latency_seconds or (2.0 if quick else 10.0)
     parts = set(args.only.split(",")) if args.only else set(PARTS)
@@ -102,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         "peak RSS": rss_method(),
         "rows per width table": wide_rows,
         "rows in the big transaction": memory_rows,
+        "rows of the verify table": verify_rows,
         "parts": ", ".join(p for p in PARTS if p in parts),
         "latency run": f"{lat_rate} single-row commits/s for {lat_seconds:g} s",
     }
@@ -178,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
                 comparisons.append(my_benches.live(my, kafka, work, prep, rounds, _log))
         if "apply" in parts:
             comparisons += apply_benches.apply(work, rows, rounds, _log)
+        if "verify" in parts:
+            comparisons += verify_benches.verify(verify_rows, rounds, _log)
     skipped += [f"{p} (not selected with --only)" for p in PARTS if p not in parts]
     settings["wall time of the run"] = f"{time.monotonic() - started:.0f} s"
     charts = report.charts(comparisons, args.out.parent / "charts")

@@ -67,6 +67,9 @@ def test_quick_run_writes_results(benchmark, tmp_path: Path) -> None:  # type: i
     assert lat and int(lat[1]) == 2 * 200 * 2, lat  # 2 rounds of 2 s at 200 commits/s
     assert 0 < float(lat[2]) <= float(lat[3])
     assert "sorted by (_pos, _seq): identical" in text
+    # Both verify systems walk every source row (and each run checked what it found).
+    for title in ("### verify a 20000-row table, PostgreSQL", "### verify a 20000-row table with"):
+        assert _rows(text, title) == [20_000, 20_000], title
     assert "| pgoutput decode → Arrow (proto 1 text capture) | arrowtail | pypgoutput parse |" in (
         text
     )

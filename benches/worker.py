@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from benches.apply_benches import WORKER_KINDS as APPLY_KINDS
+from benches.verify_benches import WORKER_KINDS as VERIFY_KINDS
 
 
 def _read(path: str) -> bytes:
@@ -140,6 +141,7 @@ KINDS: dict[str, Callable[[dict[str, Any]], Callable[[], int]]] = {
     "copy-binary": copy_binary,
 }
 KINDS.update(APPLY_KINDS)
+KINDS.update(VERIFY_KINDS)
 
 
 def main() -> None:

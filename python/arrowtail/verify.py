@@ -4,10 +4,19 @@ Compares each source table with the same-named table of a target database or wit
 change batches of a Parquet directory, and reports the keys of missing, extra and different rows.
 
 Two databases of the same engine are compared by primary-key ranges: the source's keys are cut
-into chunks, both servers hash each chunk (count + md5 in key order), and only a mismatching chunk
-is bisected at its median key until it is small enough to fetch and compare row by row. Across
-engines, rows are fetched range by range, normalised and compared by key in Python; a Parquet
-directory is replayed in memory and compared the same way.
+into chunks, both servers hash each chunk at the same time (count + the sum of the rows' hashes on
+PostgreSQL, count + md5 of the rows' text in key order on MySQL and for PostgreSQL types without a
+hash function), and only a mismatching chunk is bisected at its median key until it is small
+enough to fetch and compare row by row. Across engines, rows are fetched range by range,
+normalised and compared by key in Python; a Parquet directory is replayed in memory and compared
+the same way.
+
+While writes continue, a first pass sees rows whose change is still on its way to the target.
+Re-checks compare just the keys found missing, extra or different again, on both sides, after a
+wait, up to N times; a difference the running replication closed in the meantime is counted as
+resolved and only those that persist are reported. The default is :data:`DEFAULT_RECHECKS`
+re-checks when the source is live (something streams from it: an active replication slot in the
+source database, a binlog dump connection on a MySQL/MariaDB server) and none otherwise.
 
 Exit codes of :func:`main_verify`: 0 equal, 1 differences, otherwise the error's exit code.
 """
@@ -16,9 +25,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -28,9 +40,17 @@ from arrowtail.exceptions import ArrowtailError, ConfigError
 from arrowtail.redact import register_secret, scrub
 from arrowtail.verify_sides import Bound, DbSide, Key, ParquetSide, same_row
 
+log = logging.getLogger(__name__)
+
 #: Rows per first-level chunk, and the size at which a mismatching range is compared row by row.
 CHUNK_ROWS = 10_000
 LEAF_ROWS = 256
+#: Re-checks of the differing keys when the source is live and none were asked for, and the
+#: seconds waited before each (long enough for a running replication to apply a change or two).
+DEFAULT_RECHECKS = 3
+DEFAULT_RECHECK_WAIT = 1.0
+#: A table with more differing keys than this is not re-checked (that is no change in flight).
+RECHECK_MAX_KEYS = 100_000
 
 
 @dataclass
@@ -45,15 +65,32 @@ class TableReport:
     source_rows: int = 0
     chunks: int = 0
     chunks_fetched: int = 0
+    resolved: int = 0  # differences a re-check found gone
+    rechecks: int = 0  # re-checks done
+    # What the rows were compared by (for the re-checks).
+    columns: list[str] = field(default_factory=list, repr=False)
+    primary_key: tuple[str, ...] = field(default=(), repr=False)
+    target_table: str = ""
 
     @property
     def equal(self) -> bool:
         return not (self.missing or self.extra or self.different or self.problems)
 
+    @property
+    def differing_keys(self) -> list[Key]:
+        return [*self.missing, *self.extra, *self.different]
+
+    def _resolved_note(self) -> str:
+        return f"{self.resolved} resolved by {self.rechecks} re-check(s)" if self.rechecks else ""
+
     def lines(self, limit: int = 20) -> list[str]:
         if self.equal:
-            return [f"{self.table}: equal ({self.source_rows} rows, {self.chunks} chunks)"]
-        out = [f"{self.table}: DIFFERENT"]
+            return [
+                f"{self.table}: equal ({self.source_rows} rows, {self.chunks} chunks"
+                + (f", {self._resolved_note()})" if self.rechecks else ")")
+            ]
+        note = self._resolved_note()
+        out = [f"{self.table}: DIFFERENT" + (f" ({note})" if note else "")]
         out += [f"  {p}" for p in self.problems]
         for label, keys in (
             ("missing", self.missing),
@@ -81,9 +118,16 @@ class Report:
     def equal(self) -> bool:
         return all(t.equal for t in self.tables)
 
+    @property
+    def resolved(self) -> int:
+        return sum(t.resolved for t in self.tables)
+
     def summary(self, limit: int = 20) -> str:
         lines = [line for t in self.tables for line in t.lines(limit)]
-        lines.append("equal" if self.equal else "differences found")
+        last = "equal" if self.equal else "differences found"
+        if any(t.rechecks for t in self.tables):
+            last += f" ({self.resolved} difference(s) resolved by re-checks)"
+        lines.append(last)
         return "\n".join(lines)
 
 
@@ -182,17 +226,42 @@ class _Bisector:
         self.table, self.other = table
         self.report = report
         self.leaf_rows = leaf_rows
+        # PostgreSQL hashes rows by type (fast) until a column type turns out to have no hash
+        # function or the server is older than 14; then both sides use the text digest.
+        self.method = "hash" if src.engine == "postgres" else "text"
+        # The target's digest of a range is computed while the source computes its own.
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-target")
 
     def run(self, chunk_rows: int) -> None:
-        starts = self.src.boundaries(self.table, self.pk, chunk_rows)
-        edges: list[Bound] = [None, *starts[1:], None]
-        for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-            self.report.chunks += 1
-            self.compare(lo, hi, 0)
+        try:
+            starts = self.src.boundaries(self.table, self.pk, chunk_rows)
+            edges: list[Bound] = [None, *starts[1:], None]
+            for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+                self.report.chunks += 1
+                self.compare(lo, hi, 0)
+        finally:
+            self.pool.shutdown()
+
+    def digests(self, lo: Bound, hi: Bound) -> tuple[tuple[int, str], tuple[int, str]]:
+        """(source, target) digests of a range, computed by both servers at the same time."""
+        while True:
+            theirs = self.pool.submit(
+                self.tgt.digest, self.other, self.cols, self.pk, lo, hi, self.method
+            )
+            try:
+                try:
+                    mine = self.src.digest(self.table, self.cols, self.pk, lo, hi, self.method)
+                finally:
+                    wait([theirs])  # never two statements on the target's connection at once
+                return mine, theirs.result()
+            except Exception as exc:
+                if self.method == "text":
+                    raise
+                log.info("%s: row hashes unavailable (%s); digests of the text", self.table, exc)
+                self.method = "text"
 
     def compare(self, lo: Bound, hi: Bound, depth: int) -> None:
-        count_s, digest_s = self.src.digest(self.table, self.cols, self.pk, lo, hi)
-        count_t, digest_t = self.tgt.digest(self.other, self.cols, self.pk, lo, hi)
+        (count_s, digest_s), (count_t, digest_t) = self.digests(lo, hi)
         if depth == 0:
             self.report.source_rows += count_s
         if (count_s, digest_s) == (count_t, digest_t):
@@ -224,9 +293,10 @@ def verify_table(
     target_table: str | None = None,
 ) -> TableReport:
     """Compares the source's ``table`` with ``target_table`` (by default the same name)."""
-    report = TableReport(table)
     other = target_table or table
+    report = TableReport(table, target_table=other)
     cols, pk = src.describe(table)
+    report.columns, report.primary_key = cols, pk
     if not cols:
         raise ConfigError(f"source table {table} does not exist")
     if not pk:
@@ -255,6 +325,57 @@ def verify_table(
     return report
 
 
+def recheck_table(src: DbSide, tgt: DbSide | ParquetSide, report: TableReport) -> bool:
+    """Compares the keys ``report`` found missing, extra or different again (just those rows,
+    both sides, now) and keeps only the differences that are still there. False when the keys
+    cannot be asked for (a key type whose compared form does not bind back, e.g. uuid): the
+    differences stay as found."""
+    keys = report.differing_keys
+    cols, pk = report.columns, report.primary_key
+    try:
+        source_rows = src.rows_for_keys(report.table, cols, pk, keys)
+        target_rows = tgt.rows_for_keys(report.target_table, cols, pk, keys)
+    except Exception as exc:  # noqa: BLE001 - the first pass's finding stands
+        log.warning("%s: cannot re-check by key: %s", report.table, scrub(str(exc)))
+        return False
+    missing, extra, different = [], [], []
+    for key in keys:
+        mine, other = source_rows.get(key), target_rows.get(key)
+        if mine is not None and other is None:
+            missing.append(key)
+        elif other is not None and mine is None:
+            extra.append(key)
+        elif mine is not None and other is not None and not same_row(other, mine):
+            different.append(key)
+    report.resolved += len(keys) - len(missing) - len(extra) - len(different)
+    # A key may change kind between looks (missing, then different): keep each list sorted.
+    report.missing, report.extra, report.different = (
+        sorted(k, key=repr) for k in (missing, extra, different)
+    )
+    report.rechecks += 1
+    return True
+
+
+def recheck(
+    src: DbSide,
+    tgt: DbSide | ParquetSide,
+    reports: Sequence[TableReport],
+    times: int,
+    wait: float = DEFAULT_RECHECK_WAIT,
+) -> None:
+    """Up to ``times`` rounds of :func:`recheck_table`, ``wait`` seconds after the previous
+    look, while any table still has differing keys (and not more than
+    :data:`RECHECK_MAX_KEYS`)."""
+    pending = list(reports)
+    for _ in range(times):
+        pending = [r for r in pending if 0 < len(r.differing_keys) <= RECHECK_MAX_KEYS]
+        if not pending:
+            return
+        # A delay the user chose, for the replication to catch up; nothing to poll for here.
+        time.sleep(wait)
+        pending = [r for r in pending if recheck_table(src, tgt, r)]
+
+
 def verify(
     source_conn_or_url: Any,
     against: Any,
@@ -265,19 +386,25 @@ def verify(
     table_map: dict[str, str] | None = None,
     source_password: str | None = None,
     target_password: str | None = None,
+    recheck_times: int | None = None,
+    recheck_wait: float = DEFAULT_RECHECK_WAIT,
 ) -> Report:
     """Compares source tables (all user tables when ``tables`` is ``None``) with ``against``: a
     database URL or connection, or a Parquet directory (``parquet:DIR`` or a path).
     ``table_map`` names target tables that differ from the source's ``schema.table``;
-    ``source_password`` / ``target_password`` are used when the URL carries none."""
+    ``source_password`` / ``target_password`` are used when the URL carries none.
+    ``recheck_times`` re-checks of the differing keys, ``recheck_wait`` seconds apart (see
+    :func:`recheck`); ``None``: :data:`DEFAULT_RECHECKS` if the source is live, else none."""
     src = _open_source(source_conn_or_url, source_password)
     tgt = _open_against(against, target_password)
     try:
         names = list(tables) if tables else src.tables()
         mapping = table_map or {}
-        return Report(
-            [verify_table(src, tgt, t, chunk_rows, leaf_rows, mapping.get(t)) for t in names]
-        )
+        reports = [verify_table(src, tgt, t, chunk_rows, leaf_rows, mapping.get(t)) for t in names]
+        if recheck_times is None:
+            recheck_times = DEFAULT_RECHECKS if src.is_live() else 0
+        recheck(src, tgt, reports, recheck_times, recheck_wait)
+        return Report(reports)
     finally:
         if src is not source_conn_or_url and isinstance(source_conn_or_url, str):
             src.close()
@@ -307,6 +434,21 @@ def add_verify_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
         "--password-env", metavar="VAR", help="environment variable holding the source password"
     )
     parser.add_argument("--chunk-rows", type=int, default=CHUNK_ROWS, help="rows per chunk")
+    parser.add_argument(
+        "--recheck",
+        type=int,
+        default=None,
+        metavar="N",
+        help="compare differing keys again up to N times, so changes still in flight are not"
+        f" reported (default: {DEFAULT_RECHECKS} when something streams from the source, else 0)",
+    )
+    parser.add_argument(
+        "--recheck-wait",
+        type=float,
+        default=DEFAULT_RECHECK_WAIT,
+        metavar="SEC",
+        help=f"seconds before each re-check (default {DEFAULT_RECHECK_WAIT:g})",
+    )
     parser.add_argument("--show", type=int, default=20, help="keys shown per kind of difference")
     return parser
 
@@ -326,6 +468,9 @@ def main_verify(args: argparse.Namespace | Sequence[str] | None = None) -> int:
             print(f"arrowtail verify: --map {item!r}: expected SRC=DST", file=sys.stderr)
             return ConfigError.exit_code
         table_map[src_name.strip()] = dst_name.strip()
+    if (getattr(args, "recheck", None) or 0) < 0 or getattr(args, "recheck_wait", 0) < 0:
+        print("arrowtail verify: --recheck and --recheck-wait must be >= 0", file=sys.stderr)
+        return ConfigError.exit_code
     password = None
     password_env = getattr(args, "password_env", None)
     if password_env:
@@ -349,6 +494,8 @@ def main_verify(args: argparse.Namespace | Sequence[str] | None = None) -> int:
             table_map=table_map,
             source_password=password,
             target_password=target_password,
+            recheck_times=getattr(args, "recheck", None),
+            recheck_wait=getattr(args, "recheck_wait", DEFAULT_RECHECK_WAIT),
         )
     except ArrowtailError as exc:
         print(f"arrowtail verify: {scrub(str(exc))}", file=sys.stderr)

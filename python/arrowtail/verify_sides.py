@@ -2,8 +2,8 @@
 Parquet directory of change batches replayed by primary key.
 
 A database side answers range questions over a table ordered by its primary key (``lo`` inclusive,
-``hi`` exclusive, ``None`` unbounded): a digest computed by the server (count plus an md5 over the
-rows in key order, so only 2 values cross the network per chunk), the key at an offset (to split a
+``hi`` exclusive, ``None`` unbounded): a digest computed by the server (count plus a hash of the
+rows, so only 2 values cross the network per chunk), the key at an offset (to split a
 range), and the rows themselves, normalised to plain Python values so that rows from different
 engines and from Parquet compare equal when they hold the same data.
 """
@@ -96,6 +96,20 @@ def same_row(a: tuple, b: tuple) -> bool:
 
 def _interval(months: int, days: int, nanoseconds: int) -> dt.timedelta:
     return dt.timedelta(days=30 * months + days, microseconds=nanoseconds // 1000)
+
+
+#: Keys per ``IN (...)`` list when rows are fetched by key.
+_KEYS_PER_QUERY = 500
+
+
+def keyed(rows: Any, cols: list[str], pk: tuple[str, ...]) -> dict[Key, tuple]:
+    """Rows (tuples in ``cols`` order) normalised and indexed by their primary key."""
+    index = [cols.index(k) for k in pk]
+    out = {}
+    for r in rows:
+        values = tuple(normalise(v) for v in r)
+        out[tuple(values[i] for i in index)] = values
+    return out
 
 
 class DbSide:
@@ -254,14 +268,28 @@ class DbSide:
         return tuple(rows[0]) if rows else None
 
     def digest(
-        self, table: str, cols: list[str], pk: tuple[str, ...], lo: Bound, hi: Bound
+        self,
+        table: str,
+        cols: list[str],
+        pk: tuple[str, ...],
+        lo: Bound,
+        hi: Bound,
+        method: str = "text",
     ) -> tuple[int, str]:
-        """(row count, md5 of the rows in key order) computed by the server."""
+        """(row count, digest of the rows) computed by the server. ``text``: md5 over the rows'
+        text forms in key order (any type, any engine). ``hash`` (PostgreSQL 14+): the sum of
+        ``hash_record_extended`` of the rows, which hashes each column with its type's own hash
+        function (no text output, no sort: several times faster); it fails for a column type
+        without a hash function (json, point, ...), and the caller then falls back to ``text``."""
         where, params = self._where(pk, lo, hi)
         order = self._order(pk)
-        if self.engine == "postgres":
-            row = "ROW(" + ", ".join(self.q(c) for c in cols) + ")::text"
-            sql = f"SELECT count(*), md5(string_agg(md5({row}), '' ORDER BY {order}))"
+        columns = ", ".join(self.q(c) for c in cols)
+        if self.engine == "postgres" and method == "hash":
+            sql = f"SELECT count(*), sum(hash_record_extended(ROW({columns}), 0)::numeric)::text"
+        elif self.engine == "postgres":
+            sql = (
+                f"SELECT count(*), md5(string_agg(md5(ROW({columns})::text), '' ORDER BY {order}))"
+            )
         else:
             row = "CONCAT_WS(',', " + ", ".join(f"QUOTE({self.q(c)})" for c in cols) + ")"
             sql = f"SELECT COUNT(*), MD5(GROUP_CONCAT(MD5({row}) ORDER BY {order} SEPARATOR ''))"
@@ -275,12 +303,42 @@ class DbSide:
         where, params = self._where(pk, lo, hi)
         select = ", ".join(self.q(c) for c in cols)
         got = self._run(f"SELECT {select} FROM {self.qualified(table)}{where}", params)
-        index = [cols.index(k) for k in pk]
-        out = {}
-        for r in got:
-            values = tuple(normalise(v) for v in r)
-            out[tuple(values[i] for i in index)] = values
+        return keyed(got, cols, pk)
+
+    def rows_for_keys(
+        self, table: str, cols: list[str], pk: tuple[str, ...], keys: list[Key]
+    ) -> dict[Key, tuple]:
+        """The rows of just these keys (as :meth:`rows` gives them), asked for in groups."""
+        select = ", ".join(self.q(c) for c in cols)
+        lhs = "(" + ", ".join(self.q(k) for k in pk) + ")"
+        marks = "(" + ", ".join(["%s"] * len(pk)) + ")"
+        out: dict[Key, tuple] = {}
+        for start in range(0, len(keys), _KEYS_PER_QUERY):
+            group = keys[start : start + _KEYS_PER_QUERY]
+            sql = (
+                f"SELECT {select} FROM {self.qualified(table)}"
+                f" WHERE {lhs} IN ({', '.join([marks] * len(group))})"
+            )
+            out.update(keyed(self._run(sql, [v for key in group for v in key]), cols, pk))
         return out
+
+    def is_live(self) -> bool:
+        """Something streams from this database now: an active replication slot of this
+        PostgreSQL database, or a binlog dump connection the MySQL user can see."""
+        try:
+            if self.engine == "postgres":
+                sql = (
+                    "SELECT count(*) FROM pg_replication_slots"
+                    " WHERE active AND database = current_database()"
+                )
+            else:
+                sql = (
+                    "SELECT COUNT(*) FROM information_schema.PROCESSLIST"
+                    " WHERE COMMAND LIKE 'Binlog Dump%%'"
+                )
+            return int(self._run(sql)[0][0]) > 0
+        except Exception:  # noqa: BLE001 - a user that may not look is treated as not live
+            return False
 
     def close(self) -> None:
         self.conn.close()
@@ -327,13 +385,17 @@ class ParquetSide:
         replayed = self.table(table)
         if replayed is None:
             return {}
-        index = [cols.index(k) for k in pk]
         columns = [replayed.column(c).to_pylist() for c in cols]
-        out = {}
-        for r in zip(*columns, strict=True):
-            values = tuple(normalise(v) for v in r)
-            out[tuple(values[i] for i in index)] = values
-        return out
+        return keyed(zip(*columns, strict=True), cols, pk)
+
+    def rows_for_keys(
+        self, table: str, cols: list[str], pk: tuple[str, ...], keys: list[Key]
+    ) -> dict[Key, tuple]:
+        """The rows of these keys in the files as they are now (read again: a running
+        ``arrowtail run`` may have added files since)."""
+        self._cache.pop(table, None)
+        wanted = set(keys)
+        return {k: v for k, v in self.rows(table, cols, pk).items() if k in wanted}
 
     def close(self) -> None:
         self._cache.clear()

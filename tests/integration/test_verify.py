@@ -281,3 +281,32 @@ def test_source_password_from_the_environment(mariadb, monkeypatch, capsys):
     assert main_verify(args) == 3
     err = capsys.readouterr().err
     assert "cannot connect" in err and "wrong-pw-0000" not in err
+
+
+def test_row_hashes_and_the_text_digest_for_types_without_a_hash(postgres, caplog):
+    """Ranges are compared by row hashes where every column type has a hash function and by the
+    digest of the rows' text where one has not (json): both find the same planted change."""
+    src, dst = _pg_databases(postgres)
+    for dsn in (src, dst):
+        with _pg(dsn) as conn:
+            conn.execute("CREATE TABLE shop.docs (id int PRIMARY KEY, doc json, at point)")
+            conn.execute(
+                "INSERT INTO shop.docs SELECT g, json_build_object('g', g), point(g, -g)"
+                " FROM generate_series(1, 600) g"
+            )
+    caplog.set_level("INFO", logger="arrowtail.verify")
+    report = verify(src, dst, ["shop.items", "shop.docs"], chunk_rows=100, leaf_rows=16)
+    assert report.equal, report.summary()
+    fallbacks = [
+        r.getMessage() for r in caplog.records if "row hashes unavailable" in r.getMessage()
+    ]
+    assert len(fallbacks) == 1 and fallbacks[0].startswith("shop.docs:"), fallbacks
+    with _pg(dst) as conn:
+        conn.execute("UPDATE shop.docs SET doc = '{\"g\": 0}' WHERE id = 321")
+        conn.execute("UPDATE shop.items SET price = price + 0.01 WHERE id = 1234")
+    report = verify(src, dst, ["shop.items", "shop.docs"], chunk_rows=100, leaf_rows=16)
+    by_name = {t.table: t for t in report.tables}
+    assert by_name["shop.docs"].different == [(321,)] and by_name["shop.items"].different == [
+        (1234,)
+    ]
+    assert by_name["shop.items"].chunks_fetched == 1  # bisected down to one small range

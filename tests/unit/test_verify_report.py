@@ -10,7 +10,7 @@ from decimal import Decimal
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from arrowtail.verify import Report, TableReport, _compare_rows, main_verify
+from arrowtail.verify import Report, TableReport, _compare_rows, main_verify, recheck
 from arrowtail.verify_sides import ParquetSide, normalise
 from tests.batches import make_changes
 
@@ -57,3 +57,54 @@ def test_bad_map_argument_is_a_usage_error(capsys):
     args = ["--source", "postgresql://x/y", "--against", "parquet:/x", "--map", "nonsense"]
     assert main_verify(args) == 2
     assert "expected SRC=DST" in capsys.readouterr().err
+
+
+class _KeyedSide:
+    """A side whose rows by key change from one look to the next (a live replication)."""
+
+    def __init__(self, *looks: dict) -> None:
+        self.looks = list(looks)
+        self.asked: list[list] = []
+
+    def rows_for_keys(self, table, cols, pk, keys):
+        self.asked.append(list(keys))
+        rows = self.looks.pop(0) if len(self.looks) > 1 else self.looks[0]
+        return {k: v for k, v in rows.items() if k in keys}
+
+
+def test_rechecks_keep_only_the_differences_that_persist():
+    src = _KeyedSide({(1,): (1, "a"), (2,): (2, "b"), (3,): (3, "c"), (5,): (5, "e")})
+    # First re-check: 1 has caught up, 3 is still old; second: 3 has caught up, 4 is still extra.
+    tgt = _KeyedSide(
+        {(1,): (1, "a"), (3,): (3, "old"), (4,): (4, "d"), (5,): (5, "x")},
+        {(1,): (1, "a"), (3,): (3, "c"), (4,): (4, "d"), (5,): (5, "x")},
+    )
+    report = TableReport("s.t", missing=[(1,), (2,)], extra=[(4,)], different=[(3,), (5,)])
+    report.columns, report.primary_key, report.target_table = ["id", "v"], ("id",), "s.t"
+    recheck(src, tgt, [report], times=5, wait=0)
+    assert (report.missing, report.extra, report.different) == ([(2,)], [(4,)], [(5,)])
+    assert (report.resolved, report.rechecks) == (2, 5)
+    # Each re-check asks for the keys still differing, not the whole table.
+    assert tgt.asked[0] == [(1,), (2,), (4,), (3,), (5,)] and tgt.asked[-1] == [(2,), (4,), (5,)]
+    text = Report([report]).summary()
+    assert text.splitlines()[0] == "s.t: DIFFERENT (2 resolved by 5 re-check(s))"
+    assert text.endswith("differences found (2 difference(s) resolved by re-checks)")
+
+
+def test_rechecks_stop_once_equal():
+    src = _KeyedSide({(7,): (7, "n")})
+    tgt = _KeyedSide({}, {(7,): (7, "n")})
+    report = TableReport("s.t", source_rows=10, chunks=1, missing=[(7,)])
+    report.columns, report.primary_key, report.target_table = ["id", "v"], ("id",), "s.t"
+    recheck(src, tgt, [report], times=9, wait=0)
+    assert report.equal and (report.resolved, report.rechecks) == (1, 2)
+    assert Report([report]).summary().splitlines() == [
+        "s.t: equal (10 rows, 1 chunks, 1 resolved by 2 re-check(s))",
+        "equal (1 difference(s) resolved by re-checks)",
+    ]
+
+
+def test_negative_recheck_is_a_usage_error(capsys):
+    args = ["--source", "postgresql://x/y", "--against", "parquet:/x", "--recheck", "-1"]
+    assert main_verify(args) == 2
+    assert "--recheck" in capsys.readouterr().err
