@@ -21,7 +21,6 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-from psycopg import sql
 
 from tests.integration.chaos import (
     check_committed_files,
@@ -29,6 +28,7 @@ from tests.integration.chaos import (
     start_arrowtail,
     wait_for,
 )
+from tests.integration.pg_run import create_database
 from tests.replay import assert_tables_equal, parquet_changes, replay
 
 DB = "faults_pg"
@@ -37,14 +37,8 @@ PUB = "faults_pub"
 
 @pytest.fixture(scope="module")
 def database(postgres: Any) -> Iterator[str]:
-    admin = postgres.connect()
-    admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(DB)))
-    admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DB)))
-    with postgres.connect(dbname=DB) as conn:
-        conn.execute("CREATE TABLE t (id int PRIMARY KEY, v int NOT NULL, s text)")
-        postgres.grant_capture(DB)
-        conn.execute(f"CREATE PUBLICATION {PUB} FOR ALL TABLES")
-    admin.close()
+    schema = "CREATE TABLE t (id int PRIMARY KEY, v int NOT NULL, s text)"
+    create_database(postgres, DB, schema, publication=PUB)
     yield DB
 
 

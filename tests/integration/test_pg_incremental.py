@@ -24,6 +24,7 @@ from arrowtail.sinks.parquet import ParquetSink
 from arrowtail.sources.pg_incremental import request_snapshot
 from arrowtail.sources.postgres import PostgresSource
 from tests.integration.chaos import check_committed_files, manifest, start_arrowtail, wait_for
+from tests.integration.pg_run import create_database
 from tests.replay import assert_tables_equal, parquet_changes, replay
 
 DB = "incr_pg"
@@ -33,14 +34,7 @@ ROWS = 20_000
 
 @pytest.fixture(scope="module")
 def database(postgres: Any) -> Iterator[str]:
-    admin = postgres.connect()
-    admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(DB)))
-    admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DB)))
-    with postgres.connect(dbname=DB) as conn:
-        conn.execute("CREATE TABLE nokey (x int)")
-        postgres.grant_capture(DB)
-        conn.execute(f"CREATE PUBLICATION {PUB} FOR ALL TABLES")
-    admin.close()
+    create_database(postgres, DB, "CREATE TABLE nokey (x int)", publication=PUB)
     yield DB
 
 
