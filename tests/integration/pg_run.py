@@ -84,6 +84,13 @@ def wait_slot_released(postgres: Any, db: str, slot: str) -> None:
     wait_for(lambda: not slot_state(postgres, db, slot)[1], f"slot {slot} to be released")
 
 
+def drop_slot(postgres: Any, db: str, slot: str) -> None:
+    """Drops ``slot`` (which must exist) once no walsender holds it."""
+    wait_slot_released(postgres, db, slot)
+    with postgres.connect(dbname=db) as conn:
+        conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+
+
 def current_wal(postgres: Any) -> int:
     with postgres.connect() as conn:
         row = conn.execute("SELECT pg_current_wal_lsn() - '0/0'").fetchone()

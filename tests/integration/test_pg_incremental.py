@@ -23,6 +23,7 @@ from arrowtail.pipeline import Pipeline
 from arrowtail.sinks.parquet import ParquetSink
 from arrowtail.sources.pg_incremental import request_snapshot
 from arrowtail.sources.postgres import PostgresSource
+from tests.integration import pg_run
 from tests.integration.chaos import check_committed_files, manifest, start_arrowtail, wait_for
 from tests.integration.pg_run import create_database
 from tests.replay import assert_tables_equal, parquet_changes, replay
@@ -68,17 +69,7 @@ def create_slot(postgres: Any, slot: str) -> None:
 
 
 def drop_slot(postgres: Any, slot: str) -> None:
-    with postgres.connect(dbname=DB) as conn:
-        wait_for(
-            lambda: (
-                conn.execute(
-                    "SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,)
-                ).fetchone()
-                != (True,)
-            ),
-            f"slot {slot} to be released",
-        )
-        conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+    pg_run.drop_slot(postgres, DB, slot)
 
 
 def table_image(postgres: Any, name: str) -> dict[tuple[Any, ...], dict[str, Any]]:
