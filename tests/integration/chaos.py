@@ -159,11 +159,18 @@ def workload_kill_loop(
     assert advanced >= 3, f"only {advanced} killed runs stored anything"
 
 
-def wait_positioned(child: Child, touch: Callable[[int], None], stored: Callable[[], bool]) -> None:
-    """For a MySQL source, which keeps no replica position: until ``stored()`` says the running
-    ``child`` has stored a checkpoint, make the i-th marker change with ``touch(i)``. (A run
-    without a stored position starts at the binlog's end; after this one, every restart resumes
-    from the checkpoint.)"""
+def position_first_run(
+    args: list[str],
+    env: dict[str, str],
+    logs: Path,
+    touch: Callable[[int], None],
+    stored: Callable[[], bool],
+) -> None:
+    """For a MySQL source, which keeps no replica position: starts a first ``arrowtail run`` with
+    ``args`` and, until ``stored()`` says it has stored a checkpoint, makes the i-th marker change
+    with ``touch(i)``; then kills it. (A run without a stored position starts at the binlog's end;
+    after this one, every restart resumes from the checkpoint.)"""
+    child = start_arrowtail(args, env, logs, "first")
     marker = 0
 
     def positioned() -> bool:
@@ -174,6 +181,7 @@ def wait_positioned(child: Child, touch: Callable[[int], None], stored: Callable
         return stored()
 
     wait_for(positioned, "the first run to store a checkpoint", timeout=120)
+    child.kill()
 
 
 def _started(child: Child) -> bool:

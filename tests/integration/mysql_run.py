@@ -150,6 +150,18 @@ def start_run(
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def capture_args(server: Any, to: str, tables: str, *extra: str) -> list[str]:
+    """``arrowtail run`` arguments from the fixture's capture user into ``to``, for ``tables``;
+    the password is read from :data:`PASSWORD_ENV` (see :func:`capture_env`)."""
+    source = ["--source", server.capture_url, "--password-env", PASSWORD_ENV]
+    return ["run", *source, "--to", to, "--tables", tables, *extra]
+
+
+def capture_env(server: Any) -> dict[str, str]:
+    """The environment for :func:`capture_args`: the capture user's password in it."""
+    return dict(os.environ, **{PASSWORD_ENV: server.capture_password})
+
+
 def app_url(server: Any) -> str:
     """The URL of the fixture's least-privilege capture user, without its password."""
     return str(server.capture_url)

@@ -16,14 +16,32 @@ from tests.replay import assert_tables_equal, parquet_changes, replay
 PASSWORD_ENV = "RUN_PG_PASSWORD"
 
 
-def create_database(postgres: Any, db: str, schema: str) -> None:
-    """(Re)creates ``db`` with ``schema`` (SQL) and lets the app role read its tables."""
+def create_database(
+    postgres: Any,
+    db: str,
+    schema: str,
+    publication: str | None = None,
+    decoding_work_mem: str | None = None,
+) -> None:
+    """(Re)creates ``db`` with ``schema`` (SQL) and lets the app role read its tables; then, if
+    given, creates ``publication`` FOR ALL TABLES and sets the database's
+    ``logical_decoding_work_mem`` (small values make large transactions stream in progress)."""
     with postgres.connect() as admin:
         admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db)))
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db)))
+        if decoding_work_mem is not None:
+            admin.execute(
+                sql.SQL("ALTER DATABASE {} SET logical_decoding_work_mem = {}").format(
+                    sql.Identifier(db), sql.Literal(decoding_work_mem)
+                )
+            )
     with postgres.connect(dbname=db) as conn:
         conn.execute(schema)
         postgres.grant_capture(db)
+        if publication is not None:
+            conn.execute(
+                sql.SQL("CREATE PUBLICATION {} FOR ALL TABLES").format(sql.Identifier(publication))
+            )
 
 
 def run_args(
@@ -64,6 +82,13 @@ def slot_state(postgres: Any, db: str, slot: str) -> tuple[int, bool]:
 
 def wait_slot_released(postgres: Any, db: str, slot: str) -> None:
     wait_for(lambda: not slot_state(postgres, db, slot)[1], f"slot {slot} to be released")
+
+
+def drop_slot(postgres: Any, db: str, slot: str) -> None:
+    """Drops ``slot`` (which must exist) once no walsender holds it."""
+    wait_slot_released(postgres, db, slot)
+    with postgres.connect(dbname=db) as conn:
+        conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
 
 
 def current_wal(postgres: Any) -> int:

@@ -10,7 +10,6 @@ transaction commits; the measured run resumes from it and exits when idle.
 
 from __future__ import annotations
 
-import os
 import sys
 from functools import partial
 from pathlib import Path
@@ -22,9 +21,9 @@ import pytest
 from tests.integration.chaos import (
     check_committed_files,
     checkpoint,
-    start_arrowtail,
-    wait_positioned,
+    position_first_run,
 )
+from tests.integration.mysql_run import capture_args, capture_env
 from tests.integration.test_big_transaction import ROWS, run_within_memory
 from tests.replay import parquet_changes
 
@@ -55,23 +54,15 @@ def test_million_row_mariadb_transaction_in_bounded_memory(
     mariadb: Any, database: Any, tmp_path: Path
 ) -> None:
     out = tmp_path / "parquet"
-    env = dict(os.environ, RUN_MY_PASSWORD=mariadb.capture_password)
-    args = [
-        "run",
-        "--source",
-        mariadb.capture_url,
-        "--password-env",
-        "RUN_MY_PASSWORD",
-        "--to",
-        f"parquet:{out}",
-        "--tables",
-        f"{DB}.big,{DB}.mark",
-        "--log-format",
-        "text",
-    ]
-    first = start_arrowtail([*args, "--idle-exit", "600"], env, tmp_path, "first")
-    wait_positioned(first, partial(touch, database), lambda: checkpoint(out) is not None)
-    first.kill()
+    env = capture_env(mariadb)
+    args = capture_args(mariadb, f"parquet:{out}", f"{DB}.big,{DB}.mark", "--log-format", "text")
+    position_first_run(
+        [*args, "--idle-exit", "600"],
+        env,
+        tmp_path,
+        partial(touch, database),
+        lambda: checkpoint(out) is not None,
+    )
 
     with database.cursor() as cur:
         cur.execute("BEGIN")

@@ -12,7 +12,6 @@ where its manifest directory was: every later commit fails with ENOTDIR.
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 from collections.abc import Iterator
@@ -21,14 +20,15 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-from psycopg import sql
 
+from tests.integration import pg_run
 from tests.integration.chaos import (
     check_committed_files,
     manifest,
     start_arrowtail,
     wait_for,
 )
+from tests.integration.pg_run import create_database, env_for
 from tests.replay import assert_tables_equal, parquet_changes, replay
 
 DB = "faults_pg"
@@ -37,14 +37,8 @@ PUB = "faults_pub"
 
 @pytest.fixture(scope="module")
 def database(postgres: Any) -> Iterator[str]:
-    admin = postgres.connect()
-    admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(DB)))
-    admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DB)))
-    with postgres.connect(dbname=DB) as conn:
-        conn.execute("CREATE TABLE t (id int PRIMARY KEY, v int NOT NULL, s text)")
-        postgres.grant_capture(DB)
-        conn.execute(f"CREATE PUBLICATION {PUB} FOR ALL TABLES")
-    admin.close()
+    schema = "CREATE TABLE t (id int PRIMARY KEY, v int NOT NULL, s text)"
+    create_database(postgres, DB, schema, publication=PUB)
     yield DB
 
 
@@ -98,20 +92,7 @@ def committed_ids(out: Path) -> set[int]:
 
 
 def run_args(postgres: Any, out: Path, slot: str, *extra: str) -> list[str]:
-    return [
-        "run",
-        "--source",
-        postgres.capture_dsn(DB),
-        "--password-env",
-        "RUN_PG_PASSWORD",
-        "--to",
-        f"parquet:{out}",
-        "--slot",
-        slot,
-        "--publication",
-        PUB,
-        *extra,
-    ]
+    return pg_run.run_args(postgres, DB, out, slot, PUB, *extra)
 
 
 def check_replay(postgres: Any, out: Path) -> None:
@@ -132,10 +113,6 @@ def slot_confirmed(postgres: Any, slot: str) -> int:
         ).fetchone()
     assert row is not None
     return int(row[0])
-
-
-def env_for(postgres: Any) -> dict[str, str]:
-    return dict(os.environ, RUN_PG_PASSWORD=postgres.app_password)
 
 
 @pytest.mark.parametrize("fault", ["restart", "terminate"])

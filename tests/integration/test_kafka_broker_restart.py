@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from kafka_topics import consume_until_quiet, create_topic, debezium_images
-from psycopg import sql
 
 from tests.integration.chaos import start_arrowtail, wait_for
+from tests.integration.pg_run import create_database
 from tests.replay import assert_tables_equal
 
 DB = "kafka_outage"
@@ -35,13 +35,9 @@ def slot_confirmed(conn: Any) -> int:
 def test_broker_restart_stalls_then_continues_losing_nothing(
     postgres: Any, kafka: Any, tmp_path: Path
 ) -> None:
-    admin = postgres.connect()
-    admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DB)))
-    admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DB)))
-    admin.close()
+    schema = "CREATE TABLE t (id int PRIMARY KEY, v int NOT NULL, s text)"
+    create_database(postgres, DB, schema, publication="outage_pub")
     conn = postgres.connect(dbname=DB)
-    conn.execute("CREATE TABLE t (id int PRIMARY KEY, v int NOT NULL, s text)")
-    conn.execute("CREATE PUBLICATION outage_pub FOR ALL TABLES")
     conn.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (SLOT,))
     prefix = f"ko{uuid.uuid4().hex[:8]}"
     topic = f"{prefix}.public.t"

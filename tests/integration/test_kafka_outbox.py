@@ -19,9 +19,9 @@ import pyarrow as pa
 from batches import change_batch
 from kafka_reference import java_partition
 from kafka_topics import consume_until_quiet, create_topic
-from psycopg import sql
 
 from arrowtail.sinks.kafka import KafkaSink
+from tests.integration.pg_run import create_database
 
 DB = "outbox_e2e"
 SCHEMA = """
@@ -65,13 +65,8 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 def test_outbox_events_reach_their_topics_with_keys_headers_and_partitions(
     postgres: Any, kafka: Any, tmp_path: Path
 ) -> None:
-    admin = postgres.connect()
-    admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DB)))
-    admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DB)))
-    admin.close()
+    create_database(postgres, DB, SCHEMA, publication="outbox_pub")
     conn = postgres.connect(dbname=DB)
-    conn.execute(SCHEMA)
-    conn.execute("CREATE PUBLICATION outbox_pub FOR ALL TABLES")
     prefix = f"ob{uuid.uuid4().hex[:8]}"
     partitions = {"order": 4, "customer": 3}
     for kind, n in partitions.items():

@@ -17,17 +17,17 @@ import datetime as dt
 import json
 import os
 import uuid
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka_topics import consume_until_quiet, create_topic, debezium_images
-from psycopg import sql
+from kafka_topics import create_topic
 
 from tests.integration.chaos import soak_rounds, start_arrowtail, workload_kill_loop
-from tests.integration.test_kill_pg import SCHEMA, source_tables, workload_round
-from tests.replay import assert_tables_equal
+from tests.integration.kafka_readback import assert_topics_equal_source
+from tests.integration.test_kill_pg import kill_database, source_tables, workload_round
 
 DB = "kill_kafka"
 SLOT = "kill_kafka_slot"
@@ -37,26 +37,8 @@ PARSE = {"ts": dt.datetime.fromisoformat, "amount": Decimal}
 
 
 @pytest.fixture(scope="module")
-def database(postgres: Any) -> Any:
-    admin = postgres.connect()
-    admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DB)))
-    admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DB)))
-    admin.execute(
-        sql.SQL("ALTER DATABASE {} SET logical_decoding_work_mem = '64kB'").format(
-            sql.Identifier(DB)
-        )
-    )
-    conn = postgres.connect(dbname=DB)
-    conn.execute(SCHEMA)
-    postgres.grant_capture(DB)
-    conn.execute("CREATE PUBLICATION kill_kafka_pub FOR ALL TABLES")
-    yield conn
-    conn.execute(
-        "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
-        f"WHERE slot_name = '{SLOT}' AND NOT active"
-    )
-    conn.close()
-    admin.close()
+def database(postgres: Any) -> Iterator[Any]:
+    yield from kill_database(postgres, DB, "kill_kafka_pub", SLOT)
 
 
 def test_sigkill_loop_into_kafka_loses_nothing(
@@ -123,15 +105,6 @@ def test_sigkill_loop_into_kafka_loses_nothing(
     ).fetchone()[0]
     assert 0 < int(flushed) <= stored
 
-    messages = consume_until_quiet(kafka.bootstrap, topics, quiet=3.0)
-    images, duplicates = debezium_images(messages)
-    for table, rows in source_tables(database).items():
-        got = images.get(table, {})
-        for row in got.values():
-            for column, parse in PARSE.items():
-                if row.get(column) is not None:
-                    row[column] = parse(row[column])
-        assert_tables_equal(got, rows, table)
-    changes = sum(1 for m in messages if m.value() is not None) - duplicates
+    changes = assert_topics_equal_source(kafka.bootstrap, topics, source_tables(database), PARSE)
     # About 2000 changes a round: more than 200k changes in the CI configuration.
     assert changes >= 1800 * ROUNDS, changes

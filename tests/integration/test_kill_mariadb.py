@@ -10,7 +10,6 @@ Soak (longer, not in CI)::
 
 from __future__ import annotations
 
-import os
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
@@ -21,14 +20,16 @@ import pytest
 from tests.integration.chaos import (
     check_committed_files,
     checkpoint,
+    position_first_run,
     soak_rounds,
     start_arrowtail,
-    wait_positioned,
     workload_kill_loop,
 )
+from tests.integration.mysql_run import capture_args, capture_env
 from tests.replay import assert_tables_equal, parquet_changes, replay
 
 DB = "kill_my"
+TABLES = f"{DB}.accounts,{DB}.events"
 ROUNDS = soak_rounds(110)
 
 
@@ -92,37 +93,28 @@ def source_tables(conn: Any) -> dict[str, dict[tuple[Any, ...], dict[str, Any]]]
     return out
 
 
-def run_args(mariadb: Any, out: Path, *extra: str) -> list[str]:
-    return [
-        "run",
-        "--source",
-        mariadb.capture_url,
-        "--password-env",
-        "RUN_MY_PASSWORD",
-        "--to",
-        f"parquet:{out}",
-        "--tables",
-        f"{DB}.accounts,{DB}.events",
-        *extra,
-    ]
-
-
 def test_sigkill_loop_loses_and_repeats_nothing(
     mariadb: Any, database: Any, tmp_path: Path
 ) -> None:
     out = tmp_path / "parquet"
-    env = dict(os.environ, RUN_MY_PASSWORD=mariadb.capture_password)
+    env = capture_env(mariadb)
+
+    def run_args(*extra: str) -> list[str]:
+        return capture_args(mariadb, f"parquet:{out}", TABLES, *extra)
 
     # The first run starts at the binlog's end; a first change gives the manifest a position.
-    first = start_arrowtail(run_args(mariadb, out, "--idle-exit", "600"), env, tmp_path, "first")
-    wait_positioned(first, partial(touch_marker, database), lambda: checkpoint(out) is not None)
-    first.kill()
+    position_first_run(
+        run_args("--idle-exit", "600"),
+        env,
+        tmp_path,
+        partial(touch_marker, database),
+        lambda: checkpoint(out) is not None,
+    )
 
     work_conn = mariadb.connect(database=DB)
 
     def start(i: int) -> Any:
-        args = run_args(mariadb, out, "--idle-exit", "600")
-        return start_arrowtail(args, env, tmp_path, f"k{i}")
+        return start_arrowtail(run_args("--idle-exit", "600"), env, tmp_path, f"k{i}")
 
     # A MySQL run needs about a second before its first commit (start-up, a 0.5 s poll): longer
     # delays than for PostgreSQL, so that kills also land after work was stored.
@@ -139,7 +131,7 @@ def test_sigkill_loop_loses_and_repeats_nothing(
     finally:
         work_conn.close()
 
-    final = start_arrowtail(run_args(mariadb, out, "--idle-exit", "3"), env, tmp_path, "final")
+    final = start_arrowtail(run_args("--idle-exit", "3"), env, tmp_path, "final")
     assert final.wait(timeout=300) == 0, final.output()
     assert mariadb.capture_password not in final.output()
 

@@ -15,13 +15,13 @@ Every kill delay comes from the seeded RNG, so a failing seed can be rerun.
 
 from __future__ import annotations
 
-import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from psycopg import sql
 
+from tests.integration import pg_run
 from tests.integration.chaos import (
     check_committed_files,
     checkpoint,
@@ -29,6 +29,7 @@ from tests.integration.chaos import (
     start_arrowtail,
     workload_kill_loop,
 )
+from tests.integration.pg_run import create_database, env_for
 from tests.replay import assert_tables_equal, parquet_changes, replay
 
 DB = "kill_pg"
@@ -41,28 +42,23 @@ CREATE TABLE events (id bigint PRIMARY KEY, kind int, payload text, amount numer
 """
 
 
-@pytest.fixture(scope="module")
-def database(postgres: Any) -> Any:
-    admin = postgres.connect()
-    admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(DB)))
-    admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DB)))
+def kill_database(postgres: Any, db: str, publication: str, slot: str) -> Iterator[Any]:
+    """Body of the kill loops' module fixture: ``db`` with SCHEMA and ``publication``; yields a
+    connection to it and drops ``slot`` (when no run holds it) at the end."""
     # Transactions of a few thousand rows overflow this and are streamed in progress (proto >= 2).
-    admin.execute(
-        sql.SQL("ALTER DATABASE {} SET logical_decoding_work_mem = '64kB'").format(
-            sql.Identifier(DB)
+    create_database(postgres, db, SCHEMA, publication=publication, decoding_work_mem="64kB")
+    with postgres.connect(dbname=db) as conn:
+        yield conn
+        conn.execute(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+            "WHERE slot_name = %s AND NOT active",
+            (slot,),
         )
-    )
-    conn = postgres.connect(dbname=DB)
-    conn.execute(SCHEMA)
-    postgres.grant_capture(DB)
-    conn.execute("CREATE PUBLICATION kill_pub FOR ALL TABLES")
-    yield conn
-    conn.execute(
-        "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
-        f"WHERE slot_name = '{SLOT}' AND NOT active"
-    )
-    conn.close()
-    admin.close()
+
+
+@pytest.fixture(scope="module")
+def database(postgres: Any) -> Iterator[Any]:
+    yield from kill_database(postgres, DB, "kill_pub", SLOT)
 
 
 def workload_round(conn: Any, r: int) -> None:
@@ -99,27 +95,14 @@ def source_tables(conn: Any) -> dict[str, dict[tuple[Any, ...], dict[str, Any]]]
 
 
 def run_args(postgres: Any, out: Path, *extra: str) -> list[str]:
-    return [
-        "run",
-        "--source",
-        postgres.capture_dsn(DB),
-        "--password-env",
-        "RUN_PG_PASSWORD",
-        "--to",
-        f"parquet:{out}",
-        "--slot",
-        SLOT,
-        "--publication",
-        "kill_pub",
-        *extra,
-    ]
+    return pg_run.run_args(postgres, DB, out, SLOT, "kill_pub", *extra)
 
 
 def test_sigkill_loop_loses_and_repeats_nothing(
     postgres: Any, database: Any, tmp_path: Path
 ) -> None:
     out = tmp_path / "parquet"
-    env = dict(os.environ, RUN_PG_PASSWORD=postgres.app_password)
+    env = env_for(postgres)
     # The slot exists before the first change, so nothing needs a snapshot.
     database.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (SLOT,))
 

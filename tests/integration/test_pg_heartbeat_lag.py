@@ -25,6 +25,7 @@ import pytest
 
 from arrowtail.sources.pg_heartbeat import PREFIX
 from arrowtail.sources.postgres import PostgresSource
+from tests.integration import pg_run
 from tests.integration.chaos import start_arrowtail, wait_for
 from tests.integration.pg_run import (
     create_database,
@@ -32,7 +33,6 @@ from tests.integration.pg_run import (
     env_for,
     run_args,
     slot_state,
-    wait_slot_released,
 )
 from tests.replay import parquet_changes
 from tests.servers._process import free_port
@@ -58,9 +58,7 @@ def new_slot(postgres: Any, slot: str) -> None:
 
 
 def drop_slot(postgres: Any, slot: str) -> None:
-    wait_slot_released(postgres, DB, slot)
-    with postgres.connect(dbname=DB) as conn:
-        conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+    pg_run.drop_slot(postgres, DB, slot)
 
 
 def write_busy(postgres: Any, rows: int, size: int = 100) -> int:

@@ -23,7 +23,9 @@ from arrowtail.pipeline import Pipeline
 from arrowtail.sinks.parquet import ParquetSink
 from arrowtail.sources.pg_incremental import request_snapshot
 from arrowtail.sources.postgres import PostgresSource
+from tests.integration import pg_run
 from tests.integration.chaos import check_committed_files, manifest, start_arrowtail, wait_for
+from tests.integration.pg_run import create_database
 from tests.replay import assert_tables_equal, parquet_changes, replay
 
 DB = "incr_pg"
@@ -33,14 +35,7 @@ ROWS = 20_000
 
 @pytest.fixture(scope="module")
 def database(postgres: Any) -> Iterator[str]:
-    admin = postgres.connect()
-    admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(DB)))
-    admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DB)))
-    with postgres.connect(dbname=DB) as conn:
-        conn.execute("CREATE TABLE nokey (x int)")
-        postgres.grant_capture(DB)
-        conn.execute(f"CREATE PUBLICATION {PUB} FOR ALL TABLES")
-    admin.close()
+    create_database(postgres, DB, "CREATE TABLE nokey (x int)", publication=PUB)
     yield DB
 
 
@@ -74,17 +69,7 @@ def create_slot(postgres: Any, slot: str) -> None:
 
 
 def drop_slot(postgres: Any, slot: str) -> None:
-    with postgres.connect(dbname=DB) as conn:
-        wait_for(
-            lambda: (
-                conn.execute(
-                    "SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,)
-                ).fetchone()
-                != (True,)
-            ),
-            f"slot {slot} to be released",
-        )
-        conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+    pg_run.drop_slot(postgres, DB, slot)
 
 
 def table_image(postgres: Any, name: str) -> dict[tuple[Any, ...], dict[str, Any]]:

@@ -15,6 +15,7 @@ from arrowtail.pipeline import Pipeline
 from arrowtail.sinks.parquet import ParquetSink
 from arrowtail.sources import pg_snapshot
 from arrowtail.sources.postgres import PostgresSource
+from tests.integration.pg_run import create_database
 from tests.replay import assert_tables_equal, parquet_changes, replay
 
 DB = "chunks_pg"
@@ -29,18 +30,13 @@ TABLES = {
 
 @pytest.fixture(scope="module")
 def database(postgres: Any) -> Iterator[str]:
-    admin = postgres.connect()
-    admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(DB)))
-    admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DB)))
-    with postgres.connect(dbname=DB) as conn:
-        conn.execute("CREATE TABLE pairs (n int, s text, v int, PRIMARY KEY (s, n))")
-        conn.execute("CREATE TABLE ids (id uuid PRIMARY KEY, v int)")
-        conn.execute("CREATE TABLE loose (n int, s text)")
-        for table, rows in TABLES.items():
-            conn.execute(sql.SQL("INSERT INTO {} ").format(sql.Identifier(table)) + sql.SQL(rows))
-        postgres.grant_capture(DB)
-        conn.execute("CREATE PUBLICATION chunks FOR ALL TABLES")
-    admin.close()
+    schema = [
+        "CREATE TABLE pairs (n int, s text, v int, PRIMARY KEY (s, n))",
+        "CREATE TABLE ids (id uuid PRIMARY KEY, v int)",
+        "CREATE TABLE loose (n int, s text)",
+        *(f"INSERT INTO {table} {rows}" for table, rows in TABLES.items()),
+    ]
+    create_database(postgres, DB, ";\n".join(schema), publication="chunks")
     yield DB
 
 

@@ -12,32 +12,28 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from psycopg import sql
 
 from arrowtail.pipeline import Pipeline
 from arrowtail.sinks.parquet import ParquetSink
 from arrowtail.sources.postgres import PostgresSource
+from tests.integration.pg_run import create_database
 from tests.replay import parquet_changes
 
 DB = "toast_pg"
 PUB = "toast_pub"
 # About 6.4 kB of hex digits: well past the 2 kB TOAST threshold, and stored uncompressed anyway.
+SCHEMA = """
+CREATE TABLE docs (id int PRIMARY KEY, title text, body text);
+CREATE TABLE blobs (id uuid PRIMARY KEY, n int, body text);
+ALTER TABLE docs ALTER COLUMN body SET STORAGE EXTERNAL;
+ALTER TABLE blobs ALTER COLUMN body SET STORAGE EXTERNAL;
+"""
 BIG = "(SELECT string_agg(md5(random()::text || g::text), '') FROM generate_series(1, 200) g)"
 
 
 @pytest.fixture(scope="module")
 def database(postgres: Any) -> Iterator[str]:
-    admin = postgres.connect()
-    admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(DB)))
-    admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DB)))
-    with postgres.connect(dbname=DB) as conn:
-        conn.execute("CREATE TABLE docs (id int PRIMARY KEY, title text, body text)")
-        conn.execute("CREATE TABLE blobs (id uuid PRIMARY KEY, n int, body text)")
-        for table in ("docs", "blobs"):
-            conn.execute(f"ALTER TABLE {table} ALTER COLUMN body SET STORAGE EXTERNAL")
-        postgres.grant_capture(DB)
-        conn.execute(f"CREATE PUBLICATION {PUB} FOR ALL TABLES")
-    admin.close()
+    create_database(postgres, DB, SCHEMA, publication=PUB)
     yield DB
 
 

@@ -35,9 +35,7 @@ INSERT INTO users SELECT g, 'user' || g || '@example.com', g FROM generate_serie
 
 @pytest.fixture(scope="module")
 def database(postgres: Any) -> Any:
-    create_database(postgres, DB, SCHEMA)
-    with postgres.connect(dbname=DB) as conn:
-        conn.execute(f"CREATE PUBLICATION {PUB} FOR ALL TABLES")
+    create_database(postgres, DB, SCHEMA, publication=PUB)
     yield DB
     with postgres.connect(dbname=DB) as conn:
         conn.execute(
