@@ -40,6 +40,10 @@ if [[ -d $shared_fixtures ]]; then
 fi
 
 export CARGO_TARGET_DIR="$ARROWTAIL_CACHE/fuzz-target"
+# A toolchain that cannot build the targets (a nightly regression) is not a finding: say so. A
+# crash while running them is one, and fails the run.
+phase "fuzz build" cargo +nightly fuzz build --fuzz-dir fuzz ||
+    unavailable "the fuzz targets do not build with $(cargo +nightly --version 2>/dev/null)"
 for target in pgoutput copy_binary binlog mysql_json; do
     corpus="$ARROWTAIL_CACHE/fuzz-corpus/$target"
     mkdir -p "$corpus"
