@@ -202,7 +202,7 @@ def start_streaming(server: Any, url: str, out: Path, *extra: str) -> subprocess
     return proc
 
 
-def _norm(value: Any, arrow_value: Any) -> tuple[Any, Any]:
+def comparable(value: Any, arrow_value: Any) -> tuple[Any, Any]:
     """Brings a PyMySQL value and the replayed Arrow value into comparable forms."""
     if isinstance(arrow_value, dt.datetime) and arrow_value.tzinfo is not None:
         arrow_value = arrow_value.replace(tzinfo=None)
@@ -245,7 +245,7 @@ def assert_rows_equal(
     assert not missing and not extra, f"{table}: missing {missing}, extra {extra}"
     for key, row in want.items():
         for col, value in row.items():
-            a, b = _norm(value, got[key].get(col))
+            a, b = comparable(value, got[key].get(col))
             assert _same(a, b), f"{table} {key} {col}: database {a!r}, stream {b!r}"
 
 

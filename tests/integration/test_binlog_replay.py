@@ -4,7 +4,6 @@ change batches by primary key and compare with ``SELECT *`` value by value."""
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import re
 from decimal import Decimal
@@ -14,6 +13,7 @@ from typing import Any
 import pytest
 
 from arrowtail import BinlogDecoder
+from tests.integration.mysql_run import comparable
 from tests.replay import replay
 
 DB = "bl_replay"
@@ -168,18 +168,10 @@ def _binlog_files(conn: Any, binlog_dir: Path) -> list[Path]:
 
 
 def _norm(value: Any, arrow_value: Any) -> tuple[Any, Any]:
-    """Brings a PyMySQL value and the decoded value into comparable forms."""
-    if isinstance(arrow_value, dt.datetime) and arrow_value.tzinfo is not None:
-        arrow_value = arrow_value.replace(tzinfo=None)
-    if isinstance(arrow_value, list):  # SET
-        return (set(value.split(",")) - {""} if isinstance(value, str) else value), set(arrow_value)
-    if isinstance(value, bytes) and isinstance(arrow_value, int):  # BIT
-        return int.from_bytes(value, "big"), arrow_value
-    if isinstance(value, Decimal) and isinstance(arrow_value, str):  # DECIMAL over 38 digits
-        return value, Decimal(arrow_value)
+    """:func:`mysql_run.comparable`, and a zero or invalid date PyMySQL could not convert."""
     if isinstance(value, str) and arrow_value is None and re.match(r"\d{4}-\d\d-\d\d", value):
-        return None, None  # a zero or invalid date PyMySQL could not convert
-    return value, arrow_value
+        return None, None
+    return comparable(value, arrow_value)
 
 
 def _same(a: Any, b: Any) -> bool:
