@@ -34,10 +34,7 @@ seeds="$ARROWTAIL_CACHE/fuzz-seeds"
 rm -rf "$seeds"
 mkdir -p "$seeds"/{pgoutput,copy_binary,binlog,mysql_json}
 cp tests/fixtures/pgoutput/*.cap "$seeds/pgoutput/"
-shared_fixtures="$ARROWTAIL_ROOT/../shared/fixtures/binlog"
-if [[ -d $shared_fixtures ]]; then
-    find "$shared_fixtures" -type f -size -256k ! -name '*.md' -exec cp {} "$seeds/binlog/" \;
-fi
+find tests/fixtures/binlog -type f -size -256k ! -name '*.md' -exec cp {} "$seeds/binlog/" \;
 
 export CARGO_TARGET_DIR="$ARROWTAIL_CACHE/fuzz-target"
 # A toolchain that cannot build the targets (a nightly regression) is not a finding: say so. A

@@ -168,7 +168,7 @@ def test_capture_then_decode_equals_the_source(postgres: Any, tmp_path: Path) ->
 
 
 def test_decode_binlog_files_from_the_cli(tmp_path: Path) -> None:
-    fixtures = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "binlog"
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "binlog"
     path = fixtures / "mysql-bin.checksum-crc32"
     if not path.exists():
         pytest.fail(f"binlog fixtures missing at {fixtures}")

@@ -12,13 +12,12 @@ import pytest
 
 from arrowtail import BinlogDecoder, DecodeError
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "binlog"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "binlog"
 
 
 def _fixture(name: str) -> Path:
     path = FIXTURES / name
-    if not path.exists():
-        pytest.skip(f"binlog fixture {path} is not on this machine")
+    assert path.exists(), f"binlog fixture {path} is missing from the repository"
     return path
 
 

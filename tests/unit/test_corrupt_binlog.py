@@ -12,13 +12,12 @@ import pytest
 from arrowtail import BinlogDecoder
 from tests.corrupt import check_flips, check_truncations, decode_rows
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "binlog"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "binlog"
 MAGIC = b"\xfebin"
 
 
 def binlog_files() -> list[Path]:
-    if not FIXTURES.is_dir():
-        return []
+    assert FIXTURES.is_dir(), f"binlog fixtures missing at {FIXTURES}"
     return sorted(p for p in FIXTURES.iterdir() if p.is_file() and p.read_bytes()[:4] == MAGIC)
 
 
@@ -37,21 +36,18 @@ def decode_file(name: str) -> Any:
     return decode
 
 
-@pytest.mark.skipif(not FILES, reason=f"binlog fixtures not found under {FIXTURES}")
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
 def test_truncated_binlog(path: Path) -> None:
     data = path.read_bytes()
     check_truncations(decode_file(path.name), data, path.name)
 
 
-@pytest.mark.skipif(not FILES, reason=f"binlog fixtures not found under {FIXTURES}")
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
 def test_flipped_binlog(path: Path) -> None:
     data = path.read_bytes()
     check_flips(decode_file(path.name), data, path.name, seed=len(data))
 
 
-@pytest.mark.skipif(not FILES, reason=f"binlog fixtures not found under {FIXTURES}")
 def test_fixtures_hold_rows() -> None:
     """The checks above are only meaningful if the clean files decode to rows."""
     total = 0

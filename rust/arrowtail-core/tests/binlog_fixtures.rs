@@ -1,5 +1,5 @@
 //! Conformance of the binlog decoder against real binlog files written by MySQL 5.0–9.6, MariaDB
-//! and Percona (`shared/fixtures/binlog/`, see its README): every file decodes or fails with a
+//! and Percona (`tests/fixtures/binlog/`, see its README): every file decodes or fails with a
 //! decode error naming the position, known values come out exactly, and truncated or corrupted
 //! files never panic.
 
@@ -16,7 +16,7 @@ use arrowtail_core::binlog::BinlogDecoder;
 use arrowtail_core::Error;
 
 fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/binlog")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/binlog")
 }
 
 fn read(name: &str) -> Vec<u8> {

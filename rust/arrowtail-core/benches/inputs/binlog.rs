@@ -1,4 +1,4 @@
-//! Binlog inputs: fixture files written by real servers (`/work/shared/fixtures/binlog`, or
+//! Binlog inputs: fixture files written by real servers (`tests/fixtures/binlog` in the repository, or
 //! `ARROWTAIL_BINLOG_FIXTURES`), and larger files made from them by repeating their row
 //! transactions.
 //!
@@ -16,7 +16,7 @@ use arrowtail_core::binlog::event::{kind, Checksum, FormatDescription, HEADER_LE
 pub fn fixture_dir() -> PathBuf {
     std::env::var_os("ARROWTAIL_BINLOG_FIXTURES")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/work/shared/fixtures/binlog"))
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/binlog"))
 }
 
 /// The bytes of a fixture file, gunzipped when its name ends in `.gz`.
