@@ -1,4 +1,4 @@
-"""Builds change batches shaped exactly like the contract in DESIGN.md, for sink tests.
+"""Builds change batches shaped exactly like the contract in docs/design.md, for sink tests.
 
 User columns first, then ``_op``, ``_pos``, ``_seq``, ``_xid``, ``_commit_ts``, ``_before`` (a
 nullable struct of the user columns) and ``_unchanged`` (nullable list of column names), with the

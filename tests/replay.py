@@ -1,4 +1,4 @@
-"""Replays change batches into table images: the correctness test of DESIGN.md.
+"""Replays change batches into table images: the correctness test of docs/design.md.
 
 ``replay(batches)`` applies the rows of every table in ``(_pos, _seq)`` order: ``c`` and ``r``
 insert by primary key, ``u`` replaces the row found by its old key (``_before`` when sent, else

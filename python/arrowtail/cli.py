@@ -1,6 +1,6 @@
 """The ``arrowtail`` command.
 
-Exit codes (DESIGN.md): 0 done; 2 bad input, usage or configuration (one clear line on stderr, no
+Exit codes (docs/design.md): 0 done; 2 bad input, usage or configuration (one line on stderr, no
 traceback); 3 a source or sink still unreachable after retries. ``verify`` exits 1 when it finds
 differences.
 """

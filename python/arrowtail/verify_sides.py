@@ -57,7 +57,7 @@ def normalise(value: Any) -> Any:
     if isinstance(value, pa.MonthDayNano):
         return _interval(value.months, value.days, value.nanoseconds)
     if isinstance(value, str) and value[:1] in ("{", "["):
-        # JSON travels as text (DESIGN.md) while drivers hand out parsed documents; both sides
+        # JSON travels as text (docs/design.md) while drivers hand out parsed documents; both sides
         # pass through here, so a text that merely looks like JSON still compares fairly.
         try:
             doc = json.loads(value)
@@ -69,7 +69,7 @@ def normalise(value: Any) -> Any:
 
 def same_value(a: Any, b: Any) -> bool:
     """Equal normalised values, or one datum in the forms two engines give for the same Arrow
-    type (DESIGN.md, "Type mapping"), as when a MySQL table was migrated to PostgreSQL: a DECIMAL
+    type (docs/design.md, "Type mapping"), as when a MySQL table moved to PostgreSQL: a DECIMAL
     wider than 38 digits travels as text, BIT(n) as uint64 (an integer column), SET as
     list<string> (an array column)."""
     if a == b:

@@ -109,7 +109,7 @@ def run_arrowtail(postgres: Any, out: Path, *extra: str, env: dict[str, str]) ->
 
 def source_tables(conn: Any) -> dict[str, dict[tuple[Any, ...], dict[str, Any]]]:
     out = {}
-    # jsonb as its text form, which is what the stream carries (DESIGN.md: json -> string).
+    # jsonb as its text form, which is what the stream carries (docs/design.md: json -> string).
     for table, select in (
         ("customers", "SELECT *, profile::text AS profile FROM customers"),
         ("orders", "SELECT * FROM orders"),

@@ -1,5 +1,5 @@
 """The snapshot's column types and value conversions match the binlog decoder's mapping
-(DESIGN.md, MySQL/MariaDB types) without a server: information_schema rows in, Arrow out."""
+(docs/design.md, MySQL/MariaDB types) without a server: information_schema rows in, Arrow out."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Sinks: destinations of change batches (Parquet files, Kafka topics, JSON lines).
 
 All implement :class:`arrowtail.sinks.base.Sink`. :func:`open_sink` builds one from the
-command line's ``--to`` forms (DESIGN.md): ``parquet:DIR``, ``jsonl:FILE``, ``jsonl:-`` and
+command line's ``--to`` forms (docs/design.md): ``parquet:DIR``, ``jsonl:FILE``, ``jsonl:-`` and
 ``kafka://HOST:PORT[,HOST:PORT...][?option=value&...]``, and database targets
 ``postgresql://USER@HOST/DB`` / ``mysql://USER@HOST/DB`` (password in the URL or in
 ``ARROWTAIL_TARGET_PASSWORD``; ``--create-tables`` or ``?create_tables=1`` creates missing

@@ -1,7 +1,7 @@
 """The net effect of a change batch, by primary key: what a database sink applies, what replay
 (``arrowtail verify`` against Parquet) reconstructs.
 
-A change batch (DESIGN.md, "The change batch") lists changes of one table in source order. Applied
+A change batch (docs/design.md, "The change batch") is one table's changes in source order. Applied
 one by one they would need a statement per row; instead the batch is reduced, with pyarrow and
 numpy only (no per-row Python), to
 

@@ -1,6 +1,6 @@
 """The Parquet sink: change batches as Parquet files with an atomically replaced manifest.
 
-Layout (DESIGN.md)::
+Layout (docs/design.md)::
 
     <root>/<schema>.<table>/part-<n:010d>-v<schema_version>.parquet
     <root>/_arrowtail/manifest.json

@@ -1,6 +1,6 @@
 """Arrow types Parquet cannot store, and the lossless forms the Parquet sink writes instead.
 
-DESIGN.md requires that nothing is dropped. pyarrow writes almost every change-batch type directly:
+docs/design.md requires that nothing is dropped. pyarrow writes most change-batch types directly:
 
 - ``uuid`` (``arrow.uuid`` extension) -> ``FIXED_LEN_BYTE_ARRAY(16)`` with the UUID logical type;
   DuckDB reads it as ``UUID``. Plain ``fixed_size_binary(16)`` stays plain.

@@ -1,4 +1,4 @@
-"""Arrow types of change batches (DESIGN.md, "Type mapping") in target databases: the SQL type a
+"""Arrow types of change batches (docs/design.md "Type mapping") in target databases: the SQL type a
 created table gets, which existing target types accept a column, and Python values for the
 database driver, with a ``SinkError`` naming the column when a value cannot be represented.
 

@@ -24,7 +24,7 @@ from arrowtail.sinks.changes import collapse, table_info
 
 Position = dict[str, Any]
 STATE_TABLE = "arrowtail_state"
-#: Pseudo-tables (DESIGN.md) that carry messages and DDL, not rows of a table.
+#: Pseudo-tables (docs/design.md) that carry messages and DDL, not rows of a table.
 PSEUDO_TABLES = frozenset({"_messages", "_ddl"})
 
 log = logging.getLogger(__name__)

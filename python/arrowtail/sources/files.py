@@ -76,7 +76,7 @@ class FileSource:
 
 
 def _binlog_pos(file: str, offset: int) -> int:
-    """``(file number << 32) | offset`` (DESIGN.md); the number is the file name's suffix."""
+    """``(file number << 32) | offset`` (docs/design.md); the number is the file name's suffix."""
     suffix = file.rsplit(".", 1)[-1]
     number = int(suffix) if suffix.isdigit() else 0
     return (number << 32) | offset

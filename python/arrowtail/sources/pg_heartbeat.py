@@ -40,7 +40,7 @@ log = logging.getLogger("arrowtail.postgres")
 
 #: Prefix of the heartbeat messages (``_messages.prefix``).
 PREFIX = "arrowtail.heartbeat"
-#: Pseudo-table of logical decoding messages (DESIGN.md).
+#: Pseudo-table of logical decoding messages (docs/design.md).
 MESSAGES_TABLE = "_messages"
 
 

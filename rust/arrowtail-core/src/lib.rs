@@ -2,7 +2,7 @@
 //! binlog) into Apache Arrow change batches. Plain Rust, no Python: the `arrowtail-python` crate
 //! exposes it as `arrowtail._core`.
 //!
-//! The batch contract (columns, types, metadata) is described in DESIGN.md and built by
+//! The batch contract (columns, types, metadata) is described in docs/design.md and built by
 //! [`arrow::ChangeBuilder`]. [`serialize`] turns change batches into Debezium-compatible Kafka
 //! messages and [`hash`] computes Kafka's key partitioning.
 

@@ -1,6 +1,6 @@
 //! PostgreSQL inputs built in code from the protocol, so the benches need no server: pgoutput
 //! capture files (PostgreSQL docs, "Logical Replication Message Formats"; capture records as in
-//! DESIGN.md) of the benchmark workload of `benches/workloads.py`, in text (proto 1) and binary
+//! docs/design.md) of the workload of `benches/workloads.py`, in text (proto 1) and binary
 //! (proto 2) tuples, and a `COPY ... TO STDOUT (FORMAT binary)` stream of the same rows
 //! (docs, "COPY", "Binary Format").
 //!

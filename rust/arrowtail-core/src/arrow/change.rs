@@ -1,5 +1,5 @@
 //! The change batch: one table, one schema version, rows in source order, plus the metadata columns
-//! of the contract in DESIGN.md (`_op`, `_pos`, `_seq`, `_xid`, `_commit_ts`, `_before`,
+//! of the contract in docs/design.md (`_op`, `_pos`, `_seq`, `_xid`, `_commit_ts`, `_before`,
 //! `_unchanged`).
 //!
 //! A decoder appends a row by pushing one value onto every user column builder (and, when the

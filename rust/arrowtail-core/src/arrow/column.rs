@@ -18,7 +18,7 @@ use arrow_array::{ArrayRef, ListArray};
 use arrow_buffer::{NullBufferBuilder, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{ArrowError, DataType, Field, FieldRef, IntervalUnit, TimeUnit};
 
-/// A builder for one user column, one variant per Arrow type of the type mapping in DESIGN.md.
+/// A builder for one user column, one variant per Arrow type of the type mapping in docs/design.md.
 #[derive(Debug)]
 pub enum ColumnBuilder {
     Boolean(BooleanBuilder),

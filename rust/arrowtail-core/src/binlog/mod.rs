@@ -1,6 +1,6 @@
 //! MySQL/MariaDB row-based binlog decoding: framing of binlog files and of the replication stream,
 //! event parsing, table maps, row images, binary JSON, and the [`BinlogDecoder`] state machine that
-//! turns committed row events into change batches (DESIGN.md "The change batch").
+//! turns committed row events into change batches (docs/design.md "The change batch").
 //!
 //! Protocol references: MySQL "Binary log" internals (`libbinlogevents`), MariaDB KB "Replication
 //! protocol" pages; facts collected in `notes/binlog.md`.

@@ -1,7 +1,7 @@
 //! The pgoutput decoder: a push state machine that takes replication frames or bare messages and
 //! appends every change to the change builder of its relation and schema version.
 //!
-//! Positions (DESIGN.md): `_pos` is the commit LSN (Begin's final LSN for ordinary transactions;
+//! Positions (docs/design.md): `_pos`: the commit LSN (Begin's final LSN for ordinary transactions;
 //! learned at Stream Commit / Commit Prepared for held ones), `_seq` the ordinal of the change in
 //! its transaction, `_commit_ts` the commit time in Unix µs.
 //!

@@ -1,6 +1,6 @@
 //! The streaming replication framing around pgoutput messages (PostgreSQL docs, "Streaming
 //! Replication Protocol": the CopyData payloads of `START_REPLICATION`), and the capture file of
-//! DESIGN.md: records of `[u64 BE LSN][u32 BE length][message]`.
+//! docs/design.md: records of `[u64 BE LSN][u32 BE length][message]`.
 
 use crate::reader::Reader;
 use crate::types::postgres::datetime::PG_EPOCH_US;

@@ -1,6 +1,6 @@
 //! Per-column JSON value encoders. An encoder is built once per column and batch (the Arrow type
 //! is matched and the array downcast once), then called per row; it appends the JSON form of one
-//! value. The forms follow Debezium's defaults for each source type (see DESIGN.md's type mapping
+//! value. The forms follow Debezium's defaults per source type (see docs/design.md's type mapping
 //! and the notes on Debezium's event shape): dates as epoch days, `timestamp` as epoch
 //! microseconds, `timestamptz` as an ISO instant, `time` as microseconds of the day, uuid and json
 //! as strings, binary as base64, decimals per [`DecimalMode`].

@@ -17,7 +17,7 @@ use super::schema;
 use crate::arrow::change::names;
 use crate::{Error, Location, Result};
 
-/// The error for a batch that does not follow the change-batch contract (DESIGN.md).
+/// The error for a batch that does not follow the change-batch contract (docs/design.md).
 pub(super) fn bad(detail: impl Into<String>) -> Error {
     Error::Config(format!("not a change batch: {}", detail.into()))
 }

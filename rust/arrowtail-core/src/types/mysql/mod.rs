@@ -1,5 +1,5 @@
 //! MySQL/MariaDB column types: the type codes and metadata of a TABLE_MAP event, the codec each
-//! column resolves to, its Arrow type (the mapping in DESIGN.md) and the decoding of row values.
+//! column resolves to, its Arrow type (mapping in docs/design.md) and the decoding of row values.
 //!
 //! Decisions (documented here and in the report):
 //! - Integers without signedness metadata (MINIMAL metadata before MySQL 8.0.1, MariaDB < 10.5)
@@ -297,7 +297,7 @@ fn check_len_bytes(n: u8) -> Result<u8, String> {
 }
 
 impl Codec {
-    /// The Arrow type of the column (DESIGN.md type mapping).
+    /// The Arrow type of the column (docs/design.md type mapping).
     pub fn arrow_type(&self) -> DataType {
         match self {
             Codec::Int { bytes, unsigned } => match (bytes, unsigned) {

@@ -1,5 +1,5 @@
 //! PostgreSQL type codecs: a column's type (OID and typmod) resolves once to a [`PgType`], which
-//! names its Arrow type (the mapping table of DESIGN.md) and appends values given in either wire
+//! names its Arrow type (the mapping in docs/design.md) and appends values given in either wire
 //! form — text output (`t` in pgoutput tuples) or binary send format (`b`, and COPY BINARY) — to
 //! the column's [`ColumnBuilder`]. Both forms give identical Arrow values.
 //!
