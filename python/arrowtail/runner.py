@@ -72,7 +72,15 @@ def run_pipeline(cfg: Config, install_signals: InstallSignals | None = None) -> 
     source = build_source(cfg)
     transform = TableTransform(cfg.transform)
     metrics = default_metrics()
-    server = MetricsServer(metrics, cfg.run.metrics_port).start() if cfg.run.metrics_port else None
+    server = None
+    if cfg.run.metrics_port:
+        try:
+            server = MetricsServer(metrics, cfg.run.metrics_port).start()
+        except OSError as exc:
+            raise ConfigError(
+                f"run.metrics_port {cfg.run.metrics_port}: cannot serve metrics on "
+                f"127.0.0.1:{cfg.run.metrics_port}: {exc.strerror or exc}; pick a free port"
+            ) from None
 
     watch = LagWatch(cfg.run.lag_warn_bytes, cfg.run.lag_warn_seconds)
     last_describe = [float("-inf")]
@@ -211,14 +219,23 @@ def status(args: Any) -> int:
     """Runs ``arrowtail status``: checkpoint, slot position, lag and retained WAL, as a table or
     JSON. With ``--lag-warn-bytes``/``--lag-warn-seconds`` it exits 1 when a threshold is passed
     (like ``verify`` on differences), for cron jobs and health checks."""
+    from arrowtail.config import check_url
     from arrowtail.observability import LagWatch
 
+    for flag, value in (("--source", args.source), ("--to", args.to)):
+        if value:
+            check_url(flag, value)
     report: dict[str, Any] = {}
     if args.to:
         sink = open_sink(args.to)
         report["sink"] = redact_url(args.to)
-        report["sink_checkpoint"] = sink.open()
-        sink.close()
+        stored = getattr(sink, "stored_position", None)
+        if stored is not None:
+            # Read only: opening would clean up after a run that may still be going.
+            report["sink_checkpoint"] = stored()
+        else:
+            report["sink_checkpoint"] = sink.open()
+            sink.close()
     if args.checkpoint:
         from arrowtail.checkpoint import CheckpointFile
 
@@ -227,6 +244,10 @@ def status(args: Any) -> int:
         from arrowtail.config import SourceConfig
 
         src = SourceConfig(url=args.source, password_env=args.password_env)
+        if not src.kind:
+            raise ConfigError(
+                "--source must be a postgresql:// or mysql:// URL or a libpq key=value string"
+            )
         password = src.password()
         report["source"] = redact_url(args.source)
         if src.kind == "postgres":
