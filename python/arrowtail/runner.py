@@ -117,14 +117,17 @@ def run_pipeline(cfg: Config, install_signals: InstallSignals | None = None) -> 
     if install_signals is not None:
         install_signals(pipeline.stop)
     log.info("source %s -> sink %s", redact_url(cfg.source.url), redact_url(cfg.sink.url))
+    error_file = lasterror.error_file(cfg.sink.url, cfg.run.checkpoint)
     try:
-        return pipeline.run()
+        summary = pipeline.run()
     except ArrowtailError as exc:
-        lasterror.record(lasterror.error_file(cfg.sink.url, cfg.run.checkpoint), str(exc))
+        lasterror.record(error_file, str(exc))
         raise
     finally:
         if server is not None:
             server.stop()
+    lasterror.clear(error_file)
+    return summary
 
 
 def decode_files(fmt: str, inputs: list[str], to: str) -> Summary:
