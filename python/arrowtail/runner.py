@@ -12,13 +12,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pyarrow as pa
+
 from arrowtail import lasterror
 from arrowtail.config import Config
 from arrowtail.exceptions import ArrowtailError, ConfigError
+from arrowtail.lazy import call
 from arrowtail.pipeline import Pipeline, Summary
 from arrowtail.redact import redact_url
 from arrowtail.sinks import open_sink
-from arrowtail.sources.base import Source
+from arrowtail.sources.base import Chunk, Position, Source, position_key
 
 log = logging.getLogger("arrowtail.run")
 
@@ -136,7 +139,59 @@ def decode_files(fmt: str, inputs: list[str], to: str) -> Summary:
 
     if to.startswith("kafka://"):
         raise ConfigError("decode writes to parquet:DIR or jsonl:FILE; use 'run' for Kafka")
-    return Pipeline(FileSource(fmt, inputs), open_sink(to)).run()
+    return Pipeline(AfterStored(FileSource(fmt, inputs)), open_sink(to)).run()
+
+
+class AfterStored:
+    """A file source resuming an output that already holds changes: the files are decoded from
+    their start (the decoders need the table definitions in them), and what the output stores
+    already, every change at or before its stored position, is left out. Decoding the same
+    files again into the same output then adds nothing; decoding more files adds only the new
+    changes."""
+
+    def __init__(self, source: Any) -> None:
+        self.source = source
+        self._after: tuple[int, ...] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.source, name)
+
+    def open(self, start: Position | None) -> None:
+        if start is not None:
+            try:
+                self._after = position_key(start)
+            except (ValueError, TypeError, KeyError) as exc:
+                raise ConfigError(
+                    f"the output holds a position this input cannot be compared with ({exc}); "
+                    "decode into a new output"
+                ) from None
+            log.info("the output holds changes up to %s: decoding what comes after", start)
+        self.source.open(None)
+
+    def poll(self, timeout: float) -> Chunk:
+        chunk = self.source.poll(timeout)
+        if self._after is None:
+            return chunk
+        (after,) = self._after
+        batches = []
+        for table, version, batch in chunk.batches:
+            newer = call("greater", batch.column("_pos"), pa.scalar(after, pa.uint64()))
+            kept = batch.filter(newer)
+            if kept.num_rows:
+                batches.append((table, version, kept))
+        position = chunk.position
+        if position is not None and position_key(position) <= self._after:
+            position = None  # stored already; committing it again would move the output back
+        return Chunk(batches, position, exhausted=chunk.exhausted, busy=chunk.busy)
+
+    def acknowledge(self, position: Position) -> None:
+        self.source.acknowledge(position)
+
+    def close(self) -> None:
+        self.source.close()
+
+    def describe(self) -> dict[str, Any]:
+        return dict(self.source.describe())
 
 
 def capture(
