@@ -173,3 +173,39 @@ def test_mariadb_tables_that_are_not_there_are_refused(mariadb: Any, tmp_path: P
     done = arrowtail(*args, env=capture_env(mariadb))
     one_error_line(done, 2, f"{db}.nope, which does not exist")
     assert not list(out.rglob("*.parquet"))
+
+
+def test_a_capture_failing_before_it_stored_anything_drops_its_slot(
+    postgres: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    from arrowtail import runner
+    from arrowtail.exceptions import SourceError
+
+    create_database(postgres, DB, SCHEMA, publication="edges_undo")
+    out = tmp_path / "x.cap"
+    seen: list[set[str]] = []
+
+    def stream_lost(*args: Any, **kwargs: Any) -> int:
+        seen.append(pg_objects(postgres)[0])  # the slot exists while the stream runs
+        raise SourceError("replication stream lost")
+
+    monkeypatch.setattr(runner, "_record", stream_lost)
+    monkeypatch.setenv(PASSWORD_ENV, postgres.app_password)
+    source = postgres.capture_dsn(DB)
+    try:
+        runner.capture(
+            source,
+            slot="edges_undo",
+            publication="edges_undo",
+            out=str(out),
+            idle_exit=1.0,
+            password_env=PASSWORD_ENV,
+        )
+    except SourceError as exc:
+        assert "replication stream lost" in str(exc)
+    else:
+        raise AssertionError("the capture did not fail")
+    assert "edges_undo" in seen[0]
+    slots, pubs = pg_objects(postgres)
+    assert "edges_undo" not in slots and pubs == {"edges_undo"}
+    assert not out.exists()

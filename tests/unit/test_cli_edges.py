@@ -248,3 +248,27 @@ def test_a_failed_record_leaves_no_temporary(tmp_path: Path) -> None:
     path.mkdir()  # cannot be replaced by a file
     lasterror.record(path, "the sink failed")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last_error.json"]
+
+
+def test_status_leaves_a_running_outputs_files_alone(tmp_path: Path) -> None:
+    from batches import SIMPLE_COLUMNS, change_batch, simple_rows
+
+    from arrowtail.sinks.parquet import ParquetSink
+
+    sink = ParquetSink(tmp_path)
+    sink.open()
+    sink.write("public.t", 1, change_batch(SIMPLE_COLUMNS, simple_rows(1, 2, pos=10)))
+    sink.commit({"lsn": 10})
+    sink.close()
+    # A live run whose commits are deferred: its file is open under its temporary name.
+    sink = ParquetSink(tmp_path, min_commit_interval=3600)
+    sink.open()
+    sink.write("public.t", 1, change_batch(SIMPLE_COLUMNS, simple_rows(3, 2, pos=20)))
+    sink.commit({"lsn": 20})
+    [writing] = (tmp_path / "public.t").glob(".part-*.tmp")
+    done = arrowtail("status", "--to", f"parquet:{tmp_path}", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["sink_checkpoint"] == {"lsn": 10}
+    assert writing.exists()
+    sink.close()
+    assert ParquetSink(tmp_path).open() == {"lsn": 20}
