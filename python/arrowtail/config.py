@@ -49,15 +49,22 @@ RESUME_MODES = ("position", "gtid")
 #: PostgreSQL: arrowtail's own wire client for the stream and snapshot reads, or libpq (psycopg).
 WIRES = ("native", "libpq")
 
-#: A libpq ``key=value`` connection string (``host=db dbname=shop user=cdc``): it starts with
-#: a keyword and an equals sign, and is never a URL.
-_CONNINFO = re.compile(r"\s*[A-Za-z_][A-Za-z0-9_]*\s*=")
+#: A libpq ``key=value`` connection string (``host=db dbname=shop user=cdc``) starts with one
+#: of libpq's connection keywords and an equals sign (so a path such as ``date=2024`` is not
+#: taken for one), and is never a URL.
+_CONNINFO = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=")
+_CONNINFO_KEYWORDS = frozenset(
+    "host hostaddr port dbname user password passfile service options application_name "
+    "connect_timeout client_encoding sslmode sslrootcert sslcert sslkey sslpassword "
+    "channel_binding gssencmode krbsrvname require_auth target_session_attrs keepalives".split()
+)
 
 
 def is_pg_conninfo(text: str) -> bool:
     """Whether ``text`` is a libpq ``key=value`` connection string (accepted wherever a
     ``postgresql://`` URL is)."""
-    return "://" not in text and _CONNINFO.match(text) is not None
+    m = _CONNINFO.match(text)
+    return "://" not in text and m is not None and m[1] in _CONNINFO_KEYWORDS
 
 
 def is_postgres(url: str) -> bool:

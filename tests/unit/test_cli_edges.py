@@ -212,8 +212,9 @@ def test_libpq_key_value_strings_are_postgresql_connections() -> None:
     assert cfg.sink.kind == "postgresql"
     sink = open_sink("host=127.0.0.1 dbname=target user=app")
     assert isinstance(sink, PostgresTargetSink)
-    with pytest.raises(ConfigError, match="not a postgresql:// or mysql:// URL"):
-        load(None, overrides={"source": {"url": "db.internal"}, "sink": {"url": "jsonl:-"}})
+    for not_pg in ("db.internal", "date=2024"):  # a host name; a folder name
+        with pytest.raises(ConfigError, match="not a postgresql:// or mysql:// URL"):
+            load(None, overrides={"source": {"url": not_pg}, "sink": {"url": "jsonl:-"}})
 
 
 def test_verify_takes_a_key_value_target_as_a_database() -> None:
