@@ -67,6 +67,12 @@ def run_pipeline(cfg: Config, install_signals: InstallSignals | None = None) -> 
 
     sink = open_sink(cfg.sink.url, create_tables=cfg.sink.create_tables, outbox=cfg.sink.outbox)
     checkpoint = CheckpointFile(cfg.run.checkpoint) if cfg.run.checkpoint else None
+    if checkpoint is not None and checkpoint.path.exists() and not checkpoint.path.is_file():
+        # It is replaced by rename at every save: a device or a folder cannot be.
+        raise ConfigError(
+            f"run.checkpoint {checkpoint.path} is not a regular file; name a file (it is "
+            "created when missing)"
+        )
     if checkpoint is None and cfg.sink.kind == "kafka":
         raise ConfigError(
             "the kafka sink keeps no checkpoint of its own: pass --checkpoint PATH so a restart "

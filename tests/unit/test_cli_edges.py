@@ -116,6 +116,18 @@ def test_a_wrongly_typed_setting_is_a_configuration_error(
     one_error_line(done, 2, needle)
 
 
+def test_a_checkpoint_that_is_not_a_regular_file_is_refused(tmp_path: Path) -> None:
+    for checkpoint in ("/dev/null", str(tmp_path)):
+        done = arrowtail(
+            "run",
+            *("--source", "mysql://u@127.0.0.1:1/", "--to", "jsonl:-"),
+            *("--checkpoint", checkpoint),
+        )
+        one_error_line(done, 2, f"run.checkpoint {checkpoint} is not a regular file")
+    assert Path("/dev/null").is_char_device()
+    assert not Path("/dev/null.error.json").exists()
+
+
 def test_a_busy_metrics_port_is_a_configuration_error(tmp_path: Path) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
