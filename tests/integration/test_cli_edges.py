@@ -149,6 +149,15 @@ def test_a_successful_run_clears_the_last_error(postgres: Any, tmp_path: Path) -
         json.dumps({"time": "2026-01-01T00:00:00+00:00", "error": "the earlier run failed"})
     )
     (state / ".last_error.json.tmp-4242").write_text("{")
+    # The user's own files in the output survive the run.
+    users = [
+        out / "mine.parquet",
+        out / "reports" / "mine.parquet",
+        out / "public.items" / "x.parquet",
+    ]
+    for path in users:
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(b"not arrowtail's")
     env = env_for(postgres)
     status = arrowtail("status", "--to", f"parquet:{out}", "--json", env=env)
     assert "the earlier run failed" in json.loads(status.stdout)["last_error"]
@@ -161,6 +170,8 @@ def test_a_successful_run_clears_the_last_error(postgres: Any, tmp_path: Path) -
     assert "last_error" not in report, report
     assert report["sink_checkpoint"] is not None
     assert sorted(p.name for p in state.iterdir()) == ["manifest.json"]
+    assert all(path.read_bytes() == b"not arrowtail's" for path in users)
+    assert len(list((out / "public.items").glob("part-*.parquet"))) == 1
     with postgres.connect(dbname=DB) as conn:
         conn.execute("SELECT pg_drop_replication_slot('edges_err')")
 
