@@ -253,8 +253,8 @@ def cmd_decode(args: argparse.Namespace) -> int:
 
 
 def cmd_capture(args: argparse.Namespace) -> int:
+    from arrowtail.capture import capture
     from arrowtail.observability import setup_logging
-    from arrowtail.runner import capture
 
     setup_logging("text")
     n = capture(

@@ -189,7 +189,7 @@ def test_mariadb_tables_that_are_not_there_are_refused(mariadb: Any, tmp_path: P
 def test_a_capture_failing_before_it_stored_anything_drops_its_slot(
     postgres: Any, tmp_path: Path, monkeypatch: Any
 ) -> None:
-    from arrowtail import runner
+    from arrowtail import capture
     from arrowtail.exceptions import SourceError
 
     create_database(postgres, DB, SCHEMA, publication="edges_undo")
@@ -200,11 +200,11 @@ def test_a_capture_failing_before_it_stored_anything_drops_its_slot(
         seen.append(pg_objects(postgres)[0])  # the slot exists while the stream runs
         raise SourceError("replication stream lost")
 
-    monkeypatch.setattr(runner, "_record", stream_lost)
+    monkeypatch.setattr(capture, "_record", stream_lost)
     monkeypatch.setenv(PASSWORD_ENV, postgres.app_password)
     source = postgres.capture_dsn(DB)
     try:
-        runner.capture(
+        capture.capture(
             source,
             slot="edges_undo",
             publication="edges_undo",
