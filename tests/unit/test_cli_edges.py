@@ -285,3 +285,12 @@ def test_status_leaves_a_running_outputs_files_alone(tmp_path: Path) -> None:
     assert writing.exists()
     sink.close()
     assert ParquetSink(tmp_path).open() == {"lsn": 20}
+
+
+def test_a_failed_checkpoint_save_leaves_no_temporary(tmp_path: Path) -> None:
+    from arrowtail.checkpoint import CheckpointFile
+
+    (tmp_path / "cp.json").mkdir()  # a folder cannot be replaced by the new file
+    with pytest.raises(OSError):
+        CheckpointFile(tmp_path / "cp.json").save({"lsn": 1})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cp.json"]
