@@ -2,7 +2,8 @@
 
 Exit codes (docs/design.md): 0 done; 2 bad input, usage or configuration (one line on stderr, no
 traceback); 3 a source or sink still unreachable after retries. ``verify`` exits 1 when it finds
-differences.
+differences, ``status`` when a lag threshold is passed. An unexpected error (a bug) exits
+:data:`EXIT_UNEXPECTED`, 70 (``EX_SOFTWARE`` of sysexits.h), so that 1 keeps its meaning.
 """
 
 from __future__ import annotations
@@ -21,6 +22,18 @@ from arrowtail.redact import scrub
 
 Handler = Callable[[argparse.Namespace], int]
 
+#: Exit code of an error arrowtail did not expect (sysexits.h ``EX_SOFTWARE``).
+EXIT_UNEXPECTED = 70
+
+EXIT_CODES = """\
+exit codes:
+  0   done
+  1   verify found differences; status found a lag threshold passed
+  2   bad input, usage or configuration (one line on stderr)
+  3   a source or sink still unreachable after retries
+  70  unexpected error (please report it; ARROWTAIL_DEBUG=1 shows the traceback)
+"""
+
 log = logging.getLogger("arrowtail.cli")
 
 RUN_EXAMPLE = """\
@@ -37,6 +50,9 @@ DECODE_EXAMPLE = """\
 examples:
   arrowtail decode --format binlog /var/lib/mysql/mysql-bin.000042 --to parquet:/tmp/out
   arrowtail decode --format pgoutput capture.bin --to jsonl:-
+
+Decoding into an output that already holds changes (a Parquet directory, a database target)
+continues after its stored position: the same files decoded again add nothing.
 """
 
 
@@ -45,8 +61,9 @@ def _add_run_options(p: argparse.ArgumentParser, *, snapshot: bool = True) -> No
     p.add_argument(
         "--source",
         metavar="URL",
-        help="postgresql://USER@HOST:PORT/DB or mysql://USER@HOST:PORT/ (libpq options such as "
-        "sslmode pass through as query parameters)",
+        help="postgresql://USER@HOST:PORT/DB (or libpq's 'host=H dbname=DB user=U') or "
+        "mysql://USER@HOST:PORT/ (libpq options such as sslmode pass through as query "
+        "parameters)",
     )
     p.add_argument(
         "--password-env", metavar="VAR", help="environment variable holding the source password"
@@ -236,8 +253,8 @@ def cmd_decode(args: argparse.Namespace) -> int:
 
 
 def cmd_capture(args: argparse.Namespace) -> int:
+    from arrowtail.capture import capture
     from arrowtail.observability import setup_logging
-    from arrowtail.runner import capture
 
     setup_logging("text")
     n = capture(
@@ -281,7 +298,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
             "Change data capture from PostgreSQL (pgoutput) and MySQL/MariaDB (binlog) "
             "into Apache Arrow, Parquet and Kafka."
         ),
-        epilog="Run 'arrowtail COMMAND --help' for a command's options and examples.",
+        epilog="Run 'arrowtail COMMAND --help' for a command's options and examples.\n\n"
+        + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"arrowtail {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -385,6 +404,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
         add_verify_arguments(p)
     p.set_defaults(handler=cmd_verify)
+    for p in sub.choices.values():
+        p.epilog = f"{p.epilog}\n{EXIT_CODES}" if p.epilog else EXIT_CODES
+        p.formatter_class = fmt
     return parser
 
 
@@ -414,7 +436,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "(set ARROWTAIL_DEBUG=1 for the traceback)",
             file=sys.stderr,
         )
-        return 1
+        return EXIT_UNEXPECTED
 
 
 if __name__ == "__main__":  # pragma: no cover

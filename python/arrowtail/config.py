@@ -28,10 +28,12 @@ Example ``arrowtail.toml``::
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
+from urllib.parse import urlsplit
 
 from arrowtail.exceptions import ConfigError
 from arrowtail.redact import redact_url, register_secret
@@ -46,6 +48,48 @@ SNAPSHOT_MODES = ("initial", "never")
 RESUME_MODES = ("position", "gtid")
 #: PostgreSQL: arrowtail's own wire client for the stream and snapshot reads, or libpq (psycopg).
 WIRES = ("native", "libpq")
+
+#: A libpq ``key=value`` connection string (``host=db dbname=shop user=cdc``) starts with one
+#: of libpq's connection keywords and an equals sign (so a path such as ``date=2024`` is not
+#: taken for one), and is never a URL.
+_CONNINFO = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=")
+_CONNINFO_KEYWORDS = frozenset(
+    "host hostaddr port dbname user password passfile service options application_name "
+    "connect_timeout client_encoding sslmode sslrootcert sslcert sslkey sslpassword "
+    "channel_binding gssencmode krbsrvname require_auth target_session_attrs keepalives".split()
+)
+
+
+def is_pg_conninfo(text: str) -> bool:
+    """Whether ``text`` is a libpq ``key=value`` connection string (accepted wherever a
+    ``postgresql://`` URL is)."""
+    m = _CONNINFO.match(text)
+    return "://" not in text and m is not None and m[1] in _CONNINFO_KEYWORDS
+
+
+def is_postgres(url: str) -> bool:
+    """A PostgreSQL connection: a ``postgresql://``/``postgres://`` URL or a ``key=value``
+    string."""
+    return url.startswith(("postgresql://", "postgres://")) or is_pg_conninfo(url)
+
+
+def check_url(key: str, url: str) -> None:
+    """Refuses a URL whose host part cannot be used (a port that is not a number from 1 to
+    65535), naming ``key``; ``key=value`` strings and paths are left to their readers."""
+    if "://" not in url:
+        return
+    scheme, _, rest = url.partition("://")
+    netloc = re.split(r"[/?#]", rest, maxsplit=1)[0].rpartition("@")[2]
+    hosts = netloc.split(",") if scheme == "kafka" else [netloc]
+    for host in hosts:
+        try:
+            port = urlsplit(f"x://{host}").port
+        except ValueError:
+            port = -1
+        if port is not None and not 1 <= port <= 65535:
+            raise ConfigError(
+                f"{key} {redact_url(url)!r}: the port must be a number from 1 to 65535"
+            )
 
 
 @dataclass
@@ -74,7 +118,7 @@ class SourceConfig:
 
     @property
     def kind(self) -> str:
-        if self.url.startswith(("postgresql://", "postgres://")):
+        if is_postgres(self.url):
             return "postgres"
         if self.url.startswith(("mysql://", "mariadb://")):
             return "mysql"
@@ -112,6 +156,8 @@ class SinkConfig:
 
     @property
     def kind(self) -> str:
+        if is_pg_conninfo(self.url):
+            return "postgresql"
         scheme = self.url.split(":", 1)[0] if ":" in self.url else ""
         return {"postgres": "postgresql", "mariadb": "mysql"}.get(scheme, scheme)
 
@@ -144,9 +190,11 @@ class Config:
             )
         if not self.source.kind:
             raise ConfigError(
-                f"source.url {redact_url(self.source.url)!r} is not a postgresql:// or mysql:// URL"
+                f"source.url {redact_url(self.source.url)!r} is not a postgresql:// or "
+                "mysql:// URL nor a libpq key=value string"
             )
         redact_url(self.source.url)  # registers an inline password as a secret
+        check_url("source.url", self.source.url)
         if self.source.snapshot not in SNAPSHOT_MODES:
             raise ConfigError(
                 f"source.snapshot must be one of {', '.join(SNAPSHOT_MODES)}, "
@@ -171,6 +219,7 @@ class Config:
                 "jsonl:FILE, postgresql://... or mysql://..."
             )
         redact_url(self.sink.url)
+        check_url("sink.url", self.sink.url)
         for key in ("snapshot_chunk_rows", "incremental_chunk_rows"):
             if getattr(self.source, key) < 1:
                 raise ConfigError(f"source.{key} must be at least 1")
@@ -193,6 +242,10 @@ class Config:
                 raise ConfigError(f"run.{key} must be more than zero")
         if self.run.lag_check_interval <= 0:
             raise ConfigError("run.lag_check_interval must be more than zero seconds")
+        if self.run.metrics_port is not None and not 0 <= self.run.metrics_port <= 65535:
+            raise ConfigError(
+                "run.metrics_port must be a port number from 1 to 65535 (0: no metrics)"
+            )
         if self.run.log_format not in ("text", "json"):
             raise ConfigError("run.log_format must be 'text' or 'json'")
         return self
@@ -207,7 +260,25 @@ _SECTIONS = {
 
 
 def _coerce(section: str, key: str, value: Any, target: Any) -> Any:
-    kind = {f.name: f.type for f in fields(target)}[key]
+    kind = str({f.name: f.type for f in fields(target)}[key])
+    if value is None:
+        return value
+    # TOML brings its own types; refuse the wrong ones here rather than fail later on them.
+    if kind.startswith("str") and not isinstance(value, str):
+        raise ConfigError(f"{section}.{key} must be a string, not {value!r}")
+    if kind.startswith("list") and not (
+        isinstance(value, str)
+        or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+    ):
+        raise ConfigError(f"{section}.{key} must be a list of strings, not {value!r}")
+    if kind.startswith("dict") and not isinstance(value, (dict, str)):
+        raise ConfigError(f"{section}.{key} must be a table, not {value!r}")
+    if kind.startswith("bool") and not isinstance(value, (bool, str)):
+        raise ConfigError(f"{section}.{key} must be true or false, not {value!r}")
+    if kind.startswith(("int", "float")) and (
+        isinstance(value, bool) or not isinstance(value, (int, float, str))
+    ):
+        raise ConfigError(f"{section}.{key} must be a number, not {value!r}")
     try:
         if "bool" in str(kind) and isinstance(value, str):
             flag = {"1": True, "true": True, "yes": True, "on": True}

@@ -1,24 +1,26 @@
 """What the CLI commands do, as plain functions: build the source, sink and transforms from the
-configuration, run the pipeline with metrics and signals, decode files, capture a stream."""
+configuration, run the pipeline with metrics and signals, decode files, report status (``capture``
+lives in :mod:`arrowtail.capture`)."""
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import struct
 import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
+import pyarrow as pa
+
 from arrowtail import lasterror
 from arrowtail.config import Config
 from arrowtail.exceptions import ArrowtailError, ConfigError
+from arrowtail.lazy import call
 from arrowtail.pipeline import Pipeline, Summary
 from arrowtail.redact import redact_url
 from arrowtail.sinks import open_sink
-from arrowtail.sources.base import Source
+from arrowtail.sources.base import Chunk, Position, Source, position_key
 
 log = logging.getLogger("arrowtail.run")
 
@@ -64,6 +66,12 @@ def run_pipeline(cfg: Config, install_signals: InstallSignals | None = None) -> 
 
     sink = open_sink(cfg.sink.url, create_tables=cfg.sink.create_tables, outbox=cfg.sink.outbox)
     checkpoint = CheckpointFile(cfg.run.checkpoint) if cfg.run.checkpoint else None
+    if checkpoint is not None and checkpoint.path.exists() and not checkpoint.path.is_file():
+        # It is replaced by rename at every save: a device or a folder cannot be.
+        raise ConfigError(
+            f"run.checkpoint {checkpoint.path} is not a regular file; name a file (it is "
+            "created when missing)"
+        )
     if checkpoint is None and cfg.sink.kind == "kafka":
         raise ConfigError(
             "the kafka sink keeps no checkpoint of its own: pass --checkpoint PATH so a restart "
@@ -72,7 +80,15 @@ def run_pipeline(cfg: Config, install_signals: InstallSignals | None = None) -> 
     source = build_source(cfg)
     transform = TableTransform(cfg.transform)
     metrics = default_metrics()
-    server = MetricsServer(metrics, cfg.run.metrics_port).start() if cfg.run.metrics_port else None
+    server = None
+    if cfg.run.metrics_port:
+        try:
+            server = MetricsServer(metrics, cfg.run.metrics_port).start()
+        except OSError as exc:
+            raise ConfigError(
+                f"run.metrics_port {cfg.run.metrics_port}: cannot serve metrics on "
+                f"127.0.0.1:{cfg.run.metrics_port}: {exc.strerror or exc}; pick a free port"
+            ) from None
 
     watch = LagWatch(cfg.run.lag_warn_bytes, cfg.run.lag_warn_seconds)
     last_describe = [float("-inf")]
@@ -109,14 +125,17 @@ def run_pipeline(cfg: Config, install_signals: InstallSignals | None = None) -> 
     if install_signals is not None:
         install_signals(pipeline.stop)
     log.info("source %s -> sink %s", redact_url(cfg.source.url), redact_url(cfg.sink.url))
+    error_file = lasterror.error_file(cfg.sink.url, cfg.run.checkpoint)
     try:
-        return pipeline.run()
+        summary = pipeline.run()
     except ArrowtailError as exc:
-        lasterror.record(lasterror.error_file(cfg.sink.url, cfg.run.checkpoint), str(exc))
+        lasterror.record(error_file, str(exc))
         raise
     finally:
         if server is not None:
             server.stop()
+    lasterror.clear(error_file)
+    return summary
 
 
 def decode_files(fmt: str, inputs: list[str], to: str) -> Summary:
@@ -125,100 +144,82 @@ def decode_files(fmt: str, inputs: list[str], to: str) -> Summary:
 
     if to.startswith("kafka://"):
         raise ConfigError("decode writes to parquet:DIR or jsonl:FILE; use 'run' for Kafka")
-    return Pipeline(FileSource(fmt, inputs), open_sink(to)).run()
+    return Pipeline(AfterStored(FileSource(fmt, inputs)), open_sink(to)).run()
 
 
-def capture(
-    source: str,
-    *,
-    slot: str,
-    publication: str,
-    out: str,
-    idle_exit: float | None,
-    password_env: str | None = None,
-    install_signals: InstallSignals | None = None,
-) -> int:
-    """Runs ``arrowtail capture``: records the slot's pgoutput messages into a capture file
-    (``[u64 BE LSN][u32 BE length][message]`` per message), acknowledging what was written and
-    fsynced. Returns the number of messages written."""
-    from arrowtail.config import SourceConfig
-    from arrowtail.sources import pg_admin
-    from arrowtail.sources.pgwire import start_replication
-    from arrowtail.sources.postgres import protocol_for
+class AfterStored:
+    """A file source resuming an output that already holds changes: the files are decoded from
+    their start (the decoders need the table definitions in them), and what the output stores
+    already, every change at or before its stored position, is left out. Decoding the same
+    files again into the same output then adds nothing; decoding more files adds only the new
+    changes."""
 
-    src = SourceConfig(url=source, password_env=password_env)
-    password = src.password()
-    dsn = source
-    if password:
-        import psycopg
+    def __init__(self, source: Any) -> None:
+        self.source = source
+        self._after: tuple[int, ...] | None = None
 
-        dsn = psycopg.conninfo.make_conninfo(source, password=password)
-    with pg_admin.connect(dsn) as conn:
-        version = pg_admin.check_server(conn)
-        pg_admin.ensure_publication(conn, publication, [])
-        if pg_admin.get_slot(conn, slot) is None:
-            repl = pg_admin.connect_replication(dsn)
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.source, name)
+
+    def open(self, start: Position | None) -> None:
+        if start is not None:
             try:
-                pg_admin.create_slot(repl, slot, export_snapshot=False)
-            finally:
-                repl.close()
-    options = protocol_for(version)
-    stop: dict[str, str] = {}
+                self._after = position_key(start)
+            except (ValueError, TypeError, KeyError) as exc:
+                raise ConfigError(
+                    f"the output holds a position this input cannot be compared with ({exc}); "
+                    "decode into a new output"
+                ) from None
+            log.info("the output holds changes up to %s: decoding what comes after", start)
+        self.source.open(None)
 
-    def request_stop(reason: str) -> None:
-        stop.setdefault("reason", reason)
+    def poll(self, timeout: float) -> Chunk:
+        chunk = self.source.poll(timeout)
+        if self._after is None:
+            return chunk
+        (after,) = self._after
+        batches = []
+        for table, version, batch in chunk.batches:
+            newer = call("greater", batch.column("_pos"), pa.scalar(after, pa.uint64()))
+            kept = batch.filter(newer)
+            if kept.num_rows:
+                batches.append((table, version, kept))
+        position = chunk.position
+        if position is not None and position_key(position) <= self._after:
+            position = None  # stored already; committing it again would move the output back
+        return Chunk(batches, position, exhausted=chunk.exhausted, busy=chunk.busy)
 
-    if install_signals is not None:
-        install_signals(request_stop)
-    stream = start_replication(dsn, slot, [publication], **options)
-    written = 0
-    last_data = last_status = time.monotonic()
-    flushed = 0
-    try:
-        with open(out, "ab") as f:
-            while "reason" not in stop:
-                data = stream.read(0.5)
-                now = time.monotonic()
-                kind = data[:1] if data else b""
-                if kind == b"w" and data is not None and len(data) >= 25:
-                    (lsn,) = struct.unpack_from(">Q", data, 1)
-                    payload = data[25:]
-                    f.write(struct.pack(">QI", lsn, len(payload)))
-                    f.write(payload)
-                    written += 1
-                    last_data = now
-                    flushed = max(flushed, lsn)
-                # Status goes out when a keepalive asks for it and every 10 s, after an fsync,
-                # acknowledging only what the file holds. Answering every keepalive would make
-                # the server send the next one at once.
-                reply = kind == b"k" and data is not None and len(data) >= 18 and data[17] == 1
-                if reply or now - last_status >= 10.0:
-                    f.flush()
-                    os.fsync(f.fileno())
-                    stream.send_status(flushed)
-                    last_status = now
-                if idle_exit is not None and now - last_data >= idle_exit:
-                    break
-            f.flush()
-            os.fsync(f.fileno())
-            stream.send_status(flushed)
-    finally:
-        stream.close()
-    return written
+    def acknowledge(self, position: Position) -> None:
+        self.source.acknowledge(position)
+
+    def close(self) -> None:
+        self.source.close()
+
+    def describe(self) -> dict[str, Any]:
+        return dict(self.source.describe())
 
 
 def status(args: Any) -> int:
     """Runs ``arrowtail status``: checkpoint, slot position, lag and retained WAL, as a table or
     JSON. With ``--lag-warn-bytes``/``--lag-warn-seconds`` it exits 1 when a threshold is passed
     (like ``verify`` on differences), for cron jobs and health checks."""
+    from arrowtail.config import check_url
     from arrowtail.observability import LagWatch
 
+    for flag, value in (("--source", args.source), ("--to", args.to)):
+        if value:
+            check_url(flag, value)
     report: dict[str, Any] = {}
     if args.to:
         sink = open_sink(args.to)
         report["sink"] = redact_url(args.to)
-        report["sink_checkpoint"] = sink.open()
-        sink.close()
+        stored = getattr(sink, "stored_position", None)
+        if stored is not None:
+            # Read only: opening would clean up after a run that may still be going.
+            report["sink_checkpoint"] = stored()
+        else:
+            report["sink_checkpoint"] = sink.open()
+            sink.close()
     if args.checkpoint:
         from arrowtail.checkpoint import CheckpointFile
 
@@ -227,6 +228,10 @@ def status(args: Any) -> int:
         from arrowtail.config import SourceConfig
 
         src = SourceConfig(url=args.source, password_env=args.password_env)
+        if not src.kind:
+            raise ConfigError(
+                "--source must be a postgresql:// or mysql:// URL or a libpq key=value string"
+            )
         password = src.password()
         report["source"] = redact_url(args.source)
         if src.kind == "postgres":

@@ -147,7 +147,9 @@ def _open_against(value: Any, password: str | None = None) -> DbSide | ParquetSi
     if isinstance(value, str):
         if value.startswith("parquet:"):
             return ParquetSide(value[len("parquet:") :])
-        if "://" in value:
+        from arrowtail.config import is_pg_conninfo
+
+        if "://" in value or is_pg_conninfo(value):
             return DbSide.from_url(value, password)
         return ParquetSide(value)
     return DbSide.from_connection(value)

@@ -128,9 +128,12 @@ class DbSide:
     def from_url(cls, url: str, password: str | None = None) -> DbSide:
         """Connects to ``postgresql://...`` or ``mysql://user:pass@host:port/db``; ``password``
         (from the environment, say) is used when the URL has none."""
+        from arrowtail.config import is_pg_conninfo
+
         parsed = urlparse(url)
+        conninfo = is_pg_conninfo(url)
         try:
-            if parsed.scheme in ("postgres", "postgresql"):
+            if conninfo or parsed.scheme in ("postgres", "postgresql"):
                 import psycopg
 
                 if password and not parsed.password:
@@ -153,7 +156,7 @@ class DbSide:
                 )
                 return cls(conn, "mysql", database)
         except Exception as exc:
-            where = f"{parsed.scheme}://{parsed.hostname}"
+            where = "PostgreSQL" if conninfo else f"{parsed.scheme}://{parsed.hostname}"
             raise SourceError(f"cannot connect to {where}: {scrub(str(exc))}") from exc
         raise ConfigError(f"not a database URL: {parsed.scheme}://... (postgresql:// or mysql://)")
 

@@ -286,3 +286,71 @@ def test_dictionary_pages_only_when_asked(tmp_path: Path, spec: str, dictionary:
     # Plain pages only by default; RLE_DICTIONARY when dictionaries are on.
     assert ("RLE_DICTIONARY" in _encodings(path, "name")) is dictionary
     assert pq.read_table(path).column("name").to_pylist() == [f"n{i}" for i in range(1, 51)]
+
+
+def test_only_the_sinks_own_leftovers_are_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The user's own files, some with the same extension, some in arrowtail's table folder,
+    # one named like arrowtail's files but in a folder arrowtail never made.
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "public.t").mkdir()
+    users = {
+        "mine.parquet": b"root",
+        "reports/mine.parquet": b"sub",
+        "reports/part-0000000007-v1.parquet": b"copy",
+        "reports/.part-0000000008-v1.parquet.tmp": b"copy",
+        "public.t/mine.parquet": b"foreign name",
+        "public.t/part-1-v1.parquet": b"not the sink's pattern",
+        "public.t/notes.txt": b"text",
+    }
+    for name, data in users.items():
+        (tmp_path / name).write_bytes(data)
+
+    sink = ParquetSink(tmp_path)
+    sink.open()
+    sink.write("public.t", 1, change_batch(SIMPLE_COLUMNS, simple_rows(1, 2, pos=10)))
+    sink.commit({"lsn": 10})
+    sink.close()
+    committed = parquet_files(tmp_path)
+
+    # A killed run: one file renamed into place but never committed, one still a temporary,
+    # in an old table folder and in a new one.
+    killed = ParquetSink(tmp_path)
+    assert killed.open() == {"lsn": 10}
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise OSError("simulated crash")
+
+    monkeypatch.setattr(killed, "_write_manifest", crash)
+    killed.write("public.t", 1, change_batch(SIMPLE_COLUMNS, simple_rows(3, 2, pos=20)))
+    killed.write("public.u", 1, change_batch(SIMPLE_COLUMNS, simple_rows(9, 1, pos=20)))
+    with pytest.raises(Exception, match="simulated crash"):
+        killed.commit({"lsn": 20})
+    orphans = sorted(set(parquet_files(tmp_path)) - set(committed))
+    assert orphans == ["public.t/part-0000000002-v1.parquet", "public.u/part-0000000003-v1.parquet"]
+    (tmp_path / "public.u" / ".part-0000000004-v1.parquet.tmp").write_bytes(b"PAR1")
+
+    restarted = ParquetSink(tmp_path)
+    assert restarted.open() == {"lsn": 10}
+    for name, data in users.items():
+        assert (tmp_path / name).read_bytes() == data, name
+    assert not (tmp_path / "public.u" / ".part-0000000004-v1.parquet.tmp").exists()
+    for orphan in orphans:
+        assert not (tmp_path / orphan).exists(), orphan
+    files = [tmp_path / e["path"] for e in manifest(tmp_path)["files"]]
+    assert sorted(i for f in files for i in pq.read_table(f).column("id").to_pylist()) == [1, 2]
+    restarted.write("public.t", 1, change_batch(SIMPLE_COLUMNS, simple_rows(3, 2, pos=20)))
+    restarted.commit({"lsn": 20})
+    restarted.close()
+
+    # A later clean run leaves everything of the user's in place too.
+    again = ParquetSink(tmp_path)
+    assert again.open() == {"lsn": 20}
+    again.close()
+    for name, data in users.items():
+        assert (tmp_path / name).read_bytes() == data, name
+    assert sorted(e["path"] for e in manifest(tmp_path)["files"]) == [
+        "public.t/part-0000000001-v1.parquet",
+        "public.t/part-0000000002-v1.parquet",
+    ]

@@ -3,7 +3,8 @@
 All implement :class:`arrowtail.sinks.base.Sink`. :func:`open_sink` builds one from the
 command line's ``--to`` forms (docs/design.md): ``parquet:DIR``, ``jsonl:FILE``, ``jsonl:-`` and
 ``kafka://HOST:PORT[,HOST:PORT...][?option=value&...]``, and database targets
-``postgresql://USER@HOST/DB`` / ``mysql://USER@HOST/DB`` (password in the URL or in
+``postgresql://USER@HOST/DB`` (or libpq's ``host=... dbname=...``) / ``mysql://USER@HOST/DB``
+(password in the URL or in
 ``ARROWTAIL_TARGET_PASSWORD``; ``--create-tables`` or ``?create_tables=1`` creates missing
 tables).
 
@@ -52,7 +53,10 @@ def open_sink(
     ``create_tables`` (``--create-tables``): a database target creates missing tables; other
     sinks refuse it. ``outbox``: the ``[sink.outbox]`` settings (Kafka only), merged under the
     URL's."""
+    from arrowtail.config import is_pg_conninfo
+
     database = spec.startswith(("postgresql://", "postgres://", "mysql://", "mariadb://"))
+    database = database or is_pg_conninfo(spec)
     if create_tables and not database:
         raise ConfigError("--create-tables applies to database targets (postgresql://, mysql://)")
     if outbox and not spec.startswith("kafka://"):

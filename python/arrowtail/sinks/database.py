@@ -28,6 +28,10 @@ def sink_from_url(url: str, password: str | None = None, **kw: Any) -> TargetSin
     """``postgresql://user@host:port/db?create_tables=1&sink_name=x`` or
     ``mysql://user:pass@host:port/db?...`` -> a database sink; ``password`` is used when the URL
     has none; keywords override the URL's options."""
+    from arrowtail.config import is_pg_conninfo
+
+    if is_pg_conninfo(url):
+        return PostgresTargetSink(_conninfo_with_password(url, password), **kw)
     parsed = urlparse(url)
     query = dict(parse_qsl(parsed.query))
     options: dict[str, Any] = {k: query.pop(k) for k in _SINK_OPTIONS if k in query}
@@ -52,6 +56,19 @@ def sink_from_url(url: str, password: str | None = None, **kw: Any) -> TargetSin
             **options,
         )
     raise ConfigError(f"not a database target URL: {parsed.scheme}://... (postgresql or mysql)")
+
+
+def _conninfo_with_password(conninfo: str, password: str | None) -> str:
+    """A libpq ``key=value`` string with ``password`` added when it has none."""
+    import psycopg
+
+    try:
+        params = psycopg.conninfo.conninfo_to_dict(conninfo)
+    except psycopg.ProgrammingError as exc:
+        raise ConfigError(f"not a valid PostgreSQL connection string: {exc}") from None
+    if password and not params.get("password"):
+        return psycopg.conninfo.make_conninfo(conninfo, password=password)
+    return conninfo
 
 
 __all__ = ["STATE_TABLE", "MySqlTargetSink", "PostgresTargetSink", "TargetSink", "sink_from_url"]

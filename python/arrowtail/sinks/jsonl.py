@@ -4,12 +4,15 @@
 Each line is the Debezium envelope of a change (see :mod:`arrowtail.sinks.kafka` and
 ``arrowtail._core.debezium_serialize``): the core writes the JSON of a whole batch, so Python only
 joins bytes. Tombstones are not written (they only matter to Kafka's log compaction).
-``commit`` flushes (and, for files, fsyncs) what was written; the position is kept in memory only.
+``commit`` flushes what was written and, for a regular file, fsyncs it; stdout, pipes and
+character devices (``jsonl:/dev/null``) are written through, as they cannot be fsynced. The position
+is kept in memory only.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from typing import IO, Any
 
@@ -33,11 +36,14 @@ class JsonlSink:
             "tombstones": False,
         }
         self._out: IO[bytes] | None = None
+        #: Whether the output is a regular file (fsynced at commits) rather than a stream.
+        self._regular = False
         self._durable: Position | None = None
 
     def open(self) -> Position | None:
         try:
             self._out = sys.stdout.buffer if self._path == "-" else open(self._path, "ab")  # noqa: SIM115
+            self._regular = self._path != "-" and stat.S_ISREG(os.fstat(self._out.fileno()).st_mode)
         except OSError as exc:
             raise SinkError(f"cannot open JSON lines output {self._path}: {exc}") from exc
         return None
@@ -59,7 +65,7 @@ class JsonlSink:
             raise SinkError("JsonlSink.commit called before open()")
         try:
             self._out.flush()
-            if self._path != "-":
+            if self._regular:
                 os.fsync(self._out.fileno())
         except OSError as exc:
             raise SinkError(f"cannot flush {self._path}: {exc}") from exc

@@ -10,9 +10,14 @@ Guarantees:
 - A file appears under its final name only complete: it is written to a hidden temporary name
   (``.part-....parquet.tmp``), fsynced, renamed, and its directory fsynced.
 - ``manifest.json`` lists the committed files and the checkpoint position; it is replaced
-  atomically (temp + fsync + rename + directory fsync) by a durable commit. On :meth:`open`, files
-  not in the manifest (written after the last durable commit) are deleted and the checkpoint is
-  returned, so a restart from it neither loses nor repeats rows.
+  atomically (temp + fsync + rename + directory fsync) by a durable commit. On :meth:`open`, the
+  sink's own leftovers are deleted and the checkpoint is returned, so a restart from it neither
+  loses nor repeats rows. A leftover is a file this sink provably wrote after the last durable
+  commit: in a table directory, a temporary ``.part-<n>-v<version>.parquet.tmp``, or a
+  ``part-<n>-v<version>.parquet`` not in the manifest whose number ``n`` is at or past the
+  manifest's ``next_file`` (numbers are handed out in order and recorded at every durable
+  commit). Anything else under the root, ``*.parquet`` files of other names or places included,
+  is never touched.
 - Rows are buffered in memory until :meth:`ParquetSink.commit`; rows written after the last commit
   are never stored (the source sends them again after a restart).
 
@@ -42,7 +47,9 @@ running beside a live sink can also see files of a commit in progress.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +66,12 @@ from arrowtail.sinks.parquet_types import convert_batch, convert_schema
 MANIFEST_DIR = "_arrowtail"
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
+
+#: Names the sink gives its files (``part-<n>-v<schema version>.parquet``) and their temporaries.
+_FILE_NAME = re.compile(r"part-(?P<n>[0-9]{10,})-v(?P<version>[0-9]+)\.parquet")
+_TEMP_NAME = re.compile(r"\.part-[0-9]{10,}-v[0-9]+\.parquet\.tmp")
+
+log = logging.getLogger("arrowtail.sinks.parquet")
 
 
 def _fsync_dir(path: Path) -> None:
@@ -126,6 +139,11 @@ class ParquetSink:
         self._manifest_dir = self.root / MANIFEST_DIR
         self._files: list[dict[str, Any]] = []
         self._next_file = 1
+        #: ``next_file`` as the manifest on disk has it (every number from it on is uncommitted).
+        self._stored_next_file = 1
+        #: Table directories the manifest records as this sink's (None: a manifest older than
+        #: that record, where every directory under the root is taken as one).
+        self._dirs: set[str] | None = set()
         self._durable: Position | None = None
         self._pending_position: Position | None = None
         self._last_durable_at = 0.0
@@ -143,9 +161,13 @@ class ParquetSink:
             manifest = self._read_manifest()
             if manifest is not None:
                 self._files = list(manifest.get("files", []))
-                self._next_file = int(manifest.get("next_file", 1))
+                self._next_file = self._stored_next_file = int(manifest.get("next_file", 1))
                 self._durable = manifest.get("checkpoint")
+                dirs = manifest.get("dirs")
+                self._dirs = set(dirs) if isinstance(dirs, list) else None
             self._remove_uncommitted_files()
+            if self._dirs is None:  # from now on recorded, at the next manifest write
+                self._dirs = {Path(e["path"]).parent.as_posix() for e in self._files}
         except OSError as exc:
             raise SinkError(f"cannot prepare Parquet output {self.root}: {exc}") from exc
         self._opened = True
@@ -233,6 +255,11 @@ class ParquetSink:
     def _new_file(self, key: tuple[str, int], schema: pa.Schema, now: float) -> _OpenFile:
         table, version = key
         directory = self.root / _table_dir_name(table)
+        if self._dirs is not None and directory.name not in self._dirs:
+            # Recorded before the first file goes in, so that the leftovers of a run that dies
+            # before its commit are found, and only in directories this sink made its own.
+            self._dirs.add(directory.name)
+            self._store_manifest(self._files, self._durable, self._stored_next_file)
         directory.mkdir(parents=True, exist_ok=True)
         name = f"part-{self._next_file:010d}-v{version}.parquet"
         self._next_file += 1
@@ -290,6 +317,7 @@ class ParquetSink:
             _fsync_dir(d)
         files = self._files + self._finished
         self._write_manifest(files, self._pending_position)
+        self._stored_next_file = self._next_file
         self._files = files
         self._finished = []
         self._durable = self._pending_position
@@ -313,12 +341,20 @@ class ParquetSink:
         return manifest
 
     def _write_manifest(self, files: list[dict[str, Any]], position: Position | None) -> None:
-        manifest = {
+        """A durable commit: ``files`` and ``position``, every file number handed out so far."""
+        self._store_manifest(files, position, self._next_file)
+
+    def _store_manifest(
+        self, files: list[dict[str, Any]], position: Position | None, next_file: int
+    ) -> None:
+        manifest: dict[str, Any] = {
             "format": MANIFEST_FORMAT,
             "checkpoint": position,
-            "next_file": self._next_file,
+            "next_file": next_file,
             "files": files,
         }
+        if self._dirs is not None:
+            manifest["dirs"] = sorted(self._dirs)
         path = self._manifest_dir / MANIFEST
         tmp = self._manifest_dir / (MANIFEST + ".tmp")
         # Compact: with an indent, json falls back to its pure-Python encoder, and the manifest,
@@ -333,19 +369,45 @@ class ParquetSink:
         _fsync_dir(self._manifest_dir)
 
     def _remove_uncommitted_files(self) -> None:
-        """Deletes Parquet files (and temporaries) the manifest does not list."""
+        """Deletes the sink's own leftovers of a run that ended before its last durable commit
+        (see the module documentation); nothing else under the root."""
         committed = {e["path"] for e in self._files}
         (self._manifest_dir / (MANIFEST + ".tmp")).unlink(missing_ok=True)
         for directory in self.root.iterdir():
-            if not directory.is_dir() or directory.name == MANIFEST_DIR:
+            if self._dirs is not None and directory.name not in self._dirs:
+                continue
+            # Table directories never start with a dot (see _table_dir_name).
+            if directory.name.startswith(".") or directory.name == MANIFEST_DIR:
+                continue
+            if directory.is_symlink() or not directory.is_dir():
                 continue
             removed = False
             for p in directory.iterdir():
-                is_ours = p.name.endswith(".parquet") or (
-                    p.name.startswith(".part-") and p.name.endswith(".parquet.tmp")
-                )
-                if is_ours and p.relative_to(self.root).as_posix() not in committed:
+                if p.is_symlink() or not p.is_file():
+                    continue
+                if self._is_leftover(p, committed):
+                    log.info("removing %s, written after the last committed position", p)
                     p.unlink()
                     removed = True
             if removed:
                 _fsync_dir(directory)
+
+    def _is_leftover(self, path: Path, committed: set[str]) -> bool:
+        """Whether ``path`` (a file in a table directory) is a file of this sink written after
+        the manifest's last commit: a temporary of its own, or a file named like its own whose
+        number was handed out after that commit and that the manifest does not list."""
+        if _TEMP_NAME.fullmatch(path.name):
+            return True
+        m = _FILE_NAME.fullmatch(path.name)
+        if m is None or path.relative_to(self.root).as_posix() in committed:
+            return False
+        return int(m["n"]) >= self._stored_next_file
+
+    def stored_position(self) -> Position | None:
+        """The checkpoint the manifest holds, read without preparing or cleaning anything (for
+        ``arrowtail status``, which may look at the output of a run in progress)."""
+        try:
+            manifest = self._read_manifest()
+        except OSError as exc:
+            raise SinkError(f"cannot read the Parquet manifest under {self.root}: {exc}") from exc
+        return None if manifest is None else manifest.get("checkpoint")

@@ -147,6 +147,7 @@ class MySqlSource:
 
     def _open(self, start: Position | None) -> None:
         info = self._conn.check()
+        self._check_tables()
         if info.binlog_row_metadata not in ("FULL", ""):
             log.info(
                 "binlog_row_metadata is %s: column names and keys come from information_schema",
@@ -197,6 +198,26 @@ class MySqlSource:
         }
         log.info("snapshot of %d tables at %s:%d", len(tables), point.file, point.offset)
         self._snapshot = mysql_snapshot.snapshot(conn, pos, tables)
+
+    def _check_tables(self) -> None:
+        """Refuses ``tables`` naming a table that does not exist (or that the user cannot see):
+        such a run would capture nothing of it."""
+        if not self.tables:
+            return
+        from arrowtail.sources import mysql_snapshot
+
+        conn = self._conn.query_connection()
+        try:
+            found = mysql_snapshot.list_tables(conn, self.database, self.tables)
+        finally:
+            conn.close()
+        missing = sorted(self.tables - {f"{d}.{t}" for d, t in found})
+        if missing:
+            raise ConfigError(
+                f"--tables names {', '.join(missing)}, which does not exist (names are "
+                f"database.table) or the user {self._conn.user!r} {LACKS_PRIVILEGE} (SELECT) on "
+                f"it; {GRANTS_HINT}"
+            )
 
     def _check_visible(self, tables: list[tuple[str, str]]) -> None:
         """Tables the user cannot see are missing from ``information_schema``: say so rather

@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from arrowtail.exceptions import SourceError
+from arrowtail.exceptions import ConfigError, SourceError
 from arrowtail.redact import scrub
 from arrowtail.sources.pgwire import format_lsn, parse_lsn, replication_dsn
 
@@ -85,6 +85,45 @@ def check_server(conn: psycopg.Connection) -> int:
             f"{role} WITH REPLICATION"
         )
     return int(version)
+
+
+def check_tables(conn: psycopg.Connection, publication: str, tables: list[str]) -> None:
+    """Refuses a table list (``--tables``) naming a table that does not exist, or one an
+    existing ``publication`` does not publish: such a run would capture nothing of it. Checked
+    before a publication or slot is created."""
+    if not tables:
+        return
+    missing: list[str] = []
+    found: dict[str, tuple[str, str]] = {}
+    for table in tables:
+        name = sql.Identifier(*table.split(".", 1)).as_string(conn)
+        row = conn.execute(
+            "SELECT n.nspname, c.relname FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass(%s)",
+            (name,),
+        ).fetchone()
+        if row is None:
+            missing.append(table)
+        else:
+            found[table] = (str(row[0]), str(row[1]))
+    if missing:
+        raise ConfigError(
+            f"--tables names {', '.join(missing)}, which does not exist in this database "
+            "(names are schema.table, case-sensitive); nothing was created"
+        )
+    if not conn.execute(
+        "SELECT 1 FROM pg_publication WHERE pubname = %s", (publication,)
+    ).fetchone():
+        return
+    published = set(published_tables(conn, publication))
+    absent = [t for t in tables if found[t] not in published]
+    if absent:
+        names = ", ".join(sql.Identifier(*found[t]).as_string(conn) for t in absent)
+        raise ConfigError(
+            f"publication {publication!r} does not publish {', '.join(absent)}: leave it out of "
+            f"--tables, or add it: ALTER PUBLICATION {sql.Identifier(publication).as_string(conn)} "
+            f"ADD TABLE {names}"
+        )
 
 
 def ensure_publication(conn: psycopg.Connection, name: str, tables: list[str]) -> None:

@@ -173,6 +173,7 @@ class PostgresSource:
     def open(self, start: Position | None) -> None:
         with pg_admin.connect(self._dsn) as conn:
             version = pg_admin.check_server(conn)
+            pg_admin.check_tables(conn, self.publication, self.tables)
             pg_admin.ensure_publication(conn, self.publication, self.tables)
             self._options = protocol_for(version)
             if self._binary_override is not None:
