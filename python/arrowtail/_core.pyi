@@ -14,6 +14,7 @@ __all__ = [
     "PgOutputDecoder",
     "WireSummary",
     "__version__",
+    "_panic_for_test",
     "_raise_core_error",
     "debezium_keys",
     "debezium_serialize",
@@ -23,6 +24,9 @@ __all__ = [
 ]
 
 def _raise_core_error(kind: str, message: str) -> None: ...
+def _panic_for_test(message: str) -> None:
+    """Panics inside the guard of every entry point (tests: it raises ``InternalError``)."""
+
 def mask_batch(
     batch: pa.RecordBatch,
     *,
@@ -39,9 +43,11 @@ class PgOutputDecoder:
     Feed CopyData payloads of the replication stream (``w`` XLogData, ``k`` keepalive), bare
     messages with their LSN, or capture files; ``flush()`` returns the batches of committed rows.
     Errors raise ``arrowtail.DecodeError`` (or another ``ArrowtailError``) naming the LSN.
+    ``column_byte_limit``: bytes (or list elements) of one text, binary or list column at which a
+    batch is cut into the next one of the same table (default and maximum: just under 1 GiB).
     """
 
-    def __init__(self) -> None: ...
+    def __new__(cls, *, column_byte_limit: int | None = None) -> Self: ...
     def feed(self, data: bytes, lsn: int | None = None) -> None:
         """One CopyData payload when ``lsn`` is None, else one bare message sent at ``lsn``."""
     def feed_many(self, frames: list[bytes]) -> None:
@@ -79,6 +85,8 @@ class PgOutputDecoder:
     @property
     def stats(self) -> dict[str, int]:
         """``special_numerics``, ``aborted_rows``, ``messages``."""
+    def _panic_for_test(self, message: str) -> None:
+        """Panics inside a call (tests: ``InternalError``, then the decoder refuses calls)."""
 
 @final
 class CopyDecoder:
@@ -94,6 +102,7 @@ class CopyDecoder:
         snapshot_ts_us: int,
         schema_version: int = 1,
         first_seq: int = 0,
+        column_byte_limit: int | None = None,
     ) -> Self: ...
     def feed(self, data: bytes) -> None: ...
     def feed_wire(self, data: bytes | bytearray, length: int | None = None) -> WireSummary:
@@ -175,7 +184,13 @@ def debezium_keys(
 class BinlogDecoder:
     """Decoder of MySQL/MariaDB row-based binlogs into change batches."""
 
-    def __new__(cls, *, semi_sync: bool = False, verify_checksums: bool = True) -> Self: ...
+    def __new__(
+        cls,
+        *,
+        semi_sync: bool = False,
+        verify_checksums: bool = True,
+        column_byte_limit: int | None = None,
+    ) -> Self: ...
     def feed(self, data: bytes) -> None:
         """Feeds replication-stream bytes (packets after COM_BINLOG_DUMP)."""
     def feed_file(self, path: str | os.PathLike[str]) -> None:

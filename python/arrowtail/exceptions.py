@@ -43,10 +43,20 @@ class ConfigError(ArrowtailError):
     """Invalid configuration or command-line usage."""
 
 
+class InternalError(ArrowtailError):
+    """A bug in arrowtail, not a problem of the input or the configuration: a panic of the Rust
+    core or an Arrow array it could not assemble. The message names the call and says what went
+    wrong; the decoder object it came from refuses further calls (create a new one)."""
+
+    #: The exit code of unexpected errors.
+    exit_code = 1
+
+
 __all__ = [
     "ArrowtailError",
     "ConfigError",
     "DecodeError",
+    "InternalError",
     "SchemaChangeError",
     "SinkError",
     "SourceError",

@@ -71,7 +71,7 @@ pub enum Error {
     #[error("invalid configuration: {0}")]
     Config(String),
     /// An Arrow array could not be assembled; this is a bug in arrowtail, not bad input
-    /// (`DecodeError`, with the position).
+    /// (`InternalError`, with the position).
     #[error("cannot build Arrow batch for {table} at {at}: {source}")]
     Arrow {
         table: String,
@@ -81,7 +81,35 @@ pub enum Error {
     },
 }
 
+/// What kind of problem an [`Error`] is, for callers that map errors onto their own classes (the
+/// Python binding's exception hierarchy). Unlike [`Error`] it is exhaustive: a new kind is a
+/// decision every caller has to make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Malformed, truncated or inconsistent input.
+    Decode,
+    /// A source type without a mapping.
+    UnsupportedType,
+    /// Rows that disagree with their table's known schema.
+    SchemaChange,
+    /// Wrong use of the API or an invalid option.
+    Config,
+    /// A bug in arrowtail, not a problem of the input.
+    Internal,
+}
+
 impl Error {
+    /// The kind of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Decode { .. } => ErrorKind::Decode,
+            Error::UnsupportedType { .. } => ErrorKind::UnsupportedType,
+            Error::SchemaChange { .. } => ErrorKind::SchemaChange,
+            Error::Config(_) => ErrorKind::Config,
+            Error::Arrow { .. } => ErrorKind::Internal,
+        }
+    }
+
     /// A decode error at a location.
     pub fn decode(what: &'static str, at: Location, detail: impl Into<String>) -> Self {
         Error::Decode {

@@ -23,7 +23,7 @@ pub mod serialize;
 pub mod transform;
 pub mod types;
 
-pub use error::{Error, Location, Result};
+pub use error::{Error, ErrorKind, Location, Result};
 
 /// The version of this crate (and of the arrowtail package).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -13,70 +13,91 @@ use arrowtail_core::{Error, Location};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
-use crate::errors::IntoPyResult;
+use crate::errors::{guard, IntoPyResult, Poison};
 use crate::export;
 
 /// Decoder of MySQL/MariaDB row-based binlogs into change batches.
 #[pyclass(module = "arrowtail._core", name = "BinlogDecoder")]
 pub struct PyBinlogDecoder {
     inner: BinlogDecoder,
+    /// Set once a call panicked (see [`Poison`]).
+    poison: Poison,
 }
 
 #[pymethods]
 impl PyBinlogDecoder {
+    /// `column_byte_limit`: bytes (or list elements) of one text, binary or list column at which
+    /// a batch is cut into the next (default and maximum: just under 1 GiB).
     #[new]
-    #[pyo3(signature = (*, semi_sync = false, verify_checksums = true))]
-    fn new(semi_sync: bool, verify_checksums: bool) -> Self {
-        Self {
-            inner: BinlogDecoder::new(DecoderOptions {
-                semi_sync,
-                verify_checksums,
-                ..DecoderOptions::default()
-            }),
-        }
+    #[pyo3(signature = (*, semi_sync = false, verify_checksums = true, column_byte_limit = None))]
+    fn new(
+        semi_sync: bool,
+        verify_checksums: bool,
+        column_byte_limit: Option<usize>,
+    ) -> PyResult<Self> {
+        let byte_limit = crate::byte_limit(column_byte_limit)?;
+        guard("BinlogDecoder()", || {
+            Ok(Self {
+                inner: BinlogDecoder::new(DecoderOptions {
+                    semi_sync,
+                    verify_checksums,
+                    byte_limit,
+                    ..DecoderOptions::default()
+                }),
+                poison: Poison::default(),
+            })
+        })
     }
 
     /// Feeds bytes of the replication stream (packets as sent after COM_BINLOG_DUMP).
     fn feed(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<()> {
         let inner = &mut self.inner;
-        py.detach(|| inner.feed(data)).py_err()
+        self.poison.call("BinlogDecoder.feed", || {
+            py.detach(|| inner.feed(data)).py_err()
+        })
     }
 
     /// Decodes a binlog file read from `path`; positions use its base name.
     fn feed_file(&mut self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
         let inner = &mut self.inner;
-        py.detach(|| {
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let data = std::fs::read(&path).map_err(|e| {
-                Error::decode(
-                    "binlog file",
-                    Location::Binlog {
-                        file: path.display().to_string(),
-                        offset: 0,
-                    },
-                    format!("cannot read the file: {e}"),
-                )
-            })?;
-            inner.feed_file_bytes(&data, &name)
+        self.poison.call("BinlogDecoder.feed_file", || {
+            py.detach(|| {
+                let name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let data = std::fs::read(&path).map_err(|e| {
+                    Error::decode(
+                        "binlog file",
+                        Location::Binlog {
+                            file: path.display().to_string(),
+                            offset: 0,
+                        },
+                        format!("cannot read the file: {e}"),
+                    )
+                })?;
+                inner.feed_file_bytes(&data, &name)
+            })
+            .py_err()
         })
-        .py_err()
     }
 
     /// Decodes the bytes of a whole binlog file named `file_name`.
     fn feed_file_bytes(&mut self, py: Python<'_>, data: &[u8], file_name: &str) -> PyResult<()> {
         let inner = &mut self.inner;
-        py.detach(|| inner.feed_file_bytes(data, file_name))
-            .py_err()
+        self.poison.call("BinlogDecoder.feed_file_bytes", || {
+            py.detach(|| inner.feed_file_bytes(data, file_name))
+                .py_err()
+        })
     }
 
     /// Change batches of committed rows: a list of `(table, schema_version, RecordBatch)`.
     fn flush<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let inner = &mut self.inner;
-        let batches = py.detach(|| inner.flush()).py_err()?;
-        export::change_batches(py, batches)
+        self.poison.call("BinlogDecoder.flush", || {
+            let batches = py.detach(|| inner.flush()).py_err()?;
+            export::change_batches(py, batches)
+        })
     }
 
     /// Names and primary key of a table whose TABLE_MAP has no column names (MINIMAL metadata).
@@ -86,14 +107,19 @@ impl PyBinlogDecoder {
         table: &str,
         names: Vec<String>,
         primary_key: Vec<String>,
-    ) {
-        self.inner
-            .set_table_schema(database, table, names, primary_key);
+    ) -> PyResult<()> {
+        let inner = &mut self.inner;
+        self.poison.call("BinlogDecoder.set_table_schema", || {
+            inner.set_table_schema(database, table, names, primary_key);
+            Ok(())
+        })
     }
 
     /// `(file, position)` a semi-sync ACK is due for (then cleared), or None.
-    fn take_ack(&mut self) -> Option<(String, u64)> {
-        self.inner.take_ack()
+    fn take_ack(&mut self) -> PyResult<Option<(String, u64)>> {
+        let inner = &mut self.inner;
+        self.poison
+            .call("BinlogDecoder.take_ack", || Ok(inner.take_ack()))
     }
 
     /// Signedness, collation ids and ENUM/SET labels per column, in column order, for tables
@@ -103,76 +129,95 @@ impl PyBinlogDecoder {
         database: &str,
         table: &str,
         details: Vec<(bool, Option<u64>, Option<Vec<String>>)>,
-    ) {
-        let details = details
-            .into_iter()
-            .map(|(unsigned, collation, labels)| ColumnDetail {
-                unsigned,
-                collation,
-                labels,
-            })
-            .collect();
-        self.inner.set_column_details(database, table, details);
+    ) -> PyResult<()> {
+        let inner = &mut self.inner;
+        self.poison.call("BinlogDecoder.set_column_details", || {
+            let details = details
+                .into_iter()
+                .map(|(unsigned, collation, labels)| ColumnDetail {
+                    unsigned,
+                    collation,
+                    labels,
+                })
+                .collect();
+            inner.set_column_details(database, table, details);
+            Ok(())
+        })
     }
 
     /// `(file, end offset)` of the last committed transaction, or None.
     #[getter]
-    fn last_commit(&self) -> Option<(String, u64)> {
-        self.inner.last_commit().map(|(f, o)| (f.to_string(), o))
+    fn last_commit(&self) -> PyResult<Option<(String, u64)>> {
+        self.poison.read("BinlogDecoder.last_commit", || {
+            Ok(self.inner.last_commit().map(|(f, o)| (f.to_string(), o)))
+        })
     }
 
     /// GTID of the last committed transaction (`uuid:gno` or MariaDB `domain-server-seq`).
     #[getter]
-    fn last_gtid(&self) -> Option<String> {
-        self.inner.last_gtid().map(str::to_string)
+    fn last_gtid(&self) -> PyResult<Option<String>> {
+        self.poison.read("BinlogDecoder.last_gtid", || {
+            Ok(self.inner.last_gtid().map(str::to_string))
+        })
     }
 
     /// MariaDB GTID state, `domain-server-seq` per domain, comma-separated.
     #[getter]
-    fn mariadb_gtid_state(&self) -> String {
-        self.inner.mariadb_gtid_state()
+    fn mariadb_gtid_state(&self) -> PyResult<String> {
+        self.poison.read("BinlogDecoder.mariadb_gtid_state", || {
+            Ok(self.inner.mariadb_gtid_state())
+        })
     }
 
     /// The binlog file being decoded.
     #[getter]
-    fn current_file(&self) -> String {
-        self.inner.current_file().to_string()
+    fn current_file(&self) -> PyResult<String> {
+        self.poison.read("BinlogDecoder.current_file", || {
+            Ok(self.inner.current_file().to_string())
+        })
     }
 
     /// True once the stream sent its EOF packet (end of a non-blocking dump).
     #[getter]
-    fn stream_ended(&self) -> bool {
-        self.inner.stream_ended()
+    fn stream_ended(&self) -> PyResult<bool> {
+        self.poison.read("BinlogDecoder.stream_ended", || {
+            Ok(self.inner.stream_ended())
+        })
     }
 
     /// Events decoded so far.
     #[getter]
-    fn events(&self) -> u64 {
-        self.inner.stats().events
+    fn events(&self) -> PyResult<u64> {
+        self.poison
+            .read("BinlogDecoder.events", || Ok(self.inner.stats().events))
     }
 
     /// Events of unknown type that were skipped.
     #[getter]
-    fn skipped_unknown(&self) -> u64 {
-        self.inner.stats().skipped_unknown
+    fn skipped_unknown(&self) -> PyResult<u64> {
+        self.poison.read("BinlogDecoder.skipped_unknown", || {
+            Ok(self.inner.stats().skipped_unknown)
+        })
     }
 
     /// All counters as a dict.
     #[getter]
-    fn stats(&self) -> HashMap<&'static str, u64> {
-        let s = self.inner.stats();
-        HashMap::from([
-            ("events", s.events),
-            ("rows", s.rows),
-            ("transactions", s.transactions),
-            ("ddl", s.ddl),
-            ("skipped_unknown", s.skipped_unknown),
-            ("skipped_statements", s.skipped_statements),
-            ("discarded_rows", s.discarded_rows),
-            ("heartbeats", s.heartbeats),
-            ("checksums_verified", s.checksums_verified),
-            ("invalid_temporal", s.invalid_temporal),
-            ("replaced_text", s.replaced_text),
-        ])
+    fn stats(&self) -> PyResult<HashMap<&'static str, u64>> {
+        self.poison.read("BinlogDecoder.stats", || {
+            let s = self.inner.stats();
+            Ok(HashMap::from([
+                ("events", s.events),
+                ("rows", s.rows),
+                ("transactions", s.transactions),
+                ("ddl", s.ddl),
+                ("skipped_unknown", s.skipped_unknown),
+                ("skipped_statements", s.skipped_statements),
+                ("discarded_rows", s.discarded_rows),
+                ("heartbeats", s.heartbeats),
+                ("checksums_verified", s.checksums_verified),
+                ("invalid_temporal", s.invalid_temporal),
+                ("replaced_text", s.replaced_text),
+            ]))
+        })
     }
 }

@@ -6,7 +6,7 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyList;
 
-use crate::errors::IntoPyResult;
+use crate::errors::{guard, IntoPyResult, Poison};
 use crate::export;
 use crate::wire::{copy_in, WireSummary};
 
@@ -18,13 +18,18 @@ pub struct CopyDecoder {
     wire: Splitter,
     /// Reused copy of the caller's receive buffer.
     scratch: Vec<u8>,
+    /// Set once a call panicked (see [`Poison`]).
+    poison: Poison,
 }
 
 #[pymethods]
 impl CopyDecoder {
     /// `columns` lists `(name, type_oid, typmod)` in the order of the COPY query.
+    /// `column_byte_limit`: bytes (or list elements) of one text, binary or list column at which
+    /// a batch is cut into the next (default and maximum: just under 1 GiB).
     #[new]
-    #[pyo3(signature = (table, columns, primary_key, *, position, snapshot_ts_us, schema_version = 1, first_seq = 0))]
+    #[pyo3(signature = (table, columns, primary_key, *, position, snapshot_ts_us, schema_version = 1, first_seq = 0, column_byte_limit = None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         table: &str,
         columns: Vec<(String, u32, i32)>,
@@ -33,36 +38,44 @@ impl CopyDecoder {
         snapshot_ts_us: i64,
         schema_version: u32,
         first_seq: u32,
+        column_byte_limit: Option<usize>,
     ) -> PyResult<Self> {
-        let columns: Vec<CopyColumn> = columns
-            .into_iter()
-            .map(|(name, type_oid, typmod)| CopyColumn {
-                name,
-                type_oid,
-                typmod,
+        let limit = crate::byte_limit(column_byte_limit)?;
+        guard("CopyDecoder()", || {
+            let columns: Vec<CopyColumn> = columns
+                .into_iter()
+                .map(|(name, type_oid, typmod)| CopyColumn {
+                    name,
+                    type_oid,
+                    typmod,
+                })
+                .collect();
+            let mut inner = Inner::new(
+                table,
+                &columns,
+                primary_key,
+                schema_version,
+                position,
+                snapshot_ts_us,
+                first_seq,
+            )
+            .py_err()?;
+            inner.set_byte_limit(limit);
+            Ok(Self {
+                inner,
+                wire: Splitter::new(),
+                scratch: Vec::new(),
+                poison: Poison::default(),
             })
-            .collect();
-        let inner = Inner::new(
-            table,
-            &columns,
-            primary_key,
-            schema_version,
-            position,
-            snapshot_ts_us,
-            first_seq,
-        )
-        .py_err()?;
-        Ok(Self {
-            inner,
-            wire: Splitter::new(),
-            scratch: Vec::new(),
         })
     }
 
     /// Decodes a chunk of COPY data (any size; GIL released).
     fn feed(&mut self, py: Python<'_>, data: PyBackedBytes) -> PyResult<()> {
         let inner = &mut self.inner;
-        py.detach(|| inner.feed(&data)).py_err()
+        self.poison.call("CopyDecoder.feed", || {
+            py.detach(|| inner.feed(&data)).py_err()
+        })
     }
 
     /// Feeds raw bytes read from the connection after sending the COPY query (the first
@@ -76,39 +89,50 @@ impl CopyDecoder {
         data: &Bound<'_, PyAny>,
         length: Option<usize>,
     ) -> PyResult<WireSummary> {
-        copy_in(data, length, &mut self.scratch)?;
-        let (wire, inner, scratch) = (&mut self.wire, &mut self.inner, &self.scratch);
-        let summary = py.detach(|| feed_copy(wire, inner, scratch)).py_err()?;
-        Ok(WireSummary::from_core(py, summary))
+        let (wire, inner, scratch) = (&mut self.wire, &mut self.inner, &mut self.scratch);
+        self.poison.call("CopyDecoder.feed_wire", || {
+            copy_in(data, length, scratch)?;
+            let scratch = &*scratch;
+            let summary = py.detach(|| feed_copy(wire, inner, scratch)).py_err()?;
+            Ok(WireSummary::from_core(py, summary))
+        })
     }
 
     /// Raises DecodeError unless the end-of-data marker was seen.
     fn finish(&mut self) -> PyResult<()> {
-        self.inner.finish().py_err()
+        let inner = &mut self.inner;
+        self.poison
+            .call("CopyDecoder.finish", || inner.finish().py_err())
     }
 
     /// Finished batches: a list of `(table, schema_version, RecordBatch)`.
     fn flush<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let inner = &mut self.inner;
-        let batches = py.detach(|| inner.flush()).py_err()?;
-        export::change_batches(py, batches)
+        self.poison.call("CopyDecoder.flush", || {
+            let batches = py.detach(|| inner.flush()).py_err()?;
+            export::change_batches(py, batches)
+        })
     }
 
     /// Rows decoded so far.
     #[getter]
-    fn rows(&self) -> u64 {
-        self.inner.rows()
+    fn rows(&self) -> PyResult<u64> {
+        self.poison
+            .read("CopyDecoder.rows", || Ok(self.inner.rows()))
     }
 
     /// The `_seq` the next row gets.
     #[getter]
-    fn next_seq(&self) -> u32 {
-        self.inner.next_seq()
+    fn next_seq(&self) -> PyResult<u32> {
+        self.poison
+            .read("CopyDecoder.next_seq", || Ok(self.inner.next_seq()))
     }
 
     /// NaN/±Infinity numerics stored as null in decimal columns.
     #[getter]
-    fn special_numerics(&self) -> u64 {
-        self.inner.special_numerics()
+    fn special_numerics(&self) -> PyResult<u64> {
+        self.poison.read("CopyDecoder.special_numerics", || {
+            Ok(self.inner.special_numerics())
+        })
     }
 }

@@ -1,11 +1,14 @@
 //! `arrowtail._core`: the thin PyO3 layer over arrowtail-core. No protocol logic lives here; it
 //! converts arguments, releases the GIL around batch-level work, maps errors onto the Python
-//! exception hierarchy and hands batches to Python through the Arrow PyCapsule interface.
+//! exception hierarchy and hands batches to Python through the Arrow PyCapsule interface. Every
+//! entry point runs the core under `errors::guard` (or a `Poison`), so a panic reaches Python as
+//! `arrowtail.InternalError`, never as PyO3's `PanicException`.
 
 // Core errors carry their location by value (see arrowtail-core's lib.rs); they are built on the
 // cold path only.
 #![allow(clippy::result_large_err)]
 
+use arrowtail_core::arrow::BYTE_LIMIT;
 use pyo3::prelude::*;
 
 mod binlog;
@@ -16,6 +19,26 @@ mod pgoutput;
 mod sinks;
 mod transform;
 mod wire;
+
+/// Checks a `column_byte_limit` argument: None is the default, [`BYTE_LIMIT`] (just under 1 GiB).
+fn byte_limit(value: Option<usize>) -> PyResult<usize> {
+    match value {
+        None => Ok(BYTE_LIMIT),
+        Some(n) if (1..=BYTE_LIMIT).contains(&n) => Ok(n),
+        Some(n) => Err(errors::to_py(arrowtail_core::Error::Config(format!(
+            "column_byte_limit must be between 1 and {BYTE_LIMIT}, not {n}"
+        )))),
+    }
+}
+
+/// Panics with `message`, with the GIL released, inside the guard every entry point uses: the
+/// tests' way to check that a panic arrives as `InternalError` (nothing real panics on demand).
+#[pyfunction]
+fn _panic_for_test(py: Python<'_>, message: &str) -> PyResult<()> {
+    errors::guard("_panic_for_test", || {
+        py.detach(|| -> PyResult<()> { panic!("{message}") })
+    })
+}
 
 /// Raises the Python exception class a core error maps to (used by the tests of the mapping).
 #[pyfunction]
@@ -35,6 +58,11 @@ fn _raise_core_error(kind: &str, message: &str) -> PyResult<()> {
             at: Location::Unknown,
             detail: message.into(),
         },
+        "internal" => Error::Arrow {
+            table: "t".into(),
+            at: Location::Offset(0),
+            source: arrow_schema::ArrowError::ComputeError(message.into()),
+        },
         _ => Error::Config(message.into()),
     };
     Err(errors::to_py(err))
@@ -42,8 +70,10 @@ fn _raise_core_error(kind: &str, message: &str) -> PyResult<()> {
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    errors::install_panic_hook();
     m.add("__version__", arrowtail_core::VERSION)?;
     m.add_function(wrap_pyfunction!(_raise_core_error, m)?)?;
+    m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
     m.add_function(wrap_pyfunction!(transform::mask_batch, m)?)?;
     m.add_class::<pgoutput::PgOutputDecoder>()?;
     m.add_class::<copy::CopyDecoder>()?;

@@ -11,7 +11,7 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyDict, PyList};
 
-use crate::errors::IntoPyResult;
+use crate::errors::{IntoPyResult, Poison};
 use crate::export;
 use crate::wire::{copy_in, WireSummary};
 
@@ -23,40 +23,56 @@ pub struct PgOutputDecoder {
     wire: Splitter,
     /// Reused copy of the caller's receive buffer.
     scratch: Vec<u8>,
+    /// Set once a call panicked (see [`Poison`]).
+    poison: Poison,
 }
 
 #[pymethods]
 impl PgOutputDecoder {
+    /// `column_byte_limit`: bytes (or list elements) of one text, binary or list column at which
+    /// a batch is cut into the next (default and maximum: just under 1 GiB).
     #[new]
-    fn new() -> Self {
-        Self {
-            inner: Decoder::new(),
-            wire: Splitter::new(),
-            scratch: Vec::new(),
-        }
+    #[pyo3(signature = (*, column_byte_limit=None))]
+    fn new(column_byte_limit: Option<usize>) -> PyResult<Self> {
+        let limit = crate::byte_limit(column_byte_limit)?;
+        crate::errors::guard("PgOutputDecoder()", || {
+            let mut inner = Decoder::new();
+            inner.set_byte_limit(limit);
+            Ok(Self {
+                inner,
+                wire: Splitter::new(),
+                scratch: Vec::new(),
+                poison: Poison::default(),
+            })
+        })
     }
 
     /// Feeds one CopyData payload (`w` XLogData or `k` keepalive) when `lsn` is None, else one
     /// bare pgoutput message sent at `lsn`.
     #[pyo3(signature = (data, lsn=None))]
     fn feed(&mut self, data: &[u8], lsn: Option<u64>) -> PyResult<()> {
-        match lsn {
-            None => self.inner.feed_frame(data),
-            Some(lsn) => self.inner.feed_message(data, lsn),
-        }
-        .py_err()
+        let inner = &mut self.inner;
+        self.poison.call("PgOutputDecoder.feed", || {
+            match lsn {
+                None => inner.feed_frame(data),
+                Some(lsn) => inner.feed_message(data, lsn),
+            }
+            .py_err()
+        })
     }
 
     /// Feeds many CopyData payloads in order, without the GIL.
     fn feed_many(&mut self, py: Python<'_>, frames: Vec<PyBackedBytes>) -> PyResult<()> {
         let inner = &mut self.inner;
-        py.detach(|| {
-            for f in &frames {
-                inner.feed_frame(f)?;
-            }
-            Ok(())
+        self.poison.call("PgOutputDecoder.feed_many", || {
+            py.detach(|| {
+                for f in &frames {
+                    inner.feed_frame(f)?;
+                }
+                Ok(())
+            })
+            .py_err()
         })
-        .py_err()
     }
 
     /// Feeds raw bytes read from a replication connection after `START_REPLICATION` (the first
@@ -70,85 +86,118 @@ impl PgOutputDecoder {
         data: &Bound<'_, PyAny>,
         length: Option<usize>,
     ) -> PyResult<WireSummary> {
-        copy_in(data, length, &mut self.scratch)?;
-        let (wire, inner, scratch) = (&mut self.wire, &mut self.inner, &self.scratch);
-        let summary = py
-            .detach(|| feed_replication(wire, inner, scratch))
-            .py_err()?;
-        Ok(WireSummary::from_core(py, summary))
+        let (wire, inner, scratch) = (&mut self.wire, &mut self.inner, &mut self.scratch);
+        self.poison.call("PgOutputDecoder.feed_wire", || {
+            copy_in(data, length, scratch)?;
+            let scratch = &*scratch;
+            let summary = py
+                .detach(|| feed_replication(wire, inner, scratch))
+                .py_err()?;
+            Ok(WireSummary::from_core(py, summary))
+        })
     }
 
     /// Feeds a capture file's bytes (records of `[u64 BE LSN][u32 BE length][message]`), without
     /// the GIL.
     fn feed_capture(&mut self, py: Python<'_>, data: PyBackedBytes) -> PyResult<()> {
         let inner = &mut self.inner;
-        py.detach(|| inner.feed_capture(&data)).py_err()
+        self.poison.call("PgOutputDecoder.feed_capture", || {
+            py.detach(|| inner.feed_capture(&data)).py_err()
+        })
     }
 
     /// Finished batches of committed rows: a list of `(table, schema_version, RecordBatch)`.
     fn flush<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let inner = &mut self.inner;
-        let batches = py.detach(|| inner.flush()).py_err()?;
-        export::change_batches(py, batches)
+        self.poison.call("PgOutputDecoder.flush", || {
+            let batches = py.detach(|| inner.flush()).py_err()?;
+            export::change_batches(py, batches)
+        })
     }
 
     /// Forgets in-flight transactions and any partial wire message (call after reconnecting;
     /// the server sends them again).
     fn reset_in_flight(&mut self) -> PyResult<()> {
-        self.wire.reset();
-        self.inner.reset_in_flight().py_err()
+        let (wire, inner) = (&mut self.wire, &mut self.inner);
+        self.poison.call("PgOutputDecoder.reset_in_flight", || {
+            wire.reset();
+            inner.reset_in_flight().py_err()
+        })
     }
 
     /// Highest commit LSN whose rows were all returned by `flush()`.
     #[getter]
-    fn committed_lsn(&self) -> u64 {
-        self.inner.committed_lsn()
+    fn committed_lsn(&self) -> PyResult<u64> {
+        self.poison.read("PgOutputDecoder.committed_lsn", || {
+            Ok(self.inner.committed_lsn())
+        })
     }
 
     /// LSN to confirm as flushed once the last flush's batches are durable.
     #[getter]
-    fn confirmable_lsn(&self) -> u64 {
-        self.inner.confirmable_lsn()
+    fn confirmable_lsn(&self) -> PyResult<u64> {
+        self.poison.read("PgOutputDecoder.confirmable_lsn", || {
+            Ok(self.inner.confirmable_lsn())
+        })
     }
 
     /// Server WAL end from the last XLogData or keepalive.
     #[getter]
-    fn last_wal_end(&self) -> u64 {
-        self.inner.last_wal_end()
+    fn last_wal_end(&self) -> PyResult<u64> {
+        self.poison.read("PgOutputDecoder.last_wal_end", || {
+            Ok(self.inner.last_wal_end())
+        })
     }
 
     /// Whether a keepalive asked for an immediate reply (not yet taken).
     #[getter]
-    fn reply_requested(&self) -> bool {
-        self.inner.reply_requested()
+    fn reply_requested(&self) -> PyResult<bool> {
+        self.poison.read("PgOutputDecoder.reply_requested", || {
+            Ok(self.inner.reply_requested())
+        })
     }
 
     /// Returns and clears the reply-requested flag.
-    fn take_reply_requested(&mut self) -> bool {
-        self.inner.take_reply_requested()
+    fn take_reply_requested(&mut self) -> PyResult<bool> {
+        let inner = &mut self.inner;
+        self.poison
+            .call("PgOutputDecoder.take_reply_requested", || {
+                Ok(inner.take_reply_requested())
+            })
     }
 
     /// True when no transaction is open or held.
     #[getter]
-    fn is_idle(&self) -> bool {
-        self.inner.is_idle()
+    fn is_idle(&self) -> PyResult<bool> {
+        self.poison
+            .read("PgOutputDecoder.is_idle", || Ok(self.inner.is_idle()))
     }
 
     /// Rows of streamed or prepared transactions waiting for their outcome.
     #[getter]
-    fn held_rows(&self) -> usize {
-        self.inner.held_rows()
+    fn held_rows(&self) -> PyResult<usize> {
+        self.poison
+            .read("PgOutputDecoder.held_rows", || Ok(self.inner.held_rows()))
     }
 
     /// Counters: `special_numerics` (NaN/±Infinity stored as null in decimal columns),
     /// `aborted_rows`, `messages`.
     #[getter]
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let s = self.inner.stats();
-        let d = PyDict::new(py);
-        d.set_item("special_numerics", s.special_numerics)?;
-        d.set_item("aborted_rows", s.aborted_rows)?;
-        d.set_item("messages", s.messages)?;
-        Ok(d)
+        self.poison.read("PgOutputDecoder.stats", || {
+            let s = self.inner.stats();
+            let d = PyDict::new(py);
+            d.set_item("special_numerics", s.special_numerics)?;
+            d.set_item("aborted_rows", s.aborted_rows)?;
+            d.set_item("messages", s.messages)?;
+            Ok(d)
+        })
+    }
+
+    /// Panics inside a guarded call with the GIL released (tests of the panic guard only).
+    fn _panic_for_test(&mut self, py: Python<'_>, message: &str) -> PyResult<()> {
+        self.poison.call("PgOutputDecoder._panic_for_test", || {
+            py.detach(|| -> PyResult<()> { panic!("{message}") })
+        })
     }
 }

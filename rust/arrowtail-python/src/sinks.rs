@@ -17,12 +17,12 @@ use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use pyo3_arrow::{PyArray, PyRecordBatch};
 
-use crate::errors::{to_py, IntoPyResult};
+use crate::errors::{guard, to_py, IntoPyResult};
 
 /// Kafka's murmur2 hash of `key` (signed, as the Java client returns it).
 #[pyfunction]
-fn murmur2(key: &[u8]) -> i32 {
-    core_murmur2(key)
+fn murmur2(key: &[u8]) -> PyResult<i32> {
+    guard("murmur2", || Ok(core_murmur2(key)))
 }
 
 /// Keys given either as an Arrow binary array or as a list of bytes.
@@ -82,19 +82,21 @@ fn partitions<'py>(py: Python<'py>, keys: Keys, n: i32) -> PyResult<Bound<'py, P
     if n <= 0 {
         return Err(config(format!("partition count must be positive, got {n}")));
     }
-    let result: Int32Array = match keys {
-        Keys::Arrow(a) => {
-            let (array, _) = a.into_inner();
-            py.detach(|| partitions_of(array.as_ref(), n))
-                .map_err(config)?
-        }
-        Keys::List(list) => py.detach(|| {
-            list.iter()
-                .map(|k| Some(partition_for_key(k, n).unwrap_or(0)))
-                .collect()
-        }),
-    };
-    to_pyarrow(py, Arc::new(result), "partition")
+    guard("partitions", || {
+        let result: Int32Array = match keys {
+            Keys::Arrow(a) => {
+                let (array, _) = a.into_inner();
+                py.detach(|| partitions_of(array.as_ref(), n))
+                    .map_err(config)?
+            }
+            Keys::List(list) => py.detach(|| {
+                list.iter()
+                    .map(|k| Some(partition_for_key(k, n).unwrap_or(0)))
+                    .collect()
+            }),
+        };
+        to_pyarrow(py, Arc::new(result), "partition")
+    })
 }
 
 /// The serializer options given from Python, checked (`partitions` is set by the caller).
@@ -187,20 +189,22 @@ fn debezium_serialize<'py>(
         )?
     };
     let batch = batch.into_inner();
-    let out = py.detach(|| serialize::serialize(&batch, &opts)).py_err()?;
-    let parts = match out.partitions {
-        Some(p) => to_pyarrow(py, Arc::new(p), "partition")?,
-        None => py.None().into_bound(py),
-    };
-    PyTuple::new(
-        py,
-        [
-            to_pyarrow(py, Arc::new(out.keys), "key")?,
-            to_pyarrow(py, Arc::new(out.values), "value")?,
-            to_pyarrow(py, Arc::new(out.rows), "row")?,
-            parts,
-        ],
-    )
+    guard("debezium_serialize", || {
+        let out = py.detach(|| serialize::serialize(&batch, &opts)).py_err()?;
+        let parts = match out.partitions {
+            Some(p) => to_pyarrow(py, Arc::new(p), "partition")?,
+            None => py.None().into_bound(py),
+        };
+        PyTuple::new(
+            py,
+            [
+                to_pyarrow(py, Arc::new(out.keys), "key")?,
+                to_pyarrow(py, Arc::new(out.values), "value")?,
+                to_pyarrow(py, Arc::new(out.rows), "row")?,
+                parts,
+            ],
+        )
+    })
 }
 
 /// The Debezium key of every row of a change batch (one per row, the key of the row's last
@@ -240,8 +244,10 @@ fn debezium_keys<'py>(
         ts_ms,
     )?;
     let batch = batch.into_inner();
-    let keys = py.detach(|| serialize::row_keys(&batch, &opts)).py_err()?;
-    to_pyarrow(py, Arc::new(keys), "key")
+    guard("debezium_keys", || {
+        let keys = py.detach(|| serialize::row_keys(&batch, &opts)).py_err()?;
+        to_pyarrow(py, Arc::new(keys), "key")
+    })
 }
 
 /// Adds the sink helpers to the module.

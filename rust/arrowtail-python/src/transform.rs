@@ -4,7 +4,7 @@ use arrowtail_core::transform::{self, ColumnRules};
 use pyo3::prelude::*;
 use pyo3_arrow::PyRecordBatch;
 
-use crate::errors::IntoPyResult;
+use crate::errors::{guard, IntoPyResult};
 
 /// Applies column rules to a change batch and returns a new pyarrow RecordBatch.
 #[pyfunction]
@@ -23,8 +23,10 @@ pub fn mask_batch<'py>(
         hash: hash.into_iter().collect(),
     };
     let input = batch.into_inner();
-    let out = py
-        .detach(|| transform::apply(&input, &rules, &key))
-        .py_err()?;
-    PyRecordBatch::new(out).into_pyarrow(py)
+    guard("mask_batch", || {
+        let out = py
+            .detach(|| transform::apply(&input, &rules, &key))
+            .py_err()?;
+        PyRecordBatch::new(out).into_pyarrow(py)
+    })
 }

@@ -7,11 +7,19 @@
 //! [`ChangeBuilder::before_mut`]), then calls
 //! [`ChangeBuilder::finish_row`]. If decoding fails half-way through a row, the decoder calls
 //! [`ChangeBuilder::abandon_partial_row`], so no batch ever holds a row that was not fully decoded.
+//!
+//! Strings, binaries and lists have 32-bit offsets in the contract's types, and arrow-rs panics
+//! when a builder's offsets would pass `i32::MAX`. So after every row the builder checks its
+//! variable-length columns (user columns, `_before` children, list elements, `_op`, `_unchanged`)
+//! and, once one holds [`BYTE_LIMIT`] bytes or more, finishes the rows so far into arrays and goes on
+//! with empty builders: [`ChangeBuilder::flush`] then returns several batches of the same table
+//! and schema version, in order, which the contract allows. The fixed-width metadata columns stay
+//! whole, so row indexes given to [`ChangeBuilder::set_commit`] keep their meaning across a cut.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow_array::builder::{ListBuilder, StringBuilder};
+use arrow_array::builder::{ArrayBuilder, ListBuilder, StringBuilder};
 use arrow_array::{
     ArrayRef, RecordBatch, StringArray, StructArray, TimestampMicrosecondArray, UInt32Array,
     UInt64Array,
@@ -20,6 +28,15 @@ use arrow_buffer::NullBufferBuilder;
 use arrow_schema::{ArrowError, DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 
 use super::column::ColumnBuilder;
+
+/// The most one row can add to one column's offsets: a PostgreSQL value is at most 1 GiB (the
+/// varlena limit), a MySQL/MariaDB row event at most `max_allowed_packet` (at most 1 GiB), and a row
+/// adds one value to each column builder (for a list column, the elements of one value).
+pub const ROW_HEADROOM: usize = 1 << 30;
+
+/// Bytes (or list elements) at which a variable-length column ends its batch: a column still
+/// under it before a row stays within `i32::MAX` after the row, given [`ROW_HEADROOM`].
+pub const BYTE_LIMIT: usize = i32::MAX as usize - ROW_HEADROOM;
 
 /// Which kind of database a batch came from (`arrowtail.source` metadata).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,12 +118,32 @@ pub mod names {
     pub const UNCHANGED: &str = "_unchanged";
 }
 
+/// Rows of the current run finished into arrays because a column reached the byte limit: every
+/// column but the fixed-width metadata ones, which decoders may still update.
+#[derive(Debug)]
+struct Segment {
+    rows: usize,
+    columns: Vec<ArrayRef>,
+    op: ArrayRef,
+    before: ArrayRef,
+    unchanged: ArrayRef,
+}
+
 /// Builds change batches of one table at one schema version. Builders are reused across flushes.
 #[derive(Debug)]
 pub struct ChangeBuilder {
     table: Arc<TableSchema>,
     schema: SchemaRef,
     before_fields: Fields,
+    /// See [`set_byte_limit`](Self::set_byte_limit).
+    byte_limit: usize,
+    /// Indexes of the user columns with offsets (strings, binaries, lists).
+    offset_columns: Vec<usize>,
+    /// Rows of the current run already in arrays (see the module documentation).
+    segments: Vec<Segment>,
+    segment_rows: usize,
+    /// A cut that could not finish its arrays (a bug); reported by the next flush.
+    broken: Option<String>,
     /// User column builders, in schema order. Decoders append to these directly.
     pub columns: Vec<ColumnBuilder>,
     /// `_before` child builders, in schema order, short of the `before_gap` null rows.
@@ -175,10 +212,18 @@ impl ChangeBuilder {
             .iter()
             .map(|f| ColumnBuilder::new(f.data_type()))
             .collect::<Result<Vec<_>, _>>()?;
+        let offset_columns = (0..columns.len())
+            .filter(|&i| columns[i].has_offsets())
+            .collect();
         Ok(Self {
             table,
             schema,
             before_fields,
+            byte_limit: BYTE_LIMIT,
+            offset_columns,
+            segments: Vec::new(),
+            segment_rows: 0,
+            broken: None,
             columns,
             before,
             before_gap: 0,
@@ -191,6 +236,18 @@ impl ChangeBuilder {
             unchanged: ListBuilder::new(StringBuilder::new()),
             done: Vec::new(),
         })
+    }
+
+    /// Sets the bytes (or list elements) at which a variable-length column ends its batch; from
+    /// the next row on. Values above [`BYTE_LIMIT`] are lowered to it (the headroom above it is what
+    /// keeps one more row within `i32::MAX`), 0 is raised to 1. Small limits are for tests.
+    pub fn set_byte_limit(&mut self, limit: usize) {
+        self.byte_limit = limit.clamp(1, BYTE_LIMIT);
+    }
+
+    /// The byte limit in force.
+    pub fn byte_limit(&self) -> usize {
+        self.byte_limit
     }
 
     /// The table this builder is for.
@@ -237,7 +294,7 @@ impl ChangeBuilder {
 
     /// True when some user or `_before` builder holds values of a row not yet finished.
     fn has_partial_row(&self) -> bool {
-        let n = self.pos.len();
+        let n = self.pos.len() - self.segment_rows;
         self.columns.iter().any(|c| c.len() != n)
             || self.before.iter().any(|c| c.len() + self.before_gap != n)
     }
@@ -268,11 +325,45 @@ impl ChangeBuilder {
             }
             self.unchanged.append(true);
         }
-        debug_assert!(self.columns.iter().all(|c| c.len() == self.pos.len()));
-        debug_assert!(self
-            .before
-            .iter()
-            .all(|c| c.len() + self.before_gap == self.pos.len()));
+        let n = self.pos.len() - self.segment_rows;
+        debug_assert!(self.columns.iter().all(|c| c.len() == n));
+        debug_assert!(self.before.iter().all(|c| c.len() + self.before_gap == n));
+        if self.reached_limit(has_before, !unchanged.is_empty()) {
+            self.cut_segment();
+        }
+    }
+
+    /// True when a column that the last row could have grown holds `byte_limit` bytes or more.
+    fn reached_limit(&self, has_before: bool, has_unchanged: bool) -> bool {
+        let limit = self.byte_limit;
+        let over = |cols: &[ColumnBuilder]| {
+            self.offset_columns
+                .iter()
+                .any(|&i| cols[i].offset_use() >= limit)
+        };
+        self.op.values_slice().len() >= limit
+            || over(&self.columns)
+            || (has_before && over(&self.before))
+            || (has_unchanged && {
+                let names = self.unchanged.values_ref();
+                names.len() >= limit || names.values_slice().len() >= limit
+            })
+    }
+
+    /// Finishes the rows in the builders into a segment, so that the next rows start from empty
+    /// builders.
+    fn cut_segment(&mut self) {
+        let rows = self.pos.len() - self.segment_rows;
+        match self.finish_segment(rows) {
+            Ok(Some(segment)) => {
+                self.segment_rows += segment.rows;
+                self.segments.push(segment);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                self.broken.get_or_insert_with(|| e.to_string());
+            }
+        }
     }
 
     /// Sets the commit position and time of rows `from..` of the current run (for sources that
@@ -301,9 +392,8 @@ impl ChangeBuilder {
         if from >= n && !self.has_partial_row() {
             return Ok(());
         }
-        if let Some(b) = self.finish_current(from.min(n))? {
-            self.done.push(b);
-        }
+        let batches = self.finish_run(from.min(n))?;
+        self.done.extend(batches);
         Ok(())
     }
 
@@ -312,69 +402,111 @@ impl ChangeBuilder {
     pub fn abandon_partial_row(&mut self) -> Result<(), ArrowError> {
         let n = self.pos.len();
         if self.has_partial_row() {
-            let batch = self.finish_current(n)?;
-            if let Some(b) = batch {
-                self.done.push(b);
-            }
+            let batches = self.finish_run(n)?;
+            self.done.extend(batches);
         }
         Ok(())
     }
 
-    /// Finishes all completed rows into batches (usually one) and resets the builder.
+    /// Finishes all completed rows into batches (usually one; more after a cut at the byte limit)
+    /// and resets the builder.
     pub fn flush(&mut self) -> Result<Vec<RecordBatch>, ArrowError> {
         let n = self.pos.len();
         let mut out = std::mem::take(&mut self.done);
-        if let Some(b) = self.finish_current(n)? {
-            out.push(b);
-        }
+        out.extend(self.finish_run(n)?);
         Ok(out)
     }
 
-    fn finish_current(&mut self, rows: usize) -> Result<Option<RecordBatch>, ArrowError> {
-        // Arrays are cut to `rows` so values of an unfinished row never appear.
-        let cut = |a: ArrayRef| if a.len() > rows { a.slice(0, rows) } else { a };
-        self.pad_before();
-        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
-        for c in &mut self.columns {
-            arrays.push(cut(c.finish()?));
-        }
-        let before_children = self
-            .before
-            .iter_mut()
-            .map(|c| c.finish().map(cut))
-            .collect::<Result<Vec<_>, _>>()?;
-        let before_nulls =
-            self.before_valid
-                .finish()
-                .map(|n| if n.len() > rows { n.slice(0, rows) } else { n });
-        let op = cut(Arc::new(self.op.finish()));
+    /// Finishes the first `rows` rows of the current run (its segments, then the builders) into
+    /// batches, drops the rest and resets the builder for a new run.
+    fn finish_run(&mut self, rows: usize) -> Result<Vec<RecordBatch>, ArrowError> {
+        let tail = self.finish_segment(rows.saturating_sub(self.segment_rows));
+        let mut segments = std::mem::take(&mut self.segments);
+        self.segment_rows = 0;
         let mut pos = std::mem::take(&mut self.pos);
         let mut seq = std::mem::take(&mut self.seq);
         let mut xid = std::mem::take(&mut self.xid);
         let mut ts = std::mem::take(&mut self.commit_ts);
+        if let Some(e) = self.broken.take() {
+            return Err(ArrowError::ComputeError(format!(
+                "a batch cut at the byte limit failed: {e}"
+            )));
+        }
+        segments.extend(tail?);
         pos.truncate(rows);
         seq.truncate(rows);
         xid.truncate(rows);
         ts.truncate(rows);
+        let rows = pos.len();
+        let pos = UInt64Array::from(pos);
+        let seq = UInt32Array::from(seq);
+        let xid = UInt64Array::from(xid);
+        let ts = TimestampMicrosecondArray::from(ts).with_timezone("UTC");
+        let mut out = Vec::with_capacity(segments.len());
+        let mut start = 0;
+        for s in segments {
+            if start >= rows {
+                break;
+            }
+            let n = s.rows.min(rows - start);
+            let cut = |a: &ArrayRef| {
+                if a.len() > n {
+                    a.slice(0, n)
+                } else {
+                    a.clone()
+                }
+            };
+            let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
+            arrays.extend(s.columns.iter().map(cut));
+            arrays.push(cut(&s.op));
+            arrays.push(Arc::new(pos.slice(start, n)));
+            arrays.push(Arc::new(seq.slice(start, n)));
+            arrays.push(Arc::new(xid.slice(start, n)));
+            arrays.push(Arc::new(ts.slice(start, n)));
+            arrays.push(cut(&s.before));
+            arrays.push(cut(&s.unchanged));
+            out.push(RecordBatch::try_new(self.schema.clone(), arrays)?);
+            start += n;
+        }
+        Ok(out)
+    }
+
+    /// Finishes every builder (so all are empty afterwards, even on error) and keeps the first
+    /// `keep` rows: values of a row not finished, or of rows being discarded, never appear.
+    fn finish_segment(&mut self, keep: usize) -> Result<Option<Segment>, ArrowError> {
+        let cut = |a: ArrayRef| if a.len() > keep { a.slice(0, keep) } else { a };
+        self.pad_before();
+        let columns: Vec<_> = self.columns.iter_mut().map(|c| c.finish()).collect();
+        let before: Vec<_> = self.before.iter_mut().map(|c| c.finish()).collect();
+        let before_nulls =
+            self.before_valid
+                .finish()
+                .map(|n| if n.len() > keep { n.slice(0, keep) } else { n });
+        let op = cut(Arc::new(self.op.finish()));
         let unchanged = cut(Arc::new(self.unchanged.finish()));
-        if rows == 0 {
+        let columns = columns
+            .into_iter()
+            .map(|c| c.map(cut))
+            .collect::<Result<Vec<_>, _>>()?;
+        let before_children = before
+            .into_iter()
+            .map(|c| c.map(cut))
+            .collect::<Result<Vec<_>, _>>()?;
+        if keep == 0 {
             return Ok(None);
         }
-        arrays.push(op);
-        arrays.push(Arc::new(UInt64Array::from(pos)));
-        arrays.push(Arc::new(UInt32Array::from(seq)));
-        arrays.push(Arc::new(UInt64Array::from(xid)));
-        arrays.push(Arc::new(
-            TimestampMicrosecondArray::from(ts).with_timezone("UTC"),
-        ));
         let before = if self.before_fields.is_empty() {
-            StructArray::new_empty_fields(rows, before_nulls)
+            StructArray::new_empty_fields(keep, before_nulls)
         } else {
             StructArray::try_new(self.before_fields.clone(), before_children, before_nulls)?
         };
-        arrays.push(Arc::new(before));
-        arrays.push(unchanged);
-        RecordBatch::try_new(self.schema.clone(), arrays).map(Some)
+        Ok(Some(Segment {
+            rows: keep,
+            columns,
+            op,
+            before: Arc::new(before),
+            unchanged,
+        }))
     }
 }
 

@@ -228,6 +228,42 @@ impl ColumnBuilder {
         }
     }
 
+    /// The largest 32-bit offset this builder holds: value bytes of a string or binary column,
+    /// for a list the larger of its element count and its elements' own offsets; 0 for
+    /// fixed-width types. Arrow cannot finish a column whose offsets pass `i32::MAX`, so the
+    /// change builder cuts its batch before this gets there (see [`super::change::BYTE_LIMIT`]).
+    pub fn offset_use(&self) -> usize {
+        match self {
+            Self::Utf8(b) => b.values_slice().len(),
+            Self::Binary(b) => b.values_slice().len(),
+            Self::List(l) => l.values.len().max(l.values.offset_use()),
+            // Listed one by one, so that a new variant with offsets cannot slip through.
+            Self::Boolean(_)
+            | Self::Int8(_)
+            | Self::Int16(_)
+            | Self::Int32(_)
+            | Self::Int64(_)
+            | Self::UInt8(_)
+            | Self::UInt16(_)
+            | Self::UInt32(_)
+            | Self::UInt64(_)
+            | Self::Float32(_)
+            | Self::Float64(_)
+            | Self::Decimal128(_)
+            | Self::FixedSizeBinary(_)
+            | Self::Date32(_)
+            | Self::Timestamp(_)
+            | Self::Time64(_)
+            | Self::Duration(_)
+            | Self::Interval(_) => 0,
+        }
+    }
+
+    /// True for the types whose arrays have offsets (strings, binaries, lists).
+    pub fn has_offsets(&self) -> bool {
+        matches!(self, Self::Utf8(_) | Self::Binary(_) | Self::List(_))
+    }
+
     /// True when no value was appended since the last finish.
     pub fn is_empty(&self) -> bool {
         self.len() == 0

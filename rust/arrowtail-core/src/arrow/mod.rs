@@ -4,5 +4,10 @@
 pub mod change;
 pub mod column;
 
-pub use change::{ChangeBatch, ChangeBuilder, Op, RowMeta, SourceKind, TableSchema};
+pub use change::{
+    ChangeBatch, ChangeBuilder, Op, RowMeta, SourceKind, TableSchema, BYTE_LIMIT, ROW_HEADROOM,
+};
 pub use column::{ColumnBuilder, ListColumnBuilder};
+
+#[cfg(test)]
+mod cut_tests;

@@ -32,6 +32,9 @@ pub struct DecoderOptions {
     pub verify_checksums: bool,
     /// Largest decompressed TRANSACTION_PAYLOAD accepted.
     pub max_payload: usize,
+    /// Bytes (or list elements) of one text, binary or list column at which a batch is cut; see
+    /// [`crate::arrow::ChangeBuilder::set_byte_limit`]. Small limits are for tests.
+    pub byte_limit: usize,
 }
 
 impl Default for DecoderOptions {
@@ -40,6 +43,7 @@ impl Default for DecoderOptions {
             semi_sync: false,
             verify_checksums: true,
             max_payload: 1 << 30,
+            byte_limit: crate::arrow::change::BYTE_LIMIT,
         }
     }
 }

@@ -295,11 +295,12 @@ impl BinlogDecoder {
             primary_key,
             extra_metadata,
         });
-        let builder = ChangeBuilder::new(schema).map_err(|source| Error::Arrow {
+        let mut builder = ChangeBuilder::new(schema).map_err(|source| Error::Arrow {
             table: name.to_string(),
             at: self.loc(offset),
             source,
         })?;
+        builder.set_byte_limit(self.opts.byte_limit);
         self.builders.push(builder);
         let idx = self.builders.len() - 1;
         self.current_version

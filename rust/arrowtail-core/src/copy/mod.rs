@@ -96,6 +96,12 @@ impl CopyDecoder {
         })
     }
 
+    /// Cuts a batch once one of its text, binary or list columns holds `limit` bytes (or
+    /// elements); see [`ChangeBuilder::set_byte_limit`]. Small limits are for tests.
+    pub fn set_byte_limit(&mut self, limit: usize) {
+        self.builder.set_byte_limit(limit);
+    }
+
     /// Rows decoded so far.
     pub fn rows(&self) -> u64 {
         self.rows

@@ -85,6 +85,8 @@ pub struct Decoder {
     pub(super) last_clock_us: i64,
     last_wal_end: u64,
     reply_requested: bool,
+    /// Byte limit of the change builders (see [`Decoder::set_byte_limit`]).
+    pub(super) byte_limit: usize,
 }
 
 impl Default for Decoder {
@@ -117,7 +119,15 @@ impl Decoder {
             last_clock_us: 0,
             last_wal_end: 0,
             reply_requested: false,
+            byte_limit: crate::arrow::change::BYTE_LIMIT,
         }
+    }
+
+    /// Cuts a batch once one of its text, binary or list columns holds `limit` bytes (or
+    /// elements); see [`crate::arrow::ChangeBuilder::set_byte_limit`]. Applies to tables first seen
+    /// after the call, so call it before feeding. Small limits are for tests.
+    pub fn set_byte_limit(&mut self, limit: usize) {
+        self.byte_limit = limit;
     }
 
     /// Feeds one CopyData payload of the replication stream (`w` XLogData or `k` keepalive).

@@ -39,11 +39,12 @@ fn slot_for<'s>(
     key: Key,
     rel: &std::sync::Arc<RelVersion>,
     lsn: u64,
+    byte_limit: usize,
 ) -> Result<&'s mut Slot> {
     match slots.entry(key) {
         Entry::Occupied(e) => Ok(e.into_mut()),
         Entry::Vacant(e) => {
-            let slot = Slot::new(rel.clone())
+            let slot = Slot::new(rel.clone(), byte_limit)
                 .map_err(|err| arrow_err(rel.table.table.clone(), lsn, err))?;
             Ok(e.insert(slot))
         }
@@ -61,7 +62,7 @@ fn target<'d>(
 ) -> Result<(&'d mut Slot, RowMeta, Option<u32>)> {
     Ok(match dest {
         Dest::Main { xid, pos, ts, seq } => (
-            slot_for(&mut d.main, key, rel, lsn)?,
+            slot_for(&mut d.main, key, rel, lsn, d.byte_limit)?,
             RowMeta {
                 op,
                 pos,
@@ -74,7 +75,7 @@ fn target<'d>(
         Dest::Held { top, sub, seq } => {
             let h = d.held.entry(top).or_default();
             (
-                slot_for(&mut h.slots, key, rel, lsn)?,
+                slot_for(&mut h.slots, key, rel, lsn, d.byte_limit)?,
                 RowMeta {
                     op,
                     pos: 0,

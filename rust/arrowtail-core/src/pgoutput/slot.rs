@@ -44,8 +44,9 @@ fn rows(batches: &[RecordBatch]) -> usize {
 }
 
 impl Slot {
-    pub fn new(rel: Arc<RelVersion>) -> Result<Self, ArrowError> {
-        let b = ChangeBuilder::new(rel.table.clone())?;
+    pub fn new(rel: Arc<RelVersion>, byte_limit: usize) -> Result<Self, ArrowError> {
+        let mut b = ChangeBuilder::new(rel.table.clone())?;
+        b.set_byte_limit(byte_limit);
         Ok(Self {
             rel,
             b,
