@@ -49,7 +49,7 @@ class InternalError(ArrowtailError):
     wrong; the decoder object it came from refuses further calls (create a new one)."""
 
     #: The exit code of unexpected errors.
-    exit_code = 1
+    exit_code = 70
 
 
 __all__ = [
