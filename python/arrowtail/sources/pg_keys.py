@@ -72,11 +72,12 @@ class CatalogKeys:
             self._database = database
         self._facts = facts
 
-    def annotate(self, batches: list[TableBatch]) -> list[TableBatch]:
-        """``batches`` with the catalog facts in their schema metadata."""
+    def annotate(self, batches: list[TableBatch], *, lookup: bool = True) -> list[TableBatch]:
+        """``batches`` with the catalog facts in their schema metadata; with ``lookup`` false,
+        only the facts already known are applied (no catalog read, so nothing can fail)."""
         if not batches:
             return batches
-        fresh = [(t, v) for t, v, _ in batches if (t, v) not in self._seen]
+        fresh = [(t, v) for t, v, _ in batches if (t, v) not in self._seen] if lookup else []
         if any(t not in self._facts for t, _ in fresh) or (fresh and self._seen):
             # A new table, or a new version of one (its key may have changed): read again.
             self.load()

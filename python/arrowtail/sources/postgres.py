@@ -407,6 +407,9 @@ class PostgresSource:
             self._emitted_lsn = self._emitted_end = wal_end
             position = {"lsn": wal_end, "end_lsn": wal_end}
         batches, position = self._hooks(batches, position)
+        # Incremental snapshot chunks join here; positions are already counted, so only the
+        # facts known by now are applied.
+        batches = self._keys.annotate(batches, lookup=False)
         reply = self._decoder.take_reply_requested()
         if reply or time.monotonic() - self._last_status >= self.status_interval:
             self._send_status()
