@@ -23,9 +23,10 @@ from tests.servers import (
     TlsMariaDBServer,
 )
 from tests.servers._process import require_servers
+from tests.servers.connect import ConnectServer
 from tests.servers.postgres_tls import TlsPostgresServer
 
-S = TypeVar("S", PostgresServer, MariaDBServer, KafkaServer, TlsMariaDBServer)
+S = TypeVar("S", PostgresServer, MariaDBServer, KafkaServer, TlsMariaDBServer, ConnectServer)
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
@@ -76,6 +77,13 @@ def mariadb() -> Iterator[MariaDBServer]:
 def kafka() -> Iterator[KafkaServer]:
     """A private single-node KRaft Kafka broker on 127.0.0.1; see tests/servers/kafka.py."""
     yield from _serve("Kafka", KafkaServer)
+
+
+@pytest.fixture(scope="session")
+def connect(kafka: KafkaServer) -> Iterator[ConnectServer]:
+    """A private Kafka Connect worker with Debezium's JDBC sink, against the ``kafka`` broker;
+    connectors are added per test through its REST API (tests/servers/connect.py)."""
+    yield from _serve("Kafka Connect", lambda: ConnectServer(kafka.bootstrap))
 
 
 @pytest.fixture(scope="module")

@@ -86,6 +86,13 @@ def same_value(a: Any, b: Any) -> bool:
             return int.from_bytes(x, "big") == y
         if isinstance(x, str) and isinstance(y, tuple):
             return set(x.split(",")) - {""} == set(y)
+        if isinstance(x, dt.timedelta) and isinstance(y, dt.time) and y.tzinfo is None:
+            # A MySQL TIME within one day, written to a PostgreSQL `time` column (as Debezium's
+            # JDBC sink creates it for MicroTime).
+            of_day = dt.timedelta(
+                hours=y.hour, minutes=y.minute, seconds=y.second, microseconds=y.microsecond
+            )
+            return x == of_day
     return False
 
 

@@ -94,7 +94,7 @@ def test_every_mapped_type_has_its_debezium_form() -> None:
         "uid": str(u),
         "day": (dt.date(2024, 2, 29) - dt.date(1970, 1, 1)).days,
         "ts": 1709208000000005,
-        "tstz": "2024-02-29T12:00:00.5Z",
+        "tstz": "2024-02-29T12:00:00.500000Z",
         "tod": ((13 * 60 + 14) * 60 + 15) * 1_000_000 + 16,
         "dur": -838 * 3600 * 1_000_000,
         "iv": "P13M-2DT1.5S",

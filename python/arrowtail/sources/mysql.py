@@ -24,6 +24,7 @@ from arrowtail.exceptions import ConfigError, DecodeError, SchemaChangeError, So
 from arrowtail.redact import redact_url, register_secret, scrub
 from arrowtail.sources.base import Chunk, Position, TableBatch, retry_with_backoff
 from arrowtail.sources.mysql_busy import OpenWriters
+from arrowtail.sources.mysql_facts import MysqlFacts
 from arrowtail.sources.mysql_history import POSITION_KEY, SchemaHistory
 from arrowtail.sources.mysql_schema import QuerySplitter
 from arrowtail.sources.mysqlwire import (
@@ -137,6 +138,7 @@ class MySqlSource:
         self._data_events = 0
         self._quiet_since = time.monotonic()
         self._writers = OpenWriters(self._conn.query_connection)
+        self._facts = MysqlFacts(self._conn.query_connection)
 
     def open(self, start: Position | None) -> None:
         with self._privileges():
@@ -148,6 +150,7 @@ class MySqlSource:
     def _open(self, start: Position | None) -> None:
         info = self._conn.check()
         self._check_tables()
+        self._facts.server_id = info.server_id
         if info.binlog_row_metadata not in ("FULL", ""):
             log.info(
                 "binlog_row_metadata is %s: column names and keys come from information_schema",
@@ -236,7 +239,8 @@ class MySqlSource:
         with self._privileges():
             batch = next(self._snapshot, None)
         if batch is not None:
-            return Chunk([batch])
+            self._facts.basename = _basename(self._file)
+            return Chunk(self._facts.annotate([batch]))
         # Snapshot complete: its position covers every row read; stream from there on.
         self._snapshot = None
         position, self._snapshot_position = self._snapshot_position, None
@@ -335,6 +339,8 @@ class MySqlSource:
         if not buf:
             self.caught_up = True
         batches = [b for b in self._decode(bytes(buf)) if self._wanted(b[0])]
+        self._facts.basename = _basename(self._file)
+        batches = self._facts.annotate(batches)
         stats = self._decoder.stats
         data_events = stats["events"] - stats["heartbeats"]
         arrived, self._data_events = data_events > self._data_events, data_events
@@ -428,6 +434,11 @@ class MySqlSource:
         if self._last_event_time is not None:
             info["seconds_since_last_commit"] = time.time() - self._last_event_time
         return info
+
+
+def _basename(binlog_file: str) -> str:
+    """``cdc-bin`` of ``cdc-bin.000003``."""
+    return binlog_file.rsplit(".", 1)[0] if "." in binlog_file else binlog_file
 
 
 def _last_commit_ts(batches: list[TableBatch]) -> float | None:

@@ -48,6 +48,7 @@ from arrowtail.sources.base import Chunk, Position, TableBatch, retry_with_backo
 from arrowtail.sources.pg_heartbeat import Heartbeat, drop_heartbeats
 from arrowtail.sources.pg_incremental import DEFAULT_CHUNK_ROWS as DEFAULT_INCREMENTAL_CHUNK_ROWS
 from arrowtail.sources.pg_incremental import IncrementalSnapshots
+from arrowtail.sources.pg_keys import CatalogKeys
 from arrowtail.sources.pg_snapshot import DEFAULT_CHUNK_ROWS as DEFAULT_SNAPSHOT_CHUNK_ROWS
 from arrowtail.sources.pg_toast import ToastReselect
 from arrowtail.sources.pgwire import (
@@ -148,6 +149,7 @@ class PostgresSource:
         self._options: dict[str, Any] = {}
         self._stream: Stream | None = None
         self._decoder = _core.PgOutputDecoder()
+        self._keys = CatalogKeys(dsn, publication)
         self._snapshot: Iterator[TableBatch] | None = None
         self._snapshot_position: Position | None = None
         #: end LSN of the last transaction handed to the pipeline (where a reconnect resumes).
@@ -187,6 +189,7 @@ class PostgresSource:
             if slot is None and self.snapshot_mode == "initial" and start is None:
                 pg_admin.check_select(conn, self.publication)
             tables = pg_admin.published_tables(conn, self.publication)
+            self._keys.load(conn)
             self._target_lsn = pg_admin.flushed_wal_lsn(conn)
         if self._heartbeat is not None and not self._options["messages"]:
             log.warning(
@@ -269,7 +272,9 @@ class PostgresSource:
 
     def poll(self, timeout: float) -> Chunk:
         if self._snapshot is not None:
-            return self._poll_snapshot()
+            chunk = self._poll_snapshot()
+            chunk.batches = self._keys.annotate(chunk.batches)
+            return chunk
         try:
             return self._poll_stream(timeout)
         except (SourceError, psycopg.Error) as exc:
@@ -383,6 +388,9 @@ class PostgresSource:
         # Heartbeats (of this run or an earlier one) are not changes: they only move the
         # idle position below.
         batches, heartbeats = drop_heartbeats(self._decoder.flush())
+        # Before the batches count as emitted: a catalog read that fails ends this poll like a
+        # lost stream, and the reconnect reads these transactions again.
+        batches = self._keys.annotate(batches)
         self.heartbeats_received += heartbeats
         position: Position | None = None
         committed = self._decoder.committed_lsn
@@ -400,6 +408,9 @@ class PostgresSource:
             self._emitted_lsn = self._emitted_end = wal_end
             position = {"lsn": wal_end, "end_lsn": wal_end}
         batches, position = self._hooks(batches, position)
+        # Incremental snapshot chunks join here; positions are already counted, so only the
+        # facts known by now are applied.
+        batches = self._keys.annotate(batches, lookup=False)
         reply = self._decoder.take_reply_requested()
         if reply or time.monotonic() - self._last_status >= self.status_interval:
             self._send_status()

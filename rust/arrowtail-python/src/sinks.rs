@@ -126,12 +126,17 @@ fn options(
             )))
         }
     };
-    let ts_ms = ts_ms.unwrap_or_else(|| {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-            .unwrap_or(0)
-    });
+    // Processing time at microsecond precision unless the caller fixed the milliseconds.
+    let ts_us = match ts_ms {
+        Some(_) => None,
+        None => Some(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+                .unwrap_or(0),
+        ),
+    };
+    let ts_ms = ts_ms.unwrap_or_else(|| ts_us.unwrap_or(0).div_euclid(1000));
     Ok(DebeziumOptions {
         topic_prefix: topic_prefix.into(),
         database: database.into(),
@@ -142,6 +147,7 @@ fn options(
         binlog_basename: binlog_basename.into(),
         server_id,
         ts_ms,
+        ts_us,
         partitions: None,
     })
 }

@@ -15,8 +15,11 @@
 //! Columns listed in `_unchanged` (not sent by the source) are written in `after` as the string
 //! `__debezium_unavailable_value`, as Debezium does, or left out ([`Unavailable::Omit`]).
 //!
-//! `source` follows Debezium's PostgreSQL or MySQL connector block. Values arrowtail knows only per
-//! transaction are given per transaction: PostgreSQL `lsn` is the commit LSN (`_pos`); MySQL `file`
+//! `source` follows Debezium's PostgreSQL or MySQL connector block. `db`, the binlog base name and
+//! `server_id` come from the batch metadata the sources set (`arrowtail.database`,
+//! `arrowtail.binlog_basename`, `arrowtail.server_id`), else from [`DebeziumOptions`]. Values
+//! arrowtail knows only per transaction are given per transaction: PostgreSQL `lsn` is the commit
+//! LSN (`_pos`) and `sequence` is null (see docs/debezium.md); MySQL `file`
 //! and `pos` are the binlog file (`<basename>.<number of _pos >> 32, six digits>`) and the end
 //! offset of the commit event (`_pos & 0xffffffff`), `row` is `_seq`. Every `source` also carries
 //! `seq` (`_seq`), so consumers can drop duplicates by (`lsn`/`file`+`pos`, `seq`).
@@ -44,7 +47,8 @@ use crate::Result;
 pub struct DebeziumOptions {
     /// Logical server name (Debezium `topic.prefix`), written as `source.name`.
     pub topic_prefix: String,
-    /// PostgreSQL database name for `source.db` (MySQL uses the database of the table).
+    /// PostgreSQL database name for `source.db` when the batch does not name it
+    /// (`arrowtail.database`); MySQL uses the database of the table.
     pub database: String,
     pub decimals: DecimalMode,
     pub unavailable: Unavailable,
@@ -52,12 +56,16 @@ pub struct DebeziumOptions {
     pub tombstones: bool,
     /// Wrap keys and values as `{"schema":..,"payload":..}` (Kafka Connect JSON, schemas on).
     pub schemas: bool,
-    /// MySQL binlog base name for `source.file` (`mysql-bin` gives `mysql-bin.000003`).
+    /// MySQL binlog base name for `source.file` (`mysql-bin` gives `mysql-bin.000003`) when the
+    /// batch does not name it (`arrowtail.binlog_basename`).
     pub binlog_basename: String,
-    /// MySQL `source.server_id`.
+    /// MySQL `source.server_id` when the batch does not name it (`arrowtail.server_id`).
     pub server_id: u32,
     /// Processing time for the envelope's `ts_ms`, milliseconds since the epoch.
     pub ts_ms: i64,
+    /// The same processing time in microseconds, for the envelope's `ts_us` and `ts_ns`; when
+    /// unset they are `ts_ms` scaled.
+    pub ts_us: Option<i64>,
     /// When set, also compute each message's partition with Kafka's Java rule.
     pub partitions: Option<i32>,
 }
@@ -74,6 +82,7 @@ impl Default for DebeziumOptions {
             binlog_basename: "mysql-bin".into(),
             server_id: 0,
             ts_ms: 0,
+            ts_us: None,
             partitions: None,
         }
     }
@@ -156,8 +165,15 @@ pub fn serialize(batch: &RecordBatch, opts: &DebeziumOptions) -> Result<Serializ
     .map_err(unsupported)?;
 
     let (key_schema, value_schema) = if opts.schemas {
-        let s = schema::schemas(opts, qualified, mysql, user_fields, key_fields)
-            .map_err(unsupported)?;
+        let s = schema::schemas(
+            opts,
+            qualified,
+            mysql,
+            user_fields,
+            key_fields,
+            &bp.not_null,
+        )
+        .map_err(unsupported)?;
         (Some(s.0), Some(s.1))
     } else {
         (None, None)
@@ -173,12 +189,14 @@ pub fn serialize(batch: &RecordBatch, opts: &DebeziumOptions) -> Result<Serializ
     json::write_str(&mut source_head, &opts.topic_prefix);
     let source_parts = SourceParts {
         head: source_head,
-        opts,
         mysql,
         ns,
         table,
+        database: bp.database.unwrap_or(&opts.database),
+        basename: bp.binlog_basename.unwrap_or(&opts.binlog_basename),
+        server_id: bp.server_id.unwrap_or(opts.server_id),
     };
-    let tail = envelope_tail(opts.ts_ms);
+    let tail = envelope_tail(opts.ts_ms, opts.ts_us);
     let mut src_tx: Option<(u64, u64, i64, bool)> = None;
     let mut src_prefix = Vec::new();
     let mut src_buf = Vec::new();
@@ -365,15 +383,17 @@ impl RowCtx<'_> {
     }
 }
 
-/// The envelope's constant end: `,"ts_ms":..,"ts_us":..,"ts_ns":..}`.
-fn envelope_tail(ts_ms: i64) -> Vec<u8> {
+/// The envelope's constant end: `,"ts_ms":..,"ts_us":..,"ts_ns":..}`, each at its own precision
+/// when the microseconds are known.
+fn envelope_tail(ts_ms: i64, ts_us: Option<i64>) -> Vec<u8> {
+    let us = ts_us.unwrap_or(ts_ms.saturating_mul(1000));
     let mut out = Vec::new();
     out.extend_from_slice(b",\"ts_ms\":");
-    json::write_i64(&mut out, ts_ms);
+    json::write_i64(&mut out, ts_us.map_or(ts_ms, |u| u.div_euclid(1000)));
     out.extend_from_slice(b",\"ts_us\":");
-    json::write_i64(&mut out, ts_ms.saturating_mul(1000));
+    json::write_i64(&mut out, us);
     out.extend_from_slice(b",\"ts_ns\":");
-    json::write_i64(&mut out, ts_ms.saturating_mul(1_000_000));
+    json::write_i64(&mut out, us.saturating_mul(1000));
     out.push(b'}');
     out
 }
@@ -381,10 +401,14 @@ fn envelope_tail(ts_ms: i64) -> Vec<u8> {
 /// Per-batch facts of the `source` block.
 struct SourceParts<'a> {
     head: Vec<u8>,
-    opts: &'a DebeziumOptions,
     mysql: bool,
     ns: &'a str,
     table: &'a str,
+    /// PostgreSQL `source.db`.
+    database: &'a str,
+    /// MySQL binlog base name and server id.
+    basename: &'a str,
+    server_id: u32,
 }
 
 impl SourceParts<'_> {
@@ -399,14 +423,7 @@ impl SourceParts<'_> {
         } else {
             b",\"snapshot\":\"false\",\"db\":"
         });
-        json::write_str(
-            out,
-            if self.mysql {
-                self.ns
-            } else {
-                &self.opts.database
-            },
-        );
+        json::write_str(out, if self.mysql { self.ns } else { self.database });
         out.extend_from_slice(b",\"sequence\":null,\"ts_us\":");
         json::write_i64(out, us);
         out.extend_from_slice(b",\"ts_ns\":");
@@ -415,9 +432,9 @@ impl SourceParts<'_> {
             out.extend_from_slice(b",\"table\":");
             json::write_str(out, self.table);
             out.extend_from_slice(b",\"server_id\":");
-            json::write_u64(out, u64::from(self.opts.server_id));
+            json::write_u64(out, u64::from(self.server_id));
             out.extend_from_slice(b",\"gtid\":null,\"file\":");
-            let file = format!("{}.{:06}", self.opts.binlog_basename, pos >> 32);
+            let file = format!("{}.{:06}", self.basename, pos >> 32);
             json::write_str(out, &file);
             out.extend_from_slice(b",\"pos\":");
             json::write_u64(out, pos & 0xffff_ffff);
@@ -428,7 +445,12 @@ impl SourceParts<'_> {
             out.extend_from_slice(b",\"table\":");
             json::write_str(out, self.table);
             out.extend_from_slice(b",\"txId\":");
-            json::write_u64(out, xid);
+            // A snapshot read without a known transaction id says so rather than claiming 0.
+            if snapshot && xid == 0 {
+                out.extend_from_slice(b"null");
+            } else {
+                json::write_u64(out, xid);
+            }
             out.extend_from_slice(b",\"lsn\":");
             json::write_u64(out, pos);
             out.extend_from_slice(b",\"xmin\":null,\"seq\":");

@@ -274,7 +274,7 @@ fn temporal_uuid_list_interval_values() {
     );
     let v = text(&out.values, 0).unwrap();
     assert!(
-        v.contains(r#""after":{"u":"12121212-1212-1212-1212-121212121212","d":19000,"ts":1500000,"tz":"2024-03-01T12:00:00Z","iv":"P1M2DT3S","tags":[4,null],"f":"NaN","bin":"Zm9v"}"#),
+        v.contains(r#""after":{"u":"12121212-1212-1212-1212-121212121212","d":19000,"ts":1500000,"tz":"2024-03-01T12:00:00.000000Z","iv":"P1M2DT3S","tags":[4,null],"f":"NaN","bin":"Zm9v"}"#),
         "{v}"
     );
     assert!(v.contains(r#""snapshot":"true""#), "{v}");
@@ -334,4 +334,124 @@ fn row_keys_of_a_keyless_table_are_null() {
     let keys = crate::serialize::row_keys(&batch, &opts()).unwrap();
     assert_eq!(keys.len(), 1);
     assert!(keys.is_null(0));
+}
+
+/// The sample batch with further schema metadata, as the sources set it.
+fn with_metadata(batch: RecordBatch, extra: &[(&str, &str)]) -> RecordBatch {
+    let mut md = batch.schema().metadata().clone();
+    for (k, v) in extra {
+        md.insert((*k).into(), (*v).into());
+    }
+    let schema = Arc::new(batch.schema().as_ref().clone().with_metadata(md));
+    RecordBatch::try_new(schema, batch.columns().to_vec()).unwrap()
+}
+
+fn has(haystack: &str, needle: &str) {
+    assert!(haystack.contains(needle), "{needle} not in {haystack}");
+}
+
+#[test]
+fn not_null_columns_are_required_in_after_and_the_key() {
+    let batch = with_metadata(
+        sample(SourceKind::Postgres, "public.t"),
+        &[
+            ("arrowtail.not_null", "id,note"),
+            ("arrowtail.database", "inventory"),
+        ],
+    );
+    let out = serialize(
+        &batch,
+        &DebeziumOptions {
+            schemas: true,
+            ..opts()
+        },
+    )
+    .unwrap();
+    let v = text(&out.values, 0).unwrap();
+    // `before` may lack values arrowtail was not sent; `after` keeps the source's NOT NULL.
+    has(
+        &v,
+        r#"{"type":"struct","fields":[{"type":"int64","optional":true,"field":"id"},{"type":"string","optional":true,"field":"note"},{"type":"string","optional":true,"field":"amount"}],"optional":true,"name":"srv.public.t.Value","field":"before"}"#,
+    );
+    has(
+        &v,
+        r#"{"type":"struct","fields":[{"type":"int64","optional":false,"field":"id"},{"type":"string","optional":false,"field":"note"},{"type":"string","optional":true,"field":"amount"}],"optional":true,"name":"srv.public.t.Value","field":"after"}"#,
+    );
+    has(&v, r#""db":"inventory""#);
+    let k = text(&out.keys, 0).unwrap();
+    assert_eq!(
+        k,
+        r#"{"schema":{"type":"struct","fields":[{"type":"int64","optional":false,"field":"id"}],"optional":false,"name":"srv.public.t.Key"},"payload":{"id":1}}"#
+    );
+}
+
+#[test]
+fn source_block_matches_debezium_fields() {
+    // A snapshot read without a transaction id, with the processing time in microseconds.
+    let mut b = ChangeBuilder::new(table(SourceKind::Postgres, "public.t")).unwrap();
+    push(&mut b.columns, 7, Some("x"), None);
+    b.finish_row(
+        RowMeta {
+            op: Op::Read,
+            pos: 0x2_0000_0000,
+            seq: 0,
+            xid: 0,
+            commit_ts_us: 1_700_000_000_123_456,
+        },
+        false,
+        &[],
+    );
+    let batch = b.flush().unwrap().remove(0);
+    let o = DebeziumOptions {
+        schemas: true,
+        ts_us: Some(1_700_000_001_234_567),
+        ..opts()
+    };
+    let v = text(&serialize(&batch, &o).unwrap().values, 0).unwrap();
+    has(
+        &v,
+        r#""source":{"version":"VERSION","connector":"postgresql","name":"srv","ts_ms":1700000000123,"snapshot":"true","db":"shop","sequence":null,"ts_us":1700000000123456,"ts_ns":1700000000123456000,"schema":"public","table":"t","txId":null,"lsn":8589934592,"xmin":null,"seq":0}"#
+            .replace("VERSION", crate::VERSION)
+            .as_str(),
+    );
+    has(
+        &v,
+        r#""op":"r","ts_ms":1700000001234,"ts_us":1700000001234567,"ts_ns":1700000001234567000}}"#,
+    );
+    has(
+        &v,
+        r#"{"type":"string","name":"io.debezium.data.Enum","version":1,"parameters":{"allowed":"first,first_in_data_collection,last_in_data_collection,last,true,false"},"default":"false","optional":true,"field":"snapshot"}"#,
+    );
+}
+
+#[test]
+fn mysql_file_and_server_id_come_from_the_batch() {
+    let batch = with_metadata(
+        sample(SourceKind::MySql, "shop.t"),
+        &[
+            ("arrowtail.binlog_basename", "cdc-bin"),
+            ("arrowtail.server_id", "42"),
+        ],
+    );
+    let v = text(&serialize(&batch, &opts()).unwrap().values, 0).unwrap();
+    has(
+        &v,
+        r#""table":"t","server_id":42,"gtid":null,"file":"cdc-bin.000001","pos":512,"row":0,"#,
+    );
+}
+
+#[test]
+fn replica_identity_columns_of_a_keyless_table_give_no_key() {
+    let batch = with_metadata(
+        sample(SourceKind::Postgres, "public.t"),
+        &[
+            ("arrowtail.primary_key", "id,note,amount"),
+            ("arrowtail.primary_key_from", "replica_identity"),
+        ],
+    );
+    let out = serialize(&batch, &opts()).unwrap();
+    assert_eq!(out.keys.null_count(), out.keys.len());
+    // No key, so no tombstone after the delete and no key change: one message per row.
+    assert_eq!(out.values.len(), 4);
+    assert_eq!(out.values.null_count(), 0);
 }

@@ -201,7 +201,8 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
 }
 
 /// Appends microseconds since the epoch, UTC, as a quoted ISO 8601 instant
-/// (`"2024-03-01T12:00:00.5Z"`, fraction trimmed of trailing zeros): Debezium's `ZonedTimestamp`.
+/// with exactly six fraction digits (`"2024-03-01T12:00:00.500000Z"`): Debezium's `ZonedTimestamp`
+/// for a column of the default precision.
 /// Years outside 0000–9999 carry a sign, as `java.time` prints them.
 pub fn write_iso_instant(out: &mut Vec<u8>, micros: i64) {
     let days = micros.div_euclid(86_400_000_000);
@@ -231,21 +232,15 @@ pub fn write_iso_instant(out: &mut Vec<u8>, micros: i64) {
     two(out, (secs / 60 % 60) as u32);
     out.push(b':');
     two(out, (secs % 60) as u32);
-    if frac != 0 {
-        out.push(b'.');
-        let mut f = frac as u32;
-        let mut digits = 6;
-        while f % 10 == 0 {
-            f /= 10;
-            digits -= 1;
-        }
-        let mut buf = [b'0'; 6];
-        for slot in buf[..digits].iter_mut().rev() {
-            *slot = b'0' + (f % 10) as u8;
-            f /= 10;
-        }
-        out.extend_from_slice(&buf[..digits]);
+    // Always six fraction digits, as Debezium prints a `timestamptz` of the default precision.
+    out.push(b'.');
+    let mut f = frac as u32;
+    let mut buf = [b'0'; 6];
+    for slot in buf.iter_mut().rev() {
+        *slot = b'0' + (f % 10) as u8;
+        f /= 10;
     }
+    out.extend_from_slice(&buf);
     out.extend_from_slice(b"Z\"");
 }
 
@@ -325,10 +320,13 @@ mod tests {
 
     #[test]
     fn instants() {
-        assert_eq!(s(|o| write_iso_instant(o, 0)), r#""1970-01-01T00:00:00Z""#);
+        assert_eq!(
+            s(|o| write_iso_instant(o, 0)),
+            r#""1970-01-01T00:00:00.000000Z""#
+        );
         assert_eq!(
             s(|o| write_iso_instant(o, 1_709_294_400_500_000)),
-            r#""2024-03-01T12:00:00.5Z""#
+            r#""2024-03-01T12:00:00.500000Z""#
         );
         assert_eq!(
             s(|o| write_iso_instant(o, -1)),
@@ -336,15 +334,15 @@ mod tests {
         );
         assert_eq!(
             s(|o| write_iso_instant(o, 1_000_010)),
-            r#""1970-01-01T00:00:01.00001Z""#
+            r#""1970-01-01T00:00:01.000010Z""#
         );
         assert_eq!(
             s(|o| write_iso_instant(o, 253_402_300_800_000_000)),
-            r#""+10000-01-01T00:00:00Z""#
+            r#""+10000-01-01T00:00:00.000000Z""#
         );
         assert_eq!(
             s(|o| write_iso_instant(o, -62_198_755_200_000_000)),
-            r#""-0001-01-01T00:00:00Z""#
+            r#""-0001-01-01T00:00:00.000000Z""#
         );
         assert_eq!(civil_from_days(-719_528), (0, 1, 1));
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));

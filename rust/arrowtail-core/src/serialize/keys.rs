@@ -61,6 +61,13 @@ pub(super) struct BatchParts<'b> {
     pub mysql: bool,
     /// Primary-key column names (`arrowtail.primary_key`), empty for keyless tables.
     pub pk: Vec<&'b str>,
+    /// Columns declared NOT NULL at the source (`arrowtail.not_null`, comma-separated).
+    pub not_null: Vec<&'b str>,
+    /// PostgreSQL database (`arrowtail.database`).
+    pub database: Option<&'b str>,
+    /// MySQL binlog base name and server id (`arrowtail.binlog_basename`, `arrowtail.server_id`).
+    pub binlog_basename: Option<&'b str>,
+    pub server_id: Option<u32>,
     /// User columns: every field before `_op`.
     pub user_fields: Vec<&'b Field>,
     pub user_arrays: &'b [ArrayRef],
@@ -79,10 +86,23 @@ impl<'b> BatchParts<'b> {
         let qualified = md.get("arrowtail.table").map(String::as_str).unwrap_or("");
         let (ns, table) = qualified.split_once('.').unwrap_or(("", qualified));
         let mysql = md.get("arrowtail.source").map(String::as_str) == Some("mysql");
+        // Columns named only because the replica identity covers them all (a table without a
+        // primary key under REPLICA IDENTITY FULL) are no key: Debezium writes none then.
+        let identity_only =
+            md.get("arrowtail.primary_key_from").map(String::as_str) == Some("replica_identity");
         let pk: Vec<&str> = md
             .get("arrowtail.primary_key")
+            .filter(|_| !identity_only)
             .map(|s| s.split(',').filter(|c| !c.is_empty()).collect())
             .unwrap_or_default();
+        let not_null: Vec<&str> = md
+            .get("arrowtail.not_null")
+            .map(|s| s.split(',').filter(|c| !c.is_empty()).collect())
+            .unwrap_or_default();
+        let named = |k: &str| md.get(k).map(String::as_str).filter(|v| !v.is_empty());
+        let database = named("arrowtail.database");
+        let binlog_basename = named("arrowtail.binlog_basename");
+        let server_id = named("arrowtail.server_id").and_then(|v| v.parse().ok());
         // User columns are everything before `_op`.
         let n_user = schema
             .index_of(names::OP)
@@ -117,6 +137,10 @@ impl<'b> BatchParts<'b> {
             table,
             mysql,
             pk,
+            not_null,
+            database,
+            binlog_basename,
+            server_id,
             user_fields,
             user_arrays,
             key_fields,
@@ -166,6 +190,7 @@ pub fn row_keys(batch: &RecordBatch, opts: &DebeziumOptions) -> Result<BinaryArr
             parts.mysql,
             &parts.user_fields,
             &parts.key_fields,
+            &parts.not_null,
         )
         .map_err(|e| parts.unsupported(e))?;
         Some(k)

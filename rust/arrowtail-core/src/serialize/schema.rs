@@ -22,6 +22,7 @@ pub fn schemas(
     mysql: bool,
     user: &[&Field],
     key: &[&Field],
+    not_null: &[&str],
 ) -> Result<(Vec<u8>, Vec<u8>), NoEncoder> {
     let base = format!("{}.{}", opts.topic_prefix, qualified);
     let mut k = Vec::new();
@@ -29,7 +30,7 @@ pub fn schemas(
         &mut k,
         key,
         false,
-        false,
+        &|_| false,
         &format!("{base}.Key"),
         None,
         opts,
@@ -37,9 +38,29 @@ pub fn schemas(
     let mut v = Vec::new();
     v.extend_from_slice(b"{\"type\":\"struct\",\"fields\":[");
     let row_name = format!("{base}.Value");
-    struct_schema(&mut v, user, true, true, &row_name, Some("before"), opts)?;
+    // `after` declares the source's NOT NULL columns required, so a sink creating the table
+    // keeps the constraint. `before` keeps every column optional: an old image arrowtail did not
+    // receive whole (a delete under REPLICA IDENTITY DEFAULT carries only the key) has nulls there.
+    struct_schema(
+        &mut v,
+        user,
+        true,
+        &|_| true,
+        &row_name,
+        Some("before"),
+        opts,
+    )?;
     v.push(b',');
-    struct_schema(&mut v, user, true, true, &row_name, Some("after"), opts)?;
+    let optional = |name: &str| !not_null.contains(&name);
+    struct_schema(
+        &mut v,
+        user,
+        true,
+        &optional,
+        &row_name,
+        Some("after"),
+        opts,
+    )?;
     v.push(b',');
     source_schema(&mut v, mysql);
     v.extend_from_slice(
@@ -64,7 +85,7 @@ fn struct_schema(
     out: &mut Vec<u8>,
     fields: &[&Field],
     optional: bool,
-    columns_optional: bool,
+    column_optional: &dyn Fn(&str) -> bool,
     name: &str,
     field: Option<&str>,
     opts: &DebeziumOptions,
@@ -78,7 +99,7 @@ fn struct_schema(
             out,
             f.data_type(),
             f,
-            columns_optional,
+            column_optional(f.name()),
             Some(f.name()),
             opts,
         )?;
@@ -181,13 +202,16 @@ fn finish(out: &mut Vec<u8>, optional: bool, name: Option<&str>) -> Result<(), N
     Ok(())
 }
 
+/// Marks the `snapshot` field of the source schema (written as Debezium's enum).
+const SNAPSHOT_ENUM: &str = "enum";
+
 fn source_schema(out: &mut Vec<u8>, mysql: bool) {
     let common: &[(&str, &str, bool)] = &[
         ("version", "string", false),
         ("connector", "string", false),
         ("name", "string", false),
         ("ts_ms", "int64", false),
-        ("snapshot", "string", true),
+        ("snapshot", SNAPSHOT_ENUM, true),
         ("db", "string", false),
         ("sequence", "string", true),
         ("ts_us", "int64", true),
@@ -222,8 +246,17 @@ fn source_schema(out: &mut Vec<u8>, mysql: bool) {
         if i > 0 {
             out.push(b',');
         }
-        out.extend_from_slice(b"{\"type\":");
-        json::write_str(out, ty);
+        if *ty == SNAPSHOT_ENUM {
+            // Debezium declares the snapshot marker an enum of these values (default "false").
+            out.extend_from_slice(
+                b"{\"type\":\"string\",\"name\":\"io.debezium.data.Enum\",\"version\":1,\
+\"parameters\":{\"allowed\":\"first,first_in_data_collection,last_in_data_collection,last,true,false\"},\
+\"default\":\"false\"",
+            );
+        } else {
+            out.extend_from_slice(b"{\"type\":");
+            json::write_str(out, ty);
+        }
         let _ = finish(out, *optional, Some(name));
         // `finish` closed the object; nothing else to add.
     }

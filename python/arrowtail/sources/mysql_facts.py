@@ -1,0 +1,139 @@
+"""Facts of a MySQL/MariaDB source that the binlog rows do not carry, added to every batch.
+
+- ``arrowtail.not_null``: the NOT NULL columns (``information_schema.COLUMNS.IS_NULLABLE``), so a
+  sink creating the table keeps the constraint.
+- ``arrowtail.binlog_basename`` and ``arrowtail.server_id``: the server's binlog file base name
+  (``cdc-bin`` for ``cdc-bin.000003``) and ``@@server_id``, for the Debezium ``source`` block.
+- MariaDB ``UUID`` columns: the binlog row holds the 16 stored bytes, the snapshot reads the text
+  form; binlog values are turned into the same canonical text (vectorised, no per-row Python), so a
+  column has one type and one value form whichever way a row arrived. (MariaDB stores some UUIDs
+  with their groups reordered so that they sort by time, but writes the binlog in the canonical
+  byte order, so the bytes are read as they come.)
+
+Columns are read from ``information_schema`` when a table or schema version is first seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from arrowtail.sources.base import TableBatch
+
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+#: Output byte i of a canonical uuid takes hex digit _PICK[i] of the 32; -1 is a dash.
+_PICK = np.array(
+    [*range(8), -1, *range(8, 12), -1, *range(12, 16), -1, *range(16, 20), -1, *range(20, 32)]
+)
+
+
+def uuid_text(arr: pa.Array) -> pa.Array:
+    """16-byte uuid values (binary or fixed_size_binary(16)) as canonical lower-case text."""
+    n = len(arr)
+    if n == 0:
+        return pa.array([], pa.string())
+    fixed = arr if pa.types.is_fixed_size_binary(arr.type) else arr.cast(pa.binary(16))
+    valid = fixed.is_valid()
+    filled = fixed.fill_null(pa.scalar(b"\0" * 16, pa.binary(16)))
+    raw = np.frombuffer(filled.buffers()[1], dtype=np.uint8, count=(filled.offset + n) * 16)
+    b = raw[filled.offset * 16 :].reshape(n, 16).copy()
+    digits = np.empty((n, 32), dtype=np.uint8)
+    digits[:, 0::2] = _HEX[b >> 4]
+    digits[:, 1::2] = _HEX[b & 0x0F]
+    out = np.full((n, 36), ord("-"), dtype=np.uint8)
+    keep = _PICK >= 0
+    out[:, keep] = digits[:, _PICK[keep]]
+    offsets = np.arange(0, 36 * (n + 1), 36, dtype=np.int32)
+    mask = pc.invert(valid)
+    text = pa.Array.from_buffers(
+        pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(out.tobytes())]
+    )
+    return pc.if_else(mask, pa.scalar(None, pa.string()), text)
+
+
+class MysqlFacts:
+    """Looks up and applies the facts above for the tables of one source."""
+
+    def __init__(self, connect: Callable[[], Any]) -> None:
+        self._connect = connect
+        #: (table, schema version) -> (not null columns, uuid columns)
+        self._columns: dict[tuple[str, int], tuple[list[str], list[str]]] = {}
+        self.server_id = 0
+        self.basename = ""
+
+    def annotate(self, batches: list[TableBatch]) -> list[TableBatch]:
+        out = []
+        for table, version, batch in batches:
+            if table.startswith("_") or "." not in table:
+                out.append((table, version, batch))
+                continue
+            key = (table, version)
+            if key not in self._columns:
+                self._columns[key] = self._lookup(table)
+            not_null, uuids = self._columns[key]
+            batch = _with_uuid_text(batch, uuids)
+            meta = dict(batch.schema.metadata or {})
+            meta[b"arrowtail.not_null"] = ",".join(not_null).encode()
+            if self.basename:
+                meta[b"arrowtail.binlog_basename"] = self.basename.encode()
+            if self.server_id:
+                meta[b"arrowtail.server_id"] = str(self.server_id).encode()
+            out.append((table, version, batch.replace_schema_metadata(meta)))
+        return out
+
+    def _lookup(self, table: str) -> tuple[list[str], list[str]]:
+        database, name = table.split(".", 1)
+        conn = self._connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(
+                    "SELECT COLUMN_NAME, IS_NULLABLE, DATA_TYPE FROM information_schema.COLUMNS "
+                    "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
+                    (database, name),
+                )
+                rows = cur.fetchall()
+        finally:
+            conn.close()
+        not_null = [str(c) for c, nullable, _ in rows if str(nullable).upper() == "NO"]
+        uuids = [str(c) for c, _, t in rows if str(t).lower() == "uuid"]
+        return not_null, uuids
+
+
+def _with_uuid_text(batch: pa.RecordBatch, uuids: list[str]) -> pa.RecordBatch:
+    """``batch`` with its binary uuid columns (and those of ``_before``) as text."""
+    names = [c for c in uuids if c in batch.schema.names]
+    binary = [
+        c
+        for c in names
+        if pa.types.is_binary(batch.schema.field(c).type)
+        or pa.types.is_fixed_size_binary(batch.schema.field(c).type)
+    ]
+    if not binary:
+        return batch
+    arrays = list(batch.columns)
+    fields = list(batch.schema)
+    for c in binary:
+        i = batch.schema.get_field_index(c)
+        arrays[i] = uuid_text(arrays[i])
+        fields[i] = fields[i].with_type(pa.string())
+    bi = batch.schema.get_field_index("_before")
+    if bi >= 0:
+        before = batch.column(bi)
+        children = []
+        child_fields = []
+        for j, f in enumerate(before.type):
+            child = before.field(j)
+            if f.name in binary:
+                child = uuid_text(child)
+                f = f.with_type(pa.string())
+            children.append(child)
+            child_fields.append(f)
+        mask = pc.invert(before.is_valid()) if before.null_count else None
+        arrays[bi] = pa.StructArray.from_arrays(children, fields=child_fields, mask=mask)
+        fields[bi] = fields[bi].with_type(arrays[bi].type)
+    schema = pa.schema(fields, metadata=batch.schema.metadata)
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
