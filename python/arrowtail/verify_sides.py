@@ -46,6 +46,9 @@ def normalise(value: Any) -> Any:
         return bytes(value)
     if isinstance(value, uuid.UUID):
         return value.bytes
+    if isinstance(value, pa.MonthDayNano):
+        # Before the tuple case: pyarrow's MonthDayNano is a named tuple.
+        return _interval(value.months, value.days, value.nanoseconds)
     if isinstance(value, (list, tuple)):
         return tuple(normalise(v) for v in value)
     if isinstance(value, dict):
@@ -54,8 +57,6 @@ def normalise(value: Any) -> Any:
             # counted as 30 days (psycopg's rule), so compare in that form.
             return _interval(value["months"], value["days"], value["nanoseconds"])
         return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-    if isinstance(value, pa.MonthDayNano):
-        return _interval(value.months, value.days, value.nanoseconds)
     if isinstance(value, str) and value[:1] in ("{", "["):
         # JSON travels as text (DESIGN.md) while drivers hand out parsed documents; both sides
         # pass through here, so a text that merely looks like JSON still compares fairly.
