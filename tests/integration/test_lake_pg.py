@@ -193,3 +193,33 @@ def test_kill_loop_mirror_equals_the_source(postgres: Any, database: Any, tmp_pa
         marks = _high_waters(fmt, location, table)
         assert len(marks) >= 3, (table, marks)
         assert marks == sorted(set(marks)), (table, marks)
+
+
+@pytest.mark.parametrize("fmt", ["iceberg", "delta"])
+def test_demo_into_lake_tables_prints_a_query_duckdb_runs(tmp_path: Path, fmt: str) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "arrowtail.cli",
+            "demo",
+            "--rows",
+            "2000",
+            "--to",
+            f"{fmt}:{tmp_path / fmt}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    for table in ("public.customers", "public.orders", "public.products"):
+        assert f"{table}: equal" in done.stdout, done.stdout
+    query = next(line for line in done.stdout.splitlines() if "duckdb -c" in line)
+    sql = query.split('"', 1)[1].rsplit('"', 1)[0].split(";", 1)[1]
+    import duckdb
+
+    con = duckdb.connect()
+    load_duckdb_extensions(con)
+    counts = dict(con.execute(sql).fetchall())
+    assert sum(counts.values()) == 1800 and set(counts) == {"new", "shipped"}, counts

@@ -110,6 +110,8 @@ TYPED = [
     pa.field("u", pa.binary(16)),
     pa.field("blob", pa.binary()),
     pa.field("txt", pa.string()),
+    pa.field("uid", pa.uuid()),
+    pa.field("doc", pa.json_()),
 ]
 
 
@@ -131,6 +133,8 @@ def _typed_rows():
             "u": uuid.UUID(int=5).bytes,
             "blob": b"\x00\xff",
             "txt": "é",
+            "uid": uuid.UUID(int=7).bytes,
+            "doc": '{"a": [1, 2]}',
             "_op": "c",
             "_pos": 10,
         },

@@ -83,6 +83,16 @@ def after_high_water(batch: pa.RecordBatch, high_water: tuple[int, int] | None) 
     return batch.filter(pa.array(keep))
 
 
+def _same_schema_runs(batches: list[pa.RecordBatch]) -> list[list[pa.RecordBatch]]:
+    runs: list[list[pa.RecordBatch]] = []
+    for b in batches:
+        if runs and runs[-1][0].schema.equals(b.schema):
+            runs[-1].append(b)
+        else:
+            runs.append([b])
+    return runs
+
+
 def last_change(batches: list[pa.RecordBatch]) -> tuple[int, int] | None:
     """The highest ``(_pos, _seq)`` in ``batches``."""
     best: tuple[int, int] | None = None
@@ -195,21 +205,24 @@ class LakeSink:
             return
         text = json.dumps(position, sort_keys=True, separators=(",", ":"))
         for name, state in self._tables.items():
-            if not state.pending:
-                continue
-            high = last_change(state.pending)
-            props = {POSITION_KEY: text, HIGH_WATER_KEY: f"{high[0]}:{high[1]}" if high else ""}
-            try:
-                if self.mode == "mirror":
-                    self._apply_mirror(state, props)
-                else:
-                    self._append_changelog(state, props)
-            except (SinkError, SchemaChangeError):
-                raise
-            except Exception as exc:
-                raise SinkError(f"cannot commit to {self.describe()} table {name}: {exc}") from exc
+            # One table commit per run of batches with the same schema (a schema change in the
+            # middle of a flush makes two commits, the second one evolving the table).
+            for run in _same_schema_runs(state.pending):
+                high = last_change(run)
+                props = {POSITION_KEY: text, HIGH_WATER_KEY: f"{high[0]}:{high[1]}" if high else ""}
+                try:
+                    if self.mode == "mirror":
+                        self._apply_mirror(state, run, props)
+                    else:
+                        self._append_changelog(state, run, props)
+                except (SinkError, SchemaChangeError):
+                    raise
+                except Exception as exc:
+                    raise SinkError(
+                        f"cannot commit to {self.describe()} table {name}: {exc}"
+                    ) from exc
+                state.high_water = high
             state.pending.clear()
-            state.high_water = high
         try:
             self._write_state(text)
         except Exception as exc:
@@ -218,8 +231,10 @@ class LakeSink:
         self._durable = position
         self._last_flush = time.monotonic()
 
-    def _apply_mirror(self, state: TableState, props: dict[str, str]) -> None:
-        changes = pa.Table.from_batches(state.pending).combine_chunks()
+    def _apply_mirror(
+        self, state: TableState, run: list[pa.RecordBatch], props: dict[str, str]
+    ) -> None:
+        changes = pa.Table.from_batches(run).combine_chunks()
         self._ensure_columns(state, changes.schema)
         net = collapse(changes, state.primary_key)
         deletes = net.deletes
@@ -263,11 +278,13 @@ class LakeSink:
             for i in np.nonzero(missing[:, j])[0]:
                 at = index.get(key_rows[i]) if key_rows[i] is not None else None
                 values[i] = have[at] if at is not None else None
-            out.append(pa.array(values, type=rows.schema.field(name).type))
+            out.append(_array(values, rows.schema.field(name).type))
         return pa.Table.from_arrays(out, schema=rows.schema)
 
-    def _append_changelog(self, state: TableState, props: dict[str, str]) -> None:
-        changes = pa.Table.from_batches(state.pending).combine_chunks()
+    def _append_changelog(
+        self, state: TableState, run: list[pa.RecordBatch], props: dict[str, str]
+    ) -> None:
+        changes = pa.Table.from_batches(run).combine_chunks()
         keep = [c for c in changes.column_names if c not in META_COLUMNS or c in CHANGELOG_COLUMNS]
         changes = changes.select(keep)
         self._ensure_columns(state, changes.schema)
@@ -326,6 +343,12 @@ class LakeSink:
 
     def _table_append(self, state: TableState, changes: pa.Table, props: dict[str, str]) -> None:
         raise NotImplementedError
+
+
+def _array(values: list[Any], t: pa.DataType) -> pa.Array:
+    if isinstance(t, pa.BaseExtensionType):
+        return pa.ExtensionArray.from_storage(t, pa.array(values, type=t.storage_type))
+    return pa.array(values, type=t)
 
 
 def check_evolution(table: str, current: pa.Schema, incoming: pa.Schema) -> list[pa.Field]:

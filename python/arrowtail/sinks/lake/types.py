@@ -36,7 +36,7 @@ _UNSIGNED = {
 
 def lake_type(t: pa.DataType, fmt: str) -> pa.DataType:
     """The type a column of Arrow type ``t`` gets in a table of format ``fmt``."""
-    if isinstance(t, pa.ExtensionType):
+    if isinstance(t, pa.BaseExtensionType):
         return lake_type(t.storage_type, fmt)
     if pa.types.is_dictionary(t):
         return lake_type(t.value_type, fmt)
@@ -141,7 +141,8 @@ def _struct_to_interval(arr: pa.StructArray) -> pa.Array:
 
 def restore(table: pa.Table, original: pa.Schema | None) -> pa.Table:
     """A table read back from a lake table, with the change batch's own types where the lake
-    table stores another (integers back to durations, times and unsigned integers)."""
+        table stores another (integers back to durations, times and unsigned integers, storage back
+    to uuid and json)."""
     if original is None:
         return table
     columns, fields = [], []
@@ -149,8 +150,9 @@ def restore(table: pa.Table, original: pa.Schema | None) -> pa.Table:
         col = table.column(name)
         if name in original.names:
             want = original.field(name).type
-            if isinstance(want, pa.ExtensionType):
-                want = want.storage_type
+            extension = want if isinstance(want, pa.BaseExtensionType) else None
+            if extension is not None:
+                want = extension.storage_type
             if pa.types.is_dictionary(want):
                 want = want.value_type
             if want == pa.month_day_nano_interval() and pa.types.is_struct(col.type):
@@ -162,6 +164,10 @@ def restore(table: pa.Table, original: pa.Schema | None) -> pa.Table:
                 or pa.types.is_fixed_size_binary(want)
             ):
                 col = col.cast(want)
+            if extension is not None and col.type == want:
+                col = pa.chunked_array(
+                    [pa.ExtensionArray.from_storage(extension, c) for c in col.chunks], extension
+                )
         columns.append(col)
         fields.append(pa.field(name, col.type))
     return pa.Table.from_arrays(columns, schema=pa.schema(fields))
