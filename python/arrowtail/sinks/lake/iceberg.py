@@ -22,7 +22,9 @@ from functools import reduce
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from arrowtail.exceptions import ConfigError, SchemaChangeError, SinkError
 from arrowtail.sinks.base import Position, table_parts
@@ -240,23 +242,31 @@ class IcebergSink(LakeSink):
         upserts: pa.Table,
         props: dict[str, str],
     ) -> None:
-        from pyiceberg.expressions import AlwaysTrue
-
+        """Copy-on-write of the key ranges the flush touches: the rows in those ranges are read,
+        the touched keys dropped, the new rows added, and the result replaces the ranges in one
+        commit (``overwrite`` with the ranges as its filter). A filter of a few ranges keeps
+        pyiceberg's expression binding cheap, where one literal per key would not be."""
+        ex: Any = importlib.import_module("pyiceberg.expressions")
         table = state.handle
-        gone = pa.concat_tables(
-            [deletes.select(list(state.primary_key)), upserts.select(list(state.primary_key))]
-        )
+        pk = list(state.primary_key)
+        new_rows = self._arrow(state, upserts)
         with warnings.catch_warnings(), table.transaction() as tx:
-            # Keys new to the table, or an empty table truncated, match nothing: expected.
+            # Ranges new to the table, or an empty table truncated, match nothing: expected.
             warnings.filterwarnings("ignore", "Delete operation did not match")
             if truncate:
-                tx.delete(AlwaysTrue(), snapshot_properties=props)
-            elif gone.num_rows:
-                expr = self._key_filter(state, gone)
-                if expr is not None:
-                    tx.delete(expr, snapshot_properties=props)
-            if upserts.num_rows:
-                tx.append(self._arrow(state, upserts), snapshot_properties=props)
+                tx.delete(ex.AlwaysTrue(), snapshot_properties=props)
+                if new_rows.num_rows:
+                    tx.append(new_rows, snapshot_properties=props)
+            else:
+                gone = self._lake_keys(
+                    state, pa.concat_tables([deletes.select(pk), upserts.select(pk)])
+                )
+                where = _ranges_filter(ex, pk[0], gone.column(0))
+                if where is not None:
+                    current = table.scan(row_filter=where).to_arrow()
+                    kept = _without_keys(current, gone, pk)
+                    replacement = pa.concat_tables([kept, new_rows]) if new_rows.num_rows else kept
+                    tx.overwrite(replacement, overwrite_filter=where, snapshot_properties=props)
             tx.set_properties(props)
         state.handle = self.catalog.load_table(table.name())
 
@@ -266,6 +276,53 @@ class IcebergSink(LakeSink):
             tx.append(self._arrow(state, changes), snapshot_properties=props)
             tx.set_properties(props)
         state.handle = self.catalog.load_table(table.name())
+
+
+#: At most this many key ranges in a merge's filter.
+MAX_RANGES = 16
+
+
+def _ranges_filter(ex: Any, column: str, keys: pa.ChunkedArray | pa.Array) -> Any:
+    """A filter on ``column`` covering every key: up to MAX_RANGES closed ranges, split at the
+    widest gaps between the sorted keys (None when there are no keys). A null key adds
+    ``column IS NULL``."""
+    values = keys.drop_null() if keys.null_count else keys
+    terms = []
+    if len(values):
+        flat = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+        unique = pc.unique(flat)
+        ordered = unique.take(pc.array_sort_indices(unique))
+        bounds = [(0, len(ordered) - 1)]
+        if len(ordered) > MAX_RANGES and _numeric(ordered.type):
+            gaps = np.diff(ordered.cast(pa.float64()).to_numpy(zero_copy_only=False))
+            cuts = np.sort(np.argsort(gaps)[-(MAX_RANGES - 1) :])
+            starts = [0, *(int(c) + 1 for c in cuts)]
+            ends = [*(int(c) for c in cuts), len(ordered) - 1]
+            bounds = list(zip(starts, ends, strict=True))
+        for lo, hi in bounds:
+            low, high = ordered[lo].as_py(), ordered[hi].as_py()
+            terms.append(
+                ex.EqualTo(column, low)
+                if lo == hi
+                else ex.And(ex.GreaterThanOrEqual(column, low), ex.LessThanOrEqual(column, high))
+            )
+    if keys.null_count:
+        terms.append(ex.IsNull(column))
+    return reduce(ex.Or, terms) if terms else None
+
+
+def _numeric(t: pa.DataType) -> bool:
+    return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
+
+
+def _without_keys(rows: pa.Table, keys: pa.Table, pk: list[str]) -> pa.Table:
+    """``rows`` less those whose key is in ``keys`` (the join sees only the key columns and a row
+    index, so any column type may ride along)."""
+    if rows.num_rows == 0 or keys.num_rows == 0:
+        return rows
+    index = rows.select(pk).append_column("__row", pa.array(np.arange(rows.num_rows)))
+    keep = index.join(keys.select(pk).group_by(pk).aggregate([]), pk, join_type="left anti")
+    return rows.take(np.sort(keep.column("__row").to_numpy()))
 
 
 def read_mirror(location: str, table: str) -> pa.Table | None:
