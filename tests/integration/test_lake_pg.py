@@ -1,13 +1,15 @@
 """PostgreSQL -> Iceberg and Delta Lake mirrors under kill -9: a workload of inserts, updates,
-deletes and a truncate runs while ``arrowtail run --to iceberg:/delta:`` is SIGKILLed at seeded
-random moments (12 times); a last clean run catches up. Then readers that arrowtail did not write
-check the result: ``arrowtail verify`` compares the mirror with the source table, DuckDB's iceberg
-and delta extensions read it, and the commits' high-water marks show that no flush was applied
-twice (each table commit's ``(_pos, _seq)`` is above the one before it)."""
+deletes, key changes and truncates runs while ``arrowtail run --to iceberg:/delta:`` is SIGKILLed
+at random moments (12 times); a last clean run catches up. Then readers that arrowtail did not
+write check the result: ``arrowtail verify`` compares the mirror with the source table, DuckDB's
+iceberg and delta extensions and Spark (local mode, Iceberg's and Delta's Spark runtimes) read
+it, and the commits' high-water marks show that no flush was applied twice (each table commit's
+``(_pos, _seq)`` lies above the one before it)."""
 
 from __future__ import annotations
 
 import itertools
+import os
 import random
 import subprocess
 import sys
@@ -109,9 +111,63 @@ def _high_waters(fmt: str, location: Path, table: str) -> list[tuple[int, int]]:
     return [tuple(int(x) for x in m.split(":")) for m in marks]
 
 
+@pytest.fixture(scope="module")
+def spark() -> Iterator[Any]:
+    """A local Spark session with Iceberg's and Delta's Spark runtimes (jars fetched from Maven
+    Central by scripts/fetch-spark-jars.sh)."""
+    from pyspark.sql import SparkSession
+
+    cache = Path(os.environ.get("ARROWTAIL_CACHE", Path.home() / ".cache" / "arrowtail"))
+    jars = sorted(str(p) for p in (cache / "spark-jars").glob("*.jar"))
+    assert len(jars) == 4, f"Spark jars missing under {cache}/spark-jars: run ./run setup"
+    session = (
+        SparkSession.builder.master("local[1]")
+        .appName("arrowtail-tests")
+        .config("spark.jars", ",".join(jars))
+        .config("spark.driver.memory", "512m")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "1")
+        .config(
+            "spark.sql.extensions",
+            "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions,"
+            "io.delta.sql.DeltaSparkSessionExtension",
+        )
+        .config(
+            "spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+        )
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+def _spark_rows(spark: Any, fmt: str, location: Path) -> list[tuple]:
+    """``accounts`` as Spark reads it: Iceberg through pyiceberg's own SQLite catalog (a JDBC
+    catalog of the same name), Delta by path."""
+    if fmt == "iceberg":
+        prefix = "spark.sql.catalog.arrowtail"
+        spark.conf.set(prefix, "org.apache.iceberg.spark.SparkCatalog")
+        spark.conf.set(f"{prefix}.type", "jdbc")
+        spark.conf.set(f"{prefix}.uri", f"jdbc:sqlite:{location / 'catalog.db'}")
+        spark.conf.set(f"{prefix}.jdbc.schema-version", "V1")
+        spark.conf.set(f"{prefix}.warehouse", (location / "warehouse").as_uri())
+        stored = spark.sql(
+            "SELECT summary['arrowtail.position'] FROM arrowtail.public.accounts.snapshots"
+        ).collect()
+        assert stored and stored[-1][0], stored
+        table = "arrowtail.public.accounts"
+    else:
+        table = f"delta.`{location / 'public.accounts'}`"
+    rows = spark.sql(f"SELECT id, v, s, tags FROM {table} ORDER BY id").collect()
+    return [tuple(r) for r in rows]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["iceberg", "delta"])
-def test_kill_loop_mirror_equals_the_source(postgres: Any, database: Any, tmp_path: Path, fmt):
+def test_kill_loop_mirror_equals_the_source(
+    postgres: Any, database: Any, spark: Any, tmp_path: Path, fmt
+):
     slot = f"lake_{fmt}"
     database.execute("TRUNCATE accounts, pairs")
     database.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (slot,))
@@ -187,6 +243,9 @@ def test_kill_loop_mirror_equals_the_source(postgres: Any, database: Any, tmp_pa
     want = database.execute("SELECT id, v, s, tags FROM accounts ORDER BY id").fetchall()
     assert [tuple(r) for r in got] == [tuple(r) for r in want]
     assert len(want) > 5000
+
+    # Spark, with the formats' own Spark runtimes.
+    assert _spark_rows(spark, fmt, location) == [tuple(r) for r in want]
 
     # No flush applied twice: every commit of a table goes past the one before it.
     for table in ("public.accounts", "public.pairs"):
