@@ -147,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
             rates[kind] = size / secs
             print(f"load {kind} {size}: {rates[kind]:,.0f} rows/s", flush=True)
         cells = [
-            f"{rates[k]:,.0f}" + ("" if k == "parquet" else f" ({rates[k] / rates['parquet']:.2f}×)")
+            f"{rates[k]:,.0f}"
+            + ("" if k == "parquet" else f" ({rates[k] / rates['parquet']:.2f}×)")
             for k in kinds
         ]
         lines.append(f"| {size:,} | " + " | ".join(cells) + " |")
