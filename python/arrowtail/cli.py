@@ -72,6 +72,7 @@ def _add_run_options(p: argparse.ArgumentParser, *, snapshot: bool = True) -> No
         "--to",
         metavar="SINK",
         help="parquet:DIR | kafka://HOST:PORT[?topic_prefix=P] | jsonl:FILE | jsonl:- (stdout) | "
+        "iceberg:DIR[?mode=mirror|changelog] | delta:DIR[?mode=...] | "
         "postgresql://USER@HOST/DB | mysql://USER@HOST/DB (apply to a database; its password in "
         "ARROWTAIL_TARGET_PASSWORD)",
     )
@@ -282,6 +283,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return demo_main(args)
 
 
+def cmd_maintain(args: argparse.Namespace) -> int:
+    from arrowtail.sinks.lake.maintain import maintain
+
+    for m in maintain(args.to, retain_hours=args.retain_hours, compact=not args.no_compact):
+        print(f"{m.table}: {m.files_before} -> {m.files_after} data files, {m.expired} expired")
+    return 0
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from arrowtail.verify import main_verify
 
@@ -390,7 +399,28 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     p.add_argument("--out", metavar="DIR", help="keep the Parquet output here (default: temp dir)")
     p.add_argument("--rows", type=int, default=20000, help="size of the workload (default 20000)")
+    p.add_argument(
+        "--to",
+        metavar="SINK",
+        help="iceberg:DIR or delta:DIR: keep a mirror of the tables there instead of Parquet files",
+    )
     p.set_defaults(handler=cmd_demo)
+
+    p = sub.add_parser(
+        "maintain",
+        help="compact the lake sinks' tables and expire old snapshots",
+        epilog="example:\n  arrowtail maintain --to iceberg:/data/lake --retain-hours 24\n",
+        formatter_class=fmt,
+    )
+    p.add_argument("--to", required=True, metavar="SINK", help="iceberg:DIR | delta:DIR")
+    p.add_argument(
+        "--retain-hours",
+        type=float,
+        default=168.0,
+        help="keep snapshots and removed files this long (default 168: time travel for a week)",
+    )
+    p.add_argument("--no-compact", action="store_true", help="only expire, do not compact")
+    p.set_defaults(handler=cmd_maintain)
 
     p = sub.add_parser(
         "verify",

@@ -213,9 +213,18 @@ class Config:
             raise ConfigError(
                 "sink.url is missing: pass --to parquet:DIR, kafka://HOST:PORT or jsonl:-"
             )
-        if self.sink.kind not in ("parquet", "kafka", "jsonl", "postgresql", "mysql"):
+        if self.sink.kind not in (
+            "parquet",
+            "kafka",
+            "jsonl",
+            "postgresql",
+            "mysql",
+            "iceberg",
+            "delta",
+        ):
             raise ConfigError(
                 f"sink.url {redact_url(self.sink.url)!r} is not parquet:DIR, kafka://HOST:PORT, "
+                "iceberg:DIR, delta:DIR, "
                 "jsonl:FILE, postgresql://... or mysql://..."
             )
         redact_url(self.sink.url)

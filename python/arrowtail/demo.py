@@ -110,8 +110,25 @@ def _progress(started: float) -> Any:
     return show
 
 
+def _print_lake_query(spec: str) -> None:
+    """How to read the mirror of public.orders with DuckDB (its iceberg/delta extensions)."""
+    fmt, _, location = spec.partition(":")
+    location = location.partition("?")[0]
+    if fmt == "iceberg":
+        from arrowtail.sinks.lake.iceberg import load_catalog
+
+        table = load_catalog(location).load_table(("public", "orders"))
+        scan = f"iceberg_scan('{table.metadata_location}')"
+    else:
+        scan = f"delta_scan('{Path(location).resolve() / 'public.orders'}')"
+    print(f"\n{fmt} tables: {location}")
+    print(f"read the mirror with DuckDB (LOAD {fmt};):")
+    print(f'  duckdb -c "LOAD {fmt}; SELECT status, count(*) FROM {scan} GROUP BY 1"')
+
+
 def main(args: argparse.Namespace) -> int:
     from arrowtail.embedded import PostgresServer, ServerUnavailable
+    from arrowtail.sinks import open_sink
     from arrowtail.sinks.parquet import ParquetSink
     from arrowtail.sources import pg_admin
     from arrowtail.sources.postgres import PostgresSource
@@ -124,8 +141,13 @@ def main(args: argparse.Namespace) -> int:
             f"the demo needs a local PostgreSQL server ({exc}); install it with: "
             "sudo apt-get install -y postgresql"
         ) from None
-    keep = args.out is not None
-    out = Path(args.out) if keep else Path(tempfile.mkdtemp(prefix="arrowtail-demo-")) / "parquet"
+    lake = getattr(args, "to", None)
+    if lake is not None and not lake.startswith(("iceberg:", "delta:")):
+        raise ConfigError(f"demo --to takes iceberg:DIR or delta:DIR, not {lake!r}")
+    keep = args.out is not None or lake is not None
+    out = (
+        Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="arrowtail-demo-")) / "parquet"
+    )
     print(f"starting a private PostgreSQL on 127.0.0.1:{server.port} ...", file=sys.stderr)
     try:
         server.start()
@@ -145,7 +167,8 @@ def main(args: argparse.Namespace) -> int:
                 writer.start()
             show(summary)
 
-        pipeline = Pipeline(source, ParquetSink(out), idle_exit=3.0, on_progress=on_progress)
+        sink = open_sink(lake) if lake is not None else ParquetSink(out)
+        pipeline = Pipeline(source, sink, idle_exit=3.0, on_progress=on_progress)
         summary = pipeline.run()
         if writer.ident is not None:
             writer.join()
@@ -155,9 +178,14 @@ def main(args: argparse.Namespace) -> int:
             raise SourceError(f"the demo workload failed: {errors[0]}")
         with pg_admin.connect(server.dsn) as conn:
             lag = pg_admin.lag(conn, "demo")
-            report = verify(conn, f"parquet:{out}")
+            report = verify(conn, lake or f"parquet:{out}")
         print(summary.render())
         print(f"slot lag after the run: {lag.get('lag_bytes', 0)} bytes")
+        if lake is not None:
+            print("the mirror tables against the source tables:")
+            print("  " + report.summary().replace("\n", "\n  "))
+            _print_lake_query(lake)
+            return 0 if report.equal else 1
         print("replay of the Parquet files against the source tables:")
         print("  " + report.summary().replace("\n", "\n  "))
         print(

@@ -173,6 +173,9 @@ class Pipeline:
         acknowledged = start
         last_change = time.monotonic()
         pending: Position | None = None
+        # A sink that defers its commits (a commit interval) makes them durable when due, also
+        # while no new position arrives.
+        tick = getattr(self.sink, "tick", None)
         try:
             while self._stop_reason is None:
                 polled_at = time.monotonic()
@@ -188,6 +191,8 @@ class Pipeline:
                     self.summary.last_position = pending
                     if self.summary.first_position is None:
                         self.summary.first_position = pending
+                if tick is not None:
+                    tick()
                 acknowledged = self._acknowledge(acknowledged)
                 if self.on_progress is not None:
                     self.on_progress(self.summary)

@@ -38,7 +38,7 @@ from typing import Any
 
 from arrowtail.exceptions import ArrowtailError, ConfigError
 from arrowtail.redact import register_secret, scrub
-from arrowtail.verify_sides import Bound, DbSide, Key, ParquetSide, same_row
+from arrowtail.verify_sides import Bound, DbSide, Key, LakeSide, ParquetSide, same_row
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +147,8 @@ def _open_against(value: Any, password: str | None = None) -> DbSide | ParquetSi
     if isinstance(value, str):
         if value.startswith("parquet:"):
             return ParquetSide(value[len("parquet:") :])
+        if value.startswith(("iceberg:", "delta:")):
+            return LakeSide(value)
         from arrowtail.config import is_pg_conninfo
 
         if "://" in value or is_pg_conninfo(value):
@@ -420,7 +422,8 @@ def add_verify_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     parser.add_argument(
         "--against",
         required=True,
-        help="postgresql://..., mysql://... (password in ARROWTAIL_TARGET_PASSWORD) or parquet:DIR",
+        help="postgresql://..., mysql://... (password in ARROWTAIL_TARGET_PASSWORD), parquet:DIR, "
+        "iceberg:DIR or delta:DIR (a mirror table written by the lake sinks)",
     )
     parser.add_argument(
         "--tables", default=None, help="comma-separated schema.table names (default: all)"

@@ -46,6 +46,9 @@ def normalise(value: Any) -> Any:
         return bytes(value)
     if isinstance(value, uuid.UUID):
         return value.bytes
+    if isinstance(value, pa.MonthDayNano):
+        # Before the tuple case: pyarrow's MonthDayNano is a named tuple.
+        return _interval(value.months, value.days, value.nanoseconds)
     if isinstance(value, (list, tuple)):
         return tuple(normalise(v) for v in value)
     if isinstance(value, dict):
@@ -54,8 +57,6 @@ def normalise(value: Any) -> Any:
             # counted as 30 days (psycopg's rule), so compare in that form.
             return _interval(value["months"], value["days"], value["nanoseconds"])
         return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-    if isinstance(value, pa.MonthDayNano):
-        return _interval(value.months, value.days, value.nanoseconds)
     if isinstance(value, str) and value[:1] in ("{", "["):
         # JSON travels as text (docs/design.md) while drivers hand out parsed documents; both sides
         # pass through here, so a text that merely looks like JSON still compares fairly.
@@ -229,12 +230,14 @@ class DbSide:
                 (schema, name),
             )
             return cols, tuple(r[0] for r in pk)
+        # From the catalog: information_schema lists constraints only of tables the role holds a
+        # privilege other than SELECT on, and a capture role has only SELECT.
         pk = self._run(
-            "SELECT k.column_name FROM information_schema.table_constraints c"
-            " JOIN information_schema.key_column_usage k ON k.constraint_name = c.constraint_name"
-            " AND k.table_schema = c.table_schema AND k.table_name = c.table_name"
-            " WHERE c.constraint_type = 'PRIMARY KEY' AND c.table_schema = %s"
-            " AND c.table_name = %s ORDER BY k.ordinal_position",
+            "SELECT a.attname FROM pg_index i"
+            " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)"
+            " WHERE i.indisprimary"
+            " AND i.indrelid = to_regclass(format('%%I.%%I', %s::text, %s::text))"
+            " ORDER BY array_position(i.indkey::int2[], a.attnum)",
             (schema, name),
         )
         return cols, tuple(r[0] for r in pk)
@@ -409,3 +412,44 @@ class ParquetSide:
 
     def close(self) -> None:
         self._cache.clear()
+
+
+class LakeSide(ParquetSide):
+    """A mirror in Iceberg (``iceberg:DIR``, ``iceberg:rest+https://...``) or Delta Lake
+    (``delta:DIR``) tables, as the lake sinks keep it: already one row per key."""
+
+    def __init__(self, spec: str) -> None:
+        fmt, _, location = spec.partition(":")
+        self.engine = fmt
+        self.location = location.partition("?")[0]
+        if fmt == "iceberg":
+            from arrowtail.sinks.lake import iceberg as module
+        elif fmt == "delta":
+            from arrowtail.sinks.lake import delta as module  # type: ignore[no-redef]
+        else:
+            raise ConfigError(f"not a lake table location: {spec}")
+        if fmt == "delta" and not Path(self.location).is_dir():
+            raise ConfigError(f"Delta Lake root {self.location} does not exist")
+        self._module = module
+        self._keys: dict[str, tuple[str, ...]] | None = None
+        self._cache = {}
+
+    def _mirrors(self) -> dict[str, tuple[str, ...]]:
+        if self._keys is None:
+            self._keys = self._module.mirror_tables(self.location)
+        return self._keys
+
+    def tables(self) -> list[str]:
+        return sorted(self._mirrors())
+
+    def table(self, table: str) -> pa.Table | None:
+        if table not in self._cache:
+            self._cache[table] = self._module.read_mirror(self.location, table)
+        return self._cache[table]
+
+    def describe(self, table: str) -> tuple[list[str], tuple[str, ...]]:
+        mirrored = self.table(table)
+        if mirrored is None:
+            return [], ()
+        columns = [c for c in mirrored.column_names if c not in META_COLUMNS]
+        return columns, self._mirrors().get(table, ())

@@ -15,6 +15,10 @@ Kafka options in the query string: ``topic_prefix``, ``database``, ``decimals``
 ``outbox=<schema.table>[,...]`` with ``outbox.<setting>=<value>`` (outbox routing, settings of
 :func:`arrowtail.sinks.outbox.outbox_routes`; also ``[sink.outbox]`` in the configuration file) and
 ``producer.<librdkafka setting>=<value>`` (passed to the producer, e.g. ``producer.linger.ms=20``).
+Lake tables: ``iceberg:DIR`` (an embedded SQL catalog on SQLite in DIR) or
+``iceberg:rest+https://HOST/PATH?warehouse=...`` (a REST catalog), and ``delta:DIR``; options
+``mode`` (``mirror``, the default: tables merged by primary key; ``changelog``: every change
+appended), ``commit_interval`` (seconds, default 10) and ``commit_rows`` (default 500000).
 Parquet options: ``parquet:DIR?max_rows=..&max_bytes=..&max_seconds=..&row_group_rows=..
 &min_commit_interval=..&compression=..&dictionary=true``.
 """
@@ -92,6 +96,8 @@ def open_sink(
             raise ConfigError(str(exc)) from exc
     if spec.startswith("kafka://"):
         return _kafka(spec, outbox or {})
+    if spec.startswith(("iceberg:", "delta:")):
+        return _lake(spec)
     if database:
         import os
 
@@ -106,8 +112,33 @@ def open_sink(
         return sink_from_url(spec, password=password)
     raise ConfigError(
         f"unknown sink {spec!r}: use parquet:DIR, jsonl:FILE, jsonl:-, kafka://HOST:PORT, "
+        "iceberg:DIR, delta:DIR, "
         "postgresql://... or mysql://..."
     )
+
+
+def _lake(spec: str) -> Sink:
+    fmt, _, rest = spec.partition(":")
+    location, _, query = rest.partition("?")
+    if not location:
+        raise ConfigError(f"{fmt} sink needs a location: {fmt}:DIR")
+    kw: dict[str, Any] = {}
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if name == "mode":
+            kw[name] = value
+        elif name == "commit_interval":
+            kw[name] = _number(name, value, float)
+        elif name == "commit_rows":
+            kw[name] = _number(name, value, int)
+        else:
+            raise ConfigError(f"unknown {fmt} sink option {name!r}")
+    if fmt == "iceberg":
+        from arrowtail.sinks.lake.iceberg import IcebergSink
+
+        return IcebergSink(location, **kw)
+    from arrowtail.sinks.lake.delta import DeltaSink
+
+    return DeltaSink(location, **kw)
 
 
 def _kafka(spec: str, outbox: dict[str, Any]) -> Sink:

@@ -45,6 +45,11 @@ class Sink(Protocol):
         ...
 
 
+# A sink may also have ``tick()``, which the pipeline calls after every poll: a sink that
+# defers its commits (a commit interval) makes a due commit durable there, also when no new
+# position arrives (see :class:`arrowtail.sinks.lake.base.LakeSink`).
+
+
 def table_parts(table: str) -> tuple[str, str]:
     """Splits ``schema.table`` (MySQL: ``database.table``) at the first dot; pseudo-tables such
     as ``_ddl`` have an empty schema."""
