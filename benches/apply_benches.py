@@ -29,7 +29,7 @@ SINK_NAME = "bench-apply"
 def record(pg: Any, work: Path, rows: int) -> tuple[Path, int, int]:
     """Runs the mixed workload, captures and decodes it; returns (IPC file, changes, rows left)."""
     from arrowtail import PgOutputDecoder
-    from arrowtail.sinks.changes import replay, table_info
+    from arrowtail.changes import replay, table_info
 
     conn = pg.connect()
     wl.pg_create_mixed(conn)
@@ -94,7 +94,7 @@ def _check(a: dict[str, Any]) -> None:
 
 
 def _sink(a: dict[str, Any]) -> Any:
-    from arrowtail.sinks.database import MySqlTargetSink, PostgresTargetSink
+    from arrowtail.sinks.database.url import MySqlTargetSink, PostgresTargetSink
 
     if a["engine"] == "postgres":
         return PostgresTargetSink(a["dsn"], sink_name=SINK_NAME, create_tables=True)
@@ -157,8 +157,8 @@ def _row_statements(a: dict[str, Any], columns: list[str]) -> dict[str, str]:
 
 def apply_rows(a: dict[str, Any]) -> Callable[[], int]:
     """The naive peer: every change its own statement, in stream order."""
-    from arrowtail.sinks import sqltypes
-    from arrowtail.sinks.changes import META_COLUMNS
+    from arrowtail.changes import META_COLUMNS
+    from arrowtail.sinks.database.url import sqltypes
 
     _reset(a)
     chunks = _chunks(a["input"])

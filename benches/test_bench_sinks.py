@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from batches import change_schema  # tests/ is on pytest's pythonpath (pyproject.toml)
-from kafka_reference import java_partition
 
 from arrowtail import _core
 from arrowtail.sinks.parquet import ParquetSink
+from tests.support.batches import change_schema  # tests/ is on pytest's pythonpath (pyproject.toml)
+from tests.support.kafka_reference import java_partition
 
 ROWS = 100_000
 

@@ -46,8 +46,9 @@ def _found(a: dict[str, Any], missing: int, extra: int, different: int) -> None:
 
 
 def verify_arrowtail(a: dict[str, Any]) -> Callable[[], int]:
-    """``arrowtail.verify.verify`` with its defaults (no re-checks: nothing streams here)."""
-    from arrowtail.verify import verify
+    """``arrowtail.verify.compare.verify`` with its defaults (no re-checks: nothing streams
+    here)."""
+    from arrowtail.verify.compare import verify
 
     def run() -> int:
         report = verify(a["source"], a["against"], [TABLE], recheck_times=0)

@@ -207,7 +207,7 @@ def pg_capture(
     ``arrowtail capture`` always picks the server's newest protocol; the benchmark needs protocol 1
     text tuples (what pypgoutput reads) and protocol 2 binary tuples, so it sets them here.
     """
-    from arrowtail.sources.pgwire import start_replication
+    from arrowtail.sources.postgres.replication import start_replication
 
     stream = start_replication(dsn, slot, [publication], proto_version=proto_version, binary=binary)
     commits = 0

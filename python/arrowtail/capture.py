@@ -31,8 +31,8 @@ def capture(
     (``[u64 BE LSN][u32 BE length][message]`` per message), acknowledging what was written and
     fsynced. Returns the number of messages written."""
     from arrowtail.config import SourceConfig, check_url
-    from arrowtail.sources import pg_admin
-    from arrowtail.sources.postgres import protocol_for
+    from arrowtail.sources.postgres import admin as pg_admin
+    from arrowtail.sources.postgres.source import protocol_for
 
     src = SourceConfig(url=source, password_env=password_env)
     if src.kind != "postgres":
@@ -93,7 +93,7 @@ def _record(
 ) -> int:
     """Streams the slot into the open capture file ``f`` until idle or stopped; returns the
     number of messages written. ``stored[0]`` counts those fsynced (and so acknowledged)."""
-    from arrowtail.sources.pgwire import start_replication
+    from arrowtail.sources.postgres.replication import start_replication
 
     stop: dict[str, str] = {}
 
@@ -146,7 +146,7 @@ def _undo_capture(
     """After a capture failed before storing anything: drops the slot and the publication it
     created and removes the capture file it created, so that nothing of it stays behind.
     Failing to clean up is logged; the original error is what the user sees."""
-    from arrowtail.sources import pg_admin
+    from arrowtail.sources.postgres import admin as pg_admin
 
     if not existed:
         try:

@@ -230,7 +230,7 @@ def _request_incremental(args: argparse.Namespace) -> int:
     """``snapshot --incremental``: signal the running PostgreSQL source, then return."""
     from arrowtail import config as config_mod
     from arrowtail.exceptions import ConfigError
-    from arrowtail.sources.pg_incremental import request_snapshot
+    from arrowtail.sources.postgres.incremental import request_snapshot
 
     overrides = _overrides(args)
     overrides["sink"] = {"url": "jsonl:-"}  # no sink: the running source writes to its own
@@ -292,7 +292,7 @@ def cmd_maintain(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from arrowtail.verify import main_verify
+    from arrowtail.verify.compare import main_verify
 
     return int(main_verify(args))
 
@@ -430,7 +430,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         formatter_class=fmt,
     )
     if command in (None, "verify"):
-        from arrowtail.verify import add_verify_arguments
+        from arrowtail.verify.compare import add_verify_arguments
 
         add_verify_arguments(p)
     p.set_defaults(handler=cmd_verify)

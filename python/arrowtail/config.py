@@ -151,7 +151,7 @@ class SinkConfig:
     url: str = ""
     #: Database targets: create missing tables (and columns) from the source schema.
     create_tables: bool = False
-    #: Kafka outbox routing, the ``[sink.outbox]`` table (see :mod:`arrowtail.sinks.outbox`).
+    #: Kafka outbox routing, the ``[sink.outbox]`` table (see :mod:`arrowtail.sinks.kafka.outbox`).
     outbox: dict[str, Any] | None = None
 
     @property

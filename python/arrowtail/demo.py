@@ -130,9 +130,9 @@ def main(args: argparse.Namespace) -> int:
     from arrowtail.embedded import PostgresServer, ServerUnavailable
     from arrowtail.sinks import open_sink
     from arrowtail.sinks.parquet import ParquetSink
-    from arrowtail.sources import pg_admin
-    from arrowtail.sources.postgres import PostgresSource
-    from arrowtail.verify import verify
+    from arrowtail.sources.postgres import admin as pg_admin
+    from arrowtail.sources.postgres.source import PostgresSource
+    from arrowtail.verify.compare import verify
 
     try:
         server = PostgresServer()

@@ -121,7 +121,7 @@ class Pipeline:
     Example::
 
         from arrowtail import Pipeline
-        from arrowtail.sources.postgres import PostgresSource
+        from arrowtail.sources.postgres.source import PostgresSource
         from arrowtail.sinks.parquet import ParquetSink
 
         summary = Pipeline(

@@ -31,7 +31,7 @@ def build_source(cfg: Config) -> Source:
     src = cfg.source
     password = src.password()
     if src.kind == "postgres":
-        from arrowtail.sources.postgres import PostgresSource
+        from arrowtail.sources.postgres.source import PostgresSource
 
         return PostgresSource(
             src.url,
@@ -46,7 +46,7 @@ def build_source(cfg: Config) -> Source:
             toast_reselect=src.toast_reselect,
             wire=src.wire,
         )
-    from arrowtail.sources.mysql import MySqlSource
+    from arrowtail.sources.mysql.source import MySqlSource
 
     return MySqlSource(
         src.url,
@@ -237,7 +237,7 @@ def status(args: Any) -> int:
         if src.kind == "postgres":
             import psycopg
 
-            from arrowtail.sources import pg_admin
+            from arrowtail.sources.postgres import admin as pg_admin
 
             dsn = args.source
             if password:
@@ -245,7 +245,7 @@ def status(args: Any) -> int:
             with pg_admin.connect(dsn) as conn:
                 report.update(pg_admin.slot_report(conn, args.slot))
         else:
-            from arrowtail.sources.mysql_status import mysql_status
+            from arrowtail.sources.mysql.status import mysql_status
 
             stored = report.get("sink_checkpoint") or report.get("checkpoint")
             report.update(mysql_status(args.source, password, stored))

@@ -16,9 +16,9 @@ import pyarrow.compute as pc
 import pytest
 from psycopg import sql
 
-from tests.integration.chaos import check_committed_files
-from tests.integration.pg_run import PASSWORD_ENV, env_for
-from tests.replay import parquet_changes
+from tests.support.chaos import check_committed_files
+from tests.support.pg_run import PASSWORD_ENV, env_for
+from tests.support.replay import parquet_changes
 
 DB = "big_tx"
 ROWS = 1_000_000

@@ -18,14 +18,14 @@ from typing import Any
 import pyarrow.compute as pc
 import pytest
 
-from tests.integration.chaos import (
+from tests.integration.test_big_transaction import ROWS, run_within_memory
+from tests.support.chaos import (
     check_committed_files,
     checkpoint,
     position_first_run,
 )
-from tests.integration.mysql_run import capture_args, capture_env
-from tests.integration.test_big_transaction import ROWS, run_within_memory
-from tests.replay import parquet_changes
+from tests.support.mysql_run import capture_args, capture_env
+from tests.support.replay import parquet_changes
 
 DB = "big_my"
 

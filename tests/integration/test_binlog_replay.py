@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from arrowtail import BinlogDecoder
-from tests.integration.mysql_run import comparable
-from tests.replay import replay
+from tests.support.mysql_run import comparable
+from tests.support.replay import replay
 
 DB = "bl_replay"
 

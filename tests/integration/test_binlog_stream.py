@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from arrowtail import BinlogDecoder, DecodeError
-from tests.replay import replay
+from tests.support.replay import replay
 
 COM_BINLOG_DUMP = 0x12
 BINLOG_DUMP_NON_BLOCK = 1

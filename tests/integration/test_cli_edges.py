@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.integration.mysql_run import capture_args, capture_env, create_schema
-from tests.integration.pg_run import PASSWORD_ENV, create_database, env_for, run_args
+from tests.support.mysql_run import capture_args, capture_env, create_schema
+from tests.support.pg_run import PASSWORD_ENV, create_database, env_for, run_args
 
 DB = "cli_edges"
 SCHEMA = """

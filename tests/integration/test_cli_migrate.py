@@ -12,7 +12,8 @@ import sys
 import time
 from typing import Any
 
-from tests.integration.mysql_run import (
+from tests.integration.test_cli_targets import cli, fresh_db
+from tests.support.mysql_run import (
     PASSWORD_ENV,
     app_url,
     create_schema,
@@ -20,7 +21,6 @@ from tests.integration.mysql_run import (
     wait_for_dump,
     workload,
 )
-from tests.integration.test_cli_targets import cli, fresh_db
 
 MY_DB = "mig_my"
 PG_SCHEMA = "migpg"

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka_topics import consume_until_quiet
 from psycopg import sql
+
+from tests.support.kafka_topics import consume_until_quiet
 
 SCHEMA = """
 CREATE TABLE items (id bigint PRIMARY KEY, name text, qty integer, price numeric(10,2));
@@ -158,7 +159,7 @@ def test_capture_then_decode_equals_the_source(postgres: Any, tmp_path: Path) ->
     decoded = cli("decode", "--format", "pgoutput", str(capture), "--to", f"parquet:{out}")
     assert decoded.returncode == 0, decoded.stderr
 
-    from tests.replay import parquet_changes, replay
+    from tests.support.replay import parquet_changes, replay
 
     image = replay(parquet_changes(out))["public.items"]
     got = {k[0]: v for k, v in image.items()}

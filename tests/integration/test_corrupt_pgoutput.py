@@ -1,5 +1,6 @@
 """Truncated and byte-flipped copies of a real pgoutput capture through PgOutputDecoder: DecodeError
-or success only, never a crash or a hang, never rows the input does not hold (tests/corrupt.py).
+or success only, never a crash or a hang, never rows the input does not hold
+(tests/support/corrupt.py).
 
 The capture is recorded here with ``arrowtail capture`` from the test server: many column types,
 TOASTed values, updates with and without old keys, deletes, a truncate, a logical message, and a
@@ -20,7 +21,7 @@ import pytest
 from psycopg import sql
 
 from arrowtail import PgOutputDecoder
-from tests.corrupt import check_flips, check_truncations, decode_rows
+from tests.support.corrupt import check_flips, check_truncations, decode_rows
 
 DB = "corrupt_pg"
 

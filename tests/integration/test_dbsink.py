@@ -18,17 +18,17 @@ import pyarrow as pa
 import pytest
 
 from arrowtail.exceptions import SinkError
-from tests.batches import make_batch
-from tests.changegen import random_stream, reference, stream_batches
-from tests.integration.dbsink_cases import (
+from tests.support.batches import make_batch
+from tests.support.changegen import random_stream, reference, stream_batches
+from tests.support.dbsink_cases import (
     COLUMNS,
     HITS_AFTER_B3,
     HITS_AFTER_B5,
     batches,
     last_pos,
 )
-from tests.integration.dbsink_child import make_sink, position
-from tests.integration.dbsink_targets import (
+from tests.support.dbsink_child import make_sink, position
+from tests.support.dbsink_targets import (
     TABLE,
     MariaTarget,
     PgTarget,
@@ -82,7 +82,7 @@ def test_killed_between_commits_then_replayed_applies_each_change_once(target, t
         [
             sys.executable,
             "-m",
-            "tests.integration.dbsink_child",
+            "tests.support.dbsink_child",
             target.engine,
             json.dumps(target.params),
             str(path),

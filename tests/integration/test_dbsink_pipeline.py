@@ -10,10 +10,10 @@ import pytest
 
 from arrowtail.pipeline import Pipeline
 from arrowtail.sources.base import Chunk
-from tests.batches import make_batch
-from tests.integration.dbsink_cases import COLUMNS, HITS_AFTER_B5, _row, batches, last_pos
-from tests.integration.dbsink_child import make_sink, position
-from tests.integration.dbsink_targets import TABLE, MariaTarget, PgTarget, expect_rows, source_kind
+from tests.support.batches import make_batch
+from tests.support.dbsink_cases import COLUMNS, HITS_AFTER_B5, _row, batches, last_pos
+from tests.support.dbsink_child import make_sink, position
+from tests.support.dbsink_targets import TABLE, MariaTarget, PgTarget, expect_rows, source_kind
 
 
 class ReplayingSource:

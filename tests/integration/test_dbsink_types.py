@@ -11,8 +11,8 @@ import pyarrow as pa
 import pytest
 
 from arrowtail.exceptions import SinkError
-from arrowtail.sinks.database import MySqlTargetSink, PostgresTargetSink
-from tests.batches import make_batch
+from arrowtail.sinks.database.url import MySqlTargetSink, PostgresTargetSink
+from tests.support.batches import make_batch
 
 UID = uuid.UUID("12345678-1234-5678-1234-567812345678")
 TS = dt.datetime(2026, 5, 17, 8, 30, 1, 250000)

@@ -23,10 +23,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kafka_topics import consume_until_quiet
 from psycopg import sql
 
-from tests.integration.mysql_run import PASSWORD_ENV
+from tests.support.kafka_topics import consume_until_quiet
+from tests.support.mysql_run import PASSWORD_ENV
 
 SINK_WAIT = 90.0
 
@@ -320,7 +320,7 @@ def test_mariadb_through_debezium_jdbc_sink(
     finally:
         connect.remove_connector(name)
     # The target's tables are in schema public: the source's database is not a schema there.
-    from arrowtail.verify import verify
+    from arrowtail.verify.compare import verify
 
     report = verify(
         mariadb.capture_url + db,

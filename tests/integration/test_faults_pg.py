@@ -21,15 +21,15 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from tests.integration import pg_run
-from tests.integration.chaos import (
+from tests.support import pg_run
+from tests.support.chaos import (
     check_committed_files,
     manifest,
     start_arrowtail,
     wait_for,
 )
-from tests.integration.pg_run import create_database, env_for
-from tests.replay import assert_tables_equal, parquet_changes, replay
+from tests.support.pg_run import create_database, env_for
+from tests.support.replay import assert_tables_equal, parquet_changes, replay
 
 DB = "faults_pg"
 PUB = "faults_pub"
@@ -167,7 +167,7 @@ def test_waits_for_a_slot_still_held_by_a_dead_run(
 ) -> None:
     """A restarted run may find the slot still active (the killed run's walsender has not yet
     noticed): it waits for the slot instead of failing."""
-    from arrowtail.sources.pgwire import start_replication
+    from arrowtail.sources.postgres.replication import start_replication
 
     slot = "fault_slot_busy"
     fresh_slot(postgres, slot)

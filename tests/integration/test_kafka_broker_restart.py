@@ -14,11 +14,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from kafka_topics import consume_until_quiet, create_topic, debezium_images
-
-from tests.integration.chaos import start_arrowtail, wait_for
-from tests.integration.pg_run import create_database
-from tests.replay import assert_tables_equal
+from tests.support.chaos import start_arrowtail, wait_for
+from tests.support.kafka_topics import consume_until_quiet, create_topic, debezium_images
+from tests.support.pg_run import create_database
+from tests.support.replay import assert_tables_equal
 
 DB = "kafka_outage"
 SLOT = "kafka_outage_slot"

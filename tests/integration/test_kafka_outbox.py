@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from batches import change_batch
-from kafka_reference import java_partition
-from kafka_topics import consume_until_quiet, create_topic
 
-from arrowtail.sinks.kafka import KafkaSink
-from tests.integration.pg_run import create_database
+from arrowtail.sinks.kafka.sink import KafkaSink
+from tests.support.batches import change_batch
+from tests.support.kafka_reference import java_partition
+from tests.support.kafka_topics import consume_until_quiet, create_topic
+from tests.support.pg_run import create_database
 
 DB = "outbox_e2e"
 SCHEMA = """

@@ -12,13 +12,13 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from batches import SIMPLE_COLUMNS, change_batch, simple_rows
 from confluent_kafka import Consumer, TopicPartition
-from kafka_reference import java_partition
-from kafka_topics import create_topic
 
 from arrowtail.exceptions import SinkError
-from arrowtail.sinks.kafka import KafkaSink
+from arrowtail.sinks.kafka.sink import KafkaSink
+from tests.support.batches import SIMPLE_COLUMNS, change_batch, simple_rows
+from tests.support.kafka_reference import java_partition
+from tests.support.kafka_topics import create_topic
 
 
 def wait_for(cond: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
@@ -328,7 +328,7 @@ def test_arrow_ipc_values_keep_rows_per_key_partition(kafka: Any, prefix: str) -
 def test_arrow_ipc_is_one_message_per_partition_without_a_json_pass(
     kafka: Any, prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from arrowtail.sinks import kafka as kafka_module
+    from arrowtail.sinks.kafka import sink as kafka_module
 
     def no_json(*args: Any, **kw: Any) -> Any:
         raise AssertionError("the Arrow format must not serialize Debezium values")

@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka_topics import create_topic
 
-from tests.integration.chaos import soak_rounds, start_arrowtail, workload_kill_loop
-from tests.integration.kafka_readback import assert_topics_equal_source
 from tests.integration.test_kill_pg import kill_database, source_tables, workload_round
+from tests.support.chaos import soak_rounds, start_arrowtail, workload_kill_loop
+from tests.support.kafka_readback import assert_topics_equal_source
+from tests.support.kafka_topics import create_topic
 
 DB = "kill_kafka"
 SLOT = "kill_kafka_slot"

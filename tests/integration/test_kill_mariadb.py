@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.chaos import (
+from tests.support.chaos import (
     check_committed_files,
     checkpoint,
     position_first_run,
@@ -25,8 +25,8 @@ from tests.integration.chaos import (
     start_arrowtail,
     workload_kill_loop,
 )
-from tests.integration.mysql_run import capture_args, capture_env
-from tests.replay import assert_tables_equal, parquet_changes, replay
+from tests.support.mysql_run import capture_args, capture_env
+from tests.support.replay import assert_tables_equal, parquet_changes, replay
 
 DB = "kill_my"
 TABLES = f"{DB}.accounts,{DB}.events"

@@ -24,17 +24,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from kafka_topics import create_topic
-
 from tests.integration import test_kill_mariadb
-from tests.integration.chaos import (
-    position_first_run,
-    soak_rounds,
-    start_arrowtail,
-    workload_kill_loop,
-)
-from tests.integration.kafka_readback import assert_topics_equal_source
-from tests.integration.mysql_run import capture_args, capture_env
 from tests.integration.test_kill_mariadb import (
     DB,
     TABLES,
@@ -42,6 +32,15 @@ from tests.integration.test_kill_mariadb import (
     touch_marker,
     workload_round,
 )
+from tests.support.chaos import (
+    position_first_run,
+    soak_rounds,
+    start_arrowtail,
+    workload_kill_loop,
+)
+from tests.support.kafka_readback import assert_topics_equal_source
+from tests.support.kafka_topics import create_topic
+from tests.support.mysql_run import capture_args, capture_env
 
 #: The same module fixture as the Parquet kill loop: database ``kill_my`` read by the capture user.
 database = test_kill_mariadb.database

@@ -21,16 +21,16 @@ from typing import Any
 
 import pytest
 
-from tests.integration import pg_run
-from tests.integration.chaos import (
+from tests.support import pg_run
+from tests.support.chaos import (
     check_committed_files,
     checkpoint,
     soak_rounds,
     start_arrowtail,
     workload_kill_loop,
 )
-from tests.integration.pg_run import create_database, env_for
-from tests.replay import assert_tables_equal, parquet_changes, replay
+from tests.support.pg_run import create_database, env_for
+from tests.support.replay import assert_tables_equal, parquet_changes, replay
 
 DB = "kill_pg"
 SLOT = "kill_slot"

@@ -2,7 +2,7 @@
 workload of counter increments (``UPDATE hot SET n = n + 1`` on a few hot rows, many times, in
 single-row and multi-statement transactions) plus inserts and deletes runs, the ``arrowtail run``
 applying it to the other engine is SIGKILLed at seeded random moments and restarted
-(:func:`tests.integration.chaos.workload_kill_loop`). A last clean ``--idle-exit`` run catches
+(:func:`tests.support.chaos.workload_kill_loop`). A last clean ``--idle-exit`` run catches
 up; then ``arrowtail verify`` says equal and every counter in the target equals the number of
 increments the workload made: no change was applied twice or lost. The position stored in the
 target's ``arrowtail_state``, read after every run, never went back.
@@ -16,9 +16,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from arrowtail.sinks.target import position_order
-from tests.integration.chaos import soak_rounds, start_arrowtail, workload_kill_loop
+from arrowtail.sinks.database.target import position_order
 from tests.integration.test_cli_targets import cli, fresh_db
+from tests.support.chaos import soak_rounds, start_arrowtail, workload_kill_loop
 
 HOT = 5
 ROUNDS = soak_rounds(36)

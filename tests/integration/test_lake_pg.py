@@ -23,9 +23,9 @@ import pytest
 
 from arrowtail.sinks.lake import delta as delta_lake
 from arrowtail.sinks.lake import iceberg as iceberg_lake
-from tests.integration import pg_run
-from tests.integration.chaos import start_arrowtail, wait_for
-from tests.integration.pg_run import create_database, env_for
+from tests.support import pg_run
+from tests.support.chaos import start_arrowtail, wait_for
+from tests.support.pg_run import create_database, env_for
 from tests.unit.test_lake_sinks import load_duckdb_extensions
 
 DB = "lake_pg"

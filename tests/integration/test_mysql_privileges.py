@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.mysql_run import create_schema, failed_with_one_error, start_run
 from tests.servers.mariadb import CAPTURE_GRANTS, LOOPBACK
+from tests.support.mysql_run import create_schema, failed_with_one_error, start_run
 
 DB = "priv_my"
 PASSWORD = "priv-test-pw"

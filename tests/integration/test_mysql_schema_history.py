@@ -16,9 +16,9 @@ import pytest
 from arrowtail.exceptions import SchemaChangeError
 from arrowtail.pipeline import Pipeline
 from arrowtail.sinks import open_sink
-from arrowtail.sources.mysql import MySqlSource
-from tests.integration.mysql_run import PinnedSink, app_url, start_run, start_streaming
-from tests.replay import parquet_changes
+from arrowtail.sources.mysql.source import MySqlSource
+from tests.support.mysql_run import PinnedSink, app_url, start_run, start_streaming
+from tests.support.replay import parquet_changes
 
 DB = "hist_min"
 TABLE = f"{DB}.t"

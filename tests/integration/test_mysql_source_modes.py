@@ -11,8 +11,8 @@ from typing import Any
 
 from arrowtail.pipeline import Pipeline
 from arrowtail.sinks import open_sink
-from arrowtail.sources.mysql import MySqlSource
-from tests.integration.mysql_run import (
+from arrowtail.sources.mysql.source import MySqlSource
+from tests.support.mysql_run import (
     PinnedSink,
     app_url,
     assert_rows_equal,
@@ -22,7 +22,7 @@ from tests.integration.mysql_run import (
     start_streaming,
     workload,
 )
-from tests.replay import parquet_changes, replay
+from tests.support.replay import parquet_changes, replay
 
 DB = "src_min"
 #: Columns whose type needs what MINIMAL metadata leaves out: signedness, charset, labels.

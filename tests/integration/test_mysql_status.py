@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.integration.mysql_run import (
+from tests.support.mysql_run import (
     PASSWORD_ENV,
     app_url,
     create_schema,
@@ -81,7 +81,7 @@ def test_status_reports_position_lag_files_and_last_error(mariadb: Any, tmp_path
 
 
 def test_describe_gives_lag_across_binlog_files(mariadb: Any) -> None:
-    from arrowtail.sources.mysql import MySqlSource
+    from arrowtail.sources.mysql.source import MySqlSource
 
     conn = mariadb.connect()
     create_schema(conn, DB + "_d")

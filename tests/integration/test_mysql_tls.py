@@ -13,8 +13,8 @@ from urllib.parse import quote
 import pytest
 
 from arrowtail.exceptions import SourceError
-from arrowtail.sources.mysql import MySqlSource
-from tests.integration.mysql_run import (
+from arrowtail.sources.mysql.source import MySqlSource
+from tests.support.mysql_run import (
     check_replay,
     create_schema,
     dump_threads,

@@ -23,19 +23,19 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from arrowtail.sources.pg_heartbeat import PREFIX
-from arrowtail.sources.postgres import PostgresSource
-from tests.integration import pg_run
-from tests.integration.chaos import start_arrowtail, wait_for
-from tests.integration.pg_run import (
+from arrowtail.sources.postgres.heartbeat import PREFIX
+from arrowtail.sources.postgres.source import PostgresSource
+from tests.servers._process import free_port
+from tests.support import pg_run
+from tests.support.chaos import start_arrowtail, wait_for
+from tests.support.pg_run import (
     create_database,
     current_wal,
     env_for,
     run_args,
     slot_state,
 )
-from tests.replay import parquet_changes
-from tests.servers._process import free_port
+from tests.support.replay import parquet_changes
 
 DB = "pgops_heartbeat"
 PUB = "hb_pub"

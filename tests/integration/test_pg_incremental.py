@@ -21,12 +21,12 @@ from arrowtail import cli
 from arrowtail.exceptions import ConfigError
 from arrowtail.pipeline import Pipeline
 from arrowtail.sinks.parquet import ParquetSink
-from arrowtail.sources.pg_incremental import request_snapshot
-from arrowtail.sources.postgres import PostgresSource
-from tests.integration import pg_run
-from tests.integration.chaos import check_committed_files, manifest, start_arrowtail, wait_for
-from tests.integration.pg_run import create_database
-from tests.replay import assert_tables_equal, parquet_changes, replay
+from arrowtail.sources.postgres.incremental import request_snapshot
+from arrowtail.sources.postgres.source import PostgresSource
+from tests.support import pg_run
+from tests.support.chaos import check_committed_files, manifest, start_arrowtail, wait_for
+from tests.support.pg_run import create_database
+from tests.support.replay import assert_tables_equal, parquet_changes, replay
 
 DB = "incr_pg"
 PUB = "incr_pub"

@@ -20,8 +20,8 @@ from psycopg import sql
 
 from arrowtail import _core
 from arrowtail.exceptions import SourceError
-from arrowtail.sources import pgproto
-from arrowtail.sources.pgwire import start_command
+from arrowtail.sources.postgres import client as pgproto
+from arrowtail.sources.postgres.replication import start_command
 
 DB = "native_wire"
 USERS = {"md5": "wire_md5", "password": "wire_clear", "scram-sha-256": "wire_scram"}
@@ -240,7 +240,7 @@ def _drop_slot(admin: Any, slot: str) -> None:
 
 @pytest.mark.parametrize("wire", ["native", "libpq"])
 def test_source_snapshot_and_stream_on_each_wire(server: Any, wire: str) -> None:
-    from arrowtail.sources.postgres import PostgresSource
+    from arrowtail.sources.postgres.source import PostgresSource
 
     admin = server.connect(dbname=DB)
     slot = f"wire_src_{wire}"
@@ -342,7 +342,7 @@ def test_tls_sslmodes(tls_server: tuple[Any, Path]) -> None:
 
 
 def test_source_streams_over_tls(tls_server: tuple[Any, Path]) -> None:
-    from arrowtail.sources.postgres import PostgresSource
+    from arrowtail.sources.postgres.source import PostgresSource
 
     server, root = tls_server
     dsn = server.dsn_for(USERS["scram-sha-256"], PASSWORD, DB)

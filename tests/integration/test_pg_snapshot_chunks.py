@@ -13,10 +13,10 @@ from psycopg import sql
 
 from arrowtail.pipeline import Pipeline
 from arrowtail.sinks.parquet import ParquetSink
-from arrowtail.sources import pg_snapshot
-from arrowtail.sources.postgres import PostgresSource
-from tests.integration.pg_run import create_database
-from tests.replay import assert_tables_equal, parquet_changes, replay
+from arrowtail.sources.postgres import snapshot as pg_snapshot
+from arrowtail.sources.postgres.source import PostgresSource
+from tests.support.pg_run import create_database
+from tests.support.replay import assert_tables_equal, parquet_changes, replay
 
 DB = "chunks_pg"
 

@@ -16,15 +16,15 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.integration.chaos import start_arrowtail, wait_for
-from tests.integration.pg_run import (
+from tests.servers.postgres_tls import make_self_signed
+from tests.support.chaos import start_arrowtail, wait_for
+from tests.support.pg_run import (
     assert_replay_equals_source,
     create_database,
     env_for,
     wait_slot_released,
 )
-from tests.replay import parquet_changes, replay
-from tests.servers.postgres_tls import make_self_signed
+from tests.support.replay import parquet_changes, replay
 
 DB = "pgops_tls"
 PUB = "tls_pub"

@@ -15,9 +15,9 @@ import pytest
 
 from arrowtail.pipeline import Pipeline
 from arrowtail.sinks.parquet import ParquetSink
-from arrowtail.sources.postgres import PostgresSource
-from tests.integration.pg_run import create_database
-from tests.replay import parquet_changes
+from arrowtail.sources.postgres.source import PostgresSource
+from tests.support.pg_run import create_database
+from tests.support.replay import parquet_changes
 
 DB = "toast_pg"
 PUB = "toast_pub"

@@ -20,8 +20,8 @@ import pytest
 from psycopg.conninfo import make_conninfo
 
 from arrowtail import PgOutputDecoder
-from arrowtail.sources.pgwire import start_replication
-from tests.replay import replay
+from arrowtail.sources.postgres.replication import start_replication
+from tests.support.replay import replay
 
 # Slots are cluster-wide: names of their own, dropped when the module is done.
 SLOTS = {"pgo_replay_text": False, "pgo_replay_bin": False, "pgo_replay_2pc": True}

@@ -11,8 +11,8 @@ from typing import Any
 
 import pymysql
 
-from tests.integration.chaos import check_committed_files, checkpoint, wait_for
-from tests.integration.mysql_run import (
+from tests.support.chaos import check_committed_files, checkpoint, wait_for
+from tests.support.mysql_run import (
     app_url,
     change_keys,
     check_replay,

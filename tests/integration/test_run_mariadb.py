@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.integration.mysql_run import (
+from tests.support.mysql_run import (
     app_url,
     change_keys,
     check_replay,
@@ -21,7 +21,7 @@ from tests.integration.mysql_run import (
     wait_for_dump,
     workload,
 )
-from tests.replay import parquet_changes, replay
+from tests.support.replay import parquet_changes, replay
 
 DB = "run_my"
 

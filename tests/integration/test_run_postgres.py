@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from psycopg import sql
 
-from tests.replay import assert_tables_equal, parquet_changes, replay
+from tests.support.replay import assert_tables_equal, parquet_changes, replay
 
 DB = "run_pg"
 

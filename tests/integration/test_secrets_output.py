@@ -17,10 +17,10 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.integration.chaos import checkpoint, start_arrowtail, wait_for
-from tests.integration.pg_run import PASSWORD_ENV, create_database, run_args
 from tests.integration.test_cli_errors import free_port
-from tests.replay import parquet_changes
+from tests.support.chaos import checkpoint, start_arrowtail, wait_for
+from tests.support.pg_run import PASSWORD_ENV, create_database, run_args
+from tests.support.replay import parquet_changes
 
 DB = "secrets_out"
 PUB = "secrets_pub"

@@ -19,15 +19,15 @@ from typing import Any
 
 import pytest
 
-from tests.integration.chaos import (
+from tests.support.chaos import (
     Child,
     check_committed_files,
     manifest,
     start_arrowtail,
     wait_for,
 )
-from tests.integration.chaos import checkpoint as stored_checkpoint
-from tests.integration.pg_run import (
+from tests.support.chaos import checkpoint as stored_checkpoint
+from tests.support.pg_run import (
     assert_replay_equals_source,
     create_database,
     env_for,

@@ -8,9 +8,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from arrowtail.sinks.database import MySqlTargetSink, PostgresTargetSink
-from arrowtail.verify import main_verify, verify
-from tests.integration.dbsink_cases import batches, last_pos
+from arrowtail.sinks.database.url import MySqlTargetSink, PostgresTargetSink
+from arrowtail.verify.compare import main_verify, verify
+from tests.support.dbsink_cases import batches, last_pos
 
 ROWS = 3000
 
@@ -294,7 +294,7 @@ def test_row_hashes_and_the_text_digest_for_types_without_a_hash(postgres, caplo
                 "INSERT INTO shop.docs SELECT g, json_build_object('g', g), point(g, -g)"
                 " FROM generate_series(1, 600) g"
             )
-    caplog.set_level("INFO", logger="arrowtail.verify")
+    caplog.set_level("INFO", logger="arrowtail.verify.compare")
     report = verify(src, dst, ["shop.items", "shop.docs"], chunk_rows=100, leaf_rows=16)
     assert report.equal, report.summary()
     fallbacks = [

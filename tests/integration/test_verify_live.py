@@ -14,9 +14,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from arrowtail.verify import verify
-from tests.integration.chaos import start_arrowtail, wait_for
+from arrowtail.verify.compare import verify
 from tests.integration.test_cli_targets import cli, fresh_db
+from tests.support.chaos import start_arrowtail, wait_for
 
 ROWS = 2000
 #: The writer changes keys 1..HOT only, so the planted keys above it stay as planted.

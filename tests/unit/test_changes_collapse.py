@@ -1,11 +1,11 @@
-"""Reducing a change batch to its net effect by primary key (arrowtail.sinks.changes)."""
+"""Reducing a change batch to its net effect by primary key (arrowtail.changes)."""
 
 from __future__ import annotations
 
 import pyarrow as pa
 
-from arrowtail.sinks.changes import collapse, replay, table_info
-from tests.batches import make_batch, make_changes
+from arrowtail.changes import collapse, replay, table_info
+from tests.support.batches import make_batch, make_changes
 
 COLS = [("id", pa.int64()), ("name", pa.string()), ("n", pa.int32())]
 

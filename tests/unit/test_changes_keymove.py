@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from arrowtail.sinks.changes import collapse, replay
-from tests.batches import make_changes
+from arrowtail.changes import collapse, replay
+from tests.support.batches import make_changes
 
 COLS = [("id", pa.int64()), ("big", pa.string()), ("n", pa.int32())]
 

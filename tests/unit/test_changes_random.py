@@ -8,8 +8,8 @@ import random
 import pyarrow as pa
 import pytest
 
-from arrowtail.sinks.changes import collapse, replay
-from tests.changegen import NAMES, random_stream, reference, stream_batches
+from arrowtail.changes import collapse, replay
+from tests.support.changegen import NAMES, random_stream, reference, stream_batches
 
 
 def _apply(target: dict[int, dict], batch: pa.RecordBatch) -> None:

@@ -17,7 +17,7 @@ from arrowtail import cli, lasterror
 from arrowtail.config import load
 from arrowtail.exceptions import ConfigError, SourceError
 from arrowtail.sinks import open_sink
-from arrowtail.sinks.postgres_target import PostgresTargetSink
+from arrowtail.sinks.database.postgres import PostgresTargetSink
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 CAPTURE = FIXTURES / "pgoutput" / "stream.cap"
@@ -230,7 +230,7 @@ def test_libpq_key_value_strings_are_postgresql_connections() -> None:
 
 
 def test_verify_takes_a_key_value_target_as_a_database() -> None:
-    from arrowtail.verify import _open_against
+    from arrowtail.verify.compare import _open_against
 
     # A free port: nothing listens, so the connection is refused; before, the string was
     # taken for a Parquet directory.
@@ -264,9 +264,8 @@ def test_a_failed_record_leaves_no_temporary(tmp_path: Path) -> None:
 
 
 def test_status_leaves_a_running_outputs_files_alone(tmp_path: Path) -> None:
-    from batches import SIMPLE_COLUMNS, change_batch, simple_rows
-
     from arrowtail.sinks.parquet import ParquetSink
+    from tests.support.batches import SIMPLE_COLUMNS, change_batch, simple_rows
 
     sink = ParquetSink(tmp_path)
     sink.open()

@@ -1,6 +1,6 @@
 """Truncated and byte-flipped copies of every binlog fixture through BinlogDecoder: DecodeError or
-success only, never a crash or a hang, never rows the input does not hold (see tests/corrupt.py).
-No server."""
+success only, never a crash or a hang, never rows the input does not hold (see
+tests/support/corrupt.py). No server."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from arrowtail import BinlogDecoder
-from tests.corrupt import check_flips, check_truncations, decode_rows
+from tests.support.corrupt import check_flips, check_truncations, decode_rows
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "binlog"
 MAGIC = b"\xfebin"

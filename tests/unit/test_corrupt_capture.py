@@ -1,6 +1,6 @@
 """The committed real pgoutput capture (tests/fixtures/pgoutput/stream.cap), truncated at every
 997th byte and with bytes flipped, through PgOutputDecoder: DecodeError or success only, never rows
-the capture does not hold (see tests/corrupt.py). No server."""
+the capture does not hold (see tests/support/corrupt.py). No server."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from arrowtail import PgOutputDecoder
-from tests.corrupt import check_flips, check_truncations, decode_rows
+from tests.support.corrupt import check_flips, check_truncations, decode_rows
 
 CAPTURE = Path(__file__).resolve().parents[1] / "fixtures" / "pgoutput" / "stream.cap"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from arrowtail.exceptions import ConfigError
-from arrowtail.sinks.database import MySqlTargetSink, PostgresTargetSink, sink_from_url
+from arrowtail.sinks.database.url import MySqlTargetSink, PostgresTargetSink, sink_from_url
 
 
 def test_postgres_url_keeps_connection_options_and_takes_sink_options():

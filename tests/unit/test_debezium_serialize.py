@@ -11,11 +11,11 @@ import uuid
 
 import pyarrow as pa
 import pytest
-from batches import SIMPLE_COLUMNS, change_batch, simple_rows
-from kafka_reference import java_partition
 
 from arrowtail import _core
 from arrowtail.exceptions import ConfigError
+from tests.support.batches import SIMPLE_COLUMNS, change_batch, simple_rows
+from tests.support.kafka_reference import java_partition
 
 
 def values_json(values: pa.Array) -> list:

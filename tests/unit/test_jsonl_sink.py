@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from batches import SIMPLE_COLUMNS, change_batch, simple_rows
 
 from arrowtail.exceptions import SinkError
 from arrowtail.sinks.base import Sink
 from arrowtail.sinks.jsonl import JsonlSink, lines_of
+from tests.support.batches import SIMPLE_COLUMNS, change_batch, simple_rows
 
 
 def test_one_line_per_change_and_commit_makes_it_durable(tmp_path: Path) -> None:

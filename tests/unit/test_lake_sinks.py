@@ -19,8 +19,8 @@ from arrowtail.exceptions import SchemaChangeError, SinkError
 from arrowtail.sinks import open_sink
 from arrowtail.sinks.lake import delta as delta_lake
 from arrowtail.sinks.lake import iceberg as iceberg_lake
-from tests.batches import make_batch
-from tests.changegen import NAMES, random_stream, reference, stream_batches
+from tests.support.batches import make_batch
+from tests.support.changegen import NAMES, random_stream, reference, stream_batches
 
 FORMATS = ["iceberg", "delta"]
 

@@ -11,8 +11,8 @@ from arrowtail import config
 from arrowtail.cli import _overrides, build_parser
 from arrowtail.exceptions import ConfigError
 from arrowtail.sinks import open_sink
-from arrowtail.sinks.database import PostgresTargetSink
-from arrowtail.verify_sides import same_row, same_value
+from arrowtail.sinks.database.url import PostgresTargetSink
+from arrowtail.verify.sides import same_row, same_value
 
 URLS = ["--source", "mysql://cdc@h:3306/", "--to", "postgresql://app@h/db"]
 

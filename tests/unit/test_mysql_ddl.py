@@ -1,12 +1,12 @@
-"""Following DDL statements on a table's column list (``arrowtail.sources.mysql_ddl``) and the
+"""Following DDL statements on a table's column list (``arrowtail.sources.mysql.ddl``) and the
 schema history's checkpoint form: no server, statements as MariaDB writes them to QUERY events."""
 
 from __future__ import annotations
 
 import pytest
 
-from arrowtail.sources.mysql_ddl import DdlFollower, UnfollowedDdl
-from arrowtail.sources.mysql_schema import Collations, TableInfo
+from arrowtail.sources.mysql.ddl import DdlFollower, UnfollowedDdl
+from arrowtail.sources.mysql.schema import Collations, TableInfo
 
 COLLATIONS = Collations(
     [

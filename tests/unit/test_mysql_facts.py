@@ -8,7 +8,7 @@ import uuid
 
 import pyarrow as pa
 
-from arrowtail.sources.mysql_facts import _with_uuid_text, uuid_text
+from arrowtail.sources.mysql.facts import _with_uuid_text, uuid_text
 
 U1 = uuid.UUID("c4ca4238-a0b9-3382-8dcc-509a6f75849b")
 U2 = uuid.UUID("6ba7b810-9dad-11d1-80b4-00c04fd430c8")  # a version 1 uuid

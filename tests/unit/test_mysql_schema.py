@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 
-from arrowtail.sources.mysql_schema import QuerySplitter
+from arrowtail.sources.mysql.schema import QuerySplitter
 
 
 def _packet(event_type: int, body: bytes, seq: int = 1) -> bytes:
@@ -61,7 +61,7 @@ def test_long_packets_are_not_inspected_inside() -> None:
 
 
 def test_enum_and_set_labels_from_column_type() -> None:
-    from arrowtail.sources.mysql_schema import parse_labels
+    from arrowtail.sources.mysql.schema import parse_labels
 
     assert parse_labels("enum('a','b''c','d,e')") == ["a", "b'c", "d,e"]
     assert parse_labels("set('x','y')") == ["x", "y"]

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
-from arrowtail.sources.mysql_snapshot import Column, _batch, change_schema
+from arrowtail.sources.mysql.snapshot import Column, _batch, change_schema
 
 CASES = [
     # data_type, column_type, precision, scale, charset, arrow type

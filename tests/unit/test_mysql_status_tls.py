@@ -11,9 +11,9 @@ import pytest
 from arrowtail import lasterror
 from arrowtail.exceptions import ConfigError
 from arrowtail.runner import _brief_position
-from arrowtail.sources.mysql import parse_url
-from arrowtail.sources.mysql_status import binlog_lag
-from arrowtail.sources.mysqlwire import BinlogFile, tls_options
+from arrowtail.sources.mysql.replication import BinlogFile, tls_options
+from arrowtail.sources.mysql.source import parse_url
+from arrowtail.sources.mysql.status import binlog_lag
 
 FILES = [BinlogFile("b.000001", 1000), BinlogFile("b.000002", 5000), BinlogFile("b.000003", 700)]
 

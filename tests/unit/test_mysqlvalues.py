@@ -1,4 +1,4 @@
-"""MySQL value lists rendered column-wise (arrowtail.sinks.mysqlvalues)."""
+"""MySQL value lists rendered column-wise (arrowtail.sinks.database.mysql_values)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pyarrow as pa
 
-from arrowtail.sinks import mysqlvalues
-from arrowtail.sinks.mysqlvalues import row_literals, statements
+from arrowtail.sinks.database import mysql_values as mysqlvalues
+from arrowtail.sinks.database.mysql_values import row_literals, statements
 
 
 def test_every_value_is_a_literal_that_cannot_escape():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import struct
 
 from arrowtail import PgOutputDecoder
-from arrowtail.sources.pgwire import NativeReplicationStream
+from arrowtail.sources.postgres.replication import NativeReplicationStream
 from tests.unit.test_pgoutput_decoder import begin, commit, insert, relation, xlogdata
 
 

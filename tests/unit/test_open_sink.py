@@ -9,7 +9,7 @@ import pytest
 from arrowtail.exceptions import ConfigError
 from arrowtail.sinks import open_sink
 from arrowtail.sinks.jsonl import JsonlSink
-from arrowtail.sinks.kafka import KafkaSink
+from arrowtail.sinks.kafka.sink import KafkaSink
 from arrowtail.sinks.parquet import ParquetSink
 
 

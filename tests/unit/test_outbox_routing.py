@@ -8,19 +8,19 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from batches import change_batch
 
 from arrowtail import config
 from arrowtail.exceptions import ConfigError
 from arrowtail.sinks import open_sink
-from arrowtail.sinks.kafka import KafkaSink
-from arrowtail.sinks.outbox import (
+from arrowtail.sinks.kafka.outbox import (
     OutboxRoute,
     as_bytes,
     outbox_routes,
     route_batch,
     topic_groups,
 )
+from arrowtail.sinks.kafka.sink import KafkaSink
+from tests.support.batches import change_batch
 
 COLUMNS = [
     pa.field("id", pa.uuid()),

@@ -13,9 +13,9 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
-from batches import SIMPLE_COLUMNS, change_batch, simple_rows
 
 from arrowtail.sinks.parquet import ParquetSink
+from tests.support.batches import SIMPLE_COLUMNS, change_batch, simple_rows
 
 
 def manifest(root: Path) -> dict:

@@ -6,10 +6,10 @@ import random
 
 import pyarrow as pa
 import pytest
-from kafka_reference import java_murmur2, java_partition
 
 from arrowtail import _core
 from arrowtail.exceptions import ConfigError
+from tests.support.kafka_reference import java_murmur2, java_partition
 
 # Kafka's own UtilsTest vectors (signed) and librdkafka's (unsigned).
 JAVA_VECTORS = {

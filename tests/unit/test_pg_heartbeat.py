@@ -7,8 +7,8 @@ import pyarrow as pa
 import pytest
 
 from arrowtail.exceptions import SourceError
-from arrowtail.sources import pg_heartbeat
-from arrowtail.sources.pg_heartbeat import PREFIX, Heartbeat, drop_heartbeats
+from arrowtail.sources.postgres import heartbeat as pg_heartbeat
+from arrowtail.sources.postgres.heartbeat import PREFIX, Heartbeat, drop_heartbeats
 
 
 def messages(prefixes: list[str | None]) -> pa.RecordBatch:

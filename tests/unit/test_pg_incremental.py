@@ -9,7 +9,7 @@ from typing import Any
 import pyarrow as pa
 
 from arrowtail import config
-from arrowtail.sources.pg_incremental import (
+from arrowtail.sources.postgres.incremental import (
     SIGNAL_PREFIX,
     WATERMARK_PREFIX,
     IncrementalSnapshots,

@@ -8,8 +8,8 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from arrowtail.sources.pg_snapshot import TableShape
-from arrowtail.sources.pg_toast import ToastReselect
+from arrowtail.sources.postgres.snapshot import TableShape
+from arrowtail.sources.postgres.toast import ToastReselect
 
 SHAPE = TableShape(
     "public",

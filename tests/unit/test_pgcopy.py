@@ -1,4 +1,5 @@
-"""COPY CSV payloads for PostgreSQL rendered column-wise (arrowtail.sinks.pgcopy)."""
+"""COPY CSV payloads for PostgreSQL rendered column-wise
+(arrowtail.sinks.database.postgres_copy)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import datetime as dt
 
 import pyarrow as pa
 
-from arrowtail.sinks.pgcopy import csv_payload
+from arrowtail.sinks.database.postgres_copy import csv_payload
 
 
 def test_text_forms_of_binary_uuid_duration_and_null_versus_empty():

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from arrowtail import DecodeError, PgOutputDecoder
-from tests.replay import replay
+from tests.support.replay import replay
 
 REL = 16384
 PG_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)

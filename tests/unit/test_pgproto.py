@@ -14,7 +14,8 @@ import pytest
 
 from arrowtail import _core
 from arrowtail.exceptions import DecodeError, SourceError
-from arrowtail.sources import pgauth, pgproto
+from arrowtail.sources.postgres import auth as pgauth
+from arrowtail.sources.postgres import client as pgproto
 
 
 def test_scram_matches_rfc7677_vector() -> None:

@@ -10,9 +10,9 @@ from decimal import Decimal
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from arrowtail.verify import Report, TableReport, _compare_rows, main_verify, recheck
-from arrowtail.verify_sides import ParquetSide, normalise
-from tests.batches import make_changes
+from arrowtail.verify.compare import Report, TableReport, _compare_rows, main_verify, recheck
+from arrowtail.verify.sides import ParquetSide, normalise
+from tests.support.batches import make_changes
 
 
 def test_normalise_makes_driver_and_arrow_values_comparable():

@@ -13,7 +13,8 @@ Kafka options in the query string: ``topic_prefix``, ``database``, ``decimals``
 ``schemas`` (``true``/``false``), ``value_format`` (``debezium``/``arrow``), ``dead_letter_topic``,
 ``max_message_bytes``, ``topic.<schema.table>=<topic>`` (per-table topic),
 ``outbox=<schema.table>[,...]`` with ``outbox.<setting>=<value>`` (outbox routing, settings of
-:func:`arrowtail.sinks.outbox.outbox_routes`; also ``[sink.outbox]`` in the configuration file) and
+:func:`arrowtail.sinks.kafka.outbox.outbox_routes`; also ``[sink.outbox]`` in the configuration
+file) and
 ``producer.<librdkafka setting>=<value>`` (passed to the producer, e.g. ``producer.linger.ms=20``).
 Lake tables: ``iceberg:DIR`` (an embedded SQL catalog on SQLite in DIR) or
 ``iceberg:rest+https://HOST/PATH?warehouse=...`` (a REST catalog), and ``delta:DIR``; options
@@ -102,7 +103,7 @@ def open_sink(
         import os
 
         from arrowtail.redact import register_secret
-        from arrowtail.sinks.database import sink_from_url
+        from arrowtail.sinks.database.url import sink_from_url
 
         # The target's password: in the URL (masked everywhere) or ARROWTAIL_TARGET_PASSWORD.
         password = os.environ.get("ARROWTAIL_TARGET_PASSWORD")
@@ -142,7 +143,7 @@ def _lake(spec: str) -> Sink:
 
 
 def _kafka(spec: str, outbox: dict[str, Any]) -> Sink:
-    from arrowtail.sinks.kafka import KafkaSink
+    from arrowtail.sinks.kafka.sink import KafkaSink
 
     url = urlsplit(spec)
     if not url.netloc:

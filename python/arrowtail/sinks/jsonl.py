@@ -1,7 +1,7 @@
 """A JSON Lines sink: one JSON object per change, to a file or stdout. Meant for the command line
 (``--to jsonl:FILE`` / ``jsonl:-``), quick looks and piping into other tools.
 
-Each line is the Debezium envelope of a change (see :mod:`arrowtail.sinks.kafka` and
+Each line is the Debezium envelope of a change (see :mod:`arrowtail.sinks.kafka.sink` and
 ``arrowtail._core.debezium_serialize``): the core writes the JSON of a whole batch, so Python only
 joins bytes. Tombstones are not written (they only matter to Kafka's log compaction).
 ``commit`` flushes what was written and, for a regular file, fsyncs it; stdout, pipes and

@@ -5,7 +5,7 @@ Shapes (``mode``):
 
 - ``mirror``: one table per source table, merged by primary key, equal to the source table as of
   the committed position. A batch is reduced to its net effect per key
-  (:func:`arrowtail.sinks.changes.collapse`): a truncate empties the table, deleted keys are
+  (:func:`arrowtail.changes.collapse`): a truncate empties the table, deleted keys are
   removed, surviving keys are inserted or replaced; a column the source did not send
   (``_unchanged``) keeps the table's value. Pseudo-tables (``_messages``, ``_ddl``) have no rows
   to mirror and are left out; a table without a primary key cannot be mirrored and stops the run.
@@ -35,9 +35,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from arrowtail.changes import META_COLUMNS, collapse, table_info
 from arrowtail.exceptions import ConfigError, SchemaChangeError, SinkError
 from arrowtail.sinks.base import Position, table_parts
-from arrowtail.sinks.changes import META_COLUMNS, collapse, table_info
 
 log = logging.getLogger(__name__)
 

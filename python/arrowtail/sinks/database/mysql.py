@@ -1,0 +1,248 @@
+"""Applies change batches to a MySQL or MariaDB target (the source's schema is the database).
+
+Each net action of a batch is a few multi-row statements of at most 1 MiB: ``INSERT ... VALUES
+(...), (...) ON DUPLICATE KEY UPDATE c = VALUES(c)`` and ``DELETE ... WHERE (pk) IN ((...), ...)``,
+their value lists rendered column-wise by :mod:`arrowtail.sinks.database.mysql_values` (or escaped
+by PyMySQL for the few types that has no rendering for). A truncate is ``DELETE FROM`` because
+``TRUNCATE`` commits implicitly (MySQL manual, "Statements That Cause an Implicit Commit") and
+would break the one-transaction-per-commit rule; table DDL runs on a second, autocommit connection
+for the same reason. Columns a primary-key change carries from the old row go through a
+``TEMPORARY`` table (no implicit commit). The session runs in strict mode so a value that does not
+fit is an error, never a silent truncation.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pyarrow as pa
+
+from arrowtail.exceptions import SinkError
+from arrowtail.sinks.database import sqltypes
+from arrowtail.sinks.database.mysql_values import row_literals, statements
+from arrowtail.sinks.database.target import STATE_TABLE, Position, TargetSink, TargetTable
+
+#: Keys per DELETE statement.
+DELETE_CHUNK = 1000
+#: Seconds a CREATE/ALTER TABLE waits for a metadata lock.
+DDL_LOCK_WAIT = 30
+_SESSION = (
+    "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ENGINE_SUBSTITUTION',"
+    " time_zone = '+00:00'"
+)
+
+
+def quote(name: str) -> str:
+    """A MySQL identifier in backquotes."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+class MySqlTargetSink(TargetSink):
+    """A sink that applies changes to a MySQL/MariaDB server; ``database`` holds the state table
+    and is the default database of unqualified table names."""
+
+    engine = sqltypes.MYSQL
+
+    def __init__(
+        self, host: str, port: int, user: str, password: str, database: str, **kw: Any
+    ) -> None:
+        super().__init__(**kw)
+        self.params = {"host": host, "port": int(port), "user": user, "password": password}
+        self.database = database
+        self._conn: Any = None
+        self._carry_ids = 0
+
+    def _open_connection(self, autocommit: bool) -> Any:
+        try:
+            import pymysql
+        except ImportError as exc:
+            raise SinkError("the MySQL/MariaDB target needs PyMySQL: pip install pymysql") from exc
+
+        conn = pymysql.connect(
+            **self.params,
+            database=self.database,
+            autocommit=autocommit,
+            charset="utf8mb4",
+            connect_timeout=10,
+        )
+        with conn.cursor() as cur:
+            cur.execute(_SESSION)
+        return conn
+
+    def _ddl(self, statements: list[str]) -> None:
+        conn = self._open_connection(autocommit=True)
+        try:
+            with conn.cursor() as cur:
+                # A table this sink's open transaction already wrote holds a metadata lock that
+                # the ALTER would wait for forever; fail after a while instead.
+                cur.execute(f"SET SESSION lock_wait_timeout = {DDL_LOCK_WAIT}")
+                for statement in statements:
+                    try:
+                        cur.execute(statement)
+                    except Exception as exc:
+                        hint = ""
+                        if exc.args and exc.args[0] == 1205:  # ER_LOCK_WAIT_TIMEOUT
+                            hint = (
+                                " (a table written in this sink's open transaction cannot be"
+                                " altered on MySQL; commit before the schema change)"
+                            )
+                        what = statement.split("(")[0].strip()
+                        raise SinkError(f"{what}: {exc}{hint}") from exc
+        finally:
+            conn.close()
+
+    # -- connection and state ----------------------------------------------------------------
+
+    def _connect(self) -> None:
+        self._conn = self._open_connection(autocommit=False)
+
+    def _disconnect(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _rollback(self) -> None:
+        if self._conn is not None:
+            self._conn.rollback()
+
+    def _commit_txn(self) -> None:
+        self._conn.commit()
+
+    def _ensure_state_table(self) -> None:
+        self._ddl(
+            [
+                f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} (sink_name VARCHAR(255) PRIMARY KEY,"
+                " position JSON NOT NULL, updated_at TIMESTAMP(6) NOT NULL"
+                " DEFAULT CURRENT_TIMESTAMP(6)) ENGINE=InnoDB"
+            ]
+        )
+
+    def _write_state(self, position: Position) -> None:
+        with self._conn.cursor() as cur:
+            cur.execute(
+                f"INSERT INTO {STATE_TABLE} (sink_name, position, updated_at)"
+                " VALUES (%s, %s, CURRENT_TIMESTAMP(6)) ON DUPLICATE KEY UPDATE"
+                " position = VALUES(position), updated_at = VALUES(updated_at)",
+                (self.sink_name, json.dumps(position)),
+            )
+
+    # -- tables ------------------------------------------------------------------------------
+
+    def _default_schema(self) -> str:
+        return self.database
+
+    def _sql_name(self, schema: str, name: str) -> Any:
+        return f"{quote(schema)}.{quote(name)}"
+
+    def _describe(self, schema: str, name: str) -> tuple[dict[str, str] | None, tuple[str, ...]]:
+        with self._conn.cursor() as cur:
+            cur.execute(
+                "SELECT column_name, data_type, column_key FROM information_schema.columns"
+                " WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
+                (schema, name),
+            )
+            rows = cur.fetchall()
+            if not rows:
+                return None, ()
+            cur.execute(
+                "SELECT column_name FROM information_schema.statistics WHERE table_schema = %s"
+                " AND table_name = %s AND index_name = 'PRIMARY' ORDER BY seq_in_index",
+                (schema, name),
+            )
+            pk = tuple(r[0] for r in cur.fetchall())
+        return {r[0]: r[1] for r in rows}, pk
+
+    def _create(self, schema: str, name: str, defs: list[tuple[str, str]], pk: tuple) -> None:
+        cols = [f"{quote(c)} {t}" for c, t in defs]
+        cols.append("PRIMARY KEY (" + ", ".join(map(quote, pk)) + ")")
+        self._ddl(
+            [
+                f"CREATE DATABASE IF NOT EXISTS {quote(schema)}",
+                f"CREATE TABLE IF NOT EXISTS {self._sql_name(schema, name)} ("
+                + ", ".join(cols)
+                + ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+            ]
+        )
+
+    def _add_columns(self, schema: str, name: str, defs: list[tuple[str, str]]) -> None:
+        adds = ", ".join(f"ADD COLUMN {quote(c)} {t}" for c, t in defs)
+        self._ddl([f"ALTER TABLE {self._sql_name(schema, name)} {adds}"])
+
+    # -- applying ----------------------------------------------------------------------------
+
+    def _truncate(self, target: TargetTable) -> None:
+        with self._conn.cursor() as cur:
+            cur.execute(f"DELETE FROM {target.sql_name}")
+
+    def _delete(self, target: TargetTable, keys: pa.Table) -> None:
+        sqltypes.check_table(keys, self.engine)
+        lhs = "(" + ", ".join(map(quote, keys.column_names)) + ")"
+        prefix = f"DELETE FROM {target.sql_name} WHERE {lhs} IN ("
+        literals = row_literals(keys)
+        with self._conn.cursor() as cur:
+            if literals is not None:
+                for statement in statements(prefix, literals, ")"):
+                    cur.execute(statement)
+                return
+            values = self._values(target, keys)
+            one = "(" + ", ".join(["%s"] * len(keys.column_names)) + ")"
+            for start in range(0, len(values), DELETE_CHUNK):
+                chunk = values[start : start + DELETE_CHUNK]
+                params = [v for row in chunk for v in row]
+                cur.execute(prefix + ", ".join([one] * len(chunk)) + ")", params)
+
+    def _upsert(self, target: TargetTable, columns: list[str], rows: pa.Table) -> None:
+        updates = [c for c in columns if c not in target.pk] or list(target.pk[:1])
+        tail = " ON DUPLICATE KEY UPDATE " + ", ".join(
+            f"{quote(c)} = VALUES({quote(c)})" for c in updates
+        )
+        self._insert(target.sql_name, rows, target.columns, tail)
+
+    def _insert(self, sql_name: str, rows: pa.Table, types: dict[str, str], tail: str = "") -> None:
+        """Multi-row ``INSERT INTO sql_name (columns of rows) VALUES ...`` + ``tail``."""
+        sqltypes.check_table(rows, self.engine)
+        columns = rows.column_names
+        head = f"INSERT INTO {sql_name} ({', '.join(map(quote, columns))}) VALUES "
+        literals = row_literals(rows)
+        with self._conn.cursor() as cur:
+            if literals is not None:
+                for statement in statements(head, literals, tail):
+                    cur.execute(statement)
+                return
+            # Lists, intervals, structs: PyMySQL escapes the values, and packs the rows into
+            # multi-row statements itself.
+            one = "(" + ", ".join(["%s"] * len(columns)) + ")"
+            cur.executemany(head + one + tail, sqltypes.rows_for(rows, self.engine, types))
+
+    def _stash(self, target: TargetTable, columns: list[str], pairs: pa.Table) -> tuple[list, Any]:
+        # Temporary tables neither commit implicitly nor show up in the binlog's transaction
+        # (MySQL manual, "Statements That Cause an Implicit Commit": TEMPORARY is exempt).
+        self._carry_ids += 1
+        keys = quote(f"arrowtail_keys_{self._carry_ids}")
+        stash = quote(f"arrowtail_carry_{self._carry_ids}")
+        pk = target.pk
+        key_cols = ", ".join(f"{quote(k)}, {quote(k)} AS {quote('__from_' + k)}" for k in pk)
+        match = " AND ".join(f"t.{quote(k)} = m.{quote('__from_' + k)}" for k in pk)
+        picked = ", ".join([f"m.{quote(k)}" for k in pk] + [f"t.{quote(c)}" for c in columns])
+        with self._conn.cursor() as cur:
+            cur.execute(f"DROP TEMPORARY TABLE IF EXISTS {keys}, {stash}")
+            cur.execute(
+                f"CREATE TEMPORARY TABLE {keys} ENGINE=InnoDB"
+                f" SELECT {key_cols} FROM {target.sql_name} LIMIT 0"
+            )
+        self._insert(keys, pairs, self._pair_types(target, pairs))
+        with self._conn.cursor() as cur:
+            cur.execute(
+                f"CREATE TEMPORARY TABLE {stash} ENGINE=InnoDB SELECT {picked}"
+                f" FROM {target.sql_name} AS t JOIN {keys} AS m ON {match}"
+            )
+            cur.execute(f"DROP TEMPORARY TABLE {keys}")
+        return columns, stash
+
+    def _unstash(self, target: TargetTable, columns: list[str], stash: Any) -> None:
+        sets = ", ".join(f"t.{quote(c)} = s.{quote(c)}" for c in columns)
+        match = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in target.pk)
+        with self._conn.cursor() as cur:
+            cur.execute(f"UPDATE {target.sql_name} AS t JOIN {stash} AS s ON {match} SET {sets}")
+            cur.execute(f"DROP TEMPORARY TABLE {stash}")

@@ -1,0 +1,272 @@
+"""Applies change batches to a PostgreSQL target database.
+
+Each net action of a batch is one statement: rows are COPYed into a temporary staging table (one
+per column set, kept for the session, ``ON COMMIT DELETE ROWS``, with the target's column types),
+then one ``INSERT ... SELECT ... ON CONFLICT (pk) DO UPDATE`` per set of sent columns, or one
+``DELETE ... USING`` for the deleted keys. ``TRUNCATE`` is transactional in PostgreSQL, so it
+joins the same transaction as the rest. Columns a primary-key change carries from the old row are
+copied into an ``ON COMMIT DROP`` temporary table before the deletes and set after the upserts.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any
+
+import pyarrow as pa
+
+from arrowtail.sinks.database import sqltypes
+from arrowtail.sinks.database.postgres_copy import csv_payload
+from arrowtail.sinks.database.target import STATE_TABLE, Position, TargetSink, TargetTable
+
+
+class PostgresTargetSink(TargetSink):
+    """A sink that applies changes to the PostgreSQL database at ``dsn`` (libpq URL or key=value
+    string); see :class:`arrowtail.sinks.database.target.TargetSink` for the keyword arguments."""
+
+    engine = sqltypes.POSTGRES
+
+    def __init__(self, dsn: str, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.dsn = dsn
+        self._conn: Any = None
+        self._stage_ids = itertools.count()
+        # Staging tables live for the session (ON COMMIT DELETE ROWS) so a long run does not
+        # create and drop a catalog entry per statement; those created in the open transaction
+        # disappear with a rollback and are forgotten then.
+        self._stages: dict[tuple[str, tuple[str, ...]], Any] = {}
+        self._stages_new: list[tuple[str, tuple[str, ...]]] = []
+
+    # -- connection and state ----------------------------------------------------------------
+
+    def _connect(self) -> None:
+        import psycopg
+
+        self._conn = psycopg.connect(self.dsn, autocommit=False)
+        with self._conn.cursor() as cur:
+            cur.execute("SET TIME ZONE 'UTC'")
+        self._conn.commit()
+
+    def _disconnect(self) -> None:
+        self._stages.clear()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _rollback(self) -> None:
+        for key in self._stages_new:
+            self._stages.pop(key, None)
+        self._stages_new.clear()
+        if self._conn is not None:
+            self._conn.rollback()
+
+    def _commit_txn(self) -> None:
+        self._conn.commit()
+        self._stages_new.clear()
+
+    def _ensure_state_table(self) -> None:
+        with self._conn.cursor() as cur:
+            cur.execute(
+                f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} (sink_name text PRIMARY KEY,"
+                " position jsonb NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())"
+            )
+
+    def _write_state(self, position: Position) -> None:
+        with self._conn.cursor() as cur:
+            cur.execute(
+                f"INSERT INTO {STATE_TABLE} (sink_name, position, updated_at)"
+                " VALUES (%s, %s::jsonb, now()) ON CONFLICT (sink_name) DO UPDATE"
+                " SET position = EXCLUDED.position, updated_at = EXCLUDED.updated_at",
+                (self.sink_name, json.dumps(position)),
+            )
+
+    # -- tables ------------------------------------------------------------------------------
+
+    def _default_schema(self) -> str:
+        return "public"
+
+    def _sql_name(self, schema: str, name: str) -> Any:
+        from psycopg import sql
+
+        return sql.Identifier(schema, name)
+
+    def _describe(self, schema: str, name: str) -> tuple[dict[str, str] | None, tuple[str, ...]]:
+        with self._conn.cursor() as cur:
+            cur.execute(
+                "SELECT a.attname, CASE WHEN t.typcategory = 'A' THEN 'array'"
+                " ELSE format_type(a.atttypid, NULL) END"
+                " FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid"
+                " WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped"
+                " ORDER BY a.attnum",
+                (f'"{schema}"."{name}"',),
+            )
+            rows = cur.fetchall()
+            if not rows:
+                return None, ()
+            cur.execute(
+                "SELECT a.attname FROM pg_index i"
+                " JOIN LATERAL unnest(i.indkey) WITH ORDINALITY k(attnum, n) ON true"
+                " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum"
+                " WHERE i.indrelid = to_regclass(%s) AND i.indisprimary ORDER BY k.n",
+                (f'"{schema}"."{name}"',),
+            )
+            pk = tuple(r[0] for r in cur.fetchall())
+        return {r[0]: r[1] for r in rows}, pk
+
+    def _create(self, schema: str, name: str, defs: list[tuple[str, str]], pk: tuple) -> None:
+        from psycopg import sql
+
+        cols = [sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in defs]
+        cols.append(sql.SQL("PRIMARY KEY ({})").format(sql.SQL(", ").join(map(sql.Identifier, pk))))
+        with self._conn.cursor() as cur:
+            cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+            cur.execute(
+                sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(
+                    self._sql_name(schema, name), sql.SQL(", ").join(cols)
+                )
+            )
+
+    def _add_columns(self, schema: str, name: str, defs: list[tuple[str, str]]) -> None:
+        from psycopg import sql
+
+        adds = [sql.SQL("ADD COLUMN {} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in defs]
+        with self._conn.cursor() as cur:
+            cur.execute(
+                sql.SQL("ALTER TABLE {} {}").format(
+                    self._sql_name(schema, name), sql.SQL(", ").join(adds)
+                )
+            )
+
+    # -- applying ----------------------------------------------------------------------------
+
+    def _stash(self, target: TargetTable, columns: list[str], pairs: pa.Table) -> tuple[list, Any]:
+        from psycopg import sql
+
+        pk = target.pk
+        keys = sql.Identifier(f"arrowtail_keys_{next(self._stage_ids)}")
+        stash = sql.Identifier(f"arrowtail_carry_{next(self._stage_ids)}")
+        key_cols = [sql.SQL("{0} AS {0}").format(sql.Identifier(k)) for k in pk]
+        key_cols += [
+            sql.SQL("{} AS {}").format(sql.Identifier(k), sql.Identifier(f"__from_{k}")) for k in pk
+        ]
+        match = sql.SQL(" AND ").join(
+            sql.SQL("t.{} = m.{}").format(sql.Identifier(k), sql.Identifier(f"__from_{k}"))
+            for k in pk
+        )
+        picked = [sql.SQL("m.{}").format(sql.Identifier(k)) for k in pk]
+        picked += [sql.SQL("t.{}").format(sql.Identifier(c)) for c in columns]
+        names = sql.SQL(", ").join(map(sql.Identifier, pairs.column_names))
+        with self._conn.cursor() as cur:
+            # Both tables vanish at commit or rollback (ON COMMIT DROP).
+            cur.execute(
+                sql.SQL(
+                    "CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA"
+                ).format(keys, sql.SQL(", ").join(key_cols), target.sql_name)
+            )
+            with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(keys, names)) as copy:
+                for row in sqltypes.rows_for(pairs, self.engine, self._pair_types(target, pairs)):
+                    copy.write_row(row)
+            cur.execute(
+                sql.SQL(
+                    "CREATE TEMP TABLE {} ON COMMIT DROP AS"
+                    " SELECT {} FROM {} AS t JOIN {} AS m ON {}"
+                ).format(stash, sql.SQL(", ").join(picked), target.sql_name, keys, match)
+            )
+        return columns, stash
+
+    def _unstash(self, target: TargetTable, columns: list[str], stash: Any) -> None:
+        from psycopg import sql
+
+        sets = sql.SQL(", ").join(sql.SQL("{0} = s.{0}").format(sql.Identifier(c)) for c in columns)
+        match = sql.SQL(" AND ").join(
+            sql.SQL("t.{0} = s.{0}").format(sql.Identifier(k)) for k in target.pk
+        )
+        with self._conn.cursor() as cur:
+            cur.execute(
+                sql.SQL("UPDATE {} AS t SET {} FROM {} AS s WHERE {}").format(
+                    target.sql_name, sets, stash, match
+                )
+            )
+
+    def _stage(self, target: TargetTable, rows: pa.Table) -> Any:
+        """COPYs ``rows`` into the (empty) staging table for these columns and returns its name;
+        :meth:`_unstage` empties it again."""
+        from psycopg import sql
+
+        cols = sql.SQL(", ").join(map(sql.Identifier, rows.column_names))
+        sqltypes.check_table(rows, self.engine)
+        payload = csv_payload(rows, target.columns)
+        key = (target.name, tuple(rows.column_names))
+        stage = self._stages.get(key)
+        with self._conn.cursor() as cur:
+            if stage is None:
+                stage = sql.Identifier(f"arrowtail_stage_{next(self._stage_ids)}")
+                cur.execute(
+                    sql.SQL(
+                        "CREATE TEMP TABLE {} ON COMMIT DELETE ROWS AS SELECT {} FROM {}"
+                        " WITH NO DATA"
+                    ).format(stage, cols, target.sql_name)
+                )
+                self._stages[key] = stage
+                self._stages_new.append(key)
+            if payload is not None:
+                statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(stage, cols)
+                with cur.copy(statement) as copy:
+                    copy.write(payload)
+            else:
+                # Lists, intervals, structs: psycopg adapts the values row by row.
+                with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(stage, cols)) as copy:
+                    for row in self._values(target, rows):
+                        copy.write_row(row)
+        return stage
+
+    def _unstage(self, cur: Any, stage: Any) -> None:
+        from psycopg import sql
+
+        cur.execute(sql.SQL("TRUNCATE {}").format(stage))
+
+    def _truncate(self, target: TargetTable) -> None:
+        from psycopg import sql
+
+        with self._conn.cursor() as cur:
+            cur.execute(sql.SQL("TRUNCATE {}").format(target.sql_name))
+
+    def _delete(self, target: TargetTable, keys: pa.Table) -> None:
+        from psycopg import sql
+
+        stage = self._stage(target, keys)
+        match = sql.SQL(" AND ").join(
+            sql.SQL("t.{0} = s.{0}").format(sql.Identifier(k)) for k in keys.column_names
+        )
+        with self._conn.cursor() as cur:
+            cur.execute(
+                sql.SQL("DELETE FROM {} AS t USING {} AS s WHERE {}").format(
+                    target.sql_name, stage, match
+                )
+            )
+            self._unstage(cur, stage)
+
+    def _upsert(self, target: TargetTable, columns: list[str], rows: pa.Table) -> None:
+        from psycopg import sql
+
+        stage = self._stage(target, rows)
+        cols = sql.SQL(", ").join(map(sql.Identifier, columns))
+        keys = sql.SQL(", ").join(map(sql.Identifier, target.pk))
+        updates = [c for c in columns if c not in target.pk]
+        action: sql.Composable
+        if updates:
+            action = sql.SQL("DO UPDATE SET {}").format(
+                sql.SQL(", ").join(
+                    sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in updates
+                )
+            )
+        else:
+            action = sql.SQL("DO NOTHING")
+        with self._conn.cursor() as cur:
+            cur.execute(
+                sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT ({}) {}").format(
+                    target.sql_name, cols, cols, stage, keys, action
+                )
+            )
+            self._unstage(cur, stage)

@@ -1,0 +1,337 @@
+"""What the PostgreSQL and MySQL/MariaDB target sinks share: the sink protocol, the state table,
+replay protection, table preparation and the order in which a batch's net effect is applied.
+
+Exactly-once on the target: everything written between two ``commit`` calls is applied in one
+target transaction together with the new position in ``arrowtail_state``. After a crash the
+target holds the changes up to the stored position and nothing else, and ``write`` skips rows whose
+``_pos`` is at or below it, so a replay neither repeats nor loses a change, and the stored position
+never moves backwards. (Snapshot reads at exactly the stored position are applied again: see
+:func:`arrowtail.changes.collapse`.)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa
+
+from arrowtail.changes import collapse, table_info
+from arrowtail.exceptions import ArrowtailError, SinkError
+from arrowtail.sinks.database import sqltypes
+
+Position = dict[str, Any]
+STATE_TABLE = "arrowtail_state"
+#: Pseudo-tables (docs/design.md) that carry messages and DDL, not rows of a table.
+PSEUDO_TABLES = frozenset({"_messages", "_ddl"})
+
+log = logging.getLogger(__name__)
+
+
+def position_order(position: Position | None) -> int | None:
+    """The ``_pos`` a position covers: PostgreSQL ``lsn``, MySQL ``pos``; ``None`` if unknown.
+
+    Unlike file and Kafka sinks, a database sink must compare positions: it decides which
+    re-delivered changes its target already holds."""
+    if not position:
+        return None
+    for key in ("lsn", "pos"):
+        if key in position:
+            return int(position[key])
+    return None
+
+
+class TargetTable:
+    """A target table as found (or created) for one (table, schema version)."""
+
+    def __init__(self, name: str, sql_name: Any, columns: dict[str, str], pk: tuple[str, ...]):
+        self.name = name
+        self.sql_name = sql_name
+        self.columns = columns
+        self.pk = pk
+
+
+class TargetSink:
+    """Base class of the database sinks; subclasses implement the ``_``-prefixed engine hooks.
+
+    ``sink_name``: the row of ``arrowtail_state`` this sink owns (several sinks may share a
+    target). ``create_tables``: create missing target tables (and add missing columns of a new
+    schema version) from the Arrow schema; otherwise a missing table, a missing column, another
+    primary key or an incompatible column type is a ``SinkError`` at the table's first batch.
+    ``table_map``: ``{"schema.table": "target_schema.target_table"}`` or a callable doing that
+    mapping; unmapped tables keep their name (MySQL: the schema is the database).
+    """
+
+    engine: str = ""
+
+    #: The engine's DB-API connection, opened by the subclass's ``_connect``.
+    _conn: Any
+
+    def __init__(
+        self,
+        *,
+        sink_name: str = "arrowtail",
+        create_tables: bool = False,
+        table_map: dict[str, str] | Callable[[str], str] | None = None,
+    ) -> None:
+        self.sink_name = sink_name
+        self.create_tables = create_tables
+        self.table_map = table_map
+        self._durable: Position | None = None
+        self._floor: int | None = None
+        self._in_txn = False
+        # Set when a write failed: its transaction, with every write since the last commit, is
+        # gone, so committing a newer position now would skip those changes for good.
+        self._failed: str | None = None
+        self._tables: dict[tuple[str, int], TargetTable] = {}
+        self.rows_applied = 0
+
+    # -- the sink protocol -------------------------------------------------------------------
+
+    def open(self) -> Position | None:
+        """Connects, creates the state table if needed and returns the stored position. Called
+        again after a failed write, it starts over from the stored position."""
+        self._abort()
+        self._disconnect()
+        try:
+            self._connect()
+            self._ensure_state_table()
+            self._durable = self._read_state(lock=False)
+            self._commit_txn()
+        except ArrowtailError:
+            raise
+        except Exception as exc:
+            raise SinkError(f"{self.engine} target: cannot open: {exc}") from exc
+        self._floor = position_order(self._durable)
+        self._failed = None
+        return self._durable
+
+    def write(self, table: str, schema_version: int, batch: pa.RecordBatch) -> None:
+        """Applies ``batch`` inside the open target transaction (committed by ``commit``)."""
+        if table.rsplit(".", 1)[-1] in PSEUDO_TABLES or batch.num_rows == 0:
+            return
+        info = table_info(batch.schema, table)
+        if not info.primary_key:
+            raise SinkError(f"table {table}: no primary key in the batch metadata; cannot apply")
+        try:
+            self._begin()
+            target = self._prepare(table, schema_version, batch.schema)
+            net = collapse(batch, info.primary_key, after=self._floor)
+            # Columns a moved row keeps from its old key are read before that key is deleted.
+            carried = [self._stash(target, c, pairs) for c, pairs in net.carries()]
+            if net.truncate:
+                self._truncate(target)
+            if net.deletes.num_rows:
+                self._delete(target, net.deletes)
+            for columns, rows in net.groups():
+                self._upsert(target, columns, rows)
+            for columns, stash in carried:
+                self._unstash(target, columns, stash)
+            self.rows_applied += net.deletes.num_rows + net.upserts.num_rows
+        except ArrowtailError as exc:
+            self._fail(str(exc))
+            raise
+        except Exception as exc:
+            self._fail(str(exc))
+            raise SinkError(f"{self.engine} target, table {table}: {exc}") from exc
+
+    def commit(self, position: Position) -> None:
+        """Commits everything written together with ``position`` in the state table."""
+        if self._failed is not None:
+            raise SinkError(
+                f"{self.engine} target: not committing {position}: an earlier write failed and"
+                f" was rolled back ({self._failed}); restart from the durable position"
+            )
+        new = position_order(position)
+        backwards = new is not None and self._floor is not None and new < self._floor
+        try:
+            self._begin()
+            if backwards:
+                # Everything at or below the stored position was skipped by write(); keep it.
+                # Normal after a restart when the source re-delivers from an older point.
+                log.info("keeping the stored position %s (commit of older %s)", self._floor, new)
+            else:
+                self._write_state(position)
+            self._commit_txn()
+        except ArrowtailError:
+            self._abort()
+            raise
+        except Exception as exc:
+            self._abort()
+            raise SinkError(f"{self.engine} target: commit failed: {exc}") from exc
+        self._in_txn = False
+        if not backwards:
+            self._durable = position
+            self._floor = new if new is not None else self._floor
+
+    def durable_position(self) -> Position | None:
+        """The last position committed to the target."""
+        return self._durable
+
+    def close(self) -> None:
+        """Rolls back anything uncommitted and disconnects."""
+        try:
+            self._abort()
+        finally:
+            self._disconnect()
+
+    # -- shared steps ------------------------------------------------------------------------
+
+    def _begin(self) -> None:
+        if self._in_txn:
+            return
+        # Re-read (and lock) the state row: another process may have advanced it since open().
+        stored = self._read_state(lock=True)
+        order = position_order(stored)
+        if order is not None and (self._floor is None or order > self._floor):
+            self._floor, self._durable = order, stored
+        self._in_txn = True
+
+    def _fail(self, reason: str) -> None:
+        self._failed = reason
+        self._abort()
+
+    def _abort(self) -> None:
+        if self._in_txn:
+            self._in_txn = False
+            try:
+                self._rollback()
+            except Exception:  # the connection may be gone; the server rolls back anyway
+                log.debug("rollback failed", exc_info=True)
+
+    def target_name(self, table: str) -> tuple[str, str]:
+        """``schema.table`` -> (target schema or database, target table)."""
+        mapped = table
+        if callable(self.table_map):
+            mapped = self.table_map(table)
+        elif self.table_map and table in self.table_map:
+            mapped = self.table_map[table]
+        # The first dot separates schema (MySQL: database) and table, as everywhere in arrowtail.
+        schema, dot, name = mapped.partition(".")
+        if not dot:
+            schema, name = "", schema
+        return schema or self._default_schema(), name
+
+    def _prepare(self, table: str, version: int, schema: pa.Schema) -> TargetTable:
+        cached = self._tables.get((table, version))
+        if cached is not None:
+            return cached
+        info = table_info(schema, table)
+        fields = [schema.field(c) for c in info.columns]
+        target_schema, name = self.target_name(table)
+        where = f"{target_schema}.{name}"
+        columns, pk = self._describe(target_schema, name)
+        if columns is None:
+            if not self.create_tables:
+                raise SinkError(
+                    f"target table {where} (for {table}) does not exist; create it or pass"
+                    " create_tables=True"
+                )
+            defs = [
+                (f.name, sqltypes.sql_type(f, self.engine, f.name in info.primary_key))
+                for f in fields
+            ]
+            self._create(target_schema, name, defs, info.primary_key)
+            columns, pk = self._describe(target_schema, name)
+            assert columns is not None
+        problems = []
+        missing = [f for f in fields if f.name not in columns]
+        if missing and self.create_tables:
+            self._add_columns(
+                target_schema, name, [(f.name, sqltypes.sql_type(f, self.engine)) for f in missing]
+            )
+            columns, pk = self._describe(target_schema, name)
+            assert columns is not None
+        elif missing:
+            problems.append("missing column(s) " + ", ".join(f.name for f in missing))
+        if tuple(pk) != tuple(info.primary_key):
+            problems.append(
+                f"primary key is ({', '.join(pk)}), the source's is ({', '.join(info.primary_key)})"
+            )
+        for f in fields:
+            have = columns.get(f.name)
+            if have is not None and not sqltypes.accepts(f, have):
+                problems.append(f"column {f.name} is {have}, cannot hold Arrow {f.type}")
+        if problems:
+            raise SinkError(f"target table {where} does not match {table}: " + "; ".join(problems))
+        target = TargetTable(table, self._sql_name(target_schema, name), columns, info.primary_key)
+        self._tables[(table, version)] = target
+        return target
+
+    def _values(self, target: TargetTable, rows: pa.Table) -> list[tuple]:
+        return sqltypes.rows_for(rows, self.engine, target.columns)
+
+    # -- engine hooks ------------------------------------------------------------------------
+
+    def _connect(self) -> None:
+        raise NotImplementedError
+
+    def _disconnect(self) -> None:
+        raise NotImplementedError
+
+    def _rollback(self) -> None:
+        raise NotImplementedError
+
+    def _commit_txn(self) -> None:
+        raise NotImplementedError
+
+    def _ensure_state_table(self) -> None:
+        raise NotImplementedError
+
+    def _read_state(self, lock: bool) -> Position | None:
+        """The stored position (``lock``: row-locked until the transaction ends). Both engines'
+        drivers take the same statement; psycopg returns jsonb parsed, PyMySQL JSON as text."""
+        suffix = " FOR UPDATE" if lock else ""
+        with self._conn.cursor() as cur:
+            cur.execute(
+                f"SELECT position FROM {STATE_TABLE} WHERE sink_name = %s{suffix}",
+                (self.sink_name,),
+            )
+            row = cur.fetchone()
+        if row is None:
+            return None
+        return row[0] if isinstance(row[0], dict) else json.loads(row[0])
+
+    def _write_state(self, position: Position) -> None:
+        raise NotImplementedError
+
+    def _default_schema(self) -> str:
+        raise NotImplementedError
+
+    def _sql_name(self, schema: str, name: str) -> Any:
+        raise NotImplementedError
+
+    def _describe(self, schema: str, name: str) -> tuple[dict[str, str] | None, tuple[str, ...]]:
+        """Target columns ``{name: data_type}`` (``None`` if no table) and primary key."""
+        raise NotImplementedError
+
+    def _create(self, schema: str, name: str, defs: list[tuple[str, str]], pk: tuple) -> None:
+        raise NotImplementedError
+
+    def _add_columns(self, schema: str, name: str, defs: list[tuple[str, str]]) -> None:
+        raise NotImplementedError
+
+    def _truncate(self, target: TargetTable) -> None:
+        raise NotImplementedError
+
+    def _delete(self, target: TargetTable, keys: pa.Table) -> None:
+        raise NotImplementedError
+
+    def _upsert(self, target: TargetTable, columns: list[str], rows: pa.Table) -> None:
+        raise NotImplementedError
+
+    def _stash(self, target: TargetTable, columns: list[str], pairs: pa.Table) -> tuple[list, Any]:
+        """Copies ``columns`` of the target rows at the old keys of ``pairs`` (``__from_<k>``
+        columns) into a temporary table keyed by the new keys (the pk columns of ``pairs``);
+        returns ``(columns, that table)`` for :meth:`_unstash`."""
+        raise NotImplementedError
+
+    def _unstash(self, target: TargetTable, columns: list[str], stash: Any) -> None:
+        """Sets ``columns`` of the rows at the new keys from the stashed values."""
+        raise NotImplementedError
+
+    def _pair_types(self, target: TargetTable, pairs: pa.Table) -> dict[str, str]:
+        """Target types of the columns of a ``pairs`` table (old keys typed as their key)."""
+        return {n: target.columns[n.removeprefix("__from_")] for n in pairs.column_names}

@@ -1,0 +1,509 @@
+"""Follows DDL statements from binlog QUERY events on a table's column list, for binlogs written
+with ``binlog_row_metadata = MINIMAL``.
+
+Such TABLE_MAP events carry types but no names (see ``mysql_schema``). ``information_schema``
+describes a table as it is *now*; when the source reads a backlog that holds several DDL
+statements for one table, the rows between them need the columns as they were *then*. This module
+applies the statement itself to the column list known before it: ``CREATE TABLE`` (column
+definitions and key), ``ALTER TABLE`` (ADD/DROP/CHANGE/MODIFY/RENAME COLUMN with FIRST/AFTER,
+ADD/DROP PRIMARY KEY, CONVERT TO CHARACTER SET, table renames; index, constraint, partition and
+table options leave the columns alone), ``RENAME TABLE``, ``DROP TABLE``, ``DROP DATABASE``.
+
+A statement it cannot follow raises :class:`UnfollowedDdl` naming the tables it touches; the
+source then reads those from ``information_schema`` (exact while it is caught up). Grammar: MySQL
+8.0 / MariaDB 11 reference manual, "CREATE TABLE Statement", "ALTER TABLE Statement".
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable
+
+from arrowtail.sources.mysql.schema import Collations, TableInfo
+
+TableKey = tuple[str, str]
+
+_TOKEN = re.compile(
+    r"""(?P<skip>\s+|--[^\n]*|\#[^\n]*|/\*!\d*|/\*M!\d*|\*/|/\*.*?\*/)
+    |`(?P<quoted>(?:[^`]|``)*)`
+    |'(?P<str>(?:[^'\\]|\\.|'')*)'
+    |"(?P<dstr>(?:[^"\\]|\\.|"")*)"
+    |(?P<word>[A-Za-z0-9_$@]+)
+    |(?P<punct>.)""",
+    re.S | re.X,
+)
+
+#: Types whose values are text in a character set (collation matters when decoding them).
+_CHARACTER_TYPES = frozenset(
+    {"CHAR", "VARCHAR", "TINYTEXT", "TEXT", "MEDIUMTEXT", "LONGTEXT", "ENUM", "SET", "NCHAR"}
+    | {"NVARCHAR", "CHARACTER", "NATIONAL", "VARCHARACTER", "LONG", "JSON"}
+)
+#: First words of CREATE TABLE entries and ALTER specifications that leave the columns alone.
+_NOT_COLUMNS = frozenset(
+    {"KEY", "INDEX", "UNIQUE", "FULLTEXT", "SPATIAL", "FOREIGN", "CHECK", "PERIOD", "SYSTEM"}
+    | {"VECTOR"}
+)
+_TABLE_OPTIONS = frozenset(
+    {"ENGINE", "COMMENT", "AUTO_INCREMENT", "ROW_FORMAT", "ALGORITHM", "LOCK", "FORCE"}
+    | {"KEY_BLOCK_SIZE", "AVG_ROW_LENGTH", "CHECKSUM", "MAX_ROWS", "MIN_ROWS", "PACK_KEYS"}
+    | {"STATS_AUTO_RECALC", "STATS_PERSISTENT", "STATS_SAMPLE_PAGES", "PAGE_CHECKSUM"}
+    | {
+        "TRANSACTIONAL",
+        "ENCRYPTED",
+        "ENCRYPTION_KEY_ID",
+        "PAGE_COMPRESSED",
+        "DATA",
+        "INSERT_METHOD",
+    }
+    | {"ORDER", "ENABLE", "DISABLE", "DISCARD", "IMPORT", "PARTITION", "REMOVE", "COALESCE"}
+    | {"REORGANIZE", "EXCHANGE", "ANALYZE", "OPTIMIZE", "REBUILD", "REPAIR", "TRUNCATE"}
+    | {"WITH", "WITHOUT", "UNION", "DELAY_KEY_WRITE", "CONNECTION", "TABLESPACE", "STORAGE"}
+    | {"SEQUENCE", "IETF_QUOTES", "COMPRESSION", "SECONDARY_ENGINE", "WAIT", "NOWAIT", "INDEX"}
+)
+
+
+class UnfollowedDdl(Exception):
+    """A DDL statement this module cannot apply; ``tables`` are those it touches."""
+
+    def __init__(self, tables: list[TableKey], reason: str) -> None:
+        super().__init__(reason)
+        self.tables = tables
+
+
+class _Tokens:
+    """A cursor over the tokens of one statement: ``(kind, text)`` with kind ``word``
+    (unquoted), ``name`` (backquoted), ``str`` or ``punct``."""
+
+    def __init__(self, sql: str) -> None:
+        self.items: list[tuple[str, str]] = []
+        for m in _TOKEN.finditer(sql):
+            kind = m.lastgroup or "skip"
+            if kind == "skip":
+                continue
+            text = m.group(kind)
+            if kind == "quoted":
+                kind, text = "name", text.replace("``", "`")
+            elif kind in ("str", "dstr"):
+                kind, text = "str", _unescape(text, "'" if kind == "str" else '"')
+            self.items.append((kind, text))
+        self.at = 0
+
+    def peek(self, ahead: int = 0) -> tuple[str, str]:
+        i = self.at + ahead
+        return self.items[i] if i < len(self.items) else ("end", "")
+
+    def word(self, ahead: int = 0) -> str:
+        kind, text = self.peek(ahead)
+        return text.upper() if kind == "word" else ""
+
+    def accept(self, *words: str) -> bool:
+        """Consumes the keywords ``words`` if they come next."""
+        if all(self.word(i) == w for i, w in enumerate(words)):
+            self.at += len(words)
+            return True
+        return False
+
+    def punct(self, char: str) -> bool:
+        if self.peek() == ("punct", char):
+            self.at += 1
+            return True
+        return False
+
+    def name(self) -> str:
+        kind, text = self.peek()
+        if kind not in ("word", "name"):
+            raise ValueError(f"expected a name, found {text!r}")
+        self.at += 1
+        return text
+
+    def table(self, default_db: str) -> TableKey:
+        first = self.name()
+        if self.punct("."):
+            return first, self.name()
+        return default_db, first
+
+    def group(self) -> list[tuple[str, str]]:
+        """The tokens up to the next top-level ``,`` or the ``)`` closing the current group
+        (neither consumed)."""
+        depth, start = 0, self.at
+        while self.at < len(self.items):
+            tok = self.items[self.at]
+            if tok == ("punct", "("):
+                depth += 1
+            elif tok == ("punct", ")"):
+                if depth == 0:
+                    break
+                depth -= 1
+            elif tok == ("punct", ",") and depth == 0:
+                break
+            self.at += 1
+        return self.items[start : self.at]
+
+
+def _unescape(text: str, quote: str) -> str:
+    text = text.replace(quote * 2, quote)
+    return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t", "0": "\0"}.get(m[1], m[1]), text)
+
+
+def _words(tokens: list[tuple[str, str]]) -> list[str]:
+    return [t.upper() if k == "word" else "" for k, t in tokens]
+
+
+class _Column:
+    """One column definition: name, and its decoder details from the type and attributes."""
+
+    def __init__(self, tokens: list[tuple[str, str]]) -> None:
+        if len(tokens) < 2 or tokens[0][0] not in ("word", "name"):
+            raise ValueError("a column definition needs a name and a type")
+        self.name = tokens[0][1]
+        words = _words(tokens)
+        self.type = words[1]
+        self.unsigned = "UNSIGNED" in words or "SERIAL" in words
+        self.primary = "PRIMARY" in words
+        self.labels: list[str] | None = None
+        if self.type in ("ENUM", "SET"):
+            # Labels end where the type's parenthesis closes.
+            close = tokens.index(("punct", ")")) if ("punct", ")") in tokens else len(tokens)
+            self.labels = [t for k, t in tokens[2:close] if k == "str"]
+        self.charset = _option_after(tokens, words, ("CHARACTER", "SET"), ("CHARSET",))
+        self.collate = _option_after(tokens, words, ("COLLATE",))
+
+    def collation(self, default: int | None, collations: Collations) -> int | None:
+        if self.type not in _CHARACTER_TYPES:
+            return None
+        if self.type == "JSON":
+            return collations.id_of("utf8mb4_bin")
+        if self.collate:
+            return collations.id_of(self.collate)
+        if self.charset:
+            return collations.default_of(self.charset)
+        return default
+
+
+def _option_after(
+    tokens: list[tuple[str, str]], words: list[str], *keys: tuple[str, ...]
+) -> str | None:
+    for key in keys:
+        for i in range(len(words) - len(key)):
+            if tuple(words[i : i + len(key)]) == key:
+                j = i + len(key)
+                if tokens[j] == ("punct", "="):
+                    j += 1
+                if j < len(tokens):
+                    return tokens[j][1]
+    return None
+
+
+def _key_columns(toks: _Tokens) -> list[str]:
+    """``(a, b(10) DESC, ...)`` after PRIMARY KEY [USING ...]: the column names."""
+    while not toks.punct("("):
+        if toks.peek()[0] == "end":
+            raise ValueError("PRIMARY KEY without a column list")
+        toks.at += 1
+    names = []
+    while True:
+        part = toks.group()
+        if part:
+            names.append(part[0][1])
+        if not toks.punct(","):
+            toks.punct(")")
+            return names
+
+
+class DdlFollower:
+    """Applies DDL statements to a table history (``{(db, table): TableInfo}``, changed in
+    place). ``collations`` resolves collation names; ``database_collation(db)`` gives a
+    database's default collation id for tables created without one."""
+
+    def __init__(
+        self, collations: Collations, database_collation: Callable[[str], int | None]
+    ) -> None:
+        self.collations = collations
+        self.database_collation = database_collation
+
+    def apply(
+        self, tables: dict[TableKey, TableInfo], statement: str, database: str
+    ) -> set[TableKey]:
+        """Applies ``statement`` (run with default database ``database``); returns the tables
+        whose column list it created, changed, renamed or dropped."""
+        try:
+            return self._apply(tables, statement, database)
+        except (ValueError, IndexError) as exc:
+            raise UnfollowedDdl([], f"cannot parse the statement: {exc}") from None
+
+    def _apply(
+        self, tables: dict[TableKey, TableInfo], statement: str, database: str
+    ) -> set[TableKey]:
+        toks = _Tokens(statement)
+        if toks.accept("CREATE"):
+            toks.accept("OR", "REPLACE")
+            if toks.accept("TEMPORARY") or not toks.accept("TABLE"):
+                return set()
+            if_not_exists = toks.accept("IF", "NOT", "EXISTS")
+            key = toks.table(database)
+            if if_not_exists and key in tables:
+                return set()  # the server left the existing table alone
+            return self._create(tables, toks, key)
+        if toks.accept("ALTER"):
+            toks.accept("ONLINE")
+            toks.accept("IGNORE")
+            if not toks.accept("TABLE"):
+                return set()
+            toks.accept("IF", "EXISTS")
+            return self._alter(tables, toks, toks.table(database))
+        if toks.accept("RENAME", "TABLE") or toks.accept("RENAME", "TABLES"):
+            return self._rename(tables, toks, database)
+        if toks.accept("DROP"):
+            if toks.accept("DATABASE") or toks.accept("SCHEMA"):
+                toks.accept("IF", "EXISTS")
+                db = toks.name()
+                gone = {k for k in tables if k[0] == db}
+                for key in gone:
+                    del tables[key]
+                return gone
+            if toks.accept("TEMPORARY") or not toks.accept("TABLE"):
+                return set()
+            toks.accept("IF", "EXISTS")
+            dropped = set()
+            while True:
+                key = toks.table(database)
+                tables.pop(key, None)
+                dropped.add(key)
+                toks.accept("WAIT")
+                if not toks.punct(","):
+                    return dropped
+        return set()
+
+    def _create(
+        self, tables: dict[TableKey, TableInfo], toks: _Tokens, key: TableKey
+    ) -> set[TableKey]:
+        parenthesised = toks.punct("(")
+        if toks.accept("LIKE"):
+            source = toks.table(key[0])
+            if source not in tables:
+                raise UnfollowedDdl([key], f"CREATE TABLE ... LIKE an unknown table {source}")
+            tables[key] = copy.deepcopy(tables[source])
+            return {key}
+        if not parenthesised:
+            raise UnfollowedDdl([key], "CREATE TABLE without column definitions")
+        columns: list[_Column] = []
+        primary: list[str] = []
+        try:
+            while True:
+                first = toks.word()
+                if first == "PRIMARY" or (
+                    first == "CONSTRAINT" and "PRIMARY" in _words(toks.items[toks.at : toks.at + 3])
+                ):
+                    primary = _key_columns(toks)
+                elif first in _NOT_COLUMNS or first == "CONSTRAINT":
+                    toks.group()
+                else:
+                    columns.append(_Column(toks.group()))
+                if not toks.punct(","):
+                    break
+            if not toks.punct(")"):
+                raise ValueError("unbalanced column definitions")
+        except ValueError as exc:
+            raise UnfollowedDdl([key], str(exc)) from None
+        rest = toks.items[toks.at :]
+        words = _words(rest)
+        if "SELECT" in words:
+            raise UnfollowedDdl([key], "CREATE TABLE ... SELECT")
+        default = self._table_collation(rest, words, key[0])
+        primary = primary or [c.name for c in columns if c.primary]
+        info = TableInfo(collation=default)
+        for col in columns:
+            info.names.append(col.name)
+            info.details.append((col.unsigned, col.collation(default, self.collations), col.labels))
+        info.primary_key = primary
+        tables[key] = info
+        return {key}
+
+    def _table_collation(
+        self, tokens: list[tuple[str, str]], words: list[str], database: str
+    ) -> int | None:
+        collate = _option_after(tokens, words, ("COLLATE",))
+        if collate:
+            return self.collations.id_of(collate)
+        charset = _option_after(tokens, words, ("CHARACTER", "SET"), ("CHARSET",))
+        if charset:
+            return self.collations.default_of(charset)
+        return self.database_collation(database)
+
+    def _alter(
+        self, tables: dict[TableKey, TableInfo], toks: _Tokens, key: TableKey
+    ) -> set[TableKey]:
+        if key not in tables:
+            raise UnfollowedDdl(
+                [key], f"ALTER TABLE of {key[0]}.{key[1]}, whose columns are unknown"
+            )
+        info = copy.deepcopy(tables[key])
+        renamed_to: TableKey | None = None
+        try:
+            while toks.peek()[0] != "end":
+                target = self._alter_spec(info, toks, key)
+                renamed_to = target or renamed_to
+                if not toks.punct(","):
+                    break
+        except (ValueError, IndexError) as exc:
+            raise UnfollowedDdl([key], f"cannot follow ALTER TABLE: {exc}") from None
+        if toks.peek()[0] != "end" and toks.word() not in ("PARTITION",):
+            raise UnfollowedDdl([key], f"cannot follow ALTER TABLE at {toks.peek()[1]!r}")
+        del tables[key]
+        tables[renamed_to or key] = info
+        return {key, renamed_to or key}
+
+    def _alter_spec(self, info: TableInfo, toks: _Tokens, key: TableKey) -> TableKey | None:
+        """Applies one ALTER TABLE specification; returns the new name of a renamed table."""
+        start = toks.at
+        if toks.accept("ADD"):
+            if toks.accept("CONSTRAINT"):
+                if toks.word() != "PRIMARY" and toks.word(1) == "PRIMARY":
+                    toks.at += 1  # the constraint's symbol
+                if toks.word() != "PRIMARY":
+                    toks.group()
+                    return None
+            if toks.word() == "PRIMARY":
+                info.primary_key = _key_columns(toks)
+                toks.group()
+            elif toks.word() in _NOT_COLUMNS or toks.word() == "PARTITION":
+                toks.group()
+            else:
+                toks.accept("COLUMN")
+                toks.accept("IF", "NOT", "EXISTS")
+                if toks.punct("("):
+                    while True:
+                        self._place(info, _Column(toks.group()), None)
+                        if not toks.punct(","):
+                            break
+                    toks.punct(")")
+                else:
+                    self._column_with_place(info, toks, None)
+            return None
+        if toks.accept("DROP"):
+            if toks.accept("PRIMARY", "KEY"):
+                info.primary_key = []
+            elif toks.word() in _NOT_COLUMNS | {"CONSTRAINT", "PARTITION"}:
+                toks.group()
+            else:
+                toks.accept("COLUMN")
+                toks.accept("IF", "EXISTS")
+                name = toks.name()
+                self._remove(info, name)
+                toks.group()  # RESTRICT / CASCADE
+            return None
+        if toks.accept("CHANGE"):
+            toks.accept("COLUMN")
+            toks.accept("IF", "EXISTS")
+            self._column_with_place(info, toks, toks.name())
+            return None
+        if toks.accept("MODIFY"):
+            toks.accept("COLUMN")
+            toks.accept("IF", "EXISTS")
+            self._column_with_place(info, toks, toks.peek()[1])
+            return None
+        if toks.accept("RENAME"):
+            if toks.accept("COLUMN"):
+                old = toks.name()
+                if not toks.accept("TO"):
+                    raise ValueError("RENAME COLUMN without TO")
+                new = toks.name()
+                i = _index(info, old)
+                info.names[i] = new
+                info.primary_key = [new if k == old else k for k in info.primary_key]
+                return None
+            if toks.word() in ("INDEX", "KEY"):
+                toks.group()
+                return None
+            if not toks.accept("TO"):
+                toks.accept("AS")
+            return toks.table(key[0])
+        if toks.accept("CONVERT", "TO"):
+            if not toks.accept("CHARACTER", "SET"):
+                toks.accept("CHARSET")
+            charset = toks.name()
+            rest = toks.group()
+            collate = _option_after(rest, _words(rest), ("COLLATE",))
+            coll = (
+                self.collations.id_of(collate) if collate else self.collations.default_of(charset)
+            )
+            info.collation = coll
+            info.details = [
+                (u, coll if c is not None and c != 63 else c, lab) for u, c, lab in info.details
+            ]
+            return None
+        if toks.accept("ALTER"):
+            toks.group()
+            return None
+        toks.accept("DEFAULT")
+        if toks.word() in ("CHARACTER", "CHARSET", "COLLATE"):
+            rest = toks.group()
+            info.collation = self._table_collation(rest, _words(rest), key[0])
+            return None
+        if toks.word() in _TABLE_OPTIONS:
+            toks.group()
+            return None
+        toks.at = start
+        raise ValueError(f"unknown specification {toks.peek()[1]!r}")
+
+    def _column_with_place(self, info: TableInfo, toks: _Tokens, replaces: str | None) -> None:
+        tokens = toks.group()
+        words = _words(tokens)
+        place: str | None = None
+        if "FIRST" in words and words.index("FIRST") == len(words) - 1:
+            tokens, place = tokens[:-1], ""
+        elif len(words) >= 2 and words[-2] == "AFTER":
+            tokens, place = tokens[:-2], tokens[-1][1]
+        column = _Column(tokens)
+        at = None
+        if replaces is not None:
+            at = _index(info, replaces)
+            del info.names[at], info.details[at]
+            info.primary_key = [column.name if k == replaces else k for k in info.primary_key]
+        if place is not None:
+            at = 0 if place == "" else _index(info, place) + 1
+        self._place(info, column, at)
+
+    def _place(self, info: TableInfo, column: _Column, at: int | None) -> None:
+        at = len(info.names) if at is None else at
+        info.names.insert(at, column.name)
+        detail = (column.unsigned, column.collation(info.collation, self.collations), column.labels)
+        info.details.insert(at, detail)
+        if column.primary:
+            info.primary_key = [column.name]
+
+    @staticmethod
+    def _remove(info: TableInfo, name: str) -> None:
+        i = _index(info, name)
+        del info.names[i], info.details[i]
+        info.primary_key = [k for k in info.primary_key if k.lower() != name.lower()]
+
+    def _rename(
+        self, tables: dict[TableKey, TableInfo], toks: _Tokens, database: str
+    ) -> set[TableKey]:
+        moved: list[tuple[TableKey, TableKey]] = []
+        while True:
+            old = toks.table(database)
+            if not toks.accept("TO"):
+                raise UnfollowedDdl([old], "RENAME TABLE without TO")
+            moved.append((old, toks.table(database)))
+            if not toks.punct(","):
+                break
+        touched: set[TableKey] = set()
+        # Renames apply in order (``RENAME TABLE a TO tmp, b TO a, tmp TO b`` swaps).
+        for old, new in moved:
+            info = tables.pop(old, None)
+            if info is not None:
+                tables[new] = info
+            touched |= {old, new}
+        return touched
+
+
+def _index(info: TableInfo, name: str) -> int:
+    """Position of a column; MySQL column names compare case-insensitively."""
+    lowered = name.lower()
+    for i, known in enumerate(info.names):
+        if known.lower() == lowered:
+            return i
+    raise ValueError(f"no column {name!r}")

@@ -1,0 +1,464 @@
+"""The MySQL/MariaDB source: a replica connection streaming the row binlog, decoded in Rust.
+
+Positions are ``{"pos": (file number << 32) | end offset of the commit event, "file": name,
+"offset": end offset, "gtid": MariaDB GTID state or last MySQL GTID}``. MySQL has no
+acknowledgement: the checkpoint (sink manifest or ``--checkpoint`` file) is the only record of
+progress, and a restart resumes the dump at ``file``/``offset``.
+
+A purged binlog is an error naming the position that was needed and the files the server still
+has; nothing is skipped silently. A lost connection or server restart is retried with backoff for
+``reconnect_timeout`` seconds, resuming after the last transaction handed to the pipeline.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from arrowtail import _core
+from arrowtail.exceptions import ConfigError, DecodeError, SchemaChangeError, SourceError
+from arrowtail.redact import redact_url, register_secret, scrub
+from arrowtail.sources.base import Chunk, Position, TableBatch, retry_with_backoff
+from arrowtail.sources.mysql.busy import OpenWriters
+from arrowtail.sources.mysql.facts import MysqlFacts
+from arrowtail.sources.mysql.history import POSITION_KEY, SchemaHistory
+from arrowtail.sources.mysql.replication import (
+    GRANTS_HINT,
+    LACKS_PRIVILEGE,
+    BinlogConnection,
+    Tls,
+    binlog_status,
+    privileges,
+    tls_options,
+)
+from arrowtail.sources.mysql.schema import QuerySplitter
+
+log = logging.getLogger("arrowtail.mysql")
+
+
+def binlog_pos(file: str, offset: int) -> int:
+    """``(file number << 32) | offset``; the number is the binlog file name's numeric suffix."""
+    suffix = file.rsplit(".", 1)[-1]
+    return ((int(suffix) if suffix.isdigit() else 0) << 32) | offset
+
+
+@dataclass(frozen=True)
+class MySqlUrl:
+    """The parts of ``mysql://USER[:PASSWORD]@HOST[:PORT]/[DATABASE][?ssl=...&ssl_ca=...]``."""
+
+    host: str
+    port: int
+    user: str
+    password: str | None
+    database: str
+    tls: Tls | None
+
+    def connection(self, password: str | None = None, **kw: Any) -> BinlogConnection:
+        """A replica connection with these settings (``password`` overrides the URL's)."""
+        return BinlogConnection(
+            self.host, self.port, self.user, password or self.password, tls=self.tls, **kw
+        )
+
+
+def parse_url(url: str) -> MySqlUrl:
+    parts = urlsplit(url)
+    if parts.scheme not in ("mysql", "mariadb") or not parts.hostname:
+        raise ConfigError(f"not a mysql:// URL: {redact_url(url)}")
+    password = unquote(parts.password) if parts.password else None
+    register_secret(password)
+    return MySqlUrl(
+        parts.hostname,
+        parts.port or 3306,
+        unquote(parts.username or "root"),
+        password,
+        parts.path.lstrip("/"),
+        tls_options(dict(parse_qsl(parts.query))),
+    )
+
+
+class MySqlSource:
+    """Streams committed row changes from a MySQL or MariaDB server.
+
+    Example::
+
+        source = MySqlSource("mysql://cdc@db:3306/", password=os.environ["CDC_PW"])
+    """
+
+    kind = "mysql"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        password: str | None = None,
+        server_id: int = 7301,
+        tables: list[str] | None = None,
+        snapshot: str = "never",
+        heartbeat_seconds: float = 5.0,
+        reconnect_timeout: float = 60.0,
+        max_poll_bytes: int = 32 << 20,
+        resume_by: str = "position",
+    ) -> None:
+        parsed = parse_url(url)
+        database = parsed.database
+        self.display_url = redact_url(url)
+        self._conn = parsed.connection(
+            password, server_id=server_id, heartbeat_seconds=heartbeat_seconds
+        )
+        self.tables = set(tables or [])
+        self.database = database
+        self.snapshot_mode = snapshot
+        self.reconnect_timeout = reconnect_timeout
+        self.max_poll_bytes = max_poll_bytes
+        self.resume_by = resume_by
+        self._gtid = ""
+        self._decoder: Any = None
+        self._file = ""
+        self._offset = 4
+        self._emitted: Position | None = None
+        self._last_event_time: float | None = None
+        #: Commit time (Unix seconds) of the last transaction with captured rows, for status.
+        self._commit_ts: float | None = None
+        #: Set once a poll found the dump stream quiet: the server sends everything it has at
+        #: once, so silence means the backlog is read.
+        self.caught_up = False
+        self.reconnects = 0
+        self._snapshot: Iterator[TableBatch] | None = None
+        #: Set when TABLE_MAPs carry no column names (binlog_row_metadata = MINIMAL).
+        self._splitter: QuerySplitter | None = None
+        self._history = SchemaHistory(
+            self._conn.query_connection, "" if self.tables else database, self._wanted
+        )
+        self._snapshot_position: Position | None = None
+        #: Decoded events other than heartbeats, to tell data arriving from a quiet stream.
+        self._data_events = 0
+        self._quiet_since = time.monotonic()
+        self._writers = OpenWriters(self._conn.query_connection)
+        self._facts = MysqlFacts(self._conn.query_connection)
+
+    def open(self, start: Position | None) -> None:
+        with self._privileges():
+            self._open(start)
+
+    def _privileges(self) -> Any:
+        return privileges(self._conn.user, self._conn.host, self._conn.port)
+
+    def _open(self, start: Position | None) -> None:
+        info = self._conn.check()
+        self._check_tables()
+        self._facts.server_id = info.server_id
+        if info.binlog_row_metadata not in ("FULL", ""):
+            log.info(
+                "binlog_row_metadata is %s: column names and keys come from information_schema",
+                info.binlog_row_metadata,
+            )
+            self._splitter = QuerySplitter()
+        if start is not None:
+            self._file, self._offset = str(start["file"]), int(start["offset"])
+            self._gtid = str(start.get("gtid") or "")
+            self._emitted = dict(start)
+            if self._splitter is not None:
+                self._history.restore(start)
+            if self.resume_by == "gtid" and not (info.is_mariadb and self._gtid):
+                raise ConfigError(
+                    "--resume-by gtid needs a MariaDB server and a checkpoint with a GTID "
+                    f"(this checkpoint has gtid={self._gtid!r}); use --resume-by position"
+                )
+        elif self.snapshot_mode == "initial":
+            self._begin_snapshot(info.is_mariadb)
+        else:
+            self._file, self._offset = self._current_end()
+        log.info(
+            "streaming %s (%s) from %s:%d", self.display_url, info.version, self._file, self._offset
+        )
+        if self._snapshot is None:
+            self._start()
+
+    def _begin_snapshot(self, is_mariadb: bool) -> None:
+        from arrowtail.sources.mysql import snapshot as mysql_snapshot
+
+        conn = self._conn.query_connection()
+        try:
+            conn.autocommit(False)
+            point = mysql_snapshot.consistent_snapshot(conn, is_mariadb)
+            tables = mysql_snapshot.list_tables(conn, self.database, self.tables)
+            self._check_visible(tables)
+        except BaseException:
+            conn.close()
+            raise
+        self._file, self._offset = point.file, point.offset
+        pos = binlog_pos(point.file, point.offset)
+        self._snapshot_position = {
+            "pos": pos,
+            "file": point.file,
+            "offset": point.offset,
+            "gtid": point.gtid,
+            "snapshot": True,
+        }
+        log.info("snapshot of %d tables at %s:%d", len(tables), point.file, point.offset)
+        self._snapshot = mysql_snapshot.snapshot(conn, pos, tables)
+
+    def _check_tables(self) -> None:
+        """Refuses ``tables`` naming a table that does not exist (or that the user cannot see):
+        such a run would capture nothing of it."""
+        if not self.tables:
+            return
+        from arrowtail.sources.mysql import snapshot as mysql_snapshot
+
+        conn = self._conn.query_connection()
+        try:
+            found = mysql_snapshot.list_tables(conn, self.database, self.tables)
+        finally:
+            conn.close()
+        missing = sorted(self.tables - {f"{d}.{t}" for d, t in found})
+        if missing:
+            raise ConfigError(
+                f"--tables names {', '.join(missing)}, which does not exist (names are "
+                f"database.table) or the user {self._conn.user!r} {LACKS_PRIVILEGE} (SELECT) on "
+                f"it; {GRANTS_HINT}"
+            )
+
+    def _check_visible(self, tables: list[tuple[str, str]]) -> None:
+        """Tables the user cannot see are missing from ``information_schema``: say so rather
+        than snapshot nothing."""
+        found = {f"{d}.{t}" for d, t in tables}
+        missing = sorted(self.tables - found)
+        if missing or (self.database and not tables):
+            what = ", ".join(missing) if missing else f"any table of {self.database}"
+            raise SourceError(
+                f"the user {self._conn.user!r} cannot see {what}: it does not exist or the user "
+                f"{LACKS_PRIVILEGE} (SELECT) on it; {GRANTS_HINT}"
+            )
+
+    def _poll_snapshot(self) -> Chunk:
+        assert self._snapshot is not None
+        with self._privileges():
+            batch = next(self._snapshot, None)
+        if batch is not None:
+            self._facts.basename = _basename(self._file)
+            return Chunk(self._facts.annotate([batch]))
+        # Snapshot complete: its position covers every row read; stream from there on.
+        self._snapshot = None
+        position, self._snapshot_position = self._snapshot_position, None
+        self._emitted = position
+        self._gtid = str((position or {}).get("gtid") or "")
+        with self._privileges():
+            self._start()
+        if position is not None and self._splitter is not None:
+            position[POSITION_KEY] = self._history.as_position()
+        return Chunk([], position)
+
+    def _current_end(self) -> tuple[str, int]:
+        conn = self._conn.query_connection()
+        try:
+            with conn.cursor() as cur:
+                row = binlog_status(cur)
+        finally:
+            conn.close()
+        if row is None:
+            raise SourceError("the server reports no binlog (SHOW MASTER STATUS is empty)")
+        return str(row[0]), int(row[1])
+
+    def _start(self) -> None:
+        by_gtid = self.resume_by == "gtid" and bool(self._gtid)
+        if not by_gtid:
+            self._check_retained()
+        self._decoder = _core.BinlogDecoder()
+        self._data_events = 0
+        if self._splitter is not None:
+            self._splitter = QuerySplitter()
+            self._history.load(self._decoder)
+        if by_gtid:
+            log.info("resuming by GTID state %s", self._gtid)
+            self._conn.start(mariadb_gtid=self._gtid)
+        else:
+            self._conn.start(file=self._file, position=self._offset)
+
+    def _decode(self, data: bytes) -> list[TableBatch]:
+        """Feeds stream bytes and returns the committed batches. Without column names in the
+        TABLE_MAPs, the schema history follows every piece that ends in DDL before the next
+        piece is decoded."""
+        if self._splitter is None:
+            if data:
+                self._decoder.feed(data)
+            return list(self._decoder.flush())
+        out: list[TableBatch] = []
+        for piece, after_query in self._splitter.split(data):
+            self._decoder.feed(piece)
+            if after_query:
+                batches = self._decoder.flush()
+                out += batches
+                ddl = [b for table, _, b in batches if table == "_ddl"]
+                if ddl:
+                    self._history.follow(self._decoder, _statements(ddl))
+        return out + list(self._decoder.flush())
+
+    def _check_retained(self) -> None:
+        files = [f.name for f in self._conn.binary_logs()]
+        if files and self._file not in files:
+            raise SourceError(
+                f"binlog {self._file} (position {self._offset}) is no longer on the server, "
+                f"which keeps {files[0]} .. {files[-1]}: the changes in between are lost to "
+                "this checkpoint; take a new snapshot into a new sink"
+            )
+
+    def poll(self, timeout: float) -> Chunk:
+        if self._snapshot is not None:
+            return self._poll_snapshot()
+        try:
+            return self._poll(timeout)
+        except DecodeError as exc:
+            if "the server sent error" not in str(exc):
+                raise
+            self._conn.close()
+            raise SourceError(f"the server ended the binlog dump: {scrub(str(exc))}") from None
+        except SourceError as exc:
+            self._reconnect(exc)
+            return Chunk()
+        except SchemaChangeError as exc:
+            if self._splitter is None:
+                raise
+            raise SchemaChangeError(
+                f"{exc}. The columns known for it come from the schema history (MINIMAL row "
+                "metadata): a DDL that did not reach the binlog (sql_log_bin = 0) leaves it "
+                "behind. Set binlog_row_metadata = FULL, or take a new snapshot into a new sink"
+            ) from None
+
+    def _poll(self, timeout: float) -> Chunk:
+        deadline = time.monotonic() + timeout
+        buf = bytearray()
+        while len(buf) < self.max_poll_bytes:
+            data = self._conn.read(max(0.0, deadline - time.monotonic()))
+            if not data:
+                break
+            buf += data
+        if not buf:
+            self.caught_up = True
+        batches = [b for b in self._decode(bytes(buf)) if self._wanted(b[0])]
+        self._facts.basename = _basename(self._file)
+        batches = self._facts.annotate(batches)
+        stats = self._decoder.stats
+        data_events = stats["events"] - stats["heartbeats"]
+        arrived, self._data_events = data_events > self._data_events, data_events
+        position: Position | None = None
+        last = self._decoder.last_commit
+        if last is not None and (last[0], last[1]) != (self._file, self._offset):
+            self._file, self._offset = last
+            position = {
+                "pos": binlog_pos(self._file, self._offset),
+                "file": self._file,
+                "offset": self._offset,
+                "gtid": self._decoder.mariadb_gtid_state or self._decoder.last_gtid or "",
+            }
+            if self._splitter is not None:
+                position[POSITION_KEY] = self._history.as_position()
+            self._commit_ts = _last_commit_ts(batches) or self._commit_ts
+            if self._commit_ts is not None:
+                position["commit_ts"] = self._commit_ts
+            self._gtid = str(position["gtid"])
+            self._emitted = position
+            self._last_event_time = time.time()
+        now = time.monotonic()
+        if arrived:
+            self._quiet_since = now
+        # Busy: part of a transaction arrived, or the server holds open write transactions that
+        # reach the binlog only at their commit (after a quiet second, checked now and then).
+        busy = position is None and (
+            arrived or (now - self._quiet_since >= 1.0 and self._writers.active())
+        )
+        return Chunk(batches, position, busy=busy)
+
+    def _wanted(self, table: str) -> bool:
+        if table.startswith("_"):
+            return True
+        if self.tables:
+            return table in self.tables
+        return not self.database or table.split(".", 1)[0] == self.database
+
+    def _reconnect(self, cause: BaseException) -> None:
+        log.warning("binlog connection lost: %s", scrub(str(cause)))
+        self._conn.close()
+
+        def attempt() -> None:
+            with self._privileges():
+                self._start()
+
+        retry_with_backoff(
+            attempt,
+            what="MySQL/MariaDB",
+            timeout=self.reconnect_timeout,
+            retry_on=(SourceError, OSError),
+            # A purged binlog stays purged: say so now rather than after the time-out.
+            give_up=lambda exc: any(
+                text in str(exc) for text in ("no longer on the server", LACKS_PRIVILEGE)
+            ),
+        )
+        self.reconnects += 1
+        log.info("reconnected; resuming at %s:%d", self._file, self._offset)
+
+    def acknowledge(self, position: Position) -> None:
+        # MySQL keeps no replica position; the checkpoint is the sink's or the local file.
+        return None
+
+    def close(self) -> None:
+        snapshot, self._snapshot = self._snapshot, None
+        if snapshot is not None:
+            close = getattr(snapshot, "close", None)
+            if close is not None:
+                close()
+        self._conn.close()
+        self._writers.close()
+
+    def describe(self) -> dict[str, Any]:
+        info: dict[str, Any] = {
+            "source": self.display_url,
+            "file": self._file,
+            "offset": self._offset,
+            "reconnects": self.reconnects,
+        }
+        import pymysql
+
+        from arrowtail.sources.mysql.status import binlog_lag
+
+        try:
+            files = self._conn.binary_logs()
+        except (SourceError, OSError, pymysql.err.MySQLError):
+            files = []  # lag figures are best effort; the stream reports real failures
+        at = {"file": self._file, "offset": self._offset, "commit_ts": self._commit_ts}
+        lag = binlog_lag(files, at, time.time())
+        info.update((k, v) for k, v in lag.items() if k.startswith("lag_") and v is not None)
+        if self._last_event_time is not None:
+            info["seconds_since_last_commit"] = time.time() - self._last_event_time
+        return info
+
+
+def _basename(binlog_file: str) -> str:
+    """``cdc-bin`` of ``cdc-bin.000003``."""
+    return binlog_file.rsplit(".", 1)[0] if "." in binlog_file else binlog_file
+
+
+def _last_commit_ts(batches: list[TableBatch]) -> float | None:
+    """The latest ``_commit_ts`` of the batches, in Unix seconds (each batch ends with its
+    latest commit)."""
+    latest: float | None = None
+    for _, _, batch in batches:
+        if batch.num_rows and "_commit_ts" in batch.schema.names:
+            value = batch.column("_commit_ts")[batch.num_rows - 1].value
+            if value is not None:
+                seconds = value / 1e6
+                latest = seconds if latest is None else max(latest, seconds)
+    return latest
+
+
+def _statements(batches: list[Any]) -> list[tuple[str, str]]:
+    """``(default database, statement)`` of the rows of ``_ddl`` batches, in stream order."""
+    out: list[tuple[str, str]] = []
+    for batch in batches:
+        databases = batch.column("database").to_pylist()
+        statements = batch.column("statement").to_pylist()
+        out += [(d or "", s or "") for d, s in zip(databases, statements, strict=True)]
+    return out

@@ -1,0 +1,301 @@
+"""Checks and set-up on the PostgreSQL side of a CDC source: server settings, privileges, the
+publication and the replication slot. Every refusal says exactly what to change.
+
+Least privilege: the role needs LOGIN and REPLICATION, SELECT on the published tables (for
+snapshots), and either ownership of those tables or superuser to create the publication itself —
+or a DBA creates the publication once and arrowtail only uses it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from arrowtail.exceptions import ConfigError, SourceError
+from arrowtail.redact import scrub
+from arrowtail.sources.postgres.replication import format_lsn, parse_lsn, replication_dsn
+
+log = logging.getLogger("arrowtail.postgres")
+
+#: Types whose binary send format the decoder reads (and their arrays); anything else in a
+#: published table makes the source ask for text tuples instead.
+BINARY_SAFE_OIDS = frozenset(
+    {16, 17, 18, 19, 20, 21, 23, 25, 26, 114, 700, 701, 1042, 1043, 1082, 1083, 1114, 1184}
+    | {1186, 1266, 1700, 2950, 3802}
+    | {1000, 1001, 1002, 1003, 1016, 1005, 1007, 1009, 1028, 199, 1021, 1022, 1014, 1015}
+    | {1182, 1183, 1115, 1185, 1187, 1270, 1231, 2951, 3807}
+)
+
+
+@dataclass
+class SlotInfo:
+    name: str
+    plugin: str
+    confirmed_flush_lsn: int
+    restart_lsn: int
+    active: bool
+
+
+def connect(dsn: str, **kw: Any) -> psycopg.Connection:
+    """An ordinary connection; connection errors become :class:`SourceError` without secrets."""
+    kw.setdefault("autocommit", True)
+    kw.setdefault("connect_timeout", 10)
+    try:
+        return psycopg.connect(dsn, **kw)
+    except psycopg.OperationalError as exc:
+        raise SourceError(f"cannot connect to PostgreSQL: {scrub(str(exc)).strip()}") from None
+
+
+def connect_replication(dsn: str, settings: dict[str, str] | None = None) -> psycopg.Connection:
+    try:
+        return psycopg.connect(
+            replication_dsn(dsn, settings), replication="database", autocommit=True
+        )
+    except psycopg.OperationalError as exc:
+        raise SourceError(
+            f"cannot open a replication connection: {scrub(str(exc)).strip()} "
+            "(the role needs the REPLICATION attribute, and pg_hba.conf must let it connect to "
+            "this database)"
+        ) from None
+
+
+def check_server(conn: psycopg.Connection) -> int:
+    """Returns ``server_version_num`` after checking ``wal_level`` and the role's privileges."""
+    row = conn.execute(
+        "SELECT current_setting('server_version_num')::int, current_setting('wal_level'), "
+        "r.rolreplication, r.rolsuper, quote_ident(current_user) "
+        "FROM pg_roles r WHERE r.rolname = current_user"
+    ).fetchone()
+    assert row is not None
+    version, wal_level, can_replicate, is_super, role = row
+    if version < 120000:
+        raise SourceError(f"PostgreSQL {version // 10000} is too old: arrowtail needs 12 or newer")
+    if wal_level != "logical":
+        raise SourceError(
+            f"wal_level is {wal_level!r}, logical decoding needs 'logical': run ALTER SYSTEM SET "
+            "wal_level = logical; then restart PostgreSQL"
+        )
+    if not (can_replicate or is_super):
+        raise SourceError(
+            f"the role {role} has no REPLICATION attribute: as a superuser run: ALTER ROLE "
+            f"{role} WITH REPLICATION"
+        )
+    return int(version)
+
+
+def check_tables(conn: psycopg.Connection, publication: str, tables: list[str]) -> None:
+    """Refuses a table list (``--tables``) naming a table that does not exist, or one an
+    existing ``publication`` does not publish: such a run would capture nothing of it. Checked
+    before a publication or slot is created."""
+    if not tables:
+        return
+    missing: list[str] = []
+    found: dict[str, tuple[str, str]] = {}
+    for table in tables:
+        name = sql.Identifier(*table.split(".", 1)).as_string(conn)
+        row = conn.execute(
+            "SELECT n.nspname, c.relname FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass(%s)",
+            (name,),
+        ).fetchone()
+        if row is None:
+            missing.append(table)
+        else:
+            found[table] = (str(row[0]), str(row[1]))
+    if missing:
+        raise ConfigError(
+            f"--tables names {', '.join(missing)}, which does not exist in this database "
+            "(names are schema.table, case-sensitive); nothing was created"
+        )
+    if not conn.execute(
+        "SELECT 1 FROM pg_publication WHERE pubname = %s", (publication,)
+    ).fetchone():
+        return
+    published = set(published_tables(conn, publication))
+    absent = [t for t in tables if found[t] not in published]
+    if absent:
+        names = ", ".join(sql.Identifier(*found[t]).as_string(conn) for t in absent)
+        raise ConfigError(
+            f"publication {publication!r} does not publish {', '.join(absent)}: leave it out of "
+            f"--tables, or add it: ALTER PUBLICATION {sql.Identifier(publication).as_string(conn)} "
+            f"ADD TABLE {names}"
+        )
+
+
+def ensure_publication(conn: psycopg.Connection, name: str, tables: list[str]) -> None:
+    """Creates the publication when it does not exist (all tables, or the listed ones)."""
+    if conn.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (name,)).fetchone():
+        return
+    if tables:
+        idents = [sql.Identifier(*t.split(".", 1)) for t in tables]
+        stmt = sql.SQL("CREATE PUBLICATION {} FOR TABLE {}").format(
+            sql.Identifier(name), sql.SQL(", ").join(idents)
+        )
+    else:
+        stmt = sql.SQL("CREATE PUBLICATION {} FOR ALL TABLES").format(sql.Identifier(name))
+    try:
+        conn.execute(stmt)
+    except psycopg.errors.InsufficientPrivilege:
+        raise SourceError(
+            f"publication {name!r} does not exist and this role may not create it; as a "
+            f"superuser run: {stmt.as_string(conn)}"
+        ) from None
+    except psycopg.errors.UndefinedTable as exc:
+        raise SourceError(f"cannot publish the listed tables: {exc}".strip()) from None
+    log.info("created publication %s", name)
+
+
+def check_select(conn: psycopg.Connection, publication: str) -> None:
+    """Refuses a snapshot of ``publication`` when the role may not read every table in it
+    (the snapshot's COPY would fail half way, after the slot was created), naming the tables and
+    the GRANT that fixes it."""
+    rows = conn.execute(
+        "SELECT format('%%I.%%I', schemaname, tablename), quote_ident(current_user) "
+        "FROM pg_publication_tables WHERE pubname = %s "
+        "AND NOT has_table_privilege(format('%%I.%%I', schemaname, tablename), 'SELECT') "
+        "ORDER BY 1",
+        (publication,),
+    ).fetchall()
+    if rows:
+        tables = ", ".join(r[0] for r in rows)
+        raise SourceError(
+            f"the role {rows[0][1]} has no SELECT on published table(s) {tables}, which the "
+            f"snapshot reads: as the owner or a superuser run: GRANT SELECT ON {tables} TO "
+            f"{rows[0][1]}"
+        )
+
+
+def published_tables(conn: psycopg.Connection, publication: str) -> list[tuple[str, str]]:
+    return [
+        (s, t)
+        for s, t in conn.execute(
+            "SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = %s "
+            "ORDER BY 1, 2",
+            (publication,),
+        ).fetchall()
+    ]
+
+
+def binary_safe(conn: psycopg.Connection, publication: str) -> tuple[bool, str]:
+    """Whether every column type of the published tables has a binary form the decoder reads
+    (enums and domains over such types included)."""
+    rows = conn.execute(
+        """
+        SELECT DISTINCT a.attrelid::regclass::text, a.attname,
+               t.typname, t.typtype,
+               CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END,
+               et.typtype
+        FROM pg_attribute a
+        JOIN pg_type t ON t.oid = a.atttypid
+        LEFT JOIN pg_type et ON et.oid = t.typelem AND t.typcategory = 'A'
+        WHERE a.attrelid IN (SELECT relid FROM pg_get_publication_tables(%s))
+          AND a.attnum > 0 AND NOT a.attisdropped
+        """,
+        (publication,),
+    ).fetchall()
+    for table, column, typname, typtype, base_oid, elem_typtype in rows:
+        if typtype == "e" or elem_typtype == "e" or base_oid in BINARY_SAFE_OIDS:
+            continue
+        return False, f"{table}.{column} has type {typname}"
+    return True, ""
+
+
+def get_slot(conn: psycopg.Connection, slot: str) -> SlotInfo | None:
+    row = conn.execute(
+        "SELECT plugin, confirmed_flush_lsn::text, restart_lsn::text, active "
+        "FROM pg_replication_slots WHERE slot_name = %s AND database = current_database()",
+        (slot,),
+    ).fetchone()
+    if row is None:
+        if conn.execute(
+            "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (slot,)
+        ).fetchone():
+            raise SourceError(f"replication slot {slot!r} belongs to another database")
+        return None
+    plugin, confirmed, restart, active = row
+    if plugin != "pgoutput":
+        raise SourceError(
+            f"replication slot {slot!r} uses the {plugin!r} plugin; arrowtail needs pgoutput "
+            "(choose another --slot name)"
+        )
+    return SlotInfo(
+        slot,
+        plugin,
+        parse_lsn(confirmed) if confirmed else 0,
+        parse_lsn(restart) if restart else 0,
+        bool(active),
+    )
+
+
+def create_slot(repl: psycopg.Connection, slot: str, export_snapshot: bool) -> tuple[int, str]:
+    """Creates a pgoutput slot; returns its consistent point and the exported snapshot name
+    (empty when not exported). The snapshot stays valid while ``repl`` runs no other command."""
+    mode = "EXPORT_SNAPSHOT" if export_snapshot else "NOEXPORT_SNAPSHOT"
+    stmt = sql.SQL("CREATE_REPLICATION_SLOT {} LOGICAL pgoutput " + mode).format(
+        sql.Identifier(slot)
+    )
+    try:
+        row = repl.execute(stmt).fetchone()
+    except psycopg.Error as exc:
+        raise SourceError(f"cannot create replication slot {slot!r}: {exc}".strip()) from None
+    assert row is not None
+    log.info("created replication slot %s at %s", slot, row[1])
+    return parse_lsn(row[1]), row[2] or ""
+
+
+def flushed_wal_lsn(conn: psycopg.Connection) -> int:
+    """The server's WAL flush position (what a walsender can have sent at most)."""
+    row = conn.execute("SELECT pg_current_wal_flush_lsn()::text").fetchone()
+    assert row is not None
+    return parse_lsn(row[0])
+
+
+def lag(conn: psycopg.Connection, slot: str) -> dict[str, int]:
+    """Bytes between the server's WAL end and the slot's confirmed position, and WAL retained."""
+    row = conn.execute(
+        "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint, "
+        "pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint "
+        "FROM pg_replication_slots WHERE slot_name = %s",
+        (slot,),
+    ).fetchone()
+    if row is None:
+        return {}
+    return {"lag_bytes": int(row[0] or 0), "retained_wal_bytes": int(row[1] or 0)}
+
+
+def slot_report(conn: psycopg.Connection, slot: str) -> dict[str, Any]:
+    """What ``arrowtail status`` shows of a slot: positions, whether a walsender holds it, lag
+    in bytes, the WAL it retains and whether the server still keeps all of it (``wal_status``,
+    PostgreSQL 13+), and the walsender's own flush lag in seconds while one is active."""
+    info = get_slot(conn, slot)
+    if info is None:
+        raise SourceError(f"replication slot {slot!r} does not exist")
+    report: dict[str, Any] = {
+        "slot": slot,
+        "slot_active": info.active,
+        "slot_confirmed_flush_lsn": format_lsn(info.confirmed_flush_lsn),
+        "slot_restart_lsn": format_lsn(info.restart_lsn),
+    }
+    report.update(lag(conn, slot))
+    row = conn.execute("SELECT current_setting('server_version_num')::int").fetchone()
+    if row is not None and row[0] >= 130000:
+        row = conn.execute(
+            "SELECT wal_status, safe_wal_size FROM pg_replication_slots WHERE slot_name = %s",
+            (slot,),
+        ).fetchone()
+        if row is not None:
+            report["wal_status"] = row[0]
+            if row[1] is not None:
+                report["safe_wal_bytes"] = int(row[1])
+    row = conn.execute(
+        "SELECT extract(epoch FROM r.flush_lag)::float8 FROM pg_stat_replication r "
+        "JOIN pg_replication_slots s ON s.active_pid = r.pid WHERE s.slot_name = %s",
+        (slot,),
+    ).fetchone()
+    if row is not None:
+        report["flush_lag_seconds"] = float(row[0] or 0.0)
+    return report

@@ -1,0 +1,102 @@
+"""Catalog facts the replication stream does not carry, added to every batch's schema metadata.
+
+pgoutput's relation message flags the replica identity columns, not the primary key: under
+REPLICA IDENTITY FULL every column is flagged, under USING INDEX the index's columns. Consumers
+that key by the primary key (the Kafka sink, as Debezium does whatever the replica identity) need
+the real one, and a sink creating tables needs the NOT NULL columns, which pgoutput never sends.
+They are read from ``pg_index`` and ``pg_attribute`` when the source opens and again whenever a
+table or schema version not seen before arrives.
+
+Metadata set: ``arrowtail.primary_key`` (the catalog's primary key, when the table has one),
+``arrowtail.not_null`` (comma-separated NOT NULL columns), ``arrowtail.database``
+(``current_database()``), and, for a table without a primary key whose batches name replica
+identity columns as key, ``arrowtail.primary_key_from = replica_identity`` so that consumers can
+tell the two apart (the Kafka sink then writes no key).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+import pyarrow as pa
+
+from arrowtail.sources.base import TableBatch
+from arrowtail.sources.postgres import admin as pg_admin
+
+_FACTS = """
+SELECT n.nspname, c.relname,
+       coalesce((SELECT string_agg(a.attname, ',' ORDER BY k.ord)
+                 FROM pg_index i
+                 CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+                 WHERE i.indrelid = c.oid AND i.indisprimary), ''),
+       coalesce((SELECT string_agg(a.attname, ',' ORDER BY a.attnum)
+                 FROM pg_attribute a
+                 WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                   AND a.attnotnull), ''),
+       current_database()
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.oid IN (SELECT relid FROM pg_get_publication_tables(%s))
+"""
+
+
+@dataclass(frozen=True)
+class TableFacts:
+    primary_key: str
+    not_null: str
+
+
+class CatalogKeys:
+    """Primary keys and NOT NULL columns of a publication's tables, cached per table version."""
+
+    def __init__(self, dsn: str, publication: str) -> None:
+        self._dsn = dsn
+        self._publication = publication
+        self._facts: dict[str, TableFacts] = {}
+        self._database = ""
+        #: (table, schema version) pairs already looked up.
+        self._seen: set[tuple[str, int]] = set()
+
+    def load(self, conn: psycopg.Connection | None = None) -> None:
+        """Reads the facts of every published table (on ``conn``, or a connection of its own)."""
+        if conn is None:
+            with pg_admin.connect(self._dsn) as own:
+                self.load(own)
+            return
+        facts = {}
+        for schema, table, pk, not_null, database in conn.execute(
+            _FACTS, (self._publication,)
+        ).fetchall():
+            facts[f"{schema}.{table}"] = TableFacts(pk, not_null)
+            self._database = database
+        self._facts = facts
+
+    def annotate(self, batches: list[TableBatch], *, lookup: bool = True) -> list[TableBatch]:
+        """``batches`` with the catalog facts in their schema metadata; with ``lookup`` false,
+        only the facts already known are applied (no catalog read, so nothing can fail)."""
+        if not batches:
+            return batches
+        fresh = [(t, v) for t, v, _ in batches if (t, v) not in self._seen] if lookup else []
+        if any(t not in self._facts for t, _ in fresh) or (fresh and self._seen):
+            # A new table, or a new version of one (its key may have changed): read again.
+            self.load()
+        self._seen.update(fresh)
+        return [(t, v, self._annotated(t, b)) for t, v, b in batches]
+
+    def _annotated(self, table: str, batch: pa.RecordBatch) -> pa.RecordBatch:
+        facts = self._facts.get(table)
+        if facts is None:
+            return batch
+        meta = dict(batch.schema.metadata or {})
+        identity = set(meta.get(b"arrowtail.primary_key", b"").decode().split(",")) - {""}
+        if facts.primary_key and (not identity or set(facts.primary_key.split(",")) <= identity):
+            # Only a key every old image carries: under USING INDEX of an index without the
+            # primary key, deletes send the index columns alone, so they stay the key.
+            meta[b"arrowtail.primary_key"] = facts.primary_key.encode()
+        elif identity and not facts.primary_key:
+            meta[b"arrowtail.primary_key_from"] = b"replica_identity"
+        meta[b"arrowtail.not_null"] = facts.not_null.encode()
+        if self._database:
+            meta[b"arrowtail.database"] = self._database.encode()
+        return batch.replace_schema_metadata(meta)

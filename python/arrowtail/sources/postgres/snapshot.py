@@ -1,0 +1,316 @@
+"""Initial snapshots of PostgreSQL tables, consistent with a replication slot.
+
+The slot is created with an exported snapshot; a second connection adopts it
+(``SET TRANSACTION SNAPSHOT``) and reads every published table with
+``COPY (SELECT ...) TO STDOUT (FORMAT binary)``, which the Rust COPY decoder turns into ``_op = r``
+batches sharing the stream's type codecs. Rows carry the slot's consistent point as ``_pos``, so
+every streamed change sorts after them. Columns of types the binary codecs do not know are cast to
+text in the query, as the stream sends them.
+
+A table with a primary key is read in keyset-paginated chunks (``WHERE (key) > (last) AND (key)
+<= (bound) ORDER BY key``, the bound found first with one index scan), so no single statement runs
+for the whole table; a table without one is read with a single COPY. The same chunk reader serves
+incremental snapshots (``pg_incremental``).
+
+With ``wire="native"`` the COPY runs on a connection of arrowtail's own wire client that adopts
+the same snapshot, and raw socket blocks go to the decoder (``CopyDecoder.feed_wire``); with
+``wire="libpq"`` psycopg's ``copy()`` reads it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from arrowtail import _core
+from arrowtail.progress import TableProgress
+from arrowtail.sources.base import TableBatch
+from arrowtail.sources.postgres import client as pgproto
+from arrowtail.sources.postgres.admin import BINARY_SAFE_OIDS
+
+log = logging.getLogger("arrowtail.postgres.snapshot")
+
+#: Batches are handed on after about this many bytes of COPY data, to keep memory bounded.
+CHUNK_BYTES = 16 << 20
+#: Rows per primary-key chunk of an initial snapshot (``source.snapshot_chunk_rows``).
+DEFAULT_CHUNK_ROWS = 100_000
+
+
+def table_columns(
+    conn: psycopg.Connection, schema: str, table: str
+) -> tuple[list[tuple[str, int, int, bool]], list[str]]:
+    """``[(name, type oid, typmod, cast_to_text)]`` in column order, and the primary key."""
+    rel = sql.Identifier(schema, table).as_string(conn)
+    cols = conn.execute(
+        """
+        SELECT a.attname,
+               CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE a.atttypid END,
+               CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END,
+               t.typtype, et.typtype
+        FROM pg_attribute a
+        JOIN pg_type t ON t.oid = a.atttypid
+        LEFT JOIN pg_type et ON et.oid = t.typelem AND t.typcategory = 'A'
+        WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped
+          AND a.attgenerated = ''
+        ORDER BY a.attnum
+        """,
+        (rel,),
+    ).fetchall()
+    pk = [
+        r[0]
+        for r in conn.execute(
+            """
+            SELECT a.attname FROM pg_index i
+            JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n) ON true
+            JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+            WHERE i.indrelid = %s::regclass AND i.indisprimary ORDER BY k.n
+            """,
+            (rel,),
+        ).fetchall()
+    ]
+    out = []
+    for name, oid, typmod, typtype, elem_typtype in cols:
+        known = oid in BINARY_SAFE_OIDS or typtype == "e" or elem_typtype == "e"
+        # Enums send their label in binary; unknown types are read as text like the stream does.
+        out.append((name, int(oid) if known else 25, int(typmod) if known else -1, not known))
+    return out, pk
+
+
+def copy_batches(
+    conn: psycopg.Connection | pgproto.PgConnection,
+    query: str,
+    decoder: _core.CopyDecoder,
+    progress: TableProgress | None,
+) -> Iterator[TableBatch]:
+    """Runs one ``COPY ... TO STDOUT (FORMAT binary)`` on ``conn`` (either wire) and yields the
+    decoded batches about every :data:`CHUNK_BYTES` of input, counting rows in ``progress``.
+    The decoder is finished at the end."""
+    counted = decoder.rows
+
+    def advance() -> None:
+        nonlocal counted
+        if progress is not None:
+            progress.advance(decoder.rows - counted)
+        counted = decoder.rows
+
+    pending = 0
+    if isinstance(conn, pgproto.PgConnection):
+        summary = decoder.feed_wire(conn.start_copy(query))
+        while True:
+            if summary.messages:
+                conn.finish_exchange(summary.messages)
+                if summary.done:
+                    conn.give_back(summary.rest)
+                    break
+            n = conn.recv(None)
+            summary = decoder.feed_wire(conn.buffer, n)
+            pending += n
+            if pending >= CHUNK_BYTES:
+                pending = 0
+                advance()
+                yield from decoder.flush()
+    else:
+        with conn.cursor() as cur, cur.copy(query) as copy:
+            for data in copy:
+                decoder.feed(bytes(data))
+                pending += len(data)
+                if pending >= CHUNK_BYTES:
+                    pending = 0
+                    advance()
+                    yield from decoder.flush()
+    decoder.finish()
+    advance()
+    yield from decoder.flush()
+
+
+@dataclass
+class TableShape:
+    """What reading a table needs: its columns as :func:`table_columns` lists them, its primary
+    key and the SQL type of each key column (to cast stored key values back)."""
+
+    schema: str
+    table: str
+    columns: list[tuple[str, int, int, bool]]
+    pk: list[str]
+    pk_types: list[str]
+
+    @property
+    def name(self) -> str:
+        return f"{self.schema}.{self.table}"
+
+
+def table_shape(conn: psycopg.Connection, schema: str, table: str) -> TableShape:
+    """Reads a table's columns, primary key and key types from the catalog."""
+    columns, pk = table_columns(conn, schema, table)
+    types: dict[str, str] = dict(
+        conn.execute(
+            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+            "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+            (sql.Identifier(schema, table).as_string(conn),),
+        ).fetchall()
+    )
+    return TableShape(schema, table, columns, pk, [str(types[c]) for c in pk])
+
+
+def _key_after(shape: TableShape, after: list[str] | None, op: str = ">") -> sql.Composable:
+    """``(k1, k2) > (CAST('v1' AS t1), ...)`` for a key stored as text, or ``true``."""
+    if after is None:
+        return sql.SQL("true")
+    return sql.SQL("({}) {} ({})").format(
+        sql.SQL(", ").join(sql.Identifier(c) for c in shape.pk),
+        sql.SQL(op),
+        sql.SQL(", ").join(
+            sql.SQL("CAST({} AS {})").format(sql.Literal(v), sql.SQL(t))
+            for v, t in zip(after, shape.pk_types, strict=True)
+        ),
+    )
+
+
+def chunk_bound(
+    conn: psycopg.Connection, shape: TableShape, after: list[str] | None, rows: int
+) -> list[str] | None:
+    """The key (as text) of the ``rows``-th row after ``after`` in key order, or ``None`` when
+    fewer rows are left: keyset pagination without OFFSET over the data itself."""
+    keys = sql.SQL(", ").join(sql.Identifier(c) for c in shape.pk)
+    query = sql.SQL(
+        "SELECT {} FROM (SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT 1 OFFSET {}) AS k"
+    ).format(
+        sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c)) for c in shape.pk),
+        keys,
+        sql.Identifier(shape.schema, shape.table),
+        _key_after(shape, after),
+        keys,
+        sql.Literal(rows - 1),
+    )
+    row = conn.execute(query).fetchone()
+    return None if row is None else [str(v) for v in row]
+
+
+def copy_rows(
+    conn: psycopg.Connection,
+    shape: TableShape,
+    decoder: _core.CopyDecoder,
+    progress: TableProgress | None,
+    *,
+    after: list[str] | None = None,
+    upto: list[str] | None = None,
+    where: sql.Composable | None = None,
+    copy_conn: pgproto.PgConnection | None = None,
+) -> Iterator[TableBatch]:
+    """Copies the rows with ``after < key <= upto`` (either bound optional; a table without a
+    primary key is read whole) and ``where`` (a further condition) through ``decoder``,
+    yielding batches about every :data:`CHUNK_BYTES` of COPY data, counting them in
+    ``progress``. The decoder is finished at the end. The COPY runs on ``copy_conn`` when given
+    (a native-wire connection in the same snapshot), else on ``conn``."""
+    select_list = sql.SQL(", ").join(
+        sql.SQL("{}::text").format(sql.Identifier(name)) if cast else sql.Identifier(name)
+        for name, _oid, _typmod, cast in shape.columns
+    )
+    order: sql.Composable
+    cond: sql.Composable
+    if shape.pk:
+        order = sql.SQL(", ").join(sql.Identifier(c) for c in shape.pk)
+        cond = sql.SQL("{} AND {}").format(
+            _key_after(shape, after),
+            _key_after(shape, upto, "<=") if upto is not None else sql.SQL("true"),
+        )
+    else:
+        order, cond = sql.SQL("ctid"), sql.SQL("true")
+    if where is not None:
+        cond = sql.SQL("{} AND ({})").format(cond, where)
+    template = sql.SQL("COPY (SELECT {} FROM {} WHERE {} ORDER BY {}) TO STDOUT (FORMAT binary)")
+    query = template.format(select_list, sql.Identifier(shape.schema, shape.table), cond, order)
+    yield from copy_batches(copy_conn or conn, query.as_string(conn), decoder, progress)
+
+
+def new_decoder(
+    shape: TableShape, position: int, snapshot_ts_us: int, first_seq: int = 0
+) -> _core.CopyDecoder:
+    """A COPY decoder for ``shape`` whose rows carry ``position`` as ``_pos``."""
+    return _core.CopyDecoder(
+        shape.name,
+        [(name, oid, typmod) for name, oid, typmod, _cast in shape.columns],
+        shape.pk,
+        position=position,
+        snapshot_ts_us=snapshot_ts_us,
+        first_seq=first_seq,
+    )
+
+
+def snapshot_table(
+    conn: psycopg.Connection,
+    schema: str,
+    table: str,
+    position: int,
+    snapshot_ts_us: int,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    copy_conn: pgproto.PgConnection | None = None,
+) -> Iterator[TableBatch]:
+    """Reads one table inside the caller's snapshot transaction in primary-key chunks of
+    ``chunk_rows`` (one COPY without a key), yielding batches as it goes; the COPY runs on
+    ``copy_conn`` when given (in the same snapshot), else on ``conn``."""
+    shape = table_shape(conn, schema, table)
+    estimate = conn.execute(
+        "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
+        (sql.Identifier(schema, table).as_string(conn),),
+    ).fetchone()
+    progress = TableProgress(shape.name, int(estimate[0]) if estimate else None)
+    with progress:
+        after: list[str] | None = None
+        seq = 0
+        while True:
+            upto = chunk_bound(conn, shape, after, chunk_rows) if shape.pk else None
+            decoder = new_decoder(shape, position, snapshot_ts_us, seq)
+            yield from copy_rows(
+                conn, shape, decoder, progress, after=after, upto=upto, copy_conn=copy_conn
+            )
+            seq = decoder.next_seq
+            if upto is None:
+                break
+            after = upto
+    log.info(
+        "snapshot of %s.%s: %d rows in %.1fs (%.0f rows/s)",
+        schema,
+        table,
+        progress.rows,
+        progress.seconds,
+        progress.rate,
+    )
+
+
+def snapshot(
+    dsn: str,
+    snapshot_name: str,
+    tables: list[tuple[str, str]],
+    position: int,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    *,
+    wire: str = "libpq",
+) -> Iterator[TableBatch]:
+    """Reads ``tables`` as of the exported snapshot ``snapshot_name``, each in primary-key chunks
+    of ``chunk_rows`` rows, all inside the one snapshot transaction; ``wire="native"`` reads the
+    COPY data over arrowtail's own client."""
+    snapshot_ts_us = time.time_ns() // 1000
+    adopt = sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot_name))
+    with psycopg.connect(dsn, autocommit=False) as conn:
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        conn.execute(adopt)
+        copy_conn = None
+        if wire == "native":
+            copy_conn = pgproto.connect(dsn)
+            copy_conn.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            copy_conn.query(adopt.as_string(conn))
+        try:
+            for schema, table in tables:
+                yield from snapshot_table(
+                    conn, schema, table, position, snapshot_ts_us, chunk_rows, copy_conn
+                )
+        finally:
+            if copy_conn is not None:
+                copy_conn.close()
+        conn.rollback()

@@ -1,0 +1,458 @@
+"""The PostgreSQL source: logical replication with pgoutput, decoded in Rust.
+
+Protocol options are chosen by server version: proto_version 4 on PostgreSQL 16+, 3 on 15, 2 on
+14 (in-progress transactions are streamed, so a huge transaction never waits whole in the server's
+memory or ours), 1 before; ``binary`` tuples and ``messages`` from 14 on. Binary tuples are used
+only when every published column type has a binary form the decoder reads.
+
+Positions are ``{"lsn": commit LSN, "end_lsn": end of the commit record}``; ``lsn`` orders them,
+``end_lsn`` is what the server is told is flushed, so a restart resumes after the last stored
+transaction. The standby status update reports only what the pipeline acknowledged — never more —
+and goes out at least every ``status_interval`` seconds and whenever a keepalive asks for it; when
+nothing is in flight, the keepalive's WAL end becomes a position too, so that once stored and
+acknowledged an idle slot does not pin WAL.
+
+The two hot connections (the stream and the snapshot's COPY reads) use arrowtail's own wire client
+by default (``wire="native"``: raw socket blocks decoded in Rust); ``wire="libpq"`` runs them
+through psycopg instead, for authentication methods the native client does not speak (Kerberos,
+GSSAPI, SSPI). Administrative connections always use psycopg.
+
+A lost connection (walsender terminated, server restart) is retried with exponential backoff for
+``reconnect_timeout`` seconds, resuming after the last transaction handed to the pipeline.
+
+With ``heartbeat_interval`` set, a heartbeat message is written that often (see
+``pg_heartbeat.py``); heartbeats never reach the sink, but their LSN becomes an idle position like
+a keepalive's, so a slot whose tables are quiet keeps advancing.
+Two hooks work on each poll's batches: incremental snapshots requested while streaming
+(``pg_incremental``, whose progress rides in the positions under ``incremental``) and, when
+``toast_reselect`` is on, the re-reading of unchanged TOAST values (``pg_toast``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+
+from arrowtail import _core
+from arrowtail.config import WIRES
+from arrowtail.exceptions import ConfigError, SourceError
+from arrowtail.lazy import call
+from arrowtail.redact import redact_url, scrub
+from arrowtail.sources.base import Chunk, Position, TableBatch, retry_with_backoff
+from arrowtail.sources.postgres import admin as pg_admin
+from arrowtail.sources.postgres.heartbeat import Heartbeat, drop_heartbeats
+from arrowtail.sources.postgres.incremental import (
+    DEFAULT_CHUNK_ROWS as DEFAULT_INCREMENTAL_CHUNK_ROWS,
+)
+from arrowtail.sources.postgres.incremental import IncrementalSnapshots
+from arrowtail.sources.postgres.keys import CatalogKeys
+from arrowtail.sources.postgres.replication import (
+    Stream,
+    format_lsn,
+    start_native_replication,
+    start_replication,
+)
+from arrowtail.sources.postgres.snapshot import DEFAULT_CHUNK_ROWS as DEFAULT_SNAPSHOT_CHUNK_ROWS
+from arrowtail.sources.postgres.toast import ToastReselect
+
+log = logging.getLogger("arrowtail.postgres")
+
+
+def _end_lsn(position: Position) -> int:
+    """Where a position ends: ``end_lsn``, or ``lsn`` for positions written without one."""
+    return int(position["end_lsn"] if "end_lsn" in position else position["lsn"])
+
+
+def _oldest_commit(batches: list[TableBatch]) -> float:
+    """Epoch seconds of the oldest ``_commit_ts`` in ``batches`` (now when there is none)."""
+    oldest = time.time()
+    for _table, _version, batch in batches:
+        if "_commit_ts" in batch.schema.names and batch.num_rows:
+            low = call("min", batch.column("_commit_ts")).value
+            if low is not None:
+                oldest = min(oldest, low / 1e6)
+    return oldest
+
+
+def protocol_for(server_version: int) -> dict[str, Any]:
+    """pgoutput options for a server version (``server_version_num``)."""
+    if server_version >= 160000:
+        proto = 4
+    elif server_version >= 150000:
+        proto = 3
+    elif server_version >= 140000:
+        proto = 2
+    else:
+        proto = 1
+    new = server_version >= 140000
+    return {
+        "proto_version": proto,
+        "binary": new,
+        "messages": new,
+        "streaming": "on" if proto >= 2 else None,
+    }
+
+
+class PostgresSource:
+    """Streams committed changes of the tables in a publication.
+
+    Example::
+
+        source = PostgresSource("postgresql://cdc@db/shop", slot="arrowtail",
+                                publication="arrowtail", snapshot="initial")
+    """
+
+    kind = "postgres"
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        slot: str = "arrowtail",
+        publication: str = "arrowtail",
+        tables: list[str] | None = None,
+        snapshot: str = "never",
+        password: str | None = None,
+        binary: bool | None = None,
+        status_interval: float = 10.0,
+        reconnect_timeout: float = 60.0,
+        max_poll_bytes: int = 32 << 20,
+        settings: dict[str, str] | None = None,
+        heartbeat_interval: float | None = None,
+        snapshot_chunk_rows: int = DEFAULT_SNAPSHOT_CHUNK_ROWS,
+        incremental_chunk_rows: int = DEFAULT_INCREMENTAL_CHUNK_ROWS,
+        toast_reselect: bool = False,
+        wire: str = "native",
+    ) -> None:
+        if wire not in WIRES:
+            raise ConfigError(f"source.wire must be one of {', '.join(WIRES)}, not {wire!r}")
+        self.wire = wire
+        if password:
+            dsn = psycopg.conninfo.make_conninfo(dsn, password=password)
+        self._dsn = dsn
+        self.display_dsn = redact_url(dsn)
+        self.slot = slot
+        self.publication = publication
+        self.tables = list(tables or [])
+        self.snapshot_mode = snapshot
+        self._binary_override = binary
+        self.status_interval = status_interval
+        self.reconnect_timeout = reconnect_timeout
+        self.max_poll_bytes = max_poll_bytes
+        self._settings = settings or {}
+        self.snapshot_chunk_rows = snapshot_chunk_rows
+        self._incremental = IncrementalSnapshots(dsn, publication, incremental_chunk_rows)
+        self._toast = ToastReselect(dsn) if toast_reselect else None
+        self._options: dict[str, Any] = {}
+        self._stream: Stream | None = None
+        self._decoder = _core.PgOutputDecoder()
+        self._keys = CatalogKeys(dsn, publication)
+        self._snapshot: Iterator[TableBatch] | None = None
+        self._snapshot_position: Position | None = None
+        #: end LSN of the last transaction handed to the pipeline (where a reconnect resumes).
+        self._emitted_end = 0
+        self._emitted_lsn = 0
+        #: end LSN the pipeline acknowledged (what the server is told).
+        self._acked_end = 0
+        self._last_status = 0.0
+        #: The server's flushed WAL position when the source opened; reaching it is catching up.
+        self._target_lsn = 0
+        self.reconnects = 0
+        #: Heartbeat messages that came back through the slot (and were dropped).
+        self.heartbeats_received = 0
+        #: (end LSN, oldest commit time in epoch seconds) of positions handed out and not yet
+        #: acknowledged, oldest first: what ``lag_seconds`` measures.
+        self._unacknowledged: deque[tuple[int, float]] = deque()
+        self._heartbeat = (
+            Heartbeat(dsn, heartbeat_interval, slot=slot) if heartbeat_interval else None
+        )
+
+    # -- Source protocol ---------------------------------------------------------------------
+
+    def open(self, start: Position | None) -> None:
+        with pg_admin.connect(self._dsn) as conn:
+            version = pg_admin.check_server(conn)
+            pg_admin.check_tables(conn, self.publication, self.tables)
+            pg_admin.ensure_publication(conn, self.publication, self.tables)
+            self._options = protocol_for(version)
+            if self._binary_override is not None:
+                self._options["binary"] = self._binary_override and self._options["binary"]
+            elif self._options["binary"]:
+                safe, why = pg_admin.binary_safe(conn, self.publication)
+                if not safe:
+                    log.info("using text tuples: %s, which has no binary decoder", why)
+                    self._options["binary"] = False
+            slot = pg_admin.get_slot(conn, self.slot)
+            if slot is None and self.snapshot_mode == "initial" and start is None:
+                pg_admin.check_select(conn, self.publication)
+            tables = pg_admin.published_tables(conn, self.publication)
+            self._keys.load(conn)
+            self._target_lsn = pg_admin.flushed_wal_lsn(conn)
+        if self._heartbeat is not None and not self._options["messages"]:
+            log.warning(
+                "heartbeats are written but PostgreSQL %s does not forward logical messages "
+                "to pgoutput (14 or newer does); the slot advances on keepalives only",
+                version // 10000,
+            )
+        if slot is None:
+            want_snapshot = self.snapshot_mode == "initial" and start is None
+            self._create_slot_and_snapshot(want_snapshot, tables)
+        elif start is None and self.snapshot_mode == "initial":
+            raise SourceError(
+                f"replication slot {self.slot!r} exists but no checkpoint records a finished "
+                "snapshot; drop the slot (SELECT pg_drop_replication_slot("
+                f"'{self.slot}')) to take a new snapshot, or run with --snapshot never"
+            )
+        elif start is not None and slot.confirmed_flush_lsn > _end_lsn(start):
+            raise SourceError(
+                f"checkpoint {format_lsn(_end_lsn(start))} is behind replication "
+                f"slot {self.slot!r} (confirmed up to {format_lsn(slot.confirmed_flush_lsn)}): "
+                "the changes in between are no longer available; the checkpoint belongs to "
+                "another slot or the slot was advanced by hand"
+            )
+        self._incremental.restore(start)
+        if start is not None:
+            self._emitted_lsn = int(start["lsn"])
+            self._emitted_end = self._acked_end = _end_lsn(start)
+        elif slot is not None:
+            self._emitted_end = self._acked_end = slot.confirmed_flush_lsn
+        if self._snapshot is None:
+            self._start_stream_when_slot_free()
+
+    def _start_stream_when_slot_free(self) -> None:
+        """Starts streaming; a slot still held by the walsender of a run that just died (SIGKILL,
+        crash, restart by a supervisor) is released once the server notices the closed
+        connection, so that is waited for (up to ``reconnect_timeout``) instead of failing."""
+        deadline = time.monotonic() + self.reconnect_timeout
+        delay = 0.2
+        while True:
+            try:
+                self._start_stream()
+                return
+            except SourceError as exc:
+                if "is active for PID" not in str(exc) or time.monotonic() + delay > deadline:
+                    raise
+                log.info("replication slot %s is still in use; waiting for it", self.slot)
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    def _create_slot_and_snapshot(self, want_snapshot: bool, tables: list[tuple[str, str]]) -> None:
+        repl = pg_admin.connect_replication(self._dsn, self._settings)
+        try:
+            consistent, snapshot_name = pg_admin.create_slot(repl, self.slot, want_snapshot)
+        except BaseException:
+            repl.close()
+            raise
+        self._emitted_end = self._acked_end = consistent
+        if not want_snapshot:
+            repl.close()
+            return
+        from arrowtail.sources.postgres.snapshot import snapshot
+
+        def rows() -> Iterator[TableBatch]:
+            try:
+                yield from snapshot(
+                    self._dsn,
+                    snapshot_name,
+                    tables,
+                    consistent,
+                    self.snapshot_chunk_rows,
+                    wire=self.wire,
+                )
+            finally:
+                # The exported snapshot lives until its replication connection runs another
+                # command or closes.
+                repl.close()
+
+        self._snapshot = rows()
+        self._snapshot_position = {"lsn": consistent, "end_lsn": consistent, "snapshot": True}
+
+    def poll(self, timeout: float) -> Chunk:
+        if self._snapshot is not None:
+            chunk = self._poll_snapshot()
+            chunk.batches = self._keys.annotate(chunk.batches)
+            return chunk
+        try:
+            return self._poll_stream(timeout)
+        except (SourceError, psycopg.Error) as exc:
+            self._reconnect(exc)
+            return Chunk()
+
+    def acknowledge(self, position: Position) -> None:
+        end = _end_lsn(position)
+        while self._unacknowledged and self._unacknowledged[0][0] <= end:
+            self._unacknowledged.popleft()
+        if end > self._acked_end:
+            self._acked_end = end
+            self._send_status()
+
+    def close(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.close()
+        if self._toast is not None:
+            self._toast.close()
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            try:
+                stream.send_status(self._acked_end)
+            except (SourceError, psycopg.Error):
+                pass
+            # A clean end, so that the server reads that last status update for sure.
+            stream.finish(timeout=self.status_interval)
+
+    @property
+    def caught_up(self) -> bool:
+        """True once the stream reached the WAL position the server had when the source opened
+        (the snapshot, if any, is done by then)."""
+        if self._snapshot is not None or self._incremental.active:
+            return False
+        seen = max(self._decoder.last_wal_end, self._emitted_end, self._acked_end)
+        return seen >= self._target_lsn
+
+    @property
+    def incremental_snapshots(self) -> list[str]:
+        """Ids of the incremental snapshots requested and not finished yet, oldest first."""
+        return [str(r["id"]) for r in self._incremental.requests]
+
+    def describe(self) -> dict[str, Any]:
+        info: dict[str, Any] = {
+            "source": self.display_dsn,
+            "slot": self.slot,
+            "emitted_lsn": format_lsn(self._emitted_lsn),
+            "acknowledged_lsn": format_lsn(self._acked_end),
+            "reconnects": self.reconnects,
+            "options": dict(self._options),
+            "wire": self.wire,
+        }
+        # Age of the oldest change handed out and not yet acknowledged (0 when the sink has
+        # stored everything read so far).
+        info["lag_seconds"] = (
+            max(0.0, time.time() - self._unacknowledged[0][1]) if self._unacknowledged else 0.0
+        )
+        if self._heartbeat is not None:
+            info["heartbeats_sent"] = self._heartbeat.sent
+            info["heartbeats_received"] = self.heartbeats_received
+        if self._incremental.active:
+            info["incremental_snapshots"] = self.incremental_snapshots
+        try:
+            with pg_admin.connect(self._dsn) as conn:
+                info.update(pg_admin.lag(conn, self.slot))
+        except SourceError:
+            pass
+        return info
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _poll_snapshot(self) -> Chunk:
+        assert self._snapshot is not None
+        batch = next(self._snapshot, None)
+        if batch is not None:
+            return Chunk([batch])
+        # Snapshot done: its position commits it, then the stream starts at the slot's point.
+        self._snapshot = None
+        position = self._snapshot_position
+        self._start_stream()
+        return Chunk([], position)
+
+    def _start_stream(self) -> None:
+        start = start_native_replication if self.wire == "native" else start_replication
+        self._stream = start(
+            self._dsn,
+            self.slot,
+            [self.publication],
+            start_lsn=self._emitted_end,
+            settings=self._settings,
+            **self._options,
+        )
+        self._last_status = time.monotonic()
+        log.info(
+            "streaming slot %s from %s (proto %s, %s tuples)",
+            self.slot,
+            format_lsn(self._emitted_end),
+            self._options.get("proto_version"),
+            "binary" if self._options.get("binary") else "text",
+        )
+
+    def _poll_stream(self, timeout: float) -> Chunk:
+        stream = self._stream
+        if stream is None:
+            self._start_stream()
+            stream = self._stream
+            assert stream is not None
+        if self._heartbeat is not None:
+            self._heartbeat.beat_if_due()
+        xlog_frames = stream.pump(self._decoder, timeout, self.max_poll_bytes)
+        # Heartbeats (of this run or an earlier one) are not changes: they only move the
+        # idle position below.
+        batches, heartbeats = drop_heartbeats(self._decoder.flush())
+        # Before the batches count as emitted: a catalog read that fails ends this poll like a
+        # lost stream, and the reconnect reads these transactions again.
+        batches = self._keys.annotate(batches)
+        self.heartbeats_received += heartbeats
+        position: Position | None = None
+        committed = self._decoder.committed_lsn
+        if committed > self._emitted_lsn:
+            self._emitted_lsn = committed
+            self._emitted_end = self._decoder.confirmable_lsn
+            position = {"lsn": committed, "end_lsn": self._emitted_end}
+            self._unacknowledged.append((self._emitted_end, _oldest_commit(batches)))
+        # Nothing in flight and everything handed out acknowledged: the keepalive's WAL end holds
+        # no change of ours, so it becomes a position of its own. It travels through the sink
+        # and the checkpoint like any other, and a quiet slot stops holding WAL back.
+        idle = self._decoder.is_idle and not batches and self._acked_end >= self._emitted_end
+        wal_end = self._decoder.last_wal_end
+        if idle and position is None and wal_end > self._emitted_end:
+            self._emitted_lsn = self._emitted_end = wal_end
+            position = {"lsn": wal_end, "end_lsn": wal_end}
+        batches, position = self._hooks(batches, position)
+        # Incremental snapshot chunks join here; positions are already counted, so only the
+        # facts known by now are applied.
+        batches = self._keys.annotate(batches, lookup=False)
+        reply = self._decoder.take_reply_requested()
+        if reply or time.monotonic() - self._last_status >= self.status_interval:
+            self._send_status()
+        # Data of a transaction that is not complete yet (streamed in progress, or a large one
+        # arriving over several polls) keeps the pipeline from calling the source idle.
+        busy = not self._decoder.is_idle and xlog_frames > 0
+        return Chunk(batches, position, busy=busy)
+
+    def _hooks(
+        self, batches: list[TableBatch], position: Position | None
+    ) -> tuple[list[TableBatch], Position | None]:
+        """TOAST re-select, then incremental snapshots (signals, watermarks, the next chunk);
+        the position gains the snapshot progress."""
+        if self._toast is not None and batches:
+            batches = self._toast.fill(batches)
+        batches = self._incremental.process(batches)
+        self._incremental.step()
+        last = {"lsn": self._emitted_lsn, "end_lsn": self._emitted_end}
+        return batches, self._incremental.attach(position, last)
+
+    def _send_status(self) -> None:
+        if self._stream is None:
+            return
+        self._stream.send_status(self._acked_end)
+        self._last_status = time.monotonic()
+
+    def _reconnect(self, cause: BaseException) -> None:
+        log.warning("replication connection lost: %s", scrub(str(cause)).strip())
+        if self._stream is not None:
+            try:
+                self._stream.close()
+            except psycopg.Error:
+                pass
+            self._stream = None
+        self._decoder.reset_in_flight()
+        retry_with_backoff(
+            self._start_stream,
+            what="PostgreSQL",
+            timeout=self.reconnect_timeout,
+            retry_on=(SourceError, psycopg.Error),
+        )
+        self.reconnects += 1
+        log.info("reconnected after %s reconnects", self.reconnects)

@@ -1,0 +1,455 @@
+"""The two sides ``arrowtail verify`` compares: a PostgreSQL or MySQL/MariaDB database, or a
+Parquet directory of change batches replayed by primary key.
+
+A database side answers range questions over a table ordered by its primary key (``lo`` inclusive,
+``hi`` exclusive, ``None`` unbounded): a digest computed by the server (count plus a hash of the
+rows, so only 2 values cross the network per chunk), the key at an offset (to split a
+range), and the rows themselves, normalised to plain Python values so that rows from different
+engines and from Parquet compare equal when they hold the same data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from arrowtail.changes import META_COLUMNS, replay, table_info
+from arrowtail.exceptions import ConfigError, SourceError
+from arrowtail.redact import scrub
+
+Key = tuple
+Bound = Key | None
+_SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "mysql", "performance_schema", "sys")
+
+
+def split_table(table: str) -> tuple[str, str]:
+    """``schema.table`` at the first dot (as everywhere in arrowtail); no dot: no schema."""
+    schema, dot, name = table.partition(".")
+    return (schema, name) if dot else ("", schema)
+
+
+def normalise(value: Any) -> Any:
+    """One value in a form that compares equal across drivers and Arrow."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    if isinstance(value, (memoryview, bytearray)):
+        return bytes(value)
+    if isinstance(value, uuid.UUID):
+        return value.bytes
+    if isinstance(value, pa.MonthDayNano):
+        # Before the tuple case: pyarrow's MonthDayNano is a named tuple.
+        return _interval(value.months, value.days, value.nanoseconds)
+    if isinstance(value, (list, tuple)):
+        return tuple(normalise(v) for v in value)
+    if isinstance(value, dict):
+        if set(value) == {"months", "days", "nanoseconds"}:
+            # An interval as the Parquet sink stores it; drivers give a timedelta with a month
+            # counted as 30 days (psycopg's rule), so compare in that form.
+            return _interval(value["months"], value["days"], value["nanoseconds"])
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        # JSON travels as text (docs/design.md) while drivers hand out parsed documents; both sides
+        # pass through here, so a text that merely looks like JSON still compares fairly.
+        try:
+            doc = json.loads(value)
+        except ValueError:
+            return value
+        return json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str)
+    return value
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Equal normalised values, or one datum in the forms two engines give for the same Arrow
+    type (docs/design.md, "Type mapping"), as when a MySQL table moved to PostgreSQL: a DECIMAL
+    wider than 38 digits travels as text, BIT(n) as uint64 (an integer column), SET as
+    list<string> (an array column)."""
+    if a == b:
+        return True
+    if a is None or b is None:
+        return False
+    for x, y in ((a, b), (b, a)):
+        if isinstance(x, Decimal) and isinstance(y, str):
+            try:
+                return x == Decimal(y)
+            except InvalidOperation:
+                return False
+        if isinstance(x, bytes) and isinstance(y, (int, Decimal)):
+            return int.from_bytes(x, "big") == y
+        if isinstance(x, str) and isinstance(y, tuple):
+            return set(x.split(",")) - {""} == set(y)
+        if isinstance(x, dt.timedelta) and isinstance(y, dt.time) and y.tzinfo is None:
+            # A MySQL TIME within one day, written to a PostgreSQL `time` column (as Debezium's
+            # JDBC sink creates it for MicroTime).
+            of_day = dt.timedelta(
+                hours=y.hour, minutes=y.minute, seconds=y.second, microseconds=y.microsecond
+            )
+            return x == of_day
+    return False
+
+
+def same_row(a: tuple, b: tuple) -> bool:
+    """Rows of normalised values that hold the same data (see :func:`same_value`)."""
+    return a == b or (len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True)))
+
+
+def _interval(months: int, days: int, nanoseconds: int) -> dt.timedelta:
+    return dt.timedelta(days=30 * months + days, microseconds=nanoseconds // 1000)
+
+
+#: Keys per ``IN (...)`` list when rows are fetched by key.
+_KEYS_PER_QUERY = 500
+
+
+def keyed(rows: Any, cols: list[str], pk: tuple[str, ...]) -> dict[Key, tuple]:
+    """Rows (tuples in ``cols`` order) normalised and indexed by their primary key."""
+    index = [cols.index(k) for k in pk]
+    out = {}
+    for r in rows:
+        values = tuple(normalise(v) for v in r)
+        out[tuple(values[i] for i in index)] = values
+    return out
+
+
+class DbSide:
+    """A PostgreSQL (psycopg) or MySQL/MariaDB (PyMySQL) connection."""
+
+    def __init__(self, conn: Any, engine: str, database: str | None = None) -> None:
+        self.conn = conn
+        self.engine = engine
+        self.database = database
+        if engine == "postgres":
+            conn.execute("SET TIME ZONE 'UTC'")
+        else:
+            self._run("SET SESSION time_zone = '+00:00', group_concat_max_len = 1073741824")
+
+    @classmethod
+    def from_url(cls, url: str, password: str | None = None) -> DbSide:
+        """Connects to ``postgresql://...`` or ``mysql://user:pass@host:port/db``; ``password``
+        (from the environment, say) is used when the URL has none."""
+        from arrowtail.config import is_pg_conninfo
+
+        parsed = urlparse(url)
+        conninfo = is_pg_conninfo(url)
+        try:
+            if conninfo or parsed.scheme in ("postgres", "postgresql"):
+                import psycopg
+
+                if password and not parsed.password:
+                    conn = psycopg.connect(url, autocommit=True, password=password)
+                else:
+                    conn = psycopg.connect(url, autocommit=True)
+                return cls(conn, "postgres")
+            if parsed.scheme in ("mysql", "mariadb"):
+                import pymysql
+
+                database = parsed.path.lstrip("/") or None
+                conn = pymysql.connect(
+                    host=parsed.hostname or "127.0.0.1",
+                    port=parsed.port or 3306,
+                    user=unquote(parsed.username or ""),
+                    password=unquote(parsed.password or "") or password or "",
+                    database=database,
+                    autocommit=True,
+                    charset="utf8mb4",
+                )
+                return cls(conn, "mysql", database)
+        except Exception as exc:
+            where = "PostgreSQL" if conninfo else f"{parsed.scheme}://{parsed.hostname}"
+            raise SourceError(f"cannot connect to {where}: {scrub(str(exc))}") from exc
+        raise ConfigError(f"not a database URL: {parsed.scheme}://... (postgresql:// or mysql://)")
+
+    @classmethod
+    def from_connection(cls, conn: Any) -> DbSide:
+        """Wraps an open psycopg or PyMySQL connection."""
+        if type(conn).__module__.startswith("psycopg"):
+            return cls(conn, "postgres")
+        if type(conn).__module__.startswith("pymysql"):
+            return cls(conn, "mysql", getattr(conn, "db", None) and conn.db.decode())
+        raise ConfigError(f"unsupported connection object {type(conn).__name__}")
+
+    def _run(self, sql: str, params: Any = None) -> list[tuple]:
+        if self.engine == "postgres":
+            cur = self.conn.execute(sql, params)
+            return cur.fetchall() if cur.description else []
+        with self.conn.cursor() as cur:
+            cur.execute(sql, params)
+            return list(cur.fetchall()) if cur.description else []
+
+    def q(self, name: str) -> str:
+        """A quoted identifier."""
+        if self.engine == "postgres":
+            return '"' + name.replace('"', '""') + '"'
+        return "`" + name.replace("`", "``") + "`"
+
+    def qualified(self, table: str) -> str:
+        schema, name = split_table(table)
+        return f"{self.q(schema)}.{self.q(name)}" if schema else self.q(name)
+
+    def tables(self) -> list[str]:
+        """User tables as ``schema.table`` (MySQL: the URL's database, else every database)."""
+        sql = (
+            "SELECT table_schema, table_name FROM information_schema.tables"
+            " WHERE table_type = 'BASE TABLE' AND table_name <> 'arrowtail_state'"
+            f" AND table_schema NOT IN {_SYSTEM_SCHEMAS!r}"
+        )
+        params = None
+        if self.engine == "mysql" and self.database:
+            sql += " AND table_schema = %s"
+            params = (self.database,)
+        return sorted(f"{s}.{t}" for s, t in self._run(sql, params))
+
+    def describe(self, table: str) -> tuple[list[str], tuple[str, ...]]:
+        """Column names and primary key; empty columns when the table does not exist."""
+        schema, name = split_table(table)
+        schema = schema or (self.database if self.engine == "mysql" else "public") or ""
+        cols = [
+            r[0]
+            for r in self._run(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = %s"
+                " AND table_name = %s ORDER BY ordinal_position",
+                (schema, name),
+            )
+        ]
+        if self.engine == "mysql":
+            # A primary key is always named PRIMARY there, and a user with only SELECT on the
+            # table sees its KEY_COLUMN_USAGE rows but not always its TABLE_CONSTRAINTS row.
+            pk = self._run(
+                "SELECT column_name FROM information_schema.key_column_usage"
+                " WHERE constraint_name = 'PRIMARY' AND table_schema = %s AND table_name = %s"
+                " ORDER BY ordinal_position",
+                (schema, name),
+            )
+            return cols, tuple(r[0] for r in pk)
+        # From the catalog: information_schema lists constraints only of tables the role holds a
+        # privilege other than SELECT on, and a capture role has only SELECT.
+        pk = self._run(
+            "SELECT a.attname FROM pg_index i"
+            " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)"
+            " WHERE i.indisprimary"
+            " AND i.indrelid = to_regclass(format('%%I.%%I', %s::text, %s::text))"
+            " ORDER BY array_position(i.indkey::int2[], a.attnum)",
+            (schema, name),
+        )
+        return cols, tuple(r[0] for r in pk)
+
+    def _where(self, pk: tuple[str, ...], lo: Bound, hi: Bound) -> tuple[str, list[Any]]:
+        keys = ", ".join(self.q(k) for k in pk)
+        lhs = f"({keys})" if len(pk) > 1 else keys
+        marks = "(" + ", ".join(["%s"] * len(pk)) + ")" if len(pk) > 1 else "%s"
+        parts: list[str] = []
+        params: list[Any] = []
+        if lo is not None:
+            parts.append(f"{lhs} >= {marks}")
+            params.extend(lo)
+        if hi is not None:
+            parts.append(f"{lhs} < {marks}")
+            params.extend(hi)
+        return (" WHERE " + " AND ".join(parts)) if parts else "", params
+
+    def _order(self, pk: tuple[str, ...]) -> str:
+        return ", ".join(self.q(k) for k in pk)
+
+    def boundaries(self, table: str, pk: tuple[str, ...], every: int) -> list[Key]:
+        """Every ``every``-th key in key order (the starts of the chunks)."""
+        order = self._order(pk)
+        rows = self._run(
+            f"SELECT {order} FROM (SELECT {order}, row_number() OVER (ORDER BY {order}) AS rn"
+            f" FROM {self.qualified(table)}) x WHERE MOD(rn - 1, %s) = 0 ORDER BY {order}",
+            (every,),
+        )
+        return [tuple(r) for r in rows]
+
+    def key_at(self, table: str, pk: tuple[str, ...], lo: Bound, hi: Bound, n: int) -> Key | None:
+        """The ``n``-th key (0-based) of a range."""
+        where, params = self._where(pk, lo, hi)
+        order = self._order(pk)
+        rows = self._run(
+            f"SELECT {order} FROM {self.qualified(table)}{where} ORDER BY {order}"
+            " LIMIT 1 OFFSET %s",
+            [*params, n],
+        )
+        return tuple(rows[0]) if rows else None
+
+    def digest(
+        self,
+        table: str,
+        cols: list[str],
+        pk: tuple[str, ...],
+        lo: Bound,
+        hi: Bound,
+        method: str = "text",
+    ) -> tuple[int, str]:
+        """(row count, digest of the rows) computed by the server. ``text``: md5 over the rows'
+        text forms in key order (any type, any engine). ``hash`` (PostgreSQL 14+): the sum of
+        ``hash_record_extended`` of the rows, which hashes each column with its type's own hash
+        function (no text output, no sort: several times faster); it fails for a column type
+        without a hash function (json, point, ...), and the caller then falls back to ``text``."""
+        where, params = self._where(pk, lo, hi)
+        order = self._order(pk)
+        columns = ", ".join(self.q(c) for c in cols)
+        if self.engine == "postgres" and method == "hash":
+            sql = f"SELECT count(*), sum(hash_record_extended(ROW({columns}), 0)::numeric)::text"
+        elif self.engine == "postgres":
+            sql = (
+                f"SELECT count(*), md5(string_agg(md5(ROW({columns})::text), '' ORDER BY {order}))"
+            )
+        else:
+            row = "CONCAT_WS(',', " + ", ".join(f"QUOTE({self.q(c)})" for c in cols) + ")"
+            sql = f"SELECT COUNT(*), MD5(GROUP_CONCAT(MD5({row}) ORDER BY {order} SEPARATOR ''))"
+        count, digest = self._run(sql + f" FROM {self.qualified(table)}{where}", params)[0]
+        return int(count), digest or ""
+
+    def rows(
+        self, table: str, cols: list[str], pk: tuple[str, ...], lo: Bound = None, hi: Bound = None
+    ) -> dict[Key, tuple]:
+        """Rows of a range by key, values normalised."""
+        where, params = self._where(pk, lo, hi)
+        select = ", ".join(self.q(c) for c in cols)
+        got = self._run(f"SELECT {select} FROM {self.qualified(table)}{where}", params)
+        return keyed(got, cols, pk)
+
+    def rows_for_keys(
+        self, table: str, cols: list[str], pk: tuple[str, ...], keys: list[Key]
+    ) -> dict[Key, tuple]:
+        """The rows of just these keys (as :meth:`rows` gives them), asked for in groups."""
+        select = ", ".join(self.q(c) for c in cols)
+        lhs = "(" + ", ".join(self.q(k) for k in pk) + ")"
+        marks = "(" + ", ".join(["%s"] * len(pk)) + ")"
+        out: dict[Key, tuple] = {}
+        for start in range(0, len(keys), _KEYS_PER_QUERY):
+            group = keys[start : start + _KEYS_PER_QUERY]
+            sql = (
+                f"SELECT {select} FROM {self.qualified(table)}"
+                f" WHERE {lhs} IN ({', '.join([marks] * len(group))})"
+            )
+            out.update(keyed(self._run(sql, [v for key in group for v in key]), cols, pk))
+        return out
+
+    def is_live(self) -> bool:
+        """Something streams from this database now: an active replication slot of this
+        PostgreSQL database, or a binlog dump connection the MySQL user can see."""
+        try:
+            if self.engine == "postgres":
+                sql = (
+                    "SELECT count(*) FROM pg_replication_slots"
+                    " WHERE active AND database = current_database()"
+                )
+            else:
+                sql = (
+                    "SELECT COUNT(*) FROM information_schema.PROCESSLIST"
+                    " WHERE COMMAND LIKE 'Binlog Dump%%'"
+                )
+            return int(self._run(sql)[0][0]) > 0
+        except Exception:  # noqa: BLE001 - a user that may not look is treated as not live
+            return False
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class ParquetSide:
+    """``<root>/<schema>.<table>/*.parquet`` change batches, replayed by primary key."""
+
+    engine = "parquet"
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise ConfigError(f"parquet directory {self.root} does not exist")
+        self._cache: dict[str, pa.Table | None] = {}
+
+    def tables(self) -> list[str]:
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and "." in p.name)
+
+    def table(self, table: str) -> pa.Table | None:
+        """The replayed table (``None`` when the directory has no files for it)."""
+        if table not in self._cache:
+            files = sorted((self.root / table).glob("*.parquet"))
+            if not files:
+                self._cache[table] = None
+            else:
+                parts = [pq.read_table(f) for f in files]
+                changes = pa.concat_tables(parts, promote_options="default")
+                info = table_info(parts[-1].schema, table)
+                self._cache[table] = replay(changes, info.primary_key)
+        return self._cache[table]
+
+    def describe(self, table: str) -> tuple[list[str], tuple[str, ...]]:
+        replayed = self.table(table)
+        if replayed is None:
+            return [], ()
+        files = sorted((self.root / table).glob("*.parquet"))
+        info = table_info(pq.read_schema(files[-1]), table)
+        return [c for c in replayed.column_names if c not in META_COLUMNS], info.primary_key
+
+    def rows(
+        self, table: str, cols: list[str], pk: tuple[str, ...], lo: Bound = None, hi: Bound = None
+    ) -> dict[Key, tuple]:
+        replayed = self.table(table)
+        if replayed is None:
+            return {}
+        columns = [replayed.column(c).to_pylist() for c in cols]
+        return keyed(zip(*columns, strict=True), cols, pk)
+
+    def rows_for_keys(
+        self, table: str, cols: list[str], pk: tuple[str, ...], keys: list[Key]
+    ) -> dict[Key, tuple]:
+        """The rows of these keys in the files as they are now (read again: a running
+        ``arrowtail run`` may have added files since)."""
+        self._cache.pop(table, None)
+        wanted = set(keys)
+        return {k: v for k, v in self.rows(table, cols, pk).items() if k in wanted}
+
+    def close(self) -> None:
+        self._cache.clear()
+
+
+class LakeSide(ParquetSide):
+    """A mirror in Iceberg (``iceberg:DIR``, ``iceberg:rest+https://...``) or Delta Lake
+    (``delta:DIR``) tables, as the lake sinks keep it: already one row per key."""
+
+    def __init__(self, spec: str) -> None:
+        fmt, _, location = spec.partition(":")
+        self.engine = fmt
+        self.location = location.partition("?")[0]
+        if fmt == "iceberg":
+            from arrowtail.sinks.lake import iceberg as module
+        elif fmt == "delta":
+            from arrowtail.sinks.lake import delta as module  # type: ignore[no-redef]
+        else:
+            raise ConfigError(f"not a lake table location: {spec}")
+        if fmt == "delta" and not Path(self.location).is_dir():
+            raise ConfigError(f"Delta Lake root {self.location} does not exist")
+        self._module = module
+        self._keys: dict[str, tuple[str, ...]] | None = None
+        self._cache = {}
+
+    def _mirrors(self) -> dict[str, tuple[str, ...]]:
+        if self._keys is None:
+            self._keys = self._module.mirror_tables(self.location)
+        return self._keys
+
+    def tables(self) -> list[str]:
+        return sorted(self._mirrors())
+
+    def table(self, table: str) -> pa.Table | None:
+        if table not in self._cache:
+            self._cache[table] = self._module.read_mirror(self.location, table)
+        return self._cache[table]
+
+    def describe(self, table: str) -> tuple[list[str], tuple[str, ...]]:
+        mirrored = self.table(table)
+        if mirrored is None:
+            return [], ()
+        columns = [c for c in mirrored.column_names if c not in META_COLUMNS]
+        return columns, self._mirrors().get(table, ())

@@ -1,0 +1,109 @@
+"""Helpers for tests that run ``arrowtail run`` against one database of the session PostgreSQL:
+create the database, build the command line (password from the environment, never in argv),
+read the slot's state and the source rows to compare with a replay."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from psycopg import sql
+
+from tests.support.chaos import wait_for
+from tests.support.replay import assert_tables_equal, parquet_changes, replay
+
+PASSWORD_ENV = "RUN_PG_PASSWORD"
+
+
+def create_database(
+    postgres: Any,
+    db: str,
+    schema: str,
+    publication: str | None = None,
+    decoding_work_mem: str | None = None,
+) -> None:
+    """(Re)creates ``db`` with ``schema`` (SQL) and lets the app role read its tables; then, if
+    given, creates ``publication`` FOR ALL TABLES and sets the database's
+    ``logical_decoding_work_mem`` (small values make large transactions stream in progress)."""
+    with postgres.connect() as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db)))
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db)))
+        if decoding_work_mem is not None:
+            admin.execute(
+                sql.SQL("ALTER DATABASE {} SET logical_decoding_work_mem = {}").format(
+                    sql.Identifier(db), sql.Literal(decoding_work_mem)
+                )
+            )
+    with postgres.connect(dbname=db) as conn:
+        conn.execute(schema)
+        postgres.grant_capture(db)
+        if publication is not None:
+            conn.execute(
+                sql.SQL("CREATE PUBLICATION {} FOR ALL TABLES").format(sql.Identifier(publication))
+            )
+
+
+def run_args(
+    postgres: Any, db: str, out: Path, slot: str, publication: str, *extra: str
+) -> list[str]:
+    """``arrowtail run`` from ``db`` into ``parquet:out`` as the app role."""
+    return [
+        "run",
+        "--source",
+        postgres.capture_dsn(db),
+        "--password-env",
+        PASSWORD_ENV,
+        "--to",
+        f"parquet:{out}",
+        "--slot",
+        slot,
+        "--publication",
+        publication,
+        *extra,
+    ]
+
+
+def env_for(postgres: Any, **extra: str) -> dict[str, str]:
+    return dict(os.environ, **{PASSWORD_ENV: postgres.app_password}, **extra)
+
+
+def slot_state(postgres: Any, db: str, slot: str) -> tuple[int, bool]:
+    """The slot's ``confirmed_flush_lsn`` (as a number) and whether a walsender holds it."""
+    with postgres.connect(dbname=db) as conn:
+        row = conn.execute(
+            "SELECT confirmed_flush_lsn - '0/0', active FROM pg_replication_slots "
+            "WHERE slot_name = %s",
+            (slot,),
+        ).fetchone()
+    assert row is not None, f"slot {slot} does not exist"
+    return int(row[0]), bool(row[1])
+
+
+def wait_slot_released(postgres: Any, db: str, slot: str) -> None:
+    wait_for(lambda: not slot_state(postgres, db, slot)[1], f"slot {slot} to be released")
+
+
+def drop_slot(postgres: Any, db: str, slot: str) -> None:
+    """Drops ``slot`` (which must exist) once no walsender holds it."""
+    wait_slot_released(postgres, db, slot)
+    with postgres.connect(dbname=db) as conn:
+        conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+
+
+def current_wal(postgres: Any) -> int:
+    with postgres.connect() as conn:
+        row = conn.execute("SELECT pg_current_wal_lsn() - '0/0'").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def assert_replay_equals_source(postgres: Any, db: str, out: Path, tables: list[str]) -> None:
+    """Replaying the Parquet changes under ``out`` gives exactly the rows of ``tables``."""
+    images = replay(parquet_changes(out))
+    with postgres.connect(dbname=db) as conn:
+        for table in tables:
+            cur = conn.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier(table)))
+            names = [d.name for d in cur.description or []]
+            want = {(r[0],): dict(zip(names, r, strict=True)) for r in cur}
+            assert_tables_equal(images.get(f"public.{table}", {}), want, f"public.{table}")
