@@ -1,10 +1,27 @@
-"""The MySQL/MariaDB source: the row binlog, snapshots and a schema history."""
+"""The MySQL/MariaDB source: the row binlog, snapshots and a schema history.
 
-from arrowtail.sources.mysql.source import (
-    MySqlSource,
-    MySqlUrl,
-    binlog_pos,
-    parse_url,
-)
+The public names load their module on first use (PEP 562), so importing a sibling module of this
+package does not import them all.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from arrowtail.sources.mysql.source import (
+        MySqlSource,
+        MySqlUrl,
+        binlog_pos,
+        parse_url,
+    )
 
 __all__ = ["MySqlSource", "MySqlUrl", "binlog_pos", "parse_url"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        import importlib
+
+        return getattr(importlib.import_module("arrowtail.sources.mysql.source"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,8 +1,25 @@
-"""The PostgreSQL source: logical replication (pgoutput), snapshots, heartbeats."""
+"""The PostgreSQL source: logical replication (pgoutput), snapshots, heartbeats.
 
-from arrowtail.sources.postgres.source import (
-    PostgresSource,
-    protocol_for,
-)
+The public names load their module on first use (PEP 562), so importing a sibling module of this
+package does not import them all.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from arrowtail.sources.postgres.source import (
+        PostgresSource,
+        protocol_for,
+    )
 
 __all__ = ["PostgresSource", "protocol_for"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        import importlib
+
+        return getattr(importlib.import_module("arrowtail.sources.postgres.source"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
