@@ -3,14 +3,18 @@
 //! builders, and hands out committed rows as change batches on [`BinlogDecoder::flush`].
 //!
 //! Rows of a transaction get `_pos` = (file number << 32) | end offset of the commit event and
-//! `_commit_ts` = that event's header time. `flush` never emits uncommitted rows: a table with rows
-//! in the open transaction is held back until a flush after the commit.
+//! `_commit_ts` = that event's header time. `flush` emits every committed row and never an
+//! uncommitted one: when a transaction is open (a poll, a file or a connection ended inside it),
+//! the committed rows of the tables it wrote to are cut from the builders and handed out, and its
+//! own rows wait for its commit.
 
 // The shared error enum carries a Location with a file name; boxing it is the error module's call.
 #![allow(clippy::result_large_err)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+
+use arrow_array::RecordBatch;
 
 use crate::arrow::{ChangeBatch, ChangeBuilder};
 use crate::error::{Error, Result};
@@ -84,6 +88,9 @@ pub struct BinlogDecoder {
     pub(crate) current_version: HashMap<String, (usize, u32)>,
     pub(crate) builders: Vec<ChangeBuilder>,
     pub(crate) txn: Txn,
+    /// Committed rows taken out of their builders while a transaction was open (builder index,
+    /// rows), in commit order; the next flush hands them out before the builders' rows.
+    pub(crate) ready: Vec<(usize, RecordBatch)>,
     pub(crate) schemas: HashMap<(String, String), (Vec<String>, Vec<String>)>,
     /// Per table: column details a MINIMAL TABLE_MAP leaves out (see [`ColumnDetail`]).
     pub(crate) details: HashMap<(String, String), Vec<ColumnDetail>>,
@@ -121,6 +128,7 @@ impl BinlogDecoder {
             current_version: HashMap::new(),
             builders: Vec::new(),
             txn: Txn::default(),
+            ready: Vec::new(),
             schemas: HashMap::new(),
             details: HashMap::new(),
             stats: DecoderStats::default(),
@@ -390,9 +398,9 @@ impl BinlogDecoder {
                     .map(|b| u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]));
                 let xid =
                     xid.ok_or_else(|| de(self, "XID event", "body shorter than 8 bytes".into()))?;
-                self.commit(end, h.timestamp, Some(xid));
+                self.commit(end, h.timestamp, Some(xid))?;
             }
-            kind::XA_PREPARE => self.commit(end, h.timestamp, None),
+            kind::XA_PREPARE => self.commit(end, h.timestamp, None)?,
             kind::TABLE_MAP => {
                 let ph = self.fde.post_header_len(t, 8);
                 let id_len = if ph == 6 { 4 } else { 6 };
@@ -498,20 +506,36 @@ impl BinlogDecoder {
         Ok(())
     }
 
-    /// Finished change batches of committed rows. Tables with rows in the still-open transaction
-    /// are held back until a flush after its commit.
+    /// Finished change batches of every committed row: all rows of committed transactions, none
+    /// of the open one (its rows stay until a flush after its commit). After a flush, the rows
+    /// of every transaction up to [`last_commit`](Self::last_commit) have been handed out, so a
+    /// source may store that position once the batches are durable.
     pub fn flush(&mut self) -> Result<Vec<ChangeBatch>> {
+        let arrow_err = |s: &Self, b: usize, source| Error::Arrow {
+            table: s.builders[b].table().table.clone(),
+            at: crate::Location::Unknown,
+            source,
+        };
+        self.set_aside_open_rows()
+            .map_err(|(b, e)| arrow_err(self, b, e))?;
         let mut out = Vec::new();
-        for (i, b) in self.builders.iter_mut().enumerate() {
-            if b.is_empty() || (self.txn.open && self.txn.touched.iter().any(|(t, _)| *t == i)) {
+        for (b, batch) in std::mem::take(&mut self.ready) {
+            let table = self.builders[b].table();
+            out.push(ChangeBatch {
+                table: table.table.clone(),
+                schema_version: table.schema_version,
+                batch,
+            });
+        }
+        for i in 0..self.builders.len() {
+            // The open transaction's rows are all that is left in the builders it wrote to.
+            if self.builders[i].is_empty() || self.txn.touched.iter().any(|(t, _)| *t == i) {
                 continue;
             }
-            let table = b.table().clone();
-            let batches = b.flush().map_err(|source| Error::Arrow {
-                table: table.table.clone(),
-                at: crate::Location::Unknown,
-                source,
-            })?;
+            let batches = self.builders[i]
+                .flush()
+                .map_err(|e| arrow_err(self, i, e))?;
+            let table = self.builders[i].table();
             out.extend(batches.into_iter().map(|batch| ChangeBatch {
                 table: table.table.clone(),
                 schema_version: table.schema_version,

@@ -43,13 +43,13 @@ impl BinlogDecoder {
         let word = head.split_whitespace().next().unwrap_or("");
         match word {
             "BEGIN" => self.begin(true, None),
-            "COMMIT" => self.commit(end, h.timestamp, None),
+            "COMMIT" => self.commit(end, h.timestamp, None)?,
             "ROLLBACK" if !head.starts_with("ROLLBACK TO") => self.discard_txn(),
             "SAVEPOINT" | "ROLLBACK" | "RELEASE" => {}
             "XA" => {
                 if head.starts_with("XA COMMIT") || head.starts_with("XA ROLLBACK") {
                     // The rows were committed at XA_PREPARE.
-                    self.commit(end, h.timestamp, None);
+                    self.commit(end, h.timestamp, None)?;
                 }
             }
             "INSERT" | "UPDATE" | "DELETE" | "REPLACE" | "LOAD" | "CALL" | "DO" | "SET"
@@ -71,7 +71,7 @@ impl BinlogDecoder {
                 builder.finish_row(meta, false, &[]);
                 self.stats.ddl += 1;
                 // DDL commits implicitly (and ends a GTID group without BEGIN).
-                self.commit(end, h.timestamp, None);
+                self.commit(end, h.timestamp, None)?;
             }
         }
         Ok(())
@@ -165,7 +165,7 @@ impl BinlogDecoder {
             }
         }
         if hdr.flags & rows::STMT_END != 0 && !self.txn.explicit {
-            self.commit(end, h.timestamp, None);
+            self.commit(end, h.timestamp, None)?;
         }
         Ok(())
     }

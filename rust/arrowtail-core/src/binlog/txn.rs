@@ -8,8 +8,10 @@
 
 use std::sync::Arc;
 
-use arrow_schema::{DataType, Field};
+use arrow_array::{ArrayRef, RecordBatch, TimestampMicrosecondArray, UInt64Array};
+use arrow_schema::{ArrowError, DataType, Field};
 
+use crate::arrow::change::names;
 use crate::arrow::{ChangeBuilder, Op, RowMeta, SourceKind, TableSchema};
 use crate::error::{Error, Location, Result};
 use crate::types::mysql::{self, is_numeric, Codec};
@@ -55,6 +57,33 @@ pub(crate) struct Txn {
     pub seq: u32,
     /// (builder index, first row of this transaction in the builder's current run).
     pub touched: Vec<(usize, usize)>,
+    /// Rows of this transaction that a flush took out of their builder together with committed
+    /// rows before them (builder index, rows): they get their commit at the commit event and
+    /// leave with the next flush, or are dropped with the transaction.
+    pub carried: Vec<(usize, RecordBatch)>,
+}
+
+/// Sets `_pos` and `_commit_ts` (and `_xid` when given) of every row of a batch that left its
+/// builder before its transaction committed.
+fn restamp(
+    b: &RecordBatch,
+    pos: u64,
+    ts_us: i64,
+    xid: Option<u64>,
+) -> std::result::Result<RecordBatch, ArrowError> {
+    let n = b.num_rows();
+    let schema = b.schema();
+    let mut cols: Vec<ArrayRef> = b.columns().to_vec();
+    if let Ok(i) = schema.index_of(names::POS) {
+        cols[i] = Arc::new(UInt64Array::from(vec![pos; n]));
+    }
+    if let Ok(i) = schema.index_of(names::COMMIT_TS) {
+        cols[i] = Arc::new(TimestampMicrosecondArray::from(vec![ts_us; n]).with_timezone("UTC"));
+    }
+    if let (Some(x), Ok(i)) = (xid, schema.index_of(names::XID)) {
+        cols[i] = Arc::new(UInt64Array::from(vec![x; n]));
+    }
+    RecordBatch::try_new(schema, cols)
 }
 
 /// Name of the DDL pseudo-table.
@@ -114,15 +143,29 @@ impl BinlogDecoder {
     }
 
     /// Commits the open transaction at the end offset of the commit event.
-    pub(crate) fn commit(&mut self, end_offset: u64, timestamp: u32, xid: Option<u64>) {
+    pub(crate) fn commit(
+        &mut self,
+        end_offset: u64,
+        timestamp: u32,
+        xid: Option<u64>,
+    ) -> Result<()> {
         let pos = (u64::from(self.file_number) << 32) | (end_offset & 0xFFFF_FFFF);
         let ts = i64::from(timestamp) * 1_000_000;
-        let txn = std::mem::take(&mut self.txn);
+        let mut txn = std::mem::take(&mut self.txn);
+        let new_xid = if txn.gtid.is_none() { xid } else { None };
+        for (b, rows) in std::mem::take(&mut txn.carried) {
+            let stamped = restamp(&rows, pos, ts, new_xid).map_err(|source| Error::Arrow {
+                table: self.builders[b].table().table.clone(),
+                at: self.loc(end_offset),
+                source,
+            })?;
+            self.ready.push((b, stamped));
+        }
         for &(b, from) in &txn.touched {
             if let Some(builder) = self.builders.get_mut(b) {
                 let from = from.min(builder.current_rows());
                 builder.set_commit(from, pos, ts);
-                if let (None, Some(x)) = (&txn.gtid, xid) {
+                if let Some(x) = new_xid {
                     builder.set_xid(from, x);
                 }
             }
@@ -137,9 +180,10 @@ impl BinlogDecoder {
             }
             self.last_gtid = Some(g.text);
         }
+        Ok(())
     }
 
-    /// Drops the rows of the open transaction.
+    /// Drops the rows of the open transaction (those still in builders and those carried).
     pub(crate) fn discard_txn(&mut self) {
         let txn = std::mem::take(&mut self.txn);
         for &(b, from) in &txn.touched {
@@ -149,6 +193,45 @@ impl BinlogDecoder {
             }
         }
         self.stats.discarded_rows += u64::from(txn.seq);
+    }
+
+    /// Before a flush: takes every committed row out of the builders the open transaction wrote
+    /// to, so that the flush hands them out; the transaction's own rows move to
+    /// [`Txn::carried`] and the builders start empty. Without this a flush during a
+    /// transaction would hold back committed rows of its tables while the last commit position
+    /// (which a source stores as its checkpoint) already covers them.
+    pub(crate) fn set_aside_open_rows(&mut self) -> std::result::Result<(), (usize, ArrowError)> {
+        if !self.txn.open {
+            return Ok(());
+        }
+        for (b, from) in self.txn.touched.iter_mut() {
+            let Some(builder) = self.builders.get_mut(*b) else {
+                continue;
+            };
+            // Rows cut into batches earlier (by a discarded transaction) are all committed.
+            let committed =
+                builder.len() - builder.current_rows() + (*from).min(builder.current_rows());
+            if committed == 0 {
+                continue;
+            }
+            let all = builder.flush().map_err(|e| (*b, e))?;
+            let mut left = committed;
+            for batch in all {
+                let n = batch.num_rows();
+                if left >= n {
+                    left -= n;
+                    self.ready.push((*b, batch));
+                } else {
+                    if left > 0 {
+                        self.ready.push((*b, batch.slice(0, left)));
+                    }
+                    self.txn.carried.push((*b, batch.slice(left, n - left)));
+                    left = 0;
+                }
+            }
+            *from = 0;
+        }
+        Ok(())
     }
 
     /// Turns a TABLE_MAP into a resolved table with its change builder, starting a new schema
