@@ -228,3 +228,39 @@ def test_a_table_without_primary_key_cannot_be_mirrored(fmt, tmp_path):
     sink.open()
     with pytest.raises(SinkError, match=r"public\.t has no primary key.*mode=changelog"):
         sink.write("public.t", 1, batch)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_maintain_compacts_and_expires_without_changing_the_tables(fmt, tmp_path):
+    from arrowtail.sinks.lake.maintain import maintain
+
+    txns = random_stream(5, changes=60)
+    n = len(txns)
+    batches = stream_batches(txns, [n // 4, n // 2, 3 * n // 4])
+    positions = [int(b.column("_pos")[-1].as_py()) for b in batches]
+    mirror, log = tmp_path / "mirror", tmp_path / "log"
+    _run(fmt, mirror, batches, positions)
+    _run(fmt, log, batches, positions, mode="changelog")
+    before = _rows(_read(fmt, mirror, "public.t"))
+
+    # A change log of four appends: four files become one, every change kept.
+    compacted = {m.table: m for m in maintain(f"{fmt}:{log}", retain_hours=0)}["public.t"]
+    assert compacted.files_before == 4 and compacted.files_after == 1, compacted
+    assert _changelog_rows(fmt, log) == sum(b.num_rows for b in batches)
+
+    # A mirror: its old snapshots go, its rows and position stay.
+    expired = {m.table: m for m in maintain(f"{fmt}:{mirror}", retain_hours=0)}["public.t"]
+    assert expired.expired > 0, expired
+    assert _rows(_read(fmt, mirror, "public.t")) == before == reference(txns)
+    sink = open_sink(f"{fmt}:{mirror}?commit_interval=0")
+    assert sink.open() == {"pos": positions[-1]}
+    sink.close()
+
+
+def _changelog_rows(fmt: str, root: Path) -> int:
+    if fmt == "delta":
+        import deltalake
+
+        return deltalake.DeltaTable(str(root / "public.t")).to_pyarrow_table().num_rows
+    table = iceberg_lake.load_catalog(str(root)).load_table(("public", "t"))
+    return table.scan().to_arrow().num_rows
