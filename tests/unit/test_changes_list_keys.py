@@ -45,3 +45,16 @@ def test_updates_and_deletes_keyed_by_lists_and_intervals():
     deleted = net.deletes.to_pylist()
     assert {"id": 2, "tags": [], "iv": None} in deleted
     assert {"id": 1, "tags": ["a", None], "iv": pa.MonthDayNano([1, 2, 3])} in deleted
+
+
+def test_a_key_sent_only_in_the_before_image_is_taken_from_it():
+    # MySQL binlog_row_image=MINIMAL: an update's after image lacks the unchanged key.
+    columns = [pa.field("id", pa.int32()), pa.field("v", pa.string()), pa.field("w", pa.string())]
+    rows = [
+        {"_op": "u", "_pos": 2, "v": "new", "_before": {"id": 7}, "_unchanged": ["id", "w"]},
+        {"_op": "u", "_pos": 3, "id": 9, "_before": {"id": 8}, "_unchanged": ["v", "w"]},
+    ]
+    net = collapse(change_batch(columns, rows), ("id",))
+    assert net.upserts.column("id").to_pylist() == [7, 9]
+    assert net.deletes.column("id").to_pylist() == [8]
+    assert net.unchanged.tolist() == [[False, False, True], [False, True, True]]

@@ -175,6 +175,24 @@ def _list_text(array: pa.Array) -> pa.Array:
     return pc.binary_join_element_wise(lengths.cast(pa.large_string()), joined, colon)
 
 
+def _fill_unsent_keys(table: pa.Table, pk: tuple[str, ...]) -> pa.Table:
+    """Key columns an update did not send (MySQL ``binlog_row_image=MINIMAL`` sends the key in
+    the before image only, and lists it in ``_unchanged``) take the before image's value: the
+    key did not change."""
+    if "_before" not in table.column_names:
+        return table
+    before = table["_before"].combine_chunks()
+    unsent = _unchanged_matrix(table, list(pk))
+    for j, k in enumerate(pk):
+        if before.type.get_field_index(k) < 0 or not unsent[:, j].any():
+            continue
+        field = table.schema.field(k)
+        old = pc.struct_field(before, k).cast(field.type)
+        filled = pc.if_else(pa.array(unsent[:, j]), old, table[k].combine_chunks())
+        table = table.set_column(table.schema.get_field_index(k), field, filled)
+    return table
+
+
 def _differ(a: pa.Array, b: pa.Array) -> pa.Array:
     """Element-wise "not the same key value", a null being the same as a null only (under
     REPLICA IDENTITY FULL every column is a key column, NULLs included)."""
@@ -262,6 +280,7 @@ def collapse(
         return _empty(table, columns, pk, truncate)
     if not pk:
         raise SchemaChangeError("changes without a primary key cannot be applied by key")
+    table = _fill_unsent_keys(table, pk)
 
     # Events in order: ordinal 2*i for the delete of an old key, 2*i+1 for row i itself.
     n = table.num_rows
