@@ -2,18 +2,23 @@
 once per sink by ``arrowtail run`` processes that run side by side, then each output compared
 with the source table.
 
-Sources: PostgreSQL (tables under REPLICA IDENTITY DEFAULT and FULL) and MariaDB (binlog row
-images FULL and MINIMAL). Sinks: Parquet and JSON lines and Kafka (replayed by key and compared
-with ``SELECT``), a PostgreSQL and a MySQL/MariaDB target (compared with the verify module, and
-the PostgreSQL-to-PostgreSQL copy with ``arrowtail verify`` too). The workload has inserts (one
-row NULL in every column), updates of non-key columns, of arrays only, of the primary key (with
-an unchanged TOAST value that must travel to the new key), deletes, and a truncate followed by
-new rows. Values a target cannot represent (NaN and infinite numbers, ±infinity dates in MySQL)
-must stop the run with one clear error naming the table and the column.
+Sources: PostgreSQL (tables under REPLICA IDENTITY DEFAULT and FULL; arrays of five element types,
+enum, domain, numeric NaN/±Infinity, ±infinity dates and timestamps, interval, json/jsonb, uuid,
+bytea, timetz, money, inet, a TOASTed text) and MariaDB (binlog row images FULL and MINIMAL; SET,
+ENUM, BIT, JSON, GEOMETRY, negative TIME, zero dates, UUID). Sinks: Parquet, JSON lines and Kafka
+(replayed by key and compared with ``SELECT``), a PostgreSQL and a MySQL/MariaDB target (compared
+through the verify module: ``verify()`` for PostgreSQL to PostgreSQL, its normalised rows of the
+columns both engines have across engines; MariaDB to MariaDB runs in this process, into another
+database through ``table_map``). The workload has inserts (one row NULL in every column), updates
+of non-key columns, of arrays only, of the primary key (with an unchanged TOAST value that must
+travel to the new key), deletes, and a truncate (PostgreSQL; ``DELETE FROM`` on MariaDB) followed
+by new rows. Each value MySQL cannot represent (NaN and infinite numbers, ±infinity dates and
+timestamps) is one SinkError naming the table and the column.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -34,6 +39,7 @@ from arrowtail.sinks.database import MySqlTargetSink
 from arrowtail.verify import verify
 from arrowtail.verify_sides import DbSide, same_row
 from tests.integration.chaos import wait_for
+from tests.integration.mysql_run import dump_threads
 from tests.integration.typematrix import (
     BYTES,
     DEC,
@@ -451,3 +457,237 @@ def _edge_into_mysql(runs: Any, mariadb: Any) -> None:
         message = str(raised.value)
         assert f"{PG_SCHEMA}.t_edge_{column}" in message and f"column {column}" in message, message
         assert what in message, message
+
+
+# -- MariaDB source -------------------------------------------------------------------------------
+
+MY_DB, MY_COPY_DB = "tmmy", "tmmy_copy"
+MY_IDENTITIES = {"full": "t_full", "minimal": "t_minimal"}
+MY_SERVER_IDS = {"parquet": 7611, "jsonl": 7612, "kafka": 7613, "postgresql": 7614, "mysql": 7615}
+
+# (column, MariaDB type, SQL giving the comparable form, Debezium kind, compared on targets)
+MY_COLUMNS: list[tuple[str, str, str, Any, bool]] = [
+    ("s", "SET('x','y','z')", "{c}", ("list", PLAIN), True),
+    ("e", "ENUM('a','b','c')", "{c}", PLAIN, True),
+    ("b1", "BIT(1)", "{c} + 0", PLAIN, True),
+    ("b10", "BIT(10)", "{c} + 0", PLAIN, True),
+    ("j", "JSON", "{c}", PLAIN, True),
+    ("g", "GEOMETRY", "{c}", BYTES, True),
+    ("tm", "TIME(6)", "{c}", PLAIN, True),
+    (
+        "dz",
+        "DATE",
+        "CASE WHEN {c} = '0000-00-00' THEN NULL ELSE DATEDIFF({c}, '1970-01-01') END",
+        PLAIN,
+        False,
+    ),
+    (
+        "dtz",
+        "DATETIME(6)",
+        "CASE WHEN {c} = '0000-00-00 00:00:00' THEN NULL"
+        " ELSE TIMESTAMPDIFF(MICROSECOND, '1970-01-01', {c}) END",
+        PLAIN,
+        False,
+    ),
+    ("u", "UUID", "{c}", "myuuid", False),
+    ("de", "DECIMAL(20,6)", "{c}", DEC, True),
+    ("vc", "VARCHAR(100)", "{c}", PLAIN, True),
+    ("bl", "BLOB", "{c}", BYTES, True),
+    ("ts", "TIMESTAMP(6) NULL", "TIMESTAMPDIFF(MICROSECOND, '1970-01-01', {c})", ISO, True),
+    ("dbl", "DOUBLE", "{c}", FLOAT, True),
+]
+MY_KINDS = {c: k for c, _, _, k, _ in MY_COLUMNS}
+
+MY_NAMES = ["id"] + [c for c, *_ in MY_COLUMNS]
+
+
+def _my_row(k: int) -> str:
+    return (
+        f"({k}, '{['', 'x', 'y,z', 'x,y,z'][k % 4]}', '{'abc'[k % 3]}', {k % 2}, {k * 37 % 1024},"
+        f' \'{{"k": {k}, "l": [1, null, "é"]}}\', ST_GeomFromText(\'POINT({k} -{k}.5)\', 4326),'
+        f" '{'-' if k % 2 else ''}{k * 7}:05:06.{k:06d}',"
+        f" '{'0000-00-00' if k % 3 == 0 else '2024-02-29'}',"
+        f" '{'0000-00-00 00:00:00' if k % 3 == 1 else f'1999-12-31 23:59:{k:02d}.5'}',"
+        f" '123e4567-e89b-12d3-a456-4266141740{k:02d}', {k}.{k:06d}, 'ünï {k} 😀',"
+        f" X'00ff{k:02x}', '2026-03-01 12:00:{k:02d}.123456', {k}.5e10)"
+    )
+
+
+def _my_null_row(k: int) -> str:
+    return f"({k}" + ", NULL" * len(MY_COLUMNS) + ")"
+
+
+def _my_workload(conn: Any) -> None:
+    with conn.cursor() as cur:
+        cur.execute("SET SESSION sql_mode = '', time_zone = '+00:00'")
+        for identity, table in MY_IDENTITIES.items():
+            cur.execute(f"SET SESSION binlog_row_image = '{identity.upper()}'")
+            t = f"{MY_DB}.{table}"
+            cur.execute(f"INSERT INTO {t} VALUES {_my_row(1)}, {_my_null_row(2)}, {_my_row(3)}")
+            cur.execute(f"UPDATE {t} SET vc = 'first' WHERE id = 3")
+            cur.execute(f"DELETE FROM {t}")  # MySQL's TRUNCATE is DDL, not a row change
+            rows = [_my_row(1), _my_null_row(2), _my_row(3), _my_row(4), _my_row(5), _my_row(6)]
+            cur.execute(f"INSERT INTO {t} VALUES {', '.join(rows)}")
+            cur.execute(
+                f"UPDATE {t} SET s = 'x,z', e = 'c', b10 = b'1111111111', tm = '-838:59:59',"
+                " j = '[]', vc = 'upd' WHERE id IN (1, 4)"
+            )
+            cur.execute(f"UPDATE {t} SET vc = 'was null', s = '', dz = '0000-00-00' WHERE id = 2")
+            cur.execute(f"UPDATE {t} SET id = 20 WHERE id = 5")
+            cur.execute(f"DELETE FROM {t} WHERE id IN (3, 6)")
+            cur.execute(f"INSERT INTO {t} VALUES {_my_row(6)}")
+
+
+def _my_expected(conn: Any, table: str) -> dict[Any, dict[str, Any]]:
+    select = ", ".join(f"{e.format(c=c)} AS {c}" for c, _, e, *_ in MY_COLUMNS)
+    with conn.cursor() as cur:
+        cur.execute("SET SESSION time_zone = '+00:00'")
+        cur.execute(f"SELECT id, {select} FROM {MY_DB}.{table}")
+        rows = cur.fetchall()
+    out = {}
+    for r in rows:
+        row = dict(zip(MY_NAMES, r, strict=True))
+        row["s"] = None if row["s"] is None else [v for v in row["s"].split(",") if v]
+        if row["tm"] is not None:
+            row["tm"] = row["tm"] // dt.timedelta(microseconds=1)
+        if row["u"] is not None:
+            row["u"] = uuid.UUID(row["u"]).bytes
+        out[r[0]] = row
+    return out
+
+
+@pytest.fixture(scope="module")
+def my_runs(postgres: Any, mariadb: Any, kafka: Any, tmp_path_factory: Any) -> Iterator[Any]:
+    conn = mariadb.connect()
+    cols = ", ".join(f"`{c}` {t}" for c, t, *_ in MY_COLUMNS)
+    with conn.cursor() as cur:
+        for db in (MY_DB, MY_COPY_DB):
+            cur.execute(f"DROP DATABASE IF EXISTS {db}")
+        cur.execute(f"CREATE DATABASE {MY_DB} CHARACTER SET utf8mb4")
+        for table in MY_IDENTITIES.values():
+            cur.execute(f"CREATE TABLE {MY_DB}.{table} (id INT PRIMARY KEY, {cols})")
+    mariadb.grant_capture(MY_DB)
+    admin = postgres.connect()
+    admin.execute(
+        sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier("tm_my_target"))
+    )
+    admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier("tm_my_target")))
+    admin.close()
+
+    tmp = tmp_path_factory.mktemp("tm_my")
+    runs = Runs(tmp, f"tm{uuid.uuid4().hex[:8]}", conn, kafka.bootstrap)
+    targets = {
+        "parquet": f"parquet:{tmp / 'parquet'}",
+        "jsonl": f"jsonl:{tmp / 'out.jsonl'}",
+        "kafka": f"kafka://{kafka.bootstrap}?topic_prefix={runs.prefix}",
+        "postgresql": postgres.dsn_for(postgres.user, None, "tm_my_target") + "?sink_name=tm",
+    }
+    env = dict(os.environ, RUN_MY_PASSWORD=mariadb.capture_password)
+    source = ["--source", mariadb.capture_url, "--password-env", "RUN_MY_PASSWORD"]
+    tables = ",".join(f"{MY_DB}.{t}" for t in MY_IDENTITIES.values())
+    procs: dict[str, Cli] = {}
+    copy: dict[str, Any] = {}
+    try:
+        before = dump_threads(mariadb)
+        for sink, to in targets.items():
+            args = ["run", *source, "--tables", tables, "--to", to, "--idle-exit", "6"]
+            args += ["--server-id", str(MY_SERVER_IDS[sink])]
+            if sink == "postgresql":
+                args.append("--create-tables")
+            if sink in ("jsonl", "kafka"):
+                args += ["--checkpoint", str(tmp / f"{sink}.checkpoint")]
+            procs[sink] = Cli(*args, env=env)
+        # The same engine as the source: in this process, into another database (table_map).
+        worker = threading.Thread(target=_my_copy, args=(mariadb, tables, copy), daemon=True)
+        worker.start()
+        wait_for(lambda: len(dump_threads(mariadb) - before) >= len(targets) + 1, "dumps", 120)
+        _my_workload(conn)
+        for sink, proc in procs.items():
+            runs.results[sink] = proc.finish()
+        worker.join(timeout=240)
+        runs.results["mysql"] = (0 if copy.get("error") is None else 3, str(copy.get("error")))
+        yield runs
+    finally:
+        for proc in procs.values():
+            proc.kill()
+        conn.close()
+
+
+def _my_copy(mariadb: Any, tables: str, out: dict[str, Any]) -> None:
+    from arrowtail.pipeline import Pipeline
+    from arrowtail.sources.mysql import MySqlSource
+
+    try:
+        source = MySqlSource(
+            mariadb.capture_url,
+            password=mariadb.capture_password,
+            server_id=MY_SERVER_IDS["mysql"],
+            tables=tables.split(","),
+        )
+        sink = MySqlTargetSink(
+            mariadb.host,
+            mariadb.port,
+            mariadb.user,
+            mariadb.password,
+            mariadb.database,
+            create_tables=True,
+            sink_name="tm_my",
+            table_map=lambda t: f"{MY_COPY_DB}.{t.split('.', 1)[1]}",
+        )
+        Pipeline(source, sink, idle_exit=6).run()
+    except Exception as exc:  # reported by the test of this leg
+        out["error"] = exc
+
+
+@pytest.mark.parametrize("identity", list(MY_IDENTITIES))
+@pytest.mark.parametrize("sink", SINKS)
+def test_mariadb_source(my_runs: Any, postgres: Any, mariadb: Any, sink: str, identity: str):
+    my_runs.assert_ok(sink)
+    table = MY_IDENTITIES[identity]
+    want = _my_expected(my_runs.conn, table)
+    assert len(want) == 5
+    if sink == "parquet":
+        images = replay(_rekeyed(parquet_changes(my_runs.tmp / "parquet")))
+        assert_images_equal(_by_id(images[f"{MY_DB}.{table}"]), want, f"parquet {table}")
+        return
+    if sink in ("jsonl", "kafka"):
+        if sink == "jsonl":
+            events = [
+                e for e in jsonl_events(my_runs.tmp / "out.jsonl") if e["source"]["table"] == table
+            ]
+        else:
+            topic = f"{my_runs.prefix}.{MY_DB}.{table}"
+            messages = consume_until_quiet(my_runs.bootstrap, [topic], quiet=2.0)
+            events = [json.loads(m.value()) for m in messages if m.value() is not None]
+        images = debezium_replay(debezium_order(events), MY_KINDS)
+        assert_images_equal(images[f"{MY_DB}.{table}"], want, f"{sink} {table}")
+        return
+    shared = ["id"] + [c for c, _, _, _, both in MY_COLUMNS if both]
+    src = DbSide(mariadb.connect(database=MY_DB), "mysql", MY_DB)
+    if sink == "postgresql":
+        tgt = DbSide(postgres.connect(dbname="tm_my_target"), "postgres")
+        other = f"{MY_DB}.{table}"
+    else:
+        tgt = DbSide(mariadb.connect(database=MY_COPY_DB), "mysql", MY_COPY_DB)
+        other = f"{MY_COPY_DB}.{table}"
+    try:
+        mine = src.rows(f"{MY_DB}.{table}", shared, ("id",))
+        theirs = tgt.rows(other, shared, ("id",))
+        # Zero dates have no value: null in the change batch, so null in the copy.
+        zero = tgt.rows(other, ["id", "dz", "dtz"], ("id",))
+    finally:
+        src.close()
+        tgt.close()
+    assert sorted(theirs) == sorted(mine)
+    for key, row in mine.items():
+        assert same_row(theirs[key], row), f"{sink} {table} row {key}: {theirs[key]} != {row}"
+        expected = want[key[0]]
+        assert zero[key][1:] == (_day(expected["dz"]), _micros(expected["dtz"])), key
+
+
+def _day(days: int | None) -> Any:
+    return None if days is None else dt.date(1970, 1, 1) + dt.timedelta(days=days)
+
+
+def _micros(micros: int | None) -> Any:
+    return None if micros is None else dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=micros)

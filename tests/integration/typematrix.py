@@ -125,6 +125,8 @@ def from_debezium(value: Any, kind: Any) -> Any:
         return _iso_interval(value)
     if kind == UUID:
         return uuid.UUID(value).bytes
+    if kind == "myuuid":  # MariaDB's UUID type: its text form, or (today) base64 of its bytes
+        return uuid.UUID(value).bytes if len(value) == 36 else base64.b64decode(value)
     return value
 
 
@@ -153,6 +155,8 @@ def debezium_replay(
                 removed.setdefault(table, {})["last"] = row
             continue
         after = {c: from_debezium(v, kinds.get(c, PLAIN)) for c, v in event["after"].items()}
+        if after.get(key) in (None, UNAVAILABLE) and event.get("before"):
+            after[key] = event["before"][key]  # a MINIMAL image sends the key only before
         previous = image.get(after[key])
         if previous is None and event.get("before"):
             previous = image.get(event["before"][key])
