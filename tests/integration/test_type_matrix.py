@@ -35,9 +35,10 @@ from kafka_topics import consume_until_quiet
 from psycopg import sql
 
 from arrowtail.exceptions import SinkError
-from arrowtail.sinks.database import MySqlTargetSink
+from arrowtail.sinks.database import MySqlTargetSink, PostgresTargetSink
 from arrowtail.verify import verify
 from arrowtail.verify_sides import DbSide, same_row
+from tests.batches import make_batch
 from tests.integration.chaos import wait_for
 from tests.integration.mysql_run import dump_threads
 from tests.integration.typematrix import (
@@ -691,3 +692,23 @@ def _day(days: int | None) -> Any:
 
 def _micros(micros: int | None) -> Any:
     return None if micros is None else dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=micros)
+
+
+def test_full_identity_table_without_a_target_table_is_one_clear_error(postgres: Any):
+    # Changes alone (no snapshot) of a REPLICA IDENTITY FULL table name every column as key.
+    batch = make_batch(
+        [("id", pa.int32()), ("tags", pa.list_(pa.string()))],
+        [{"_op": "c", "_pos": 5, "id": 1, "tags": ["a"]}],
+        table="tmfull.t",
+        primary_key=("id", "tags"),
+    )
+    meta = {**batch.schema.metadata, b"arrowtail.replica_identity": b"f"}
+    with postgres.connect() as conn:
+        conn.execute("DROP SCHEMA IF EXISTS tmfull CASCADE")
+    sink = PostgresTargetSink(postgres.dsn, create_tables=True, sink_name="tm_full_missing")
+    sink.open()
+    try:
+        with pytest.raises(SinkError, match="table tmfull.t has REPLICA IDENTITY FULL"):
+            sink.write("tmfull.t", 1, batch.replace_schema_metadata(meta))
+    finally:
+        sink.close()
