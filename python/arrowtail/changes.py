@@ -121,6 +121,84 @@ def _signatures(matrix: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         yield inverse == i, signature
 
 
+def comparable(array: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """``array`` in a form Arrow's sort and comparison kernels take, equal exactly where the
+    values are equal: lists (PostgreSQL arrays, MySQL SET) and month-day-nano intervals have no
+    such kernels, so they become text and 16-byte binary; other types are returned as they are
+    (extension types as their storage, dictionaries decoded). Used for key columns, which under
+    REPLICA IDENTITY FULL are all columns."""
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    t = array.type
+    if isinstance(t, pa.BaseExtensionType):
+        array = array.storage
+        t = array.type
+    if pa.types.is_dictionary(t):
+        array = array.dictionary_decode()
+        t = array.type
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return _list_text(array)
+    if t == pa.month_day_nano_interval():
+        return pa.Array.from_buffers(
+            pa.binary(16), len(array), array.buffers()[:2], offset=array.offset
+        )
+    return array
+
+
+def _element_text(array: pa.Array) -> pa.Array:
+    """Elements of a list as text (nulls stay null), one text per distinct value."""
+    array = comparable(array)
+    t = array.type
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return array.cast(pa.large_string())
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
+        from arrowtail.sinks.database.postgres_copy import hex_strings
+
+        return hex_strings(array.cast(pa.large_binary()), b"")
+    return array.cast(pa.large_string())
+
+
+def _list_text(array: pa.Array) -> pa.Array:
+    """Each list as ``<length>:<e1>,<e2>,...`` with ``\\`` and ``,`` escaped and a null element
+    as ``\\N``; a null list stays null. The length tells ``[]`` from ``[""]``."""
+    lengths = pc.list_value_length(array)
+    text = _element_text(array.flatten())
+    text = pc.replace_substring(text, "\\", "\\\\")
+    text = pc.replace_substring(text, ",", "\\,")
+    text = pc.fill_null(text, "\\N")
+    counts = pc.fill_null(lengths, 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    offsets = np.zeros(len(array) + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    lists = pa.LargeListArray.from_arrays(pa.array(offsets), text)
+    joined = pc.binary_join(lists, pa.scalar(",", pa.large_string()))
+    colon = pa.scalar(":", pa.large_string())
+    return pc.binary_join_element_wise(lengths.cast(pa.large_string()), joined, colon)
+
+
+def _fill_unsent_keys(table: pa.Table, pk: tuple[str, ...]) -> pa.Table:
+    """Key columns an update did not send (MySQL ``binlog_row_image=MINIMAL`` sends the key in
+    the before image only, and lists it in ``_unchanged``) take the before image's value: the
+    key did not change."""
+    if "_before" not in table.column_names:
+        return table
+    before = table["_before"].combine_chunks()
+    unsent = _unchanged_matrix(table, list(pk))
+    for j, k in enumerate(pk):
+        if before.type.get_field_index(k) < 0 or not unsent[:, j].any():
+            continue
+        field = table.schema.field(k)
+        old = pc.struct_field(before, k).cast(field.type)
+        filled = pc.if_else(pa.array(unsent[:, j]), old, table[k].combine_chunks())
+        table = table.set_column(table.schema.get_field_index(k), field, filled)
+    return table
+
+
+def _differ(a: pa.Array, b: pa.Array) -> pa.Array:
+    """Element-wise "not the same key value", a null being the same as a null only (under
+    REPLICA IDENTITY FULL every column is a key column, NULLs included)."""
+    return pc.fill_null(pc.not_equal(a, b), pc.xor(pc.is_null(a), pc.is_null(b)))
+
+
 def _as_table(batch: pa.RecordBatch | pa.Table) -> pa.Table:
     if isinstance(batch, pa.RecordBatch):
         return pa.Table.from_batches([batch])
@@ -158,7 +236,8 @@ def _key_change_deletes(table: pa.Table, ops: pa.Array, pk: tuple[str, ...]) -> 
         return None
     changed = None
     for k in pk:
-        diff = pc.fill_null(pc.not_equal(pc.struct_field(before, k), table[k]), False)
+        diff = _differ(comparable(pc.struct_field(before, k)), comparable(table[k]))
+        diff = pc.and_(diff, pc.is_valid(before))  # no old image: the key did not change
         changed = diff if changed is None else pc.or_(changed, diff)
     mask = pc.and_(pc.equal(ops, "u"), changed)
     return mask if pc.any(mask).as_py() else None
@@ -201,6 +280,7 @@ def collapse(
         return _empty(table, columns, pk, truncate)
     if not pk:
         raise SchemaChangeError("changes without a primary key cannot be applied by key")
+    table = _fill_unsent_keys(table, pk)
 
     # Events in order: ordinal 2*i for the delete of an old key, 2*i+1 for row i itself.
     n = table.num_rows
@@ -229,17 +309,26 @@ def collapse(
     events = pa.concat_tables(parts) if len(parts) > 1 else rows
     if events.num_rows == 0:
         return _empty(table, columns, pk, truncate)
-    order = [(k, "ascending") for k in pk] + [("__ord", "ascending")]
+    # Key columns Arrow cannot sort or compare (lists, intervals) are sorted and grouped by a
+    # comparable stand-in column.
+    sort_keys = []
+    for i, k in enumerate(pk):
+        stand_in = comparable(events[k])
+        if stand_in.type == events.schema.field(k).type:
+            sort_keys.append(k)
+        else:
+            sort_keys.append(f"__key{i}")
+            events = events.append_column(sort_keys[-1], stand_in)
+    order = [(k, "ascending") for k in sort_keys] + [("__ord", "ascending")]
     events = events.take(pc.sort_indices(events, order)).combine_chunks()
 
     m = events.num_rows
     first = np.zeros(m, dtype=bool)
     first[0] = True
-    for k in pk:
+    for k in sort_keys:
         col = events[k].combine_chunks()
         if m > 1:
-            ne = pc.fill_null(pc.not_equal(col.slice(1), col.slice(0, m - 1)), True)
-            first[1:] |= ne.to_numpy(zero_copy_only=False)
+            first[1:] |= _differ(col.slice(1), col.slice(0, m - 1)).to_numpy(zero_copy_only=False)
     starts = np.flatnonzero(first)
     group = np.cumsum(first) - 1
     pos = np.arange(m)

@@ -40,5 +40,35 @@ def test_sliced_binary_and_fixed_size_binary_target_uuid():
     ]
 
 
-def test_lists_need_the_row_path():
-    assert csv_payload(pa.table({"l": pa.array([["a"]])})) is None
+def test_structs_need_the_row_path():
+    assert csv_payload(pa.table({"s": pa.array([{"a": 1}])})) is None
+
+
+def test_lists_are_array_literals():
+    lists = pa.array([["x", None, 'q"t', "a\\b", ""], [], None], pa.list_(pa.string()))
+    days = pa.array([[-(2**31), 5, None, 2**31 - 1], None, []], pa.list_(pa.int32()))
+    table = pa.table({"l": lists, "d": days.cast(pa.list_(pa.date32()))})
+    assert csv_payload(table).decode().splitlines() == [
+        '"{""x"",NULL,""q\\""t"",""a\\\\b"",""""}",'
+        '"{""-infinity"",""1970-01-06"",NULL,""infinity""}"',
+        '"{}",',
+        ',"{}"',
+    ]
+
+
+def test_infinite_dates_timestamps_and_intervals():
+    table = pa.table(
+        {
+            "d": pa.array([-(2**31), 2**31 - 1, None], pa.int32()).cast(pa.date32()),
+            "ts": pa.array([-(2**63), 2**63 - 1, 5], pa.int64()).cast(pa.timestamp("us")),
+            "iv": pa.array(
+                [pa.MonthDayNano([1, -2, 3000]), None, pa.MonthDayNano([0, 0, 0])],
+                pa.month_day_nano_interval(),
+            ),
+        }
+    )
+    assert csv_payload(table).decode().splitlines() == [
+        '"-infinity","-infinity","1 mons -2 days 3 microseconds"',
+        '"infinity","infinity",',
+        ',"1970-01-01 00:00:00.000005","0 mons 0 days 0 microseconds"',
+    ]

@@ -11,6 +11,7 @@ engines and from Parquet compare equal when they hold the same data.
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import json
 import uuid
 from decimal import Decimal, InvalidOperation
@@ -49,6 +50,17 @@ def normalise(value: Any) -> Any:
     if isinstance(value, pa.MonthDayNano):
         # Before the tuple case: pyarrow's MonthDayNano is a named tuple.
         return _interval(value.months, value.days, value.nanoseconds)
+    if isinstance(value, dt.time) and value.tzinfo is not None:
+        return _timetz_text(value)
+    if isinstance(value, (ipaddress.IPv4Interface, ipaddress.IPv6Interface)):
+        # PostgreSQL's inet text: the prefix only when it is not the whole address.
+        if value.network.prefixlen == value.max_prefixlen:
+            return str(value.ip)
+        return value.with_prefixlen
+    if isinstance(value, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
+        return str(value)
+    if isinstance(value, (ipaddress.IPv4Network, ipaddress.IPv6Network)):
+        return value.with_prefixlen
     if isinstance(value, (list, tuple)):
         return tuple(normalise(v) for v in value)
     if isinstance(value, dict):
@@ -66,6 +78,19 @@ def normalise(value: Any) -> Any:
             return value
         return json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str)
     return value
+
+
+def _timetz_text(value: dt.time) -> str:
+    """A ``time with time zone`` as PostgreSQL prints it (``12:00:00.5+05:30``, ``08:00:00+00``):
+    the type has no Arrow mapping, so a copy made by arrowtail holds this text."""
+    text = value.replace(tzinfo=None).isoformat()
+    if "." in text:
+        text = text.rstrip("0")
+    offset = value.utcoffset() or dt.timedelta()
+    sign = "-" if offset < dt.timedelta() else "+"
+    minutes = abs(int(offset.total_seconds())) // 60
+    zone = f"{sign}{minutes // 60:02d}" + (f":{minutes % 60:02d}" if minutes % 60 else "")
+    return text + zone
 
 
 def same_value(a: Any, b: Any) -> bool:

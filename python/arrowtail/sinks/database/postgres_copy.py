@@ -4,9 +4,10 @@
 pyarrow's CSV writer (PostgreSQL docs, "COPY", "CSV Format": an unquoted empty field is NULL, a
 quoted empty string is an empty string; pyarrow quotes every string and leaves nulls unquoted).
 Columns the CSV writer cannot render are first turned into their PostgreSQL text form with
-vectorised kernels: ``bytea`` hex (``\\x0aff``), uuid as 32 hex digits, durations as
-``N microseconds``. Types without such a form (lists, intervals, structs) return ``None`` and the
-caller falls back to psycopg's per-row COPY.
+vectorised kernels: ``bytea`` hex (``\\x0aff``), uuid as 32 hex digits, durations and intervals
+as ``N microseconds`` (``M mons D days N microseconds``), ±infinity dates and timestamps as
+``infinity``, lists as array literals (``{"a",NULL}``). Types without such a form (structs,
+intervals with nanoseconds) return ``None`` and the caller falls back to psycopg's per-row COPY.
 """
 
 from __future__ import annotations
@@ -61,6 +62,12 @@ def _render(array: pa.Array) -> pa.Array | None:
     if pa.types.is_duration(t):
         micros = array.cast(pa.duration("us")).cast(pa.int64()).cast(pa.string())
         return pc.binary_join_element_wise(micros, " microseconds", "")
+    if pa.types.is_date32(t) or (pa.types.is_timestamp(t) and t.unit == "us"):
+        return _with_infinity(array)
+    if t == pa.month_day_nano_interval():
+        return _interval(array)
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return _array_literal(array)
     if (
         pa.types.is_boolean(t)
         or pa.types.is_integer(t)
@@ -74,6 +81,76 @@ def _render(array: pa.Array) -> pa.Array | None:
     ):
         return array
     return None
+
+
+#: PostgreSQL's ±infinity dates and timestamps as the decoders give them (DESIGN.md, "Type
+#: mapping"): the smallest and largest day and microsecond counts.
+_SENTINELS = {pa.int32(): (-(2**31), 2**31 - 1), pa.int64(): (-(2**63), 2**63 - 1)}
+
+
+def _with_infinity(array: pa.Array) -> pa.Array:
+    """Dates and timestamps; the ±infinity sentinels as ``-infinity``/``infinity`` text."""
+    storage = pa.int32() if pa.types.is_date32(array.type) else pa.int64()
+    raw = array.cast(storage)
+    low, high = _SENTINELS[storage]
+    is_low = pc.fill_null(pc.equal(raw, low), False)
+    is_high = pc.fill_null(pc.equal(raw, high), False)
+    if not (pc.any(is_low).as_py() or pc.any(is_high).as_py()):
+        return array
+    finite = pc.if_else(pc.or_(is_low, is_high), pa.scalar(0, storage), raw).cast(array.type)
+    text = finite.cast(pa.string())
+    return pc.if_else(is_low, "-infinity", pc.if_else(is_high, "infinity", text))
+
+
+def _interval(array: pa.Array) -> pa.Array | None:
+    """month-day-nano intervals as ``M mons D days U microseconds``; ``None`` when a value has
+    nanoseconds (PostgreSQL keeps microseconds: the slow path reports the column)."""
+    n = len(array)
+    values = np.frombuffer(array.buffers()[1], dtype=_MDN)[array.offset : array.offset + n]
+    if np.any(values["nanoseconds"] % 1000):
+        return None
+    parts = [
+        pa.array(values["months"]).cast(pa.string()),
+        " mons ",
+        pa.array(values["days"]).cast(pa.string()),
+        " days ",
+        pa.array(values["nanoseconds"] // 1000).cast(pa.string()),
+        " microseconds",
+    ]
+    text = pc.binary_join_element_wise(*parts, "")
+    if array.null_count:
+        text = pc.if_else(pc.is_null(array), pa.scalar(None, pa.string()), text)
+    return text
+
+
+_MDN = np.dtype([("months", "<i4"), ("days", "<i4"), ("nanoseconds", "<i8")])
+
+
+def _array_literal(array: pa.Array) -> pa.Array | None:
+    """Lists as PostgreSQL array input (PostgreSQL docs, "Arrays", "Array Value Input"): every
+    element double-quoted with ``\\`` and ``"`` escaped, ``NULL`` for a null element,
+    ``{...}`` around them; a null list stays null."""
+    elements = _render(array.flatten())
+    if elements is None or pa.types.is_list(elements.type):
+        return None  # nested lists: PostgreSQL's multi-dimensional arrays are not lists
+    text = elements.cast(pa.large_string())
+    text = pc.replace_substring(text, "\\", "\\\\")
+    text = pc.replace_substring(text, '"', '\\"')
+    quote = pa.scalar('"', pa.large_string())
+    empty = pa.scalar("", pa.large_string())
+    text = pc.binary_join_element_wise(quote, text, quote, empty)
+    text = pc.fill_null(text, "NULL")
+    counts = pc.fill_null(pc.list_value_length(array), 0).to_numpy(zero_copy_only=False)
+    offsets = np.zeros(len(array) + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    lists = pa.LargeListArray.from_arrays(pa.array(offsets), text)
+    joined = pc.binary_join(lists, pa.scalar(",", pa.large_string()))
+    out = pc.binary_join_element_wise(
+        pa.scalar("{", pa.large_string()), joined, pa.scalar("}", pa.large_string()), empty
+    )
+    if array.null_count:
+        out = pc.if_else(pc.is_null(array), pa.scalar(None, pa.large_string()), out)
+    return out
 
 
 def csv_payload(table: pa.Table, target_types: dict[str, str] | None = None) -> bytes | None:

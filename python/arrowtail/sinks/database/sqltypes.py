@@ -223,6 +223,26 @@ def _check_floats(column: pa.Array, name: str, engine: str) -> None:
         raise SinkError(f"column {name}: MySQL/MariaDB cannot store infinity")
 
 
+def _check_infinity(column: pa.Array, name: str, engine: str) -> None:
+    """PostgreSQL's ±infinity dates and timestamps (the sentinels of DESIGN.md) have no form in
+    MySQL/MariaDB, whose DATE and DATETIME stop at year 9999."""
+    t = column.type
+    while pa.types.is_list(t) or pa.types.is_large_list(t):
+        column = column.flatten()
+        t = column.type
+    if engine != MYSQL or not (pa.types.is_date32(t) or pa.types.is_timestamp(t)):
+        return
+    storage = pa.int32() if pa.types.is_date32(t) else pa.int64()
+    raw = column.cast(storage)
+    bits = storage.bit_width - 1
+    special = pc.or_(pc.equal(raw, -(2**bits)), pc.equal(raw, 2**bits - 1))
+    if pc.any(pc.fill_null(special, False)).as_py():
+        kind = "date" if pa.types.is_date32(t) else "timestamp"
+        raise SinkError(
+            f"column {name}: an infinity/-infinity {kind} (PostgreSQL) has no MySQL/MariaDB form"
+        )
+
+
 def check_table(table: pa.Table, engine: str) -> None:
     """Raises ``SinkError`` naming the column if a value cannot be stored on ``engine`` (checks
     that ``python_values`` also makes, for callers that bypass it)."""
@@ -238,10 +258,19 @@ def check_table(table: pa.Table, engine: str) -> None:
             _check_strings(column, name, engine)
         elif fam == "float":
             _check_floats(column, name, engine)
+        elif fam in ("date", "timestamp", "list"):
+            _check_infinity(column, name, engine)
         elif fam == "duration" and engine == MYSQL and column.null_count < len(column):
             micros = pc.abs(column.cast(pa.duration("us")).cast(pa.int64()))
             if pc.max(micros).as_py() > _MYSQL_TIME_LIMIT // dt.timedelta(microseconds=1):
                 raise SinkError(f"column {name}: a duration is outside MySQL TIME's ±838:59:59")
+
+
+def _set_like(column: pa.Array) -> bool:
+    """A list<string> that reads back from its comma-joined form (MySQL SET's own text form):
+    no null element and no element with a comma."""
+    flat = column.flatten()
+    return flat.null_count == 0 and not pc.any(pc.match_substring(flat, ",")).as_py()
 
 
 def python_values(
@@ -260,6 +289,8 @@ def python_values(
         _check_strings(column, name, engine)
     if fam == "float":
         _check_floats(column, name, engine)
+    if fam in ("date", "timestamp", "list"):
+        _check_infinity(column, name, engine)
     try:
         values = column.to_pylist()
     except (ValueError, OverflowError, pa.ArrowException) as exc:
@@ -275,8 +306,9 @@ def python_values(
     if fam == "json" and not pa.types.is_string(column.type):
         return [None if v is None else json.dumps(v, default=str) for v in values]
     if fam == "list" and engine == MYSQL:
-        if pa.types.is_string(column.type.value_type):
+        if pa.types.is_string(column.type.value_type) and _set_like(column):
             return [None if v is None else ",".join(v) for v in values]
+        # Other lists (PostgreSQL arrays) as a JSON array, which keeps NULL elements and commas.
         return [None if v is None else json.dumps(v, default=str) for v in values]
     if fam == "timestamp" and engine == MYSQL and column.type.tz:
         return [

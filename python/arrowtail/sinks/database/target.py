@@ -118,7 +118,7 @@ class TargetSink:
         try:
             self._begin()
             target = self._prepare(table, schema_version, batch.schema)
-            net = collapse(batch, info.primary_key, after=self._floor)
+            net = collapse(batch, target.pk, after=self._floor)
             # Columns a moved row keeps from its old key are read before that key is deleted.
             carried = [self._stash(target, c, pairs) for c, pairs in net.carries()]
             if net.truncate:
@@ -132,7 +132,10 @@ class TargetSink:
             self.rows_applied += net.deletes.num_rows + net.upserts.num_rows
         except ArrowtailError as exc:
             self._fail(str(exc))
-            raise
+            if table in str(exc):
+                raise
+            # Value checks name the column; the table is known only here.
+            raise type(exc)(f"{self.engine} target, table {table}: {exc}") from exc
         except Exception as exc:
             self._fail(str(exc))
             raise SinkError(f"{self.engine} target, table {table}: {exc}") from exc
@@ -223,11 +226,20 @@ class TargetSink:
         target_schema, name = self.target_name(table)
         where = f"{target_schema}.{name}"
         columns, pk = self._describe(target_schema, name)
+        # PostgreSQL flags every column as key under REPLICA IDENTITY FULL (pgoutput Relation
+        # message), so the stream does not say which columns the primary key has.
+        full = (schema.metadata or {}).get(b"arrowtail.replica_identity") == b"f"
         if columns is None:
             if not self.create_tables:
                 raise SinkError(
                     f"target table {where} (for {table}) does not exist; create it or pass"
                     " create_tables=True"
+                )
+            if full:
+                raise SinkError(
+                    f"table {table} has REPLICA IDENTITY FULL, so its changes do not name its"
+                    f" primary key; create the target table {where} with the source's primary"
+                    " key first (or let an initial snapshot create it)"
                 )
             defs = [
                 (f.name, sqltypes.sql_type(f, self.engine, f.name in info.primary_key))
@@ -246,7 +258,10 @@ class TargetSink:
             assert columns is not None
         elif missing:
             problems.append("missing column(s) " + ", ".join(f.name for f in missing))
-        if tuple(pk) != tuple(info.primary_key):
+        key = tuple(info.primary_key)
+        if full and pk and set(pk) <= set(info.columns):
+            key = tuple(pk)  # every column identifies the row; the target's key is among them
+        if tuple(pk) != key:
             problems.append(
                 f"primary key is ({', '.join(pk)}), the source's is ({', '.join(info.primary_key)})"
             )
@@ -256,7 +271,7 @@ class TargetSink:
                 problems.append(f"column {f.name} is {have}, cannot hold Arrow {f.type}")
         if problems:
             raise SinkError(f"target table {where} does not match {table}: " + "; ".join(problems))
-        target = TargetTable(table, self._sql_name(target_schema, name), columns, info.primary_key)
+        target = TargetTable(table, self._sql_name(target_schema, name), columns, key)
         self._tables[(table, version)] = target
         return target
 

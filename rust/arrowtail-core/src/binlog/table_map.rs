@@ -235,4 +235,24 @@ mod tests {
         assert_eq!(tm.columns[1].collation, Some(255));
         assert!(TableMap::parse(&b[..20], 8).is_err());
     }
+
+    #[test]
+    fn geometry_takes_its_place_in_the_column_charsets() {
+        // GEOMETRY, VARCHAR(100), BLOB with COLUMN_CHARSET binary, utf8mb4, binary: the server
+        // lists GEOMETRY's collation too, so the VARCHAR is text and the BLOB binary.
+        let mut b = vec![7, 0, 0, 0, 0, 0, 1, 0];
+        b.extend_from_slice(&[2, b'd', b'b', 0, 1, b't', 0]);
+        b.extend_from_slice(&[
+            3,
+            mysql::code::GEOMETRY,
+            mysql::code::VARCHAR,
+            mysql::code::BLOB,
+        ]);
+        b.extend_from_slice(&[4, 4, 100, 0, 2]); // geometry and blob: 4 and 2 length bytes
+        b.push(0b111);
+        b.extend_from_slice(&[3, 3, 63, 45, 63]); // COLUMN_CHARSET
+        let tm = TableMap::parse(&b, 8).unwrap();
+        let got: Vec<_> = tm.columns.iter().map(|c| c.collation).collect();
+        assert_eq!(got, vec![Some(63), Some(45), Some(63)]);
+    }
 }

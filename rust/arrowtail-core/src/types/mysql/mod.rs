@@ -181,12 +181,14 @@ impl ColumnInfo {
         }
     }
 
-    /// True for columns the charset metadata covers (MySQL `is_character_type`).
+    /// True for columns the charset metadata covers (MySQL `is_character_type`). GEOMETRY is
+    /// among them: the server treats it as a BLOB there and lists its (binary) collation, so
+    /// leaving it out would shift the collations of every later text and binary column.
     pub fn is_character(&self) -> bool {
         use code::*;
         matches!(
             self.real_type(),
-            STRING | VAR_STRING | VARCHAR | BLOB | TINY_BLOB | MEDIUM_BLOB | LONG_BLOB
+            STRING | VAR_STRING | VARCHAR | BLOB | TINY_BLOB | MEDIUM_BLOB | LONG_BLOB | GEOMETRY
         )
     }
 

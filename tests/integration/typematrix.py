@@ -1,0 +1,207 @@
+"""Helpers of the type matrix (test_type_matrix.py): comparable forms of values read from Arrow
+(Parquet), from Debezium JSON (JSON lines, Kafka) and from the source database, and the replay of
+Debezium messages.
+
+Every value is brought into one "plain" form before comparing: dates as epoch days, timestamps
+as epoch microseconds (PostgreSQL's ±infinity sentinels have no Python datetime), times and
+durations as microseconds, intervals as ``[months, days, nanoseconds]``, uuids and binary as
+bytes, decimals as ``Decimal``, lists element by element.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import re
+import uuid
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+
+#: Placeholder Debezium writes for a value the source did not send (unchanged TOAST).
+UNAVAILABLE = "__debezium_unavailable_value"
+
+# How a column's value travels in Debezium JSON (see rust/arrowtail-core/src/serialize/encoder.rs).
+PLAIN, FLOAT, DEC, BYTES, ISO, INTERVAL, UUID = (
+    "plain",
+    "float",
+    "dec",
+    "bytes",
+    "iso",
+    "interval",
+    "uuid",
+)
+
+
+def plain(value: Any) -> Any:
+    """A value of a driver or of ``to_pylist`` in the comparable form."""
+    if isinstance(value, pa.MonthDayNano):
+        return [value.months, value.days, value.nanoseconds]
+    if isinstance(value, dict) and set(value) == {"months", "days", "nanoseconds"}:
+        return [value["months"], value["days"], value["nanoseconds"]]
+    if isinstance(value, uuid.UUID):
+        return value.bytes
+    if isinstance(value, memoryview | bytearray):
+        return bytes(value)
+    if isinstance(value, float) and value != value:
+        return "NaN"
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return (value - dt.date(1970, 1, 1)).days
+    return value
+
+
+def arrow_plain_type(t: pa.DataType) -> pa.DataType:
+    """The type an Arrow column is cast to before ``to_pylist`` (no Python datetime objects)."""
+    if isinstance(t, pa.BaseExtensionType):
+        return t
+    if pa.types.is_date32(t):
+        return pa.int32()
+    if pa.types.is_timestamp(t) or pa.types.is_time64(t) or pa.types.is_duration(t):
+        return pa.int64()
+    if pa.types.is_list(t):
+        return pa.list_(t.value_field.with_type(arrow_plain_type(t.value_type)))
+    if pa.types.is_struct(t):
+        return pa.struct([f.with_type(arrow_plain_type(f.type)) for f in t])
+    return t
+
+
+def arrow_plain(batch: pa.RecordBatch) -> pa.RecordBatch:
+    fields = [f.with_type(arrow_plain_type(f.type)) for f in batch.schema]
+    schema = pa.schema(fields, metadata=batch.schema.metadata)
+    columns = [c.cast(f.type) for c, f in zip(batch.columns, fields, strict=True)]
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def _days_from_civil(y: int, m: int, d: int) -> int:
+    y -= m <= 2
+    era = y // 400  # floor division: no adjustment for negative years
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+_ISO = re.compile(r"^([+-]?\d+)-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?Z$")
+_ISO_INTERVAL = re.compile(r"^P(-?\d+)M(-?\d+)DT(-?)(\d+)(?:\.(\d+))?S$")
+
+
+def _iso_micros(text: str) -> int:
+    m = _ISO.match(text)
+    assert m, f"not an ISO instant: {text!r}"
+    y, mo, d, h, mi, s = (int(g) for g in m.groups()[:6])
+    frac = int((m.group(7) or "").ljust(6, "0"))
+    return (_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s) * 1_000_000 + frac
+
+
+def _iso_interval(text: str) -> list[int]:
+    m = _ISO_INTERVAL.match(text)
+    assert m, f"not an ISO interval: {text!r}"
+    nanos = int(m.group(4)) * 1_000_000_000 + int((m.group(5) or "").ljust(9, "0"))
+    return [int(m.group(1)), int(m.group(2)), -nanos if m.group(3) else nanos]
+
+
+def from_debezium(value: Any, kind: Any) -> Any:
+    """A Debezium JSON value of a column of ``kind`` in the comparable form."""
+    if value is None or value == UNAVAILABLE:
+        return value
+    if isinstance(kind, tuple):  # ("list", element kind)
+        return [from_debezium(v, kind[1]) for v in value]
+    if kind == FLOAT:
+        return float(value)  # JSON has no NaN or infinity: Debezium writes "NaN", "Infinity"
+    if kind == DEC:
+        return Decimal(value)
+    if kind == BYTES:
+        return base64.b64decode(value)
+    if kind == ISO:
+        return _iso_micros(value)
+    if kind == INTERVAL:
+        return _iso_interval(value)
+    if kind == UUID:
+        return uuid.UUID(value).bytes
+    if kind == "myuuid":  # MariaDB's UUID type: its text form, or (today) base64 of its bytes
+        return uuid.UUID(value).bytes if len(value) == 36 else base64.b64decode(value)
+    return value
+
+
+def debezium_replay(
+    events: Iterable[dict[str, Any]], kinds: dict[str, Any], key: str = "id"
+) -> dict[str, dict[Any, dict[str, Any]]]:
+    """Applies Debezium change events (already in stream order, duplicates removed) per table,
+    by the value of column ``key``: creates, snapshot reads and updates replace the row (a column
+    carrying the unavailable-value placeholder keeps its earlier value, also across a key change,
+    which Debezium sends as a delete and a create), deletes remove it, truncates empty the
+    table. Values come back in the comparable form."""
+    images: dict[str, dict[Any, dict[str, Any]]] = {}
+    removed: dict[str, dict[Any, dict[str, Any]]] = {}
+    for event in events:
+        source = event["source"]
+        table = f"{source.get('schema') or source['db']}.{source['table']}"
+        image = images.setdefault(table, {})
+        op = event["op"]
+        if op == "t":
+            image.clear()
+            continue
+        if op == "d":
+            old = event["before"]
+            row = image.pop(old[key], None)
+            if row is not None:
+                removed.setdefault(table, {})["last"] = row
+            continue
+        after = {c: from_debezium(v, kinds.get(c, PLAIN)) for c, v in event["after"].items()}
+        if after.get(key) in (None, UNAVAILABLE) and event.get("before"):
+            after[key] = event["before"][key]  # a MINIMAL image sends the key only before
+        previous = image.get(after[key])
+        if previous is None and event.get("before"):
+            previous = image.get(event["before"][key])
+        if previous is None:
+            previous = removed.get(table, {}).get("last")
+        for column, value in after.items():
+            if value == UNAVAILABLE:
+                assert previous is not None, f"{table}: {column} unavailable, no earlier row"
+                after[column] = previous[column]
+        before = event.get("before")
+        if op == "u" and before and before[key] != after[key]:
+            image.pop(before[key], None)
+        image[after[key]] = after
+    return images
+
+
+def debezium_order(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Events in ``(position, seq)`` order, a key change's delete before its create, duplicates
+    (at-least-once delivery) dropped."""
+    seen: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for event in events:
+        source = event["source"]
+        if "lsn" in source:
+            pos: tuple[Any, ...] = (source["lsn"], source["seq"])
+        else:
+            number = int(source["file"].rsplit(".", 1)[1])
+            pos = ((number << 32) | source["pos"], source["seq"])
+        table = f"{source.get('schema') or source['db']}.{source['table']}"
+        seen.setdefault((*pos, event["op"] == "c", table), event)
+    return [seen[k] for k in sorted(seen, key=lambda k: (k[0], k[1], k[2]))]
+
+
+def jsonl_events(path: Any) -> list[dict[str, Any]]:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def assert_images_equal(
+    got: dict[Any, dict[str, Any]], want: dict[Any, dict[str, Any]], where: str
+) -> None:
+    """Same keys; every column of ``want`` equal in ``got`` (both in the comparable form)."""
+    assert sorted(got, key=repr) == sorted(want, key=repr), f"{where}: keys differ"
+    for key, row in want.items():
+        for column, value in row.items():
+            mine = plain(got[key].get(column))
+            assert mine == plain(value), (
+                f"{where} row {key} column {column}: output {mine!r}, source {plain(value)!r}"
+            )
