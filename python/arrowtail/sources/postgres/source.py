@@ -280,8 +280,7 @@ class PostgresSource:
         try:
             return self._poll_stream(timeout)
         except (SourceError, psycopg.Error) as exc:
-            self._reconnect(exc)
-            return Chunk()
+            return self._reconnect(exc)
 
     def acknowledge(self, position: Position) -> None:
         end = _end_lsn(position)
@@ -387,6 +386,20 @@ class PostgresSource:
         if self._heartbeat is not None:
             self._heartbeat.beat_if_due()
         xlog_frames = stream.pump(self._decoder, timeout, self.max_poll_bytes)
+        chunk = self._take(idle_advance=True)
+        reply = self._decoder.take_reply_requested()
+        if reply or time.monotonic() - self._last_status >= self.status_interval:
+            self._send_status()
+        # Data of a transaction that is not complete yet (streamed in progress, or a large one
+        # arriving over several polls) keeps the pipeline from calling the source idle.
+        chunk.busy = not self._decoder.is_idle and xlog_frames > 0
+        return chunk
+
+    def _take(self, *, idle_advance: bool) -> Chunk:
+        """The transactions the decoder has completed since the last call, as a chunk with the
+        position after them. ``idle_advance``: with nothing in flight, the server's WAL end
+        becomes a position of its own (not after a lost connection, when what was in flight was
+        just discarded and the server sends it again)."""
         # Heartbeats (of this run or an earlier one) are not changes: they only move the
         # idle position below.
         batches, heartbeats = drop_heartbeats(self._decoder.flush())
@@ -406,20 +419,14 @@ class PostgresSource:
         # and the checkpoint like any other, and a quiet slot stops holding WAL back.
         idle = self._decoder.is_idle and not batches and self._acked_end >= self._emitted_end
         wal_end = self._decoder.last_wal_end
-        if idle and position is None and wal_end > self._emitted_end:
+        if idle_advance and idle and position is None and wal_end > self._emitted_end:
             self._emitted_lsn = self._emitted_end = wal_end
             position = {"lsn": wal_end, "end_lsn": wal_end}
         batches, position = self._hooks(batches, position)
         # Incremental snapshot chunks join here; positions are already counted, so only the
         # facts known by now are applied.
         batches = self._keys.annotate(batches, lookup=False)
-        reply = self._decoder.take_reply_requested()
-        if reply or time.monotonic() - self._last_status >= self.status_interval:
-            self._send_status()
-        # Data of a transaction that is not complete yet (streamed in progress, or a large one
-        # arriving over several polls) keeps the pipeline from calling the source idle.
-        busy = not self._decoder.is_idle and xlog_frames > 0
-        return Chunk(batches, position, busy=busy)
+        return Chunk(batches, position)
 
     def _hooks(
         self, batches: list[TableBatch], position: Position | None
@@ -439,7 +446,11 @@ class PostgresSource:
         self._stream.send_status(self._acked_end)
         self._last_status = time.monotonic()
 
-    def _reconnect(self, cause: BaseException) -> None:
+    def _reconnect(self, cause: BaseException) -> Chunk:
+        """Restarts the stream after a lost connection. What was in flight is discarded (the
+        server sends it again); transactions the decoder completed before the loss but had not
+        handed out yet are handed out now, and the stream restarts after them, so they are
+        neither lost nor delivered twice."""
         log.warning("replication connection lost: %s", scrub(str(cause)).strip())
         if self._stream is not None:
             try:
@@ -448,6 +459,7 @@ class PostgresSource:
                 pass
             self._stream = None
         self._decoder.reset_in_flight()
+        chunk = self._take(idle_advance=False)
         retry_with_backoff(
             self._start_stream,
             what="PostgreSQL",
@@ -456,3 +468,4 @@ class PostgresSource:
         )
         self.reconnects += 1
         log.info("reconnected after %s reconnects", self.reconnects)
+        return chunk
