@@ -112,6 +112,14 @@ def interrupt_loop(
             tally.kinds[kind] += 1
             if after is None or after < large:
                 tally.before_large += 1
+            where = (
+                "nothing"
+                if after is None
+                else "the large"
+                if after >= large
+                else ("the small" if after >= small else "less than the small")
+            )
+            print(f"  {'stopped' if run is None else 'reconnected'}; {where} stored")
             if after != before:
                 tally.advanced += 1
         if run is not None:
