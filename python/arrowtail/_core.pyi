@@ -183,7 +183,8 @@ class BinlogDecoder:
     def feed_file_bytes(self, data: bytes, file_name: str) -> None:
         """Decodes the bytes of a whole binlog file named ``file_name``."""
     def flush(self) -> list[tuple[str, int, pyarrow.RecordBatch]]:
-        """Change batches of committed rows: ``(table, schema_version, batch)``."""
+        """Change batches of every row committed so far and not yet flushed, none of the open
+        transaction's: ``(table, schema_version, batch)``."""
     def set_table_schema(
         self, database: str, table: str, names: list[str], primary_key: list[str]
     ) -> None:
@@ -196,7 +197,9 @@ class BinlogDecoder:
         """Per column ``(unsigned, collation id, ENUM/SET labels)`` for TABLE_MAPs without
         optional metadata (MINIMAL); fills only what the TABLE_MAP leaves out."""
     @property
-    def last_commit(self) -> tuple[str, int] | None: ...
+    def last_commit(self) -> tuple[str, int] | None:
+        """``(file, end offset)`` of the last committed transaction; read after :meth:`flush`, it
+        covers exactly the rows flushed so far (the position a source stores)."""
     @property
     def last_gtid(self) -> str | None: ...
     @property

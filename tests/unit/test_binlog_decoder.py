@@ -178,9 +178,10 @@ def test_uncommitted_rows_are_held_back() -> None:
     last_xid = max(i for i, ev in enumerate(events) if ev[4] == 16)
     d = BinlogDecoder()
     d.feed(b"".join(_packets(b"\x00" + ev) for ev in events[:last_xid]))
-    assert _tables(d.flush()) == {}
+    # The first transaction (same table) is committed and comes out; the open one does not.
+    assert _tables(d.flush())["toddy_test.outbox"].column("id").to_pylist() == [62]
     d.feed(b"".join(_packets(b"\x00" + ev) for ev in events[last_xid:]))
-    assert _tables(d.flush())["toddy_test.outbox"].column("id").to_pylist() == [62, 63]
+    assert _tables(d.flush())["toddy_test.outbox"].column("id").to_pylist() == [63]
 
 
 def _artificial_rotate(name: bytes, position: int) -> bytes:

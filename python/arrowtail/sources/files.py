@@ -53,6 +53,8 @@ class FileSource:
         except DecodeError as exc:
             raise DecodeError(f"{path}: {exc}") from None
         batches = self._decoder.flush()
+        # After the flush, the decoder's last commit covers exactly these batches, also for a
+        # file that ends inside a transaction (still being written, or cut).
         return Chunk(batches, self._position(), exhausted=self._next >= len(self.paths))
 
     def _position(self) -> Position | None:

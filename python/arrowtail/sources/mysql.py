@@ -318,6 +318,8 @@ class MySqlSource:
         data_events = stats["events"] - stats["heartbeats"]
         arrived, self._data_events = data_events > self._data_events, data_events
         position: Position | None = None
+        # Read after _decode's flush: the last commit then covers exactly the batches above, also
+        # when the poll ended inside a transaction (whose rows come with the poll of its commit).
         last = self._decoder.last_commit
         if last is not None and (last[0], last[1]) != (self._file, self._offset):
             self._file, self._offset = last
