@@ -75,10 +75,10 @@ def interrupt_loop(
     high: float = 3.0,
 ) -> Tally:
     """Runs ``interruptions`` rounds. ``workload_round(i)`` writes round ``i`` and returns two
-    log positions: a stored checkpoint at or past the first means the small transaction just
-    before the large one is stored, at or past the second that the large one is. ``start_run(i)``
-    starts ``arrowtail run`` from the stored checkpoint; ``stored()`` orders the stored checkpoint
-    (None before the first). Half the interruptions (by the RNG) come as soon as ``stored()``
+    log positions: ``stored()`` at or past the first means the small transaction just before the
+    large one is stored, at or past the second that the large one is. ``start_run(i)`` starts
+    ``arrowtail run`` from the stored checkpoint; ``stored()`` orders what the sink has stored
+    (None before anything). Half the interruptions (by the RNG) come as soon as ``stored()``
     reaches the first position, the others after a random delay in ``[low, high)`` seconds counted
     from the moment the run streams (or, for a run that survived a ``connection``
     interruption, from the round's last commit). Leaves no run behind."""
@@ -112,14 +112,8 @@ def interrupt_loop(
             tally.kinds[kind] += 1
             if after is None or after < large:
                 tally.before_large += 1
-            where = (
-                "nothing"
-                if after is None
-                else "the large"
-                if after >= large
-                else ("the small" if after >= small else "less than the small")
-            )
-            print(f"  {'stopped' if run is None else 'reconnected'}; {where} stored")
+            state = "stopped" if run is None else "reconnected"
+            print(f"  {state}; stored: {_what_stored(after, small, large)}")
             if after != before:
                 tally.advanced += 1
         if run is not None:
@@ -133,6 +127,14 @@ def interrupt_loop(
     return tally
 
 
+def _what_stored(after: int | None, small: int, large: int) -> str:
+    if after is None:
+        return "nothing"
+    if after >= large:
+        return "the large transaction"
+    return "the small transaction" if after >= small else "less than the small transaction"
+
+
 def _wait_moment(
     run: Child, delay: float | None, stored: Callable[[], int | None], target: int, i: int
 ) -> None:
@@ -141,7 +143,7 @@ def _wait_moment(
     if delay is None:
         wait_for(
             lambda: run.proc.poll() is not None or (stored() or -1) >= target,
-            f"round {i}: the checkpoint to reach the small transaction",
+            f"round {i}: the sink to store the small transaction",
             timeout=180,
         )
         code = run.proc.poll()

@@ -15,6 +15,7 @@ Replay a failing schedule with ``ARROWTAIL_SOAK_SEED=<printed seed>``.
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -25,11 +26,7 @@ import pytest
 from arrowtail.sinks.target import position_order
 from arrowtail.sources.mysql import binlog_pos
 from arrowtail.sources.mysqlwire import binlog_status
-from tests.integration.chaos import (
-    check_committed_files,
-    checkpoint,
-    start_arrowtail,
-)
+from tests.integration.chaos import check_committed_files, checkpoint, start_arrowtail
 from tests.integration.interrupt_loop import Server, interrupt_loop, payload_as_length
 from tests.integration.mysql_run import capture_args, capture_env, dump_threads
 from tests.integration.test_cli_targets import cli, fresh_db
@@ -39,6 +36,8 @@ DB = "intr_my"
 TABLES = f"{DB}.items,{DB}.notes"
 #: Rows every round's tiny transactions update.
 HOT = 5
+#: The columns of ``items`` compared, ``payload`` as its length (see ``payload_as_length``).
+LEAN_ITEMS = "id, grp, n, amt, char_length(payload) AS payload_len"
 
 
 @pytest.fixture()
@@ -115,9 +114,6 @@ def source_tables(conn: Any) -> dict[str, dict[tuple[Any, ...], dict[str, Any]]]
     return out
 
 
-LEAN_ITEMS = "id, grp, n, amt, char_length(payload) AS payload_len"
-
-
 def mariadb_server(mariadb: Any) -> Server:
     def cut(thread: int) -> None:
         conn = mariadb.connect()
@@ -131,8 +127,6 @@ def mariadb_server(mariadb: Any) -> Server:
 
 
 def sizes_from(seed: int) -> Callable[[int], int]:
-    import random
-
     rng = random.Random(seed)
     # Rows of about 1.6 kB: the large transactions (40 to 50 MB) are longer than the 32 MiB a
     # MySQL source reads per poll, so a poll always ends inside one.
