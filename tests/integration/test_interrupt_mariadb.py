@@ -2,7 +2,7 @@
 
 Every round commits single-row transactions (one into ``items`` just before the large one), then
 one transaction of tens of thousands of wide rows into ``items``, then more single-row ones. After
-each round the run is interrupted at a seeded random moment (tests/integration/interrupt_loop.py):
+each round the run is interrupted at a seeded random moment (tests/support/interrupt_loop.py):
 the server's Binlog Dump thread is killed (the run reconnects by itself), or arrowtail gets SIGTERM
 (clean stop) or SIGKILL; a stopped run is restarted from the stored checkpoint, which then reads
 the rounds written meanwhile as a backlog. At the end the sink must equal the source: no committed
@@ -23,14 +23,14 @@ from typing import Any
 
 import pytest
 
-from arrowtail.sinks.target import position_order
+from arrowtail.sinks.database.target import position_order
 from arrowtail.sources.mysql import binlog_pos
-from arrowtail.sources.mysqlwire import binlog_status
-from tests.integration.chaos import check_committed_files, checkpoint, start_arrowtail
-from tests.integration.interrupt_loop import Server, interrupt_loop, payload_as_length
-from tests.integration.mysql_run import capture_args, capture_env, dump_threads
+from arrowtail.sources.mysql.replication import binlog_status
 from tests.integration.test_cli_targets import cli, fresh_db
-from tests.replay import assert_tables_equal, parquet_changes, replay
+from tests.support.chaos import check_committed_files, checkpoint, start_arrowtail
+from tests.support.interrupt_loop import Server, interrupt_loop, payload_as_length
+from tests.support.mysql_run import capture_args, capture_env, dump_threads
+from tests.support.replay import assert_tables_equal, parquet_changes, replay
 
 DB = "intr_my"
 TABLES = f"{DB}.items,{DB}.notes"

@@ -4,7 +4,7 @@ the treatment of tests/integration/test_interrupt_mariadb.py with the walsender.
 Every round commits single-row transactions (one into ``items`` just before the large one), then
 one transaction of tens of thousands of rows into ``items`` (streamed in progress:
 ``logical_decoding_work_mem`` is 64kB), then more single-row ones. After each round the run is
-interrupted at a seeded random moment (tests/integration/interrupt_loop.py): the slot's walsender
+interrupted at a seeded random moment (tests/support/interrupt_loop.py): the slot's walsender
 is terminated with ``pg_terminate_backend`` (the run reconnects by itself), or arrowtail gets
 SIGTERM (clean stop) or SIGKILL; a stopped run restarts from the Parquet manifest's checkpoint.
 At the end the replay of the Parquet files must equal ``SELECT *``, no change may be stored twice,
@@ -22,11 +22,11 @@ from typing import Any
 
 import pytest
 
-from tests.integration import pg_run
-from tests.integration.chaos import check_committed_files, checkpoint, manifest, start_arrowtail
-from tests.integration.interrupt_loop import Server, interrupt_loop, payload_as_length
-from tests.integration.pg_run import create_database, env_for, slot_state
-from tests.replay import assert_tables_equal, parquet_changes, replay
+from tests.support import pg_run
+from tests.support.chaos import check_committed_files, checkpoint, manifest, start_arrowtail
+from tests.support.interrupt_loop import Server, interrupt_loop, payload_as_length
+from tests.support.pg_run import create_database, env_for, slot_state
+from tests.support.replay import assert_tables_equal, parquet_changes, replay
 
 DB = "intr_pg"
 SLOT = "intr_slot"

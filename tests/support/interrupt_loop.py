@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tests.integration.chaos import Child, soak_kills, soak_rng, wait_for
+from tests.support.chaos import Child, soak_kills, soak_rng, wait_for
 
 TableBatch = tuple[str, int, pa.RecordBatch]
 KINDS = ("connection", "sigterm", "sigkill")
