@@ -11,8 +11,8 @@ pub mod decoder;
 pub mod framing;
 pub mod message;
 mod relation;
+mod row_buffer;
 mod rows;
-mod slot;
 
 pub use decoder::{Decoder, Stats};
 pub use framing::{parse_frame, standby_status_update, CaptureReader, Frame};
