@@ -4,7 +4,7 @@
 //!
 //! The batch contract (columns, types, metadata) is described in docs/design.md and built by
 //! [`arrow::ChangeBuilder`]. [`serialize`] turns change batches into Debezium-compatible Kafka
-//! messages and [`hash`] computes Kafka's key partitioning.
+//! messages and [`partition`] computes Kafka's key partitioning.
 
 // Errors carry their full location (table, column, LSN or binlog file and offset) by value; they
 // are produced on the cold path only, while hot loops read through `reader::Reader`, whose error
@@ -15,7 +15,7 @@ pub mod arrow;
 pub mod binlog;
 pub mod copy;
 pub mod error;
-pub mod hash;
+pub mod partition;
 pub mod pgoutput;
 pub mod pgwire;
 pub mod reader;

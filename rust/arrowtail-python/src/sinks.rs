@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, ArrayRef, Int32Array};
 use arrow_schema::{DataType, Field};
-use arrowtail_core::hash::{murmur2 as core_murmur2, partition_for_key};
+use arrowtail_core::partition::{murmur2 as core_murmur2, partition_for_key};
 use arrowtail_core::serialize::{self, DebeziumOptions, DecimalMode, Unavailable};
 use arrowtail_core::Error;
 use pyo3::prelude::*;
