@@ -13,7 +13,7 @@ use arrowtail_core::{Error, Location};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
-use crate::errors::{guard, IntoPyResult, Poison};
+use crate::error::{guard, IntoPyResult, Poison};
 use crate::export;
 
 /// Decoder of MySQL/MariaDB row-based binlogs into change batches.

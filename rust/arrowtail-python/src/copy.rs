@@ -6,7 +6,7 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyList;
 
-use crate::errors::{guard, IntoPyResult, Poison};
+use crate::error::{guard, IntoPyResult, Poison};
 use crate::export;
 use crate::wire::{copy_in, WireSummary};
 

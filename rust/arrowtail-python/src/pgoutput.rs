@@ -11,7 +11,7 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyDict, PyList};
 
-use crate::errors::{IntoPyResult, Poison};
+use crate::error::{IntoPyResult, Poison};
 use crate::export;
 use crate::wire::{copy_in, WireSummary};
 
@@ -35,7 +35,7 @@ impl PgOutputDecoder {
     #[pyo3(signature = (*, column_byte_limit=None))]
     fn new(column_byte_limit: Option<usize>) -> PyResult<Self> {
         let limit = crate::byte_limit(column_byte_limit)?;
-        crate::errors::guard("PgOutputDecoder()", || {
+        crate::error::guard("PgOutputDecoder()", || {
             let mut inner = Decoder::new();
             inner.set_byte_limit(limit);
             Ok(Self {

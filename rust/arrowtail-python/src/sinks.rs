@@ -17,7 +17,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use pyo3_arrow::{PyArray, PyRecordBatch};
 
-use crate::errors::{guard, to_py, IntoPyResult};
+use crate::error::{guard, to_py, IntoPyResult};
 
 /// Kafka's murmur2 hash of `key` (signed, as the Java client returns it).
 #[pyfunction]
