@@ -6,8 +6,8 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyList;
 
+use crate::arrow;
 use crate::error::{guard, IntoPyResult, Poison};
-use crate::export;
 use crate::wire::{copy_in, WireSummary};
 
 /// Decodes the bytes of `COPY (...) TO STDOUT (FORMAT binary)` into change batches.
@@ -110,7 +110,7 @@ impl CopyDecoder {
         let inner = &mut self.inner;
         self.poison.call("CopyDecoder.flush", || {
             let batches = py.detach(|| inner.flush()).py_err()?;
-            export::change_batches(py, batches)
+            arrow::change_batches(py, batches)
         })
     }
 

@@ -11,10 +11,10 @@
 use arrowtail_core::arrow::BYTE_LIMIT;
 use pyo3::prelude::*;
 
+mod arrow;
 mod binlog;
 mod copy;
 mod error;
-mod export;
 mod pgoutput;
 mod sinks;
 mod transform;

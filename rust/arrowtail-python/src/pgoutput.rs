@@ -11,8 +11,8 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyDict, PyList};
 
+use crate::arrow;
 use crate::error::{IntoPyResult, Poison};
-use crate::export;
 use crate::wire::{copy_in, WireSummary};
 
 /// Decodes a PostgreSQL `pgoutput` replication stream into Arrow change batches.
@@ -111,7 +111,7 @@ impl PgOutputDecoder {
         let inner = &mut self.inner;
         self.poison.call("PgOutputDecoder.flush", || {
             let batches = py.detach(|| inner.flush()).py_err()?;
-            export::change_batches(py, batches)
+            arrow::change_batches(py, batches)
         })
     }
 

@@ -1,4 +1,5 @@
-//! Hands finished change batches to Python through the Arrow PyCapsule interface (zero copy).
+//! Arrow across the boundary: finished change batches (the core's `arrow::ChangeBatch`) go to
+//! Python through the Arrow PyCapsule interface (zero copy).
 
 use arrowtail_core::arrow::ChangeBatch;
 use pyo3::prelude::*;
