@@ -15,8 +15,9 @@ mod arrow;
 mod binlog;
 mod copy;
 mod error;
+mod partition;
 mod pgoutput;
-mod sinks;
+mod serialize;
 mod transform;
 mod wire;
 
@@ -78,7 +79,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pgoutput::PgOutputDecoder>()?;
     m.add_class::<copy::CopyDecoder>()?;
     m.add_class::<wire::WireSummary>()?;
-    sinks::register(m)?;
+    partition::register(m)?;
+    serialize::register(m)?;
     m.add_class::<binlog::PyBinlogDecoder>()?;
     Ok(())
 }
