@@ -8,7 +8,7 @@ use pyo3::types::PyList;
 
 use crate::arrow;
 use crate::error::{guard, IntoPyResult, Poison};
-use crate::wire::{copy_in, WireSummary};
+use crate::pgwire::{copy_in, WireSummary};
 
 /// Decodes the bytes of `COPY (...) TO STDOUT (FORMAT binary)` into change batches.
 #[pyclass(name = "CopyDecoder", module = "arrowtail._core")]

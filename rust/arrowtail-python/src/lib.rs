@@ -17,9 +17,9 @@ mod copy;
 mod error;
 mod partition;
 mod pgoutput;
+mod pgwire;
 mod serialize;
 mod transform;
-mod wire;
 
 /// Checks a `column_byte_limit` argument: None is the default, [`BYTE_LIMIT`] (just under 1 GiB).
 fn byte_limit(value: Option<usize>) -> PyResult<usize> {
@@ -78,7 +78,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(transform::mask_batch, m)?)?;
     m.add_class::<pgoutput::PgOutputDecoder>()?;
     m.add_class::<copy::CopyDecoder>()?;
-    m.add_class::<wire::WireSummary>()?;
+    m.add_class::<pgwire::WireSummary>()?;
     partition::register(m)?;
     serialize::register(m)?;
     m.add_class::<binlog::PyBinlogDecoder>()?;

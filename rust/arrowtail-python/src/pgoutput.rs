@@ -13,7 +13,7 @@ use pyo3::types::{PyDict, PyList};
 
 use crate::arrow;
 use crate::error::{IntoPyResult, Poison};
-use crate::wire::{copy_in, WireSummary};
+use crate::pgwire::{copy_in, WireSummary};
 
 /// Decodes a PostgreSQL `pgoutput` replication stream into Arrow change batches.
 #[pyclass(name = "PgOutputDecoder", module = "arrowtail._core")]
