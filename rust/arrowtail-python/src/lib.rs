@@ -3,6 +3,11 @@
 //! exception hierarchy and hands batches to Python through the Arrow PyCapsule interface. Every
 //! entry point runs the core under `error::guard` (or a `Poison`), so a panic reaches Python as
 //! `arrowtail.InternalError`, never as PyO3's `PanicException`.
+//!
+//! Each module is named after the core module it wraps (`pgoutput`, `binlog`, `copy`, `pgwire`,
+//! `serialize`, `partition`, `transform`, `error`, `arrow`), and each Python class is a Rust type
+//! named `Py` + its Python name (`PyPgOutputDecoder` is `arrowtail._core.PgOutputDecoder`), so it
+//! never shadows the core type it wraps.
 
 // Core errors carry their location by value (see arrowtail-core's lib.rs); they are built on the
 // cold path only.
@@ -76,9 +81,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_raise_core_error, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
     m.add_function(wrap_pyfunction!(transform::mask_batch, m)?)?;
-    m.add_class::<pgoutput::PgOutputDecoder>()?;
-    m.add_class::<copy::CopyDecoder>()?;
-    m.add_class::<pgwire::WireSummary>()?;
+    m.add_class::<pgoutput::PyPgOutputDecoder>()?;
+    m.add_class::<copy::PyCopyDecoder>()?;
+    m.add_class::<pgwire::PyWireSummary>()?;
     partition::register(m)?;
     serialize::register(m)?;
     m.add_class::<binlog::PyBinlogDecoder>()?;
