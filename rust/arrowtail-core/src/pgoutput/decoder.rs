@@ -510,3 +510,7 @@ pub(super) fn arrow_err(table: String, lsn: u64, source: arrow_schema::ArrowErro
         source,
     }
 }
+
+#[cfg(test)]
+#[path = "decoder_tests.rs"]
+mod tests;

@@ -19,10 +19,4 @@ pub use framing::{parse_frame, standby_status_update, CaptureReader, Frame};
 pub use message::{parse, Message, OldKind, RelColumn, Tuple, Value};
 
 #[cfg(test)]
-mod decoder_tests;
-#[cfg(test)]
-mod message_tests;
-#[cfg(test)]
-mod robustness_tests;
-#[cfg(test)]
 mod testutil;
