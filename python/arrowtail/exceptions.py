@@ -1,7 +1,7 @@
 """The exception hierarchy of arrowtail, defined once.
 
 Every error of the Rust core maps to exactly one of these classes (see
-``rust/arrowtail-python/src/errors.rs``); the Python layers raise them too. Messages say what
+``rust/arrowtail-python/src/error.rs``); the Python layers raise them too. Messages say what
 happened, where (LSN, binlog file and offset, table, column) and what to do about it.
 """
 

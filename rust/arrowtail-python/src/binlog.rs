@@ -13,8 +13,8 @@ use arrowtail_core::{Error, Location};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
-use crate::errors::{guard, IntoPyResult, Poison};
-use crate::export;
+use crate::arrow;
+use crate::error::{guard, IntoPyResult, Poison};
 
 /// Decoder of MySQL/MariaDB row-based binlogs into change batches.
 #[pyclass(module = "arrowtail._core", name = "BinlogDecoder")]
@@ -96,7 +96,7 @@ impl PyBinlogDecoder {
         let inner = &mut self.inner;
         self.poison.call("BinlogDecoder.flush", || {
             let batches = py.detach(|| inner.flush()).py_err()?;
-            export::change_batches(py, batches)
+            arrow::change_batches(py, batches)
         })
     }
 

@@ -1,19 +1,19 @@
 //! `arrowtail._core.CopyDecoder`: COPY BINARY output (snapshots) into `_op = r` change batches.
 
-use arrowtail_core::copy::{CopyColumn, CopyDecoder as Inner};
+use arrowtail_core::copy::{CopyColumn, CopyDecoder};
 use arrowtail_core::pgwire::{feed_copy, Splitter};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyList;
 
-use crate::errors::{guard, IntoPyResult, Poison};
-use crate::export;
-use crate::wire::{copy_in, WireSummary};
+use crate::arrow;
+use crate::error::{guard, IntoPyResult, Poison};
+use crate::pgwire::{copy_in, PyWireSummary};
 
 /// Decodes the bytes of `COPY (...) TO STDOUT (FORMAT binary)` into change batches.
 #[pyclass(name = "CopyDecoder", module = "arrowtail._core")]
-pub struct CopyDecoder {
-    inner: Inner,
+pub struct PyCopyDecoder {
+    inner: CopyDecoder,
     /// Backend messages of the connection fed through `feed_wire`.
     wire: Splitter,
     /// Reused copy of the caller's receive buffer.
@@ -23,7 +23,7 @@ pub struct CopyDecoder {
 }
 
 #[pymethods]
-impl CopyDecoder {
+impl PyCopyDecoder {
     /// `columns` lists `(name, type_oid, typmod)` in the order of the COPY query.
     /// `column_byte_limit`: bytes (or list elements) of one text, binary or list column at which
     /// a batch is cut into the next (default and maximum: just under 1 GiB).
@@ -50,7 +50,7 @@ impl CopyDecoder {
                     typmod,
                 })
                 .collect();
-            let mut inner = Inner::new(
+            let mut inner = CopyDecoder::new(
                 table,
                 &columns,
                 primary_key,
@@ -88,13 +88,13 @@ impl CopyDecoder {
         py: Python<'_>,
         data: &Bound<'_, PyAny>,
         length: Option<usize>,
-    ) -> PyResult<WireSummary> {
+    ) -> PyResult<PyWireSummary> {
         let (wire, inner, scratch) = (&mut self.wire, &mut self.inner, &mut self.scratch);
         self.poison.call("CopyDecoder.feed_wire", || {
             copy_in(data, length, scratch)?;
             let scratch = &*scratch;
             let summary = py.detach(|| feed_copy(wire, inner, scratch)).py_err()?;
-            Ok(WireSummary::from_core(py, summary))
+            Ok(PyWireSummary::from_core(py, summary))
         })
     }
 
@@ -110,7 +110,7 @@ impl CopyDecoder {
         let inner = &mut self.inner;
         self.poison.call("CopyDecoder.flush", || {
             let batches = py.detach(|| inner.flush()).py_err()?;
-            export::change_batches(py, batches)
+            arrow::change_batches(py, batches)
         })
     }
 

@@ -1,8 +1,13 @@
 //! `arrowtail._core`: the thin PyO3 layer over arrowtail-core. No protocol logic lives here; it
 //! converts arguments, releases the GIL around batch-level work, maps errors onto the Python
 //! exception hierarchy and hands batches to Python through the Arrow PyCapsule interface. Every
-//! entry point runs the core under `errors::guard` (or a `Poison`), so a panic reaches Python as
+//! entry point runs the core under `error::guard` (or a `Poison`), so a panic reaches Python as
 //! `arrowtail.InternalError`, never as PyO3's `PanicException`.
+//!
+//! Each module is named after the core module it wraps (`pgoutput`, `binlog`, `copy`, `pgwire`,
+//! `serialize`, `partition`, `transform`, `error`, `arrow`), and each Python class is a Rust type
+//! named `Py` + its Python name (`PyPgOutputDecoder` is `arrowtail._core.PgOutputDecoder`), so it
+//! never shadows the core type it wraps.
 
 // Core errors carry their location by value (see arrowtail-core's lib.rs); they are built on the
 // cold path only.
@@ -11,21 +16,22 @@
 use arrowtail_core::arrow::BYTE_LIMIT;
 use pyo3::prelude::*;
 
+mod arrow;
 mod binlog;
 mod copy;
-mod errors;
-mod export;
+mod error;
+mod partition;
 mod pgoutput;
-mod sinks;
+mod pgwire;
+mod serialize;
 mod transform;
-mod wire;
 
 /// Checks a `column_byte_limit` argument: None is the default, [`BYTE_LIMIT`] (just under 1 GiB).
 fn byte_limit(value: Option<usize>) -> PyResult<usize> {
     match value {
         None => Ok(BYTE_LIMIT),
         Some(n) if (1..=BYTE_LIMIT).contains(&n) => Ok(n),
-        Some(n) => Err(errors::to_py(arrowtail_core::Error::Config(format!(
+        Some(n) => Err(error::to_py(arrowtail_core::Error::Config(format!(
             "column_byte_limit must be between 1 and {BYTE_LIMIT}, not {n}"
         )))),
     }
@@ -35,7 +41,7 @@ fn byte_limit(value: Option<usize>) -> PyResult<usize> {
 /// tests' way to check that a panic arrives as `InternalError` (nothing real panics on demand).
 #[pyfunction]
 fn _panic_for_test(py: Python<'_>, message: &str) -> PyResult<()> {
-    errors::guard("_panic_for_test", || {
+    error::guard("_panic_for_test", || {
         py.detach(|| -> PyResult<()> { panic!("{message}") })
     })
 }
@@ -65,20 +71,21 @@ fn _raise_core_error(kind: &str, message: &str) -> PyResult<()> {
         },
         _ => Error::Config(message.into()),
     };
-    Err(errors::to_py(err))
+    Err(error::to_py(err))
 }
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    errors::install_panic_hook();
+    error::install_panic_hook();
     m.add("__version__", arrowtail_core::VERSION)?;
     m.add_function(wrap_pyfunction!(_raise_core_error, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
     m.add_function(wrap_pyfunction!(transform::mask_batch, m)?)?;
-    m.add_class::<pgoutput::PgOutputDecoder>()?;
-    m.add_class::<copy::CopyDecoder>()?;
-    m.add_class::<wire::WireSummary>()?;
-    sinks::register(m)?;
+    m.add_class::<pgoutput::PyPgOutputDecoder>()?;
+    m.add_class::<copy::PyCopyDecoder>()?;
+    m.add_class::<pgwire::PyWireSummary>()?;
+    partition::register(m)?;
+    serialize::register(m)?;
     m.add_class::<binlog::PyBinlogDecoder>()?;
     Ok(())
 }

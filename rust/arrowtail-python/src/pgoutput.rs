@@ -11,13 +11,13 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyDict, PyList};
 
-use crate::errors::{IntoPyResult, Poison};
-use crate::export;
-use crate::wire::{copy_in, WireSummary};
+use crate::arrow;
+use crate::error::{IntoPyResult, Poison};
+use crate::pgwire::{copy_in, PyWireSummary};
 
 /// Decodes a PostgreSQL `pgoutput` replication stream into Arrow change batches.
 #[pyclass(name = "PgOutputDecoder", module = "arrowtail._core")]
-pub struct PgOutputDecoder {
+pub struct PyPgOutputDecoder {
     inner: Decoder,
     /// Backend messages of the replication connection fed through `feed_wire`.
     wire: Splitter,
@@ -28,14 +28,14 @@ pub struct PgOutputDecoder {
 }
 
 #[pymethods]
-impl PgOutputDecoder {
+impl PyPgOutputDecoder {
     /// `column_byte_limit`: bytes (or list elements) of one text, binary or list column at which
     /// a batch is cut into the next (default and maximum: just under 1 GiB).
     #[new]
     #[pyo3(signature = (*, column_byte_limit=None))]
     fn new(column_byte_limit: Option<usize>) -> PyResult<Self> {
         let limit = crate::byte_limit(column_byte_limit)?;
-        crate::errors::guard("PgOutputDecoder()", || {
+        crate::error::guard("PgOutputDecoder()", || {
             let mut inner = Decoder::new();
             inner.set_byte_limit(limit);
             Ok(Self {
@@ -85,7 +85,7 @@ impl PgOutputDecoder {
         py: Python<'_>,
         data: &Bound<'_, PyAny>,
         length: Option<usize>,
-    ) -> PyResult<WireSummary> {
+    ) -> PyResult<PyWireSummary> {
         let (wire, inner, scratch) = (&mut self.wire, &mut self.inner, &mut self.scratch);
         self.poison.call("PgOutputDecoder.feed_wire", || {
             copy_in(data, length, scratch)?;
@@ -93,7 +93,7 @@ impl PgOutputDecoder {
             let summary = py
                 .detach(|| feed_replication(wire, inner, scratch))
                 .py_err()?;
-            Ok(WireSummary::from_core(py, summary))
+            Ok(PyWireSummary::from_core(py, summary))
         })
     }
 
@@ -111,7 +111,7 @@ impl PgOutputDecoder {
         let inner = &mut self.inner;
         self.poison.call("PgOutputDecoder.flush", || {
             let batches = py.detach(|| inner.flush()).py_err()?;
-            export::change_batches(py, batches)
+            arrow::change_batches(py, batches)
         })
     }
 

@@ -4,7 +4,7 @@ use arrowtail_core::transform::{self, ColumnRules};
 use pyo3::prelude::*;
 use pyo3_arrow::PyRecordBatch;
 
-use crate::errors::{guard, IntoPyResult};
+use crate::error::{guard, IntoPyResult};
 
 /// Applies column rules to a change batch and returns a new pyarrow RecordBatch.
 #[pyfunction]

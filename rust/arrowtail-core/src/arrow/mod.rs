@@ -8,6 +8,3 @@ pub use change::{
     ChangeBatch, ChangeBuilder, Op, RowMeta, SourceKind, TableSchema, BYTE_LIMIT, ROW_HEADROOM,
 };
 pub use column::{ColumnBuilder, ListColumnBuilder};
-
-#[cfg(test)]
-mod cut_tests;

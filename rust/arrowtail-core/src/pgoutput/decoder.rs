@@ -22,13 +22,13 @@ use std::sync::Arc;
 
 use super::framing::{parse_frame, pg_time_to_unix_us, Frame};
 use super::message::{parse, Message};
+use super::row_buffer::{RelVersion, RowBuffer};
 use super::rows::{self, Dest};
-use super::slot::{RelVersion, Slot};
 use crate::arrow::ChangeBatch;
 use crate::types::postgres::oid;
 use crate::{Error, Location, Result};
 
-/// Slot key: relation id and schema version. The `_messages` pseudo-table uses relation id 0,
+/// Row buffer key: relation id and schema version. The `_messages` pseudo-table uses relation id 0,
 /// which no real relation has (InvalidOid).
 pub(super) type Key = (u32, u32);
 pub(super) const MESSAGES_KEY: Key = (0, 1);
@@ -47,7 +47,7 @@ pub(super) struct Txn {
 /// A streamed or prepared transaction whose rows wait for their outcome.
 #[derive(Debug, Default)]
 pub(super) struct Held {
-    pub slots: BTreeMap<Key, Slot>,
+    pub buffers: BTreeMap<Key, RowBuffer>,
     pub seq: u32,
     /// Prepare LSN once prepared (two-phase); the source must not acknowledge past it.
     pub prepared_at: Option<u64>,
@@ -71,7 +71,7 @@ pub struct Decoder {
     /// Latest version per qualified table name.
     pub(super) versions: HashMap<String, Arc<RelVersion>>,
     pub(super) aliases: HashMap<u32, u32>,
-    pub(super) main: BTreeMap<Key, Slot>,
+    pub(super) main: BTreeMap<Key, RowBuffer>,
     pub(super) held: HashMap<u32, Held>,
     pub(super) txn: Option<Txn>,
     pub(super) in_stream: Option<u32>,
@@ -191,8 +191,8 @@ impl Decoder {
                         "no transaction is open",
                     ));
                 }
-                for slot in self.main.values_mut() {
-                    slot.committed = slot.total();
+                for buf in self.main.values_mut() {
+                    buf.committed = buf.total();
                 }
                 self.applied_commit(commit_lsn, end_lsn);
             }
@@ -323,15 +323,15 @@ impl Decoder {
         let Some(mut held) = self.held.remove(&xid) else {
             return Ok(());
         };
-        for (key, slot) in held.slots.iter_mut() {
+        for (key, buf) in held.buffers.iter_mut() {
             if let Some(main) = self.main.get_mut(key) {
                 let name = main.rel.table.table.clone();
                 let done = main.take_committed().map_err(|e| arrow_err(name, lsn, e))?;
                 let done: Vec<_> = done.into_iter().map(|b| main.batch(b)).collect();
                 self.ready.extend(done);
             }
-            let name = slot.rel.table.table.clone();
-            let stamped = slot
+            let name = buf.rel.table.table.clone();
+            let stamped = buf
                 .take_stamped(commit_lsn, ts_us)
                 .map_err(|e| arrow_err(name, lsn, e))?;
             self.ready.extend(stamped);
@@ -343,7 +343,8 @@ impl Decoder {
     fn abort(&mut self, xid: u32, subxid: u32, lsn: u64) -> Result<()> {
         if subxid == xid {
             if let Some(h) = self.held.remove(&xid) {
-                self.stats.aborted_rows += h.slots.values().map(|s| s.total() as u64).sum::<u64>();
+                self.stats.aborted_rows +=
+                    h.buffers.values().map(|s| s.total() as u64).sum::<u64>();
             }
             if self.in_stream == Some(xid) {
                 self.in_stream = None;
@@ -352,12 +353,12 @@ impl Decoder {
         }
         if let Some(h) = self.held.get_mut(&xid) {
             let aborted = HashSet::from([subxid]);
-            for slot in h.slots.values_mut() {
-                let before = slot.total();
-                let name = slot.rel.table.table.clone();
-                slot.drop_subxacts(&aborted)
+            for buf in h.buffers.values_mut() {
+                let before = buf.total();
+                let name = buf.rel.table.table.clone();
+                buf.drop_subxacts(&aborted)
                     .map_err(|e| arrow_err(name, lsn, e))?;
-                self.stats.aborted_rows += (before - slot.total()) as u64;
+                self.stats.aborted_rows += (before - buf.total()) as u64;
             }
         }
         Ok(())
@@ -369,9 +370,9 @@ impl Decoder {
                 self.held.remove(&t.xid);
             }
         }
-        for slot in self.main.values_mut() {
-            let name = slot.rel.table.table.clone();
-            slot.discard_uncommitted()
+        for buf in self.main.values_mut() {
+            let name = buf.rel.table.table.clone();
+            buf.discard_uncommitted()
                 .map_err(|e| arrow_err(name, lsn, e))?;
         }
         Ok(())
@@ -434,12 +435,12 @@ impl Decoder {
     /// per table. Rows of the open or held transactions stay.
     pub fn flush(&mut self) -> Result<Vec<ChangeBatch>> {
         let mut out = std::mem::take(&mut self.ready);
-        for slot in self.main.values_mut() {
-            let name = slot.rel.table.table.clone();
-            let done = slot.take_committed().map_err(|e| arrow_err(name, 0, e))?;
-            out.extend(done.into_iter().map(|b| slot.batch(b)));
+        for buf in self.main.values_mut() {
+            let name = buf.rel.table.table.clone();
+            let done = buf.take_committed().map_err(|e| arrow_err(name, 0, e))?;
+            out.extend(done.into_iter().map(|b| buf.batch(b)));
         }
-        // Drop slots of old schema versions once empty.
+        // Drop row buffers of old schema versions once empty.
         let current: HashSet<(u32, u32)> = self
             .relations
             .values()
@@ -491,7 +492,7 @@ impl Decoder {
     pub fn held_rows(&self) -> usize {
         self.held
             .values()
-            .flat_map(|h| h.slots.values())
+            .flat_map(|h| h.buffers.values())
             .map(|s| s.total())
             .sum()
     }
@@ -509,3 +510,7 @@ pub(super) fn arrow_err(table: String, lsn: u64, source: arrow_schema::ArrowErro
         source,
     }
 }
+
+#[cfg(test)]
+#[path = "decoder_tests.rs"]
+mod tests;

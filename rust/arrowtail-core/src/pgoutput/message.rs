@@ -535,3 +535,7 @@ fn parse_inner<'a>(p: &mut P<'a>, in_stream: bool) -> std::result::Result<Messag
         t => return Err(format!("unknown message type {:?} ({t:#04x})", t as char)),
     })
 }
+
+#[cfg(test)]
+#[path = "message_tests.rs"]
+mod tests;

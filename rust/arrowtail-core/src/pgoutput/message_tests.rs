@@ -1,9 +1,9 @@
-//! Golden-byte tests of [`super::message::parse`], one per message kind.
+//! Golden-byte tests of [`super::parse`], one per message kind.
 
-use super::message::{parse, Message, OldKind, RelColumn, Value};
-use super::testutil::{t, U, W};
+use super::{parse, Message, OldKind, RelColumn, Value};
+use crate::pgoutput::testutil::{t, U, W};
 
-fn vals<'a>(tuple: &super::message::Tuple<'a>) -> Vec<Value<'a>> {
+fn vals<'a>(tuple: &super::Tuple<'a>) -> Vec<Value<'a>> {
     let mut v = Vec::new();
     tuple.values_into(&mut v);
     v

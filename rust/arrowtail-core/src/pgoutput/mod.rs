@@ -11,18 +11,12 @@ pub mod decoder;
 pub mod framing;
 pub mod message;
 mod relation;
+mod row_buffer;
 mod rows;
-mod slot;
 
 pub use decoder::{Decoder, Stats};
 pub use framing::{parse_frame, standby_status_update, CaptureReader, Frame};
 pub use message::{parse, Message, OldKind, RelColumn, Tuple, Value};
 
-#[cfg(test)]
-mod decoder_tests;
-#[cfg(test)]
-mod message_tests;
-#[cfg(test)]
-mod robustness_tests;
 #[cfg(test)]
 mod testutil;

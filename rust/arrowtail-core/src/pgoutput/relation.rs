@@ -9,7 +9,7 @@ use arrow_schema::{DataType, Field};
 
 use super::decoder::{arrow_err, Decoder};
 use super::message::RelColumn;
-use super::slot::RelVersion;
+use super::row_buffer::RelVersion;
 use crate::arrow::{SourceKind, TableSchema};
 use crate::types::postgres::PgType;
 use crate::Result;
@@ -75,11 +75,11 @@ impl Decoder {
         // change land in different batches.
         if let Some(old) = self.relations.get(&relid) {
             let key = (relid, old.table.schema_version);
-            if let Some(slot) = self.main.get_mut(&key) {
-                let done = slot
+            if let Some(buf) = self.main.get_mut(&key) {
+                let done = buf
                     .take_committed()
                     .map_err(|e| arrow_err(qualified.clone(), lsn, e))?;
-                let done: Vec<_> = done.into_iter().map(|b| slot.batch(b)).collect();
+                let done: Vec<_> = done.into_iter().map(|b| buf.batch(b)).collect();
                 self.ready.extend(done);
             }
         }

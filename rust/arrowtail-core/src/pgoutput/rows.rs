@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use super::decoder::{arrow_err, at, Decoder, Key, MESSAGES_KEY};
 use super::message::{OldKind, Tuple, Value};
-use super::slot::{RelVersion, Slot};
+use super::row_buffer::{RelVersion, RowBuffer};
 use crate::arrow::{ColumnBuilder, Op, RowMeta};
 use crate::types::postgres::{append, Appended, Format};
 use crate::{Error, Result};
@@ -34,24 +34,24 @@ pub(super) enum Change<'a> {
     Truncate,
 }
 
-fn slot_for<'s>(
-    slots: &'s mut BTreeMap<Key, Slot>,
+fn buffer_for<'s>(
+    buffers: &'s mut BTreeMap<Key, RowBuffer>,
     key: Key,
     rel: &std::sync::Arc<RelVersion>,
     lsn: u64,
     byte_limit: usize,
-) -> Result<&'s mut Slot> {
-    match slots.entry(key) {
+) -> Result<&'s mut RowBuffer> {
+    match buffers.entry(key) {
         Entry::Occupied(e) => Ok(e.into_mut()),
         Entry::Vacant(e) => {
-            let slot = Slot::new(rel.clone(), byte_limit)
+            let buf = RowBuffer::new(rel.clone(), byte_limit)
                 .map_err(|err| arrow_err(rel.table.table.clone(), lsn, err))?;
-            Ok(e.insert(slot))
+            Ok(e.insert(buf))
         }
     }
 }
 
-/// The slot and row metadata for a row of `rel`.
+/// The row buffer and row metadata for a row of `rel`.
 fn target<'d>(
     d: &'d mut Decoder,
     dest: Dest,
@@ -59,10 +59,10 @@ fn target<'d>(
     rel: &std::sync::Arc<RelVersion>,
     op: Op,
     lsn: u64,
-) -> Result<(&'d mut Slot, RowMeta, Option<u32>)> {
+) -> Result<(&'d mut RowBuffer, RowMeta, Option<u32>)> {
     Ok(match dest {
         Dest::Main { xid, pos, ts, seq } => (
-            slot_for(&mut d.main, key, rel, lsn, d.byte_limit)?,
+            buffer_for(&mut d.main, key, rel, lsn, d.byte_limit)?,
             RowMeta {
                 op,
                 pos,
@@ -75,7 +75,7 @@ fn target<'d>(
         Dest::Held { top, sub, seq } => {
             let h = d.held.entry(top).or_default();
             (
-                slot_for(&mut h.slots, key, rel, lsn, d.byte_limit)?,
+                buffer_for(&mut h.buffers, key, rel, lsn, d.byte_limit)?,
                 RowMeta {
                     op,
                     pos: 0,
@@ -230,18 +230,18 @@ fn change_with<'a>(
     let dest = d.dest(xid, lsn)?;
     let key = (relid, rel.table.schema_version);
     let mut special = 0u64;
-    let (slot, meta, sub) = target(d, dest, key, &rel, op, lsn)?;
+    let (buf, meta, sub) = target(d, dest, key, &rel, op, lsn)?;
     let new = has_new.then_some(&new[..]);
     let old = old_kind.map(|k| (k, &old[..]));
-    match fill(slot, &rel, op, new, old, unchanged, &mut special, lsn) {
+    match fill(buf, &rel, op, new, old, unchanged, &mut special, lsn) {
         Ok(()) => {
-            slot.b.finish_row(meta, old.is_some(), unchanged);
+            buf.b.finish_row(meta, old.is_some(), unchanged);
             if let Some(s) = sub {
-                slot.tag(s);
+                buf.tag(s);
             }
         }
         Err(e) => {
-            slot.abandon_partial_row()
+            buf.abandon_partial_row()
                 .map_err(|err| arrow_err(rel.table.table.clone(), lsn, err))?;
             return Err(e);
         }
@@ -253,7 +253,7 @@ fn change_with<'a>(
 /// Appends the user columns and `_before`; collects the unchanged column indexes.
 #[allow(clippy::too_many_arguments)]
 fn fill(
-    slot: &mut Slot,
+    buf: &mut RowBuffer,
     rel: &RelVersion,
     op: Op,
     new: Option<&[Value<'_>]>,
@@ -264,7 +264,7 @@ fn fill(
 ) -> Result<()> {
     let n = rel.types.len();
     for i in 0..n {
-        let b = &mut slot.b.columns[i];
+        let b = &mut buf.b.columns[i];
         let v = match (op, new, old) {
             (Op::Truncate, _, _) => Value::Null,
             (Op::Delete, _, Some((_, o))) => o[i],
@@ -288,7 +288,7 @@ fn fill(
         put(b, rel, i, v, special, lsn)?;
     }
     if let Some((_, o)) = old {
-        for (b, (i, v)) in slot.b.before_mut().iter_mut().zip(o.iter().enumerate()) {
+        for (b, (i, v)) in buf.b.before_mut().iter_mut().zip(o.iter().enumerate()) {
             put(b, rel, i, *v, special, lsn)?;
         }
     }
@@ -317,9 +317,9 @@ pub(super) fn logical_message(
             seq: 0,
         }
     };
-    let (slot, meta, sub) = target(d, dest, MESSAGES_KEY, &rel, crate::arrow::Op::Message, lsn)?;
+    let (buf, meta, sub) = target(d, dest, MESSAGES_KEY, &rel, crate::arrow::Op::Message, lsn)?;
     if let [ColumnBuilder::Utf8(p), ColumnBuilder::Binary(c), ColumnBuilder::Boolean(t), ColumnBuilder::UInt64(l)] =
-        &mut slot.b.columns[..]
+        &mut buf.b.columns[..]
     {
         p.append_value(prefix);
         c.append_value(content);
@@ -332,9 +332,9 @@ pub(super) fn logical_message(
             "bad _messages builder",
         ));
     }
-    slot.b.finish_row(meta, false, &[]);
+    buf.b.finish_row(meta, false, &[]);
     if let Some(s) = sub {
-        slot.tag(s);
+        buf.tag(s);
     }
     if !transactional && d.txn.is_none() {
         // Outside an ordinary transaction the output holds no uncommitted rows (streamed ones

@@ -39,7 +39,7 @@ use super::encoder::{self, Unavailable};
 use super::keys::{bad, column, pick, BatchParts};
 use super::{json, schema, DecimalMode};
 use crate::arrow::change::names;
-use crate::hash::partition_for_key;
+use crate::partition::partition_for_key;
 use crate::Result;
 
 /// Options of the Debezium serializer.

@@ -182,7 +182,7 @@ fn partitions_follow_the_java_rule_on_the_sent_key_bytes() {
         let out = serialize(&batch, &o).unwrap();
         let parts = out.partitions.unwrap();
         for i in 0..out.keys.len() {
-            let want = crate::hash::partition_for_key(out.keys.value(i), 6).unwrap();
+            let want = crate::partition::partition_for_key(out.keys.value(i), 6).unwrap();
             assert_eq!(parts.value(i), want);
         }
     }

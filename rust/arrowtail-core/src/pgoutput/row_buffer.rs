@@ -1,4 +1,4 @@
-//! Row storage of the decoder: a [`Slot`] is the change builder of one relation at one schema
+//! Row storage of the decoder: a [`RowBuffer`] is the change builder of one relation at one schema
 //! version inside one destination (the main output, or one held transaction), plus rows already
 //! cut into batches. It knows which of its rows are committed, and which subtransaction wrote each
 //! row, so an aborted subtransaction's rows can be dropped exactly.
@@ -28,7 +28,7 @@ pub struct RelVersion {
 
 /// The rows of one relation version in one destination.
 #[derive(Debug)]
-pub struct Slot {
+pub struct RowBuffer {
     pub rel: Arc<RelVersion>,
     pub b: ChangeBuilder,
     /// Rows already finished into batches; they come before the rows in `b`.
@@ -43,7 +43,7 @@ fn rows(batches: &[RecordBatch]) -> usize {
     batches.iter().map(|b| b.num_rows()).sum()
 }
 
-impl Slot {
+impl RowBuffer {
     pub fn new(rel: Arc<RelVersion>, byte_limit: usize) -> Result<Self, ArrowError> {
         let mut b = ChangeBuilder::new(rel.table.clone())?;
         b.set_byte_limit(byte_limit);
@@ -154,7 +154,7 @@ impl Slot {
         Ok(())
     }
 
-    /// Wraps a batch of this slot.
+    /// Wraps a batch of this buffer.
     pub fn batch(&self, batch: RecordBatch) -> ChangeBatch {
         ChangeBatch {
             table: self.rel.table.table.clone(),

@@ -2,14 +2,14 @@
 //! `CopyDecoder` share the argument handling here and return a `WireSummary` of the messages that
 //! were not data (see `arrowtail_core::pgwire`).
 
-use arrowtail_core::pgwire::WireSummary as Summary;
+use arrowtail_core::pgwire::WireSummary;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyByteArrayMethods, PyBytes, PyBytesMethods};
 
 /// What one `feed_wire` call saw besides the decoded data.
 #[pyclass(name = "WireSummary", module = "arrowtail._core", frozen)]
-pub struct WireSummary {
+pub struct PyWireSummary {
     /// CopyData payloads carrying data (XLogData frames or COPY data).
     #[pyo3(get)]
     data_messages: u64,
@@ -33,9 +33,9 @@ pub struct WireSummary {
     rest: Py<PyBytes>,
 }
 
-impl WireSummary {
+impl PyWireSummary {
     /// Converts the core's summary.
-    pub fn from_core(py: Python<'_>, s: Summary) -> Self {
+    pub fn from_core(py: Python<'_>, s: WireSummary) -> Self {
         Self {
             data_messages: s.data_messages,
             keepalives: s.keepalives,
@@ -53,7 +53,7 @@ impl WireSummary {
 }
 
 #[pymethods]
-impl WireSummary {
+impl PyWireSummary {
     fn __repr__(&self) -> String {
         let tags: String = self.messages.iter().map(|(t, _)| t.as_str()).collect();
         format!(

@@ -48,6 +48,11 @@ pub fn to_py(err: Error) -> PyErr {
     exception(class_name(&err), err.to_string())
 }
 
+/// A configuration error (`arrowtail.ConfigError`) with `msg`.
+pub fn config(msg: impl Into<String>) -> PyErr {
+    to_py(Error::Config(msg.into()))
+}
+
 /// `arrowtail.InternalError` for a bug found in `what` (e.g. `PgOutputDecoder.feed`).
 pub fn internal(what: &str, detail: &str) -> PyErr {
     exception(

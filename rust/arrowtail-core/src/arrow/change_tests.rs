@@ -1,0 +1,403 @@
+//! Tests of the change builder: rows with and without old images, partial and discarded rows,
+//! positions set at commit; and, in [`cuts`], the cuts at the byte limit.
+
+use super::*;
+use arrow_array::{Array, Int64Array, ListArray};
+
+fn table() -> Arc<TableSchema> {
+    Arc::new(TableSchema {
+        source: SourceKind::Postgres,
+        table: "public.t".into(),
+        schema_version: 1,
+        columns: vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("note", DataType::Utf8, true),
+        ],
+        primary_key: vec!["id".into()],
+        extra_metadata: vec![],
+    })
+}
+
+fn meta(op: Op, seq: u32) -> RowMeta {
+    RowMeta {
+        op,
+        pos: 100,
+        seq,
+        xid: 7,
+        commit_ts_us: 1_700_000_000_000_000,
+    }
+}
+
+fn push(b: &mut ChangeBuilder, id: i64, note: Option<&str>) {
+    if let ColumnBuilder::Int64(c) = &mut b.columns[0] {
+        c.append_value(id);
+    }
+    if let ColumnBuilder::Utf8(c) = &mut b.columns[1] {
+        c.append_option(note);
+    }
+}
+
+#[test]
+fn rows_with_and_without_before_image() {
+    let mut b = ChangeBuilder::new(table()).unwrap();
+    push(&mut b, 1, Some("a"));
+    b.finish_row(meta(Op::Insert, 0), false, &[]);
+    push(&mut b, 1, None);
+    if let ColumnBuilder::Int64(c) = &mut b.before_mut()[0] {
+        c.append_value(1);
+    }
+    if let ColumnBuilder::Utf8(c) = &mut b.before_mut()[1] {
+        c.append_value("a");
+    }
+    b.finish_row(meta(Op::Update, 1), true, &[1]);
+    let batches = b.flush().unwrap();
+    assert_eq!(batches.len(), 1);
+    let batch = &batches[0];
+    assert_eq!(batch.num_rows(), 2);
+    assert_eq!(op_column(batch).unwrap().value(1), "u");
+    let md = batch.schema().metadata().clone();
+    assert_eq!(md["arrowtail.table"], "public.t");
+    assert_eq!(md["arrowtail.primary_key"], "id");
+    let before = batch
+        .column_by_name("_before")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<StructArray>()
+        .unwrap();
+    assert!(before.is_null(0));
+    assert!(before.is_valid(1));
+    let unchanged = batch
+        .column_by_name("_unchanged")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<ListArray>()
+        .unwrap();
+    assert!(unchanged.is_null(0));
+    let names = unchanged.value(1);
+    let names = names.as_any().downcast_ref::<StringArray>().unwrap();
+    assert_eq!(names.value(0), "note");
+    assert!(b.flush().unwrap().is_empty());
+}
+
+#[test]
+fn partial_row_is_never_emitted() {
+    let mut b = ChangeBuilder::new(table()).unwrap();
+    push(&mut b, 1, Some("a"));
+    b.finish_row(meta(Op::Insert, 0), false, &[]);
+    // Half a row: only the id column got a value before the (simulated) decode error.
+    if let ColumnBuilder::Int64(c) = &mut b.columns[0] {
+        c.append_value(2);
+    }
+    b.abandon_partial_row().unwrap();
+    push(&mut b, 3, Some("c"));
+    b.finish_row(meta(Op::Insert, 1), false, &[]);
+    let batches = b.flush().unwrap();
+    let ids: Vec<i64> = batches
+        .iter()
+        .flat_map(|bt| {
+            let a = bt.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+            a.values().to_vec()
+        })
+        .collect();
+    assert_eq!(ids, vec![1, 3]);
+}
+
+#[test]
+fn discarded_rows_never_appear() {
+    let mut b = ChangeBuilder::new(table()).unwrap();
+    push(&mut b, 1, Some("a"));
+    b.finish_row(meta(Op::Insert, 0), false, &[]);
+    push(&mut b, 2, Some("b"));
+    b.finish_row(meta(Op::Insert, 1), false, &[]);
+    b.set_xid(1, 99);
+    b.discard_rows_from(1).unwrap();
+    push(&mut b, 3, None);
+    b.finish_row(meta(Op::Insert, 0), false, &[]);
+    let batches = b.flush().unwrap();
+    let ids: Vec<i64> = batches
+        .iter()
+        .flat_map(|bt| {
+            let a = bt.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+            a.values().to_vec()
+        })
+        .collect();
+    assert_eq!(ids, vec![1, 3]);
+    let xid = batches[0]
+        .column_by_name("_xid")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<UInt64Array>()
+        .unwrap();
+    assert_eq!(xid.value(0), 7);
+}
+
+#[test]
+fn set_commit_fills_positions_later() {
+    let mut b = ChangeBuilder::new(table()).unwrap();
+    push(&mut b, 1, None);
+    b.finish_row(meta(Op::Insert, 0), false, &[]);
+    b.set_commit(0, 555, 42);
+    let batch = &b.flush().unwrap()[0];
+    let pos = batch
+        .column_by_name("_pos")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<UInt64Array>()
+        .unwrap();
+    assert_eq!(pos.value(0), 555);
+}
+
+mod cuts {
+    //! Cuts at the byte limit: with a small limit, a run of rows becomes several batches, each
+    //! ended by the row that brought a variable-length column to the limit, and their
+    //! concatenation is the one batch the default limit gives. Row indexes given before a cut keep
+    //! working after it.
+
+    use std::sync::Arc;
+
+    use arrow_array::{Array, Int64Array, RecordBatch, UInt64Array};
+    use arrow_schema::{DataType, Field};
+    use arrow_select::concat::concat_batches;
+
+    use crate::arrow::change::{ChangeBuilder, Op, RowMeta, SourceKind, TableSchema, BYTE_LIMIT};
+    use crate::arrow::column::ColumnBuilder;
+
+    fn table() -> Arc<TableSchema> {
+        Arc::new(TableSchema {
+            source: SourceKind::Postgres,
+            table: "public.t".into(),
+            schema_version: 3,
+            columns: vec![
+                Field::new("id", DataType::Int64, false),
+                Field::new("note", DataType::Utf8, true),
+                Field::new("tags", ColumnBuilder::list_type(DataType::Utf8), true),
+                Field::new("blob", DataType::Binary, true),
+            ],
+            primary_key: vec!["id".into()],
+            extra_metadata: vec![],
+        })
+    }
+
+    /// One row's values.
+    #[derive(Clone, Copy, Default)]
+    struct Row<'a> {
+        note: Option<&'a str>,
+        tags: &'a [&'a str],
+        blob: Option<&'a [u8]>,
+        /// Old image: the note of the `_before` struct.
+        before_note: Option<&'a str>,
+        unchanged: &'a [usize],
+    }
+
+    fn append(cols: &mut [ColumnBuilder], id: i64, note: Option<&str>, row: &Row<'_>) {
+        let [ColumnBuilder::Int64(i), ColumnBuilder::Utf8(n), ColumnBuilder::List(l), ColumnBuilder::Binary(b)] =
+            cols
+        else {
+            panic!("unexpected builders");
+        };
+        i.append_value(id);
+        n.append_option(note);
+        if let ColumnBuilder::Utf8(v) = &mut l.values {
+            for t in row.tags {
+                v.append_value(t);
+            }
+        }
+        l.append(true).unwrap();
+        b.append_option(row.blob);
+    }
+
+    fn push(b: &mut ChangeBuilder, id: i64, row: &Row<'_>) {
+        append(&mut b.columns, id, row.note, row);
+        if let Some(old) = row.before_note {
+            append(b.before_mut(), id, Some(old), &Row::default());
+        }
+        let meta = RowMeta {
+            op: Op::Update,
+            pos: 100,
+            seq: id as u32,
+            xid: 7,
+            commit_ts_us: 1_700_000_000_000_000,
+        };
+        b.finish_row(meta, row.before_note.is_some(), row.unchanged);
+    }
+
+    fn run(limit: Option<usize>, rows: &[Row<'_>]) -> Vec<RecordBatch> {
+        let mut b = ChangeBuilder::new(table()).unwrap();
+        if let Some(l) = limit {
+            b.set_byte_limit(l);
+        }
+        for (i, r) in rows.iter().enumerate() {
+            push(&mut b, i as i64, r);
+        }
+        b.flush().unwrap()
+    }
+
+    fn ids(batches: &[RecordBatch]) -> Vec<Vec<i64>> {
+        batches
+            .iter()
+            .map(|b| {
+                let a = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+                a.values().to_vec()
+            })
+            .collect()
+    }
+
+    /// The batches with a limit, checked against the one batch of the default limit.
+    fn cut(limit: usize, rows: &[Row<'_>]) -> Vec<RecordBatch> {
+        let whole = run(None, rows);
+        assert_eq!(whole.len(), 1);
+        let parts = run(Some(limit), rows);
+        for p in &parts {
+            assert_eq!(p.schema(), whole[0].schema());
+        }
+        let joined = concat_batches(&whole[0].schema(), &parts).unwrap();
+        assert_eq!(joined, whole[0]);
+        parts
+    }
+
+    #[test]
+    fn the_limit_leaves_headroom_for_one_row_under_i32_max() {
+        assert_eq!(BYTE_LIMIT + crate::arrow::ROW_HEADROOM, i32::MAX as usize);
+    }
+
+    #[test]
+    fn a_text_column_ends_the_batch_at_the_row_that_reaches_the_limit() {
+        let row = Row {
+            note: Some("abcd"),
+            ..Row::default()
+        };
+        // 4, 8, 12 >= 10: the third row ends each batch.
+        let parts = cut(10, &[row; 7]);
+        assert_eq!(ids(&parts), vec![vec![0, 1, 2], vec![3, 4, 5], vec![6]]);
+    }
+
+    #[test]
+    fn list_elements_and_binary_bytes_count_too() {
+        let tags = Row {
+            tags: &["a", "b"],
+            ..Row::default()
+        };
+        // Elements 2, 4, 6 >= 5 (their bytes stay under it).
+        assert_eq!(ids(&cut(5, &[tags; 4])), vec![vec![0, 1, 2], vec![3]]);
+        let blob = Row {
+            blob: Some(b"xyz"),
+            ..Row::default()
+        };
+        assert_eq!(ids(&cut(5, &[blob; 4])), vec![vec![0, 1], vec![2, 3]]);
+    }
+
+    #[test]
+    fn old_images_and_unchanged_names_count_too() {
+        let before = Row {
+            before_note: Some("123456"),
+            ..Row::default()
+        };
+        let plain = Row::default();
+        // The old images' note column reaches 12 >= 10 at the second old image.
+        assert_eq!(
+            ids(&cut(10, &[before, plain, before, plain, before])),
+            vec![vec![0, 1, 2], vec![3, 4]]
+        );
+        let unsent = Row {
+            unchanged: &[1],
+            ..Row::default()
+        };
+        // `_unchanged` holds "note" per row: 4, 8, 12.
+        assert_eq!(ids(&cut(10, &[unsent; 4])), vec![vec![0, 1, 2], vec![3]]);
+    }
+
+    #[test]
+    fn the_op_column_counts_as_well() {
+        // One byte of `_op` per row, nothing else variable.
+        let parts = cut(3, &[Row::default(); 7]);
+        assert_eq!(ids(&parts), vec![vec![0, 1, 2], vec![3, 4, 5], vec![6]]);
+    }
+
+    #[test]
+    fn positions_set_later_reach_rows_before_the_cut() {
+        let row = Row {
+            note: Some("abcd"),
+            ..Row::default()
+        };
+        let mut b = ChangeBuilder::new(table()).unwrap();
+        b.set_byte_limit(10);
+        for i in 0..5 {
+            push(&mut b, i, &row);
+        }
+        assert_eq!(b.current_rows(), 5);
+        b.set_commit(1, 999, 5);
+        b.set_xid(1, 42);
+        let parts = b.flush().unwrap();
+        assert_eq!(ids(&parts), vec![vec![0, 1, 2], vec![3, 4]]);
+        let col = |name: &str| -> Vec<u64> {
+            parts
+                .iter()
+                .flat_map(|p| {
+                    let a = p.column_by_name(name).unwrap();
+                    a.as_any()
+                        .downcast_ref::<UInt64Array>()
+                        .unwrap()
+                        .values()
+                        .to_vec()
+                })
+                .collect()
+        };
+        assert_eq!(col("_pos"), vec![100, 999, 999, 999, 999]);
+        assert_eq!(col("_xid"), vec![7, 42, 42, 42, 42]);
+    }
+
+    #[test]
+    fn discarding_rows_reaches_back_across_a_cut() {
+        let row = Row {
+            note: Some("abcd"),
+            ..Row::default()
+        };
+        let mut b = ChangeBuilder::new(table()).unwrap();
+        b.set_byte_limit(10);
+        for i in 0..5 {
+            push(&mut b, i, &row);
+        }
+        b.discard_rows_from(2).unwrap();
+        push(&mut b, 9, &row);
+        assert_eq!(ids(&b.flush().unwrap()), vec![vec![0, 1], vec![9]]);
+
+        for i in 0..5 {
+            push(&mut b, i, &row);
+        }
+        b.discard_rows_from(4).unwrap();
+        assert_eq!(ids(&b.flush().unwrap()), vec![vec![0, 1, 2], vec![3]]);
+    }
+
+    #[test]
+    fn a_partial_row_after_a_cut_never_appears() {
+        let row = Row {
+            note: Some("abcd"),
+            ..Row::default()
+        };
+        let mut b = ChangeBuilder::new(table()).unwrap();
+        b.set_byte_limit(10);
+        for i in 0..4 {
+            push(&mut b, i, &row);
+        }
+        if let ColumnBuilder::Int64(c) = &mut b.columns[0] {
+            c.append_value(4);
+        }
+        b.abandon_partial_row().unwrap();
+        push(&mut b, 5, &row);
+        assert_eq!(b.len(), 5);
+        assert_eq!(
+            ids(&b.flush().unwrap()),
+            vec![vec![0, 1, 2], vec![3], vec![5]]
+        );
+    }
+
+    #[test]
+    fn the_limit_stays_between_one_and_the_default() {
+        let mut b = ChangeBuilder::new(table()).unwrap();
+        assert_eq!(b.byte_limit(), BYTE_LIMIT);
+        b.set_byte_limit(0);
+        assert_eq!(b.byte_limit(), 1);
+        b.set_byte_limit(usize::MAX);
+        assert_eq!(b.byte_limit(), BYTE_LIMIT);
+    }
+}
