@@ -1,14 +1,12 @@
 """A single transaction of one million rows from PostgreSQL, streamed in progress (proto >= 2,
 ``logical_decoding_work_mem`` small), into Parquet as the least-privilege capture role: every row
 arrives, and the peak resident memory of the ``arrowtail run`` process (``VmHWM`` from
-``/proc/<pid>/status``, sampled until it exits) stays under 512 MB. Loose on purpose: a memory
-bound, not a timing."""
+``/proc/<pid>/status``, sampled until it exits by tests/support/big_transaction.py) stays under
+512 MB. Loose on purpose: a memory bound, not a timing."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +14,12 @@ import pyarrow.compute as pc
 import pytest
 from psycopg import sql
 
+from tests.support.big_transaction import ROWS, run_within_memory
 from tests.support.chaos import check_committed_files
 from tests.support.pg_run import PASSWORD_ENV, env_for
 from tests.support.replay import parquet_changes
 
 DB = "big_tx"
-ROWS = 1_000_000
-LIMIT_MB = 512
 
 
 @pytest.fixture(scope="module")
@@ -42,48 +39,6 @@ def database(postgres: Any) -> Any:
     yield conn
     conn.close()
     admin.close()
-
-
-def vm_hwm_kb(pid: int) -> int:
-    """``VmHWM`` of a live process in kB (0 once it is gone)."""
-    try:
-        text = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return 0
-    for line in text.splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return 0
-
-
-def run_within_memory(
-    cmd: list[str], log_path: Path, env: dict[str, str] | None = None, timeout: float = 300
-) -> str:
-    """Runs ``cmd`` (an ``arrowtail run`` that ends by itself), sampling its peak RSS until it
-    exits; asserts it succeeded with a peak under ``LIMIT_MB``, and returns its output."""
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-    # VmHWM of the running process: the peak RSS of its own address space. (ru_maxrss of the
-    # child is not usable: Linux carries the forking parent's high-water mark over the exec.)
-    peak_kb = 0
-    deadline = time.monotonic() + timeout
-    while True:
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError(f"arrowtail run did not finish within {timeout:g} s")
-        peak_kb = max(peak_kb, vm_hwm_kb(proc.pid))
-        try:
-            proc.wait(timeout=0.1)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    output = log_path.read_text()
-    assert proc.returncode == 0, output
-    peak_mb = peak_kb / 1024
-    print(f"peak RSS of arrowtail run: {peak_mb:.0f} MB")
-    assert peak_mb < LIMIT_MB, f"peak RSS {peak_mb:.0f} MB"
-    assert peak_mb > 20, f"peak RSS {peak_mb:.0f} MB is implausibly low: measured the wrong process"
-    return output
 
 
 def test_million_row_transaction_in_bounded_memory(

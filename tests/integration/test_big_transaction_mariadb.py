@@ -1,8 +1,7 @@
 """A single transaction of one million rows from MariaDB (one ROW binlog transaction of about
 60 MB), into Parquet as the least-privilege capture user: every row arrives with one commit
 position, and the peak resident memory of the ``arrowtail run`` process stays under 512 MB
-(sampled as in tests/integration/test_big_transaction.py). Loose on purpose: a memory bound, not a
-timing.
+(sampled by tests/support/big_transaction.py). Loose on purpose: a memory bound, not a timing.
 
 MySQL keeps no replica position, so a first run stores one (a marker change) before the big
 transaction commits; the measured run resumes from it and exits when idle.
@@ -18,7 +17,7 @@ from typing import Any
 import pyarrow.compute as pc
 import pytest
 
-from tests.integration.test_big_transaction import ROWS, run_within_memory
+from tests.support.big_transaction import ROWS, run_within_memory
 from tests.support.chaos import (
     check_committed_files,
     checkpoint,

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,13 +16,7 @@ from typing import Any
 
 import pytest
 
-SECRET = "s3cret-Pa55word-xyz"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support.cli import SECRET, assert_one_clear_line, free_port
 
 
 def run(args: list[str], password: str, tmp_path: Path) -> tuple[int, str]:
@@ -32,17 +25,6 @@ def run(args: list[str], password: str, tmp_path: Path) -> tuple[int, str]:
     cmd += ["--to", f"parquet:{tmp_path / 'out'}", "--idle-exit", "1"]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, check=False)
     return done.returncode, done.stdout + done.stderr
-
-
-def assert_one_clear_line(code: int, output: str, password: str, *needles: str) -> str:
-    assert code in (2, 3), f"exit {code}:\n{output}"
-    errors = [line for line in output.splitlines() if line.startswith("arrowtail: error:")]
-    assert len(errors) == 1, output
-    assert "Traceback" not in output, output
-    assert password not in output and SECRET not in output, output
-    for needle in needles:
-        assert needle in errors[0], errors[0]
-    return errors[0]
 
 
 def pg_args(postgres: Any, *, port: int | None = None, host: str | None = None) -> list[str]:

@@ -12,7 +12,7 @@ import sys
 import time
 from typing import Any
 
-from tests.integration.test_cli_targets import cli, fresh_db
+from tests.support.cli import cli
 from tests.support.mysql_run import (
     PASSWORD_ENV,
     app_url,
@@ -21,6 +21,7 @@ from tests.support.mysql_run import (
     wait_for_dump,
     workload,
 )
+from tests.support.pg_run import fresh_db
 
 MY_DB = "mig_my"
 PG_SCHEMA = "migpg"

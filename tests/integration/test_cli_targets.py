@@ -5,39 +5,20 @@ Kafka (Debezium JSON read back and replayed), and PostgreSQL -> PostgreSQL follo
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import uuid
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from psycopg import sql
 
+from tests.support.cli import cli
 from tests.support.kafka_topics import consume_until_quiet
+from tests.support.pg_run import fresh_db
 
 SCHEMA = """
 CREATE TABLE items (id bigint PRIMARY KEY, name text, qty integer, price numeric(10,2));
 """
-
-
-def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 240) -> Any:
-    return subprocess.run(
-        [sys.executable, "-m", "arrowtail.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
-
-
-def fresh_db(postgres: Any, name: str) -> Any:
-    admin = postgres.connect()
-    admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-    admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    admin.close()
-    return postgres.connect(dbname=name)
 
 
 def workload(conn: Any) -> None:

@@ -9,7 +9,8 @@ import os
 import pytest
 from psycopg import sql
 
-from tests.integration.test_cli_targets import cli, fresh_db
+from tests.support.cli import cli
+from tests.support.pg_run import fresh_db
 
 DDL = """
 CREATE TABLE docs (id bigint PRIMARY KEY, n integer, body text, note text);

@@ -1,4 +1,4 @@
-"""kill -9 loop, PostgreSQL -> Kafka: the workload of tests/integration/test_kill_pg.py (more than
+"""kill -9 loop, PostgreSQL -> Kafka: the workload of tests/support/kill_pg.py (more than
 200k changes) runs while ``arrowtail run --to kafka://...`` with a checkpoint file is SIGKILLed at
 seeded random moments, again and again; a last clean ``--idle-exit`` run then catches up. Kafka
 delivery is at least once: the topics are read back, duplicates dropped by ``(_pos, _seq)`` (the
@@ -24,10 +24,10 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_kill_pg import kill_database, source_tables, workload_round
 from tests.support.chaos import soak_rounds, start_arrowtail, workload_kill_loop
 from tests.support.kafka_readback import assert_topics_equal_source
 from tests.support.kafka_topics import create_topic
+from tests.support.kill_pg import kill_database, source_tables, workload_round
 
 DB = "kill_kafka"
 SLOT = "kill_kafka_slot"

@@ -1,4 +1,4 @@
-"""kill -9 loop, MariaDB -> Kafka: the workload of tests/integration/test_kill_mariadb.py runs while
+"""kill -9 loop, MariaDB -> Kafka: the workload of tests/support/kill_mariadb.py runs while
 ``arrowtail run --to kafka://... --checkpoint FILE`` (as the least-privilege capture user) is
 SIGKILLed at seeded random moments, at least ten times; a last clean ``--idle-exit`` run catches
 up. Delivery is at least once: the topics are read back, duplicates dropped by the Debezium
@@ -19,19 +19,14 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from tests.integration import test_kill_mariadb
-from tests.integration.test_kill_mariadb import (
-    DB,
-    TABLES,
-    source_tables,
-    touch_marker,
-    workload_round,
-)
+import pytest
+
 from tests.support.chaos import (
     position_first_run,
     soak_rounds,
@@ -40,12 +35,23 @@ from tests.support.chaos import (
 )
 from tests.support.kafka_readback import assert_topics_equal_source
 from tests.support.kafka_topics import create_topic
+from tests.support.kill_mariadb import (
+    DB,
+    TABLES,
+    kill_database,
+    source_tables,
+    touch_marker,
+    workload_round,
+)
 from tests.support.mysql_run import capture_args, capture_env
 
-#: The same module fixture as the Parquet kill loop: database ``kill_my`` read by the capture user.
-database = test_kill_mariadb.database
-
 ROUNDS = soak_rounds(105)
+
+
+@pytest.fixture(scope="module")
+def database(mariadb: Any) -> Iterator[Any]:
+    """The same database as the Parquet kill loop: ``kill_my``, read by the capture user."""
+    yield from kill_database(mariadb)
 
 
 def test_sigkill_loop_mariadb_into_kafka_loses_nothing(

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from arrowtail.sinks.database.target import position_order
-from tests.integration.test_cli_targets import cli, fresh_db
 from tests.support.chaos import soak_rounds, start_arrowtail, workload_kill_loop
+from tests.support.cli import cli
+from tests.support.pg_run import fresh_db
 
 HOT = 5
 ROUNDS = soak_rounds(36)

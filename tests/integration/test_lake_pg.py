@@ -25,8 +25,8 @@ from arrowtail.sinks.lake import delta as delta_lake
 from arrowtail.sinks.lake import iceberg as iceberg_lake
 from tests.support import pg_run
 from tests.support.chaos import start_arrowtail, wait_for
+from tests.support.lake import load_duckdb_extensions
 from tests.support.pg_run import create_database, env_for
-from tests.unit.test_lake_sinks import load_duckdb_extensions
 
 DB = "lake_pg"
 PUB = "lake_pub"

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from psycopg import sql
 
-from tests.integration.test_cli_errors import assert_one_clear_line
+from tests.support.cli import assert_one_clear_line
 from tests.support.pg_run import PASSWORD_ENV, create_database, run_args
 
 DB = "privileges"

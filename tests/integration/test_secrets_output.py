@@ -17,8 +17,8 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.integration.test_cli_errors import free_port
 from tests.support.chaos import checkpoint, start_arrowtail, wait_for
+from tests.support.cli import free_port
 from tests.support.pg_run import PASSWORD_ENV, create_database, run_args
 from tests.support.replay import parquet_changes
 

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from arrowtail.verify.compare import verify
-from tests.integration.test_cli_targets import cli, fresh_db
 from tests.support.chaos import start_arrowtail, wait_for
+from tests.support.cli import cli
+from tests.support.pg_run import fresh_db
 
 ROWS = 2000
 #: The writer changes keys 1..HOT only, so the planted keys above it stay as planted.

@@ -1,5 +1,6 @@
 """Random change streams with a row-by-row reference replay, for property tests of everything
-that applies change batches by key (the database sinks, verify's Parquet replay).
+that applies change batches by key (the database and lake sinks, the collapse and replay of
+arrowtail.changes that verify uses).
 
 A stream is a list of transactions over a small key space so that keys repeat, die and come back:
 inserts of new keys, updates (some with columns left out as ``_unchanged``, some moving a row to

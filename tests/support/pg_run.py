@@ -1,6 +1,7 @@
 """Helpers for tests that run ``arrowtail run`` against one database of the session PostgreSQL:
-create the database, build the command line (password from the environment, never in argv),
-read the slot's state and the source rows to compare with a replay."""
+create the database (with a schema and publication, or empty), build the command line (password
+from the environment, never in argv), read the slot's state and the source rows to compare with a
+replay."""
 
 from __future__ import annotations
 
@@ -42,6 +43,15 @@ def create_database(
             conn.execute(
                 sql.SQL("CREATE PUBLICATION {} FOR ALL TABLES").format(sql.Identifier(publication))
             )
+
+
+def fresh_db(postgres: Any, name: str) -> Any:
+    """(Re)creates the empty database ``name`` and returns a superuser connection to it."""
+    admin = postgres.connect()
+    admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    admin.close()
+    return postgres.connect(dbname=name)
 
 
 def run_args(

@@ -5,8 +5,6 @@ reference, restarts apply nothing twice, schemas evolve or stop the run with a c
 from __future__ import annotations
 
 import datetime as dt
-import glob
-import os
 import random
 import uuid
 from decimal import Decimal
@@ -21,6 +19,7 @@ from arrowtail.sinks.lake import delta as delta_lake
 from arrowtail.sinks.lake import iceberg as iceberg_lake
 from tests.support.batches import make_batch
 from tests.support.changegen import NAMES, random_stream, reference, stream_batches
+from tests.support.lake import load_duckdb_extensions
 
 FORMATS = ["iceberg", "delta"]
 
@@ -171,17 +170,6 @@ def test_duckdb_reads_the_mirror(fmt, tmp_path):
         sql = f"SELECT id, a, b FROM iceberg_scan('{table.metadata_location}') ORDER BY id"
     got = {r[0]: tuple(r) for r in con.execute(sql).fetchall()}
     assert got == reference(txns)
-
-
-def load_duckdb_extensions(con) -> None:
-    """DuckDB's avro, iceberg and delta extensions from their PyPI packages (no download)."""
-    import importlib
-
-    for name in ("avro", "iceberg", "delta"):
-        module = importlib.import_module(f"duckdb_extension_{name}")
-        files = glob.glob(os.path.join(os.path.dirname(module.__file__), "extensions", "*", "*"))
-        assert files, f"duckdb_extension_{name} ships no extension file"
-        con.execute(f"LOAD '{files[0]}'")
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

@@ -7,7 +7,7 @@ import struct
 
 from arrowtail import PgOutputDecoder
 from arrowtail.sources.postgres.replication import NativeReplicationStream
-from tests.unit.test_pgoutput_decoder import begin, commit, insert, relation, xlogdata
+from tests.support.pgoutput_messages import begin, commit, insert, relation, xlogdata
 
 
 def copy_data(payload: bytes) -> bytes:
