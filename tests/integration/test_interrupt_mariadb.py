@@ -26,10 +26,11 @@ import pytest
 from arrowtail.sinks.database.target import position_order
 from arrowtail.sources.mysql import binlog_pos
 from arrowtail.sources.mysql.replication import binlog_status
-from tests.integration.test_cli_targets import cli, fresh_db
 from tests.support.chaos import check_committed_files, checkpoint, start_arrowtail
+from tests.support.cli import cli
 from tests.support.interrupt_loop import Server, interrupt_loop, payload_as_length
 from tests.support.mysql_run import capture_args, capture_env, dump_threads
+from tests.support.pg_run import fresh_db
 from tests.support.replay import assert_tables_equal, parquet_changes, replay
 
 DB = "intr_my"
