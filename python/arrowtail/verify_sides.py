@@ -219,12 +219,14 @@ class DbSide:
                 (schema, name),
             )
             return cols, tuple(r[0] for r in pk)
+        # From the catalog: information_schema shows constraints only to a role holding more
+        # than SELECT on the table, and SELECT is all a least-privilege role has.
         pk = self._run(
-            "SELECT k.column_name FROM information_schema.table_constraints c"
-            " JOIN information_schema.key_column_usage k ON k.constraint_name = c.constraint_name"
-            " AND k.table_schema = c.table_schema AND k.table_name = c.table_name"
-            " WHERE c.constraint_type = 'PRIMARY KEY' AND c.table_schema = %s"
-            " AND c.table_name = %s ORDER BY k.ordinal_position",
+            "SELECT a.attname FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)"
+            " JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum"
+            " WHERE i.indisprimary AND n.nspname = %s AND c.relname = %s ORDER BY k.ord",
             (schema, name),
         )
         return cols, tuple(r[0] for r in pk)
