@@ -16,7 +16,9 @@ use arrowtail_core::binlog::event::{kind, Checksum, FormatDescription, HEADER_LE
 pub fn fixture_dir() -> PathBuf {
     std::env::var_os("ARROWTAIL_BINLOG_FIXTURES")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/binlog"))
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/binlog")
+        })
 }
 
 /// The bytes of a fixture file, gunzipped when its name ends in `.gz`.
