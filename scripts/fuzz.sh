@@ -2,10 +2,14 @@
 # libFuzzer runs of the decoders (fuzz/fuzz_targets/): pgoutput, COPY BINARY, binlog, MySQL JSON.
 #   scripts/fuzz.sh [SECONDS_PER_TARGET]     default 30; e.g. 3600 for a soak
 # Needs a nightly toolchain (installed through rustup when missing) and cargo-fuzz (installed with
-# cargo when missing). Seeds come from the real captures and binlog fixtures. A crash stops the run
-# with a non-zero exit and leaves the input in fuzz/artifacts/<target>/; turn it into a regression
-# test in rust/arrowtail-core/tests/ before fixing. With ARROWTAIL_FUZZ_OPTIONAL=1 a machine that
-# cannot get nightly prints why and exits 0 (the stable proptest properties still run in the tests).
+# cargo when missing). Seeds: fuzz/seeds/<target>/ plus the real captures and binlog fixtures
+# (fuzz/seeds/README.md). A crash stops the run with a non-zero exit and leaves the input in
+# fuzz/artifacts/<target>/; turn it into a regression test in rust/arrowtail-core/tests/ before
+# fixing (`cargo run -p arrowtail-fuzz --bin <target> -- <input>` replays it on stable).
+# Targets that do not build fail the run: the stable workspace already builds their bodies, so a
+# failing nightly build is a real breakage of the entry points or the fuzz build. Only a machine
+# that cannot get nightly or cargo-fuzz at all may, with ARROWTAIL_FUZZ_OPTIONAL=1, print why and
+# exit 0 (the seed replays and proptest properties still run in `cargo test`).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ARROWTAIL_ROOT"
@@ -14,7 +18,7 @@ seconds="${1:-30}"
 unavailable() {
     echo "fuzz: $1" >&2
     if [[ "${ARROWTAIL_FUZZ_OPTIONAL:-}" == "1" ]]; then
-        echo "fuzz: skipped (ARROWTAIL_FUZZ_OPTIONAL=1); the proptest properties cover the decoders" >&2
+        echo "fuzz: skipped (ARROWTAIL_FUZZ_OPTIONAL=1); cargo test still replays the seeds and runs the proptest properties" >&2
         exit 0
     fi
     exit 1
@@ -33,14 +37,26 @@ fi
 seeds="$ARROWTAIL_CACHE/fuzz-seeds"
 rm -rf "$seeds"
 mkdir -p "$seeds"/{pgoutput,copy_binary,binlog,mysql_json}
+for target in pgoutput copy_binary binlog mysql_json; do
+    if [[ -d fuzz/seeds/$target ]]; then
+        cp fuzz/seeds/"$target"/* "$seeds/$target/"
+    fi
+done
 cp tests/fixtures/pgoutput/*.cap "$seeds/pgoutput/"
 find tests/fixtures/binlog -type f -size -256k ! -name '*.md' -exec cp {} "$seeds/binlog/" \;
+for target in pgoutput copy_binary binlog mysql_json; do
+    if [[ -z "$(ls -A "$seeds/$target")" ]]; then
+        echo "fuzz: no seeds for $target (fuzz/seeds/README.md)" >&2
+        exit 1
+    fi
+done
 
 export CARGO_TARGET_DIR="$ARROWTAIL_CACHE/fuzz-target"
-# A toolchain that cannot build the targets (a nightly regression) is not a finding: say so. A
-# crash while running them is one, and fails the run.
-phase "fuzz build" cargo +nightly fuzz build --fuzz-dir fuzz ||
-    unavailable "the fuzz targets do not build with $(cargo +nightly --version 2>/dev/null)"
+# Not "unavailable": the toolchain is there, so targets that do not build are a breakage to fix.
+if ! phase "fuzz build" cargo +nightly fuzz build --fuzz-dir fuzz; then
+    echo "fuzz: the fuzz targets do not build with $(cargo +nightly --version 2>/dev/null)" >&2
+    exit 1
+fi
 for target in pgoutput copy_binary binlog mysql_json; do
     corpus="$ARROWTAIL_CACHE/fuzz-corpus/$target"
     mkdir -p "$corpus"

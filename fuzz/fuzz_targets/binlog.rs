@@ -1,16 +1,12 @@
-//! libFuzzer target: arbitrary bytes as a binlog file (after the magic) and as a replication
-//! stream of events. Decoding may fail with an error value; it must never panic or hang.
-#![no_main]
+//! Fuzz target: arbitrary bytes as a binlog file (after the magic) and as a replication stream. The
+//! body is `arrowtail_fuzz::binlog`; under cargo-fuzz (cfg(fuzzing)) this file is its libFuzzer
+//! entry point, otherwise a replayer of the files or directories given as arguments.
+#![cfg_attr(fuzzing, no_main)]
 
-use arrowtail_core::binlog::{BinlogDecoder, DecoderOptions};
-use libfuzzer_sys::fuzz_target;
+#[cfg(fuzzing)]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| arrowtail_fuzz::binlog(data));
 
-fuzz_target!(|data: &[u8]| {
-    let mut file = BinlogDecoder::new(DecoderOptions::default());
-    let _ = file.feed_file_bytes(data, "fuzz.000001");
-    let _ = file.flush();
-
-    let mut stream = BinlogDecoder::new(DecoderOptions::default());
-    let _ = stream.feed(data);
-    let _ = stream.flush();
-});
+#[cfg(not(fuzzing))]
+fn main() {
+    arrowtail_fuzz::replay_main("binlog", arrowtail_fuzz::binlog);
+}

@@ -1,11 +1,12 @@
-//! libFuzzer target: MySQL's binary JSON format, parsed to a value and rendered as text.
-#![no_main]
+//! Fuzz target: MySQL's binary JSON format, parsed to a value and rendered as text. The body is
+//! `arrowtail_fuzz::mysql_json`; under cargo-fuzz (cfg(fuzzing)) this file is its libFuzzer entry
+//! point, otherwise a replayer of the files or directories given as arguments.
+#![cfg_attr(fuzzing, no_main)]
 
-use arrowtail_core::binlog::json::{parse, to_text};
-use libfuzzer_sys::fuzz_target;
+#[cfg(fuzzing)]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| arrowtail_fuzz::mysql_json(data));
 
-fuzz_target!(|data: &[u8]| {
-    let _ = parse(data);
-    let mut text = String::new();
-    let _ = to_text(data, &mut text);
-});
+#[cfg(not(fuzzing))]
+fn main() {
+    arrowtail_fuzz::replay_main("mysql_json", arrowtail_fuzz::mysql_json);
+}

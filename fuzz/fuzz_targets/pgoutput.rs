@@ -1,17 +1,12 @@
-//! libFuzzer target: arbitrary bytes as a pgoutput capture file, as one message and as one
-//! CopyData frame. Decoding may fail with an error value; it must never panic or hang.
-#![no_main]
+//! Fuzz target: arbitrary bytes as a pgoutput capture file, as one message and as one CopyData
+//! frame. The body is `arrowtail_fuzz::pgoutput`; under cargo-fuzz (cfg(fuzzing)) this file is its
+//! libFuzzer entry point, otherwise a replayer of the files or directories given as arguments.
+#![cfg_attr(fuzzing, no_main)]
 
-use arrowtail_core::pgoutput::Decoder;
-use libfuzzer_sys::fuzz_target;
+#[cfg(fuzzing)]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| arrowtail_fuzz::pgoutput(data));
 
-fuzz_target!(|data: &[u8]| {
-    let mut capture = Decoder::new();
-    let _ = capture.feed_capture(data);
-    let _ = capture.flush();
-
-    let mut live = Decoder::new();
-    let _ = live.feed_message(data, 1);
-    let _ = live.feed_frame(data);
-    let _ = live.flush();
-});
+#[cfg(not(fuzzing))]
+fn main() {
+    arrowtail_fuzz::replay_main("pgoutput", arrowtail_fuzz::pgoutput);
+}
