@@ -52,6 +52,9 @@ for target in pgoutput copy_binary binlog mysql_json; do
 done
 
 export CARGO_TARGET_DIR="$ARROWTAIL_CACHE/fuzz-target"
+# The workspace's release profile (thin LTO, 4 codegen units) is for the wheel; instrumented fuzz
+# binaries linked that way take many minutes each on two cores. Plain optimised builds fuzz as well.
+export CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
 # Not "unavailable": the toolchain is there, so targets that do not build are a breakage to fix.
 if ! phase "fuzz build" cargo +nightly fuzz build --fuzz-dir fuzz; then
     echo "fuzz: the fuzz targets do not build with $(cargo +nightly --version 2>/dev/null)" >&2
