@@ -36,6 +36,9 @@ PLAIN, FLOAT, DEC, BYTES, ISO, INTERVAL, UUID = (
 )
 
 
+UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def plain(value: Any) -> Any:
     """A value of a driver or of ``to_pylist`` in the comparable form."""
     if isinstance(value, pa.MonthDayNano):
@@ -44,6 +47,9 @@ def plain(value: Any) -> Any:
         return [value["months"], value["days"], value["nanoseconds"]]
     if isinstance(value, uuid.UUID):
         return value.bytes
+    if isinstance(value, str) and UUID_TEXT.fullmatch(value):
+        # MariaDB's UUID type: the driver gives its 16 bytes, the change batch its text form.
+        return uuid.UUID(value).bytes
     if isinstance(value, memoryview | bytearray):
         return bytes(value)
     if isinstance(value, float) and value != value:
