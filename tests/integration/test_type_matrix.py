@@ -636,12 +636,8 @@ def test_mariadb_source(my_runs: Any, postgres: Any, mariadb: Any, sink: str, id
         return
     shared = ["id"] + [c for c, _, _, _, both in MY_COLUMNS if both]
     src = DbSide(mariadb.connect(database=MY_DB), "mysql", MY_DB)
-    if sink == "postgresql":
-        tgt = DbSide(postgres.connect(dbname="tm_my_target"), "postgres")
-        other = f"{MY_DB}.{table}"
-    else:
-        tgt = DbSide(mariadb.connect(database=MY_COPY_DB), "mysql", MY_COPY_DB)
-        other = f"{MY_COPY_DB}.{table}"
+    tgt = DbSide(postgres.connect(dbname="tm_my_target"), "postgres")
+    other = f"{MY_DB}.{table}"
     try:
         mine = src.rows(f"{MY_DB}.{table}", shared, ("id",))
         theirs = tgt.rows(other, shared, ("id",))
