@@ -35,6 +35,7 @@ from arrowtail.sinks.lake.types import (
     decode_schema,
     encode_schema,
     lake_batch,
+    lake_field,
     lake_schema,
     restore,
 )
@@ -190,7 +191,7 @@ class DeltaSink(LakeSink):
         if not added:
             return
         dt = dl.DeltaTable(str(state.handle))
-        dt.alter.add_columns([dl.Field.from_arrow(lake_field_of(f)) for f in added])
+        dt.alter.add_columns([dl.Field.from_arrow(lake_field(f, self.fmt)) for f in added])
         merged = pa.schema(list(original) + added)
         description = self._description(state)
         description[SCHEMA_KEY] = encode_schema(merged)
@@ -273,12 +274,6 @@ class DeltaSink(LakeSink):
             mode="append",
             commit_properties=self._commit_properties(props),
         )
-
-
-def lake_field_of(f: pa.Field) -> pa.Field:
-    from arrowtail.sinks.lake.types import lake_field
-
-    return lake_field(f, "delta")
 
 
 def read_mirror(root: str, table: str) -> pa.Table | None:
