@@ -13,8 +13,11 @@ from arrowtail.exceptions import (
     DecodeError,
     InternalError,
     SchemaChangeError,
+    ServerError,
     SinkError,
     SourceError,
+    SourceRefused,
+    SourceUnavailable,
     UnsupportedTypeError,
 )
 from arrowtail.pipeline import Pipeline
@@ -29,8 +32,11 @@ __all__ = [
     "PgOutputDecoder",
     "Pipeline",
     "SchemaChangeError",
+    "ServerError",
     "SinkError",
     "SourceError",
+    "SourceRefused",
+    "SourceUnavailable",
     "UnsupportedTypeError",
     "__version__",
 ]

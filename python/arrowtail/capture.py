@@ -147,6 +147,7 @@ def _undo_capture(
     created and removes the capture file it created, so that nothing of it stays behind.
     Failing to clean up is logged; the original error is what the user sees."""
     from arrowtail.sources.postgres import admin as pg_admin
+    from arrowtail.sources.postgres import errors as pg_errors
 
     if not existed:
         try:
@@ -166,7 +167,7 @@ def _undo_capture(
                         conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
                         break
                     except Exception as exc:  # noqa: BLE001 - retried, then logged
-                        if "is active" not in str(exc) or time.monotonic() > deadline:
+                        if not pg_errors.slot_in_use(exc) or time.monotonic() > deadline:
                             raise
                         time.sleep(0.2)
                 log.info("dropped replication slot %s, created by this failed capture", slot)

@@ -28,9 +28,36 @@ class SchemaChangeError(ArrowtailError):
 
 
 class SourceError(ArrowtailError):
-    """The source database is unreachable, misconfigured or refuses what arrowtail needs."""
+    """The source database is unreachable, misconfigured or refuses what arrowtail needs.
+
+    ``code`` is the server's own error code when the server reported the error: a PostgreSQL
+    SQLSTATE (``"55006"``) or a MySQL/MariaDB errno as decimal text (``"1236"``); None otherwise.
+    Whether retrying can help is said by the two kinds below, which each source decides in one
+    place (``arrowtail.sources.postgres.errors``, ``arrowtail.sources.mysql.errors``)."""
 
     exit_code = 3
+
+    def __init__(self, *args: object, code: str | None = None) -> None:
+        super().__init__(*args)
+        self.code = code
+
+
+class SourceUnavailable(SourceError):
+    """A transient failure: connection refused or lost, server shutting down, too many
+    connections, a replication slot still held by another process, a lock wait. Retrying after
+    a pause may succeed."""
+
+
+class SourceRefused(SourceError):
+    """A permanent failure: wrong password, a missing privilege, an unknown database, a purged
+    binlog, a setting the source needs. Retrying cannot help; someone has to act."""
+
+
+class ServerError(SourceError, DecodeError):
+    """An error the server sent inside a stream the Rust core was decoding (a MySQL/MariaDB error
+    packet ending a binlog dump), with the server's ``code``. It is a :class:`SourceError` (exit
+    code 3) and, to callers of the decoder, a :class:`DecodeError`: the stream ended in it. The
+    source turns it into :class:`SourceUnavailable` or :class:`SourceRefused`."""
 
 
 class SinkError(ArrowtailError):
@@ -58,7 +85,10 @@ __all__ = [
     "DecodeError",
     "InternalError",
     "SchemaChangeError",
+    "ServerError",
     "SinkError",
     "SourceError",
+    "SourceRefused",
+    "SourceUnavailable",
     "UnsupportedTypeError",
 ]

@@ -70,6 +70,17 @@ pub enum Error {
     /// A caller used the API wrongly, e.g. an invalid option (`ConfigError`).
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// An error the server itself sent inside a stream being decoded, e.g. a MySQL/MariaDB error
+    /// packet ending a binlog dump (`ServerError`, which carries `code`). `code` is the server's
+    /// own error code as text: a MySQL/MariaDB errno (`1236`) or a PostgreSQL SQLSTATE
+    /// (`55006`), so the source can tell a transient failure from a permanent one.
+    #[error("cannot decode {what} at {at}: the server sent error {code}: {message}")]
+    Server {
+        what: &'static str,
+        code: String,
+        at: Location,
+        message: String,
+    },
     /// An Arrow array could not be assembled; this is a bug in arrowtail, not bad input
     /// (`InternalError`, with the position).
     #[error("cannot build Arrow batch for {table} at {at}: {source}")]
@@ -94,6 +105,8 @@ pub enum ErrorKind {
     SchemaChange,
     /// Wrong use of the API or an invalid option.
     Config,
+    /// An error reported by the source server, with its code.
+    Server,
     /// A bug in arrowtail, not a problem of the input.
     Internal,
 }
@@ -106,7 +119,16 @@ impl Error {
             Error::UnsupportedType { .. } => ErrorKind::UnsupportedType,
             Error::SchemaChange { .. } => ErrorKind::SchemaChange,
             Error::Config(_) => ErrorKind::Config,
+            Error::Server { .. } => ErrorKind::Server,
             Error::Arrow { .. } => ErrorKind::Internal,
+        }
+    }
+
+    /// The server's error code when the server reported this error (`Error::Server`).
+    pub fn server_code(&self) -> Option<&str> {
+        match self {
+            Error::Server { code, .. } => Some(code),
+            _ => None,
         }
     }
 
@@ -128,9 +150,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lsn_is_printed_like_postgres() {
-        assert_eq!(format_lsn(0x16_B374_D848), "16/B374D848");
-        assert_eq!(format_lsn(0), "0/0");
+    fn server_error_keeps_its_code() {
+        let e = Error::Server {
+            what: "replication stream",
+            code: "1236".into(),
+            at: Location::Binlog {
+                file: "mysql-bin.000042".into(),
+                offset: 4,
+            },
+            message: "(HY000) Could not find first log file name".into(),
+        };
+        assert_eq!(e.kind(), ErrorKind::Server);
+        assert_eq!(e.server_code(), Some("1236"));
+        assert_eq!(
+            e.to_string(),
+            "cannot decode replication stream at binlog mysql-bin.000042 offset 4: \
+             the server sent error 1236: (HY000) Could not find first log file name"
+        );
+        assert_eq!(Error::Config("x".into()).server_code(), None);
     }
 
     #[test]

@@ -22,21 +22,34 @@ fn class_name(err: &Error) -> &'static str {
         ErrorKind::UnsupportedType => "UnsupportedTypeError",
         ErrorKind::SchemaChange => "SchemaChangeError",
         ErrorKind::Config => "ConfigError",
+        ErrorKind::Server => "ServerError",
         ErrorKind::Internal => "InternalError",
     }
 }
 
-/// An instance of the `arrowtail.exceptions` class `class` with `message`.
-fn exception(class: &str, message: String) -> PyErr {
+/// An instance of the `arrowtail.exceptions` class `class` with `message`, and with the server's
+/// error code as its `code` attribute when the server reported the error.
+fn exception(class: &str, message: String, code: Option<&str>) -> PyErr {
     Python::attach(|py| {
         let class = py
             .import("arrowtail.exceptions")
             .and_then(|m| m.getattr(class));
         match class {
-            Ok(class) => match class.call1((message,)) {
-                Ok(instance) => PyErr::from_value(instance),
-                Err(e) => e,
-            },
+            Ok(class) => {
+                let instance = match code {
+                    Some(code) => {
+                        let kwargs = pyo3::types::PyDict::new(py);
+                        kwargs
+                            .set_item("code", code)
+                            .and_then(|()| class.call((message,), Some(&kwargs)))
+                    }
+                    None => class.call1((message,)),
+                };
+                match instance {
+                    Ok(instance) => PyErr::from_value(instance),
+                    Err(e) => e,
+                }
+            }
             // Only possible when the extension module is loaded outside its package.
             Err(_) => PyRuntimeError::new_err(message),
         }
@@ -45,7 +58,7 @@ fn exception(class: &str, message: String) -> PyErr {
 
 /// Converts a core error into the matching Python exception.
 pub fn to_py(err: Error) -> PyErr {
-    exception(class_name(&err), err.to_string())
+    exception(class_name(&err), err.to_string(), err.server_code())
 }
 
 /// A configuration error (`arrowtail.ConfigError`) with `msg`.
@@ -58,6 +71,7 @@ pub fn internal(what: &str, detail: &str) -> PyErr {
     exception(
         "InternalError",
         format!("internal error in {what}: {detail}; please report"),
+        None,
     )
 }
 

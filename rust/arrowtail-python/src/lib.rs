@@ -64,6 +64,12 @@ fn _raise_core_error(kind: &str, message: &str) -> PyResult<()> {
             at: Location::Unknown,
             detail: message.into(),
         },
+        "server" => Error::Server {
+            what: "test stream",
+            code: "1236".into(),
+            at: Location::Offset(0),
+            message: message.into(),
+        },
         "internal" => Error::Arrow {
             table: "t".into(),
             at: Location::Offset(0),

@@ -29,8 +29,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from arrowtail.exceptions import ConfigError, SourceError
+from arrowtail.exceptions import ConfigError, SourceError, SourceRefused, SourceUnavailable
 from arrowtail.redact import register_secret, scrub
+from arrowtail.sources.mysql import errors as mysql_errors
 
 COM_BINLOG_DUMP = 0x12
 COM_REGISTER_SLAVE = 0x15
@@ -62,8 +63,10 @@ def privileges(user: str, host: str, port: int) -> Iterator[None]:
         if code not in PRIVILEGE_ERRORS:
             raise
         text = scrub(str(exc.args[1] if len(exc.args) > 1 else exc))
-        raise SourceError(
-            f"the user {user!r} {LACKS_PRIVILEGE} on {host}:{port}: ({code}) {text}; " + GRANTS_HINT
+        raise SourceRefused(
+            f"the user {user!r} {LACKS_PRIVILEGE} on {host}:{port}: ({code}) {text}; "
+            + GRANTS_HINT,
+            code=str(code),
         ) from None
 
 
@@ -158,8 +161,8 @@ def _connect(
     except pymysql.err.OperationalError as exc:
         code = exc.args[0] if exc.args else 0
         text = scrub(str(exc.args[1] if len(exc.args) > 1 else exc))
-        raise SourceError(
-            f"cannot connect to MySQL/MariaDB at {host}:{port}: ({code}) {text}"
+        raise mysql_errors.error(
+            f"cannot connect to MySQL/MariaDB at {host}:{port}: ({code}) {text}", exc
         ) from None
     except _ssl.SSLError as exc:
         raise SourceError(f"TLS to MySQL/MariaDB at {host}:{port} failed: {exc}") from None
@@ -366,10 +369,11 @@ class BinlogConnection:
             if not exc.args or exc.args[0] not in (1045, 1227):
                 raise
             text = scrub(str(exc.args[1] if len(exc.args) > 1 else exc))
-            raise SourceError(
+            raise SourceRefused(
                 f"the user {self.user!r} {LACKS_PRIVILEGE} on {self.host}:{self.port}: "
                 f"REPLICATION SLAVE is needed to register as a replica (server: {text}); "
-                + GRANTS_HINT
+                + GRANTS_HINT,
+                code=str(exc.args[0]),
             ) from None
         if not packet.is_ok_packet():
             raise SourceError("the server refused COM_REGISTER_SLAVE")
@@ -388,9 +392,13 @@ class BinlogConnection:
         try:
             data = sock.recv(max_bytes)
         except (ConnectionError, OSError) as exc:
-            raise SourceError(f"binlog connection to {self.host}:{self.port} lost: {exc}") from None
+            raise SourceUnavailable(
+                f"binlog connection to {self.host}:{self.port} lost: {exc}"
+            ) from None
         if not data:
-            raise SourceError(f"binlog connection to {self.host}:{self.port} closed by the server")
+            raise SourceUnavailable(
+                f"binlog connection to {self.host}:{self.port} closed by the server"
+            )
         return data
 
     def close(self) -> None:

@@ -20,9 +20,17 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from arrowtail import _core
-from arrowtail.exceptions import ConfigError, DecodeError, SchemaChangeError, SourceError
+from arrowtail.exceptions import (
+    ConfigError,
+    SchemaChangeError,
+    ServerError,
+    SourceError,
+    SourceRefused,
+    SourceUnavailable,
+)
 from arrowtail.redact import redact_url, register_secret, scrub
 from arrowtail.sources.base import Chunk, Position, TableBatch, retry_with_backoff
+from arrowtail.sources.mysql import errors as mysql_errors
 from arrowtail.sources.mysql.busy import OpenWriters
 from arrowtail.sources.mysql.facts import MysqlFacts
 from arrowtail.sources.mysql.history import POSITION_KEY, SchemaHistory
@@ -229,7 +237,7 @@ class MySqlSource:
         missing = sorted(self.tables - found)
         if missing or (self.database and not tables):
             what = ", ".join(missing) if missing else f"any table of {self.database}"
-            raise SourceError(
+            raise SourceRefused(
                 f"the user {self._conn.user!r} cannot see {what}: it does not exist or the user "
                 f"{LACKS_PRIVILEGE} (SELECT) on it; {GRANTS_HINT}"
             )
@@ -300,7 +308,7 @@ class MySqlSource:
     def _check_retained(self) -> None:
         files = [f.name for f in self._conn.binary_logs()]
         if files and self._file not in files:
-            raise SourceError(
+            raise SourceRefused(
                 f"binlog {self._file} (position {self._offset}) is no longer on the server, "
                 f"which keeps {files[0]} .. {files[-1]}: the changes in between are lost to "
                 "this checkpoint; take a new snapshot into a new sink"
@@ -311,11 +319,14 @@ class MySqlSource:
             return self._poll_snapshot()
         try:
             return self._poll(timeout)
-        except DecodeError as exc:
-            if "the server sent error" not in str(exc):
-                raise
+        except ServerError as exc:
+            # An error packet ends the dump; a transient one (the server shutting down) is
+            # retried like a lost connection.
+            if mysql_errors.kind_of(exc) is SourceUnavailable:
+                self._reconnect(exc)
+                return Chunk()
             self._conn.close()
-            raise SourceError(f"the server ended the binlog dump: {scrub(str(exc))}") from None
+            raise mysql_errors.error(f"the server ended the binlog dump: {exc}", exc) from None
         except SourceError as exc:
             self._reconnect(exc)
             return Chunk()
@@ -394,10 +405,9 @@ class MySqlSource:
             what="MySQL/MariaDB",
             timeout=self.reconnect_timeout,
             retry_on=(SourceError, OSError),
-            # A purged binlog stays purged: say so now rather than after the time-out.
-            give_up=lambda exc: any(
-                text in str(exc) for text in ("no longer on the server", LACKS_PRIVILEGE)
-            ),
+            # A purged binlog stays purged, a missing privilege missing: say so now rather than
+            # after the time-out.
+            give_up=mysql_errors.is_refused,
         )
         self.reconnects += 1
         log.info("reconnected; resuming at %s:%d", self._file, self._offset)

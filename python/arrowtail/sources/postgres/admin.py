@@ -16,7 +16,7 @@ import psycopg
 from psycopg import sql
 
 from arrowtail.exceptions import ConfigError, SourceError
-from arrowtail.redact import scrub
+from arrowtail.sources.postgres import errors as pg_errors
 from arrowtail.sources.postgres.replication import format_lsn, parse_lsn, replication_dsn
 
 log = logging.getLogger("arrowtail.postgres")
@@ -47,7 +47,7 @@ def connect(dsn: str, **kw: Any) -> psycopg.Connection:
     try:
         return psycopg.connect(dsn, **kw)
     except psycopg.OperationalError as exc:
-        raise SourceError(f"cannot connect to PostgreSQL: {scrub(str(exc)).strip()}") from None
+        raise pg_errors.error(f"cannot connect to PostgreSQL: {str(exc).strip()}", exc) from None
 
 
 def connect_replication(dsn: str, settings: dict[str, str] | None = None) -> psycopg.Connection:
@@ -56,10 +56,11 @@ def connect_replication(dsn: str, settings: dict[str, str] | None = None) -> psy
             replication_dsn(dsn, settings), replication="database", autocommit=True
         )
     except psycopg.OperationalError as exc:
-        raise SourceError(
-            f"cannot open a replication connection: {scrub(str(exc)).strip()} "
+        raise pg_errors.error(
+            f"cannot open a replication connection: {str(exc).strip()} "
             "(the role needs the REPLICATION attribute, and pg_hba.conf must let it connect to "
-            "this database)"
+            "this database)",
+            exc,
         ) from None
 
 

@@ -10,7 +10,8 @@ of a COPY OUT or COPY BOTH exchange. From then on the socket is read in large ra
 hot path.
 
 Error responses become :class:`PgServerError` (a :class:`SourceError`) with the server's
-severity, SQLSTATE, message, detail and hint; a password is never part of them.
+severity, SQLSTATE, message, detail and hint, of the kind (:class:`SourceUnavailable` or
+:class:`SourceRefused`) its SQLSTATE stands for; a password is never part of them.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ import struct
 import time
 from dataclasses import dataclass, field
 
-from arrowtail.exceptions import SourceError
-from arrowtail.redact import scrub
+from arrowtail.exceptions import SourceError, SourceUnavailable
 from arrowtail.sources.postgres import auth as pgauth
+from arrowtail.sources.postgres.errors import PgServerError, server_error
 from arrowtail.sources.postgres.replication import PINNED_SETTINGS
 
 log = logging.getLogger("arrowtail.postgres.wire")
@@ -44,22 +45,6 @@ _HEADER = struct.Struct(">ci")
 #: ErrorResponse field codes ("Error and Notice Message Fields") and their names.
 _FIELDS = {b"S": "severity", b"V": "severity", b"C": "code", b"M": "message", b"D": "detail"}
 _FIELDS |= {b"H": "hint", b"W": "where"}
-
-
-class PgServerError(SourceError):
-    """An ErrorResponse of the server: ``fields`` holds severity, code (SQLSTATE), message,
-    detail and hint."""
-
-    def __init__(self, fields: dict[str, str]) -> None:
-        self.fields = fields
-        self.code = fields.get("code", "")
-        text = f"{fields.get('severity', 'ERROR')}: {fields.get('message', '')}"
-        if self.code:
-            text += f" (SQLSTATE {self.code})"
-        for key in ("detail", "hint"):
-            if fields.get(key):
-                text += f"; {key.upper()}: {fields[key]}"
-        super().__init__(scrub(text))
 
 
 def parse_error_fields(body: bytes) -> dict[str, str]:
@@ -126,9 +111,9 @@ class PgConnection:
         except (TimeoutError, BlockingIOError, ssl.SSLWantReadError):
             return 0
         except OSError as exc:
-            raise SourceError(f"PostgreSQL connection failed: {exc}") from None
+            raise SourceUnavailable(f"PostgreSQL connection failed: {exc}") from None
         if n == 0:
-            raise SourceError("the PostgreSQL server closed the connection")
+            raise SourceUnavailable("the PostgreSQL server closed the connection")
         return n
 
     def send(self, tag: bytes, body: bytes = b"") -> None:
@@ -136,7 +121,7 @@ class PgConnection:
         try:
             self.sock.sendall(_HEADER.pack(tag, len(body) + 4) + body)
         except OSError as exc:
-            raise SourceError(f"PostgreSQL connection failed: {exc}") from None
+            raise SourceUnavailable(f"PostgreSQL connection failed: {exc}") from None
 
     def send_copy_data(self, payload: bytes) -> None:
         """Sends a CopyData message (a standby status update inside COPY BOTH)."""
@@ -176,7 +161,7 @@ class PgConnection:
             elif tag == b"C":
                 tag_text = body.rstrip(b"\0").decode()
             elif tag == b"E":
-                error = PgServerError(parse_error_fields(body))
+                error = server_error(parse_error_fields(body))
             elif tag == b"N":
                 log.info("server notice: %s", parse_error_fields(body).get("message", ""))
             elif tag == b"S":
@@ -202,7 +187,7 @@ class PgConnection:
             if tag in (b"H", b"W"):
                 return self.take_pending()
             if tag == b"E":
-                error = PgServerError(parse_error_fields(body))
+                error = server_error(parse_error_fields(body))
                 self._expect_ready(deadline)
                 raise error
             if tag == b"Z":
@@ -215,7 +200,7 @@ class PgConnection:
         notices, records parameter changes."""
         for tag, body in messages:
             if tag == "E":
-                raise PgServerError(parse_error_fields(body))
+                raise server_error(parse_error_fields(body))
             if tag == "N":
                 log.info("server notice: %s", parse_error_fields(body).get("message", ""))
             elif tag == "S":
@@ -276,6 +261,8 @@ def connect(
         startup["application_name"] = params.application_name
     startup["options"] = _options(params.options, {**PINNED_SETTINGS, **(settings or {})})
     errors = []
+    # Whether every host was out of reach (transient), rather than refusing something.
+    unreachable = True
     for (host, port), addr in zip(params.hosts, params.hostaddrs, strict=True):
         # "allow" tries without TLS first, "prefer" with TLS first; each falls back to the other.
         first = pgauth.SSL_MODES[params.sslmode]
@@ -287,20 +274,23 @@ def connect(
                 errors.append(str(exc))
                 if isinstance(exc, _Unreachable):
                     break  # the next host, if any
+                unreachable = False
             except (PgServerError, SourceError) as exc:
                 if params.sslmode not in ("allow", "prefer"):
                     raise
                 if isinstance(exc, PgServerError) and exc.code == "28P01":
                     raise  # a wrong password stays wrong over any transport
                 errors.append(str(exc))
-    raise SourceError("cannot connect to PostgreSQL: " + "; ".join(errors))
+                unreachable = False
+    kind = SourceUnavailable if unreachable else SourceError
+    raise kind("cannot connect to PostgreSQL: " + "; ".join(errors))
 
 
 class _NoTls(SourceError):
     """The server refused TLS where the mode allows plain connections."""
 
 
-class _Unreachable(SourceError):
+class _Unreachable(SourceUnavailable):
     """No connection to this host: the next one of the DSN is tried."""
 
 
@@ -367,7 +357,7 @@ def _authenticate(conn: PgConnection, deadline: float) -> None:
     while True:
         tag, body = conn.read_message(deadline)
         if tag == b"E":
-            raise PgServerError(parse_error_fields(body))
+            raise server_error(parse_error_fields(body))
         if tag == b"v":  # NegotiateProtocolVersion: fine, minor options are not used
             continue
         if tag != b"R":

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import psycopg
 from psycopg import pq
 
-from arrowtail.exceptions import SourceError
+from arrowtail.exceptions import SourceError, SourceUnavailable
+from arrowtail.sources.postgres import errors as pg_errors
 
 if TYPE_CHECKING:
     from arrowtail import _core
@@ -125,10 +126,10 @@ class ReplicationStream:
             if n > 0:
                 return bytes(data)
             if n == -1:
-                raise SourceError("the server ended the replication stream")
+                raise SourceUnavailable("the server ended the replication stream")
             if n < -1:
                 msg = self._pgconn.error_message.decode(errors="replace")
-                raise SourceError(f"replication stream failed: {msg}")
+                raise pg_errors.libpq_error(f"replication stream failed: {msg}", self._pgconn)
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
@@ -231,7 +232,7 @@ class NativeReplicationStream:
         if summary.messages:
             self.conn.finish_exchange(summary.messages)
             if summary.done or any(tag == "c" for tag, _ in summary.messages):
-                raise SourceError("the server ended the replication stream")
+                raise SourceUnavailable("the server ended the replication stream")
         return summary.data_messages
 
     def send_status(self, flush_lsn: int | None = None, reply: bool = False) -> None:
@@ -310,7 +311,7 @@ def start_native_replication(
         first = conn.start_copy(cmd)
     except SourceError as exc:
         conn.close()
-        raise SourceError(f"START_REPLICATION failed: {exc}") from None
+        raise pg_errors.error(f"START_REPLICATION failed: {exc}", exc) from None
     return NativeReplicationStream(conn, first)
 
 
@@ -332,6 +333,7 @@ def start_replication(
     res = pgconn.get_result()
     if res is None or res.status != pq.ExecStatus.COPY_BOTH:
         msg = pgconn.error_message.decode(errors="replace")
+        error = pg_errors.libpq_error(f"START_REPLICATION failed: {msg.strip()}", pgconn, res)
         conn.close()
-        raise SourceError(f"START_REPLICATION failed: {msg.strip()}")
+        raise error
     return ReplicationStream(conn)

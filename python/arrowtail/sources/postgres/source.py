@@ -45,6 +45,7 @@ from arrowtail.lazy import call
 from arrowtail.redact import redact_url, scrub
 from arrowtail.sources.base import Chunk, Position, TableBatch, retry_with_backoff
 from arrowtail.sources.postgres import admin as pg_admin
+from arrowtail.sources.postgres import errors as pg_errors
 from arrowtail.sources.postgres.heartbeat import Heartbeat, drop_heartbeats
 from arrowtail.sources.postgres.incremental import (
     DEFAULT_CHUNK_ROWS as DEFAULT_INCREMENTAL_CHUNK_ROWS,
@@ -235,7 +236,7 @@ class PostgresSource:
                 self._start_stream()
                 return
             except SourceError as exc:
-                if "is active for PID" not in str(exc) or time.monotonic() + delay > deadline:
+                if not pg_errors.slot_in_use(exc) or time.monotonic() + delay > deadline:
                     raise
                 log.info("replication slot %s is still in use; waiting for it", self.slot)
                 time.sleep(delay)
@@ -465,6 +466,9 @@ class PostgresSource:
             what="PostgreSQL",
             timeout=self.reconnect_timeout,
             retry_on=(SourceError, psycopg.Error),
+            # A dropped slot, a revoked privilege or a wrong password stay so: say it now rather
+            # than after the time-out.
+            give_up=pg_errors.is_refused,
         )
         self.reconnects += 1
         log.info("reconnected after %s reconnects", self.reconnects)

@@ -272,11 +272,12 @@ impl BinlogDecoder {
                 self.stream_ended = true;
                 Ok(())
             }
-            Packet::Error { code, message } => Err(Error::decode(
-                "replication stream",
+            Packet::Error { code, message } => Err(Error::Server {
+                what: "replication stream",
+                code: code.to_string(),
                 at,
-                format!("the server sent error {code}: {message}"),
-            )),
+                message,
+            }),
             Packet::Event { event, ack } => {
                 let h = EventHeader::parse(event)
                     .map_err(|e| Error::decode("binlog event header", at.clone(), e.to_string()))?;
