@@ -18,14 +18,29 @@ __all__ = [
     "_raise_core_error",
     "debezium_keys",
     "debezium_serialize",
+    "format_lsn",
     "mask_batch",
     "murmur2",
+    "parse_lsn",
     "partitions",
+    "standby_status_update",
 ]
 
 def _raise_core_error(kind: str, message: str) -> None: ...
 def _panic_for_test(message: str) -> None:
     """Panics inside the guard of every entry point (tests: it raises ``InternalError``)."""
+
+def format_lsn(lsn: int) -> str:
+    """An LSN as PostgreSQL prints it (``16/B374D848``)."""
+
+def parse_lsn(text: str) -> int:
+    """Parses ``16/B374D848`` into an integer; malformed text raises ``DecodeError``."""
+
+def standby_status_update(
+    write_lsn: int, flush_lsn: int, apply_lsn: int, reply: bool = False, clock: int | None = None
+) -> bytes:
+    """The ``r`` message: written/flushed/applied LSNs, the client clock (µs since 2000-01-01;
+    now when not given), reply-requested flag."""
 
 def mask_batch(
     batch: pa.RecordBatch,

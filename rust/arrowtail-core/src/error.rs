@@ -33,10 +33,7 @@ impl fmt::Display for Location {
     }
 }
 
-/// Formats an LSN the way PostgreSQL prints it (`16/B374D848`).
-pub fn format_lsn(lsn: u64) -> String {
-    format!("{:X}/{:X}", lsn >> 32, lsn & 0xFFFF_FFFF)
-}
+use crate::lsn::format_lsn;
 
 /// Errors of the arrowtail core. Each variant maps to exactly one Python exception class in
 /// `arrowtail.exceptions` (named in the variant's doc).

@@ -20,6 +20,7 @@ pub mod arrow;
 pub mod binlog;
 pub mod copy;
 pub mod error;
+pub mod lsn;
 pub mod partition;
 pub mod pgoutput;
 pub mod pgwire;

@@ -5,7 +5,7 @@
 //! `arrowtail.InternalError`, never as PyO3's `PanicException`.
 //!
 //! Each module is named after the core module it wraps (`pgoutput`, `binlog`, `copy`, `pgwire`,
-//! `serialize`, `partition`, `transform`, `error`, `arrow`), and each Python class is a Rust type
+//! `serialize`, `partition`, `transform`, `error`, `arrow`, `lsn`), and each Python class is a Rust type
 //! named `Py` + its Python name (`PyPgOutputDecoder` is `arrowtail._core.PgOutputDecoder`), so it
 //! never shadows the core type it wraps.
 
@@ -20,6 +20,7 @@ mod arrow;
 mod binlog;
 mod copy;
 mod error;
+mod lsn;
 mod partition;
 mod pgoutput;
 mod pgwire;
@@ -88,6 +89,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
     m.add_function(wrap_pyfunction!(transform::mask_batch, m)?)?;
     m.add_class::<pgoutput::PyPgOutputDecoder>()?;
+    m.add_function(wrap_pyfunction!(pgoutput::standby_status_update, m)?)?;
+    lsn::register(m)?;
     m.add_class::<copy::PyCopyDecoder>()?;
     m.add_class::<pgwire::PyWireSummary>()?;
     partition::register(m)?;

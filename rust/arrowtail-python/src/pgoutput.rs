@@ -5,11 +5,12 @@
 // The core's error type is large (it carries its location); it only crosses on failure.
 #![allow(clippy::result_large_err)]
 
+use arrowtail_core::pgoutput::framing::{self, unix_us_to_pg_time};
 use arrowtail_core::pgoutput::Decoder;
 use arrowtail_core::pgwire::{feed_replication, Splitter};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyBytes, PyDict, PyList};
 
 use crate::arrow;
 use crate::error::{IntoPyResult, Poison};
@@ -200,4 +201,29 @@ impl PyPgOutputDecoder {
             py.detach(|| -> PyResult<()> { panic!("{message}") })
         })
     }
+}
+
+/// The standby status update (`r` message) a replication client sends: written, flushed and
+/// applied LSNs, the client clock (µs since 2000-01-01; now when not given) and whether the
+/// server should reply at once.
+#[pyfunction]
+#[pyo3(signature = (write_lsn, flush_lsn, apply_lsn, reply = false, clock = None))]
+pub fn standby_status_update<'py>(
+    py: Python<'py>,
+    write_lsn: u64,
+    flush_lsn: u64,
+    apply_lsn: u64,
+    reply: bool,
+    clock: Option<i64>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    crate::error::guard("standby_status_update", || {
+        let clock = clock.unwrap_or_else(|| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+            unix_us_to_pg_time(now)
+        });
+        let msg = framing::standby_status_update(write_lsn, flush_lsn, apply_lsn, clock, reply);
+        Ok(PyBytes::new(py, &msg))
+    })
 }

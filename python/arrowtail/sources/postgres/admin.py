@@ -15,9 +15,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from arrowtail._core import format_lsn, parse_lsn
 from arrowtail.exceptions import ConfigError, SourceError
 from arrowtail.sources.postgres import errors as pg_errors
-from arrowtail.sources.postgres.replication import format_lsn, parse_lsn, replication_dsn
+from arrowtail.sources.postgres.replication import replication_dsn
 
 log = logging.getLogger("arrowtail.postgres")
 

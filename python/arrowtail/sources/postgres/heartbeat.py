@@ -29,12 +29,12 @@ import time
 import psycopg
 import pyarrow as pa
 
+from arrowtail._core import parse_lsn
 from arrowtail.exceptions import SourceError
 from arrowtail.lazy import call
 from arrowtail.redact import scrub
 from arrowtail.sources.base import TableBatch
 from arrowtail.sources.postgres import admin as pg_admin
-from arrowtail.sources.postgres.replication import parse_lsn
 
 log = logging.getLogger("arrowtail.postgres")
 

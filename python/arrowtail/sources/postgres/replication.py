@@ -18,7 +18,6 @@ them (``DateStyle=ISO``, ``IntervalStyle=postgres``, ``TimeZone=UTC``,
 from __future__ import annotations
 
 import select
-import struct
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -27,15 +26,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 import psycopg
 from psycopg import pq
 
+from arrowtail._core import format_lsn, standby_status_update
 from arrowtail.exceptions import SourceError, SourceUnavailable
 from arrowtail.sources.postgres import errors as pg_errors
 
 if TYPE_CHECKING:
     from arrowtail import _core
     from arrowtail.sources.postgres.client import PgConnection
-
-#: Microseconds from 1970-01-01 to 2000-01-01 (PostgreSQL's epoch).
-PG_EPOCH_US = 946_684_800_000_000
 
 #: Session settings the decoder's text parsing assumes.
 PINNED_SETTINGS = {
@@ -46,30 +43,11 @@ PINNED_SETTINGS = {
 }
 
 
-def format_lsn(lsn: int) -> str:
-    """An LSN as PostgreSQL prints it (``16/B374D848``)."""
-    return f"{lsn >> 32:X}/{lsn & 0xFFFFFFFF:X}"
-
-
-def parse_lsn(text: str) -> int:
-    """Parses ``16/B374D848`` into an integer."""
-    hi, lo = text.split("/")
-    return (int(hi, 16) << 32) | int(lo, 16)
-
-
 def replication_dsn(dsn: str, settings: dict[str, str] | None = None) -> str:
     """Adds the pinned session settings (and any extra GUCs) as libpq ``options``."""
     all_settings = {**PINNED_SETTINGS, **(settings or {})}
     options = " ".join(f"-c {k}={v}" for k, v in all_settings.items())
     return psycopg.conninfo.make_conninfo(dsn, options=options)
-
-
-def standby_status_update(
-    write_lsn: int, flush_lsn: int, apply_lsn: int, reply: bool = False
-) -> bytes:
-    """The ``r`` message: written/flushed/applied LSNs, client clock, reply-requested flag."""
-    clock = time.time_ns() // 1000 - PG_EPOCH_US
-    return b"r" + struct.pack(">QQQqB", write_lsn, flush_lsn, apply_lsn, clock, int(reply))
 
 
 def next_status(stream: Stream, flush_lsn: int | None, reply: bool) -> bytes:

@@ -39,6 +39,7 @@ from typing import Any
 import psycopg
 
 from arrowtail import _core
+from arrowtail._core import format_lsn
 from arrowtail.config import WIRES
 from arrowtail.exceptions import ConfigError, SourceError
 from arrowtail.lazy import call
@@ -54,7 +55,6 @@ from arrowtail.sources.postgres.incremental import IncrementalSnapshots
 from arrowtail.sources.postgres.keys import CatalogKeys
 from arrowtail.sources.postgres.replication import (
     Stream,
-    format_lsn,
     start_native_replication,
     start_replication,
 )
