@@ -12,6 +12,7 @@ __all__ = [
     "BinlogDecoder",
     "CopyDecoder",
     "PgOutputDecoder",
+    "SchemaVersions",
     "WireSummary",
     "__version__",
     "_panic_for_test",
@@ -52,6 +53,17 @@ def mask_batch(
 ) -> pa.RecordBatch: ...
 
 @final
+class SchemaVersions:
+    """The run-wide numbering of schema versions: each distinct column layout (names, Arrow
+    types, extension types) of a table gets the next number, from 1. Decoders given one
+    (``versions=``) number their batches with it, so decoders sharing it agree."""
+
+    def __new__(cls) -> Self: ...
+    def assign(self, table: str, batch: pa.RecordBatch) -> tuple[int, pa.RecordBatch]:
+        """The version of ``batch``'s layout for ``table`` and the batch with that version in
+        its ``arrowtail.schema_version`` metadata."""
+
+@final
 class PgOutputDecoder:
     """Decodes a PostgreSQL ``pgoutput`` stream into Arrow change batches.
 
@@ -62,7 +74,9 @@ class PgOutputDecoder:
     batch is cut into the next one of the same table (default and maximum: just under 1 GiB).
     """
 
-    def __new__(cls, *, column_byte_limit: int | None = None) -> Self: ...
+    def __new__(
+        cls, *, column_byte_limit: int | None = None, versions: SchemaVersions | None = None
+    ) -> Self: ...
     def feed(self, data: bytes, lsn: int | None = None) -> None:
         """One CopyData payload when ``lsn`` is None, else one bare message sent at ``lsn``."""
     def feed_many(self, frames: list[bytes]) -> None:
@@ -118,6 +132,7 @@ class CopyDecoder:
         schema_version: int = 1,
         first_seq: int = 0,
         column_byte_limit: int | None = None,
+        versions: SchemaVersions | None = None,
     ) -> Self: ...
     def feed(self, data: bytes) -> None: ...
     def feed_wire(self, data: bytes | bytearray, length: int | None = None) -> WireSummary:
@@ -205,6 +220,7 @@ class BinlogDecoder:
         semi_sync: bool = False,
         verify_checksums: bool = True,
         column_byte_limit: int | None = None,
+        versions: SchemaVersions | None = None,
     ) -> Self: ...
     def feed(self, data: bytes) -> None:
         """Feeds replication-stream bytes (packets after COM_BINLOG_DUMP)."""

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from arrowtail import _core
 from arrowtail.checkpoint import CheckpointFile
 from arrowtail.lazy import call
 from arrowtail.sources.base import Position, Source, position_key
@@ -85,36 +86,6 @@ class Summary:
         }
 
 
-class SchemaVersions:
-    """Keeps ``schema_version`` consistent per table within a run.
-
-    Decoders number versions on their own (a snapshot and the stream each start at 1, and a
-    decoder sees a table for the first time only after a DDL change), so two different column
-    layouts could reach the sink under one version. Here each distinct layout (names and types) of
-    a table gets its own number, in order of appearance, and the batch's
-    ``arrowtail.schema_version`` metadata says the same.
-    """
-
-    def __init__(self) -> None:
-        self._layouts: dict[str, list[list[tuple[str, pa.DataType]]]] = {}
-
-    def assign(self, table: str, batch: pa.RecordBatch) -> tuple[int, pa.RecordBatch]:
-        layout = [(f.name, f.type) for f in batch.schema]
-        known = self._layouts.setdefault(table, [])
-        for i, other in enumerate(known):
-            if other == layout:
-                version = i + 1
-                break
-        else:
-            known.append(layout)
-            version = len(known)
-        metadata = dict(batch.schema.metadata or {})
-        if metadata.get(b"arrowtail.schema_version") != str(version).encode():
-            metadata[b"arrowtail.schema_version"] = str(version).encode()
-            batch = batch.replace_schema_metadata(metadata)
-        return version, batch
-
-
 class Pipeline:
     """Moves committed changes from a source to a sink.
 
@@ -151,7 +122,12 @@ class Pipeline:
         self.transforms = list(transforms or [])
         self.on_progress = on_progress
         self.summary = Summary()
-        self.versions = SchemaVersions()
+        # Sources number schema versions once per run as their decoders make the batches
+        # (``schema_versions``, shared by all their decoders); batches of a source without one
+        # are numbered here the same way.
+        self._number: _core.SchemaVersions | None = (
+            None if hasattr(source, "schema_versions") else _core.SchemaVersions()
+        )
         self._stop_reason: str | None = None
         self._caught_up_at: float | None = None
 
@@ -231,7 +207,7 @@ class Pipeline:
         return time.monotonic() - since >= self.idle_exit
 
     def _write(self, batches: list[tuple[str, int, pa.RecordBatch]]) -> None:
-        for table, _version, batch in batches:
+        for table, version, batch in batches:
             out: pa.RecordBatch | None = batch
             for transform in self.transforms:
                 out = transform(table, out)
@@ -239,7 +215,8 @@ class Pipeline:
                     break
             if out is None or out.num_rows == 0:
                 continue
-            version, out = self.versions.assign(table, out)
+            if self._number is not None:
+                version, out = self._number.assign(table, out)
             self.sink.write(table, version, out)
             self.summary.rows += out.num_rows
             self.summary.batches += 1

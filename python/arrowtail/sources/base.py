@@ -58,6 +58,8 @@ class Source(Protocol):
 
     # Sources may also offer ``caught_up: bool`` — True once everything the log held when the
     # source opened has been read; ``idle_exit`` starts counting only then.
+    # And ``schema_versions: arrowtail._core.SchemaVersions`` — the run-wide numbering their
+    # decoders share; the pipeline then takes each batch's version as it comes.
 
 
 def position_key(position: Position) -> tuple[int, ...]:

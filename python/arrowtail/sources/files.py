@@ -28,6 +28,8 @@ class FileSource:
         self._next = 0
         self._decoder: Any = None
         self.bytes_read = 0
+        #: The run's schema versions (see :class:`arrowtail._core.SchemaVersions`).
+        self.schema_versions = _core.SchemaVersions()
 
     def open(self, start: Position | None) -> None:
         if start is not None:
@@ -35,7 +37,12 @@ class FileSource:
                 f"the output already holds decoded changes up to {start}; decode into a new "
                 "directory"
             )
-        self._decoder = _core.PgOutputDecoder() if self.fmt == "pgoutput" else _core.BinlogDecoder()
+        versions = self.schema_versions
+        self._decoder = (
+            _core.PgOutputDecoder(versions=versions)
+            if self.fmt == "pgoutput"
+            else _core.BinlogDecoder(versions=versions)
+        )
 
     def poll(self, timeout: float) -> Chunk:
         if self._next >= len(self.paths):

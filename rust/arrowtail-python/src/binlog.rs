@@ -13,7 +13,7 @@ use arrowtail_core::{Error, Location};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
-use crate::arrow;
+use crate::arrow::{self, PySchemaVersions};
 use crate::error::{guard, IntoPyResult, Poison};
 
 /// Decoder of MySQL/MariaDB row-based binlogs into change batches.
@@ -29,21 +29,26 @@ impl PyBinlogDecoder {
     /// `column_byte_limit`: bytes (or list elements) of one text, binary or list column at which
     /// a batch is cut into the next (default and maximum: just under 1 GiB).
     #[new]
-    #[pyo3(signature = (*, semi_sync = false, verify_checksums = true, column_byte_limit = None))]
+    #[pyo3(signature = (*, semi_sync = false, verify_checksums = true, column_byte_limit = None, versions = None))]
     fn new(
         semi_sync: bool,
         verify_checksums: bool,
         column_byte_limit: Option<usize>,
+        versions: Option<PyRef<'_, PySchemaVersions>>,
     ) -> PyResult<Self> {
         let byte_limit = crate::byte_limit(column_byte_limit)?;
         guard("BinlogDecoder()", || {
+            let mut inner = BinlogDecoder::new(DecoderOptions {
+                semi_sync,
+                verify_checksums,
+                byte_limit,
+                ..DecoderOptions::default()
+            });
+            if let Some(versions) = versions {
+                inner.share_schema_versions(versions.inner.clone());
+            }
             Ok(Self {
-                inner: BinlogDecoder::new(DecoderOptions {
-                    semi_sync,
-                    verify_checksums,
-                    byte_limit,
-                    ..DecoderOptions::default()
-                }),
+                inner,
                 poison: Poison::default(),
             })
         })

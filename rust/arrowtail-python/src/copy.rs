@@ -6,7 +6,7 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyList;
 
-use crate::arrow;
+use crate::arrow::{self, PySchemaVersions};
 use crate::error::{guard, IntoPyResult, Poison};
 use crate::pgwire::{copy_in, PyWireSummary};
 
@@ -28,7 +28,7 @@ impl PyCopyDecoder {
     /// `column_byte_limit`: bytes (or list elements) of one text, binary or list column at which
     /// a batch is cut into the next (default and maximum: just under 1 GiB).
     #[new]
-    #[pyo3(signature = (table, columns, primary_key, *, position, snapshot_ts_us, schema_version = 1, first_seq = 0, column_byte_limit = None))]
+    #[pyo3(signature = (table, columns, primary_key, *, position, snapshot_ts_us, schema_version = 1, first_seq = 0, column_byte_limit = None, versions = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         table: &str,
@@ -39,6 +39,7 @@ impl PyCopyDecoder {
         schema_version: u32,
         first_seq: u32,
         column_byte_limit: Option<usize>,
+        versions: Option<PyRef<'_, PySchemaVersions>>,
     ) -> PyResult<Self> {
         let limit = crate::byte_limit(column_byte_limit)?;
         guard("CopyDecoder()", || {
@@ -61,6 +62,9 @@ impl PyCopyDecoder {
             )
             .py_err()?;
             inner.set_byte_limit(limit);
+            if let Some(versions) = versions {
+                inner.share_schema_versions(versions.inner.clone());
+            }
             Ok(Self {
                 inner,
                 wire: Splitter::new(),

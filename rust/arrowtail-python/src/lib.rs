@@ -88,6 +88,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_raise_core_error, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
     m.add_function(wrap_pyfunction!(transform::mask_batch, m)?)?;
+    m.add_class::<arrow::PySchemaVersions>()?;
     m.add_class::<pgoutput::PyPgOutputDecoder>()?;
     m.add_function(wrap_pyfunction!(pgoutput::standby_status_update, m)?)?;
     lsn::register(m)?;

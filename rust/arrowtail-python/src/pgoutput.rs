@@ -12,7 +12,7 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
-use crate::arrow;
+use crate::arrow::{self, PySchemaVersions};
 use crate::error::{IntoPyResult, Poison};
 use crate::pgwire::{copy_in, PyWireSummary};
 
@@ -33,12 +33,18 @@ impl PyPgOutputDecoder {
     /// `column_byte_limit`: bytes (or list elements) of one text, binary or list column at which
     /// a batch is cut into the next (default and maximum: just under 1 GiB).
     #[new]
-    #[pyo3(signature = (*, column_byte_limit=None))]
-    fn new(column_byte_limit: Option<usize>) -> PyResult<Self> {
+    #[pyo3(signature = (*, column_byte_limit=None, versions=None))]
+    fn new(
+        column_byte_limit: Option<usize>,
+        versions: Option<PyRef<'_, PySchemaVersions>>,
+    ) -> PyResult<Self> {
         let limit = crate::byte_limit(column_byte_limit)?;
         crate::error::guard("PgOutputDecoder()", || {
             let mut inner = Decoder::new();
             inner.set_byte_limit(limit);
+            if let Some(versions) = versions {
+                inner.share_schema_versions(versions.inner.clone());
+            }
             Ok(Self {
                 inner,
                 wire: Splitter::new(),

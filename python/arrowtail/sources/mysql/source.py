@@ -147,6 +147,9 @@ class MySqlSource:
         self._quiet_since = time.monotonic()
         self._writers = OpenWriters(self._conn.query_connection)
         self._facts = MysqlFacts(self._conn.query_connection)
+        #: The run's schema versions, shared by every binlog decoder (one per connection) and
+        #: the snapshot, so each batch is numbered for the whole run where it is made.
+        self.schema_versions = _core.SchemaVersions()
 
     def open(self, start: Position | None) -> None:
         with self._privileges():
@@ -248,7 +251,9 @@ class MySqlSource:
             batch = next(self._snapshot, None)
         if batch is not None:
             self._facts.basename = _basename(self._file)
-            return Chunk(self._facts.annotate([batch]))
+            table, _version, rows = batch
+            version, rows = self.schema_versions.assign(table, rows)
+            return Chunk(self._facts.annotate([(table, version, rows)]))
         # Snapshot complete: its position covers every row read; stream from there on.
         self._snapshot = None
         position, self._snapshot_position = self._snapshot_position, None
@@ -275,7 +280,7 @@ class MySqlSource:
         by_gtid = self.resume_by == "gtid" and bool(self._gtid)
         if not by_gtid:
             self._check_retained()
-        self._decoder = _core.BinlogDecoder()
+        self._decoder = _core.BinlogDecoder(versions=self.schema_versions)
         self._data_events = 0
         if self._splitter is not None:
             self._splitter = QuerySplitter()

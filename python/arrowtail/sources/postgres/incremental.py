@@ -44,6 +44,7 @@ import psycopg
 import pyarrow as pa
 from psycopg import sql
 
+from arrowtail import _core
 from arrowtail.exceptions import ConfigError, SourceError
 from arrowtail.lazy import LazyModule
 from arrowtail.progress import TableProgress
@@ -174,8 +175,16 @@ class IncrementalSnapshots:
     """The incremental snapshots of one PostgreSQL source: requests, the chunk in flight, and
     the progress carried in positions."""
 
-    def __init__(self, dsn: str, publication: str, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        publication: str,
+        chunk_rows: int = DEFAULT_CHUNK_ROWS,
+        versions: _core.SchemaVersions | None = None,
+    ) -> None:
         self._dsn = dsn
+        #: The source's run-wide schema versions, which number the chunks handed on.
+        self._versions = versions
         self.publication = publication
         self.chunk_rows = max(1, chunk_rows)
         #: Requests not finished, oldest first: ``{"id", "tables", "after", "chunks"}``.
@@ -372,7 +381,10 @@ class IncrementalSnapshots:
             rows = rows.set_column(
                 i, rows.schema.field(i), pa.array([high] * rows.num_rows, pa.uint64())
             )
-            out.append((held.table, 1, rows))
+            version = 1
+            if self._versions is not None:
+                version, rows = self._versions.assign(held.table, rows)
+            out.append((held.table, version, rows))
         request = self.requests[0]
         request["chunks"] += 1
         if self._progress is not None:

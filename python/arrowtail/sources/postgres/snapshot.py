@@ -229,9 +229,14 @@ def copy_rows(
 
 
 def new_decoder(
-    shape: TableShape, position: int, snapshot_ts_us: int, first_seq: int = 0
+    shape: TableShape,
+    position: int,
+    snapshot_ts_us: int,
+    first_seq: int = 0,
+    versions: _core.SchemaVersions | None = None,
 ) -> _core.CopyDecoder:
-    """A COPY decoder for ``shape`` whose rows carry ``position`` as ``_pos``."""
+    """A COPY decoder for ``shape`` whose rows carry ``position`` as ``_pos``; its batches are
+    numbered by ``versions``, the source's run-wide schema versions, when given."""
     return _core.CopyDecoder(
         shape.name,
         [(name, oid, typmod) for name, oid, typmod, _cast in shape.columns],
@@ -239,6 +244,7 @@ def new_decoder(
         position=position,
         snapshot_ts_us=snapshot_ts_us,
         first_seq=first_seq,
+        versions=versions,
     )
 
 
@@ -250,6 +256,7 @@ def snapshot_table(
     snapshot_ts_us: int,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     copy_conn: pgproto.PgConnection | None = None,
+    versions: _core.SchemaVersions | None = None,
 ) -> Iterator[TableBatch]:
     """Reads one table inside the caller's snapshot transaction in primary-key chunks of
     ``chunk_rows`` (one COPY without a key), yielding batches as it goes; the COPY runs on
@@ -265,7 +272,7 @@ def snapshot_table(
         seq = 0
         while True:
             upto = chunk_bound(conn, shape, after, chunk_rows) if shape.pk else None
-            decoder = new_decoder(shape, position, snapshot_ts_us, seq)
+            decoder = new_decoder(shape, position, snapshot_ts_us, seq, versions)
             yield from copy_rows(
                 conn, shape, decoder, progress, after=after, upto=upto, copy_conn=copy_conn
             )
@@ -291,10 +298,11 @@ def snapshot(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     *,
     wire: str = "libpq",
+    versions: _core.SchemaVersions | None = None,
 ) -> Iterator[TableBatch]:
     """Reads ``tables`` as of the exported snapshot ``snapshot_name``, each in primary-key chunks
     of ``chunk_rows`` rows, all inside the one snapshot transaction; ``wire="native"`` reads the
-    COPY data over arrowtail's own client."""
+    COPY data over arrowtail's own client. ``versions`` numbers the batches' schema versions."""
     snapshot_ts_us = time.time_ns() // 1000
     adopt = sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot_name))
     with psycopg.connect(dsn, autocommit=False) as conn:
@@ -308,7 +316,7 @@ def snapshot(
         try:
             for schema, table in tables:
                 yield from snapshot_table(
-                    conn, schema, table, position, snapshot_ts_us, chunk_rows, copy_conn
+                    conn, schema, table, position, snapshot_ts_us, chunk_rows, copy_conn, versions
                 )
         finally:
             if copy_conn is not None:

@@ -147,11 +147,16 @@ class PostgresSource:
         self.max_poll_bytes = max_poll_bytes
         self._settings = settings or {}
         self.snapshot_chunk_rows = snapshot_chunk_rows
-        self._incremental = IncrementalSnapshots(dsn, publication, incremental_chunk_rows)
+        #: The run's schema versions, shared by the stream decoder and every snapshot reader, so
+        #: each batch leaves its decoder numbered for the whole run.
+        self.schema_versions = _core.SchemaVersions()
+        self._incremental = IncrementalSnapshots(
+            dsn, publication, incremental_chunk_rows, self.schema_versions
+        )
         self._toast = ToastReselect(dsn) if toast_reselect else None
         self._options: dict[str, Any] = {}
         self._stream: Stream | None = None
-        self._decoder = _core.PgOutputDecoder()
+        self._decoder = _core.PgOutputDecoder(versions=self.schema_versions)
         self._keys = CatalogKeys(dsn, publication)
         self._snapshot: Iterator[TableBatch] | None = None
         self._snapshot_position: Position | None = None
@@ -264,6 +269,7 @@ class PostgresSource:
                     consistent,
                     self.snapshot_chunk_rows,
                     wire=self.wire,
+                    versions=self.schema_versions,
                 )
             finally:
                 # The exported snapshot lives until its replication connection runs another

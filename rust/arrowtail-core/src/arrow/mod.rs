@@ -3,8 +3,10 @@
 
 pub mod change;
 pub mod column;
+pub mod versions;
 
 pub use change::{
     ChangeBatch, ChangeBuilder, Op, RowMeta, SourceKind, TableSchema, BYTE_LIMIT, ROW_HEADROOM,
 };
 pub use column::{ColumnBuilder, ListColumnBuilder};
+pub use versions::{SchemaVersions, SharedSchemaVersions};

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 
-use crate::arrow::{ChangeBatch, ChangeBuilder};
+use crate::arrow::{ChangeBatch, ChangeBuilder, SchemaVersions, SharedSchemaVersions};
 use crate::error::{Error, Result};
 use crate::types::mysql::value::Scratch;
 
@@ -107,6 +107,8 @@ pub struct BinlogDecoder {
     pub(crate) maria_state: BTreeMap<u32, (u32, u64)>,
     /// (file, end position) of the last event the server wants a semi-sync ACK for.
     pending_ack: Option<(String, u64)>,
+    /// The run-wide numbering of schema versions, when shared.
+    schema_versions: Option<SharedSchemaVersions>,
 }
 
 impl Default for BinlogDecoder {
@@ -142,7 +144,15 @@ impl BinlogDecoder {
             last_gtid: None,
             maria_state: BTreeMap::new(),
             pending_ack: None,
+            schema_versions: None,
         }
+    }
+
+    /// Numbers the schema versions of this decoder's batches with `versions`, shared with the
+    /// other decoders of the source (see [`SchemaVersions`]); without it the decoder's own
+    /// numbers stay.
+    pub fn share_schema_versions(&mut self, versions: SharedSchemaVersions) {
+        self.schema_versions = Some(versions);
     }
 
     /// Names and primary key of a table whose TABLE_MAP carries no column names (MINIMAL row
@@ -543,6 +553,9 @@ impl BinlogDecoder {
                 batch,
             }));
         }
-        Ok(out)
+        Ok(SchemaVersions::stamp_all(
+            self.schema_versions.as_ref(),
+            out,
+        ))
     }
 }

@@ -13,7 +13,10 @@
 
 use std::sync::Arc;
 
-use crate::arrow::{ChangeBatch, ChangeBuilder, Op, RowMeta, SourceKind, TableSchema};
+use crate::arrow::{
+    ChangeBatch, ChangeBuilder, Op, RowMeta, SchemaVersions, SharedSchemaVersions, SourceKind,
+    TableSchema,
+};
 use crate::types::postgres::{append, Format, PgType};
 use crate::{Error, Location, Result};
 
@@ -40,6 +43,8 @@ pub struct CopyDecoder {
     meta: RowMeta,
     rows: u64,
     special_numerics: u64,
+    /// The run-wide numbering of schema versions, when shared.
+    schema_versions: Option<SharedSchemaVersions>,
 }
 
 impl CopyDecoder {
@@ -92,6 +97,7 @@ impl CopyDecoder {
                 commit_ts_us: snapshot_ts_us,
             },
             rows: 0,
+            schema_versions: None,
             special_numerics: 0,
         })
     }
@@ -156,6 +162,13 @@ impl CopyDecoder {
         Ok(())
     }
 
+    /// Numbers the schema versions of this decoder's batches with `versions`, shared with the
+    /// other decoders of the source (see [`SchemaVersions`]); without it the batches carry the
+    /// `schema_version` given to [`new`](Self::new).
+    pub fn share_schema_versions(&mut self, versions: SharedSchemaVersions) {
+        self.schema_versions = Some(versions);
+    }
+
     /// Finished batches of the rows decoded so far.
     pub fn flush(&mut self) -> Result<Vec<ChangeBatch>> {
         let table = self.builder.table().clone();
@@ -164,14 +177,18 @@ impl CopyDecoder {
             at: Location::Offset(self.offset),
             source: e,
         })?;
-        Ok(batches
+        let batches = batches
             .into_iter()
             .map(|batch| ChangeBatch {
                 table: table.table.clone(),
                 schema_version: table.schema_version,
                 batch,
             })
-            .collect())
+            .collect();
+        Ok(SchemaVersions::stamp_all(
+            self.schema_versions.as_ref(),
+            batches,
+        ))
     }
 
     /// Consumes whole units (header, tuples, trailer) from `buf`; returns the bytes used.

@@ -24,7 +24,7 @@ use super::framing::{parse_frame, pg_time_to_unix_us, Frame};
 use super::message::{parse, Message};
 use super::row_buffer::{RelVersion, RowBuffer};
 use super::rows::{self, Dest};
-use crate::arrow::ChangeBatch;
+use crate::arrow::{ChangeBatch, SchemaVersions, SharedSchemaVersions};
 use crate::types::postgres::oid;
 use crate::{Error, Location, Result};
 
@@ -87,6 +87,8 @@ pub struct Decoder {
     reply_requested: bool,
     /// Byte limit of the change builders (see [`Decoder::set_byte_limit`]).
     pub(super) byte_limit: usize,
+    /// The run-wide numbering of schema versions, when shared.
+    schema_versions: Option<SharedSchemaVersions>,
 }
 
 impl Default for Decoder {
@@ -120,7 +122,15 @@ impl Decoder {
             last_wal_end: 0,
             reply_requested: false,
             byte_limit: crate::arrow::change::BYTE_LIMIT,
+            schema_versions: None,
         }
+    }
+
+    /// Numbers the schema versions of this decoder's batches with `versions`, shared with the
+    /// other decoders of the source (see [`SchemaVersions`]); without it the decoder's own
+    /// numbers stay.
+    pub fn share_schema_versions(&mut self, versions: SharedSchemaVersions) {
+        self.schema_versions = Some(versions);
     }
 
     /// Cuts a batch once one of its text, binary or list columns holds `limit` bytes (or
@@ -449,7 +459,10 @@ impl Decoder {
         self.main
             .retain(|k, s| *k == MESSAGES_KEY || current.contains(k) || s.total() > 0);
         self.flushed = self.applied;
-        Ok(out)
+        Ok(SchemaVersions::stamp_all(
+            self.schema_versions.as_ref(),
+            out,
+        ))
     }
 
     /// Highest commit LSN whose rows were all handed out by [`flush`](Self::flush) (0 before any).
