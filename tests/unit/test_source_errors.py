@@ -73,7 +73,8 @@ def test_postgres_kind_of_reads_psycopg_sqlstate_and_wraps_keep_the_kind() -> No
     assert pg_errors.slot_in_use(exc)
     # A connection that failed without a server error is transient.
     assert pg_errors.kind_of(ConnectionRefusedError()) is SourceUnavailable
-    assert pg_errors.kind_of(psycopg.OperationalError("refused")) is SourceUnavailable
+    # libpq reports connection failures without a SQLSTATE: no decision from text.
+    assert pg_errors.kind_of(psycopg.OperationalError("refused")) is SourceError
     # Re-raising with a new message keeps the code and the kind.
     wrapped = pg_errors.error(
         "START_REPLICATION failed: x", pg_errors.server_error({"code": "55006"})

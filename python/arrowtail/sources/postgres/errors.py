@@ -59,10 +59,9 @@ def code_of(exc: BaseException) -> str | None:
 
 def kind_of(exc: BaseException) -> type[SourceError]:
     """The kind of ``exc``: an arrowtail kind it already has, the kind of its SQLSTATE, or
-    :class:`SourceUnavailable` for a connection that failed without one (refused, reset, closed:
-    a psycopg ``OperationalError`` or an ``OSError``)."""
-    import psycopg
-
+    :class:`SourceUnavailable` for a socket that failed (an ``OSError``: refused, reset). A
+    psycopg connection failure carries no SQLSTATE (libpq reports a wrong password and a
+    refused connection alike, as text), so it stays undecided: plain :class:`SourceError`."""
     if isinstance(exc, SourceUnavailable):
         return SourceUnavailable
     if isinstance(exc, SourceRefused):
@@ -70,7 +69,7 @@ def kind_of(exc: BaseException) -> type[SourceError]:
     code = code_of(exc)
     if code is not None:
         return kind(code)
-    if isinstance(exc, (OSError, psycopg.OperationalError)):
+    if isinstance(exc, OSError):
         return SourceUnavailable
     return SourceError
 
