@@ -227,6 +227,10 @@ class BinlogDecoder:
     ) -> Self: ...
     def feed(self, data: bytes) -> None:
         """Feeds replication-stream bytes (packets after COM_BINLOG_DUMP)."""
+    def feed_until_ddl(self, data: bytes) -> tuple[int, tuple[str, str, str, int, int] | None]:
+        """Like ``feed``, but stops right after a DDL statement (not BEGIN/COMMIT): returns the
+        bytes of ``data`` consumed and ``(database, statement, file, offset, end)`` of the
+        statement, or None when all of ``data`` was taken."""
     def feed_file(self, path: str | os.PathLike[str]) -> None:
         """Decodes a binlog file; positions use its base name."""
     def feed_file_bytes(self, data: bytes, file_name: str) -> None:
