@@ -107,3 +107,42 @@ def test_snapshot_and_binlog_agree_on_every_type(mariadb: Any) -> None:
     assert first["ip4"] == bytes([192, 0, 2, 1])
     assert str(first["dc"]) == "-12345678.0001"
     assert first["wide"] == "-1234567890123456789012345678901234567890.0000000001"
+
+
+def test_snapshot_pages_by_key_in_the_columns_collation(mariadb: Any, monkeypatch: Any) -> None:
+    """Pages of a snapshot continue after the last key read without conversion: every row once,
+    with pages ending inside a run of equal first key values and keys in a case-insensitive
+    collation."""
+    from arrowtail.sources.mysql import snapshot
+
+    monkeypatch.setattr(snapshot, "CHUNK_ROWS", 2)
+    conn = mariadb.connect()
+    cur = conn.cursor()
+    db = DB + "_paged"
+    cur.execute(f"DROP DATABASE IF EXISTS {db}")
+    cur.execute(f"CREATE DATABASE {db}")
+    cur.execute(
+        f"CREATE TABLE {db}.t (k VARCHAR(10) COLLATE utf8mb4_unicode_ci, n INT, "
+        "b VARBINARY(4), PRIMARY KEY (k, n))"
+    )
+    keys = [("a", 1), ("B", 1), ("B", 2), ("c", 1), ("\u00e9", 2), ("D", 1), ("e", 1)]
+    cur.executemany(f"INSERT INTO {db}.t VALUES (%s, %s, x'00ff')", keys)
+    mariadb.grant_capture(db)
+    source = MySqlSource(
+        app_url(mariadb) + db, password=mariadb.capture_password, snapshot="initial"
+    )
+    source.open(None)
+    got: list[tuple[str, int]] = []
+    try:
+        deadline = time.monotonic() + 30
+        while len(got) < len(keys) and time.monotonic() < deadline:
+            for table, _, batch in source.poll(0.5).batches:
+                if table == f"{db}.t":
+                    got += zip(
+                        batch.column("k").to_pylist(), batch.column("n").to_pylist(), strict=True
+                    )
+    finally:
+        source.close()
+        conn.close()
+    assert sorted(got) == sorted(keys)
+    assert len(got) == len(set(got)) == len(keys)
