@@ -127,22 +127,30 @@ def test_snapshot_pages_by_key_in_the_columns_collation(mariadb: Any, monkeypatc
     )
     keys = [("a", 1), ("B", 1), ("B", 2), ("c", 1), ("\u00e9", 2), ("D", 1), ("e", 1)]
     cur.executemany(f"INSERT INTO {db}.t VALUES (%s, %s, x'00ff')", keys)
+    # BIT keys: raw bytes that are no text (0x80 and up), and no number as a string.
+    cur.execute(f"CREATE TABLE {db}.bits (k BIT(8) PRIMARY KEY)")
+    bits = [1, 0x7F, 0x80, 0xC3, 0xFE, 0xFF]
+    cur.executemany(f"INSERT INTO {db}.bits VALUES (%s)", [(b,) for b in bits])
     mariadb.grant_capture(db)
     source = MySqlSource(
         app_url(mariadb) + db, password=mariadb.capture_password, snapshot="initial"
     )
     source.open(None)
     got: list[tuple[str, int]] = []
+    got_bits: list[int] = []
     try:
         deadline = time.monotonic() + 30
-        while len(got) < len(keys) and time.monotonic() < deadline:
+        while len(got) + len(got_bits) < len(keys) + len(bits) and time.monotonic() < deadline:
             for table, _, batch in source.poll(0.5).batches:
                 if table == f"{db}.t":
                     got += zip(
                         batch.column("k").to_pylist(), batch.column("n").to_pylist(), strict=True
                     )
+                if table == f"{db}.bits":
+                    got_bits += batch.column("k").to_pylist()
     finally:
         source.close()
         conn.close()
     assert sorted(got) == sorted(keys)
     assert len(got) == len(set(got)) == len(keys)
+    assert got_bits == bits

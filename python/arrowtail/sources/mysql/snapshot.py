@@ -184,17 +184,19 @@ def _quote(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
-def change_schema(table: str, columns: list[Column], pk: list[str]) -> pa.Schema:
-    """The change-batch schema the binlog decoder gives ``table`` (schema version 1)."""
-    return row_builder(table, columns, pk, 0, dt.datetime.now(UTC)).schema
+#: Binary in Arrow but written as text in SQL (MariaDB).
+_TEXT_KEYS = ("uuid", "inet6", "inet4")
 
 
 def _pk_param(column: Column, value: bytes | None, encoding: str) -> Any:
     """A raw key value as a query parameter: text columns as text, so the comparison uses the
-    column's collation; byte strings as bytes."""
-    if value is None or pa.types.is_binary(column.arrow_type) and column.data_type not in (
-        "uuid", "inet6", "inet4"
-    ):  # fmt: skip
+    column's collation; byte strings as bytes; BIT as its number (compared with a byte string,
+    BIT would take the string's numeric value)."""
+    if value is None:
+        return value
+    if column.data_type == "bit":
+        return int.from_bytes(value, "big")
+    if pa.types.is_binary(column.arrow_type) and column.data_type not in _TEXT_KEYS:
         return value
     return value.decode(encoding)
 
