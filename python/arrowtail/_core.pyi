@@ -1,6 +1,7 @@
 """Type stubs of the Rust extension module ``arrowtail._core``."""
 
 import os
+from collections.abc import Sequence
 from typing import final
 
 import pyarrow
@@ -13,6 +14,7 @@ __all__ = [
     "CopyDecoder",
     "PgOutputDecoder",
     "SchemaVersions",
+    "TextRowsBuilder",
     "WireSummary",
     "__version__",
     "_panic_for_test",
@@ -148,6 +150,38 @@ class CopyDecoder:
     def special_numerics(self) -> int: ...
 
 @final
+class TextRowsBuilder:
+    """Builds ``_op = r`` change batches from the rows of a MySQL/MariaDB ``SELECT`` read without
+    conversion (each value the text protocol's bytes, or None), with the binlog decoder's Arrow
+    types and values. ``columns``: ``(name, DATA_TYPE, COLUMN_TYPE, NUMERIC_PRECISION,
+    NUMERIC_SCALE, CHARACTER_SET_NAME)`` from ``information_schema.COLUMNS``."""
+
+    def __new__(
+        cls,
+        table: str,
+        columns: list[tuple[str, str, str, int | None, int | None, str | None]],
+        primary_key: list[str],
+        *,
+        position: int,
+        snapshot_ts_us: int,
+        schema_version: int = 1,
+        first_seq: int = 0,
+        column_byte_limit: int | None = None,
+    ) -> Self: ...
+    def append_rows(self, rows: Sequence[Sequence[bytes | None]]) -> None:
+        """Appends rows, one value per column (GIL released)."""
+    def flush(self) -> list[tuple[str, int, pa.RecordBatch]]: ...
+    @property
+    def schema(self) -> pa.Schema: ...
+    @property
+    def rows(self) -> int: ...
+    @property
+    def next_seq(self) -> int: ...
+    @property
+    def stats(self) -> dict[str, int]:
+        """``invalid_temporal``, ``replaced_text``."""
+
+@final
 class WireSummary:
     """What one ``feed_wire`` call saw besides the decoded data."""
 
@@ -224,6 +258,10 @@ class BinlogDecoder:
     ) -> Self: ...
     def feed(self, data: bytes) -> None:
         """Feeds replication-stream bytes (packets after COM_BINLOG_DUMP)."""
+    def feed_until_ddl(self, data: bytes) -> tuple[int, tuple[str, str, str, int, int] | None]:
+        """Like ``feed``, but stops right after a DDL statement (not BEGIN/COMMIT): returns the
+        bytes of ``data`` consumed and ``(database, statement, file, offset, end)`` of the
+        statement, or None when all of ``data`` was taken."""
     def feed_file(self, path: str | os.PathLike[str]) -> None:
         """Decodes a binlog file; positions use its base name."""
     def feed_file_bytes(self, data: bytes, file_name: str) -> None:

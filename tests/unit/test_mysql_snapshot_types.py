@@ -1,15 +1,15 @@
 """The snapshot's column types and value conversions match the binlog decoder's mapping
-(docs/design.md, MySQL/MariaDB types) without a server: information_schema rows in, Arrow out."""
+(docs/design.md, MySQL/MariaDB types) without a server: information_schema rows and the text
+protocol's raw values in, Arrow out."""
 
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 
 import pyarrow as pa
 import pytest
 
-from arrowtail.sources.mysql.snapshot import Column, _batch, change_schema
+from arrowtail.sources.mysql.snapshot import Column, row_builder
 
 CASES = [
     # data_type, column_type, precision, scale, charset, arrow type
@@ -60,13 +60,13 @@ def test_values_are_converted_like_the_decoder_gives_them() -> None:
         Column("t", "time", "time", None, None, None),
     ]
     rows = [
-        (1, b"\x01\x02", "x,z", dt.datetime(2024, 1, 2, 3, 4, 5), Decimal("-1E-5"),
-         dt.timedelta(hours=-1, seconds=1)),
-        (2, None, "", "0000-00-00 00:00:00", None, None),
-    ]  # fmt: skip
-    schema = change_schema("db.t", cols, ["id"])
+        (b"1", b"\x01\x02", b"x,z", b"2024-01-02 03:04:05", b"-0.00001", b"-00:59:59"),
+        (b"2", None, b"", b"0000-00-00 00:00:00", None, None),
+    ]
     ts = dt.datetime(2024, 5, 1, tzinfo=dt.timezone.utc)
-    batch = _batch(schema, cols, rows, 10, (7 << 32) | 1234, ts)
+    builder = row_builder("db.t", cols, ["id"], (7 << 32) | 1234, ts, first_seq=10)
+    builder.append_rows(rows)
+    [(_, _, batch)] = builder.flush()
     got = batch.to_pylist()
     assert got[0]["b"] == 258 and got[0]["s"] == ["x", "z"] and got[0]["w"] == "-0.00001"
     assert got[0]["t"] == dt.timedelta(seconds=-3599)

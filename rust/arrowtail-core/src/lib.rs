@@ -26,6 +26,7 @@ pub mod pgoutput;
 pub mod pgwire;
 pub mod reader;
 pub mod serialize;
+pub mod textrows;
 pub mod transform;
 pub mod types;
 

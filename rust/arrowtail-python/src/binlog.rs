@@ -62,6 +62,25 @@ impl PyBinlogDecoder {
         })
     }
 
+    /// Feeds stream bytes like `feed`, but stops right after a DDL statement (not BEGIN/COMMIT):
+    /// returns `(consumed, query)`, `query` being `(database, statement, file, offset, end)` of
+    /// the statement, or None when all of `data` was taken. Feed `data[consumed:]` next.
+    #[allow(clippy::type_complexity)]
+    fn feed_until_ddl(
+        &mut self,
+        py: Python<'_>,
+        data: &[u8],
+    ) -> PyResult<(usize, Option<(String, String, String, u64, u64)>)> {
+        let inner = &mut self.inner;
+        self.poison.call("BinlogDecoder.feed_until_ddl", || {
+            let (n, q) = py.detach(|| inner.feed_until_ddl(data)).py_err()?;
+            Ok((
+                n,
+                q.map(|q| (q.database, q.statement, q.file, q.offset, q.end)),
+            ))
+        })
+    }
+
     /// Decodes a binlog file read from `path`; positions use its base name.
     fn feed_file(&mut self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
         let inner = &mut self.inner;

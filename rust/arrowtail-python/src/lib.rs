@@ -5,7 +5,8 @@
 //! `arrowtail.InternalError`, never as PyO3's `PanicException`.
 //!
 //! Each module is named after the core module it wraps (`pgoutput`, `binlog`, `copy`, `pgwire`,
-//! `serialize`, `partition`, `transform`, `error`, `arrow`, `lsn`), and each Python class is a Rust type
+//! `serialize`, `partition`, `textrows`, `transform`, `error`, `arrow`, `lsn`), and each Python
+//! class is a Rust type
 //! named `Py` + its Python name (`PyPgOutputDecoder` is `arrowtail._core.PgOutputDecoder`), so it
 //! never shadows the core type it wraps.
 
@@ -25,6 +26,7 @@ mod partition;
 mod pgoutput;
 mod pgwire;
 mod serialize;
+mod textrows;
 mod transform;
 
 /// Checks a `column_byte_limit` argument: None is the default, [`BYTE_LIMIT`] (just under 1 GiB).
@@ -97,5 +99,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     partition::register(m)?;
     serialize::register(m)?;
     m.add_class::<binlog::PyBinlogDecoder>()?;
+    m.add_class::<textrows::PyTextRowsBuilder>()?;
     Ok(())
 }

@@ -4,11 +4,11 @@
   sink creating the table keeps the constraint.
 - ``arrowtail.binlog_basename`` and ``arrowtail.server_id``: the server's binlog file base name
   (``cdc-bin`` for ``cdc-bin.000003``) and ``@@server_id``, for the Debezium ``source`` block.
-- MariaDB ``UUID`` columns: the binlog row holds the 16 stored bytes, the snapshot reads the text
-  form; binlog values are turned into the same canonical text (vectorised, no per-row Python), so a
-  column has one type and one value form whichever way a row arrived. (MariaDB stores some UUIDs
-  with their groups reordered so that they sort by time, but writes the binlog in the canonical
-  byte order, so the bytes are read as they come.)
+- MariaDB ``UUID`` columns: binlog and snapshot rows both hold the 16 bytes in canonical order (the
+  snapshot turns the text it reads back into them); they are turned into the canonical text
+  (vectorised, no per-row Python), so a column has one type and one value form whichever way a row
+  arrived. (MariaDB stores some UUIDs with their groups reordered so that they sort by time, but
+  writes the binlog in the canonical byte order, so the bytes are read as they come.)
 
 Columns are read from ``information_schema`` when a table or schema version is first seen.
 """

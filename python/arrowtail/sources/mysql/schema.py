@@ -4,18 +4,14 @@
 Such TABLE_MAP events carry column types but no names, key, signedness, character sets or
 ENUM/SET labels, so the source reads them from ``information_schema`` and hands them to the
 decoder (``BinlogDecoder.set_table_schema`` and ``set_column_details``) before the table's rows
-are decoded. A DDL statement changes them: the stream is therefore fed to the
-decoder in pieces that end after each QUERY event, and the schemas are read again whenever such a
-piece produced a ``_ddl`` row, before any later TABLE_MAP is decoded.
+are decoded. A DDL statement changes them: the stream is therefore fed with
+``BinlogDecoder.feed_until_ddl``, which stops right after each DDL statement, and the schemas are
+read again before any later TABLE_MAP is decoded.
 
 ``information_schema`` describes the tables as they are now, which is exact only while the source
 is caught up with the server. The source therefore keeps a schema history: the column lists as of
 the last decoded position, carried in the checkpoint position (``TableInfo.to_json``) and moved
 forward by the DDL statements of the stream (``mysql_ddl``).
-
-Packet framing (MySQL "Replication Protocol"): each event arrives as a packet ``[u24 length][u8
-sequence][0x00][event header: u32 timestamp, u8 type, ...]``; a packet of length 0xFFFFFF is
-continued by the next one. QUERY is event type 2, MariaDB's compressed QUERY 0xA5.
 """
 
 from __future__ import annotations
@@ -23,56 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-QUERY_EVENTS = frozenset({0x02, 0xA5})
-_MAX_PACKET = 0xFFFFFF
 _SYSTEM = ("mysql", "information_schema", "performance_schema", "sys")
-
-
-class QuerySplitter:
-    """Cuts replication-stream bytes after every packet that holds a QUERY event. Keeps the state
-    of a packet that spans reads; bytes of an incomplete packet header are held back until the
-    rest arrives (they could not be decoded before anyway)."""
-
-    def __init__(self) -> None:
-        self._head = b""
-        self._skip = 0
-        self._cut_after = False
-        self._continued = False
-
-    def split(self, data: bytes) -> list[tuple[bytes, bool]]:
-        """``[(piece, ends_with_query_event)]`` covering ``data`` (minus a held-back header)."""
-        if self._head:
-            data, self._head = self._head + data, b""
-        pieces: list[tuple[bytes, bool]] = []
-        start = at = 0
-        n = len(data)
-        while at < n:
-            if self._skip:
-                take = min(self._skip, n - at)
-                at += take
-                self._skip -= take
-                if self._skip == 0 and self._cut_after:
-                    pieces.append((data[start:at], True))
-                    start, self._cut_after = at, False
-                continue
-            if n - at < 4:
-                break
-            length = int.from_bytes(data[at : at + 3], "little")
-            if length >= 6 and not self._continued and n - at < 10:
-                break
-            is_query = (
-                length >= 6
-                and not self._continued
-                and data[at + 4] == 0
-                and data[at + 9] in QUERY_EVENTS
-            )
-            self._continued = length == _MAX_PACKET
-            at += 4
-            self._skip, self._cut_after = length, is_query
-        self._head = data[at:]
-        if start < at:
-            pieces.append((data[start:at], False))
-        return pieces
 
 
 #: Per column: (unsigned, collation id, ENUM/SET labels), as ``set_column_details`` takes them.

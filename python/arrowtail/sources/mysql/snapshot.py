@@ -7,12 +7,12 @@ status: ``FLUSH TABLES WITH READ LOCK`` is held only while the transaction start
 STATUS`` is read, then released.
 
 Tables are read in primary-key order in chunks (``WHERE (pk) > (last) ORDER BY pk LIMIT n``), all
-inside the one snapshot transaction. Rows become ``_op = r`` batches whose column types are the
-ones the binlog decoder gives the same columns (``rust/arrowtail-core/src/types/mysql/mod.rs``,
-``Codec::arrow_type``): signedness decides intN/uintN, DECIMAL over 38 digits is its text, DATETIME
-is a naive timestamp, TIMESTAMP a UTC one (the session runs at ``+00:00``), TIME a duration,
-YEAR int16, ENUM its label, SET a list of labels, BIT uint64, the ``binary`` charset binary. Every
-row carries the snapshot position as ``_pos``, so the streamed changes sort after it.
+inside the one snapshot transaction. Values are read without conversion (the text protocol's
+bytes) and handed in blocks to the core's ``TextRowsBuilder``
+(``rust/arrowtail-core/src/textrows/``), which gives each column the codec the binlog decoder gives
+it: a snapshot row and a streamed row of the same column have one Arrow type and one value form.
+TIMESTAMP text is UTC because the session runs at ``+00:00``. Every row carries the snapshot
+position as ``_pos``, so the streamed changes sort after it.
 """
 
 from __future__ import annotations
@@ -21,12 +21,13 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
 
+from arrowtail._core import TextRowsBuilder
 from arrowtail.exceptions import SourceError
 from arrowtail.sources.base import TableBatch
 from arrowtail.sources.mysql.replication import binlog_status
@@ -36,13 +37,6 @@ log = logging.getLogger("arrowtail.mysql.snapshot")
 #: Rows read per query.
 CHUNK_ROWS = 20_000
 SYSTEM_SCHEMAS = ("mysql", "information_schema", "performance_schema", "sys")
-_INTS = {"tinyint": 8, "smallint": 16, "mediumint": 32, "int": 32, "integer": 32, "bigint": 64}
-_TEXTS = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "json"}
-_BLOBS = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"}
-_GEOMETRY = {
-    "geometry", "point", "linestring", "polygon", "multipoint", "multilinestring",
-    "multipolygon", "geometrycollection", "geomcollection",
-}  # fmt: skip
 UTC = dt.timezone.utc
 
 
@@ -57,7 +51,7 @@ class SnapshotPoint:
 
 @dataclass
 class Column:
-    """One column as ``information_schema.COLUMNS`` describes it, with its Arrow type."""
+    """One column as ``information_schema.COLUMNS`` describes it."""
 
     name: str
     data_type: str
@@ -66,57 +60,49 @@ class Column:
     scale: int | None
     charset: str | None
 
+    def as_arg(self) -> tuple[str, str, str, int | None, int | None, str | None]:
+        """The column as ``TextRowsBuilder`` takes it."""
+        return (
+            self.name, self.data_type, self.column_type, self.precision, self.scale, self.charset
+        )  # fmt: skip
+
     @property
     def arrow_type(self) -> pa.DataType:
-        t, unsigned = self.data_type, "unsigned" in self.column_type.lower()
-        if t in _INTS:
-            bits = _INTS[t]
-            return getattr(pa, f"{'u' if unsigned else ''}int{bits}")()
-        if t in ("decimal", "numeric"):
-            p, s = self.precision or 10, self.scale or 0
-            return pa.decimal128(p, s) if p <= 38 else pa.string()
-        if t == "float":
-            return pa.float32()
-        if t in ("double", "real"):
-            return pa.float64()
-        if t == "date":
-            return pa.date32()
-        if t == "datetime":
-            return pa.timestamp("us")
-        if t == "timestamp":
-            return pa.timestamp("us", tz="UTC")
-        if t == "time":
-            return pa.duration("us")
-        if t == "year":
-            return pa.int16()
-        if t == "bit":
-            return pa.uint64()
-        if t == "set":
-            return pa.list_(pa.field("item", pa.string(), nullable=True))
-        if t in _BLOBS or t in _GEOMETRY:
-            return pa.binary()
-        if t in _TEXTS or t == "enum":
-            return pa.binary() if (self.charset or "").lower() == "binary" else pa.string()
-        return pa.string()
+        """The Arrow type the binlog decoder (and so the snapshot) gives the column."""
+        builder = TextRowsBuilder("t", [self.as_arg()], [], position=0, snapshot_ts_us=0)
+        return builder.schema.field(0).type
 
-    def convert(self, value: Any) -> Any:
-        """A PyMySQL value in the form ``pa.array`` takes for :attr:`arrow_type`."""
-        if value is None:
-            return None
-        t = self.data_type
-        if t == "bit":
-            return int.from_bytes(value, "big") if isinstance(value, bytes) else int(value)
-        if t == "set":
-            return [v for v in value.split(",") if v] if isinstance(value, str) else sorted(value)
-        if t in ("date", "datetime", "timestamp") and isinstance(value, str):
-            return None  # a zero or invalid date: null, as the decoder gives it
-        if isinstance(value, Decimal) and self.arrow_type == pa.string():
-            return format(value, "f")
-        if isinstance(value, str) and self.arrow_type == pa.binary():
-            return value.encode("utf-8", "surrogateescape")
-        if isinstance(value, bytes) and self.arrow_type == pa.string():
-            return value.decode("utf-8", "replace")
-        return value
+
+def row_builder(
+    table: str,
+    columns: list[Column],
+    pk: list[str],
+    position: int,
+    snapshot_ts: dt.datetime,
+    first_seq: int = 0,
+) -> TextRowsBuilder:
+    """The builder of ``table``'s snapshot batches (schema version 1)."""
+    ts_us = (snapshot_ts - dt.datetime(1970, 1, 1, tzinfo=UTC)) // dt.timedelta(microseconds=1)
+    return TextRowsBuilder(
+        table,
+        [c.as_arg() for c in columns],
+        pk,
+        position=position,
+        snapshot_ts_us=ts_us,
+        first_seq=first_seq,
+    )
+
+
+@contextmanager
+def raw_values(conn: Any) -> Iterator[None]:
+    """While inside, PyMySQL returns every value as the bytes the server sent (no decoding, no
+    converters), which is what ``TextRowsBuilder`` reads."""
+    decoders, use_unicode = conn.decoders, conn.use_unicode
+    conn.decoders, conn.use_unicode = {}, False
+    try:
+        yield
+    finally:
+        conn.decoders, conn.use_unicode = decoders, use_unicode
 
 
 def consistent_snapshot(conn: Any, is_mariadb: bool) -> SnapshotPoint:
@@ -198,25 +184,21 @@ def _quote(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
-def change_schema(table: str, columns: list[Column], pk: list[str]) -> pa.Schema:
-    """The change-batch schema the binlog decoder gives ``table`` (schema version 1)."""
-    user = [pa.field(c.name, c.arrow_type, nullable=True) for c in columns]
-    meta = [
-        pa.field("_op", pa.string(), nullable=False),
-        pa.field("_pos", pa.uint64(), nullable=False),
-        pa.field("_seq", pa.uint32(), nullable=False),
-        pa.field("_xid", pa.uint64(), nullable=False),
-        pa.field("_commit_ts", pa.timestamp("us", tz="UTC"), nullable=False),
-        pa.field("_before", pa.struct(user), nullable=True),
-        pa.field("_unchanged", pa.list_(pa.field("item", pa.string(), nullable=True))),
-    ]
-    metadata = {
-        "arrowtail.source": "mysql",
-        "arrowtail.table": table,
-        "arrowtail.primary_key": ",".join(pk),
-        "arrowtail.schema_version": "1",
-    }
-    return pa.schema(user + meta, metadata=metadata)
+#: Binary in Arrow but written as text in SQL (MariaDB).
+_TEXT_KEYS = ("uuid", "inet6", "inet4")
+
+
+def _pk_param(column: Column, value: bytes | None, encoding: str) -> Any:
+    """A raw key value as a query parameter: text columns as text, so the comparison uses the
+    column's collation; byte strings as bytes; BIT as its number (compared with a byte string,
+    BIT would take the string's numeric value)."""
+    if value is None:
+        return value
+    if column.data_type == "bit":
+        return int.from_bytes(value, "big")
+    if pa.types.is_binary(column.arrow_type) and column.data_type not in _TEXT_KEYS:
+        return value
+    return value.decode(encoding)
 
 
 def snapshot_table(
@@ -225,26 +207,25 @@ def snapshot_table(
     """Reads one table inside the caller's snapshot transaction, chunk by chunk."""
     columns, pk = table_columns(conn, schema, table)
     name = f"{schema}.{table}"
-    arrow_schema = change_schema(name, columns, pk)
+    builder = row_builder(name, columns, pk, position, snapshot_ts)
     select = ", ".join(_quote(c.name) for c in columns)
     source = f"{_quote(schema)}.{_quote(table)}"
     pk_idx = [[c.name for c in columns].index(k) for k in pk]
     order = ", ".join(_quote(k) for k in pk)
-    seq = 0
     started = time.monotonic()
     if not pk:
         # No key to page by: one unbuffered pass, handed on CHUNK_ROWS rows at a time.
         import pymysql.cursors
 
-        with conn.cursor(pymysql.cursors.SSCursor) as cur:
+        with raw_values(conn), conn.cursor(pymysql.cursors.SSCursor) as cur:
             cur.execute(f"SELECT {select} FROM {source}")
             while rows := cur.fetchmany(CHUNK_ROWS):
-                yield name, 1, _batch(arrow_schema, columns, rows, seq, position, snapshot_ts)
-                seq += len(rows)
+                builder.append_rows(rows)
+                yield from builder.flush()
     else:
         last: tuple[Any, ...] | None = None
-        with conn.cursor() as cur:
-            while True:
+        while True:
+            with raw_values(conn), conn.cursor() as cur:
                 if last is None:
                     cur.execute(
                         f"SELECT {select} FROM {source} ORDER BY {order} LIMIT {CHUNK_ROWS}"
@@ -257,38 +238,14 @@ def snapshot_table(
                         last,
                     )
                 rows = cur.fetchall()
-                if rows:
-                    yield name, 1, _batch(arrow_schema, columns, rows, seq, position, snapshot_ts)
-                    seq += len(rows)
-                if len(rows) < CHUNK_ROWS:
-                    break
-                last = tuple(rows[-1][i] for i in pk_idx)
+            if rows:
+                builder.append_rows(rows)
+                yield from builder.flush()
+            if len(rows) < CHUNK_ROWS:
+                break
+            last = tuple(_pk_param(columns[i], rows[-1][i], conn.encoding) for i in pk_idx)
     seconds = time.monotonic() - started
-    log.info("snapshot of %s: %d rows in %.1fs", name, seq, seconds)
-
-
-def _batch(
-    schema: pa.Schema,
-    columns: list[Column],
-    rows: list[tuple[Any, ...]],
-    seq: int,
-    position: int,
-    snapshot_ts: dt.datetime,
-) -> pa.RecordBatch:
-    n = len(rows)
-    arrays = [
-        pa.array([c.convert(r[i]) for r in rows], type=c.arrow_type) for i, c in enumerate(columns)
-    ]
-    arrays += [
-        pa.array(["r"] * n, pa.string()),
-        pa.array([position] * n, pa.uint64()),
-        pa.array(range(seq, seq + n), pa.uint32()),
-        pa.array([0] * n, pa.uint64()),
-        pa.array([snapshot_ts] * n, pa.timestamp("us", tz="UTC")),
-        pa.nulls(n, schema.field("_before").type),
-        pa.nulls(n, schema.field("_unchanged").type),
-    ]
-    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+    log.info("snapshot of %s: %d rows in %.1fs", name, builder.rows, seconds)
 
 
 def snapshot(conn: Any, point_position: int, tables: list[tuple[str, str]]) -> Iterator[TableBatch]:

@@ -43,7 +43,6 @@ from arrowtail.sources.mysql.replication import (
     privileges,
     tls_options,
 )
-from arrowtail.sources.mysql.schema import QuerySplitter
 
 log = logging.getLogger("arrowtail.mysql")
 
@@ -136,8 +135,9 @@ class MySqlSource:
         self.caught_up = False
         self.reconnects = 0
         self._snapshot: Iterator[TableBatch] | None = None
-        #: Set when TABLE_MAPs carry no column names (binlog_row_metadata = MINIMAL).
-        self._splitter: QuerySplitter | None = None
+        #: Set when TABLE_MAPs carry no column names (binlog_row_metadata = MINIMAL): the schema
+        #: history then follows the stream's DDL.
+        self._minimal = False
         self._history = SchemaHistory(
             self._conn.query_connection, "" if self.tables else database, self._wanted
         )
@@ -167,12 +167,12 @@ class MySqlSource:
                 "binlog_row_metadata is %s: column names and keys come from information_schema",
                 info.binlog_row_metadata,
             )
-            self._splitter = QuerySplitter()
+            self._minimal = True
         if start is not None:
             self._file, self._offset = str(start["file"]), int(start["offset"])
             self._gtid = str(start.get("gtid") or "")
             self._emitted = dict(start)
-            if self._splitter is not None:
+            if self._minimal:
                 self._history.restore(start)
             if self.resume_by == "gtid" and not (info.is_mariadb and self._gtid):
                 raise ConfigError(
@@ -261,7 +261,7 @@ class MySqlSource:
         self._gtid = str((position or {}).get("gtid") or "")
         with self._privileges():
             self._start()
-        if position is not None and self._splitter is not None:
+        if position is not None and self._minimal:
             position[POSITION_KEY] = self._history.as_position()
         return Chunk([], position)
 
@@ -282,8 +282,7 @@ class MySqlSource:
             self._check_retained()
         self._decoder = _core.BinlogDecoder(versions=self.schema_versions)
         self._data_events = 0
-        if self._splitter is not None:
-            self._splitter = QuerySplitter()
+        if self._minimal:
             self._history.load(self._decoder)
         if by_gtid:
             log.info("resuming by GTID state %s", self._gtid)
@@ -293,21 +292,21 @@ class MySqlSource:
 
     def _decode(self, data: bytes) -> list[TableBatch]:
         """Feeds stream bytes and returns the committed batches. Without column names in the
-        TABLE_MAPs, the schema history follows every piece that ends in DDL before the next
-        piece is decoded."""
-        if self._splitter is None:
+        TABLE_MAPs, the decoder stops after each DDL statement, so the schema history follows it
+        before the events after it are decoded."""
+        if not self._minimal:
             if data:
                 self._decoder.feed(data)
             return list(self._decoder.flush())
         out: list[TableBatch] = []
-        for piece, after_query in self._splitter.split(data):
-            self._decoder.feed(piece)
-            if after_query:
-                batches = self._decoder.flush()
-                out += batches
-                ddl = [b for table, _, b in batches if table == "_ddl"]
-                if ddl:
-                    self._history.follow(self._decoder, _statements(ddl))
+        while True:
+            consumed, query = self._decoder.feed_until_ddl(data)
+            if query is None:
+                break
+            out += self._decoder.flush()
+            database, statement = query[0], query[1]
+            self._history.follow(self._decoder, [(database, statement)])
+            data = data[consumed:]
         return out + list(self._decoder.flush())
 
     def _check_retained(self) -> None:
@@ -336,7 +335,7 @@ class MySqlSource:
             self._reconnect(exc)
             return Chunk()
         except SchemaChangeError as exc:
-            if self._splitter is None:
+            if not self._minimal:
                 raise
             raise SchemaChangeError(
                 f"{exc}. The columns known for it come from the schema history (MINIMAL row "
@@ -372,7 +371,7 @@ class MySqlSource:
                 "offset": self._offset,
                 "gtid": self._decoder.mariadb_gtid_state or self._decoder.last_gtid or "",
             }
-            if self._splitter is not None:
+            if self._minimal:
                 position[POSITION_KEY] = self._history.as_position()
             self._commit_ts = _last_commit_ts(batches) or self._commit_ts
             if self._commit_ts is not None:
@@ -469,13 +468,3 @@ def _last_commit_ts(batches: list[TableBatch]) -> float | None:
                 seconds = value / 1e6
                 latest = seconds if latest is None else max(latest, seconds)
     return latest
-
-
-def _statements(batches: list[Any]) -> list[tuple[str, str]]:
-    """``(default database, statement)`` of the rows of ``_ddl`` batches, in stream order."""
-    out: list[tuple[str, str]] = []
-    for batch in batches:
-        databases = batch.column("database").to_pylist()
-        statements = batch.column("statement").to_pylist()
-        out += [(d or "", s or "") for d, s in zip(databases, statements, strict=True)]
-    return out

@@ -73,6 +73,21 @@ pub struct DecoderStats {
     pub replaced_text: u64,
 }
 
+/// A DDL statement at which [`BinlogDecoder::feed_until_ddl`] stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DdlQuery {
+    /// The default database of the statement (the QUERY event's schema), maybe empty.
+    pub database: String,
+    /// The statement text (invalid UTF-8 replaced), as the `_ddl` row holds it.
+    pub statement: String,
+    /// Binlog file of the event.
+    pub file: String,
+    /// Where the event starts in its file.
+    pub offset: u64,
+    /// Where the next event starts.
+    pub end: u64,
+}
+
 /// Decoder of MySQL/MariaDB row-based binlogs into change batches.
 #[derive(Debug)]
 pub struct BinlogDecoder {
@@ -109,6 +124,10 @@ pub struct BinlogDecoder {
     pending_ack: Option<(String, u64)>,
     /// The run-wide numbering of schema versions, when shared.
     schema_versions: Option<SharedSchemaVersions>,
+    /// Set while [`Self::feed_until_ddl`] runs: a DDL statement ends the feeding.
+    pub(crate) stop_at_ddl: bool,
+    /// The DDL statement feeding stopped at.
+    pub(crate) ddl_stop: Option<DdlQuery>,
 }
 
 impl Default for BinlogDecoder {
@@ -145,6 +164,8 @@ impl BinlogDecoder {
             maria_state: BTreeMap::new(),
             pending_ack: None,
             schema_versions: None,
+            stop_at_ddl: false,
+            ddl_stop: None,
         }
     }
 
@@ -252,8 +273,38 @@ impl BinlogDecoder {
         result
     }
 
+    /// Like [`Self::feed`], but stops right after a QUERY event holding a DDL statement (any
+    /// statement that becomes a `_ddl` row; not BEGIN, COMMIT, ROLLBACK, SAVEPOINT, XA or
+    /// statement-based DML). Returns how many of `bytes` were consumed and the statement, so
+    /// that a caller keeping a schema history (MINIMAL row metadata: TABLE_MAPs without names)
+    /// applies it before the events after it are decoded, then feeds `bytes[consumed..]`.
+    /// Without a stop every byte is consumed (a partial packet is kept, as by `feed`).
+    pub fn feed_until_ddl(&mut self, bytes: &[u8]) -> Result<(usize, Option<DdlQuery>)> {
+        let mut buf = std::mem::take(&mut self.stream_buf);
+        let carried = buf.len();
+        buf.extend_from_slice(bytes);
+        let mut at = 0usize;
+        self.stop_at_ddl = true;
+        let result = self.feed_packets(&buf, &mut at);
+        self.stop_at_ddl = false;
+        let stop = self.ddl_stop.take();
+        if result.is_ok() && stop.is_some() {
+            // A packet held back from an earlier call is incomplete, so the DDL's packet ends
+            // in `bytes`; what follows it goes back to the caller.
+            buf.clear();
+            self.stream_buf = buf;
+            return Ok((at.saturating_sub(carried), stop));
+        }
+        buf.drain(..at);
+        self.stream_buf = buf;
+        result.map(|()| (bytes.len(), None))
+    }
+
     fn feed_packets(&mut self, buf: &[u8], at: &mut usize) -> Result<()> {
         while let Some((payload, next)) = framing::next_packet(buf, *at) {
+            if self.ddl_stop.is_some() {
+                break;
+            }
             *at = next;
             if let Some(mut acc) = self.multi.take() {
                 acc.extend_from_slice(payload);

@@ -8,7 +8,7 @@
 use crate::arrow::{ColumnBuilder, Op};
 use crate::error::{Error, Result};
 
-use super::decoder::BinlogDecoder;
+use super::decoder::{BinlogDecoder, DdlQuery};
 use super::event::{self, kind, EventHeader};
 use super::rows::{self, RowsKind};
 use super::{compress, framing};
@@ -72,6 +72,15 @@ impl BinlogDecoder {
                 self.stats.ddl += 1;
                 // DDL commits implicitly (and ends a GTID group without BEGIN).
                 self.commit(end, h.timestamp, None)?;
+                if self.stop_at_ddl {
+                    self.ddl_stop = Some(DdlQuery {
+                        database,
+                        statement: stmt.into_owned(),
+                        file: self.file.clone(),
+                        offset,
+                        end,
+                    });
+                }
             }
         }
         Ok(())

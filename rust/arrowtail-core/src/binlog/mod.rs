@@ -16,7 +16,7 @@ pub mod rows;
 pub mod table_map;
 mod txn;
 
-pub use decoder::{BinlogDecoder, DecoderOptions, DecoderStats};
+pub use decoder::{BinlogDecoder, DdlQuery, DecoderOptions, DecoderStats};
 pub use txn::ColumnDetail;
 
 use crate::reader::{Reader, Short};

@@ -15,6 +15,7 @@
 pub mod charset;
 pub mod decimal;
 pub mod temporal;
+pub mod text;
 pub mod value;
 
 use arrow_schema::{DataType, TimeUnit};
