@@ -85,7 +85,7 @@ def decode(my, work: Path, prep: dict, rounds: int, log) -> list[Comparison]:
 def _start_checkpoint(path: Path, binlog: str) -> str:
     """A checkpoint file that makes ``arrowtail run`` start at the head of ``binlog``."""
     from arrowtail.checkpoint import CheckpointFile
-    from arrowtail.sources.mysql.source import binlog_pos
+    from arrowtail.sources.mysql.position import binlog_pos
 
     path.unlink(missing_ok=True)
     CheckpointFile(path).save({"file": binlog, "offset": 4, "pos": binlog_pos(binlog, 4)})

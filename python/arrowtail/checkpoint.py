@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from arrowtail.exceptions import ConfigError
-
-Position = dict[str, Any]
+from arrowtail.sources.base import PositionJSON
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
@@ -49,7 +48,7 @@ class CheckpointFile:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
 
-    def load(self) -> Position | None:
+    def load(self) -> PositionJSON | None:
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
@@ -66,6 +65,6 @@ class CheckpointFile:
             raise ConfigError(f"checkpoint file {self.path} holds no position object")
         return position
 
-    def save(self, position: Position, **extra: Any) -> None:
+    def save(self, position: PositionJSON, **extra: Any) -> None:
         doc = {"position": position, **extra}
         atomic_write_bytes(self.path, json.dumps(doc, sort_keys=True).encode())

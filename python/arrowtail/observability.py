@@ -4,10 +4,10 @@ Logs: one line per notable event (connected, snapshot progress, checkpoint, reco
 never per row; text by default, JSON lines with ``--log-format json``; every record passes through
 :class:`arrowtail.redact.ScrubFilter`, so secrets never reach a log.
 
-Metrics: a small registry of counters and gauges exposed in the Prometheus text format by an
-optional HTTP endpoint (``--metrics-port``): rows by table and op, batches, bytes, lag in bytes and
-seconds, sink latency, dead-lettered rows, reconnects, and whether lag is past its warning
-threshold.
+Metrics: counters and gauges of one run, exposed in the Prometheus text format (rendered by
+``prometheus-client`` from a registry of the run's own, no process-wide state) by an optional HTTP
+endpoint (``--metrics-port``): rows by table and op, batches, bytes, lag in bytes and seconds, sink
+latency, dead-lettered rows, reconnects, and whether lag is past its warning threshold.
 
 Lag warnings (:class:`LagWatch`): one warning line when the source's lag passes
 ``run.lag_warn_bytes`` or ``run.lag_warn_seconds``, one info line when it is back under, never
@@ -20,10 +20,21 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+    UnknownMetricFamily,
+)
+
 from arrowtail.redact import ScrubFilter, scrub
+
+#: The exposition format the endpoint serves (Prometheus text format 0.0.4).
+CONTENT_TYPE = "text/plain; version=0.0.4"
 
 
 class JsonFormatter(logging.Formatter):
@@ -65,23 +76,18 @@ def setup_logging(fmt: str = "text", level: int = logging.INFO) -> None:
     root.propagate = False
 
 
-def _labels(labels: dict[str, str]) -> str:
-    if not labels:
-        return ""
-    inner = ",".join(
-        f'{k}="{scrub(str(v)).replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
-        for k, v in sorted(labels.items())
-    )
-    return "{" + inner + "}"
-
-
 class Metrics:
-    """Thread-safe counters and gauges, rendered in the Prometheus text exposition format."""
+    """Thread-safe counters and gauges of one run, rendered in the Prometheus text exposition
+    format. Values are kept here (a counter may be set to a total counted elsewhere, such as the
+    pipeline's summary); a collector hands them to a :class:`CollectorRegistry` of this object's
+    own when they are rendered."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._help: dict[str, tuple[str, str]] = {}
         self._values: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(_Collector(self))
 
     def describe(self, name: str, kind: str, help_text: str) -> None:
         self._help[name] = (kind, help_text)
@@ -101,18 +107,40 @@ class Metrics:
             return self._values.get((name, tuple(sorted(labels.items()))), 0.0)
 
     def render(self) -> str:
+        return generate_latest(self.registry).decode()
+
+    def families(self) -> Iterator[Metric]:
+        """One metric family per name that has a value, its samples sorted by labels."""
         with self._lock:
             items = sorted(self._values.items())
-        lines: list[str] = []
-        seen: set[str] = set()
+        by_name: dict[str, list[tuple[tuple[tuple[str, str], ...], float]]] = {}
         for (name, labels), value in items:
-            if name not in seen:
-                seen.add(name)
-                kind, help_text = self._help.get(name, ("untyped", name))
-                lines.append(f"# HELP {name} {help_text}")
-                lines.append(f"# TYPE {name} {kind}")
-            lines.append(f"{name}{_labels(dict(labels))} {value:g}")
-        return "\n".join(lines) + "\n"
+            by_name.setdefault(name, []).append((labels, value))
+        for name, samples in by_name.items():
+            kind, help_text = self._help.get(name, ("untyped", name))
+            # Label values may come from configuration (table names): scrubbed like logs.
+            label_names = sorted({k for labels, _ in samples for k, _ in labels})
+            family: Metric
+            if kind == "counter":
+                family = CounterMetricFamily(name, help_text, labels=label_names)
+            elif kind == "gauge":
+                family = GaugeMetricFamily(name, help_text, labels=label_names)
+            else:
+                family = UnknownMetricFamily(name, help_text, labels=label_names)
+            for labels, value in samples:
+                given = dict(labels)
+                family.add_metric([scrub(str(given.get(k, ""))) for k in label_names], value)
+            yield family
+
+
+class _Collector:
+    """Hands the values of a :class:`Metrics` to its registry at each scrape."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        return self._metrics.families()
 
 
 def default_metrics() -> Metrics:
@@ -218,16 +246,16 @@ class MetricsServer:
         # http.server is imported here: most runs serve no metrics and skip its import.
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-        registry = metrics
+        registry = metrics.registry
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
                 if self.path.split("?")[0] != "/metrics":
                     self.send_error(404)
                     return
-                body = registry.render().encode()
+                body = generate_latest(registry)
                 self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Type", CONTENT_TYPE)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)

@@ -23,7 +23,8 @@ import pyarrow as pa
 from arrowtail import _core
 from arrowtail.checkpoint import CheckpointFile
 from arrowtail.lazy import call
-from arrowtail.sources.base import Position, Source, position_key
+from arrowtail.sources.base import PositionJSON, Source, SourcePosition
+from arrowtail.sources.positions import read_position
 
 if TYPE_CHECKING:
     from arrowtail.sinks.base import Sink
@@ -44,9 +45,9 @@ class Summary:
     #: for ``idle_exit`` does not dilute it).
     active_seconds: float = 0.0
     by_table_op: Counter[tuple[str, str]] = field(default_factory=Counter)
-    first_position: Position | None = None
-    last_position: Position | None = None
-    acknowledged: Position | None = None
+    first_position: PositionJSON | None = None
+    last_position: PositionJSON | None = None
+    acknowledged: PositionJSON | None = None
     stopped_by: str = ""
 
     @property
@@ -148,7 +149,7 @@ class Pipeline:
         self.source.open(start)
         acknowledged = start
         last_change = time.monotonic()
-        pending: Position | None = None
+        pending: PositionJSON | None = None
         # A sink that defers its commits (a commit interval) makes them durable when due, also
         # while no new position arrives.
         tick = getattr(self.sink, "tick", None)
@@ -224,11 +225,19 @@ class Pipeline:
             for item in ops.to_pylist():
                 self.summary.by_table_op[(table, item["values"])] += item["counts"]
 
-    def _acknowledge(self, acknowledged: Position | None) -> Position | None:
+    def _typed(self, position: PositionJSON) -> SourcePosition:
+        """``position`` as the source's typed position, which gives the order; a source that
+        declares no ``position_type`` gets the type its stored form names."""
+        position_type = getattr(self.source, "position_type", None)
+        return (
+            read_position(position) if position_type is None else position_type.from_json(position)
+        )
+
+    def _acknowledge(self, acknowledged: PositionJSON | None) -> PositionJSON | None:
         durable = self.sink.durable_position()
         if durable is None or durable == acknowledged:
             return acknowledged
-        if acknowledged is not None and position_key(durable) < position_key(acknowledged):
+        if acknowledged is not None and self._typed(durable) < self._typed(acknowledged):
             return acknowledged
         if self.checkpoint is not None:
             self.checkpoint.save(durable)

@@ -20,7 +20,7 @@ from arrowtail.lazy import call
 from arrowtail.pipeline import Pipeline, Summary
 from arrowtail.redact import redact_url
 from arrowtail.sinks import open_sink
-from arrowtail.sources.base import Chunk, Position, Source, position_key
+from arrowtail.sources.base import Chunk, PositionJSON, Source, SourcePosition
 
 log = logging.getLogger("arrowtail.run")
 
@@ -156,15 +156,15 @@ class AfterStored:
 
     def __init__(self, source: Any) -> None:
         self.source = source
-        self._after: tuple[int, ...] | None = None
+        self._after: SourcePosition | None = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.source, name)
 
-    def open(self, start: Position | None) -> None:
+    def open(self, start: PositionJSON | None) -> None:
         if start is not None:
             try:
-                self._after = position_key(start)
+                self._after = self.source.position_type.from_json(start)
             except (ValueError, TypeError, KeyError) as exc:
                 raise ConfigError(
                     f"the output holds a position this input cannot be compared with ({exc}); "
@@ -177,7 +177,7 @@ class AfterStored:
         chunk = self.source.poll(timeout)
         if self._after is None:
             return chunk
-        (after,) = self._after
+        after = self._after.order
         batches = []
         for table, version, batch in chunk.batches:
             newer = call("greater", batch.column("_pos"), pa.scalar(after, pa.uint64()))
@@ -185,11 +185,11 @@ class AfterStored:
             if kept.num_rows:
                 batches.append((table, version, kept))
         position = chunk.position
-        if position is not None and position_key(position) <= self._after:
+        if position is not None and self.source.position_type.from_json(position) <= self._after:
             position = None  # stored already; committing it again would move the output back
         return Chunk(batches, position, exhausted=chunk.exhausted, busy=chunk.busy)
 
-    def acknowledge(self, position: Position) -> None:
+    def acknowledge(self, position: PositionJSON) -> None:
         self.source.acknowledge(position)
 
     def close(self) -> None:

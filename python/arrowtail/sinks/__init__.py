@@ -30,9 +30,9 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from arrowtail.exceptions import ConfigError
-from arrowtail.sinks.base import Position, Sink
+from arrowtail.sinks.base import PositionJSON, Sink
 
-__all__ = ["Position", "Sink", "open_sink"]
+__all__ = ["PositionJSON", "Sink", "open_sink"]
 
 _BOOL = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 

@@ -9,20 +9,22 @@ position past it.
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import pyarrow as pa
 
-#: A source position: opaque to sinks, JSON-serialisable, ordered by the source. Sinks store and
-#: return it unchanged and never compare two positions themselves (commit order is the order).
-Position = dict[str, Any]
+# A source position (``PositionJSON``) is opaque to sinks: JSON-serialisable, ordered by the
+# source's typed position. Sinks store and return it unchanged and never compare two positions
+# themselves (commit order is the order); the database targets are the exception, see
+# ``arrowtail.sinks.database.target.position_order``.
+from arrowtail.sources.base import PositionJSON
 
 
 @runtime_checkable
 class Sink(Protocol):
     """A destination of change batches."""
 
-    def open(self) -> Position | None:
+    def open(self) -> PositionJSON | None:
         """Prepares the sink; returns the checkpoint it stores (None: it keeps none, or fresh)."""
         ...
 
@@ -30,12 +32,12 @@ class Sink(Protocol):
         """Accepts one change batch of ``table`` (``schema.table``) at ``schema_version``."""
         ...
 
-    def commit(self, position: Position) -> None:
+    def commit(self, position: PositionJSON) -> None:
         """Everything written so far belongs to source positions up to ``position``: make it
         durable (possibly asynchronously, see :meth:`durable_position`)."""
         ...
 
-    def durable_position(self) -> Position | None:
+    def durable_position(self) -> PositionJSON | None:
         """The highest committed position whose changes are all durably stored, or None."""
         ...
 

@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 
 from arrowtail import _core
 from arrowtail.exceptions import SinkError
-from arrowtail.sinks.base import Position
+from arrowtail.sinks.base import PositionJSON
 
 
 class JsonlSink:
@@ -38,9 +38,9 @@ class JsonlSink:
         self._out: IO[bytes] | None = None
         #: Whether the output is a regular file (fsynced at commits) rather than a stream.
         self._regular = False
-        self._durable: Position | None = None
+        self._durable: PositionJSON | None = None
 
-    def open(self) -> Position | None:
+    def open(self) -> PositionJSON | None:
         try:
             self._out = sys.stdout.buffer if self._path == "-" else open(self._path, "ab")  # noqa: SIM115
             self._regular = self._path != "-" and stat.S_ISREG(os.fstat(self._out.fileno()).st_mode)
@@ -60,7 +60,7 @@ class JsonlSink:
         except OSError as exc:
             raise SinkError(f"cannot write to {self._path}: {exc}") from exc
 
-    def commit(self, position: Position) -> None:
+    def commit(self, position: PositionJSON) -> None:
         if self._out is None:
             raise SinkError("JsonlSink.commit called before open()")
         try:
@@ -71,7 +71,7 @@ class JsonlSink:
             raise SinkError(f"cannot flush {self._path}: {exc}") from exc
         self._durable = position
 
-    def durable_position(self) -> Position | None:
+    def durable_position(self) -> PositionJSON | None:
         return self._durable
 
     def close(self) -> None:

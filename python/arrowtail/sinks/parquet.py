@@ -60,7 +60,7 @@ import pyarrow.parquet as pq
 
 from arrowtail.exceptions import SinkError
 from arrowtail.lazy import call
-from arrowtail.sinks.base import Position
+from arrowtail.sinks.base import PositionJSON
 from arrowtail.sinks.parquet_types import convert_batch, convert_schema
 
 MANIFEST_DIR = "_arrowtail"
@@ -144,8 +144,8 @@ class ParquetSink:
         #: Table directories the manifest records as this sink's (None: a manifest older than
         #: that record, where every directory under the root is taken as one).
         self._dirs: set[str] | None = set()
-        self._durable: Position | None = None
-        self._pending_position: Position | None = None
+        self._durable: PositionJSON | None = None
+        self._pending_position: PositionJSON | None = None
         self._last_durable_at = 0.0
         self._uncommitted: dict[tuple[str, int], list[pa.RecordBatch]] = {}
         self._open: dict[tuple[str, int], _OpenFile] = {}
@@ -155,7 +155,7 @@ class ParquetSink:
 
     # -- Sink interface ---------------------------------------------------------------------
 
-    def open(self) -> Position | None:
+    def open(self) -> PositionJSON | None:
         try:
             self._manifest_dir.mkdir(parents=True, exist_ok=True)
             manifest = self._read_manifest()
@@ -191,7 +191,7 @@ class ParquetSink:
             )
         self._uncommitted.setdefault(key, []).append(converted)
 
-    def commit(self, position: Position) -> None:
+    def commit(self, position: PositionJSON) -> None:
         if not self._opened:
             raise SinkError("ParquetSink.commit called before open()")
         try:
@@ -210,7 +210,7 @@ class ParquetSink:
         except OSError as exc:
             raise SinkError(f"cannot commit Parquet files under {self.root}: {exc}") from exc
 
-    def durable_position(self) -> Position | None:
+    def durable_position(self) -> PositionJSON | None:
         return self._durable
 
     def close(self) -> None:
@@ -340,12 +340,12 @@ class ParquetSink:
             raise SinkError(f"Parquet manifest {path} has an unknown format")
         return manifest
 
-    def _write_manifest(self, files: list[dict[str, Any]], position: Position | None) -> None:
+    def _write_manifest(self, files: list[dict[str, Any]], position: PositionJSON | None) -> None:
         """A durable commit: ``files`` and ``position``, every file number handed out so far."""
         self._store_manifest(files, position, self._next_file)
 
     def _store_manifest(
-        self, files: list[dict[str, Any]], position: Position | None, next_file: int
+        self, files: list[dict[str, Any]], position: PositionJSON | None, next_file: int
     ) -> None:
         manifest: dict[str, Any] = {
             "format": MANIFEST_FORMAT,
@@ -403,7 +403,7 @@ class ParquetSink:
             return False
         return int(m["n"]) >= self._stored_next_file
 
-    def stored_position(self) -> Position | None:
+    def stored_position(self) -> PositionJSON | None:
         """The checkpoint the manifest holds, read without preparing or cleaning anything (for
         ``arrowtail status``, which may look at the output of a run in progress)."""
         try:

@@ -5,14 +5,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import pyarrow as pa
 
 from arrowtail.exceptions import SourceError
 from arrowtail.redact import scrub
 
-Position = dict[str, Any]
+#: A position as sinks, checkpoint files and Kafka offsets store it: a small JSON object
+#: (docs/design.md, "Checkpoint positions"). Sinks keep it opaque; its meaning belongs to the
+#: source's :class:`SourcePosition`.
+PositionJSON = dict[str, Any]
 #: A change batch as decoders return it: (``schema.table``, schema version, record batch).
 TableBatch = tuple[str, int, pa.RecordBatch]
 
@@ -23,7 +26,7 @@ class Chunk:
     position that covers all of them (``None`` when nothing new was committed)."""
 
     batches: list[TableBatch] = field(default_factory=list)
-    position: Position | None = None
+    position: PositionJSON | None = None
     #: True when the source is finished (file input consumed); live sources never set it.
     exhausted: bool = False
     #: True when change data arrived but no transaction completed yet (a large transaction is
@@ -41,13 +44,17 @@ class Source(Protocol):
     #: ``postgres`` or ``mysql`` (or ``file``), for logs and metrics.
     kind: str
 
-    def open(self, start: Position | None) -> None:
+    @property
+    def position_type(self) -> type[SourcePosition]:
+        """The class of this source's positions; the pipeline orders positions through it."""
+
+    def open(self, start: PositionJSON | None) -> None:
         """Connects and starts streaming after ``start`` (or from the beginning / a snapshot)."""
 
     def poll(self, timeout: float) -> Chunk:
         """Returns what was committed within ``timeout`` seconds (possibly nothing)."""
 
-    def acknowledge(self, position: Position) -> None:
+    def acknowledge(self, position: PositionJSON) -> None:
         """Tells the source that everything up to ``position`` is stored by the sink."""
 
     def close(self) -> None:
@@ -62,14 +69,57 @@ class Source(Protocol):
     # decoders share; the pipeline then takes each batch's version as it comes.
 
 
-def position_key(position: Position) -> tuple[int, ...]:
-    """An ordering key for positions of one source: PostgreSQL ``lsn``, MySQL ``pos``
-    (``(file number << 32) | offset``); anything else has no order."""
-    if "lsn" in position:
-        return (int(position["lsn"]),)
-    if "pos" in position:
-        return (int(position["pos"]),)
-    raise ValueError(f"position without an order: {sorted(position)}")
+P = TypeVar("P", bound="SourcePosition")
+
+
+class SourcePosition:
+    """Base of the typed positions of one source (PostgreSQL LSNs, binlog coordinates).
+
+    Subclasses are frozen dataclasses that give :attr:`order`, the ``_pos`` the position covers,
+    and convert from and to the stored JSON form. Positions compare by :attr:`order` only (two
+    positions at one commit may differ in snapshot progress and still be equally far); equality
+    stays field by field. Positions of different sources do not compare."""
+
+    @property
+    def order(self) -> int:
+        raise NotImplementedError
+
+    def to_json(self) -> PositionJSON:
+        """The stored form, with exactly the keys and key order written so far."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_json(cls: type[P], data: PositionJSON) -> P:
+        """Reads the stored form (checkpoint files, Kafka offsets, target state rows)."""
+        raise NotImplementedError
+
+    def _key(self, other: object) -> tuple[int, int] | None:
+        if type(other) is not type(self):
+            return None
+        assert isinstance(other, SourcePosition)
+        return self.order, other.order
+
+    def __lt__(self, other: object) -> bool:
+        key = self._key(other)
+        return NotImplemented if key is None else key[0] < key[1]
+
+    def __le__(self, other: object) -> bool:
+        key = self._key(other)
+        return NotImplemented if key is None else key[0] <= key[1]
+
+    def __gt__(self, other: object) -> bool:
+        key = self._key(other)
+        return NotImplemented if key is None else key[0] > key[1]
+
+    def __ge__(self, other: object) -> bool:
+        key = self._key(other)
+        return NotImplemented if key is None else key[0] >= key[1]
+
+
+def unknown_keys(data: PositionJSON, known: tuple[str, ...]) -> tuple[tuple[str, Any], ...]:
+    """Keys a position type does not know, kept so that reading and writing a position loses
+    nothing a newer or older version stored."""
+    return tuple((k, v) for k, v in data.items() if k not in known)
 
 
 def retry_with_backoff(

@@ -9,7 +9,9 @@ from typing import Any
 
 from arrowtail import _core
 from arrowtail.exceptions import ConfigError, DecodeError
-from arrowtail.sources.base import Chunk, Position
+from arrowtail.sources.base import Chunk, PositionJSON, SourcePosition
+from arrowtail.sources.mysql.position import BinlogPosition
+from arrowtail.sources.postgres.position import PgPosition
 
 
 class FileSource:
@@ -24,6 +26,9 @@ class FileSource:
         if missing:
             raise ConfigError(f"input file not found: {missing[0]}")
         self.fmt = fmt
+        self.position_type: type[SourcePosition] = (
+            PgPosition if fmt == "pgoutput" else BinlogPosition
+        )
         self.paths = [Path(p) for p in paths]
         self._next = 0
         self._decoder: Any = None
@@ -31,7 +36,7 @@ class FileSource:
         #: The run's schema versions (see :class:`arrowtail._core.SchemaVersions`).
         self.schema_versions = _core.SchemaVersions()
 
-    def open(self, start: Position | None) -> None:
+    def open(self, start: PositionJSON | None) -> None:
         if start is not None:
             raise ConfigError(
                 f"the output already holds decoded changes up to {start}; decode into a new "
@@ -64,17 +69,17 @@ class FileSource:
         # file that ends inside a transaction (still being written, or cut).
         return Chunk(batches, self._position(), exhausted=self._next >= len(self.paths))
 
-    def _position(self) -> Position | None:
+    def _position(self) -> PositionJSON | None:
         if self.fmt == "pgoutput":
             lsn = self._decoder.committed_lsn
-            return {"lsn": lsn} if lsn else None
+            return PgPosition(lsn).to_json() if lsn else None
         last = self._decoder.last_commit
         if last is None:
             return None
         file, offset = last
-        return {"pos": _binlog_pos(file, offset), "file": file, "offset": offset}
+        return BinlogPosition.at(file, offset).to_json()
 
-    def acknowledge(self, position: Position) -> None:
+    def acknowledge(self, position: PositionJSON) -> None:
         return None
 
     def close(self) -> None:
@@ -82,10 +87,3 @@ class FileSource:
 
     def describe(self) -> dict[str, Any]:
         return {"files": [str(p) for p in self.paths], "bytes_read": self.bytes_read}
-
-
-def _binlog_pos(file: str, offset: int) -> int:
-    """``(file number << 32) | offset`` (docs/design.md); the number is the file name's suffix."""
-    suffix = file.rsplit(".", 1)[-1]
-    number = int(suffix) if suffix.isdigit() else 0
-    return (number << 32) | offset

@@ -21,7 +21,7 @@ import pyarrow as pa
 from arrowtail.exceptions import SinkError
 from arrowtail.sinks.database import sqltypes
 from arrowtail.sinks.database.mysql_values import row_literals, statements
-from arrowtail.sinks.database.target import STATE_TABLE, Position, TargetSink, TargetTable
+from arrowtail.sinks.database.target import STATE_TABLE, PositionJSON, TargetSink, TargetTable
 
 #: Keys per DELETE statement.
 DELETE_CHUNK = 1000
@@ -118,7 +118,7 @@ class MySqlTargetSink(TargetSink):
             ]
         )
 
-    def _write_state(self, position: Position) -> None:
+    def _write_state(self, position: PositionJSON) -> None:
         with self._conn.cursor() as cur:
             cur.execute(
                 f"INSERT INTO {STATE_TABLE} (sink_name, position, updated_at)"

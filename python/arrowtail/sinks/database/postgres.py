@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from arrowtail.sinks.database import sqltypes
 from arrowtail.sinks.database.postgres_copy import csv_payload
-from arrowtail.sinks.database.target import STATE_TABLE, Position, TargetSink, TargetTable
+from arrowtail.sinks.database.target import STATE_TABLE, PositionJSON, TargetSink, TargetTable
 
 
 class PostgresTargetSink(TargetSink):
@@ -72,7 +72,7 @@ class PostgresTargetSink(TargetSink):
                 " position jsonb NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())"
             )
 
-    def _write_state(self, position: Position) -> None:
+    def _write_state(self, position: PositionJSON) -> None:
         with self._conn.cursor() as cur:
             cur.execute(
                 f"INSERT INTO {STATE_TABLE} (sink_name, position, updated_at)"

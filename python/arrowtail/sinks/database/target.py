@@ -21,8 +21,9 @@ import pyarrow as pa
 from arrowtail.changes import collapse, table_info
 from arrowtail.exceptions import ArrowtailError, SinkError
 from arrowtail.sinks.database import sqltypes
+from arrowtail.sources.base import PositionJSON
+from arrowtail.sources.positions import read_position
 
-Position = dict[str, Any]
 STATE_TABLE = "arrowtail_state"
 #: Pseudo-tables (docs/design.md) that carry messages and DDL, not rows of a table.
 PSEUDO_TABLES = frozenset({"_messages", "_ddl"})
@@ -30,17 +31,17 @@ PSEUDO_TABLES = frozenset({"_messages", "_ddl"})
 log = logging.getLogger(__name__)
 
 
-def position_order(position: Position | None) -> int | None:
-    """The ``_pos`` a position covers: PostgreSQL ``lsn``, MySQL ``pos``; ``None`` if unknown.
+def position_order(position: PositionJSON | None) -> int | None:
+    """The ``_pos`` a position covers (its typed position's order); ``None`` if unknown.
 
     Unlike file and Kafka sinks, a database sink must compare positions: it decides which
     re-delivered changes its target already holds."""
     if not position:
         return None
-    for key in ("lsn", "pos"):
-        if key in position:
-            return int(position[key])
-    return None
+    try:
+        return read_position(position).order
+    except ValueError:
+        return None
 
 
 class TargetTable:
@@ -79,7 +80,7 @@ class TargetSink:
         self.sink_name = sink_name
         self.create_tables = create_tables
         self.table_map = table_map
-        self._durable: Position | None = None
+        self._durable: PositionJSON | None = None
         self._floor: int | None = None
         self._in_txn = False
         # Set when a write failed: its transaction, with every write since the last commit, is
@@ -90,7 +91,7 @@ class TargetSink:
 
     # -- the sink protocol -------------------------------------------------------------------
 
-    def open(self) -> Position | None:
+    def open(self) -> PositionJSON | None:
         """Connects, creates the state table if needed and returns the stored position. Called
         again after a failed write, it starts over from the stored position."""
         self._abort()
@@ -140,7 +141,7 @@ class TargetSink:
             self._fail(str(exc))
             raise SinkError(f"{self.engine} target, table {table}: {exc}") from exc
 
-    def commit(self, position: Position) -> None:
+    def commit(self, position: PositionJSON) -> None:
         """Commits everything written together with ``position`` in the state table."""
         if self._failed is not None:
             raise SinkError(
@@ -169,7 +170,7 @@ class TargetSink:
             self._durable = position
             self._floor = new if new is not None else self._floor
 
-    def durable_position(self) -> Position | None:
+    def durable_position(self) -> PositionJSON | None:
         """The last position committed to the target."""
         return self._durable
 
@@ -295,7 +296,7 @@ class TargetSink:
     def _ensure_state_table(self) -> None:
         raise NotImplementedError
 
-    def _read_state(self, lock: bool) -> Position | None:
+    def _read_state(self, lock: bool) -> PositionJSON | None:
         """The stored position (``lock``: row-locked until the transaction ends). Both engines'
         drivers take the same statement; psycopg returns jsonb parsed, PyMySQL JSON as text."""
         suffix = " FOR UPDATE" if lock else ""
@@ -309,7 +310,7 @@ class TargetSink:
             return None
         return row[0] if isinstance(row[0], dict) else json.loads(row[0])
 
-    def _write_state(self, position: Position) -> None:
+    def _write_state(self, position: PositionJSON) -> None:
         raise NotImplementedError
 
     def _default_schema(self) -> str:

@@ -56,7 +56,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 
 from arrowtail import _core
 from arrowtail.exceptions import ConfigError, SinkError
-from arrowtail.sinks.base import Position
+from arrowtail.sinks.base import PositionJSON
 from arrowtail.sinks.kafka.outbox import OutboxRoute, outbox_routes, route_batch, topic_groups
 
 DEFAULT_PRODUCER_CONFIG: dict[str, Any] = {
@@ -76,7 +76,7 @@ class _Group:
 
     def __init__(self, sink: KafkaSink) -> None:
         self.sink = sink
-        self.position: Position | None = None
+        self.position: PositionJSON | None = None
         self.outstanding = 0
         self.failure: str | None = None
 
@@ -131,12 +131,12 @@ class KafkaSink:
         self._limits: dict[str, int] = {}
         self._groups: deque[_Group] = deque()
         self._current: _Group | None = None
-        self._durable: Position | None = None
+        self._durable: PositionJSON | None = None
         self._failure: str | None = None
 
     # -- Sink interface ---------------------------------------------------------------------
 
-    def open(self) -> Position | None:
+    def open(self) -> PositionJSON | None:
         try:
             self._producer = Producer(self._config)
         except KafkaException as exc:
@@ -183,7 +183,7 @@ class KafkaSink:
         self._produce_many(producer, group, topic, keys, values, parts)
         producer.poll(0)
 
-    def commit(self, position: Position) -> None:
+    def commit(self, position: PositionJSON) -> None:
         producer, group = self._ready()
         group.position = position
         self._current = _Group(self)
@@ -191,7 +191,7 @@ class KafkaSink:
         producer.poll(0)
         self._advance()
 
-    def durable_position(self) -> Position | None:
+    def durable_position(self) -> PositionJSON | None:
         if self._producer is not None:
             self._producer.poll(0)
         self._advance()

@@ -37,7 +37,7 @@ import pyarrow as pa
 
 from arrowtail.changes import META_COLUMNS, collapse, table_info
 from arrowtail.exceptions import ConfigError, SchemaChangeError, SinkError
-from arrowtail.sinks.base import Position, table_parts
+from arrowtail.sinks.base import PositionJSON, table_parts
 
 log = logging.getLogger(__name__)
 
@@ -129,14 +129,14 @@ class LakeSink:
         self.commit_rows = commit_rows
         self._tables: dict[str, TableState] = {}
         self._pending_rows = 0
-        self._pending_position: Position | None = None
-        self._durable: Position | None = None
+        self._pending_position: PositionJSON | None = None
+        self._durable: PositionJSON | None = None
         self._last_flush = 0.0
         self._opened = False
 
     # -- Sink protocol ---------------------------------------------------------------------
 
-    def open(self) -> Position | None:
+    def open(self) -> PositionJSON | None:
         try:
             self._durable = self._read_state()
         except SinkError:
@@ -170,7 +170,7 @@ class LakeSink:
             state.pending.append(batch)
             self._pending_rows += batch.num_rows
 
-    def commit(self, position: Position) -> None:
+    def commit(self, position: PositionJSON) -> None:
         if not self._opened:
             raise SinkError(f"{type(self).__name__}.commit called before open()")
         self._pending_position = position
@@ -178,7 +178,7 @@ class LakeSink:
         if due or self._pending_rows >= self.commit_rows:
             self._flush()
 
-    def durable_position(self) -> Position | None:
+    def durable_position(self) -> PositionJSON | None:
         return self._durable
 
     def tick(self) -> None:
@@ -313,7 +313,7 @@ class LakeSink:
     def describe(self) -> str:
         raise NotImplementedError
 
-    def _read_state(self) -> Position | None:
+    def _read_state(self) -> PositionJSON | None:
         raise NotImplementedError
 
     def _write_state(self, position_json: str) -> None:

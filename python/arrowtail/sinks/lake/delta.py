@@ -20,7 +20,7 @@ from typing import Any
 import pyarrow as pa
 
 from arrowtail.exceptions import ConfigError, SchemaChangeError
-from arrowtail.sinks.base import Position, table_parts
+from arrowtail.sinks.base import PositionJSON, table_parts
 from arrowtail.sinks.lake.base import (
     HIGH_WATER_KEY,
     POSITION_KEY,
@@ -96,7 +96,7 @@ class DeltaSink(LakeSink):
 
     # -- state -----------------------------------------------------------------------------
 
-    def _read_state(self) -> Position | None:
+    def _read_state(self) -> PositionJSON | None:
         dl = _deltalake()
         path = self.root / STATE_DIR
         if not (path / "_delta_log").is_dir():

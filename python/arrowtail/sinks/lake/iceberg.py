@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from arrowtail.exceptions import ConfigError, SchemaChangeError, SinkError
-from arrowtail.sinks.base import Position, table_parts
+from arrowtail.sinks.base import PositionJSON, table_parts
 from arrowtail.sinks.lake.base import (
     HIGH_WATER_KEY,
     POSITION_KEY,
@@ -114,7 +114,7 @@ class IcebergSink(LakeSink):
         schema = Schema(NestedField(1, "note", StringType(), required=False))
         return self.catalog.create_table(ident, schema=schema)
 
-    def _read_state(self) -> Position | None:
+    def _read_state(self) -> PositionJSON | None:
         ident = (STATE_NAMESPACE, STATE_TABLE)
         if not self.catalog.table_exists(ident):
             return None

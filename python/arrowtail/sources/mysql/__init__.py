@@ -9,12 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from arrowtail.sources.mysql.source import (
-        MySqlSource,
-        MySqlUrl,
-        binlog_pos,
-        parse_url,
-    )
+    from arrowtail.sources.mysql.position import binlog_pos
+    from arrowtail.sources.mysql.source import MySqlSource, MySqlUrl, parse_url
 
 __all__ = ["MySqlSource", "MySqlUrl", "binlog_pos", "parse_url"]
 
@@ -23,5 +19,6 @@ def __getattr__(name: str) -> Any:
     if name in __all__:
         import importlib
 
-        return getattr(importlib.import_module("arrowtail.sources.mysql.source"), name)
+        module = "position" if name == "binlog_pos" else "source"
+        return getattr(importlib.import_module(f"arrowtail.sources.mysql.{module}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

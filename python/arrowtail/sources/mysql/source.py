@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -29,11 +29,12 @@ from arrowtail.exceptions import (
     SourceUnavailable,
 )
 from arrowtail.redact import redact_url, register_secret, scrub
-from arrowtail.sources.base import Chunk, Position, TableBatch, retry_with_backoff
+from arrowtail.sources.base import Chunk, PositionJSON, TableBatch, retry_with_backoff
 from arrowtail.sources.mysql import errors as mysql_errors
 from arrowtail.sources.mysql.busy import OpenWriters
 from arrowtail.sources.mysql.facts import MysqlFacts
-from arrowtail.sources.mysql.history import POSITION_KEY, SchemaHistory
+from arrowtail.sources.mysql.history import SchemaHistory
+from arrowtail.sources.mysql.position import BinlogPosition
 from arrowtail.sources.mysql.replication import (
     GRANTS_HINT,
     LACKS_PRIVILEGE,
@@ -45,12 +46,6 @@ from arrowtail.sources.mysql.replication import (
 )
 
 log = logging.getLogger("arrowtail.mysql")
-
-
-def binlog_pos(file: str, offset: int) -> int:
-    """``(file number << 32) | offset``; the number is the binlog file name's numeric suffix."""
-    suffix = file.rsplit(".", 1)[-1]
-    return ((int(suffix) if suffix.isdigit() else 0) << 32) | offset
 
 
 @dataclass(frozen=True)
@@ -96,6 +91,7 @@ class MySqlSource:
     """
 
     kind = "mysql"
+    position_type = BinlogPosition
 
     def __init__(
         self,
@@ -126,7 +122,7 @@ class MySqlSource:
         self._decoder: Any = None
         self._file = ""
         self._offset = 4
-        self._emitted: Position | None = None
+        self._emitted: PositionJSON | None = None
         self._last_event_time: float | None = None
         #: Commit time (Unix seconds) of the last transaction with captured rows, for status.
         self._commit_ts: float | None = None
@@ -141,7 +137,7 @@ class MySqlSource:
         self._history = SchemaHistory(
             self._conn.query_connection, "" if self.tables else database, self._wanted
         )
-        self._snapshot_position: Position | None = None
+        self._snapshot_position: BinlogPosition | None = None
         #: Decoded events other than heartbeats, to tell data arriving from a quiet stream.
         self._data_events = 0
         self._quiet_since = time.monotonic()
@@ -151,14 +147,14 @@ class MySqlSource:
         #: the snapshot, so each batch is numbered for the whole run where it is made.
         self.schema_versions = _core.SchemaVersions()
 
-    def open(self, start: Position | None) -> None:
+    def open(self, start: PositionJSON | None) -> None:
         with self._privileges():
             self._open(start)
 
     def _privileges(self) -> Any:
         return privileges(self._conn.user, self._conn.host, self._conn.port)
 
-    def _open(self, start: Position | None) -> None:
+    def _open(self, start: PositionJSON | None) -> None:
         info = self._conn.check()
         self._check_tables()
         self._facts.server_id = info.server_id
@@ -169,8 +165,11 @@ class MySqlSource:
             )
             self._minimal = True
         if start is not None:
-            self._file, self._offset = str(start["file"]), int(start["offset"])
-            self._gtid = str(start.get("gtid") or "")
+            resume = BinlogPosition.from_json(start)
+            if resume.file is None or resume.offset is None:
+                raise ConfigError(f"checkpoint position {start} names no binlog file and offset")
+            self._file, self._offset = resume.file, resume.offset
+            self._gtid = resume.gtid or ""
             self._emitted = dict(start)
             if self._minimal:
                 self._history.restore(start)
@@ -202,16 +201,11 @@ class MySqlSource:
             conn.close()
             raise
         self._file, self._offset = point.file, point.offset
-        pos = binlog_pos(point.file, point.offset)
-        self._snapshot_position = {
-            "pos": pos,
-            "file": point.file,
-            "offset": point.offset,
-            "gtid": point.gtid,
-            "snapshot": True,
-        }
+        self._snapshot_position = BinlogPosition.at(
+            point.file, point.offset, gtid=point.gtid, snapshot=True
+        )
         log.info("snapshot of %d tables at %s:%d", len(tables), point.file, point.offset)
-        self._snapshot = mysql_snapshot.snapshot(conn, pos, tables)
+        self._snapshot = mysql_snapshot.snapshot(conn, self._snapshot_position.pos, tables)
 
     def _check_tables(self) -> None:
         """Refuses ``tables`` naming a table that does not exist (or that the user cannot see):
@@ -256,13 +250,14 @@ class MySqlSource:
             return Chunk(self._facts.annotate([(table, version, rows)]))
         # Snapshot complete: its position covers every row read; stream from there on.
         self._snapshot = None
-        position, self._snapshot_position = self._snapshot_position, None
-        self._emitted = position
-        self._gtid = str((position or {}).get("gtid") or "")
+        point, self._snapshot_position = self._snapshot_position, None
+        self._gtid = (point.gtid if point is not None else None) or ""
         with self._privileges():
             self._start()
-        if position is not None and self._minimal:
-            position[POSITION_KEY] = self._history.as_position()
+        if point is not None and self._minimal:
+            point = replace(point, schemas=self._history.as_position())
+        position = point.to_json() if point is not None else None
+        self._emitted = position
         return Chunk([], position)
 
     def _current_end(self) -> tuple[str, int]:
@@ -359,24 +354,22 @@ class MySqlSource:
         stats = self._decoder.stats
         data_events = stats["events"] - stats["heartbeats"]
         arrived, self._data_events = data_events > self._data_events, data_events
-        position: Position | None = None
+        position: PositionJSON | None = None
         # Read after _decode's flush: the last commit then covers exactly the batches above, also
         # when the poll ended inside a transaction (whose rows come with the poll of its commit).
         last = self._decoder.last_commit
         if last is not None and (last[0], last[1]) != (self._file, self._offset):
             self._file, self._offset = last
-            position = {
-                "pos": binlog_pos(self._file, self._offset),
-                "file": self._file,
-                "offset": self._offset,
-                "gtid": self._decoder.mariadb_gtid_state or self._decoder.last_gtid or "",
-            }
-            if self._minimal:
-                position[POSITION_KEY] = self._history.as_position()
             self._commit_ts = _last_commit_ts(batches) or self._commit_ts
-            if self._commit_ts is not None:
-                position["commit_ts"] = self._commit_ts
-            self._gtid = str(position["gtid"])
+            commit = BinlogPosition.at(
+                self._file,
+                self._offset,
+                gtid=self._decoder.mariadb_gtid_state or self._decoder.last_gtid or "",
+                schemas=self._history.as_position() if self._minimal else None,
+                commit_ts=self._commit_ts,
+            )
+            position = commit.to_json()
+            self._gtid = commit.gtid or ""
             self._emitted = position
             self._last_event_time = time.time()
         now = time.monotonic()
@@ -416,7 +409,7 @@ class MySqlSource:
         self.reconnects += 1
         log.info("reconnected; resuming at %s:%d", self._file, self._offset)
 
-    def acknowledge(self, position: Position) -> None:
+    def acknowledge(self, position: PositionJSON) -> None:
         # MySQL keeps no replica position; the checkpoint is the sink's or the local file.
         return None
 

@@ -37,7 +37,7 @@ import logging
 import time
 import uuid
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -48,8 +48,9 @@ from arrowtail import _core
 from arrowtail.exceptions import ConfigError, SourceError
 from arrowtail.lazy import LazyModule
 from arrowtail.progress import TableProgress
-from arrowtail.sources.base import Position, TableBatch
+from arrowtail.sources.base import PositionJSON, TableBatch
 from arrowtail.sources.postgres import admin as pg_admin
+from arrowtail.sources.postgres.position import PgPosition
 from arrowtail.sources.postgres.snapshot import (
     TableShape,
     chunk_bound,
@@ -201,14 +202,14 @@ class IncrementalSnapshots:
         """True while a requested snapshot is not finished."""
         return bool(self.requests)
 
-    def restore(self, start: Position | None) -> None:
+    def restore(self, start: PositionJSON | None) -> None:
         """Takes up the progress stored in ``start`` (requests, tables left, last key)."""
         self.requests = json.loads(json.dumps((start or {}).get("incremental", [])))
         self._handed = json.loads(json.dumps(self.requests))
         if self.requests:
             log.info("resuming incremental snapshot %s", self.requests[0]["id"])
 
-    def attach(self, position: Position | None, fallback: Position) -> Position | None:
+    def attach(self, position: PositionJSON | None, fallback: PositionJSON) -> PositionJSON | None:
         """``position`` with the current progress in it (key ``incremental``). When the stream
         brought no new position but the progress changed, ``fallback`` (the last position handed
         out) carries it instead, so chunks handed on are recorded with the next commit."""
@@ -218,10 +219,7 @@ class IncrementalSnapshots:
                 return None
             position = fallback
         self._handed = state
-        out = {k: v for k, v in position.items() if k != "incremental"}
-        if state:
-            out["incremental"] = state
-        return out
+        return replace(PgPosition.from_json(position), incremental=state or None).to_json()
 
     def process(self, batches: list[TableBatch]) -> list[TableBatch]:
         """Consumes signal and watermark messages, reconciles the held chunk with the streamed

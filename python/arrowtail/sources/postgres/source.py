@@ -44,7 +44,7 @@ from arrowtail.config import WIRES
 from arrowtail.exceptions import ConfigError, SourceError
 from arrowtail.lazy import call
 from arrowtail.redact import redact_url, scrub
-from arrowtail.sources.base import Chunk, Position, TableBatch, retry_with_backoff
+from arrowtail.sources.base import Chunk, PositionJSON, TableBatch, retry_with_backoff
 from arrowtail.sources.postgres import admin as pg_admin
 from arrowtail.sources.postgres import errors as pg_errors
 from arrowtail.sources.postgres.heartbeat import Heartbeat, drop_heartbeats
@@ -53,6 +53,7 @@ from arrowtail.sources.postgres.incremental import (
 )
 from arrowtail.sources.postgres.incremental import IncrementalSnapshots
 from arrowtail.sources.postgres.keys import CatalogKeys
+from arrowtail.sources.postgres.position import PgPosition
 from arrowtail.sources.postgres.replication import (
     Stream,
     start_native_replication,
@@ -64,9 +65,9 @@ from arrowtail.sources.postgres.toast import ToastReselect
 log = logging.getLogger("arrowtail.postgres")
 
 
-def _end_lsn(position: Position) -> int:
+def _end_lsn(position: PositionJSON) -> int:
     """Where a position ends: ``end_lsn``, or ``lsn`` for positions written without one."""
-    return int(position["end_lsn"] if "end_lsn" in position else position["lsn"])
+    return PgPosition.from_json(position).resume_lsn
 
 
 def _oldest_commit(batches: list[TableBatch]) -> float:
@@ -109,6 +110,7 @@ class PostgresSource:
     """
 
     kind = "postgres"
+    position_type = PgPosition
 
     def __init__(
         self,
@@ -159,7 +161,7 @@ class PostgresSource:
         self._decoder = _core.PgOutputDecoder(versions=self.schema_versions)
         self._keys = CatalogKeys(dsn, publication)
         self._snapshot: Iterator[TableBatch] | None = None
-        self._snapshot_position: Position | None = None
+        self._snapshot_position: PositionJSON | None = None
         #: end LSN of the last transaction handed to the pipeline (where a reconnect resumes).
         self._emitted_end = 0
         self._emitted_lsn = 0
@@ -180,7 +182,7 @@ class PostgresSource:
 
     # -- Source protocol ---------------------------------------------------------------------
 
-    def open(self, start: Position | None) -> None:
+    def open(self, start: PositionJSON | None) -> None:
         with pg_admin.connect(self._dsn) as conn:
             version = pg_admin.check_server(conn)
             pg_admin.check_tables(conn, self.publication, self.tables)
@@ -223,7 +225,7 @@ class PostgresSource:
             )
         self._incremental.restore(start)
         if start is not None:
-            self._emitted_lsn = int(start["lsn"])
+            self._emitted_lsn = PgPosition.from_json(start).lsn
             self._emitted_end = self._acked_end = _end_lsn(start)
         elif slot is not None:
             self._emitted_end = self._acked_end = slot.confirmed_flush_lsn
@@ -277,7 +279,7 @@ class PostgresSource:
                 repl.close()
 
         self._snapshot = rows()
-        self._snapshot_position = {"lsn": consistent, "end_lsn": consistent, "snapshot": True}
+        self._snapshot_position = PgPosition(consistent, consistent, snapshot=True).to_json()
 
     def poll(self, timeout: float) -> Chunk:
         if self._snapshot is not None:
@@ -289,7 +291,7 @@ class PostgresSource:
         except (SourceError, psycopg.Error) as exc:
             return self._reconnect(exc)
 
-    def acknowledge(self, position: Position) -> None:
+    def acknowledge(self, position: PositionJSON) -> None:
         end = _end_lsn(position)
         while self._unacknowledged and self._unacknowledged[0][0] <= end:
             self._unacknowledged.popleft()
@@ -414,12 +416,12 @@ class PostgresSource:
         # lost stream, and the reconnect reads these transactions again.
         batches = self._keys.annotate(batches)
         self.heartbeats_received += heartbeats
-        position: Position | None = None
+        position: PositionJSON | None = None
         committed = self._decoder.committed_lsn
         if committed > self._emitted_lsn:
             self._emitted_lsn = committed
             self._emitted_end = self._decoder.confirmable_lsn
-            position = {"lsn": committed, "end_lsn": self._emitted_end}
+            position = PgPosition(committed, self._emitted_end).to_json()
             self._unacknowledged.append((self._emitted_end, _oldest_commit(batches)))
         # Nothing in flight and everything handed out acknowledged: the keepalive's WAL end holds
         # no change of ours, so it becomes a position of its own. It travels through the sink
@@ -428,7 +430,7 @@ class PostgresSource:
         wal_end = self._decoder.last_wal_end
         if idle_advance and idle and position is None and wal_end > self._emitted_end:
             self._emitted_lsn = self._emitted_end = wal_end
-            position = {"lsn": wal_end, "end_lsn": wal_end}
+            position = PgPosition(wal_end, wal_end).to_json()
         batches, position = self._hooks(batches, position)
         # Incremental snapshot chunks join here; positions are already counted, so only the
         # facts known by now are applied.
@@ -436,15 +438,15 @@ class PostgresSource:
         return Chunk(batches, position)
 
     def _hooks(
-        self, batches: list[TableBatch], position: Position | None
-    ) -> tuple[list[TableBatch], Position | None]:
+        self, batches: list[TableBatch], position: PositionJSON | None
+    ) -> tuple[list[TableBatch], PositionJSON | None]:
         """TOAST re-select, then incremental snapshots (signals, watermarks, the next chunk);
         the position gains the snapshot progress."""
         if self._toast is not None and batches:
             batches = self._toast.fill(batches)
         batches = self._incremental.process(batches)
         self._incremental.step()
-        last = {"lsn": self._emitted_lsn, "end_lsn": self._emitted_end}
+        last = PgPosition(self._emitted_lsn, self._emitted_end).to_json()
         return batches, self._incremental.attach(position, last)
 
     def _send_status(self) -> None:

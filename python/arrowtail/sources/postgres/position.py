@@ -1,0 +1,57 @@
+"""Positions of the PostgreSQL source: where a transaction committed in the WAL, where a restart
+resumes, and the snapshot progress that travels with them (docs/design.md, "Checkpoint
+positions")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from arrowtail.sources.base import PositionJSON, SourcePosition, unknown_keys
+
+_KEYS = ("lsn", "end_lsn", "snapshot", "incremental")
+
+
+@dataclass(frozen=True, eq=True)
+class PgPosition(SourcePosition):
+    """``lsn``: commit LSN of the last stored transaction (or the WAL end of an idle keepalive),
+    the ``_pos`` of its changes; ``end_lsn``: end of that commit record, what the slot is told is
+    flushed (absent in positions written by ``decode`` from capture files); ``snapshot``: the
+    position completes an initial snapshot; ``incremental``: progress of incremental snapshots."""
+
+    lsn: int
+    end_lsn: int | None = None
+    snapshot: bool = False
+    incremental: list[dict[str, Any]] | None = None
+    extra: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def order(self) -> int:
+        return self.lsn
+
+    @property
+    def resume_lsn(self) -> int:
+        """Where a restart resumes: ``end_lsn``, or ``lsn`` for positions without one."""
+        return self.lsn if self.end_lsn is None else self.end_lsn
+
+    def to_json(self) -> PositionJSON:
+        out: PositionJSON = {"lsn": self.lsn}
+        if self.end_lsn is not None:
+            out["end_lsn"] = self.end_lsn
+        if self.snapshot:
+            out["snapshot"] = True
+        if self.incremental is not None:
+            out["incremental"] = self.incremental
+        out.update(self.extra)
+        return out
+
+    @classmethod
+    def from_json(cls, data: PositionJSON) -> PgPosition:
+        end = data.get("end_lsn")
+        return cls(
+            lsn=int(data["lsn"]),
+            end_lsn=None if end is None else int(end),
+            snapshot=bool(data.get("snapshot", False)),
+            incremental=data.get("incremental"),
+            extra=unknown_keys(data, _KEYS),
+        )
