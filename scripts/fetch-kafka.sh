@@ -2,8 +2,8 @@
 # Fetch the jars of an Apache Kafka broker (KRaft, no ZooKeeper) from Maven Central for the
 # integration tests: the runtime dependencies of kafka_2.13 plus its SLF4J->log4j2 binding, as
 # listed in scripts/kafka-pom.xml, into ${ARROWTAIL_CACHE:-$HOME/.cache/arrowtail}/kafka-<version>/libs;
-# then a standalone Kafka Connect worker and Debezium's JDBC sink connector (scripts/connect-pom.xml)
-# into .../connect-<version>/{libs,plugins}. Does nothing for a directory that is already complete.
+# then a standalone Kafka Connect worker and Debezium's JDBC sink, PostgreSQL and MariaDB connectors
+# (scripts/connect-pom.xml) into .../connect-<version>/{libs,plugins}. Does nothing for a directory that is already complete.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -21,8 +21,14 @@ fetch_connect() {
     cversion="$(sed -n 's|.*<kafka.version>\(.*\)</kafka.version>.*|\1|p' "$cpom")"
     dbz="$(sed -n 's|.*<debezium.version>\(.*\)</debezium.version>.*|\1|p' "$cpom")"
     cdest="$cache/connect-$cversion"
-    if [[ -f "$cdest/.complete" && -f "$cdest/plugins/debezium-connector-jdbc/debezium-connector-jdbc-$dbz.jar" ]]; then
-        echo "fetch-kafka: Kafka Connect $cversion and Debezium JDBC sink $dbz already in $cdest"
+    # The JDBC sink reads arrowtail's topics; the PostgreSQL and MariaDB source connectors
+    # capture the same changes for the golden comparison with Debezium's own events.
+    local connectors=(jdbc postgres mariadb) c complete=1
+    for c in "${connectors[@]}"; do
+        [[ -f "$cdest/plugins/debezium-connector-$c/debezium-connector-$c-$dbz.jar" ]] || complete=0
+    done
+    if [[ -f "$cdest/.complete" && $complete == 1 ]]; then
+        echo "fetch-kafka: Kafka Connect $cversion and Debezium $dbz connectors already in $cdest"
         return 0
     fi
     mkdir -p "$cache"
@@ -30,24 +36,30 @@ fetch_connect() {
     # shellcheck disable=SC2064
     trap "rm -rf '$cwork'" RETURN
     cp "$cpom" "$cwork/pom.xml"
-    echo "fetch-kafka: resolving Kafka Connect $cversion and Debezium JDBC sink $dbz from Maven Central"
+    echo "fetch-kafka: resolving Kafka Connect $cversion and Debezium $dbz connectors from Maven Central"
     (cd "$cwork" && mvn -q -B -Dstyle.color=never dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=libs)
     # The released plugin archive, as Debezium ships it: its own Jackson and drivers, which a
     # folder assembled from the connector's Maven dependencies would clash with.
-    (cd "$cwork" && mvn -q -B -Dstyle.color=never dependency:copy \
-        "-Dartifact=io.debezium:debezium-connector-jdbc:$dbz:tar.gz:plugin" -DoutputDirectory=archive)
-    archive="$cwork/archive/debezium-connector-jdbc-$dbz-plugin.tar.gz"
     mkdir -p "$cwork/plugins"
-    tar -xzf "$archive" -C "$cwork/plugins"
-    if [[ ! -f "$cwork/libs/connect-runtime-$cversion.jar" || ! -f "$cwork/plugins/debezium-connector-jdbc/debezium-connector-jdbc-$dbz.jar" ]]; then
-        echo "fetch-kafka: the Connect worker or the JDBC sink is missing after the Maven run" >&2
+    for c in "${connectors[@]}"; do
+        (cd "$cwork" && mvn -q -B -Dstyle.color=never dependency:copy \
+            "-Dartifact=io.debezium:debezium-connector-$c:$dbz:tar.gz:plugin" -DoutputDirectory=archive)
+        archive="$cwork/archive/debezium-connector-$c-$dbz-plugin.tar.gz"
+        tar -xzf "$archive" -C "$cwork/plugins"
+        if [[ ! -f "$cwork/plugins/debezium-connector-$c/debezium-connector-$c-$dbz.jar" ]]; then
+            echo "fetch-kafka: Debezium's $c connector is missing after the Maven run" >&2
+            return 1
+        fi
+    done
+    if [[ ! -f "$cwork/libs/connect-runtime-$cversion.jar" ]]; then
+        echo "fetch-kafka: the Connect worker is missing after the Maven run" >&2
         return 1
     fi
     rm -rf "$cwork/archive" "$cwork/pom.xml"
     touch "$cwork/.complete"
     rm -rf "$cdest"
     mv "$cwork" "$cdest"
-    echo "fetch-kafka: Kafka Connect in $cdest/libs, Debezium JDBC sink in $cdest/plugins"
+    echo "fetch-kafka: Kafka Connect in $cdest/libs, Debezium connectors in $cdest/plugins"
 }
 
 # A complete fetch leaves this marker; a half-finished one never lands in $dest at all.

@@ -99,7 +99,27 @@ def _add_run_options(p: argparse.ArgumentParser, *, snapshot: bool = True) -> No
     p.add_argument(
         "--tables",
         metavar="LIST",
-        help="comma-separated schema.table names to capture (default: all)",
+        help="comma-separated schema.table names to capture (default: all); PostgreSQL 15+: "
+        "each may carry a column list and a row filter for the publication arrowtail creates, "
+        "e.g. \"public.orders (id, status, total) WHERE (status <> 'draft')\"",
+    )
+    p.add_argument(
+        "--include-columns",
+        metavar="LIST",
+        help="schema.table.column names (wildcards allowed in the table part): a table named "
+        "here keeps only these columns",
+    )
+    p.add_argument(
+        "--exclude-columns",
+        metavar="LIST",
+        help="schema.table.column names left out of every change",
+    )
+    p.add_argument(
+        "--key-columns",
+        metavar="SPEC",
+        help="key columns per table, as Debezium's message.key.columns: "
+        "'schema.table:col1,col2;other.table:col' (for tables without a primary key, or to "
+        "key by other columns)",
     )
     if snapshot:
         p.add_argument(
@@ -181,6 +201,11 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             "toast_reselect": args.toast_reselect,
         },
         "sink": {"url": args.to, "create_tables": args.create_tables},
+        "transform": {
+            "include_columns": args.include_columns,
+            "drop_columns": args.exclude_columns,
+            "key_columns": args.key_columns,
+        },
         "run": {
             "checkpoint": args.checkpoint,
             "idle_exit": args.idle_exit,
@@ -231,6 +256,7 @@ def _request_incremental(args: argparse.Namespace) -> int:
     from arrowtail import config as config_mod
     from arrowtail.exceptions import ConfigError
     from arrowtail.sources.postgres.incremental import request_snapshot
+    from arrowtail.tables import parse_all as parse_tables
 
     overrides = _overrides(args)
     overrides["sink"] = {"url": "jsonl:-"}  # no sink: the running source writes to its own
@@ -238,7 +264,8 @@ def _request_incremental(args: argparse.Namespace) -> int:
     if cfg.source.kind != "postgres":
         raise ConfigError("--incremental works with a postgresql:// source")
     password = cfg.source.password()
-    snapshot_id = request_snapshot(cfg.source.url, cfg.source.tables, password=password)
+    names = [spec.name for spec in parse_tables(cfg.source.tables)]
+    snapshot_id = request_snapshot(cfg.source.url, names, password=password)
     print(f"requested incremental snapshot {snapshot_id}", file=sys.stderr)
     return 0
 

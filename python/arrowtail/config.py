@@ -37,6 +37,8 @@ from urllib.parse import urlsplit
 
 from arrowtail.exceptions import ConfigError
 from arrowtail.redact import redact_url, register_secret
+from arrowtail.tables import parse_all as parse_tables
+from arrowtail.tables import split_list
 from arrowtail.transforms import TransformConfig
 
 if sys.version_info >= (3, 11):
@@ -229,6 +231,13 @@ class Config:
             )
         redact_url(self.sink.url)
         check_url("sink.url", self.sink.url)
+        specs = parse_tables(self.source.tables)
+        if self.source.kind != "postgres" and any(s.filtered for s in specs):
+            raise ConfigError(
+                "source.tables: column lists and WHERE filters are PostgreSQL publication "
+                "features; for MySQL/MariaDB name the tables alone and choose columns with "
+                "transform.include_columns / transform.drop_columns"
+            )
         for key in ("snapshot_chunk_rows", "incremental_chunk_rows"):
             if getattr(self.source, key) < 1:
                 raise ConfigError(f"source.{key} must be at least 1")
@@ -298,7 +307,9 @@ def _coerce(section: str, key: str, value: Any, target: Any) -> Any:
         if "int" in str(kind) and "list" not in str(kind) and value is not None:
             return int(value)
         if "list" in str(kind) and isinstance(value, str):
-            return [v.strip() for v in value.split(",") if v.strip()]
+            if key == "key_columns":  # table:col,col;table:col (Debezium's message.key.columns)
+                return [v.strip() for v in value.split(";") if v.strip()]
+            return split_list(value)
     except KeyError as exc:
         raise ConfigError(f"{section}.{key} must be true or false, not {value!r}") from exc
     except (TypeError, ValueError) as exc:

@@ -5,12 +5,22 @@ Column rules name columns as ``schema.table.column``; the table part may use she
 from a file in the repository or a command-line flag), written as 64 hex characters, so equal
 values still join after masking.
 
+``include_columns`` and ``drop_columns`` are Debezium's ``column.include.list`` and
+``column.exclude.list``: a table named by an include rule keeps only its listed columns. Key
+columns are never removed: the key of every change needs them, so naming one to be dropped (or
+leaving it out of an include list) is refused. ``key_columns`` is Debezium's
+``message.key.columns``: ``table:column,column`` entries (the table part may use wildcards; on the
+command line, entries are separated by ``;``) replace a table's key, for tables without a primary
+key or to key by other columns.
+
 Example::
 
     [transform]
     include_tables = ["public.*"]
     exclude_tables = ["public.audit_log"]
     drop_columns = ["public.users.password_hash"]
+    include_columns = ["public.orders.id", "public.orders.status"]   # only these of the table
+    key_columns = ["public.events:device_id,seq"]   # the key of a table without a primary key
     redact_columns = ["*.*.ssn"]
     hash_columns = ["public.users.email"]
     hash_key_env = "ARROWTAIL_MASK_KEY"
@@ -35,6 +45,8 @@ class TransformConfig:
     include_tables: list[str] = field(default_factory=list)
     exclude_tables: list[str] = field(default_factory=list)
     drop_columns: list[str] = field(default_factory=list)
+    include_columns: list[str] = field(default_factory=list)
+    key_columns: list[str] = field(default_factory=list)
     redact_columns: list[str] = field(default_factory=list)
     hash_columns: list[str] = field(default_factory=list)
     hash_key_env: str | None = None
@@ -57,6 +69,8 @@ class TableTransform:
     def __init__(self, config: TransformConfig, environ: dict[str, str] | None = None) -> None:
         self.config = config
         self._drop = [_split(s, "drop_columns") for s in config.drop_columns]
+        self._include = [_split(s, "include_columns") for s in config.include_columns]
+        self._keys = [_split_key(s) for s in config.key_columns]
         self._redact = [_split(s, "redact_columns") for s in config.redact_columns]
         self._hash = [_split(s, "hash_columns") for s in config.hash_columns]
         self._key = b""
@@ -74,7 +88,9 @@ class TableTransform:
                 )
             register_secret(key)
             self._key = key.encode()
-        self._rules: dict[str, tuple[list[str], list[str], list[str]]] = {}
+        self._rules: dict[
+            tuple[str, tuple[str, ...]], tuple[list[str], list[str], list[str], str | None]
+        ] = {}
 
     def wants(self, table: str) -> bool:
         """Whether changes of ``table`` pass the include/exclude filters."""
@@ -86,15 +102,69 @@ class TableTransform:
     def __call__(self, table: str, batch: pa.RecordBatch) -> pa.RecordBatch | None:
         if not self.wants(table):
             return None
-        rules = self._rules.get(table)
+        layout = tuple(batch.schema.names)
+        rules = self._rules.get((table, layout))
         if rules is None:
-            rules = (
-                _columns_for(table, self._drop),
-                _columns_for(table, self._redact),
-                _columns_for(table, self._hash),
-            )
-            self._rules[table] = rules
-        drop, redact, hashed = rules
+            rules = self._rules_for(table, batch.schema)
+            self._rules[(table, layout)] = rules
+        drop, redact, hashed, key = rules
+        if key is not None:
+            meta = dict(batch.schema.metadata or {})
+            meta[b"arrowtail.primary_key"] = key.encode()
+            meta.pop(b"arrowtail.primary_key_from", None)
+            meta[b"arrowtail.key_from"] = b"key_columns"
+            batch = batch.replace_schema_metadata(meta)
         if not (drop or redact or hashed):
             return batch
         return _core.mask_batch(batch, drop=drop, redact=redact, hash=hashed, key=self._key)
+
+    def _rules_for(
+        self, table: str, schema: pa.Schema
+    ) -> tuple[list[str], list[str], list[str], str | None]:
+        user = [n for n in schema.names if not n.startswith("_")]
+        drop = _columns_for(table, self._drop)
+        included = _columns_for(table, self._include)
+        if included:
+            unknown = sorted(set(included) - set(user))
+            if unknown:
+                raise ConfigError(
+                    f"transform.include_columns names {', '.join(unknown)}, which {table} does "
+                    f"not have (its columns: {', '.join(user)})"
+                )
+            drop = drop + [c for c in user if c not in included]
+        key = None
+        for pattern, columns in self._keys:
+            if fnmatchcase(table, pattern):
+                missing = [c for c in columns if c not in user]
+                if missing:
+                    raise ConfigError(
+                        f"transform.key_columns names {', '.join(missing)} as key of {table}, "
+                        f"which has no such column (its columns: {', '.join(user)})"
+                    )
+                key = ",".join(columns)
+                break
+        meta = schema.metadata or {}
+        keys = (key or meta.get(b"arrowtail.primary_key", b"").decode()).split(",")
+        dropped_keys = sorted(set(drop) & (set(keys) - {""}))
+        if dropped_keys:
+            raise ConfigError(
+                f"transform: {', '.join(dropped_keys)} of {table} is a key column, which every "
+                "change's key needs; keep it (drop_columns / include_columns), or key the table "
+                "by other columns (key_columns)"
+            )
+        return (
+            sorted(set(drop)),
+            _columns_for(table, self._redact),
+            _columns_for(table, self._hash),
+            key,
+        )
+
+
+def _split_key(spec: str) -> tuple[str, list[str]]:
+    table, colon, columns = spec.partition(":")
+    names = [c.strip() for c in columns.split(",") if c.strip()]
+    if not colon or not table.strip() or not names:
+        raise ConfigError(
+            f"transform.key_columns: {spec!r} must look like schema.table:column[,column...]"
+        )
+    return table.strip(), names

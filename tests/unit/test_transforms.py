@@ -60,3 +60,59 @@ def test_hashing_needs_a_key_from_the_environment() -> None:
         TableTransform(cfg, environ={})
     with pytest.raises(ConfigError, match="schema.table.column"):
         TableTransform(TransformConfig(drop_columns=["email"]))
+
+
+def keyed(batch: pa.RecordBatch, key: str) -> pa.RecordBatch:
+    meta = dict(batch.schema.metadata or {})
+    meta[b"arrowtail.primary_key"] = key.encode()
+    return batch.replace_schema_metadata(meta)
+
+
+def test_include_columns_keep_only_the_listed_ones_in_the_row_and_the_old_image() -> None:
+    t = TableTransform(TransformConfig(include_columns=["public.users.id", "public.users.email"]))
+    out = t("public.users", keyed(users_batch(), "id"))
+    assert out is not None
+    assert out.schema.names == ["id", "email", "_op", "_pos", "_before"]
+    assert out.column("_before").type == pa.struct([("id", pa.int64()), ("email", pa.string())])
+    assert out.column("_before").to_pylist()[1] == {"id": 2, "email": "old@x.org"}
+    # Tables no include rule names keep every column.
+    other = t("public.other", keyed(users_batch(), "id"))
+    assert other is not None and "ssn" in other.schema.names
+
+
+def test_include_or_exclude_never_removes_a_key_column() -> None:
+    with pytest.raises(ConfigError, match="id of public.users is a key column"):
+        TableTransform(TransformConfig(include_columns=["public.users.email"]))(
+            "public.users", keyed(users_batch(), "id")
+        )
+    with pytest.raises(ConfigError, match="id of public.users is a key column"):
+        TableTransform(TransformConfig(drop_columns=["public.users.id"]))(
+            "public.users", keyed(users_batch(), "id")
+        )
+    with pytest.raises(ConfigError, match="names nope, which public.users does not have"):
+        TableTransform(TransformConfig(include_columns=["public.users.nope"]))(
+            "public.users", keyed(users_batch(), "id")
+        )
+
+
+def test_key_columns_replace_the_key_as_message_key_columns_does() -> None:
+    t = TableTransform(TransformConfig(key_columns=["public.us*:email,ssn"]))
+    meta = dict(users_batch().schema.metadata or {})
+    meta[b"arrowtail.primary_key"] = b"id,email,ssn"
+    meta[b"arrowtail.primary_key_from"] = b"replica_identity"
+    out = t("public.users", users_batch().replace_schema_metadata(meta))
+    assert out is not None
+    assert out.schema.metadata[b"arrowtail.primary_key"] == b"email,ssn"
+    assert b"arrowtail.primary_key_from" not in out.schema.metadata
+    # Now the old key column may go.
+    t = TableTransform(
+        TransformConfig(key_columns=["public.users:email"], drop_columns=["public.users.id"])
+    )
+    out = t("public.users", keyed(users_batch(), "id"))
+    assert out is not None and out.schema.names[:2] == ["email", "ssn"]
+    with pytest.raises(ConfigError, match="must look like schema.table:column"):
+        TableTransform(TransformConfig(key_columns=["public.users"]))
+    with pytest.raises(ConfigError, match="names zz as key of public.users"):
+        TableTransform(TransformConfig(key_columns=["public.users:zz"]))(
+            "public.users", users_batch()
+        )

@@ -38,6 +38,8 @@ from typing import Any
 
 from arrowtail.exceptions import ArrowtailError, ConfigError
 from arrowtail.redact import register_secret, scrub
+from arrowtail.tables import TableSpec, split_list
+from arrowtail.tables import parse_all as parse_tables
 from arrowtail.verify.sides import Bound, DbSide, Key, LakeSide, ParquetSide, same_row
 
 log = logging.getLogger(__name__)
@@ -295,11 +297,18 @@ def verify_table(
     chunk_rows: int = CHUNK_ROWS,
     leaf_rows: int = LEAF_ROWS,
     target_table: str | None = None,
+    columns: Sequence[str] | None = None,
 ) -> TableReport:
-    """Compares the source's ``table`` with ``target_table`` (by default the same name)."""
+    """Compares the source's ``table`` with ``target_table`` (by default the same name), on
+    ``columns`` only when given (a publication's column list)."""
     other = target_table or table
     report = TableReport(table, target_table=other)
     cols, pk = src.describe(table)
+    if columns is not None and cols:
+        unknown = [c for c in columns if c not in cols]
+        if unknown:
+            raise ConfigError(f"source table {table} has no column(s) {', '.join(unknown)}")
+        cols = [c for c in cols if c in columns]
     report.columns, report.primary_key = cols, pk
     if not cols:
         raise ConfigError(f"source table {table} does not exist")
@@ -402,9 +411,13 @@ def verify(
     src = _open_source(source_conn_or_url, source_password)
     tgt = _open_against(against, target_password)
     try:
-        names = list(tables) if tables else src.tables()
+        specs = parse_tables(list(tables)) if tables else [TableSpec(t) for t in src.tables()]
+        src.row_filters = {s.name: s.where for s in specs if s.where is not None}
         mapping = table_map or {}
-        reports = [verify_table(src, tgt, t, chunk_rows, leaf_rows, mapping.get(t)) for t in names]
+        reports = [
+            verify_table(src, tgt, s.name, chunk_rows, leaf_rows, mapping.get(s.name), s.columns)
+            for s in specs
+        ]
         if recheck_times is None:
             recheck_times = DEFAULT_RECHECKS if src.is_live() else 0
         recheck(src, tgt, reports, recheck_times, recheck_wait)
@@ -426,7 +439,10 @@ def add_verify_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
         "iceberg:DIR or delta:DIR (a mirror table written by the lake sinks)",
     )
     parser.add_argument(
-        "--tables", default=None, help="comma-separated schema.table names (default: all)"
+        "--tables",
+        default=None,
+        help="comma-separated schema.table names (default: all), each optionally with a column "
+        "list and a row filter as in --tables of run: 'public.orders (id, total) WHERE (...)'",
     )
     parser.add_argument(
         "--map",
@@ -465,7 +481,7 @@ def main_verify(args: argparse.Namespace | Sequence[str] | None = None) -> int:
         args = parser.parse_args(args)
     tables = getattr(args, "tables", None)
     if isinstance(tables, str):
-        tables = [t.strip() for t in tables.split(",") if t.strip()]
+        tables = split_list(tables)
     table_map = {}
     for item in getattr(args, "map", None) or []:
         src_name, sep, dst_name = item.partition("=")

@@ -152,6 +152,8 @@ class DbSide:
         self.conn = conn
         self.engine = engine
         self.database = database
+        #: ``schema.table`` → SQL condition: only rows passing it are compared.
+        self.row_filters: dict[str, str] = {}
         if engine == "postgres":
             conn.execute("SET TIME ZONE 'UTC'")
         else:
@@ -215,6 +217,15 @@ class DbSide:
         if self.engine == "postgres":
             return '"' + name.replace('"', '""') + '"'
         return "`" + name.replace("`", "``") + "`"
+
+    def relation(self, table: str) -> str:
+        """What the comparison reads ``table`` from: the table, or only its rows that pass the
+        row filter set for it in :attr:`row_filters` (a publication's ``WHERE``)."""
+        where = self.row_filters.get(table)
+        if where is None:
+            return self.qualified(table)
+        alias = self.q(split_table(table)[1])
+        return f"(SELECT * FROM {self.qualified(table)} WHERE {where}) AS {alias}"
 
     def qualified(self, table: str) -> str:
         schema, name = split_table(table)
@@ -289,7 +300,7 @@ class DbSide:
         order = self._order(pk)
         rows = self._run(
             f"SELECT {order} FROM (SELECT {order}, row_number() OVER (ORDER BY {order}) AS rn"
-            f" FROM {self.qualified(table)}) x WHERE MOD(rn - 1, %s) = 0 ORDER BY {order}",
+            f" FROM {self.relation(table)}) x WHERE MOD(rn - 1, %s) = 0 ORDER BY {order}",
             (every,),
         )
         return [tuple(r) for r in rows]
@@ -299,8 +310,7 @@ class DbSide:
         where, params = self._where(pk, lo, hi)
         order = self._order(pk)
         rows = self._run(
-            f"SELECT {order} FROM {self.qualified(table)}{where} ORDER BY {order}"
-            " LIMIT 1 OFFSET %s",
+            f"SELECT {order} FROM {self.relation(table)}{where} ORDER BY {order} LIMIT 1 OFFSET %s",
             [*params, n],
         )
         return tuple(rows[0]) if rows else None
@@ -331,7 +341,7 @@ class DbSide:
         else:
             row = "CONCAT_WS(',', " + ", ".join(f"QUOTE({self.q(c)})" for c in cols) + ")"
             sql = f"SELECT COUNT(*), MD5(GROUP_CONCAT(MD5({row}) ORDER BY {order} SEPARATOR ''))"
-        count, digest = self._run(sql + f" FROM {self.qualified(table)}{where}", params)[0]
+        count, digest = self._run(sql + f" FROM {self.relation(table)}{where}", params)[0]
         return int(count), digest or ""
 
     def rows(
@@ -340,7 +350,7 @@ class DbSide:
         """Rows of a range by key, values normalised."""
         where, params = self._where(pk, lo, hi)
         select = ", ".join(self.q(c) for c in cols)
-        got = self._run(f"SELECT {select} FROM {self.qualified(table)}{where}", params)
+        got = self._run(f"SELECT {select} FROM {self.relation(table)}{where}", params)
         return keyed(got, cols, pk)
 
     def rows_for_keys(
@@ -354,7 +364,7 @@ class DbSide:
         for start in range(0, len(keys), _KEYS_PER_QUERY):
             group = keys[start : start + _KEYS_PER_QUERY]
             sql = (
-                f"SELECT {select} FROM {self.qualified(table)}"
+                f"SELECT {select} FROM {self.relation(table)}"
                 f" WHERE {lhs} IN ({', '.join([marks] * len(group))})"
             )
             out.update(keyed(self._run(sql, [v for key in group for v in key]), cols, pk))

@@ -10,11 +10,19 @@
   arrived. (MariaDB stores some UUIDs with their groups reordered so that they sort by time, but
   writes the binlog in the canonical byte order, so the bytes are read as they come.)
 
+- ``arrowtail.flavor``: ``mariadb`` or ``mysql``, so Kafka events name the connector as
+  Debezium's MariaDB or MySQL connector does.
+- Field metadata ``arrowtail.logical_type`` on columns whose Arrow type does not tell the source
+  type apart, with what Debezium's schemas need: ``enum`` / ``set`` with ``arrowtail.allowed``
+  (the labels, comma-separated), ``bit`` with ``arrowtail.length``, ``year``, and ``uuid``
+  (MariaDB).
+
 Columns are read from ``information_schema`` when a table or schema version is first seen.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +31,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from arrowtail.sources.base import TableBatch
+
+#: Field metadata key of a column's source type where the Arrow type does not say it.
+LOGICAL = "arrowtail.logical_type"
 
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 #: Output byte i of a canonical uuid takes hex digit _PICK[i] of the 32; -1 is a dash.
@@ -60,10 +71,14 @@ class MysqlFacts:
 
     def __init__(self, connect: Callable[[], Any]) -> None:
         self._connect = connect
-        #: (table, schema version) -> (not null columns, uuid columns)
-        self._columns: dict[tuple[str, int], tuple[list[str], list[str]]] = {}
+        #: (table, schema version) -> (not null columns, uuid columns, logical types per column)
+        self._columns: dict[
+            tuple[str, int], tuple[list[str], list[str], dict[str, dict[str, str]]]
+        ] = {}
         self.server_id = 0
         self.basename = ""
+        #: ``mariadb`` or ``mysql`` once known (empty: not said).
+        self.flavor = ""
 
     def annotate(self, batches: list[TableBatch]) -> list[TableBatch]:
         out = []
@@ -74,9 +89,11 @@ class MysqlFacts:
             key = (table, version)
             if key not in self._columns:
                 self._columns[key] = self._lookup(table)
-            not_null, uuids = self._columns[key]
-            batch = _with_uuid_text(batch, uuids)
+            not_null, uuids, logical = self._columns[key]
+            batch = _with_field_facts(_with_uuid_text(batch, uuids), logical)
             meta = dict(batch.schema.metadata or {})
+            if self.flavor:
+                meta[b"arrowtail.flavor"] = self.flavor.encode()
             meta[b"arrowtail.not_null"] = ",".join(not_null).encode()
             if self.basename:
                 meta[b"arrowtail.binlog_basename"] = self.basename.encode()
@@ -85,22 +102,60 @@ class MysqlFacts:
             out.append((table, version, batch.replace_schema_metadata(meta)))
         return out
 
-    def _lookup(self, table: str) -> tuple[list[str], list[str]]:
+    def _lookup(self, table: str) -> tuple[list[str], list[str], dict[str, dict[str, str]]]:
         database, name = table.split(".", 1)
         conn = self._connect()
         try:
             with conn.cursor() as cur:
                 cur.execute(
-                    "SELECT COLUMN_NAME, IS_NULLABLE, DATA_TYPE FROM information_schema.COLUMNS "
+                    "SELECT COLUMN_NAME, IS_NULLABLE, DATA_TYPE, COLUMN_TYPE "
+                    "FROM information_schema.COLUMNS "
                     "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
                     (database, name),
                 )
                 rows = cur.fetchall()
         finally:
             conn.close()
-        not_null = [str(c) for c, nullable, _ in rows if str(nullable).upper() == "NO"]
-        uuids = [str(c) for c, _, t in rows if str(t).lower() == "uuid"]
-        return not_null, uuids
+        not_null = [str(c) for c, nullable, _, _ in rows if str(nullable).upper() == "NO"]
+        uuids = [str(c) for c, _, t, _ in rows if str(t).lower() == "uuid"]
+        logical = {}
+        for c, _, t, full in rows:
+            facts = logical_type(str(t), _text(full))
+            if facts:
+                logical[str(c)] = facts
+        return not_null, uuids, logical
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, (bytes, bytearray)) else str(value)
+
+
+def logical_type(data_type: str, column_type: str) -> dict[str, str]:
+    """The ``arrowtail.*`` field metadata of a column from ``information_schema.COLUMNS``
+    (``DATA_TYPE``, ``COLUMN_TYPE``); empty when the Arrow type says enough."""
+    kind = data_type.lower()
+    if kind in ("enum", "set"):
+        inside = column_type[column_type.index("(") + 1 : column_type.rindex(")")]
+        labels = [m.replace("''", "'") for m in re.findall(r"'((?:[^']|'')*)'", inside)]
+        return {LOGICAL: kind, "arrowtail.allowed": ",".join(labels)}
+    if kind == "bit":
+        m = re.search(r"\((\d+)\)", column_type)
+        return {LOGICAL: "bit", "arrowtail.length": m.group(1) if m else "1"}
+    if kind in ("year", "uuid"):
+        return {LOGICAL: kind}
+    return {}
+
+
+def _with_field_facts(batch: pa.RecordBatch, logical: dict[str, dict[str, str]]) -> pa.RecordBatch:
+    """``batch`` with the columns' logical-type facts as field metadata."""
+    if not logical or not any(name in logical for name in batch.schema.names):
+        return batch
+    fields = [
+        f.with_metadata({**(f.metadata or {}), **logical[f.name]}) if f.name in logical else f
+        for f in batch.schema
+    ]
+    schema = pa.schema(fields, metadata=batch.schema.metadata)
+    return pa.RecordBatch.from_arrays(batch.columns, schema=schema)
 
 
 def _with_uuid_text(batch: pa.RecordBatch, uuids: list[str]) -> pa.RecordBatch:

@@ -158,6 +158,7 @@ class MySqlSource:
         info = self._conn.check()
         self._check_tables()
         self._facts.server_id = info.server_id
+        self._facts.flavor = "mariadb" if info.is_mariadb else "mysql"
         if info.binlog_row_metadata not in ("FULL", ""):
             log.info(
                 "binlog_row_metadata is %s: column names and keys come from information_schema",

@@ -9,6 +9,7 @@ or a DBA creates the publication once and arrowtail only uses it.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ from arrowtail._core import format_lsn, parse_lsn
 from arrowtail.exceptions import ConfigError, SourceError
 from arrowtail.sources.postgres import errors as pg_errors
 from arrowtail.sources.postgres.replication import replication_dsn
+from arrowtail.tables import TableSpec
 
 log = logging.getLogger("arrowtail.postgres")
 
@@ -128,19 +130,35 @@ def check_tables(conn: psycopg.Connection, publication: str, tables: list[str]) 
         )
 
 
-def ensure_publication(conn: psycopg.Connection, name: str, tables: list[str]) -> None:
-    """Creates the publication when it does not exist (all tables, or the listed ones)."""
+def ensure_publication(
+    conn: psycopg.Connection, name: str, tables: list[str] | list[TableSpec]
+) -> None:
+    """Creates the publication when it does not exist (all tables, or the listed ones, each with
+    its column list and row filter); an existing one must publish the listed column lists and
+    filters (:func:`check_filters`)."""
+    specs = [t if isinstance(t, TableSpec) else TableSpec(t) for t in tables]
     if conn.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (name,)).fetchone():
+        check_filters(conn, name, specs)
         return
-    if tables:
-        idents = [sql.Identifier(*t.split(".", 1)) for t in tables]
+    if specs:
         stmt = sql.SQL("CREATE PUBLICATION {} FOR TABLE {}").format(
-            sql.Identifier(name), sql.SQL(", ").join(idents)
+            sql.Identifier(name), sql.SQL(", ").join(_publish_entry(s) for s in specs)
         )
     else:
         stmt = sql.SQL("CREATE PUBLICATION {} FOR ALL TABLES").format(sql.Identifier(name))
+    if any(s.filtered for s in specs) and conn.info.server_version < 150000:
+        raise ConfigError(
+            "source.tables: column lists and WHERE filters need PostgreSQL 15 or newer (this "
+            f"server is {conn.info.server_version // 10000}); name the tables alone and choose "
+            "columns with transform.include_columns / transform.drop_columns"
+        )
     try:
-        conn.execute(stmt)
+        with conn.transaction():
+            conn.execute(stmt)
+            if any(s.filtered for s in specs):
+                # Rolled back with the publication when it would make the application's own
+                # UPDATEs and DELETEs fail.
+                check_identity_coverage(conn, name)
     except psycopg.errors.InsufficientPrivilege:
         raise SourceError(
             f"publication {name!r} does not exist and this role may not create it; as a "
@@ -148,7 +166,143 @@ def ensure_publication(conn: psycopg.Connection, name: str, tables: list[str]) -
         ) from None
     except psycopg.errors.UndefinedTable as exc:
         raise SourceError(f"cannot publish the listed tables: {exc}".strip()) from None
+    except (
+        psycopg.errors.SyntaxError,
+        psycopg.errors.UndefinedColumn,
+        psycopg.errors.FeatureNotSupported,
+        psycopg.errors.InvalidColumnReference,
+    ) as exc:
+        # A column list or row filter the server does not accept (a typo, a function it does
+        # not allow in filters, a replica identity column left out of a column list).
+        raise ConfigError(
+            f"source.tables: PostgreSQL refused {stmt.as_string(conn)}: {str(exc).strip()}"
+        ) from None
     log.info("created publication %s", name)
+
+
+def _publish_entry(spec: TableSpec) -> sql.Composable:
+    """``schema.table [(col, ...)] [WHERE (...)]`` for CREATE PUBLICATION."""
+    parts: list[sql.Composable] = [sql.Identifier(*spec.name.split(".", 1))]
+    if spec.columns is not None:
+        parts.append(
+            sql.SQL("({})").format(sql.SQL(", ").join(sql.Identifier(c) for c in spec.columns))
+        )
+    if spec.where is not None:
+        # The filter is the operator's own SQL, as in a publication they would write by hand.
+        parts.append(sql.SQL("WHERE {}").format(sql.SQL(spec.where)))  # type: ignore[arg-type]
+    return sql.SQL(" ").join(parts)
+
+
+def check_identity_coverage(conn: psycopg.Connection, publication: str) -> None:
+    """Refuses column lists that leave out a replica identity column, and row filters that read
+    a column outside the replica identity: PostgreSQL accepts such a publication, then fails
+    every UPDATE and DELETE of the table."""
+    rows = conn.execute(
+        """
+        SELECT format('%%I.%%I', n.nspname, c.relname), c.relreplident,
+               coalesce((SELECT array_agg(k.attnum::int) FROM pg_index i,
+                                unnest(i.indkey) AS k(attnum)
+                         WHERE i.indrelid = c.oid
+                           AND ((c.relreplident = 'd' AND i.indisprimary)
+                                OR (c.relreplident = 'i' AND i.indisreplident))), '{}'),
+               pr.prattrs::int2[]::int[], pr.prqual::text,
+               (SELECT array_agg(a.attnum::int) FROM pg_attribute a
+                WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                  AND a.attgenerated = '')
+        FROM pg_publication_rel pr
+        JOIN pg_publication p ON p.oid = pr.prpubid
+        JOIN pg_class c ON c.oid = pr.prrelid
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE p.pubname = %s
+        """,
+        (publication,),
+    ).fetchall()
+    for table, identity_kind, identity, listed, qual, every in rows:
+        # Under REPLICA IDENTITY FULL the identity is every column: filters may read any, and
+        # a column list must name them all.
+        covered = set(every) if identity_kind == "f" else set(identity)
+        if listed is not None and not covered <= set(listed):
+            raise ConfigError(
+                f"source.tables: the column list of {table} leaves out replica identity "
+                f"column(s) {_attnames(conn, table, covered - set(listed))}; PostgreSQL would then "
+                "refuse every UPDATE and DELETE of the table: list them too"
+            )
+        used = {int(n) for n in re.findall(r":varattno (\d+)", qual or "")}
+        if used - covered:
+            raise ConfigError(
+                f"source.tables: the row filter of {table} reads column(s) "
+                f"{_attnames(conn, table, used - covered)} outside its replica identity; "
+                "PostgreSQL would then refuse every UPDATE and DELETE of the table: filter on key "
+                f"columns only, or ALTER TABLE {table} REPLICA IDENTITY FULL"
+            )
+
+
+def _attnames(conn: psycopg.Connection, table: str, attnums: set[int]) -> str:
+    rows = conn.execute(
+        "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum = ANY(%s) "
+        "ORDER BY attnum",
+        (table, sorted(attnums)),
+    ).fetchall()
+    return ", ".join(str(r[0]) for r in rows)
+
+
+@dataclass(frozen=True)
+class PublishedTable:
+    """What a publication publishes of one table (PostgreSQL 15+ knows column lists and row
+    filters; older servers publish every column and every row)."""
+
+    columns: tuple[str, ...] | None
+    row_filter: str | None
+
+
+def publication_filters(conn: psycopg.Connection, publication: str) -> dict[str, PublishedTable]:
+    """``schema.table`` → the published columns (``None``: all) and row filter (``None``: none)
+    of every table in ``publication``, as the server stores them."""
+    if conn.info.server_version < 150000:
+        return {}
+    rows = conn.execute(
+        """
+        SELECT p.schemaname, p.tablename, p.attnames, p.rowfilter,
+               (SELECT count(*) FROM pg_attribute a
+                WHERE a.attrelid = format('%%I.%%I', p.schemaname, p.tablename)::regclass
+                  AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '')
+        FROM pg_publication_tables p WHERE p.pubname = %s
+        """,
+        (publication,),
+    ).fetchall()
+    out = {}
+    for schema, table, attnames, rowfilter, ncols in rows:
+        names = tuple(attnames or ())
+        # Without a column list the view lists every column: that is "all", not a list.
+        columns = names if names and len(names) < ncols else None
+        out[f"{schema}.{table}"] = PublishedTable(columns, rowfilter)
+    return out
+
+
+def check_filters(conn: psycopg.Connection, publication: str, specs: list[TableSpec]) -> None:
+    """Refuses column lists or row filters in ``specs`` that the existing ``publication`` does
+    not publish: arrowtail creates publications but never alters one. Column lists compare as
+    sets; a filter only by presence (the server rewrites its text)."""
+    wanted = [s for s in specs if s.filtered]
+    if not wanted:
+        return
+    published = publication_filters(conn, publication)
+    for spec in wanted:
+        have = published.get(spec.name, PublishedTable(None, None))
+        same_columns = spec.columns is None or set(spec.columns) == set(have.columns or ())
+        same_filter = (spec.where is None) == (have.row_filter is None)
+        if not (same_columns and same_filter):
+            shown = []
+            if have.columns is not None:
+                shown.append("(" + ", ".join(have.columns) + ")")
+            if have.row_filter is not None:
+                shown.append(f"WHERE {have.row_filter}")
+            raise ConfigError(
+                f"source.tables asks for {spec} but publication {publication!r} publishes "
+                f"{spec.name} {' '.join(shown) or 'with every column and row'}; arrowtail does "
+                "not alter an existing publication: change it (ALTER PUBLICATION ... SET TABLE "
+                "...) or drop it so it is created as listed"
+            )
 
 
 def check_select(conn: psycopg.Connection, publication: str) -> None:

@@ -414,9 +414,13 @@ class IncrementalSnapshots:
         with pg_admin.connect(self._dsn) as conn:
             if table not in self._published_tables(conn):
                 raise _Skip(f"not in publication {self.publication!r}, so its changes are not seen")
-            shape = table_shape(conn, schema, name)
+            published = pg_admin.publication_filters(conn, self.publication).get(table)
+            shape = table_shape(conn, schema, name, published)
             if not shape.pk:
-                raise _Skip("no primary key (chunks are read and reconciled by key)")
+                raise _Skip(
+                    "no primary key among its published columns (chunks are read and "
+                    "reconciled by key)"
+                )
             if self._progress is None:
                 self._progress = TableProgress(f"{table} (incremental)")
             _emit_watermark(conn, {**mark, "kind": "low"})

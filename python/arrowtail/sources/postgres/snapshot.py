@@ -31,7 +31,11 @@ from arrowtail import _core
 from arrowtail.progress import TableProgress
 from arrowtail.sources.base import TableBatch
 from arrowtail.sources.postgres import client as pgproto
-from arrowtail.sources.postgres.admin import BINARY_SAFE_OIDS
+from arrowtail.sources.postgres.admin import (
+    BINARY_SAFE_OIDS,
+    PublishedTable,
+    publication_filters,
+)
 
 log = logging.getLogger("arrowtail.postgres.snapshot")
 
@@ -138,15 +142,29 @@ class TableShape:
     columns: list[tuple[str, int, int, bool]]
     pk: list[str]
     pk_types: list[str]
+    #: The publication's row filter for this table (PostgreSQL 15+), applied to every read.
+    row_filter: str | None = None
 
     @property
     def name(self) -> str:
         return f"{self.schema}.{self.table}"
 
 
-def table_shape(conn: psycopg.Connection, schema: str, table: str) -> TableShape:
-    """Reads a table's columns, primary key and key types from the catalog."""
+def table_shape(
+    conn: psycopg.Connection, schema: str, table: str, published: PublishedTable | None = None
+) -> TableShape:
+    """Reads a table's columns, primary key and key types from the catalog; ``published``
+    narrows them to a publication's column list and adds its row filter, so a snapshot holds
+    what the stream will send."""
     columns, pk = table_columns(conn, schema, table)
+    row_filter = None
+    if published is not None:
+        if published.columns is not None:
+            keep = set(published.columns)
+            columns = [c for c in columns if c[0] in keep]
+            if not set(pk) <= keep:
+                pk = []  # read in one COPY: chunks need the whole key
+        row_filter = published.row_filter
     types: dict[str, str] = dict(
         conn.execute(
             "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
@@ -154,7 +172,7 @@ def table_shape(conn: psycopg.Connection, schema: str, table: str) -> TableShape
             (sql.Identifier(schema, table).as_string(conn),),
         ).fetchall()
     )
-    return TableShape(schema, table, columns, pk, [str(types[c]) for c in pk])
+    return TableShape(schema, table, columns, pk, [str(types[c]) for c in pk], row_filter)
 
 
 def _key_after(shape: TableShape, after: list[str] | None, op: str = ">") -> sql.Composable:
@@ -223,6 +241,8 @@ def copy_rows(
         order, cond = sql.SQL("ctid"), sql.SQL("true")
     if where is not None:
         cond = sql.SQL("{} AND ({})").format(cond, where)
+    if shape.row_filter is not None:
+        cond = sql.SQL("{} AND {}").format(cond, sql.SQL(shape.row_filter))  # type: ignore[arg-type]
     template = sql.SQL("COPY (SELECT {} FROM {} WHERE {} ORDER BY {}) TO STDOUT (FORMAT binary)")
     query = template.format(select_list, sql.Identifier(shape.schema, shape.table), cond, order)
     yield from copy_batches(copy_conn or conn, query.as_string(conn), decoder, progress)
@@ -257,11 +277,13 @@ def snapshot_table(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     copy_conn: pgproto.PgConnection | None = None,
     versions: _core.SchemaVersions | None = None,
+    published: PublishedTable | None = None,
 ) -> Iterator[TableBatch]:
     """Reads one table inside the caller's snapshot transaction in primary-key chunks of
     ``chunk_rows`` (one COPY without a key), yielding batches as it goes; the COPY runs on
-    ``copy_conn`` when given (in the same snapshot), else on ``conn``."""
-    shape = table_shape(conn, schema, table)
+    ``copy_conn`` when given (in the same snapshot), else on ``conn``. ``published`` is what
+    the publication publishes of the table (column list, row filter)."""
+    shape = table_shape(conn, schema, table, published)
     estimate = conn.execute(
         "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
         (sql.Identifier(schema, table).as_string(conn),),
@@ -299,10 +321,12 @@ def snapshot(
     *,
     wire: str = "libpq",
     versions: _core.SchemaVersions | None = None,
+    publication: str | None = None,
 ) -> Iterator[TableBatch]:
     """Reads ``tables`` as of the exported snapshot ``snapshot_name``, each in primary-key chunks
     of ``chunk_rows`` rows, all inside the one snapshot transaction; ``wire="native"`` reads the
-    COPY data over arrowtail's own client. ``versions`` numbers the batches' schema versions."""
+    COPY data over arrowtail's own client. ``versions`` numbers the batches' schema versions.
+    With ``publication``, each table's column list and row filter there apply."""
     snapshot_ts_us = time.time_ns() // 1000
     adopt = sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot_name))
     with psycopg.connect(dsn, autocommit=False) as conn:
@@ -313,10 +337,19 @@ def snapshot(
             copy_conn = pgproto.connect(dsn)
             copy_conn.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             copy_conn.query(adopt.as_string(conn))
+        filters = publication_filters(conn, publication) if publication else {}
         try:
             for schema, table in tables:
                 yield from snapshot_table(
-                    conn, schema, table, position, snapshot_ts_us, chunk_rows, copy_conn, versions
+                    conn,
+                    schema,
+                    table,
+                    position,
+                    snapshot_ts_us,
+                    chunk_rows,
+                    copy_conn,
+                    versions,
+                    filters.get(f"{schema}.{table}"),
                 )
         finally:
             if copy_conn is not None:

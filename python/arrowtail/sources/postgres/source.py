@@ -61,6 +61,7 @@ from arrowtail.sources.postgres.replication import (
 )
 from arrowtail.sources.postgres.snapshot import DEFAULT_CHUNK_ROWS as DEFAULT_SNAPSHOT_CHUNK_ROWS
 from arrowtail.sources.postgres.toast import ToastReselect
+from arrowtail.tables import parse_all as parse_tables
 
 log = logging.getLogger("arrowtail.postgres")
 
@@ -141,7 +142,8 @@ class PostgresSource:
         self.display_dsn = redact_url(dsn)
         self.slot = slot
         self.publication = publication
-        self.tables = list(tables or [])
+        self.table_specs = parse_tables(list(tables or []))
+        self.tables = [spec.name for spec in self.table_specs]
         self.snapshot_mode = snapshot
         self._binary_override = binary
         self.status_interval = status_interval
@@ -186,7 +188,7 @@ class PostgresSource:
         with pg_admin.connect(self._dsn) as conn:
             version = pg_admin.check_server(conn)
             pg_admin.check_tables(conn, self.publication, self.tables)
-            pg_admin.ensure_publication(conn, self.publication, self.tables)
+            pg_admin.ensure_publication(conn, self.publication, self.table_specs)
             self._options = protocol_for(version)
             if self._binary_override is not None:
                 self._options["binary"] = self._binary_override and self._options["binary"]
@@ -272,6 +274,7 @@ class PostgresSource:
                     self.snapshot_chunk_rows,
                     wire=self.wire,
                     versions=self.schema_versions,
+                    publication=self.publication,
                 )
             finally:
                 # The exported snapshot lives until its replication connection runs another

@@ -132,9 +132,17 @@ pub fn serialize(batch: &RecordBatch, opts: &DebeziumOptions) -> Result<Serializ
     let before_col = column(batch, names::BEFORE)?
         .as_struct_opt()
         .ok_or_else(|| bad("_before is not a struct"))?;
+    // The old image's fields are the row's; the row's carry the source-type metadata the
+    // encoders read (it may have been added to the top-level fields only).
     let before = encoder::object_encoder(
         before_col.columns(),
-        before_col.fields().iter().map(|f| f.as_ref()),
+        before_col.fields().iter().map(|f| {
+            user_fields
+                .iter()
+                .copied()
+                .find(|u| u.name() == f.name() && u.data_type() == f.data_type())
+                .unwrap_or(f.as_ref())
+        }),
         opts.decimals,
     )
     .map_err(unsupported)?;
@@ -168,7 +176,7 @@ pub fn serialize(batch: &RecordBatch, opts: &DebeziumOptions) -> Result<Serializ
         let s = schema::schemas(
             opts,
             qualified,
-            mysql,
+            bp.connector,
             user_fields,
             key_fields,
             &bp.not_null,
@@ -184,7 +192,7 @@ pub fn serialize(batch: &RecordBatch, opts: &DebeziumOptions) -> Result<Serializ
     source_head.extend_from_slice(b"\"source\":{\"version\":");
     json::write_str(&mut source_head, crate::VERSION);
     source_head.extend_from_slice(b",\"connector\":");
-    json::write_str(&mut source_head, if mysql { "mysql" } else { "postgresql" });
+    json::write_str(&mut source_head, bp.connector.name());
     source_head.extend_from_slice(b",\"name\":");
     json::write_str(&mut source_head, &opts.topic_prefix);
     let source_parts = SourceParts {
@@ -453,7 +461,8 @@ impl SourceParts<'_> {
             }
             out.extend_from_slice(b",\"lsn\":");
             json::write_u64(out, pos);
-            out.extend_from_slice(b",\"xmin\":null,\"seq\":");
+            // Replication origins are not carried through the change batches.
+            out.extend_from_slice(b",\"xmin\":null,\"origin\":null,\"origin_lsn\":null,\"seq\":");
         }
     }
 

@@ -75,7 +75,7 @@ fn text(a: &arrow_array::BinaryArray, i: usize) -> Option<String> {
         .then(|| String::from_utf8(a.value(i).to_vec()).unwrap())
 }
 
-const PG_SOURCE: &str = r#""source":{"version":"VERSION","connector":"postgresql","name":"srv","ts_ms":1700000000123,"snapshot":"false","db":"shop","sequence":null,"ts_us":1700000000123456,"ts_ns":1700000000123456000,"schema":"public","table":"t","txId":750,"lsn":4294967808,"xmin":null,"seq":SEQ}"#;
+const PG_SOURCE: &str = r#""source":{"version":"VERSION","connector":"postgresql","name":"srv","ts_ms":1700000000123,"snapshot":"false","db":"shop","sequence":null,"ts_us":1700000000123456,"ts_ns":1700000000123456000,"schema":"public","table":"t","txId":750,"lsn":4294967808,"xmin":null,"origin":null,"origin_lsn":null,"seq":SEQ}"#;
 const TAIL: &str =
     r#","ts_ms":1700000001000,"ts_us":1700000001000000,"ts_ns":1700000001000000000}"#;
 
@@ -410,7 +410,7 @@ fn source_block_matches_debezium_fields() {
     let v = text(&serialize(&batch, &o).unwrap().values, 0).unwrap();
     has(
         &v,
-        r#""source":{"version":"VERSION","connector":"postgresql","name":"srv","ts_ms":1700000000123,"snapshot":"true","db":"shop","sequence":null,"ts_us":1700000000123456,"ts_ns":1700000000123456000,"schema":"public","table":"t","txId":null,"lsn":8589934592,"xmin":null,"seq":0}"#
+        r#""source":{"version":"VERSION","connector":"postgresql","name":"srv","ts_ms":1700000000123,"snapshot":"true","db":"shop","sequence":null,"ts_us":1700000000123456,"ts_ns":1700000000123456000,"schema":"public","table":"t","txId":null,"lsn":8589934592,"xmin":null,"origin":null,"origin_lsn":null,"seq":0}"#
             .replace("VERSION", crate::VERSION)
             .as_str(),
     );
@@ -420,7 +420,7 @@ fn source_block_matches_debezium_fields() {
     );
     has(
         &v,
-        r#"{"type":"string","name":"io.debezium.data.Enum","version":1,"parameters":{"allowed":"first,first_in_data_collection,last_in_data_collection,last,true,false"},"default":"false","optional":true,"field":"snapshot"}"#,
+        r#"{"type":"string","name":"io.debezium.data.Enum","version":1,"parameters":{"allowed":"true,first,first_in_data_collection,last_in_data_collection,last,false,incremental"},"default":"false","optional":true,"field":"snapshot"}"#,
     );
 }
 
@@ -454,4 +454,109 @@ fn replica_identity_columns_of_a_keyless_table_give_no_key() {
     // No key, so no tombstone after the delete and no key change: one message per row.
     assert_eq!(out.values.len(), 4);
     assert_eq!(out.values.null_count(), 0);
+}
+
+#[test]
+fn source_type_facts_give_debeziums_semantic_types() {
+    use std::collections::HashMap;
+    let with = |f: Field, md: &[(&str, &str)]| {
+        f.with_metadata(
+            md.iter()
+                .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+                .collect::<HashMap<_, _>>(),
+        )
+    };
+    let lt = crate::types::postgres::LOGICAL_TYPE;
+    let t = Arc::new(TableSchema {
+        source: SourceKind::MySql,
+        table: "shop.k".into(),
+        schema_version: 1,
+        columns: vec![
+            Field::new("id", DataType::Int8, false),
+            with(
+                Field::new("e", DataType::Utf8, true),
+                &[(lt, "enum"), ("arrowtail.allowed", "a,b")],
+            ),
+            with(
+                Field::new("s", ColumnBuilder::list_type(DataType::Utf8), true),
+                &[(lt, "set"), ("arrowtail.allowed", "x,y,z")],
+            ),
+            with(
+                Field::new("b", DataType::UInt64, true),
+                &[(lt, "bit"), ("arrowtail.length", "12")],
+            ),
+            with(Field::new("y", DataType::Int16, true), &[(lt, "year")]),
+            with(Field::new("u", DataType::Utf8, true), &[(lt, "uuid")]),
+            with(Field::new("tz", DataType::Utf8, true), &[(lt, "timetz")]),
+        ],
+        primary_key: vec!["id".into()],
+        extra_metadata: vec![("arrowtail.flavor".into(), "mariadb".into())],
+    });
+    let mut b = ChangeBuilder::new(t).unwrap();
+    let c = &mut b.columns;
+    if let ColumnBuilder::Int8(x) = &mut c[0] {
+        x.append_value(-3);
+    }
+    if let ColumnBuilder::Utf8(x) = &mut c[1] {
+        x.append_value("b");
+    }
+    if let ColumnBuilder::List(l) = &mut c[2] {
+        if let ColumnBuilder::Utf8(v) = &mut l.values {
+            v.append_value("x");
+            v.append_value("z");
+        }
+        l.append(true).unwrap();
+    }
+    if let ColumnBuilder::UInt64(x) = &mut c[3] {
+        x.append_value(0x0102);
+    }
+    if let ColumnBuilder::Int16(x) = &mut c[4] {
+        x.append_value(2024);
+    }
+    if let ColumnBuilder::Utf8(x) = &mut c[5] {
+        x.append_value("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
+    }
+    if let ColumnBuilder::Utf8(x) = &mut c[6] {
+        x.append_value("23:59:59.999999-08");
+    }
+    b.finish_row(meta(Op::Insert, 0), false, &[]);
+    let batch = b.flush().unwrap().remove(0);
+    let mut o = opts();
+    o.schemas = true;
+    let out = serialize(&batch, &o).unwrap();
+    let v = text(&out.values, 0).unwrap();
+    has(
+        &v,
+        r#""after":{"id":-3,"e":"b","s":"x,z","b":"AgE=","y":2024,"u":"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11","tz":"07:59:59.999999Z"}"#,
+    );
+    has(&v, r#"{"type":"int16","optional":true,"field":"id"}"#);
+    has(
+        &v,
+        r#"{"type":"string","name":"io.debezium.data.Enum","version":1,"parameters":{"allowed":"a,b"},"optional":true,"field":"e"}"#,
+    );
+    has(
+        &v,
+        r#"{"type":"string","name":"io.debezium.data.EnumSet","version":1,"parameters":{"allowed":"x,y,z"},"optional":true,"field":"s"}"#,
+    );
+    has(
+        &v,
+        r#"{"type":"bytes","name":"io.debezium.data.Bits","version":1,"parameters":{"length":"12"},"optional":true,"field":"b"}"#,
+    );
+    has(
+        &v,
+        r#"{"type":"int32","name":"io.debezium.time.Year","version":1,"optional":true,"field":"y"}"#,
+    );
+    has(
+        &v,
+        r#"{"type":"string","name":"io.debezium.data.Uuid","version":1,"optional":true,"field":"u"}"#,
+    );
+    has(
+        &v,
+        r#"{"type":"string","name":"io.debezium.time.ZonedTime","version":1,"optional":true,"field":"tz"}"#,
+    );
+    has(&v, r#""connector":"mariadb""#);
+    has(
+        &v,
+        r#""name":"io.debezium.connector.mariadb.Source","version":1"#,
+    );
 }

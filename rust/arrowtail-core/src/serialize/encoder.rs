@@ -16,6 +16,46 @@ use arrow_schema::{DataType, Field, IntervalUnit, TimeUnit};
 
 use super::json;
 use super::DecimalMode;
+use crate::types::postgres::{datetime, LOGICAL_TYPE};
+
+/// Whether `field` holds PostgreSQL `timetz` text (written as Debezium's `ZonedTime`, in UTC).
+pub fn is_timetz(field: &Field) -> bool {
+    logical(field) == Some("timetz")
+}
+
+/// The source type a field's metadata names where the Arrow type does not tell it apart
+/// (`timetz`, MySQL `enum`, `set`, `bit`, `year`, MariaDB `uuid`).
+pub fn logical(field: &Field) -> Option<&str> {
+    field.metadata().get(LOGICAL_TYPE).map(String::as_str)
+}
+
+/// MySQL `SET` values (a list of labels) as Debezium's `EnumSet`: the labels joined by commas.
+fn set_encoder(array: &dyn Array) -> Option<Encoder<'_>> {
+    let list = array.as_list_opt::<i32>()?;
+    let labels = list.values().as_string_opt::<i32>()?;
+    let offsets = list.value_offsets();
+    Some(Box::new(move |out, i| {
+        let mut text = String::new();
+        for j in offsets[i] as usize..offsets[i + 1] as usize {
+            if !text.is_empty() {
+                text.push(',');
+            }
+            text.push_str(labels.value(j));
+        }
+        json::write_str(out, &text)
+    }))
+}
+
+/// MySQL `BIT(n)` values as Debezium's `Bits`: the ceil(n / 8) low bytes, little-endian.
+fn bit_encoder<'a>(array: &'a dyn Array, field: &Field) -> Option<Encoder<'a>> {
+    let bits: usize = field.metadata().get("arrowtail.length")?.parse().ok()?;
+    let width = bits.div_ceil(8).clamp(1, 8);
+    let values = arrow_cast::cast(array, &DataType::UInt64).ok()?;
+    Some(Box::new(move |out, i| {
+        let v = values.as_primitive::<UInt64Type>().value(i);
+        json::write_base64(out, &v.to_le_bytes()[..width])
+    }))
+}
 
 /// Appends the JSON form of the value at a row.
 pub type Encoder<'a> = Box<dyn Fn(&mut Vec<u8>, usize) + 'a>;
@@ -66,6 +106,14 @@ fn value_encoder<'a>(
     field: &Field,
     decimals: DecimalMode,
 ) -> Result<Encoder<'a>, NoEncoder> {
+    let special = match logical(field) {
+        Some("set") => set_encoder(array),
+        Some("bit") => bit_encoder(array, field),
+        _ => None,
+    };
+    if let Some(enc) = special {
+        return Ok(enc);
+    }
     Ok(match array.data_type() {
         DataType::Null => Box::new(|out, _| out.extend_from_slice(b"null")),
         DataType::Boolean => {
@@ -113,6 +161,16 @@ fn value_encoder<'a>(
                     Box::new(move |out, i| json::write_decimal_double(out, a.value(i), scale))
                 }
             }
+        }
+        DataType::Utf8 if is_timetz(field) => {
+            let a = array.as_string::<i32>();
+            Box::new(move |out, i| {
+                let v = a.value(i);
+                match datetime::timetz_text_to_utc(v) {
+                    Some(utc) => json::write_str(out, &utc),
+                    None => json::write_str(out, v),
+                }
+            })
         }
         DataType::Utf8 => {
             let a = array.as_string::<i32>();

@@ -49,6 +49,34 @@ pub(super) fn pick<'f>(
     Ok((fs, arrs))
 }
 
+/// Which Debezium connector's `source` block and schema names the events follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Connector {
+    Postgres,
+    MySql,
+    MariaDb,
+}
+
+impl Connector {
+    /// `source.connector`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Connector::Postgres => "postgresql",
+            Connector::MySql => "mysql",
+            Connector::MariaDb => "mariadb",
+        }
+    }
+
+    /// The name of the `source` schema.
+    pub fn source_record(self) -> &'static str {
+        match self {
+            Connector::Postgres => "io.debezium.connector.postgresql.Source",
+            Connector::MySql => "io.debezium.connector.mysql.Source",
+            Connector::MariaDb => "io.debezium.connector.mariadb.Source",
+        }
+    }
+}
+
 /// The parts of a change batch both serializers start from.
 pub(super) struct BatchParts<'b> {
     /// `schema.table` from `arrowtail.table`.
@@ -59,6 +87,8 @@ pub(super) struct BatchParts<'b> {
     pub table: &'b str,
     /// The batch comes from MySQL/MariaDB (`arrowtail.source`).
     pub mysql: bool,
+    /// The Debezium connector whose events these resemble (`arrowtail.flavor` tells MariaDB).
+    pub connector: Connector,
     /// Primary-key column names (`arrowtail.primary_key`), empty for keyless tables.
     pub pk: Vec<&'b str>,
     /// Columns declared NOT NULL at the source (`arrowtail.not_null`, comma-separated).
@@ -86,6 +116,11 @@ impl<'b> BatchParts<'b> {
         let qualified = md.get("arrowtail.table").map(String::as_str).unwrap_or("");
         let (ns, table) = qualified.split_once('.').unwrap_or(("", qualified));
         let mysql = md.get("arrowtail.source").map(String::as_str) == Some("mysql");
+        let connector = match (mysql, md.get("arrowtail.flavor").map(String::as_str)) {
+            (false, _) => Connector::Postgres,
+            (true, Some("mariadb")) => Connector::MariaDb,
+            (true, _) => Connector::MySql,
+        };
         // Columns named only because the replica identity covers them all (a table without a
         // primary key under REPLICA IDENTITY FULL) are no key: Debezium writes none then.
         let identity_only =
@@ -136,6 +171,7 @@ impl<'b> BatchParts<'b> {
             ns,
             table,
             mysql,
+            connector,
             pk,
             not_null,
             database,
@@ -187,7 +223,7 @@ pub fn row_keys(batch: &RecordBatch, opts: &DebeziumOptions) -> Result<BinaryArr
         let (k, _) = schema::schemas(
             opts,
             parts.qualified,
-            parts.mysql,
+            parts.connector,
             &parts.user_fields,
             &parts.key_fields,
             &parts.not_null,

@@ -13,13 +13,14 @@ use arrow_schema::{DataType, Field, IntervalUnit, TimeUnit};
 
 use super::debezium::DebeziumOptions;
 use super::encoder::NoEncoder;
+use super::keys::Connector;
 use super::{json, DecimalMode};
 
 /// `(key schema, value schema)` JSON texts for a table.
 pub fn schemas(
     opts: &DebeziumOptions,
     qualified: &str,
-    mysql: bool,
+    connector: Connector,
     user: &[&Field],
     key: &[&Field],
     not_null: &[&str],
@@ -62,7 +63,7 @@ pub fn schemas(
         opts,
     )?;
     v.push(b',');
-    source_schema(&mut v, mysql);
+    source_schema(&mut v, connector);
     v.extend_from_slice(
         b",{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":false,\"field\":\"id\"},\
 {\"type\":\"int64\",\"optional\":false,\"field\":\"total_order\"},\
@@ -128,9 +129,70 @@ fn value_schema(
         .metadata()
         .get("ARROW:extension:name")
         .is_some_and(|n| n == "arrow.json");
-    let (ty, logical): (&str, Option<&str>) = match dt {
+    let source_type = super::encoder::logical(field);
+    let mut parameters: Vec<(&str, String)> = Vec::new();
+    let (ty, logical): (&str, Option<&str>) = match (dt, source_type) {
+        (DataType::Utf8, Some("enum")) => ("string", Some("io.debezium.data.Enum")),
+        (DataType::Utf8, Some("uuid")) => ("string", Some("io.debezium.data.Uuid")),
+        (DataType::List(_), Some("set")) => ("string", Some("io.debezium.data.EnumSet")),
+        (DataType::Int64 | DataType::UInt64 | DataType::Int32 | DataType::UInt32, Some("bit")) => {
+            let length = field.metadata().get("arrowtail.length").cloned();
+            parameters.push(("length", length.unwrap_or_else(|| "1".into())));
+            ("bytes", Some("io.debezium.data.Bits"))
+        }
+        (DataType::Int16 | DataType::UInt16 | DataType::Int32, Some("year")) => {
+            ("int32", Some("io.debezium.time.Year"))
+        }
+        _ => base_type(dt, field, is_json, opts)?,
+    };
+    if matches!(source_type, Some("enum" | "set")) {
+        let allowed = field.metadata().get("arrowtail.allowed").cloned();
+        parameters.push(("allowed", allowed.unwrap_or_default()));
+    }
+    if let DataType::List(child) = dt {
+        if source_type != Some("set") {
+            out.extend_from_slice(b"{\"type\":\"array\",\"items\":");
+            value_schema(out, child.data_type(), child, true, None, opts)?;
+            return finish(out, optional, name);
+        }
+    }
+    out.extend_from_slice(b"{\"type\":");
+    json::write_str(out, ty);
+    if let Some(l) = logical {
+        out.extend_from_slice(b",\"name\":");
+        json::write_str(out, l);
+        out.extend_from_slice(b",\"version\":1");
+    }
+    if let (DataType::Decimal128(p, s), DecimalMode::Precise) = (dt, opts.decimals) {
+        parameters.push(("scale", s.to_string()));
+        parameters.push(("connect.decimal.precision", p.to_string()));
+    }
+    if !parameters.is_empty() {
+        out.extend_from_slice(b",\"parameters\":{");
+        for (i, (k, v)) in parameters.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            json::write_str(out, k);
+            out.push(b':');
+            json::write_str(out, v);
+        }
+        out.push(b'}');
+    }
+    finish(out, optional, name)
+}
+
+/// The Connect type and logical name of an Arrow type, before source-type facts.
+fn base_type(
+    dt: &DataType,
+    field: &Field,
+    is_json: bool,
+    opts: &DebeziumOptions,
+) -> Result<(&'static str, Option<&'static str>), NoEncoder> {
+    Ok(match dt {
         DataType::Boolean => ("boolean", None),
-        DataType::Int8 => ("int8", None),
+        // MySQL TINYINT, which Debezium widens to int16 as well.
+        DataType::Int8 => ("int16", None),
         DataType::Int16 | DataType::UInt8 => ("int16", None),
         DataType::Int32 | DataType::UInt16 => ("int32", None),
         DataType::Int64 | DataType::UInt32 | DataType::UInt64 => ("int64", None),
@@ -143,6 +205,9 @@ fn value_schema(
         },
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View if is_json => {
             ("string", Some("io.debezium.data.Json"))
+        }
+        DataType::Utf8 if super::encoder::is_timetz(field) => {
+            ("string", Some("io.debezium.time.ZonedTime"))
         }
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => ("string", None),
         DataType::Dictionary(_, v) if v.as_ref() == &DataType::Utf8 => ("string", None),
@@ -162,33 +227,14 @@ fn value_schema(
         DataType::Interval(IntervalUnit::MonthDayNano) => {
             ("string", Some("io.debezium.time.Interval"))
         }
-        DataType::List(child) => {
-            out.extend_from_slice(b"{\"type\":\"array\",\"items\":");
-            value_schema(out, child.data_type(), child, true, None, opts)?;
-            return finish(out, optional, name);
-        }
+        DataType::List(_) => ("array", None),
         other => {
             return Err(NoEncoder(format!(
                 "no Kafka Connect schema for Arrow type {other} (column {})",
                 field.name()
             )))
         }
-    };
-    out.extend_from_slice(b"{\"type\":");
-    json::write_str(out, ty);
-    if let Some(l) = logical {
-        out.extend_from_slice(b",\"name\":");
-        json::write_str(out, l);
-        out.extend_from_slice(b",\"version\":1");
-    }
-    if let (DataType::Decimal128(p, s), DecimalMode::Precise) = (dt, opts.decimals) {
-        out.extend_from_slice(b",\"parameters\":{\"scale\":");
-        json::write_str(out, &s.to_string());
-        out.extend_from_slice(b",\"connect.decimal.precision\":");
-        json::write_str(out, &p.to_string());
-        out.push(b'}');
-    }
-    finish(out, optional, name)
+    })
 }
 
 fn finish(out: &mut Vec<u8>, optional: bool, name: Option<&str>) -> Result<(), NoEncoder> {
@@ -205,7 +251,8 @@ fn finish(out: &mut Vec<u8>, optional: bool, name: Option<&str>) -> Result<(), N
 /// Marks the `snapshot` field of the source schema (written as Debezium's enum).
 const SNAPSHOT_ENUM: &str = "enum";
 
-fn source_schema(out: &mut Vec<u8>, mysql: bool) {
+fn source_schema(out: &mut Vec<u8>, connector: Connector) {
+    let mysql = connector != Connector::Postgres;
     let common: &[(&str, &str, bool)] = &[
         ("version", "string", false),
         ("connector", "string", false),
@@ -235,6 +282,8 @@ fn source_schema(out: &mut Vec<u8>, mysql: bool) {
             ("txId", "int64", true),
             ("lsn", "int64", true),
             ("xmin", "int64", true),
+            ("origin", "string", true),
+            ("origin_lsn", "int64", true),
         ]
     };
     out.extend_from_slice(b"{\"type\":\"struct\",\"fields\":[");
@@ -250,7 +299,7 @@ fn source_schema(out: &mut Vec<u8>, mysql: bool) {
             // Debezium declares the snapshot marker an enum of these values (default "false").
             out.extend_from_slice(
                 b"{\"type\":\"string\",\"name\":\"io.debezium.data.Enum\",\"version\":1,\
-\"parameters\":{\"allowed\":\"first,first_in_data_collection,last_in_data_collection,last,true,false\"},\
+\"parameters\":{\"allowed\":\"true,first,first_in_data_collection,last_in_data_collection,last,false,incremental\"},\
 \"default\":\"false\"",
             );
         } else {
@@ -261,13 +310,6 @@ fn source_schema(out: &mut Vec<u8>, mysql: bool) {
         // `finish` closed the object; nothing else to add.
     }
     out.extend_from_slice(b"],\"optional\":false,\"name\":");
-    json::write_str(
-        out,
-        if mysql {
-            "io.debezium.connector.mysql.Source"
-        } else {
-            "io.debezium.connector.postgresql.Source"
-        },
-    );
-    out.extend_from_slice(b",\"field\":\"source\"}");
+    json::write_str(out, connector.source_record());
+    out.extend_from_slice(b",\"version\":1,\"field\":\"source\"}");
 }

@@ -278,6 +278,29 @@ pub fn timetz_binary_to_text(us: i64, zone_west: i32) -> String {
     out
 }
 
+/// `timetz` text (`08:30:00.5+02`, `23:59:59.999999-08`, `12:00:00+05:30:15`) as the same instant's
+/// time of day in UTC, `HH:MM:SS[.f]Z` with the fraction's trailing zeros removed (ISO-8601's
+/// offset time, as Debezium's `ZonedTime` writes it); `None` when the text is not a `timetz`.
+pub fn timetz_text_to_utc(s: &str) -> Option<String> {
+    let at = s.rfind(['+', '-'])?;
+    let (time, zone) = s.split_at(at);
+    let us = parse_hms(time).ok()?;
+    let sign: i64 = if zone.starts_with('-') { -1 } else { 1 };
+    let mut east = 0i64;
+    for (i, part) in zone[1..].split(':').enumerate() {
+        if i > 2 || part.len() != 2 {
+            return None;
+        }
+        let n: i64 = part.parse().ok()?;
+        east += n * [3600, 60, 1][i];
+    }
+    let day = 86_400 * US_PER_SEC;
+    let utc = (us - sign * east * US_PER_SEC).rem_euclid(day);
+    let mut out = format_time(utc);
+    out.push('Z');
+    Some(out)
+}
+
 /// `HH:MM:SS[.f]` with trailing zeros of the fraction removed (PostgreSQL's output).
 fn format_time(us: i64) -> String {
     let secs = us.div_euclid(US_PER_SEC);
@@ -457,6 +480,24 @@ mod tests {
             "01:02:03.5+05:30"
         );
         assert_eq!(timetz_binary_to_text(0, 0), "00:00:00+00");
+        assert_eq!(
+            timetz_text_to_utc("08:30:00.5+02").as_deref(),
+            Some("06:30:00.5Z")
+        );
+        assert_eq!(
+            timetz_text_to_utc("23:59:59.999999-08").as_deref(),
+            Some("07:59:59.999999Z")
+        );
+        assert_eq!(
+            timetz_text_to_utc("00:10:00+05:30:15").as_deref(),
+            Some("18:39:45Z")
+        );
+        assert_eq!(
+            timetz_text_to_utc("12:00:00+00").as_deref(),
+            Some("12:00:00Z")
+        );
+        assert_eq!(timetz_text_to_utc("nonsense"), None);
+        assert_eq!(timetz_text_to_utc("12:00:00+5"), None);
         let i = interval_text("1 year 2 mons -3 days +04:05:06.5").unwrap();
         assert_eq!(
             i,

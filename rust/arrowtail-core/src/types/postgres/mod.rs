@@ -70,6 +70,10 @@ pub enum PgType {
     Other,
 }
 
+/// Field metadata key naming a source type that the Arrow type alone does not tell apart
+/// (`timetz`, carried as its text).
+pub const LOGICAL_TYPE: &str = "arrowtail.logical_type";
+
 /// Decodes a `numeric` typmod: `((precision << 16) | (scale & 0x7ff)) + 4`, -1 = unconstrained.
 pub fn numeric_typmod(typmod: i32) -> Option<(u16, i16)> {
     if typmod < 4 {
@@ -154,12 +158,19 @@ impl PgType {
     }
 
     /// The Arrow field of a column of this type, with the canonical extension type names
-    /// (`arrow.uuid`, `arrow.json`) as field metadata.
+    /// (`arrow.uuid`, `arrow.json`) as field metadata, and `timetz` text marked with
+    /// [`LOGICAL_TYPE`]` = timetz` (serializers write it as a time of day in UTC).
     pub fn field(&self, name: &str) -> Field {
         let f = Field::new(name, self.data_type(), true);
         let ext = match self {
             PgType::Uuid => "arrow.uuid",
             PgType::Json | PgType::Jsonb => "arrow.json",
+            PgType::TimeTz => {
+                return f.with_metadata(HashMap::from([(
+                    LOGICAL_TYPE.to_string(),
+                    "timetz".to_string(),
+                )]))
+            }
             _ => return f,
         };
         f.with_metadata(HashMap::from([(

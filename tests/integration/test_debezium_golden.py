@@ -1,0 +1,508 @@
+"""Golden comparison with Debezium's own PostgreSQL and MariaDB connectors: Debezium (3.5, in a
+real Kafka Connect worker) and arrowtail capture the same tables of one database, each through
+its own slot or binlog connection, into topics of their own; every key, value, schema and
+tombstone is then compared field by field. What may differ is listed in :data:`ALLOWED` and
+:data:`MY_ALLOWED`, each entry with the reason docs/debezium.md gives; anything else fails the
+test, and so does an allowed difference that no longer occurs (the list must not outlive the
+difference).
+
+Snapshot events are compared by key (both read the same rows, in their own order); streamed events
+in order, per topic (the one partition of each topic keeps commit order).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from psycopg import sql
+
+from tests.support.kafka_topics import consume_until_quiet
+from tests.support.mysql_run import PASSWORD_ENV
+
+SCHEMA = """
+CREATE TABLE g_types (
+  id int PRIMARY KEY, i2 smallint, i8 bigint NOT NULL, r real, d double precision, b boolean,
+  t text NOT NULL, vc varchar(20), c char(3), by bytea, dt date, tm time, tmz timetz,
+  ts timestamp, tstz timestamptz, n numeric(10,2), u uuid, j json, jb jsonb
+);
+CREATE TABLE g_full (id int PRIMARY KEY, name text NOT NULL, note text);
+ALTER TABLE g_full REPLICA IDENTITY FULL;
+CREATE TABLE g_pair (a int, b text, v int, PRIMARY KEY (a, b));
+CREATE TABLE g_nokey (x int NOT NULL, y text);
+ALTER TABLE g_nokey REPLICA IDENTITY FULL;
+"""
+
+SEED = """
+INSERT INTO g_types SELECT g, g::smallint, g * 1000000000000, g / 4.0, g / 3.0, g % 2 = 0,
+    'text ' || g || ' ü', 'vc' || g, 'c' || (g % 10), decode(lpad(to_hex(g), 4, '0'), 'hex'),
+    date '2024-02-29' + g, time '12:00:00.123456' + g * interval '1 minute',
+    timetz '08:30:00.5+02', timestamp '2024-02-29 12:00:00.000100' + g * interval '1 hour',
+    timestamptz '1999-12-31 23:59:59.999999+00' + g * interval '1 day', g * 1.25,
+    md5(g::text)::uuid, json_build_object('g', g), jsonb_build_object('a', g, 'b', null)
+    FROM generate_series(1, 12) g;
+INSERT INTO g_types (id, i8, t) VALUES (100, -1, '');
+INSERT INTO g_full SELECT g, 'f' || g, NULL FROM generate_series(1, 6) g;
+INSERT INTO g_pair SELECT g % 3, 'b' || g, g FROM generate_series(1, 6) g;
+INSERT INTO g_nokey SELECT g, 'y' || g FROM generate_series(1, 3) g;
+"""
+
+WORKLOAD = [
+    "UPDATE g_types SET vc = 'changed', n = -n, tstz = tstz + interval '1 second' WHERE id % 4 = 0",
+    "UPDATE g_types SET u = NULL, j = NULL, by = NULL WHERE id = 5",
+    "UPDATE g_types SET id = 1000 WHERE id = 7",
+    "DELETE FROM g_types WHERE id = 9",
+    "INSERT INTO g_types VALUES (2000, -1, 1, 'NaN', '-Infinity', NULL, 'late', NULL, NULL,"
+    " '\\x00ff', '0001-01-01', '00:00:00', '23:59:59.999999-08', '2262-04-11 23:47:16.854775',"
+    " '1970-01-01 00:00:00+00', 0.01, 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '[1, 2]', '{}')",
+    "UPDATE g_full SET note = 'full ' || id WHERE id % 2 = 0",
+    "UPDATE g_full SET id = id + 100 WHERE id = 3",
+    "DELETE FROM g_full WHERE id = 5",
+    "UPDATE g_pair SET v = -v WHERE a = 1",
+    "UPDATE g_pair SET b = b || '!' WHERE a = 2",
+    "DELETE FROM g_pair WHERE a = 0",
+    "INSERT INTO g_nokey VALUES (4, NULL)",
+    "UPDATE g_nokey SET y = 'yy' WHERE x = 1",
+    "DELETE FROM g_nokey WHERE x = 2",
+]
+
+TABLES = ["g_types", "g_full", "g_pair", "g_nokey"]
+
+#: Differences allowed, as (regular expression over a difference's path, reason). A path reads
+#: ``<phase>.<table>.<part>...`` with ``phase`` ``snapshot`` or ``stream`` and ``part`` ``key``,
+#: ``value`` (payload) or ``value_schema`` / ``key_schema``.
+KEYLESS_TOMBSTONE = "keyless tombstone"
+#: Differences allowed, as (regular expression over a difference's path, reason; see
+#: docs/debezium.md). A path reads ``<phase>.<table>.<part>...`` with ``phase`` ``snapshot`` or
+#: ``stream`` and ``part`` ``key`` / ``value`` (payloads) or ``key_schema`` / ``value_schema``;
+#: ``:attr`` names an attribute of a schema (``:optional``), ``.name`` a field.
+ALLOWED: list[tuple[str, str]] = [
+    (
+        KEYLESS_TOMBSTONE,
+        "a tombstone deletes by key in a compacted topic; with no key it deletes nothing, and a "
+        "compacted topic refuses it",
+    ),
+    (r"\.value\.source\.version$", "each producer writes its own version"),
+    (r"\.value\.ts_(ms|us|ns)$", "when the event was produced, not a fact of the change"),
+    (r"\.value_schema\.source\.seq$", "arrowtail's deduplication ordinal in source"),
+    (r"\.value\.source\.seq$", "arrowtail's deduplication ordinal in source"),
+    (
+        r"^stream\..*\.value\.source\.(lsn|sequence)$",
+        "arrowtail gives every change its commit's LSN (ordered by seq); Debezium each change's",
+    ),
+    (
+        r"^snapshot\..*\.value\.source\.(ts_ms|ts_us|ts_ns|txId|snapshot|lsn|sequence)$",
+        "snapshot time, transaction and first/last markers are each reader's own",
+    ),
+    (
+        r"\.value\.before\.",
+        "a delete under REPLICA IDENTITY DEFAULT carries only the key; Debezium fills the other "
+        "NOT NULL columns with type defaults",
+    ),
+    (
+        r"\.value_schema\.before\.\w+:optional$",
+        "arrowtail's before image has every column optional, as such deletes send nulls",
+    ),
+]
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "arrowtail.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+    )
+
+
+def _fresh(postgres: Any, name: str) -> Any:
+    admin = postgres.connect()
+    admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    admin.close()
+    return postgres.connect(dbname=name)
+
+
+def _events(kafka: Any, topic: str, prefix: str = "", quiet: float = 3.0) -> list[tuple[Any, Any]]:
+    """``(key, value)`` JSON of every message of ``topic``, the producer's topic prefix in record
+    names and ``source.name`` replaced by ``PREFIX``."""
+
+    def load(raw: bytes | None) -> Any:
+        if raw is None:
+            return None
+        text = raw.decode()
+        if prefix:
+            text = text.replace(f'"{prefix}.', '"PREFIX.').replace(f'"{prefix}"', '"PREFIX"')
+        return json.loads(text)
+
+    return [
+        (load(m.key()), load(m.value()))
+        for m in consume_until_quiet(kafka.bootstrap, topic, quiet=quiet)
+    ]
+
+
+def _schema_fields(schema: dict[str, Any]) -> dict[str, Any]:
+    return {f["field"]: f for f in schema.get("fields", [])}
+
+
+def _diff(path: str, mine: Any, theirs: Any) -> Iterator[str]:
+    """Paths where two JSON values differ (dicts by key, lists by position)."""
+    if isinstance(mine, dict) and isinstance(theirs, dict):
+        for k in sorted(set(mine) | set(theirs)):
+            if k not in mine or k not in theirs:
+                yield f"{path}.{k}"
+            else:
+                yield from _diff(f"{path}.{k}", mine[k], theirs[k])
+    elif isinstance(mine, list) and isinstance(theirs, list) and len(mine) == len(theirs):
+        for i, (a, b) in enumerate(zip(mine, theirs, strict=True)):
+            yield from _diff(f"{path}[{i}]", a, b)
+    elif mine != theirs:
+        yield path
+
+
+def _schema_diff(path: str, mine: dict[str, Any], theirs: dict[str, Any]) -> Iterator[str]:
+    """Differences of two Connect schemas: per field, type, optional, name, parameters."""
+    for k in ("type", "optional", "name", "version", "parameters"):
+        if mine.get(k) != theirs.get(k):
+            yield f"{path}:{k}"
+    if "items" in mine or "items" in theirs:
+        yield from _schema_diff(f"{path}.items", mine.get("items", {}), theirs.get("items", {}))
+    a, b = _schema_fields(mine), _schema_fields(theirs)
+    for name in sorted(set(a) | set(b)):
+        if name not in a or name not in b:
+            yield f"{path}.{name}"
+        else:
+            yield from _schema_diff(f"{path}.{name}", a[name], b[name])
+
+
+def _compare(phase: str, table: str, mine: tuple[Any, Any], theirs: tuple[Any, Any]) -> list[str]:
+    out: list[str] = []
+    base = f"{phase}.{table}"
+    for part, i in (("key", 0), ("value", 1)):
+        a, b = mine[i], theirs[i]
+        if (a is None) != (b is None):
+            out.append(f"{base}.{part}:{'absent' if a is None else 'present'}-in-arrowtail")
+            continue
+        if a is None:
+            continue
+        out += _schema_diff(f"{base}.{part}_schema", a["schema"], b["schema"])
+        out += _diff(f"{base}.{part}", a["payload"], b["payload"])
+    return out
+
+
+def _key_of(event: tuple[Any, Any]) -> str:
+    key, value = event
+    if key is not None:
+        return json.dumps(key["payload"], sort_keys=True)
+    after = value["payload"]["after"] if value else None
+    return json.dumps(after, sort_keys=True)
+
+
+def _is_snapshot(event: tuple[Any, Any]) -> bool:
+    value = event[1]
+    return value is not None and value["payload"]["op"] == "r"
+
+
+def test_arrowtail_events_match_debeziums_postgres_connector(
+    postgres: Any, kafka: Any, connect: Any, tmp_path: Path
+) -> None:
+    src = _fresh(postgres, "gold_src")
+    src.execute(SCHEMA)
+    src.execute("CREATE PUBLICATION goldpub FOR ALL TABLES")
+    src.execute(SEED)
+    run = uuid.uuid4().hex[:8]
+    dbz, mine = f"dbz{run}", f"at{run}"
+    name = f"gold-{run}"
+    connect.add_connector(
+        name,
+        {
+            "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
+            "tasks.max": "1",
+            "database.hostname": postgres.host,
+            "database.port": str(postgres.port),
+            "database.user": postgres.user,
+            "database.password": "",
+            "database.dbname": "gold_src",
+            "topic.prefix": dbz,
+            "plugin.name": "pgoutput",
+            "slot.name": f"dbzslot{run}",
+            "publication.name": "goldpub",
+            "publication.autocreate.mode": "disabled",
+            "snapshot.mode": "initial",
+            "decimal.handling.mode": "precise",
+            "table.include.list": ",".join(f"public.{t}" for t in TABLES),
+        },
+    )
+    try:
+        source_url = postgres.dsn_for(postgres.user, None, "gold_src")
+        args = ["run", "--source", source_url, "--slot", f"atslot{run}", "--publication", "goldpub"]
+        args += ["--to", f"kafka://{kafka.bootstrap}?topic_prefix={mine}&schemas=true"]
+        args[-1] += "&decimals=precise"
+        args += ["--checkpoint", str(tmp_path / "cp.json")]
+        first = _cli(*args, "--snapshot", "initial", "--idle-exit", "3")
+        assert first.returncode == 0, first.stderr
+        # Debezium's snapshot must be done before the workload, so both see the same seed.
+        deadline = time.monotonic() + 120
+        while len(_events(kafka, f"{dbz}.public.g_nokey", quiet=1)) < 3:
+            connect.raise_if_failed(name)
+            assert time.monotonic() < deadline, connect.recent_log(40)
+            time.sleep(1)
+        for statement in WORKLOAD:
+            src.execute(statement)
+        second = _cli(*args, "--idle-exit", "3")
+        assert second.returncode == 0, second.stderr
+        # The last statement touches g_nokey: once Debezium sent it, it sent everything before.
+        while len(_events(kafka, f"{dbz}.public.g_nokey", quiet=1)) < 7:
+            connect.raise_if_failed(name)
+            assert time.monotonic() < deadline + 120, connect.recent_log(40)
+            time.sleep(1)
+        _assert_same_events(kafka, connect, name, (mine, dbz), "public", TABLES, ALLOWED)
+    finally:
+        connect.remove_connector(name)
+        for slot in (f"dbzslot{run}", f"atslot{run}"):
+            _drop_slot(src, slot)
+        src.close()
+
+
+def _assert_same_events(
+    kafka: Any,
+    connect: Any,
+    connector: str,
+    prefixes: tuple[str, str],
+    namespace: str,
+    tables: list[str],
+    allowed: list[tuple[str, str]],
+) -> None:
+    """Compares arrowtail's topics (first prefix) with Debezium's (second) for ``tables`` of
+    ``namespace``; fails on a difference ``allowed`` does not list, and on an entry of
+    ``allowed`` that no difference needed."""
+    mine, dbz = prefixes
+    problems: list[str] = []
+    seen: set[str] = set()
+    for table in tables:
+        theirs = _events(kafka, f"{dbz}.{namespace}.{table}", dbz)
+        ours = _events(kafka, f"{mine}.{namespace}.{table}", mine)
+        connect.raise_if_failed(connector)
+        t_snap = {_key_of(e): e for e in theirs if _is_snapshot(e)}
+        o_snap = {_key_of(e): e for e in ours if _is_snapshot(e)}
+        assert sorted(o_snap) == sorted(t_snap), table
+        diffs = [d for k in t_snap for d in _compare("snapshot", table, o_snap[k], t_snap[k])]
+        t_stream = [e for e in theirs if not _is_snapshot(e)]
+        if any(e == (None, None) for e in t_stream):
+            # Debezium follows a keyless delete with a tombstone without a key.
+            seen.add(KEYLESS_TOMBSTONE)
+            t_stream = [e for e in t_stream if e != (None, None)]
+        o_stream = [e for e in ours if not _is_snapshot(e)]
+        shapes = [(e[0] is None, e[1] is None) for e in t_stream]
+        assert [(e[0] is None, e[1] is None) for e in o_stream] == shapes, table
+        for a, b in zip(o_stream, t_stream, strict=True):
+            diffs += _compare("stream", table, a, b)
+        for d in sorted(set(diffs)):
+            match = next((p for p, _ in allowed if re.search(p, d)), None)
+            if match is not None:
+                seen.add(match)
+                continue
+            example = next(
+                (a, b)
+                for a, b in _pairs(o_snap, t_snap, o_stream, t_stream)
+                if d in _compare(d.split(".")[0], table, a, b)
+            )
+            problems.append(f"{d}: arrowtail {_at(example[0], d)} / debezium {_at(example[1], d)}")
+    assert not problems, "\n".join(problems)
+    unused = [p for p, _ in allowed if p not in seen]
+    assert not unused, f"allowed differences that no longer occur: {unused}"
+
+
+def _pairs(
+    o_snap: dict[str, Any],
+    t_snap: dict[str, Any],
+    o_stream: list[Any],
+    t_stream: list[Any],
+) -> Iterator[tuple[Any, Any]]:
+    for k in t_snap:
+        yield o_snap[k], t_snap[k]
+    yield from zip(o_stream, t_stream, strict=True)
+
+
+def _at(event: tuple[Any, Any], path: str) -> str:
+    """The value at ``path`` of one event, for the failure message."""
+    path, _, attr = path.partition(":")
+    parts = path.split(".")[2:]
+    if not parts:
+        return "?"
+    head = parts[0]
+    message = event[0] if head.startswith("key") else event[1]
+    if message is None:
+        return "absent"
+    node: Any = message["schema"] if head.endswith("_schema") else message["payload"]
+    for p in parts[1:]:
+        if head.endswith("_schema") and isinstance(node, dict):
+            node = _schema_fields(node).get(p)
+        elif isinstance(node, dict):
+            node = node.get(p, "<absent>")
+        else:
+            break
+    if attr and isinstance(node, dict):
+        node = node.get(attr)
+    return json.dumps(node)[:300]
+
+
+def _drop_slot(conn: Any, slot: str) -> None:
+    for _ in range(50):
+        row = conn.execute(
+            "SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,)
+        ).fetchone()
+        if row is None:
+            return
+        if not row[0]:
+            conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+            return
+        time.sleep(0.2)
+
+
+MY_SCHEMA = [
+    "CREATE TABLE m_types (id int PRIMARY KEY, ti tinyint, si smallint, mi mediumint,"
+    " bi bigint NOT NULL, bu bigint unsigned, f float, d double, n decimal(10,2),"
+    " vc varchar(20) NOT NULL, c char(3), t text, bl blob, vb varbinary(8), dt date,"
+    " tm time(6), dtm datetime(6), ts timestamp(6) NULL, y year, e enum('a','b','c'),"
+    " s set('x','y','z'), bt bit(5), j json, u uuid)",
+    "CREATE TABLE m_pair (a int, b varchar(10), v int NOT NULL, PRIMARY KEY (a, b))",
+    "CREATE TABLE m_nokey (x int NOT NULL, y varchar(10))",
+]
+MY_SEED = [
+    "INSERT INTO m_types SELECT seq, CAST(seq AS SIGNED) - 5, seq * 100, seq * 10000,"
+    " seq * 1000000000000, 18446744073709551615 - seq, seq / 4, seq / 3, seq * 1.25,"
+    " CONCAT('vc', seq), 'c',"
+    " CONCAT('text ', seq, ' ü'), UNHEX(LPAD(HEX(seq), 4, '0')), UNHEX('00ff'),"
+    " DATE '2024-02-29' + INTERVAL seq DAY, SEC_TO_TIME(seq * 61.5),"
+    " TIMESTAMP '2024-02-29 12:00:00.000100' + INTERVAL seq HOUR,"
+    " TIMESTAMP '2001-02-03 04:05:06.5' + INTERVAL seq DAY, 2000 + seq, 'b', 'x,z', seq,"
+    " JSON_OBJECT('g', seq), UUID() FROM seq_1_to_12",
+    "INSERT INTO m_types (id, bi, vc) VALUES (100, -1, '')",
+    "INSERT INTO m_pair SELECT seq % 3, CONCAT('b', seq), seq FROM seq_1_to_6",
+    "INSERT INTO m_nokey SELECT seq, CONCAT('y', seq) FROM seq_1_to_3",
+]
+MY_WORKLOAD = [
+    "UPDATE m_types SET vc = 'changed', n = -n, dtm = dtm + INTERVAL 1 SECOND WHERE id % 4 = 0",
+    "UPDATE m_types SET u = NULL, j = NULL, bl = NULL WHERE id = 5",
+    "UPDATE m_types SET id = 1000 WHERE id = 7",
+    "DELETE FROM m_types WHERE id = 9",
+    "INSERT INTO m_types VALUES (2000, -128, -32768, -8388608, -1, 0, -1.5, 1e300, 0.01, 'late',"
+    " NULL, NULL, '', NULL, '1000-01-01', '-838:59:59', '9999-12-31 23:59:59.999999',"
+    " '1970-01-01 00:00:01', 1901, 'c', '', b'10101', '[1, 2]',"
+    " 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11')",
+    "UPDATE m_pair SET v = -v WHERE a = 1",
+    "UPDATE m_pair SET b = CONCAT(b, '!') WHERE a = 2",
+    "DELETE FROM m_pair WHERE a = 0",
+    "INSERT INTO m_nokey VALUES (4, NULL)",
+    "UPDATE m_nokey SET y = 'yy' WHERE x = 1",
+    "DELETE FROM m_nokey WHERE x = 2",
+]
+MY_TABLES = ["m_types", "m_pair", "m_nokey"]
+
+#: As :data:`ALLOWED`, for Debezium's MariaDB connector.
+MY_ALLOWED: list[tuple[str, str]] = [
+    (
+        KEYLESS_TOMBSTONE,
+        "a tombstone deletes by key in a compacted topic; with no key it deletes nothing, and a "
+        "compacted topic refuses it",
+    ),
+    (r"\.value\.source\.version$", "each producer writes its own version"),
+    (r"\.value\.ts_(ms|us|ns)$", "when the event was produced, not a fact of the change"),
+    (r"\.value_schema\.source\.seq$", "arrowtail's deduplication ordinal in source"),
+    (r"\.value\.source\.seq$", "arrowtail's deduplication ordinal in source"),
+    (
+        r"^snapshot\..*\.value\.source\.(ts_ms|ts_us|ts_ns|snapshot|file|pos|row|server_id)$",
+        "snapshot time, binlog coordinates and first/last markers are each reader's own",
+    ),
+    (
+        r"^stream\..*\.value\.source\.(pos|gtid)$",
+        "arrowtail names the commit event's offset and no GTID; Debezium the transaction's start "
+        "and its GTID",
+    ),
+    (
+        r"\.value\.(after|before)\.bu$",
+        "BIGINT UNSIGNED above 2^63: arrowtail writes the value, Debezium's default "
+        "bigint.unsigned.handling.mode=long wraps it below zero",
+    ),
+    (
+        r"\.value\.(after|before)\.ts$",
+        "TIMESTAMP: arrowtail always writes six fraction digits, Debezium's MySQL connectors as "
+        "few as the value needs; the instant is the same",
+    ),
+    (
+        r"\.value_schema\.before\.\w+:optional$",
+        "arrowtail's before image has every column optional",
+    ),
+]
+
+
+def test_arrowtail_events_match_debeziums_mariadb_connector(
+    mariadb: Any, kafka: Any, connect: Any, tmp_path: Path
+) -> None:
+    db = "gold_my"
+    conn = mariadb.connect()
+    with conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {db}")
+        cur.execute(f"CREATE DATABASE {db}")
+        cur.execute(f"USE {db}")
+        for statement in MY_SCHEMA + MY_SEED:
+            cur.execute(statement)
+    mariadb.grant_capture(db)
+    run = uuid.uuid4().hex[:8]
+    dbz, mine = f"dbz{run}", f"at{run}"
+    name = f"gold-my-{run}"
+    connect.add_connector(
+        name,
+        {
+            "connector.class": "io.debezium.connector.mariadb.MariaDbConnector",
+            "tasks.max": "1",
+            "database.hostname": mariadb.host,
+            "database.port": str(mariadb.port),
+            "database.user": mariadb.user,
+            "database.password": mariadb.password,
+            "database.server.id": str(5400 + int(run[:3], 16) % 500),
+            "database.ssl.mode": "disable",
+            "topic.prefix": dbz,
+            "database.include.list": db,
+            "schema.history.internal": "io.debezium.storage.file.history.FileSchemaHistory",
+            "schema.history.internal.file.filename": str(tmp_path / "dbz-history.dat"),
+            "snapshot.mode": "initial",
+            "decimal.handling.mode": "precise",
+        },
+    )
+    try:
+        env = dict(os.environ, **{PASSWORD_ENV: mariadb.capture_password})
+        args = ["run", "--source", mariadb.capture_url + db, "--password-env", PASSWORD_ENV]
+        args += ["--to", f"kafka://{kafka.bootstrap}?topic_prefix={mine}&schemas=true"]
+        args[-1] += "&decimals=precise"
+        args += ["--checkpoint", str(tmp_path / "cp.json"), "--server-id", "7491"]
+        first = _cli(*args, "--snapshot", "initial", "--idle-exit", "3", env=env)
+        assert first.returncode == 0, first.stderr
+        deadline = time.monotonic() + 120
+        while len(_events(kafka, f"{dbz}.{db}.m_nokey", quiet=1)) < 3:
+            connect.raise_if_failed(name)
+            assert time.monotonic() < deadline, connect.recent_log(40)
+            time.sleep(1)
+        with conn.cursor() as cur:
+            for statement in MY_WORKLOAD:
+                cur.execute(statement)
+        second = _cli(*args, "--idle-exit", "3", env=env)
+        assert second.returncode == 0, second.stderr
+        while len(_events(kafka, f"{dbz}.{db}.m_nokey", quiet=1)) < 7:
+            connect.raise_if_failed(name)
+            assert time.monotonic() < deadline + 120, connect.recent_log(40)
+            time.sleep(1)
+        _assert_same_events(kafka, connect, name, (mine, dbz), db, MY_TABLES, MY_ALLOWED)
+    finally:
+        connect.remove_connector(name)
+        conn.close()
