@@ -37,7 +37,12 @@ from arrowtail.exceptions import SinkError
 from arrowtail.sinks.database import MySqlTargetSink, PostgresTargetSink
 from arrowtail.verify import verify
 from arrowtail.verify.sides import DbSide, same_row
-from tests.integration.typematrix import (
+from tests.support.batches import make_batch
+from tests.support.chaos import wait_for
+from tests.support.kafka_topics import consume_until_quiet
+from tests.support.mysql_run import dump_threads
+from tests.support.replay import parquet_changes, replay
+from tests.support.typematrix import (
     BYTES,
     DEC,
     FLOAT,
@@ -51,11 +56,6 @@ from tests.integration.typematrix import (
     debezium_replay,
     jsonl_events,
 )
-from tests.support.batches import make_batch
-from tests.support.chaos import wait_for
-from tests.support.kafka_topics import consume_until_quiet
-from tests.support.mysql_run import dump_threads
-from tests.support.replay import parquet_changes, replay
 
 SINKS = ["parquet", "jsonl", "kafka", "postgresql", "mysql"]
 
