@@ -15,18 +15,16 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from psycopg import sql
-
+from tests.support.cli import cli
 from tests.support.kafka_topics import consume_until_quiet
 from tests.support.mysql_run import PASSWORD_ENV
+from tests.support.pg_run import fresh_db
 
 SCHEMA = """
 CREATE TABLE g_types (
@@ -114,24 +112,6 @@ ALLOWED: list[tuple[str, str]] = [
 ]
 
 
-def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "arrowtail.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env=env,
-    )
-
-
-def _fresh(postgres: Any, name: str) -> Any:
-    admin = postgres.connect()
-    admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-    admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    admin.close()
-    return postgres.connect(dbname=name)
-
-
 def _events(kafka: Any, topic: str, prefix: str = "", quiet: float = 3.0) -> list[tuple[Any, Any]]:
     """``(key, value)`` JSON of every message of ``topic``, the producer's topic prefix in record
     names and ``source.name`` replaced by ``PREFIX``."""
@@ -215,7 +195,7 @@ def _is_snapshot(event: tuple[Any, Any]) -> bool:
 def test_arrowtail_events_match_debeziums_postgres_connector(
     postgres: Any, kafka: Any, connect: Any, tmp_path: Path
 ) -> None:
-    src = _fresh(postgres, "gold_src")
+    src = fresh_db(postgres, "gold_src")
     src.execute(SCHEMA)
     src.execute("CREATE PUBLICATION goldpub FOR ALL TABLES")
     src.execute(SEED)
@@ -248,7 +228,7 @@ def test_arrowtail_events_match_debeziums_postgres_connector(
         args += ["--to", f"kafka://{kafka.bootstrap}?topic_prefix={mine}&schemas=true"]
         args[-1] += "&decimals=precise"
         args += ["--checkpoint", str(tmp_path / "cp.json")]
-        first = _cli(*args, "--snapshot", "initial", "--idle-exit", "3")
+        first = cli(*args, "--snapshot", "initial", "--idle-exit", "3")
         assert first.returncode == 0, first.stderr
         # Debezium's snapshot must be done before the workload, so both see the same seed.
         deadline = time.monotonic() + 120
@@ -258,7 +238,7 @@ def test_arrowtail_events_match_debeziums_postgres_connector(
             time.sleep(1)
         for statement in WORKLOAD:
             src.execute(statement)
-        second = _cli(*args, "--idle-exit", "3")
+        second = cli(*args, "--idle-exit", "3")
         assert second.returncode == 0, second.stderr
         # The last statement touches g_nokey: once Debezium sent it, it sent everything before.
         while len(_events(kafka, f"{dbz}.public.g_nokey", quiet=1)) < 7:
@@ -486,7 +466,7 @@ def test_arrowtail_events_match_debeziums_mariadb_connector(
         args += ["--to", f"kafka://{kafka.bootstrap}?topic_prefix={mine}&schemas=true"]
         args[-1] += "&decimals=precise"
         args += ["--checkpoint", str(tmp_path / "cp.json"), "--server-id", "7491"]
-        first = _cli(*args, "--snapshot", "initial", "--idle-exit", "3", env=env)
+        first = cli(*args, "--snapshot", "initial", "--idle-exit", "3", env=env)
         assert first.returncode == 0, first.stderr
         deadline = time.monotonic() + 120
         while len(_events(kafka, f"{dbz}.{db}.m_nokey", quiet=1)) < 3:
@@ -496,7 +476,7 @@ def test_arrowtail_events_match_debeziums_mariadb_connector(
         with conn.cursor() as cur:
             for statement in MY_WORKLOAD:
                 cur.execute(statement)
-        second = _cli(*args, "--idle-exit", "3", env=env)
+        second = cli(*args, "--idle-exit", "3", env=env)
         assert second.returncode == 0, second.stderr
         while len(_events(kafka, f"{dbz}.{db}.m_nokey", quiet=1)) < 7:
             connect.raise_if_failed(name)

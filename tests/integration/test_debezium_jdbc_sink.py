@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -25,8 +23,10 @@ from typing import Any
 
 from psycopg import sql
 
+from tests.support.cli import cli
 from tests.support.kafka_topics import consume_until_quiet
 from tests.support.mysql_run import PASSWORD_ENV
+from tests.support.pg_run import fresh_db
 
 SINK_WAIT = 90.0
 
@@ -100,24 +100,6 @@ MY_WORKLOAD = [
 ]
 
 
-def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "arrowtail.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env=env,
-    )
-
-
-def fresh_pg(postgres: Any, name: str) -> Any:
-    admin = postgres.connect()
-    admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-    admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    admin.close()
-    return postgres.connect(dbname=name)
-
-
 def jdbc_sink(postgres: Any, target_db: str, topics: list[str], *, keyed: bool) -> dict[str, str]:
     """Debezium JDBC sink settings writing ``topics`` into ``target_db`` (tables it creates)."""
     config = {
@@ -175,8 +157,8 @@ def pg_rows(conn: Any, table: str) -> list[tuple[Any, ...]]:
 def test_postgres_through_debezium_jdbc_sink(
     postgres: Any, kafka: Any, connect: Any, tmp_path: Path
 ) -> None:
-    src = fresh_pg(postgres, "dbz_src")
-    tgt = fresh_pg(postgres, "dbz_tgt")
+    src = fresh_db(postgres, "dbz_src")
+    tgt = fresh_db(postgres, "dbz_tgt")
     src.execute(PG_SCHEMA)
     src.execute("CREATE PUBLICATION dbzp FOR ALL TABLES")
     src.execute(PG_SEED)
@@ -252,7 +234,7 @@ def test_mariadb_through_debezium_jdbc_sink(
         for stmt in MY_SCHEMA + MY_SEED:
             cur.execute(stmt)
     mariadb.grant_capture(db)
-    tgt = fresh_pg(postgres, "dbz_mtgt")
+    tgt = fresh_db(postgres, "dbz_mtgt")
     prefix = f"my{uuid.uuid4().hex[:8]}"
     env = dict(os.environ, **{PASSWORD_ENV: mariadb.capture_password})
     source_url = mariadb.capture_url + db
