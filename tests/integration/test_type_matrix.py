@@ -43,13 +43,16 @@ from tests.support.kafka_topics import consume_until_quiet
 from tests.support.mysql_run import dump_threads
 from tests.support.replay import parquet_changes, replay
 from tests.support.typematrix import (
+    BITS,
     BYTES,
     DEC,
     FLOAT,
     INTERVAL,
     ISO,
     PLAIN,
+    SET,
     UUID,
+    ZONED_TIME,
     arrow_plain,
     assert_images_equal,
     debezium_order,
@@ -91,7 +94,7 @@ PG_COLUMNS: list[tuple[str, str, str, Any, bool]] = [
     ("ts", "timestamp", _MICROS, PLAIN, True),
     ("tstz", "timestamptz", _MICROS, ISO, True),
     ("tm", "time", "(extract(epoch FROM {c}) * 1000000)::int8", PLAIN, False),
-    ("ttz", "timetz", "{c}::text", PLAIN, True),
+    ("ttz", "timetz", "{c}::text", ZONED_TIME, True),
     ("iv", "interval", _INTERVAL_EXPR, INTERVAL, False),
     ("u", "uuid", "{c}", UUID, True),
     ("j", "json", "{c}::text", PLAIN, False),
@@ -468,10 +471,10 @@ MY_SERVER_IDS = {"parquet": 7611, "jsonl": 7612, "kafka": 7613, "postgresql": 76
 
 # (column, MariaDB type, SQL giving the comparable form, Debezium kind, compared on targets)
 MY_COLUMNS: list[tuple[str, str, str, Any, bool]] = [
-    ("s", "SET('x','y','z')", "{c}", ("list", PLAIN), True),
+    ("s", "SET('x','y','z')", "{c}", SET, True),
     ("e", "ENUM('a','b','c')", "{c}", PLAIN, True),
-    ("b1", "BIT(1)", "{c} + 0", PLAIN, True),
-    ("b10", "BIT(10)", "{c} + 0", PLAIN, True),
+    ("b1", "BIT(1)", "{c} + 0", BITS, True),
+    ("b10", "BIT(10)", "{c} + 0", BITS, True),
     ("j", "JSON", "{c}", PLAIN, True),
     ("g", "GEOMETRY", "{c}", BYTES, True),
     ("tm", "TIME(6)", "{c}", PLAIN, True),

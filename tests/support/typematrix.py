@@ -36,6 +36,49 @@ PLAIN, FLOAT, DEC, BYTES, ISO, INTERVAL, UUID = (
 )
 
 
+#: Kinds of Debezium's semantic types whose JSON differs from the source's own form: ``EnumSet``
+#: (comma-joined labels), ``Bits`` (little-endian bytes, base64) and ``ZonedTime`` (time of day
+#: in UTC).
+SET, BITS, ZONED_TIME = "set", "bits", "zonedtime"
+
+_TIMETZ = re.compile(r"(\d\d):(\d\d):(\d\d)(?:\.(\d+))?([+-])(\d\d)(?::(\d\d))?(?::(\d\d))?")
+
+
+def timetz_in_utc(text: str) -> str:
+    """PostgreSQL ``timetz`` text as the time of day in UTC, PostgreSQL's ``time`` text form."""
+    m = _TIMETZ.fullmatch(text)
+    assert m, f"not a timetz: {text!r}"
+    h, mi, s, frac, sign, zh, zm, zs = m.groups()
+    micros = ((int(h) * 60 + int(mi)) * 60 + int(s)) * 1_000_000 + int((frac or "").ljust(6, "0"))
+    east = (int(zh) * 60 + int(zm or 0)) * 60 + int(zs or 0)
+    micros = (micros - (east if sign == "+" else -east) * 1_000_000) % (86_400 * 1_000_000)
+    seconds, fraction = divmod(micros, 1_000_000)
+    out = f"{seconds // 3600:02}:{seconds // 60 % 60:02}:{seconds % 60:02}"
+    return out + (f".{fraction:06}".rstrip("0") if fraction else "")
+
+
+class UtcTimeOfDay:
+    """A Debezium ``ZonedTime`` value; equal to the PostgreSQL ``timetz`` text of the same
+    instant."""
+
+    def __init__(self, text: str) -> None:
+        assert text.endswith("Z"), f"not a ZonedTime: {text!r}"
+        self.text = text[:-1]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, UtcTimeOfDay):
+            return self.text == other.text
+        if isinstance(other, str):
+            return bool(_TIMETZ.fullmatch(other)) and self.text == timetz_in_utc(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+    def __repr__(self) -> str:
+        return f"{self.text}Z"
+
+
 UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -131,6 +174,12 @@ def from_debezium(value: Any, kind: Any) -> Any:
         return _iso_interval(value)
     if kind == UUID:
         return uuid.UUID(value).bytes
+    if kind == SET:
+        return value.split(",") if value else []
+    if kind == BITS:
+        return int.from_bytes(base64.b64decode(value), "little")
+    if kind == ZONED_TIME:
+        return UtcTimeOfDay(value)
     if kind == "myuuid":  # MariaDB's UUID type: its text form, or (today) base64 of its bytes
         return uuid.UUID(value).bytes if len(value) == 36 else base64.b64decode(value)
     return value

@@ -48,6 +48,7 @@ def test_open_sink_passes_create_tables_to_database_targets_only() -> None:
         (b"\x01", 1),  # BIT(1)
         ("x,z", ("z", "x")),  # SET
         ("", ()),  # empty SET
+        ("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", bytes.fromhex("a0eebc999c0b4ef8bb6d6bb9bd380a11")),
     ],
 )
 def test_one_datum_in_two_engines_forms_is_the_same(mysql, postgres) -> None:
@@ -64,6 +65,8 @@ def test_one_datum_in_two_engines_forms_is_the_same(mysql, postgres) -> None:
         ("x,y", ("x",)),
         (None, ""),
         ("1", 1),
+        ("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a12", bytes.fromhex("a0eebc999c0b4ef8bb6d6bb9bd380a11")),
+        ("not a uuid at all, sixteen", bytes(16)),
     ],
 )
 def test_different_data_stay_different(a, b) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import json
+import re
 import uuid
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -35,6 +36,10 @@ def split_table(table: str) -> tuple[str, str]:
     """``schema.table`` at the first dot (as everywhere in arrowtail); no dot: no schema."""
     schema, dot, name = table.partition(".")
     return (schema, name) if dot else ("", schema)
+
+
+#: The canonical text of a uuid.
+UUID_TEXT = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}\Z")
 
 
 def normalise(value: Any) -> Any:
@@ -97,7 +102,7 @@ def same_value(a: Any, b: Any) -> bool:
     """Equal normalised values, or one datum in the forms two engines give for the same Arrow
     type (docs/design.md, "Type mapping"), as when a MySQL table moved to PostgreSQL: a DECIMAL
     wider than 38 digits travels as text, BIT(n) as uint64 (an integer column), SET as
-    list<string> (an array column)."""
+    list<string> (an array column), MariaDB's UUID as a PostgreSQL uuid."""
     if a == b:
         return True
     if a is None or b is None:
@@ -112,6 +117,9 @@ def same_value(a: Any, b: Any) -> bool:
             return int.from_bytes(x, "big") == y
         if isinstance(x, str) and isinstance(y, tuple):
             return set(x.split(",")) - {""} == set(y)
+        if isinstance(x, str) and isinstance(y, bytes) and len(y) == 16 and UUID_TEXT.match(x):
+            # MariaDB's UUID as its text, in a PostgreSQL uuid column (normalised to bytes).
+            return uuid.UUID(x).bytes == y
         if isinstance(x, dt.timedelta) and isinstance(y, dt.time) and y.tzinfo is None:
             # A MySQL TIME within one day, written to a PostgreSQL `time` column (as Debezium's
             # JDBC sink creates it for MicroTime).
