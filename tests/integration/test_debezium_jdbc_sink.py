@@ -1,7 +1,7 @@
 """Debezium compatibility, proven by Debezium's own consumer: arrowtail streams a source into
 Kafka (``schemas=true&decimals=precise``), Debezium's JDBC sink connector (in a real Kafka Connect
-worker) applies the topics to a PostgreSQL target, and ``arrowtail verify`` finds source and target
-equal.
+worker) applies the topics to a PostgreSQL or a MariaDB target, and ``arrowtail verify`` finds
+source and target equal.
 
 Covered: REPLICA IDENTITY DEFAULT, FULL and USING INDEX, a composite key, a table without a
 primary key (no Kafka key; the sink inserts), primary-key changes, deletes (with tombstones),
@@ -100,15 +100,18 @@ MY_WORKLOAD = [
 ]
 
 
-def jdbc_sink(postgres: Any, target_db: str, topics: list[str], *, keyed: bool) -> dict[str, str]:
-    """Debezium JDBC sink settings writing ``topics`` into ``target_db`` (tables it creates)."""
+def jdbc_sink(
+    target: Any, target_db: str, topics: list[str], *, keyed: bool, engine: str = "postgresql"
+) -> dict[str, str]:
+    """Debezium JDBC sink settings writing ``topics`` into ``target_db`` of the ``target``
+    server (``postgresql`` or ``mariadb``; tables it creates)."""
     config = {
         "connector.class": "io.debezium.connector.jdbc.JdbcSinkConnector",
         "tasks.max": "1",
         "topics": ",".join(topics),
-        "connection.url": f"jdbc:postgresql://{postgres.host}:{postgres.port}/{target_db}",
-        "connection.username": postgres.user,
-        "connection.password": "",
+        "connection.url": f"jdbc:{engine}://{target.host}:{target.port}/{target_db}",
+        "connection.username": target.user,
+        "connection.password": getattr(target, "password", "") if engine == "mariadb" else "",
         "schema.evolution": "basic",
         "collection.name.format": "${source.table}",
         "use.time.zone": "UTC",
@@ -325,6 +328,13 @@ def test_mariadb_through_debezium_jdbc_sink(
 
 def _my_count(conn: Any, db: str, table: str) -> int:
     with conn.cursor() as cur:
+        cur.execute(
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s"
+            " AND TABLE_NAME = %s",
+            (db, table),
+        )
+        if not cur.fetchone()[0]:
+            return -1
         cur.execute(f"SELECT COUNT(*) FROM {db}.{table}")
         return int(cur.fetchone()[0])
 
@@ -336,3 +346,65 @@ def _pg_count(conn: Any, table: str) -> int:
     return int(
         conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()[0]
     )
+
+
+def test_postgres_through_debezium_jdbc_sink_into_mariadb(
+    postgres: Any, mariadb: Any, kafka: Any, connect: Any, tmp_path: Path
+) -> None:
+    """The same PostgreSQL changes, applied by Debezium's JDBC sink to a MariaDB target: the
+    events carry what the sink's MariaDB dialect needs to create and key the tables."""
+    src = fresh_db(postgres, "dbz_src_my")
+    src.execute(PG_SCHEMA)
+    src.execute("CREATE PUBLICATION dbzpm FOR ALL TABLES")
+    src.execute(PG_SEED)
+    target_db = "dbz_pg_to_my"
+    my = mariadb.connect()
+    with my.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {target_db}")
+        cur.execute(f"CREATE DATABASE {target_db}")
+    prefix = f"pm{uuid.uuid4().hex[:8]}"
+    source_url = postgres.dsn_for(postgres.user, None, "dbz_src_my")
+    args = ["run", "--source", source_url, "--slot", "dbzslotm", "--publication", "dbzpm"]
+    args += ["--to", f"kafka://{kafka.bootstrap}?topic_prefix={prefix}&schemas=true"]
+    args[-1] += "&decimals=precise"
+    args += ["--checkpoint", str(tmp_path / "cp.json")]
+    first = cli(*args, "--snapshot", "initial", "--idle-exit", "3")
+    assert first.returncode == 0, first.stderr
+    src.execute(PG_WORKLOAD)
+    second = cli(*args, "--idle-exit", "3")
+    assert second.returncode == 0, second.stderr
+
+    topics = [f"{prefix}.public.{t}" for t in KEYED]
+    name = f"{prefix}-keyed"
+    connect.add_connector(name, jdbc_sink(mariadb, target_db, topics, keyed=True, engine="mariadb"))
+    want = {t: _pg_count(src, t) for t in KEYED}
+    try:
+        wait_for(
+            "every row in the MariaDB target",
+            lambda: all(_my_count(my, target_db, t) == n for t, n in want.items()),
+            connect,
+            [name],
+        )
+    finally:
+        connect.remove_connector(name)
+    from arrowtail.verify.compare import verify
+
+    report = verify(
+        source_url,
+        f"mysql://{mariadb.user}:{mariadb.password}@{mariadb.host}:{mariadb.port}/{target_db}",
+        [f"public.{t}" for t in KEYED],
+        table_map={f"public.{t}": f"{target_db}.{t}" for t in KEYED},
+        recheck_times=0,
+    )
+    assert report.equal, report.summary()
+    assert [t.source_rows for t in report.tables] == [want[t] for t in KEYED]
+    with my.cursor() as cur:
+        cur.execute(
+            "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS"
+            " WHERE TABLE_SCHEMA = %s AND IS_NULLABLE = 'NO' ORDER BY 1, 2",
+            (target_db,),
+        )
+        not_null = set(cur.fetchall())
+    assert ("t_full", "name") in not_null and ("t_full", "note") not in not_null
+    my.close()
+    src.close()
