@@ -161,6 +161,7 @@ def test_interruptions_into_parquet_lose_and_repeat_nothing(
             mariadb_server(mariadb),
             stored,
             20261202,
+            min_before_large=3,
         )
     finally:
         work.conn.close()
@@ -216,6 +217,7 @@ def test_interruptions_into_postgres_target_lose_nothing(
             stored,
             20261203,
             interruptions=9,
+            min_before_large=2,
         )
     finally:
         work.conn.close()

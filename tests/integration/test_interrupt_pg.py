@@ -150,6 +150,7 @@ def test_interruptions_lose_and_repeat_nothing(
             stored,
             20261204,
             interruptions=12,
+            min_before_large=2,
         )
     finally:
         work.conn.close()

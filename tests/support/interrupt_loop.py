@@ -73,6 +73,8 @@ def interrupt_loop(
     interruptions: int = 15,
     low: float = 0.3,
     high: float = 3.0,
+    min_before_large: int = 0,
+    extra: int = 6,
 ) -> Tally:
     """Runs ``interruptions`` rounds. ``workload_round(i)`` writes round ``i`` and returns two
     log positions: ``stored()`` at or past the first means the small transaction just before the
@@ -81,7 +83,11 @@ def interrupt_loop(
     (None before anything). Half the interruptions (by the RNG) come as soon as ``stored()``
     reaches the first position, the others after a random delay in ``[low, high)`` seconds counted
     from the moment the run streams (or, for a run that survived a ``connection``
-    interruption, from the round's last commit). Leaves no run behind."""
+    interruption, from the round's last commit). When fewer than ``min_before_large``
+    interruptions found the large transaction not yet stored (how many do depends on the
+    machine's speed), up to ``extra`` more rounds follow, each interrupting as soon as the small
+    transaction is stored, so the case is exercised on slow and fast machines alike. Leaves no
+    run behind."""
     count = soak_kills(interruptions)
     rng = soak_rng(seed)
     kinds = [KINDS[i % len(KINDS)] for i in range(count)]
@@ -92,13 +98,17 @@ def interrupt_loop(
     stale = server.connections()
     run: Child | None = None
     try:
-        for i, kind in enumerate(kinds):
+        i = 0
+        while i < count or (tally.before_large < min_before_large and i < count + extra):
+            kind = kinds[i] if i < count else KINDS[i % len(KINDS)]
             before = stored()
             small, large = workload_round(i)
             if run is None:
                 run = start_run(i)
                 _wait_streaming(run, server, stale, f"run {i}")
             delay: float | None = rng.uniform(low, high) if rng.random() < 0.5 else None
+            if i >= count:
+                delay = None  # an extra round: interrupt as soon as the small one is stored
             tally.schedule.append((kind, delay and round(delay, 3)))
             moment = "after the small commit" if delay is None else f"after {delay:.3f}s"
             print(f"round {i}: {kind} {moment} ({time.monotonic() - started:.1f}s)")
@@ -116,6 +126,7 @@ def interrupt_loop(
             print(f"  {state}; stored: {_what_stored(after, small, large)}")
             if after != before:
                 tally.advanced += 1
+            i += 1
         if run is not None:
             run.proc.send_signal(signal.SIGTERM)
             assert run.wait(timeout=120) == 0, run.output()
