@@ -9,7 +9,6 @@
   (vectorised, no per-row Python), so a column has one type and one value form whichever way a row
   arrived. (MariaDB stores some UUIDs with their groups reordered so that they sort by time, but
   writes the binlog in the canonical byte order, so the bytes are read as they come.)
-
 - ``arrowtail.flavor``: ``mariadb`` or ``mysql``, so Kafka events name the connector as
   Debezium's MariaDB or MySQL connector does.
 - Field metadata ``arrowtail.logical_type`` on columns whose Arrow type does not tell the source
