@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from typing import Any
 
 from tests.support.cli import cli
@@ -21,7 +20,7 @@ from tests.support.mysql_run import (
     wait_for_dump,
     workload,
 )
-from tests.support.pg_run import fresh_db
+from tests.support.pg_run import fresh_db, wait_slot_active
 
 MY_DB = "mig_my"
 PG_SCHEMA = "migpg"
@@ -63,20 +62,6 @@ def _finish(proc: subprocess.Popen[str], timeout: float = 240) -> tuple[str, str
     out, err = proc.communicate(timeout=timeout)
     assert proc.returncode == 0, err
     return out, err
-
-
-def _wait_slot_active(conn: Any, slot: str, proc: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        row = conn.execute(
-            "SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,)
-        ).fetchone()
-        if row and row[0]:
-            return
-        if proc.poll() is not None:
-            raise AssertionError(f"arrowtail exited early: {proc.communicate()[1]}")
-        time.sleep(0.05)
-    raise AssertionError(f"slot {slot} never became active")
 
 
 def test_mariadb_to_postgres_then_verify(mariadb: Any, postgres: Any) -> None:
@@ -178,7 +163,7 @@ def test_postgres_to_mariadb_then_verify(postgres: Any, mariadb: Any) -> None:
         "3",
     ]
     proc = _start(*run, env=env)
-    _wait_slot_active(conn, "migslot", proc)
+    wait_slot_active(conn, "migslot", proc)
     _pg_workload(conn, 2)  # while streaming
     _pg_workload(conn, 3)
     _finish(proc)

@@ -24,7 +24,7 @@ from typing import Any
 from tests.support.cli import cli
 from tests.support.kafka_topics import consume_until_quiet
 from tests.support.mysql_run import PASSWORD_ENV
-from tests.support.pg_run import fresh_db
+from tests.support.pg_run import drop_slot, fresh_db
 
 SCHEMA = """
 CREATE TABLE g_types (
@@ -130,6 +130,17 @@ def _events(kafka: Any, topic: str, prefix: str = "", quiet: float = 3.0) -> lis
     ]
 
 
+def _wait_for_events(
+    kafka: Any, connect: Any, connector: str, topic: str, count: int, deadline: float
+) -> None:
+    """Waits until ``topic`` holds ``count`` messages, failing when ``connector`` fails or at
+    ``deadline`` (a ``time.monotonic()`` value)."""
+    while len(_events(kafka, topic, quiet=1)) < count:
+        connect.raise_if_failed(connector)
+        assert time.monotonic() < deadline, connect.recent_log(40)
+        time.sleep(1)
+
+
 def _schema_fields(schema: dict[str, Any]) -> dict[str, Any]:
     return {f["field"]: f for f in schema.get("fields", [])}
 
@@ -232,24 +243,18 @@ def test_arrowtail_events_match_debeziums_postgres_connector(
         assert first.returncode == 0, first.stderr
         # Debezium's snapshot must be done before the workload, so both see the same seed.
         deadline = time.monotonic() + 120
-        while len(_events(kafka, f"{dbz}.public.g_nokey", quiet=1)) < 3:
-            connect.raise_if_failed(name)
-            assert time.monotonic() < deadline, connect.recent_log(40)
-            time.sleep(1)
+        _wait_for_events(kafka, connect, name, f"{dbz}.public.g_nokey", 3, deadline)
         for statement in WORKLOAD:
             src.execute(statement)
         second = cli(*args, "--idle-exit", "3")
         assert second.returncode == 0, second.stderr
         # The last statement touches g_nokey: once Debezium sent it, it sent everything before.
-        while len(_events(kafka, f"{dbz}.public.g_nokey", quiet=1)) < 7:
-            connect.raise_if_failed(name)
-            assert time.monotonic() < deadline + 120, connect.recent_log(40)
-            time.sleep(1)
+        _wait_for_events(kafka, connect, name, f"{dbz}.public.g_nokey", 7, deadline + 120)
         _assert_same_events(kafka, connect, name, (mine, dbz), "public", TABLES, ALLOWED)
     finally:
         connect.remove_connector(name)
         for slot in (f"dbzslot{run}", f"atslot{run}"):
-            _drop_slot(src, slot)
+            drop_slot(postgres, "gold_src", slot, missing_ok=True)
         src.close()
 
 
@@ -334,19 +339,6 @@ def _at(event: tuple[Any, Any], path: str) -> str:
     if attr and isinstance(node, dict):
         node = node.get(attr)
     return json.dumps(node)[:300]
-
-
-def _drop_slot(conn: Any, slot: str) -> None:
-    for _ in range(50):
-        row = conn.execute(
-            "SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,)
-        ).fetchone()
-        if row is None:
-            return
-        if not row[0]:
-            conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
-            return
-        time.sleep(0.2)
 
 
 MY_SCHEMA = [
@@ -469,19 +461,13 @@ def test_arrowtail_events_match_debeziums_mariadb_connector(
         first = cli(*args, "--snapshot", "initial", "--idle-exit", "3", env=env)
         assert first.returncode == 0, first.stderr
         deadline = time.monotonic() + 120
-        while len(_events(kafka, f"{dbz}.{db}.m_nokey", quiet=1)) < 3:
-            connect.raise_if_failed(name)
-            assert time.monotonic() < deadline, connect.recent_log(40)
-            time.sleep(1)
+        _wait_for_events(kafka, connect, name, f"{dbz}.{db}.m_nokey", 3, deadline)
         with conn.cursor() as cur:
             for statement in MY_WORKLOAD:
                 cur.execute(statement)
         second = cli(*args, "--idle-exit", "3", env=env)
         assert second.returncode == 0, second.stderr
-        while len(_events(kafka, f"{dbz}.{db}.m_nokey", quiet=1)) < 7:
-            connect.raise_if_failed(name)
-            assert time.monotonic() < deadline + 120, connect.recent_log(40)
-            time.sleep(1)
+        _wait_for_events(kafka, connect, name, f"{dbz}.{db}.m_nokey", 7, deadline + 120)
         _assert_same_events(kafka, connect, name, (mine, dbz), db, MY_TABLES, MY_ALLOWED)
     finally:
         connect.remove_connector(name)

@@ -157,17 +157,19 @@ def pg_rows(conn: Any, table: str) -> list[tuple[Any, ...]]:
     return sorted(conn.execute(query).fetchall(), key=repr)
 
 
-def test_postgres_through_debezium_jdbc_sink(
-    postgres: Any, kafka: Any, connect: Any, tmp_path: Path
-) -> None:
-    src = fresh_db(postgres, "dbz_src")
-    tgt = fresh_db(postgres, "dbz_tgt")
+def _postgres_to_kafka(
+    postgres: Any, kafka: Any, db: str, name: str, tmp_path: Path
+) -> tuple[Any, str, str]:
+    """Creates ``db`` with the PostgreSQL tables and seed, streams them (initial snapshot), then
+    the workload, into Kafka with Debezium's schemas and precise decimals. Returns a connection
+    to ``db``, its URL and the topic prefix."""
+    src = fresh_db(postgres, db)
     src.execute(PG_SCHEMA)
-    src.execute("CREATE PUBLICATION dbzp FOR ALL TABLES")
+    src.execute(f"CREATE PUBLICATION {name}p FOR ALL TABLES")
     src.execute(PG_SEED)
-    prefix = f"pg{uuid.uuid4().hex[:8]}"
-    source_url = postgres.dsn_for(postgres.user, None, "dbz_src")
-    args = ["run", "--source", source_url, "--slot", "dbzslot", "--publication", "dbzp"]
+    prefix = f"{name}{uuid.uuid4().hex[:8]}"
+    source_url = postgres.dsn_for(postgres.user, None, db)
+    args = ["run", "--source", source_url, "--slot", f"{name}slot", "--publication", f"{name}p"]
     args += ["--to", f"kafka://{kafka.bootstrap}?topic_prefix={prefix}&schemas=true"]
     args[-1] += "&decimals=precise"
     args += ["--checkpoint", str(tmp_path / "cp.json")]
@@ -176,6 +178,14 @@ def test_postgres_through_debezium_jdbc_sink(
     src.execute(PG_WORKLOAD)
     second = cli(*args, "--idle-exit", "3")
     assert second.returncode == 0, second.stderr
+    return src, source_url, prefix
+
+
+def test_postgres_through_debezium_jdbc_sink(
+    postgres: Any, kafka: Any, connect: Any, tmp_path: Path
+) -> None:
+    tgt = fresh_db(postgres, "dbz_tgt")
+    src, source_url, prefix = _postgres_to_kafka(postgres, kafka, "dbz_src", "dbz", tmp_path)
 
     # The messages themselves: keyed by the primary key whatever the replica identity.
     full = consume_until_quiet(kafka.bootstrap, f"{prefix}.public.t_full", quiet=2)
@@ -353,26 +363,12 @@ def test_postgres_through_debezium_jdbc_sink_into_mariadb(
 ) -> None:
     """The same PostgreSQL changes, applied by Debezium's JDBC sink to a MariaDB target: the
     events carry what the sink's MariaDB dialect needs to create and key the tables."""
-    src = fresh_db(postgres, "dbz_src_my")
-    src.execute(PG_SCHEMA)
-    src.execute("CREATE PUBLICATION dbzpm FOR ALL TABLES")
-    src.execute(PG_SEED)
     target_db = "dbz_pg_to_my"
     my = mariadb.connect()
     with my.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS {target_db}")
         cur.execute(f"CREATE DATABASE {target_db}")
-    prefix = f"pm{uuid.uuid4().hex[:8]}"
-    source_url = postgres.dsn_for(postgres.user, None, "dbz_src_my")
-    args = ["run", "--source", source_url, "--slot", "dbzslotm", "--publication", "dbzpm"]
-    args += ["--to", f"kafka://{kafka.bootstrap}?topic_prefix={prefix}&schemas=true"]
-    args[-1] += "&decimals=precise"
-    args += ["--checkpoint", str(tmp_path / "cp.json")]
-    first = cli(*args, "--snapshot", "initial", "--idle-exit", "3")
-    assert first.returncode == 0, first.stderr
-    src.execute(PG_WORKLOAD)
-    second = cli(*args, "--idle-exit", "3")
-    assert second.returncode == 0, second.stderr
+    src, source_url, prefix = _postgres_to_kafka(postgres, kafka, "dbz_src_my", "dbzm", tmp_path)
 
     topics = [f"{prefix}.public.{t}" for t in KEYED]
     name = f"{prefix}-keyed"

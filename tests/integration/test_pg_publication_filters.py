@@ -10,11 +10,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from typing import Any
 
 from tests.support.cli import cli
-from tests.support.pg_run import fresh_db
+from tests.support.pg_run import fresh_db, wait_slot_active
 
 DDL = """
 CREATE TABLE public.orders (
@@ -50,20 +49,6 @@ def _workload(conn: Any, base: int) -> None:
     conn.execute("DELETE FROM public.events WHERE seq = %s", (base + 6,))
 
 
-def _wait_slot_active(conn: Any, slot: str, proc: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        row = conn.execute(
-            "SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,)
-        ).fetchone()
-        if row and row[0]:
-            return
-        if proc.poll() is not None:
-            raise AssertionError(f"arrowtail exited early: {proc.communicate()[1]}")
-        time.sleep(0.05)
-    raise AssertionError(f"slot {slot} never became active")
-
-
 def test_row_filter_and_column_list_reach_a_target_that_verify_finds_equal(
     postgres: Any,
 ) -> None:
@@ -84,7 +69,7 @@ def test_row_filter_and_column_list_reach_a_target_that_verify_finds_equal(
         text=True,
         env=dict(os.environ),
     )
-    _wait_slot_active(src, "pubf", proc)
+    wait_slot_active(src, "pubf", proc)
     _workload(src, 2000)  # while streaming
     _, err = proc.communicate(timeout=240)
     assert proc.returncode == 0, err

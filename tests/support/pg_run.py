@@ -6,6 +6,8 @@ replay."""
 from __future__ import annotations
 
 import os
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -94,8 +96,31 @@ def wait_slot_released(postgres: Any, db: str, slot: str) -> None:
     wait_for(lambda: not slot_state(postgres, db, slot)[1], f"slot {slot} to be released")
 
 
-def drop_slot(postgres: Any, db: str, slot: str) -> None:
-    """Drops ``slot`` (which must exist) once no walsender holds it."""
+def wait_slot_active(conn: Any, slot: str, proc: subprocess.Popen[str]) -> None:
+    """Waits (60 s at most) until a walsender holds ``slot``, failing at once when ``proc`` (the
+    ``arrowtail run`` meant to hold it) exits first."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        row = conn.execute(
+            "SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,)
+        ).fetchone()
+        if row and row[0]:
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"arrowtail exited early: {proc.communicate()[1]}")
+        time.sleep(0.05)
+    raise AssertionError(f"slot {slot} never became active")
+
+
+def drop_slot(postgres: Any, db: str, slot: str, *, missing_ok: bool = False) -> None:
+    """Drops ``slot`` (which must exist, unless ``missing_ok``) once no walsender holds it."""
+    if missing_ok:
+        with postgres.connect(dbname=db) as conn:
+            found = conn.execute(
+                "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (slot,)
+            ).fetchone()
+        if found is None:
+            return
     wait_slot_released(postgres, db, slot)
     with postgres.connect(dbname=db) as conn:
         conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
