@@ -22,7 +22,7 @@ from arrowtail.exceptions import ConfigError
 
 _NAME = r'(?:"(?:[^"]|"")+"|[^\s.,()"]+)'
 _ENTRY = re.compile(
-    rf"^\s*(?P<name>{_NAME}\.{_NAME})\s*(?:\((?P<columns>[^()]*)\))?\s*"
+    rf"^\s*(?P<schema>{_NAME})\.(?P<table>{_NAME})\s*(?:\((?P<columns>[^()]*)\))?\s*"
     r"(?:(?i:WHERE)\s*(?P<where>\(.*\)))?\s*$",
     re.DOTALL,
 )
@@ -50,12 +50,13 @@ class TableSpec:
         return text
 
 
-def split_list(text: str) -> list[str]:
-    """Splits ``text`` at commas that are outside parentheses and quotes; empty parts dropped."""
-    parts: list[str] = []
+def _scan(text: str) -> tuple[list[int], bool]:
+    """The offsets of the commas outside parentheses and quotes, and whether every parenthesis
+    and quote is closed (and none closed before it opened)."""
+    commas: list[int] = []
     depth = 0
     quote = ""
-    start = 0
+    balanced = True
     for i, ch in enumerate(text):
         if quote:
             if ch == quote:
@@ -66,11 +67,17 @@ def split_list(text: str) -> list[str]:
             depth += 1
         elif ch == ")":
             depth -= 1
+            balanced = balanced and depth >= 0
         elif ch == "," and depth == 0:
-            parts.append(text[start:i])
-            start = i + 1
-    parts.append(text[start:])
-    return [p.strip() for p in parts if p.strip()]
+            commas.append(i)
+    return commas, balanced and depth == 0 and not quote
+
+
+def split_list(text: str) -> list[str]:
+    """Splits ``text`` at commas that are outside parentheses and quotes; empty parts dropped."""
+    bounds = [-1, *_scan(text)[0], len(text)]
+    parts = (text[a + 1 : b].strip() for a, b in zip(bounds, bounds[1:], strict=False))
+    return [p for p in parts if p]
 
 
 def _unquote(name: str) -> str:
@@ -80,41 +87,16 @@ def _unquote(name: str) -> str:
 def parse(entry: str) -> TableSpec:
     """Parses one entry; a malformed one raises :class:`ConfigError` naming it."""
     m = _ENTRY.match(entry)
-    if m is None or _balanced(entry) is False:
+    if m is None or not _scan(entry)[1]:
         raise ConfigError(
             f"source.tables: {entry!r} is not schema.table [(col, ...)] [WHERE (condition)]"
         )
-    schema, _, table = _split_name(m["name"])
     columns = None
     if m["columns"] is not None:
         columns = tuple(_unquote(c.strip()) for c in m["columns"].split(",") if c.strip())
         if not columns:
             raise ConfigError(f"source.tables: {entry!r} has an empty column list")
-    return TableSpec(f"{_unquote(schema)}.{_unquote(table)}", columns, m["where"])
-
-
-def _split_name(name: str) -> tuple[str, str, str]:
-    m = re.match(rf"^({_NAME})\.({_NAME})$", name)
-    assert m is not None
-    return m[1], ".", m[2]
-
-
-def _balanced(text: str) -> bool:
-    depth = 0
-    quote = ""
-    for ch in text:
-        if quote:
-            if ch == quote:
-                quote = ""
-        elif ch in "'\"":
-            quote = ch
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth < 0:
-                return False
-    return depth == 0 and not quote
+    return TableSpec(f"{_unquote(m['schema'])}.{_unquote(m['table'])}", columns, m["where"])
 
 
 def parse_all(entries: list[str]) -> list[TableSpec]:
