@@ -18,15 +18,22 @@ use super::json;
 use super::DecimalMode;
 use crate::types::postgres::{datetime, LOGICAL_TYPE};
 
-/// Whether `field` holds PostgreSQL `timetz` text (written as Debezium's `ZonedTime`, in UTC).
-pub fn is_timetz(field: &Field) -> bool {
-    logical(field) == Some("timetz")
-}
-
 /// The source type a field's metadata names where the Arrow type does not tell it apart
 /// (`timetz`, MySQL `enum`, `set`, `bit`, `year`, MariaDB `uuid`).
 pub fn logical(field: &Field) -> Option<&str> {
     field.metadata().get(LOGICAL_TYPE).map(String::as_str)
+}
+
+/// PostgreSQL `timetz` text as Debezium's `ZonedTime`: the time of day in UTC.
+fn timetz_encoder(array: &dyn Array) -> Option<Encoder<'_>> {
+    let a = array.as_string_opt::<i32>()?;
+    Some(Box::new(move |out, i| {
+        let v = a.value(i);
+        match datetime::timetz_text_to_utc(v) {
+            Some(utc) => json::write_str(out, &utc),
+            None => json::write_str(out, v),
+        }
+    }))
 }
 
 /// MySQL `SET` values (a list of labels) as Debezium's `EnumSet`: the labels joined by commas.
@@ -107,6 +114,7 @@ fn value_encoder<'a>(
     decimals: DecimalMode,
 ) -> Result<Encoder<'a>, NoEncoder> {
     let special = match logical(field) {
+        Some("timetz") => timetz_encoder(array),
         Some("set") => set_encoder(array),
         Some("bit") => bit_encoder(array, field),
         _ => None,
@@ -161,16 +169,6 @@ fn value_encoder<'a>(
                     Box::new(move |out, i| json::write_decimal_double(out, a.value(i), scale))
                 }
             }
-        }
-        DataType::Utf8 if is_timetz(field) => {
-            let a = array.as_string::<i32>();
-            Box::new(move |out, i| {
-                let v = a.value(i);
-                match datetime::timetz_text_to_utc(v) {
-                    Some(utc) => json::write_str(out, &utc),
-                    None => json::write_str(out, v),
-                }
-            })
         }
         DataType::Utf8 => {
             let a = array.as_string::<i32>();

@@ -134,6 +134,7 @@ fn value_schema(
     let (ty, logical): (&str, Option<&str>) = match (dt, source_type) {
         (DataType::Utf8, Some("enum")) => ("string", Some("io.debezium.data.Enum")),
         (DataType::Utf8, Some("uuid")) => ("string", Some("io.debezium.data.Uuid")),
+        (DataType::Utf8, Some("timetz")) => ("string", Some("io.debezium.time.ZonedTime")),
         (DataType::List(_), Some("set")) => ("string", Some("io.debezium.data.EnumSet")),
         (DataType::Int64 | DataType::UInt64 | DataType::Int32 | DataType::UInt32, Some("bit")) => {
             let length = field.metadata().get("arrowtail.length").cloned();
@@ -205,9 +206,6 @@ fn base_type(
         },
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View if is_json => {
             ("string", Some("io.debezium.data.Json"))
-        }
-        DataType::Utf8 if super::encoder::is_timetz(field) => {
-            ("string", Some("io.debezium.time.ZonedTime"))
         }
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => ("string", None),
         DataType::Dictionary(_, v) if v.as_ref() == &DataType::Utf8 => ("string", None),
