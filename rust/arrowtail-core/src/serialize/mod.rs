@@ -9,7 +9,9 @@
 //! - [`keys`]: what both read from a batch first, and the key-only pass ([`row_keys`]) that
 //!   partitions Arrow IPC messages without writing JSON values.
 //! - [`schema`]: the Kafka Connect JSON schemas for `{"schema":..,"payload":..}` messages.
+//! - [`avro`]: the same events in Avro, in the Confluent wire format of a schema registry.
 
+pub mod avro;
 pub mod debezium;
 pub mod encoder;
 pub mod json;

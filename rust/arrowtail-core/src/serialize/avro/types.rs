@@ -1,0 +1,443 @@
+//! The Avro type of each column, and the Avro schema texts of Debezium keys and envelopes.
+//!
+//! A column gets the Kafka Connect type the JSON path declares for it (`schema.rs`: Debezium's
+//! semantic types), written the way Kafka Connect's Avro converters map Connect schemas to Avro:
+//!
+//! - `int8`/`int16` become Avro `int` with `"connect.type"`; `int32` `int`, `int64` `long`,
+//!   `float32` `float`, `float64` `double`, `string`, `bytes`, `boolean` as they are; an array
+//!   becomes an Avro array of its (nullable) element.
+//! - A named Connect type keeps its name and version in `"connect.name"` and `"connect.version"`
+//!   and its parameters in `"connect.parameters"` (`io.debezium.time.MicroTimestamp` is a `long`
+//!   so annotated); `org.apache.kafka.connect.data.Decimal` is `bytes` with Avro's
+//!   `"logicalType": "decimal"` and its `precision` and `scale`.
+//! - An optional field is the union `["null", T]` with default null; an optional field with a
+//!   default value puts its type first (`source.snapshot`, default `"false"`).
+//! - A struct is a record named by the Connect name split at its last dot into namespace and name
+//!   (`srv.public.t.Value` is record `Value` in namespace `srv.public.t`), with `"connect.name"`.
+//!
+//! Names Avro does not accept (`[A-Za-z_][A-Za-z0-9_]*` per dotted part) are adjusted as
+//! Debezium's `avro` name adjustment does: every other character becomes `_`, and a leading digit
+//! is preceded by `_`.
+
+use arrow_schema::{DataType, Field, IntervalUnit, TimeUnit};
+
+use super::super::encoder::{logical, NoEncoder};
+use super::super::json;
+use super::super::keys::Connector;
+use super::super::DecimalMode;
+
+/// The Avro primitive a column's values are written as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Primitive {
+    Boolean,
+    Int,
+    Long,
+    Float,
+    Double,
+    Bytes,
+    String,
+}
+
+impl Primitive {
+    fn name(self) -> &'static str {
+        match self {
+            Primitive::Boolean => "boolean",
+            Primitive::Int => "int",
+            Primitive::Long => "long",
+            Primitive::Float => "float",
+            Primitive::Double => "double",
+            Primitive::Bytes => "bytes",
+            Primitive::String => "string",
+        }
+    }
+}
+
+/// The Avro type of a column (or of an array's elements).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnType {
+    pub primitive: Primitive,
+    /// Array elements (always nullable); `primitive` is then unused.
+    pub items: Option<Box<ColumnType>>,
+    /// Connect's narrower integer type (`int16`), kept in `"connect.type"`.
+    pub connect_type: Option<&'static str>,
+    /// Connect's semantic type name (`io.debezium.time.Date`), version 1.
+    pub name: Option<&'static str>,
+    pub parameters: Vec<(&'static str, String)>,
+    /// `(precision, scale)` of a decimal written as Avro's decimal logical type.
+    pub decimal: Option<(u8, i8)>,
+}
+
+impl ColumnType {
+    fn plain(primitive: Primitive) -> Self {
+        Self {
+            primitive,
+            items: None,
+            connect_type: None,
+            name: None,
+            parameters: Vec::new(),
+            decimal: None,
+        }
+    }
+
+    fn named(primitive: Primitive, name: &'static str) -> Self {
+        Self {
+            name: Some(name),
+            ..Self::plain(primitive)
+        }
+    }
+
+    /// Values of this type can carry Debezium's placeholder for a value the source did not send.
+    pub fn takes_placeholder(&self) -> bool {
+        self.items.is_none()
+            && self.decimal.is_none()
+            && matches!(self.primitive, Primitive::String | Primitive::Bytes)
+    }
+}
+
+/// The Avro type of a column: the Connect type `schema.rs` gives it, mapped as the module says.
+pub fn column_type(field: &Field, decimals: DecimalMode) -> Result<ColumnType, NoEncoder> {
+    column_type_of(field.data_type(), field, decimals)
+}
+
+fn column_type_of(
+    dt: &DataType,
+    field: &Field,
+    decimals: DecimalMode,
+) -> Result<ColumnType, NoEncoder> {
+    use Primitive::*;
+    let source_type = logical(field);
+    let metadata = |key: &str| field.metadata().get(key).cloned();
+    let mut t = match (dt, source_type) {
+        (DataType::Utf8, Some("enum")) => ColumnType::named(String, "io.debezium.data.Enum"),
+        (DataType::Utf8, Some("uuid")) => ColumnType::named(String, "io.debezium.data.Uuid"),
+        (DataType::Utf8, Some("timetz")) => ColumnType::named(String, "io.debezium.time.ZonedTime"),
+        (DataType::List(_), Some("set")) => ColumnType::named(String, "io.debezium.data.EnumSet"),
+        (DataType::Int64 | DataType::UInt64 | DataType::Int32 | DataType::UInt32, Some("bit")) => {
+            let mut t = ColumnType::named(Bytes, "io.debezium.data.Bits");
+            let length = metadata("arrowtail.length").unwrap_or_else(|| "1".into());
+            t.parameters.push(("length", length));
+            t
+        }
+        (DataType::Int16 | DataType::UInt16 | DataType::Int32, Some("year")) => {
+            ColumnType::named(Int, "io.debezium.time.Year")
+        }
+        (DataType::List(child), _) => ColumnType {
+            items: Some(Box::new(column_type_of(
+                child.data_type(),
+                child,
+                decimals,
+            )?)),
+            ..ColumnType::plain(Bytes)
+        },
+        _ => base_type(dt, field, decimals)?,
+    };
+    if matches!(source_type, Some("enum" | "set")) {
+        t.parameters
+            .push(("allowed", metadata("arrowtail.allowed").unwrap_or_default()));
+    }
+    Ok(t)
+}
+
+fn base_type(dt: &DataType, field: &Field, decimals: DecimalMode) -> Result<ColumnType, NoEncoder> {
+    use Primitive::*;
+    let is_json = field
+        .metadata()
+        .get("ARROW:extension:name")
+        .is_some_and(|n| n == "arrow.json");
+    Ok(match dt {
+        DataType::Boolean => ColumnType::plain(Boolean),
+        DataType::Int8 | DataType::Int16 | DataType::UInt8 => ColumnType {
+            connect_type: Some("int16"),
+            ..ColumnType::plain(Int)
+        },
+        DataType::Int32 | DataType::UInt16 => ColumnType::plain(Int),
+        DataType::Int64 | DataType::UInt32 | DataType::UInt64 => ColumnType::plain(Long),
+        DataType::Float32 => ColumnType::plain(Float),
+        DataType::Float64 => ColumnType::plain(Double),
+        DataType::Decimal128(p, s) => match decimals {
+            DecimalMode::String => ColumnType::plain(String),
+            DecimalMode::Double => ColumnType::plain(Double),
+            DecimalMode::Precise => ColumnType {
+                parameters: vec![
+                    ("scale", s.to_string()),
+                    ("connect.decimal.precision", p.to_string()),
+                ],
+                decimal: Some((*p, *s)),
+                ..ColumnType::named(Bytes, "org.apache.kafka.connect.data.Decimal")
+            },
+        },
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View if is_json => {
+            ColumnType::named(String, "io.debezium.data.Json")
+        }
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => ColumnType::plain(String),
+        DataType::Dictionary(_, v) if v.as_ref() == &DataType::Utf8 => ColumnType::plain(String),
+        DataType::Binary | DataType::LargeBinary => ColumnType::plain(Bytes),
+        DataType::FixedSizeBinary(16) => ColumnType::named(String, "io.debezium.data.Uuid"),
+        DataType::FixedSizeBinary(_) => ColumnType::plain(Bytes),
+        DataType::Date32 => ColumnType::named(Int, "io.debezium.time.Date"),
+        DataType::Timestamp(TimeUnit::Microsecond, None) => {
+            ColumnType::named(Long, "io.debezium.time.MicroTimestamp")
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, Some(_)) => {
+            ColumnType::named(String, "io.debezium.time.ZonedTimestamp")
+        }
+        DataType::Time64(TimeUnit::Microsecond) | DataType::Duration(TimeUnit::Microsecond) => {
+            ColumnType::named(Long, "io.debezium.time.MicroTime")
+        }
+        DataType::Interval(IntervalUnit::MonthDayNano) => {
+            ColumnType::named(String, "io.debezium.time.Interval")
+        }
+        other => {
+            return Err(NoEncoder(format!(
+                "no Avro type for Arrow type {other} (column {})",
+                field.name()
+            )))
+        }
+    })
+}
+
+/// A name part Avro accepts: `[A-Za-z_][A-Za-z0-9_]*`.
+pub fn avro_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 1);
+    if !name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+        out.push('_');
+    }
+    out.extend(name.chars().map(|c| {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            c
+        } else {
+            '_'
+        }
+    }));
+    out
+}
+
+/// A dotted full name with each part adjusted ([`avro_name`]).
+pub fn full_name(name: &str) -> String {
+    name.split('.').map(avro_name).collect::<Vec<_>>().join(".")
+}
+
+/// Writes the Avro schema of a column type (not of the field around it).
+pub fn write_type(out: &mut Vec<u8>, t: &ColumnType) {
+    if let Some(items) = &t.items {
+        out.extend_from_slice(b"{\"type\":\"array\",\"items\":[\"null\",");
+        write_type(out, items);
+        out.extend_from_slice(b"]}");
+        return;
+    }
+    let annotated = t.connect_type.is_some() || t.name.is_some() || t.decimal.is_some();
+    if !annotated {
+        json::write_str(out, t.primitive.name());
+        return;
+    }
+    out.extend_from_slice(b"{\"type\":");
+    json::write_str(out, t.primitive.name());
+    if let Some((precision, scale)) = t.decimal {
+        out.extend_from_slice(b",\"scale\":");
+        json::write_i64(out, i64::from(scale));
+        out.extend_from_slice(b",\"precision\":");
+        json::write_u64(out, u64::from(precision));
+    }
+    if let Some(ct) = t.connect_type {
+        out.extend_from_slice(b",\"connect.type\":");
+        json::write_str(out, ct);
+    }
+    if t.name.is_some() {
+        out.extend_from_slice(b",\"connect.version\":1");
+    }
+    if !t.parameters.is_empty() {
+        out.extend_from_slice(b",\"connect.parameters\":{");
+        for (i, (k, v)) in t.parameters.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            json::write_str(out, k);
+            out.push(b':');
+            json::write_str(out, v);
+        }
+        out.push(b'}');
+    }
+    if let Some(name) = t.name {
+        out.extend_from_slice(b",\"connect.name\":");
+        json::write_str(out, name);
+    }
+    if t.decimal.is_some() {
+        out.extend_from_slice(b",\"logicalType\":\"decimal\"");
+    }
+    out.push(b'}');
+}
+
+/// Writes a record field: `{"name":..,"type":..}`, as `["null", T]` with default null when
+/// `optional`.
+fn write_field(out: &mut Vec<u8>, name: &str, optional: bool, ty: impl FnOnce(&mut Vec<u8>)) {
+    out.extend_from_slice(b"{\"name\":");
+    json::write_str(out, &avro_name(name));
+    out.extend_from_slice(b",\"type\":");
+    if optional {
+        out.extend_from_slice(b"[\"null\",");
+        ty(out);
+        out.extend_from_slice(b"],\"default\":null}");
+    } else {
+        ty(out);
+        out.push(b'}');
+    }
+}
+
+/// Opens a record named by a Connect name; close it with [`end_record`].
+fn begin_record(out: &mut Vec<u8>, connect_name: &str) {
+    let full = full_name(connect_name);
+    let (namespace, name) = full.rsplit_once('.').unwrap_or(("", full.as_str()));
+    out.extend_from_slice(b"{\"type\":\"record\",\"name\":");
+    json::write_str(out, name);
+    if !namespace.is_empty() {
+        out.extend_from_slice(b",\"namespace\":");
+        json::write_str(out, namespace);
+    }
+    out.extend_from_slice(b",\"fields\":[");
+}
+
+fn end_record(out: &mut Vec<u8>, connect_name: &str, version: Option<u32>) {
+    out.push(b']');
+    if let Some(v) = version {
+        out.extend_from_slice(b",\"connect.version\":");
+        json::write_u64(out, u64::from(v));
+    }
+    out.extend_from_slice(b",\"connect.name\":");
+    json::write_str(out, connect_name);
+    out.push(b'}');
+}
+
+/// A record of columns: `(name, type, optional)` each.
+pub fn write_row_record(
+    out: &mut Vec<u8>,
+    connect_name: &str,
+    columns: &[(&str, &ColumnType, bool)],
+) {
+    begin_record(out, connect_name);
+    for (i, (name, t, optional)) in columns.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_field(out, name, *optional, |o| write_type(o, t));
+    }
+    end_record(out, connect_name, None);
+}
+
+/// The fields of Debezium's `source` block per connector: `(name, primitive, optional)`, in the
+/// order the JSON path writes them; `snapshot` is the enum with default `"false"`.
+pub fn source_fields(connector: Connector) -> Vec<(&'static str, Primitive, bool)> {
+    use Primitive::*;
+    let mut fields = vec![
+        ("version", String, false),
+        ("connector", String, false),
+        ("name", String, false),
+        ("ts_ms", Long, false),
+        ("snapshot", String, true),
+        ("db", String, false),
+        ("sequence", String, true),
+        ("ts_us", Long, true),
+        ("ts_ns", Long, true),
+    ];
+    if connector == Connector::Postgres {
+        fields.extend([
+            ("schema", String, false),
+            ("table", String, false),
+            ("txId", Long, true),
+            ("lsn", Long, true),
+            ("xmin", Long, true),
+            ("origin", String, true),
+            ("origin_lsn", Long, true),
+        ]);
+    } else {
+        fields.extend([
+            ("table", String, true),
+            ("server_id", Long, false),
+            ("gtid", String, true),
+            ("file", String, false),
+            ("pos", Long, false),
+            ("row", Int, false),
+            ("thread", Long, true),
+            ("query", String, true),
+        ]);
+    }
+    fields.push(("seq", Long, false));
+    fields
+}
+
+/// The values Debezium declares for `source.snapshot`.
+const SNAPSHOT_ALLOWED: &str =
+    "true,first,first_in_data_collection,last_in_data_collection,last,false,incremental";
+
+fn write_source_record(out: &mut Vec<u8>, connector: Connector) {
+    let name = connector.source_record();
+    begin_record(out, name);
+    for (i, (field, primitive, optional)) in source_fields(connector).into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        if field == "snapshot" {
+            // Optional with a default value: the type comes first in the union, and the default
+            // is of that type.
+            out.extend_from_slice(b"{\"name\":\"snapshot\",\"type\":[{\"type\":\"string\",\"connect.version\":1,\"connect.parameters\":{\"allowed\":");
+            json::write_str(out, SNAPSHOT_ALLOWED);
+            out.extend_from_slice(b"},\"connect.default\":\"false\",\"connect.name\":\"io.debezium.data.Enum\"},\"null\"],\"default\":\"false\"}");
+            continue;
+        }
+        write_field(out, field, optional, |o| {
+            json::write_str(o, primitive.name())
+        });
+    }
+    end_record(out, name, Some(1));
+}
+
+/// The Avro schema text of a table's key record (`<base>.Key`), `columns` as `(name, type,
+/// optional)`.
+pub fn key_schema(base: &str, columns: &[(&str, &ColumnType, bool)]) -> String {
+    let mut out = Vec::new();
+    write_row_record(&mut out, &format!("{base}.Key"), columns);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// The Avro schema text of a table's envelope (`<base>.Envelope`): `before` and `after` share the
+/// record `<base>.Value` of `columns`, then `source`, `transaction`, `op` and the timestamps.
+pub fn envelope_schema(
+    base: &str,
+    connector: Connector,
+    columns: &[(&str, &ColumnType, bool)],
+) -> String {
+    let value_name = format!("{base}.Value");
+    let envelope_name = format!("{base}.Envelope");
+    let mut out = Vec::new();
+    begin_record(&mut out, &envelope_name);
+    write_field(&mut out, "before", true, |o| {
+        write_row_record(o, &value_name, columns)
+    });
+    out.push(b',');
+    write_field(&mut out, "after", true, |o| {
+        json::write_str(o, &full_name(&value_name))
+    });
+    out.push(b',');
+    write_field(&mut out, "source", false, |o| {
+        write_source_record(o, connector)
+    });
+    out.push(b',');
+    write_field(&mut out, "transaction", true, |o| {
+        begin_record(o, "event.block");
+        write_field(o, "id", false, |o| json::write_str(o, "string"));
+        o.push(b',');
+        write_field(o, "total_order", false, |o| json::write_str(o, "long"));
+        o.push(b',');
+        write_field(o, "data_collection_order", false, |o| {
+            json::write_str(o, "long")
+        });
+        end_record(o, "event.block", Some(1));
+    });
+    out.push(b',');
+    write_field(&mut out, "op", false, |o| json::write_str(o, "string"));
+    for ts in ["ts_ms", "ts_us", "ts_ns"] {
+        out.push(b',');
+        write_field(&mut out, ts, true, |o| json::write_str(o, "long"));
+    }
+    end_record(&mut out, &envelope_name, Some(2));
+    String::from_utf8(out).unwrap_or_default()
+}
