@@ -19,6 +19,8 @@ __all__ = [
     "__version__",
     "_panic_for_test",
     "_raise_core_error",
+    "avro_schemas",
+    "avro_serialize",
     "debezium_keys",
     "debezium_serialize",
     "format_lsn",
@@ -243,6 +245,41 @@ def debezium_keys(
     ts_ms: int | None = None,
 ) -> pa.BinaryArray:
     """The Debezium key of every row (null: no key), without serializing any value."""
+
+def avro_schemas(
+    batch: pa.RecordBatch,
+    *,
+    topic_prefix: str = "arrowtail",
+    database: str = "",
+    decimals: str = "precise",
+    unavailable: str = "placeholder",
+    tombstones: bool = True,
+    schemas: bool = False,
+    binlog_basename: str = "mysql-bin",
+    server_id: int = 0,
+    ts_ms: int | None = None,
+) -> tuple[str | None, str, str, str]:
+    """The Avro ``(key_schema, value_schema, key_name, value_name)`` of a change batch's table
+    (key schema None without a key; names: the full record names of the key and envelope)."""
+
+def avro_serialize(
+    batch: pa.RecordBatch,
+    *,
+    value_schema_id: int,
+    key_schema_id: int | None = None,
+    topic_prefix: str = "arrowtail",
+    database: str = "",
+    decimals: str = "precise",
+    unavailable: str = "placeholder",
+    tombstones: bool = True,
+    schemas: bool = False,
+    binlog_basename: str = "mysql-bin",
+    server_id: int = 0,
+    ts_ms: int | None = None,
+    partitions: int | None = None,
+) -> tuple[pa.BinaryArray, pa.BinaryArray, pa.UInt32Array, pa.Int32Array | None]:
+    """Avro ``(keys, values, rows, partitions)`` of a change batch in the Confluent wire format
+    (magic byte 0, big-endian schema id, Avro datum), with the registry's schema ids."""
 
 @final
 class BinlogDecoder:

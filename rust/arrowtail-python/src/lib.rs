@@ -5,8 +5,8 @@
 //! `arrowtail.InternalError`, never as PyO3's `PanicException`.
 //!
 //! Each module is named after the core module it wraps (`pgoutput`, `binlog`, `copy`, `pgwire`,
-//! `serialize`, `partition`, `textrows`, `transform`, `error`, `arrow`, `lsn`), and each Python
-//! class is a Rust type
+//! `serialize`, `avro` (its `serialize::avro`), `partition`, `textrows`, `transform`, `error`,
+//! `arrow`, `lsn`), and each Python class is a Rust type
 //! named `Py` + its Python name (`PyPgOutputDecoder` is `arrowtail._core.PgOutputDecoder`), so it
 //! never shadows the core type it wraps.
 
@@ -18,6 +18,7 @@ use arrowtail_core::arrow::BYTE_LIMIT;
 use pyo3::prelude::*;
 
 mod arrow;
+mod avro;
 mod binlog;
 mod copy;
 mod error;
@@ -98,6 +99,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pgwire::PyWireSummary>()?;
     partition::register(m)?;
     serialize::register(m)?;
+    avro::register(m)?;
     m.add_class::<binlog::PyBinlogDecoder>()?;
     m.add_class::<textrows::PyTextRowsBuilder>()?;
     Ok(())

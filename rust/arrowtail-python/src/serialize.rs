@@ -17,7 +17,7 @@ use crate::error::{config, guard, IntoPyResult};
 
 /// The serializer options given from Python, checked (`partitions` is set by the caller).
 #[allow(clippy::too_many_arguments)]
-fn options(
+pub(crate) fn options(
     topic_prefix: &str,
     database: &str,
     decimals: &str,
