@@ -10,7 +10,10 @@ tables).
 
 Kafka options in the query string: ``topic_prefix``, ``database``, ``decimals``
 (``string``/``precise``/``double``), ``unavailable`` (``placeholder``/``omit``), ``tombstones``,
-``schemas`` (``true``/``false``), ``value_format`` (``debezium``/``arrow``), ``dead_letter_topic``,
+``schemas`` (``true``/``false``), ``value_format`` (``debezium``/``arrow``/``avro``; also as
+``format``: ``json``/``arrow``/``avro``), ``registry`` (schema registry URL of the Avro format),
+``subject_strategy`` (``topic``/``record``/``topic_record``), ``on_incompatible``
+(``stop``/``dead_letter``), ``dead_letter_topic``,
 ``max_message_bytes``, ``topic.<schema.table>=<topic>`` (per-table topic),
 ``outbox=<schema.table>[,...]`` with ``outbox.<setting>=<value>`` (outbox routing, settings of
 :func:`arrowtail.sinks.kafka.outbox.outbox_routes`; also ``[sink.outbox]`` in the configuration
@@ -177,6 +180,15 @@ def _kafka(spec: str, outbox: dict[str, Any]) -> Sink:
             kw[name] = value
         elif name == "server_id":
             kw[name] = _number(name, value, int)
+        elif name == "format":
+            formats = {"json": "debezium", "avro": "avro", "arrow": "arrow"}
+            if value not in formats:
+                raise ConfigError(
+                    f"kafka sink option format must be json, avro or arrow, not {value!r}"
+                )
+            kw["value_format"] = formats[value]
+        elif name in ("registry", "subject_strategy", "on_incompatible"):
+            kw[name] = value
         else:
             raise ConfigError(f"unknown kafka sink option {name!r}")
     return KafkaSink(

@@ -32,6 +32,12 @@ more IPC messages of at most ``max_message_bytes``, with headers ``arrowtail.tab
 ``arrowtail.schema_version``, ``arrowtail.first_pos`` and ``arrowtail.last_pos``. A single row
 larger than the limit goes to the dead-letter topic like a Debezium message does.
 
+With ``value_format="avro"`` keys and values are the same Debezium events in Avro, in the Confluent
+wire format, their schemas registered in the schema registry at ``registry``
+(:mod:`arrowtail.sinks.kafka.avro`); a batch whose schema the registry refuses stops the run before
+any of its messages is written, or goes to the dead-letter topic as Debezium JSON with
+``on_incompatible="dead_letter"``.
+
 Tables named in ``outbox`` are routed as outbox tables instead
 (:mod:`arrowtail.sinks.kafka.outbox`):
 their inserts become events on the topic of their ``aggregatetype``, keyed by ``aggregateid``,
@@ -57,6 +63,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 from arrowtail import _core
 from arrowtail.exceptions import ConfigError, SinkError
 from arrowtail.sinks.base import PositionJSON
+from arrowtail.sinks.kafka.avro import AvroFormat, SchemaRefused, dead_letters
 from arrowtail.sinks.kafka.outbox import OutboxRoute, outbox_routes, route_batch, topic_groups
 
 DEFAULT_PRODUCER_CONFIG: dict[str, Any] = {
@@ -105,10 +112,26 @@ class KafkaSink:
         metadata_timeout: float = 30.0,
         close_timeout: float = 30.0,
         outbox: Mapping[str, Any] | None = None,
+        registry: str | None = None,
+        subject_strategy: str = "topic",
+        on_incompatible: str = "stop",
         **serialize_options: Any,
     ) -> None:
-        if value_format not in ("debezium", "arrow"):
-            raise ConfigError(f"value_format must be 'debezium' or 'arrow', not {value_format!r}")
+        if value_format not in ("debezium", "arrow", "avro"):
+            raise ConfigError(
+                f"value_format must be 'debezium', 'arrow' or 'avro', not {value_format!r}"
+            )
+        self._avro: AvroFormat | None = None
+        if value_format == "avro":
+            if not registry:
+                raise ConfigError("the avro format needs a schema registry: registry=http://...")
+            self._avro = AvroFormat(
+                registry, subject_strategy=subject_strategy, on_incompatible=on_incompatible
+            )
+            # With a schema at hand, decimals travel exact by default (Connect's Decimal).
+            serialize_options.setdefault("decimals", "precise")
+        elif registry:
+            raise ConfigError("registry applies to the avro format only (format=avro)")
         self.value_format = value_format
         self.topic_prefix = topic_prefix
         self.topics = dict(topics or {})
@@ -165,12 +188,26 @@ class KafkaSink:
             self._write_arrow(producer, group, table, schema_version, topic, n, batch)
             producer.poll(0)
             return
-        keys, values, rows, maybe_parts = _core.debezium_serialize(
-            batch, partitions=n, **self._serialize_options
-        )
-        if maybe_parts is None:  # cannot happen: partitions=n was given
-            raise SinkError("serializer returned no partitions")
-        parts = maybe_parts
+        if self._avro is not None:
+            try:
+                keys, values, rows, parts = self._avro.encode(
+                    table, topic, batch, n, self._serialize_options
+                )
+            except SchemaRefused as refused:
+                if self._avro.on_incompatible != "dead_letter":
+                    raise
+                letters = dead_letters(batch, topic, table, refused, self._serialize_options)
+                for key, value, headers in letters:
+                    self._dead_letter(group, key, headers, value)
+                producer.poll(0)
+                return
+        else:
+            keys, values, rows, maybe_parts = _core.debezium_serialize(
+                batch, partitions=n, **self._serialize_options
+            )
+            if maybe_parts is None:  # cannot happen: partitions=n was given
+                raise SinkError("serializer returned no partitions")
+            parts = maybe_parts
         sizes = pc.add(
             pc.fill_null(pc.binary_length(keys), 0), pc.fill_null(pc.binary_length(values), 0)
         )
@@ -449,15 +486,20 @@ class KafkaSink:
             self._produce(producer, group, topic, key, value, part, on_delivery, headers)
 
     def _dead_letter(
-        self, group: _Group, key: bytes | None, headers: list[tuple[str, str | bytes | None]]
+        self,
+        group: _Group,
+        key: bytes | None,
+        headers: list[tuple[str, str | bytes | None]],
+        value: bytes | None = None,
     ) -> None:
-        """Sends one dead letter (the key, no value, the reason and position in headers) to the
-        Java partition of its key (keyless: partition 0). Dead letters are rare: one at a time."""
+        """Sends one dead letter (the key, no value unless given, the reason and position in
+        headers) to the Java partition of its key (keyless: partition 0). Dead letters are rare:
+        one at a time."""
         assert self._producer is not None
         dlq = self.dead_letter_topic
         n = self._partition_count(dlq)
         part = 0 if key is None else (_core.murmur2(key) & 0x7FFFFFFF) % n
-        self._produce(self._producer, group, dlq, key, None, part, group.on_delivery, headers)
+        self._produce(self._producer, group, dlq, key, value, part, group.on_delivery, headers)
 
     def _dead_letters(
         self,

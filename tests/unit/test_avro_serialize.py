@@ -1,0 +1,272 @@
+"""The Avro format of the Kafka sink without a broker or registry: the core's Avro messages,
+decoded with an Avro library (fastavro) by the schemas the core gives, carry the same events as
+the Debezium JSON path; schema names and types follow Kafka Connect's Avro mapping; the sink's
+options and the words of a refusal."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import uuid
+
+import pyarrow as pa
+import pytest
+
+from arrowtail import _core
+from arrowtail.exceptions import ConfigError
+from arrowtail.sinks import open_sink
+from arrowtail.sinks.kafka.avro import column_changes
+from arrowtail.sinks.kafka.registry import subject_name
+from tests.support.avro_events import as_json, decode, framed_id
+from tests.support.batches import SIMPLE_COLUMNS, change_batch
+from tests.support.kafka_reference import java_partition
+
+TYPES = [
+    pa.field("id", pa.int32()),
+    pa.field("flag", pa.bool_()),
+    pa.field("small", pa.int16()),
+    pa.field("big", pa.int64()),
+    pa.field("ubig", pa.uint64()),
+    pa.field("real", pa.float32()),
+    pa.field("dbl", pa.float64()),
+    pa.field("num", pa.decimal128(10, 3)),
+    pa.field("txt", pa.string()),
+    pa.field("raw", pa.binary()),
+    pa.field("uid", pa.uuid()),
+    pa.field("day", pa.date32()),
+    pa.field("ts", pa.timestamp("us")),
+    pa.field("tstz", pa.timestamp("us", tz="UTC")),
+    pa.field("tod", pa.time64("us")),
+    pa.field("dur", pa.duration("us")),
+    pa.field("iv", pa.month_day_nano_interval()),
+    pa.field("arr", pa.list_(pa.string())),
+    pa.field("nums", pa.list_(pa.int64())),
+    pa.field("doc", pa.json_()),
+]
+
+FULL_ROW = {
+    "id": 1,
+    "flag": True,
+    "small": -3,
+    "big": -(2**63),
+    "ubig": 2**63 - 1,
+    "real": 0.5,
+    "dbl": float("nan"),
+    "num": decimal.Decimal("-1234.500"),
+    "txt": 'quote " and \n é',
+    "raw": b"\x00\xff",
+    "uid": uuid.UUID("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11").bytes,
+    "day": dt.date(2024, 2, 29),
+    "ts": dt.datetime(2024, 2, 29, 12, 0, 0, 5),
+    "tstz": dt.datetime(2024, 2, 29, 12, 0, 0, 500000, tzinfo=dt.timezone.utc),
+    "tod": dt.time(13, 14, 15, 16),
+    "dur": dt.timedelta(hours=-838),
+    "iv": pa.MonthDayNano([13, -2, 1_500_000_000]),
+    "arr": ["a", None],
+    "nums": [],
+    "doc": '{"k": [1, 2]}',
+}
+
+
+def rows() -> list[dict]:
+    """A snapshot read, an insert of NULLs, an update with its old image, a key change, a
+    delete, a truncate."""
+    return [
+        {**FULL_ROW, "_op": "r", "_pos": 10, "_xid": 0},
+        {"id": 2, "_op": "c", "_pos": 20},
+        {
+            **FULL_ROW,
+            "txt": "new",
+            "_op": "u",
+            "_pos": 30,
+            "_before": {**FULL_ROW},
+        },
+        {**FULL_ROW, "id": 5, "_op": "u", "_pos": 40, "_before": {"id": 1}},
+        {"id": 2, "_op": "d", "_pos": 50},
+        {"_op": "t", "_pos": 60},
+    ]
+
+
+def both(batch: pa.RecordBatch, **options: object) -> tuple[list, list, tuple]:
+    """The JSON path's (key, value) pairs and the Avro path's, decoded and in JSON forms."""
+    opts = {"topic_prefix": "srv", "decimals": "precise", "ts_ms": 7, **options}
+    jkeys, jvalues, jrows, jparts = _core.debezium_serialize(batch, partitions=3, **opts)
+    key_schema, value_schema, key_name, value_name = _core.avro_schemas(batch, **opts)
+    akeys, avalues, arows, aparts = _core.avro_serialize(
+        batch, key_schema_id=11, value_schema_id=12, partitions=3, **opts
+    )
+    assert arows.to_pylist() == jrows.to_pylist()
+    assert aparts.to_pylist() == [
+        0 if k is None else java_partition(k, 3) for k in akeys.to_pylist()
+    ]
+    json_pairs = [
+        (None if k is None else json.loads(k), None if v is None else json.loads(v))
+        for k, v in zip(jkeys.to_pylist(), jvalues.to_pylist(), strict=True)
+    ]
+    avro_pairs = []
+    for k, v in zip(akeys.to_pylist(), avalues.to_pylist(), strict=True):
+        if k is not None:
+            assert framed_id(k) == 11
+        if v is not None:
+            assert framed_id(v) == 12
+        avro_pairs.append(
+            (
+                None if k is None else as_json(decode(k, key_schema)),
+                None if v is None else as_json(decode(v, value_schema)),
+            )
+        )
+    return json_pairs, avro_pairs, (key_schema, value_schema, key_name, value_name)
+
+
+def test_avro_events_carry_what_the_json_events_carry() -> None:
+    batch = change_batch(TYPES, rows())
+    json_pairs, avro_pairs, _ = both(batch)
+    assert len(avro_pairs) == len(json_pairs) == 9  # the key change and delete add 3
+    assert avro_pairs == json_pairs
+    first = avro_pairs[0][1]["after"]
+    assert first["tstz"] == "2024-02-29T12:00:00.500000Z"
+    assert first["uid"] == "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"
+    assert first["dbl"] == "NaN" and first["ubig"] == 2**63 - 1
+    assert [p[1] is None for p in avro_pairs] == [False] * 4 + [True, False, False, True, False]
+
+
+def test_mysql_events_and_string_decimals_match_too() -> None:
+    columns = [pa.field("id", pa.int64()), pa.field("price", pa.decimal128(8, 2))]
+    batch = change_batch(
+        columns,
+        [
+            {"id": 1, "price": decimal.Decimal("9.99"), "_op": "c", "_pos": (3 << 32) | 400},
+            {"id": 1, "_op": "d", "_pos": (3 << 32) | 500},
+        ],
+        source="mysql",
+        table="shop.items",
+    )
+    for decimals in ("precise", "string", "double"):
+        json_pairs, avro_pairs, _ = both(batch, decimals=decimals, server_id=42)
+        assert avro_pairs == json_pairs, decimals
+    source = avro_pairs[0][1]["source"]
+    assert (source["file"], source["pos"], source["server_id"]) == ("mysql-bin.000003", 400, 42)
+
+
+def test_schemas_are_kafka_connect_avro() -> None:
+    batch = change_batch(TYPES, rows()[:1], table="public.order-lines")
+    _, _, (key_schema, value_schema, key_name, value_name) = both(batch)
+    assert (key_name, value_name) == (
+        "srv.public.order_lines.Key",
+        "srv.public.order_lines.Envelope",
+    )
+    key = json.loads(key_schema)
+    assert key == {
+        "type": "record",
+        "name": "Key",
+        "namespace": "srv.public.order_lines",
+        "fields": [{"name": "id", "type": "int"}],
+        "connect.name": "srv.public.order-lines.Key",
+    }
+    envelope = json.loads(value_schema)
+    assert envelope["name"] == "Envelope" and envelope["connect.version"] == 2
+    assert [f["name"] for f in envelope["fields"]] == [
+        "before",
+        "after",
+        "source",
+        "transaction",
+        "op",
+        "ts_ms",
+        "ts_us",
+        "ts_ns",
+    ]
+    value = envelope["fields"][0]["type"][1]
+    assert (value["name"], value["namespace"]) == ("Value", "srv.public.order_lines")
+    assert envelope["fields"][1]["type"] == ["null", "srv.public.order_lines.Value"]
+    types = {f["name"]: f["type"][1] for f in value["fields"]}
+    assert types["small"] == {"type": "int", "connect.type": "int16"}
+    assert types["num"] == {
+        "type": "bytes",
+        "scale": 3,
+        "precision": 10,
+        "connect.version": 1,
+        "connect.parameters": {"scale": "3", "connect.decimal.precision": "10"},
+        "connect.name": "org.apache.kafka.connect.data.Decimal",
+        "logicalType": "decimal",
+    }
+    assert types["ts"] == {
+        "type": "long",
+        "connect.version": 1,
+        "connect.name": "io.debezium.time.MicroTimestamp",
+    }
+    assert types["uid"]["connect.name"] == "io.debezium.data.Uuid"
+    assert types["doc"]["connect.name"] == "io.debezium.data.Json"
+    assert types["arr"] == {"type": "array", "items": ["null", "string"]}
+    source = envelope["fields"][2]["type"]
+    assert (source["name"], source["namespace"]) == ("Source", "io.debezium.connector.postgresql")
+    snapshot = next(f for f in source["fields"] if f["name"] == "snapshot")
+    assert snapshot["default"] == "false" and snapshot["type"][1] == "null"
+
+
+def test_unsent_values_are_the_placeholder_where_avro_can_hold_it() -> None:
+    columns = [pa.field("id", pa.int64()), pa.field("txt", pa.string()), pa.field("n", pa.int32())]
+    batch = change_batch(columns, [{"id": 1, "_op": "u", "_pos": 5, "_unchanged": ["txt", "n"]}])
+    _, avro_pairs, _ = both(batch)
+    assert avro_pairs[0][1]["after"] == {"id": 1, "txt": "__debezium_unavailable_value", "n": None}
+    _, omitted, _ = both(batch, unavailable="omit")
+    assert omitted[0][1]["after"] == {"id": 1, "txt": None, "n": None}
+
+
+def test_keyless_tables_have_no_key_schema_and_keys_need_their_id() -> None:
+    batch = change_batch(SIMPLE_COLUMNS, [{"id": 1, "name": "a", "_op": "c", "_pos": 1}])
+    nokey = change_batch(
+        SIMPLE_COLUMNS, [{"id": 1, "name": "a", "_op": "c", "_pos": 1}], primary_key=()
+    )
+    key_schema, _, _, _ = _core.avro_schemas(nokey)
+    assert key_schema is None
+    keys, values, _, _ = _core.avro_serialize(nokey, value_schema_id=3)
+    assert keys.to_pylist() == [None] and framed_id(values[0].as_py()) == 3
+    with pytest.raises(ConfigError, match="key schema id"):
+        _core.avro_serialize(batch, value_schema_id=3)
+
+
+def test_subject_names_follow_the_strategy() -> None:
+    assert subject_name("topic", "p.public.t", "p.public.t.Key", key=True) == "p.public.t-key"
+    assert subject_name("topic", "p.public.t", "x", key=False) == "p.public.t-value"
+    assert subject_name("record", "p.public.t", "p.public.t.Envelope", key=False) == (
+        "p.public.t.Envelope"
+    )
+    assert subject_name("topic_record", "tp", "p.public.t.Key", key=True) == "tp-p.public.t.Key"
+
+
+def test_a_refusal_names_the_columns_that_changed() -> None:
+    old = change_batch(
+        [pa.field("id", pa.int64()), pa.field("n", pa.int32()), pa.field("gone", pa.bool_())],
+        [{"id": 1, "_op": "c", "_pos": 1}],
+    )
+    new = change_batch(
+        [pa.field("id", pa.int64()), pa.field("n", pa.string()), pa.field("d", pa.date32())],
+        [{"id": 1, "_op": "c", "_pos": 1}],
+    )
+    old_value = _core.avro_schemas(old)[1]
+    new_value = _core.avro_schemas(new)[1]
+    assert column_changes(old_value, new_value) == [
+        "column n: int -> string",
+        "column d added (int (io.debezium.time.Date))",
+        "column gone removed",
+    ]
+    assert column_changes(old_value, old_value) == []
+
+
+def test_sink_options_select_the_avro_format() -> None:
+    sink = open_sink(
+        "kafka://127.0.0.1:9?format=avro&registry=http://u:pw1234@127.0.0.1:8081/apis/ccompat/v7"
+        "&subject_strategy=record&on_incompatible=dead_letter"
+    )
+    assert sink.value_format == "avro"  # type: ignore[attr-defined]
+    fmt = sink._avro  # type: ignore[attr-defined]
+    assert fmt.registry.url == "http://127.0.0.1:8081/apis/ccompat/v7"
+    assert (fmt.subject_strategy, fmt.on_incompatible) == ("record", "dead_letter")
+    assert sink._serialize_options["decimals"] == "precise"  # type: ignore[attr-defined]
+    with pytest.raises(ConfigError, match="registry"):
+        open_sink("kafka://127.0.0.1:9?format=avro")
+    with pytest.raises(ConfigError, match="subject_strategy"):
+        open_sink("kafka://127.0.0.1:9?format=avro&registry=http://r:1&subject_strategy=x")
+    with pytest.raises(ConfigError, match="format"):
+        open_sink("kafka://127.0.0.1:9?format=xml")
