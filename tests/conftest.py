@@ -1,9 +1,9 @@
 """Session-scoped fixtures that start real servers for the integration tests.
 
-``postgres``, ``mariadb`` and ``kafka`` each start one private server per test session (see
-``tests/servers/``) and remove it at the end, also when tests fail. A server whose binaries or jars
-are not installed makes its tests skip with the reason, unless ``ARROWTAIL_REQUIRE_SERVERS=1`` (set
-in CI), where it fails them instead.
+``postgres``, ``mariadb``, ``kafka`` and ``registry`` each start one private server per test
+session (see ``tests/servers/``) and remove it at the end, also when tests fail. A server whose
+binaries or jars are not installed makes its tests skip with the reason, unless
+``ARROWTAIL_REQUIRE_SERVERS=1`` (set in CI), where it fails them instead.
 """
 
 from __future__ import annotations
@@ -25,8 +25,17 @@ from tests.servers import (
 from tests.servers._process import require_servers
 from tests.servers.connect import ConnectServer
 from tests.servers.postgres_tls import TlsPostgresServer
+from tests.servers.registry import RegistryServer
 
-S = TypeVar("S", PostgresServer, MariaDBServer, KafkaServer, TlsMariaDBServer, ConnectServer)
+S = TypeVar(
+    "S",
+    PostgresServer,
+    MariaDBServer,
+    KafkaServer,
+    TlsMariaDBServer,
+    ConnectServer,
+    RegistryServer,
+)
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
@@ -84,6 +93,13 @@ def connect(kafka: KafkaServer) -> Iterator[ConnectServer]:
     """A private Kafka Connect worker with Debezium's JDBC sink, against the ``kafka`` broker;
     connectors are added per test through its REST API (tests/servers/connect.py)."""
     yield from _serve("Kafka Connect", lambda: ConnectServer(kafka.bootstrap))
+
+
+@pytest.fixture(scope="session")
+def registry() -> Iterator[RegistryServer]:
+    """A private schema registry (Apicurio Registry, Confluent API at ``.url``) on 127.0.0.1;
+    see tests/servers/registry.py."""
+    yield from _serve("Schema registry", RegistryServer)
 
 
 @pytest.fixture(scope="module")
