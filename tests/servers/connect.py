@@ -5,8 +5,11 @@ The worker runs from the jars ``scripts/fetch-kafka.sh`` puts into
 ``${ARROWTAIL_CACHE:-~/.cache/arrowtail}/connect-<version>/``: ``libs/`` holds the runtime
 dependencies of ``org.apache.kafka:connect-runtime`` (and the JSON converter), ``plugins/`` the
 released plugin archive of ``io.debezium:debezium-connector-jdbc`` unpacked as it ships (its own
-Jackson, Hibernate and JDBC drivers, isolated by the worker's plugin class loader). It listens for
-REST calls on a loopback port; connectors are added and removed per test through that API.
+Jackson, Hibernate and JDBC drivers, isolated by the worker's plugin class loader). Apicurio's
+Avro converter, when ``scripts/fetch-registry.sh`` has put it into the cache
+(``apicurio-converter-<version>/``), is on the plugin path too, for connectors reading Avro topics.
+It listens for REST calls on a loopback port; connectors are added and removed per test through
+that API.
 """
 
 from __future__ import annotations
@@ -77,6 +80,13 @@ def find_connect() -> Path:
         "Kafka Connect and Debezium's JDBC sink not found (looked in "
         f"{', '.join(map(str, candidates)) or 'the arrowtail cache'}); run scripts/fetch-kafka.sh"
     )
+
+
+def find_avro_converter() -> Path | None:
+    """The cached plugin-path entry holding Apicurio's Kafka Connect converter, if fetched."""
+    cache = Path(os.environ.get("ARROWTAIL_CACHE") or Path.home() / ".cache" / "arrowtail")
+    found = sorted(cache.glob("apicurio-converter-*"), key=_version_key, reverse=True)
+    return next((c for c in found if (c / ".complete").is_file()), None)
 
 
 class ConnectError(AssertionError):
@@ -199,7 +209,7 @@ class ConnectServer(ProcessServer):
             "value.converter.schemas.enable": "true",
             "offset.storage.file.filename": str(self.tmp_dir / "offsets"),
             "offset.flush.interval.ms": "1000",
-            "plugin.path": str(self.home / "plugins"),
+            "plugin.path": ",".join(str(p) for p in self._plugin_path()),
             "plugin.discovery": "only_scan",
             # Consumers start at the beginning of topics created before the connector.
             "consumer.auto.offset.reset": "earliest",
@@ -207,6 +217,10 @@ class ConnectServer(ProcessServer):
         }
         self.config_path.write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
         self.log4j_path.write_text(_LOG4J2)
+
+    def _plugin_path(self) -> list[Path]:
+        converter = find_avro_converter()
+        return [self.home / "plugins", *([converter] if converter is not None else [])]
 
     def recent_log(self, lines: int = 80) -> str:
         return log_tail(self.log_path, lines)
