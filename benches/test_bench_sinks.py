@@ -1,5 +1,6 @@
-"""Throughput of the sink hot paths: Debezium serialization and partitioning of a 100k-row batch,
-and the Parquet sink's write + commit. Run with ``pytest benches --benchmark-only``."""
+"""Throughput of the sink hot paths: Debezium serialization (JSON and Avro, side by side in the
+``kafka-encode`` group) and partitioning of a 100k-row batch, and the Parquet sink's write +
+commit. Run with ``pytest benches --benchmark-only``."""
 
 from __future__ import annotations
 
@@ -44,9 +45,34 @@ def batch() -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
+@pytest.mark.benchmark(group="kafka-encode")
 def test_debezium_serialize(benchmark, batch: pa.RecordBatch) -> None:  # type: ignore[no-untyped-def]
     keys, values, _, parts = benchmark(_core.debezium_serialize, batch, partitions=12, ts_ms=0)
     assert len(values) == ROWS and len(parts) == ROWS
+
+
+@pytest.mark.benchmark(group="kafka-encode")
+def test_debezium_serialize_precise(benchmark, batch: pa.RecordBatch) -> None:  # type: ignore[no-untyped-def]
+    """The JSON path with the decimals the Avro format uses by default, for a like-for-like
+    comparison with :func:`test_avro_serialize`."""
+    out = benchmark(_core.debezium_serialize, batch, partitions=12, ts_ms=0, decimals="precise")
+    assert len(out[1]) == ROWS
+
+
+@pytest.mark.benchmark(group="kafka-encode")
+def test_avro_serialize(benchmark, batch: pa.RecordBatch) -> None:  # type: ignore[no-untyped-def]
+    """The same events as Avro in the Confluent wire format (schema ids as a registry gives them;
+    no registry is involved once they are known)."""
+    keys, values, _, parts = benchmark(
+        _core.avro_serialize,
+        batch,
+        key_schema_id=1,
+        value_schema_id=2,
+        partitions=12,
+        ts_ms=0,
+    )
+    assert len(values) == ROWS and len(parts) == ROWS
+    assert values[0].as_py()[:5] == b"\x00\x00\x00\x00\x02"
 
 
 def test_partitions(benchmark, batch: pa.RecordBatch) -> None:  # type: ignore[no-untyped-def]
