@@ -10,11 +10,13 @@ API) and a real broker, read by consumers arrowtail did not write.
   the documented remedy (the subject's compatibility set to NONE) the run goes on from there and
   the new-shape messages arrive. With ``on_incompatible=dead_letter`` a refused batch goes to the
   dead-letter topic as Debezium JSON instead, and the run goes on.
+- A MariaDB ALTER TABLE registers the new shape as the subject's next version.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from tests.support.avro_events import as_json, comparable, framed_id
 from tests.support.cli import assert_one_clear_line, cli
 from tests.support.kafka_topics import consume_until_quiet
+from tests.support.mysql_run import PASSWORD_ENV
 from tests.support.pg_run import fresh_db
 
 TYPES_SCHEMA = """
@@ -230,3 +233,61 @@ def test_incompatible_change_stops_the_run_until_the_subject_accepts_it(
     assert letter["payload"]["after"] == {"id": 5, "n": True}
     assert json.loads(letters[0].key())["payload"] == {"id": 5}
     src.close()
+
+
+def test_mariadb_ddl_registers_the_new_shape(
+    mariadb: Any, kafka: Any, registry: Any, tmp_path: Path
+) -> None:
+    """A MariaDB ALTER TABLE is a schema change: the new value schema is registered as the
+    subject's next version (the registry's default level here is NONE), and the deserializer reads
+    events of both shapes, MySQL semantic types and ``source`` facts included."""
+    db = "avro_my"
+    conn = mariadb.connect()
+    with conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {db}")
+        cur.execute(f"CREATE DATABASE {db}")
+        cur.execute(f"USE {db}")
+        cur.execute(
+            "CREATE TABLE items (id int PRIMARY KEY, name varchar(20) NOT NULL, "
+            "price decimal(8,2), at datetime(6), tags set('a','b'), kind enum('x','y'))"
+        )
+        cur.execute(
+            "INSERT INTO items VALUES (1, 'one', 1.50, '2024-02-29 12:00:00.5', 'a,b', 'x')"
+        )
+    mariadb.grant_capture(db)
+    prefix = f"m{uuid.uuid4().hex[:8]}"
+    topic = f"{prefix}.{db}.items"
+    env = dict(os.environ, **{PASSWORD_ENV: mariadb.capture_password})
+    args = ["run", "--source", mariadb.capture_url + db, "--password-env", PASSWORD_ENV]
+    args += ["--to", f"kafka://{kafka.bootstrap}?topic_prefix={prefix}&format=avro"]
+    args[-1] += f"&registry={registry.url}"
+    args += ["--checkpoint", str(tmp_path / "cp.json")]
+    first = cli(*args, "--snapshot", "initial", "--idle-exit", "2", env=env)
+    assert first.returncode == 0, first.stderr
+    with conn.cursor() as cur:
+        cur.execute(f"USE {db}")
+        cur.execute("ALTER TABLE items ADD COLUMN note text")
+        cur.execute("INSERT INTO items VALUES (2, 'two', NULL, NULL, '', 'y', 'hello')")
+        cur.execute("UPDATE items SET price = 2 WHERE id = 1")
+        cur.execute("DELETE FROM items WHERE id = 1")
+    second = cli(*args, "--idle-exit", "2", env=env)
+    assert second.returncode == 0, second.stderr
+    conn.close()
+
+    assert registry.versions(f"{topic}-value") == [1, 2]
+    assert registry.versions(f"{topic}-key") == [1]
+    events = _deserialized(registry, consume_until_quiet(kafka.bootstrap, topic, 2))
+    assert [(k["id"], v and v["op"]) for k, v in events] == [
+        (1, "r"),
+        (2, "c"),
+        (1, "u"),
+        (1, "d"),
+        (1, None),
+    ]
+    snapshot, insert, update = events[0][1], events[1][1], events[2][1]
+    assert "note" not in snapshot["after"]
+    assert snapshot["after"]["tags"] == "a,b" and snapshot["after"]["kind"] == "x"
+    assert snapshot["after"]["at"] == 1709208000500000
+    assert insert["after"]["note"] == "hello" and insert["after"]["price"] is None
+    assert update["after"]["note"] is None and update["source"]["file"].startswith("mysql-bin.")
+    assert update["source"]["server_id"] == mariadb.server_id
