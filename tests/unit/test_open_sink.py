@@ -47,7 +47,9 @@ def test_kafka_options() -> None:
         ("kafka://", "needs brokers"),
         ("kafka://h:1?schemas=maybe", "true or false"),
         ("kafka://h:1?nope=1", "unknown kafka sink option"),
-        ("kafka://h:1?value_format=avro", "value_format"),
+        ("kafka://h:1?value_format=xml", "value_format"),
+        ("kafka://h:1?value_format=avro", "needs a schema registry"),
+        ("kafka://h:1?registry=http://r:1", "avro format only"),
     ],
 )
 def test_bad_specs_are_config_errors(spec: str, message: str) -> None:
