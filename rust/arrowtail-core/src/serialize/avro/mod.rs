@@ -37,6 +37,7 @@ use self::types::ColumnType;
 use super::debezium::{DebeziumOptions, Serialized};
 use super::encoder::{NoEncoder, Unavailable, UNAVAILABLE};
 use super::keys::{bad, column, BatchParts, Connector};
+use super::DecimalMode;
 use crate::arrow::change::names;
 use crate::partition::partition_for_key;
 use crate::{Error, Result};
@@ -212,8 +213,6 @@ impl<'a> RecordEncoder<'a> {
         Ok(())
     }
 }
-
-use super::DecimalMode;
 
 /// The Confluent wire-format header: magic byte 0 and the schema id, big-endian.
 fn header(out: &mut Vec<u8>, id: u32) {
