@@ -40,6 +40,8 @@ RUN_EXAMPLE = """\
 examples:
   arrowtail run --source postgresql://cdc@db:5432/shop --to parquet:/data/cdc --idle-exit 30
   arrowtail run --source mysql://cdc@db:3306/ --to kafka://127.0.0.1:9092?topic_prefix=shop
+  arrowtail run --source mysql://cdc@db:3306/ \\
+      --to 'kafka://127.0.0.1:9092?topic_prefix=shop&format=avro&registry=http://registry:8081'
   ARROWTAIL_SOURCE_PASSWORD_ENV=PGPASS arrowtail run --config arrowtail.toml
 
 Passwords: put them in an environment variable named by --password-env (or
