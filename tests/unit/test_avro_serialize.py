@@ -270,3 +270,29 @@ def test_sink_options_select_the_avro_format() -> None:
         open_sink("kafka://127.0.0.1:9?format=avro&registry=http://r:1&subject_strategy=x")
     with pytest.raises(ConfigError, match="format"):
         open_sink("kafka://127.0.0.1:9?format=xml")
+
+
+def test_chosen_key_columns_are_nullable_unless_not_null() -> None:
+    columns = [pa.field("code", pa.string()), pa.field("n", pa.int64())]
+    batch = change_batch(
+        columns,
+        [
+            {"code": None, "n": 1, "_op": "c", "_pos": 1},
+            {"code": "a", "n": 2, "_op": "c", "_pos": 2},
+        ],
+        primary_key=("code", "n"),
+    )
+    metadata = {
+        **batch.schema.metadata,
+        b"arrowtail.key_from": b"key_columns",
+        b"arrowtail.not_null": b"n",
+    }
+    batch = batch.replace_schema_metadata(metadata)
+    key_schema = json.loads(_core.avro_schemas(batch)[0])
+    assert key_schema["fields"] == [
+        {"name": "code", "type": ["null", "string"], "default": None},
+        {"name": "n", "type": "long"},
+    ]
+    json_pairs, avro_pairs, _ = both(batch)
+    assert [k for k, _ in avro_pairs] == [{"code": None, "n": 1}, {"code": "a", "n": 2}]
+    assert avro_pairs == json_pairs
