@@ -15,6 +15,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.integration.test_debezium_jdbc_sink import (
     KEYED,
     PG_SCHEMA,
@@ -24,6 +26,7 @@ from tests.integration.test_debezium_jdbc_sink import (
     pg_rows,
     wait_for,
 )
+from tests.servers._process import require_servers
 from tests.servers.connect import find_avro_converter
 from tests.support.avro_events import framed_id
 from tests.support.cli import cli
@@ -53,7 +56,11 @@ def avro_converters(registry: Any) -> dict[str, str]:
 def test_postgres_avro_through_apicurio_converter_and_jdbc_sink(
     postgres: Any, kafka: Any, registry: Any, connect: Any, tmp_path: Path
 ) -> None:
-    assert find_avro_converter() is not None, "run scripts/fetch-registry.sh"
+    if find_avro_converter() is None:
+        reason = "Apicurio's Avro converter not in the cache; run scripts/fetch-registry.sh"
+        if require_servers():
+            pytest.fail(f"{reason} (ARROWTAIL_REQUIRE_SERVERS=1)")
+        pytest.skip(reason)
     src = fresh_db(postgres, "dbz_avro_src")
     tgt = fresh_db(postgres, "dbz_avro_tgt")
     src.execute(PG_SCHEMA)
