@@ -1,0 +1,158 @@
+"""Avro schemas compared with Debezium's own: Debezium's PostgreSQL connector (3.5, in Kafka
+Connect) writes the tables of ``test_debezium_golden.py`` through Apicurio's Avro converter, which
+registers the Avro schemas Kafka Connect's Avro mapping makes of Debezium's Connect schemas;
+arrowtail registers its own for the same tables (``format=avro``). Key and envelope schemas must be
+equal, record names and namespaces included, apart from the differences docs/debezium.md lists:
+every ``Value`` column nullable, and arrowtail's ``source.seq``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.test_debezium_golden import SCHEMA, SEED, TABLES
+from tests.integration.test_debezium_jdbc_avro import avro_converters
+from tests.servers._process import require_servers
+from tests.servers.connect import find_avro_converter
+from tests.support.cli import cli
+from tests.support.kafka_topics import consume_until_quiet
+from tests.support.pg_run import drop_slot, fresh_db
+
+
+def _latest(registry: Any, subject: str, deadline: float, connect: Any, name: str) -> Any:
+    """The latest schema of ``subject``, parsed, waiting for it until ``deadline``."""
+    while True:
+        try:
+            return json.loads(
+                registry.request("GET", f"/subjects/{subject}/versions/latest")["schema"]
+            )
+        except AssertionError:
+            connect.raise_if_failed(name)
+            assert time.monotonic() < deadline, f"{subject} never registered"
+            time.sleep(1)
+
+
+def _renamed(schema: Any, prefix: str) -> Any:
+    """``schema`` with the producer's topic prefix in names replaced by ``PREFIX``."""
+    text = json.dumps(schema).replace(f'"{prefix}.', '"PREFIX.')
+    return json.loads(text)
+
+
+def _value_differences(mine: Any, theirs: Any) -> list[str]:
+    """What differs between two envelope schemas, apart from the allowed differences."""
+    out = []
+    mine_fields = {f["name"]: f for f in mine["fields"]}
+    theirs_fields = {f["name"]: f for f in theirs["fields"]}
+    if list(mine_fields) != list(theirs_fields):
+        out.append(f"envelope fields {list(mine_fields)} != {list(theirs_fields)}")
+    for key in ("name", "namespace", "connect.name", "connect.version", "type"):
+        if mine.get(key) != theirs.get(key):
+            out.append(f"envelope {key}: {mine.get(key)!r} != {theirs.get(key)!r}")
+    mine_value, theirs_value = mine_fields["before"]["type"][1], theirs_fields["before"]["type"][1]
+    for key in ("name", "namespace", "connect.name", "type"):
+        if mine_value.get(key) != theirs_value.get(key):
+            out.append(f"Value {key}: {mine_value.get(key)!r} != {theirs_value.get(key)!r}")
+    theirs_columns = {f["name"]: f for f in theirs_value["fields"]}
+    if [f["name"] for f in mine_value["fields"]] != list(theirs_columns):
+        out.append("Value columns differ")
+    for column in mine_value["fields"]:
+        theirs_column = theirs_columns.get(column["name"])
+        if theirs_column is None:
+            continue
+        assert column["type"][0] == "null" and column.get("default", 0) is None, column
+        theirs_type = theirs_column["type"]
+        if isinstance(theirs_type, list) and theirs_type[0] == "null":
+            theirs_type = theirs_type[1]
+        if column["type"][1] != theirs_type:
+            out.append(f"Value.{column['name']}: {column['type'][1]!r} != {theirs_type!r}")
+    for field in ("after", "transaction", "op", "ts_ms", "ts_us", "ts_ns"):
+        if mine_fields[field] != theirs_fields.get(field):
+            out.append(f"{field}: {mine_fields[field]!r} != {theirs_fields.get(field)!r}")
+    mine_source = dict(mine_fields["source"]["type"])
+    theirs_source = dict(theirs_fields["source"]["type"])
+    mine_source["fields"] = [f for f in mine_source["fields"] if f["name"] != "seq"]
+    if mine_source != theirs_source:
+        out.append(f"source: {mine_source!r} != {theirs_source!r}")
+    return out
+
+
+def test_avro_schemas_match_what_debeziums_converter_registers(
+    postgres: Any, kafka: Any, registry: Any, connect: Any, tmp_path: Path
+) -> None:
+    if find_avro_converter() is None:
+        reason = "Apicurio's Avro converter not in the cache; run scripts/fetch-registry.sh"
+        if require_servers():
+            pytest.fail(f"{reason} (ARROWTAIL_REQUIRE_SERVERS=1)")
+        pytest.skip(reason)
+    src = fresh_db(postgres, "agold_src")
+    src.execute(SCHEMA)
+    src.execute("CREATE PUBLICATION agoldpub FOR ALL TABLES")
+    src.execute(SEED)
+    run = uuid.uuid4().hex[:8]
+    dbz, mine = f"dbz{run}", f"at{run}"
+    name = f"agold-{run}"
+    converters = avro_converters(registry)
+    for side in ("key", "value"):
+        converters[f"{side}.converter.apicurio.registry.auto-register"] = "true"
+    connect.add_connector(
+        name,
+        {
+            "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
+            "tasks.max": "1",
+            "database.hostname": postgres.host,
+            "database.port": str(postgres.port),
+            "database.user": postgres.user,
+            "database.password": "",
+            "database.dbname": "agold_src",
+            "topic.prefix": dbz,
+            "plugin.name": "pgoutput",
+            "slot.name": f"dbzaslot{run}",
+            "publication.name": "agoldpub",
+            "publication.autocreate.mode": "disabled",
+            "snapshot.mode": "initial",
+            "decimal.handling.mode": "precise",
+            "table.include.list": ",".join(f"public.{t}" for t in TABLES),
+        }
+        | converters,
+    )
+    try:
+        source_url = postgres.dsn_for(postgres.user, None, "agold_src")
+        args = ["run", "--source", source_url, "--slot", f"ataslot{run}"]
+        args += ["--publication", "agoldpub", "--snapshot", "initial", "--idle-exit", "3"]
+        args += ["--to", f"kafka://{kafka.bootstrap}?topic_prefix={mine}&format=avro"]
+        args[-1] += f"&registry={registry.url}"
+        args += ["--checkpoint", str(tmp_path / "cp.json")]
+        done = cli(*args)
+        assert done.returncode == 0, done.stderr
+        deadline = time.monotonic() + 180
+        differences = []
+        for table in TABLES:
+            for side in ("key", "value"):
+                if table == "g_nokey" and side == "key":
+                    continue
+                subject = f"public.{table}-{side}"
+                theirs = _renamed(
+                    _latest(registry, f"{dbz}.{subject}", deadline, connect, name), dbz
+                )
+                ours = _renamed(
+                    _latest(registry, f"{mine}.{subject}", deadline, connect, name), mine
+                )
+                if side == "key":
+                    if ours != theirs:
+                        differences.append(f"{table} key: {ours!r} != {theirs!r}")
+                else:
+                    differences += [f"{table} {d}" for d in _value_differences(ours, theirs)]
+        assert not differences, "\n".join(differences)
+        # Debezium's own events went through the converter too.
+        assert consume_until_quiet(kafka.bootstrap, f"{dbz}.public.g_types", quiet=1)
+    finally:
+        connect.remove_connector(name)
+        for slot in (f"dbzaslot{run}", f"ataslot{run}"):
+            drop_slot(postgres, "agold_src", slot, missing_ok=True)
+        src.close()
