@@ -173,3 +173,16 @@ def test_kafka_produce_consume_and_restart(kafka) -> None:
 def test_kafka_auto_creates_topics(kafka) -> None:
     _produce(kafka.bootstrap, "fixture-auto-created", {"k": "v"})
     assert _consume_all(kafka.bootstrap, "fixture-auto-created", 1) == {"k": ("v", 0)}
+
+
+def test_registry_speaks_the_confluent_api_with_compatibility_none(registry) -> None:
+    assert registry.url.startswith("http://127.0.0.1:") and registry.url.endswith("/ccompat/v7")
+    assert registry.request("GET", "/config")["compatibilityLevel"] == "NONE"
+    schema = '{"type":"record","name":"R","fields":[{"name":"a","type":"int"}]}'
+    first = registry.request("POST", "/subjects/fixture-check/versions", {"schema": schema})
+    again = registry.request("POST", "/subjects/fixture-check/versions", {"schema": schema})
+    assert first == again and isinstance(first["id"], int)
+    registry.set_compatibility("fixture-check", "BACKWARD")
+    assert registry.request("GET", "/config/fixture-check")["compatibilityLevel"] == "BACKWARD"
+    assert registry.versions("fixture-check") == [1]
+    assert registry.versions("no-such-subject") == []
