@@ -140,8 +140,9 @@ class AvroFormat:
             + (f", compatibility {level}" if level else "")
             + f"): {columns}; registry: {reason}. Nothing of this shape was written and no "
             "position past it is acknowledged. To go on: let the subject accept it (e.g. set "
-            "its compatibility to NONE, or register the schema by hand) and run again, or run "
-            "with on_incompatible=dead_letter to send such batches to the dead-letter topic"
+            "its compatibility to NONE; it may be set back once a run has registered the "
+            "schema) and run again, or run with on_incompatible=dead_letter to send such "
+            "batches to the dead-letter topic"
         )
         return SchemaRefused(message, table=table, subject=subject, reason=reason)
 
