@@ -1,6 +1,7 @@
-"""Read-back of the exactly-once Kafka tests: read topics to their end at a chosen isolation level
-(``read_committed`` stops at the last stable offset and leaves out aborted transactions),
-count every change by its source position, and compare the replay with the source tables."""
+"""Helpers of the exactly-once Kafka tests: read topics to their end at a chosen isolation level
+(``read_committed`` stops at the last stable offset and leaves out aborted transactions), count
+every change by its source position and compare the replay with the source tables, and SIGKILL
+a run while its transaction has data in the log."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, IsolationLevel, KafkaError, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
 
+from tests.support.chaos import Child
 from tests.support.kafka_topics import _position, debezium_images
 from tests.support.replay import assert_tables_equal
 
@@ -104,3 +107,42 @@ def assert_exactly_once(
                     row[column] = convert(row[column])
         assert_tables_equal(got, rows, table)
     return counts
+
+
+def open_transaction_data(admin: AdminClient, topics: list[str]) -> int:
+    """How many records of ``topics`` lie beyond their last stable offsets: records of
+    transactions still open (0 when none is)."""
+    parts = []
+    for name in topics:
+        md = admin.list_topics(name, timeout=10).topics.get(name)
+        if md is not None and md.error is None:
+            parts += [TopicPartition(name, p) for p in md.partitions]
+    if not parts:
+        return 0
+    ends = {}
+    for level in (IsolationLevel.READ_COMMITTED, IsolationLevel.READ_UNCOMMITTED):
+        futures = admin.list_offsets(
+            {tp: OffsetSpec.latest() for tp in parts}, isolation_level=level
+        )
+        ends[level] = sum(f.result(timeout=30).offset for f in futures.values())
+    return ends[IsolationLevel.READ_UNCOMMITTED] - ends[IsolationLevel.READ_COMMITTED]
+
+
+def kill_inside_transaction(
+    start: Callable[[int], Child], bootstrap: str, topics: list[str], attempts: int = 3
+) -> None:
+    """Runs ``start(i)`` (which commits a large source transaction, then starts a run) and
+    SIGKILLs the run as soon as its Kafka transaction has data in ``topics``; checks after the
+    kill that the transaction is still open (the kill landed inside it). Up to ``attempts`` runs:
+    one may commit before it is caught."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for i in range(attempts):
+        child = start(i)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and open_transaction_data(admin, topics) == 0:
+            assert child.proc.poll() is None, child.output()
+            time.sleep(0.01)
+        child.kill()
+        if open_transaction_data(admin, topics) > 0:
+            return
+    raise AssertionError(f"no kill in {attempts} runs landed inside a Kafka transaction")
