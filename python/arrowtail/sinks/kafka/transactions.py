@@ -7,7 +7,8 @@ topic (as Kafka Connect's exactly-once source connectors store theirs).
   ``init_transactions`` at open fences any earlier producer with that id and aborts the
   transaction it left open, so a killed run's unfinished messages are never committed.
 - The position lives in the offsets topic (``offsets_topic``, default
-  ``<topic_prefix>.arrowtail-offsets``, created compacted with one partition when missing), key
+  ``<topic_prefix>.arrowtail-offsets``, created compacted with one partition when missing, with
+  the broker's default replication factor), key
   = ``sink_name`` (default ``arrowtail``), value = the position JSON. At open it is read back to
   the end with a ``read_committed`` consumer and returned as the sink's own checkpoint, so the
   pipeline resumes exactly where the committed messages end, whatever a ``--checkpoint`` file
@@ -89,6 +90,8 @@ def read_stored_position(
             "isolation.level": "read_committed",
             "auto.offset.reset": "earliest",
             "allow.auto.create.topics": False,
+            # The end of a partition shows as an empty fetch: do not let the broker hold it.
+            "fetch.wait.max.ms": 10,
         }
     )
     try:
@@ -110,7 +113,7 @@ def read_stored_position(
                     f"cannot read Kafka offsets topic {offsets_topic} to its end within "
                     f"{timeout:g}s (partitions {sorted(pending)} unfinished)"
                 )
-            for msg in consumer.consume(10_000, 0.5):
+            for msg in consumer.consume(10_000, 0.1):
                 err = msg.error()
                 if err is not None:
                     if err.code() == KafkaError._PARTITION_EOF:
@@ -419,7 +422,9 @@ class TransactionalKafkaSink(KafkaSink):
             self.offsets_topic,
             num_partitions=1,
             replication_factor=-1,  # the broker's default.replication.factor
-            config={"cleanup.policy": "compact"},
+            # Compaction only cleans closed segments: roll them hourly so the topic stays short
+            # and reading it back at open stays quick.
+            config={"cleanup.policy": "compact", "segment.ms": "3600000"},
         )
         try:
             admin.create_topics([topic])[self.offsets_topic].result(timeout=self.metadata_timeout)
