@@ -1,7 +1,7 @@
 """kill -9 loop, PostgreSQL -> Kafka with ``exactly_once=true``: the workload of
 tests/support/kill_pg.py runs while ``arrowtail run`` (no ``--checkpoint``: the position lives
 in the Kafka offsets topic) is SIGKILLed at seeded random moments, ten times; then runs are
-killed while their Kafka transaction of a 60k-row source transaction is open, and a last clean
+killed while their Kafka transaction of a 25k-row source transaction is open, and a last clean
 ``--idle-exit`` run catches up. A ``read_committed`` consumer must see every change exactly once
 (no ``(_pos, _seq)`` twice, nothing missing: the replay equals ``SELECT *``), while the log holds
 aborted data a ``read_uncommitted`` consumer does see. The slot is never acknowledged past the
@@ -39,9 +39,9 @@ from tests.support.kill_pg import kill_database, source_tables, workload_round
 
 DB = "kill_kafka_eos"
 SLOT = "kill_kafka_eos_slot"
-ROUNDS = soak_rounds(40)
+ROUNDS = soak_rounds(30)
 #: Rows of each large source transaction a run is killed in the middle of.
-BIG = 60_000
+BIG = 25_000
 PARSE = {"ts": dt.datetime.fromisoformat, "amount": Decimal}
 
 
@@ -93,7 +93,7 @@ def test_sigkill_loop_into_kafka_transactions_delivers_each_change_once(
             20261202,
             kills=10,
             low=1.5,
-            high=5.0,
+            high=4.0,
         )
 
         def big_then_start(i: int) -> Any:
