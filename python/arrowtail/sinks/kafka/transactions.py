@@ -33,7 +33,8 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
 
 import pyarrow as pa
@@ -201,6 +202,21 @@ class TransactionalKafkaSink(KafkaSink):
         )
 
     def write(self, table: str, schema_version: int, batch: pa.RecordBatch) -> None:
+        with self._errors():
+            self._write(table, schema_version, batch)
+
+    def commit(self, position: PositionJSON) -> None:
+        with self._errors():
+            self._commit(position)
+
+    def durable_position(self) -> PositionJSON | None:
+        with self._errors():
+            if self._producer is not None:
+                self._producer.poll(0)
+            self._raise_if_fatal()
+            return self._durable
+
+    def _write(self, table: str, schema_version: int, batch: pa.RecordBatch) -> None:
         self._raise_if_fatal()
         if batch.num_rows == 0:
             return
@@ -213,7 +229,7 @@ class TransactionalKafkaSink(KafkaSink):
             # one transaction, abort and send the whole transaction again (this batch too).
             self._recover(exc, time.monotonic() + self.commit_timeout, "produce", abort=True)
 
-    def commit(self, position: PositionJSON) -> None:
+    def _commit(self, position: PositionJSON) -> None:
         self._raise_if_fatal()
         self._begin()
         record = json.dumps(position, separators=(",", ":")).encode()
@@ -235,12 +251,6 @@ class TransactionalKafkaSink(KafkaSink):
         self._sent_bytes = 0
         self._durable = position
 
-    def durable_position(self) -> PositionJSON | None:
-        if self._producer is not None:
-            self._producer.poll(0)
-        self._raise_if_fatal()
-        return self._durable
-
     def close(self) -> None:
         producer = self._producer
         if producer is None:
@@ -258,6 +268,20 @@ class TransactionalKafkaSink(KafkaSink):
             self._producer = None
 
     # -- internals -----------------------------------------------------------------------------
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Any Kafka error leaving a step of the sink as a SinkError: fenced and other fatal
+        errors stop the run with their own message."""
+        try:
+            yield
+        except KafkaException as exc:
+            err = _kafka_error(exc)
+            if self._fatal is not None or (err is not None and _is_fatal(err)):
+                raise self._fatal_error(self._fatal or err) from exc
+            raise SinkError(
+                f"Kafka transaction failed: {exc}; nothing after position {self._durable} is stored"
+            ) from exc
 
     def _producer_or_fail(self) -> Any:
         if self._producer is None:
@@ -394,7 +418,8 @@ class TransactionalKafkaSink(KafkaSink):
         """The error a fatal producer error stops the run with; from now on every call of the
         sink raises it."""
         if self._fatal is None and self._producer is not None:
-            self._producer.poll(0)  # the error callback names the fatal error's cause
+            with suppress(KafkaException):
+                self._producer.poll(0)  # the error callback names the fatal error's cause
         if self._fatal is None and err is not None and err.code() != KafkaError._FATAL:
             self._fatal = err
         err = self._fatal or err
