@@ -432,8 +432,9 @@ class TransactionalKafkaSink(KafkaSink):
         if fenced:
             return SinkError(
                 f"Kafka producer fenced: another run took over transactional.id "
-                f"{self.transactional_id!r}; this run stops and writes nothing more (last "
-                f"stored position {self._durable})"
+                f"{self.transactional_id!r}, or the broker aborted a transaction open longer than "
+                f"transaction.timeout.ms ({self._config['transaction.timeout.ms']} ms); this run "
+                f"stops and writes nothing more (last stored position {self._durable})"
             )
         return SinkError(
             f"Kafka transactional producer failed ({text}); this run stops, nothing after "
