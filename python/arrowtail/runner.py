@@ -76,7 +76,8 @@ def run_pipeline(cfg: Config, install_signals: InstallSignals | None = None) -> 
     if checkpoint is None and cfg.sink.kind == "kafka" and not stores_position:
         raise ConfigError(
             "the kafka sink keeps no checkpoint of its own: pass --checkpoint PATH so a restart "
-            "resumes where the last delivered change left off"
+            "resumes where the last delivered change left off (or use ?exactly_once=true, "
+            "which stores the position in Kafka)"
         )
     source = build_source(cfg)
     transform = TableTransform(cfg.transform)
