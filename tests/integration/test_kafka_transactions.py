@@ -20,6 +20,7 @@ from arrowtail.sinks.kafka.transactions import (
     read_stored_position,
 )
 from tests.support.batches import SIMPLE_COLUMNS, change_batch, simple_rows
+from tests.support.cli import cli
 from tests.support.kafka_exactly_once import read_to_end
 from tests.support.kafka_topics import create_topic
 
@@ -128,6 +129,11 @@ def test_each_commit_is_one_transaction_with_its_position(kafka: Any, prefix: st
     again = TransactionalKafkaSink(kafka.bootstrap, topic_prefix=prefix)
     assert again.open() == {"lsn": 25}
     again.close()
+    # `status` reads the stored position without a producer: it fences no running run.
+    url = f"kafka://{kafka.bootstrap}?topic_prefix={prefix}&exactly_once=true"
+    done = cli("status", "--to", url, "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["sink_checkpoint"] == {"lsn": 25}
 
 
 def test_open_aborts_what_a_killed_run_left_open(kafka: Any, prefix: str) -> None:
