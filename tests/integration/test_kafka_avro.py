@@ -11,6 +11,8 @@ API) and a real broker, read by consumers arrowtail did not write.
   the new-shape messages arrive. With ``on_incompatible=dead_letter`` a refused batch goes to the
   dead-letter topic as Debezium JSON instead, and the run goes on.
 - A MariaDB ALTER TABLE registers the new shape as the subject's next version.
+- With ``exactly_once=true`` the Avro messages go in the run's Kafka transactions, and a refused
+  schema leaves its transaction uncommitted.
 """
 
 from __future__ import annotations
@@ -291,3 +293,35 @@ def test_mariadb_ddl_registers_the_new_shape(
     assert insert["after"]["note"] == "hello" and insert["after"]["price"] is None
     assert update["after"]["note"] is None and update["source"]["file"].startswith("mysql-bin.")
     assert update["source"]["server_id"] == mariadb.server_id
+
+
+def test_avro_inside_kafka_transactions(
+    postgres: Any, kafka: Any, registry: Any, tmp_path: Path
+) -> None:
+    """With ``exactly_once=true`` the Avro messages are written in the run's Kafka transactions:
+    a read_committed consumer decodes them, and a refused schema stops the run with the
+    transaction it was in left uncommitted, so no message of the new shape becomes visible."""
+    db = "avro_eos_db"
+    src = fresh_db(postgres, db)
+    src.execute("CREATE TABLE eos (id int PRIMARY KEY, n int)")
+    src.execute(f"CREATE PUBLICATION {db}_pub FOR ALL TABLES")
+    src.execute("INSERT INTO eos SELECT g, g FROM generate_series(1, 5) g")
+    prefix = f"x{uuid.uuid4().hex[:8]}"
+    topic = f"{prefix}.public.eos"
+    to = f"kafka://{kafka.bootstrap}?topic_prefix={prefix}&format=avro&registry={registry.url}"
+    to += "&exactly_once=true"
+    args = _run_args(postgres, db, f"{db}_slot", to, tmp_path / "cp.json")
+    first = cli(*args, "--snapshot", "initial", "--idle-exit", "2")
+    assert first.returncode == 0, first.stderr
+    registry.set_compatibility(f"{topic}-value", "BACKWARD")
+    src.execute("UPDATE eos SET n = -n WHERE id = 2")
+    second = cli(*args, "--idle-exit", "2")
+    assert second.returncode == 0, second.stderr
+    src.execute("ALTER TABLE eos ALTER COLUMN n TYPE text USING n::text")
+    src.execute("INSERT INTO eos VALUES (6, 'six')")
+    third = cli(*args, "--idle-exit", "2")
+    assert third.returncode == 3 and "column n: int -> string" in third.stderr, third.stderr
+    events = _deserialized(registry, consume_until_quiet(kafka.bootstrap, topic, 2))
+    assert [(k["id"], v["op"]) for k, v in events] == [(i, "r") for i in range(1, 6)] + [(2, "u")]
+    assert events[-1][1]["after"] == {"id": 2, "n": -2}
+    src.close()
