@@ -35,6 +35,7 @@ from typing import Any
 import pyarrow as pa
 
 from arrowtail.sinks import open_sink
+from arrowtail.sinks.kafka.sink import DEFAULT_PRODUCER_CONFIG
 
 FIELDS = [
     pa.field("id", pa.int64()),
@@ -243,7 +244,8 @@ def render(args: Any, rates: dict[str, list[float]], lat: dict[str, list[Any]]) 
         "",
         "What differs between the modes: the idempotent sink asks for a delivery report per "
         "message (a Python callback each, served by `poll`) and moves the position as they come "
-        "back, its batches leaving after `linger.ms` (50); the transactional sink asks for none "
+        f"back, its batches leaving after `linger.ms` ({DEFAULT_PRODUCER_CONFIG['linger.ms']}); "
+        "the transactional sink asks for none "
         "(`commit_transaction` reports the outcome of the whole transaction), and its commit "
         "sends at once and waits for the broker's end-transaction round trips, which also hold "
         "the pipeline's next poll back. A `read_committed` consumer sees a transaction's "
