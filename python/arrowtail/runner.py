@@ -42,6 +42,7 @@ def build_source(cfg: Config) -> Source:
             password=password,
             heartbeat_interval=src.heartbeat_interval,
             snapshot_chunk_rows=src.snapshot_chunk_rows,
+            snapshot_workers=src.snapshot_workers,
             incremental_chunk_rows=src.incremental_chunk_rows,
             toast_reselect=src.toast_reselect,
             wire=src.wire,
