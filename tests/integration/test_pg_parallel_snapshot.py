@@ -1,8 +1,9 @@
 """Initial snapshots read by several connections sharing one exported snapshot, on a real
 PostgreSQL: a composite key, a uuid key, a table without a key (heap page ranges) and small tables
-read at once give exactly the source's rows with one reader and with three; changes committed
-while the readers run are not in the snapshot and arrive once through the stream; a run killed
-with SIGKILL in the middle of the snapshot resumes without reading a stored piece again."""
+read at once give exactly the source's rows with one reader (psycopg) and with three (native
+wire); changes committed while the readers run are not in the snapshot and arrive once through the
+stream; a run killed with SIGKILL in the middle of the snapshot resumes without reading a stored
+piece again."""
 
 from __future__ import annotations
 
@@ -84,9 +85,14 @@ def snapshot_ops(changes: list[Any], op: str = "r") -> Counter[str]:
     return Counter(t for t, _v, b in changes for o in b.column("_op").to_pylist() if o == op)
 
 
-@pytest.mark.parametrize("workers", [1, 3])
+@pytest.mark.parametrize(("workers", "wire"), [(1, "libpq"), (3, "native")])
 def test_workers_read_exactly_the_source_rows(
-    postgres: Any, database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
+    postgres: Any,
+    database: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    workers: int,
+    wire: str,
 ) -> None:
     reads: list[tuple[str, str, Any]] = []
     real = pg_snapshot.copy_rows
@@ -104,6 +110,7 @@ def test_workers_read_exactly_the_source_rows(
         snapshot="initial",
         snapshot_chunk_rows=240,
         snapshot_workers=workers,
+        wire=wire,
     )
     summary = Pipeline(source, ParquetSink(tmp_path), idle_exit=0.5).run()
     with postgres.connect(dbname=DB) as conn:
