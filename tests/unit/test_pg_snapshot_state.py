@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from arrowtail import cli, config
+from arrowtail.exceptions import ConfigError
 from arrowtail.sources.postgres.parallel import (
+    DEFAULT_WORKERS,
     Piece,
     SnapshotState,
     _merge_keys,
@@ -67,3 +72,16 @@ def test_position_carries_the_snapshot_state() -> None:
     assert stored == {"lsn": 100, "end_lsn": 100, "snapshot_progress": state}
     assert PgPosition.from_json(stored) == position
     assert PgPosition.from_json({"lsn": 1}).snapshot_progress is None
+
+
+def test_snapshot_workers_come_from_configuration_and_must_be_positive() -> None:
+    base = {"source": {"url": "postgresql://u@h/db"}, "sink": {"url": "jsonl:-"}}
+    assert config.load(overrides=base, environ={}).source.snapshot_workers == DEFAULT_WORKERS
+    cfg = config.load(overrides=base, environ={"ARROWTAIL_SOURCE_SNAPSHOT_WORKERS": "4"})
+    assert cfg.source.snapshot_workers == 4
+    with pytest.raises(ConfigError, match="snapshot_workers"):
+        config.load(overrides=base, environ={"ARROWTAIL_SOURCE_SNAPSHOT_WORKERS": "0"})
+    args = cli.build_parser().parse_args(
+        ["run", "--source", "postgresql://u@h/db", "--to", "jsonl:-", "--snapshot-workers", "3"]
+    )
+    assert cli._overrides(args)["source"]["snapshot_workers"] == 3

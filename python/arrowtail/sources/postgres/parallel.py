@@ -50,6 +50,8 @@ log = logging.getLogger("arrowtail.postgres.snapshot")
 DEFAULT_WORKERS = 2
 #: Pages counted to estimate the rows per heap page of a table without a primary key.
 SAMPLE_PAGES = 16
+#: Longest wait between two snapshot positions while pieces finish (rows permitting).
+PROGRESS_SECONDS = 1.0
 #: Hand-off queue slots per reader: each holds one batch of about ``CHUNK_BYTES`` of COPY data.
 SLOTS_PER_WORKER = 2
 
@@ -307,7 +309,7 @@ def snapshot(
                 "arrowtail-snapshot-plan",
                 lambda: _plan(conn, tables, chunk_rows, publication, state, threads),
             )
-            yield from _consume(threads, state)
+            yield from _consume(threads, state, chunk_rows)
         finally:
             threads.shut()
         conn.rollback()
@@ -408,9 +410,13 @@ def _page_pieces(
         yield Piece(shape, pages=(first, end))
 
 
-def _consume(threads: _Threads, state: SnapshotState) -> Iterator[TableBatch | Progress]:
+def _consume(
+    threads: _Threads, state: SnapshotState, chunk_rows: int
+) -> Iterator[TableBatch | Progress]:
     """The consumer side: batches with ``_seq`` numbered per table, progress per table and
-    overall, a :class:`Progress` after each finished piece, until every thread has ended."""
+    overall, and a :class:`Progress` after a finished piece once ``chunk_rows`` rows or
+    :data:`PROGRESS_SECONDS` passed since the last one (each is a commit of the sink, so many
+    small tables do not make one each), until every thread has ended."""
     bars: dict[str, TableProgress] = {}
     planned: dict[str, int] = {}
     finished: dict[str, int] = {}
@@ -421,6 +427,15 @@ def _consume(threads: _Threads, state: SnapshotState) -> Iterator[TableBatch | P
     total = 0
     exits = 0
     started = time.monotonic()
+    # Rows handed on and the time at the last Progress.
+    marked_rows, marked_at = 0, started
+
+    def due() -> bool:
+        return (
+            overall is not None
+            and overall.rows - marked_rows >= chunk_rows
+            or time.monotonic() - marked_at >= PROGRESS_SECONDS
+        )
 
     def table_finished(table: str) -> bool:
         return table in planned and finished.get(table, 0) >= planned[table]
@@ -460,7 +475,9 @@ def _consume(threads: _Threads, state: SnapshotState) -> Iterator[TableBatch | P
             state.finish_piece(piece, seqs.get(table, state.seq(table)))
             if table_finished(table):
                 close_table(table)
-            yield Progress(state.to_json())
+            if due():
+                marked_rows, marked_at = overall.rows if overall else 0, time.monotonic()
+                yield Progress(state.to_json())
         elif kind == "table":
             table, estimate = item[1], item[2]
             bars[table] = TableProgress(table, estimate if estimate > 0 else None)
@@ -473,7 +490,9 @@ def _consume(threads: _Threads, state: SnapshotState) -> Iterator[TableBatch | P
             planned[table] = count
             if table_finished(table):
                 close_table(table)
-                yield Progress(state.to_json())
+                if due():
+                    marked_rows, marked_at = overall.rows if overall else 0, time.monotonic()
+                    yield Progress(state.to_json())
         elif kind == "error":
             raise item[1]
         elif kind == "exit":
