@@ -65,13 +65,6 @@ class TableProgress:
                 self._bar.total = self.rows
             self._bar.update(rows)
 
-    def set_total(self, total: int | None) -> None:
-        """Sets the expected total (when more is known, e.g. another table was added)."""
-        self.total = total if total is not None and total > 0 else None
-        if self._bar is not None and self.total is not None:
-            self._bar.total = max(self.total, self.rows)
-            self._bar.refresh()
-
     @property
     def seconds(self) -> float:
         """Time since the start, or from start to :meth:`close`."""

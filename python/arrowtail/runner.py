@@ -304,9 +304,16 @@ def render_status(report: dict[str, Any]) -> str:
 
 def _brief_position(position: Any) -> Any:
     """A checkpoint position for ``status``: a MySQL schema history is summed up as its number
-    of tables rather than printed in full."""
-    if not isinstance(position, dict) or "schemas" not in position:
+    of tables, the progress of a PostgreSQL initial snapshot as its tables stored whole and
+    started, rather than printed in full."""
+    if not isinstance(position, dict):
         return position
-    brief = {k: v for k, v in position.items() if k != "schemas"}
-    brief["schema_history_tables"] = len(position["schemas"] or [])
+    brief = dict(position)
+    if "schemas" in brief:
+        brief["schema_history_tables"] = len(brief.pop("schemas") or [])
+    progress = brief.pop("snapshot_progress", None)
+    if isinstance(progress, dict):
+        tables = progress.get("tables", {})
+        brief["snapshot_tables_done"] = sum(1 for t in tables.values() if t.get("done"))
+        brief["snapshot_tables_started"] = sum(1 for t in tables.values() if not t.get("done"))
     return brief

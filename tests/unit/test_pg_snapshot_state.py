@@ -10,6 +10,7 @@ import pytest
 
 from arrowtail import cli, config
 from arrowtail.exceptions import ConfigError
+from arrowtail.runner import _brief_position
 from arrowtail.sources.postgres.parallel import (
     DEFAULT_WORKERS,
     Piece,
@@ -85,3 +86,23 @@ def test_snapshot_workers_come_from_configuration_and_must_be_positive() -> None
         ["run", "--source", "postgresql://u@h/db", "--to", "jsonl:-", "--snapshot-workers", "3"]
     )
     assert cli._overrides(args)["source"]["snapshot_workers"] == 3
+
+
+def test_status_sums_up_the_snapshot_progress() -> None:
+    position = {
+        "lsn": 7,
+        "end_lsn": 7,
+        "snapshot_progress": {
+            "tables": {
+                "public.a": {"done": True},
+                "public.b": {"keys": [[None, ["9"]]], "seq": 9},
+                "public.c": {"done": True},
+            }
+        },
+    }
+    assert _brief_position(position) == {
+        "lsn": 7,
+        "end_lsn": 7,
+        "snapshot_tables_done": 2,
+        "snapshot_tables_started": 1,
+    }

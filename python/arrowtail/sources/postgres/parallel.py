@@ -258,8 +258,8 @@ def snapshot(
     resume: dict[str, Any] | None = None,
 ) -> Iterator[TableBatch | Progress]:
     """Reads ``tables`` as of the exported snapshot ``snapshot_name`` with ``workers`` reader
-    connections, yielding batches (rows with ``position`` as ``_pos``) and, after each finished
-    piece, a :class:`Progress`. ``resume``: the state of an interrupted snapshot, whose finished
+    connections, yielding batches (rows with ``position`` as ``_pos``) and, after finished
+    pieces, a :class:`Progress`. ``resume``: the state of an interrupted snapshot, whose finished
     parts are skipped; with no ``snapshot_name`` a new snapshot is taken and exported here.
     ``wire="native"`` reads the COPY data over arrowtail's own client. With ``publication``, each
     table's column list and row filter there apply."""
@@ -307,7 +307,10 @@ def snapshot(
                 threads.start(f"arrowtail-snapshot-{i}", read)
             threads.start(
                 "arrowtail-snapshot-plan",
-                lambda: _plan(conn, tables, chunk_rows, publication, state, threads),
+                # The planner reads its own copy of the state the consumer updates.
+                lambda: _plan(
+                    conn, tables, chunk_rows, publication, SnapshotState(resume), threads
+                ),
             )
             yield from _consume(threads, state, chunk_rows)
         finally:
@@ -328,17 +331,22 @@ def _plan(
     try:
         filters = publication_filters(conn, publication) if publication else {}
         tid_ranges = conn.info.server_version >= 140000
-        for schema, table in tables:
+        todo = [(s, t) for s, t in tables if not state.done(f"{s}.{t}")]
+        sizes: dict[tuple[str, str], tuple[int, int]] = {
+            (str(n), str(r)): (int(rows), int(pages))
+            for n, r, rows, pages in conn.execute(
+                "SELECT n.nspname, c.relname, c.reltuples::bigint, c.relpages "
+                "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE c.oid = ANY(%s::regclass[])",
+                ([sql.Identifier(s, t).as_string(conn) for s, t in todo],),
+            ).fetchall()
+        }
+        threads.put(("total", sum(max(rows, 0) for rows, _pages in sizes.values())))
+        for schema, table in todo:
             if threads.stop.is_set():
                 return
             shape = pg_snapshot.table_shape(conn, schema, table, filters.get(f"{schema}.{table}"))
-            if state.done(shape.name):
-                continue
-            rel = sql.Identifier(schema, table).as_string(conn)
-            row = conn.execute(
-                "SELECT reltuples::bigint, relpages FROM pg_class WHERE oid = %s::regclass", (rel,)
-            ).fetchone()
-            estimate, relpages = (int(row[0]), int(row[1])) if row else (-1, 0)
+            estimate, relpages = sizes.get((schema, table), (-1, 0))
             threads.put(("table", shape.name, estimate))
             count = 0
             if shape.pk:
@@ -424,7 +432,6 @@ def _consume(
     # Rows each running piece has handed on so far.
     handed_on: dict[int, int] = {}
     overall: TableProgress | None = None
-    total = 0
     exits = 0
     started = time.monotonic()
     # Rows handed on and the time at the last Progress.
@@ -478,13 +485,12 @@ def _consume(
             if due():
                 marked_rows, marked_at = overall.rows if overall else 0, time.monotonic()
                 yield Progress(state.to_json())
+        elif kind == "total":
+            # An estimate (pg_class.reltuples) of every table still to read.
+            overall = TableProgress("snapshot (all tables)", item[1])
         elif kind == "table":
             table, estimate = item[1], item[2]
             bars[table] = TableProgress(table, estimate if estimate > 0 else None)
-            total += max(estimate, 0)
-            if overall is None:
-                overall = TableProgress("snapshot (all tables)", None)
-            overall.set_total(total)
         elif kind == "planned":
             table, count = item[1], item[2]
             planned[table] = count
