@@ -283,3 +283,47 @@ def test_sigkill_during_parallel_snapshot_resumes_without_rereading(
         conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
     assert heap == want
     assert_tables_equal(replay(changes)["public.big"], rows, "big")
+
+
+def test_stop_in_the_middle_then_resume_reads_each_row_once(
+    postgres: Any, database: str, tmp_path: Path
+) -> None:
+    dsn = postgres.dsn_for(postgres.app_user, postgres.app_password, DB)
+
+    def source() -> PostgresSource:
+        return PostgresSource(
+            dsn,
+            slot="parallel",
+            publication=PUB,
+            snapshot="initial",
+            snapshot_chunk_rows=200,
+            snapshot_workers=2,
+        )
+
+    first = Pipeline(source(), ParquetSink(tmp_path), idle_exit=0.5)
+
+    def stop_after_a_stored_piece(summary: Any) -> None:
+        if summary.last_position and "snapshot_progress" in summary.last_position:
+            first.stop("test")
+
+    first.on_progress = stop_after_a_stored_piece
+    summary = first.run()
+    assert summary.stopped_by == "test"
+    stored = summary.acknowledged
+    assert stored is not None and "snapshot_progress" in stored and not stored.get("snapshot")
+    partial = sum(snapshot_ops(parquet_changes(tmp_path)).values())
+    assert 0 < partial < 8570, partial
+
+    again = Pipeline(source(), ParquetSink(tmp_path), idle_exit=0.5).run()
+    with postgres.connect(dbname=DB) as conn:
+        conn.execute("SELECT pg_drop_replication_slot('parallel')")
+    assert again.acknowledged is not None and again.acknowledged.get("snapshot") is True
+    changes = parquet_changes(tmp_path)
+    assert snapshot_ops(changes) == {
+        "public.pairs": 3000,
+        "public.ids": 1500,
+        "public.loose": 4000,
+        "public.small_a": 40,
+        "public.small_b": 30,
+    }
+    assert_equal_to_source(postgres, changes)

@@ -171,6 +171,7 @@ class PostgresSource:
         self._snapshot: Generator[TableBatch | Progress, None, None] | None = None
         self._snapshot_position: PositionJSON | None = None
         self._snapshot_lsn = 0
+        self._snapshot_release: Callable[[], None] | None = None
         #: end LSN of the last transaction handed to the pipeline (where a reconnect resumes).
         self._emitted_end = 0
         self._emitted_lsn = 0
@@ -320,6 +321,7 @@ class PostgresSource:
                     done()
 
         self._snapshot = rows()
+        self._snapshot_release = done
         self._snapshot_lsn = consistent
         self._snapshot_position = PgPosition(consistent, consistent, snapshot=True).to_json()
 
@@ -345,6 +347,9 @@ class PostgresSource:
         snapshot, self._snapshot = self._snapshot, None
         if snapshot is not None:
             snapshot.close()
+            if self._snapshot_release is not None:
+                # A snapshot never polled did not enter the generator, whose end releases it.
+                self._snapshot_release()
         if self._heartbeat is not None:
             self._heartbeat.close()
         if self._toast is not None:
