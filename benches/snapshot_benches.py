@@ -87,7 +87,8 @@ def parallel_snapshot(pg, work: Path, rows: int, rounds: int, log) -> Comparison
         [
             "arrowtail: the whole `arrowtail run --snapshot initial` process (Python start-up, "
             "slot with exported snapshot, reader connections, COPY, decode, Parquet with a "
-            f"commit per piece of 100000 rows) minus its --idle-exit {IDLE_EXIT} s; psycopg: "
+            "commit at most every 100000 rows or second) minus its --idle-exit "
+            f"{IDLE_EXIT} s; psycopg: "
             "one connection and the COPY inside a running process, blocks written to /dev/null.",
             "The empty-table run of arrowtail is its start-up: process start to the first row "
             "it could read, plus shutdown.",
