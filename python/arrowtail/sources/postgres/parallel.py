@@ -11,9 +11,10 @@ One planner and ``workers`` reader threads, each with its own connection in the 
 - each reader takes the next piece, copies it through its own COPY decoder (the decoding releases
   the GIL) and puts the batches on a bounded hand-off queue, then a "piece done" note;
 - the caller's thread (the pipeline's) takes them off in order, numbers ``_seq`` per table across
-  pieces, counts progress, and after each finished piece yields the snapshot state: which ranges
-  of which tables are stored once everything yielded before is. A piece's note follows all its
-  batches on the queue, so that state never claims a row not yet handed on.
+  pieces, counts progress, and after finished pieces (at most every ``chunk_rows`` rows or
+  second) yields the snapshot state: which ranges of which tables are stored once everything
+  yielded before is. A piece's note follows all its batches on the queue, so that state never
+  claims a row not yet handed on.
 
 The state (:class:`SnapshotState`, JSON under ``snapshot_progress`` in the position) lets a
 restarted run read only what is missing: key ranges not finished are found by keyset pagination
