@@ -285,7 +285,7 @@ def test_sigkill_during_parallel_snapshot_resumes_without_rereading(
     assert_tables_equal(replay(changes)["public.big"], rows, "big")
 
 
-def test_stop_in_the_middle_then_resume_reads_each_row_once(
+def test_stop_in_the_middle_then_resume_ends_equal_to_the_source(
     postgres: Any, database: str, tmp_path: Path
 ) -> None:
     dsn = postgres.dsn_for(postgres.app_user, postgres.app_password, DB)
@@ -313,17 +313,27 @@ def test_stop_in_the_middle_then_resume_reads_each_row_once(
     assert stored is not None and "snapshot_progress" in stored and not stored.get("snapshot")
     partial = sum(snapshot_ops(parquet_changes(tmp_path)).values())
     assert 0 < partial < 8570, partial
+    assert stored["snapshot_progress"]["tables"], stored
+
+    # Changes between the stop and the restart: the pieces read again show them, and the stream
+    # (from the first snapshot's point) brings them after; the keyless table is left alone (a
+    # row inserted there could be read twice, as docs/pg-snapshots.md says).
+    with postgres.connect(dbname=DB) as conn:
+        conn.execute("UPDATE pairs SET v = v + 500 WHERE n % 7 = 0")
+        conn.execute("DELETE FROM pairs WHERE n % 11 = 0")
+        conn.execute(
+            "INSERT INTO pairs SELECT g, 'late ' || g, 1, now(), NULL FROM generate_series(1, 90) g"
+        )
+        conn.execute("UPDATE ids SET v = v * 10 WHERE v % 9 = 0")
+        conn.execute("DELETE FROM small_a WHERE id > 30")
 
     again = Pipeline(source(), ParquetSink(tmp_path), idle_exit=0.5).run()
     with postgres.connect(dbname=DB) as conn:
         conn.execute("SELECT pg_drop_replication_slot('parallel')")
-    assert again.acknowledged is not None and again.acknowledged.get("snapshot") is True
+    # Past the snapshot: the stream's changes are stored after it.
+    assert again.acknowledged is not None and "snapshot_progress" not in again.acknowledged
+    assert again.acknowledged["lsn"] > stored["lsn"]
     changes = parquet_changes(tmp_path)
-    assert snapshot_ops(changes) == {
-        "public.pairs": 3000,
-        "public.ids": 1500,
-        "public.loose": 4000,
-        "public.small_a": 40,
-        "public.small_b": 30,
-    }
+    assert snapshot_ops(changes)["public.loose"] == 4000
+    assert snapshot_ops(changes, "d") == {"public.pairs": 272, "public.small_a": 10}
     assert_equal_to_source(postgres, changes)
