@@ -1,6 +1,6 @@
 """PostgreSQL → Kafka comparisons on one private broker: ``arrowtail run --to kafka://`` against
 Debezium's embedded engine (``benches/debezium``), live from a slot's backlog and as an initial
-snapshot (beside a raw binary COPY), and end-to-end latency at a fixed rate.
+snapshot (beside a raw binary COPY). Latency is in :mod:`benches.latency_benches`.
 
 A run is timed from its process start until the broker holds every expected message of the table's
 topic (the sum of the partitions' high watermarks, polled every 20 ms); "first → last" is the time
@@ -12,11 +12,9 @@ using up the server's replication slots.
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -202,7 +200,7 @@ def live(pg, kafka, work: Path, prep: dict, rounds: int, classpath: str | None, 
     note = (
         "Each run reads the same backlog (a copy of a slot created before the workload) into "
         "its own topic on the same broker; both producers run idempotent, acks=all, zstd, "
-        "linger 50 ms. Debezium: embedded engine, pgoutput, JSON without inline schemas, "
+        "linger 5 ms. Debezium: embedded engine, pgoutput, JSON without inline schemas, "
         "snapshot.mode=no_data, default batch/queue sizes, its logging off (no slf4j binding). "
         "Events are messages: a delete's "
         "tombstone counts (both systems send one, their default)."
@@ -256,161 +254,3 @@ def snapshot(pg, kafka, work: Path, rounds: int, classpath: str | None, log):
             "alone inside a running process."
         ],
     )
-
-
-# -- latency ---------------------------------------------------------------------------------
-
-LAT_TABLE = f"{wl.SCHEMA}.lat"
-
-
-def _lat_prepare(pg) -> None:
-    conn = pg.connect()
-    conn.execute(f"CREATE TABLE {LAT_TABLE} (id bigserial PRIMARY KEY, kind text, v integer)")
-    wl.pg_create_publication(conn, "pub_lat", [LAT_TABLE])
-    conn.close()
-
-
-class _Receiver(threading.Thread):
-    """Consumes a topic from its current end; records (receipt - commit) in µs of 'load' rows."""
-
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        super().__init__(daemon=True)
-        from confluent_kafka import Consumer, KafkaException, TopicPartition
-
-        self._consumer = Consumer(
-            {"bootstrap.servers": bootstrap, "group.id": f"lat-{topic}",
-             "enable.auto.commit": False, "fetch.wait.max.ms": 5, "fetch.min.bytes": 1}
-        )  # fmt: skip
-        meta = self._consumer.list_topics(topic, timeout=10).topics[topic]
-        parts = [TopicPartition(topic, p) for p in sorted(meta.partitions)]
-        deadline = time.monotonic() + 30
-        for tp in parts:  # start at the current end: only what arrives from now on
-            while True:
-                try:
-                    tp.offset = self._consumer.get_watermark_offsets(tp, timeout=5)[1]
-                    break
-                except KafkaException:  # leader not settled yet: ask again until the deadline
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.1)
-        self._consumer.assign(parts)
-        self.latencies_us: list[int] = []
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            msg = self._consumer.poll(0.05)
-            if msg is None or msg.error() is not None or msg.value() is None:
-                continue
-            now_us = time.time_ns() // 1000
-            doc = json.loads(msg.value())
-            doc = doc.get("payload", doc)
-            if (doc.get("after") or {}).get("kind") == "load":
-                self.latencies_us.append(now_us - int(doc["source"]["ts_us"]))
-        self._consumer.close()
-
-
-def _latency_run(pg, kafka, argv: list[str], tag: str, rate: int, seconds: float) -> list[int]:
-    from arrowtail.embedded.process import spawn, stop_process
-
-    conn = pg.connect()
-    counter = TopicCounter(kafka.bootstrap, f"{tag}.{LAT_TABLE}")
-    proc = spawn(argv, Path(f"/tmp/arrowtail-bench-{tag}.log"))
-    try:
-        deadline = time.monotonic() + 180
-        while counter.count() == 0:  # ready: a ping row made it through
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{argv[0]} never delivered a ping (tag {tag})")
-            conn.execute(f"INSERT INTO {LAT_TABLE} (kind, v) VALUES ('ping', 0)")
-            time.sleep(0.2)  # one ping per 0.2 s until the condition above holds
-        receiver = _Receiver(kafka.bootstrap, counter.topic)
-        receiver.start()
-        total = int(rate * seconds)
-        t0 = time.monotonic()
-        for i in range(total):
-            pause = t0 + i / rate - time.monotonic()
-            if pause > 0:
-                time.sleep(pause)  # paces the fixed rate; not a synchronisation
-            conn.execute(f"INSERT INTO {LAT_TABLE} (kind, v) VALUES ('load', %s)", (i,))
-        deadline = time.monotonic() + 120
-        while len(receiver.latencies_us) < total and time.monotonic() < deadline:
-            time.sleep(0.05)  # polling the receiver's count, with a deadline
-        receiver.stop.set()
-        receiver.join(10)
-        if len(receiver.latencies_us) < total:
-            raise RuntimeError(f"latency run {tag}: {len(receiver.latencies_us)}/{total} rows")
-        return receiver.latencies_us
-    finally:
-        stop_process(proc, timeout=30)
-        counter.close()
-        conn.close()
-
-
-def latency(pg, kafka, work: Path, rounds: int, rate: int, seconds: float, classpath, log):
-    """p50/p99 commit → message-in-Kafka latency at ``rate`` single-row commits per second."""
-    _lat_prepare(pg)
-    runs: dict[str, Callable[[str], list[str]]] = {
-        "arrowtail": lambda tag: (
-            _arrowtail_argv()
-            + [
-                "run",
-                "--source",
-                pg.dsn,
-                "--slot",
-                tag,
-                "--publication",
-                "pub_lat",
-                "--snapshot",
-                "never",
-                "--tables",
-                LAT_TABLE,
-                "--to",
-                f"kafka://{kafka.bootstrap}?topic_prefix={tag}",
-                "--checkpoint",
-                str(work / f"{tag}.checkpoint"),
-            ]
-        ),  # fmt: skip
-    }
-    if classpath:
-        runs[f"Debezium {debezium.version()}"] = lambda tag: debezium.argv(
-            classpath,
-            debezium.write_config(
-                work / f"{tag}.properties", pg, name=tag, slot=tag, publication="pub_lat",
-                tables=[LAT_TABLE], snapshot="no_data", bootstrap=kafka.bootstrap,
-                expected=0, ready=work / f"{tag}.ready",
-            ),
-        )  # fmt: skip
-    found: dict[str, list[int]] = {name: [] for name in runs}
-    log(f"latency at {rate} commits/s for {seconds:.0f} s")
-    for r in range(rounds):
-        for name, argv in runs.items():
-            tag = f"lat{next(_SERIAL)}"
-            conn = pg.connect()
-            wl.pg_create_slot(conn, tag)
-            conn.close()
-            try:
-                lat = _latency_run(pg, kafka, argv(tag), tag, rate, seconds)
-            finally:
-                _drop_slot(pg, tag)
-            found[name] += lat
-            log(f"  round {r + 1}/{rounds} {name}: p50 {_pct(lat, 50) / 1000:.1f} ms")
-    return LatencyResult(rate, seconds, rounds, found)
-
-
-def _pct(values: list[int], p: float) -> float:
-    s = sorted(values)
-    return float(s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]) if s else 0.0
-
-
-class LatencyResult:
-    """Latencies (µs) per system, pooled over rounds."""
-
-    def __init__(self, rate: int, seconds: float, rounds: int, found: dict[str, list[int]]):
-        self.rate, self.seconds, self.rounds, self.found = rate, seconds, rounds, found
-
-    def rows(self) -> list[tuple[str, int, float, float, float]]:
-        """(system, messages, p50 ms, p99 ms, max ms)."""
-        return [
-            (name, len(v), _pct(v, 50) / 1000, _pct(v, 99) / 1000, max(v, default=0) / 1000)
-            for name, v in self.found.items()
-        ]

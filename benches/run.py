@@ -19,6 +19,7 @@ from benches import (
     apply_benches,
     debezium,
     kafka_benches,
+    latency_benches,
     my_benches,
     pg_benches,
     report,
@@ -58,7 +59,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--snapshot-rows", type=int, help="rows of the parallel snapshot part's table (2000000)"
     )
     p.add_argument("--verify-rows", type=int, help="rows of the verify part's table (1000000)")
-    p.add_argument("--latency-rate", type=int, help="commits/s of the latency run (500)")
+    p.add_argument(
+        "--latency-rates",
+        help="commits/s of the latency runs, comma-separated (500,5000)",
+    )
     p.add_argument("--latency-seconds", type=float, help="seconds of the latency run (10)")
     p.add_argument("--keep", type=Path, help="keep inputs and outputs in this directory")
     p.add_argument("--out", type=Path, default=HERE / "RESULTS.md", help="results file")
@@ -105,7 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     memory_rows = args.memory_rows or (20_000 if quick else 1_000_000)
     verify_rows = args.verify_rows or (20_000 if quick else 1_000_000)
     snapshot_rows = args.snapshot_rows or (20_000 if quick else 2_000_000)
-    lat_rate = args.latency_rate or (200 if quick else 500)
+    lat_rates = (
+        [int(r) for r in args.latency_rates.split(",")]
+        if args.latency_rates
+        else ([200] if quick else [500, 5000])
+    )
     lat_seconds = args.latency_seconds or (2.0 if quick else 10.0)
     parts = set(args.only.split(",")) if args.only else set(PARTS)
     widths = [5, 20, 60] if "width" in parts else []
@@ -121,12 +129,13 @@ def main(argv: list[str] | None = None) -> int:
         "rows of the verify table": verify_rows,
         "rows of the parallel snapshot table": snapshot_rows,
         "parts": ", ".join(p for p in PARTS if p in parts),
-        "latency run": f"{lat_rate} single-row commits/s for {lat_seconds:g} s",
+        "latency runs": f"{', '.join(map(str, lat_rates))} single-row commits/s, "
+        f"{lat_seconds:g} s each",
     }
     from tests.servers import KafkaServer, MariaDBServer, PostgresServer
 
     comparisons: list[pg_benches.Comparison] = []
-    latency: kafka_benches.LatencyResult | None = None
+    latency: list[latency_benches.LatencyResult] = []
     skipped: list[str] = []
     started = time.monotonic()
     settings["load average (1, 5, 15 min) when the run started"] = " ".join(
@@ -179,8 +188,8 @@ def main(argv: list[str] | None = None) -> int:
             if "kafka" in parts:
                 comparisons.append(kafka_benches.snapshot(pg, kafka, work, slow, classpath, _log))
             if "latency" in parts:
-                latency = kafka_benches.latency(
-                    pg, kafka, work, slow, lat_rate, lat_seconds, classpath, _log
+                latency = latency_benches.latency(
+                    pg, kafka, work, slow, lat_rates, lat_seconds, classpath, _log
                 )
             if "width" in parts:
                 comparisons += pg_benches.width(work, prep, rounds, _log)
@@ -205,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     skipped += [f"{p} (not selected with --only)" for p in PARTS if p not in parts]
     settings["wall time of the run"] = f"{time.monotonic() - started:.0f} s"
     charts = report.charts(comparisons, args.out.parent / "charts")
-    if latency is not None:
+    if latency:
         charts += report.latency_chart(latency, args.out.parent / "charts")
     info = machine()
     report.write(args.out, comparisons, info, command, settings, charts, skipped, latency)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -68,3 +69,82 @@ class CheckpointFile:
     def save(self, position: PositionJSON, **extra: Any) -> None:
         doc = {"position": position, **extra}
         atomic_write_bytes(self.path, json.dumps(doc, sort_keys=True).encode())
+
+
+class CheckpointWriter:
+    """Saves positions to a :class:`CheckpointFile` on a thread of its own, so that the pipeline
+    goes on reading while a save waits for the disk (an fsync takes milliseconds, tens of them on
+    a busy disk, and a loop that waits for each one adds that to the latency of every change
+    behind it).
+
+    Newest wins: a position handed in while a save runs replaces any other still waiting, so the
+    file never falls behind by more than one save. :meth:`saved` returns each position once after
+    it is on disk, and only then may the source be told (the order the pipeline keeps: sink,
+    checkpoint, source). A save that fails is raised by the next call on the pipeline's thread.
+    """
+
+    def __init__(self, checkpoint: CheckpointFile) -> None:
+        self.checkpoint = checkpoint
+        self._cond = threading.Condition()
+        self._wanted: PositionJSON | None = None
+        self._saved: PositionJSON | None = None
+        self._error: BaseException | None = None
+        self._closed = False
+        self._busy = False
+        self._thread = threading.Thread(target=self._loop, name="arrowtail-checkpoint", daemon=True)
+        self._thread.start()
+
+    def submit(self, position: PositionJSON) -> None:
+        """Asks for ``position`` to be saved (replacing any position not yet being saved)."""
+        with self._cond:
+            self._raise()
+            self._wanted = position
+            self._cond.notify_all()
+
+    def saved(self) -> PositionJSON | None:
+        """The newest position saved since the last call, or None."""
+        with self._cond:
+            self._raise()
+            saved, self._saved = self._saved, None
+            return saved
+
+    def drain(self) -> PositionJSON | None:
+        """Waits until every submitted position is saved; returns the newest not yet returned."""
+        with self._cond:
+            while (self._wanted is not None or self._busy) and self._error is None:
+                self._cond.wait()
+        return self.saved()
+
+    def close(self) -> None:
+        """Stops the thread after the save in progress (positions still waiting are dropped:
+        call :meth:`drain` first to keep them)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while self._wanted is None and not self._closed:
+                    self._cond.wait()
+                if self._closed or self._wanted is None:
+                    return
+                position, self._wanted = self._wanted, None
+                self._busy = True
+            try:
+                self.checkpoint.save(position)
+            except BaseException as exc:  # handed to the pipeline's thread
+                with self._cond:
+                    self._error = exc
+                    self._busy = False
+                    self._cond.notify_all()
+                return
+            with self._cond:
+                self._saved = position
+                self._busy = False
+                self._cond.notify_all()

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from arrowtail import _core
-from arrowtail.checkpoint import CheckpointFile
+from arrowtail.checkpoint import CheckpointFile, CheckpointWriter
 from arrowtail.lazy import call
 from arrowtail.sources.base import PositionJSON, Source, SourcePosition
 from arrowtail.sources.positions import read_position
@@ -131,6 +131,10 @@ class Pipeline:
         )
         self._stop_reason: str | None = None
         self._caught_up_at: float | None = None
+        # The checkpoint is saved on a thread of its own (see CheckpointWriter); the newest
+        # durable position handed to it, which the source hears of once it is saved.
+        self._writer: CheckpointWriter | None = None
+        self._submitted: PositionJSON | None = None
 
     def stop(self, reason: str = "stop requested") -> None:
         """Asks the loop to finish cleanly after its current step."""
@@ -147,7 +151,9 @@ class Pipeline:
         if start is not None:
             log.info("resuming after %s", start)
         self.source.open(start)
-        acknowledged = start
+        acknowledged = self._submitted = start
+        if self.checkpoint is not None:
+            self._writer = CheckpointWriter(self.checkpoint)
         last_change = time.monotonic()
         pending: PositionJSON | None = None
         # A sink that defers its commits (a commit interval) makes them durable when due, also
@@ -180,10 +186,15 @@ class Pipeline:
                     # ('arrowtail snapshot') a snapshot runs to its end, then the run stops.
                     self._stop_reason = f"idle for {self.idle_exit:g}s"
             self.summary.stopped_by = self._stop_reason or ""
-            # Clean stop: make everything durable, then acknowledge it.
+            # Clean stop: make everything durable, save it, then acknowledge it.
             self.sink.close()
             acknowledged = self._acknowledge(acknowledged)
+            if self._writer is not None and (saved := self._writer.drain()) is not None:
+                self.source.acknowledge(saved)
+                acknowledged = saved
         finally:
+            if self._writer is not None:
+                self._writer.close()
             self.summary.acknowledged = acknowledged
             self.summary.seconds = time.monotonic() - started
             self.source.close()
@@ -234,12 +245,17 @@ class Pipeline:
         )
 
     def _acknowledge(self, acknowledged: PositionJSON | None) -> PositionJSON | None:
+        """Hands a new durable position to the checkpoint, and tells the source of the newest
+        saved one (without a checkpoint file, at once). Returns the position acknowledged."""
         durable = self.sink.durable_position()
-        if durable is None or durable == acknowledged:
-            return acknowledged
-        if acknowledged is not None and self._typed(durable) < self._typed(acknowledged):
-            return acknowledged
-        if self.checkpoint is not None:
-            self.checkpoint.save(durable)
-        self.source.acknowledge(durable)
-        return durable
+        if durable is not None and durable != self._submitted:
+            if self._submitted is None or not self._typed(durable) < self._typed(self._submitted):
+                self._submitted = durable
+                if self._writer is None:
+                    self.source.acknowledge(durable)
+                    return durable
+                self._writer.submit(durable)
+        if self._writer is not None and (saved := self._writer.saved()) is not None:
+            self.source.acknowledge(saved)
+            return saved
+        return acknowledged

@@ -73,10 +73,12 @@ def run_pipeline(cfg: Config, install_signals: InstallSignals | None = None) -> 
             f"run.checkpoint {checkpoint.path} is not a regular file; name a file (it is "
             "created when missing)"
         )
-    if checkpoint is None and cfg.sink.kind == "kafka":
+    stores_position = getattr(sink, "stores_position", False)  # Kafka with exactly_once
+    if checkpoint is None and cfg.sink.kind == "kafka" and not stores_position:
         raise ConfigError(
             "the kafka sink keeps no checkpoint of its own: pass --checkpoint PATH so a restart "
-            "resumes where the last delivered change left off"
+            "resumes where the last delivered change left off (or use ?exactly_once=true, "
+            "which stores the position in Kafka)"
         )
     source = build_source(cfg)
     transform = TableTransform(cfg.transform)

@@ -12,6 +12,8 @@ Kafka options in the query string: ``topic_prefix``, ``database``, ``decimals``
 (``string``/``precise``/``double``), ``unavailable`` (``placeholder``/``omit``), ``tombstones``,
 ``schemas`` (``true``/``false``), ``value_format`` (``debezium``/``arrow``), ``dead_letter_topic``,
 ``max_message_bytes``, ``topic.<schema.table>=<topic>`` (per-table topic),
+``exactly_once=true`` with ``transactional_id``, ``offsets_topic`` and ``sink_name``
+(transactions, :mod:`arrowtail.sinks.kafka.transactions`),
 ``outbox=<schema.table>[,...]`` with ``outbox.<setting>=<value>`` (outbox routing, settings of
 :func:`arrowtail.sinks.kafka.outbox.outbox_routes`; also ``[sink.outbox]`` in the configuration
 file) and
@@ -152,8 +154,13 @@ def _kafka(spec: str, outbox: dict[str, Any]) -> Sink:
     topics: dict[str, str] = {}
     producer: dict[str, Any] = {}
     outbox = dict(outbox)
+    exactly_once: dict[str, Any] = {}
     for name, value in parse_qsl(url.query, keep_blank_values=True):
-        if name.startswith("producer."):
+        if name == "exactly_once":
+            exactly_once[name] = _bool(name, value)
+        elif name in ("transactional_id", "offsets_topic", "sink_name"):
+            exactly_once[name] = value
+        elif name.startswith("producer."):
             producer[name[len("producer.") :]] = value
         elif name.startswith("topic."):
             topics[name[len("topic.") :]] = value
@@ -179,6 +186,21 @@ def _kafka(spec: str, outbox: dict[str, Any]) -> Sink:
             kw[name] = _number(name, value, int)
         else:
             raise ConfigError(f"unknown kafka sink option {name!r}")
+    if exactly_once.pop("exactly_once", False):
+        from arrowtail.sinks.kafka.transactions import TransactionalKafkaSink
+
+        return TransactionalKafkaSink(
+            url.netloc,
+            topics=topics,
+            producer_config=producer,
+            outbox=outbox or None,
+            **exactly_once,
+            **kw,
+        )
+    if exactly_once:
+        raise ConfigError(
+            f"kafka sink option {next(iter(exactly_once))} applies only with exactly_once=true"
+        )
     return KafkaSink(
         url.netloc, topics=topics, producer_config=producer, outbox=outbox or None, **kw
     )

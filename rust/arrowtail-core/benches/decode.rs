@@ -3,7 +3,8 @@
 //! a MySQL 8 fixture, repeated into larger files, and the 47,273-row sakila log).
 //!
 //! Every input is decoded from its bytes to finished change batches (`flush`), as the Python
-//! layer does before handing batches to pyarrow. Each input is measured twice, once reported as
+//! layer does before handing batches to pyarrow, and, beside it in the same group, read by a
+//! bare scan ([`scan`]: framing, tuples split, every byte read, no types, no output). Each input is measured twice, once reported as
 //! rows/s and once as MB/s, in on-CPU time of the thread (see [`cpu_time`]). Run: `cargo bench -p arrowtail-core --bench decode` (a filter after
 //! `--` selects inputs, e.g. `-- pgoutput`); `ARROWTAIL_BENCH_ROWS` sets the pgoutput and COPY
 //! row count (default 100000); `ARROWTAIL_BENCH_BINLOG` adds binlog files (`:`-separated) as
@@ -11,6 +12,7 @@
 
 mod cpu_time;
 mod inputs;
+mod scan;
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -84,8 +86,19 @@ fn filters() -> Vec<String> {
     out
 }
 
-/// Measures `decode` on the input `make` builds, as rows/s and as MB/s under `name`.
-fn bench(c: &mut C, name: &str, make: &dyn Fn() -> Vec<u8>, decode: &dyn Fn(&[u8]) -> u64) {
+/// A bare scan of an input (see [`scan`]), measured beside its decoder.
+type Scan = fn(&[u8], &mut u64) -> u64;
+
+/// Measures `decode` on the input `make` builds, as rows/s and as MB/s under `name`; with a
+/// `scan`, the bare scan of the same input too (`scan_rows`, `scan_bytes`: the decoder's row
+/// count over the scan's time), so the decoder's share of the floor is one division.
+fn bench(
+    c: &mut C,
+    name: &str,
+    make: &dyn Fn() -> Vec<u8>,
+    decode: &dyn Fn(&[u8]) -> u64,
+    scan: Option<Scan>,
+) {
     let f = filters();
     // A filter may name a group (`pgoutput/text_v1`) or one bench of it (`.../rows`).
     if !f.is_empty()
@@ -106,8 +119,18 @@ fn bench(c: &mut C, name: &str, make: &dyn Fn() -> Vec<u8>, decode: &dyn Fn(&[u8
         ("rows", Throughput::Elements(rows)),
         ("bytes", Throughput::BytesDecimal(data.len() as u64)),
     ] {
-        g.throughput(t);
+        g.throughput(t.clone());
         g.bench_function(label, |b| b.iter(|| decode(black_box(data))));
+        if let Some(scan) = scan {
+            g.throughput(t);
+            g.bench_function(format!("scan_{label}"), |b| {
+                b.iter(|| {
+                    let mut sink = 0u64;
+                    scan(black_box(data), &mut sink);
+                    black_box(sink)
+                })
+            });
+        }
     }
     g.finish();
 }
@@ -126,17 +149,21 @@ fn pgoutput(c: &mut C) {
                 assert_eq!(decode_pgoutput(&data), changes, "{label}: rows lost");
                 data
             };
-            bench(c, &name, &make, &decode_pgoutput);
+            bench(c, &name, &make, &decode_pgoutput, Some(scan::pgoutput));
         }
         let make = move || pg::copy_binary(table, rows);
-        bench(c, &format!("copy_binary/{tname}"), &make, &move |d| {
-            decode_copy(d, table)
-        });
+        bench(
+            c,
+            &format!("copy_binary/{tname}"),
+            &make,
+            &move |d| decode_copy(d, table),
+            None,
+        );
     }
     let real = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/fixtures/pgoutput/stream.cap");
     let make = move || std::fs::read(&real).expect("tests/fixtures/pgoutput/stream.cap");
-    bench(c, "pgoutput/real_capture", &make, &decode_pgoutput);
+    bench(c, "pgoutput/real_capture", &make, &decode_pgoutput, None);
 }
 
 fn binlog(c: &mut C) {
@@ -146,10 +173,16 @@ fn binlog(c: &mut C) {
     ] {
         let make =
             move || inputs::binlog::repeat_transactions(&inputs::binlog::fixture(file), times);
-        bench(c, name, &make, &decode_binlog);
+        bench(c, name, &make, &decode_binlog, Some(scan::binlog));
     }
     let make = || inputs::binlog::fixture("mysql-bin.sakila.gz");
-    bench(c, "binlog/mysql_5_5_sakila", &make, &decode_binlog);
+    bench(
+        c,
+        "binlog/mysql_5_5_sakila",
+        &make,
+        &decode_binlog,
+        Some(scan::binlog),
+    );
     // Binlog files of a real workload, when given (e.g. the MariaDB run of `benches.run`).
     for path in
         std::env::split_paths(&std::env::var_os("ARROWTAIL_BENCH_BINLOG").unwrap_or_default())
@@ -159,7 +192,7 @@ fn binlog(c: &mut C) {
             path.file_name().unwrap_or_default().to_string_lossy()
         );
         let make = move || std::fs::read(&path).expect("ARROWTAIL_BENCH_BINLOG file");
-        bench(c, &name, &make, &decode_binlog);
+        bench(c, &name, &make, &decode_binlog, Some(scan::binlog));
     }
 }
 

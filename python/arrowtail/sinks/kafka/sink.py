@@ -63,7 +63,7 @@ DEFAULT_PRODUCER_CONFIG: dict[str, Any] = {
     "enable.idempotence": True,
     "acks": "all",
     "compression.type": "zstd",
-    "linger.ms": 50,
+    "linger.ms": 5,
     "batch.size": 1_000_000,
     "queue.buffering.max.kbytes": 512 * 1024,
 }

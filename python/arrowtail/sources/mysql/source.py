@@ -343,7 +343,11 @@ class MySqlSource:
         deadline = time.monotonic() + timeout
         buf = bytearray()
         while len(buf) < self.max_poll_bytes:
-            data = self._conn.read(max(0.0, deadline - time.monotonic()))
+            # Once bytes are here, take only what else is already waiting: the commits among
+            # them go on to the sink now rather than after the rest of the timeout (a
+            # transaction cut short is kept by the decoder until the poll of its commit).
+            wait = max(0.0, deadline - time.monotonic()) if not buf else 0.0
+            data = self._conn.read(wait)
             if not data:
                 break
             buf += data

@@ -50,7 +50,7 @@ public final class DebeziumPeer {
         producerProps.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true");
         producerProps.put(ProducerConfig.ACKS_CONFIG, "all");
         producerProps.put(ProducerConfig.COMPRESSION_TYPE_CONFIG, "zstd");
-        producerProps.put(ProducerConfig.LINGER_MS_CONFIG, "50");
+        producerProps.put(ProducerConfig.LINGER_MS_CONFIG, "5");
         producerProps.put(ProducerConfig.BATCH_SIZE_CONFIG, "1000000");
         producerProps.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class);
         producerProps.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, StringSerializer.class);
