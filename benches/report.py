@@ -334,6 +334,8 @@ RATIO_TARGETS = [
      "Debezium", 5),
     ("snapshot ≥ 80% of raw COPY BINARY", "snapshot of the table (rows/s)", "arrowtail",
      "psycopg COPY", 0.8),
+    ("parallel snapshot, default 2 workers, ≥ 90% of raw COPY BINARY", "parallel snapshot of a",
+     "arrowtail run --snapshot-workers 2", "psycopg COPY", 0.9),
 ]  # fmt: skip
 
 

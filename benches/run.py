@@ -24,6 +24,7 @@ from benches import (
     pg_benches,
     report,
     scaling,
+    snapshot_benches,
     verify_benches,
 )
 from benches import workloads as wl
@@ -31,11 +32,11 @@ from benches.harness import System, interleave, machine, rss_method, run_worker
 
 HERE = Path(__file__).resolve().parent
 PARTS = (
-    "pgoutput", "binlog", "live", "snapshot", "width", "memory",
+    "pgoutput", "binlog", "live", "snapshot", "psnapshot", "width", "memory",
     "kafka", "latency", "txsize", "mylive", "debezium", "apply", "verify",
 )  # fmt: skip
 KAFKA_PARTS = {"kafka", "latency"}
-PG_PARTS = {"pgoutput", "live", "snapshot", "width", "memory", "txsize"} | KAFKA_PARTS
+PG_PARTS = {"pgoutput", "live", "snapshot", "psnapshot", "width", "memory", "txsize"} | KAFKA_PARTS
 
 
 def _log(msg: str) -> None:
@@ -53,6 +54,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--only",
         help=f"comma-separated subset of {','.join(PARTS)} ('debezium' adds Debezium to the "
         "kafka and latency parts; it needs Java 17 and Maven)",
+    )
+    p.add_argument(
+        "--snapshot-rows", type=int, help="rows of the parallel snapshot part's table (2000000)"
     )
     p.add_argument("--verify-rows", type=int, help="rows of the verify part's table (1000000)")
     p.add_argument(
@@ -104,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     wide_rows = args.wide_rows or (1000 if quick else 30_000)
     memory_rows = args.memory_rows or (20_000 if quick else 1_000_000)
     verify_rows = args.verify_rows or (20_000 if quick else 1_000_000)
+    snapshot_rows = args.snapshot_rows or (20_000 if quick else 2_000_000)
     lat_rates = (
         [int(r) for r in args.latency_rates.split(",")]
         if args.latency_rates
@@ -122,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         "rows per width table": wide_rows,
         "rows in the big transaction": memory_rows,
         "rows of the verify table": verify_rows,
+        "rows of the parallel snapshot table": snapshot_rows,
         "parts": ", ".join(p for p in PARTS if p in parts),
         "latency runs": f"{', '.join(map(str, lat_rates))} single-row commits/s, "
         f"{lat_seconds:g} s each",
@@ -175,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
                 conn.close()
             if "snapshot" in parts:
                 comparisons.append(pg_benches.snapshot(pg, work, prep, rounds, _log))
+            if "psnapshot" in parts:
+                comparisons.append(
+                    snapshot_benches.parallel_snapshot(pg, work, snapshot_rows, rounds, _log)
+                )
             if "kafka" in parts:
                 comparisons.append(kafka_benches.snapshot(pg, kafka, work, slow, classpath, _log))
             if "latency" in parts:

@@ -55,6 +55,8 @@ def test_quick_run_writes_results(benchmark, tmp_path: Path) -> None:  # type: i
     # steady-state ratio.
     assert _rows(text, "### live PostgreSQL → sink (events/s)") == [changes, changes, 0, 0]
     assert _rows(text, "### snapshot of the table (rows/s)") == [QUICK_ROWS - 100] * 2 + [0, 0]
+    # 1, 2 and 4 snapshot workers and the raw COPY, then the two empty-table runs.
+    assert _rows(text, "### parallel snapshot of a 20,000-row") == [20_000] * 4 + [0, 0]
     # (Whether a steady-state ratio is printed depends on timings, which this test never checks.)
     assert text.count("Note: Steady state: each system's rows/s net of its own empty run") == 2
     # Kafka counts messages: a tombstone follows each of the 100 deletes.

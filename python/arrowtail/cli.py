@@ -136,6 +136,13 @@ def _add_run_options(p: argparse.ArgumentParser, *, snapshot: bool = True) -> No
         help="PostgreSQL: rows per primary-key chunk of an initial snapshot (default 100000)",
     )
     p.add_argument(
+        "--snapshot-workers",
+        type=int,
+        metavar="N",
+        help="PostgreSQL: connections reading an initial snapshot together, in one shared "
+        "snapshot (default 2)",
+    )
+    p.add_argument(
         "--incremental-chunk-rows",
         type=int,
         metavar="N",
@@ -199,6 +206,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             "snapshot": getattr(args, "snapshot", None),
             "heartbeat_interval": args.heartbeat,
             "snapshot_chunk_rows": args.snapshot_chunk_rows,
+            "snapshot_workers": args.snapshot_workers,
             "incremental_chunk_rows": args.incremental_chunk_rows,
             "toast_reselect": args.toast_reselect,
         },

@@ -113,6 +113,8 @@ class SourceConfig:
     heartbeat_interval: float | None = None
     #: PostgreSQL: rows per primary-key chunk of an initial snapshot.
     snapshot_chunk_rows: int = 100_000
+    #: PostgreSQL: connections reading an initial snapshot together (one shared snapshot).
+    snapshot_workers: int = 2
     #: PostgreSQL: rows per chunk of an incremental snapshot (each chunk is held in memory).
     incremental_chunk_rows: int = 10_000
     #: PostgreSQL: read unchanged TOAST values of updates back by primary key (current values).
@@ -238,7 +240,7 @@ class Config:
                 "features; for MySQL/MariaDB name the tables alone and choose columns with "
                 "transform.include_columns / transform.drop_columns"
             )
-        for key in ("snapshot_chunk_rows", "incremental_chunk_rows"):
+        for key in ("snapshot_chunk_rows", "snapshot_workers", "incremental_chunk_rows"):
             if getattr(self.source, key) < 1:
                 raise ConfigError(f"source.{key} must be at least 1")
         if isinstance(self.sink.outbox, str):  # ARROWTAIL_SINK_OUTBOX=schema.table

@@ -21,17 +21,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
-
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    Metric,
-    UnknownMetricFamily,
-)
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from arrowtail.redact import ScrubFilter, scrub
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.core import Metric
 
 #: The exposition format the endpoint serves (Prometheus text format 0.0.4).
 CONTENT_TYPE = "text/plain; version=0.0.4"
@@ -86,8 +83,16 @@ class Metrics:
         self._lock = threading.Lock()
         self._help: dict[str, tuple[str, str]] = {}
         self._values: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
-        self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(_Collector(self))
+
+    @cached_property
+    def registry(self) -> CollectorRegistry:
+        """The registry rendering these values, made (and ``prometheus_client`` imported) when
+        first needed: most runs serve no metrics."""
+        from prometheus_client import CollectorRegistry
+
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_Collector(self))
+        return registry
 
     def describe(self, name: str, kind: str, help_text: str) -> None:
         self._help[name] = (kind, help_text)
@@ -107,10 +112,18 @@ class Metrics:
             return self._values.get((name, tuple(sorted(labels.items()))), 0.0)
 
     def render(self) -> str:
+        from prometheus_client import generate_latest
+
         return generate_latest(self.registry).decode()
 
     def families(self) -> Iterator[Metric]:
         """One metric family per name that has a value, its samples sorted by labels."""
+        from prometheus_client.core import (
+            CounterMetricFamily,
+            GaugeMetricFamily,
+            UnknownMetricFamily,
+        )
+
         with self._lock:
             items = sorted(self._values.items())
         by_name: dict[str, list[tuple[tuple[tuple[str, str], ...], float]]] = {}
@@ -245,6 +258,8 @@ class MetricsServer:
     def __init__(self, metrics: Metrics, port: int, host: str = "127.0.0.1") -> None:
         # http.server is imported here: most runs serve no metrics and skip its import.
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from prometheus_client import generate_latest
 
         registry = metrics.registry
 

@@ -42,6 +42,7 @@ def build_source(cfg: Config) -> Source:
             password=password,
             heartbeat_interval=src.heartbeat_interval,
             snapshot_chunk_rows=src.snapshot_chunk_rows,
+            snapshot_workers=src.snapshot_workers,
             incremental_chunk_rows=src.incremental_chunk_rows,
             toast_reselect=src.toast_reselect,
             wire=src.wire,
@@ -305,9 +306,16 @@ def render_status(report: dict[str, Any]) -> str:
 
 def _brief_position(position: Any) -> Any:
     """A checkpoint position for ``status``: a MySQL schema history is summed up as its number
-    of tables rather than printed in full."""
-    if not isinstance(position, dict) or "schemas" not in position:
+    of tables, the progress of a PostgreSQL initial snapshot as its tables stored whole and
+    started, rather than printed in full."""
+    if not isinstance(position, dict):
         return position
-    brief = {k: v for k, v in position.items() if k != "schemas"}
-    brief["schema_history_tables"] = len(position["schemas"] or [])
+    brief = dict(position)
+    if "schemas" in brief:
+        brief["schema_history_tables"] = len(brief.pop("schemas") or [])
+    progress = brief.pop("snapshot_progress", None)
+    if isinstance(progress, dict):
+        tables = progress.get("tables", {})
+        brief["snapshot_tables_done"] = sum(1 for t in tables.values() if t.get("done"))
+        brief["snapshot_tables_started"] = sum(1 for t in tables.values() if not t.get("done"))
     return brief

@@ -9,7 +9,7 @@ from typing import Any
 
 from arrowtail.sources.base import PositionJSON, SourcePosition, unknown_keys
 
-_KEYS = ("lsn", "end_lsn", "snapshot", "incremental")
+_KEYS = ("lsn", "end_lsn", "snapshot", "snapshot_progress", "incremental")
 
 
 @dataclass(frozen=True, eq=True)
@@ -17,11 +17,14 @@ class PgPosition(SourcePosition):
     """``lsn``: commit LSN of the last stored transaction (or the WAL end of an idle keepalive),
     the ``_pos`` of its changes; ``end_lsn``: end of that commit record, what the slot is told is
     flushed (absent in positions written by ``decode`` from capture files); ``snapshot``: the
-    position completes an initial snapshot; ``incremental``: progress of incremental snapshots."""
+    position completes an initial snapshot; ``snapshot_progress``: what an initial snapshot still
+    running has stored (``parallel.SnapshotState``); ``incremental``: progress of incremental
+    snapshots."""
 
     lsn: int
     end_lsn: int | None = None
     snapshot: bool = False
+    snapshot_progress: dict[str, Any] | None = None
     incremental: list[dict[str, Any]] | None = None
     extra: tuple[tuple[str, Any], ...] = ()
 
@@ -40,6 +43,8 @@ class PgPosition(SourcePosition):
             out["end_lsn"] = self.end_lsn
         if self.snapshot:
             out["snapshot"] = True
+        if self.snapshot_progress is not None:
+            out["snapshot_progress"] = self.snapshot_progress
         if self.incremental is not None:
             out["incremental"] = self.incremental
         out.update(self.extra)
@@ -52,6 +57,7 @@ class PgPosition(SourcePosition):
             lsn=int(data["lsn"]),
             end_lsn=None if end is None else int(end),
             snapshot=bool(data.get("snapshot", False)),
+            snapshot_progress=data.get("snapshot_progress"),
             incremental=data.get("incremental"),
             extra=unknown_keys(data, _KEYS),
         )

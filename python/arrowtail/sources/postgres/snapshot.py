@@ -1,26 +1,19 @@
-"""Initial snapshots of PostgreSQL tables, consistent with a replication slot.
+"""Reading PostgreSQL tables with binary COPY: what initial, incremental and TOAST reads share.
 
-The slot is created with an exported snapshot; a second connection adopts it
-(``SET TRANSACTION SNAPSHOT``) and reads every published table with
-``COPY (SELECT ...) TO STDOUT (FORMAT binary)``, which the Rust COPY decoder turns into ``_op = r``
-batches sharing the stream's type codecs. Rows carry the slot's consistent point as ``_pos``, so
-every streamed change sorts after them. Columns of types the binary codecs do not know are cast to
-text in the query, as the stream sends them.
+``COPY (SELECT ...) TO STDOUT (FORMAT binary)`` output goes to the Rust COPY decoder, which turns
+it into ``_op = r`` batches sharing the stream's type codecs; columns of types the binary codecs
+do not know are cast to text in the query, as the stream sends them. A table with a primary key is
+read in keyset ranges (``WHERE (key) > (after) AND (key) <= (upto) ORDER BY key``, the bound found
+first with one index scan, :func:`chunk_bound`), so no single statement runs for the whole table; a
+table without one is read whole or by heap page ranges (``ctid``, :func:`page_range`).
 
-A table with a primary key is read in keyset-paginated chunks (``WHERE (key) > (last) AND (key)
-<= (bound) ORDER BY key``, the bound found first with one index scan), so no single statement runs
-for the whole table; a table without one is read with a single COPY. The same chunk reader serves
-incremental snapshots (``pg_incremental``).
-
-With ``wire="native"`` the COPY runs on a connection of arrowtail's own wire client that adopts
-the same snapshot, and raw socket blocks go to the decoder (``CopyDecoder.feed_wire``); with
-``wire="libpq"`` psycopg's ``copy()`` reads it.
+With a native-wire connection (``client.PgConnection``) raw socket blocks go to the decoder
+(``CopyDecoder.feed_wire``); with a psycopg connection its ``copy()`` reads them. How an initial
+snapshot hands these reads to several connections is in ``parallel.py``.
 """
 
 from __future__ import annotations
 
-import logging
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -34,10 +27,7 @@ from arrowtail.sources.postgres import client as pgproto
 from arrowtail.sources.postgres.admin import (
     BINARY_SAFE_OIDS,
     PublishedTable,
-    publication_filters,
 )
-
-log = logging.getLogger("arrowtail.postgres.snapshot")
 
 #: Batches are handed on after about this many bytes of COPY data, to keep memory bounded.
 CHUNK_BYTES = 16 << 20
@@ -190,18 +180,26 @@ def _key_after(shape: TableShape, after: list[str] | None, op: str = ">") -> sql
 
 
 def chunk_bound(
-    conn: psycopg.Connection, shape: TableShape, after: list[str] | None, rows: int
+    conn: psycopg.Connection,
+    shape: TableShape,
+    after: list[str] | None,
+    rows: int,
+    where: sql.Composable | None = None,
 ) -> list[str] | None:
-    """The key (as text) of the ``rows``-th row after ``after`` in key order, or ``None`` when
-    fewer rows are left: keyset pagination without OFFSET over the data itself."""
+    """The key (as text) of the ``rows``-th row after ``after`` in key order (counting only rows
+    that match ``where``), or ``None`` when fewer rows are left: keyset pagination without OFFSET
+    over the data itself."""
     keys = sql.SQL(", ").join(sql.Identifier(c) for c in shape.pk)
+    cond = _key_after(shape, after)
+    if where is not None:
+        cond = sql.SQL("{} AND ({})").format(cond, where)
     query = sql.SQL(
         "SELECT {} FROM (SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT 1 OFFSET {}) AS k"
     ).format(
         sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c)) for c in shape.pk),
         keys,
         sql.Identifier(shape.schema, shape.table),
-        _key_after(shape, after),
+        cond,
         keys,
         sql.Literal(rows - 1),
     )
@@ -209,8 +207,25 @@ def chunk_bound(
     return None if row is None else [str(v) for v in row]
 
 
+def key_range(shape: TableShape, after: list[str] | None, upto: list[str] | None) -> sql.Composable:
+    """``after < key <= upto`` (either bound ``None``: open on that side)."""
+    return sql.SQL("{} AND {}").format(
+        _key_after(shape, after),
+        _key_after(shape, upto, "<=") if upto is not None else sql.SQL("true"),
+    )
+
+
+def page_range(first: int, end: int | None) -> sql.Composable:
+    """The rows stored in heap pages ``first`` (included) to ``end`` (excluded, ``None``: to the
+    end of the table); PostgreSQL 14+ reads such a range with a TID range scan."""
+    low = sql.SQL("ctid >= {}::tid").format(sql.Literal(f"({first},0)"))
+    if end is None:
+        return low
+    return sql.SQL("{} AND ctid < {}::tid").format(low, sql.Literal(f"({end},0)"))
+
+
 def copy_rows(
-    conn: psycopg.Connection,
+    conn: psycopg.Connection | pgproto.PgConnection,
     shape: TableShape,
     decoder: _core.CopyDecoder,
     progress: TableProgress | None,
@@ -218,13 +233,13 @@ def copy_rows(
     after: list[str] | None = None,
     upto: list[str] | None = None,
     where: sql.Composable | None = None,
-    copy_conn: pgproto.PgConnection | None = None,
+    pages: tuple[int, int | None] | None = None,
 ) -> Iterator[TableBatch]:
     """Copies the rows with ``after < key <= upto`` (either bound optional; a table without a
-    primary key is read whole) and ``where`` (a further condition) through ``decoder``,
-    yielding batches about every :data:`CHUNK_BYTES` of COPY data, counting them in
-    ``progress``. The decoder is finished at the end. The COPY runs on ``copy_conn`` when given
-    (a native-wire connection in the same snapshot), else on ``conn``."""
+    primary key is read whole, or the heap ``pages`` given as ``(first, end)``) and ``where`` (a
+    further condition) through ``decoder``, yielding batches about every :data:`CHUNK_BYTES` of
+    COPY data, counting them in ``progress``. The decoder is finished at the end. ``conn`` is
+    either wire's connection, inside the snapshot."""
     select_list = sql.SQL(", ").join(
         sql.SQL("{}::text").format(sql.Identifier(name)) if cast else sql.Identifier(name)
         for name, _oid, _typmod, cast in shape.columns
@@ -232,20 +247,23 @@ def copy_rows(
     order: sql.Composable
     cond: sql.Composable
     if shape.pk:
-        order = sql.SQL(", ").join(sql.Identifier(c) for c in shape.pk)
-        cond = sql.SQL("{} AND {}").format(
-            _key_after(shape, after),
-            _key_after(shape, upto, "<=") if upto is not None else sql.SQL("true"),
+        order = sql.SQL(" ORDER BY {}").format(
+            sql.SQL(", ").join(sql.Identifier(c) for c in shape.pk)
         )
+        cond = key_range(shape, after, upto)
+    elif pages is not None:
+        # A TID range is read in heap order; asking for that order would only add a sort.
+        order, cond = sql.SQL(""), page_range(*pages)
     else:
-        order, cond = sql.SQL("ctid"), sql.SQL("true")
+        order, cond = sql.SQL(" ORDER BY ctid"), sql.SQL("true")
     if where is not None:
         cond = sql.SQL("{} AND ({})").format(cond, where)
     if shape.row_filter is not None:
         cond = sql.SQL("{} AND {}").format(cond, sql.SQL(shape.row_filter))  # type: ignore[arg-type]
-    template = sql.SQL("COPY (SELECT {} FROM {} WHERE {} ORDER BY {}) TO STDOUT (FORMAT binary)")
+    template = sql.SQL("COPY (SELECT {} FROM {} WHERE {}{}) TO STDOUT (FORMAT binary)")
     query = template.format(select_list, sql.Identifier(shape.schema, shape.table), cond, order)
-    yield from copy_batches(copy_conn or conn, query.as_string(conn), decoder, progress)
+    context = conn if isinstance(conn, psycopg.Connection) else None
+    yield from copy_batches(conn, query.as_string(context), decoder, progress)
 
 
 def new_decoder(
@@ -266,92 +284,3 @@ def new_decoder(
         first_seq=first_seq,
         versions=versions,
     )
-
-
-def snapshot_table(
-    conn: psycopg.Connection,
-    schema: str,
-    table: str,
-    position: int,
-    snapshot_ts_us: int,
-    chunk_rows: int = DEFAULT_CHUNK_ROWS,
-    copy_conn: pgproto.PgConnection | None = None,
-    versions: _core.SchemaVersions | None = None,
-    published: PublishedTable | None = None,
-) -> Iterator[TableBatch]:
-    """Reads one table inside the caller's snapshot transaction in primary-key chunks of
-    ``chunk_rows`` (one COPY without a key), yielding batches as it goes; the COPY runs on
-    ``copy_conn`` when given (in the same snapshot), else on ``conn``. ``published`` is what
-    the publication publishes of the table (column list, row filter)."""
-    shape = table_shape(conn, schema, table, published)
-    estimate = conn.execute(
-        "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
-        (sql.Identifier(schema, table).as_string(conn),),
-    ).fetchone()
-    progress = TableProgress(shape.name, int(estimate[0]) if estimate else None)
-    with progress:
-        after: list[str] | None = None
-        seq = 0
-        while True:
-            upto = chunk_bound(conn, shape, after, chunk_rows) if shape.pk else None
-            decoder = new_decoder(shape, position, snapshot_ts_us, seq, versions)
-            yield from copy_rows(
-                conn, shape, decoder, progress, after=after, upto=upto, copy_conn=copy_conn
-            )
-            seq = decoder.next_seq
-            if upto is None:
-                break
-            after = upto
-    log.info(
-        "snapshot of %s.%s: %d rows in %.1fs (%.0f rows/s)",
-        schema,
-        table,
-        progress.rows,
-        progress.seconds,
-        progress.rate,
-    )
-
-
-def snapshot(
-    dsn: str,
-    snapshot_name: str,
-    tables: list[tuple[str, str]],
-    position: int,
-    chunk_rows: int = DEFAULT_CHUNK_ROWS,
-    *,
-    wire: str = "libpq",
-    versions: _core.SchemaVersions | None = None,
-    publication: str | None = None,
-) -> Iterator[TableBatch]:
-    """Reads ``tables`` as of the exported snapshot ``snapshot_name``, each in primary-key chunks
-    of ``chunk_rows`` rows, all inside the one snapshot transaction; ``wire="native"`` reads the
-    COPY data over arrowtail's own client. ``versions`` numbers the batches' schema versions.
-    With ``publication``, each table's column list and row filter there apply."""
-    snapshot_ts_us = time.time_ns() // 1000
-    adopt = sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot_name))
-    with psycopg.connect(dsn, autocommit=False) as conn:
-        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        conn.execute(adopt)
-        copy_conn = None
-        if wire == "native":
-            copy_conn = pgproto.connect(dsn)
-            copy_conn.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            copy_conn.query(adopt.as_string(conn))
-        filters = publication_filters(conn, publication) if publication else {}
-        try:
-            for schema, table in tables:
-                yield from snapshot_table(
-                    conn,
-                    schema,
-                    table,
-                    position,
-                    snapshot_ts_us,
-                    chunk_rows,
-                    copy_conn,
-                    versions,
-                    filters.get(f"{schema}.{table}"),
-                )
-        finally:
-            if copy_conn is not None:
-                copy_conn.close()
-        conn.rollback()

@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Generator
 from typing import Any
 
 import psycopg
@@ -53,6 +53,8 @@ from arrowtail.sources.postgres.incremental import (
 )
 from arrowtail.sources.postgres.incremental import IncrementalSnapshots
 from arrowtail.sources.postgres.keys import CatalogKeys
+from arrowtail.sources.postgres.parallel import DEFAULT_WORKERS as DEFAULT_SNAPSHOT_WORKERS
+from arrowtail.sources.postgres.parallel import Progress
 from arrowtail.sources.postgres.position import PgPosition
 from arrowtail.sources.postgres.replication import (
     Stream,
@@ -129,6 +131,7 @@ class PostgresSource:
         settings: dict[str, str] | None = None,
         heartbeat_interval: float | None = None,
         snapshot_chunk_rows: int = DEFAULT_SNAPSHOT_CHUNK_ROWS,
+        snapshot_workers: int = DEFAULT_SNAPSHOT_WORKERS,
         incremental_chunk_rows: int = DEFAULT_INCREMENTAL_CHUNK_ROWS,
         toast_reselect: bool = False,
         wire: str = "native",
@@ -151,6 +154,9 @@ class PostgresSource:
         self.max_poll_bytes = max_poll_bytes
         self._settings = settings or {}
         self.snapshot_chunk_rows = snapshot_chunk_rows
+        if snapshot_workers < 1:
+            raise ConfigError("source.snapshot_workers must be at least 1")
+        self.snapshot_workers = snapshot_workers
         #: The run's schema versions, shared by the stream decoder and every snapshot reader, so
         #: each batch leaves its decoder numbered for the whole run.
         self.schema_versions = _core.SchemaVersions()
@@ -162,8 +168,10 @@ class PostgresSource:
         self._stream: Stream | None = None
         self._decoder = _core.PgOutputDecoder(versions=self.schema_versions)
         self._keys = CatalogKeys(dsn, publication)
-        self._snapshot: Iterator[TableBatch] | None = None
+        self._snapshot: Generator[TableBatch | Progress, None, None] | None = None
         self._snapshot_position: PositionJSON | None = None
+        self._snapshot_lsn = 0
+        self._snapshot_release: Callable[[], None] | None = None
         #: end LSN of the last transaction handed to the pipeline (where a reconnect resumes).
         self._emitted_end = 0
         self._emitted_lsn = 0
@@ -209,6 +217,7 @@ class PostgresSource:
                 "to pgoutput (14 or newer does); the slot advances on keepalives only",
                 version // 10000,
             )
+        resume = PgPosition.from_json(start).snapshot_progress if start is not None else None
         if slot is None:
             want_snapshot = self.snapshot_mode == "initial" and start is None
             self._create_slot_and_snapshot(want_snapshot, tables)
@@ -225,6 +234,8 @@ class PostgresSource:
                 "the changes in between are no longer available; the checkpoint belongs to "
                 "another slot or the slot was advanced by hand"
             )
+        elif start is not None and resume is not None:
+            self._resume_snapshot(PgPosition.from_json(start).lsn, resume, tables)
         self._incremental.restore(start)
         if start is not None:
             self._emitted_lsn = PgPosition.from_json(start).lsn
@@ -262,9 +273,34 @@ class PostgresSource:
         if not want_snapshot:
             repl.close()
             return
-        from arrowtail.sources.postgres.snapshot import snapshot
+        self._start_snapshot(consistent, snapshot_name, None, tables, repl.close)
 
-        def rows() -> Iterator[TableBatch]:
+    def _resume_snapshot(
+        self, consistent: int, resume: dict[str, Any], tables: list[tuple[str, str]]
+    ) -> None:
+        """Reads what an interrupted initial snapshot had not stored, in a snapshot taken now;
+        the stream then starts at the slot's consistent point as it would have."""
+        stored = sum(1 for t in resume.get("tables", {}).values() if t.get("done"))
+        log.info(
+            "resuming the initial snapshot: %d of %d tables were stored, the rest is read as it "
+            "stands now",
+            stored,
+            len(tables),
+        )
+        self._emitted_end = self._acked_end = consistent
+        self._start_snapshot(consistent, None, resume, tables, None)
+
+    def _start_snapshot(
+        self,
+        consistent: int,
+        snapshot_name: str | None,
+        resume: dict[str, Any] | None,
+        tables: list[tuple[str, str]],
+        done: Callable[[], None] | None,
+    ) -> None:
+        from arrowtail.sources.postgres.parallel import snapshot
+
+        def rows() -> Generator[TableBatch | Progress, None, None]:
             try:
                 yield from snapshot(
                     self._dsn,
@@ -272,16 +308,21 @@ class PostgresSource:
                     tables,
                     consistent,
                     self.snapshot_chunk_rows,
+                    workers=self.snapshot_workers,
                     wire=self.wire,
                     versions=self.schema_versions,
                     publication=self.publication,
+                    resume=resume,
                 )
             finally:
                 # The exported snapshot lives until its replication connection runs another
-                # command or closes.
-                repl.close()
+                # command or closes: only when every reader has adopted it and read.
+                if done is not None:
+                    done()
 
         self._snapshot = rows()
+        self._snapshot_release = done
+        self._snapshot_lsn = consistent
         self._snapshot_position = PgPosition(consistent, consistent, snapshot=True).to_json()
 
     def poll(self, timeout: float) -> Chunk:
@@ -303,6 +344,12 @@ class PostgresSource:
             self._send_status()
 
     def close(self) -> None:
+        snapshot, self._snapshot = self._snapshot, None
+        if snapshot is not None:
+            snapshot.close()
+            if self._snapshot_release is not None:
+                # A snapshot never polled did not enter the generator, whose end releases it.
+                self._snapshot_release()
         if self._heartbeat is not None:
             self._heartbeat.close()
         if self._toast is not None:
@@ -361,9 +408,13 @@ class PostgresSource:
 
     def _poll_snapshot(self) -> Chunk:
         assert self._snapshot is not None
-        batch = next(self._snapshot, None)
-        if batch is not None:
-            return Chunk([batch])
+        item = next(self._snapshot, None)
+        if isinstance(item, Progress):
+            # Everything handed on before this covers the finished pieces it lists.
+            lsn = self._snapshot_lsn
+            return Chunk([], PgPosition(lsn, lsn, snapshot_progress=item.state).to_json())
+        if item is not None:
+            return Chunk([item])
         # Snapshot done: its position commits it, then the stream starts at the slot's point.
         self._snapshot = None
         position = self._snapshot_position

@@ -1,0 +1,525 @@
+"""Initial snapshots read by several connections that share one snapshot, resumable by piece.
+
+One planner and ``workers`` reader threads, each with its own connection in the same snapshot
+(``BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT '<name>'``):
+
+- the planner (on the connection that also reads the catalog) cuts every table into pieces and
+  puts them on a shared work queue, table after table: a table with a primary key into keyset
+  ranges of ``chunk_rows`` rows (:func:`snapshot.chunk_bound`), a table without one into heap page
+  ranges of about as many rows (PostgreSQL 14+ reads ``ctid`` ranges with a TID range scan; older
+  servers read such a table whole);
+- each reader takes the next piece, copies it through its own COPY decoder (the decoding releases
+  the GIL) and puts the batches on a bounded hand-off queue, then a "piece done" note;
+- the caller's thread (the pipeline's) takes them off in order, numbers ``_seq`` per table across
+  pieces, counts progress, and after finished pieces (at most every ``chunk_rows`` rows or
+  second) yields the snapshot state: which ranges of which tables are stored once everything
+  yielded before is. A piece's note follows all its batches on the queue, so that state never
+  claims a row not yet handed on.
+
+The state (:class:`SnapshotState`, JSON under ``snapshot_progress`` in the position) lets a
+restarted run read only what is missing: key ranges not finished are found by keyset pagination
+over the rows outside the finished ranges, page ranges by their complement.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import pyarrow as pa
+from psycopg import sql
+
+from arrowtail import _core
+from arrowtail.lazy import call
+from arrowtail.progress import TableProgress
+from arrowtail.sources.base import TableBatch
+from arrowtail.sources.postgres import client as pgproto
+from arrowtail.sources.postgres import snapshot as pg_snapshot
+from arrowtail.sources.postgres.admin import publication_filters
+
+log = logging.getLogger("arrowtail.postgres.snapshot")
+
+#: Reader connections of an initial snapshot (``source.snapshot_workers``); docs/pg-snapshots.md
+#: gives the measurements behind it.
+DEFAULT_WORKERS = 2
+#: Pages counted to estimate the rows per heap page of a table without a primary key.
+SAMPLE_PAGES = 16
+#: Longest wait between two snapshot positions while pieces finish (rows permitting).
+PROGRESS_SECONDS = 1.0
+#: Hand-off queue slots per reader: each holds one batch of about ``CHUNK_BYTES`` of COPY data.
+SLOTS_PER_WORKER = 2
+
+Key = list[str] | None
+
+
+@dataclass
+class Piece:
+    """One read of a table: the keys ``after < key <= upto`` (primary key), or the heap pages
+    ``pages = (first, end)`` (``end`` ``None``: to the end; ``pages`` ``None``: the whole table),
+    minus ``where`` (the ranges a resumed snapshot already stored)."""
+
+    shape: pg_snapshot.TableShape
+    after: Key = None
+    upto: Key = None
+    pages: tuple[int, int | None] | None = None
+    where: sql.Composable | None = None
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Yielded after a piece: the snapshot state (JSON) covering everything yielded so far."""
+
+    state: dict[str, Any]
+
+
+class SnapshotState:
+    """What an initial snapshot has stored, per table::
+
+        {"tables": {"public.a": {"done": true},
+                    "public.b": {"keys": [[null, ["100"]], [["300"], ["400"]]], "seq": 200},
+                    "public.c": {"pages": [[0, 64]], "seq": 5000}}}
+
+    ``keys``: finished ``(after, upto]`` ranges of key values as text (``null``: unbounded), merged
+    where they meet; ``pages``: finished ``[first, end)`` heap page ranges; ``seq``: the next
+    ``_seq`` of the table. Tables not listed are not started."""
+
+    def __init__(self, data: dict[str, Any] | None = None) -> None:
+        self.tables: dict[str, dict[str, Any]] = copy.deepcopy((data or {}).get("tables", {}))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"tables": copy.deepcopy(self.tables)}
+
+    def done(self, table: str) -> bool:
+        return bool(self.tables.get(table, {}).get("done"))
+
+    def seq(self, table: str) -> int:
+        return int(self.tables.get(table, {}).get("seq", 0))
+
+    def key_ranges(self, table: str) -> list[tuple[Key, Key]]:
+        return [(a, b) for a, b in self.tables.get(table, {}).get("keys", [])]
+
+    def page_ranges(self, table: str) -> list[tuple[int, int | None]]:
+        return [(a, b) for a, b in self.tables.get(table, {}).get("pages", [])]
+
+    def finish_piece(self, piece: Piece, seq: int) -> None:
+        entry = self.tables.setdefault(piece.shape.name, {})
+        entry["seq"] = seq
+        if piece.shape.pk:
+            entry["keys"] = _merge_keys(self.key_ranges(piece.shape.name), piece.after, piece.upto)
+        else:
+            first, end = piece.pages if piece.pages is not None else (0, None)
+            entry["pages"] = _merge_pages(self.page_ranges(piece.shape.name), first, end)
+
+    def finish_table(self, table: str) -> None:
+        self.tables[table] = {"done": True}
+
+
+def _merge_keys(ranges: list[tuple[Key, Key]], after: Key, upto: Key) -> list[list[Key]]:
+    """``ranges`` with ``(after, upto]`` added, joined to a range that ends at ``after`` and one
+    that starts at ``upto`` (keys compare in the server's order, so only meeting ends join)."""
+    out = list(ranges)
+    for i, (a, b) in enumerate(out):
+        if after is not None and b == after:
+            after = a
+            del out[i]
+            break
+    for i, (a, b) in enumerate(out):
+        if upto is not None and a == upto:
+            upto = b
+            del out[i]
+            break
+    out.append((after, upto))
+    return [[a, b] for a, b in out]
+
+
+def _merge_pages(
+    ranges: list[tuple[int, int | None]], first: int, end: int | None
+) -> list[list[int | None]]:
+    """``ranges`` with ``[first, end)`` added, sorted and with touching ranges joined."""
+    out: list[list[int | None]] = []
+    for a, b in sorted([*ranges, (first, end)], key=lambda r: r[0]):
+        last = out[-1] if out else None
+        if last is not None and (last[1] is None or last[1] >= a):
+            if last[1] is not None:
+                last[1] = None if b is None else max(last[1], b)
+        else:
+            out.append([a, b])
+    return out
+
+
+def page_gaps(done: list[tuple[int, int | None]]) -> list[tuple[int, int | None]]:
+    """The page ranges ``done`` leaves out, the last one open-ended (unless ``done`` reaches the
+    end)."""
+    gaps: list[tuple[int, int | None]] = []
+    start: int | None = 0
+    for a, b in sorted(done, key=lambda r: r[0]):
+        if start is not None and a > start:
+            gaps.append((start, a))
+        start = None if b is None else max(start or 0, b)
+        if start is None:
+            break
+    if start is not None:
+        gaps.append((start, None))
+    return gaps
+
+
+def _not_in(shape: pg_snapshot.TableShape, ranges: list[tuple[Key, Key]]) -> sql.Composable | None:
+    """That a row lies in none of the key ``ranges`` (``None`` when there are none)."""
+    if not ranges:
+        return None
+    return sql.SQL(" AND ").join(
+        sql.SQL("NOT ({})").format(pg_snapshot.key_range(shape, a, b)) for a, b in ranges
+    )
+
+
+def _open_reader(
+    dsn: str, snapshot_name: str, wire: str
+) -> psycopg.Connection | pgproto.PgConnection:
+    """A connection inside the exported snapshot ``snapshot_name``."""
+    adopt = sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot_name))
+    if wire == "native":
+        native = pgproto.connect(dsn)
+        try:
+            native.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            native.query(adopt.as_string(None))
+        except BaseException:
+            native.close()
+            raise
+        return native
+    conn = psycopg.connect(dsn, autocommit=False)
+    try:
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        conn.execute(adopt)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+class _Threads:
+    """The planner and the readers, and the queues between them and the consumer."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.work: queue.Queue[Piece | None] = queue.Queue()
+        self.out: queue.Queue[tuple[Any, ...]] = queue.Queue(maxsize=SLOTS_PER_WORKER * workers)
+        self.stop = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    def put(self, item: tuple[Any, ...]) -> bool:
+        """Hands ``item`` to the consumer; False once the snapshot is being stopped."""
+        while not self.stop.is_set():
+            try:
+                self.out.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def start(self, name: str, target: Callable[[], None]) -> None:
+        def body() -> None:
+            try:
+                target()
+            except BaseException as exc:  # handed to the consumer, which raises it
+                self.put(("error", exc))
+            finally:
+                self.put(("exit",))
+
+        thread = threading.Thread(target=body, name=name, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def shut(self) -> None:
+        """Stops every thread after its current step and waits a little for them."""
+        self.stop.set()
+        for _ in range(self.workers):
+            self.work.put(None)
+        for thread in self.threads:
+            thread.join(timeout=5)
+
+
+def snapshot(
+    dsn: str,
+    snapshot_name: str | None,
+    tables: list[tuple[str, str]],
+    position: int,
+    chunk_rows: int = pg_snapshot.DEFAULT_CHUNK_ROWS,
+    *,
+    workers: int = DEFAULT_WORKERS,
+    wire: str = "libpq",
+    versions: _core.SchemaVersions | None = None,
+    publication: str | None = None,
+    resume: dict[str, Any] | None = None,
+) -> Iterator[TableBatch | Progress]:
+    """Reads ``tables`` as of the exported snapshot ``snapshot_name`` with ``workers`` reader
+    connections, yielding batches (rows with ``position`` as ``_pos``) and, after finished
+    pieces, a :class:`Progress`. ``resume``: the state of an interrupted snapshot, whose finished
+    parts are skipped; with no ``snapshot_name`` a new snapshot is taken and exported here.
+    ``wire="native"`` reads the COPY data over arrowtail's own client. With ``publication``, each
+    table's column list and row filter there apply."""
+    snapshot_ts_us = time.time_ns() // 1000
+    state = SnapshotState(resume)
+    with psycopg.connect(dsn, autocommit=False) as conn:
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        if snapshot_name is None:
+            row = conn.execute("SELECT pg_export_snapshot()").fetchone()
+            assert row is not None
+            snapshot_name = str(row[0])
+        else:
+            conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot_name)))
+        threads = _Threads(workers)
+        try:
+            name = snapshot_name
+
+            def read() -> None:
+                reader = _open_reader(dsn, name, wire)
+                try:
+                    while not threads.stop.is_set():
+                        piece = threads.work.get()
+                        if piece is None:
+                            return
+                        decoder = pg_snapshot.new_decoder(
+                            piece.shape, position, snapshot_ts_us, 0, versions
+                        )
+                        for batch in pg_snapshot.copy_rows(
+                            reader,
+                            piece.shape,
+                            decoder,
+                            None,
+                            after=piece.after,
+                            upto=piece.upto,
+                            where=piece.where,
+                            pages=piece.pages,
+                        ):
+                            if not threads.put(("batch", piece, batch)):
+                                return
+                        threads.put(("done", piece))
+                finally:
+                    reader.close()
+
+            for i in range(workers):
+                threads.start(f"arrowtail-snapshot-{i}", read)
+            threads.start(
+                "arrowtail-snapshot-plan",
+                # The planner reads its own copy of the state the consumer updates.
+                lambda: _plan(
+                    conn, tables, chunk_rows, publication, SnapshotState(resume), threads
+                ),
+            )
+            yield from _consume(threads, state, chunk_rows)
+        finally:
+            threads.shut()
+        conn.rollback()
+
+
+def _plan(
+    conn: psycopg.Connection,
+    tables: list[tuple[str, str]],
+    chunk_rows: int,
+    publication: str | None,
+    state: SnapshotState,
+    threads: _Threads,
+) -> None:
+    """Cuts the tables into pieces for the readers, table after table, telling the consumer each
+    table's row estimate before and its number of pieces after; then lets the readers end."""
+    try:
+        filters = publication_filters(conn, publication) if publication else {}
+        tid_ranges = conn.info.server_version >= 140000
+        todo = [(s, t) for s, t in tables if not state.done(f"{s}.{t}")]
+        sizes: dict[tuple[str, str], tuple[int, int]] = {
+            (str(n), str(r)): (int(rows), int(pages))
+            for n, r, rows, pages in conn.execute(
+                "SELECT n.nspname, c.relname, c.reltuples::bigint, c.relpages "
+                "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE c.oid = ANY(%s::regclass[])",
+                ([sql.Identifier(s, t).as_string(conn) for s, t in todo],),
+            ).fetchall()
+        }
+        threads.put(("total", sum(max(rows, 0) for rows, _pages in sizes.values())))
+        for schema, table in todo:
+            if threads.stop.is_set():
+                return
+            shape = pg_snapshot.table_shape(conn, schema, table, filters.get(f"{schema}.{table}"))
+            estimate, relpages = sizes.get((schema, table), (-1, 0))
+            threads.put(("table", shape.name, estimate))
+            count = 0
+            if shape.pk:
+                pieces = _key_pieces(conn, shape, chunk_rows, state)
+            elif tid_ranges:
+                pieces = _page_pieces(conn, shape, chunk_rows, state, estimate, relpages)
+            else:
+                pieces = iter([Piece(shape)])
+            for piece in pieces:
+                threads.work.put(piece)
+                count += 1
+            threads.put(("planned", shape.name, count))
+    finally:
+        for _ in range(threads.workers):
+            threads.work.put(None)
+
+
+def _key_pieces(
+    conn: psycopg.Connection, shape: pg_snapshot.TableShape, chunk_rows: int, state: SnapshotState
+) -> Iterator[Piece]:
+    """Keyset ranges of ``chunk_rows`` rows over the keys no finished range holds."""
+    where = _not_in(shape, state.key_ranges(shape.name))
+    after: Key = None
+    while True:
+        if where is None:
+            upto = pg_snapshot.chunk_bound(conn, shape, after, chunk_rows)
+        else:
+            upto = pg_snapshot.chunk_bound(conn, shape, after, chunk_rows, where)
+        yield Piece(shape, after=after, upto=upto, where=where)
+        if upto is None:
+            return
+        after = upto
+
+
+def _page_pieces(
+    conn: psycopg.Connection,
+    shape: pg_snapshot.TableShape,
+    chunk_rows: int,
+    state: SnapshotState,
+    estimate: int,
+    relpages: int,
+) -> Iterator[Piece]:
+    """Heap page ranges holding about ``chunk_rows`` rows each over the pages not finished; the
+    last range is open-ended, so pages added since the size was read are read too."""
+    ident = sql.Identifier(shape.schema, shape.table)
+    row = conn.execute(
+        sql.SQL(
+            "SELECT pg_relation_size({rel}) / current_setting('block_size')::int, "
+            "(SELECT count(*) FROM {t} WHERE {r})"
+        ).format(
+            rel=sql.Literal(ident.as_string(conn)),
+            t=ident,
+            r=pg_snapshot.page_range(0, SAMPLE_PAGES),
+        )
+    ).fetchone()
+    pages, sampled = (int(row[0]), int(row[1])) if row else (0, 0)
+    if sampled and pages:
+        per_page = sampled / min(pages, SAMPLE_PAGES)
+    elif estimate > 0 and relpages > 0:
+        per_page = estimate / relpages
+    else:
+        per_page = 100.0
+    step = max(1, int(chunk_rows / max(per_page, 1.0)))
+    for first, end in page_gaps(state.page_ranges(shape.name)):
+        stop = pages if end is None else end
+        while first + step < stop:
+            yield Piece(shape, pages=(first, first + step))
+            first += step
+        yield Piece(shape, pages=(first, end))
+
+
+def _consume(
+    threads: _Threads, state: SnapshotState, chunk_rows: int
+) -> Iterator[TableBatch | Progress]:
+    """The consumer side: batches with ``_seq`` numbered per table, progress per table and
+    overall, and a :class:`Progress` after a finished piece once ``chunk_rows`` rows or
+    :data:`PROGRESS_SECONDS` passed since the last one (each is a commit of the sink, so many
+    small tables do not make one each), until every thread has ended."""
+    bars: dict[str, TableProgress] = {}
+    planned: dict[str, int] = {}
+    finished: dict[str, int] = {}
+    seqs: dict[str, int] = {}
+    # Rows each running piece has handed on so far.
+    handed_on: dict[int, int] = {}
+    overall: TableProgress | None = None
+    exits = 0
+    started = time.monotonic()
+    # Rows handed on and the time at the last Progress.
+    marked_rows, marked_at = 0, started
+
+    def due() -> bool:
+        return (
+            overall is not None
+            and overall.rows - marked_rows >= chunk_rows
+            or time.monotonic() - marked_at >= PROGRESS_SECONDS
+        )
+
+    def table_finished(table: str) -> bool:
+        return table in planned and finished.get(table, 0) >= planned[table]
+
+    def close_table(table: str) -> None:
+        state.finish_table(table)
+        bar = bars.pop(table)
+        bar.close()
+        log.info(
+            "snapshot of %s: %d rows in %.1fs (%.0f rows/s)",
+            table,
+            bar.rows,
+            bar.seconds,
+            bar.rate,
+        )
+
+    while exits < threads.workers + 1:
+        item = threads.out.get()
+        kind = item[0]
+        if kind == "batch":
+            piece, (table, version, batch) = item[1], item[2]
+            seq = seqs.setdefault(table, state.seq(table))
+            # The decoder numbered the piece's rows from 0; they continue the table's count.
+            handed = handed_on.get(id(piece), 0)
+            batch = _renumber(batch, seq - handed)
+            handed_on[id(piece)] = handed + batch.num_rows
+            seqs[table] = seq + batch.num_rows
+            bars[table].advance(batch.num_rows)
+            if overall is not None:
+                overall.advance(batch.num_rows)
+            yield (table, version, batch)
+        elif kind == "done":
+            piece = item[1]
+            table = piece.shape.name
+            handed_on.pop(id(piece), None)
+            finished[table] = finished.get(table, 0) + 1
+            state.finish_piece(piece, seqs.get(table, state.seq(table)))
+            if table_finished(table):
+                close_table(table)
+            if due():
+                marked_rows, marked_at = overall.rows if overall else 0, time.monotonic()
+                yield Progress(state.to_json())
+        elif kind == "total":
+            # An estimate (pg_class.reltuples) of every table still to read.
+            overall = TableProgress("snapshot (all tables)", item[1])
+        elif kind == "table":
+            table, estimate = item[1], item[2]
+            bars[table] = TableProgress(table, estimate if estimate > 0 else None)
+        elif kind == "planned":
+            table, count = item[1], item[2]
+            planned[table] = count
+            if table_finished(table):
+                close_table(table)
+                if due():
+                    marked_rows, marked_at = overall.rows if overall else 0, time.monotonic()
+                    yield Progress(state.to_json())
+        elif kind == "error":
+            raise item[1]
+        elif kind == "exit":
+            exits += 1
+    if overall is not None:
+        overall.close()
+        log.info(
+            "snapshot: %d rows of %d tables in %.1fs (%.0f rows/s)",
+            overall.rows,
+            len(planned),
+            time.monotonic() - started,
+            overall.rate,
+        )
+
+
+def _renumber(batch: pa.RecordBatch, shift: int) -> pa.RecordBatch:
+    """``batch`` with ``shift`` (never negative: a table's count only grows) added to ``_seq``."""
+    if shift == 0:
+        return batch
+    i = batch.schema.get_field_index("_seq")
+    arrays = list(batch.columns)
+    arrays[i] = call("add", arrays[i], pa.scalar(shift, pa.uint32()))
+    return pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
