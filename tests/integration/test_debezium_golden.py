@@ -407,11 +407,6 @@ MY_ALLOWED: list[tuple[str, str]] = [
         "bigint.unsigned.handling.mode=long wraps it below zero",
     ),
     (
-        r"\.value\.(after|before)\.ts$",
-        "TIMESTAMP: arrowtail always writes six fraction digits, Debezium's MySQL connectors as "
-        "few as the value needs; the instant is the same",
-    ),
-    (
         r"\.value_schema\.before\.\w+:optional$",
         "arrowtail's before image has every column optional",
     ),

@@ -560,3 +560,39 @@ fn source_type_facts_give_debeziums_semantic_types() {
         r#""name":"io.debezium.connector.mariadb.Source","version":1"#,
     );
 }
+
+#[test]
+fn mysql_timestamps_have_as_few_fraction_digits_as_needed() {
+    let tz = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    let make = |source| {
+        let t = Arc::new(TableSchema {
+            source,
+            table: "shop.k".into(),
+            schema_version: 1,
+            columns: vec![
+                Field::new("id", DataType::Int64, false),
+                Field::new("at", tz.clone(), true),
+            ],
+            primary_key: vec!["id".into()],
+            extra_metadata: vec![],
+        });
+        let mut b = ChangeBuilder::new(t).unwrap();
+        for (id, micros) in [(1, 981_173_106_500_000_i64), (2, 1_000_000)] {
+            if let ColumnBuilder::Int64(x) = &mut b.columns[0] {
+                x.append_value(id);
+            }
+            if let ColumnBuilder::Timestamp(x) = &mut b.columns[1] {
+                x.append_value(micros);
+            }
+            b.finish_row(meta(Op::Insert, id as u32), false, &[]);
+        }
+        let out = serialize(&b.flush().unwrap().remove(0), &opts()).unwrap();
+        [0, 1].map(|i| text(&out.values, i).unwrap())
+    };
+    let [half, whole] = make(SourceKind::MySql);
+    has(&half, r#""at":"2001-02-03T04:05:06.5Z""#);
+    has(&whole, r#""at":"1970-01-01T00:00:01Z""#);
+    let [half, whole] = make(SourceKind::Postgres);
+    has(&half, r#""at":"2001-02-03T04:05:06.500000Z""#);
+    has(&whole, r#""at":"1970-01-01T00:00:01.000000Z""#);
+}

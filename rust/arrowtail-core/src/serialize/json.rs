@@ -205,6 +205,17 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
 /// for a column of the default precision.
 /// Years outside 0000–9999 carry a sign, as `java.time` prints them.
 pub fn write_iso_instant(out: &mut Vec<u8>, micros: i64) {
+    write_instant(out, micros, false)
+}
+
+/// Like [`write_iso_instant`], with as few fraction digits as the value needs and none for a
+/// whole second (`"2024-03-01T12:00:00.5Z"`, `"2024-03-01T12:00:00Z"`): how `java.time`'s ISO
+/// formatter prints an instant, and so Debezium's MySQL and MariaDB connectors a `TIMESTAMP`.
+pub fn write_iso_instant_short(out: &mut Vec<u8>, micros: i64) {
+    write_instant(out, micros, true)
+}
+
+fn write_instant(out: &mut Vec<u8>, micros: i64, short: bool) {
     let days = micros.div_euclid(86_400_000_000);
     let in_day = micros.rem_euclid(86_400_000_000);
     let (y, mo, d) = civil_from_days(days);
@@ -232,15 +243,23 @@ pub fn write_iso_instant(out: &mut Vec<u8>, micros: i64) {
     two(out, (secs / 60 % 60) as u32);
     out.push(b':');
     two(out, (secs % 60) as u32);
-    // Always six fraction digits, as Debezium prints a `timestamptz` of the default precision.
-    out.push(b'.');
+    // Six fraction digits, as Debezium prints a `timestamptz` of the default precision; the
+    // short form drops trailing zeros (and the point with them).
     let mut f = frac as u32;
     let mut buf = [b'0'; 6];
     for slot in buf.iter_mut().rev() {
         *slot = b'0' + (f % 10) as u8;
         f /= 10;
     }
-    out.extend_from_slice(&buf);
+    let digits = if short {
+        buf.iter().rposition(|&b| b != b'0').map_or(0, |p| p + 1)
+    } else {
+        6
+    };
+    if digits > 0 {
+        out.push(b'.');
+        out.extend_from_slice(&buf[..digits]);
+    }
     out.extend_from_slice(b"Z\"");
 }
 
@@ -343,6 +362,22 @@ mod tests {
         assert_eq!(
             s(|o| write_iso_instant(o, -62_198_755_200_000_000)),
             r#""-0001-01-01T00:00:00.000000Z""#
+        );
+        assert_eq!(
+            s(|o| write_iso_instant_short(o, 1_709_294_400_500_000)),
+            r#""2024-03-01T12:00:00.5Z""#
+        );
+        assert_eq!(
+            s(|o| write_iso_instant_short(o, 1_000_010)),
+            r#""1970-01-01T00:00:01.00001Z""#
+        );
+        assert_eq!(
+            s(|o| write_iso_instant_short(o, 1_000_000)),
+            r#""1970-01-01T00:00:01Z""#
+        );
+        assert_eq!(
+            s(|o| write_iso_instant_short(o, -1)),
+            r#""1969-12-31T23:59:59.999999Z""#
         );
         assert_eq!(civil_from_days(-719_528), (0, 1, 1));
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
