@@ -269,11 +269,19 @@ fn two(out: &mut Vec<u8>, v: u32) {
     out.push(b'0' + (v % 10) as u8);
 }
 
-/// Appends a month-day-nano interval as a quoted ISO 8601 duration `"P<m>M<d>DT<s>S"` with the
-/// seconds exact to the nanosecond (lossless; Debezium's `interval.handling.mode=string` shape).
+/// Appends a month-day-nano interval as a quoted ISO 8601 duration in the shape of Debezium's
+/// `interval.handling.mode=string` (`"P<y>Y<m>M<d>DT<h>H<min>M<s>S"`): months split into years
+/// and months, the time into hours, minutes and seconds, each part truncated toward zero and
+/// carrying its own sign as PostgreSQL's interval fields do; the seconds exact to the nanosecond
+/// with trailing zeros dropped.
 pub fn write_iso_interval(out: &mut Vec<u8>, months: i32, days: i32, nanos: i64) {
-    let _ = write!(out, "\"P{months}M{days}DT");
-    write_decimal_plain(out, i128::from(nanos), 9);
+    const HOUR: i64 = 3_600_000_000_000;
+    const MINUTE: i64 = 60_000_000_000;
+    let (years, months) = (months / 12, months % 12);
+    let (hours, rest) = (nanos / HOUR, nanos % HOUR);
+    let (minutes, rest) = (rest / MINUTE, rest % MINUTE);
+    let _ = write!(out, "\"P{years}Y{months}M{days}DT{hours}H{minutes}M");
+    write_decimal_plain(out, i128::from(rest), 9);
     // Trim the fraction: "3.500000000" -> "3.5", "3.000000000" -> "3".
     while out.last() == Some(&b'0') {
         out.pop();
@@ -396,12 +404,20 @@ mod tests {
         assert_eq!(s(|o| write_f64(o, f64::NEG_INFINITY)), r#""-Infinity""#);
         assert_eq!(
             s(|o| write_iso_interval(o, 14, 3, 3_723_500_000_000)),
-            r#""P14M3DT3723.5S""#
+            r#""P1Y2M3DT1H2M3.5S""#
         );
-        assert_eq!(s(|o| write_iso_interval(o, 0, 0, 0)), r#""P0M0DT0S""#);
+        assert_eq!(s(|o| write_iso_interval(o, 0, 0, 0)), r#""P0Y0M0DT0H0M0S""#);
         assert_eq!(
             s(|o| write_iso_interval(o, -1, 0, -1_000)),
-            r#""P-1M0DT-0.000001S""#
+            r#""P0Y-1M0DT0H0M-0.000001S""#
+        );
+        assert_eq!(
+            s(|o| write_iso_interval(o, -14, -2, -3_723_250_000_000)),
+            r#""P-1Y-2M-2DT-1H-2M-3.25S""#
+        );
+        assert_eq!(
+            s(|o| write_iso_interval(o, 0, 0, 600_000_000_000)),
+            r#""P0Y0M0DT0H10M0S""#
         );
     }
 }
