@@ -209,6 +209,14 @@ def chunk_bound(
     return None if row is None else [str(v) for v in row]
 
 
+def _as_text(name: str) -> sql.Composable:
+    """A column read in the text its output function gives, as pgoutput sends it: a cast to
+    text can differ (``inet``'s keeps a host address's netmask, ``10.0.0.1/32``); ``concat``
+    calls the output function, and the ``CASE`` keeps NULL apart from the empty string."""
+    col = sql.Identifier(name)
+    return sql.SQL("CASE WHEN {} IS NULL THEN NULL ELSE concat({}) END").format(col, col)
+
+
 def copy_rows(
     conn: psycopg.Connection,
     shape: TableShape,
@@ -226,7 +234,7 @@ def copy_rows(
     ``progress``. The decoder is finished at the end. The COPY runs on ``copy_conn`` when given
     (a native-wire connection in the same snapshot), else on ``conn``."""
     select_list = sql.SQL(", ").join(
-        sql.SQL("{}::text").format(sql.Identifier(name)) if cast else sql.Identifier(name)
+        _as_text(name) if cast else sql.Identifier(name)
         for name, _oid, _typmod, cast in shape.columns
     )
     order: sql.Composable
