@@ -488,6 +488,10 @@ fn source_type_facts_give_debeziums_semantic_types() {
             with(Field::new("y", DataType::Int16, true), &[(lt, "year")]),
             with(Field::new("u", DataType::Utf8, true), &[(lt, "uuid")]),
             with(Field::new("tz", DataType::Utf8, true), &[(lt, "timetz")]),
+            with(
+                Field::new("b1", DataType::UInt64, true),
+                &[(lt, "bit"), ("arrowtail.length", "1")],
+            ),
         ],
         primary_key: vec!["id".into()],
         extra_metadata: vec![("arrowtail.flavor".into(), "mariadb".into())],
@@ -519,6 +523,9 @@ fn source_type_facts_give_debeziums_semantic_types() {
     if let ColumnBuilder::Utf8(x) = &mut c[6] {
         x.append_value("23:59:59.999999-08");
     }
+    if let ColumnBuilder::UInt64(x) = &mut c[7] {
+        x.append_value(1);
+    }
     b.finish_row(meta(Op::Insert, 0), false, &[]);
     let batch = b.flush().unwrap().remove(0);
     let mut o = opts();
@@ -527,7 +534,7 @@ fn source_type_facts_give_debeziums_semantic_types() {
     let v = text(&out.values, 0).unwrap();
     has(
         &v,
-        r#""after":{"id":-3,"e":"b","s":"x,z","b":"AgE=","y":2024,"u":"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11","tz":"07:59:59.999999Z"}"#,
+        r#""after":{"id":-3,"e":"b","s":"x,z","b":"AgE=","y":2024,"u":"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11","tz":"07:59:59.999999Z","b1":true}"#,
     );
     has(&v, r#"{"type":"int16","optional":true,"field":"id"}"#);
     has(
@@ -554,6 +561,7 @@ fn source_type_facts_give_debeziums_semantic_types() {
         &v,
         r#"{"type":"string","name":"io.debezium.time.ZonedTime","version":1,"optional":true,"field":"tz"}"#,
     );
+    has(&v, r#"{"type":"boolean","optional":true,"field":"b1"}"#);
     has(&v, r#""connector":"mariadb""#);
     has(
         &v,

@@ -53,11 +53,18 @@ fn set_encoder(array: &dyn Array) -> Option<Encoder<'_>> {
     }))
 }
 
-/// MySQL `BIT(n)` values as Debezium's `Bits`: the ceil(n / 8) low bytes, little-endian.
+/// MySQL `BIT(n)` values as Debezium's `Bits`: the ceil(n / 8) low bytes, little-endian; a
+/// `BIT(1)` as a boolean, as Debezium's MySQL connectors send it.
 fn bit_encoder<'a>(array: &'a dyn Array, field: &Field) -> Option<Encoder<'a>> {
     let bits: usize = field.metadata().get("arrowtail.length")?.parse().ok()?;
     let width = bits.div_ceil(8).clamp(1, 8);
     let values = arrow_cast::cast(array, &DataType::UInt64).ok()?;
+    if bits == 1 {
+        return Some(Box::new(move |out, i| {
+            let set = values.as_primitive::<UInt64Type>().value(i) != 0;
+            out.extend_from_slice(if set { b"true" } else { b"false" })
+        }));
+    }
     Some(Box::new(move |out, i| {
         let v = values.as_primitive::<UInt64Type>().value(i);
         json::write_base64(out, &v.to_le_bytes()[..width])
