@@ -37,8 +37,8 @@ PLAIN, FLOAT, DEC, BYTES, ISO, INTERVAL, UUID = (
 
 
 #: Kinds of Debezium's semantic types whose JSON differs from the source's own form: ``EnumSet``
-#: (comma-joined labels), ``Bits`` (little-endian bytes, base64) and ``ZonedTime`` (time of day
-#: in UTC).
+#: (comma-joined labels), ``Bits`` (little-endian bytes, base64; a boolean for ``BIT(1)``) and
+#: ``ZonedTime`` (time of day in UTC).
 SET, BITS, ZONED_TIME = "set", "bits", "zonedtime"
 
 _TIMETZ = re.compile(r"(\d\d):(\d\d):(\d\d)(?:\.(\d+))?([+-])(\d\d)(?::(\d\d))?(?::(\d\d))?")
@@ -178,7 +178,9 @@ def from_debezium(value: Any, kind: Any) -> Any:
         return uuid.UUID(value).bytes
     if kind == SET:
         return value.split(",") if value else []
-    if kind == BITS:
+    if kind == BITS:  # BIT(1) is a boolean, as Debezium's MySQL connectors send it
+        if isinstance(value, bool):
+            return int(value)
         return int.from_bytes(base64.b64decode(value), "little")
     if kind == ZONED_TIME:
         return UtcTimeOfDay(value)
