@@ -41,7 +41,8 @@ CREATE TYPE g_mood AS ENUM ('sad', 'ok', 'happy');
 CREATE DOMAIN g_pos AS int CHECK (VALUE > 0);
 CREATE TABLE g_more (
   id int PRIMARY KEY, o oid, nu numeric, bp char(4), nm name, ch "char", iv interval,
-  ia int[], ta text[], mo money, ip inet, ci cidr, rg int4range, dm g_pos, en g_mood
+  ia int[], ta text[], mo money, ip inet, ci cidr, rg int4range, dm g_pos, en g_mood,
+  na numeric(8,2)[], da date[]
 );
 CREATE TABLE g_toast (id int PRIMARY KEY, big text, note text);
 ALTER TABLE g_toast ALTER big SET STORAGE EXTERNAL;
@@ -66,7 +67,8 @@ INSERT INTO g_nokey SELECT g, 'y' || g FROM generate_series(1, 3) g;
 INSERT INTO g_more SELECT g, g * 7, g / 7.0, 'b' || g, 'name' || g, chr(96 + g),
     make_interval(0, g, 0, g, 1, 2, 3.25), ARRAY[g, NULL, -g], ARRAY['x' || g, 'ü'],
     g * 1.5, ('10.0.0.' || g)::inet, '10.1.0.0/16', int4range(g, g * 10), g,
-    (enum_range(NULL::g_mood))[1 + g % 3] FROM generate_series(1, 4) g;
+    (enum_range(NULL::g_mood))[1 + g % 3], ARRAY[g * 1.5, NULL, -g],
+    ARRAY[date '2024-02-29' + g, NULL] FROM generate_series(1, 4) g;
 INSERT INTO g_more (id) VALUES (100);
 INSERT INTO g_toast SELECT g, repeat(md5(g::text), 200), 'n' FROM generate_series(1, 3) g;
 INSERT INTO g_toast_full SELECT g, repeat(md5(g::text), 200), 'n' FROM generate_series(1, 3) g;
@@ -89,7 +91,7 @@ WORKLOAD = [
     "DELETE FROM g_pair WHERE a = 0",
     "UPDATE g_more SET iv = -iv, ia = '{}', ta = NULL, mo = mo * -1, en = 'happy' WHERE id = 2",
     "INSERT INTO g_more VALUES (200, 0, 'NaN', '', '', ' ', '-1 year -2 days 00:00:00.000001',"
-    " '{7}', '{NULL}', 0, '::1', '2001:db8::/32', 'empty', 1, 'ok')",
+    " '{7}', '{NULL}', 0, '::1', '2001:db8::/32', 'empty', 1, 'ok', '{}', '{1970-01-01}')",
     "UPDATE g_toast SET note = 'changed' WHERE id = 1",
     "UPDATE g_toast SET big = 'small', note = 'both' WHERE id = 2",
     "UPDATE g_toast_full SET note = 'changed' WHERE id = 1",
