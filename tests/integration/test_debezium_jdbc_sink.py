@@ -391,6 +391,8 @@ def my_source(mariadb: Any, kafka: Any, tmp_path_factory: Any) -> Iterator[Topic
     second = cli(*args, "--idle-exit", "3", env=env)
     assert second.returncode == 0, second.stderr
     yield Topics(conn, source_url, prefix, mariadb.capture_password)
+    with conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {db}")
     conn.close()
 
 
