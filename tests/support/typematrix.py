@@ -37,8 +37,8 @@ PLAIN, FLOAT, DEC, BYTES, ISO, INTERVAL, UUID = (
 
 
 #: Kinds of Debezium's semantic types whose JSON differs from the source's own form: ``EnumSet``
-#: (comma-joined labels), ``Bits`` (little-endian bytes, base64) and ``ZonedTime`` (time of day
-#: in UTC).
+#: (comma-joined labels), ``Bits`` (little-endian bytes, base64; a boolean for ``BIT(1)``) and
+#: ``ZonedTime`` (time of day in UTC).
 SET, BITS, ZONED_TIME = "set", "bits", "zonedtime"
 
 _TIMETZ = re.compile(r"(\d\d):(\d\d):(\d\d)(?:\.(\d+))?([+-])(\d\d)(?::(\d\d))?(?::(\d\d))?")
@@ -138,7 +138,7 @@ def _days_from_civil(y: int, m: int, d: int) -> int:
 
 
 _ISO = re.compile(r"^([+-]?\d+)-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?Z$")
-_ISO_INTERVAL = re.compile(r"^P(-?\d+)M(-?\d+)DT(-?)(\d+)(?:\.(\d+))?S$")
+_ISO_INTERVAL = re.compile(r"^P(-?\d+)Y(-?\d+)M(-?\d+)DT(-?\d+)H(-?\d+)M(-?)(\d+)(?:\.(\d+))?S$")
 
 
 def _iso_micros(text: str) -> int:
@@ -152,8 +152,10 @@ def _iso_micros(text: str) -> int:
 def _iso_interval(text: str) -> list[int]:
     m = _ISO_INTERVAL.match(text)
     assert m, f"not an ISO interval: {text!r}"
-    nanos = int(m.group(4)) * 1_000_000_000 + int((m.group(5) or "").ljust(9, "0"))
-    return [int(m.group(1)), int(m.group(2)), -nanos if m.group(3) else nanos]
+    years, months, days, hours, minutes = (int(g) for g in m.groups()[:5])
+    seconds = int(m.group(7)) * 1_000_000_000 + int((m.group(8) or "").ljust(9, "0"))
+    nanos = (hours * 60 + minutes) * 60_000_000_000 + (-seconds if m.group(6) else seconds)
+    return [years * 12 + months, days, nanos]
 
 
 def from_debezium(value: Any, kind: Any) -> Any:
@@ -176,7 +178,9 @@ def from_debezium(value: Any, kind: Any) -> Any:
         return uuid.UUID(value).bytes
     if kind == SET:
         return value.split(",") if value else []
-    if kind == BITS:
+    if kind == BITS:  # BIT(1) is a boolean, as Debezium's MySQL connectors send it
+        if isinstance(value, bool):
+            return int(value)
         return int.from_bytes(base64.b64decode(value), "little")
     if kind == ZONED_TIME:
         return UtcTimeOfDay(value)

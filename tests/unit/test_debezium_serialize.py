@@ -97,7 +97,7 @@ def test_every_mapped_type_has_its_debezium_form() -> None:
         "tstz": "2024-02-29T12:00:00.500000Z",
         "tod": ((13 * 60 + 14) * 60 + 15) * 1_000_000 + 16,
         "dur": -838 * 3600 * 1_000_000,
-        "iv": "P13M-2DT1.5S",
+        "iv": "P1Y1M-2DT0H0M1.5S",
         "arr": ["a", None],
         "doc": '{"k": [1, 2]}',
     }

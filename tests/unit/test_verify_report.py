@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from arrowtail.verify.compare import Report, TableReport, _compare_rows, main_verify, recheck
-from arrowtail.verify.sides import ParquetSide, normalise
+from arrowtail.verify.sides import ParquetSide, normalise, same_value
 from tests.support.batches import make_changes
 
 
@@ -22,6 +22,20 @@ def test_normalise_makes_driver_and_arrow_values_comparable():
     assert normalise(uuid.UUID(int=1)) == (1).to_bytes(16, "big")
     assert normalise({"b": 1, "a": [1]}) == '{"a":[1],"b":1}'
     assert normalise(["x", Decimal("1.50")]) == ("x", Decimal("1.5"))
+
+
+def test_forms_debeziums_jdbc_sink_stores_are_the_same_data():
+    # An interval as Debezium's ISO text, in psycopg's form (365-day years, 30-day months).
+    interval = dt.timedelta(days=2 * 365 + 4 * 30 - 6, hours=8, minutes=10, seconds=13.578)
+    assert same_value(interval, "P2Y4M-6DT8H10M13.578S")
+    assert same_value("P-1Y0M0DT0H0M0S", dt.timedelta(days=-365))
+    assert not same_value(interval, "P2Y4M-6DT8H10M13.5S")
+    # BIT(5) as MariaDB's bytes and as a PostgreSQL bit string.
+    assert same_value(b"\x1f", "11111") and same_value("00010", b"\x02")
+    assert not same_value(b"\x1f", "11110")
+    # MariaDB's INET6 as its text and as the 16 bytes of the binlog.
+    assert same_value("2001:db8::1", bytes.fromhex("20010db8" + "00" * 11 + "01"))
+    assert not same_value("::2", (1).to_bytes(16, "big"))
 
 
 def test_compare_rows_names_missing_extra_and_different_keys():

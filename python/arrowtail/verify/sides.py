@@ -98,11 +98,30 @@ def _timetz_text(value: dt.time) -> str:
     return text + zone
 
 
+#: Debezium's ``io.debezium.time.Interval`` text, which Debezium's JDBC sink stores as it is.
+DEBEZIUM_INTERVAL = re.compile(r"P(-?\d+)Y(-?\d+)M(-?\d+)DT(-?\d+)H(-?\d+)M(-?\d+(?:\.\d+)?)S\Z")
+
+
+def _debezium_interval(m: re.Match[str]) -> dt.timedelta:
+    """An interval text as psycopg gives an interval: a year counted as 365 days, a month as
+    30."""
+    years, months, days, hours, minutes = (int(g) for g in m.groups()[:5])
+    micros = int(Decimal(m.group(6)) * 1_000_000)
+    return dt.timedelta(
+        days=365 * years + 30 * months + days,
+        hours=hours,
+        minutes=minutes,
+        microseconds=micros,
+    )
+
+
 def same_value(a: Any, b: Any) -> bool:
     """Equal normalised values, or one datum in the forms two engines give for the same Arrow
     type (docs/design.md, "Type mapping"), as when a MySQL table moved to PostgreSQL: a DECIMAL
     wider than 38 digits travels as text, BIT(n) as uint64 (an integer column), SET as
-    list<string> (an array column), MariaDB's UUID as a PostgreSQL uuid."""
+    list<string> (an array column), MariaDB's UUID as a PostgreSQL uuid. Also the forms
+    Debezium's JDBC sink stores: an interval as Debezium's ISO text, BIT(n) as a PostgreSQL bit
+    string, MariaDB's INET6 as its 16 bytes."""
     if a == b:
         return True
     if a is None or b is None:
@@ -120,6 +139,16 @@ def same_value(a: Any, b: Any) -> bool:
         if isinstance(x, str) and isinstance(y, bytes) and len(y) == 16 and UUID_TEXT.match(x):
             # MariaDB's UUID as its text, in a PostgreSQL uuid column (normalised to bytes).
             return uuid.UUID(x).bytes == y
+        if isinstance(x, dt.timedelta) and isinstance(y, str):
+            m = DEBEZIUM_INTERVAL.match(y)
+            return m is not None and x == _debezium_interval(m)
+        if isinstance(x, bytes) and isinstance(y, str) and y and set(y) <= {"0", "1"}:
+            return int.from_bytes(x, "big") == int(y, 2)
+        if isinstance(x, str) and isinstance(y, bytes) and len(y) == 16 and ":" in x:
+            try:
+                return ipaddress.IPv6Address(x) == ipaddress.IPv6Address(y)
+            except ValueError:
+                return False
         if isinstance(x, dt.timedelta) and isinstance(y, dt.time) and y.tzinfo is None:
             # A MySQL TIME within one day, written to a PostgreSQL `time` column (as Debezium's
             # JDBC sink creates it for MicroTime).

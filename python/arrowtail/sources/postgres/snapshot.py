@@ -224,6 +224,14 @@ def page_range(first: int, end: int | None) -> sql.Composable:
     return sql.SQL("{} AND ctid < {}::tid").format(low, sql.Literal(f"({end},0)"))
 
 
+def _as_text(name: str) -> sql.Composable:
+    """A column read in the text its output function gives, as pgoutput sends it: a cast to
+    text can differ (``inet``'s keeps a host address's netmask, ``10.0.0.1/32``); ``concat``
+    calls the output function, and the ``CASE`` keeps NULL apart from the empty string."""
+    col = sql.Identifier(name)
+    return sql.SQL("CASE WHEN {} IS NULL THEN NULL ELSE concat({}) END").format(col, col)
+
+
 def copy_rows(
     conn: psycopg.Connection | pgproto.PgConnection,
     shape: TableShape,
@@ -241,7 +249,7 @@ def copy_rows(
     COPY data, counting them in ``progress``. The decoder is finished at the end. ``conn`` is
     either wire's connection, inside the snapshot."""
     select_list = sql.SQL(", ").join(
-        sql.SQL("{}::text").format(sql.Identifier(name)) if cast else sql.Identifier(name)
+        _as_text(name) if cast else sql.Identifier(name)
         for name, _oid, _typmod, cast in shape.columns
     )
     order: sql.Composable

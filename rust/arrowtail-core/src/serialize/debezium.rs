@@ -114,7 +114,8 @@ pub fn serialize(batch: &RecordBatch, opts: &DebeziumOptions) -> Result<Serializ
     let (pk, user_fields, user_arrays) = (&bp.pk, &bp.user_fields, bp.user_arrays);
     let op_enc = &bp.op;
     let unsupported = |e: encoder::NoEncoder| bp.unsupported(e);
-    let after = encoder::object_encoder(user_arrays, user_fields.iter().copied(), opts.decimals)
+    let forms = bp.forms(opts);
+    let after = encoder::object_encoder(user_arrays, user_fields.iter().copied(), forms)
         .map_err(unsupported)?;
 
     let pos = column(batch, names::POS)?
@@ -143,7 +144,7 @@ pub fn serialize(batch: &RecordBatch, opts: &DebeziumOptions) -> Result<Serializ
                 .find(|u| u.name() == f.name() && u.data_type() == f.data_type())
                 .unwrap_or(f.as_ref())
         }),
-        opts.decimals,
+        forms,
     )
     .map_err(unsupported)?;
     let unchanged = column(batch, names::UNCHANGED)?
@@ -165,12 +166,9 @@ pub fn serialize(batch: &RecordBatch, opts: &DebeziumOptions) -> Result<Serializ
         pick(pk, &before_fields, before_col.columns())?
     };
     let key_enc = bp.key_encoder(opts)?;
-    let before_key_enc = encoder::object_encoder(
-        &before_key_arrays,
-        key_fields.iter().copied(),
-        opts.decimals,
-    )
-    .map_err(unsupported)?;
+    let before_key_enc =
+        encoder::object_encoder(&before_key_arrays, key_fields.iter().copied(), forms)
+            .map_err(unsupported)?;
 
     let (key_schema, value_schema) = if opts.schemas {
         let s = schema::schemas(

@@ -274,7 +274,7 @@ fn temporal_uuid_list_interval_values() {
     );
     let v = text(&out.values, 0).unwrap();
     assert!(
-        v.contains(r#""after":{"u":"12121212-1212-1212-1212-121212121212","d":19000,"ts":1500000,"tz":"2024-03-01T12:00:00.000000Z","iv":"P1M2DT3S","tags":[4,null],"f":"NaN","bin":"Zm9v"}"#),
+        v.contains(r#""after":{"u":"12121212-1212-1212-1212-121212121212","d":19000,"ts":1500000,"tz":"2024-03-01T12:00:00.000000Z","iv":"P0Y1M2DT0H0M3S","tags":[4,null],"f":"NaN","bin":"Zm9v"}"#),
         "{v}"
     );
     assert!(v.contains(r#""snapshot":"true""#), "{v}");
@@ -488,6 +488,10 @@ fn source_type_facts_give_debeziums_semantic_types() {
             with(Field::new("y", DataType::Int16, true), &[(lt, "year")]),
             with(Field::new("u", DataType::Utf8, true), &[(lt, "uuid")]),
             with(Field::new("tz", DataType::Utf8, true), &[(lt, "timetz")]),
+            with(
+                Field::new("b1", DataType::UInt64, true),
+                &[(lt, "bit"), ("arrowtail.length", "1")],
+            ),
         ],
         primary_key: vec!["id".into()],
         extra_metadata: vec![("arrowtail.flavor".into(), "mariadb".into())],
@@ -519,6 +523,9 @@ fn source_type_facts_give_debeziums_semantic_types() {
     if let ColumnBuilder::Utf8(x) = &mut c[6] {
         x.append_value("23:59:59.999999-08");
     }
+    if let ColumnBuilder::UInt64(x) = &mut c[7] {
+        x.append_value(1);
+    }
     b.finish_row(meta(Op::Insert, 0), false, &[]);
     let batch = b.flush().unwrap().remove(0);
     let mut o = opts();
@@ -527,7 +534,7 @@ fn source_type_facts_give_debeziums_semantic_types() {
     let v = text(&out.values, 0).unwrap();
     has(
         &v,
-        r#""after":{"id":-3,"e":"b","s":"x,z","b":"AgE=","y":2024,"u":"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11","tz":"07:59:59.999999Z"}"#,
+        r#""after":{"id":-3,"e":"b","s":"x,z","b":"AgE=","y":2024,"u":"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11","tz":"07:59:59.999999Z","b1":true}"#,
     );
     has(&v, r#"{"type":"int16","optional":true,"field":"id"}"#);
     has(
@@ -554,9 +561,46 @@ fn source_type_facts_give_debeziums_semantic_types() {
         &v,
         r#"{"type":"string","name":"io.debezium.time.ZonedTime","version":1,"optional":true,"field":"tz"}"#,
     );
+    has(&v, r#"{"type":"boolean","optional":true,"field":"b1"}"#);
     has(&v, r#""connector":"mariadb""#);
     has(
         &v,
         r#""name":"io.debezium.connector.mariadb.Source","version":1"#,
     );
+}
+
+#[test]
+fn mysql_timestamps_have_as_few_fraction_digits_as_needed() {
+    let tz = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    let make = |source| {
+        let t = Arc::new(TableSchema {
+            source,
+            table: "shop.k".into(),
+            schema_version: 1,
+            columns: vec![
+                Field::new("id", DataType::Int64, false),
+                Field::new("at", tz.clone(), true),
+            ],
+            primary_key: vec!["id".into()],
+            extra_metadata: vec![],
+        });
+        let mut b = ChangeBuilder::new(t).unwrap();
+        for (id, micros) in [(1, 981_173_106_500_000_i64), (2, 1_000_000)] {
+            if let ColumnBuilder::Int64(x) = &mut b.columns[0] {
+                x.append_value(id);
+            }
+            if let ColumnBuilder::Timestamp(x) = &mut b.columns[1] {
+                x.append_value(micros);
+            }
+            b.finish_row(meta(Op::Insert, id as u32), false, &[]);
+        }
+        let out = serialize(&b.flush().unwrap().remove(0), &opts()).unwrap();
+        [0, 1].map(|i| text(&out.values, i).unwrap())
+    };
+    let [half, whole] = make(SourceKind::MySql);
+    has(&half, r#""at":"2001-02-03T04:05:06.5Z""#);
+    has(&whole, r#""at":"1970-01-01T00:00:01Z""#);
+    let [half, whole] = make(SourceKind::Postgres);
+    has(&half, r#""at":"2001-02-03T04:05:06.500000Z""#);
+    has(&whole, r#""at":"1970-01-01T00:00:01.000000Z""#);
 }

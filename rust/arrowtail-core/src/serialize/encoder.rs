@@ -15,7 +15,7 @@ use arrow_array::{Array, ArrowPrimitiveType, PrimitiveArray};
 use arrow_schema::{DataType, Field, IntervalUnit, TimeUnit};
 
 use super::json;
-use super::DecimalMode;
+use super::{DecimalMode, Forms};
 use crate::types::postgres::{datetime, LOGICAL_TYPE};
 
 /// The source type a field's metadata names where the Arrow type does not tell it apart
@@ -53,11 +53,18 @@ fn set_encoder(array: &dyn Array) -> Option<Encoder<'_>> {
     }))
 }
 
-/// MySQL `BIT(n)` values as Debezium's `Bits`: the ceil(n / 8) low bytes, little-endian.
+/// MySQL `BIT(n)` values as Debezium's `Bits`: the ceil(n / 8) low bytes, little-endian; a
+/// `BIT(1)` as a boolean, as Debezium's MySQL connectors send it.
 fn bit_encoder<'a>(array: &'a dyn Array, field: &Field) -> Option<Encoder<'a>> {
     let bits: usize = field.metadata().get("arrowtail.length")?.parse().ok()?;
     let width = bits.div_ceil(8).clamp(1, 8);
     let values = arrow_cast::cast(array, &DataType::UInt64).ok()?;
+    if bits == 1 {
+        return Some(Box::new(move |out, i| {
+            let set = values.as_primitive::<UInt64Type>().value(i) != 0;
+            out.extend_from_slice(if set { b"true" } else { b"false" })
+        }));
+    }
     Some(Box::new(move |out, i| {
         let v = values.as_primitive::<UInt64Type>().value(i);
         json::write_base64(out, &v.to_le_bytes()[..width])
@@ -75,9 +82,9 @@ pub struct NoEncoder(pub String);
 pub fn encoder<'a>(
     array: &'a dyn Array,
     field: &Field,
-    decimals: DecimalMode,
+    forms: Forms,
 ) -> Result<Encoder<'a>, NoEncoder> {
-    let inner = value_encoder(array, field, decimals)?;
+    let inner = value_encoder(array, field, forms)?;
     Ok(match array.logical_nulls() {
         Some(nulls) if nulls.null_count() > 0 => Box::new(move |out: &mut Vec<u8>, i: usize| {
             if nulls.is_null(i) {
@@ -111,7 +118,7 @@ where
 fn value_encoder<'a>(
     array: &'a dyn Array,
     field: &Field,
-    decimals: DecimalMode,
+    forms: Forms,
 ) -> Result<Encoder<'a>, NoEncoder> {
     let special = match logical(field) {
         Some("timetz") => timetz_encoder(array),
@@ -158,7 +165,7 @@ fn value_encoder<'a>(
         DataType::Decimal128(_, scale) => {
             let a = array.as_primitive::<Decimal128Type>();
             let scale = *scale;
-            match decimals {
+            match forms.decimals {
                 DecimalMode::String => {
                     Box::new(move |out, i| json::write_decimal_str(out, a.value(i), scale))
                 }
@@ -206,7 +213,11 @@ fn value_encoder<'a>(
         DataType::Timestamp(TimeUnit::Microsecond, Some(_)) => {
             // The time zone only says how to display; the values are UTC instants.
             let a = array.as_primitive::<TimestampMicrosecondType>();
-            Box::new(move |out, i| json::write_iso_instant(out, a.value(i)))
+            if forms.short_instants {
+                Box::new(move |out, i| json::write_iso_instant_short(out, a.value(i)))
+            } else {
+                Box::new(move |out, i| json::write_iso_instant(out, a.value(i)))
+            }
         }
         DataType::Time64(TimeUnit::Microsecond) => signed::<Time64MicrosecondType>(array),
         DataType::Duration(TimeUnit::Microsecond) => signed::<DurationMicrosecondType>(array),
@@ -219,7 +230,7 @@ fn value_encoder<'a>(
         }
         DataType::List(child) => {
             let a = array.as_list::<i32>();
-            let values = encoder(a.values().as_ref(), child, decimals)?;
+            let values = encoder(a.values().as_ref(), child, forms)?;
             let offsets = a.value_offsets();
             Box::new(move |out, i| {
                 out.push(b'[');
@@ -235,7 +246,7 @@ fn value_encoder<'a>(
         }
         DataType::Struct(fields) => {
             let a = array.as_struct();
-            let obj = object_encoder(a.columns(), fields.iter().map(|f| f.as_ref()), decimals)?;
+            let obj = object_encoder(a.columns(), fields.iter().map(|f| f.as_ref()), forms)?;
             Box::new(move |out, i| obj.write(out, i, |_| false))
         }
         DataType::Dictionary(_, value_type) if value_type.as_ref() == &DataType::Utf8 => {
@@ -326,7 +337,7 @@ impl<'a> ObjectEncoder<'a> {
 pub fn object_encoder<'a, 'f>(
     arrays: &'a [arrow_array::ArrayRef],
     fields: impl Iterator<Item = &'f Field>,
-    decimals: DecimalMode,
+    forms: Forms,
 ) -> Result<ObjectEncoder<'a>, NoEncoder> {
     let columns = arrays
         .iter()
@@ -335,7 +346,7 @@ pub fn object_encoder<'a, 'f>(
             let mut prefix = Vec::with_capacity(f.name().len() + 3);
             json::write_str(&mut prefix, f.name());
             prefix.push(b':');
-            Ok((prefix, encoder(a.as_ref(), f, decimals)?))
+            Ok((prefix, encoder(a.as_ref(), f, forms)?))
         })
         .collect::<Result<Vec<_>, NoEncoder>>()?;
     Ok(ObjectEncoder { columns })

@@ -205,6 +205,17 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
 /// for a column of the default precision.
 /// Years outside 0000–9999 carry a sign, as `java.time` prints them.
 pub fn write_iso_instant(out: &mut Vec<u8>, micros: i64) {
+    write_instant(out, micros, false)
+}
+
+/// Like [`write_iso_instant`], with as few fraction digits as the value needs and none for a
+/// whole second (`"2024-03-01T12:00:00.5Z"`, `"2024-03-01T12:00:00Z"`): how `java.time`'s ISO
+/// formatter prints an instant, and so Debezium's MySQL and MariaDB connectors a `TIMESTAMP`.
+pub fn write_iso_instant_short(out: &mut Vec<u8>, micros: i64) {
+    write_instant(out, micros, true)
+}
+
+fn write_instant(out: &mut Vec<u8>, micros: i64, short: bool) {
     let days = micros.div_euclid(86_400_000_000);
     let in_day = micros.rem_euclid(86_400_000_000);
     let (y, mo, d) = civil_from_days(days);
@@ -232,15 +243,23 @@ pub fn write_iso_instant(out: &mut Vec<u8>, micros: i64) {
     two(out, (secs / 60 % 60) as u32);
     out.push(b':');
     two(out, (secs % 60) as u32);
-    // Always six fraction digits, as Debezium prints a `timestamptz` of the default precision.
-    out.push(b'.');
+    // Six fraction digits, as Debezium prints a `timestamptz` of the default precision; the
+    // short form drops trailing zeros (and the point with them).
     let mut f = frac as u32;
     let mut buf = [b'0'; 6];
     for slot in buf.iter_mut().rev() {
         *slot = b'0' + (f % 10) as u8;
         f /= 10;
     }
-    out.extend_from_slice(&buf);
+    let digits = if short {
+        buf.iter().rposition(|&b| b != b'0').map_or(0, |p| p + 1)
+    } else {
+        6
+    };
+    if digits > 0 {
+        out.push(b'.');
+        out.extend_from_slice(&buf[..digits]);
+    }
     out.extend_from_slice(b"Z\"");
 }
 
@@ -250,11 +269,19 @@ fn two(out: &mut Vec<u8>, v: u32) {
     out.push(b'0' + (v % 10) as u8);
 }
 
-/// Appends a month-day-nano interval as a quoted ISO 8601 duration `"P<m>M<d>DT<s>S"` with the
-/// seconds exact to the nanosecond (lossless; Debezium's `interval.handling.mode=string` shape).
+/// Appends a month-day-nano interval as a quoted ISO 8601 duration in the shape of Debezium's
+/// `interval.handling.mode=string` (`"P<y>Y<m>M<d>DT<h>H<min>M<s>S"`): months split into years
+/// and months, the time into hours, minutes and seconds, each part truncated toward zero and
+/// carrying its own sign as PostgreSQL's interval fields do; the seconds exact to the nanosecond
+/// with trailing zeros dropped.
 pub fn write_iso_interval(out: &mut Vec<u8>, months: i32, days: i32, nanos: i64) {
-    let _ = write!(out, "\"P{months}M{days}DT");
-    write_decimal_plain(out, i128::from(nanos), 9);
+    const HOUR: i64 = 3_600_000_000_000;
+    const MINUTE: i64 = 60_000_000_000;
+    let (years, months) = (months / 12, months % 12);
+    let (hours, rest) = (nanos / HOUR, nanos % HOUR);
+    let (minutes, rest) = (rest / MINUTE, rest % MINUTE);
+    let _ = write!(out, "\"P{years}Y{months}M{days}DT{hours}H{minutes}M");
+    write_decimal_plain(out, i128::from(rest), 9);
     // Trim the fraction: "3.500000000" -> "3.5", "3.000000000" -> "3".
     while out.last() == Some(&b'0') {
         out.pop();
@@ -344,6 +371,22 @@ mod tests {
             s(|o| write_iso_instant(o, -62_198_755_200_000_000)),
             r#""-0001-01-01T00:00:00.000000Z""#
         );
+        assert_eq!(
+            s(|o| write_iso_instant_short(o, 1_709_294_400_500_000)),
+            r#""2024-03-01T12:00:00.5Z""#
+        );
+        assert_eq!(
+            s(|o| write_iso_instant_short(o, 1_000_010)),
+            r#""1970-01-01T00:00:01.00001Z""#
+        );
+        assert_eq!(
+            s(|o| write_iso_instant_short(o, 1_000_000)),
+            r#""1970-01-01T00:00:01Z""#
+        );
+        assert_eq!(
+            s(|o| write_iso_instant_short(o, -1)),
+            r#""1969-12-31T23:59:59.999999Z""#
+        );
         assert_eq!(civil_from_days(-719_528), (0, 1, 1));
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
     }
@@ -361,12 +404,20 @@ mod tests {
         assert_eq!(s(|o| write_f64(o, f64::NEG_INFINITY)), r#""-Infinity""#);
         assert_eq!(
             s(|o| write_iso_interval(o, 14, 3, 3_723_500_000_000)),
-            r#""P14M3DT3723.5S""#
+            r#""P1Y2M3DT1H2M3.5S""#
         );
-        assert_eq!(s(|o| write_iso_interval(o, 0, 0, 0)), r#""P0M0DT0S""#);
+        assert_eq!(s(|o| write_iso_interval(o, 0, 0, 0)), r#""P0Y0M0DT0H0M0S""#);
         assert_eq!(
             s(|o| write_iso_interval(o, -1, 0, -1_000)),
-            r#""P-1M0DT-0.000001S""#
+            r#""P0Y-1M0DT0H0M-0.000001S""#
+        );
+        assert_eq!(
+            s(|o| write_iso_interval(o, -14, -2, -3_723_250_000_000)),
+            r#""P-1Y-2M-2DT-1H-2M-3.25S""#
+        );
+        assert_eq!(
+            s(|o| write_iso_interval(o, 0, 0, 600_000_000_000)),
+            r#""P0Y0M0DT0H10M0S""#
         );
     }
 }

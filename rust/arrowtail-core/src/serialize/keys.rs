@@ -14,6 +14,7 @@ use arrow_schema::{DataType, Field};
 use super::debezium::{wrap, DebeziumOptions};
 use super::encoder::{self, NoEncoder, ObjectEncoder};
 use super::schema;
+use super::Forms;
 use crate::arrow::change::names;
 use crate::{Error, Location, Result};
 
@@ -196,12 +197,17 @@ impl<'b> BatchParts<'b> {
         }
     }
 
+    /// The value forms of this batch's connector under `opts`.
+    pub fn forms(&self, opts: &DebeziumOptions) -> Forms {
+        Forms::of(self.connector, opts.decimals)
+    }
+
     /// The JSON encoder of the primary key over the row image.
     pub fn key_encoder(&self, opts: &DebeziumOptions) -> Result<ObjectEncoder<'_>> {
         encoder::object_encoder(
             &self.key_arrays,
             self.key_fields.iter().copied(),
-            opts.decimals,
+            self.forms(opts),
         )
         .map_err(|e| self.unsupported(e))
     }

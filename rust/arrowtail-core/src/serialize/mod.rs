@@ -22,6 +22,26 @@ pub use debezium::{serialize, DebeziumOptions, Serialized};
 pub use encoder::{Unavailable, UNAVAILABLE};
 pub use keys::row_keys;
 
+/// How the values whose JSON form depends on the options and on the connector are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Forms {
+    pub decimals: DecimalMode,
+    /// Instants (`timestamp[us, UTC]`) with as few fraction digits as the value needs, as
+    /// Debezium's MySQL and MariaDB connectors write a `TIMESTAMP`; else six, as its PostgreSQL
+    /// connector writes a `timestamptz`.
+    pub short_instants: bool,
+}
+
+impl Forms {
+    /// The forms of `connector`'s events under `decimals`.
+    pub fn of(connector: keys::Connector, decimals: DecimalMode) -> Self {
+        Self {
+            decimals,
+            short_instants: connector != keys::Connector::Postgres,
+        }
+    }
+}
+
 /// How decimal128 values are written (Debezium's `decimal.handling.mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DecimalMode {

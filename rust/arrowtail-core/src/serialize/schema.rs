@@ -136,6 +136,12 @@ fn value_schema(
         (DataType::Utf8, Some("uuid")) => ("string", Some("io.debezium.data.Uuid")),
         (DataType::Utf8, Some("timetz")) => ("string", Some("io.debezium.time.ZonedTime")),
         (DataType::List(_), Some("set")) => ("string", Some("io.debezium.data.EnumSet")),
+        // Debezium's MySQL connectors send BIT(1) as a boolean, wider BIT(n) as Bits.
+        (DataType::Int64 | DataType::UInt64 | DataType::Int32 | DataType::UInt32, Some("bit"))
+            if is_single_bit(field) =>
+        {
+            ("boolean", None)
+        }
         (DataType::Int64 | DataType::UInt64 | DataType::Int32 | DataType::UInt32, Some("bit")) => {
             let length = field.metadata().get("arrowtail.length").cloned();
             parameters.push(("length", length.unwrap_or_else(|| "1".into())));
@@ -181,6 +187,11 @@ fn value_schema(
         out.push(b'}');
     }
     finish(out, optional, name)
+}
+
+/// A MySQL `BIT(1)` column (`arrowtail.length` 1).
+pub(super) fn is_single_bit(field: &Field) -> bool {
+    field.metadata().get("arrowtail.length").map(String::as_str) == Some("1")
 }
 
 /// The Connect type and logical name of an Arrow type, before source-type facts.
