@@ -24,6 +24,14 @@ from tests.support.cli import cli
 from tests.support.kafka_topics import consume_until_quiet
 from tests.support.pg_run import drop_slot, fresh_db
 
+#: Columns whose Avro types differ from Debezium's for the reasons docs/debezium.md gives (the
+#: same differences as in JSON): ``(table, column)``. An entry that no longer differs fails too.
+ALLOWED_COLUMNS = {
+    ("g_more", "nu"): "numeric without precision is exact text, not VariableScaleDecimal",
+    ("g_more", "mo"): "money is its text, not a Decimal of money.fraction.digits",
+    ("g_more", "en"): "a PostgreSQL enum is a plain string: pgoutput sends no labels",
+}
+
 
 def _latest(registry: Any, subject: str, deadline: float, connect: Any, name: str) -> Any:
     """The latest schema of ``subject``, parsed, waiting for it until ``deadline``."""
@@ -117,6 +125,7 @@ def test_avro_schemas_match_what_debeziums_converter_registers(
             "publication.autocreate.mode": "disabled",
             "snapshot.mode": "initial",
             "decimal.handling.mode": "precise",
+            "interval.handling.mode": "string",
             "table.include.list": ",".join(f"public.{t}" for t in TABLES),
         }
         | converters,
@@ -148,6 +157,10 @@ def test_avro_schemas_match_what_debeziums_converter_registers(
                         differences.append(f"{table} key: {ours!r} != {theirs!r}")
                 else:
                     differences += [f"{table} {d}" for d in _value_differences(ours, theirs)]
+        allowed = {f"{table} Value.{column}:" for table, column in ALLOWED_COLUMNS}
+        unused = {a for a in allowed if not any(d.startswith(a) for d in differences)}
+        assert not unused, f"allowed differences that no longer occur: {sorted(unused)}"
+        differences = [d for d in differences if not any(d.startswith(a) for a in allowed)]
         assert not differences, "\n".join(differences)
         # Debezium's own events went through the converter too.
         assert consume_until_quiet(kafka.bootstrap, f"{dbz}.public.g_types", quiet=1)
