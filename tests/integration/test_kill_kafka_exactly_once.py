@@ -1,6 +1,6 @@
 """kill -9 loop, PostgreSQL -> Kafka with ``exactly_once=true``: the workload of
 tests/support/kill_pg.py runs while ``arrowtail run`` (no ``--checkpoint``: the position lives
-in the Kafka offsets topic) is SIGKILLed at seeded random moments, six times; then runs are
+in the Kafka offsets topic) is SIGKILLed at seeded random moments, nine times; then runs are
 killed while their Kafka transaction of a 25k-row source transaction is open, and a last clean
 ``--idle-exit`` run catches up. A ``read_committed`` consumer must see every change exactly once
 (no ``(_pos, _seq)`` twice, nothing missing: the replay equals ``SELECT *``), while the log holds
@@ -91,8 +91,8 @@ def test_sigkill_loop_into_kafka_transactions_delivers_each_change_once(
             start,
             lambda: json.dumps(stored()),
             20261202,
-            kills=6,
-            min_killed=6,
+            kills=9,
+            min_killed=9,
             low=1.5,
             high=4.0,
         )

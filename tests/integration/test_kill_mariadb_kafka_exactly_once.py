@@ -1,6 +1,6 @@
 """kill -9 loop, MariaDB -> Kafka with ``exactly_once=true``: the workload of
 tests/support/kill_mariadb.py runs while ``arrowtail run`` (as the least-privilege capture user)
-is SIGKILLed at seeded random moments, six times; then runs are killed while their Kafka
+is SIGKILLed at seeded random moments, nine times; then runs are killed while their Kafka
 transaction of a 25k-row source transaction is open, and a last clean ``--idle-exit`` run catches
 up, its ``--checkpoint`` file set back to the first run's position: the position stored in Kafka
 wins. A ``read_committed`` consumer must see every change exactly once (no binlog position and
@@ -112,8 +112,8 @@ def test_sigkill_loop_mariadb_into_kafka_transactions_delivers_each_change_once(
             start,
             lambda: json.dumps(stored()),
             20261203,
-            kills=6,
-            min_killed=6,
+            kills=9,
+            min_killed=9,
             low=1.5,
             high=4.0,
         )
