@@ -74,10 +74,16 @@ class PgOutputDecoder:
     Errors raise ``arrowtail.DecodeError`` (or another ``ArrowtailError``) naming the LSN.
     ``column_byte_limit``: bytes (or list elements) of one text, binary or list column at which a
     batch is cut into the next one of the same table (default and maximum: just under 1 GiB).
+    ``memory_budget``: bytes of messages of an open transaction past which ``flush()`` hands its
+    rows on before its commit (default 256 MiB); ``committed_lsn`` still moves only at commits.
     """
 
     def __new__(
-        cls, *, column_byte_limit: int | None = None, versions: SchemaVersions | None = None
+        cls,
+        *,
+        column_byte_limit: int | None = None,
+        versions: SchemaVersions | None = None,
+        memory_budget: int | None = None,
     ) -> Self: ...
     def feed(self, data: bytes, lsn: int | None = None) -> None:
         """One CopyData payload when ``lsn`` is None, else one bare message sent at ``lsn``."""
@@ -110,6 +116,9 @@ class PgOutputDecoder:
     @property
     def is_idle(self) -> bool:
         """True when no transaction is open or held."""
+    @property
+    def handed_early(self) -> bool:
+        """Whether rows of the open transaction were handed on before its commit."""
     @property
     def held_rows(self) -> int:
         """Rows of streamed or prepared transactions waiting for their outcome."""

@@ -128,6 +128,13 @@ def _add_run_options(p: argparse.ArgumentParser, *, snapshot: bool = True) -> No
             help="read existing rows first (initial) or only stream new changes (never)",
         )
     p.add_argument(
+        "--memory-budget",
+        type=int,
+        metavar="BYTES",
+        help="bytes of an open transaction held in memory before its rows are handed on ahead "
+        "of its commit (default 268435456, 256 MiB)",
+    )
+    p.add_argument(
         "--snapshot-chunk-rows",
         type=int,
         metavar="N",
@@ -199,6 +206,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             "snapshot_chunk_rows": args.snapshot_chunk_rows,
             "incremental_chunk_rows": args.incremental_chunk_rows,
             "toast_reselect": args.toast_reselect,
+            "memory_budget": args.memory_budget,
         },
         "sink": {"url": args.to, "create_tables": args.create_tables},
         "transform": {

@@ -117,6 +117,8 @@ class SourceConfig:
     incremental_chunk_rows: int = 10_000
     #: PostgreSQL: read unchanged TOAST values of updates back by primary key (current values).
     toast_reselect: bool = False
+    #: Bytes of an open transaction held before its rows are handed on ahead of its commit.
+    memory_budget: int = 256 * 1024 * 1024
 
     @property
     def kind(self) -> str:
@@ -238,7 +240,7 @@ class Config:
                 "features; for MySQL/MariaDB name the tables alone and choose columns with "
                 "transform.include_columns / transform.drop_columns"
             )
-        for key in ("snapshot_chunk_rows", "incremental_chunk_rows"):
+        for key in ("snapshot_chunk_rows", "incremental_chunk_rows", "memory_budget"):
             if getattr(self.source, key) < 1:
                 raise ConfigError(f"source.{key} must be at least 1")
         if isinstance(self.sink.outbox, str):  # ARROWTAIL_SINK_OUTBOX=schema.table

@@ -45,6 +45,7 @@ def build_source(cfg: Config) -> Source:
             incremental_chunk_rows=src.incremental_chunk_rows,
             toast_reselect=src.toast_reselect,
             wire=src.wire,
+            memory_budget=src.memory_budget,
         )
     from arrowtail.sources.mysql.source import MySqlSource
 
