@@ -2,8 +2,9 @@
 (``logical_decoding_work_mem`` large, so the server does not stream it in progress): its rows are
 handed on before its Commit arrives and reach Parquet with the peak resident memory of
 ``arrowtail run`` under 340 MB (about 240 MB measured; about 440 MB when the budgets are larger
-than the transaction); the replay equals the source. Then the walsender is terminated in the middle of such a transaction, after rows of it
-were handed on: the server sends it again and every change arrives exactly once."""
+than the transaction); the replay equals the source. Then the walsender is terminated in the
+middle of such a transaction, after rows of it were handed on: the server sends it again and
+every change arrives exactly once."""
 
 from __future__ import annotations
 
