@@ -278,6 +278,15 @@ class BinlogDecoder:
     def flush(self) -> list[tuple[str, int, pyarrow.RecordBatch]]:
         """Change batches of every row committed so far and not yet flushed, none of the open
         transaction's: ``(table, schema_version, batch)``."""
+    def take_open_rows(self) -> list[tuple[str, int, pyarrow.RecordBatch]]:
+        """The open transaction's rows so far, taken out unstamped (``_pos`` and ``_commit_ts``
+        0) for keeping elsewhere until :meth:`take_outcome` tells; call right after ``flush``."""
+    def take_outcome(self) -> tuple[int, int, int | None] | bool | None:
+        """How the transaction whose rows were taken out ended, once: ``(pos, commit_ts_us, xid
+        or None)`` when it committed, False when it was discarded, None while open or none."""
+    @property
+    def in_transaction(self) -> bool:
+        """True while a transaction is open."""
     def set_table_schema(
         self, database: str, table: str, names: list[str], primary_key: list[str]
     ) -> None:

@@ -131,8 +131,14 @@ def _add_run_options(p: argparse.ArgumentParser, *, snapshot: bool = True) -> No
         "--memory-budget",
         type=int,
         metavar="BYTES",
-        help="bytes of an open transaction held in memory before its rows are handed on ahead "
-        "of its commit (default 268435456, 256 MiB)",
+        help="bytes of an open transaction held in memory (default 268435456, 256 MiB); past "
+        "it, PostgreSQL rows are handed on before their commit, MySQL/MariaDB rows wait on disk",
+    )
+    p.add_argument(
+        "--spill-dir",
+        metavar="DIR",
+        help="MySQL/MariaDB: where a transaction past --memory-budget waits for its commit "
+        "(default: the system's temporary directory)",
     )
     p.add_argument(
         "--snapshot-chunk-rows",
@@ -207,6 +213,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             "incremental_chunk_rows": args.incremental_chunk_rows,
             "toast_reselect": args.toast_reselect,
             "memory_budget": args.memory_budget,
+            "spill_dir": args.spill_dir,
         },
         "sink": {"url": args.to, "create_tables": args.create_tables},
         "transform": {

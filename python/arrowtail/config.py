@@ -117,8 +117,12 @@ class SourceConfig:
     incremental_chunk_rows: int = 10_000
     #: PostgreSQL: read unchanged TOAST values of updates back by primary key (current values).
     toast_reselect: bool = False
-    #: Bytes of an open transaction held before its rows are handed on ahead of its commit.
+    #: Bytes of an open transaction held in memory: past it, PostgreSQL rows are handed on
+    #: ahead of their commit, MySQL/MariaDB rows go to disk until it.
     memory_budget: int = 256 * 1024 * 1024
+    #: MySQL/MariaDB: where an open transaction past ``memory_budget`` is kept (a directory of
+    #: its own is made inside; default: the system's temporary directory).
+    spill_dir: str | None = None
 
     @property
     def kind(self) -> str:

@@ -56,6 +56,8 @@ def build_source(cfg: Config) -> Source:
         tables=src.tables,
         snapshot=src.snapshot,
         resume_by=src.resume_by,
+        memory_budget=src.memory_budget,
+        spill_dir=src.spill_dir,
     )
 
 
