@@ -11,6 +11,7 @@ transaction commits; the measured run resumes from it and exits when idle.
 
 from __future__ import annotations
 
+import os
 import sys
 import zlib
 from functools import partial
@@ -27,7 +28,8 @@ from tests.support.mysql_run import capture_args, capture_env
 from tests.support.replay import parquet_changes
 
 DB = "big_my_budget"
-ROWS = 1_000_000
+#: ARROWTAIL_BIG_ROWS scales it up for a soak (docs/reliability.md).
+ROWS = int(os.environ.get("ARROWTAIL_BIG_ROWS", "1000000"))
 WIDTH = 8
 
 
