@@ -3,7 +3,8 @@ bytes): while it is read its rows wait on disk (Arrow IPC under ``--spill-dir``)
 they go on to Parquet stamped with the commit's position, and the peak resident memory of
 ``arrowtail run`` stays under 360 MB (about 245 MB measured; about 490 MB when the budgets are
 larger than the transaction); the replay equals the source and the spill directory is empty
-afterwards.
+afterwards. Then the dump connection is killed while such a transaction waits on disk: the
+spill is dropped, the server sends the transaction again, and each change arrives once.
 
 MySQL keeps no replica position, so a first run stores one (a marker change) before the big
 transaction commits; the measured run resumes from it and exits when idle.
@@ -22,9 +23,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+from arrowtail.sources.mysql.source import MySqlSource
 from tests.support.big_transaction import run_within_memory
-from tests.support.chaos import check_committed_files, checkpoint, position_first_run
-from tests.support.mysql_run import capture_args, capture_env
+from tests.support.chaos import check_committed_files, checkpoint, position_first_run, wait_for
+from tests.support.mysql_run import app_url, capture_args, capture_env, dump_threads
 from tests.support.replay import parquet_changes
 
 DB = "big_my_budget"
@@ -103,3 +105,61 @@ def test_transaction_past_the_budget_waits_on_disk_and_reaches_parquet(
     # The spill files are gone once their rows went on.
     assert spill.is_dir()
     assert list(spill.iterdir()) == []
+
+
+def test_connection_lost_while_a_transaction_waits_on_disk_stores_each_change_once(
+    mariadb: Any, database: Any, tmp_path: Path
+) -> None:
+    rows = 200_000
+    with database.cursor() as cur:
+        cur.execute(f"CREATE TABLE {DB}.cut (id int PRIMARY KEY, v char(32))")
+        cur.execute("SHOW MASTER STATUS")
+        file, offset = cur.fetchone()[:2]
+        cur.execute("BEGIN")
+        cur.execute(f"INSERT INTO {DB}.cut SELECT seq, md5(seq) FROM {DB}.seq_1_to_{rows}")
+        cur.execute("COMMIT")
+    spill = tmp_path / "spill"
+    source = MySqlSource(
+        app_url(mariadb) + DB,
+        password=mariadb.capture_password,
+        memory_budget=1 << 20,
+        max_poll_bytes=1 << 20,
+        spill_dir=str(spill),
+    )
+    source.open({"pos": 0, "file": file, "offset": offset, "gtid": ""})
+    got: list[pa.RecordBatch] = []
+    positions: list[Any] = []
+    killed = False
+
+    def step() -> bool:
+        nonlocal killed
+        chunk = source.poll(0.5)
+        got.extend(b for table, _v, b in chunk.batches if table == f"{DB}.cut")
+        if chunk.position is not None:
+            positions.append(chunk.position)
+        if not killed and source._spill.active:
+            # Rows of the open transaction wait on disk: cut the dump now.
+            assert not got
+            admin = mariadb.connect()
+            try:
+                with admin.cursor() as cur:
+                    for thread in dump_threads(mariadb):
+                        cur.execute(f"KILL CONNECTION {thread}")
+            finally:
+                admin.close()
+            killed = True
+        return bool(positions) and sum(b.num_rows for b in got) >= rows
+
+    try:
+        wait_for(step, "the whole transaction", timeout=120)
+    finally:
+        source.close()
+    assert killed
+    assert source.reconnects >= 1
+    table = pa.Table.from_batches(got)
+    assert table.num_rows == rows
+    assert sorted(table["id"].to_pylist()) == list(range(1, rows + 1))
+    assert sorted(table["_seq"].to_pylist()) == list(range(rows))
+    assert len(pc.unique(table["_pos"])) == 1
+    assert table["_pos"][0].as_py() == positions[-1]["pos"]
+    assert not spill.exists() or list(spill.iterdir()) == []
