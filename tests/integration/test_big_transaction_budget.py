@@ -40,7 +40,7 @@ def database(postgres: Any) -> Any:
         DB,
         "CREATE TABLE big (id int PRIMARY KEY, v text, n bigint)",
         PUB,
-        decoding_work_mem="2GB",
+        decoding_work_mem="16GB",
     )
     conn = postgres.connect(dbname=DB)
     yield conn
