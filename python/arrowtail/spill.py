@@ -6,11 +6,15 @@ decoder unstamped and adds them here: Arrow IPC stream files, one per table and 
 in a directory of their own (under ``spill_dir``, by default the system's temporary directory).
 At the commit, :meth:`Spill.drain` reads them back in order, batch by batch, with ``_pos``,
 ``_commit_ts`` and (when the commit gives it) ``_xid`` set, and removes the files; a rollback or
-a lost connection removes them with :meth:`Spill.discard`.
+a lost connection removes them with :meth:`Spill.discard`. The directory's name carries the
+process id, so :meth:`Spill.remove_leftovers` can delete those of runs that died (SIGKILL, crash)
+without touching a live run's.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -21,6 +25,19 @@ import numpy as np
 import pyarrow as pa
 
 TableBatch = tuple[str, int, pa.RecordBatch]
+
+PREFIX = "arrowtail-spill-"
+_NAME = re.compile(re.escape(PREFIX) + r"(\d+)-")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def stamp(batch: pa.RecordBatch, pos: int, commit_ts_us: int, xid: int | None) -> pa.RecordBatch:
@@ -67,7 +84,7 @@ class Spill:
                     if self.spill_dir is not None:
                         Path(self.spill_dir).mkdir(parents=True, exist_ok=True)
                     self._dir = Path(
-                        tempfile.mkdtemp(prefix="arrowtail-spill-", dir=self.spill_dir)
+                        tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=self.spill_dir)
                     )
                 path = self._dir / f"{len(self._files):05d}.arrows"
                 sink = pa.OSFile(str(path), "wb")
@@ -87,6 +104,23 @@ class Spill:
         self._files = {}
         self.rows = self.bytes = 0
         return _read(files, directory, pos, commit_ts_us, xid)
+
+    def remove_leftovers(self) -> int:
+        """Deletes spill directories of runs no longer alive under the spill directory; returns
+        how many."""
+        parent = Path(self.spill_dir or tempfile.gettempdir())
+        removed = 0
+        try:
+            entries = list(parent.iterdir())
+        except OSError:
+            return 0
+        for entry in entries:
+            match = _NAME.match(entry.name)
+            if match is None or not entry.is_dir() or _alive(int(match.group(1))):
+                continue
+            shutil.rmtree(entry, ignore_errors=True)
+            removed += 1
+        return removed
 
     def discard(self) -> None:
         """Drops every spilled row (a rollback, a lost connection, the end of the run)."""

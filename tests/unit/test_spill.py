@@ -3,6 +3,8 @@ with their commit stamped, and no file outlives its transaction."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -50,3 +52,25 @@ def test_xid_stays_when_the_commit_gives_none(tmp_path: Path) -> None:
     (_t, _v, got) = next(iter(spill.drain(5, 6, None)))
     assert got.column("_xid").to_pylist() == batch.column("_xid").to_pylist()
     assert got.column("_pos").to_pylist() == [5, 5]
+
+
+def test_leftovers_of_dead_runs_are_removed_and_a_live_runs_kept(tmp_path: Path) -> None:
+    # A process that has exited: its id names a run that died.
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead_dir = tmp_path / f"arrowtail-spill-{int(dead.stdout)}-abc"
+    dead_dir.mkdir()
+    (dead_dir / "00000.arrows").write_bytes(b"x")
+    mine = Spill(str(tmp_path))
+    mine.add([("d.t", 1, unstamped(1, 1))])
+    other = tmp_path / "arrowtail-spilled-notes"
+    other.mkdir()
+    assert Spill(str(tmp_path)).remove_leftovers() == 1
+    assert not dead_dir.exists()
+    assert other.exists()
+    assert mine.active and len(list(tmp_path.rglob("*.arrows"))) == 1
+    mine.discard()

@@ -166,6 +166,8 @@ class MySqlSource:
         self.schema_versions = _core.SchemaVersions()
 
     def open(self, start: PositionJSON | None) -> None:
+        # Spill files of a run that died before its transaction's commit.
+        self._spill.remove_leftovers()
         with self._privileges():
             self._open(start)
 
