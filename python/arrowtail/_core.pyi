@@ -76,10 +76,16 @@ class PgOutputDecoder:
     Errors raise ``arrowtail.DecodeError`` (or another ``ArrowtailError``) naming the LSN.
     ``column_byte_limit``: bytes (or list elements) of one text, binary or list column at which a
     batch is cut into the next one of the same table (default and maximum: just under 1 GiB).
+    ``memory_budget``: bytes of messages of an open transaction past which ``flush()`` hands its
+    rows on before its commit (default 256 MiB); ``committed_lsn`` still moves only at commits.
     """
 
     def __new__(
-        cls, *, column_byte_limit: int | None = None, versions: SchemaVersions | None = None
+        cls,
+        *,
+        column_byte_limit: int | None = None,
+        versions: SchemaVersions | None = None,
+        memory_budget: int | None = None,
     ) -> Self: ...
     def feed(self, data: bytes, lsn: int | None = None) -> None:
         """One CopyData payload when ``lsn`` is None, else one bare message sent at ``lsn``."""
@@ -112,6 +118,9 @@ class PgOutputDecoder:
     @property
     def is_idle(self) -> bool:
         """True when no transaction is open or held."""
+    @property
+    def handed_early(self) -> bool:
+        """Whether rows of the open transaction were handed on before its commit."""
     @property
     def held_rows(self) -> int:
         """Rows of streamed or prepared transactions waiting for their outcome."""
@@ -306,6 +315,15 @@ class BinlogDecoder:
     def flush(self) -> list[tuple[str, int, pyarrow.RecordBatch]]:
         """Change batches of every row committed so far and not yet flushed, none of the open
         transaction's: ``(table, schema_version, batch)``."""
+    def take_open_rows(self) -> list[tuple[str, int, pyarrow.RecordBatch]]:
+        """The open transaction's rows so far, taken out unstamped (``_pos`` and ``_commit_ts``
+        0) for keeping elsewhere until :meth:`take_outcome` tells; call right after ``flush``."""
+    def take_outcome(self) -> tuple[int, int, int | None] | bool | None:
+        """How the transaction whose rows were taken out ended, once: ``(pos, commit_ts_us, xid
+        or None)`` when it committed, False when it was discarded, None while open or none."""
+    @property
+    def in_transaction(self) -> bool:
+        """True while a transaction is open."""
     def set_table_schema(
         self, database: str, table: str, names: list[str], primary_key: list[str]
     ) -> None:

@@ -130,6 +130,19 @@ def _add_run_options(p: argparse.ArgumentParser, *, snapshot: bool = True) -> No
             help="read existing rows first (initial) or only stream new changes (never)",
         )
     p.add_argument(
+        "--memory-budget",
+        type=int,
+        metavar="BYTES",
+        help="bytes of an open transaction held in memory (default 268435456, 256 MiB); past "
+        "it, PostgreSQL rows are handed on before their commit, MySQL/MariaDB rows wait on disk",
+    )
+    p.add_argument(
+        "--spill-dir",
+        metavar="DIR",
+        help="MySQL/MariaDB: where a transaction past --memory-budget waits for its commit "
+        "(default: the system's temporary directory)",
+    )
+    p.add_argument(
         "--snapshot-chunk-rows",
         type=int,
         metavar="N",
@@ -209,6 +222,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             "snapshot_workers": args.snapshot_workers,
             "incremental_chunk_rows": args.incremental_chunk_rows,
             "toast_reselect": args.toast_reselect,
+            "memory_budget": args.memory_budget,
+            "spill_dir": args.spill_dir,
         },
         "sink": {"url": args.to, "create_tables": args.create_tables},
         "transform": {

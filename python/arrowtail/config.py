@@ -119,6 +119,12 @@ class SourceConfig:
     incremental_chunk_rows: int = 10_000
     #: PostgreSQL: read unchanged TOAST values of updates back by primary key (current values).
     toast_reselect: bool = False
+    #: Bytes of an open transaction held in memory: past it, PostgreSQL rows are handed on
+    #: ahead of their commit, MySQL/MariaDB rows go to disk until it.
+    memory_budget: int = 256 * 1024 * 1024
+    #: MySQL/MariaDB: where an open transaction past ``memory_budget`` is kept (a directory of
+    #: its own is made inside; default: the system's temporary directory).
+    spill_dir: str | None = None
 
     @property
     def kind(self) -> str:
@@ -240,7 +246,12 @@ class Config:
                 "features; for MySQL/MariaDB name the tables alone and choose columns with "
                 "transform.include_columns / transform.drop_columns"
             )
-        for key in ("snapshot_chunk_rows", "snapshot_workers", "incremental_chunk_rows"):
+        for key in (
+            "snapshot_chunk_rows",
+            "snapshot_workers",
+            "incremental_chunk_rows",
+            "memory_budget",
+        ):
             if getattr(self.source, key) < 1:
                 raise ConfigError(f"source.{key} must be at least 1")
         if isinstance(self.sink.outbox, str):  # ARROWTAIL_SINK_OUTBOX=schema.table

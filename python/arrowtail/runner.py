@@ -46,6 +46,7 @@ def build_source(cfg: Config) -> Source:
             incremental_chunk_rows=src.incremental_chunk_rows,
             toast_reselect=src.toast_reselect,
             wire=src.wire,
+            memory_budget=src.memory_budget,
         )
     from arrowtail.sources.mysql.source import MySqlSource
 
@@ -56,6 +57,8 @@ def build_source(cfg: Config) -> Source:
         tables=src.tables,
         snapshot=src.snapshot,
         resume_by=src.resume_by,
+        memory_budget=src.memory_budget,
+        spill_dir=src.spill_dir,
     )
 
 

@@ -354,3 +354,58 @@ def test_only_the_sinks_own_leftovers_are_removed(
         "public.t/part-0000000001-v1.parquet",
         "public.t/part-0000000002-v1.parquet",
     ]
+
+
+def test_rows_past_the_uncommitted_limit_go_to_files_and_count_only_at_the_commit(
+    tmp_path: Path,
+) -> None:
+    # One byte: every write moves its rows into the open files. Files roll every 4 rows, so some
+    # are finished (renamed) before the commit they belong to.
+    sink = ParquetSink(
+        tmp_path, max_uncommitted_bytes=1, max_rows=4, row_group_rows=2, min_commit_interval=3600
+    )
+    sink.open()
+    sink.write("public.t", 1, change_batch(SIMPLE_COLUMNS, simple_rows(1, 2, pos=10)))
+    sink.commit({"lsn": 10})  # deferred: not durable yet
+    assert sink.durable_position() is None
+    for i in range(3):
+        sink.write("public.t", 1, change_batch(SIMPLE_COLUMNS, simple_rows(3 + 2 * i, 2, pos=20)))
+    # The deferred commit was made durable before rows of the next one went into files.
+    assert sink.durable_position() == {"lsn": 10}
+    assert manifest(tmp_path)["checkpoint"] == {"lsn": 10}
+    assert sorted(r[0] for r in ids_duckdb(tmp_path)) == [1, 2, 3, 4, 5, 6]  # finished, unlisted
+    assert sum(f["rows"] for f in manifest(tmp_path)["files"]) == 2
+    sink.commit({"lsn": 20})
+    sink.close()
+    assert sink.durable_position() == {"lsn": 20}
+    assert sorted(r[0] for r in ids_duckdb(tmp_path)) == list(range(1, 9))
+    assert sum(f["rows"] for f in manifest(tmp_path)["files"]) == 8
+    assert [f["path"] for f in manifest(tmp_path)["files"]] == parquet_files(tmp_path)
+
+
+def test_rows_written_to_files_before_a_commit_that_never_comes_are_removed(
+    tmp_path: Path,
+) -> None:
+    sink = ParquetSink(tmp_path, max_uncommitted_bytes=1, max_rows=2)
+    sink.open()
+    sink.write("public.t", 1, change_batch(SIMPLE_COLUMNS, simple_rows(1, 2, pos=10)))
+    sink.commit({"lsn": 10})
+    committed = parquet_files(tmp_path)
+    for i in range(3):
+        sink.write("public.t", 1, change_batch(SIMPLE_COLUMNS, simple_rows(3 + 2 * i, 2, pos=20)))
+    assert len(parquet_files(tmp_path)) > len(committed)
+    sink.close()  # no commit for lsn 20
+    assert parquet_files(tmp_path) == committed
+    assert not list(tmp_path.rglob("*.tmp"))
+    assert ParquetSink(tmp_path).open() == {"lsn": 10}
+
+    # Killed instead of closed: the next open removes them.
+    killed = ParquetSink(tmp_path, max_uncommitted_bytes=1, max_rows=2)
+    killed.open()
+    for i in range(3):
+        killed.write("public.t", 1, change_batch(SIMPLE_COLUMNS, simple_rows(3 + 2 * i, 2, pos=20)))
+    assert len(parquet_files(tmp_path)) > len(committed)
+    restarted = ParquetSink(tmp_path)
+    assert restarted.open() == {"lsn": 10}
+    assert parquet_files(tmp_path) == committed
+    assert [r[0] for r in ids_duckdb(tmp_path)] == [1, 2]

@@ -159,3 +159,20 @@ def test_reset_in_flight_forgets_the_partial_transaction() -> None:
     feed_all(d, [begin(0x10, 1), insert([b"1", None, None]), commit(0x10)])
     ((_, _, batch),) = d.flush()
     assert batch.column("id").to_pylist() == [1]
+
+
+def test_memory_budget_hands_an_open_transaction_on_before_its_commit() -> None:
+    d = PgOutputDecoder(memory_budget=1)
+    feed_all(d, [relation(), begin(0x500, 7), insert([b"1", b"a", b"1"])])
+    out = d.flush()
+    assert [r["id"] for _t, _v, b in out for r in b.to_pylist()] == [1]
+    assert [r["_pos"] for _t, _v, b in out for r in b.to_pylist()] == [0x500]
+    assert d.handed_early and not d.is_idle
+    assert d.committed_lsn == 0  # the position waits for the commit
+    d.feed(insert([b"2", b"b", b"2"]), lsn=0x200)
+    d.feed(commit(0x500), lsn=0x201)
+    rows = [r for _t, _v, b in d.flush() for r in b.to_pylist()]
+    assert [(r["id"], r["_seq"]) for r in rows] == [(2, 1)]
+    assert d.committed_lsn == 0x500 and not d.handed_early
+    with pytest.raises(ValueError, match="memory_budget"):
+        PgOutputDecoder(memory_budget=0)

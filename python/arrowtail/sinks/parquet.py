@@ -18,8 +18,12 @@ Guarantees:
   manifest's ``next_file`` (numbers are handed out in order and recorded at every durable
   commit). Anything else under the root, ``*.parquet`` files of other names or places included,
   is never touched.
-- Rows are buffered in memory until :meth:`ParquetSink.commit`; rows written after the last commit
-  are never stored (the source sends them again after a restart).
+- Rows are buffered in memory until :meth:`ParquetSink.commit`, or until they pass
+  ``max_uncommitted_bytes`` (a transaction larger than that, handed on before its commit): then
+  the buffered rows go into the open files (first making a deferred commit durable, so that the
+  open files hold nothing committed), which are finished only at the next commit. Rows written
+  after the last commit are never stored (the source sends them again after a restart); files
+  holding them are deleted by :meth:`close` or as leftovers at the next :meth:`open`.
 
 Files: one table and one schema version per file (a new version starts a new file); rolled at
 ``max_rows`` rows, ``max_bytes`` bytes or ``max_seconds`` seconds open; row groups of
@@ -124,8 +128,9 @@ class ParquetSink:
         compression: str = "zstd",
         min_commit_interval: float = 0.0,
         dictionary: bool = False,
+        max_uncommitted_bytes: int = 64 * 1024 * 1024,
     ) -> None:
-        if min(max_rows, max_bytes, row_group_rows) <= 0 or max_seconds <= 0:
+        if min(max_rows, max_bytes, row_group_rows, max_uncommitted_bytes) <= 0 or max_seconds <= 0:
             raise ValueError("ParquetSink limits must be positive")
         self.root = Path(root)
         self.max_rows = max_rows
@@ -148,6 +153,11 @@ class ParquetSink:
         self._pending_position: PositionJSON | None = None
         self._last_durable_at = 0.0
         self._uncommitted: dict[tuple[str, int], list[pa.RecordBatch]] = {}
+        self._uncommitted_bytes = 0
+        #: Bytes of uncommitted rows past which they go into the open files before the commit.
+        self.max_uncommitted_bytes = max_uncommitted_bytes
+        #: True while the open (and finished, not yet recorded) files hold uncommitted rows.
+        self._spilled = False
         self._open: dict[tuple[str, int], _OpenFile] = {}
         self._finished: list[dict[str, Any]] = []
         self._schemas: dict[tuple[str, int], pa.Schema] = {}
@@ -190,6 +200,26 @@ class ParquetSink:
                 "earlier batches of that version; a schema change needs a new schema_version"
             )
         self._uncommitted.setdefault(key, []).append(converted)
+        self._uncommitted_bytes += converted.nbytes
+        if self._uncommitted_bytes >= self.max_uncommitted_bytes:
+            self._write_uncommitted()
+
+    def _write_uncommitted(self) -> None:
+        """Moves the buffered rows of a commit still to come into the open files."""
+        try:
+            if self._pending_position is not None:
+                # A deferred commit: made durable first, so that what the open files hold from
+                # now on belongs to the commit still to come.
+                self._make_durable()
+            now = time.monotonic()
+            for key, batches in self._uncommitted.items():
+                for batch in batches:
+                    self._append(key, batch, now)
+            self._uncommitted.clear()
+            self._uncommitted_bytes = 0
+            self._spilled = True
+        except OSError as exc:
+            raise SinkError(f"cannot write Parquet files under {self.root}: {exc}") from exc
 
     def commit(self, position: PositionJSON) -> None:
         if not self._opened:
@@ -200,6 +230,8 @@ class ParquetSink:
                 for batch in batches:
                     self._append(key, batch, now)
             self._uncommitted.clear()
+            self._uncommitted_bytes = 0
+            self._spilled = False
             # Files open too long are finished even when this commit added nothing to them.
             for key in [k for k, f in self._open.items() if now - f.opened_at >= self.max_seconds]:
                 self._finish(key)
@@ -218,7 +250,8 @@ class ParquetSink:
             return
         try:
             self._uncommitted.clear()
-            if self._pending_position is not None:
+            self._uncommitted_bytes = 0
+            if self._pending_position is not None and not self._spilled:
                 self._make_durable()
         except OSError as exc:
             raise SinkError(f"cannot finish Parquet files under {self.root}: {exc}") from exc
@@ -227,6 +260,12 @@ class ParquetSink:
                 f.fobj.close()
                 f.tmp.unlink(missing_ok=True)
             self._open.clear()
+            if self._spilled:
+                # Finished files of a commit that never came.
+                for entry in self._finished:
+                    (self.root / entry["path"]).unlink(missing_ok=True)
+                self._finished = []
+                self._spilled = False
             self._opened = False
 
     # -- files ---------------------------------------------------------------------------------

@@ -8,10 +8,10 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use arrowtail_core::binlog::{BinlogDecoder, ColumnDetail, DecoderOptions};
+use arrowtail_core::binlog::{BinlogDecoder, ColumnDetail, DecoderOptions, TakenOutcome};
 use arrowtail_core::{Error, Location};
 use pyo3::prelude::*;
-use pyo3::types::PyList;
+use pyo3::types::{PyBool, PyList};
 
 use crate::arrow::{self, PySchemaVersions};
 use crate::error::{guard, IntoPyResult, Poison};
@@ -121,6 +121,41 @@ impl PyBinlogDecoder {
         self.poison.call("BinlogDecoder.flush", || {
             let batches = py.detach(|| inner.flush()).py_err()?;
             arrow::change_batches(py, batches)
+        })
+    }
+
+    /// The open transaction's rows so far, taken out unstamped (`_pos` and `_commit_ts` 0), as
+    /// `(table, schema_version, RecordBatch)`; call right after `flush`.
+    fn take_open_rows<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let inner = &mut self.inner;
+        self.poison.call("BinlogDecoder.take_open_rows", || {
+            let batches = py.detach(|| inner.take_open_rows()).py_err()?;
+            arrow::change_batches(py, batches)
+        })
+    }
+
+    /// How the transaction whose rows were taken out ended, once: None (open, or none taken),
+    /// `(pos, commit_ts_us, xid or None)` when it committed, or False when it was discarded.
+    fn take_outcome<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let inner = &mut self.inner;
+        self.poison.call("BinlogDecoder.take_outcome", || {
+            Ok(match inner.take_outcome() {
+                None => py.None().into_bound(py),
+                Some(TakenOutcome::Discarded) => PyBool::new(py, false).to_owned().into_any(),
+                Some(TakenOutcome::Committed {
+                    pos,
+                    commit_ts_us,
+                    xid,
+                }) => (pos, commit_ts_us, xid).into_pyobject(py)?.into_any(),
+            })
+        })
+    }
+
+    /// True while a transaction is open.
+    #[getter]
+    fn in_transaction(&self) -> PyResult<bool> {
+        self.poison.read("BinlogDecoder.in_transaction", || {
+            Ok(self.inner.in_transaction())
         })
     }
 

@@ -31,17 +31,28 @@ pub struct PyPgOutputDecoder {
 #[pymethods]
 impl PyPgOutputDecoder {
     /// `column_byte_limit`: bytes (or list elements) of one text, binary or list column at which
-    /// a batch is cut into the next (default and maximum: just under 1 GiB).
+    /// a batch is cut into the next (default and maximum: just under 1 GiB). `memory_budget`:
+    /// bytes of messages of an open transaction past which `flush` hands its rows on before its
+    /// commit (default 256 MiB).
     #[new]
-    #[pyo3(signature = (*, column_byte_limit=None, versions=None))]
+    #[pyo3(signature = (*, column_byte_limit=None, versions=None, memory_budget=None))]
     fn new(
         column_byte_limit: Option<usize>,
         versions: Option<PyRef<'_, PySchemaVersions>>,
+        memory_budget: Option<usize>,
     ) -> PyResult<Self> {
         let limit = crate::byte_limit(column_byte_limit)?;
+        if memory_budget == Some(0) {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "memory_budget must be at least 1 byte",
+            ));
+        }
         crate::error::guard("PgOutputDecoder()", || {
             let mut inner = Decoder::new();
             inner.set_byte_limit(limit);
+            if let Some(budget) = memory_budget {
+                inner.set_memory_budget(budget);
+            }
             if let Some(versions) = versions {
                 inner.share_schema_versions(versions.inner.clone());
             }
@@ -178,6 +189,14 @@ impl PyPgOutputDecoder {
     fn is_idle(&self) -> PyResult<bool> {
         self.poison
             .read("PgOutputDecoder.is_idle", || Ok(self.inner.is_idle()))
+    }
+
+    /// Whether rows of the open transaction were handed on before its commit.
+    #[getter]
+    fn handed_early(&self) -> PyResult<bool> {
+        self.poison.read("PgOutputDecoder.handed_early", || {
+            Ok(self.inner.handed_early())
+        })
     }
 
     /// Rows of streamed or prepared transactions waiting for their outcome.

@@ -8,6 +8,10 @@ progress, and a restart resumes the dump at ``file``/``offset``.
 A purged binlog is an error naming the position that was needed and the files the server still
 has; nothing is skipped silently. A lost connection or server restart is retried with backoff for
 ``reconnect_timeout`` seconds, resuming after the last transaction handed to the pipeline.
+
+A transaction whose binlog bytes read so far pass ``memory_budget`` goes to disk while it is open
+(:mod:`arrowtail.spill`); at its commit its rows are handed on from there, ``drain_bytes`` of
+them per poll, and the position comes with the last of them.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from arrowtail.sources.mysql.replication import (
     privileges,
     tls_options,
 )
+from arrowtail.spill import Spill
 
 log = logging.getLogger("arrowtail.mysql")
 
@@ -105,6 +110,9 @@ class MySqlSource:
         reconnect_timeout: float = 60.0,
         max_poll_bytes: int = 32 << 20,
         resume_by: str = "position",
+        memory_budget: int = 256 << 20,
+        spill_dir: str | None = None,
+        drain_bytes: int = 16 << 20,
     ) -> None:
         parsed = parse_url(url)
         database = parsed.database
@@ -118,6 +126,16 @@ class MySqlSource:
         self.reconnect_timeout = reconnect_timeout
         self.max_poll_bytes = max_poll_bytes
         self.resume_by = resume_by
+        self.memory_budget = memory_budget
+        self.drain_bytes = drain_bytes
+        self._spill = Spill(spill_dir)
+        #: Binlog bytes read since the open transaction began (or was last spilled).
+        self._open_bytes = 0
+        #: A spilled transaction being handed on: its rows, then the batches and the position
+        #: of the poll that brought its commit.
+        self._draining: (
+            tuple[Iterator[TableBatch], list[TableBatch], PositionJSON | None] | None
+        ) = None
         self._gtid = ""
         self._decoder: Any = None
         self._file = ""
@@ -148,6 +166,8 @@ class MySqlSource:
         self.schema_versions = _core.SchemaVersions()
 
     def open(self, start: PositionJSON | None) -> None:
+        # Spill files of a run that died before its transaction's commit.
+        self._spill.remove_leftovers()
         with self._privileges():
             self._open(start)
 
@@ -340,6 +360,8 @@ class MySqlSource:
             ) from None
 
     def _poll(self, timeout: float) -> Chunk:
+        if self._draining is not None:
+            return self._drain()
         deadline = time.monotonic() + timeout
         buf = bytearray()
         while len(buf) < self.max_poll_bytes:
@@ -354,6 +376,9 @@ class MySqlSource:
         if not buf:
             self.caught_up = True
         batches = [b for b in self._decode(bytes(buf)) if self._wanted(b[0])]
+        outcome = self._decoder.take_outcome()
+        if outcome is False:
+            self._spill.discard()
         self._facts.basename = _basename(self._file)
         batches = self._facts.annotate(batches)
         stats = self._decoder.stats
@@ -385,7 +410,46 @@ class MySqlSource:
         busy = position is None and (
             arrived or (now - self._quiet_since >= 1.0 and self._writers.active())
         )
+        if outcome:
+            # Taken from the spill before the next transaction may go there.
+            pos, commit_ts_us, xid = outcome
+            rows = self._facts_of(self._spill.drain(pos, commit_ts_us, xid))
+            self._spill_open(len(buf))
+            self._draining = (rows, batches, position)
+            return self._drain()
+        self._spill_open(len(buf))
         return Chunk(batches, position, busy=busy)
+
+    def _spill_open(self, read: int) -> None:
+        """Moves the open transaction's rows to disk once its bytes pass the memory budget (and
+        from then on at every poll until its commit)."""
+        if not self._decoder.in_transaction:
+            self._open_bytes = 0
+            return
+        self._open_bytes += read
+        if self._spill.active or self._open_bytes >= self.memory_budget:
+            rows = self._decoder.take_open_rows()
+            self._spill.add([b for b in rows if self._wanted(b[0])])
+            self._open_bytes = 0
+
+    def _facts_of(self, rows: Iterator[TableBatch]) -> Iterator[TableBatch]:
+        for row in rows:
+            yield from self._facts.annotate([row])
+
+    def _drain(self) -> Chunk:
+        """The next ``drain_bytes`` of a spilled transaction; after its last rows, the batches and
+        the position of the poll that brought its commit."""
+        assert self._draining is not None
+        rows, tail, position = self._draining
+        out: list[TableBatch] = []
+        size = 0
+        for row in rows:
+            out.append(row)
+            size += row[2].nbytes
+            if size >= self.drain_bytes:
+                return Chunk(out, None, busy=True)
+        self._draining = None
+        return Chunk(out + tail, position)
 
     def _wanted(self, table: str) -> bool:
         if table.startswith("_"):
@@ -397,6 +461,9 @@ class MySqlSource:
     def _reconnect(self, cause: BaseException) -> None:
         log.warning("binlog connection lost: %s", scrub(str(cause)))
         self._conn.close()
+        # The open transaction comes again from its start.
+        self._spill.discard()
+        self._open_bytes = 0
 
         def attempt() -> None:
             with self._privileges():
@@ -426,6 +493,8 @@ class MySqlSource:
                 close()
         self._conn.close()
         self._writers.close()
+        self._draining = None
+        self._spill.discard()
 
     def describe(self) -> dict[str, Any]:
         info: dict[str, Any] = {

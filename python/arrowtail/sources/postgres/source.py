@@ -135,6 +135,7 @@ class PostgresSource:
         incremental_chunk_rows: int = DEFAULT_INCREMENTAL_CHUNK_ROWS,
         toast_reselect: bool = False,
         wire: str = "native",
+        memory_budget: int = 256 << 20,
     ) -> None:
         if wire not in WIRES:
             raise ConfigError(f"source.wire must be one of {', '.join(WIRES)}, not {wire!r}")
@@ -166,7 +167,10 @@ class PostgresSource:
         self._toast = ToastReselect(dsn) if toast_reselect else None
         self._options: dict[str, Any] = {}
         self._stream: Stream | None = None
-        self._decoder = _core.PgOutputDecoder(versions=self.schema_versions)
+        # Past ``memory_budget`` bytes of an open transaction, its rows go on before its commit.
+        self._decoder = _core.PgOutputDecoder(
+            versions=self.schema_versions, memory_budget=memory_budget
+        )
         self._keys = CatalogKeys(dsn, publication)
         self._snapshot: Generator[TableBatch | Progress, None, None] | None = None
         self._snapshot_position: PositionJSON | None = None

@@ -123,7 +123,9 @@ pub struct BinlogDecoder {
     /// (file, end position) of the last event the server wants a semi-sync ACK for.
     pending_ack: Option<(String, u64)>,
     /// The run-wide numbering of schema versions, when shared.
-    schema_versions: Option<SharedSchemaVersions>,
+    pub(crate) schema_versions: Option<SharedSchemaVersions>,
+    /// How the transaction whose rows were taken out early ended, until asked.
+    pub(crate) taken_outcome: Option<super::txn::TakenOutcome>,
     /// Set while [`Self::feed_until_ddl`] runs: a DDL statement ends the feeding.
     pub(crate) stop_at_ddl: bool,
     /// The DDL statement feeding stopped at.
@@ -164,6 +166,7 @@ impl BinlogDecoder {
             maria_state: BTreeMap::new(),
             pending_ack: None,
             schema_versions: None,
+            taken_outcome: None,
             stop_at_ddl: false,
             ddl_stop: None,
         }

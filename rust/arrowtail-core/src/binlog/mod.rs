@@ -17,7 +17,7 @@ pub mod table_map;
 mod txn;
 
 pub use decoder::{BinlogDecoder, DdlQuery, DecoderOptions, DecoderStats};
-pub use txn::ColumnDetail;
+pub use txn::{ColumnDetail, TakenOutcome};
 
 use crate::reader::{Reader, Short};
 

@@ -61,6 +61,21 @@ pub(crate) struct Txn {
     /// rows before them (builder index, rows): they get their commit at the commit event and
     /// leave with the next flush, or are dropped with the transaction.
     pub carried: Vec<(usize, RecordBatch)>,
+    /// Rows of it were taken out unstamped by [`BinlogDecoder::take_open_rows`].
+    pub taken: bool,
+}
+
+/// How a transaction whose rows were taken out early ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TakenOutcome {
+    /// Committed: the taken rows get this `_pos`, `_commit_ts` and, when given, `_xid`.
+    Committed {
+        pos: u64,
+        commit_ts_us: i64,
+        xid: Option<u64>,
+    },
+    /// Rolled back or never committed: the taken rows are void.
+    Discarded,
 }
 
 /// Sets `_pos` and `_commit_ts` (and `_xid` when given) of every row of a batch that left its
@@ -170,6 +185,13 @@ impl BinlogDecoder {
                 }
             }
         }
+        if txn.taken {
+            self.taken_outcome = Some(TakenOutcome::Committed {
+                pos,
+                commit_ts_us: ts,
+                xid: new_xid,
+            });
+        }
         if txn.seq > 0 || txn.gtid.is_some() || xid.is_some() {
             self.stats.transactions += 1;
         }
@@ -186,6 +208,9 @@ impl BinlogDecoder {
     /// Drops the rows of the open transaction (those still in builders and those carried).
     pub(crate) fn discard_txn(&mut self) {
         let txn = std::mem::take(&mut self.txn);
+        if txn.taken {
+            self.taken_outcome = Some(TakenOutcome::Discarded);
+        }
         for &(b, from) in &txn.touched {
             if let Some(builder) = self.builders.get_mut(b) {
                 // Cannot fail for well-formed builders; a failure leaves the rows cut anyway.
@@ -232,6 +257,73 @@ impl BinlogDecoder {
             *from = 0;
         }
         Ok(())
+    }
+
+    /// Takes every row of the open transaction out of the decoder, unstamped (`_pos` and
+    /// `_commit_ts` 0; `_xid` the GTID number, or 0 when the XID event will give it), for a caller
+    /// that keeps them elsewhere (on disk) until [`Self::take_outcome`] says how the transaction
+    /// ended. Call it right after [`Self::flush`]: committed rows still in a builder the
+    /// transaction wrote to would otherwise wait for the next flush.
+    pub fn take_open_rows(&mut self) -> Result<Vec<crate::arrow::ChangeBatch>> {
+        if !self.txn.open {
+            return Ok(Vec::new());
+        }
+        let mut out: Vec<(usize, RecordBatch)> = std::mem::take(&mut self.txn.carried);
+        for i in 0..self.txn.touched.len() {
+            let (b, from) = self.txn.touched[i];
+            let Some(builder) = self.builders.get_mut(b) else {
+                continue;
+            };
+            let committed =
+                builder.len() - builder.current_rows() + from.min(builder.current_rows());
+            let all = builder.flush().map_err(|source| Error::Arrow {
+                table: self.builders[b].table().table.clone(),
+                at: Location::Unknown,
+                source,
+            })?;
+            let mut left = committed;
+            for batch in all {
+                let n = batch.num_rows();
+                if left >= n {
+                    left -= n;
+                    self.ready.push((b, batch));
+                } else {
+                    if left > 0 {
+                        self.ready.push((b, batch.slice(0, left)));
+                    }
+                    out.push((b, batch.slice(left, n - left)));
+                    left = 0;
+                }
+            }
+            self.txn.touched[i].1 = 0;
+        }
+        self.txn.taken = true;
+        let out = out
+            .into_iter()
+            .map(|(b, batch)| {
+                let table = self.builders[b].table();
+                crate::arrow::ChangeBatch {
+                    table: table.table.clone(),
+                    schema_version: table.schema_version,
+                    batch,
+                }
+            })
+            .collect();
+        Ok(crate::arrow::SchemaVersions::stamp_all(
+            self.schema_versions.as_ref(),
+            out,
+        ))
+    }
+
+    /// How the last transaction whose rows [`Self::take_open_rows`] took ended, once (None while
+    /// it is open or when there is none).
+    pub fn take_outcome(&mut self) -> Option<TakenOutcome> {
+        self.taken_outcome.take()
+    }
+
+    /// True while a transaction is open.
+    pub fn in_transaction(&self) -> bool {
+        self.txn.open
     }
 
     /// Turns a TABLE_MAP into a resolved table with its change builder, starting a new schema

@@ -16,6 +16,14 @@
 //! hold all their rows (in Arrow form) until they end. PostgreSQL streams a transaction once it
 //! exceeds `logical_decoding_work_mem`, so held memory is roughly the Arrow size of the in-flight
 //! streamed and prepared transactions; [`Decoder::held_rows`] reports it so a source can watch it.
+//!
+//! An ordinary transaction is sent only once committed, and Begin already carries everything its
+//! rows are stamped with, so once the messages of the open transaction since the last flush pass
+//! the memory budget ([`Decoder::set_memory_budget`]), [`Decoder::flush`] hands its rows on before
+//! its Commit arrives. [`Decoder::committed_lsn`] still moves only at the commit, so nothing is
+//! acknowledged early. When the stream restarts in the middle of such a transaction (a new Begin
+//! while it is open, or [`Decoder::reset_in_flight`]), the server sends it again from its start:
+//! the changes of it handed on already (`_seq` below what was handed) are skipped.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -42,6 +50,8 @@ pub(super) struct Txn {
     pub seq: u32,
     /// Begin Prepare: rows are held until Commit Prepared.
     pub prepare: bool,
+    /// Changes with a `_seq` below this were handed on before the stream restarted.
+    pub skip_below: u32,
 }
 
 /// A streamed or prepared transaction whose rows wait for their outcome.
@@ -89,7 +99,19 @@ pub struct Decoder {
     pub(super) byte_limit: usize,
     /// The run-wide numbering of schema versions, when shared.
     schema_versions: Option<SharedSchemaVersions>,
+    /// Bytes of messages of the open ordinary transaction past which flush hands its rows on.
+    memory_budget: usize,
+    /// Bytes of messages of the open ordinary transaction whose rows are still in the builders.
+    open_bytes: usize,
+    /// (commit LSN, next `_seq`) of the open transaction whose rows flush handed on early.
+    handed: Option<(u64, u32)>,
+    /// The same for a transaction cut off by a restart, until the server sends it again.
+    resend: Option<(u64, u32)>,
 }
+
+/// Default memory budget: bytes of one open transaction's messages held before its rows are handed
+/// on ahead of its commit.
+pub const DEFAULT_MEMORY_BUDGET: usize = 256 << 20;
 
 impl Default for Decoder {
     fn default() -> Self {
@@ -123,7 +145,22 @@ impl Decoder {
             reply_requested: false,
             byte_limit: crate::arrow::change::BYTE_LIMIT,
             schema_versions: None,
+            memory_budget: DEFAULT_MEMORY_BUDGET,
+            open_bytes: 0,
+            handed: None,
+            resend: None,
         }
+    }
+
+    /// Hands the rows of an open ordinary transaction on at the next flush once its messages since
+    /// the last flush reach `bytes` (see the module documentation); 0 is taken as 1.
+    pub fn set_memory_budget(&mut self, bytes: usize) {
+        self.memory_budget = bytes.max(1);
+    }
+
+    /// The memory budget in force.
+    pub fn memory_budget(&self) -> usize {
+        self.memory_budget
     }
 
     /// Numbers the schema versions of this decoder's batches with `versions`, shared with the
@@ -170,7 +207,11 @@ impl Decoder {
     pub fn feed_message(&mut self, data: &[u8], lsn: u64) -> Result<()> {
         let msg = parse(data, self.in_stream.is_some(), lsn)?;
         self.stats.messages += 1;
-        self.apply(msg, lsn)
+        self.apply(msg, lsn)?;
+        if self.in_stream.is_none() && matches!(self.txn, Some(t) if !t.prepare) {
+            self.open_bytes = self.open_bytes.saturating_add(data.len());
+        }
+        Ok(())
     }
 
     /// Feeds a whole capture file (or a prefix of whole records).
@@ -204,6 +245,8 @@ impl Decoder {
                 for buf in self.main.values_mut() {
                     buf.committed = buf.total();
                 }
+                self.handed = None;
+                self.open_bytes = 0;
                 self.applied_commit(commit_lsn, end_lsn);
             }
             Message::Origin { .. } => {}
@@ -309,12 +352,25 @@ impl Decoder {
             // (the server sends it again from its start): forget the partial one.
             self.discard_open_transaction(lsn)?;
         }
+        let mut skip_below = 0;
+        if let Some((pos, seq)) = self.resend {
+            // Transactions before the one cut off may come again first (a restart before a
+            // prepared transaction); the first one at or past it ends the wait.
+            if final_lsn >= pos {
+                self.resend = None;
+                if final_lsn == pos && !prepare {
+                    skip_below = seq;
+                }
+            }
+        }
+        self.open_bytes = 0;
         self.txn = Some(Txn {
             xid,
             final_lsn,
             commit_ts_us: pg_time_to_unix_us(ts),
             seq: 0,
             prepare,
+            skip_below,
         });
         if prepare {
             self.held.entry(xid).or_default();
@@ -375,6 +431,10 @@ impl Decoder {
     }
 
     fn discard_open_transaction(&mut self, lsn: u64) -> Result<()> {
+        if let Some(handed) = self.handed.take() {
+            self.resend = Some(handed);
+        }
+        self.open_bytes = 0;
         if let Some(t) = self.txn.take() {
             if t.prepare {
                 self.held.remove(&t.xid);
@@ -424,6 +484,8 @@ impl Decoder {
                     let h = self.held.entry(top).or_default();
                     h.seq = seq + 1;
                     Ok(Dest::Held { top, sub: top, seq })
+                } else if seq < t.skip_below {
+                    Ok(Dest::Skip)
                 } else {
                     Ok(Dest::Main {
                         xid: t.xid,
@@ -442,8 +504,18 @@ impl Decoder {
     }
 
     /// Finishes the committed rows into batches: `(table, schema_version, batch)` in commit order
-    /// per table. Rows of the open or held transactions stay.
+    /// per table. Rows of held transactions stay; so do those of the open one, unless its messages
+    /// since the last flush reached the memory budget (then they go too, after the committed ones).
     pub fn flush(&mut self) -> Result<Vec<ChangeBatch>> {
+        if let Some(t) = self.txn {
+            if !t.prepare && self.open_bytes >= self.memory_budget {
+                for buf in self.main.values_mut() {
+                    buf.committed = buf.total();
+                }
+                self.handed = Some((t.final_lsn, t.seq.max(t.skip_below)));
+                self.open_bytes = 0;
+            }
+        }
         let mut out = std::mem::take(&mut self.ready);
         for buf in self.main.values_mut() {
             let name = buf.rel.table.table.clone();
@@ -499,6 +571,11 @@ impl Decoder {
     /// True when no transaction is open or held, so every decoded row is committed.
     pub fn is_idle(&self) -> bool {
         self.txn.is_none() && self.held.is_empty() && self.in_stream.is_none()
+    }
+
+    /// Whether rows of the open transaction were handed on ahead of its commit.
+    pub fn handed_early(&self) -> bool {
+        self.handed.is_some()
     }
 
     /// Rows of streamed or prepared transactions waiting for their outcome.

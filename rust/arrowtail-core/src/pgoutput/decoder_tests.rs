@@ -796,3 +796,135 @@ mod malformed_input {
         }
     }
 }
+
+fn u32s(b: &RecordBatch, col: &str) -> Vec<u32> {
+    b.column_by_name(col)
+        .unwrap()
+        .as_primitive::<UInt32Type>()
+        .values()
+        .to_vec()
+}
+
+fn rows_of(out: Vec<ChangeBatch>) -> Vec<(i32, u64, u32)> {
+    let mut v = Vec::new();
+    for cb in out {
+        let ids = ints(&cb.batch, "id");
+        let pos = u64s(&cb.batch, "_pos");
+        let seq = u32s(&cb.batch, "_seq");
+        for i in 0..ids.len() {
+            v.push((ids[i].unwrap(), pos[i], seq[i]));
+        }
+    }
+    v
+}
+
+#[test]
+fn open_transaction_past_the_budget_is_handed_on_before_its_commit() {
+    let mut d = Decoder::new();
+    d.set_memory_budget(1);
+    feed(&mut d, &[relation(REL, "t", false), begin(0x900, 5)]);
+    feed(
+        &mut d,
+        &[insert(REL, "1", Some("a")), insert(REL, "2", Some("b"))],
+    );
+    let first = rows_of(d.flush().unwrap());
+    assert_eq!(first, vec![(1, 0x900, 0), (2, 0x900, 1)]);
+    // Nothing is committed yet: no position moves.
+    assert_eq!(d.committed_lsn(), 0);
+    assert!(!d.is_idle());
+    assert!(d.handed_early());
+    feed(&mut d, &[insert(REL, "3", Some("c")), commit(0x900)]);
+    assert_eq!(rows_of(d.flush().unwrap()), vec![(3, 0x900, 2)]);
+    assert_eq!(d.committed_lsn(), 0x900);
+    assert!(!d.handed_early());
+}
+
+#[test]
+fn within_the_budget_an_open_transaction_stays_until_its_commit() {
+    let mut d = Decoder::new();
+    feed(
+        &mut d,
+        &[
+            relation(REL, "t", false),
+            begin(0x900, 5),
+            insert(REL, "1", Some("a")),
+        ],
+    );
+    assert!(d.flush().unwrap().is_empty());
+    feed(&mut d, &[commit(0x900)]);
+    assert_eq!(rows_of(d.flush().unwrap()), vec![(1, 0x900, 0)]);
+}
+
+#[test]
+fn a_transaction_sent_again_skips_the_rows_handed_on_already() {
+    let mut d = Decoder::new();
+    d.set_memory_budget(1);
+    // A committed transaction first, then one cut off after two of its rows were handed on and
+    // a third was decoded but not handed on.
+    feed(
+        &mut d,
+        &[
+            relation(REL, "t", false),
+            begin(0x800, 4),
+            insert(REL, "10", None),
+            commit(0x800),
+            begin(0x900, 5),
+            insert(REL, "1", None),
+            insert(REL, "2", None),
+        ],
+    );
+    assert_eq!(
+        rows_of(d.flush().unwrap()),
+        vec![(10, 0x800, 0), (1, 0x900, 0), (2, 0x900, 1)]
+    );
+    feed(&mut d, &[insert(REL, "3", None)]);
+    d.reset_in_flight().unwrap();
+    assert!(d.flush().unwrap().is_empty());
+    // The server sends the transaction again from its start.
+    d.set_memory_budget(usize::MAX);
+    feed(
+        &mut d,
+        &[
+            relation(REL, "t", false),
+            begin(0x900, 5),
+            insert(REL, "1", None),
+            insert(REL, "2", None),
+            insert(REL, "3", None),
+            insert(REL, "4", None),
+            commit(0x900),
+            begin(0xA00, 6),
+            insert(REL, "5", None),
+            commit(0xA00),
+        ],
+    );
+    assert_eq!(
+        rows_of(d.flush().unwrap()),
+        vec![(3, 0x900, 2), (4, 0x900, 3), (5, 0xA00, 0)]
+    );
+    assert_eq!(d.committed_lsn(), 0xA00);
+}
+
+#[test]
+fn a_begin_while_open_skips_what_was_handed_on_too() {
+    let mut d = Decoder::new();
+    d.set_memory_budget(1);
+    feed(
+        &mut d,
+        &[
+            relation(REL, "t", false),
+            begin(0x900, 5),
+            insert(REL, "1", None),
+        ],
+    );
+    assert_eq!(rows_of(d.flush().unwrap()), vec![(1, 0x900, 0)]);
+    feed(
+        &mut d,
+        &[
+            begin(0x900, 5),
+            insert(REL, "1", None),
+            insert(REL, "2", None),
+            commit(0x900),
+        ],
+    );
+    assert_eq!(rows_of(d.flush().unwrap()), vec![(2, 0x900, 1)]);
+}

@@ -14,7 +14,7 @@ mod relation;
 mod row_buffer;
 mod rows;
 
-pub use decoder::{Decoder, Stats};
+pub use decoder::{Decoder, Stats, DEFAULT_MEMORY_BUDGET};
 pub use framing::{parse_frame, standby_status_update, CaptureReader, Frame};
 pub use message::{parse, Message, OldKind, RelColumn, Tuple, Value};
 

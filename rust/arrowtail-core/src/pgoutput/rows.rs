@@ -24,6 +24,8 @@ pub(super) enum Dest {
     },
     /// A held (streamed or prepared) transaction `top`, written by subtransaction `sub`.
     Held { top: u32, sub: u32, seq: u32 },
+    /// Nowhere: a change of a transaction sent again after a lost connection, handed on already.
+    Skip,
 }
 
 /// A row change.
@@ -85,6 +87,13 @@ fn target<'d>(
                 },
                 Some(sub),
             )
+        }
+        Dest::Skip => {
+            return Err(Error::decode(
+                "change",
+                at(lsn),
+                "a change handed on already has no row buffer",
+            ))
         }
     })
 }
@@ -228,6 +237,9 @@ fn change_with<'a>(
         Change::Truncate => (Op::Truncate, false, None),
     };
     let dest = d.dest(xid, lsn)?;
+    if matches!(dest, Dest::Skip) {
+        return Ok(());
+    }
     let key = (relid, rel.table.schema_version);
     let mut special = 0u64;
     let (buf, meta, sub) = target(d, dest, key, &rel, op, lsn)?;
@@ -317,6 +329,9 @@ pub(super) fn logical_message(
             seq: 0,
         }
     };
+    if matches!(dest, Dest::Skip) {
+        return Ok(());
+    }
     let (buf, meta, sub) = target(d, dest, MESSAGES_KEY, &rel, crate::arrow::Op::Message, lsn)?;
     if let [ColumnBuilder::Utf8(p), ColumnBuilder::Binary(c), ColumnBuilder::Boolean(t), ColumnBuilder::UInt64(l)] =
         &mut buf.b.columns[..]
