@@ -121,7 +121,11 @@ class RegistryServer(ProcessServer):
             *JVM_OPTS,
             f"-Dquarkus.http.port={self.port}",
             f"-Dquarkus.http.host={LOOPBACK}",
-            "-Dquarkus.management.enabled=false",
+            # The management interface is built in (enabled at build time) and listens on
+            # 0.0.0.0:9000 by default: a port of its own on loopback, so that two registries
+            # (or anything else on 9000) never collide.
+            f"-Dquarkus.management.port={free_port()}",
+            f"-Dquarkus.management.host={LOOPBACK}",
             "-Dquarkus.log.console.level=INFO",
             "-jar",
             str(self.home / "quarkus-run.jar"),
