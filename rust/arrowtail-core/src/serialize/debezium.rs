@@ -27,8 +27,6 @@
 // The core's one error enum is large (it carries a `Location`); it is returned once per batch.
 #![allow(clippy::result_large_err)]
 
-use std::collections::HashMap;
-
 use arrow_array::builder::BinaryBuilder;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{TimestampMicrosecondType, UInt32Type, UInt64Type};
@@ -36,7 +34,7 @@ use arrow_array::{Array, BinaryArray, Int32Array, RecordBatch, UInt32Array};
 use arrow_schema::Field;
 
 use super::encoder::{self, Unavailable};
-use super::keys::{bad, column, pick, BatchParts};
+use super::keys::{bad, column, pick, BatchParts, NotSent};
 use super::{json, schema, DecimalMode};
 use crate::arrow::change::names;
 use crate::partition::partition_for_key;
@@ -147,15 +145,7 @@ pub fn serialize(batch: &RecordBatch, opts: &DebeziumOptions) -> Result<Serializ
         forms,
     )
     .map_err(unsupported)?;
-    let unchanged = column(batch, names::UNCHANGED)?
-        .as_list_opt::<i32>()
-        .ok_or_else(|| bad("_unchanged is not a list"))?;
-    let unchanged_names = unchanged.values().as_string_opt::<i32>();
-    let col_index: HashMap<&str, usize> = user_fields
-        .iter()
-        .enumerate()
-        .map(|(i, f)| (f.name().as_str(), i))
-        .collect();
+    let not_sent = NotSent::new(batch, user_fields)?;
 
     // Key encoders over the row and over the old image.
     let key_fields = &bp.key_fields;
@@ -238,17 +228,7 @@ pub fn serialize(batch: &RecordBatch, opts: &DebeziumOptions) -> Result<Serializ
 
     for i in 0..rows {
         let op = op_enc(i);
-        skip_cols.clear();
-        if unchanged.is_valid(i) {
-            if let Some(names_arr) = unchanged_names {
-                let offs = unchanged.value_offsets();
-                for j in offs[i] as usize..offs[i + 1] as usize {
-                    if let Some(&c) = col_index.get(names_arr.value(j)) {
-                        skip_cols.push(c);
-                    }
-                }
-            }
-        }
+        not_sent.fill(i, &mut skip_cols);
         let skip = |c: usize| skip_cols.contains(&c);
         let has_before = before_col.is_valid(i);
         key_buf.clear();

@@ -30,6 +30,46 @@ pub(super) fn column<'b>(batch: &'b RecordBatch, name: &str) -> Result<&'b Array
         .ok_or_else(|| bad(format!("no {name} column")))
 }
 
+/// The user columns a row did not send (`_unchanged`), as column indexes, looked up per row.
+pub(super) struct NotSent<'b> {
+    lists: &'b arrow_array::ListArray,
+    names: Option<&'b arrow_array::StringArray>,
+    index: std::collections::HashMap<&'b str, usize>,
+}
+
+impl<'b> NotSent<'b> {
+    /// Reads `_unchanged` of `batch`, whose user columns are `user_fields`.
+    pub(super) fn new(batch: &'b RecordBatch, user_fields: &[&'b Field]) -> Result<Self> {
+        let lists = column(batch, names::UNCHANGED)?
+            .as_list_opt::<i32>()
+            .ok_or_else(|| bad("_unchanged is not a list"))?;
+        Ok(Self {
+            lists,
+            names: lists.values().as_string_opt::<i32>(),
+            index: user_fields
+                .iter()
+                .enumerate()
+                .map(|(i, f)| (f.name().as_str(), i))
+                .collect(),
+        })
+    }
+
+    /// Replaces `out` with the indexes of the columns row `row` did not send.
+    pub(super) fn fill(&self, row: usize, out: &mut Vec<usize>) {
+        out.clear();
+        let Some(names) = self.names else { return };
+        if !self.lists.is_valid(row) {
+            return;
+        }
+        let offsets = self.lists.value_offsets();
+        for j in offsets[row] as usize..offsets[row + 1] as usize {
+            if let Some(&c) = self.index.get(names.value(j)) {
+                out.push(c);
+            }
+        }
+    }
+}
+
 /// The `names_of` columns among `fields`/`arrays`, in the order of `names_of`.
 pub(super) fn pick<'f>(
     names_of: &[&str],

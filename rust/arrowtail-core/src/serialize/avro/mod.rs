@@ -24,8 +24,6 @@
 pub mod binary;
 pub mod types;
 
-use std::collections::HashMap;
-
 use arrow_array::builder::BinaryBuilder;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{TimestampMicrosecondType, UInt32Type, UInt64Type};
@@ -36,7 +34,7 @@ use self::binary::{nullable, value_encoder, write_long, write_string, Encoder};
 use self::types::ColumnType;
 use super::debezium::{DebeziumOptions, Serialized};
 use super::encoder::{NoEncoder, Unavailable, UNAVAILABLE};
-use super::keys::{bad, column, BatchParts, Connector};
+use super::keys::{bad, column, BatchParts, Connector, NotSent};
 use super::DecimalMode;
 use crate::arrow::change::names;
 use crate::partition::partition_for_key;
@@ -300,15 +298,7 @@ pub fn serialize(
         ))
     };
 
-    let unchanged = column(batch, names::UNCHANGED)?
-        .as_list_opt::<i32>()
-        .ok_or_else(|| bad("_unchanged is not a list"))?;
-    let unchanged_names = unchanged.values().as_string_opt::<i32>();
-    let col_index: HashMap<&str, usize> = user_fields
-        .iter()
-        .enumerate()
-        .map(|(i, f)| (f.name().as_str(), i))
-        .collect();
+    let not_sent = NotSent::new(batch, user_fields)?;
 
     let source = SourceParts {
         connector: bp.connector,
@@ -346,17 +336,7 @@ pub fn serialize(
 
     for i in 0..rows {
         let op = (bp.op)(i);
-        skip_cols.clear();
-        if unchanged.is_valid(i) {
-            if let Some(names_arr) = unchanged_names {
-                let offs = unchanged.value_offsets();
-                for j in offs[i] as usize..offs[i + 1] as usize {
-                    if let Some(&c) = col_index.get(names_arr.value(j)) {
-                        skip_cols.push(c);
-                    }
-                }
-            }
-        }
+        not_sent.fill(i, &mut skip_cols);
         let skip = |c: usize| skip_cols.contains(&c);
         let has_key = bp.has_key(op);
         key_buf.clear();
