@@ -46,8 +46,8 @@ START_TIMEOUT = 60.0
 _SETTINGS = {
     "listen_addresses": f"'{LOOPBACK}'",
     "wal_level": "logical",
-    "max_replication_slots": "20",
-    "max_wal_senders": "20",
+    "max_replication_slots": "40",
+    "max_wal_senders": "40",
     "max_prepared_transactions": "10",
     "max_connections": "100",
     # Durability is irrelevant for throw-away test data; speed is not.
