@@ -31,11 +31,9 @@ from tests.servers._process import (
     ProcessServer,
     ServerUnavailable,
     free_port,
-    kill_process,
     log_tail,
-    spawn,
+    spawn_until,
     stop_process,
-    wait_until,
 )
 from tests.servers.kafka import find_java
 
@@ -124,19 +122,13 @@ class ConnectServer(ProcessServer):
             "org.apache.kafka.connect.cli.ConnectStandalone",
             str(self.config_path),
         ]
-        self._proc = spawn(argv, self.log_path)
-        try:
-            wait_until(
-                self._has_jdbc_sink,
-                what=f"Kafka Connect on port {self.port}",
-                timeout=START_TIMEOUT,
-                proc=self._proc,
-                log=self.log_path,
-            )
-        except BaseException:
-            kill_process(self._proc)
-            self._proc = None
-            raise
+        self._proc = spawn_until(
+            argv,
+            self.log_path,
+            self._has_jdbc_sink,
+            what=f"Kafka Connect on port {self.port}",
+            timeout=START_TIMEOUT,
+        )
 
     def stop(self) -> None:
         stop_process(self._proc, sig=signal.SIGTERM, timeout=STOP_TIMEOUT)

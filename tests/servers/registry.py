@@ -28,11 +28,9 @@ from tests.servers._process import (
     ProcessServer,
     ServerUnavailable,
     free_port,
-    kill_process,
     log_tail,
-    spawn,
+    spawn_until,
     stop_process,
-    wait_until,
 )
 
 START_TIMEOUT = 120.0
@@ -130,19 +128,13 @@ class RegistryServer(ProcessServer):
             "-jar",
             str(self.home / "quarkus-run.jar"),
         ]
-        self._proc = spawn(argv, self.log_path)
-        try:
-            wait_until(
-                self._answers,
-                what=f"Apicurio Registry on port {self.port}",
-                timeout=START_TIMEOUT,
-                proc=self._proc,
-                log=self.log_path,
-            )
-        except BaseException:
-            kill_process(self._proc)
-            self._proc = None
-            raise
+        self._proc = spawn_until(
+            argv,
+            self.log_path,
+            self._answers,
+            what=f"Apicurio Registry on port {self.port}",
+            timeout=START_TIMEOUT,
+        )
 
     def stop(self) -> None:
         stop_process(self._proc, sig=signal.SIGTERM, timeout=STOP_TIMEOUT)
