@@ -72,7 +72,10 @@ DEFAULT_PRODUCER_CONFIG: dict[str, Any] = {
     "compression.type": "zstd",
     "linger.ms": 5,
     "batch.size": 1_000_000,
-    "queue.buffering.max.kbytes": 512 * 1024,
+    # The local queue of messages not yet delivered counts against the process's memory: a
+    # transaction of millions of rows is produced faster than the broker acknowledges it, so the
+    # queue fills up to this bound and then write() waits (BufferError, served by polling).
+    "queue.buffering.max.kbytes": 64 * 1024,
 }
 
 
