@@ -113,9 +113,6 @@ TABLES = ["g_types", "g_full", "g_pair", "g_nokey", "g_more", "g_toast", "g_toas
 #: ``<phase>.<table>.<part>...`` with ``phase`` ``snapshot`` or ``stream`` and ``part`` ``key``,
 #: ``value`` (payload) or ``value_schema`` / ``key_schema``.
 KEYLESS_TOMBSTONE = "keyless tombstone"
-#: Debezium's MySQL/MariaDB connectors send a ``t`` event for ``TRUNCATE TABLE``; arrowtail has
-#: the statement in its ``_ddl`` topic only.
-MY_TRUNCATE = "mysql truncate event"
 #: Differences allowed, as (regular expression over a difference's path, reason; see
 #: docs/debezium.md). A path reads ``<phase>.<table>.<part>...`` with ``phase`` ``snapshot`` or
 #: ``stream`` and ``part`` ``key`` / ``value`` (payloads) or ``key_schema`` / ``value_schema``;
@@ -255,11 +252,6 @@ def _key_of(event: tuple[Any, Any]) -> str:
     return json.dumps(after, sort_keys=True)
 
 
-def _op(event: tuple[Any, Any]) -> str | None:
-    value = event[1]
-    return None if value is None else str(value["payload"]["op"])
-
-
 def _is_snapshot(event: tuple[Any, Any]) -> bool:
     value = event[1]
     return value is not None and value["payload"]["op"] == "r"
@@ -351,11 +343,6 @@ def _assert_same_events(
             seen.add(KEYLESS_TOMBSTONE)
             t_stream = [e for e in t_stream if e != (None, None)]
         o_stream = [e for e in ours if not _is_snapshot(e)]
-        allowed_names = {p for p, _ in allowed}
-        if MY_TRUNCATE in allowed_names and not any(_op(e) == "t" for e in o_stream):
-            if any(_op(e) == "t" for e in t_stream):
-                seen.add(MY_TRUNCATE)
-                t_stream = [e for e in t_stream if _op(e) != "t"]
         shapes = [(e[0] is None, e[1] is None) for e in t_stream]
         assert [(e[0] is None, e[1] is None) for e in o_stream] == shapes, table
         for a, b in zip(o_stream, t_stream, strict=True):
@@ -480,11 +467,6 @@ MY_ALLOWED: list[tuple[str, str]] = [
         KEYLESS_TOMBSTONE,
         "a tombstone deletes by key in a compacted topic; with no key it deletes nothing, and a "
         "compacted topic refuses it",
-    ),
-    (
-        MY_TRUNCATE,
-        "TRUNCATE TABLE is a statement in the binlog; arrowtail's MySQL source passes it on as "
-        "a _ddl row, not as a truncate of the table",
     ),
     (r"\.value\.source\.version$", "each producer writes its own version"),
     (r"\.value\.ts_(ms|us|ns)$", "when the event was produced, not a fact of the change"),
