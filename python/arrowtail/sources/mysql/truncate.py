@@ -98,7 +98,8 @@ class Truncates:
     def _remember(self, table: str, batch: pa.RecordBatch) -> None:
         if table.startswith("_") or not batch.num_rows:
             return
-        last = pc.max(batch.column("_pos")).as_py()
+        # A batch's rows are in commit order: its last row has its latest position.
+        last = batch.column("_pos")[batch.num_rows - 1].as_py()
         known = self._layouts.get(table)
         if known is None or last >= known[1]:
             self._layouts[table] = (batch.schema, last)
