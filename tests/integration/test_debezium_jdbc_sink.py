@@ -8,7 +8,8 @@ Covered: REPLICA IDENTITY DEFAULT, FULL and USING INDEX, a composite key, a tabl
 primary key (no Kafka key; the sink inserts), primary-key changes, deletes (with tombstones),
 NULLs in every column, every type of the type mapping (PostgreSQL with the type matrix's values,
 MariaDB every integer width, temporal type, string, binary, ENUM, SET, BIT, JSON, UUID, INET6), a
-PostgreSQL TRUNCATE (the sink's ``truncate.enabled``), unchanged TOAST values (re-read with
+PostgreSQL TRUNCATE and a MariaDB TRUNCATE TABLE followed by new rows (the sink's
+``truncate.enabled``), unchanged TOAST values (re-read with
 ``--toast-reselect``; under REPLICA IDENTITY FULL from the old row), and columns added and dropped
 while streaming (the sink's ``schema.evolution=basic``). What the sink cannot write (arrays of
 decimals and dates, timetz into MariaDB, a TIME below zero or past 24:00; docs/debezium.md) is
@@ -178,6 +179,7 @@ MY_SCHEMA = [
     "CREATE TABLE m_pair (a int, b varchar(10), v int NOT NULL, PRIMARY KEY (a, b))",
     # Not given to the sink: its MicroTime handling takes a time of day (docs/debezium.md).
     "CREATE TABLE m_times (id int PRIMARY KEY, d time(6))",
+    "CREATE TABLE m_trunc (id int PRIMARY KEY, v varchar(20))",
 ]
 MY_SEED = [
     "INSERT INTO m_items SELECT seq, CONCAT('n', seq), UUID(), SEC_TO_TIME(seq * 61.5), "
@@ -185,6 +187,7 @@ MY_SEED = [
     "IF(seq % 3 = 0, NULL, 'note') FROM seq_1_to_30",
     "INSERT INTO m_pair SELECT seq % 4, CONCAT('b', seq), seq FROM seq_1_to_12",
     "INSERT INTO m_times VALUES (1, '-01:30:00.5')",
+    "INSERT INTO m_trunc SELECT seq, CONCAT('v', seq) FROM seq_1_to_5",
 ]
 MY_WORKLOAD = [
     "UPDATE m_items SET note = 'changed', d = '23:59:59.5' WHERE id % 4 = 0",
@@ -196,6 +199,9 @@ MY_WORKLOAD = [
     "UPDATE m_pair SET b = CONCAT(b, '!') WHERE a = 1",
     "DELETE FROM m_pair WHERE a = 2",
     "INSERT INTO m_times VALUES (2, '-838:59:59'), (3, '838:59:59.000001')",
+    "UPDATE m_trunc SET v = 'before truncate' WHERE id = 1",
+    "TRUNCATE TABLE m_trunc",
+    "INSERT INTO m_trunc VALUES (1, 'after'), (7, 'new')",
 ]
 
 
@@ -253,7 +259,7 @@ MY_MORE_WORKLOAD = [
     "UPDATE m_evolve SET a = 'dropped' WHERE id = 3",
     "DELETE FROM m_evolve WHERE id = 4",
 ]
-MY_KEYED = ["m_items", "m_pair", "m_types", "m_evolve"]
+MY_KEYED = ["m_items", "m_pair", "m_types", "m_evolve", "m_trunc"]
 
 
 def jdbc_sink(
@@ -366,8 +372,8 @@ def pg_source(postgres: Any, kafka: Any, tmp_path_factory: Any) -> Iterator[Topi
 
 @pytest.fixture(scope="module")
 def my_source(mariadb: Any, kafka: Any, tmp_path_factory: Any) -> Iterator[Topics]:
-    """The MariaDB tables, seed streamed by an initial snapshot, then the workload (with schema
-    changes), into Kafka as :func:`pg_source` does."""
+    """The MariaDB tables, seed streamed by an initial snapshot, then the workload (with a
+    TRUNCATE TABLE and schema changes), into Kafka as :func:`pg_source` does."""
     db = "dbz_my"
     conn = mariadb.connect()
     with conn.cursor() as cur:
@@ -670,6 +676,11 @@ def _assert_mariadb_messages(kafka: Any, prefix: str, mariadb: Any) -> None:
     types = _values(kafka, f"{prefix}.{db}.m_types")
     first = next(e["payload"]["after"] for e in types if e["payload"]["after"]["id"] == 1)
     assert first["ts"] == "2001-02-03T04:05:06.5Z"
+    # TRUNCATE TABLE: a truncate event in the table's topic, between the rows around it.
+    trunc = [e["payload"] for e in _values(kafka, f"{prefix}.{db}.m_trunc")]
+    ops = [(p["op"], (p["after"] or {}).get("id")) for p in trunc]
+    assert ops[5:] == [("u", 1), ("t", None), ("c", 1), ("c", 7)]
+    assert trunc[6]["before"] is None and trunc[6]["source"]["table"] == "m_trunc"
 
 
 def test_mariadb_through_debezium_jdbc_sink(

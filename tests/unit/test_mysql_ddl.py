@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from arrowtail.sources.mysql.ddl import DdlFollower, UnfollowedDdl
+from arrowtail.sources.mysql.ddl import DdlFollower, UnfollowedDdl, touched_tables, truncated_table
 from arrowtail.sources.mysql.schema import Collations, TableInfo
 
 COLLATIONS = Collations(
@@ -232,3 +232,21 @@ def test_statements_a_general_parser_does_not_follow(
     assert list(tables) == [where]
     assert tables[where].names == names
     assert [d[1] for d in tables[where].details] == collations
+
+
+def test_truncated_table_names_the_table_of_a_truncate_only() -> None:
+    assert truncated_table("TRUNCATE TABLE `db`.`t`", "other") == ("db", "t")
+    assert truncated_table("truncate t", "db") == ("db", "t")
+    assert truncated_table("/* c */ TRUNCATE TABLE t WAIT 5", "db") == ("db", "t")
+    assert truncated_table("ALTER TABLE t TRUNCATE PARTITION p0", "db") is None
+    assert truncated_table("DROP TABLE t", "db") is None
+
+
+def test_touched_tables_of_ddl_statements() -> None:
+    known = [("db", "a"), ("db", "b"), ("x", "c")]
+    assert touched_tables("ALTER TABLE a ADD COLUMN n int", "db", known) == {("db", "a")}
+    assert touched_tables("ALTER TABLE a DROP COLUMN gone", "db", known) == {("db", "a")}
+    assert touched_tables("RENAME TABLE a TO z", "db", known) == {("db", "a"), ("db", "z")}
+    assert touched_tables("DROP DATABASE db", "db", known) == {("db", "a"), ("db", "b")}
+    assert touched_tables("CREATE INDEX i ON a (n)", "db", known) == set()
+    assert touched_tables("ALTER TABLE a ADD COLUMN (", "db", known) == {("db", "a")}

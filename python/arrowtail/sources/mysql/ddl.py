@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from arrowtail.sources.mysql.schema import Collations, TableInfo
 
@@ -507,3 +507,30 @@ def _index(info: TableInfo, name: str) -> int:
         if known.lower() == lowered:
             return i
     raise ValueError(f"no column {name!r}")
+
+
+def truncated_table(statement: str, database: str) -> TableKey | None:
+    """The table a ``TRUNCATE [TABLE] name`` statement empties (run with default database
+    ``database``); None for any other statement. MySQL and MariaDB truncate one table per
+    statement (reference manuals, "TRUNCATE TABLE Statement")."""
+    toks = _Tokens(statement)
+    if not toks.accept("TRUNCATE"):
+        return None
+    toks.accept("TABLE")
+    try:
+        return toks.table(database)
+    except ValueError:
+        return None
+
+
+def touched_tables(
+    statement: str, database: str, known: Iterable[TableKey]
+) -> set[TableKey] | None:
+    """The tables whose columns a DDL statement may have created, changed, renamed or dropped
+    (``known``: tables to consider for statements that name no table, like ``DROP DATABASE``);
+    None when the statement cannot be read, so that the caller assumes every table."""
+    follower = DdlFollower(Collations([]), lambda _db: None)
+    try:
+        return follower.apply({k: TableInfo() for k in known}, statement, database)
+    except UnfollowedDdl as exc:
+        return set(exc.tables) or None

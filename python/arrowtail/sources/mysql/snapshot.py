@@ -30,6 +30,7 @@ import pyarrow as pa
 from arrowtail._core import TextRowsBuilder
 from arrowtail.exceptions import SourceError
 from arrowtail.sources.base import TableBatch
+from arrowtail.sources.marks import SnapshotMarks
 from arrowtail.sources.mysql.replication import binlog_status
 
 log = logging.getLogger("arrowtail.mysql.snapshot")
@@ -250,11 +251,16 @@ def snapshot_table(
 
 def snapshot(conn: Any, point_position: int, tables: list[tuple[str, str]]) -> Iterator[TableBatch]:
     """Reads ``tables`` inside the snapshot transaction already started on ``conn``, then ends
-    it and closes ``conn``."""
+    it and closes ``conn``. The batches carry Debezium's snapshot markers
+    (:mod:`arrowtail.sources.marks`)."""
     snapshot_ts = dt.datetime.now(UTC)
+    marks = SnapshotMarks(f"{tables[0][0]}.{tables[0][1]}" if tables else None)
     try:
         for schema, table in tables:
-            yield from snapshot_table(conn, schema, table, point_position, snapshot_ts)
+            for batch in snapshot_table(conn, schema, table, point_position, snapshot_ts):
+                yield from marks.batch(batch)
+            yield from marks.table_done(f"{schema}.{table}")
+        yield from marks.finish()
         conn.rollback()
     finally:
         conn.close()

@@ -12,6 +12,9 @@ has; nothing is skipped silently. A lost connection or server restart is retried
 A transaction whose binlog bytes read so far pass ``memory_budget`` goes to disk while it is open
 (:mod:`arrowtail.spill`); at its commit its rows are handed on from there, ``drain_bytes`` of
 them per poll, and the position comes with the last of them.
+
+A ``TRUNCATE TABLE`` reaches the sink as its ``_ddl`` row and as a ``t`` row of the table
+(:mod:`arrowtail.sources.mysql.truncate`).
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from arrowtail.sources.mysql.replication import (
     privileges,
     tls_options,
 )
+from arrowtail.sources.mysql.truncate import Truncates
 from arrowtail.spill import Spill
 
 log = logging.getLogger("arrowtail.mysql")
@@ -164,6 +168,8 @@ class MySqlSource:
         #: The run's schema versions, shared by every binlog decoder (one per connection) and
         #: the snapshot, so each batch is numbered for the whole run where it is made.
         self.schema_versions = _core.SchemaVersions()
+        #: Turns each TRUNCATE statement into a ``t`` row of its table.
+        self._truncates = Truncates(self._conn.query_connection, self.schema_versions, self._wanted)
 
     def open(self, start: PositionJSON | None) -> None:
         # Spill files of a run that died before its transaction's commit.
@@ -268,6 +274,7 @@ class MySqlSource:
             self._facts.basename = _basename(self._file)
             table, _version, rows = batch
             version, rows = self.schema_versions.assign(table, rows)
+            self._truncates.seen([(table, version, rows)])
             return Chunk(self._facts.annotate([(table, version, rows)]))
         # Snapshot complete: its position covers every row read; stream from there on.
         self._snapshot = None
@@ -376,6 +383,7 @@ class MySqlSource:
         if not buf:
             self.caught_up = True
         batches = [b for b in self._decode(bytes(buf)) if self._wanted(b[0])]
+        batches = self._truncates.apply(batches)
         outcome = self._decoder.take_outcome()
         if outcome is False:
             self._spill.discard()
@@ -434,6 +442,7 @@ class MySqlSource:
 
     def _facts_of(self, rows: Iterator[TableBatch]) -> Iterator[TableBatch]:
         for row in rows:
+            self._truncates.seen([row])
             yield from self._facts.annotate([row])
 
     def _drain(self) -> Chunk:

@@ -379,6 +379,10 @@ class IncrementalSnapshots:
             rows = rows.set_column(
                 i, rows.schema.field(i), pa.array([high] * rows.num_rows, pa.uint64())
             )
+            # Debezium's marker of incremental snapshot rows (source.snapshot = incremental).
+            meta = dict(rows.schema.metadata or {})
+            meta[b"arrowtail.snapshot"] = b"incremental"
+            rows = rows.replace_schema_metadata(meta)
             version = 1
             if self._versions is not None:
                 version, rows = self._versions.assign(held.table, rows)

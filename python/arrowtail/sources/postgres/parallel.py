@@ -40,6 +40,7 @@ from arrowtail import _core
 from arrowtail.lazy import call
 from arrowtail.progress import TableProgress
 from arrowtail.sources.base import TableBatch
+from arrowtail.sources.marks import SnapshotMarks
 from arrowtail.sources.postgres import client as pgproto
 from arrowtail.sources.postgres import snapshot as pg_snapshot
 from arrowtail.sources.postgres.admin import publication_filters
@@ -313,7 +314,9 @@ def snapshot(
                     conn, tables, chunk_rows, publication, SnapshotState(resume), threads
                 ),
             )
-            yield from _consume(threads, state, chunk_rows)
+            # A resumed snapshot handed on its first row before (docs/debezium.md).
+            first = f"{tables[0][0]}.{tables[0][1]}" if tables and resume is None else None
+            yield from _consume(threads, state, chunk_rows, SnapshotMarks(first))
         finally:
             threads.shut()
         conn.rollback()
@@ -420,12 +423,13 @@ def _page_pieces(
 
 
 def _consume(
-    threads: _Threads, state: SnapshotState, chunk_rows: int
+    threads: _Threads, state: SnapshotState, chunk_rows: int, marks: SnapshotMarks
 ) -> Iterator[TableBatch | Progress]:
     """The consumer side: batches with ``_seq`` numbered per table, progress per table and
     overall, and a :class:`Progress` after a finished piece once ``chunk_rows`` rows or
     :data:`PROGRESS_SECONDS` passed since the last one (each is a commit of the sink, so many
-    small tables do not make one each), until every thread has ended."""
+    small tables do not make one each), until every thread has ended. ``marks`` holds batches
+    back until it knows their snapshot markers (a table ends when its last piece is done)."""
     bars: dict[str, TableProgress] = {}
     planned: dict[str, int] = {}
     finished: dict[str, int] = {}
@@ -474,7 +478,7 @@ def _consume(
             bars[table].advance(batch.num_rows)
             if overall is not None:
                 overall.advance(batch.num_rows)
-            yield (table, version, batch)
+            yield from marks.batch((table, version, batch))
         elif kind == "done":
             piece = item[1]
             table = piece.shape.name
@@ -483,9 +487,10 @@ def _consume(
             state.finish_piece(piece, seqs.get(table, state.seq(table)))
             if table_finished(table):
                 close_table(table)
+                yield from marks.table_done(table)
             if due():
                 marked_rows, marked_at = overall.rows if overall else 0, time.monotonic()
-                yield Progress(state.to_json())
+                yield from marks.other(Progress(state.to_json()))
         elif kind == "total":
             # An estimate (pg_class.reltuples) of every table still to read.
             overall = TableProgress("snapshot (all tables)", item[1])
@@ -497,13 +502,15 @@ def _consume(
             planned[table] = count
             if table_finished(table):
                 close_table(table)
+                yield from marks.table_done(table)
                 if due():
                     marked_rows, marked_at = overall.rows if overall else 0, time.monotonic()
-                    yield Progress(state.to_json())
+                    yield from marks.other(Progress(state.to_json()))
         elif kind == "error":
             raise item[1]
         elif kind == "exit":
             exits += 1
+    yield from marks.finish()
     if overall is not None:
         overall.close()
         log.info(

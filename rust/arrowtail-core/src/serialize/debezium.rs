@@ -193,7 +193,7 @@ pub fn serialize(batch: &RecordBatch, opts: &DebeziumOptions) -> Result<Serializ
         server_id: bp.server_id.unwrap_or(opts.server_id),
     };
     let tail = envelope_tail(opts.ts_ms, opts.ts_us);
-    let mut src_tx: Option<(u64, u64, i64, bool)> = None;
+    let mut src_tx: Option<(u64, u64, i64, &str)> = None;
     let mut src_prefix = Vec::new();
     let mut src_buf = Vec::new();
 
@@ -239,7 +239,8 @@ pub fn serialize(batch: &RecordBatch, opts: &DebeziumOptions) -> Result<Serializ
         let key = has_key.then_some(key_buf.as_slice());
 
         // `source` changes only between transactions, except for its `_seq` fields.
-        let tx = (pos.value(i), xid.value(i), commit_ts.value(i), op == "r");
+        let marker = bp.marks.marker(op, seq.value(i));
+        let tx = (pos.value(i), xid.value(i), commit_ts.value(i), marker);
         if src_tx != Some(tx) {
             src_prefix.clear();
             source_parts.prefix(&mut src_prefix, tx.0, tx.1, tx.2, tx.3);
@@ -399,16 +400,16 @@ struct SourceParts<'a> {
 
 impl SourceParts<'_> {
     /// Everything of `source` that is the same for all rows of a transaction (and snapshot
-    /// flag); what follows depends on `_seq` ([`suffix`](Self::suffix)).
-    fn prefix(&self, out: &mut Vec<u8>, pos: u64, xid: u64, us: i64, snapshot: bool) {
+    /// marker, `false` for a change from the log); what follows depends on `_seq`
+    /// ([`suffix`](Self::suffix)).
+    fn prefix(&self, out: &mut Vec<u8>, pos: u64, xid: u64, us: i64, marker: &str) {
+        let snapshot = marker != "false";
         out.extend_from_slice(&self.head);
         out.extend_from_slice(b",\"ts_ms\":");
         json::write_i64(out, us.div_euclid(1000));
-        out.extend_from_slice(if snapshot {
-            b",\"snapshot\":\"true\",\"db\":"
-        } else {
-            b",\"snapshot\":\"false\",\"db\":"
-        });
+        out.extend_from_slice(b",\"snapshot\":\"");
+        out.extend_from_slice(marker.as_bytes());
+        out.extend_from_slice(b"\",\"db\":");
         json::write_str(out, if self.mysql { self.ns } else { self.database });
         out.extend_from_slice(b",\"sequence\":null,\"ts_us\":");
         json::write_i64(out, us);

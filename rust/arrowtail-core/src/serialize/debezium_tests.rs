@@ -604,3 +604,69 @@ fn mysql_timestamps_have_as_few_fraction_digits_as_needed() {
     has(&half, r#""at":"2001-02-03T04:05:06.500000Z""#);
     has(&whole, r#""at":"1970-01-01T00:00:01.000000Z""#);
 }
+
+/// Snapshot reads of ids 0..n (`_seq` = id) with `metadata` added to the batch's schema.
+fn snapshot_rows(n: u32, metadata: &[(&str, &str)]) -> RecordBatch {
+    let mut b = ChangeBuilder::new(table(SourceKind::Postgres, "public.t")).unwrap();
+    for i in 0..n {
+        push(&mut b.columns, i64::from(i), None, None);
+        b.finish_row(meta(Op::Read, i), false, &[]);
+    }
+    let batch = b.flush().unwrap().remove(0);
+    let mut md = batch.schema().metadata().clone();
+    md.extend(metadata.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let schema = Arc::new(arrow_schema::Schema::new_with_metadata(
+        batch.schema().fields().clone(),
+        md,
+    ));
+    RecordBatch::try_new(schema, batch.columns().to_vec()).unwrap()
+}
+
+/// The `source.snapshot` value of every message but tombstones.
+fn markers(values: &arrow_array::BinaryArray) -> Vec<String> {
+    (0..values.len())
+        .filter_map(|i| text(values, i))
+        .map(|v| {
+            let at = v.find(r#""snapshot":""#).unwrap() + 12;
+            v[at..at + v[at..].find('"').unwrap()].to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn snapshot_rows_carry_the_markers_named_by_seq() {
+    let batch = snapshot_rows(
+        4,
+        &[(
+            "arrowtail.snapshot_marks",
+            "0:first,3:last_in_data_collection",
+        )],
+    );
+    let out = serialize(&batch, &opts()).unwrap();
+    assert_eq!(
+        markers(&out.values),
+        ["first", "true", "true", "last_in_data_collection"]
+    );
+    // A slice keeps the markers on their rows.
+    let out = serialize(&batch.slice(2, 2), &opts()).unwrap();
+    assert_eq!(markers(&out.values), ["true", "last_in_data_collection"]);
+    // Without marks every snapshot row is "true"; streamed changes stay "false".
+    let out = serialize(&snapshot_rows(2, &[]), &opts()).unwrap();
+    assert_eq!(markers(&out.values), ["true", "true"]);
+    let out = serialize(&sample(SourceKind::Postgres, "public.t"), &opts()).unwrap();
+    assert!(markers(&out.values).iter().all(|m| m == "false"));
+}
+
+#[test]
+fn incremental_snapshot_rows_say_incremental() {
+    let batch = snapshot_rows(2, &[("arrowtail.snapshot", "incremental")]);
+    let out = serialize(&batch, &opts()).unwrap();
+    assert_eq!(markers(&out.values), ["incremental", "incremental"]);
+}
+
+#[test]
+fn a_malformed_marker_is_a_clear_error() {
+    let batch = snapshot_rows(1, &[("arrowtail.snapshot_marks", "0:bogus")]);
+    let err = serialize(&batch, &opts()).unwrap_err().to_string();
+    assert!(err.contains("arrowtail.snapshot_marks"), "{err}");
+}

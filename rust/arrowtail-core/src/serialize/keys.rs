@@ -13,6 +13,7 @@ use arrow_schema::{DataType, Field};
 
 use super::debezium::{wrap, DebeziumOptions};
 use super::encoder::{self, NoEncoder, ObjectEncoder};
+use super::marks::SnapshotMarks;
 use super::schema;
 use super::Forms;
 use crate::arrow::change::names;
@@ -147,6 +148,8 @@ pub(super) struct BatchParts<'b> {
     pub key_arrays: Vec<ArrayRef>,
     /// `_op` of row `i` (plain or dictionary-encoded strings).
     pub op: Box<dyn Fn(usize) -> &'b str + 'b>,
+    /// Each row's `source.snapshot` marker.
+    pub marks: SnapshotMarks,
 }
 
 impl<'b> BatchParts<'b> {
@@ -207,6 +210,7 @@ impl<'b> BatchParts<'b> {
             }
             other => return Err(bad(format!("_op has type {other}"))),
         };
+        let marks = SnapshotMarks::new(schema)?;
         Ok(Self {
             qualified,
             ns,
@@ -223,6 +227,7 @@ impl<'b> BatchParts<'b> {
             key_fields,
             key_arrays,
             op,
+            marks,
         })
     }
 

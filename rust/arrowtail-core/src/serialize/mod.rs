@@ -8,6 +8,7 @@
 //!   and key changes.
 //! - [`keys`]: what both read from a batch first, and the key-only pass ([`row_keys`]) that
 //!   partitions Arrow IPC messages without writing JSON values.
+//! - [`marks`]: each snapshot row's `source.snapshot` marker, from the readers' metadata.
 //! - [`schema`]: the Kafka Connect JSON schemas for `{"schema":..,"payload":..}` messages.
 //! - [`avro`]: the same events in Avro, in the Confluent wire format of a schema registry.
 
@@ -16,6 +17,7 @@ pub mod debezium;
 pub mod encoder;
 pub mod json;
 pub mod keys;
+pub mod marks;
 pub mod schema;
 
 pub use debezium::{serialize, DebeziumOptions, Serialized};

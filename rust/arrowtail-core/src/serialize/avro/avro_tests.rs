@@ -211,3 +211,29 @@ fn names_avro_refuses_are_adjusted() {
         "my_app.public.t_1.Key"
     );
 }
+
+#[test]
+fn snapshot_markers_are_written_as_the_json_path_writes_them() {
+    let mut b = ChangeBuilder::new(table("public.t")).unwrap();
+    for i in 0..3u32 {
+        push(&mut b.columns, i64::from(i), None, None);
+        b.finish_row(meta(Op::Read, i), false, &[]);
+    }
+    let batch = b.flush().unwrap().remove(0);
+    let mut md = batch.schema().metadata().clone();
+    md.insert("arrowtail.snapshot_marks".into(), "0:first,2:last".into());
+    let schema = Arc::new(arrow_schema::Schema::new_with_metadata(
+        batch.schema().fields().clone(),
+        md,
+    ));
+    let batch = RecordBatch::try_new(schema, batch.columns().to_vec()).unwrap();
+    let out = serialize(&batch, &opts(), IDS).unwrap();
+    for (i, marker) in ["first", "true", "last"].iter().enumerate() {
+        // The snapshot field: the union's first branch, then the marker string.
+        let mut want = vec![0];
+        binary::write_string(&mut want, marker);
+        binary::write_string(&mut want, "shop");
+        let v = out.values.value(i);
+        assert!(v.windows(want.len()).any(|w| w == want), "{marker}: {v:?}");
+    }
+}

@@ -330,7 +330,7 @@ pub fn serialize(
     let mut key_buf = Vec::new();
     let mut old_key_buf = Vec::new();
     let mut buf = Vec::new();
-    let mut src_tx: Option<(u64, u64, i64, bool)> = None;
+    let mut src_tx: Option<(u64, u64, i64, &str)> = None;
     let mut src_prefix = Vec::new();
     let key_id = ids.key.unwrap_or(0);
 
@@ -348,7 +348,8 @@ pub fn serialize(
         }
         let key = has_key.then_some(key_buf.as_slice());
 
-        let tx = (pos.value(i), xid.value(i), commit_ts.value(i), op == "r");
+        let marker = bp.marks.marker(op, seq.value(i));
+        let tx = (pos.value(i), xid.value(i), commit_ts.value(i), marker);
         if src_tx != Some(tx) {
             src_prefix.clear();
             source.prefix(&mut src_prefix, tx.0, tx.1, tx.2, tx.3);
@@ -511,7 +512,8 @@ struct SourceParts<'a> {
 impl SourceParts<'_> {
     /// Everything of `source` that is the same for all rows of a transaction, up to the
     /// `_seq`-dependent fields ([`suffix`](Self::suffix)).
-    fn prefix(&self, out: &mut Vec<u8>, pos: u64, xid: u64, us: i64, snapshot: bool) {
+    fn prefix(&self, out: &mut Vec<u8>, pos: u64, xid: u64, us: i64, marker: &str) {
+        let snapshot = marker != "false";
         let mysql = self.connector != Connector::Postgres;
         write_string(out, crate::VERSION);
         write_string(out, self.connector.name());
@@ -519,7 +521,7 @@ impl SourceParts<'_> {
         write_long(out, us.div_euclid(1000));
         // snapshot: the union's first branch, the enum string.
         out.push(0);
-        write_string(out, if snapshot { "true" } else { "false" });
+        write_string(out, marker);
         write_string(out, if mysql { self.ns } else { self.database });
         out.push(0); // sequence
         out.push(2);
