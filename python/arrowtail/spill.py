@@ -4,14 +4,14 @@ A binlog transaction's ``_pos`` is the end of its commit event, and a PostgreSQL
 streamed in progress or prepared learns its commit only at Stream Commit / Commit Prepared, so
 their rows are final only at the end. A source whose open transactions outgrow its memory budget
 takes the rows out of the decoder unstamped and adds them here (one :class:`Spill` per
-transaction): Arrow IPC stream files, one per table and schema version,
-in a directory of their own (under ``spill_dir``, by default the system's temporary directory).
+transaction): Arrow IPC stream files, one per table and schema version, in a directory of their
+own (under ``spill_dir``, by default the system's temporary directory).
 At the commit, :meth:`Spill.drain` reads them back in order, batch by batch, with ``_pos``,
 ``_commit_ts`` and (when the commit gives it) ``_xid`` set, and removes the files; a rollback or
 a lost connection removes them with :meth:`Spill.discard`. Rows added with the subtransaction that
-wrote them are left out of the drain once :meth:`Spill.abort` names that subtransaction. The directory's name carries the
-process id, so :meth:`Spill.remove_leftovers` can delete those of runs that died (SIGKILL, crash)
-without touching a live run's.
+wrote them are left out of the drain once :meth:`Spill.abort` names that subtransaction. The
+directory's name carries the process id, so :meth:`Spill.remove_leftovers` can delete those of
+runs that died (SIGKILL, crash) without touching a live run's.
 """
 
 from __future__ import annotations

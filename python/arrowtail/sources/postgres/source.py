@@ -50,7 +50,6 @@ from arrowtail.config import WIRES
 from arrowtail.exceptions import ConfigError, SourceError
 from arrowtail.lazy import call
 from arrowtail.redact import redact_url, scrub
-from arrowtail.spill import Spill
 from arrowtail.sources.base import Chunk, PositionJSON, TableBatch, retry_with_backoff
 from arrowtail.sources.postgres import admin as pg_admin
 from arrowtail.sources.postgres import errors as pg_errors
@@ -70,6 +69,7 @@ from arrowtail.sources.postgres.replication import (
 )
 from arrowtail.sources.postgres.snapshot import DEFAULT_CHUNK_ROWS as DEFAULT_SNAPSHOT_CHUNK_ROWS
 from arrowtail.sources.postgres.toast import ToastReselect
+from arrowtail.spill import Spill
 from arrowtail.tables import parse_all as parse_tables
 
 log = logging.getLogger("arrowtail.postgres")
