@@ -13,9 +13,8 @@
 //! rows at once.
 //!
 //! Memory bound: the output builders hold what was decoded since the last flush; held transactions
-//! hold all their rows (in Arrow form) until they end. PostgreSQL streams a transaction once it
-//! exceeds `logical_decoding_work_mem`, so held memory is roughly the Arrow size of the in-flight
-//! streamed and prepared transactions; [`Decoder::held_rows`] reports it so a source can watch it.
+//! hold their rows (in Arrow form) until they end, or until a source takes them out
+//! ([`Decoder::held_bytes`] says how much came since the last time; see `spill.rs`).
 //!
 //! An ordinary transaction is sent only once committed, and Begin already carries everything its
 //! rows are stamped with, so once the messages of the open transaction since the last flush pass
