@@ -10,7 +10,8 @@ With a small ``logical_decoding_work_mem`` the server streams a large transactio
 instead; its rows go to disk past the budget until Stream Commit. A streamed transaction with a
 savepoint rolled back in its middle reaches Parquet (and Kafka) with the same RSS ceiling, without
 the rolled-back rows and with the spill directory empty afterwards; a walsender terminated while
-rows of it wait on disk still hands on each change once."""
+rows of it wait on disk still hands on each change once. Prepared transactions (a slot with
+two-phase decoding) wait on disk from their PREPARE until COMMIT or ROLLBACK PREPARED."""
 
 from __future__ import annotations
 
@@ -315,3 +316,63 @@ def test_streamed_transaction_through_the_spill_reaches_kafka_once(
     assert len({e["source"]["lsn"] for e in events}) == 1
     total = sum(e["after"]["n"] for e in events)
     assert total == source_digest(streamed)[1]
+
+
+def test_prepared_transactions_wait_on_disk_until_commit_or_rollback_prepared(
+    postgres: Any, streamed: Any, tmp_path: Path
+) -> None:
+    rows = 50_000
+    streamed.execute("TRUNCATE big")
+    # A slot that decodes prepared transactions at their PREPARE (two-phase).
+    streamed.execute(
+        "SELECT pg_create_logical_replication_slot('spill_2pc', 'pgoutput', false, true)"
+    )
+    for gid, first in (("kept", 1), ("dropped", -rows)):
+        streamed.execute("BEGIN")
+        streamed.execute(
+            "INSERT INTO big SELECT g, md5(g::text), g FROM generate_series(%s, %s) g",
+            (first, first + rows - 1),
+        )
+        streamed.execute(f"PREPARE TRANSACTION '{gid}'")
+    dsn = postgres.dsn_for(postgres.app_user, postgres.app_password, STREAMED_DB)
+    spill_dir = tmp_path / "spill"
+    source = PostgresSource(
+        dsn,
+        slot="spill_2pc",
+        publication=PUB,
+        memory_budget=256 << 10,
+        max_poll_bytes=256 << 10,
+        spill_dir=str(spill_dir),
+    )
+    source.open(None)
+    got: list[pa.RecordBatch] = []
+    positions: list[Any] = []
+
+    def step() -> bool:
+        chunk = source.poll(0.5)
+        got.extend(b for table, _v, b in chunk.batches if table == "public.big")
+        if chunk.position is not None:
+            positions.append(chunk.position)
+        return len(list(spill_dir.glob("*"))) == 2
+
+    try:
+        # Both prepared transactions reach the source and wait on disk for their outcome.
+        wait_for(step, "rows of both prepared transactions on disk", timeout=120)
+        assert not got
+        streamed.execute("ROLLBACK PREPARED 'dropped'")
+        streamed.execute("COMMIT PREPARED 'kept'")
+
+        def done() -> bool:
+            step()
+            return bool(positions) and sum(b.num_rows for b in got) >= rows
+
+        wait_for(done, "the committed prepared transaction", timeout=120)
+        for _ in range(3):
+            step()
+    finally:
+        source.close()
+    ids = sorted(i for b in got for i in b["id"].to_pylist())
+    assert ids == list(range(1, rows + 1))
+    assert len({p for b in got for p in b["_pos"].to_pylist()}) == 1
+    assert replay_digest(got) == source_digest(streamed)
+    assert list(spill_dir.iterdir()) == []
