@@ -214,7 +214,8 @@ def test_streamed_transaction_spills_and_reaches_parquet_in_bounded_memory(
     cmd += ["--memory-budget", str(16 << 20), "--spill-dir", str(spill_dir)]
     cmd += ["--idle-exit", "3", "--log-format", "text"]
     env = env_for(postgres)
-    output = run_within_memory(cmd, tmp_path / "run.log", env, timeout=3600, ceiling_mb=340)
+    # About 225 MB measured; 347 and 380 MB at 10M rows (the soak in docs/reliability.md).
+    output = run_within_memory(cmd, tmp_path / "run.log", env, timeout=3600, ceiling_mb=450)
     assert postgres.app_password not in output
     # Streamed in progress, and kept on disk past the budget.
     assert "goes to disk" in output, output
