@@ -125,6 +125,19 @@ class PgOutputDecoder:
     def held_rows(self) -> int:
         """Rows of streamed or prepared transactions waiting for their outcome."""
     @property
+    def held_bytes(self) -> int:
+        """Bytes of messages of streamed or prepared transactions since their rows were last
+        taken out."""
+    def take_held_rows(self) -> list[tuple[int, int, str, int, pa.RecordBatch]]:
+        """``(xid, subxid, table, schema_version, batch)``: the rows of streamed and prepared
+        transactions taken out unstamped, each batch written by one subtransaction."""
+    def take_spill_events(self) -> list[tuple[int, int | None]]:
+        """``(xid, subxid)`` for a subtransaction's abort, ``(xid, None)`` for a transaction
+        whose rows taken out are void, oldest first."""
+    def take_spilled_commit(self) -> tuple[int, int, int] | None:
+        """``(xid, commit_lsn, commit_ts_us)`` of a transaction whose rows were taken out, once
+        ``flush`` returned every row committed before it."""
+    @property
     def stats(self) -> dict[str, int]:
         """``special_numerics``, ``aborted_rows``, ``messages``."""
     def _panic_for_test(self, message: str) -> None:

@@ -139,7 +139,8 @@ def _add_run_options(p: argparse.ArgumentParser, *, snapshot: bool = True) -> No
     p.add_argument(
         "--spill-dir",
         metavar="DIR",
-        help="MySQL/MariaDB: where a transaction past --memory-budget waits for its commit "
+        help="where a transaction past --memory-budget waits for its commit (MySQL/MariaDB; "
+        "PostgreSQL streamed and prepared transactions) "
         "(default: the system's temporary directory)",
     )
     p.add_argument(

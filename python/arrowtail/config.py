@@ -119,11 +119,12 @@ class SourceConfig:
     incremental_chunk_rows: int = 10_000
     #: PostgreSQL: read unchanged TOAST values of updates back by primary key (current values).
     toast_reselect: bool = False
-    #: Bytes of an open transaction held in memory: past it, PostgreSQL rows are handed on
-    #: ahead of their commit, MySQL/MariaDB rows go to disk until it.
+    #: Bytes of an open transaction held in memory: past it, rows of an ordinary PostgreSQL
+    #: transaction are handed on ahead of their commit; those of streamed and prepared PostgreSQL
+    #: transactions and of MySQL/MariaDB transactions go to disk until their commit.
     memory_budget: int = 256 * 1024 * 1024
-    #: MySQL/MariaDB: where an open transaction past ``memory_budget`` is kept (a directory of
-    #: its own is made inside; default: the system's temporary directory).
+    #: Where transactions past ``memory_budget`` are kept (a directory of its own is made
+    #: inside per transaction; default: the system's temporary directory).
     spill_dir: str | None = None
 
     @property

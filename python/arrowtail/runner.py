@@ -47,6 +47,7 @@ def build_source(cfg: Config) -> Source:
             toast_reselect=src.toast_reselect,
             wire=src.wire,
             memory_budget=src.memory_budget,
+            spill_dir=src.spill_dir,
         )
     from arrowtail.sources.mysql.source import MySqlSource
 

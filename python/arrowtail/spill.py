@@ -1,14 +1,17 @@
 """Rows of a transaction still open, kept on disk until its commit.
 
-A binlog transaction's ``_pos`` is the end of its commit event, so its rows are final only at
-its end. A source whose open transaction outgrows its memory budget takes the rows out of the
-decoder unstamped and adds them here: Arrow IPC stream files, one per table and schema version,
-in a directory of their own (under ``spill_dir``, by default the system's temporary directory).
+A binlog transaction's ``_pos`` is the end of its commit event, and a PostgreSQL transaction
+streamed in progress or prepared learns its commit only at Stream Commit / Commit Prepared, so
+their rows are final only at the end. A source whose open transactions outgrow its memory budget
+takes the rows out of the decoder unstamped and adds them here (one :class:`Spill` per
+transaction): Arrow IPC stream files, one per table and schema version, in a directory of their
+own (under ``spill_dir``, by default the system's temporary directory).
 At the commit, :meth:`Spill.drain` reads them back in order, batch by batch, with ``_pos``,
 ``_commit_ts`` and (when the commit gives it) ``_xid`` set, and removes the files; a rollback or
-a lost connection removes them with :meth:`Spill.discard`. The directory's name carries the
-process id, so :meth:`Spill.remove_leftovers` can delete those of runs that died (SIGKILL, crash)
-without touching a live run's.
+a lost connection removes them with :meth:`Spill.discard`. Rows added with the subtransaction that
+wrote them are left out of the drain once :meth:`Spill.abort` names that subtransaction. The
+directory's name carries the process id, so :meth:`Spill.remove_leftovers` can delete those of
+runs that died (SIGKILL, crash) without touching a live run's.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +66,10 @@ class Spill:
         self._dir: Path | None = None
         #: (table, schema version) -> (file, writer), in the order the keys first came.
         self._files: dict[tuple[str, int], tuple[Path, Any, Any]] = {}
+        #: The subtransaction of every batch written, per file (None: not told).
+        self._tags: dict[tuple[str, int], list[int | None]] = {}
+        #: Subtransactions whose rows are void.
+        self._aborted: set[int] = set()
         #: Rows and Arrow bytes written.
         self.rows = 0
         self.bytes = 0
@@ -72,8 +79,8 @@ class Spill:
         """True while rows of an open transaction are on disk."""
         return bool(self._files)
 
-    def add(self, batches: list[TableBatch]) -> None:
-        """Appends rows of the open transaction."""
+    def add(self, batches: list[TableBatch], subxact: int | None = None) -> None:
+        """Appends rows of the open transaction, written by ``subxact`` when given."""
         for table, version, batch in batches:
             if batch.num_rows == 0:
                 continue
@@ -90,20 +97,29 @@ class Spill:
                 sink = pa.OSFile(str(path), "wb")
                 entry = (path, sink, pa.ipc.new_stream(sink, batch.schema))
                 self._files[key] = entry
+                self._tags[key] = []
             entry[2].write_batch(batch)
+            self._tags[key].append(subxact)
             self.rows += batch.num_rows
             self.bytes += batch.nbytes
 
-    def drain(self, pos: int, commit_ts_us: int, xid: int | None) -> Iterator[TableBatch]:
+    def abort(self, subxact: int) -> None:
+        """Voids the rows added for subtransaction ``subxact`` (a drain leaves them out)."""
+        self._aborted.add(subxact)
+
+    def drain(
+        self, pos: int, commit_ts_us: int, xid: int | None
+    ) -> Generator[TableBatch, None, None]:
         """The spilled rows, stamped with their commit, in the order they were added per table;
         the files are removed as they are read, the directory at the end. The spill is empty
         (ready for the next transaction) as soon as this returns."""
         self._close_writers()
-        files = [(key, path) for key, (path, _s, _w) in self._files.items()]
+        files = [(key, path, self._tags[key]) for key, (path, _s, _w) in self._files.items()]
+        aborted = self._aborted
         directory, self._dir = self._dir, None
-        self._files = {}
+        self._files, self._tags, self._aborted = {}, {}, set()
         self.rows = self.bytes = 0
-        return _read(files, directory, pos, commit_ts_us, xid)
+        return _read(files, aborted, directory, pos, commit_ts_us, xid)
 
     def remove_leftovers(self) -> int:
         """Deletes spill directories of runs no longer alive under the spill directory; returns
@@ -125,7 +141,7 @@ class Spill:
     def discard(self) -> None:
         """Drops every spilled row (a rollback, a lost connection, the end of the run)."""
         self._close_writers()
-        self._files = {}
+        self._files, self._tags, self._aborted = {}, {}, set()
         self.rows = self.bytes = 0
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
@@ -141,16 +157,20 @@ class Spill:
 
 
 def _read(
-    files: list[tuple[tuple[str, int], Path]],
+    files: list[tuple[tuple[str, int], Path, list[int | None]]],
+    aborted: set[int],
     directory: Path | None,
     pos: int,
     commit_ts_us: int,
     xid: int | None,
-) -> Iterator[TableBatch]:
+) -> Generator[TableBatch, None, None]:
     try:
-        for (table, version), path in files:
+        for (table, version), path, tags in files:
             with pa.OSFile(str(path), "rb") as source:
-                for batch in pa.ipc.open_stream(source):
+                # One message per batch written, so the tags line up with what is read.
+                for batch, tag in zip(pa.ipc.open_stream(source), tags, strict=True):
+                    if tag is not None and tag in aborted:
+                        continue
                     yield table, version, stamp(batch, pos, commit_ts_us, xid)
             path.unlink(missing_ok=True)
     finally:

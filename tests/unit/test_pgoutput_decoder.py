@@ -24,6 +24,8 @@ from tests.support.pgoutput_messages import (
 from tests.support.replay import replay
 
 PG_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+#: PostgreSQL's epoch in Unix microseconds.
+PG_EPOCH_US = 946_684_800_000_000
 
 
 def feed_all(d: PgOutputDecoder, msgs: list[bytes]) -> None:
@@ -147,6 +149,38 @@ def test_held_streamed_transaction_released_at_commit() -> None:
     ((_, _, batch),) = d.flush()
     assert batch.column("_pos").to_pylist() == [0x99]
     assert d.held_rows == 0 and d.is_idle
+
+
+def test_held_rows_taken_out_and_their_outcome_reported() -> None:
+    d = PgOutputDecoder()
+
+    def ins(xid: int, key: bytes) -> bytes:
+        return b"I" + struct.pack(">II", xid, REL) + b"N" + tuple_data([key, None, None])
+
+    start = b"S" + struct.pack(">IB", 50, 1)
+    feed_all(d, [relation(), start, ins(50, b"1"), ins(51, b"2"), ins(50, b"3"), b"E"])
+    assert d.held_bytes > 0
+    taken = d.take_held_rows()
+    assert [(x, s, t, b.column("id").to_pylist()) for x, s, t, _v, b in taken] == [
+        (50, 50, "public.t", [1]),
+        (50, 51, "public.t", [2]),
+        (50, 50, "public.t", [3]),
+    ]
+    assert {p for *_, b in taken for p in b.column("_pos").to_pylist()} == {0}
+    assert d.held_bytes == 0 and d.held_rows == 0
+    feed_all(d, [b"S" + struct.pack(">IB", 50, 0), ins(50, b"4"), b"E"])
+    d.feed(b"A" + struct.pack(">II", 50, 51), lsn=0x200)
+    d.feed(b"c" + struct.pack(">IBQQq", 50, 0, 0x299, 0x2A0, 0), lsn=0x299)
+    assert d.take_spill_events() == [(50, 51)]
+    assert d.flush() == []
+    assert d.committed_lsn == 0
+    assert d.take_spilled_commit() == (50, 0x299, PG_EPOCH_US)
+    assert d.take_spilled_commit() is None
+    # The row decoded after the take comes stamped, after the rows taken out.
+    ((_, _, batch),) = d.flush()
+    assert batch.column("id").to_pylist() == [4]
+    assert batch.column("_pos").to_pylist() == [0x299]
+    assert d.committed_lsn == 0x299 and d.is_idle
 
 
 def test_reset_in_flight_forgets_the_partial_transaction() -> None:

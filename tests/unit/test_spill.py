@@ -74,3 +74,45 @@ def test_leftovers_of_dead_runs_are_removed_and_a_live_runs_kept(tmp_path: Path)
     assert other.exists()
     assert mine.active and len(list(tmp_path.rglob("*.arrows"))) == 1
     mine.discard()
+
+
+def test_an_aborted_subtransaction_leaves_exactly_its_rows_out(tmp_path: Path) -> None:
+    # A streamed transaction 50 with subtransactions 51 and 52, added as the decoder takes them
+    # out: one batch per subtransaction run, tables interleaved.
+    spill = Spill(str(tmp_path))
+    spill.add([("d.t", 1, unstamped(1, 2))], subxact=50)
+    spill.add([("d.t", 1, unstamped(3, 2))], subxact=51)
+    spill.add([("d.u", 1, unstamped(20, 1))], subxact=51)
+    spill.add([("d.t", 1, unstamped(5, 1))], subxact=52)
+    spill.abort(51)
+    spill.add([("d.t", 1, unstamped(6, 2))], subxact=50)
+    got = [(t, b.column("id").to_pylist()) for t, _v, b in spill.drain(9, 10, None)]
+    assert got == [("d.t", [1, 2]), ("d.t", [5]), ("d.t", [6, 7])]
+    assert list(tmp_path.iterdir()) == []
+    # The aborted set belongs to that transaction: the next one keeps a subtransaction 51.
+    spill.add([("d.t", 1, unstamped(8, 1))], subxact=51)
+    got = [(t, b.column("id").to_pylist()) for t, _v, b in spill.drain(9, 10, None)]
+    assert got == [("d.t", [8])]
+
+
+def test_one_spill_per_transaction_and_discard_removes_only_its_files(tmp_path: Path) -> None:
+    kept, rolled_back = Spill(str(tmp_path)), Spill(str(tmp_path))
+    kept.add([("d.t", 1, unstamped(1, 3))], subxact=70)
+    rolled_back.add([("d.t", 1, unstamped(100, 3))], subxact=80)
+    assert len(list(tmp_path.iterdir())) == 2
+    rolled_back.discard()
+    assert not rolled_back.active
+    assert len(list(tmp_path.rglob("*.arrows"))) == 1
+    got = [b.column("id").to_pylist() for _t, _v, b in kept.drain(5, 6, None)]
+    assert got == [[1, 2, 3]]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_drain_closed_early_removes_the_files(tmp_path: Path) -> None:
+    spill = Spill(str(tmp_path))
+    spill.add([("d.t", 1, unstamped(1, 1))])
+    spill.add([("d.u", 1, unstamped(2, 1))])
+    rows = spill.drain(1, 2, None)
+    next(rows)
+    rows.close()
+    assert list(tmp_path.iterdir()) == []

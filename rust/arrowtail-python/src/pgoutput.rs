@@ -6,11 +6,12 @@
 #![allow(clippy::result_large_err)]
 
 use arrowtail_core::pgoutput::framing::{self, unix_us_to_pg_time};
-use arrowtail_core::pgoutput::Decoder;
+use arrowtail_core::pgoutput::{Decoder, SpillEvent};
 use arrowtail_core::pgwire::{feed_replication, Splitter};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
-use pyo3::types::{PyBytes, PyDict, PyList};
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use pyo3_arrow::PyRecordBatch;
 
 use crate::arrow::{self, PySchemaVersions};
 use crate::error::{IntoPyResult, Poison};
@@ -204,6 +205,68 @@ impl PyPgOutputDecoder {
     fn held_rows(&self) -> PyResult<usize> {
         self.poison
             .read("PgOutputDecoder.held_rows", || Ok(self.inner.held_rows()))
+    }
+
+    /// Bytes of messages of streamed or prepared transactions decoded since their rows were last
+    /// taken out.
+    #[getter]
+    fn held_bytes(&self) -> PyResult<usize> {
+        self.poison
+            .read("PgOutputDecoder.held_bytes", || Ok(self.inner.held_bytes()))
+    }
+
+    /// Takes the rows of streamed and prepared transactions out, unstamped (`_pos` and
+    /// `_commit_ts` 0): `(xid, subxid, table, schema_version, RecordBatch)`, in change order per
+    /// table, each batch written by one subtransaction.
+    fn take_held_rows<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let inner = &mut self.inner;
+        self.poison.call("PgOutputDecoder.take_held_rows", || {
+            let held = py.detach(|| inner.take_held_rows()).py_err()?;
+            let items = held
+                .into_iter()
+                .map(|h| {
+                    let batch = PyRecordBatch::new(h.rows.batch).into_pyarrow(py)?;
+                    PyTuple::new(
+                        py,
+                        [
+                            h.xid.into_pyobject(py)?.into_any(),
+                            h.subxid.into_pyobject(py)?.into_any(),
+                            h.rows.table.into_pyobject(py)?.into_any(),
+                            h.rows.schema_version.into_pyobject(py)?.into_any(),
+                            batch,
+                        ],
+                    )
+                })
+                .collect::<PyResult<Vec<_>>>()?;
+            PyList::new(py, items)
+        })
+    }
+
+    /// What voids rows taken out, oldest first: `(xid, subxid)` for a subtransaction's abort,
+    /// `(xid, None)` for the whole transaction (aborted, rolled back, or to be sent again).
+    fn take_spill_events(&mut self) -> PyResult<Vec<(u32, Option<u32>)>> {
+        let inner = &mut self.inner;
+        self.poison.call("PgOutputDecoder.take_spill_events", || {
+            Ok(inner
+                .take_spill_events()
+                .into_iter()
+                .map(|e| match e {
+                    SpillEvent::SubAbort { xid, subxid } => (xid, Some(subxid)),
+                    SpillEvent::Discard { xid } => (xid, None),
+                })
+                .collect())
+        })
+    }
+
+    /// The commit of a transaction whose rows were taken out, once `flush` returned every row
+    /// committed before it: `(xid, commit_lsn, commit_ts_us)`, or None.
+    fn take_spilled_commit(&mut self) -> PyResult<Option<(u32, u64, i64)>> {
+        let inner = &mut self.inner;
+        self.poison.call("PgOutputDecoder.take_spilled_commit", || {
+            Ok(inner
+                .take_spilled_commit()
+                .map(|c| (c.xid, c.pos, c.commit_ts_us)))
+        })
     }
 
     /// Counters: `special_numerics` (NaN/±Infinity stored as null in decimal columns),

@@ -23,6 +23,12 @@ A lost connection (walsender terminated, server restart) is retried with exponen
 With ``heartbeat_interval`` set, a heartbeat message is written that often (see
 ``pg_heartbeat.py``); heartbeats never reach the sink, but their LSN becomes an idle position like
 a keepalive's, so a slot whose tables are quiet keeps advancing.
+Transactions streamed in progress and prepared ones wait in the decoder for their outcome; once
+the messages they brought since the last time pass ``memory_budget``, their rows go to disk
+(:mod:`arrowtail.spill`, one directory per transaction under ``spill_dir``) until Stream Commit /
+Commit Prepared, and are then handed on from there in order, ``drain_bytes`` per poll, before
+anything that committed after them; aborts void them (a subtransaction's: only its rows).
+
 Two hooks work on each poll's batches: incremental snapshots requested while streaming
 (``pg_incremental``, whose progress rides in the positions under ``incremental``) and, when
 ``toast_reselect`` is on, the re-reading of unchanged TOAST values (``pg_toast``).
@@ -63,6 +69,7 @@ from arrowtail.sources.postgres.replication import (
 )
 from arrowtail.sources.postgres.snapshot import DEFAULT_CHUNK_ROWS as DEFAULT_SNAPSHOT_CHUNK_ROWS
 from arrowtail.sources.postgres.toast import ToastReselect
+from arrowtail.spill import Spill
 from arrowtail.tables import parse_all as parse_tables
 
 log = logging.getLogger("arrowtail.postgres")
@@ -136,6 +143,8 @@ class PostgresSource:
         toast_reselect: bool = False,
         wire: str = "native",
         memory_budget: int = 256 << 20,
+        spill_dir: str | None = None,
+        drain_bytes: int = 16 << 20,
     ) -> None:
         if wire not in WIRES:
             raise ConfigError(f"source.wire must be one of {', '.join(WIRES)}, not {wire!r}")
@@ -171,6 +180,13 @@ class PostgresSource:
         self._decoder = _core.PgOutputDecoder(
             versions=self.schema_versions, memory_budget=memory_budget
         )
+        self.memory_budget = memory_budget
+        self.spill_dir = spill_dir
+        self.drain_bytes = drain_bytes
+        #: Streamed or prepared transactions with rows on disk, by xid.
+        self._spills: dict[int, Spill] = {}
+        #: The rows of a committed transaction being handed on from disk.
+        self._draining: Generator[TableBatch, None, None] | None = None
         self._keys = CatalogKeys(dsn, publication)
         self._snapshot: Generator[TableBatch | Progress, None, None] | None = None
         self._snapshot_position: PositionJSON | None = None
@@ -197,6 +213,8 @@ class PostgresSource:
     # -- Source protocol ---------------------------------------------------------------------
 
     def open(self, start: PositionJSON | None) -> None:
+        # Spill files of a run that died before the commit of their transaction.
+        Spill(self.spill_dir).remove_leftovers()
         with pg_admin.connect(self._dsn) as conn:
             version = pg_admin.check_server(conn)
             pg_admin.check_tables(conn, self.publication, self.tables)
@@ -348,6 +366,7 @@ class PostgresSource:
             self._send_status()
 
     def close(self) -> None:
+        self._discard_spills()
         snapshot, self._snapshot = self._snapshot, None
         if snapshot is not None:
             snapshot.close()
@@ -445,6 +464,8 @@ class PostgresSource:
         )
 
     def _poll_stream(self, timeout: float) -> Chunk:
+        if self._draining is not None:
+            return self._drain()
         stream = self._stream
         if stream is None:
             self._start_stream()
@@ -453,22 +474,91 @@ class PostgresSource:
         if self._heartbeat is not None:
             self._heartbeat.beat_if_due()
         xlog_frames = stream.pump(self._decoder, timeout, self.max_poll_bytes)
+        self._spill_held()
         chunk = self._take(idle_advance=True)
         reply = self._decoder.take_reply_requested()
         if reply or time.monotonic() - self._last_status >= self.status_interval:
             self._send_status()
         # Data of a transaction that is not complete yet (streamed in progress, or a large one
         # arriving over several polls) keeps the pipeline from calling the source idle.
-        chunk.busy = not self._decoder.is_idle and xlog_frames > 0
+        chunk.busy = (not self._decoder.is_idle and xlog_frames > 0) or self._draining is not None
         return chunk
+
+    def _spill_held(self) -> None:
+        """Moves the rows of streamed and prepared transactions to disk once the messages they
+        brought since the last time pass the memory budget."""
+        if self._decoder.held_bytes < self.memory_budget:
+            return
+        self._apply_spill_events()
+        for xid, subxid, table, version, batch in self._decoder.take_held_rows():
+            # The catalog facts are learnt now, while a failure still means a reconnect (which
+            # discards these rows: the server sends their transaction again).
+            rows = self._keys.annotate([(table, version, batch)])
+            spill = self._spills.get(xid)
+            if spill is None:
+                log.info("transaction %d past the memory budget goes to disk until its end", xid)
+                spill = self._spills[xid] = Spill(self.spill_dir)
+            spill.add(rows, subxact=subxid)
+
+    def _apply_spill_events(self) -> None:
+        """Aborts and discards the decoder reports for transactions with rows on disk."""
+        for xid, subxid in self._decoder.take_spill_events():
+            spill = self._spills.get(xid)
+            if spill is None:
+                continue
+            if subxid is None:
+                spill.discard()
+                del self._spills[xid]
+            else:
+                spill.abort(subxid)
+
+    def _discard_spills(self) -> None:
+        draining, self._draining = self._draining, None
+        if draining is not None:
+            draining.close()
+        for spill in self._spills.values():
+            spill.discard()
+        self._spills.clear()
+
+    def _drain(self) -> Chunk:
+        """The next ``drain_bytes`` of a committed transaction on disk; with its last rows, what
+        the decoder completed after it and the position after that."""
+        assert self._draining is not None
+        if time.monotonic() - self._last_status >= self.status_interval:
+            # Nothing is read while draining: the status update keeps the server waiting.
+            try:
+                self._send_status()
+            except (SourceError, psycopg.Error) as exc:
+                log.info("status update failed while handing on a transaction: %s", exc)
+        out: list[TableBatch] = []
+        size = 0
+        for row in self._draining:
+            out.append(row)
+            size += row[2].nbytes
+            if size >= self.drain_bytes:
+                return Chunk(self._stream_hooks(out), None, busy=True)
+        self._draining = None
+        rest = self._take(idle_advance=False)
+        rest.batches = self._stream_hooks(out) + rest.batches
+        rest.busy = True
+        return rest
+
+    def _stream_hooks(self, batches: list[TableBatch]) -> list[TableBatch]:
+        """Rows from disk get what ``_take`` gives the decoder's: catalog facts (learnt when
+        they were spilled), TOAST re-select and the incremental snapshots' reconciliation."""
+        batches = self._keys.annotate(batches, lookup=False)
+        if self._toast is not None and batches:
+            batches = self._toast.fill(batches)
+        return self._incremental.process(batches)
 
     def _take(self, *, idle_advance: bool) -> Chunk:
         """The transactions the decoder has completed since the last call, as a chunk with the
         position after them. ``idle_advance``: with nothing in flight, the server's WAL end
         becomes a position of its own (not after a lost connection, when what was in flight was
         just discarded and the server sends it again)."""
+        self._apply_spill_events()
         # Heartbeats (of this run or an earlier one) are not changes: they only move the
-        # idle position below.
+        # idle position below. A flush stops before a transaction whose rows are on disk.
         batches, heartbeats = drop_heartbeats(self._decoder.flush())
         # Before the batches count as emitted: a catalog read that fails ends this poll like a
         # lost stream, and the reconnect reads these transactions again.
@@ -489,6 +579,11 @@ class PostgresSource:
         if idle_advance and idle and position is None and wal_end > self._emitted_end:
             self._emitted_lsn = self._emitted_end = wal_end
             position = PgPosition(wal_end, wal_end).to_json()
+        spilled = self._decoder.take_spilled_commit()
+        if spilled is not None:
+            xid, pos, commit_ts_us = spilled
+            spill = self._spills.pop(xid, None) or Spill(self.spill_dir)
+            self._draining = spill.drain(pos, commit_ts_us, None)
         batches, position = self._hooks(batches, position)
         # Incremental snapshot chunks join here; positions are already counted, so only the
         # facts known by now are applied.

@@ -13,9 +13,8 @@
 //! rows at once.
 //!
 //! Memory bound: the output builders hold what was decoded since the last flush; held transactions
-//! hold all their rows (in Arrow form) until they end. PostgreSQL streams a transaction once it
-//! exceeds `logical_decoding_work_mem`, so held memory is roughly the Arrow size of the in-flight
-//! streamed and prepared transactions; [`Decoder::held_rows`] reports it so a source can watch it.
+//! hold their rows (in Arrow form) until they end, or until a source takes them out
+//! ([`Decoder::held_bytes`] says how much came since the last time; see `spill.rs`).
 //!
 //! An ordinary transaction is sent only once committed, and Begin already carries everything its
 //! rows are stamped with, so once the messages of the open transaction since the last flush pass
@@ -24,8 +23,11 @@
 //! acknowledged early. When the stream restarts in the middle of such a transaction (a new Begin
 //! while it is open, or [`Decoder::reset_in_flight`]), the server sends it again from its start:
 //! the changes of it handed on already (`_seq` below what was handed) are skipped.
+//!
+//! Held transactions are bounded by their caller instead: [`Decoder::take_held_rows`] (in
+//! `spill.rs`) moves their rows out, and the decoder then reports what becomes of them.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use super::framing::{parse_frame, pg_time_to_unix_us, Frame};
@@ -90,15 +92,15 @@ pub struct Decoder {
     pub(super) stats: Stats,
     pub(super) scratch: super::rows::Scratch,
     /// Highest commit (LSN, end LSN) applied, and the one handed out by the last flush.
-    applied: (u64, u64),
-    flushed: (u64, u64),
+    pub(super) applied: (u64, u64),
+    pub(super) flushed: (u64, u64),
     pub(super) last_clock_us: i64,
     last_wal_end: u64,
     reply_requested: bool,
     /// Byte limit of the change builders (see [`Decoder::set_byte_limit`]).
     pub(super) byte_limit: usize,
     /// The run-wide numbering of schema versions, when shared.
-    schema_versions: Option<SharedSchemaVersions>,
+    pub(super) schema_versions: Option<SharedSchemaVersions>,
     /// Bytes of messages of the open ordinary transaction past which flush hands its rows on.
     memory_budget: usize,
     /// Bytes of messages of the open ordinary transaction whose rows are still in the builders.
@@ -107,6 +109,14 @@ pub struct Decoder {
     handed: Option<(u64, u32)>,
     /// The same for a transaction cut off by a restart, until the server sends it again.
     resend: Option<(u64, u32)>,
+    /// Bytes of messages of held transactions since their rows were last taken out.
+    pub(super) held_bytes: usize,
+    /// Held transactions some of whose rows were taken out ([`Decoder::take_held_rows`]).
+    pub(super) spilled: HashSet<u32>,
+    /// What became of rows taken out, not yet reported ([`Decoder::take_spill_events`]).
+    pub(super) spill_events: Vec<super::spill::SpillEvent>,
+    /// Commits of transactions with rows taken out, each at its place in `ready`.
+    pub(super) barriers: VecDeque<super::spill::Barrier>,
 }
 
 /// Default memory budget: bytes of one open transaction's messages held before its rows are handed
@@ -149,6 +159,10 @@ impl Decoder {
             open_bytes: 0,
             handed: None,
             resend: None,
+            held_bytes: 0,
+            spilled: HashSet::new(),
+            spill_events: Vec::new(),
+            barriers: VecDeque::new(),
         }
     }
 
@@ -210,6 +224,8 @@ impl Decoder {
         self.apply(msg, lsn)?;
         if self.in_stream.is_none() && matches!(self.txn, Some(t) if !t.prepare) {
             self.open_bytes = self.open_bytes.saturating_add(data.len());
+        } else if self.in_stream.is_some() || matches!(self.txn, Some(t) if t.prepare) {
+            self.held_bytes = self.held_bytes.saturating_add(data.len());
         }
         Ok(())
     }
@@ -386,9 +402,15 @@ impl Decoder {
     /// Releases a held transaction: stamps its rows with the commit and queues them after the
     /// committed rows already decoded for the same relations, so batches stay in commit order.
     fn release(&mut self, xid: u32, commit_lsn: u64, ts_us: i64, lsn: u64) -> Result<()> {
+        if self.spilled.remove(&xid) {
+            return self.release_spilled(xid, commit_lsn, ts_us, lsn);
+        }
         let Some(mut held) = self.held.remove(&xid) else {
             return Ok(());
         };
+        if self.held.is_empty() {
+            self.held_bytes = 0;
+        }
         for (key, buf) in held.buffers.iter_mut() {
             if let Some(main) = self.main.get_mut(key) {
                 let name = main.rel.table.table.clone();
@@ -412,10 +434,21 @@ impl Decoder {
                 self.stats.aborted_rows +=
                     h.buffers.values().map(|s| s.total() as u64).sum::<u64>();
             }
+            if self.spilled.remove(&xid) {
+                self.spill_events
+                    .push(super::spill::SpillEvent::Discard { xid });
+            }
+            if self.held.is_empty() {
+                self.held_bytes = 0;
+            }
             if self.in_stream == Some(xid) {
                 self.in_stream = None;
             }
             return Ok(());
+        }
+        if self.spilled.contains(&xid) {
+            self.spill_events
+                .push(super::spill::SpillEvent::SubAbort { xid, subxid });
         }
         if let Some(h) = self.held.get_mut(&xid) {
             let aborted = HashSet::from([subxid]);
@@ -438,6 +471,10 @@ impl Decoder {
         if let Some(t) = self.txn.take() {
             if t.prepare {
                 self.held.remove(&t.xid);
+                if self.spilled.remove(&t.xid) {
+                    self.spill_events
+                        .push(super::spill::SpillEvent::Discard { xid: t.xid });
+                }
             }
         }
         for buf in self.main.values_mut() {
@@ -453,7 +490,14 @@ impl Decoder {
     /// committed rows not yet flushed are kept.
     pub fn reset_in_flight(&mut self) -> Result<()> {
         self.discard_open_transaction(0)?;
+        let mut gone: Vec<u32> = self.spilled.drain().collect();
+        gone.sort_unstable();
+        self.spill_events.extend(
+            gone.into_iter()
+                .map(|xid| super::spill::SpillEvent::Discard { xid }),
+        );
         self.held.clear();
+        self.held_bytes = 0;
         self.in_stream = None;
         Ok(())
     }
@@ -506,7 +550,15 @@ impl Decoder {
     /// Finishes the committed rows into batches: `(table, schema_version, batch)` in commit order
     /// per table. Rows of held transactions stay; so do those of the open one, unless its messages
     /// since the last flush reached the memory budget (then they go too, after the committed ones).
+    /// When a transaction whose rows were taken out committed, only the rows committed before it
+    /// come, and [`Decoder::take_spilled_commit`] then reports it (see `spill.rs`).
     pub fn flush(&mut self) -> Result<Vec<ChangeBatch>> {
+        if let Some(out) = self.flush_to_barrier() {
+            return Ok(SchemaVersions::stamp_all(
+                self.schema_versions.as_ref(),
+                out,
+            ));
+        }
         if let Some(t) = self.txn {
             if !t.prepare && self.open_bytes >= self.memory_budget {
                 for buf in self.main.values_mut() {
@@ -546,7 +598,12 @@ impl Decoder {
     /// the end LSN of the last flushed transaction, but never past a prepared transaction still
     /// held (the server would not send it again).
     pub fn confirmable_lsn(&self) -> u64 {
-        let held_min = self.held.values().filter_map(|h| h.prepared_at).min();
+        let held_min = self
+            .held
+            .values()
+            .filter_map(|h| h.prepared_at)
+            .chain(self.barriers.iter().filter_map(|b| b.prepared_at))
+            .min();
         match held_min {
             Some(p) => self.flushed.1.min(p),
             None => self.flushed.1,
@@ -570,7 +627,10 @@ impl Decoder {
 
     /// True when no transaction is open or held, so every decoded row is committed.
     pub fn is_idle(&self) -> bool {
-        self.txn.is_none() && self.held.is_empty() && self.in_stream.is_none()
+        self.txn.is_none()
+            && self.held.is_empty()
+            && self.in_stream.is_none()
+            && self.barriers.is_empty()
     }
 
     /// Whether rows of the open transaction were handed on ahead of its commit.
@@ -604,3 +664,7 @@ pub(super) fn arrow_err(table: String, lsn: u64, source: arrow_schema::ArrowErro
 #[cfg(test)]
 #[path = "decoder_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "spill_tests.rs"]
+mod spill_tests;

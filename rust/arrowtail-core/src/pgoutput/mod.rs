@@ -13,10 +13,12 @@ pub mod message;
 mod relation;
 mod row_buffer;
 mod rows;
+mod spill;
 
 pub use decoder::{Decoder, Stats, DEFAULT_MEMORY_BUDGET};
 pub use framing::{parse_frame, standby_status_update, CaptureReader, Frame};
 pub use message::{parse, Message, OldKind, RelColumn, Tuple, Value};
+pub use spill::{HeldBatch, SpillEvent, SpilledCommit};
 
 #[cfg(test)]
 mod testutil;

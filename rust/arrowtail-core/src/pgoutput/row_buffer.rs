@@ -143,6 +143,39 @@ impl RowBuffer {
         Ok(out)
     }
 
+    /// Takes every row out unstamped, in order, cut where the writing subtransaction changes:
+    /// `(subxid, rows)` pieces (a held transaction moving its rows elsewhere).
+    pub fn take_tagged(&mut self) -> Result<Vec<(u32, RecordBatch)>, ArrowError> {
+        let all = self.take_all()?;
+        let total = rows(&all);
+        let tagged: usize = self.tags.iter().map(|(_, n)| n).sum();
+        if tagged != total {
+            return Err(ArrowError::InvalidArgumentError(format!(
+                "{tagged} subtransaction tags for {total} rows"
+            )));
+        }
+        let mut out = Vec::new();
+        let mut runs = std::mem::take(&mut self.tags).into_iter();
+        let mut run = runs.next();
+        for b in all {
+            let mut at = 0;
+            while at < b.num_rows() {
+                let Some((x, left)) = run.as_mut() else {
+                    break;
+                };
+                let n = (*left).min(b.num_rows() - at);
+                out.push((*x, b.slice(at, n)));
+                at += n;
+                *left -= n;
+                if *left == 0 {
+                    run = runs.next();
+                }
+            }
+        }
+        self.committed = 0;
+        Ok(out)
+    }
+
     /// Drops a row cut short by a decode error. Completed rows move to `cut`, so that the builder
     /// never holds rows that [`ChangeBuilder::set_commit`] cannot reach.
     pub fn abandon_partial_row(&mut self) -> Result<(), ArrowError> {
