@@ -145,6 +145,8 @@ pub(super) struct BatchParts<'b> {
     /// The primary-key columns among the user columns.
     pub key_fields: Vec<&'b Field>,
     pub key_arrays: Vec<ArrayRef>,
+    /// Number of rows.
+    pub rows: usize,
     /// `_op` of row `i` (plain or dictionary-encoded strings).
     pub op: Box<dyn Fn(usize) -> &'b str + 'b>,
 }
@@ -222,6 +224,7 @@ impl<'b> BatchParts<'b> {
             user_arrays,
             key_fields,
             key_arrays,
+            rows: batch.num_rows(),
             op,
         })
     }
@@ -239,7 +242,10 @@ impl<'b> BatchParts<'b> {
 
     /// The value forms of this batch's connector under `opts`.
     pub fn forms(&self, opts: &DebeziumOptions) -> Forms {
-        Forms::of(self.connector, opts.decimals)
+        Forms {
+            snapshot: self.rows > 0 && (self.op)(0) == "r",
+            ..Forms::of(self.connector, opts.decimals)
+        }
     }
 
     /// The JSON encoder of the primary key over the row image.

@@ -8,6 +8,7 @@ use arrow_array::{Array, RecordBatch};
 use arrow_schema::{DataType, Field};
 
 use super::binary::write_long;
+use crate::serialize::DecimalMode;
 use super::*;
 use crate::arrow::{ChangeBuilder, ColumnBuilder, Op, RowMeta, SourceKind, TableSchema};
 

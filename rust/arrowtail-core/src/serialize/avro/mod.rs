@@ -35,7 +35,7 @@ use self::types::ColumnType;
 use super::debezium::{DebeziumOptions, Serialized};
 use super::encoder::{NoEncoder, Unavailable, UNAVAILABLE};
 use super::keys::{bad, column, BatchParts, Connector, NotSent};
-use super::DecimalMode;
+use super::Forms;
 use crate::arrow::change::names;
 use crate::partition::partition_for_key;
 use crate::{Error, Result};
@@ -153,16 +153,16 @@ impl<'a> RecordEncoder<'a> {
     fn new(
         arrays: &[Option<(&'a ArrayRef, &Field)>],
         columns: &[(&ColumnType, bool)],
-        decimals: DecimalMode,
+        forms: Forms,
     ) -> std::result::Result<Self, NoEncoder> {
         let mut out = Vec::with_capacity(columns.len());
         for (slot, (t, union)) in arrays.iter().zip(columns) {
             let (encode, array, name) = match *slot {
                 Some((a, f)) => {
                     let enc = if *union {
-                        nullable(a.as_ref(), f, t, decimals)?
+                        nullable(a.as_ref(), f, t, forms)?
                     } else {
-                        value_encoder(a.as_ref(), f, t, decimals)?
+                        value_encoder(a.as_ref(), f, t, forms)?
                     };
                     (Some(enc), Some(a.as_ref() as &dyn Array), f.name().clone())
                 }
@@ -243,7 +243,8 @@ pub fn serialize(
         .zip(user_fields.iter().copied())
         .map(Some)
         .collect();
-    let after = RecordEncoder::new(&row_slots, &value_types, opts.decimals).map_err(unsupported)?;
+    let forms = bp.forms(opts);
+    let after = RecordEncoder::new(&row_slots, &value_types, forms).map_err(unsupported)?;
 
     let pos = column(batch, names::POS)?
         .as_primitive_opt::<UInt64Type>()
@@ -274,7 +275,7 @@ pub fn serialize(
         .map(|f| before_slot(f).map(|a| (a, *f)))
         .collect();
     let before =
-        RecordEncoder::new(&before_slots, &value_types, opts.decimals).map_err(unsupported)?;
+        RecordEncoder::new(&before_slots, &value_types, forms).map_err(unsupported)?;
 
     let key_types: Vec<(&ColumnType, bool)> = layout.key.iter().map(|(t, o)| (t, *o)).collect();
     let key_slots: Vec<Option<(&ArrayRef, &Field)>> = bp
@@ -283,14 +284,14 @@ pub fn serialize(
         .zip(bp.key_fields.iter().copied())
         .map(Some)
         .collect();
-    let key_enc = RecordEncoder::new(&key_slots, &key_types, opts.decimals).map_err(unsupported)?;
+    let key_enc = RecordEncoder::new(&key_slots, &key_types, forms).map_err(unsupported)?;
     let old_key_slots: Vec<Option<(&ArrayRef, &Field)>> = bp
         .key_fields
         .iter()
         .map(|f| before_slot(f).map(|a| (a, *f)))
         .collect();
     let old_key_enc =
-        RecordEncoder::new(&old_key_slots, &key_types, opts.decimals).map_err(unsupported)?;
+        RecordEncoder::new(&old_key_slots, &key_types, forms).map_err(unsupported)?;
     let null_key = |column: String| {
         Error::Config(format!(
             "key column {column} of {} is null; its Avro key field is required",
