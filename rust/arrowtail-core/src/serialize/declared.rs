@@ -4,11 +4,12 @@
 //! form Debezium's connector gives the declared type:
 //!
 //! - PostgreSQL `money` (text in the batch): Kafka Connect `Decimal` of scale `arrowtail.scale`
-//!   (Debezium's `money.fraction.digits`, default 2).
-//! - PostgreSQL `numeric` without precision (exact text): `io.debezium.data.VariableScaleDecimal`,
-//!   a struct of the scale and the unscaled value's bytes, trailing zeros dropped; `NaN` and
-//!   `±Infinity`, which it cannot hold, are null (Debezium's connector fails to convert them under
-//!   `decimal.handling.mode=precise` and leaves the field null).
+//!   (Debezium's `money.fraction.digits`, default 2), in the precise decimal mode.
+//! - PostgreSQL `numeric` without precision (exact text), in the precise decimal mode:
+//!   `io.debezium.data.VariableScaleDecimal`, a struct of the scale and the unscaled value's bytes,
+//!   trailing zeros dropped; `NaN` and `±Infinity`, which it cannot hold, are null (Debezium's
+//!   connector fails to convert them under `decimal.handling.mode=precise` and leaves the field
+//!   null). In the other modes both stay their exact text.
 //! - MySQL/MariaDB `DATETIME(0..3)`: `io.debezium.time.Timestamp`, epoch milliseconds.
 //! - MySQL/MariaDB `TIMESTAMP(n)` in streamed changes: exactly `n` fraction digits (snapshot rows
 //!   keep as few as the value needs, as Debezium's snapshot does).

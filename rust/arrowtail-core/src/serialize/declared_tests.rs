@@ -121,7 +121,7 @@ fn postgres_money_numeric_and_enum_take_debeziums_types() {
 }
 
 #[test]
-fn postgres_money_in_string_mode_is_a_decimal_string() {
+fn postgres_money_and_numeric_outside_the_precise_mode_stay_text() {
     let o = DebeziumOptions {
         decimals: DecimalMode::String,
         schemas: false,
@@ -129,8 +129,8 @@ fn postgres_money_in_string_mode_is_a_decimal_string() {
     };
     let out = serialize(&postgres(&[("$7", "12.50")]), &o).unwrap();
     let v = String::from_utf8(out.values.value(0).to_vec()).unwrap();
-    // numeric stays its exact text outside the precise mode.
-    has(&v, r#""after":{"id":0,"mo":"7.00","nu":"12.50","en":"ok"}"#);
+    // Both stay their exact text outside the precise mode.
+    has(&v, r#""after":{"id":0,"mo":"$7","nu":"12.50","en":"ok"}"#);
 }
 
 /// MySQL `DATETIME(3)`, `DATETIME(6)`, `TIMESTAMP(3)`, `FLOAT(7,3)`, `MEDIUMINT UNSIGNED`.

@@ -76,16 +76,12 @@ fn bit_encoder<'a>(array: &'a dyn Array, field: &Field) -> Option<Encoder<'a>> {
 /// where the Arrow type's form is the one.
 fn declared_encoder<'a>(array: &'a dyn Array, field: &Field, forms: Forms) -> Option<Encoder<'a>> {
     match declared::declared(array.data_type(), field)? {
-        Declared::Money(scale) => {
+        Declared::Money(scale) if forms.decimals == DecimalMode::Precise => {
             let a = array.as_string_opt::<i32>()?;
             Some(Box::new(move |out, i| {
                 match declared::money_unscaled(a.value(i), scale) {
                     None => out.extend_from_slice(b"null"),
-                    Some(v) => match forms.decimals {
-                        DecimalMode::Precise => json::write_decimal_bytes(out, v),
-                        DecimalMode::String => json::write_decimal_str(out, v, scale),
-                        DecimalMode::Double => json::write_decimal_double(out, v, scale),
-                    },
+                    Some(v) => json::write_decimal_bytes(out, v),
                 }
             }))
         }

@@ -138,16 +138,14 @@ fn value_schema(
             out.extend_from_slice(VARIABLE_SCALE_DECIMAL.as_bytes());
             return finish(out, optional, name);
         }
-        _ if matches!(declared, Some(Declared::Money(_))) => match opts.decimals {
-            DecimalMode::Precise => {
-                if let Some(Declared::Money(scale)) = declared {
-                    parameters.push(("scale", scale.to_string()));
-                }
-                ("bytes", Some("org.apache.kafka.connect.data.Decimal"))
+        _ if matches!(declared, Some(Declared::Money(_)))
+            && opts.decimals == DecimalMode::Precise =>
+        {
+            if let Some(Declared::Money(scale)) = declared {
+                parameters.push(("scale", scale.to_string()));
             }
-            DecimalMode::String => ("string", None),
-            DecimalMode::Double => ("double", None),
-        },
+            ("bytes", Some("org.apache.kafka.connect.data.Decimal"))
+        }
         _ if declared == Some(Declared::MillisTimestamp) => {
             ("int64", Some("io.debezium.time.Timestamp"))
         }

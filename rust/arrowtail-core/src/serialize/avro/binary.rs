@@ -102,23 +102,14 @@ fn declared_encoder<'a>(
     forms: Forms,
 ) -> Option<Encoder<'a>> {
     match declared::declared(array.data_type(), field)? {
-        Declared::Money(scale) => {
+        Declared::Money(scale) if t.decimal.is_some() => {
             let a = array.as_string_opt::<i32>()?;
-            // A value that is no amount is a zero, as a union branch is already chosen.
-            let unscaled = move |i: usize| declared::money_unscaled(a.value(i), scale).unwrap_or(0);
-            Some(match forms.decimals {
-                DecimalMode::Precise => Box::new(move |out, i| {
-                    let (bytes, start) = decimal_bytes(unscaled(i));
-                    write_bytes(out, &bytes[start..])
-                }),
-                DecimalMode::String => {
-                    text_form(move |o, i| json::write_decimal_str(o, unscaled(i), scale))
-                }
-                DecimalMode::Double => Box::new(move |out, i| {
-                    let v = unscaled(i) as f64 / 10f64.powi(i32::from(scale));
-                    out.extend_from_slice(&v.to_le_bytes())
-                }),
-            })
+            // A value that is no amount is a zero, as a required field has no null.
+            Some(Box::new(move |out, i| {
+                let v = declared::money_unscaled(a.value(i), scale).unwrap_or(0);
+                let (bytes, start) = decimal_bytes(v);
+                write_bytes(out, &bytes[start..])
+            }))
         }
         Declared::VariableDecimal if t.variable_decimal => {
             let a = array.as_string_opt::<i32>()?;
@@ -168,7 +159,7 @@ fn declared_union<'a>(
     let a = array.as_string_opt::<i32>()?;
     let valid = move |i: usize| array.is_valid(i);
     match declared::declared(array.data_type(), field)? {
-        Declared::Money(scale) if forms.decimals == DecimalMode::Precise => {
+        Declared::Money(scale) if t.decimal.is_some() => {
             Some(Box::new(move |out, i| {
                 match valid(i).then(|| declared::money_unscaled(a.value(i), scale)).flatten() {
                     None => out.push(0),

@@ -120,17 +120,19 @@ fn column_type_of(
                 ..ColumnType::named(Bytes, VARIABLE_SCALE_DECIMAL)
             }
         }
-        _ if matches!(declared, Some(Declared::Money(_))) => match (declared, decimals) {
-            // Debezium declares money a Decimal without a precision parameter; Kafka Connect's
-            // Avro mapping then gives it its default precision, 64.
-            (Some(Declared::Money(scale)), DecimalMode::Precise) => ColumnType {
+        // Debezium declares money a Decimal without a precision parameter; Kafka Connect's Avro
+        // mapping then gives it its default precision, 64.
+        (_, _) if decimals == DecimalMode::Precise && matches!(declared, Some(Declared::Money(_))) => {
+            let scale = match declared {
+                Some(Declared::Money(scale)) => scale,
+                _ => 2,
+            };
+            ColumnType {
                 parameters: vec![("scale", scale.to_string())],
                 decimal: Some((64, scale)),
                 ..ColumnType::named(Bytes, "org.apache.kafka.connect.data.Decimal")
-            },
-            (_, DecimalMode::Double) => ColumnType::plain(Double),
-            _ => ColumnType::plain(String),
-        },
+            }
+        }
         _ if declared == Some(Declared::MillisTimestamp) => {
             ColumnType::named(Long, "io.debezium.time.Timestamp")
         }
