@@ -174,13 +174,13 @@ fn mysql(op: Op) -> RecordBatch {
     if let ColumnBuilder::Int32(x) = &mut c[0] {
         x.append_value(1);
     }
-    for i in 1..=3 {
-        if let ColumnBuilder::Timestamp(x) = &mut c[i] {
+    for col in &mut c[1..=3] {
+        if let ColumnBuilder::Timestamp(x) = col {
             x.append_value(981_173_106_500_000);
         }
     }
-    for i in 4..=5 {
-        if let ColumnBuilder::Float32(x) = &mut c[i] {
+    for col in &mut c[4..=5] {
+        if let ColumnBuilder::Float32(x) = col {
             x.append_value(0.1);
         }
     }

@@ -154,7 +154,6 @@ fn declared_union<'a>(
     array: &'a dyn Array,
     field: &Field,
     t: &ColumnType,
-    forms: Forms,
 ) -> Option<Encoder<'a>> {
     let a = array.as_string_opt::<i32>()?;
     let valid = move |i: usize| array.is_valid(i);
@@ -378,7 +377,7 @@ pub fn nullable<'a>(
     t: &ColumnType,
     forms: Forms,
 ) -> Result<Encoder<'a>, NoEncoder> {
-    if let Some(enc) = declared_union(array, field, t, forms) {
+    if let Some(enc) = declared_union(array, field, t) {
         return Ok(enc);
     }
     let inner = value_encoder(array, field, t, forms)?;
