@@ -205,7 +205,10 @@ mod tests {
         assert_eq!(money_unscaled("$7", 2), Some(700));
         assert_eq!(money_unscaled("$1.005", 2), Some(101));
         assert_eq!(money_unscaled("$1.004", 2), Some(100));
-        assert_eq!(money_unscaled("$92,233,720,368,547,758.07", 2), Some(9_223_372_036_854_775_807));
+        assert_eq!(
+            money_unscaled("$92,233,720,368,547,758.07", 2),
+            Some(9_223_372_036_854_775_807)
+        );
         assert_eq!(money_unscaled("$", 2), None);
     }
 

@@ -71,7 +71,10 @@ fn postgres(rows: &[(&str, &str)]) -> RecordBatch {
             ),
             with(
                 Field::new("en", DataType::Utf8, true),
-                &[(LOGICAL_TYPE, "enum"), ("arrowtail.allowed", "sad,ok,happy")],
+                &[
+                    (LOGICAL_TYPE, "enum"),
+                    ("arrowtail.allowed", "sad,ok,happy"),
+                ],
             ),
         ],
         primary_key: vec!["id".into()],
@@ -98,7 +101,10 @@ fn postgres(rows: &[(&str, &str)]) -> RecordBatch {
 
 #[test]
 fn postgres_money_numeric_and_enum_take_debeziums_types() {
-    let v = values(&postgres(&[("-$1,234.50", "0.14285714285714285714"), ("$0.00", "NaN")]));
+    let v = values(&postgres(&[
+        ("-$1,234.50", "0.14285714285714285714"),
+        ("$0.00", "NaN"),
+    ]));
     has(
         &v[0],
         r#"{"type":"bytes","name":"org.apache.kafka.connect.data.Decimal","version":1,"parameters":{"scale":"2"},"optional":true,"field":"mo"}"#,
@@ -147,7 +153,10 @@ fn mysql(op: Op) -> RecordBatch {
                 Field::new("d3", naive.clone(), true),
                 &[("arrowtail.precision", "3")],
             ),
-            with(Field::new("d6", naive, true), &[("arrowtail.precision", "6")]),
+            with(
+                Field::new("d6", naive, true),
+                &[("arrowtail.precision", "6")],
+            ),
             with(Field::new("ts", tz, true), &[("arrowtail.precision", "3")]),
             with(
                 Field::new("fl", DataType::Float32, true),
@@ -258,9 +267,23 @@ fn avro_takes_the_same_declared_forms() {
         &s.value,
         r#"{"name":"d3","type":["null",{"type":"long","connect.version":1,"connect.name":"io.debezium.time.Timestamp"}],"default":null}"#,
     );
-    has(&s.value, r#"{"name":"fl","type":["null","double"],"default":null}"#);
-    has(&s.value, r#"{"name":"mu","type":["null","int"],"default":null}"#);
-    let out = avro::serialize(&batch, &opts(), SchemaIds { key: Some(7), value: 300 }).unwrap();
+    has(
+        &s.value,
+        r#"{"name":"fl","type":["null","double"],"default":null}"#,
+    );
+    has(
+        &s.value,
+        r#"{"name":"mu","type":["null","int"],"default":null}"#,
+    );
+    let out = avro::serialize(
+        &batch,
+        &opts(),
+        SchemaIds {
+            key: Some(7),
+            value: 300,
+        },
+    )
+    .unwrap();
     let v = out.values.value(0);
     let mut want = vec![0, 2, 2, 2, 2];
     binary::write_long(&mut want, 981_173_106_500);

@@ -258,7 +258,8 @@ fn write_instant(out: &mut Vec<u8>, micros: i64, digits: Option<usize>) {
         *slot = b'0' + (f % 10) as u8;
         f /= 10;
     }
-    let digits = digits.unwrap_or_else(|| buf.iter().rposition(|&b| b != b'0').map_or(0, |p| p + 1));
+    let digits =
+        digits.unwrap_or_else(|| buf.iter().rposition(|&b| b != b'0').map_or(0, |p| p + 1));
     if digits > 0 {
         out.push(b'.');
         out.extend_from_slice(&buf[..digits]);

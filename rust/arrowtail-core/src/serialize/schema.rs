@@ -134,7 +134,9 @@ fn value_schema(
     let mut parameters: Vec<(&str, String)> = Vec::new();
     let declared = declared::declared(dt, field);
     let (ty, logical): (&str, Option<&str>) = match (dt, source_type) {
-        _ if declared == Some(Declared::VariableDecimal) && opts.decimals == DecimalMode::Precise => {
+        _ if declared == Some(Declared::VariableDecimal)
+            && opts.decimals == DecimalMode::Precise =>
+        {
             out.extend_from_slice(VARIABLE_SCALE_DECIMAL.as_bytes());
             return finish(out, optional, name);
         }

@@ -8,9 +8,9 @@ use arrow_array::{Array, RecordBatch};
 use arrow_schema::{DataType, Field};
 
 use super::binary::write_long;
-use crate::serialize::DecimalMode;
 use super::*;
 use crate::arrow::{ChangeBuilder, ColumnBuilder, Op, RowMeta, SourceKind, TableSchema};
+use crate::serialize::DecimalMode;
 
 fn table(name: &str) -> Arc<TableSchema> {
     Arc::new(TableSchema {

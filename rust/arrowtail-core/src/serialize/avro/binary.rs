@@ -17,8 +17,8 @@ use arrow_array::types::{
 use arrow_array::{Array, ArrowPrimitiveType, PrimitiveArray};
 use arrow_schema::{DataType, Field, IntervalUnit, TimeUnit};
 
-use super::super::encoder::{logical, NoEncoder};
 use super::super::declared::{self, Declared};
+use super::super::encoder::{logical, NoEncoder};
 use super::super::{json, DecimalMode, Forms};
 use super::types::{ColumnType, Primitive};
 use crate::types::postgres::datetime;
@@ -150,17 +150,16 @@ fn declared_encoder<'a>(
 
 /// The union encoder of a text column read as a decimal (`money`, variable-scale `numeric`):
 /// null where the value is null or no finite number (`NaN`, `±Infinity`), as Debezium writes it.
-fn declared_union<'a>(
-    array: &'a dyn Array,
-    field: &Field,
-    t: &ColumnType,
-) -> Option<Encoder<'a>> {
+fn declared_union<'a>(array: &'a dyn Array, field: &Field, t: &ColumnType) -> Option<Encoder<'a>> {
     let a = array.as_string_opt::<i32>()?;
     let valid = move |i: usize| array.is_valid(i);
     match declared::declared(array.data_type(), field)? {
         Declared::Money(scale) if t.decimal.is_some() => {
             Some(Box::new(move |out, i| {
-                match valid(i).then(|| declared::money_unscaled(a.value(i), scale)).flatten() {
+                match valid(i)
+                    .then(|| declared::money_unscaled(a.value(i), scale))
+                    .flatten()
+                {
                     None => out.push(0),
                     Some(v) => {
                         out.push(2);
@@ -170,16 +169,21 @@ fn declared_union<'a>(
                 }
             }))
         }
-        Declared::VariableDecimal if t.variable_decimal => Some(Box::new(move |out, i| {
-            match valid(i).then(|| declared::variable_decimal(a.value(i))).flatten() {
-                None => out.push(0),
-                Some((scale, bytes)) => {
-                    out.push(2);
-                    write_long(out, i64::from(scale));
-                    write_bytes(out, &bytes);
+        Declared::VariableDecimal if t.variable_decimal => {
+            Some(Box::new(move |out, i| {
+                match valid(i)
+                    .then(|| declared::variable_decimal(a.value(i)))
+                    .flatten()
+                {
+                    None => out.push(0),
+                    Some((scale, bytes)) => {
+                        out.push(2);
+                        write_long(out, i64::from(scale));
+                        write_bytes(out, &bytes);
+                    }
                 }
-            }
-        })),
+            }))
+        }
         _ => None,
     }
 }

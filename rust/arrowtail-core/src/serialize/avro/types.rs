@@ -122,7 +122,9 @@ fn column_type_of(
         }
         // Debezium declares money a Decimal without a precision parameter; Kafka Connect's Avro
         // mapping then gives it its default precision, 64.
-        (_, _) if decimals == DecimalMode::Precise && matches!(declared, Some(Declared::Money(_))) => {
+        (_, _)
+            if decimals == DecimalMode::Precise && matches!(declared, Some(Declared::Money(_))) =>
+        {
             let scale = match declared {
                 Some(Declared::Money(scale)) => scale,
                 _ => 2,
@@ -372,7 +374,9 @@ pub fn write_row_record(
         if i > 0 {
             out.push(b',');
         }
-        write_field(out, name, *optional, |o| write_type_once(o, t, &mut defined));
+        write_field(out, name, *optional, |o| {
+            write_type_once(o, t, &mut defined)
+        });
     }
     end_record(out, connect_name, None);
 }
