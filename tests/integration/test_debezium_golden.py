@@ -131,10 +131,6 @@ ALLOWED: list[tuple[str, str]] = [
     (r"\.value_schema\.source\.seq$", "arrowtail's deduplication ordinal in source"),
     (r"\.value\.source\.seq$", "arrowtail's deduplication ordinal in source"),
     (
-        r"^stream\..*\.value\.source\.(lsn|sequence)$",
-        "arrowtail gives every change its commit's LSN (ordered by seq); Debezium each change's",
-    ),
-    (
         r"^snapshot\..*\.value\.source\.(ts_ms|ts_us|ts_ns|txId|snapshot|lsn|sequence)$",
         "snapshot time, transaction and first/last markers are each reader's own",
     ),

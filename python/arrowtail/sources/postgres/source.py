@@ -136,6 +136,7 @@ class PostgresSource:
         toast_reselect: bool = False,
         wire: str = "native",
         memory_budget: int = 256 << 20,
+        row_lsn: bool = False,
     ) -> None:
         if wire not in WIRES:
             raise ConfigError(f"source.wire must be one of {', '.join(WIRES)}, not {wire!r}")
@@ -168,8 +169,9 @@ class PostgresSource:
         self._options: dict[str, Any] = {}
         self._stream: Stream | None = None
         # Past ``memory_budget`` bytes of an open transaction, its rows go on before its commit.
+        # row_lsn: each change's own WAL position, for a sink that asks (see runner.py).
         self._decoder = _core.PgOutputDecoder(
-            versions=self.schema_versions, memory_budget=memory_budget
+            versions=self.schema_versions, memory_budget=memory_budget, row_lsn=row_lsn
         )
         self._keys = CatalogKeys(dsn, publication)
         self._snapshot: Generator[TableBatch | Progress, None, None] | None = None
@@ -247,6 +249,11 @@ class PostgresSource:
         elif slot is not None:
             self._emitted_end = self._acked_end = slot.confirmed_flush_lsn
         if self._snapshot is None:
+            resumed = PgPosition.from_json(start) if start is not None else None
+            if resumed is not None and (resumed.end_lsn or 0) > resumed.lsn:
+                # Resumed after a commit: it comes before the first change (Debezium's
+                # source.sequence). After a snapshot or an idle position none is known.
+                self._decoder.set_last_commit_lsn(resumed.end_lsn or 0)
             self._start_stream_when_slot_free()
 
     def _start_stream_when_slot_free(self) -> None:

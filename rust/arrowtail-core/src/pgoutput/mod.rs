@@ -20,3 +20,6 @@ pub use message::{parse, Message, OldKind, RelColumn, Tuple, Value};
 
 #[cfg(test)]
 mod testutil;
+
+#[cfg(test)]
+mod row_lsn_tests;

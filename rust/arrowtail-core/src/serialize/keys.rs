@@ -70,6 +70,49 @@ impl<'b> NotSent<'b> {
     }
 }
 
+/// Each change's own WAL position, when the batch carries the optional `_lsn` and
+/// `_last_commit_lsn` columns (PostgreSQL, opt-in): `source.lsn` is then the change's LSN and
+/// `source.sequence` `["<last commit lsn>","<lsn>"]`, as Debezium's PostgreSQL connector writes
+/// them (the first element null before any commit was seen).
+pub(super) struct RowLsn<'b> {
+    lsn: &'b arrow_array::UInt64Array,
+    last_commit: &'b arrow_array::UInt64Array,
+}
+
+impl<'b> RowLsn<'b> {
+    /// The two columns of `batch`, when it has both as uint64.
+    pub(super) fn of(batch: &'b RecordBatch) -> Option<Self> {
+        let get = |name: &str| {
+            batch
+                .column_by_name(name)
+                .and_then(|c| c.as_primitive_opt::<arrow_array::types::UInt64Type>())
+        };
+        Some(Self {
+            lsn: get(names::LSN)?,
+            last_commit: get(names::LAST_COMMIT_LSN)?,
+        })
+    }
+
+    /// `(lsn, last commit lsn)` of row `i`.
+    pub(super) fn at(&self, i: usize) -> (u64, u64) {
+        (self.lsn.value(i), self.last_commit.value(i))
+    }
+}
+
+/// What decides a row's `source` block besides `_seq`: `_pos`, `_xid`, `_commit_ts`, snapshot
+/// read or not, and the change's own `(lsn, last commit lsn)` when the batch carries them.
+pub(super) type SourceKey = (u64, u64, i64, bool, Option<(u64, u64)>);
+
+/// The text of Debezium's `source.sequence`: `["<last commit>","<lsn>"]`, `[null,"<lsn>"]` when
+/// no commit was seen before (`last_commit` 0).
+pub(super) fn sequence_text(lsn: u64, last_commit: u64) -> String {
+    if last_commit == 0 {
+        format!("[null,\"{lsn}\"]")
+    } else {
+        format!("[\"{last_commit}\",\"{lsn}\"]")
+    }
+}
+
 /// The `names_of` columns among `fields`/`arrays`, in the order of `names_of`.
 pub(super) fn pick<'f>(
     names_of: &[&str],
@@ -302,3 +345,7 @@ pub fn row_keys(batch: &RecordBatch, opts: &DebeziumOptions) -> Result<BinaryArr
     }
     Ok(keys.finish())
 }
+
+#[cfg(test)]
+#[path = "lsn_tests.rs"]
+mod lsn_tests;

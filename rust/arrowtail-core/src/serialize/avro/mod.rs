@@ -34,7 +34,7 @@ use self::binary::{nullable, value_encoder, write_long, write_string, Encoder};
 use self::types::ColumnType;
 use super::debezium::{DebeziumOptions, Serialized};
 use super::encoder::{NoEncoder, Unavailable, UNAVAILABLE};
-use super::keys::{bad, column, BatchParts, Connector, NotSent};
+use super::keys::{bad, column, sequence_text, BatchParts, Connector, NotSent, RowLsn, SourceKey};
 use super::Forms;
 use crate::arrow::change::names;
 use crate::partition::partition_for_key;
@@ -274,8 +274,7 @@ pub fn serialize(
         .iter()
         .map(|f| before_slot(f).map(|a| (a, *f)))
         .collect();
-    let before =
-        RecordEncoder::new(&before_slots, &value_types, forms).map_err(unsupported)?;
+    let before = RecordEncoder::new(&before_slots, &value_types, forms).map_err(unsupported)?;
 
     let key_types: Vec<(&ColumnType, bool)> = layout.key.iter().map(|(t, o)| (t, *o)).collect();
     let key_slots: Vec<Option<(&ArrayRef, &Field)>> = bp
@@ -290,8 +289,7 @@ pub fn serialize(
         .iter()
         .map(|f| before_slot(f).map(|a| (a, *f)))
         .collect();
-    let old_key_enc =
-        RecordEncoder::new(&old_key_slots, &key_types, forms).map_err(unsupported)?;
+    let old_key_enc = RecordEncoder::new(&old_key_slots, &key_types, forms).map_err(unsupported)?;
     let null_key = |column: String| {
         Error::Config(format!(
             "key column {column} of {} is null; its Avro key field is required",
@@ -331,7 +329,8 @@ pub fn serialize(
     let mut key_buf = Vec::new();
     let mut old_key_buf = Vec::new();
     let mut buf = Vec::new();
-    let mut src_tx: Option<(u64, u64, i64, bool)> = None;
+    let row_lsn = RowLsn::of(batch);
+    let mut src_tx: Option<SourceKey> = None;
     let mut src_prefix = Vec::new();
     let key_id = ids.key.unwrap_or(0);
 
@@ -349,10 +348,17 @@ pub fn serialize(
         }
         let key = has_key.then_some(key_buf.as_slice());
 
-        let tx = (pos.value(i), xid.value(i), commit_ts.value(i), op == "r");
+        let lsn = row_lsn.as_ref().map(|r| r.at(i));
+        let tx = (
+            pos.value(i),
+            xid.value(i),
+            commit_ts.value(i),
+            op == "r",
+            lsn,
+        );
         if src_tx != Some(tx) {
             src_prefix.clear();
-            source.prefix(&mut src_prefix, tx.0, tx.1, tx.2, tx.3);
+            source.prefix(&mut src_prefix, tx.0, tx.1, tx.2, tx.3, tx.4);
             src_tx = Some(tx);
         }
         let env = Envelope {
@@ -511,8 +517,16 @@ struct SourceParts<'a> {
 
 impl SourceParts<'_> {
     /// Everything of `source` that is the same for all rows of a transaction, up to the
-    /// `_seq`-dependent fields ([`suffix`](Self::suffix)).
-    fn prefix(&self, out: &mut Vec<u8>, pos: u64, xid: u64, us: i64, snapshot: bool) {
+    /// `_seq`-dependent fields ([`suffix`](Self::suffix)); `lsn` as in the JSON path.
+    fn prefix(
+        &self,
+        out: &mut Vec<u8>,
+        pos: u64,
+        xid: u64,
+        us: i64,
+        snapshot: bool,
+        lsn: Option<(u64, u64)>,
+    ) {
         let mysql = self.connector != Connector::Postgres;
         write_string(out, crate::VERSION);
         write_string(out, self.connector.name());
@@ -522,7 +536,13 @@ impl SourceParts<'_> {
         out.push(0);
         write_string(out, if snapshot { "true" } else { "false" });
         write_string(out, if mysql { self.ns } else { self.database });
-        out.push(0); // sequence
+        match lsn {
+            Some((l, last)) if !mysql => {
+                out.push(2);
+                write_string(out, &sequence_text(l, last));
+            }
+            _ => out.push(0), // sequence
+        }
         out.push(2);
         write_long(out, us);
         out.push(2);
@@ -545,7 +565,7 @@ impl SourceParts<'_> {
                 write_long(out, xid as i64);
             }
             out.push(2);
-            write_long(out, pos as i64);
+            write_long(out, lsn.map_or(pos, |(l, _)| l) as i64);
             // xmin, origin, origin_lsn: not carried through the change batches.
             out.extend_from_slice(&[0, 0, 0]);
         }
