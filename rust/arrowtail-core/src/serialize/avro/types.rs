@@ -264,7 +264,7 @@ pub fn write_type_once(out: &mut Vec<u8>, t: &ColumnType, defined: &mut bool) {
         out.extend_from_slice(
             b"{\"type\":\"record\",\"name\":\"VariableScaleDecimal\",\"namespace\":\"io.debezium.data\",\
 \"fields\":[{\"name\":\"scale\",\"type\":\"int\"},{\"name\":\"value\",\"type\":\"bytes\"}],\
-\"doc\":\"Variable scaled decimal\",\"connect.doc\":\"Variable scaled decimal\",\
+\"connect.doc\":\"Variable scaled decimal\",\
 \"connect.version\":1,\"connect.name\":\"io.debezium.data.VariableScaleDecimal\"}",
         );
         return;
