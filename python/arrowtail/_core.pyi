@@ -78,6 +78,8 @@ class PgOutputDecoder:
     batch is cut into the next one of the same table (default and maximum: just under 1 GiB).
     ``memory_budget``: bytes of messages of an open transaction past which ``flush()`` hands its
     rows on before its commit (default 256 MiB); ``committed_lsn`` still moves only at commits.
+    ``row_lsn``: every batch also carries ``_lsn`` (the WAL position of each change's message) and
+    ``_last_commit_lsn`` (the end of the transaction committed before it; 0 before the first).
     """
 
     def __new__(
@@ -86,6 +88,7 @@ class PgOutputDecoder:
         column_byte_limit: int | None = None,
         versions: SchemaVersions | None = None,
         memory_budget: int | None = None,
+        row_lsn: bool = False,
     ) -> Self: ...
     def feed(self, data: bytes, lsn: int | None = None) -> None:
         """One CopyData payload when ``lsn`` is None, else one bare message sent at ``lsn``."""
@@ -99,6 +102,9 @@ class PgOutputDecoder:
         """A capture file: records of ``[u64 BE LSN][u32 BE length][message]`` (GIL released)."""
     def flush(self) -> list[tuple[str, int, pa.RecordBatch]]:
         """``(table, schema_version, batch)`` for every finished batch of committed rows."""
+    def set_last_commit_lsn(self, end_lsn: int) -> None:
+        """The end LSN of the transaction committed before the stream (a resumed run's
+        checkpoint): ``_last_commit_lsn`` until the decoder sees a commit."""
     def reset_in_flight(self) -> None:
         """Forgets open/streamed/prepared transactions and a partial wire message (after a
         reconnect the server resends)."""
@@ -134,9 +140,10 @@ class PgOutputDecoder:
     def take_spill_events(self) -> list[tuple[int, int | None]]:
         """``(xid, subxid)`` for a subtransaction's abort, ``(xid, None)`` for a transaction
         whose rows taken out are void, oldest first."""
-    def take_spilled_commit(self) -> tuple[int, int, int] | None:
-        """``(xid, commit_lsn, commit_ts_us)`` of a transaction whose rows were taken out, once
-        ``flush`` returned every row committed before it."""
+    def take_spilled_commit(self) -> tuple[int, int, int, int] | None:
+        """``(xid, commit_lsn, commit_ts_us, last_commit_lsn)`` of a transaction whose rows were
+        taken out, once ``flush`` returned every row committed before it (``last_commit_lsn``:
+        the end LSN of the transaction committed before it, 0 if none known)."""
     @property
     def stats(self) -> dict[str, int]:
         """``special_numerics``, ``aborted_rows``, ``messages``."""

@@ -31,7 +31,20 @@ import pyarrow.compute as pc
 from arrowtail.exceptions import SchemaChangeError
 
 #: The bookkeeping columns of a change batch; every other column is a user column.
-META_COLUMNS = frozenset({"_op", "_pos", "_seq", "_xid", "_commit_ts", "_before", "_unchanged"})
+META_COLUMNS = frozenset(
+    {
+        "_op",
+        "_pos",
+        "_seq",
+        "_xid",
+        "_commit_ts",
+        "_before",
+        "_unchanged",
+        # Optional, PostgreSQL only, for the Kafka sink's Debezium encoders (docs/design.md).
+        "_lsn",
+        "_last_commit_lsn",
+    }
+)
 _UPSERT_OPS = ("c", "u", "r")
 
 

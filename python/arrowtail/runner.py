@@ -27,7 +27,10 @@ log = logging.getLogger("arrowtail.run")
 InstallSignals = Callable[[Callable[[str], None]], None]
 
 
-def build_source(cfg: Config) -> Source:
+def build_source(cfg: Config, *, row_lsn: bool = False) -> Source:
+    """The configured source; ``row_lsn``: a PostgreSQL source gives each change its own WAL
+    position (``_lsn``, ``_last_commit_lsn``), for a sink that names it (the Kafka sink's
+    Debezium encoders)."""
     src = cfg.source
     password = src.password()
     if src.kind == "postgres":
@@ -48,6 +51,7 @@ def build_source(cfg: Config) -> Source:
             wire=src.wire,
             memory_budget=src.memory_budget,
             spill_dir=src.spill_dir,
+            row_lsn=row_lsn,
         )
     from arrowtail.sources.mysql.source import MySqlSource
 
@@ -84,7 +88,7 @@ def run_pipeline(cfg: Config, install_signals: InstallSignals | None = None) -> 
             "resumes where the last delivered change left off (or use ?exactly_once=true, "
             "which stores the position in Kafka)"
         )
-    source = build_source(cfg)
+    source = build_source(cfg, row_lsn=getattr(sink, "wants_row_lsn", False))
     transform = TableTransform(cfg.transform)
     metrics = default_metrics()
     server = None

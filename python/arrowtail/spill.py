@@ -43,8 +43,15 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def stamp(batch: pa.RecordBatch, pos: int, commit_ts_us: int, xid: int | None) -> pa.RecordBatch:
-    """``batch`` with every row's ``_pos`` and ``_commit_ts`` (and ``_xid`` when given) set."""
+def stamp(
+    batch: pa.RecordBatch,
+    pos: int,
+    commit_ts_us: int,
+    xid: int | None,
+    last_commit_lsn: int | None = None,
+) -> pa.RecordBatch:
+    """``batch`` with every row's ``_pos`` and ``_commit_ts`` set, and ``_xid`` and
+    ``_last_commit_lsn`` (PostgreSQL's optional column) when given and present."""
     n = batch.num_rows
     names = batch.schema.names
     arrays = list(batch.columns)
@@ -55,6 +62,10 @@ def stamp(batch: pa.RecordBatch, pos: int, commit_ts_us: int, xid: int | None) -
     )
     if xid is not None and "_xid" in names:
         arrays[names.index("_xid")] = pa.array(np.full(n, xid, dtype=np.uint64))
+    if last_commit_lsn is not None and "_last_commit_lsn" in names:
+        arrays[names.index("_last_commit_lsn")] = pa.array(
+            np.full(n, last_commit_lsn, dtype=np.uint64)
+        )
     return pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
 
 
@@ -108,7 +119,7 @@ class Spill:
         self._aborted.add(subxact)
 
     def drain(
-        self, pos: int, commit_ts_us: int, xid: int | None
+        self, pos: int, commit_ts_us: int, xid: int | None, last_commit_lsn: int | None = None
     ) -> Generator[TableBatch, None, None]:
         """The spilled rows, stamped with their commit, in the order they were added per table;
         the files are removed as they are read, the directory at the end. The spill is empty
@@ -119,7 +130,7 @@ class Spill:
         directory, self._dir = self._dir, None
         self._files, self._tags, self._aborted = {}, {}, set()
         self.rows = self.bytes = 0
-        return _read(files, aborted, directory, pos, commit_ts_us, xid)
+        return _read(files, aborted, directory, pos, commit_ts_us, xid, last_commit_lsn)
 
     def remove_leftovers(self) -> int:
         """Deletes spill directories of runs no longer alive under the spill directory; returns
@@ -163,6 +174,7 @@ def _read(
     pos: int,
     commit_ts_us: int,
     xid: int | None,
+    last_commit_lsn: int | None,
 ) -> Generator[TableBatch, None, None]:
     try:
         for (table, version), path, tags in files:
@@ -171,7 +183,7 @@ def _read(
                 for batch, tag in zip(pa.ipc.open_stream(source), tags, strict=True):
                     if tag is not None and tag in aborted:
                         continue
-                    yield table, version, stamp(batch, pos, commit_ts_us, xid)
+                    yield table, version, stamp(batch, pos, commit_ts_us, xid, last_commit_lsn)
             path.unlink(missing_ok=True)
     finally:
         if directory is not None:

@@ -11,6 +11,8 @@ from typing import Any
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from tests.support.typematrix import pg_position
+
 
 def create_topic(
     bootstrap: str, name: str, partitions: int, config: dict[str, str] | None = None
@@ -70,10 +72,11 @@ def consume_until_quiet(
 
 
 def _position(source: dict[str, Any]) -> tuple[Any, ...]:
-    """The change's ``(_pos, _seq)`` from a Debezium ``source`` block: PostgreSQL ``lsn`` (the
-    commit LSN) or MySQL ``file`` number and ``pos``, then ``seq``."""
+    """The change's position in commit order from a Debezium ``source`` block: PostgreSQL
+    ``sequence`` (the last commit's end LSN, then the change's own ``lsn``; snapshot reads have
+    none) or MySQL ``file`` number and ``pos``, then ``seq``."""
     if "lsn" in source:
-        return (source["lsn"], source["seq"])
+        return pg_position(source)
     number = int(source["file"].rsplit(".", 1)[1])
     return ((number << 32) | source["pos"], source["seq"])
 

@@ -232,6 +232,17 @@ def debezium_replay(
     return images
 
 
+def pg_position(source: dict[str, Any]) -> tuple[Any, ...]:
+    """``(last commit, lsn, seq)`` of a PostgreSQL event: ordered like the commits, since a
+    streamed change names the commit before its transaction (Debezium's ``sequence``), while its
+    own ``lsn`` alone need not follow the commit order when transactions interleave."""
+    last, lsn = 0, source["lsn"]
+    if source.get("sequence"):
+        first, own = json.loads(source["sequence"])
+        last, lsn = int(first or 0), int(own)
+    return (last, lsn, source["seq"])
+
+
 def debezium_order(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Events in ``(position, seq)`` order, a key change's delete before its create, duplicates
     (at-least-once delivery) dropped."""
@@ -239,13 +250,13 @@ def debezium_order(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for event in events:
         source = event["source"]
         if "lsn" in source:
-            pos: tuple[Any, ...] = (source["lsn"], source["seq"])
+            pos: tuple[Any, ...] = pg_position(source)
         else:
             number = int(source["file"].rsplit(".", 1)[1])
-            pos = ((number << 32) | source["pos"], source["seq"])
+            pos = (0, (number << 32) | source["pos"], source["seq"])
         table = f"{source.get('schema') or source['db']}.{source['table']}"
         seen.setdefault((*pos, event["op"] == "c", table), event)
-    return [seen[k] for k in sorted(seen, key=lambda k: (k[0], k[1], k[2]))]
+    return [seen[k] for k in sorted(seen, key=lambda k: (k[0], k[1], k[2], k[3]))]
 
 
 def jsonl_events(path: Any) -> list[dict[str, Any]]:

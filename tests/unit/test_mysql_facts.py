@@ -8,7 +8,7 @@ import uuid
 
 import pyarrow as pa
 
-from arrowtail.sources.mysql.facts import _with_uuid_text, uuid_text
+from arrowtail.sources.mysql.facts import _with_uuid_text, logical_type, uuid_text
 
 U1 = uuid.UUID("c4ca4238-a0b9-3382-8dcc-509a6f75849b")
 U2 = uuid.UUID("6ba7b810-9dad-11d1-80b4-00c04fd430c8")  # a version 1 uuid
@@ -44,3 +44,19 @@ def test_uuid_columns_become_text_in_the_row_and_before() -> None:
     assert out.schema.metadata == batch.schema.metadata
     # Columns that are already text (snapshot batches) stay as they are.
     assert _with_uuid_text(out, ["u"]) is out
+
+
+def test_declared_types_name_debeziums_forms() -> None:
+    assert logical_type("datetime", "datetime(3)") == {"arrowtail.precision": "3"}
+    assert logical_type("datetime", "datetime") == {"arrowtail.precision": "0"}
+    assert logical_type("timestamp", "timestamp(6)") == {"arrowtail.precision": "6"}
+    assert logical_type("float", "float(7,3)") == {
+        "arrowtail.logical_type": "float",
+        "arrowtail.length": "7",
+        "arrowtail.scale": "3",
+    }
+    assert logical_type("float", "float") == {}
+    assert logical_type("mediumint", "mediumint(8) unsigned") == {
+        "arrowtail.logical_type": "mediumint"
+    }
+    assert logical_type("mediumint", "mediumint(9)") == {}

@@ -174,7 +174,7 @@ def test_held_rows_taken_out_and_their_outcome_reported() -> None:
     assert d.take_spill_events() == [(50, 51)]
     assert d.flush() == []
     assert d.committed_lsn == 0
-    assert d.take_spilled_commit() == (50, 0x299, PG_EPOCH_US)
+    assert d.take_spilled_commit() == (50, 0x299, PG_EPOCH_US, 0)
     assert d.take_spilled_commit() is None
     # The row decoded after the take comes stamped, after the rows taken out.
     ((_, _, batch),) = d.flush()

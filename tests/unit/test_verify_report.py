@@ -36,6 +36,10 @@ def test_forms_debeziums_jdbc_sink_stores_are_the_same_data():
     # MariaDB's INET6 as its text and as the 16 bytes of the binlog.
     assert same_value("2001:db8::1", bytes.fromhex("20010db8" + "00" * 11 + "01"))
     assert not same_value("::2", (1).to_bytes(16, "big"))
+    # PostgreSQL money as its text and as the decimal Debezium's JDBC sink stores.
+    assert same_value(Decimal("-1234.50"), "-$1,234.50") and same_value("($5.00)", Decimal(-5))
+    assert same_value(Decimal("0.00"), "$0.00")
+    assert not same_value(Decimal("1.50"), "$1.51") and not same_value(Decimal(1), "one")
 
 
 def test_compare_rows_names_missing_extra_and_different_keys():

@@ -121,7 +121,7 @@ def same_value(a: Any, b: Any) -> bool:
     wider than 38 digits travels as text, BIT(n) as uint64 (an integer column), SET as
     list<string> (an array column), MariaDB's UUID as a PostgreSQL uuid. Also the forms
     Debezium's JDBC sink stores: an interval as Debezium's ISO text, BIT(n) as a PostgreSQL bit
-    string, MariaDB's INET6 as its 16 bytes."""
+    string, MariaDB's INET6 as its 16 bytes, PostgreSQL money as a decimal."""
     if a == b:
         return True
     if a is None or b is None:
@@ -131,7 +131,10 @@ def same_value(a: Any, b: Any) -> bool:
             try:
                 return x == Decimal(y)
             except InvalidOperation:
-                return False
+                # PostgreSQL money text ('-$1,234.50'), stored as a decimal by Debezium's JDBC
+                # sink.
+                amount = _money(y)
+                return amount is not None and x == amount
         if isinstance(x, bytes) and isinstance(y, (int, Decimal)):
             return int.from_bytes(x, "big") == y
         if isinstance(x, str) and isinstance(y, tuple):
@@ -157,6 +160,19 @@ def same_value(a: Any, b: Any) -> bool:
             )
             return x == of_day
     return False
+
+
+#: PostgreSQL's money text: a sign or parentheses, a currency symbol, grouped digits.
+MONEY_TEXT = re.compile(r"(-?)(\(?)[^\d(),.\s-]{1,4}([\d,]*\d(?:\.\d+)?)\)?\Z")
+
+
+def _money(text: str) -> Decimal | None:
+    """The amount of a money text (``-$1,234.50``, ``($5.00)``); None for other text."""
+    m = MONEY_TEXT.match(text)
+    if m is None:
+        return None
+    amount = Decimal(m.group(3).replace(",", ""))
+    return -amount if m.group(1) or m.group(2) else amount
 
 
 def same_row(a: tuple, b: tuple) -> bool:

@@ -34,13 +34,15 @@ impl PyPgOutputDecoder {
     /// `column_byte_limit`: bytes (or list elements) of one text, binary or list column at which
     /// a batch is cut into the next (default and maximum: just under 1 GiB). `memory_budget`:
     /// bytes of messages of an open transaction past which `flush` hands its rows on before its
-    /// commit (default 256 MiB).
+    /// commit (default 256 MiB). `row_lsn`: batches carry each change's `_lsn` and
+    /// `_last_commit_lsn` columns.
     #[new]
-    #[pyo3(signature = (*, column_byte_limit=None, versions=None, memory_budget=None))]
+    #[pyo3(signature = (*, column_byte_limit=None, versions=None, memory_budget=None, row_lsn=false))]
     fn new(
         column_byte_limit: Option<usize>,
         versions: Option<PyRef<'_, PySchemaVersions>>,
         memory_budget: Option<usize>,
+        row_lsn: bool,
     ) -> PyResult<Self> {
         let limit = crate::byte_limit(column_byte_limit)?;
         if memory_budget == Some(0) {
@@ -51,6 +53,7 @@ impl PyPgOutputDecoder {
         crate::error::guard("PgOutputDecoder()", || {
             let mut inner = Decoder::new();
             inner.set_byte_limit(limit);
+            inner.set_row_lsn(row_lsn);
             if let Some(budget) = memory_budget {
                 inner.set_memory_budget(budget);
             }
@@ -131,6 +134,16 @@ impl PyPgOutputDecoder {
         self.poison.call("PgOutputDecoder.flush", || {
             let batches = py.detach(|| inner.flush()).py_err()?;
             arrow::change_batches(py, batches)
+        })
+    }
+
+    /// The end LSN of the transaction committed before the stream (a resumed run's checkpoint):
+    /// `_last_commit_lsn` of the changes before the first commit this decoder sees.
+    fn set_last_commit_lsn(&mut self, end_lsn: u64) -> PyResult<()> {
+        let inner = &mut self.inner;
+        self.poison.call("PgOutputDecoder.set_last_commit_lsn", || {
+            inner.set_last_commit_lsn(end_lsn);
+            Ok(())
         })
     }
 
@@ -259,13 +272,14 @@ impl PyPgOutputDecoder {
     }
 
     /// The commit of a transaction whose rows were taken out, once `flush` returned every row
-    /// committed before it: `(xid, commit_lsn, commit_ts_us)`, or None.
-    fn take_spilled_commit(&mut self) -> PyResult<Option<(u32, u64, i64)>> {
+    /// committed before it: `(xid, commit_lsn, commit_ts_us, last_commit_lsn)`, or None
+    /// (`last_commit_lsn`: the end LSN of the transaction committed before it, 0 if none known).
+    fn take_spilled_commit(&mut self) -> PyResult<Option<(u32, u64, i64, u64)>> {
         let inner = &mut self.inner;
         self.poison.call("PgOutputDecoder.take_spilled_commit", || {
             Ok(inner
                 .take_spilled_commit()
-                .map(|c| (c.xid, c.pos, c.commit_ts_us)))
+                .map(|c| (c.xid, c.pos, c.commit_ts_us, c.last_commit_lsn)))
         })
     }
 

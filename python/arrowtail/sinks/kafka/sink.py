@@ -102,6 +102,13 @@ class _Group:
 class KafkaSink:
     """Produces change batches to Kafka (see the module documentation)."""
 
+    @property
+    def wants_row_lsn(self) -> bool:
+        """The Debezium encoders (JSON and Avro) name each PostgreSQL change's own WAL position
+        in ``source.lsn`` and ``source.sequence``; the runner has the source add ``_lsn`` for
+        them (left out of the event's columns). Arrow IPC values carry the batch as it is."""
+        return self.value_format != "arrow"
+
     def __init__(
         self,
         bootstrap: str,

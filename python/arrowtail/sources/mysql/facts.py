@@ -13,8 +13,12 @@
   Debezium's MariaDB or MySQL connector does.
 - Field metadata ``arrowtail.logical_type`` on columns whose Arrow type does not tell the source
   type apart, with what Debezium's schemas need: ``enum`` / ``set`` with ``arrowtail.allowed``
-  (the labels, comma-separated), ``bit`` with ``arrowtail.length``, ``year``, and ``uuid``
-  (MariaDB).
+  (the labels, comma-separated), ``bit`` with ``arrowtail.length``, ``year``, ``uuid``
+  (MariaDB), ``float`` with ``arrowtail.length`` and ``arrowtail.scale`` for ``FLOAT(m,d)`` and
+  ``mediumint`` for ``MEDIUMINT UNSIGNED`` (Debezium declares them ``double`` and ``int32``); and
+  ``arrowtail.precision`` (the declared fraction digits) on ``DATETIME`` and ``TIMESTAMP``
+  columns, for Debezium's ``Timestamp`` of a ``DATETIME(0..3)`` and the ``n`` fraction digits of
+  a streamed ``TIMESTAMP(n)``.
 
 Columns are read from ``information_schema`` when a table or schema version is first seen.
 """
@@ -142,6 +146,16 @@ def logical_type(data_type: str, column_type: str) -> dict[str, str]:
         return {LOGICAL: "bit", "arrowtail.length": m.group(1) if m else "1"}
     if kind in ("year", "uuid"):
         return {LOGICAL: kind}
+    if kind in ("datetime", "timestamp"):
+        m = re.search(r"\((\d+)\)", column_type)
+        return {"arrowtail.precision": m.group(1) if m else "0"}
+    if kind == "float":
+        m = re.search(r"\((\d+),(\d+)\)", column_type)
+        if m:
+            return {LOGICAL: "float", "arrowtail.length": m.group(1), "arrowtail.scale": m.group(2)}
+        return {}
+    if kind == "mediumint" and "unsigned" in column_type.lower():
+        return {LOGICAL: "mediumint"}
     return {}
 
 

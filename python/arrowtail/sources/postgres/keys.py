@@ -12,11 +12,16 @@ Metadata set: ``arrowtail.primary_key`` (the catalog's primary key, when the tab
 (``current_database()``), and, for a table without a primary key whose batches name replica
 identity columns as key, ``arrowtail.primary_key_from = replica_identity`` so that consumers can
 tell the two apart (the Kafka sink then writes no key).
+
+Field metadata set, for the serializers' Debezium forms (the change batch carries these columns
+as text): ``arrowtail.logical_type = money`` with ``arrowtail.scale = 2`` (Debezium's default
+``money.fraction.digits``), ``numeric`` on a ``numeric`` without precision, and ``enum`` with
+``arrowtail.allowed`` (the labels from ``pg_enum``, comma-separated, in their sort order).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psycopg
 import pyarrow as pa
@@ -41,10 +46,40 @@ WHERE c.oid IN (SELECT relid FROM pg_get_publication_tables(%s))
 """
 
 
+_COLUMN_FACTS = """
+SELECT n.nspname, c.relname, a.attname, t.typtype, t.typname,
+       coalesce((SELECT string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder)
+                 FROM pg_enum e WHERE e.enumtypid = t.oid), '')
+FROM pg_attribute a
+JOIN pg_class c ON c.oid = a.attrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_type t ON t.oid = a.atttypid
+WHERE c.oid IN (SELECT relid FROM pg_get_publication_tables(%s))
+  AND a.attnum > 0 AND NOT a.attisdropped
+  AND (t.typtype = 'e' OR a.atttypid = 'money'::regtype
+       OR (a.atttypid = 'numeric'::regtype AND a.atttypmod < 0))
+"""
+
+#: Field metadata key of a column's source type where the Arrow type does not say it.
+LOGICAL = "arrowtail.logical_type"
+
+
 @dataclass(frozen=True)
 class TableFacts:
     primary_key: str
     not_null: str
+    #: Field metadata per column name (money, unconstrained numeric, enums).
+    columns: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+def column_facts(typtype: str, typname: str, labels: str) -> dict[str, str]:
+    """The field metadata of a column of type ``typname`` (``pg_type.typtype``), as the query
+    above selects them: an enum, ``money`` or an unconstrained ``numeric``."""
+    if typtype == "e":
+        return {LOGICAL: "enum", "arrowtail.allowed": labels}
+    if typname == "money":
+        return {LOGICAL: "money", "arrowtail.scale": "2"}
+    return {LOGICAL: "numeric"}
 
 
 class CatalogKeys:
@@ -64,11 +99,19 @@ class CatalogKeys:
             with pg_admin.connect(self._dsn) as own:
                 self.load(own)
             return
+        columns: dict[str, dict[str, dict[str, str]]] = {}
+        for schema, table, name, typtype, typname, labels in conn.execute(
+            _COLUMN_FACTS, (self._publication,)
+        ).fetchall():
+            columns.setdefault(f"{schema}.{table}", {})[name] = column_facts(
+                typtype, typname, labels
+            )
         facts = {}
         for schema, table, pk, not_null, database in conn.execute(
             _FACTS, (self._publication,)
         ).fetchall():
-            facts[f"{schema}.{table}"] = TableFacts(pk, not_null)
+            qualified = f"{schema}.{table}"
+            facts[qualified] = TableFacts(pk, not_null, columns.get(qualified, {}))
             self._database = database
         self._facts = facts
 
@@ -99,4 +142,17 @@ class CatalogKeys:
         meta[b"arrowtail.not_null"] = facts.not_null.encode()
         if self._database:
             meta[b"arrowtail.database"] = self._database.encode()
-        return batch.replace_schema_metadata(meta)
+        return _with_field_facts(batch, facts.columns).replace_schema_metadata(meta)
+
+
+def _with_field_facts(batch: pa.RecordBatch, columns: dict[str, dict[str, str]]) -> pa.RecordBatch:
+    """``batch`` with the columns' facts added to their field metadata."""
+    if not any(name in columns for name in batch.schema.names):
+        return batch
+    fields = [
+        f.with_metadata({**(f.metadata or {}), **columns[f.name]}) if f.name in columns else f
+        for f in batch.schema
+    ]
+    return pa.RecordBatch.from_arrays(
+        batch.columns, schema=pa.schema(fields, metadata=batch.schema.metadata)
+    )

@@ -145,6 +145,7 @@ class PostgresSource:
         memory_budget: int = 256 << 20,
         spill_dir: str | None = None,
         drain_bytes: int = 16 << 20,
+        row_lsn: bool = False,
     ) -> None:
         if wire not in WIRES:
             raise ConfigError(f"source.wire must be one of {', '.join(WIRES)}, not {wire!r}")
@@ -177,8 +178,9 @@ class PostgresSource:
         self._options: dict[str, Any] = {}
         self._stream: Stream | None = None
         # Past ``memory_budget`` bytes of an open transaction, its rows go on before its commit.
+        # row_lsn: each change's own WAL position, for a sink that asks (see runner.py).
         self._decoder = _core.PgOutputDecoder(
-            versions=self.schema_versions, memory_budget=memory_budget
+            versions=self.schema_versions, memory_budget=memory_budget, row_lsn=row_lsn
         )
         self.memory_budget = memory_budget
         self.spill_dir = spill_dir
@@ -265,6 +267,11 @@ class PostgresSource:
         elif slot is not None:
             self._emitted_end = self._acked_end = slot.confirmed_flush_lsn
         if self._snapshot is None:
+            resumed = PgPosition.from_json(start) if start is not None else None
+            if resumed is not None and (resumed.end_lsn or 0) > resumed.lsn:
+                # Resumed after a commit: it comes before the first change (Debezium's
+                # source.sequence). After a snapshot or an idle position none is known.
+                self._decoder.set_last_commit_lsn(resumed.end_lsn or 0)
             self._start_stream_when_slot_free()
 
     def _start_stream_when_slot_free(self) -> None:
@@ -581,9 +588,9 @@ class PostgresSource:
             position = PgPosition(wal_end, wal_end).to_json()
         spilled = self._decoder.take_spilled_commit()
         if spilled is not None:
-            xid, pos, commit_ts_us = spilled
+            xid, pos, commit_ts_us, last_commit = spilled
             spill = self._spills.pop(xid, None) or Spill(self.spill_dir)
-            self._draining = spill.drain(pos, commit_ts_us, None)
+            self._draining = spill.drain(pos, commit_ts_us, None, last_commit)
         batches, position = self._hooks(batches, position)
         # Incremental snapshot chunks join here; positions are already counted, so only the
         # facts known by now are applied.

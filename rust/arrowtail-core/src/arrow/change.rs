@@ -116,6 +116,12 @@ pub mod names {
     pub const COMMIT_TS: &str = "_commit_ts";
     pub const BEFORE: &str = "_before";
     pub const UNCHANGED: &str = "_unchanged";
+    /// Optional (PostgreSQL, [`ChangeBuilder::enable_lsn`](super::ChangeBuilder::enable_lsn)):
+    /// the WAL position of each change's own message.
+    pub const LSN: &str = "_lsn";
+    /// Optional, with [`LSN`]: the end position of the transaction committed before the change's
+    /// own (0 when the decoder has seen none).
+    pub const LAST_COMMIT_LSN: &str = "_last_commit_lsn";
 }
 
 /// Rows of the current run finished into arrays because a column reached the byte limit: every
@@ -161,6 +167,9 @@ pub struct ChangeBuilder {
     unchanged: ListBuilder<StringBuilder>,
     /// Rows finished before a partial row had to be cut off.
     done: Vec<RecordBatch>,
+    /// `_lsn` and `_last_commit_lsn` of every row, when enabled, and the values of the next row.
+    lsns: Option<(Vec<u64>, Vec<u64>)>,
+    next_lsn: (u64, u64),
 }
 
 impl ChangeBuilder {
@@ -235,7 +244,47 @@ impl ChangeBuilder {
             commit_ts: Vec::new(),
             unchanged: ListBuilder::new(StringBuilder::new()),
             done: Vec::new(),
+            lsns: None,
+            next_lsn: (0, 0),
         })
+    }
+
+    /// Adds the optional `_lsn` and `_last_commit_lsn` columns (uint64, after the others); each
+    /// row takes the values of the last [`set_row_lsn`](Self::set_row_lsn). Call it before the
+    /// first row.
+    pub fn enable_lsn(&mut self) {
+        if self.lsns.is_some() {
+            return;
+        }
+        let mut fields: Vec<Field> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.push(Field::new(names::LSN, DataType::UInt64, false));
+        fields.push(Field::new(names::LAST_COMMIT_LSN, DataType::UInt64, false));
+        self.schema = Arc::new(Schema::new_with_metadata(
+            fields,
+            self.schema.metadata().clone(),
+        ));
+        self.lsns = Some((Vec::new(), Vec::new()));
+    }
+
+    /// The `_lsn` and `_last_commit_lsn` of the rows finished from now on (ignored unless
+    /// [`enable_lsn`](Self::enable_lsn) was called).
+    pub fn set_row_lsn(&mut self, lsn: u64, last_commit: u64) {
+        self.next_lsn = (lsn, last_commit);
+    }
+
+    /// Sets `_last_commit_lsn` of rows `from..` of the current run (rows of a transaction held
+    /// until its commit learn then which transaction committed before it).
+    pub fn set_last_commit(&mut self, from: usize, last_commit: u64) {
+        if let Some((_, last)) = &mut self.lsns {
+            for l in last.get_mut(from..).unwrap_or_default() {
+                *l = last_commit;
+            }
+        }
     }
 
     /// Sets the bytes (or list elements) at which a variable-length column ends its batch; from
@@ -315,6 +364,10 @@ impl ChangeBuilder {
         self.seq.push(meta.seq);
         self.xid.push(meta.xid);
         self.commit_ts.push(meta.commit_ts_us);
+        if let Some((lsn, last)) = &mut self.lsns {
+            lsn.push(self.next_lsn.0);
+            last.push(self.next_lsn.1);
+        }
         if unchanged.is_empty() {
             self.unchanged.append_null();
         } else {
@@ -427,6 +480,12 @@ impl ChangeBuilder {
         let mut seq = std::mem::take(&mut self.seq);
         let mut xid = std::mem::take(&mut self.xid);
         let mut ts = std::mem::take(&mut self.commit_ts);
+        let lsns = self.lsns.as_mut().map(|(lsn, last)| {
+            let (mut lsn, mut last) = (std::mem::take(lsn), std::mem::take(last));
+            lsn.truncate(rows);
+            last.truncate(rows);
+            (UInt64Array::from(lsn), UInt64Array::from(last))
+        });
         if let Some(e) = self.broken.take() {
             return Err(ArrowError::ComputeError(format!(
                 "a batch cut at the byte limit failed: {e}"
@@ -465,6 +524,10 @@ impl ChangeBuilder {
             arrays.push(Arc::new(ts.slice(start, n)));
             arrays.push(cut(&s.before));
             arrays.push(cut(&s.unchanged));
+            if let Some((lsn, last)) = &lsns {
+                arrays.push(Arc::new(lsn.slice(start, n)));
+                arrays.push(Arc::new(last.slice(start, n)));
+            }
             out.push(RecordBatch::try_new(self.schema.clone(), arrays)?);
             start += n;
         }

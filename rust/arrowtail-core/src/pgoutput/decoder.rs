@@ -101,6 +101,11 @@ pub struct Decoder {
     pub(super) byte_limit: usize,
     /// The run-wide numbering of schema versions, when shared.
     pub(super) schema_versions: Option<SharedSchemaVersions>,
+    /// Batches carry `_lsn` and `_last_commit_lsn` (see [`Decoder::set_row_lsn`]).
+    pub(super) row_lsn: bool,
+    /// `_last_commit_lsn` until this decoder sees a commit (see
+    /// [`Decoder::set_last_commit_lsn`]).
+    last_commit_seed: u64,
     /// Bytes of messages of the open ordinary transaction past which flush hands its rows on.
     memory_budget: usize,
     /// Bytes of messages of the open ordinary transaction whose rows are still in the builders.
@@ -155,6 +160,8 @@ impl Decoder {
             reply_requested: false,
             byte_limit: crate::arrow::change::BYTE_LIMIT,
             schema_versions: None,
+            row_lsn: false,
+            last_commit_seed: 0,
             memory_budget: DEFAULT_MEMORY_BUDGET,
             open_bytes: 0,
             handed: None,
@@ -189,6 +196,29 @@ impl Decoder {
     /// after the call, so call it before feeding. Small limits are for tests.
     pub fn set_byte_limit(&mut self, limit: usize) {
         self.byte_limit = limit;
+    }
+
+    /// Gives every change batch the optional columns `_lsn` (the WAL position of the change's own
+    /// message) and `_last_commit_lsn` (the end position of the transaction committed before the
+    /// change's, 0 before the first commit this decoder sees), for consumers that name each
+    /// change's position as Debezium does. Applies to tables first seen after the call.
+    pub fn set_row_lsn(&mut self, on: bool) {
+        self.row_lsn = on;
+    }
+
+    /// The end LSN of the transaction committed before the stream this decoder reads (a resumed
+    /// run's checkpoint), for `_last_commit_lsn` until the decoder sees a commit of its own.
+    pub fn set_last_commit_lsn(&mut self, end_lsn: u64) {
+        self.last_commit_seed = end_lsn;
+    }
+
+    /// End LSN of the last transaction committed (0: none known).
+    pub(super) fn last_commit_end(&self) -> u64 {
+        if self.applied.1 > 0 {
+            self.applied.1
+        } else {
+            self.last_commit_seed
+        }
     }
 
     /// Feeds one CopyData payload of the replication stream (`w` XLogData or `k` keepalive).
@@ -419,6 +449,8 @@ impl Decoder {
                 self.ready.extend(done);
             }
             let name = buf.rel.table.table.clone();
+            buf.stamp_last_commit(self.last_commit_end())
+                .map_err(|e| arrow_err(name.clone(), lsn, e))?;
             let stamped = buf
                 .take_stamped(commit_lsn, ts_us)
                 .map_err(|e| arrow_err(name, lsn, e))?;

@@ -22,3 +22,6 @@ pub use spill::{HeldBatch, SpillEvent, SpilledCommit};
 
 #[cfg(test)]
 mod testutil;
+
+#[cfg(test)]
+mod row_lsn_tests;

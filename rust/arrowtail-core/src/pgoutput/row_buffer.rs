@@ -44,9 +44,13 @@ fn rows(batches: &[RecordBatch]) -> usize {
 }
 
 impl RowBuffer {
-    pub fn new(rel: Arc<RelVersion>, byte_limit: usize) -> Result<Self, ArrowError> {
+    /// `lsn`: the batches carry each change's `_lsn` and `_last_commit_lsn`.
+    pub fn new(rel: Arc<RelVersion>, byte_limit: usize, lsn: bool) -> Result<Self, ArrowError> {
         let mut b = ChangeBuilder::new(rel.table.clone())?;
         b.set_byte_limit(byte_limit);
+        if lsn {
+            b.enable_lsn();
+        }
         Ok(Self {
             rel,
             b,
@@ -174,6 +178,21 @@ impl RowBuffer {
         }
         self.committed = 0;
         Ok(out)
+    }
+
+    /// Sets `_last_commit_lsn` of every row (a held transaction learns at its commit which one
+    /// committed before it); nothing without that column.
+    pub fn stamp_last_commit(&mut self, last_commit: u64) -> Result<(), ArrowError> {
+        for b in &mut self.cut {
+            let schema = b.schema();
+            if let Ok(i) = schema.index_of(names::LAST_COMMIT_LSN) {
+                let mut cols: Vec<ArrayRef> = b.columns().to_vec();
+                cols[i] = Arc::new(UInt64Array::from(vec![last_commit; b.num_rows()]));
+                *b = RecordBatch::try_new(schema, cols)?;
+            }
+        }
+        self.b.set_last_commit(0, last_commit);
+        Ok(())
     }
 
     /// Drops a row cut short by a decode error. Completed rows move to `cut`, so that the builder

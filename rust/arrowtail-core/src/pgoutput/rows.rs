@@ -41,12 +41,12 @@ fn buffer_for<'s>(
     key: Key,
     rel: &std::sync::Arc<RelVersion>,
     lsn: u64,
-    byte_limit: usize,
+    (byte_limit, row_lsn): (usize, bool),
 ) -> Result<&'s mut RowBuffer> {
     match buffers.entry(key) {
         Entry::Occupied(e) => Ok(e.into_mut()),
         Entry::Vacant(e) => {
-            let buf = RowBuffer::new(rel.clone(), byte_limit)
+            let buf = RowBuffer::new(rel.clone(), byte_limit, row_lsn)
                 .map_err(|err| arrow_err(rel.table.table.clone(), lsn, err))?;
             Ok(e.insert(buf))
         }
@@ -64,7 +64,7 @@ fn target<'d>(
 ) -> Result<(&'d mut RowBuffer, RowMeta, Option<u32>)> {
     Ok(match dest {
         Dest::Main { xid, pos, ts, seq } => (
-            buffer_for(&mut d.main, key, rel, lsn, d.byte_limit)?,
+            buffer_for(&mut d.main, key, rel, lsn, (d.byte_limit, d.row_lsn))?,
             RowMeta {
                 op,
                 pos,
@@ -77,7 +77,7 @@ fn target<'d>(
         Dest::Held { top, sub, seq } => {
             let h = d.held.entry(top).or_default();
             (
-                buffer_for(&mut h.buffers, key, rel, lsn, d.byte_limit)?,
+                buffer_for(&mut h.buffers, key, rel, lsn, (d.byte_limit, d.row_lsn))?,
                 RowMeta {
                     op,
                     pos: 0,
@@ -242,7 +242,11 @@ fn change_with<'a>(
     }
     let key = (relid, rel.table.schema_version);
     let mut special = 0u64;
+    let last_commit = d.last_commit_end();
     let (buf, meta, sub) = target(d, dest, key, &rel, op, lsn)?;
+    // A held transaction's rows learn the commit before theirs at its own commit.
+    buf.b
+        .set_row_lsn(lsn, if sub.is_some() { 0 } else { last_commit });
     let new = has_new.then_some(&new[..]);
     let old = old_kind.map(|k| (k, &old[..]));
     match fill(buf, &rel, op, new, old, unchanged, &mut special, lsn) {
@@ -332,7 +336,10 @@ pub(super) fn logical_message(
     if matches!(dest, Dest::Skip) {
         return Ok(());
     }
+    let last_commit = d.last_commit_end();
     let (buf, meta, sub) = target(d, dest, MESSAGES_KEY, &rel, crate::arrow::Op::Message, lsn)?;
+    buf.b
+        .set_row_lsn(lsn, if sub.is_some() { 0 } else { last_commit });
     if let [ColumnBuilder::Utf8(p), ColumnBuilder::Binary(c), ColumnBuilder::Boolean(t), ColumnBuilder::UInt64(l)] =
         &mut buf.b.columns[..]
     {

@@ -48,6 +48,9 @@ pub struct SpilledCommit {
     pub pos: u64,
     /// `_commit_ts` of its rows, Unix µs.
     pub commit_ts_us: i64,
+    /// `_last_commit_lsn` of its rows when the batches carry it: the end LSN of the transaction
+    /// committed before it (0: none known).
+    pub last_commit_lsn: u64,
 }
 
 /// A spilled transaction's commit, at its place among the batches waiting in the decoder.
@@ -138,6 +141,7 @@ impl Decoder {
             self.ready.extend(done);
         }
         let prepared_at = self.held.get(&xid).and_then(|h| h.prepared_at);
+        let last_commit = self.last_commit_end();
         self.barriers.push_back(Barrier {
             prepared_at,
             at: self.ready.len(),
@@ -145,12 +149,15 @@ impl Decoder {
                 xid,
                 pos: commit_lsn,
                 commit_ts_us: ts_us,
+                last_commit_lsn: last_commit,
             },
             applied_before: self.applied,
         });
         if let Some(mut held) = self.held.remove(&xid) {
             for buf in held.buffers.values_mut() {
                 let name = buf.rel.table.table.clone();
+                buf.stamp_last_commit(last_commit)
+                    .map_err(|e| arrow_err(name.clone(), lsn, e))?;
                 let stamped = buf
                     .take_stamped(commit_lsn, ts_us)
                     .map_err(|e| arrow_err(name, lsn, e))?;

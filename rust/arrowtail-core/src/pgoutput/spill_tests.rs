@@ -13,7 +13,7 @@ use arrow_array::{ArrayRef, RecordBatch, TimestampMicrosecondArray, UInt64Array}
 
 use crate::arrow::ChangeBatch;
 use crate::pgoutput::testutil::{t, W};
-use crate::pgoutput::{Decoder, SpillEvent};
+use crate::pgoutput::{Decoder, SpillEvent, SpilledCommit};
 
 const REL: u32 = 16384;
 const REL2: u32 = 16390;
@@ -190,13 +190,16 @@ fn feed(d: &mut Decoder, msgs: &[Vec<u8>]) {
     }
 }
 
-fn restamp(b: &RecordBatch, pos: u64, ts: i64) -> RecordBatch {
+fn restamp(b: &RecordBatch, c: &SpilledCommit) -> RecordBatch {
     let n = b.num_rows();
     let schema = b.schema();
     let mut cols: Vec<ArrayRef> = b.columns().to_vec();
-    cols[schema.index_of("_pos").unwrap()] = Arc::new(UInt64Array::from(vec![pos; n]));
+    cols[schema.index_of("_pos").unwrap()] = Arc::new(UInt64Array::from(vec![c.pos; n]));
     cols[schema.index_of("_commit_ts").unwrap()] =
-        Arc::new(TimestampMicrosecondArray::from(vec![ts; n]).with_timezone("UTC"));
+        Arc::new(TimestampMicrosecondArray::from(vec![c.commit_ts_us; n]).with_timezone("UTC"));
+    if let Ok(i) = schema.index_of("_last_commit_lsn") {
+        cols[i] = Arc::new(UInt64Array::from(vec![c.last_commit_lsn; n]));
+    }
     RecordBatch::try_new(schema, cols).unwrap()
 }
 
@@ -246,7 +249,7 @@ impl Spiller {
             for (sub, rows) in self.kept.remove(&c.xid).unwrap_or_default() {
                 if !aborted.contains(&sub) {
                     out.push(ChangeBatch {
-                        batch: restamp(&rows.batch, c.pos, c.commit_ts_us),
+                        batch: restamp(&rows.batch, &c),
                         ..rows
                     });
                 }
@@ -287,8 +290,16 @@ fn ids(b: &RecordBatch) -> Vec<i32> {
 
 #[test]
 fn held_rows_taken_after_every_message_reassemble_to_a_whole_decode() {
+    // With each change's own LSN and the commit before it too (a Kafka sink's decoder).
+    for row_lsn in [false, true] {
+        reassemble_to_a_whole_decode(row_lsn);
+    }
+}
+
+fn reassemble_to_a_whole_decode(row_lsn: bool) {
     let msgs = workload();
     let mut whole = Decoder::new();
+    whole.set_row_lsn(row_lsn);
     feed(&mut whole, &msgs);
     let full = by_table(&whole.flush().unwrap());
     let t = &full[&("public.t".to_string(), 1)];
@@ -303,6 +314,7 @@ fn held_rows_taken_after_every_message_reassemble_to_a_whole_decode() {
         for flush_every in [1, 4] {
             let what = format!("taken every {take_every}, flushed every {flush_every}");
             let mut d = Decoder::new();
+            d.set_row_lsn(row_lsn);
             let mut sp = Spiller::default();
             let mut out = Vec::new();
             for (i, m) in msgs.iter().enumerate() {

@@ -19,7 +19,9 @@
 //! `server_id` come from the batch metadata the sources set (`arrowtail.database`,
 //! `arrowtail.binlog_basename`, `arrowtail.server_id`), else from [`DebeziumOptions`]. Values
 //! arrowtail knows only per transaction are given per transaction: PostgreSQL `lsn` is the commit
-//! LSN (`_pos`) and `sequence` is null (see docs/debezium.md); MySQL `file`
+//! LSN (`_pos`) and `sequence` is null (see docs/debezium.md), unless the batch carries each
+//! change's `_lsn` and `_last_commit_lsn` (then `lsn` is the change's and `sequence`
+//! `["<last commit lsn>","<lsn>"]`, as Debezium writes them); MySQL `file`
 //! and `pos` are the binlog file (`<basename>.<number of _pos >> 32, six digits>`) and the end
 //! offset of the commit event (`_pos & 0xffffffff`), `row` is `_seq`. Every `source` also carries
 //! `seq` (`_seq`), so consumers can drop duplicates by (`lsn`/`file`+`pos`, `seq`).
@@ -34,7 +36,7 @@ use arrow_array::{Array, BinaryArray, Int32Array, RecordBatch, UInt32Array};
 use arrow_schema::Field;
 
 use super::encoder::{self, Unavailable};
-use super::keys::{bad, column, pick, BatchParts, NotSent};
+use super::keys::{bad, column, pick, sequence_text, BatchParts, NotSent, RowLsn, SourceKey};
 use super::{json, schema, DecimalMode};
 use crate::arrow::change::names;
 use crate::partition::partition_for_key;
@@ -193,7 +195,8 @@ pub fn serialize(batch: &RecordBatch, opts: &DebeziumOptions) -> Result<Serializ
         server_id: bp.server_id.unwrap_or(opts.server_id),
     };
     let tail = envelope_tail(opts.ts_ms, opts.ts_us);
-    let mut src_tx: Option<(u64, u64, i64, &str)> = None;
+    let row_lsn = RowLsn::of(batch);
+    let mut src_tx: Option<SourceKey> = None;
     let mut src_prefix = Vec::new();
     let mut src_buf = Vec::new();
 
@@ -240,10 +243,11 @@ pub fn serialize(batch: &RecordBatch, opts: &DebeziumOptions) -> Result<Serializ
 
         // `source` changes only between transactions, except for its `_seq` fields.
         let marker = bp.marks.marker(op, seq.value(i));
-        let tx = (pos.value(i), xid.value(i), commit_ts.value(i), marker);
+        let lsn = row_lsn.as_ref().map(|r| r.at(i));
+        let tx = (pos.value(i), xid.value(i), commit_ts.value(i), marker, lsn);
         if src_tx != Some(tx) {
             src_prefix.clear();
-            source_parts.prefix(&mut src_prefix, tx.0, tx.1, tx.2, tx.3);
+            source_parts.prefix(&mut src_prefix, tx.0, tx.1, tx.2, tx.3, tx.4);
             src_tx = Some(tx);
         }
         src_buf.clear();
@@ -402,7 +406,15 @@ impl SourceParts<'_> {
     /// Everything of `source` that is the same for all rows of a transaction (and snapshot
     /// marker, `false` for a change from the log); what follows depends on `_seq`
     /// ([`suffix`](Self::suffix)).
-    fn prefix(&self, out: &mut Vec<u8>, pos: u64, xid: u64, us: i64, marker: &str) {
+    fn prefix(
+        &self,
+        out: &mut Vec<u8>,
+        pos: u64,
+        xid: u64,
+        us: i64,
+        marker: &str,
+        lsn: Option<(u64, u64)>,
+    ) {
         let snapshot = marker != "false";
         out.extend_from_slice(&self.head);
         out.extend_from_slice(b",\"ts_ms\":");
@@ -411,7 +423,12 @@ impl SourceParts<'_> {
         out.extend_from_slice(marker.as_bytes());
         out.extend_from_slice(b"\",\"db\":");
         json::write_str(out, if self.mysql { self.ns } else { self.database });
-        out.extend_from_slice(b",\"sequence\":null,\"ts_us\":");
+        out.extend_from_slice(b",\"sequence\":");
+        match lsn {
+            Some((l, last)) if !self.mysql => json::write_str(out, &sequence_text(l, last)),
+            _ => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"ts_us\":");
         json::write_i64(out, us);
         out.extend_from_slice(b",\"ts_ns\":");
         json::write_i64(out, us.saturating_mul(1000));
@@ -439,7 +456,7 @@ impl SourceParts<'_> {
                 json::write_u64(out, xid);
             }
             out.extend_from_slice(b",\"lsn\":");
-            json::write_u64(out, pos);
+            json::write_u64(out, lsn.map_or(pos, |(l, _)| l));
             // Replication origins are not carried through the change batches.
             out.extend_from_slice(b",\"xmin\":null,\"origin\":null,\"origin_lsn\":null,\"seq\":");
         }

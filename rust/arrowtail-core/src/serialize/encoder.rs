@@ -14,6 +14,7 @@ use arrow_array::types::{
 use arrow_array::{Array, ArrowPrimitiveType, PrimitiveArray};
 use arrow_schema::{DataType, Field, IntervalUnit, TimeUnit};
 
+use super::declared::{self, Declared};
 use super::json;
 use super::{DecimalMode, Forms};
 use crate::types::postgres::{datetime, LOGICAL_TYPE};
@@ -69,6 +70,50 @@ fn bit_encoder<'a>(array: &'a dyn Array, field: &Field) -> Option<Encoder<'a>> {
         let v = values.as_primitive::<UInt64Type>().value(i);
         json::write_base64(out, &v.to_le_bytes()[..width])
     }))
+}
+
+/// The encoder of a column whose declared source type decides its form ([`declared`]); None
+/// where the Arrow type's form is the one.
+fn declared_encoder<'a>(array: &'a dyn Array, field: &Field, forms: Forms) -> Option<Encoder<'a>> {
+    match declared::declared(array.data_type(), field)? {
+        Declared::Money(scale) if forms.decimals == DecimalMode::Precise => {
+            let a = array.as_string_opt::<i32>()?;
+            Some(Box::new(move |out, i| {
+                match declared::money_unscaled(a.value(i), scale) {
+                    None => out.extend_from_slice(b"null"),
+                    Some(v) => json::write_decimal_bytes(out, v),
+                }
+            }))
+        }
+        Declared::VariableDecimal if forms.decimals == DecimalMode::Precise => {
+            let a = array.as_string_opt::<i32>()?;
+            Some(Box::new(move |out, i| {
+                match declared::variable_decimal(a.value(i)) {
+                    None => out.extend_from_slice(b"null"),
+                    Some((scale, bytes)) => {
+                        out.extend_from_slice(b"{\"scale\":");
+                        json::write_i64(out, i64::from(scale));
+                        out.extend_from_slice(b",\"value\":");
+                        json::write_base64(out, &bytes);
+                        out.push(b'}');
+                    }
+                }
+            }))
+        }
+        Declared::MillisTimestamp => {
+            let a = array.as_primitive_opt::<TimestampMicrosecondType>()?;
+            Some(Box::new(move |out, i| {
+                json::write_i64(out, a.value(i).div_euclid(1000))
+            }))
+        }
+        Declared::InstantDigits(n) if forms.short_instants && !forms.snapshot && n > 0 => {
+            let a = array.as_primitive_opt::<TimestampMicrosecondType>()?;
+            Some(Box::new(move |out, i| {
+                json::write_iso_instant_digits(out, a.value(i), n)
+            }))
+        }
+        _ => None,
+    }
 }
 
 /// Appends the JSON form of the value at a row.
@@ -127,6 +172,9 @@ fn value_encoder<'a>(
         _ => None,
     };
     if let Some(enc) = special {
+        return Ok(enc);
+    }
+    if let Some(enc) = declared_encoder(array, field, forms) {
         return Ok(enc);
     }
     Ok(match array.data_type() {

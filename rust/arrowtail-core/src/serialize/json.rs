@@ -205,17 +205,24 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
 /// for a column of the default precision.
 /// Years outside 0000–9999 carry a sign, as `java.time` prints them.
 pub fn write_iso_instant(out: &mut Vec<u8>, micros: i64) {
-    write_instant(out, micros, false)
+    write_instant(out, micros, Some(6))
 }
 
 /// Like [`write_iso_instant`], with as few fraction digits as the value needs and none for a
 /// whole second (`"2024-03-01T12:00:00.5Z"`, `"2024-03-01T12:00:00Z"`): how `java.time`'s ISO
 /// formatter prints an instant, and so Debezium's MySQL and MariaDB connectors a `TIMESTAMP`.
 pub fn write_iso_instant_short(out: &mut Vec<u8>, micros: i64) {
-    write_instant(out, micros, true)
+    write_instant(out, micros, None)
 }
 
-fn write_instant(out: &mut Vec<u8>, micros: i64, short: bool) {
+/// Like [`write_iso_instant`], with exactly `digits` (at most six) fraction digits and none for
+/// zero: Debezium's `ZonedTimestamp` of a MySQL `TIMESTAMP(digits)` in streamed changes.
+pub fn write_iso_instant_digits(out: &mut Vec<u8>, micros: i64, digits: u8) {
+    write_instant(out, micros, Some(usize::from(digits.min(6))))
+}
+
+/// `digits`: how many fraction digits; None for as few as the value needs.
+fn write_instant(out: &mut Vec<u8>, micros: i64, digits: Option<usize>) {
     let days = micros.div_euclid(86_400_000_000);
     let in_day = micros.rem_euclid(86_400_000_000);
     let (y, mo, d) = civil_from_days(days);
@@ -251,11 +258,8 @@ fn write_instant(out: &mut Vec<u8>, micros: i64, short: bool) {
         *slot = b'0' + (f % 10) as u8;
         f /= 10;
     }
-    let digits = if short {
-        buf.iter().rposition(|&b| b != b'0').map_or(0, |p| p + 1)
-    } else {
-        6
-    };
+    let digits =
+        digits.unwrap_or_else(|| buf.iter().rposition(|&b| b != b'0').map_or(0, |p| p + 1));
     if digits > 0 {
         out.push(b'.');
         out.extend_from_slice(&buf[..digits]);
@@ -386,6 +390,18 @@ mod tests {
         assert_eq!(
             s(|o| write_iso_instant_short(o, -1)),
             r#""1969-12-31T23:59:59.999999Z""#
+        );
+        assert_eq!(
+            s(|o| write_iso_instant_digits(o, 1_709_294_400_500_000, 3)),
+            r#""2024-03-01T12:00:00.500Z""#
+        );
+        assert_eq!(
+            s(|o| write_iso_instant_digits(o, 1_000_000, 6)),
+            r#""1970-01-01T00:00:01.000000Z""#
+        );
+        assert_eq!(
+            s(|o| write_iso_instant_digits(o, 1_000_000, 0)),
+            r#""1970-01-01T00:00:01Z""#
         );
         assert_eq!(civil_from_days(-719_528), (0, 1, 1));
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));

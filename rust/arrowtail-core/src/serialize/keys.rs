@@ -71,6 +71,49 @@ impl<'b> NotSent<'b> {
     }
 }
 
+/// Each change's own WAL position, when the batch carries the optional `_lsn` and
+/// `_last_commit_lsn` columns (PostgreSQL, opt-in): `source.lsn` is then the change's LSN and
+/// `source.sequence` `["<last commit lsn>","<lsn>"]`, as Debezium's PostgreSQL connector writes
+/// them (the first element null before any commit was seen).
+pub(super) struct RowLsn<'b> {
+    lsn: &'b arrow_array::UInt64Array,
+    last_commit: &'b arrow_array::UInt64Array,
+}
+
+impl<'b> RowLsn<'b> {
+    /// The two columns of `batch`, when it has both as uint64.
+    pub(super) fn of(batch: &'b RecordBatch) -> Option<Self> {
+        let get = |name: &str| {
+            batch
+                .column_by_name(name)
+                .and_then(|c| c.as_primitive_opt::<arrow_array::types::UInt64Type>())
+        };
+        Some(Self {
+            lsn: get(names::LSN)?,
+            last_commit: get(names::LAST_COMMIT_LSN)?,
+        })
+    }
+
+    /// `(lsn, last commit lsn)` of row `i`.
+    pub(super) fn at(&self, i: usize) -> (u64, u64) {
+        (self.lsn.value(i), self.last_commit.value(i))
+    }
+}
+
+/// What decides a row's `source` block besides `_seq`: `_pos`, `_xid`, `_commit_ts`, the
+/// snapshot marker, and the change's own `(lsn, last commit lsn)` when the batch carries them.
+pub(super) type SourceKey<'a> = (u64, u64, i64, &'a str, Option<(u64, u64)>);
+
+/// The text of Debezium's `source.sequence`: `["<last commit>","<lsn>"]`, `[null,"<lsn>"]` when
+/// no commit was seen before (`last_commit` 0).
+pub(super) fn sequence_text(lsn: u64, last_commit: u64) -> String {
+    if last_commit == 0 {
+        format!("[null,\"{lsn}\"]")
+    } else {
+        format!("[\"{last_commit}\",\"{lsn}\"]")
+    }
+}
+
 /// The `names_of` columns among `fields`/`arrays`, in the order of `names_of`.
 pub(super) fn pick<'f>(
     names_of: &[&str],
@@ -146,6 +189,8 @@ pub(super) struct BatchParts<'b> {
     /// The primary-key columns among the user columns.
     pub key_fields: Vec<&'b Field>,
     pub key_arrays: Vec<ArrayRef>,
+    /// Number of rows.
+    pub rows: usize,
     /// `_op` of row `i` (plain or dictionary-encoded strings).
     pub op: Box<dyn Fn(usize) -> &'b str + 'b>,
     /// Each row's `source.snapshot` marker.
@@ -226,6 +271,7 @@ impl<'b> BatchParts<'b> {
             user_arrays,
             key_fields,
             key_arrays,
+            rows: batch.num_rows(),
             op,
             marks,
         })
@@ -244,7 +290,10 @@ impl<'b> BatchParts<'b> {
 
     /// The value forms of this batch's connector under `opts`.
     pub fn forms(&self, opts: &DebeziumOptions) -> Forms {
-        Forms::of(self.connector, opts.decimals)
+        Forms {
+            snapshot: self.rows > 0 && (self.op)(0) == "r",
+            ..Forms::of(self.connector, opts.decimals)
+        }
     }
 
     /// The JSON encoder of the primary key over the row image.
@@ -301,3 +350,7 @@ pub fn row_keys(batch: &RecordBatch, opts: &DebeziumOptions) -> Result<BinaryArr
     }
     Ok(keys.finish())
 }
+
+#[cfg(test)]
+#[path = "lsn_tests.rs"]
+mod lsn_tests;

@@ -4,6 +4,7 @@
 //!
 //! - [`json`]: JSON text helpers (escaping, base64, ISO instants and intervals, decimals).
 //! - [`encoder`]: one JSON encoder per column and Arrow type.
+//! - [`declared`]: the forms a column's declared source type decides (field metadata).
 //! - [`debezium`]: the envelope (`before`, `after`, `source`, `op`, timestamps), keys, tombstones
 //!   and key changes.
 //! - [`keys`]: what both read from a batch first, and the key-only pass ([`row_keys`]) that
@@ -14,6 +15,7 @@
 
 pub mod avro;
 pub mod debezium;
+pub mod declared;
 pub mod encoder;
 pub mod json;
 pub mod keys;
@@ -32,6 +34,9 @@ pub struct Forms {
     /// Debezium's MySQL and MariaDB connectors write a `TIMESTAMP`; else six, as its PostgreSQL
     /// connector writes a `timestamptz`.
     pub short_instants: bool,
+    /// The batch holds snapshot rows (`_op` `r`): a MySQL `TIMESTAMP(n)` keeps the short form
+    /// there, as Debezium's snapshot writes it, and has `n` fraction digits in streamed changes.
+    pub snapshot: bool,
 }
 
 impl Forms {
@@ -40,6 +45,7 @@ impl Forms {
         Self {
             decimals,
             short_instants: connector != keys::Connector::Postgres,
+            snapshot: false,
         }
     }
 }

@@ -12,6 +12,7 @@
 use arrow_schema::{DataType, Field, IntervalUnit, TimeUnit};
 
 use super::debezium::DebeziumOptions;
+use super::declared::{self, Declared};
 use super::encoder::NoEncoder;
 use super::keys::Connector;
 use super::{json, DecimalMode};
@@ -131,7 +132,27 @@ fn value_schema(
         .is_some_and(|n| n == "arrow.json");
     let source_type = super::encoder::logical(field);
     let mut parameters: Vec<(&str, String)> = Vec::new();
+    let declared = declared::declared(dt, field);
     let (ty, logical): (&str, Option<&str>) = match (dt, source_type) {
+        _ if declared == Some(Declared::VariableDecimal)
+            && opts.decimals == DecimalMode::Precise =>
+        {
+            out.extend_from_slice(VARIABLE_SCALE_DECIMAL.as_bytes());
+            return finish(out, optional, name);
+        }
+        _ if matches!(declared, Some(Declared::Money(_)))
+            && opts.decimals == DecimalMode::Precise =>
+        {
+            if let Some(Declared::Money(scale)) = declared {
+                parameters.push(("scale", scale.to_string()));
+            }
+            ("bytes", Some("org.apache.kafka.connect.data.Decimal"))
+        }
+        _ if declared == Some(Declared::MillisTimestamp) => {
+            ("int64", Some("io.debezium.time.Timestamp"))
+        }
+        _ if declared == Some(Declared::FloatAsDouble) => ("double", None),
+        _ if declared == Some(Declared::MediumUnsigned) => ("int32", None),
         (DataType::Utf8, Some("enum")) => ("string", Some("io.debezium.data.Enum")),
         (DataType::Utf8, Some("uuid")) => ("string", Some("io.debezium.data.Uuid")),
         (DataType::Utf8, Some("timetz")) => ("string", Some("io.debezium.time.ZonedTime")),
@@ -188,6 +209,12 @@ fn value_schema(
     }
     finish(out, optional, name)
 }
+
+/// Debezium's `io.debezium.data.VariableScaleDecimal` schema, without its closing part.
+const VARIABLE_SCALE_DECIMAL: &str = "{\"type\":\"struct\",\"fields\":[\
+{\"type\":\"int32\",\"optional\":false,\"field\":\"scale\"},\
+{\"type\":\"bytes\",\"optional\":false,\"field\":\"value\"}],\
+\"name\":\"io.debezium.data.VariableScaleDecimal\",\"version\":1,\"doc\":\"Variable scaled decimal\"";
 
 /// A MySQL `BIT(1)` column (`arrowtail.length` 1).
 pub(super) fn is_single_bit(field: &Field) -> bool {

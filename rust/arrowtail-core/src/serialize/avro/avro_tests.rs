@@ -10,6 +10,7 @@ use arrow_schema::{DataType, Field};
 use super::binary::write_long;
 use super::*;
 use crate::arrow::{ChangeBuilder, ColumnBuilder, Op, RowMeta, SourceKind, TableSchema};
+use crate::serialize::DecimalMode;
 
 fn table(name: &str) -> Arc<TableSchema> {
     Arc::new(TableSchema {

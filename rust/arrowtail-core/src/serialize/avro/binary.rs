@@ -17,8 +17,9 @@ use arrow_array::types::{
 use arrow_array::{Array, ArrowPrimitiveType, PrimitiveArray};
 use arrow_schema::{DataType, Field, IntervalUnit, TimeUnit};
 
+use super::super::declared::{self, Declared};
 use super::super::encoder::{logical, NoEncoder};
-use super::super::{json, DecimalMode};
+use super::super::{json, DecimalMode, Forms};
 use super::types::{ColumnType, Primitive};
 use crate::types::postgres::datetime;
 
@@ -92,14 +93,112 @@ where
     Box::new(move |out, i| write_long(out, a.value(i).into()))
 }
 
+/// The encoder of a column whose declared source type decides its form (see `declared.rs`);
+/// None where the Arrow type's form is the one.
+fn declared_encoder<'a>(
+    array: &'a dyn Array,
+    field: &Field,
+    t: &ColumnType,
+    forms: Forms,
+) -> Option<Encoder<'a>> {
+    match declared::declared(array.data_type(), field)? {
+        Declared::Money(scale) if t.decimal.is_some() => {
+            let a = array.as_string_opt::<i32>()?;
+            // A value that is no amount is a zero, as a required field has no null.
+            Some(Box::new(move |out, i| {
+                let v = declared::money_unscaled(a.value(i), scale).unwrap_or(0);
+                let (bytes, start) = decimal_bytes(v);
+                write_bytes(out, &bytes[start..])
+            }))
+        }
+        Declared::VariableDecimal if t.variable_decimal => {
+            let a = array.as_string_opt::<i32>()?;
+            Some(Box::new(move |out, i| {
+                let (scale, bytes) = declared::variable_decimal(a.value(i)).unwrap_or((0, vec![0]));
+                write_long(out, i64::from(scale));
+                write_bytes(out, &bytes);
+            }))
+        }
+        Declared::MillisTimestamp => {
+            let a = array.as_primitive_opt::<TimestampMicrosecondType>()?;
+            Some(Box::new(move |out, i| {
+                write_long(out, a.value(i).div_euclid(1000))
+            }))
+        }
+        Declared::InstantDigits(n) if forms.short_instants && !forms.snapshot && n > 0 => {
+            let a = array.as_primitive_opt::<TimestampMicrosecondType>()?;
+            Some(text_form(move |o, i| {
+                json::write_iso_instant_digits(o, a.value(i), n)
+            }))
+        }
+        Declared::FloatAsDouble => {
+            let a = array.as_primitive_opt::<Float32Type>()?;
+            // Through the shortest decimal form of the f32, as the JSON path writes it.
+            Some(Box::new(move |out, i| {
+                let v = a.value(i);
+                let v64 = if v.is_finite() {
+                    v.to_string().parse::<f64>().unwrap_or(f64::from(v))
+                } else {
+                    f64::from(v)
+                };
+                out.extend_from_slice(&v64.to_le_bytes())
+            }))
+        }
+        _ => None,
+    }
+}
+
+/// The union encoder of a text column read as a decimal (`money`, variable-scale `numeric`):
+/// null where the value is null or no finite number (`NaN`, `±Infinity`), as Debezium writes it.
+fn declared_union<'a>(array: &'a dyn Array, field: &Field, t: &ColumnType) -> Option<Encoder<'a>> {
+    let a = array.as_string_opt::<i32>()?;
+    let valid = move |i: usize| array.is_valid(i);
+    match declared::declared(array.data_type(), field)? {
+        Declared::Money(scale) if t.decimal.is_some() => {
+            Some(Box::new(move |out, i| {
+                match valid(i)
+                    .then(|| declared::money_unscaled(a.value(i), scale))
+                    .flatten()
+                {
+                    None => out.push(0),
+                    Some(v) => {
+                        out.push(2);
+                        let (bytes, start) = decimal_bytes(v);
+                        write_bytes(out, &bytes[start..])
+                    }
+                }
+            }))
+        }
+        Declared::VariableDecimal if t.variable_decimal => {
+            Some(Box::new(move |out, i| {
+                match valid(i)
+                    .then(|| declared::variable_decimal(a.value(i)))
+                    .flatten()
+                {
+                    None => out.push(0),
+                    Some((scale, bytes)) => {
+                        out.push(2);
+                        write_long(out, i64::from(scale));
+                        write_bytes(out, &bytes);
+                    }
+                }
+            }))
+        }
+        _ => None,
+    }
+}
+
 /// The encoder of a column whose Avro type is `t` (from [`super::types::column_type`] of the same
 /// field); nulls are the caller's business (the union around it).
 pub fn value_encoder<'a>(
     array: &'a dyn Array,
     field: &Field,
     t: &ColumnType,
-    decimals: DecimalMode,
+    forms: Forms,
 ) -> Result<Encoder<'a>, NoEncoder> {
+    if let Some(enc) = declared_encoder(array, field, t, forms) {
+        return Ok(enc);
+    }
     let source_type = logical(field);
     match (array.data_type(), source_type) {
         (DataType::Utf8, Some("timetz")) => {
@@ -174,7 +273,7 @@ pub fn value_encoder<'a>(
         DataType::Decimal128(_, scale) => {
             let a = array.as_primitive::<Decimal128Type>();
             let scale = *scale;
-            match decimals {
+            match forms.decimals {
                 DecimalMode::Precise => Box::new(move |out, i| {
                     let (bytes, start) = decimal_bytes(a.value(i));
                     write_bytes(out, &bytes[start..])
@@ -222,7 +321,11 @@ pub fn value_encoder<'a>(
         }
         DataType::Timestamp(TimeUnit::Microsecond, Some(_)) => {
             let a = array.as_primitive::<TimestampMicrosecondType>();
-            text_form(move |o, i| json::write_iso_instant(o, a.value(i)))
+            if forms.short_instants {
+                text_form(move |o, i| json::write_iso_instant_short(o, a.value(i)))
+            } else {
+                text_form(move |o, i| json::write_iso_instant(o, a.value(i)))
+            }
         }
         DataType::Time64(TimeUnit::Microsecond) => long_of::<Time64MicrosecondType>(array),
         DataType::Duration(TimeUnit::Microsecond) => long_of::<DurationMicrosecondType>(array),
@@ -238,7 +341,7 @@ pub fn value_encoder<'a>(
             let item_type = t.items.as_deref().ok_or_else(|| {
                 NoEncoder(format!("list column {} without item type", field.name()))
             })?;
-            let items = nullable(a.values().as_ref(), child, item_type, decimals)?;
+            let items = nullable(a.values().as_ref(), child, item_type, forms)?;
             let offsets = a.value_offsets();
             Box::new(move |out, i| {
                 let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
@@ -276,9 +379,12 @@ pub fn nullable<'a>(
     array: &'a dyn Array,
     field: &Field,
     t: &ColumnType,
-    decimals: DecimalMode,
+    forms: Forms,
 ) -> Result<Encoder<'a>, NoEncoder> {
-    let inner = value_encoder(array, field, t, decimals)?;
+    if let Some(enc) = declared_union(array, field, t) {
+        return Ok(enc);
+    }
+    let inner = value_encoder(array, field, t, forms)?;
     Ok(match array.logical_nulls() {
         Some(nulls) if nulls.null_count() > 0 => Box::new(move |out, i| {
             if nulls.is_null(i) {

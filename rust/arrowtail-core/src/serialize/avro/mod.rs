@@ -34,8 +34,8 @@ use self::binary::{nullable, value_encoder, write_long, write_string, Encoder};
 use self::types::ColumnType;
 use super::debezium::{DebeziumOptions, Serialized};
 use super::encoder::{NoEncoder, Unavailable, UNAVAILABLE};
-use super::keys::{bad, column, BatchParts, Connector, NotSent};
-use super::DecimalMode;
+use super::keys::{bad, column, sequence_text, BatchParts, Connector, NotSent, RowLsn, SourceKey};
+use super::Forms;
 use crate::arrow::change::names;
 use crate::partition::partition_for_key;
 use crate::{Error, Result};
@@ -153,16 +153,16 @@ impl<'a> RecordEncoder<'a> {
     fn new(
         arrays: &[Option<(&'a ArrayRef, &Field)>],
         columns: &[(&ColumnType, bool)],
-        decimals: DecimalMode,
+        forms: Forms,
     ) -> std::result::Result<Self, NoEncoder> {
         let mut out = Vec::with_capacity(columns.len());
         for (slot, (t, union)) in arrays.iter().zip(columns) {
             let (encode, array, name) = match *slot {
                 Some((a, f)) => {
                     let enc = if *union {
-                        nullable(a.as_ref(), f, t, decimals)?
+                        nullable(a.as_ref(), f, t, forms)?
                     } else {
-                        value_encoder(a.as_ref(), f, t, decimals)?
+                        value_encoder(a.as_ref(), f, t, forms)?
                     };
                     (Some(enc), Some(a.as_ref() as &dyn Array), f.name().clone())
                 }
@@ -243,7 +243,8 @@ pub fn serialize(
         .zip(user_fields.iter().copied())
         .map(Some)
         .collect();
-    let after = RecordEncoder::new(&row_slots, &value_types, opts.decimals).map_err(unsupported)?;
+    let forms = bp.forms(opts);
+    let after = RecordEncoder::new(&row_slots, &value_types, forms).map_err(unsupported)?;
 
     let pos = column(batch, names::POS)?
         .as_primitive_opt::<UInt64Type>()
@@ -273,8 +274,7 @@ pub fn serialize(
         .iter()
         .map(|f| before_slot(f).map(|a| (a, *f)))
         .collect();
-    let before =
-        RecordEncoder::new(&before_slots, &value_types, opts.decimals).map_err(unsupported)?;
+    let before = RecordEncoder::new(&before_slots, &value_types, forms).map_err(unsupported)?;
 
     let key_types: Vec<(&ColumnType, bool)> = layout.key.iter().map(|(t, o)| (t, *o)).collect();
     let key_slots: Vec<Option<(&ArrayRef, &Field)>> = bp
@@ -283,14 +283,13 @@ pub fn serialize(
         .zip(bp.key_fields.iter().copied())
         .map(Some)
         .collect();
-    let key_enc = RecordEncoder::new(&key_slots, &key_types, opts.decimals).map_err(unsupported)?;
+    let key_enc = RecordEncoder::new(&key_slots, &key_types, forms).map_err(unsupported)?;
     let old_key_slots: Vec<Option<(&ArrayRef, &Field)>> = bp
         .key_fields
         .iter()
         .map(|f| before_slot(f).map(|a| (a, *f)))
         .collect();
-    let old_key_enc =
-        RecordEncoder::new(&old_key_slots, &key_types, opts.decimals).map_err(unsupported)?;
+    let old_key_enc = RecordEncoder::new(&old_key_slots, &key_types, forms).map_err(unsupported)?;
     let null_key = |column: String| {
         Error::Config(format!(
             "key column {column} of {} is null; its Avro key field is required",
@@ -330,7 +329,8 @@ pub fn serialize(
     let mut key_buf = Vec::new();
     let mut old_key_buf = Vec::new();
     let mut buf = Vec::new();
-    let mut src_tx: Option<(u64, u64, i64, &str)> = None;
+    let row_lsn = RowLsn::of(batch);
+    let mut src_tx: Option<SourceKey> = None;
     let mut src_prefix = Vec::new();
     let key_id = ids.key.unwrap_or(0);
 
@@ -349,10 +349,11 @@ pub fn serialize(
         let key = has_key.then_some(key_buf.as_slice());
 
         let marker = bp.marks.marker(op, seq.value(i));
-        let tx = (pos.value(i), xid.value(i), commit_ts.value(i), marker);
+        let lsn = row_lsn.as_ref().map(|r| r.at(i));
+        let tx = (pos.value(i), xid.value(i), commit_ts.value(i), marker, lsn);
         if src_tx != Some(tx) {
             src_prefix.clear();
-            source.prefix(&mut src_prefix, tx.0, tx.1, tx.2, tx.3);
+            source.prefix(&mut src_prefix, tx.0, tx.1, tx.2, tx.3, tx.4);
             src_tx = Some(tx);
         }
         let env = Envelope {
@@ -512,7 +513,15 @@ struct SourceParts<'a> {
 impl SourceParts<'_> {
     /// Everything of `source` that is the same for all rows of a transaction, up to the
     /// `_seq`-dependent fields ([`suffix`](Self::suffix)).
-    fn prefix(&self, out: &mut Vec<u8>, pos: u64, xid: u64, us: i64, marker: &str) {
+    fn prefix(
+        &self,
+        out: &mut Vec<u8>,
+        pos: u64,
+        xid: u64,
+        us: i64,
+        marker: &str,
+        lsn: Option<(u64, u64)>,
+    ) {
         let snapshot = marker != "false";
         let mysql = self.connector != Connector::Postgres;
         write_string(out, crate::VERSION);
@@ -523,7 +532,13 @@ impl SourceParts<'_> {
         out.push(0);
         write_string(out, marker);
         write_string(out, if mysql { self.ns } else { self.database });
-        out.push(0); // sequence
+        match lsn {
+            Some((l, last)) if !mysql => {
+                out.push(2);
+                write_string(out, &sequence_text(l, last));
+            }
+            _ => out.push(0), // sequence
+        }
         out.push(2);
         write_long(out, us);
         out.push(2);
@@ -546,7 +561,7 @@ impl SourceParts<'_> {
                 write_long(out, xid as i64);
             }
             out.push(2);
-            write_long(out, pos as i64);
+            write_long(out, lsn.map_or(pos, |(l, _)| l) as i64);
             // xmin, origin, origin_lsn: not carried through the change batches.
             out.extend_from_slice(&[0, 0, 0]);
         }

@@ -21,6 +21,7 @@
 
 use arrow_schema::{DataType, Field, IntervalUnit, TimeUnit};
 
+use super::super::declared::{self, Declared};
 use super::super::encoder::{logical, NoEncoder};
 use super::super::json;
 use super::super::keys::Connector;
@@ -65,6 +66,8 @@ pub struct ColumnType {
     pub parameters: Vec<(&'static str, String)>,
     /// `(precision, scale)` of a decimal written as Avro's decimal logical type.
     pub decimal: Option<(u8, i8)>,
+    /// Debezium's `io.debezium.data.VariableScaleDecimal` record (`scale` int, `value` bytes).
+    pub variable_decimal: bool,
 }
 
 impl ColumnType {
@@ -76,6 +79,7 @@ impl ColumnType {
             name: None,
             parameters: Vec::new(),
             decimal: None,
+            variable_decimal: false,
         }
     }
 
@@ -90,6 +94,7 @@ impl ColumnType {
     pub fn takes_placeholder(&self) -> bool {
         self.items.is_none()
             && self.decimal.is_none()
+            && !self.variable_decimal
             && matches!(self.primitive, Primitive::String | Primitive::Bytes)
     }
 }
@@ -107,7 +112,34 @@ fn column_type_of(
     use Primitive::*;
     let source_type = logical(field);
     let metadata = |key: &str| field.metadata().get(key).cloned();
+    let declared = declared::declared(dt, field);
     let mut t = match (dt, source_type) {
+        _ if declared == Some(Declared::VariableDecimal) && decimals == DecimalMode::Precise => {
+            ColumnType {
+                variable_decimal: true,
+                ..ColumnType::named(Bytes, VARIABLE_SCALE_DECIMAL)
+            }
+        }
+        // Debezium declares money a Decimal without a precision parameter; Kafka Connect's Avro
+        // mapping then gives it its default precision, 64.
+        (_, _)
+            if decimals == DecimalMode::Precise && matches!(declared, Some(Declared::Money(_))) =>
+        {
+            let scale = match declared {
+                Some(Declared::Money(scale)) => scale,
+                _ => 2,
+            };
+            ColumnType {
+                parameters: vec![("scale", scale.to_string())],
+                decimal: Some((64, scale)),
+                ..ColumnType::named(Bytes, "org.apache.kafka.connect.data.Decimal")
+            }
+        }
+        _ if declared == Some(Declared::MillisTimestamp) => {
+            ColumnType::named(Long, "io.debezium.time.Timestamp")
+        }
+        _ if declared == Some(Declared::FloatAsDouble) => ColumnType::plain(Double),
+        _ if declared == Some(Declared::MediumUnsigned) => ColumnType::plain(Int),
         (DataType::Utf8, Some("enum")) => ColumnType::named(String, "io.debezium.data.Enum"),
         (DataType::Utf8, Some("uuid")) => ColumnType::named(String, "io.debezium.data.Uuid"),
         (DataType::Utf8, Some("timetz")) => ColumnType::named(String, "io.debezium.time.ZonedTime"),
@@ -217,6 +249,29 @@ pub fn full_name(name: &str) -> String {
     name.split('.').map(avro_name).collect::<Vec<_>>().join(".")
 }
 
+/// Connect name of Debezium's variable-scale decimal record.
+const VARIABLE_SCALE_DECIMAL: &str = "io.debezium.data.VariableScaleDecimal";
+
+/// Writes the Avro schema of a column type (not of the field around it). A second
+/// variable-scale decimal of a schema names the record defined by the first (`defined`).
+pub fn write_type_once(out: &mut Vec<u8>, t: &ColumnType, defined: &mut bool) {
+    if t.variable_decimal {
+        if *defined {
+            json::write_str(out, VARIABLE_SCALE_DECIMAL);
+            return;
+        }
+        *defined = true;
+        out.extend_from_slice(
+            b"{\"type\":\"record\",\"name\":\"VariableScaleDecimal\",\"namespace\":\"io.debezium.data\",\
+\"fields\":[{\"name\":\"scale\",\"type\":\"int\"},{\"name\":\"value\",\"type\":\"bytes\"}],\
+\"connect.doc\":\"Variable scaled decimal\",\
+\"connect.version\":1,\"connect.name\":\"io.debezium.data.VariableScaleDecimal\"}",
+        );
+        return;
+    }
+    write_type(out, t)
+}
+
 /// Writes the Avro schema of a column type (not of the field around it).
 pub fn write_type(out: &mut Vec<u8>, t: &ColumnType) {
     if let Some(items) = &t.items {
@@ -314,11 +369,14 @@ pub fn write_row_record(
     columns: &[(&str, &ColumnType, bool)],
 ) {
     begin_record(out, connect_name);
+    let mut defined = false;
     for (i, (name, t, optional)) in columns.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        write_field(out, name, *optional, |o| write_type(o, t));
+        write_field(out, name, *optional, |o| {
+            write_type_once(o, t, &mut defined)
+        });
     }
     end_record(out, connect_name, None);
 }
