@@ -45,6 +45,44 @@ impl<'a> Tuple<'a> {
     fn parse(r: &mut Reader<'a>) -> std::result::Result<Self, String> {
         let ncols = r.u16_be().map_err(short)?;
         let start = r.rest();
+        match Self::frame(start, ncols) {
+            Some(len) => {
+                r.skip(len).map_err(short)?;
+                Ok(Tuple {
+                    ncols,
+                    raw: start.get(..len).ok_or("tuple bounds")?,
+                })
+            }
+            // Malformed: the careful walk below says what is wrong and where.
+            None => Self::parse_checked(r, ncols),
+        }
+    }
+
+    /// The length of `ncols` well-formed values at the start of `b`, or `None` when they are not
+    /// all there. Every tuple of every row change passes here, so it is a plain walk over the
+    /// bytes; a failure is explained by [`Tuple::parse_checked`].
+    #[inline]
+    fn frame(b: &[u8], ncols: u16) -> Option<usize> {
+        let mut at = 0usize;
+        for _ in 0..ncols {
+            match *b.get(at)? {
+                b'n' | b'u' => at += 1,
+                b't' | b'b' => {
+                    let len = b.get(at + 1..at + 5)?;
+                    let n = usize::try_from(i32::from_be_bytes(len.try_into().ok()?)).ok()?;
+                    at = at.checked_add(5 + n)?;
+                    if at > b.len() {
+                        return None;
+                    }
+                }
+                _ => return None,
+            }
+        }
+        Some(at)
+    }
+
+    fn parse_checked(r: &mut Reader<'a>, ncols: u16) -> std::result::Result<Self, String> {
+        let start = r.rest();
         let begin = r.pos();
         for i in 0..ncols {
             match r.u8().map_err(short)? {

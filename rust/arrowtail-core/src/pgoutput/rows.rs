@@ -9,7 +9,7 @@ use super::decoder::{arrow_err, at, Decoder, Held, Key, MESSAGES_KEY};
 use super::message::{OldKind, Tuple, Value};
 use super::row_buffer::{RelVersion, RowBuffer};
 use crate::arrow::{ColumnBuilder, Op, RowMeta};
-use crate::types::postgres::{append, Appended, Format};
+use crate::types::postgres::{append, Appended, Format, PgType};
 use crate::{Error, Result};
 
 /// Where a row goes.
@@ -185,22 +185,37 @@ fn put(
             *special += 1;
             Ok(())
         }
-        Err(detail) => Err(Error::decode(
-            "column value",
-            at(lsn),
-            format!(
-                "{}.{} ({:?}, {:?} form): {detail}",
-                rel.table.table,
-                rel.table
-                    .columns
-                    .get(i)
-                    .map(|f| f.name().as_str())
-                    .unwrap_or("?"),
-                ty,
-                format
-            ),
-        )),
+        Err(detail) => Err(value_error(rel, i, ty, format, detail, lsn)),
     }
+}
+
+/// The error for a value of column `i` that would not decode; kept out of line, away from the
+/// per-value path.
+#[cold]
+#[inline(never)]
+fn value_error(
+    rel: &RelVersion,
+    i: usize,
+    ty: &PgType,
+    format: Format,
+    detail: String,
+    lsn: u64,
+) -> Error {
+    Error::decode(
+        "column value",
+        at(lsn),
+        format!(
+            "{}.{} ({:?}, {:?} form): {detail}",
+            rel.table.table,
+            rel.table
+                .columns
+                .get(i)
+                .map(|f| f.name().as_str())
+                .unwrap_or("?"),
+            ty,
+            format
+        ),
+    )
 }
 
 /// Decodes one row change of relation `relid`.
