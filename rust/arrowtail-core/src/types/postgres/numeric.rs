@@ -149,10 +149,14 @@ pub fn binary_to_decimal(data: &[u8], scale: i8) -> R<Decimal> {
                 .and_then(|e| POW10.get(e))
                 .copied()
                 .ok_or_else(overflow)?;
-            acc = i128::from(d)
-                .checked_mul(p)
-                .and_then(|x| acc.checked_add(x))
-                .ok_or_else(overflow)?;
+            let x = if e <= 34 {
+                // d < 10^4, so d * 10^e < 10^38 < i128::MAX: the product cannot overflow, and
+                // an unchecked 128-bit product is inline code where a checked one is a call.
+                i128::from(d) * p
+            } else {
+                i128::from(d).checked_mul(p).ok_or_else(overflow)?
+            };
+            acc = acc.checked_add(x).ok_or_else(overflow)?;
         } else {
             // The digit is below 10^4, so the split at the scale is done in i64: a 128-bit
             // division is a library call, and this runs for the last digit of most values.
