@@ -237,7 +237,7 @@ pub(super) fn change(
 
 /// The relation a row change names.
 fn relation(
-    relations: &std::collections::HashMap<u32, std::sync::Arc<RelVersion>>,
+    relations: &super::relation::Relations,
     relid: u32,
     lsn: u64,
 ) -> Result<&std::sync::Arc<RelVersion>> {
