@@ -79,7 +79,7 @@ pub struct Stats {
 /// Decodes pgoutput into change batches. See the module documentation.
 #[derive(Debug)]
 pub struct Decoder {
-    pub(super) relations: HashMap<u32, Arc<RelVersion>>,
+    pub(super) relations: super::relation::Relations,
     /// Latest version per qualified table name.
     pub(super) versions: HashMap<String, Arc<RelVersion>>,
     pub(super) aliases: HashMap<u32, u32>,
@@ -142,7 +142,7 @@ impl Decoder {
     /// A decoder that knows no relations yet.
     pub fn new() -> Self {
         Self {
-            relations: HashMap::new(),
+            relations: Default::default(),
             versions: HashMap::new(),
             aliases: HashMap::new(),
             main: BTreeMap::new(),

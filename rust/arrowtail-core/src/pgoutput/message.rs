@@ -45,6 +45,44 @@ impl<'a> Tuple<'a> {
     fn parse(r: &mut Reader<'a>) -> std::result::Result<Self, String> {
         let ncols = r.u16_be().map_err(short)?;
         let start = r.rest();
+        match Self::frame(start, ncols) {
+            Some(len) => {
+                r.skip(len).map_err(short)?;
+                Ok(Tuple {
+                    ncols,
+                    raw: start.get(..len).ok_or("tuple bounds")?,
+                })
+            }
+            // Malformed: the careful walk below says what is wrong and where.
+            None => Self::parse_checked(r, ncols),
+        }
+    }
+
+    /// The length of `ncols` well-formed values at the start of `b`, or `None` when they are not
+    /// all there. Every tuple of every row change passes here, so it is a plain walk over the
+    /// bytes; a failure is explained by [`Tuple::parse_checked`].
+    #[inline]
+    fn frame(b: &[u8], ncols: u16) -> Option<usize> {
+        let mut at = 0usize;
+        for _ in 0..ncols {
+            match *b.get(at)? {
+                b'n' | b'u' => at += 1,
+                b't' | b'b' => {
+                    let len = b.get(at + 1..at + 5)?;
+                    let n = usize::try_from(i32::from_be_bytes(len.try_into().ok()?)).ok()?;
+                    at = at.checked_add(5 + n)?;
+                    if at > b.len() {
+                        return None;
+                    }
+                }
+                _ => return None,
+            }
+        }
+        Some(at)
+    }
+
+    fn parse_checked(r: &mut Reader<'a>, ncols: u16) -> std::result::Result<Self, String> {
+        let start = r.rest();
         let begin = r.pos();
         for i in 0..ncols {
             match r.u8().map_err(short)? {
@@ -69,28 +107,61 @@ impl<'a> Tuple<'a> {
         })
     }
 
+    /// The column values, in column order, read straight from the validated bytes.
+    pub fn values(&self) -> Values<'a> {
+        Values {
+            raw: self.raw,
+            left: self.ncols,
+        }
+    }
+
     /// The column values, in column order, into a reused buffer.
     pub fn values_into(&self, out: &mut Vec<Value<'a>>) {
         out.clear();
-        let mut r = Reader::new(self.raw);
-        for _ in 0..self.ncols {
-            // The tuple was validated in `parse`, so these reads cannot fail; a failure would
-            // only shorten the list, which callers detect by length.
-            let v = match r.u8() {
-                Ok(b'n') => Value::Null,
-                Ok(b'u') => Value::Unchanged,
-                Ok(k @ (b't' | b'b')) => {
-                    let n = r.i32_be().map(|n| n as usize).unwrap_or(usize::MAX);
-                    match r.take(n) {
-                        Ok(d) if k == b't' => Value::Text(d),
-                        Ok(d) => Value::Binary(d),
-                        Err(_) => return,
-                    }
-                }
-                _ => return,
-            };
-            out.push(v);
-        }
+        out.extend(self.values());
+    }
+}
+
+/// Iterator over the values of a [`Tuple`]. The tuple was validated when its message was parsed,
+/// so it yields exactly [`Tuple::len`] values; were the bytes short after all, it would end early,
+/// which callers detect by the count.
+#[derive(Debug, Clone)]
+pub struct Values<'a> {
+    raw: &'a [u8],
+    left: u16,
+}
+
+impl<'a> Iterator for Values<'a> {
+    type Item = Value<'a>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Value<'a>> {
+        self.left = self.left.checked_sub(1)?;
+        let (&kind, rest) = self.raw.split_first()?;
+        let (v, rest) = match kind {
+            b'n' => (Value::Null, rest),
+            b'u' => (Value::Unchanged, rest),
+            b't' | b'b' => {
+                let (len, rest) = rest.split_first_chunk::<4>()?;
+                let n = usize::try_from(i32::from_be_bytes(*len)).ok()?;
+                let (d, rest) = rest.split_at_checked(n)?;
+                (
+                    if kind == b't' {
+                        Value::Text(d)
+                    } else {
+                        Value::Binary(d)
+                    },
+                    rest,
+                )
+            }
+            _ => return None,
+        };
+        self.raw = rest;
+        Some(v)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, Some(usize::from(self.left)))
     }
 }
 

@@ -3,6 +3,8 @@
 //! schema version of its table, and the rows decoded before the change are cut into their own
 //! batches first. Also the fixed schema of the `_messages` pseudo-table.
 
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use arrow_schema::{DataType, Field};
@@ -13,6 +15,33 @@ use super::row_buffer::RelVersion;
 use crate::arrow::{SourceKind, TableSchema};
 use crate::types::postgres::PgType;
 use crate::Result;
+
+/// Relations by id. Every row change looks its relation up, so the ids are hashed by one
+/// multiplication instead of SipHash: they are OIDs the server assigns, not input an attacker
+/// picks to collide.
+pub(super) type Relations = HashMap<u32, Arc<RelVersion>, BuildHasherDefault<RelIdHasher>>;
+
+/// Hasher of relation ids (see [`Relations`]): Fibonacci hashing, which spreads consecutive
+/// OIDs over the high bits the table's probing uses.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct RelIdHasher(u64);
+
+impl Hasher for RelIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u32` is used for `u32` keys; this keeps other input well defined.
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u32(&mut self, id: u32) {
+        self.0 = u64::from(id).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
 
 /// The `_messages` pseudo-table: logical decoding messages (`pg_logical_emit_message`).
 pub(super) fn messages_rel() -> Arc<RelVersion> {

@@ -5,11 +5,11 @@
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
-use super::decoder::{arrow_err, at, Decoder, Key, MESSAGES_KEY};
+use super::decoder::{arrow_err, at, Decoder, Held, Key, MESSAGES_KEY};
 use super::message::{OldKind, Tuple, Value};
 use super::row_buffer::{RelVersion, RowBuffer};
 use crate::arrow::{ColumnBuilder, Op, RowMeta};
-use crate::types::postgres::{append, Appended, Format};
+use crate::types::postgres::{append, Appended, Format, PgType};
 use crate::{Error, Result};
 
 /// Where a row goes.
@@ -53,9 +53,18 @@ fn buffer_for<'s>(
     }
 }
 
+/// The decoder's row buffers: the output's and the held transactions', and their byte limit.
+/// Taken apart from the decoder so that a relation borrowed from it stays usable beside them.
+struct Buffers<'d> {
+    main: &'d mut BTreeMap<Key, RowBuffer>,
+    held: &'d mut std::collections::HashMap<u32, Held>,
+    byte_limit: usize,
+    row_lsn: bool,
+}
+
 /// The row buffer and row metadata for a row of `rel`.
 fn target<'d>(
-    d: &'d mut Decoder,
+    d: Buffers<'d>,
     dest: Dest,
     key: Key,
     rel: &std::sync::Arc<RelVersion>,
@@ -64,7 +73,7 @@ fn target<'d>(
 ) -> Result<(&'d mut RowBuffer, RowMeta, Option<u32>)> {
     Ok(match dest {
         Dest::Main { xid, pos, ts, seq } => (
-            buffer_for(&mut d.main, key, rel, lsn, (d.byte_limit, d.row_lsn))?,
+            buffer_for(d.main, key, rel, lsn, (d.byte_limit, d.row_lsn))?,
             RowMeta {
                 op,
                 pos,
@@ -98,21 +107,16 @@ fn target<'d>(
     })
 }
 
-/// Reads a tuple's values into `out`, checking the column count against the relation.
-fn tuple_values<'a>(
-    t: &Tuple<'a>,
-    rel: &RelVersion,
-    lsn: u64,
-    out: &mut Vec<Value<'a>>,
-) -> Result<()> {
-    t.values_into(out);
-    if out.len() != rel.types.len() {
+/// Checks a tuple's column count against the relation (the count was validated against the
+/// tuple's bytes when its message was parsed).
+fn check_count(t: &Tuple<'_>, rel: &RelVersion, lsn: u64) -> Result<()> {
+    if t.len() != rel.types.len() {
         return Err(Error::SchemaChange {
             table: rel.table.table.clone(),
             at: at(lsn),
             detail: format!(
                 "tuple has {} columns but the Relation message announced {}",
-                out.len(),
+                t.len(),
                 rel.types.len()
             ),
         });
@@ -120,10 +124,32 @@ fn tuple_values<'a>(
     Ok(())
 }
 
-/// Buffers reused from row to row, so decoding a row allocates nothing.
+/// Reads a tuple's values into `out`, checking the column count against the relation.
+fn tuple_values<'a>(
+    t: &Tuple<'a>,
+    rel: &RelVersion,
+    lsn: u64,
+    out: &mut Vec<Value<'a>>,
+) -> Result<()> {
+    check_count(t, rel, lsn)?;
+    t.values_into(out);
+    Ok(())
+}
+
+/// A tuple that ended before its column count, which parsing rules out.
+fn short_tuple(lsn: u64) -> Error {
+    Error::decode(
+        "tuple",
+        at(lsn),
+        "the tuple ended before its announced column count",
+    )
+}
+
+/// Buffers reused from row to row, so decoding a row allocates nothing. Only an old image is
+/// collected (a new tuple's unchanged columns may need its values by index); new tuples are read
+/// in one pass straight into the builders.
 #[derive(Debug, Default)]
 pub(super) struct Scratch {
-    new: Vec<Value<'static>>,
     old: Vec<Value<'static>>,
     unchanged: Vec<usize>,
 }
@@ -136,6 +162,7 @@ fn recycle(mut v: Vec<Value<'_>>) -> Vec<Value<'static>> {
 }
 
 /// Appends one value (or null) to column `i` of `rel`.
+#[inline]
 fn put(
     b: &mut ColumnBuilder,
     rel: &RelVersion,
@@ -159,22 +186,37 @@ fn put(
             *special += 1;
             Ok(())
         }
-        Err(detail) => Err(Error::decode(
-            "column value",
-            at(lsn),
-            format!(
-                "{}.{} ({:?}, {:?} form): {detail}",
-                rel.table.table,
-                rel.table
-                    .columns
-                    .get(i)
-                    .map(|f| f.name().as_str())
-                    .unwrap_or("?"),
-                ty,
-                format
-            ),
-        )),
+        Err(detail) => Err(value_error(rel, i, ty, format, detail, lsn)),
     }
+}
+
+/// The error for a value of column `i` that would not decode; kept out of line, away from the
+/// per-value path.
+#[cold]
+#[inline(never)]
+fn value_error(
+    rel: &RelVersion,
+    i: usize,
+    ty: &PgType,
+    format: Format,
+    detail: String,
+    lsn: u64,
+) -> Error {
+    Error::decode(
+        "column value",
+        at(lsn),
+        format!(
+            "{}.{} ({:?}, {:?} form): {detail}",
+            rel.table.table,
+            rel.table
+                .columns
+                .get(i)
+                .map(|f| f.name().as_str())
+                .unwrap_or("?"),
+            ty,
+            format
+        ),
+    )
 }
 
 /// Decodes one row change of relation `relid`.
@@ -185,71 +227,85 @@ pub(super) fn change(
     c: Change<'_>,
     lsn: u64,
 ) -> Result<()> {
-    let mut new: Vec<Value<'_>> = std::mem::take(&mut d.scratch.new);
     let mut old: Vec<Value<'_>> = std::mem::take(&mut d.scratch.old);
     let mut unchanged = std::mem::take(&mut d.scratch.unchanged);
-    let res = change_with(d, xid, relid, c, lsn, &mut new, &mut old, &mut unchanged);
-    d.scratch.new = recycle(new);
+    let res = change_with(d, xid, relid, c, lsn, &mut old, &mut unchanged);
     d.scratch.old = recycle(old);
     unchanged.clear();
     d.scratch.unchanged = unchanged;
     res
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The relation a row change names.
+fn relation(
+    relations: &super::relation::Relations,
+    relid: u32,
+    lsn: u64,
+) -> Result<&std::sync::Arc<RelVersion>> {
+    relations.get(&relid).ok_or_else(|| {
+        Error::decode(
+            "row change",
+            at(lsn),
+            format!("relation id {relid} was not announced by a Relation message"),
+        )
+    })
+}
+
 fn change_with<'a>(
     d: &mut Decoder,
     xid: Option<u32>,
     relid: u32,
     c: Change<'a>,
     lsn: u64,
-    new: &mut Vec<Value<'a>>,
     old: &mut Vec<Value<'a>>,
     unchanged: &mut Vec<usize>,
 ) -> Result<()> {
-    let rel = d.relations.get(&relid).cloned().ok_or_else(|| {
-        Error::decode(
-            "row change",
-            at(lsn),
-            format!("relation id {relid} was not announced by a Relation message"),
-        )
-    })?;
-    let (op, has_new, old_kind) = match &c {
+    // The relation is looked up again below rather than cloned: taking the destination needs the
+    // decoder mutably in between, and a reference count touched twice per row shows in profiles.
+    let rel = relation(&d.relations, relid, lsn)?;
+    let version = rel.table.schema_version;
+    let (op, new, old_kind) = match c {
         Change::Insert(n) => {
-            tuple_values(n, &rel, lsn, new)?;
-            (Op::Insert, true, None)
+            check_count(&n, rel, lsn)?;
+            (Op::Insert, Some(n), None)
         }
         Change::Update(o, n) => {
             let kind = match o {
                 Some((k, t)) => {
-                    tuple_values(t, &rel, lsn, old)?;
-                    Some(*k)
+                    tuple_values(&t, rel, lsn, old)?;
+                    Some(k)
                 }
                 None => None,
             };
-            tuple_values(n, &rel, lsn, new)?;
-            (Op::Update, true, kind)
+            check_count(&n, rel, lsn)?;
+            (Op::Update, Some(n), kind)
         }
         Change::Delete((k, t)) => {
-            tuple_values(t, &rel, lsn, old)?;
-            (Op::Delete, false, Some(*k))
+            tuple_values(&t, rel, lsn, old)?;
+            (Op::Delete, None, Some(k))
         }
-        Change::Truncate => (Op::Truncate, false, None),
+        Change::Truncate => (Op::Truncate, None, None),
     };
     let dest = d.dest(xid, lsn)?;
     if matches!(dest, Dest::Skip) {
         return Ok(());
     }
-    let key = (relid, rel.table.schema_version);
+    let key = (relid, version);
     let mut special = 0u64;
     let last_commit = d.last_commit_end();
-    let (buf, meta, sub) = target(d, dest, key, &rel, op, lsn)?;
+    let rel = relation(&d.relations, relid, lsn)?;
+    let parts = Buffers {
+        main: &mut d.main,
+        held: &mut d.held,
+        byte_limit: d.byte_limit,
+        row_lsn: d.row_lsn,
+    };
+    let (buf, meta, sub) = target(parts, dest, key, rel, op, lsn)?;
     // A held transaction's rows learn the commit before theirs at its own commit.
     buf.b
         .set_row_lsn(lsn, if sub.is_some() { 0 } else { last_commit });
-    let new = has_new.then_some(&new[..]);
     let old = old_kind.map(|k| (k, &old[..]));
-    match fill(buf, &rel, op, new, old, unchanged, &mut special, lsn) {
+    match fill(buf, rel, op, new, old, unchanged, &mut special, lsn) {
         Ok(()) => {
             buf.b.finish_row(meta, old.is_some(), unchanged);
             if let Some(s) = sub {
@@ -266,42 +322,56 @@ fn change_with<'a>(
     Ok(())
 }
 
-/// Appends the user columns and `_before`; collects the unchanged column indexes.
+/// Appends the user columns and `_before`; collects the unchanged column indexes. A new tuple
+/// is read once, value by value, straight into the builders.
 #[allow(clippy::too_many_arguments)]
 fn fill(
     buf: &mut RowBuffer,
     rel: &RelVersion,
     op: Op,
-    new: Option<&[Value<'_>]>,
+    new: Option<Tuple<'_>>,
     old: Option<(OldKind, &[Value<'_>])>,
     unchanged: &mut Vec<usize>,
     special: &mut u64,
     lsn: u64,
 ) -> Result<()> {
     let n = rel.types.len();
-    for i in 0..n {
-        let b = &mut buf.b.columns[i];
-        let v = match (op, new, old) {
-            (Op::Truncate, _, _) => Value::Null,
-            (Op::Delete, _, Some((_, o))) => o[i],
-            (_, Some(nv), _) => match (nv[i], old) {
-                // Unchanged TOAST: the old image has the value when it is a full row, or a key
-                // column that was sent.
-                (Value::Unchanged, Some((OldKind::Full, o))) if o[i] != Value::Unchanged => o[i],
-                (Value::Unchanged, Some((OldKind::Key, o)))
-                    if matches!(o[i], Value::Text(_) | Value::Binary(_)) =>
-                {
-                    o[i]
-                }
-                (Value::Unchanged, _) => {
-                    unchanged.push(i);
-                    Value::Unchanged
-                }
-                (v, _) => v,
-            },
-            _ => Value::Null,
-        };
-        put(b, rel, i, v, special, lsn)?;
+    let columns = &mut buf.b.columns[..n];
+    match (op, new, old) {
+        (Op::Delete, _, Some((_, o))) => {
+            for (i, b) in columns.iter_mut().enumerate() {
+                put(b, rel, i, o[i], special, lsn)?;
+            }
+        }
+        (Op::Insert | Op::Update, Some(t), _) => {
+            let mut values = t.values();
+            for (i, b) in columns.iter_mut().enumerate() {
+                let v = match (values.next().ok_or_else(|| short_tuple(lsn))?, old) {
+                    // Unchanged TOAST: the old image has the value when it is a full row, or a
+                    // key column that was sent.
+                    (Value::Unchanged, Some((OldKind::Full, o))) if o[i] != Value::Unchanged => {
+                        o[i]
+                    }
+                    (Value::Unchanged, Some((OldKind::Key, o)))
+                        if matches!(o[i], Value::Text(_) | Value::Binary(_)) =>
+                    {
+                        o[i]
+                    }
+                    (Value::Unchanged, _) => {
+                        unchanged.push(i);
+                        Value::Unchanged
+                    }
+                    (v, _) => v,
+                };
+                put(b, rel, i, v, special, lsn)?;
+            }
+        }
+        // Truncate (and nothing else reaches here): every user column is null.
+        _ => {
+            for b in columns.iter_mut() {
+                b.append_null();
+            }
+        }
     }
     if let Some((_, o)) = old {
         for (b, (i, v)) in buf.b.before_mut().iter_mut().zip(o.iter().enumerate()) {
@@ -337,7 +407,20 @@ pub(super) fn logical_message(
         return Ok(());
     }
     let last_commit = d.last_commit_end();
-    let (buf, meta, sub) = target(d, dest, MESSAGES_KEY, &rel, crate::arrow::Op::Message, lsn)?;
+    let parts = Buffers {
+        main: &mut d.main,
+        held: &mut d.held,
+        byte_limit: d.byte_limit,
+        row_lsn: d.row_lsn,
+    };
+    let (buf, meta, sub) = target(
+        parts,
+        dest,
+        MESSAGES_KEY,
+        &rel,
+        crate::arrow::Op::Message,
+        lsn,
+    )?;
     buf.b
         .set_row_lsn(lsn, if sub.is_some() { 0 } else { last_commit });
     if let [ColumnBuilder::Utf8(p), ColumnBuilder::Binary(c), ColumnBuilder::Boolean(t), ColumnBuilder::UInt64(l)] =

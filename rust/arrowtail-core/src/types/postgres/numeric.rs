@@ -143,23 +143,28 @@ pub fn binary_to_decimal(data: &[u8], scale: i8) -> R<Decimal> {
         let d = digit(&mut r)?;
         // Decimal exponent of this base-10000 digit once scaled by 10^scale.
         let e = 4 * (i64::from(v.weight) - i as i64) + i64::from(scale);
-        let d = i128::from(d);
         if e >= 0 {
             let p = usize::try_from(e)
                 .ok()
                 .and_then(|e| POW10.get(e))
                 .copied()
                 .ok_or_else(overflow)?;
-            acc = d
-                .checked_mul(p)
-                .and_then(|x| acc.checked_add(x))
-                .ok_or_else(overflow)?;
+            let x = if e <= 34 {
+                // d < 10^4, so d * 10^e < 10^38 < i128::MAX: the product cannot overflow, and
+                // an unchecked 128-bit product is inline code where a checked one is a call.
+                i128::from(d) * p
+            } else {
+                i128::from(d).checked_mul(p).ok_or_else(overflow)?
+            };
+            acc = acc.checked_add(x).ok_or_else(overflow)?;
         } else {
-            let p = 10i128.pow(u32::try_from(-e).unwrap_or(4).min(4));
+            // The digit is below 10^4, so the split at the scale is done in i64: a 128-bit
+            // division is a library call, and this runs for the last digit of most values.
+            let p = 10i64.pow(u32::try_from(-e).unwrap_or(4).min(4));
             if d % p != 0 {
                 return Err("numeric has more fraction digits than the column scale".into());
             }
-            acc = acc.checked_add(d / p).ok_or_else(overflow)?;
+            acc = acc.checked_add(i128::from(d / p)).ok_or_else(overflow)?;
         }
     }
     Ok(Decimal::Value(if v.sign == NEG { -acc } else { acc }))
