@@ -375,8 +375,10 @@ def _assert_same_events(
             )
             problems.append(f"{d}: arrowtail {_at(example[0], d)} / debezium {_at(example[1], d)}")
     assert not problems, "\n".join(problems)
-    for side, found in ends.items():
-        assert sorted(found) == ["first", "last"], (side, found)
+    if any(p == SNAPSHOT_ORDER for p, _ in allowed):
+        # Markers compared per table as a multiset: the snapshot's one first and one last row.
+        for side, found in ends.items():
+            assert sorted(found) == ["first", "last"], (side, found)
     unused = [p for p, _ in allowed if p not in seen]
     assert not unused, f"allowed differences that no longer occur: {unused}"
 
