@@ -71,8 +71,10 @@ def read_to_end(
 
 
 def change_counts(messages: list[Any]) -> Counter[tuple[Any, ...]]:
-    """How often each change arrived, by ``(table, _pos, _seq, is_create)`` (a key change is a
-    delete and a create at the same position); tombstones are not changes."""
+    """How often each change arrived, by ``(table, *position, is_create)`` (a key change is a
+    delete and a create at the same position): PostgreSQL ``(last commit, lsn, seq)``, MySQL
+    ``(file and pos, seq)``, so the change's own log position is always third from the end;
+    tombstones are not changes."""
     counts: Counter[tuple[Any, ...]] = Counter()
     for msg in messages:
         if msg.value() is None:

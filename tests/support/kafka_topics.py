@@ -11,8 +11,6 @@ from typing import Any
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from tests.support.typematrix import pg_position
-
 
 def create_topic(
     bootstrap: str, name: str, partitions: int, config: dict[str, str] | None = None
@@ -72,11 +70,12 @@ def consume_until_quiet(
 
 
 def _position(source: dict[str, Any]) -> tuple[Any, ...]:
-    """The change's position in commit order from a Debezium ``source`` block: PostgreSQL
-    ``sequence`` (the last commit's end LSN, then the change's own ``lsn``; snapshot reads have
-    none) or MySQL ``file`` number and ``pos``, then ``seq``."""
+    """The change's position from a Debezium ``source`` block, unique per change and in the order
+    of the changes to any one row: PostgreSQL the change's own ``lsn`` (a row changed by two
+    transactions is changed by the second only after the first committed, so its changes follow
+    the WAL order), MySQL ``file`` number and ``pos``; then ``seq``."""
     if "lsn" in source:
-        return pg_position(source)
+        return (source["lsn"], source["seq"])
     number = int(source["file"].rsplit(".", 1)[1])
     return ((number << 32) | source["pos"], source["seq"])
 
