@@ -116,6 +116,28 @@ def replay_digest(batches: list[pa.RecordBatch]) -> tuple[int, int, int]:
     return table.num_rows, pc.sum(table["n"]).as_py(), digest
 
 
+def _terminate_walsender(postgres: Any, dbname: str, slot: str) -> None:
+    """Cuts the replication connection of ``slot`` from the server's side."""
+    with postgres.connect(dbname=dbname) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
+            "WHERE slot_name = %s",
+            (slot,),
+        )
+
+
+def _each_change_once(got: list[pa.RecordBatch], rows: int) -> list[tuple[int, int]]:
+    """The ``(_pos, _seq)`` of every row in ``got``, asserting ``rows`` of them, none twice."""
+    keys = [
+        (p, s)
+        for b in got
+        for p, s in zip(b["_pos"].to_pylist(), b["_seq"].to_pylist(), strict=True)
+    ]
+    assert len(keys) == rows
+    assert len(set(keys)) == rows
+    return keys
+
+
 def test_transaction_past_the_budget_reaches_parquet_in_bounded_memory(
     postgres: Any, database: Any, tmp_path: Path
 ) -> None:
@@ -175,11 +197,7 @@ def test_walsender_terminated_mid_transaction_hands_on_each_change_once(
         if not terminated and got and source._decoder.handed_early:
             # Rows of the open transaction are out, its commit is not: cut the stream now.
             assert not positions
-            with postgres.connect(dbname=DB) as admin:
-                admin.execute(
-                    "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
-                    "WHERE slot_name = 'budget_cut'"
-                )
+            _terminate_walsender(postgres, DB, "budget_cut")
             terminated = True
         return bool(positions) and sum(b.num_rows for b in got) >= rows
 
@@ -189,13 +207,7 @@ def test_walsender_terminated_mid_transaction_hands_on_each_change_once(
         source.close()
     assert terminated
     assert source.reconnects >= 1
-    keys = [
-        (p, s)
-        for b in got
-        for p, s in zip(b["_pos"].to_pylist(), b["_seq"].to_pylist(), strict=True)
-    ]
-    assert len(keys) == rows
-    assert len(set(keys)) == rows
+    keys = _each_change_once(got, rows)
     assert sorted(s for _p, s in keys) == list(range(rows))
     assert replay_digest(got) == source_digest(database)
 
@@ -264,11 +276,7 @@ def test_walsender_terminated_while_rows_wait_on_disk_hands_on_each_change_once(
         if not terminated and list(spill_dir.rglob("*.arrows")):
             # Rows of the streamed transaction are on disk, its commit has not come.
             assert not positions and not got
-            with postgres.connect(dbname=STREAMED_DB) as admin:
-                admin.execute(
-                    "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
-                    "WHERE slot_name = 'spill_cut'"
-                )
+            _terminate_walsender(postgres, STREAMED_DB, "spill_cut")
             terminated = True
         return bool(positions) and sum(b.num_rows for b in got) >= rows
 
@@ -278,13 +286,7 @@ def test_walsender_terminated_while_rows_wait_on_disk_hands_on_each_change_once(
         source.close()
     assert terminated
     assert source.reconnects >= 1
-    keys = [
-        (p, s)
-        for b in got
-        for p, s in zip(b["_pos"].to_pylist(), b["_seq"].to_pylist(), strict=True)
-    ]
-    assert len(keys) == rows
-    assert len(set(keys)) == rows
+    _each_change_once(got, rows)
     assert replay_digest(got) == source_digest(streamed)
     assert list(spill_dir.iterdir()) == []
 
