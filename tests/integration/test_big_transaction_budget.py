@@ -20,6 +20,7 @@ import json
 import os
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,32 +49,29 @@ WIDTH = 8
 STREAMED_ROWS = int(os.environ.get("ARROWTAIL_BIG_ROWS", "300000"))
 
 
-@pytest.fixture(scope="module")
-def database(postgres: Any) -> Any:
+def _big_database(postgres: Any, name: str, decoding_work_mem: str) -> Iterator[Any]:
+    """A database with the table ``big`` in publication ``PUB``, whose transactions the server
+    decodes with ``decoding_work_mem`` (whole after the commit when large, streamed when small)."""
     create_database(
         postgres,
-        DB,
+        name,
         "CREATE TABLE big (id int PRIMARY KEY, v text, n bigint)",
         PUB,
-        decoding_work_mem="16GB",
+        decoding_work_mem=decoding_work_mem,
     )
-    conn = postgres.connect(dbname=DB)
+    conn = postgres.connect(dbname=name)
     yield conn
     conn.close()
 
 
 @pytest.fixture(scope="module")
-def streamed(postgres: Any) -> Any:
-    create_database(
-        postgres,
-        STREAMED_DB,
-        "CREATE TABLE big (id int PRIMARY KEY, v text, n bigint)",
-        PUB,
-        decoding_work_mem="64kB",
-    )
-    conn = postgres.connect(dbname=STREAMED_DB)
-    yield conn
-    conn.close()
+def database(postgres: Any) -> Iterator[Any]:
+    yield from _big_database(postgres, DB, "16GB")
+
+
+@pytest.fixture(scope="module")
+def streamed(postgres: Any) -> Iterator[Any]:
+    yield from _big_database(postgres, STREAMED_DB, "64kB")
 
 
 def streamed_transaction(conn: Any, rows: int, width: int) -> None:
