@@ -9,29 +9,11 @@ use arrow_array::{Array, RecordBatch};
 use super::Decoder;
 use crate::arrow::ChangeBatch;
 use crate::pgoutput::framing::write_capture_record;
-use crate::pgoutput::testutil::{t, U, W};
+use crate::pgoutput::testutil::{relation, t, U, W};
 use crate::types::postgres::datetime::PG_EPOCH_US;
 
 const REL: u32 = 16384;
 const REL2: u32 = 16390;
-
-fn relation(relid: u32, name: &str, extra_col: bool) -> Vec<u8> {
-    let mut w = W::new(b'R').u32(relid).str("public").str(name).u8(b'd');
-    w = w.u16(if extra_col { 3 } else { 2 });
-    w = w
-        .u8(1)
-        .str("id")
-        .u32(23)
-        .i32(-1)
-        .u8(0)
-        .str("note")
-        .u32(25)
-        .i32(-1);
-    if extra_col {
-        w = w.u8(0).str("extra").u32(20).i32(-1);
-    }
-    w.0
-}
 
 fn begin(final_lsn: u64, xid: u32) -> Vec<u8> {
     W::new(b'B').u64(final_lsn).i64(1_000_000).u32(xid).0

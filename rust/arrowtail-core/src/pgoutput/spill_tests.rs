@@ -12,29 +12,11 @@ use arrow_array::types::Int32Type;
 use arrow_array::{ArrayRef, RecordBatch, TimestampMicrosecondArray, UInt64Array};
 
 use crate::arrow::ChangeBatch;
-use crate::pgoutput::testutil::{t, W};
+use crate::pgoutput::testutil::{relation, t, W};
 use crate::pgoutput::{Decoder, SpillEvent, SpilledCommit};
 
 const REL: u32 = 16384;
 const REL2: u32 = 16390;
-
-fn relation(relid: u32, name: &str) -> Vec<u8> {
-    W::new(b'R')
-        .u32(relid)
-        .str("public")
-        .str(name)
-        .u8(b'd')
-        .u16(2)
-        .u8(1)
-        .str("id")
-        .u32(23)
-        .i32(-1)
-        .u8(0)
-        .str("note")
-        .u32(25)
-        .i32(-1)
-        .0
-}
 
 fn begin(final_lsn: u64, xid: u32) -> Vec<u8> {
     W::new(b'B').u64(final_lsn).i64(1_000_000).u32(xid).0
@@ -126,7 +108,7 @@ fn rows(xid: u32, relid: u32, from: u32, n: u32) -> Vec<Vec<u8>> {
 }
 
 fn workload() -> Vec<Vec<u8>> {
-    let mut m = vec![relation(REL, "t"), relation(REL2, "u")];
+    let mut m = vec![relation(REL, "t", false), relation(REL2, "u", false)];
     // Streams 50 (subtransactions 51, 52) and 70 (subtransaction 71) interleave with ordinary
     // transactions; 51 aborts after some of its rows went out.
     m.push(start(50, true));
@@ -346,7 +328,7 @@ fn reassemble_to_a_whole_decode(row_lsn: bool) {
 #[test]
 fn a_lost_connection_discards_what_was_taken_out() {
     let mut d = Decoder::new();
-    feed(&mut d, &[relation(REL, "t"), start(50, true)]);
+    feed(&mut d, &[relation(REL, "t", false), start(50, true)]);
     feed(&mut d, &rows(50, REL, 1, 3));
     feed(&mut d, &[stop()]);
     assert!(d.held_bytes() > 0);
@@ -378,7 +360,7 @@ fn a_spilled_commit_holds_back_what_committed_after_it() {
     feed(
         &mut d,
         &[
-            relation(REL, "t"),
+            relation(REL, "t", false),
             begin(0x80, 40),
             ins(None, REL, 7),
             commit(0x80),

@@ -72,3 +72,23 @@ pub const U: Option<&[u8]> = Some(b"\0u");
 pub fn t(s: &str) -> Option<&[u8]> {
     Some(s.as_bytes())
 }
+
+/// A Relation message of `public.<name>` with columns `id int4` (the key) and `note text`, and
+/// `extra int8` too with `extra_col`.
+pub fn relation(relid: u32, name: &str, extra_col: bool) -> Vec<u8> {
+    let mut w = W::new(b'R').u32(relid).str("public").str(name).u8(b'd');
+    w = w.u16(if extra_col { 3 } else { 2 });
+    w = w
+        .u8(1)
+        .str("id")
+        .u32(23)
+        .i32(-1)
+        .u8(0)
+        .str("note")
+        .u32(25)
+        .i32(-1);
+    if extra_col {
+        w = w.u8(0).str("extra").u32(20).i32(-1);
+    }
+    w.0
+}
