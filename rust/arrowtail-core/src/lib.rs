@@ -15,6 +15,9 @@
 // are produced on the cold path only, while hot loops read through `reader::Reader`, whose error
 // is two words. Boxing every error would buy nothing measurable.
 #![allow(clippy::result_large_err)]
+// Safe Rust only: the decoders read untrusted bytes, and the fuzz runs (scripts/fuzz.sh) rely on
+// it to go without a memory sanitizer.
+#![forbid(unsafe_code)]
 
 pub mod arrow;
 pub mod binlog;
