@@ -25,9 +25,17 @@ for dir in python tests benches examples; do
     [[ -d $dir ]] && py_dirs+=("$dir")
 done
 
+# Two pytest workers: much of the suite waits on servers (a Connect worker polling, a broker
+# restarting, a kill loop's rounds), so two share the two cores well. Tests are grouped so that
+# each Java server starts once (tests/conftest.py); ARROWTAIL_TEST_WORKERS=0 runs them in one
+# process. The slowest tests are listed at the end.
 run_pytest() {
-    local rc=0
-    python -m pytest tests -q "$@" || rc=$?
+    local rc=0 workers="${ARROWTAIL_TEST_WORKERS:-2}"
+    local parallel=()
+    if ((workers > 0)); then
+        parallel=(-n "$workers" --dist loadgroup)
+    fi
+    python -m pytest tests -q --durations=25 "${parallel[@]}" "$@" || rc=$?
     if ((rc == 5)); then
         echo "test: pytest collected no tests" >&2
     fi

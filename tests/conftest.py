@@ -49,6 +49,31 @@ def pytest_configure(config: pytest.Config) -> None:
         signal.signal(signal.SIGTERM, _terminate)
 
 
+#: Fixtures that start Java servers, heavy to start on two cores: every test that uses one, with
+#: the rest of its module, goes to one xdist group per kind, so each server starts once per
+#: group. A Connect worker and the registry also need a broker, so their group has its own.
+_JAVA_GROUPS = (("connect", "connect"), ("registry", "connect"), ("kafka", "kafka"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Groups the tests for ``pytest -n 2 --dist loadgroup`` (scripts/test.sh): a module that
+    starts a Java server goes to that server's group, any other module is a group of its own,
+    so that module-scoped fixtures (databases of a million rows, say) are set up once."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    groups: dict[str, str] = {}
+    for item in items:
+        module = item.nodeid.split("::", 1)[0]
+        for fixture, group in _JAVA_GROUPS:
+            if fixture in item.fixturenames:
+                if groups.get(module) != "connect":
+                    groups[module] = group
+                break
+    for item in items:
+        module = item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group(groups.get(module, module)))
+
+
 def _serve(name: str, factory: Callable[[], S]) -> Iterator[S]:
     try:
         server = factory()
