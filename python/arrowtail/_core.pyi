@@ -114,6 +114,9 @@ class PgOutputDecoder:
     def committed_lsn(self) -> int:
         """Highest commit LSN whose rows were all returned by ``flush()``."""
     @property
+    def committed_end_lsn(self) -> int:
+        """End LSN of the commit at ``committed_lsn`` (0 before any)."""
+    @property
     def confirmable_lsn(self) -> int:
         """End LSN to confirm as flushed once the flushed batches are durable."""
     @property

@@ -18,7 +18,12 @@ from arrowtail.sources.positions import read_position
 from arrowtail.sources.postgres.position import PgPosition
 
 # Positions as the sources write them today, key order included.
-PG_STREAM = {"lsn": 23_456_789, "end_lsn": 23_456_840}
+PG_STREAM = {"lsn": 23_456_789, "end_lsn": 23_456_840, "last_commit_lsn": 23_456_840}
+# Idle: the WAL end of a keepalive, after the commit ending at 23_456_840.
+PG_IDLE = {"lsn": 23_460_000, "end_lsn": 23_460_000, "last_commit_lsn": 23_456_840}
+# As stored before ``last_commit_lsn`` existed.
+PG_STREAM_BEFORE = {"lsn": 23_456_789, "end_lsn": 23_456_840}
+PG_IDLE_BEFORE = {"lsn": 23_460_000, "end_lsn": 23_460_000}
 PG_SNAPSHOT = {"lsn": 5000, "end_lsn": 5000, "snapshot": True}
 PG_INCREMENTAL = {
     "lsn": 7000,
@@ -45,7 +50,18 @@ MY_SNAPSHOT = {
 MY_BINLOG_FILE = {"pos": (1 << 32) | 4000, "file": "mysql-bin.000001", "offset": 4000}
 
 
-@pytest.mark.parametrize("data", [PG_STREAM, PG_SNAPSHOT, PG_INCREMENTAL, PG_CAPTURE_FILE])
+@pytest.mark.parametrize(
+    "data",
+    [
+        PG_STREAM,
+        PG_IDLE,
+        PG_STREAM_BEFORE,
+        PG_IDLE_BEFORE,
+        PG_SNAPSHOT,
+        PG_INCREMENTAL,
+        PG_CAPTURE_FILE,
+    ],
+)
 def test_postgres_json_round_trip_is_byte_identical(data: dict[str, Any]) -> None:
     out = PgPosition.from_json(data).to_json()
     assert json.dumps(out) == json.dumps(data)
@@ -77,8 +93,31 @@ def test_fields_are_read_from_the_stored_form() -> None:
     assert BinlogPosition.from_json(MY_BINLOG_FILE).gtid is None
 
 
+def test_the_commit_before_the_resume_point() -> None:
+    # Stored with the key: it, also for an idle position.
+    assert PgPosition.from_json(PG_STREAM).commit_before_resume == 23_456_840
+    assert PgPosition.from_json(PG_IDLE).commit_before_resume == 23_456_840
+    # Stored before it: a commit position's own end, unknown for an idle position.
+    assert PgPosition.from_json(PG_STREAM_BEFORE).commit_before_resume == 23_456_840
+    assert PgPosition.from_json(PG_IDLE_BEFORE).commit_before_resume is None
+    # No commit known after a snapshot or in a capture file's position.
+    assert PgPosition.from_json(PG_SNAPSHOT).commit_before_resume is None
+    assert PgPosition.from_json(PG_CAPTURE_FILE).commit_before_resume is None
+
+
+def test_the_last_commit_changes_neither_order_nor_stored_order() -> None:
+    idle = PgPosition.from_json(PG_IDLE)
+    before = PgPosition.from_json(PG_IDLE_BEFORE)
+    assert idle.resume_lsn == before.resume_lsn == 23_460_000
+    assert idle <= before and before <= idle and not idle < before
+    assert PgPosition.from_json(PG_STREAM) < idle
+    assert position_order(PG_IDLE) == position_order(PG_IDLE_BEFORE) == 23_460_000
+    assert position_order(PG_STREAM) == position_order(PG_STREAM_BEFORE) == 23_456_789
+
+
 def test_positions_built_by_the_sources_have_todays_form() -> None:
     assert PgPosition(10, 20).to_json() == {"lsn": 10, "end_lsn": 20}
+    assert list(PgPosition(30, 30, 20).to_json()) == ["lsn", "end_lsn", "last_commit_lsn"]
     assert list(PgPosition(10, 10, snapshot=True).to_json()) == ["lsn", "end_lsn", "snapshot"]
     assert BinlogPosition.at("mysql-bin.000042", 120, gtid="").to_json() == {
         "pos": (42 << 32) | 120,
@@ -120,7 +159,8 @@ def test_positions_of_different_sources_do_not_compare() -> None:
 
 
 def test_a_stored_position_names_its_type() -> None:
-    assert read_position(PG_STREAM) == PgPosition(23_456_789, 23_456_840)
+    assert read_position(PG_STREAM) == PgPosition(23_456_789, 23_456_840, 23_456_840)
+    assert read_position(PG_STREAM_BEFORE) == PgPosition(23_456_789, 23_456_840)
     assert isinstance(read_position(MY_STREAM), BinlogPosition)
     with pytest.raises(ValueError):
         read_position({"offset": 4})

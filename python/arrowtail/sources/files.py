@@ -1,5 +1,9 @@
 """Recorded input as a source: pgoutput capture files and MySQL/MariaDB binlog files, decoded in
-the order given. Each file is one poll; the position after it is the last commit decoded."""
+the order given. Each file is one poll; the position after it is the last commit decoded.
+
+A ``TRUNCATE TABLE`` in a binlog becomes a ``t`` row of its table besides its ``_ddl`` row, as
+the live MySQL/MariaDB source hands it on, when the table's columns at the statement are known
+from the rows decoded before it (:mod:`arrowtail.sources.mysql.truncate`)."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from arrowtail import _core
 from arrowtail.exceptions import ConfigError, DecodeError
 from arrowtail.sources.base import Chunk, PositionJSON, SourcePosition
 from arrowtail.sources.mysql.position import BinlogPosition
+from arrowtail.sources.mysql.truncate import Truncates
 from arrowtail.sources.postgres.position import PgPosition
 
 
@@ -35,6 +40,8 @@ class FileSource:
         self.bytes_read = 0
         #: The run's schema versions (see :class:`arrowtail._core.SchemaVersions`).
         self.schema_versions = _core.SchemaVersions()
+        #: Binlog files: ``t`` rows for truncates; no server to ask, every table decoded.
+        self._truncates = Truncates(None, self.schema_versions, lambda _table: True)
 
     def open(self, start: PositionJSON | None) -> None:
         if start is not None:
@@ -65,6 +72,8 @@ class FileSource:
         except DecodeError as exc:
             raise DecodeError(f"{path}: {exc}") from None
         batches = self._decoder.flush()
+        if self.fmt == "binlog":
+            batches = self._truncates.apply(batches)
         # After the flush, the decoder's last commit covers exactly these batches, also for a
         # file that ends inside a transaction (still being written, or cut).
         return Chunk(batches, self._position(), exhausted=self._next >= len(self.paths))

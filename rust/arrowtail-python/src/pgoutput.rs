@@ -165,6 +165,14 @@ impl PyPgOutputDecoder {
         })
     }
 
+    /// End LSN of the commit at `committed_lsn` (0 before any).
+    #[getter]
+    fn committed_end_lsn(&self) -> PyResult<u64> {
+        self.poison.read("PgOutputDecoder.committed_end_lsn", || {
+            Ok(self.inner.committed_end_lsn())
+        })
+    }
+
     /// LSN to confirm as flushed once the last flush's batches are durable.
     #[getter]
     fn confirmable_lsn(&self) -> PyResult<u64> {

@@ -12,6 +12,10 @@ of the table's latest batch before it (stream or snapshot) when no DDL statement
 changed the table's columns came between, otherwise the columns ``information_schema`` gives now
 (exact while the source is caught up, as for the schema history of ``history.py``). Its schema
 version comes from the source's run-wide numbering, so a layout seen before keeps its number.
+
+Binlog files decoded offline (``arrowtail decode``, ``sources/files.py``) have no server to ask:
+there the ``t`` row needs rows of the table decoded before the statement with no DDL statement
+that may have changed its columns in between; otherwise only the ``_ddl`` row is handed on.
 """
 
 from __future__ import annotations
@@ -37,10 +41,13 @@ _FROM_DDL = ("_pos", "_seq", "_xid", "_commit_ts")
 class Truncates:
     """Adds a ``t`` batch for every ``TRUNCATE`` among a poll's ``_ddl`` rows.
 
-    ``connect`` opens a query connection (for ``information_schema``), ``versions`` is the
-    source's ``SchemaVersions``, ``wanted("db.t")`` tells the captured tables."""
+    ``connect`` opens a query connection (for ``information_schema``; None for binlog files
+    decoded offline), ``versions`` is the source's ``SchemaVersions``, ``wanted("db.t")`` tells the
+    captured tables."""
 
-    def __init__(self, connect: Callable[[], Any], versions: Any, wanted: Callable[[str], bool]):
+    def __init__(
+        self, connect: Callable[[], Any] | None, versions: Any, wanted: Callable[[str], bool]
+    ):
         self._connect = connect
         self._versions = versions
         self._wanted = wanted
@@ -81,11 +88,17 @@ class Truncates:
                 continue
             schema = self._schema_at(name, pos, batches) or self._current_schema(key)
             if schema is None:
+                why = (
+                    "it no longer exists"
+                    if self._connect is not None
+                    else "no rows of it decoded since its columns last may have changed"
+                )
                 log.warning(
-                    "TRUNCATE of %s at _pos %d: the table's columns are unknown (it no longer "
-                    "exists), so only its _ddl row is handed on",
+                    "TRUNCATE of %s at _pos %d: the table's columns are unknown (%s), so only "
+                    "its _ddl row is handed on",
                     name,
                     pos,
+                    why,
                 )
                 continue
             row = _truncate_row(schema, ddl_batch.slice(j, 1))
@@ -133,9 +146,11 @@ class Truncates:
 
     def _current_schema(self, key: TableKey) -> pa.Schema | None:
         """The table's change-batch schema from ``information_schema`` (as its snapshot has
-        it); None when the table is gone."""
+        it); None when the table is gone, or without a server to ask."""
         from arrowtail.sources.mysql.snapshot import row_builder, table_columns
 
+        if self._connect is None:
+            return None
         conn = self._connect()
         try:
             columns, pk = table_columns(conn, key[0], key[1])

@@ -7,10 +7,13 @@ only when every published column type has a binary form the decoder reads.
 
 Positions are ``{"lsn": commit LSN, "end_lsn": end of the commit record}``; ``lsn`` orders them,
 ``end_lsn`` is what the server is told is flushed, so a restart resumes after the last stored
-transaction. The standby status update reports only what the pipeline acknowledged — never more —
-and goes out at least every ``status_interval`` seconds and whenever a keepalive asks for it; when
-nothing is in flight, the keepalive's WAL end becomes a position too, so that once stored and
-acknowledged an idle slot does not pin WAL.
+transaction. ``last_commit_lsn``, the end of the last transaction handed on, rides along (also in
+idle positions), so that a resumed run's first changes name the commit before them as an
+uninterrupted run's would (Debezium's ``source.sequence``). The standby status update reports
+only what the pipeline acknowledged — never more — and goes out at least every
+``status_interval`` seconds and whenever a keepalive asks for it; when nothing is in flight, the
+keepalive's WAL end becomes a position too, so that once stored and acknowledged an idle slot
+does not pin WAL.
 
 The two hot connections (the stream and the snapshot's COPY reads) use arrowtail's own wire client
 by default (``wire="native"``: raw socket blocks decoded in Rust); ``wire="libpq"`` runs them
@@ -197,6 +200,9 @@ class PostgresSource:
         #: end LSN of the last transaction handed to the pipeline (where a reconnect resumes).
         self._emitted_end = 0
         self._emitted_lsn = 0
+        #: end LSN of the last transaction handed to the pipeline, or of the one before the
+        #: checkpoint resumed from (None: not known, as after a snapshot).
+        self._last_commit: int | None = None
         #: end LSN the pipeline acknowledged (what the server is told).
         self._acked_end = 0
         self._last_status = 0.0
@@ -262,16 +268,17 @@ class PostgresSource:
             self._resume_snapshot(PgPosition.from_json(start).lsn, resume, tables)
         self._incremental.restore(start)
         if start is not None:
-            self._emitted_lsn = PgPosition.from_json(start).lsn
-            self._emitted_end = self._acked_end = _end_lsn(start)
+            resumed = PgPosition.from_json(start)
+            self._emitted_lsn = resumed.lsn
+            self._emitted_end = self._acked_end = resumed.resume_lsn
+            self._last_commit = resumed.commit_before_resume
         elif slot is not None:
             self._emitted_end = self._acked_end = slot.confirmed_flush_lsn
         if self._snapshot is None:
-            resumed = PgPosition.from_json(start) if start is not None else None
-            if resumed is not None and (resumed.end_lsn or 0) > resumed.lsn:
-                # Resumed after a commit: it comes before the first change (Debezium's
-                # source.sequence). After a snapshot or an idle position none is known.
-                self._decoder.set_last_commit_lsn(resumed.end_lsn or 0)
+            if self._last_commit is not None:
+                # The last commit before the resume point comes before the first change
+                # (Debezium's source.sequence); after a snapshot none is known.
+                self._decoder.set_last_commit_lsn(self._last_commit)
             self._start_stream_when_slot_free()
 
     def _start_stream_when_slot_free(self) -> None:
@@ -576,7 +583,8 @@ class PostgresSource:
         if committed > self._emitted_lsn:
             self._emitted_lsn = committed
             self._emitted_end = self._decoder.confirmable_lsn
-            position = PgPosition(committed, self._emitted_end).to_json()
+            self._last_commit = self._decoder.committed_end_lsn
+            position = PgPosition(committed, self._emitted_end, self._last_commit).to_json()
             self._unacknowledged.append((self._emitted_end, _oldest_commit(batches)))
         # Nothing in flight and everything handed out acknowledged: the keepalive's WAL end holds
         # no change of ours, so it becomes a position of its own. It travels through the sink
@@ -585,7 +593,7 @@ class PostgresSource:
         wal_end = self._decoder.last_wal_end
         if idle_advance and idle and position is None and wal_end > self._emitted_end:
             self._emitted_lsn = self._emitted_end = wal_end
-            position = PgPosition(wal_end, wal_end).to_json()
+            position = PgPosition(wal_end, wal_end, self._last_commit).to_json()
         spilled = self._decoder.take_spilled_commit()
         if spilled is not None:
             xid, pos, commit_ts_us, last_commit = spilled
@@ -606,7 +614,7 @@ class PostgresSource:
             batches = self._toast.fill(batches)
         batches = self._incremental.process(batches)
         self._incremental.step()
-        last = PgPosition(self._emitted_lsn, self._emitted_end).to_json()
+        last = PgPosition(self._emitted_lsn, self._emitted_end, self._last_commit).to_json()
         return batches, self._incremental.attach(position, last)
 
     def _send_status(self) -> None:

@@ -626,6 +626,13 @@ impl Decoder {
         self.flushed.0
     }
 
+    /// End LSN of the commit at [`committed_lsn`](Self::committed_lsn) (0 before any): the
+    /// `_last_commit_lsn` of whatever commits next, which a resumed run gives back through
+    /// [`set_last_commit_lsn`](Self::set_last_commit_lsn).
+    pub fn committed_end_lsn(&self) -> u64 {
+        self.flushed.1
+    }
+
     /// The LSN a source may confirm as flushed once the batches of the last flush are durable:
     /// the end LSN of the last flushed transaction, but never past a prepared transaction still
     /// held (the server would not send it again).

@@ -179,3 +179,46 @@ fn a_resumed_stream_starts_after_the_commit_it_was_given() {
         vec![(1, 0x28, 0x18), (2, 0x78, 0x68)]
     );
 }
+
+#[test]
+fn the_end_of_the_last_commit_flushed_seeds_the_next_run() {
+    let mut d = Decoder::new();
+    d.set_row_lsn(true);
+    let first = [
+        (0x10, relation()),
+        (0x20, begin(0x60, 7)),
+        (0x28, insert("1")),
+        (0x68, commit(0x60)),
+    ];
+    feed(&mut d, &first);
+    // Nothing flushed yet: no commit handed out.
+    assert_eq!(d.committed_end_lsn(), 0);
+    d.flush().unwrap();
+    assert_eq!((d.committed_lsn(), d.committed_end_lsn()), (0x60, 0x68));
+    // A transaction decoded but not flushed is not handed out yet.
+    feed(
+        &mut d,
+        &[
+            (0x70, begin(0x90, 8)),
+            (0x78, insert("2")),
+            (0x98, commit(0x90)),
+        ],
+    );
+    assert_eq!(d.committed_end_lsn(), 0x68);
+
+    // The next run, given that end, stamps its first transaction as this decoder did.
+    let mut next = Decoder::new();
+    next.set_row_lsn(true);
+    next.set_last_commit_lsn(d.committed_end_lsn());
+    feed(
+        &mut next,
+        &[
+            (0x10, relation()),
+            (0x70, begin(0x90, 8)),
+            (0x78, insert("2")),
+            (0x98, commit(0x90)),
+        ],
+    );
+    assert_eq!(rows(d.flush().unwrap()), rows(next.flush().unwrap()));
+    assert_eq!(d.committed_end_lsn(), 0x98);
+}
