@@ -88,6 +88,39 @@ pub struct DdlQuery {
     pub end: u64,
 }
 
+/// Hashing of table ids: every TABLE_MAP and every rows event looks its table up by id, and
+/// SipHash of the id cost about as much as the rest of the lookup. Table ids are numbers the
+/// server assigns, not input chosen to collide, so one multiplication by 2^64 / phi (Fibonacci
+/// hashing) spreads them well enough.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct TableIds;
+
+impl std::hash::BuildHasher for TableIds {
+    type Hasher = TableIdHasher;
+    fn build_hasher(&self) -> TableIdHasher {
+        TableIdHasher(0)
+    }
+}
+
+/// The hasher of [`TableIds`].
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct TableIdHasher(u64);
+
+impl std::hash::Hasher for TableIdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed; any other write still gives a deterministic hash.
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0 ^ v).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// Decoder of MySQL/MariaDB row-based binlogs into change batches.
 #[derive(Debug)]
 pub struct BinlogDecoder {
@@ -98,7 +131,7 @@ pub struct BinlogDecoder {
     saw_fde: bool,
     /// Table id -> (TABLE_MAP body it was resolved from, resolved table). Servers repeat the
     /// same TABLE_MAP before every rows event; an identical body is not resolved again.
-    pub(crate) tables: HashMap<u64, (Vec<u8>, Arc<ResolvedTable>)>,
+    pub(crate) tables: HashMap<u64, (Vec<u8>, Arc<ResolvedTable>), TableIds>,
     /// Table name -> (builder index, schema version) of its latest shape.
     pub(crate) current_version: HashMap<String, (usize, u32)>,
     pub(crate) builders: Vec<ChangeBuilder>,
@@ -149,7 +182,7 @@ impl BinlogDecoder {
             file_number: 0,
             fde: FormatDescription::default(),
             saw_fde: false,
-            tables: HashMap::new(),
+            tables: HashMap::default(),
             current_version: HashMap::new(),
             builders: Vec::new(),
             txn: Txn::default(),
