@@ -156,8 +156,13 @@ impl BinlogDecoder {
             self.discard_txn();
         }
         if !self.txn.open {
+            // The list of touched builders keeps its memory from one transaction to the next
+            // (it is empty while none is open).
+            let mut touched = std::mem::take(&mut self.txn.touched);
+            touched.clear();
             self.txn = Txn {
                 open: true,
+                touched,
                 ..Txn::default()
             };
         }
@@ -230,7 +235,12 @@ impl BinlogDecoder {
         if txn.seq > 0 || txn.gtid.is_some() || xid.is_some() {
             self.stats.transactions += 1;
         }
-        self.last_commit = Some((self.file.clone(), end_offset));
+        match &mut self.last_commit {
+            Some((file, at)) if *file == self.file => *at = end_offset,
+            last => *last = Some((self.file.clone(), end_offset)),
+        }
+        txn.touched.clear();
+        self.txn.touched = std::mem::take(&mut txn.touched);
         if let Some(g) = txn.gtid {
             if let Gtid::Maria {
                 domain,
