@@ -12,7 +12,7 @@
 #![allow(clippy::result_large_err)]
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use arrow_array::RecordBatch;
 
@@ -88,6 +88,39 @@ pub struct DdlQuery {
     pub end: u64,
 }
 
+/// Hashing of table ids: every TABLE_MAP and every rows event looks its table up by id, and
+/// SipHash of the id cost about as much as the rest of the lookup. Table ids are numbers the
+/// server assigns, not input chosen to collide, so one multiplication by 2^64 / phi (Fibonacci
+/// hashing) spreads them well enough.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct TableIds;
+
+impl std::hash::BuildHasher for TableIds {
+    type Hasher = TableIdHasher;
+    fn build_hasher(&self) -> TableIdHasher {
+        TableIdHasher(0)
+    }
+}
+
+/// The hasher of [`TableIds`].
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct TableIdHasher(u64);
+
+impl std::hash::Hasher for TableIdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed; any other write still gives a deterministic hash.
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0 ^ v).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// Decoder of MySQL/MariaDB row-based binlogs into change batches.
 #[derive(Debug)]
 pub struct BinlogDecoder {
@@ -98,7 +131,7 @@ pub struct BinlogDecoder {
     saw_fde: bool,
     /// Table id -> (TABLE_MAP body it was resolved from, resolved table). Servers repeat the
     /// same TABLE_MAP before every rows event; an identical body is not resolved again.
-    pub(crate) tables: HashMap<u64, (Vec<u8>, Arc<ResolvedTable>)>,
+    pub(crate) tables: HashMap<u64, (Vec<u8>, Arc<ResolvedTable>), TableIds>,
     /// Table name -> (builder index, schema version) of its latest shape.
     pub(crate) current_version: HashMap<String, (usize, u32)>,
     pub(crate) builders: Vec<ChangeBuilder>,
@@ -118,7 +151,9 @@ pub struct BinlogDecoder {
     stream_offset: u64,
     stream_ended: bool,
     pub(crate) last_commit: Option<(String, u64)>,
-    pub(crate) last_gtid: Option<String>,
+    /// GTID of the last committed transaction, and its text once asked for.
+    last_gtid: Option<Gtid>,
+    last_gtid_text: OnceLock<String>,
     pub(crate) maria_state: BTreeMap<u32, (u32, u64)>,
     /// (file, end position) of the last event the server wants a semi-sync ACK for.
     pending_ack: Option<(String, u64)>,
@@ -147,7 +182,7 @@ impl BinlogDecoder {
             file_number: 0,
             fde: FormatDescription::default(),
             saw_fde: false,
-            tables: HashMap::new(),
+            tables: HashMap::default(),
             current_version: HashMap::new(),
             builders: Vec::new(),
             txn: Txn::default(),
@@ -163,6 +198,7 @@ impl BinlogDecoder {
             stream_ended: false,
             last_commit: None,
             last_gtid: None,
+            last_gtid_text: OnceLock::new(),
             maria_state: BTreeMap::new(),
             pending_ack: None,
             schema_versions: None,
@@ -218,7 +254,14 @@ impl BinlogDecoder {
 
     /// GTID of the last committed transaction (`uuid:gno` or MariaDB `domain-server-seq`).
     pub fn last_gtid(&self) -> Option<&str> {
-        self.last_gtid.as_deref()
+        let g = self.last_gtid.as_ref()?;
+        Some(self.last_gtid_text.get_or_init(|| g.text()))
+    }
+
+    /// Records the GTID of a transaction that committed.
+    pub(crate) fn set_last_gtid(&mut self, gtid: Gtid) {
+        self.last_gtid = Some(gtid);
+        self.last_gtid_text = OnceLock::new();
     }
 
     /// MariaDB GTID state (`domain-server-seq` per domain, comma-separated), from GTID_LIST
@@ -491,10 +534,10 @@ impl BinlogDecoder {
             kind::GTID | kind::ANONYMOUS_GTID => {
                 let (sid, gno) = event::parse_mysql_gtid(body)
                     .map_err(|e| de(self, "GTID event", e.to_string()))?;
-                let gtid = Gtid {
-                    text: format!("{}:{gno}", event::format_uuid(&sid)),
-                    number: gno,
-                    maria: None,
+                let gtid = Gtid::MySql {
+                    sid,
+                    gno,
+                    tag: None,
                 };
                 if t == kind::GTID {
                     self.begin(false, Some(gtid));
@@ -510,27 +553,16 @@ impl BinlogDecoder {
             kind::GTID_TAGGED => {
                 let (sid, gno, tag) =
                     event::parse_gtid_tagged(body).map_err(|d| de(self, "GTID_TAGGED event", d))?;
-                let text = if tag.is_empty() {
-                    format!("{}:{gno}", event::format_uuid(&sid))
-                } else {
-                    format!("{}:{tag}:{gno}", event::format_uuid(&sid))
-                };
-                self.begin(
-                    false,
-                    Some(Gtid {
-                        text,
-                        number: gno,
-                        maria: None,
-                    }),
-                );
+                let tag = (!tag.is_empty()).then(|| tag.into_boxed_str());
+                self.begin(false, Some(Gtid::MySql { sid, gno, tag }));
             }
             kind::MARIA_GTID => {
                 let (seq, domain, _flags) = event::parse_mariadb_gtid(body)
                     .map_err(|e| de(self, "MariaDB GTID event", e.to_string()))?;
-                let gtid = Gtid {
-                    text: format!("{domain}-{}-{seq}", h.server_id),
-                    number: seq,
-                    maria: Some((domain, h.server_id, seq)),
+                let gtid = Gtid::Maria {
+                    domain,
+                    server: h.server_id,
+                    seq,
                 };
                 self.begin(false, Some(gtid));
             }

@@ -214,7 +214,9 @@ pub fn verify_crc32(event: &[u8], is_fde: bool) -> Result<(), String> {
     }
     let (data, tail) = event.split_at(event.len() - 4);
     let want = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]);
-    let mut h = crc32fast::Hasher::new();
+    // A new hasher asks the CPU which instructions it has; a copy of a prepared one does not.
+    static PREPARED: std::sync::OnceLock<crc32fast::Hasher> = std::sync::OnceLock::new();
+    let mut h = PREPARED.get_or_init(crc32fast::Hasher::new).clone();
     if is_fde && data.len() > 18 && data[17] & (FLAG_IN_USE as u8) != 0 {
         h.update(&data[..17]);
         h.update(&[data[17] & !(FLAG_IN_USE as u8)]);

@@ -106,9 +106,40 @@ impl ResolvedTable {
     }
 }
 
-fn bitmap(r: &mut Reader<'_>, n: usize) -> Result<Vec<bool>, Short> {
-    let b = r.take(n.div_ceil(8))?;
-    Ok((0..n).map(|i| b[i / 8] & (1 << (i % 8)) != 0).collect())
+/// A present-columns bitmap of `n` columns, read where it stands in the event (not copied into a
+/// vector per event).
+#[derive(Debug, Clone, Copy)]
+struct Present<'a> {
+    bits: &'a [u8],
+    n: usize,
+}
+
+impl Present<'_> {
+    fn read<'a>(r: &mut Reader<'a>, n: usize) -> Result<Present<'a>, Short> {
+        Ok(Present {
+            bits: r.take(n.div_ceil(8))?,
+            n,
+        })
+    }
+
+    /// Is column `i` in the image? Columns past the event's column count are not.
+    fn has(&self, i: usize) -> bool {
+        i < self.n && bit(self.bits, i)
+    }
+
+    /// How many columns are in the image (bits past `n` in the last byte do not count).
+    fn count(&self) -> usize {
+        let whole = self.n / 8;
+        let mut c: usize = self.bits[..whole]
+            .iter()
+            .map(|b| b.count_ones() as usize)
+            .sum();
+        if self.n % 8 != 0 {
+            let mask = (1u8 << (self.n % 8)) - 1;
+            c += (self.bits[whole] & mask).count_ones() as usize;
+        }
+        c
+    }
 }
 
 fn bit(b: &[u8], i: usize) -> bool {
@@ -158,7 +189,7 @@ type Partial<'x> = (&'x [u8], &'x ImageOut, Option<&'x Vec<Option<JsonValue>>>);
 #[allow(clippy::too_many_arguments)]
 fn read_image(
     r: &mut Reader<'_>,
-    present: &[bool],
+    present: Present<'_>,
     table: &ResolvedTable,
     builders: &mut [ColumnBuilder],
     scratch: &mut Scratch,
@@ -167,11 +198,11 @@ fn read_image(
     partial: Option<Partial<'_>>,
 ) -> Result<(), String> {
     let e = |s: Short| s.to_string();
-    let npresent = present.iter().filter(|&&p| p).count();
+    let npresent = present.count();
     let nulls = r.take(npresent.div_ceil(8)).map_err(e)?;
     let mut k = 0;
     for (i, (codec, b)) in table.codecs.iter().zip(builders.iter_mut()).enumerate() {
-        if !present.get(i).copied().unwrap_or(false) {
+        if !present.has(i) {
             b.append_null();
             unchanged.push(i);
             continue;
@@ -267,12 +298,12 @@ pub fn decode_rows(
             table.codecs.len()
         ));
     }
-    let present = bitmap(&mut r, n).map_err(e)?;
+    let present = Present::read(&mut r, n).map_err(e)?;
     let is_update = matches!(kind, RowsKind::Update | RowsKind::PartialUpdate);
     let present_after = if is_update {
-        bitmap(&mut r, n).map_err(e)?
+        Present::read(&mut r, n).map_err(e)?
     } else {
-        Vec::new()
+        present
     };
     // JSON documents are remembered by key only for tables that can receive JSON diffs.
     let track = table.json_count > 0 && !table.pk.is_empty();
@@ -296,7 +327,7 @@ pub fn decode_rows(
                 RowsKind::Update | RowsKind::PartialUpdate => {
                     read_image(
                         &mut r,
-                        &present,
+                        present,
                         table,
                         builder.before_mut(),
                         scratch,
@@ -320,7 +351,7 @@ pub fn decode_rows(
                     let partial = bits.map(|b| (b, &before, cached.as_ref()));
                     read_image(
                         &mut r,
-                        &present_after,
+                        present_after,
                         table,
                         &mut builder.columns,
                         scratch,
@@ -345,7 +376,7 @@ pub fn decode_rows(
                 RowsKind::Write | RowsKind::Delete => {
                     read_image(
                         &mut r,
-                        &present,
+                        present,
                         table,
                         &mut builder.columns,
                         scratch,

@@ -33,15 +33,50 @@ pub struct ColumnDetail {
     pub labels: Option<Vec<String>>,
 }
 
-/// The GTID of the open transaction.
+/// The GTID of the open transaction, as the event gave it: its text (`uuid:gno`, `uuid:tag:gno`
+/// or MariaDB `domain-server-seq`) is built only when asked for ([`Gtid::text`]), since most
+/// transactions commit without anyone reading it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Gtid {
-    /// `uuid:gno`, `uuid:tag:gno` or MariaDB `domain-server-seq`.
-    pub text: String,
+pub(crate) enum Gtid {
+    /// MySQL: source UUID, transaction number and, for GTID_TAGGED, a non-empty tag.
+    MySql {
+        sid: [u8; 16],
+        gno: u64,
+        tag: Option<Box<str>>,
+    },
+    /// MariaDB: domain, server id, sequence number.
+    Maria { domain: u32, server: u32, seq: u64 },
+}
+
+impl Gtid {
     /// The transaction number used as `_xid`.
-    pub number: u64,
-    /// MariaDB (domain, server, seq), for the GTID state.
-    pub maria: Option<(u32, u32, u64)>,
+    pub fn number(&self) -> u64 {
+        match self {
+            Gtid::MySql { gno, .. } => *gno,
+            Gtid::Maria { seq, .. } => *seq,
+        }
+    }
+
+    /// `uuid:gno`, `uuid:tag:gno` or MariaDB `domain-server-seq`.
+    pub fn text(&self) -> String {
+        match self {
+            Gtid::MySql {
+                sid,
+                gno,
+                tag: None,
+            } => format!("{}:{gno}", super::event::format_uuid(sid)),
+            Gtid::MySql {
+                sid,
+                gno,
+                tag: Some(tag),
+            } => format!("{}:{tag}:{gno}", super::event::format_uuid(sid)),
+            Gtid::Maria {
+                domain,
+                server,
+                seq,
+            } => format!("{domain}-{server}-{seq}"),
+        }
+    }
 }
 
 /// The transaction being decoded.
@@ -121,8 +156,13 @@ impl BinlogDecoder {
             self.discard_txn();
         }
         if !self.txn.open {
+            // The list of touched builders keeps its memory from one transaction to the next
+            // (it is empty while none is open).
+            let mut touched = std::mem::take(&mut self.txn.touched);
+            touched.clear();
             self.txn = Txn {
                 open: true,
+                touched,
                 ..Txn::default()
             };
         }
@@ -152,7 +192,7 @@ impl BinlogDecoder {
             op,
             pos: 0,
             seq,
-            xid: txn.gtid.as_ref().map_or(0, |g| g.number),
+            xid: txn.gtid.as_ref().map_or(0, Gtid::number),
             commit_ts_us: 0,
         }
     }
@@ -195,12 +235,22 @@ impl BinlogDecoder {
         if txn.seq > 0 || txn.gtid.is_some() || xid.is_some() {
             self.stats.transactions += 1;
         }
-        self.last_commit = Some((self.file.clone(), end_offset));
+        match &mut self.last_commit {
+            Some((file, at)) if *file == self.file => *at = end_offset,
+            last => *last = Some((self.file.clone(), end_offset)),
+        }
+        txn.touched.clear();
+        self.txn.touched = std::mem::take(&mut txn.touched);
         if let Some(g) = txn.gtid {
-            if let Some((d, s, n)) = g.maria {
-                self.maria_state.insert(d, (s, n));
+            if let Gtid::Maria {
+                domain,
+                server,
+                seq,
+            } = g
+            {
+                self.maria_state.insert(domain, (server, seq));
             }
-            self.last_gtid = Some(g.text);
+            self.set_last_gtid(g);
         }
         Ok(())
     }
