@@ -79,6 +79,18 @@ DEFAULT_PRODUCER_CONFIG: dict[str, Any] = {
 }
 
 
+#: Bytes of Arrow rows serialized at once (their JSON is about twice as large, and Python holds
+#: the messages once more while it produces them).
+SLICE_BYTES = 4 << 20
+
+
+def _slice_rows(batch: pa.RecordBatch, limit: int) -> int:
+    """Rows of ``batch`` in a slice of about ``limit`` bytes (at least one)."""
+    if batch.nbytes <= limit:
+        return max(batch.num_rows, 1)
+    return max(1, batch.num_rows * limit // batch.nbytes)
+
+
 class _Group:
     """Messages written between two commits."""
 
@@ -198,6 +210,24 @@ class KafkaSink:
             self._write_arrow(producer, group, table, schema_version, topic, n, batch)
             producer.poll(0)
             return
+        # A source may hand on a transaction's rows as one batch of hundreds of megabytes (a
+        # spill read back); its messages are written and queued a slice at a time, so that the
+        # serialized keys and values of the whole batch are never held at once.
+        step = _slice_rows(batch, SLICE_BYTES)
+        for offset in range(0, batch.num_rows, step):
+            self._write_messages(producer, group, table, topic, n, batch.slice(offset, step))
+            producer.poll(0)
+
+    def _write_messages(
+        self,
+        producer: Producer,
+        group: _Group,
+        table: str,
+        topic: str,
+        n: int,
+        batch: pa.RecordBatch,
+    ) -> None:
+        """Debezium messages (JSON or Avro) of ``batch``, dead letters for the ones too large."""
         if self._avro is not None:
             try:
                 keys, values, rows, parts = self._avro.encode(
@@ -209,7 +239,6 @@ class KafkaSink:
                 letters = dead_letters(batch, topic, table, refused, self._serialize_options)
                 for key, value, headers in letters:
                     self._dead_letter(group, key, headers, value)
-                producer.poll(0)
                 return
         else:
             keys, values, rows, maybe_parts = _core.debezium_serialize(
@@ -228,7 +257,6 @@ class KafkaSink:
             keep = pc.invert(too_large)
             keys, values, parts = keys.filter(keep), values.filter(keep), parts.filter(keep)
         self._produce_many(producer, group, topic, keys, values, parts)
-        producer.poll(0)
 
     def commit(self, position: PositionJSON) -> None:
         producer, group = self._ready()
