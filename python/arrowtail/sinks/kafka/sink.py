@@ -3,8 +3,9 @@ producer, produced idempotently; the checkpoint advances from delivery reports.
 
 - Topic per table: ``<topic_prefix>.<schema>.<table>`` (pseudo-tables: ``<prefix>._ddl``), or
   the name given in ``topics`` for that table.
-- Keys and values are written by the core for a whole batch
-  (:func:`arrowtail._core.debezium_serialize`); the partition of every message is computed there
+- Keys and values are written by the core a slice of a batch at a time (``SLICE_BYTES`` of Arrow
+  rows, :func:`arrowtail._core.debezium_serialize`), so that a batch of hundreds of megabytes is
+  never held as messages whole; the partition of every message is computed there
   with Kafka's murmur2 rule and passed to the producer explicitly, because librdkafka's default
   partitioner does not match the Java one. Keyless rows and truncates go to partition 0.
 - The producer runs with ``enable.idempotence=true`` (so ``acks=all``, at most 5 requests in
