@@ -316,9 +316,10 @@ def test_transaction_past_the_budget_reaches_kafka_once(
     cmd = [sys.executable, "-m", "arrowtail.cli", *args]
     cmd += ["--memory-budget", str(1 << 20), "--spill-dir", str(spill_dir)]
     cmd += ["--checkpoint", str(tmp_path / "cp.json"), "--idle-exit", "3", "--log-format", "text"]
-    # The producer's queue (64 MiB of messages) comes on top: about 220 and 250 MB measured.
+    # The producer's queue (64 MiB of messages) comes on top: about 220 and 250 MB measured;
+    # 282 MB sent whole at 10M rows (the soak in docs/reliability.md).
     env = env_for(postgres)
-    output = run_within_memory(cmd, tmp_path / "run.log", env, timeout=7200, ceiling_mb=360)
+    output = run_within_memory(cmd, tmp_path / "run.log", env, timeout=7200, ceiling_mb=450)
     assert postgres.app_password not in output
     assert ("goes to disk" in output) == streaming, output
     assert not spill_dir.exists() or list(spill_dir.iterdir()) == []
