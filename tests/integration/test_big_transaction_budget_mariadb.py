@@ -3,9 +3,9 @@ bytes): while it is read its rows wait on disk (Arrow IPC under ``--spill-dir``)
 they go on to Parquet stamped with the commit's position, and the peak resident memory of
 ``arrowtail run`` stays under 360 MB (about 245 MB measured; about 490 MB when the budgets are
 larger than the transaction); the replay equals the source and the spill directory is empty
-afterwards. The same through a 1 MiB budget into Kafka: every row arrives once. Then the dump
-connection is killed while such a transaction waits on disk: the spill is dropped, the server
-sends the transaction again, and each change arrives once.
+afterwards. The same through a 1 MiB budget into Kafka (300k rows): every row arrives once. Then
+the dump connection is killed while such a transaction waits on disk: the spill is dropped, the
+server sends the transaction again, and each change arrives once.
 
 MySQL keeps no replica position, so a first run stores one (a marker change) before the big
 transaction commits; the measured run resumes from it and exits when idle.
@@ -37,8 +37,9 @@ DB = "big_my_budget"
 #: ARROWTAIL_BIG_ROWS scales it up for a soak (docs/reliability.md).
 ROWS = int(os.environ.get("ARROWTAIL_BIG_ROWS", "1000000"))
 WIDTH = 8
-#: Rows of the transaction into Kafka (ARROWTAIL_BIG_ROWS too).
-KAFKA_ROWS = int(os.environ.get("ARROWTAIL_BIG_ROWS", "200000"))
+#: Rows of the transaction into Kafka (ARROWTAIL_BIG_ROWS too): about 43 MB of binlog, more than
+#: a poll reads (32 MiB), so that a poll ends inside the transaction and its rows go to disk.
+KAFKA_ROWS = int(os.environ.get("ARROWTAIL_BIG_ROWS", "300000"))
 
 
 @pytest.fixture(scope="module")
@@ -142,12 +143,14 @@ def test_transaction_past_the_budget_waits_on_disk_and_reaches_kafka_once(
 
     cmd = [sys.executable, "-m", "arrowtail.cli", *args, "--idle-exit", "3"]
     cmd += ["--memory-budget", str(1 << 20), "--spill-dir", str(spill)]
-    # The producer's queue comes on top, as for PostgreSQL: about 260 MB measured, 390 MB at 10M
+    # The producer's queue comes on top, as for PostgreSQL: about 300 MB measured, 390 MB at 10M
     # rows (the soak in docs/reliability.md). The spill is read back a batch per poll read (the
     # rows of up to 32 MiB of binlog), which the Kafka sink serializes a slice at a time (about
-    # 520 MB when it took the whole batch at once).
+    # 600 MB when it took the whole batch at once).
     output = run_within_memory(cmd, tmp_path / "run.log", env, timeout=7200, ceiling_mb=450)
     assert mariadb.capture_password not in output
+    # The rows went to disk (the directory is made then) and are gone from it.
+    assert spill.is_dir()
     assert list(spill.iterdir()) == []
 
     arrivals = Arrivals(
