@@ -15,7 +15,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from arrowtail.exceptions import SinkError
-from arrowtail.sinks.kafka.sink import KafkaSink
+from arrowtail.sinks.kafka.sink import SLICE_BYTES, KafkaSink
 from tests.support.batches import SIMPLE_COLUMNS, change_batch, simple_rows
 from tests.support.kafka_reference import java_partition
 from tests.support.kafka_topics import create_topic
@@ -185,6 +185,41 @@ def test_rows_too_large_go_to_the_dead_letter_topic(kafka: Any, prefix: str) -> 
     assert (headers["arrowtail.pos"], headers["arrowtail.seq"]) == ("5", "1")
     assert int(headers["arrowtail.size"]) > 5000
     assert "exceeds the limit of 2000 bytes" in headers["arrowtail.reason"]
+
+
+def test_a_batch_larger_than_a_slice_arrives_whole_and_in_order(kafka: Any, prefix: str) -> None:
+    # About three times SLICE_BYTES of rows in one batch, written a slice at a time; one row too
+    # large, in the last slice, goes to the dead-letter topic under its own key and `_seq`.
+    topic = f"{prefix}.public.t"
+    create_topic(kafka.bootstrap, topic, 1)
+    create_topic(kafka.bootstrap, f"{prefix}.dlq", 1)
+    n, big = 20_000, 19_000
+    rows = [
+        {
+            "id": i,
+            "name": ("y" if i == big else "x") * (5000 if i == big else 600),
+            "_op": "c",
+            "_pos": 9,
+            "_seq": i - 1,
+        }
+        for i in range(1, n + 1)
+    ]
+    batch = change_batch(SIMPLE_COLUMNS, rows)
+    assert batch.nbytes > 2.5 * SLICE_BYTES
+    sink = KafkaSink(kafka.bootstrap, topic_prefix=prefix, max_message_bytes=2000)
+    sink.open()
+    sink.write("public.t", 1, batch)
+    sink.commit({"lsn": 9})
+    wait_for(lambda: sink.durable_position() == {"lsn": 9}, "delivery")
+    sink.close()
+    main = consume_all(kafka.bootstrap, topic, n - 1)
+    ids = [json.loads(m.key())["id"] for m in main]
+    assert ids == [i for i in range(1, n + 1) if i != big]
+    assert [json.loads(m.value())["source"]["seq"] for m in main[-3:]] == [n - 3, n - 2, n - 1]
+    (dead,) = consume_all(kafka.bootstrap, f"{prefix}.dlq", 1)
+    assert dead.key() == f'{{"id":{big}}}'.encode()
+    headers = {k: v.decode() for k, v in dead.headers()}
+    assert headers["arrowtail.seq"] == str(big - 1)
 
 
 def test_the_topic_limit_routes_rows_the_broker_would_refuse(kafka: Any, prefix: str) -> None:

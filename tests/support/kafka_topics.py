@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
@@ -34,6 +35,14 @@ def consume_until_quiet(
 ) -> list[Any]:
     """Every message of every partition of ``topics``, from the beginning, read until none has
     arrived for ``quiet`` seconds (a topic that does not exist reads as empty)."""
+    return list(read_until_quiet(bootstrap, topics, quiet, timeout))
+
+
+def read_until_quiet(
+    bootstrap: str, topics: str | list[str], quiet: float = 5.0, timeout: float = 300.0
+) -> Iterator[Any]:
+    """The messages of :func:`consume_until_quiet` one by one, none kept: for topics too large to
+    hold in the test's memory."""
     names = [topics] if isinstance(topics, str) else topics
     consumer = Consumer(
         {
@@ -51,9 +60,8 @@ def consume_until_quiet(
             if md is not None and md.error is None:
                 assignment += [TopicPartition(name, p, 0) for p in md.partitions]
         if not assignment:
-            return []
+            return
         consumer.assign(assignment)
-        out: list[Any] = []
         start = last = time.monotonic()
         while time.monotonic() - last < quiet:
             if time.monotonic() - start > timeout:
@@ -61,10 +69,9 @@ def consume_until_quiet(
             batch = consumer.consume(10_000, 0.5)
             for msg in batch:
                 if msg.error() is None:
-                    out.append(msg)
+                    yield msg
             if batch:
                 last = time.monotonic()
-        return out
     finally:
         consumer.close()
 

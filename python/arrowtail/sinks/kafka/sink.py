@@ -3,8 +3,9 @@ producer, produced idempotently; the checkpoint advances from delivery reports.
 
 - Topic per table: ``<topic_prefix>.<schema>.<table>`` (pseudo-tables: ``<prefix>._ddl``), or
   the name given in ``topics`` for that table.
-- Keys and values are written by the core for a whole batch
-  (:func:`arrowtail._core.debezium_serialize`); the partition of every message is computed there
+- Keys and values are written by the core a slice of a batch at a time (``SLICE_BYTES`` of Arrow
+  rows, :func:`arrowtail._core.debezium_serialize`), so that a batch of hundreds of megabytes is
+  never held as messages whole; the partition of every message is computed there
   with Kafka's murmur2 rule and passed to the producer explicitly, because librdkafka's default
   partitioner does not match the Java one. Keyless rows and truncates go to partition 0.
 - The producer runs with ``enable.idempotence=true`` (so ``acks=all``, at most 5 requests in
@@ -77,6 +78,18 @@ DEFAULT_PRODUCER_CONFIG: dict[str, Any] = {
     # queue fills up to this bound and then write() waits (BufferError, served by polling).
     "queue.buffering.max.kbytes": 64 * 1024,
 }
+
+
+#: Bytes of Arrow rows serialized at once (their JSON is about twice as large, and Python holds
+#: the messages once more while it produces them).
+SLICE_BYTES = 4 << 20
+
+
+def _slice_rows(batch: pa.RecordBatch, limit: int) -> int:
+    """Rows of ``batch`` in a slice of about ``limit`` bytes (at least one)."""
+    if batch.nbytes <= limit:
+        return max(batch.num_rows, 1)
+    return max(1, batch.num_rows * limit // batch.nbytes)
 
 
 class _Group:
@@ -198,6 +211,24 @@ class KafkaSink:
             self._write_arrow(producer, group, table, schema_version, topic, n, batch)
             producer.poll(0)
             return
+        # A source may hand on a transaction's rows as one batch of hundreds of megabytes (a
+        # spill read back); its messages are written and queued a slice at a time, so that the
+        # serialized keys and values of the whole batch are never held at once.
+        step = _slice_rows(batch, SLICE_BYTES)
+        for offset in range(0, batch.num_rows, step):
+            self._write_messages(producer, group, table, topic, n, batch.slice(offset, step))
+            producer.poll(0)
+
+    def _write_messages(
+        self,
+        producer: Producer,
+        group: _Group,
+        table: str,
+        topic: str,
+        n: int,
+        batch: pa.RecordBatch,
+    ) -> None:
+        """Debezium messages (JSON or Avro) of ``batch``, dead letters for the ones too large."""
         if self._avro is not None:
             try:
                 keys, values, rows, parts = self._avro.encode(
@@ -209,7 +240,6 @@ class KafkaSink:
                 letters = dead_letters(batch, topic, table, refused, self._serialize_options)
                 for key, value, headers in letters:
                     self._dead_letter(group, key, headers, value)
-                producer.poll(0)
                 return
         else:
             keys, values, rows, maybe_parts = _core.debezium_serialize(
@@ -228,7 +258,6 @@ class KafkaSink:
             keep = pc.invert(too_large)
             keys, values, parts = keys.filter(keep), values.filter(keep), parts.filter(keep)
         self._produce_many(producer, group, topic, keys, values, parts)
-        producer.poll(0)
 
     def commit(self, position: PositionJSON) -> None:
         producer, group = self._ready()
