@@ -23,7 +23,7 @@ import pytest
 
 from tests.support.chaos import start_arrowtail, wait_for
 from tests.support.kafka_topics import consume_until_quiet, create_topic
-from tests.support.pg_run import create_database, drop_slot, env_for
+from tests.support.pg_run import create_database, drop_slot, env_for, run_args
 
 DB = "pg_seq_resume"
 PUB = "seq_pub"
@@ -94,23 +94,9 @@ def test_a_run_resumed_from_an_idle_position_names_the_last_commit_before_it(
     topic = f"{prefix}.public.t"
     create_topic(kafka.bootstrap, topic, 1)
     cp = tmp_path / "checkpoint.json"
-    args = [
-        "run",
-        "--source",
-        postgres.capture_dsn(DB),
-        "--password-env",
-        "RUN_PG_PASSWORD",
-        "--to",
-        f"kafka://{kafka.bootstrap}?topic_prefix={prefix}",
-        "--checkpoint",
-        str(cp),
-        "--slot",
-        slot,
-        "--publication",
-        PUB,
-        "--heartbeat",
-        "0.2",
-    ]
+    args = run_args(postgres, DB, tmp_path, slot, PUB, "--checkpoint", str(cp))
+    args[args.index("--to") + 1] = f"kafka://{kafka.bootstrap}?topic_prefix={prefix}"
+    args += ["--heartbeat", "0.2"]
     env = env_for(postgres)
     insert(postgres, 1)
     insert(postgres, 2)
