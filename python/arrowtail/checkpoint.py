@@ -8,8 +8,10 @@ Parquet manifest) make this file unnecessary.
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -81,10 +83,18 @@ class CheckpointWriter:
     file never falls behind by more than one save. :meth:`saved` returns each position once after
     it is on disk, and only then may the source be told (the order the pipeline keeps: sink,
     checkpoint, source). A save that fails is raised by the next call on the pipeline's thread.
+
+    ``interval``: at least this many seconds from the start of one save to the start of the next.
+    A checkpoint saved after every delivered transaction (two fsyncs each) competes for the disk
+    with the database's own commits on a shared machine; spacing the saves costs only the changes
+    a crash would send again, at most ``interval`` seconds of them. :meth:`drain` and
+    :meth:`close` do not wait for it.
     """
 
-    def __init__(self, checkpoint: CheckpointFile) -> None:
+    def __init__(self, checkpoint: CheckpointFile, interval: float = 0.0) -> None:
         self.checkpoint = checkpoint
+        self.interval = interval
+        self._hurry = False
         self._cond = threading.Condition()
         self._wanted: PositionJSON | None = None
         self._saved: PositionJSON | None = None
@@ -111,8 +121,11 @@ class CheckpointWriter:
     def drain(self) -> PositionJSON | None:
         """Waits until every submitted position is saved; returns the newest not yet returned."""
         with self._cond:
+            self._hurry = True
+            self._cond.notify_all()
             while (self._wanted is not None or self._busy) and self._error is None:
                 self._cond.wait()
+            self._hurry = False
         return self.saved()
 
     def close(self) -> None:
@@ -128,14 +141,22 @@ class CheckpointWriter:
             raise self._error
 
     def _loop(self) -> None:
+        started = -math.inf
         while True:
             with self._cond:
                 while self._wanted is None and not self._closed:
                     self._cond.wait()
+                # Spaces the saves; a drain or a close ends the wait.
+                while not (self._closed or self._hurry):
+                    left = started + self.interval - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cond.wait(left)
                 if self._closed or self._wanted is None:
                     return
                 position, self._wanted = self._wanted, None
                 self._busy = True
+            started = time.monotonic()
             try:
                 self.checkpoint.save(position)
             except BaseException as exc:  # handed to the pipeline's thread

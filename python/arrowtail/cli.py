@@ -175,6 +175,13 @@ def _add_run_options(p: argparse.ArgumentParser, *, snapshot: bool = True) -> No
         help="checkpoint file for sinks that keep none of their own (Kafka, JSONL)",
     )
     p.add_argument(
+        "--checkpoint-interval",
+        type=float,
+        metavar="SEC",
+        help="save the checkpoint file at most every SEC seconds (default 1; 0 saves after "
+        "every stored transaction); a crash sends again what the last save did not cover",
+    )
+    p.add_argument(
         "--idle-exit",
         type=float,
         metavar="SEC",
@@ -234,6 +241,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         },
         "run": {
             "checkpoint": args.checkpoint,
+            "checkpoint_interval": args.checkpoint_interval,
             "idle_exit": args.idle_exit,
             "log_format": args.log_format,
             "metrics_port": args.metrics_port,

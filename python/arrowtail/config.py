@@ -185,6 +185,9 @@ class RunConfig:
     lag_warn_seconds: float | None = None
     #: Seconds between lag queries on the source (for warnings and metrics).
     lag_check_interval: float = 10.0
+    #: Seconds at least between two saves of the checkpoint file (0: after every stored
+    #: transaction). A crash sends again what the last save did not cover.
+    checkpoint_interval: float = 1.0
 
 
 @dataclass
@@ -272,6 +275,8 @@ class Config:
             value = getattr(self.run, key)
             if value is not None and value <= 0:
                 raise ConfigError(f"run.{key} must be more than zero")
+        if self.run.checkpoint_interval < 0:
+            raise ConfigError("run.checkpoint_interval must be zero or more seconds")
         if self.run.lag_check_interval <= 0:
             raise ConfigError("run.lag_check_interval must be more than zero seconds")
         if self.run.metrics_port is not None and not 0 <= self.run.metrics_port <= 65535:

@@ -110,6 +110,7 @@ class Pipeline:
         sink: Sink,
         *,
         checkpoint: str | CheckpointFile | None = None,
+        checkpoint_interval: float = 1.0,
         idle_exit: float | None = None,
         poll_timeout: float = 0.5,
         transforms: list[Transform] | None = None,
@@ -118,6 +119,7 @@ class Pipeline:
         self.source = source
         self.sink = sink
         self.checkpoint = CheckpointFile(checkpoint) if isinstance(checkpoint, str) else checkpoint
+        self.checkpoint_interval = checkpoint_interval
         self.idle_exit = idle_exit
         self.poll_timeout = poll_timeout
         self.transforms = list(transforms or [])
@@ -153,7 +155,7 @@ class Pipeline:
         self.source.open(start)
         acknowledged = self._submitted = start
         if self.checkpoint is not None:
-            self._writer = CheckpointWriter(self.checkpoint)
+            self._writer = CheckpointWriter(self.checkpoint, self.checkpoint_interval)
         last_change = time.monotonic()
         pending: PositionJSON | None = None
         # A sink that defers its commits (a commit interval) makes them durable when due, also
@@ -232,8 +234,12 @@ class Pipeline:
             self.sink.write(table, version, out)
             self.summary.rows += out.num_rows
             self.summary.batches += 1
-            ops = call("value_counts", out.column("_op"))
-            for item in ops.to_pylist():
+            ops = out.column("_op")
+            if out.num_rows <= 16:  # a commit or two: cheaper than a compute call
+                for op in ops.to_pylist():
+                    self.summary.by_table_op[(table, op)] += 1
+                continue
+            for item in call("value_counts", ops).to_pylist():
                 self.summary.by_table_op[(table, item["values"])] += item["counts"]
 
     def _typed(self, position: PositionJSON) -> SourcePosition:

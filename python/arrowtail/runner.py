@@ -129,6 +129,7 @@ def run_pipeline(cfg: Config, install_signals: InstallSignals | None = None) -> 
         source,
         sink,
         checkpoint=checkpoint,
+        checkpoint_interval=cfg.run.checkpoint_interval,
         idle_exit=cfg.run.idle_exit,
         transforms=[transform],
         on_progress=on_progress,
