@@ -87,7 +87,7 @@ SLICE_BYTES = 4 << 20
 
 def _slice_rows(batch: pa.RecordBatch, limit: int) -> int:
     """Rows of ``batch`` in a slice of about ``limit`` bytes (at least one)."""
-    if batch.nbytes <= limit:
+    if batch.num_rows <= 1 or batch.nbytes <= limit:
         return max(batch.num_rows, 1)
     return max(1, batch.num_rows * limit // batch.nbytes)
 
@@ -248,10 +248,15 @@ class KafkaSink:
             if maybe_parts is None:  # cannot happen: partitions=n was given
                 raise SinkError("serializer returned no partitions")
             parts = maybe_parts
+        limit = self._limit(topic)
+        # No message can pass the limit when all of them together do not: the sizes of single
+        # messages are only worked out otherwise (a batch of one commit's rows seldom needs it).
+        if keys.nbytes + values.nbytes <= limit:
+            self._produce_many(producer, group, topic, keys, values, parts)
+            return
         sizes = pc.add(
             pc.fill_null(pc.binary_length(keys), 0), pc.fill_null(pc.binary_length(values), 0)
         )
-        limit = self._limit(topic)
         too_large = pc.greater(sizes, limit)
         if pc.any(too_large).as_py():
             self._dead_letters(table, topic, batch, keys, rows, sizes, too_large, group, limit)

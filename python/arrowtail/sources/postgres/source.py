@@ -51,7 +51,6 @@ from arrowtail import _core
 from arrowtail._core import format_lsn
 from arrowtail.config import WIRES
 from arrowtail.exceptions import ConfigError, SourceError
-from arrowtail.lazy import call
 from arrowtail.redact import redact_url, scrub
 from arrowtail.sources.base import Chunk, PositionJSON, TableBatch, retry_with_backoff
 from arrowtail.sources.postgres import admin as pg_admin
@@ -84,11 +83,13 @@ def _end_lsn(position: PositionJSON) -> int:
 
 
 def _oldest_commit(batches: list[TableBatch]) -> float:
-    """Epoch seconds of the oldest ``_commit_ts`` in ``batches`` (now when there is none)."""
+    """Epoch seconds of the oldest ``_commit_ts`` in ``batches`` (now when there is none).
+
+    A flushed batch holds its rows in commit order, so its first row has its oldest commit."""
     oldest = time.time()
     for _table, _version, batch in batches:
-        if "_commit_ts" in batch.schema.names and batch.num_rows:
-            low = call("min", batch.column("_commit_ts")).value
+        if batch.num_rows and batch.schema.get_field_index("_commit_ts") >= 0:
+            low = batch.column("_commit_ts")[0].value
             if low is not None:
                 oldest = min(oldest, low / 1e6)
     return oldest
