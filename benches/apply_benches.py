@@ -158,7 +158,7 @@ def _row_statements(a: dict[str, Any], columns: list[str]) -> dict[str, str]:
 def apply_rows(a: dict[str, Any]) -> Callable[[], int]:
     """The naive peer: every change its own statement, in stream order."""
     from arrowtail.changes import META_COLUMNS
-    from arrowtail.sinks.database.url import sqltypes
+    from arrowtail.sinks.database import sqltypes
 
     _reset(a)
     chunks = _chunks(a["input"])

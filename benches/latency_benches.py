@@ -33,6 +33,10 @@ from benches.pg_benches import _arrowtail_argv
 
 LAT_TABLE = f"{wl.SCHEMA}.lat"
 FLOOR = "pg_recvlogical (floor)"
+#: Suffix of the rows that stop the clock at the producer's ``produce``/``send`` call (the
+#: message's CreateTime, whole milliseconds): the part of the latency the system itself adds,
+#: before the shared path of broker and consumer.
+PRODUCED = " → produce call"
 #: Single-row commits per second one load connection is asked for at most.
 PER_CONNECTION = 1000
 
@@ -52,6 +56,8 @@ class _Receiver(threading.Thread):
     def __init__(self) -> None:
         super().__init__(daemon=True)
         self.latencies_us: list[int] = []
+        #: Commit → the producer's call, per message (Kafka receivers only).
+        self.produced_us: list[int] = []
         self.ready = threading.Event()
         self.stop = threading.Event()
 
@@ -91,7 +97,9 @@ class _KafkaReceiver(_Receiver):
             doc = json.loads(msg.value())
             doc = doc.get("payload", doc)
             if (doc.get("after") or {}).get("kind") == "load":
-                self.latencies_us.append(now_us - int(doc["source"]["ts_us"]))
+                commit_us = int(doc["source"]["ts_us"])
+                self.latencies_us.append(now_us - commit_us)
+                self.produced_us.append(msg.timestamp()[1] * 1000 - commit_us)
         self._consumer.close()
 
 
@@ -196,7 +204,10 @@ def _finish(receiver: _Receiver, total: int, name: str) -> list[int]:
     return receiver.latencies_us
 
 
-def _kafka_run(pg, kafka, argv: list[str], tag: str, rate: int, seconds: float) -> list[int]:
+def _kafka_run(
+    pg, kafka, argv: list[str], tag: str, rate: int, seconds: float
+) -> tuple[list[int], list[int]]:
+    """Latencies to the consumer and to the produce call (µs)."""
     from arrowtail.embedded.process import spawn, stop_process
 
     counter = TopicCounter(kafka.bootstrap, f"{tag}.{LAT_TABLE}")
@@ -208,7 +219,7 @@ def _kafka_run(pg, kafka, argv: list[str], tag: str, rate: int, seconds: float) 
         total = _load(pg, rate, seconds)
         found = _finish(receiver, total, tag)
         receiver.join(10)
-        return found
+        return found, receiver.produced_us
     finally:
         stop_process(proc, timeout=30)
         counter.close()
@@ -261,10 +272,13 @@ def latency(pg, kafka, work: Path, rounds: int, rates: list[int], seconds: float
         )  # fmt: skip
     results = []
     for rate in rates:
-        found: dict[str, list[int]] = {FLOOR: [], **{name: [] for name in kafka_systems}}
+        found: dict[str, list[int]] = {FLOOR: []}
+        for name in kafka_systems:
+            found[name] = []
+            found[name + PRODUCED] = []
         log(f"latency at {rate} commits/s for {seconds:g} s")
         for r in range(rounds):
-            for name in found:
+            for name in (FLOOR, *kafka_systems):
                 tag = f"lat{next(_SERIAL)}"
                 conn = pg.connect()
                 plugin = "test_decoding" if name == FLOOR else "pgoutput"
@@ -274,7 +288,10 @@ def latency(pg, kafka, work: Path, rounds: int, rates: list[int], seconds: float
                     if name == FLOOR:
                         lat = _floor_run(pg, tag, rate, seconds)
                     else:
-                        lat = _kafka_run(pg, kafka, kafka_systems[name](tag), tag, rate, seconds)
+                        lat, produced = _kafka_run(
+                            pg, kafka, kafka_systems[name](tag), tag, rate, seconds
+                        )
+                        found[name + PRODUCED] += produced
                 finally:
                     _drop_slot(pg, tag)
                 found[name] += lat
