@@ -72,6 +72,10 @@ DEFAULT_PRODUCER_CONFIG: dict[str, Any] = {
     "acks": "all",
     "compression.type": "zstd",
     "linger.ms": 5,
+    # librdkafka leaves Nagle's algorithm on: a small produce request written while the one
+    # before is unacknowledged then waits for that acknowledgement (Kafka's Java clients set
+    # TCP_NODELAY). Off, a lingered batch goes out when the linger ends.
+    "socket.nagle.disable": True,
     "batch.size": 1_000_000,
     # The local queue of messages not yet delivered counts against the process's memory: a
     # transaction of millions of rows is produced faster than the broker acknowledges it, so the
