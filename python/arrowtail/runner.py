@@ -4,6 +4,7 @@ lives in :mod:`arrowtail.capture`)."""
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import sys
@@ -138,6 +139,11 @@ def run_pipeline(cfg: Config, install_signals: InstallSignals | None = None) -> 
         install_signals(pipeline.stop)
     log.info("source %s -> sink %s", redact_url(cfg.source.url), redact_url(cfg.sink.url))
     error_file = lasterror.error_file(cfg.sink.url, cfg.run.checkpoint)
+    # What start-up made (modules, the libraries' tables) lives as long as the process: moved out
+    # of the cyclic collector's sight, a full collection scans only what the run keeps, and its
+    # pause — tens of milliseconds over every loaded module — no longer lands on a change's way.
+    gc.collect()  # garbage still uncollected would otherwise be kept for good
+    gc.freeze()
     try:
         summary = pipeline.run()
     except ArrowtailError as exc:
