@@ -213,6 +213,12 @@ class IncrementalSnapshots:
         """``position`` with the current progress in it (key ``incremental``). When the stream
         brought no new position but the progress changed, ``fallback`` (the last position handed
         out) carries it instead, so chunks handed on are recorded with the next commit."""
+        if (
+            not self.requests
+            and not self._handed
+            and (position is None or "incremental" not in position)
+        ):
+            return position  # no snapshot now or before: nothing to record (every poll's case)
         state: list[dict[str, Any]] = json.loads(json.dumps(self.requests))
         if position is None:
             if state == self._handed:
