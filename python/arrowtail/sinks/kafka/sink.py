@@ -90,8 +90,9 @@ SLICE_BYTES = 4 << 20
 
 
 def _slice_rows(batch: pa.RecordBatch, limit: int) -> int:
-    """Rows of ``batch`` in a slice of about ``limit`` bytes (at least one)."""
-    if batch.num_rows <= 1 or batch.nbytes <= limit:
+    """Rows of ``batch`` in a slice of about ``limit`` bytes (at least one). The whole buffers'
+    size (no walk, and never less than the rows' bytes) settles the common small batch."""
+    if batch.num_rows <= 1 or batch.get_total_buffer_size() <= limit or batch.nbytes <= limit:
         return max(batch.num_rows, 1)
     return max(1, batch.num_rows * limit // batch.nbytes)
 
@@ -255,7 +256,8 @@ class KafkaSink:
         limit = self._limit(topic)
         # No message can pass the limit when all of them together do not: the sizes of single
         # messages are only worked out otherwise (a batch of one commit's rows seldom needs it).
-        if keys.nbytes + values.nbytes <= limit:
+        # The buffers' whole sizes bound the messages' bytes, and cost no walk over them.
+        if keys.get_total_buffer_size() + values.get_total_buffer_size() <= limit:
             self._produce_many(producer, group, topic, keys, values, parts)
             return
         sizes = pc.add(
