@@ -3,7 +3,8 @@ PostgreSQL: a composite key, a uuid key, a table without a key (heap page ranges
 read at once give exactly the source's rows with one reader (psycopg) and with three (native
 wire); changes committed while the readers run are not in the snapshot and arrive once through the
 stream; a run killed with SIGKILL in the middle of the snapshot resumes without reading a stored
-piece again."""
+piece again; rows a piece handed over before another piece ended and was stored are not stored
+with it, and the resumed run stores each of them once."""
 
 from __future__ import annotations
 
