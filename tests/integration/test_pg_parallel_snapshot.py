@@ -3,7 +3,8 @@ PostgreSQL: a composite key, a uuid key, a table without a key (heap page ranges
 read at once give exactly the source's rows with one reader (psycopg) and with three (native
 wire); changes committed while the readers run are not in the snapshot and arrive once through the
 stream; a run killed with SIGKILL in the middle of the snapshot resumes without reading a stored
-piece again."""
+piece again; rows a piece handed over before another piece ended and was stored are not stored
+with it, and the resumed run stores each of them once."""
 
 from __future__ import annotations
 
@@ -339,4 +340,126 @@ def test_stop_in_the_middle_then_resume_ends_equal_to_the_source(
     changes = parquet_changes(tmp_path)
     assert snapshot_ops(changes)["public.loose"] == 4000
     assert snapshot_ops(changes, "d") == {"public.pairs": 272, "public.small_a": 10}
+    assert_equal_to_source(postgres, changes)
+
+
+def test_rows_of_a_piece_still_being_read_are_not_stored_before_it_ends(
+    postgres: Any, database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One piece of ``pairs`` hands on part of its rows, then its reader waits while the table's
+    first piece ends and its position is stored: that position must not carry the waiting
+    piece's rows, so the resumed run reads that piece (and no finished one) and every row is
+    stored once."""
+    real, chunk_bytes = pg_snapshot.copy_rows, pg_snapshot.CHUNK_BYTES
+    # Batches of about 4 KiB of COPY data (libpq hands the reader one row at a time): a piece of
+    # 500 rows is handed on in several.
+    monkeypatch.setattr(pg_snapshot, "CHUNK_BYTES", 4096)
+    handed, release = threading.Event(), threading.Event()
+    lock = threading.Lock()
+    waiting: dict[str, Any] = {}
+
+    def interleaved(conn: Any, shape: Any, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        rows = real(conn, shape, *args, **kwargs)
+        if shape.name != "public.pairs":
+            yield from rows
+            return
+        if kwargs.get("after") is None:
+            # The table's first piece is read only once another one has handed on a batch.
+            assert handed.wait(60), "no other piece of pairs handed on a batch"
+            yield from rows
+            return
+        with lock:
+            mine = "keys" not in waiting
+            waiting.setdefault("keys", [])
+        if not mine:
+            yield from rows
+            return
+        first = next(rows)
+        batch = first[2]
+        waiting["keys"] = list(
+            zip(batch.column("s").to_pylist(), batch.column("n").to_pylist(), strict=True)
+        )
+        yield first
+        # Back here only after the reader put that batch on the hand-off queue.
+        handed.set()
+        assert release.wait(60), "the first run never stopped"
+        yield from rows
+
+    monkeypatch.setattr(pg_snapshot, "copy_rows", interleaved)
+    dsn = postgres.dsn_for(postgres.app_user, postgres.app_password, DB)
+
+    def source() -> PostgresSource:
+        return PostgresSource(
+            dsn,
+            slot="parallel",
+            publication=PUB,
+            snapshot="initial",
+            snapshot_chunk_rows=500,
+            snapshot_workers=2,
+            wire="libpq",
+        )
+
+    def pairs_ranges(position: Any) -> list[Any]:
+        tables = (position or {}).get("snapshot_progress", {}).get("tables", {})
+        return list(tables.get("public.pairs", {}).get("keys", []))
+
+    first = Pipeline(source(), ParquetSink(tmp_path), idle_exit=0.5)
+
+    def stop_once_the_first_piece_is_stored(summary: Any) -> None:
+        # The first piece of pairs ended after the waiting one handed on its batch.
+        if any(a is None for a, _b in pairs_ranges(summary.last_position)):
+            first.stop("test")
+            release.set()
+
+    first.on_progress = stop_once_the_first_piece_is_stored
+    try:
+        summary = first.run()
+    finally:
+        release.set()
+    assert summary.stopped_by == "test"
+    stored = summary.acknowledged
+    assert any(a is None for a, _b in pairs_ranges(stored)), stored
+    # The waiting piece handed on part of its rows, none of which is stored.
+    assert 0 < len(waiting["keys"]) < 500, len(waiting["keys"])
+    before = Counter(
+        (r["s"], r["n"])
+        for t, _v, b in parquet_changes(tmp_path)
+        if t == "public.pairs"
+        for r in b.to_pylist()
+    )
+    assert 500 <= sum(before.values()) < 3000, before
+    assert not set(waiting["keys"]) & set(before), "rows of an unfinished piece were stored"
+
+    read_again: Counter[str] = Counter()
+
+    def counting(conn: Any, shape: Any, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        for item in real(conn, shape, *args, **kwargs):
+            read_again[shape.name] += item[2].num_rows
+            yield item
+
+    monkeypatch.setattr(pg_snapshot, "copy_rows", counting)
+    monkeypatch.setattr(pg_snapshot, "CHUNK_BYTES", chunk_bytes)
+    again = Pipeline(source(), ParquetSink(tmp_path), idle_exit=0.5).run()
+    with postgres.connect(dbname=DB) as conn:
+        conn.execute("SELECT pg_drop_replication_slot('parallel')")
+    assert again.acknowledged is not None and "snapshot_progress" not in again.acknowledged
+
+    changes = parquet_changes(tmp_path)
+    counts = snapshot_ops(changes)
+    assert counts == {
+        "public.pairs": 3000,
+        "public.ids": 1500,
+        "public.loose": 4000,
+        "public.small_a": 40,
+        "public.small_b": 30,
+    }
+    pairs = Counter(
+        (r["s"], r["n"]) for t, _v, b in changes if t == "public.pairs" for r in b.to_pylist()
+    )
+    assert len(pairs) == 3000 and max(pairs.values()) == 1
+    # The resumed run read exactly the rows the first one did not store: no finished piece.
+    assert read_again["public.pairs"] == 3000 - sum(before.values())
+    for table, n in counts.items():
+        seqs = sorted(s for t, _v, b in changes if t == table for s in b.column("_seq").to_pylist())
+        assert seqs == list(range(n)), f"{table}: each row once, numbered across both runs"
     assert_equal_to_source(postgres, changes)

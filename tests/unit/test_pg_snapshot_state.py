@@ -1,22 +1,30 @@
 """The stored state of an initial snapshot read in pieces: finished key ranges join where they
 meet, page ranges merge and their gaps are what a resumed run reads, and the state survives its
-JSON form unchanged."""
+JSON form unchanged; the consumer of the readers' hand-off queue hands on before each state exactly
+the rows of the pieces it lists, whatever order the readers' batches arrive in."""
 
 from __future__ import annotations
 
 import json
+import queue
+from typing import Any
 
+import pyarrow as pa
 import pytest
 
 from arrowtail import cli, config
 from arrowtail.exceptions import ConfigError
 from arrowtail.runner import _brief_position
+from arrowtail.sources.marks import SnapshotMarks
 from arrowtail.sources.postgres.parallel import (
     DEFAULT_WORKERS,
     Piece,
+    Progress,
     SnapshotState,
+    _consume,
     _merge_keys,
     _merge_pages,
+    _Threads,
     page_gaps,
 )
 from arrowtail.sources.postgres.position import PgPosition
@@ -106,3 +114,120 @@ def test_status_sums_up_the_snapshot_progress() -> None:
         "snapshot_tables_done": 2,
         "snapshot_tables_started": 1,
     }
+
+
+def rows(table: str, first: int, keys: range) -> tuple[str, int, pa.RecordBatch]:
+    """A batch as a piece's decoder gives it: ``_seq`` from ``first`` within the piece."""
+    seq = pa.array(range(first, first + len(keys)), pa.uint32())
+    return table, 1, pa.RecordBatch.from_arrays([seq, pa.array(keys)], names=["_seq", "k"])
+
+
+def consume(items: list[tuple[Any, ...]], workers: int = 2) -> list[Any]:
+    """What the consumer hands on for the readers' ``items``, in order: ``(table, _seq list,
+    k list)`` per batch, the state per :class:`Progress`."""
+    threads = _Threads(workers)
+    threads.out = queue.Queue()
+    for item in [*items, *[("exit",)] * (workers + 1)]:
+        threads.out.put(item)
+    out: list[Any] = []
+    # chunk_rows 1: a state after every finished piece that follows a row.
+    for item in _consume(threads, SnapshotState(), 1, SnapshotMarks("public.t")):
+        if isinstance(item, Progress):
+            out.append(item.state)
+        else:
+            table, _, batch = item
+            out.append((table, batch.column("_seq").to_pylist(), batch.column("k").to_pylist()))
+    return out
+
+
+def covers(done: list[Any], piece: Piece) -> bool:
+    """Whether one of the finished key ranges ``done`` holds the whole of ``piece``."""
+    for lo, hi in done:
+        starts = lo is None or (piece.after is not None and int(lo[0]) <= int(piece.after[0]))
+        ends = hi is None or (piece.upto is not None and int(piece.upto[0]) <= int(hi[0]))
+        if starts and ends:
+            return True
+    return False
+
+
+def claimed(state: dict[str, Any], pieces: dict[str, tuple[Piece, range]]) -> set[tuple[str, int]]:
+    """The rows of the pieces ``state`` lists as finished (or whose table it lists as done)."""
+    out = set()
+    for piece, keys in pieces.values():
+        table = piece.shape.name
+        entry = state["tables"].get(table, {})
+        if entry.get("done") or (
+            covers(entry.get("keys", []), piece)
+            if piece.shape.pk
+            else [0, None] in entry.get("pages", [])
+        ):
+            out |= {(table, k) for k in keys}
+    return out
+
+
+def check_states(out: list[Any], pieces: dict[str, tuple[Piece, range]]) -> None:
+    """Before each state exactly the rows of the pieces it lists went on; at the end each row
+    once, ``_seq`` counting each table's rows in the order handed on."""
+    handed: list[tuple[str, int]] = []
+    seqs: dict[str, list[int]] = {}
+    states = 0
+    for item in out:
+        if isinstance(item, dict):
+            states += 1
+            assert set(handed) == claimed(item, pieces), (item, handed)
+        else:
+            table, seq, keys = item
+            handed += [(table, k) for k in keys]
+            seqs.setdefault(table, []).extend(seq)
+    assert states > 0
+    assert sorted(handed) == sorted({(p.shape.name, k) for p, ks in pieces.values() for k in ks})
+    assert len(handed) == len(set(handed))
+    assert all(s == list(range(len(s))) for s in seqs.values()), seqs
+
+
+def test_a_piece_goes_on_only_with_its_end_so_a_state_covers_what_went_before() -> None:
+    a = Piece(KEYED, after=None, upto=["10"])
+    b = Piece(KEYED, after=["10"], upto=None)
+    items = [
+        ("total", 20),
+        ("table", "public.t", 20),
+        # b's reader hands over part of its rows before a's piece is done.
+        ("batch", b, rows("public.t", 0, range(11, 15))),
+        ("batch", a, rows("public.t", 0, range(1, 11))),
+        ("done", a),
+        ("batch", b, rows("public.t", 4, range(15, 21))),
+        ("done", b),
+        ("planned", "public.t", 2),
+    ]
+    out = consume(items)
+    check_states(out, {"a": (a, range(1, 11)), "b": (b, range(11, 21))})
+    # a's rows first, numbered from 0, then b's whole, after the state that lists a.
+    batches = [item for item in out if not isinstance(item, dict)]
+    assert [k for _t, _s, ks in batches for k in ks] == list(range(1, 21))
+    first_state = next(i for i, item in enumerate(out) if isinstance(item, dict))
+    assert out[first_state]["tables"]["public.t"] == {"keys": [[None, ["10"]]], "seq": 10}
+    assert all(ks[0] > 10 for _t, _s, ks in (i for i in out[first_state:] if isinstance(i, tuple)))
+
+
+def test_no_state_while_a_table_read_whole_went_on_in_part() -> None:
+    whole = Piece(HEAP)
+    a = Piece(KEYED, after=None, upto=None)
+    items = [
+        ("total", 30),
+        ("table", "public.h", 20),
+        ("table", "public.t", 10),
+        # Read whole, so handed on as it comes: no state may follow until it ends.
+        ("batch", whole, rows("public.h", 0, range(100, 110))),
+        ("batch", a, rows("public.t", 0, range(1, 11))),
+        ("done", a),
+        ("batch", whole, rows("public.h", 10, range(110, 120))),
+        ("done", whole),
+        ("planned", "public.h", 1),
+        ("planned", "public.t", 1),
+    ]
+    out = consume(items)
+    check_states(out, {"whole": (whole, range(100, 120)), "a": (a, range(1, 11))})
+    heap = [i for i, item in enumerate(out) if isinstance(item, tuple) and item[0] == "public.h"]
+    assert not any(isinstance(item, dict) for item in out[heap[0] : heap[-1]])
+    # The whole table's rows went on as they came, before the keyed piece ended.
+    assert [item[2][0] for item in out if isinstance(item, tuple)] == [100, 1, 110]

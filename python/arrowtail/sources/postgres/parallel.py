@@ -10,11 +10,13 @@ One planner and ``workers`` reader threads, each with its own connection in the 
   servers read such a table whole);
 - each reader takes the next piece, copies it through its own COPY decoder (the decoding releases
   the GIL) and puts the batches on a bounded hand-off queue, then a "piece done" note;
-- the caller's thread (the pipeline's) takes them off in order, numbers ``_seq`` per table across
-  pieces, counts progress, and after finished pieces (at most every ``chunk_rows`` rows or
-  second) yields the snapshot state: which ranges of which tables are stored once everything
-  yielded before is. A piece's note follows all its batches on the queue, so that state never
-  claims a row not yet handed on.
+- the caller's thread (the pipeline's) takes them off in order, counts progress, holds each
+  piece's batches until its note and then hands them on, numbering ``_seq`` per table across
+  pieces; after finished pieces (at most every ``chunk_rows`` rows or second) it yields the
+  snapshot state: which ranges of which tables are stored once everything yielded before is. A
+  piece's note follows all its batches on the queue, so that state never claims a row not yet
+  handed on; and since no piece's rows go on before the piece is done, no row handed on before
+  the state lies in a piece the state does not claim (which a resumed run would read again).
 
 The state (:class:`SnapshotState`, JSON under ``snapshot_progress`` in the position) lets a
 restarted run read only what is missing: key ranges not finished are found by keyset pagination
@@ -71,6 +73,12 @@ class Piece:
     upto: Key = None
     pages: tuple[int, int | None] | None = None
     where: sql.Composable | None = None
+
+    @property
+    def bounded(self) -> bool:
+        """Whether the piece holds about ``chunk_rows`` rows at most: all but a keyless table
+        read whole."""
+        return bool(self.shape.pk) or self.pages is not None
 
 
 @dataclass(frozen=True)
@@ -429,25 +437,46 @@ def _consume(
     overall, and a :class:`Progress` after a finished piece once ``chunk_rows`` rows or
     :data:`PROGRESS_SECONDS` passed since the last one (each is a commit of the sink, so many
     small tables do not make one each), until every thread has ended. ``marks`` holds batches
-    back until it knows their snapshot markers (a table ends when its last piece is done)."""
+    back until it knows their snapshot markers (a table ends when its last piece is done).
+
+    A :class:`Progress` covers every row handed on before it, so no row of a piece still being
+    read may go before it: such a row would be stored under a position that does not count its
+    piece as finished, and a resumed run would read the piece and store the row again. The
+    batches of a piece are therefore held until the piece is done and handed on with it (a
+    piece holds at most ``chunk_rows`` rows, about as many for a heap page range). A keyless
+    table read whole (a server without TID range scans) is no such bound piece: its batches go
+    on as they come, and no :class:`Progress` is given while it has handed on some but not
+    all of its rows."""
     bars: dict[str, TableProgress] = {}
     planned: dict[str, int] = {}
     finished: dict[str, int] = {}
     seqs: dict[str, int] = {}
-    # Rows each running piece has handed on so far.
-    handed_on: dict[int, int] = {}
+    # Batches of running pieces, held until the piece is done (by piece).
+    held: dict[int, list[TableBatch]] = {}
+    # Rows each running whole-table piece has handed on so far.
+    streamed: dict[int, int] = {}
     overall: TableProgress | None = None
     exits = 0
     started = time.monotonic()
-    # Rows handed on and the time at the last Progress.
+    # Rows read and the time at the last Progress.
     marked_rows, marked_at = 0, started
 
     def due() -> bool:
+        if streamed:
+            return False
         return (
             overall is not None
             and overall.rows - marked_rows >= chunk_rows
             or time.monotonic() - marked_at >= PROGRESS_SECONDS
         )
+
+    def hand_on(item: TableBatch, handed: int) -> Iterator[TableBatch | Progress]:
+        """``item``, whose rows the piece's decoder numbered from ``handed``, as the next rows
+        of its table."""
+        table, version, batch = item
+        seq = seqs.setdefault(table, state.seq(table))
+        seqs[table] = seq + batch.num_rows
+        yield from marks.batch((table, version, _renumber(batch, seq - handed)))
 
     def table_finished(table: str) -> bool:
         return table in planned and finished.get(table, 0) >= planned[table]
@@ -469,20 +498,24 @@ def _consume(
         kind = item[0]
         if kind == "batch":
             piece, (table, version, batch) = item[1], item[2]
-            seq = seqs.setdefault(table, state.seq(table))
-            # The decoder numbered the piece's rows from 0; they continue the table's count.
-            handed = handed_on.get(id(piece), 0)
-            batch = _renumber(batch, seq - handed)
-            handed_on[id(piece)] = handed + batch.num_rows
-            seqs[table] = seq + batch.num_rows
             bars[table].advance(batch.num_rows)
             if overall is not None:
                 overall.advance(batch.num_rows)
-            yield from marks.batch((table, version, batch))
+            if piece.bounded:
+                held.setdefault(id(piece), []).append((table, version, batch))
+            else:
+                handed = streamed.get(id(piece), 0)
+                streamed[id(piece)] = handed + batch.num_rows
+                yield from hand_on((table, version, batch), handed)
         elif kind == "done":
             piece = item[1]
             table = piece.shape.name
-            handed_on.pop(id(piece), None)
+            # The decoder numbered the piece's rows from 0.
+            handed = 0
+            for batch_item in held.pop(id(piece), []):
+                yield from hand_on(batch_item, handed)
+                handed += batch_item[2].num_rows
+            streamed.pop(id(piece), None)
             finished[table] = finished.get(table, 0) + 1
             state.finish_piece(piece, seqs.get(table, state.seq(table)))
             if table_finished(table):
