@@ -122,7 +122,9 @@ def rows(table: str, first: int, keys: range) -> tuple[str, int, pa.RecordBatch]
     return table, 1, pa.RecordBatch.from_arrays([seq, pa.array(keys)], names=["_seq", "k"])
 
 
-def consume(items: list[tuple[Any, ...]], workers: int = 2) -> list[Any]:
+def consume(
+    items: list[tuple[Any, ...]], workers: int = 2, hold_bytes: int = 1 << 30
+) -> list[Any]:
     """What the consumer hands on for the readers' ``items``, in order: ``(table, _seq list,
     k list)`` per batch, the state per :class:`Progress`."""
     threads = _Threads(workers)
@@ -131,7 +133,7 @@ def consume(items: list[tuple[Any, ...]], workers: int = 2) -> list[Any]:
         threads.out.put(item)
     out: list[Any] = []
     # chunk_rows 1: a state after every finished piece that follows a row.
-    for item in _consume(threads, SnapshotState(), 1, SnapshotMarks("public.t")):
+    for item in _consume(threads, SnapshotState(), 1, SnapshotMarks("public.t"), hold_bytes):
         if isinstance(item, Progress):
             out.append(item.state)
         else:
@@ -231,3 +233,29 @@ def test_no_state_while_a_table_read_whole_went_on_in_part() -> None:
     assert not any(isinstance(item, dict) for item in out[heap[0] : heap[-1]])
     # The whole table's rows went on as they came, before the keyed piece ended.
     assert [item[2][0] for item in out if isinstance(item, tuple)] == [100, 1, 110]
+
+
+def test_a_piece_past_the_byte_bound_goes_on_as_it_comes_and_holds_back_states() -> None:
+    a = Piece(KEYED, after=None, upto=["10"])
+    b = Piece(KEYED, after=["10"], upto=None)
+    first = rows("public.t", 0, range(11, 15))
+    items = [
+        ("total", 20),
+        ("table", "public.t", 20),
+        ("batch", b, first),
+        # b's second batch passes the bound: b's rows go on from here, as they come.
+        ("batch", b, rows("public.t", 4, range(15, 18))),
+        ("batch", a, rows("public.t", 0, range(1, 11))),
+        ("done", a),
+        ("batch", b, rows("public.t", 7, range(18, 21))),
+        ("done", b),
+        ("planned", "public.t", 2),
+    ]
+    out = consume(items, hold_bytes=first[2].get_total_buffer_size())
+    check_states(out, {"a": (a, range(1, 11)), "b": (b, range(11, 21))})
+    # b's held batch and the one past the bound went on before a's piece ended ...
+    batches = [item for item in out if isinstance(item, tuple)]
+    assert [ks[0] for _t, _s, ks in batches] == [11, 15, 1, 18]
+    # ... so no state came before b ended: a state listing a would not cover b's rows.
+    last_b = max(i for i, item in enumerate(out) if isinstance(item, tuple) and item[2][0] >= 11)
+    assert not any(isinstance(item, dict) for item in out[:last_b])

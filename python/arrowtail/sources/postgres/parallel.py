@@ -52,6 +52,9 @@ log = logging.getLogger("arrowtail.postgres.snapshot")
 #: Reader connections of an initial snapshot (``source.snapshot_workers``); docs/pg-snapshots.md
 #: gives the measurements behind it.
 DEFAULT_WORKERS = 2
+#: Bytes of rows held for unfinished pieces, shared by the readers (the source's
+#: ``memory_budget``).
+DEFAULT_MEMORY_BUDGET = 256 << 20
 #: Pages counted to estimate the rows per heap page of a table without a primary key.
 SAMPLE_PAGES = 16
 #: Longest wait between two snapshot positions while pieces finish (rows permitting).
@@ -266,13 +269,15 @@ def snapshot(
     versions: _core.SchemaVersions | None = None,
     publication: str | None = None,
     resume: dict[str, Any] | None = None,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
 ) -> Iterator[TableBatch | Progress]:
     """Reads ``tables`` as of the exported snapshot ``snapshot_name`` with ``workers`` reader
     connections, yielding batches (rows with ``position`` as ``_pos``) and, after finished
     pieces, a :class:`Progress`. ``resume``: the state of an interrupted snapshot, whose finished
     parts are skipped; with no ``snapshot_name`` a new snapshot is taken and exported here.
     ``wire="native"`` reads the COPY data over arrowtail's own client. With ``publication``, each
-    table's column list and row filter there apply."""
+    table's column list and row filter there apply. ``memory_budget``: bytes of unfinished
+    pieces held at most (see :func:`_consume`)."""
     snapshot_ts_us = time.time_ns() // 1000
     state = SnapshotState(resume)
     with psycopg.connect(dsn, autocommit=False) as conn:
@@ -324,7 +329,8 @@ def snapshot(
             )
             # A resumed snapshot handed on its first row before (docs/debezium.md).
             first = f"{tables[0][0]}.{tables[0][1]}" if tables and resume is None else None
-            yield from _consume(threads, state, chunk_rows, SnapshotMarks(first))
+            hold = max(1, memory_budget // workers)
+            yield from _consume(threads, state, chunk_rows, SnapshotMarks(first), hold)
         finally:
             threads.shut()
         conn.rollback()
@@ -431,7 +437,11 @@ def _page_pieces(
 
 
 def _consume(
-    threads: _Threads, state: SnapshotState, chunk_rows: int, marks: SnapshotMarks
+    threads: _Threads,
+    state: SnapshotState,
+    chunk_rows: int,
+    marks: SnapshotMarks,
+    hold_bytes: int = DEFAULT_MEMORY_BUDGET,
 ) -> Iterator[TableBatch | Progress]:
     """The consumer side: batches with ``_seq`` numbered per table, progress per table and
     overall, and a :class:`Progress` after a finished piece once ``chunk_rows`` rows or
@@ -446,13 +456,16 @@ def _consume(
     piece holds at most ``chunk_rows`` rows, about as many for a heap page range). A keyless
     table read whole (a server without TID range scans) is no such bound piece: its batches go
     on as they come, and no :class:`Progress` is given while it has handed on some but not
-    all of its rows."""
+    all of its rows. Neither is a piece whose rows pass ``hold_bytes`` (very wide rows): what
+    it holds goes on then, and the rest as it comes, under the same rule, so memory stays
+    bounded and only the checkpoints wait for the piece to end."""
     bars: dict[str, TableProgress] = {}
     planned: dict[str, int] = {}
     finished: dict[str, int] = {}
     seqs: dict[str, int] = {}
-    # Batches of running pieces, held until the piece is done (by piece).
+    # Batches of running pieces, held until the piece is done (by piece), and their bytes.
     held: dict[int, list[TableBatch]] = {}
+    held_bytes: dict[int, int] = {}
     # Rows each running whole-table piece has handed on so far.
     streamed: dict[int, int] = {}
     overall: TableProgress | None = None
@@ -501,10 +514,17 @@ def _consume(
             bars[table].advance(batch.num_rows)
             if overall is not None:
                 overall.advance(batch.num_rows)
-            if piece.bounded:
+            size = held_bytes.get(id(piece), 0) + batch.get_total_buffer_size()
+            if piece.bounded and id(piece) not in streamed and size <= hold_bytes:
                 held.setdefault(id(piece), []).append((table, version, batch))
+                held_bytes[id(piece)] = size
             else:
+                # Past the bound (or never bound): what the piece holds goes on first.
                 handed = streamed.get(id(piece), 0)
+                for batch_item in held.pop(id(piece), []):
+                    yield from hand_on(batch_item, handed)
+                    handed += batch_item[2].num_rows
+                held_bytes.pop(id(piece), None)
                 streamed[id(piece)] = handed + batch.num_rows
                 yield from hand_on((table, version, batch), handed)
         elif kind == "done":
@@ -515,6 +535,7 @@ def _consume(
             for batch_item in held.pop(id(piece), []):
                 yield from hand_on(batch_item, handed)
                 handed += batch_item[2].num_rows
+            held_bytes.pop(id(piece), None)
             streamed.pop(id(piece), None)
             finished[table] = finished.get(table, 0) + 1
             state.finish_piece(piece, seqs.get(table, state.seq(table)))

@@ -350,6 +350,7 @@ class PostgresSource:
                     versions=self.schema_versions,
                     publication=self.publication,
                     resume=resume,
+                    memory_budget=self.memory_budget,
                 )
             finally:
                 # The exported snapshot lives until its replication connection runs another
