@@ -390,7 +390,8 @@ pub fn decode_rows(
                         Op::Delete
                     };
                     builder.finish_row(meta(op), false, &unchanged);
-                    if let Some(key) = after.key(data, &table.pk).filter(|_| track) {
+                    // The key is built (an allocation) only for tables whose JSON is tracked.
+                    if let Some(key) = track.then(|| after.key(data, &table.pk)).flatten() {
                         if kind == RowsKind::Write {
                             remember(cache, key, vec![None; ncols], &after);
                         } else {

@@ -31,7 +31,12 @@ fn short(s: Short) -> String {
 
 /// Reads a little-endian length prefix of `n` bytes and then that many bytes.
 pub fn take_len_prefixed<'a>(r: &mut Reader<'a>, n: u8) -> Result<&'a [u8], String> {
-    let len = r.uint_le(usize::from(n)).map_err(short)?;
+    // VARCHAR and CHAR, most values, have 1- or 2-byte prefixes: read them without the loop.
+    let len = match n {
+        1 => u64::from(r.u8().map_err(short)?),
+        2 => u64::from(r.u16_le().map_err(short)?),
+        _ => r.uint_le(usize::from(n)).map_err(short)?,
+    };
     let len = usize::try_from(len).map_err(|_| format!("length {len} too large"))?;
     r.take(len).map_err(short)
 }
