@@ -30,6 +30,7 @@ fn short(s: Short) -> String {
 }
 
 /// Reads a little-endian length prefix of `n` bytes and then that many bytes.
+#[inline]
 pub fn take_len_prefixed<'a>(r: &mut Reader<'a>, n: u8) -> Result<&'a [u8], String> {
     // VARCHAR and CHAR, most values, have 1- or 2-byte prefixes: read them without the loop.
     let len = match n {
@@ -237,6 +238,17 @@ pub enum Step {
         len_bytes: u8,
         charset: Charset,
     },
+    /// TIMESTAMP(fsp) and DATETIME(fsp) in their "2" forms; the fraction is absent when fsp is 0.
+    Timestamp2 {
+        fsp: u8,
+    },
+    DateTime2 {
+        fsp: u8,
+    },
+    /// ENUM of 1 or 2 bytes; its labels stay in the codec.
+    Enum {
+        bytes: u8,
+    },
     /// Any other codec.
     Other,
 }
@@ -270,6 +282,9 @@ impl Step {
                 len_bytes,
                 charset: charset.unwrap_or(Charset::Utf8),
             },
+            Codec::Timestamp2 { fsp } => Step::Timestamp2 { fsp },
+            Codec::DateTime2 { fsp } => Step::DateTime2 { fsp },
+            Codec::Enum { bytes, .. } => Step::Enum { bytes },
             _ => Step::Other,
         }
     }
@@ -303,9 +318,43 @@ pub fn decode_step(
             let bytes = take_len_prefixed(r, len_bytes)?;
             append_text_or_bytes(b, bytes, charset, scratch);
         }
+        (Step::Timestamp2 { fsp }, B::Timestamp(b)) => {
+            let secs = r.u32_be().map_err(short)?;
+            let frac = fraction(r, fsp)?;
+            append_opt(b, temporal::timestamp2(secs, fsp, frac), &mut scratch.stats);
+        }
+        (Step::DateTime2 { fsp }, B::Timestamp(b)) => {
+            let int = r.uint_be(5).map_err(short)?;
+            let frac = fraction(r, fsp)?;
+            append_opt(b, temporal::datetime2(int, fsp, frac), &mut scratch.stats);
+        }
+        (Step::Enum { bytes }, B::Utf8(sb)) => {
+            let Codec::Enum { labels, .. } = codec else {
+                return decode(codec, r, b, scratch);
+            };
+            let idx = match bytes {
+                1 => usize::from(r.u8().map_err(short)?),
+                _ => r.uint_le(usize::from(bytes)).map_err(short)? as usize,
+            };
+            // Index 0 is the empty string MySQL stores for invalid values.
+            match idx.checked_sub(1).and_then(|i| labels.get(i)) {
+                Some(label) => sb.append_value(label),
+                None if idx == 0 => sb.append_value(""),
+                None => sb.append_value(idx.to_string()),
+            }
+        }
         _ => return decode(codec, r, b, scratch),
     }
     Ok(())
+}
+
+/// The big-endian fraction of a "2" temporal value: none to read when `fsp` is 0.
+#[inline]
+fn fraction(r: &mut Reader<'_>, fsp: u8) -> Result<u64, String> {
+    match temporal::fraction_len(fsp) {
+        0 => Ok(0),
+        n => r.uint_be(n).map_err(short),
+    }
 }
 
 fn append_opt<T: arrow_array::types::ArrowPrimitiveType>(
@@ -444,6 +493,34 @@ mod tests {
                 },
                 b"\x02ab".to_vec(),
             ),
+            (Codec::Timestamp2 { fsp: 0 }, vec![0x5F, 0x00, 0x00, 0x01]),
+            (
+                Codec::Timestamp2 { fsp: 3 },
+                vec![0x5F, 0x00, 0x00, 0x01, 0x00, 0x7B],
+            ),
+            (Codec::Timestamp2 { fsp: 0 }, vec![0, 0, 0, 0]),
+            (
+                Codec::DateTime2 { fsp: 6 },
+                vec![0x99, 0xB2, 0x3C, 0x10, 0x00, 0x01, 0xE2, 0x40],
+            ),
+            (
+                Codec::DateTime2 { fsp: 0 },
+                vec![0x99, 0xB2, 0x3C, 0x10, 0x00],
+            ),
+            (
+                Codec::Enum {
+                    bytes: 1,
+                    labels: vec!["a".into(), "b".into()],
+                },
+                vec![2],
+            ),
+            (
+                Codec::Enum {
+                    bytes: 2,
+                    labels: vec!["a".into()],
+                },
+                vec![7, 0],
+            ),
         ];
         let mut stepped = 0;
         for (codec, bytes) in cases {
@@ -479,7 +556,7 @@ mod tests {
             );
             assert_eq!(want.unwrap_err(), got.unwrap_err(), "{codec:?}");
         }
-        assert_eq!(stepped, 13);
+        assert_eq!(stepped, 20);
     }
 
     #[test]
