@@ -3,7 +3,7 @@
 //! semi-sync] + event; payloads of 0xFFFFFF bytes continue in the next packet; `ff` error packet;
 //! `fe` EOF) — MySQL protocol "COM_BINLOG_DUMP" and "Semi-synchronous replication".
 
-use super::event::{EventHeader, HEADER_LEN, MAGIC};
+use super::event::{HEADER_LEN, MAGIC};
 
 /// Longest packet payload; a payload of exactly this size continues in the next packet.
 pub const MAX_PACKET: usize = 0xFF_FFFF;
@@ -31,15 +31,16 @@ pub fn next_file_event(data: &[u8], at: usize) -> Result<Option<&[u8]>, String> 
             rest.len()
         ));
     }
-    let h = EventHeader::parse(rest).map_err(|e| e.to_string())?;
-    let size = h.event_size as usize;
+    // Only the size (offset 9) and, for the message, the type (offset 4) are needed here; the
+    // whole header is parsed once, by the event's handler.
+    let size = u32::from_le_bytes([rest[9], rest[10], rest[11], rest[12]]) as usize;
     if size < HEADER_LEN {
         return Err(format!("event size {size} is smaller than its header"));
     }
     if size > rest.len() {
         return Err(format!(
             "truncated event of type {}: {size} bytes announced, {} present",
-            h.type_code,
+            rest[4],
             rest.len()
         ));
     }

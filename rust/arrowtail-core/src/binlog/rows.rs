@@ -8,7 +8,7 @@
 
 use crate::arrow::{ChangeBuilder, ColumnBuilder, Op, RowMeta};
 use crate::reader::{Reader, Short};
-use crate::types::mysql::value::{self, Scratch};
+use crate::types::mysql::value::{self, Scratch, Step};
 use crate::types::mysql::Codec;
 
 use super::json::{self, JsonValue};
@@ -73,6 +73,8 @@ pub struct ResolvedTable {
     /// `database.table`.
     pub name: String,
     pub codecs: Vec<Codec>,
+    /// The decoding step of each codec, chosen once here rather than per value.
+    pub steps: Vec<Step>,
     /// For each column, its index among the table's JSON columns (PARTIAL_UPDATE bits).
     pub json_index: Vec<Option<usize>>,
     pub json_count: usize,
@@ -95,9 +97,11 @@ impl ResolvedTable {
                 })
             })
             .collect();
+        let steps = codecs.iter().map(Step::of).collect();
         Self {
             name,
             codecs,
+            steps,
             json_index,
             json_count,
             builder,
@@ -200,9 +204,18 @@ fn read_image(
     let e = |s: Short| s.to_string();
     let npresent = present.count();
     let nulls = r.take(npresent.div_ceil(8)).map_err(e)?;
+    // With every column of the table present (binlog_row_image=FULL, the usual case) the null
+    // bit of column i is bit i, and no column is looked up in the present-columns bitmap.
+    let all_present = npresent == table.codecs.len();
     let mut k = 0;
-    for (i, (codec, b)) in table.codecs.iter().zip(builders.iter_mut()).enumerate() {
-        if !present.has(i) {
+    for (i, ((codec, &step), b)) in table
+        .codecs
+        .iter()
+        .zip(&table.steps)
+        .zip(builders.iter_mut())
+        .enumerate()
+    {
+        if !all_present && !present.has(i) {
             b.append_null();
             unchanged.push(i);
             continue;
@@ -219,7 +232,10 @@ fn read_image(
             continue;
         }
         let start = r.pos();
-        if let Codec::Json { len_bytes } = codec {
+        if step != Step::Other {
+            value::decode_step(step, codec, r, b, scratch)
+                .map_err(|d| format!("column {}: {d}", i + 1))?;
+        } else if let Codec::Json { len_bytes } = codec {
             let raw = value::take_len_prefixed(r, *len_bytes)?;
             let is_diff = match (partial, table.json_index[i]) {
                 (Some((bits, _, _)), Some(j)) => bit(bits, j),
@@ -390,7 +406,8 @@ pub fn decode_rows(
                         Op::Delete
                     };
                     builder.finish_row(meta(op), false, &unchanged);
-                    if let Some(key) = after.key(data, &table.pk).filter(|_| track) {
+                    // The key is built (an allocation) only for tables whose JSON is tracked.
+                    if let Some(key) = track.then(|| after.key(data, &table.pk)).flatten() {
                         if kind == RowsKind::Write {
                             remember(cache, key, vec![None; ncols], &after);
                         } else {

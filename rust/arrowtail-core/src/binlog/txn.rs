@@ -156,15 +156,27 @@ impl BinlogDecoder {
             self.discard_txn();
         }
         if !self.txn.open {
-            // The list of touched builders keeps its memory from one transaction to the next
-            // (it is empty while none is open).
-            let mut touched = std::mem::take(&mut self.txn.touched);
-            touched.clear();
-            self.txn = Txn {
-                open: true,
+            // Reset in place rather than replaced by a new value (no drop of the old one per
+            // transaction); the lists keep their memory from one transaction to the next. Every
+            // field is named, so a new one cannot be left out of the reset.
+            let Txn {
+                open,
+                explicit,
+                saw_begin,
+                gtid: open_gtid,
+                seq,
                 touched,
-                ..Txn::default()
-            };
+                carried,
+                taken,
+            } = &mut self.txn;
+            *open = true;
+            *explicit = false;
+            *saw_begin = false;
+            *open_gtid = None;
+            *seq = 0;
+            touched.clear();
+            carried.clear();
+            *taken = false;
         }
         if begin_query {
             self.txn.saw_begin = true;
@@ -248,7 +260,13 @@ impl BinlogDecoder {
                 seq,
             } = g
             {
-                self.maria_state.insert(domain, (server, seq));
+                // The domain is almost always known already: update it without an insert.
+                match self.maria_state.get_mut(&domain) {
+                    Some(state) => *state = (server, seq),
+                    None => {
+                        self.maria_state.insert(domain, (server, seq));
+                    }
+                }
             }
             self.set_last_gtid(g);
         }
