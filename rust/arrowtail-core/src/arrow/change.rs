@@ -175,6 +175,16 @@ pub struct ChangeBuilder {
 impl ChangeBuilder {
     /// Creates a builder for a table schema.
     pub fn new(table: Arc<TableSchema>) -> Result<Self, ArrowError> {
+        Self::with_columns(table, |_, dt| ColumnBuilder::new(dt))
+    }
+
+    /// Creates a builder for a table schema whose user and `_before` columns are made by
+    /// `make(column index, Arrow type)`, which must give a builder of that type (a decoder that
+    /// stores some types its own way, e.g. [`ColumnBuilder::plain`]).
+    pub fn with_columns(
+        table: Arc<TableSchema>,
+        make: impl Fn(usize, &DataType) -> Result<ColumnBuilder, ArrowError>,
+    ) -> Result<Self, ArrowError> {
         let user: Vec<Field> = table
             .columns
             .iter()
@@ -215,11 +225,13 @@ impl ChangeBuilder {
         let schema = Arc::new(Schema::new_with_metadata(fields, metadata));
         let columns = user
             .iter()
-            .map(|f| ColumnBuilder::new(f.data_type()))
+            .enumerate()
+            .map(|(i, f)| make(i, f.data_type()))
             .collect::<Result<Vec<_>, _>>()?;
         let before = user
             .iter()
-            .map(|f| ColumnBuilder::new(f.data_type()))
+            .enumerate()
+            .map(|(i, f)| make(i, f.data_type()))
             .collect::<Result<Vec<_>, _>>()?;
         let offset_columns = (0..columns.len())
             .filter(|&i| columns[i].has_offsets())

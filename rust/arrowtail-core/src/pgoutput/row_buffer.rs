@@ -11,8 +11,8 @@ use arrow_schema::ArrowError;
 use arrow_select::filter::filter_record_batch;
 
 use crate::arrow::change::names;
-use crate::arrow::{ChangeBatch, ChangeBuilder, TableSchema};
-use crate::types::postgres::PgType;
+use crate::arrow::{ChangeBatch, ChangeBuilder, ColumnBuilder, TableSchema};
+use crate::types::postgres::{has_plain_storage, PgType};
 
 /// One relation at one schema version, as announced by a Relation message.
 #[derive(Debug)]
@@ -46,7 +46,14 @@ fn rows(batches: &[RecordBatch]) -> usize {
 impl RowBuffer {
     /// `lsn`: the batches carry each change's `_lsn` and `_last_commit_lsn`.
     pub fn new(rel: Arc<RelVersion>, byte_limit: usize, lsn: bool) -> Result<Self, ArrowError> {
-        let mut b = ChangeBuilder::new(rel.table.clone())?;
+        // Types with plain storage fill plain vectors, the rest Arrow's builders.
+        let mut b = ChangeBuilder::with_columns(rel.table.clone(), |i, dt| {
+            if rel.types.get(i).is_some_and(has_plain_storage) {
+                ColumnBuilder::plain(dt)
+            } else {
+                ColumnBuilder::new(dt)
+            }
+        })?;
         b.set_byte_limit(byte_limit);
         if lsn {
             b.enable_lsn();
