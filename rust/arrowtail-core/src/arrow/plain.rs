@@ -8,7 +8,8 @@
 //! one push and nothing else: most columns hold few nulls, so the validity bitmap is written
 //! only at finish, and only when there is a null. The finished buffers are the vectors
 //! themselves (no copy), and the next batch's vectors start with the capacity the last one
-//! needed, so a steady stream does not grow them again from empty every batch.
+//! needed (unless the owner says otherwise), so a steady stream does not grow them again from
+//! empty every batch.
 //!
 //! Only types whose Arrow arrays need no check of their bytes at finish are stored this way
 //! (fixed-width values, binary strings); `utf8` stays with Arrow's builder, which takes values
@@ -55,6 +56,9 @@ pub struct PlainColumn {
     data_type: DataType,
     /// The values; a null row holds the type's default value (as Arrow's builders store it).
     pub values: PlainValues,
+    /// Whether finish leaves the vectors with the capacity the batch needed (see
+    /// [`keep_capacity`](Self::keep_capacity)).
+    keep: bool,
     /// The null rows as runs `(first row, count)`, ascending: rows without an old image make
     /// long runs of nulls in the `_before` columns, which cost one entry this way.
     nulls: Vec<(usize, usize)>,
@@ -84,8 +88,16 @@ impl PlainColumn {
         Some(Self {
             data_type: data_type.clone(),
             values,
+            keep: true,
             nulls: Vec::new(),
         })
+    }
+
+    /// Whether [`finish`](Self::finish) leaves the vectors with as much capacity as the batch
+    /// needed (the default: a steady stream reuses its size batch after batch) or empty (rows
+    /// that may not come again, such as a held transaction's taken out to bound memory).
+    pub fn keep_capacity(&mut self, keep: bool) {
+        self.keep = keep;
     }
 
     /// Number of values (nulls included).
@@ -193,41 +205,44 @@ impl PlainColumn {
     }
 
     /// Turns the values into an array and leaves the column empty, its vectors sized for as many
-    /// values as this batch held.
+    /// values as this batch held unless told not to keep capacity.
     pub fn finish(&mut self) -> Result<ArrayRef, ArrowError> {
         let len = self.len();
         let nulls = self.take_nulls(len);
+        let keep = self.keep;
         let dt = &self.data_type;
         Ok(match &mut self.values {
             PlainValues::Bool(v) => {
-                let values = BooleanBuffer::from(take(v).as_slice());
+                let values = BooleanBuffer::from(take(v, keep).as_slice());
                 Arc::new(BooleanArray::new(values, nulls))
             }
-            PlainValues::I16(v) => primitive::<Int16Type>(take(v), nulls, dt)?,
+            PlainValues::I16(v) => primitive::<Int16Type>(take(v, keep), nulls, dt)?,
             PlainValues::I32(v) => match dt {
-                DataType::Date32 => primitive::<Date32Type>(take(v), nulls, dt)?,
-                _ => primitive::<Int32Type>(take(v), nulls, dt)?,
+                DataType::Date32 => primitive::<Date32Type>(take(v, keep), nulls, dt)?,
+                _ => primitive::<Int32Type>(take(v, keep), nulls, dt)?,
             },
             PlainValues::I64(v) => match dt {
                 DataType::Timestamp(_, _) => {
-                    primitive::<TimestampMicrosecondType>(take(v), nulls, dt)?
+                    primitive::<TimestampMicrosecondType>(take(v, keep), nulls, dt)?
                 }
-                DataType::Time64(_) => primitive::<Time64MicrosecondType>(take(v), nulls, dt)?,
-                _ => primitive::<Int64Type>(take(v), nulls, dt)?,
+                DataType::Time64(_) => {
+                    primitive::<Time64MicrosecondType>(take(v, keep), nulls, dt)?
+                }
+                _ => primitive::<Int64Type>(take(v, keep), nulls, dt)?,
             },
-            PlainValues::U32(v) => primitive::<UInt32Type>(take(v), nulls, dt)?,
-            PlainValues::F32(v) => primitive::<Float32Type>(take(v), nulls, dt)?,
-            PlainValues::F64(v) => primitive::<Float64Type>(take(v), nulls, dt)?,
-            PlainValues::I128(v) => primitive::<Decimal128Type>(take(v), nulls, dt)?,
+            PlainValues::U32(v) => primitive::<UInt32Type>(take(v, keep), nulls, dt)?,
+            PlainValues::F32(v) => primitive::<Float32Type>(take(v, keep), nulls, dt)?,
+            PlainValues::F64(v) => primitive::<Float64Type>(take(v, keep), nulls, dt)?,
+            PlainValues::I128(v) => primitive::<Decimal128Type>(take(v, keep), nulls, dt)?,
             PlainValues::Fixed16(v) => Arc::new(FixedSizeBinaryArray::try_new(
                 16,
-                Buffer::from_vec(take(v)),
+                Buffer::from_vec(take(v, keep)),
                 nulls,
             )?),
             PlainValues::Bytes { offsets, bytes } => {
-                let o = take(offsets);
+                let o = take(offsets, keep);
                 offsets.push(0);
-                let b = Buffer::from_vec(take(bytes));
+                let b = Buffer::from_vec(take(bytes, keep));
                 Arc::new(BinaryArray::try_new(OffsetBuffer::new(o.into()), b, nulls)?)
             }
         })
@@ -256,9 +271,9 @@ fn push<T>(v: &mut Vec<T>, x: T) -> usize {
     v.len() - 1
 }
 
-/// Takes a vector's values out, leaving an empty one with the same capacity reserved.
-fn take<T>(v: &mut Vec<T>) -> Vec<T> {
-    let cap = v.len();
+/// Takes a vector's values out, leaving an empty one with as much capacity reserved when `keep`.
+fn take<T>(v: &mut Vec<T>, keep: bool) -> Vec<T> {
+    let cap = if keep { v.len() } else { 0 };
     std::mem::replace(v, Vec::with_capacity(cap))
 }
 
@@ -270,4 +285,54 @@ fn primitive<T: ArrowPrimitiveType>(
     Ok(Arc::new(
         PrimitiveArray::<T>::try_new(values.into(), nulls)?.with_data_type(dt.clone()),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{Array, Int64Array};
+
+    fn capacity(p: &PlainColumn) -> usize {
+        match &p.values {
+            PlainValues::I64(v) => v.capacity(),
+            _ => unreachable!("an int64 column"),
+        }
+    }
+
+    #[test]
+    fn finish_keeps_capacity_only_when_asked() {
+        for keep in [true, false] {
+            let mut p = PlainColumn::new(&DataType::Int64).unwrap();
+            p.keep_capacity(keep);
+            if let PlainValues::I64(v) = &mut p.values {
+                v.extend(0..1000);
+            }
+            p.append_nulls(24);
+            let a = p.finish().unwrap();
+            let a = a.as_any().downcast_ref::<Int64Array>().unwrap();
+            assert_eq!((a.len(), a.null_count(), a.value(999)), (1024, 24, 999));
+            assert!(p.is_empty());
+            assert_eq!(capacity(&p) >= 1024, keep, "keep {keep}");
+            assert_eq!(capacity(&p) == 0, !keep, "keep {keep}");
+        }
+    }
+
+    #[test]
+    fn null_runs_become_one_bitmap() {
+        let mut p = PlainColumn::new(&DataType::Binary).unwrap();
+        p.append_nulls(3);
+        p.push_bytes(b"ab").unwrap();
+        p.append_null();
+        p.append_nulls(2);
+        p.push_bytes(b"").unwrap();
+        p.append_null();
+        assert_eq!((p.len(), p.offset_use()), (9, 2));
+        let a = p.finish().unwrap();
+        let valid: Vec<bool> = (0..a.len()).map(|i| a.is_valid(i)).collect();
+        assert_eq!(
+            valid,
+            [false, false, false, true, false, false, false, true, false]
+        );
+        assert!(PlainColumn::new(&DataType::Utf8).is_none());
+    }
 }
