@@ -24,7 +24,7 @@ use arrow_array::{
     ArrayRef, RecordBatch, StringArray, StructArray, TimestampMicrosecondArray, UInt32Array,
     UInt64Array,
 };
-use arrow_buffer::NullBufferBuilder;
+use arrow_buffer::{Buffer, NullBufferBuilder, OffsetBuffer};
 use arrow_schema::{ArrowError, DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 
 use super::column::ColumnBuilder;
@@ -68,6 +68,11 @@ pub enum Op {
 }
 
 impl Op {
+    /// The `_op` letter as its one byte.
+    pub fn letter(self) -> u8 {
+        self.as_str().as_bytes()[0]
+    }
+
     /// The `_op` letter.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -159,12 +164,17 @@ pub struct ChangeBuilder {
     /// column on every row.
     before_gap: usize,
     before_valid: NullBufferBuilder,
-    op: StringBuilder,
+    /// The `_op` letter of every row of the current segment (one byte each), made a string
+    /// array at finish.
+    ops: Vec<u8>,
     pos: Vec<u64>,
     seq: Vec<u32>,
     xid: Vec<u64>,
     commit_ts: Vec<i64>,
     unchanged: ListBuilder<StringBuilder>,
+    /// Rows whose null `_unchanged` is not yet in `unchanged` (appended in bulk, like
+    /// `before_gap`).
+    unchanged_gap: usize,
     /// Rows finished before a partial row had to be cut off.
     done: Vec<RecordBatch>,
     /// `_lsn` and `_last_commit_lsn` of every row, when enabled, and the values of the next row.
@@ -175,6 +185,16 @@ pub struct ChangeBuilder {
 impl ChangeBuilder {
     /// Creates a builder for a table schema.
     pub fn new(table: Arc<TableSchema>) -> Result<Self, ArrowError> {
+        Self::with_columns(table, |_, dt| ColumnBuilder::new(dt))
+    }
+
+    /// Creates a builder for a table schema whose user and `_before` columns are made by
+    /// `make(column index, Arrow type)`, which must give a builder of that type (a decoder that
+    /// stores some types its own way, e.g. [`ColumnBuilder::plain`]).
+    pub fn with_columns(
+        table: Arc<TableSchema>,
+        make: impl Fn(usize, &DataType) -> Result<ColumnBuilder, ArrowError>,
+    ) -> Result<Self, ArrowError> {
         let user: Vec<Field> = table
             .columns
             .iter()
@@ -215,11 +235,13 @@ impl ChangeBuilder {
         let schema = Arc::new(Schema::new_with_metadata(fields, metadata));
         let columns = user
             .iter()
-            .map(|f| ColumnBuilder::new(f.data_type()))
+            .enumerate()
+            .map(|(i, f)| make(i, f.data_type()))
             .collect::<Result<Vec<_>, _>>()?;
         let before = user
             .iter()
-            .map(|f| ColumnBuilder::new(f.data_type()))
+            .enumerate()
+            .map(|(i, f)| make(i, f.data_type()))
             .collect::<Result<Vec<_>, _>>()?;
         let offset_columns = (0..columns.len())
             .filter(|&i| columns[i].has_offsets())
@@ -237,12 +259,13 @@ impl ChangeBuilder {
             before,
             before_gap: 0,
             before_valid: NullBufferBuilder::new(0),
-            op: StringBuilder::new(),
+            ops: Vec::new(),
             pos: Vec::new(),
             seq: Vec::new(),
             xid: Vec::new(),
             commit_ts: Vec::new(),
             unchanged: ListBuilder::new(StringBuilder::new()),
+            unchanged_gap: 0,
             done: Vec::new(),
             lsns: None,
             next_lsn: (0, 0),
@@ -359,7 +382,7 @@ impl ChangeBuilder {
             self.before_gap += 1;
             self.before_valid.append_null();
         }
-        self.op.append_value(meta.op.as_str());
+        self.ops.push(meta.op.letter());
         self.pos.push(meta.pos);
         self.seq.push(meta.seq);
         self.xid.push(meta.xid);
@@ -369,8 +392,10 @@ impl ChangeBuilder {
             last.push(self.next_lsn.1);
         }
         if unchanged.is_empty() {
-            self.unchanged.append_null();
+            self.unchanged_gap += 1;
         } else {
+            self.unchanged
+                .append_nulls(std::mem::take(&mut self.unchanged_gap));
             for &i in unchanged {
                 self.unchanged
                     .values()
@@ -394,7 +419,7 @@ impl ChangeBuilder {
                 .iter()
                 .any(|&i| cols[i].offset_use() >= limit)
         };
-        self.op.values_slice().len() >= limit
+        self.ops.len() >= limit
             || over(&self.columns)
             || (has_before && over(&self.before))
             || (has_unchanged && {
@@ -545,8 +570,11 @@ impl ChangeBuilder {
             self.before_valid
                 .finish()
                 .map(|n| if n.len() > keep { n.slice(0, keep) } else { n });
-        let op = cut(Arc::new(self.op.finish()));
+        let op = op_array(&mut self.ops);
+        self.unchanged
+            .append_nulls(std::mem::take(&mut self.unchanged_gap));
         let unchanged = cut(Arc::new(self.unchanged.finish()));
+        let op = cut(op?);
         let columns = columns
             .into_iter()
             .map(|c| c.map(cut))
@@ -571,6 +599,19 @@ impl ChangeBuilder {
             unchanged,
         }))
     }
+}
+
+/// The `_op` column of a segment from its letters (one byte a row); leaves `ops` empty, with the
+/// capacity it had.
+fn op_array(ops: &mut Vec<u8>) -> Result<ArrayRef, ArrowError> {
+    let n = ops.len();
+    let letters = std::mem::replace(ops, Vec::with_capacity(n));
+    let offsets = OffsetBuffer::from_lengths(std::iter::repeat_n(1, n));
+    Ok(Arc::new(StringArray::try_new(
+        offsets,
+        Buffer::from_vec(letters),
+        None,
+    )?))
 }
 
 /// A finished change batch with the table it belongs to.

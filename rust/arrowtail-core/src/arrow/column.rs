@@ -18,6 +18,8 @@ use arrow_array::{ArrayRef, ListArray};
 use arrow_buffer::{NullBufferBuilder, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{ArrowError, DataType, Field, FieldRef, IntervalUnit, TimeUnit};
 
+use super::plain::PlainColumn;
+
 /// A builder for one user column, one variant per Arrow type of the type mapping in docs/design.md.
 #[derive(Debug)]
 pub enum ColumnBuilder {
@@ -43,6 +45,9 @@ pub enum ColumnBuilder {
     Duration(DurationMicrosecondBuilder),
     Interval(IntervalMonthDayNanoBuilder),
     List(Box<ListColumnBuilder>),
+    /// Values in plain vectors, made an array at finish (see [`super::plain`]); created only by
+    /// decoders that ask for it ([`ColumnBuilder::plain`]).
+    Plain(PlainColumn),
 }
 
 /// A `list<element>` builder: offsets and validity here, values in a nested [`ColumnBuilder`].
@@ -133,6 +138,15 @@ impl ColumnBuilder {
         })
     }
 
+    /// A plain-vector column for `data_type` when the type has one (fixed-width types and
+    /// binary; see [`super::plain`]), otherwise Arrow's builder as [`new`](Self::new) makes it.
+    pub fn plain(data_type: &DataType) -> Result<Self, ArrowError> {
+        match PlainColumn::new(data_type) {
+            Some(p) => Ok(Self::Plain(p)),
+            None => Self::new(data_type),
+        }
+    }
+
     /// The list type arrowtail uses for arrays and sets: `list<item: element, nullable>`.
     pub fn list_type(element: DataType) -> DataType {
         DataType::List(Arc::new(Field::new("item", element, true)))
@@ -165,6 +179,7 @@ impl ColumnBuilder {
                 // Cannot fail: a null list adds no elements, so the offset does not grow.
                 let _ = l.append(false);
             }
+            Self::Plain(p) => p.append_null(),
         }
     }
 
@@ -197,6 +212,7 @@ impl ColumnBuilder {
                     let _ = l.append(false);
                 }
             }
+            Self::Plain(p) => p.append_nulls(n),
         }
     }
 
@@ -225,6 +241,7 @@ impl ColumnBuilder {
             Self::Duration(b) => b.len(),
             Self::Interval(b) => b.len(),
             Self::List(l) => l.len(),
+            Self::Plain(p) => p.len(),
         }
     }
 
@@ -237,6 +254,7 @@ impl ColumnBuilder {
             Self::Utf8(b) => b.values_slice().len(),
             Self::Binary(b) => b.values_slice().len(),
             Self::List(l) => l.values.len().max(l.values.offset_use()),
+            Self::Plain(p) => p.offset_use(),
             // Listed one by one, so that a new variant with offsets cannot slip through.
             Self::Boolean(_)
             | Self::Int8(_)
@@ -261,7 +279,11 @@ impl ColumnBuilder {
 
     /// True for the types whose arrays have offsets (strings, binaries, lists).
     pub fn has_offsets(&self) -> bool {
-        matches!(self, Self::Utf8(_) | Self::Binary(_) | Self::List(_))
+        match self {
+            Self::Utf8(_) | Self::Binary(_) | Self::List(_) => true,
+            Self::Plain(p) => p.has_offsets(),
+            _ => false,
+        }
     }
 
     /// True when no value was appended since the last finish.
@@ -294,6 +316,7 @@ impl ColumnBuilder {
             Self::Duration(b) => ArrayBuilder::finish(b),
             Self::Interval(b) => ArrayBuilder::finish(b),
             Self::List(l) => l.finish()?,
+            Self::Plain(p) => p.finish()?,
         })
     }
 }

@@ -41,12 +41,12 @@ fn buffer_for<'s>(
     key: Key,
     rel: &std::sync::Arc<RelVersion>,
     lsn: u64,
-    (byte_limit, row_lsn): (usize, bool),
+    (byte_limit, row_lsn, steady): (usize, bool, bool),
 ) -> Result<&'s mut RowBuffer> {
     match buffers.entry(key) {
         Entry::Occupied(e) => Ok(e.into_mut()),
         Entry::Vacant(e) => {
-            let buf = RowBuffer::new(rel.clone(), byte_limit, row_lsn)
+            let buf = RowBuffer::new(rel.clone(), byte_limit, row_lsn, steady)
                 .map_err(|err| arrow_err(rel.table.table.clone(), lsn, err))?;
             Ok(e.insert(buf))
         }
@@ -73,7 +73,7 @@ fn target<'d>(
 ) -> Result<(&'d mut RowBuffer, RowMeta, Option<u32>)> {
     Ok(match dest {
         Dest::Main { xid, pos, ts, seq } => (
-            buffer_for(d.main, key, rel, lsn, (d.byte_limit, d.row_lsn))?,
+            buffer_for(d.main, key, rel, lsn, (d.byte_limit, d.row_lsn, true))?,
             RowMeta {
                 op,
                 pos,
@@ -86,7 +86,13 @@ fn target<'d>(
         Dest::Held { top, sub, seq } => {
             let h = d.held.entry(top).or_default();
             (
-                buffer_for(&mut h.buffers, key, rel, lsn, (d.byte_limit, d.row_lsn))?,
+                buffer_for(
+                    &mut h.buffers,
+                    key,
+                    rel,
+                    lsn,
+                    (d.byte_limit, d.row_lsn, false),
+                )?,
                 RowMeta {
                     op,
                     pos: 0,

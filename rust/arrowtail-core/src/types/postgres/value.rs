@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use crate::arrow::ColumnBuilder;
+use crate::arrow::{ColumnBuilder, PlainColumn, PlainValues};
 use crate::reader::Reader;
 
 use super::numeric::{self, Decimal};
@@ -204,6 +204,9 @@ macro_rules! builder {
 /// created for `ty.data_type()`.
 pub fn append(b: &mut ColumnBuilder, ty: &PgType, format: Format, data: &[u8]) -> R<Appended> {
     use Format::{Binary, Text};
+    if let ColumnBuilder::Plain(p) = b {
+        return append_plain(p, ty, format, data);
+    }
     let mut r = Reader::new(data);
     let short = |e: crate::reader::Short| e.to_string();
     match (ty, format) {
@@ -324,6 +327,111 @@ pub fn append(b: &mut ColumnBuilder, ty: &PgType, format: Format, data: &[u8]) -
             ))
         }
         (PgType::Array(elem), _) => return append_array(b, elem, format, data),
+    }
+    Ok(Appended::Value)
+}
+
+macro_rules! plain {
+    ($p:expr, $variant:ident) => {
+        match &mut $p.values {
+            PlainValues::$variant(v) => v,
+            _ => return Err(concat!("plain column is not ", stringify!($variant)).into()),
+        }
+    };
+}
+
+/// Whether a column of `ty` is stored in a [`PlainColumn`] by [`append`] (the types of
+/// [`PlainColumn::new`] that [`append_plain`] parses).
+pub fn has_plain_storage(ty: &PgType) -> bool {
+    matches!(
+        ty,
+        PgType::Bool
+            | PgType::Int2
+            | PgType::Int4
+            | PgType::Int8
+            | PgType::Oid
+            | PgType::Float4
+            | PgType::Float8
+            | PgType::Decimal { .. }
+            | PgType::Bytea
+            | PgType::Uuid
+            | PgType::Date
+            | PgType::Timestamp
+            | PgType::TimestampTz
+            | PgType::Time
+    )
+}
+
+/// [`append`] into a plain column: the same parsers and the same errors, the value pushed onto
+/// the column's vector.
+fn append_plain(p: &mut PlainColumn, ty: &PgType, format: Format, data: &[u8]) -> R<Appended> {
+    use Format::{Binary, Text};
+    match (ty, format) {
+        (PgType::Bool, Text) => plain!(p, Bool).push(match data {
+            b"t" => true,
+            b"f" => false,
+            _ => return Err(format!("bad bool {:?}", String::from_utf8_lossy(data))),
+        }),
+        (PgType::Bool, Binary) => plain!(p, Bool).push(fixed::<1>(data)?[0] != 0),
+        (PgType::Int2, Text) => plain!(p, I16).push(int_text(data, true)?),
+        (PgType::Int2, Binary) => plain!(p, I16).push(i16::from_be_bytes(fixed(data)?)),
+        (PgType::Int4, Text) => plain!(p, I32).push(int_text(data, true)?),
+        (PgType::Int4, Binary) => plain!(p, I32).push(i32::from_be_bytes(fixed(data)?)),
+        (PgType::Int8, Text) => plain!(p, I64).push(int_text(data, true)?),
+        (PgType::Int8, Binary) => plain!(p, I64).push(i64::from_be_bytes(fixed(data)?)),
+        (PgType::Oid, Text) => plain!(p, U32).push(int_text(data, false)?),
+        (PgType::Oid, Binary) => plain!(p, U32).push(u32::from_be_bytes(fixed(data)?)),
+        (PgType::Float4, Text) => plain!(p, F32).push(float_text(
+            utf8(data)?,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+        )?),
+        (PgType::Float4, Binary) => plain!(p, F32).push(f32::from_be_bytes(fixed(data)?)),
+        (PgType::Float8, Text) => plain!(p, F64).push(float_text(
+            utf8(data)?,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+        )?),
+        (PgType::Float8, Binary) => plain!(p, F64).push(f64::from_be_bytes(fixed(data)?)),
+        (PgType::Decimal { scale, .. }, _) => {
+            let d = match format {
+                Text => numeric::text_to_decimal(utf8(data)?, *scale)?,
+                Binary => numeric::binary_to_decimal(data, *scale)?,
+            };
+            match d {
+                Decimal::Value(v) => plain!(p, I128).push(v),
+                Decimal::Special => {
+                    p.append_null();
+                    return Ok(Appended::SpecialNumeric);
+                }
+            }
+        }
+        (PgType::Bytea, Text) => p.push_bytes(&bytea_text(data)?)?,
+        (PgType::Bytea, Binary) => p.push_bytes(data)?,
+        (PgType::Uuid, Text) => plain!(p, Fixed16).extend_from_slice(&uuid_text(data)?),
+        (PgType::Uuid, Binary) => plain!(p, Fixed16).extend_from_slice(&fixed::<16>(data)?),
+        (PgType::Date, Text) => plain!(p, I32).push(match datetime::iso_date_only(data) {
+            Some(d) => d,
+            None => datetime::date_text(utf8(data)?)?,
+        }),
+        (PgType::Date, Binary) => {
+            plain!(p, I32).push(datetime::date_binary(i32::from_be_bytes(fixed(data)?)))
+        }
+        (PgType::Timestamp | PgType::TimestampTz, Text) => {
+            let tz = matches!(ty, PgType::TimestampTz);
+            plain!(p, I64).push(match datetime::iso_timestamp(data, tz) {
+                Some(us) => us,
+                None => datetime::timestamp_text(utf8(data)?, tz)?,
+            })
+        }
+        (PgType::Timestamp | PgType::TimestampTz, Binary) => plain!(p, I64).push(
+            datetime::timestamp_binary(i64::from_be_bytes(fixed(data)?))?,
+        ),
+        (PgType::Time, Text) => plain!(p, I64).push(datetime::time_text(utf8(data)?)?),
+        (PgType::Time, Binary) => plain!(p, I64).push(i64::from_be_bytes(fixed(data)?)),
+        _ => return Err(format!("no plain storage for {ty:?}")),
     }
     Ok(Appended::Value)
 }
@@ -457,6 +565,128 @@ mod tests {
         );
         assert_eq!(a, Appended::SpecialNumeric);
         assert!(arr.is_null(0));
+    }
+
+    /// Every type with plain storage, a value of it in text and in binary form, and a second
+    /// value in text form.
+    fn plain_cases() -> Vec<(PgType, &'static str, Vec<u8>, &'static str)> {
+        let dec = PgType::Decimal {
+            precision: 10,
+            scale: 2,
+        };
+        vec![
+            (PgType::Bool, "t", vec![1], "f"),
+            (PgType::Int2, "-2", (-2i16).to_be_bytes().to_vec(), "7"),
+            (PgType::Int4, "40000", 40000i32.to_be_bytes().to_vec(), "-1"),
+            (PgType::Int8, "-5", (-5i64).to_be_bytes().to_vec(), "9"),
+            (
+                PgType::Oid,
+                "42",
+                42u32.to_be_bytes().to_vec(),
+                "4294967295",
+            ),
+            (PgType::Float4, "1.5", 1.5f32.to_be_bytes().to_vec(), "NaN"),
+            (
+                PgType::Float8,
+                "0.1",
+                0.1f64.to_be_bytes().to_vec(),
+                "-Infinity",
+            ),
+            (dec, "12.34", numeric::encode(0, 0, 2, &[12, 3400]), "NaN"),
+            (PgType::Bytea, "\\x00ff", vec![0, 255], "\\x"),
+            (
+                PgType::Uuid,
+                "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+                vec![
+                    0xa0, 0xee, 0xbc, 0x99, 0x9c, 0x0b, 0x4e, 0xf8, 0xbb, 0x6d, 0x6b, 0xb9, 0xbd,
+                    0x38, 0x0a, 0x11,
+                ],
+                "00000000-0000-0000-0000-000000000001",
+            ),
+            (
+                PgType::Date,
+                "2000-01-02",
+                1i32.to_be_bytes().to_vec(),
+                "infinity",
+            ),
+            (
+                PgType::TimestampTz,
+                "2000-01-01 00:00:00.000001+00",
+                1i64.to_be_bytes().to_vec(),
+                "1999-12-31 23:59:59+00",
+            ),
+            (
+                PgType::Timestamp,
+                "infinity",
+                i64::MAX.to_be_bytes().to_vec(),
+                "2024-02-29 12:00:00",
+            ),
+            (
+                PgType::Time,
+                "00:00:01",
+                1_000_000i64.to_be_bytes().to_vec(),
+                "23:59:59.5",
+            ),
+        ]
+    }
+
+    #[test]
+    fn plain_columns_equal_arrow_builders() {
+        for (ty, text, binary, other) in plain_cases() {
+            assert!(has_plain_storage(&ty), "{ty:?}");
+            let dt = ty.data_type();
+            let mut arrow = ColumnBuilder::new(&dt).unwrap();
+            let mut plain = ColumnBuilder::plain(&dt).unwrap();
+            assert!(matches!(plain, ColumnBuilder::Plain(_)), "{ty:?}");
+            // Two batches from the same builders: the second starts from the reused vectors.
+            for round in 0..2 {
+                for b in [&mut arrow, &mut plain] {
+                    if round == 1 {
+                        b.append_nulls(2);
+                    }
+                    append(b, &ty, Format::Text, text.as_bytes()).unwrap();
+                    b.append_null();
+                    append(b, &ty, Format::Binary, &binary).unwrap();
+                    b.append_nulls(3);
+                    let a = append(b, &ty, Format::Text, other.as_bytes()).unwrap();
+                    // A NaN numeric is a null that the caller counts.
+                    let special = matches!(ty, PgType::Decimal { .. }) && other == "NaN";
+                    assert_eq!(a == Appended::SpecialNumeric, special, "{ty:?}");
+                    if ty != PgType::Bytea {
+                        // A failed value appends nothing.
+                        assert!(append(b, &ty, Format::Binary, &[1, 2, 3]).is_err());
+                    }
+                    b.append_null();
+                }
+                assert_eq!(plain.len(), arrow.len(), "{ty:?}");
+                assert_eq!(plain.offset_use(), arrow.offset_use(), "{ty:?}");
+                assert_eq!(plain.has_offsets(), arrow.has_offsets(), "{ty:?}");
+                let (want, got) = (arrow.finish().unwrap(), plain.finish().unwrap());
+                assert_eq!(got.data_type(), want.data_type(), "{ty:?}");
+                assert_eq!(got.to_data(), want.to_data(), "{ty:?} round {round}");
+                assert_eq!(got.logical_nulls(), want.logical_nulls(), "{ty:?}");
+                assert!(plain.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn plain_errors_are_the_builders_errors() {
+        for (ty, ..) in plain_cases() {
+            let dt = ty.data_type();
+            let mut arrow = ColumnBuilder::new(&dt).unwrap();
+            let mut plain = ColumnBuilder::plain(&dt).unwrap();
+            for (format, bad) in [
+                (Format::Text, &b"\xff\xfe not a value"[..]),
+                (Format::Binary, &[9u8; 3][..]),
+                (Format::Binary, &[9u8; 17][..]),
+            ] {
+                let want = append(&mut arrow, &ty, format, bad);
+                let got = append(&mut plain, &ty, format, bad);
+                assert_eq!(got, want, "{ty:?} {format:?} {bad:?}");
+            }
+            assert_eq!(plain.len(), arrow.len(), "{ty:?}");
+        }
     }
 
     #[test]
