@@ -86,6 +86,19 @@ def snapshot_ops(changes: list[Any], op: str = "r") -> Counter[str]:
     return Counter(t for t, _v, b in changes for o in b.column("_op").to_pylist() if o == op)
 
 
+def _two_readers(dsn: str, *, chunk_rows: int, **options: Any) -> PostgresSource:
+    """A source of ``PUB`` on the slot ``parallel`` whose initial snapshot runs two readers."""
+    return PostgresSource(
+        dsn,
+        slot="parallel",
+        publication=PUB,
+        snapshot="initial",
+        snapshot_chunk_rows=chunk_rows,
+        snapshot_workers=2,
+        **options,
+    )
+
+
 @pytest.mark.parametrize(("workers", "wire"), [(1, "libpq"), (3, "native")])
 def test_workers_read_exactly_the_source_rows(
     postgres: Any,
@@ -295,14 +308,7 @@ def test_stop_in_the_middle_then_resume_ends_equal_to_the_source(
     dsn = postgres.dsn_for(postgres.app_user, postgres.app_password, DB)
 
     def source() -> PostgresSource:
-        return PostgresSource(
-            dsn,
-            slot="parallel",
-            publication=PUB,
-            snapshot="initial",
-            snapshot_chunk_rows=200,
-            snapshot_workers=2,
-        )
+        return _two_readers(dsn, chunk_rows=200)
 
     first = Pipeline(source(), ParquetSink(tmp_path), idle_exit=0.5)
 
@@ -389,15 +395,7 @@ def test_rows_of_a_piece_still_being_read_are_not_stored_before_it_ends(
     dsn = postgres.dsn_for(postgres.app_user, postgres.app_password, DB)
 
     def source() -> PostgresSource:
-        return PostgresSource(
-            dsn,
-            slot="parallel",
-            publication=PUB,
-            snapshot="initial",
-            snapshot_chunk_rows=500,
-            snapshot_workers=2,
-            wire="libpq",
-        )
+        return _two_readers(dsn, chunk_rows=500, wire="libpq")
 
     def pairs_ranges(position: Any) -> list[Any]:
         tables = (position or {}).get("snapshot_progress", {}).get("tables", {})

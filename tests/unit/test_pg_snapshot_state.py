@@ -122,9 +122,7 @@ def rows(table: str, first: int, keys: range) -> tuple[str, int, pa.RecordBatch]
     return table, 1, pa.RecordBatch.from_arrays([seq, pa.array(keys)], names=["_seq", "k"])
 
 
-def consume(
-    items: list[tuple[Any, ...]], workers: int = 2, hold_bytes: int = 1 << 30
-) -> list[Any]:
+def consume(items: list[tuple[Any, ...]], workers: int = 2, hold_bytes: int = 1 << 30) -> list[Any]:
     """What the consumer hands on for the readers' ``items``, in order: ``(table, _seq list,
     k list)`` per batch, the state per :class:`Progress`."""
     threads = _Threads(workers)
