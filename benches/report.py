@@ -203,7 +203,8 @@ def dump(
             for c in comparisons
         ],
     }
-    path.write_text(json.dumps(data, indent=1) + "\n")
+    # Compact: the latency parts keep every sample (hundreds of thousands of numbers).
+    path.write_text(json.dumps(data, separators=(",", ":")) + "\n")
 
 
 def charts(comparisons: list[Comparison], out_dir: Path) -> list[Path]:
