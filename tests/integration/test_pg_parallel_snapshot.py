@@ -28,6 +28,14 @@ from tests.support.replay import assert_tables_equal, parquet_changes, replay
 
 DB = "parallel_pg"
 PUB = "parallel"
+#: Rows of each table the snapshot reads.
+SNAPSHOT_ROWS = {
+    "public.pairs": 3000,
+    "public.ids": 1500,
+    "public.loose": 4000,
+    "public.small_a": 40,
+    "public.small_b": 30,
+}
 
 SCHEMA = """
 CREATE TABLE pairs (n int, s text, v numeric(10,2), t timestamptz, b bytea, PRIMARY KEY (s, n));
@@ -148,13 +156,7 @@ def test_workers_read_exactly_the_source_rows(
 
     changes = parquet_changes(tmp_path)
     counts = snapshot_ops(changes)
-    assert counts == {
-        "public.pairs": 3000,
-        "public.ids": 1500,
-        "public.loose": 4000,
-        "public.small_a": 40,
-        "public.small_b": 30,
-    }
+    assert counts == SNAPSHOT_ROWS
     for table, n in counts.items():
         seqs = sorted(s for t, _v, b in changes if t == table for s in b.column("_seq").to_pylist())
         assert seqs == list(range(n)), f"{table}: each row once, numbered across pieces"
@@ -208,13 +210,7 @@ def test_changes_during_the_snapshot_arrive_once_after_it(
         conn.execute("SELECT pg_drop_replication_slot('parallel')")
 
     changes = parquet_changes(tmp_path)
-    assert snapshot_ops(changes) == {
-        "public.pairs": 3000,
-        "public.ids": 1500,
-        "public.loose": 4000,
-        "public.small_a": 40,
-        "public.small_b": 30,
-    }
+    assert snapshot_ops(changes) == SNAPSHOT_ROWS
     assert snapshot_ops(changes, "u") == {"public.pairs": 300, "public.ids": 100}
     assert snapshot_ops(changes, "d") == {"public.pairs": 300, "public.small_a": 10}
     assert snapshot_ops(changes, "c") == {"public.pairs": 200, "public.loose": 50}
@@ -444,13 +440,7 @@ def test_rows_of_a_piece_still_being_read_are_not_stored_before_it_ends(
 
     changes = parquet_changes(tmp_path)
     counts = snapshot_ops(changes)
-    assert counts == {
-        "public.pairs": 3000,
-        "public.ids": 1500,
-        "public.loose": 4000,
-        "public.small_a": 40,
-        "public.small_b": 30,
-    }
+    assert counts == SNAPSHOT_ROWS
     pairs = Counter(
         (r["s"], r["n"]) for t, _v, b in changes if t == "public.pairs" for r in b.to_pylist()
     )
