@@ -191,6 +191,99 @@ fn other_binary(data: &[u8]) -> R<&str> {
     utf8(data)
 }
 
+/// The values of the types a column keeps either in an Arrow builder or in a plain vector
+/// ([`has_plain_storage`]): one parse per type and form, whichever store takes the result.
+fn bool_value(format: Format, data: &[u8]) -> R<bool> {
+    match format {
+        Format::Text => match data {
+            b"t" => Ok(true),
+            b"f" => Ok(false),
+            _ => Err(format!("bad bool {:?}", String::from_utf8_lossy(data))),
+        },
+        Format::Binary => Ok(fixed::<1>(data)?[0] != 0),
+    }
+}
+
+#[inline]
+fn int_value<T: TryFrom<i128>, const N: usize>(
+    format: Format,
+    data: &[u8],
+    signed: bool,
+    from_be: fn([u8; N]) -> T,
+) -> R<T> {
+    match format {
+        Format::Text => int_text(data, signed),
+        Format::Binary => Ok(from_be(fixed(data)?)),
+    }
+}
+
+/// A float type's infinities and NaN, as the text form spells them.
+const F32_SPECIAL: [f32; 3] = [f32::INFINITY, f32::NEG_INFINITY, f32::NAN];
+const F64_SPECIAL: [f64; 3] = [f64::INFINITY, f64::NEG_INFINITY, f64::NAN];
+
+#[inline]
+fn float_value<T: std::str::FromStr, const N: usize>(
+    format: Format,
+    data: &[u8],
+    [inf, ninf, nan]: [T; 3],
+    from_be: fn([u8; N]) -> T,
+) -> R<T> {
+    match format {
+        Format::Text => float_text(utf8(data)?, inf, ninf, nan),
+        Format::Binary => Ok(from_be(fixed(data)?)),
+    }
+}
+
+fn decimal_value(format: Format, data: &[u8], scale: i8) -> R<Decimal> {
+    match format {
+        Format::Text => numeric::text_to_decimal(utf8(data)?, scale),
+        Format::Binary => numeric::binary_to_decimal(data, scale),
+    }
+}
+
+fn bytea_value(format: Format, data: &[u8]) -> R<Cow<'_, [u8]>> {
+    match format {
+        Format::Text => Ok(Cow::Owned(bytea_text(data)?)),
+        Format::Binary => Ok(Cow::Borrowed(data)),
+    }
+}
+
+fn uuid_value(format: Format, data: &[u8]) -> R<[u8; 16]> {
+    match format {
+        Format::Text => uuid_text(data),
+        Format::Binary => fixed::<16>(data),
+    }
+}
+
+// The canonical date and timestamp forms are ASCII: their fast paths read the bytes without a
+// UTF-8 pass; anything else is checked and parsed in full.
+fn date_value(format: Format, data: &[u8]) -> R<i32> {
+    match format {
+        Format::Text => match datetime::iso_date_only(data) {
+            Some(d) => Ok(d),
+            None => datetime::date_text(utf8(data)?),
+        },
+        Format::Binary => Ok(datetime::date_binary(i32::from_be_bytes(fixed(data)?))),
+    }
+}
+
+fn timestamp_value(format: Format, data: &[u8], tz: bool) -> R<i64> {
+    match format {
+        Format::Text => match datetime::iso_timestamp(data, tz) {
+            Some(us) => Ok(us),
+            None => datetime::timestamp_text(utf8(data)?, tz),
+        },
+        Format::Binary => datetime::timestamp_binary(i64::from_be_bytes(fixed(data)?)),
+    }
+}
+
+fn time_value(format: Format, data: &[u8]) -> R<i64> {
+    match format {
+        Format::Text => datetime::time_text(utf8(data)?),
+        Format::Binary => Ok(i64::from_be_bytes(fixed(data)?)),
+    }
+}
+
 macro_rules! builder {
     ($b:expr, $variant:ident) => {
         match $b {
@@ -210,43 +303,33 @@ pub fn append(b: &mut ColumnBuilder, ty: &PgType, format: Format, data: &[u8]) -
     let mut r = Reader::new(data);
     let short = |e: crate::reader::Short| e.to_string();
     match (ty, format) {
-        (PgType::Bool, Text) => builder!(b, Boolean).append_value(match data {
-            b"t" => true,
-            b"f" => false,
-            _ => return Err(format!("bad bool {:?}", String::from_utf8_lossy(data))),
-        }),
-        (PgType::Bool, Binary) => builder!(b, Boolean).append_value(fixed::<1>(data)?[0] != 0),
-        (PgType::Int2, Text) => builder!(b, Int16).append_value(int_text(data, true)?),
-        (PgType::Int2, Binary) => builder!(b, Int16).append_value(i16::from_be_bytes(fixed(data)?)),
-        (PgType::Int4, Text) => builder!(b, Int32).append_value(int_text(data, true)?),
-        (PgType::Int4, Binary) => builder!(b, Int32).append_value(i32::from_be_bytes(fixed(data)?)),
-        (PgType::Int8, Text) => builder!(b, Int64).append_value(int_text(data, true)?),
-        (PgType::Int8, Binary) => builder!(b, Int64).append_value(i64::from_be_bytes(fixed(data)?)),
-        (PgType::Oid, Text) => builder!(b, UInt32).append_value(int_text(data, false)?),
-        (PgType::Oid, Binary) => builder!(b, UInt32).append_value(u32::from_be_bytes(fixed(data)?)),
-        (PgType::Float4, Text) => builder!(b, Float32).append_value(float_text(
-            utf8(data)?,
-            f32::INFINITY,
-            f32::NEG_INFINITY,
-            f32::NAN,
-        )?),
-        (PgType::Float4, Binary) => {
-            builder!(b, Float32).append_value(f32::from_be_bytes(fixed(data)?))
+        (PgType::Bool, _) => builder!(b, Boolean).append_value(bool_value(format, data)?),
+        (PgType::Int2, _) => {
+            builder!(b, Int16).append_value(int_value(format, data, true, i16::from_be_bytes)?)
         }
-        (PgType::Float8, Text) => builder!(b, Float64).append_value(float_text(
-            utf8(data)?,
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-            f64::NAN,
-        )?),
-        (PgType::Float8, Binary) => {
-            builder!(b, Float64).append_value(f64::from_be_bytes(fixed(data)?))
+        (PgType::Int4, _) => {
+            builder!(b, Int32).append_value(int_value(format, data, true, i32::from_be_bytes)?)
         }
+        (PgType::Int8, _) => {
+            builder!(b, Int64).append_value(int_value(format, data, true, i64::from_be_bytes)?)
+        }
+        (PgType::Oid, _) => {
+            builder!(b, UInt32).append_value(int_value(format, data, false, u32::from_be_bytes)?)
+        }
+        (PgType::Float4, _) => builder!(b, Float32).append_value(float_value(
+            format,
+            data,
+            F32_SPECIAL,
+            f32::from_be_bytes,
+        )?),
+        (PgType::Float8, _) => builder!(b, Float64).append_value(float_value(
+            format,
+            data,
+            F64_SPECIAL,
+            f64::from_be_bytes,
+        )?),
         (PgType::Decimal { scale, .. }, _) => {
-            let d = match format {
-                Text => numeric::text_to_decimal(utf8(data)?, *scale)?,
-                Binary => numeric::binary_to_decimal(data, *scale)?,
-            };
+            let d = decimal_value(format, data, *scale)?;
             let bld = builder!(b, Decimal128);
             match d {
                 Decimal::Value(v) => bld.append_value(v),
@@ -273,38 +356,16 @@ pub fn append(b: &mut ColumnBuilder, ty: &PgType, format: Format, data: &[u8]) -
         (PgType::Other, Binary) => builder!(b, Utf8).append_value(other_binary(data)?),
         (PgType::Char, Text) => builder!(b, Utf8).append_value(utf8(data)?),
         (PgType::Char, Binary) => builder!(b, Utf8).append_value(char_text(fixed::<1>(data)?[0])),
-        (PgType::Bytea, Text) => builder!(b, Binary).append_value(bytea_text(data)?),
-        (PgType::Bytea, Binary) => builder!(b, Binary).append_value(data),
-        (PgType::Uuid, Text) => builder!(b, FixedSizeBinary)
-            .append_value(uuid_text(data)?)
+        (PgType::Bytea, _) => builder!(b, Binary).append_value(bytea_value(format, data)?),
+        (PgType::Uuid, _) => builder!(b, FixedSizeBinary)
+            .append_value(uuid_value(format, data)?)
             .map_err(|e| e.to_string())?,
-        (PgType::Uuid, Binary) => builder!(b, FixedSizeBinary)
-            .append_value(fixed::<16>(data)?)
-            .map_err(|e| e.to_string())?,
-        // The canonical date and timestamp forms are ASCII: their fast paths read the bytes
-        // without a UTF-8 pass; anything else is checked and parsed in full.
-        (PgType::Date, Text) => {
-            builder!(b, Date32).append_value(match datetime::iso_date_only(data) {
-                Some(d) => d,
-                None => datetime::date_text(utf8(data)?)?,
-            })
-        }
-        (PgType::Date, Binary) => builder!(b, Date32)
-            .append_value(datetime::date_binary(i32::from_be_bytes(fixed(data)?))),
-        (PgType::Timestamp | PgType::TimestampTz, Text) => {
+        (PgType::Date, _) => builder!(b, Date32).append_value(date_value(format, data)?),
+        (PgType::Timestamp | PgType::TimestampTz, _) => {
             let tz = matches!(ty, PgType::TimestampTz);
-            builder!(b, Timestamp).append_value(match datetime::iso_timestamp(data, tz) {
-                Some(us) => us,
-                None => datetime::timestamp_text(utf8(data)?, tz)?,
-            })
+            builder!(b, Timestamp).append_value(timestamp_value(format, data, tz)?)
         }
-        (PgType::Timestamp | PgType::TimestampTz, Binary) => builder!(b, Timestamp).append_value(
-            datetime::timestamp_binary(i64::from_be_bytes(fixed(data)?))?,
-        ),
-        (PgType::Time, Text) => builder!(b, Time64).append_value(datetime::time_text(utf8(data)?)?),
-        (PgType::Time, Binary) => {
-            builder!(b, Time64).append_value(i64::from_be_bytes(fixed(data)?))
-        }
+        (PgType::Time, _) => builder!(b, Time64).append_value(time_value(format, data)?),
         (PgType::TimeTz, Text) => builder!(b, Utf8).append_value(utf8(data)?),
         (PgType::TimeTz, Binary) => {
             let us = r.i64_be().map_err(short)?;
@@ -365,72 +426,33 @@ pub fn has_plain_storage(ty: &PgType) -> bool {
 /// [`append`] into a plain column: the same parsers and the same errors, the value pushed onto
 /// the column's vector.
 fn append_plain(p: &mut PlainColumn, ty: &PgType, format: Format, data: &[u8]) -> R<Appended> {
-    use Format::{Binary, Text};
-    match (ty, format) {
-        (PgType::Bool, Text) => plain!(p, Bool).push(match data {
-            b"t" => true,
-            b"f" => false,
-            _ => return Err(format!("bad bool {:?}", String::from_utf8_lossy(data))),
-        }),
-        (PgType::Bool, Binary) => plain!(p, Bool).push(fixed::<1>(data)?[0] != 0),
-        (PgType::Int2, Text) => plain!(p, I16).push(int_text(data, true)?),
-        (PgType::Int2, Binary) => plain!(p, I16).push(i16::from_be_bytes(fixed(data)?)),
-        (PgType::Int4, Text) => plain!(p, I32).push(int_text(data, true)?),
-        (PgType::Int4, Binary) => plain!(p, I32).push(i32::from_be_bytes(fixed(data)?)),
-        (PgType::Int8, Text) => plain!(p, I64).push(int_text(data, true)?),
-        (PgType::Int8, Binary) => plain!(p, I64).push(i64::from_be_bytes(fixed(data)?)),
-        (PgType::Oid, Text) => plain!(p, U32).push(int_text(data, false)?),
-        (PgType::Oid, Binary) => plain!(p, U32).push(u32::from_be_bytes(fixed(data)?)),
-        (PgType::Float4, Text) => plain!(p, F32).push(float_text(
-            utf8(data)?,
-            f32::INFINITY,
-            f32::NEG_INFINITY,
-            f32::NAN,
-        )?),
-        (PgType::Float4, Binary) => plain!(p, F32).push(f32::from_be_bytes(fixed(data)?)),
-        (PgType::Float8, Text) => plain!(p, F64).push(float_text(
-            utf8(data)?,
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-            f64::NAN,
-        )?),
-        (PgType::Float8, Binary) => plain!(p, F64).push(f64::from_be_bytes(fixed(data)?)),
-        (PgType::Decimal { scale, .. }, _) => {
-            let d = match format {
-                Text => numeric::text_to_decimal(utf8(data)?, *scale)?,
-                Binary => numeric::binary_to_decimal(data, *scale)?,
-            };
-            match d {
-                Decimal::Value(v) => plain!(p, I128).push(v),
-                Decimal::Special => {
-                    p.append_null();
-                    return Ok(Appended::SpecialNumeric);
-                }
+    match ty {
+        PgType::Bool => plain!(p, Bool).push(bool_value(format, data)?),
+        PgType::Int2 => plain!(p, I16).push(int_value(format, data, true, i16::from_be_bytes)?),
+        PgType::Int4 => plain!(p, I32).push(int_value(format, data, true, i32::from_be_bytes)?),
+        PgType::Int8 => plain!(p, I64).push(int_value(format, data, true, i64::from_be_bytes)?),
+        PgType::Oid => plain!(p, U32).push(int_value(format, data, false, u32::from_be_bytes)?),
+        PgType::Float4 => {
+            plain!(p, F32).push(float_value(format, data, F32_SPECIAL, f32::from_be_bytes)?)
+        }
+        PgType::Float8 => {
+            plain!(p, F64).push(float_value(format, data, F64_SPECIAL, f64::from_be_bytes)?)
+        }
+        PgType::Decimal { scale, .. } => match decimal_value(format, data, *scale)? {
+            Decimal::Value(v) => plain!(p, I128).push(v),
+            Decimal::Special => {
+                p.append_null();
+                return Ok(Appended::SpecialNumeric);
             }
-        }
-        (PgType::Bytea, Text) => p.push_bytes(&bytea_text(data)?)?,
-        (PgType::Bytea, Binary) => p.push_bytes(data)?,
-        (PgType::Uuid, Text) => plain!(p, Fixed16).extend_from_slice(&uuid_text(data)?),
-        (PgType::Uuid, Binary) => plain!(p, Fixed16).extend_from_slice(&fixed::<16>(data)?),
-        (PgType::Date, Text) => plain!(p, I32).push(match datetime::iso_date_only(data) {
-            Some(d) => d,
-            None => datetime::date_text(utf8(data)?)?,
-        }),
-        (PgType::Date, Binary) => {
-            plain!(p, I32).push(datetime::date_binary(i32::from_be_bytes(fixed(data)?)))
-        }
-        (PgType::Timestamp | PgType::TimestampTz, Text) => {
+        },
+        PgType::Bytea => p.push_bytes(&bytea_value(format, data)?)?,
+        PgType::Uuid => plain!(p, Fixed16).extend_from_slice(&uuid_value(format, data)?),
+        PgType::Date => plain!(p, I32).push(date_value(format, data)?),
+        PgType::Timestamp | PgType::TimestampTz => {
             let tz = matches!(ty, PgType::TimestampTz);
-            plain!(p, I64).push(match datetime::iso_timestamp(data, tz) {
-                Some(us) => us,
-                None => datetime::timestamp_text(utf8(data)?, tz)?,
-            })
+            plain!(p, I64).push(timestamp_value(format, data, tz)?)
         }
-        (PgType::Timestamp | PgType::TimestampTz, Binary) => plain!(p, I64).push(
-            datetime::timestamp_binary(i64::from_be_bytes(fixed(data)?))?,
-        ),
-        (PgType::Time, Text) => plain!(p, I64).push(datetime::time_text(utf8(data)?)?),
-        (PgType::Time, Binary) => plain!(p, I64).push(i64::from_be_bytes(fixed(data)?)),
+        PgType::Time => plain!(p, I64).push(time_value(format, data)?),
         _ => return Err(format!("no plain storage for {ty:?}")),
     }
     Ok(Appended::Value)
