@@ -491,6 +491,16 @@ def _consume(
         seqs[table] = seq + batch.num_rows
         yield from marks.batch((table, version, _renumber(batch, seq - handed)))
 
+    def release(piece: Piece) -> Iterator[TableBatch | Progress]:
+        """What ``piece`` holds, handed on in order; its rows handed on so far are then counted
+        in ``streamed`` (a piece holds batches or streams them, never both)."""
+        handed = streamed.get(id(piece), 0)
+        for item in held.pop(id(piece), []):
+            yield from hand_on(item, handed)
+            handed += item[2].num_rows
+        held_bytes.pop(id(piece), None)
+        streamed[id(piece)] = handed
+
     def table_finished(table: str) -> bool:
         return table in planned and finished.get(table, 0) >= planned[table]
 
@@ -520,22 +530,14 @@ def _consume(
                 held_bytes[id(piece)] = size
             else:
                 # Past the bound (or never bound): what the piece holds goes on first.
-                handed = streamed.get(id(piece), 0)
-                for batch_item in held.pop(id(piece), []):
-                    yield from hand_on(batch_item, handed)
-                    handed += batch_item[2].num_rows
-                held_bytes.pop(id(piece), None)
+                yield from release(piece)
+                handed = streamed[id(piece)]
                 streamed[id(piece)] = handed + batch.num_rows
                 yield from hand_on((table, version, batch), handed)
         elif kind == "done":
             piece = item[1]
             table = piece.shape.name
-            # The decoder numbered the piece's rows from 0.
-            handed = 0
-            for batch_item in held.pop(id(piece), []):
-                yield from hand_on(batch_item, handed)
-                handed += batch_item[2].num_rows
-            held_bytes.pop(id(piece), None)
+            yield from release(piece)
             streamed.pop(id(piece), None)
             finished[table] = finished.get(table, 0) + 1
             state.finish_piece(piece, seqs.get(table, state.seq(table)))
