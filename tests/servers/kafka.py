@@ -17,6 +17,7 @@ import signal
 import subprocess
 import tempfile
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 from tests.servers._process import (
@@ -99,7 +100,9 @@ def random_cluster_id() -> str:
 class KafkaServer(ProcessServer):
     """One private KRaft broker: ``start()`` formats and starts it, ``cleanup()`` removes it."""
 
-    def __init__(self) -> None:
+    def __init__(self, jvm_opts: Sequence[str] = JVM_OPTS) -> None:
+        #: The broker JVM's options (heap and collector); the tests keep the heap small.
+        self.jvm_opts = list(jvm_opts)
         self.libs = find_libs()
         self.java = find_java()
         self.host = LOOPBACK
@@ -175,7 +178,7 @@ class KafkaServer(ProcessServer):
     def _java_argv(self, main_class: str, *args: str) -> list[str]:
         return [
             str(self.java),
-            *JVM_OPTS,
+            *self.jvm_opts,
             f"-Dlog4j2.configurationFile={self.log4j_path}",
             "-cp",
             str(self.libs / "*"),
