@@ -102,6 +102,10 @@ class PgOutputDecoder:
         """A capture file: records of ``[u64 BE LSN][u32 BE length][message]`` (GIL released)."""
     def flush(self) -> list[tuple[str, int, pa.RecordBatch]]:
         """``(table, schema_version, batch)`` for every finished batch of committed rows."""
+    def use_schema(self, table: str, before: pa.Schema, after: pa.Schema | None) -> None:
+        """From now on ``flush`` hands ``table``'s batches whose schema is exactly ``before`` on
+        with ``after`` (the same columns, other metadata; ``ValueError`` otherwise), which
+        crosses to Python for less than a schema per batch. ``None`` forgets the table's pair."""
     def set_last_commit_lsn(self, end_lsn: int) -> None:
         """The end LSN of the transaction committed before the stream (a resumed run's
         checkpoint): ``_last_commit_lsn`` until the decoder sees a commit."""

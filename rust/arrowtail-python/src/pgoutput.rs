@@ -11,9 +11,9 @@ use arrowtail_core::pgwire::{feed_replication, Splitter};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
-use pyo3_arrow::PyRecordBatch;
+use pyo3_arrow::{PyRecordBatch, PySchema};
 
-use crate::arrow::{self, PySchemaVersions};
+use crate::arrow::{self, KnownSchemas, PySchemaVersions};
 use crate::error::{IntoPyResult, Poison};
 use crate::pgwire::{copy_in, PyWireSummary};
 
@@ -27,6 +27,8 @@ pub struct PyPgOutputDecoder {
     scratch: Vec<u8>,
     /// Set once a call panicked (see [`Poison`]).
     poison: Poison,
+    /// Schemas `flush` hands batches on with (`use_schema`).
+    schemas: KnownSchemas,
 }
 
 #[pymethods]
@@ -65,6 +67,7 @@ impl PyPgOutputDecoder {
                 wire: Splitter::new(),
                 scratch: Vec::new(),
                 poison: Poison::default(),
+                schemas: KnownSchemas::default(),
             })
         })
     }
@@ -130,11 +133,36 @@ impl PyPgOutputDecoder {
 
     /// Finished batches of committed rows: a list of `(table, schema_version, RecordBatch)`.
     fn flush<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let inner = &mut self.inner;
+        let (inner, schemas) = (&mut self.inner, &mut self.schemas);
         self.poison.call("PgOutputDecoder.flush", || {
             let batches = py.detach(|| inner.flush()).py_err()?;
-            arrow::change_batches(py, batches)
+            arrow::change_batches_with(py, batches, schemas)
         })
+    }
+
+    /// From now on `flush` hands `table`'s batches whose schema is exactly `before` on with
+    /// `after` instead: the same columns with other metadata (the catalog facts a source adds).
+    /// The batch then crosses as its arrays alone, against this pyarrow schema, which costs
+    /// less than a schema of its own for every batch. Replaces the table's earlier pair;
+    /// `after=None` forgets it.
+    #[pyo3(signature = (table, before, after))]
+    fn use_schema(
+        &mut self,
+        table: String,
+        before: PySchema,
+        after: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let Some(after) = after else {
+            self.schemas.forget(&table);
+            return Ok(());
+        };
+        let after_schema: PySchema = after.extract()?;
+        self.schemas.register(
+            table,
+            before.into_inner(),
+            after_schema.into_inner(),
+            after.unbind(),
+        )
     }
 
     /// The end LSN of the transaction committed before the stream (a resumed run's checkpoint):

@@ -95,6 +95,8 @@ class CatalogKeys:
         #: Per table, the facts last applied, the schema they were applied to and the result:
         #: a stream hands on batches of the same schema poll after poll.
         self._applied: dict[str, tuple[TableFacts, pa.Schema, pa.Schema]] = {}
+        #: Pairs of :attr:`_applied` not yet taken by :meth:`take_learnt`.
+        self._learnt: dict[str, tuple[pa.Schema, pa.Schema]] = {}
 
     def load(self, conn: psycopg.Connection | None = None) -> None:
         """Reads the facts of every published table (on ``conn``, or a connection of its own)."""
@@ -135,15 +137,28 @@ class CatalogKeys:
         if facts is None:
             return batch
         applied = self._applied.get(table)
-        if applied is not None and applied[0] is facts:
-            _, before, after = applied
+        if applied is not None:
+            old_facts, before, after = applied
             if batch.schema.equals(after, check_metadata=True):
-                return batch  # annotated already
-            if batch.schema.equals(before, check_metadata=True):
+                if old_facts is facts:
+                    return batch  # annotated already
+                # Annotated with the facts known before (by a decoder given the pair, see
+                # take_learnt): the facts now apply to the decoder's own schema.
+                batch = pa.RecordBatch.from_arrays(batch.columns, schema=before)
+            elif old_facts is facts and batch.schema.equals(before, check_metadata=True):
                 return pa.RecordBatch.from_arrays(batch.columns, schema=after)
         out = self._annotate_once(facts, batch)
         self._applied[table] = (facts, batch.schema, out.schema)
+        self._learnt[table] = (batch.schema, out.schema)
         return out
+
+    def take_learnt(self) -> list[tuple[str, pa.Schema, pa.Schema]]:
+        """``(table, before, after)`` for each table whose annotation was worked out since the
+        last call: a batch of schema ``before`` is annotated as ``after``. A decoder given the
+        pair (``PgOutputDecoder.use_schema``) hands such batches on annotated, and
+        :meth:`annotate` takes them as they are while the facts hold."""
+        learnt, self._learnt = self._learnt, {}
+        return [(table, before, after) for table, (before, after) in learnt.items()]
 
     def _annotate_once(self, facts: TableFacts, batch: pa.RecordBatch) -> pa.RecordBatch:
         meta = dict(batch.schema.metadata or {})

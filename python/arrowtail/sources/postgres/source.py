@@ -579,6 +579,9 @@ class PostgresSource:
         # Before the batches count as emitted: a catalog read that fails ends this poll like a
         # lost stream, and the reconnect reads these transactions again.
         batches = self._keys.annotate(batches)
+        for table, before, after in self._keys.take_learnt():
+            # Later batches of that schema come annotated, without a second batch built here.
+            self._decoder.use_schema(table, before, after)
         self.heartbeats_received += heartbeats
         position: PositionJSON | None = None
         committed = self._decoder.committed_lsn
