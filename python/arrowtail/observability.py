@@ -181,6 +181,59 @@ def human_bytes(n: float) -> str:
     return f"{n:.1f} TB"  # pragma: no cover - the loop returns at GB
 
 
+class BackgroundProbe:
+    """Calls ``describe`` (a source's ``describe()``, which asks the server for its lag) every
+    ``interval`` seconds on a thread of its own, so that the pipeline's loop never waits for it:
+    a connection and a query to a busy server take milliseconds to tens of them, and every
+    change behind the loop would wait them out. :meth:`take` returns the newest figures once.
+    A check that fails is logged and tried again at the next interval.
+
+    Example::
+
+        probe = BackgroundProbe(source.describe, 10.0).start()
+        info = probe.take()   # None until a check is done, and between checks
+        probe.close()
+    """
+
+    def __init__(self, describe: Callable[[], Mapping[str, Any]], interval: float) -> None:
+        self._describe = describe
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._result: Mapping[str, Any] | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="arrowtail-lag-probe", daemon=True)
+        self.started = False
+
+    def start(self) -> BackgroundProbe:
+        self.started = True
+        self._thread.start()
+        return self
+
+    def take(self) -> Mapping[str, Any] | None:
+        """The figures of the newest check not taken yet, or None."""
+        with self._lock:
+            result, self._result = self._result, None
+        return result
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stops the checks; waits up to ``timeout`` seconds for one in progress."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        log = logging.getLogger("arrowtail.lag")
+        while not self._stop.is_set():
+            try:
+                info = self._describe()
+            except Exception as exc:  # best effort: the stream reports real failures
+                log.info("lag check failed: %s", scrub(str(exc)))
+            else:
+                with self._lock:
+                    self._result = info
+            self._stop.wait(self.interval)  # the pause between checks; close() ends it
+
+
 class LagWatch:
     """Compares a source's ``describe()`` lag with thresholds and logs crossings.
 

@@ -8,7 +8,6 @@ import gc
 import json
 import logging
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -71,7 +70,7 @@ def build_source(cfg: Config, *, row_lsn: bool = False) -> Source:
 def run_pipeline(cfg: Config, install_signals: InstallSignals | None = None) -> Summary:
     """Runs ``arrowtail run`` for a validated configuration."""
     from arrowtail.checkpoint import CheckpointFile
-    from arrowtail.observability import LagWatch, MetricsServer, default_metrics
+    from arrowtail.observability import BackgroundProbe, LagWatch, MetricsServer, default_metrics
     from arrowtail.transforms import TableTransform
 
     sink = open_sink(cfg.sink.url, create_tables=cfg.sink.create_tables, outbox=cfg.sink.outbox)
@@ -103,28 +102,34 @@ def run_pipeline(cfg: Config, install_signals: InstallSignals | None = None) -> 
             ) from None
 
     watch = LagWatch(cfg.run.lag_warn_bytes, cfg.run.lag_warn_seconds)
-    last_describe = [float("-inf")]
+    # Lag needs a query on the source: every lag_check_interval, on a thread of its own, and
+    # only when someone scrapes the metrics or a warning threshold is set.
+    probe = (
+        BackgroundProbe(source.describe, cfg.run.lag_check_interval)
+        if server is not None or watch.enabled
+        else None
+    )
 
     def on_progress(summary: Summary) -> None:
         for (table, op), n in summary.by_table_op.items():
             metrics.set("arrowtail_rows_total", n, table=table, op=op)
         metrics.set("arrowtail_batches_total", summary.batches)
-        # Lag needs a query on the source: every lag_check_interval at most, and only when
-        # someone scrapes the metrics or a warning threshold is set.
-        now = time.monotonic()
-        wanted = server is not None or watch.enabled
-        if wanted and now - last_describe[0] >= cfg.run.lag_check_interval:
-            last_describe[0] = now
-            info = source.describe()
-            for key, name in (
-                ("lag_bytes", "arrowtail_lag_bytes"),
-                ("lag_seconds", "arrowtail_lag_seconds"),
-                ("retained_wal_bytes", "arrowtail_retained_wal_bytes"),
-                ("reconnects", "arrowtail_reconnects_total"),
-            ):
-                if key in info:
-                    metrics.set(name, float(info[key]))
-            metrics.set("arrowtail_lag_warning", 1.0 if watch.check(info) else 0.0)
+        if probe is None:
+            return
+        if not probe.started:
+            probe.start()  # once the source is open
+        info = probe.take()
+        if info is None:
+            return
+        for key, name in (
+            ("lag_bytes", "arrowtail_lag_bytes"),
+            ("lag_seconds", "arrowtail_lag_seconds"),
+            ("retained_wal_bytes", "arrowtail_retained_wal_bytes"),
+            ("reconnects", "arrowtail_reconnects_total"),
+        ):
+            if key in info:
+                metrics.set(name, float(info[key]))
+        metrics.set("arrowtail_lag_warning", 1.0 if watch.check(info) else 0.0)
 
     pipeline = Pipeline(
         source,
@@ -150,6 +155,8 @@ def run_pipeline(cfg: Config, install_signals: InstallSignals | None = None) -> 
         lasterror.record(error_file, str(exc))
         raise
     finally:
+        if probe is not None:
+            probe.close()
         if server is not None:
             server.stop()
     lasterror.clear(error_file)

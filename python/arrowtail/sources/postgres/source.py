@@ -427,10 +427,12 @@ class PostgresSource:
             "wire": self.wire,
         }
         # Age of the oldest change handed out and not yet acknowledged (0 when the sink has
-        # stored everything read so far).
-        info["lag_seconds"] = (
-            max(0.0, time.time() - self._unacknowledged[0][1]) if self._unacknowledged else 0.0
-        )
+        # stored everything read so far). Read once: the run's loop may take it meanwhile.
+        try:
+            oldest = self._unacknowledged[0][1]
+        except IndexError:
+            oldest = None
+        info["lag_seconds"] = max(0.0, time.time() - oldest) if oldest is not None else 0.0
         if self._heartbeat is not None:
             info["heartbeats_sent"] = self._heartbeat.sent
             info["heartbeats_received"] = self.heartbeats_received
