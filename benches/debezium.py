@@ -62,11 +62,14 @@ def write_config(
     bootstrap: str,
     expected: int,
     ready: Path,
+    poll_interval_ms: int | None = None,
 ) -> Path:
     """Writes the properties of one run: the PostgreSQL connector with pgoutput on ``slot``,
     ``snapshot`` as Debezium's ``snapshot.mode`` (``no_data`` or ``initial``), topics named
     ``<name>.<schema>.<table>``, offsets in a file beside ``path``, JSON without inline schemas
-    and a tombstone after each delete (arrowtail's Kafka defaults)."""
+    and a tombstone after each delete (arrowtail's Kafka defaults). ``poll_interval_ms`` sets
+    Debezium's ``poll.interval.ms``: how long its queue waits for more changes before handing on
+    a batch that is not full (500 ms by default, which a latency run should not measure)."""
     settings = {
         "name": name,
         "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
@@ -92,5 +95,7 @@ def write_config(
         "peer.expected": str(expected),
         "peer.ready": str(ready),
     }
+    if poll_interval_ms is not None:
+        settings["poll.interval.ms"] = str(poll_interval_ms)
     path.write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
     return path

@@ -37,6 +37,9 @@ FLOOR = "pg_recvlogical (floor)"
 #: message's CreateTime, whole milliseconds): the part of the latency the system itself adds,
 #: before the shared path of broker and consumer.
 PRODUCED = " → produce call"
+#: Debezium's ``poll.interval.ms`` in the latency runs: its queue hands on what it has after
+#: this long (500 ms by default, which waits for a batch of 2,048 changes to fill).
+DEBEZIUM_POLL_MS = 5
 #: Single-row commits per second one load connection is asked for at most.
 PER_CONNECTION = 1000
 
@@ -267,7 +270,7 @@ def latency(pg, kafka, work: Path, rounds: int, rates: list[int], seconds: float
             debezium.write_config(
                 work / f"{tag}.properties", pg, name=tag, slot=tag, publication="pub_lat",
                 tables=[LAT_TABLE], snapshot="no_data", bootstrap=kafka.bootstrap,
-                expected=0, ready=work / f"{tag}.ready",
+                expected=0, ready=work / f"{tag}.ready", poll_interval_ms=DEBEZIUM_POLL_MS,
             ),
         )  # fmt: skip
     results = []
@@ -324,6 +327,13 @@ class LatencyResult:
             )  # fmt: skip
             for name, v in self.found.items()
         ]
+
+    def round_p99(self, name: str) -> list[float]:
+        """p99 (ms) of each round of ``name`` alone (every round has the same commits, taken in
+        order): how far the pooled figure moves from run to run."""
+        v = self.found[name]
+        n = len(v) // self.rounds if self.rounds else 0
+        return [pct(v[i * n : (i + 1) * n], 99) / 1000 for i in range(self.rounds)] if n else []
 
 
 if __name__ == "__main__":
