@@ -137,7 +137,8 @@ def run_pipeline(cfg: Config, install_signals: InstallSignals | None = None) -> 
         checkpoint=checkpoint,
         checkpoint_interval=cfg.run.checkpoint_interval,
         idle_exit=cfg.run.idle_exit,
-        transforms=[transform],
+        # A pass-through transform would still cost a call per batch.
+        transforms=[] if transform.changes_nothing else [transform],
         on_progress=on_progress,
     )
     if install_signals is not None:

@@ -92,6 +92,20 @@ class TableTransform:
             tuple[str, tuple[str, ...]], tuple[list[str], list[str], list[str], str | None]
         ] = {}
 
+    @property
+    def changes_nothing(self) -> bool:
+        """True without any table filter or column rule: every batch passes as it is."""
+        c = self.config
+        return not (
+            c.include_tables
+            or c.exclude_tables
+            or self._drop
+            or self._include
+            or self._keys
+            or self._redact
+            or self._hash
+        )
+
     def wants(self, table: str) -> bool:
         """Whether changes of ``table`` pass the include/exclude filters."""
         c = self.config

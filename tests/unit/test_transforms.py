@@ -116,3 +116,18 @@ def test_key_columns_replace_the_key_as_message_key_columns_does() -> None:
         TableTransform(TransformConfig(key_columns=["public.users:zz"]))(
             "public.users", users_batch()
         )
+
+
+def test_only_a_transform_without_any_rule_changes_nothing() -> None:
+    assert TableTransform(TransformConfig()).changes_nothing
+    for rule in (
+        TransformConfig(include_tables=["public.*"]),
+        TransformConfig(exclude_tables=["public.audit"]),
+        TransformConfig(drop_columns=["public.users.email"]),
+        TransformConfig(include_columns=["public.users.id"]),
+        TransformConfig(key_columns=["public.users:id"]),
+        TransformConfig(redact_columns=["public.users.email"]),
+    ):
+        assert not TableTransform(rule).changes_nothing, rule
+    hashed = TransformConfig(hash_columns=["public.users.email"], hash_key_env="K")
+    assert not TableTransform(hashed, environ={"K": "secret"}).changes_nothing
