@@ -218,17 +218,42 @@ impl BinlogDecoder {
     ) -> Result<()> {
         let pos = (u64::from(self.file_number) << 32) | (end_offset & 0xFFFF_FFFF);
         let ts = i64::from(timestamp) * 1_000_000;
-        let mut txn = std::mem::take(&mut self.txn);
-        let new_xid = if txn.gtid.is_none() { xid } else { None };
-        for (b, rows) in std::mem::take(&mut txn.carried) {
-            let stamped = restamp(&rows, pos, ts, new_xid).map_err(|source| Error::Arrow {
-                table: self.builders[b].table().table.clone(),
-                at: self.loc(end_offset),
-                source,
-            })?;
+        // The transaction ends here: its state is read and reset in place, as at BEGIN, rather
+        // than moved out and replaced (one commit per row in a stream of one-row transactions).
+        // Every field is named, so a new one cannot be left out of the reset.
+        let Txn {
+            open,
+            explicit,
+            saw_begin,
+            gtid,
+            seq,
+            touched: _,
+            carried,
+            taken,
+        } = &mut self.txn;
+        *open = false;
+        *explicit = false;
+        *saw_begin = false;
+        let gtid = gtid.take();
+        let seq = std::mem::take(seq);
+        let taken = std::mem::take(taken);
+        let carried = std::mem::take(carried);
+        let new_xid = if gtid.is_none() { xid } else { None };
+        for (b, rows) in carried {
+            let stamped = match restamp(&rows, pos, ts, new_xid) {
+                Ok(stamped) => stamped,
+                Err(source) => {
+                    self.txn.touched.clear();
+                    return Err(Error::Arrow {
+                        table: self.builders[b].table().table.clone(),
+                        at: self.loc(end_offset),
+                        source,
+                    });
+                }
+            };
             self.ready.push((b, stamped));
         }
-        for &(b, from) in &txn.touched {
+        for &(b, from) in &self.txn.touched {
             if let Some(builder) = self.builders.get_mut(b) {
                 let from = from.min(builder.current_rows());
                 builder.set_commit(from, pos, ts);
@@ -237,23 +262,22 @@ impl BinlogDecoder {
                 }
             }
         }
-        if txn.taken {
+        self.txn.touched.clear();
+        if taken {
             self.taken_outcome = Some(TakenOutcome::Committed {
                 pos,
                 commit_ts_us: ts,
                 xid: new_xid,
             });
         }
-        if txn.seq > 0 || txn.gtid.is_some() || xid.is_some() {
+        if seq > 0 || gtid.is_some() || xid.is_some() {
             self.stats.transactions += 1;
         }
         match &mut self.last_commit {
             Some((file, at)) if *file == self.file => *at = end_offset,
             last => *last = Some((self.file.clone(), end_offset)),
         }
-        txn.touched.clear();
-        self.txn.touched = std::mem::take(&mut txn.touched);
-        if let Some(g) = txn.gtid {
+        if let Some(g) = gtid {
             if let Gtid::Maria {
                 domain,
                 server,
