@@ -248,9 +248,22 @@ fn float_value<T: std::str::FromStr, const N: usize>(
 
 fn decimal_value(format: Format, data: &[u8], scale: i8) -> R<Decimal> {
     match format {
-        Format::Text => numeric::text_to_decimal(utf8(data)?, scale),
+        // The digits straight from the bytes (no UTF-8 pass); a value they refuse is checked
+        // and parsed again for its error.
+        Format::Text => match numeric::digits_to_decimal(data, scale) {
+            Some(d) => Ok(d),
+            None => decimal_text_error(data, scale),
+        },
         Format::Binary => numeric::binary_to_decimal(data, scale),
     }
+}
+
+/// The outcome of a text numeric that [`numeric::digits_to_decimal`] refused: the UTF-8 check's
+/// error or the parser's (kept out of the per-value path).
+#[cold]
+#[inline(never)]
+fn decimal_text_error(data: &[u8], scale: i8) -> R<Decimal> {
+    numeric::text_to_decimal(utf8(data)?, scale)
 }
 
 fn bytea_value(format: Format, data: &[u8]) -> R<Cow<'_, [u8]>> {
