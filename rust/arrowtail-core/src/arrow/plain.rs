@@ -1,6 +1,6 @@
 //! Plain column storage: a column's values in an ordinary `Vec` (offsets and bytes for binary
-//! values) and its nulls as a list of row indexes, turned into an Arrow array only when the
-//! column is finished.
+//! and text values) and its nulls as runs of row indexes, turned into an Arrow array only when
+//! the column is finished.
 //!
 //! Arrow's builders keep their values in 64-byte aligned buffers, which grow by allocating anew
 //! and copying; a `Vec` of the values' own alignment grows through the allocator's `realloc`,
