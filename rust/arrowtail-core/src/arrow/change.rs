@@ -140,6 +140,16 @@ struct Segment {
     unchanged: ArrayRef,
 }
 
+/// Rows `first..` (up to the next run's first row) of a [`ChangeBuilder`]'s current run, which
+/// share their `_pos`, `_xid` and `_commit_ts`.
+#[derive(Debug, Clone, Copy)]
+struct TxnRun {
+    first: usize,
+    pos: u64,
+    xid: u64,
+    commit_ts: i64,
+}
+
 /// Builds change batches of one table at one schema version. Builders are reused across flushes.
 #[derive(Debug)]
 pub struct ChangeBuilder {
@@ -167,10 +177,11 @@ pub struct ChangeBuilder {
     /// The `_op` letter of every row of the current segment (one byte each), made a string
     /// array at finish.
     ops: Vec<u8>,
-    pos: Vec<u64>,
+    /// `_seq` of every row of the current run; its length is the run's row count.
     seq: Vec<u32>,
-    xid: Vec<u64>,
-    commit_ts: Vec<i64>,
+    /// `_pos`, `_xid` and `_commit_ts` of the current run, one entry per stretch of rows that
+    /// share them (a transaction's rows do), written out row by row only at finish.
+    txns: Vec<TxnRun>,
     unchanged: ListBuilder<StringBuilder>,
     /// Rows whose null `_unchanged` is not yet in `unchanged` (appended in bulk, like
     /// `before_gap`).
@@ -260,10 +271,8 @@ impl ChangeBuilder {
             before_gap: 0,
             before_valid: NullBufferBuilder::new(0),
             ops: Vec::new(),
-            pos: Vec::new(),
             seq: Vec::new(),
-            xid: Vec::new(),
-            commit_ts: Vec::new(),
+            txns: Vec::new(),
             unchanged: ListBuilder::new(StringBuilder::new()),
             unchanged_gap: 0,
             done: Vec::new(),
@@ -334,7 +343,7 @@ impl ChangeBuilder {
 
     /// Completed rows not yet flushed.
     pub fn len(&self) -> usize {
-        self.pos.len() + self.done.iter().map(|b| b.num_rows()).sum::<usize>()
+        self.seq.len() + self.done.iter().map(|b| b.num_rows()).sum::<usize>()
     }
 
     /// True when there is nothing to flush.
@@ -344,7 +353,7 @@ impl ChangeBuilder {
 
     /// Rows in the current (not yet cut) run; row indexes for [`set_commit`](Self::set_commit).
     pub fn current_rows(&self) -> usize {
-        self.pos.len()
+        self.seq.len()
     }
 
     /// The `_before` child builders, in schema order, for a row that has an old image: append one
@@ -366,7 +375,7 @@ impl ChangeBuilder {
 
     /// True when some user or `_before` builder holds values of a row not yet finished.
     fn has_partial_row(&self) -> bool {
-        let n = self.pos.len() - self.segment_rows;
+        let n = self.seq.len() - self.segment_rows;
         self.columns.iter().any(|c| c.len() != n)
             || self.before.iter().any(|c| c.len() + self.before_gap != n)
     }
@@ -383,10 +392,17 @@ impl ChangeBuilder {
             self.before_valid.append_null();
         }
         self.ops.push(meta.op.letter());
-        self.pos.push(meta.pos);
+        match self.txns.last() {
+            Some(t)
+                if t.pos == meta.pos && t.xid == meta.xid && t.commit_ts == meta.commit_ts_us => {}
+            _ => self.txns.push(TxnRun {
+                first: self.seq.len(),
+                pos: meta.pos,
+                xid: meta.xid,
+                commit_ts: meta.commit_ts_us,
+            }),
+        }
         self.seq.push(meta.seq);
-        self.xid.push(meta.xid);
-        self.commit_ts.push(meta.commit_ts_us);
         if let Some((lsn, last)) = &mut self.lsns {
             lsn.push(self.next_lsn.0);
             last.push(self.next_lsn.1);
@@ -403,7 +419,7 @@ impl ChangeBuilder {
             }
             self.unchanged.append(true);
         }
-        let n = self.pos.len() - self.segment_rows;
+        let n = self.seq.len() - self.segment_rows;
         debug_assert!(self.columns.iter().all(|c| c.len() == n));
         debug_assert!(self.before.iter().all(|c| c.len() + self.before_gap == n));
         if self.reached_limit(has_before, !unchanged.is_empty()) {
@@ -431,7 +447,7 @@ impl ChangeBuilder {
     /// Finishes the rows in the builders into a segment, so that the next rows start from empty
     /// builders.
     fn cut_segment(&mut self) {
-        let rows = self.pos.len() - self.segment_rows;
+        let rows = self.seq.len() - self.segment_rows;
         match self.finish_segment(rows) {
             Ok(Some(segment)) => {
                 self.segment_rows += segment.rows;
@@ -447,26 +463,67 @@ impl ChangeBuilder {
     /// Sets the commit position and time of rows `from..` of the current run (for sources that
     /// learn them only at commit: MySQL's XID event, PostgreSQL's Stream Commit).
     pub fn set_commit(&mut self, from: usize, pos: u64, commit_ts_us: i64) {
-        for p in &mut self.pos[from..] {
-            *p = pos;
-        }
-        for t in &mut self.commit_ts[from..] {
-            *t = commit_ts_us;
+        let at = self.split_txns(from);
+        for t in &mut self.txns[at..] {
+            t.pos = pos;
+            t.commit_ts = commit_ts_us;
         }
     }
 
     /// Sets the transaction id of rows `from..` of the current run (MySQL learns the XID of a
     /// transaction without GTID only at its XID event).
     pub fn set_xid(&mut self, from: usize, xid: u64) {
-        for x in self.xid.get_mut(from..).unwrap_or_default() {
-            *x = xid;
+        let at = self.split_txns(from);
+        for t in &mut self.txns[at..] {
+            t.xid = xid;
         }
+    }
+
+    /// The index of the first entry of `txns` for rows `from..`, splitting the entry that holds
+    /// row `from` in two when the row is inside it; `txns.len()` when there is no such row.
+    fn split_txns(&mut self, from: usize) -> usize {
+        if from >= self.seq.len() {
+            return self.txns.len();
+        }
+        // Entries are in row order and the first starts at row 0, so `i` is at least 1.
+        let i = self.txns.partition_point(|t| t.first <= from);
+        let holder = self.txns[i - 1];
+        if holder.first == from {
+            return i - 1;
+        }
+        self.txns.insert(
+            i,
+            TxnRun {
+                first: from,
+                ..holder
+            },
+        );
+        i
+    }
+
+    /// `_pos`, `_xid` and `_commit_ts` of the first `rows` rows of the current run, one value
+    /// a row; leaves the run without any.
+    fn take_txn_columns(&mut self, rows: usize) -> (Vec<u64>, Vec<u64>, Vec<i64>) {
+        let txns = std::mem::take(&mut self.txns);
+        let mut pos = Vec::with_capacity(rows);
+        let mut xid = Vec::with_capacity(rows);
+        let mut ts = Vec::with_capacity(rows);
+        for (k, t) in txns.iter().enumerate() {
+            if t.first >= rows {
+                break;
+            }
+            let end = txns.get(k + 1).map_or(rows, |next| next.first.min(rows));
+            pos.resize(end, t.pos);
+            xid.resize(end, t.xid);
+            ts.resize(end, t.commit_ts);
+        }
+        (pos, xid, ts)
     }
 
     /// Drops the completed rows `from..` of the current run and any partial row (a transaction
     /// that was rolled back or could not be decoded). Earlier rows are kept.
     pub fn discard_rows_from(&mut self, from: usize) -> Result<(), ArrowError> {
-        let n = self.pos.len();
+        let n = self.seq.len();
         if from >= n && !self.has_partial_row() {
             return Ok(());
         }
@@ -478,7 +535,7 @@ impl ChangeBuilder {
     /// Drops values of a row that was started but not finished (a decode error in the middle of a
     /// tuple). Completed rows are kept.
     pub fn abandon_partial_row(&mut self) -> Result<(), ArrowError> {
-        let n = self.pos.len();
+        let n = self.seq.len();
         if self.has_partial_row() {
             let batches = self.finish_run(n)?;
             self.done.extend(batches);
@@ -489,7 +546,7 @@ impl ChangeBuilder {
     /// Finishes all completed rows into batches (usually one; more after a cut at the byte limit)
     /// and resets the builder.
     pub fn flush(&mut self) -> Result<Vec<RecordBatch>, ArrowError> {
-        let n = self.pos.len();
+        let n = self.seq.len();
         let mut out = std::mem::take(&mut self.done);
         out.extend(self.finish_run(n)?);
         Ok(out)
@@ -501,10 +558,9 @@ impl ChangeBuilder {
         let tail = self.finish_segment(rows.saturating_sub(self.segment_rows));
         let mut segments = std::mem::take(&mut self.segments);
         self.segment_rows = 0;
-        let mut pos = std::mem::take(&mut self.pos);
+        let rows = rows.min(self.seq.len());
+        let (pos, xid, ts) = self.take_txn_columns(rows);
         let mut seq = std::mem::take(&mut self.seq);
-        let mut xid = std::mem::take(&mut self.xid);
-        let mut ts = std::mem::take(&mut self.commit_ts);
         let lsns = self.lsns.as_mut().map(|(lsn, last)| {
             let (mut lsn, mut last) = (std::mem::take(lsn), std::mem::take(last));
             lsn.truncate(rows);
@@ -517,11 +573,7 @@ impl ChangeBuilder {
             )));
         }
         segments.extend(tail?);
-        pos.truncate(rows);
         seq.truncate(rows);
-        xid.truncate(rows);
-        ts.truncate(rows);
-        let rows = pos.len();
         let pos = UInt64Array::from(pos);
         let seq = UInt32Array::from(seq);
         let xid = UInt64Array::from(xid);

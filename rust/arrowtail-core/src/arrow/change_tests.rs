@@ -147,6 +147,77 @@ fn set_commit_fills_positions_later() {
     assert_eq!(pos.value(0), 555);
 }
 
+/// `_pos`, `_xid` and `_commit_ts` are kept per stretch of rows that share them; commits and
+/// transaction ids set from any row (inside a stretch, at its start, past the end) give what
+/// setting them row by row gives.
+#[test]
+fn positions_set_from_any_row_match_a_row_by_row_model() {
+    let mut b = ChangeBuilder::new(table()).unwrap();
+    let mut model: Vec<(u64, u64, i64)> = Vec::new();
+    let rows: [(u64, u64, i64); 7] = [
+        (0, 1, 0),
+        (0, 1, 0),
+        (5, 1, 9),
+        (5, 2, 9),
+        (5, 2, 9),
+        (0, 3, 0),
+        (0, 3, 0),
+    ];
+    for (i, &(pos, xid, ts)) in rows.iter().enumerate() {
+        push(&mut b, i as i64, None);
+        let m = RowMeta {
+            op: Op::Insert,
+            pos,
+            seq: i as u32,
+            xid,
+            commit_ts_us: ts,
+        };
+        b.finish_row(m, false, &[]);
+        model.push((pos, xid, ts));
+    }
+    for (from, pos, ts) in [
+        (6, 60, 600),
+        (3, 30, 300),
+        (0, 1, 2),
+        (4, 40, 400),
+        (9, 1, 1),
+    ] {
+        b.set_commit(from, pos, ts);
+        for r in model.iter_mut().skip(from) {
+            (r.0, r.2) = (pos, ts);
+        }
+    }
+    for (from, xid) in [(2, 20), (5, 50), (7, 70)] {
+        b.set_xid(from, xid);
+        for r in model.iter_mut().skip(from) {
+            r.1 = xid;
+        }
+    }
+    let batch = &b.flush().unwrap()[0];
+    let col = |name: &str| -> Vec<u64> {
+        let a = batch.column_by_name(name).unwrap();
+        match a.as_any().downcast_ref::<UInt64Array>() {
+            Some(u) => u.values().to_vec(),
+            None => a
+                .as_any()
+                .downcast_ref::<TimestampMicrosecondArray>()
+                .unwrap()
+                .values()
+                .iter()
+                .map(|&v| v as u64)
+                .collect(),
+        }
+    };
+    let got: Vec<(u64, u64, i64)> = (col("_pos").into_iter())
+        .zip(col("_xid"))
+        .zip(col("_commit_ts"))
+        .map(|((p, x), t)| (p, x, t as i64))
+        .collect();
+    assert_eq!(got, model);
+    assert_eq!(got[0], (1, 1, 2));
+    assert_eq!(got[6], (40, 50, 400));
+}
+
 mod cuts {
     //! Cuts at the byte limit: with a small limit, a run of rows becomes several batches, each
     //! ended by the row that brought a variable-length column to the limit, and their

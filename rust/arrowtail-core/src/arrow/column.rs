@@ -138,8 +138,8 @@ impl ColumnBuilder {
         })
     }
 
-    /// A plain-vector column for `data_type` when the type has one (fixed-width types and
-    /// binary; see [`super::plain`]), otherwise Arrow's builder as [`new`](Self::new) makes it.
+    /// A plain-vector column for `data_type` when the type has one (fixed-width types, binary
+    /// and text; see [`super::plain`]), otherwise Arrow's builder as [`new`](Self::new) makes it.
     pub fn plain(data_type: &DataType) -> Result<Self, ArrowError> {
         match PlainColumn::new(data_type) {
             Some(p) => Ok(Self::Plain(p)),

@@ -1,6 +1,6 @@
 //! Plain column storage: a column's values in an ordinary `Vec` (offsets and bytes for binary
-//! values) and its nulls as a list of row indexes, turned into an Arrow array only when the
-//! column is finished.
+//! and text values) and its nulls as runs of row indexes, turned into an Arrow array only when
+//! the column is finished.
 //!
 //! Arrow's builders keep their values in 64-byte aligned buffers, which grow by allocating anew
 //! and copying; a `Vec` of the values' own alignment grows through the allocator's `realloc`,
@@ -11,9 +11,10 @@
 //! needed (unless the owner says otherwise), so a steady stream does not grow them again from
 //! empty every batch.
 //!
-//! Only types whose Arrow arrays need no check of their bytes at finish are stored this way
-//! (fixed-width values, binary strings); `utf8` stays with Arrow's builder, which takes values
-//! already checked without checking them again.
+//! Text (`utf8`) is stored the same way as binary strings: each value's UTF-8 is checked by the
+//! decoder as it is pushed (so a bad value fails at its own row), and the array is made at finish
+//! by `StringArray::try_new`, whose check of the whole values buffer is one pass over bytes that
+//! are already known to be good (the safe way to make a string array from plain vectors).
 
 use std::sync::Arc;
 
@@ -23,6 +24,7 @@ use arrow_array::types::{
 };
 use arrow_array::{
     ArrayRef, ArrowPrimitiveType, BinaryArray, BooleanArray, FixedSizeBinaryArray, PrimitiveArray,
+    StringArray,
 };
 use arrow_buffer::{BooleanBuffer, BooleanBufferBuilder, Buffer, NullBuffer, OffsetBuffer};
 use arrow_schema::{ArrowError, DataType, TimeUnit};
@@ -45,6 +47,12 @@ pub enum PlainValues {
     Fixed16(Vec<u8>),
     /// `binary`: `offsets` has one more entry than there are values.
     Bytes {
+        offsets: Vec<i32>,
+        bytes: Vec<u8>,
+    },
+    /// `utf8`, laid out as `Bytes`; every value pushed is valid UTF-8 (see
+    /// [`PlainColumn::push_str`]).
+    Str {
         offsets: Vec<i32>,
         bytes: Vec<u8>,
     },
@@ -83,6 +91,10 @@ impl PlainColumn {
                 offsets: vec![0],
                 bytes: Vec::new(),
             },
+            DataType::Utf8 => PlainValues::Str {
+                offsets: vec![0],
+                bytes: Vec::new(),
+            },
             _ => return None,
         };
         Some(Self {
@@ -112,7 +124,9 @@ impl PlainColumn {
             PlainValues::F64(v) => v.len(),
             PlainValues::I128(v) => v.len(),
             PlainValues::Fixed16(v) => v.len() / 16,
-            PlainValues::Bytes { offsets, .. } => offsets.len() - 1,
+            PlainValues::Bytes { offsets, .. } | PlainValues::Str { offsets, .. } => {
+                offsets.len() - 1
+            }
         }
     }
 
@@ -121,17 +135,21 @@ impl PlainColumn {
         self.len() == 0
     }
 
-    /// Value bytes of a binary column (what its 32-bit offsets must hold), 0 for the others.
+    /// Value bytes of a binary or text column (what its 32-bit offsets must hold), 0 for the
+    /// others.
     pub fn offset_use(&self) -> usize {
         match &self.values {
-            PlainValues::Bytes { bytes, .. } => bytes.len(),
+            PlainValues::Bytes { bytes, .. } | PlainValues::Str { bytes, .. } => bytes.len(),
             _ => 0,
         }
     }
 
-    /// True for the binary column, whose array has offsets.
+    /// True for the binary and text columns, whose arrays have offsets.
     pub fn has_offsets(&self) -> bool {
-        matches!(self.values, PlainValues::Bytes { .. })
+        matches!(
+            self.values,
+            PlainValues::Bytes { .. } | PlainValues::Str { .. }
+        )
     }
 
     /// Appends a binary value. Fails past 2^31 bytes in one batch, which the change builder's
@@ -146,6 +164,23 @@ impl PlainColumn {
                 Ok(())
             }
             _ => Err("column is not binary".into()),
+        }
+    }
+
+    /// Appends a text value. `text` must be valid UTF-8 (a `str`'s bytes, or bytes the caller
+    /// checked): a column holding anything else fails at [`finish`](Self::finish). Fails past
+    /// 2^31 bytes in one batch, which the change builder's byte limit keeps from happening.
+    #[inline]
+    pub fn push_str(&mut self, text: &[u8]) -> Result<(), String> {
+        match &mut self.values {
+            PlainValues::Str { offsets, bytes } => {
+                bytes.extend_from_slice(text);
+                let end = i32::try_from(bytes.len())
+                    .map_err(|_| "text column exceeds 2^31 bytes".to_string())?;
+                offsets.push(end);
+                Ok(())
+            }
+            _ => Err("column is not text".into()),
         }
     }
 
@@ -169,7 +204,7 @@ impl PlainColumn {
             PlainValues::F64(v) => v.resize(at + n, 0.0),
             PlainValues::I128(v) => v.resize(at + n, 0),
             PlainValues::Fixed16(v) => v.resize((at + n) * 16, 0),
-            PlainValues::Bytes { offsets, bytes } => {
+            PlainValues::Bytes { offsets, bytes } | PlainValues::Str { offsets, bytes } => {
                 // The byte count fit an offset when the last value was pushed.
                 let end = i32::try_from(bytes.len()).unwrap_or(i32::MAX);
                 offsets.resize(at + 1 + n, end);
@@ -193,7 +228,7 @@ impl PlainColumn {
                 v.extend_from_slice(&[0; 16]);
                 v.len() / 16 - 1
             }
-            PlainValues::Bytes { offsets, .. } => {
+            PlainValues::Bytes { offsets, .. } | PlainValues::Str { offsets, .. } => {
                 let end = offsets.last().copied().unwrap_or(0);
                 push(offsets, end) - 1
             }
@@ -244,6 +279,13 @@ impl PlainColumn {
                 offsets.push(0);
                 let b = Buffer::from_vec(take(bytes, keep));
                 Arc::new(BinaryArray::try_new(OffsetBuffer::new(o.into()), b, nulls)?)
+            }
+            PlainValues::Str { offsets, bytes } => {
+                let o = take(offsets, keep);
+                offsets.push(0);
+                let b = Buffer::from_vec(take(bytes, keep));
+                // Checks the whole buffer once (each value was checked when pushed).
+                Arc::new(StringArray::try_new(OffsetBuffer::new(o.into()), b, nulls)?)
             }
         })
     }
@@ -333,6 +375,26 @@ mod tests {
             valid,
             [false, false, false, true, false, false, false, true, false]
         );
-        assert!(PlainColumn::new(&DataType::Utf8).is_none());
+        assert!(PlainColumn::new(&DataType::Utf8View).is_none());
+    }
+
+    #[test]
+    fn text_values_become_a_string_array() {
+        let mut p = PlainColumn::new(&DataType::Utf8).unwrap();
+        assert!(p.push_bytes(b"x").is_err());
+        p.push_str("é".as_bytes()).unwrap();
+        p.append_nulls(2);
+        p.push_str(b"").unwrap();
+        p.push_str(b"ab").unwrap();
+        assert_eq!((p.len(), p.offset_use(), p.has_offsets()), (5, 4, true));
+        let a = p.finish().unwrap();
+        let s = a.as_any().downcast_ref::<StringArray>().unwrap();
+        let got: Vec<Option<&str>> = s.iter().collect();
+        assert_eq!(got, [Some("é"), None, None, Some(""), Some("ab")]);
+        // Bytes that are not UTF-8 (which the decoder never pushes) fail at finish, not later.
+        p.push_str(b"\xff").unwrap();
+        let err = p.finish().unwrap_err().to_string();
+        assert!(err.contains("non UTF-8"), "{err}");
+        assert!(p.is_empty());
     }
 }

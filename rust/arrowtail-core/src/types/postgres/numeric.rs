@@ -172,42 +172,46 @@ pub fn binary_to_decimal(data: &[u8], scale: i8) -> R<Decimal> {
 
 /// Text numeric to an integer at `scale` decimal places.
 pub fn text_to_decimal(s: &str, scale: i8) -> R<Decimal> {
+    digits_to_decimal(s.as_bytes(), scale)
+        .ok_or_else(|| format!("bad numeric {s:?} for scale {scale}"))
+}
+
+/// [`text_to_decimal`] on the value's bytes, `None` where it fails. Everything it accepts is
+/// ASCII, so a caller can try it before checking the bytes for UTF-8 and, when it fails, run
+/// the check and [`text_to_decimal`] for the error.
+pub fn digits_to_decimal(s: &[u8], scale: i8) -> Option<Decimal> {
     match s {
-        "NaN" | "Infinity" | "-Infinity" => return Ok(Decimal::Special),
+        b"NaN" | b"Infinity" | b"-Infinity" => return Some(Decimal::Special),
         _ => {}
     }
-    let bad = || format!("bad numeric {s:?} for scale {scale}");
-    let (neg, body) = match s.as_bytes().first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
+    let (neg, body) = match s {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
         _ => (false, s),
     };
-    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
-    let scale = usize::try_from(scale).map_err(|_| bad())?;
-    if int.is_empty()
-        || frac.len() > scale
-        || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
-    {
-        return Err(bad());
+    let (int, frac) = match body.iter().position(|&b| b == b'.') {
+        Some(dot) => (&body[..dot], &body[dot + 1..]),
+        None => (body, &[][..]),
+    };
+    let scale = usize::try_from(scale).ok()?;
+    if int.is_empty() || frac.len() > scale || !int.iter().chain(frac).all(|b| b.is_ascii_digit()) {
+        return None;
     }
     // Up to 18 digits (with the scale's padding) fit an i64 without any overflow check.
     if int.len() + scale <= 18 {
         let mut acc: i64 = 0;
-        for b in int.bytes().chain(frac.bytes()) {
+        for &b in int.iter().chain(frac) {
             acc = acc * 10 + i64::from(b - b'0');
         }
         let acc = acc * 10i64.pow((scale - frac.len()) as u32);
-        return Ok(Decimal::Value(i128::from(if neg { -acc } else { acc })));
+        return Some(Decimal::Value(i128::from(if neg { -acc } else { acc })));
     }
     let mut acc: i128 = 0;
-    let padding = std::iter::repeat_n(b'0', scale - frac.len());
-    for b in int.bytes().chain(frac.bytes()).chain(padding) {
-        acc = acc
-            .checked_mul(10)
-            .and_then(|x| x.checked_add(i128::from(b - b'0')))
-            .ok_or_else(bad)?;
+    let padding = std::iter::repeat_n(&b'0', scale - frac.len());
+    for &b in int.iter().chain(frac).chain(padding) {
+        acc = acc.checked_mul(10)?.checked_add(i128::from(b - b'0'))?;
     }
-    Ok(Decimal::Value(if neg { -acc } else { acc }))
+    Some(Decimal::Value(if neg { -acc } else { acc }))
 }
 
 #[cfg(test)]
@@ -226,6 +230,34 @@ pub(crate) fn encode(sign: u16, weight: i16, dscale: u16, digits: &[i16]) -> Vec
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digits_of_bytes_parse_like_text() {
+        for (v, scale) in [
+            ("12.30", 2),
+            ("-0.5", 3),
+            ("+7", 0),
+            ("99999999999999999999999999999999999.99", 2),
+            ("999999999999999999999999999999999999999", 2),
+            ("1.234", 2),
+            ("1.", 2),
+            (".5", 2),
+            ("", 2),
+            ("-", 2),
+            ("1e5", 2),
+            ("١", 0),
+            ("NaN", 2),
+            ("-Infinity", 4),
+            ("5", -1),
+        ] {
+            assert_eq!(
+                digits_to_decimal(v.as_bytes(), scale),
+                text_to_decimal(v, scale).ok(),
+                "{v:?} scale {scale}"
+            );
+        }
+        assert_eq!(digits_to_decimal(b"1\xff", 2), None);
+    }
 
     #[test]
     fn binary_text_forms() {

@@ -31,6 +31,18 @@ fn utf8(data: &[u8]) -> R<&str> {
     std::str::from_utf8(data).map_err(|e| format!("invalid UTF-8: {e}"))
 }
 
+/// `data` when it is valid UTF-8, checked without making a `str` (for a plain text column, whose
+/// bytes become a string array at finish): ASCII, which most text is, by a scan a word at a
+/// time; anything else by the full check, failing with the same error as [`utf8`].
+#[inline]
+fn utf8_bytes(data: &[u8]) -> R<&[u8]> {
+    if data.is_ascii() {
+        Ok(data)
+    } else {
+        utf8(data).map(str::as_bytes)
+    }
+}
+
 fn fixed<const N: usize>(data: &[u8]) -> R<[u8; N]> {
     data.try_into()
         .map_err(|_| format!("expected {N} bytes, got {}", data.len()))
@@ -236,9 +248,22 @@ fn float_value<T: std::str::FromStr, const N: usize>(
 
 fn decimal_value(format: Format, data: &[u8], scale: i8) -> R<Decimal> {
     match format {
-        Format::Text => numeric::text_to_decimal(utf8(data)?, scale),
+        // The digits straight from the bytes (no UTF-8 pass); a value they refuse is checked
+        // and parsed again for its error.
+        Format::Text => match numeric::digits_to_decimal(data, scale) {
+            Some(d) => Ok(d),
+            None => decimal_text_error(data, scale),
+        },
         Format::Binary => numeric::binary_to_decimal(data, scale),
     }
+}
+
+/// The outcome of a text numeric that [`numeric::digits_to_decimal`] refused: the UTF-8 check's
+/// error or the parser's (kept out of the per-value path).
+#[cold]
+#[inline(never)]
+fn decimal_text_error(data: &[u8], scale: i8) -> R<Decimal> {
+    numeric::text_to_decimal(utf8(data)?, scale)
 }
 
 fn bytea_value(format: Format, data: &[u8]) -> R<Cow<'_, [u8]>> {
@@ -282,6 +307,44 @@ fn time_value(format: Format, data: &[u8]) -> R<i64> {
         Format::Text => datetime::time_text(utf8(data)?),
         Format::Binary => Ok(i64::from_be_bytes(fixed(data)?)),
     }
+}
+
+/// The text of a value of a type stored as `utf8`, for a plain column: the same parsers and
+/// errors as [`append`]'s string arms, the result checked UTF-8 (borrowed when the value is its
+/// own text).
+fn string_value<'a>(ty: &PgType, format: Format, data: &'a [u8]) -> R<Cow<'a, [u8]>> {
+    use Format::{Binary, Text};
+    Ok(match (ty, format) {
+        (
+            PgType::Text
+            | PgType::Json
+            | PgType::Jsonb
+            | PgType::Other
+            | PgType::NumericText
+            | PgType::Char
+            | PgType::TimeTz,
+            Text,
+        )
+        | (PgType::Text | PgType::Json, Binary) => Cow::Borrowed(utf8_bytes(data)?),
+        (PgType::NumericText, Binary) => Cow::Owned(numeric::binary_to_text(data)?.into_bytes()),
+        (PgType::Jsonb, Binary) => {
+            // jsonb_send: a version byte (1) then the text form.
+            let mut r = Reader::new(data);
+            match r.u8().map_err(|e| e.to_string())? {
+                1 => Cow::Borrowed(utf8_bytes(r.rest())?),
+                v => return Err(format!("unknown jsonb binary version {v}")),
+            }
+        }
+        (PgType::Other, Binary) => Cow::Borrowed(other_binary(data)?.as_bytes()),
+        (PgType::Char, Binary) => Cow::Owned(char_text(fixed::<1>(data)?[0]).into_bytes()),
+        (PgType::TimeTz, Binary) => {
+            let mut r = Reader::new(data);
+            let us = r.i64_be().map_err(|e| e.to_string())?;
+            let zone = r.i32_be().map_err(|e| e.to_string())?;
+            Cow::Owned(datetime::timetz_binary_to_text(us, zone).into_bytes())
+        }
+        _ => return Err(format!("no text storage for {ty:?}")),
+    })
 }
 
 macro_rules! builder {
@@ -420,6 +483,13 @@ pub fn has_plain_storage(ty: &PgType) -> bool {
             | PgType::Timestamp
             | PgType::TimestampTz
             | PgType::Time
+            | PgType::NumericText
+            | PgType::Text
+            | PgType::Char
+            | PgType::TimeTz
+            | PgType::Json
+            | PgType::Jsonb
+            | PgType::Other
     )
 }
 
@@ -453,6 +523,13 @@ fn append_plain(p: &mut PlainColumn, ty: &PgType, format: Format, data: &[u8]) -
             plain!(p, I64).push(timestamp_value(format, data, tz)?)
         }
         PgType::Time => plain!(p, I64).push(time_value(format, data)?),
+        PgType::NumericText
+        | PgType::Text
+        | PgType::Char
+        | PgType::TimeTz
+        | PgType::Json
+        | PgType::Jsonb
+        | PgType::Other => p.push_str(&string_value(ty, format, data)?)?,
         _ => return Err(format!("no plain storage for {ty:?}")),
     }
     Ok(Appended::Value)
@@ -596,6 +673,8 @@ mod tests {
             precision: 10,
             scale: 2,
         };
+        let mut timetz = 3_600_000_000i64.to_be_bytes().to_vec();
+        timetz.extend((-7200i32).to_be_bytes());
         vec![
             (PgType::Bool, "t", vec![1], "f"),
             (PgType::Int2, "-2", (-2i16).to_be_bytes().to_vec(), "7"),
@@ -649,6 +728,23 @@ mod tests {
                 1_000_000i64.to_be_bytes().to_vec(),
                 "23:59:59.5",
             ),
+            (PgType::Text, "héllo", "héllo".as_bytes().to_vec(), ""),
+            (PgType::Json, r#"{"a": 1}"#, br#"{"a": 1}"#.to_vec(), "[]"),
+            (
+                PgType::Jsonb,
+                r#"{"a": "é"}"#,
+                "\u{1}{\"a\": \"é\"}".as_bytes().to_vec(),
+                "null",
+            ),
+            (PgType::Other, "happy", b"happy".to_vec(), "ünïcode"),
+            (
+                PgType::NumericText,
+                "12.34",
+                numeric::encode(0, 0, 2, &[12, 3400]),
+                "NaN",
+            ),
+            (PgType::Char, "\\201", vec![0x81], "a"),
+            (PgType::TimeTz, "01:00:00+02", timetz, "23:59:59.5-03:30"),
         ]
     }
 
@@ -675,8 +771,10 @@ mod tests {
                     let special = matches!(ty, PgType::Decimal { .. }) && other == "NaN";
                     assert_eq!(a == Appended::SpecialNumeric, special, "{ty:?}");
                     if ty != PgType::Bytea {
-                        // A failed value appends nothing.
-                        assert!(append(b, &ty, Format::Binary, &[1, 2, 3]).is_err());
+                        // A failed value appends nothing (the bytes are neither UTF-8 nor of any
+                        // fixed width, a zero among them, a bad jsonb version first).
+                        let bad = [0xff, 0, 0xfe];
+                        assert!(append(b, &ty, Format::Binary, &bad).is_err(), "{ty:?}");
                     }
                     b.append_null();
                 }
@@ -700,6 +798,7 @@ mod tests {
             let mut plain = ColumnBuilder::plain(&dt).unwrap();
             for (format, bad) in [
                 (Format::Text, &b"\xff\xfe not a value"[..]),
+                (Format::Text, "é\u{80}".as_bytes().split_last().unwrap().1),
                 (Format::Binary, &[9u8; 3][..]),
                 (Format::Binary, &[9u8; 17][..]),
             ] {
