@@ -12,6 +12,7 @@ __version__: str
 __all__ = [
     "BinlogDecoder",
     "CopyDecoder",
+    "DebeziumSerializer",
     "PgOutputDecoder",
     "SchemaVersions",
     "TextRowsBuilder",
@@ -266,6 +267,36 @@ def debezium_serialize(
     partitions: int | None = None,
 ) -> tuple[pa.BinaryArray, pa.BinaryArray, pa.UInt32Array, pa.Int32Array | None]:
     """Debezium JSON ``(keys, values, rows, partitions)`` of a change batch (see the sinks docs)."""
+
+@final
+class DebeziumSerializer:
+    """The Debezium JSON serializer with its options checked once (those of
+    ``debezium_serialize``), for a sink that serializes batch after batch. The envelopes'
+    processing time is taken at each call unless ``ts_ms`` fixes it. A pyarrow batch whose schema
+    (metadata included) equals the last batch's crosses without its schema."""
+
+    def __new__(
+        cls,
+        *,
+        topic_prefix: str = "arrowtail",
+        database: str = "",
+        decimals: str = "string",
+        unavailable: str = "placeholder",
+        tombstones: bool = True,
+        schemas: bool = False,
+        binlog_basename: str = "mysql-bin",
+        server_id: int = 0,
+        ts_ms: int | None = None,
+    ) -> Self: ...
+    def serialize(
+        self, batch: pa.RecordBatch, *, partitions: int | None = None
+    ) -> tuple[pa.BinaryArray, pa.BinaryArray, pa.UInt32Array, pa.Int32Array | None]:
+        """``(keys, values, rows, partitions)`` as ``debezium_serialize`` returns them."""
+    def messages(
+        self, batch: pa.RecordBatch, *, partitions: int
+    ) -> tuple[list[bytes | None], list[bytes | None], list[int], int]:
+        """``(keys, values, partitions, largest)``: the same messages as lists (None: no key, or
+        a tombstone), the partition of each, and the largest message's key + value bytes."""
 
 def debezium_keys(
     batch: pa.RecordBatch,
