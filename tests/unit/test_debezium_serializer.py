@@ -1,5 +1,7 @@
-"""arrowtail._core.DebeziumSerializer: the same messages as ``debezium_serialize``, as arrays and
-as lists, batch after batch, whether a batch's schema is the last one's or not (no broker)."""
+"""arrowtail._core.DebeziumSerializer and AvroSerializer: the same messages as
+``debezium_serialize`` and ``avro_serialize`` (and the same Avro schemas as ``avro_schemas``), as
+arrays and as lists, batch after batch, whether a batch's schema is the last one's or not (no
+broker)."""
 
 from __future__ import annotations
 
@@ -124,3 +126,44 @@ def test_bad_options_and_batches_raise_as_the_function_does() -> None:
                 call(bad_op, partitions=1)
     with pytest.raises(ValueError, match="__arrow_c_array__"):
         serializer.messages([1, 2], partitions=1)  # type: ignore[arg-type]
+
+
+def _avro_expected(batch: pa.RecordBatch, key_id: int | None, **options: Any) -> list[Any]:
+    out = _core.avro_serialize(
+        batch, key_schema_id=key_id, value_schema_id=12, partitions=4, **options
+    )
+    return [None if a is None else a.to_pylist() for a in out]
+
+
+@pytest.mark.parametrize("options", OPTIONS)
+def test_avro_schemas_and_messages_are_the_functions(options: dict[str, Any]) -> None:
+    serializer = _core.AvroSerializer(ts_ms=6, **options)
+    first = change_batch(SIMPLE_COLUMNS, ROWS)
+    keyless = change_batch(SIMPLE_COLUMNS, ROWS, primary_key=())
+    other = change_batch(SIMPLE_COLUMNS, ROWS, table="public.u")
+    for batch in (first, first, keyless, keyless, other, first.slice(1, 3), first):
+        schemas = serializer.schemas(batch)
+        assert schemas == _core.avro_schemas(batch, ts_ms=6, **options)
+        key_id = None if schemas[0] is None else 11
+        keys, values, rows, parts = _avro_expected(batch, key_id, ts_ms=6, **options)
+        arrays = serializer.serialize(batch, key_schema_id=key_id, value_schema_id=12, partitions=4)
+        assert [None if a is None else a.to_pylist() for a in arrays] == [keys, values, rows, parts]
+        got = serializer.messages(batch, key_schema_id=key_id, value_schema_id=12, partitions=4)
+        assert got[:3] == (keys, values, parts)
+        assert got[3] == max(
+            len(k or b"") + len(v or b"") for k, v in zip(keys, values, strict=True)
+        )
+    assert serializer.schemas(keyless)[0] is None and serializer.schemas(first)[0] is not None
+
+
+def test_avro_serializer_raises_as_the_functions_do() -> None:
+    with pytest.raises(ConfigError, match="decimals must be"):
+        _core.AvroSerializer(decimals="float")
+    serializer = _core.AvroSerializer()
+    batch = change_batch(SIMPLE_COLUMNS, simple_rows(0, 1, pos=1))
+    with pytest.raises(ConfigError, match="key schema id"):
+        serializer.messages(batch, value_schema_id=3, partitions=1)
+    with pytest.raises(ConfigError, match="partition count must be positive"):
+        serializer.messages(batch, key_schema_id=2, value_schema_id=3, partitions=0)
+    with pytest.raises(ConfigError, match="no _op column"):
+        serializer.schemas(pa.record_batch({"id": [1]}))

@@ -4,19 +4,16 @@
 // The core's error enum is large; it crosses here once per batch.
 #![allow(clippy::result_large_err)]
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use arrow_array::ffi::{from_ffi_and_data_type, FFI_ArrowArray};
-use arrow_array::{Array, BinaryArray, RecordBatch, RecordBatchOptions, StructArray};
-use arrow_schema::{DataType, SchemaRef};
+use arrow_array::{Array, BinaryArray};
 use arrowtail_core::serialize::{self, DebeziumOptions, DecimalMode, Serialized, Unavailable};
-use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyTuple, PyType};
+use pyo3::types::{PyBytes, PyList, PyTuple};
 use pyo3_arrow::PyRecordBatch;
 
-use crate::arrow::to_pyarrow;
+use crate::arrow::{to_pyarrow, BatchImporter};
 use crate::error::{config, guard, IntoPyResult};
 
 /// The serializer options given from Python, checked once; the processing time of the
@@ -251,94 +248,16 @@ fn debezium_keys<'py>(
     })
 }
 
-/// The schema of the last batch a [`PyDebeziumSerializer`] took, as pyarrow and as arrow-rs hold
-/// it: a later pyarrow batch of an equal schema (its metadata included) crosses without it.
-struct LastSchema {
-    pyarrow: Py<PyAny>,
-    schema: SchemaRef,
-    /// `pyarrow.RecordBatch`: only its instances take the array-only crossing.
-    batch_type: Py<PyType>,
-}
-
 /// `arrowtail._core.DebeziumSerializer`: the Debezium JSON serializer with its options checked
-/// once, for a sink that serializes batch after batch. A stream hands on batches of one schema
-/// after another, so the schema of the last batch is kept: a pyarrow batch of an equal schema
-/// crosses as its arrays alone (pyarrow's C data export without the schema), the rest through the
-/// PyCapsule interface as everywhere else.
+/// once, for a sink that serializes batch after batch (batches cross as [`BatchImporter`] takes
+/// them: a pyarrow batch of the last batch's schema without that schema).
 #[pyclass(name = "DebeziumSerializer", module = "arrowtail._core", frozen)]
 pub struct PyDebeziumSerializer {
     settings: Settings,
-    last: Mutex<Option<LastSchema>>,
+    batches: BatchImporter,
 }
 
 impl PyDebeziumSerializer {
-    /// The batch in arrow-rs form, its schema reused when pyarrow's equals the last one.
-    fn import(&self, batch: &Bound<'_, PyAny>) -> PyResult<RecordBatch> {
-        let py = batch.py();
-        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(cached) = last.as_ref() {
-            if let Some(imported) = Self::import_arrays(batch, cached)? {
-                return Ok(imported);
-            }
-        }
-        let imported = batch.extract::<PyRecordBatch>()?.into_inner();
-        let pyarrow = py.import(intern!(py, "pyarrow"))?;
-        let batch_type = pyarrow
-            .getattr(intern!(py, "RecordBatch"))?
-            .cast_into::<PyType>()?;
-        *last = match batch.is_instance(&batch_type)? {
-            true => Some(LastSchema {
-                pyarrow: batch.getattr(intern!(py, "schema"))?.unbind(),
-                schema: imported.schema(),
-                batch_type: batch_type.unbind(),
-            }),
-            false => None,
-        };
-        Ok(imported)
-    }
-
-    /// The batch's arrays under the cached schema, or None when `batch` is not a pyarrow batch
-    /// of that schema.
-    fn import_arrays(
-        batch: &Bound<'_, PyAny>,
-        cached: &LastSchema,
-    ) -> PyResult<Option<RecordBatch>> {
-        let py = batch.py();
-        if !batch.is_instance(cached.batch_type.bind(py))? {
-            return Ok(None);
-        }
-        let schema = batch.getattr(intern!(py, "schema"))?;
-        let kwargs = PyDict::new(py);
-        kwargs.set_item(intern!(py, "check_metadata"), true)?;
-        let equal = cached
-            .pyarrow
-            .bind(py)
-            .call_method(intern!(py, "equals"), (schema,), Some(&kwargs))?
-            .is_truthy()?;
-        if !equal {
-            return Ok(None);
-        }
-        let mut array = FFI_ArrowArray::empty();
-        let address = std::ptr::addr_of_mut!(array) as usize;
-        // pyarrow fills the struct at `address` with the batch as a struct array (the C data
-        // interface), and the struct's release callback owns it from then on.
-        batch.call_method1(intern!(py, "_export_to_c"), (address,))?;
-        let data_type = DataType::Struct(cached.schema.fields().clone());
-        // SAFETY: pyarrow exported a batch whose schema equals the one `cached.schema` was
-        // imported from, so the array's layout is that struct type's.
-        let data = unsafe { from_ffi_and_data_type(array, data_type) }
-            .map_err(|e| crate::error::internal("DebeziumSerializer", &e.to_string()))?;
-        let rows = data.len();
-        let columns = StructArray::from(data).columns().to_vec();
-        let batch = RecordBatch::try_new_with_options(
-            cached.schema.clone(),
-            columns,
-            &RecordBatchOptions::new().with_row_count(Some(rows)),
-        )
-        .map_err(|e| crate::error::internal("DebeziumSerializer", &e.to_string()))?;
-        Ok(Some(batch))
-    }
-
     fn serialized(
         &self,
         batch: &Bound<'_, PyAny>,
@@ -346,7 +265,7 @@ impl PyDebeziumSerializer {
     ) -> PyResult<Serialized> {
         let py = batch.py();
         let opts = self.settings.now(partitions)?;
-        let batch = self.import(batch)?;
+        let batch = self.batches.import(batch)?;
         py.detach(|| serialize::serialize(&batch, &opts)).py_err()
     }
 }
@@ -383,7 +302,7 @@ impl PyDebeziumSerializer {
                 server_id,
                 ts_ms,
             )?,
-            last: Mutex::new(None),
+            batches: BatchImporter::default(),
         })
     }
 
