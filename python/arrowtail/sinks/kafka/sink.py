@@ -9,7 +9,7 @@ producer, produced idempotently; the checkpoint advances from delivery reports.
   computed there with Kafka's murmur2 rule and passed to the producer explicitly, because
   librdkafka's default partitioner does not match the Java one. Keyless rows and truncates go to
   partition 0. A slice of up to ``SMALL_ROWS`` rows (a live stream's transactions) comes back as
-  Python lists the producer takes as they are, larger ones as Arrow arrays.
+  Python lists the producer takes as they are, larger ones as Arrow arrays (Avro alike).
 - The producer runs with ``enable.idempotence=true`` (so ``acks=all``, at most 5 requests in
   flight, retries without duplicates or reordering), zstd compression and a linger that fills
   batches. A full local queue (``BufferError``) is served by polling and retrying; nothing is
@@ -159,11 +159,14 @@ class KafkaSink:
         if value_format == "avro":
             if not registry:
                 raise ConfigError("the avro format needs a schema registry: registry=http://...")
-            self._avro = AvroFormat(
-                registry, subject_strategy=subject_strategy, on_incompatible=on_incompatible
-            )
             # With a schema at hand, decimals travel exact by default (Connect's Decimal).
             serialize_options.setdefault("decimals", "precise")
+            self._avro = AvroFormat(
+                registry,
+                subject_strategy=subject_strategy,
+                on_incompatible=on_incompatible,
+                options={"topic_prefix": topic_prefix, **serialize_options},
+            )
         elif registry:
             raise ConfigError("registry applies to the avro format only (format=avro)")
         self.value_format = value_format
@@ -244,30 +247,22 @@ class KafkaSink:
         batch: pa.RecordBatch,
     ) -> None:
         """Debezium messages (JSON or Avro) of ``batch``, dead letters for the ones too large."""
-        if self._avro is not None:
-            try:
-                keys, values, rows, parts = self._avro.encode(
-                    table, topic, batch, n, self._serialize_options
-                )
-            except SchemaRefused as refused:
-                if self._avro.on_incompatible != "dead_letter":
-                    raise
-                letters = dead_letters(batch, topic, table, refused, self._serialize_options)
-                for key, value, headers in letters:
-                    self._dead_letter(group, key, headers, value)
-                return
-        else:
-            assert self._json is not None
+        try:
             if batch.num_rows <= SMALL_ROWS:
-                key_list, value_list, part_list, largest = self._json.messages(batch, partitions=n)
+                key_list, value_list, part_list, largest = self._messages(table, topic, batch, n)
                 if largest <= self._limit(topic):
                     self._produce_many(producer, group, topic, key_list, value_list, part_list)
                     return
                 # Some message is too large (rare): the Arrow path below sorts them out.
-            keys, values, rows, maybe_parts = self._json.serialize(batch, partitions=n)
-            if maybe_parts is None:  # cannot happen: partitions=n was given
-                raise SinkError("serializer returned no partitions")
-            parts = maybe_parts
+            keys, values, rows, parts = self._arrays(table, topic, batch, n)
+        except SchemaRefused as refused:
+            assert self._avro is not None
+            if self._avro.on_incompatible != "dead_letter":
+                raise
+            letters = dead_letters(batch, topic, table, refused, self._serialize_options)
+            for key, value, headers in letters:
+                self._dead_letter(group, key, headers, value)
+            return
         limit = self._limit(topic)
         # No message can pass the limit when all of them together do not: the sizes of single
         # messages are only worked out otherwise (a batch of one commit's rows seldom needs it).
@@ -284,6 +279,27 @@ class KafkaSink:
             keep = pc.invert(too_large)
             keys, values, parts = keys.filter(keep), values.filter(keep), parts.filter(keep)
         self._produce_arrays(producer, group, topic, keys, values, parts)
+
+    def _messages(
+        self, table: str, topic: str, batch: pa.RecordBatch, n: int
+    ) -> tuple[list[bytes | None], list[bytes | None], list[int], int]:
+        """The batch's messages as lists and the largest one's size (JSON or Avro)."""
+        if self._avro is not None:
+            return self._avro.messages(table, topic, batch, n)
+        assert self._json is not None
+        return self._json.messages(batch, partitions=n)
+
+    def _arrays(
+        self, table: str, topic: str, batch: pa.RecordBatch, n: int
+    ) -> tuple[pa.Array, pa.Array, pa.Array, pa.Array]:
+        """The batch's messages as Arrow arrays ``(keys, values, rows, partitions)``."""
+        if self._avro is not None:
+            return self._avro.encode(table, topic, batch, n)
+        assert self._json is not None
+        keys, values, rows, parts = self._json.serialize(batch, partitions=n)
+        if parts is None:  # cannot happen: partitions=n was given
+            raise SinkError("serializer returned no partitions")
+        return keys, values, rows, parts
 
     def commit(self, position: PositionJSON) -> None:
         producer, group = self._ready()
