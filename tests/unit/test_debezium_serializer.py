@@ -6,6 +6,7 @@ broker)."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Any
 
@@ -73,6 +74,30 @@ def test_batches_of_other_schemas_and_slices_are_serialized_as_their_own() -> No
             assert got[:3] == (keys, values, parts)
     assert serializer.messages(by_name, partitions=5)[0][0] == b'{"name":"n0"}'
     assert json.loads(serializer.messages(other, partitions=5)[1][0])["source"]["table"] == "u"
+
+
+def test_threads_sharing_a_serializer_each_get_their_batches_messages() -> None:
+    serializer = _core.DebeziumSerializer(ts_ms=3)
+    batches = [
+        change_batch(SIMPLE_COLUMNS, ROWS),
+        change_batch(SIMPLE_COLUMNS, ROWS, primary_key=("name",)),
+    ]
+    expected = [_expected(b, 2, ts_ms=3) for b in batches]
+    failures: list[str] = []
+
+    def work(first: int) -> None:
+        for i in range(300):
+            k = (first + i) % 2
+            got = serializer.messages(batches[k], partitions=2)
+            if got[:3] != (expected[k][0], expected[k][1], expected[k][3]):
+                failures.append(f"call {i} of batch {k}")
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
 
 
 class _CapsuleOnly:

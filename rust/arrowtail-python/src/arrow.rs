@@ -12,6 +12,7 @@ use arrowtail_core::arrow::{ChangeBatch, SchemaVersions, SharedSchemaVersions};
 use pyo3::exceptions::PyValueError;
 use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::sync::MutexExt;
 use pyo3::types::{PyDict, PyList, PyTuple, PyType};
 use pyo3_arrow::{PyArray, PyRecordBatch};
 
@@ -80,7 +81,12 @@ impl BatchImporter {
     /// The batch in arrow-rs form, its schema the kept one when pyarrow's equals it.
     pub fn import(&self, batch: &Bound<'_, PyAny>) -> PyResult<RecordBatch> {
         let py = batch.py();
-        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        // Held across calls into pyarrow: another thread waits for it detached from the
+        // interpreter, so the two cannot wait on each other.
+        let mut last = self
+            .last
+            .lock_py_attached(py)
+            .unwrap_or_else(PoisonError::into_inner);
         if let Some(cached) = last.as_ref() {
             if let Some(imported) = Self::import_arrays(batch, cached)? {
                 return Ok(imported);

@@ -12,6 +12,7 @@ use arrow_schema::SchemaRef;
 use arrowtail_core::serialize::avro::{self, SchemaIds};
 use arrowtail_core::serialize::Serialized;
 use pyo3::prelude::*;
+use pyo3::sync::MutexExt;
 use pyo3::types::PyTuple;
 use pyo3_arrow::PyRecordBatch;
 
@@ -205,7 +206,10 @@ impl PyAvroSerializer {
         let py = batch.py();
         guard("AvroSerializer.schemas", || {
             let batch = self.batches.import(batch)?;
-            let mut last = self.schemas.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut last = self
+                .schemas
+                .lock_py_attached(py)
+                .unwrap_or_else(PoisonError::into_inner);
             if let Some((schema, out)) = last.as_ref() {
                 // The importer hands on the very schema it kept for a batch of an equal one.
                 if Arc::ptr_eq(schema, batch.schema_ref()) {
