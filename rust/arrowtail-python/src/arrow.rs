@@ -1,5 +1,6 @@
 //! Arrow across the boundary: finished change batches (the core's `arrow::ChangeBatch`) and
-//! arrays go to Python through the Arrow PyCapsule interface (zero copy).
+//! arrays go to Python through the Arrow PyCapsule interface (zero copy); batches of a stream
+//! come in through [`BatchImporter`], which keeps the last schema.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};

@@ -1,6 +1,7 @@
 //! The Avro serializer of the core (`arrowtail_core::serialize::avro`) for the Kafka sink: the
 //! schemas of a batch's table, to register, then the batch's messages in the Confluent wire format
-//! with the registry's ids (arrays in and out through the Arrow PyCapsule interface, GIL released).
+//! with the registry's ids (arrays in and out through the Arrow PyCapsule interface, GIL released),
+//! as functions and as `AvroSerializer`, the stream form `DebeziumSerializer` is for JSON.
 
 // The core's error enum is large; it crosses here once per batch.
 #![allow(clippy::result_large_err)]

@@ -1,5 +1,7 @@
 //! The Debezium serializer of the core (`arrowtail_core::serialize`) for the Kafka sink, batch at a
-//! time (arrays in and out through the Arrow PyCapsule interface, GIL released).
+//! time (arrays in and out through the Arrow PyCapsule interface, GIL released), as functions and
+//! as `DebeziumSerializer`, an object for a stream of batches that keeps its checked options and
+//! the last schema, and hands small outputs back as Python lists.
 
 // The core's error enum is large; it crosses here once per batch.
 #![allow(clippy::result_large_err)]
