@@ -10,8 +10,10 @@ from typing_extensions import Self
 
 __version__: str
 __all__ = [
+    "AvroSerializer",
     "BinlogDecoder",
     "CopyDecoder",
+    "DebeziumSerializer",
     "PgOutputDecoder",
     "SchemaVersions",
     "TextRowsBuilder",
@@ -267,6 +269,36 @@ def debezium_serialize(
 ) -> tuple[pa.BinaryArray, pa.BinaryArray, pa.UInt32Array, pa.Int32Array | None]:
     """Debezium JSON ``(keys, values, rows, partitions)`` of a change batch (see the sinks docs)."""
 
+@final
+class DebeziumSerializer:
+    """The Debezium JSON serializer with its options checked once (those of
+    ``debezium_serialize``), for a sink that serializes batch after batch. The envelopes'
+    processing time is taken at each call unless ``ts_ms`` fixes it. A pyarrow batch whose schema
+    (metadata included) equals the last batch's crosses without its schema."""
+
+    def __new__(
+        cls,
+        *,
+        topic_prefix: str = "arrowtail",
+        database: str = "",
+        decimals: str = "string",
+        unavailable: str = "placeholder",
+        tombstones: bool = True,
+        schemas: bool = False,
+        binlog_basename: str = "mysql-bin",
+        server_id: int = 0,
+        ts_ms: int | None = None,
+    ) -> Self: ...
+    def serialize(
+        self, batch: pa.RecordBatch, *, partitions: int | None = None
+    ) -> tuple[pa.BinaryArray, pa.BinaryArray, pa.UInt32Array, pa.Int32Array | None]:
+        """``(keys, values, rows, partitions)`` as ``debezium_serialize`` returns them."""
+    def messages(
+        self, batch: pa.RecordBatch, *, partitions: int
+    ) -> tuple[list[bytes | None], list[bytes | None], list[int], int]:
+        """``(keys, values, partitions, largest)``: the same messages as lists (None: no key, or
+        a tombstone), the partition of each, and the largest message's key + value bytes."""
+
 def debezium_keys(
     batch: pa.RecordBatch,
     *,
@@ -316,6 +348,47 @@ def avro_serialize(
 ) -> tuple[pa.BinaryArray, pa.BinaryArray, pa.UInt32Array, pa.Int32Array | None]:
     """Avro ``(keys, values, rows, partitions)`` of a change batch in the Confluent wire format
     (magic byte 0, big-endian schema id, Avro datum), with the registry's schema ids."""
+
+@final
+class AvroSerializer:
+    """The Avro serializer with its options checked once (those of ``avro_serialize``), for a
+    sink that serializes batch after batch; batches cross as ``DebeziumSerializer``'s do, and the
+    schemas of the last batch's layout are kept."""
+
+    def __new__(
+        cls,
+        *,
+        topic_prefix: str = "arrowtail",
+        database: str = "",
+        decimals: str = "precise",
+        unavailable: str = "placeholder",
+        tombstones: bool = True,
+        schemas: bool = False,
+        binlog_basename: str = "mysql-bin",
+        server_id: int = 0,
+        ts_ms: int | None = None,
+    ) -> Self: ...
+    def schemas(self, batch: pa.RecordBatch) -> tuple[str | None, str, str, str]:
+        """``(key_schema, value_schema, key_name, value_name)`` as ``avro_schemas`` returns them."""
+    def serialize(
+        self,
+        batch: pa.RecordBatch,
+        *,
+        value_schema_id: int,
+        key_schema_id: int | None = None,
+        partitions: int | None = None,
+    ) -> tuple[pa.BinaryArray, pa.BinaryArray, pa.UInt32Array, pa.Int32Array | None]:
+        """``(keys, values, rows, partitions)`` as ``avro_serialize`` returns them."""
+    def messages(
+        self,
+        batch: pa.RecordBatch,
+        *,
+        value_schema_id: int,
+        partitions: int,
+        key_schema_id: int | None = None,
+    ) -> tuple[list[bytes | None], list[bytes | None], list[int], int]:
+        """``(keys, values, partitions, largest)`` as ``DebeziumSerializer.messages`` returns
+        them."""
 
 @final
 class BinlogDecoder:

@@ -369,6 +369,7 @@ def test_arrow_ipc_is_one_message_per_partition_without_a_json_pass(
         raise AssertionError("the Arrow format must not serialize Debezium values")
 
     monkeypatch.setattr(kafka_module._core, "debezium_serialize", no_json)
+    monkeypatch.setattr(kafka_module._core, "DebeziumSerializer", no_json)
     topic = f"{prefix}.public.t"
     create_topic(kafka.bootstrap, topic, 5)
     sink = KafkaSink(kafka.bootstrap, topic_prefix=prefix, value_format="arrow")

@@ -1,16 +1,20 @@
 //! Arrow across the boundary: finished change batches (the core's `arrow::ChangeBatch`) and
-//! arrays go to Python through the Arrow PyCapsule interface (zero copy).
+//! arrays go to Python through the Arrow PyCapsule interface (zero copy); batches of a stream
+//! come in through [`BatchImporter`], which keeps the last schema.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
-use arrow_array::{Array, ArrayRef, RecordBatch, StructArray};
+use arrow_array::ffi::from_ffi_and_data_type;
+use arrow_array::{Array, ArrayRef, RecordBatch, RecordBatchOptions, StructArray};
 use arrow_data::ffi::FFI_ArrowArray;
-use arrow_schema::{Field, SchemaRef};
+use arrow_schema::{DataType, Field, SchemaRef};
 use arrowtail_core::arrow::{ChangeBatch, SchemaVersions, SharedSchemaVersions};
 use pyo3::exceptions::PyValueError;
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyTuple};
+use pyo3::sync::MutexExt;
+use pyo3::types::{PyDict, PyList, PyTuple, PyType};
 use pyo3_arrow::{PyArray, PyRecordBatch};
 
 /// Converts change batches into a Python list of `(table, schema_version, pyarrow.RecordBatch)`.
@@ -54,6 +58,98 @@ pub fn to_pyarrow<'py>(
     let field = Arc::new(Field::new(name, array.data_type().clone(), true));
     let exported = PyArray::new(array, field).into_pyobject(py)?;
     py.import("pyarrow")?.getattr("array")?.call1((exported,))
+}
+
+/// The schema of the last batch a [`BatchImporter`] took, as pyarrow and as arrow-rs hold it.
+struct LastSchema {
+    pyarrow: Py<PyAny>,
+    schema: SchemaRef,
+    /// `pyarrow.RecordBatch`: only its instances take the array-only crossing.
+    batch_type: Py<PyType>,
+}
+
+/// Takes batch after batch from Python for an object that serializes a stream of them. A stream
+/// hands on batches of one schema after another, so the schema of the last batch is kept: a
+/// pyarrow batch whose schema equals it (metadata included) crosses as its arrays alone
+/// (pyarrow's C data export without the schema) under the kept schema; any other batch crosses
+/// through the PyCapsule interface as everywhere else.
+#[derive(Default)]
+pub struct BatchImporter {
+    last: Mutex<Option<LastSchema>>,
+}
+
+impl BatchImporter {
+    /// The batch in arrow-rs form, its schema the kept one when pyarrow's equals it.
+    pub fn import(&self, batch: &Bound<'_, PyAny>) -> PyResult<RecordBatch> {
+        let py = batch.py();
+        // Held across calls into pyarrow: another thread waits for it detached from the
+        // interpreter, so the two cannot wait on each other.
+        let mut last = self
+            .last
+            .lock_py_attached(py)
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(cached) = last.as_ref() {
+            if let Some(imported) = Self::import_arrays(batch, cached)? {
+                return Ok(imported);
+            }
+        }
+        let imported = batch.extract::<PyRecordBatch>()?.into_inner();
+        let pyarrow = py.import(intern!(py, "pyarrow"))?;
+        let batch_type = pyarrow
+            .getattr(intern!(py, "RecordBatch"))?
+            .cast_into::<PyType>()?;
+        *last = match batch.is_instance(&batch_type)? {
+            true => Some(LastSchema {
+                pyarrow: batch.getattr(intern!(py, "schema"))?.unbind(),
+                schema: imported.schema(),
+                batch_type: batch_type.unbind(),
+            }),
+            false => None,
+        };
+        Ok(imported)
+    }
+
+    /// The batch's arrays under the cached schema, or None when `batch` is not a pyarrow batch
+    /// of that schema.
+    fn import_arrays(
+        batch: &Bound<'_, PyAny>,
+        cached: &LastSchema,
+    ) -> PyResult<Option<RecordBatch>> {
+        let py = batch.py();
+        if !batch.is_instance(cached.batch_type.bind(py))? {
+            return Ok(None);
+        }
+        let schema = batch.getattr(intern!(py, "schema"))?;
+        let kwargs = PyDict::new(py);
+        kwargs.set_item(intern!(py, "check_metadata"), true)?;
+        let equal = cached
+            .pyarrow
+            .bind(py)
+            .call_method(intern!(py, "equals"), (schema,), Some(&kwargs))?
+            .is_truthy()?;
+        if !equal {
+            return Ok(None);
+        }
+        let mut array = FFI_ArrowArray::empty();
+        let address = std::ptr::addr_of_mut!(array) as usize;
+        // pyarrow fills the struct at `address` with the batch as a struct array (the C data
+        // interface), and the struct's release callback owns it from then on.
+        batch.call_method1(intern!(py, "_export_to_c"), (address,))?;
+        let data_type = DataType::Struct(cached.schema.fields().clone());
+        // SAFETY: pyarrow exported a batch whose schema equals the one `cached.schema` was
+        // imported from, so the array's layout is that struct type's.
+        let data = unsafe { from_ffi_and_data_type(array, data_type) }
+            .map_err(|e| crate::error::internal("BatchImporter", &e.to_string()))?;
+        let rows = data.len();
+        let columns = StructArray::from(data).columns().to_vec();
+        let batch = RecordBatch::try_new_with_options(
+            cached.schema.clone(),
+            columns,
+            &RecordBatchOptions::new().with_row_count(Some(rows)),
+        )
+        .map_err(|e| crate::error::internal("BatchImporter", &e.to_string()))?;
+        Ok(Some(batch))
+    }
 }
 
 /// `arrowtail._core.SchemaVersions`: the run-wide numbering of schema versions

@@ -1,14 +1,15 @@
 """The Kafka sink's Avro format: Debezium events as Avro in the Confluent wire format, their
 schemas registered in a schema registry.
 
-For each batch the core gives the Avro schemas of its table (:func:`arrowtail._core.avro_schemas`:
-the key record ``<prefix>.<schema>.<table>.Key`` and the envelope ``...Envelope``, whose
-``before`` and ``after`` are the record ``...Value``). They are registered under their subjects
-(``subject_strategy``: ``topic`` gives ``<topic>-key`` and ``<topic>-value``, ``record`` the record
-names, ``topic_record`` ``<topic>-<record name>``) the first time they are seen, so on first use
-and after every schema change (a new relation version, a MySQL DDL); the ids are cached. Then the
-core writes every message of the batch (:func:`arrowtail._core.avro_serialize`): magic byte 0, the
-4-byte big-endian id, the Avro datum.
+For each batch the core gives the Avro schemas of its table
+(:class:`arrowtail._core.AvroSerializer`, made once per format, which keeps the schemas of the last
+batch's layout: the key record ``<prefix>.<schema>.<table>.Key`` and the envelope ``...Envelope``,
+whose ``before`` and ``after`` are the record ``...Value``). They are registered under their
+subjects (``subject_strategy``: ``topic`` gives ``<topic>-key`` and ``<topic>-value``, ``record``
+the record names, ``topic_record`` ``<topic>-<record name>``) the first time they are seen, so on
+first use and after every schema change (a new relation version, a MySQL DDL); the ids are
+cached. Then the core writes every message of the batch (as Arrow arrays, or as Python lists for a
+small batch): magic byte 0, the 4-byte big-endian id, the Avro datum.
 
 When the registry refuses a schema as incompatible with the subject's compatibility level,
 nothing of the batch is written and :class:`SchemaRefused` says which table, which columns
@@ -50,7 +51,8 @@ class SchemaRefused(SinkError):
 
 
 class Encoded(NamedTuple):
-    """A batch's Avro messages, as :func:`arrowtail._core.avro_serialize` returns them."""
+    """A batch's Avro messages, as :meth:`arrowtail._core.AvroSerializer.serialize` returns
+    them."""
 
     keys: pa.Array
     values: pa.Array
@@ -67,7 +69,9 @@ class AvroFormat:
         *,
         subject_strategy: str = "topic",
         on_incompatible: str = "stop",
+        options: Mapping[str, Any] | None = None,
     ) -> None:
+        """``options``: the serializer's (those of :func:`arrowtail._core.avro_serialize`)."""
         if subject_strategy not in SUBJECT_STRATEGIES:
             raise ConfigError(
                 f"subject_strategy must be one of {', '.join(SUBJECT_STRATEGIES)}, "
@@ -85,32 +89,36 @@ class AvroFormat:
         self.on_incompatible = on_incompatible
         # Refusals already met, so a refused shape is not offered again for every batch.
         self._refused: dict[tuple[str, str], SchemaRefused] = {}
+        self._serializer = _core.AvroSerializer(**(options or {}))
 
-    def encode(
-        self,
-        table: str,
-        topic: str,
-        batch: pa.RecordBatch,
-        partitions: int,
-        options: Mapping[str, Any],
-    ) -> Encoded:
+    def encode(self, table: str, topic: str, batch: pa.RecordBatch, partitions: int) -> Encoded:
         """The batch's messages; raises :class:`SchemaRefused` before writing any of them when
         the registry refuses the key or value schema."""
-        key_schema, value_schema, key_name, value_name = _core.avro_schemas(batch, **options)
-        key_id = None
-        if key_schema is not None:
-            key_id = self._register(table, topic, key_schema, key_name, key=True)
-        value_id = self._register(table, topic, value_schema, value_name, key=False)
-        keys, values, rows, parts = _core.avro_serialize(
-            batch,
-            key_schema_id=key_id,
-            value_schema_id=value_id,
-            partitions=partitions,
-            **options,
+        key_id, value_id = self._schema_ids(table, topic, batch)
+        keys, values, rows, parts = self._serializer.serialize(
+            batch, key_schema_id=key_id, value_schema_id=value_id, partitions=partitions
         )
         if parts is None:  # cannot happen: partitions was given
             raise SinkError("serializer returned no partitions")
         return Encoded(keys, values, rows, parts)
+
+    def messages(
+        self, table: str, topic: str, batch: pa.RecordBatch, partitions: int
+    ) -> tuple[list[bytes | None], list[bytes | None], list[int], int]:
+        """The batch's messages as lists, with the largest one's size
+        (:meth:`arrowtail._core.AvroSerializer.messages`); refusals as :meth:`encode`."""
+        key_id, value_id = self._schema_ids(table, topic, batch)
+        return self._serializer.messages(
+            batch, key_schema_id=key_id, value_schema_id=value_id, partitions=partitions
+        )
+
+    def _schema_ids(self, table: str, topic: str, batch: pa.RecordBatch) -> tuple[int | None, int]:
+        """The registry ids of the batch's key (None without a key) and value schemas."""
+        key_schema, value_schema, key_name, value_name = self._serializer.schemas(batch)
+        key_id = None
+        if key_schema is not None:
+            key_id = self._register(table, topic, key_schema, key_name, key=True)
+        return key_id, self._register(table, topic, value_schema, value_name, key=False)
 
     def _register(self, table: str, topic: str, schema: str, record: str, *, key: bool) -> int:
         subject = subject_name(self.subject_strategy, topic, record, key=key)

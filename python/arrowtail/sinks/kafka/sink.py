@@ -4,10 +4,12 @@ producer, produced idempotently; the checkpoint advances from delivery reports.
 - Topic per table: ``<topic_prefix>.<schema>.<table>`` (pseudo-tables: ``<prefix>._ddl``), or
   the name given in ``topics`` for that table.
 - Keys and values are written by the core a slice of a batch at a time (``SLICE_BYTES`` of Arrow
-  rows, :func:`arrowtail._core.debezium_serialize`), so that a batch of hundreds of megabytes is
-  never held as messages whole; the partition of every message is computed there
-  with Kafka's murmur2 rule and passed to the producer explicitly, because librdkafka's default
-  partitioner does not match the Java one. Keyless rows and truncates go to partition 0.
+  rows, :class:`arrowtail._core.DebeziumSerializer`, made once per sink), so that a batch of
+  hundreds of megabytes is never held as messages whole; the partition of every message is
+  computed there with Kafka's murmur2 rule and passed to the producer explicitly, because
+  librdkafka's default partitioner does not match the Java one. Keyless rows and truncates go to
+  partition 0. A slice of up to ``SMALL_ROWS`` rows (a live stream's transactions) comes back as
+  Python lists the producer takes as they are, larger ones as Arrow arrays (Avro alike).
 - The producer runs with ``enable.idempotence=true`` (so ``acks=all``, at most 5 requests in
   flight, retries without duplicates or reordering), zstd compression and a linger that fills
   batches. A full local queue (``BufferError``) is served by polling and retrying; nothing is
@@ -88,6 +90,10 @@ DEFAULT_PRODUCER_CONFIG: dict[str, Any] = {
 #: the messages once more while it produces them).
 SLICE_BYTES = 4 << 20
 
+#: Rows of a slice up to which the serializer hands back its messages as Python lists rather
+#: than Arrow arrays: for a few rows, arrays crossing back cost far more than the messages.
+SMALL_ROWS = 256
+
 
 def _slice_rows(batch: pa.RecordBatch, limit: int) -> int:
     """Rows of ``batch`` in a slice of about ``limit`` bytes (at least one). The whole buffers'
@@ -153,11 +159,14 @@ class KafkaSink:
         if value_format == "avro":
             if not registry:
                 raise ConfigError("the avro format needs a schema registry: registry=http://...")
-            self._avro = AvroFormat(
-                registry, subject_strategy=subject_strategy, on_incompatible=on_incompatible
-            )
             # With a schema at hand, decimals travel exact by default (Connect's Decimal).
             serialize_options.setdefault("decimals", "precise")
+            self._avro = AvroFormat(
+                registry,
+                subject_strategy=subject_strategy,
+                on_incompatible=on_incompatible,
+                options={"topic_prefix": topic_prefix, **serialize_options},
+            )
         elif registry:
             raise ConfigError("registry applies to the avro format only (format=avro)")
         self.value_format = value_format
@@ -168,6 +177,10 @@ class KafkaSink:
         self.metadata_timeout = metadata_timeout
         self.close_timeout = close_timeout
         self._serialize_options = {"topic_prefix": topic_prefix, **serialize_options}
+        #: The Debezium JSON serializer, its options checked once (the JSON format only).
+        self._json: _core.DebeziumSerializer | None = None
+        if value_format == "debezium":
+            self._json = _core.DebeziumSerializer(**self._serialize_options)
         #: Outbox tables by ``schema.table``: settings as in :func:`outbox_routes`.
         self.outbox: dict[str, OutboxRoute] = outbox_routes(outbox)
         self._config: dict[str, Any] = {
@@ -234,31 +247,28 @@ class KafkaSink:
         batch: pa.RecordBatch,
     ) -> None:
         """Debezium messages (JSON or Avro) of ``batch``, dead letters for the ones too large."""
-        if self._avro is not None:
-            try:
-                keys, values, rows, parts = self._avro.encode(
-                    table, topic, batch, n, self._serialize_options
-                )
-            except SchemaRefused as refused:
-                if self._avro.on_incompatible != "dead_letter":
-                    raise
-                letters = dead_letters(batch, topic, table, refused, self._serialize_options)
-                for key, value, headers in letters:
-                    self._dead_letter(group, key, headers, value)
-                return
-        else:
-            keys, values, rows, maybe_parts = _core.debezium_serialize(
-                batch, partitions=n, **self._serialize_options
-            )
-            if maybe_parts is None:  # cannot happen: partitions=n was given
-                raise SinkError("serializer returned no partitions")
-            parts = maybe_parts
+        try:
+            if batch.num_rows <= SMALL_ROWS:
+                key_list, value_list, part_list, largest = self._messages(table, topic, batch, n)
+                if largest <= self._limit(topic):
+                    self._produce_many(producer, group, topic, key_list, value_list, part_list)
+                    return
+                # Some message is too large (rare): the Arrow path below sorts them out.
+            keys, values, rows, parts = self._arrays(table, topic, batch, n)
+        except SchemaRefused as refused:
+            assert self._avro is not None
+            if self._avro.on_incompatible != "dead_letter":
+                raise
+            letters = dead_letters(batch, topic, table, refused, self._serialize_options)
+            for key, value, headers in letters:
+                self._dead_letter(group, key, headers, value)
+            return
         limit = self._limit(topic)
         # No message can pass the limit when all of them together do not: the sizes of single
         # messages are only worked out otherwise (a batch of one commit's rows seldom needs it).
         # The buffers' whole sizes bound the messages' bytes, and cost no walk over them.
         if keys.get_total_buffer_size() + values.get_total_buffer_size() <= limit:
-            self._produce_many(producer, group, topic, keys, values, parts)
+            self._produce_arrays(producer, group, topic, keys, values, parts)
             return
         sizes = pc.add(
             pc.fill_null(pc.binary_length(keys), 0), pc.fill_null(pc.binary_length(values), 0)
@@ -268,7 +278,28 @@ class KafkaSink:
             self._dead_letters(table, topic, batch, keys, rows, sizes, too_large, group, limit)
             keep = pc.invert(too_large)
             keys, values, parts = keys.filter(keep), values.filter(keep), parts.filter(keep)
-        self._produce_many(producer, group, topic, keys, values, parts)
+        self._produce_arrays(producer, group, topic, keys, values, parts)
+
+    def _messages(
+        self, table: str, topic: str, batch: pa.RecordBatch, n: int
+    ) -> tuple[list[bytes | None], list[bytes | None], list[int], int]:
+        """The batch's messages as lists and the largest one's size (JSON or Avro)."""
+        if self._avro is not None:
+            return self._avro.messages(table, topic, batch, n)
+        assert self._json is not None
+        return self._json.messages(batch, partitions=n)
+
+    def _arrays(
+        self, table: str, topic: str, batch: pa.RecordBatch, n: int
+    ) -> tuple[pa.Array, pa.Array, pa.Array, pa.Array]:
+        """The batch's messages as Arrow arrays ``(keys, values, rows, partitions)``."""
+        if self._avro is not None:
+            return self._avro.encode(table, topic, batch, n)
+        assert self._json is not None
+        keys, values, rows, parts = self._json.serialize(batch, partitions=n)
+        if parts is None:  # cannot happen: partitions=n was given
+            raise SinkError("serializer returned no partitions")
+        return keys, values, rows, parts
 
     def commit(self, position: PositionJSON) -> None:
         producer, group = self._ready()
@@ -364,7 +395,7 @@ class KafkaSink:
             self._producer.poll(0.1)  # lets a just auto-created topic elect leaders
         raise SinkError(f"cannot get partitions of Kafka topic {topic}: {last_error}")
 
-    def _produce_many(
+    def _produce_arrays(
         self,
         producer: Producer,
         group: _Group,
@@ -373,15 +404,27 @@ class KafkaSink:
         values: pa.Array,
         parts: pa.Array,
     ) -> None:
+        """:meth:`_produce_many` of messages given as Arrow arrays."""
+        self._produce_many(
+            producer, group, topic, keys.to_pylist(), values.to_pylist(), parts.to_pylist()
+        )
+
+    def _produce_many(
+        self,
+        producer: Producer,
+        group: _Group,
+        topic: str,
+        keys: list[bytes | None],
+        values: list[bytes | None],
+        parts: list[int],
+    ) -> None:
         """The hot loop: one ``produce`` per row with nothing else per row in Python. The count
         of messages in flight is added before any wait, since a wait serves delivery reports."""
         produce = producer.produce
         on_delivery = group.on_delivery
         sent = 0
         try:
-            for key, value, part in zip(
-                keys.to_pylist(), values.to_pylist(), parts.to_pylist(), strict=True
-            ):
+            for key, value, part in zip(keys, values, parts, strict=True):
                 while True:
                     try:
                         produce(topic, value, key, part, on_delivery)
