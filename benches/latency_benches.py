@@ -1,10 +1,13 @@
 """Commit → consumer latency at fixed commit rates: arrowtail (PostgreSQL → Kafka), Debezium
-(when its jars resolve) and the floor, PostgreSQL's own ``pg_recvlogical`` receiving the same
-commits through a ``test_decoding`` slot — what any logical-replication client could see at best.
+(when its jars resolve) and two floors: PostgreSQL's own ``pg_recvlogical`` receiving the same
+commits through a ``test_decoding`` slot — what any logical-replication client could see at best —
+and a bare producer sending one message per commit through the same broker to the same consumer
+while the same load runs — what any Kafka system could see at best on this machine.
 
 Each system gets a fresh slot on the same table; a ping row proves it is streaming before the
-timed load starts. The load is single-row INSERT commits at a fixed rate from one or more
-connections (one per 1,000 commits/s), each with ``synchronous_commit = on``: the test server
+timed load starts. The load is single-row INSERT commits from ``pgbench`` at a given mean rate
+(a Poisson schedule) over one or more connections (one per 1,000 commits/s), each with
+``synchronous_commit = on``: the test server
 runs with it off, which leaves a commit unsent until the WAL writer flushes it (up to three
 ``wal_writer_delay`` periods, 600 ms by default) and would measure the server's setting, not the
 reader. Latency is the time the receiver here got the change minus the commit time the change
@@ -17,9 +20,12 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +39,10 @@ from benches.pg_benches import _arrowtail_argv
 
 LAT_TABLE = f"{wl.SCHEMA}.lat"
 FLOOR = "pg_recvlogical (floor)"
+#: The other floor: a bare producer with the Kafka sink's producer settings sending one message
+#: per commit of the same load (run beside it), stamped with its own send time, to the same
+#: consumer — the broker and consumer leg every Kafka system shares, with no reader in front.
+BROKER_FLOOR = "bare producer → consumer (broker floor)"
 #: Suffix of the rows that stop the clock at the producer's ``produce``/``send`` call (the
 #: message's CreateTime, whole milliseconds): the part of the latency the system itself adds,
 #: before the shared path of broker and consumer.
@@ -40,6 +50,8 @@ PRODUCED = " → produce call"
 #: Debezium's ``poll.interval.ms`` in the latency runs: its queue hands on what it has after
 #: this long (500 ms by default, which waits for a batch of 2,048 changes to fill).
 DEBEZIUM_POLL_MS = 5
+#: Seconds of Kafka load before the measured rounds.
+WARM_UP_SECONDS = 10.0
 #: Single-row commits per second one load connection is asked for at most.
 PER_CONNECTION = 1000
 
@@ -142,45 +154,27 @@ class _RecvlogicalReceiver(_Receiver):
 
 
 def _load(pg, rate: int, seconds: float) -> int:
-    """Runs the timed load in a child process (so its threads do not hold this process's
-    interpreter while a receiver here takes the time); returns the number of commits."""
-    argv = [sys.executable, "-m", "benches.latency_benches", pg.dsn, str(rate), str(seconds)]
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    """The timed load: ``pgbench`` (PostgreSQL's own load driver, one thread in C, so the
+    driver's cost stays small beside the systems measured) running single-row INSERT commits at
+    ``rate`` per second for about ``seconds`` over one connection per :data:`PER_CONNECTION`
+    commits/s, each with ``synchronous_commit = on``. pgbench spaces the commits as a Poisson
+    process of that rate. Returns the number of commits."""
+    clients = max(1, -(-rate // PER_CONNECTION))
+    per_client = max(1, int(rate * seconds) // clients)
+    script = Path(tempfile.mkdtemp(prefix="arrowtail-lat-")) / "insert.sql"
+    script.write_text(f"INSERT INTO {LAT_TABLE} (kind, v) VALUES ('load', :client_id);\n")
+    argv = [
+        str(pg.bin_dir / "pgbench"), "--no-vacuum", "--client", str(clients), "--jobs", "1",
+        "--transactions", str(per_client), "--rate", str(rate), "--file", str(script), pg.dsn,
+    ]  # fmt: skip
+    env = {**os.environ, "PGOPTIONS": "-c synchronous_commit=on"}
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, check=False, env=env)
+    finally:
+        shutil.rmtree(script.parent, ignore_errors=True)
     if done.returncode != 0:
-        raise RuntimeError(f"latency load failed: {done.stderr.strip()[-2000:]}")
-    return int(done.stdout.split()[-1])
-
-
-def _load_here(dsn: str, rate: int, seconds: float) -> int:
-    """``rate`` single-row commits/s for ``seconds``, spread over one connection per
-    :data:`PER_CONNECTION` commits/s; returns the number of commits."""
-    import psycopg
-
-    workers = max(1, -(-rate // PER_CONNECTION))
-    total = int(rate * seconds)
-    t0 = time.monotonic() + 0.2
-    errors: list[BaseException] = []
-
-    def work(k: int) -> None:
-        try:
-            with psycopg.connect(dsn, autocommit=True) as conn:
-                conn.execute("SET synchronous_commit = on")
-                for i in range(k, total, workers):
-                    pause = t0 + i / rate - time.monotonic()
-                    if pause > 0:
-                        time.sleep(pause)  # paces the fixed rate; not a synchronisation
-                    conn.execute(f"INSERT INTO {LAT_TABLE} (kind, v) VALUES ('load', %s)", (i,))
-        except BaseException as exc:  # reported by the caller's thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(workers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
-    return total
+        raise RuntimeError(f"latency load failed: {(done.stderr or done.stdout).strip()[-2000:]}")
+    return clients * per_client
 
 
 def _ping_until(ready: Callable[[], bool], proc: subprocess.Popen[bytes], pg, name: str) -> None:
@@ -228,6 +222,69 @@ def _kafka_run(
         counter.close()
 
 
+def _produce_here(bootstrap: str, topic: str, rate: int, seconds: float) -> int:
+    """``rate`` messages/s for ``seconds`` to ``topic`` from one producer with the Kafka sink's
+    producer settings, each shaped as the receiver reads an event and stamped with its send
+    time as the commit time; returns the number of messages."""
+    from confluent_kafka import Producer
+
+    from arrowtail.sinks.kafka.sink import DEFAULT_PRODUCER_CONFIG
+
+    producer = Producer({**DEFAULT_PRODUCER_CONFIG, "bootstrap.servers": bootstrap})
+    # Ready as the systems are once their ping went through: the producer id acquired, the
+    # topic's leader known.
+    producer.produce(topic, b"{}")
+    if producer.flush(60) > 0:
+        raise RuntimeError("broker floor: the warm-up message was not delivered")
+    print("ready", flush=True)
+    total = int(rate * seconds)
+    t0 = time.monotonic() + 0.2
+    for i in range(total):
+        pause = t0 + i / rate - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)  # paces the fixed rate; not a synchronisation
+        sent_us = time.time_ns() // 1000
+        value = {"payload": {"after": {"kind": "load", "v": i}, "source": {"ts_us": sent_us}}}
+        producer.produce(topic, json.dumps(value).encode(), key=b'{"id":%d}' % i)
+        producer.poll(0)
+    if producer.flush(30) > 0:
+        raise RuntimeError("broker floor: messages left undelivered")
+    return total
+
+
+def _broker_floor_run(pg, kafka, tag: str, rate: int, seconds: float) -> list[int]:
+    """The bare producer's messages to the consumer, sent while the same commit load runs."""
+    from confluent_kafka import Producer
+
+    topic = f"{tag}.floor"
+    ping = Producer({"bootstrap.servers": kafka.bootstrap})
+    ping.produce(topic, b"{}")  # creates the topic; the receiver starts at its end
+    if ping.flush(60) > 0:
+        raise RuntimeError("broker floor: the topic's first message was not delivered")
+    receiver = _KafkaReceiver(kafka.bootstrap, topic)
+    receiver.start()
+    argv = [sys.executable, "-m", "benches.latency_benches", "--produce", kafka.bootstrap, topic]
+    producer = subprocess.Popen(
+        [*argv, str(rate), str(seconds)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert producer.stdout is not None
+        if producer.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"broker floor producer failed: {producer.communicate()[1][-2000:]}")
+        _load(pg, rate, seconds)
+        out, err = producer.communicate(timeout=120)
+        if producer.returncode != 0:
+            raise RuntimeError(f"broker floor producer failed: {err.strip()[-2000:]}")
+        found = _finish(receiver, int(out.split()[-1]), tag)
+    finally:
+        if producer.poll() is None:
+            producer.kill()
+            producer.wait(30)
+        receiver.stop.set()
+        receiver.join(10)
+    return found
+
+
 def _floor_run(pg, tag: str, rate: int, seconds: float) -> list[int]:
     argv = [
         str(pg.bin_dir / "pg_recvlogical"), "--dbname", pg.dsn, "--slot", tag, "--start",
@@ -273,34 +330,45 @@ def latency(pg, kafka, work: Path, rounds: int, rates: list[int], seconds: float
                 expected=0, ready=work / f"{tag}.ready", poll_interval_ms=DEBEZIUM_POLL_MS,
             ),
         )  # fmt: skip
+    # Not recorded: the broker's first seconds under load (its JIT compiling the produce and
+    # fetch paths) would otherwise fall on whichever system runs first.
+    log(f"latency warm-up: {BROKER_FLOOR} at {max(rates)} commits/s for {WARM_UP_SECONDS:g} s")
+    _broker_floor_run(pg, kafka, f"lat{next(_SERIAL)}", max(rates), WARM_UP_SECONDS)
     results = []
     for rate in rates:
-        found: dict[str, list[int]] = {FLOOR: []}
+        found: dict[str, list[int]] = {FLOOR: [], BROKER_FLOOR: []}
         for name in kafka_systems:
             found[name] = []
             found[name + PRODUCED] = []
         log(f"latency at {rate} commits/s for {seconds:g} s")
         for r in range(rounds):
-            for name in (FLOOR, *kafka_systems):
+            for name in (FLOOR, BROKER_FLOOR, *kafka_systems):
                 tag = f"lat{next(_SERIAL)}"
-                conn = pg.connect()
-                plugin = "test_decoding" if name == FLOOR else "pgoutput"
-                conn.execute("SELECT pg_create_logical_replication_slot(%s, %s)", (tag, plugin))
-                conn.close()
-                try:
-                    if name == FLOOR:
-                        lat = _floor_run(pg, tag, rate, seconds)
-                    else:
-                        lat, produced = _kafka_run(
-                            pg, kafka, kafka_systems[name](tag), tag, rate, seconds
-                        )
-                        found[name + PRODUCED] += produced
-                finally:
-                    _drop_slot(pg, tag)
+                if name == BROKER_FLOOR:
+                    lat = _broker_floor_run(pg, kafka, tag, rate, seconds)
+                else:
+                    lat = _slot_run(pg, kafka, name, kafka_systems, tag, rate, seconds, found)
                 found[name] += lat
                 log(f"  round {r + 1}/{rounds} {name}: p50 {pct(lat, 50) / 1000:.1f} ms")
         results.append(LatencyResult(rate, seconds, rounds, found))
     return results
+
+
+def _slot_run(pg, kafka, name: str, kafka_systems, tag: str, rate: int, seconds: float, found):
+    """One run of a system reading a slot of its own (the floor or a Kafka system); the Kafka
+    systems' produce-call latencies go into ``found`` beside."""
+    conn = pg.connect()
+    plugin = "test_decoding" if name == FLOOR else "pgoutput"
+    conn.execute("SELECT pg_create_logical_replication_slot(%s, %s)", (tag, plugin))
+    conn.close()
+    try:
+        if name == FLOOR:
+            return _floor_run(pg, tag, rate, seconds)
+        lat, produced = _kafka_run(pg, kafka, kafka_systems[name](tag), tag, rate, seconds)
+        found[name + PRODUCED] += produced
+        return lat
+    finally:
+        _drop_slot(pg, tag)
 
 
 def pct(values: list[int], p: float) -> float:
@@ -337,5 +405,8 @@ class LatencyResult:
 
 
 if __name__ == "__main__":
-    # The load process of _load: DSN RATE SECONDS; prints the number of commits made.
-    print(_load_here(sys.argv[1], int(sys.argv[2]), float(sys.argv[3])))
+    # The broker floor's producer: --produce BOOTSTRAP TOPIC RATE SECONDS; prints the number of
+    # messages sent.
+    if sys.argv[1:2] != ["--produce"] or len(sys.argv) != 6:
+        sys.exit("usage: python -m benches.latency_benches --produce BOOTSTRAP TOPIC RATE SECONDS")
+    print(_produce_here(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5])))
