@@ -50,7 +50,7 @@ PRODUCED = " → produce call"
 #: Debezium's ``poll.interval.ms`` in the latency runs: its queue hands on what it has after
 #: this long (500 ms by default, which waits for a batch of 2,048 changes to fill).
 DEBEZIUM_POLL_MS = 5
-#: Seconds of Kafka load before the measured rounds.
+#: Seconds of Kafka load before the measured rounds (at most as long as a round).
 WARM_UP_SECONDS = 10.0
 #: Single-row commits per second one load connection is asked for at most.
 PER_CONNECTION = 1000
@@ -332,8 +332,9 @@ def latency(pg, kafka, work: Path, rounds: int, rates: list[int], seconds: float
         )  # fmt: skip
     # Not recorded: the broker's first seconds under load (its JIT compiling the produce and
     # fetch paths) would otherwise fall on whichever system runs first.
-    log(f"latency warm-up: {BROKER_FLOOR} at {max(rates)} commits/s for {WARM_UP_SECONDS:g} s")
-    _broker_floor_run(pg, kafka, f"lat{next(_SERIAL)}", max(rates), WARM_UP_SECONDS)
+    warm_up = min(WARM_UP_SECONDS, seconds)
+    log(f"latency warm-up: {BROKER_FLOOR} at {max(rates)} commits/s for {warm_up:g} s")
+    _broker_floor_run(pg, kafka, f"lat{next(_SERIAL)}", max(rates), warm_up)
     results = []
     for rate in rates:
         found: dict[str, list[int]] = {FLOOR: [], BROKER_FLOOR: []}
