@@ -47,7 +47,8 @@ def batch() -> pa.RecordBatch:
 
 @pytest.mark.benchmark(group="kafka-encode")
 def test_debezium_serialize(benchmark, batch: pa.RecordBatch) -> None:  # type: ignore[no-untyped-def]
-    keys, values, _, parts = benchmark(_core.debezium_serialize, batch, partitions=12, ts_ms=0)
+    serializer = _core.DebeziumSerializer(ts_ms=0)
+    keys, values, _, parts = benchmark(serializer.serialize, batch, partitions=12)
     assert len(values) == ROWS and len(parts) == ROWS
 
 
@@ -55,7 +56,8 @@ def test_debezium_serialize(benchmark, batch: pa.RecordBatch) -> None:  # type: 
 def test_debezium_serialize_precise(benchmark, batch: pa.RecordBatch) -> None:  # type: ignore[no-untyped-def]
     """The JSON path with the decimals the Avro format uses by default, for a like-for-like
     comparison with :func:`test_avro_serialize`."""
-    out = benchmark(_core.debezium_serialize, batch, partitions=12, ts_ms=0, decimals="precise")
+    serializer = _core.DebeziumSerializer(ts_ms=0, decimals="precise")
+    out = benchmark(serializer.serialize, batch, partitions=12)
     assert len(out[1]) == ROWS
 
 
@@ -63,20 +65,16 @@ def test_debezium_serialize_precise(benchmark, batch: pa.RecordBatch) -> None:  
 def test_avro_serialize(benchmark, batch: pa.RecordBatch) -> None:  # type: ignore[no-untyped-def]
     """The same events as Avro in the Confluent wire format (schema ids as a registry gives them;
     no registry is involved once they are known)."""
+    serializer = _core.AvroSerializer(ts_ms=0)
     keys, values, _, parts = benchmark(
-        _core.avro_serialize,
-        batch,
-        key_schema_id=1,
-        value_schema_id=2,
-        partitions=12,
-        ts_ms=0,
+        serializer.serialize, batch, key_schema_id=1, value_schema_id=2, partitions=12
     )
     assert len(values) == ROWS and len(parts) == ROWS
     assert values[0].as_py()[:5] == b"\x00\x00\x00\x00\x02"
 
 
 def test_partitions(benchmark, batch: pa.RecordBatch) -> None:  # type: ignore[no-untyped-def]
-    keys = _core.debezium_serialize(batch)[0]
+    keys = _core.DebeziumSerializer().keys(batch)
     parts = benchmark(_core.partitions, keys, 12)
     assert len(parts) == ROWS
 

@@ -21,10 +21,6 @@ __all__ = [
     "__version__",
     "_panic_for_test",
     "_raise_core_error",
-    "avro_schemas",
-    "avro_serialize",
-    "debezium_keys",
-    "debezium_serialize",
     "format_lsn",
     "mask_batch",
     "murmur2",
@@ -253,28 +249,13 @@ def murmur2(key: bytes) -> int:
 def partitions(keys: list[bytes] | pa.Array, n: int) -> pa.Int32Array:
     """``(murmur2(key) & 0x7fffffff) % n`` per key (Kafka's Java rule); null keys give 0."""
 
-def debezium_serialize(
-    batch: pa.RecordBatch,
-    *,
-    topic_prefix: str = "arrowtail",
-    database: str = "",
-    decimals: str = "string",
-    unavailable: str = "placeholder",
-    tombstones: bool = True,
-    schemas: bool = False,
-    binlog_basename: str = "mysql-bin",
-    server_id: int = 0,
-    ts_ms: int | None = None,
-    partitions: int | None = None,
-) -> tuple[pa.BinaryArray, pa.BinaryArray, pa.UInt32Array, pa.Int32Array | None]:
-    """Debezium JSON ``(keys, values, rows, partitions)`` of a change batch (see the sinks docs)."""
-
 @final
 class DebeziumSerializer:
-    """The Debezium JSON serializer with its options checked once (those of
-    ``debezium_serialize``), for a sink that serializes batch after batch. The envelopes'
-    processing time is taken at each call unless ``ts_ms`` fixes it. A pyarrow batch whose schema
-    (metadata included) equals the last batch's crosses without its schema."""
+    """The Debezium JSON serializer with its options checked once, for a sink that serializes
+    batch after batch (see the sinks docs). The envelopes' processing time is taken at each call
+    unless ``ts_ms`` fixes it. A pyarrow batch whose schema (metadata included) equals the last
+    batch's crosses without its schema; any other Arrow batch crosses through the PyCapsule
+    interface."""
 
     def __new__(
         cls,
@@ -292,68 +273,25 @@ class DebeziumSerializer:
     def serialize(
         self, batch: pa.RecordBatch, *, partitions: int | None = None
     ) -> tuple[pa.BinaryArray, pa.BinaryArray, pa.UInt32Array, pa.Int32Array | None]:
-        """``(keys, values, rows, partitions)`` as ``debezium_serialize`` returns them."""
+        """``(keys, values, rows, partitions)``: Debezium JSON keys (null: no key) and values
+        (null: tombstone), the batch row of each message, and the partitions when ``partitions``
+        (the topic's partition count) is given, else None."""
     def messages(
         self, batch: pa.RecordBatch, *, partitions: int
     ) -> tuple[list[bytes | None], list[bytes | None], list[int], int]:
         """``(keys, values, partitions, largest)``: the same messages as lists (None: no key, or
         a tombstone), the partition of each, and the largest message's key + value bytes."""
-
-def debezium_keys(
-    batch: pa.RecordBatch,
-    *,
-    topic_prefix: str = "arrowtail",
-    database: str = "",
-    decimals: str = "string",
-    unavailable: str = "placeholder",
-    tombstones: bool = True,
-    schemas: bool = False,
-    binlog_basename: str = "mysql-bin",
-    server_id: int = 0,
-    ts_ms: int | None = None,
-) -> pa.BinaryArray:
-    """The Debezium key of every row (null: no key), without serializing any value."""
-
-def avro_schemas(
-    batch: pa.RecordBatch,
-    *,
-    topic_prefix: str = "arrowtail",
-    database: str = "",
-    decimals: str = "precise",
-    unavailable: str = "placeholder",
-    tombstones: bool = True,
-    schemas: bool = False,
-    binlog_basename: str = "mysql-bin",
-    server_id: int = 0,
-    ts_ms: int | None = None,
-) -> tuple[str | None, str, str, str]:
-    """The Avro ``(key_schema, value_schema, key_name, value_name)`` of a change batch's table
-    (key schema None without a key; names: the full record names of the key and envelope)."""
-
-def avro_serialize(
-    batch: pa.RecordBatch,
-    *,
-    value_schema_id: int,
-    key_schema_id: int | None = None,
-    topic_prefix: str = "arrowtail",
-    database: str = "",
-    decimals: str = "precise",
-    unavailable: str = "placeholder",
-    tombstones: bool = True,
-    schemas: bool = False,
-    binlog_basename: str = "mysql-bin",
-    server_id: int = 0,
-    ts_ms: int | None = None,
-    partitions: int | None = None,
-) -> tuple[pa.BinaryArray, pa.BinaryArray, pa.UInt32Array, pa.Int32Array | None]:
-    """Avro ``(keys, values, rows, partitions)`` of a change batch in the Confluent wire format
-    (magic byte 0, big-endian schema id, Avro datum), with the registry's schema ids."""
+    def keys(self, batch: pa.RecordBatch) -> pa.BinaryArray:
+        """The Debezium key of every row, one per row: the key of the row's last message (a
+        key-changing update's new key; null without a key, or for a truncate). No value is
+        serialized."""
 
 @final
 class AvroSerializer:
-    """The Avro serializer with its options checked once (those of ``avro_serialize``), for a
-    sink that serializes batch after batch; batches cross as ``DebeziumSerializer``'s do, and the
-    schemas of the last batch's layout are kept."""
+    """The Avro serializer with its options checked once (those of ``DebeziumSerializer``,
+    decimals exact by default; ``schemas`` is ignored), for a sink that serializes batch after
+    batch; batches cross as ``DebeziumSerializer``'s do, and the schemas of the last batch's
+    layout are kept."""
 
     def __new__(
         cls,
@@ -369,7 +307,8 @@ class AvroSerializer:
         ts_ms: int | None = None,
     ) -> Self: ...
     def schemas(self, batch: pa.RecordBatch) -> tuple[str | None, str, str, str]:
-        """``(key_schema, value_schema, key_name, value_name)`` as ``avro_schemas`` returns them."""
+        """The Avro ``(key_schema, value_schema, key_name, value_name)`` of the batch's table (key
+        schema None without a key; names: the full record names of the key and envelope)."""
     def serialize(
         self,
         batch: pa.RecordBatch,
@@ -378,7 +317,8 @@ class AvroSerializer:
         key_schema_id: int | None = None,
         partitions: int | None = None,
     ) -> tuple[pa.BinaryArray, pa.BinaryArray, pa.UInt32Array, pa.Int32Array | None]:
-        """``(keys, values, rows, partitions)`` as ``avro_serialize`` returns them."""
+        """Avro ``(keys, values, rows, partitions)`` in the Confluent wire format (magic byte 0,
+        big-endian schema id, Avro datum), with the registry's ids of the ``schemas``."""
     def messages(
         self,
         batch: pa.RecordBatch,

@@ -365,11 +365,25 @@ def test_arrow_ipc_is_one_message_per_partition_without_a_json_pass(
 ) -> None:
     from arrowtail.sinks.kafka import sink as kafka_module
 
-    def no_json(*args: Any, **kw: Any) -> Any:
-        raise AssertionError("the Arrow format must not serialize Debezium values")
+    real = kafka_module._core.DebeziumSerializer
+    key_calls: list[int] = []
 
-    monkeypatch.setattr(kafka_module._core, "debezium_serialize", no_json)
-    monkeypatch.setattr(kafka_module._core, "DebeziumSerializer", no_json)
+    class KeysOnly:
+        """The real serializer's keys; any Debezium value asked for fails the test."""
+
+        def __init__(self, **options: Any) -> None:
+            self._real = real(**options)
+
+        def keys(self, batch: pa.RecordBatch) -> pa.BinaryArray:
+            key_calls.append(batch.num_rows)
+            return self._real.keys(batch)
+
+        def serialize(self, *args: Any, **kw: Any) -> Any:
+            raise AssertionError("the Arrow format must not serialize Debezium values")
+
+        messages = serialize
+
+    monkeypatch.setattr(kafka_module._core, "DebeziumSerializer", KeysOnly)
     topic = f"{prefix}.public.t"
     create_topic(kafka.bootstrap, topic, 5)
     sink = KafkaSink(kafka.bootstrap, topic_prefix=prefix, value_format="arrow")
@@ -381,6 +395,7 @@ def test_arrow_ipc_is_one_message_per_partition_without_a_json_pass(
     sink.commit({"lsn": 9})
     wait_for(lambda: sink.durable_position() == {"lsn": 9}, "delivery")
     sink.close()
+    assert key_calls == [400]  # one key pass over the batch
 
     messages = consume_all(kafka.bootstrap, topic, 5)
     seen: list[int] = []

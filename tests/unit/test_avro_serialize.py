@@ -91,10 +91,11 @@ def rows() -> list[dict]:
 def both(batch: pa.RecordBatch, **options: object) -> tuple[list, list, tuple]:
     """The JSON path's (key, value) pairs and the Avro path's, decoded and in JSON forms."""
     opts = {"topic_prefix": "srv", "decimals": "precise", "ts_ms": 7, **options}
-    jkeys, jvalues, jrows, jparts = _core.debezium_serialize(batch, partitions=3, **opts)
-    key_schema, value_schema, key_name, value_name = _core.avro_schemas(batch, **opts)
-    akeys, avalues, arows, aparts = _core.avro_serialize(
-        batch, key_schema_id=11, value_schema_id=12, partitions=3, **opts
+    jkeys, jvalues, jrows, jparts = _core.DebeziumSerializer(**opts).serialize(batch, partitions=3)
+    avro = _core.AvroSerializer(**opts)
+    key_schema, value_schema, key_name, value_name = avro.schemas(batch)
+    akeys, avalues, arows, aparts = avro.serialize(
+        batch, key_schema_id=11, value_schema_id=12, partitions=3
     )
     assert arows.to_pylist() == jrows.to_pylist()
     assert aparts.to_pylist() == [
@@ -218,12 +219,13 @@ def test_keyless_tables_have_no_key_schema_and_keys_need_their_id() -> None:
     nokey = change_batch(
         SIMPLE_COLUMNS, [{"id": 1, "name": "a", "_op": "c", "_pos": 1}], primary_key=()
     )
-    key_schema, _, _, _ = _core.avro_schemas(nokey)
+    serializer = _core.AvroSerializer()
+    key_schema, _, _, _ = serializer.schemas(nokey)
     assert key_schema is None
-    keys, values, _, _ = _core.avro_serialize(nokey, value_schema_id=3)
+    keys, values, _, _ = serializer.serialize(nokey, value_schema_id=3)
     assert keys.to_pylist() == [None] and framed_id(values[0].as_py()) == 3
     with pytest.raises(ConfigError, match="key schema id"):
-        _core.avro_serialize(batch, value_schema_id=3)
+        serializer.serialize(batch, value_schema_id=3)
 
 
 def test_subject_names_follow_the_strategy() -> None:
@@ -244,8 +246,9 @@ def test_a_refusal_names_the_columns_that_changed() -> None:
         [pa.field("id", pa.int64()), pa.field("n", pa.string()), pa.field("d", pa.date32())],
         [{"id": 1, "_op": "c", "_pos": 1}],
     )
-    old_value = _core.avro_schemas(old)[1]
-    new_value = _core.avro_schemas(new)[1]
+    serializer = _core.AvroSerializer()
+    old_value = serializer.schemas(old)[1]
+    new_value = serializer.schemas(new)[1]
     assert column_changes(old_value, new_value) == [
         "column n: int -> string",
         "column d added (int (io.debezium.time.Date))",
@@ -288,7 +291,7 @@ def test_chosen_key_columns_are_nullable_unless_not_null() -> None:
         b"arrowtail.not_null": b"n",
     }
     batch = batch.replace_schema_metadata(metadata)
-    key_schema = json.loads(_core.avro_schemas(batch)[0])
+    key_schema = json.loads(_core.AvroSerializer().schemas(batch)[0])
     assert key_schema["fields"] == [
         {"name": "code", "type": ["null", "string"], "default": None},
         {"name": "n", "type": "long"},

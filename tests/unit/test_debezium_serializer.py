@@ -1,7 +1,7 @@
-"""arrowtail._core.DebeziumSerializer and AvroSerializer: the same messages as
-``debezium_serialize`` and ``avro_serialize`` (and the same Avro schemas as ``avro_schemas``), as
-arrays and as lists, batch after batch, whether a batch's schema is the last one's or not (no
-broker)."""
+"""arrowtail._core.DebeziumSerializer and AvroSerializer kept for a stream: the same messages (and
+Avro schemas) as a serializer made for the one batch, whose only call takes the batch with its
+schema; as arrays and as lists, batch after batch, whether a batch's schema is the last one's or
+not (no broker)."""
 
 from __future__ import annotations
 
@@ -36,12 +36,13 @@ OPTIONS: list[dict[str, Any]] = [
 
 
 def _expected(batch: pa.RecordBatch, partitions: int | None, **options: Any) -> list[Any]:
-    out = _core.debezium_serialize(batch, partitions=partitions, **options)
+    """The reference: the messages of a new serializer's first call (the batch with its schema)."""
+    out = _core.DebeziumSerializer(**options).serialize(batch, partitions=partitions)
     return [None if a is None else a.to_pylist() for a in out]
 
 
 @pytest.mark.parametrize("options", OPTIONS)
-def test_arrays_and_lists_are_the_functions_messages(options: dict[str, Any]) -> None:
+def test_arrays_and_lists_are_a_new_serializers_messages(options: dict[str, Any]) -> None:
     batch = change_batch(SIMPLE_COLUMNS, ROWS)
     serializer = _core.DebeziumSerializer(ts_ms=5, **options)
     keys, values, rows, parts = _expected(batch, 3, ts_ms=5, **options)
@@ -129,7 +130,7 @@ def test_processing_time_is_taken_at_each_call() -> None:
     assert event["ts_ms"] == event["ts_us"] // 1000 and event["ts_ns"] == event["ts_us"] * 1000
 
 
-def test_bad_options_and_batches_raise_as_the_function_does() -> None:
+def test_bad_options_and_batches_raise_config_errors() -> None:
     with pytest.raises(ConfigError, match="decimals must be"):
         _core.DebeziumSerializer(decimals="float")
     with pytest.raises(ConfigError, match="unavailable must be"):
@@ -149,26 +150,29 @@ def test_bad_options_and_batches_raise_as_the_function_does() -> None:
         for _ in range(2):  # the bad batch's schema is kept after the first call
             with pytest.raises(ConfigError, match="unknown _op"):
                 call(bad_op, partitions=1)
+    with pytest.raises(ConfigError, match="no _op column"):
+        serializer.keys(pa.record_batch({"id": [1]}))
     with pytest.raises(ValueError, match="__arrow_c_array__"):
         serializer.messages([1, 2], partitions=1)  # type: ignore[arg-type]
 
 
 def _avro_expected(batch: pa.RecordBatch, key_id: int | None, **options: Any) -> list[Any]:
-    out = _core.avro_serialize(
-        batch, key_schema_id=key_id, value_schema_id=12, partitions=4, **options
+    """The reference: the messages of a new serializer's first call (the batch with its schema)."""
+    out = _core.AvroSerializer(**options).serialize(
+        batch, key_schema_id=key_id, value_schema_id=12, partitions=4
     )
     return [None if a is None else a.to_pylist() for a in out]
 
 
 @pytest.mark.parametrize("options", OPTIONS)
-def test_avro_schemas_and_messages_are_the_functions(options: dict[str, Any]) -> None:
+def test_avro_schemas_and_messages_are_a_new_serializers(options: dict[str, Any]) -> None:
     serializer = _core.AvroSerializer(ts_ms=6, **options)
     first = change_batch(SIMPLE_COLUMNS, ROWS)
     keyless = change_batch(SIMPLE_COLUMNS, ROWS, primary_key=())
     other = change_batch(SIMPLE_COLUMNS, ROWS, table="public.u")
     for batch in (first, first, keyless, keyless, other, first.slice(1, 3), first):
         schemas = serializer.schemas(batch)
-        assert schemas == _core.avro_schemas(batch, ts_ms=6, **options)
+        assert schemas == _core.AvroSerializer(ts_ms=6, **options).schemas(batch)
         key_id = None if schemas[0] is None else 11
         keys, values, rows, parts = _avro_expected(batch, key_id, ts_ms=6, **options)
         arrays = serializer.serialize(batch, key_schema_id=key_id, value_schema_id=12, partitions=4)
@@ -181,7 +185,7 @@ def test_avro_schemas_and_messages_are_the_functions(options: dict[str, Any]) ->
     assert serializer.schemas(keyless)[0] is None and serializer.schemas(first)[0] is not None
 
 
-def test_avro_serializer_raises_as_the_functions_do() -> None:
+def test_avro_serializer_raises_config_errors() -> None:
     with pytest.raises(ConfigError, match="decimals must be"):
         _core.AvroSerializer(decimals="float")
     serializer = _core.AvroSerializer()

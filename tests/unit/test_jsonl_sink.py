@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from arrowtail.exceptions import SinkError
+from arrowtail.exceptions import ConfigError, SinkError
 from arrowtail.sinks.base import Sink
 from arrowtail.sinks.jsonl import JsonlSink, lines_of
 from tests.support.batches import SIMPLE_COLUMNS, change_batch, simple_rows
@@ -56,3 +56,12 @@ def test_lines_of_skips_nulls_and_handles_slices() -> None:
 def test_unwritable_path_is_a_sink_error(tmp_path: Path) -> None:
     with pytest.raises(SinkError, match="cannot open"):
         JsonlSink(str(tmp_path / "missing" / "x.jsonl")).open()
+
+
+def test_bad_serializer_options_are_refused_before_the_file_is_opened(tmp_path: Path) -> None:
+    out = tmp_path / "never.jsonl"
+    with pytest.raises(ConfigError, match="decimals must be"):
+        JsonlSink(str(out), decimals="float")
+    with pytest.raises(ConfigError, match="unavailable must be"):
+        JsonlSink(str(out), unavailable="drop")
+    assert not out.exists()

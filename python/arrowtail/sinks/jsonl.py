@@ -1,9 +1,10 @@
 """A JSON Lines sink: one JSON object per change, to a file or stdout. Meant for the command line
 (``--to jsonl:FILE`` / ``jsonl:-``), quick looks and piping into other tools.
 
-Each line is the Debezium envelope of a change (see :mod:`arrowtail.sinks.kafka.sink` and
-``arrowtail._core.debezium_serialize``): the core writes the JSON of a whole batch, so Python only
-joins bytes. Tombstones are not written (they only matter to Kafka's log compaction).
+Each line is the Debezium envelope of a change (see :mod:`arrowtail.sinks.kafka.sink`), written by
+the core's :class:`arrowtail._core.DebeziumSerializer`, made once per sink: the core writes the
+JSON of a whole batch, so Python only joins bytes. Tombstones are not written (they only matter to
+Kafka's log compaction).
 ``commit`` flushes what was written and, for a regular file, fsyncs it; stdout, pipes and
 character devices (``jsonl:/dev/null``) are written through, as they cannot be fsynced. The position
 is kept in memory only.
@@ -30,11 +31,8 @@ class JsonlSink:
 
     def __init__(self, path: str, *, topic_prefix: str = "arrowtail", **serialize_options: Any):
         self._path = path
-        self._options: dict[str, Any] = {
-            "topic_prefix": topic_prefix,
-            **serialize_options,
-            "tombstones": False,
-        }
+        options = {**serialize_options, "tombstones": False}
+        self._serializer = _core.DebeziumSerializer(topic_prefix=topic_prefix, **options)
         self._out: IO[bytes] | None = None
         #: Whether the output is a regular file (fsynced at commits) rather than a stream.
         self._regular = False
@@ -53,7 +51,7 @@ class JsonlSink:
             raise SinkError("JsonlSink.write called before open()")
         if batch.num_rows == 0:
             return
-        _keys, values, _rows, _parts = _core.debezium_serialize(batch, **self._options)
+        _keys, values, _rows, _parts = self._serializer.serialize(batch)
         data = lines_of(values)
         try:
             self._out.write(data)

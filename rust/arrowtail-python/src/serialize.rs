@@ -1,7 +1,7 @@
 //! The Debezium serializer of the core (`arrowtail_core::serialize`) for the Kafka sink, batch at a
-//! time (arrays in and out through the Arrow PyCapsule interface, GIL released), as functions and
-//! as `DebeziumSerializer`, an object for a stream of batches that keeps its checked options and
-//! the last schema, and hands small outputs back as Python lists.
+//! time (GIL released): `DebeziumSerializer`, an object for a stream of batches that keeps its
+//! checked options and the last schema, and hands messages back as pyarrow arrays or, for small
+//! batches, as Python lists. The options and the output forms are shared with `AvroSerializer`.
 
 // The core's error enum is large; it crosses here once per batch.
 #![allow(clippy::result_large_err)]
@@ -9,19 +9,31 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use arrow_array::{Array, BinaryArray};
+use arrow_array::{Array, BinaryArray, RecordBatch};
 use arrowtail_core::serialize::{self, DebeziumOptions, DecimalMode, Serialized, Unavailable};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
-use pyo3_arrow::PyRecordBatch;
 
 use crate::arrow::{to_pyarrow, BatchImporter};
 use crate::error::{config, guard, IntoPyResult};
 
+/// The serializer options as a serializer object's constructor takes them from Python.
+pub(crate) struct Options<'a> {
+    pub topic_prefix: &'a str,
+    pub database: &'a str,
+    pub decimals: &'a str,
+    pub unavailable: &'a str,
+    pub tombstones: bool,
+    pub schemas: bool,
+    pub binlog_basename: &'a str,
+    pub server_id: u32,
+    pub ts_ms: Option<i64>,
+}
+
 /// The serializer options given from Python, checked once; the processing time of the
 /// envelopes is taken at each call unless the caller fixed it (`ts_ms`).
 #[derive(Debug, Clone)]
-pub(crate) struct Settings {
+struct Settings {
     /// Every option but the time fields and `partitions`, which each call sets.
     base: DebeziumOptions,
     ts_ms: Option<i64>,
@@ -29,24 +41,14 @@ pub(crate) struct Settings {
 
 impl Settings {
     /// Checks the options given from Python.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn parse(
-        topic_prefix: &str,
-        database: &str,
-        decimals: &str,
-        unavailable: &str,
-        tombstones: bool,
-        schemas: bool,
-        binlog_basename: &str,
-        server_id: u32,
-        ts_ms: Option<i64>,
-    ) -> PyResult<Self> {
-        let decimals = DecimalMode::parse(decimals).ok_or_else(|| {
+    fn parse(options: &Options<'_>) -> PyResult<Self> {
+        let decimals = DecimalMode::parse(options.decimals).ok_or_else(|| {
             config(format!(
-                "decimals must be 'string', 'precise' or 'double', not {decimals:?}"
+                "decimals must be 'string', 'precise' or 'double', not {:?}",
+                options.decimals
             ))
         })?;
-        let unavailable = match unavailable {
+        let unavailable = match options.unavailable {
             "placeholder" => Unavailable::Placeholder,
             "omit" => Unavailable::Omit,
             other => {
@@ -57,25 +59,25 @@ impl Settings {
         };
         Ok(Self {
             base: DebeziumOptions {
-                topic_prefix: topic_prefix.into(),
-                database: database.into(),
+                topic_prefix: options.topic_prefix.into(),
+                database: options.database.into(),
                 decimals,
                 unavailable,
-                tombstones,
-                schemas,
-                binlog_basename: binlog_basename.into(),
-                server_id,
+                tombstones: options.tombstones,
+                schemas: options.schemas,
+                binlog_basename: options.binlog_basename.into(),
+                server_id: options.server_id,
                 ts_ms: 0,
                 ts_us: None,
                 partitions: None,
             },
-            ts_ms,
+            ts_ms: options.ts_ms,
         })
     }
 
     /// The options of one call: the processing time now (microsecond precision) unless fixed,
     /// and `partitions` (the topic's partition count, checked positive).
-    pub(crate) fn now(&self, partitions: Option<i32>) -> PyResult<DebeziumOptions> {
+    fn now(&self, partitions: Option<i32>) -> PyResult<DebeziumOptions> {
         if partitions.is_some_and(|n| n <= 0) {
             return Err(config("partition count must be positive"));
         }
@@ -100,32 +102,33 @@ impl Settings {
     }
 }
 
-/// The serializer options given from Python, checked, for one call (`partitions` is set by the
-/// caller).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn options(
-    topic_prefix: &str,
-    database: &str,
-    decimals: &str,
-    unavailable: &str,
-    tombstones: bool,
-    schemas: bool,
-    binlog_basename: &str,
-    server_id: u32,
-    ts_ms: Option<i64>,
-) -> PyResult<DebeziumOptions> {
-    Settings::parse(
-        topic_prefix,
-        database,
-        decimals,
-        unavailable,
-        tombstones,
-        schemas,
-        binlog_basename,
-        server_id,
-        ts_ms,
-    )?
-    .now(None)
+/// What a serializer object keeps between calls: its checked options and the schema of the last
+/// batch (batches cross as [`BatchImporter`] takes them: a pyarrow batch of the last batch's
+/// schema without that schema).
+pub(crate) struct Stream {
+    settings: Settings,
+    batches: BatchImporter,
+}
+
+impl Stream {
+    /// Checks the options given from Python.
+    pub(crate) fn new(options: &Options<'_>) -> PyResult<Self> {
+        Ok(Self {
+            settings: Settings::parse(options)?,
+            batches: BatchImporter::default(),
+        })
+    }
+
+    /// The batch in arrow-rs form and the options of this call (`partitions`: the topic's
+    /// partition count, checked positive).
+    pub(crate) fn take(
+        &self,
+        batch: &Bound<'_, PyAny>,
+        partitions: Option<i32>,
+    ) -> PyResult<(RecordBatch, DebeziumOptions)> {
+        let opts = self.settings.now(partitions)?;
+        Ok((self.batches.import(batch)?, opts))
+    }
 }
 
 /// `(keys, values, rows, partitions)` of serialized messages as pyarrow arrays (partitions None
@@ -163,100 +166,11 @@ pub(crate) fn lists_tuple<'py>(py: Python<'py>, out: &Serialized) -> PyResult<Bo
     (bytes(&out.keys)?, bytes(&out.values)?, parts, largest).into_pyobject(py)
 }
 
-/// Serializes a change batch into Debezium JSON Kafka messages. Returns
-/// `(keys, values, rows, partitions)`: pyarrow binary arrays of keys (null: no key) and values
-/// (null: tombstone), the uint32 batch row of each message, and int32 partitions when `partitions`
-/// (the topic's partition count) is given, else None.
-#[pyfunction]
-#[pyo3(signature = (
-    batch, *, topic_prefix = "arrowtail", database = "", decimals = "string",
-    unavailable = "placeholder", tombstones = true, schemas = false,
-    binlog_basename = "mysql-bin", server_id = 0, ts_ms = None, partitions = None,
-))]
-#[allow(clippy::too_many_arguments)]
-fn debezium_serialize<'py>(
-    py: Python<'py>,
-    batch: PyRecordBatch,
-    topic_prefix: &str,
-    database: &str,
-    decimals: &str,
-    unavailable: &str,
-    tombstones: bool,
-    schemas: bool,
-    binlog_basename: &str,
-    server_id: u32,
-    ts_ms: Option<i64>,
-    partitions: Option<i32>,
-) -> PyResult<Bound<'py, PyTuple>> {
-    let opts = Settings::parse(
-        topic_prefix,
-        database,
-        decimals,
-        unavailable,
-        tombstones,
-        schemas,
-        binlog_basename,
-        server_id,
-        ts_ms,
-    )?
-    .now(partitions)?;
-    let batch = batch.into_inner();
-    guard("debezium_serialize", || {
-        let out = py.detach(|| serialize::serialize(&batch, &opts)).py_err()?;
-        arrays_tuple(py, out)
-    })
-}
-
-/// The Debezium key of every row of a change batch (one per row, the key of the row's last
-/// message: a key-changing update has its new key; null without a primary key or for a
-/// truncate), as a pyarrow binary array. No value is serialized: this is the partitioning pass
-/// of sinks that send the rows in another form (Arrow IPC). Takes the same options as
-/// `debezium_serialize` (only `topic_prefix`, `decimals` and `schemas` change key bytes).
-#[pyfunction]
-#[pyo3(signature = (
-    batch, *, topic_prefix = "arrowtail", database = "", decimals = "string",
-    unavailable = "placeholder", tombstones = true, schemas = false,
-    binlog_basename = "mysql-bin", server_id = 0, ts_ms = None,
-))]
-#[allow(clippy::too_many_arguments)]
-fn debezium_keys<'py>(
-    py: Python<'py>,
-    batch: PyRecordBatch,
-    topic_prefix: &str,
-    database: &str,
-    decimals: &str,
-    unavailable: &str,
-    tombstones: bool,
-    schemas: bool,
-    binlog_basename: &str,
-    server_id: u32,
-    ts_ms: Option<i64>,
-) -> PyResult<Bound<'py, PyAny>> {
-    let opts = options(
-        topic_prefix,
-        database,
-        decimals,
-        unavailable,
-        tombstones,
-        schemas,
-        binlog_basename,
-        server_id,
-        ts_ms,
-    )?;
-    let batch = batch.into_inner();
-    guard("debezium_keys", || {
-        let keys = py.detach(|| serialize::row_keys(&batch, &opts)).py_err()?;
-        to_pyarrow(py, Arc::new(keys), "key")
-    })
-}
-
 /// `arrowtail._core.DebeziumSerializer`: the Debezium JSON serializer with its options checked
-/// once, for a sink that serializes batch after batch (batches cross as [`BatchImporter`] takes
-/// them: a pyarrow batch of the last batch's schema without that schema).
+/// once, for a sink that serializes batch after batch (a [`Stream`]).
 #[pyclass(name = "DebeziumSerializer", module = "arrowtail._core", frozen)]
 pub struct PyDebeziumSerializer {
-    settings: Settings,
-    batches: BatchImporter,
+    stream: Stream,
 }
 
 impl PyDebeziumSerializer {
@@ -266,8 +180,7 @@ impl PyDebeziumSerializer {
         partitions: Option<i32>,
     ) -> PyResult<Serialized> {
         let py = batch.py();
-        let opts = self.settings.now(partitions)?;
-        let batch = self.batches.import(batch)?;
+        let (batch, opts) = self.stream.take(batch, partitions)?;
         py.detach(|| serialize::serialize(&batch, &opts)).py_err()
     }
 }
@@ -292,24 +205,24 @@ impl PyDebeziumSerializer {
         server_id: u32,
         ts_ms: Option<i64>,
     ) -> PyResult<Self> {
-        Ok(Self {
-            settings: Settings::parse(
-                topic_prefix,
-                database,
-                decimals,
-                unavailable,
-                tombstones,
-                schemas,
-                binlog_basename,
-                server_id,
-                ts_ms,
-            )?,
-            batches: BatchImporter::default(),
-        })
+        let stream = Stream::new(&Options {
+            topic_prefix,
+            database,
+            decimals,
+            unavailable,
+            tombstones,
+            schemas,
+            binlog_basename,
+            server_id,
+            ts_ms,
+        })?;
+        Ok(Self { stream })
     }
 
-    /// `(keys, values, rows, partitions)` as pyarrow arrays, as `debezium_serialize` returns
-    /// them.
+    /// `(keys, values, rows, partitions)` of the batch's Debezium JSON messages: pyarrow binary
+    /// arrays of keys (null: no key) and values (null: tombstone), the uint32 batch row of each
+    /// message, and int32 partitions when `partitions` (the topic's partition count) is given,
+    /// else None.
     #[pyo3(signature = (batch, *, partitions = None))]
     fn serialize<'py>(
         &self,
@@ -336,12 +249,24 @@ impl PyDebeziumSerializer {
             lists_tuple(batch.py(), &out)
         })
     }
+
+    /// The Debezium key of every row of the batch (one per row, the key of the row's last
+    /// message: a key-changing update has its new key; null without a primary key or for a
+    /// truncate), as a pyarrow binary array. No value is serialized: this is the partitioning
+    /// pass of sinks that send the rows in another form (Arrow IPC). Of the options only
+    /// `topic_prefix`, `decimals` and `schemas` change key bytes.
+    fn keys<'py>(&self, batch: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let py = batch.py();
+        guard("DebeziumSerializer.keys", || {
+            let (batch, opts) = self.stream.take(batch, None)?;
+            let keys = py.detach(|| serialize::row_keys(&batch, &opts)).py_err()?;
+            to_pyarrow(py, Arc::new(keys), "key")
+        })
+    }
 }
 
 /// Adds the Debezium serializer to the module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(debezium_serialize, m)?)?;
-    m.add_function(wrap_pyfunction!(debezium_keys, m)?)?;
     m.add_class::<PyDebeziumSerializer>()?;
     Ok(())
 }

@@ -15,7 +15,8 @@ When the registry refuses a schema as incompatible with the subject's compatibil
 nothing of the batch is written and :class:`SchemaRefused` says which table, which columns
 changed and what the registry answered; the sink stops the run there
 (``on_incompatible=stop``) or sends the batch to the dead-letter topic as Debezium JSON
-(``on_incompatible=dead_letter``, :func:`dead_letters`).
+(``on_incompatible=dead_letter``, :meth:`AvroFormat.dead_letters`, through a
+:class:`~arrowtail._core.DebeziumSerializer` made once per format).
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ class AvroFormat:
         on_incompatible: str = "stop",
         options: Mapping[str, Any] | None = None,
     ) -> None:
-        """``options``: the serializer's (those of :func:`arrowtail._core.avro_serialize`)."""
+        """``options``: the serializer's (those of :class:`arrowtail._core.AvroSerializer`)."""
         if subject_strategy not in SUBJECT_STRATEGIES:
             raise ConfigError(
                 f"subject_strategy must be one of {', '.join(SUBJECT_STRATEGIES)}, "
@@ -90,6 +91,11 @@ class AvroFormat:
         # Refusals already met, so a refused shape is not offered again for every batch.
         self._refused: dict[tuple[str, str], SchemaRefused] = {}
         self._serializer = _core.AvroSerializer(**(options or {}))
+        #: The dead letters' Debezium JSON, with its schema (``on_incompatible=dead_letter``).
+        self._letters: _core.DebeziumSerializer | None = None
+        if on_incompatible == "dead_letter":
+            json_options = {k: v for k, v in (options or {}).items() if k != "schemas"}
+            self._letters = _core.DebeziumSerializer(schemas=True, **json_options)
 
     def encode(self, table: str, topic: str, batch: pa.RecordBatch, partitions: int) -> Encoded:
         """The batch's messages; raises :class:`SchemaRefused` before writing any of them when
@@ -154,6 +160,34 @@ class AvroFormat:
         )
         return SchemaRefused(message, table=table, subject=subject, reason=reason)
 
+    def dead_letters(
+        self, batch: pa.RecordBatch, topic: str, table: str, refused: SchemaRefused
+    ) -> list[tuple[bytes | None, bytes | None, list[tuple[str, str | bytes | None]]]]:
+        """The batch as dead letters: each message as Debezium JSON with its schema (Kafka
+        Connect JSON converter form, readable without the registry), headers
+        ``arrowtail.reason`` (the refusal), ``arrowtail.topic``, ``arrowtail.table``,
+        ``arrowtail.subject``, ``arrowtail.pos``, ``arrowtail.seq`` and ``arrowtail.format``
+        (``debezium-json``)."""
+        if self._letters is None:
+            raise SinkError("dead letters are written with on_incompatible=dead_letter only")
+        keys, values, rows, _ = self._letters.serialize(batch)
+        pos = batch.column("_pos").take(rows).to_pylist()
+        seq = batch.column("_seq").take(rows).to_pylist()
+        reason = f"schema refused by the registry: {refused.reason}".encode()
+        out: list[tuple[bytes | None, bytes | None, list[tuple[str, str | bytes | None]]]] = []
+        for key, value, p, s in zip(keys.to_pylist(), values.to_pylist(), pos, seq, strict=True):
+            headers: list[tuple[str, str | bytes | None]] = [
+                ("arrowtail.reason", reason),
+                ("arrowtail.topic", topic.encode()),
+                ("arrowtail.table", table.encode()),
+                ("arrowtail.subject", refused.subject.encode()),
+                ("arrowtail.pos", str(p).encode()),
+                ("arrowtail.seq", str(s).encode()),
+                ("arrowtail.format", b"debezium-json"),
+            ]
+            out.append((key, value, headers))
+        return out
+
 
 def column_changes(old: str, new: str) -> list[str]:
     """The columns whose Avro types differ between two key or envelope schemas, in words
@@ -199,34 +233,3 @@ def _type_text(t: Any) -> str:
             return f"array<{_type_text(_strip_null(t.get('items')))}>"
         return f"{base} ({name})" if name else str(base)
     return str(t)
-
-
-def dead_letters(
-    batch: pa.RecordBatch,
-    topic: str,
-    table: str,
-    refused: SchemaRefused,
-    options: Mapping[str, Any],
-) -> list[tuple[bytes | None, bytes | None, list[tuple[str, str | bytes | None]]]]:
-    """The batch as dead letters: each message as Debezium JSON with its schema (Kafka Connect
-    JSON converter form, readable without the registry), headers ``arrowtail.reason`` (the
-    refusal), ``arrowtail.topic``, ``arrowtail.table``, ``arrowtail.subject``, ``arrowtail.pos``,
-    ``arrowtail.seq`` and ``arrowtail.format`` (``debezium-json``)."""
-    json_options = {k: v for k, v in options.items() if k != "schemas"}
-    keys, values, rows, _ = _core.debezium_serialize(batch, schemas=True, **json_options)
-    pos = batch.column("_pos").take(rows).to_pylist()
-    seq = batch.column("_seq").take(rows).to_pylist()
-    reason = f"schema refused by the registry: {refused.reason}".encode()
-    out: list[tuple[bytes | None, bytes | None, list[tuple[str, str | bytes | None]]]] = []
-    for key, value, p, s in zip(keys.to_pylist(), values.to_pylist(), pos, seq, strict=True):
-        headers: list[tuple[str, str | bytes | None]] = [
-            ("arrowtail.reason", reason),
-            ("arrowtail.topic", topic.encode()),
-            ("arrowtail.table", table.encode()),
-            ("arrowtail.subject", refused.subject.encode()),
-            ("arrowtail.pos", str(p).encode()),
-            ("arrowtail.seq", str(s).encode()),
-            ("arrowtail.format", b"debezium-json"),
-        ]
-        out.append((key, value, headers))
-    return out

@@ -27,11 +27,11 @@ producer, produced idempotently; the checkpoint advances from delivery reports.
   refuse are routed before they can fail delivery.
 
 With ``value_format="arrow"`` a batch is sent instead as Arrow IPC stream messages (no key): the
-partition of each row is computed from its Debezium key bytes alone
-(:func:`arrowtail._core.debezium_keys`, no JSON value is written; a key-changing update goes with
-its new key), the batch is reordered once so that each partition's rows are contiguous (a stable
-``take``, so row order holds within a partition), and each partition's slice is sent as one or
-more IPC messages of at most ``max_message_bytes``, with headers ``arrowtail.table``,
+partition of each row is computed from its Debezium key bytes alone (the sink's serializer's
+:meth:`~arrowtail._core.DebeziumSerializer.keys`, no JSON value is written; a key-changing update
+goes with its new key), the batch is reordered once so that each partition's rows are contiguous
+(a stable ``take``, so row order holds within a partition), and each partition's slice is sent as
+one or more IPC messages of at most ``max_message_bytes``, with headers ``arrowtail.table``,
 ``arrowtail.schema_version``, ``arrowtail.first_pos`` and ``arrowtail.last_pos``. A single row
 larger than the limit goes to the dead-letter topic like a Debezium message does.
 
@@ -66,7 +66,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 from arrowtail import _core
 from arrowtail.exceptions import ConfigError, SinkError
 from arrowtail.sinks.base import PositionJSON
-from arrowtail.sinks.kafka.avro import AvroFormat, SchemaRefused, dead_letters
+from arrowtail.sinks.kafka.avro import AvroFormat, SchemaRefused
 from arrowtail.sinks.kafka.outbox import OutboxRoute, outbox_routes, route_batch, topic_groups
 
 DEFAULT_PRODUCER_CONFIG: dict[str, Any] = {
@@ -177,9 +177,10 @@ class KafkaSink:
         self.metadata_timeout = metadata_timeout
         self.close_timeout = close_timeout
         self._serialize_options = {"topic_prefix": topic_prefix, **serialize_options}
-        #: The Debezium JSON serializer, its options checked once (the JSON format only).
+        #: The Debezium JSON serializer, its options checked once: the JSON format's messages, the
+        #: Arrow format's keys.
         self._json: _core.DebeziumSerializer | None = None
-        if value_format == "debezium":
+        if value_format in ("debezium", "arrow"):
             self._json = _core.DebeziumSerializer(**self._serialize_options)
         #: Outbox tables by ``schema.table``: settings as in :func:`outbox_routes`.
         self.outbox: dict[str, OutboxRoute] = outbox_routes(outbox)
@@ -259,7 +260,7 @@ class KafkaSink:
             assert self._avro is not None
             if self._avro.on_incompatible != "dead_letter":
                 raise
-            letters = dead_letters(batch, topic, table, refused, self._serialize_options)
+            letters = self._avro.dead_letters(batch, topic, table, refused)
             for key, value, headers in letters:
                 self._dead_letter(group, key, headers, value)
             return
@@ -481,7 +482,8 @@ class KafkaSink:
         n: int,
         batch: pa.RecordBatch,
     ) -> None:
-        keys = _core.debezium_keys(batch, **self._serialize_options)
+        assert self._json is not None
+        keys = self._json.keys(batch)
         parts = _core.partitions(keys, n).to_numpy()
         # One stable reorder puts each partition's rows together, in their original order; the
         # slices of the reordered batch are then zero-copy views, one per partition.
