@@ -132,42 +132,64 @@ fn bytea_text(s: &[u8]) -> R<Vec<u8>> {
     Ok(out)
 }
 
-/// Value of each byte as a hex digit, 0xFF for bytes that are not one.
-const HEX: [u8; 256] = {
-    let mut t = [0xFFu8; 256];
-    let mut i = 0;
-    while i < 10 {
-        t[b'0' as usize + i] = i as u8;
-        i += 1;
+/// Ones in every byte of a `u64`, and its high bits.
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// Eight ASCII hex digits (the first in the lowest byte) as four bytes, the first digit the high
+/// nibble of the first byte, or None when a byte is not a hex digit. Every byte below 0x80 lets
+/// the range tests add per byte without a carry into the next one.
+#[inline]
+fn hex8(x: u64) -> Option<u32> {
+    if x & HIGH != 0 {
+        return None;
     }
-    let mut i = 0;
-    while i < 6 {
-        t[b'a' as usize + i] = 10 + i as u8;
-        t[b'A' as usize + i] = 10 + i as u8;
-        i += 1;
+    // '0'..='9' (0x30..=0x39), and 'a'..='f' with 'A'..='F' folded onto them (bit 5 set): a
+    // byte in [lo, hi] has its high bit set by adding 0x80 - lo and clear by adding 0x7F - hi.
+    let digit = (x + (0x80 - 0x30) * ONES) & !(x + (0x7F - 0x39) * ONES);
+    let folded = x | 0x20 * ONES;
+    let letter = (folded + (0x80 - 0x61) * ONES) & !(folded + (0x7F - 0x66) * ONES);
+    if (digit | letter) & HIGH != HIGH {
+        return None;
     }
-    t
-};
+    // A digit's value is its low nibble; a letter's (bit 6 set) is its low nibble plus 9.
+    let v = (x & 0x0F * ONES) + 9 * ((x >> 6) & ONES);
+    // Each even byte takes its digit as the high nibble and the next byte's as the low one.
+    let pairs = ((v << 4) | (v >> 8)) & 0x00FF_00FF_00FF_00FF;
+    let quads = (pairs | (pairs >> 8)) & 0x0000_FFFF_0000_FFFF;
+    Some((quads | (quads >> 16)) as u32)
+}
 
 /// uuid text: 32 hex digits, hyphens anywhere ignored (`uuid_out` prints 8-4-4-4-12).
 fn uuid_text(s: &[u8]) -> R<[u8; 16]> {
-    // What uuid_out prints: hex pairs at fixed places between hyphens at 8, 13, 18 and 23.
+    // What uuid_out prints: hyphens at 8, 13, 18 and 23; the digits gathered and read eight at a
+    // time. Anything else, or a byte that is not a hex digit, goes to the general walk.
     if let Ok(c) = <&[u8; 36]>::try_from(s) {
         if c[8] == b'-' && c[13] == b'-' && c[18] == b'-' && c[23] == b'-' {
-            const PAIRS: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+            let mut digits = [0u8; 32];
+            digits[..8].copy_from_slice(&c[..8]);
+            digits[8..12].copy_from_slice(&c[9..13]);
+            digits[12..16].copy_from_slice(&c[14..18]);
+            digits[16..20].copy_from_slice(&c[19..23]);
+            digits[20..].copy_from_slice(&c[24..]);
             let mut out = [0u8; 16];
-            let mut invalid = 0u8;
-            for (o, &at) in out.iter_mut().zip(&PAIRS) {
-                let (hi, lo) = (HEX[usize::from(c[at])], HEX[usize::from(c[at + 1])]);
-                invalid |= hi | lo;
-                *o = hi << 4 | (lo & 0x0F);
+            let mut ok = true;
+            for (o, w) in out.as_chunks_mut::<4>().0.iter_mut().zip(digits.as_chunks::<8>().0) {
+                match hex8(u64::from_le_bytes(*w)) {
+                    Some(v) => *o = v.to_le_bytes(),
+                    None => ok = false,
+                }
             }
-            // Digit values are below 16; 0xFF marks a byte that is not a hex digit.
-            if invalid < 16 {
+            if ok {
                 return Ok(out);
             }
         }
     }
+    uuid_text_general(s)
+}
+
+/// Any uuid text: every byte a hex digit or a hyphen, 32 digits.
+fn uuid_text_general(s: &[u8]) -> R<[u8; 16]> {
     let bad = || format!("bad uuid {:?}", String::from_utf8_lossy(s));
     let mut out = [0u8; 16];
     let mut n = 0usize;
@@ -901,8 +923,14 @@ mod tests {
         assert!(uuid_text(b"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1g").is_err());
         assert!(uuid_text(b"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1\xff").is_err());
         assert!(uuid_text(b"a0eebc99-9c0b-4ef8-bb6d-6bb9bd38-a11").is_err());
-        for (i, c) in "0123456789abcdefABCDEF".bytes().enumerate() {
-            assert_eq!(HEX[usize::from(c)], hex(c).unwrap(), "{i}");
+        // The eight-at-a-time read against the general walk: every byte at every place.
+        let base = *b"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11";
+        for at in 0..36 {
+            for byte in 0..=255u8 {
+                let mut c = base;
+                c[at] = byte;
+                assert_eq!(uuid_text(&c), uuid_text_general(&c), "{at} {byte}");
+            }
         }
     }
 
