@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use crate::arrow::{ColumnBuilder, PlainColumn, PlainValues};
 use crate::reader::Reader;
 
+use super::datetime::{HIGH, ONES};
 use super::numeric::{self, Decimal};
 use super::{array, datetime, PgType};
 
@@ -132,10 +133,6 @@ fn bytea_text(s: &[u8]) -> R<Vec<u8>> {
     Ok(out)
 }
 
-/// Ones in every byte of a `u64`, and its high bits.
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGH: u64 = 0x8080_8080_8080_8080;
-
 /// Eight ASCII hex digits (the first in the lowest byte) as four bytes, the first digit the high
 /// nibble of the first byte, or None when a byte is not a hex digit. Every byte below 0x80 lets
 /// the range tests add per byte without a carry into the next one.
@@ -174,7 +171,12 @@ fn uuid_text(s: &[u8]) -> R<[u8; 16]> {
             digits[20..].copy_from_slice(&c[24..]);
             let mut out = [0u8; 16];
             let mut ok = true;
-            for (o, w) in out.as_chunks_mut::<4>().0.iter_mut().zip(digits.as_chunks::<8>().0) {
+            for (o, w) in out
+                .as_chunks_mut::<4>()
+                .0
+                .iter_mut()
+                .zip(digits.as_chunks::<8>().0)
+            {
                 match hex8(u64::from_le_bytes(*w)) {
                     Some(v) => *o = v.to_le_bytes(),
                     None => ok = false,
@@ -302,7 +304,7 @@ fn uuid_value(format: Format, data: &[u8]) -> R<[u8; 16]> {
     }
 }
 
-// The canonical date and timestamp forms are ASCII: their fast paths read the bytes without a
+// The canonical date, time and timestamp forms are ASCII: their fast paths read the bytes without a
 // UTF-8 pass; anything else is checked and parsed in full.
 fn date_value(format: Format, data: &[u8]) -> R<i32> {
     match format {
@@ -326,7 +328,10 @@ fn timestamp_value(format: Format, data: &[u8], tz: bool) -> R<i64> {
 
 fn time_value(format: Format, data: &[u8]) -> R<i64> {
     match format {
-        Format::Text => datetime::time_text(utf8(data)?),
+        Format::Text => match datetime::iso_time(data) {
+            Some(us) => Ok(us),
+            None => datetime::time_text(utf8(data)?),
+        },
         Format::Binary => Ok(i64::from_be_bytes(fixed(data)?)),
     }
 }
