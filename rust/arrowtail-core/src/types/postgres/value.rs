@@ -79,13 +79,29 @@ fn int_text<T: TryFrom<i128>>(data: &[u8], signed: bool) -> R<T> {
     T::try_from(if neg { -acc } else { acc }).map_err(|_| bad())
 }
 
-fn float_text<T: std::str::FromStr>(s: &str, inf: T, ninf: T, nan: T) -> R<T> {
-    match s {
-        "Infinity" => Ok(inf),
-        "-Infinity" => Ok(ninf),
-        "NaN" => Ok(nan),
-        _ => parse(s),
+/// A float's text (`float4out`, `float8out`: digits, sign, point, exponent, or `Infinity`,
+/// `-Infinity`, `NaN`) from its bytes. lexical parses it without a UTF-8 pass, correctly rounded
+/// like `str::parse` (the two agree value for value, `floats_from_bytes_equal_str_parse`); what
+/// lexical refuses is checked and parsed by `str::parse`, for its value or its error.
+fn float_text<T: std::str::FromStr + lexical_core::FromLexical>(
+    data: &[u8],
+    [inf, ninf, nan]: [T; 3],
+) -> R<T> {
+    match data {
+        b"Infinity" => Ok(inf),
+        b"-Infinity" => Ok(ninf),
+        b"NaN" => Ok(nan),
+        _ => match lexical_core::parse(data) {
+            Ok(v) => Ok(v),
+            Err(_) => float_text_general(data),
+        },
     }
+}
+
+#[cold]
+#[inline(never)]
+fn float_text_general<T: std::str::FromStr>(data: &[u8]) -> R<T> {
+    parse(utf8(data)?)
 }
 
 fn hex(b: u8) -> R<u8> {
@@ -258,14 +274,14 @@ const F32_SPECIAL: [f32; 3] = [f32::INFINITY, f32::NEG_INFINITY, f32::NAN];
 const F64_SPECIAL: [f64; 3] = [f64::INFINITY, f64::NEG_INFINITY, f64::NAN];
 
 #[inline]
-fn float_value<T: std::str::FromStr, const N: usize>(
+fn float_value<T: std::str::FromStr + lexical_core::FromLexical, const N: usize>(
     format: Format,
     data: &[u8],
-    [inf, ninf, nan]: [T; 3],
+    special: [T; 3],
     from_be: fn([u8; N]) -> T,
 ) -> R<T> {
     match format {
-        Format::Text => float_text(utf8(data)?, inf, ninf, nan),
+        Format::Text => float_text(data, special),
         Format::Binary => Ok(from_be(fixed(data)?)),
     }
 }
@@ -936,6 +952,123 @@ mod tests {
                 c[at] = byte;
                 assert_eq!(uuid_text(&c), uuid_text_general(&c), "{at} {byte}");
             }
+        }
+    }
+
+    /// The text of a float, parsed from its bytes, gives `str::parse`'s value bit for bit or its
+    /// error: over the shortest forms of random bit patterns (what `float8out` prints), their
+    /// exponent forms, hard rounding cases, and random strings of the characters a float can
+    /// hold and a few it cannot.
+    #[test]
+    fn floats_from_bytes_equal_str_parse() {
+        fn check<T>(s: &[u8], special: [T; 3], bits: fn(T) -> u64)
+        where
+            T: std::str::FromStr + lexical_core::FromLexical + Copy + std::fmt::Debug,
+        {
+            let general = std::str::from_utf8(s)
+                .map_err(|e| format!("invalid UTF-8: {e}"))
+                .and_then(|t| match t {
+                    "Infinity" => Ok(special[0]),
+                    "-Infinity" => Ok(special[1]),
+                    "NaN" => Ok(special[2]),
+                    _ => parse::<T>(t),
+                });
+            let fast = float_text(s, special);
+            assert_eq!(
+                fast.as_ref().map(|&v| bits(v)),
+                general.as_ref().map(|&v| bits(v)),
+                "{:?}",
+                String::from_utf8_lossy(s)
+            );
+        }
+        let mut cases: Vec<Vec<u8>> = [
+            "0",
+            "-0",
+            "1",
+            "-1.5",
+            "1e+100",
+            "1e-05",
+            "1.2345678901234567e+300",
+            "5e-324",
+            "4.9406564584124654e-324",
+            "2.2250738585072011e-308",
+            "2.2250738585072014e-308",
+            "1.7976931348623157e+308",
+            "1.7976931348623159e+308",
+            "9007199254740993",
+            "9007199254740992.5",
+            "0.1",
+            "3.4028235e+38",
+            "3.4028236e+38",
+            "1.0000000596046448",
+            "123456789012345678901234567890",
+            "1e400",
+            "-1e400",
+            "1e-400",
+            "Infinity",
+            "-Infinity",
+            "NaN",
+            "inf",
+            "-inf",
+            "infinity",
+            "nan",
+            "-nan",
+            "+nan",
+            "INF",
+            "NAN",
+            "+1",
+            "1.",
+            ".5",
+            ".",
+            "",
+            "-",
+            "+",
+            "e5",
+            "1e",
+            "1e+",
+            "1e-",
+            "1.e5",
+            "01",
+            "1_0",
+            " 1",
+            "1 ",
+            "0x10",
+            "1d",
+            "1f",
+            "١",
+            "1\u{e9}",
+            "--1",
+            "+-1",
+            "1e5.5",
+            "1..2",
+        ]
+        .iter()
+        .map(|c| c.as_bytes().to_vec())
+        .collect();
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20_000 {
+            let v = f64::from_bits(next());
+            cases.push(format!("{v}").into_bytes());
+            cases.push(format!("{v:e}").into_bytes());
+            let f = f32::from_bits(next() as u32);
+            cases.push(format!("{f}").into_bytes());
+            let alphabet = b"0123456789.-+eEinfatyINFATY x";
+            let len = (next() % 24) as usize;
+            cases.push(
+                (0..len)
+                    .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                    .collect(),
+            );
+        }
+        for c in &cases {
+            check(c, F64_SPECIAL, f64::to_bits);
+            check(c, F32_SPECIAL, |v: f32| u64::from(v.to_bits()));
         }
     }
 
