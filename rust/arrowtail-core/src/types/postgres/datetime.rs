@@ -114,6 +114,7 @@ fn digit(c: u8, ok: &mut bool) -> i64 {
     i64::from(v)
 }
 
+/// Two ASCII digits as a number, as [`digit`] checks them.
 #[inline(always)]
 fn two(c: [u8; 2], ok: &mut bool) -> i64 {
     digit(c[0], ok) * 10 + digit(c[1], ok)
@@ -149,7 +150,7 @@ fn pairs8(b: &[u8; 8], template: &[u8; 8]) -> Option<u64> {
     let d = x ^ u64::from_le_bytes(*template);
     // With every byte below 0x80, adding 0x76 per digit place sets its high bit only for a
     // value of 10 or more and carries into no other byte.
-    if x & HIGH != 0 || d & !mask != 0 || ((d & mask) + (0x76 * ONES & mask)) & HIGH != 0 {
+    if x & HIGH != 0 || d & !mask != 0 || ((d & mask) + ((0x76 * ONES) & mask)) & HIGH != 0 {
         return None;
     }
     // Each byte is 9 at most and the separators 0: times ten, plus the next byte, stays a byte.

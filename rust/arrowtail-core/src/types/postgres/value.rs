@@ -160,13 +160,13 @@ fn hex8(x: u64) -> Option<u32> {
     // '0'..='9' (0x30..=0x39), and 'a'..='f' with 'A'..='F' folded onto them (bit 5 set): a
     // byte in [lo, hi] has its high bit set by adding 0x80 - lo and clear by adding 0x7F - hi.
     let digit = (x + (0x80 - 0x30) * ONES) & !(x + (0x7F - 0x39) * ONES);
-    let folded = x | 0x20 * ONES;
+    let folded = x | (0x20 * ONES);
     let letter = (folded + (0x80 - 0x61) * ONES) & !(folded + (0x7F - 0x66) * ONES);
     if (digit | letter) & HIGH != HIGH {
         return None;
     }
     // A digit's value is its low nibble; a letter's (bit 6 set) is its low nibble plus 9.
-    let v = (x & 0x0F * ONES) + 9 * ((x >> 6) & ONES);
+    let v = (x & (0x0F * ONES)) + 9 * ((x >> 6) & ONES);
     // Each even byte takes its digit as the high nibble and the next byte's as the low one.
     let pairs = ((v << 4) | (v >> 8)) & 0x00FF_00FF_00FF_00FF;
     let quads = (pairs | (pairs >> 8)) & 0x0000_FFFF_0000_FFFF;
@@ -187,14 +187,9 @@ fn uuid_text(s: &[u8]) -> R<[u8; 16]> {
             digits[20..].copy_from_slice(&c[24..]);
             let mut out = [0u8; 16];
             let mut ok = true;
-            for (o, w) in out
-                .as_chunks_mut::<4>()
-                .0
-                .iter_mut()
-                .zip(digits.as_chunks::<8>().0)
-            {
-                match hex8(u64::from_le_bytes(*w)) {
-                    Some(v) => *o = v.to_le_bytes(),
+            for (o, w) in out.chunks_exact_mut(4).zip(digits.chunks_exact(8)) {
+                match w.try_into().ok().map(u64::from_le_bytes).and_then(hex8) {
+                    Some(v) => o.copy_from_slice(&v.to_le_bytes()),
                     None => ok = false,
                 }
             }
