@@ -175,26 +175,21 @@ fn hex8(x: u64) -> Option<u32> {
 
 /// uuid text: 32 hex digits, hyphens anywhere ignored (`uuid_out` prints 8-4-4-4-12).
 fn uuid_text(s: &[u8]) -> R<[u8; 16]> {
-    // What uuid_out prints: hyphens at 8, 13, 18 and 23; the digits gathered and read eight at a
-    // time. Anything else, or a byte that is not a hex digit, goes to the general walk.
+    // What uuid_out prints: hyphens at 8, 13, 18 and 23; the digits read eight at a time.
+    // Anything else, or a byte that is not a hex digit, goes to the general walk.
     if let Ok(c) = <&[u8; 36]>::try_from(s) {
         if c[8] == b'-' && c[13] == b'-' && c[18] == b'-' && c[23] == b'-' {
-            let mut digits = [0u8; 32];
-            digits[..8].copy_from_slice(&c[..8]);
-            digits[8..12].copy_from_slice(&c[9..13]);
-            digits[12..16].copy_from_slice(&c[14..18]);
-            digits[16..20].copy_from_slice(&c[19..23]);
-            digits[20..].copy_from_slice(&c[24..]);
-            let mut out = [0u8; 16];
-            let mut ok = true;
-            for (o, w) in out.chunks_exact_mut(4).zip(digits.chunks_exact(8)) {
-                match w.try_into().ok().map(u64::from_le_bytes).and_then(hex8) {
-                    Some(v) => o.copy_from_slice(&v.to_le_bytes()),
-                    None => ok = false,
-                }
-            }
-            if ok {
-                return Ok(out);
+            let word = |b: [u8; 8]| hex8(u64::from_le_bytes(b));
+            let words = (
+                word([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]),
+                word([c[9], c[10], c[11], c[12], c[14], c[15], c[16], c[17]]),
+                word([c[19], c[20], c[21], c[22], c[24], c[25], c[26], c[27]]),
+                word([c[28], c[29], c[30], c[31], c[32], c[33], c[34], c[35]]),
+            );
+            if let (Some(a), Some(b), Some(c), Some(d)) = words {
+                let v =
+                    u128::from(a) | u128::from(b) << 32 | u128::from(c) << 64 | u128::from(d) << 96;
+                return Ok(v.to_le_bytes());
             }
         }
     }
