@@ -105,88 +105,218 @@ fn parse_offset(s: &str) -> R<i64> {
     Ok(sign * secs)
 }
 
-/// The value of `N` ASCII digits at `b[at..]`, or None.
-fn digits<const N: usize>(b: &[u8], at: usize) -> Option<i64> {
-    let d: &[u8; N] = b.get(at..at + N)?.try_into().ok()?;
-    let mut v = 0i64;
-    for &c in d {
-        let x = c.wrapping_sub(b'0');
-        if x > 9 {
-            return None;
-        }
-        v = v * 10 + i64::from(x);
-    }
-    Some(v)
+/// The value of an ASCII digit; `ok` turns false if `c` is not one (checked once per value, not
+/// per digit).
+#[inline(always)]
+fn digit(c: u8, ok: &mut bool) -> i64 {
+    let v = c.wrapping_sub(b'0');
+    *ok &= v < 10;
+    i64::from(v)
 }
 
-/// The fast path for what PostgreSQL prints under `DateStyle=ISO` for years 1 to 9999 AD:
-/// `YYYY-MM-DD`, in days since the Unix epoch. Anything else (BC, longer years, infinity, bad
-/// input) is None and goes through the general parser, which gives the same value or the error.
-fn iso_date(b: &[u8]) -> Option<i64> {
-    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
-        return None;
-    }
-    let (y, m, d) = (digits::<4>(b, 0)?, digits::<2>(b, 5)?, digits::<2>(b, 8)?);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return None;
-    }
-    Some(days_from_civil(y, m as u32, d as u32))
+/// Two ASCII digits as a number, as [`digit`] checks them.
+#[inline(always)]
+fn two(c: [u8; 2], ok: &mut bool) -> i64 {
+    digit(c[0], ok) * 10 + digit(c[1], ok)
 }
 
-/// The fast path of [`timestamp_text`]: `YYYY-MM-DD HH:MM:SS[.f{1,6}]`, then for timestamptz
-/// `±HH[:MM[:SS]]`, nothing else; None sends the value through the general parser.
-pub(super) fn iso_timestamp(b: &[u8], with_tz: bool) -> Option<i64> {
-    let days = iso_date(b)?;
-    if b.get(10) != Some(&b' ') || b.get(13) != Some(&b':') || b.get(16) != Some(&b':') {
+/// Ones in every byte of a `u64`, and its high bits (the word-at-a-time readers of text).
+pub(super) const ONES: u64 = 0x0101_0101_0101_0101;
+pub(super) const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// 0xFF in each byte where `template` has `b'0'` (a digit's place), 0 elsewhere.
+const fn digit_mask(template: &[u8; 8]) -> u64 {
+    let mut m = 0u64;
+    let mut i = 0;
+    while i < 8 {
+        if template[i] == b'0' {
+            m |= 0xFF << (8 * i);
+        }
+        i += 1;
+    }
+    m
+}
+
+/// Eight bytes laid out as `template` (`b'0'` for a digit, any other byte a separator that must
+/// be there), read as one word: byte `i` of the result is `10 * d[i] + d[i + 1]`, so a
+/// two-digit field starting at byte `i` is `(r >> 8 * i) & 0xFF`. None if a separator differs or
+/// a digit's place holds anything but an ASCII digit.
+#[inline(always)]
+fn pairs8(b: &[u8; 8], template: &[u8; 8]) -> Option<u64> {
+    let x = u64::from_le_bytes(*b);
+    let mask = digit_mask(template);
+    // Separators that match become 0; a digit's place becomes `c ^ b'0'`, below 10 exactly
+    // for the digits.
+    let d = x ^ u64::from_le_bytes(*template);
+    // With every byte below 0x80, adding 0x76 per digit place sets its high bit only for a
+    // value of 10 or more and carries into no other byte.
+    if x & HIGH != 0 || d & !mask != 0 || ((d & mask) + ((0x76 * ONES) & mask)) & HIGH != 0 {
         return None;
     }
-    let secs = digits::<2>(b, 11)? * 3600 + digits::<2>(b, 14)? * 60 + digits::<2>(b, 17)?;
-    let mut at = 19;
-    let mut us = 0i64;
-    if b.get(at) == Some(&b'.') {
-        at += 1;
-        let start = at;
-        while let Some(&c) = b.get(at).filter(|c| c.is_ascii_digit()) {
-            us = us * 10 + i64::from(c - b'0');
-            at += 1;
-        }
-        let n = at - start;
-        if n == 0 || n > 6 {
-            return None;
-        }
-        us *= 10i64.pow(6 - n as u32);
+    // Each byte is 9 at most and the separators 0: times ten, plus the next byte, stays a byte.
+    Some(d * 10 + (d >> 8))
+}
+
+/// Byte `i` of a [`pairs8`] result.
+#[inline(always)]
+fn field(pairs: u64, i: u32) -> i64 {
+    ((pairs >> (8 * i)) & 0xFF) as i64
+}
+
+/// Days of 25 Gregorian cycles of 400 years.
+const CYCLES_25_DAYS: i64 = 25 * 146_097;
+
+/// [`days_from_civil`] for astronomical years -9999..=9999 (the four-digit years AD and BC that
+/// the fast paths read) and months 1..=12: moved up by 25 cycles of 400 years, the year is never
+/// negative, so the divisions are unsigned, and the days before each month come from a table.
+#[inline(always)]
+fn days_from_civil_4(y: i64, m: i64, d: i64) -> i64 {
+    // Days from March 1 to the first of each month (the year counted from March, as in
+    // `days_from_civil`), indexed by month 1..=12.
+    const BEFORE: [u32; 13] = [0, 306, 337, 0, 31, 61, 92, 122, 153, 184, 214, 245, 275];
+    let y = (y + 10_000 - i64::from(m <= 2)) as u32;
+    let (era, yoe) = (y / 400, y % 400);
+    let doy = BEFORE.get(m as usize).copied().unwrap_or(0) + d as u32 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    i64::from(era * 146_097 + doe) - 719_468 - CYCLES_25_DAYS
+}
+
+/// `YYYY-MM-DD` as days since the Unix epoch, year `1 - YYYY` when `bc` (year N BC is astronomical
+/// year 1 - N); None where the general parser could say otherwise (not digits, month or day out
+/// of range: it fails on those).
+#[inline(always)]
+fn iso_ymd(d: &[u8; 10], bc: bool) -> Option<i64> {
+    let (head, dd) = d.split_first_chunk::<8>()?;
+    let p = pairs8(head, b"0000-00-")?;
+    let mut ok = true;
+    let (y, m, day) = (
+        field(p, 0) * 100 + field(p, 2),
+        field(p, 5),
+        two([dd[0], dd[1]], &mut ok),
+    );
+    if !ok || !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+        return None;
     }
-    let mut offset = 0i64;
-    if with_tz {
-        let sign = match b.get(at) {
-            Some(b'+') => 1,
-            Some(b'-') => -1,
-            _ => return None,
+    Some(days_from_civil_4(if bc { 1 - y } else { y }, m, day))
+}
+
+/// Splits the ` BC` that ends a date or timestamp of a year before 1 AD off the bytes.
+#[inline(always)]
+fn strip_bc_bytes(b: &[u8]) -> (&[u8], bool) {
+    match b.strip_suffix(b" BC") {
+        Some(rest) => (rest, true),
+        None => (b, false),
+    }
+}
+
+/// Microseconds of `.f{1,6}` at the start of `b` (nothing at all is 0), and the bytes after it.
+#[inline(always)]
+fn fraction(b: &[u8]) -> Option<(i64, &[u8])> {
+    const SCALE: [i64; 7] = [0, 100_000, 10_000, 1_000, 100, 10, 1];
+    let Some((b'.', rest)) = b.split_first() else {
+        return Some((0, b));
+    };
+    let (mut us, mut n) = (0i64, 0usize);
+    while let Some(&c) = rest.get(n) {
+        let v = c.wrapping_sub(b'0');
+        if v > 9 {
+            break;
+        }
+        us = us * 10 + i64::from(v);
+        n += 1;
+    }
+    // None for `.` alone and for seven digits or more: the general parser decides those.
+    let scale = *SCALE.get(n).filter(|&&s| s != 0)?;
+    Some((us * scale, &rest[n..]))
+}
+
+/// `HH:MM:SS[.f{1,6}]` at the start of `b` as microseconds, and the bytes after it. The fields
+/// are not range-checked, as the general parser does not check them (`time_out` prints
+/// `24:00:00`, and the same arithmetic gives the same value for anything else).
+#[inline(always)]
+fn iso_hms(b: &[u8]) -> Option<(i64, &[u8])> {
+    let (t, rest) = b.split_first_chunk::<8>()?;
+    let p = pairs8(t, b"00:00:00")?;
+    let secs = field(p, 0) * 3600 + field(p, 3) * 60 + field(p, 6);
+    let (us, rest) = fraction(rest)?;
+    Some((secs * US_PER_SEC + us, rest))
+}
+
+/// Exactly `±HH[:MM[:SS]]` as seconds east of UTC.
+#[inline(always)]
+fn iso_offset(b: &[u8]) -> Option<i64> {
+    let (&sign, mut rest) = b.split_first()?;
+    let sign = match sign {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let mut ok = true;
+    let (h, after) = rest.split_first_chunk::<2>()?;
+    let mut secs = two(*h, &mut ok) * 3600;
+    rest = after;
+    for mult in [60, 1] {
+        let Some((b':', after)) = rest.split_first() else {
+            break;
         };
-        offset = digits::<2>(b, at + 1)? * 3600;
-        at += 3;
-        for mult in [60, 1] {
-            if b.get(at) != Some(&b':') {
-                break;
-            }
-            offset += digits::<2>(b, at + 1)? * mult;
-            at += 3;
-        }
-        offset *= sign;
+        let (f, after) = after.split_first_chunk::<2>()?;
+        secs += two(*f, &mut ok) * mult;
+        rest = after;
     }
-    if at != b.len() {
-        return None;
-    }
-    // Years 0000..=9999 and at most ±99:59:59 of offset: none of this can overflow.
-    Some(days * US_PER_DAY + secs * US_PER_SEC + us - offset * US_PER_SEC)
+    (ok && rest.is_empty()).then_some(sign * secs)
 }
 
-/// The fast path of [`date_text`]: exactly `YYYY-MM-DD`, on the raw bytes.
+/// The fast path of [`timestamp_text`], over the bytes: what `timestamp_out` and
+/// `timestamptz_out` print under `DateStyle=ISO` for four-digit years, `YYYY-MM-DD
+/// HH:MM:SS[.f{1,6}]`, for timestamptz then `±HH[:MM[:SS]]`, then ` BC` before year 1; and
+/// `infinity`, `-infinity`. None sends anything else (years past 9999, malformed text) to the
+/// general parser, which gives its value or its error.
+pub(super) fn iso_timestamp(b: &[u8], with_tz: bool) -> Option<i64> {
+    let Some((date, rest)) = b.split_first_chunk::<10>() else {
+        return infinity(b, i64::MAX, i64::MIN);
+    };
+    let Some((b' ', rest)) = rest.split_first() else {
+        return infinity(b, i64::MAX, i64::MIN);
+    };
+    let (rest, bc) = strip_bc_bytes(rest);
+    let (time, rest) = iso_hms(rest)?;
+    let offset = if with_tz { iso_offset(rest)? } else { 0 };
+    if !with_tz && !rest.is_empty() {
+        return None;
+    }
+    let days = iso_ymd(date, bc)?;
+    // Four-digit years and at most ±99:59:59 of offset: none of this can overflow.
+    Some(days * US_PER_DAY + time - offset * US_PER_SEC)
+}
+
+/// `infinity` / `-infinity` as the type's sentinels.
+#[inline(always)]
+fn infinity<T>(b: &[u8], pos: T, neg: T) -> Option<T> {
+    match b {
+        b"infinity" => Some(pos),
+        b"-infinity" => Some(neg),
+        _ => None,
+    }
+}
+
+/// The fast path of [`date_text`], over the bytes: `YYYY-MM-DD`, with ` BC` before year 1, and
+/// `infinity`, `-infinity`.
 pub(super) fn iso_date_only(b: &[u8]) -> Option<i32> {
-    // Years 0..=9999 always fit an i32 day count.
-    iso_date(b)
-        .filter(|_| b.len() == 10)
-        .and_then(|d| i32::try_from(d).ok())
+    let (b, bc) = strip_bc_bytes(b);
+    match <&[u8; 10]>::try_from(b) {
+        // Four-digit years always fit an i32 day count.
+        Ok(d) => iso_ymd(d, bc).map(|d| d as i32),
+        Err(_) if !bc => infinity(b, i32::MAX, i32::MIN),
+        Err(_) => None,
+    }
+}
+
+/// The fast path of [`time_text`], over the bytes: `HH:MM:SS[.f{1,6}]`.
+pub(super) fn iso_time(b: &[u8]) -> Option<i64> {
+    match iso_hms(b)? {
+        (us, []) => Some(us),
+        _ => None,
+    }
 }
 
 /// `date` text to days since the Unix epoch.
@@ -258,6 +388,9 @@ pub fn timestamp_binary(v: i64) -> R<i64> {
 
 /// `time` text to microseconds since midnight.
 pub fn time_text(s: &str) -> R<i64> {
+    if let Some(us) = iso_time(s.as_bytes()) {
+        return Ok(us);
+    }
     parse_hms(s)
 }
 
@@ -439,6 +572,151 @@ mod tests {
         // The fast path takes the canonical forms (so the test above exercises it).
         assert!(iso_timestamp(b"2024-02-29 23:59:59.999999+00", true).is_some());
         assert!(iso_timestamp(b"2024-02-29 23:59:59", false).is_some());
+    }
+
+    /// Each fast path gives the general parser's value wherever it gives one, and leaves it the
+    /// rest: every form the output functions print, edge values, and each input cut short or with
+    /// one byte changed (so malformed text keeps the general parser's error).
+    #[test]
+    fn byte_parsers_agree_with_the_general_parsers() {
+        let dates = [
+            "2024-02-29",
+            "2023-02-29",
+            "2000-02-29",
+            "1900-02-28",
+            "1970-01-01",
+            "0001-01-01",
+            "0000-01-01",
+            "9999-12-31",
+            "0001-01-01 BC",
+            "0044-03-15 BC",
+            "4713-01-01 BC",
+            "2024-00-10",
+            "2024-12-32",
+            "infinity",
+            "-infinity",
+            "10000-01-01",
+        ];
+        let times = [
+            "00:00:00",
+            "24:00:00",
+            "23:59:59.999999",
+            "12:00:00.5",
+            "12:00:00.05",
+            "12:00:00.123",
+            "12:00:00.1234",
+            "12:00:00.12345",
+            "12:00:00.1234567",
+            "12:00:00.",
+            "99:99:99",
+        ];
+        let zones = [
+            "+00",
+            "-00",
+            "+05:30",
+            "-00:00:36",
+            "+14",
+            "-12:00",
+            "+05:45:30",
+            "+5",
+            "+05:3",
+            "",
+        ];
+        let mut cases: Vec<String> = Vec::new();
+        for d in dates {
+            cases.push(d.into());
+            for t in times {
+                let (d, bc) = match d.strip_suffix(" BC") {
+                    Some(d) => (d, " BC"),
+                    None => (d, ""),
+                };
+                cases.push(format!("{d} {t}{bc}"));
+                for z in zones {
+                    cases.push(format!("{d} {t}{z}{bc}"));
+                }
+            }
+        }
+        cases.extend(times.iter().map(|t| t.to_string()));
+        let mut mutated = Vec::new();
+        for c in &cases {
+            let b = c.as_bytes();
+            for cut in 0..b.len() {
+                mutated.push(b[..cut].to_vec());
+            }
+            for at in 0..b.len() {
+                for byte in [b'0', b'9', b'/', b':', b'-', b'+', b' ', b'.', b'a', 0xC3] {
+                    let mut m = b.to_vec();
+                    m[at] = byte;
+                    mutated.push(m);
+                }
+            }
+        }
+        mutated.extend(cases.iter().map(|c| c.as_bytes().to_vec()));
+        let general_date = |s: &str| {
+            match s {
+                "infinity" => return Ok(i32::MAX),
+                "-infinity" => return Ok(i32::MIN),
+                _ => {}
+            }
+            let (s, bc) = strip_bc(s);
+            parse_ymd(s, bc).and_then(|d| i32::try_from(d).map_err(|e| e.to_string()))
+        };
+        let mut fast = 0;
+        for b in &mutated {
+            let Ok(s) = std::str::from_utf8(b) else {
+                // Not UTF-8: the caller's check fails first; the fast paths must refuse it.
+                assert_eq!(iso_timestamp(b, true), None, "{b:?}");
+                assert_eq!(iso_timestamp(b, false), None, "{b:?}");
+                assert_eq!(iso_date_only(b), None, "{b:?}");
+                assert_eq!(iso_time(b), None, "{b:?}");
+                continue;
+            };
+            for tz in [true, false] {
+                if let Some(v) = iso_timestamp(b, tz) {
+                    assert_eq!(Ok(v), timestamp_text_general(s, tz), "{s:?} tz={tz}");
+                    fast += 1;
+                }
+                assert_eq!(
+                    timestamp_text(s, tz),
+                    timestamp_text_general(s, tz),
+                    "{s:?}"
+                );
+            }
+            if let Some(v) = iso_date_only(b) {
+                assert_eq!(Ok(v), general_date(s), "{s:?}");
+                fast += 1;
+            }
+            assert_eq!(date_text(s), general_date(s), "{s:?}");
+            if let Some(v) = iso_time(b) {
+                assert_eq!(Ok(v), parse_hms(s), "{s:?}");
+                fast += 1;
+            }
+            assert_eq!(time_text(s), parse_hms(s), "{s:?}");
+        }
+        // The canonical forms above all took the fast paths.
+        assert!(fast > 2000, "{fast}");
+        for c in [
+            "0044-03-15 12:00:00+00 BC",
+            "2024-02-29 24:00:00-00:00:36",
+            "infinity",
+        ] {
+            assert!(iso_timestamp(c.as_bytes(), true).is_some(), "{c}");
+        }
+        assert!(iso_date_only(b"0001-01-01 BC").is_some());
+        assert!(iso_time(b"24:00:00").is_some());
+    }
+
+    #[test]
+    fn four_digit_years_count_days_as_the_general_formula() {
+        for y in -9999..=9999i64 {
+            for (m, d) in (1..=12).flat_map(|m| [(m, 1), (m, 28), (m, 31)]) {
+                assert_eq!(
+                    days_from_civil_4(y, m, d),
+                    days_from_civil(y, m as u32, d as u32),
+                    "{y}-{m}-{d}"
+                );
+            }
+        }
     }
 
     #[test]

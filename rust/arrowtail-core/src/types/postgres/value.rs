@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use crate::arrow::{ColumnBuilder, PlainColumn, PlainValues};
 use crate::reader::Reader;
 
+use super::datetime::{HIGH, ONES};
 use super::numeric::{self, Decimal};
 use super::{array, datetime, PgType};
 
@@ -78,13 +79,29 @@ fn int_text<T: TryFrom<i128>>(data: &[u8], signed: bool) -> R<T> {
     T::try_from(if neg { -acc } else { acc }).map_err(|_| bad())
 }
 
-fn float_text<T: std::str::FromStr>(s: &str, inf: T, ninf: T, nan: T) -> R<T> {
-    match s {
-        "Infinity" => Ok(inf),
-        "-Infinity" => Ok(ninf),
-        "NaN" => Ok(nan),
-        _ => parse(s),
+/// A float's text (`float4out`, `float8out`: digits, sign, point, exponent, or `Infinity`,
+/// `-Infinity`, `NaN`) from its bytes. lexical parses it without a UTF-8 pass, correctly rounded
+/// like `str::parse` (the two agree value for value, `floats_from_bytes_equal_str_parse`); what
+/// lexical refuses is checked and parsed by `str::parse`, for its value or its error.
+fn float_text<T: std::str::FromStr + lexical_core::FromLexical>(
+    data: &[u8],
+    [inf, ninf, nan]: [T; 3],
+) -> R<T> {
+    match data {
+        b"Infinity" => Ok(inf),
+        b"-Infinity" => Ok(ninf),
+        b"NaN" => Ok(nan),
+        _ => match lexical_core::parse(data) {
+            Ok(v) => Ok(v),
+            Err(_) => float_text_general(data),
+        },
     }
+}
+
+#[cold]
+#[inline(never)]
+fn float_text_general<T: std::str::FromStr>(data: &[u8]) -> R<T> {
+    parse(utf8(data)?)
 }
 
 fn hex(b: u8) -> R<u8> {
@@ -132,42 +149,55 @@ fn bytea_text(s: &[u8]) -> R<Vec<u8>> {
     Ok(out)
 }
 
-/// Value of each byte as a hex digit, 0xFF for bytes that are not one.
-const HEX: [u8; 256] = {
-    let mut t = [0xFFu8; 256];
-    let mut i = 0;
-    while i < 10 {
-        t[b'0' as usize + i] = i as u8;
-        i += 1;
+/// Eight ASCII hex digits (the first in the lowest byte) as four bytes, the first digit the high
+/// nibble of the first byte, or None when a byte is not a hex digit. Every byte below 0x80 lets
+/// the range tests add per byte without a carry into the next one.
+#[inline]
+fn hex8(x: u64) -> Option<u32> {
+    if x & HIGH != 0 {
+        return None;
     }
-    let mut i = 0;
-    while i < 6 {
-        t[b'a' as usize + i] = 10 + i as u8;
-        t[b'A' as usize + i] = 10 + i as u8;
-        i += 1;
+    // '0'..='9' (0x30..=0x39), and 'a'..='f' with 'A'..='F' folded onto them (bit 5 set): a
+    // byte in [lo, hi] has its high bit set by adding 0x80 - lo and clear by adding 0x7F - hi.
+    let digit = (x + (0x80 - 0x30) * ONES) & !(x + (0x7F - 0x39) * ONES);
+    let folded = x | (0x20 * ONES);
+    let letter = (folded + (0x80 - 0x61) * ONES) & !(folded + (0x7F - 0x66) * ONES);
+    if (digit | letter) & HIGH != HIGH {
+        return None;
     }
-    t
-};
+    // A digit's value is its low nibble; a letter's (bit 6 set) is its low nibble plus 9.
+    let v = (x & (0x0F * ONES)) + 9 * ((x >> 6) & ONES);
+    // Each even byte takes its digit as the high nibble and the next byte's as the low one.
+    let pairs = ((v << 4) | (v >> 8)) & 0x00FF_00FF_00FF_00FF;
+    let quads = (pairs | (pairs >> 8)) & 0x0000_FFFF_0000_FFFF;
+    Some((quads | (quads >> 16)) as u32)
+}
 
 /// uuid text: 32 hex digits, hyphens anywhere ignored (`uuid_out` prints 8-4-4-4-12).
 fn uuid_text(s: &[u8]) -> R<[u8; 16]> {
-    // What uuid_out prints: hex pairs at fixed places between hyphens at 8, 13, 18 and 23.
+    // What uuid_out prints: hyphens at 8, 13, 18 and 23; the digits read eight at a time.
+    // Anything else, or a byte that is not a hex digit, goes to the general walk.
     if let Ok(c) = <&[u8; 36]>::try_from(s) {
         if c[8] == b'-' && c[13] == b'-' && c[18] == b'-' && c[23] == b'-' {
-            const PAIRS: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
-            let mut out = [0u8; 16];
-            let mut invalid = 0u8;
-            for (o, &at) in out.iter_mut().zip(&PAIRS) {
-                let (hi, lo) = (HEX[usize::from(c[at])], HEX[usize::from(c[at + 1])]);
-                invalid |= hi | lo;
-                *o = hi << 4 | (lo & 0x0F);
-            }
-            // Digit values are below 16; 0xFF marks a byte that is not a hex digit.
-            if invalid < 16 {
-                return Ok(out);
+            let word = |b: [u8; 8]| hex8(u64::from_le_bytes(b));
+            let words = (
+                word([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]),
+                word([c[9], c[10], c[11], c[12], c[14], c[15], c[16], c[17]]),
+                word([c[19], c[20], c[21], c[22], c[24], c[25], c[26], c[27]]),
+                word([c[28], c[29], c[30], c[31], c[32], c[33], c[34], c[35]]),
+            );
+            if let (Some(a), Some(b), Some(c), Some(d)) = words {
+                let v =
+                    u128::from(a) | u128::from(b) << 32 | u128::from(c) << 64 | u128::from(d) << 96;
+                return Ok(v.to_le_bytes());
             }
         }
     }
+    uuid_text_general(s)
+}
+
+/// Any uuid text: every byte a hex digit or a hyphen, 32 digits.
+fn uuid_text_general(s: &[u8]) -> R<[u8; 16]> {
     let bad = || format!("bad uuid {:?}", String::from_utf8_lossy(s));
     let mut out = [0u8; 16];
     let mut n = 0usize;
@@ -234,14 +264,14 @@ const F32_SPECIAL: [f32; 3] = [f32::INFINITY, f32::NEG_INFINITY, f32::NAN];
 const F64_SPECIAL: [f64; 3] = [f64::INFINITY, f64::NEG_INFINITY, f64::NAN];
 
 #[inline]
-fn float_value<T: std::str::FromStr, const N: usize>(
+fn float_value<T: std::str::FromStr + lexical_core::FromLexical, const N: usize>(
     format: Format,
     data: &[u8],
-    [inf, ninf, nan]: [T; 3],
+    special: [T; 3],
     from_be: fn([u8; N]) -> T,
 ) -> R<T> {
     match format {
-        Format::Text => float_text(utf8(data)?, inf, ninf, nan),
+        Format::Text => float_text(data, special),
         Format::Binary => Ok(from_be(fixed(data)?)),
     }
 }
@@ -280,7 +310,7 @@ fn uuid_value(format: Format, data: &[u8]) -> R<[u8; 16]> {
     }
 }
 
-// The canonical date and timestamp forms are ASCII: their fast paths read the bytes without a
+// The canonical date, time and timestamp forms are ASCII: their fast paths read the bytes without a
 // UTF-8 pass; anything else is checked and parsed in full.
 fn date_value(format: Format, data: &[u8]) -> R<i32> {
     match format {
@@ -304,7 +334,10 @@ fn timestamp_value(format: Format, data: &[u8], tz: bool) -> R<i64> {
 
 fn time_value(format: Format, data: &[u8]) -> R<i64> {
     match format {
-        Format::Text => datetime::time_text(utf8(data)?),
+        Format::Text => match datetime::iso_time(data) {
+            Some(us) => Ok(us),
+            None => datetime::time_text(utf8(data)?),
+        },
         Format::Binary => Ok(i64::from_be_bytes(fixed(data)?)),
     }
 }
@@ -901,8 +934,131 @@ mod tests {
         assert!(uuid_text(b"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1g").is_err());
         assert!(uuid_text(b"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1\xff").is_err());
         assert!(uuid_text(b"a0eebc99-9c0b-4ef8-bb6d-6bb9bd38-a11").is_err());
-        for (i, c) in "0123456789abcdefABCDEF".bytes().enumerate() {
-            assert_eq!(HEX[usize::from(c)], hex(c).unwrap(), "{i}");
+        // The eight-at-a-time read against the general walk: every byte at every place.
+        let base = *b"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11";
+        for at in 0..36 {
+            for byte in 0..=255u8 {
+                let mut c = base;
+                c[at] = byte;
+                assert_eq!(uuid_text(&c), uuid_text_general(&c), "{at} {byte}");
+            }
+        }
+    }
+
+    /// The text of a float, parsed from its bytes, gives `str::parse`'s value bit for bit or its
+    /// error: over the shortest forms of random bit patterns (what `float8out` prints), their
+    /// exponent forms, hard rounding cases, and random strings of the characters a float can
+    /// hold and a few it cannot.
+    #[test]
+    fn floats_from_bytes_equal_str_parse() {
+        fn check<T>(s: &[u8], special: [T; 3], bits: fn(T) -> u64)
+        where
+            T: std::str::FromStr + lexical_core::FromLexical + Copy + std::fmt::Debug,
+        {
+            let general = std::str::from_utf8(s)
+                .map_err(|e| format!("invalid UTF-8: {e}"))
+                .and_then(|t| match t {
+                    "Infinity" => Ok(special[0]),
+                    "-Infinity" => Ok(special[1]),
+                    "NaN" => Ok(special[2]),
+                    _ => parse::<T>(t),
+                });
+            let fast = float_text(s, special);
+            assert_eq!(
+                fast.as_ref().map(|&v| bits(v)),
+                general.as_ref().map(|&v| bits(v)),
+                "{:?}",
+                String::from_utf8_lossy(s)
+            );
+        }
+        let mut cases: Vec<Vec<u8>> = [
+            "0",
+            "-0",
+            "1",
+            "-1.5",
+            "1e+100",
+            "1e-05",
+            "1.2345678901234567e+300",
+            "5e-324",
+            "4.9406564584124654e-324",
+            "2.2250738585072011e-308",
+            "2.2250738585072014e-308",
+            "1.7976931348623157e+308",
+            "1.7976931348623159e+308",
+            "9007199254740993",
+            "9007199254740992.5",
+            "0.1",
+            "3.4028235e+38",
+            "3.4028236e+38",
+            "1.0000000596046448",
+            "123456789012345678901234567890",
+            "1e400",
+            "-1e400",
+            "1e-400",
+            "Infinity",
+            "-Infinity",
+            "NaN",
+            "inf",
+            "-inf",
+            "infinity",
+            "nan",
+            "-nan",
+            "+nan",
+            "INF",
+            "NAN",
+            "+1",
+            "1.",
+            ".5",
+            ".",
+            "",
+            "-",
+            "+",
+            "e5",
+            "1e",
+            "1e+",
+            "1e-",
+            "1.e5",
+            "01",
+            "1_0",
+            " 1",
+            "1 ",
+            "0x10",
+            "1d",
+            "1f",
+            "١",
+            "1\u{e9}",
+            "--1",
+            "+-1",
+            "1e5.5",
+            "1..2",
+        ]
+        .iter()
+        .map(|c| c.as_bytes().to_vec())
+        .collect();
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20_000 {
+            let v = f64::from_bits(next());
+            cases.push(format!("{v}").into_bytes());
+            cases.push(format!("{v:e}").into_bytes());
+            let f = f32::from_bits(next() as u32);
+            cases.push(format!("{f}").into_bytes());
+            let alphabet = b"0123456789.-+eEinfatyINFATY x";
+            let len = (next() % 24) as usize;
+            cases.push(
+                (0..len)
+                    .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                    .collect(),
+            );
+        }
+        for c in &cases {
+            check(c, F64_SPECIAL, f64::to_bits);
+            check(c, F32_SPECIAL, |v: f32| u64::from(v.to_bits()));
         }
     }
 
