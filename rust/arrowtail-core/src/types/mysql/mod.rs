@@ -262,12 +262,13 @@ impl ColumnInfo {
                 labels: self.set_values.clone().unwrap_or_default(),
             },
             BIT => {
-                // Metadata: bits (n % 8) then whole bytes (n / 8).
-                let bytes = m1 + u8::from(m0 > 0);
-                if bytes > 8 {
-                    return Err(format!("BIT with {bytes} bytes"));
+                // Metadata: bits (n % 8) then whole bytes (n / 8). Damaged metadata can say
+                // 255 whole bytes and some bits: counted wider than a byte, it is refused.
+                let bytes = u16::from(m1) + u16::from(m0 > 0);
+                match u8::try_from(bytes) {
+                    Ok(bytes @ 0..=8) => Codec::Bit { bytes },
+                    _ => return Err(format!("BIT with {bytes} bytes")),
                 }
-                Codec::Bit { bytes }
             }
             JSON => Codec::Json {
                 len_bytes: check_len_bytes(m0)?,
@@ -370,6 +371,26 @@ mod tests {
             ..Default::default()
         };
         assert!(matches!(e.codec().unwrap(), Codec::Enum { bytes: 1, .. }));
+    }
+
+    #[test]
+    fn bit_metadata_past_eight_bytes_is_refused() {
+        let bit = |m0, m1| ColumnInfo {
+            type_code: code::BIT,
+            meta: [m0, m1],
+            ..Default::default()
+        };
+        assert!(matches!(
+            bit(7, 7).codec().unwrap(),
+            Codec::Bit { bytes: 8 }
+        ));
+        assert!(matches!(
+            bit(0, 8).codec().unwrap(),
+            Codec::Bit { bytes: 8 }
+        ));
+        assert_eq!(bit(1, 8).codec().unwrap_err(), "BIT with 9 bytes");
+        // 255 whole bytes and some bits: 256 bytes, which a u8 count would wrap to 0.
+        assert_eq!(bit(1, 255).codec().unwrap_err(), "BIT with 256 bytes");
     }
 
     #[test]
