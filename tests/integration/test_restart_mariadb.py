@@ -52,6 +52,14 @@ class Writer(threading.Thread):
         except BaseException as exc:  # noqa: BLE001 - reported by the test
             self.error = exc
 
+    def sure_changes(self) -> int:
+        """Row changes the completed steps made for certain: four per multi-row transaction and
+        one per single insert (a delete or update may find no row). A step cut by the restart is
+        retried with the same number, so it can add changes but never remove one."""
+        return sum(
+            4 if i % 5 == 0 else 0 if i % 7 == 0 or i % 3 == 0 else 1 for i in range(self.steps)
+        )
+
     @staticmethod
     def _step(cur: Any, i: int) -> None:
         table = f"{DB}.pairs"
@@ -105,6 +113,8 @@ def test_server_restart_under_load_loses_and_repeats_nothing(mariadb: Any, tmp_p
     check_replay(out, conn, DB)
     stored = check_committed_files(out)
     keys = change_keys(out)
-    assert stored == len(keys) == len(set(keys)) > 1000
+    # At least what the writer is sure it changed: the bound follows the workload's pace, so a
+    # slow machine that made fewer steps does not fail the test.
+    assert stored == len(keys) == len(set(keys)) >= writer.sure_changes() > 600
     # The checkpoint is the newest stored change: no position recorded beyond the files.
     assert checkpoint(out)["pos"] == max(pos for _, pos, _ in keys)
