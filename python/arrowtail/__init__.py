@@ -6,6 +6,8 @@ package runs the connections, snapshots, batching, checkpoints and sinks.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from arrowtail._core import BinlogDecoder, CopyDecoder, PgOutputDecoder, __version__
 from arrowtail.exceptions import (
     ArrowtailError,
@@ -20,7 +22,9 @@ from arrowtail.exceptions import (
     SourceUnavailable,
     UnsupportedTypeError,
 )
-from arrowtail.pipeline import Pipeline
+
+if TYPE_CHECKING:
+    from arrowtail.pipeline import Pipeline
 
 __all__ = [
     "ArrowtailError",
@@ -40,3 +44,13 @@ __all__ = [
     "UnsupportedTypeError",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # Pipeline imports pyarrow and numpy; the command line sets up the process before that
+    # (arrowtail.cli.main), and a command that never runs a pipeline does not pay for them.
+    if name == "Pipeline":
+        from arrowtail.pipeline import Pipeline
+
+        return Pipeline
+    raise AttributeError(f"module 'arrowtail' has no attribute {name!r}")

@@ -502,6 +502,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Before anything imports numpy (pyarrow does): its OpenBLAS starts a thread per core that
+    # spins through start-up, on the cores the run needs, and no command multiplies matrices.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     words = list(sys.argv[1:] if argv is None else argv)
     # The first word not starting with '-' names the subcommand (no top-level option takes a
     # value); anything else gets the full parser.
