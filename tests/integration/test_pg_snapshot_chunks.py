@@ -1,6 +1,7 @@
 """Initial snapshots in primary-key chunks on a real PostgreSQL: composite, text (collation order)
 and uuid keys read in many small chunks arrive exactly once each and replay to the tables; a table
-without a primary key is read with one COPY."""
+without a primary key is read with one COPY. An analyzed table with a dense integer key is cut
+into ranges of key values without a bound query, a sparse one by keyset pagination."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from psycopg import sql
 
 from arrowtail.pipeline import Pipeline
 from arrowtail.sinks.parquet import ParquetSink
+from arrowtail.sources.postgres import parallel
 from arrowtail.sources.postgres import snapshot as pg_snapshot
 from arrowtail.sources.postgres.source import PostgresSource
 from tests.support.pg_run import create_database
@@ -83,3 +85,71 @@ def test_initial_snapshot_in_small_chunks(
                 continue
             want = {tuple(r[names[i]] for i in key): r for r in rows}
             assert_tables_equal(got[f"public.{table}"], want, table)
+
+
+def test_dense_integer_keys_are_cut_by_value_and_sparse_ones_by_keyset(
+    postgres: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = "chunks_values_pg"
+    # 'dense': keys from -20 to 75 with a few gaps (90 rows over a span of 96); 'sparse': 40 keys
+    # a thousand apart; 'fresh': dense but never analyzed, so it has no row estimate.
+    schema = [
+        "CREATE TABLE dense (id bigint PRIMARY KEY, v text)",
+        "CREATE TABLE sparse (id integer PRIMARY KEY, v text)",
+        "CREATE TABLE fresh (id smallint PRIMARY KEY, v text)",
+        "INSERT INTO dense SELECT g, 'd' || g FROM generate_series(-20, 75) g WHERE g % 17 <> 3",
+        "INSERT INTO sparse SELECT g * 1000, 's' || g FROM generate_series(1, 40) g",
+        "INSERT INTO fresh SELECT g, 'f' || g FROM generate_series(1, 30) g",
+        "ANALYZE dense",
+        "ANALYZE sparse",
+    ]
+    create_database(postgres, db, ";\n".join(schema), publication="values")
+    paginated: list[str] = []
+    real_bound = pg_snapshot.chunk_bound
+
+    def counting_bound(conn: Any, shape: Any, after: Any, rows: int) -> Any:
+        paginated.append(shape.name)
+        return real_bound(conn, shape, after, rows)
+
+    by_value: dict[str, list[int] | None] = {}
+    real_values = parallel._value_bounds
+
+    def recording(conn: Any, shape: Any, rows: int, estimate: int) -> Any:
+        by_value[shape.name] = bounds = real_values(conn, shape, rows, estimate)
+        return bounds
+
+    monkeypatch.setattr(pg_snapshot, "chunk_bound", counting_bound)
+    monkeypatch.setattr(parallel, "_value_bounds", recording)
+    source = PostgresSource(
+        postgres.dsn_for(postgres.app_user, postgres.app_password, db),
+        slot="values",
+        publication="values",
+        snapshot="initial",
+        snapshot_chunk_rows=10,
+    )
+    Pipeline(source, ParquetSink(tmp_path), idle_exit=0.5).run()
+    with postgres.connect(dbname=db) as conn:
+        conn.execute("SELECT pg_drop_replication_slot('values')")
+
+    # Ten key values a range from the smallest key: bounds -11, -1, ..., 69, then open-ended.
+    assert by_value["public.dense"] == list(range(-11, 75, 10))
+    assert "public.dense" not in paginated
+    # Keyset pagination asks for a bound until fewer than ten rows are left: 40 // 10 + 1 and
+    # 30 // 10 + 1 queries.
+    assert by_value["public.sparse"] is None and paginated.count("public.sparse") == 5
+    assert by_value["public.fresh"] is None and paginated.count("public.fresh") == 4
+
+    changes = parquet_changes(tmp_path)
+    got = replay(changes)
+    with postgres.connect(dbname=db) as conn:
+        for table in ("dense", "sparse", "fresh"):
+            cur = conn.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier(table)))
+            want = {(r[0],): {"id": r[0], "v": r[1]} for r in cur}
+            assert_tables_equal(got[f"public.{table}"], want, table)
+            seqs = sorted(
+                s
+                for t, _v, b in changes
+                if t == f"public.{table}"
+                for s in b.column("_seq").to_pylist()
+            )
+            assert seqs == list(range(len(want))), f"{table}: each row once"
