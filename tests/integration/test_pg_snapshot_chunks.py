@@ -42,9 +42,8 @@ def database(postgres: Any) -> Iterator[str]:
     yield DB
 
 
-def test_initial_snapshot_in_small_chunks(
-    postgres: Any, database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def record_keyset_bounds(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
+    """Makes every keyset bound query of the snapshot note its table and the bound it found."""
     bounds: list[tuple[str, Any]] = []
     real = pg_snapshot.chunk_bound
 
@@ -54,6 +53,13 @@ def test_initial_snapshot_in_small_chunks(
         return bound
 
     monkeypatch.setattr(pg_snapshot, "chunk_bound", counting)
+    return bounds
+
+
+def test_initial_snapshot_in_small_chunks(
+    postgres: Any, database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bounds = record_keyset_bounds(monkeypatch)
     source = PostgresSource(
         postgres.dsn_for(postgres.app_user, postgres.app_password, DB),
         slot="chunks",
@@ -104,13 +110,7 @@ def test_dense_integer_keys_are_cut_by_value_and_sparse_ones_by_keyset(
         "ANALYZE sparse",
     ]
     create_database(postgres, db, ";\n".join(schema), publication="values")
-    paginated: list[str] = []
-    real_bound = pg_snapshot.chunk_bound
-
-    def counting_bound(conn: Any, shape: Any, after: Any, rows: int) -> Any:
-        paginated.append(shape.name)
-        return real_bound(conn, shape, after, rows)
-
+    keyset = record_keyset_bounds(monkeypatch)
     by_value: dict[str, list[int] | None] = {}
     real_values = parallel._value_bounds
 
@@ -118,7 +118,6 @@ def test_dense_integer_keys_are_cut_by_value_and_sparse_ones_by_keyset(
         by_value[shape.name] = bounds = real_values(conn, shape, rows, estimate)
         return bounds
 
-    monkeypatch.setattr(pg_snapshot, "chunk_bound", counting_bound)
     monkeypatch.setattr(parallel, "_value_bounds", recording)
     source = PostgresSource(
         postgres.dsn_for(postgres.app_user, postgres.app_password, db),
@@ -131,6 +130,7 @@ def test_dense_integer_keys_are_cut_by_value_and_sparse_ones_by_keyset(
     with postgres.connect(dbname=db) as conn:
         conn.execute("SELECT pg_drop_replication_slot('values')")
 
+    paginated = [name for name, _bound in keyset]
     # Ten key values a range from the smallest key: bounds -11, -1, ..., 69, then open-ended.
     assert by_value["public.dense"] == list(range(-11, 75, 10))
     assert "public.dense" not in paginated
