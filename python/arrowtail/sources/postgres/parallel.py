@@ -422,10 +422,10 @@ def _value_bounds(
 
     A range of ``chunk_rows`` distinct integers holds at most ``chunk_rows`` rows, as a keyset
     piece does, and needs no query to find: each keyset bound costs the server an index scan
-    over the ``chunk_rows`` keys before it, together about a sixth of what the COPYs of a
-    narrow table cost it. Used only while the keys fill at least half their span by the
-    catalog's row estimate, so that the ranges are not mostly empty (a table never analyzed
-    has no estimate and is paginated)."""
+    over the ``chunk_rows`` keys before it, together about a sixth of what the COPY of the
+    benchmark's 2M-row table costs it. Used only while the keys fill at least half their span
+    by the catalog's row estimate (or the span is under two pieces), so that the ranges are
+    not mostly empty; a table never analyzed has no estimate and is paginated."""
     if len(shape.pk) != 1 or shape.pk_types[0] not in INTEGER_KEYS or estimate <= 0:
         return None
     key = sql.Identifier(shape.pk[0])
