@@ -390,7 +390,7 @@ def _key_pieces(
     shape: pg_snapshot.TableShape,
     chunk_rows: int,
     state: SnapshotState,
-    estimate: int = -1,
+    estimate: int,
 ) -> Iterator[Piece]:
     """Keyset ranges of ``chunk_rows`` rows over the keys no finished range holds; on a first
     read of a table with a dense integer key, ranges of ``chunk_rows`` key values instead."""
