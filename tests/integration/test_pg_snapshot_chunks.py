@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from psycopg import sql
 
-from arrowtail.pipeline import Pipeline
+from arrowtail.pipeline import Pipeline, Summary
 from arrowtail.sinks.parquet import ParquetSink
 from arrowtail.sources.postgres import parallel
 from arrowtail.sources.postgres import snapshot as pg_snapshot
@@ -56,20 +56,27 @@ def record_keyset_bounds(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any
     return bounds
 
 
+def snapshot_to_parquet(postgres: Any, db: str, name: str, chunk_rows: int, out: Path) -> Summary:
+    """Runs an initial snapshot of ``db`` (slot and publication ``name``) in chunks of
+    ``chunk_rows`` into Parquet under ``out`` until idle, drops the slot and gives the summary."""
+    source = PostgresSource(
+        postgres.dsn_for(postgres.app_user, postgres.app_password, db),
+        slot=name,
+        publication=name,
+        snapshot="initial",
+        snapshot_chunk_rows=chunk_rows,
+    )
+    summary = Pipeline(source, ParquetSink(out), idle_exit=0.5).run()
+    with postgres.connect(dbname=db) as conn:
+        conn.execute(sql.SQL("SELECT pg_drop_replication_slot({})").format(sql.Literal(name)))
+    return summary
+
+
 def test_initial_snapshot_in_small_chunks(
     postgres: Any, database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bounds = record_keyset_bounds(monkeypatch)
-    source = PostgresSource(
-        postgres.dsn_for(postgres.app_user, postgres.app_password, DB),
-        slot="chunks",
-        publication="chunks",
-        snapshot="initial",
-        snapshot_chunk_rows=7,
-    )
-    summary = Pipeline(source, ParquetSink(tmp_path), idle_exit=0.5).run()
-    with postgres.connect(dbname=DB) as conn:
-        conn.execute("SELECT pg_drop_replication_slot('chunks')")
+    summary = snapshot_to_parquet(postgres, DB, "chunks", 7, tmp_path)
 
     # ceil(120 / 7) = 18 chunks (the last bound is None), ceil(50 / 7) = 8; none for 'loose'.
     assert [b for t, b in bounds if t == "public.pairs"].count(None) == 1
@@ -119,16 +126,7 @@ def test_dense_integer_keys_are_cut_by_value_and_sparse_ones_by_keyset(
         return bounds
 
     monkeypatch.setattr(parallel, "_value_bounds", recording)
-    source = PostgresSource(
-        postgres.dsn_for(postgres.app_user, postgres.app_password, db),
-        slot="values",
-        publication="values",
-        snapshot="initial",
-        snapshot_chunk_rows=10,
-    )
-    Pipeline(source, ParquetSink(tmp_path), idle_exit=0.5).run()
-    with postgres.connect(dbname=db) as conn:
-        conn.execute("SELECT pg_drop_replication_slot('values')")
+    snapshot_to_parquet(postgres, db, "values", 10, tmp_path)
 
     paginated = [name for name, _bound in keyset]
     # Ten key values a range from the smallest key: bounds -11, -1, ..., 69, then open-ended.
