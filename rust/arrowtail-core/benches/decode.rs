@@ -52,7 +52,8 @@ fn decode_copy(data: &[u8], table: Table) -> u64 {
         0,
     )
     .expect("copy decoder");
-    // The source feeds COPY data as it arrives; 64 KiB is a typical read.
+    // Pieces of 64 KiB, which cut tuples (the live source gives the decoder whole `CopyData`
+    // messages, one row each): a cut tuple costs only the bytes it takes from the next piece.
     for chunk in data.chunks(64 * 1024) {
         d.feed(chunk).expect("copy decodes");
     }
