@@ -13,11 +13,14 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from arrowtail.sinks.kafka.transactions import read_stored_position
 from tests.support.chaos import start_arrowtail, wait_for
@@ -93,10 +96,22 @@ def run_args(postgres: Any, db: str, slot: str, to: str) -> list[str]:
     return ["run", "--source", source, "--slot", slot, "--publication", "eos_pub", "--to", to]
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        "",
+        # The messages sent while the broker is away time out: the commit fails, the
+        # transaction is aborted (its producer replaced if the abort makes no progress) and
+        # its changes go again in a new one.
+        "&producer.message.timeout.ms=3000",
+    ],
+    ids=["broker-back-in-time", "messages-time-out"],
+)
 def test_broker_restart_stalls_then_continues_exactly_once(
-    postgres: Any, kafka: Any, tmp_path: Path
+    postgres: Any, kafka: Any, tmp_path: Path, options: str
 ) -> None:
-    db, slot = "kafka_eos_outage", "kafka_eos_outage_slot"
+    db = f"kafka_eos_outage{len(options)}"
+    slot = f"{db}_slot"
     create_database(postgres, db, SCHEMA, publication="eos_pub")
     conn = postgres.connect(dbname=db)
     conn.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (slot,))
@@ -104,7 +119,7 @@ def test_broker_restart_stalls_then_continues_exactly_once(
     topic = f"{prefix}.public.t"
     create_topic(kafka.bootstrap, topic, 3)
     cp = tmp_path / "checkpoint.json"
-    to = f"kafka://{kafka.bootstrap}?topic_prefix={prefix}&exactly_once=true"
+    to = f"kafka://{kafka.bootstrap}?topic_prefix={prefix}&exactly_once=true{options}"
     args = [*run_args(postgres, db, slot, to), "--checkpoint", str(cp), "--idle-exit", "4"]
 
     def stored() -> int:
@@ -117,10 +132,14 @@ def test_broker_restart_stalls_then_continues_exactly_once(
         wait_for(lambda: stored() > 0 and work.written() > 50, "the first commits", 120)
         kafka.stop()
         try:
+            down = time.monotonic()
             before = work.written()
             wait_for(lambda: work.written() > before + 50, "changes while it is down", 120)
             at_stop = stored()
             wait_for(lambda: work.written() > before + 150, "more changes while down", 120)
+            if options:
+                # Away for longer than the messages' timeout.
+                wait_for(lambda: time.monotonic() > down + 8, "the messages to time out", 30)
             assert run.proc.poll() is None, run.output()
             assert stored() == at_stop
             assert slot_confirmed(conn, slot) <= at_stop
@@ -130,6 +149,8 @@ def test_broker_restart_stalls_then_continues_exactly_once(
         wait_for(lambda: stored() > at_stop, "a commit after the restart", 180)
         wait_for(lambda: work.written() > after + 100, "changes after the restart", 120)
     assert run.wait(timeout=300) == 0, run.output()
+    if options:
+        assert "Kafka transaction aborted" in run.output(), run.output()
     position = read_stored_position(kafka.bootstrap, f"{prefix}.arrowtail-offsets", "arrowtail")
     assert position is not None and position["end_lsn"] == stored()
     assert slot_confirmed(conn, slot) <= stored()

@@ -23,8 +23,16 @@ OFFSETS = "p.arrowtail-offsets"
 class FakeProducer:
     """The transactional calls of confluent_kafka.Producer, recording each transaction."""
 
+    #: Every producer made, in order.
+    made: list[FakeProducer] = []
+
     def __init__(self, config: dict[str, Any]) -> None:
+        FakeProducer.made.append(self)
         self.config = config
+        self.inits = 0
+        self.purged = False
+        #: Errors the next abort_transaction calls raise, one each.
+        self.fail_abort: list[KafkaError] = []
         self.current: list[tuple[str, Any, Any]] | None = None
         self.committed: list[list[tuple[str, Any, Any]]] = []
         self.aborted = 0
@@ -34,7 +42,10 @@ class FakeProducer:
         self.fail_produce: tuple[int, KafkaError] | None = None
 
     def init_transactions(self, timeout: float) -> None:
-        pass
+        self.inits += 1
+
+    def purge(self, in_queue: bool = True, in_flight: bool = True, blocking: bool = True) -> None:
+        self.purged = True
 
     def begin_transaction(self) -> None:
         assert self.current is None, "a transaction is open already"
@@ -61,6 +72,8 @@ class FakeProducer:
         self.current = None
 
     def abort_transaction(self, timeout: float = -1) -> None:
+        if self.fail_abort:
+            raise KafkaException(self.fail_abort.pop(0))
         self.aborted += 1
         self.current = None
 
@@ -68,6 +81,7 @@ class FakeProducer:
 @pytest.fixture
 def sink(monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setattr(transactions, "Producer", FakeProducer)
+    FakeProducer.made = []
     monkeypatch.setattr(TransactionalKafkaSink, "_ensure_offsets_topic", lambda self: None)
     monkeypatch.setattr(TransactionalKafkaSink, "stored_position", lambda self: None)
     s = TransactionalKafkaSink("127.0.0.1:1", topic_prefix="p", commit_timeout=30)
@@ -167,3 +181,97 @@ def test_an_abortable_error_past_the_deadline_stops(sink: Any) -> None:
     with pytest.raises(SinkError, match="failed to commit"):
         sink.commit({"lsn": 1})
     assert sink.durable_position() is None
+
+
+def test_an_abort_that_makes_no_progress_replaces_the_producer(sink: Any) -> None:
+    first = sink._producer
+    sink.stuck_abort_seconds = 0.0
+    sink.write("public.t", 1, batch(0, 5, 1))
+    first.fail_commit.append(abortable())
+    timed_out = KafkaError(KafkaError._TIMED_OUT, "test: coordinator unreachable", retriable=True)
+    first.fail_abort = [timed_out, timed_out]
+    sink.commit({"lsn": 1})
+    # The stuck producer was dropped with its queue; the new one, with the same id, fenced it
+    # (init_transactions) and committed the transaction's changes once, with the position.
+    assert len(FakeProducer.made) == 2 and first.purged
+    second = sink._producer
+    assert second is FakeProducer.made[1] and second.inits == 1
+    assert second.config["transactional.id"] == first.config["transactional.id"]
+    assert first.committed == [] and first.aborted == 0
+    [committed] = second.committed
+    assert ids(committed) == list(range(5))
+    assert positions(committed) == [{"lsn": 1}]
+    assert sink.durable_position() == {"lsn": 1}
+    # The fenced producer's fatal error is its own, not the sink's.
+    first.config["error_cb"](KafkaError(KafkaError._FENCED, "test: fenced", fatal=True))
+    sink.write("public.t", 1, batch(5, 2, 2))
+    sink.commit({"lsn": 2})
+    assert ids(second.committed[1]) == [5, 6]
+    # The current producer's fatal error still stops the sink.
+    second.config["error_cb"](KafkaError(KafkaError._FENCED, "test: fenced", fatal=True))
+    with pytest.raises(SinkError, match="fenced"):
+        sink.durable_position()
+
+
+def test_an_abort_failing_until_the_deadline_stops_without_acknowledging(sink: Any) -> None:
+    first = sink._producer
+    sink.commit_timeout = 0.2  # shorter than the wait before a replacement
+    sink.write("public.t", 1, batch(0, 2, 1))
+    first.fail_commit.append(abortable())
+    first.fail_abort = [KafkaError(KafkaError._TIMED_OUT, "test", retriable=True)] * 10**6
+    with pytest.raises(SinkError, match="cannot abort Kafka transaction"):
+        sink.commit({"lsn": 1})
+    assert len(FakeProducer.made) == 1
+    assert first.committed == []
+    assert sink.durable_position() is None
+
+
+def test_a_fatal_error_other_than_fencing_replaces_the_producer(sink: Any) -> None:
+    first = sink._producer
+    sink.write("public.t", 1, batch(0, 4, 1))
+    invalid = KafkaError(KafkaError.INVALID_TXN_STATE, "test: invalid state", fatal=True)
+    first.fail_commit.append(invalid)
+    sink.commit({"lsn": 1})
+    second = sink._producer
+    assert len(FakeProducer.made) == 2 and second.inits == 1 and first.purged
+    assert first.committed == []
+    [committed] = second.committed
+    assert ids(committed) == [0, 1, 2, 3] and positions(committed) == [{"lsn": 1}]
+    assert sink.durable_position() == {"lsn": 1}
+
+
+def test_a_fatal_error_reported_between_steps_is_mended_at_the_next(sink: Any) -> None:
+    first = sink._producer
+    sink.write("public.t", 1, batch(0, 3, 1))
+    # The producer's error callback reports it while the sink is idle.
+    first.config["error_cb"](
+        KafkaError(KafkaError.INVALID_TXN_STATE, "test: invalid state", fatal=True)
+    )
+    assert sink.durable_position() is None  # nothing lost, nothing claimed
+    sink.write("public.t", 1, batch(3, 2, 1))
+    sink.commit({"lsn": 1})
+    second = sink._producer
+    assert second is not first and first.committed == []
+    [committed] = second.committed
+    assert ids(committed) == [0, 1, 2, 3, 4] and len(committed) == 6
+
+
+def test_a_commit_that_landed_before_the_replacement_is_not_sent_again(
+    sink: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = sink._producer
+    sink.write("public.t", 1, batch(0, 4, 1))
+    # The commit request reached the coordinator, which completes it when the new producer
+    # initialises: the offsets topic then holds the position being committed.
+    first.fail_commit.append(
+        KafkaError(KafkaError.INVALID_TXN_STATE, "test: invalid state", fatal=True)
+    )
+    monkeypatch.setattr(TransactionalKafkaSink, "stored_position", lambda self: {"lsn": 1})
+    sink.commit({"lsn": 1})
+    second = sink._producer
+    assert len(FakeProducer.made) == 2 and second.committed == [] and second.current is None
+    assert sink.durable_position() == {"lsn": 1}
+    sink.write("public.t", 1, batch(4, 2, 2))
+    sink.commit({"lsn": 2})
+    [committed] = second.committed
+    assert ids(committed) == [4, 5] and positions(committed) == [{"lsn": 2}]

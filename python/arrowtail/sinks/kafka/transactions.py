@@ -22,6 +22,13 @@ topic (as Kafka Connect's exactly-once source connectors store theirs).
   fatal one (another producer took over the ``transactional.id``: fenced) stops the run with a
   :class:`~arrowtail.exceptions.SinkError`. Nothing that failed is acknowledged. Retries end
   after ``commit_timeout`` seconds.
+- A fatal error other than a fencing (librdkafka's ``INVALID_TXN_STATE`` after an outage longer
+  than the messages' timeout), and an abort that makes no progress for
+  :data:`STUCK_ABORT_SECONDS` (librdkafka can keep a request queued for a transaction coordinator
+  it no longer reaches, after the broker came back), replace the producer: a new one with the
+  same ``transactional.id`` runs ``init_transactions``, which fences the old one and has the
+  coordinator abort what it left open, and the transaction's batches go again in a new
+  transaction.
 
 Consumers must read with ``isolation.level=read_committed`` (the librdkafka default, not the Java
 client's) to see each change exactly once: ``read_uncommitted`` also shows messages of aborted
@@ -31,6 +38,7 @@ transactions.
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -54,6 +62,11 @@ from arrowtail.sinks.base import PositionJSON
 from arrowtail.sinks.kafka.sink import KafkaSink, _Group
 
 T = TypeVar("T")
+
+log = logging.getLogger("arrowtail.sinks.kafka")
+
+#: Seconds of retried ``abort_transaction`` calls after which the producer is replaced.
+STUCK_ABORT_SECONDS = 30.0
 
 #: Seconds a transaction may stay open before the broker aborts it (librdkafka's default too);
 #: ``producer.transaction.timeout.ms`` changes it, up to the broker's
@@ -168,8 +181,15 @@ class TransactionalKafkaSink(KafkaSink):
         self.replay_bytes = replay_bytes
         self._config.setdefault("transaction.timeout.ms", DEFAULT_TRANSACTION_TIMEOUT_MS)
         self._config["transactional.id"] = self.transactional_id
-        self._config["error_cb"] = self._on_error
+        #: Which producer instance is current: errors reported by a replaced one are ignored.
+        self._generation = 0
+        self._config["error_cb"] = self._error_callback(self._generation)
+        self.stuck_abort_seconds = STUCK_ABORT_SECONDS
         self._fatal: KafkaError | None = None
+        #: The position a failing commit_transaction was storing, while it is being recovered,
+        #: and whether a replaced producer's transaction turned out committed with it.
+        self._committing: PositionJSON | None = None
+        self._landed = False
         self._in_transaction = False
         #: Batches of the open transaction, to send again after an abort (None: too large).
         self._sent: list[tuple[str, int, pa.RecordBatch]] | None = []
@@ -217,7 +237,7 @@ class TransactionalKafkaSink(KafkaSink):
             return self._durable
 
     def _write(self, table: str, schema_version: int, batch: pa.RecordBatch) -> None:
-        self._raise_if_fatal()
+        self._mend_fatal("produce")
         if batch.num_rows == 0:
             return
         self._begin()
@@ -230,7 +250,7 @@ class TransactionalKafkaSink(KafkaSink):
             self._recover(exc, time.monotonic() + self.commit_timeout, "produce", abort=True)
 
     def _commit(self, position: PositionJSON) -> None:
-        self._raise_if_fatal()
+        self._mend_fatal("commit")
         self._begin()
         record = json.dumps(position, separators=(",", ":")).encode()
         deadline = time.monotonic() + self.commit_timeout
@@ -244,7 +264,16 @@ class TransactionalKafkaSink(KafkaSink):
                 self._producer_or_fail().commit_transaction(remaining)
                 break
             except (KafkaException, SinkError) as exc:
-                if self._recover(exc, deadline, "commit", abort=False):
+                self._committing = position
+                try:
+                    again = self._recover(exc, deadline, "commit", abort=False)
+                finally:
+                    self._committing = None
+                if self._landed:
+                    # The old producer's commit reached the coordinator after all.
+                    self._landed = False
+                    break
+                if again:
                     stored = False  # a new transaction: the position record goes again
         self._in_transaction = False
         self._sent = []
@@ -288,13 +317,28 @@ class TransactionalKafkaSink(KafkaSink):
             raise SinkError("KafkaSink used before open() or after close()")
         return self._producer
 
-    def _on_error(self, err: KafkaError) -> None:
-        if err.fatal() and self._fatal is None:
-            self._fatal = err
+    def _error_callback(self, generation: int) -> Callable[[KafkaError], None]:
+        def on_error(err: KafkaError) -> None:
+            # A replaced producer learns that the new one fenced it: not this sink's failure.
+            if generation == self._generation and err.fatal() and self._fatal is None:
+                self._fatal = err
+
+        return on_error
 
     def _raise_if_fatal(self) -> None:
-        if self._fatal is not None:
+        """Raises the producer's fatal error unless a new producer mends it (see
+        :meth:`_mend_fatal`)."""
+        if self._fatal is not None and self._mendable_fatal(None) is None:
             raise self._fatal_error(self._fatal)
+
+    def _mend_fatal(self, what: str) -> None:
+        """Before a step: a fatal error the producer reported since the last one either stops
+        the sink or, when a new producer mends it, is mended (the open transaction's batches
+        are sent again through the new producer)."""
+        self._raise_if_fatal()
+        if self._fatal is not None:
+            deadline = time.monotonic() + self.commit_timeout
+            self._recover(KafkaException(self._fatal), deadline, what, abort=True)
 
     def _begin(self) -> None:
         if self._in_transaction:
@@ -324,35 +368,51 @@ class TransactionalKafkaSink(KafkaSink):
                 producer.poll(0.1)
 
     def _recover(self, exc: Exception, deadline: float, what: str, *, abort: bool) -> bool:
-        """Handles a failed transactional step. Raises for a fatal error (fenced), an error that
-        no retry mends, a transaction too large to send again, or once ``deadline`` passed.
+        """Handles a failed transactional step. Raises for a fenced producer, an error that no
+        retry mends, a transaction too large to send again, or once ``deadline`` passed.
         Returns False after a retriable error (retry the step) unless ``abort``; otherwise,
-        and after an abortable error, aborts the transaction, sends its batches again in a new
-        one and returns True."""
+        after an abortable error, aborts the transaction (after another fatal error, replaces
+        the producer), sends its batches again in a new one and returns True."""
         while True:
-            err = self._check(exc, deadline, what)
-            abortable = err.txn_requires_abort() or err.code() == KafkaError._STATE
-            if not abort and not abortable:
-                if err.retriable() or err.code() == KafkaError._TIMED_OUT:
-                    self._producer_or_fail().poll(0.1)
-                    return False
-                raise SinkError(
-                    f"Kafka transaction failed to {what}: {err.str()}; nothing after position "
-                    f"{self._durable} is stored"
-                ) from exc
-            if abort and not abortable:
-                raise SinkError(
-                    f"Kafka transaction failed to {what}: {err.str()}; nothing after position "
-                    f"{self._durable} is stored"
-                ) from exc
-            sent = self._sent
-            self._abort(deadline)
+            fatal = self._mendable_fatal(_kafka_error(exc))
+            if fatal is not None and time.monotonic() <= deadline:
+                sent = self._sent
+                self._replace_producer(f"it failed: {fatal.str()}")
+                self._forget_transaction()
+                if self._committed_before_replacement():
+                    return True
+                cause = fatal
+            else:
+                err = self._check(exc, deadline, what)
+                abortable = err.txn_requires_abort() or err.code() == KafkaError._STATE
+                if not abort and not abortable:
+                    if err.retriable() or err.code() == KafkaError._TIMED_OUT:
+                        self._producer_or_fail().poll(0.1)
+                        return False
+                    raise SinkError(
+                        f"Kafka transaction failed to {what}: {err.str()}; nothing after "
+                        f"position {self._durable} is stored"
+                    ) from exc
+                if abort and not abortable:
+                    raise SinkError(
+                        f"Kafka transaction failed to {what}: {err.str()}; nothing after "
+                        f"position {self._durable} is stored"
+                    ) from exc
+                sent = self._sent
+                if self._abort(deadline) and self._committed_before_replacement():
+                    return True
+                cause = err
             if sent is None:
                 raise SinkError(
-                    f"Kafka transaction aborted ({err.str()}), and it is larger than "
+                    f"Kafka transaction aborted ({cause.str()}), and it is larger than "
                     f"replay_bytes ({self.replay_bytes}) to send again: stopping; nothing after "
                     f"position {self._durable} is stored, a restart resumes from there"
                 ) from exc
+            log.warning(
+                "Kafka transaction aborted (%s): sending its %d batches again in a new one",
+                cause.str(),
+                len(sent),
+            )
             try:
                 self._begin()
                 for table, version, batch in sent:
@@ -377,26 +437,97 @@ class TransactionalKafkaSink(KafkaSink):
             ) from exc
         return err
 
-    def _abort(self, deadline: float) -> None:
+    def _mendable_fatal(self, err: KafkaError | None) -> KafkaError | None:
+        """The fatal error of the current producer (``err``, or what its error callback
+        reported) when a new producer mends it: its cause is known and is not a fencing
+        (another run took over, or the broker timed the transaction out). Otherwise None."""
+        if self._fatal is None and err is not None and _is_fatal(err) and self._producer:
+            with suppress(KafkaException):
+                self._producer.poll(0)  # the error callback names the fatal error's cause
+        fatal = self._fatal or (err if err is not None and _is_fatal(err) else None)
+        if fatal is None or fatal.code() in _FENCED or fatal.code() == KafkaError._FATAL:
+            return None
+        return fatal
+
+    def _committed_before_replacement(self) -> bool:
+        """After the producer was replaced during a commit: whether the old one's transaction
+        committed after all (its commit request reached the coordinator, which then completes it
+        rather than abort it), read back from the offsets topic, where it stored ``_committing``.
+        Its batches must then not go again."""
+        if self._committing is None:
+            return False
+        if self.stored_position() != self._committing:
+            return False
+        log.warning("the replaced Kafka producer's transaction was committed: nothing goes again")
+        self._landed = True
+        return True
+
+    def _abort(self, deadline: float) -> bool:
+        """Aborts the open transaction; True when that took a new producer."""
         producer = self._producer_or_fail()
+        replaced = False
+        stuck = time.monotonic() + self.stuck_abort_seconds
         while True:
             try:
-                producer.abort_transaction(max(0.1, deadline - time.monotonic()))
+                limit = min(deadline, stuck)
+                producer.abort_transaction(max(0.1, limit - time.monotonic()))
                 break
             except KafkaException as exc:
                 err = exc.args[0]
                 if _is_fatal(err) or self._fatal is not None:
-                    raise self._fatal_error(self._fatal or err) from exc
+                    fatal = self._mendable_fatal(err)
+                    if fatal is None:
+                        raise self._fatal_error(self._fatal or err) from exc
+                    del producer
+                    self._replace_producer(f"its abort failed: {fatal.str()}")
+                    replaced = True
+                    break
                 if time.monotonic() > deadline or not err.retriable():
                     raise SinkError(
                         f"cannot abort Kafka transaction: {err.str()}; nothing after position "
                         f"{self._durable} is stored"
                     ) from exc
+                if time.monotonic() >= stuck:
+                    del producer
+                    self._replace_producer(
+                        f"its abort made no progress for {self.stuck_abort_seconds:g}s "
+                        f"({err.str()})"
+                    )
+                    replaced = True
+                    break
+        self._forget_transaction()
+        return replaced
+
+    def _forget_transaction(self) -> None:
+        """Forgets the aborted transaction: the next write begins a new one."""
         self._in_transaction = False
         self._sent = []
         self._sent_bytes = 0
         self._current = _TransactionGroup(self)
         self._failure = None
+
+    def _replace_producer(self, why: str) -> None:
+        """Drops the current producer and starts a new one with the same ``transactional.id``:
+        its ``init_transactions`` fences the old one and has the coordinator abort the
+        transaction the old one left open (so nothing of it can be committed any more)."""
+        log.warning(
+            "replacing the Kafka producer of transactional.id %r: %s", self.transactional_id, why
+        )
+        old, self._producer = self._producer, None
+        self._generation += 1
+        self._fatal = None
+        if old is not None:
+            with suppress(KafkaException, RuntimeError):
+                # Its undelivered messages belong to the aborted transaction.
+                old.purge(blocking=False)
+            del old
+        config = dict(self._config)
+        config["error_cb"] = self._error_callback(self._generation)
+        try:
+            self._producer = Producer(config)
+        except KafkaException as exc:
+            raise SinkError(f"cannot create Kafka producer: {exc}") from exc
+        self._call(lambda t: self._producer_or_fail().init_transactions(t), "initialise")
 
     def _call(self, step: Callable[[float], T], what: str) -> T:
         """Runs one transactional call, retrying retriable errors until ``commit_timeout``."""
@@ -424,11 +555,7 @@ class TransactionalKafkaSink(KafkaSink):
             self._fatal = err
         err = self._fatal or err
         text = err.str() if err is not None else "fatal producer error"
-        fenced = err is not None and err.code() in (
-            KafkaError._FENCED,
-            KafkaError.PRODUCER_FENCED,
-            KafkaError.INVALID_PRODUCER_EPOCH,
-        )
+        fenced = err is not None and err.code() in _FENCED
         if fenced:
             return SinkError(
                 f"Kafka producer fenced: another run took over transactional.id "
@@ -459,6 +586,11 @@ class TransactionalKafkaSink(KafkaSink):
                 raise SinkError(
                     f"cannot create Kafka offsets topic {self.offsets_topic}: {exc}"
                 ) from exc
+
+
+#: Fatal errors that mean this producer lost its ``transactional.id`` (another run took over,
+#: or the broker aborted a transaction open longer than its timeout): the run stops.
+_FENCED = (KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH)
 
 
 def _is_fatal(err: KafkaError) -> bool:
