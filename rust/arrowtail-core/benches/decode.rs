@@ -61,6 +61,23 @@ fn decode_copy(data: &[u8], table: Table) -> u64 {
     rows_of(&d.flush().expect("flush"))
 }
 
+/// A decode by one long-lived decoder, made once and given every input in turn (`pass` feeds
+/// it and flushes); each pass must give the rows of the first.
+fn steady<D: Default>(pass: impl Fn(&mut D, &[u8]) -> u64) -> impl Fn(&[u8]) -> u64 {
+    let decoder = std::cell::RefCell::new(D::default());
+    let first = std::cell::Cell::new(None);
+    move |data| {
+        let rows = pass(&mut decoder.borrow_mut(), data);
+        assert_eq!(
+            first.get().unwrap_or(rows),
+            rows,
+            "a later pass gave other rows"
+        );
+        first.set(Some(rows));
+        rows
+    }
+}
+
 fn decode_binlog(data: &[u8]) -> u64 {
     let mut d = BinlogDecoder::default();
     d.feed_file_bytes(data, "bench-bin.000001")
@@ -154,6 +171,18 @@ fn pgoutput(c: &mut C) {
                 data
             };
             bench(c, &name, &make, &decode_pgoutput, Some(scan::pgoutput));
+            // The same capture fed again and again to one decoder, flushed after each, as a
+            // live stream runs: its buffers are warm, a fresh decoder's are not.
+            bench(
+                c,
+                &format!("{name}/steady"),
+                &make,
+                &steady(|d: &mut Decoder, data| {
+                    d.feed_capture(data).expect("capture decodes");
+                    rows_of(&d.flush().expect("flush"))
+                }),
+                Some(scan::pgoutput),
+            );
         }
         let make = move || pg::copy_binary(table, rows);
         bench(
@@ -178,6 +207,17 @@ fn binlog(c: &mut C) {
         let make =
             move || inputs::binlog::repeat_transactions(&inputs::binlog::fixture(file), times);
         bench(c, name, &make, &decode_binlog, Some(scan::binlog));
+        bench(
+            c,
+            &format!("{name}/steady"),
+            &make,
+            &steady(|d: &mut BinlogDecoder, data| {
+                d.feed_file_bytes(data, "bench-bin.000001")
+                    .expect("binlog decodes");
+                rows_of(&d.flush().expect("flush"))
+            }),
+            Some(scan::binlog),
+        );
     }
     let make = || inputs::binlog::fixture("mysql-bin.sakila.gz");
     bench(
