@@ -441,9 +441,10 @@ class TransactionalKafkaSink(KafkaSink):
         """The fatal error of the current producer (``err``, or what its error callback
         reported) when a new producer mends it: its cause is known and is not a fencing
         (another run took over, or the broker timed the transaction out). Otherwise None."""
-        if self._fatal is None and err is not None and _is_fatal(err) and self._producer:
+        producer = self._producer
+        if self._fatal is None and err is not None and _is_fatal(err) and producer is not None:
             with suppress(KafkaException):
-                self._producer.poll(0)  # the error callback names the fatal error's cause
+                producer.poll(0)  # the error callback names the fatal error's cause
         fatal = self._fatal or (err if err is not None and _is_fatal(err) else None)
         if fatal is None or fatal.code() in _FENCED or fatal.code() == KafkaError._FATAL:
             return None
