@@ -309,13 +309,39 @@ impl BinlogDecoder {
 
     /// Feeds bytes of the replication stream (MySQL packets as sent after COM_BINLOG_DUMP).
     /// Partial packets are kept until the next call.
-    pub fn feed(&mut self, bytes: &[u8]) -> Result<()> {
-        let mut buf = std::mem::take(&mut self.stream_buf);
-        buf.extend_from_slice(bytes);
+    pub fn feed(&mut self, mut bytes: &[u8]) -> Result<()> {
+        if !self.stream_buf.is_empty() {
+            // The packet held back from an earlier call takes only the bytes it lacks, so the
+            // rest of `bytes` is framed where it lies instead of being copied behind it.
+            let mut buf = std::mem::take(&mut self.stream_buf);
+            loop {
+                let need = packet_need(&buf);
+                if buf.len() >= need {
+                    break;
+                }
+                if bytes.is_empty() {
+                    self.stream_buf = buf;
+                    return Ok(());
+                }
+                let take = (need - buf.len()).min(bytes.len());
+                buf.extend_from_slice(&bytes[..take]);
+                bytes = &bytes[take..];
+            }
+            let mut at = 0usize;
+            let result = self.feed_packets(&buf, &mut at);
+            buf.drain(..at);
+            if let Err(e) = result {
+                buf.extend_from_slice(bytes);
+                self.stream_buf = buf;
+                return Err(e);
+            }
+            debug_assert!(buf.is_empty(), "one whole packet was given");
+            buf.clear();
+            self.stream_buf = buf;
+        }
         let mut at = 0usize;
-        let result = self.feed_packets(&buf, &mut at);
-        buf.drain(..at);
-        self.stream_buf = buf;
+        let result = self.feed_packets(bytes, &mut at);
+        self.stream_buf.extend_from_slice(&bytes[at..]);
         result
     }
 
@@ -643,5 +669,14 @@ impl BinlogDecoder {
             self.schema_versions.as_ref(),
             out,
         ))
+    }
+}
+
+/// The length of the packet that starts `buf`, header included, as far as its bytes tell: 4
+/// until its header is complete.
+fn packet_need(buf: &[u8]) -> usize {
+    match buf {
+        [a, b, c, _, ..] => 4 + (usize::from(*a) | usize::from(*b) << 8 | usize::from(*c) << 16),
+        _ => 4,
     }
 }
