@@ -161,6 +161,16 @@ impl<'a> Reader<'a> {
     read_int!(f64_le, f64, from_le_bytes);
 }
 
+/// Moves from the front of `data` into `carry` the bytes `carry` lacks to hold `need` bytes (as
+/// many as `data` has), so a unit cut by the end of one input is completed from the next without
+/// copying the rest of it. True once `carry` holds `need` bytes; false means `data` ran out.
+pub(crate) fn top_up(carry: &mut Vec<u8>, data: &mut &[u8], need: usize) -> bool {
+    let take = need.saturating_sub(carry.len()).min(data.len());
+    carry.extend_from_slice(&data[..take]);
+    *data = &data[take..];
+    carry.len() >= need
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -319,13 +319,10 @@ impl BinlogDecoder {
                 if buf.len() >= need {
                     break;
                 }
-                if bytes.is_empty() {
+                if !crate::reader::top_up(&mut buf, &mut bytes, need) {
                     self.stream_buf = buf;
                     return Ok(());
                 }
-                let take = (need - buf.len()).min(bytes.len());
-                buf.extend_from_slice(&bytes[..take]);
-                bytes = &bytes[take..];
             }
             let mut at = 0usize;
             let result = self.feed_packets(&buf, &mut at);

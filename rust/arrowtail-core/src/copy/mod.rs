@@ -157,13 +157,11 @@ impl CopyDecoder {
                     buf.drain(..used);
                     continue;
                 }
-                let take = need.saturating_sub(buf.len()).max(1).min(data.len());
-                if take == 0 {
+                let need = need.max(buf.len() + 1);
+                if !crate::reader::top_up(&mut buf, &mut data, need) {
                     self.carry = buf;
                     return Ok(());
                 }
-                buf.extend_from_slice(&data[..take]);
-                data = &data[take..];
             }
             self.carry = buf;
         }
