@@ -32,12 +32,16 @@ fn rows_of(batches: &[arrowtail_core::arrow::ChangeBatch]) -> u64 {
     batches.iter().map(|b| b.batch.num_rows() as u64).sum()
 }
 
+/// One pass of a pgoutput decoder over a capture: fed, then flushed.
+fn pgoutput_pass(d: &mut Decoder, data: &[u8]) -> u64 {
+    d.feed_capture(data).expect("capture decodes");
+    rows_of(&d.flush().expect("flush"))
+}
+
 // Kept out of line, so a profiler can count the instructions of one decode.
 #[inline(never)]
 fn decode_pgoutput(data: &[u8]) -> u64 {
-    let mut d = Decoder::new();
-    d.feed_capture(data).expect("capture decodes");
-    rows_of(&d.flush().expect("flush"))
+    pgoutput_pass(&mut Decoder::new(), data)
 }
 
 #[inline(never)]
@@ -78,11 +82,15 @@ fn steady<D: Default>(pass: impl Fn(&mut D, &[u8]) -> u64) -> impl Fn(&[u8]) -> 
     }
 }
 
-fn decode_binlog(data: &[u8]) -> u64 {
-    let mut d = BinlogDecoder::default();
+/// One pass of a binlog decoder over a file's bytes: fed, then flushed.
+fn binlog_pass(d: &mut BinlogDecoder, data: &[u8]) -> u64 {
     d.feed_file_bytes(data, "bench-bin.000001")
         .expect("binlog decodes");
     rows_of(&d.flush().expect("flush"))
+}
+
+fn decode_binlog(data: &[u8]) -> u64 {
+    binlog_pass(&mut BinlogDecoder::default(), data)
 }
 
 /// The bench-name filters given on the command line (criterion's positional arguments), so inputs
@@ -177,10 +185,7 @@ fn pgoutput(c: &mut C) {
                 c,
                 &format!("{name}/steady"),
                 &make,
-                &steady(|d: &mut Decoder, data| {
-                    d.feed_capture(data).expect("capture decodes");
-                    rows_of(&d.flush().expect("flush"))
-                }),
+                &steady(pgoutput_pass),
                 Some(scan::pgoutput),
             );
         }
@@ -211,11 +216,7 @@ fn binlog(c: &mut C) {
             c,
             &format!("{name}/steady"),
             &make,
-            &steady(|d: &mut BinlogDecoder, data| {
-                d.feed_file_bytes(data, "bench-bin.000001")
-                    .expect("binlog decodes");
-                rows_of(&d.flush().expect("flush"))
-            }),
+            &steady(binlog_pass),
             Some(scan::binlog),
         );
     }
