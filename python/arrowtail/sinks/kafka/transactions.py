@@ -43,6 +43,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from enum import Enum
 from typing import Any, TypeVar
 
 import pyarrow as pa
@@ -141,6 +142,17 @@ def read_stored_position(
         consumer.close()
 
 
+class _Recovery(Enum):
+    """What :meth:`TransactionalKafkaSink._recover` did about a failed step."""
+
+    #: Nothing: the error is retriable, the step goes again as it was.
+    RETRY = "retry"
+    #: The transaction was aborted and its batches sent again in a new one.
+    RESENT = "resent"
+    #: The producer was replaced during a commit whose transaction had committed after all.
+    COMMITTED = "committed"
+
+
 class _TransactionGroup(_Group):
     """The messages of the open transaction. Their delivery reports are not needed (the
     transaction's commit tells whether all arrived), so the producer is asked for none."""
@@ -186,10 +198,6 @@ class TransactionalKafkaSink(KafkaSink):
         self._config["error_cb"] = self._error_callback(self._generation)
         self.stuck_abort_seconds = STUCK_ABORT_SECONDS
         self._fatal: KafkaError | None = None
-        #: The position a failing commit_transaction was storing, while it is being recovered,
-        #: and whether a replaced producer's transaction turned out committed with it.
-        self._committing: PositionJSON | None = None
-        self._landed = False
         self._in_transaction = False
         #: Batches of the open transaction, to send again after an abort (None: too large).
         self._sent: list[tuple[str, int, pa.RecordBatch]] | None = []
@@ -247,7 +255,7 @@ class TransactionalKafkaSink(KafkaSink):
         except SinkError as exc:
             # Part of the batch may be in the transaction already: never produce it twice into
             # one transaction, abort and send the whole transaction again (this batch too).
-            self._recover(exc, time.monotonic() + self.commit_timeout, "produce", abort=True)
+            self._recover(exc, time.monotonic() + self.commit_timeout, "produce")
 
     def _commit(self, position: PositionJSON) -> None:
         self._mend_fatal("commit")
@@ -264,20 +272,12 @@ class TransactionalKafkaSink(KafkaSink):
                 self._producer_or_fail().commit_transaction(remaining)
                 break
             except (KafkaException, SinkError) as exc:
-                self._committing = position
-                try:
-                    again = self._recover(exc, deadline, "commit", abort=False)
-                finally:
-                    self._committing = None
-                if self._landed:
-                    # The old producer's commit reached the coordinator after all.
-                    self._landed = False
-                    break
-                if again:
+                outcome = self._recover(exc, deadline, "commit", committing=position)
+                if outcome is _Recovery.COMMITTED:
+                    break  # the old producer's commit reached the coordinator after all
+                if outcome is _Recovery.RESENT:
                     stored = False  # a new transaction: the position record goes again
-        self._in_transaction = False
-        self._sent = []
-        self._sent_bytes = 0
+        self._end_transaction()
         self._durable = position
 
     def close(self) -> None:
@@ -338,7 +338,7 @@ class TransactionalKafkaSink(KafkaSink):
         self._raise_if_fatal()
         if self._fatal is not None:
             deadline = time.monotonic() + self.commit_timeout
-            self._recover(KafkaException(self._fatal), deadline, what, abort=True)
+            self._recover(KafkaException(self._fatal), deadline, what)
 
     def _begin(self) -> None:
         if self._in_transaction:
@@ -367,20 +367,32 @@ class TransactionalKafkaSink(KafkaSink):
             except BufferError:
                 producer.poll(0.1)
 
-    def _recover(self, exc: Exception, deadline: float, what: str, *, abort: bool) -> bool:
+    def _recover(
+        self,
+        exc: Exception,
+        deadline: float,
+        what: str,
+        *,
+        committing: PositionJSON | None = None,
+    ) -> _Recovery:
         """Handles a failed transactional step. Raises for a fenced producer, an error that no
         retry mends, a transaction too large to send again, or once ``deadline`` passed.
-        Returns False after a retriable error (retry the step) unless ``abort``; otherwise,
-        after an abortable error, aborts the transaction (after another fatal error, replaces
-        the producer), sends its batches again in a new one and returns True."""
+
+        ``committing`` is the position a failed ``commit_transaction`` was storing: its
+        retriable errors give :attr:`_Recovery.RETRY`, and when the producer had to be replaced
+        and the old transaction committed after all, :attr:`_Recovery.COMMITTED`. Otherwise (a
+        failed write, or an abortable or other fatal error) the transaction is aborted (after a
+        fatal error, by replacing the producer), its batches go again in a new one and the
+        result is :attr:`_Recovery.RESENT`."""
+        abort = committing is None
         while True:
             fatal = self._mendable_fatal(_kafka_error(exc))
             if fatal is not None and time.monotonic() <= deadline:
                 sent = self._sent
                 self._replace_producer(f"it failed: {fatal.str()}")
                 self._forget_transaction()
-                if self._committed_before_replacement():
-                    return True
+                if self._committed_before_replacement(committing):
+                    return _Recovery.COMMITTED
                 cause = fatal
             else:
                 err = self._check(exc, deadline, what)
@@ -388,7 +400,7 @@ class TransactionalKafkaSink(KafkaSink):
                 if not abort and not abortable:
                     if err.retriable() or err.code() == KafkaError._TIMED_OUT:
                         self._producer_or_fail().poll(0.1)
-                        return False
+                        return _Recovery.RETRY
                     raise SinkError(
                         f"Kafka transaction failed to {what}: {err.str()}; nothing after "
                         f"position {self._durable} is stored"
@@ -399,8 +411,8 @@ class TransactionalKafkaSink(KafkaSink):
                         f"position {self._durable} is stored"
                     ) from exc
                 sent = self._sent
-                if self._abort(deadline) and self._committed_before_replacement():
-                    return True
+                if self._abort(deadline) and self._committed_before_replacement(committing):
+                    return _Recovery.COMMITTED
                 cause = err
             if sent is None:
                 raise SinkError(
@@ -418,7 +430,7 @@ class TransactionalKafkaSink(KafkaSink):
                 for table, version, batch in sent:
                     self._remember(table, version, batch)
                     KafkaSink.write(self, table, version, batch)
-                return True
+                return _Recovery.RESENT
             except (KafkaException, SinkError) as again:
                 exc, abort = again, True
 
@@ -450,17 +462,14 @@ class TransactionalKafkaSink(KafkaSink):
             return None
         return fatal
 
-    def _committed_before_replacement(self) -> bool:
-        """After the producer was replaced during a commit: whether the old one's transaction
-        committed after all (its commit request reached the coordinator, which then completes it
-        rather than abort it), read back from the offsets topic, where it stored ``_committing``.
-        Its batches must then not go again."""
-        if self._committing is None:
-            return False
-        if self.stored_position() != self._committing:
+    def _committed_before_replacement(self, committing: PositionJSON | None) -> bool:
+        """After the producer was replaced during a commit of ``committing``: whether the old
+        one's transaction committed after all (its commit request reached the coordinator, which
+        then completes it rather than abort it), read back from the offsets topic. Its batches
+        must then not go again."""
+        if committing is None or self.stored_position() != committing:
             return False
         log.warning("the replaced Kafka producer's transaction was committed: nothing goes again")
-        self._landed = True
         return True
 
     def _abort(self, deadline: float) -> bool:
@@ -499,11 +508,15 @@ class TransactionalKafkaSink(KafkaSink):
         self._forget_transaction()
         return replaced
 
-    def _forget_transaction(self) -> None:
-        """Forgets the aborted transaction: the next write begins a new one."""
+    def _end_transaction(self) -> None:
+        """The transaction ended (committed or aborted): the next write begins a new one."""
         self._in_transaction = False
         self._sent = []
         self._sent_bytes = 0
+
+    def _forget_transaction(self) -> None:
+        """Forgets the aborted transaction and any delivery failure of its messages."""
+        self._end_transaction()
         self._current = _TransactionGroup(self)
         self._failure = None
 
