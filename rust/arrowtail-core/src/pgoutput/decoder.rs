@@ -31,7 +31,7 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use super::framing::{parse_frame, pg_time_to_unix_us, Frame};
-use super::message::{parse, Message};
+use super::message::{parse, parse_for_decode, Message};
 use super::row_buffer::{RelVersion, RowBuffer};
 use super::rows::{self, Dest};
 use crate::arrow::{ChangeBatch, SchemaVersions, SharedSchemaVersions};
@@ -249,9 +249,14 @@ impl Decoder {
 
     /// Feeds one bare pgoutput message that was sent at `lsn` (a capture record).
     pub fn feed_message(&mut self, data: &[u8], lsn: u64) -> Result<()> {
-        let msg = parse(data, self.in_stream.is_some(), lsn)?;
+        let in_stream = self.in_stream.is_some();
+        let msg = parse_for_decode(data, in_stream, lsn)?;
         self.stats.messages += 1;
-        self.apply(msg, lsn)?;
+        if let Err(e) = self.apply(msg, lsn) {
+            // A new tuple is checked only as its values are decoded: when a change fails, a
+            // malformed message is what to report, as the full parse words it.
+            return Err(parse(data, in_stream, lsn).err().unwrap_or(e));
+        }
         if self.in_stream.is_none() && matches!(self.txn, Some(t) if !t.prepare) {
             self.open_bytes = self.open_bytes.saturating_add(data.len());
         } else if self.in_stream.is_some() || matches!(self.txn, Some(t) if t.prepare) {

@@ -5,7 +5,9 @@
 //! (inside Update/Delete `K` marks an old key tuple).
 //!
 //! Messages borrow from the input; tuples are kept as validated raw slices and read column by
-//! column by the decoder, so parsing allocates nothing per row.
+//! column by the decoder, so parsing allocates nothing per row. The decoder parses with
+//! [`parse_for_decode`], which leaves the new tuple of an Insert or Update (the last part of its
+//! message) to be checked while its values are decoded, so that each of its bytes is walked once.
 
 use crate::reader::{Reader, Short};
 use crate::{Error, Location, Result};
@@ -24,7 +26,8 @@ pub enum Value<'a> {
 }
 
 /// A TupleData: Int16 column count, then per column a kind byte and, for `t`/`b`, Int32 length and
-/// bytes. Validated when the message is parsed.
+/// bytes. Validated when the message is parsed by [`parse`]; the new tuple of a message parsed by
+/// [`parse_for_decode`] holds the rest of its message unchecked (see [`Values::rest`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tuple<'a> {
     ncols: u16,
@@ -79,6 +82,19 @@ impl<'a> Tuple<'a> {
             }
         }
         Some(at)
+    }
+
+    /// The tuple at the reader, taken as the rest of the message without walking it.
+    fn rest(r: &mut Reader<'a>) -> std::result::Result<Self, String> {
+        let ncols = r.u16_be().map_err(short)?;
+        let raw = r.rest();
+        r.skip(raw.len()).map_err(short)?;
+        Ok(Tuple { ncols, raw })
+    }
+
+    /// Whether the bytes are exactly the announced number of well-formed values.
+    pub fn is_well_formed(&self) -> bool {
+        Self::frame(self.raw, self.ncols) == Some(self.raw.len())
     }
 
     fn parse_checked(r: &mut Reader<'a>, ncols: u16) -> std::result::Result<Self, String> {
@@ -162,6 +178,15 @@ impl<'a> Iterator for Values<'a> {
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         (0, Some(usize::from(self.left)))
+    }
+}
+
+impl<'a> Values<'a> {
+    /// The bytes after the values read so far. Once every value was read they are empty for a
+    /// well-formed tuple; a tuple of [`parse_for_decode`] may have more, which makes its message
+    /// malformed.
+    pub fn rest(&self) -> &'a [u8] {
+        self.raw
     }
 }
 
@@ -312,6 +337,8 @@ fn short(e: Short) -> String {
 
 struct P<'a> {
     r: Reader<'a>,
+    /// Whether a new (`N`) tuple is walked when parsed (see [`parse_for_decode`]).
+    frame_new: bool,
 }
 
 impl<'a> P<'a> {
@@ -352,7 +379,13 @@ impl<'a> P<'a> {
                 k as char
             ));
         }
-        Ok((k, Tuple::parse(&mut self.r)?))
+        let t = if k == b'N' && !self.frame_new {
+            // A new tuple ends its message (Insert, Update), so it is the rest.
+            Tuple::rest(&mut self.r)?
+        } else {
+            Tuple::parse(&mut self.r)?
+        };
+        Ok((k, t))
     }
 }
 
@@ -385,9 +418,22 @@ fn kind_name(tag: u8) -> &'static str {
 /// Parses one pgoutput message. `in_stream` says whether it arrived between Stream Start and
 /// Stream Stop; `lsn` is only used to say where an error happened.
 pub fn parse(data: &[u8], in_stream: bool, lsn: u64) -> Result<Message<'_>> {
+    parse_with(data, in_stream, lsn, true)
+}
+
+/// Parses one pgoutput message like [`parse`], except that the new tuple of an Insert or Update
+/// is not walked: it holds the rest of the message, whose reader must check that its values are
+/// well formed and end it exactly ([`Values::rest`], [`Tuple::is_well_formed`]). When they are
+/// not, [`parse`] of the same bytes gives the error to report.
+pub fn parse_for_decode(data: &[u8], in_stream: bool, lsn: u64) -> Result<Message<'_>> {
+    parse_with(data, in_stream, lsn, false)
+}
+
+fn parse_with(data: &[u8], in_stream: bool, lsn: u64, frame_new: bool) -> Result<Message<'_>> {
     let tag = data.first().copied().unwrap_or(0);
     let mut p = P {
         r: Reader::new(data),
+        frame_new,
     };
     let res = parse_inner(&mut p, in_stream).and_then(|m| {
         if p.r.is_empty() {

@@ -17,7 +17,7 @@ mod spill;
 
 pub use decoder::{Decoder, Stats, DEFAULT_MEMORY_BUDGET};
 pub use framing::{parse_frame, standby_status_update, CaptureReader, Frame};
-pub use message::{parse, Message, OldKind, RelColumn, Tuple, Value};
+pub use message::{parse, parse_for_decode, Message, OldKind, RelColumn, Tuple, Value, Values};
 pub use spill::{HeldBatch, SpillEvent, SpilledCommit};
 
 #[cfg(test)]

@@ -113,8 +113,8 @@ fn target<'d>(
     })
 }
 
-/// Checks a tuple's column count against the relation (the count was validated against the
-/// tuple's bytes when its message was parsed).
+/// Checks a tuple's column count against the relation (an old tuple's count was validated against
+/// its bytes when its message was parsed; a new tuple's is, as its values are read).
 fn check_count(t: &Tuple<'_>, rel: &RelVersion, lsn: u64) -> Result<()> {
     if t.len() != rel.types.len() {
         return Err(Error::SchemaChange {
@@ -142,12 +142,16 @@ fn tuple_values<'a>(
     Ok(())
 }
 
-/// A tuple that ended before its column count, which parsing rules out.
-fn short_tuple(lsn: u64) -> Error {
+/// A new tuple whose bytes are not its announced number of values (it is read only as it is
+/// decoded, see [`super::message::parse_for_decode`]); the decoder reports the parse error of its
+/// message instead, which says what is wrong where.
+#[cold]
+#[inline(never)]
+fn malformed_tuple(lsn: u64) -> Error {
     Error::decode(
         "tuple",
         at(lsn),
-        "the tuple ended before its announced column count",
+        "the tuple's bytes are not its announced column count of values",
     )
 }
 
@@ -294,7 +298,11 @@ fn change_with<'a>(
     };
     let dest = d.dest(xid, lsn)?;
     if matches!(dest, Dest::Skip) {
-        return Ok(());
+        // Not decoded, but a malformed message is an error all the same.
+        return match new {
+            Some(t) if !t.is_well_formed() => Err(malformed_tuple(lsn)),
+            _ => Ok(()),
+        };
     }
     let key = (relid, version);
     let mut special = 0u64;
@@ -352,7 +360,7 @@ fn fill(
         (Op::Insert | Op::Update, Some(t), _) => {
             let mut values = t.values();
             for (i, b) in columns.iter_mut().enumerate() {
-                let v = match (values.next().ok_or_else(|| short_tuple(lsn))?, old) {
+                let v = match (values.next().ok_or_else(|| malformed_tuple(lsn))?, old) {
                     // Unchanged TOAST: the old image has the value when it is a full row, or a
                     // key column that was sent.
                     (Value::Unchanged, Some((OldKind::Full, o))) if o[i] != Value::Unchanged => {
@@ -370,6 +378,9 @@ fn fill(
                     (v, _) => v,
                 };
                 put(b, rel, i, v, special, lsn)?;
+            }
+            if !values.rest().is_empty() {
+                return Err(malformed_tuple(lsn));
             }
         }
         // Truncate (and nothing else reaches here): every user column is null.
