@@ -127,6 +127,17 @@ pub fn binary_to_text(data: &[u8]) -> R<String> {
     Ok(out)
 }
 
+/// 10^0 to 10^18, every power of ten an i64 holds.
+const POW10_I64: [i64; 19] = {
+    let mut t = [1i64; 19];
+    let mut i = 1;
+    while i < 19 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
+
 /// Binary numeric to an integer at `scale` decimal places.
 pub fn binary_to_decimal(data: &[u8], scale: i8) -> R<Decimal> {
     let v = header(data)?;
@@ -135,6 +146,48 @@ pub fn binary_to_decimal(data: &[u8], scale: i8) -> R<Decimal> {
         0 | NEG => {}
         s => return Err(format!("numeric: bad sign {s:#x}")),
     }
+    if let Some(x) = small_to_decimal(v.digits.rest(), v.weight, scale) {
+        return Ok(Decimal::Value(i128::from(if v.sign == NEG {
+            -x
+        } else {
+            x
+        })));
+    }
+    digits_at_scale(v, scale)
+}
+
+/// The common case of [`binary_to_decimal`] in i64 arithmetic: up to four base-10000 digits
+/// (`digits`, their bytes) whose value at `scale` fits an i64. `None` for anything else — more
+/// digits, a digit out of range, a value too large, a fraction longer than the scale — which
+/// [`digits_at_scale`] then decodes or refuses.
+#[inline]
+fn small_to_decimal(digits: &[u8], weight: i16, scale: i8) -> Option<i64> {
+    if digits.len() > 8 {
+        return None;
+    }
+    // The digits read as one integer: the value times 10000^f, f being the number of
+    // base-10000 digits after the point (negative when trailing zero digits were left out).
+    let mut h: i64 = 0;
+    for d in digits.chunks_exact(2) {
+        let d = i16::from_be_bytes([d[0], d[1]]);
+        if !(0..10_000).contains(&d) {
+            return None;
+        }
+        h = h * 10_000 + i64::from(d);
+    }
+    let f = (digits.len() / 2) as i64 - 1 - i64::from(weight);
+    // The value at `scale` is h * 10^k.
+    let k = i64::from(scale) - 4 * f;
+    let p = *POW10_I64.get(usize::try_from(k.unsigned_abs()).ok()?)?;
+    if k >= 0 {
+        h.checked_mul(p)
+    } else {
+        (h % p == 0).then_some(h / p)
+    }
+}
+
+/// [`binary_to_decimal`] of any value, digit by digit in i128.
+fn digits_at_scale(v: Var<'_>, scale: i8) -> R<Decimal> {
     let overflow = || "numeric value does not fit decimal128".to_string();
     let mut acc: i128 = 0;
     // The digits are read in place (no Vec per value): this runs for every numeric of a row.
@@ -230,6 +283,30 @@ pub(crate) fn encode(sign: u16, weight: i16, dscale: u16, digits: &[i16]) -> Vec
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// A digit: mostly in range, sometimes just outside it.
+    fn digit_strategy() -> impl Strategy<Value = i16> {
+        prop_oneof![8 => 0i16..10_000, 1 => Just(0i16), 1 => Just(9_999i16), 1 => -2i16..0, 1 => 10_000i16..10_002]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20_000))]
+
+        /// The i64 shortcut gives what the digit-by-digit decode gives: the same value, or the
+        /// same error.
+        #[test]
+        fn the_small_path_agrees_with_the_general_one(
+            neg in any::<bool>(),
+            weight in -7i16..12,
+            digits in proptest::collection::vec(digit_strategy(), 0..7),
+            scale in -3i8..24,
+        ) {
+            let b = encode(if neg { NEG } else { 0 }, weight, 0, &digits);
+            let general = digits_at_scale(header(&b).unwrap(), scale);
+            prop_assert_eq!(binary_to_decimal(&b, scale), general);
+        }
+    }
 
     #[test]
     fn digits_of_bytes_parse_like_text() {
