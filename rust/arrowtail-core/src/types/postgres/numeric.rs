@@ -306,6 +306,33 @@ mod tests {
             let general = digits_at_scale(header(&b).unwrap(), scale);
             prop_assert_eq!(binary_to_decimal(&b, scale), general);
         }
+
+        /// Malformed and special inputs never reach either path's digits wrongly: the header,
+        /// sign and digit checks give the same answer as the digit-by-digit decode.
+        #[test]
+        fn the_small_path_agrees_on_any_bytes(
+            head in proptest::collection::vec(any::<u8>(), 0..8),
+            sign in prop_oneof![Just(0u16), Just(NEG), Just(NAN), Just(PINF), Just(NINF), any::<u16>()],
+            digits in proptest::collection::vec(digit_strategy(), 0..6),
+            count in -2i16..8,
+            scale in -3i8..24,
+        ) {
+            let general = |b: &[u8]| -> R<Decimal> {
+                let v = header(b)?;
+                match v.sign {
+                    NAN | PINF | NINF => Ok(Decimal::Special),
+                    0 | NEG => digits_at_scale(v, scale),
+                    s => Err(format!("numeric: bad sign {s:#x}")),
+                }
+            };
+            let mut b = encode(sign, 1, 0, &digits);
+            b[..2].copy_from_slice(&count.to_be_bytes());
+            let n = head.len().min(b.len());
+            b[..n].copy_from_slice(&head[..n]);
+            prop_assert_eq!(binary_to_decimal(&b, scale), general(&b));
+            let cut = &b[..b.len().saturating_sub(1)];
+            prop_assert_eq!(binary_to_decimal(cut, scale), general(cut));
+        }
     }
 
     #[test]
