@@ -85,9 +85,10 @@ def interrupt_loop(
     from the moment the run streams (or, for a run that survived a ``connection``
     interruption, from the round's last commit). When fewer than ``min_before_large``
     interruptions found the large transaction not yet stored (how many do depends on the
-    machine's speed), up to ``extra`` more rounds follow, each interrupting as soon as the small
-    transaction is stored, so the case is exercised on slow and fast machines alike. Leaves no
-    run behind."""
+    machine's speed), up to ``extra`` more rounds follow, each interrupting as soon as its
+    workload is written (a run fast enough stores a small transaction and the large one after it
+    in one commit, so waiting for the small one can find the large one stored every time), so
+    the case is exercised on slow and fast machines alike. Leaves no run behind."""
     count = soak_kills(interruptions)
     rng = soak_rng(seed)
     kinds = [KINDS[i % len(KINDS)] for i in range(count)]
@@ -108,7 +109,7 @@ def interrupt_loop(
                 _wait_streaming(run, server, stale, f"run {i}")
             delay: float | None = rng.uniform(low, high) if rng.random() < 0.5 else None
             if i >= count:
-                delay = None  # an extra round: interrupt as soon as the small one is stored
+                delay = 0.0  # an extra round: interrupt while the large one is still on its way
             tally.schedule.append((kind, delay and round(delay, 3)))
             moment = "after the small commit" if delay is None else f"after {delay:.3f}s"
             print(f"round {i}: {kind} {moment} ({time.monotonic() - started:.1f}s)")
