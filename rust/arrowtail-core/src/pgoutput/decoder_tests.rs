@@ -886,8 +886,9 @@ fn a_transaction_sent_again_skips_the_rows_handed_on_already() {
     assert_eq!(d.committed_lsn(), 0xA00);
 }
 
-#[test]
-fn a_begin_while_open_skips_what_was_handed_on_too() {
+/// A decoder whose open transaction 0x900 (xid 5) handed on its first row (id 1) before its
+/// commit, the memory budget being one byte.
+fn one_row_handed_on() -> Decoder {
     let mut d = Decoder::new();
     d.set_memory_budget(1);
     feed(
@@ -899,6 +900,12 @@ fn a_begin_while_open_skips_what_was_handed_on_too() {
         ],
     );
     assert_eq!(rows_of(d.flush().unwrap()), vec![(1, 0x900, 0)]);
+    d
+}
+
+#[test]
+fn a_begin_while_open_skips_what_was_handed_on_too() {
+    let mut d = one_row_handed_on();
     feed(
         &mut d,
         &[
@@ -974,17 +981,7 @@ fn a_malformed_new_tuple_gives_the_parse_error_and_leaves_no_partial_row() {
 
 #[test]
 fn a_malformed_new_tuple_among_rows_skipped_on_a_resend_is_an_error() {
-    let mut d = Decoder::new();
-    d.set_memory_budget(1);
-    feed(
-        &mut d,
-        &[
-            relation(REL, "t", false),
-            begin(0x900, 5),
-            insert(REL, "1", None),
-        ],
-    );
-    assert_eq!(rows_of(d.flush().unwrap()), vec![(1, 0x900, 0)]);
+    let mut d = one_row_handed_on();
     d.reset_in_flight().unwrap();
     feed(&mut d, &[relation(REL, "t", false), begin(0x900, 5)]);
     // The row handed on already comes again, cut: it is skipped, and still an error.
