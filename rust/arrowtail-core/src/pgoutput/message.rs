@@ -87,9 +87,10 @@ impl<'a> Tuple<'a> {
     /// The tuple at the reader, taken as the rest of the message without walking it.
     fn rest(r: &mut Reader<'a>) -> std::result::Result<Self, String> {
         let ncols = r.u16_be().map_err(short)?;
-        let raw = r.rest();
-        r.skip(raw.len()).map_err(short)?;
-        Ok(Tuple { ncols, raw })
+        Ok(Tuple {
+            ncols,
+            raw: r.take_rest(),
+        })
     }
 
     /// Whether the bytes are exactly the announced number of well-formed values.
