@@ -446,8 +446,8 @@ fn binary_and_text_tuples_give_the_same_batch() {
     );
 }
 
-#[test]
-fn bad_value_is_an_error_and_leaves_no_partial_row() {
+/// A decoder inside transaction 0x10 (xid 1) of table `t`, with its first row (id 1) decoded.
+fn one_row_open() -> Decoder {
     let mut d = Decoder::new();
     feed(
         &mut d,
@@ -457,6 +457,12 @@ fn bad_value_is_an_error_and_leaves_no_partial_row() {
             insert(REL, "1", Some("a")),
         ],
     );
+    d
+}
+
+#[test]
+fn bad_value_is_an_error_and_leaves_no_partial_row() {
+    let mut d = one_row_open();
     let bad = W::new(b'I')
         .u32(REL)
         .u8(b'N')
@@ -953,15 +959,7 @@ fn a_malformed_new_tuple_gives_the_parse_error_and_leaves_no_partial_row() {
     let mut tried = 0;
     for (body, tuple_at) in cases {
         for bad in malformed_variants(&body, tuple_at) {
-            let mut d = Decoder::new();
-            feed(
-                &mut d,
-                &[
-                    relation(REL, "t", false),
-                    begin(0x10, 1),
-                    insert(REL, "1", Some("a")),
-                ],
-            );
+            let mut d = one_row_open();
             let strict = crate::pgoutput::parse(&bad, false, 0x77).unwrap_err();
             let got = d.feed_message(&bad, 0x77).unwrap_err();
             assert_eq!(got.to_string(), strict.to_string(), "{bad:?}");
