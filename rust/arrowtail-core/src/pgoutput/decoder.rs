@@ -545,6 +545,7 @@ impl Decoder {
 
     /// Where rows of a change go now, with its `_xid`, `_pos`, `_commit_ts` and next `_seq`, and
     /// the subtransaction that wrote it (for held transactions).
+    #[inline(always)]
     pub(super) fn dest(&mut self, msg_xid: Option<u32>, lsn: u64) -> Result<Dest> {
         if let Some(top) = self.in_stream {
             let h = self.held.entry(top).or_default();
@@ -576,11 +577,7 @@ impl Decoder {
                     })
                 }
             }
-            None => Err(Error::decode(
-                "change",
-                at(lsn),
-                "row change outside a transaction (the stream must start at a transaction boundary)",
-            )),
+            None => Err(outside_transaction(lsn)),
         }
     }
 
@@ -695,6 +692,17 @@ impl Decoder {
     pub fn stats(&self) -> Stats {
         self.stats
     }
+}
+
+/// A row change or message of a transaction that the stream has not begun.
+#[cold]
+#[inline(never)]
+fn outside_transaction(lsn: u64) -> Error {
+    Error::decode(
+        "change",
+        at(lsn),
+        "row change outside a transaction (the stream must start at a transaction boundary)",
+    )
 }
 
 pub(super) fn arrow_err(table: String, lsn: u64, source: arrow_schema::ArrowError) -> Error {

@@ -2,7 +2,7 @@
 //! builder: tuple values through the type codecs, the old image into `_before`, unchanged TOAST
 //! columns filled from the old image when it has them, otherwise listed in `_unchanged`.
 
-use std::collections::btree_map::Entry;
+use std::collections::btree_map::{Entry, VacantEntry};
 use std::collections::BTreeMap;
 
 use super::decoder::{arrow_err, at, Decoder, Held, Key, MESSAGES_KEY};
@@ -36,21 +36,33 @@ pub(super) enum Change<'a> {
     Truncate,
 }
 
+#[inline(always)]
 fn buffer_for<'s>(
     buffers: &'s mut BTreeMap<Key, RowBuffer>,
     key: Key,
     rel: &std::sync::Arc<RelVersion>,
     lsn: u64,
-    (byte_limit, row_lsn, steady): (usize, bool, bool),
+    limits: (usize, bool, bool),
 ) -> Result<&'s mut RowBuffer> {
     match buffers.entry(key) {
         Entry::Occupied(e) => Ok(e.into_mut()),
-        Entry::Vacant(e) => {
-            let buf = RowBuffer::new(rel.clone(), byte_limit, row_lsn, steady)
-                .map_err(|err| arrow_err(rel.table.table.clone(), lsn, err))?;
-            Ok(e.insert(buf))
-        }
+        Entry::Vacant(e) => new_buffer(e, rel, lsn, limits),
     }
+}
+
+/// The first row of a relation version in a set of row buffers makes its buffer; kept out of
+/// line, away from the per-row path.
+#[cold]
+#[inline(never)]
+fn new_buffer<'s>(
+    e: VacantEntry<'s, Key, RowBuffer>,
+    rel: &std::sync::Arc<RelVersion>,
+    lsn: u64,
+    (byte_limit, row_lsn, steady): (usize, bool, bool),
+) -> Result<&'s mut RowBuffer> {
+    let buf = RowBuffer::new(rel.clone(), byte_limit, row_lsn, steady)
+        .map_err(|err| arrow_err(rel.table.table.clone(), lsn, err))?;
+    Ok(e.insert(buf))
 }
 
 /// The decoder's row buffers: the output's and the held transactions', and their byte limit.
@@ -62,7 +74,9 @@ struct Buffers<'d> {
     row_lsn: bool,
 }
 
-/// The row buffer and row metadata for a row of `rel`.
+/// The row buffer and row metadata for a row of `rel`. Inlined: its result is read straight
+/// from registers, not through memory written field by field.
+#[inline(always)]
 fn target<'d>(
     d: Buffers<'d>,
     dest: Dest,
@@ -103,14 +117,18 @@ fn target<'d>(
                 Some(sub),
             )
         }
-        Dest::Skip => {
-            return Err(Error::decode(
-                "change",
-                at(lsn),
-                "a change handed on already has no row buffer",
-            ))
-        }
+        Dest::Skip => return Err(no_buffer_for_skipped(lsn)),
     })
+}
+
+#[cold]
+#[inline(never)]
+fn no_buffer_for_skipped(lsn: u64) -> Error {
+    Error::decode(
+        "change",
+        at(lsn),
+        "a change handed on already has no row buffer",
+    )
 }
 
 /// Checks a tuple's column count against the relation (an old tuple's count was validated against
@@ -243,7 +261,12 @@ pub(super) fn change(
     d.scratch.old = recycle(old);
     unchanged.clear();
     d.scratch.unchanged = unchanged;
-    res
+    // Only an error is moved into the result: the whole of a large `Result` copied on every row
+    // waits on stores that its fields were written with.
+    match res {
+        Ok(()) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// The relation a row change names.
