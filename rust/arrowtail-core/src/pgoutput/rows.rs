@@ -9,7 +9,7 @@ use super::decoder::{arrow_err, at, Decoder, Held, Key, MESSAGES_KEY};
 use super::message::{OldKind, Tuple, Value};
 use super::row_buffer::{RelVersion, RowBuffer};
 use crate::arrow::{ColumnBuilder, Op, RowMeta};
-use crate::types::postgres::{append, Appended, Format, PgType};
+use crate::types::postgres::{append, append_binary_quick, Appended, Format, PgType};
 use crate::{Error, Result};
 
 /// Where a row goes.
@@ -190,7 +190,7 @@ fn recycle(mut v: Vec<Value<'_>>) -> Vec<Value<'static>> {
 }
 
 /// Appends one value (or null) to column `i` of `rel`.
-#[inline]
+#[inline(always)]
 fn put(
     b: &mut ColumnBuilder,
     rel: &RelVersion,
@@ -205,7 +205,12 @@ fn put(
             return Ok(());
         }
         Value::Text(d) => (Format::Text, d),
-        Value::Binary(d) => (Format::Binary, d),
+        Value::Binary(d) => {
+            if append_binary_quick(b, &rel.types[i], d) {
+                return Ok(());
+            }
+            (Format::Binary, d)
+        }
     };
     let ty = &rel.types[i];
     match append(b, ty, format, data) {
