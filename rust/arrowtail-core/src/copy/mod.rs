@@ -17,7 +17,7 @@ use crate::arrow::{
     ChangeBatch, ChangeBuilder, ColumnBuilder, Op, PlainColumn, RowMeta, SchemaVersions,
     SharedSchemaVersions, SourceKind, TableSchema,
 };
-use crate::types::postgres::{append, has_plain_storage, Format, PgType};
+use crate::types::postgres::{append, append_binary_quick, has_plain_storage, Format, PgType};
 use crate::{Error, Location, Result};
 
 const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
@@ -305,6 +305,9 @@ impl CopyDecoder {
             }
             let value = &buf[p..p + len as usize];
             p += len as usize;
+            if append_binary_quick(col, ty, value) {
+                continue;
+            }
             match append(col, ty, Format::Binary, value) {
                 Ok(crate::types::postgres::Appended::SpecialNumeric) => self.special_numerics += 1,
                 Ok(_) => {}
