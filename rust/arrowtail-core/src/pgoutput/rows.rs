@@ -9,7 +9,9 @@ use super::decoder::{arrow_err, at, Decoder, Held, Key, MESSAGES_KEY};
 use super::message::{OldKind, Tuple, Value};
 use super::row_buffer::{RelVersion, RowBuffer};
 use crate::arrow::{ColumnBuilder, Op, RowMeta};
-use crate::types::postgres::{append, append_binary_quick, Appended, Format, PgType};
+use crate::types::postgres::{
+    append, append_binary_quick, append_text_quick, Appended, Format, PgType,
+};
 use crate::{Error, Result};
 
 /// Where a row goes.
@@ -204,7 +206,12 @@ fn put(
             b.append_null();
             return Ok(());
         }
-        Value::Text(d) => (Format::Text, d),
+        Value::Text(d) => {
+            if append_text_quick(b, &rel.types[i], d) {
+                return Ok(());
+            }
+            (Format::Text, d)
+        }
         Value::Binary(d) => {
             if append_binary_quick(b, &rel.types[i], d) {
                 return Ok(());

@@ -29,7 +29,9 @@ use std::sync::Arc;
 
 use arrow_schema::{DataType, Field, IntervalUnit, TimeUnit};
 
-pub use value::{append, append_binary_quick, has_plain_storage, Appended, Format};
+pub use value::{
+    append, append_binary_quick, append_text_quick, has_plain_storage, Appended, Format,
+};
 
 /// How a PostgreSQL column is decoded and which Arrow type it becomes.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -568,6 +568,75 @@ pub fn append_binary_quick(b: &mut ColumnBuilder, ty: &PgType, data: &[u8]) -> b
     true
 }
 
+/// [`append_binary_quick`] for values in text form: the common types through their byte parsers,
+/// without [`append`]'s call and dispatch. A value a parser refuses, a special value (a float's
+/// or numeric's infinities and NaN), non-ASCII text and every other type give `false`, and the
+/// caller gives them to [`append`] for its value or its error.
+#[inline(always)]
+pub fn append_text_quick(b: &mut ColumnBuilder, ty: &PgType, data: &[u8]) -> bool {
+    let ColumnBuilder::Plain(p) = b else {
+        return false;
+    };
+    match (ty, &mut p.values) {
+        (PgType::Int8, PlainValues::I64(v)) => match int_text(data, true) {
+            Ok(x) => v.push(x),
+            Err(_) => return false,
+        },
+        (PgType::Int4, PlainValues::I32(v)) => match int_text(data, true) {
+            Ok(x) => v.push(x),
+            Err(_) => return false,
+        },
+        (PgType::Int2, PlainValues::I16(v)) => match int_text(data, true) {
+            Ok(x) => v.push(x),
+            Err(_) => return false,
+        },
+        (PgType::Timestamp | PgType::TimestampTz, PlainValues::I64(v)) => {
+            match datetime::iso_timestamp(data, matches!(ty, PgType::TimestampTz)) {
+                Some(us) => v.push(us),
+                None => return false,
+            }
+        }
+        (PgType::Date, PlainValues::I32(v)) => match datetime::iso_date_only(data) {
+            Some(d) => v.push(d),
+            None => return false,
+        },
+        (PgType::Float8, PlainValues::F64(v)) => match data {
+            b"Infinity" | b"-Infinity" | b"NaN" => return false,
+            _ => match lexical_core::parse(data) {
+                Ok(x) => v.push(x),
+                Err(_) => return false,
+            },
+        },
+        (PgType::Decimal { scale, .. }, PlainValues::I128(v)) => {
+            match numeric::digits_to_decimal(data, *scale) {
+                Some(Decimal::Value(x)) => v.push(x),
+                _ => return false,
+            }
+        }
+        (PgType::Bool, PlainValues::Bool(v)) => match data {
+            b"t" => v.push(true),
+            b"f" => v.push(false),
+            _ => return false,
+        },
+        (PgType::Uuid, PlainValues::Fixed16(v)) => match uuid_text(data) {
+            Ok(u) => v.extend_from_slice(&u),
+            Err(_) => return false,
+        },
+        (PgType::Text | PgType::Json | PgType::Jsonb, PlainValues::Str { offsets, bytes }) => {
+            let Ok(end) = i32::try_from(bytes.len() + data.len()) else {
+                return false;
+            };
+            if !data.is_ascii() {
+                return false;
+            }
+            bytes.extend_from_slice(data);
+            offsets.push(end);
+        }
+        _ => return false,
+    }
+    true
+}
+
 macro_rules! plain {
     ($p:expr, $variant:ident) => {
         match &mut $p.values {
@@ -903,36 +972,46 @@ mod tests {
         }
     }
 
-    /// Stores `data` through the quick path, falling back to [`append`] as the decoder does.
-    fn quick_or_append(b: &mut ColumnBuilder, ty: &PgType, data: &[u8]) -> (bool, R<Appended>) {
-        if append_binary_quick(b, ty, data) {
+    /// Stores `data` through the quick path of its form, falling back to [`append`] as the
+    /// decoder does.
+    fn quick_or_append(
+        b: &mut ColumnBuilder,
+        ty: &PgType,
+        format: Format,
+        data: &[u8],
+    ) -> (bool, R<Appended>) {
+        let took = match format {
+            Format::Binary => append_binary_quick(b, ty, data),
+            Format::Text => append_text_quick(b, ty, data),
+        };
+        if took {
             (true, Ok(Appended::Value))
         } else {
-            (false, append(b, ty, Format::Binary, data))
+            (false, append(b, ty, format, data))
         }
     }
 
     /// The column after `inputs` through the quick path (with its fallback) equals the column
     /// after the same inputs through [`append`] alone, and every input had the same outcome; gives
     /// how many inputs the quick path took.
-    fn quick_agrees(ty: &PgType, inputs: &[Vec<u8>]) -> usize {
+    fn quick_agrees(ty: &PgType, format: Format, inputs: &[Vec<u8>]) -> usize {
         let dt = ty.data_type();
         let mut quick = ColumnBuilder::plain(&dt).unwrap();
         let mut general = ColumnBuilder::plain(&dt).unwrap();
         let mut taken = 0;
         for data in inputs {
-            let (took, got) = quick_or_append(&mut quick, ty, data);
-            let want = append(&mut general, ty, Format::Binary, data);
-            assert_eq!(got, want, "{ty:?} {data:?}");
+            let (took, got) = quick_or_append(&mut quick, ty, format, data);
+            let want = append(&mut general, ty, format, data);
+            assert_eq!(got, want, "{ty:?} {format:?} {data:?}");
             if took {
-                assert_eq!(want, Ok(Appended::Value), "{ty:?} {data:?}");
+                assert_eq!(want, Ok(Appended::Value), "{ty:?} {format:?} {data:?}");
                 taken += 1;
             }
-            assert_eq!(quick.len(), general.len(), "{ty:?} {data:?}");
+            assert_eq!(quick.len(), general.len(), "{ty:?} {format:?} {data:?}");
             assert_eq!(quick.offset_use(), general.offset_use(), "{ty:?}");
         }
         let (got, want) = (quick.finish().unwrap(), general.finish().unwrap());
-        assert_eq!(got.to_data(), want.to_data(), "{ty:?}");
+        assert_eq!(got.to_data(), want.to_data(), "{ty:?} {format:?}");
         taken
     }
 
@@ -1010,21 +1089,168 @@ mod tests {
         out
     }
 
+    /// Types whose values the quick path of `format` never takes.
+    fn not_quick(ty: &PgType, format: Format) -> bool {
+        let both = matches!(
+            ty,
+            PgType::Oid
+                | PgType::Bytea
+                | PgType::NumericText
+                | PgType::Char
+                | PgType::TimeTz
+                | PgType::Other
+        );
+        both || format == Format::Text && matches!(ty, PgType::Float4 | PgType::Time)
+    }
+
     #[test]
     fn the_binary_quick_path_stores_what_append_stores() {
         for (ty, inputs) in quick_edge_cases() {
-            let taken = quick_agrees(&ty, &inputs);
+            let taken = quick_agrees(&ty, Format::Binary, &inputs);
             // The path is used: each type it covers takes some of these values.
-            let covered = !matches!(
-                ty,
-                PgType::Oid
-                    | PgType::Bytea
-                    | PgType::NumericText
-                    | PgType::Char
-                    | PgType::TimeTz
-                    | PgType::Other
+            assert_eq!(
+                taken > 0,
+                !not_quick(&ty, Format::Binary),
+                "{ty:?} took {taken}"
             );
-            assert_eq!(taken > 0, covered, "{ty:?} took {taken}");
+        }
+    }
+
+    /// Types and text values at the edges of what the quick path takes.
+    fn quick_text_cases() -> Vec<(PgType, Vec<&'static str>)> {
+        let ints = vec![
+            "0",
+            "-1",
+            "+7",
+            "-",
+            "+",
+            "",
+            " 1",
+            "1 ",
+            "32767",
+            "32768",
+            "-32768",
+            "-32769",
+            "2147483647",
+            "2147483648",
+            "-2147483648",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "000000000000000000000000000000000000001",
+            "1e3",
+            "١",
+        ];
+        let stamps = vec![
+            "2024-02-29 12:00:00",
+            "2024-02-29 12:00:00+00",
+            "2024-02-29 12:00:00.123456+05:30",
+            "2024-02-29 12:00:00.1234567",
+            "1999-12-31 23:59:59-00:00:36",
+            "0001-01-01 00:00:00 BC",
+            "12345-01-01 00:00:00",
+            "infinity",
+            "-infinity",
+            "2024-02-30 00:00:00",
+            "2024-02-29 24:00:00",
+            "2024-02-29 12:00:00.",
+            "2024-02-29",
+            "",
+        ];
+        let dec = |scale| PgType::Decimal {
+            precision: 38,
+            scale,
+        };
+        let numerics = vec![
+            "12.34",
+            "-12.34",
+            "0",
+            "1.005",
+            "1.00",
+            "99999999999999999999",
+            "NaN",
+            "Infinity",
+            "-Infinity",
+            "1e5",
+            "",
+            "-",
+            ".5",
+            "5.",
+            "+3",
+        ];
+        let texts = vec!["plain ascii", "", "héllo", "{\"a\": 1}", "\u{0}"];
+        vec![
+            (PgType::Int2, ints.clone()),
+            (PgType::Int4, ints.clone()),
+            (PgType::Int8, ints),
+            (PgType::Timestamp, stamps.clone()),
+            (PgType::TimestampTz, stamps.clone()),
+            (
+                PgType::Date,
+                vec![
+                    "2024-02-29",
+                    "2023-02-29",
+                    "0001-01-01 BC",
+                    "infinity",
+                    "10000-01-01",
+                    "2024-2-29",
+                ],
+            ),
+            (
+                PgType::Float8,
+                vec![
+                    "0.1",
+                    "-0",
+                    "1e308",
+                    "1e309",
+                    "NaN",
+                    "Infinity",
+                    "-Infinity",
+                    "nan",
+                    "inf",
+                    " 1",
+                    "",
+                    "4.9e-324",
+                    "1e-400",
+                ],
+            ),
+            (dec(2), numerics.clone()),
+            (dec(0), numerics.clone()),
+            (dec(-2), numerics),
+            (PgType::Bool, vec!["t", "f", "true", "", "T"]),
+            (
+                PgType::Uuid,
+                vec![
+                    "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+                    "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11",
+                    "{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}",
+                    "a0eebc999c0b4ef8bb6d6bb9bd380a11",
+                    "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1g",
+                    "",
+                ],
+            ),
+            (PgType::Text, texts.clone()),
+            (PgType::Json, texts.clone()),
+            (PgType::Jsonb, texts),
+        ]
+    }
+
+    #[test]
+    fn the_text_quick_path_stores_what_append_stores() {
+        let mut cases: Vec<(PgType, Vec<Vec<u8>>)> = quick_text_cases()
+            .into_iter()
+            .map(|(ty, v)| (ty, v.into_iter().map(|t| t.as_bytes().to_vec()).collect()))
+            .collect();
+        for (ty, text, _, other) in plain_cases() {
+            cases.push((ty, vec![text.into(), other.into()]));
+        }
+        for (ty, inputs) in cases {
+            let taken = quick_agrees(&ty, Format::Text, &inputs);
+            // The digits parser leaves a negative scale to the general one.
+            let negative_scale = matches!(ty, PgType::Decimal { scale, .. } if scale < 0);
+            let quick = !not_quick(&ty, Format::Text) && !negative_scale;
+            assert_eq!(taken > 0, quick, "{ty:?} took {taken}");
         }
     }
 
@@ -1043,7 +1269,19 @@ mod tests {
         ) {
             let cases = plain_cases();
             let ty = &cases[which % cases.len()].0;
-            quick_agrees(ty, &values);
+            quick_agrees(ty, Format::Binary, &values);
+        }
+
+        /// Random text of the characters values are written with, for every plain type.
+        #[test]
+        fn random_text_values_agree_with_append(
+            which in 0usize..64,
+            values in proptest::collection::vec("[-+0-9a-fA-F.:eE {}TZ]{0,40}|[0-9]{1,24}|é?", 1..8),
+        ) {
+            let cases = plain_cases();
+            let ty = &cases[which % cases.len()].0;
+            let values: Vec<Vec<u8>> = values.into_iter().map(String::into_bytes).collect();
+            quick_agrees(ty, Format::Text, &values);
         }
     }
 
