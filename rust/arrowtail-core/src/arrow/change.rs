@@ -485,8 +485,12 @@ impl ChangeBuilder {
         if from >= self.seq.len() {
             return self.txns.len();
         }
-        // Entries are in row order and the first starts at row 0, so `i` is at least 1.
-        let i = self.txns.partition_point(|t| t.first <= from);
+        // Entries are in row order and the first starts at row 0, so `i` is at least 1. The
+        // last entry is looked at first: a commit usually ends the newest stretch of rows.
+        let i = match self.txns.last() {
+            Some(t) if t.first <= from => self.txns.len(),
+            _ => self.txns.partition_point(|t| t.first <= from),
+        };
         let holder = self.txns[i - 1];
         if holder.first == from {
             return i - 1;
