@@ -490,82 +490,62 @@ pub fn append(b: &mut ColumnBuilder, ty: &PgType, format: Format, data: &[u8]) -
 
 /// [`append`] of a value in binary form to a plain column, for the types whose binary value is
 /// its bytes (integers, floats, bool, date, time, timestamps, uuid), numerics of up to four
-/// base-10000 digits into a decimal and ASCII text, written to
-/// be inlined into the per-value loop. It stores only what [`append`] would store the same way and
-/// gives `false` for everything else (another type or storage, a length that is not the type's, a
-/// timestamp out of range, text that is not ASCII, a column near its byte limit), which the caller
-/// then gives to [`append`] for its value or its error.
+/// base-10000 digits into a decimal and ASCII text, written to be inlined into the per-value loop.
+/// It stores only what [`append`] would store the same way and gives `false` for everything else
+/// (another type or storage, a length that is not the type's, a timestamp out of range, text that
+/// is not ASCII, a column near its byte limit), which the caller then gives to [`append`] for its
+/// value or its error.
 #[inline(always)]
 pub fn append_binary_quick(b: &mut ColumnBuilder, ty: &PgType, data: &[u8]) -> bool {
+    binary_quick(b, ty, data).is_some()
+}
+
+#[inline(always)]
+fn binary_quick(b: &mut ColumnBuilder, ty: &PgType, data: &[u8]) -> Option<()> {
     let ColumnBuilder::Plain(p) = b else {
-        return false;
+        return None;
     };
     match (ty, &mut p.values) {
-        (PgType::Int8 | PgType::Time, PlainValues::I64(v)) => match data.try_into() {
-            Ok(a) => v.push(i64::from_be_bytes(a)),
-            Err(_) => return false,
-        },
-        (PgType::Timestamp | PgType::TimestampTz, PlainValues::I64(v)) => {
-            match data.try_into().map(i64::from_be_bytes) {
-                Ok(t) if t != i64::MAX && t != i64::MIN => {
-                    match t.checked_add(datetime::PG_EPOCH_US) {
-                        Some(us) => v.push(us),
-                        None => return false,
-                    }
-                }
-                _ => return false,
-            }
+        (PgType::Int8 | PgType::Time, PlainValues::I64(v)) => {
+            v.push(i64::from_be_bytes(data.try_into().ok()?));
         }
-        (PgType::Int4, PlainValues::I32(v)) => match data.try_into() {
-            Ok(a) => v.push(i32::from_be_bytes(a)),
-            Err(_) => return false,
-        },
-        (PgType::Date, PlainValues::I32(v)) => match data.try_into() {
-            Ok(a) => v.push(datetime::date_binary(i32::from_be_bytes(a))),
-            Err(_) => return false,
-        },
-        (PgType::Int2, PlainValues::I16(v)) => match data.try_into() {
-            Ok(a) => v.push(i16::from_be_bytes(a)),
-            Err(_) => return false,
-        },
-        (PgType::Float8, PlainValues::F64(v)) => match data.try_into() {
-            Ok(a) => v.push(f64::from_be_bytes(a)),
-            Err(_) => return false,
-        },
-        (PgType::Float4, PlainValues::F32(v)) => match data.try_into() {
-            Ok(a) => v.push(f32::from_be_bytes(a)),
-            Err(_) => return false,
-        },
-        (PgType::Decimal { scale, .. }, PlainValues::I128(v)) => {
-            match numeric::small_binary_to_decimal(data, *scale) {
-                Some(x) => v.push(x),
-                None => return false,
+        (PgType::Timestamp | PgType::TimestampTz, PlainValues::I64(v)) => {
+            // The infinities are kept as they are, which the general path does.
+            let t = i64::from_be_bytes(data.try_into().ok()?);
+            if t == i64::MAX || t == i64::MIN {
+                return None;
             }
+            v.push(t.checked_add(datetime::PG_EPOCH_US)?);
+        }
+        (PgType::Int4, PlainValues::I32(v)) => v.push(i32::from_be_bytes(data.try_into().ok()?)),
+        (PgType::Date, PlainValues::I32(v)) => {
+            v.push(datetime::date_binary(i32::from_be_bytes(
+                data.try_into().ok()?,
+            )));
+        }
+        (PgType::Int2, PlainValues::I16(v)) => v.push(i16::from_be_bytes(data.try_into().ok()?)),
+        (PgType::Float8, PlainValues::F64(v)) => v.push(f64::from_be_bytes(data.try_into().ok()?)),
+        (PgType::Float4, PlainValues::F32(v)) => v.push(f32::from_be_bytes(data.try_into().ok()?)),
+        (PgType::Decimal { scale, .. }, PlainValues::I128(v)) => {
+            v.push(numeric::small_binary_to_decimal(data, *scale)?);
         }
         (PgType::Bool, PlainValues::Bool(v)) => match data {
             [x] => v.push(*x != 0),
-            _ => return false,
+            _ => return None,
         },
         (PgType::Uuid, PlainValues::Fixed16(v)) if data.len() == 16 => v.extend_from_slice(data),
         (PgType::Text | PgType::Json | PgType::Jsonb, PlainValues::Str { offsets, bytes }) => {
             let text = match (ty, data) {
                 // jsonb_send: a version byte (1) then the text form.
                 (PgType::Jsonb, [1, rest @ ..]) => rest,
-                (PgType::Jsonb, _) => return false,
+                (PgType::Jsonb, _) => return None,
                 _ => data,
             };
-            let Ok(end) = i32::try_from(bytes.len() + text.len()) else {
-                return false;
-            };
-            if !text.is_ascii() {
-                return false;
-            }
-            bytes.extend_from_slice(text);
-            offsets.push(end);
+            push_ascii(offsets, bytes, text)?;
         }
-        _ => return false,
+        _ => return None,
     }
-    true
+    Some(())
 }
 
 /// [`append_binary_quick`] for values in text form: the common types through their byte parsers,
@@ -574,67 +554,61 @@ pub fn append_binary_quick(b: &mut ColumnBuilder, ty: &PgType, data: &[u8]) -> b
 /// caller gives them to [`append`] for its value or its error.
 #[inline(always)]
 pub fn append_text_quick(b: &mut ColumnBuilder, ty: &PgType, data: &[u8]) -> bool {
+    text_quick(b, ty, data).is_some()
+}
+
+#[inline(always)]
+fn text_quick(b: &mut ColumnBuilder, ty: &PgType, data: &[u8]) -> Option<()> {
     let ColumnBuilder::Plain(p) = b else {
-        return false;
+        return None;
     };
     match (ty, &mut p.values) {
-        (PgType::Int8, PlainValues::I64(v)) => match int_text(data, true) {
-            Ok(x) => v.push(x),
-            Err(_) => return false,
-        },
-        (PgType::Int4, PlainValues::I32(v)) => match int_text(data, true) {
-            Ok(x) => v.push(x),
-            Err(_) => return false,
-        },
-        (PgType::Int2, PlainValues::I16(v)) => match int_text(data, true) {
-            Ok(x) => v.push(x),
-            Err(_) => return false,
-        },
+        (PgType::Int8, PlainValues::I64(v)) => v.push(int_text(data, true).ok()?),
+        (PgType::Int4, PlainValues::I32(v)) => v.push(int_text(data, true).ok()?),
+        (PgType::Int2, PlainValues::I16(v)) => v.push(int_text(data, true).ok()?),
         (PgType::Timestamp | PgType::TimestampTz, PlainValues::I64(v)) => {
-            match datetime::iso_timestamp(data, matches!(ty, PgType::TimestampTz)) {
-                Some(us) => v.push(us),
-                None => return false,
-            }
+            v.push(datetime::iso_timestamp(
+                data,
+                matches!(ty, PgType::TimestampTz),
+            )?);
         }
-        (PgType::Date, PlainValues::I32(v)) => match datetime::iso_date_only(data) {
-            Some(d) => v.push(d),
-            None => return false,
-        },
+        (PgType::Date, PlainValues::I32(v)) => v.push(datetime::iso_date_only(data)?),
         (PgType::Float8, PlainValues::F64(v)) => match data {
-            b"Infinity" | b"-Infinity" | b"NaN" => return false,
-            _ => match lexical_core::parse(data) {
-                Ok(x) => v.push(x),
-                Err(_) => return false,
-            },
+            // Spelled out by the general path, as `float_text` does.
+            b"Infinity" | b"-Infinity" | b"NaN" => return None,
+            _ => v.push(lexical_core::parse(data).ok()?),
         },
         (PgType::Decimal { scale, .. }, PlainValues::I128(v)) => {
-            match numeric::digits_to_decimal(data, *scale) {
-                Some(Decimal::Value(x)) => v.push(x),
-                _ => return false,
+            match numeric::digits_to_decimal(data, *scale)? {
+                Decimal::Value(x) => v.push(x),
+                Decimal::Special => return None,
             }
         }
         (PgType::Bool, PlainValues::Bool(v)) => match data {
             b"t" => v.push(true),
             b"f" => v.push(false),
-            _ => return false,
+            _ => return None,
         },
-        (PgType::Uuid, PlainValues::Fixed16(v)) => match uuid_text(data) {
-            Ok(u) => v.extend_from_slice(&u),
-            Err(_) => return false,
-        },
+        (PgType::Uuid, PlainValues::Fixed16(v)) => v.extend_from_slice(&uuid_text(data).ok()?),
         (PgType::Text | PgType::Json | PgType::Jsonb, PlainValues::Str { offsets, bytes }) => {
-            let Ok(end) = i32::try_from(bytes.len() + data.len()) else {
-                return false;
-            };
-            if !data.is_ascii() {
-                return false;
-            }
-            bytes.extend_from_slice(data);
-            offsets.push(end);
+            push_ascii(offsets, bytes, data)?;
         }
-        _ => return false,
+        _ => return None,
     }
-    true
+    Some(())
+}
+
+/// Pushes an ASCII value onto a plain text column's vectors; `None` (nothing pushed) for text
+/// that is not ASCII or that would take the column past 32-bit offsets.
+#[inline(always)]
+fn push_ascii(offsets: &mut Vec<i32>, bytes: &mut Vec<u8>, text: &[u8]) -> Option<()> {
+    let end = i32::try_from(bytes.len() + text.len()).ok()?;
+    if !text.is_ascii() {
+        return None;
+    }
+    bytes.extend_from_slice(text);
+    offsets.push(end);
+    Some(())
 }
 
 macro_rules! plain {
