@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from arrowtail.sinks.kafka.transactions import read_stored_position
-from tests.support.chaos import start_arrowtail, wait_for
+from tests.support.chaos import settled, start_arrowtail, wait_for
 from tests.support.cli import assert_one_clear_line
 from tests.support.kafka_exactly_once import assert_exactly_once
 from tests.support.kafka_topics import create_topic
@@ -134,9 +134,12 @@ def test_broker_restart_stalls_then_continues_exactly_once(
         try:
             down = time.monotonic()
             before = work.written()
-            wait_for(lambda: work.written() > before + 50, "changes while it is down", 120)
-            at_stop = stored()
-            wait_for(lambda: work.written() > before + 150, "more changes while down", 120)
+            at_stop = settled(stored, "the checkpoint after the stop")
+            assert work.written() > before, "the workload stalled with the broker"
+            more = work.written()
+            wait_for(lambda: work.written() > more + 150, "more changes while down", 120)
+            quiet_until = time.monotonic() + 3.0
+            wait_for(lambda: time.monotonic() > quiet_until, "three more seconds down", 10)
             if options:
                 # Away for longer than the messages' timeout.
                 wait_for(lambda: time.monotonic() > down + 8, "the messages to time out", 30)

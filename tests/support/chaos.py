@@ -210,6 +210,27 @@ def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 60.0) ->
         time.sleep(0.05)
 
 
+def settled(value: Callable[[], int], what: str, quiet: float = 3.0, timeout: float = 60.0) -> int:
+    """Polls ``value`` until it has stayed the same for ``quiet`` seconds, and returns it.
+
+    After an outage starts, a position delivered just before it may still be on its way to the
+    checkpoint file (the reports are read on the next poll, the file is saved at most once a
+    checkpoint interval, a second by default); ``quiet`` is several of those intervals. A run
+    that keeps storing positions it cannot have delivered never settles, and the wait fails.
+    """
+    deadline = time.monotonic() + timeout
+    last = value()
+    since = time.monotonic()
+    while time.monotonic() - since < quiet:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what} to settle")
+        time.sleep(0.05)
+        now = value()
+        if now != last:
+            last, since = now, time.monotonic()
+    return last
+
+
 def check_committed_files(out: Path) -> int:
     """The Parquet files on disk are exactly the manifest's, and no ``(_pos, _seq)`` of a table
     is stored twice. Returns the number of stored changes."""
