@@ -21,8 +21,8 @@ use std::sync::Arc;
 
 use arrow_array::builder::{ArrayBuilder, ListBuilder, StringBuilder};
 use arrow_array::{
-    ArrayRef, RecordBatch, StringArray, StructArray, TimestampMicrosecondArray, UInt32Array,
-    UInt64Array,
+    new_null_array, ArrayRef, RecordBatch, StringArray, StructArray, TimestampMicrosecondArray,
+    UInt32Array, UInt64Array,
 };
 use arrow_buffer::{Buffer, NullBufferBuilder, OffsetBuffer};
 use arrow_schema::{ArrowError, DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
@@ -37,6 +37,10 @@ pub const ROW_HEADROOM: usize = 1 << 30;
 /// Bytes (or list elements) at which a variable-length column ends its batch: a column still
 /// under it before a row stays within `i32::MAX` after the row, given [`ROW_HEADROOM`].
 pub const BYTE_LIMIT: usize = i32::MAX as usize - ROW_HEADROOM;
+
+/// The most rows whose all-null `_before` children and `_unchanged` a builder keeps to share
+/// (see [`NullColumns`]); a longer segment gets arrays of its own.
+const SHARED_NULL_ROWS: usize = 1 << 16;
 
 /// Which kind of database a batch came from (`arrowtail.source` metadata).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,7 +175,8 @@ pub struct ChangeBuilder {
     before: Vec<ColumnBuilder>,
     /// Rows without an old image whose nulls are not yet in `before`: most rows have none, so the
     /// nulls are appended in bulk when the next old image comes or at finish, not column by
-    /// column on every row.
+    /// column on every row; a segment without any old image takes shared null arrays instead
+    /// (see [`NullColumns`]).
     before_gap: usize,
     before_valid: NullBufferBuilder,
     /// The `_op` letter of every row of the current segment (one byte each), made a string
@@ -186,6 +191,9 @@ pub struct ChangeBuilder {
     /// Rows whose null `_unchanged` is not yet in `unchanged` (appended in bulk, like
     /// `before_gap`).
     unchanged_gap: usize,
+    /// All-null `_before` children and `_unchanged` for segments without any old image or
+    /// unchanged column.
+    nulls: NullColumns,
     /// Rows finished before a partial row had to be cut off.
     done: Vec<RecordBatch>,
     /// `_lsn` and `_last_commit_lsn` of every row, when enabled, and the values of the next row.
@@ -275,6 +283,7 @@ impl ChangeBuilder {
             txns: Vec::new(),
             unchanged: ListBuilder::new(StringBuilder::new()),
             unchanged_gap: 0,
+            nulls: NullColumns::default(),
             done: Vec::new(),
             lsns: None,
             next_lsn: (0, 0),
@@ -619,7 +628,16 @@ impl ChangeBuilder {
     /// `keep` rows: values of a row not finished, or of rows being discarded, never appear.
     fn finish_segment(&mut self, keep: usize) -> Result<Option<Segment>, ArrowError> {
         let cut = |a: ArrayRef| if a.len() > keep { a.slice(0, keep) } else { a };
-        self.pad_before();
+        // A segment in which no row had an old image (no row had one appended, nor one half
+        // appended): its `_before` children are all null whatever their length, so they are
+        // shared null arrays rather than a null appended per row and column.
+        let no_before = self.before.iter().all(ColumnBuilder::is_empty);
+        let no_unchanged = self.unchanged.is_empty();
+        if no_before {
+            self.before_gap = 0;
+        } else {
+            self.pad_before();
+        }
         let columns: Vec<_> = self.columns.iter_mut().map(|c| c.finish()).collect();
         let before: Vec<_> = self.before.iter_mut().map(|c| c.finish()).collect();
         let before_nulls =
@@ -627,9 +645,14 @@ impl ChangeBuilder {
                 .finish()
                 .map(|n| if n.len() > keep { n.slice(0, keep) } else { n });
         let op = op_array(&mut self.ops);
-        self.unchanged
-            .append_nulls(std::mem::take(&mut self.unchanged_gap));
-        let unchanged = cut(Arc::new(self.unchanged.finish()));
+        let unchanged = if no_unchanged {
+            self.unchanged_gap = 0;
+            None
+        } else {
+            self.unchanged
+                .append_nulls(std::mem::take(&mut self.unchanged_gap));
+            Some(cut(Arc::new(self.unchanged.finish())))
+        };
         let op = cut(op?);
         let columns = columns
             .into_iter()
@@ -642,6 +665,15 @@ impl ChangeBuilder {
         if keep == 0 {
             return Ok(None);
         }
+        let before_children = if no_before {
+            self.nulls.before(&self.before_fields, keep)
+        } else {
+            before_children
+        };
+        let unchanged = match unchanged {
+            Some(u) => u,
+            None => self.nulls.unchanged(keep),
+        };
         let before = if self.before_fields.is_empty() {
             StructArray::new_empty_fields(keep, before_nulls)
         } else {
@@ -654,6 +686,50 @@ impl ChangeBuilder {
             before: Arc::new(before),
             unchanged,
         }))
+    }
+}
+
+/// All-null arrays of the `_before` children and of `_unchanged`, made once and sliced for every
+/// segment that needs them: most change rows have neither an old image nor unchanged columns (a
+/// snapshot's rows never do), and appending a null to each `_before` child for every such row
+/// wrote, and made the writers read, as many bytes as the row's own values.
+#[derive(Debug, Default)]
+struct NullColumns {
+    before: Vec<ArrayRef>,
+    unchanged: Option<ArrayRef>,
+}
+
+impl NullColumns {
+    fn before(&mut self, fields: &Fields, rows: usize) -> Vec<ArrayRef> {
+        if rows > SHARED_NULL_ROWS {
+            return fields
+                .iter()
+                .map(|f| new_null_array(f.data_type(), rows))
+                .collect();
+        }
+        if self.before.first().is_none_or(|a| a.len() < rows) {
+            let len = rows.next_power_of_two().max(1024);
+            self.before = fields
+                .iter()
+                .map(|f| new_null_array(f.data_type(), len))
+                .collect();
+        }
+        self.before.iter().map(|a| a.slice(0, rows)).collect()
+    }
+
+    fn unchanged(&mut self, rows: usize) -> ArrayRef {
+        let list = ColumnBuilder::list_type(DataType::Utf8);
+        if rows > SHARED_NULL_ROWS {
+            return new_null_array(&list, rows);
+        }
+        let shared = match &self.unchanged {
+            Some(a) if a.len() >= rows => a,
+            _ => {
+                let len = rows.next_power_of_two().max(1024);
+                self.unchanged.insert(new_null_array(&list, len))
+            }
+        };
+        shared.slice(0, rows)
     }
 }
 

@@ -79,6 +79,88 @@ fn rows_with_and_without_before_image() {
     assert!(b.flush().unwrap().is_empty());
 }
 
+/// `_before` and `_unchanged` of a batch: (old image ids, unchanged names) per row, None for a
+/// null; checks that every `_before` child is as long as the batch and null where `_before` is.
+fn old_images(batch: &RecordBatch) -> Vec<(Option<i64>, Option<Vec<String>>)> {
+    let before = batch
+        .column_by_name("_before")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<StructArray>()
+        .unwrap();
+    let unchanged = batch
+        .column_by_name("_unchanged")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<ListArray>()
+        .unwrap();
+    let n = batch.num_rows();
+    assert_eq!((before.len(), unchanged.len()), (n, n));
+    for child in before.columns() {
+        assert_eq!(child.len(), n);
+        for row in 0..n {
+            assert!(before.is_valid(row) || child.is_null(row), "row {row}");
+        }
+    }
+    let ids = before
+        .column(0)
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .unwrap();
+    (0..n)
+        .map(|row| {
+            let id = before.is_valid(row).then(|| ids.value(row));
+            let names = unchanged.is_valid(row).then(|| {
+                let v = unchanged.value(row);
+                let v = v.as_any().downcast_ref::<StringArray>().unwrap();
+                v.iter().map(|s| s.unwrap().to_string()).collect()
+            });
+            (id, names)
+        })
+        .collect()
+}
+
+#[test]
+fn batches_without_old_images_have_null_before_and_unchanged_of_their_length() {
+    // Batches of every size around the shared arrays' (a first small one, one that outgrows it,
+    // one it covers again, one past what is shared), and old images before, between and after.
+    let mut b = ChangeBuilder::new(table()).unwrap();
+    let mut id = 0;
+    for (rows, with_old) in [
+        (3, None),
+        (1500, None),
+        (2, None),
+        (SHARED_NULL_ROWS + 5, None),
+        (4, Some(2)),
+        (7, None),
+        (5, Some(0)),
+        (1, None),
+    ] {
+        let mut want = Vec::new();
+        for row in 0..rows {
+            id += 1;
+            push(&mut b, id, Some("x"));
+            let old = with_old == Some(row);
+            if old {
+                if let ColumnBuilder::Int64(c) = &mut b.before_mut()[0] {
+                    c.append_value(-id);
+                }
+                if let ColumnBuilder::Utf8(c) = &mut b.before_mut()[1] {
+                    c.append_null();
+                }
+                b.finish_row(meta(Op::Update, row as u32), true, &[1]);
+                want.push((Some(-id), Some(vec!["note".to_string()])));
+            } else {
+                b.finish_row(meta(Op::Insert, row as u32), false, &[]);
+                want.push((None, None));
+            }
+        }
+        let batches = b.flush().unwrap();
+        let got: Vec<_> = batches.iter().flat_map(old_images).collect();
+        assert_eq!(got, want, "{rows} rows, old image at {with_old:?}");
+    }
+}
+
 #[test]
 fn partial_row_is_never_emitted() {
     let mut b = ChangeBuilder::new(table()).unwrap();
