@@ -216,7 +216,9 @@ def settled(value: Callable[[], int], what: str, quiet: float = 3.0, timeout: fl
     After an outage starts, a position delivered just before it may still be on its way to the
     checkpoint file (the reports are read on the next poll, the file is saved at most once a
     checkpoint interval, a second by default); ``quiet`` is several of those intervals. A run
-    that keeps storing positions it cannot have delivered never settles, and the wait fails.
+    that kept storing positions while nothing can be delivered would settle only once its
+    producer's queue is full, so a settled position alone proves little: the outage test also
+    kills a run during the outage and checks that nothing stored was lost.
     """
     deadline = time.monotonic() + timeout
     last = value()

@@ -38,9 +38,9 @@ pub const ROW_HEADROOM: usize = 1 << 30;
 /// under it before a row stays within `i32::MAX` after the row, given [`ROW_HEADROOM`].
 pub const BYTE_LIMIT: usize = i32::MAX as usize - ROW_HEADROOM;
 
-/// The most rows whose all-null `_before` children and `_unchanged` a builder keeps to share
-/// (see [`NullColumns`]); a longer segment gets arrays of its own.
-const SHARED_NULL_ROWS: usize = 1 << 16;
+/// The most bytes of all-null `_before` children (and, apart, of `_unchanged`) a builder keeps to
+/// share (see [`NullColumns`]); segments that would need more get arrays of their own.
+const SHARED_NULL_BYTES: usize = 16 << 20;
 
 /// Which kind of database a batch came from (`arrowtail.source` metadata).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -265,6 +265,7 @@ impl ChangeBuilder {
         let offset_columns = (0..columns.len())
             .filter(|&i| columns[i].has_offsets())
             .collect();
+        let nulls = NullColumns::new(&before_fields);
         Ok(Self {
             table,
             schema,
@@ -283,7 +284,7 @@ impl ChangeBuilder {
             txns: Vec::new(),
             unchanged: ListBuilder::new(StringBuilder::new()),
             unchanged_gap: 0,
-            nulls: NullColumns::default(),
+            nulls,
             done: Vec::new(),
             lsns: None,
             next_lsn: (0, 0),
@@ -666,7 +667,7 @@ impl ChangeBuilder {
             return Ok(None);
         }
         let before_children = if no_before {
-            self.nulls.before(&self.before_fields, keep)
+            self.nulls.before(keep)
         } else {
             before_children
         };
@@ -692,44 +693,78 @@ impl ChangeBuilder {
 /// All-null arrays of the `_before` children and of `_unchanged`, made once and sliced for every
 /// segment that needs them: most change rows have neither an old image nor unchanged columns (a
 /// snapshot's rows never do), and appending a null to each `_before` child for every such row
-/// wrote, and made the writers read, as many bytes as the row's own values.
-#[derive(Debug, Default)]
+/// wrote as many bytes as the row's own fixed-width values only to mark them null.
+#[derive(Debug)]
 struct NullColumns {
-    before: Vec<ArrayRef>,
-    unchanged: Option<ArrayRef>,
+    before_types: Vec<DataType>,
+    before: SharedNulls,
+    unchanged_type: [DataType; 1],
+    unchanged: SharedNulls,
 }
 
 impl NullColumns {
-    fn before(&mut self, fields: &Fields, rows: usize) -> Vec<ArrayRef> {
-        if rows > SHARED_NULL_ROWS {
-            return fields
-                .iter()
-                .map(|f| new_null_array(f.data_type(), rows))
-                .collect();
+    fn new(before: &Fields) -> Self {
+        Self {
+            before_types: before.iter().map(|f| f.data_type().clone()).collect(),
+            before: SharedNulls::default(),
+            unchanged_type: [ColumnBuilder::list_type(DataType::Utf8)],
+            unchanged: SharedNulls::default(),
         }
-        if self.before.first().is_none_or(|a| a.len() < rows) {
-            let len = rows.next_power_of_two().max(1024);
-            self.before = fields
-                .iter()
-                .map(|f| new_null_array(f.data_type(), len))
-                .collect();
-        }
-        self.before.iter().map(|a| a.slice(0, rows)).collect()
+    }
+
+    fn before(&mut self, rows: usize) -> Vec<ArrayRef> {
+        self.before.get(&self.before_types, rows)
     }
 
     fn unchanged(&mut self, rows: usize) -> ArrayRef {
-        let list = ColumnBuilder::list_type(DataType::Utf8);
-        if rows > SHARED_NULL_ROWS {
-            return new_null_array(&list, rows);
+        let mut one = self.unchanged.get(&self.unchanged_type, rows);
+        one.pop().expect("one type, one array")
+    }
+}
+
+/// Null arrays of some types, as long as the longest segment asked for so far (rounded up to a
+/// power of two), kept while they hold at most `limit` bytes; past that each segment gets arrays
+/// of its own.
+#[derive(Debug)]
+struct SharedNulls {
+    arrays: Vec<ArrayRef>,
+    len: usize,
+    /// Bytes a row of the arrays takes, once known.
+    row_bytes: usize,
+    limit: usize,
+}
+
+impl Default for SharedNulls {
+    fn default() -> Self {
+        Self {
+            arrays: Vec::new(),
+            len: 0,
+            row_bytes: 0,
+            limit: SHARED_NULL_BYTES,
         }
-        let shared = match &self.unchanged {
-            Some(a) if a.len() >= rows => a,
-            _ => {
-                let len = rows.next_power_of_two().max(1024);
-                self.unchanged.insert(new_null_array(&list, len))
+    }
+}
+
+impl SharedNulls {
+    /// `rows` nulls of each of `types`.
+    fn get(&mut self, types: &[DataType], rows: usize) -> Vec<ArrayRef> {
+        if rows > self.len {
+            let len = rows.next_power_of_two().max(1024);
+            if self.row_bytes.saturating_mul(len) > self.limit {
+                return types.iter().map(|t| new_null_array(t, rows)).collect();
             }
-        };
-        shared.slice(0, rows)
+            let made: Vec<ArrayRef> = types.iter().map(|t| new_null_array(t, len)).collect();
+            let bytes: usize = made.iter().map(|a| a.get_array_memory_size()).sum();
+            self.row_bytes = bytes.div_ceil(len);
+            if bytes > self.limit {
+                self.arrays.clear();
+                self.len = 0;
+                return made.iter().map(|a| a.slice(0, rows)).collect();
+            }
+            self.arrays = made;
+            self.len = len;
+        }
+        self.arrays.iter().map(|a| a.slice(0, rows)).collect()
     }
 }
 

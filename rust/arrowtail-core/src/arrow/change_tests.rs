@@ -113,37 +113,49 @@ fn old_images(batch: &RecordBatch) -> Vec<(Option<i64>, Option<Vec<String>>)> {
 
 #[test]
 fn batches_without_old_images_have_null_before_and_unchanged_of_their_length() {
-    // Batches of every size around the shared arrays' (a first small one, one that outgrows it,
-    // one it covers again, one past what is shared), and old images before, between and after.
-    let mut b = ChangeBuilder::new(table()).unwrap();
-    let mut id = 0;
-    for (rows, with_old) in [
-        (3, None),
-        (1500, None),
-        (2, None),
-        (SHARED_NULL_ROWS + 5, None),
-        (4, Some(2)),
-        (7, None),
-        (5, Some(0)),
-        (1, None),
-    ] {
-        let mut want = Vec::new();
-        for row in 0..rows {
-            id += 1;
-            push(&mut b, id, Some("x"));
-            let old = with_old == Some(row);
-            if old {
-                push_old(&mut b, -id, None);
-                b.finish_row(meta(Op::Update, row as u32), true, &[1]);
-                want.push((Some(-id), Some(vec!["note".to_string()])));
-            } else {
-                b.finish_row(meta(Op::Insert, row as u32), false, &[]);
-                want.push((None, None));
+    // Batches of every size around the shared arrays' (a first small one, one that outgrows
+    // them, one they cover again, one past the bytes they may hold, which gets arrays of its
+    // own), and old images before, between and after. An id and a text offset are about 13
+    // bytes a row: with 64 KiB the arrays grow to 2,048 rows and 8,192 would be too many; with
+    // 1 KiB nothing is ever kept.
+    for limit in [64 << 10, 1 << 10] {
+        let mut b = ChangeBuilder::new(table()).unwrap();
+        b.nulls.before.limit = limit;
+        b.nulls.unchanged.limit = limit;
+        let mut id = 0;
+        for (rows, with_old) in [
+            (3, None),
+            (1500, None),
+            (2, None),
+            (5000, None),
+            (4, Some(2)),
+            (7, None),
+            (5, Some(0)),
+            (1, None),
+        ] {
+            let mut want = Vec::new();
+            for row in 0..rows {
+                id += 1;
+                push(&mut b, id, Some("x"));
+                if with_old == Some(row) {
+                    push_old(&mut b, -id, None);
+                    b.finish_row(meta(Op::Update, row as u32), true, &[1]);
+                    want.push((Some(-id), Some(vec!["note".to_string()])));
+                } else {
+                    b.finish_row(meta(Op::Insert, row as u32), false, &[]);
+                    want.push((None, None));
+                }
             }
+            let batches = b.flush().unwrap();
+            let got: Vec<_> = batches.iter().flat_map(old_images).collect();
+            assert_eq!(got, want, "{rows} rows, old image at {with_old:?}");
+            let kept = match (limit, rows) {
+                (1024, _) => 0,
+                (_, 3) => 1024,
+                _ => 2048,
+            };
+            assert_eq!(b.nulls.before.len, kept, "limit {limit}, after {rows} rows");
         }
-        let batches = b.flush().unwrap();
-        let got: Vec<_> = batches.iter().flat_map(old_images).collect();
-        assert_eq!(got, want, "{rows} rows, old image at {with_old:?}");
     }
 }
 
