@@ -632,21 +632,25 @@ impl ChangeBuilder {
         // A segment in which no row had an old image (no row had one appended, nor one half
         // appended): its `_before` children are all null whatever their length, so they are
         // shared null arrays rather than a null appended per row and column.
-        let no_before = self.before.iter().all(ColumnBuilder::is_empty);
-        let no_unchanged = self.unchanged.is_empty();
-        if no_before {
+        let before = if self.before.iter().all(ColumnBuilder::is_empty) {
             self.before_gap = 0;
+            None
         } else {
             self.pad_before();
-        }
+            Some(
+                self.before
+                    .iter_mut()
+                    .map(|c| c.finish())
+                    .collect::<Vec<_>>(),
+            )
+        };
         let columns: Vec<_> = self.columns.iter_mut().map(|c| c.finish()).collect();
-        let before: Vec<_> = self.before.iter_mut().map(|c| c.finish()).collect();
         let before_nulls =
             self.before_valid
                 .finish()
                 .map(|n| if n.len() > keep { n.slice(0, keep) } else { n });
         let op = op_array(&mut self.ops);
-        let unchanged = if no_unchanged {
+        let unchanged = if self.unchanged.is_empty() {
             self.unchanged_gap = 0;
             None
         } else {
@@ -660,16 +664,18 @@ impl ChangeBuilder {
             .map(|c| c.map(cut))
             .collect::<Result<Vec<_>, _>>()?;
         let before_children = before
-            .into_iter()
-            .map(|c| c.map(cut))
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|b| {
+                b.into_iter()
+                    .map(|c| c.map(cut))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
         if keep == 0 {
             return Ok(None);
         }
-        let before_children = if no_before {
-            self.nulls.before(keep)
-        } else {
-            before_children
+        let before_children = match before_children {
+            Some(b) => b,
+            None => self.nulls.before(keep),
         };
         let unchanged = match unchanged {
             Some(u) => u,
@@ -757,8 +763,6 @@ impl SharedNulls {
             let bytes: usize = made.iter().map(|a| a.get_array_memory_size()).sum();
             self.row_bytes = bytes.div_ceil(len);
             if bytes > self.limit {
-                self.arrays.clear();
-                self.len = 0;
                 return made.iter().map(|a| a.slice(0, rows)).collect();
             }
             self.arrays = made;
