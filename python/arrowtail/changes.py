@@ -28,23 +28,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from arrowtail.exceptions import SchemaChangeError
+from arrowtail.exceptions import RESERVED_COLUMNS, SchemaChangeError
 
 #: The bookkeeping columns of a change batch; every other column is a user column.
-META_COLUMNS = frozenset(
-    {
-        "_op",
-        "_pos",
-        "_seq",
-        "_xid",
-        "_commit_ts",
-        "_before",
-        "_unchanged",
-        # Optional, PostgreSQL only, for the Kafka sink's Debezium encoders (docs/design.md).
-        "_lsn",
-        "_last_commit_lsn",
-    }
-)
+META_COLUMNS = frozenset(RESERVED_COLUMNS)
 _UPSERT_OPS = ("c", "u", "r")
 
 

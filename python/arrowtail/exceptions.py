@@ -27,6 +27,42 @@ class SchemaChangeError(ArrowtailError):
     """Rows that disagree with the schema known for their table."""
 
 
+#: The columns a change batch adds to the user columns (docs/design.md, "The change batch"), in
+#: batch order; ``_lsn`` and ``_last_commit_lsn`` only for the Kafka sink's Debezium encoders.
+#: No user column may have one of these names (:class:`ReservedColumnError`).
+RESERVED_COLUMNS = (
+    "_op",
+    "_pos",
+    "_seq",
+    "_xid",
+    "_commit_ts",
+    "_before",
+    "_unchanged",
+    "_lsn",
+    "_last_commit_lsn",
+)
+
+
+class ReservedColumnError(ArrowtailError):
+    """A source column named like one of the columns every change batch adds
+    (:data:`RESERVED_COLUMNS`), which no reader of the batch could tell apart from it. Raised
+    before any row of the table is handed on; leave the column out of the capture or rename it
+    (docs/design.md, "Reserved column names")."""
+
+    @classmethod
+    def found(cls, columns: list[tuple[str, str]], at: str = "") -> ReservedColumnError:
+        """The error for ``(schema.table, column)`` pairs, found at ``at`` (a position, or
+        nothing before the capture starts)."""
+        listed = ", ".join(f"{table}.{column}" for table, column in columns)
+        first = columns[0][0] if columns else "schema.table"
+        return cls(
+            f"cannot capture column(s) {listed}: each has the name of a column arrowtail adds to "
+            f"every change ({', '.join(RESERVED_COLUMNS)}); leave them out of the capture "
+            f'(PostgreSQL 15 and later: a column list on the publication, e.g. --tables "{first} '
+            '(...)") or rename them at the source' + (f" (found at {at})" if at else "")
+        )
+
+
 class SourceError(ArrowtailError):
     """The source database is unreachable, misconfigured or refuses what arrowtail needs.
 
@@ -80,10 +116,12 @@ class InternalError(ArrowtailError):
 
 
 __all__ = [
+    "RESERVED_COLUMNS",
     "ArrowtailError",
     "ConfigError",
     "DecodeError",
     "InternalError",
+    "ReservedColumnError",
     "SchemaChangeError",
     "ServerError",
     "SinkError",

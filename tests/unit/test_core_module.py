@@ -20,6 +20,7 @@ def test_version_matches_crate() -> None:
         ("schema", arrowtail.SchemaChangeError),
         ("unsupported", arrowtail.UnsupportedTypeError),
         ("config", arrowtail.ConfigError),
+        ("reserved", arrowtail.ReservedColumnError),
     ],
 )
 def test_core_errors_map_to_one_class_each(kind: str, cls: type[Exception]) -> None:

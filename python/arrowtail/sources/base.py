@@ -9,7 +9,7 @@ from typing import Any, Protocol, TypeVar
 
 import pyarrow as pa
 
-from arrowtail.exceptions import SourceError
+from arrowtail.exceptions import RESERVED_COLUMNS, ReservedColumnError, SourceError
 from arrowtail.redact import scrub
 
 #: A position as sinks, checkpoint files and Kafka offsets store it: a small JSON object
@@ -114,6 +114,32 @@ class SourcePosition:
     def __ge__(self, other: object) -> bool:
         key = self._key(other)
         return NotImplemented if key is None else key[0] >= key[1]
+
+
+class ReservedNames:
+    """Refuses change batches whose user columns include a metadata column's name
+    (:class:`~arrowtail.exceptions.ReservedColumnError`), for decoders that make batches of
+    every table they meet and leave the choice of tables to the source (the binlog's); checked
+    once per table and schema version."""
+
+    def __init__(self) -> None:
+        self._checked: set[tuple[str, int]] = set()
+
+    def check(self, batches: list[TableBatch], at: str) -> list[TableBatch]:
+        """``batches``, unless one has such a column (``at``: where in the input)."""
+        for table, version, batch in batches:
+            if (table, version) in self._checked:
+                continue
+            names = batch.schema.names
+            if "_before" in names:
+                # The metadata columns follow the user columns, and the last `_before` (a
+                # struct of the user columns) is the metadata one whatever those are called.
+                before = batch.schema.field(len(names) - 1 - names[::-1].index("_before"))
+                clashes = [f.name for f in before.type if f.name in RESERVED_COLUMNS]
+                if clashes:
+                    raise ReservedColumnError.found([(table, n) for n in clashes], at)
+            self._checked.add((table, version))
+        return batches
 
 
 def unknown_keys(data: PositionJSON, known: tuple[str, ...]) -> tuple[tuple[str, Any], ...]:

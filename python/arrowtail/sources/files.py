@@ -13,7 +13,7 @@ from typing import Any
 
 from arrowtail import _core
 from arrowtail.exceptions import ConfigError, DecodeError
-from arrowtail.sources.base import Chunk, PositionJSON, SourcePosition
+from arrowtail.sources.base import Chunk, PositionJSON, ReservedNames, SourcePosition
 from arrowtail.sources.mysql.position import BinlogPosition
 from arrowtail.sources.mysql.truncate import Truncates
 from arrowtail.sources.postgres.position import PgPosition
@@ -42,6 +42,7 @@ class FileSource:
         self.schema_versions = _core.SchemaVersions()
         #: Binlog files: ``t`` rows for truncates; no server to ask, every table decoded.
         self._truncates = Truncates(None, self.schema_versions, lambda _table: True)
+        self._names = ReservedNames()
 
     def open(self, start: PositionJSON | None) -> None:
         if start is not None:
@@ -73,7 +74,7 @@ class FileSource:
             raise DecodeError(f"{path}: {exc}") from None
         batches = self._decoder.flush()
         if self.fmt == "binlog":
-            batches = self._truncates.apply(batches)
+            batches = self._truncates.apply(self._names.check(batches, str(path)))
         # After the flush, the decoder's last commit covers exactly these batches, also for a
         # file that ends inside a transaction (still being written, or cut).
         return Chunk(batches, self._position(), exhausted=self._next >= len(self.paths))

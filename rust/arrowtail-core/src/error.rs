@@ -35,6 +35,14 @@ impl fmt::Display for Location {
 
 use crate::lsn::format_lsn;
 
+/// `" (found at <location>)"`, or nothing for an unknown location.
+fn found_at(at: &Location) -> String {
+    match at {
+        Location::Unknown => String::new(),
+        at => format!(" (found at {at})"),
+    }
+}
+
 /// Errors of the arrowtail core. Each variant maps to exactly one Python exception class in
 /// `arrowtail.exceptions` (named in the variant's doc).
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +86,22 @@ pub enum Error {
         at: Location,
         message: String,
     },
+    /// A user column named like one of the metadata columns every change batch adds
+    /// ([`crate::arrow::change::names::RESERVED`]), which the batch could not tell apart from it
+    /// (`ReservedColumnError`).
+    #[error(
+        "cannot capture {table}: its column {column:?} has the name of a column arrowtail adds to \
+         every change ({reserved}); leave the column out of the capture (PostgreSQL 15 and later: \
+         a column list on the publication, e.g. --tables \"{table} (...)\") or rename it at the \
+         source{found}",
+        reserved = crate::arrow::change::names::RESERVED.join(", "),
+        found = found_at(at)
+    )]
+    ReservedColumn {
+        table: String,
+        column: String,
+        at: Location,
+    },
     /// An Arrow array could not be assembled; this is a bug in arrowtail, not bad input
     /// (`InternalError`, with the position).
     #[error("cannot build Arrow batch for {table} at {at}: {source}")]
@@ -104,6 +128,8 @@ pub enum ErrorKind {
     Config,
     /// An error reported by the source server, with its code.
     Server,
+    /// A user column with the name of a metadata column.
+    ReservedColumn,
     /// A bug in arrowtail, not a problem of the input.
     Internal,
 }
@@ -117,6 +143,7 @@ impl Error {
             Error::SchemaChange { .. } => ErrorKind::SchemaChange,
             Error::Config(_) => ErrorKind::Config,
             Error::Server { .. } => ErrorKind::Server,
+            Error::ReservedColumn { .. } => ErrorKind::ReservedColumn,
             Error::Arrow { .. } => ErrorKind::Internal,
         }
     }
@@ -126,6 +153,26 @@ impl Error {
         match self {
             Error::Server { code, .. } => Some(code),
             _ => None,
+        }
+    }
+
+    /// [`Error::ReservedColumn`] for the first of `columns` of `table` named like a metadata
+    /// column, if any.
+    pub fn check_column_names<'a>(
+        table: &str,
+        columns: impl IntoIterator<Item = &'a str>,
+        at: impl FnOnce() -> Location,
+    ) -> Result<()> {
+        match columns
+            .into_iter()
+            .find(|c| crate::arrow::change::names::RESERVED.contains(c))
+        {
+            Some(column) => Err(Error::ReservedColumn {
+                table: table.to_string(),
+                column: column.to_string(),
+                at: at(),
+            }),
+            None => Ok(()),
         }
     }
 
@@ -165,6 +212,27 @@ mod tests {
              the server sent error 1236: (HY000) Could not find first log file name"
         );
         assert_eq!(Error::Config("x".into()).server_code(), None);
+    }
+
+    #[test]
+    fn a_reserved_column_name_is_refused_with_the_table_and_column() {
+        let at = || Location::Lsn {
+            lsn: 0x2_0000_0040,
+            offset: None,
+        };
+        assert!(Error::check_column_names("public.t", ["id", "op", "seq_", "_Seq"], at).is_ok());
+        for name in crate::arrow::change::names::RESERVED {
+            let e = Error::check_column_names("public.t", ["id", name, "_op"], at).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::ReservedColumn);
+            let text = e.to_string();
+            assert!(
+                text.starts_with(&format!("cannot capture public.t: its column \"{name}\" ")),
+                "{text}"
+            );
+            assert!(text.ends_with("(found at LSN 2/40)"), "{text}");
+        }
+        let e = Error::check_column_names("db.t", ["_xid"], || Location::Unknown).unwrap_err();
+        assert!(e.to_string().ends_with("rename it at the source"), "{e}");
     }
 
     #[test]

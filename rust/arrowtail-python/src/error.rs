@@ -23,6 +23,7 @@ fn class_name(err: &Error) -> &'static str {
         ErrorKind::SchemaChange => "SchemaChangeError",
         ErrorKind::Config => "ConfigError",
         ErrorKind::Server => "ServerError",
+        ErrorKind::ReservedColumn => "ReservedColumnError",
         ErrorKind::Internal => "InternalError",
     }
 }

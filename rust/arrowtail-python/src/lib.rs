@@ -74,6 +74,11 @@ fn _raise_core_error(kind: &str, message: &str) -> PyResult<()> {
             at: Location::Offset(0),
             message: message.into(),
         },
+        "reserved" => Error::ReservedColumn {
+            table: "t".into(),
+            column: message.into(),
+            at: Location::Unknown,
+        },
         "internal" => Error::Arrow {
             table: "t".into(),
             at: Location::Offset(0),

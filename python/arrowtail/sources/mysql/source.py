@@ -28,7 +28,9 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from arrowtail import _core
 from arrowtail.exceptions import (
+    RESERVED_COLUMNS,
     ConfigError,
+    ReservedColumnError,
     SchemaChangeError,
     ServerError,
     SourceError,
@@ -36,7 +38,13 @@ from arrowtail.exceptions import (
     SourceUnavailable,
 )
 from arrowtail.redact import redact_url, register_secret, scrub
-from arrowtail.sources.base import Chunk, PositionJSON, TableBatch, retry_with_backoff
+from arrowtail.sources.base import (
+    Chunk,
+    PositionJSON,
+    ReservedNames,
+    TableBatch,
+    retry_with_backoff,
+)
 from arrowtail.sources.mysql import errors as mysql_errors
 from arrowtail.sources.mysql.busy import OpenWriters
 from arrowtail.sources.mysql.facts import MysqlFacts
@@ -170,6 +178,7 @@ class MySqlSource:
         self.schema_versions = _core.SchemaVersions()
         #: Turns each TRUNCATE statement into a ``t`` row of its table.
         self._truncates = Truncates(self._conn.query_connection, self.schema_versions, self._wanted)
+        self._names = ReservedNames()
 
     def open(self, start: PositionJSON | None) -> None:
         # Spill files of a run that died before its transaction's commit.
@@ -183,6 +192,7 @@ class MySqlSource:
     def _open(self, start: PositionJSON | None) -> None:
         info = self._conn.check()
         self._check_tables()
+        self._check_reserved()
         self._facts.server_id = info.server_id
         self._facts.flavor = "mariadb" if info.is_mariadb else "mysql"
         if info.binlog_row_metadata not in ("FULL", ""):
@@ -253,6 +263,41 @@ class MySqlSource:
                 f"database.table) or the user {self._conn.user!r} {LACKS_PRIVILEGE} (SELECT) on "
                 f"it; {GRANTS_HINT}"
             )
+
+    def _check_reserved(self) -> None:
+        """Refuses a captured table with a column named like a metadata column before the
+        stream starts (:class:`ReservedColumnError`); :meth:`_refuse_reserved` catches one that
+        DDL adds later."""
+        conn = self._conn.query_connection()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(
+                    "SELECT c.TABLE_SCHEMA, c.TABLE_NAME, c.COLUMN_NAME "
+                    "FROM information_schema.COLUMNS c JOIN information_schema.TABLES t ON "
+                    "t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME AND "
+                    "t.TABLE_TYPE = 'BASE TABLE' WHERE c.COLUMN_NAME IN %s "
+                    "ORDER BY c.TABLE_SCHEMA, c.TABLE_NAME, c.ORDINAL_POSITION",
+                    (RESERVED_COLUMNS,),
+                )
+                rows = cur.fetchall()
+        finally:
+            conn.close()
+        # The server compares names without case; Arrow's names keep it.
+        found = [
+            (f"{d}.{t}", str(c))
+            for d, t, c in rows
+            if str(c) in RESERVED_COLUMNS and self._wanted(f"{d}.{t}")
+        ]
+        if found:
+            raise ReservedColumnError.found(found)
+
+    def _refuse_reserved(self, batches: list[TableBatch]) -> list[TableBatch]:
+        """``batches`` of captured tables, refused when a user column has a metadata column's
+        name (a table the run does not capture may: the decoder makes batches of every table,
+        and the unwanted are dropped before this)."""
+        # The last commit handed on before the batches: their changes come after it.
+        at = f"binlog {self._file} after offset {self._offset}"
+        return self._names.check(batches, at)
 
     def _check_visible(self, tables: list[tuple[str, str]]) -> None:
         """Tables the user cannot see are missing from ``information_schema``: say so rather
@@ -382,7 +427,7 @@ class MySqlSource:
             buf += data
         if not buf:
             self.caught_up = True
-        batches = [b for b in self._decode(bytes(buf)) if self._wanted(b[0])]
+        batches = self._refuse_reserved([b for b in self._decode(bytes(buf)) if self._wanted(b[0])])
         batches = self._truncates.apply(batches)
         outcome = self._decoder.take_outcome()
         if outcome is False:
@@ -437,7 +482,7 @@ class MySqlSource:
         self._open_bytes += read
         if self._spill.active or self._open_bytes >= self.memory_budget:
             rows = self._decoder.take_open_rows()
-            self._spill.add([b for b in rows if self._wanted(b[0])])
+            self._spill.add(self._refuse_reserved([b for b in rows if self._wanted(b[0])]))
             self._open_bytes = 0
 
     def _facts_of(self, rows: Iterator[TableBatch]) -> Iterator[TableBatch]:

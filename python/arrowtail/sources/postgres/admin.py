@@ -17,7 +17,12 @@ import psycopg
 from psycopg import sql
 
 from arrowtail._core import format_lsn, parse_lsn
-from arrowtail.exceptions import ConfigError, SourceError
+from arrowtail.exceptions import (
+    RESERVED_COLUMNS,
+    ConfigError,
+    ReservedColumnError,
+    SourceError,
+)
 from arrowtail.sources.postgres import errors as pg_errors
 from arrowtail.sources.postgres.replication import replication_dsn
 from arrowtail.tables import TableSpec
@@ -135,10 +140,12 @@ def ensure_publication(
 ) -> None:
     """Creates the publication when it does not exist (all tables, or the listed ones, each with
     its column list and row filter); an existing one must publish the listed column lists and
-    filters (:func:`check_filters`)."""
+    filters (:func:`check_filters`). Either way, no published column may have a reserved name
+    (:func:`check_reserved_columns`)."""
     specs = [t if isinstance(t, TableSpec) else TableSpec(t) for t in tables]
     if conn.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (name,)).fetchone():
         check_filters(conn, name, specs)
+        check_reserved_columns(conn, name)
         return
     if specs:
         stmt = sql.SQL("CREATE PUBLICATION {} FOR TABLE {}").format(
@@ -159,6 +166,8 @@ def ensure_publication(
                 # Rolled back with the publication when it would make the application's own
                 # UPDATEs and DELETEs fail.
                 check_identity_coverage(conn, name)
+            # Likewise when a published column could not be told from a metadata column.
+            check_reserved_columns(conn, name)
     except psycopg.errors.InsufficientPrivilege:
         raise SourceError(
             f"publication {name!r} does not exist and this role may not create it; as a "
@@ -235,6 +244,31 @@ def check_identity_coverage(conn: psycopg.Connection, publication: str) -> None:
                 "PostgreSQL would then refuse every UPDATE and DELETE of the table: filter on key "
                 f"columns only, or ALTER TABLE {table} REPLICA IDENTITY FULL"
             )
+
+
+def check_reserved_columns(conn: psycopg.Connection, publication: str) -> None:
+    """Refuses a publication that publishes a column named like one of the columns arrowtail
+    adds to every change (:data:`~arrowtail.exceptions.RESERVED_COLUMNS`), before a slot is
+    made: the decoder would stop at the table's first change (:class:`ReservedColumnError` from
+    the core), and a slot decodes its WAL with the publication as it stood then, so only a new
+    slot would get past such changes."""
+    if conn.info.server_version >= 150000:
+        # The view lists the published columns: the column list's, or every column.
+        query = (
+            "SELECT p.schemaname || '.' || p.tablename, c.name FROM pg_publication_tables p, "
+            "unnest(p.attnames) AS c(name) WHERE p.pubname = %s AND c.name = ANY(%s) "
+            "ORDER BY 1, 2"
+        )
+    else:
+        query = (
+            "SELECT n.nspname || '.' || r.relname, a.attname FROM pg_attribute a "
+            "JOIN pg_class r ON r.oid = a.attrelid JOIN pg_namespace n ON n.oid = r.relnamespace "
+            "WHERE a.attrelid IN (SELECT relid FROM pg_get_publication_tables(%s)) "
+            "AND a.attnum > 0 AND NOT a.attisdropped AND a.attname = ANY(%s) ORDER BY 1, 2"
+        )
+    rows = conn.execute(query, (publication, list(RESERVED_COLUMNS))).fetchall()
+    if rows:
+        raise ReservedColumnError.found([(str(t), str(c)) for t, c in rows])
 
 
 def _attnames(conn: psycopg.Connection, table: str, attnums: set[int]) -> str:

@@ -131,6 +131,20 @@ pub mod names {
     /// Optional, with [`LSN`]: the end position of the transaction committed before the change's
     /// own (0 when the decoder has seen none).
     pub const LAST_COMMIT_LSN: &str = "_last_commit_lsn";
+
+    /// Every metadata column name, the optional ones included: no user column may have one, since
+    /// readers of a batch find the metadata by name.
+    pub const RESERVED: [&str; 9] = [
+        OP,
+        POS,
+        SEQ,
+        XID,
+        COMMIT_TS,
+        BEFORE,
+        UNCHANGED,
+        LSN,
+        LAST_COMMIT_LSN,
+    ];
 }
 
 /// Rows of the current run finished into arrays because a column reached the byte limit: every

@@ -80,6 +80,9 @@ impl CopyDecoder {
         // Types with plain storage fill plain vectors (the same values as Arrow's builders, at a
         // fraction of the cost per value), the rest Arrow's builders. The decoder is flushed
         // batch after batch, so the vectors keep the capacity the last batch needed.
+        Error::check_column_names(table, columns.iter().map(|c| c.name.as_str()), || {
+            Location::Unknown
+        })?;
         let builder =
             ChangeBuilder::with_columns(Arc::new(schema), |i, dt| {
                 match PlainColumn::new(dt).filter(|_| types.get(i).is_some_and(has_plain_storage)) {
@@ -351,6 +354,21 @@ mod tests {
                 typmod: -1,
             },
         ]
+    }
+
+    #[test]
+    fn a_column_with_a_metadata_name_is_refused() {
+        let mut columns = cols();
+        columns[1].name = "_before".into();
+        let Err(err) = CopyDecoder::new("public.t", &columns, vec!["id".into()], 1, 0, 0, 0) else {
+            panic!("a column named _before was taken");
+        };
+        assert_eq!(err.kind(), crate::ErrorKind::ReservedColumn);
+        assert!(
+            err.to_string()
+                .starts_with("cannot capture public.t: its column \"_before\" "),
+            "{err}"
+        );
     }
 
     /// COPY BINARY bytes of rows (id int8, n int4 or NULL, t text).

@@ -989,3 +989,47 @@ fn a_malformed_new_tuple_among_rows_skipped_on_a_resend_is_an_error() {
     let got = d.feed_message(bad, 0x78).unwrap_err();
     assert_eq!(got.to_string(), strict.to_string());
 }
+
+#[test]
+fn a_relation_with_a_reserved_column_name_stops_before_its_rows() {
+    let mut d = Decoder::new();
+    // public.t (id int4 key, _seq text): `_seq` is the name of a metadata column.
+    let reserved = W::new(b'R')
+        .u32(REL2)
+        .str("public")
+        .str("t2")
+        .u8(b'd')
+        .u16(2)
+        .u8(1)
+        .str("id")
+        .u32(23)
+        .i32(-1)
+        .u8(0)
+        .str("_seq")
+        .u32(25)
+        .i32(-1)
+        .0;
+    feed(
+        &mut d,
+        &[
+            relation(REL, "t", false),
+            begin(0x500, 9),
+            insert(REL, "1", Some("a")),
+            commit(0x500),
+            begin(0x600, 10),
+        ],
+    );
+    // The Relation message itself carries WAL position 0: the error names the commit.
+    let err = d.feed_message(&reserved, 0).unwrap_err();
+    assert_eq!(err.kind(), crate::ErrorKind::ReservedColumn);
+    let text = err.to_string();
+    assert!(
+        text.starts_with("cannot capture public.t2: its column \"_seq\" "),
+        "{text}"
+    );
+    assert!(text.ends_with("(found at LSN 0/600)"), "{text}");
+    // Rows committed before it are whole; the refused table has none.
+    let out = d.flush().unwrap();
+    assert!(out.iter().all(|b| b.table == "public.t"), "{out:?}");
+    assert_eq!(ints(&only(out), "id"), vec![Some(1)]);
+}

@@ -52,6 +52,9 @@ impl TextRowsBuilder {
             primary_key,
             extra_metadata: Vec::new(),
         };
+        Error::check_column_names(table, columns.iter().map(|c| c.name.as_str()), || {
+            Location::Unknown
+        })?;
         let builder = ChangeBuilder::new(Arc::new(schema)).map_err(|e| Error::Arrow {
             table: table.to_string(),
             at: Location::Unknown,
