@@ -96,6 +96,7 @@ def test_postgres_stops_at_a_reserved_column_added_while_streaming(
     )
     wait_slot_active(src, "resvd", proc)
     src.execute("INSERT INTO public.t VALUES (1, 'before')")
+    wait_for(lambda: bool(_rows(out, "public.t")), "the first row to be stored")
     before = _count(src, "SELECT pg_current_wal_insert_lsn() - '0/0'")
     with src.transaction():
         src.execute("INSERT INTO public.t VALUES (2, 'same transaction')")

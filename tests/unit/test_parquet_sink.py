@@ -201,6 +201,27 @@ def test_types_parquet_cannot_store_are_written_losslessly(tmp_path: Path) -> No
     assert got == [(u, 14, -5_000_000, 2**64 - 1, decimal.Decimal("12.345"))]
 
 
+def test_a_table_without_columns_is_written_with_a_null_before(tmp_path: Path) -> None:
+    # PostgreSQL allows `CREATE TABLE t ()`; its `_before` is a struct without fields, which
+    # Parquet cannot store. Such a table cannot be updated, so `_before` is always null.
+    batch = change_batch([], [{"_op": "r", "_pos": 5}, {"_op": "c", "_pos": 9}])
+    assert batch.schema.field("_before").type == pa.struct([])
+    sink = ParquetSink(tmp_path)
+    sink.open()
+    sink.write("public.empty", 1, batch)
+    sink.commit({"lsn": 9})
+    sink.close()
+    table = ds.dataset(tmp_path / "public.empty", format="parquet").to_table()
+    assert table.column("_op").to_pylist() == ["r", "c"]
+    assert table.column("_before").type == pa.null()
+    assert table.column("_before").null_count == 2
+    got = duckdb.sql(
+        f"SELECT _op, _pos, _before FROM read_parquet('{tmp_path}/public.empty/*.parquet') "
+        "ORDER BY _pos"
+    ).fetchall()
+    assert got == [("r", 5, None), ("c", 9, None)]
+
+
 def test_schema_versions_get_their_own_files_and_union_by_name(tmp_path: Path) -> None:
     sink = ParquetSink(tmp_path)
     sink.open()

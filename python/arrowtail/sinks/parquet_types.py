@@ -16,6 +16,9 @@ What is converted here (at any depth: inside lists and the ``_before`` struct to
 - ``month_day_nano`` interval -> ``struct<months: int32, days: int32, nanoseconds: int64>``; the
   field gets the metadata ``arrowtail.logical_type = interval_month_day_nano``, so a reader can
   tell it from a user struct.
+- a struct without fields (the ``_before`` of a table without columns, which PostgreSQL allows)
+  -> a column of type ``null``: Parquet has no empty groups. Nothing is lost: such a table
+  cannot be updated, so its ``_before`` is always null.
 
 The conversion is vectorised (views of the Arrow buffers through numpy); no row is visited in
 Python.
@@ -50,7 +53,9 @@ def needs_conversion(t: pa.DataType) -> bool:
     if pa.types.is_list(t) or pa.types.is_large_list(t):
         return needs_conversion(t.value_type)
     if pa.types.is_struct(t):
-        return any(needs_conversion(t.field(i).type) for i in range(t.num_fields))
+        return t.num_fields == 0 or any(
+            needs_conversion(t.field(i).type) for i in range(t.num_fields)
+        )
     return False
 
 
@@ -62,6 +67,8 @@ def convert_type(t: pa.DataType) -> pa.DataType:
         return pa.list_(convert_field(t.value_field))
     if pa.types.is_large_list(t):
         return pa.large_list(convert_field(t.value_field))
+    if pa.types.is_struct(t) and t.num_fields == 0:
+        return pa.null()
     if pa.types.is_struct(t):
         return pa.struct([convert_field(t.field(i)) for i in range(t.num_fields)])
     return t
@@ -110,6 +117,8 @@ def convert_array(arr: pa.Array) -> pa.Array:
         rebased = call("subtract", offsets, pa.scalar(first, offsets.type))
         mask = arr.is_null() if arr.null_count else None
         return list_cls.from_arrays(rebased, child, type=convert_type(t), mask=mask)
+    if pa.types.is_struct(t) and t.num_fields == 0:
+        return pa.nulls(len(arr))
     if pa.types.is_struct(t):
         children = [convert_array(arr.field(i)) for i in range(t.num_fields)]
         mask = arr.is_null() if arr.null_count else None

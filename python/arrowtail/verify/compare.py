@@ -310,6 +310,9 @@ def verify_table(
             raise ConfigError(f"source table {table} has no column(s) {', '.join(unknown)}")
         cols = [c for c in cols if c in columns]
     report.columns, report.primary_key = cols, pk
+    if not cols and columns is None and table in src.tables():
+        report.problems.append("the source table has no columns; cannot compare by key")
+        return report
     if not cols:
         raise ConfigError(f"source table {table} does not exist")
     if not pk:

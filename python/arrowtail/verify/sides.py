@@ -298,14 +298,19 @@ class DbSide:
         return sorted(f"{s}.{t}" for s, t in self._run(sql, params))
 
     def describe(self, table: str) -> tuple[list[str], tuple[str, ...]]:
-        """Column names and primary key; empty columns when the table does not exist."""
+        """Column names and primary key; empty columns when the table does not exist.
+
+        PostgreSQL's generated columns are left out: the capture carries none (pgoutput does
+        not send them, and the snapshot reads the same columns), and a target computes its own.
+        """
         schema, name = split_table(table)
         schema = schema or (self.database if self.engine == "mysql" else "public") or ""
+        generated = " AND is_generated = 'NEVER'" if self.engine == "postgres" else ""
         cols = [
             r[0]
             for r in self._run(
                 "SELECT column_name FROM information_schema.columns WHERE table_schema = %s"
-                " AND table_name = %s ORDER BY ordinal_position",
+                f" AND table_name = %s{generated} ORDER BY ordinal_position",
                 (schema, name),
             )
         ]

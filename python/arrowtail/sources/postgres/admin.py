@@ -253,18 +253,22 @@ def check_reserved_columns(conn: psycopg.Connection, publication: str) -> None:
     the core), and a slot decodes its WAL with the publication as it stood then, so only a new
     slot would get past such changes."""
     if conn.info.server_version >= 150000:
-        # The view lists the published columns: the column list's, or every column.
+        # The view lists the published columns: the column list's, or every column, generated
+        # ones too (which pgoutput leaves out before PostgreSQL 18, and the snapshot always).
         query = (
-            "SELECT p.schemaname || '.' || p.tablename, c.name FROM pg_publication_tables p, "
-            "unnest(p.attnames) AS c(name) WHERE p.pubname = %s AND c.name = ANY(%s) "
-            "ORDER BY 1, 2"
+            "SELECT p.schemaname || '.' || p.tablename, c.name FROM pg_publication_tables p "
+            "CROSS JOIN LATERAL unnest(p.attnames) AS c(name) JOIN pg_attribute a "
+            "ON a.attrelid = format('%%I.%%I', p.schemaname, p.tablename)::regclass "
+            "AND a.attname = c.name WHERE p.pubname = %s AND a.attgenerated = '' "
+            "AND c.name = ANY(%s) ORDER BY 1, 2"
         )
     else:
         query = (
             "SELECT n.nspname || '.' || r.relname, a.attname FROM pg_attribute a "
             "JOIN pg_class r ON r.oid = a.attrelid JOIN pg_namespace n ON n.oid = r.relnamespace "
             "WHERE a.attrelid IN (SELECT relid FROM pg_get_publication_tables(%s)) "
-            "AND a.attnum > 0 AND NOT a.attisdropped AND a.attname = ANY(%s) ORDER BY 1, 2"
+            "AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' "
+            "AND a.attname = ANY(%s) ORDER BY 1, 2"
         )
     rows = conn.execute(query, (publication, list(RESERVED_COLUMNS))).fetchall()
     if rows:
