@@ -294,6 +294,28 @@ def test_per_table_topic_override(kafka: Any, prefix: str) -> None:
     assert len(consume_all(kafka.bootstrap, topic, 2)) == 2
 
 
+def test_a_table_name_kafka_refuses_goes_to_the_topic_debezium_would_name(
+    kafka: Any, prefix: str
+) -> None:
+    # The broker refuses `<prefix>.My Schema.Ördër Items`; Debezium writes such a table to the
+    # name with every character outside [a-zA-Z0-9._-] replaced by `_`.
+    table = "My Schema.Ördër Items"
+    topic = f"{prefix}.My_Schema._rd_r_Items"
+    sink = KafkaSink(kafka.bootstrap, topic_prefix=prefix)
+    sink.open()
+    assert sink.topic_for(table) == topic
+    sink.write(table, 1, change_batch(SIMPLE_COLUMNS, simple_rows(0, 3, pos=1), table=table))
+    sink.commit({"lsn": 1})
+    wait_for(lambda: sink.durable_position() == {"lsn": 1}, "delivery")
+    sink.close()
+    values = [json.loads(m.value()) for m in consume_all(kafka.bootstrap, topic, 3)]
+    assert sorted(v["after"]["id"] for v in values) == [0, 1, 2]
+    # The event still names the table as it is.
+    assert {(v["source"]["schema"], v["source"]["table"]) for v in values} == {
+        ("My Schema", "Ördër Items")
+    }
+
+
 def test_a_full_local_queue_is_waited_on_not_dropped(kafka: Any, prefix: str) -> None:
     topic = f"{prefix}.public.t"
     create_topic(kafka.bootstrap, topic, 6)

@@ -2,7 +2,9 @@
 producer, produced idempotently; the checkpoint advances from delivery reports.
 
 - Topic per table: ``<topic_prefix>.<schema>.<table>`` (pseudo-tables: ``<prefix>._ddl``), or
-  the name given in ``topics`` for that table.
+  the name given in ``topics`` for that table. Kafka allows only ``[a-zA-Z0-9._-]`` in a topic
+  name, at most 249 of them: a derived name is made valid as Debezium makes it
+  (:func:`topic_name`, with a warning), and ``topic_prefix`` must be valid as it is.
 - Keys and values are written by the core a slice of a batch at a time (``SLICE_BYTES`` of Arrow
   rows, :class:`arrowtail._core.DebeziumSerializer`, made once per sink), so that a batch of
   hundreds of megabytes is never held as messages whole; the partition of every message is
@@ -52,6 +54,7 @@ API. Everything per row before it (JSON, partitions, sizes) is done on the batch
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from collections.abc import Mapping
@@ -69,6 +72,8 @@ from arrowtail.sinks.base import PositionJSON
 from arrowtail.sinks.kafka.avro import AvroFormat, SchemaRefused
 from arrowtail.sinks.kafka.outbox import OutboxRoute, outbox_routes, route_batch, topic_groups
 
+log = logging.getLogger("arrowtail.sinks.kafka")
+
 DEFAULT_PRODUCER_CONFIG: dict[str, Any] = {
     "enable.idempotence": True,
     "acks": "all",
@@ -84,6 +89,22 @@ DEFAULT_PRODUCER_CONFIG: dict[str, Any] = {
     # queue fills up to this bound and then write() waits (BufferError, served by polling).
     "queue.buffering.max.kbytes": 64 * 1024,
 }
+
+
+#: What Kafka accepts in a topic name, and how long a name may be.
+TOPIC_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+MAX_TOPIC_LENGTH = 249
+
+
+def topic_name(name: str) -> str:
+    """``name`` as a valid Kafka topic, by Debezium's rule, so that both name a table's topic
+    alike: each character Kafka does not accept becomes ``_`` (two for a character beyond the
+    Basic Multilingual Plane, which is two UTF-16 units to Java), the name is cut to
+    :data:`MAX_TOPIC_LENGTH`, and ``.`` and ``..``, which Kafka reserves, become ``_`` and
+    ``__``."""
+    valid = "".join(c if c in TOPIC_CHARACTERS else "__" if ord(c) > 0xFFFF else "_" for c in name)
+    out = valid[:MAX_TOPIC_LENGTH]
+    return "_" * len(out) if out in (".", "..") else out
 
 
 #: Bytes of Arrow rows serialized at once (their JSON is about twice as large, and Python holds
@@ -169,9 +190,16 @@ class KafkaSink:
             )
         elif registry:
             raise ConfigError("registry applies to the avro format only (format=avro)")
+        if not topic_prefix or topic_name(topic_prefix) != topic_prefix:
+            raise ConfigError(
+                f"topic_prefix {topic_prefix!r} is no valid Kafka topic name: use the letters "
+                "a-z and A-Z, digits, '.', '_' and '-'"
+            )
         self.value_format = value_format
         self.topic_prefix = topic_prefix
         self.topics = dict(topics or {})
+        #: Topics derived from table names, made valid once per table.
+        self._derived: dict[str, str] = {}
         self.dead_letter_topic = dead_letter_topic or f"{topic_prefix}.dlq"
         self.max_message_bytes = max_message_bytes
         self.metadata_timeout = metadata_timeout
@@ -213,7 +241,13 @@ class KafkaSink:
 
     def topic_for(self, table: str) -> str:
         """The topic of a ``schema.table``."""
-        return self.topics.get(table) or f"{self.topic_prefix}.{table}"
+        topic = self.topics.get(table) or self._derived.get(table)
+        if topic is None:
+            wanted = f"{self.topic_prefix}.{table}"
+            topic = self._derived[table] = topic_name(wanted)
+            if topic != wanted:
+                log.warning("%s is no valid Kafka topic name: %s goes to %s", wanted, table, topic)
+        return topic
 
     def write(self, table: str, schema_version: int, batch: pa.RecordBatch) -> None:
         producer, group = self._ready()
