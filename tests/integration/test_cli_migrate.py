@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from typing import Any
 
-from tests.support.cli import cli
+from tests.support.cli import cli, cli_popen
 from tests.support.mysql_run import (
     PASSWORD_ENV,
     app_url,
@@ -48,16 +47,6 @@ CREATE TABLE {PG_SCHEMA}.pairs (a integer, b varchar(20), v text, PRIMARY KEY (a
 """
 
 
-def _start(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "arrowtail.cli", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-
-
 def _finish(proc: subprocess.Popen[str], timeout: float = 240) -> tuple[str, str]:
     out, err = proc.communicate(timeout=timeout)
     assert proc.returncode == 0, err
@@ -77,7 +66,9 @@ def test_mariadb_to_postgres_then_verify(mariadb: Any, postgres: Any) -> None:
 
     before = dump_threads(mariadb)
     run = ["run", *source, "--tables", tables, "--to", target_url, "--create-tables"]
-    proc = _start(*run, "--snapshot", "initial", "--server-id", "7411", "--idle-exit", "3", env=env)
+    proc = cli_popen(
+        *run, "--snapshot", "initial", "--server-id", "7411", "--idle-exit", "3", env=env
+    )
     wait_for_dump(mariadb, proc, before)
     workload(conn, MY_DB, 2)  # while streaming: inserts, updates, a key change, deletes
     workload(conn, MY_DB, 3)
@@ -162,7 +153,7 @@ def test_postgres_to_mariadb_then_verify(postgres: Any, mariadb: Any) -> None:
         "--idle-exit",
         "3",
     ]
-    proc = _start(*run, env=env)
+    proc = cli_popen(*run, env=env)
     wait_slot_active(conn, "migslot", proc)
     _pg_workload(conn, 2)  # while streaming
     _pg_workload(conn, 3)
@@ -197,7 +188,7 @@ def test_value_the_target_cannot_hold_is_one_clear_error(postgres: Any, mariadb:
     run = ["run", "--source", source_url, "--slot", "migrange", "--publication", "migrange"]
     run += ["--tables", "migrange.t", "--to", target_url + "?sink_name=migrange"]
     run += ["--create-tables"]
-    proc = _start(*run, "--snapshot", "initial", "--idle-exit", "2", env=env)
+    proc = cli_popen(*run, "--snapshot", "initial", "--idle-exit", "2", env=env)
     _, err = proc.communicate(timeout=240)
     assert proc.returncode == 3, err
     last = err.strip().splitlines()[-1]

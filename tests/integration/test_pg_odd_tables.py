@@ -7,14 +7,12 @@ DuckDB and found equal by `arrowtail verify`."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from tests.support.cli import cli
+from tests.support.cli import cli, cli_popen
 from tests.support.pg_run import fresh_db, wait_slot_active
 
 DDL = """
@@ -39,12 +37,7 @@ def test_tables_without_columns_and_with_generated_ones(postgres: Any, tmp_path:
     out = tmp_path / "out"
     run = ["run", "--source", url, "--slot", "odd", "--publication", "odd"]
     run += ["--to", f"parquet:{out}", "--snapshot", "initial", "--idle-exit", "3"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "arrowtail.cli", *run],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = cli_popen(*run)
     wait_slot_active(src, "odd", proc)
     src.execute("INSERT INTO public.nocol DEFAULT VALUES")
     src.execute("DELETE FROM public.nocol WHERE ctid = (SELECT min(ctid) FROM public.nocol)")

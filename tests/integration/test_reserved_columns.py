@@ -8,8 +8,6 @@ position, and nothing of that transaction stored."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +15,7 @@ from typing import Any
 
 from tests.servers.mariadb import CAPTURE_USER, LOOPBACK
 from tests.support.chaos import checkpoint, wait_for
-from tests.support.cli import SECRET, assert_one_clear_line, cli
+from tests.support.cli import SECRET, assert_one_clear_line, cli, cli_popen
 from tests.support.mysql_run import (
     capture_args,
     capture_env,
@@ -88,12 +86,7 @@ def test_postgres_stops_at_a_reserved_column_added_while_streaming(
     out = tmp_path / "out"
     run = ["run", "--source", url, "--slot", "resvd", "--publication", "resvd"]
     run += ["--tables", "public.t", "--to", f"parquet:{out}", "--idle-exit", "30"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "arrowtail.cli", *run],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = cli_popen(*run)
     wait_slot_active(src, "resvd", proc)
     src.execute("INSERT INTO public.t VALUES (1, 'before')")
     wait_for(lambda: bool(_rows(out, "public.t")), "the first row to be stored")
@@ -158,13 +151,7 @@ def test_mariadb_refuses_a_reserved_name_and_skips_tables_not_captured(
         # are left out, as any table the run does not capture.
         out = tmp_path / "ok"
         args = capture_args(mariadb, f"parquet:{out}", f"{db}.ok", "--idle-exit", "3")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "arrowtail.cli", *args],
-            env=capture_env(mariadb),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        proc = cli_popen(*args, env=capture_env(mariadb))
         wait_for_dump(mariadb, proc, threads)
         cur.execute("FLUSH BINARY LOGS")
         cur.execute("SHOW MASTER STATUS")
@@ -198,13 +185,7 @@ def test_mariadb_stops_at_a_reserved_column_added_while_streaming(
         out = tmp_path / "out"
         threads = dump_threads(mariadb)
         args = capture_args(mariadb, f"parquet:{out}", f"{db}.ok", "--idle-exit", "30")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "arrowtail.cli", *args],
-            env=capture_env(mariadb),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        proc = cli_popen(*args, env=capture_env(mariadb))
         wait_for_dump(mariadb, proc, threads)
         cur.execute(f"INSERT INTO {db}.ok VALUES (1, 'before')")
         wait_for(lambda: bool(_rows(out, f"{db}.ok")), "the first row to be stored")

@@ -1,6 +1,7 @@
 """The ``arrowtail`` command line as a child process, and the checks its failures must pass.
 
-:func:`cli` runs ``python -m arrowtail.cli`` and returns the finished process; a failed run must
+:func:`cli` runs ``python -m arrowtail.cli`` and returns the finished process (:func:`cli_popen`
+starts it in the background); a failed run must
 end with exactly one ``arrowtail: error:`` line, exit code 2 or 3, no traceback and no password
 (:func:`assert_one_clear_line`). :func:`free_port` gives a loopback port nothing listens on.
 """
@@ -22,6 +23,17 @@ def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 240) -> 
         capture_output=True,
         text=True,
         timeout=timeout,
+        env=env,
+    )
+
+
+def cli_popen(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """``arrowtail`` with ``args`` started in the background, its output piped."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "arrowtail.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env=env,
     )
 

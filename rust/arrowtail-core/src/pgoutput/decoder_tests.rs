@@ -9,7 +9,7 @@ use arrow_array::{Array, RecordBatch};
 use super::Decoder;
 use crate::arrow::ChangeBatch;
 use crate::pgoutput::framing::write_capture_record;
-use crate::pgoutput::testutil::{relation, t, U, W};
+use crate::pgoutput::testutil::{relation, relation_with, t, U, W};
 use crate::types::postgres::datetime::PG_EPOCH_US;
 
 const REL: u32 = 16384;
@@ -993,22 +993,8 @@ fn a_malformed_new_tuple_among_rows_skipped_on_a_resend_is_an_error() {
 #[test]
 fn a_relation_with_a_reserved_column_name_stops_before_its_rows() {
     let mut d = Decoder::new();
-    // public.t (id int4 key, _seq text): `_seq` is the name of a metadata column.
-    let reserved = W::new(b'R')
-        .u32(REL2)
-        .str("public")
-        .str("t2")
-        .u8(b'd')
-        .u16(2)
-        .u8(1)
-        .str("id")
-        .u32(23)
-        .i32(-1)
-        .u8(0)
-        .str("_seq")
-        .u32(25)
-        .i32(-1)
-        .0;
+    // public.t2 (id int4 key, _seq text): `_seq` is the name of a metadata column.
+    let reserved = relation_with(REL2, "t2", &[(1, "id", 23), (0, "_seq", 25)]);
     feed(
         &mut d,
         &[
