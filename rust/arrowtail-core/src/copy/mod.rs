@@ -77,12 +77,12 @@ impl CopyDecoder {
             primary_key,
             extra_metadata: vec![("arrowtail.snapshot".into(), "true".into())],
         };
-        // Types with plain storage fill plain vectors (the same values as Arrow's builders, at a
-        // fraction of the cost per value), the rest Arrow's builders. The decoder is flushed
-        // batch after batch, so the vectors keep the capacity the last batch needed.
         Error::check_column_names(table, columns.iter().map(|c| c.name.as_str()), || {
             Location::Unknown
         })?;
+        // Types with plain storage fill plain vectors (the same values as Arrow's builders, at a
+        // fraction of the cost per value), the rest Arrow's builders. The decoder is flushed
+        // batch after batch, so the vectors keep the capacity the last batch needed.
         let builder =
             ChangeBuilder::with_columns(Arc::new(schema), |i, dt| {
                 match PlainColumn::new(dt).filter(|_| types.get(i).is_some_and(has_plain_storage)) {
