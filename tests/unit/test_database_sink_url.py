@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from arrowtail.exceptions import ConfigError
+from arrowtail.exceptions import ConfigError, SinkError
 from arrowtail.sinks.database.url import MySqlTargetSink, PostgresTargetSink, sink_from_url
+from tests.support.batches import SIMPLE_COLUMNS, change_batch, simple_rows
 
 
 def test_postgres_url_keeps_connection_options_and_takes_sink_options():
@@ -28,3 +29,11 @@ def test_mysql_url_and_keyword_overrides():
 def test_bad_urls_are_configuration_errors(url):
     with pytest.raises(ConfigError):
         sink_from_url(url)
+
+
+def test_a_table_without_a_key_is_refused_with_the_ways_on():
+    # Refused before anything connects: the batch names no key column.
+    sink = sink_from_url("postgresql://u@db/app")
+    batch = change_batch(SIMPLE_COLUMNS, simple_rows(0, 1, pos=1), primary_key=())
+    with pytest.raises(SinkError, match=r"--key-columns 'public\.t:col,\.\.\.'.*--tables"):
+        sink.write("public.t", 1, batch)

@@ -115,7 +115,11 @@ class TargetSink:
             return
         info = table_info(batch.schema, table)
         if not info.primary_key:
-            raise SinkError(f"table {table}: no primary key in the batch metadata; cannot apply")
+            raise SinkError(
+                f"table {table} has no primary key, so its changes cannot be applied by key: "
+                f"name key columns (--key-columns '{table}:col,...'), or leave the table out of "
+                "the capture (--tables)"
+            )
         try:
             self._begin()
             target = self._prepare(table, schema_version, batch.schema)
