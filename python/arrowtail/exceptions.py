@@ -59,7 +59,7 @@ class ReservedColumnError(ArrowtailError):
             f"cannot capture column(s) {listed}: each has the name of a column arrowtail adds to "
             f"every change ({', '.join(RESERVED_COLUMNS)}); leave them out of the capture "
             f'(PostgreSQL 15 and later: a column list on the publication, e.g. --tables "{first} '
-            '(...)") or rename them at the source' + (f" (found at {at})" if at else "")
+            '(...)") or rename them at the source' + (f" (found in {at})" if at else "")
         )
 
 

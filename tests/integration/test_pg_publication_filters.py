@@ -12,7 +12,9 @@ import subprocess
 import sys
 from typing import Any
 
-from tests.support.cli import cli
+import duckdb
+
+from tests.support.cli import cli, cli_popen
 from tests.support.pg_run import fresh_db, wait_slot_active
 
 DDL = """
@@ -188,4 +190,41 @@ def test_a_filter_that_would_break_the_applications_updates_is_refused(postgres:
     )
     assert out.returncode == 2, out.stderr
     assert "does not alter an existing publication" in out.stderr, out.stderr
+    src.close()
+
+
+def test_tables_capture_only_the_listed_tables_of_a_broader_publication(
+    postgres: Any, tmp_path: Any
+) -> None:
+    # A DBA's publication FOR ALL TABLES: the server sends every table, the run keeps the
+    # listed ones, in the snapshot and in the stream. A table left out may even have a column
+    # named like a metadata column.
+    src = fresh_db(postgres, "pubf_subset")
+    src.execute(
+        "CREATE TABLE public.a (id int PRIMARY KEY, v text);"
+        "CREATE TABLE public.b (id int PRIMARY KEY, v text);"
+        "CREATE TABLE public.c (id int PRIMARY KEY, _seq int);"
+        "INSERT INTO public.a VALUES (1, 'a1'); INSERT INTO public.b VALUES (1, 'b1');"
+        "INSERT INTO public.c VALUES (1, 1);"
+        "CREATE PUBLICATION everything FOR ALL TABLES"
+    )
+    url = postgres.dsn_for(postgres.user, None, "pubf_subset")
+    out = tmp_path / "out"
+    run = ["run", "--source", url, "--slot", "subset", "--publication", "everything"]
+    run += ["--tables", "public.a,public.b", "--to", f"parquet:{out}", "--snapshot", "initial"]
+    proc = cli_popen(*run, "--idle-exit", "3")
+    wait_slot_active(src, "subset", proc)
+    src.execute("INSERT INTO public.c VALUES (2, 2)")
+    src.execute("INSERT INTO public.a VALUES (2, 'a2')")
+    src.execute("UPDATE public.c SET _seq = 3")
+    src.execute("INSERT INTO public.b VALUES (2, 'b2')")
+    _, err = proc.communicate(timeout=240)
+    assert proc.returncode == 0, err
+    tables = sorted(p.name for p in out.iterdir() if not p.name.startswith("_"))
+    assert tables == ["public.a", "public.b"]
+    for table in ("a", "b"):
+        rows = duckdb.sql(
+            f"SELECT id, v, _op FROM read_parquet('{out}/public.{table}/*.parquet') ORDER BY _pos"
+        ).fetchall()
+        assert rows == [(1, f"{table}1", "r"), (2, f"{table}2", "c")]
     src.close()

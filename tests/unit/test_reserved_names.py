@@ -39,7 +39,7 @@ def test_ordinary_names_pass_and_each_reserved_one_is_refused() -> None:
         with pytest.raises(ReservedColumnError) as info:
             ReservedNames().check([("db.t", 2, _batch(["id", name]))], "binlog f.000001")
         text = str(info.value)
-        assert f"db.t.{name}:" in text and text.endswith("(found at binlog f.000001)"), text
+        assert f"db.t.{name}:" in text and text.endswith("(found in binlog f.000001)"), text
 
 
 def test_a_name_the_metadata_does_not_repeat_is_found_too() -> None:

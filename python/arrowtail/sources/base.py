@@ -118,9 +118,9 @@ class SourcePosition:
 
 class ReservedNames:
     """Refuses change batches whose user columns include a metadata column's name
-    (:class:`~arrowtail.exceptions.ReservedColumnError`), for decoders that make batches of
-    every table they meet and leave the choice of tables to the source (the binlog's); checked
-    once per table and schema version."""
+    (:class:`~arrowtail.exceptions.ReservedColumnError`), for the stream decoders, which make
+    batches of every table they meet and leave the choice of tables to the source (a table it
+    does not capture may have such a column); checked once per table and schema version."""
 
     def __init__(self) -> None:
         self._checked: set[tuple[str, int]] = set()

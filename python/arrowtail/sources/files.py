@@ -72,9 +72,9 @@ class FileSource:
                 self._decoder.feed_file(str(path))
         except DecodeError as exc:
             raise DecodeError(f"{path}: {exc}") from None
-        batches = self._decoder.flush()
+        batches = self._names.check(self._decoder.flush(), str(path))
         if self.fmt == "binlog":
-            batches = self._truncates.apply(self._names.check(batches, str(path)))
+            batches = self._truncates.apply(batches)
         # After the flush, the decoder's last commit covers exactly these batches, also for a
         # file that ends inside a transaction (still being written, or cut).
         return Chunk(batches, self._position(), exhausted=self._next >= len(self.paths))

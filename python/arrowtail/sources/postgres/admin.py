@@ -145,7 +145,7 @@ def ensure_publication(
     specs = [t if isinstance(t, TableSpec) else TableSpec(t) for t in tables]
     if conn.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (name,)).fetchone():
         check_filters(conn, name, specs)
-        check_reserved_columns(conn, name)
+        check_reserved_columns(conn, name, [s.name for s in specs])
         return
     if specs:
         stmt = sql.SQL("CREATE PUBLICATION {} FOR TABLE {}").format(
@@ -167,7 +167,7 @@ def ensure_publication(
                 # UPDATEs and DELETEs fail.
                 check_identity_coverage(conn, name)
             # Likewise when a published column could not be told from a metadata column.
-            check_reserved_columns(conn, name)
+            check_reserved_columns(conn, name, [s.name for s in specs])
     except psycopg.errors.InsufficientPrivilege:
         raise SourceError(
             f"publication {name!r} does not exist and this role may not create it; as a "
@@ -246,12 +246,14 @@ def check_identity_coverage(conn: psycopg.Connection, publication: str) -> None:
             )
 
 
-def check_reserved_columns(conn: psycopg.Connection, publication: str) -> None:
-    """Refuses a publication that publishes a column named like one of the columns arrowtail
-    adds to every change (:data:`~arrowtail.exceptions.RESERVED_COLUMNS`), before a slot is
-    made: the decoder would stop at the table's first change (:class:`ReservedColumnError` from
-    the core), and a slot decodes its WAL with the publication as it stood then, so only a new
-    slot would get past such changes."""
+def check_reserved_columns(
+    conn: psycopg.Connection, publication: str, tables: list[str] | None = None
+) -> None:
+    """Refuses a publication that publishes, of ``tables`` (all when empty), a column named like
+    one of the columns arrowtail adds to every change
+    (:data:`~arrowtail.exceptions.RESERVED_COLUMNS`), before a slot is made: the source would
+    stop at the table's first change (:class:`ReservedColumnError`), and a slot decodes its WAL
+    with the publication as it stood then, so only a new slot would get past such changes."""
     if conn.info.server_version >= 150000:
         # The view lists the published columns: the column list's, or every column, generated
         # ones too (which pgoutput leaves out before PostgreSQL 18, and the snapshot always).
@@ -271,8 +273,9 @@ def check_reserved_columns(conn: psycopg.Connection, publication: str) -> None:
             "AND a.attname = ANY(%s) ORDER BY 1, 2"
         )
     rows = conn.execute(query, (publication, list(RESERVED_COLUMNS))).fetchall()
-    if rows:
-        raise ReservedColumnError.found([(str(t), str(c)) for t, c in rows])
+    found = [(str(t), str(c)) for t, c in rows if not tables or str(t) in tables]
+    if found:
+        raise ReservedColumnError.found(found)
 
 
 def _attnames(conn: psycopg.Connection, table: str, attnums: set[int]) -> str:

@@ -37,6 +37,7 @@ import logging
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -182,8 +183,11 @@ class IncrementalSnapshots:
         publication: str,
         chunk_rows: int = DEFAULT_CHUNK_ROWS,
         versions: _core.SchemaVersions | None = None,
+        wanted: Callable[[str], bool] | None = None,
     ) -> None:
         self._dsn = dsn
+        #: Whether the run captures a table (``--tables``); a table it does not is skipped.
+        self._wanted = wanted or (lambda _table: True)
         #: The source's run-wide schema versions, which number the chunks handed on.
         self._versions = versions
         self.publication = publication
@@ -424,6 +428,8 @@ class IncrementalSnapshots:
         with pg_admin.connect(self._dsn) as conn:
             if table not in self._published_tables(conn):
                 raise _Skip(f"not in publication {self.publication!r}, so its changes are not seen")
+            if not self._wanted(table):
+                raise _Skip("not among the tables this run captures (--tables)")
             published = pg_admin.publication_filters(conn, self.publication).get(table)
             shape = table_shape(conn, schema, name, published)
             if not shape.pk:

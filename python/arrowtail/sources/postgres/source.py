@@ -52,7 +52,13 @@ from arrowtail._core import format_lsn
 from arrowtail.config import WIRES
 from arrowtail.exceptions import ConfigError, SourceError
 from arrowtail.redact import redact_url, scrub
-from arrowtail.sources.base import Chunk, PositionJSON, TableBatch, retry_with_backoff
+from arrowtail.sources.base import (
+    Chunk,
+    PositionJSON,
+    ReservedNames,
+    TableBatch,
+    retry_with_backoff,
+)
 from arrowtail.sources.postgres import admin as pg_admin
 from arrowtail.sources.postgres import errors as pg_errors
 from arrowtail.sources.postgres.heartbeat import Heartbeat, drop_heartbeats
@@ -176,8 +182,11 @@ class PostgresSource:
         #: each batch leaves its decoder numbered for the whole run.
         self.schema_versions = _core.SchemaVersions()
         self._incremental = IncrementalSnapshots(
-            dsn, publication, incremental_chunk_rows, self.schema_versions
+            dsn, publication, incremental_chunk_rows, self.schema_versions, wanted=self._wanted
         )
+        #: Batches of captured tables whose column names were checked (pgoutput sends every
+        #: published table; ``tables`` may name fewer).
+        self._names = ReservedNames()
         self._toast = ToastReselect(dsn) if toast_reselect else None
         self._options: dict[str, Any] = {}
         self._stream: Stream | None = None
@@ -239,7 +248,11 @@ class PostgresSource:
             slot = pg_admin.get_slot(conn, self.slot)
             if slot is None and self.snapshot_mode == "initial" and start is None:
                 pg_admin.check_select(conn, self.publication)
-            tables = pg_admin.published_tables(conn, self.publication)
+            tables = [
+                (s, t)
+                for s, t in pg_admin.published_tables(conn, self.publication)
+                if self._wanted(f"{s}.{t}")
+            ]
             self._keys.load(conn)
             self._target_lsn = pg_admin.flushed_wal_lsn(conn)
         if self._heartbeat is not None and not self._options["messages"]:
@@ -502,6 +515,18 @@ class PostgresSource:
         chunk.busy = (not self._decoder.is_idle and xlog_frames > 0) or self._draining is not None
         return chunk
 
+    def _wanted(self, table: str) -> bool:
+        """Whether the run captures ``table``: every table the publication sends, or those of
+        ``tables`` (an existing publication may publish more); pseudo-tables always."""
+        return not self.tables or "." not in table or table in self.tables
+
+    def _captured(self, batches: list[TableBatch]) -> list[TableBatch]:
+        """``batches`` of the tables the run captures, refused when a user column has a
+        metadata column's name (:class:`ReservedColumnError`)."""
+        batches = [b for b in batches if self._wanted(b[0])]
+        at = f"the WAL up to LSN {format_lsn(self._decoder.committed_lsn)}"
+        return self._names.check(batches, at)
+
     def _spill_held(self) -> None:
         """Moves the rows of streamed and prepared transactions to disk once the messages they
         brought since the last time pass the memory budget."""
@@ -509,6 +534,8 @@ class PostgresSource:
             return
         self._apply_spill_events()
         for xid, subxid, table, version, batch in self._decoder.take_held_rows():
+            if not self._captured([(table, version, batch)]):
+                continue
             # The catalog facts are learnt now, while a failure still means a reconnect (which
             # discards these rows: the server sends their transaction again).
             rows = self._keys.annotate([(table, version, batch)])
@@ -578,6 +605,7 @@ class PostgresSource:
         # Heartbeats (of this run or an earlier one) are not changes: they only move the
         # idle position below. A flush stops before a transaction whose rows are on disk.
         batches, heartbeats = drop_heartbeats(self._decoder.flush())
+        batches = self._captured(batches)
         # Before the batches count as emitted: a catalog read that fails ends this poll like a
         # lost stream, and the reconnect reads these transactions again.
         batches = self._keys.annotate(batches)

@@ -9,7 +9,7 @@ use arrow_array::{Array, RecordBatch};
 use super::Decoder;
 use crate::arrow::ChangeBatch;
 use crate::pgoutput::framing::write_capture_record;
-use crate::pgoutput::testutil::{relation, relation_with, t, U, W};
+use crate::pgoutput::testutil::{relation, t, U, W};
 use crate::types::postgres::datetime::PG_EPOCH_US;
 
 const REL: u32 = 16384;
@@ -988,34 +988,4 @@ fn a_malformed_new_tuple_among_rows_skipped_on_a_resend_is_an_error() {
     let strict = crate::pgoutput::parse(bad, false, 0x78).unwrap_err();
     let got = d.feed_message(bad, 0x78).unwrap_err();
     assert_eq!(got.to_string(), strict.to_string());
-}
-
-#[test]
-fn a_relation_with_a_reserved_column_name_stops_before_its_rows() {
-    let mut d = Decoder::new();
-    // public.t2 (id int4 key, _seq text): `_seq` is the name of a metadata column.
-    let reserved = relation_with(REL2, "t2", &[(1, "id", 23), (0, "_seq", 25)]);
-    feed(
-        &mut d,
-        &[
-            relation(REL, "t", false),
-            begin(0x500, 9),
-            insert(REL, "1", Some("a")),
-            commit(0x500),
-            begin(0x600, 10),
-        ],
-    );
-    // The Relation message itself carries WAL position 0: the error names the commit.
-    let err = d.feed_message(&reserved, 0).unwrap_err();
-    assert_eq!(err.kind(), crate::ErrorKind::ReservedColumn);
-    let text = err.to_string();
-    assert!(
-        text.starts_with("cannot capture public.t2: its column \"_seq\" "),
-        "{text}"
-    );
-    assert!(text.ends_with("(found at LSN 0/600)"), "{text}");
-    // Rows committed before it are whole; the refused table has none.
-    let out = d.flush().unwrap();
-    assert!(out.iter().all(|b| b.table == "public.t"), "{out:?}");
-    assert_eq!(ints(&only(out), "id"), vec![Some(1)]);
 }

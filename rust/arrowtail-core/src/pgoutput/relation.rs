@@ -14,7 +14,7 @@ use super::message::RelColumn;
 use super::row_buffer::RelVersion;
 use crate::arrow::{SourceKind, TableSchema};
 use crate::types::postgres::PgType;
-use crate::{Error, Location, Result};
+use crate::Result;
 
 /// Relations by id. Every row change looks its relation up, so the ids are hashed by one
 /// multiplication instead of SipHash: they are OIDs the server assigns, not input an attacker
@@ -77,17 +77,6 @@ impl Decoder {
         lsn: u64,
     ) -> Result<()> {
         let qualified = format!("{namespace}.{name}");
-        Error::check_column_names(&qualified, columns.iter().map(|c| c.name.as_str()), || {
-            // A Relation message's own WAL position is often 0: name the commit it precedes.
-            match (lsn, self.txn) {
-                (0, Some(txn)) => Location::Lsn {
-                    lsn: txn.final_lsn,
-                    offset: None,
-                },
-                (0, None) => Location::Unknown,
-                (lsn, _) => Location::Lsn { lsn, offset: None },
-            }
-        })?;
         let shape = (
             format!("{qualified} {}", char::from(replica_identity)),
             columns

@@ -92,14 +92,3 @@ pub fn relation(relid: u32, name: &str, extra_col: bool) -> Vec<u8> {
     }
     w.0
 }
-
-/// A Relation message of `public.<name>` with `columns` given as (flags, name, type OID): flag 1
-/// marks a key column.
-pub fn relation_with(relid: u32, name: &str, columns: &[(u8, &str, u32)]) -> Vec<u8> {
-    let mut w = W::new(b'R').u32(relid).str("public").str(name).u8(b'd');
-    w = w.u16(columns.len() as u16);
-    for &(flags, column, type_oid) in columns {
-        w = w.u8(flags).str(column).u32(type_oid).i32(-1);
-    }
-    w.0
-}
