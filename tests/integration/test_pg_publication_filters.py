@@ -222,9 +222,34 @@ def test_tables_capture_only_the_listed_tables_of_a_broader_publication(
     assert proc.returncode == 0, err
     tables = sorted(p.name for p in out.iterdir() if not p.name.startswith("_"))
     assert tables == ["public.a", "public.b"]
+    assert "public.c is published but not in --tables: its changes are left out" in err
     for table in ("a", "b"):
         rows = duckdb.sql(
             f"SELECT id, v, _op FROM read_parquet('{out}/public.{table}/*.parquet') ORDER BY _pos"
         ).fetchall()
         assert rows == [(1, f"{table}1", "r"), (2, f"{table}2", "c")]
+    src.close()
+
+
+def test_a_listed_table_renamed_while_streaming_stays_captured(
+    postgres: Any, tmp_path: Any
+) -> None:
+    # The publication arrowtail makes from --tables holds the table itself, whatever its name:
+    # after a rename the server goes on sending its changes (under the name its Relation
+    # message gives), and the run keeps them.
+    src = fresh_db(postgres, "pubf_rename")
+    src.execute("CREATE TABLE public.r (id int PRIMARY KEY, v text)")
+    url = postgres.dsn_for(postgres.user, None, "pubf_rename")
+    out = tmp_path / "out"
+    run = ["run", "--source", url, "--slot", "ren", "--publication", "ren", "--tables", "public.r"]
+    proc = cli_popen(*run, "--to", f"parquet:{out}", "--idle-exit", "3")
+    wait_slot_active(src, "ren", proc)
+    src.execute("INSERT INTO public.r VALUES (1, 'before')")
+    src.execute("ALTER TABLE public.r RENAME TO r2")
+    src.execute("INSERT INTO public.r2 VALUES (2, 'after')")
+    _, err = proc.communicate(timeout=240)
+    assert proc.returncode == 0, err
+    got = duckdb.sql(f"SELECT id, v FROM read_parquet('{out}/public.r*/*.parquet') ORDER BY id")
+    assert got.fetchall() == [(1, "before"), (2, "after")]
+    assert "left out" not in err
     src.close()

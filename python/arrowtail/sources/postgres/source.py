@@ -187,6 +187,10 @@ class PostgresSource:
         #: Batches of captured tables whose column names were checked (pgoutput sends every
         #: published table; ``tables`` may name fewer).
         self._names = ReservedNames()
+        #: Whether the publication holds more than ``tables`` (known at ``open``), and the
+        #: tables whose changes were left out for that.
+        self._subset = False
+        self._left_out: set[str] = set()
         self._toast = ToastReselect(dsn) if toast_reselect else None
         self._options: dict[str, Any] = {}
         self._stream: Stream | None = None
@@ -248,11 +252,13 @@ class PostgresSource:
             slot = pg_admin.get_slot(conn, self.slot)
             if slot is None and self.snapshot_mode == "initial" and start is None:
                 pg_admin.check_select(conn, self.publication)
-            tables = [
-                (s, t)
-                for s, t in pg_admin.published_tables(conn, self.publication)
-                if self._wanted(f"{s}.{t}")
-            ]
+            published = pg_admin.published_tables(conn, self.publication)
+            # Only a publication with more than the listed tables needs them picked out: one
+            # that holds just those keeps publishing a table by its OID after a rename.
+            self._subset = bool(self.tables) and any(
+                f"{s}.{t}" not in self.tables for s, t in published
+            )
+            tables = [(s, t) for s, t in published if self._wanted(f"{s}.{t}")]
             self._keys.load(conn)
             self._target_lsn = pg_admin.flushed_wal_lsn(conn)
         if self._heartbeat is not None and not self._options["messages"]:
@@ -516,14 +522,19 @@ class PostgresSource:
         return chunk
 
     def _wanted(self, table: str) -> bool:
-        """Whether the run captures ``table``: every table the publication sends, or those of
-        ``tables`` (an existing publication may publish more); pseudo-tables always."""
-        return not self.tables or "." not in table or table in self.tables
+        """Whether the run captures ``table``: every table the publication sends, unless it
+        publishes more than ``tables`` lists (an existing one, e.g. ``FOR ALL TABLES``); then
+        the listed ones by name. Pseudo-tables always."""
+        return not self._subset or "." not in table or table in self.tables
 
     def _captured(self, batches: list[TableBatch]) -> list[TableBatch]:
         """``batches`` of the tables the run captures, refused when a user column has a
         metadata column's name (:class:`ReservedColumnError`)."""
-        batches = [b for b in batches if self._wanted(b[0])]
+        kept = [b for b in batches if self._wanted(b[0])]
+        for table in {b[0] for b in batches} - {b[0] for b in kept} - self._left_out:
+            self._left_out.add(table)
+            log.info("%s is published but not in --tables: its changes are left out", table)
+        batches = kept
         at = f"the WAL up to LSN {format_lsn(self._decoder.committed_lsn)}"
         return self._names.check(batches, at)
 
