@@ -7,9 +7,6 @@ refused before anything is created; ``--key-columns`` keys a table without a pri
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from typing import Any
 
 import duckdb
@@ -64,13 +61,7 @@ def test_row_filter_and_column_list_reach_a_target_that_verify_finds_equal(
     run = ["run", "--source", source_url, "--slot", "pubf", "--publication", "pubf"]
     run += ["--tables", tables, "--key-columns", "public.events:device,seq"]
     run += ["--to", target_url, "--create-tables", "--snapshot", "initial", "--idle-exit", "3"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "arrowtail.cli", *run],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=dict(os.environ),
-    )
+    proc = cli_popen(*run)
     wait_slot_active(src, "pubf", proc)
     _workload(src, 2000)  # while streaming
     _, err = proc.communicate(timeout=240)

@@ -17,11 +17,12 @@ from tests.servers.mariadb import CAPTURE_USER, LOOPBACK
 from tests.support.chaos import checkpoint, wait_for
 from tests.support.cli import SECRET, assert_one_clear_line, cli, cli_popen
 from tests.support.mysql_run import (
+    app_url,
     capture_args,
     capture_env,
     dump_threads,
     failed_with_one_error,
-    wait_for_dump,
+    start_streaming,
 )
 from tests.support.pg_run import fresh_db, wait_slot_active
 from tests.support.replay import parquet_changes
@@ -152,9 +153,9 @@ def test_mariadb_refuses_a_reserved_name_and_skips_tables_not_captured(
         # The same server, capturing only the other table: rows of `bad` pass in the binlog and
         # are left out, as any table the run does not capture.
         out = tmp_path / "ok"
-        args = capture_args(mariadb, f"parquet:{out}", f"{db}.ok", "--idle-exit", "3")
-        proc = cli_popen(*args, env=capture_env(mariadb))
-        wait_for_dump(mariadb, proc, threads)
+        proc = start_streaming(
+            mariadb, app_url(mariadb), out, "--tables", f"{db}.ok", "--idle-exit", "3"
+        )
         cur.execute("FLUSH BINARY LOGS")
         cur.execute("SHOW MASTER STATUS")
         binlog = mariadb.binlog_dir / cur.fetchone()[0]
@@ -185,10 +186,9 @@ def test_mariadb_stops_at_a_reserved_column_added_while_streaming(
     with _mariadb_schema(mariadb, db) as conn:
         cur = conn.cursor()
         out = tmp_path / "out"
-        threads = dump_threads(mariadb)
-        args = capture_args(mariadb, f"parquet:{out}", f"{db}.ok", "--idle-exit", "30")
-        proc = cli_popen(*args, env=capture_env(mariadb))
-        wait_for_dump(mariadb, proc, threads)
+        proc = start_streaming(
+            mariadb, app_url(mariadb), out, "--tables", f"{db}.ok", "--idle-exit", "30"
+        )
         cur.execute(f"INSERT INTO {db}.ok VALUES (1, 'before')")
         wait_for(lambda: bool(_rows(out, f"{db}.ok")), "the first row to be stored")
         cur.execute(f"ALTER TABLE {db}.ok ADD COLUMN `_seq` int")

@@ -266,7 +266,7 @@ class MySqlSource:
 
     def _check_reserved(self) -> None:
         """Refuses a captured table with a column named like a metadata column before the
-        stream starts (:class:`ReservedColumnError`); :meth:`_refuse_reserved` catches one that
+        stream starts (:class:`ReservedColumnError`); :meth:`_captured` catches one that
         DDL adds later."""
         conn = self._conn.query_connection()
         try:
@@ -291,10 +291,11 @@ class MySqlSource:
         if found:
             raise ReservedColumnError.found(found)
 
-    def _refuse_reserved(self, batches: list[TableBatch]) -> list[TableBatch]:
-        """``batches`` of captured tables, refused when a user column has a metadata column's
-        name (a table the run does not capture may: the decoder makes batches of every table,
-        and the unwanted are dropped before this)."""
+    def _captured(self, batches: list[TableBatch]) -> list[TableBatch]:
+        """``batches`` of the tables the run captures, refused when a user column has a
+        metadata column's name (a table the run does not capture may: the decoder makes
+        batches of every table)."""
+        batches = [b for b in batches if self._wanted(b[0])]
         # The last commit handed on before the batches: their changes come after it.
         at = f"binlog {self._file} after offset {self._offset}"
         return self._names.check(batches, at)
@@ -427,7 +428,7 @@ class MySqlSource:
             buf += data
         if not buf:
             self.caught_up = True
-        batches = self._refuse_reserved([b for b in self._decode(bytes(buf)) if self._wanted(b[0])])
+        batches = self._captured(self._decode(bytes(buf)))
         batches = self._truncates.apply(batches)
         outcome = self._decoder.take_outcome()
         if outcome is False:
@@ -482,7 +483,7 @@ class MySqlSource:
         self._open_bytes += read
         if self._spill.active or self._open_bytes >= self.memory_budget:
             rows = self._decoder.take_open_rows()
-            self._spill.add(self._refuse_reserved([b for b in rows if self._wanted(b[0])]))
+            self._spill.add(self._captured(rows))
             self._open_bytes = 0
 
     def _facts_of(self, rows: Iterator[TableBatch]) -> Iterator[TableBatch]:
