@@ -22,9 +22,12 @@ import pyarrow as pa
 
 from arrowtail import _core
 from arrowtail.checkpoint import CheckpointFile, CheckpointWriter
+from arrowtail.exceptions import ConfigError
 from arrowtail.lazy import call
 from arrowtail.sources.base import PositionJSON, Source, SourcePosition
-from arrowtail.sources.positions import read_position
+from arrowtail.sources.mysql.position import BinlogPosition
+from arrowtail.sources.positions import position_type_of, read_position
+from arrowtail.sources.postgres.position import PgPosition
 
 if TYPE_CHECKING:
     from arrowtail.sinks.base import Sink
@@ -32,6 +35,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("arrowtail.pipeline")
 
 Transform = Callable[[str, pa.RecordBatch], pa.RecordBatch | None]
+
+#: The kind of source each stored position type comes from, for messages.
+_KINDS: dict[type[SourcePosition], str] = {
+    PgPosition: "PostgreSQL",
+    BinlogPosition: "MySQL/MariaDB",
+}
 
 
 @dataclass
@@ -148,9 +157,12 @@ class Pipeline:
         was done."""
         started = time.monotonic()
         start = self.sink.open()
+        whence = "the sink's stored position"
         if start is None and self.checkpoint is not None:
             start = self.checkpoint.load()
+            whence = f"checkpoint file {self.checkpoint.path}"
         if start is not None:
+            self._check_start(start, whence)
             log.info("resuming after %s", start)
         self.source.open(start)
         acknowledged = self._submitted = start
@@ -241,6 +253,25 @@ class Pipeline:
                 continue
             for item in call("value_counts", ops).to_pylist():
                 self.summary.by_table_op[(table, item["values"])] += item["counts"]
+
+    def _check_start(self, start: PositionJSON, whence: str) -> None:
+        """Refuses a stored position another kind of source wrote: a target database or an
+        offsets topic shared by two pipelines under one ``sink_name`` hands each the other's
+        position, and resuming from it would skip or misread changes."""
+        position_type = getattr(self.source, "position_type", None)
+        if position_type is None:
+            return
+        try:
+            stored = position_type_of(start)
+        except ValueError:
+            stored = None
+        if stored is not position_type:
+            raise ConfigError(
+                f"{whence} ({start}) was not written by a {_KINDS.get(position_type, 'source')}"
+                " source like this run's: it belongs to another pipeline. Give each pipeline its"
+                " own place for positions (sink_name=NAME on a database target or an exactly-once"
+                " Kafka sink, its own --checkpoint file), or remove that one to start over"
+            )
 
     def _typed(self, position: PositionJSON) -> SourcePosition:
         """``position`` as the source's typed position, which gives the order; a source that

@@ -50,7 +50,7 @@ import psycopg
 from arrowtail import _core
 from arrowtail._core import format_lsn
 from arrowtail.config import WIRES
-from arrowtail.exceptions import ConfigError, SourceError
+from arrowtail.exceptions import ConfigError, SourceError, SourceRefused
 from arrowtail.redact import redact_url, scrub
 from arrowtail.sources.base import (
     Chunk,
@@ -268,6 +268,18 @@ class PostgresSource:
                 version // 10000,
             )
         resume = PgPosition.from_json(start).snapshot_progress if start is not None else None
+        if slot is None and start is not None:
+            # A new slot starts at the WAL's end: whatever was committed after the stored
+            # position and before now is in no slot, and a finished snapshot is not taken again.
+            raise SourceRefused(
+                f"replication slot {self.slot!r} does not exist, but a stored position "
+                f"({format_lsn(_end_lsn(start))}) says changes were read through it: the changes "
+                "committed since then are gone with the slot (dropped, or never on this server), "
+                "and a new slot would silently skip them. If the position belongs to another "
+                "pipeline, give this one its own (sink_name=NAME on a database target or an "
+                "exactly-once Kafka sink, its own --checkpoint file); otherwise remove the stored "
+                "position and the sink's data and start over with --snapshot initial"
+            )
         if slot is None:
             want_snapshot = self.snapshot_mode == "initial" and start is None
             self._create_slot_and_snapshot(want_snapshot, tables)
