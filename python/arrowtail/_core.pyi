@@ -104,6 +104,10 @@ class PgOutputDecoder:
         """From now on ``flush`` hands ``table``'s batches whose schema is exactly ``before`` on
         with ``after`` (the same columns, other metadata; ``ValueError`` otherwise), which
         crosses to Python for less than a schema per batch. ``None`` forgets the table's pair."""
+    def alias_types(self, aliases: dict[int, int]) -> None:
+        """Columns of each type OID in ``aliases`` decode as the built-in type it maps to: an
+        array of an enum as ``text[]`` (1009, the one target accepted; ``ValueError``
+        otherwise). Relations already seen keep their columns until they are sent again."""
     def set_last_commit_lsn(self, end_lsn: int) -> None:
         """The end LSN of the transaction committed before the stream (a resumed run's
         checkpoint): ``_last_commit_lsn`` until the decoder sees a commit."""

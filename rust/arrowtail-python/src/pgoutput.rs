@@ -5,9 +5,13 @@
 // The core's error type is large (it carries its location); it only crosses on failure.
 #![allow(clippy::result_large_err)]
 
+use std::collections::HashMap;
+
 use arrowtail_core::pgoutput::framing::{self, unix_us_to_pg_time};
 use arrowtail_core::pgoutput::{Decoder, SpillEvent};
 use arrowtail_core::pgwire::{feed_replication, Splitter};
+
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
@@ -163,6 +167,24 @@ impl PyPgOutputDecoder {
             after_schema.into_inner(),
             after.unbind(),
         )
+    }
+
+    /// Columns of each type OID in `aliases` are decoded as the built-in type it maps to (an
+    /// array of an enum as `text[]`, OID 1009, the one target accepted: an enum label is a
+    /// valid `text` element in both wire forms).
+    fn alias_types(&mut self, aliases: HashMap<u32, u32>) -> PyResult<()> {
+        if let Some((oid, to)) = aliases.iter().find(|(_, to)| **to != 1009) {
+            return Err(PyValueError::new_err(format!(
+                "type {oid} cannot be decoded as type {to}: only as text[] (1009)"
+            )));
+        }
+        let inner = &mut self.inner;
+        self.poison.call("PgOutputDecoder.alias_types", || {
+            for (oid, to) in aliases {
+                inner.alias_type(oid, to);
+            }
+            Ok(())
+        })
     }
 
     /// The end LSN of the transaction committed before the stream (a resumed run's checkpoint):

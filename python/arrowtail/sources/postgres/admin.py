@@ -444,6 +444,21 @@ def create_slot(repl: psycopg.Connection, slot: str, export_snapshot: bool) -> t
     return parse_lsn(row[1]), row[2] or ""
 
 
+#: ``text[]``: how an array of an enum is decoded (its elements are labels in either wire form).
+TEXT_ARRAY_OID = 1009
+
+
+def enum_array_types(conn: psycopg.Connection) -> dict[int, int]:
+    """Each array-of-enum type of the database, mapped to ``text[]``: the stream names such a
+    column only by its OID, which the decoder cannot know (the snapshot reads it the same way,
+    :func:`arrowtail.sources.postgres.snapshot.table_columns`)."""
+    rows = conn.execute(
+        "SELECT a.oid FROM pg_type a JOIN pg_type e ON e.oid = a.typelem"
+        " WHERE a.typcategory = 'A' AND e.typtype = 'e'"
+    ).fetchall()
+    return {int(oid): TEXT_ARRAY_OID for (oid,) in rows}
+
+
 def flushed_wal_lsn(conn: psycopg.Connection) -> int:
     """The server's WAL flush position (what a walsender can have sent at most)."""
     row = conn.execute("SELECT pg_current_wal_flush_lsn()::text").fetchone()

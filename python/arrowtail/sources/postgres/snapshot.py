@@ -26,6 +26,7 @@ from arrowtail.sources.base import TableBatch
 from arrowtail.sources.postgres import client as pgproto
 from arrowtail.sources.postgres.admin import (
     BINARY_SAFE_OIDS,
+    TEXT_ARRAY_OID,
     PublishedTable,
 )
 
@@ -69,7 +70,11 @@ def table_columns(
     ]
     out = []
     for name, oid, typmod, typtype, elem_typtype in cols:
-        known = oid in BINARY_SAFE_OIDS or typtype == "e" or elem_typtype == "e"
+        if elem_typtype == "e":
+            # An array of an enum, as the stream decodes it (admin.enum_array_types).
+            out.append((name, TEXT_ARRAY_OID, -1, False))
+            continue
+        known = oid in BINARY_SAFE_OIDS or typtype == "e"
         # Enums send their label in binary; unknown types are read as text like the stream does.
         out.append((name, int(oid) if known else 25, int(typmod) if known else -1, not known))
     return out, pk

@@ -260,6 +260,7 @@ class PostgresSource:
             )
             tables = [(s, t) for s, t in published if self._wanted(f"{s}.{t}")]
             self._keys.load(conn)
+            self._decoder.alias_types(pg_admin.enum_array_types(conn))
             self._target_lsn = pg_admin.flushed_wal_lsn(conn)
         if self._heartbeat is not None and not self._options["messages"]:
             log.warning(

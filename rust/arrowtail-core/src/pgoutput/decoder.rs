@@ -206,6 +206,15 @@ impl Decoder {
         self.row_lsn = on;
     }
 
+    /// Decodes columns of type `oid` as the built-in type `builtin` from now on: types the
+    /// stream names only by an OID of the database, such as an array of an enum (whose
+    /// elements are their labels in either wire form, like `text[]`'s). The caller reads them
+    /// from the catalog; a Relation message seen before keeps its columns until it is sent
+    /// again.
+    pub fn alias_type(&mut self, oid: u32, builtin: u32) {
+        self.aliases.insert(oid, builtin);
+    }
+
     /// The end LSN of the transaction committed before the stream this decoder reads (a resumed
     /// run's checkpoint), for `_last_commit_lsn` until the decoder sees a commit of its own.
     pub fn set_last_commit_lsn(&mut self, end_lsn: u64) {
