@@ -17,7 +17,8 @@ into one Kafka message:
 
 Updates, deletes (the app's clean-up right after the insert), truncates and snapshot reads of the
 outbox table are not events and produce nothing; the outbox table gets no table topic of its own.
-An insert whose ``aggregatetype`` is null has no topic and goes to the dead-letter topic.
+An insert whose ``aggregatetype`` is null has no topic and goes to the dead-letter topic, as does
+one whose topic Kafka cannot name (the sink decides that, with the payload kept).
 
 Everything up to the produce call is computed on the whole batch with Arrow kernels.
 """

@@ -600,17 +600,29 @@ class KafkaSink:
         messages = route_batch(batch, route, self.topic_prefix)
         if len(messages) == 0:
             return
-        # Partitions per topic: Kafka's Java rule over the aggregate id bytes.
+        # Partitions per topic: Kafka's Java rule over the aggregate id bytes. A topic Kafka
+        # cannot name (an aggregate type with a space, a slash, ...) is not asked about.
         parts = np.zeros(len(messages), dtype=np.int32)
+        unnamable = set()
         for name, index in topic_groups(messages.topics):
+            if not name or topic_name(name) != name:
+                unnamable.add(name)
+                continue
             n = self._partition_count(name)
             keys = messages.keys.take(pa.array(index))
             parts[index] = _core.partitions(keys, n).to_numpy()
         on_delivery = group.on_delivery
         for (topic, key, value, headers), part in zip(messages.rows(), parts.tolist(), strict=True):
-            if topic is None:
-                reason = f"outbox row of {table} has no {route.aggregatetype}"
-                self._dead_letter(group, key, [("arrowtail.reason", reason.encode()), *headers])
+            if topic is None or topic in unnamable:
+                reason = (
+                    f"outbox row of {table} has no {route.aggregatetype}"
+                    if topic is None
+                    else f"outbox row of {table}: {topic!r} (from its {route.aggregatetype}) is"
+                    " not a valid Kafka topic name"
+                )
+                self._dead_letter(
+                    group, key, [("arrowtail.reason", reason.encode()), *headers], value
+                )
                 continue
             self._produce(producer, group, topic, key, value, part, on_delivery, headers)
 
@@ -622,10 +634,12 @@ class KafkaSink:
         value: bytes | None = None,
     ) -> None:
         """Sends one dead letter (the key, no value unless given, the reason and position in
-        headers) to the Java partition of its key (keyless: partition 0). Dead letters are rare:
-        one at a time."""
+        headers) to the Java partition of its key (keyless: partition 0). A value given is kept
+        when it fits the topic's message size. Dead letters are rare: one at a time."""
         assert self._producer is not None
         dlq = self.dead_letter_topic
+        if value is not None and len(value) + len(key or b"") > self._limit(dlq):
+            value = None
         n = self._partition_count(dlq)
         part = 0 if key is None else (_core.murmur2(key) & 0x7FFFFFFF) % n
         self._produce(self._producer, group, dlq, key, value, part, group.on_delivery, headers)
