@@ -4,9 +4,10 @@
 multi-row statements of bounded size. Every text and binary value is written as a hexadecimal
 literal (``X'...'``, text as ``_utf8mb4 X'...'``; MySQL manual, "Hexadecimal Literals" and
 "Character Set Introducers"), which the server converts to the column's character set, so no
-value is ever escaped or can break out of its literal. Numbers are their decimal text; dates,
-times and timestamps are quoted ISO text (timestamps with a time zone in UTC, matching the
-session's ``time_zone = '+00:00'``); durations are ``'[-]H:MM:SS.ffffff'``. Types without such a
+value is ever escaped or can break out of its literal. Numbers are their decimal text; dates
+and timestamps are quoted ISO text (timestamps with a time zone in UTC, matching the session's
+``time_zone = '+00:00'``; the sink has refused years outside 1 to 9999 before); durations and
+times are ``'[-]H:MM:SS.ffffff'`` (PostgreSQL's ``24:00:00`` included). Types without such a
 form (lists, intervals, structs) return ``None`` and the caller falls back to PyMySQL's parameter
 escaping.
 """
@@ -79,6 +80,9 @@ def literal(array: pa.Array) -> pa.Array | None:
         out = _join(hex_strings(array, b"_utf8mb4 X'"), "'")
     elif pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
         out = _join(hex_strings(array.cast(pa.binary()), b"X'"), "'")
+    elif t == pa.time64("us"):
+        # As a duration: PostgreSQL's 24:00:00 is a TIME too, but out of range for Arrow's text.
+        out = _duration(array.cast(pa.int64()).cast(pa.duration("us")))
     elif pa.types.is_date(t) or pa.types.is_time(t):
         out = _quoted(array.cast(pa.string()))
     elif pa.types.is_timestamp(t):

@@ -5,8 +5,10 @@ pyarrow's CSV writer (PostgreSQL docs, "COPY", "CSV Format": an unquoted empty f
 quoted empty string is an empty string; pyarrow quotes every string and leaves nulls unquoted).
 Columns the CSV writer cannot render are first turned into their PostgreSQL text form with
 vectorised kernels: ``bytea`` hex (``\\x0aff``), uuid as 32 hex digits, durations and intervals
-as ``N microseconds`` (``M mons D days N microseconds``), ±infinity dates and timestamps as
-``infinity``, lists as array literals (``{"a",NULL}``). Types without such a form (structs,
+as ``N microseconds`` (``M mons D days N microseconds``), lists as array literals
+(``{"a",NULL}``), and dates, timestamps and times that Arrow's own text gets wrong for PostgreSQL
+(±infinity, BC, years above 9999, ``24:00:00``) in PostgreSQL's input form
+(:func:`arrowtail.sinks.database.temporal.pg_text`). Types without such a form (structs,
 intervals with nanoseconds) return ``None`` and the caller falls back to psycopg's per-row COPY.
 """
 
@@ -18,6 +20,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+
+from arrowtail.sinks.database import temporal
 
 
 def hex_strings(array: pa.Array, prefix: bytes) -> pa.Array:
@@ -62,12 +66,13 @@ def _render(array: pa.Array) -> pa.Array | None:
     if pa.types.is_duration(t):
         micros = array.cast(pa.duration("us")).cast(pa.int64()).cast(pa.string())
         return pc.binary_join_element_wise(micros, " microseconds", "")
-    if pa.types.is_date32(t) or (pa.types.is_timestamp(t) and t.unit == "us"):
-        return _with_infinity(array)
+    if temporal.kind(t) is not None:
+        # Arrow's CSV writer is right (and quick) for the years 1 to 9999 and times before 24h.
+        return temporal.pg_text(array) if temporal.needs_text(array) else array
     if t == pa.month_day_nano_interval():
         return _interval(array)
     if pa.types.is_list(t) or pa.types.is_large_list(t):
-        return _array_literal(array)
+        return array_literal(array)
     if (
         pa.types.is_boolean(t)
         or pa.types.is_integer(t)
@@ -81,25 +86,6 @@ def _render(array: pa.Array) -> pa.Array | None:
     ):
         return array
     return None
-
-
-#: PostgreSQL's ±infinity dates and timestamps as the decoders give them (DESIGN.md, "Type
-#: mapping"): the smallest and largest day and microsecond counts.
-_SENTINELS = {pa.int32(): (-(2**31), 2**31 - 1), pa.int64(): (-(2**63), 2**63 - 1)}
-
-
-def _with_infinity(array: pa.Array) -> pa.Array:
-    """Dates and timestamps; the ±infinity sentinels as ``-infinity``/``infinity`` text."""
-    storage = pa.int32() if pa.types.is_date32(array.type) else pa.int64()
-    raw = array.cast(storage)
-    low, high = _SENTINELS[storage]
-    is_low = pc.fill_null(pc.equal(raw, low), False)
-    is_high = pc.fill_null(pc.equal(raw, high), False)
-    if not (pc.any(is_low).as_py() or pc.any(is_high).as_py()):
-        return array
-    finite = pc.if_else(pc.or_(is_low, is_high), pa.scalar(0, storage), raw).cast(array.type)
-    text = finite.cast(pa.string())
-    return pc.if_else(is_low, "-infinity", pc.if_else(is_high, "infinity", text))
 
 
 def _interval(array: pa.Array) -> pa.Array | None:
@@ -126,7 +112,7 @@ def _interval(array: pa.Array) -> pa.Array | None:
 _MDN = np.dtype([("months", "<i4"), ("days", "<i4"), ("nanoseconds", "<i8")])
 
 
-def _array_literal(array: pa.Array) -> pa.Array | None:
+def array_literal(array: pa.Array) -> pa.Array | None:
     """Lists as PostgreSQL array input (PostgreSQL docs, "Arrays", "Array Value Input"): every
     element double-quoted with ``\\`` and ``"`` escaped, ``NULL`` for a null element,
     ``{...}`` around them; a null list stays null."""

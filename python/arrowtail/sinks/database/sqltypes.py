@@ -16,6 +16,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from arrowtail.exceptions import SinkError
+from arrowtail.sinks.database import temporal
+from arrowtail.sinks.database.postgres_copy import array_literal
 
 POSTGRES = "postgres"
 MYSQL = "mysql"
@@ -223,23 +225,27 @@ def _check_floats(column: pa.Array, name: str, engine: str) -> None:
         raise SinkError(f"column {name}: MySQL/MariaDB cannot store infinity")
 
 
-def _check_infinity(column: pa.Array, name: str, engine: str) -> None:
-    """PostgreSQL's ±infinity dates and timestamps (the sentinels of DESIGN.md) have no form in
-    MySQL/MariaDB, whose DATE and DATETIME stop at year 9999."""
+def _check_temporal(column: pa.Array, name: str, engine: str) -> None:
+    """MySQL/MariaDB's DATE and DATETIME hold the years 1 to 9999: PostgreSQL's ±infinity (the
+    sentinels of docs/design.md), BC dates and years above 9999 have no form there."""
     t = column.type
     while pa.types.is_list(t) or pa.types.is_large_list(t):
         column = column.flatten()
         t = column.type
-    if engine != MYSQL or not (pa.types.is_date32(t) or pa.types.is_timestamp(t)):
+    if engine != MYSQL or temporal.kind(t) not in ("date", "timestamp"):
         return
-    storage = pa.int32() if pa.types.is_date32(t) else pa.int64()
-    raw = column.cast(storage)
-    bits = storage.bit_width - 1
-    special = pc.or_(pc.equal(raw, -(2**bits)), pc.equal(raw, 2**bits - 1))
-    if pc.any(pc.fill_null(special, False)).as_py():
-        kind = "date" if pa.types.is_date32(t) else "timestamp"
+    what = "date" if pa.types.is_date32(t) else "timestamp"
+    low, high = temporal.infinities(column)
+    if pc.any(low).as_py() or pc.any(high).as_py():
         raise SinkError(
-            f"column {name}: an infinity/-infinity {kind} (PostgreSQL) has no MySQL/MariaDB form"
+            f"column {name}: an infinity/-infinity {what} (PostgreSQL) has no MySQL/MariaDB form"
+        )
+    outside = temporal.out_of_years(column)
+    if pc.any(outside).as_py():
+        value = temporal.pg_text(column.filter(outside).slice(0, 1))[0].as_py()
+        raise SinkError(
+            f"column {name}: the {what} {value} is outside the years 1 to 9999 that MySQL/MariaDB"
+            " can hold"
         )
 
 
@@ -259,11 +265,32 @@ def check_table(table: pa.Table, engine: str) -> None:
         elif fam == "float":
             _check_floats(column, name, engine)
         elif fam in ("date", "timestamp", "list"):
-            _check_infinity(column, name, engine)
+            _check_temporal(column, name, engine)
         elif fam == "duration" and engine == MYSQL and column.null_count < len(column):
             micros = pc.abs(column.cast(pa.duration("us")).cast(pa.int64()))
             if pc.max(micros).as_py() > _MYSQL_TIME_LIMIT // dt.timedelta(microseconds=1):
                 raise SinkError(f"column {name}: a duration is outside MySQL TIME's ±838:59:59")
+
+
+def _pg_temporal_text(column: pa.Array) -> pa.Array | None:
+    """PostgreSQL input text of a date/timestamp/time column, or of a list of them (an array
+    literal); ``None`` for other columns."""
+    if temporal.kind(column.type) is not None:
+        return temporal.pg_text(column)
+    t = column.type
+    if (pa.types.is_list(t) or pa.types.is_large_list(t)) and temporal.kind(t.value_type):
+        return array_literal(column)
+    return None
+
+
+def _python_time_lists(column: pa.Array) -> list[list[str | None] | None]:
+    """A list of ``time64[us]`` column as Python lists of the text ``str(datetime.time)`` gives
+    (``to_pylist`` would turn 24:00:00 into 00:00:00)."""
+    text = temporal.python_time_text(column.values)
+    cls = pa.LargeListArray if pa.types.is_large_list(column.type) else pa.ListArray
+    lists = cls.from_arrays(column.offsets, text).to_pylist()
+    valid = column.is_valid().to_pylist()
+    return [v if ok else None for v, ok in zip(lists, valid, strict=True)]
 
 
 def _set_like(column: pa.Array) -> bool:
@@ -290,7 +317,19 @@ def python_values(
     if fam == "float":
         _check_floats(column, name, engine)
     if fam in ("date", "timestamp", "list"):
-        _check_infinity(column, name, engine)
+        _check_temporal(column, name, engine)
+    if engine == POSTGRES:
+        text = _pg_temporal_text(column)
+        if text is not None:
+            # COPY text input: exact for BC, years above 9999, 24:00:00 and ±infinity.
+            return text.to_pylist()
+    elif fam == "time" and temporal.kind(column.type) == "time":
+        # A timedelta, which PyMySQL writes as TIME text: 24:00:00 has no datetime.time.
+        column = column.cast(pa.int64()).cast(pa.duration("us"))
+    elif fam == "list" and temporal.kind(column.type.value_type) == "time":
+        # The JSON array of the other lists below, with the times as str(datetime.time) text.
+        lists = _python_time_lists(column)
+        return [None if v is None else json.dumps(v) for v in lists]
     try:
         values = column.to_pylist()
     except (ValueError, OverflowError, pa.ArrowException) as exc:

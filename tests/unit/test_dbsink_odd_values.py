@@ -1,0 +1,165 @@
+"""Dates, timestamps and times Python's ``datetime`` cannot hold (BC, years above 9999,
+``24:00:00``, ±infinity) in the values the database sinks write: PostgreSQL's input text (COPY CSV
+and the row-by-row COPY), MySQL/MariaDB literals and driver values, and the MySQL/MariaDB refusal
+that names the column."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pyarrow as pa
+import pytest
+
+from arrowtail.exceptions import SinkError
+from arrowtail.sinks.database import sqltypes, temporal
+from arrowtail.sinks.database.mysql_values import row_literals
+from arrowtail.sinks.database.postgres_copy import csv_payload
+
+DAY_US = 86_400_000_000
+#: Days since 1970 with PostgreSQL's text of them.
+DAYS = {
+    -2_440_588: "4714-11-24 BC",
+    -735_160: "0044-03-15 BC",
+    -719_163: "0001-12-31 BC",
+    -719_162: "0001-01-01",
+    0: "1970-01-01",
+    2_932_896: "9999-12-31",
+    2_932_897: "10000-01-01",
+    2_145_042_905: "5874897-12-31",
+    2**31 - 1: "infinity",
+    -(2**31): "-infinity",
+}
+
+
+def _dates() -> pa.Array:
+    return pa.array([*DAYS, None], pa.int32()).cast(pa.date32())
+
+
+def _stamps(tz: str | None = None) -> pa.Array:
+    micros = [
+        -735_160 * DAY_US + 12 * 3_600_000_000,
+        -719_162 * DAY_US - 1,
+        2_932_897 * DAY_US + 1,
+        2**63 - 2,
+        2**63 - 1,
+        -(2**63),
+        None,
+    ]
+    return pa.array(micros, pa.int64()).cast(pa.timestamp("us", tz=tz))
+
+
+STAMPS = [
+    "0044-03-15 12:00:00.000000{} BC",
+    "0001-12-31 23:59:59.999999{} BC",
+    "10000-01-01 00:00:00.000001{}",
+    "294247-01-10 04:00:54.775806{}",
+    "infinity",
+    "-infinity",
+    None,
+]
+TIMES = pa.array([0, DAY_US, DAY_US - 1, 45_296_500_000, None], pa.int64()).cast(pa.time64("us"))
+
+
+def test_postgres_text_of_dates_timestamps_and_times():
+    assert temporal.pg_text(_dates()).to_pylist() == [*DAYS.values(), None]
+    for tz, offset in ((None, ""), ("UTC", "+00")):
+        want = [s.format(offset) if s and "{}" in s else s for s in STAMPS]
+        assert temporal.pg_text(_stamps(tz)).to_pylist() == want
+    assert temporal.pg_text(TIMES).to_pylist() == [
+        "00:00:00.000000",
+        "24:00:00.000000",
+        "23:59:59.999999",
+        "12:34:56.500000",
+        None,
+    ]
+
+
+def test_copy_csv_keeps_them_and_leaves_ordinary_values_to_arrow():
+    table = pa.table(
+        {
+            "d": _dates().slice(1, 2),
+            "t": TIMES.slice(1, 2),
+            "ds": pa.array([[-735_160, None, 0], None], pa.list_(pa.int32())).cast(
+                pa.list_(pa.date32())
+            ),
+        }
+    )
+    assert csv_payload(table).decode().splitlines() == [
+        '"0044-03-15 BC","24:00:00.000000","{""0044-03-15 BC"",NULL,""1970-01-01""}"',
+        '"0001-12-31 BC","23:59:59.999999",',
+    ]
+    plain = pa.table({"d": pa.array([dt.date(2026, 2, 28)]), "t": pa.array([dt.time(1, 2)])})
+    assert csv_payload(plain).decode().splitlines() == ["2026-02-28,01:02:00.000000"]
+
+
+def test_postgres_row_values_are_text():
+    field = pa.field("d", pa.date32())
+    assert sqltypes.python_values(_dates(), field, sqltypes.POSTGRES) == [*DAYS.values(), None]
+    field = pa.field("t", pa.time64("us"))
+    assert sqltypes.python_values(TIMES, field, sqltypes.POSTGRES)[1] == "24:00:00.000000"
+    lists = pa.array([[-735_160, None], None], pa.list_(pa.int32())).cast(pa.list_(pa.date32()))
+    field = pa.field("ds", lists.type)
+    assert sqltypes.python_values(lists, field, sqltypes.POSTGRES) == [
+        '{"0044-03-15 BC",NULL}',
+        None,
+    ]
+
+
+def test_mysql_time_of_24_hours():
+    literals = row_literals(pa.table({"t": TIMES}))
+    assert literals.to_pylist() == [
+        "('0:00:00.000000'),",
+        "('24:00:00.000000'),",
+        "('23:59:59.999999'),",
+        "('12:34:56.500000'),",
+        "(NULL),",
+    ]
+    field = pa.field("t", pa.time64("us"))
+    values = sqltypes.python_values(TIMES, field, sqltypes.MYSQL)
+    assert values[:2] == [dt.timedelta(0), dt.timedelta(hours=24)] and values[-1] is None
+    lists = pa.array([[1], [DAY_US, 1_500_000, None], None, []], pa.list_(pa.int64()))
+    lists = lists.cast(pa.list_(pa.time64("us"))).slice(1)
+    field = pa.field("ts", lists.type)
+    assert sqltypes.python_values(lists, field, sqltypes.MYSQL) == [
+        '["24:00:00", "00:00:01.500000", null]',
+        None,
+        "[]",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("array", "text"),
+    [
+        (pa.array([0, -735_160], pa.int32()).cast(pa.date32()), "date 0044-03-15 BC"),
+        (pa.array([2_932_897], pa.int32()).cast(pa.date32()), "date 10000-01-01"),
+        (_stamps().slice(2, 1), "timestamp 10000-01-01 00:00:00.000001"),
+        (_stamps("UTC").slice(1, 1), "timestamp 0001-12-31 23:59:59.999999+00 BC"),
+        (
+            pa.array([[0], [-719_163]], pa.list_(pa.int32())).cast(pa.list_(pa.date32())),
+            "date 0001-12-31 BC",
+        ),
+    ],
+)
+def test_mysql_refuses_years_outside_1_to_9999_by_column(array, text):
+    table = pa.table({"c": array})
+    with pytest.raises(
+        SinkError, match=re.escape(f"column c: the {text} is outside the years 1 to 9999")
+    ):
+        sqltypes.check_table(table, sqltypes.MYSQL)
+    with pytest.raises(SinkError, match="column c: "):
+        sqltypes.python_values(array, table.schema.field(0), sqltypes.MYSQL)
+    sqltypes.check_table(table, sqltypes.POSTGRES)
+
+
+def test_mysql_keeps_the_years_1_and_9999():
+    days = pa.array([-719_162, 2_932_896, None], pa.int32()).cast(pa.date32())
+    stamps = pa.array([-719_162 * DAY_US, 2_932_897 * DAY_US - 1], pa.int64())
+    table = pa.table({"d": days, "ts": pa.concat_arrays([stamps, pa.nulls(1, pa.int64())])})
+    table = table.set_column(1, "ts", table["ts"].cast(pa.timestamp("us", tz="UTC")))
+    sqltypes.check_table(table, sqltypes.MYSQL)
+    assert row_literals(table).to_pylist() == [
+        "('0001-01-01','0001-01-01 00:00:00.000000'),",
+        "('9999-12-31','9999-12-31 23:59:59.999999'),",
+        "(NULL,NULL),",
+    ]
