@@ -2,19 +2,18 @@
 once per sink by ``arrowtail run`` processes that run side by side, then each output compared
 with the source table.
 
-Sources: PostgreSQL (tables under REPLICA IDENTITY DEFAULT and FULL; arrays of five element types,
-enum, domain, numeric NaN/±Infinity, ±infinity dates and timestamps, interval, json/jsonb, uuid,
-bytea, timetz, money, inet, a TOASTed text) and MariaDB (binlog row images FULL and MINIMAL; SET,
-ENUM, BIT, JSON, GEOMETRY, negative TIME, zero dates, UUID). Sinks: Parquet, JSON lines and Kafka
-(replayed by key and compared with ``SELECT``), a PostgreSQL and a MySQL/MariaDB target (compared
-through the verify module: ``verify()`` for PostgreSQL to PostgreSQL, its normalised rows of the
-columns both engines have across engines; MariaDB to MariaDB runs in this process, into another
-database through ``table_map``). The workload has inserts (one row NULL in every column), updates
-of non-key columns, of arrays only, of the primary key (with an unchanged TOAST value that must
-travel to the new key), deletes, and a truncate (PostgreSQL; ``DELETE FROM`` on MariaDB) followed
-by new rows. Each value MySQL cannot represent (NaN and infinite numbers, ±infinity dates and
-timestamps) is one SinkError naming the table and the column.
-"""
+Sources: PostgreSQL (tables under REPLICA IDENTITY DEFAULT and FULL; arrays of six element types,
+an enum's included; enum, domain, numeric NaN/±Infinity, ±infinity dates and timestamps, interval,
+json/jsonb, uuid, bytea, timetz, money, inet, a TOASTed text) and MariaDB (binlog row images FULL
+and MINIMAL; SET, ENUM, BIT, JSON, GEOMETRY, negative TIME, zero dates, UUID). Sinks: Parquet, JSON
+lines and Kafka (replayed by key and compared with ``SELECT``), a PostgreSQL and a MySQL/MariaDB
+target (compared through the verify module: ``verify()`` for PostgreSQL to PostgreSQL, its
+normalised rows of the columns both engines have across engines; MariaDB to MariaDB runs in this
+process, into another database through ``table_map``). The workload has inserts (one row NULL in
+every column), updates of non-key columns, of arrays only, of the primary key (with an unchanged
+TOAST value that must travel to the new key), deletes, and a truncate (PostgreSQL; ``DELETE FROM``
+on MariaDB) followed by new rows. Each value MySQL cannot represent (NaN and infinite numbers,
+±infinity dates and timestamps) is one SinkError naming the table and the column."""
 
 from __future__ import annotations
 
@@ -117,6 +116,7 @@ PG_COLUMNS: list[tuple[str, str, str, Any, bool]] = [
         ("list", PLAIN),
         False,
     ),
+    ("amood", "tmpg.mood[]", "{c}::text[]", ("list", PLAIN), False),
     ("big", "text", "{c}", PLAIN, True),
 ]
 PG_KINDS = {c: k for c, _, _, k, _ in PG_COLUMNS}
@@ -139,7 +139,7 @@ def _pg_row(k: int) -> str:
         f" '{['sad', 'ok', 'happy'][k % 3]}', {k},"
         f' \'{{1,NULL,{k}}}\', \'{{"x,y",NULL,"q\\"t",""}}\', \'{{1.50,NULL,-{k}}}\','
         f" '{{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11,NULL}}', '{{2024-01-0{k % 9 + 1},NULL}}',"
-        f" {BIG} || '{k}')"
+        f" '{{{['sad', 'ok', 'happy'][k % 3]},NULL,happy}}', {BIG} || '{k}')"
     )
 
 

@@ -310,3 +310,47 @@ def test_row_hashes_and_the_text_digest_for_types_without_a_hash(postgres, caplo
         (1234,)
     ]
     assert by_name["shop.items"].chunks_fetched == 1  # bisected down to one small range
+
+
+def test_mariadb_zero_dates_and_inet4_against_parquet(mariadb, tmp_path):
+    """MariaDB's zero dates are stored as null and INET4 as its 4 bytes; verify reads the
+    source the same way (PyMySQL gives '0000-00-00' and the dotted text), and still finds a
+    zero date changed behind the capture's back."""
+    from tests.support import mysql_run
+
+    conn = mariadb.connect()
+    with conn.cursor() as cur:
+        cur.execute("DROP DATABASE IF EXISTS vzero")
+        cur.execute("CREATE DATABASE vzero")
+        cur.execute("SET SESSION sql_mode = ''")
+        cur.execute(
+            "CREATE TABLE vzero.t (id INT PRIMARY KEY, d DATE, dtm DATETIME(3),"
+            " ts TIMESTAMP NULL, ip INET4)"
+        )
+        cur.execute(
+            "INSERT INTO vzero.t VALUES (1, '0000-00-00', '0000-00-00 00:00:00', 0,"
+            " '192.168.0.1'), (2, '2024-02-29', '2024-02-29 12:00:00.5', NOW(), '0.0.0.0'),"
+            " (3, NULL, NULL, NULL, NULL)"
+        )
+    mariadb.grant_capture("vzero")
+    out = tmp_path / "out"
+    proc = mysql_run.start_streaming(
+        mariadb, mariadb.capture_url, out, "--tables", "vzero.t", "--snapshot", "initial",
+        "--idle-exit", "2",
+    )  # fmt: skip
+    with conn.cursor() as cur:
+        cur.execute("SET SESSION sql_mode = ''")
+        cur.execute("INSERT INTO vzero.t SELECT id + 10, d, dtm, ts, ip FROM vzero.t")
+        cur.execute("UPDATE vzero.t SET ip = '10.0.0.1' WHERE id = 11")
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+
+    source = mariadb.url + "vzero"
+    report = verify(source, f"parquet:{out}", tables=["vzero.t"])
+    assert report.equal, report.summary()
+    with conn.cursor() as cur:
+        cur.execute("UPDATE vzero.t SET d = '2024-01-01' WHERE id = 11")
+    conn.close()
+    report = verify(source, f"parquet:{out}", tables=["vzero.t"])
+    (table,) = report.tables
+    assert table.different == [(11,)] and not table.missing and not table.extra

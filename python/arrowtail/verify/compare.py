@@ -36,6 +36,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import psycopg
+import pymysql
+
 from arrowtail.exceptions import ArrowtailError, ConfigError
 from arrowtail.redact import register_secret, scrub
 from arrowtail.tables import TableSpec, split_list
@@ -167,6 +170,16 @@ def _compare_rows(report: TableReport, src: dict, tgt: dict) -> None:
         elif not same_row(other, row):
             report.different.append(key)
     report.extra.extend(k for k in tgt if k not in src)
+
+
+#: Errors reading or comparing values (psycopg's and PyMySQL's DataError, Arrow's conversions,
+#: decimal and date arithmetic): the table is reported with a problem, not the run ended.
+_UNREADABLE = (
+    psycopg.DataError,
+    pymysql.err.DataError,
+    ValueError,
+    ArithmeticError,
+)
 
 
 # Key values that every engine orders the same way and that bind the same in psycopg and PyMySQL;
@@ -328,14 +341,22 @@ def verify_table(
         return report
     if tpk and tuple(tpk) != tuple(pk):
         report.problems.append(f"target primary key {tpk} differs from the source's {pk}")
-    if isinstance(tgt, DbSide) and tgt.engine == src.engine:
-        _Bisector(src, tgt, (table, other), cols, pk, report, leaf_rows).run(chunk_rows)
-    elif isinstance(tgt, DbSide):
-        _compare_across_engines(src, tgt, (table, other), cols, pk, report, chunk_rows)
-    else:
-        source_rows = src.rows(table, cols, pk)
-        report.source_rows, report.chunks, report.chunks_fetched = len(source_rows), 1, 1
-        _compare_rows(report, source_rows, tgt.rows(other, cols, pk))
+    try:
+        if isinstance(tgt, DbSide) and tgt.engine == src.engine:
+            _Bisector(src, tgt, (table, other), cols, pk, report, leaf_rows).run(chunk_rows)
+        elif isinstance(tgt, DbSide):
+            _compare_across_engines(src, tgt, (table, other), cols, pk, report, chunk_rows)
+        else:
+            source_rows = src.rows(table, cols, pk)
+            report.source_rows, report.chunks, report.chunks_fetched = len(source_rows), 1, 1
+            _compare_rows(report, source_rows, tgt.rows(other, cols, pk))
+    except _UNREADABLE as exc:
+        # A value a driver or Arrow cannot give in a comparable form: this table is not proven
+        # equal (a difference), the others are still compared.
+        log.debug("%s: cannot compare the values", table, exc_info=True)
+        report.problems.append(
+            f"cannot compare its values ({type(exc).__name__}): {scrub(str(exc))}"
+        )
     for keys in (report.missing, report.extra, report.different):
         keys.sort(key=repr)
     return report

@@ -13,19 +13,24 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import json
+import math
 import re
 import uuid
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from arrowtail.changes import META_COLUMNS, replay, table_info
 from arrowtail.exceptions import ConfigError, SourceError
 from arrowtail.redact import scrub
+from arrowtail.sources.postgres.admin import BINARY_SAFE_OIDS
+from arrowtail.verify.values import OutOfRange, adapt, arrow_interval, arrow_values, interval
 
 Key = tuple
 Bound = Key | None
@@ -54,7 +59,7 @@ def normalise(value: Any) -> Any:
         return value.bytes
     if isinstance(value, pa.MonthDayNano):
         # Before the tuple case: pyarrow's MonthDayNano is a named tuple.
-        return _interval(value.months, value.days, value.nanoseconds)
+        return arrow_interval(value.months, value.days, value.nanoseconds)
     if isinstance(value, dt.time) and value.tzinfo is not None:
         return _timetz_text(value)
     if isinstance(value, (ipaddress.IPv4Interface, ipaddress.IPv6Interface)):
@@ -70,9 +75,10 @@ def normalise(value: Any) -> Any:
         return tuple(normalise(v) for v in value)
     if isinstance(value, dict):
         if set(value) == {"months", "days", "nanoseconds"}:
-            # An interval as the Parquet sink stores it; drivers give a timedelta with a month
-            # counted as 30 days (psycopg's rule), so compare in that form.
-            return _interval(value["months"], value["days"], value["nanoseconds"])
+            # An interval as the Parquet sink stores it; compared as one span with a month
+            # counted as 30 days (PostgreSQL's rule for comparing intervals, and how verify reads
+            # a PostgreSQL interval: values.pg_interval).
+            return arrow_interval(value["months"], value["days"], value["nanoseconds"])
         return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
     if isinstance(value, str) and value[:1] in ("{", "["):
         # JSON travels as text (docs/design.md) while drivers hand out parsed documents; both sides
@@ -102,17 +108,12 @@ def _timetz_text(value: dt.time) -> str:
 DEBEZIUM_INTERVAL = re.compile(r"P(-?\d+)Y(-?\d+)M(-?\d+)DT(-?\d+)H(-?\d+)M(-?\d+(?:\.\d+)?)S\Z")
 
 
-def _debezium_interval(m: re.Match[str]) -> dt.timedelta:
-    """An interval text as psycopg gives an interval: a year counted as 365 days, a month as
-    30."""
+def _debezium_interval(m: re.Match[str]) -> dt.timedelta | OutOfRange:
+    """An interval text as verify reads a PostgreSQL interval (values.pg_interval): a year
+    counted as 12 months, a month as 30 days."""
     years, months, days, hours, minutes = (int(g) for g in m.groups()[:5])
-    micros = int(Decimal(m.group(6)) * 1_000_000)
-    return dt.timedelta(
-        days=365 * years + 30 * months + days,
-        hours=hours,
-        minutes=minutes,
-        microseconds=micros,
-    )
+    micros = int(Decimal(m.group(6)) * 1_000_000) + (hours * 60 + minutes) * 60_000_000
+    return interval(12 * years + months, days, micros)
 
 
 def same_value(a: Any, b: Any) -> bool:
@@ -121,20 +122,29 @@ def same_value(a: Any, b: Any) -> bool:
     wider than 38 digits travels as text, BIT(n) as uint64 (an integer column), SET as
     list<string> (an array column), MariaDB's UUID as a PostgreSQL uuid. Also the forms
     Debezium's JDBC sink stores: an interval as Debezium's ISO text, BIT(n) as a PostgreSQL bit
-    string, MariaDB's INET6 as its 16 bytes, PostgreSQL money as a decimal."""
+    string, MariaDB's INET6 as its 16 bytes, PostgreSQL money as a decimal. NaN is the same as
+    NaN; arrays (tuples) are compared element by element by these rules."""
     if a == b:
         return True
     if a is None or b is None:
         return False
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True))
+    if _is_nan(a) and _is_nan(b):
+        return True
     for x, y in ((a, b), (b, a)):
         if isinstance(x, Decimal) and isinstance(y, str):
             try:
-                return x == Decimal(y)
+                number = Decimal(y)
             except InvalidOperation:
                 # PostgreSQL money text ('-$1,234.50'), stored as a decimal by Debezium's JDBC
                 # sink.
                 amount = _money(y)
                 return amount is not None and x == amount
+            # A numeric wider than a decimal128 (or NaN, ±Infinity) travels as its text.
+            if x.is_nan() or number.is_nan():
+                return x.is_nan() and number.is_nan()
+            return x == number
         if isinstance(x, bytes) and isinstance(y, (int, Decimal)):
             return int.from_bytes(x, "big") == y
         if isinstance(x, str) and isinstance(y, tuple):
@@ -142,7 +152,7 @@ def same_value(a: Any, b: Any) -> bool:
         if isinstance(x, str) and isinstance(y, bytes) and len(y) == 16 and UUID_TEXT.match(x):
             # MariaDB's UUID as its text, in a PostgreSQL uuid column (normalised to bytes).
             return uuid.UUID(x).bytes == y
-        if isinstance(x, dt.timedelta) and isinstance(y, str):
+        if isinstance(x, (dt.timedelta, OutOfRange)) and isinstance(y, str):
             m = DEBEZIUM_INTERVAL.match(y)
             return m is not None and x == _debezium_interval(m)
         if isinstance(x, bytes) and isinstance(y, str) and y and set(y) <= {"0", "1"}:
@@ -150,6 +160,12 @@ def same_value(a: Any, b: Any) -> bool:
         if isinstance(x, str) and isinstance(y, bytes) and len(y) == 16 and ":" in x:
             try:
                 return ipaddress.IPv6Address(x) == ipaddress.IPv6Address(y)
+            except ValueError:
+                return False
+        if isinstance(x, str) and isinstance(y, bytes) and len(y) == 4 and "." in x:
+            # MariaDB's INET4: its text from the server, its 4 bytes from the binlog.
+            try:
+                return ipaddress.IPv4Address(x).packed == y
             except ValueError:
                 return False
         if isinstance(x, dt.timedelta) and isinstance(y, dt.time) and y.tzinfo is None:
@@ -160,6 +176,13 @@ def same_value(a: Any, b: Any) -> bool:
             )
             return x == of_day
     return False
+
+
+def _is_nan(value: Any) -> bool:
+    """A float or decimal NaN (which never equals itself)."""
+    if isinstance(value, float):
+        return math.isnan(value)
+    return isinstance(value, Decimal) and value.is_nan()
 
 
 #: PostgreSQL's money text: a sign or parentheses, a currency symbol, grouped digits.
@@ -180,8 +203,25 @@ def same_row(a: tuple, b: tuple) -> bool:
     return a == b or (len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True)))
 
 
-def _interval(months: int, days: int, nanoseconds: int) -> dt.timedelta:
-    return dt.timedelta(days=30 * months + days, microseconds=nanoseconds // 1000)
+#: Session settings of a PostgreSQL side.
+PG_SETTINGS = (
+    "SET TIME ZONE 'UTC'",
+    "SET DateStyle = 'ISO'",
+    "SET IntervalStyle = 'postgres'",
+    "SET extra_float_digits = 3",
+)
+
+
+@dataclass
+class Reading:
+    """How a PostgreSQL table's columns are read (:meth:`DbSide.reading`): type OIDs loaded as
+    the text PostgreSQL sends, and columns cast in the query (column → SQL type)."""
+
+    text_oids: set[int] = field(default_factory=set)
+    casts: dict[str, str] = field(default_factory=dict)
+    #: MySQL/MariaDB DATE, DATETIME and TIMESTAMP columns: a zero date reads as NULL, as
+    #: arrowtail stores it (PyMySQL would give the text '0000-00-00').
+    zero_dates: set[str] = field(default_factory=set)
 
 
 #: Keys per ``IN (...)`` list when rows are fetched by key.
@@ -207,8 +247,14 @@ class DbSide:
         self.database = database
         #: ``schema.table`` → SQL condition: only rows passing it are compared.
         self.row_filters: dict[str, str] = {}
+        #: ``schema.table`` → how its columns are read (PostgreSQL).
+        self._reading: dict[str, Reading] = {}
         if engine == "postgres":
-            conn.execute("SET TIME ZONE 'UTC'")
+            # The text forms arrowtail stores are the walsender's in these settings (see
+            # PINNED_SETTINGS in sources/postgres/replication.py), and verify's loaders
+            # (values.py) parse these forms.
+            for setting in PG_SETTINGS:
+                conn.execute(setting)
         else:
             self._run("SET SESSION time_zone = '+00:00', group_concat_max_len = 1073741824")
 
@@ -257,10 +303,13 @@ class DbSide:
             return cls(conn, "mysql", getattr(conn, "db", None) and conn.db.decode())
         raise ConfigError(f"unsupported connection object {type(conn).__name__}")
 
-    def _run(self, sql: str, params: Any = None) -> list[tuple]:
+    def _run(self, sql: str, params: Any = None, reading: Reading | None = None) -> list[tuple]:
         if self.engine == "postgres":
-            cur = self.conn.execute(sql, params)
-            return cur.fetchall() if cur.description else []
+            # verify's loaders on this cursor only: the connection may be the caller's.
+            with self.conn.cursor() as pg_cur:
+                adapt(pg_cur.adapters, reading.text_oids if reading else ())
+                pg_cur.execute(sql, params)
+                return pg_cur.fetchall() if pg_cur.description else []
         with self.conn.cursor() as cur:
             cur.execute(sql, params)
             return list(cur.fetchall()) if cur.description else []
@@ -336,6 +385,63 @@ class DbSide:
         )
         return cols, tuple(r[0] for r in pk)
 
+    def reading(self, table: str) -> Reading:
+        """How the columns of ``table`` are read to compare fairly with what arrowtail stores
+        (docs/design.md, "Type mapping"), PostgreSQL only (MySQL: as they are).
+
+        A type arrowtail carries as its text form (one without a binary codec, decided as
+        ``table_columns`` in ``sources/postgres/snapshot.py`` decides it: ranges, multiranges,
+        inet, money, xml, arrays of these, composites, ...) is loaded as the text its output
+        function gives (a cast to text can differ: ``inet``'s keeps a host's ``/32``); json,
+        jsonb and timetz too (arrowtail keeps their text), also as elements of arrays (so a
+        JSON null element stays the text ``null``, apart from an SQL NULL element). An array of
+        an enum is cast to ``text[]`` (the labels), which psycopg would give as one text.
+        MySQL/MariaDB: a zero date (``0000-00-00``) is read as NULL."""
+        if self.engine != "postgres":
+            if table not in self._reading:
+                schema, name = split_table(table)
+                rows = self._run(
+                    "SELECT column_name FROM information_schema.columns"
+                    " WHERE table_schema = %s AND table_name = %s"
+                    " AND data_type IN ('date', 'datetime', 'timestamp')",
+                    (schema or self.database, name),
+                )
+                self._reading[table] = Reading(zero_dates={r[0] for r in rows})
+            return self._reading[table]
+        if table not in self._reading:
+            schema, name = split_table(table)
+            rows = self._run(
+                "SELECT a.attname,"
+                " CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE a.atttypid END,"
+                " t.typtype, et.typtype"
+                " FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid"
+                " LEFT JOIN pg_type et ON et.oid = t.typelem AND t.typcategory = 'A'"
+                " WHERE a.attrelid = to_regclass(format('%%I.%%I', %s::text, %s::text))"
+                " AND a.attnum > 0 AND NOT a.attisdropped",
+                (schema or "public", name),
+            )
+            reading = Reading()
+            for column, oid, typtype, elem_typtype in rows:
+                if not (oid in BINARY_SAFE_OIDS or typtype == "e" or elem_typtype == "e"):
+                    reading.text_oids.add(int(oid))
+                elif elem_typtype == "e":
+                    reading.casts[column] = "text[]"
+            self._reading[table] = reading
+        return self._reading[table]
+
+    def _select(self, table: str, cols: list[str]) -> list[str]:
+        """The select-list expressions of ``cols`` (each named as the column)."""
+        reading = self.reading(table)
+        casts, zero_dates = reading.casts, reading.zero_dates
+        return [
+            f"{self.q(c)}::{casts[c]} AS {self.q(c)}"
+            if c in casts
+            else f"NULLIF({self.q(c)}, 0) AS {self.q(c)}"
+            if c in zero_dates
+            else self.q(c)
+            for c in cols
+        ]
+
     def _where(self, pk: tuple[str, ...], lo: Bound, hi: Bound) -> tuple[str, list[Any]]:
         keys = ", ".join(self.q(k) for k in pk)
         lhs = f"({keys})" if len(pk) > 1 else keys
@@ -407,16 +513,21 @@ class DbSide:
     ) -> dict[Key, tuple]:
         """Rows of a range by key, values normalised."""
         where, params = self._where(pk, lo, hi)
-        select = ", ".join(self.q(c) for c in cols)
-        got = self._run(f"SELECT {select} FROM {self.relation(table)}{where}", params)
-        return keyed(got, cols, pk)
+        select = ", ".join(self._select(table, cols))
+        sql = f"SELECT {select} FROM {self.relation(table)}{where}"
+        return keyed(self._run(sql, params, self.reading(table)), cols, pk)
 
     def rows_for_keys(
         self, table: str, cols: list[str], pk: tuple[str, ...], keys: list[Key]
     ) -> dict[Key, tuple]:
         """The rows of just these keys (as :meth:`rows` gives them), asked for in groups."""
-        select = ", ".join(self.q(c) for c in cols)
-        lhs = "(" + ", ".join(self.q(k) for k in pk) + ")"
+        select = ", ".join(self._select(table, cols))
+        reading = self.reading(table)
+        casts = reading.casts
+        # A key read through a cast is looked for in that form; one read as its text is bound
+        # as text of unknown type (adapt), which the server reads as the column's type.
+        lhs = "(" + ", ".join(f"{self.q(k)}::{casts[k]}" if k in casts else self.q(k) for k in pk)
+        lhs += ")"
         marks = "(" + ", ".join(["%s"] * len(pk)) + ")"
         out: dict[Key, tuple] = {}
         for start in range(0, len(keys), _KEYS_PER_QUERY):
@@ -425,7 +536,8 @@ class DbSide:
                 f"SELECT {select} FROM {self.relation(table)}"
                 f" WHERE {lhs} IN ({', '.join([marks] * len(group))})"
             )
-            out.update(keyed(self._run(sql, [v for key in group for v in key]), cols, pk))
+            got = self._run(sql, [v for key in group for v in key], reading)
+            out.update(keyed(got, cols, pk))
         return out
 
     def is_live(self) -> bool:
@@ -450,6 +562,76 @@ class DbSide:
         self.conn.close()
 
 
+def _nullable(kind: pa.DataType) -> pa.DataType:
+    """``kind`` with every field of its structs (also inside lists) nullable."""
+    if pa.types.is_struct(kind):
+        return pa.struct([f.with_type(_nullable(f.type)).with_nullable(True) for f in kind])
+    if pa.types.is_list(kind):
+        return pa.list_(kind.value_field.with_type(_nullable(kind.value_type)).with_nullable(True))
+    if pa.types.is_large_list(kind):
+        value = kind.value_field.with_type(_nullable(kind.value_type)).with_nullable(True)
+        return pa.large_list(value)
+    return kind
+
+
+def _concat_versions(parts: list[pa.Table]) -> pa.Table:
+    """The change files of one table as one table, across its schema versions: a column added
+    later is null in the earlier files, one widened (``int`` to ``bigint``) takes the wider
+    type, and one whose type changed to another kind (``numeric`` to ``text``) is read as text
+    in every file, the form the source's column now compares with (also inside ``_before``)."""
+    try:
+        return pa.concat_tables(parts, promote_options="permissive")
+    except (pa.ArrowTypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    types: dict[str, list[pa.DataType]] = {}
+    for part in parts:
+        for f in part.schema:
+            types.setdefault(f.name, []).append(f.type)
+    unified = {name: _unify(kinds) for name, kinds in types.items()}
+    out = []
+    for part in parts:
+        for i, name in enumerate(part.column_names):
+            if part.schema.field(i).type != unified[name]:
+                column = _cast_to(part.column(i).combine_chunks(), unified[name])
+                part = part.set_column(i, part.schema.field(i).with_type(unified[name]), column)
+        out.append(part)
+    return pa.concat_tables(out, promote_options="permissive")
+
+
+def _unify(types: list[pa.DataType]) -> pa.DataType:
+    """One type that holds the values of all of ``types``: structs field by field, else
+    Arrow's permissive promotion, else text."""
+    if all(pa.types.is_struct(t) for t in types):
+        fields: dict[str, list[pa.DataType]] = {}
+        for t in types:
+            for f in t:
+                fields.setdefault(f.name, []).append(f.type)
+        return pa.struct([pa.field(n, _unify(kinds)) for n, kinds in fields.items()])
+    try:
+        schema = pa.unify_schemas(
+            [pa.schema([pa.field("v", t)]) for t in types], promote_options="permissive"
+        )
+        return schema.field("v").type
+    except (pa.ArrowTypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return pa.string()
+
+
+def _cast_to(array: pa.Array, to: pa.DataType) -> pa.Array:
+    """``array`` as type ``to`` (from :func:`_unify`); a struct's missing fields are null."""
+    if pa.types.is_struct(to) and pa.types.is_struct(array.type):
+        have = {f.name for f in array.type}
+        children = [
+            _cast_to(array.field(f.name), f.type)
+            if f.name in have
+            else pa.nulls(len(array), f.type)
+            for f in to
+        ]
+        return pa.StructArray.from_arrays(
+            children, fields=list(to), mask=pc.invert(array.is_valid())
+        )
+    return array.cast(to)
+
+
 class ParquetSide:
     """``<root>/<schema>.<table>/*.parquet`` change batches, replayed by primary key."""
 
@@ -472,7 +654,12 @@ class ParquetSide:
                 self._cache[table] = None
             else:
                 parts = [pq.read_table(f) for f in files]
-                changes = pa.concat_tables(parts, promote_options="default")
+                changes = _concat_versions(parts)
+                relaxed = pa.schema([f.with_type(_nullable(f.type)) for f in changes.schema])
+                if not relaxed.equals(changes.schema):
+                    # The replay fills a moved key's old row with nulls, which a struct with
+                    # non-nullable fields (an interval in Parquet) cannot take.
+                    changes = changes.cast(relaxed.with_metadata(changes.schema.metadata))
                 info = table_info(parts[-1].schema, table)
                 self._cache[table] = replay(changes, info.primary_key)
         return self._cache[table]
@@ -491,7 +678,7 @@ class ParquetSide:
         replayed = self.table(table)
         if replayed is None:
             return {}
-        columns = [replayed.column(c).to_pylist() for c in cols]
+        columns = [arrow_values(replayed.column(c)) for c in cols]
         return keyed(zip(*columns, strict=True), cols, pk)
 
     def rows_for_keys(
