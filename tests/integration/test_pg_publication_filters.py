@@ -244,3 +244,31 @@ def test_a_listed_table_renamed_while_streaming_stays_captured(
     assert got.fetchall() == [(1, "before"), (2, "after")]
     assert "left out" not in err
     src.close()
+
+
+def test_a_publication_that_leaves_out_updates_and_deletes_is_named_in_a_warning(
+    postgres: Any, tmp_path: Any
+) -> None:
+    # An insert-only publication made by someone else: the server sends no update or delete,
+    # so a copy drifts from the source; the run says so at start.
+    src = fresh_db(postgres, "pubf_inserts")
+    src.execute(
+        "CREATE TABLE public.a (id int PRIMARY KEY, v text);"
+        "INSERT INTO public.a VALUES (1, 'a1');"
+        "CREATE PUBLICATION inserts FOR TABLE public.a WITH (publish = 'insert')"
+    )
+    url = postgres.dsn_for(postgres.user, None, "pubf_inserts")
+    out = tmp_path / "out"
+    run = ["run", "--source", url, "--slot", "inserts", "--publication", "inserts"]
+    proc = cli_popen(*run, "--to", f"parquet:{out}", "--snapshot", "initial", "--idle-exit", "3")
+    wait_slot_active(src, "inserts", proc)
+    src.execute("INSERT INTO public.a VALUES (2, 'a2')")
+    src.execute("UPDATE public.a SET v = 'changed' WHERE id = 1")
+    _, err = proc.communicate(timeout=240)
+    assert proc.returncode == 0, err
+    assert "publication inserts does not publish update, delete, truncate" in err
+    rows = duckdb.sql(
+        f"SELECT id, v, _op FROM read_parquet('{out}/public.a/*.parquet') ORDER BY _pos"
+    ).fetchall()
+    assert rows == [(1, "a1", "r"), (2, "a2", "c")]  # the update never arrives
+    src.close()

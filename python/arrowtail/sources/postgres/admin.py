@@ -135,6 +135,10 @@ def check_tables(conn: psycopg.Connection, publication: str, tables: list[str]) 
         )
 
 
+#: The operations a publication may publish, in ``pg_publication``'s column order.
+_PUBLISH_OPS = ("insert", "update", "delete", "truncate")
+
+
 def ensure_publication(
     conn: psycopg.Connection, name: str, tables: list[str] | list[TableSpec]
 ) -> None:
@@ -143,9 +147,24 @@ def ensure_publication(
     filters (:func:`check_filters`). Either way, no published column may have a reserved name
     (:func:`check_reserved_columns`)."""
     specs = [t if isinstance(t, TableSpec) else TableSpec(t) for t in tables]
-    if conn.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (name,)).fetchone():
+    flags = conn.execute(
+        "SELECT pubinsert, pubupdate, pubdelete, pubtruncate FROM pg_publication"
+        " WHERE pubname = %s",
+        (name,),
+    ).fetchone()
+    if flags is not None:
         check_filters(conn, name, specs)
         check_reserved_columns(conn, name, [s.name for s in specs])
+        left_out = [op for op, on in zip(_PUBLISH_OPS, flags, strict=True) if not on]
+        if left_out:
+            log.warning(
+                "publication %s does not publish %s: such changes of its tables are not"
+                " captured, and a copy made from the stream drifts from the source"
+                " (ALTER PUBLICATION %s SET (publish = 'insert, update, delete, truncate'))",
+                name,
+                ", ".join(left_out),
+                sql.Identifier(name).as_string(conn),
+            )
         return
     if specs:
         stmt = sql.SQL("CREATE PUBLICATION {} FOR TABLE {}").format(
