@@ -208,6 +208,34 @@ def test_an_added_column_evolves_the_table_and_a_type_change_stops(fmt, tmp_path
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
+def test_a_table_of_the_same_name_made_by_someone_else_is_left_alone(fmt, tmp_path):
+    """A lake table at the place a source table would go, created by another writer: the sink
+    refuses it by name before writing anything (it used to fail on a missing key, a KeyError's
+    bare text), and the table keeps its rows."""
+    theirs = pa.table({"id": pa.array([100], pa.int64()), "note": ["their row"]})
+    if fmt == "delta":
+        from deltalake import write_deltalake
+
+        write_deltalake(str(tmp_path / "public.t"), theirs)
+    else:
+        catalog = iceberg_lake.load_catalog(str(tmp_path))
+        catalog.create_namespace_if_not_exists("public")
+        catalog.create_table(("public", "t"), schema=theirs.schema).append(theirs)
+    batch = make_batch([pa.field("id", pa.int64())], [{"id": 1, "_op": "c", "_pos": 1}])
+    with pytest.raises(SinkError, match=r"public\.t exists but was not created by arrowtail"):
+        _run(fmt, tmp_path, [batch], [1])
+    if fmt == "delta":
+        from deltalake import DeltaTable
+
+        assert DeltaTable(str(tmp_path / "public.t")).to_pyarrow_table().to_pylist() == [
+            {"id": 100, "note": "their row"}
+        ]
+    else:
+        table = iceberg_lake.load_catalog(str(tmp_path)).load_table(("public", "t"))
+        assert table.scan().to_arrow().to_pylist() == [{"id": 100, "note": "their row"}]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
 def test_a_table_without_primary_key_cannot_be_mirrored(fmt, tmp_path):
     batch = make_batch(
         [pa.field("x", pa.int64())], [{"x": 1, "_op": "c", "_pos": 1}], primary_key=()

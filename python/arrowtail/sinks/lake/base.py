@@ -48,6 +48,18 @@ CHANGELOG_COLUMNS = ("_op", "_pos", "_seq", "_xid", "_commit_ts", "_unchanged")
 POSITION_KEY = "arrowtail.position"
 HIGH_WATER_KEY = "arrowtail.high_water"
 SCHEMA_KEY = "arrowtail.arrow_schema"
+
+
+def not_ours(table: str, what: str) -> str:
+    """The error for a lake table of ``table``'s name that arrowtail did not create (it has no
+    :data:`SCHEMA_KEY`): it is neither merged into nor replaced."""
+    return (
+        f"{what} for {table} exists but was not created by arrowtail (it carries no"
+        f" {SCHEMA_KEY}); arrowtail writes only into tables it created: move that table away or"
+        " choose another root or namespace"
+    )
+
+
 PRIMARY_KEY = "arrowtail.primary_key"
 
 

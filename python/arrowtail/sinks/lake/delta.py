@@ -19,7 +19,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from arrowtail.exceptions import ConfigError, SchemaChangeError
+from arrowtail.exceptions import ConfigError, SchemaChangeError, SinkError
 from arrowtail.sinks.base import PositionJSON, table_parts
 from arrowtail.sinks.lake.base import (
     HIGH_WATER_KEY,
@@ -29,6 +29,7 @@ from arrowtail.sinks.lake.base import (
     LakeSink,
     TableState,
     check_evolution,
+    not_ours,
     parse_high_water,
 )
 from arrowtail.sinks.lake.types import (
@@ -133,6 +134,8 @@ class DeltaSink(LakeSink):
             meta = last_commit_metadata(dt)
             state.high_water = parse_high_water(meta.get(HIGH_WATER_KEY))
             stored = dt.metadata().description or ""
+            if SCHEMA_KEY not in stored:
+                raise SinkError(not_ours(state.name, f"the Delta table {path}"))
             stored_pk = json.loads(stored).get(PRIMARY_KEY) if stored.startswith("{") else None
             if self.mode == "mirror" and stored_pk not in (None, ",".join(state.primary_key)):
                 raise SchemaChangeError(

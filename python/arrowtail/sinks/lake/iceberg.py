@@ -36,6 +36,7 @@ from arrowtail.sinks.lake.base import (
     LakeSink,
     TableState,
     check_evolution,
+    not_ours,
     parse_high_water,
 )
 from arrowtail.sinks.lake.types import (
@@ -134,6 +135,8 @@ class IcebergSink(LakeSink):
         user = self.user_schema(schema)
         if self.catalog.table_exists(ident):
             table = self.catalog.load_table(ident)
+            if SCHEMA_KEY not in table.properties:
+                raise SinkError(not_ours(state.name, f"the Iceberg table {'.'.join(ident)}"))
             state.high_water = parse_high_water(table.properties.get(HIGH_WATER_KEY))
             stored = table.properties.get(PRIMARY_KEY)
             if (
