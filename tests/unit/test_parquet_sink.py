@@ -14,6 +14,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
+from arrowtail.exceptions import SinkError
 from arrowtail.sinks.parquet import ParquetSink
 from tests.support.batches import SIMPLE_COLUMNS, change_batch, simple_rows
 
@@ -430,3 +431,35 @@ def test_rows_written_to_files_before_a_commit_that_never_comes_are_removed(
     assert restarted.open() == {"lsn": 10}
     assert parquet_files(tmp_path) == committed
     assert [r[0] for r in ids_duckdb(tmp_path)] == [1, 2]
+
+
+def test_a_table_folder_already_holding_files_named_like_the_sinks_is_not_taken(
+    tmp_path: Path,
+) -> None:
+    # Another run's output whose manifest is gone, in the folder a table's files go to: the
+    # first of them used to be replaced by the sink's own file of that name.
+    theirs = tmp_path / "public.t" / "part-0000000001-v1.parquet"
+    theirs.parent.mkdir()
+    pq.write_table(pa.table({"x": [1]}), theirs)
+    sink = ParquetSink(tmp_path)
+    sink.open()
+    sink.write("public.t", 1, change_batch(SIMPLE_COLUMNS, simple_rows(1, 2, pos=10)))
+    with pytest.raises(SinkError, match="already holds files named like this sink's own"):
+        sink.commit({"lsn": 10})
+    assert pq.read_table(theirs).to_pylist() == [{"x": 1}]
+    assert sink.durable_position() is None
+
+    # The same in a table folder that appears after the manifest exists.
+    other = tmp_path / "other"
+    sink = ParquetSink(other)
+    sink.open()
+    sink.write("public.a", 1, change_batch(SIMPLE_COLUMNS, simple_rows(1, 1, pos=10)))
+    sink.commit({"lsn": 10})
+    late = other / "public.b" / ".part-0000000009-v1.parquet.tmp"
+    late.parent.mkdir()
+    late.write_bytes(b"theirs")
+    sink.write("public.b", 1, change_batch(SIMPLE_COLUMNS, simple_rows(2, 1, pos=20)))
+    with pytest.raises(SinkError, match=r"public\.b already holds"):
+        sink.commit({"lsn": 20})
+    assert late.read_bytes() == b"theirs"
+    assert sink.durable_position() == {"lsn": 10}

@@ -17,7 +17,9 @@ Guarantees:
   ``part-<n>-v<version>.parquet`` not in the manifest whose number ``n`` is at or past the
   manifest's ``next_file`` (numbers are handed out in order and recorded at every durable
   commit). Anything else under the root, ``*.parquet`` files of other names or places included,
-  is never touched.
+  is never touched; a table directory that already holds files named like the sink's before it
+  becomes one of the sink's is refused (``SinkError``), so none of them is replaced by name or
+  later taken for a leftover.
 - Rows are buffered in memory until :meth:`ParquetSink.commit`, or until they pass
   ``max_uncommitted_bytes`` (a transaction larger than that, handed on before its commit): then
   the buffered rows go into the open files (first making a deferred commit durable, so that the
@@ -296,7 +298,11 @@ class ParquetSink:
         directory = self.root / _table_dir_name(table)
         if self._dirs is not None and directory.name not in self._dirs:
             # Recorded before the first file goes in, so that the leftovers of a run that dies
-            # before its commit are found, and only in directories this sink made its own.
+            # before its commit are found, and only in directories this sink made its own. A
+            # directory that already holds files named like this sink's (another run's output
+            # whose manifest is gone, say) is not taken: its files would be replaced by name,
+            # or later taken for leftovers and removed.
+            self._refuse_foreign_files(directory)
             self._dirs.add(directory.name)
             self._store_manifest(self._files, self._durable, self._stored_next_file)
         directory.mkdir(parents=True, exist_ok=True)
@@ -430,6 +436,24 @@ class ParquetSink:
                     removed = True
             if removed:
                 _fsync_dir(directory)
+
+    def _refuse_foreign_files(self, directory: Path) -> None:
+        """Raises ``SinkError`` when ``directory``, not yet one of this sink's, holds files
+        named like the sink's own."""
+        if not directory.is_dir():
+            return
+        named = sorted(
+            p.name
+            for p in directory.iterdir()
+            if _FILE_NAME.fullmatch(p.name) or _TEMP_NAME.fullmatch(p.name)
+        )
+        if named:
+            raise SinkError(
+                f"{directory} already holds files named like this sink's own ({named[0]}"
+                f"{f' and {len(named) - 1} more' if len(named) > 1 else ''}) that its manifest"
+                f" ({self._manifest_dir / MANIFEST}) does not list, perhaps another run's output:"
+                " they are neither replaced nor removed; move them away or choose another root"
+            )
 
     def _is_leftover(self, path: Path, committed: set[str]) -> bool:
         """Whether ``path`` (a file in a table directory) is a file of this sink written after
