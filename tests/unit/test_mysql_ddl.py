@@ -52,6 +52,24 @@ def test_create_table_gives_names_key_and_details() -> None:
     ]
 
 
+def test_if_exists_and_if_not_exists_leave_the_columns_alone_when_they_say_so() -> None:
+    # MariaDB runs these as no-ops with a note; the follower used to fail on the missing column
+    # (or add a second one of the same name) and fall back to information_schema, which is
+    # wrong when later DDL already ran.
+    tables = base()
+    follower().apply(
+        tables,
+        "ALTER TABLE t ADD COLUMN IF NOT EXISTS name INT, ADD IF NOT EXISTS (j INT, k INT),"
+        " DROP COLUMN IF EXISTS nope, CHANGE COLUMN IF EXISTS nope nope2 INT,"
+        " MODIFY COLUMN IF EXISTS nope INT, RENAME COLUMN IF EXISTS nope TO nope3,"
+        " ADD COLUMN IF NOT EXISTS `odd, name` INT FIRST, DROP COLUMN IF EXISTS bl",
+        "db",
+    )
+    info = tables[("db", "t")]
+    assert info.names == ["odd, name", "id", "name", "amount", "u", "e", "j", "k"]
+    assert info.details[2] == (False, 45, None)  # name kept its own definition
+
+
 def test_alter_add_drop_change_modify_rename_in_one_statement() -> None:
     tables = base()
     changed = follower().apply(

@@ -5,9 +5,10 @@ Such TABLE_MAP events carry types but no names (see ``mysql_schema``). ``informa
 describes a table as it is *now*; when the source reads a backlog that holds several DDL
 statements for one table, the rows between them need the columns as they were *then*. This module
 applies the statement itself to the column list known before it: ``CREATE TABLE`` (column
-definitions and key), ``ALTER TABLE`` (ADD/DROP/CHANGE/MODIFY/RENAME COLUMN with FIRST/AFTER,
-ADD/DROP PRIMARY KEY, CONVERT TO CHARACTER SET, table renames; index, constraint, partition and
-table options leave the columns alone), ``RENAME TABLE``, ``DROP TABLE``, ``DROP DATABASE``.
+definitions and key), ``ALTER TABLE`` (ADD/DROP/CHANGE/MODIFY/RENAME COLUMN with FIRST/AFTER and
+MariaDB's IF [NOT] EXISTS, ADD/DROP PRIMARY KEY, CONVERT TO CHARACTER SET, table renames; index,
+constraint, partition and table options leave the columns alone), ``RENAME TABLE``, ``DROP
+TABLE``, ``DROP DATABASE``.
 
 A statement it cannot follow raises :class:`UnfollowedDdl` naming the tables it touches; the
 source then reads those from ``information_schema`` (exact while it is caught up). Grammar: MySQL
@@ -371,13 +372,18 @@ class DdlFollower:
                 toks.group()
             else:
                 toks.accept("COLUMN")
-                toks.accept("IF", "NOT", "EXISTS")
+                # MariaDB: a column that exists already is left as it is (a note, no error).
+                only_new = toks.accept("IF", "NOT", "EXISTS")
                 if toks.punct("("):
                     while True:
-                        self._place(info, _Column(toks.group()), None)
+                        column = _Column(toks.group())
+                        if not (only_new and _has(info, column.name)):
+                            self._place(info, column, None)
                         if not toks.punct(","):
                             break
                     toks.punct(")")
+                elif only_new and _has(info, toks.peek()[1]):
+                    toks.group()
                 else:
                     self._column_with_place(info, toks, None)
             return None
@@ -388,27 +394,36 @@ class DdlFollower:
                 toks.group()
             else:
                 toks.accept("COLUMN")
-                toks.accept("IF", "EXISTS")
+                # MariaDB's IF EXISTS: a column that is not there is no change (a note).
+                if_exists = toks.accept("IF", "EXISTS")
                 name = toks.name()
-                self._remove(info, name)
+                if not (if_exists and not _has(info, name)):
+                    self._remove(info, name)
                 toks.group()  # RESTRICT / CASCADE
             return None
         if toks.accept("CHANGE"):
             toks.accept("COLUMN")
-            toks.accept("IF", "EXISTS")
+            if toks.accept("IF", "EXISTS") and not _has(info, toks.peek()[1]):
+                toks.group()
+                return None
             self._column_with_place(info, toks, toks.name())
             return None
         if toks.accept("MODIFY"):
             toks.accept("COLUMN")
-            toks.accept("IF", "EXISTS")
+            if toks.accept("IF", "EXISTS") and not _has(info, toks.peek()[1]):
+                toks.group()
+                return None
             self._column_with_place(info, toks, toks.peek()[1])
             return None
         if toks.accept("RENAME"):
             if toks.accept("COLUMN"):
+                if_exists = toks.accept("IF", "EXISTS")
                 old = toks.name()
                 if not toks.accept("TO"):
                     raise ValueError("RENAME COLUMN without TO")
                 new = toks.name()
+                if if_exists and not _has(info, old):
+                    return None
                 i = _index(info, old)
                 info.names[i] = new
                 info.primary_key = [new if k == old else k for k in info.primary_key]
@@ -498,6 +513,11 @@ class DdlFollower:
                 tables[new] = info
             touched |= {old, new}
         return touched
+
+
+def _has(info: TableInfo, name: str) -> bool:
+    """Whether the table has a column of that name (case-insensitively, as MySQL compares)."""
+    return any(known.lower() == name.lower() for known in info.names)
 
 
 def _index(info: TableInfo, name: str) -> int:
