@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import duckdb
+import pytest
 
 from tests.support.cli import cli, cli_popen
 from tests.support.pg_run import fresh_db, wait_slot_active
@@ -271,4 +272,51 @@ def test_a_publication_that_leaves_out_updates_and_deletes_is_named_in_a_warning
         f"SELECT id, v, _op FROM read_parquet('{out}/public.a/*.parquet') ORDER BY _pos"
     ).fetchall()
     assert rows == [(1, "a1", "r"), (2, "a2", "c")]  # the update never arrives
+    src.close()
+
+
+@pytest.mark.parametrize("publication", ["made by the run", "FOR ALL TABLES"])
+def test_a_listed_partitioned_table_is_captured_through_its_partitions(
+    postgres: Any, tmp_path: Any, publication: str
+) -> None:
+    # Not published through its root, a partitioned table's changes come under its
+    # partitions' names, which --tables did not list: the snapshot read nothing and the
+    # stream left every change out. A partition attached while streaming counts too.
+    src = fresh_db(postgres, "pubf_parts")
+    src.execute(
+        "CREATE TABLE public.m (id int, d date, v int, PRIMARY KEY (id, d)) PARTITION BY RANGE (d);"
+        "CREATE TABLE public.m_2024 PARTITION OF public.m"
+        " FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');"
+        "CREATE TABLE public.other (id int PRIMARY KEY);"
+        "INSERT INTO public.m VALUES (1, '2024-05-01', 1); INSERT INTO public.other VALUES (1);"
+    )
+    if publication == "FOR ALL TABLES":
+        src.execute("CREATE PUBLICATION parts FOR ALL TABLES")
+    url = postgres.dsn_for(postgres.user, None, "pubf_parts")
+    out = tmp_path / "out"
+    run = ["run", "--source", url, "--slot", "parts", "--publication", "parts"]
+    run += ["--tables", "public.m", "--to", f"parquet:{out}", "--snapshot", "initial"]
+    proc = cli_popen(*run, "--idle-exit", "3")
+    wait_slot_active(src, "parts", proc)
+    src.execute(
+        "CREATE TABLE public.m_2025 PARTITION OF public.m"
+        " FOR VALUES FROM ('2025-01-01') TO ('2026-01-01')"
+    )
+    src.execute("INSERT INTO public.m VALUES (2, '2024-06-01', 2), (3, '2025-02-02', 3)")
+    src.execute("UPDATE public.m SET v = 10 WHERE id = 1")
+    src.execute("INSERT INTO public.other VALUES (2)")
+    _, err = proc.communicate(timeout=240)
+    assert proc.returncode == 0, err
+    tables = sorted(p.name for p in out.iterdir() if not p.name.startswith("_"))
+    assert tables == ["public.m_2024", "public.m_2025"]
+    rows = {
+        t: duckdb.sql(
+            f"SELECT id, v, _op FROM read_parquet('{out}/{t}/*.parquet') ORDER BY _pos, _seq"
+        ).fetchall()
+        for t in tables
+    }
+    assert rows == {
+        "public.m_2024": [(1, 1, "r"), (2, 2, "c"), (1, 10, "u")],
+        "public.m_2025": [(3, 3, "c")],
+    }
     src.close()

@@ -125,7 +125,13 @@ def check_tables(conn: psycopg.Connection, publication: str, tables: list[str]) 
     ).fetchone():
         return
     published = set(published_tables(conn, publication))
-    absent = [t for t in tables if found[t] not in published]
+    # A partitioned table published as its partitions (not through its root) is published.
+    parents = {
+        tuple(a.split(".", 1))
+        for above in ancestors(conn, [f"{s}.{t}" for s, t in published]).values()
+        for a in above
+    }
+    absent = [t for t in tables if found[t] not in published | parents]
     if absent:
         names = ", ".join(sql.Identifier(*found[t]).as_string(conn) for t in absent)
         raise ConfigError(
@@ -394,6 +400,37 @@ def published_tables(conn: psycopg.Connection, publication: str) -> list[tuple[s
             (publication,),
         ).fetchall()
     ]
+
+
+def ancestors(conn: psycopg.Connection, tables: list[str]) -> dict[str, set[str]]:
+    """The tables each of ``tables`` (``schema.table``) is a partition or inheritance child
+    of, at any depth; tables without any are left out. A publication of a partitioned table
+    (not through its root) sends its partitions' changes under their own names."""
+    if not tables:
+        return {}
+    pairs = [t.split(".", 1) for t in tables if "." in t]
+    rows = conn.execute(
+        """
+        WITH RECURSIVE up(child, parent) AS (
+            SELECT i.inhrelid, i.inhparent
+            FROM unnest(%s::text[], %s::text[]) AS w(nsp, rel)
+            JOIN pg_namespace n ON n.nspname = w.nsp
+            JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = w.rel
+            JOIN pg_inherits i ON i.inhrelid = c.oid
+          UNION
+            SELECT up.child, i.inhparent FROM up JOIN pg_inherits i ON i.inhrelid = up.parent
+        )
+        SELECT cn.nspname || '.' || c.relname, pn.nspname || '.' || p.relname
+        FROM up
+        JOIN pg_class c ON c.oid = up.child JOIN pg_namespace cn ON cn.oid = c.relnamespace
+        JOIN pg_class p ON p.oid = up.parent JOIN pg_namespace pn ON pn.oid = p.relnamespace
+        """,
+        ([p[0] for p in pairs], [p[1] for p in pairs]),
+    ).fetchall()
+    out: dict[str, set[str]] = {}
+    for child, parent in rows:
+        out.setdefault(child, set()).add(parent)
+    return out
 
 
 def binary_safe(conn: psycopg.Connection, publication: str) -> tuple[bool, str]:

@@ -191,6 +191,9 @@ class PostgresSource:
         #: tables whose changes were left out for that.
         self._subset = False
         self._left_out: set[str] = set()
+        #: Per table seen, the tables it is a partition or inheritance child of (``tables``
+        #: given): a listed partitioned table sends its partitions' changes.
+        self._ancestors: dict[str, set[str]] = {}
         self._toast = ToastReselect(dsn) if toast_reselect else None
         self._options: dict[str, Any] = {}
         self._stream: Stream | None = None
@@ -253,10 +256,15 @@ class PostgresSource:
             if slot is None and self.snapshot_mode == "initial" and start is None:
                 pg_admin.check_select(conn, self.publication)
             published = pg_admin.published_tables(conn, self.publication)
+            if self.tables:
+                # A listed partitioned table is published as its partitions (unless through
+                # its root): they count as listed.
+                names = [f"{s}.{t}" for s, t in published]
+                self._ancestors = pg_admin.ancestors(conn, names)
             # Only a publication with more than the listed tables needs them picked out: one
             # that holds just those keeps publishing a table by its OID after a rename.
             self._subset = bool(self.tables) and any(
-                f"{s}.{t}" not in self.tables for s, t in published
+                not self._listed(f"{s}.{t}") for s, t in published
             )
             tables = [(s, t) for s, t in published if self._wanted(f"{s}.{t}")]
             self._keys.load(conn)
@@ -537,12 +545,30 @@ class PostgresSource:
     def _wanted(self, table: str) -> bool:
         """Whether the run captures ``table``: every table the publication sends, unless it
         publishes more than ``tables`` lists (an existing one, e.g. ``FOR ALL TABLES``); then
-        the listed ones by name. Pseudo-tables always."""
-        return not self._subset or "." not in table or table in self.tables
+        the listed ones by name, and the partitions of listed partitioned tables. Pseudo-tables
+        always."""
+        return not self._subset or "." not in table or self._listed(table)
+
+    def _listed(self, table: str) -> bool:
+        """``table`` is in ``tables``, or a partition (or inheritance child) of one that is."""
+        return table in self.tables or not self._ancestors.get(table, set()).isdisjoint(self.tables)
+
+    def _learn_ancestors(self, tables: set[str]) -> None:
+        """Reads the ancestors of tables first seen in the stream (a partition attached while
+        streaming) before they are left out as unlisted."""
+        with pg_admin.connect(self._dsn) as conn:
+            found = pg_admin.ancestors(conn, sorted(tables))
+        for table in tables:
+            self._ancestors[table] = found.get(table, set())
 
     def _captured(self, batches: list[TableBatch]) -> list[TableBatch]:
         """``batches`` of the tables the run captures, refused when a user column has a
         metadata column's name (:class:`ReservedColumnError`)."""
+        if self._subset:
+            new = {b[0] for b in batches if "." in b[0]} - self._ancestors.keys()
+            new -= set(self.tables)
+            if new:
+                self._learn_ancestors(new)
         kept = [b for b in batches if self._wanted(b[0])]
         for table in {b[0] for b in batches} - {b[0] for b in kept} - self._left_out:
             self._left_out.add(table)
