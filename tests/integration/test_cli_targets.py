@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from tests.support.cli import cli
+from tests.support.cli import cli, cli_popen
 from tests.support.kafka_topics import consume_until_quiet
-from tests.support.pg_run import fresh_db
+from tests.support.pg_run import fresh_db, wait_slot_active
 
 SCHEMA = """
 CREATE TABLE items (id bigint PRIMARY KEY, name text, qty integer, price numeric(10,2));
@@ -118,6 +118,39 @@ def test_postgres_to_postgres_then_verify(postgres: Any, tmp_path: Path) -> None
     different = cli("verify", "--source", source_url, "--against", target_url.split("?")[0])
     assert different.returncode == 1
     assert "different 1: 2" in different.stdout
+    conn.close()
+    target.close()
+
+
+def test_a_replica_identity_index_other_than_the_key_is_refused_not_diverged(
+    postgres: Any,
+) -> None:
+    # REPLICA IDENTITY USING INDEX on a table with a primary key: a delete names its row by the
+    # index columns only and a key change hides the old key. Applied by the primary key, rows
+    # were left behind without a word (the target kept 4 rows where the source had 1).
+    conn = fresh_db(postgres, "cli_ri_src")
+    target = fresh_db(postgres, "cli_ri_tgt")
+    conn.execute(
+        "CREATE TABLE ri (id int PRIMARY KEY, code text NOT NULL, v int);"
+        "CREATE UNIQUE INDEX ri_code ON ri (code);"
+        "ALTER TABLE ri REPLICA IDENTITY USING INDEX ri_code;"
+        "INSERT INTO ri VALUES (1, 'a', 1), (2, 'b', 2);"
+        "CREATE PUBLICATION rp FOR ALL TABLES"
+    )
+    source_url = postgres.dsn_for(postgres.user, None, "cli_ri_src")
+    target_url = postgres.dsn_for(postgres.user, None, "cli_ri_tgt") + "?create_tables=1"
+    args = ["run", "--source", source_url, "--slot", "rislot", "--publication", "rp"]
+    args += ["--to", target_url, "--idle-exit", "3", "--snapshot", "initial"]
+    proc = cli_popen(*args)  # the snapshot, then the changes in the same run
+    wait_slot_active(conn, "rislot", proc)
+    conn.execute("UPDATE ri SET id = 10 WHERE id = 1")
+    conn.execute("DELETE FROM ri WHERE id = 2")
+    _, err = proc.communicate(timeout=240)
+    assert proc.returncode == 3, err
+    assert "public.ri has REPLICA IDENTITY USING INDEX (code)" in err
+    assert "REPLICA IDENTITY FULL" in err
+    # Nothing of the refused changes is applied; the snapshot stays as it was.
+    assert target.execute("SELECT id, code FROM ri ORDER BY id").fetchall() == [(1, "a"), (2, "b")]
     conn.close()
     target.close()
 

@@ -123,6 +123,7 @@ class TargetSink:
         try:
             self._begin()
             target = self._prepare(table, schema_version, batch.schema)
+            self._check_identity(table, batch.schema, info.primary_key, target.pk)
             net = collapse(batch, target.pk, after=self._floor)
             # Columns a moved row keeps from its old key are read before that key is deleted.
             carried = [self._stash(target, c, pairs) for c, pairs in net.carries()]
@@ -266,6 +267,7 @@ class TargetSink:
         key = tuple(info.primary_key)
         if full and pk and set(pk) <= set(info.columns):
             key = tuple(pk)  # every column identifies the row; the target's key is among them
+        self._check_identity(table, schema, key, tuple(pk))
         if tuple(pk) != key:
             problems.append(
                 f"primary key is ({', '.join(pk)}), the source's is ({', '.join(info.primary_key)})"
@@ -279,6 +281,24 @@ class TargetSink:
         target = TargetTable(table, self._sql_name(target_schema, name), columns, key)
         self._tables[(table, version)] = target
         return target
+
+    @staticmethod
+    def _check_identity(
+        table: str, schema: pa.Schema, identity: tuple[str, ...], key: tuple[str, ...]
+    ) -> None:
+        """Refuses changes that name their row by a replica identity index other than the key
+        the target applies them by (PostgreSQL ``REPLICA IDENTITY USING INDEX`` on a table with
+        a primary key): a delete carries only the index columns and a key change does not say
+        the old key, so applied by the primary key they would leave rows behind silently."""
+        if (schema.metadata or {}).get(b"arrowtail.replica_identity") != b"i" or identity == key:
+            return
+        raise SinkError(
+            f"table {table} has REPLICA IDENTITY USING INDEX ({', '.join(identity)}): its"
+            f" deletes and key changes name a row by those columns only, which a target keyed"
+            f" by ({', '.join(key)}) cannot apply. On the source run ALTER TABLE {table}"
+            " REPLICA IDENTITY FULL (or DEFAULT), then take a new snapshot into an emptied"
+            " target: changes already in the log keep naming rows by the index"
+        )
 
     def _values(self, target: TargetTable, rows: pa.Table) -> list[tuple]:
         return sqltypes.rows_for(rows, self.engine, target.columns)
