@@ -48,7 +48,7 @@ impl BinlogDecoder {
             "SAVEPOINT" | "ROLLBACK" | "RELEASE" => {}
             "XA" => {
                 if head.starts_with("XA COMMIT") || head.starts_with("XA ROLLBACK") {
-                    // The rows were committed at XA_PREPARE.
+                    // The rows were handed on at XA_PREPARE (docs/mysql.md, "XA transactions").
                     self.commit(end, h.timestamp, None)?;
                 }
             }
