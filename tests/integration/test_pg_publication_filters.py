@@ -7,6 +7,7 @@ refused before anything is created; ``--key-columns`` keys a table without a pri
 
 from __future__ import annotations
 
+import subprocess
 from typing import Any
 
 import duckdb
@@ -185,27 +186,40 @@ def test_a_filter_that_would_break_the_applications_updates_is_refused(postgres:
     src.close()
 
 
+def _streaming(
+    postgres: Any, db: str, schema: str, out: Any, name: str, *args: str
+) -> tuple[Any, subprocess.Popen[str]]:
+    """A fresh database ``db`` holding ``schema``, and ``arrowtail run`` into ``parquet:out``
+    with slot and publication ``name`` (and ``args``) streaming from it."""
+    src = fresh_db(postgres, db)
+    src.execute(schema)
+    url = postgres.dsn_for(postgres.user, None, db)
+    run = ["run", "--source", url, "--slot", name, "--publication", name, *args]
+    proc = cli_popen(*run, "--to", f"parquet:{out}", "--idle-exit", "3")
+    wait_slot_active(src, name, proc)
+    return src, proc
+
+
 def test_tables_capture_only_the_listed_tables_of_a_broader_publication(
     postgres: Any, tmp_path: Any
 ) -> None:
     # A DBA's publication FOR ALL TABLES: the server sends every table, the run keeps the
     # listed ones, in the snapshot and in the stream. A table left out may even have a column
     # named like a metadata column.
-    src = fresh_db(postgres, "pubf_subset")
-    src.execute(
+    out = tmp_path / "out"
+    src, proc = _streaming(
+        postgres,
+        "pubf_subset",
         "CREATE TABLE public.a (id int PRIMARY KEY, v text);"
         "CREATE TABLE public.b (id int PRIMARY KEY, v text);"
         "CREATE TABLE public.c (id int PRIMARY KEY, _seq int);"
         "INSERT INTO public.a VALUES (1, 'a1'); INSERT INTO public.b VALUES (1, 'b1');"
         "INSERT INTO public.c VALUES (1, 1);"
-        "CREATE PUBLICATION everything FOR ALL TABLES"
-    )
-    url = postgres.dsn_for(postgres.user, None, "pubf_subset")
-    out = tmp_path / "out"
-    run = ["run", "--source", url, "--slot", "subset", "--publication", "everything"]
-    run += ["--tables", "public.a,public.b", "--to", f"parquet:{out}", "--snapshot", "initial"]
-    proc = cli_popen(*run, "--idle-exit", "3")
-    wait_slot_active(src, "subset", proc)
+        "CREATE PUBLICATION everything FOR ALL TABLES",
+        out,
+        "everything",
+        "--tables", "public.a,public.b", "--snapshot", "initial",
+    )  # fmt: skip
     src.execute("INSERT INTO public.c VALUES (2, 2)")
     src.execute("INSERT INTO public.a VALUES (2, 'a2')")
     src.execute("UPDATE public.c SET _seq = 3")
@@ -229,13 +243,16 @@ def test_a_listed_table_renamed_while_streaming_stays_captured(
     # The publication arrowtail makes from --tables holds the table itself, whatever its name:
     # after a rename the server goes on sending its changes (under the name its Relation
     # message gives), and the run keeps them.
-    src = fresh_db(postgres, "pubf_rename")
-    src.execute("CREATE TABLE public.r (id int PRIMARY KEY, v text)")
-    url = postgres.dsn_for(postgres.user, None, "pubf_rename")
     out = tmp_path / "out"
-    run = ["run", "--source", url, "--slot", "ren", "--publication", "ren", "--tables", "public.r"]
-    proc = cli_popen(*run, "--to", f"parquet:{out}", "--idle-exit", "3")
-    wait_slot_active(src, "ren", proc)
+    src, proc = _streaming(
+        postgres,
+        "pubf_rename",
+        "CREATE TABLE public.r (id int PRIMARY KEY, v text)",
+        out,
+        "ren",
+        "--tables",
+        "public.r",
+    )
     src.execute("INSERT INTO public.r VALUES (1, 'before')")
     src.execute("ALTER TABLE public.r RENAME TO r2")
     src.execute("INSERT INTO public.r2 VALUES (2, 'after')")
@@ -252,17 +269,18 @@ def test_a_publication_that_leaves_out_updates_and_deletes_is_named_in_a_warning
 ) -> None:
     # An insert-only publication made by someone else: the server sends no update or delete,
     # so a copy drifts from the source; the run says so at start.
-    src = fresh_db(postgres, "pubf_inserts")
-    src.execute(
+    out = tmp_path / "out"
+    src, proc = _streaming(
+        postgres,
+        "pubf_inserts",
         "CREATE TABLE public.a (id int PRIMARY KEY, v text);"
         "INSERT INTO public.a VALUES (1, 'a1');"
-        "CREATE PUBLICATION inserts FOR TABLE public.a WITH (publish = 'insert')"
+        "CREATE PUBLICATION inserts FOR TABLE public.a WITH (publish = 'insert')",
+        out,
+        "inserts",
+        "--snapshot",
+        "initial",
     )
-    url = postgres.dsn_for(postgres.user, None, "pubf_inserts")
-    out = tmp_path / "out"
-    run = ["run", "--source", url, "--slot", "inserts", "--publication", "inserts"]
-    proc = cli_popen(*run, "--to", f"parquet:{out}", "--snapshot", "initial", "--idle-exit", "3")
-    wait_slot_active(src, "inserts", proc)
     src.execute("INSERT INTO public.a VALUES (2, 'a2')")
     src.execute("UPDATE public.a SET v = 'changed' WHERE id = 1")
     _, err = proc.communicate(timeout=240)
@@ -282,8 +300,7 @@ def test_a_listed_partitioned_table_is_captured_through_its_partitions(
     # Not published through its root, a partitioned table's changes come under its
     # partitions' names, which --tables did not list: the snapshot read nothing and the
     # stream left every change out. A partition attached while streaming counts too.
-    src = fresh_db(postgres, "pubf_parts")
-    src.execute(
+    schema = (
         "CREATE TABLE public.m (id int, d date, v int, PRIMARY KEY (id, d)) PARTITION BY RANGE (d);"
         "CREATE TABLE public.m_2024 PARTITION OF public.m"
         " FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');"
@@ -291,13 +308,19 @@ def test_a_listed_partitioned_table_is_captured_through_its_partitions(
         "INSERT INTO public.m VALUES (1, '2024-05-01', 1); INSERT INTO public.other VALUES (1);"
     )
     if publication == "FOR ALL TABLES":
-        src.execute("CREATE PUBLICATION parts FOR ALL TABLES")
-    url = postgres.dsn_for(postgres.user, None, "pubf_parts")
+        schema += "CREATE PUBLICATION parts FOR ALL TABLES"
     out = tmp_path / "out"
-    run = ["run", "--source", url, "--slot", "parts", "--publication", "parts"]
-    run += ["--tables", "public.m", "--to", f"parquet:{out}", "--snapshot", "initial"]
-    proc = cli_popen(*run, "--idle-exit", "3")
-    wait_slot_active(src, "parts", proc)
+    src, proc = _streaming(
+        postgres,
+        "pubf_parts",
+        schema,
+        out,
+        "parts",
+        "--tables",
+        "public.m",
+        "--snapshot",
+        "initial",
+    )
     src.execute(
         "CREATE TABLE public.m_2025 PARTITION OF public.m"
         " FOR VALUES FROM ('2025-01-01') TO ('2026-01-01')"

@@ -265,22 +265,26 @@ class MySqlSource:
                 f"it; {GRANTS_HINT}"
             )
 
+    def _catalog_rows(self, query: str, params: Any = None) -> list[tuple[Any, ...]]:
+        """The rows of one catalog query, on a query connection of its own."""
+        conn = self._conn.query_connection()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(query, params)
+                return list(cur.fetchall())
+        finally:
+            conn.close()
+
     def _check_versioned(self) -> None:
         """Refuses a captured MariaDB system-versioned table (``WITH SYSTEM VERSIONING``): its
         binlog rows carry the hidden ``row_start``/``row_end`` columns and every update or
         delete writes a history row, while its key (which ``row_end`` joins) and a snapshot of
         it need handling arrowtail does not have; without this it was skipped by the snapshot
         but streamed, keyed wrongly."""
-        conn = self._conn.query_connection()
-        try:
-            with conn.cursor() as cur:
-                cur.execute(
-                    "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES"
-                    " WHERE TABLE_TYPE = 'SYSTEM VERSIONED' ORDER BY TABLE_SCHEMA, TABLE_NAME"
-                )
-                rows = cur.fetchall()
-        finally:
-            conn.close()
+        rows = self._catalog_rows(
+            "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES"
+            " WHERE TABLE_TYPE = 'SYSTEM VERSIONED' ORDER BY TABLE_SCHEMA, TABLE_NAME"
+        )
         versioned = [f"{d}.{t}" for d, t in rows if self._wanted(f"{d}.{t}")]
         if versioned:
             raise ConfigError(
@@ -294,20 +298,14 @@ class MySqlSource:
         """Refuses a captured table with a column named like a metadata column before the
         stream starts (:class:`ReservedColumnError`); :meth:`_captured` catches one that
         DDL adds later."""
-        conn = self._conn.query_connection()
-        try:
-            with conn.cursor() as cur:
-                cur.execute(
-                    "SELECT c.TABLE_SCHEMA, c.TABLE_NAME, c.COLUMN_NAME "
-                    "FROM information_schema.COLUMNS c JOIN information_schema.TABLES t ON "
-                    "t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME AND "
-                    "t.TABLE_TYPE = 'BASE TABLE' WHERE c.COLUMN_NAME IN %s "
-                    "ORDER BY c.TABLE_SCHEMA, c.TABLE_NAME, c.ORDINAL_POSITION",
-                    (RESERVED_COLUMNS,),
-                )
-                rows = cur.fetchall()
-        finally:
-            conn.close()
+        rows = self._catalog_rows(
+            "SELECT c.TABLE_SCHEMA, c.TABLE_NAME, c.COLUMN_NAME "
+            "FROM information_schema.COLUMNS c JOIN information_schema.TABLES t ON "
+            "t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME AND "
+            "t.TABLE_TYPE = 'BASE TABLE' WHERE c.COLUMN_NAME IN %s "
+            "ORDER BY c.TABLE_SCHEMA, c.TABLE_NAME, c.ORDINAL_POSITION",
+            (RESERVED_COLUMNS,),
+        )
         # The server compares names without case; Arrow's names keep it.
         found = [
             (f"{d}.{t}", str(c))
