@@ -17,6 +17,8 @@ microseconds count from 1970 in 64 bits: the source refuses them, so they are no
 from __future__ import annotations
 
 import os
+import subprocess
+from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
@@ -217,14 +219,7 @@ def test_odd_times_reach_a_postgres_target_exactly(postgres: Any) -> None:
     run += ["--to", target_url, "--create-tables"]
 
     proc = cli_popen(*run, "--snapshot", "initial", "--idle-exit", "3", env=dict(os.environ))
-    try:
-        wait_slot_active(conn, "odd_times", proc)
-        _workload(conn, 1)  # while streaming
-        _, err = proc.communicate(timeout=240)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    err = _while_streaming(proc, conn, "odd_times", lambda: _workload(conn, 1))
     assert proc.returncode == 0, err
     for table in COMPARED:
         assert _rows(target, table) == _rows(conn, table), table
@@ -379,6 +374,22 @@ def _mariadb_run(postgres: Any, mariadb: Any, name: str, ddl: str, rows: str) ->
     return conn, run, env
 
 
+def _while_streaming(
+    proc: subprocess.Popen[str], conn: Any, slot: str, changes: Callable[[], None]
+) -> str:
+    """Makes ``changes`` once ``proc`` streams from ``slot``, waits for it to end and returns
+    its stderr; a run still alive after a failure is killed."""
+    try:
+        wait_slot_active(conn, slot, proc)
+        changes()
+        _, err = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return err
+
+
 def _drop_slot(postgres: Any, db: str) -> None:
     with postgres.connect(dbname=db) as admin:
         admin.execute("SELECT pg_drop_replication_slot(%s)", (db,))
@@ -395,18 +406,15 @@ def test_midnight_24_and_the_years_1_to_9999_reach_mariadb(postgres: Any, mariad
         " (4, NULL, '{NULL}', NULL, NULL)"
     )
     conn, run, env = _mariadb_run(postgres, mariadb, name, ddl, rows)
-    proc = cli_popen(*run, env=env)
-    try:
-        wait_slot_active(conn, name, proc)
+
+    def changes() -> None:
         conn.execute(f"INSERT INTO {name} VALUES (5, '24:00:00', '{{24:00:00}}', NULL, NULL)")
         conn.execute(f"UPDATE {name} SET t = '24:00:00' WHERE id = 2")
         conn.execute(f"UPDATE {name} SET t = '12:00:00' WHERE id = 1")
         conn.execute(f"UPDATE {name} SET id = 6 WHERE id = 5")
-        _, err = proc.communicate(timeout=240)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+
+    proc = cli_popen(*run, env=env)
+    err = _while_streaming(proc, conn, name, changes)
     assert proc.returncode == 0, err
     my = mariadb.connect()
     with my.cursor() as cur:
