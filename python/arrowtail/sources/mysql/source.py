@@ -133,6 +133,8 @@ class MySqlSource:
             password, server_id=server_id, heartbeat_seconds=heartbeat_seconds
         )
         self.tables = set(tables or [])
+        #: System-versioned tables left out (see _check_versioned).
+        self._versioned: set[str] = set()
         self.database = database
         self.snapshot_mode = snapshot
         self.reconnect_timeout = reconnect_timeout
@@ -276,23 +278,31 @@ class MySqlSource:
             conn.close()
 
     def _check_versioned(self) -> None:
-        """Refuses a captured MariaDB system-versioned table (``WITH SYSTEM VERSIONING``): its
-        binlog rows carry the hidden ``row_start``/``row_end`` columns and every update or
-        delete writes a history row, while its key (which ``row_end`` joins) and a snapshot of
-        it need handling arrowtail does not have; without this it was skipped by the snapshot
-        but streamed, keyed wrongly."""
+        """Leaves out MariaDB system-versioned tables (``WITH SYSTEM VERSIONING``), naming them,
+        and refuses one named in ``tables``: their binlog rows carry the hidden ``row_start`` and
+        ``row_end`` columns and every update or delete writes a history row, while their key
+        (which ``row_end`` joins) and a snapshot of them need handling arrowtail does not have.
+        Before, such a table was skipped by the snapshot but streamed, keyed wrongly."""
         rows = self._catalog_rows(
             "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES"
             " WHERE TABLE_TYPE = 'SYSTEM VERSIONED' ORDER BY TABLE_SCHEMA, TABLE_NAME"
         )
         versioned = [f"{d}.{t}" for d, t in rows if self._wanted(f"{d}.{t}")]
-        if versioned:
+        named = [t for t in versioned if t in self.tables]
+        if named:
             raise ConfigError(
-                f"{', '.join(versioned)} {'is a' if len(versioned) == 1 else 'are'}"
-                f" system-versioned table{'' if len(versioned) == 1 else 's'}, which arrowtail"
-                " does not capture (its binlog rows carry history rows and hidden row_start"
-                " and row_end columns); list the tables to capture without it with --tables"
+                f"{', '.join(named)} {'is a' if len(named) == 1 else 'are'} system-versioned"
+                f" table{'' if len(named) == 1 else 's'}, which arrowtail does not capture (the"
+                " binlog rows carry history rows and hidden row_start and row_end columns);"
+                " leave it out of --tables"
             )
+        if versioned:
+            log.warning(
+                "left out: %s, system-versioned (arrowtail does not capture such tables: their"
+                " binlog rows carry history rows and hidden row_start and row_end columns)",
+                ", ".join(versioned),
+            )
+        self._versioned = set(versioned)
 
     def _check_reserved(self) -> None:
         """Refuses a captured table with a column named like a metadata column before the
@@ -533,6 +543,8 @@ class MySqlSource:
     def _wanted(self, table: str) -> bool:
         if table.startswith("_"):
             return True
+        if table in self._versioned:
+            return False
         if self.tables:
             return table in self.tables
         return not self.database or table.split(".", 1)[0] == self.database
