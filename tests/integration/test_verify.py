@@ -354,3 +354,33 @@ def test_mariadb_zero_dates_and_inet4_against_parquet(mariadb, tmp_path):
     report = verify(source, f"parquet:{out}", tables=["vzero.t"])
     (table,) = report.tables
     assert table.different == [(11,)] and not table.missing and not table.extra
+
+
+def test_a_schema_whose_name_holds_a_dot(postgres, tmp_path):
+    """``"my.sch".t`` is captured as ``my.sch.t``; verify used to split that at the first dot
+    and find no such table."""
+    from tests.support.cli import cli
+
+    with postgres.connect() as conn:
+        conn.execute("DROP DATABASE IF EXISTS vdot")
+        conn.execute("CREATE DATABASE vdot")
+    dsn = postgres.dsn.rsplit("/", 1)[0] + "/vdot"
+    with _pg(dsn) as conn:
+        conn.execute('CREATE SCHEMA "my.sch"; CREATE TABLE "my.sch".t (id int PRIMARY KEY, v text)')
+        conn.execute("""INSERT INTO "my.sch".t VALUES (1, 'a'), (2, 'b')""")
+        conn.execute('CREATE PUBLICATION vdot FOR TABLE "my.sch".t')
+    out = tmp_path / "out"
+    run = cli(
+        "run", "--source", dsn, "--slot", "vdot", "--publication", "vdot",
+        "--snapshot", "initial", "--to", f"parquet:{out}", "--idle-exit", "1",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert (out / "my.sch.t").is_dir()
+    report = verify(dsn, f"parquet:{out}")
+    assert [t.table for t in report.tables] == ["my.sch.t"]
+    assert report.equal, report.summary()
+    with _pg(dsn) as conn:
+        conn.execute("""UPDATE "my.sch".t SET v = 'edited' WHERE id = 2""")
+        conn.execute("SELECT pg_drop_replication_slot('vdot')")
+    report = verify(dsn, f"parquet:{out}")
+    assert report.tables[0].different == [(2,)]

@@ -249,6 +249,8 @@ class DbSide:
         self.row_filters: dict[str, str] = {}
         #: ``schema.table`` → how its columns are read (PostgreSQL).
         self._reading: dict[str, Reading] = {}
+        #: ``schema.table`` → (schema, table), for names with more than one dot.
+        self._splits: dict[str, tuple[str, str]] = {}
         if engine == "postgres":
             # The text forms arrowtail stores are the walsender's in these settings (see
             # PINNED_SETTINGS in sources/postgres/replication.py), and verify's loaders
@@ -326,11 +328,31 @@ class DbSide:
         where = self.row_filters.get(table)
         if where is None:
             return self.qualified(table)
-        alias = self.q(split_table(table)[1])
+        alias = self.q(self.split(table)[1])
         return f"(SELECT * FROM {self.qualified(table)} WHERE {where}) AS {alias}"
 
+    def split(self, table: str) -> tuple[str, str]:
+        """``schema.table`` as schema and table. At the first dot, as everywhere in arrowtail,
+        unless PostgreSQL has no such table but has one at a later dot: a schema whose name
+        holds a dot (``"my.sch".t`` is ``my.sch.t``)."""
+        first = split_table(table)
+        if self.engine != "postgres" or table.count(".") < 2:
+            return first
+        if table not in self._splits:
+            self._splits[table] = first
+            for at in [i for i, c in enumerate(table) if c == "."]:
+                schema, name = table[:at], table[at + 1 :]
+                found = self._run(
+                    "SELECT to_regclass(format('%%I.%%I', %s::text, %s::text)) IS NOT NULL",
+                    (schema, name),
+                )
+                if found and found[0][0]:
+                    self._splits[table] = (schema, name)
+                    break
+        return self._splits[table]
+
     def qualified(self, table: str) -> str:
-        schema, name = split_table(table)
+        schema, name = self.split(table)
         return f"{self.q(schema)}.{self.q(name)}" if schema else self.q(name)
 
     def tables(self) -> list[str]:
@@ -352,7 +374,7 @@ class DbSide:
         PostgreSQL's generated columns are left out: the capture carries none (pgoutput does
         not send them, and the snapshot reads the same columns), and a target computes its own.
         """
-        schema, name = split_table(table)
+        schema, name = self.split(table)
         schema = schema or (self.database if self.engine == "mysql" else "public") or ""
         generated = " AND is_generated = 'NEVER'" if self.engine == "postgres" else ""
         cols = [
@@ -399,7 +421,7 @@ class DbSide:
         MySQL/MariaDB: a zero date (``0000-00-00``) is read as NULL."""
         if self.engine != "postgres":
             if table not in self._reading:
-                schema, name = split_table(table)
+                schema, name = self.split(table)
                 rows = self._run(
                     "SELECT column_name FROM information_schema.columns"
                     " WHERE table_schema = %s AND table_name = %s"
@@ -409,7 +431,7 @@ class DbSide:
                 self._reading[table] = Reading(zero_dates={r[0] for r in rows})
             return self._reading[table]
         if table not in self._reading:
-            schema, name = split_table(table)
+            schema, name = self.split(table)
             rows = self._run(
                 "SELECT a.attname,"
                 " CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE a.atttypid END,"
