@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 from arrowtail.changes import META_COLUMNS, replay, table_info
 from arrowtail.exceptions import ConfigError, SourceError
 from arrowtail.redact import scrub
-from arrowtail.sources.postgres.admin import BINARY_SAFE_OIDS
+from arrowtail.sources.postgres.admin import has_binary_decoder
 from arrowtail.verify.values import OutOfRange, adapt, arrow_interval, arrow_values, interval
 
 Key = tuple
@@ -444,7 +444,7 @@ class DbSide:
             )
             reading = Reading()
             for column, oid, typtype, elem_typtype in rows:
-                if not (oid in BINARY_SAFE_OIDS or typtype == "e" or elem_typtype == "e"):
+                if not has_binary_decoder(oid, typtype, elem_typtype):
                     reading.text_oids.add(int(oid))
                 elif elem_typtype == "e":
                     reading.casts[column] = "text[]"

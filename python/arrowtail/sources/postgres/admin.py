@@ -39,6 +39,13 @@ BINARY_SAFE_OIDS = frozenset(
 )
 
 
+def has_binary_decoder(base_oid: int, typtype: str, elem_typtype: str | None) -> bool:
+    """Whether the decoder reads a column type's binary form: one of :data:`BINARY_SAFE_OIDS`
+    (for a domain, its base type's OID), an enum (its label) or an array of an enum (read as
+    ``text[]``, :func:`enum_array_types`). Any other type travels, and is stored, as its text."""
+    return base_oid in BINARY_SAFE_OIDS or typtype == "e" or elem_typtype == "e"
+
+
 @dataclass
 class SlotInfo:
     name: str
@@ -451,7 +458,7 @@ def binary_safe(conn: psycopg.Connection, publication: str) -> tuple[bool, str]:
         (publication,),
     ).fetchall()
     for table, column, typname, typtype, base_oid, elem_typtype in rows:
-        if typtype == "e" or elem_typtype == "e" or base_oid in BINARY_SAFE_OIDS:
+        if has_binary_decoder(base_oid, typtype, elem_typtype):
             continue
         return False, f"{table}.{column} has type {typname}"
     return True, ""

@@ -25,9 +25,9 @@ from arrowtail.progress import TableProgress
 from arrowtail.sources.base import TableBatch
 from arrowtail.sources.postgres import client as pgproto
 from arrowtail.sources.postgres.admin import (
-    BINARY_SAFE_OIDS,
     TEXT_ARRAY_OID,
     PublishedTable,
+    has_binary_decoder,
 )
 
 #: Batches are handed on after about this many bytes of COPY data, to keep memory bounded.
@@ -74,7 +74,7 @@ def table_columns(
             # An array of an enum, as the stream decodes it (admin.enum_array_types).
             out.append((name, TEXT_ARRAY_OID, -1, False))
             continue
-        known = oid in BINARY_SAFE_OIDS or typtype == "e"
+        known = has_binary_decoder(oid, typtype, elem_typtype)
         # Enums send their label in binary; unknown types are read as text like the stream does.
         out.append((name, int(oid) if known else 25, int(typmod) if known else -1, not known))
     return out, pk
