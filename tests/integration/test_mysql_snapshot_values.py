@@ -52,15 +52,15 @@ def _insert(cur: Any, id_: int, values: bool) -> None:
     cur.execute(f"INSERT INTO {DB}.t ({names}) VALUES ({literals})")
 
 
-def _rows(source: MySqlSource, op: str, want: int) -> pa.Table:
-    """Polls ``source`` until it has given ``want`` rows of ``op`` for the table."""
+def _rows(source: MySqlSource, op: str, want: int, db: str = DB) -> pa.Table:
+    """Polls ``source`` until it has given ``want`` rows of ``op`` for ``db.t``."""
     batches: list[pa.RecordBatch] = []
     deadline = time.monotonic() + 30
     while sum(b.num_rows for b in batches) < want:
         assert time.monotonic() < deadline, f"only {batches} of {want} {op} rows"
         chunk = source.poll(0.5)
         for table, _, batch in chunk.batches:
-            if table == f"{DB}.t":
+            if table == f"{db}.t":
                 batches.append(batch.filter(pa.compute.equal(batch.column("_op"), op)))
         if chunk.position is not None:
             source.acknowledge(chunk.position)
@@ -154,3 +154,128 @@ def test_snapshot_pages_by_key_in_the_columns_collation(mariadb: Any, monkeypatc
     assert sorted(got) == sorted(keys)
     assert len(got) == len(set(got)) == len(keys)
     assert got_bits == bits
+
+
+#: character set, a text every one of them holds (the binlog carries it in that set's bytes)
+CHARSETS = [
+    ("armscii8", "\u0540\u0561\u0575"),
+    ("ascii", "plain"),
+    ("big5", "中文"),
+    ("cp1250", "Łódź"),
+    ("cp1251", "Жук"),
+    ("cp1256", "عربي"),
+    ("cp1257", "Ąžuolas"),
+    ("cp850", "ñÇü"),
+    ("cp852", "Łódź"),
+    ("cp866", "Жук"),
+    ("cp932", "日本①"),
+    ("dec8", "Œäö"),
+    ("eucjpms", "日本①"),
+    ("euckr", "한국"),
+    ("gb2312", "中文"),
+    ("gbk", "中文"),
+    ("geostd8", "ქართ"),
+    ("greek", "Ελλάδα"),
+    ("hebrew", "עברית"),
+    ("hp8", "Àç"),
+    ("keybcs2", "Čeština"),
+    ("koi8r", "Жук"),
+    ("koi8u", "Їжак"),
+    ("latin1", "café €"),
+    ("latin2", "Łódź"),
+    ("latin5", "İstanbul"),
+    ("latin7", "Ąžuolas"),
+    ("macce", "Łódź"),
+    ("macroman", "café ™"),
+    ("sjis", "日本"),
+    ("swe7", "ÄÖ"),
+    ("tis620", "ไทย"),
+    ("ucs2", "ĀĂЖ"),
+    ("ujis", "日本"),
+    ("utf16", "😀x"),
+    ("utf16le", "😀€"),
+    ("utf32", "𝄞"),
+    ("utf8mb3", "naïve"),
+    ("utf8mb4", "😀"),
+]
+
+#: ENUM and SET columns whose labels are in a set other than UTF-8: name, type, value, as read
+LABELS = [
+    ("e_latin1", "ENUM('é','ü') CHARACTER SET latin1", "ü", "ü"),
+    ("e_sjis", "ENUM('日','本') CHARACTER SET sjis", "本", "本"),
+    ("s_ucs2", "SET('ä','ö','Ж') CHARACTER SET ucs2", "ä,Ж", ["ä", "Ж"]),
+    ("c_ucs2", "CHAR(5) CHARACTER SET ucs2", "Жж", "Жж"),
+    ("c_cp1251", "CHAR(5) CHARACTER SET cp1251", "Ёж", "Ёж"),
+]
+
+
+def test_every_character_set_reads_the_same_from_the_binlog_as_from_a_select(
+    mariadb: Any,
+) -> None:
+    """A text column in each character set the server has, and ENUM/SET labels in sets other
+    than UTF-8: the binlog's bytes decode to the text the server itself gives the snapshot."""
+    conn = mariadb.connect()
+    cur = conn.cursor()
+    db = DB + "_charsets"
+    cur.execute(f"DROP DATABASE IF EXISTS {db}")
+    cur.execute(f"CREATE DATABASE {db}")
+    columns = [f"t_{cs} VARCHAR(20) CHARACTER SET {cs}" for cs, _ in CHARSETS]
+    columns += [f"{name} {sql}" for name, sql, _, _ in LABELS]
+    cur.execute(f"CREATE TABLE {db}.t (id INT PRIMARY KEY, {', '.join(columns)})")
+    mariadb.grant_capture(db)
+    names = ["id"] + [f"t_{cs}" for cs, _ in CHARSETS] + [n for n, _, _, _ in LABELS]
+    values = [v for _, v in CHARSETS] + [v for _, _, v, _ in LABELS]
+    insert = f"INSERT INTO {db}.t ({', '.join(names)}) VALUES ({', '.join(['%s'] * len(names))})"
+    try:
+        cur.execute(insert, [1, *values])
+        source = MySqlSource(
+            app_url(mariadb) + db, password=mariadb.capture_password, snapshot="initial"
+        )
+        source.open(None)
+        try:
+            snap = _rows(source, "r", 1, db)
+            cur.execute(insert, [2, *values])
+            stream = _rows(source, "c", 1, db)
+        finally:
+            source.close()
+    finally:
+        cur.execute(f"DROP DATABASE IF EXISTS {db}")
+        conn.close()
+    for cs, text in CHARSETS:
+        name = f"t_{cs}"
+        assert snap.column(name).to_pylist() == [text], f"{cs}: the server's text"
+        assert stream.column(name).to_pylist() == [text], f"{cs}: read from the binlog"
+    for name, sql, _, want in LABELS:
+        assert snap.column(name).to_pylist() == [want], f"{sql}: the server's text"
+        assert stream.column(name).to_pylist() == [want], f"{sql}: read from the binlog"
+
+
+def test_bytes_undefined_in_their_character_set_are_replaced_with_a_warning(
+    mariadb: Any, caplog: Any
+) -> None:
+    """swe7 is a 7-bit set, yet the server stores any byte given as binary: the binlog's 0x80
+    becomes U+FFFD, and the run says so."""
+    conn = mariadb.connect()
+    cur = conn.cursor()
+    db = DB + "_undefined"
+    cur.execute(f"DROP DATABASE IF EXISTS {db}")
+    cur.execute(f"CREATE DATABASE {db}")
+    cur.execute(f"CREATE TABLE {db}.t (id INT PRIMARY KEY, s VARCHAR(5) CHARACTER SET swe7)")
+    mariadb.grant_capture(db)
+    try:
+        source = MySqlSource(
+            app_url(mariadb) + db, password=mariadb.capture_password, snapshot="never"
+        )
+        source.open(None)
+        try:
+            cur.execute(f"INSERT INTO {db}.t VALUES (1, UNHEX('418041'))")
+            with caplog.at_level("WARNING", logger="arrowtail.mysql"):
+                stream = _rows(source, "c", 1, db)
+        finally:
+            source.close()
+    finally:
+        cur.execute(f"DROP DATABASE IF EXISTS {db}")
+        conn.close()
+    assert stream.column("s").to_pylist() == ["A\ufffdA"]
+    told = [r.getMessage() for r in caplog.records if "character set" in r.getMessage()]
+    assert told and told[0].startswith("1 text values held bytes"), told

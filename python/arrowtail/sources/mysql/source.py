@@ -20,6 +20,7 @@ A ``TRUNCATE TABLE`` reaches the sink as its ``_ddl`` row and as a ``t`` row of 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -172,6 +173,11 @@ class MySqlSource:
         self._snapshot_position: BinlogPosition | None = None
         #: Decoded events other than heartbeats, to tell data arriving from a quiet stream.
         self._data_events = 0
+        #: Text values the decoder read with U+FFFD in place of bytes invalid in their
+        #: character set: counted by the current decoder, told in a warning now and then.
+        self._replaced_seen = 0
+        self._replaced_untold = 0
+        self._replaced_told_at = -math.inf
         self._quiet_since = time.monotonic()
         self._writers = OpenWriters(self._conn.query_connection)
         self._facts = MysqlFacts(self._conn.query_connection)
@@ -385,6 +391,7 @@ class MySqlSource:
             self._check_retained()
         self._decoder = _core.BinlogDecoder(versions=self.schema_versions)
         self._data_events = 0
+        self._replaced_seen = 0
         if self._minimal:
             self._history.load(self._decoder)
         if by_gtid:
@@ -392,6 +399,22 @@ class MySqlSource:
             self._conn.start(mariadb_gtid=self._gtid)
         else:
             self._conn.start(file=self._file, position=self._offset)
+
+    def _tell_replaced(self, count: int) -> None:
+        """Warns of text values that held bytes invalid in their character set (each written with
+        U+FFFD in their place), at most once a minute."""
+        if count > self._replaced_seen:
+            self._replaced_untold += count - self._replaced_seen
+            self._replaced_seen = count
+        now = time.monotonic()
+        if self._replaced_untold and now - self._replaced_told_at >= 60.0:
+            log.warning(
+                "%d text values held bytes that are invalid in their column's character set; "
+                "they were written with U+FFFD in place of those bytes",
+                self._replaced_untold,
+            )
+            self._replaced_untold = 0
+            self._replaced_told_at = now
 
     def _decode(self, data: bytes) -> list[TableBatch]:
         """Feeds stream bytes and returns the committed batches. Without column names in the
@@ -470,6 +493,7 @@ class MySqlSource:
         self._facts.basename = _basename(self._file)
         batches = self._facts.annotate(batches)
         stats = self._decoder.stats
+        self._tell_replaced(stats["replaced_text"])
         data_events = stats["events"] - stats["heartbeats"]
         arrived, self._data_events = data_events > self._data_events, data_events
         position: PositionJSON | None = None

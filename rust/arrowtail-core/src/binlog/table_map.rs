@@ -3,6 +3,7 @@
 //! (signedness, charsets, names, ENUM/SET labels, geometry types, primary key, visibility).
 
 use crate::reader::{Reader, Short};
+use crate::types::mysql::charset::{decode_into, Charset};
 use crate::types::mysql::{self, is_numeric, metadata_len, ColumnInfo};
 
 use super::packed_uint;
@@ -37,17 +38,33 @@ fn lenenc_str(r: &mut Reader<'_>) -> Result<String, Short> {
     Ok(String::from_utf8_lossy(r.take(n)?).into_owned())
 }
 
-fn string_lists(r: &mut Reader<'_>) -> Result<Vec<Vec<String>>, Short> {
+/// ENUM/SET label lists as bytes: they are in the column's character set, which metadata later
+/// in the event gives.
+fn byte_lists<'a>(r: &mut Reader<'a>) -> Result<Vec<Vec<&'a [u8]>>, Short> {
     let mut out = Vec::new();
     while !r.is_empty() {
         let n = packed_uint(r)? as usize;
         let mut vals = Vec::with_capacity(n.min(r.remaining()));
         for _ in 0..n {
-            vals.push(lenenc_str(r)?);
+            let len = packed_uint(r)? as usize;
+            vals.push(r.take(len)?);
         }
         out.push(vals);
     }
     Ok(out)
+}
+
+/// Labels decoded in the collation the ENUM_AND_SET charset metadata gave the column (UTF-8
+/// when it gave none).
+fn decode_labels(raw: &[&[u8]], collation: Option<u64>) -> Vec<String> {
+    let charset = collation.map_or(Charset::Utf8, Charset::from_collation);
+    let mut text = String::new();
+    raw.iter()
+        .map(|b| {
+            decode_into(charset, b, &mut text);
+            text.clone()
+        })
+        .collect()
 }
 
 /// Applies DEFAULT_CHARSET-style metadata: a default collation then (index, collation) pairs
@@ -139,11 +156,32 @@ impl TableMap {
             ..Default::default()
         };
         // Optional metadata TLVs (MySQL 8.0.1+, MariaDB 10.5+).
+        let mut labels = Vec::new();
         while !r.is_empty() {
             let t = r.u8().map_err(e)?;
             let len = packed_uint(&mut r).map_err(e)? as usize;
             let mut v = Reader::new(r.take(len).map_err(e)?);
-            tm.apply_optional(t, &mut v).map_err(e)?;
+            if t == 5 || t == 6 {
+                labels.push((t, byte_lists(&mut v).map_err(e)?));
+            } else {
+                tm.apply_optional(t, &mut v).map_err(e)?;
+            }
+        }
+        for (t, lists) in labels {
+            let want = if t == 5 {
+                mysql::code::SET
+            } else {
+                mysql::code::ENUM
+            };
+            let cols = tm.columns.iter_mut().filter(|c| c.real_type() == want);
+            for (c, raw) in cols.zip(lists) {
+                let l = decode_labels(&raw, c.collation);
+                if t == 5 {
+                    c.set_values = Some(l);
+                } else {
+                    c.enum_values = Some(l);
+                }
+            }
         }
         Ok(tm)
     }
@@ -168,21 +206,6 @@ impl TableMap {
             4 => {
                 while !v.is_empty() {
                     self.names.push(lenenc_str(v)?);
-                }
-            }
-            5 | 6 => {
-                let lists = string_lists(v)?;
-                let want = if t == 5 {
-                    mysql::code::SET
-                } else {
-                    mysql::code::ENUM
-                };
-                for (c, l) in cols.iter_mut().filter(|c| c.real_type() == want).zip(lists) {
-                    if t == 5 {
-                        c.set_values = Some(l);
-                    } else {
-                        c.enum_values = Some(l);
-                    }
                 }
             }
             7 => {
@@ -254,5 +277,24 @@ mod tests {
         let tm = TableMap::parse(&b, 8).unwrap();
         let got: Vec<_> = tm.columns.iter().map(|c| c.collation).collect();
         assert_eq!(got, vec![Some(63), Some(45), Some(63)]);
+    }
+    #[test]
+    fn enum_and_set_labels_are_read_in_their_column_charset() {
+        // ENUM('é','ü') in latin1 and SET('ä','ö') in ucs2: the label metadata comes before the
+        // ENUM_AND_SET_COLUMN_CHARSET that says how to read it.
+        let mut b = vec![9, 0, 0, 0, 0, 0, 1, 0];
+        b.extend_from_slice(&[2, b'd', b'b', 0, 1, b't', 0]);
+        b.extend_from_slice(&[2, mysql::code::STRING, mysql::code::STRING]);
+        b.extend_from_slice(&[4, mysql::code::ENUM, 1, mysql::code::SET, 1]);
+        b.push(0b11);
+        b.extend_from_slice(&[5, 7, 2, 2, 0x00, 0xe4, 2, 0x00, 0xf6]); // SET_STR_VALUE
+        b.extend_from_slice(&[6, 5, 2, 1, 0xe9, 1, 0xfc]); // ENUM_STR_VALUE
+        b.extend_from_slice(&[11, 2, 8, 35]); // ENUM_AND_SET_COLUMN_CHARSET: latin1, ucs2
+        let tm = TableMap::parse(&b, 8).unwrap();
+        assert_eq!(
+            tm.columns[0].enum_values,
+            Some(vec!["é".into(), "ü".into()])
+        );
+        assert_eq!(tm.columns[1].set_values, Some(vec!["ä".into(), "ö".into()]));
     }
 }

@@ -13,6 +13,7 @@
 //!   counted); BLOB/TEXT without it are `binary`, since TEXT and BLOB cannot be told apart.
 
 pub mod charset;
+mod charset_tables;
 pub mod decimal;
 pub mod temporal;
 pub mod text;
