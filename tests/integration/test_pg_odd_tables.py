@@ -7,6 +7,7 @@ DuckDB and found equal by `arrowtail verify`."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -71,3 +72,56 @@ def test_tables_without_columns_and_with_generated_ones(postgres: Any, tmp_path:
     assert keyless.returncode == 1, keyless.stdout + keyless.stderr
     assert "the source table has no columns" in keyless.stdout, keyless.stdout
     src.close()
+
+
+def _database(postgres: Any, name: str, encoding: str) -> Any:
+    """(Re)creates ``name`` in ``encoding`` and returns a UTF-8 superuser connection to it."""
+    with postgres.connect() as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.execute(
+            f"CREATE DATABASE {name} ENCODING '{encoding}' LC_COLLATE 'C' LC_CTYPE 'C' "
+            "TEMPLATE template0"
+        )
+    return postgres.connect(dbname=name, client_encoding="UTF8")
+
+
+def test_text_arrives_as_itself_whatever_the_database_and_client_encodings(
+    postgres: Any, tmp_path: Path
+) -> None:
+    """A LATIN1 source database, read with ``PGCLIENTENCODING=LATIN1`` in the environment over
+    both wires, into Parquet and into a UTF-8 PostgreSQL target: the server converts every text
+    to UTF-8 for arrowtail, which decodes UTF-8, and the target takes UTF-8 back."""
+    src = _database(postgres, "enc_src", "LATIN1")
+    src.execute("CREATE TABLE public.t (id int PRIMARY KEY, s text, c char(3), v varchar(10))")
+    src.execute("INSERT INTO public.t VALUES (1, 'café ñ', 'é', 'Ü')")
+    url = postgres.dsn_for(postgres.user, None, "enc_src")
+    env = {**os.environ, "PGCLIENTENCODING": "LATIN1"}
+    want = {1: ("naïve", "é  ", "Ü"), 2: ("straße ø", "ß  ", "¿"), 3: ("Ærø", "ð  ", "þ")}
+    for n, wire in enumerate(("native", "libpq"), start=2):
+        out = tmp_path / wire
+        run = ["run", "--source", url, "--slot", f"enc_{wire}", "--publication", "enc"]
+        run += ["--to", f"parquet:{out}", "--snapshot", "initial", "--idle-exit", "3"]
+        proc = cli_popen(*run, "--wire", wire, env=env)
+        wait_slot_active(src, f"enc_{wire}", proc)
+        src.execute("INSERT INTO public.t VALUES (%s, %s, %s, %s)", (n, *want[n]))
+        src.execute("UPDATE public.t SET s = 'naïve' WHERE id = 1")
+        _, err = proc.communicate(timeout=240)
+        assert proc.returncode == 0, err
+        got = duckdb.sql(
+            f"SELECT id, s, c, v FROM read_parquet('{out}/public.t/*.parquet') "
+            "WHERE _op <> 'r' ORDER BY _pos, _seq"
+        ).fetchall()
+        assert got == [(n, *want[n]), (1, *want[1])], wire
+        equal = cli("verify", "--source", url, "--against", f"parquet:{out}", env=env)
+        assert equal.returncode == 0, equal.stdout + equal.stderr
+
+    target = _database(postgres, "enc_target", "UTF8")
+    run = ["run", "--source", url, "--slot", "enc_db", "--publication", "enc", "--snapshot"]
+    run += ["initial", "--idle-exit", "2", "--create-tables", "--to"]
+    run += [postgres.dsn_for(postgres.user, None, "enc_target")]
+    done = cli(*run, env={**env, "ARROWTAIL_TARGET_PASSWORD": ""})
+    assert done.returncode == 0, done.stderr
+    rows = target.execute("SELECT id, s, c, v FROM public.t ORDER BY id").fetchall()
+    assert rows == [(k, *v) for k, v in sorted(want.items())]
+    src.close()
+    target.close()

@@ -43,7 +43,8 @@ class PostgresTargetSink(TargetSink):
     def _connect(self) -> None:
         import psycopg
 
-        self._conn = psycopg.connect(self.dsn, autocommit=False)
+        # UTF-8 whatever PGCLIENTENCODING says: the COPY rows carry text as UTF-8 bytes.
+        self._conn = psycopg.connect(self.dsn, autocommit=False, client_encoding="UTF8")
         with self._conn.cursor() as cur:
             cur.execute("SET TIME ZONE 'UTC'")
         self._conn.commit()

@@ -56,8 +56,10 @@ class SlotInfo:
 
 
 def connect(dsn: str, **kw: Any) -> psycopg.Connection:
-    """An ordinary connection; connection errors become :class:`SourceError` without secrets."""
+    """An ordinary connection; connection errors become :class:`SourceError` without secrets.
+    Its client encoding is UTF-8, as the decoders of its COPY data read text."""
     kw.setdefault("autocommit", True)
+    kw["client_encoding"] = "UTF8"
     kw.setdefault("connect_timeout", 10)
     try:
         return psycopg.connect(dsn, **kw)

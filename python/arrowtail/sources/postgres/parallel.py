@@ -208,7 +208,7 @@ def _open_reader(
             native.close()
             raise
         return native
-    conn = psycopg.connect(dsn, autocommit=False)
+    conn = psycopg.connect(dsn, autocommit=False, client_encoding="UTF8")
     try:
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         conn.execute(adopt)
@@ -283,7 +283,7 @@ def snapshot(
     pieces held at most (see :func:`_consume`)."""
     snapshot_ts_us = time.time_ns() // 1000
     state = SnapshotState(resume)
-    with psycopg.connect(dsn, autocommit=False) as conn:
+    with psycopg.connect(dsn, autocommit=False, client_encoding="UTF8") as conn:
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         if snapshot_name is None:
             row = conn.execute("SELECT pg_export_snapshot()").fetchone()

@@ -44,10 +44,11 @@ PINNED_SETTINGS = {
 
 
 def replication_dsn(dsn: str, settings: dict[str, str] | None = None) -> str:
-    """Adds the pinned session settings (and any extra GUCs) as libpq ``options``."""
+    """Adds the pinned session settings (and any extra GUCs) as libpq ``options``, and UTF-8 as
+    the client encoding: the decoders read text as UTF-8, whatever ``PGCLIENTENCODING`` says."""
     all_settings = {**PINNED_SETTINGS, **(settings or {})}
     options = " ".join(f"-c {k}={v}" for k, v in all_settings.items())
-    return psycopg.conninfo.make_conninfo(dsn, options=options)
+    return psycopg.conninfo.make_conninfo(dsn, options=options, client_encoding="UTF8")
 
 
 def next_status(stream: Stream, flush_lsn: int | None, reply: bool) -> bytes:
