@@ -14,7 +14,7 @@ import pytest
 
 from tests.support.cli import cli, cli_popen
 from tests.support.kafka_topics import consume_until_quiet
-from tests.support.pg_run import fresh_db, wait_slot_active
+from tests.support.pg_run import drop_slot, fresh_db, wait_slot_active
 
 SCHEMA = """
 CREATE TABLE items (id bigint PRIMARY KEY, name text, qty integer, price numeric(10,2));
@@ -122,37 +122,61 @@ def test_postgres_to_postgres_then_verify(postgres: Any, tmp_path: Path) -> None
     target.close()
 
 
-def test_a_replica_identity_index_other_than_the_key_is_refused_not_diverged(
+def test_a_replica_identity_index_other_than_the_key_keys_the_target_or_is_refused(
     postgres: Any,
 ) -> None:
     # REPLICA IDENTITY USING INDEX on a table with a primary key: a delete names its row by the
     # index columns only and a key change hides the old key. Applied by the primary key, rows
-    # were left behind without a word (the target kept 4 rows where the source had 1).
+    # were left behind without a word (the target kept 4 rows where the source had 1). Every
+    # change of such a table, the snapshot's too, is keyed by the index: a table the target
+    # creates is keyed by it and follows the source; one keyed by the primary key is refused
+    # before a row is written.
     conn = fresh_db(postgres, "cli_ri_src")
-    target = fresh_db(postgres, "cli_ri_tgt")
     conn.execute(
         "CREATE TABLE ri (id int PRIMARY KEY, code text NOT NULL, v int);"
         "CREATE UNIQUE INDEX ri_code ON ri (code);"
         "ALTER TABLE ri REPLICA IDENTITY USING INDEX ri_code;"
-        "INSERT INTO ri VALUES (1, 'a', 1), (2, 'b', 2);"
+        "INSERT INTO ri VALUES (1, 'a', 1), (2, 'b', 2), (3, 'c', 3);"
         "CREATE PUBLICATION rp FOR ALL TABLES"
     )
     source_url = postgres.dsn_for(postgres.user, None, "cli_ri_src")
-    target_url = postgres.dsn_for(postgres.user, None, "cli_ri_tgt") + "?create_tables=1"
+
+    created = fresh_db(postgres, "cli_ri_tgt")
+    target_url = postgres.dsn_for(postgres.user, None, "cli_ri_tgt")
     args = ["run", "--source", source_url, "--slot", "rislot", "--publication", "rp"]
-    args += ["--to", target_url, "--idle-exit", "3", "--snapshot", "initial"]
+    args += ["--to", target_url + "?create_tables=1", "--idle-exit", "3", "--snapshot", "initial"]
     proc = cli_popen(*args)  # the snapshot, then the changes in the same run
     wait_slot_active(conn, "rislot", proc)
     conn.execute("UPDATE ri SET id = 10 WHERE id = 1")
+    conn.execute("UPDATE ri SET code = 'cc' WHERE id = 3")
     conn.execute("DELETE FROM ri WHERE id = 2")
     _, err = proc.communicate(timeout=240)
-    assert proc.returncode == 3, err
-    assert "public.ri has REPLICA IDENTITY USING INDEX (code)" in err
-    assert "REPLICA IDENTITY FULL" in err
-    # Nothing of the refused changes is applied; the snapshot stays as it was.
-    assert target.execute("SELECT id, code FROM ri ORDER BY id").fetchall() == [(1, "a"), (2, "b")]
+    assert proc.returncode == 0, err
+    key = created.execute(
+        "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid"
+        " AND a.attnum = ANY (i.indkey) WHERE i.indrelid = 'ri'::regclass AND i.indisprimary"
+    ).fetchall()
+    assert key == [("code",)]
+    want = conn.execute("SELECT id, code, v FROM ri ORDER BY id").fetchall()
+    assert want == [(3, "cc", 3), (10, "a", 1)]
+    assert created.execute("SELECT id, code, v FROM ri ORDER BY id").fetchall() == want
+    equal = cli("verify", "--source", source_url, "--against", target_url)
+    assert equal.returncode == 0, equal.stdout + equal.stderr
+    created.close()
+
+    keyed_by_id = fresh_db(postgres, "cli_ri_tgt")
+    keyed_by_id.execute("CREATE TABLE ri (id int PRIMARY KEY, code text NOT NULL, v int)")
+    args = ["run", "--source", source_url, "--slot", "rislot2", "--publication", "rp"]
+    args += ["--to", target_url, "--idle-exit", "3", "--snapshot", "initial"]
+    refused = cli(*args)
+    assert refused.returncode == 3, refused.stderr
+    assert "public.ri has REPLICA IDENTITY USING INDEX (code)" in refused.stderr
+    assert "REPLICA IDENTITY FULL" in refused.stderr
+    assert keyed_by_id.execute("SELECT count(*) FROM ri").fetchone() == (0,)
+    keyed_by_id.close()
     conn.close()
-    target.close()
+    for slot in ("rislot", "rislot2"):
+        drop_slot(postgres, "cli_ri_src", slot)
 
 
 def test_capture_then_decode_equals_the_source(postgres: Any, tmp_path: Path) -> None:

@@ -397,15 +397,22 @@ class DbSide:
             return cols, tuple(r[0] for r in pk)
         # From the catalog: information_schema lists constraints only of tables the role holds a
         # privilege other than SELECT on, and a capture role has only SELECT.
-        pk = self._run(
-            "SELECT a.attname FROM pg_index i"
+        found = self._run(
+            "SELECT i.indisprimary, a.attname FROM pg_index i"
+            " JOIN pg_class c ON c.oid = i.indrelid"
             " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)"
-            " WHERE i.indisprimary"
+            " WHERE (i.indisprimary OR (i.indisreplident AND c.relreplident = 'i'))"
             " AND i.indrelid = to_regclass(format('%%I.%%I', %s::text, %s::text))"
             " ORDER BY array_position(i.indkey::int2[], a.attnum)",
             (schema, name),
         )
-        return cols, tuple(r[0] for r in pk)
+        primary = tuple(str(r[1]) for r in found if r[0])
+        identity = tuple(str(r[1]) for r in found if not r[0])
+        if primary and identity and not set(primary) <= set(identity):
+            # REPLICA IDENTITY USING INDEX of an index without the whole primary key: arrowtail
+            # keys the table's changes by the index (its deletes carry nothing else).
+            return cols, identity
+        return cols, primary
 
     def reading(self, table: str) -> Reading:
         """How the columns of ``table`` are read to compare fairly with what arrowtail stores

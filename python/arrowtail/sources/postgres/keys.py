@@ -7,11 +7,14 @@ the real one, and a sink creating tables needs the NOT NULL columns, which pgout
 They are read from ``pg_index`` and ``pg_attribute`` when the source opens and again whenever a
 table or schema version not seen before arrives.
 
-Metadata set: ``arrowtail.primary_key`` (the catalog's primary key, when the table has one),
-``arrowtail.not_null`` (comma-separated NOT NULL columns), ``arrowtail.database``
-(``current_database()``), and, for a table without a primary key whose batches name replica
-identity columns as key, ``arrowtail.primary_key_from = replica_identity`` so that consumers can
-tell the two apart (the Kafka sink then writes no key).
+Metadata set: ``arrowtail.primary_key`` (the catalog's primary key, when the table has one; under
+REPLICA IDENTITY USING INDEX of an index without every primary key column, the index's columns,
+with ``arrowtail.replica_identity = i``, on the snapshot's batches too: a delete carries nothing
+else, and every change of a row keeps one key), ``arrowtail.not_null`` (comma-separated NOT
+NULL columns), ``arrowtail.database`` (``current_database()``), and, for a table without a
+primary key whose batches name replica identity columns as key,
+``arrowtail.primary_key_from = replica_identity`` so that consumers can tell the two apart (the
+Kafka sink then writes no key).
 
 Field metadata set, for the serializers' Debezium forms (the change batch carries these columns
 as text): ``arrowtail.logical_type = money`` with ``arrowtail.scale = 2`` (Debezium's default
@@ -36,6 +39,11 @@ SELECT n.nspname, c.relname,
                  CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
                  JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
                  WHERE i.indrelid = c.oid AND i.indisprimary), ''),
+       coalesce((SELECT string_agg(a.attname, ',' ORDER BY k.ord)
+                 FROM pg_index i
+                 CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+                 WHERE i.indrelid = c.oid AND i.indisreplident AND c.relreplident = 'i'), ''),
        coalesce((SELECT string_agg(a.attname, ',' ORDER BY a.attnum)
                  FROM pg_attribute a
                  WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -70,6 +78,9 @@ class TableFacts:
     not_null: str
     #: Field metadata per column name (money, unconstrained numeric, enums).
     columns: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: The replica identity index's columns under REPLICA IDENTITY USING INDEX of an index that
+    #: leaves out a primary key column: every change of the table is keyed by them then.
+    identity_key: str = ""
 
 
 def column_facts(typtype: str, typname: str, labels: str) -> dict[str, str]:
@@ -112,11 +123,16 @@ class CatalogKeys:
                 typtype, typname, labels
             )
         facts = {}
-        for schema, table, pk, not_null, database in conn.execute(
+        for schema, table, pk, index, not_null, database in conn.execute(
             _FACTS, (self._publication,)
         ).fetchall():
             qualified = f"{schema}.{table}"
-            facts[qualified] = TableFacts(pk, not_null, columns.get(qualified, {}))
+            # An index over the whole primary key leaves the primary key in every old image.
+            keyed = pk and index and not set(pk.split(",")) <= set(index.split(","))
+            by_index = index if keyed else ""
+            facts[qualified] = TableFacts(
+                pk, not_null, columns=columns.get(qualified, {}), identity_key=by_index
+            )
             self._database = database
         self._facts = facts
 
@@ -163,7 +179,12 @@ class CatalogKeys:
     def _annotate_once(self, facts: TableFacts, batch: pa.RecordBatch) -> pa.RecordBatch:
         meta = dict(batch.schema.metadata or {})
         identity = set(meta.get(b"arrowtail.primary_key", b"").decode().split(",")) - {""}
-        if facts.primary_key and (not identity or set(facts.primary_key.split(",")) <= identity):
+        if facts.identity_key:
+            # The snapshot's rows and the stream's are keyed alike, by the only columns a
+            # delete carries; the batches say so as the stream's relation would.
+            meta[b"arrowtail.primary_key"] = facts.identity_key.encode()
+            meta[b"arrowtail.replica_identity"] = b"i"
+        elif facts.primary_key and (not identity or set(facts.primary_key.split(",")) <= identity):
             # Only a key every old image carries: under USING INDEX of an index without the
             # primary key, deletes send the index columns alone, so they stay the key.
             meta[b"arrowtail.primary_key"] = facts.primary_key.encode()
