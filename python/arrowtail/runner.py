@@ -110,9 +110,15 @@ def run_pipeline(cfg: Config, install_signals: InstallSignals | None = None) -> 
         else None
     )
 
+    #: The row counts last set, so that a poll sets only the counts it changed (a snapshot of
+    #: many tables polls once per table).
+    counted: dict[tuple[str, str], int] = {}
+
     def on_progress(summary: Summary) -> None:
         for (table, op), n in summary.by_table_op.items():
-            metrics.set("arrowtail_rows_total", n, table=table, op=op)
+            if counted.get((table, op)) != n:
+                counted[table, op] = n
+                metrics.set("arrowtail_rows_total", n, table=table, op=op)
         metrics.set("arrowtail_batches_total", summary.batches)
         if probe is None:
             return

@@ -6,6 +6,7 @@ after a decoder was given a pair."""
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -131,3 +132,27 @@ def test_annotation_follows_new_facts_of_a_batch_annotated_with_the_old() -> Non
     [(_, again_before, again_after)] = keys.take_learnt()
     assert again_before.equals(before, check_metadata=True)
     assert again_after.equals(fresh.schema, check_metadata=True)
+
+
+def test_catalog_reads_take_only_the_tables_they_are_for(monkeypatch: Any) -> None:
+    """The facts read as the source opens stand for the initial snapshot's tables; a table new
+    to the stream, or a new version of one, has its own facts read, not every table's (a
+    snapshot of thousands of tables read them all once per table)."""
+    keys = CatalogKeys("host=unused", "pub")
+    keys._facts = {f"public.t{i}": TableFacts("id", "id") for i in range(3)}
+    reads: list[list[str] | None] = []
+
+    def load(conn: Any = None, tables: list[str] | None = None) -> None:
+        reads.append(tables)
+        for t in tables or []:
+            keys._facts[t] = TableFacts("id", "id")
+
+    monkeypatch.setattr(keys, "load", load)
+    batch = pa.RecordBatch.from_pydict({"id": [1]})
+    for i in range(3):
+        keys.annotate([(f"public.t{i}", 1, batch)], settled=True)
+    assert reads == []
+    keys.annotate([("public.t0", 1, batch), ("public.new", 1, batch)], settled=True)
+    assert reads == [["public.new"]]
+    keys.annotate([("public.t1", 2, batch), ("public.t2", 1, batch)])
+    assert reads == [["public.new"], ["public.t1"]]

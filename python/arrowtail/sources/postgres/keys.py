@@ -50,7 +50,8 @@ SELECT n.nspname, c.relname,
                    AND a.attnotnull), ''),
        current_database()
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.oid IN (SELECT relid FROM pg_get_publication_tables(%s))
+WHERE c.oid IN (SELECT relid FROM pg_get_publication_tables(%(publication)s))
+  AND (%(tables)s::text[] IS NULL OR n.nspname || '.' || c.relname = ANY (%(tables)s))
 """
 
 
@@ -62,7 +63,8 @@ FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_type t ON t.oid = a.atttypid
-WHERE c.oid IN (SELECT relid FROM pg_get_publication_tables(%s))
+WHERE c.oid IN (SELECT relid FROM pg_get_publication_tables(%(publication)s))
+  AND (%(tables)s::text[] IS NULL OR n.nspname || '.' || c.relname = ANY (%(tables)s))
   AND a.attnum > 0 AND NOT a.attisdropped
   AND (t.typtype = 'e' OR a.atttypid = 'money'::regtype
        OR (a.atttypid = 'numeric'::regtype AND a.atttypmod < 0))
@@ -109,23 +111,23 @@ class CatalogKeys:
         #: Pairs of :attr:`_applied` not yet taken by :meth:`take_learnt`.
         self._learnt: dict[str, tuple[pa.Schema, pa.Schema]] = {}
 
-    def load(self, conn: psycopg.Connection | None = None) -> None:
-        """Reads the facts of every published table (on ``conn``, or a connection of its own)."""
+    def load(self, conn: psycopg.Connection | None = None, tables: list[str] | None = None) -> None:
+        """Reads the facts of every published table, or of ``tables`` only (``schema.table``
+        names; the others' stay as they were), on ``conn`` or a connection of its own."""
         if conn is None:
             with pg_admin.connect(self._dsn) as own:
-                self.load(own)
+                self.load(own, tables)
             return
+        params = {"publication": self._publication, "tables": tables}
         columns: dict[str, dict[str, dict[str, str]]] = {}
         for schema, table, name, typtype, typname, labels in conn.execute(
-            _COLUMN_FACTS, (self._publication,)
+            _COLUMN_FACTS, params
         ).fetchall():
             columns.setdefault(f"{schema}.{table}", {})[name] = column_facts(
                 typtype, typname, labels
             )
-        facts = {}
-        for schema, table, pk, index, not_null, database in conn.execute(
-            _FACTS, (self._publication,)
-        ).fetchall():
+        facts = {} if tables is None else dict(self._facts)
+        for schema, table, pk, index, not_null, database in conn.execute(_FACTS, params).fetchall():
             qualified = f"{schema}.{table}"
             # An index over the whole primary key leaves the primary key in every old image.
             keyed = pk and index and not set(pk.split(",")) <= set(index.split(","))
@@ -136,15 +138,21 @@ class CatalogKeys:
             self._database = database
         self._facts = facts
 
-    def annotate(self, batches: list[TableBatch], *, lookup: bool = True) -> list[TableBatch]:
+    def annotate(
+        self, batches: list[TableBatch], *, lookup: bool = True, settled: bool = False
+    ) -> list[TableBatch]:
         """``batches`` with the catalog facts in their schema metadata; with ``lookup`` false,
-        only the facts already known are applied (no catalog read, so nothing can fail)."""
+        only the facts already known are applied (no catalog read, so nothing can fail). With
+        ``settled``, the facts already read stand for the tables they cover (the initial
+        snapshot's batches: the facts were read as it began), and only others are looked up."""
         if not batches:
             return batches
         fresh = [(t, v) for t, v, _ in batches if (t, v) not in self._seen] if lookup else []
-        if any(t not in self._facts for t, _ in fresh) or (fresh and self._seen):
-            # A new table, or a new version of one (its key may have changed): read again.
-            self.load()
+        check = [(t, v) for t, v in fresh if t not in self._facts] if settled else fresh
+        if any(t not in self._facts for t, _ in check) or (check and self._seen):
+            # A new table, or a new version of one (its key may have changed): read its facts
+            # again (those alone: a stream of many tables brings new ones poll after poll).
+            self.load(tables=sorted({t for t, _ in check}))
         self._seen.update(fresh)
         return [(t, v, self._annotated(t, b)) for t, v, b in batches]
 

@@ -406,7 +406,7 @@ class PostgresSource:
     def poll(self, timeout: float) -> Chunk:
         if self._snapshot is not None:
             chunk = self._poll_snapshot()
-            chunk.batches = self._keys.annotate(chunk.batches)
+            chunk.batches = self._keys.annotate(chunk.batches, settled=True)
             return chunk
         try:
             return self._poll_stream(timeout)
