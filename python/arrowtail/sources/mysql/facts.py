@@ -74,6 +74,9 @@ class MysqlFacts:
 
     def __init__(self, connect: Callable[[], Any]) -> None:
         self._connect = connect
+        #: One kept connection for the lookups (a snapshot of many tables looks up one table per
+        #: poll, and a connection costs more than the query); opened again when it broke.
+        self._conn: Any = None
         #: (table, schema version) -> (not null columns, uuid columns, logical types per column)
         self._columns: dict[
             tuple[str, int], tuple[list[str], list[str], dict[str, dict[str, str]]]
@@ -106,19 +109,28 @@ class MysqlFacts:
         return out
 
     def _lookup(self, table: str) -> tuple[list[str], list[str], dict[str, dict[str, str]]]:
+        import pymysql
+
         database, name = table.split(".", 1)
-        conn = self._connect()
-        try:
-            with conn.cursor() as cur:
-                cur.execute(
-                    "SELECT COLUMN_NAME, IS_NULLABLE, DATA_TYPE, COLUMN_TYPE "
-                    "FROM information_schema.COLUMNS "
-                    "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
-                    (database, name),
-                )
-                rows = cur.fetchall()
-        finally:
-            conn.close()
+        for attempt in (1, 2):
+            if self._conn is None:
+                self._conn = self._connect()
+            try:
+                with self._conn.cursor() as cur:
+                    cur.execute(
+                        "SELECT COLUMN_NAME, IS_NULLABLE, DATA_TYPE, COLUMN_TYPE "
+                        "FROM information_schema.COLUMNS "
+                        "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
+                        (database, name),
+                    )
+                    rows = cur.fetchall()
+                break
+            except (pymysql.err.OperationalError, pymysql.err.InterfaceError, OSError):
+                # A kept connection the server closed (wait_timeout, a restart): once more on a
+                # new one; a second failure is the server's answer.
+                self.close()
+                if attempt == 2:
+                    raise
         not_null = [str(c) for c, nullable, _, _ in rows if str(nullable).upper() == "NO"]
         uuids = [str(c) for c, _, t, _ in rows if str(t).lower() == "uuid"]
         logical = {}
@@ -127,6 +139,14 @@ class MysqlFacts:
             if facts:
                 logical[str(c)] = facts
         return not_null, uuids, logical
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - closing a broken link
+                pass
 
 
 def _text(value: Any) -> str:

@@ -608,6 +608,7 @@ class MySqlSource:
                 close()
         self._conn.close()
         self._writers.close()
+        self._facts.close()
         self._draining = None
         self._spill.discard()
 
