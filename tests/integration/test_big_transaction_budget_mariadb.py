@@ -1,8 +1,8 @@
 """A MariaDB transaction much larger than the memory budget (one million rows of about 300
 bytes): while it is read its rows wait on disk (Arrow IPC under ``--spill-dir``), at its commit
 they go on to Parquet stamped with the commit's position, and the peak resident memory of
-``arrowtail run`` stays under 360 MB (about 245 MB measured; about 490 MB when the budgets are
-larger than the transaction); the replay equals the source and the spill directory is empty
+``arrowtail run`` stays under 420 MB (215-300 MB measured alone, up to 371 MB while the rest of
+the suite loads both cores; about 490 MB when the budgets are larger than the transaction); the replay equals the source and the spill directory is empty
 afterwards. The same through a 1 MiB budget into Kafka (300k rows): every row arrives once. Then
 the dump connection is killed while such a transaction waits on disk: the spill is dropped, the
 server sends the transaction again, and each change arrives once.
@@ -90,7 +90,7 @@ def test_transaction_past_the_budget_waits_on_disk_and_reaches_parquet(
 
     cmd = [sys.executable, "-m", "arrowtail.cli", *args, "--idle-exit", "3"]
     cmd += ["--memory-budget", str(16 << 20), "--spill-dir", str(spill)]
-    output = run_within_memory(cmd, tmp_path / "run.log", env, ceiling_mb=360)
+    output = run_within_memory(cmd, tmp_path / "run.log", env, ceiling_mb=420)
     assert mariadb.capture_password not in output
 
     assert check_committed_files(out) >= ROWS
