@@ -2,10 +2,11 @@
 bytes): while it is read its rows wait on disk (Arrow IPC under ``--spill-dir``), at its commit
 they go on to Parquet stamped with the commit's position, and the peak resident memory of
 ``arrowtail run`` stays under 420 MB (215-300 MB measured alone, up to 371 MB while the rest of
-the suite loads both cores; about 490 MB when the budgets are larger than the transaction); the replay equals the source and the spill directory is empty
-afterwards. The same through a 1 MiB budget into Kafka (300k rows): every row arrives once. Then
-the dump connection is killed while such a transaction waits on disk: the spill is dropped, the
-server sends the transaction again, and each change arrives once.
+the suite loads both cores; about 490 MB when the budgets are larger than the transaction); the
+replay equals the source and the spill directory is empty afterwards. The same through a 1 MiB
+budget into Kafka (300k rows): every row arrives once. Then the dump connection is killed while
+such a transaction waits on disk: the spill is dropped, the server sends the transaction again,
+and each change arrives once.
 
 MySQL keeps no replica position, so a first run stores one (a marker change) before the big
 transaction commits; the measured run resumes from it and exits when idle.
