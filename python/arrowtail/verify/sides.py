@@ -30,6 +30,7 @@ from arrowtail.changes import META_COLUMNS, replay, table_info
 from arrowtail.exceptions import ConfigError, SourceError
 from arrowtail.redact import scrub
 from arrowtail.sources.postgres.admin import has_binary_decoder
+from arrowtail.sources.postgres.keys import change_key
 from arrowtail.verify.values import OutOfRange, adapt, arrow_interval, arrow_values, interval
 
 Key = tuple
@@ -406,13 +407,10 @@ class DbSide:
             " ORDER BY array_position(i.indkey::int2[], a.attnum)",
             (schema, name),
         )
-        primary = tuple(str(r[1]) for r in found if r[0])
-        identity = tuple(str(r[1]) for r in found if not r[0])
-        if primary and identity and not set(primary) <= set(identity):
-            # REPLICA IDENTITY USING INDEX of an index without the whole primary key: arrowtail
-            # keys the table's changes by the index (its deletes carry nothing else).
-            return cols, identity
-        return cols, primary
+        primary = [str(r[1]) for r in found if r[0]]
+        identity = [str(r[1]) for r in found if not r[0]]
+        # Compared by what arrowtail keys the table's changes by.
+        return cols, change_key(primary, identity)
 
     def reading(self, table: str) -> Reading:
         """How the columns of ``table`` are read to compare fairly with what arrowtail stores

@@ -24,6 +24,7 @@ as text): ``arrowtail.logical_type = money`` with ``arrowtail.scale = 2`` (Debez
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import psycopg
@@ -85,6 +86,15 @@ class TableFacts:
     identity_key: str = ""
 
 
+def change_key(primary: Sequence[str], identity: Sequence[str]) -> tuple[str, ...]:
+    """The columns a table's changes are keyed by, from its primary key and the columns of its
+    REPLICA IDENTITY USING INDEX index (empty under any other identity): the index's when it
+    leaves out a primary key column (a delete carries nothing else), else the primary key."""
+    if primary and identity and not set(primary) <= set(identity):
+        return tuple(identity)
+    return tuple(primary)
+
+
 def column_facts(typtype: str, typname: str, labels: str) -> dict[str, str]:
     """The field metadata of a column of type ``typname`` (``pg_type.typtype``), as the query
     above selects them: an enum, ``money`` or an unconstrained ``numeric``."""
@@ -129,9 +139,9 @@ class CatalogKeys:
         facts = {} if tables is None else dict(self._facts)
         for schema, table, pk, index, not_null, database in conn.execute(_FACTS, params).fetchall():
             qualified = f"{schema}.{table}"
-            # An index over the whole primary key leaves the primary key in every old image.
-            keyed = pk and index and not set(pk.split(",")) <= set(index.split(","))
-            by_index = index if keyed else ""
+            primary = pk.split(",") if pk else []
+            keys = change_key(primary, index.split(",") if index else [])
+            by_index = ",".join(keys) if keys != tuple(primary) else ""
             facts[qualified] = TableFacts(
                 pk, not_null, columns=columns.get(qualified, {}), identity_key=by_index
             )
