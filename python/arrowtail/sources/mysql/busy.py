@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from arrowtail.exceptions import SourceError
+from arrowtail.sources.mysql.replication import close_quietly
 
 log = logging.getLogger("arrowtail.mysql")
 
@@ -60,8 +61,4 @@ class OpenWriters:
 
     def close(self) -> None:
         conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                conn.close()
-            except Exception:  # noqa: BLE001 - closing a broken link
-                pass
+        close_quietly(conn)

@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from arrowtail.sources.base import TableBatch
+from arrowtail.sources.mysql.replication import close_quietly
 
 #: Field metadata key of a column's source type where the Arrow type does not say it.
 LOGICAL = "arrowtail.logical_type"
@@ -142,11 +143,7 @@ class MysqlFacts:
 
     def close(self) -> None:
         conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                conn.close()
-            except Exception:  # noqa: BLE001 - closing a broken link
-                pass
+        close_quietly(conn)
 
 
 def _text(value: Any) -> str:

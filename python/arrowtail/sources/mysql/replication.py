@@ -138,6 +138,15 @@ def tls_options(query: dict[str, str]) -> Tls | None:
     return Tls(context, required=mode != "prefer", mode=mode)
 
 
+def close_quietly(conn: Any) -> None:
+    """Closes a kept connection that may already be broken (its errors say nothing new)."""
+    if conn is not None:
+        try:
+            conn.close()
+        except Exception:  # noqa: BLE001 - closing a broken link
+            pass
+
+
 def _connect(
     host: str, port: int, user: str, password: str | None, tls: Tls | None = None, **kw: Any
 ) -> Any:
