@@ -2,7 +2,9 @@
 busy signal of the source: the binlog receives a transaction only at its commit, so an idle
 replication stream does not mean the writers are done, and ``--idle-exit`` must not stop the run
 while one is open. Read from ``information_schema.INNODB_TRX`` (MySQL and MariaDB alike), which
-needs the PROCESS privilege."""
+needs the PROCESS privilege. A prepared XA transaction whose session has ended (thread id 0) is
+not counted: its rows are in the binlog already, and it may wait there for its outcome for
+long."""
 
 from __future__ import annotations
 
@@ -42,6 +44,7 @@ class OpenWriters:
             with self._conn.cursor() as cur:
                 cur.execute(
                     "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_rows_modified > 0"
+                    " AND trx_mysql_thread_id <> 0"
                 )
                 row = cur.fetchone()
             self._answer = bool(row and row[0])
