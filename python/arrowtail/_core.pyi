@@ -365,6 +365,30 @@ class BinlogDecoder:
     def take_outcome(self) -> tuple[int, int, int | None] | bool | None:
         """How the transaction whose rows were taken out ended, once: ``(pos, commit_ts_us, xid
         or None)`` when it committed, False when it was discarded, None while open or none."""
+    def take_xa_events(
+        self,
+    ) -> list[
+        tuple[str, int, bool, bool, str] | tuple[str, int, bool, int, int] | tuple[str, int, bool]
+    ]:
+        """What happened to XA transactions since the last call, in binlog order:
+        ``("prepared", id, taken, replayed, xid)``, ``("committed", id, taken, pos,
+        commit_ts_us)`` or ``("dropped", id, taken)``. A prepared transaction's rows wait in
+        the decoder (or, when ``taken``, with the caller) until it is committed or dropped."""
+    def take_parked_rows(self, id: int) -> list[tuple[str, int, pyarrow.RecordBatch]]:
+        """The rows of the prepared XA transaction ``id`` still in the decoder, unstamped; its
+        outcome is then reported with ``taken`` set."""
+    @property
+    def parked_count(self) -> int:
+        """Prepared XA transactions waiting for their outcome."""
+    def take_xa_unmatched(self) -> str | None:
+        """The XID of the last ``XA COMMIT`` of a transaction the decoder never saw prepared,
+        once."""
+    def set_skip_through(self, pos: int) -> None:
+        """Re-reading from before a checkpoint at ``pos``: transactions that commit at or
+        before it are dropped, XA prepares among them parked."""
+    @property
+    def skipping(self) -> bool:
+        """True while transactions up to the skip-through position are being dropped."""
     @property
     def in_transaction(self) -> bool:
         """True while a transaction is open."""

@@ -7,12 +7,12 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use arrow_array::{
-    Array, BinaryArray, Decimal128Array, DurationMicrosecondArray, ListArray, RecordBatch,
-    StringArray, UInt32Array, UInt64Array,
+    Array, BinaryArray, Decimal128Array, DurationMicrosecondArray, Int32Array, ListArray,
+    RecordBatch, StringArray, UInt32Array, UInt64Array,
 };
 use arrow_schema::DataType;
 use arrowtail_core::arrow::ChangeBatch;
-use arrowtail_core::binlog::BinlogDecoder;
+use arrowtail_core::binlog::{BinlogDecoder, XaEvent};
 use arrowtail_core::Error;
 
 fn dir() -> PathBuf {
@@ -303,6 +303,94 @@ fn mariadb_names_pk_and_gtid() {
     assert_eq!(col::<BinaryArray>(t, "event").value(0), br#"{"foo":1}"#);
     assert_eq!(d.last_gtid(), Some("0-1-2"));
     assert_eq!(col::<UInt64Array>(t, "_xid").value(1), 2);
+}
+
+/// `(id, _op, _pos)` of every row of `table`, in order.
+fn ops(batches: &[ChangeBatch], name: &str) -> Vec<(i32, String, u64)> {
+    let mut out = Vec::new();
+    for b in table(batches, name) {
+        let ids = col::<Int32Array>(b, "id");
+        let pos = col::<UInt64Array>(b, "_pos");
+        for (i, op) in strings(b, "_op").into_iter().enumerate() {
+            out.push((ids.value(i), op.unwrap(), pos.value(i)));
+        }
+    }
+    out
+}
+
+#[test]
+fn mariadb_xa_rows_wait_for_their_outcome() {
+    // MariaDB 10.11: XA 'keep' (two inserts and an update of xa.t, an insert into xa.u) and XA
+    // 'dr''op','q',7 (an insert and a delete) prepared around plain inserts; then XA COMMIT
+    // 'keep', XA ROLLBACK of the other, a one-phase XA, and XA 'open' prepared at the end.
+    let name = "mariadb-xa.000003";
+    let (mut d, b) = decode(name);
+    let t = ops(&b, "xa.t");
+    let ids: Vec<(i32, &str)> = t.iter().map(|(i, o, _)| (*i, o.as_str())).collect();
+    // Nothing of the rolled-back or still prepared transactions; 'keep' at its commit.
+    assert_eq!(
+        ids,
+        [(3, "c"), (1, "c"), (2, "c"), (100, "u"), (5, "c"), (7, "c")]
+    );
+    let keep_commit = t[1].2;
+    assert!(t[0].2 < keep_commit && keep_commit < t[4].2);
+    assert!(t[1..4].iter().all(|r| r.2 == keep_commit));
+    let u = ops(&b, "xa.u");
+    assert_eq!(u.iter().map(|r| r.0).collect::<Vec<_>>(), [2, 1]);
+    assert_eq!(u[1].2, keep_commit);
+    assert!(u[0].2 < keep_commit);
+    let events = d.take_xa_events();
+    let kinds: Vec<String> = events
+        .iter()
+        .map(|e| match e {
+            XaEvent::Prepared { xid, .. } => format!("prepared {xid}"),
+            XaEvent::Committed { pos, .. } => format!("committed at {}", *pos == keep_commit),
+            XaEvent::Dropped { .. } => "dropped".into(),
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "prepared X'6b656570',X'',1",
+            "prepared X'6472276f70',X'71',7",
+            "committed at true",
+            "dropped",
+            "prepared X'6f70656e',X'',1",
+        ]
+    );
+    assert_eq!(d.parked_count(), 1);
+    assert_eq!(d.stats().discarded_rows, 2);
+
+    // Read again from the start up to a checkpoint at the XA COMMIT: what committed up to
+    // there is dropped, what came after is handed on, 'open' is parked again.
+    let mut again = BinlogDecoder::default();
+    again.set_skip_through(keep_commit);
+    again.feed_file_bytes(&read(name), name).unwrap();
+    let b = again.flush().unwrap();
+    let t: Vec<i32> = ops(&b, "xa.t").iter().map(|r| r.0).collect();
+    assert_eq!(t, [5, 7]);
+    assert!(ops(&b, "xa.u").is_empty());
+    assert_eq!(again.stats().replayed_rows, 2);
+    assert!(!again.skipping());
+    let events = again.take_xa_events();
+    assert!(matches!(
+        events[..],
+        [
+            XaEvent::Prepared { replayed: true, .. },
+            XaEvent::Prepared { replayed: true, .. },
+            XaEvent::Dropped { .. },
+            XaEvent::Dropped { .. },
+            XaEvent::Prepared {
+                replayed: false,
+                ..
+            }
+        ]
+    ));
+    assert_eq!(again.parked_count(), 1);
+    assert_eq!(
+        again.last_commit().map(|(_, o)| o),
+        d.last_commit().map(|(_, o)| o)
+    );
 }
 
 #[test]

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use arrowtail_core::binlog::{BinlogDecoder, ColumnDetail, DecoderOptions, TakenOutcome};
+use arrowtail_core::binlog::{BinlogDecoder, ColumnDetail, DecoderOptions, TakenOutcome, XaEvent};
 use arrowtail_core::{Error, Location};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyList};
@@ -151,6 +151,78 @@ impl PyBinlogDecoder {
         })
     }
 
+    /// What happened to XA transactions since the last call, in binlog order:
+    /// `("prepared", id, taken, replayed, xid)`, `("committed", id, taken, pos, commit_ts_us)` or
+    /// `("dropped", id, taken)`.
+    fn take_xa_events<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let inner = &mut self.inner;
+        self.poison.call("BinlogDecoder.take_xa_events", || {
+            let out = PyList::empty(py);
+            for event in inner.take_xa_events() {
+                let item = match event {
+                    XaEvent::Prepared {
+                        id,
+                        xid,
+                        taken,
+                        replayed,
+                    } => ("prepared", id, taken, replayed, xid).into_pyobject(py)?,
+                    XaEvent::Committed {
+                        id,
+                        taken,
+                        pos,
+                        commit_ts_us,
+                    } => ("committed", id, taken, pos, commit_ts_us).into_pyobject(py)?,
+                    XaEvent::Dropped { id, taken } => ("dropped", id, taken).into_pyobject(py)?,
+                };
+                out.append(item)?;
+            }
+            Ok(out)
+        })
+    }
+
+    /// The rows of the parked XA transaction `id` still in the decoder, unstamped, as
+    /// `(table, schema_version, RecordBatch)`; its outcome is then reported with `taken` set.
+    fn take_parked_rows<'py>(&mut self, py: Python<'py>, id: u64) -> PyResult<Bound<'py, PyList>> {
+        let inner = &mut self.inner;
+        self.poison.call("BinlogDecoder.take_parked_rows", || {
+            let batches = inner.take_parked_rows(id);
+            arrow::change_batches(py, batches)
+        })
+    }
+
+    /// Prepared XA transactions waiting for their outcome.
+    #[getter]
+    fn parked_count(&self) -> PyResult<usize> {
+        self.poison.read("BinlogDecoder.parked_count", || {
+            Ok(self.inner.parked_count())
+        })
+    }
+
+    /// The XID of the last `XA COMMIT` of a transaction whose prepare the decoder never saw, once.
+    fn take_xa_unmatched(&mut self) -> PyResult<Option<String>> {
+        let inner = &mut self.inner;
+        self.poison.call("BinlogDecoder.take_xa_unmatched", || {
+            Ok(inner.take_xa_unmatched())
+        })
+    }
+
+    /// Re-reading from before a checkpoint at `pos`: transactions committing at or before it are
+    /// dropped, XA prepares among them parked.
+    fn set_skip_through(&mut self, pos: u64) -> PyResult<()> {
+        let inner = &mut self.inner;
+        self.poison.call("BinlogDecoder.set_skip_through", || {
+            inner.set_skip_through(pos);
+            Ok(())
+        })
+    }
+
+    /// True while transactions up to the skip-through position are being dropped.
+    #[getter]
+    fn skipping(&self) -> PyResult<bool> {
+        self.poison
+            .read("BinlogDecoder.skipping", || Ok(self.inner.skipping()))
+    }
+
     /// True while a transaction is open.
     #[getter]
     fn in_transaction(&self) -> PyResult<bool> {
@@ -276,6 +348,9 @@ impl PyBinlogDecoder {
                 ("checksums_verified", s.checksums_verified),
                 ("invalid_temporal", s.invalid_temporal),
                 ("replaced_text", s.replaced_text),
+                ("xa_prepared", s.xa_prepared),
+                ("xa_unmatched", s.xa_unmatched),
+                ("replayed_rows", s.replayed_rows),
             ]))
         })
     }

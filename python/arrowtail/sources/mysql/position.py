@@ -9,7 +9,7 @@ from typing import Any
 
 from arrowtail.sources.base import PositionJSON, SourcePosition, unknown_keys
 
-_KEYS = ("pos", "file", "offset", "gtid", "snapshot", "schemas", "commit_ts")
+_KEYS = ("pos", "file", "offset", "gtid", "snapshot", "schemas", "commit_ts", "xa")
 
 
 def binlog_pos(file: str, offset: int) -> int:
@@ -26,7 +26,9 @@ class BinlogPosition(SourcePosition):
     ``pos`` is needed to order positions); ``gtid``: MariaDB GTID state or last MySQL GTID
     (absent in positions of ``decode``); ``snapshot``: the position completes an initial
     snapshot; ``schemas``: the schema history (``binlog_row_metadata=MINIMAL``); ``commit_ts``:
-    time of the last commit in Unix seconds."""
+    time of the last commit in Unix seconds; ``xa``: while XA transactions are prepared and
+    their outcome not yet read, a position from before the earliest of their prepares
+    (``pos``, ``file``, ``offset``, ``gtid``, ``schemas``), where a restart dumps from."""
 
     pos: int
     file: str | None = None
@@ -35,6 +37,7 @@ class BinlogPosition(SourcePosition):
     snapshot: bool = False
     schemas: list[Any] | None = None
     commit_ts: float | None = None
+    xa: dict[str, Any] | None = None
     extra: tuple[tuple[str, Any], ...] = ()
 
     @classmethod
@@ -60,6 +63,8 @@ class BinlogPosition(SourcePosition):
             out["schemas"] = self.schemas
         if self.commit_ts is not None:
             out["commit_ts"] = self.commit_ts
+        if self.xa is not None:
+            out["xa"] = self.xa
         out.update(self.extra)
         return out
 
@@ -73,5 +78,6 @@ class BinlogPosition(SourcePosition):
             snapshot=bool(data.get("snapshot", False)),
             schemas=data.get("schemas"),
             commit_ts=data.get("commit_ts"),
+            xa=data.get("xa"),
             extra=unknown_keys(data, _KEYS),
         )

@@ -13,6 +13,10 @@ A transaction whose binlog bytes read so far pass ``memory_budget`` goes to disk
 (:mod:`arrowtail.spill`); at its commit its rows are handed on from there, ``drain_bytes`` of
 them per poll, and the position comes with the last of them.
 
+A prepared XA transaction's rows wait in the decoder until its ``XA COMMIT`` (handed on there,
+in commit order) or ``XA ROLLBACK`` (dropped); meanwhile every position carries, under ``xa``, a
+position from before its prepare, where a restart dumps from (:mod:`arrowtail.sources.mysql.xa`).
+
 A ``TRUNCATE TABLE`` reaches the sink as its ``_ddl`` row and as a ``t`` row of the table
 (:mod:`arrowtail.sources.mysql.truncate`).
 """
@@ -50,7 +54,7 @@ from arrowtail.sources.mysql import errors as mysql_errors
 from arrowtail.sources.mysql.busy import OpenWriters
 from arrowtail.sources.mysql.facts import MysqlFacts
 from arrowtail.sources.mysql.history import SchemaHistory
-from arrowtail.sources.mysql.position import BinlogPosition
+from arrowtail.sources.mysql.position import BinlogPosition, binlog_pos
 from arrowtail.sources.mysql.replication import (
     GRANTS_HINT,
     LACKS_PRIVILEGE,
@@ -61,6 +65,7 @@ from arrowtail.sources.mysql.replication import (
     tls_options,
 )
 from arrowtail.sources.mysql.truncate import Truncates
+from arrowtail.sources.mysql.xa import ParkedXa, interleave
 from arrowtail.spill import Spill
 
 log = logging.getLogger("arrowtail.mysql")
@@ -144,6 +149,14 @@ class MySqlSource:
         self.memory_budget = memory_budget
         self.drain_bytes = drain_bytes
         self._spill = Spill(spill_dir)
+        self.spill_dir = spill_dir
+        #: Prepared XA transactions waiting for their outcome.
+        self._xa = ParkedXa(spill_dir)
+        #: The position the dump started from when it is before the checkpoint (a parked XA
+        #: transaction's floor), until the decoder passes the checkpoint.
+        self._replay_floor: PositionJSON | None = None
+        #: The position the current dump started from.
+        self._started: PositionJSON = {}
         #: Binlog bytes read since the open transaction began (or was last spilled).
         self._open_bytes = 0
         #: A spilled transaction being handed on: its rows, then the batches and the position
@@ -386,19 +399,45 @@ class MySqlSource:
         return str(row[0]), int(row[1])
 
     def _start(self) -> None:
-        by_gtid = self.resume_by == "gtid" and bool(self._gtid)
+        # Prepared XA transactions of the last emitted position are read again from before
+        # their prepares; what the position covers is dropped on the way.
+        floor = (self._emitted or {}).get("xa")
+        file, offset, gtid = self._file, self._offset, self._gtid
+        if floor is not None:
+            file, offset, gtid = str(floor["file"]), int(floor["offset"]), floor.get("gtid") or ""
+        by_gtid = self.resume_by == "gtid" and bool(gtid)
         if not by_gtid:
-            self._check_retained()
+            self._check_retained(file, offset)
         self._decoder = _core.BinlogDecoder(versions=self.schema_versions)
+        self._xa.discard()
+        self._replay_floor = floor
         self._data_events = 0
         self._replaced_seen = 0
+        if floor is not None:
+            self._decoder.set_skip_through(binlog_pos(self._file, self._offset))
+            if self._minimal:
+                self._history.restore(floor)
+            log.info(
+                "XA transactions were prepared and not yet ended at %s:%d: reading from %s:%d, "
+                "before the earliest of their prepares",
+                self._file,
+                self._offset,
+                file,
+                offset,
+            )
         if self._minimal:
             self._history.load(self._decoder)
+        self._started = BinlogPosition.at(
+            file,
+            offset,
+            gtid=gtid or None,
+            schemas=self._history.as_position() if self._minimal else None,
+        ).to_json()
         if by_gtid:
-            log.info("resuming by GTID state %s", self._gtid)
-            self._conn.start(mariadb_gtid=self._gtid)
+            log.info("resuming by GTID state %s", gtid)
+            self._conn.start(mariadb_gtid=gtid)
         else:
-            self._conn.start(file=self._file, position=self._offset)
+            self._conn.start(file=file, position=offset)
 
     def _tell_replaced(self, count: int) -> None:
         """Warns of text values that held bytes invalid in their character set (each written with
@@ -435,11 +474,11 @@ class MySqlSource:
             data = data[consumed:]
         return out + list(self._decoder.flush())
 
-    def _check_retained(self) -> None:
+    def _check_retained(self, file: str, offset: int) -> None:
         files = [f.name for f in self._conn.binary_logs()]
-        if files and self._file not in files:
+        if files and file not in files:
             raise SourceRefused(
-                f"binlog {self._file} (position {self._offset}) is no longer on the server, "
+                f"binlog {file} (position {offset}) is no longer on the server, "
                 f"which keeps {files[0]} .. {files[-1]}: the changes in between are lost to "
                 "this checkpoint; take a new snapshot into a new sink"
             )
@@ -490,6 +529,11 @@ class MySqlSource:
         outcome = self._decoder.take_outcome()
         if outcome is False:
             self._spill.discard()
+        drains = self._follow_xa()
+        if outcome:
+            # Taken from the spill before the next transaction may go there.
+            pos, commit_ts_us, xid = outcome
+            drains.append((pos, self._facts_of(self._spill.drain(pos, commit_ts_us, xid))))
         self._facts.basename = _basename(self._file)
         batches = self._facts.annotate(batches)
         stats = self._decoder.stats
@@ -509,6 +553,7 @@ class MySqlSource:
                 gtid=self._decoder.mariadb_gtid_state or self._decoder.last_gtid or "",
                 schemas=self._history.as_position() if self._minimal else None,
                 commit_ts=self._commit_ts,
+                xa=self._xa.floor(),
             )
             position = commit.to_json()
             self._gtid = commit.gtid or ""
@@ -522,15 +567,42 @@ class MySqlSource:
         busy = position is None and (
             arrived or (now - self._quiet_since >= 1.0 and self._writers.active())
         )
-        if outcome:
-            # Taken from the spill before the next transaction may go there.
-            pos, commit_ts_us, xid = outcome
-            rows = self._facts_of(self._spill.drain(pos, commit_ts_us, xid))
+        if drains:
+            rows, rest = interleave(drains, batches)
             self._spill_open(len(buf))
-            self._draining = (rows, batches, position)
+            self._draining = (rows, rest, position)
             return self._drain()
         self._spill_open(len(buf))
         return Chunk(batches, position, busy=busy)
+
+    def _follow_xa(self) -> list[tuple[int, Iterator[TableBatch]]]:
+        """Applies the decoder's XA events of this poll (see :class:`ParkedXa`); returns the
+        spilled XA transactions that committed, with their commit positions."""
+        unmatched = self._decoder.take_xa_unmatched()
+        if unmatched is not None:
+            log.warning(
+                "XA transaction %s committed, but it was prepared before the binlog position "
+                "this stream started from: its rows are not in the stream. Compare its tables "
+                "with `arrowtail verify`, or snapshot them again",
+                unmatched,
+            )
+        events = self._decoder.take_xa_events()
+        if not events:
+            return []
+        here = self._emitted or self._started
+
+        def open_spill() -> Spill:
+            spill, self._spill = self._spill, Spill(self.spill_dir)
+            return spill
+
+        return self._xa.follow(
+            events,
+            here,
+            self._replay_floor,
+            open_spill,
+            lambda ident: self._captured(self._decoder.take_parked_rows(ident)),
+            self._facts_of,
+        )
 
     def _spill_open(self, read: int) -> None:
         """Moves the open transaction's rows to disk once its bytes pass the memory budget (and
@@ -576,8 +648,10 @@ class MySqlSource:
     def _reconnect(self, cause: BaseException) -> None:
         log.warning("binlog connection lost: %s", scrub(str(cause)))
         self._conn.close()
-        # The open transaction comes again from its start.
+        # The open transaction comes again from its start, and prepared XA transactions from
+        # their prepares.
         self._spill.discard()
+        self._xa.discard()
         self._open_bytes = 0
 
         def attempt() -> None:
@@ -611,6 +685,7 @@ class MySqlSource:
         self._facts.close()
         self._draining = None
         self._spill.discard()
+        self._xa.discard()
 
     def describe(self) -> dict[str, Any]:
         info: dict[str, Any] = {

@@ -71,6 +71,13 @@ pub struct DecoderStats {
     pub invalid_temporal: u64,
     /// Text values with bytes invalid in their charset.
     pub replaced_text: u64,
+    /// XA transactions prepared (their rows parked until the outcome).
+    pub xa_prepared: u64,
+    /// `XA COMMIT`s of transactions prepared before the decoder's first event: their rows were
+    /// never seen.
+    pub xa_unmatched: u64,
+    /// Rows of transactions at or before the skip-through position, dropped.
+    pub replayed_rows: u64,
 }
 
 /// A DDL statement at which [`BinlogDecoder::feed_until_ddl`] stopped.
@@ -165,6 +172,16 @@ pub struct BinlogDecoder {
     pub(crate) stop_at_ddl: bool,
     /// The DDL statement feeding stopped at.
     pub(crate) ddl_stop: Option<DdlQuery>,
+    /// Prepared XA transactions waiting for their outcome, in prepare order.
+    pub(crate) parked: Vec<super::xa::Parked>,
+    /// Id of the last transaction parked.
+    pub(crate) next_parked: u64,
+    /// XA prepares and outcomes not yet taken by the source.
+    pub(crate) xa_events: Vec<super::xa::XaEvent>,
+    /// XID of an `XA COMMIT` whose prepare this decoder never saw, until asked.
+    pub(crate) xa_unmatched: Option<String>,
+    /// Transactions committing at or before this `_pos` are dropped (see `set_skip_through`).
+    pub(crate) skip_through: Option<u64>,
 }
 
 impl Default for BinlogDecoder {
@@ -205,6 +222,11 @@ impl BinlogDecoder {
             taken_outcome: None,
             stop_at_ddl: false,
             ddl_stop: None,
+            parked: Vec::new(),
+            next_parked: 0,
+            xa_events: Vec::new(),
+            xa_unmatched: None,
+            skip_through: None,
         }
     }
 
@@ -531,7 +553,15 @@ impl BinlogDecoder {
                     xid.ok_or_else(|| de(self, "XID event", "body shorter than 8 bytes".into()))?;
                 self.commit(end, h.timestamp, Some(xid))?;
             }
-            kind::XA_PREPARE => self.commit(end, h.timestamp, None)?,
+            kind::XA_PREPARE => {
+                let (one_phase, xid) = super::xa::parse_xa_prepare(body)
+                    .map_err(|d| de(self, "XA_PREPARE event", d))?;
+                if one_phase {
+                    self.commit(end, h.timestamp, None)?;
+                } else {
+                    self.park(xid, offset)?;
+                }
+            }
             kind::TABLE_MAP => {
                 let ph = self.fde.post_header_len(t, 8);
                 let id_len = if ph == 6 { 4 } else { 6 };

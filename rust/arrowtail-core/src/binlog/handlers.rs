@@ -47,8 +47,31 @@ impl BinlogDecoder {
             "ROLLBACK" if !head.starts_with("ROLLBACK TO") => self.discard_txn(),
             "SAVEPOINT" | "ROLLBACK" | "RELEASE" => {}
             "XA" => {
-                if head.starts_with("XA COMMIT") || head.starts_with("XA ROLLBACK") {
-                    // The rows were handed on at XA_PREPARE (docs/mysql.md, "XA transactions").
+                let verb = ["XA COMMIT", "XA ROLLBACK"]
+                    .into_iter()
+                    .find(|v| head.starts_with(v));
+                if let Some(verb) = verb {
+                    let rest = &stmt.trim_start()[verb.len()..];
+                    let commit = verb == "XA COMMIT";
+                    match super::xa::parse_xa_statement(rest) {
+                        // A one-phase commit ends the transaction whose rows precede it.
+                        Some((_, true)) => {}
+                        Some((xid, false)) if self.txn.seq == 0 => {
+                            self.end_xa(&xid, commit, end, h.timestamp)?
+                        }
+                        Some(_) => {}
+                        None => {
+                            return Err(Error::decode(
+                                "QUERY event",
+                                self.loc(offset),
+                                format!("cannot read the XID of {:?}", stmt.trim()),
+                            ))
+                        }
+                    }
+                    if !commit && self.txn.seq > 0 {
+                        self.discard_txn();
+                    }
+                    // The group is complete: its end is a position like any commit's.
                     self.commit(end, h.timestamp, None)?;
                 }
             }

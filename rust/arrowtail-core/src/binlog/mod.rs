@@ -15,9 +15,11 @@ pub mod json_diff;
 pub mod rows;
 pub mod table_map;
 mod txn;
+pub mod xa;
 
 pub use decoder::{BinlogDecoder, DdlQuery, DecoderOptions, DecoderStats};
 pub use txn::{ColumnDetail, TakenOutcome};
+pub use xa::{XaEvent, Xid};
 
 use crate::reader::{Reader, Short};
 

@@ -115,7 +115,7 @@ pub enum TakenOutcome {
 
 /// Sets `_pos` and `_commit_ts` (and `_xid` when given) of every row of a batch that left its
 /// builder before its transaction committed.
-fn restamp(
+pub(crate) fn restamp(
     b: &RecordBatch,
     pos: u64,
     ts_us: i64,
@@ -218,6 +218,13 @@ impl BinlogDecoder {
     ) -> Result<()> {
         let pos = (u64::from(self.file_number) << 32) | (end_offset & 0xFFFF_FFFF);
         let ts = i64::from(timestamp) * 1_000_000;
+        if let Some(through) = self.skip_through {
+            if pos <= through {
+                self.skip_txn();
+                return Ok(());
+            }
+            self.skip_through = None;
+        }
         // The transaction ends here: its state is read and reset in place, as at BEGIN, rather
         // than moved out and replaced (one commit per row in a stream of one-row transactions).
         // Every field is named, so a new one cannot be left out of the reset.
@@ -297,6 +304,24 @@ impl BinlogDecoder {
         Ok(())
     }
 
+    /// Drops a transaction that commits at or before the skip-through position: its rows were
+    /// handed on before the checkpoint this decoder resumes after. The server's GTID state still
+    /// moves past it.
+    fn skip_txn(&mut self) {
+        if let Some(Gtid::Maria {
+            domain,
+            server,
+            seq,
+        }) = self.txn.gtid.take()
+        {
+            self.maria_state.insert(domain, (server, seq));
+        }
+        let rows = u64::from(self.txn.seq);
+        self.discard_txn();
+        self.stats.discarded_rows -= rows;
+        self.stats.replayed_rows += rows;
+    }
+
     /// Drops the rows of the open transaction (those still in builders and those carried).
     pub(crate) fn discard_txn(&mut self) {
         let txn = std::mem::take(&mut self.txn);
@@ -360,35 +385,11 @@ impl BinlogDecoder {
         if !self.txn.open {
             return Ok(Vec::new());
         }
-        let mut out: Vec<(usize, RecordBatch)> = std::mem::take(&mut self.txn.carried);
-        for i in 0..self.txn.touched.len() {
-            let (b, from) = self.txn.touched[i];
-            let Some(builder) = self.builders.get_mut(b) else {
-                continue;
-            };
-            let committed =
-                builder.len() - builder.current_rows() + from.min(builder.current_rows());
-            let all = builder.flush().map_err(|source| Error::Arrow {
-                table: self.builders[b].table().table.clone(),
-                at: Location::Unknown,
-                source,
-            })?;
-            let mut left = committed;
-            for batch in all {
-                let n = batch.num_rows();
-                if left >= n {
-                    left -= n;
-                    self.ready.push((b, batch));
-                } else {
-                    if left > 0 {
-                        self.ready.push((b, batch.slice(0, left)));
-                    }
-                    out.push((b, batch.slice(left, n - left)));
-                    left = 0;
-                }
-            }
-            self.txn.touched[i].1 = 0;
-        }
+        let out = self.split_open_rows().map_err(|(b, source)| Error::Arrow {
+            table: self.builders[b].table().table.clone(),
+            at: Location::Unknown,
+            source,
+        })?;
         self.txn.taken = true;
         let out = out
             .into_iter()
@@ -405,6 +406,39 @@ impl BinlogDecoder {
             self.schema_versions.as_ref(),
             out,
         ))
+    }
+
+    /// Takes every row of the open transaction out of its builders (and its carried rows), in
+    /// order; committed rows before them in those builders go to `ready`.
+    pub(crate) fn split_open_rows(
+        &mut self,
+    ) -> std::result::Result<Vec<(usize, RecordBatch)>, (usize, ArrowError)> {
+        let mut out: Vec<(usize, RecordBatch)> = std::mem::take(&mut self.txn.carried);
+        for i in 0..self.txn.touched.len() {
+            let (b, from) = self.txn.touched[i];
+            let Some(builder) = self.builders.get_mut(b) else {
+                continue;
+            };
+            let committed =
+                builder.len() - builder.current_rows() + from.min(builder.current_rows());
+            let all = builder.flush().map_err(|e| (b, e))?;
+            let mut left = committed;
+            for batch in all {
+                let n = batch.num_rows();
+                if left >= n {
+                    left -= n;
+                    self.ready.push((b, batch));
+                } else {
+                    if left > 0 {
+                        self.ready.push((b, batch.slice(0, left)));
+                    }
+                    out.push((b, batch.slice(left, n - left)));
+                    left = 0;
+                }
+            }
+            self.txn.touched[i].1 = 0;
+        }
+        Ok(out)
     }
 
     /// How the last transaction whose rows [`Self::take_open_rows`] took ended, once (None while
