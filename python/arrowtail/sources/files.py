@@ -7,6 +7,7 @@ from the rows decoded before it (:mod:`arrowtail.sources.mysql.truncate`)."""
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from arrowtail.sources.base import Chunk, PositionJSON, ReservedNames, SourcePos
 from arrowtail.sources.mysql.position import BinlogPosition
 from arrowtail.sources.mysql.truncate import Truncates
 from arrowtail.sources.postgres.position import PgPosition
+
+log = logging.getLogger("arrowtail.files")
 
 
 class FileSource:
@@ -75,6 +78,17 @@ class FileSource:
         batches = self._names.check(self._decoder.flush(), str(path))
         if self.fmt == "binlog":
             batches = self._truncates.apply(batches)
+            # Prepared XA transactions wait in the decoder for their outcome; one committed
+            # whose prepare is in none of the files has no rows to give.
+            self._decoder.take_xa_events()
+            unmatched = self._decoder.take_xa_unmatched()
+            if unmatched is not None:
+                log.warning(
+                    "%s: XA transaction %s committed, but its prepare is in none of the files "
+                    "read before: its rows are not in the output",
+                    path,
+                    unmatched,
+                )
         # After the flush, the decoder's last commit covers exactly these batches, also for a
         # file that ends inside a transaction (still being written, or cut).
         return Chunk(batches, self._position(), exhausted=self._next >= len(self.paths))

@@ -391,6 +391,32 @@ fn mariadb_xa_rows_wait_for_their_outcome() {
         again.last_commit().map(|(_, o)| o),
         d.last_commit().map(|(_, o)| o)
     );
+
+    // A decoder that starts after the first prepare: the commit names an XID it never saw.
+    let data = read(name);
+    let mut events = Vec::new();
+    let mut at = 4;
+    while let Some(ev) = arrowtail_core::binlog::framing::next_file_event(&data, at).unwrap() {
+        events.push((at, at + ev.len(), ev[4]));
+        at += ev.len();
+    }
+    let prepare = events.iter().position(|e| e.2 == 38).unwrap();
+    let mut cut = data[..events[0].1].to_vec(); // magic and FORMAT_DESCRIPTION
+    for &(from, to, _) in &events[prepare + 1..] {
+        cut.extend_from_slice(&data[from..to]);
+    }
+    let mut late = BinlogDecoder::default();
+    late.feed_file_bytes(&cut, name).unwrap();
+    let t: Vec<i32> = ops(&late.flush().unwrap(), "xa.t")
+        .iter()
+        .map(|r| r.0)
+        .collect();
+    assert_eq!(t, [3, 5, 7]);
+    assert_eq!(late.stats().xa_unmatched, 1);
+    assert_eq!(
+        late.take_xa_unmatched().as_deref(),
+        Some("X'6b656570',X'',1")
+    );
 }
 
 #[test]

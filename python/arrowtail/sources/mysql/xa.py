@@ -74,9 +74,12 @@ class ParkedXa:
                 replayed, xid = bool(event[3]), str(event[4])
                 floor = replay_floor if replayed and replay_floor is not None else here
                 self.floors[ident] = floor_of(floor)
-                where = " on disk" if taken else ""
-                log.info("XA transaction %s prepared: its rows wait%s for its outcome", xid, where)
-                if taken:
+                if not taken:
+                    log.debug("XA transaction %s prepared: its rows wait for its outcome", xid)
+                else:
+                    log.info(
+                        "XA transaction %s prepared: its rows wait on disk for its outcome", xid
+                    )
                     spill = open_spill()
                     spill.add(parked_rows(ident))
                     self.spills[ident] = spill
