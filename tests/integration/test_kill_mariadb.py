@@ -1,6 +1,7 @@
 """kill -9 loop, MariaDB -> Parquet: as tests/integration/test_kill_pg.py, with the row binlog.
 MySQL keeps no replica position, so the Parquet manifest is the only record of progress: a run is
 killed only after the first one stored a checkpoint, and every restart resumes from the manifest.
+Each round leaves an XA transaction prepared until the next, so most kills find one waiting.
 
 Soak (longer, not in CI)::
 
@@ -89,6 +90,9 @@ def test_sigkill_loop_loses_and_repeats_nothing(
 
     stored = check_committed_files(out)
     assert stored >= 1800 * ROUNDS, stored
+    # Runs killed while an XA transaction was prepared: the next read from before its prepare.
+    floors = [p for p in tmp_path.glob("k*.err") if "not yet ended at" in p.read_text()]
+    assert floors, "no run started from before a prepared XA transaction"
     images = replay(parquet_changes(out))
     for table, rows in source_tables(database).items():
         got = images.get(table, {})

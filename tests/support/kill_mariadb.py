@@ -1,7 +1,8 @@
 """The database and workload of the MariaDB kill loops (into Parquet and into Kafka): database
 ``kill_my`` with two tables (``accounts``, ``events``) readable by the capture user, rounds of
-about 2500 changes, a one-row marker change for a first run to store, and the source rows to
-compare a replay with."""
+about 2500 changes and an XA transaction prepared in each (committed or rolled back in the next,
+so a kill mostly finds one prepared), a one-row marker change for a first run to store, and the
+source rows to compare a replay with."""
 
 from __future__ import annotations
 
@@ -27,6 +28,11 @@ def kill_database(mariadb: Any) -> Iterator[Any]:
         )
         cur.execute(f"CREATE TABLE {DB}.events (id bigint PRIMARY KEY, kind int, payload text)")
     yield conn
+    # A prepared XA transaction holds its locks on the shared server until it ends.
+    with conn.cursor() as cur:
+        cur.execute("XA RECOVER FORMAT='SQL'")
+        for row in cur.fetchall():
+            cur.execute(f"XA ROLLBACK {row[3]}")
     conn.close()
 
 
@@ -36,8 +42,33 @@ def touch_marker(conn: Any, i: int) -> None:
         cur.execute(f"REPLACE INTO {DB}.events VALUES (0, %s, 'marker')", (i,))
 
 
+def _prepare_xa(conn: Any, r: int) -> None:
+    """XA transaction ``'kill<r>'``: ten events and an update of an account of round ``r``,
+    prepared on a session of its own that then ends (the transaction stays prepared)."""
+    import pymysql
+
+    xa = pymysql.connect(
+        host=conn.host, port=conn.port, user=conn.user, password=conn.password, autocommit=True
+    )
+    base = r * 1000
+    try:
+        with xa.cursor() as cur:
+            cur.execute(f"XA START 'kill{r}'")
+            cur.executemany(
+                f"INSERT INTO {DB}.events VALUES (%s, 7, 'xa')",
+                [(base + 300 + k,) for k in range(10)],
+            )
+            cur.execute(f"UPDATE {DB}.accounts SET s = 'xa' WHERE id = %s", (base + 5,))
+            cur.execute(f"XA END 'kill{r}'")
+            cur.execute(f"XA PREPARE 'kill{r}'")
+    finally:
+        xa.close()
+
+
 def workload_round(conn: Any, r: int) -> None:
-    """About 2500 changes in one transaction plus a few single-row transactions."""
+    """About 2500 changes in one transaction plus a few single-row transactions; the XA
+    transaction of the round before committed (rolled back every third round), this round's
+    prepared."""
     base = r * 1000
     with conn.cursor() as cur:
         cur.execute("BEGIN")
@@ -60,6 +91,10 @@ def workload_round(conn: Any, r: int) -> None:
         for i in range(3):
             cur.execute(f"UPDATE {DB}.events SET kind = kind + 10 WHERE id = %s", (base + 1 + i,))
         cur.execute(f"DELETE FROM {DB}.events WHERE id = %s", (base + 100,))
+        if r > 1:
+            outcome = "ROLLBACK" if (r - 1) % 3 == 0 else "COMMIT"
+            cur.execute(f"XA {outcome} 'kill{r - 1}'")
+    _prepare_xa(conn, r)
 
 
 def source_tables(conn: Any) -> dict[str, dict[tuple[Any, ...], dict[str, Any]]]:
