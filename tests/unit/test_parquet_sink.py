@@ -463,3 +463,28 @@ def test_a_table_folder_already_holding_files_named_like_the_sinks_is_not_taken(
         sink.commit({"lsn": 20})
     assert late.read_bytes() == b"theirs"
     assert sink.durable_position() == {"lsn": 10}
+
+
+def test_the_folders_of_many_new_tables_are_recorded_in_one_manifest_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A snapshot of many tables commits the first rows of each at once: one manifest write for
+    # all their folders, not one (with its fsyncs) per folder.
+    sink = ParquetSink(tmp_path)
+    sink.open()
+    writes: list[list[str]] = []
+    store = sink._store_manifest
+
+    def counted(*args: object) -> None:
+        writes.append(sorted(sink._dirs or ()))
+        store(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sink, "_store_manifest", counted)
+    tables = [f"db.t{i:03d}" for i in range(200)]
+    for i, table in enumerate(tables):
+        sink.write(table, 1, change_batch(SIMPLE_COLUMNS, simple_rows(i, 1, pos=10)))
+    sink.commit({"lsn": 10})
+    assert len(writes) == 2, "the folders, then the commit"
+    assert writes[0] == tables
+    assert manifest(tmp_path)["dirs"] == tables
+    assert len(parquet_files(tmp_path)) == 200

@@ -57,6 +57,7 @@ import logging
 import os
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -213,6 +214,7 @@ class ParquetSink:
                 # A deferred commit: made durable first, so that what the open files hold from
                 # now on belongs to the commit still to come.
                 self._make_durable()
+            self._claim_dirs(self._uncommitted)
             now = time.monotonic()
             for key, batches in self._uncommitted.items():
                 for batch in batches:
@@ -227,6 +229,7 @@ class ParquetSink:
         if not self._opened:
             raise SinkError("ParquetSink.commit called before open()")
         try:
+            self._claim_dirs(self._uncommitted)
             now = time.monotonic()
             for key, batches in self._uncommitted.items():
                 for batch in batches:
@@ -292,6 +295,20 @@ class ParquetSink:
             or now - f.opened_at >= self.max_seconds
         ):
             self._finish(key)
+
+    def _claim_dirs(self, keys: Iterable[tuple[str, int]]) -> None:
+        """Makes the directories of ``keys``' tables this sink's, as :meth:`_new_file` does for
+        one, with one manifest write for all of them (a snapshot of many tables commits its
+        first rows of each at once)."""
+        if self._dirs is None:
+            return
+        new = sorted({_table_dir_name(table) for table, _ in keys} - self._dirs)
+        if not new:
+            return
+        for name in new:
+            self._refuse_foreign_files(self.root / name)
+        self._dirs.update(new)
+        self._store_manifest(self._files, self._durable, self._stored_next_file)
 
     def _new_file(self, key: tuple[str, int], schema: pa.Schema, now: float) -> _OpenFile:
         table, version = key
