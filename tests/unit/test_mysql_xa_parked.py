@@ -47,7 +47,7 @@ def test_rows_from_disk_go_in_at_their_commit_among_the_poll_rows() -> None:
 def test_positions_carry_the_floor_of_the_first_prepare_until_every_outcome(
     tmp_path: Path,
 ) -> None:
-    parked = ParkedXa(str(tmp_path))
+    parked = ParkedXa()
     open_spill = Spill(str(tmp_path))
     open_spill.add([("a", 1, _batch([0, 0], [1, 2]))])
     spills = [open_spill]

@@ -149,9 +149,8 @@ class MySqlSource:
         self.memory_budget = memory_budget
         self.drain_bytes = drain_bytes
         self._spill = Spill(spill_dir)
-        self.spill_dir = spill_dir
         #: Prepared XA transactions waiting for their outcome.
-        self._xa = ParkedXa(spill_dir)
+        self._xa = ParkedXa()
         #: The position the dump started from when it is before the checkpoint (a parked XA
         #: transaction's floor), until the decoder passes the checkpoint.
         self._replay_floor: PositionJSON | None = None
@@ -592,7 +591,7 @@ class MySqlSource:
         here = self._emitted or self._started
 
         def open_spill() -> Spill:
-            spill, self._spill = self._spill, Spill(self.spill_dir)
+            spill, self._spill = self._spill, Spill(self._spill.spill_dir)
             return spill
 
         return self._xa.follow(

@@ -38,8 +38,7 @@ def floor_of(position: PositionJSON) -> PositionJSON:
 class ParkedXa:
     """Floors and spilled rows of the XA transactions the current decoder holds prepared."""
 
-    def __init__(self, spill_dir: str | None) -> None:
-        self.spill_dir = spill_dir
+    def __init__(self) -> None:
         #: Parked transaction id -> floor.
         self.floors: dict[int, PositionJSON] = {}
         #: Parked transaction id -> its rows on disk.

@@ -47,12 +47,7 @@ impl BinlogDecoder {
             "ROLLBACK" if !head.starts_with("ROLLBACK TO") => self.discard_txn(),
             "SAVEPOINT" | "ROLLBACK" | "RELEASE" => {}
             "XA" => {
-                let verb = ["XA COMMIT", "XA ROLLBACK"]
-                    .into_iter()
-                    .find(|v| head.starts_with(v));
-                if let Some(verb) = verb {
-                    let rest = &stmt.trim_start()[verb.len()..];
-                    let commit = verb == "XA COMMIT";
+                if let Some((commit, rest)) = super::xa::xa_outcome(&stmt) {
                     match super::xa::parse_xa_statement(rest) {
                         // A one-phase commit ends the transaction whose rows precede it.
                         Some((_, true)) => {}

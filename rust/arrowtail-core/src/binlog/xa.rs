@@ -74,6 +74,25 @@ pub fn parse_xa_prepare(body: &[u8]) -> std::result::Result<(bool, Xid), String>
     ))
 }
 
+/// Whether `statement` is an `XA COMMIT` (true) or `XA ROLLBACK` (false), in any case and
+/// spacing, and the text after its verb.
+pub fn xa_outcome(statement: &str) -> Option<(bool, &str)> {
+    let mut words = statement.trim_start().splitn(2, char::is_whitespace);
+    if !words.next()?.eq_ignore_ascii_case("XA") {
+        return None;
+    }
+    let mut words = words.next()?.trim_start().splitn(2, char::is_whitespace);
+    let verb = words.next()?;
+    let rest = words.next().unwrap_or("");
+    if verb.eq_ignore_ascii_case("COMMIT") {
+        Some((true, rest))
+    } else if verb.eq_ignore_ascii_case("ROLLBACK") {
+        Some((false, rest))
+    } else {
+        None
+    }
+}
+
 /// The XID an XA statement names after its verb (`rest` follows `XA COMMIT`/`XA ROLLBACK`):
 /// `gtrid [, bqual [, format_id]]`, each id a string literal (`'…'`, `"…"`, `X'hex'`, `0xhex`),
 /// format id 1 when not given; and whether `ONE PHASE` follows. None when it cannot be read.
@@ -89,8 +108,11 @@ pub fn parse_xa_statement(rest: &str) -> Option<(Xid, bool)> {
         s = after.trim_start();
         if let Some(after) = s.strip_prefix(',') {
             let after = after.trim_start();
-            let digits = after.bytes().take_while(u8::is_ascii_digit).count();
-            format_id = after[..digits].parse().ok()?;
+            let sign = usize::from(after.starts_with('-'));
+            let digits = sign + after[sign..].bytes().take_while(u8::is_ascii_digit).count();
+            // The event carries the id as 4 bytes; a statement may print it signed.
+            let value: i64 = after[..digits].parse().ok()?;
+            format_id = u64::from(value as u32);
             s = after[digits..].trim_start();
         }
     }
@@ -350,6 +372,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn outcome_statements_in_any_case_and_spacing() {
+        assert_eq!(
+            xa_outcome("XA COMMIT X'6131',X'',1"),
+            Some((true, "X'6131',X'',1"))
+        );
+        assert_eq!(xa_outcome("  xa\n  rollback   'a'"), Some((false, "  'a'")));
+        assert_eq!(xa_outcome("XA START X'6131'"), None);
+        assert_eq!(xa_outcome("XACOMMIT 'a'"), None);
+        assert_eq!(xa_outcome("XA"), None);
+    }
+
+    #[test]
     fn statements_name_their_xid_as_the_prepare_event_does() {
         let (xid, one) = parse_xa_statement(" X'6131',X'',1").unwrap();
         assert_eq!(
@@ -366,6 +400,8 @@ mod tests {
         assert_eq!(xid.bqual, b"c\"d");
         assert_eq!(xid.format_id, 7);
         assert!(one);
+        let (xid, _) = parse_xa_statement("X'01',X'',-1").unwrap();
+        assert_eq!(xid.format_id, 0xFFFF_FFFF);
         let (xid, _) = parse_xa_statement("0xabc").unwrap();
         assert_eq!(xid.gtrid, vec![0x0a, 0xbc]);
         assert_eq!(xid.text(), "X'0abc',X'',1");
