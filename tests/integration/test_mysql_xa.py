@@ -142,10 +142,12 @@ def test_prepared_rows_reach_the_sink_at_their_commit_and_never_after_a_rollback
     cur.execute("XA COMMIT 'big'")
     cur.execute(f"UPDATE {DB}.pairs SET n = n + 1 WHERE a IN (1, 1000, %s)", (999 + BIG,))
 
-    # Read again from before 'keep': the plain insert is not stored twice.
+    # Read again from before 'keep' (by its GTID state): the plain insert is not stored twice.
+    assert str(stored["xa"]["gtid"]).startswith("0-1-")
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="arrowtail.mysql"):
-        second = _run(mariadb, DB, out, memory_budget=BUDGET)
+        second = _run(mariadb, DB, out, memory_budget=BUDGET, resume_by="gtid")
+    assert f"resuming by GTID state {stored['xa']['gtid']}" in caplog.text
     assert "X'626967',X'',1 prepared: its rows wait on disk" in caplog.text
     assert second.rows == 3 + 1 + BIG + 3
     stored = _stored(out)
