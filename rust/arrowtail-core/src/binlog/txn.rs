@@ -391,7 +391,15 @@ impl BinlogDecoder {
             source,
         })?;
         self.txn.taken = true;
-        let out = out
+        Ok(self.change_batches(out))
+    }
+
+    /// `(builder index, batch)` pairs as change batches of their builders' tables.
+    pub(crate) fn change_batches(
+        &self,
+        rows: Vec<(usize, RecordBatch)>,
+    ) -> Vec<crate::arrow::ChangeBatch> {
+        let out = rows
             .into_iter()
             .map(|(b, batch)| {
                 let table = self.builders[b].table();
@@ -402,10 +410,7 @@ impl BinlogDecoder {
                 }
             })
             .collect();
-        Ok(crate::arrow::SchemaVersions::stamp_all(
-            self.schema_versions.as_ref(),
-            out,
-        ))
+        crate::arrow::SchemaVersions::stamp_all(self.schema_versions.as_ref(), out)
     }
 
     /// Takes every row of the open transaction out of its builders (and its carried rows), in

@@ -17,7 +17,7 @@ use std::fmt::Write as _;
 
 use arrow_array::RecordBatch;
 
-use crate::arrow::{ChangeBatch, SchemaVersions};
+use crate::arrow::ChangeBatch;
 use crate::error::{Error, Result};
 use crate::reader::{Reader, Short};
 
@@ -329,18 +329,7 @@ impl BinlogDecoder {
         };
         parked.taken = true;
         let rows = std::mem::take(&mut parked.rows);
-        let out = rows
-            .into_iter()
-            .map(|(b, batch)| {
-                let table = self.builders[b].table();
-                ChangeBatch {
-                    table: table.table.clone(),
-                    schema_version: table.schema_version,
-                    batch,
-                }
-            })
-            .collect();
-        SchemaVersions::stamp_all(self.schema_versions.as_ref(), out)
+        self.change_batches(rows)
     }
 
     /// Transactions parked now.
