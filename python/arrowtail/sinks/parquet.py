@@ -297,9 +297,13 @@ class ParquetSink:
             self._finish(key)
 
     def _claim_dirs(self, keys: Iterable[tuple[str, int]]) -> None:
-        """Makes the directories of ``keys``' tables this sink's, as :meth:`_new_file` does for
-        one, with one manifest write for all of them (a snapshot of many tables commits its
-        first rows of each at once)."""
+        """Makes the directories of ``keys``' tables this sink's, with one manifest write for all
+        of them (a snapshot of many tables commits its first rows of each at once). Recorded
+        before the first file goes in, so that the leftovers of a run that dies before its
+        commit are found, and only in directories this sink made its own. A directory that
+        already holds files named like this sink's (another run's output whose manifest is
+        gone, say) is not taken: its files would be replaced by name, or later taken for
+        leftovers and removed."""
         if self._dirs is None:
             return
         new = sorted({_table_dir_name(table) for table, _ in keys} - self._dirs)
@@ -313,15 +317,7 @@ class ParquetSink:
     def _new_file(self, key: tuple[str, int], schema: pa.Schema, now: float) -> _OpenFile:
         table, version = key
         directory = self.root / _table_dir_name(table)
-        if self._dirs is not None and directory.name not in self._dirs:
-            # Recorded before the first file goes in, so that the leftovers of a run that dies
-            # before its commit are found, and only in directories this sink made its own. A
-            # directory that already holds files named like this sink's (another run's output
-            # whose manifest is gone, say) is not taken: its files would be replaced by name,
-            # or later taken for leftovers and removed.
-            self._refuse_foreign_files(directory)
-            self._dirs.add(directory.name)
-            self._store_manifest(self._files, self._durable, self._stored_next_file)
+        self._claim_dirs([key])  # done already for the keys of a commit
         directory.mkdir(parents=True, exist_ok=True)
         name = f"part-{self._next_file:010d}-v{version}.parquet"
         self._next_file += 1
