@@ -377,18 +377,12 @@ class BinlogDecoder:
     def take_parked_rows(self, id: int) -> list[tuple[str, int, pyarrow.RecordBatch]]:
         """The rows of the prepared XA transaction ``id`` still in the decoder, unstamped; its
         outcome is then reported with ``taken`` set."""
-    @property
-    def parked_count(self) -> int:
-        """Prepared XA transactions waiting for their outcome."""
     def take_xa_unmatched(self) -> str | None:
         """The XID of the last ``XA COMMIT`` of a transaction the decoder never saw prepared,
         once."""
     def set_skip_through(self, pos: int) -> None:
         """Re-reading from before a checkpoint at ``pos``: transactions that commit at or
         before it are dropped, XA prepares among them parked."""
-    @property
-    def skipping(self) -> bool:
-        """True while transactions up to the skip-through position are being dropped."""
     @property
     def in_transaction(self) -> bool:
         """True while a transaction is open."""

@@ -59,11 +59,11 @@ def test_positions_carry_the_floor_of_the_first_prepare_until_every_outcome(
 
     def follow(events: list[tuple], here: int, replay: int | None = None) -> list:
         at = {"pos": here, "file": "b.000001", "offset": here, "xa": {"pos": 1}}
-        replayed = None if replay is None else {"pos": replay, "file": "b.000001", "offset": 4}
+        started = {"pos": replay or 0, "file": "b.000001", "offset": 4}
         return parked.follow(
             events,
             at,
-            replayed,
+            started,
             take_open,
             lambda ident: [("a", 1, _batch([0], [3]))],
             lambda rows: rows,

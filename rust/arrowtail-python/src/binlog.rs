@@ -190,14 +190,6 @@ impl PyBinlogDecoder {
         })
     }
 
-    /// Prepared XA transactions waiting for their outcome.
-    #[getter]
-    fn parked_count(&self) -> PyResult<usize> {
-        self.poison.read("BinlogDecoder.parked_count", || {
-            Ok(self.inner.parked_count())
-        })
-    }
-
     /// The XID of the last `XA COMMIT` of a transaction whose prepare the decoder never saw, once.
     fn take_xa_unmatched(&mut self) -> PyResult<Option<String>> {
         let inner = &mut self.inner;
@@ -214,13 +206,6 @@ impl PyBinlogDecoder {
             inner.set_skip_through(pos);
             Ok(())
         })
-    }
-
-    /// True while transactions up to the skip-through position are being dropped.
-    #[getter]
-    fn skipping(&self) -> PyResult<bool> {
-        self.poison
-            .read("BinlogDecoder.skipping", || Ok(self.inner.skipping()))
     }
 
     /// True while a transaction is open.

@@ -151,10 +151,8 @@ class MySqlSource:
         self._spill = Spill(spill_dir)
         #: Prepared XA transactions waiting for their outcome.
         self._xa = ParkedXa()
-        #: The position the dump started from when it is before the checkpoint (a parked XA
-        #: transaction's floor), until the decoder passes the checkpoint.
-        self._replay_floor: PositionJSON | None = None
-        #: The position the current dump started from.
+        #: The position the current dump started from: a parked XA transaction's floor when
+        #: it is before the checkpoint, and then the floor of those it finds prepared again.
         self._started: PositionJSON = {}
         #: Binlog bytes read since the open transaction began (or was last spilled).
         self._open_bytes = 0
@@ -409,7 +407,6 @@ class MySqlSource:
             self._check_retained(file, offset)
         self._decoder = _core.BinlogDecoder(versions=self.schema_versions)
         self._xa.discard()
-        self._replay_floor = floor
         self._data_events = 0
         self._replaced_seen = 0
         if floor is not None:
@@ -426,12 +423,15 @@ class MySqlSource:
             )
         if self._minimal:
             self._history.load(self._decoder)
-        self._started = BinlogPosition.at(
-            file,
-            offset,
-            gtid=gtid or None,
-            schemas=self._history.as_position() if self._minimal else None,
-        ).to_json()
+        self._started = (
+            floor
+            or BinlogPosition.at(
+                file,
+                offset,
+                gtid=gtid or None,
+                schemas=self._history.as_position() if self._minimal else None,
+            ).to_json()
+        )
         if by_gtid:
             log.info("resuming by GTID state %s", gtid)
             self._conn.start(mariadb_gtid=gtid)
@@ -597,7 +597,7 @@ class MySqlSource:
         return self._xa.follow(
             events,
             here,
-            self._replay_floor,
+            self._started,
             open_spill,
             lambda ident: self._captured(self._decoder.take_parked_rows(ident)),
             self._facts_of,

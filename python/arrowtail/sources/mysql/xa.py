@@ -54,14 +54,14 @@ class ParkedXa:
         self,
         events: list[tuple],
         here: PositionJSON,
-        replay_floor: PositionJSON | None,
+        started: PositionJSON,
         open_spill: Callable[[], Spill],
         parked_rows: Callable[[int], list[TableBatch]],
         annotate: Callable[[Iterator[TableBatch]], Iterator[TableBatch]],
     ) -> list[tuple[int, Iterator[TableBatch]]]:
         """Applies the decoder's XA events of one poll. ``here``: the last position emitted
-        before the poll (the floor of a transaction prepared in it); ``replay_floor``: where the
-        dump started, for transactions prepared before the position skipped through;
+        before the poll (the floor of a transaction prepared in it); ``started``: where the dump
+        started (the floor of a transaction prepared before the position skipped through);
         ``open_spill``: takes the source's spill of the open transaction (rows taken before a
         prepare) and gives it a new one; ``parked_rows``: the decoder's remaining rows of a
         parked transaction. Returns the spilled transactions that committed, as
@@ -71,8 +71,7 @@ class ParkedXa:
             kind, ident, taken = event[0], int(event[1]), bool(event[2])
             if kind == "prepared":
                 replayed, xid = bool(event[3]), str(event[4])
-                floor = replay_floor if replayed and replay_floor is not None else here
-                self.floors[ident] = floor_of(floor)
+                self.floors[ident] = floor_of(started if replayed else here)
                 if not taken:
                     log.debug("XA transaction %s prepared: its rows wait for its outcome", xid)
                 else:

@@ -226,16 +226,10 @@ impl BinlogDecoder {
             at: self.loc(offset),
             source,
         })?;
-        let taken = self.txn.taken;
         // The group is complete but not committed: the transaction closes without a position
-        // (the checkpoint stays before it) and without dropping the rows it took out.
-        self.txn.taken = false;
-        self.txn.touched.clear();
-        self.txn.open = false;
-        self.txn.explicit = false;
-        self.txn.saw_begin = false;
-        self.txn.gtid = None;
-        self.txn.seq = 0;
+        // (the checkpoint stays before it) and without dropping the rows it took out. Prepares
+        // are rare enough to let its lists go rather than reset them in place.
+        let taken = std::mem::take(&mut self.txn).taken;
         self.next_parked += 1;
         let id = self.next_parked;
         self.xa_events.push(XaEvent::Prepared {
@@ -287,23 +281,22 @@ impl BinlogDecoder {
             return Ok(());
         }
         let ts = i64::from(timestamp) * 1_000_000;
+        let arrow_err = |s: &Self, b: usize, source| Error::Arrow {
+            table: s.builders[b].table().table.clone(),
+            at: s.loc(end),
+            source,
+        };
         for (b, rows) in parked.rows {
             // Rows committed before this one wait in the table's builder: they leave first.
             if !self.builders[b].is_empty() {
-                let before = self.builders[b].flush().map_err(|source| Error::Arrow {
-                    table: self.builders[b].table().table.clone(),
-                    at: self.loc(end),
-                    source,
-                })?;
+                let before = self.builders[b]
+                    .flush()
+                    .map_err(|e| arrow_err(self, b, e))?;
                 self.ready
                     .extend(before.into_iter().map(|batch| (b, batch)));
             }
             let stamped =
-                super::txn::restamp(&rows, pos, ts, None).map_err(|source| Error::Arrow {
-                    table: self.builders[b].table().table.clone(),
-                    at: self.loc(end),
-                    source,
-                })?;
+                super::txn::restamp(&rows, pos, ts, None).map_err(|e| arrow_err(self, b, e))?;
             self.ready.push((b, stamped));
         }
         self.xa_events.push(XaEvent::Committed {
