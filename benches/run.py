@@ -149,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     comparisons: list[pg_benches.Comparison] = []
     latency: list[latency_benches.LatencyResult] = []
     skipped: list[str] = []
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     settings["load average (1, 5, 15 min) when the run started"] = " ".join(
         f"{x:.1f}" for x in os.getloadavg()
