@@ -138,6 +138,29 @@ def test_server_errors_keep_the_connection_usable(server: Any) -> None:
         assert conn.query("SELECT 2") == [["2"]]
 
 
+@pytest.mark.parametrize("wire", ["native", "libpq"])
+def test_replication_connection_keeps_the_users_options(server: Any, wire: str) -> None:
+    # The user's options (here a search_path and a lock_timeout) reach the replication session
+    # of either wire, beside the pinned settings the decoders need.
+    from urllib.parse import quote
+
+    from arrowtail.sources.postgres.admin import connect_replication
+
+    dsn = server.dsn_for(server.user, None, DB)
+    dsn += "?options=" + quote("-c search_path=wire_schema,public -c lock_timeout=4321")
+    names = ["search_path", "lock_timeout", "TimeZone", "DateStyle"]
+    if wire == "native":
+        with pgproto.connect(dsn, replication=True) as conn:
+            got = [conn.query(f"SHOW {name}")[0][0] for name in names]
+    else:
+        conn = connect_replication(dsn)
+        try:
+            got = [conn.execute(f"SHOW {name}").fetchone()[0] for name in names]
+        finally:
+            conn.close()
+    assert got == ["wire_schema,public", "4321ms", "UTC", "ISO, MDY"]
+
+
 def _batches(decoder: Any) -> list[Any]:
     return [(t, b.to_pylist()) for t, _v, b in decoder.flush()]
 

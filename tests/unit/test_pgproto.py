@@ -11,11 +11,13 @@ import struct
 from pathlib import Path
 
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 
 from arrowtail import _core
 from arrowtail.exceptions import DecodeError, SourceError
 from arrowtail.sources.postgres import auth as pgauth
 from arrowtail.sources.postgres import client as pgproto
+from arrowtail.sources.postgres.replication import backend_options, replication_dsn
 
 
 def test_scram_matches_rfc7677_vector() -> None:
@@ -91,8 +93,24 @@ def test_passfile_lookup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_options_escape_spaces() -> None:
-    opts = pgproto._options("-c a=b", {"TimeZone": "Europe/Paris", "x": "two words"})
+    opts = backend_options("-c a=b", {"TimeZone": "Europe/Paris", "x": "two words"})
     assert opts == "-c a=b -c TimeZone=Europe/Paris -c x=two\\ words"
+
+
+def test_replication_dsn_keeps_the_users_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A proxy may route by options (endpoint=...), a role may need its search_path: the
+    # replication connection adds the pinned settings after them instead of replacing them.
+    monkeypatch.setenv("PGOPTIONS", "-c from_env=1")
+    given = conninfo_to_dict(replication_dsn("host=h options='endpoint=ep-1 -c lock_timeout=5s'"))
+    assert given["options"] == (
+        "endpoint=ep-1 -c lock_timeout=5s -c DateStyle=ISO -c IntervalStyle=postgres"
+        " -c TimeZone=UTC -c extra_float_digits=3"
+    )
+    assert given["client_encoding"] == "UTF8"
+    # Without options in the string, libpq would have read PGOPTIONS: so does arrowtail.
+    from_env = conninfo_to_dict(replication_dsn("host=h", {"x": "two words"}))["options"]
+    assert from_env.startswith("-c from_env=1 -c DateStyle=ISO")
+    assert from_env.endswith("-c x=two\\ words")
 
 
 def test_error_fields_make_a_clear_exception() -> None:

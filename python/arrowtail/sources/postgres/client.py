@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from arrowtail.exceptions import SourceError, SourceUnavailable
 from arrowtail.sources.postgres import auth as pgauth
 from arrowtail.sources.postgres.errors import PgServerError, server_error
-from arrowtail.sources.postgres.replication import PINNED_SETTINGS
+from arrowtail.sources.postgres.replication import PINNED_SETTINGS, backend_options
 
 log = logging.getLogger("arrowtail.postgres.wire")
 
@@ -60,16 +60,6 @@ def parse_error_fields(body: bytes) -> dict[str, str]:
 
 def _cstr(text: str) -> bytes:
     return text.encode() + b"\0"
-
-
-def _options(user_options: str, settings: dict[str, str]) -> str:
-    """The backend's command-line options: the user's, then ``-c name=value`` per setting, with
-    spaces escaped as libpq's ``options`` needs."""
-    parts = [user_options] if user_options else []
-    for name, value in settings.items():
-        escaped = value.replace("\\", "\\\\").replace(" ", "\\ ")
-        parts.append(f"-c {name}={escaped}")
-    return " ".join(parts)
 
 
 @dataclass
@@ -259,7 +249,7 @@ def connect(
         startup["replication"] = "database"
     if params.application_name:
         startup["application_name"] = params.application_name
-    startup["options"] = _options(params.options, {**PINNED_SETTINGS, **(settings or {})})
+    startup["options"] = backend_options(params.options, {**PINNED_SETTINGS, **(settings or {})})
     errors = []
     # Whether every host was out of reach (transient), rather than refusing something.
     unreachable = True

@@ -17,6 +17,7 @@ them (``DateStyle=ISO``, ``IntervalStyle=postgres``, ``TimeZone=UTC``,
 
 from __future__ import annotations
 
+import os
 import select
 import time
 from collections.abc import Iterable
@@ -43,11 +44,24 @@ PINNED_SETTINGS = {
 }
 
 
+def backend_options(user_options: str, settings: dict[str, str]) -> str:
+    """The backend's command-line options: the user's (kept first, so a pinned setting wins over
+    a user's same setting), then ``-c name=value`` per setting, with spaces escaped as libpq's
+    ``options`` needs."""
+    parts = [user_options] if user_options else []
+    for name, value in settings.items():
+        escaped = value.replace("\\", "\\\\").replace(" ", "\\ ")
+        parts.append(f"-c {name}={escaped}")
+    return " ".join(parts)
+
+
 def replication_dsn(dsn: str, settings: dict[str, str] | None = None) -> str:
-    """Adds the pinned session settings (and any extra GUCs) as libpq ``options``, and UTF-8 as
-    the client encoding: the decoders read text as UTF-8, whatever ``PGCLIENTENCODING`` says."""
-    all_settings = {**PINNED_SETTINGS, **(settings or {})}
-    options = " ".join(f"-c {k}={v}" for k, v in all_settings.items())
+    """Adds the pinned session settings (and any extra GUCs) to libpq's ``options`` after the
+    user's own (the connection string's, else ``PGOPTIONS``), and UTF-8 as the client encoding:
+    the decoders read text as UTF-8, whatever ``PGCLIENTENCODING`` says."""
+    given = psycopg.conninfo.conninfo_to_dict(dsn).get("options")
+    user = str(given) if given is not None else os.environ.get("PGOPTIONS", "")
+    options = backend_options(user, {**PINNED_SETTINGS, **(settings or {})})
     return psycopg.conninfo.make_conninfo(dsn, options=options, client_encoding="UTF8")
 
 
