@@ -142,7 +142,22 @@ def comparable(array: pa.Array | pa.ChunkedArray) -> pa.Array:
         return pa.Array.from_buffers(
             pa.binary(16), len(array), array.buffers()[:2], offset=array.offset
         )
+    if pa.types.is_struct(t) and [(f.name, f.type) for f in t] == _INTERVAL_PARTS:
+        return _interval_struct_bytes(array)
     return array
+
+
+#: The children of an interval as the Parquet sink stores it (struct<months, days, nanoseconds>).
+_INTERVAL_PARTS = [("months", pa.int32()), ("days", pa.int32()), ("nanoseconds", pa.int64())]
+
+
+def _interval_struct_bytes(array: pa.StructArray) -> pa.Array:
+    """An interval struct as 16 bytes a value (months, days, nanoseconds), a null struct null."""
+    packed = np.zeros(len(array), dtype=[(name, str(t)) for name, t in _INTERVAL_PARTS])
+    for (name, _t), child in zip(_INTERVAL_PARTS, array.flatten(), strict=True):
+        packed[name] = pc.fill_null(child, 0).to_numpy(zero_copy_only=False)
+    validity = pc.is_valid(array).buffers()[1] if array.null_count else None
+    return pa.Array.from_buffers(pa.binary(16), len(array), [validity, pa.py_buffer(packed)])
 
 
 def _element_text(array: pa.Array) -> pa.Array:
@@ -302,10 +317,10 @@ def collapse(
                 arrays.append(pc.struct_field(old, name).cast(field.type))
             else:
                 arrays.append(pa.nulls(len(idx), field.type))
-        extra = pa.table(arrays, names=columns).append_column("__ord", pa.array(idx * 2))
-        extra = extra.append_column("__row", pa.array(idx))
-        extra = extra.append_column("__kind", pa.array(np.zeros(len(idx), dtype=np.int8)))
-        parts.append(extra.cast(rows.schema))
+        arrays += [pa.array(idx * 2), pa.array(idx), pa.array(np.zeros(len(idx), dtype=np.int8))]
+        # Built with the rows' schema, not cast to it: a cast refuses the null structs of a
+        # column whose children are not nullable (Parquet's interval struct).
+        parts.append(pa.Table.from_arrays(arrays, schema=rows.schema))
     events = pa.concat_tables(parts) if len(parts) > 1 else rows
     if events.num_rows == 0:
         return _empty(table, columns, pk, truncate)
