@@ -101,7 +101,8 @@ def _add_run_options(p: argparse.ArgumentParser, *, snapshot: bool = True) -> No
     p.add_argument(
         "--tables",
         metavar="LIST",
-        help="comma-separated schema.table names to capture (default: all); PostgreSQL 15+: "
+        help="comma-separated schema.table names to capture (default: all); MySQL/MariaDB: "
+        "names may use shell wildcards (shop.order_*); PostgreSQL 15+: "
         "each may carry a column list and a row filter for the publication arrowtail creates, "
         "e.g. \"public.orders (id, status, total) WHERE (status <> 'draft')\"",
     )

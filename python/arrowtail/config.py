@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 from arrowtail.exceptions import ConfigError
 from arrowtail.redact import redact_url, register_secret
 from arrowtail.tables import parse_all as parse_tables
-from arrowtail.tables import split_list
+from arrowtail.tables import refuse_patterns, split_list
 from arrowtail.transforms import TransformConfig
 
 if sys.version_info >= (3, 11):
@@ -250,6 +250,8 @@ class Config:
                 "features; for MySQL/MariaDB name the tables alone and choose columns with "
                 "transform.include_columns / transform.drop_columns"
             )
+        if self.source.kind == "postgres":
+            refuse_patterns(specs)
         for key in (
             "snapshot_chunk_rows",
             "snapshot_workers",

@@ -10,13 +10,17 @@ publication, and by snapshots and ``verify`` in any case)::
     public.orders (id, status, total) WHERE (status <> 'draft' AND total > 0)
 
 Entries are separated by commas outside parentheses and quotes, so a column list or a filter may
-hold commas of its own.
+hold commas of its own. On MySQL/MariaDB a name may use shell wildcards (``shop.*``,
+``shop.order_?``, ``*.audit_[0-9]*``), matched as the transforms' table patterns are: case
+counts, ``*`` crosses the dot (:class:`Selection`).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 
 from arrowtail.exceptions import ConfigError
 
@@ -108,3 +112,55 @@ def parse_all(entries: list[str]) -> list[TableSpec]:
             raise ConfigError(f"source.tables names {spec.name} twice")
         seen.add(spec.name)
     return specs
+
+
+#: Characters that make a table name a pattern (``fnmatch``'s).
+WILDCARDS = frozenset("*?[")
+
+
+def is_pattern(name: str) -> bool:
+    return not WILDCARDS.isdisjoint(name)
+
+
+def refuse_patterns(specs: list[TableSpec]) -> None:
+    """Refuses wildcards where tables are published by name (PostgreSQL)."""
+    patterns = [s.name for s in specs if is_pattern(s.name)]
+    if patterns:
+        raise ConfigError(
+            f"source.tables: {', '.join(patterns)} uses wildcards, which only MySQL/MariaDB "
+            "sources take; on PostgreSQL publish the tables yourself (CREATE PUBLICATION ... "
+            "FOR TABLES IN SCHEMA ...) and pass --publication, or name each table"
+        )
+
+
+@dataclass
+class Selection:
+    """Which ``db.table`` names a list of names and patterns selects (an empty list: none is
+    named; the caller decides what that means)."""
+
+    entries: Iterable[str]
+    exact: set[str] = field(init=False)
+    patterns: list[str] = field(init=False)
+    _seen: dict[str, bool] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        entries = list(self.entries)
+        self.exact = {e for e in entries if not is_pattern(e)}
+        self.patterns = [e for e in entries if is_pattern(e)]
+
+    def __bool__(self) -> bool:
+        return bool(self.exact or self.patterns)
+
+    def __call__(self, name: str) -> bool:
+        hit = self._seen.get(name)
+        if hit is None:
+            hit = name in self.exact or any(fnmatchcase(name, p) for p in self.patterns)
+            self._seen[name] = hit
+        return hit
+
+    def unmatched(self, names: Iterable[str]) -> tuple[list[str], list[str]]:
+        """The exact names not among ``names``, and the patterns matching none of them."""
+        present = set(names)
+        missing = sorted(self.exact - present)
+        idle = [p for p in self.patterns if not any(fnmatchcase(n, p) for n in present)]
+        return missing, idle

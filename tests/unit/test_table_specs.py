@@ -7,7 +7,7 @@ import pytest
 
 from arrowtail import config
 from arrowtail.exceptions import ConfigError
-from arrowtail.tables import TableSpec, parse, parse_all, split_list
+from arrowtail.tables import Selection, TableSpec, parse, parse_all, split_list
 
 
 def test_entries_with_column_lists_and_filters() -> None:
@@ -56,3 +56,37 @@ def test_config_keeps_entries_whole_and_refuses_filters_for_mysql() -> None:
                 "sink": {"url": "jsonl:-"},
             }
         )
+
+
+def test_selection_of_names_and_patterns() -> None:
+    sel = Selection(["shop.orders", "shop.order_?", "*.audit_[0-9]*"])
+    assert sel and not Selection([])
+    picked = [
+        n
+        for n in ["shop.orders", "shop.order_1", "shop.order_10", "x.audit_7", "x.audit_x"]
+        if sel(n)
+    ]
+    assert picked == ["shop.orders", "shop.order_1", "x.audit_7"]
+    assert not sel("Shop.orders")  # case counts, as in the transforms' table patterns
+    assert sel.unmatched(["shop.order_1", "other.t"]) == (["shop.orders"], ["*.audit_[0-9]*"])
+
+
+def test_wildcards_are_for_mysql_sources_only() -> None:
+    cfg = config.load(
+        overrides={
+            "source": {"url": "mysql://u@h/", "tables": "shop.*,b.t"},
+            "sink": {"url": "jsonl:-"},
+        }
+    )
+    assert cfg.source.tables == ["shop.*", "b.t"]
+    with pytest.raises(ConfigError, match=r"public\.\* uses wildcards, which only MySQL/MariaDB"):
+        config.load(
+            overrides={
+                "source": {"url": "postgresql://u@h/db", "tables": "public.*"},
+                "sink": {"url": "jsonl:-"},
+            }
+        )
+    from arrowtail.sources.postgres.source import PostgresSource
+
+    with pytest.raises(ConfigError, match="FOR TABLES IN SCHEMA"):
+        PostgresSource("postgresql://u@h/db", slot="s", publication="p", tables=["public.t_?"])

@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from decimal import Decimal
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ import pymysql
 
 from arrowtail.exceptions import ArrowtailError, ConfigError
 from arrowtail.redact import register_secret, scrub
-from arrowtail.tables import TableSpec, split_list
+from arrowtail.tables import TableSpec, is_pattern, split_list
 from arrowtail.tables import parse_all as parse_tables
 from arrowtail.verify.sides import Bound, DbSide, Key, LakeSide, ParquetSide, same_row
 
@@ -435,7 +436,10 @@ def verify(
     src = _open_source(source_conn_or_url, source_password)
     tgt = _open_against(against, target_password)
     try:
-        specs = parse_tables(list(tables)) if tables else [TableSpec(t) for t in src.tables()]
+        if tables:
+            specs = _expand_patterns(parse_tables(list(tables)), src.tables())
+        else:
+            specs = [TableSpec(t) for t in src.tables()]
         src.row_filters = {s.name: s.where for s in specs if s.where is not None}
         mapping = table_map or {}
         reports = [
@@ -451,6 +455,23 @@ def verify(
             src.close()
         if tgt is not against and isinstance(against, (str, Path)):
             tgt.close()
+
+
+def _expand_patterns(specs: list[TableSpec], names: list[str]) -> list[TableSpec]:
+    """Each entry whose name has shell wildcards (``shop.order_*``) becomes one entry per source
+    table it matches, with its column list and filter (a table named or matched before keeps
+    its first entry); a pattern matching none is refused."""
+    out: dict[str, TableSpec] = {}
+    for spec in specs:
+        if not is_pattern(spec.name):
+            out.setdefault(spec.name, spec)
+            continue
+        matched = [n for n in names if fnmatchcase(n, spec.name)]
+        if not matched:
+            raise ConfigError(f"--tables pattern {spec.name} matches no source table")
+        for name in matched:
+            out.setdefault(name, TableSpec(name, spec.columns, spec.where))
+    return list(out.values())
 
 
 def add_verify_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

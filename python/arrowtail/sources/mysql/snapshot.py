@@ -32,6 +32,7 @@ from arrowtail.exceptions import SourceError
 from arrowtail.sources.base import TableBatch
 from arrowtail.sources.marks import SnapshotMarks
 from arrowtail.sources.mysql.replication import binlog_status
+from arrowtail.tables import Selection
 
 log = logging.getLogger("arrowtail.mysql.snapshot")
 
@@ -136,9 +137,9 @@ def consistent_snapshot(conn: Any, is_mariadb: bool) -> SnapshotPoint:
     return SnapshotPoint(file, offset, gtid)
 
 
-def list_tables(conn: Any, database: str, tables: set[str]) -> list[tuple[str, str]]:
-    """Base tables to snapshot: those named in ``tables`` (``db.table``), else every table of
-    ``database``, else every non-system table."""
+def list_tables(conn: Any, database: str, tables: Selection) -> list[tuple[str, str]]:
+    """Base tables to snapshot: those ``tables`` selects (``db.table`` names and patterns),
+    else every table of ``database``, else every non-system table."""
     with conn.cursor() as cur:
         cur.execute(
             "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES "
@@ -146,7 +147,7 @@ def list_tables(conn: Any, database: str, tables: set[str]) -> list[tuple[str, s
         )
         found = [(str(s), str(t)) for s, t in cur.fetchall()]
     if tables:
-        return [(s, t) for s, t in found if f"{s}.{t}" in tables]
+        return [(s, t) for s, t in found if tables(f"{s}.{t}")]
     if database:
         return [(s, t) for s, t in found if s == database]
     return [(s, t) for s, t in found if s.lower() not in SYSTEM_SCHEMAS]

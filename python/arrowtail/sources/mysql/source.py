@@ -67,6 +67,7 @@ from arrowtail.sources.mysql.replication import (
 from arrowtail.sources.mysql.truncate import Truncates
 from arrowtail.sources.mysql.xa import ParkedXa, interleave
 from arrowtail.spill import Spill
+from arrowtail.tables import Selection
 
 log = logging.getLogger("arrowtail.mysql")
 
@@ -139,6 +140,9 @@ class MySqlSource:
             password, server_id=server_id, heartbeat_seconds=heartbeat_seconds
         )
         self.tables = set(tables or [])
+        #: The tables ``tables`` selects: names and shell-wildcard patterns (``shop.*``); a
+        #: table created later that a pattern matches is captured from its first change.
+        self._selection = Selection(self.tables)
         #: System-versioned tables left out (see _check_versioned).
         self._versioned: set[str] = set()
         self.database = database
@@ -251,7 +255,7 @@ class MySqlSource:
         try:
             conn.autocommit(False)
             point = mysql_snapshot.consistent_snapshot(conn, is_mariadb)
-            tables = mysql_snapshot.list_tables(conn, self.database, self.tables)
+            tables = mysql_snapshot.list_tables(conn, self.database, self._selection)
             self._check_visible(tables)
         except BaseException:
             conn.close()
@@ -265,17 +269,25 @@ class MySqlSource:
 
     def _check_tables(self) -> None:
         """Refuses ``tables`` naming a table that does not exist (or that the user cannot see):
-        such a run would capture nothing of it."""
+        such a run would capture nothing of it. A pattern that matches no table yet is only
+        logged: tables created later that it matches are captured."""
         if not self.tables:
             return
         from arrowtail.sources.mysql import snapshot as mysql_snapshot
 
         conn = self._conn.query_connection()
         try:
-            found = mysql_snapshot.list_tables(conn, self.database, self.tables)
+            found = mysql_snapshot.list_tables(conn, self.database, self._selection)
         finally:
             conn.close()
-        missing = sorted(self.tables - {f"{d}.{t}" for d, t in found})
+        missing, idle = self._selection.unmatched(f"{d}.{t}" for d, t in found)
+        for pattern in idle:
+            log.warning(
+                "--tables pattern %s matches no table the user %r can see now; tables created"
+                " later that it matches are captured from their first change",
+                pattern,
+                self._conn.user,
+            )
         if missing:
             raise ConfigError(
                 f"--tables names {', '.join(missing)}, which does not exist (names are "
@@ -353,9 +365,8 @@ class MySqlSource:
     def _check_visible(self, tables: list[tuple[str, str]]) -> None:
         """Tables the user cannot see are missing from ``information_schema``: say so rather
         than snapshot nothing."""
-        found = {f"{d}.{t}" for d, t in tables}
-        missing = sorted(self.tables - found)
-        if missing or (self.database and not tables):
+        missing, _idle = self._selection.unmatched(f"{d}.{t}" for d, t in tables)
+        if missing or (self.database and not tables and not self._selection.patterns):
             what = ", ".join(missing) if missing else f"any table of {self.database}"
             raise SourceRefused(
                 f"the user {self._conn.user!r} cannot see {what}: it does not exist or the user "
@@ -640,8 +651,8 @@ class MySqlSource:
             return True
         if table in self._versioned:
             return False
-        if self.tables:
-            return table in self.tables
+        if self._selection:
+            return self._selection(table)
         return not self.database or table.split(".", 1)[0] == self.database
 
     def _reconnect(self, cause: BaseException) -> None:

@@ -79,6 +79,7 @@ from arrowtail.sources.postgres.snapshot import DEFAULT_CHUNK_ROWS as DEFAULT_SN
 from arrowtail.sources.postgres.toast import ToastReselect
 from arrowtail.spill import Spill
 from arrowtail.tables import parse_all as parse_tables
+from arrowtail.tables import refuse_patterns
 
 log = logging.getLogger("arrowtail.postgres")
 
@@ -167,6 +168,7 @@ class PostgresSource:
         self.slot = slot
         self.publication = publication
         self.table_specs = parse_tables(list(tables or []))
+        refuse_patterns(self.table_specs)
         self.tables = [spec.name for spec in self.table_specs]
         self.snapshot_mode = snapshot
         self._binary_override = binary
