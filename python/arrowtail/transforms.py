@@ -70,7 +70,7 @@ class TableTransform:
         self.config = config
         self._drop = [_split(s, "drop_columns") for s in config.drop_columns]
         self._include = [_split(s, "include_columns") for s in config.include_columns]
-        self._keys = [_split_key(s) for s in config.key_columns]
+        self._keys = [split_key_spec(s) for s in config.key_columns]
         self._redact = [_split(s, "redact_columns") for s in config.redact_columns]
         self._hash = [_split(s, "hash_columns") for s in config.hash_columns]
         self._key = b""
@@ -174,7 +174,8 @@ class TableTransform:
         )
 
 
-def _split_key(spec: str) -> tuple[str, list[str]]:
+def split_key_spec(spec: str) -> tuple[str, list[str]]:
+    """One ``schema.table:col,col`` entry of ``key_columns`` (the table part may be a pattern)."""
     table, colon, columns = spec.partition(":")
     names = [c.strip() for c in columns.split(",") if c.strip()]
     if not colon or not table.strip() or not names:

@@ -384,3 +384,48 @@ def test_a_schema_whose_name_holds_a_dot(postgres, tmp_path):
         conn.execute("SELECT pg_drop_replication_slot('vdot')")
     report = verify(dsn, f"parquet:{out}")
     assert report.tables[0].different == [(2,)]
+
+
+def test_a_keyless_table_by_the_key_columns_named_to_verify(mariadb, tmp_path):
+    """A table without a primary key, captured into Parquet as it is (updates and deletes carry
+    the whole old row), is compared by the unique columns named with ``key_columns``; without
+    them verify says how to name them."""
+    from tests.support import mysql_run
+
+    conn = mariadb.connect()
+    with conn.cursor() as cur:
+        cur.execute("DROP DATABASE IF EXISTS vkeyless")
+        cur.execute("CREATE DATABASE vkeyless")
+        cur.execute("CREATE TABLE vkeyless.t (code VARCHAR(8) NOT NULL, n INT, note TEXT)")
+        cur.execute("INSERT INTO vkeyless.t VALUES ('c1', 1, 'a'), ('c2', 2, 'b'), ('c3', 3, NULL)")
+    mariadb.grant_capture("vkeyless")
+    out = tmp_path / "out"
+    proc = mysql_run.start_streaming(
+        mariadb, mariadb.capture_url, out, "--tables", "vkeyless.t", "--snapshot", "initial",
+        "--idle-exit", "2",
+    )  # fmt: skip
+    with conn.cursor() as cur:
+        cur.execute("UPDATE vkeyless.t SET n = 20, note = 'moved' WHERE code = 'c2'")
+        cur.execute("UPDATE vkeyless.t SET code = 'c9' WHERE code = 'c1'")
+        cur.execute("DELETE FROM vkeyless.t WHERE code = 'c3'")
+        cur.execute("INSERT INTO vkeyless.t VALUES ('c4', 4, 'd')")
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+
+    source = mariadb.url + "vkeyless"
+    unkeyed = verify(source, f"parquet:{out}", tables=["vkeyless.t"])
+    assert not unkeyed.equal
+    assert "--key-columns 'vkeyless.t:col,...'" in unkeyed.tables[0].problems[0]
+    report = verify(
+        source, f"parquet:{out}", tables=["vkeyless.t"], key_columns=["vkeyless.*:code"]
+    )
+    assert report.equal, report.summary()
+    assert report.tables[0].source_rows == 3 and report.tables[0].primary_key == ("code",)
+    with conn.cursor() as cur:
+        cur.execute("UPDATE vkeyless.t SET note = 'behind its back' WHERE code = 'c9'")
+    conn.close()
+    report = verify(
+        source, f"parquet:{out}", tables=["vkeyless.t"], key_columns=["vkeyless.t:code"]
+    )
+    (table,) = report.tables
+    assert table.different == [("c9",)] and not table.missing and not table.extra

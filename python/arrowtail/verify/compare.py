@@ -44,6 +44,7 @@ from arrowtail.exceptions import ArrowtailError, ConfigError
 from arrowtail.redact import register_secret, scrub
 from arrowtail.tables import TableSpec, is_pattern, split_list
 from arrowtail.tables import parse_all as parse_tables
+from arrowtail.transforms import split_key_spec
 from arrowtail.verify.sides import Bound, DbSide, Key, LakeSide, ParquetSide, same_row
 
 log = logging.getLogger(__name__)
@@ -312,9 +313,11 @@ def verify_table(
     leaf_rows: int = LEAF_ROWS,
     target_table: str | None = None,
     columns: Sequence[str] | None = None,
+    key: Sequence[str] | None = None,
 ) -> TableReport:
     """Compares the source's ``table`` with ``target_table`` (by default the same name), on
-    ``columns`` only when given (a publication's column list)."""
+    ``columns`` only when given (a publication's column list), by ``key`` when given instead of
+    the source's primary key (``--key-columns``, as the run that copied it keyed it)."""
     other = target_table or table
     report = TableReport(table, target_table=other)
     cols, pk = src.describe(table)
@@ -323,6 +326,16 @@ def verify_table(
         if unknown:
             raise ConfigError(f"source table {table} has no column(s) {', '.join(unknown)}")
         cols = [c for c in cols if c in columns]
+    if key and cols:
+        unknown = [c for c in key if c not in cols]
+        if unknown:
+            raise ConfigError(
+                f"--key-columns names {', '.join(unknown)} as key of {table}, which has no such"
+                f" column (its columns: {', '.join(cols)})"
+            )
+        pk = tuple(key)
+        if isinstance(tgt, ParquetSide):
+            tgt.replay_keys[other] = pk
     report.columns, report.primary_key = cols, pk
     if not cols and columns is None and table in src.tables():
         report.problems.append("the source table has no columns; cannot compare by key")
@@ -330,7 +343,10 @@ def verify_table(
     if not cols:
         raise ConfigError(f"source table {table} does not exist")
     if not pk:
-        report.problems.append("the source table has no primary key; cannot compare by key")
+        report.problems.append(
+            "the source table has no primary key; cannot compare by key (name the key its copy"
+            f" was made by: --key-columns '{table}:col,...')"
+        )
         return report
     tcols, tpk = tgt.describe(other)
     if not tcols and isinstance(tgt, DbSide):
@@ -426,13 +442,16 @@ def verify(
     target_password: str | None = None,
     recheck_times: int | None = None,
     recheck_wait: float = DEFAULT_RECHECK_WAIT,
+    key_columns: Sequence[str] = (),
 ) -> Report:
     """Compares source tables (all user tables when ``tables`` is ``None``) with ``against``: a
     database URL or connection, or a Parquet directory (``parquet:DIR`` or a path).
     ``table_map`` names target tables that differ from the source's ``schema.table``;
     ``source_password`` / ``target_password`` are used when the URL carries none.
     ``recheck_times`` re-checks of the differing keys, ``recheck_wait`` seconds apart (see
-    :func:`recheck`); ``None``: :data:`DEFAULT_RECHECKS` if the source is live, else none."""
+    :func:`recheck`); ``None``: :data:`DEFAULT_RECHECKS` if the source is live, else none.
+    ``key_columns``: ``schema.table:col,col`` entries as ``transform.key_columns`` takes them
+    (the first whose table pattern matches keys the table)."""
     src = _open_source(source_conn_or_url, source_password)
     tgt = _open_against(against, target_password)
     try:
@@ -442,10 +461,18 @@ def verify(
             specs = [TableSpec(t) for t in src.tables()]
         src.row_filters = {s.name: s.where for s in specs if s.where is not None}
         mapping = table_map or {}
-        reports = [
-            verify_table(src, tgt, s.name, chunk_rows, leaf_rows, mapping.get(s.name), s.columns)
-            for s in specs
-        ]
+        keys = [split_key_spec(k.strip()) for k in key_columns if k.strip()]
+
+        def key_of(table: str) -> list[str] | None:
+            return next((cols for pattern, cols in keys if fnmatchcase(table, pattern)), None)
+
+        reports = []
+        for s in specs:
+            key = key_of(s.name)
+            target = mapping.get(s.name)
+            reports.append(
+                verify_table(src, tgt, s.name, chunk_rows, leaf_rows, target, s.columns, key)
+            )
         if recheck_times is None:
             recheck_times = DEFAULT_RECHECKS if src.is_live() else 0
         recheck(src, tgt, reports, recheck_times, recheck_wait)
@@ -498,6 +525,12 @@ def add_verify_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     )
     parser.add_argument(
         "--password-env", metavar="VAR", help="environment variable holding the source password"
+    )
+    parser.add_argument(
+        "--key-columns",
+        metavar="SPEC",
+        help="key columns per table, as --key-columns of run: 'schema.table:col1,col2;...' (a "
+        "table without a primary key its copy was keyed by)",
     )
     parser.add_argument("--chunk-rows", type=int, default=CHUNK_ROWS, help="rows per chunk")
     parser.add_argument(
@@ -562,6 +595,7 @@ def main_verify(args: argparse.Namespace | Sequence[str] | None = None) -> int:
             target_password=target_password,
             recheck_times=getattr(args, "recheck", None),
             recheck_wait=getattr(args, "recheck_wait", DEFAULT_RECHECK_WAIT),
+            key_columns=(getattr(args, "key_columns", None) or "").split(";"),
         )
     except ArrowtailError as exc:
         print(f"arrowtail verify: {scrub(str(exc))}", file=sys.stderr)

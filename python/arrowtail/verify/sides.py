@@ -669,6 +669,9 @@ class ParquetSide:
         if not self.root.is_dir():
             raise ConfigError(f"parquet directory {self.root} does not exist")
         self._cache: dict[str, pa.Table | None] = {}
+        #: Keys to replay tables by instead of the one their files carry (``verify
+        #: --key-columns``: a table the run did not key, or keyed otherwise).
+        self.replay_keys: dict[str, tuple[str, ...]] = {}
 
     def tables(self) -> list[str]:
         return sorted(p.name for p in self.root.iterdir() if p.is_dir() and "." in p.name)
@@ -687,8 +690,8 @@ class ParquetSide:
                     # The replay fills a moved key's old row with nulls, which a struct with
                     # non-nullable fields (an interval in Parquet) cannot take.
                     changes = changes.cast(relaxed.with_metadata(changes.schema.metadata))
-                info = table_info(parts[-1].schema, table)
-                self._cache[table] = replay(changes, info.primary_key)
+                key = self.replay_keys.get(table) or table_info(parts[-1].schema, table).primary_key
+                self._cache[table] = replay(changes, key)
         return self._cache[table]
 
     def describe(self, table: str) -> tuple[list[str], tuple[str, ...]]:
@@ -696,8 +699,10 @@ class ParquetSide:
         if replayed is None:
             return [], ()
         files = sorted((self.root / table).glob("*.parquet"))
-        info = table_info(pq.read_schema(files[-1]), table)
-        return [c for c in replayed.column_names if c not in META_COLUMNS], info.primary_key
+        key = (
+            self.replay_keys.get(table) or table_info(pq.read_schema(files[-1]), table).primary_key
+        )
+        return [c for c in replayed.column_names if c not in META_COLUMNS], key
 
     def rows(
         self, table: str, cols: list[str], pk: tuple[str, ...], lo: Bound = None, hi: Bound = None
@@ -740,6 +745,7 @@ class LakeSide(ParquetSide):
         self._module = module
         self._keys: dict[str, tuple[str, ...]] | None = None
         self._cache = {}
+        self.replay_keys = {}  # a mirror is already one row per key: nothing to replay
 
     def _mirrors(self) -> dict[str, tuple[str, ...]]:
         if self._keys is None:
