@@ -163,3 +163,23 @@ def test_mysql_keeps_the_years_1_and_9999():
         "('9999-12-31','9999-12-31 23:59:59.999999'),",
         "(NULL,NULL),",
     ]
+
+
+def test_widened_moves_a_numeric_column_up_its_ladder_only() -> None:
+    from arrowtail.sinks.database.sqltypes import MYSQL, POSTGRES, widened
+
+    def f(t: pa.DataType) -> pa.Field:
+        return pa.field("c", t)
+
+    assert widened(f(pa.int64()), "integer", POSTGRES) == "bigint"
+    assert widened(f(pa.uint64()), "bigint", POSTGRES) == "numeric(20,0)"
+    assert widened(f(pa.float64()), "real", POSTGRES) == "double precision"
+    assert widened(f(pa.int64()), "INT", MYSQL) == "BIGINT"
+    assert widened(f(pa.int32()), "smallint", MYSQL) == "INT"
+    assert widened(f(pa.float64()), "float", MYSQL) == "DOUBLE"
+    # Already as wide or wider, another kind, or not a number: left as it is.
+    assert widened(f(pa.int32()), "bigint", POSTGRES) is None
+    assert widened(f(pa.int32()), "integer", POSTGRES) is None
+    assert widened(f(pa.int64()), "double precision", POSTGRES) is None
+    assert widened(f(pa.float64()), "integer", POSTGRES) is None
+    assert widened(f(pa.string()), "integer", POSTGRES) is None

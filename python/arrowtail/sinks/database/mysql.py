@@ -169,6 +169,28 @@ class MySqlTargetSink(TargetSink):
         adds = ", ".join(f"ADD COLUMN {quote(c)} {t}" for c, t in defs)
         self._ddl([f"ALTER TABLE {self._sql_name(schema, name)} {adds}"])
 
+    def _widen_columns(self, schema: str, name: str, defs: list[tuple[str, str]]) -> None:
+        # MODIFY replaces the whole definition: keep NOT NULL, the default and AUTO_INCREMENT.
+        with self._conn.cursor() as cur:
+            cur.execute(
+                "SELECT column_name, is_nullable, column_default, extra"
+                " FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
+                (schema, name),
+            )
+            declared = {str(r[0]): r[1:] for r in cur.fetchall()}
+        modifies = []
+        for column, sql_type in defs:
+            nullable, default, extra = declared[column]
+            text = f"MODIFY COLUMN {quote(column)} {sql_type}"
+            if nullable == "NO":
+                text += " NOT NULL"
+            if default is not None and str(default).upper() != "NULL":
+                text += f" DEFAULT {default}"
+            if "auto_increment" in str(extra).lower():
+                text += " AUTO_INCREMENT"
+            modifies.append(text)
+        self._ddl([f"ALTER TABLE {self._sql_name(schema, name)} {', '.join(modifies)}"])
+
     # -- applying ----------------------------------------------------------------------------
 
     def _truncate(self, target: TargetTable) -> None:

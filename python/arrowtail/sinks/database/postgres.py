@@ -139,6 +139,25 @@ class PostgresTargetSink(TargetSink):
                 )
             )
 
+    def _widen_columns(self, schema: str, name: str, defs: list[tuple[str, str]]) -> None:
+        from psycopg import sql
+
+        alters = [
+            sql.SQL("ALTER COLUMN {} TYPE {}").format(sql.Identifier(c), sql.SQL(t))
+            for c, t in defs
+        ]
+        with self._conn.cursor() as cur:
+            cur.execute(
+                sql.SQL("ALTER TABLE {} {}").format(
+                    self._sql_name(schema, name), sql.SQL(", ").join(alters)
+                )
+            )
+            # Staging tables copied the old column types: new ones are made as needed.
+            for stage in self._stages.values():
+                cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(stage))
+        self._stages.clear()
+        self._stages_new.clear()
+
     # -- applying ----------------------------------------------------------------------------
 
     def _stash(self, target: TargetTable, columns: list[str], pairs: pa.Table) -> tuple[list, Any]:

@@ -194,6 +194,29 @@ _ACCEPTS = {
 }
 
 
+#: Numeric column types from narrow to wide, as the targets' catalogs name them (PostgreSQL's
+#: ``format_type``, MySQL's ``data_type``); a column moves up its ladder, never across.
+_LADDERS = {
+    POSTGRES: [["smallint", "integer", "bigint", "numeric"], ["real", "double precision"]],
+    MYSQL: [["tinyint", "smallint", "mediumint", "int", "bigint"], ["float", "double"]],
+}
+
+
+def widened(field: pa.Field, target_type: str, engine: str) -> str | None:
+    """The column type to widen an existing integer or floating-point target column of
+    ``target_type`` to, when ``field`` (a new schema version's, e.g. ``int`` altered to
+    ``bigint`` at the source) needs a wider one of the same kind; else ``None``."""
+    if family(field) not in ("int", "float"):
+        return None
+    wanted = sql_type(field, engine)
+    base = wanted.lower().split("(")[0].replace(" unsigned", "")
+    for ladder in _LADDERS[engine]:
+        have = target_type.lower()
+        if have in ladder and base in ladder and ladder.index(base) > ladder.index(have):
+            return wanted
+    return None
+
+
 def accepts(field: pa.Field, target_type: str) -> bool:
     """Whether an existing target column of ``target_type`` can hold ``field``'s values."""
     if family(field) == "string":

@@ -59,7 +59,7 @@ class TargetSink:
 
     ``sink_name``: the row of ``arrowtail_state`` this sink owns (several sinks may share a
     target). ``create_tables``: create missing target tables (and add missing columns of a new
-    schema version) from the Arrow schema; otherwise a missing table, a missing column, another
+    schema version, and widen a number column it widened) from the Arrow schema; otherwise a missing table, a missing column, another
     primary key or an incompatible column type is a ``SinkError`` at the table's first batch.
     ``table_map``: ``{"schema.table": "target_schema.target_table"}`` or a callable doing that
     mapping; unmapped tables keep their name (MySQL: the schema is the database).
@@ -264,6 +264,22 @@ class TargetSink:
             assert columns is not None
         elif missing:
             problems.append("missing column(s) " + ", ".join(f.name for f in missing))
+        widen = [
+            (f.name, wider)
+            for f in fields
+            if f.name in columns
+            and (wider := sqltypes.widened(f, columns[f.name], self.engine)) is not None
+        ]
+        if widen and self.create_tables:
+            log.info(
+                "target table %s: widening %s, as %s was altered",
+                where,
+                ", ".join(f"{c} ({columns[c]} to {t})" for c, t in widen),
+                table,
+            )
+            self._widen_columns(target_schema, name, widen)
+            columns, pk = self._describe(target_schema, name)
+            assert columns is not None
         key = tuple(info.primary_key)
         if full and pk and set(pk) <= set(info.columns):
             key = tuple(pk)  # every column identifies the row; the target's key is among them
@@ -348,6 +364,11 @@ class TargetSink:
         raise NotImplementedError
 
     def _create(self, schema: str, name: str, defs: list[tuple[str, str]], pk: tuple) -> None:
+        raise NotImplementedError
+
+    def _widen_columns(self, schema: str, name: str, defs: list[tuple[str, str]]) -> None:
+        """Changes the type of existing columns to the wider ``defs`` (name, SQL type), keeping
+        what else the columns declare."""
         raise NotImplementedError
 
     def _add_columns(self, schema: str, name: str, defs: list[tuple[str, str]]) -> None:
