@@ -488,3 +488,16 @@ def test_the_folders_of_many_new_tables_are_recorded_in_one_manifest_write(
     assert writes[0] == tables
     assert manifest(tmp_path)["dirs"] == tables
     assert len(parquet_files(tmp_path)) == 200
+
+
+@pytest.mark.parametrize(
+    "table",
+    ["public.t", 'My Schema.Odd "Table" /x', "a%b.c/d\\e", "%2F.%25", "x.%5C", ".hidden.t", "", ".",
+     "..", "_arrowtail", "é.ü"],
+)  # fmt: skip
+def test_a_table_folder_name_reads_back_as_the_table(table: str) -> None:
+    from arrowtail.sinks.parquet import table_dir_name, table_of_dir
+
+    folder = table_dir_name(table)
+    assert "/" not in folder and "\\" not in folder and not folder.startswith(".")
+    assert table_of_dir(folder) == table

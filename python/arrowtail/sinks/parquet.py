@@ -97,6 +97,26 @@ def _table_dir_name(table: str) -> str:
     return name
 
 
+def table_dir_name(table: str) -> str:
+    """The directory the sink writes ``table``'s files to, under its root."""
+    return _table_dir_name(table)
+
+
+_ESCAPES = re.compile(r"%(25|2F|5C)")
+
+
+def table_of_dir(name: str) -> str:
+    """The ``schema.table`` name of a directory :func:`table_dir_name` made."""
+    # A hex name is the empty one or one beginning with "." or "_" (2e, 5f in lower case); an
+    # escaped name's "%" is always followed by 25, 2F or 5C.
+    if name == "%" or name.startswith(("%2e", "%5f")):
+        try:
+            return bytes.fromhex(name[1:]).decode()
+        except ValueError:
+            return name
+    return _ESCAPES.sub(lambda m: {"25": "%", "2F": "/", "5C": "\\"}[m.group(1)], name)
+
+
 @dataclass
 class _OpenFile:
     """A Parquet file being written (under its temporary name)."""

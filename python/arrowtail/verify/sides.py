@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 from arrowtail.changes import META_COLUMNS, replay, table_info
 from arrowtail.exceptions import ConfigError, SourceError
 from arrowtail.redact import scrub
+from arrowtail.sinks.parquet import table_dir_name, table_of_dir
 from arrowtail.sources.postgres.admin import has_binary_decoder
 from arrowtail.sources.postgres.keys import change_key
 from arrowtail.verify.values import OutOfRange, adapt, arrow_interval, arrow_values, interval
@@ -674,12 +675,13 @@ class ParquetSide:
         self.replay_keys: dict[str, tuple[str, ...]] = {}
 
     def tables(self) -> list[str]:
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and "." in p.name)
+        names = (table_of_dir(p.name) for p in self.root.iterdir() if p.is_dir())
+        return sorted(n for n in names if "." in n)
 
     def table(self, table: str) -> pa.Table | None:
         """The replayed table (``None`` when the directory has no files for it)."""
         if table not in self._cache:
-            files = sorted((self.root / table).glob("*.parquet"))
+            files = sorted((self.root / table_dir_name(table)).glob("*.parquet"))
             if not files:
                 self._cache[table] = None
             else:
@@ -698,7 +700,7 @@ class ParquetSide:
         replayed = self.table(table)
         if replayed is None:
             return [], ()
-        files = sorted((self.root / table).glob("*.parquet"))
+        files = sorted((self.root / table_dir_name(table)).glob("*.parquet"))
         key = (
             self.replay_keys.get(table) or table_info(pq.read_schema(files[-1]), table).primary_key
         )

@@ -98,9 +98,9 @@ class PostgresTargetSink(TargetSink):
                 "SELECT a.attname, CASE WHEN t.typcategory = 'A' THEN 'array'"
                 " ELSE format_type(a.atttypid, NULL) END"
                 " FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid"
-                " WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped"
-                " ORDER BY a.attnum",
-                (f'"{schema}"."{name}"',),
+                " WHERE a.attrelid = to_regclass(format('%%I.%%I', %s::text, %s::text))"
+                " AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+                (schema, name),
             )
             rows = cur.fetchall()
             if not rows:
@@ -109,8 +109,9 @@ class PostgresTargetSink(TargetSink):
                 "SELECT a.attname FROM pg_index i"
                 " JOIN LATERAL unnest(i.indkey) WITH ORDINALITY k(attnum, n) ON true"
                 " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum"
-                " WHERE i.indrelid = to_regclass(%s) AND i.indisprimary ORDER BY k.n",
-                (f'"{schema}"."{name}"',),
+                " WHERE i.indrelid = to_regclass(format('%%I.%%I', %s::text, %s::text))"
+                " AND i.indisprimary ORDER BY k.n",
+                (schema, name),
             )
             pk = tuple(r[0] for r in cur.fetchall())
         return {r[0]: r[1] for r in rows}, pk

@@ -59,8 +59,9 @@ class TargetSink:
 
     ``sink_name``: the row of ``arrowtail_state`` this sink owns (several sinks may share a
     target). ``create_tables``: create missing target tables (and add missing columns of a new
-    schema version, and widen a number column it widened) from the Arrow schema; otherwise a missing table, a missing column, another
-    primary key or an incompatible column type is a ``SinkError`` at the table's first batch.
+    schema version, and widen a number column it widened) from the Arrow schema; otherwise a
+    missing table, a missing column, another primary key or an incompatible column type is a
+    ``SinkError`` at the table's first batch.
     ``table_map``: ``{"schema.table": "target_schema.target_table"}`` or a callable doing that
     mapping; unmapped tables keep their name (MySQL: the schema is the database).
     """
