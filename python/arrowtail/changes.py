@@ -463,3 +463,58 @@ def replay(batches: pa.Table, primary_key: tuple[str, ...]) -> pa.Table:
     """The table that replaying ``batches`` from an empty table produces (user columns only;
     a column that no change ever sent is null)."""
     return collapse(batches, primary_key).upserts
+
+
+def _hashable(value: object) -> object:
+    """A value as a dictionary key: lists and structs as tuples, NaN as one marker (NaN never
+    equals itself)."""
+    if isinstance(value, list):
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
+    if isinstance(value, float) and value != value:
+        return "\0NaN"
+    return value
+
+
+def replay_rows(batches: pa.Table) -> pa.Table:
+    """The table that replaying ``batches`` of a table without a key produces: each row is
+    identified by all its values, and identical rows are counted, so a delete (or an update's old
+    image, which such a table sends whole: MySQL's full row image, PostgreSQL's REPLICA IDENTITY
+    FULL) removes one of them. Row by row in Python: for tables without any key only."""
+    table = _as_table(batches)
+    columns = [n for n in table.column_names if n not in META_COLUMNS]
+    order = pc.sort_indices(table, [("_pos", "ascending"), ("_seq", "ascending")])
+    table = table.take(order)
+    ops = _ops(table).to_pylist()
+    has_before = "_before" in table.column_names
+    before = table["_before"].to_pylist() if has_before else [None] * len(ops)
+    unchanged = (
+        table["_unchanged"].to_pylist() if "_unchanged" in table.column_names else [None] * len(ops)
+    )
+    rows = table.select(columns).to_pylist()
+    live: dict[object, list[dict[str, object]]] = {}
+
+    def key(row: dict[str, object]) -> object:
+        return tuple(_hashable(row.get(c)) for c in columns)
+
+    def remove(row: dict[str, object]) -> None:
+        same = live.get(key(row))
+        if same:
+            same.pop()
+
+    for op, row, old, kept in zip(ops, rows, before, unchanged, strict=True):
+        if op == "t":
+            live.clear()
+        elif op in ("c", "r"):
+            live.setdefault(key(row), []).append(row)
+        elif op == "u":
+            if old is not None:
+                for col in kept or ():
+                    row[col] = old.get(col)
+                remove({c: old.get(c) for c in columns})
+            live.setdefault(key(row), []).append(row)
+        elif op == "d":
+            remove(row)
+    out = [row for same in live.values() for row in same]
+    return pa.Table.from_pylist(out, schema=table.select(columns).schema)

@@ -388,8 +388,8 @@ def test_a_schema_whose_name_holds_a_dot(postgres, tmp_path):
 
 def test_a_keyless_table_by_the_key_columns_named_to_verify(mariadb, tmp_path):
     """A table without a primary key, captured into Parquet as it is (updates and deletes carry
-    the whole old row), is compared by the unique columns named with ``key_columns``; without
-    them verify says how to name them."""
+    the whole old row), is compared by the unique columns named with ``key_columns``, and
+    without them as a multiset of whole rows: identical rows count one by one."""
     from tests.support import mysql_run
 
     conn = mariadb.connect()
@@ -398,37 +398,44 @@ def test_a_keyless_table_by_the_key_columns_named_to_verify(mariadb, tmp_path):
         cur.execute("CREATE DATABASE vkeyless")
         cur.execute("CREATE TABLE vkeyless.t (code VARCHAR(8) NOT NULL, n INT, note TEXT)")
         cur.execute("INSERT INTO vkeyless.t VALUES ('c1', 1, 'a'), ('c2', 2, 'b'), ('c3', 3, NULL)")
+        cur.execute("CREATE TABLE vkeyless.log (at INT, msg TEXT)")
+        cur.execute("INSERT INTO vkeyless.log VALUES (1, 'x'), (1, 'x'), (1, 'x'), (2, NULL)")
     mariadb.grant_capture("vkeyless")
     out = tmp_path / "out"
     proc = mysql_run.start_streaming(
-        mariadb, mariadb.capture_url, out, "--tables", "vkeyless.t", "--snapshot", "initial",
-        "--idle-exit", "2",
+        mariadb, mariadb.capture_url, out, "--tables", "vkeyless.t,vkeyless.log", "--snapshot",
+        "initial", "--idle-exit", "2",
     )  # fmt: skip
     with conn.cursor() as cur:
         cur.execute("UPDATE vkeyless.t SET n = 20, note = 'moved' WHERE code = 'c2'")
         cur.execute("UPDATE vkeyless.t SET code = 'c9' WHERE code = 'c1'")
         cur.execute("DELETE FROM vkeyless.t WHERE code = 'c3'")
         cur.execute("INSERT INTO vkeyless.t VALUES ('c4', 4, 'd')")
+        # One of three identical rows goes, one changes; a fourth copy arrives.
+        cur.execute("DELETE FROM vkeyless.log WHERE at = 1 LIMIT 1")
+        cur.execute("UPDATE vkeyless.log SET msg = 'y' WHERE at = 1 LIMIT 1")
+        cur.execute("INSERT INTO vkeyless.log VALUES (2, NULL)")
     _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
 
     source = mariadb.url + "vkeyless"
-    unkeyed = verify(source, f"parquet:{out}", tables=["vkeyless.t"])
-    assert not unkeyed.equal
-    assert "--key-columns 'vkeyless.t:col,...'" in unkeyed.tables[0].problems[0]
-    report = verify(
-        source, f"parquet:{out}", tables=["vkeyless.t"], key_columns=["vkeyless.*:code"]
-    )
+    tables = ["vkeyless.t", "vkeyless.log"]
+    report = verify(source, f"parquet:{out}", tables=tables)
     assert report.equal, report.summary()
-    assert report.tables[0].source_rows == 3 and report.tables[0].primary_key == ("code",)
+    assert [(t.primary_key, t.source_rows) for t in report.tables] == [((), 3), ((), 4)]
+    keyed = verify(source, f"parquet:{out}", tables=tables[:1], key_columns=["vkeyless.*:code"])
+    assert keyed.equal and keyed.tables[0].primary_key == ("code",), keyed.summary()
     with conn.cursor() as cur:
         cur.execute("UPDATE vkeyless.t SET note = 'behind its back' WHERE code = 'c9'")
+        cur.execute("DELETE FROM vkeyless.log WHERE msg IS NULL LIMIT 1")
     conn.close()
-    report = verify(
-        source, f"parquet:{out}", tables=["vkeyless.t"], key_columns=["vkeyless.t:code"]
-    )
-    (table,) = report.tables
+    keyed = verify(source, f"parquet:{out}", tables=tables[:1], key_columns=["vkeyless.t:code"])
+    (table,) = keyed.tables
     assert table.different == [("c9",)] and not table.missing and not table.extra
+    report = verify(source, f"parquet:{out}", tables=tables)
+    t, log = report.tables
+    assert t.missing == [("c9", 1, "behind its back")] and t.extra == [("c9", 1, "a")]
+    assert not log.missing and log.extra == [(2, None)]
 
 
 def test_names_with_spaces_quotes_and_a_slash(postgres, tmp_path):

@@ -184,3 +184,34 @@ def test_interval_struct_as_a_key_column_under_replica_identity_full():
         {"id": 1, "d": week},
         {"id": 3, "d": None},
     ]
+
+
+def test_replay_rows_of_a_table_without_a_key_counts_identical_rows():
+    from arrowtail.changes import replay_rows
+
+    cols = [("a", pa.int64()), ("f", pa.float64()), ("s", pa.string())]
+    nan = float("nan")
+    batch = make_changes(
+        cols,
+        [
+            [
+                {"_op": "r", "a": 1, "f": 1.5, "s": "x"},
+                {"_op": "r", "a": 1, "f": 1.5, "s": "x"},
+                {"_op": "r", "a": 1, "f": 1.5, "s": "x"},
+                {"_op": "r", "a": 2, "f": nan, "s": None},
+            ],
+            # One of three copies goes, one changes (its old image names which row).
+            [
+                {"_op": "d", "a": 1, "f": 1.5, "s": "x"},
+                {"_op": "u", "a": 1, "f": 1.5, "s": "y", "_before": {"a": 1, "f": 1.5, "s": "x"}},
+                # A NaN row is found again by its old image, a missing row's delete is nothing.
+                {"_op": "u", "a": 3, "f": nan, "s": None, "_before": {"a": 2, "f": nan, "s": None}},
+                {"_op": "d", "a": 9, "f": 0.0, "s": "never there"},
+            ],
+        ],
+    )
+    rows = replay_rows(pa.Table.from_batches([batch])).to_pylist()
+    got = sorted((r["a"], r["s"], r["f"] == r["f"]) for r in rows)
+    assert got == [(1, "x", True), (1, "y", True), (3, None, False)]
+    truncated = make_changes(cols, [[{"_op": "r", "a": 1, "f": 0.0, "s": "x"}], [{"_op": "t"}]])
+    assert replay_rows(pa.Table.from_batches([truncated])).num_rows == 0

@@ -127,3 +127,20 @@ def test_negative_recheck_is_a_usage_error(capsys):
     args = ["--source", "postgresql://x/y", "--against", "parquet:/x", "--recheck", "-1"]
     assert main_verify(args) == 2
     assert "--recheck" in capsys.readouterr().err
+
+
+def test_rows_without_a_key_compare_as_multisets():
+    from arrowtail.verify.compare import _compare_multisets
+
+    nan = float("nan")
+    src = [(1, "x"), (1, "x"), (2, nan), (3, Decimal("1.50")), (4, "gone")]
+    # The same rows in another order, the NaN and an equal decimal in other forms, one copy
+    # of (1, 'x') short, one row the source lacks.
+    tgt = [(2, nan), (3, "1.5"), (1, "x"), (5, "new")]
+    report = TableReport("s.t")
+    _compare_multisets(report, src, tgt)
+    assert report.missing == [(1, "x"), (4, "gone")]
+    assert report.extra == [(5, "new")]
+    equal = TableReport("s.t")
+    _compare_multisets(equal, src, [*src[::-1]])
+    assert equal.equal

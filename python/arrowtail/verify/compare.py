@@ -164,6 +164,48 @@ def _open_against(value: Any, password: str | None = None) -> DbSide | ParquetSi
     return DbSide.from_connection(value)
 
 
+#: Unmatched rows of a table without a key past which they are not paired by the tolerant
+#: comparison (it tries every pair).
+PAIRING_LIMIT = 2000
+
+
+def _row_key(row: tuple) -> tuple:
+    """A normalised row as a dictionary key (NaN, which never equals itself, as one marker)."""
+    return tuple(
+        _row_key(v) if isinstance(v, tuple) else ("\0NaN" if v != v else v)  # noqa: PLR0124
+        for v in row
+    )
+
+
+def _compare_multisets(report: TableReport, src: list[tuple], tgt: list[tuple]) -> None:
+    """Rows of a table without a key, compared as multisets: each row of one side is matched by
+    an equal row of the other (the same values: identical rows count one by one); rows left
+    over are then paired by the tolerant comparison of keyed rows (:func:`same_row`, the forms
+    two engines give one value). What stays unmatched is missing (the source's) or extra."""
+    pool: dict[tuple, list[tuple]] = {}
+    for row in tgt:
+        pool.setdefault(_row_key(row), []).append(row)
+    missing = []
+    for row in src:
+        same = pool.get(_row_key(row))
+        if same:
+            same.pop()
+        else:
+            missing.append(row)
+    extra = [row for rows in pool.values() for row in rows]
+    if missing and extra and len(missing) <= PAIRING_LIMIT and len(extra) <= PAIRING_LIMIT:
+        left = []
+        for row in missing:
+            match = next((i for i, other in enumerate(extra) if same_row(other, row)), None)
+            if match is None:
+                left.append(row)
+            else:
+                extra.pop(match)
+        missing = left
+    report.missing.extend(missing)
+    report.extra.extend(extra)
+
+
 def _compare_rows(report: TableReport, src: dict, tgt: dict) -> None:
     for key, row in src.items():
         other = tgt.get(key)
@@ -342,12 +384,6 @@ def verify_table(
         return report
     if not cols:
         raise ConfigError(f"source table {table} does not exist")
-    if not pk:
-        report.problems.append(
-            "the source table has no primary key; cannot compare by key (name the key its copy"
-            f" was made by: --key-columns '{table}:col,...')"
-        )
-        return report
     tcols, tpk = tgt.describe(other)
     if not tcols and isinstance(tgt, DbSide):
         report.problems.append("the target table does not exist")
@@ -356,10 +392,19 @@ def verify_table(
     if absent:
         report.problems.append("target lacks column(s) " + ", ".join(absent))
         return report
+    if not pk and tpk and set(tpk) <= set(cols):
+        # No key at the source: the copy's (made by --key-columns) keys the comparison.
+        pk = tuple(tpk)
+        report.primary_key = pk
     if tpk and tuple(tpk) != tuple(pk):
         report.problems.append(f"target primary key {tpk} differs from the source's {pk}")
     try:
-        if isinstance(tgt, DbSide) and tgt.engine == src.engine:
+        if not pk:
+            # Neither side has a key: every row is compared whole, as a multiset.
+            whole = src.all_rows(table, cols)
+            report.source_rows, report.chunks, report.chunks_fetched = len(whole), 1, 1
+            _compare_multisets(report, whole, tgt.all_rows(other, cols))
+        elif isinstance(tgt, DbSide) and tgt.engine == src.engine:
             _Bisector(src, tgt, (table, other), cols, pk, report, leaf_rows).run(chunk_rows)
         elif isinstance(tgt, DbSide):
             _compare_across_engines(src, tgt, (table, other), cols, pk, report, chunk_rows)
@@ -386,6 +431,18 @@ def recheck_table(src: DbSide, tgt: DbSide | ParquetSide, report: TableReport) -
     differences stay as found."""
     keys = report.differing_keys
     cols, pk = report.columns, report.primary_key
+    if not pk:
+        # A table without a key is compared whole again (its rows are their own keys).
+        before = len(keys)
+        report.missing, report.extra = [], []
+        if isinstance(tgt, ParquetSide):
+            tgt.forget(report.target_table)
+        _compare_multisets(
+            report, src.all_rows(report.table, cols), tgt.all_rows(report.target_table, cols)
+        )
+        report.resolved += max(0, before - len(report.differing_keys))
+        report.rechecks += 1
+        return True
     try:
         source_rows = src.rows_for_keys(report.table, cols, pk, keys)
         target_rows = tgt.rows_for_keys(report.target_table, cols, pk, keys)

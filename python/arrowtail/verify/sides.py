@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from arrowtail.changes import META_COLUMNS, replay, table_info
+from arrowtail.changes import META_COLUMNS, replay, replay_rows, table_info
 from arrowtail.exceptions import ConfigError, SourceError
 from arrowtail.redact import scrub
 from arrowtail.sinks.parquet import table_dir_name, table_of_dir
@@ -545,6 +545,12 @@ class DbSide:
         sql = f"SELECT {select} FROM {self.relation(table)}{where}"
         return keyed(self._run(sql, params, self.reading(table)), cols, pk)
 
+    def all_rows(self, table: str, cols: list[str]) -> list[tuple]:
+        """Every row of ``table``, values normalised (a table without a key)."""
+        select = ", ".join(self._select(table, cols))
+        got = self._run(f"SELECT {select} FROM {self.relation(table)}", None, self.reading(table))
+        return [tuple(normalise(v) for v in row) for row in got]
+
     def rows_for_keys(
         self, table: str, cols: list[str], pk: tuple[str, ...], keys: list[Key]
     ) -> dict[Key, tuple]:
@@ -693,7 +699,8 @@ class ParquetSide:
                     # non-nullable fields (an interval in Parquet) cannot take.
                     changes = changes.cast(relaxed.with_metadata(changes.schema.metadata))
                 key = self.replay_keys.get(table) or table_info(parts[-1].schema, table).primary_key
-                self._cache[table] = replay(changes, key)
+                # A table without a key is replayed as a multiset of whole rows.
+                self._cache[table] = replay(changes, key) if key else replay_rows(changes)
         return self._cache[table]
 
     def describe(self, table: str) -> tuple[list[str], tuple[str, ...]]:
@@ -714,6 +721,19 @@ class ParquetSide:
             return {}
         columns = [arrow_values(replayed.column(c)) for c in cols]
         return keyed(zip(*columns, strict=True), cols, pk)
+
+    def forget(self, table: str) -> None:
+        """Reads ``table``'s files again at the next look (a running ``arrowtail run`` may have
+        added files since)."""
+        self._cache.pop(table, None)
+
+    def all_rows(self, table: str, cols: list[str]) -> list[tuple]:
+        """Every row of the replayed table, values normalised (a table without a key)."""
+        replayed = self.table(table)
+        if replayed is None:
+            return []
+        columns = [arrow_values(replayed.column(c)) for c in cols]
+        return [tuple(normalise(v) for v in row) for row in zip(*columns, strict=True)]
 
     def rows_for_keys(
         self, table: str, cols: list[str], pk: tuple[str, ...], keys: list[Key]
