@@ -14,6 +14,7 @@ idempotent-writer record.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -59,9 +60,40 @@ def _deltalake() -> Any:
     return deltalake
 
 
+def location(path: Path) -> str:
+    """What delta-rs is given for a folder: its ``file:`` URI (delta-rs reads a plain path as a
+    URL too, decoding any ``%`` escape in it)."""
+    return path.absolute().as_uri()
+
+
+#: Characters a Delta folder name escapes as ``~`` and two hex digits: path separators, and
+#: ``%``, which delta-rs would decode.
+_ESCAPED = {"~": "~7E", "/": "~2F", "\\": "~5C", "%": "~25"}
+_UNESCAPE = re.compile(r"~(7E|2F|5C|25)")
+
+
+def folder_name(table: str) -> str:
+    """The folder of ``table``'s Delta table under the root: its name as one path component
+    (a ``/`` in a name would put one table's folder inside another's, whose vacuum then
+    deletes the inner table's files)."""
+    return "".join(_ESCAPED.get(ch, ch) for ch in table)
+
+
+def table_of_folder(name: str) -> str:
+    """The table name of a folder :func:`folder_name` made."""
+    return _UNESCAPE.sub(lambda m: bytes.fromhex(m.group(1)).decode(), name)
+
+
 def table_path(root: Path, table: str) -> Path:
+    """The folder of ``table``'s Delta table (:func:`folder_name`); a table made before names
+    were escaped keeps its folder."""
     schema, name = table_parts(table)
-    return root / (f"{schema}.{name}" if schema else name)
+    plain = f"{schema}.{name}" if schema else name
+    escaped = root / folder_name(plain)
+    legacy = root / plain
+    if legacy != escaped and (legacy / "_delta_log").is_dir():
+        return legacy
+    return escaped
 
 
 def _quote(name: str) -> str:
@@ -102,7 +134,7 @@ class DeltaSink(LakeSink):
         path = self.root / STATE_DIR
         if not (path / "_delta_log").is_dir():
             return None
-        dt = dl.DeltaTable(str(path))
+        dt = dl.DeltaTable(location(path))
         self._round = dt.transaction_version(APP_ID) or 0
         meta = last_commit_metadata(dt)
         return json.loads(meta[POSITION_KEY]) if meta.get(POSITION_KEY) else None
@@ -112,7 +144,7 @@ class DeltaSink(LakeSink):
         self.root.mkdir(parents=True, exist_ok=True)
         empty = pa.table({"note": pa.array([], pa.string())})
         dl.write_deltalake(
-            str(self.root / STATE_DIR),
+            location(self.root / STATE_DIR),
             empty,
             mode="append",
             commit_properties=self._commit_properties({POSITION_KEY: position_json}),
@@ -129,7 +161,7 @@ class DeltaSink(LakeSink):
         path = table_path(self.root, state.name)
         user = self.user_schema(schema)
         if (path / "_delta_log").is_dir():
-            dt = dl.DeltaTable(str(path))
+            dt = dl.DeltaTable(location(path))
             config = dt.metadata().configuration
             meta = last_commit_metadata(dt)
             state.high_water = parse_high_water(meta.get(HIGH_WATER_KEY))
@@ -161,7 +193,7 @@ class DeltaSink(LakeSink):
                 }
             )
             dl.DeltaTable.create(
-                str(path),
+                location(path),
                 schema=arrow,
                 partition_by=partition,
                 description=description,
@@ -171,7 +203,7 @@ class DeltaSink(LakeSink):
 
     def _description(self, state: TableState) -> dict[str, str]:
         dl = _deltalake()
-        text = dl.DeltaTable(str(state.handle)).metadata().description or "{}"
+        text = dl.DeltaTable(location(state.handle)).metadata().description or "{}"
         return json.loads(text)
 
     def _original(self, state: TableState) -> pa.Schema:
@@ -193,16 +225,16 @@ class DeltaSink(LakeSink):
             )
         if not added:
             return
-        dt = dl.DeltaTable(str(state.handle))
+        dt = dl.DeltaTable(location(state.handle))
         dt.alter.add_columns([dl.Field.from_arrow(lake_field(f, self.fmt)) for f in added])
         merged = pa.schema(list(original) + added)
         description = self._description(state)
         description[SCHEMA_KEY] = encode_schema(merged)
-        dl.DeltaTable(str(state.handle)).alter.set_table_description(json.dumps(description))
+        dl.DeltaTable(location(state.handle)).alter.set_table_description(json.dumps(description))
 
     def _target_schema(self, state: TableState) -> pa.Schema:
         dl = _deltalake()
-        schema = dl.DeltaTable(str(state.handle)).schema().to_arrow()
+        schema = dl.DeltaTable(location(state.handle)).schema().to_arrow()
         return pa.schema(schema)
 
     def _table_rows(self, state: TableState, keys: pa.Table) -> pa.Table:
@@ -212,7 +244,7 @@ class DeltaSink(LakeSink):
         pk = list(state.primary_key)
         target = self._target_schema(state)
         wanted = lake_batch(keys.select(pk), pa.schema([target.field(c) for c in pk]))
-        data = pa.table(dl.DeltaTable(str(state.handle)).to_pyarrow_table())
+        data = pa.table(dl.DeltaTable(location(state.handle)).to_pyarrow_table())
         joined = data.join(wanted.combine_chunks(), pk, join_type="inner")
         return restore(joined, self._original(state))
 
@@ -225,7 +257,7 @@ class DeltaSink(LakeSink):
         props: dict[str, str],
     ) -> None:
         dl = _deltalake()
-        path = str(state.handle)
+        path = location(state.handle)
         target = self._target_schema(state)
         pk = list(state.primary_key)
         if truncate:
@@ -272,7 +304,7 @@ class DeltaSink(LakeSink):
                 "_commit_date", data.column("_commit_ts").cast(pa.timestamp("us")).cast(pa.date32())
             )
         dl.write_deltalake(
-            str(state.handle),
+            location(state.handle),
             data,
             mode="append",
             commit_properties=self._commit_properties(props),
@@ -284,7 +316,7 @@ def read_mirror(root: str, table: str) -> pa.Table | None:
     path = table_path(Path(root), table)
     if not (path / "_delta_log").is_dir():
         return None
-    dt = dl.DeltaTable(str(path))
+    dt = dl.DeltaTable(location(path))
     description = json.loads(dt.metadata().description or "{}")
     data = pa.table(dt.to_pyarrow_table())
     original = decode_schema(description[SCHEMA_KEY]) if SCHEMA_KEY in description else None
@@ -297,8 +329,8 @@ def mirror_tables(root: str) -> dict[str, tuple[str, ...]]:
     for path in sorted(Path(root).iterdir()):
         if path.name == STATE_DIR or not (path / "_delta_log").is_dir():
             continue
-        description = json.loads(dl.DeltaTable(str(path)).metadata().description or "{}")
+        description = json.loads(dl.DeltaTable(location(path)).metadata().description or "{}")
         if description.get("arrowtail.mode") == "mirror":
             pk = description.get(PRIMARY_KEY, "")
-            out[path.name] = tuple(c for c in pk.split(",") if c)
+            out[table_of_folder(path.name)] = tuple(c for c in pk.split(",") if c)
     return out

@@ -77,6 +77,7 @@ def _delta(location: str, retain_hours: float, compact: bool) -> list[Maintained
     import deltalake
 
     from arrowtail.sinks.lake.delta import STATE_DIR
+    from arrowtail.sinks.lake.delta import location as delta_location
 
     root = Path(location)
     if not root.is_dir():
@@ -85,14 +86,14 @@ def _delta(location: str, retain_hours: float, compact: bool) -> list[Maintained
     for path in sorted(root.iterdir()):
         if not (path / "_delta_log").is_dir():
             continue
-        dtable = deltalake.DeltaTable(str(path))
+        dtable = deltalake.DeltaTable(delta_location(path))
         before = len(dtable.file_uris())
         if compact and path.name != STATE_DIR:
             dtable.optimize.compact()
-        removed = deltalake.DeltaTable(str(path)).vacuum(
+        removed = deltalake.DeltaTable(delta_location(path)).vacuum(
             retention_hours=int(retain_hours), dry_run=False, enforce_retention_duration=False
         )
-        deltalake.DeltaTable(str(path)).cleanup_metadata()
-        after = len(deltalake.DeltaTable(str(path)).file_uris())
+        deltalake.DeltaTable(delta_location(path)).cleanup_metadata()
+        after = len(deltalake.DeltaTable(delta_location(path)).file_uris())
         out.append(Maintained(path.name, before, after, len(removed)))
     return out
