@@ -169,6 +169,13 @@ class MySqlTargetSink(TargetSink):
         adds = ", ".join(f"ADD COLUMN {quote(c)} {t}" for c, t in defs)
         self._ddl([f"ALTER TABLE {self._sql_name(schema, name)} {adds}"])
 
+    def _set_all(self, schema: str, name: str, values: list[tuple[str, str]]) -> None:
+        # PostgreSQL's text of the value, read by MySQL's own conversion (numbers, text, dates
+        # and times without a zone); a value it refuses stops the run with the server's error.
+        sets = ", ".join(f"{quote(c)} = %s" for c, _ in values)
+        with self._conn.cursor() as cur:
+            cur.execute(f"UPDATE {self._sql_name(schema, name)} SET {sets}", [v for _, v in values])
+
     def _widen_columns(self, schema: str, name: str, defs: list[tuple[str, str]]) -> None:
         # MODIFY replaces the whole definition: keep NOT NULL, the default and AUTO_INCREMENT.
         with self._conn.cursor() as cur:
@@ -177,10 +184,11 @@ class MySqlTargetSink(TargetSink):
                 " FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
                 (schema, name),
             )
-            declared = {str(r[0]): r[1:] for r in cur.fetchall()}
+            # Column names compare without case on MySQL/MariaDB.
+            declared = {str(r[0]).lower(): r[1:] for r in cur.fetchall()}
         modifies = []
         for column, sql_type in defs:
-            nullable, default, extra = declared[column]
+            nullable, default, extra = declared.get(column.lower(), ("YES", None, ""))
             text = f"MODIFY COLUMN {quote(column)} {sql_type}"
             if nullable == "NO":
                 text += " NOT NULL"

@@ -140,6 +140,18 @@ class PostgresTargetSink(TargetSink):
                 )
             )
 
+    def _set_all(self, schema: str, name: str, values: list[tuple[str, str]]) -> None:
+        from psycopg import sql
+
+        # The text is PostgreSQL's output of the value: the column's type reads it back.
+        sets = [sql.SQL("{} = {}").format(sql.Identifier(c), sql.Literal(v)) for c, v in values]
+        with self._conn.cursor() as cur:
+            cur.execute(
+                sql.SQL("UPDATE {} SET {}").format(
+                    self._sql_name(schema, name), sql.SQL(", ").join(sets)
+                )
+            )
+
     def _widen_columns(self, schema: str, name: str, defs: list[tuple[str, str]]) -> None:
         from psycopg import sql
 

@@ -30,6 +30,10 @@ PSEUDO_TABLES = frozenset({"_messages", "_ddl"})
 
 log = logging.getLogger(__name__)
 
+#: Field metadata: the value a column added at the source with a default holds in the rows that
+#: were there before (the PostgreSQL source's catalog facts).
+MISSING_VALUE = b"arrowtail.missing_value"
+
 
 def position_order(position: PositionJSON | None) -> int | None:
     """The ``_pos`` a position covers (its typed position's order); ``None`` if unknown.
@@ -261,6 +265,7 @@ class TargetSink:
             self._add_columns(
                 target_schema, name, [(f.name, sqltypes.sql_type(f, self.engine)) for f in missing]
             )
+            self._fill_added(target_schema, name, where, table, missing)
             columns, pk = self._describe(target_schema, name)
             assert columns is not None
         elif missing:
@@ -373,6 +378,28 @@ class TargetSink:
         raise NotImplementedError
 
     def _add_columns(self, schema: str, name: str, defs: list[tuple[str, str]]) -> None:
+        raise NotImplementedError
+
+    def _fill_added(
+        self, schema: str, name: str, where: str, table: str, added: list[pa.Field]
+    ) -> None:
+        """Gives the rows already in the target the value the source's rows hold in columns
+        added at the source with a default (PostgreSQL sends no change for those rows): each
+        row of the target is one of them, since the table's first change after the column was
+        added is the first of the new shape, being applied now."""
+        fills = [
+            (f.name, value)
+            for f in added
+            if (value := (f.metadata or {}).get(MISSING_VALUE)) is not None
+        ]
+        if not fills:
+            return
+        shown = ", ".join(f"{c} = {v.decode()!r}" for c, v in fills)
+        log.info("target table %s: %s in the rows already there, as in %s's", where, shown, table)
+        self._set_all(schema, name, [(c, v.decode()) for c, v in fills])
+
+    def _set_all(self, schema: str, name: str, values: list[tuple[str, str]]) -> None:
+        """Sets the columns to the values (source text) in every row of the table."""
         raise NotImplementedError
 
     def _truncate(self, target: TargetTable) -> None:

@@ -71,6 +71,22 @@ WHERE c.oid IN (SELECT relid FROM pg_get_publication_tables(%(publication)s))
        OR (a.atttypid = 'numeric'::regtype AND a.atttypmod < 0))
 """
 
+#: The value rows written before a column was added hold in it (``ADD COLUMN ... DEFAULT``):
+#: PostgreSQL keeps it as the column's "missing value" rather than write it into every row, and
+#: sends no change for those rows. As text, PostgreSQL's own output of the value.
+_MISSING_VALUES = """
+SELECT n.nspname, c.relname, a.attname, (a.attmissingval::text::text[])[1]
+FROM pg_attribute a
+JOIN pg_class c ON c.oid = a.attrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.oid IN (SELECT relid FROM pg_get_publication_tables(%(publication)s))
+  AND (%(tables)s::text[] IS NULL OR n.nspname || '.' || c.relname = ANY (%(tables)s))
+  AND a.attnum > 0 AND NOT a.attisdropped AND a.atthasmissing
+"""
+#: Field metadata key of :data:`_MISSING_VALUES`' value (database targets give a column they add
+#: this value in the rows already there).
+MISSING_VALUE = "arrowtail.missing_value"
+
 #: Field metadata key of a column's source type where the Arrow type does not say it.
 LOGICAL = "arrowtail.logical_type"
 
@@ -113,6 +129,8 @@ class CatalogKeys:
         self._publication = publication
         self._facts: dict[str, TableFacts] = {}
         self._database = ""
+        #: Whether this role may read pg_attribute.attmissingval (None: not asked yet).
+        self._missing_readable: bool | None = None
         #: (table, schema version) pairs already looked up.
         self._seen: set[tuple[str, int]] = set()
         #: Per table, the facts last applied, the schema they were applied to and the result:
@@ -136,6 +154,17 @@ class CatalogKeys:
             columns.setdefault(f"{schema}.{table}", {})[name] = column_facts(
                 typtype, typname, labels
             )
+        if self._missing_readable is None:
+            # pg_attribute.attmissingval may be kept from some roles: then nothing is added.
+            (readable,) = conn.execute(
+                "SELECT has_column_privilege('pg_catalog.pg_attribute', 'attmissingval', 'SELECT')"
+            ).fetchone() or (False,)
+            self._missing_readable = bool(readable)
+        if self._missing_readable:
+            for schema, table, name, value in conn.execute(_MISSING_VALUES, params).fetchall():
+                if value is not None:
+                    facts_of = columns.setdefault(f"{schema}.{table}", {})
+                    facts_of[name] = {**facts_of.get(name, {}), MISSING_VALUE: value}
         facts = {} if tables is None else dict(self._facts)
         for schema, table, pk, index, not_null, database in conn.execute(_FACTS, params).fetchall():
             qualified = f"{schema}.{table}"
