@@ -54,6 +54,9 @@ class Summary:
     #: for ``idle_exit`` does not dilute it).
     active_seconds: float = 0.0
     by_table_op: Counter[tuple[str, str]] = field(default_factory=Counter)
+    #: Keys of :attr:`by_table_op` counted since :meth:`take_touched` last ran (a snapshot of
+    #: many tables reports progress once per table: this keeps each report to what it changed).
+    touched: set[tuple[str, str]] = field(default_factory=set, repr=False, compare=False)
     first_position: PositionJSON | None = None
     last_position: PositionJSON | None = None
     acknowledged: PositionJSON | None = None
@@ -64,6 +67,11 @@ class Summary:
         seconds = self.active_seconds or self.seconds
         return self.rows / seconds if seconds > 0 else 0.0
 
+    def take_touched(self) -> set[tuple[str, str]]:
+        """The keys counted since the last call."""
+        touched, self.touched = self.touched, set()
+        return touched
+
     def render(self) -> str:
         """A short human summary: totals, rate, then rows per table and operation."""
         names = {"c": "insert", "u": "update", "d": "delete", "r": "snapshot", "t": "truncate"}
@@ -71,14 +79,11 @@ class Summary:
             f"{self.rows} changes in {self.batches} batches, {self.seconds:.1f}s "
             f"({self.rows_per_second:,.0f} rows/s); stopped: {self.stopped_by or 'error'}",
         ]
-        tables = sorted({t for t, _ in self.by_table_op})
-        width = max((len(t) for t in tables), default=5)
-        for table in tables:
-            parts = [
-                f"{names.get(op, op)} {n}"
-                for (t, op), n in sorted(self.by_table_op.items())
-                if t == table
-            ]
+        by_table: dict[str, list[str]] = {}
+        for (table, op), n in sorted(self.by_table_op.items()):
+            by_table.setdefault(table, []).append(f"{names.get(op, op)} {n}")
+        width = max((len(t) for t in by_table), default=5)
+        for table, parts in by_table.items():
             lines.append(f"  {table:<{width}}  " + ", ".join(parts))
         if self.acknowledged is not None:
             lines.append(f"acknowledged position: {self.acknowledged}")
@@ -250,9 +255,11 @@ class Pipeline:
             if out.num_rows <= 16:  # a commit or two: cheaper than a compute call
                 for op in ops.to_pylist():
                     self.summary.by_table_op[(table, op)] += 1
+                    self.summary.touched.add((table, op))
                 continue
             for item in call("value_counts", ops).to_pylist():
                 self.summary.by_table_op[(table, item["values"])] += item["counts"]
+                self.summary.touched.add((table, item["values"]))
 
     def _check_start(self, start: PositionJSON, whence: str) -> None:
         """Refuses a stored position another kind of source wrote: a target database or an

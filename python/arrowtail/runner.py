@@ -110,15 +110,10 @@ def run_pipeline(cfg: Config, install_signals: InstallSignals | None = None) -> 
         else None
     )
 
-    #: The row counts last set, so that a poll sets only the counts it changed (a snapshot of
-    #: many tables polls once per table).
-    counted: dict[tuple[str, str], int] = {}
-
     def on_progress(summary: Summary) -> None:
-        for (table, op), n in summary.by_table_op.items():
-            if counted.get((table, op)) != n:
-                counted[table, op] = n
-                metrics.set("arrowtail_rows_total", n, table=table, op=op)
+        # Only the counts this poll changed (a snapshot of many tables polls once per table).
+        for table, op in summary.take_touched():
+            metrics.set("arrowtail_rows_total", summary.by_table_op[table, op], table=table, op=op)
         metrics.set("arrowtail_batches_total", summary.batches)
         if probe is None:
             return

@@ -196,3 +196,17 @@ def test_idle_time_counts_from_the_start_of_the_poll_that_found_the_source_caugh
     summary = Pipeline(QuietSource([]), LaggingSink(), idle_exit=0.5, poll_timeout=0.5).run()
     assert polls == [0.5]
     assert summary.stopped_by == "idle for 0.5s"
+
+
+def test_summary_reports_the_counts_each_poll_touched_and_renders_per_table() -> None:
+    from arrowtail.pipeline import Summary
+
+    summary = Summary()
+    for table, op, n in [("s.b", "c", 2), ("s.a", "r", 5), ("s.b", "u", 1), ("s.a", "r", 1)]:
+        summary.by_table_op[table, op] += n
+        summary.touched.add((table, op))
+    assert summary.take_touched() == {("s.a", "r"), ("s.b", "c"), ("s.b", "u")}
+    assert summary.take_touched() == set()
+    summary.stopped_by = "idle for 1s"
+    lines = summary.render().splitlines()[1:]
+    assert lines == ["  s.a  snapshot 6", "  s.b  insert 2, update 1"]
