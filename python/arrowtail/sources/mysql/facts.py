@@ -86,6 +86,9 @@ class MysqlFacts:
         self.basename = ""
         #: ``mariadb`` or ``mysql`` once known (empty: not said).
         self.flavor = ""
+        #: Columns read ahead for the tables of a snapshot (:meth:`prefetch`), taken by each
+        #: table's first lookup while the snapshot runs.
+        self._prefetched: dict[str, list[tuple[Any, ...]]] = {}
 
     def annotate(self, batches: list[TableBatch]) -> list[TableBatch]:
         out = []
@@ -109,29 +112,58 @@ class MysqlFacts:
             out.append((table, version, batch.replace_schema_metadata(meta)))
         return out
 
-    def _lookup(self, table: str) -> tuple[list[str], list[str], dict[str, dict[str, str]]]:
+    def prefetch(self, tables: list[str]) -> None:
+        """Reads the columns of ``tables`` (``db.table``) with one query, for a snapshot about
+        to read them (one query per table costs a snapshot of many small tables much of its
+        time). :meth:`end_prefetch` drops what no lookup took."""
+        schemas = sorted({t.split(".", 1)[0] for t in tables})
+        if not schemas:
+            return
+        wanted = set(tables)
+        marks = ", ".join(["%s"] * len(schemas))
+        rows = self._query(
+            "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, IS_NULLABLE, DATA_TYPE, COLUMN_TYPE "
+            f"FROM information_schema.COLUMNS WHERE TABLE_SCHEMA IN ({marks}) "
+            "ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION",
+            schemas,
+        )
+        for d, t, *column in rows:
+            table = f"{d}.{t}"
+            if table in wanted:
+                self._prefetched.setdefault(table, []).append(tuple(column))
+
+    def end_prefetch(self) -> None:
+        """Forgets the columns read ahead: later lookups (new schema versions) read them anew."""
+        self._prefetched.clear()
+
+    def _query(self, sql: str, params: Any) -> list[tuple[Any, ...]]:
         import pymysql
 
-        database, name = table.split(".", 1)
         for attempt in (1, 2):
             if self._conn is None:
                 self._conn = self._connect()
             try:
                 with self._conn.cursor() as cur:
-                    cur.execute(
-                        "SELECT COLUMN_NAME, IS_NULLABLE, DATA_TYPE, COLUMN_TYPE "
-                        "FROM information_schema.COLUMNS "
-                        "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
-                        (database, name),
-                    )
-                    rows = cur.fetchall()
-                break
+                    cur.execute(sql, params)
+                    return list(cur.fetchall())
             except (pymysql.err.OperationalError, pymysql.err.InterfaceError, OSError):
                 # A kept connection the server closed (wait_timeout, a restart): once more on a
                 # new one; a second failure is the server's answer.
                 self.close()
                 if attempt == 2:
                     raise
+        raise AssertionError("unreachable")
+
+    def _lookup(self, table: str) -> tuple[list[str], list[str], dict[str, dict[str, str]]]:
+        rows = self._prefetched.pop(table, None)
+        if rows is None:
+            database, name = table.split(".", 1)
+            rows = self._query(
+                "SELECT COLUMN_NAME, IS_NULLABLE, DATA_TYPE, COLUMN_TYPE "
+                "FROM information_schema.COLUMNS "
+                "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
+                (database, name),
+            )
         not_null = [str(c) for c, nullable, _, _ in rows if str(nullable).upper() == "NO"]
         uuids = [str(c) for c, _, t, _ in rows if str(t).lower() == "uuid"]
         logical = {}

@@ -257,6 +257,7 @@ class MySqlSource:
             point = mysql_snapshot.consistent_snapshot(conn, is_mariadb)
             tables = mysql_snapshot.list_tables(conn, self.database, self._selection)
             self._check_visible(tables)
+            self._facts.prefetch([f"{d}.{t}" for d, t in tables])
         except BaseException:
             conn.close()
             raise
@@ -385,6 +386,7 @@ class MySqlSource:
             return Chunk(self._facts.annotate([(table, version, rows)]))
         # Snapshot complete: its position covers every row read; stream from there on.
         self._snapshot = None
+        self._facts.end_prefetch()
         point, self._snapshot_position = self._snapshot_position, None
         self._gtid = (point.gtid if point is not None else None) or ""
         with self._privileges():
