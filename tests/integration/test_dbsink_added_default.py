@@ -7,11 +7,10 @@ their own values, and ``verify`` finds both targets equal."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from tests.support.cli import cli, cli_popen
-from tests.support.pg_run import fresh_db, wait_slot_active
+from tests.support.pg_run import fresh_db
+from tests.support.two_targets import stream_into_both
 
 SCHEMA = "adddef"
 DDL = f"""
@@ -29,18 +28,7 @@ def test_rows_already_there_get_the_added_columns_default(postgres: Any, mariadb
     my = mariadb.connect()
     with my.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS {SCHEMA}")
-    source_url = postgres.dsn_for(postgres.user, None, "adddef_src")
-    targets = {
-        "adddef_pg": postgres.dsn_for(postgres.user, None, "adddef_dst"),
-        "adddef_my": f"mysql://{mariadb.user}@{mariadb.host}:{mariadb.port}/{mariadb.database}",
-    }
-    env = dict(os.environ, ARROWTAIL_TARGET_PASSWORD=mariadb.password)
-    procs = {}
-    for slot, target in targets.items():
-        run = ["run", "--source", source_url, "--slot", slot, "--publication", "adddefp"]
-        run += ["--to", f"{target}?sink_name={slot}", "--create-tables"]
-        procs[slot] = cli_popen(*run, "--snapshot", "initial", "--idle-exit", "3", env=env)
-        wait_slot_active(src, slot, procs[slot])
+    two = stream_into_both(postgres, mariadb, src, "adddef", "adddefp")
     src.execute(f"UPDATE {SCHEMA}.t SET v = 'before' WHERE id = 1")
     src.execute(
         f"ALTER TABLE {SCHEMA}.t ADD COLUMN status text NOT NULL DEFAULT 'new',"
@@ -50,17 +38,10 @@ def test_rows_already_there_get_the_added_columns_default(postgres: Any, mariadb
     src.execute(f"INSERT INTO {SCHEMA}.t VALUES (100, 'after', 'own', 9.75, '2025-01-01', 3)")
     src.execute(f"UPDATE {SCHEMA}.t SET status = 'changed' WHERE id = 2")
     src.execute(f"INSERT INTO {SCHEMA}.t (id, v) VALUES (101, 'defaults')")
-    for slot, proc in procs.items():
-        _, err = proc.communicate(timeout=240)
-        assert proc.returncode == 0, f"{slot}: {err}"
+    for err in two.finish().values():
         assert "status = 'new', n = '2.50', day = '2024-02-29' in the rows already there" in err
-
-    for target in targets.values():
-        check = cli(
-            "verify", "--source", source_url, "--against", target, "--tables", "adddef.t", env=env
-        )
-        assert check.returncode == 0, check.stdout + check.stderr
-        assert "adddef.t: equal (52 rows" in check.stdout
+    for out in two.verify("adddef.t"):
+        assert "adddef.t: equal (52 rows" in out
     with my.cursor() as cur:
         cur.execute(
             f"SELECT id, status, n, day, quiet FROM {SCHEMA}.t"

@@ -7,11 +7,10 @@ AUTO_INCREMENT); ``arrowtail verify`` then finds both equal. Before, the run sto
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from tests.support.cli import cli, cli_popen
-from tests.support.pg_run import fresh_db, wait_slot_active
+from tests.support.pg_run import fresh_db
+from tests.support.two_targets import stream_into_both
 
 SCHEMA = "widen"
 DDL = f"""
@@ -38,18 +37,7 @@ def test_widened_source_columns_are_widened_in_both_targets(postgres: Any, maria
         cur.execute(f"DROP DATABASE IF EXISTS {SCHEMA}")
         cur.execute(f"CREATE DATABASE {SCHEMA}")
         cur.execute(MY_TABLE)
-    source_url = postgres.dsn_for(postgres.user, None, "widen_src")
-    targets = {
-        "widen_pg": postgres.dsn_for(postgres.user, None, "widen_dst"),
-        "widen_my": f"mysql://{mariadb.user}@{mariadb.host}:{mariadb.port}/{mariadb.database}",
-    }
-    env = dict(os.environ, ARROWTAIL_TARGET_PASSWORD=mariadb.password)
-    procs = {}
-    for slot, target in targets.items():
-        run = ["run", "--source", source_url, "--slot", slot, "--publication", "widenp"]
-        run += ["--to", f"{target}?sink_name={slot}", "--create-tables"]
-        procs[slot] = cli_popen(*run, "--snapshot", "initial", "--idle-exit", "3", env=env)
-        wait_slot_active(src, slot, procs[slot])
+    two = stream_into_both(postgres, mariadb, src, "widen", "widenp")
     src.execute(f"INSERT INTO {SCHEMA}.t VALUES (3, 30, 3.5, 3, 'narrow')")
     src.execute(
         f"ALTER TABLE {SCHEMA}.t ALTER COLUMN id TYPE bigint, ALTER COLUMN n TYPE bigint,"
@@ -58,17 +46,10 @@ def test_widened_source_columns_are_widened_in_both_targets(postgres: Any, maria
     src.execute(f"INSERT INTO {SCHEMA}.t VALUES (5000000000, 6000000000, 1e300, 100000, 'wide')")
     src.execute(f"UPDATE {SCHEMA}.t SET n = -7000000000, small = -70000 WHERE id = 1")
     src.execute(f"DELETE FROM {SCHEMA}.t WHERE id = 2")
-    for slot, proc in procs.items():
-        _, err = proc.communicate(timeout=240)
-        assert proc.returncode == 0, f"{slot}: {err}"
+    for err in two.finish().values():
         assert "widening id (integer to bigint)" in err or "widening id (int to BIGINT)" in err
-
-    for target in targets.values():
-        check = cli(
-            "verify", "--source", source_url, "--against", target, "--tables", "widen.t", env=env
-        )
-        assert check.returncode == 0, check.stdout + check.stderr
-        assert "widen.t: equal (3 rows" in check.stdout
+    for out in two.verify("widen.t"):
+        assert "widen.t: equal (3 rows" in out
     types = dict(
         pg_target.execute(
             "SELECT column_name, data_type FROM information_schema.columns"

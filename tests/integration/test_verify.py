@@ -312,38 +312,49 @@ def test_row_hashes_and_the_text_digest_for_types_without_a_hash(postgres, caplo
     assert by_name["shop.items"].chunks_fetched == 1  # bisected down to one small range
 
 
-def test_mariadb_zero_dates_and_inet4_against_parquet(mariadb, tmp_path):
-    """MariaDB's zero dates are stored as null and INET4 as its 4 bytes; verify reads the
-    source the same way (PyMySQL gives '0000-00-00' and the dotted text), and still finds a
-    zero date changed behind the capture's back."""
+def _maria_capture(mariadb, tmp_path, db: str, setup: list[str], changes: list[str]):
+    """A fresh MariaDB database ``db`` made by ``setup``, its tables captured into Parquet (an
+    initial snapshot, then ``changes`` streamed); the open connection and the output."""
     from tests.support import mysql_run
 
     conn = mariadb.connect()
     with conn.cursor() as cur:
-        cur.execute("DROP DATABASE IF EXISTS vzero")
-        cur.execute("CREATE DATABASE vzero")
-        cur.execute("SET SESSION sql_mode = ''")
-        cur.execute(
-            "CREATE TABLE vzero.t (id INT PRIMARY KEY, d DATE, dtm DATETIME(3),"
-            " ts TIMESTAMP NULL, ip INET4)"
-        )
-        cur.execute(
-            "INSERT INTO vzero.t VALUES (1, '0000-00-00', '0000-00-00 00:00:00', 0,"
-            " '192.168.0.1'), (2, '2024-02-29', '2024-02-29 12:00:00.5', NOW(), '0.0.0.0'),"
-            " (3, NULL, NULL, NULL, NULL)"
-        )
-    mariadb.grant_capture("vzero")
+        cur.execute(f"DROP DATABASE IF EXISTS {db}")
+        cur.execute(f"CREATE DATABASE {db}")
+        for statement in setup:
+            cur.execute(statement)
+    mariadb.grant_capture(db)
     out = tmp_path / "out"
     proc = mysql_run.start_streaming(
-        mariadb, mariadb.capture_url, out, "--tables", "vzero.t", "--snapshot", "initial",
+        mariadb, mariadb.capture_url, out, "--tables", f"{db}.*", "--snapshot", "initial",
         "--idle-exit", "2",
     )  # fmt: skip
     with conn.cursor() as cur:
-        cur.execute("SET SESSION sql_mode = ''")
-        cur.execute("INSERT INTO vzero.t SELECT id + 10, d, dtm, ts, ip FROM vzero.t")
-        cur.execute("UPDATE vzero.t SET ip = '10.0.0.1' WHERE id = 11")
+        for statement in changes:
+            cur.execute(statement)
     _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
+    return conn, out
+
+
+def test_mariadb_zero_dates_and_inet4_against_parquet(mariadb, tmp_path):
+    """MariaDB's zero dates are stored as null and INET4 as its 4 bytes; verify reads the
+    source the same way (PyMySQL gives '0000-00-00' and the dotted text), and still finds a
+    zero date changed behind the capture's back."""
+    setup = [
+        "SET SESSION sql_mode = ''",
+        "CREATE TABLE vzero.t (id INT PRIMARY KEY, d DATE, dtm DATETIME(3),"
+        " ts TIMESTAMP NULL, ip INET4)",
+        "INSERT INTO vzero.t VALUES (1, '0000-00-00', '0000-00-00 00:00:00', 0,"
+        " '192.168.0.1'), (2, '2024-02-29', '2024-02-29 12:00:00.5', NOW(), '0.0.0.0'),"
+        " (3, NULL, NULL, NULL, NULL)",
+    ]
+    changes = [
+        "SET SESSION sql_mode = ''",
+        "INSERT INTO vzero.t SELECT id + 10, d, dtm, ts, ip FROM vzero.t",
+        "UPDATE vzero.t SET ip = '10.0.0.1' WHERE id = 11",
+    ]
+    conn, out = _maria_capture(mariadb, tmp_path, "vzero", setup, changes)
 
     source = mariadb.url + "vzero"
     report = verify(source, f"parquet:{out}", tables=["vzero.t"])
@@ -390,33 +401,23 @@ def test_a_keyless_table_by_the_key_columns_named_to_verify(mariadb, tmp_path):
     """A table without a primary key, captured into Parquet as it is (updates and deletes carry
     the whole old row), is compared by the unique columns named with ``key_columns``, and
     without them as a multiset of whole rows: identical rows count one by one."""
-    from tests.support import mysql_run
-
-    conn = mariadb.connect()
-    with conn.cursor() as cur:
-        cur.execute("DROP DATABASE IF EXISTS vkeyless")
-        cur.execute("CREATE DATABASE vkeyless")
-        cur.execute("CREATE TABLE vkeyless.t (code VARCHAR(8) NOT NULL, n INT, note TEXT)")
-        cur.execute("INSERT INTO vkeyless.t VALUES ('c1', 1, 'a'), ('c2', 2, 'b'), ('c3', 3, NULL)")
-        cur.execute("CREATE TABLE vkeyless.log (at INT, msg TEXT)")
-        cur.execute("INSERT INTO vkeyless.log VALUES (1, 'x'), (1, 'x'), (1, 'x'), (2, NULL)")
-    mariadb.grant_capture("vkeyless")
-    out = tmp_path / "out"
-    proc = mysql_run.start_streaming(
-        mariadb, mariadb.capture_url, out, "--tables", "vkeyless.t,vkeyless.log", "--snapshot",
-        "initial", "--idle-exit", "2",
-    )  # fmt: skip
-    with conn.cursor() as cur:
-        cur.execute("UPDATE vkeyless.t SET n = 20, note = 'moved' WHERE code = 'c2'")
-        cur.execute("UPDATE vkeyless.t SET code = 'c9' WHERE code = 'c1'")
-        cur.execute("DELETE FROM vkeyless.t WHERE code = 'c3'")
-        cur.execute("INSERT INTO vkeyless.t VALUES ('c4', 4, 'd')")
+    setup = [
+        "CREATE TABLE vkeyless.t (code VARCHAR(8) NOT NULL, n INT, note TEXT)",
+        "INSERT INTO vkeyless.t VALUES ('c1', 1, 'a'), ('c2', 2, 'b'), ('c3', 3, NULL)",
+        "CREATE TABLE vkeyless.log (at INT, msg TEXT)",
+        "INSERT INTO vkeyless.log VALUES (1, 'x'), (1, 'x'), (1, 'x'), (2, NULL)",
+    ]
+    changes = [
+        "UPDATE vkeyless.t SET n = 20, note = 'moved' WHERE code = 'c2'",
+        "UPDATE vkeyless.t SET code = 'c9' WHERE code = 'c1'",
+        "DELETE FROM vkeyless.t WHERE code = 'c3'",
+        "INSERT INTO vkeyless.t VALUES ('c4', 4, 'd')",
         # One of three identical rows goes, one changes; a fourth copy arrives.
-        cur.execute("DELETE FROM vkeyless.log WHERE at = 1 LIMIT 1")
-        cur.execute("UPDATE vkeyless.log SET msg = 'y' WHERE at = 1 LIMIT 1")
-        cur.execute("INSERT INTO vkeyless.log VALUES (2, NULL)")
-    _out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0, err
+        "DELETE FROM vkeyless.log WHERE at = 1 LIMIT 1",
+        "UPDATE vkeyless.log SET msg = 'y' WHERE at = 1 LIMIT 1",
+        "INSERT INTO vkeyless.log VALUES (2, NULL)",
+    ]
+    conn, out = _maria_capture(mariadb, tmp_path, "vkeyless", setup, changes)
 
     source = mariadb.url + "vkeyless"
     tables = ["vkeyless.t", "vkeyless.log"]

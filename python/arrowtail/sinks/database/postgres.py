@@ -129,43 +129,42 @@ class PostgresTargetSink(TargetSink):
                 )
             )
 
-    def _add_columns(self, schema: str, name: str, defs: list[tuple[str, str]]) -> None:
+    def _each_column(
+        self,
+        statement: str,
+        schema: str,
+        name: str,
+        clause: str,
+        pairs: list[tuple[str, str]],
+        *,
+        literal: bool = False,
+    ) -> None:
+        """Runs ``statement`` (``ALTER TABLE {} {}``, ``UPDATE {} SET {}``) on the table with one
+        ``clause`` (a column, then SQL text or, with ``literal``, a value) per pair, joined."""
         from psycopg import sql
 
-        adds = [sql.SQL("ADD COLUMN {} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in defs]
+        clauses = [
+            sql.SQL(clause).format(sql.Identifier(c), sql.Literal(v) if literal else sql.SQL(v))
+            for c, v in pairs
+        ]
         with self._conn.cursor() as cur:
             cur.execute(
-                sql.SQL("ALTER TABLE {} {}").format(
-                    self._sql_name(schema, name), sql.SQL(", ").join(adds)
-                )
+                sql.SQL(statement).format(self._sql_name(schema, name), sql.SQL(", ").join(clauses))
             )
+
+    def _add_columns(self, schema: str, name: str, defs: list[tuple[str, str]]) -> None:
+        self._each_column("ALTER TABLE {} {}", schema, name, "ADD COLUMN {} {}", defs)
 
     def _set_all(self, schema: str, name: str, values: list[tuple[str, str]]) -> None:
-        from psycopg import sql
-
         # The text is PostgreSQL's output of the value: the column's type reads it back.
-        sets = [sql.SQL("{} = {}").format(sql.Identifier(c), sql.Literal(v)) for c, v in values]
-        with self._conn.cursor() as cur:
-            cur.execute(
-                sql.SQL("UPDATE {} SET {}").format(
-                    self._sql_name(schema, name), sql.SQL(", ").join(sets)
-                )
-            )
+        self._each_column("UPDATE {} SET {}", schema, name, "{} = {}", values, literal=True)
 
     def _widen_columns(self, schema: str, name: str, defs: list[tuple[str, str]]) -> None:
         from psycopg import sql
 
-        alters = [
-            sql.SQL("ALTER COLUMN {} TYPE {}").format(sql.Identifier(c), sql.SQL(t))
-            for c, t in defs
-        ]
+        self._each_column("ALTER TABLE {} {}", schema, name, "ALTER COLUMN {} TYPE {}", defs)
+        # Staging tables copied the old column types: new ones are made as needed.
         with self._conn.cursor() as cur:
-            cur.execute(
-                sql.SQL("ALTER TABLE {} {}").format(
-                    self._sql_name(schema, name), sql.SQL(", ").join(alters)
-                )
-            )
-            # Staging tables copied the old column types: new ones are made as needed.
             for stage in self._stages.values():
                 cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(stage))
         self._stages.clear()
