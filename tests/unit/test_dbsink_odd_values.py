@@ -183,3 +183,32 @@ def test_widened_moves_a_numeric_column_up_its_ladder_only() -> None:
     assert widened(f(pa.int64()), "double precision", POSTGRES) is None
     assert widened(f(pa.float64()), "integer", POSTGRES) is None
     assert widened(f(pa.string()), "integer", POSTGRES) is None
+
+
+def test_an_added_columns_default_fills_old_rows_only_for_a_column_added_while_streaming() -> None:
+    # The rows already in the target all predate the column only when this run saw the table
+    # without it: a column that arrives with a run's first change of the table (a transform
+    # stopped dropping it) may hold other values in newer rows, so it is left NULL.
+    from arrowtail.sinks.database.target import MISSING_VALUE, TargetSink
+
+    class Recorder(TargetSink):
+        engine = "postgres"
+
+        def __init__(self) -> None:
+            super().__init__(create_tables=True)
+            self.set: list[list[tuple[str, str]]] = []
+
+        def _set_all(self, schema: str, name: str, values: list[tuple[str, str]]) -> None:
+            self.set.append(values)
+
+    status = pa.field("status", pa.string(), metadata={MISSING_VALUE: b"new"})
+    plain = pa.field("note", pa.string())
+    sink = Recorder()
+    sink._fill_added("s", "t", "s.t", "s.t", [status, plain])
+    assert sink.set == []  # the run's first sight of s.t
+    sink._columns_seen["s.t"] = {"id"}
+    sink._fill_added("s", "t", "s.t", "s.t", [status, plain])
+    assert sink.set == [[("status", "new")]]
+    sink._columns_seen["s.t"] = {"id", "status"}
+    sink._fill_added("s", "t", "s.t", "s.t", [status])
+    assert sink.set == [[("status", "new")]]

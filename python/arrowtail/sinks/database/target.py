@@ -92,6 +92,8 @@ class TargetSink:
         # gone, so committing a newer position now would skip those changes for good.
         self._failed: str | None = None
         self._tables: dict[tuple[str, int], TargetTable] = {}
+        #: Per source table, the columns of the last schema version this sink prepared.
+        self._columns_seen: dict[str, set[str]] = {}
         self.rows_applied = 0
 
     # -- the sink protocol -------------------------------------------------------------------
@@ -302,6 +304,7 @@ class TargetSink:
             raise SinkError(f"target table {where} does not match {table}: " + "; ".join(problems))
         target = TargetTable(table, self._sql_name(target_schema, name), columns, key)
         self._tables[(table, version)] = target
+        self._columns_seen[table] = set(info.columns)
         return target
 
     @staticmethod
@@ -386,11 +389,17 @@ class TargetSink:
         """Gives the rows already in the target the value the source's rows hold in columns
         added at the source with a default (PostgreSQL sends no change for those rows): each
         row of the target is one of them, since the table's first change after the column was
-        added is the first of the new shape, being applied now."""
+        added is the first of the new shape, being applied now. Only for a column this sink saw
+        the table's changes without, in this run: a column that first arrives with a run's
+        first change of the table (say once a transform stops dropping it) may hold other
+        values in rows written since it was added, and stays NULL in the target's rows."""
+        before = self._columns_seen.get(table)
+        if before is None:
+            return
         fills = [
             (f.name, value)
             for f in added
-            if (value := (f.metadata or {}).get(MISSING_VALUE)) is not None
+            if f.name not in before and (value := (f.metadata or {}).get(MISSING_VALUE)) is not None
         ]
         if not fills:
             return
