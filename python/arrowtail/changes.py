@@ -465,14 +465,14 @@ def replay(batches: pa.Table, primary_key: tuple[str, ...]) -> pa.Table:
     return collapse(batches, primary_key).upserts
 
 
-def _hashable(value: object) -> object:
-    """A value as a dictionary key: lists and structs as tuples, NaN as one marker (NaN never
-    equals itself)."""
-    if isinstance(value, list):
-        return tuple(_hashable(v) for v in value)
+def hashable(value: object) -> object:
+    """A value as a dictionary key: lists, tuples and structs as tuples, NaN (a float or decimal
+    one, which never equals itself) as one marker."""
+    if isinstance(value, (list, tuple)):
+        return tuple(hashable(v) for v in value)
     if isinstance(value, dict):
-        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
-    if isinstance(value, float) and value != value:
+        return tuple(sorted((k, hashable(v)) for k, v in value.items()))
+    if value != value:  # noqa: PLR0124 - NaN
         return "\0NaN"
     return value
 
@@ -496,7 +496,7 @@ def replay_rows(batches: pa.Table) -> pa.Table:
     live: dict[object, list[dict[str, object]]] = {}
 
     def key(row: dict[str, object]) -> object:
-        return tuple(_hashable(row.get(c)) for c in columns)
+        return tuple(hashable(row.get(c)) for c in columns)
 
     def remove(row: dict[str, object]) -> None:
         same = live.get(key(row))

@@ -147,16 +147,15 @@ class TableTransform:
                 )
             drop = drop + [c for c in user if c not in included]
         key = None
-        for pattern, columns in self._keys:
-            if fnmatchcase(table, pattern):
-                missing = [c for c in columns if c not in user]
-                if missing:
-                    raise ConfigError(
-                        f"transform.key_columns names {', '.join(missing)} as key of {table}, "
-                        f"which has no such column (its columns: {', '.join(user)})"
-                    )
-                key = ",".join(columns)
-                break
+        columns = key_columns_for(self._keys, table)
+        if columns is not None:
+            missing = [c for c in columns if c not in user]
+            if missing:
+                raise ConfigError(
+                    f"transform.key_columns names {', '.join(missing)} as key of {table}, "
+                    f"which has no such column (its columns: {', '.join(user)})"
+                )
+            key = ",".join(columns)
         meta = schema.metadata or {}
         keys = (key or meta.get(b"arrowtail.primary_key", b"").decode()).split(",")
         dropped_keys = sorted(set(drop) & (set(keys) - {""}))
@@ -172,6 +171,12 @@ class TableTransform:
             _columns_for(table, self._hash),
             key,
         )
+
+
+def key_columns_for(keys: list[tuple[str, list[str]]], table: str) -> list[str] | None:
+    """The key columns the first of ``keys`` (:func:`split_key_spec` entries) whose table
+    pattern matches ``table`` names; ``None`` if none matches."""
+    return next((columns for pattern, columns in keys if fnmatchcase(table, pattern)), None)
 
 
 def split_key_spec(spec: str) -> tuple[str, list[str]]:

@@ -89,17 +89,12 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _table_dir_name(table: str) -> str:
+def table_dir_name(table: str) -> str:
     """The directory of a table: its ``schema.table`` name, made safe as one path component."""
     name = table.replace("%", "%25").replace("/", "%2F").replace("\\", "%5C").replace("\0", "")
     if name in ("", ".", "..") or name.startswith(".") or name == MANIFEST_DIR:
         name = "%" + name.encode().hex()
     return name
-
-
-def table_dir_name(table: str) -> str:
-    """The directory the sink writes ``table``'s files to, under its root."""
-    return _table_dir_name(table)
 
 
 _ESCAPES = re.compile(r"%(25|2F|5C)")
@@ -326,7 +321,7 @@ class ParquetSink:
         leftovers and removed."""
         if self._dirs is None:
             return
-        new = sorted({_table_dir_name(table) for table, _ in keys} - self._dirs)
+        new = sorted({table_dir_name(table) for table, _ in keys} - self._dirs)
         if not new:
             return
         for name in new:
@@ -336,7 +331,7 @@ class ParquetSink:
 
     def _new_file(self, key: tuple[str, int], schema: pa.Schema, now: float) -> _OpenFile:
         table, version = key
-        directory = self.root / _table_dir_name(table)
+        directory = self.root / table_dir_name(table)
         self._claim_dirs([key])  # done already for the keys of a commit
         directory.mkdir(parents=True, exist_ok=True)
         name = f"part-{self._next_file:010d}-v{version}.parquet"
@@ -454,7 +449,7 @@ class ParquetSink:
         for directory in self.root.iterdir():
             if self._dirs is not None and directory.name not in self._dirs:
                 continue
-            # Table directories never start with a dot (see _table_dir_name).
+            # Table directories never start with a dot (see table_dir_name).
             if directory.name.startswith(".") or directory.name == MANIFEST_DIR:
                 continue
             if directory.is_symlink() or not directory.is_dir():

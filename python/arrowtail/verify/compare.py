@@ -40,11 +40,12 @@ from typing import Any
 import psycopg
 import pymysql
 
+from arrowtail.changes import hashable
 from arrowtail.exceptions import ArrowtailError, ConfigError
 from arrowtail.redact import register_secret, scrub
 from arrowtail.tables import TableSpec, is_pattern, split_list
 from arrowtail.tables import parse_all as parse_tables
-from arrowtail.transforms import split_key_spec
+from arrowtail.transforms import key_columns_for, split_key_spec
 from arrowtail.verify.sides import Bound, DbSide, Key, LakeSide, ParquetSide, same_row
 
 log = logging.getLogger(__name__)
@@ -169,25 +170,17 @@ def _open_against(value: Any, password: str | None = None) -> DbSide | ParquetSi
 PAIRING_LIMIT = 2000
 
 
-def _row_key(row: tuple) -> tuple:
-    """A normalised row as a dictionary key (NaN, which never equals itself, as one marker)."""
-    return tuple(
-        _row_key(v) if isinstance(v, tuple) else ("\0NaN" if v != v else v)  # noqa: PLR0124
-        for v in row
-    )
-
-
 def _compare_multisets(report: TableReport, src: list[tuple], tgt: list[tuple]) -> None:
     """Rows of a table without a key, compared as multisets: each row of one side is matched by
     an equal row of the other (the same values: identical rows count one by one); rows left
     over are then paired by the tolerant comparison of keyed rows (:func:`same_row`, the forms
     two engines give one value). What stays unmatched is missing (the source's) or extra."""
-    pool: dict[tuple, list[tuple]] = {}
+    pool: dict[object, list[tuple]] = {}
     for row in tgt:
-        pool.setdefault(_row_key(row), []).append(row)
+        pool.setdefault(hashable(row), []).append(row)
     missing = []
     for row in src:
-        same = pool.get(_row_key(row))
+        same = pool.get(hashable(row))
         if same:
             same.pop()
         else:
@@ -519,13 +512,9 @@ def verify(
         src.row_filters = {s.name: s.where for s in specs if s.where is not None}
         mapping = table_map or {}
         keys = [split_key_spec(k.strip()) for k in key_columns if k.strip()]
-
-        def key_of(table: str) -> list[str] | None:
-            return next((cols for pattern, cols in keys if fnmatchcase(table, pattern)), None)
-
         reports = []
         for s in specs:
-            key = key_of(s.name)
+            key = key_columns_for(keys, s.name)
             target = mapping.get(s.name)
             reports.append(
                 verify_table(src, tgt, s.name, chunk_rows, leaf_rows, target, s.columns, key)
