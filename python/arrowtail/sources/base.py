@@ -18,6 +18,10 @@ from arrowtail.redact import scrub
 PositionJSON = dict[str, Any]
 #: A change batch as decoders return it: (``schema.table``, schema version, record batch).
 TableBatch = tuple[str, int, pa.RecordBatch]
+#: Field metadata key of the value that rows written before a column was added hold in it
+#: (``ADD COLUMN ... DEFAULT``, for which the source logs no row change), as text the database
+#: targets read back: a target that adds the column sets it in the rows already there.
+MISSING_VALUE = "arrowtail.missing_value"
 
 
 @dataclass

@@ -21,6 +21,7 @@ import pyarrow as pa
 from arrowtail.changes import collapse, table_info
 from arrowtail.exceptions import ArrowtailError, SinkError
 from arrowtail.sinks.database import sqltypes
+from arrowtail.sources.base import MISSING_VALUE as SOURCE_MISSING_VALUE
 from arrowtail.sources.base import PositionJSON
 from arrowtail.sources.positions import read_position
 
@@ -31,8 +32,8 @@ PSEUDO_TABLES = frozenset({"_messages", "_ddl"})
 log = logging.getLogger(__name__)
 
 #: Field metadata: the value a column added at the source with a default holds in the rows that
-#: were there before (the PostgreSQL source's catalog facts).
-MISSING_VALUE = b"arrowtail.missing_value"
+#: were there before (``sources.base.MISSING_VALUE``), as Arrow gives metadata keys.
+MISSING_VALUE = SOURCE_MISSING_VALUE.encode()
 
 
 def position_order(position: PositionJSON | None) -> int | None:

@@ -20,6 +20,8 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
 
 from arrowtail.sources.mysql.schema import Collations, TableInfo
 
@@ -142,9 +144,15 @@ class _Tokens:
         return self.items[start : self.at]
 
 
+#: MySQL's backslash escapes in string literals (reference manual, "String Literals"): ``\%``
+#: and ``\_`` keep their backslash, and any other escaped character stands for itself.
+_ESCAPES = {"0": "\0", "b": "\b", "n": "\n", "r": "\r", "t": "\t", "Z": "\x1a"}
+_ESCAPES |= {"%": "\\%", "_": "\\_"}
+
+
 def _unescape(text: str, quote: str) -> str:
     text = text.replace(quote * 2, quote)
-    return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t", "0": "\0"}.get(m[1], m[1]), text)
+    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m[1], m[1]), text, flags=re.S)
 
 
 def _words(tokens: list[tuple[str, str]]) -> list[str]:
@@ -169,6 +177,44 @@ class _Column:
             self.labels = [t for k, t in tokens[2:close] if k == "str"]
         self.charset = _option_after(tokens, words, ("CHARACTER", "SET"), ("CHARSET",))
         self.collate = _option_after(tokens, words, ("COLLATE",))
+        self._tokens = tokens
+
+    def existing_value(self) -> tuple[str | None, str]:
+        """What the rows already in a table hold in this column when ``ALTER TABLE ... ADD``
+        makes it: ``(text, "")`` for a value, ``(None, "")`` for NULL, ``(None, why)`` when the
+        definition does not tell it in a form read here. MySQL and MariaDB give those rows the
+        column's default, or the type's implicit default for a NOT NULL column without one (0,
+        the empty string, an ENUM's first label), and log no row change for them (reference
+        manuals, "Data Type Default Values")."""
+        tokens, words = self._tokens, _words(self._tokens)
+        kind = self.type
+        if kind in ("CHARACTER", "NATIONAL", "NCHAR"):
+            kind = "VARCHAR" if {"VARYING", "VARCHAR"} & set(words) else "CHAR"
+        if kind == "SERIAL" or "AUTO_INCREMENT" in words:
+            return None, "AUTO_INCREMENT numbers them"
+        if "AS" in words or "GENERATED" in words:
+            return None, "a generated column computes them"
+        if "DEFAULT" not in words:
+            pairs = zip(words, words[1:], strict=False)
+            if ("NOT", "NULL") not in pairs and "PRIMARY" not in words:
+                return None, ""
+            if kind in _INTEGER_TYPES - {"YEAR"} or kind in _DECIMAL_TYPES | _FLOAT_TYPES:
+                return "0", ""
+            if kind in _TEXT_TYPES:
+                return "", ""
+            if kind == "ENUM" and self.labels:
+                return self.labels[0], ""
+            return None, f"the implicit default of a NOT NULL {kind} column is not read here"
+        literal = _literal(tokens, words.index("DEFAULT") + 1)
+        if literal is None:
+            return None, "the default is an expression"
+        quoted, text = literal
+        if text is None:
+            return None, ""
+        value = _typed_literal(kind, quoted, text, self.labels, _precision(tokens))
+        if value is None:
+            return None, f"the default {text!r} of a {kind} column is not read here"
+        return value, ""
 
     def collation(self, default: int | None, collations: Collations) -> int | None:
         if self.type not in _CHARACTER_TYPES:
@@ -180,6 +226,87 @@ class _Column:
         if self.charset:
             return collations.default_of(self.charset)
         return default
+
+
+_INTEGER_TYPES = frozenset(
+    {"TINYINT", "SMALLINT", "MEDIUMINT", "MIDDLEINT", "INT", "INTEGER", "BIGINT", "YEAR"}
+    | {"INT1", "INT2", "INT3", "INT4", "INT8", "BOOL", "BOOLEAN"}
+)
+_DECIMAL_TYPES = frozenset({"DECIMAL", "DEC", "NUMERIC", "FIXED", "NUMBER"})
+_FLOAT_TYPES = frozenset({"FLOAT", "DOUBLE", "REAL", "FLOAT4", "FLOAT8"})
+_TEXT_TYPES = _CHARACTER_TYPES - {"ENUM", "SET", "JSON"}
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+_NUMBER_PREFIX = re.compile(r"[-+]?\d*\.?\d*([eE][-+]?\d*)?")
+_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_DATETIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})[ T]\d{2}:\d{2}:\d{2}(?:\.(\d{1,6}))?")
+_TIME = re.compile(r"-?\d{1,3}:\d{2}:\d{2}")
+
+
+def _literal(tokens: list[tuple[str, str]], at: int) -> tuple[bool, str | None] | None:
+    """The literal at ``tokens[at]``: ``(quoted, text)`` for a string or a number, text None for
+    NULL; None for anything else (an expression, a function, a hex or bit literal)."""
+    kind, text = tokens[at] if at < len(tokens) else ("end", "")
+    upper = text.upper() if kind == "word" else ""
+    if upper == "NULL":
+        return False, None
+    if upper in ("TRUE", "FALSE"):
+        return False, "1" if upper == "TRUE" else "0"
+    if kind == "word" and (upper == "N" or upper.startswith("_")):
+        # N'...' and charset introducers such as _utf8mb4'...'
+        at += 1
+        kind, text = tokens[at] if at < len(tokens) else ("end", "")
+    if kind == "str":
+        following = tokens[at + 1] if at + 1 < len(tokens) else ("end", "")
+        return None if following[0] == "str" else (True, text)
+    number = ""
+    for kind, text in tokens[at:]:
+        if kind not in ("word", "punct") or not _NUMBER_PREFIX.fullmatch(number + text):
+            break
+        number += text
+    return (False, number) if _NUMBER.fullmatch(number) else None
+
+
+def _precision(tokens: list[tuple[str, str]]) -> int:
+    """The ``(n)`` after a column's type (0 without one)."""
+    if len(tokens) > 3 and tokens[2] == ("punct", "(") and tokens[3][1].isdigit():
+        return int(tokens[3][1])
+    return 0
+
+
+def _typed_literal(
+    kind: str, quoted: bool, text: str, labels: list[str] | None, precision: int
+) -> str | None:
+    """A default literal as the value a column of type ``kind`` holds, in text that both
+    database targets read back as that value; None when it is not read here."""
+    if kind in _INTEGER_TYPES:
+        number = Decimal(text.strip()) if _NUMBER.fullmatch(text.strip()) else None
+        if number is None or number != number.to_integral_value():
+            return None  # MySQL rounds it
+        if kind == "YEAR" and not 1901 <= number <= 2155:
+            return None
+        return str(int(number))
+    if kind in _DECIMAL_TYPES:
+        text = text.strip()
+        return text.lstrip("+") if _NUMBER.fullmatch(text) and "e" not in text.lower() else None
+    if kind in _FLOAT_TYPES:
+        text = text.strip()
+        return text.lstrip("+") if _NUMBER.fullmatch(text) else None
+    if kind in _TEXT_TYPES:
+        # CHAR values come back without their trailing spaces.
+        return text.rstrip(" ") if kind == "CHAR" else text
+    if kind == "ENUM" and quoted and labels:
+        same = [label for label in labels if label.lower() == text.rstrip(" ").lower()]
+        return same[0] if same else None
+    if kind == "DATE" and (m := _DATE.fullmatch(text)):
+        return text if "00" not in (m[2], m[3]) and m[1] != "0000" else None
+    if kind == "DATETIME" and (m := _DATETIME.fullmatch(text)):
+        fraction = m[4] or ""
+        if "00" in (m[2], m[3]) or m[1] == "0000" or fraction.rstrip("0")[precision:]:
+            return None  # a zero date, or a fraction the column rounds
+        return text.replace("T", " ")
+    if kind == "TIME" and _TIME.fullmatch(text):
+        return text
+    return None
 
 
 def _option_after(
@@ -554,3 +681,88 @@ def touched_tables(
         return follower.apply({k: TableInfo() for k in known}, statement, database)
     except UnfollowedDdl as exc:
         return set(exc.tables) or None
+
+
+@dataclass
+class AlteredColumns:
+    """What one ``ALTER TABLE`` does to the values of a table's columns."""
+
+    table: TableKey
+    #: Columns it adds, by lower-case name: ``(name, value, why)`` as
+    #: :meth:`_Column.existing_value` gives them.
+    added: dict[str, tuple[str, str | None, str]] = field(default_factory=dict)
+    #: Columns it drops or renames (lower case); a column CHANGE names anew counts as both.
+    removed: set[str] = field(default_factory=set)
+    #: Whether it renames the table or could not be read, so that nothing known of the
+    #: table's columns before it holds after it.
+    forget_all: bool = False
+
+
+def altered_columns(statement: str, database: str) -> AlteredColumns | None:
+    """The columns an ``ALTER TABLE`` statement (run with default database ``database``) adds,
+    drops and renames; None for any other statement."""
+    toks = _Tokens(statement)
+    if not toks.accept("ALTER"):
+        return None
+    toks.accept("ONLINE")
+    toks.accept("IGNORE")
+    if not toks.accept("TABLE"):
+        return None
+    toks.accept("IF", "EXISTS")
+    try:
+        out = AlteredColumns(toks.table(database))
+    except ValueError:
+        return None
+    try:
+        while toks.peek()[0] != "end":
+            spec = _Tokens("")
+            spec.items = toks.group()
+            _alter_columns(spec, out)
+            if not toks.punct(","):
+                break
+    except (ValueError, IndexError):
+        out.forget_all = True
+    return out
+
+
+_NOT_A_COLUMN = _NOT_COLUMNS | {"CONSTRAINT", "PRIMARY", "PARTITION"}
+
+
+def _alter_columns(spec: _Tokens, out: AlteredColumns) -> None:
+    if spec.accept("ADD"):
+        if spec.word() in _NOT_A_COLUMN:
+            return
+        spec.accept("COLUMN")
+        spec.accept("IF", "NOT", "EXISTS")
+        if spec.punct("("):
+            columns = []
+            while True:
+                columns.append(_Column(spec.group()))
+                if not spec.punct(","):
+                    break
+        else:
+            tokens = spec.items[spec.at :]
+            words = _words(tokens)
+            if words and words[-1] == "FIRST":
+                tokens = tokens[:-1]
+            elif len(words) >= 2 and words[-2] == "AFTER":
+                tokens = tokens[:-2]
+            columns = [_Column(tokens)]
+        for column in columns:
+            out.added[column.name.lower()] = (column.name, *column.existing_value())
+        return
+    if spec.accept("DROP"):
+        if spec.word() not in _NOT_A_COLUMN:
+            spec.accept("COLUMN")
+            spec.accept("IF", "EXISTS")
+            out.removed.add(spec.name().lower())
+        return
+    if spec.accept("CHANGE") or spec.accept("RENAME", "COLUMN"):
+        spec.accept("COLUMN")
+        spec.accept("IF", "EXISTS")
+        old = spec.name()
+        spec.accept("TO")
+        out.removed |= {old.lower(), spec.name().lower()}
+        return
+    if spec.accept("RENAME") and spec.word() not in ("INDEX", "KEY"):
+        out.forget_all = True

@@ -51,6 +51,7 @@ from arrowtail.sources.base import (
     retry_with_backoff,
 )
 from arrowtail.sources.mysql import errors as mysql_errors
+from arrowtail.sources.mysql.added import AddedValues
 from arrowtail.sources.mysql.busy import OpenWriters
 from arrowtail.sources.mysql.facts import MysqlFacts
 from arrowtail.sources.mysql.history import SchemaHistory
@@ -200,6 +201,7 @@ class MySqlSource:
         self.schema_versions = _core.SchemaVersions()
         #: Turns each TRUNCATE statement into a ``t`` row of its table.
         self._truncates = Truncates(self._conn.query_connection, self.schema_versions, self._wanted)
+        self._added = AddedValues(self._wanted)
         self._names = ReservedNames()
 
     def open(self, start: PositionJSON | None) -> None:
@@ -537,7 +539,7 @@ class MySqlSource:
         if not buf:
             self.caught_up = True
         batches = self._captured(self._decode(bytes(buf)))
-        batches = self._truncates.apply(batches)
+        batches = self._added.apply(self._truncates.apply(batches))
         outcome = self._decoder.take_outcome()
         if outcome is False:
             self._spill.discard()
@@ -631,7 +633,7 @@ class MySqlSource:
     def _facts_of(self, rows: Iterator[TableBatch]) -> Iterator[TableBatch]:
         for row in rows:
             self._truncates.seen([row])
-            yield from self._facts.annotate([row])
+            yield from self._facts.annotate(self._added.mark([row]))
 
     def _drain(self) -> Chunk:
         """The next ``drain_bytes`` of a spilled transaction; after its last rows, the batches and

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import psycopg
 import pyarrow as pa
 
-from arrowtail.sources.base import TableBatch
+from arrowtail.sources.base import MISSING_VALUE, TableBatch
 from arrowtail.sources.postgres import admin as pg_admin
 
 _FACTS = """
@@ -83,9 +83,6 @@ WHERE c.oid IN (SELECT relid FROM pg_get_publication_tables(%(publication)s))
   AND (%(tables)s::text[] IS NULL OR n.nspname || '.' || c.relname = ANY (%(tables)s))
   AND a.attnum > 0 AND NOT a.attisdropped AND a.atthasmissing
 """
-#: Field metadata key of :data:`_MISSING_VALUES`' value (database targets give a column they add
-#: this value in the rows already there).
-MISSING_VALUE = "arrowtail.missing_value"
 
 #: Field metadata key of a column's source type where the Arrow type does not say it.
 LOGICAL = "arrowtail.logical_type"

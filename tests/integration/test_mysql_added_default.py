@@ -1,0 +1,88 @@
+"""A column added at a MariaDB source while streaming: the server gives the rows already there the
+column's default (or the type's implicit default for a NOT NULL column) and logs no row change for
+them, so a database target that adds the column (``--create-tables``) used to hold NULL there
+until each row next changed, and ``verify`` named every one. The source now reads the value from
+the ``ALTER TABLE`` in the binlog, the target sets it in its rows, and ``verify`` finds the
+PostgreSQL target equal; a default it cannot read (``CURRENT_TIMESTAMP``) is a warning naming the
+column."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from tests.support.cli import cli, cli_popen
+from tests.support.mysql_run import PASSWORD_ENV, app_url, dump_threads, wait_for_dump
+from tests.support.pg_run import fresh_db
+
+DB = "myadddef"
+
+
+def test_rows_already_there_get_the_added_columns_value(mariadb: Any, postgres: Any) -> None:
+    conn = mariadb.connect()
+    with conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {DB}")
+        cur.execute(f"CREATE DATABASE {DB}")
+        cur.execute(f"CREATE TABLE {DB}.t (id INT PRIMARY KEY, v VARCHAR(20))")
+        cur.execute(f"CREATE TABLE {DB}.stamped (id INT PRIMARY KEY)")
+        for i in range(1, 31):
+            cur.execute(f"INSERT INTO {DB}.t VALUES (%s, %s)", (i, f"v{i}"))
+            cur.execute(f"INSERT INTO {DB}.stamped VALUES (%s)", (i,))
+    mariadb.grant_capture(DB)
+    target = fresh_db(postgres, "myadddef_dst")
+    target_url = postgres.dsn_for(postgres.user, None, "myadddef_dst")
+    env = dict(os.environ, **{PASSWORD_ENV: mariadb.capture_password})
+    source = ["--source", app_url(mariadb), "--password-env", PASSWORD_ENV]
+    before = dump_threads(mariadb)
+    run = ["run", *source, "--tables", f"{DB}.*", "--to", target_url, "--create-tables"]
+    proc = cli_popen(
+        *run, "--snapshot", "initial", "--server-id", "7431", "--idle-exit", "3", env=env
+    )
+    wait_for_dump(mariadb, proc, before)
+    with conn.cursor() as cur:
+        cur.execute(f"UPDATE {DB}.t SET v = 'before' WHERE id = 1")
+        cur.execute(
+            f"ALTER TABLE {DB}.t ADD COLUMN status VARCHAR(10) NOT NULL DEFAULT 'new',"
+            " ADD COLUMN n DECIMAL(6,2) DEFAULT 2.5, ADD COLUMN day DATE DEFAULT '2024-02-29'"
+            " AFTER id, ADD COLUMN cnt INT NOT NULL, ADD COLUMN lvl ENUM('low','high') NOT NULL,"
+            " ADD COLUMN note VARCHAR(20) DEFAULT _utf8mb4'it''s',"
+            " ADD COLUMN quiet INT"  # no default: NULL in the old rows on both sides
+        )
+        cur.execute(
+            f"INSERT INTO {DB}.t (id, v, status, n, day, cnt, lvl, note, quiet)"
+            " VALUES (100, 'after', 'own', 9.75, '2025-01-01', 7, 'high', 'mine', 3)"
+        )
+        cur.execute(f"UPDATE {DB}.t SET status = 'changed' WHERE id = 2")
+        cur.execute(f"INSERT INTO {DB}.t (id, v, cnt, lvl) VALUES (101, 'defaults', 0, 'low')")
+        cur.execute(f"ALTER TABLE {DB}.stamped ADD COLUMN at DATETIME DEFAULT CURRENT_TIMESTAMP")
+        cur.execute(f"INSERT INTO {DB}.stamped (id) VALUES (100)")
+    _, err = proc.communicate(timeout=240)
+    assert proc.returncode == 0, err
+    assert (
+        "day = '2024-02-29', status = 'new', n = '2.5', cnt = '0', lvl = 'low', note = \"it's\""
+        " in the rows already there" in err
+    ), err
+    assert f"{DB}.stamped: ALTER TABLE added at (the default is an expression)" in err, err
+
+    check = cli("verify", *source, "--against", target_url, "--tables", f"{DB}.t", env=env)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert f"{DB}.t: equal (32 rows" in check.stdout
+    rows = target.execute(
+        f"SELECT id, status, n::text, day::text, cnt, lvl, note, quiet FROM {DB}.t"
+        " WHERE id IN (1, 2, 3, 100, 101) ORDER BY id"
+    ).fetchall()
+    assert rows == [
+        (1, "new", "2.50", "2024-02-29", 0, "low", "it's", None),
+        (2, "changed", "2.50", "2024-02-29", 0, "low", "it's", None),
+        (3, "new", "2.50", "2024-02-29", 0, "low", "it's", None),
+        (100, "own", "9.75", "2025-01-01", 7, "high", "mine", 3),
+        (101, "new", "2.50", "2024-02-29", 0, "low", "it's", None),
+    ]
+    # The warned-of column stays NULL in the old rows, and verify names them.
+    stamped = cli("verify", *source, "--against", target_url, "--tables", f"{DB}.stamped", env=env)
+    assert stamped.returncode == 1, stamped.stdout + stamped.stderr
+    assert "different 30:" in stamped.stdout, stamped.stdout
+    with conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE {DB}")
+    conn.close()
+    target.close()
