@@ -169,6 +169,20 @@ class MySqlTargetSink(TargetSink):
         adds = ", ".join(f"ADD COLUMN {quote(c)} {t}" for c, t in defs)
         self._ddl([f"ALTER TABLE {self._sql_name(schema, name)} {adds}"])
 
+    def _rekey(self, schema: str, name: str, key: list[tuple[str, str]]) -> None:
+        columns, _ = self._describe(schema, name)
+        # TEXT and BLOB columns cannot be in a key without a prefix length: they take the
+        # types a key column is created with (VARCHAR(255), VARBINARY(255)).
+        unkeyable = {"tinytext", "text", "mediumtext", "longtext", "json"}
+        unkeyable |= {"tinyblob", "blob", "mediumblob", "longblob"}
+        specs = [
+            f"MODIFY COLUMN {quote(c)} {t} NOT NULL"
+            for c, t in key
+            if str((columns or {}).get(c, "")).lower() in unkeyable
+        ]
+        specs += ["DROP PRIMARY KEY", f"ADD PRIMARY KEY ({', '.join(quote(c) for c, _ in key)})"]
+        self._ddl([f"ALTER TABLE {self._sql_name(schema, name)} {', '.join(specs)}"])
+
     def _set_all(self, schema: str, name: str, values: list[tuple[str, str]]) -> None:
         # PostgreSQL's text of the value, read by MySQL's own conversion (numbers, text, dates
         # and times without a zone); a value it refuses stops the run with the server's error.

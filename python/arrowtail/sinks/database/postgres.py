@@ -155,6 +155,27 @@ class PostgresTargetSink(TargetSink):
     def _add_columns(self, schema: str, name: str, defs: list[tuple[str, str]]) -> None:
         self._each_column("ALTER TABLE {} {}", schema, name, "ADD COLUMN {} {}", defs)
 
+    def _rekey(self, schema: str, name: str, key: list[tuple[str, str]]) -> None:
+        from psycopg import sql
+
+        table = self._sql_name(schema, name)
+        with self._conn.cursor() as cur:
+            cur.execute(
+                "SELECT conname FROM pg_constraint WHERE contype = 'p'"
+                " AND conrelid = to_regclass(format('%%I.%%I', %s::text, %s::text))",
+                (schema, name),
+            )
+            row = cur.fetchone()
+            drop = sql.SQL("DROP CONSTRAINT {}, ").format(sql.Identifier(row[0])) if row else None
+            # ADD PRIMARY KEY makes the key's columns NOT NULL.
+            cur.execute(
+                sql.SQL("ALTER TABLE {} {}ADD PRIMARY KEY ({})").format(
+                    table,
+                    drop or sql.SQL(""),
+                    sql.SQL(", ").join(sql.Identifier(c) for c, _ in key),
+                )
+            )
+
     def _set_all(self, schema: str, name: str, values: list[tuple[str, str]]) -> None:
         # The text is PostgreSQL's output of the value: the column's type reads it back.
         self._each_column("UPDATE {} SET {}", schema, name, "{} = {}", values, literal=True)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from arrowtail.changes import collapse, table_info
 from arrowtail.exceptions import ArrowtailError, SinkError
@@ -92,7 +93,9 @@ class TargetSink:
         # Set when a write failed: its transaction, with every write since the last commit, is
         # gone, so committing a newer position now would skip those changes for good.
         self._failed: str | None = None
-        self._tables: dict[tuple[str, int], TargetTable] = {}
+        #: By (table, schema version, the source's key): a key changed at the source keeps
+        #: the layout's version, yet the target must be checked (and rekeyed) again.
+        self._tables: dict[tuple[str, int, tuple[str, ...]], TargetTable] = {}
         #: Per source table, the columns of the last schema version this sink prepared.
         self._columns_seen: dict[str, set[str]] = {}
         self.rows_applied = 0
@@ -128,6 +131,11 @@ class TargetSink:
                 f"name key columns (--key-columns '{table}:col,...'), or leave the table out of "
                 "the capture (--tables)"
             )
+        if self._floor is not None and pc.max(batch.column("_pos")).as_py() < self._floor:
+            # Applied before a restart: nothing to check the target against (a target rekeyed
+            # since must not be taken back to the key these older changes were made under).
+            self._columns_seen[table] = set(info.columns)
+            return
         try:
             self._begin()
             target = self._prepare(table, schema_version, batch.schema)
@@ -232,10 +240,10 @@ class TargetSink:
         return schema or self._default_schema(), name
 
     def _prepare(self, table: str, version: int, schema: pa.Schema) -> TargetTable:
-        cached = self._tables.get((table, version))
+        info = table_info(schema, table)
+        cached = self._tables.get((table, version, tuple(info.primary_key)))
         if cached is not None:
             return cached
-        info = table_info(schema, table)
         fields = [schema.field(c) for c in info.columns]
         target_schema, name = self.target_name(table)
         where = f"{target_schema}.{name}"
@@ -293,6 +301,24 @@ class TargetSink:
         if full and pk and set(pk) <= set(info.columns):
             key = tuple(pk)  # every column identifies the row; the target's key is among them
         self._check_identity(table, schema, key, tuple(pk))
+        if tuple(pk) != key and pk and self.create_tables and set(key) <= set(columns):
+            # The source's primary key changed while streaming (ALTER TABLE ... ADD PRIMARY
+            # KEY): its rows are unique by the new key, and the target's rows are its rows.
+            log.info(
+                "target table %s: primary key (%s) replaced by (%s), as %s's was",
+                where,
+                ", ".join(pk),
+                ", ".join(key),
+                table,
+            )
+            by_name = {f.name: f for f in fields}
+            self._rekey(
+                target_schema,
+                name,
+                [(c, sqltypes.sql_type(by_name[c], self.engine, True)) for c in key],
+            )
+            columns, pk = self._describe(target_schema, name)
+            assert columns is not None
         if tuple(pk) != key:
             problems.append(
                 f"primary key is ({', '.join(pk)}), the source's is ({', '.join(info.primary_key)})"
@@ -304,7 +330,7 @@ class TargetSink:
         if problems:
             raise SinkError(f"target table {where} does not match {table}: " + "; ".join(problems))
         target = TargetTable(table, self._sql_name(target_schema, name), columns, key)
-        self._tables[(table, version)] = target
+        self._tables[(table, version, tuple(info.primary_key))] = target
         self._columns_seen[table] = set(info.columns)
         return target
 
@@ -382,6 +408,11 @@ class TargetSink:
         raise NotImplementedError
 
     def _add_columns(self, schema: str, name: str, defs: list[tuple[str, str]]) -> None:
+        raise NotImplementedError
+
+    def _rekey(self, schema: str, name: str, key: list[tuple[str, str]]) -> None:
+        """Makes ``key`` (columns with their key types) the table's primary key in place of
+        the one it has."""
         raise NotImplementedError
 
     def _fill_added(

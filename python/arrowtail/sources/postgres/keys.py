@@ -184,6 +184,10 @@ class CatalogKeys:
         if not batches:
             return batches
         fresh = [(t, v) for t, v, _ in batches if (t, v) not in self._seen] if lookup else []
+        if lookup:
+            # A new primary key (ALTER TABLE ... ADD PRIMARY KEY) keeps the layout, and so the
+            # version, but the Relation message flags other key columns: read the facts again.
+            fresh += [(t, v) for t, v, b in batches if (t, v) in self._seen and self._rekeyed(t, b)]
         check = [(t, v) for t, v in fresh if t not in self._facts] if settled else fresh
         if any(t not in self._facts for t, _ in check) or (check and self._seen):
             # A new table, or a new version of one (its key may have changed): read its facts
@@ -191,6 +195,18 @@ class CatalogKeys:
             self.load(tables=sorted({t for t, _ in check}))
         self._seen.update(fresh)
         return [(t, v, self._annotated(t, b)) for t, v, b in batches]
+
+    def _rekeyed(self, table: str, batch: pa.RecordBatch) -> bool:
+        """Whether the decoder flags other key columns in ``batch`` than in the batch the
+        table's facts were last applied to."""
+        applied = self._applied.get(table)
+        if applied is None:
+            return False
+        _, before, after = applied
+        if batch.schema.equals(after, check_metadata=True):
+            return False
+        key = b"arrowtail.primary_key"
+        return (batch.schema.metadata or {}).get(key) != (before.metadata or {}).get(key)
 
     def _annotated(self, table: str, batch: pa.RecordBatch) -> pa.RecordBatch:
         facts = self._facts.get(table)

@@ -1,0 +1,117 @@
+"""A primary key changed at the source while streaming (``ALTER TABLE ... ADD PRIMARY KEY (a, b)``
+in place of ``(a)``). The table's columns stay as they were, so its schema version did too, and
+the database target kept applying changes by the old key: a row with the same ``a`` and another
+``b`` overwrote the first, and the PostgreSQL source went on labelling its batches with the old
+key. Now the source reads the new key, a target with ``--create-tables`` takes it (a MariaDB
+target turns a LONGTEXT key column into the key's VARCHAR), and ``verify`` finds every target
+equal: from a PostgreSQL source into PostgreSQL and MariaDB, and from MariaDB into PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from tests.support.cli import cli, cli_popen
+from tests.support.mysql_run import PASSWORD_ENV, app_url, dump_threads, wait_for_dump
+from tests.support.pg_run import fresh_db
+from tests.support.two_targets import stream_into_both
+
+SCHEMA = "rekey"
+DDL = f"""
+CREATE SCHEMA {SCHEMA};
+CREATE TABLE {SCHEMA}.t (a int PRIMARY KEY, b text, v text);
+INSERT INTO {SCHEMA}.t VALUES (1, 'x', 'one'), (2, 'x', 'two');
+CREATE PUBLICATION rekeyp FOR TABLE {SCHEMA}.t;
+"""
+#: The rows both sources end with, by (a, b): two share a = 1.
+EXPECTED = [
+    (1, "x", "one"),
+    (1, "y", "one-y"),
+    (2, "x", "two!"),
+    (3, "z", "three"),
+]
+
+
+def _rows(conn: Any, table: str) -> list[tuple[Any, ...]]:
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT a, b, v FROM {table} ORDER BY a, b")
+        return [tuple(r) for r in cur.fetchall()]
+
+
+def test_a_new_primary_key_at_a_postgres_source_reaches_both_targets(
+    postgres: Any, mariadb: Any
+) -> None:
+    src = fresh_db(postgres, "rekey_src")
+    src.execute(DDL)
+    pg_target = fresh_db(postgres, "rekey_dst")
+    my = mariadb.connect()
+    with my.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {SCHEMA}")
+    two = stream_into_both(postgres, mariadb, src, "rekey", "rekeyp")
+    src.execute(f"INSERT INTO {SCHEMA}.t VALUES (3, 'x', 'three')")
+    src.execute(f"ALTER TABLE {SCHEMA}.t DROP CONSTRAINT t_pkey, ADD PRIMARY KEY (a, b)")
+    src.execute(f"INSERT INTO {SCHEMA}.t VALUES (1, 'y', 'one-y')")
+    src.execute(f"UPDATE {SCHEMA}.t SET v = 'two!' WHERE a = 2")
+    src.execute(f"UPDATE {SCHEMA}.t SET b = 'z' WHERE a = 3")  # a key change by the new key
+    for err in two.finish().values():
+        assert "primary key (a) replaced by (a, b)" in err, err
+    for out in two.verify(f"{SCHEMA}.t"):
+        assert f"{SCHEMA}.t: equal (4 rows" in out
+    assert _rows(pg_target, f"{SCHEMA}.t") == EXPECTED
+    assert _rows(my, f"{SCHEMA}.t") == EXPECTED
+    key = pg_target.execute(
+        "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid"
+        " AND a.attnum = ANY (i.indkey) WHERE i.indrelid = 'rekey.t'::regclass AND i.indisprimary"
+        " ORDER BY a.attname"
+    ).fetchall()
+    assert key == [("a",), ("b",)]
+    with my.cursor() as cur:
+        cur.execute(
+            "SELECT column_name, column_type FROM information_schema.columns WHERE"
+            f" table_schema = '{SCHEMA}' AND table_name = 't' AND column_key = 'PRI'"
+            " ORDER BY column_name"
+        )
+        assert [tuple(r) for r in cur.fetchall()] == [("a", "int(11)"), ("b", "varchar(255)")]
+        cur.execute(f"DROP DATABASE {SCHEMA}")
+    my.close()
+    src.close()
+
+
+def test_a_new_primary_key_at_a_mariadb_source_reaches_a_postgres_target(
+    mariadb: Any, postgres: Any
+) -> None:
+    db = "rekeymy"
+    conn = mariadb.connect()
+    with conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {db}")
+        cur.execute(f"CREATE DATABASE {db}")
+        cur.execute(f"CREATE TABLE {db}.t (a INT PRIMARY KEY, b VARCHAR(10) NOT NULL, v TEXT)")
+        cur.execute(f"INSERT INTO {db}.t VALUES (1, 'x', 'one'), (2, 'x', 'two')")
+    mariadb.grant_capture(db)
+    target = fresh_db(postgres, "rekeymy_dst")
+    target_url = postgres.dsn_for(postgres.user, None, "rekeymy_dst")
+    env = dict(os.environ, **{PASSWORD_ENV: mariadb.capture_password})
+    source = ["--source", app_url(mariadb), "--password-env", PASSWORD_ENV]
+    before = dump_threads(mariadb)
+    run = ["run", *source, "--tables", f"{db}.t", "--to", target_url, "--create-tables"]
+    proc = cli_popen(
+        *run, "--snapshot", "initial", "--server-id", "7433", "--idle-exit", "3", env=env
+    )
+    wait_for_dump(mariadb, proc, before)
+    with conn.cursor() as cur:
+        cur.execute(f"INSERT INTO {db}.t VALUES (3, 'x', 'three')")
+        cur.execute(f"ALTER TABLE {db}.t DROP PRIMARY KEY, ADD PRIMARY KEY (a, b)")
+        cur.execute(f"INSERT INTO {db}.t VALUES (1, 'y', 'one-y')")
+        cur.execute(f"UPDATE {db}.t SET v = 'two!' WHERE a = 2")
+        cur.execute(f"UPDATE {db}.t SET b = 'z' WHERE a = 3")
+    _, err = proc.communicate(timeout=240)
+    assert proc.returncode == 0, err
+    assert "primary key (a) replaced by (a, b)" in err, err
+    check = cli("verify", *source, "--against", target_url, "--tables", f"{db}.t", env=env)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert f"{db}.t: equal (4 rows" in check.stdout
+    assert _rows(target, f"{db}.t") == EXPECTED
+    with conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE {db}")
+    conn.close()
+    target.close()
