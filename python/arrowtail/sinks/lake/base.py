@@ -175,7 +175,9 @@ class LakeSink:
             if info.primary_key and info.primary_key != state.primary_key:
                 raise SchemaChangeError(
                     f"table {table}: primary key changed from {list(state.primary_key)} to "
-                    f"{list(info.primary_key)}; the mirror table cannot follow"
+                    f"{list(info.primary_key)}; the mirror table cannot follow (its key columns"
+                    " are fixed when it is made): mirror into a new location with a new"
+                    " --snapshot initial, or use mode=changelog, which keeps each change's key"
                 )
         batch = after_high_water(batch, state.high_water)
         if batch.num_rows:

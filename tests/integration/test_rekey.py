@@ -4,16 +4,21 @@ the database target kept applying changes by the old key: a row with the same ``
 ``b`` overwrote the first, and the PostgreSQL source went on labelling its batches with the old
 key. Now the source reads the new key, a target with ``--create-tables`` takes it (a MariaDB
 target turns a LONGTEXT key column into the key's VARCHAR), and ``verify`` finds every target
-equal: from a PostgreSQL source into PostgreSQL and MariaDB, and from MariaDB into PostgreSQL."""
+equal: from a PostgreSQL source into PostgreSQL and MariaDB, and from MariaDB into PostgreSQL.
+Iceberg and Delta mirrors, whose key columns are fixed when the table is made, merged by the old
+key too; they now stop with an error that says what to do."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.support.cli import cli, cli_popen
 from tests.support.mysql_run import PASSWORD_ENV, app_url, dump_threads, wait_for_dump
-from tests.support.pg_run import fresh_db
+from tests.support.pg_run import fresh_db, wait_slot_active
 from tests.support.two_targets import stream_into_both
 
 SCHEMA = "rekey"
@@ -115,3 +120,23 @@ def test_a_new_primary_key_at_a_mariadb_source_reaches_a_postgres_target(
         cur.execute(f"DROP DATABASE {db}")
     conn.close()
     target.close()
+
+
+@pytest.mark.parametrize("fmt", ["iceberg", "delta"])
+def test_a_lake_mirror_stops_at_a_new_primary_key(postgres: Any, tmp_path: Path, fmt: str) -> None:
+    src = fresh_db(postgres, f"rekey_{fmt}")
+    src.execute(DDL.replace("rekeyp", f"rekey{fmt}"))
+    source = postgres.dsn_for(postgres.user, None, f"rekey_{fmt}")
+    run = ["run", "--source", source, "--slot", f"rekey_{fmt}", "--publication", f"rekey{fmt}"]
+    run += ["--to", f"{fmt}:{tmp_path / 'lake'}?mode=mirror", "--snapshot", "initial"]
+    proc = cli_popen(*run, "--idle-exit", "3")
+    wait_slot_active(src, f"rekey_{fmt}", proc)
+    src.execute(f"ALTER TABLE {SCHEMA}.t DROP CONSTRAINT t_pkey, ADD PRIMARY KEY (a, b)")
+    src.execute(f"INSERT INTO {SCHEMA}.t VALUES (1, 'y', 'one-y')")
+    _, err = proc.communicate(timeout=240)
+    assert proc.returncode == 2, err
+    assert (
+        f"table {SCHEMA}.t: primary key changed from ['a'] to ['a', 'b']; the mirror table"
+        " cannot follow (its key columns are fixed when it is made): mirror into a new location"
+    ) in err, err
+    src.close()
