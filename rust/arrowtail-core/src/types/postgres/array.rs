@@ -14,14 +14,25 @@ use crate::reader::Reader;
 
 type R<T> = Result<T, String>;
 
-const MULTI_DIM: &str =
-    "multi-dimensional array values cannot be stored in a list column; use text mode for this table or change the column";
+/// What a user can do about a value that does not fit a list.
+macro_rules! way_on {
+    () => {
+        "leave the column out of the publication (a column list, PostgreSQL 15 and newer) or the \
+table out of the capture"
+    };
+}
+
+const MULTI_DIM: &str = concat!(
+    "multi-dimensional array values cannot be stored in a list column; ",
+    way_on!()
+);
 
 /// Splits an array's text form into its elements (`None` for NULL), unescaping quoted ones.
 pub fn split_text(s: &str) -> R<Vec<Option<Cow<'_, str>>>> {
     if s.starts_with('[') {
         return Err(format!(
-            "array {s:?} has explicit bounds; only 1-based one-dimensional arrays map to a list"
+            "array {s:?} has explicit bounds; only 1-based one-dimensional arrays map to a list; {}",
+            way_on!()
         ));
     }
     let inner = s
@@ -102,7 +113,8 @@ pub fn split_binary(data: &[u8]) -> R<Vec<Option<&[u8]>>> {
     let lower = r.i32_be().map_err(short)?;
     if lower != 1 {
         return Err(format!(
-            "array with lower bound {lower}; only 1-based one-dimensional arrays map to a list"
+            "array with lower bound {lower}; only 1-based one-dimensional arrays map to a list; {}",
+            way_on!()
         ));
     }
     let len = usize::try_from(len).map_err(|_| format!("array: bad length {len}"))?;
@@ -154,8 +166,17 @@ mod tests {
             texts(r#"{"back\\slash"}"#),
             vec![Some("back\\slash".into())]
         );
-        assert!(split_text("{{1,2},{3,4}}").is_err());
-        assert!(split_text("[0:1]={1,2}").is_err());
+        // The errors say what to do: there is no other mode that would take the value.
+        for bad in ["{{1,2},{3,4}}", "[0:1]={1,2}"] {
+            let err = split_text(bad).unwrap_err();
+            assert!(
+                err.ends_with(
+                    "leave the column out of the publication (a column list, \
+PostgreSQL 15 and newer) or the table out of the capture"
+                ),
+                "{err}"
+            );
+        }
         assert!(split_text(r#"{"open}"#).is_err());
     }
 
@@ -175,6 +196,8 @@ mod tests {
         for x in [2i32, 0, 23, 1, 1, 1, 1] {
             two.extend(x.to_be_bytes());
         }
-        assert!(split_binary(&two).is_err());
+        assert!(split_binary(&two)
+            .unwrap_err()
+            .contains("leave the column out"));
     }
 }
