@@ -9,11 +9,20 @@ would break the one-transaction-per-commit rule; table DDL runs on a second, aut
 for the same reason. Columns a primary-key change carries from the old row go through a
 ``TEMPORARY`` table (no implicit commit). The session runs in strict mode so a value that does not
 fit is an error, never a silent truncation.
+
+An ALTER TABLE waits for the metadata lock of every open transaction that wrote the table, this
+sink's own included; so when a schema change meets a table the open transaction already wrote
+(a backlog holding rows from before and after an ``ADD COLUMN``), the sink rolls that transaction
+back, alters the table, and writes the transaction's batches again, which it keeps until the
+commit (up to :data:`KEEP_BYTES`). Past that size it commits the rows written so far without
+the position instead, with a warning: a crash before the next commit then applies them again
+on the restart, in order, which leaves the same rows.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import pyarrow as pa
@@ -21,12 +30,22 @@ import pyarrow as pa
 from arrowtail.exceptions import SinkError
 from arrowtail.sinks.database import sqltypes
 from arrowtail.sinks.database.mysql_values import row_literals, statements
-from arrowtail.sinks.database.target import STATE_TABLE, PositionJSON, TargetSink, TargetTable
+from arrowtail.sinks.database.target import (
+    PSEUDO_TABLES,
+    STATE_TABLE,
+    PositionJSON,
+    TargetSink,
+    TargetTable,
+)
+
+log = logging.getLogger("arrowtail.sinks.database.target")
 
 #: Keys per DELETE statement.
 DELETE_CHUNK = 1000
 #: Seconds a CREATE/ALTER TABLE waits for a metadata lock.
 DDL_LOCK_WAIT = 30
+#: Bytes of the open transaction's batches kept to write them again after a schema change.
+KEEP_BYTES = 64 * 1024 * 1024
 _SESSION = (
     "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ENGINE_SUBSTITUTION',"
     " time_zone = '+00:00'"
@@ -52,6 +71,60 @@ class MySqlTargetSink(TargetSink):
         self.database = database
         self._conn: Any = None
         self._carry_ids = 0
+        #: What the open transaction did, to do again after an ALTER TABLE (None once its
+        #: batches pass keep_bytes): batches written, and the values set in added columns
+        #: (table None); and the target tables it wrote.
+        self.keep_bytes = KEEP_BYTES
+        self._kept: list[tuple[Any, Any, Any]] | None = []
+        self._kept_bytes = 0
+        self._written: set[str] = set()
+
+    def write(self, table: str, schema_version: int, batch: pa.RecordBatch) -> None:
+        super().write(table, schema_version, batch)
+        if table.rsplit(".", 1)[-1] in PSEUDO_TABLES or not batch.num_rows:
+            return
+        self._written.add(self._sql_name(*self.target_name(table)))
+        if self._kept is not None:
+            self._kept.append((table, schema_version, batch))
+            self._kept_bytes += batch.get_total_buffer_size()
+            if self._kept_bytes > self.keep_bytes:
+                self._kept, self._kept_bytes = None, 0
+
+    def _forget_written(self) -> None:
+        self._kept, self._kept_bytes = [], 0
+        self._written.clear()
+
+    def _alter(self, schema: str, name: str, statement: str) -> None:
+        """Runs an ALTER TABLE of a target table, first moving this sink's open transaction out
+        of its way if that wrote the table (see the module's description)."""
+        if self._sql_name(schema, name) not in self._written or not self._in_txn:
+            self._ddl([statement])
+            return
+        kept = self._kept
+        if kept is None:
+            log.warning(
+                "target table %s.%s: committing the rows written so far before altering it"
+                " (the open transaction passed %d bytes); a crash before the next commit applies"
+                " them again",
+                schema,
+                name,
+                self.keep_bytes,
+            )
+            self._commit_txn()
+            self._in_txn = False
+            self._ddl([statement])
+            self._begin()
+            return
+        self._abort()
+        self._ddl([statement])
+        self._begin()
+        applied = self.rows_applied
+        for table, first, second in kept:
+            if table is None:
+                self._set_all(first[0], first[1], second)
+            else:
+                self.write(table, first, second)
+        self.rows_applied = applied
 
     def _open_connection(self, autocommit: bool) -> Any:
         try:
@@ -74,8 +147,8 @@ class MySqlTargetSink(TargetSink):
         conn = self._open_connection(autocommit=True)
         try:
             with conn.cursor() as cur:
-                # A table this sink's open transaction already wrote holds a metadata lock that
-                # the ALTER would wait for forever; fail after a while instead.
+                # Another session's open transaction on the table holds a metadata lock that
+                # the ALTER would wait for as long as it lasts; fail after a while instead.
                 cur.execute(f"SET SESSION lock_wait_timeout = {DDL_LOCK_WAIT}")
                 for statement in statements:
                     try:
@@ -84,8 +157,8 @@ class MySqlTargetSink(TargetSink):
                         hint = ""
                         if exc.args and exc.args[0] == 1205:  # ER_LOCK_WAIT_TIMEOUT
                             hint = (
-                                " (a table written in this sink's open transaction cannot be"
-                                " altered on MySQL; commit before the schema change)"
+                                " (another session holds the table's metadata lock: an open"
+                                " transaction that used the table; SHOW PROCESSLIST names it)"
                             )
                         what = statement.split("(")[0].strip()
                         raise SinkError(f"{what}: {exc}{hint}") from exc
@@ -103,11 +176,13 @@ class MySqlTargetSink(TargetSink):
             self._conn = None
 
     def _rollback(self) -> None:
+        self._forget_written()
         if self._conn is not None:
             self._conn.rollback()
 
     def _commit_txn(self) -> None:
         self._conn.commit()
+        self._forget_written()
 
     def _ensure_state_table(self) -> None:
         self._ddl(
@@ -167,7 +242,7 @@ class MySqlTargetSink(TargetSink):
 
     def _add_columns(self, schema: str, name: str, defs: list[tuple[str, str]]) -> None:
         adds = ", ".join(f"ADD COLUMN {quote(c)} {t}" for c, t in defs)
-        self._ddl([f"ALTER TABLE {self._sql_name(schema, name)} {adds}"])
+        self._alter(schema, name, f"ALTER TABLE {self._sql_name(schema, name)} {adds}")
 
     def _rekey(self, schema: str, name: str, key: list[tuple[str, str]]) -> None:
         columns, _ = self._describe(schema, name)
@@ -181,9 +256,12 @@ class MySqlTargetSink(TargetSink):
             if str((columns or {}).get(c, "")).lower() in unkeyable
         ]
         specs += ["DROP PRIMARY KEY", f"ADD PRIMARY KEY ({', '.join(quote(c) for c, _ in key)})"]
-        self._ddl([f"ALTER TABLE {self._sql_name(schema, name)} {', '.join(specs)}"])
+        self._alter(schema, name, f"ALTER TABLE {self._sql_name(schema, name)} {', '.join(specs)}")
 
     def _set_all(self, schema: str, name: str, values: list[tuple[str, str]]) -> None:
+        self._written.add(self._sql_name(schema, name))
+        if self._kept is not None:
+            self._kept.append((None, (schema, name), values))
         # PostgreSQL's text of the value, read by MySQL's own conversion (numbers, text, dates
         # and times without a zone); a value it refuses stops the run with the server's error.
         sets = ", ".join(f"{quote(c)} = %s" for c, _ in values)
@@ -211,7 +289,9 @@ class MySqlTargetSink(TargetSink):
             if "auto_increment" in str(extra).lower():
                 text += " AUTO_INCREMENT"
             modifies.append(text)
-        self._ddl([f"ALTER TABLE {self._sql_name(schema, name)} {', '.join(modifies)}"])
+        self._alter(
+            schema, name, f"ALTER TABLE {self._sql_name(schema, name)} {', '.join(modifies)}"
+        )
 
     # -- applying ----------------------------------------------------------------------------
 

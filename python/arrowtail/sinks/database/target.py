@@ -131,9 +131,9 @@ class TargetSink:
                 f"name key columns (--key-columns '{table}:col,...'), or leave the table out of "
                 "the capture (--tables)"
             )
-        if self._floor is not None and pc.max(batch.column("_pos")).as_py() < self._floor:
-            # Applied before a restart: nothing to check the target against (a target rekeyed
-            # since must not be taken back to the key these older changes were made under).
+        if self._applied_before(batch):
+            # Nothing to check the target against (a target rekeyed since must not be taken
+            # back to the key these older changes were made under).
             self._columns_seen[table] = set(info.columns)
             return
         try:
@@ -161,6 +161,19 @@ class TargetSink:
         except Exception as exc:
             self._fail(str(exc))
             raise SinkError(f"{self.engine} target, table {table}: {exc}") from exc
+
+    def _applied_before(self, batch: pa.RecordBatch) -> bool:
+        """Whether ``collapse`` would skip every row of ``batch`` as stored before a restart."""
+        if self._floor is None:
+            return False
+        top = pc.max(batch.column("_pos")).as_py()
+        if top != self._floor:
+            return bool(top < self._floor)
+        # A snapshot's rows at the stored position are applied again (see collapse).
+        ops = batch.column("_op")
+        if pa.types.is_dictionary(ops.type):
+            ops = ops.dictionary_decode()
+        return not pc.any(pc.equal(ops.cast(pa.string()), "r")).as_py()
 
     def commit(self, position: PositionJSON) -> None:
         """Commits everything written together with ``position`` in the state table."""
@@ -276,7 +289,6 @@ class TargetSink:
             self._add_columns(
                 target_schema, name, [(f.name, sqltypes.sql_type(f, self.engine)) for f in missing]
             )
-            self._fill_added(target_schema, name, where, table, missing)
             columns, pk = self._describe(target_schema, name)
             assert columns is not None
         elif missing:
@@ -323,6 +335,9 @@ class TargetSink:
             problems.append(
                 f"primary key is ({', '.join(pk)}), the source's is ({', '.join(info.primary_key)})"
             )
+        elif missing and self.create_tables:
+            # After every ALTER TABLE: a MySQL target may roll its transaction back for one.
+            self._fill_added(target_schema, name, where, table, missing)
         for f in fields:
             have = columns.get(f.name)
             if have is not None and not sqltypes.accepts(f, have):
