@@ -6,19 +6,35 @@ then one ``INSERT ... SELECT ... ON CONFLICT (pk) DO UPDATE`` per set of sent co
 ``DELETE ... USING`` for the deleted keys. ``TRUNCATE`` is transactional in PostgreSQL, so it
 joins the same transaction as the rest. Columns a primary-key change carries from the old row are
 copied into an ``ON COMMIT DROP`` temporary table before the deletes and set after the upserts.
+
+An ALTER TABLE (a column added, widened, a new primary key) needs the table to itself, and while
+it waits for a reader's lock every later reader of the table waits behind it. So each attempt
+waits at most :data:`ALTER_LOCK_WAIT`, inside a savepoint, and a refused one is tried again a
+moment later, :data:`ALTER_ATTEMPTS` times, before the run stops naming the sessions that hold
+the table.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import logging
+import time
 from typing import Any
 
 import pyarrow as pa
 
+from arrowtail.exceptions import SinkError
 from arrowtail.sinks.database import sqltypes
 from arrowtail.sinks.database.postgres_copy import csv_payload
 from arrowtail.sinks.database.target import STATE_TABLE, PositionJSON, TargetSink, TargetTable
+
+log = logging.getLogger("arrowtail.sinks.database.target")
+
+#: How long one attempt of an ALTER TABLE waits for the table's lock.
+ALTER_LOCK_WAIT = "2s"
+#: Attempts of an ALTER TABLE, a second apart, before the run stops.
+ALTER_ATTEMPTS = 15
 
 
 class PostgresTargetSink(TargetSink):
@@ -138,8 +154,8 @@ class PostgresTargetSink(TargetSink):
         pairs: list[tuple[str, str]],
         *,
         literal: bool = False,
-    ) -> None:
-        """Runs ``statement`` (``ALTER TABLE {} {}``, ``UPDATE {} SET {}``) on the table with one
+    ) -> Any:
+        """``statement`` (``ALTER TABLE {} {}``, ``UPDATE {} SET {}``) on the table with one
         ``clause`` (a column, then SQL text or, with ``literal``, a value) per pair, joined."""
         from psycopg import sql
 
@@ -147,18 +163,58 @@ class PostgresTargetSink(TargetSink):
             sql.SQL(clause).format(sql.Identifier(c), sql.Literal(v) if literal else sql.SQL(v))
             for c, v in pairs
         ]
+        return sql.SQL(statement).format(self._sql_name(schema, name), sql.SQL(", ").join(clauses))
+
+    def _alter(self, schema: str, name: str, statement: Any) -> None:
+        """Runs an ALTER TABLE of a target table in the open transaction without queueing the
+        table's readers for long (see the module's description)."""
+        from psycopg import errors
+
         with self._conn.cursor() as cur:
+            cur.execute("SELECT current_setting('lock_timeout')")
+            (before,) = cur.fetchone() or ("0",)
+            for attempt in range(1, ALTER_ATTEMPTS + 1):
+                cur.execute("SAVEPOINT arrowtail_alter")
+                cur.execute("SELECT set_config('lock_timeout', %s, true)", (ALTER_LOCK_WAIT,))
+                try:
+                    cur.execute(statement)
+                except errors.LockNotAvailable:
+                    # Also takes lock_timeout back to what it was.
+                    cur.execute("ROLLBACK TO SAVEPOINT arrowtail_alter")
+                    if attempt == 1:
+                        log.info(
+                            "target table %s.%s: waiting for other sessions' locks to alter it",
+                            schema,
+                            name,
+                        )
+                    if attempt < ALTER_ATTEMPTS:
+                        time.sleep(1.0)
+                    continue
+                cur.execute("RELEASE SAVEPOINT arrowtail_alter")
+                cur.execute("SELECT set_config('lock_timeout', %s, true)", (before,))
+                return
             cur.execute(
-                sql.SQL(statement).format(self._sql_name(schema, name), sql.SQL(", ").join(clauses))
+                "SELECT string_agg(format('pid %%s (%%s since %%s)', a.pid, a.state,"
+                " date_trunc('second', a.xact_start)), ', ' ORDER BY a.pid)"
+                " FROM pg_stat_activity a WHERE a.pid <> pg_backend_pid() AND a.pid IN"
+                " (SELECT l.pid FROM pg_locks l WHERE l.granted AND l.relation ="
+                " to_regclass(format('%%I.%%I', %s::text, %s::text)))",
+                (schema, name),
             )
+            (holders,) = cur.fetchone() or (None,)
+        raise SinkError(
+            f"target table {schema}.{name}: cannot alter it, other sessions kept it locked"
+            f" through {ALTER_ATTEMPTS} attempts ({holders or 'sessions gone since'}); end"
+            " them or wait for them, then start the run again"
+        )
 
     def _add_columns(self, schema: str, name: str, defs: list[tuple[str, str]]) -> None:
-        self._each_column("ALTER TABLE {} {}", schema, name, "ADD COLUMN {} {}", defs)
+        statement = self._each_column("ALTER TABLE {} {}", schema, name, "ADD COLUMN {} {}", defs)
+        self._alter(schema, name, statement)
 
     def _rekey(self, schema: str, name: str, key: list[tuple[str, str]]) -> None:
         from psycopg import sql
 
-        table = self._sql_name(schema, name)
         with self._conn.cursor() as cur:
             cur.execute(
                 "SELECT conname FROM pg_constraint WHERE contype = 'p'"
@@ -166,24 +222,28 @@ class PostgresTargetSink(TargetSink):
                 (schema, name),
             )
             row = cur.fetchone()
-            drop = sql.SQL("DROP CONSTRAINT {}, ").format(sql.Identifier(row[0])) if row else None
-            # ADD PRIMARY KEY makes the key's columns NOT NULL.
-            cur.execute(
-                sql.SQL("ALTER TABLE {} {}ADD PRIMARY KEY ({})").format(
-                    table,
-                    drop or sql.SQL(""),
-                    sql.SQL(", ").join(sql.Identifier(c) for c, _ in key),
-                )
-            )
+        drop = sql.SQL("DROP CONSTRAINT {}, ").format(sql.Identifier(row[0])) if row else None
+        # ADD PRIMARY KEY makes the key's columns NOT NULL.
+        statement = sql.SQL("ALTER TABLE {} {}ADD PRIMARY KEY ({})").format(
+            self._sql_name(schema, name),
+            drop or sql.SQL(""),
+            sql.SQL(", ").join(sql.Identifier(c) for c, _ in key),
+        )
+        self._alter(schema, name, statement)
 
     def _set_all(self, schema: str, name: str, values: list[tuple[str, str]]) -> None:
         # The text is PostgreSQL's output of the value: the column's type reads it back.
-        self._each_column("UPDATE {} SET {}", schema, name, "{} = {}", values, literal=True)
+        statement = self._each_column(
+            "UPDATE {} SET {}", schema, name, "{} = {}", values, literal=True
+        )
+        with self._conn.cursor() as cur:
+            cur.execute(statement)
 
     def _widen_columns(self, schema: str, name: str, defs: list[tuple[str, str]]) -> None:
         from psycopg import sql
 
-        self._each_column("ALTER TABLE {} {}", schema, name, "ALTER COLUMN {} TYPE {}", defs)
+        alter = "ALTER COLUMN {} TYPE {}"
+        self._alter(schema, name, self._each_column("ALTER TABLE {} {}", schema, name, alter, defs))
         # Staging tables copied the old column types: new ones are made as needed.
         with self._conn.cursor() as cur:
             for stage in self._stages.values():
