@@ -8,12 +8,9 @@ column."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from tests.support.cli import cli, cli_popen
-from tests.support.mysql_run import PASSWORD_ENV, app_url, dump_threads, wait_for_dump
-from tests.support.pg_run import fresh_db
+from tests.support.maria_into_pg import stream_into_postgres
 
 DB = "myadddef"
 
@@ -29,16 +26,7 @@ def test_rows_already_there_get_the_added_columns_value(mariadb: Any, postgres: 
             cur.execute(f"INSERT INTO {DB}.t VALUES (%s, %s)", (i, f"v{i}"))
             cur.execute(f"INSERT INTO {DB}.stamped VALUES (%s)", (i,))
     mariadb.grant_capture(DB)
-    target = fresh_db(postgres, "myadddef_dst")
-    target_url = postgres.dsn_for(postgres.user, None, "myadddef_dst")
-    env = dict(os.environ, **{PASSWORD_ENV: mariadb.capture_password})
-    source = ["--source", app_url(mariadb), "--password-env", PASSWORD_ENV]
-    before = dump_threads(mariadb)
-    run = ["run", *source, "--tables", f"{DB}.*", "--to", target_url, "--create-tables"]
-    proc = cli_popen(
-        *run, "--snapshot", "initial", "--server-id", "7431", "--idle-exit", "3", env=env
-    )
-    wait_for_dump(mariadb, proc, before)
+    run = stream_into_postgres(mariadb, postgres, f"{DB}.*", "myadddef_dst", "7431")
     with conn.cursor() as cur:
         cur.execute(f"UPDATE {DB}.t SET v = 'before' WHERE id = 1")
         cur.execute(
@@ -56,18 +44,17 @@ def test_rows_already_there_get_the_added_columns_value(mariadb: Any, postgres: 
         cur.execute(f"INSERT INTO {DB}.t (id, v, cnt, lvl) VALUES (101, 'defaults', 0, 'low')")
         cur.execute(f"ALTER TABLE {DB}.stamped ADD COLUMN at DATETIME DEFAULT CURRENT_TIMESTAMP")
         cur.execute(f"INSERT INTO {DB}.stamped (id) VALUES (100)")
-    _, err = proc.communicate(timeout=240)
-    assert proc.returncode == 0, err
+    err = run.finish()
     assert (
         "day = '2024-02-29', status = 'new', n = '2.5', cnt = '0', lvl = 'low', note = \"it's\""
         " in the rows already there" in err
     ), err
     assert f"{DB}.stamped: ALTER TABLE added at (the default is an expression)" in err, err
 
-    check = cli("verify", *source, "--against", target_url, "--tables", f"{DB}.t", env=env)
+    check = run.verify(f"{DB}.t")
     assert check.returncode == 0, check.stdout + check.stderr
     assert f"{DB}.t: equal (32 rows" in check.stdout
-    rows = target.execute(
+    rows = run.target.execute(
         f"SELECT id, status, n::text, day::text, cnt, lvl, note, quiet FROM {DB}.t"
         " WHERE id IN (1, 2, 3, 100, 101) ORDER BY id"
     ).fetchall()
@@ -79,10 +66,10 @@ def test_rows_already_there_get_the_added_columns_value(mariadb: Any, postgres: 
         (101, "new", "2.50", "2024-02-29", 0, "low", "it's", None),
     ]
     # The warned-of column stays NULL in the old rows, and verify names them.
-    stamped = cli("verify", *source, "--against", target_url, "--tables", f"{DB}.stamped", env=env)
+    stamped = run.verify(f"{DB}.stamped")
     assert stamped.returncode == 1, stamped.stdout + stamped.stderr
     assert "different 30:" in stamped.stdout, stamped.stdout
     with conn.cursor() as cur:
         cur.execute(f"DROP DATABASE {DB}")
     conn.close()
-    target.close()
+    run.target.close()

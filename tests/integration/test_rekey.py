@@ -10,14 +10,13 @@ key too; they now stop with an error that says what to do."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.cli import cli, cli_popen
-from tests.support.mysql_run import PASSWORD_ENV, app_url, dump_threads, wait_for_dump
+from tests.support.cli import cli_popen
+from tests.support.maria_into_pg import stream_into_postgres
 from tests.support.pg_run import fresh_db, wait_slot_active
 from tests.support.two_targets import stream_into_both
 
@@ -93,33 +92,23 @@ def test_a_new_primary_key_at_a_mariadb_source_reaches_a_postgres_target(
         cur.execute(f"CREATE TABLE {db}.t (a INT PRIMARY KEY, b VARCHAR(10) NOT NULL, v TEXT)")
         cur.execute(f"INSERT INTO {db}.t VALUES (1, 'x', 'one'), (2, 'x', 'two')")
     mariadb.grant_capture(db)
-    target = fresh_db(postgres, "rekeymy_dst")
-    target_url = postgres.dsn_for(postgres.user, None, "rekeymy_dst")
-    env = dict(os.environ, **{PASSWORD_ENV: mariadb.capture_password})
-    source = ["--source", app_url(mariadb), "--password-env", PASSWORD_ENV]
-    before = dump_threads(mariadb)
-    run = ["run", *source, "--tables", f"{db}.t", "--to", target_url, "--create-tables"]
-    proc = cli_popen(
-        *run, "--snapshot", "initial", "--server-id", "7433", "--idle-exit", "3", env=env
-    )
-    wait_for_dump(mariadb, proc, before)
+    run = stream_into_postgres(mariadb, postgres, f"{db}.t", "rekeymy_dst", "7433")
     with conn.cursor() as cur:
         cur.execute(f"INSERT INTO {db}.t VALUES (3, 'x', 'three')")
         cur.execute(f"ALTER TABLE {db}.t DROP PRIMARY KEY, ADD PRIMARY KEY (a, b)")
         cur.execute(f"INSERT INTO {db}.t VALUES (1, 'y', 'one-y')")
         cur.execute(f"UPDATE {db}.t SET v = 'two!' WHERE a = 2")
         cur.execute(f"UPDATE {db}.t SET b = 'z' WHERE a = 3")
-    _, err = proc.communicate(timeout=240)
-    assert proc.returncode == 0, err
+    err = run.finish()
     assert "primary key (a) replaced by (a, b)" in err, err
-    check = cli("verify", *source, "--against", target_url, "--tables", f"{db}.t", env=env)
+    check = run.verify(f"{db}.t")
     assert check.returncode == 0, check.stdout + check.stderr
     assert f"{db}.t: equal (4 rows" in check.stdout
-    assert _rows(target, f"{db}.t") == EXPECTED
+    assert _rows(run.target, f"{db}.t") == EXPECTED
     with conn.cursor() as cur:
         cur.execute(f"DROP DATABASE {db}")
     conn.close()
-    target.close()
+    run.target.close()
 
 
 @pytest.mark.parametrize("fmt", ["iceberg", "delta"])
