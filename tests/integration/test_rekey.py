@@ -10,12 +10,13 @@ key too; they now stop with an error that says what to do."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.cli import cli_popen
+from tests.support.cli import cli, cli_popen
 from tests.support.maria_into_pg import stream_into_postgres
 from tests.support.pg_run import fresh_db, wait_slot_active
 from tests.support.two_targets import stream_into_both
@@ -128,4 +129,58 @@ def test_a_lake_mirror_stops_at_a_new_primary_key(postgres: Any, tmp_path: Path,
         f"table {SCHEMA}.t: primary key changed from ['a'] to ['a', 'b']; the mirror table"
         " cannot follow (its key columns are fixed when it is made): mirror into a new location"
     ) in err, err
+    src.close()
+
+
+@pytest.mark.parametrize("engine", ["postgres", "mariadb"])
+def test_a_renamed_key_column_stops_until_the_target_has_it(
+    postgres: Any, mariadb: Any, engine: str
+) -> None:
+    """A renamed key column arrives as a new column that is NULL in the rows already there: the
+    run stops, saying how to mend the target, and goes on once that is done; the old key column
+    then takes NULL in new rows."""
+    src = fresh_db(postgres, f"rename_{engine}")
+    src.execute(
+        f"CREATE SCHEMA {SCHEMA}; CREATE TABLE {SCHEMA}.r (id int PRIMARY KEY, v text);"
+        f" INSERT INTO {SCHEMA}.r VALUES (1, 'a'); CREATE PUBLICATION renamep FOR ALL TABLES"
+    )
+    source = postgres.dsn_for(postgres.user, None, f"rename_{engine}")
+    env = dict(os.environ, ARROWTAIL_TARGET_PASSWORD=mariadb.password)
+    if engine == "postgres":
+        mend = fresh_db(postgres, f"rename_{engine}_dst")
+        target = postgres.dsn_for(postgres.user, None, f"rename_{engine}_dst")
+    else:
+        mend = mariadb.connect()
+        mend.autocommit(True)
+        with mend.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {SCHEMA}")
+        target = f"mysql://{mariadb.user}@{mariadb.host}:{mariadb.port}/{mariadb.database}"
+    run = ["run", "--source", source, "--slot", f"rename_{engine}", "--publication", "renamep"]
+    run += ["--to", f"{target}?sink_name=rename", "--create-tables", "--idle-exit", "2"]
+    first = cli(*run, "--snapshot", "initial", env=env)
+    assert first.returncode == 0, first.stderr
+    src.execute(f"ALTER TABLE {SCHEMA}.r RENAME COLUMN id TO uid")
+    src.execute(f"INSERT INTO {SCHEMA}.r VALUES (2, 'b')")
+    stopped = cli(*run, env=env)
+    assert stopped.returncode != 0
+    assert "(uid) would be NULL in rows already there, so it cannot be the primary key yet" in (
+        stopped.stderr
+    ), stopped.stderr
+    with mend.cursor() as cur:
+        if engine == "postgres":  # the target's ALTER was rolled back with the rest
+            cur.execute(f"ALTER TABLE {SCHEMA}.r ADD COLUMN uid integer")
+        cur.execute(f"UPDATE {SCHEMA}.r SET uid = id")
+    again = cli(*run, env=env)
+    assert again.returncode == 0, again.stderr
+    assert "primary key (id) replaced by (uid)" in again.stderr, again.stderr
+    check = cli(
+        "verify", "--source", source, "--against", target, "--tables", f"{SCHEMA}.r", env=env
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    with mend.cursor() as cur:
+        cur.execute(f"SELECT id, uid, v FROM {SCHEMA}.r ORDER BY uid")
+        assert [tuple(r) for r in cur.fetchall()] == [(1, 1, "a"), (None, 2, "b")]
+        if engine == "mariadb":
+            cur.execute(f"DROP DATABASE {SCHEMA}")
+    mend.close()
     src.close()

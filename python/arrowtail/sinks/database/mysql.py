@@ -244,7 +244,17 @@ class MySqlTargetSink(TargetSink):
         adds = ", ".join(f"ADD COLUMN {quote(c)} {t}" for c, t in defs)
         self._alter(schema, name, f"ALTER TABLE {self._sql_name(schema, name)} {adds}")
 
-    def _rekey(self, schema: str, name: str, key: list[tuple[str, str]]) -> None:
+    def _key_has_nulls(self, schema: str, name: str, key: tuple[str, ...]) -> bool:
+        nulls = " OR ".join(f"{quote(c)} IS NULL" for c in key)
+        table = self._sql_name(schema, name)
+        with self._conn.cursor() as cur:
+            cur.execute(f"SELECT EXISTS (SELECT 1 FROM {table} WHERE {nulls})")
+            row = cur.fetchone()
+        # The read holds the table's metadata lock until the transaction ends, as a write does.
+        self._written.add(table)
+        return bool(row and row[0])
+
+    def _rekey(self, schema: str, name: str, key: list[tuple[str, str]], left: list[str]) -> None:
         columns, _ = self._describe(schema, name)
         # TEXT and BLOB columns cannot be in a key without a prefix length: they take the
         # types a key column is created with (VARCHAR(255), VARBINARY(255)).
@@ -255,6 +265,15 @@ class MySqlTargetSink(TargetSink):
             for c, t in key
             if str((columns or {}).get(c, "")).lower() in unkeyable
         ]
+        if left:
+            with self._conn.cursor() as cur:
+                cur.execute(
+                    "SELECT column_name, column_type FROM information_schema.columns"
+                    " WHERE table_schema = %s AND table_name = %s",
+                    (schema, name),
+                )
+                declared = {str(c).lower(): str(t) for c, t in cur.fetchall()}
+            specs += [f"MODIFY COLUMN {quote(c)} {declared[c.lower()]} NULL" for c in left]
         specs += ["DROP PRIMARY KEY", f"ADD PRIMARY KEY ({', '.join(quote(c) for c, _ in key)})"]
         self._alter(schema, name, f"ALTER TABLE {self._sql_name(schema, name)} {', '.join(specs)}")
 

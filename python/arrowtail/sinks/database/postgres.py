@@ -212,7 +212,17 @@ class PostgresTargetSink(TargetSink):
         statement = self._each_column("ALTER TABLE {} {}", schema, name, "ADD COLUMN {} {}", defs)
         self._alter(schema, name, statement)
 
-    def _rekey(self, schema: str, name: str, key: list[tuple[str, str]]) -> None:
+    def _key_has_nulls(self, schema: str, name: str, key: tuple[str, ...]) -> bool:
+        from psycopg import sql
+
+        nulls = sql.SQL(" OR ").join(sql.SQL("{} IS NULL").format(sql.Identifier(c)) for c in key)
+        query = sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE {})")
+        with self._conn.cursor() as cur:
+            cur.execute(query.format(self._sql_name(schema, name), nulls))
+            row = cur.fetchone()
+        return bool(row and row[0])
+
+    def _rekey(self, schema: str, name: str, key: list[tuple[str, str]], left: list[str]) -> None:
         from psycopg import sql
 
         with self._conn.cursor() as cur:
@@ -223,10 +233,14 @@ class PostgresTargetSink(TargetSink):
             )
             row = cur.fetchone()
         drop = sql.SQL("DROP CONSTRAINT {}, ").format(sql.Identifier(row[0])) if row else None
+        nullable = [
+            sql.SQL("ALTER COLUMN {} DROP NOT NULL, ").format(sql.Identifier(c)) for c in left
+        ]
         # ADD PRIMARY KEY makes the key's columns NOT NULL.
-        statement = sql.SQL("ALTER TABLE {} {}ADD PRIMARY KEY ({})").format(
+        statement = sql.SQL("ALTER TABLE {} {}{}ADD PRIMARY KEY ({})").format(
             self._sql_name(schema, name),
             drop or sql.SQL(""),
+            sql.SQL("").join(nullable),
             sql.SQL(", ").join(sql.Identifier(c) for c, _ in key),
         )
         self._alter(schema, name, statement)

@@ -313,7 +313,15 @@ class TargetSink:
         if full and pk and set(pk) <= set(info.columns):
             key = tuple(pk)  # every column identifies the row; the target's key is among them
         self._check_identity(table, schema, key, tuple(pk))
-        if tuple(pk) != key and pk and self.create_tables and set(key) <= set(columns):
+        held = tuple(pk) != key and pk and self.create_tables and set(key) <= set(columns)
+        if held and self._key_has_nulls(target_schema, name, key):
+            problems.append(
+                f"({', '.join(key)}) would be NULL in rows already there, so it cannot be the"
+                " primary key yet (a renamed key column arrives as a new column): add it to the"
+                " target table and fill it from the old one (ALTER TABLE ... ADD COLUMN, UPDATE"
+                " ... SET new = old), then start the run again"
+            )
+        elif held:
             # The source's primary key changed while streaming (ALTER TABLE ... ADD PRIMARY
             # KEY): its rows are unique by the new key, and the target's rows are its rows.
             log.info(
@@ -328,6 +336,7 @@ class TargetSink:
                 target_schema,
                 name,
                 [(c, sqltypes.sql_type(by_name[c], self.engine, True)) for c in key],
+                [c for c in pk if c not in key],
             )
             columns, pk = self._describe(target_schema, name)
             assert columns is not None
@@ -425,9 +434,14 @@ class TargetSink:
     def _add_columns(self, schema: str, name: str, defs: list[tuple[str, str]]) -> None:
         raise NotImplementedError
 
-    def _rekey(self, schema: str, name: str, key: list[tuple[str, str]]) -> None:
+    def _key_has_nulls(self, schema: str, name: str, key: tuple[str, ...]) -> bool:
+        """Whether a row of the table has NULL in a column of ``key``."""
+        raise NotImplementedError
+
+    def _rekey(self, schema: str, name: str, key: list[tuple[str, str]], left: list[str]) -> None:
         """Makes ``key`` (columns with their key types) the table's primary key in place of
-        the one it has."""
+        the one it has; the old key's columns ``left`` out of it may hold NULL from then on
+        (the source's rows may not carry them)."""
         raise NotImplementedError
 
     def _fill_added(
