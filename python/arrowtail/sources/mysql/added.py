@@ -43,6 +43,8 @@ class AddedValues:
     def apply(self, batches: list[TableBatch]) -> list[TableBatch]:
         """``batches`` (one poll, in stream order within each table), each table batch marked
         with the values in force at its first row."""
+        if not self._values and not any(table == DDL_TABLE for table, _, _ in batches):
+            return batches
         events: list[tuple[int, int, int, int]] = []
         statements: list[tuple[str, str]] = []
         for i, (table, _, batch) in enumerate(batches):
@@ -55,8 +57,6 @@ class AddedValues:
                     statements.append((row["database"] or "", row["statement"] or ""))
             elif not table.startswith("_"):
                 events.append((batch.column("_pos")[0].as_py(), -1, 1, i))
-        if not statements and not self._values:
-            return batches
         out = list(batches)
         for _pos, _seq, kind, index in sorted(events):
             if kind == 0:
