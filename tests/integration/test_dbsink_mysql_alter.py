@@ -6,17 +6,21 @@ with rows from before and after a schema change (``ADD COLUMN``, a widened colum
 key) arrives in one poll, so the sink wrote the table and then waited 30 seconds for itself, and
 failed; the restart read the same backlog and failed again. Now the sink rolls its transaction
 back, alters the table and writes the transaction's batches again (or, past ``keep_bytes``,
-commits what it wrote first, with a warning)."""
+commits what it wrote first, with a warning). An ALTER that another session's transaction blocks
+waits 2 seconds at a time, tried again, so the table's readers do not queue behind it for long."""
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 from typing import Any
 
 import pyarrow as pa
 import pytest
 
+from arrowtail.exceptions import SinkError
+from arrowtail.sinks.database import mysql as my_target
 from tests.support.batches import make_batch
 from tests.support.cli import cli
 from tests.support.dbsink_child import make_sink, position
@@ -102,3 +106,39 @@ def test_the_sink_moves_its_transaction_out_of_its_alters_way(
     reopened = make_sink("mysql", target.params)
     assert reopened.open() == position("mysql", 200)
     reopened.close()
+
+
+@pytest.mark.parametrize("released", [True, False])
+def test_an_alter_another_session_blocks_is_tried_again(
+    mariadb: Any, released: bool, caplog: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(my_target, "DDL_ATTEMPTS", 3)
+    target = MariaTarget(mariadb)
+    target.reset()
+    target.execute("CREATE TABLE sinktest.alt (id BIGINT PRIMARY KEY, name LONGTEXT)")
+    blocker = mariadb.connect(database=mariadb.database)
+    blocker.begin()
+    with blocker.cursor() as cur:  # a report's open transaction holds the table
+        cur.execute("SELECT count(*) FROM sinktest.alt")
+    if released:
+        threading.Timer(3.0, blocker.rollback).start()
+    sink = make_sink("mysql", target.params)
+    sink.create_tables = True
+    sink.open()
+    wide = _batch(100, [{"id": 1, "name": "a", "extra": 5}], True)
+    with caplog.at_level(logging.INFO, "arrowtail.sinks.database.target"):
+        if released:
+            sink.write("sinktest.alt", 1, wide)
+            sink.commit(position("mysql", 100))
+        else:
+            with pytest.raises(SinkError, match="3 times .another session holds the table's"):
+                sink.write("sinktest.alt", 1, wide)
+    sink.close()
+    assert any("waiting for other sessions' locks" in r.message for r in caplog.records)
+    if released:
+        rows = target.execute("SELECT id, name, extra FROM sinktest.alt")
+        assert [tuple(r) for r in rows] == [(1, "a", 5)]
+    else:
+        blocker.rollback()
+        assert target.execute("SELECT count(*) FROM sinktest.alt") == [(0,)]
+    blocker.close()

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 import pyarrow as pa
@@ -42,8 +43,10 @@ log = logging.getLogger("arrowtail.sinks.database.target")
 
 #: Keys per DELETE statement.
 DELETE_CHUNK = 1000
-#: Seconds a CREATE/ALTER TABLE waits for a metadata lock.
-DDL_LOCK_WAIT = 30
+#: Seconds one attempt of a CREATE/ALTER TABLE waits for a metadata lock, and attempts in all
+#: (a second apart).
+DDL_LOCK_WAIT = 2
+DDL_ATTEMPTS = 15
 #: Bytes of the open transaction's batches kept to write them again after a schema change.
 KEEP_BYTES = 64 * 1024 * 1024
 _SESSION = (
@@ -148,22 +151,33 @@ class MySqlTargetSink(TargetSink):
         try:
             with conn.cursor() as cur:
                 # Another session's open transaction on the table holds a metadata lock that
-                # the ALTER would wait for as long as it lasts; fail after a while instead.
+                # the ALTER would wait for as long as it lasts, while every later reader of
+                # the table waits behind the ALTER: wait briefly, and try again.
                 cur.execute(f"SET SESSION lock_wait_timeout = {DDL_LOCK_WAIT}")
                 for statement in statements:
-                    try:
-                        cur.execute(statement)
-                    except Exception as exc:
-                        hint = ""
-                        if exc.args and exc.args[0] == 1205:  # ER_LOCK_WAIT_TIMEOUT
-                            hint = (
-                                " (another session holds the table's metadata lock: an open"
-                                " transaction that used the table; SHOW PROCESSLIST names it)"
-                            )
-                        what = statement.split("(")[0].strip()
-                        raise SinkError(f"{what}: {exc}{hint}") from exc
+                    self._ddl_statement(cur, statement)
         finally:
             conn.close()
+
+    @staticmethod
+    def _ddl_statement(cur: Any, statement: str) -> None:
+        what = statement.split("(")[0].strip()
+        for attempt in range(1, DDL_ATTEMPTS + 1):
+            try:
+                cur.execute(statement)
+                return
+            except Exception as exc:
+                if not (exc.args and exc.args[0] == 1205):  # ER_LOCK_WAIT_TIMEOUT
+                    raise SinkError(f"{what}: {exc}") from exc
+                if attempt == DDL_ATTEMPTS:
+                    raise SinkError(
+                        f"{what}: {exc}, {DDL_ATTEMPTS} times (another session holds the"
+                        " table's metadata lock: an open transaction that used the table;"
+                        " SHOW PROCESSLIST names it)"
+                    ) from exc
+                if attempt == 1:
+                    log.info("%s: waiting for other sessions' locks", what)
+                time.sleep(1.0)
 
     # -- connection and state ----------------------------------------------------------------
 
