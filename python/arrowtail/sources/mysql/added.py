@@ -24,10 +24,9 @@ import pyarrow as pa
 
 from arrowtail.sources.base import MISSING_VALUE, TableBatch
 from arrowtail.sources.mysql.ddl import altered_columns, touched_tables
+from arrowtail.sources.mysql.truncate import DDL_TABLE
 
 log = logging.getLogger("arrowtail.mysql")
-
-DDL_TABLE = "_ddl"
 
 
 class AddedValues:
@@ -73,8 +72,8 @@ class AddedValues:
         altered = altered_columns(statement, database)
         if altered is None:
             # CREATE, DROP or RENAME TABLE: what was known of the tables it touches is gone.
-            known = [tuple(t.split(".", 1)) for t in self._values]
-            touched = touched_tables(statement, database, [(d, n) for d, n in known])
+            known = [(db, name) for db, _, name in (t.partition(".") for t in self._values)]
+            touched = touched_tables(statement, database, known)
             if touched is None:
                 return
             for db, name in touched:

@@ -374,11 +374,8 @@ class DdlFollower:
                 return set()  # the server left the existing table alone
             return self._create(tables, toks, key)
         if toks.accept("ALTER"):
-            toks.accept("ONLINE")
-            toks.accept("IGNORE")
-            if not toks.accept("TABLE"):
+            if not _accept_table(toks):
                 return set()
-            toks.accept("IF", "EXISTS")
             return self._alter(tables, toks, toks.table(database))
         if toks.accept("RENAME", "TABLE") or toks.accept("RENAME", "TABLES"):
             return self._rename(tables, toks, database)
@@ -590,13 +587,7 @@ class DdlFollower:
         raise ValueError(f"unknown specification {toks.peek()[1]!r}")
 
     def _column_with_place(self, info: TableInfo, toks: _Tokens, replaces: str | None) -> None:
-        tokens = toks.group()
-        words = _words(tokens)
-        place: str | None = None
-        if "FIRST" in words and words.index("FIRST") == len(words) - 1:
-            tokens, place = tokens[:-1], ""
-        elif len(words) >= 2 and words[-2] == "AFTER":
-            tokens, place = tokens[:-2], tokens[-1][1]
+        tokens, place = _placed(toks.group())
         column = _Column(tokens)
         at = None
         if replaces is not None:
@@ -640,6 +631,28 @@ class DdlFollower:
                 tables[new] = info
             touched |= {old, new}
         return touched
+
+
+def _accept_table(toks: _Tokens) -> bool:
+    """After ``ALTER``: consumes ``[ONLINE] [IGNORE] TABLE [IF EXISTS]``; False when the
+    statement alters something else than a table."""
+    toks.accept("ONLINE")
+    toks.accept("IGNORE")
+    if not toks.accept("TABLE"):
+        return False
+    toks.accept("IF", "EXISTS")
+    return True
+
+
+def _placed(tokens: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], str | None]:
+    """A column definition without its trailing ``FIRST`` or ``AFTER col``, and its place: ""
+    for FIRST, the column named after AFTER, None for neither."""
+    words = _words(tokens)
+    if words and words[-1] == "FIRST":
+        return tokens[:-1], ""
+    if len(words) >= 2 and words[-2] == "AFTER":
+        return tokens[:-2], tokens[-1][1]
+    return tokens, None
 
 
 def _has(info: TableInfo, name: str) -> bool:
@@ -702,13 +715,8 @@ def altered_columns(statement: str, database: str) -> AlteredColumns | None:
     """The columns an ``ALTER TABLE`` statement (run with default database ``database``) adds,
     drops and renames; None for any other statement."""
     toks = _Tokens(statement)
-    if not toks.accept("ALTER"):
+    if not toks.accept("ALTER") or not _accept_table(toks):
         return None
-    toks.accept("ONLINE")
-    toks.accept("IGNORE")
-    if not toks.accept("TABLE"):
-        return None
-    toks.accept("IF", "EXISTS")
     try:
         out = AlteredColumns(toks.table(database))
     except ValueError:
@@ -741,13 +749,7 @@ def _alter_columns(spec: _Tokens, out: AlteredColumns) -> None:
                 if not spec.punct(","):
                     break
         else:
-            tokens = spec.items[spec.at :]
-            words = _words(tokens)
-            if words and words[-1] == "FIRST":
-                tokens = tokens[:-1]
-            elif len(words) >= 2 and words[-2] == "AFTER":
-                tokens = tokens[:-2]
-            columns = [_Column(tokens)]
+            columns = [_Column(_placed(spec.items[spec.at :])[0])]
         for column in columns:
             out.added[column.name.lower()] = (column.name, *column.existing_value())
         return
