@@ -269,7 +269,14 @@ class MySqlTargetSink(TargetSink):
         return bool(row and row[0])
 
     def _rekey(self, schema: str, name: str, key: list[tuple[str, str]], left: list[str]) -> None:
-        columns, _ = self._describe(schema, name)
+        with self._conn.cursor() as cur:
+            cur.execute(
+                "SELECT column_name, data_type, column_type FROM information_schema.columns"
+                " WHERE table_schema = %s AND table_name = %s",
+                (schema, name),
+            )
+            # Column names compare without case on MySQL/MariaDB.
+            declared = {str(c).lower(): (str(d).lower(), str(t)) for c, d, t in cur.fetchall()}
         # TEXT and BLOB columns cannot be in a key without a prefix length: they take the
         # types a key column is created with (VARCHAR(255), VARBINARY(255)).
         unkeyable = {"tinytext", "text", "mediumtext", "longtext", "json"}
@@ -277,17 +284,9 @@ class MySqlTargetSink(TargetSink):
         specs = [
             f"MODIFY COLUMN {quote(c)} {t} NOT NULL"
             for c, t in key
-            if str((columns or {}).get(c, "")).lower() in unkeyable
+            if declared.get(c.lower(), ("", ""))[0] in unkeyable
         ]
-        if left:
-            with self._conn.cursor() as cur:
-                cur.execute(
-                    "SELECT column_name, column_type FROM information_schema.columns"
-                    " WHERE table_schema = %s AND table_name = %s",
-                    (schema, name),
-                )
-                declared = {str(c).lower(): str(t) for c, t in cur.fetchall()}
-            specs += [f"MODIFY COLUMN {quote(c)} {declared[c.lower()]} NULL" for c in left]
+        specs += [f"MODIFY COLUMN {quote(c)} {declared[c.lower()][1]} NULL" for c in left]
         specs += ["DROP PRIMARY KEY", f"ADD PRIMARY KEY ({', '.join(quote(c) for c, _ in key)})"]
         self._alter(schema, name, f"ALTER TABLE {self._sql_name(schema, name)} {', '.join(specs)}")
 
