@@ -268,20 +268,27 @@ def _empty(table: pa.Table, columns: list[str], pk: tuple[str, ...], truncate: b
     )
 
 
+def unapplied(batch: pa.RecordBatch | pa.Table, after: int) -> pa.Array:
+    """Which changes of ``batch`` a sink that stored position ``after`` has yet to apply: those
+    with ``_pos > after``, and snapshot reads (``r``) at exactly ``after`` (a snapshot consistent
+    with the stored position may have been stored only in part, its rows all sharing that
+    position, and re-reading a full row image as of that position is harmless)."""
+    table = _as_table(batch)
+    at = pa.scalar(after, pa.uint64())
+    snapshot_at = pc.and_(pc.equal(table["_pos"], at), pc.equal(_ops(table), "r"))
+    return pc.or_(pc.greater(table["_pos"], at), snapshot_at)
+
+
 def collapse(
     batch: pa.RecordBatch | pa.Table, primary_key: tuple[str, ...], after: int | None = None
 ) -> NetChanges:
-    """Reduces ``batch`` to its net effect; changes with ``_pos <= after`` are skipped (already
-    applied before a restart), except snapshot reads (``r``) at exactly ``after``: a snapshot
-    consistent with the stored position may have been stored only in part (its rows all share
-    that position), and re-reading a full row image as of that position is harmless."""
+    """Reduces ``batch`` to its net effect; with ``after``, only the changes :func:`unapplied`
+    names are kept (the others were applied before a restart)."""
     table = _as_table(batch)
     columns = [n for n in table.column_names if n not in META_COLUMNS]
     pk = tuple(primary_key)
     if after is not None and table.num_rows:
-        at = pa.scalar(after, pa.uint64())
-        snapshot_at = pc.and_(pc.equal(table["_pos"], at), pc.equal(_ops(table), "r"))
-        table = table.filter(pc.or_(pc.greater(table["_pos"], at), snapshot_at))
+        table = table.filter(unapplied(table, after))
     if table.num_rows == 0:
         return _empty(table, columns, pk, False)
     table = table.take(pc.sort_indices(table, [("_pos", "ascending"), ("_seq", "ascending")]))

@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from arrowtail.changes import collapse, table_info
+from arrowtail.changes import collapse, table_info, unapplied
 from arrowtail.exceptions import ArrowtailError, SinkError
 from arrowtail.sinks.database import sqltypes
 from arrowtail.sources.base import MISSING_VALUE as SOURCE_MISSING_VALUE
@@ -163,17 +163,11 @@ class TargetSink:
             raise SinkError(f"{self.engine} target, table {table}: {exc}") from exc
 
     def _applied_before(self, batch: pa.RecordBatch) -> bool:
-        """Whether ``collapse`` would skip every row of ``batch`` as stored before a restart."""
+        """Whether every row of ``batch`` was applied before a restart (``collapse`` would skip
+        them all)."""
         if self._floor is None:
             return False
-        top = pc.max(batch.column("_pos")).as_py()
-        if top != self._floor:
-            return bool(top < self._floor)
-        # A snapshot's rows at the stored position are applied again (see collapse).
-        ops = batch.column("_op")
-        if pa.types.is_dictionary(ops.type):
-            ops = ops.dictionary_decode()
-        return not pc.any(pc.equal(ops.cast(pa.string()), "r")).as_py()
+        return not pc.any(unapplied(batch, self._floor)).as_py()
 
     def commit(self, position: PositionJSON) -> None:
         """Commits everything written together with ``position`` in the state table."""
