@@ -5,11 +5,14 @@ options and the words of a refusal."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import decimal
+import io
 import json
 import uuid
 
+import fastavro
 import pyarrow as pa
 import pytest
 
@@ -255,6 +258,16 @@ def test_a_refusal_names_the_columns_that_changed() -> None:
         "column gone removed",
     ]
     assert column_changes(old_value, old_value) == []
+    # A default a column gains (its missing value) is no change of type.
+    defaulted = change_batch(
+        [
+            pa.field("id", pa.int64()),
+            pa.field("n", pa.int32(), metadata={"arrowtail.missing_value": "7"}),
+            pa.field("gone", pa.bool_()),
+        ],
+        [{"id": 1, "_op": "c", "_pos": 1}],
+    )
+    assert column_changes(old_value, serializer.schemas(defaulted)[1]) == []
 
 
 def test_sink_options_select_the_avro_format() -> None:
@@ -299,3 +312,77 @@ def test_chosen_key_columns_are_nullable_unless_not_null() -> None:
     json_pairs, avro_pairs, _ = both(batch)
     assert [k for k, _ in avro_pairs] == [{"code": None, "n": 1}, {"code": "a", "n": 2}]
     assert avro_pairs == json_pairs
+
+
+#: Columns added with a value for the rows already there (``arrowtail.missing_value``), and the
+#: default each gets: the value in the column's event form (JSON), or none where its text does not
+#: read as the type (binary, intervals, arrays).
+MISSING = {
+    "flag": ("t", True),
+    "small": ("7", 7),
+    "num": ("1.5", "Bdw="),  # 1500 at scale 3
+    "txt": ("it's", "it's"),
+    "day": ("2024-01-02", 19724),
+    "tstz": ("2024-01-02 03:04:05+00", "2024-01-02T03:04:05.000000Z"),
+    "tod": ("00:00:01", 1_000_000),
+    "raw": ("\\x00", None),
+    "iv": ("1 day", None),
+    "arr": ("{a}", None),
+}
+
+
+def _with_missing_values() -> list[pa.Field]:
+    return [
+        f.with_metadata({"arrowtail.missing_value": MISSING[f.name][0]}) if f.name in MISSING else f
+        for f in TYPES
+    ]
+
+
+def test_missing_values_are_the_defaults_of_both_formats() -> None:
+    batch = change_batch(_with_missing_values(), rows())
+    json_pairs, avro_pairs, (_, value_schema, _, _) = both(batch)
+    # The values themselves are unchanged, nulls included, in both formats.
+    assert avro_pairs == json_pairs
+    plain, _, _ = both(change_batch(TYPES, rows()))
+    assert json_pairs == plain
+    serializer = _core.DebeziumSerializer(topic_prefix="srv", decimals="precise", schemas=True)
+    _, values, _, _ = serializer.serialize(batch, partitions=3)
+    event = json.loads(values.to_pylist()[0])
+    for image in ("before", "after"):
+        struct = next(f for f in event["schema"]["fields"] if f["field"] == image)
+        defaults = {f["field"]: f["default"] for f in struct["fields"] if "default" in f}
+        assert defaults == {c: d for c, (_, d) in MISSING.items() if d is not None}, image
+    # Avro: a field with a default puts its type first, the default on the field and in the
+    # type's connect.default; the others stay ["null", T] with default null.
+    value = json.loads(value_schema)["fields"][0]["type"][1]
+    fields = {f["name"]: f for f in value["fields"]}
+    for name, (_, wanted) in MISSING.items():
+        field = fields[name]
+        if wanted is None:
+            assert field["type"][0] == "null" and field["default"] is None, field
+            continue
+        assert field["type"][1] == "null", field
+        assert field["type"][0]["connect.default"] == field["default"], field
+        got = field["default"]
+        if name == "num":  # bytes: Avro's JSON form is the string of their code points
+            got = base64.b64encode(got.encode("latin-1")).decode()
+        assert got == wanted, name
+    # A reader of the new schema given a row written before the columns existed takes the
+    # defaults (fastavro's schema resolution).
+    old = change_batch(
+        [f for f in TYPES if f.name not in MISSING], [{"id": 9, "_op": "c", "_pos": 70}]
+    )
+    _, old_pairs, (_, old_schema, _, _) = both(old)
+    avro = _core.AvroSerializer(topic_prefix="srv", decimals="precise", ts_ms=7)
+    _, messages, _, _ = avro.serialize(old, key_schema_id=11, value_schema_id=12, partitions=3)
+    read = fastavro.schemaless_reader(
+        io.BytesIO(messages.to_pylist()[0][5:]),
+        fastavro.parse_schema(json.loads(old_schema)),
+        fastavro.parse_schema(json.loads(value_schema)),
+    )
+    after = read["after"]
+    assert (after["small"], after["txt"], after["flag"]) == (7, "it's", True)
+    # fastavro hands a bytes default over as its JSON string: the code points are 1500's bytes.
+    assert after["num"] in (decimal.Decimal("1.500"), "\x05\xdc")
+    assert after["day"] == 19724 and after["raw"] is None
+    assert old_pairs[0][1]["after"]["id"] == 9

@@ -217,9 +217,15 @@ def _columns(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def _strip_null(t: Any) -> Any:
+    """A field's type without its null branch and its default (``connect.default``, which a
+    column's missing value sets), so only a change of type counts."""
     if isinstance(t, list):
         rest = [b for b in t if b != "null"]
-        return rest[0] if len(rest) == 1 else rest
+        t = rest[0] if len(rest) == 1 else rest
+    if isinstance(t, dict) and "connect.default" in t:
+        t = {k: v for k, v in t.items() if k != "connect.default"}
+        if list(t) == ["type"]:
+            t = t["type"]
     return t
 
 

@@ -9,13 +9,24 @@
 //! Unsigned 64-bit integers are declared int64, as Debezium's MySQL connector does in its `long`
 //! mode: values above 2^63-1 stay exact in the JSON text but overflow a Java long.
 
+use std::sync::Arc;
+
+use arrow_array::{
+    Array, ArrayRef, Date32Array, StringArray, Time64MicrosecondArray, TimestampMicrosecondArray,
+};
+use arrow_cast::cast::{cast_with_options, CastOptions};
 use arrow_schema::{DataType, Field, IntervalUnit, TimeUnit};
 
 use super::debezium::DebeziumOptions;
 use super::declared::{self, Declared};
-use super::encoder::NoEncoder;
+use super::encoder::{self, NoEncoder};
 use super::keys::Connector;
-use super::{json, DecimalMode};
+use super::{json, DecimalMode, Forms};
+use crate::types::postgres::datetime;
+
+/// Field metadata: the value, as source text, that rows written before the column was added
+/// hold in it (docs/design.md).
+pub const MISSING_VALUE: &str = "arrowtail.missing_value";
 
 /// `(key schema, value schema)` JSON texts for a table.
 pub fn schemas(
@@ -36,7 +47,12 @@ pub fn schemas(
         &format!("{base}.Key"),
         None,
         opts,
+        None,
     )?;
+    // A column's missing value is its Connect default, so a consumer that adds the column
+    // (Debezium's JDBC sink with `schema.evolution=basic`) gives the rows already there the value
+    // the source's rows have.
+    let defaults = Some(Forms::of(connector, opts.decimals));
     let mut v = Vec::new();
     v.extend_from_slice(b"{\"type\":\"struct\",\"fields\":[");
     let row_name = format!("{base}.Value");
@@ -51,6 +67,7 @@ pub fn schemas(
         &row_name,
         Some("before"),
         opts,
+        defaults,
     )?;
     v.push(b',');
     let optional = |name: &str| !not_null.contains(&name);
@@ -62,6 +79,7 @@ pub fn schemas(
         &row_name,
         Some("after"),
         opts,
+        defaults,
     )?;
     v.push(b',');
     source_schema(&mut v, connector);
@@ -83,6 +101,7 @@ pub fn schemas(
     Ok((k, v))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn struct_schema(
     out: &mut Vec<u8>,
     fields: &[&Field],
@@ -91,6 +110,7 @@ fn struct_schema(
     name: &str,
     field: Option<&str>,
     opts: &DebeziumOptions,
+    defaults: Option<Forms>,
 ) -> Result<(), NoEncoder> {
     out.extend_from_slice(b"{\"type\":\"struct\",\"fields\":[");
     for (i, f) in fields.iter().enumerate() {
@@ -105,6 +125,13 @@ fn struct_schema(
             Some(f.name()),
             opts,
         )?;
+        if let Some(value) = defaults.and_then(|forms| missing_default(f, forms)) {
+            // The field's object is complete: the default goes in before its closing brace.
+            out.pop();
+            out.extend_from_slice(b",\"default\":");
+            out.extend_from_slice(&value);
+            out.push(b'}');
+        }
     }
     out.extend_from_slice(b"],\"optional\":");
     out.extend_from_slice(if optional { b"true" } else { b"false" });
@@ -208,6 +235,67 @@ fn value_schema(
         out.push(b'}');
     }
     finish(out, optional, name)
+}
+
+/// The JSON form of a column's missing value ([`MISSING_VALUE`]), written as the column's values
+/// are; `None` when the column has none, or when its text does not read as the column's type
+/// (binary, arrays, intervals, non-finite floats, PostgreSQL's `infinity`: no default is better
+/// than a wrong one).
+pub fn missing_default(field: &Field, forms: Forms) -> Option<Vec<u8>> {
+    let typed = missing_array(field)?;
+    let write = encoder::encoder(typed.as_ref(), field, forms).ok()?;
+    let mut out = Vec::new();
+    write(&mut out, 0);
+    Some(out)
+}
+
+/// A column's missing value as a one-row array of the column's type; `None` as
+/// [`missing_default`] says. Dates and times read PostgreSQL's text forms (MySQL's `DATE`,
+/// `DATETIME` and `TIME` text reads the same); the rest goes through Arrow's cast from text.
+pub fn missing_array(field: &Field) -> Option<ArrayRef> {
+    let text = field.metadata().get(MISSING_VALUE)?;
+    let typed: ArrayRef = match field.data_type() {
+        DataType::Binary
+        | DataType::LargeBinary
+        | DataType::BinaryView
+        | DataType::FixedSizeBinary(_)
+        | DataType::List(_)
+        | DataType::LargeList(_)
+        | DataType::Struct(_)
+        | DataType::Interval(_)
+        | DataType::Duration(_) => return None,
+        DataType::Float32 | DataType::Float64 if !text.parse::<f64>().is_ok_and(f64::is_finite) => {
+            return None
+        }
+        DataType::Date32 => {
+            let days = datetime::date_text(text).ok()?;
+            if days == i32::MAX || days == i32::MIN {
+                return None;
+            }
+            Arc::new(Date32Array::from(vec![days]))
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, zone) => {
+            let us = datetime::timestamp_text(text, zone.is_some()).ok()?;
+            if us == i64::MAX || us == i64::MIN {
+                return None;
+            }
+            Arc::new(TimestampMicrosecondArray::from(vec![us]).with_timezone_opt(zone.clone()))
+        }
+        DataType::Time64(TimeUnit::Microsecond) => {
+            Arc::new(Time64MicrosecondArray::from(vec![datetime::time_text(
+                text,
+            )
+            .ok()?]))
+        }
+        dt => {
+            let strict = CastOptions {
+                safe: false,
+                ..CastOptions::default()
+            };
+            cast_with_options(&StringArray::from(vec![text.as_str()]), dt, &strict).ok()?
+        }
+    };
+    typed.is_valid(0).then_some(typed)
 }
 
 /// Debezium's `io.debezium.data.VariableScaleDecimal` schema, without its closing part.
@@ -348,4 +436,103 @@ fn source_schema(out: &mut Vec<u8>, connector: Connector) {
     out.extend_from_slice(b"],\"optional\":false,\"name\":");
     json::write_str(out, connector.source_record());
     out.extend_from_slice(b",\"version\":1,\"field\":\"source\"}");
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn with_missing(name: &str, dt: DataType, text: &str) -> Field {
+        Field::new(name, dt, true).with_metadata(HashMap::from([(
+            MISSING_VALUE.to_string(),
+            text.to_string(),
+        )]))
+    }
+
+    fn default_of(dt: DataType, text: &str, forms: Forms) -> Option<String> {
+        missing_default(&with_missing("c", dt, text), forms).map(|v| String::from_utf8(v).unwrap())
+    }
+
+    #[test]
+    fn missing_values_are_written_as_the_columns_values() {
+        let pg = Forms::of(Connector::Postgres, DecimalMode::Precise);
+        let utc = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+        let cases: &[(DataType, &str, Option<&str>)] = &[
+            (DataType::Int32, "7", Some("7")),
+            (DataType::Int64, "-9000000000", Some("-9000000000")),
+            (DataType::Utf8, "it's \"x\"", Some("\"it's \\\"x\\\"\"")),
+            (DataType::Boolean, "t", Some("true")),
+            (DataType::Boolean, "f", Some("false")),
+            (DataType::Date32, "2024-01-02", Some("19724")),
+            (
+                DataType::Timestamp(TimeUnit::Microsecond, None),
+                "2024-01-02 03:04:05.5",
+                Some("1704164645500000"),
+            ),
+            (
+                utc.clone(),
+                "2024-01-02 03:04:05+00",
+                Some("\"2024-01-02T03:04:05.000000Z\""),
+            ),
+            (
+                DataType::Time64(TimeUnit::Microsecond),
+                "12:00:01",
+                Some("43201000000"),
+            ),
+            // 1.50 at scale 2: the unscaled 150 as base64 bytes, as values are written.
+            (DataType::Decimal128(8, 2), "1.50", Some("\"AJY=\"")),
+            (DataType::Float64, "2.5", Some("2.5")),
+            (DataType::Float64, "NaN", None),
+            (DataType::Float64, "Infinity", None),
+            (DataType::Date32, "infinity", None),
+            (DataType::Int32, "seven", None),
+            (DataType::Binary, "\\x0102", None),
+            (
+                DataType::Interval(IntervalUnit::MonthDayNano),
+                "1 day",
+                None,
+            ),
+        ];
+        for (dt, text, want) in cases {
+            assert_eq!(
+                default_of(dt.clone(), text, pg).as_deref(),
+                *want,
+                "{dt} {text}"
+            );
+        }
+        let string_decimals = Forms::of(Connector::Postgres, DecimalMode::String);
+        assert_eq!(
+            default_of(DataType::Decimal128(8, 2), "1.5", string_decimals).as_deref(),
+            Some("\"1.50\"")
+        );
+        assert_eq!(
+            missing_default(&Field::new("c", DataType::Int32, true), pg),
+            None
+        );
+    }
+
+    #[test]
+    fn the_default_is_declared_on_the_row_fields_not_the_key() {
+        let opts = DebeziumOptions::default();
+        let id = Field::new("id", DataType::Int32, false);
+        let added = with_missing("n", DataType::Int32, "7");
+        let plain = Field::new("note", DataType::Utf8, true);
+        let (key, value) = schemas(
+            &opts,
+            "public.t",
+            Connector::Postgres,
+            &[&id, &added, &plain],
+            &[&id],
+            &["id"],
+        )
+        .unwrap();
+        let value = String::from_utf8(value).unwrap();
+        let field = "{\"type\":\"int32\",\"optional\":true,\"field\":\"n\",\"default\":7}";
+        assert_eq!(value.matches(field).count(), 2, "{value}");
+        // The source block's `snapshot` has its own; no other column has one.
+        assert_eq!(value.matches("\"default\"").count(), 3, "{value}");
+        assert!(!String::from_utf8(key).unwrap().contains("default"));
+    }
 }

@@ -74,11 +74,18 @@ impl<'b> Layout<'b> {
     fn new(batch: &'b RecordBatch, opts: &DebeziumOptions) -> Result<Self> {
         let parts = BatchParts::new(batch)?;
         let unsupported = |e: NoEncoder| parts.unsupported(e);
+        // Defaults take the connector's forms, not the batch's: a snapshot's schema and the
+        // stream's are the same.
+        let forms = Forms::of(parts.connector, opts.decimals);
         let columns = parts
             .user_fields
             .iter()
-            .map(|f| types::column_type(f, opts.decimals))
-            .collect::<std::result::Result<Vec<_>, _>>()
+            .map(|f| {
+                let mut t = types::column_type(f, opts.decimals)?;
+                t.default = types::missing_default(f, &t, forms);
+                Ok(t)
+            })
+            .collect::<std::result::Result<Vec<_>, NoEncoder>>()
             .map_err(unsupported)?;
         // Columns chosen by --key-columns may hold NULLs unless the source says NOT NULL; a
         // primary key never does.
@@ -144,6 +151,9 @@ struct RecordEncoder<'a> {
 struct ColumnEncoder<'a> {
     encode: Option<Encoder<'a>>,
     union: bool,
+    /// The union's branch index byte for null: 0 in `["null", T]`, 2 (branch 1) in `[T, "null"]`,
+    /// the order of a field with a default.
+    null_branch: u8,
     placeholder: bool,
     array: Option<&'a dyn Array>,
     name: String,
@@ -171,6 +181,7 @@ impl<'a> RecordEncoder<'a> {
             out.push(ColumnEncoder {
                 encode,
                 union: *union,
+                null_branch: if *union && t.default.is_some() { 2 } else { 0 },
                 placeholder: t.takes_placeholder(),
                 array,
                 name,
@@ -190,22 +201,29 @@ impl<'a> RecordEncoder<'a> {
         for (c, col) in self.columns.iter().enumerate() {
             if skip(c) {
                 if col.placeholder && unavailable == Unavailable::Placeholder {
-                    out.push(2);
+                    out.push(2 - col.null_branch);
                     write_string(out, UNAVAILABLE);
                 } else {
-                    out.push(0);
+                    out.push(col.null_branch);
                 }
                 continue;
             }
             match (&col.encode, col.union) {
-                (Some(enc), true) => enc(out, i),
+                (Some(enc), true) => {
+                    let at = out.len();
+                    enc(out, i);
+                    // The union encoders write `["null", T]`'s branch first (0 or 2).
+                    if col.null_branch != 0 {
+                        out[at] = 2 - out[at];
+                    }
+                }
                 (Some(enc), false) => {
                     if col.array.is_some_and(|a| a.is_null(i)) {
                         return Err(col.name.clone());
                     }
                     enc(out, i)
                 }
-                (None, _) => out.push(0),
+                (None, _) => out.push(col.null_branch),
             }
         }
         Ok(())

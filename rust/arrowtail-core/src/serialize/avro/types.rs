@@ -25,7 +25,10 @@ use super::super::declared::{self, Declared};
 use super::super::encoder::{logical, NoEncoder};
 use super::super::json;
 use super::super::keys::Connector;
-use super::super::DecimalMode;
+use super::super::{schema, DecimalMode, Forms};
+use super::binary::decimal_bytes;
+use arrow_array::cast::AsArray;
+use arrow_array::types::Decimal128Type;
 
 /// The Avro primitive a column's values are written as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +71,9 @@ pub struct ColumnType {
     pub decimal: Option<(u8, i8)>,
     /// Debezium's `io.debezium.data.VariableScaleDecimal` record (`scale` int, `value` bytes).
     pub variable_decimal: bool,
+    /// The field's default as Avro JSON (a column's missing value): its union then puts the
+    /// type first, as Avro requires of a default that is not null.
+    pub default: Option<String>,
 }
 
 impl ColumnType {
@@ -80,6 +86,7 @@ impl ColumnType {
             parameters: Vec::new(),
             decimal: None,
             variable_decimal: false,
+            default: None,
         }
     }
 
@@ -322,6 +329,29 @@ pub fn write_type(out: &mut Vec<u8>, t: &ColumnType) {
     out.push(b'}');
 }
 
+/// The Avro JSON default of a column with a missing value (`arrowtail.missing_value`): the
+/// Connect JSON form of the JSON path where the two agree, a decimal's bytes as the string of
+/// their code points (Avro's JSON form of `bytes`); `None` for other bytes, arrays and
+/// variable-scale decimals.
+pub fn missing_default(field: &Field, t: &ColumnType, forms: Forms) -> Option<String> {
+    if t.items.is_some() || t.variable_decimal {
+        return None;
+    }
+    if t.decimal.is_some() {
+        let typed = schema::missing_array(field)?;
+        let v = typed.as_primitive_opt::<Decimal128Type>()?.value(0);
+        let (bytes, start) = decimal_bytes(v);
+        let text: String = bytes[start..].iter().map(|&b| char::from(b)).collect();
+        let mut out = Vec::new();
+        json::write_str(&mut out, &text);
+        return String::from_utf8(out).ok();
+    }
+    if t.primitive == Primitive::Bytes {
+        return None;
+    }
+    String::from_utf8(schema::missing_default(field, forms)?).ok()
+}
+
 /// Writes a record field: `{"name":..,"type":..}`, as `["null", T]` with default null when
 /// `optional`.
 fn write_field(out: &mut Vec<u8>, name: &str, optional: bool, ty: impl FnOnce(&mut Vec<u8>)) {
@@ -374,11 +404,36 @@ pub fn write_row_record(
         if i > 0 {
             out.push(b',');
         }
-        write_field(out, name, *optional, |o| {
-            write_type_once(o, t, &mut defined)
-        });
+        match (&t.default, *optional) {
+            (Some(default), true) => write_defaulted_field(out, name, t, default),
+            _ => write_field(out, name, *optional, |o| {
+                write_type_once(o, t, &mut defined)
+            }),
+        }
     }
     end_record(out, connect_name, None);
+}
+
+/// Writes an optional field with a default: `[T, "null"]`, the default on the field and, as
+/// Kafka Connect's Avro converters write it, in `"connect.default"` of the type.
+fn write_defaulted_field(out: &mut Vec<u8>, name: &str, t: &ColumnType, default: &str) {
+    out.extend_from_slice(b"{\"name\":");
+    json::write_str(out, &avro_name(name));
+    out.extend_from_slice(b",\"type\":[");
+    let mut ty = Vec::new();
+    write_type(&mut ty, t);
+    if ty.last() == Some(&b'}') {
+        ty.pop();
+        out.extend_from_slice(&ty);
+    } else {
+        out.extend_from_slice(b"{\"type\":");
+        out.extend_from_slice(&ty);
+    }
+    out.extend_from_slice(b",\"connect.default\":");
+    out.extend_from_slice(default.as_bytes());
+    out.extend_from_slice(b"},\"null\"],\"default\":");
+    out.extend_from_slice(default.as_bytes());
+    out.push(b'}');
 }
 
 /// The fields of Debezium's `source` block per connector: `(name, primitive, optional)`, in the
