@@ -3,7 +3,8 @@ Connect) writes the tables of ``test_debezium_golden.py`` through Apicurio's Avr
 registers the Avro schemas Kafka Connect's Avro mapping makes of Debezium's Connect schemas;
 arrowtail registers its own for the same tables (``format=avro``). Key and envelope schemas must be
 equal, record names and namespaces included, apart from the differences docs/debezium.md lists:
-every ``Value`` column nullable, and arrowtail's ``source.seq``.
+every ``Value`` column nullable, and arrowtail's ``source.seq``. A column added with a default
+before the snapshot has that default on both sides, its type first in the union.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from tests.servers.connect import find_avro_converter
 from tests.support.cli import cli
 from tests.support.kafka_topics import consume_until_quiet
 from tests.support.pg_run import drop_slot, fresh_db
+
+#: A column added with a value for the rows already there, before both snapshots.
+ADDED = "ALTER TABLE g_more ADD COLUMN added text DEFAULT 'd'"
 
 #: Columns whose Avro types differ from Debezium's for the reasons docs/debezium.md gives (the
 #: same differences as in JSON): ``(table, column)``. An entry that no longer differs fails too.
@@ -69,12 +73,23 @@ def _value_differences(mine: Any, theirs: Any) -> list[str]:
         theirs_column = theirs_columns.get(column["name"])
         if theirs_column is None:
             continue
-        assert column["type"][0] == "null" and column.get("default", 0) is None, column
+        if column.get("default") is None:
+            assert column["type"][0] == "null" and column.get("default", 0) is None, column
+            mine_type = column["type"][1]
+        else:
+            # A default that is not null: the type first, as Avro wants, on both sides.
+            assert column["type"][1] == "null", column
+            mine_type = column["type"][0]
+        if column.get("default") != theirs_column.get("default"):
+            out.append(
+                f"Value.{column['name']} default: {column.get('default')!r} != "
+                f"{theirs_column.get('default')!r}"
+            )
         theirs_type = theirs_column["type"]
-        if isinstance(theirs_type, list) and theirs_type[0] == "null":
-            theirs_type = theirs_type[1]
-        if column["type"][1] != theirs_type:
-            out.append(f"Value.{column['name']}: {column['type'][1]!r} != {theirs_type!r}")
+        if isinstance(theirs_type, list):
+            theirs_type = next(t for t in theirs_type if t != "null")
+        if mine_type != theirs_type:
+            out.append(f"Value.{column['name']}: {mine_type!r} != {theirs_type!r}")
     for field in ("after", "transaction", "op", "ts_ms", "ts_us", "ts_ns"):
         if mine_fields[field] != theirs_fields.get(field):
             out.append(f"{field}: {mine_fields[field]!r} != {theirs_fields.get(field)!r}")
@@ -98,6 +113,7 @@ def test_avro_schemas_match_what_debeziums_converter_registers(
     src.execute(SCHEMA)
     src.execute("CREATE PUBLICATION agoldpub FOR ALL TABLES")
     src.execute(SEED)
+    src.execute(ADDED)
     run = uuid.uuid4().hex[:8]
     dbz, mine = f"dbz{run}", f"at{run}"
     name = f"agold-{run}"
@@ -158,6 +174,10 @@ def test_avro_schemas_match_what_debeziums_converter_registers(
         assert not unused, f"allowed differences that no longer occur: {sorted(unused)}"
         differences = [d for d in differences if not any(d.startswith(a) for a in allowed)]
         assert not differences, "\n".join(differences)
+        # The added column's default was compared, not absent on both sides.
+        ours = _latest(registry, f"{mine}.public.g_more-value", deadline, connect, name)
+        added = next(f for f in ours["fields"][0]["type"][1]["fields"] if f["name"] == "added")
+        assert added["default"] == "d", added
         # Debezium's own events went through the converter too.
         assert consume_until_quiet(kafka.bootstrap, f"{dbz}.public.g_types", quiet=1)
     finally:

@@ -208,8 +208,9 @@ def _diff(path: str, mine: Any, theirs: Any) -> Iterator[str]:
 
 
 def _schema_diff(path: str, mine: dict[str, Any], theirs: dict[str, Any]) -> Iterator[str]:
-    """Differences of two Connect schemas: per field, type, optional, name, parameters."""
-    for k in ("type", "optional", "name", "version", "parameters"):
+    """Differences of two Connect schemas: per field, type, optional, name, parameters and
+    default (a column added with a value for the rows already there)."""
+    for k in ("type", "optional", "name", "version", "parameters", "default"):
         if mine.get(k) != theirs.get(k):
             yield f"{path}:{k}"
     if "items" in mine or "items" in theirs:
@@ -319,6 +320,7 @@ def test_arrowtail_events_match_debeziums_postgres_connector(
         # The last statement touches g_nokey: once Debezium sent it, it sent everything before.
         _wait_for_events(kafka, connect, name, f"{dbz}.public.g_nokey", 7, deadline + 120)
         _assert_same_events(kafka, connect, name, (mine, dbz), "public", TABLES, ALLOWED)
+        _assert_added_default(kafka, (mine, dbz), "public.g_more")
     finally:
         connect.remove_connector(name)
         for slot in (f"dbzslot{run}", f"atslot{run}"):
@@ -381,6 +383,22 @@ def _assert_same_events(
             assert sorted(found) == ["first", "last"], (side, found)
     unused = [p for p, _ in allowed if p not in seen]
     assert not unused, f"allowed differences that no longer occur: {unused}"
+
+
+def _assert_added_default(kafka: Any, prefixes: tuple[str, str], table: str) -> None:
+    """Both producers declare the column ``added`` (added with ``DEFAULT 'd'``) with that
+    default in every event that has it, so the schemas' defaults compared above are not all
+    absent."""
+    for prefix in prefixes:
+        declared = set()
+        for _, value in _events(kafka, f"{prefix}.{table}", prefix):
+            if value is None:
+                continue
+            after = _schema_fields(value["schema"])["after"]
+            added = _schema_fields(after).get("added")
+            if added is not None:
+                declared.add(added.get("default"))
+        assert declared == {"d"}, (prefix, declared)
 
 
 def _pairs(
@@ -569,6 +587,7 @@ def test_arrowtail_events_match_debeziums_mariadb_connector(
         assert second.returncode == 0, second.stderr
         _wait_for_events(kafka, connect, name, f"{dbz}.{db}.m_nokey", 7, deadline + 120)
         _assert_same_events(kafka, connect, name, (mine, dbz), db, MY_TABLES, MY_ALLOWED)
+        _assert_added_default(kafka, (mine, dbz), f"{db}.m_more")
     finally:
         connect.remove_connector(name)
         conn.close()

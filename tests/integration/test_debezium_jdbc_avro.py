@@ -6,7 +6,8 @@ finds source and target equal.
 
 The tables and changes are those of ``test_debezium_jdbc_sink.py``: REPLICA IDENTITY DEFAULT,
 FULL and USING INDEX, a composite key, a table without a primary key, key changes, deletes with
-tombstones, NULLs, uuid, timestamptz and numeric (Avro decimals).
+tombstones, NULLs, uuid, timestamptz and numeric (Avro decimals), and columns added with a value
+for the rows already there (the field's Avro default, which the sink's ALTER TABLE gives them).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from tests.support.kafka_topics import consume_until_quiet
 from tests.support.pg_run import fresh_db
 
 CONVERTER = "io.apicurio.registry.utils.converter.AvroConverter"
+#: The keyed tables, and the one whose added columns need the sink's schema evolution.
+TABLES = [*KEYED, "t_added"]
 
 
 def avro_converters(registry: Any) -> dict[str, str]:
@@ -89,14 +92,15 @@ def test_postgres_avro_through_apicurio_converter_and_jdbc_sink(
 
     names = [f"{prefix}-keyed", f"{prefix}-nokey"]
     converters = avro_converters(registry)
-    keyed = jdbc_sink(postgres, "dbz_avro_tgt", [f"{prefix}.public.{t}" for t in KEYED], keyed=True)
+    topics = [f"{prefix}.public.{t}" for t in TABLES]
+    keyed = jdbc_sink(postgres, "dbz_avro_tgt", topics, keyed=True)
     plain = jdbc_sink(postgres, "dbz_avro_tgt", [f"{prefix}.public.t_nokey"], keyed=False)
     connect.add_connector(names[0], keyed | converters)
     connect.add_connector(names[1], plain | converters)
     try:
         wait_for(
             "target equal to the source",
-            lambda: all(pg_rows(tgt, t) == pg_rows(src, t) for t in [*KEYED, "t_nokey"]),
+            lambda: all(pg_rows(tgt, t) == pg_rows(src, t) for t in [*TABLES, "t_nokey"]),
             connect,
             names,
         )
@@ -104,10 +108,10 @@ def test_postgres_avro_through_apicurio_converter_and_jdbc_sink(
         for name in names:
             connect.remove_connector(name)
     target_url = postgres.dsn_for(postgres.user, None, "dbz_avro_tgt")
-    tables = ",".join(f"public.{t}" for t in KEYED)
+    tables = ",".join(f"public.{t}" for t in TABLES)
     verify = cli("verify", "--source", source_url, "--against", target_url, "--tables", tables)
     assert verify.returncode == 0, verify.stdout + verify.stderr
-    for t in KEYED:
+    for t in TABLES:
         assert f"public.{t}: equal" in verify.stdout, verify.stdout
     # The sink created the tables from the Avro schemas: numeric as numeric, uuid as uuid.
     types = dict(

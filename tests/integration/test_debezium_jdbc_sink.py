@@ -58,6 +58,7 @@ ALTER TABLE t_nokey REPLICA IDENTITY FULL;
 CREATE TABLE t_trunc (id int PRIMARY KEY, v text);
 CREATE TABLE t_evolve (id int PRIMARY KEY, a text, gone int);
 CREATE TABLE t_toast_full (id int PRIMARY KEY, big text, note text);
+CREATE TABLE t_added (id int PRIMARY KEY, a text);
 ALTER TABLE t_toast_full ALTER big SET STORAGE EXTERNAL;
 ALTER TABLE t_toast_full REPLICA IDENTITY FULL;
 """
@@ -74,6 +75,7 @@ INSERT INTO t_nokey SELECT g, 'y' || g FROM generate_series(1, 5) g;
 INSERT INTO t_trunc SELECT g, 'v' || g FROM generate_series(1, 5) g;
 INSERT INTO t_evolve SELECT g, 'a' || g, g FROM generate_series(1, 5) g;
 INSERT INTO t_toast_full SELECT g, repeat(md5(g::text), 300), 'n' FROM generate_series(1, 3) g;
+INSERT INTO t_added SELECT g, 'a' || g FROM generate_series(1, 6) g;
 """
 
 PG_WORKLOAD = """
@@ -109,14 +111,20 @@ ALTER TABLE t_evolve DROP COLUMN gone;
 INSERT INTO t_evolve VALUES (7, 'a7', 'after drop', NULL);
 UPDATE t_evolve SET a = 'after drop' WHERE id = 3;
 DELETE FROM t_evolve WHERE id = 4;
+ALTER TABLE t_added ADD COLUMN n int DEFAULT 7, ADD COLUMN s text NOT NULL DEFAULT 'dflt',
+    ADD COLUMN day date DEFAULT '2024-01-02', ADD COLUMN ok boolean DEFAULT true,
+    ADD COLUMN amt numeric(8,2) DEFAULT 1.50,
+    ADD COLUMN at timestamptz DEFAULT '2024-01-02 03:04:05+00';
+INSERT INTO t_added (id, a, n, amt, at) VALUES (7, 'explicit nulls', NULL, NULL, NULL);
+UPDATE t_added SET a = 'touched' WHERE id = 1;
 """
 
 #: t_ukey's replica identity index leaves out its primary key: every event of it, the
 #: snapshot's too, is keyed by the index (docs/debezium.md), so the sink keys its table by it.
 KEYED = ["t_default", "t_full", "t_index", "t_ukey", "t_pair"]
 #: Keyed tables whose changes need the sink's truncates, schema evolution or unchanged TOAST.
-PG_MORE = ["t_trunc", "t_evolve", "t_toast_full", "t_types"]
-PG_MORE_MY = ["t_trunc", "t_evolve", "t_toast_full", "t_types_my"]
+PG_MORE = ["t_trunc", "t_evolve", "t_toast_full", "t_types", "t_added"]
+PG_MORE_MY = ["t_trunc", "t_evolve", "t_toast_full", "t_types_my", "t_added"]
 
 # Every type of the type mapping, with the type matrix's values (tests/integration/
 # test_type_matrix.py) in t_stage; t_types holds the columns Debezium's JDBC sink writes to a
@@ -133,6 +141,23 @@ PG_TYPE_COLUMNS = [(c, t) for c, t, *_ in PG_COLUMNS if c not in PG_SINK_SKIP]
 PG_MY_TYPE_COLUMNS = [
     (c, t) for c, t, _, _, on_mysql in PG_COLUMNS if on_mysql and c not in PG_MY_SINK_SKIP
 ]
+
+
+#: Into a MySQL/MariaDB target the sink declares no DEFAULT for a text column (its MySQL dialect
+#: leaves defaults off TEXT and BLOB types), so the rows there before such a column was added
+#: take the empty string (NOT NULL) instead of the source's value; verify compares the added
+#: tables without it, and the tests check that value.
+PG_ADDED_BUT_TEXT = {"public.t_added": ["id", "a", "n", "day", "ok", "amt", "at"]}
+MY_ADDED_BUT_TEXT = {"dbz_my.m_added": ["id", "a", "n", "day", "amt", "e"]}
+
+
+def assert_text_column_left_empty(my: Any, table: str) -> None:
+    """The rows of a MySQL/MariaDB target's ``table`` from before ``s`` was added hold ``''``
+    there (the sink's limit above), the rows written after it their own values."""
+    with my.cursor() as cur:
+        cur.execute(f"SELECT id, s FROM {table} ORDER BY id")
+        held = dict(cur.fetchall())
+    assert held == {1: "dflt", **{k: "" for k in range(2, 7)}, 7: "dflt"}, held
 
 
 #: verify compares t_types without its timetz, which the target holds in UTC, and its
@@ -253,10 +278,12 @@ def _my_type_null_row(k: int) -> str:
 MY_MORE_SCHEMA = [
     MY_TYPES,
     "CREATE TABLE m_evolve (id int PRIMARY KEY, a varchar(10), gone int)",
+    "CREATE TABLE m_added (id int PRIMARY KEY, a varchar(20))",
 ]
 MY_MORE_SEED = [
     f"INSERT INTO m_types VALUES {_my_type_row(1)}, {_my_type_row(2)}, {_my_type_null_row(3)}",
     "INSERT INTO m_evolve SELECT seq, CONCAT('a', seq), seq FROM seq_1_to_5",
+    "INSERT INTO m_added SELECT seq, CONCAT('a', seq) FROM seq_1_to_6",
 ]
 MY_MORE_WORKLOAD = [
     f"INSERT INTO m_types VALUES {_my_type_row(4)}, {_my_type_null_row(5)}, {_my_type_row(6)}",
@@ -272,8 +299,13 @@ MY_MORE_WORKLOAD = [
     "INSERT INTO m_evolve VALUES (7, 'a7', 'after drop', NULL)",
     "UPDATE m_evolve SET a = 'dropped' WHERE id = 3",
     "DELETE FROM m_evolve WHERE id = 4",
+    "ALTER TABLE m_added ADD COLUMN n int DEFAULT 7, ADD COLUMN s varchar(10) NOT NULL DEFAULT"
+    " 'dflt', ADD COLUMN day date DEFAULT '2024-01-02', ADD COLUMN amt decimal(8,2) DEFAULT 1.50,"
+    " ADD COLUMN e enum('x','y') NOT NULL",
+    "INSERT INTO m_added (id, a, n, amt) VALUES (7, 'explicit nulls', NULL, NULL)",
+    "UPDATE m_added SET a = 'touched' WHERE id = 1",
 ]
-MY_KEYED = ["m_items", "m_pair", "m_types", "m_evolve", "m_trunc"]
+MY_KEYED = ["m_items", "m_pair", "m_types", "m_evolve", "m_trunc", "m_added"]
 
 
 def jdbc_sink(
@@ -301,6 +333,12 @@ def jdbc_sink(
         "quote.identifiers": "true",
         "use.time.zone": "UTC",
         "errors.tolerance": "none",
+        # A column added with a value for the rows already there has it as its Connect default
+        # (the sink's ALTER TABLE gives it to them). Kafka's JSON converter reads a null as the
+        # field's default unless told not to (docs/debezium.md).
+        "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+        "value.converter.schemas.enable": "true",
+        "value.converter.replace.null.with.default": "false",
     }
     if keyed:
         config |= {
@@ -647,8 +685,12 @@ def test_postgres_through_debezium_jdbc_sink_into_mariadb(
     topics = [f"{prefix}.public.{t}" for t in tables]
     table_map = {f"public.{t}": f"{target_db}.{t}" for t in tables}
     config = jdbc_sink(mariadb, target_db, topics, keyed=True, engine="mariadb")
-    _sink_until_equal(connect, {f"{prefix}-my": config}, pg_source, target_url, table_map)
-    _arrowtail_verify(pg_source, target_url, table_map)
+    columns = PG_ADDED_BUT_TEXT
+    _sink_until_equal(
+        connect, {f"{prefix}-my": config}, pg_source, target_url, table_map, columns=columns
+    )
+    _arrowtail_verify(pg_source, target_url, table_map, columns=columns)
+    assert_text_column_left_empty(my, f"{target_db}.t_added")
     with my.cursor() as cur:
         cur.execute(
             "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS"
@@ -731,6 +773,10 @@ def test_mariadb_through_debezium_jdbc_sink_into_mariadb(
     config = jdbc_sink(
         mariadb, target_db, topics, keyed=True, engine="mariadb", table_prefix="copy_"
     )
-    _sink_until_equal(connect, {f"{prefix}-my": config}, my_source, target_url, table_map)
-    _arrowtail_verify(my_source, target_url, table_map, mariadb.password)
+    columns = MY_ADDED_BUT_TEXT
+    _sink_until_equal(
+        connect, {f"{prefix}-my": config}, my_source, target_url, table_map, columns=columns
+    )
+    _arrowtail_verify(my_source, target_url, table_map, mariadb.password, columns=columns)
+    assert_text_column_left_empty(my, f"{target_db}.copy_m_added")
     my.close()
