@@ -208,8 +208,15 @@ def test_schemas_are_kafka_connect_avro() -> None:
     assert snapshot["default"] == "false" and snapshot["type"][1] == "null"
 
 
-def test_unsent_values_are_the_placeholder_where_avro_can_hold_it() -> None:
-    columns = [pa.field("id", pa.int64()), pa.field("txt", pa.string()), pa.field("n", pa.int32())]
+@pytest.mark.parametrize("defaults", [False, True], ids=["plain", "with-defaults"])
+def test_unsent_values_are_the_placeholder_where_avro_can_hold_it(defaults: bool) -> None:
+    # With defaults (missing values) the unions are [T, "null"]: the branches swap.
+    meta = {"arrowtail.missing_value": "7"} if defaults else None
+    columns = [
+        pa.field("id", pa.int64()),
+        pa.field("txt", pa.string(), metadata=meta),
+        pa.field("n", pa.int32(), metadata=meta),
+    ]
     batch = change_batch(columns, [{"id": 1, "_op": "u", "_pos": 5, "_unchanged": ["txt", "n"]}])
     _, avro_pairs, _ = both(batch)
     assert avro_pairs[0][1]["after"] == {"id": 1, "txt": "__debezium_unavailable_value", "n": None}
