@@ -55,10 +55,12 @@ def pytest_configure(config: pytest.Config) -> None:
 _JAVA_GROUPS = (("connect", "connect"), ("registry", "connect"), ("kafka", "kafka"))
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Groups the tests for ``pytest -n 2 --dist loadgroup`` (scripts/test.sh): a module that
     starts a Java server goes to that server's group, any other module is a group of its own,
-    so that module-scoped fixtures (databases of a million rows, say) are set up once."""
+    so that module-scoped fixtures (databases of a million rows, say) are set up once. It runs
+    before xdist's own hook, which reads the groups off the marks to name each test's group."""
     if not config.pluginmanager.hasplugin("xdist"):
         return
     groups: dict[str, str] = {}
@@ -72,6 +74,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         module = item.nodeid.split("::", 1)[0]
         item.add_marker(pytest.mark.xdist_group(groups.get(module, module)))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: object, ids: list[str]) -> None:
+    """Under ``--dist loadgroup`` every test a worker collected must carry its group
+    (``nodeid@group``): one without may run on either worker beside its module's others, each
+    starting its own servers, and the wheel test building two wheels into the shared cargo
+    target directory at once."""
+    config = getattr(node, "config", None)
+    if config is None or config.getoption("dist", None) != "loadgroup":
+        return
+    ungrouped = [nodeid for nodeid in ids if "@" not in nodeid.rsplit("]", 1)[-1]]
+    if ungrouped:
+        pytest.exit(
+            f"{len(ungrouped)} tests lost their xdist group (first: {ungrouped[0]}): pytest "
+            "and pytest-xdist must be the versions requirements-dev.lock pins",
+            returncode=pytest.ExitCode.USAGE_ERROR,
+        )
 
 
 def _serve(name: str, factory: Callable[[], S]) -> Iterator[S]:
