@@ -11,11 +11,13 @@ NULLs in every column, every type of the type mapping (PostgreSQL with the type 
 MariaDB every integer width, temporal type, string, binary, ENUM, SET, BIT, JSON, UUID, INET6), a
 PostgreSQL TRUNCATE and a MariaDB TRUNCATE TABLE followed by new rows (the sink's
 ``truncate.enabled``), unchanged TOAST values (re-read with
-``--toast-reselect``; under REPLICA IDENTITY FULL from the old row), and columns added and dropped
-while streaming (the sink's ``schema.evolution=basic``). What the sink cannot write (arrays of
-decimals and dates, timetz into MariaDB, a TIME below zero or past 24:00; docs/debezium.md) is
-checked on the messages only, and so are the ``source`` facts the sink does not read (binlog
-file, server id, database).
+``--toast-reselect``; under REPLICA IDENTITY FULL from the old row), columns added and dropped
+while streaming (the sink's ``schema.evolution=basic``), and columns added with a default, which
+the rows already there take from the field's Connect default while explicit NULLs stay NULL.
+What the sink cannot write (arrays of decimals and dates, timetz into MariaDB, a TIME below zero
+or past 24:00, a text column's default on a MariaDB target; docs/debezium.md) is checked on the
+messages only, and so are the ``source`` facts the sink does not read (binlog file, server id,
+database).
 """
 
 from __future__ import annotations
