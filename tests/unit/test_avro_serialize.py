@@ -393,3 +393,29 @@ def test_missing_values_are_the_defaults_of_both_formats() -> None:
     assert after["num"] in (decimal.Decimal("1.500"), "\x05\xdc")
     assert after["day"] == 19724 and after["raw"] is None
     assert old_pairs[0][1]["after"]["id"] == 9
+
+
+def test_money_and_mysql_time_defaults_agree_in_both_formats() -> None:
+    columns = [
+        pa.field("id", pa.int64()),
+        # PostgreSQL money: text, sent as a Decimal of scale 2.
+        pa.field(
+            "mo",
+            pa.string(),
+            metadata={"arrowtail.logical_type": "money", "arrowtail.missing_value": "$1.50"},
+        ),
+        # MySQL TIME: a duration, negative or past a day.
+        pa.field("tm", pa.duration("us"), metadata={"arrowtail.missing_value": "-838:59:59.5"}),
+    ]
+    batch = change_batch(columns, [{"id": 1, "_op": "c", "_pos": 1}])
+    serializer = _core.DebeziumSerializer(topic_prefix="srv", decimals="precise", schemas=True)
+    _, values, _, _ = serializer.serialize(batch, partitions=1)
+    event = json.loads(values.to_pylist()[0])
+    after = next(f for f in event["schema"]["fields"] if f["field"] == "after")
+    defaults = {f["field"]: f.get("default") for f in after["fields"]}
+    assert defaults == {"id": None, "mo": "AJY=", "tm": -3_020_399_500_000}
+    _, _, (_, value_schema, _, _) = both(batch)
+    record = json.loads(value_schema)["fields"][0]["type"][1]
+    avro = {f["name"]: f.get("default") for f in record["fields"]}
+    assert base64.b64encode(avro["mo"].encode("latin-1")).decode() == "AJY="
+    assert avro["tm"] == -3_020_399_500_000

@@ -12,7 +12,8 @@
 use std::sync::Arc;
 
 use arrow_array::{
-    Array, ArrayRef, Date32Array, StringArray, Time64MicrosecondArray, TimestampMicrosecondArray,
+    Array, ArrayRef, Date32Array, DurationMicrosecondArray, StringArray, Time64MicrosecondArray,
+    TimestampMicrosecondArray,
 };
 use arrow_cast::cast::{cast_with_options, CastOptions};
 use arrow_schema::{DataType, Field, IntervalUnit, TimeUnit};
@@ -240,7 +241,7 @@ fn value_schema(
 /// The JSON form of a column's missing value ([`MISSING_VALUE`]), written as the column's values
 /// are; `None` when the column has none, or when its text does not read as the column's type
 /// (binary, arrays, intervals, non-finite floats, PostgreSQL's `infinity`: no default is better
-/// than a wrong one).
+/// than a wrong one). MySQL `TIME` (a duration) reads `[-]HHH:MM:SS[.ffffff]`.
 pub fn missing_default(field: &Field, forms: Forms) -> Option<Vec<u8>> {
     let typed = missing_array(field)?;
     let write = encoder::encoder(typed.as_ref(), field, forms).ok()?;
@@ -262,8 +263,7 @@ pub fn missing_array(field: &Field) -> Option<ArrayRef> {
         | DataType::List(_)
         | DataType::LargeList(_)
         | DataType::Struct(_)
-        | DataType::Interval(_)
-        | DataType::Duration(_) => return None,
+        | DataType::Interval(_) => return None,
         DataType::Float32 | DataType::Float64 if !text.parse::<f64>().is_ok_and(f64::is_finite) => {
             return None
         }
@@ -282,11 +282,13 @@ pub fn missing_array(field: &Field) -> Option<ArrayRef> {
             Arc::new(TimestampMicrosecondArray::from(vec![us]).with_timezone_opt(zone.clone()))
         }
         DataType::Time64(TimeUnit::Microsecond) => {
-            Arc::new(Time64MicrosecondArray::from(vec![datetime::time_text(
-                text,
-            )
-            .ok()?]))
+            let us = datetime::time_text(text).ok()?;
+            Arc::new(Time64MicrosecondArray::from(vec![us]))
         }
+        DataType::Duration(TimeUnit::Microsecond) => Arc::new(DurationMicrosecondArray::from(
+            vec![signed_time_micros(text)?],
+        )),
+        DataType::Duration(_) => return None,
         dt => {
             let strict = CastOptions {
                 safe: false,
@@ -296,6 +298,31 @@ pub fn missing_array(field: &Field) -> Option<ArrayRef> {
         }
     };
     typed.is_valid(0).then_some(typed)
+}
+
+/// MySQL `TIME` text (`[-]HHH:MM:SS[.ffffff]`, hours up to 838) as signed microseconds.
+fn signed_time_micros(text: &str) -> Option<i64> {
+    let (negative, body) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let mut parts = body.splitn(3, ':');
+    let (h, m, s) = (parts.next()?, parts.next()?, parts.next()?);
+    let (s, fraction) = s.split_once('.').unwrap_or((s, ""));
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    if !digits(h) || !digits(m) || !digits(s) || fraction.len() > 6 {
+        return None;
+    }
+    if !fraction.is_empty() && !digits(fraction) {
+        return None;
+    }
+    let (h, m, s): (i64, i64, i64) = (h.parse().ok()?, m.parse().ok()?, s.parse().ok()?);
+    if h > 838 || m > 59 || s > 59 {
+        return None;
+    }
+    let micros: i64 = format!("{fraction:0<6}").parse().ok()?;
+    let total = ((h * 60 + m) * 60 + s) * 1_000_000 + micros;
+    Some(if negative { -total } else { total })
 }
 
 /// Debezium's `io.debezium.data.VariableScaleDecimal` schema, without its closing part.
@@ -494,6 +521,19 @@ mod tests {
                 "1 day",
                 None,
             ),
+            // MySQL TIME: signed, past a day.
+            (
+                DataType::Duration(TimeUnit::Microsecond),
+                "12:00:01",
+                Some("43201000000"),
+            ),
+            (
+                DataType::Duration(TimeUnit::Microsecond),
+                "-838:59:59.5",
+                Some("-3020399500000"),
+            ),
+            (DataType::Duration(TimeUnit::Microsecond), "839:00:00", None),
+            (DataType::Duration(TimeUnit::Microsecond), "1:2", None),
         ];
         for (dt, text, want) in cases {
             assert_eq!(

@@ -337,9 +337,13 @@ pub fn missing_default(field: &Field, t: &ColumnType, forms: Forms) -> Option<St
     if t.items.is_some() || t.variable_decimal {
         return None;
     }
-    if t.decimal.is_some() {
+    if let Some((_, scale)) = t.decimal {
+        // A decimal column, or PostgreSQL money (text, read as the decimal it is sent as).
         let typed = schema::missing_array(field)?;
-        let v = typed.as_primitive_opt::<Decimal128Type>()?.value(0);
+        let v = match typed.as_primitive_opt::<Decimal128Type>() {
+            Some(a) => a.value(0),
+            None => declared::money_unscaled(typed.as_string_opt::<i32>()?.value(0), scale)?,
+        };
         let (bytes, start) = decimal_bytes(v);
         let text: String = bytes[start..].iter().map(|&b| char::from(b)).collect();
         let mut out = Vec::new();
