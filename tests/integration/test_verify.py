@@ -4,6 +4,8 @@ and bisection) and in a Parquet directory of change batches (replayed by key).""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -217,6 +219,52 @@ def test_postgres_source_against_mariadb_target_across_engines(postgres, mariadb
         cur.execute("UPDATE sinktest.items SET price = price + 1 WHERE id = 21")
     conn.close()
     assert verify(dsn, mariadb.url + "sinktest", ["sinktest.items"]).tables[0].different == [(21,)]
+
+
+def test_keyless_tables_stream_and_spill_past_the_memory_limit(postgres, mariadb, monkeypatch):
+    """A table without a key is read as it streams from both engines (a server-side stream,
+    MySQL's unbuffered cursor), and past the memory limit both sides go through partition
+    files, with the same findings as in memory."""
+    import arrowtail.verify.compare as compare
+
+    with postgres.connect() as conn:
+        conn.execute("DROP DATABASE IF EXISTS vkeyless")
+        conn.execute("CREATE DATABASE vkeyless")
+    dsn = postgres.dsn.rsplit("/", 1)[0] + "/vkeyless"
+    with _pg(dsn) as conn:
+        conn.execute("CREATE SCHEMA vkeyless")
+        conn.execute("CREATE TABLE vkeyless.log (at int, msg text, amount numeric(8,2))")
+        conn.execute(
+            "INSERT INTO vkeyless.log SELECT g % 50, 'm' || (g % 13), (g % 5) * 0.25"
+            " FROM generate_series(1, 3000) g"
+        )
+    my = mariadb.connect()
+    with my.cursor() as cur:
+        cur.execute("DROP DATABASE IF EXISTS vkeyless")
+        cur.execute("CREATE DATABASE vkeyless")
+        cur.execute("USE vkeyless")
+        cur.execute("CREATE TABLE vkeyless.log (at int, msg text, amount decimal(8,2))")
+        cur.execute(
+            "INSERT INTO vkeyless.log SELECT seq % 50, CONCAT('m', seq % 13), (seq % 5) * 0.25"
+            " FROM seq_1_to_3000"
+        )
+        # One of the five copies of a row short, one row the source lacks.
+        cur.execute("DELETE FROM vkeyless.log WHERE at = 7 AND msg = 'm7' LIMIT 1")
+        cur.execute("INSERT INTO vkeyless.log VALUES (99, 'new', 1)")
+    my.close()
+    spills = []
+    spilled = compare._spilled
+    monkeypatch.setattr(compare, "_spilled", lambda *a: spills.append(1) or spilled(*a))
+
+    def found():
+        report = verify(dsn, mariadb.url + "vkeyless", ["vkeyless.log"], recheck_times=0)
+        t = report.tables[0]
+        return t.source_rows, t.missing, t.extra
+
+    wanted = (3000, [(7, "m7", Decimal("0.50"))], [(99, "new", Decimal("1.00"))])
+    assert found() == wanted and not spills
+    monkeypatch.setattr(compare, "KEYLESS_MEMORY_ROWS", 100)
+    assert found() == wanted and spills
 
 
 def test_across_engines_in_chunks_and_with_differently_ordered_text_keys(postgres, mariadb):

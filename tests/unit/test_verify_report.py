@@ -144,3 +144,28 @@ def test_rows_without_a_key_compare_as_multisets():
     equal = TableReport("s.t")
     _compare_multisets(equal, src, [*src[::-1]])
     assert equal.equal
+
+
+def test_rows_without_a_key_past_the_memory_limit_compare_through_partitions():
+    from arrowtail.verify.compare import _compare_multisets
+
+    nan = float("nan")
+    src = [(i % 7, f"r{i % 11}", Decimal(i) / 4) for i in range(300)] + [(0, nan, None)] * 3
+    tgt = [*src[::-1]]
+    tgt.remove((5, "r1", Decimal(12) / 4))  # one copy short
+    tgt += [(9, "new", None), (1, "r1", "0.25")]  # one the source lacks; an equal value's text
+    tgt.remove((1, "r1", Decimal(1) / 4))
+
+    def compared(limit, source, target):
+        report = TableReport("s.t")
+        count = _compare_multisets(report, iter(source), iter(target), limit=limit)
+        return count, sorted(report.missing, key=repr), sorted(report.extra, key=repr)
+
+    in_memory = compared(None, src, tgt)
+    assert in_memory == (303, [(5, "r1", Decimal("3"))], [(9, "new", None)])
+    # The source past the limit: both sides through partition files.
+    assert compared(10, src, tgt) == in_memory
+    # The source within it, the target's unmatched rows past it: the rest through partitions.
+    many = src[:5] + [(i, "extra", None) for i in range(50)]
+    report = compared(20, src[:5], many)
+    assert report == (5, [], sorted([(i, "extra", None) for i in range(50)], key=repr))

@@ -25,11 +25,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import logging
 import os
+import pickle
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -169,23 +172,53 @@ def _open_against(value: Any, password: str | None = None) -> DbSide | ParquetSi
 #: comparison (it tries every pair).
 PAIRING_LIMIT = 2000
 
+#: Rows of a table without a key that the comparison holds in memory: the source's, then the
+#: target's it has not matched. Past it both sides go to partition files (a temporary
+#: directory) by a hash of each row, and are compared partition by partition.
+KEYLESS_MEMORY_ROWS = 1_000_000
+#: Partition files per side when the rows do not fit.
+KEYLESS_PARTITIONS = 256
 
-def _compare_multisets(report: TableReport, src: list[tuple], tgt: list[tuple]) -> None:
+
+def _compare_multisets(
+    report: TableReport, src: Iterable[tuple], tgt: Iterable[tuple], limit: int | None = None
+) -> int:
     """Rows of a table without a key, compared as multisets: each row of one side is matched by
     an equal row of the other (the same values: identical rows count one by one); rows left
     over are then paired by the tolerant comparison of keyed rows (:func:`same_row`, the forms
-    two engines give one value). What stays unmatched is missing (the source's) or extra."""
-    pool: dict[object, list[tuple]] = {}
-    for row in tgt:
-        pool.setdefault(hashable(row), []).append(row)
-    missing = []
-    for row in src:
-        same = pool.get(hashable(row))
-        if same:
-            same.pop()
+    two engines give one value). What stays unmatched is missing (the source's) or extra.
+
+    Both sides are read once, as they stream. Memory holds at most ``limit`` rows
+    (:data:`KEYLESS_MEMORY_ROWS`) besides the differences; a larger table is compared through
+    partition files. Returns the number of source rows."""
+    limit = KEYLESS_MEMORY_ROWS if limit is None else limit
+    source = iter(src)
+    head = list(itertools.islice(source, limit + 1))
+    missing: list[tuple] = []
+    extra: list[tuple] = []
+    if len(head) <= limit:
+        count = len(head)
+        pool = _pool(head)
+        del head
+        target = iter(tgt)
+        for row in target:
+            if not _take(pool, row):
+                extra.append(row)
+                if len(extra) > limit:
+                    # Too many rows the source lacks to hold: what is left of both sides goes
+                    # through partitions (the pairs matched so far are equal and done).
+                    rest = [row for rows in pool.values() for row in rows]
+                    pool.clear()
+                    held, extra = extra, []
+                    _spilled(rest, itertools.chain(held, target), missing, extra)
+                    break
         else:
-            missing.append(row)
-    extra = [row for rows in pool.values() for row in rows]
+            missing = [row for rows in pool.values() for row in rows]
+    else:
+        counted = _Counted(itertools.chain(head, source))
+        del head
+        _spilled(counted, tgt, missing, extra)
+        count = counted.count
     if missing and extra and len(missing) <= PAIRING_LIMIT and len(extra) <= PAIRING_LIMIT:
         left = []
         for row in missing:
@@ -197,6 +230,74 @@ def _compare_multisets(report: TableReport, src: list[tuple], tgt: list[tuple]) 
         missing = left
     report.missing.extend(missing)
     report.extra.extend(extra)
+    return count
+
+
+def _pool(rows: Iterable[tuple]) -> dict[object, list[tuple]]:
+    pool: dict[object, list[tuple]] = {}
+    for row in rows:
+        pool.setdefault(hashable(row), []).append(row)
+    return pool
+
+
+def _take(pool: dict[object, list[tuple]], row: tuple) -> bool:
+    """Removes one row equal to ``row`` from ``pool``; False when there is none."""
+    key = hashable(row)
+    same = pool.get(key)
+    if not same:
+        return False
+    same.pop()
+    if not same:
+        del pool[key]
+    return True
+
+
+class _Counted:
+    """An iterable of rows that counts what it hands out."""
+
+    def __init__(self, rows: Iterable[tuple]) -> None:
+        self.rows, self.count = rows, 0
+
+    def __iter__(self) -> Iterator[tuple]:
+        for row in self.rows:
+            self.count += 1
+            yield row
+
+
+def _spilled(
+    src: Iterable[tuple], tgt: Iterable[tuple], missing: list[tuple], extra: list[tuple]
+) -> None:
+    """The multiset comparison through partition files: equal rows hash alike, so each
+    partition of the source is matched against the same partition of the target alone."""
+    with tempfile.TemporaryDirectory(prefix="arrowtail-verify-") as tmp:
+        parts = [_partition(Path(tmp) / side, rows) for side, rows in (("s", src), ("t", tgt))]
+        for mine, theirs in zip(*parts, strict=True):
+            pool = _pool(_unpickled(mine))
+            for row in _unpickled(theirs):
+                if not _take(pool, row):
+                    extra.append(row)
+            missing.extend(row for rows in pool.values() for row in rows)
+
+
+def _partition(prefix: Path, rows: Iterable[tuple]) -> list[Path]:
+    paths = [prefix.with_name(f"{prefix.name}{i:03d}") for i in range(KEYLESS_PARTITIONS)]
+    files = [path.open("wb") for path in paths]
+    try:
+        for row in rows:
+            pickle.dump(row, files[hash(hashable(row)) % KEYLESS_PARTITIONS])
+    finally:
+        for f in files:
+            f.close()
+    return paths
+
+
+def _unpickled(path: Path) -> Iterator[tuple]:
+    with path.open("rb") as f:
+        while True:
+            try:
+                yield pickle.load(f)
+            except EOFError:
+                return
 
 
 def _compare_rows(report: TableReport, src: dict, tgt: dict) -> None:
@@ -394,9 +495,10 @@ def verify_table(
     try:
         if not pk:
             # Neither side has a key: every row is compared whole, as a multiset.
-            whole = src.all_rows(table, cols)
-            report.source_rows, report.chunks, report.chunks_fetched = len(whole), 1, 1
-            _compare_multisets(report, whole, tgt.all_rows(other, cols))
+            report.chunks, report.chunks_fetched = 1, 1
+            report.source_rows = _compare_multisets(
+                report, src.all_rows(table, cols), tgt.all_rows(other, cols)
+            )
         elif isinstance(tgt, DbSide) and tgt.engine == src.engine:
             _Bisector(src, tgt, (table, other), cols, pk, report, leaf_rows).run(chunk_rows)
         elif isinstance(tgt, DbSide):

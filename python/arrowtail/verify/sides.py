@@ -16,6 +16,7 @@ import json
 import math
 import re
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -545,11 +546,24 @@ class DbSide:
         sql = f"SELECT {select} FROM {self.relation(table)}{where}"
         return keyed(self._run(sql, params, self.reading(table)), cols, pk)
 
-    def all_rows(self, table: str, cols: list[str]) -> list[tuple]:
-        """Every row of ``table``, values normalised (a table without a key)."""
+    def all_rows(self, table: str, cols: list[str]) -> Iterator[tuple]:
+        """Every row of ``table``, values normalised (a table without a key), streamed from the
+        server: the connection serves nothing else until the rows are read to the end."""
         select = ", ".join(self._select(table, cols))
-        got = self._run(f"SELECT {select} FROM {self.relation(table)}", None, self.reading(table))
-        return [tuple(normalise(v) for v in row) for row in got]
+        sql = f"SELECT {select} FROM {self.relation(table)}"
+        reading = self.reading(table)
+        if self.engine == "postgres":
+            with self.conn.cursor() as pg_cur:
+                adapt(pg_cur.adapters, reading.text_oids)
+                for row in pg_cur.stream(sql):
+                    yield tuple(normalise(v) for v in row)
+            return
+        import pymysql.cursors
+
+        with self.conn.cursor(pymysql.cursors.SSCursor) as cur:
+            cur.execute(sql)
+            for row in cur:
+                yield tuple(normalise(v) for v in row)
 
     def rows_for_keys(
         self, table: str, cols: list[str], pk: tuple[str, ...], keys: list[Key]
@@ -727,13 +741,13 @@ class ParquetSide:
         added files since)."""
         self._cache.pop(table, None)
 
-    def all_rows(self, table: str, cols: list[str]) -> list[tuple]:
+    def all_rows(self, table: str, cols: list[str]) -> Iterator[tuple]:
         """Every row of the replayed table, values normalised (a table without a key)."""
         replayed = self.table(table)
         if replayed is None:
-            return []
+            return iter(())
         columns = [arrow_values(replayed.column(c)) for c in cols]
-        return [tuple(normalise(v) for v in row) for row in zip(*columns, strict=True)]
+        return (tuple(normalise(v) for v in row) for row in zip(*columns, strict=True))
 
     def rows_for_keys(
         self, table: str, cols: list[str], pk: tuple[str, ...], keys: list[Key]
