@@ -13,6 +13,7 @@ import pytest
 from arrowtail.sinks.database.url import MySqlTargetSink, PostgresTargetSink
 from arrowtail.verify.compare import main_verify, verify
 from tests.support.dbsink_cases import batches, last_pos
+from tests.support.pg_run import fresh_db
 
 ROWS = 3000
 
@@ -227,11 +228,8 @@ def test_keyless_tables_stream_and_spill_past_the_memory_limit(postgres, mariadb
     files, with the same findings as in memory."""
     import arrowtail.verify.compare as compare
 
-    with postgres.connect() as conn:
-        conn.execute("DROP DATABASE IF EXISTS vkeyless")
-        conn.execute("CREATE DATABASE vkeyless")
-    dsn = postgres.dsn.rsplit("/", 1)[0] + "/vkeyless"
-    with _pg(dsn) as conn:
+    dsn = postgres.dsn_for(postgres.user, None, "vkeyless")
+    with fresh_db(postgres, "vkeyless") as conn:
         conn.execute("CREATE SCHEMA vkeyless")
         conn.execute("CREATE TABLE vkeyless.log (at int, msg text, amount numeric(8,2))")
         conn.execute(
