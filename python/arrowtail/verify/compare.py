@@ -215,10 +215,8 @@ def _compare_multisets(
         else:
             missing = [row for rows in pool.values() for row in rows]
     else:
-        counted = _Counted(itertools.chain(head, source))
+        count = _spilled(itertools.chain(head, source), tgt, missing, extra)
         del head
-        _spilled(counted, tgt, missing, extra)
-        count = counted.count
     if missing and extra and len(missing) <= PAIRING_LIMIT and len(extra) <= PAIRING_LIMIT:
         left = []
         for row in missing:
@@ -252,43 +250,37 @@ def _take(pool: dict[object, list[tuple]], row: tuple) -> bool:
     return True
 
 
-class _Counted:
-    """An iterable of rows that counts what it hands out."""
-
-    def __init__(self, rows: Iterable[tuple]) -> None:
-        self.rows, self.count = rows, 0
-
-    def __iter__(self) -> Iterator[tuple]:
-        for row in self.rows:
-            self.count += 1
-            yield row
-
-
 def _spilled(
     src: Iterable[tuple], tgt: Iterable[tuple], missing: list[tuple], extra: list[tuple]
-) -> None:
+) -> int:
     """The multiset comparison through partition files: equal rows hash alike, so each
-    partition of the source is matched against the same partition of the target alone."""
+    partition of the source is matched against the same partition of the target alone.
+    Returns the number of source rows."""
     with tempfile.TemporaryDirectory(prefix="arrowtail-verify-") as tmp:
-        parts = [_partition(Path(tmp) / side, rows) for side, rows in (("s", src), ("t", tgt))]
-        for mine, theirs in zip(*parts, strict=True):
+        source, count = _partition(Path(tmp) / "s", src)
+        target, _ = _partition(Path(tmp) / "t", tgt)
+        for mine, theirs in zip(source, target, strict=True):
             pool = _pool(_unpickled(mine))
             for row in _unpickled(theirs):
                 if not _take(pool, row):
                     extra.append(row)
             missing.extend(row for rows in pool.values() for row in rows)
+    return count
 
 
-def _partition(prefix: Path, rows: Iterable[tuple]) -> list[Path]:
+def _partition(prefix: Path, rows: Iterable[tuple]) -> tuple[list[Path], int]:
+    """Writes ``rows`` to partition files by a hash of each; the files and the rows written."""
     paths = [prefix.with_name(f"{prefix.name}{i:03d}") for i in range(KEYLESS_PARTITIONS)]
     files = [path.open("wb") for path in paths]
+    count = 0
     try:
         for row in rows:
             pickle.dump(row, files[hash(hashable(row)) % KEYLESS_PARTITIONS])
+            count += 1
     finally:
         for f in files:
             f.close()
-    return paths
+    return paths, count
 
 
 def _unpickled(path: Path) -> Iterator[tuple]:
