@@ -41,7 +41,8 @@ PG_DDL = f"""
 CREATE SCHEMA {PG_SCHEMA};
 CREATE TABLE {PG_SCHEMA}.items (
   id bigint PRIMARY KEY, name text, qty integer, price numeric(12,3), day date,
-  at timestamptz, ts timestamp(6), doc jsonb, blob bytea, flag boolean, ratio double precision
+  at timestamptz, ts timestamp(6), doc jsonb, blob bytea, flag boolean, ratio double precision,
+  tags text[], scores numeric(6,2)[]
 );
 CREATE TABLE {PG_SCHEMA}.pairs (a integer, b varchar(20), v text, PRIMARY KEY (a, b));
 """
@@ -100,11 +101,13 @@ def _pg_workload(conn: Any, round_: int) -> None:
         " g * 1.125, date '2026-01-01' + g, timestamptz '2026-03-01 12:00:00.123456+02' + g *"
         " interval '1 hour', timestamp '1999-12-31 23:59:59.5' + g * interval '1 second',"
         " jsonb_build_object('g', g, 'tags', jsonb_build_array('a', null, 'ü')),"
-        " decode(lpad(to_hex(g), 8, '0'), 'hex'), g % 2 = 0, g / 3.0"
+        " decode(lpad(to_hex(g), 8, '0'), 'hex'), g % 2 = 0, g / 3.0,"
+        " ARRAY['t' || g, NULL, 'a,b', ''], ARRAY[g * 0.25, NULL]"
         " FROM generate_series(1, 200) g"
     )
     conn.execute(
-        f"UPDATE {PG_SCHEMA}.items SET name = NULL, doc = NULL, blob = NULL, day = NULL"
+        f"UPDATE {PG_SCHEMA}.items SET name = NULL, doc = NULL, blob = NULL, day = NULL,"
+        " tags = CASE WHEN id % 20 = 3 THEN NULL ELSE ARRAY['one'] END"
         f" WHERE id % 10 = 3 AND id > {base}"
     )
     for i in range(5):
@@ -173,6 +176,21 @@ def test_postgres_to_mariadb_then_verify(postgres: Any, mariadb: Any) -> None:
     different = cli(*check, env=env)
     assert different.returncode == 1, different.stdout + different.stderr
     assert "different 1: 3004" in different.stdout
+    # Arrays are JSON arrays there (MariaDB's own JSON functions read them); one element
+    # changed behind the stream's back is a difference too.
+    with my.cursor() as cur:
+        cur.execute(
+            f"SELECT JSON_VALID(tags), JSON_LENGTH(tags), JSON_UNQUOTE(JSON_EXTRACT(tags, '$[2]')),"
+            f" JSON_TYPE(JSON_EXTRACT(tags, '$[1]')), JSON_UNQUOTE(JSON_EXTRACT(scores, '$[0]'))"
+            f" FROM {PG_SCHEMA}.items WHERE id = 3006"
+        )
+        assert cur.fetchone() == (1, 4, "a,b", "NULL", "1.50")
+        cur.execute(
+            f"UPDATE {PG_SCHEMA}.items SET tags = JSON_SET(tags, '$[2]', 'a;b') WHERE id = 3006"
+        )
+    different = cli(*check, env=env)
+    assert different.returncode == 1, different.stdout + different.stderr
+    assert "different 2: 3004, 3006" in different.stdout
     my.close()
     conn.close()
 

@@ -123,7 +123,7 @@ def test_mariadb_created_table_holds_every_type(mariadb, path):
         "tstz": TS,  # stored as UTC in DATETIME(6)
         "tod": dt.timedelta(hours=23, minutes=59, seconds=58, microseconds=999999),
         "uid": UID.bytes,
-        "tags": "a,b",
+        "tags": '["a", "b"]',  # a list not marked as a SET: a JSON array
     }
     assert row == {n: expected[n] for n, _ in columns}
     assert other["dur"] == -dt.timedelta(hours=838, seconds=1)

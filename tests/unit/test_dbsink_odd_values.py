@@ -6,7 +6,9 @@ that names the column."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
+from decimal import Decimal
 
 import pyarrow as pa
 import pytest
@@ -15,6 +17,8 @@ from arrowtail.exceptions import SinkError
 from arrowtail.sinks.database import sqltypes, temporal
 from arrowtail.sinks.database.mysql_values import row_literals
 from arrowtail.sinks.database.postgres_copy import csv_payload
+from arrowtail.verify.sides import normalise, same_value
+from arrowtail.verify.values import arrow_values
 
 DAY_US = 86_400_000_000
 #: Days since 1970 with PostgreSQL's text of them.
@@ -212,3 +216,88 @@ def test_an_added_columns_default_fills_old_rows_only_for_a_column_added_while_s
     sink._columns_seen["s.t"] = {"id", "status"}
     sink._fill_added("s", "t", "s.t", "s.t", [status])
     assert sink.set == [[("status", "new")]]
+
+
+def _field(array: pa.Array, **meta: str) -> pa.Field:
+    return pa.field("a", array.type, metadata=meta or None)
+
+
+#: PostgreSQL arrays as the sources give them, and the JSON text a MySQL/MariaDB target stores.
+ARRAYS = [
+    (pa.array([[1, None, -3], [], None], pa.list_(pa.int16())), ["[1, null, -3]", "[]", None]),
+    (
+        pa.array([[1.1, float("nan"), float("-inf"), 1e30]], pa.list_(pa.float32())),
+        ['[1.1, "NaN", "-Infinity", 1e+30]'],
+    ),
+    (
+        pa.array(
+            [[Decimal("12345678901234567890.1234567890"), None]], pa.list_(pa.decimal128(30, 10))
+        ),
+        ['["12345678901234567890.1234567890", null]'],
+    ),
+    # Commas, quotes and one element alone: the same JSON form as any other text array.
+    (pa.array([["a,b", 'q"u', None], ["x"]]), ['["a,b", "q\\"u", null]', '["x"]']),
+    (pa.array([['{"k": 1}']]), ['["{\\"k\\": 1}"]']),
+    (pa.array([[b"\x01\x02", b"", None]], pa.list_(pa.binary())), ['["AQI=", "", null]']),
+    (
+        pa.array([[bytes(range(16))]], pa.list_(pa.binary(16))),
+        ['["00010203-0405-0607-0809-0a0b0c0d0e0f"]'],
+    ),
+    (
+        pa.array([[DAY_US, 1, None]], pa.list_(pa.time64("us"))),
+        ['["24:00:00", "00:00:00.000001", null]'],
+    ),
+    (
+        pa.array(
+            [[dt.datetime(2024, 2, 29, 10, 34, 56, 500000)]], pa.list_(pa.timestamp("us", "UTC"))
+        ),
+        ['["2024-02-29 10:34:56.500000+00:00"]'],
+    ),
+    (
+        pa.array(
+            [[pa.MonthDayNano([14, -3, 14_706_789_000_000])]],
+            pa.list_(pa.month_day_nano_interval()),
+        ),
+        ['["14 mons -3 days 14706789000 microseconds"]'],
+    ),
+]
+
+
+@pytest.mark.parametrize(("array", "text"), ARRAYS)
+def test_arrays_on_mysql_are_json_arrays_verify_reads_back(array, text):
+    got = sqltypes.python_values(array, _field(array), sqltypes.MYSQL)
+    assert got == text
+    # Every value is JSON, and verify finds each equal to the source's array as it reads one.
+    for value, source in zip(got, arrow_values(array), strict=True):
+        if value is not None:
+            assert isinstance(json.loads(value), list)
+            assert same_value(normalise(value), normalise(source)), (value, source)
+
+
+def test_a_set_stays_comma_joined_and_a_slice_keeps_its_rows():
+    labels = pa.array([["x", "y"], None, []])
+    field = _field(labels, **{"arrowtail.logical_type": "set"})
+    assert sqltypes.python_values(labels, field, sqltypes.MYSQL) == ["x,y", None, ""]
+    assert sqltypes.python_values(labels, _field(labels), sqltypes.MYSQL, "set") == [
+        "x,y",
+        None,
+        "",
+    ]
+    sliced = pa.array([[1], [2, 3], [4]], pa.list_(pa.int8())).slice(1, 2)
+    assert sqltypes.python_values(sliced, _field(sliced), sqltypes.MYSQL) == ["[2, 3]", "[4]"]
+
+
+@pytest.mark.parametrize(
+    ("stored", "source"),
+    [
+        ('["AQI="]', (b"\x01\x03",)),
+        ('["NaN"]', (1.0,)),
+        ('["1.50", null]', (Decimal("1.50"), Decimal(0))),
+        ('["24:00:00"]', (dt.time(0),)),
+        ('["2024-02-29 10:34:56.500000+00:00"]', (dt.datetime(2024, 2, 29, 10, 34, 56),)),
+        ('["a", "b"]', ("a",)),
+        ("[1, 2]", (2, 1)),
+    ],
+)
+def test_a_different_array_element_is_a_difference(stored, source):
+    assert not same_value(normalise(stored), normalise(source))

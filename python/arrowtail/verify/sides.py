@@ -10,6 +10,7 @@ engines and from Parquet compare equal when they hold the same data.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import ipaddress
 import json
@@ -151,13 +152,22 @@ def same_value(a: Any, b: Any) -> bool:
         if isinstance(x, bytes) and isinstance(y, (int, Decimal)):
             return int.from_bytes(x, "big") == y
         if isinstance(x, str) and isinstance(y, tuple):
+            elements = _json_array(x)
+            if elements is not None:
+                # A PostgreSQL array on a MySQL/MariaDB target (sqltypes.json_arrays).
+                return len(elements) == len(y) and all(
+                    _same_element(e, v) for e, v in zip(elements, y, strict=True)
+                )
             return set(x.split(",")) - {""} == set(y)
         if isinstance(x, str) and isinstance(y, bytes) and len(y) == 16 and UUID_TEXT.match(x):
             # MariaDB's UUID as its text, in a PostgreSQL uuid column (normalised to bytes).
             return uuid.UUID(x).bytes == y
         if isinstance(x, (dt.timedelta, OutOfRange)) and isinstance(y, str):
             m = DEBEZIUM_INTERVAL.match(y)
-            return m is not None and x == _debezium_interval(m)
+            if m is not None:
+                return x == _debezium_interval(m)
+            m = INTERVAL_TEXT.match(y)
+            return m is not None and x == interval(*(int(g) for g in m.groups()))
         if isinstance(x, bytes) and isinstance(y, str) and y and set(y) <= {"0", "1"}:
             return int.from_bytes(x, "big") == int(y, 2)
         if isinstance(x, str) and isinstance(y, bytes) and len(y) == 16 and ":" in x:
@@ -178,6 +188,50 @@ def same_value(a: Any, b: Any) -> bool:
                 hours=y.hour, minutes=y.minute, seconds=y.second, microseconds=y.microsecond
             )
             return x == of_day
+    return False
+
+
+#: The text an interval gets in a MySQL/MariaDB target's column or array (sqltypes._interval_text).
+INTERVAL_TEXT = re.compile(r"(-?\d+) mons (-?\d+) days (-?\d+) microseconds\Z")
+
+#: JSON strings that stand for the floats JSON has no number for.
+_FLOAT_WORDS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def _json_array(text: str) -> list[Any] | None:
+    """The elements of a JSON array text, or ``None`` when ``text`` is not one."""
+    if not text.startswith("["):
+        return None
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return None
+    return doc if isinstance(doc, list) else None
+
+
+def _same_element(element: Any, value: Any) -> bool:
+    """An element of a JSON array written by a MySQL/MariaDB target (sqltypes.json_arrays) and
+    the normalised element of the source's array: the JSON forms of values JSON has no type for
+    (base64 binary, ISO dates and times, non-finite floats, decimals as strings) read back."""
+    if same_value(normalise(element), value):
+        return True
+    if not isinstance(element, str) or value is None:
+        return False
+    if isinstance(value, float) and element in _FLOAT_WORDS:
+        return same_value(_FLOAT_WORDS[element], value)
+    if isinstance(value, OutOfRange) and value.kind == "time":
+        return element == value.text()  # 24:00:00
+    try:
+        if isinstance(value, bytes):
+            return base64.b64decode(element, validate=True) == value
+        if isinstance(value, dt.datetime):
+            return normalise(dt.datetime.fromisoformat(element)) == value
+        if isinstance(value, dt.date):
+            return dt.date.fromisoformat(element) == value
+        if isinstance(value, dt.time):
+            return dt.time.fromisoformat(element) == value
+    except ValueError:
+        return False
     return False
 
 

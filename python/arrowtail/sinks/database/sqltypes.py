@@ -7,9 +7,12 @@ Conversion works column by column (``to_pylist`` in Arrow's C++), never row by r
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import functools
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
@@ -306,21 +309,85 @@ def _pg_temporal_text(column: pa.Array) -> pa.Array | None:
     return None
 
 
-def _python_time_lists(column: pa.Array) -> list[list[str | None] | None]:
-    """A list of ``time64[us]`` column as Python lists of the text ``str(datetime.time)`` gives
-    (``to_pylist`` would turn 24:00:00 into 00:00:00)."""
-    text = temporal.python_time_text(column.values)
-    cls = pa.LargeListArray if pa.types.is_large_list(column.type) else pa.ListArray
-    lists = cls.from_arrays(column.offsets, text).to_pylist()
-    valid = column.is_valid().to_pylist()
-    return [v if ok else None for v, ok in zip(lists, valid, strict=True)]
+def _is_set(field: pa.Field, target_type: str) -> bool:
+    """A MySQL/MariaDB ``SET`` column at the source or at the target: written as the labels
+    joined by commas, SET's own text form (a label cannot hold a comma)."""
+    meta = field.metadata or {}
+    return meta.get(b"arrowtail.logical_type") == b"set" or target_type.lower() == "set"
 
 
-def _set_like(column: pa.Array) -> bool:
-    """A list<string> that reads back from its comma-joined form (MySQL SET's own text form):
-    no null element and no element with a comma."""
-    flat = column.flatten()
-    return flat.null_count == 0 and not pc.any(pc.match_substring(flat, ",")).as_py()
+#: JSON tokens of the float values JSON has no number for (Debezium's JSON writes them so too).
+_FLOAT_WORDS = {"nan": '"NaN"', "inf": '"Infinity"', "-inf": '"-Infinity"'}
+
+
+def _utc_word(v: dt.datetime) -> str:
+    return json.dumps(str(v.astimezone(dt.timezone.utc)))
+
+
+def _uuid_word(v: bytes) -> str:
+    return json.dumps(str(uuid.UUID(bytes=v)))
+
+
+def _base64_word(v: bytes) -> str:
+    return json.dumps(base64.b64encode(v).decode())
+
+
+def _interval_word(v: Any, column: str) -> str:
+    return json.dumps(_interval_text(v, column))
+
+
+def _plain_word(v: Any) -> str:
+    return json.dumps(v, ensure_ascii=False, default=str)
+
+
+def _element_tokens(values: pa.Array, name: str) -> list[str]:
+    """One JSON token per element of a list column's values (examples/migration.md): numbers
+    as numbers, except decimals (strings, so no digit is lost to a reader's double) and the
+    non-finite floats (``"NaN"``, ``"Infinity"``); text as strings; binary as base64; a uuid as
+    its text; dates, timestamps and times as their ISO text (timestamps with a time zone in UTC,
+    with the offset); intervals as the text the interval columns get; null elements as
+    ``null``."""
+    t = values.type
+    if pa.types.is_dictionary(t):
+        values = values.dictionary_decode()
+        t = values.type
+    word: Callable[[Any], str]
+    if pa.types.is_floating(t) or pa.types.is_decimal(t):
+        # Arrow prints a float in its shortest round-trip form (a real as PostgreSQL does).
+        words = values.cast(pa.string()).to_pylist()
+        if pa.types.is_decimal(t):
+            return [json.dumps(v) if v is not None else "null" for v in words]
+        return [_FLOAT_WORDS.get(v, v) if v is not None else "null" for v in words]
+    if pa.types.is_time(t):
+        words = temporal.python_time_text(values).to_pylist()
+        return [json.dumps(v) if v is not None else "null" for v in words]
+    if pa.types.is_timestamp(t) and t.tz:
+        values = values.cast(pa.timestamp(t.unit, "UTC"))
+        word = _utc_word
+    elif pa.types.is_fixed_size_binary(t) and t.byte_width == 16:
+        word = _uuid_word  # the only 16-byte element of the type mapping: a PostgreSQL uuid[]
+    elif pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
+        word = _base64_word
+    elif pa.types.is_interval(t):
+        word = functools.partial(_interval_word, column=name)
+    else:
+        word = _plain_word
+    return [word(v) if v is not None else "null" for v in values.to_pylist()]
+
+
+def json_arrays(column: pa.Array, name: str) -> list[str | None]:
+    """A list column as JSON array text, one per row (``None`` for a null list): PostgreSQL
+    arrays on a MySQL/MariaDB target, which has no array type. The same column always gets the
+    same form, whatever its values, and every value is valid JSON."""
+    offsets = column.offsets.to_pylist()
+    base = offsets[0]
+    tokens = _element_tokens(column.values.slice(base, offsets[-1] - base), name)
+    return [
+        "[" + ", ".join(tokens[start - base : end - base]) + "]" if ok else None
+        for start, end, ok in zip(
+            offsets[:-1], offsets[1:], column.is_valid().to_pylist(), strict=True
+        )
+    ]
 
 
 def python_values(
@@ -349,10 +416,10 @@ def python_values(
     elif fam == "time" and temporal.kind(column.type) == "time":
         # A timedelta, which PyMySQL writes as TIME text: 24:00:00 has no datetime.time.
         column = column.cast(pa.int64()).cast(pa.duration("us"))
-    elif fam == "list" and temporal.kind(column.type.value_type) == "time":
-        # The JSON array of the other lists below, with the times as str(datetime.time) text.
-        lists = _python_time_lists(column)
-        return [None if v is None else json.dumps(v) for v in lists]
+    elif fam == "list":
+        if _is_set(field, target_type):
+            return [None if v is None else ",".join(v) for v in column.to_pylist()]
+        return json_arrays(column, name)
     try:
         values = column.to_pylist()
     except (ValueError, OverflowError, pa.ArrowException) as exc:
@@ -366,11 +433,6 @@ def python_values(
     if fam == "interval":
         return [_interval_text(v, name) for v in values]
     if fam == "json" and not pa.types.is_string(column.type):
-        return [None if v is None else json.dumps(v, default=str) for v in values]
-    if fam == "list" and engine == MYSQL:
-        if pa.types.is_string(column.type.value_type) and _set_like(column):
-            return [None if v is None else ",".join(v) for v in values]
-        # Other lists (PostgreSQL arrays) as a JSON array, which keeps NULL elements and commas.
         return [None if v is None else json.dumps(v, default=str) for v in values]
     if fam == "timestamp" and engine == MYSQL and column.type.tz:
         return [
