@@ -90,6 +90,7 @@ def test_mariadb_to_postgres_then_verify(mariadb: Any, postgres: Any) -> None:
     different = cli("verify", *source, "--against", target_url, "--tables", tables, env=env)
     assert different.returncode == 1, different.stdout + different.stderr
     assert "different 1: 2003" in different.stdout
+    assert "in column(s): vc (1)\n" in different.stdout
     conn.close()
     target.close()
 
@@ -176,6 +177,7 @@ def test_postgres_to_mariadb_then_verify(postgres: Any, mariadb: Any) -> None:
     different = cli(*check, env=env)
     assert different.returncode == 1, different.stdout + different.stderr
     assert "different 1: 3004" in different.stdout
+    assert "in column(s): price (1)\n" in different.stdout
     # Arrays are JSON arrays there (MariaDB's own JSON functions read them); one element
     # changed behind the stream's back is a difference too.
     with my.cursor() as cur:
@@ -191,6 +193,7 @@ def test_postgres_to_mariadb_then_verify(postgres: Any, mariadb: Any) -> None:
     different = cli(*check, env=env)
     assert different.returncode == 1, different.stdout + different.stderr
     assert "different 2: 3004, 3006" in different.stdout
+    assert "in column(s): price (1), tags (1)\n" in different.stdout
     my.close()
     conn.close()
 

@@ -93,6 +93,7 @@ def test_verify_rechecks_while_writes_continue(postgres: Any, tmp_path: Path) ->
         assert lines[1:] == [
             "  extra 1: -5",
             f"  different 1: {PLANTED}",
+            "  in column(s): note (1)",
             lines[-1],
         ], found.stdout
         assert lines[-1].startswith("differences found (")

@@ -44,13 +44,15 @@ def test_forms_debeziums_jdbc_sink_stores_are_the_same_data():
 
 
 def test_compare_rows_names_missing_extra_and_different_keys():
-    report = TableReport("s.t")
-    src = {(1,): (1, "a"), (2,): (2, "b"), (3,): (3, "c")}
-    tgt = {(1,): (1, "a"), (3,): (3, "C"), (4,): (4, "d")}
+    report = TableReport("s.t", columns=["id", "v", "w"])
+    src = {(1,): (1, "a", 0), (2,): (2, "b", 0), (3,): (3, "c", 0), (5,): (5, "e", 0)}
+    tgt = {(1,): (1, "a", 0), (3,): (3, "C", 0), (4,): (4, "d", 0), (5,): (5, "E", 1)}
     _compare_rows(report, src, tgt)
-    assert (report.missing, report.extra, report.different) == ([(2,)], [(4,)], [(3,)])
+    assert (report.missing, report.extra, report.different) == ([(2,)], [(4,)], [(3,), (5,)])
     text = Report([report]).summary()
-    assert "missing 1: 2" in text and "extra 1: 4" in text and "different 1: 3" in text
+    assert "missing 1: 2" in text and "extra 1: 4" in text and "different 2: 3, 5" in text
+    # The columns the different rows differ in, the most often first.
+    assert "\n  in column(s): v (2), w (1)\n" in text
     assert text.endswith("differences found")
 
 
@@ -107,6 +109,7 @@ def test_rechecks_keep_only_the_differences_that_persist():
     assert tgt.asked[0] == [(1,), (2,), (4,), (3,), (5,)] and tgt.asked[-1] == [(2,), (4,), (5,)]
     text = Report([report]).summary()
     assert text.splitlines()[0] == "s.t: DIFFERENT (2 resolved by 5 re-check(s))"
+    assert "  in column(s): v (1)" in text.splitlines()  # counted by the last look only
     assert text.endswith("differences found (2 difference(s) resolved by re-checks)")
 
 

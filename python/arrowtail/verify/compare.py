@@ -32,6 +32,7 @@ import pickle
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -49,7 +50,15 @@ from arrowtail.redact import register_secret, scrub
 from arrowtail.tables import TableSpec, is_pattern, split_list
 from arrowtail.tables import parse_all as parse_tables
 from arrowtail.transforms import key_columns_for, split_key_spec
-from arrowtail.verify.sides import Bound, DbSide, Key, LakeSide, ParquetSide, same_row
+from arrowtail.verify.sides import (
+    Bound,
+    DbSide,
+    Key,
+    LakeSide,
+    ParquetSide,
+    same_row,
+    same_value,
+)
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +81,8 @@ class TableReport:
     missing: list[Key] = field(default_factory=list)  # in the source, not in the target
     extra: list[Key] = field(default_factory=list)  # in the target, not in the source
     different: list[Key] = field(default_factory=list)  # in both, with other values
+    #: How many of the different rows differ in each column.
+    differing_columns: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)  # schema-level differences
     source_rows: int = 0
     chunks: int = 0
@@ -86,6 +97,13 @@ class TableReport:
     @property
     def equal(self) -> bool:
         return not (self.missing or self.extra or self.different or self.problems)
+
+    def add_different(self, key: Key, source_row: tuple, target_row: tuple) -> None:
+        """Notes ``key`` as different, and the columns its two rows differ in."""
+        self.different.append(key)
+        if len(self.columns) == len(source_row) == len(target_row):
+            pairs = zip(self.columns, source_row, target_row, strict=True)
+            self.differing_columns.update(c for c, a, b in pairs if not same_value(a, b))
 
     @property
     def differing_keys(self) -> list[Key]:
@@ -112,6 +130,9 @@ class TableReport:
                 shown = ", ".join(_fmt(k) for k in keys[:limit])
                 more = f" (+{len(keys) - limit} more)" if len(keys) > limit else ""
                 out.append(f"  {label} {len(keys)}: {shown}{more}")
+        if self.differing_columns:
+            counts = sorted(self.differing_columns.items(), key=lambda c: (-c[1], c[0]))
+            out.append("  in column(s): " + ", ".join(f"{c} ({n})" for c, n in counts))
         return out
 
 
@@ -298,7 +319,7 @@ def _compare_rows(report: TableReport, src: dict, tgt: dict) -> None:
         if other is None:
             report.missing.append(key)
         elif not same_row(other, row):
-            report.different.append(key)
+            report.add_different(key, row, other)
     report.extra.extend(k for k in tgt if k not in src)
 
 
@@ -347,13 +368,13 @@ def _compare_across_engines(
             if other is None:
                 unmatched_src[key] = row
             elif not same_row(other, row):
-                report.different.append(key)
+                report.add_different(key, row, other)
         for key, row in rows_t.items():
             mine = unmatched_src.pop(key, None)
             if mine is None:
                 unmatched_tgt[key] = row
             elif not same_row(mine, row):
-                report.different.append(key)
+                report.add_different(key, mine, row)
     report.missing.extend(unmatched_src)
     report.extra.extend(unmatched_tgt)
 
@@ -536,7 +557,8 @@ def recheck_table(src: DbSide, tgt: DbSide | ParquetSide, report: TableReport) -
     except Exception as exc:  # noqa: BLE001 - the first pass's finding stands
         log.warning("%s: cannot re-check by key: %s", report.table, scrub(str(exc)))
         return False
-    missing, extra, different = [], [], []
+    missing, extra = [], []
+    report.different, report.differing_columns = [], Counter()
     for key in keys:
         mine, other = source_rows.get(key), target_rows.get(key)
         if mine is not None and other is None:
@@ -544,11 +566,11 @@ def recheck_table(src: DbSide, tgt: DbSide | ParquetSide, report: TableReport) -
         elif other is not None and mine is None:
             extra.append(key)
         elif mine is not None and other is not None and not same_row(other, mine):
-            different.append(key)
-    report.resolved += len(keys) - len(missing) - len(extra) - len(different)
+            report.add_different(key, mine, other)
+    report.resolved += len(keys) - len(missing) - len(extra) - len(report.different)
     # A key may change kind between looks (missing, then different): keep each list sorted.
     report.missing, report.extra, report.different = (
-        sorted(k, key=repr) for k in (missing, extra, different)
+        sorted(k, key=repr) for k in (missing, extra, report.different)
     )
     report.rechecks += 1
     return True
