@@ -49,7 +49,12 @@ SELECT n.nspname, c.relname,
                  FROM pg_attribute a
                  WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
                    AND a.attnotnull), ''),
-       current_database()
+       current_database(),
+       coalesce((SELECT array_agg(a.attname::text ORDER BY a.attnum)
+                 FROM pg_attribute a
+                 WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                   AND (a.atthasdef OR a.attidentity <> '') AND NOT a.atthasmissing),
+                '{}')
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.oid IN (SELECT relid FROM pg_get_publication_tables(%(publication)s))
   AND (%(tables)s::text[] IS NULL OR n.nspname || '.' || c.relname = ANY (%(tables)s))
@@ -97,6 +102,9 @@ class TableFacts:
     #: The replica identity index's columns under REPLICA IDENTITY USING INDEX of an index that
     #: leaves out a primary key column: every change of the table is keyed by them then.
     identity_key: str = ""
+    #: Columns with a default (or identity) but no missing value: added to a table with rows,
+    #: such a column got its values there by a rewrite of the table, which no change carries.
+    filled: tuple[str, ...] = ()
 
 
 def change_key(primary: Sequence[str], identity: Sequence[str]) -> tuple[str, ...]:
@@ -135,6 +143,9 @@ class CatalogKeys:
         self._applied: dict[str, tuple[TableFacts, pa.Schema, pa.Schema]] = {}
         #: Pairs of :attr:`_applied` not yet taken by :meth:`take_learnt`.
         self._learnt: dict[str, tuple[pa.Schema, pa.Schema]] = {}
+        #: Per table, columns a new version added whose rows already there were filled by a
+        #: rewrite (see :meth:`take_rewritten`).
+        self._rewritten: dict[str, list[str]] = {}
 
     def load(self, conn: psycopg.Connection | None = None, tables: list[str] | None = None) -> None:
         """Reads the facts of every published table, or of ``tables`` only (``schema.table``
@@ -163,13 +174,19 @@ class CatalogKeys:
                     facts_of = columns.setdefault(f"{schema}.{table}", {})
                     facts_of[name] = {**facts_of.get(name, {}), MISSING_VALUE: value}
         facts = {} if tables is None else dict(self._facts)
-        for schema, table, pk, index, not_null, database in conn.execute(_FACTS, params).fetchall():
+        for schema, table, pk, index, not_null, database, filled in conn.execute(
+            _FACTS, params
+        ).fetchall():
             qualified = f"{schema}.{table}"
             primary = pk.split(",") if pk else []
             keys = change_key(primary, index.split(",") if index else [])
             by_index = ",".join(keys) if keys != tuple(primary) else ""
             facts[qualified] = TableFacts(
-                pk, not_null, columns=columns.get(qualified, {}), identity_key=by_index
+                pk,
+                not_null,
+                columns=columns.get(qualified, {}),
+                identity_key=by_index,
+                filled=tuple(filled),
             )
             self._database = database
         self._facts = facts
@@ -223,10 +240,29 @@ class CatalogKeys:
                 batch = pa.RecordBatch.from_arrays(batch.columns, schema=before)
             elif old_facts is facts and batch.schema.equals(before, check_metadata=True):
                 return pa.RecordBatch.from_arrays(batch.columns, schema=after)
+            self._note_rewritten(table, facts, before, batch.schema)
         out = self._annotate_once(facts, batch)
         self._applied[table] = (facts, batch.schema, out.schema)
         self._learnt[table] = (batch.schema, out.schema)
         return out
+
+    def _note_rewritten(
+        self, table: str, facts: TableFacts, before: pa.Schema, now: pa.Schema
+    ) -> None:
+        """Notes the columns ``now`` adds to the layout ``before`` of the table that have a
+        default or identity but no missing value: PostgreSQL wrote their values into the rows
+        already there by rewriting the table (a volatile default such as ``now()``, a serial or
+        identity column, or a default added by an ``ALTER`` that rewrote the table anyway), and
+        no change carries them."""
+        added = [c for c in now.names if c not in before.names and c in facts.filled]
+        if added:
+            known = self._rewritten.setdefault(table, [])
+            known.extend(c for c in added if c not in known)
+
+    def take_rewritten(self) -> list[tuple[str, list[str]]]:
+        """``(table, columns)`` noted since the last call by :meth:`_note_rewritten`."""
+        rewritten, self._rewritten = self._rewritten, {}
+        return list(rewritten.items())
 
     def take_learnt(self) -> list[tuple[str, pa.Schema, pa.Schema]]:
         """``(table, before, after)`` for each table whose annotation was worked out since the

@@ -65,7 +65,7 @@ from arrowtail.sources.postgres.heartbeat import Heartbeat, drop_heartbeats
 from arrowtail.sources.postgres.incremental import (
     DEFAULT_CHUNK_ROWS as DEFAULT_INCREMENTAL_CHUNK_ROWS,
 )
-from arrowtail.sources.postgres.incremental import IncrementalSnapshots
+from arrowtail.sources.postgres.incremental import IncrementalSnapshots, request_snapshot
 from arrowtail.sources.postgres.keys import CatalogKeys
 from arrowtail.sources.postgres.parallel import DEFAULT_WORKERS as DEFAULT_SNAPSHOT_WORKERS
 from arrowtail.sources.postgres.parallel import Progress
@@ -664,6 +664,8 @@ class PostgresSource:
         for table, before, after in self._keys.take_learnt():
             # Later batches of that schema come annotated, without a second batch built here.
             self._decoder.use_schema(table, before, after)
+        for table, columns in self._keys.take_rewritten():
+            self._read_again(table, columns)
         self.heartbeats_received += heartbeats
         position: PositionJSON | None = None
         committed = self._decoder.committed_lsn
@@ -691,6 +693,37 @@ class PostgresSource:
         # facts known by now are applied.
         batches = self._keys.annotate(batches, lookup=False)
         return Chunk(batches, position)
+
+    def _read_again(self, table: str, columns: list[str]) -> None:
+        """Asks for an incremental snapshot of ``table``, whose new ``columns`` PostgreSQL
+        filled in the rows already there by rewriting the table (``ADD COLUMN ... DEFAULT
+        now()``, a serial or identity column): no change carries those values. The request is
+        a logical message written now, so a restart that reads the stream from before it still
+        meets it. Where that cannot be done, a warning says what to run."""
+        what = (
+            f"{table}: column(s) {', '.join(columns)} added with a default or identity that"
+            " PostgreSQL wrote into the rows already there by rewriting the table; no change"
+            " carries those values"
+        )
+        if not self._options.get("messages"):
+            log.warning(
+                "%s, and PostgreSQL before 14 cannot snapshot a table while streaming: take a"
+                " new snapshot of it (a new slot with --snapshot initial)",
+                what,
+            )
+            return
+        try:
+            request_snapshot(self._dsn, [table])
+        except (ConfigError, psycopg.Error) as exc:
+            log.warning(
+                "%s; an incremental snapshot of it could not be requested (%s): run arrowtail"
+                " snapshot --incremental --tables %s",
+                what,
+                scrub(str(exc).strip()),
+                table,
+            )
+            return
+        log.warning("%s: reading the table again by an incremental snapshot", what)
 
     def _hooks(
         self, batches: list[TableBatch], position: PositionJSON | None
