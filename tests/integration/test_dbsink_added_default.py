@@ -62,8 +62,8 @@ def test_rows_already_there_get_the_added_columns_default(postgres: Any, mariadb
 
 REWRITE_DDL = """
 CREATE SCHEMA rwdef;
-CREATE TABLE rwdef.t (id int PRIMARY KEY, v text, num int);
-INSERT INTO rwdef.t SELECT g, 'v' || g, g FROM generate_series(1, 40) g;
+CREATE TABLE rwdef.t (id int PRIMARY KEY, v text, num int, price numeric(6,2));
+INSERT INTO rwdef.t SELECT g, 'v' || g, g, g + 0.25 FROM generate_series(1, 40) g;
 CREATE PUBLICATION rwdefp FOR TABLE rwdef.t;
 """
 
@@ -71,9 +71,10 @@ CREATE PUBLICATION rwdefp FOR TABLE rwdef.t;
 def test_columns_a_table_rewrite_filled_are_read_again(postgres: Any, mariadb: Any) -> None:
     """Columns whose values PostgreSQL writes into the rows already there by rewriting the table
     (a volatile default, a serial or identity column, a default added by an ALTER that rewrites
-    the table for a type change) leave no missing value and no change: the source asks for an
-    incremental snapshot of the table, and both targets end equal. A constant default (a
-    missing value, filled by the targets) and a column without one do not read it again."""
+    the table for a type change, a type change that rounds) leave no missing value and no
+    change: the source asks for an incremental snapshot of the table, and both targets end
+    equal. A constant default (a missing value, filled by the targets), a column without one and
+    a widened type are not named."""
     src = fresh_db(postgres, "rwdef_src")
     src.execute(REWRITE_DDL)
     fresh_db(postgres, "rwdef_dst").close()
@@ -85,6 +86,7 @@ def test_columns_a_table_rewrite_filled_are_read_again(postgres: Any, mariadb: A
     src.execute("ALTER TABLE rwdef.t ADD COLUMN n bigserial")
     src.execute("ALTER TABLE rwdef.t ADD COLUMN g int GENERATED ALWAYS AS IDENTITY")
     src.execute("ALTER TABLE rwdef.t ALTER COLUMN num TYPE bigint, ADD COLUMN k int DEFAULT 7")
+    src.execute("ALTER TABLE rwdef.t ALTER COLUMN price TYPE numeric(6,1)")  # 1.25 -> 1.3
     src.execute("ALTER TABLE rwdef.t ADD COLUMN m int DEFAULT 5, ADD COLUMN q int")
     src.execute("UPDATE rwdef.t SET v = 'changed' WHERE id = 2")
     src.execute("INSERT INTO rwdef.t (id, v) VALUES (100, 'after')")
@@ -94,9 +96,10 @@ def test_columns_a_table_rewrite_filled_are_read_again(postgres: Any, mariadb: A
     assert filled == (41,)
     for err in two.finish().values():
         assert (
-            "rwdef.t: column(s) at, n, g, k added with a default or identity that PostgreSQL"
-            " wrote into the rows already there by rewriting the table; no change carries those"
-            " values: reading the table again by an incremental snapshot"
+            "rwdef.t: PostgreSQL rewrote the table with values no change carries, in columns"
+            " at, n, g, k added with a default or identity; price (decimal128(6, 2) to"
+            " decimal128(6, 1)) of another type: reading the table again by an incremental"
+            " snapshot"
         ) in err, err
         assert "incremental snapshot" in err and "rwdef.t done, 41 rows" in err, err
         assert "m = '5' in the rows already there" in err, err

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import psycopg
 import pyarrow as pa
 
+from arrowtail.exceptions import RESERVED_COLUMNS
 from arrowtail.sources.base import MISSING_VALUE, TableBatch
 from arrowtail.sources.postgres import admin as pg_admin
 
@@ -107,6 +108,32 @@ class TableFacts:
     filled: tuple[str, ...] = ()
 
 
+#: Decimal digits of the largest value of each signed integer width.
+_INT_DIGITS = {8: 3, 16: 5, 32: 10, 64: 19}
+
+
+def keeps_values(old: pa.DataType, new: pa.DataType, unconstrained: bool = False) -> bool:
+    """Whether a column whose Arrow type changed from ``old`` to ``new`` still holds the same
+    values: the same type, or a wider one of the same kind (an integer or float of more bits, a
+    decimal with as many digits each side of the point or more, an integer or decimal made an
+    unconstrained ``numeric``, which ``unconstrained`` says ``new`` is)."""
+    if old == new:
+        return True
+    if pa.types.is_list(old) and pa.types.is_list(new):
+        return keeps_values(old.value_type, new.value_type, unconstrained)
+    if unconstrained and pa.types.is_string(new):
+        return pa.types.is_decimal(old) or pa.types.is_signed_integer(old)
+    if pa.types.is_signed_integer(old) and pa.types.is_signed_integer(new):
+        return new.bit_width >= old.bit_width
+    if pa.types.is_floating(old) and pa.types.is_floating(new):
+        return new.bit_width >= old.bit_width
+    if pa.types.is_signed_integer(old) and pa.types.is_decimal(new):
+        return new.precision - new.scale >= _INT_DIGITS[old.bit_width]
+    if pa.types.is_decimal(old) and pa.types.is_decimal(new):
+        return new.scale >= old.scale and new.precision - new.scale >= old.precision - old.scale
+    return False
+
+
 def change_key(primary: Sequence[str], identity: Sequence[str]) -> tuple[str, ...]:
     """The columns a table's changes are keyed by, from its primary key and the columns of its
     REPLICA IDENTITY USING INDEX index (empty under any other identity): the index's when it
@@ -143,9 +170,11 @@ class CatalogKeys:
         self._applied: dict[str, tuple[TableFacts, pa.Schema, pa.Schema]] = {}
         #: Pairs of :attr:`_applied` not yet taken by :meth:`take_learnt`.
         self._learnt: dict[str, tuple[pa.Schema, pa.Schema]] = {}
-        #: Per table, columns a new version added whose rows already there were filled by a
-        #: rewrite (see :meth:`take_rewritten`).
+        #: Per table, what a new version shows a rewrite wrote into the rows already there
+        #: (see :meth:`take_rewritten`), and the layouts (names and types) met so far: a
+        #: stream read again after a reconnect brings the same ones again.
         self._rewritten: dict[str, list[str]] = {}
+        self._layouts: dict[str, set[tuple[tuple[str, str], ...]]] = {}
 
     def load(self, conn: psycopg.Connection | None = None, tables: list[str] | None = None) -> None:
         """Reads the facts of every published table, or of ``tables`` only (``schema.table``
@@ -249,18 +278,36 @@ class CatalogKeys:
     def _note_rewritten(
         self, table: str, facts: TableFacts, before: pa.Schema, now: pa.Schema
     ) -> None:
-        """Notes the columns ``now`` adds to the layout ``before`` of the table that have a
-        default or identity but no missing value: PostgreSQL wrote their values into the rows
-        already there by rewriting the table (a volatile default such as ``now()``, a serial or
-        identity column, or a default added by an ``ALTER`` that rewrote the table anyway), and
-        no change carries them."""
+        """Notes what a rewrite of the table, which no change carries, may have written into
+        the rows already there, from the layout ``before`` to ``now``: columns added with a
+        default or identity but no missing value (a volatile default such as ``now()``, a
+        serial or identity column, a default added by an ``ALTER`` that rewrote the table
+        anyway), and columns whose type changed other than by widening (``ALTER COLUMN ...
+        TYPE``: a smaller scale rounds, ``timestamp`` to ``timestamptz`` reads each value in
+        the session's time zone, ``USING`` computes anew)."""
+        layouts = self._layouts.setdefault(table, {_layout(before)})
+        if _layout(now) in layouts:
+            return
+        layouts.add(_layout(now))
         added = [c for c in now.names if c not in before.names and c in facts.filled]
+        numeric = {c for c, meta in facts.columns.items() if meta.get(LOGICAL) == "numeric"}
+        retyped = [
+            f"{c} ({before.field(c).type} to {now.field(c).type})"
+            for c in now.names
+            if c in before.names
+            and c not in RESERVED_COLUMNS
+            and not keeps_values(before.field(c).type, now.field(c).type, c in numeric)
+        ]
+        found = []
         if added:
-            known = self._rewritten.setdefault(table, [])
-            known.extend(c for c in added if c not in known)
+            found.append(f"{', '.join(added)} added with a default or identity")
+        if retyped:
+            found.append(f"{', '.join(retyped)} of another type")
+        if found:
+            self._rewritten.setdefault(table, []).extend(found)
 
     def take_rewritten(self) -> list[tuple[str, list[str]]]:
-        """``(table, columns)`` noted since the last call by :meth:`_note_rewritten`."""
+        """``(table, findings)`` noted since the last call by :meth:`_note_rewritten`."""
         rewritten, self._rewritten = self._rewritten, {}
         return list(rewritten.items())
 
@@ -290,6 +337,10 @@ class CatalogKeys:
         if self._database:
             meta[b"arrowtail.database"] = self._database.encode()
         return _with_field_facts(batch, facts.columns).replace_schema_metadata(meta)
+
+
+def _layout(schema: pa.Schema) -> tuple[tuple[str, str], ...]:
+    return tuple((f.name, str(f.type)) for f in schema)
 
 
 def _with_field_facts(batch: pa.RecordBatch, columns: dict[str, dict[str, str]]) -> pa.RecordBatch:

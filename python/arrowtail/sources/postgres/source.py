@@ -664,8 +664,8 @@ class PostgresSource:
         for table, before, after in self._keys.take_learnt():
             # Later batches of that schema come annotated, without a second batch built here.
             self._decoder.use_schema(table, before, after)
-        for table, columns in self._keys.take_rewritten():
-            self._read_again(table, columns)
+        for table, found in self._keys.take_rewritten():
+            self._read_again(table, found)
         self.heartbeats_received += heartbeats
         position: PositionJSON | None = None
         committed = self._decoder.committed_lsn
@@ -694,16 +694,14 @@ class PostgresSource:
         batches = self._keys.annotate(batches, lookup=False)
         return Chunk(batches, position)
 
-    def _read_again(self, table: str, columns: list[str]) -> None:
-        """Asks for an incremental snapshot of ``table``, whose new ``columns`` PostgreSQL
-        filled in the rows already there by rewriting the table (``ADD COLUMN ... DEFAULT
-        now()``, a serial or identity column): no change carries those values. The request is
-        a logical message written now, so a restart that reads the stream from before it still
-        meets it. Where that cannot be done, a warning says what to run."""
+    def _read_again(self, table: str, found: list[str]) -> None:
+        """Asks for an incremental snapshot of ``table``, which PostgreSQL rewrote with values
+        no change carries (``found``: the columns, see ``CatalogKeys._note_rewritten``). The
+        request is a logical message written now, so a restart that reads the stream from
+        before it still meets it. Where that cannot be done, a warning says what to run."""
         what = (
-            f"{table}: column(s) {', '.join(columns)} added with a default or identity that"
-            " PostgreSQL wrote into the rows already there by rewriting the table; no change"
-            " carries those values"
+            f"{table}: PostgreSQL rewrote the table with values no change carries, in columns"
+            f" {'; '.join(found)}"
         )
         if not self._options.get("messages"):
             log.warning(
