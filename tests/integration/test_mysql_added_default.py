@@ -22,9 +22,11 @@ def test_rows_already_there_get_the_added_columns_value(mariadb: Any, postgres: 
         cur.execute(f"CREATE DATABASE {DB}")
         cur.execute(f"CREATE TABLE {DB}.t (id INT PRIMARY KEY, v VARCHAR(20))")
         cur.execute(f"CREATE TABLE {DB}.stamped (id INT PRIMARY KEY)")
+        cur.execute(f"CREATE TABLE {DB}.priced (id INT PRIMARY KEY, qty INT, price DECIMAL(6,2))")
         for i in range(1, 31):
             cur.execute(f"INSERT INTO {DB}.t VALUES (%s, %s)", (i, f"v{i}"))
             cur.execute(f"INSERT INTO {DB}.stamped VALUES (%s)", (i,))
+            cur.execute(f"INSERT INTO {DB}.priced VALUES (%s, %s, %s)", (i, i, i + 0.25))
     mariadb.grant_capture(DB)
     run = stream_into_postgres(mariadb, postgres, f"{DB}.*", "myadddef_dst", "7431")
     with conn.cursor() as cur:
@@ -44,7 +46,19 @@ def test_rows_already_there_get_the_added_columns_value(mariadb: Any, postgres: 
         cur.execute(f"INSERT INTO {DB}.t (id, v, cnt, lvl) VALUES (101, 'defaults', 0, 'low')")
         cur.execute(f"ALTER TABLE {DB}.stamped ADD COLUMN at DATETIME DEFAULT CURRENT_TIMESTAMP")
         cur.execute(f"INSERT INTO {DB}.stamped (id) VALUES (100)")
+        # A scale made smaller rounds the rows already there (1.25 -> 1.3), with no row event
+        # for them; a wider integer keeps its values.
+        cur.execute(f"UPDATE {DB}.priced SET qty = 0 WHERE id = 30")
+        cur.execute(f"ALTER TABLE {DB}.priced MODIFY price DECIMAL(6,1), MODIFY qty BIGINT")
+        cur.execute(f"INSERT INTO {DB}.priced VALUES (100, 1, 2.5)")
     err = run.finish()
+    assert (
+        f"{DB}.priced: column(s) price (decimal128(6, 2) to decimal128(6, 1)) of another type:"
+        " MySQL/MariaDB converted the rows already there"
+    ) in err, err
+    priced = run.verify(f"{DB}.priced")
+    assert priced.returncode == 1, priced.stdout + priced.stderr
+    assert "different 30:" in priced.stdout and "in column(s): price (30)" in priced.stdout
     assert (
         "day = '2024-02-29', status = 'new', n = '2.5', cnt = '0', lvl = 'low', note = \"it's\""
         " in the rows already there" in err

@@ -50,6 +50,7 @@ from arrowtail.sources.base import (
     TableBatch,
     retry_with_backoff,
 )
+from arrowtail.sources.layouts import Layouts, retyped
 from arrowtail.sources.mysql import errors as mysql_errors
 from arrowtail.sources.mysql.added import AddedValues
 from arrowtail.sources.mysql.busy import OpenWriters
@@ -203,6 +204,9 @@ class MySqlSource:
         self._truncates = Truncates(self._conn.query_connection, self.schema_versions, self._wanted)
         self._added = AddedValues(self._wanted)
         self._names = ReservedNames()
+        #: Each table's layouts in the stream, for a column type changed in place (see
+        #: _warn_retyped).
+        self._layouts = Layouts()
 
     def open(self, start: PositionJSON | None) -> None:
         # Spill files of a run that died before its transaction's commit.
@@ -363,7 +367,28 @@ class MySqlSource:
         batches = [b for b in batches if self._wanted(b[0])]
         # The last commit handed on before the batches: their changes come after it.
         at = f"binlog {self._file} after offset {self._offset}"
-        return self._names.check(batches, at)
+        batches = self._names.check(batches, at)
+        self._warn_retyped(batches)
+        return batches
+
+    def _warn_retyped(self, batches: list[TableBatch]) -> None:
+        """Warns of a column whose type changed other than by widening (``MODIFY``, ``CHANGE``):
+        the ``ALTER TABLE`` converted the rows already there (a smaller scale rounds, a shorter
+        type cuts) with no row event for them, so a target keeps their old values until each
+        row next changes. arrowtail has no incremental snapshot of a MySQL/MariaDB table to read
+        them again."""
+        for table, _, batch in batches:
+            last = self._layouts.changed(table, batch.schema)
+            changed = retyped(last, batch.schema) if last is not None else []
+            if changed:
+                log.warning(
+                    "%s: column(s) %s of another type: MySQL/MariaDB converted the rows already"
+                    " there without a row event for each, so a target keeps their old values"
+                    " until each row next changes; compare the table with arrowtail verify, and"
+                    " take a new snapshot of it if they differ",
+                    table,
+                    ", ".join(changed),
+                )
 
     def _check_visible(self, tables: list[tuple[str, str]]) -> None:
         """Tables the user cannot see are missing from ``information_schema``: say so rather

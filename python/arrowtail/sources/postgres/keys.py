@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 import psycopg
 import pyarrow as pa
 
-from arrowtail.exceptions import RESERVED_COLUMNS
 from arrowtail.sources.base import MISSING_VALUE, TableBatch
+from arrowtail.sources.layouts import Layouts, retyped
 from arrowtail.sources.postgres import admin as pg_admin
 
 _FACTS = """
@@ -108,32 +108,6 @@ class TableFacts:
     filled: tuple[str, ...] = ()
 
 
-#: Decimal digits of the largest value of each signed integer width.
-_INT_DIGITS = {8: 3, 16: 5, 32: 10, 64: 19}
-
-
-def keeps_values(old: pa.DataType, new: pa.DataType, unconstrained: bool = False) -> bool:
-    """Whether a column whose Arrow type changed from ``old`` to ``new`` still holds the same
-    values: the same type, or a wider one of the same kind (an integer or float of more bits, a
-    decimal with as many digits each side of the point or more, an integer or decimal made an
-    unconstrained ``numeric``, which ``unconstrained`` says ``new`` is)."""
-    if old == new:
-        return True
-    if pa.types.is_list(old) and pa.types.is_list(new):
-        return keeps_values(old.value_type, new.value_type, unconstrained)
-    if unconstrained and pa.types.is_string(new):
-        return pa.types.is_decimal(old) or pa.types.is_signed_integer(old)
-    if pa.types.is_signed_integer(old) and pa.types.is_signed_integer(new):
-        return new.bit_width >= old.bit_width
-    if pa.types.is_floating(old) and pa.types.is_floating(new):
-        return new.bit_width >= old.bit_width
-    if pa.types.is_signed_integer(old) and pa.types.is_decimal(new):
-        return new.precision - new.scale >= _INT_DIGITS[old.bit_width]
-    if pa.types.is_decimal(old) and pa.types.is_decimal(new):
-        return new.scale >= old.scale and new.precision - new.scale >= old.precision - old.scale
-    return False
-
-
 def change_key(primary: Sequence[str], identity: Sequence[str]) -> tuple[str, ...]:
     """The columns a table's changes are keyed by, from its primary key and the columns of its
     REPLICA IDENTITY USING INDEX index (empty under any other identity): the index's when it
@@ -174,7 +148,7 @@ class CatalogKeys:
         #: (see :meth:`take_rewritten`), and the layouts (names and types) met so far: a
         #: stream read again after a reconnect brings the same ones again.
         self._rewritten: dict[str, list[str]] = {}
-        self._layouts: dict[str, set[tuple[tuple[str, str], ...]]] = {}
+        self._layouts = Layouts()
 
     def load(self, conn: psycopg.Connection | None = None, tables: list[str] | None = None) -> None:
         """Reads the facts of every published table, or of ``tables`` only (``schema.table``
@@ -258,6 +232,9 @@ class CatalogKeys:
         facts = self._facts.get(table)
         if facts is None:
             return batch
+        last = self._layouts.changed(table, batch.schema)
+        if last is not None:
+            self._note_rewritten(table, facts, last, batch.schema)
         applied = self._applied.get(table)
         if applied is not None:
             old_facts, before, after = applied
@@ -269,7 +246,6 @@ class CatalogKeys:
                 batch = pa.RecordBatch.from_arrays(batch.columns, schema=before)
             elif old_facts is facts and batch.schema.equals(before, check_metadata=True):
                 return pa.RecordBatch.from_arrays(batch.columns, schema=after)
-            self._note_rewritten(table, facts, before, batch.schema)
         out = self._annotate_once(facts, batch)
         self._applied[table] = (facts, batch.schema, out.schema)
         self._learnt[table] = (batch.schema, out.schema)
@@ -285,24 +261,14 @@ class CatalogKeys:
         anyway), and columns whose type changed other than by widening (``ALTER COLUMN ...
         TYPE``: a smaller scale rounds, ``timestamp`` to ``timestamptz`` reads each value in
         the session's time zone, ``USING`` computes anew)."""
-        layouts = self._layouts.setdefault(table, {_layout(before)})
-        if _layout(now) in layouts:
-            return
-        layouts.add(_layout(now))
         added = [c for c in now.names if c not in before.names and c in facts.filled]
         numeric = {c for c, meta in facts.columns.items() if meta.get(LOGICAL) == "numeric"}
-        retyped = [
-            f"{c} ({before.field(c).type} to {now.field(c).type})"
-            for c in now.names
-            if c in before.names
-            and c not in RESERVED_COLUMNS
-            and not keeps_values(before.field(c).type, now.field(c).type, c in numeric)
-        ]
+        changed = retyped(before, now, frozenset(numeric))
         found = []
         if added:
             found.append(f"{', '.join(added)} added with a default or identity")
-        if retyped:
-            found.append(f"{', '.join(retyped)} of another type")
+        if changed:
+            found.append(f"{', '.join(changed)} of another type")
         if found:
             self._rewritten.setdefault(table, []).extend(found)
 
@@ -337,10 +303,6 @@ class CatalogKeys:
         if self._database:
             meta[b"arrowtail.database"] = self._database.encode()
         return _with_field_facts(batch, facts.columns).replace_schema_metadata(meta)
-
-
-def _layout(schema: pa.Schema) -> tuple[tuple[str, str], ...]:
-    return tuple((f.name, str(f.type)) for f in schema)
 
 
 def _with_field_facts(batch: pa.RecordBatch, columns: dict[str, dict[str, str]]) -> pa.RecordBatch:
