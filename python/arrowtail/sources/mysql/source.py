@@ -373,10 +373,10 @@ class MySqlSource:
 
     def _warn_retyped(self, batches: list[TableBatch]) -> None:
         """Warns of a column whose type changed other than by widening (``MODIFY``, ``CHANGE``):
-        the ``ALTER TABLE`` converted the rows already there (a smaller scale rounds, a shorter
-        type cuts) with no row event for them, so a target keeps their old values until each
-        row next changes. arrowtail has no incremental snapshot of a MySQL/MariaDB table to read
-        them again."""
+        the ``ALTER TABLE`` converted the rows already there (a smaller scale rounds, a
+        narrower integer clips) with no row event for them, so a target keeps their old values
+        until each row next changes. arrowtail has no incremental snapshot of a MySQL/MariaDB
+        table to read them again."""
         for table, _, batch in batches:
             last = self._layouts.changed(table, batch.schema)
             changed = retyped(last, batch.schema) if last is not None else []
