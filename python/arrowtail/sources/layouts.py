@@ -73,6 +73,9 @@ class Layouts:
         """The schema of the table's last batch when ``schema`` is a layout not met before and
         not the first; else ``None``. Either way ``schema`` becomes the last."""
         known = self._tables.get(table)
+        if known is not None and schema is known[0]:
+            # The common case, poll after poll: batches share their decoder's schema object.
+            return None
         shape = layout(schema)
         if known is None:
             self._tables[table] = (schema, {shape})
