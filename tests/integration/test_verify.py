@@ -12,6 +12,7 @@ import pytest
 
 from arrowtail.sinks.database.url import MySqlTargetSink, PostgresTargetSink
 from arrowtail.verify.compare import main_verify, verify
+from arrowtail.verify.sides import DbSide
 from tests.support.dbsink_cases import batches, last_pos
 from tests.support.pg_run import fresh_db
 
@@ -527,3 +528,78 @@ def test_names_with_spaces_quotes_and_a_slash(postgres, tmp_path):
             conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
     for against in (target, f"parquet:{out}"):
         assert verify(dsn, against).tables[0].different == [(2,)]
+
+
+#: A real (single precision) one unit in the last place above 1.5 / 9 (0.16666667).
+NEXT_FLOAT = "0.16666669"
+
+
+def test_single_precision_columns_compare_by_every_digit(postgres, mariadb, tmp_path):
+    """MariaDB's text protocol gives a FLOAT six digits. A PostgreSQL ``real`` streamed into a
+    MariaDB FLOAT (and a MariaDB FLOAT captured into Parquet) holds the same single-precision
+    value, which verify must find equal, not different in the seventh digit; and a value moved
+    by one unit in the last place, on a MariaDB target, a MariaDB source or between two
+    MariaDB databases (whose digests compare first), must be found."""
+    from tests.support.two_targets import stream_into_both
+
+    src = fresh_db(postgres, "vfloat_src")
+    src.execute(
+        "CREATE TABLE vf (id int PRIMARY KEY, f4 real, f8 float8);"
+        " INSERT INTO vf SELECT g, 1.5::real / g, 1.5::float8 / g FROM generate_series(1, 30) g;"
+        " CREATE PUBLICATION vfp FOR TABLE vf"
+    )
+    fresh_db(postgres, "vfloat_dst").close()
+    two = stream_into_both(postgres, mariadb, src, "vfloat", "vfp")
+    src.execute("INSERT INTO vf SELECT g, 1.5::real / g, 1.5 / g FROM generate_series(31, 40) g")
+    src.execute("UPDATE vf SET f4 = f4 * 3 WHERE id % 4 = 0")
+    two.finish()
+    for out in two.verify("public.vf"):
+        assert "public.vf: equal (40 rows" in out
+    my = mariadb.connect()
+    with my.cursor() as cur:
+        cur.execute(f"UPDATE public.vf SET f4 = {NEXT_FLOAT} WHERE id = 9")
+        cur.execute("SELECT f4, CAST(f4 AS DOUBLE) FROM public.vf WHERE id = 9")
+        # One unit up (0.16666667 is 0.1666666716337204); the text protocol shows neither.
+        assert cur.fetchone() == (0.166667, 0.1666666865348816)
+    report = verify(two.source_url, mariadb.url + "public", ["public.vf"])
+    assert report.tables[0].different == [(9,)], report.summary()
+
+    # A MariaDB FLOAT at the source, captured into Parquet, and a copy in another database.
+    setup = [
+        "CREATE TABLE vfm.t (id INT PRIMARY KEY, f FLOAT, g FLOAT(7,4), d DOUBLE)",
+        "INSERT INTO vfm.t SELECT seq, 1.5 / seq, seq / 7, 1.5 / seq FROM vfm.seq_1_to_30",
+        "CREATE DATABASE vfm_copy",
+        "CREATE TABLE vfm_copy.t LIKE vfm.t",
+        "INSERT INTO vfm_copy.t SELECT * FROM vfm.t",
+    ]
+    conn, out = _maria_capture(mariadb, tmp_path, "vfm", setup, ["UPDATE vfm.t SET f = f * 3"])
+    with conn.cursor() as cur:
+        cur.execute("UPDATE vfm_copy.t SET f = f * 3")
+    report = verify(mariadb.url + "vfm", f"parquet:{out}", tables=["vfm.t"])
+    assert report.equal, report.summary()
+    # Two MariaDB databases compare by the server's digest of each chunk first.
+    side = DbSide.from_url(mariadb.url + "vfm")
+    cols = ["id", "f", "g", "d"]
+
+    def digests() -> tuple[tuple[int, str], tuple[int, str]]:
+        return tuple(side.digest(t, cols, ("id",), None, None) for t in ("vfm.t", "vfm_copy.t"))
+
+    same = digests()
+    assert same[0] == same[1]
+    with conn.cursor() as cur:
+        cur.execute("UPDATE vfm.t SET f = 0.5 WHERE id = 3")  # was 1.5 (1.5 / 3 * 3)
+        cur.execute(f"UPDATE vfm_copy.t SET f = {NEXT_FLOAT} * 3 WHERE id = 9")
+        cur.execute("SELECT f FROM vfm_copy.t WHERE id = 9")
+        assert cur.fetchone() == (0.5,)  # the six digits the text protocol gives
+    report = verify(mariadb.url + "vfm", f"parquet:{out}", tables=["vfm.t"])
+    assert report.tables[0].different == [(3,)], report.summary()
+    with conn.cursor() as cur:
+        cur.execute("UPDATE vfm.t SET f = 1.5 WHERE id = 3")  # back: only id 9 differs now
+    moved = digests()
+    assert moved[0] != moved[1] and moved[0] == same[0]
+    side.close()
+    with conn.cursor() as cur:
+        cur.execute("DROP DATABASE vfm_copy")
+    conn.close()
+    my.close()
+    src.close()

@@ -4,6 +4,9 @@ and from Arrow, into one comparable form; and the comparison rules for NaN and a
 from __future__ import annotations
 
 import datetime as dt
+import math
+import random
+import struct
 from decimal import Decimal
 
 import pyarrow as pa
@@ -15,6 +18,7 @@ from arrowtail.verify.values import (
     arrow_values,
     civil_from_days,
     days_from_civil,
+    float32_value,
     pg_date,
     pg_interval,
     pg_time,
@@ -104,6 +108,30 @@ def test_a_real_is_read_as_postgresql_prints_it():
     reals = pa.array([1.1, float("inf"), None, 0.1234567], pa.float32())
     assert arrow_values(reals) == [1.1, float("inf"), None, 0.1234567]
     assert arrow_values(pa.array([[1.1]], pa.list_(pa.float32()))) == [[1.1]]
+
+
+def test_a_mysql_float_read_as_double_compares_as_arrow_and_postgresql_give_it():
+    """MariaDB gives a FLOAT cast to DOUBLE as the single-precision value's exact double; it
+    must come out as the real PostgreSQL prints and a float32 column gives, and two values one
+    ulp apart must stay apart."""
+    assert float32_value(0.1666666716337204) == 0.16666667
+    assert float32_value(0.13636364042758942) == 0.13636364
+    assert float32_value(3.4028234663852886e38) == 3.4028235e38
+    assert float32_value(1.401298464324817e-45) == 1e-45
+    assert float32_value(-0.0) == 0.0 and float32_value(1.5) == 1.5
+    assert float32_value(None) is None and float32_value(float("inf")) == float("inf")
+    assert float32_value(float("nan")) != float32_value(float("nan"))  # still NaN
+    rng = random.Random(7)
+    singles = [
+        struct.unpack("<f", rng.getrandbits(32).to_bytes(4, "little"))[0] for _ in range(3000)
+    ]
+    singles = [x for x in singles if math.isfinite(x)]
+    expected = arrow_values(pa.array(singles, pa.float32()))
+    assert [float32_value(x) for x in singles] == expected
+    up = struct.unpack(
+        "<f", (struct.unpack("<I", struct.pack("<f", 0.16666667))[0] + 1).to_bytes(4, "little")
+    )[0]
+    assert float32_value(up) != float32_value(0.1666666716337204)
 
 
 def test_intervals_count_a_year_as_12_months_and_overflow_into_out_of_range():

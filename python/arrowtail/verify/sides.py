@@ -34,7 +34,14 @@ from arrowtail.redact import scrub
 from arrowtail.sinks.parquet import table_dir_name, table_of_dir
 from arrowtail.sources.postgres.admin import has_binary_decoder
 from arrowtail.sources.postgres.keys import change_key
-from arrowtail.verify.values import OutOfRange, adapt, arrow_interval, arrow_values, interval
+from arrowtail.verify.values import (
+    OutOfRange,
+    adapt,
+    arrow_interval,
+    arrow_values,
+    float32_value,
+    interval,
+)
 
 Key = tuple
 Bound = Key | None
@@ -279,6 +286,22 @@ class Reading:
     #: MySQL/MariaDB DATE, DATETIME and TIMESTAMP columns: a zero date reads as NULL, as
     #: arrowtail stores it (PyMySQL would give the text '0000-00-00').
     zero_dates: set[str] = field(default_factory=set)
+    #: MySQL/MariaDB FLOAT columns: read as DOUBLE (the text protocol gives a FLOAT six
+    #: digits, so values that differ in the seventh would look equal, and equal ones differ
+    #: from the source's), then taken as the single-precision value (:func:`float32_value`).
+    floats: set[str] = field(default_factory=set)
+
+    def taken(self, cols: list[str], rows: Iterator[tuple] | list[tuple]) -> Iterator[tuple]:
+        """``rows`` (in ``cols`` order) with the FLOAT columns' values made single-precision."""
+        at = [i for i, c in enumerate(cols) if c in self.floats]
+        if not at:
+            yield from rows
+            return
+        for row in rows:
+            values = list(row)
+            for i in at:
+                values[i] = float32_value(values[i])
+            yield tuple(values)
 
 
 #: Keys per ``IN (...)`` list when rows are fetched by key.
@@ -479,17 +502,20 @@ class DbSide:
         jsonb and timetz too (arrowtail keeps their text), also as elements of arrays (so a
         JSON null element stays the text ``null``, apart from an SQL NULL element). An array of
         an enum is cast to ``text[]`` (the labels), which psycopg would give as one text.
-        MySQL/MariaDB: a zero date (``0000-00-00``) is read as NULL."""
+        MySQL/MariaDB: a zero date (``0000-00-00``) is read as NULL, a FLOAT as a DOUBLE."""
         if self.engine != "postgres":
             if table not in self._reading:
                 schema, name = self.split(table)
                 rows = self._run(
-                    "SELECT column_name FROM information_schema.columns"
+                    "SELECT column_name, data_type FROM information_schema.columns"
                     " WHERE table_schema = %s AND table_name = %s"
-                    " AND data_type IN ('date', 'datetime', 'timestamp')",
+                    " AND data_type IN ('date', 'datetime', 'timestamp', 'float')",
                     (schema or self.database, name),
                 )
-                self._reading[table] = Reading(zero_dates={r[0] for r in rows})
+                self._reading[table] = Reading(
+                    zero_dates={r[0] for r in rows if r[1] != "float"},
+                    floats={r[0] for r in rows if r[1] == "float"},
+                )
             return self._reading[table]
         if table not in self._reading:
             schema, name = self.split(table)
@@ -521,6 +547,8 @@ class DbSide:
             if c in casts
             else f"NULLIF({self.q(c)}, 0) AS {self.q(c)}"
             if c in zero_dates
+            else f"CAST({self.q(c)} AS DOUBLE) AS {self.q(c)}"
+            if c in reading.floats
             else self.q(c)
             for c in cols
         ]
@@ -586,7 +614,15 @@ class DbSide:
                 f"SELECT count(*), md5(string_agg(md5(ROW({columns})::text), '' ORDER BY {order}))"
             )
         else:
-            row = "CONCAT_WS(',', " + ", ".join(f"QUOTE({self.q(c)})" for c in cols) + ")"
+            floats = self.reading(table).floats
+            row = (
+                "CONCAT_WS(',', "
+                + ", ".join(
+                    f"QUOTE(CAST({self.q(c)} AS DOUBLE))" if c in floats else f"QUOTE({self.q(c)})"
+                    for c in cols
+                )
+                + ")"
+            )
             sql = f"SELECT COUNT(*), MD5(GROUP_CONCAT(MD5({row}) ORDER BY {order} SEPARATOR ''))"
         count, digest = self._run(sql + f" FROM {self.relation(table)}{where}", params)[0]
         return int(count), digest or ""
@@ -598,7 +634,8 @@ class DbSide:
         where, params = self._where(pk, lo, hi)
         select = ", ".join(self._select(table, cols))
         sql = f"SELECT {select} FROM {self.relation(table)}{where}"
-        return keyed(self._run(sql, params, self.reading(table)), cols, pk)
+        reading = self.reading(table)
+        return keyed(reading.taken(cols, self._run(sql, params, reading)), cols, pk)
 
     def all_rows(self, table: str, cols: list[str]) -> Iterator[tuple]:
         """Every row of ``table``, values normalised (a table without a key), streamed from the
@@ -616,7 +653,7 @@ class DbSide:
 
         with self.conn.cursor(pymysql.cursors.SSCursor) as cur:
             cur.execute(sql)
-            for row in cur:
+            for row in reading.taken(cols, cur):
                 yield tuple(normalise(v) for v in row)
 
     def rows_for_keys(
@@ -639,7 +676,7 @@ class DbSide:
                 f" WHERE {lhs} IN ({', '.join([marks] * len(group))})"
             )
             got = self._run(sql, [v for key in group for v in key], reading)
-            out.update(keyed(got, cols, pk))
+            out.update(keyed(reading.taken(cols, got), cols, pk))
         return out
 
     def is_live(self) -> bool:

@@ -23,7 +23,9 @@ can hold stays a ``date``/``datetime``/``time``/``timedelta``; any other is an
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
+import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -305,6 +307,23 @@ def adapt(adapters: AdaptersMap, text_oids: Iterable[int] = ()) -> None:
         adapters.register_loader(oid, TextLoader)
     adapters.register_dumper(OutOfRange, _OutOfRangeDumper)
     adapters.register_dumper(str, StrDumperUnknown)
+
+
+def float32_value(value: float | None) -> float | None:
+    """A single-precision value held in a double (MySQL/MariaDB ``FLOAT`` read as ``DOUBLE``),
+    as :func:`arrow_values` gives a ``float32``: the double of its shortest text that reads back
+    as the same single-precision value."""
+    if value is None or not math.isfinite(value):
+        return value
+    packed = struct.pack("<f", value)
+    for digits in range(1, 10):
+        shorter = float(f"{value:.{digits}g}")
+        try:
+            if struct.pack("<f", shorter) == packed:
+                return shorter
+        except OverflowError:  # rounded past the largest single-precision value
+            continue
+    return value
 
 
 def _delicate(kind: pa.DataType) -> bool:
