@@ -7,6 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -564,10 +565,12 @@ def test_single_precision_columns_compare_by_every_digit(postgres, mariadb, tmp_
     report = verify(two.source_url, mariadb.url + "public", ["public.vf"])
     assert report.tables[0].different == [(9,)], report.summary()
 
-    # A MariaDB FLOAT at the source, captured into Parquet, and a copy in another database.
+    # A MariaDB FLOAT at the source, captured into Parquet (k by the snapshot alone, f by the
+    # binlog too), and a copy in another database.
     setup = [
-        "CREATE TABLE vfm.t (id INT PRIMARY KEY, f FLOAT, g FLOAT(7,4), d DOUBLE)",
-        "INSERT INTO vfm.t SELECT seq, 1.5 / seq, seq / 7, 1.5 / seq FROM vfm.seq_1_to_30",
+        "CREATE TABLE vfm.t (id INT PRIMARY KEY, f FLOAT, g FLOAT(7,4), d DOUBLE, k FLOAT)",
+        "INSERT INTO vfm.t SELECT seq, 1.5 / seq, seq / 7, 1.5 / seq, 16777216 + 2 * seq"
+        " FROM vfm.seq_1_to_30",
         "CREATE DATABASE vfm_copy",
         "CREATE TABLE vfm_copy.t LIKE vfm.t",
         "INSERT INTO vfm_copy.t SELECT * FROM vfm.t",
@@ -575,11 +578,15 @@ def test_single_precision_columns_compare_by_every_digit(postgres, mariadb, tmp_
     conn, out = _maria_capture(mariadb, tmp_path, "vfm", setup, ["UPDATE vfm.t SET f = f * 3"])
     with conn.cursor() as cur:
         cur.execute("UPDATE vfm_copy.t SET f = f * 3")
+    stored = pa.concat_tables(pq.read_table(p) for p in sorted((out / "vfm.t").glob("*.parquet")))
+    snapshot = stored.filter(pc.equal(stored["_op"], "r"))
+    # Exact single-precision integers, which a FLOAT's six-digit text makes 16777200.
+    assert sorted(snapshot["k"].to_pylist()) == [16777216.0 + 2 * i for i in range(1, 31)]
     report = verify(mariadb.url + "vfm", f"parquet:{out}", tables=["vfm.t"])
     assert report.equal, report.summary()
     # Two MariaDB databases compare by the server's digest of each chunk first.
     side = DbSide.from_url(mariadb.url + "vfm")
-    cols = ["id", "f", "g", "d"]
+    cols = ["id", "f", "g", "d", "k"]
 
     def digests() -> tuple[tuple[int, str], tuple[int, str]]:
         return tuple(side.digest(t, cols, ("id",), None, None) for t in ("vfm.t", "vfm_copy.t"))

@@ -286,9 +286,10 @@ class Reading:
     #: MySQL/MariaDB DATE, DATETIME and TIMESTAMP columns: a zero date reads as NULL, as
     #: arrowtail stores it (PyMySQL would give the text '0000-00-00').
     zero_dates: set[str] = field(default_factory=set)
-    #: MySQL/MariaDB FLOAT columns: read as DOUBLE (the text protocol gives a FLOAT six
-    #: digits, so values that differ in the seventh would look equal, and equal ones differ
-    #: from the source's), then taken as the single-precision value (:func:`float32_value`).
+    #: MySQL/MariaDB FLOAT columns: read as DOUBLE, times ``1e0`` (the text protocol gives a
+    #: FLOAT six digits, so values that differ in the seventh would look equal, and equal ones
+    #: differ from the source's), then taken as the single-precision value
+    #: (:func:`float32_value`).
     floats: set[str] = field(default_factory=set)
 
     def taken(self, cols: list[str], rows: Iterator[tuple] | list[tuple]) -> Iterator[tuple]:
@@ -547,7 +548,7 @@ class DbSide:
             if c in casts
             else f"NULLIF({self.q(c)}, 0) AS {self.q(c)}"
             if c in zero_dates
-            else f"CAST({self.q(c)} AS DOUBLE) AS {self.q(c)}"
+            else f"{self.q(c)} * 1e0 AS {self.q(c)}"
             if c in reading.floats
             else self.q(c)
             for c in cols
@@ -618,7 +619,7 @@ class DbSide:
             row = (
                 "CONCAT_WS(',', "
                 + ", ".join(
-                    f"QUOTE(CAST({self.q(c)} AS DOUBLE))" if c in floats else f"QUOTE({self.q(c)})"
+                    f"QUOTE({self.q(c)} * 1e0)" if c in floats else f"QUOTE({self.q(c)})"
                     for c in cols
                 )
                 + ")"

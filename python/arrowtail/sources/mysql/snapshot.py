@@ -8,11 +8,11 @@ STATUS`` is read, then released.
 
 Tables are read in primary-key order in chunks (``WHERE (pk) > (last) ORDER BY pk LIMIT n``), all
 inside the one snapshot transaction. Values are read without conversion (the text protocol's
-bytes) and handed in blocks to the core's ``TextRowsBuilder``
-(``rust/arrowtail-core/src/textrows/``), which gives each column the codec the binlog decoder gives
-it: a snapshot row and a streamed row of the same column have one Arrow type and one value form.
-TIMESTAMP text is UTC because the session runs at ``+00:00``. Every row carries the snapshot
-position as ``_pos``, so the streamed changes sort after it.
+bytes; a FLOAT is selected as a DOUBLE, whose text keeps every digit of it) and handed in blocks
+to the core's ``TextRowsBuilder`` (``rust/arrowtail-core/src/textrows/``), which gives each column
+the codec the binlog decoder gives it: a snapshot row and a streamed row of the same column have
+one Arrow type and one value form. TIMESTAMP text is UTC because the session runs at ``+00:00``.
+Every row carries the snapshot position as ``_pos``, so the streamed changes sort after it.
 """
 
 from __future__ import annotations
@@ -205,6 +205,15 @@ def _quote(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
+def _selected(column: Column) -> str:
+    """``column`` in the select list: as it is, but a FLOAT times a DOUBLE one, whose text holds
+    the single-precision value exactly. A FLOAT's own text has six significant digits (16777218
+    reads 1.67772e+07), while the binlog carries its four bytes."""
+    if column.data_type == "float":
+        return f"{_quote(column.name)} * 1e0"
+    return _quote(column.name)
+
+
 #: Binary in Arrow but written as text in SQL (MariaDB).
 _TEXT_KEYS = ("uuid", "inet6", "inet4")
 
@@ -235,7 +244,7 @@ def snapshot_table(
     columns, pk = described if described is not None else table_columns(conn, schema, table)
     name = f"{schema}.{table}"
     builder = row_builder(name, columns, pk, position, snapshot_ts)
-    select = ", ".join(_quote(c.name) for c in columns)
+    select = ", ".join(_selected(c) for c in columns)
     source = f"{_quote(schema)}.{_quote(table)}"
     pk_idx = [[c.name for c in columns].index(k) for k in pk]
     order = ", ".join(_quote(k) for k in pk)
