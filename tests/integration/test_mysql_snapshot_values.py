@@ -20,7 +20,15 @@ COLUMNS = [
     ("u64", "BIGINT UNSIGNED", "18446744073709551615"),
     ("m", "MEDIUMINT", "-8388608"),
     ("f", "FLOAT", "-1.5"),
+    # Values a FLOAT's six-digit text would change (1.67772e+07, 0.166667).
+    ("f8", "FLOAT", "16777218"),
+    ("fr", "FLOAT", "1.5e0 / 9"),
+    ("fs", "FLOAT", "-1.17549435e-38"),
+    ("fm", "FLOAT(7,4)", "123.4567"),
     ("d", "DOUBLE", "1e300"),
+    ("d17", "DOUBLE", "0.1e0 + 0.2e0"),
+    ("dm", "DOUBLE", "-1.7976931348623157e308"),
+    ("dt4", "DOUBLE", "4.9406564584124654e-324"),
     ("dc", "DECIMAL(12,4)", "-12345678.0001"),
     ("wide", "DECIMAL(50,10)", "-1234567890123456789012345678901234567890.0000000001"),
     ("dt", "DATE", "'2024-02-29'"),
@@ -107,6 +115,8 @@ def test_snapshot_and_binlog_agree_on_every_type(mariadb: Any) -> None:
     assert first["ip4"] == bytes([192, 0, 2, 1])
     assert str(first["dc"]) == "-12345678.0001"
     assert first["wide"] == "-1234567890123456789012345678901234567890.0000000001"
+    assert first["f8"] == 16777218.0 and first["fr"] == 0.1666666716337204
+    assert first["d17"] == 0.30000000000000004 and first["dm"] == -1.7976931348623157e308
 
 
 def test_snapshot_pages_by_key_in_the_columns_collation(mariadb: Any, monkeypatch: Any) -> None:
