@@ -4,6 +4,7 @@ row is compared with the binlog's ``c`` row column by column."""
 
 from __future__ import annotations
 
+import struct
 import time
 from typing import Any
 
@@ -141,6 +142,12 @@ def test_snapshot_pages_by_key_in_the_columns_collation(mariadb: Any, monkeypatc
     cur.execute(f"CREATE TABLE {db}.bits (k BIT(8) PRIMARY KEY)")
     bits = [1, 0x7F, 0x80, 0xC3, 0xFE, 0xFF]
     cur.executemany(f"INSERT INTO {db}.bits VALUES (%s)", [(b,) for b in bits])
+    # FLOAT keys one unit apart, all of which a FLOAT's six-digit text reads as 0.166667: a
+    # page continued after that text would skip the rest.
+    cur.execute(f"CREATE TABLE {db}.floats (k FLOAT PRIMARY KEY)")
+    base = struct.unpack("<I", struct.pack("<f", 1.5 / 9))[0]
+    floats = [struct.unpack("<f", struct.pack("<I", base + i))[0] for i in range(4)]
+    cur.executemany(f"INSERT INTO {db}.floats VALUES (%s)", [(f,) for f in floats])
     mariadb.grant_capture(db)
     source = MySqlSource(
         app_url(mariadb) + db, password=mariadb.capture_password, snapshot="initial"
@@ -148,9 +155,11 @@ def test_snapshot_pages_by_key_in_the_columns_collation(mariadb: Any, monkeypatc
     source.open(None)
     got: list[tuple[str, int]] = []
     got_bits: list[int] = []
+    got_floats: list[float] = []
+    want = len(keys) + len(bits) + len(floats)
     try:
         deadline = time.monotonic() + 30
-        while len(got) + len(got_bits) < len(keys) + len(bits) and time.monotonic() < deadline:
+        while len(got) + len(got_bits) + len(got_floats) < want and time.monotonic() < deadline:
             for table, _, batch in source.poll(0.5).batches:
                 if table == f"{db}.t":
                     got += zip(
@@ -158,12 +167,15 @@ def test_snapshot_pages_by_key_in_the_columns_collation(mariadb: Any, monkeypatc
                     )
                 if table == f"{db}.bits":
                     got_bits += batch.column("k").to_pylist()
+                if table == f"{db}.floats":
+                    got_floats += batch.column("k").to_pylist()
     finally:
         source.close()
         conn.close()
     assert sorted(got) == sorted(keys)
     assert len(got) == len(set(got)) == len(keys)
     assert got_bits == bits
+    assert got_floats == floats
 
 
 #: character set, a text every one of them holds (the binlog carries it in that set's bytes)
