@@ -17,7 +17,7 @@ from arrowtail import _core
 from arrowtail.exceptions import DecodeError, SourceError
 from arrowtail.sources.postgres import auth as pgauth
 from arrowtail.sources.postgres import client as pgproto
-from arrowtail.sources.postgres.replication import backend_options, replication_dsn
+from arrowtail.sources.postgres.replication import backend_options, pinned_dsn
 
 
 def test_scram_matches_rfc7677_vector() -> None:
@@ -101,14 +101,14 @@ def test_replication_dsn_keeps_the_users_options(monkeypatch: pytest.MonkeyPatch
     # A proxy may route by options (endpoint=...), a role may need its search_path: the
     # replication connection adds the pinned settings after them instead of replacing them.
     monkeypatch.setenv("PGOPTIONS", "-c from_env=1")
-    given = conninfo_to_dict(replication_dsn("host=h options='endpoint=ep-1 -c lock_timeout=5s'"))
+    given = conninfo_to_dict(pinned_dsn("host=h options='endpoint=ep-1 -c lock_timeout=5s'"))
     assert given["options"] == (
         "endpoint=ep-1 -c lock_timeout=5s -c DateStyle=ISO -c IntervalStyle=postgres"
         " -c TimeZone=UTC -c extra_float_digits=3"
     )
     assert given["client_encoding"] == "UTF8"
     # Without options in the string, libpq would have read PGOPTIONS: so does arrowtail.
-    from_env = conninfo_to_dict(replication_dsn("host=h", {"x": "two words"}))["options"]
+    from_env = conninfo_to_dict(pinned_dsn("host=h", {"x": "two words"}))["options"]
     assert from_env.startswith("-c from_env=1 -c DateStyle=ISO")
     assert from_env.endswith("-c x=two\\ words")
 

@@ -24,7 +24,7 @@ from arrowtail.exceptions import (
     SourceError,
 )
 from arrowtail.sources.postgres import errors as pg_errors
-from arrowtail.sources.postgres.replication import replication_dsn
+from arrowtail.sources.postgres.replication import pinned_dsn
 from arrowtail.tables import TableSpec
 
 log = logging.getLogger("arrowtail.postgres")
@@ -57,21 +57,23 @@ class SlotInfo:
 
 def connect(dsn: str, **kw: Any) -> psycopg.Connection:
     """An ordinary connection; connection errors become :class:`SourceError` without secrets.
-    Its client encoding is UTF-8, as the decoders of its COPY data read text."""
+    Its client encoding is UTF-8, as the decoders of its COPY data read text, and its session
+    settings are the stream's (:data:`~arrowtail.sources.postgres.replication.PINNED_SETTINGS`):
+    the columns a COPY reads as text (ranges, composites, ...) come in the form the stream
+    sends them, whatever the database's or role's ``DateStyle``, ``TimeZone``,
+    ``IntervalStyle`` or ``extra_float_digits``."""
     kw.setdefault("autocommit", True)
     kw["client_encoding"] = "UTF8"
     kw.setdefault("connect_timeout", 10)
     try:
-        return psycopg.connect(dsn, **kw)
+        return psycopg.connect(pinned_dsn(dsn), **kw)
     except psycopg.OperationalError as exc:
         raise pg_errors.error(f"cannot connect to PostgreSQL: {str(exc).strip()}", exc) from None
 
 
 def connect_replication(dsn: str, settings: dict[str, str] | None = None) -> psycopg.Connection:
     try:
-        return psycopg.connect(
-            replication_dsn(dsn, settings), replication="database", autocommit=True
-        )
+        return psycopg.connect(pinned_dsn(dsn, settings), replication="database", autocommit=True)
     except psycopg.OperationalError as exc:
         raise pg_errors.error(
             f"cannot open a replication connection: {str(exc).strip()} "

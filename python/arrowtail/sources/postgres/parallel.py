@@ -44,6 +44,7 @@ from arrowtail.lazy import call
 from arrowtail.progress import TableProgress
 from arrowtail.sources.base import TableBatch
 from arrowtail.sources.marks import SnapshotMarks
+from arrowtail.sources.postgres import admin as pg_admin
 from arrowtail.sources.postgres import client as pgproto
 from arrowtail.sources.postgres import snapshot as pg_snapshot
 from arrowtail.sources.postgres.admin import publication_filters
@@ -208,7 +209,7 @@ def _open_reader(
             native.close()
             raise
         return native
-    conn = psycopg.connect(dsn, autocommit=False, client_encoding="UTF8")
+    conn = pg_admin.connect(dsn, autocommit=False)
     try:
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         conn.execute(adopt)
@@ -283,7 +284,7 @@ def snapshot(
     pieces held at most (see :func:`_consume`)."""
     snapshot_ts_us = time.time_ns() // 1000
     state = SnapshotState(resume)
-    with psycopg.connect(dsn, autocommit=False, client_encoding="UTF8") as conn:
+    with pg_admin.connect(dsn, autocommit=False) as conn:
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         if snapshot_name is None:
             row = conn.execute("SELECT pg_export_snapshot()").fetchone()

@@ -10,7 +10,7 @@ reads and writes. This module opens such a stream, reads CopyData payloads with 
 (non-blocking reads plus ``select`` on the socket), and answers with standby status updates.
 The payloads go unparsed to :class:`arrowtail.PgOutputDecoder`.
 
-The walsender formats text values in its own session settings, so :func:`replication_dsn` pins
+The walsender formats text values in its own session settings, so :func:`pinned_dsn` pins
 them (``DateStyle=ISO``, ``IntervalStyle=postgres``, ``TimeZone=UTC``,
 ``extra_float_digits=3``), which the decoder's text parsing relies on.
 """
@@ -55,7 +55,7 @@ def backend_options(user_options: str, settings: dict[str, str]) -> str:
     return " ".join(parts)
 
 
-def replication_dsn(dsn: str, settings: dict[str, str] | None = None) -> str:
+def pinned_dsn(dsn: str, settings: dict[str, str] | None = None) -> str:
     """Adds the pinned session settings (and any extra GUCs) to libpq's ``options`` after the
     user's own (the connection string's, else ``PGOPTIONS``), and UTF-8 as the client encoding:
     the decoders read text as UTF-8, whatever ``PGCLIENTENCODING`` says."""
@@ -320,7 +320,7 @@ def start_replication(
     ``options`` are :func:`start_command`'s. ``settings`` adds GUCs to the walsender session
     (e.g. ``logical_decoding_work_mem``)."""
     cmd = start_command(slot, publications, **options)
-    conn = psycopg.connect(replication_dsn(dsn, settings), replication="database", autocommit=True)
+    conn = psycopg.connect(pinned_dsn(dsn, settings), replication="database", autocommit=True)
     pgconn = conn.pgconn
     pgconn.send_query(cmd.encode())
     res = pgconn.get_result()
