@@ -352,8 +352,10 @@ def test_a_listed_partitioned_table_is_captured_through_its_partitions(
         ).fetchall()
         for t in tables
     }
+    # The partition made while streaming joined the stream then, so it is read once by an
+    # incremental snapshot too (the source cannot tell whether it held rows before).
     assert rows == {
         "public.m_2024": [(1, 1, "r"), (2, 2, "c"), (1, 10, "u")],
-        "public.m_2025": [(3, 3, "c")],
+        "public.m_2025": [(3, 3, "c"), (3, 3, "r")],
     }
     src.close()

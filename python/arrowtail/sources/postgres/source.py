@@ -193,6 +193,9 @@ class PostgresSource:
         #: tables whose changes were left out for that.
         self._subset = False
         self._left_out: set[str] = set()
+        #: Tables the stream may bring whose rows are covered (published at the start, or read
+        #: by an incremental snapshot requested since): see :meth:`_read_joined`.
+        self._covered: set[str] = set()
         #: Per table seen, the tables it is a partition or inheritance child of (``tables``
         #: given): a listed partitioned table sends its partitions' changes.
         self._ancestors: dict[str, set[str]] = {}
@@ -269,6 +272,7 @@ class PostgresSource:
                 not self._listed(f"{s}.{t}") for s, t in published
             )
             tables = [(s, t) for s, t in published if self._wanted(f"{s}.{t}")]
+            self._covered = {f"{s}.{t}" for s, t in published}
             self._keys.load(conn)
             self._decoder.alias_types(pg_admin.enum_array_types(conn))
             self._target_lsn = pg_admin.flushed_wal_lsn(conn)
@@ -665,7 +669,12 @@ class PostgresSource:
             # Later batches of that schema come annotated, without a second batch built here.
             self._decoder.use_schema(table, before, after)
         for table, found in self._keys.take_rewritten():
-            self._read_again(table, found)
+            what = (
+                f"{table}: PostgreSQL rewrote the table with values no change carries, in columns"
+                f" {'; '.join(found)}"
+            )
+            self._read_again(table, what)
+        self._read_joined(batches)
         self.heartbeats_received += heartbeats
         position: PositionJSON | None = None
         committed = self._decoder.committed_lsn
@@ -694,15 +703,27 @@ class PostgresSource:
         batches = self._keys.annotate(batches, lookup=False)
         return Chunk(batches, position)
 
-    def _read_again(self, table: str, found: list[str]) -> None:
-        """Asks for an incremental snapshot of ``table``, which PostgreSQL rewrote with values
-        no change carries (``found``: the columns, see ``CatalogKeys._note_rewritten``). The
-        request is a logical message written now, so a restart that reads the stream from
-        before it still meets it. Where that cannot be done, a warning says what to run."""
-        what = (
-            f"{table}: PostgreSQL rewrote the table with values no change carries, in columns"
-            f" {'; '.join(found)}"
-        )
+    def _read_joined(self, batches: list[TableBatch]) -> None:
+        """Reads again the tables the stream brings that were not published when the run
+        started: added to the publication (or attached as a partition, created under ``FOR ALL
+        TABLES`` or ``FOR TABLES IN SCHEMA``, renamed) while it streams. The stream carries only
+        their changes from then on; the rows already there are in none, so an incremental
+        snapshot reads them (once per table and run)."""
+        for table in sorted({t for t, _v, _b in batches if "." in t} - self._covered):
+            self._covered.add(table)
+            self._read_again(
+                table,
+                f"{table} joined the stream while the run streamed (added to the publication,"
+                " attached, created or renamed) with rows no change carries",
+                quiet=True,
+            )
+
+    def _read_again(self, table: str, what: str, *, quiet: bool = False) -> None:
+        """Asks for an incremental snapshot of ``table``, which holds rows no change carries
+        (``what`` says why: a rewrite, see ``CatalogKeys._note_rewritten``, or a table that
+        joined the stream). The request is a logical message written now, so a restart that
+        reads the stream from before it still meets it. Where that cannot be done, a warning
+        says what to run; ``quiet``: a request made is logged as information only."""
         if not self._options.get("messages"):
             log.warning(
                 "%s, and PostgreSQL before 14 cannot snapshot a table while streaming: take a"
@@ -721,7 +742,9 @@ class PostgresSource:
                 table,
             )
             return
-        log.warning("%s: reading the table again by an incremental snapshot", what)
+        (log.info if quiet else log.warning)(
+            "%s: reading the table again by an incremental snapshot", what
+        )
 
     def _hooks(
         self, batches: list[TableBatch], position: PositionJSON | None
