@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from arrowtail.sources.mysql.ddl import DdlFollower, UnfollowedDdl, touched_tables, truncated_table
+from arrowtail.sources.mysql.ddl import (
+    DdlFollower,
+    UnfollowedDdl,
+    renamed_tables,
+    touched_tables,
+    truncated_table,
+)
 from arrowtail.sources.mysql.schema import Collations, TableInfo
 
 COLLATIONS = Collations(
@@ -268,3 +274,23 @@ def test_touched_tables_of_ddl_statements() -> None:
     assert touched_tables("DROP DATABASE db", "db", known) == {("db", "a"), ("db", "b")}
     assert touched_tables("CREATE INDEX i ON a (n)", "db", known) == set()
     assert touched_tables("ALTER TABLE a ADD COLUMN (", "db", known) == {("db", "a")}
+
+
+def test_renamed_tables_in_order_from_both_statements() -> None:
+    assert renamed_tables("RENAME TABLE other.x TO db.x, a TO tmp, tmp TO a", "db") == [
+        (("other", "x"), ("db", "x")),
+        (("db", "a"), ("db", "tmp")),
+        (("db", "tmp"), ("db", "a")),
+    ]
+    assert renamed_tables(
+        "/* moved */ alter online table `a b` add c int, rename as d.`e`", "db"
+    ) == [(("db", "a b"), ("d", "e"))]
+    assert renamed_tables("ALTER TABLE t RENAME TO u", "db") == [(("db", "t"), ("db", "u"))]
+    for other in (
+        "ALTER TABLE t RENAME COLUMN a TO b",
+        "ALTER TABLE t RENAME INDEX i TO j",
+        "CREATE TABLE t (a int)",
+        "RENAME USER a TO b",
+        "RENAME TABLE t",
+    ):
+        assert renamed_tables(other, "db") == [], other

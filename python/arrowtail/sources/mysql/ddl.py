@@ -683,6 +683,32 @@ def truncated_table(statement: str, database: str) -> TableKey | None:
         return None
 
 
+def renamed_tables(statement: str, database: str) -> list[tuple[TableKey, TableKey]]:
+    """The ``(old, new)`` names of the tables a ``RENAME TABLE`` or an ``ALTER TABLE ... RENAME
+    [TO|AS]`` statement (run with default database ``database``) renames, in order; empty for
+    any other statement, and for one that cannot be read."""
+    toks = _Tokens(statement)
+    try:
+        if toks.accept("RENAME", "TABLE") or toks.accept("RENAME", "TABLES"):
+            moved: list[tuple[TableKey, TableKey]] = []
+            while True:
+                old = toks.table(database)
+                if not toks.accept("TO"):
+                    return []
+                moved.append((old, toks.table(database)))
+                if not toks.punct(","):
+                    return moved
+        if toks.accept("ALTER") and _accept_table(toks):
+            key = toks.table(database)
+            tables = {key: TableInfo()}
+            DdlFollower(Collations([]), lambda _db: None)._alter(tables, toks, key)
+            (new,) = tables
+            return [(key, new)] if new != key else []
+    except (UnfollowedDdl, ValueError, IndexError):
+        pass
+    return []
+
+
 def touched_tables(
     statement: str, database: str, known: Iterable[TableKey]
 ) -> set[TableKey] | None:

@@ -54,6 +54,7 @@ from arrowtail.sources.layouts import Layouts, retyped
 from arrowtail.sources.mysql import errors as mysql_errors
 from arrowtail.sources.mysql.added import AddedValues
 from arrowtail.sources.mysql.busy import OpenWriters
+from arrowtail.sources.mysql.ddl import renamed_tables
 from arrowtail.sources.mysql.facts import MysqlFacts
 from arrowtail.sources.mysql.history import SchemaHistory
 from arrowtail.sources.mysql.position import BinlogPosition, binlog_pos
@@ -66,7 +67,7 @@ from arrowtail.sources.mysql.replication import (
     privileges,
     tls_options,
 )
-from arrowtail.sources.mysql.truncate import Truncates
+from arrowtail.sources.mysql.truncate import DDL_TABLE, Truncates
 from arrowtail.sources.mysql.xa import ParkedXa, interleave
 from arrowtail.spill import Spill
 from arrowtail.tables import Selection
@@ -369,7 +370,30 @@ class MySqlSource:
         at = f"binlog {self._file} after offset {self._offset}"
         batches = self._names.check(batches, at)
         self._warn_retyped(batches)
+        self._warn_renamed(batches)
         return batches
+
+    def _warn_renamed(self, batches: list[TableBatch]) -> None:
+        """Warns of a table renamed into the capture (``RENAME TABLE``, ``ALTER TABLE ...
+        RENAME``): the rows it held then are in no row event under its new name, so a target
+        of that name lacks them until each row next changes. arrowtail has no incremental
+        snapshot of a MySQL/MariaDB table to read them."""
+        for table, _, batch in batches:
+            if table != DDL_TABLE or not batch.num_rows:
+                continue
+            for row in batch.select(["database", "statement"]).to_pylist():
+                for old, new in renamed_tables(row["statement"] or "", row["database"] or ""):
+                    name = f"{new[0]}.{new[1]}"
+                    if self._wanted(name):
+                        log.warning(
+                            "%s: renamed from %s.%s, with the rows it held then in no row event"
+                            " under its new name, so a target of that name lacks them until"
+                            " each row next changes; compare the table with arrowtail verify,"
+                            " and take a new snapshot of it if they differ",
+                            name,
+                            old[0],
+                            old[1],
+                        )
 
     def _warn_retyped(self, batches: list[TableBatch]) -> None:
         """Warns of a column whose type changed other than by widening (``MODIFY``, ``CHANGE``):
