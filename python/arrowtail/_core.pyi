@@ -380,6 +380,11 @@ class BinlogDecoder:
     def take_xa_unmatched(self) -> str | None:
         """The XID of the last ``XA COMMIT`` of a transaction the decoder never saw prepared,
         once."""
+    def take_skipped_statements(self) -> list[tuple[str, str, str, int]]:
+        """Data changes logged as statements (``INSERT``, ``UPDATE``, ``DELETE``, ``REPLACE``
+        of a session in ``STATEMENT`` or ``MIXED`` format) since the last call, as
+        ``(database, statement, file, offset)``: they carry no rows. At most 64 per call;
+        ``stats["skipped_statements"]`` counts them all."""
     def set_skip_through(self, pos: int) -> None:
         """Re-reading from before a checkpoint at ``pos``: transactions that commit at or
         before it are dropped, XA prepares among them parked."""

@@ -8,6 +8,7 @@ column."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from tests.support.maria_into_pg import stream_into_postgres
@@ -119,3 +120,41 @@ def test_a_table_renamed_into_the_capture_is_named(mariadb: Any, postgres: Any) 
     moved = run.verify(f"{db}.moved")
     assert moved.returncode == 1, moved.stdout + moved.stderr
     assert "missing 10:" in moved.stdout
+
+
+def test_changes_logged_as_statements_are_named(mariadb: Any, postgres: Any) -> None:
+    """A session may write with ``binlog_format`` STATEMENT (or MIXED, which logs a
+    deterministic statement as such): its changes carry no rows, the source cannot read them,
+    and they were skipped without a word. They are now named in a warning by table and binlog
+    position (never by the statement's text), only for captured tables."""
+    db = f"{DB}_stmt"
+    conn = mariadb.connect()
+    with conn.cursor() as cur:
+        for name in (db, f"{db}_out"):
+            cur.execute(f"DROP DATABASE IF EXISTS {name}")
+            cur.execute(f"CREATE DATABASE {name}")
+        cur.execute(f"CREATE TABLE {db}.t (id INT PRIMARY KEY, secret VARCHAR(20))")
+        cur.execute(f"CREATE TABLE {db}_out.o (id INT PRIMARY KEY)")
+        cur.execute(f"INSERT INTO {db}.t VALUES (1, 'a')")
+    mariadb.grant_capture(db)
+    run = stream_into_postgres(mariadb, postgres, f"{db}.*", "mystmt_dst", "7433")
+    with conn.cursor() as cur:
+        cur.execute("SET SESSION binlog_format = 'STATEMENT'")
+        cur.execute(f"INSERT INTO {db}.t VALUES (2, 'hunter2')")
+        cur.execute(f"UPDATE {db}.t SET secret = 'b' WHERE id = 1")
+        cur.execute(f"INSERT INTO {db}_out.o VALUES (1)")  # not captured: not named
+        cur.execute("SET SESSION binlog_format = 'MIXED'")
+        cur.execute(f"DELETE FROM {db}.t WHERE id = 2")
+        cur.execute("SET SESSION binlog_format = 'ROW'")
+        cur.execute(f"INSERT INTO {db}.t VALUES (3, 'c')")
+        cur.execute(f"DROP DATABASE {db}_out")
+    conn.close()
+    err = run.finish()
+    # One warning per poll that met such statements.
+    counts = re.findall(
+        rf"{db}\.t: (\d+) change\(s\) logged as statements .* at binlog mysql-bin", err
+    )
+    assert sum(int(n) for n in counts) == 3, err
+    assert "hunter2" not in err and f"{db}_out" not in err
+    check = run.verify(f"{db}.t")
+    assert check.returncode == 1 and "different 1: 1" in check.stdout, check.stdout

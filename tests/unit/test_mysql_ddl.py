@@ -8,6 +8,7 @@ import pytest
 from arrowtail.sources.mysql.ddl import (
     DdlFollower,
     UnfollowedDdl,
+    changed_table,
     renamed_tables,
     touched_tables,
     truncated_table,
@@ -294,3 +295,23 @@ def test_renamed_tables_in_order_from_both_statements() -> None:
         "RENAME TABLE t",
     ):
         assert renamed_tables(other, "db") == [], other
+
+
+def test_the_table_a_data_change_statement_names() -> None:
+    cases = {
+        "INSERT INTO t VALUES (1)": ("db", "t"),
+        "insert low_priority ignore into `o`.`t 2` (a) select 1": ("o", "t 2"),
+        "/* app */ REPLACE INTO x.y VALUES (1)": ("x", "y"),
+        "UPDATE LOW_PRIORITY IGNORE t SET a = 1": ("db", "t"),
+        "update a.t join b.u on t.id = u.id set t.v = u.v": ("a", "t"),
+        "DELETE QUICK FROM t WHERE a = 1": ("db", "t"),
+        "DELETE t1 FROM t1 JOIN t2 USING (id)": ("db", "t1"),
+    }
+    for statement, table in cases.items():
+        assert changed_table(statement, "db") == table, statement
+    for other in (
+        "WITH c AS (SELECT 1) UPDATE t SET a = 1",
+        "CREATE TABLE t (a int)",
+        "SET @x = 1",
+    ):
+        assert changed_table(other, "db") is None, other

@@ -199,3 +199,34 @@ fn a_ddl_longer_than_one_packet_stops_after_its_last_packet() {
     assert_eq!(q.unwrap().statement.len(), sql.len());
     assert_eq!(d.feed_until_ddl(&data[n..]).unwrap(), (tail.len(), None));
 }
+
+#[test]
+fn data_changes_logged_as_statements_are_kept_for_the_source_and_make_no_rows() {
+    let statements = [
+        "BEGIN",
+        "INSERT INTO t VALUES (1)",
+        " update t set a = 2",
+        "SET @x = 1",
+        "COMMIT",
+        "DELETE FROM other.u",
+    ];
+    let (data, _ends, file_ends) = stream(&statements);
+    let mut d = BinlogDecoder::default();
+    d.feed(&data).unwrap();
+    assert_eq!(ddl_rows(&mut d), 0);
+    assert_eq!(d.stats().skipped_statements, 4);
+    let kept: Vec<(String, u64)> = d
+        .take_skipped_statements()
+        .into_iter()
+        .map(|s| (s.statement, s.offset))
+        .collect();
+    assert_eq!(
+        kept,
+        vec![
+            ("INSERT INTO t VALUES (1)".to_string(), file_ends[0]),
+            (" update t set a = 2".to_string(), file_ends[1]),
+            ("DELETE FROM other.u".to_string(), file_ends[4]),
+        ]
+    );
+    assert!(d.take_skipped_statements().is_empty());
+}

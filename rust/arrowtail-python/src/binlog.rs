@@ -198,6 +198,20 @@ impl PyBinlogDecoder {
         })
     }
 
+    /// Data changes logged as statements since the last call, as `(database, statement, file,
+    /// offset)`: they carry no rows (at most 64 per call; `stats` counts them all).
+    fn take_skipped_statements(&mut self) -> PyResult<Vec<(String, String, String, u64)>> {
+        let inner = &mut self.inner;
+        self.poison
+            .call("BinlogDecoder.take_skipped_statements", || {
+                Ok(inner
+                    .take_skipped_statements()
+                    .into_iter()
+                    .map(|s| (s.database, s.statement, s.file, s.offset))
+                    .collect())
+            })
+    }
+
     /// Re-reading from before a checkpoint at `pos`: transactions committing at or before it are
     /// dropped, XA prepares among them parked.
     fn set_skip_through(&mut self, pos: u64) -> PyResult<()> {

@@ -709,6 +709,29 @@ def renamed_tables(statement: str, database: str) -> list[tuple[TableKey, TableK
     return []
 
 
+def changed_table(statement: str, database: str) -> TableKey | None:
+    """The table a data change written as a statement names first (``INSERT`` / ``REPLACE
+    [INTO] t``, ``UPDATE t``, ``DELETE [FROM] t``, run with default database ``database``);
+    None for any other statement, and for one that cannot be read (``WITH ... UPDATE``)."""
+    toks = _Tokens(statement)
+    try:
+        if toks.accept("INSERT") or toks.accept("REPLACE"):
+            for word in ("LOW_PRIORITY", "DELAYED", "HIGH_PRIORITY", "IGNORE", "INTO"):
+                toks.accept(word)
+            return toks.table(database)
+        if toks.accept("UPDATE"):
+            toks.accept("LOW_PRIORITY")
+            toks.accept("IGNORE")
+            return toks.table(database)
+        if toks.accept("DELETE"):
+            for word in ("LOW_PRIORITY", "QUICK", "IGNORE", "FROM"):
+                toks.accept(word)
+            return toks.table(database)
+    except (ValueError, IndexError):
+        pass
+    return None
+
+
 def touched_tables(
     statement: str, database: str, known: Iterable[TableKey]
 ) -> set[TableKey] | None:

@@ -54,7 +54,7 @@ from arrowtail.sources.layouts import Layouts, retyped
 from arrowtail.sources.mysql import errors as mysql_errors
 from arrowtail.sources.mysql.added import AddedValues
 from arrowtail.sources.mysql.busy import OpenWriters
-from arrowtail.sources.mysql.ddl import renamed_tables
+from arrowtail.sources.mysql.ddl import changed_table, renamed_tables
 from arrowtail.sources.mysql.facts import MysqlFacts
 from arrowtail.sources.mysql.history import SchemaHistory
 from arrowtail.sources.mysql.position import BinlogPosition, binlog_pos
@@ -373,6 +373,31 @@ class MySqlSource:
         self._warn_renamed(batches)
         return batches
 
+    def _warn_statements(self) -> None:
+        """Warns of data changes the binlog holds as statements (a session writing with
+        ``binlog_format`` STATEMENT or MIXED, which the server allows per session): they carry
+        no rows, so the decoder skips them and their changes are missing from the stream. Named
+        by table and binlog position, never by the statement's text (which may hold values)."""
+        found: dict[str, list[str]] = {}
+        for database, statement, file, offset in self._decoder.take_skipped_statements():
+            key = changed_table(statement, database)
+            name = f"{key[0]}.{key[1]}" if key is not None else None
+            if name is not None and not self._wanted(name):
+                continue
+            found.setdefault(name or "a table the statement names in another way", []).append(
+                f"{file}:{offset}"
+            )
+        for name, places in found.items():
+            log.warning(
+                "%s: %d change(s) logged as statements (a session with binlog_format STATEMENT"
+                " or MIXED), which carry no rows and are missing from the stream, at binlog %s;"
+                " every session writing captured tables needs binlog_format=ROW: compare the"
+                " table with arrowtail verify, and take a new snapshot of it if they differ",
+                name,
+                len(places),
+                ", ".join(places[:3]) + (", ..." if len(places) > 3 else ""),
+            )
+
     def _warn_renamed(self, batches: list[TableBatch]) -> None:
         """Warns of a table renamed into the capture (``RENAME TABLE``, ``ALTER TABLE ...
         RENAME``): the rows it held then are in no row event under its new name, so a target
@@ -588,6 +613,7 @@ class MySqlSource:
         if not buf:
             self.caught_up = True
         batches = self._captured(self._decode(bytes(buf)))
+        self._warn_statements()
         batches = self._added.apply(self._truncates.apply(batches))
         outcome = self._decoder.take_outcome()
         if outcome is False:

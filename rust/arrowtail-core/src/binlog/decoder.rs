@@ -52,6 +52,22 @@ impl Default for DecoderOptions {
     }
 }
 
+/// A data change the binlog holds as a statement (`INSERT`, `UPDATE`, `DELETE`, `REPLACE`
+/// written by a session in `STATEMENT` or `MIXED` format), which the decoder cannot turn into
+/// rows: where it is, for the source to say which table lost them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedStatement {
+    /// The session's default database.
+    pub database: String,
+    pub statement: String,
+    pub file: String,
+    /// Offset of the QUERY event.
+    pub offset: u64,
+}
+
+/// Statements kept for [`BinlogDecoder::take_skipped_statements`] between two calls.
+pub const SKIPPED_KEPT: usize = 64;
+
 /// Counters of a decoder.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct DecoderStats {
@@ -180,6 +196,9 @@ pub struct BinlogDecoder {
     pub(crate) xa_events: Vec<super::xa::XaEvent>,
     /// XID of an `XA COMMIT` whose prepare this decoder never saw, until asked.
     pub(crate) xa_unmatched: Option<String>,
+    /// Data changes logged as statements (a session writing in `STATEMENT` or `MIXED` format),
+    /// which carry no rows, until asked: see [`SkippedStatement`].
+    pub(crate) skipped: Vec<SkippedStatement>,
     /// Transactions committing at or before this `_pos` are dropped (see `set_skip_through`).
     pub(crate) skip_through: Option<u64>,
 }
@@ -226,6 +245,7 @@ impl BinlogDecoder {
             next_parked: 0,
             xa_events: Vec::new(),
             xa_unmatched: None,
+            skipped: Vec::new(),
             skip_through: None,
         }
     }

@@ -73,6 +73,15 @@ impl BinlogDecoder {
             "INSERT" | "UPDATE" | "DELETE" | "REPLACE" | "LOAD" | "CALL" | "DO" | "SET"
             | "SELECT" => {
                 self.stats.skipped_statements += 1;
+                let changes = matches!(word, "INSERT" | "UPDATE" | "DELETE" | "REPLACE");
+                if changes && self.skipped.len() < super::decoder::SKIPPED_KEPT {
+                    self.skipped.push(super::decoder::SkippedStatement {
+                        database,
+                        statement: stmt.into_owned(),
+                        file: self.file.clone(),
+                        offset,
+                    });
+                }
             }
             _ => {
                 let b = self.ddl_builder(offset)?;

@@ -17,7 +17,7 @@ pub mod table_map;
 mod txn;
 pub mod xa;
 
-pub use decoder::{BinlogDecoder, DdlQuery, DecoderOptions, DecoderStats};
+pub use decoder::{BinlogDecoder, DdlQuery, DecoderOptions, DecoderStats, SkippedStatement};
 pub use txn::{ColumnDetail, TakenOutcome};
 pub use xa::{XaEvent, Xid};
 
