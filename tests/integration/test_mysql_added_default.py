@@ -90,22 +90,34 @@ def test_rows_already_there_get_the_added_columns_value(mariadb: Any, postgres: 
     run.target.close()
 
 
+def _databases(mariadb: Any, db: str, *setup: str) -> Any:
+    """Databases ``db`` (captured) and ``{db}_out`` (not) made anew, then ``setup`` run, ``db``
+    granted to the capture user; the open connection."""
+    conn = mariadb.connect()
+    with conn.cursor() as cur:
+        for name in (db, f"{db}_out"):
+            cur.execute(f"DROP DATABASE IF EXISTS {name}")
+            cur.execute(f"CREATE DATABASE {name}")
+        for statement in setup:
+            cur.execute(statement)
+    mariadb.grant_capture(db)
+    return conn
+
+
 def test_a_table_renamed_into_the_capture_is_named(mariadb: Any, postgres: Any) -> None:
     """``RENAME TABLE`` of a table from outside the capture into it brings its rows under the new
     name without a row event for any: the target's table of that name lacks them. No
     incremental snapshot of a MySQL/MariaDB table exists, so a warning names it, and ``verify``
     shows what it says; a table renamed within the capture is named too."""
     db = f"{DB}_ren"
-    conn = mariadb.connect()
-    with conn.cursor() as cur:
-        for name in (db, f"{db}_out"):
-            cur.execute(f"DROP DATABASE IF EXISTS {name}")
-            cur.execute(f"CREATE DATABASE {name}")
-        cur.execute(f"CREATE TABLE {db}.kept (id INT PRIMARY KEY)")
-        cur.execute(f"INSERT INTO {db}.kept VALUES (1), (2)")
-        cur.execute(f"CREATE TABLE {db}_out.moved (id INT PRIMARY KEY, v INT)")
-        cur.execute(f"INSERT INTO {db}_out.moved SELECT seq, seq FROM {db}_out.seq_1_to_10")
-    mariadb.grant_capture(db)
+    conn = _databases(
+        mariadb,
+        db,
+        f"CREATE TABLE {db}.kept (id INT PRIMARY KEY)",
+        f"INSERT INTO {db}.kept VALUES (1), (2)",
+        f"CREATE TABLE {db}_out.moved (id INT PRIMARY KEY, v INT)",
+        f"INSERT INTO {db}_out.moved SELECT seq, seq FROM {db}_out.seq_1_to_10",
+    )
     run = stream_into_postgres(mariadb, postgres, f"{db}.*", "myren_dst", "7432")
     with conn.cursor() as cur:
         cur.execute(f"RENAME TABLE {db}_out.moved TO {db}.moved")
@@ -128,15 +140,13 @@ def test_changes_logged_as_statements_are_named(mariadb: Any, postgres: Any) -> 
     and they were skipped without a word. They are now named in a warning by table and binlog
     position (never by the statement's text), only for captured tables."""
     db = f"{DB}_stmt"
-    conn = mariadb.connect()
-    with conn.cursor() as cur:
-        for name in (db, f"{db}_out"):
-            cur.execute(f"DROP DATABASE IF EXISTS {name}")
-            cur.execute(f"CREATE DATABASE {name}")
-        cur.execute(f"CREATE TABLE {db}.t (id INT PRIMARY KEY, secret VARCHAR(20))")
-        cur.execute(f"CREATE TABLE {db}_out.o (id INT PRIMARY KEY)")
-        cur.execute(f"INSERT INTO {db}.t VALUES (1, 'a')")
-    mariadb.grant_capture(db)
+    conn = _databases(
+        mariadb,
+        db,
+        f"CREATE TABLE {db}.t (id INT PRIMARY KEY, secret VARCHAR(20))",
+        f"CREATE TABLE {db}_out.o (id INT PRIMARY KEY)",
+        f"INSERT INTO {db}.t VALUES (1, 'a')",
+    )
     run = stream_into_postgres(mariadb, postgres, f"{db}.*", "mystmt_dst", "7433")
     with conn.cursor() as cur:
         cur.execute("SET SESSION binlog_format = 'STATEMENT'")
