@@ -646,8 +646,10 @@ class PostgresSource:
 
     def _stream_hooks(self, batches: list[TableBatch]) -> list[TableBatch]:
         """Rows from disk get what ``_take`` gives the decoder's: catalog facts (learnt when
-        they were spilled), TOAST re-select and the incremental snapshots' reconciliation."""
+        they were spilled), TOAST re-select and the incremental snapshots' reconciliation; a
+        table the stream brings for the first time in them is read whole (:meth:`_read_joined`)."""
         batches = self._keys.annotate(batches, lookup=False)
+        self._read_joined(batches)
         if self._toast is not None and batches:
             batches = self._toast.fill(batches)
         return self._incremental.process(batches)
@@ -733,7 +735,7 @@ class PostgresSource:
             return
         try:
             request_snapshot(self._dsn, [table])
-        except (ConfigError, psycopg.Error) as exc:
+        except (ConfigError, SourceError, psycopg.Error) as exc:
             log.warning(
                 "%s; an incremental snapshot of it could not be requested (%s): run arrowtail"
                 " snapshot --incremental --tables %s",
