@@ -147,7 +147,7 @@ def test_changes_logged_as_statements_are_named(mariadb: Any, postgres: Any) -> 
         f"CREATE TABLE {db}_out.o (id INT PRIMARY KEY)",
         f"INSERT INTO {db}.t VALUES (1, 'a')",
     )
-    run = stream_into_postgres(mariadb, postgres, f"{db}.*", "mystmt_dst", "7433")
+    run = stream_into_postgres(mariadb, postgres, f"{db}.*", "mystmt_dst", "7434")
     with conn.cursor() as cur:
         cur.execute("SET SESSION binlog_format = 'STATEMENT'")
         cur.execute(f"INSERT INTO {db}.t VALUES (2, 'hunter2')")
