@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.support.pg_run import fresh_db
-from tests.support.two_targets import stream_into_both
+from tests.support.two_targets import fresh_source, stream_into_both
 
 SCHEMA = "adddef"
 DDL = f"""
@@ -22,12 +21,8 @@ CREATE PUBLICATION adddefp FOR TABLE {SCHEMA}.t;
 
 
 def test_rows_already_there_get_the_added_columns_default(postgres: Any, mariadb: Any) -> None:
-    src = fresh_db(postgres, "adddef_src")
-    src.execute(DDL)
-    fresh_db(postgres, "adddef_dst").close()
+    src = fresh_source(postgres, mariadb, "adddef", DDL, SCHEMA)
     my = mariadb.connect()
-    with my.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {SCHEMA}")
     two = stream_into_both(postgres, mariadb, src, "adddef", "adddefp")
     src.execute(f"UPDATE {SCHEMA}.t SET v = 'before' WHERE id = 1")
     src.execute(
@@ -75,12 +70,8 @@ def test_columns_a_table_rewrite_filled_are_read_again(postgres: Any, mariadb: A
     change: the source asks for an incremental snapshot of the table, and both targets end
     equal. A constant default (a missing value, filled by the targets), a column without one and
     a widened type are not named."""
-    src = fresh_db(postgres, "rwdef_src")
-    src.execute(REWRITE_DDL)
-    fresh_db(postgres, "rwdef_dst").close()
+    src = fresh_source(postgres, mariadb, "rwdef", REWRITE_DDL, "rwdef")
     my = mariadb.connect()
-    with my.cursor() as cur:
-        cur.execute("DROP DATABASE IF EXISTS rwdef")
     two = stream_into_both(postgres, mariadb, src, "rwdef", "rwdefp")
     src.execute("ALTER TABLE rwdef.t ADD COLUMN at timestamptz NOT NULL DEFAULT now()")
     src.execute("ALTER TABLE rwdef.t ADD COLUMN n bigserial")

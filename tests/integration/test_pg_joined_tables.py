@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.support.pg_run import fresh_db
-from tests.support.two_targets import stream_into_both
+from tests.support.two_targets import fresh_source, stream_into_both
 
 SCHEMA = "joined"
 DDL = f"""
@@ -30,12 +29,7 @@ CREATE PUBLICATION joinedp FOR TABLE {SCHEMA}.a, {SCHEMA}.m;
 
 
 def test_tables_that_join_the_publication_are_read_whole(postgres: Any, mariadb: Any) -> None:
-    src = fresh_db(postgres, "joined_src")
-    src.execute(DDL)
-    fresh_db(postgres, "joined_dst").close()
-    my = mariadb.connect()
-    with my.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {SCHEMA}")
+    src = fresh_source(postgres, mariadb, "joined", DDL, SCHEMA)
     two = stream_into_both(postgres, mariadb, src, "joined", "joinedp")
     src.execute(f"ALTER PUBLICATION joinedp ADD TABLE {SCHEMA}.b")
     src.execute(f"INSERT INTO {SCHEMA}.b VALUES (41, 'new')")
@@ -52,6 +46,7 @@ def test_tables_that_join_the_publication_are_read_whole(postgres: Any, mariadb:
     for table, rows in ((f"{SCHEMA}.b", 40), (f"{SCHEMA}.m_us", 12), (f"{SCHEMA}.a", 6)):
         for out in two.verify(table):
             assert f"{table}: equal ({rows} rows" in out
+    my = mariadb.connect()
     with my.cursor() as cur:
         cur.execute(f"SELECT count(*), sum(v = 'changed') FROM {SCHEMA}.b")
         assert cur.fetchone() == (40, 1)

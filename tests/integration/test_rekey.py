@@ -19,7 +19,7 @@ import pytest
 from tests.support.cli import cli, cli_popen
 from tests.support.maria_into_pg import stream_into_postgres
 from tests.support.pg_run import fresh_db, wait_slot_active
-from tests.support.two_targets import stream_into_both
+from tests.support.two_targets import fresh_source, stream_into_both
 
 SCHEMA = "rekey"
 DDL = f"""
@@ -46,12 +46,9 @@ def _rows(conn: Any, table: str) -> list[tuple[Any, ...]]:
 def test_a_new_primary_key_at_a_postgres_source_reaches_both_targets(
     postgres: Any, mariadb: Any
 ) -> None:
-    src = fresh_db(postgres, "rekey_src")
-    src.execute(DDL)
-    pg_target = fresh_db(postgres, "rekey_dst")
+    src = fresh_source(postgres, mariadb, "rekey", DDL, SCHEMA)
+    pg_target = postgres.connect(dbname="rekey_dst")
     my = mariadb.connect()
-    with my.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {SCHEMA}")
     two = stream_into_both(postgres, mariadb, src, "rekey", "rekeyp")
     src.execute(f"INSERT INTO {SCHEMA}.t VALUES (3, 'x', 'three')")
     src.execute(f"ALTER TABLE {SCHEMA}.t DROP CONSTRAINT t_pkey, ADD PRIMARY KEY (a, b)")

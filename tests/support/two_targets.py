@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tests.support.cli import cli, cli_popen
-from tests.support.pg_run import wait_slot_active
+from tests.support.pg_run import fresh_db, wait_slot_active
 
 
 @dataclass
@@ -39,6 +39,20 @@ class TwoTargets:
             assert check.returncode == 0, check.stdout + check.stderr
             outs.append(check.stdout)
         return outs
+
+
+def fresh_source(postgres: Any, mariadb: Any, name: str, ddl: str, maria_database: str) -> Any:
+    """Databases ``{name}_src`` (made by ``ddl``) and an empty ``{name}_dst`` made anew, and the
+    MariaDB target's database ``maria_database`` dropped, for :func:`stream_into_both`; the
+    source's connection."""
+    src = fresh_db(postgres, f"{name}_src")
+    src.execute(ddl)
+    fresh_db(postgres, f"{name}_dst").close()
+    my = mariadb.connect()
+    with my.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {maria_database}")
+    my.close()
+    return src
 
 
 def stream_into_both(
