@@ -615,22 +615,26 @@ class DdlFollower:
     def _rename(
         self, tables: dict[TableKey, TableInfo], toks: _Tokens, database: str
     ) -> set[TableKey]:
-        moved: list[tuple[TableKey, TableKey]] = []
-        while True:
-            old = toks.table(database)
-            if not toks.accept("TO"):
-                raise UnfollowedDdl([old], "RENAME TABLE without TO")
-            moved.append((old, toks.table(database)))
-            if not toks.punct(","):
-                break
         touched: set[TableKey] = set()
         # Renames apply in order (``RENAME TABLE a TO tmp, b TO a, tmp TO b`` swaps).
-        for old, new in moved:
+        for old, new in _renames(toks, database):
             info = tables.pop(old, None)
             if info is not None:
                 tables[new] = info
             touched |= {old, new}
         return touched
+
+
+def _renames(toks: _Tokens, database: str) -> list[tuple[TableKey, TableKey]]:
+    """The ``old TO new`` pairs after ``RENAME TABLE``, in order."""
+    moved: list[tuple[TableKey, TableKey]] = []
+    while True:
+        old = toks.table(database)
+        if not toks.accept("TO"):
+            raise UnfollowedDdl([old], "RENAME TABLE without TO")
+        moved.append((old, toks.table(database)))
+        if not toks.punct(","):
+            return moved
 
 
 def _accept_table(toks: _Tokens) -> bool:
@@ -690,14 +694,7 @@ def renamed_tables(statement: str, database: str) -> list[tuple[TableKey, TableK
     toks = _Tokens(statement)
     try:
         if toks.accept("RENAME", "TABLE") or toks.accept("RENAME", "TABLES"):
-            moved: list[tuple[TableKey, TableKey]] = []
-            while True:
-                old = toks.table(database)
-                if not toks.accept("TO"):
-                    return []
-                moved.append((old, toks.table(database)))
-                if not toks.punct(","):
-                    return moved
+            return _renames(toks, database)
         if toks.accept("ALTER") and _accept_table(toks):
             key = toks.table(database)
             tables = {key: TableInfo()}
