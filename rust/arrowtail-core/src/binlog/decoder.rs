@@ -294,6 +294,12 @@ impl BinlogDecoder {
         self.last_commit.as_ref().map(|(f, o)| (f.as_str(), *o))
     }
 
+    /// The data changes logged as statements since the last call (at most [`SKIPPED_KEPT`] of
+    /// them; the `skipped_statements` count has them all).
+    pub fn take_skipped_statements(&mut self) -> Vec<SkippedStatement> {
+        std::mem::take(&mut self.skipped)
+    }
+
     /// GTID of the last committed transaction (`uuid:gno` or MariaDB `domain-server-seq`).
     pub fn last_gtid(&self) -> Option<&str> {
         let g = self.last_gtid.as_ref()?;

@@ -335,13 +335,6 @@ impl BinlogDecoder {
         self.xa_unmatched.take()
     }
 
-    /// The data changes logged as statements since the last call (at most
-    /// [`SKIPPED_KEPT`](super::decoder::SKIPPED_KEPT) of them; the `skipped_statements` count
-    /// has them all).
-    pub fn take_skipped_statements(&mut self) -> Vec<super::decoder::SkippedStatement> {
-        std::mem::take(&mut self.skipped)
-    }
-
     /// Re-reading from before a checkpoint at `pos` (`(file number << 32) | offset`):
     /// transactions that commit at or before it are dropped (they were handed on before), XA
     /// prepares among them are parked as usual, and the last commit stays unset until a
