@@ -24,7 +24,7 @@ from arrowtail import _core
 from arrowtail.checkpoint import CheckpointFile, CheckpointWriter
 from arrowtail.exceptions import ConfigError
 from arrowtail.lazy import call
-from arrowtail.sources.base import PositionJSON, Source, SourcePosition
+from arrowtail.sources.base import PositionJSON, Source, SourcePosition, brief
 from arrowtail.sources.mysql.position import BinlogPosition
 from arrowtail.sources.positions import position_type_of, read_position
 from arrowtail.sources.postgres.position import PgPosition
@@ -86,7 +86,7 @@ class Summary:
         for table, parts in by_table.items():
             lines.append(f"  {table:<{width}}  " + ", ".join(parts))
         if self.acknowledged is not None:
-            lines.append(f"acknowledged position: {self.acknowledged}")
+            lines.append(f"acknowledged position: {brief(self.acknowledged)}")
         return "\n".join(lines)
 
     def as_dict(self) -> dict[str, Any]:
@@ -168,7 +168,7 @@ class Pipeline:
             whence = f"checkpoint file {self.checkpoint.path}"
         if start is not None:
             self._check_start(start, whence)
-            log.info("resuming after %s", start)
+            log.info("resuming after %s", brief(start))
         self.source.open(start)
         acknowledged = self._submitted = start
         if self.checkpoint is not None:

@@ -31,6 +31,8 @@ PG_INCREMENTAL = {
     "incremental": [{"id": "r1", "tables": ["public.t"], "last": [41]}],
 }
 PG_CAPTURE_FILE = {"lsn": 9000}
+# The tables the target holds whole, from which a restart tells the ones that joined meanwhile.
+PG_PUBLISHED = {**PG_INCREMENTAL, "published": ["public.a", "sales.orders"]}
 MY_STREAM = {
     "pos": (3 << 32) | 1234,
     "file": "mariadb-bin.000003",
@@ -60,6 +62,7 @@ MY_BINLOG_FILE = {"pos": (1 << 32) | 4000, "file": "mysql-bin.000001", "offset":
         PG_SNAPSHOT,
         PG_INCREMENTAL,
         PG_CAPTURE_FILE,
+        PG_PUBLISHED,
     ],
 )
 def test_postgres_json_round_trip_is_byte_identical(data: dict[str, Any]) -> None:

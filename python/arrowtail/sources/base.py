@@ -152,6 +152,15 @@ def unknown_keys(data: PositionJSON, known: tuple[str, ...]) -> tuple[tuple[str,
     return tuple((k, v) for k, v in data.items() if k not in known)
 
 
+def brief(position: PositionJSON) -> dict[str, Any]:
+    """``position`` for a log line or a summary: a list of more than three entries (the tables a
+    PostgreSQL position names, say) shown by its length."""
+    return {
+        k: f"<{len(v)} entries>" if isinstance(v, list) and len(v) > 3 else v
+        for k, v in position.items()
+    }
+
+
 def retry_with_backoff(
     attempt: Callable[[], None],
     *,

@@ -9,7 +9,15 @@ from typing import Any
 
 from arrowtail.sources.base import PositionJSON, SourcePosition, unknown_keys
 
-_KEYS = ("lsn", "end_lsn", "last_commit_lsn", "snapshot", "snapshot_progress", "incremental")
+_KEYS = (
+    "lsn",
+    "end_lsn",
+    "last_commit_lsn",
+    "snapshot",
+    "snapshot_progress",
+    "incremental",
+    "published",
+)
 
 
 @dataclass(frozen=True, eq=True)
@@ -21,7 +29,10 @@ class PgPosition(SourcePosition):
     none is known: before the first commit after a snapshot or a start without checkpoint, and in
     positions stored before the key existed); ``snapshot``: the position completes an initial
     snapshot; ``snapshot_progress``: what an initial snapshot still running has stored
-    (``parallel.SnapshotState``); ``incremental``: progress of incremental snapshots."""
+    (``parallel.SnapshotState``); ``incremental``: progress of incremental snapshots;
+    ``published``: the tables whose rows the target holds in full up to here (published when the
+    run started, or read again since), so that a restart knows which ones joined the publication
+    while no run streamed (absent in positions stored before the key existed)."""
 
     lsn: int
     end_lsn: int | None = None
@@ -29,6 +40,7 @@ class PgPosition(SourcePosition):
     snapshot: bool = False
     snapshot_progress: dict[str, Any] | None = None
     incremental: list[dict[str, Any]] | None = None
+    published: list[str] | None = None
     extra: tuple[tuple[str, Any], ...] = ()
 
     @property
@@ -64,6 +76,8 @@ class PgPosition(SourcePosition):
             out["snapshot_progress"] = self.snapshot_progress
         if self.incremental is not None:
             out["incremental"] = self.incremental
+        if self.published is not None:
+            out["published"] = self.published
         out.update(self.extra)
         return out
 
@@ -78,5 +92,6 @@ class PgPosition(SourcePosition):
             snapshot=bool(data.get("snapshot", False)),
             snapshot_progress=data.get("snapshot_progress"),
             incremental=data.get("incremental"),
+            published=data.get("published"),
             extra=unknown_keys(data, _KEYS),
         )

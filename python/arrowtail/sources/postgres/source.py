@@ -196,6 +196,8 @@ class PostgresSource:
         #: Tables the stream may bring whose rows are covered (published at the start, or read
         #: by an incremental snapshot requested since): see :meth:`_read_joined`.
         self._covered: set[str] = set()
+        self._covered_size = -1
+        self._covered_sorted: list[str] = []
         #: Per table seen, the tables it is a partition or inheritance child of (``tables``
         #: given): a listed partitioned table sends its partitions' changes.
         self._ancestors: dict[str, set[str]] = {}
@@ -314,6 +316,8 @@ class PostgresSource:
         elif start is not None and resume is not None:
             self._resume_snapshot(PgPosition.from_json(start).lsn, resume, tables)
         self._incremental.restore(start)
+        if start is not None and resume is None:
+            self._read_joined_meanwhile(PgPosition.from_json(start).published)
         if start is not None:
             resumed = PgPosition.from_json(start)
             self._emitted_lsn = resumed.lsn
@@ -413,11 +417,22 @@ class PostgresSource:
         if self._snapshot is not None:
             chunk = self._poll_snapshot()
             chunk.batches = self._keys.annotate(chunk.batches, settled=True)
-            return chunk
-        try:
-            return self._poll_stream(timeout)
-        except (SourceError, psycopg.Error) as exc:
-            return self._reconnect(exc)
+        else:
+            try:
+                chunk = self._poll_stream(timeout)
+            except (SourceError, psycopg.Error) as exc:
+                chunk = self._reconnect(exc)
+        if chunk.position is not None:
+            chunk.position = {**chunk.position, "published": self._covered_list()}
+        return chunk
+
+    def _covered_list(self) -> list[str]:
+        """The captured tables whose rows are covered up to the position handed out now (what
+        positions keep as ``published``), sorted; made anew only when a table joined."""
+        if self._covered_size != len(self._covered):
+            self._covered_size = len(self._covered)
+            self._covered_sorted = sorted(t for t in self._covered if self._wanted(t))
+        return self._covered_sorted
 
     def acknowledge(self, position: PositionJSON) -> None:
         end = _end_lsn(position)
@@ -717,6 +732,21 @@ class PostgresSource:
                 table,
                 f"{table} joined the stream while the run streamed (added to the publication,"
                 " attached, created or renamed) with rows no change carries",
+                quiet=True,
+            )
+
+    def _read_joined_meanwhile(self, stored: list[str] | None) -> None:
+        """Reads again the captured tables the stored position does not name (``stored``; None
+        in a position stored before the list was kept): they joined the capture while no run
+        streamed (added to the publication or to ``tables``, attached with their rows, renamed),
+        and the stream from there carries only their changes."""
+        if stored is None:
+            return
+        for table in sorted(set(self._covered_list()) - set(stored)):
+            self._read_again(
+                table,
+                f"{table} joined the capture while no run streamed (added to the publication"
+                " or to the tables, attached or renamed) with rows no change carries",
                 quiet=True,
             )
 
