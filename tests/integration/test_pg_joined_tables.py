@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.support.cli import cli, cli_popen
+from tests.support.pg_run import wait_slot_active
 from tests.support.two_targets import fresh_source, stream_into_both
 
 SCHEMA = "joined"
@@ -84,4 +86,33 @@ def test_tables_that_joined_between_runs_are_read_on_restart(postgres: Any, mari
         assert cur.fetchone() == (39, 1)
         cur.execute(f"DROP DATABASE {schema}")
     my.close()
+    src.close()
+
+
+def test_a_table_added_to_the_listed_tables_is_read_on_restart(postgres: Any, mariadb: Any) -> None:
+    """A run of ``--tables a`` stores a position naming ``a`` alone; a restart with ``--tables
+    a,b`` reads ``b`` whole, though the publication held it all along."""
+    schema = "joinedt"
+    src = fresh_source(postgres, mariadb, schema, TEMPLATE.format(SCHEMA=schema), schema)
+    source = postgres.dsn_for(postgres.user, None, f"{schema}_src")
+    target = postgres.dsn_for(postgres.user, None, f"{schema}_dst")
+    src.execute(f"ALTER PUBLICATION {schema}p ADD TABLE {schema}.b")
+    errs = []
+    for tables in (f"{schema}.a", f"{schema}.a,{schema}.b"):
+        run = ["run", "--source", source, "--slot", schema, "--publication", f"{schema}p"]
+        run += ["--to", f"{target}?sink_name={schema}", "--create-tables", "--tables", tables]
+        proc = cli_popen(*run, "--snapshot", "initial", "--idle-exit", "3")
+        wait_slot_active(src, schema, proc)
+        _, err = proc.communicate(timeout=240)
+        assert proc.returncode == 0, err
+        errs.append(err)
+    assert f"{schema}.b" not in errs[0]
+    assert f"{schema}.b joined the capture while no run streamed" in errs[1]
+    assert f"{schema}.a joined" not in errs[1]
+    check = cli(
+        "verify", "--source", source, "--against", target, "--tables", f"{schema}.a,{schema}.b"
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert f"{schema}.a: equal (5 rows" in check.stdout
+    assert f"{schema}.b: equal (40 rows" in check.stdout
     src.close()
