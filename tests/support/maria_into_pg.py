@@ -39,11 +39,12 @@ class IntoPostgres:
 
 
 def stream_into_postgres(
-    mariadb: Any, postgres: Any, tables: str, target_db: str, server_id: str
+    mariadb: Any, postgres: Any, tables: str, target_db: str, server_id: str, *, fresh: bool = True
 ) -> IntoPostgres:
-    """Starts the run of ``tables`` (``--tables``) into database ``target_db`` (made anew) and
-    returns once its binlog dump runs. The caller grants the capture user its databases."""
-    target = fresh_db(postgres, target_db)
+    """Starts the run of ``tables`` (``--tables``) into database ``target_db`` (made anew, unless
+    not ``fresh``: a restart) and returns once its binlog dump runs. The caller grants the
+    capture user its databases."""
+    target = fresh_db(postgres, target_db) if fresh else postgres.connect(dbname=target_db)
     target_url = postgres.dsn_for(postgres.user, None, target_db)
     env = dict(os.environ, **{PASSWORD_ENV: mariadb.capture_password})
     source = ["--source", app_url(mariadb), "--password-env", PASSWORD_ENV]

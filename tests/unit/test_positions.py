@@ -50,6 +50,8 @@ MY_SNAPSHOT = {
     "schemas": [],
 }
 MY_BINLOG_FILE = {"pos": (1 << 32) | 4000, "file": "mysql-bin.000001", "offset": 4000}
+# The tables the target holds, from which a restart tells the ones that joined meanwhile.
+MY_TABLES = {**MY_STREAM, "tables": ["db.t", "db.u"]}
 
 
 @pytest.mark.parametrize(
@@ -70,7 +72,7 @@ def test_postgres_json_round_trip_is_byte_identical(data: dict[str, Any]) -> Non
     assert json.dumps(out) == json.dumps(data)
 
 
-@pytest.mark.parametrize("data", [MY_STREAM, MY_SNAPSHOT, MY_BINLOG_FILE])
+@pytest.mark.parametrize("data", [MY_STREAM, MY_SNAPSHOT, MY_BINLOG_FILE, MY_TABLES])
 def test_binlog_json_round_trip_is_byte_identical(data: dict[str, Any]) -> None:
     out = BinlogPosition.from_json(data).to_json()
     assert json.dumps(out) == json.dumps(data)

@@ -9,7 +9,7 @@ from typing import Any
 
 from arrowtail.sources.base import PositionJSON, SourcePosition, unknown_keys
 
-_KEYS = ("pos", "file", "offset", "gtid", "snapshot", "schemas", "commit_ts", "xa")
+_KEYS = ("pos", "file", "offset", "gtid", "snapshot", "schemas", "commit_ts", "xa", "tables")
 
 
 def binlog_pos(file: str, offset: int) -> int:
@@ -28,7 +28,10 @@ class BinlogPosition(SourcePosition):
     snapshot; ``schemas``: the schema history (``binlog_row_metadata=MINIMAL``); ``commit_ts``:
     time of the last commit in Unix seconds; ``xa``: while XA transactions are prepared and
     their outcome not yet read, a position from before the earliest of their prepares
-    (``pos``, ``file``, ``offset``, ``gtid``, ``schemas``), where a restart dumps from."""
+    (``pos``, ``file``, ``offset``, ``gtid``, ``schemas``), where a restart dumps from;
+    ``tables``: the captured tables whose rows the target holds up to here, so that a restart
+    reads the ones that joined the capture while no run streamed (absent in positions stored
+    before the key existed)."""
 
     pos: int
     file: str | None = None
@@ -38,6 +41,7 @@ class BinlogPosition(SourcePosition):
     schemas: list[Any] | None = None
     commit_ts: float | None = None
     xa: dict[str, Any] | None = None
+    tables: list[str] | None = None
     extra: tuple[tuple[str, Any], ...] = ()
 
     @classmethod
@@ -65,6 +69,8 @@ class BinlogPosition(SourcePosition):
             out["commit_ts"] = self.commit_ts
         if self.xa is not None:
             out["xa"] = self.xa
+        if self.tables is not None:
+            out["tables"] = self.tables
         out.update(self.extra)
         return out
 
@@ -79,5 +85,6 @@ class BinlogPosition(SourcePosition):
             schemas=data.get("schemas"),
             commit_ts=data.get("commit_ts"),
             xa=data.get("xa"),
+            tables=data.get("tables"),
             extra=unknown_keys(data, _KEYS),
         )

@@ -181,6 +181,7 @@ class MySqlSource:
         self.caught_up = False
         self.reconnects = 0
         self._snapshot: Iterator[TableBatch] | None = None
+        self._snapshot_pos = 0
         #: Set when TABLE_MAPs carry no column names (binlog_row_metadata = MINIMAL): the schema
         #: history then follows the stream's DDL.
         self._minimal = False
@@ -188,6 +189,15 @@ class MySqlSource:
             self._conn.query_connection, "" if self.tables else database, self._wanted
         )
         self._snapshot_position: BinlogPosition | None = None
+        #: The captured tables whose rows the target holds (found at open, or met in the
+        #: stream since), which positions name as ``tables``; ``_known_list``: it sorted.
+        self._known: set[str] = set()
+        self._known_list: list[str] | None = None
+        #: Set while tables that joined the capture between runs are read (see _read_joined):
+        #: the stored position the stream resumes from once they are handed on.
+        self._reread_from: PositionJSON | None = None
+        #: Per table read so, the ``_pos`` its rows were read at.
+        self._read_at: dict[str, int] = {}
         #: Decoded events other than heartbeats, to tell data arriving from a quiet stream.
         self._data_events = 0
         #: Text values the decoder read with U+FFFD in place of bytes invalid in their
@@ -231,6 +241,7 @@ class MySqlSource:
                 info.binlog_row_metadata,
             )
             self._minimal = True
+        self._known = set(self._list_captured())
         if start is not None:
             resume = BinlogPosition.from_json(start)
             if resume.file is None or resume.offset is None:
@@ -245,6 +256,8 @@ class MySqlSource:
                     "--resume-by gtid needs a MariaDB server and a checkpoint with a GTID "
                     f"(this checkpoint has gtid={self._gtid!r}); use --resume-by position"
                 )
+            if resume.tables is not None:
+                self._read_joined(start, sorted(self._known - set(resume.tables)), info.is_mariadb)
         elif self.snapshot_mode == "initial":
             self._begin_snapshot(info.is_mariadb)
         else:
@@ -255,7 +268,20 @@ class MySqlSource:
         if self._snapshot is None:
             self._start()
 
-    def _begin_snapshot(self, is_mariadb: bool) -> None:
+    def _list_captured(self) -> list[str]:
+        """The tables the run captures now, as ``db.table``."""
+        from arrowtail.sources.mysql import snapshot as mysql_snapshot
+
+        conn = self._conn.query_connection()
+        try:
+            found = mysql_snapshot.list_tables(conn, self.database, self._selection)
+        finally:
+            conn.close()
+        return [name for d, t in found if self._wanted(name := f"{d}.{t}")]
+
+    def _begin_snapshot(self, is_mariadb: bool, only: list[str] | None = None) -> None:
+        """Starts the initial snapshot; with ``only``, a snapshot of those tables alone, whose
+        rows are handed on before the stream resumes from the stored position (_read_joined)."""
         from arrowtail.sources.mysql import snapshot as mysql_snapshot
 
         conn = self._conn.query_connection()
@@ -263,17 +289,54 @@ class MySqlSource:
             conn.autocommit(False)
             point = mysql_snapshot.consistent_snapshot(conn, is_mariadb)
             tables = mysql_snapshot.list_tables(conn, self.database, self._selection)
-            self._check_visible(tables)
+            if only is None:
+                self._check_visible(tables)
+            else:
+                tables = [(d, t) for d, t in tables if f"{d}.{t}" in only]
             self._facts.prefetch([f"{d}.{t}" for d, t in tables])
         except BaseException:
             conn.close()
             raise
-        self._file, self._offset = point.file, point.offset
-        self._snapshot_position = BinlogPosition.at(
-            point.file, point.offset, gtid=point.gtid, snapshot=True
-        )
+        at = BinlogPosition.at(point.file, point.offset, gtid=point.gtid, snapshot=True)
+        if only is None:
+            self._file, self._offset = point.file, point.offset
+            self._snapshot_position = at
         log.info("snapshot of %d tables at %s:%d", len(tables), point.file, point.offset)
-        self._snapshot = mysql_snapshot.snapshot(conn, self._snapshot_position.pos, tables)
+        self._snapshot_pos = at.pos
+        self._snapshot = mysql_snapshot.snapshot(conn, at.pos, tables)
+
+    def _read_joined(self, start: PositionJSON, tables: list[str], is_mariadb: bool) -> None:
+        """Reads ``tables`` whole before the stream resumes from ``start``: captured now, they
+        are not among the tables the stored position names, so they joined the capture while
+        no run streamed (added to ``tables``, created, renamed into it), and the binlog from
+        there carries at most their changes since, not the rows already in them. Their rows
+        come as of now, then the stream from ``start`` replays changes up to now over them,
+        which leaves each row as it is now. Nothing is stored until all are handed on."""
+        if not tables:
+            return
+        import pymysql
+
+        log.info(
+            "%s joined the capture while no run streamed (added to the tables, created or renamed"
+            " into it) with rows no binlog event from %s:%d carries: reading %s whole first",
+            ", ".join(tables),
+            self._file,
+            self._offset,
+            "it" if len(tables) == 1 else "them",
+        )
+        try:
+            self._begin_snapshot(is_mariadb, only=tables)
+        except (SourceError, OSError, pymysql.err.MySQLError) as exc:
+            log.warning(
+                "%s could not be read (%s): compare %s with arrowtail verify, and take a new"
+                " snapshot into a new sink if they differ",
+                ", ".join(tables),
+                scrub(str(exc).strip()),
+                "it" if len(tables) == 1 else "them",
+            )
+            return
+        self._reread_from = start
+        self._read_at = dict.fromkeys(tables, self._snapshot_pos)
 
     def _check_tables(self) -> None:
         """Refuses ``tables`` naming a table that does not exist (or that the user cannot see):
@@ -366,6 +429,11 @@ class MySqlSource:
         metadata column's name (a table the run does not capture may: the decoder makes
         batches of every table)."""
         batches = [b for b in batches if self._wanted(b[0])]
+        met = {b[0] for b in batches if "." in b[0] and b[0] not in self._known}
+        if met:
+            # Created (or renamed into the capture) while streaming: its rows come as events.
+            self._known |= met
+            self._known_list = None
         # The last commit handed on before the batches: their changes come after it.
         at = f"binlog {self._file} after offset {self._offset}"
         batches = self._names.check(batches, at)
@@ -406,9 +474,11 @@ class MySqlSource:
         for table, _, batch in batches:
             if table != DDL_TABLE or not batch.num_rows:
                 continue
-            for row in batch.select(["database", "statement"]).to_pylist():
+            for row in batch.select(["database", "statement", "_pos"]).to_pylist():
                 for old, new in renamed_tables(row["statement"] or "", row["database"] or ""):
                     name = f"{new[0]}.{new[1]}"
+                    if row["_pos"] < self._read_at.get(name, 0):
+                        continue  # read whole at open, after this rename (_read_joined)
                     if self._wanted(name):
                         log.warning(
                             "%s: renamed from %s.%s, with the rows it held then in no row event"
@@ -460,9 +530,15 @@ class MySqlSource:
             version, rows = self.schema_versions.assign(table, rows)
             self._truncates.seen([(table, version, rows)])
             return Chunk(self._facts.annotate([(table, version, rows)]))
-        # Snapshot complete: its position covers every row read; stream from there on.
         self._snapshot = None
         self._facts.end_prefetch()
+        if self._reread_from is not None:
+            # Tables read before resuming: the stored position, now naming them, covers them.
+            stored, self._reread_from = self._reread_from, None
+            with self._privileges():
+                self._start()
+            return Chunk([], stored)
+        # Snapshot complete: its position covers every row read; stream from there on.
         point, self._snapshot_position = self._snapshot_position, None
         self._gtid = (point.gtid if point is not None else None) or ""
         with self._privileges():
@@ -572,8 +648,17 @@ class MySqlSource:
             )
 
     def poll(self, timeout: float) -> Chunk:
-        if self._snapshot is not None:
-            return self._poll_snapshot()
+        chunk = self._poll_snapshot() if self._snapshot is not None else self._poll_stream(timeout)
+        if chunk.position is not None:
+            chunk.position = {**chunk.position, "tables": self._tables_known()}
+        return chunk
+
+    def _tables_known(self) -> list[str]:
+        if self._known_list is None:
+            self._known_list = sorted(self._known)
+        return self._known_list
+
+    def _poll_stream(self, timeout: float) -> Chunk:
         try:
             return self._poll(timeout)
         except ServerError as exc:
