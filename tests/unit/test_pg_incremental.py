@@ -160,6 +160,19 @@ def test_signals_queue_requests_once_and_progress_rides_in_positions() -> None:
     assert inc.attach(None, last) == last  # the finished snapshot leaves the position
 
 
+def test_a_request_for_a_slot_is_taken_by_that_slots_source_alone() -> None:
+    """A source asks for a table it met rewritten or joined; the sources of other slots meet
+    the same table and ask for their own, so each reads it once."""
+    mine = IncrementalSnapshots("postgresql://unused/db", "pub", slot="one")
+    other = IncrementalSnapshots("postgresql://unused/db", "pub", slot="two")
+    own = {"type": "snapshot", "id": "r1", "tables": ["s.a"], "slot": "one"}
+    everyone = {"type": "snapshot", "id": "r2", "tables": ["s.b"]}
+    for inc in (mine, other):
+        inc.process([messages([(10, SIGNAL_PREFIX, own), (11, SIGNAL_PREFIX, everyone)])])
+    assert [r["id"] for r in mine.requests] == ["r1", "r2"]
+    assert [r["id"] for r in other.requests] == ["r2"]
+
+
 def test_configuration_of_chunks_and_toast_reselect() -> None:
     cfg = config.load(
         overrides={"source": {"url": "postgresql://u@h/db"}, "sink": {"url": "jsonl:-"}},

@@ -84,10 +84,13 @@ def split_name(name: str) -> tuple[str, str]:
     return (schema, table) if dot else ("public", name)
 
 
-def request_snapshot(dsn: str, tables: list[str], *, password: str | None = None) -> str:
+def request_snapshot(
+    dsn: str, tables: list[str], *, password: str | None = None, slot: str | None = None
+) -> str:
     """Asks running PostgreSQL sources of this database to snapshot ``tables`` (``schema.table``)
-    incrementally; returns the request's id. Refuses (:class:`ConfigError`) tables that do not
-    exist or have no primary key, since chunks are read and reconciled by key."""
+    incrementally, or only the one streaming ``slot``; returns the request's id. Refuses
+    (:class:`ConfigError`) tables that do not exist or have no primary key, since chunks are
+    read and reconciled by key."""
     if password:
         dsn = psycopg.conninfo.make_conninfo(dsn, password=password)
     if not tables:
@@ -110,7 +113,10 @@ def request_snapshot(dsn: str, tables: list[str], *, password: str | None = None
                 )
             names.append(f"{schema}.{table}")
         snapshot_id = uuid.uuid4().hex[:12]
-        body = json.dumps({"type": "snapshot", "id": snapshot_id, "tables": names})
+        request: dict[str, Any] = {"type": "snapshot", "id": snapshot_id, "tables": names}
+        if slot is not None:
+            request["slot"] = slot
+        body = json.dumps(request)
         try:
             conn.execute("SELECT pg_logical_emit_message(true, %s, %s)", (SIGNAL_PREFIX, body))
         except psycopg.errors.InsufficientPrivilege as exc:
@@ -184,8 +190,11 @@ class IncrementalSnapshots:
         chunk_rows: int = DEFAULT_CHUNK_ROWS,
         versions: _core.SchemaVersions | None = None,
         wanted: Callable[[str], bool] | None = None,
+        slot: str | None = None,
     ) -> None:
         self._dsn = dsn
+        #: The source's slot: a request for another slot's source is left to it.
+        self.slot = slot
         #: Whether the run captures a table (``--tables``); a table it does not is skipped.
         self._wanted = wanted or (lambda _table: True)
         #: The source's run-wide schema versions, which number the chunks handed on.
@@ -346,6 +355,9 @@ class IncrementalSnapshots:
             return
         snapshot_id = str(body.get("id") or uuid.uuid4().hex[:12])
         if any(r["id"] == snapshot_id for r in self.requests):
+            return
+        if body.get("slot") is not None and body.get("slot") != self.slot:
+            # A source's own request (a table rewritten or joined, which each source meets).
             return
         names = [".".join(split_name(str(t))) for t in tables]
         self.requests.append({"id": snapshot_id, "tables": names, "after": None, "chunks": 0})

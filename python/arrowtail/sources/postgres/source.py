@@ -184,7 +184,12 @@ class PostgresSource:
         #: each batch leaves its decoder numbered for the whole run.
         self.schema_versions = _core.SchemaVersions()
         self._incremental = IncrementalSnapshots(
-            dsn, publication, incremental_chunk_rows, self.schema_versions, wanted=self._wanted
+            dsn,
+            publication,
+            incremental_chunk_rows,
+            self.schema_versions,
+            wanted=self._wanted,
+            slot=slot,
         )
         #: Batches of captured tables whose column names were checked (pgoutput sends every
         #: published table; ``tables`` may name fewer).
@@ -764,7 +769,7 @@ class PostgresSource:
             )
             return
         try:
-            request_snapshot(self._dsn, [table])
+            request_snapshot(self._dsn, [table], slot=self.slot)
         except (ConfigError, SourceError, psycopg.Error) as exc:
             log.warning(
                 "%s; an incremental snapshot of it could not be requested (%s): run arrowtail"
