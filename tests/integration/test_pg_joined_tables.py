@@ -58,6 +58,43 @@ def test_tables_that_join_the_publication_are_read_whole(postgres: Any, mariadb:
     src.close()
 
 
+def test_a_table_first_met_in_rows_from_disk_is_read_whole(
+    postgres: Any, mariadb: Any, tmp_path: Any
+) -> None:
+    """The server streams a large transaction in progress (a small
+    ``logical_decoding_work_mem``), and past ``--memory-budget`` its rows wait on disk until its
+    commit. When a table that joined the publication comes only in those rows, it is read whole
+    as well: the transaction's changes to it come first, then enough to another table that
+    they are on disk before the commit brings the rest."""
+    schema = "joineds"
+    src = fresh_source(postgres, mariadb, schema, TEMPLATE.format(SCHEMA=schema), schema)
+    src.execute(f"ALTER DATABASE {schema}_src SET logical_decoding_work_mem = '64kB'")
+    budget = ["--memory-budget", str(256 << 10), "--spill-dir", str(tmp_path / "spill")]
+    two = stream_into_both(postgres, mariadb, src, schema, f"{schema}p", *budget)
+    src.execute(f"ALTER PUBLICATION {schema}p ADD TABLE {schema}.b")
+    with src.transaction():
+        src.execute(
+            f"INSERT INTO {schema}.b SELECT g, repeat('x', 200) FROM generate_series(41, 2040) g"
+        )
+        src.execute(f"UPDATE {schema}.b SET v = 'changed' WHERE id = 3")
+        src.execute(
+            f"INSERT INTO {schema}.a SELECT g, repeat('a', 200) FROM generate_series(100, 5099) g"
+        )
+        # The runs poll while the transaction is open, and put what arrived on disk.
+        src.execute("SELECT pg_sleep(2)")
+    for err in two.finish().values():
+        assert "goes to disk until its end" in err, err
+        assert f"{schema}.b joined the stream while the run streamed" in err, err
+        assert f"{schema}.a joined" not in err, err
+    for out in two.verify(f"{schema}.b"):
+        assert f"{schema}.b: equal (2040 rows" in out
+    my = mariadb.connect()
+    with my.cursor() as cur:
+        cur.execute(f"DROP DATABASE {schema}")
+    my.close()
+    src.close()
+
+
 def test_tables_that_joined_between_runs_are_read_on_restart(postgres: Any, mariadb: Any) -> None:
     """The stored position names the tables the target holds whole; a restart reads the ones
     published since, with changes after the restart or none."""

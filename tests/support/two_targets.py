@@ -56,10 +56,11 @@ def fresh_source(postgres: Any, mariadb: Any, name: str, ddl: str, maria_databas
 
 
 def stream_into_both(
-    postgres: Any, mariadb: Any, src: Any, name: str, publication: str
+    postgres: Any, mariadb: Any, src: Any, name: str, publication: str, *extra: str
 ) -> TwoTargets:
     """Starts the runs from database ``{name}_src`` (open as ``src``) into ``{name}_dst`` (made
-    by the caller) and MariaDB, an initial snapshot each, and returns once both stream."""
+    by the caller) and MariaDB, an initial snapshot each, with ``extra`` arguments, and returns
+    once both stream."""
     my_url = f"mysql://{mariadb.user}@{mariadb.host}:{mariadb.port}/{mariadb.database}"
     two = TwoTargets(
         postgres.dsn_for(postgres.user, None, f"{name}_src"),
@@ -69,6 +70,7 @@ def stream_into_both(
     for slot, target in two.targets.items():
         run = ["run", "--source", two.source_url, "--slot", slot, "--publication", publication]
         run += ["--to", f"{target}?sink_name={slot}", "--create-tables"]
-        two.procs[slot] = cli_popen(*run, "--snapshot", "initial", "--idle-exit", "3", env=two.env)
+        run += ["--snapshot", "initial", "--idle-exit", "3", *extra]
+        two.procs[slot] = cli_popen(*run, env=two.env)
         wait_slot_active(src, slot, two.procs[slot])
     return two
