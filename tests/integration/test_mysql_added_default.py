@@ -218,3 +218,36 @@ def test_tables_that_joined_the_capture_between_runs_are_read_on_restart(
     conn.close()
     for run in (first, again, third):
         run.target.close()
+
+
+def test_a_column_added_between_runs_gets_its_value_in_old_rows(
+    mariadb: Any, postgres: Any
+) -> None:
+    """``ADD COLUMN ... DEFAULT`` while no run streams: the restart reads the statement from the
+    binlog, and the table's first change of the run already has the column. The column was
+    added after the stored position, so every target row predates it and gets its value."""
+    db = f"{DB}_stop"
+    conn = _databases(
+        mariadb,
+        db,
+        f"CREATE TABLE {db}.x (id INT PRIMARY KEY, v INT)",
+        f"INSERT INTO {db}.x SELECT seq, seq FROM {db}.seq_1_to_5",
+    )
+    first = stream_into_postgres(mariadb, postgres, f"{db}.*", "mystop_dst", "7436")
+    first.finish()
+    first.target.close()
+    with conn.cursor() as cur:
+        cur.execute(f"ALTER TABLE {db}.x ADD COLUMN z INT NOT NULL DEFAULT 3")
+        cur.execute(f"UPDATE {db}.x SET v = 50 WHERE id = 5")
+    again = stream_into_postgres(mariadb, postgres, f"{db}.*", "mystop_dst", "7436", fresh=False)
+    err = again.finish()
+    assert "z = '3' in the rows already there" in err, err
+    check = again.verify(f"{db}.x")
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert f"{db}.x: equal (5 rows" in check.stdout
+    assert again.target.execute(f"SELECT sum(z) FROM {db}.x").fetchone() == (15,)
+    with conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE {db}")
+        cur.execute(f"DROP DATABASE {db}_out")
+    conn.close()
+    again.target.close()

@@ -190,10 +190,11 @@ def test_widened_moves_a_numeric_column_up_its_ladder_only() -> None:
 
 
 def test_an_added_columns_default_fills_old_rows_only_for_a_column_added_while_streaming() -> None:
-    # The rows already in the target all predate the column only when this run saw the table
-    # without it: a column that arrives with a run's first change of the table (a transform
-    # stopped dropping it) may hold other values in newer rows, so it is left NULL.
-    from arrowtail.sinks.database.target import MISSING_VALUE, TargetSink
+    # The rows already in the target all predate the column when this run saw the table
+    # without it, or when the source says the column was added after the run's start: else a
+    # column that arrives with a run's first change of the table (a transform stopped dropping
+    # it) may hold other values in newer rows, so it is left NULL.
+    from arrowtail.sinks.database.target import ADDED_SINCE_START, MISSING_VALUE, TargetSink
 
     class Recorder(TargetSink):
         engine = "postgres"
@@ -216,6 +217,12 @@ def test_an_added_columns_default_fills_old_rows_only_for_a_column_added_while_s
     sink._columns_seen["s.t"] = {"id", "status"}
     sink._fill_added("s", "t", "s.t", "s.t", [status])
     assert sink.set == [[("status", "new")]]
+    # Added after the position the run started from (a MySQL ALTER read again after a
+    # restart): every target row predates it, first sight of the table or not.
+    since = status.with_metadata({**status.metadata, ADDED_SINCE_START: b"1"})
+    del sink._columns_seen["s.t"]
+    sink._fill_added("s", "t", "s.t", "s.t", [since, plain])
+    assert sink.set == [[("status", "new")], [("status", "new")]]
 
 
 def _field(array: pa.Array, **meta: str) -> pa.Field:

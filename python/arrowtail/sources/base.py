@@ -22,6 +22,10 @@ TableBatch = tuple[str, int, pa.RecordBatch]
 #: (``ADD COLUMN ... DEFAULT``, for which the source logs no row change), as text the database
 #: targets read back: a target that adds the column sets it in the rows already there.
 MISSING_VALUE = "arrowtail.missing_value"
+#: Field metadata key set (to ``"1"``) beside :data:`MISSING_VALUE` when the column was added at
+#: a point of the stream after the position the run started from: every row a target holds
+#: predates the column then, even if the run's first change of the table brings it.
+ADDED_SINCE_START = "arrowtail.added_since_start"
 
 
 @dataclass

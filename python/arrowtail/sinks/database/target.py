@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 from arrowtail.changes import collapse, table_info, unapplied
 from arrowtail.exceptions import ArrowtailError, SinkError
 from arrowtail.sinks.database import sqltypes
+from arrowtail.sources.base import ADDED_SINCE_START as SOURCE_ADDED_SINCE_START
 from arrowtail.sources.base import MISSING_VALUE as SOURCE_MISSING_VALUE
 from arrowtail.sources.base import PositionJSON
 from arrowtail.sources.positions import read_position
@@ -35,6 +36,9 @@ log = logging.getLogger(__name__)
 #: Field metadata: the value a column added at the source with a default holds in the rows that
 #: were there before (``sources.base.MISSING_VALUE``), as Arrow gives metadata keys.
 MISSING_VALUE = SOURCE_MISSING_VALUE.encode()
+#: Field metadata: the column was added after the position the run started from
+#: (``sources.base.ADDED_SINCE_START``).
+ADDED_SINCE_START = SOURCE_ADDED_SINCE_START.encode()
 
 
 def position_order(position: PositionJSON | None) -> int | None:
@@ -445,16 +449,22 @@ class TargetSink:
         added at the source with a default (PostgreSQL sends no change for those rows): each
         row of the target is one of them, since the table's first change after the column was
         added is the first of the new shape, being applied now. Only for a column this sink saw
-        the table's changes without, in this run: a column that first arrives with a run's
-        first change of the table (say once a transform stops dropping it) may hold other
-        values in rows written since it was added, and stays NULL in the target's rows."""
+        the table's changes without, in this run, or one the source says was added after the
+        position the run started from (``ADDED_SINCE_START``): a column that first arrives
+        with a run's first change of the table otherwise (say once a transform stops dropping
+        it) may hold other values in rows written since it was added, and stays NULL in the
+        target's rows."""
         before = self._columns_seen.get(table)
-        if before is None:
-            return
+
+        def added_since(f: pa.Field) -> bool:
+            if before is not None:
+                return f.name not in before
+            return (f.metadata or {}).get(ADDED_SINCE_START) == b"1"
+
         fills = [
             (f.name, value)
             for f in added
-            if f.name not in before and (value := (f.metadata or {}).get(MISSING_VALUE)) is not None
+            if added_since(f) and (value := (f.metadata or {}).get(MISSING_VALUE)) is not None
         ]
         if not fills:
             return

@@ -12,7 +12,10 @@ it in its rows when it adds the column. A value the statement does not tell in a
 
 A value holds until a later statement drops, renames or changes the column, or renames the
 table; it lives for the run (a restart that reads the ``ALTER`` again from the binlog finds it
-again, and a target fills only a column it sees added in the run).
+again). The field also carries ``arrowtail.added_since_start``: the statement came after the
+position the run started from, so every row a target holds predates the column, and a target
+fills it even when the run's first change of the table brings the column (a table with no
+change between that position and the statement).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from collections.abc import Callable
 
 import pyarrow as pa
 
-from arrowtail.sources.base import MISSING_VALUE, TableBatch
+from arrowtail.sources.base import ADDED_SINCE_START, MISSING_VALUE, TableBatch
 from arrowtail.sources.mysql.ddl import altered_columns, touched_tables
 from arrowtail.sources.mysql.truncate import DDL_TABLE
 
@@ -109,8 +112,16 @@ class AddedValues:
         values = self._values.get(table)
         if not values or not any(f.name.lower() in values for f in batch.schema):
             return item
+        # Read from the statement in this run's stream, after its start: the column is newer
+        # than every row a target holds.
         fields = [
-            f.with_metadata({**(f.metadata or {}), MISSING_VALUE: values[f.name.lower()]})
+            f.with_metadata(
+                {
+                    **(f.metadata or {}),
+                    MISSING_VALUE: values[f.name.lower()],
+                    ADDED_SINCE_START: "1",
+                }
+            )
             if f.name.lower() in values
             else f
             for f in batch.schema
