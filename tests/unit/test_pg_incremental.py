@@ -194,5 +194,8 @@ def test_a_chunk_snapshot_must_see_the_transactions_already_streamed() -> None:
     assert inc.streamed_unseen(XidSnapshot.parse("100:110:")) == []
     # 104 committed and was streamed, but this snapshot still lists it as running.
     assert inc.streamed_unseen(XidSnapshot.parse("100:110:104")) == [104]
-    # Only the table being read counts (107 is another table's).
-    assert inc.streamed_unseen(XidSnapshot.parse("100:105:")) == []
+    # Every table counts: a partition read for its root has its changes under the root's name.
+    assert inc.streamed_unseen(XidSnapshot.parse("100:105:")) == [107]
+    # Messages are no table's.
+    inc.process([messages([(70, "app", {})])])
+    assert inc.streamed_unseen(XidSnapshot.parse("100:110:")) == []

@@ -32,7 +32,10 @@ PG_INCREMENTAL = {
 }
 PG_CAPTURE_FILE = {"lsn": 9000}
 # The tables the target holds whole, from which a restart tells the ones that joined meanwhile.
-PG_PUBLISHED = {**PG_INCREMENTAL, "published": ["public.a", "sales.orders"]}
+PG_PUBLISHED = {
+    **PG_INCREMENTAL,
+    "published": {"public.a": "16390:0c4d1a2b", "sales.orders": "0:9f8e7d6c"},
+}
 MY_STREAM = {
     "pos": (3 << 32) | 1234,
     "file": "mariadb-bin.000003",
@@ -262,3 +265,13 @@ def test_pipeline_orders_by_the_sources_typed_position() -> None:
     )
     Pipeline(source, _StaleSink()).run()  # type: ignore[arg-type]
     assert source.acks == [{"lsn": 20, "end_lsn": 30}]
+
+
+def test_logs_show_long_lists_in_a_position_by_their_length() -> None:
+    from arrowtail.sources.base import brief
+
+    tables = {f"s.t{i}": "16400:aaaa1111:" for i in range(4)}
+    assert brief({**PG_STREAM, "published": tables}) == {**PG_STREAM, "published": "<4 entries>"}
+    assert brief({**MY_STREAM, "tables": ["d.a", "d.b", "d.c", "d.e"]})["tables"] == "<4 entries>"
+    # Three or fewer are shown as they are.
+    assert brief(PG_PUBLISHED) == PG_PUBLISHED

@@ -157,10 +157,10 @@ def unknown_keys(data: PositionJSON, known: tuple[str, ...]) -> tuple[tuple[str,
 
 
 def brief(position: PositionJSON) -> dict[str, Any]:
-    """``position`` for a log line or a summary: a list of more than three entries (the tables a
-    PostgreSQL position names, say) shown by its length."""
+    """``position`` for a log line or a summary: a list or mapping of more than three entries
+    (the tables a position names, say) shown by its length."""
     return {
-        k: f"<{len(v)} entries>" if isinstance(v, list) and len(v) > 3 else v
+        k: f"<{len(v)} entries>" if isinstance(v, list | dict) and len(v) > 3 else v
         for k, v in position.items()
     }
 

@@ -444,6 +444,96 @@ def ancestors(conn: psycopg.Connection, tables: list[str]) -> dict[str, set[str]
     return out
 
 
+def table_fingerprints(conn: psycopg.Connection, tables: list[str]) -> dict[str, str]:
+    """Per ``schema.table``, ``relfilenode:hash:names``: the file the table's rows are stored
+    in, which a rewrite of the table replaces; a hash of its columns' names and types; and the
+    columns whose value in older rows is a stored default (added with a constant default and no
+    rewrite since), comma-separated. What two fingerprints of a table tell: see
+    :func:`read_again_for`."""
+    pairs = [t.split(".", 1) for t in tables if "." in t]
+    if not pairs:
+        return {}
+    rows = conn.execute(
+        """
+        SELECT n.nspname || '.' || c.relname,
+               c.relfilenode::text || ':'
+               || left(md5(string_agg(a.attname || ':' || a.atttypid || ':' || a.atttypmod, ','
+                                      ORDER BY a.attnum)), 8) || ':'
+               || coalesce(string_agg(a.attname, ',' ORDER BY a.attnum)
+                           FILTER (WHERE a.atthasmissing), '')
+        FROM unnest(%s::text[], %s::text[]) AS w(nsp, rel)
+        JOIN pg_namespace n ON n.nspname = w.nsp
+        JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = w.rel
+        JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+        GROUP BY n.nspname, c.relname, c.relfilenode
+        """,
+        ([p[0] for p in pairs], [p[1] for p in pairs]),
+    ).fetchall()
+    return {str(name): str(fingerprint) for name, fingerprint in rows}
+
+
+def read_again_for(before: str, now: str) -> str | None:
+    """What two :func:`table_fingerprints` of a table tell that leaves values in the rows
+    already there which no change carries, or None: a rewrite that changed its columns (another
+    file, though not of a partitioned table, which has none, and other columns:
+    ``ADD COLUMN ... DEFAULT now()``, ``ALTER COLUMN ... TYPE``), or columns added with a
+    constant default in place. A rewrite that kept the columns (``VACUUM FULL``, ``CLUSTER``,
+    ``TRUNCATE``) or a column added without a default or dropped tells of nothing."""
+    file_before, columns_before, stored_before = (before.split(":", 2) + ["", ""])[:3]
+    file_now, columns_now, stored_now = (now.split(":", 2) + ["", ""])[:3]
+    if file_now != "0" and file_now != file_before and columns_now != columns_before:
+        return (
+            "PostgreSQL rewrote the table with other columns (ALTER TABLE ... ADD COLUMN with a"
+            " volatile default, ALTER COLUMN ... TYPE)"
+        )
+    added = [c for c in stored_now.split(",") if c and c not in stored_before.split(",")]
+    if added:
+        return f"column(s) {', '.join(added)} added with a default"
+    return None
+
+
+def has_roots_sent_whole(conn: psycopg.Connection, publication: str) -> bool:
+    """Whether ``publication`` publishes a partitioned table through its root
+    (``publish_via_partition_root``, PostgreSQL 13 and later): then partitions attached later
+    need looking for."""
+    if conn.info.server_version < 130000:
+        return False
+    row = conn.execute(
+        """
+        SELECT EXISTS (
+            SELECT FROM pg_publication p
+            JOIN pg_publication_tables t ON t.pubname = p.pubname
+            JOIN pg_namespace n ON n.nspname = t.schemaname
+            JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = t.tablename
+            WHERE p.pubname = %s AND p.pubviaroot AND c.relkind = 'p')
+        """,
+        (publication,),
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def leaves_sent_as_root(conn: psycopg.Connection, publication: str) -> dict[str, str]:
+    """Under ``publish_via_partition_root``, each partition (at any depth) of the published
+    partitioned tables, with the published table whose name its changes are sent under; empty
+    for other publications. A partition attached with its rows brings them in no change."""
+    if conn.info.server_version < 130000:
+        return {}
+    rows = conn.execute(
+        """
+        SELECT ln.nspname || '.' || l.relname, t.schemaname || '.' || t.tablename
+        FROM pg_publication p
+        JOIN pg_publication_tables t ON t.pubname = p.pubname
+        CROSS JOIN LATERAL pg_partition_tree(format('%%I.%%I', t.schemaname, t.tablename)::regclass)
+            AS tree
+        JOIN pg_class l ON l.oid = tree.relid
+        JOIN pg_namespace ln ON ln.oid = l.relnamespace
+        WHERE p.pubname = %s AND p.pubviaroot AND tree.level > 0
+        """,
+        (publication,),
+    ).fetchall()
+    return {str(leaf): str(root) for leaf, root in rows}
+
+
 def binary_safe(conn: psycopg.Connection, publication: str) -> tuple[bool, str]:
     """Whether every column type of the published tables has a binary form the decoder reads
     (enums and domains over such types included)."""

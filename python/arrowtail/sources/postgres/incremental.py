@@ -309,19 +309,19 @@ class IncrementalSnapshots:
                 self._next_table(request)
 
     def streamed_unseen(self, snapshot: XidSnapshot) -> list[int]:
-        """Xids of recently streamed changes of the table being read that ``snapshot`` does not
-        see (normally none: a transaction is visible once the stream carried its commit, but
-        for a moment after its commit record is flushed it is still listed as running)."""
+        """Xids of recently streamed changes that ``snapshot`` does not see (normally none: a
+        transaction is visible once the stream carried its commit, but for a moment after its
+        commit record is flushed it is still listed as running)."""
         return sorted({x for xids in self._recent for x in xids if not snapshot.sees(x)})
 
     # -- internals ---------------------------------------------------------------------------
 
     def _note_xids(self, stream: list[TableBatch]) -> None:
-        """Remembers the distinct xids of the last few polls' changes of the table being read."""
+        """Remembers the distinct xids of the last few polls' changes while a snapshot is read
+        (of every table: a partition's changes may come under its root's name)."""
         if not self.requests or not self.requests[0]["tables"]:
             return
-        current = self.requests[0]["tables"][0]
-        xids = [pc.unique(b.column("_xid")) for t, _v, b in stream if t == current]
+        xids = [pc.unique(b.column("_xid")) for t, _v, b in stream if "." in t]
         if xids:
             self._recent.append({int(x) for a in xids for x in a.to_pylist()})
 
@@ -438,12 +438,20 @@ class IncrementalSnapshots:
         token = uuid.uuid4().hex[:12]
         mark = {"id": request["id"], "chunk": request["chunks"], "token": token}
         with pg_admin.connect(self._dsn) as conn:
+            sent_as = table
             if table not in self._published_tables(conn):
-                raise _Skip(f"not in publication {self.publication!r}, so its changes are not seen")
+                # A partition under publish_via_partition_root: read as its root's rows.
+                sent_as = pg_admin.leaves_sent_as_root(conn, self.publication).get(table, "")
+                if not sent_as:
+                    raise _Skip(
+                        f"not in publication {self.publication!r}, so its changes are not seen"
+                    )
             if not self._wanted(table):
                 raise _Skip("not among the tables this run captures (--tables)")
-            published = pg_admin.publication_filters(conn, self.publication).get(table)
-            shape = table_shape(conn, schema, name, published)
+            published = pg_admin.publication_filters(conn, self.publication).get(sent_as)
+            shape = table_shape(conn, *split_name(sent_as), published)
+            if sent_as != table:
+                shape = replace(shape, read_from=(schema, name))
             if not shape.pk:
                 raise _Skip(
                     "no primary key among its published columns (chunks are read and "
@@ -470,7 +478,7 @@ class IncrementalSnapshots:
             conn.autocommit = True
             _emit_watermark(conn, {**mark, "kind": "high"})
         self._held = _Held(
-            request["id"], table, token, mark["chunk"], shape.pk, upto, snapshot, batches
+            request["id"], sent_as, token, mark["chunk"], shape.pk, upto, snapshot, batches
         )
 
     def _published_tables(self, conn: psycopg.Connection) -> set[str]:

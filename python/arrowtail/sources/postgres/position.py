@@ -31,8 +31,9 @@ class PgPosition(SourcePosition):
     snapshot; ``snapshot_progress``: what an initial snapshot still running has stored
     (``parallel.SnapshotState``); ``incremental``: progress of incremental snapshots;
     ``published``: the tables whose rows the target holds in full up to here (published when the
-    run started, or read again since), so that a restart knows which ones joined the publication
-    while no run streamed (absent in positions stored before the key existed)."""
+    run started, or read again since), each with its catalog fingerprint
+    (``admin.table_fingerprints``), so that a restart knows which ones joined the capture or were
+    rewritten while no run streamed (absent in positions stored before the key existed)."""
 
     lsn: int
     end_lsn: int | None = None
@@ -40,7 +41,7 @@ class PgPosition(SourcePosition):
     snapshot: bool = False
     snapshot_progress: dict[str, Any] | None = None
     incremental: list[dict[str, Any]] | None = None
-    published: list[str] | None = None
+    published: dict[str, str] | None = None
     extra: tuple[tuple[str, Any], ...] = ()
 
     @property

@@ -139,10 +139,18 @@ class TableShape:
     pk_types: list[str]
     #: The publication's row filter for this table (PostgreSQL 15+), applied to every read.
     row_filter: str | None = None
+    #: ``(schema, table)`` the rows are read from when not the table itself: a partition read
+    #: as the rows of the published table its changes are sent under.
+    read_from: tuple[str, str] | None = None
 
     @property
     def name(self) -> str:
         return f"{self.schema}.{self.table}"
+
+    @property
+    def relation(self) -> sql.Identifier:
+        """The relation the rows are read from."""
+        return sql.Identifier(*(self.read_from or (self.schema, self.table)))
 
 
 def table_shape(
@@ -203,7 +211,7 @@ def chunk_bound(
     ).format(
         sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c)) for c in shape.pk),
         keys,
-        sql.Identifier(shape.schema, shape.table),
+        shape.relation,
         cond,
         keys,
         sql.Literal(rows - 1),
@@ -274,7 +282,7 @@ def copy_rows(
     if shape.row_filter is not None:
         cond = sql.SQL("{} AND {}").format(cond, sql.SQL(shape.row_filter))  # type: ignore[arg-type]
     template = sql.SQL("COPY (SELECT {} FROM {} WHERE {}{}) TO STDOUT (FORMAT binary)")
-    query = template.format(select_list, sql.Identifier(shape.schema, shape.table), cond, order)
+    query = template.format(select_list, shape.relation, cond, order)
     context = conn if isinstance(conn, psycopg.Connection) else None
     yield from copy_batches(conn, query.as_string(context), decoder, progress)
 

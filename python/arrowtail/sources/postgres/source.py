@@ -84,6 +84,10 @@ from arrowtail.tables import refuse_patterns
 log = logging.getLogger("arrowtail.postgres")
 
 
+#: How often the partitions of tables published through their root are looked for.
+PARTITION_CHECK_SECONDS = 10.0
+
+
 def _end_lsn(position: PositionJSON) -> int:
     """Where a position ends: ``end_lsn``, or ``lsn`` for positions written without one."""
     return PgPosition.from_json(position).resume_lsn
@@ -202,7 +206,16 @@ class PostgresSource:
         #: by an incremental snapshot requested since): see :meth:`_read_joined`.
         self._covered: set[str] = set()
         self._covered_size = -1
-        self._covered_sorted: list[str] = []
+        #: Under publish_via_partition_root with a partitioned table published: when the
+        #: partitions were last looked at (see _look_for_partitions).
+        self._partitions_checked: float | None = None
+        self._covered_sorted: dict[str, str] = {}
+        #: Catalog fingerprints of the covered tables (admin.table_fingerprints): as at open,
+        #: or as when the table was last asked to be read again.
+        self._fingerprints: dict[str, str] = {}
+        #: Tables read again at open for a rewrite while no run streamed: the stream may still
+        #: show that rewrite (before the WAL position at open), which needs no second read.
+        self._read_at_open: set[str] = set()
         #: Per table seen, the tables it is a partition or inheritance child of (``tables``
         #: given): a listed partitioned table sends its partitions' changes.
         self._ancestors: dict[str, set[str]] = {}
@@ -268,18 +281,24 @@ class PostgresSource:
             if slot is None and self.snapshot_mode == "initial" and start is None:
                 pg_admin.check_select(conn, self.publication)
             published = pg_admin.published_tables(conn, self.publication)
+            # Partitions whose changes come under their root's name: covered like it.
+            leaves: list[str] = []
+            if pg_admin.has_roots_sent_whole(conn, self.publication):
+                leaves = sorted(pg_admin.leaves_sent_as_root(conn, self.publication))
+                self._partitions_checked = time.monotonic()
             if self.tables:
                 # A listed partitioned table is published as its partitions (unless through
                 # its root): they count as listed.
                 names = [f"{s}.{t}" for s, t in published]
-                self._ancestors = pg_admin.ancestors(conn, names)
+                self._ancestors = pg_admin.ancestors(conn, names + leaves)
             # Only a publication with more than the listed tables needs them picked out: one
             # that holds just those keeps publishing a table by its OID after a rename.
             self._subset = bool(self.tables) and any(
                 not self._listed(f"{s}.{t}") for s, t in published
             )
             tables = [(s, t) for s, t in published if self._wanted(f"{s}.{t}")]
-            self._covered = {f"{s}.{t}" for s, t in published}
+            self._covered = {f"{s}.{t}" for s, t in published} | set(leaves)
+            self._fingerprints = pg_admin.table_fingerprints(conn, sorted(self._covered))
             self._keys.load(conn)
             self._decoder.alias_types(pg_admin.enum_array_types(conn))
             self._target_lsn = pg_admin.flushed_wal_lsn(conn)
@@ -431,12 +450,15 @@ class PostgresSource:
             chunk.position = {**chunk.position, "published": self._covered_list()}
         return chunk
 
-    def _covered_list(self) -> list[str]:
-        """The captured tables whose rows are covered up to the position handed out now (what
-        positions keep as ``published``), sorted; made anew only when a table joined."""
+    def _covered_list(self) -> dict[str, str]:
+        """The captured tables whose rows are covered up to the position handed out now, with
+        their fingerprints (what positions keep as ``published``), sorted; made anew only when
+        a table joined or was read again."""
         if self._covered_size != len(self._covered):
             self._covered_size = len(self._covered)
-            self._covered_sorted = sorted(t for t in self._covered if self._wanted(t))
+            self._covered_sorted = {
+                t: self._fingerprints.get(t, "") for t in sorted(self._covered) if self._wanted(t)
+            }
         return self._covered_sorted
 
     def acknowledge(self, position: PositionJSON) -> None:
@@ -557,6 +579,7 @@ class PostgresSource:
             assert stream is not None
         if self._heartbeat is not None:
             self._heartbeat.beat_if_due()
+        self._look_for_partitions()
         xlog_frames = stream.pump(self._decoder, timeout, self.max_poll_bytes)
         self._spill_held()
         chunk = self._take(idle_advance=True)
@@ -691,6 +714,8 @@ class PostgresSource:
             # Later batches of that schema come annotated, without a second batch built here.
             self._decoder.use_schema(table, before, after)
         for table, found in self._keys.take_rewritten():
+            if table in self._read_at_open and self._decoder.committed_lsn <= self._target_lsn:
+                continue  # a rewrite before the run started, whose table it read at open
             what = (
                 f"{table}: PostgreSQL rewrote the table with values no change carries, in columns"
                 f" {'; '.join(found)}"
@@ -740,20 +765,64 @@ class PostgresSource:
                 quiet=True,
             )
 
-    def _read_joined_meanwhile(self, stored: list[str] | None) -> None:
+    def _look_for_partitions(self) -> None:
+        """Every :data:`PARTITION_CHECK_SECONDS`, under ``publish_via_partition_root``, reads
+        again the partitions the published tables have now: one attached with its rows brings
+        them in no change, and its changes come under the root's name, so no batch tells of it
+        (:meth:`_read_joined`). A new one is read by an incremental snapshot, as its root's
+        rows."""
+        checked = self._partitions_checked
+        if checked is None or time.monotonic() - checked < PARTITION_CHECK_SECONDS:
+            return
+        self._partitions_checked = time.monotonic()
+        try:
+            with pg_admin.connect(self._dsn) as conn:
+                found = pg_admin.leaves_sent_as_root(conn, self.publication)
+        except (SourceError, psycopg.Error) as exc:
+            log.info("looking for attached partitions failed, trying again later: %s", exc)
+            return
+        new = set(found) - self._covered
+        if not new:
+            return
+        if self._subset:
+            self._learn_ancestors(new)
+        for leaf in sorted(new):
+            self._covered.add(leaf)
+            if self._wanted(leaf):
+                self._read_again(
+                    leaf,
+                    f"{leaf} became a partition of {found[leaf]} while the run streamed, which"
+                    " is published through its root: its rows are in no change",
+                    quiet=True,
+                )
+
+    def _read_joined_meanwhile(self, stored: dict[str, str] | None) -> None:
         """Reads again the captured tables the stored position does not name (``stored``; None
         in a position stored before the list was kept): they joined the capture while no run
         streamed (added to the publication or to ``tables``, attached with their rows, renamed),
-        and the stream from there carries only their changes."""
+        and the stream from there carries only their changes. So too the tables whose rows got
+        values no change carries since their fingerprints were taken (rewritten with other
+        columns, given a column with a default), which the stream shows only by the table's
+        next change in a layout other than its last one, if at all."""
         if stored is None:
             return
-        for table in sorted(set(self._covered_list()) - set(stored)):
-            self._read_again(
-                table,
-                f"{table} joined the capture while no run streamed (added to the publication"
-                " or to the tables, attached or renamed) with rows no change carries",
-                quiet=True,
-            )
+        for table, now in self._covered_list().items():
+            before = stored.get(table)
+            if before is None:
+                what = (
+                    f"{table} joined the capture while no run streamed (added to the"
+                    " publication or to the tables, attached or renamed) with rows no change"
+                    " carries"
+                )
+            elif before and now and (found := pg_admin.read_again_for(before, now)):
+                what = (
+                    f"{table}: {found} while no run streamed, with values in the rows already"
+                    " there that no change carries"
+                )
+            else:
+                continue
+            self._read_at_open.add(table)
+            self._read_again(table, what, quiet=before is None)
 
     def _read_again(self, table: str, what: str, *, quiet: bool = False) -> None:
         """Asks for an incremental snapshot of ``table``, which holds rows no change carries
@@ -782,6 +851,13 @@ class PostgresSource:
         (log.info if quiet else log.warning)(
             "%s: reading the table again by an incremental snapshot", what
         )
+        try:
+            with pg_admin.connect(self._dsn) as conn:
+                self._fingerprints.update(pg_admin.table_fingerprints(conn, [table]))
+        except (SourceError, psycopg.Error) as exc:
+            # A restart may then read the table once more: nothing is lost.
+            log.info("the catalog fingerprint of %s could not be read: %s", table, exc)
+        self._covered_size = -1
 
     def _hooks(
         self, batches: list[TableBatch], position: PositionJSON | None
