@@ -287,6 +287,14 @@ def test_renamed_tables_in_order_from_both_statements() -> None:
         "/* moved */ alter online table `a b` add c int, rename as d.`e`", "db"
     ) == [(("db", "a b"), ("d", "e"))]
     assert renamed_tables("ALTER TABLE t RENAME TO u", "db") == [(("db", "t"), ("db", "u"))]
+    # Clauses on columns this reading does not know (it is given none) leave the RENAME read.
+    for combined in (
+        "ALTER TABLE t DROP COLUMN gone, RENAME TO u",
+        "ALTER TABLE t MODIFY a BIGINT, ALGORITHM=INPLACE, RENAME AS u",
+        "ALTER TABLE t CHANGE a b INT AFTER missing, RENAME u",
+    ):
+        assert renamed_tables(combined, "db") == [(("db", "t"), ("db", "u"))], combined
+    assert renamed_tables("ALTER TABLE t DROP COLUMN gone, RENAME COLUMN a TO b", "db") == []
     for other in (
         "ALTER TABLE t RENAME COLUMN a TO b",
         "ALTER TABLE t RENAME INDEX i TO j",

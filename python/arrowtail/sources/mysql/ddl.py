@@ -697,13 +697,35 @@ def renamed_tables(statement: str, database: str) -> list[tuple[TableKey, TableK
             return _renames(toks, database)
         if toks.accept("ALTER") and _accept_table(toks):
             key = toks.table(database)
-            tables = {key: TableInfo()}
-            DdlFollower(Collations([]), lambda _db: None)._alter(tables, toks, key)
-            (new,) = tables
+            start = toks.at
+            try:
+                tables = {key: TableInfo()}
+                DdlFollower(Collations([]), lambda _db: None)._alter(tables, toks, key)
+                (new,) = tables
+            except (UnfollowedDdl, ValueError, IndexError):
+                # A clause about columns not known here (the table's columns are not given):
+                # the RENAME clause alone tells the new name.
+                toks.at = start
+                new = _rename_clause(toks, key) or key
             return [(key, new)] if new != key else []
     except (UnfollowedDdl, ValueError, IndexError):
         pass
     return []
+
+
+def _rename_clause(toks: _Tokens, key: TableKey) -> TableKey | None:
+    """The new name an ``ALTER TABLE``'s ``RENAME [TO|AS]`` clause gives, read from the clauses
+    after the table's name without following the others; None without one."""
+    while toks.peek()[0] != "end":
+        if toks.word() == "RENAME" and toks.word(1) not in ("COLUMN", "INDEX", "KEY"):
+            toks.accept("RENAME")
+            if not toks.accept("TO"):
+                toks.accept("AS")
+            return toks.table(key[0])
+        toks.group()
+        if not toks.punct(","):
+            return None
+    return None
 
 
 def changed_table(statement: str, database: str) -> TableKey | None:
