@@ -11,7 +11,7 @@ from typing import Any
 
 from tests.support.cli import cli, cli_popen
 from tests.support.pg_run import wait_slot_active
-from tests.support.two_targets import fresh_source, stream_into_both
+from tests.support.two_targets import TwoTargets, fresh_source, stream_into_both
 
 SCHEMA = "joined"
 TEMPLATE = """
@@ -41,21 +41,33 @@ def test_tables_that_join_the_publication_are_read_whole(postgres: Any, mariadb:
     src.execute(f"ALTER TABLE {SCHEMA}.m ATTACH PARTITION {SCHEMA}.m_us FOR VALUES IN ('us')")
     src.execute(f"UPDATE {SCHEMA}.m SET v = -v WHERE id = 2")
     src.execute(f"INSERT INTO {SCHEMA}.a VALUES (6, 'a6')")
+    _read_whole(two, SCHEMA, "joined the stream while the run streamed", 40)
+    assert _changed_in_mariadb(mariadb, SCHEMA) == (40, 1)
+    src.close()
+
+
+def _read_whole(two: TwoTargets, schema: str, joined: str, rows_of_b: int) -> None:
+    """Both runs end; each names ``b`` and ``m_us`` as having ``joined``, and neither the tables
+    published from the start; ``verify`` finds ``b``, ``m_us`` and ``a`` equal on both."""
     for err in two.finish().values():
-        assert f"{SCHEMA}.b joined the stream while the run streamed" in err
-        assert f"{SCHEMA}.m_us joined the stream" in err
-        # Tables published from the start are not read again.
-        assert f"{SCHEMA}.a joined" not in err and f"{SCHEMA}.m_eu joined" not in err
-    for table, rows in ((f"{SCHEMA}.b", 40), (f"{SCHEMA}.m_us", 12), (f"{SCHEMA}.a", 6)):
-        for out in two.verify(table):
-            assert f"{table}: equal ({rows} rows" in out
+        for table in ("b", "m_us"):
+            assert f"{schema}.{table} {joined}" in err, err
+        assert f"{schema}.a joined" not in err and f"{schema}.m_eu joined" not in err
+    for table, rows in (("b", rows_of_b), ("m_us", 12), ("a", 6)):
+        for out in two.verify(f"{schema}.{table}"):
+            assert f"{schema}.{table}: equal ({rows} rows" in out
+
+
+def _changed_in_mariadb(mariadb: Any, schema: str) -> tuple[int, int]:
+    """The MariaDB target's count of ``b``'s rows and of those changed, then its database
+    dropped."""
     my = mariadb.connect()
     with my.cursor() as cur:
-        cur.execute(f"SELECT count(*), sum(v = 'changed') FROM {SCHEMA}.b")
-        assert cur.fetchone() == (40, 1)
-        cur.execute(f"DROP DATABASE {SCHEMA}")
+        cur.execute(f"SELECT count(*), sum(v = 'changed') FROM {schema}.b")
+        found = cur.fetchone()
+        cur.execute(f"DROP DATABASE {schema}")
     my.close()
-    src.close()
+    return int(found[0]), int(found[1])
 
 
 def test_a_table_first_met_in_rows_from_disk_is_read_whole(
@@ -107,22 +119,11 @@ def test_tables_that_joined_between_runs_are_read_on_restart(postgres: Any, mari
     src.execute(f"INSERT INTO {schema}.a VALUES (6, 'a6')")
     two = stream_into_both(postgres, mariadb, src, schema, f"{schema}p")
     src.execute(f"DELETE FROM {schema}.b WHERE id = 4")
-    for err in two.finish().values():
-        assert f"{schema}.b joined the capture while no run streamed" in err
-        assert f"{schema}.m_us joined the capture while no run streamed" in err
-        assert f"{schema}.a joined" not in err and f"{schema}.m_eu joined" not in err
-    for table, rows in ((f"{schema}.b", 39), (f"{schema}.m_us", 12), (f"{schema}.a", 6)):
-        for out in two.verify(table):
-            assert f"{table}: equal ({rows} rows" in out
+    _read_whole(two, schema, "joined the capture while no run streamed", 39)
     # The positions stored since name the tables read: a third run reads nothing again.
     for err in stream_into_both(postgres, mariadb, src, schema, f"{schema}p").finish().values():
         assert "joined the capture" not in err
-    my = mariadb.connect()
-    with my.cursor() as cur:
-        cur.execute(f"SELECT count(*), sum(v = 'changed') FROM {schema}.b")
-        assert cur.fetchone() == (39, 1)
-        cur.execute(f"DROP DATABASE {schema}")
-    my.close()
+    assert _changed_in_mariadb(mariadb, schema) == (39, 1)
     src.close()
 
 
