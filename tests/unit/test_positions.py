@@ -275,3 +275,17 @@ def test_logs_show_long_lists_in_a_position_by_their_length() -> None:
     assert brief({**MY_STREAM, "tables": ["d.a", "d.b", "d.c", "d.e"]})["tables"] == "<4 entries>"
     # Three or fewer are shown as they are.
     assert brief(PG_PUBLISHED) == PG_PUBLISHED
+
+
+def test_positions_name_the_captured_tables_up_to_a_bound(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Past the bound a position would weigh tens of kilobytes at every commit: the run says
+    once that restarts then do not read joined tables by themselves."""
+    from arrowtail.sources.base import POSITION_TABLES_MAX, too_many_to_name
+
+    with caplog.at_level("INFO", logger="arrowtail"):
+        assert not too_many_to_name(POSITION_TABLES_MAX)
+        assert caplog.text == ""
+        assert too_many_to_name(POSITION_TABLES_MAX + 1)
+    assert f"{POSITION_TABLES_MAX + 1} tables are captured" in caplog.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -154,6 +155,27 @@ def unknown_keys(data: PositionJSON, known: tuple[str, ...]) -> tuple[tuple[str,
     """Keys a position type does not know, kept so that reading and writing a position loses
     nothing a newer or older version stored."""
     return tuple((k, v) for k, v in data.items() if k not in known)
+
+
+#: Positions name the captured tables (so that a restart reads those that joined the capture
+#: meanwhile) up to this many; past it, a position would weigh tens of kilobytes at every commit,
+#: and none are named.
+POSITION_TABLES_MAX = 1000
+
+
+def too_many_to_name(count: int) -> bool:
+    """Whether ``count`` captured tables are more than positions name; logs so once per call
+    site's run (the caller calls it once, at open)."""
+    if count <= POSITION_TABLES_MAX:
+        return False
+    logging.getLogger("arrowtail").info(
+        "%d tables are captured, more than stored positions name (%d): a table that joins the"
+        " capture, or changes so that its rows need reading again, while no run streams is not"
+        " read again by itself (compare it with arrowtail verify)",
+        count,
+        POSITION_TABLES_MAX,
+    )
+    return True
 
 
 def brief(position: PositionJSON) -> dict[str, Any]:

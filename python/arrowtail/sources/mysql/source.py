@@ -49,6 +49,7 @@ from arrowtail.sources.base import (
     ReservedNames,
     TableBatch,
     retry_with_backoff,
+    too_many_to_name,
 )
 from arrowtail.sources.layouts import Layouts, retyped
 from arrowtail.sources.mysql import errors as mysql_errors
@@ -193,6 +194,8 @@ class MySqlSource:
         #: stream since), which positions name as ``tables``; ``_known_list``: it sorted.
         self._known: set[str] = set()
         self._known_list: list[str] | None = None
+        #: Whether positions name them (not past POSITION_TABLES_MAX tables).
+        self._name_known = True
         #: Set while tables that joined the capture between runs are read (see _read_joined):
         #: the stored position the stream resumes from once they are handed on.
         self._reread_from: PositionJSON | None = None
@@ -242,6 +245,7 @@ class MySqlSource:
             )
             self._minimal = True
         self._known = set(self._list_captured())
+        self._name_known = not too_many_to_name(len(self._known))
         if start is not None:
             resume = BinlogPosition.from_json(start)
             if resume.file is None or resume.offset is None:
@@ -649,7 +653,7 @@ class MySqlSource:
 
     def poll(self, timeout: float) -> Chunk:
         chunk = self._poll_snapshot() if self._snapshot is not None else self._poll_stream(timeout)
-        if chunk.position is not None:
+        if chunk.position is not None and self._name_known:
             chunk.position = {**chunk.position, "tables": self._tables_known()}
         return chunk
 

@@ -58,6 +58,7 @@ from arrowtail.sources.base import (
     ReservedNames,
     TableBatch,
     retry_with_backoff,
+    too_many_to_name,
 )
 from arrowtail.sources.postgres import admin as pg_admin
 from arrowtail.sources.postgres import errors as pg_errors
@@ -205,11 +206,14 @@ class PostgresSource:
         #: Tables the stream may bring whose rows are covered (published at the start, or read
         #: by an incremental snapshot requested since): see :meth:`_read_joined`.
         self._covered: set[str] = set()
+        #: ``_covered`` as positions name it (see _covered_list), and its size then; whether
+        #: positions name it (not past POSITION_TABLES_MAX tables).
         self._covered_size = -1
+        self._covered_sorted: dict[str, str] = {}
+        self._name_covered = True
         #: Under publish_via_partition_root with a partitioned table published: when the
         #: partitions were last looked at (see _look_for_partitions).
         self._partitions_checked: float | None = None
-        self._covered_sorted: dict[str, str] = {}
         #: Catalog fingerprints of the covered tables (admin.table_fingerprints): as at open,
         #: or as when the table was last asked to be read again.
         self._fingerprints: dict[str, str] = {}
@@ -298,7 +302,9 @@ class PostgresSource:
             )
             tables = [(s, t) for s, t in published if self._wanted(f"{s}.{t}")]
             self._covered = {f"{s}.{t}" for s, t in published} | set(leaves)
-            self._fingerprints = pg_admin.table_fingerprints(conn, sorted(self._covered))
+            self._name_covered = not too_many_to_name(len(self._covered))
+            if self._name_covered:
+                self._fingerprints = pg_admin.table_fingerprints(conn, sorted(self._covered))
             self._keys.load(conn)
             self._decoder.alias_types(pg_admin.enum_array_types(conn))
             self._target_lsn = pg_admin.flushed_wal_lsn(conn)
@@ -446,7 +452,7 @@ class PostgresSource:
                 chunk = self._poll_stream(timeout)
             except (SourceError, psycopg.Error) as exc:
                 chunk = self._reconnect(exc)
-        if chunk.position is not None:
+        if chunk.position is not None and self._name_covered:
             chunk.position = {**chunk.position, "published": self._covered_list()}
         return chunk
 
@@ -851,6 +857,8 @@ class PostgresSource:
         (log.info if quiet else log.warning)(
             "%s: reading the table again by an incremental snapshot", what
         )
+        if not self._name_covered:
+            return
         try:
             with pg_admin.connect(self._dsn) as conn:
                 self._fingerprints.update(pg_admin.table_fingerprints(conn, [table]))
