@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from urllib.parse import quote
 from tests.servers._process import (
     LOOPBACK,
     ProcessServer,
+    ServerStartError,
     ServerUnavailable,
     chown_tree,
     free_port,
@@ -174,22 +176,28 @@ class MariaDBServer(ProcessServer):
         for directory in (self.datadir, self.binlog_dir, self.tmp_dir / "tmp"):
             directory.mkdir()
         chown_tree(self.tmp_dir, OS_USER)
-        run_checked(
-            [
-                str(self.install_bin),
-                "--no-defaults",
-                f"--datadir={self.datadir}",
-                *self._user_args(),
-                "--auth-root-authentication-method=normal",
-                "--skip-test-db",
-                "--skip-name-resolve",
-                "--innodb-buffer-pool-size=64M",
-                "--innodb-log-file-size=48M",
-            ],
-            self.log_path,
-            "mariadb-install-db",
-            timeout=180,
-        )
+        argv = [
+            str(self.install_bin),
+            "--no-defaults",
+            f"--datadir={self.datadir}",
+            *self._user_args(),
+            "--auth-root-authentication-method=normal",
+            "--skip-test-db",
+            "--skip-name-resolve",
+            "--innodb-buffer-pool-size=64M",
+            "--innodb-log-file-size=48M",
+        ]
+        try:
+            run_checked(argv, self.log_path, "mariadb-install-db", timeout=180)
+        except ServerStartError as exc:
+            # Seen once with two pytest workers starting their servers at the same moment: the
+            # server under test is not this setup step, so it is tried once more, afresh, and
+            # the first failure is kept in the log.
+            print(f"mariadb-install-db failed, trying once more:\n{exc}", file=sys.stderr)
+            shutil.rmtree(self.datadir)
+            self.datadir.mkdir()
+            chown_tree(self.tmp_dir, OS_USER)
+            run_checked(argv, self.log_path, "mariadb-install-db", timeout=180)
 
     def _server_argv(self) -> list[str]:
         return [
