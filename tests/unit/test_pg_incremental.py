@@ -173,6 +173,30 @@ def test_a_request_for_a_slot_is_taken_by_that_slots_source_alone() -> None:
     assert [r["id"] for r in other.requests] == ["r2"]
 
 
+def test_a_request_for_a_table_whose_reading_has_not_begun_adds_nothing() -> None:
+    """A restart that stops before storing a position asks again at its next start: the
+    requests pile up in the WAL, and all but the first are read by it."""
+    inc = IncrementalSnapshots("postgresql://unused/db", "pub")
+    first = {"type": "snapshot", "id": "r1", "tables": ["public.t"]}
+    again = {"type": "snapshot", "id": "r2", "tables": ["public.t"]}
+    other = {"type": "snapshot", "id": "r3", "tables": ["public.t", "public.u"]}
+    inc.process([messages([(10, SIGNAL_PREFIX, first), (11, SIGNAL_PREFIX, again)])])
+    inc.process([messages([(12, SIGNAL_PREFIX, other)])])
+    assert [r["id"] for r in inc.requests] == ["r1", "r3"]
+    # Its first chunk read, but the chunk's low watermark is later in the stream: not begun.
+    inc.requests = inc.requests[:1]
+    inc._held = _Held(
+        "r1", "public.t", "tok", 0, ["id"], None, XidSnapshot.parse("100:110:"), [chunk([1])]
+    )
+    inc.process([messages([(13, SIGNAL_PREFIX, again)])])
+    assert [r["id"] for r in inc.requests] == ["r1"]
+    # Past its low watermark the reading has begun: a later request is read once more.
+    low = {"id": "r1", "chunk": 0, "kind": "low", "token": "tok"}
+    later = {"type": "snapshot", "id": "r4", "tables": ["public.t"]}
+    inc.process([messages([(14, WATERMARK_PREFIX, low), (15, SIGNAL_PREFIX, later)])])
+    assert [r["id"] for r in inc.requests] == ["r1", "r4"]
+
+
 def test_configuration_of_chunks_and_toast_reselect() -> None:
     cfg = config.load(
         overrides={"source": {"url": "postgresql://u@h/db"}, "sink": {"url": "jsonl:-"}},

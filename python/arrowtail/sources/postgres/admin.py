@@ -449,7 +449,7 @@ def table_fingerprints(conn: psycopg.Connection, tables: list[str]) -> dict[str,
     in, which a rewrite of the table replaces; a hash of its columns' names and types; and the
     columns whose value in older rows is a stored default (added with a constant default and no
     rewrite since), comma-separated. What two fingerprints of a table tell: see
-    :func:`read_again_for`."""
+    :func:`fingerprint_changes`."""
     pairs = [t.split(".", 1) for t in tables if "." in t]
     if not pairs:
         return {}
@@ -472,24 +472,18 @@ def table_fingerprints(conn: psycopg.Connection, tables: list[str]) -> dict[str,
     return {str(name): str(fingerprint) for name, fingerprint in rows}
 
 
-def read_again_for(before: str, now: str) -> str | None:
-    """What two :func:`table_fingerprints` of a table tell that leaves values in the rows
-    already there which no change carries, or None: a rewrite that changed its columns (another
-    file, though not of a partitioned table, which has none, and other columns:
-    ``ADD COLUMN ... DEFAULT now()``, ``ALTER COLUMN ... TYPE``), or columns added with a
-    constant default in place. A rewrite that kept the columns (``VACUUM FULL``, ``CLUSTER``,
+def fingerprint_changes(before: str, now: str) -> tuple[bool, list[str]]:
+    """What two :func:`table_fingerprints` of a table tell of values in the rows already there
+    that no change carries: whether PostgreSQL rewrote the table with other columns (another
+    file, though not of a partitioned table, which has none, and other columns: ``ADD COLUMN
+    ... DEFAULT now()``, ``ALTER COLUMN ... TYPE``), and the columns added with a constant
+    default in place since. A rewrite that kept the columns (``VACUUM FULL``, ``CLUSTER``,
     ``TRUNCATE``) or a column added without a default or dropped tells of nothing."""
     file_before, columns_before, stored_before = (before.split(":", 2) + ["", ""])[:3]
     file_now, columns_now, stored_now = (now.split(":", 2) + ["", ""])[:3]
-    if file_now != "0" and file_now != file_before and columns_now != columns_before:
-        return (
-            "PostgreSQL rewrote the table with other columns (ALTER TABLE ... ADD COLUMN with a"
-            " volatile default, ALTER COLUMN ... TYPE)"
-        )
+    rewritten = file_now != "0" and file_now != file_before and columns_now != columns_before
     added = [c for c in stored_now.split(",") if c and c not in stored_before.split(",")]
-    if added:
-        return f"column(s) {', '.join(added)} added with a default"
-    return None
+    return rewritten, added
 
 
 def has_roots_sent_whole(conn: psycopg.Connection, publication: str) -> bool:

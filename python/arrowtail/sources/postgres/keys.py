@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import psycopg
 import pyarrow as pa
 
-from arrowtail.sources.base import MISSING_VALUE, TableBatch
+from arrowtail.sources.base import ADDED_SINCE_START, MISSING_VALUE, TableBatch
 from arrowtail.sources.layouts import Layouts, retyped
 from arrowtail.sources.postgres import admin as pg_admin
 
@@ -149,6 +149,9 @@ class CatalogKeys:
         #: stream read again after a reconnect brings the same ones again.
         self._rewritten: dict[str, list[str]] = {}
         self._layouts = Layouts()
+        #: Per table, columns added with a default after the run's start position (see
+        #: :meth:`mark_added_since_start`).
+        self._added_since: dict[str, set[str]] = {}
 
     def load(self, conn: psycopg.Connection | None = None, tables: list[str] | None = None) -> None:
         """Reads the facts of every published table, or of ``tables`` only (``schema.table``
@@ -174,8 +177,11 @@ class CatalogKeys:
         if self._missing_readable:
             for schema, table, name, value in conn.execute(_MISSING_VALUES, params).fetchall():
                 if value is not None:
-                    facts_of = columns.setdefault(f"{schema}.{table}", {})
+                    qualified = f"{schema}.{table}"
+                    facts_of = columns.setdefault(qualified, {})
                     facts_of[name] = {**facts_of.get(name, {}), MISSING_VALUE: value}
+                    if name in self._added_since.get(qualified, ()):
+                        facts_of[name][ADDED_SINCE_START] = "1"
         facts = {} if tables is None else dict(self._facts)
         for schema, table, pk, index, not_null, database, filled in conn.execute(
             _FACTS, params
@@ -193,6 +199,19 @@ class CatalogKeys:
             )
             self._database = database
         self._facts = facts
+
+    def mark_added_since_start(self, table: str, columns: list[str]) -> None:
+        """Notes that ``columns`` of ``table`` were added with a default after the position the
+        run started from (its stored position): every row a target holds predates them, and
+        their missing values say so (``ADDED_SINCE_START``), for the run."""
+        self._added_since.setdefault(table, set()).update(columns)
+        facts = self._facts.get(table)
+        if facts is None:
+            return
+        for name in columns:
+            meta = facts.columns.get(name)
+            if meta is not None and MISSING_VALUE in meta:
+                meta[ADDED_SINCE_START] = "1"
 
     def annotate(
         self, batches: list[TableBatch], *, lookup: bool = True, settled: bool = False

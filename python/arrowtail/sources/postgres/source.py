@@ -806,29 +806,43 @@ class PostgresSource:
         """Reads again the captured tables the stored position does not name (``stored``; None
         in a position stored before the list was kept): they joined the capture while no run
         streamed (added to the publication or to ``tables``, attached with their rows, renamed),
-        and the stream from there carries only their changes. So too the tables whose rows got
-        values no change carries since their fingerprints were taken (rewritten with other
-        columns, given a column with a default), which the stream shows only by the table's
-        next change in a layout other than its last one, if at all."""
+        and the stream from there carries only their changes. So too the tables rewritten with
+        other columns since their fingerprints were taken, which the stream shows only by the
+        table's next change in a layout other than its last one, if at all. Columns added with a
+        default since are marked added since the start, for the targets to fill."""
         if stored is None:
             return
         for table, now in self._covered_list().items():
             before = stored.get(table)
             if before is None:
-                what = (
+                self._read_again(
+                    table,
                     f"{table} joined the capture while no run streamed (added to the"
                     " publication or to the tables, attached or renamed) with rows no change"
-                    " carries"
+                    " carries",
+                    quiet=True,
                 )
-            elif before and now and (found := pg_admin.read_again_for(before, now)):
-                what = (
-                    f"{table}: {found} while no run streamed, with values in the rows already"
-                    " there that no change carries"
-                )
-            else:
                 continue
-            self._read_at_open.add(table)
-            self._read_again(table, what, quiet=before is None)
+            if not before or not now:
+                continue
+            rewritten, added = pg_admin.fingerprint_changes(before, now)
+            if rewritten:
+                self._read_at_open.add(table)
+                self._read_again(
+                    table,
+                    f"{table}: PostgreSQL rewrote the table with other columns while no run"
+                    " streamed (ALTER TABLE ... ADD COLUMN with a volatile default, ALTER COLUMN"
+                    " ... TYPE), with values in the rows already there that no change carries",
+                )
+            elif added:
+                # Added after the stored position: a target sets their values in all its rows,
+                # even when the run's first change of the table already has them.
+                self._keys.mark_added_since_start(table, added)
+                log.info(
+                    "%s: column(s) %s added with a default while no run streamed",
+                    table,
+                    ", ".join(added),
+                )
 
     def _read_again(self, table: str, what: str, *, quiet: bool = False) -> None:
         """Asks for an incremental snapshot of ``table``, which holds rows no change carries
