@@ -413,13 +413,22 @@ def published_tables(conn: psycopg.Connection, publication: str) -> list[tuple[s
     ]
 
 
+def _name_arrays(tables: list[str]) -> tuple[list[str], list[str]] | None:
+    """The schemas and the names of ``tables`` (``schema.table``), as two arrays for a query's
+    ``unnest(%s::text[], %s::text[])``; ``None`` when there is none."""
+    pairs = [t.split(".", 1) for t in tables if "." in t]
+    if not pairs:
+        return None
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
 def ancestors(conn: psycopg.Connection, tables: list[str]) -> dict[str, set[str]]:
     """The tables each of ``tables`` (``schema.table``) is a partition or inheritance child
     of, at any depth; tables without any are left out. A publication of a partitioned table
     (not through its root) sends its partitions' changes under their own names."""
-    if not tables:
+    arrays = _name_arrays(tables)
+    if arrays is None:
         return {}
-    pairs = [t.split(".", 1) for t in tables if "." in t]
     rows = conn.execute(
         """
         WITH RECURSIVE up(child, parent) AS (
@@ -436,7 +445,7 @@ def ancestors(conn: psycopg.Connection, tables: list[str]) -> dict[str, set[str]
         JOIN pg_class c ON c.oid = up.child JOIN pg_namespace cn ON cn.oid = c.relnamespace
         JOIN pg_class p ON p.oid = up.parent JOIN pg_namespace pn ON pn.oid = p.relnamespace
         """,
-        ([p[0] for p in pairs], [p[1] for p in pairs]),
+        arrays,
     ).fetchall()
     out: dict[str, set[str]] = {}
     for child, parent in rows:
@@ -450,8 +459,8 @@ def table_fingerprints(conn: psycopg.Connection, tables: list[str]) -> dict[str,
     columns whose value in older rows is a stored default (added with a constant default and no
     rewrite since), comma-separated. What two fingerprints of a table tell: see
     :func:`fingerprint_changes`."""
-    pairs = [t.split(".", 1) for t in tables if "." in t]
-    if not pairs:
+    arrays = _name_arrays(tables)
+    if arrays is None:
         return {}
     rows = conn.execute(
         """
@@ -467,7 +476,7 @@ def table_fingerprints(conn: psycopg.Connection, tables: list[str]) -> dict[str,
         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
         GROUP BY n.nspname, c.relname, c.relfilenode
         """,
-        ([p[0] for p in pairs], [p[1] for p in pairs]),
+        arrays,
     ).fetchall()
     return {str(name): str(fingerprint) for name, fingerprint in rows}
 
@@ -476,7 +485,7 @@ def fingerprint_changes(before: str, now: str) -> tuple[bool, list[str]]:
     """What two :func:`table_fingerprints` of a table tell of values in the rows already there
     that no change carries: whether PostgreSQL rewrote the table with other columns (another
     file, though not of a partitioned table, which has none, and other columns: ``ADD COLUMN
-    ... DEFAULT now()``, ``ALTER COLUMN ... TYPE``), and the columns added with a constant
+    ... DEFAULT random()``, ``ALTER COLUMN ... TYPE``), and the columns added with a constant
     default in place since. A rewrite that kept the columns (``VACUUM FULL``, ``CLUSTER``,
     ``TRUNCATE``) or a column added without a default or dropped tells of nothing."""
     file_before, columns_before, stored_before = (before.split(":", 2) + ["", ""])[:3]

@@ -85,45 +85,57 @@ def split_name(name: str) -> tuple[str, str]:
 
 
 def request_snapshot(
-    dsn: str, tables: list[str], *, password: str | None = None, slot: str | None = None
+    dsn: str,
+    tables: list[str],
+    *,
+    password: str | None = None,
+    slot: str | None = None,
+    conn: psycopg.Connection | None = None,
 ) -> str:
     """Asks running PostgreSQL sources of this database to snapshot ``tables`` (``schema.table``)
     incrementally, or only the one streaming ``slot``; returns the request's id. Refuses
     (:class:`ConfigError`) tables that do not exist or have no primary key, since chunks are
-    read and reconciled by key."""
+    read and reconciled by key. ``conn``: an autocommit connection to use instead of one of its
+    own."""
     if password:
         dsn = psycopg.conninfo.make_conninfo(dsn, password=password)
     if not tables:
         raise ConfigError("an incremental snapshot needs --tables schema.table[,...]")
+    if conn is None:
+        with pg_admin.connect(dsn) as own:
+            return _write_request(own, tables, slot)
+    return _write_request(conn, tables, slot)
+
+
+def _write_request(conn: psycopg.Connection, tables: list[str], slot: str | None) -> str:
     names = []
-    with pg_admin.connect(dsn) as conn:
-        for name in tables:
-            schema, table = split_name(name)
-            found = conn.execute(
-                "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE n.nspname = %s AND c.relname = %s",
-                (schema, table),
-            ).fetchone()
-            if found is None:
-                raise ConfigError(f"table {schema}.{table} does not exist")
-            if not table_shape(conn, schema, table).pk:
-                raise ConfigError(
-                    f"table {schema}.{table} has no primary key: an incremental snapshot reads "
-                    "and reconciles rows by key; add a primary key or use an initial snapshot"
-                )
-            names.append(f"{schema}.{table}")
-        snapshot_id = uuid.uuid4().hex[:12]
-        request: dict[str, Any] = {"type": "snapshot", "id": snapshot_id, "tables": names}
-        if slot is not None:
-            request["slot"] = slot
-        body = json.dumps(request)
-        try:
-            conn.execute("SELECT pg_logical_emit_message(true, %s, %s)", (SIGNAL_PREFIX, body))
-        except psycopg.errors.InsufficientPrivilege as exc:
+    for name in tables:
+        schema, table = split_name(name)
+        found = conn.execute(
+            "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relname = %s",
+            (schema, table),
+        ).fetchone()
+        if found is None:
+            raise ConfigError(f"table {schema}.{table} does not exist")
+        if not table_shape(conn, schema, table).pk:
             raise ConfigError(
-                f"cannot write the snapshot request: {str(exc).strip()}; grant EXECUTE ON "
-                "FUNCTION pg_logical_emit_message(boolean, text, text) to this role"
-            ) from None
+                f"table {schema}.{table} has no primary key: an incremental snapshot reads "
+                "and reconciles rows by key; add a primary key or use an initial snapshot"
+            )
+        names.append(f"{schema}.{table}")
+    snapshot_id = uuid.uuid4().hex[:12]
+    request: dict[str, Any] = {"type": "snapshot", "id": snapshot_id, "tables": names}
+    if slot is not None:
+        request["slot"] = slot
+    body = json.dumps(request)
+    try:
+        conn.execute("SELECT pg_logical_emit_message(true, %s, %s)", (SIGNAL_PREFIX, body))
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise ConfigError(
+            f"cannot write the snapshot request: {str(exc).strip()}; grant EXECUTE ON "
+            "FUNCTION pg_logical_emit_message(boolean, text, text) to this role"
+        ) from None
     log.info("requested incremental snapshot %s of %s", snapshot_id, ", ".join(names))
     return snapshot_id
 

@@ -1,7 +1,8 @@
 """Initial snapshots read by several connections that share one snapshot, resumable by piece.
 
-One planner and ``workers`` reader threads, each with its own connection in the same snapshot
-(``BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT '<name>'``):
+One planner and ``workers`` reader threads, each with its own connection, reading in the same
+snapshot (``BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT
+'<name>'``) in a transaction per piece, and per table for the planner (:func:`_adopt`):
 
 - the planner (on the connection that also reads the catalog) cuts every table into pieces and
   puts them on a shared work queue, table after table: a table with a primary key into keyset
@@ -18,6 +19,9 @@ One planner and ``workers`` reader threads, each with its own connection in the 
   piece's note follows all its batches on the queue, so that state never claims a row not yet
   handed on; and since no piece's rows go on before the piece is done, no row handed on before
   the state lies in a piece the state does not claim (which a resumed run would read again).
+
+Once every piece is read, the tables PostgreSQL rewrote meanwhile are named (:func:`_rewritten`):
+a piece read after such a rewrite finds no rows, so the source reads them again.
 
 The state (:class:`SnapshotState`, JSON under ``snapshot_progress`` in the position) lets a
 restarted run read only what is missing: key ranges not finished are found by keyset pagination
@@ -195,28 +199,35 @@ def _not_in(shape: pg_snapshot.TableShape, ranges: list[tuple[Key, Key]]) -> sql
     )
 
 
-def _open_reader(
-    dsn: str, snapshot_name: str, wire: str
-) -> psycopg.Connection | pgproto.PgConnection:
-    """A connection inside the exported snapshot ``snapshot_name``."""
-    adopt = sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot_name))
+def _connect(dsn: str, wire: str) -> psycopg.Connection | pgproto.PgConnection:
+    """A connection for reading pieces, in no transaction yet (see :func:`_adopt`)."""
     if wire == "native":
-        native = pgproto.connect(dsn)
-        try:
-            native.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            native.query(adopt.as_string(None))
-        except BaseException:
-            native.close()
-            raise
-        return native
-    conn = pg_admin.connect(dsn, autocommit=False)
-    try:
-        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        conn.execute(adopt)
-    except BaseException:
-        conn.close()
-        raise
-    return conn
+        return pgproto.connect(dsn)
+    return pg_admin.connect(dsn, autocommit=False)
+
+
+def _adopt(conn: psycopg.Connection | pgproto.PgConnection, snapshot_name: str) -> None:
+    """Begins a transaction on ``conn`` inside the exported snapshot ``snapshot_name``. Each
+    piece (and each table's planning) has a transaction of its own, ended by :func:`_leave`, so
+    that the table locks its reads take are held only while it runs: a connection that kept
+    them through the whole snapshot would make a later reader of the same table queue behind
+    DDL that waits for that lock, a wait PostgreSQL cannot see as a deadlock since it passes
+    through this process."""
+    adopt = sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot_name))
+    if isinstance(conn, pgproto.PgConnection):
+        conn.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        conn.query(adopt.as_string(None))
+        return
+    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+    conn.execute(adopt)
+
+
+def _leave(conn: psycopg.Connection | pgproto.PgConnection) -> None:
+    """Ends the transaction :func:`_adopt` began, releasing its locks."""
+    if isinstance(conn, pgproto.PgConnection):
+        conn.query("ROLLBACK")
+    else:
+        conn.rollback()
 
 
 class _Threads:
@@ -274,6 +285,8 @@ def snapshot(
     publication: str | None = None,
     resume: dict[str, Any] | None = None,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    watch: list[str] | None = None,
+    on_rewritten: Callable[[list[str]], None] | None = None,
 ) -> Iterator[TableBatch | Progress]:
     """Reads ``tables`` as of the exported snapshot ``snapshot_name`` with ``workers`` reader
     connections, yielding batches (rows with ``position`` as ``_pos``) and, after finished
@@ -281,67 +294,101 @@ def snapshot(
     parts are skipped; with no ``snapshot_name`` a new snapshot is taken and exported here.
     ``wire="native"`` reads the COPY data over arrowtail's own client. With ``publication``, each
     table's column list and row filter there apply. ``memory_budget``: bytes of unfinished
-    pieces held at most (see :func:`_consume`)."""
+    pieces held at most (see :func:`_consume`). ``watch``: the tables (partitions too) whose
+    rewrite after the snapshot was taken is told to ``on_rewritten`` once every piece is read
+    (see :func:`_rewritten`)."""
     snapshot_ts_us = time.time_ns() // 1000
     state = SnapshotState(resume)
-    with pg_admin.connect(dsn, autocommit=False) as conn:
-        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        if snapshot_name is None:
-            row = conn.execute("SELECT pg_export_snapshot()").fetchone()
-            assert row is not None
-            snapshot_name = str(row[0])
-        else:
-            conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot_name)))
-        threads = _Threads(workers)
-        try:
-            name = snapshot_name
+    exporter: psycopg.Connection | None = None
+    if snapshot_name is None:
+        # Exports the snapshot and keeps it importable; it reads no table, so it holds no lock.
+        exporter = pg_admin.connect(dsn, autocommit=False)
+        exporter.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        row = exporter.execute("SELECT pg_export_snapshot()").fetchone()
+        assert row is not None
+        snapshot_name = str(row[0])
+    threads = _Threads(workers)
+    try:
+        name = snapshot_name
 
-            def read() -> None:
-                reader = _open_reader(dsn, name, wire)
-                try:
-                    while not threads.stop.is_set():
-                        piece = threads.work.get()
-                        if piece is None:
+        def read() -> None:
+            reader = _connect(dsn, wire)
+            try:
+                while not threads.stop.is_set():
+                    piece = threads.work.get()
+                    if piece is None:
+                        return
+                    decoder = pg_snapshot.new_decoder(
+                        piece.shape, position, snapshot_ts_us, 0, versions
+                    )
+                    _adopt(reader, name)
+                    for batch in pg_snapshot.copy_rows(
+                        reader,
+                        piece.shape,
+                        decoder,
+                        None,
+                        after=piece.after,
+                        upto=piece.upto,
+                        where=piece.where,
+                        pages=piece.pages,
+                    ):
+                        if not threads.put(("batch", piece, batch)):
                             return
-                        decoder = pg_snapshot.new_decoder(
-                            piece.shape, position, snapshot_ts_us, 0, versions
-                        )
-                        for batch in pg_snapshot.copy_rows(
-                            reader,
-                            piece.shape,
-                            decoder,
-                            None,
-                            after=piece.after,
-                            upto=piece.upto,
-                            where=piece.where,
-                            pages=piece.pages,
-                        ):
-                            if not threads.put(("batch", piece, batch)):
-                                return
-                        threads.put(("done", piece))
-                finally:
-                    reader.close()
+                    _leave(reader)
+                    threads.put(("done", piece))
+            finally:
+                reader.close()
 
-            for i in range(workers):
-                threads.start(f"arrowtail-snapshot-{i}", read)
-            threads.start(
-                "arrowtail-snapshot-plan",
-                # The planner reads its own copy of the state the consumer updates.
-                lambda: _plan(
-                    conn, tables, chunk_rows, publication, SnapshotState(resume), threads
-                ),
-            )
-            # A resumed snapshot handed on its first row before (docs/debezium.md).
-            first = f"{tables[0][0]}.{tables[0][1]}" if tables and resume is None else None
-            hold = max(1, memory_budget // workers)
-            yield from _consume(threads, state, chunk_rows, SnapshotMarks(first), hold)
-        finally:
-            threads.shut()
+        for i in range(workers):
+            threads.start(f"arrowtail-snapshot-{i}", read)
+        threads.start(
+            "arrowtail-snapshot-plan",
+            # The planner reads its own copy of the state the consumer updates.
+            lambda: _plan(
+                dsn, name, tables, chunk_rows, publication, SnapshotState(resume), threads
+            ),
+        )
+        # A resumed snapshot handed on its first row before (docs/debezium.md).
+        first = f"{tables[0][0]}.{tables[0][1]}" if tables and resume is None else None
+        hold = max(1, memory_budget // workers)
+        yield from _consume(threads, state, chunk_rows, SnapshotMarks(first), hold)
+        rewritten = _rewritten(dsn, name, watch or [])
+        if rewritten and on_rewritten is not None:
+            on_rewritten(rewritten)
+    finally:
+        threads.shut()
+        if exporter is not None:
+            exporter.close()
+
+
+def _rewritten(dsn: str, snapshot_name: str, watch: list[str]) -> list[str]:
+    """Those of ``watch`` (``schema.table``) that PostgreSQL rewrote with other columns since
+    the snapshot ``snapshot_name`` was taken: their catalog fingerprint as the snapshot sees it
+    differs from the one of the moment (:func:`pg_admin.fingerprint_changes`).
+
+    Such a rewrite (``ALTER TABLE ... ADD COLUMN ... DEFAULT random()``, ``ALTER COLUMN ...
+    TYPE``) is not MVCC-safe: it writes every row anew under its own transaction, which an older
+    snapshot does not see, so a piece read after it finds no rows; and the stream carries none
+    of them either. A table rewritten after its pieces were read is named too (its rows are
+    read again), as is one rewritten before and again after."""
+    if not watch:
+        return []
+    with pg_admin.connect(dsn, autocommit=False) as conn:
+        _adopt(conn, snapshot_name)
+        seen = pg_admin.table_fingerprints(conn, watch)
         conn.rollback()
+        now = pg_admin.table_fingerprints(conn, watch)
+        conn.rollback()
+    return sorted(
+        table
+        for table, before in seen.items()
+        if table in now and pg_admin.fingerprint_changes(before, now[table])[0]
+    )
 
 
 def _plan(
-    conn: psycopg.Connection,
+    dsn: str,
+    snapshot_name: str,
     tables: list[tuple[str, str]],
     chunk_rows: int,
     publication: str | None,
@@ -349,8 +396,11 @@ def _plan(
     threads: _Threads,
 ) -> None:
     """Cuts the tables into pieces for the readers, table after table, telling the consumer each
-    table's row estimate before and its number of pieces after; then lets the readers end."""
+    table's row estimate before and its number of pieces after; then lets the readers end. Each
+    table is planned in a transaction of its own in the snapshot (see :func:`_adopt`)."""
+    conn = pg_admin.connect(dsn, autocommit=False)
     try:
+        _adopt(conn, snapshot_name)
         filters = publication_filters(conn, publication) if publication else {}
         tid_ranges = conn.info.server_version >= 140000
         todo = [(s, t) for s, t in tables if not state.done(f"{s}.{t}")]
@@ -363,10 +413,12 @@ def _plan(
                 ([sql.Identifier(s, t).as_string(conn) for s, t in todo],),
             ).fetchall()
         }
+        conn.rollback()
         threads.put(("total", sum(max(rows, 0) for rows, _pages in sizes.values())))
         for schema, table in todo:
             if threads.stop.is_set():
                 return
+            _adopt(conn, snapshot_name)
             shape = pg_snapshot.table_shape(conn, schema, table, filters.get(f"{schema}.{table}"))
             estimate, relpages = sizes.get((schema, table), (-1, 0))
             threads.put(("table", shape.name, estimate))
@@ -380,8 +432,10 @@ def _plan(
             for piece in pieces:
                 threads.work.put(piece)
                 count += 1
+            conn.rollback()
             threads.put(("planned", shape.name, count))
     finally:
+        conn.close()
         for _ in range(threads.workers):
             threads.work.put(None)
 

@@ -346,7 +346,9 @@ class PostgresSource:
         elif start is not None and resume is not None:
             self._resume_snapshot(PgPosition.from_json(start).lsn, resume, tables)
         self._incremental.restore(start)
-        if start is not None and resume is None:
+        if start is not None:
+            # Also under a resumed initial snapshot: a table rewritten while the interrupted
+            # one read, which stored no end for it to check, is read again.
             self._read_joined_meanwhile(PgPosition.from_json(start).published)
         if start is not None:
             resumed = PgPosition.from_json(start)
@@ -431,6 +433,8 @@ class PostgresSource:
                     publication=self.publication,
                     resume=resume,
                     memory_budget=self.memory_budget,
+                    watch=[t for t in sorted(self._covered) if self._wanted(t)],
+                    on_rewritten=self._rewritten_in_snapshot,
                 )
             finally:
                 # The exported snapshot lives until its replication connection runs another
@@ -442,6 +446,17 @@ class PostgresSource:
         self._snapshot_release = done
         self._snapshot_lsn = consistent
         self._snapshot_position = PgPosition(consistent, consistent, snapshot=True).to_json()
+
+    def _rewritten_in_snapshot(self, tables: list[str]) -> None:
+        """Reads again, once streaming, the tables PostgreSQL rewrote while the initial snapshot
+        read: a piece read after the rewrite finds no rows (``parallel._rewritten``)."""
+        for table in tables:
+            self._read_again(
+                table,
+                f"{table}: PostgreSQL rewrote the table with other columns (ALTER TABLE ... ADD"
+                " COLUMN with a volatile default, ALTER COLUMN ... TYPE) while the initial"
+                " snapshot read, which finds none of its rows in what it reads after",
+            )
 
     def poll(self, timeout: float) -> Chunk:
         if self._snapshot is not None:
@@ -858,7 +873,9 @@ class PostgresSource:
             )
             return
         try:
-            request_snapshot(self._dsn, [table], slot=self.slot)
+            with pg_admin.connect(self._dsn) as conn:
+                request_snapshot(self._dsn, [table], slot=self.slot, conn=conn)
+                self._take_fingerprint(conn, table)
         except (ConfigError, SourceError, psycopg.Error) as exc:
             log.warning(
                 "%s; an incremental snapshot of it could not be requested (%s): run arrowtail"
@@ -871,12 +888,15 @@ class PostgresSource:
         (log.info if quiet else log.warning)(
             "%s: reading the table again by an incremental snapshot", what
         )
+
+    def _take_fingerprint(self, conn: psycopg.Connection, table: str) -> None:
+        """Keeps the catalog fingerprint ``table`` has now, which the next stored positions
+        name, once the table is asked to be read again."""
         if not self._name_covered:
             return
         try:
-            with pg_admin.connect(self._dsn) as conn:
-                self._fingerprints.update(pg_admin.table_fingerprints(conn, [table]))
-        except (SourceError, psycopg.Error) as exc:
+            self._fingerprints.update(pg_admin.table_fingerprints(conn, [table]))
+        except psycopg.Error as exc:
             # A restart may then read the table once more: nothing is lost.
             log.info("the catalog fingerprint of %s could not be read: %s", table, exc)
         self._covered_size = -1
