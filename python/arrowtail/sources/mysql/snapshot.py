@@ -38,6 +38,8 @@ log = logging.getLogger("arrowtail.mysql.snapshot")
 
 #: Rows read per query.
 CHUNK_ROWS = 20_000
+#: ER_TABLE_DEF_CHANGED: a consistent read of a table rebuilt after the read view was made.
+TABLE_DEF_CHANGED = 1412
 SYSTEM_SCHEMAS = ("mysql", "information_schema", "performance_schema", "sys")
 UTC = dt.timezone.utc
 
@@ -288,16 +290,28 @@ def snapshot(conn: Any, point_position: int, tables: list[tuple[str, str]]) -> I
     """Reads ``tables`` inside the snapshot transaction already started on ``conn``, then ends
     it and closes ``conn``. The batches carry Debezium's snapshot markers
     (:mod:`arrowtail.sources.marks`)."""
+    import pymysql
+
     snapshot_ts = dt.datetime.now(UTC)
     marks = SnapshotMarks(f"{tables[0][0]}.{tables[0][1]}" if tables else None)
     try:
         described = tables_columns(conn, tables)
         for schema, table in tables:
             table_described = described.get((schema, table))
-            for batch in snapshot_table(
-                conn, schema, table, point_position, snapshot_ts, table_described
-            ):
-                yield from marks.batch(batch)
+            try:
+                for batch in snapshot_table(
+                    conn, schema, table, point_position, snapshot_ts, table_described
+                ):
+                    yield from marks.batch(batch)
+            except pymysql.err.OperationalError as exc:
+                if exc.args and exc.args[0] == TABLE_DEF_CHANGED:
+                    raise SourceError(
+                        f"{schema}.{table}: an ALTER TABLE rebuilt the table after the snapshot"
+                        f" began (error {TABLE_DEF_CHANGED}, table definition has changed), so"
+                        " the snapshot cannot read it; no position of this snapshot is stored:"
+                        " run again to take it anew"
+                    ) from None
+                raise
             yield from marks.table_done(f"{schema}.{table}")
         yield from marks.finish()
         conn.rollback()
