@@ -203,23 +203,23 @@ def _connect(dsn: str, wire: str) -> psycopg.Connection | pgproto.PgConnection:
     """A connection for reading pieces, in no transaction yet (see :func:`_adopt`)."""
     if wire == "native":
         return pgproto.connect(dsn)
-    return pg_admin.connect(dsn, autocommit=False)
+    return pg_admin.connect(dsn)
 
 
 def _adopt(conn: psycopg.Connection | pgproto.PgConnection, snapshot_name: str) -> None:
-    """Begins a transaction on ``conn`` inside the exported snapshot ``snapshot_name``. Each
-    piece (and each table's planning) has a transaction of its own, ended by :func:`_leave`, so
-    that the table locks its reads take are held only while it runs: a connection that kept
-    them through the whole snapshot would make a later reader of the same table queue behind
-    DDL that waits for that lock, a wait PostgreSQL cannot see as a deadlock since it passes
-    through this process."""
-    adopt = sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot_name))
+    """Begins a transaction on ``conn`` (in autocommit mode) inside the exported snapshot
+    ``snapshot_name``, in one round trip. Each piece (and each table's planning) has a
+    transaction of its own, ended by :func:`_leave`, so that the table locks its reads take are
+    held only while it runs: a connection that kept them through the whole snapshot would make
+    a later reader of the same table queue behind DDL that waits for that lock, a wait
+    PostgreSQL cannot see as a deadlock since it passes through this process."""
+    begin = sql.SQL(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT {}"
+    ).format(sql.Literal(snapshot_name))
     if isinstance(conn, pgproto.PgConnection):
-        conn.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        conn.query(adopt.as_string(None))
-        return
-    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-    conn.execute(adopt)
+        conn.query(begin.as_string(None))
+    else:
+        conn.execute(begin)
 
 
 def _leave(conn: psycopg.Connection | pgproto.PgConnection) -> None:
@@ -227,7 +227,7 @@ def _leave(conn: psycopg.Connection | pgproto.PgConnection) -> None:
     if isinstance(conn, pgproto.PgConnection):
         conn.query("ROLLBACK")
     else:
-        conn.rollback()
+        conn.execute("ROLLBACK")
 
 
 class _Threads:
@@ -373,12 +373,11 @@ def _rewritten(dsn: str, snapshot_name: str, watch: list[str]) -> list[str]:
     read again), as is one rewritten before and again after."""
     if not watch:
         return []
-    with pg_admin.connect(dsn, autocommit=False) as conn:
+    with pg_admin.connect(dsn) as conn:
         _adopt(conn, snapshot_name)
         seen = pg_admin.table_fingerprints(conn, watch)
-        conn.rollback()
+        _leave(conn)
         now = pg_admin.table_fingerprints(conn, watch)
-        conn.rollback()
     return sorted(
         table
         for table, before in seen.items()
@@ -398,7 +397,7 @@ def _plan(
     """Cuts the tables into pieces for the readers, table after table, telling the consumer each
     table's row estimate before and its number of pieces after; then lets the readers end. Each
     table is planned in a transaction of its own in the snapshot (see :func:`_adopt`)."""
-    conn = pg_admin.connect(dsn, autocommit=False)
+    conn = pg_admin.connect(dsn)
     try:
         _adopt(conn, snapshot_name)
         filters = publication_filters(conn, publication) if publication else {}
@@ -413,7 +412,7 @@ def _plan(
                 ([sql.Identifier(s, t).as_string(conn) for s, t in todo],),
             ).fetchall()
         }
-        conn.rollback()
+        _leave(conn)
         threads.put(("total", sum(max(rows, 0) for rows, _pages in sizes.values())))
         for schema, table in todo:
             if threads.stop.is_set():
@@ -432,7 +431,7 @@ def _plan(
             for piece in pieces:
                 threads.work.put(piece)
                 count += 1
-            conn.rollback()
+            _leave(conn)
             threads.put(("planned", shape.name, count))
     finally:
         conn.close()
