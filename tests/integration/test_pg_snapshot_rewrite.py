@@ -32,7 +32,11 @@ CREATE TABLE u (id int PRIMARY KEY, v text);
 INSERT INTO u SELECT g, 'u' || g FROM generate_series(1, 20) g;
 CREATE TABLE w (id int PRIMARY KEY, v text);
 INSERT INTO w SELECT g, 'w' || g FROM generate_series(1, 10) g;
-CREATE PUBLICATION rwracep FOR TABLE t, u, w;
+CREATE TABLE x (id int PRIMARY KEY, v text);
+INSERT INTO x SELECT g, 'x' || g FROM generate_series(1, 5) g;
+CREATE TABLE y (id int PRIMARY KEY, v text);
+INSERT INTO y SELECT g, 'y' || g FROM generate_series(1, 5) g;
+CREATE PUBLICATION rwracep FOR TABLE t, u, w, x, y;
 """
 
 
@@ -45,7 +49,9 @@ def test_a_table_rewritten_while_the_initial_snapshot_reads_is_read_again(
     and an insert into ``w`` (a change the stream carries). The snapshot holds no lock they
     wait for beyond the statement that reads: each piece, and each table's planning, is a
     transaction of its own. ``t``'s 50 rows reach the target with the rewrite's values, by an
-    incremental snapshot; ``u`` and ``w`` are read once, by the initial snapshot."""
+    incremental snapshot; ``u`` and ``w`` are read once, by the initial snapshot. A table
+    dropped before a reader copies it, and one dropped before the planner cuts it, are named
+    in a warning, and the snapshot goes on."""
     src = fresh_db(postgres, DB)
     src.execute(DDL)
     real = pg_snapshot.copy_rows
@@ -68,6 +74,11 @@ def test_a_table_rewritten_while_the_initial_snapshot_reads_is_read_again(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(pg_snapshot, "copy_rows", rewriting)
+    # Tables dropped just before a reader copies one (x) and before the planner cuts one (y).
+    monkeypatch.setattr(pg_snapshot, "copy_rows", _dropping_first(postgres, "x", rewriting))
+    monkeypatch.setattr(
+        pg_snapshot, "table_shape", _dropping_first(postgres, "y", pg_snapshot.table_shape)
+    )
     dsn = postgres.dsn_for(postgres.user, None, DB)
     out = tmp_path / "cdc"
     source = PostgresSource(dsn, slot="rwrace", publication="rwracep", snapshot="initial")
@@ -87,6 +98,11 @@ def test_a_table_rewritten_while_the_initial_snapshot_reads_is_read_again(
     assert "public.t done, 50 rows" in logged, logged
     assert "snapshot of public.u: 20 rows" in logged, logged
     assert "snapshot of public.w: 10 rows" in logged, logged
+    for table in ("public.x", "public.y"):
+        assert (
+            f"{table} was dropped while the initial snapshot read it: the rows read before stay"
+            " in the target, as a DROP is no change"
+        ) in logged, logged
     for table in ("public.u", "public.w"):
         assert f"{table}: PostgreSQL" not in logged and f"{table} done" not in logged, logged
     report = verify(dsn, f"parquet:{out}", ["public.t", "public.u", "public.w"])
@@ -100,3 +116,21 @@ def test_a_table_rewritten_while_the_initial_snapshot_reads_is_read_again(
     assert len(rows) == 50, rows
     assert rows[(2,)]["price"] == Decimal("2.3") and rows[(2,)]["r"] is not None
     src.close()
+
+
+def _dropping_first(postgres: Any, table: str, call: Any) -> Any:
+    """``call`` (``copy_rows`` or ``table_shape``), which drops ``table`` before it is first
+    called for it."""
+    dropped = threading.Event()
+
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        shape = args[1]
+        name = args[2] if isinstance(shape, str) else shape.table
+        if name == table and not dropped.is_set():
+            with postgres.connect(dbname=DB) as other:
+                other.execute("SET lock_timeout = '30s'")
+                other.execute(f"DROP TABLE {table}")
+            dropped.set()
+        return call(*args, **kwargs)
+
+    return wrapped

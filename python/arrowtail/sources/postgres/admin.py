@@ -413,7 +413,7 @@ def published_tables(conn: psycopg.Connection, publication: str) -> list[tuple[s
     ]
 
 
-def _name_arrays(tables: list[str]) -> tuple[list[str], list[str]] | None:
+def name_arrays(tables: list[str]) -> tuple[list[str], list[str]] | None:
     """The schemas and the names of ``tables`` (``schema.table``), as two arrays for a query's
     ``unnest(%s::text[], %s::text[])``; ``None`` when there is none."""
     pairs = [t.split(".", 1) for t in tables if "." in t]
@@ -426,7 +426,7 @@ def ancestors(conn: psycopg.Connection, tables: list[str]) -> dict[str, set[str]
     """The tables each of ``tables`` (``schema.table``) is a partition or inheritance child
     of, at any depth; tables without any are left out. A publication of a partitioned table
     (not through its root) sends its partitions' changes under their own names."""
-    arrays = _name_arrays(tables)
+    arrays = name_arrays(tables)
     if arrays is None:
         return {}
     rows = conn.execute(
@@ -459,7 +459,7 @@ def table_fingerprints(conn: psycopg.Connection, tables: list[str]) -> dict[str,
     columns whose value in older rows is a stored default (added with a constant default and no
     rewrite since), comma-separated. What two fingerprints of a table tell: see
     :func:`fingerprint_changes`."""
-    arrays = _name_arrays(tables)
+    arrays = name_arrays(tables)
     if arrays is None:
         return {}
     rows = conn.execute(

@@ -44,12 +44,14 @@ import pyarrow as pa
 from psycopg import sql
 
 from arrowtail import _core
+from arrowtail.exceptions import SourceError
 from arrowtail.lazy import call
 from arrowtail.progress import TableProgress
 from arrowtail.sources.base import TableBatch
 from arrowtail.sources.marks import SnapshotMarks
 from arrowtail.sources.postgres import admin as pg_admin
 from arrowtail.sources.postgres import client as pgproto
+from arrowtail.sources.postgres import errors as pg_errors
 from arrowtail.sources.postgres import snapshot as pg_snapshot
 from arrowtail.sources.postgres.admin import publication_filters
 
@@ -67,6 +69,8 @@ SAMPLE_PAGES = 16
 PROGRESS_SECONDS = 1.0
 #: Hand-off queue slots per reader: each holds one batch of about ``CHUNK_BYTES`` of COPY data.
 SLOTS_PER_WORKER = 2
+#: SQLSTATE of a table that no longer exists (dropped while the snapshot reads).
+UNDEFINED_TABLE = "42P01"
 #: Key types whose ranges a snapshot can cut by value (:func:`_value_bounds`).
 INTEGER_KEYS = frozenset({"smallint", "integer", "bigint"})
 
@@ -322,18 +326,24 @@ def snapshot(
                         piece.shape, position, snapshot_ts_us, 0, versions
                     )
                     _adopt(reader, name)
-                    for batch in pg_snapshot.copy_rows(
-                        reader,
-                        piece.shape,
-                        decoder,
-                        None,
-                        after=piece.after,
-                        upto=piece.upto,
-                        where=piece.where,
-                        pages=piece.pages,
-                    ):
-                        if not threads.put(("batch", piece, batch)):
-                            return
+                    try:
+                        for batch in pg_snapshot.copy_rows(
+                            reader,
+                            piece.shape,
+                            decoder,
+                            None,
+                            after=piece.after,
+                            upto=piece.upto,
+                            where=piece.where,
+                            pages=piece.pages,
+                        ):
+                            if not threads.put(("batch", piece, batch)):
+                                return
+                    except (psycopg.Error, SourceError) as exc:
+                        # Dropped before the piece's read took its lock: nothing was read.
+                        if pg_errors.code_of(exc) != UNDEFINED_TABLE:
+                            raise
+                        _dropped(piece.shape.name)
                     _leave(reader)
                     threads.put(("done", piece))
             finally:
@@ -385,6 +395,14 @@ def _rewritten(dsn: str, snapshot_name: str, watch: list[str]) -> list[str]:
     )
 
 
+def _dropped(table: str) -> None:
+    log.warning(
+        "%s was dropped while the initial snapshot read it: the rows read before stay in the"
+        " target, as a DROP is no change",
+        table,
+    )
+
+
 def _plan(
     dsn: str,
     snapshot_name: str,
@@ -407,9 +425,10 @@ def _plan(
             (str(n), str(r)): (int(rows), int(pages))
             for n, r, rows, pages in conn.execute(
                 "SELECT n.nspname, c.relname, c.reltuples::bigint, c.relpages "
-                "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE c.oid = ANY(%s::regclass[])",
-                ([sql.Identifier(s, t).as_string(conn) for s, t in todo],),
+                "FROM unnest(%s::text[], %s::text[]) AS w(nsp, rel) "
+                "JOIN pg_namespace n ON n.nspname = w.nsp "
+                "JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = w.rel",
+                pg_admin.name_arrays([f"{s}.{t}" for s, t in todo]) or ([], []),
             ).fetchall()
         }
         _leave(conn)
@@ -417,22 +436,29 @@ def _plan(
         for schema, table in todo:
             if threads.stop.is_set():
                 return
-            _adopt(conn, snapshot_name)
-            shape = pg_snapshot.table_shape(conn, schema, table, filters.get(f"{schema}.{table}"))
+            name = f"{schema}.{table}"
             estimate, relpages = sizes.get((schema, table), (-1, 0))
-            threads.put(("table", shape.name, estimate))
+            threads.put(("table", name, estimate))
             count = 0
-            if shape.pk:
-                pieces = _key_pieces(conn, shape, chunk_rows, state, estimate)
-            elif tid_ranges:
-                pieces = _page_pieces(conn, shape, chunk_rows, state, estimate, relpages)
-            else:
-                pieces = iter([Piece(shape)])
-            for piece in pieces:
-                threads.work.put(piece)
-                count += 1
+            _adopt(conn, snapshot_name)
+            try:
+                shape = pg_snapshot.table_shape(conn, schema, table, filters.get(name))
+                if shape.pk:
+                    pieces = _key_pieces(conn, shape, chunk_rows, state, estimate)
+                elif tid_ranges:
+                    pieces = _page_pieces(conn, shape, chunk_rows, state, estimate, relpages)
+                else:
+                    pieces = iter([Piece(shape)])
+                for piece in pieces:
+                    threads.work.put(piece)
+                    count += 1
+            except (psycopg.Error, SourceError) as exc:
+                # Dropped meanwhile; the pieces already planned find it gone too.
+                if pg_errors.code_of(exc) != UNDEFINED_TABLE:
+                    raise
+                _dropped(name)
             _leave(conn)
-            threads.put(("planned", shape.name, count))
+            threads.put(("planned", name, count))
     finally:
         conn.close()
         for _ in range(threads.workers):
