@@ -36,7 +36,11 @@ CREATE TABLE x (id int PRIMARY KEY, v text);
 INSERT INTO x SELECT g, 'x' || g FROM generate_series(1, 5) g;
 CREATE TABLE y (id int PRIMARY KEY, v text);
 INSERT INTO y SELECT g, 'y' || g FROM generate_series(1, 5) g;
-CREATE PUBLICATION rwracep FOR TABLE t, u, w, x, y;
+CREATE TABLE c (id int PRIMARY KEY, v text, gone text);
+INSERT INTO c SELECT g, 'c' || g, 'gone' FROM generate_series(1, 5) g;
+CREATE TABLE z (id int PRIMARY KEY, v text);
+INSERT INTO z SELECT g, 'z' || g FROM generate_series(1, 5) g;
+CREATE PUBLICATION rwracep FOR TABLE t, u, w, x, y, c, z;
 """
 
 
@@ -50,8 +54,10 @@ def test_a_table_rewritten_while_the_initial_snapshot_reads_is_read_again(
     wait for beyond the statement that reads: each piece, and each table's planning, is a
     transaction of its own. ``t``'s 50 rows reach the target with the rewrite's values, by an
     incremental snapshot; ``u`` and ``w`` are read once, by the initial snapshot. A table
-    dropped before a reader copies it, and one dropped before the planner cuts it, are named
-    in a warning, and the snapshot goes on."""
+    dropped before a reader copies it, one dropped before the planner cuts it and one renamed
+    before a reader copies it are named in a warning, and the snapshot goes on. The renamed
+    table, a table a column of which was dropped before a reader copied it and a table added
+    to the publication meanwhile are read by incremental snapshots."""
     src = fresh_db(postgres, DB)
     src.execute(DDL)
     real = pg_snapshot.copy_rows
@@ -70,14 +76,22 @@ def test_a_table_rewritten_while_the_initial_snapshot_reads_is_read_again(
                     )
                     other.execute("VACUUM FULL u")
                     other.execute("INSERT INTO w VALUES (11, 'w11')")
+                    other.execute(
+                        "CREATE TABLE n (id int PRIMARY KEY, v text);"
+                        " INSERT INTO n SELECT g, 'n' || g FROM generate_series(1, 7) g;"
+                        " ALTER PUBLICATION rwracep ADD TABLE n"
+                    )
                 done.set()
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(pg_snapshot, "copy_rows", rewriting)
-    # Tables dropped just before a reader copies one (x) and before the planner cuts one (y).
-    monkeypatch.setattr(pg_snapshot, "copy_rows", _dropping_first(postgres, "x", rewriting))
+    # Tables dropped just before a reader copies one (x) and before the planner cuts one (y);
+    # a column dropped and a table renamed just before a reader copies them.
+    copy = _first(postgres, "x", "DROP TABLE x", rewriting)
+    copy = _first(postgres, "c", "ALTER TABLE c DROP COLUMN gone", copy)
+    copy = _first(postgres, "z", "ALTER TABLE z RENAME TO z2", copy)
+    monkeypatch.setattr(pg_snapshot, "copy_rows", copy)
     monkeypatch.setattr(
-        pg_snapshot, "table_shape", _dropping_first(postgres, "y", pg_snapshot.table_shape)
+        pg_snapshot, "table_shape", _first(postgres, "y", "DROP TABLE y", pg_snapshot.table_shape)
     )
     dsn = postgres.dsn_for(postgres.user, None, DB)
     out = tmp_path / "cdc"
@@ -98,39 +112,50 @@ def test_a_table_rewritten_while_the_initial_snapshot_reads_is_read_again(
     assert "public.t done, 50 rows" in logged, logged
     assert "snapshot of public.u: 20 rows" in logged, logged
     assert "snapshot of public.w: 10 rows" in logged, logged
-    for table in ("public.x", "public.y"):
+    for table in ("public.x", "public.y", "public.z"):
         assert (
-            f"{table} was dropped while the initial snapshot read it: the rows read before stay"
-            " in the target, as a DROP is no change"
+            f"{table} was dropped or renamed while the initial snapshot read it: the rows read"
+            " before stay in the target under this name, as a DROP or a rename is no change"
         ) in logged, logged
+    assert (
+        "public.c: a column was dropped or renamed while the initial snapshot read the table,"
+        " and the rows it had not read yet could not be: reading the table again by an"
+        " incremental snapshot"
+    ) in logged, logged
+    for table, rows in (("public.c", 5), ("public.z2", 5), ("public.n", 7)):
+        assert f"{table} done, {rows} rows" in logged, logged
     for table in ("public.u", "public.w"):
         assert f"{table}: PostgreSQL" not in logged and f"{table} done" not in logged, logged
-    report = verify(dsn, f"parquet:{out}", ["public.t", "public.u", "public.w"])
-    assert report.equal, report.summary()
-    assert [(t.table, t.source_rows) for t in report.tables] == [
+    expected = [
         ("public.t", 50),
         ("public.u", 20),
         ("public.w", 11),
+        ("public.c", 5),
+        ("public.z2", 5),
+        ("public.n", 7),
     ]
+    report = verify(dsn, f"parquet:{out}", [table for table, _rows in expected])
+    assert report.equal, report.summary()
+    assert [(t.table, t.source_rows) for t in report.tables] == expected
     rows = replay(parquet_changes(out))["public.t"]
     assert len(rows) == 50, rows
     assert rows[(2,)]["price"] == Decimal("2.3") and rows[(2,)]["r"] is not None
     src.close()
 
 
-def _dropping_first(postgres: Any, table: str, call: Any) -> Any:
-    """``call`` (``copy_rows`` or ``table_shape``), which drops ``table`` before it is first
-    called for it."""
-    dropped = threading.Event()
+def _first(postgres: Any, table: str, statement: str, call: Any) -> Any:
+    """``call`` (``copy_rows`` or ``table_shape``), which runs ``statement`` before it is first
+    called for ``table``."""
+    done = threading.Event()
 
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         shape = args[1]
         name = args[2] if isinstance(shape, str) else shape.table
-        if name == table and not dropped.is_set():
+        if name == table and not done.is_set():
             with postgres.connect(dbname=DB) as other:
                 other.execute("SET lock_timeout = '30s'")
-                other.execute(f"DROP TABLE {table}")
-            dropped.set()
+                other.execute(statement)
+            done.set()
         return call(*args, **kwargs)
 
     return wrapped

@@ -71,6 +71,8 @@ PROGRESS_SECONDS = 1.0
 SLOTS_PER_WORKER = 2
 #: SQLSTATE of a table that no longer exists (dropped while the snapshot reads).
 UNDEFINED_TABLE = "42P01"
+#: SQLSTATE of a column that no longer exists (dropped or renamed while the snapshot reads).
+UNDEFINED_COLUMN = "42703"
 #: Key types whose ranges a snapshot can cut by value (:func:`_value_bounds`).
 INTEGER_KEYS = frozenset({"smallint", "integer", "bigint"})
 
@@ -290,7 +292,7 @@ def snapshot(
     resume: dict[str, Any] | None = None,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
     watch: list[str] | None = None,
-    on_rewritten: Callable[[list[str]], None] | None = None,
+    on_read: Callable[[list[str], list[str]], None] | None = None,
 ) -> Iterator[TableBatch | Progress]:
     """Reads ``tables`` as of the exported snapshot ``snapshot_name`` with ``workers`` reader
     connections, yielding batches (rows with ``position`` as ``_pos``) and, after finished
@@ -298,9 +300,10 @@ def snapshot(
     parts are skipped; with no ``snapshot_name`` a new snapshot is taken and exported here.
     ``wire="native"`` reads the COPY data over arrowtail's own client. With ``publication``, each
     table's column list and row filter there apply. ``memory_budget``: bytes of unfinished
-    pieces held at most (see :func:`_consume`). ``watch``: the tables (partitions too) whose
-    rewrite after the snapshot was taken is told to ``on_rewritten`` once every piece is read
-    (see :func:`_rewritten`)."""
+    pieces held at most (see :func:`_consume`). ``on_read``: called once every piece is read,
+    with the tables of ``watch`` (partitions too) rewritten since the snapshot was taken (see
+    :func:`_rewritten`) and the tables a column of which went missing while they were read
+    (see :func:`_gone`): both need reading again."""
     snapshot_ts_us = time.time_ns() // 1000
     state = SnapshotState(resume)
     exporter: psycopg.Connection | None = None
@@ -312,6 +315,8 @@ def snapshot(
         assert row is not None
         snapshot_name = str(row[0])
     threads = _Threads(workers)
+    # Tables a column of which went missing while they were read (added to by every thread).
+    columns_gone: set[str] = set()
     try:
         name = snapshot_name
 
@@ -340,10 +345,8 @@ def snapshot(
                             if not threads.put(("batch", piece, batch)):
                                 return
                     except (psycopg.Error, SourceError) as exc:
-                        # Dropped before the piece's read took its lock: nothing was read.
-                        if pg_errors.code_of(exc) != UNDEFINED_TABLE:
-                            raise
-                        _dropped(piece.shape.name)
+                        # Changed before the piece's read took its lock: nothing was read.
+                        _gone(exc, piece.shape.name, columns_gone)
                     _leave(reader)
                     threads.put(("done", piece))
             finally:
@@ -355,7 +358,14 @@ def snapshot(
             "arrowtail-snapshot-plan",
             # The planner reads its own copy of the state the consumer updates.
             lambda: _plan(
-                dsn, name, tables, chunk_rows, publication, SnapshotState(resume), threads
+                dsn,
+                name,
+                tables,
+                chunk_rows,
+                publication,
+                SnapshotState(resume),
+                threads,
+                columns_gone,
             ),
         )
         # A resumed snapshot handed on its first row before (docs/debezium.md).
@@ -363,8 +373,8 @@ def snapshot(
         hold = max(1, memory_budget // workers)
         yield from _consume(threads, state, chunk_rows, SnapshotMarks(first), hold)
         rewritten = _rewritten(dsn, name, watch or [])
-        if rewritten and on_rewritten is not None:
-            on_rewritten(rewritten)
+        if on_read is not None:
+            on_read(rewritten, sorted(columns_gone - set(rewritten)))
     finally:
         threads.shut()
         if exporter is not None:
@@ -395,12 +405,23 @@ def _rewritten(dsn: str, snapshot_name: str, watch: list[str]) -> list[str]:
     )
 
 
-def _dropped(table: str) -> None:
-    log.warning(
-        "%s was dropped while the initial snapshot read it: the rows read before stay in the"
-        " target, as a DROP is no change",
-        table,
-    )
+def _gone(exc: psycopg.Error | SourceError, table: str, columns_gone: set[str]) -> None:
+    """Acts on an error reading ``table`` that DDL committed since the snapshot was taken may
+    cause (the snapshot reads the catalog as it was, the statements it runs meet the catalog
+    of the moment): a table dropped or renamed is named in a warning (one renamed into the
+    capture is read under its new name once the run streams); a column dropped or renamed puts
+    the table in ``columns_gone``, to be read again. Anything else is raised."""
+    code = pg_errors.code_of(exc)
+    if code == UNDEFINED_TABLE:
+        log.warning(
+            "%s was dropped or renamed while the initial snapshot read it: the rows read before"
+            " stay in the target under this name, as a DROP or a rename is no change",
+            table,
+        )
+    elif code == UNDEFINED_COLUMN:
+        columns_gone.add(table)
+    else:
+        raise exc
 
 
 def _plan(
@@ -411,6 +432,7 @@ def _plan(
     publication: str | None,
     state: SnapshotState,
     threads: _Threads,
+    columns_gone: set[str],
 ) -> None:
     """Cuts the tables into pieces for the readers, table after table, telling the consumer each
     table's row estimate before and its number of pieces after; then lets the readers end. Each
@@ -453,10 +475,8 @@ def _plan(
                     threads.work.put(piece)
                     count += 1
             except (psycopg.Error, SourceError) as exc:
-                # Dropped meanwhile; the pieces already planned find it gone too.
-                if pg_errors.code_of(exc) != UNDEFINED_TABLE:
-                    raise
-                _dropped(name)
+                # Changed meanwhile; the pieces already planned meet that too.
+                _gone(exc, name, columns_gone)
             _leave(conn)
             threads.put(("planned", name, count))
     finally:

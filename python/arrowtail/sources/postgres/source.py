@@ -434,7 +434,7 @@ class PostgresSource:
                     resume=resume,
                     memory_budget=self.memory_budget,
                     watch=[t for t in sorted(self._covered) if self._wanted(t)],
-                    on_rewritten=self._rewritten_in_snapshot,
+                    on_read=self._snapshot_read,
                 )
             finally:
                 # The exported snapshot lives until its replication connection runs another
@@ -447,16 +447,48 @@ class PostgresSource:
         self._snapshot_lsn = consistent
         self._snapshot_position = PgPosition(consistent, consistent, snapshot=True).to_json()
 
-    def _rewritten_in_snapshot(self, tables: list[str]) -> None:
-        """Reads again, once streaming, the tables PostgreSQL rewrote while the initial snapshot
-        read: a piece read after the rewrite finds no rows (``parallel._rewritten``)."""
-        for table in tables:
+    def _snapshot_read(self, rewritten: list[str], columns_gone: list[str]) -> None:
+        """Once the initial snapshot has read every piece, asks for an incremental snapshot,
+        read once streaming, of the tables PostgreSQL rewrote meanwhile (a piece read after the
+        rewrite finds no rows: ``parallel._rewritten``), of those a column of which was dropped
+        or renamed before all their pieces were read (the rest of them could not be), and of
+        the tables that joined the capture meanwhile (added to the publication, attached,
+        created or renamed), whose rows the snapshot did not read and no change may bring."""
+        for table in rewritten:
             self._read_again(
                 table,
                 f"{table}: PostgreSQL rewrote the table with other columns (ALTER TABLE ... ADD"
                 " COLUMN with a volatile default, ALTER COLUMN ... TYPE) while the initial"
                 " snapshot read, which finds none of its rows in what it reads after",
             )
+        for table in columns_gone:
+            self._read_again(
+                table,
+                f"{table}: a column was dropped or renamed while the initial snapshot read the"
+                " table, and the rows it had not read yet could not be",
+            )
+        try:
+            with pg_admin.connect(self._dsn) as conn:
+                published = pg_admin.published_tables(conn, self.publication)
+                leaves: dict[str, str] = {}
+                if self._partitions_checked is not None:
+                    leaves = pg_admin.leaves_sent_as_root(conn, self.publication)
+            new = ({f"{s}.{t}" for s, t in published} | set(leaves)) - self._covered
+            if new and self._subset:
+                self._learn_ancestors(new)
+        except (SourceError, psycopg.Error) as exc:
+            # The stream still brings such a table's changes, and a restart reads it.
+            log.info("looking for tables that joined during the snapshot failed: %s", exc)
+            return
+        for table in sorted(new):
+            self._covered.add(table)
+            if self._wanted(table):
+                self._read_again(
+                    table,
+                    f"{table} joined the capture while the initial snapshot read (added to the"
+                    " publication, attached, created or renamed) with rows no change carries",
+                    quiet=True,
+                )
 
     def poll(self, timeout: float) -> Chunk:
         if self._snapshot is not None:
