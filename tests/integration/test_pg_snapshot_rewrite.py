@@ -44,7 +44,7 @@ CREATE PUBLICATION rwracep FOR TABLE t, u, w, x, y, c, z;
 """
 
 
-def test_a_table_rewritten_while_the_initial_snapshot_reads_is_read_again(
+def test_ddl_while_the_initial_snapshot_reads_leaves_no_row_behind(
     postgres: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: Any
 ) -> None:
     """As the first piece is about to be read, in the snapshot already, three statements
