@@ -1,10 +1,11 @@
-"""A table PostgreSQL rewrites while an initial snapshot reads. Rewriting forms of ALTER TABLE are
-not MVCC-safe: they write every row anew under their own transaction, so a snapshot taken before
-the rewrite commits and reading the table after it finds the table empty, and the stream carries
-none of those rows either. Once every piece is read, the snapshot compares each table's catalog as
-it sees it with the catalog of the moment, and a table rewritten meanwhile is read again by an
-incremental snapshot once the run streams. ``verify`` finds the captured tables equal to the
-source."""
+"""DDL while a PostgreSQL initial snapshot reads. Rewriting forms of ALTER TABLE are not
+MVCC-safe: they write every row anew under their own transaction, so a snapshot taken before the
+rewrite commits and reading the table after it finds the table empty, and the stream carries none
+of those rows either. Once every piece is read, the snapshot compares each table's catalog as it
+sees it with the catalog of the moment, and a table rewritten meanwhile is read again by an
+incremental snapshot once the run streams. Tables dropped or renamed and columns dropped while it
+reads do not stop it, and tables that joined the capture meanwhile are read too. ``verify`` finds
+the captured tables equal to the source."""
 
 from __future__ import annotations
 
