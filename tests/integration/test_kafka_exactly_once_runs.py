@@ -153,7 +153,11 @@ def test_broker_restart_stalls_then_continues_exactly_once(
         wait_for(lambda: work.written() > after + 100, "changes after the restart", 120)
     assert run.wait(timeout=300) == 0, run.output()
     if options:
-        assert "Kafka transaction aborted" in run.output(), run.output()
+        # Messages sent while the broker was away timed out and their transaction went again;
+        # or, when the broker went away with everything sent and the commit under way, the
+        # commit waited for it, and nothing was sent meanwhile to time out.
+        output = run.output()
+        assert "Kafka transaction aborted" in output or "Kafka commit took" in output, output
     position = read_stored_position(kafka.bootstrap, f"{prefix}.arrowtail-offsets", "arrowtail")
     assert position is not None and position["end_lsn"] == stored()
     assert slot_confirmed(conn, slot) <= stored()

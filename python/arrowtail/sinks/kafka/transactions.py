@@ -66,6 +66,9 @@ T = TypeVar("T")
 
 log = logging.getLogger("arrowtail.sinks.kafka")
 
+#: A commit that takes this long (the broker away, say) is logged.
+SLOW_COMMIT_SECONDS = 5.0
+
 #: Seconds of retried ``abort_transaction`` calls after which the producer is replaced.
 STUCK_ABORT_SECONDS = 30.0
 
@@ -261,7 +264,8 @@ class TransactionalKafkaSink(KafkaSink):
         self._mend_fatal("commit")
         self._begin()
         record = json.dumps(position, separators=(",", ":")).encode()
-        deadline = time.monotonic() + self.commit_timeout
+        started = time.monotonic()
+        deadline = started + self.commit_timeout
         stored = False
         while True:
             try:
@@ -279,6 +283,9 @@ class TransactionalKafkaSink(KafkaSink):
                     stored = False  # a new transaction: the position record goes again
         self._end_transaction()
         self._durable = position
+        took = time.monotonic() - started
+        if took >= SLOW_COMMIT_SECONDS:
+            log.info("Kafka commit took %.1fs: the broker was slow or away", took)
 
     def close(self) -> None:
         producer = self._producer
