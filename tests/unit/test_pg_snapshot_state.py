@@ -17,6 +17,7 @@ from arrowtail.exceptions import ConfigError
 from arrowtail.runner import _brief_position
 from arrowtail.sources.marks import SnapshotMarks
 from arrowtail.sources.postgres.parallel import (
+    COLUMN_GONE,
     DEFAULT_WORKERS,
     Piece,
     Progress,
@@ -257,3 +258,42 @@ def test_a_piece_past_the_byte_bound_goes_on_as_it_comes_and_holds_back_states()
     # ... so no state came before b ended: a state listing a would not cover b's rows.
     last_b = max(i for i, item in enumerate(out) if isinstance(item, tuple) and item[2][0] >= 11)
     assert not any(isinstance(item, dict) for item in out[:last_b])
+
+
+def test_a_table_to_read_again_is_told_before_the_state_that_counts_its_piece() -> None:
+    """A reader that finds a column gone sends the table before its piece's end: the request
+    is written before any snapshot position counts the piece as read, so a run stopped after
+    that position still reads the table again."""
+    a = Piece(KEYED, after=None, upto=["10"])
+    b = Piece(KEYED, after=["10"], upto=None)
+    h = Piece(HEAP, pages=(0, None))
+    items = [
+        ("total", 15),
+        ("table", "public.t", 10),
+        ("batch", a, rows("public.t", 0, range(1, 11))),
+        ("done", a),
+        # b found a column gone: no rows, the table sent ahead of its end.
+        ("again", "public.t", COLUMN_GONE),
+        ("done", b),
+        ("planned", "public.t", 2),
+        ("table", "public.h", 5),
+        ("batch", h, rows("public.h", 0, range(1, 6))),
+        ("done", h),
+        ("planned", "public.h", 1),
+    ]
+    threads = _Threads(2)
+    threads.out = queue.Queue()
+    for item in [*items, *[("exit",)] * 3]:
+        threads.out.put(item)
+    seen: list[Any] = []
+
+    def told(*args: Any) -> None:
+        seen.append(args)
+
+    for item in _consume(threads, SnapshotState(), 1, SnapshotMarks("public.t"), 1 << 30, told):
+        if isinstance(item, Progress):
+            seen.append(item.state["tables"]["public.t"])
+    told_at = seen.index(("public.t", COLUMN_GONE))
+    # No state before it counts b; one after it counts the table read.
+    assert all(state.get("keys") == [[None, ["10"]]] for state in seen[:told_at]), seen
+    assert {"done": True} in seen[told_at:], seen

@@ -73,6 +73,10 @@ SLOTS_PER_WORKER = 2
 UNDEFINED_TABLE = "42P01"
 #: SQLSTATE of a column that no longer exists (dropped or renamed while the snapshot reads).
 UNDEFINED_COLUMN = "42703"
+#: Why a table is read again after the snapshot (``on_again``): rewritten while it read, or a
+#: column of it dropped or renamed before all its pieces were read.
+REWRITTEN = "rewritten"
+COLUMN_GONE = "column gone"
 #: Key types whose ranges a snapshot can cut by value (:func:`_value_bounds`).
 INTEGER_KEYS = frozenset({"smallint", "integer", "bigint"})
 
@@ -292,7 +296,8 @@ def snapshot(
     resume: dict[str, Any] | None = None,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
     watch: list[str] | None = None,
-    on_read: Callable[[list[str], list[str]], None] | None = None,
+    on_again: Callable[[str, str], None] | None = None,
+    on_read: Callable[[], None] | None = None,
 ) -> Iterator[TableBatch | Progress]:
     """Reads ``tables`` as of the exported snapshot ``snapshot_name`` with ``workers`` reader
     connections, yielding batches (rows with ``position`` as ``_pos``) and, after finished
@@ -300,10 +305,11 @@ def snapshot(
     parts are skipped; with no ``snapshot_name`` a new snapshot is taken and exported here.
     ``wire="native"`` reads the COPY data over arrowtail's own client. With ``publication``, each
     table's column list and row filter there apply. ``memory_budget``: bytes of unfinished
-    pieces held at most (see :func:`_consume`). ``on_read``: called once every piece is read,
-    with the tables of ``watch`` (partitions too) rewritten since the snapshot was taken (see
-    :func:`_rewritten`) and the tables a column of which went missing while they were read
-    (see :func:`_gone`): both need reading again."""
+    pieces held at most (see :func:`_consume`). ``on_again(table, cause)``: a table to read
+    again, as soon as the consumer learns it, before any later snapshot position: ``cause`` is
+    :data:`COLUMN_GONE` (see :func:`_gone`), or :data:`REWRITTEN` for the tables of ``watch``
+    (partitions too) rewritten since the snapshot was taken, found once every piece is read
+    (see :func:`_rewritten`). ``on_read``: called once every piece is read, last."""
     snapshot_ts_us = time.time_ns() // 1000
     state = SnapshotState(resume)
     exporter: psycopg.Connection | None = None
@@ -315,8 +321,13 @@ def snapshot(
         assert row is not None
         snapshot_name = str(row[0])
     threads = _Threads(workers)
-    # Tables a column of which went missing while they were read (added to by every thread).
-    columns_gone: set[str] = set()
+    asked: set[str] = set()
+
+    def again(table: str, cause: str) -> None:
+        if table not in asked and on_again is not None:
+            asked.add(table)
+            on_again(table, cause)
+
     try:
         name = snapshot_name
 
@@ -346,7 +357,7 @@ def snapshot(
                                 return
                     except (psycopg.Error, SourceError) as exc:
                         # Changed before the piece's read took its lock: nothing was read.
-                        _gone(exc, piece.shape.name, columns_gone)
+                        _gone(exc, piece.shape.name, threads)
                     _leave(reader)
                     threads.put(("done", piece))
             finally:
@@ -365,16 +376,17 @@ def snapshot(
                 publication,
                 SnapshotState(resume),
                 threads,
-                columns_gone,
             ),
         )
         # A resumed snapshot handed on its first row before (docs/debezium.md).
         first = f"{tables[0][0]}.{tables[0][1]}" if tables and resume is None else None
         hold = max(1, memory_budget // workers)
-        yield from _consume(threads, state, chunk_rows, SnapshotMarks(first), hold)
+        yield from _consume(threads, state, chunk_rows, SnapshotMarks(first), hold, again)
         rewritten = _rewritten(dsn, name, watch or [])
+        for table in rewritten:
+            again(table, REWRITTEN)
         if on_read is not None:
-            on_read(rewritten, sorted(columns_gone - set(rewritten)))
+            on_read()
     finally:
         threads.shut()
         if exporter is not None:
@@ -405,12 +417,14 @@ def _rewritten(dsn: str, snapshot_name: str, watch: list[str]) -> list[str]:
     )
 
 
-def _gone(exc: psycopg.Error | SourceError, table: str, columns_gone: set[str]) -> None:
+def _gone(exc: psycopg.Error | SourceError, table: str, threads: _Threads) -> None:
     """Acts on an error reading ``table`` that DDL committed since the snapshot was taken may
     cause (the snapshot reads the catalog as it was, the statements it runs meet the catalog
     of the moment): a table dropped or renamed is named in a warning (one renamed into the
-    capture is read under its new name once the run streams); a column dropped or renamed puts
-    the table in ``columns_gone``, to be read again. Anything else is raised."""
+    capture is read under its new name once the run streams); a column dropped or renamed
+    sends the consumer the table, to read again, ahead of the piece's end (a snapshot position
+    that counts the piece as read must not be stored before the request is written).
+    Anything else is raised."""
     code = pg_errors.code_of(exc)
     if code == UNDEFINED_TABLE:
         log.warning(
@@ -419,7 +433,7 @@ def _gone(exc: psycopg.Error | SourceError, table: str, columns_gone: set[str]) 
             table,
         )
     elif code == UNDEFINED_COLUMN:
-        columns_gone.add(table)
+        threads.put(("again", table, COLUMN_GONE))
     else:
         raise exc
 
@@ -432,7 +446,6 @@ def _plan(
     publication: str | None,
     state: SnapshotState,
     threads: _Threads,
-    columns_gone: set[str],
 ) -> None:
     """Cuts the tables into pieces for the readers, table after table, telling the consumer each
     table's row estimate before and its number of pieces after; then lets the readers end. Each
@@ -476,7 +489,7 @@ def _plan(
                     count += 1
             except (psycopg.Error, SourceError) as exc:
                 # Changed meanwhile; the pieces already planned meet that too.
-                _gone(exc, name, columns_gone)
+                _gone(exc, name, threads)
             _leave(conn)
             threads.put(("planned", name, count))
     finally:
@@ -585,6 +598,7 @@ def _consume(
     chunk_rows: int,
     marks: SnapshotMarks,
     hold_bytes: int = DEFAULT_MEMORY_BUDGET,
+    again: Callable[[str, str], None] | None = None,
 ) -> Iterator[TableBatch | Progress]:
     """The consumer side: batches with ``_seq`` numbered per table, progress per table and
     overall, and a :class:`Progress` after a finished piece once ``chunk_rows`` rows or
@@ -601,7 +615,8 @@ def _consume(
     on as they come, and no :class:`Progress` is given while it has handed on some but not
     all of its rows. Neither is a piece whose rows pass ``hold_bytes`` (very wide rows): what
     it holds goes on then, and the rest as it comes, under the same rule, so memory stays
-    bounded and only the checkpoints wait for the piece to end."""
+    bounded and only the checkpoints wait for the piece to end. ``again(table, cause)``: told
+    of a table a reader or the planner found needs reading again (see :func:`_gone`)."""
     bars: dict[str, TableProgress] = {}
     planned: dict[str, int] = {}
     finished: dict[str, int] = {}
@@ -707,6 +722,10 @@ def _consume(
                     yield from marks.other(Progress(state.to_json()))
         elif kind == "error":
             raise item[1]
+        elif kind == "again":
+            # A table to read again, told before the piece that found it ends.
+            if again is not None:
+                again(item[1], item[2])
         elif kind == "exit":
             exits += 1
     yield from marks.finish()

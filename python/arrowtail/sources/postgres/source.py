@@ -69,7 +69,7 @@ from arrowtail.sources.postgres.incremental import (
 from arrowtail.sources.postgres.incremental import IncrementalSnapshots, request_snapshot
 from arrowtail.sources.postgres.keys import CatalogKeys
 from arrowtail.sources.postgres.parallel import DEFAULT_WORKERS as DEFAULT_SNAPSHOT_WORKERS
-from arrowtail.sources.postgres.parallel import Progress
+from arrowtail.sources.postgres.parallel import REWRITTEN, Progress
 from arrowtail.sources.postgres.position import PgPosition
 from arrowtail.sources.postgres.replication import (
     Stream,
@@ -434,7 +434,8 @@ class PostgresSource:
                     resume=resume,
                     memory_budget=self.memory_budget,
                     watch=[t for t in sorted(self._covered) if self._wanted(t)],
-                    on_read=self._snapshot_read,
+                    on_again=self._read_after_snapshot,
+                    on_read=self._joined_during_snapshot,
                 )
             finally:
                 # The exported snapshot lives until its replication connection runs another
@@ -447,26 +448,28 @@ class PostgresSource:
         self._snapshot_lsn = consistent
         self._snapshot_position = PgPosition(consistent, consistent, snapshot=True).to_json()
 
-    def _snapshot_read(self, rewritten: list[str], columns_gone: list[str]) -> None:
-        """Once the initial snapshot has read every piece, asks for an incremental snapshot,
-        read once streaming, of the tables PostgreSQL rewrote meanwhile (a piece read after the
-        rewrite finds no rows: ``parallel._rewritten``), of those a column of which was dropped
-        or renamed before all their pieces were read (the rest of them could not be), and of
-        the tables that joined the capture meanwhile (added to the publication, attached,
-        created or renamed), whose rows the snapshot did not read and no change may bring."""
-        for table in rewritten:
-            self._read_again(
-                table,
+    def _read_after_snapshot(self, table: str, cause: str) -> None:
+        """Asks for an incremental snapshot, read once streaming, of a table the initial
+        snapshot could not read whole: PostgreSQL rewrote it meanwhile (a piece read after the
+        rewrite finds no rows: ``parallel._rewritten``), or a column of it was dropped or
+        renamed before all its pieces were read (``parallel._gone``)."""
+        if cause == REWRITTEN:
+            what = (
                 f"{table}: PostgreSQL rewrote the table with other columns (ALTER TABLE ... ADD"
                 " COLUMN with a volatile default, ALTER COLUMN ... TYPE) while the initial"
-                " snapshot read, which finds none of its rows in what it reads after",
+                " snapshot read, which finds none of its rows in what it reads after"
             )
-        for table in columns_gone:
-            self._read_again(
-                table,
+        else:
+            what = (
                 f"{table}: a column was dropped or renamed while the initial snapshot read the"
-                " table, and the rows it had not read yet could not be",
+                " table, and the rows it had not read yet could not be"
             )
+        self._read_again(table, what)
+
+    def _joined_during_snapshot(self) -> None:
+        """Once the initial snapshot has read every piece, asks for an incremental snapshot of
+        the tables that joined the capture meanwhile (added to the publication, attached,
+        created or renamed), whose rows the snapshot did not read and no change may bring."""
         try:
             with pg_admin.connect(self._dsn) as conn:
                 published = pg_admin.published_tables(conn, self.publication)
