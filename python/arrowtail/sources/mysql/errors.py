@@ -19,6 +19,8 @@ from arrowtail.redact import scrub
 SERVER_SHUTDOWN = 1053
 #: ER_MASTER_FATAL_ERROR_READING_BINLOG: the dump cannot go on, e.g. the binlog was purged.
 FATAL_READING_BINLOG = 1236
+#: ER_TABLE_DEF_CHANGED: a consistent read of a table rebuilt after the read view was made.
+TABLE_DEF_CHANGED = 1412
 
 #: Transient: too many connections (ER_CON_COUNT_ERROR 1040, ER_TOO_MANY_USER_CONNECTIONS
 #: 1203), server shutdown (1053), lock wait timeout (1205), deadlock (1213), network errors of

@@ -31,6 +31,7 @@ from arrowtail._core import TextRowsBuilder
 from arrowtail.exceptions import SourceError
 from arrowtail.sources.base import TableBatch
 from arrowtail.sources.marks import SnapshotMarks
+from arrowtail.sources.mysql import errors as mysql_errors
 from arrowtail.sources.mysql.replication import binlog_status
 from arrowtail.tables import Selection
 
@@ -38,8 +39,6 @@ log = logging.getLogger("arrowtail.mysql.snapshot")
 
 #: Rows read per query.
 CHUNK_ROWS = 20_000
-#: ER_TABLE_DEF_CHANGED: a consistent read of a table rebuilt after the read view was made.
-TABLE_DEF_CHANGED = 1412
 SYSTEM_SCHEMAS = ("mysql", "information_schema", "performance_schema", "sys")
 UTC = dt.timezone.utc
 
@@ -304,12 +303,13 @@ def snapshot(conn: Any, point_position: int, tables: list[tuple[str, str]]) -> I
                 ):
                     yield from marks.batch(batch)
             except pymysql.err.OperationalError as exc:
-                if exc.args and exc.args[0] == TABLE_DEF_CHANGED:
-                    raise SourceError(
+                if mysql_errors.code_of(exc) == str(mysql_errors.TABLE_DEF_CHANGED):
+                    raise mysql_errors.error(
                         f"{schema}.{table}: an ALTER TABLE rebuilt the table after the snapshot"
-                        f" began (error {TABLE_DEF_CHANGED}, table definition has changed), so"
-                        " the snapshot cannot read it; no position of this snapshot is stored:"
-                        " run again to take it anew"
+                        f" began (error {mysql_errors.TABLE_DEF_CHANGED}, table definition has"
+                        " changed), so the snapshot cannot read it; no position of this snapshot"
+                        " is stored: run again to take it anew",
+                        exc,
                     ) from None
                 raise
             yield from marks.table_done(f"{schema}.{table}")

@@ -21,6 +21,10 @@ if TYPE_CHECKING:
 #: object_in_use: e.g. "replication slot ... is active for PID ...", held by the walsender of a
 #: run that just died until the server notices the closed connection.
 OBJECT_IN_USE = "55006"
+#: undefined_table and undefined_column: met by a statement of an initial snapshot when DDL
+#: dropped or renamed the table or column after the snapshot was taken.
+UNDEFINED_TABLE = "42P01"
+UNDEFINED_COLUMN = "42703"
 
 #: SQLSTATE classes that are transient as a whole: 08 connection exception, 40 transaction
 #: rollback (serialization failure, deadlock), 53 insufficient resources (too many connections

@@ -69,10 +69,6 @@ SAMPLE_PAGES = 16
 PROGRESS_SECONDS = 1.0
 #: Hand-off queue slots per reader: each holds one batch of about ``CHUNK_BYTES`` of COPY data.
 SLOTS_PER_WORKER = 2
-#: SQLSTATE of a table that no longer exists (dropped while the snapshot reads).
-UNDEFINED_TABLE = "42P01"
-#: SQLSTATE of a column that no longer exists (dropped or renamed while the snapshot reads).
-UNDEFINED_COLUMN = "42703"
 #: Why a table is read again after the snapshot (``on_again``): rewritten while it read, or a
 #: column of it dropped or renamed before all its pieces were read.
 REWRITTEN = "rewritten"
@@ -426,13 +422,13 @@ def _gone(exc: psycopg.Error | SourceError, table: str, threads: _Threads) -> No
     that counts the piece as read must not be stored before the request is written).
     Anything else is raised."""
     code = pg_errors.code_of(exc)
-    if code == UNDEFINED_TABLE:
+    if code == pg_errors.UNDEFINED_TABLE:
         log.warning(
             "%s was dropped or renamed while the initial snapshot read it: the rows read before"
             " stay in the target under this name, as a DROP or a rename is no change",
             table,
         )
-    elif code == UNDEFINED_COLUMN:
+    elif code == pg_errors.UNDEFINED_COLUMN:
         threads.put(("again", table, COLUMN_GONE))
     else:
         raise exc
