@@ -476,22 +476,17 @@ class PostgresSource:
                 leaves: dict[str, str] = {}
                 if self._partitions_checked is not None:
                     leaves = pg_admin.leaves_sent_as_root(conn, self.publication)
-            new = ({f"{s}.{t}" for s, t in published} | set(leaves)) - self._covered
-            if new and self._subset:
-                self._learn_ancestors(new)
+            self._cover_and_read(
+                ({f"{s}.{t}" for s, t in published} | set(leaves)) - self._covered,
+                lambda table: (
+                    f"{table} joined the capture while the initial snapshot read"
+                    " (added to the publication, attached, created or renamed) with rows no change"
+                    " carries"
+                ),
+            )
         except (SourceError, psycopg.Error) as exc:
             # The stream still brings such a table's changes, and a restart reads it.
             log.info("looking for tables that joined during the snapshot failed: %s", exc)
-            return
-        for table in sorted(new):
-            self._covered.add(table)
-            if self._wanted(table):
-                self._read_again(
-                    table,
-                    f"{table} joined the capture while the initial snapshot read (added to the"
-                    " publication, attached, created or renamed) with rows no change carries",
-                    quiet=True,
-                )
 
     def poll(self, timeout: float) -> Chunk:
         if self._snapshot is not None:
@@ -837,20 +832,26 @@ class PostgresSource:
         except (SourceError, psycopg.Error) as exc:
             log.info("looking for attached partitions failed, trying again later: %s", exc)
             return
-        new = set(found) - self._covered
+        self._cover_and_read(
+            set(found) - self._covered,
+            lambda leaf: (
+                f"{leaf} became a partition of {found[leaf]} while the run streamed,"
+                " which is published through its root: its rows are in no change"
+            ),
+        )
+
+    def _cover_and_read(self, new: set[str], what: Callable[[str], str]) -> None:
+        """Counts the ``new`` tables found in the catalog as covered (learning their ancestors
+        first where only the listed tables are captured) and reads again those captured, by an
+        incremental snapshot: their rows are in no change (``what`` says why, per table)."""
         if not new:
             return
         if self._subset:
             self._learn_ancestors(new)
-        for leaf in sorted(new):
-            self._covered.add(leaf)
-            if self._wanted(leaf):
-                self._read_again(
-                    leaf,
-                    f"{leaf} became a partition of {found[leaf]} while the run streamed, which"
-                    " is published through its root: its rows are in no change",
-                    quiet=True,
-                )
+        for table in sorted(new):
+            self._covered.add(table)
+            if self._wanted(table):
+                self._read_again(table, what(table), quiet=True)
 
     def _read_joined_meanwhile(self, stored: dict[str, str] | None) -> None:
         """Reads again the captured tables the stored position does not name (``stored``; None
