@@ -391,12 +391,11 @@ class IncrementalSnapshots:
         the first one read but its low watermark not yet met in the stream (it was written
         after everything met so far)."""
         waiting: set[str] = set()
+        held = self._held is not None and self._held.low is not None
         for i, request in enumerate(self.requests):
             tables = request["tables"]
-            if i == 0 and tables and request["after"] is not None:
-                tables = tables[1:]
-            elif i == 0 and tables and self._held is not None and self._held.low is not None:
-                tables = tables[1:]
+            if i == 0 and (request["after"] is not None or held):
+                tables = tables[1:]  # the first request's first table is being read
             waiting.update(tables)
         return waiting
 
