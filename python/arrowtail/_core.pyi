@@ -104,6 +104,13 @@ class PgOutputDecoder:
         """From now on ``flush`` hands ``table``'s batches whose schema is exactly ``before`` on
         with ``after`` (the same columns, other metadata; ``ValueError`` otherwise), which
         crosses to Python for less than a schema per batch. ``None`` forgets the table's pair."""
+    def expect_relations(self, relids: dict[str, int]) -> None:
+        """The relation id of each table (``schema.name``) as the catalog has it now: a Relation
+        message of one of them under another id reports it as replaced (:meth:`take_replaced`)."""
+    def take_replaced(self) -> list[str]:
+        """Tables (``schema.name``) announced under another relation id than the one their name
+        had, since the last call: dropped and created again, or another table renamed to the
+        name."""
     def alias_types(self, aliases: dict[int, int]) -> None:
         """Columns of each type OID in ``aliases`` decode as the built-in type it maps to: an
         array of an enum as ``text[]`` (1009, the one target accepted; ``ValueError``

@@ -169,6 +169,28 @@ impl PyPgOutputDecoder {
         )
     }
 
+    /// The relation id of each table (`schema.name`) as the catalog has it now: a Relation
+    /// message of one of them under another id reports it as replaced (`take_replaced`).
+    fn expect_relations(&mut self, relids: HashMap<String, u32>) -> PyResult<()> {
+        let inner = &mut self.inner;
+        self.poison.call("PgOutputDecoder.expect_relations", || {
+            for (table, relid) in relids {
+                inner.expect_relation(&table, relid);
+            }
+            Ok(())
+        })
+    }
+
+    /// Tables (`schema.name`) announced under another relation id than the one their name had,
+    /// since the last call: dropped and created again, or another table renamed to the name.
+    fn take_replaced(&mut self) -> PyResult<Vec<String>> {
+        let inner = &mut self.inner;
+        self.poison.call(
+            "PgOutputDecoder.take_replaced",
+            || Ok(inner.take_replaced()),
+        )
+    }
+
     /// Columns of each type OID in `aliases` are decoded as the built-in type it maps to (an
     /// array of an enum as `text[]`, OID 1009, the one target accepted: an enum label is a
     /// valid `text` element in both wire forms).

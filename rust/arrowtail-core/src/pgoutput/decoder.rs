@@ -82,6 +82,11 @@ pub struct Decoder {
     pub(super) relations: super::relation::Relations,
     /// Latest version per qualified table name.
     pub(super) versions: HashMap<String, Arc<RelVersion>>,
+    /// The relation id each qualified name was last announced with, or given by
+    /// [`Decoder::expect_relation`]: another id under a known name is another table.
+    pub(super) relids: HashMap<String, u32>,
+    /// Names whose relation was replaced, not yet reported ([`Decoder::take_replaced`]).
+    pub(super) replaced: Vec<String>,
     pub(super) aliases: HashMap<u32, u32>,
     pub(super) main: BTreeMap<Key, RowBuffer>,
     pub(super) held: HashMap<u32, Held>,
@@ -144,6 +149,8 @@ impl Decoder {
         Self {
             relations: Default::default(),
             versions: HashMap::new(),
+            relids: HashMap::new(),
+            replaced: Vec::new(),
             aliases: HashMap::new(),
             main: BTreeMap::new(),
             held: HashMap::new(),
@@ -204,6 +211,21 @@ impl Decoder {
     /// change's position as Debezium does. Applies to tables first seen after the call.
     pub fn set_row_lsn(&mut self, on: bool) {
         self.row_lsn = on;
+    }
+
+    /// Takes `relid` as the relation id `table` (`schema.name`) has until a Relation message says
+    /// otherwise: a Relation message of `table` with another id then reports the table as
+    /// replaced ([`Decoder::take_replaced`]). The caller reads the ids from the catalog.
+    pub fn expect_relation(&mut self, table: &str, relid: u32) {
+        self.relids.insert(table.to_owned(), relid);
+    }
+
+    /// The tables (`schema.name`) a Relation message announced under another relation id than
+    /// the one the name had, since the last call, each once: the table was dropped and created
+    /// again, or another renamed to its name. Rows of the new table that no change carries (a
+    /// table added to the publication with them) need reading.
+    pub fn take_replaced(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.replaced)
     }
 
     /// Decodes columns of type `oid` as the built-in type `builtin` from now on: types the

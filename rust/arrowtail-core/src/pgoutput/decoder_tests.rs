@@ -989,3 +989,37 @@ fn a_malformed_new_tuple_among_rows_skipped_on_a_resend_is_an_error() {
     let got = d.feed_message(bad, 0x78).unwrap_err();
     assert_eq!(got.to_string(), strict.to_string());
 }
+
+#[test]
+fn another_relation_id_under_a_known_name_is_a_replaced_table() {
+    let mut d = Decoder::new();
+    d.expect_relation("public.e", 500);
+    feed(
+        &mut d,
+        &[
+            relation(REL, "t", false),
+            relation(REL, "t", true), // the same table altered: not replaced
+            relation(REL2, "u", false),
+            relation(501, "e", false), // not the id the caller expected
+        ],
+    );
+    assert_eq!(d.take_replaced(), vec!["public.e".to_string()]);
+    feed(
+        &mut d,
+        &[
+            relation(REL2, "t", false), // another table under the name t, twice
+            relation(REL2, "t", false),
+            relation(REL, "u", false), // and one renamed to u
+            begin(0x10, 1),
+            insert(REL2, "1", Some("a")),
+            commit(0x10),
+        ],
+    );
+    assert_eq!(
+        d.take_replaced(),
+        vec!["public.t".to_string(), "public.u".to_string()]
+    );
+    assert!(d.take_replaced().is_empty());
+    let out = only(d.flush().unwrap());
+    assert_eq!(ints(&out, "id"), vec![Some(1)]);
+}

@@ -77,6 +77,12 @@ impl Decoder {
         lsn: u64,
     ) -> Result<()> {
         let qualified = format!("{namespace}.{name}");
+        match self.relids.insert(qualified.clone(), relid) {
+            Some(before) if before != relid && !self.replaced.contains(&qualified) => {
+                self.replaced.push(qualified.clone());
+            }
+            _ => {}
+        }
         let shape = (
             format!("{qualified} {}", char::from(replica_identity)),
             columns
