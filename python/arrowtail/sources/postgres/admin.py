@@ -454,18 +454,20 @@ def ancestors(conn: psycopg.Connection, tables: list[str]) -> dict[str, set[str]
 
 
 def table_fingerprints(conn: psycopg.Connection, tables: list[str]) -> dict[str, str]:
-    """Per ``schema.table``, ``relfilenode:hash:names``: the file the table's rows are stored
-    in, which a rewrite of the table replaces; a hash of its columns' names and types; and the
-    columns whose value in older rows is a stored default (added with a constant default and no
-    rewrite since), comma-separated. What two fingerprints of a table tell: see
-    :func:`fingerprint_changes`."""
+    """Per ``schema.table``, ``oid/relfilenode:hash:names``: the table's OID, which a table
+    dropped and created again (or another renamed to the name) has anew; the file the table's
+    rows are stored in, which a rewrite of the table replaces; a hash of its columns' names and
+    types; and the columns whose value in older rows is a stored default (added with a constant
+    default and no rewrite since), comma-separated. What two fingerprints of a table tell: see
+    :func:`fingerprint_changes` and :func:`replaced` (fingerprints stored before the OID was
+    part of them start with the file)."""
     arrays = name_arrays(tables)
     if arrays is None:
         return {}
     rows = conn.execute(
         """
         SELECT n.nspname || '.' || c.relname,
-               c.relfilenode::text || ':'
+               c.oid::text || '/' || c.relfilenode::text || ':'
                || left(md5(string_agg(a.attname || ':' || a.atttypid || ':' || a.atttypmod, ','
                                       ORDER BY a.attnum)), 8) || ':'
                || coalesce(string_agg(a.attname, ',' ORDER BY a.attnum)
@@ -474,7 +476,7 @@ def table_fingerprints(conn: psycopg.Connection, tables: list[str]) -> dict[str,
         JOIN pg_namespace n ON n.nspname = w.nsp
         JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = w.rel
         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-        GROUP BY n.nspname, c.relname, c.relfilenode
+        GROUP BY n.nspname, c.relname, c.oid, c.relfilenode
         """,
         arrays,
     ).fetchall()
@@ -490,9 +492,26 @@ def fingerprint_changes(before: str, now: str) -> tuple[bool, list[str]]:
     ``TRUNCATE``) or a column added without a default or dropped tells of nothing."""
     file_before, columns_before, stored_before = (before.split(":", 2) + ["", ""])[:3]
     file_now, columns_now, stored_now = (now.split(":", 2) + ["", ""])[:3]
+    file_before, file_now = file_before.rpartition("/")[2], file_now.rpartition("/")[2]
     rewritten = file_now != "0" and file_now != file_before and columns_now != columns_before
     added = [c for c in stored_now.split(",") if c and c not in stored_before.split(",")]
     return rewritten, added
+
+
+def relid(fingerprint: str) -> int | None:
+    """The table OID a :func:`table_fingerprints` fingerprint names (None in one stored before
+    fingerprints named it)."""
+    oid = fingerprint.split(":", 1)[0].rpartition("/")[0]
+    return int(oid) if oid.isdigit() else None
+
+
+def replaced(before: str, now: str) -> bool:
+    """Whether two :func:`table_fingerprints` of a name are of two tables: dropped and created
+    again, or another table renamed to the name. The rows of the new one are in changes only
+    when it was published as they were written (a table created under ``FOR ALL TABLES``); one
+    added to the publication with its rows brings them in none."""
+    then, current = relid(before), relid(now)
+    return then is not None and current is not None and then != current
 
 
 def has_roots_sent_whole(conn: psycopg.Connection, publication: str) -> bool:

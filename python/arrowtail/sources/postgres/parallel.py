@@ -20,8 +20,9 @@ snapshot (``BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SN
   handed on; and since no piece's rows go on before the piece is done, no row handed on before
   the state lies in a piece the state does not claim (which a resumed run would read again).
 
-Once every piece is read, the tables PostgreSQL rewrote meanwhile are named (:func:`_rewritten`):
-a piece read after such a rewrite finds no rows, so the source reads them again.
+Once every piece is read, the tables PostgreSQL rewrote or replaced meanwhile are named
+(:func:`_rewritten`): a piece read after such a rewrite finds no rows, nor does one read after
+the table was dropped and created again, so the source reads them again.
 
 The state (:class:`SnapshotState`, JSON under ``snapshot_progress`` in the position) lets a
 restarted run read only what is missing: key ranges not finished are found by keyset pagination
@@ -69,9 +70,11 @@ SAMPLE_PAGES = 16
 PROGRESS_SECONDS = 1.0
 #: Hand-off queue slots per reader: each holds one batch of about ``CHUNK_BYTES`` of COPY data.
 SLOTS_PER_WORKER = 2
-#: Why a table is read again after the snapshot (``on_again``): rewritten while it read, or a
-#: column of it dropped or renamed before all its pieces were read.
+#: Why a table is read again after the snapshot (``on_again``): rewritten while it read,
+#: replaced (dropped and created again, or another table renamed to its name), or a column of it
+#: dropped or renamed before all its pieces were read.
 REWRITTEN = "rewritten"
+REPLACED = "replaced"
 COLUMN_GONE = "column gone"
 #: Key types whose ranges a snapshot can cut by value (:func:`_value_bounds`).
 INTEGER_KEYS = frozenset({"smallint", "integer", "bigint"})
@@ -303,9 +306,10 @@ def snapshot(
     table's column list and row filter there apply. ``memory_budget``: bytes of unfinished
     pieces held at most (see :func:`_consume`). ``on_again(table, cause)``: a table to read
     again, as soon as the consumer learns it, before any later snapshot position: ``cause`` is
-    :data:`COLUMN_GONE` (see :func:`_gone`), or :data:`REWRITTEN` for the tables of ``watch``
-    (partitions too) rewritten since the snapshot was taken, found once every piece is read
-    (see :func:`_rewritten`). ``on_read``: called once every piece is read, last."""
+    :data:`COLUMN_GONE` (see :func:`_gone`), or :data:`REWRITTEN` or :data:`REPLACED` for the
+    tables of ``watch`` (partitions too) rewritten or replaced since the snapshot was taken,
+    found once every piece is read (see :func:`_rewritten`). ``on_read``: called once every
+    piece is read, last."""
     snapshot_ts_us = time.time_ns() // 1000
     state = SnapshotState(resume)
     exporter: psycopg.Connection | None = None
@@ -378,9 +382,8 @@ def snapshot(
         first = f"{tables[0][0]}.{tables[0][1]}" if tables and resume is None else None
         hold = max(1, memory_budget // workers)
         yield from _consume(threads, state, chunk_rows, SnapshotMarks(first), hold, again)
-        rewritten = _rewritten(dsn, name, watch or [])
-        for table in rewritten:
-            again(table, REWRITTEN)
+        for table, cause in _rewritten(dsn, name, watch or []):
+            again(table, cause)
         if on_read is not None:
             on_read()
     finally:
@@ -389,16 +392,21 @@ def snapshot(
             exporter.close()
 
 
-def _rewritten(dsn: str, snapshot_name: str, watch: list[str]) -> list[str]:
-    """Those of ``watch`` (``schema.table``) that PostgreSQL rewrote with other columns since
-    the snapshot ``snapshot_name`` was taken: their catalog fingerprint as the snapshot sees it
-    differs from the one of the moment (:func:`pg_admin.fingerprint_changes`).
+def _rewritten(dsn: str, snapshot_name: str, watch: list[str]) -> list[tuple[str, str]]:
+    """Those of ``watch`` (``schema.table``) that PostgreSQL rewrote with other columns
+    (:data:`REWRITTEN`) or that were replaced (:data:`REPLACED`: dropped and created again, or
+    another table renamed to the name) since the snapshot ``snapshot_name`` was taken: their
+    catalog fingerprint as the snapshot sees it differs from the one of the moment
+    (:func:`pg_admin.fingerprint_changes`, :func:`pg_admin.replaced`).
 
     Such a rewrite (``ALTER TABLE ... ADD COLUMN ... DEFAULT random()``, ``ALTER COLUMN ...
     TYPE``) is not MVCC-safe: it writes every row anew under its own transaction, which an older
     snapshot does not see, so a piece read after it finds no rows; and the stream carries none
     of them either. A table rewritten after its pieces were read is named too (its rows are
-    read again), as is one rewritten before and again after."""
+    read again), as is one rewritten before and again after. The pieces of a replaced table
+    read the new table (the name is looked up anew) as the snapshot sees it: without the rows
+    written since, which a change carries only when the table was published as they were
+    written."""
     if not watch:
         return []
     with pg_admin.connect(dsn) as conn:
@@ -406,11 +414,15 @@ def _rewritten(dsn: str, snapshot_name: str, watch: list[str]) -> list[str]:
         seen = pg_admin.table_fingerprints(conn, watch)
         _leave(conn)
         now = pg_admin.table_fingerprints(conn, watch)
-    return sorted(
-        table
-        for table, before in seen.items()
-        if table in now and pg_admin.fingerprint_changes(before, now[table])[0]
-    )
+    found = []
+    for table, before in sorted(seen.items()):
+        if table not in now:
+            continue
+        if pg_admin.replaced(before, now[table]):
+            found.append((table, REPLACED))
+        elif pg_admin.fingerprint_changes(before, now[table])[0]:
+            found.append((table, REWRITTEN))
+    return found
 
 
 def _gone(exc: psycopg.Error | SourceError, table: str, threads: _Threads) -> None:

@@ -69,7 +69,7 @@ from arrowtail.sources.postgres.incremental import (
 from arrowtail.sources.postgres.incremental import IncrementalSnapshots, request_snapshot
 from arrowtail.sources.postgres.keys import CatalogKeys
 from arrowtail.sources.postgres.parallel import DEFAULT_WORKERS as DEFAULT_SNAPSHOT_WORKERS
-from arrowtail.sources.postgres.parallel import REWRITTEN, Progress
+from arrowtail.sources.postgres.parallel import REPLACED, REWRITTEN, Progress
 from arrowtail.sources.postgres.position import PgPosition
 from arrowtail.sources.postgres.replication import (
     Stream,
@@ -305,6 +305,9 @@ class PostgresSource:
             self._name_covered = not too_many_to_name(len(self._covered))
             if self._name_covered:
                 self._fingerprints = pg_admin.table_fingerprints(conn, sorted(self._covered))
+                # A Relation message of one of them under another OID: replaced while streaming.
+                relids = {t: pg_admin.relid(f) for t, f in self._fingerprints.items()}
+                self._decoder.expect_relations({t: r for t, r in relids.items() if r is not None})
             self._keys.load(conn)
             self._decoder.alias_types(pg_admin.enum_array_types(conn))
             self._target_lsn = pg_admin.flushed_wal_lsn(conn)
@@ -451,9 +454,16 @@ class PostgresSource:
     def _read_after_snapshot(self, table: str, cause: str) -> None:
         """Asks for an incremental snapshot, read once streaming, of a table the initial
         snapshot could not read whole: PostgreSQL rewrote it meanwhile (a piece read after the
-        rewrite finds no rows: ``parallel._rewritten``), or a column of it was dropped or
+        rewrite finds no rows: ``parallel._rewritten``), it was replaced by another table under
+        its name (whose rows the snapshot does not see), or a column of it was dropped or
         renamed before all its pieces were read (``parallel._gone``)."""
-        if cause == REWRITTEN:
+        if cause == REPLACED:
+            what = (
+                f"{table} was replaced while the initial snapshot read (dropped and created"
+                " again, or another table renamed to its name), and the snapshot finds none of"
+                " the new table's rows"
+            )
+        elif cause == REWRITTEN:
             what = (
                 f"{table}: PostgreSQL rewrote the table with other columns (ALTER TABLE ... ADD"
                 " COLUMN with a volatile default, ALTER COLUMN ... TYPE) while the initial"
@@ -772,6 +782,17 @@ class PostgresSource:
                 f" {'; '.join(found)}"
             )
             self._read_again(table, what)
+        for table in self._decoder.take_replaced():
+            if table not in self._covered or not self._wanted(table):
+                continue
+            if table in self._read_at_open and self._decoder.committed_lsn <= self._target_lsn:
+                continue  # replaced before the run started, and read at open
+            self._read_again(
+                table,
+                f"{table} was replaced while the run streamed (dropped and created again, or"
+                " another table renamed to its name): the rows of the table it replaced stay in"
+                " the target, as a DROP is no change, and rows of the new one may be in none",
+            )
         self._read_joined(batches)
         self.heartbeats_received += heartbeats
         position: PositionJSON | None = None
@@ -876,6 +897,16 @@ class PostgresSource:
                 continue
             if not before or not now:
                 continue
+            if pg_admin.replaced(before, now):
+                self._read_at_open.add(table)
+                self._read_again(
+                    table,
+                    f"{table} was replaced while no run streamed (dropped and created again, or"
+                    " another table renamed to its name): the rows of the table it replaced stay"
+                    " in the target, as a DROP is no change, and rows of the new one may be in"
+                    " no change",
+                )
+                continue
             rewritten, added = pg_admin.fingerprint_changes(before, now)
             if rewritten:
                 self._read_at_open.add(table)
@@ -931,7 +962,12 @@ class PostgresSource:
         if not self._name_covered:
             return
         try:
-            self._fingerprints.update(pg_admin.table_fingerprints(conn, [table]))
+            found = pg_admin.table_fingerprints(conn, [table])
+            self._fingerprints.update(found)
+            # Read under the OID of the moment: the stream's first Relation of it is no news.
+            relid = pg_admin.relid(found.get(table, ""))
+            if relid is not None:
+                self._decoder.expect_relations({table: relid})
         except psycopg.Error as exc:
             # A restart may then read the table once more: nothing is lost.
             log.info("the catalog fingerprint of %s could not be read: %s", table, exc)
