@@ -4,8 +4,8 @@ written into the new table before it was published are in no change, and a snaps
 before the table was created sees none of them. So wherever arrowtail learns of another table
 under a captured name, it reads that table by an incremental snapshot: the initial snapshot's
 end check and a restart compare the table's OID, and a running stream notices a Relation
-message under another OID. ``verify`` finds no row missing or different; the old table's rows
-that the new one does not have stay in the target, as a DROP is no change."""
+message under another OID. That snapshot starts with a truncate, which takes the old table's
+rows out of the target. ``verify`` finds every table equal to the source."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 
 from arrowtail.pipeline import Pipeline
+from arrowtail.sinks import open_sink
+from arrowtail.sinks.base import Sink
 from arrowtail.sinks.parquet import ParquetSink
 from arrowtail.sources.postgres import snapshot as pg_snapshot
 from arrowtail.sources.postgres.source import PostgresSource
@@ -37,10 +39,15 @@ OLD = "CREATE TABLE {t} (id int PRIMARY KEY, v text);" + (
 )
 
 
-def _run(dsn: str, slot: str, out: Path, caplog: Any) -> None:
-    source = PostgresSource(dsn, slot=slot, publication="rp", snapshot="initial")
+def _run(dsn: str, slot: str, out: Path | str, caplog: Any) -> None:
+    """A run into Parquet under ``out``, or into the database ``out`` names."""
+    # Pieces of 10 rows: a table of 30 is read in three.
+    source = PostgresSource(
+        dsn, slot=slot, publication="rp", snapshot="initial", snapshot_chunk_rows=10
+    )
+    sink: Sink = ParquetSink(out) if isinstance(out, Path) else open_sink(out, create_tables=True)
     with caplog.at_level(logging.INFO, logger="arrowtail"):
-        Pipeline(source, ParquetSink(out), idle_exit=2).run()
+        Pipeline(source, sink, idle_exit=2).run()
 
 
 def test_a_table_replaced_while_the_initial_snapshot_reads_is_read_again(
@@ -48,16 +55,19 @@ def test_a_table_replaced_while_the_initial_snapshot_reads_is_read_again(
 ) -> None:
     """``a`` is replaced just before a reader copies it, ``k`` just before the planner cuts
     it, ``b`` by a table of other columns: the pieces find the new tables (the name is looked
-    up anew) but none of their rows, which the snapshot does not see."""
+    up anew) but none of their rows, which the snapshot does not see. ``p`` is replaced after
+    its first piece was read: the old rows 1..10 reached the target, and 1..4 are not in the
+    new table."""
     db = "replaced_snap"
     monkeypatch.setattr(test_pg_snapshot_rewrite, "DB", db)
     src = fresh_db(postgres, db)
-    src.execute(OLD.format(t="a") + OLD.format(t="b") + OLD.format(t="k"))
-    src.execute("CREATE PUBLICATION rp FOR TABLE a, b, k")
+    src.execute(OLD.format(t="a") + OLD.format(t="b") + OLD.format(t="k") + OLD.format(t="p"))
+    src.execute("CREATE PUBLICATION rp FOR TABLE a, b, k, p")
     other = REPLACE.format(t="b").replace("v text", "w bigint").replace("'new' || g", "g * 2")
     first = test_pg_snapshot_rewrite._first
     copy = first(postgres, "a", REPLACE.format(t="a"), pg_snapshot.copy_rows)
-    monkeypatch.setattr(pg_snapshot, "copy_rows", first(postgres, "b", other, copy))
+    copy = first(postgres, "b", other, copy)
+    monkeypatch.setattr(pg_snapshot, "copy_rows", _second(postgres, "p", REPLACE, copy))
     shape = first(postgres, "k", REPLACE.format(t="k"), pg_snapshot.table_shape)
     monkeypatch.setattr(pg_snapshot, "table_shape", shape)
     dsn = postgres.dsn_for(postgres.user, None, db)
@@ -65,7 +75,10 @@ def test_a_table_replaced_while_the_initial_snapshot_reads_is_read_again(
     _run(dsn, db, out, caplog)
     src.execute("SELECT pg_drop_replication_slot(%s)", (db,))
 
-    for table in ("public.a", "public.k"):
+    assert "snapshot of public.p: 10 rows" in caplog.text, caplog.text
+    for table in ("public.a", "public.b", "public.k", "public.p"):
+        assert f"{table} starts with a truncate of the target's rows" in caplog.text
+    for table in ("public.a", "public.k", "public.p"):
         assert (
             f"{table} was replaced while the initial snapshot read (dropped and created again,"
             " or another table renamed to its name), and the snapshot finds none of the new"
@@ -73,24 +86,52 @@ def test_a_table_replaced_while_the_initial_snapshot_reads_is_read_again(
         ) in caplog.text, caplog.text
         assert f"{table} done, 36 rows" in caplog.text, caplog.text
     assert "public.b done, 36 rows" in caplog.text, caplog.text
-    report = verify(dsn, f"parquet:{out}", ["public.a", "public.b", "public.k"])
+    report = verify(dsn, f"parquet:{out}", ["public.a", "public.b", "public.k", "public.p"])
     assert report.equal, report.summary()
-    assert [t.source_rows for t in report.tables] == [36, 36, 36]
+    assert [t.source_rows for t in report.tables] == [36, 36, 36, 36]
     src.close()
 
 
+def _second(postgres: Any, table: str, statement: str, call: Any) -> Any:
+    """``copy_rows`` that replaces ``table`` by ``statement`` (``{t}`` its name) once the
+    first of its pieces is read, before the next one is."""
+    copied = threading.Event()
+    done = threading.Event()
+    lock = threading.Lock()
+
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if args[1].table != table:
+            return call(*args, **kwargs)
+        with lock:
+            if copied.is_set() and not done.is_set():
+                with postgres.connect(dbname=test_pg_snapshot_rewrite.DB) as other:
+                    other.execute("SET lock_timeout = '30s'")
+                    other.execute(statement.format(t=table))
+                done.set()
+            rows = list(call(*args, **kwargs))
+            copied.set()
+        return iter(rows)
+
+    return wrapped
+
+
+@pytest.mark.parametrize("target", ["parquet", "postgresql"])
 def test_a_table_replaced_while_streaming_or_between_runs_is_read_again(
-    postgres: Any, tmp_path: Path, caplog: Any
+    postgres: Any, tmp_path: Path, caplog: Any, target: str
 ) -> None:
-    """``a`` is replaced while a run streams and changed once more after (the stream's
-    Relation message under the new OID); ``b`` while no run streams, and not changed again
-    (the restart's comparison of the stored OID)."""
-    db = "replaced_stream"
+    """``a`` is replaced while a run streams, by a table with one more column, and changed
+    once more after (the stream's Relation message under the new OID); ``b`` while no run
+    streams, and not changed again (the restart's comparison of the stored OID). Into Parquet,
+    and into a PostgreSQL database, which creates the tables and applies the truncates."""
+    db = f"replaced_{target}"
     src = fresh_db(postgres, db)
     src.autocommit = True
     src.execute(OLD.format(t="a") + OLD.format(t="b") + "CREATE PUBLICATION rp FOR TABLE a, b")
     dsn = postgres.dsn_for(postgres.user, None, db)
-    out = tmp_path / "cdc"
+    out: Path | str = tmp_path / "cdc"
+    if target == "postgresql":
+        fresh_db(postgres, f"{db}_target").close()
+        out = postgres.dsn_for(postgres.user, None, f"{db}_target")
     _run(dsn, db, out, caplog)  # the initial snapshot: 30 old rows each
 
     streaming = threading.Thread(target=_run, args=(dsn, db, out, caplog))
@@ -98,8 +139,8 @@ def test_a_table_replaced_while_streaming_or_between_runs_is_read_again(
     active = "SELECT active FROM pg_replication_slots WHERE slot_name = %s"
     wait_for(lambda: src.execute(active, (db,)).fetchone()[0], "the run to stream")
     src.execute("INSERT INTO a VALUES (100, 'x'); INSERT INTO b VALUES (100, 'x')")
-    src.execute(REPLACE.format(t="a"))
-    src.execute("INSERT INTO a VALUES (1000, 'after')")
+    src.execute(REPLACE.format(t="a").replace("v text", "v text, w int"))
+    src.execute("INSERT INTO a VALUES (1000, 'after', 3)")
     streaming.join()
     src.execute(REPLACE.format(t="b"))
     _run(dsn, db, out, caplog)
@@ -108,13 +149,14 @@ def test_a_table_replaced_while_streaming_or_between_runs_is_read_again(
     for table, when in (("public.a", "the run streamed"), ("public.b", "no run streamed")):
         assert (
             f"{table} was replaced while {when} (dropped and created again, or another table"
-            " renamed to its name): the rows of the table it replaced stay in the target"
+            " renamed to its name), and rows of the new table may be in no change: reading the"
+            " table again by an incremental snapshot"
         ) in caplog.text, caplog.text
+        assert f"{table} starts with a truncate of the target's rows" in caplog.text
         assert f"{table} done, " in caplog.text, caplog.text
-    report = verify(dsn, f"parquet:{out}", ["public.a", "public.b"])
-    # Rows 5..40 (and a's 1000) as the new tables have them; 1..4 and 100 are the old tables'.
-    for table in report.tables:
-        assert not table.missing and not table.different, report.summary()
-        assert sorted(table.extra) == [(1,), (2,), (3,), (4,), (100,)], report.summary()
+    # Rows 5..40 (and a's 1000) as the new tables have them; none of the old tables' 1..4, 100.
+    against = f"parquet:{out}" if isinstance(out, Path) else out
+    report = verify(dsn, against, ["public.a", "public.b"])
+    assert report.equal, report.summary()
     assert [t.source_rows for t in report.tables] == [37, 36]
     src.close()

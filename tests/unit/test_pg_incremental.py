@@ -173,6 +173,59 @@ def test_a_request_for_a_slot_is_taken_by_that_slots_source_alone() -> None:
     assert [r["id"] for r in other.requests] == ["r2"]
 
 
+def test_a_table_to_replace_starts_with_a_truncate_at_the_low_watermark() -> None:
+    """Changes before the low watermark first, then the t row at it, then the rest: a change
+    between the watermarks applies after the truncate and removes its key from the chunk."""
+    inc = held_source()
+    inc.requests[0]["replace"] = ["public.t"]
+    t_row = changes([("t", 0, 0, 0)])[2]
+    assert inc._held is not None
+    inc._held.truncate = t_row.set_column(0, "id", pa.nulls(1, pa.int32()))
+    out = inc.process(
+        [
+            changes([("u", 1, 50, 101), ("u", 7, 75, 120)]),
+            messages([(70, WATERMARK_PREFIX, mark("low"))]),
+            messages([(90, WATERMARK_PREFIX, mark("high"))]),
+        ]
+    )
+    rows = [
+        (r["_op"], r["id"], r["_pos"]) for t, _v, b in out if t == "public.t" for r in b.to_pylist()
+    ]
+    assert rows == [
+        ("u", 1, 50),
+        ("t", None, 70),
+        ("u", 7, 75),
+        ("r", 1, 90), ("r", 2, 90), ("r", 3, 90), ("r", 4, 90), ("r", 5, 90), ("r", 6, 90),
+    ]  # fmt: skip
+    assert inc._held is None
+    # The next chunk of the table starts with none.
+    assert inc.requests[0]["after"] == ["6"] and inc.requests[0]["replace"] == ["public.t"]
+
+
+def test_a_request_to_replace_folded_into_one_not_begun_passes_it_on() -> None:
+    """A table found replaced while a request that has not begun it waits: that request reads
+    it with the truncate, and a first chunk read without it is dropped and read again."""
+    inc = IncrementalSnapshots("postgresql://unused/db", "pub")
+    first = {"type": "snapshot", "id": "r1", "tables": ["public.t", "public.u"]}
+    inc.process([messages([(10, SIGNAL_PREFIX, first)])])
+    inc._held = _Held(
+        "r1", "public.t", "tok", 0, ["id"], None, XidSnapshot.parse("100:110:"), [chunk([1])]
+    )
+    replace = {"type": "snapshot", "id": "r2", "tables": ["public.t"], "replace": ["public.t"]}
+    inc.process([messages([(11, SIGNAL_PREFIX, replace)])])
+    assert [r["id"] for r in inc.requests] == ["r1"]
+    assert inc.requests[0]["replace"] == ["public.t"] and inc._held is None
+    # A table the request is past takes a request of its own.
+    inc.requests[0]["tables"] = ["public.u"]
+    inc.requests[0]["after"] = ["3"]
+    again = {"type": "snapshot", "id": "r3", "tables": ["public.u"], "replace": ["public.u"]}
+    inc.process([messages([(12, SIGNAL_PREFIX, again)])])
+    assert [(r["id"], r.get("replace")) for r in inc.requests] == [
+        ("r1", ["public.t"]),
+        ("r3", ["public.u"]),
+    ]
+
+
 def test_a_request_for_a_table_whose_reading_has_not_begun_adds_nothing() -> None:
     """A restart that stops before storing a position asks again at its next start: the
     requests pile up in the WAL, and all but the first are read by it."""

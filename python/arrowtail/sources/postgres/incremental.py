@@ -23,6 +23,12 @@ When the stream reaches H the remaining rows are handed on as ``_op = r`` with `
 change they do not reflect was delivered itself and removed them, so a snapshot row never
 overwrites a newer streamed change.
 
+A request may name tables to replace (``"replace": [...]``: the source's own request for a table
+another one replaced under its name, whose old rows the target holds). Their reading starts with
+a ``t`` row at the first chunk's low watermark: every change of the old table precedes the
+request, which was written after the replacement committed, and the chunks that follow read all
+that the new table holds.
+
 Progress (requests left, tables left, the last key of the last chunk handed on) rides inside every
 position the source hands to the pipeline (key ``incremental``), so it is stored atomically with
 the sink's checkpoint and picked up again by :meth:`IncrementalSnapshots.restore`. A chunk held
@@ -34,6 +40,7 @@ from __future__ import annotations
 
 import json
 import logging
+import struct
 import time
 import uuid
 from collections import deque
@@ -74,6 +81,9 @@ WATERMARK_PREFIX = "arrowtail.watermark"
 DEFAULT_CHUNK_ROWS = 10_000
 #: Polls whose transaction ids are checked against a new chunk's snapshot.
 RECENT_POLLS = 8
+#: COPY BINARY's signature, flags and header extension length, and its end of data.
+COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+COPY_TRAILER = b"\xff\xff"
 
 Key = tuple[Any, ...]
 
@@ -91,23 +101,27 @@ def request_snapshot(
     password: str | None = None,
     slot: str | None = None,
     conn: psycopg.Connection | None = None,
+    replace: bool = False,
 ) -> str:
     """Asks running PostgreSQL sources of this database to snapshot ``tables`` (``schema.table``)
     incrementally, or only the one streaming ``slot``; returns the request's id. Refuses
     (:class:`ConfigError`) tables that do not exist or have no primary key, since chunks are
     read and reconciled by key. ``conn``: an autocommit connection to use instead of one of its
-    own."""
+    own. ``replace``: the target's rows of the tables go first (a ``t`` row each), for tables
+    another one replaced under their name."""
     if password:
         dsn = psycopg.conninfo.make_conninfo(dsn, password=password)
     if not tables:
         raise ConfigError("an incremental snapshot needs --tables schema.table[,...]")
     if conn is None:
         with pg_admin.connect(dsn) as own:
-            return _write_request(own, tables, slot)
-    return _write_request(conn, tables, slot)
+            return _write_request(own, tables, slot, replace)
+    return _write_request(conn, tables, slot, replace)
 
 
-def _write_request(conn: psycopg.Connection, tables: list[str], slot: str | None) -> str:
+def _write_request(
+    conn: psycopg.Connection, tables: list[str], slot: str | None, replace: bool = False
+) -> str:
     names = []
     for name in tables:
         schema, table = split_name(name)
@@ -128,6 +142,8 @@ def _write_request(conn: psycopg.Connection, tables: list[str], slot: str | None
     request: dict[str, Any] = {"type": "snapshot", "id": snapshot_id, "tables": names}
     if slot is not None:
         request["slot"] = slot
+    if replace:
+        request["replace"] = names
     body = json.dumps(request)
     try:
         conn.execute("SELECT pg_logical_emit_message(true, %s, %s)", (SIGNAL_PREFIX, body))
@@ -189,6 +205,8 @@ class _Held:
     batches: list[pa.RecordBatch]
     low: int | None = None
     removed: set[Key] = field(default_factory=set)
+    #: The ``t`` row to hand on at the low watermark (the first chunk of a table to replace).
+    truncate: pa.RecordBatch | None = None
 
 
 class IncrementalSnapshots:
@@ -213,7 +231,8 @@ class IncrementalSnapshots:
         self._versions = versions
         self.publication = publication
         self.chunk_rows = max(1, chunk_rows)
-        #: Requests not finished, oldest first: ``{"id", "tables", "after", "chunks"}``.
+        #: Requests not finished, oldest first: ``{"id", "tables", "after", "chunks"}``, and
+        #: ``"replace"``: the tables whose reading starts with a ``t`` row.
         self.requests: list[dict[str, Any]] = []
         self._held: _Held | None = None
         #: The progress last put into a position.
@@ -264,12 +283,13 @@ class IncrementalSnapshots:
                     continue
             stream.append((table, version, batch))
         high: int | None = None
+        low: int | None = None
         for pos, prefix, body in events:
             if prefix == SIGNAL_PREFIX:
                 self._on_signal(body)
             elif self._held is not None and body.get("token") == self._held.token:
                 if body.get("kind") == "low":
-                    self._held.low = pos
+                    self._held.low = low = pos
                 elif body.get("kind") == "high":
                     high = pos
         self._note_xids(stream)
@@ -279,6 +299,13 @@ class IncrementalSnapshots:
         for table, _version, batch in stream:
             if table == held.table:
                 self._reconcile(held, batch, high)
+        if low is not None and held.truncate is not None:
+            # Changes up to L first, then the t row, then the rest (reconciled above without it).
+            stream = (
+                [b for b in (_cut(t, v, b, low, True) for t, v, b in stream) if b]
+                + [self._truncate_at(held, low)]
+                + [b for b in (_cut(t, v, b, low, False) for t, v, b in stream) if b]
+            )
         if high is None:
             return stream
         # Rows at or before H, then the chunk at H, then what followed H.
@@ -372,8 +399,12 @@ class IncrementalSnapshots:
             # A source's own request (a table rewritten or joined, which each source meets).
             return
         names = [".".join(split_name(str(t))) for t in tables]
+        replace = [
+            n for n in (".".join(split_name(str(t))) for t in body.get("replace", ())) if n in names
+        ]
         waiting = self._not_begun()
         if all(name in waiting for name in names):
+            self._replace_waiting(replace)
             # Read after this request anyway: a restart that asked again for a table it found
             # rewritten (and stopped before storing a position) left one request per try.
             log.info(
@@ -383,21 +414,39 @@ class IncrementalSnapshots:
                 ", ".join(names),
             )
             return
-        self.requests.append({"id": snapshot_id, "tables": names, "after": None, "chunks": 0})
+        request: dict[str, Any] = {"id": snapshot_id, "tables": names, "after": None, "chunks": 0}
+        if replace:
+            request["replace"] = replace
+        self.requests.append(request)
         log.info("incremental snapshot %s of %s requested", snapshot_id, ", ".join(names))
+
+    def _replace_waiting(self, tables: list[str]) -> None:
+        """Marks ``tables``, each waiting in an earlier request that has not begun reading it
+        (:meth:`_not_begun`), to be replaced there: the request folded into that one asked for
+        it. A first chunk of one read already, its low watermark not met, is read again."""
+        for request, waiting in self._waiting():
+            for name in waiting:
+                if name in tables and name not in request.get("replace", []):
+                    request.setdefault("replace", []).append(name)
+                    if self._held is not None and self._held.table == name:
+                        self._held = None  # its watermarks are ignored from now on
 
     def _not_begun(self) -> set[str]:
         """The tables requested whose reading has not begun: none of their chunks read, or
         the first one read but its low watermark not yet met in the stream (it was written
         after everything met so far)."""
-        waiting: set[str] = set()
+        return {name for _request, waiting in self._waiting() for name in waiting}
+
+    def _waiting(self) -> list[tuple[dict[str, Any], list[str]]]:
+        """Each request with its tables whose reading has not begun (see :meth:`_not_begun`)."""
         held = self._held is not None and self._held.low is not None
+        found = []
         for i, request in enumerate(self.requests):
             tables = request["tables"]
             if i == 0 and (request["after"] is not None or held):
                 tables = tables[1:]  # the first request's first table is being read
-            waiting.update(tables)
-        return waiting
+            found.append((request, tables))
+        return found
 
     def _reconcile(self, held: _Held, batch: pa.RecordBatch, high: int | None) -> None:
         """Removes from the held chunk the keys of the changes in ``batch`` that it may not
@@ -420,6 +469,22 @@ class IncrementalSnapshots:
         if "_before" in rows.schema.names:
             found += row_keys(rows, held.pk, "_before")
         held.removed.update(k for k in found if k is not None)
+
+    def _truncate_at(self, held: _Held, low: int) -> TableBatch:
+        """The held chunk's ``t`` row, at the low watermark ``low``; handed on once."""
+        batch, held.truncate = held.truncate, None
+        assert batch is not None
+        i = batch.schema.get_field_index("_pos")
+        batch = batch.set_column(i, batch.schema.field(i), pa.array([low], pa.uint64()))
+        version = 1
+        if self._versions is not None:
+            version, batch = self._versions.assign(held.table, batch)
+        log.info(
+            "incremental snapshot %s: %s starts with a truncate of the target's rows",
+            held.request,
+            held.table,
+        )
+        return held.table, version, batch
 
     def _release(self, high: int) -> list[TableBatch]:
         held = self._held
@@ -458,6 +523,8 @@ class IncrementalSnapshots:
     def _next_table(self, request: dict[str, Any]) -> None:
         done = request["tables"].pop(0)
         request["after"] = None
+        if done in request.get("replace", []):
+            request["replace"].remove(done)
         if self._progress is not None:
             self._progress.close()
             log.info(
@@ -516,6 +583,9 @@ class IncrementalSnapshots:
         self._held = _Held(
             request["id"], sent_as, token, mark["chunk"], shape.pk, upto, snapshot, batches
         )
+        # A partition read as its root's rows replaces none of the root's other rows.
+        if request["after"] is None and sent_as == table and table in request.get("replace", []):
+            self._held.truncate = _truncate_row(shape)
 
     def _published_tables(self, conn: psycopg.Connection) -> set[str]:
         # Asked each time: the publication may gain tables while the source runs.
@@ -536,6 +606,21 @@ def _read(
     decoder = new_decoder(shape, 0, time.time_ns() // 1000)
     # Rows are counted per table when the chunk is handed on.
     return [b for _, _, b in copy_rows(conn, shape, decoder, None, after=after, upto=upto)]
+
+
+def _truncate_row(shape: TableShape) -> pa.RecordBatch:
+    """A ``t`` row in the columns ``shape``'s snapshot rows have: one all-null row decoded as
+    COPY BINARY would send it, its ``_op`` made ``t`` (``_pos`` is set when it is handed on)."""
+    decoder = new_decoder(shape, 0, time.time_ns() // 1000)
+    row = struct.pack("!h", len(shape.columns)) + struct.pack("!i", -1) * len(shape.columns)
+    decoder.feed(COPY_HEADER + row + COPY_TRAILER)
+    decoder.finish()
+    ((_table, _version, batch),) = decoder.flush()
+    i = batch.schema.get_field_index("_op")
+    batch = batch.set_column(i, batch.schema.field(i), pa.array(["t"], pa.string()))
+    meta = dict(batch.schema.metadata or {})
+    meta.pop(b"arrowtail.snapshot", None)
+    return batch.replace_schema_metadata(meta)
 
 
 def _emit_watermark(conn: psycopg.Connection, body: dict[str, Any]) -> None:

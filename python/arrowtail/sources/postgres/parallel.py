@@ -321,11 +321,13 @@ def snapshot(
         assert row is not None
         snapshot_name = str(row[0])
     threads = _Threads(workers)
-    asked: set[str] = set()
+    asked: dict[str, str] = {}
 
     def again(table: str, cause: str) -> None:
-        if table not in asked and on_again is not None:
-            asked.add(table)
+        # Once per table; a replaced one again, since its reading must start with a t row.
+        first = table not in asked
+        if (first or cause == REPLACED != asked[table]) and on_again is not None:
+            asked[table] = cause
             on_again(table, cause)
 
     try:

@@ -463,7 +463,9 @@ class PostgresSource:
                 " again, or another table renamed to its name), and the snapshot finds none of"
                 " the new table's rows"
             )
-        elif cause == REWRITTEN:
+            self._read_again(table, what, replace=True)
+            return
+        if cause == REWRITTEN:
             what = (
                 f"{table}: PostgreSQL rewrote the table with other columns (ALTER TABLE ... ADD"
                 " COLUMN with a volatile default, ALTER COLUMN ... TYPE) while the initial"
@@ -790,8 +792,9 @@ class PostgresSource:
             self._read_again(
                 table,
                 f"{table} was replaced while the run streamed (dropped and created again, or"
-                " another table renamed to its name): the rows of the table it replaced stay in"
-                " the target, as a DROP is no change, and rows of the new one may be in none",
+                " another table renamed to its name), and rows of the new table may be in no"
+                " change",
+                replace=True,
             )
         self._read_joined(batches)
         self.heartbeats_received += heartbeats
@@ -902,9 +905,9 @@ class PostgresSource:
                 self._read_again(
                     table,
                     f"{table} was replaced while no run streamed (dropped and created again, or"
-                    " another table renamed to its name): the rows of the table it replaced stay"
-                    " in the target, as a DROP is no change, and rows of the new one may be in"
+                    " another table renamed to its name), and rows of the new table may be in"
                     " no change",
+                    replace=True,
                 )
                 continue
             rewritten, added = pg_admin.fingerprint_changes(before, now)
@@ -926,12 +929,16 @@ class PostgresSource:
                     ", ".join(added),
                 )
 
-    def _read_again(self, table: str, what: str, *, quiet: bool = False) -> None:
+    def _read_again(
+        self, table: str, what: str, *, quiet: bool = False, replace: bool = False
+    ) -> None:
         """Asks for an incremental snapshot of ``table``, which holds rows no change carries
         (``what`` says why: a rewrite, see ``CatalogKeys._note_rewritten``, or a table that
         joined the stream). The request is a logical message written now, so a restart that
         reads the stream from before it still meets it. Where that cannot be done, a warning
-        says what to run; ``quiet``: a request made is logged as information only."""
+        says what to run; ``quiet``: a request made is logged as information only.
+        ``replace``: another table replaced ``table`` under its name, and the snapshot starts
+        with a ``t`` row, which removes the old table's rows from the target."""
         if not self._options.get("messages"):
             log.warning(
                 "%s, and PostgreSQL before 14 cannot snapshot a table while streaming: take a"
@@ -941,7 +948,7 @@ class PostgresSource:
             return
         try:
             with pg_admin.connect(self._dsn) as conn:
-                request_snapshot(self._dsn, [table], slot=self.slot, conn=conn)
+                request_snapshot(self._dsn, [table], slot=self.slot, conn=conn, replace=replace)
                 self._take_fingerprint(conn, table)
         except (ConfigError, SourceError, psycopg.Error) as exc:
             log.warning(
