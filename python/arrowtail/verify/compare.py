@@ -8,8 +8,9 @@ into chunks, both servers hash each chunk at the same time (count + the sum of t
 PostgreSQL, count + md5 of the rows' text in key order on MySQL and for PostgreSQL types without a
 hash function), and only a mismatching chunk is bisected at its median key until it is small
 enough to fetch and compare row by row. Across engines, rows are fetched range by range,
-normalised and compared by key in Python; a Parquet directory is replayed in memory and compared
-the same way.
+normalised and compared by key in Python; a Parquet directory is replayed in memory (as Arrow)
+and compared the same way, range by range where its key columns sort as the source's (integers,
+decimals, dates, timestamps), else whole.
 
 While writes continue, a first pass sees rows whose change is still on its way to the target.
 Re-checks compare just the keys found missing, extra or different again, on both sides, after a
@@ -340,7 +341,7 @@ _PORTABLE_KEYS = (int, Decimal, dt.date, dt.datetime)
 
 def _compare_across_engines(
     src: DbSide,
-    tgt: DbSide,
+    tgt: DbSide | ParquetSide,
     table: tuple[str, str],
     cols: list[str],
     pk: tuple[str, ...],
@@ -514,7 +515,7 @@ def verify_table(
             )
         elif isinstance(tgt, DbSide) and tgt.engine == src.engine:
             _Bisector(src, tgt, (table, other), cols, pk, report, leaf_rows).run(chunk_rows)
-        elif isinstance(tgt, DbSide):
+        elif isinstance(tgt, DbSide) or tgt.by_range(other, pk):
             _compare_across_engines(src, tgt, (table, other), cols, pk, report, chunk_rows)
         else:
             source_rows = src.rows(table, cols, pk)

@@ -11,6 +11,7 @@ engines and from Parquet compare equal when they hold the same data.
 from __future__ import annotations
 
 import base64
+import bisect
 import datetime as dt
 import ipaddress
 import json
@@ -772,6 +773,33 @@ def _cast_to(array: pa.Array, to: pa.DataType) -> pa.Array:
     return array.cast(to)
 
 
+def _ordered_alike(t: pa.DataType) -> bool:
+    """Whether keys of this Arrow type sort as the source's keys of the matching types do (the
+    portable key types the comparison cuts into ranges: integers, decimals, dates, times of
+    day-and-date)."""
+    return (
+        pa.types.is_integer(t)
+        or pa.types.is_decimal(t)
+        or pa.types.is_date(t)
+        or pa.types.is_timestamp(t)
+    )
+
+
+class _SortedKeys:
+    """The normalised key of each row of a table sorted by it, looked up by position (for
+    :func:`bisect.bisect_left`, which reads O(log n) of them)."""
+
+    def __init__(self, table: pa.Table, pk: tuple[str, ...]) -> None:
+        self._columns = [table.column(k) for k in pk]
+        self._rows = table.num_rows
+
+    def __len__(self) -> int:
+        return self._rows
+
+    def __getitem__(self, i: int) -> Key:
+        return tuple(normalise(c[i].as_py()) for c in self._columns)
+
+
 class ParquetSide:
     """``<root>/<schema>.<table>/*.parquet`` change batches, replayed by primary key."""
 
@@ -782,6 +810,8 @@ class ParquetSide:
         if not self.root.is_dir():
             raise ConfigError(f"parquet directory {self.root} does not exist")
         self._cache: dict[str, pa.Table | None] = {}
+        #: Replayed tables sorted by key, for :meth:`rows` of a key range (:meth:`by_range`).
+        self._sorted: dict[str, pa.Table] = {}
         #: Keys to replay tables by instead of the one their files carry (``verify
         #: --key-columns``: a table the run did not key, or keyed otherwise).
         self.replay_keys: dict[str, tuple[str, ...]] = {}
@@ -819,12 +849,34 @@ class ParquetSide:
         )
         return [c for c in replayed.column_names if c not in META_COLUMNS], key
 
+    def by_range(self, table: str, pk: tuple[str, ...]) -> bool:
+        """Whether :meth:`rows` can give the rows of a key range of ``table``, as the source's
+        side does: every key column of a type that sorts as the source's. The comparison then
+        holds the rows of one range as Python values at a time, not the whole table's."""
+        replayed = self.table(table)
+        if replayed is None or not pk:
+            return False
+        names = replayed.schema.names
+        if not all(k in names and _ordered_alike(replayed.schema.field(k).type) for k in pk):
+            return False
+        if table not in self._sorted:
+            self._sorted[table] = replayed.sort_by([(k, "ascending") for k in pk])
+        return True
+
     def rows(
         self, table: str, cols: list[str], pk: tuple[str, ...], lo: Bound = None, hi: Bound = None
     ) -> dict[Key, tuple]:
+        """Rows of a key range (``lo`` included, ``hi`` not), values normalised; a range only
+        after :meth:`by_range` said yes, the whole table otherwise."""
         replayed = self.table(table)
         if replayed is None:
             return {}
+        if (lo is not None or hi is not None) and self.by_range(table, pk):
+            ordered = self._sorted[table]
+            keys = _SortedKeys(ordered, pk)
+            start = 0 if lo is None else bisect.bisect_left(keys, tuple(map(normalise, lo)))
+            end = len(keys) if hi is None else bisect.bisect_left(keys, tuple(map(normalise, hi)))
+            replayed = ordered.slice(start, max(end - start, 0))
         columns = [arrow_values(replayed.column(c)) for c in cols]
         return keyed(zip(*columns, strict=True), cols, pk)
 
@@ -832,6 +884,7 @@ class ParquetSide:
         """Reads ``table``'s files again at the next look (a running ``arrowtail run`` may have
         added files since)."""
         self._cache.pop(table, None)
+        self._sorted.pop(table, None)
 
     def all_rows(self, table: str, cols: list[str]) -> Iterator[tuple]:
         """Every row of the replayed table, values normalised (a table without a key)."""
@@ -846,12 +899,13 @@ class ParquetSide:
     ) -> dict[Key, tuple]:
         """The rows of these keys in the files as they are now (read again: a running
         ``arrowtail run`` may have added files since)."""
-        self._cache.pop(table, None)
+        self.forget(table)
         wanted = set(keys)
         return {k: v for k, v in self.rows(table, cols, pk).items() if k in wanted}
 
     def close(self) -> None:
         self._cache.clear()
+        self._sorted.clear()
 
 
 class LakeSide(ParquetSide):
@@ -873,6 +927,7 @@ class LakeSide(ParquetSide):
         self._module = module
         self._keys: dict[str, tuple[str, ...]] | None = None
         self._cache = {}
+        self._sorted = {}
         self.replay_keys = {}  # a mirror is already one row per key: nothing to replay
 
     def _mirrors(self) -> dict[str, tuple[str, ...]]:
