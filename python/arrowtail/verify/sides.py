@@ -860,7 +860,9 @@ class ParquetSide:
         if not all(k in names and _ordered_alike(replayed.schema.field(k).type) for k in pk):
             return False
         if table not in self._sorted:
+            # The sorted copy replaces the replayed table: one copy is held, not two.
             self._sorted[table] = replayed.sort_by([(k, "ascending") for k in pk])
+            self._cache[table] = self._sorted[table]
         return True
 
     def rows(
