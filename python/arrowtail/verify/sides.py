@@ -775,8 +775,8 @@ def _cast_to(array: pa.Array, to: pa.DataType) -> pa.Array:
 
 def _ordered_alike(t: pa.DataType) -> bool:
     """Whether keys of this Arrow type sort as the source's keys of the matching types do (the
-    portable key types the comparison cuts into ranges: integers, decimals, dates, times of
-    day-and-date)."""
+    portable key types the comparison cuts into ranges: integers, decimals, dates,
+    timestamps)."""
     return (
         pa.types.is_integer(t)
         or pa.types.is_decimal(t)
