@@ -112,6 +112,25 @@ def wait_slot_active(conn: Any, slot: str, proc: subprocess.Popen[str]) -> None:
     raise AssertionError(f"slot {slot} never became active")
 
 
+def wait_streaming(conn: Any, slot: str, proc: subprocess.Popen[str]) -> None:
+    """Waits (120 s at most) until the walsender of ``slot`` streams: ``START_REPLICATION`` has
+    been sent, so an initial snapshot, which the run reads before it, is over, and its end
+    checks are done. Fails at once when ``proc`` (the ``arrowtail run`` holding it) exits."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        row = conn.execute(
+            "SELECT r.state FROM pg_replication_slots s"
+            " JOIN pg_stat_replication r ON r.pid = s.active_pid WHERE s.slot_name = %s",
+            (slot,),
+        ).fetchone()
+        if row and row[0] in ("catchup", "streaming"):
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"arrowtail exited early: {proc.communicate()[1]}")
+        time.sleep(0.05)
+    raise AssertionError(f"slot {slot} never streamed")
+
+
 def drop_slot(postgres: Any, db: str, slot: str, *, missing_ok: bool = False) -> None:
     """Drops ``slot`` (which must exist, unless ``missing_ok``) once no walsender holds it."""
     if missing_ok:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tests.support.cli import cli, cli_popen
-from tests.support.pg_run import fresh_db, wait_slot_active
+from tests.support.pg_run import fresh_db, wait_slot_active, wait_streaming
 
 
 @dataclass
@@ -73,4 +73,7 @@ def stream_into_both(
         run += ["--snapshot", "initial", "--idle-exit", "3", *extra]
         two.procs[slot] = cli_popen(*run, env=two.env)
         wait_slot_active(src, slot, two.procs[slot])
+    # Past the snapshots and their end checks: what the caller does next meets streaming runs.
+    for slot, proc in two.procs.items():
+        wait_streaming(src, slot, proc)
     return two
