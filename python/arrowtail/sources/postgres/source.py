@@ -305,9 +305,7 @@ class PostgresSource:
             self._name_covered = not too_many_to_name(len(self._covered))
             if self._name_covered:
                 self._fingerprints = pg_admin.table_fingerprints(conn, sorted(self._covered))
-                # A Relation message of one of them under another OID: replaced while streaming.
-                relids = {t: pg_admin.relid(f) for t, f in self._fingerprints.items()}
-                self._decoder.expect_relations({t: r for t, r in relids.items() if r is not None})
+                self._expect_relations(self._fingerprints)
             self._keys.load(conn)
             self._decoder.alias_types(pg_admin.enum_array_types(conn))
             self._target_lsn = pg_admin.flushed_wal_lsn(conn)
@@ -463,9 +461,7 @@ class PostgresSource:
                 " again, or another table renamed to its name), and the snapshot finds none of"
                 " the new table's rows"
             )
-            self._read_again(table, what, replace=True)
-            return
-        if cause == REWRITTEN:
+        elif cause == REWRITTEN:
             what = (
                 f"{table}: PostgreSQL rewrote the table with other columns (ALTER TABLE ... ADD"
                 " COLUMN with a volatile default, ALTER COLUMN ... TYPE) while the initial"
@@ -476,7 +472,7 @@ class PostgresSource:
                 f"{table}: a column was dropped or renamed while the initial snapshot read the"
                 " table, and the rows it had not read yet could not be"
             )
-        self._read_again(table, what)
+        self._read_again(table, what, replace=cause == REPLACED)
 
     def _joined_during_snapshot(self) -> None:
         """Once the initial snapshot has read every piece, asks for an incremental snapshot of
@@ -777,7 +773,7 @@ class PostgresSource:
             # Later batches of that schema come annotated, without a second batch built here.
             self._decoder.use_schema(table, before, after)
         for table, found in self._keys.take_rewritten():
-            if table in self._read_at_open and self._decoder.committed_lsn <= self._target_lsn:
+            if self._read_at_start(table):
                 continue  # a rewrite before the run started, whose table it read at open
             what = (
                 f"{table}: PostgreSQL rewrote the table with values no change carries, in columns"
@@ -787,7 +783,7 @@ class PostgresSource:
         for table in self._decoder.take_replaced():
             if table not in self._covered or not self._wanted(table):
                 continue
-            if table in self._read_at_open and self._decoder.committed_lsn <= self._target_lsn:
+            if self._read_at_start(table):
                 continue  # replaced before the run started, and read at open
             self._read_again(
                 table,
@@ -824,6 +820,12 @@ class PostgresSource:
         # facts known by now are applied.
         batches = self._keys.annotate(batches, lookup=False)
         return Chunk(batches, position)
+
+    def _read_at_start(self, table: str) -> bool:
+        """Whether ``table`` was asked to be read again at open (rewritten or replaced while
+        no run streamed) and the stream is still before the WAL end of that moment: what the
+        stream shows of it until then is news already acted on."""
+        return table in self._read_at_open and self._decoder.committed_lsn <= self._target_lsn
 
     def _read_joined(self, batches: list[TableBatch]) -> None:
         """Reads again the tables the stream brings that were not published when the run
@@ -972,13 +974,17 @@ class PostgresSource:
             found = pg_admin.table_fingerprints(conn, [table])
             self._fingerprints.update(found)
             # Read under the OID of the moment: the stream's first Relation of it is no news.
-            relid = pg_admin.relid(found.get(table, ""))
-            if relid is not None:
-                self._decoder.expect_relations({table: relid})
+            self._expect_relations(found)
         except psycopg.Error as exc:
             # A restart may then read the table once more: nothing is lost.
             log.info("the catalog fingerprint of %s could not be read: %s", table, exc)
         self._covered_size = -1
+
+    def _expect_relations(self, fingerprints: dict[str, str]) -> None:
+        """Tells the decoder the OID each table of ``fingerprints`` has: a Relation message of
+        one under another OID reports it replaced (see :meth:`_take`)."""
+        relids = {t: pg_admin.relid(f) for t, f in fingerprints.items()}
+        self._decoder.expect_relations({t: r for t, r in relids.items() if r is not None})
 
     def _hooks(
         self, batches: list[TableBatch], position: PositionJSON | None
