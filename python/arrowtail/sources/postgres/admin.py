@@ -490,18 +490,25 @@ def fingerprint_changes(before: str, now: str) -> tuple[bool, list[str]]:
     ... DEFAULT random()``, ``ALTER COLUMN ... TYPE``), and the columns added with a constant
     default in place since. A rewrite that kept the columns (``VACUUM FULL``, ``CLUSTER``,
     ``TRUNCATE``) or a column added without a default or dropped tells of nothing."""
-    file_before, columns_before, stored_before = (before.split(":", 2) + ["", ""])[:3]
-    file_now, columns_now, stored_now = (now.split(":", 2) + ["", ""])[:3]
-    file_before, file_now = file_before.rpartition("/")[2], file_now.rpartition("/")[2]
+    _oid, file_before, columns_before, stored_before = _fingerprint_parts(before)
+    _oid, file_now, columns_now, stored_now = _fingerprint_parts(now)
     rewritten = file_now != "0" and file_now != file_before and columns_now != columns_before
     added = [c for c in stored_now.split(",") if c and c not in stored_before.split(",")]
     return rewritten, added
 
 
+def _fingerprint_parts(fingerprint: str) -> tuple[str, str, str, str]:
+    """The OID (empty in a fingerprint stored before they named it), file, column hash and
+    stored-default columns of a :func:`table_fingerprints` fingerprint."""
+    head, columns, stored = (fingerprint.split(":", 2) + ["", ""])[:3]
+    oid, _slash, file = head.rpartition("/")
+    return oid, file, columns, stored
+
+
 def relid(fingerprint: str) -> int | None:
     """The table OID a :func:`table_fingerprints` fingerprint names (None in one stored before
     fingerprints named it)."""
-    oid = fingerprint.split(":", 1)[0].rpartition("/")[0]
+    oid = _fingerprint_parts(fingerprint)[0]
     return int(oid) if oid.isdigit() else None
 
 

@@ -325,10 +325,11 @@ def snapshot(
 
     def again(table: str, cause: str) -> None:
         # Once per table; a replaced one again, since its reading must start with a t row.
-        first = table not in asked
-        if (first or cause == REPLACED != asked[table]) and on_again is not None:
+        before = asked.get(table)
+        if before is None or (cause == REPLACED and before != REPLACED):
             asked[table] = cause
-            on_again(table, cause)
+            if on_again is not None:
+                on_again(table, cause)
 
     try:
         name = snapshot_name
