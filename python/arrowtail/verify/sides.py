@@ -810,8 +810,9 @@ class ParquetSide:
         if not self.root.is_dir():
             raise ConfigError(f"parquet directory {self.root} does not exist")
         self._cache: dict[str, pa.Table | None] = {}
-        #: Replayed tables sorted by key, for :meth:`rows` of a key range (:meth:`by_range`).
-        self._sorted: dict[str, pa.Table] = {}
+        #: The key each cached table is sorted by, for :meth:`rows` of a key range
+        #: (:meth:`by_range`).
+        self._sorted_by: dict[str, tuple[str, ...]] = {}
         #: Keys to replay tables by instead of the one their files carry (``verify
         #: --key-columns``: a table the run did not key, or keyed otherwise).
         self.replay_keys: dict[str, tuple[str, ...]] = {}
@@ -859,10 +860,10 @@ class ParquetSide:
         names = replayed.schema.names
         if not all(k in names and _ordered_alike(replayed.schema.field(k).type) for k in pk):
             return False
-        if table not in self._sorted:
+        if self._sorted_by.get(table) != pk:
             # The sorted copy replaces the replayed table: one copy is held, not two.
-            self._sorted[table] = replayed.sort_by([(k, "ascending") for k in pk])
-            self._cache[table] = self._sorted[table]
+            self._cache[table] = replayed.sort_by([(k, "ascending") for k in pk])
+            self._sorted_by[table] = pk
         return True
 
     def rows(
@@ -874,7 +875,8 @@ class ParquetSide:
         if replayed is None:
             return {}
         if (lo is not None or hi is not None) and self.by_range(table, pk):
-            ordered = self._sorted[table]
+            ordered = self._cache[table]
+            assert ordered is not None
             keys = _SortedKeys(ordered, pk)
             start = 0 if lo is None else bisect.bisect_left(keys, tuple(map(normalise, lo)))
             end = len(keys) if hi is None else bisect.bisect_left(keys, tuple(map(normalise, hi)))
@@ -886,7 +888,7 @@ class ParquetSide:
         """Reads ``table``'s files again at the next look (a running ``arrowtail run`` may have
         added files since)."""
         self._cache.pop(table, None)
-        self._sorted.pop(table, None)
+        self._sorted_by.pop(table, None)
 
     def all_rows(self, table: str, cols: list[str]) -> Iterator[tuple]:
         """Every row of the replayed table, values normalised (a table without a key)."""
@@ -907,7 +909,7 @@ class ParquetSide:
 
     def close(self) -> None:
         self._cache.clear()
-        self._sorted.clear()
+        self._sorted_by.clear()
 
 
 class LakeSide(ParquetSide):
@@ -929,7 +931,7 @@ class LakeSide(ParquetSide):
         self._module = module
         self._keys: dict[str, tuple[str, ...]] | None = None
         self._cache = {}
-        self._sorted = {}
+        self._sorted_by = {}
         self.replay_keys = {}  # a mirror is already one row per key: nothing to replay
 
     def _mirrors(self) -> dict[str, tuple[str, ...]]:
