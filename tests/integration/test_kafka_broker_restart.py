@@ -131,7 +131,11 @@ def test_broker_restart_stalls_then_continues_losing_nothing(
         if outcome == "killed-while-down":
             run = start_arrowtail(args, dict(os.environ), tmp_path, "resumed")
         after = written()
-        wait_for(lambda: stored() > at_stop, "the checkpoint to move after the restart", 180)
+        try:
+            wait_for(lambda: stored() > at_stop, "the checkpoint to move after the restart", 180)
+        except AssertionError as exc:
+            state = "alive" if run.proc.poll() is None else f"ended with {run.proc.returncode}"
+            raise AssertionError(f"{exc}; the run is {state}:\n{run.output()}") from None
         wait_for(lambda: written() > after + 100, "changes after the restart", 120)
     finally:
         stop.set()
