@@ -110,7 +110,8 @@ class PgOutputDecoder:
     def take_replaced(self) -> list[str]:
         """Tables (``schema.name``) announced under another relation id than the one their name
         had, since the last call: dropped and created again, or another table renamed to the
-        name."""
+        name. One announced in a transaction streamed in progress or prepared counts once that
+        transaction commits, and not at all if it aborts."""
     def alias_types(self, aliases: dict[int, int]) -> None:
         """Columns of each type OID in ``aliases`` decode as the built-in type it maps to: an
         array of an enum as ``text[]`` (1009, the one target accepted; ``ValueError``

@@ -39,7 +39,7 @@ OLD = "CREATE TABLE {t} (id int PRIMARY KEY, v text);" + (
 )
 
 
-def _run(dsn: str, slot: str, out: Path | str, caplog: Any) -> None:
+def _run(dsn: str, slot: str, out: Path | str, caplog: Any, idle_exit: float = 2) -> None:
     """A run into Parquet under ``out``, or into the database ``out`` names."""
     # Pieces of 10 rows: a table of 30 is read in three.
     source = PostgresSource(
@@ -47,7 +47,7 @@ def _run(dsn: str, slot: str, out: Path | str, caplog: Any) -> None:
     )
     sink: Sink = ParquetSink(out) if isinstance(out, Path) else open_sink(out, create_tables=True)
     with caplog.at_level(logging.INFO, logger="arrowtail"):
-        Pipeline(source, sink, idle_exit=2).run()
+        Pipeline(source, sink, idle_exit=idle_exit).run()
 
 
 def test_a_table_replaced_while_the_initial_snapshot_reads_is_read_again(
@@ -159,4 +159,45 @@ def test_a_table_replaced_while_streaming_or_between_runs_is_read_again(
     report = verify(dsn, against, ["public.a", "public.b"])
     assert report.equal, report.summary()
     assert [t.source_rows for t in report.tables] == [37, 36]
+    src.close()
+
+
+def test_a_table_replaced_in_a_transaction_streamed_in_progress_is_read_after_its_commit(
+    postgres: Any, tmp_path: Path, caplog: Any
+) -> None:
+    """The transaction that replaces ``a`` is large, so the server streams it while it is still
+    open (a small ``logical_decoding_work_mem``), and the Relation message under the new OID
+    comes before its commit. A snapshot read then would see neither the new table nor its rows;
+    the table is read once the commit has come, and the rows written before the new table was
+    published reach the target too."""
+    db = "replaced_streamed"
+    src = fresh_db(postgres, db)
+    src.autocommit = True
+    src.execute(OLD.format(t="a") + "CREATE TABLE filler (id int PRIMARY KEY, v text)")
+    src.execute("CREATE PUBLICATION rp FOR TABLE a, filler")
+    src.execute(f"ALTER DATABASE {db} SET logical_decoding_work_mem = '64kB'")
+    dsn = postgres.dsn_for(postgres.user, None, db)
+    out = tmp_path / "cdc"
+    _run(dsn, db, out, caplog)  # the initial snapshot: 30 old rows
+
+    streaming = threading.Thread(target=_run, args=(dsn, db, out, caplog, 4))
+    streaming.start()
+    active = "SELECT active FROM pg_replication_slots WHERE slot_name = %s"
+    wait_for(lambda: src.execute(active, (db,)).fetchone()[0], "the run to stream")
+    with src.transaction():
+        src.execute(REPLACE.format(t="a"))
+        src.execute("INSERT INTO a VALUES (1000, 'in the replacing transaction')")
+        # Past 64kB: the server sends what the transaction holds so far, a's Relation first.
+        src.execute("INSERT INTO filler SELECT g, repeat('x', 200) FROM generate_series(1, 3000) g")
+        # The run polls while the transaction is open.
+        src.execute("SELECT pg_sleep(2)")
+    streaming.join()
+    src.execute("SELECT pg_drop_replication_slot(%s)", (db,))
+
+    assert "public.a was replaced while the run streamed" in caplog.text, caplog.text
+    assert "public.a starts with a truncate of the target's rows" in caplog.text
+    # Rows 5..40 of the new table and 1000; none of the old table's 1..4.
+    report = verify(dsn, f"parquet:{out}", ["public.a", "public.filler"])
+    assert report.equal, report.summary()
+    assert [t.source_rows for t in report.tables] == [37, 3000]
     src.close()

@@ -63,6 +63,9 @@ pub(super) struct Held {
     pub seq: u32,
     /// Prepare LSN once prepared (two-phase); the source must not acknowledge past it.
     pub prepared_at: Option<u64>,
+    /// Names this transaction announced under another relation id, with the id each had
+    /// before: reported at its commit, undone at its abort.
+    pub replaced: Vec<(String, u32)>,
 }
 
 /// Counters of notable events.
@@ -224,6 +227,9 @@ impl Decoder {
     /// the one the name had, since the last call, each once: the table was dropped and created
     /// again, or another renamed to its name. Rows of the new table that no change carries (a
     /// table added to the publication with them) need reading.
+    /// A replacement announced in a transaction streamed in progress or prepared counts from
+    /// that transaction's commit, and not at all if it aborts: before the commit a reader sees
+    /// neither the new table nor its rows.
     pub fn take_replaced(&mut self) -> Vec<String> {
         std::mem::take(&mut self.replaced)
     }
@@ -468,6 +474,13 @@ impl Decoder {
     /// Releases a held transaction: stamps its rows with the commit and queues them after the
     /// committed rows already decoded for the same relations, so batches stay in commit order.
     fn release(&mut self, xid: u32, commit_lsn: u64, ts_us: i64, lsn: u64) -> Result<()> {
+        if let Some(held) = self.held.get_mut(&xid) {
+            for (name, _) in std::mem::take(&mut held.replaced) {
+                if !self.replaced.contains(&name) {
+                    self.replaced.push(name);
+                }
+            }
+        }
         if self.spilled.remove(&xid) {
             return self.release_spilled(xid, commit_lsn, ts_us, lsn);
         }
@@ -501,6 +514,7 @@ impl Decoder {
             if let Some(h) = self.held.remove(&xid) {
                 self.stats.aborted_rows +=
                     h.buffers.values().map(|s| s.total() as u64).sum::<u64>();
+                self.undo_replaced(&h);
             }
             if self.spilled.remove(&xid) {
                 self.spill_events
@@ -538,7 +552,9 @@ impl Decoder {
         self.open_bytes = 0;
         if let Some(t) = self.txn.take() {
             if t.prepare {
-                self.held.remove(&t.xid);
+                if let Some(h) = self.held.remove(&t.xid) {
+                    self.undo_replaced(&h);
+                }
                 if self.spilled.remove(&t.xid) {
                     self.spill_events
                         .push(super::spill::SpillEvent::Discard { xid: t.xid });
@@ -564,14 +580,34 @@ impl Decoder {
             gone.into_iter()
                 .map(|xid| super::spill::SpillEvent::Discard { xid }),
         );
-        self.held.clear();
+        for h in std::mem::take(&mut self.held).into_values() {
+            self.undo_replaced(&h);
+        }
         self.held_bytes = 0;
         self.in_stream = None;
         Ok(())
     }
 
+    /// Gives back the relation ids the names had before `held` announced them under others: its
+    /// replacements did not happen (an abort), or come again with it (a restart).
+    fn undo_replaced(&mut self, held: &Held) {
+        for (name, before) in held.replaced.iter().rev() {
+            self.relids.insert(name.clone(), *before);
+        }
+    }
+
     pub(super) fn messages_rel(&self) -> Arc<RelVersion> {
         self.messages_rel.clone()
+    }
+
+    /// The transaction whose rows wait for its outcome that messages belong to now: one streamed
+    /// in progress, or one being prepared.
+    pub(super) fn open_held_xid(&self) -> Option<u32> {
+        match (self.in_stream, &self.txn) {
+            (Some(xid), _) => Some(xid),
+            (None, Some(t)) if t.prepare => Some(t.xid),
+            _ => None,
+        }
     }
 
     /// Where rows of a change go now, with its `_xid`, `_pos`, `_commit_ts` and next `_seq`, and

@@ -1023,3 +1023,104 @@ fn another_relation_id_under_a_known_name_is_a_replaced_table() {
     let out = only(d.flush().unwrap());
     assert_eq!(ints(&out, "id"), vec![Some(1)]);
 }
+
+#[test]
+fn a_table_replaced_in_an_open_transaction_counts_from_its_commit() {
+    // In a stream, a Relation message carries the transaction's xid after its tag.
+    let streamed = |xid: u32, relid: u32| {
+        let mut m = relation(relid, "t", false);
+        m.splice(1..1, xid.to_be_bytes());
+        m
+    };
+    let mut d = Decoder::new();
+    d.expect_relation("public.t", REL);
+    // Streamed in progress, then committed: reported at the Stream Commit only.
+    feed(
+        &mut d,
+        &[
+            W::new(b'S').u32(50).u8(1).0,
+            streamed(50, REL2),
+            W::new(b'E').0,
+        ],
+    );
+    assert!(d.take_replaced().is_empty());
+    feed(
+        &mut d,
+        &[W::new(b'c').u32(50).u8(0).u64(0xA0).u64(0xA8).i64(5).0],
+    );
+    assert_eq!(d.take_replaced(), vec!["public.t".to_string()]);
+    // Streamed, then aborted: no replacement, and the name keeps the id it had.
+    feed(
+        &mut d,
+        &[
+            W::new(b'S').u32(60).u8(1).0,
+            streamed(60, 600),
+            W::new(b'E').0,
+            W::new(b'A').u32(60).u32(60).0,
+            relation(REL2, "t", false),
+        ],
+    );
+    assert!(d.take_replaced().is_empty());
+    // Prepared, then rolled back; prepared again, cut off by a restart, and sent again
+    // before its Commit Prepared.
+    let begin_prepare = |xid: u32| {
+        W::new(b'b')
+            .u64(0x100)
+            .u64(0x108)
+            .i64(0)
+            .u32(xid)
+            .str("g")
+            .0
+    };
+    let prepare = |xid: u32| {
+        W::new(b'P')
+            .u8(0)
+            .u64(0x100)
+            .u64(0x108)
+            .i64(0)
+            .u32(xid)
+            .str("g")
+            .0
+    };
+    feed(
+        &mut d,
+        &[
+            begin_prepare(70),
+            relation(700, "t", false),
+            prepare(70),
+            W::new(b'r')
+                .u8(0)
+                .u64(0x108)
+                .u64(0x110)
+                .i64(0)
+                .i64(0)
+                .u32(70)
+                .str("g")
+                .0,
+        ],
+    );
+    assert!(d.take_replaced().is_empty());
+    feed(
+        &mut d,
+        &[begin_prepare(71), relation(710, "t", false), prepare(71)],
+    );
+    d.reset_in_flight().unwrap();
+    assert!(d.take_replaced().is_empty());
+    feed(
+        &mut d,
+        &[begin_prepare(71), relation(710, "t", false), prepare(71)],
+    );
+    assert!(d.take_replaced().is_empty());
+    feed(
+        &mut d,
+        &[W::new(b'K')
+            .u8(0)
+            .u64(0x200)
+            .u64(0x208)
+            .i64(0)
+            .u32(71)
+            .str("g")
+            .0],
+    );
+    assert_eq!(d.take_replaced(), vec!["public.t".to_string()]);
+}

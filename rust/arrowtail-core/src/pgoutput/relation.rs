@@ -78,9 +78,19 @@ impl Decoder {
     ) -> Result<()> {
         let qualified = format!("{namespace}.{name}");
         match self.relids.insert(qualified.clone(), relid) {
-            Some(before) if before != relid && !self.replaced.contains(&qualified) => {
-                self.replaced.push(qualified.clone());
-            }
+            Some(before) if before != relid => match self.open_held_xid() {
+                // In a transaction still open (streamed in progress, or prepared), the new table
+                // and its rows are not yet visible to a reader: the replacement counts from its
+                // commit.
+                Some(xid) => {
+                    let held = self.held.entry(xid).or_default();
+                    held.replaced.push((qualified.clone(), before));
+                }
+                None if !self.replaced.contains(&qualified) => {
+                    self.replaced.push(qualified.clone())
+                }
+                None => {}
+            },
             _ => {}
         }
         let shape = (
