@@ -106,7 +106,8 @@ class PgOutputDecoder:
         crosses to Python for less than a schema per batch. ``None`` forgets the table's pair."""
     def expect_relations(self, relids: dict[str, int]) -> None:
         """The relation id of each table (``schema.name``) as the catalog has it now: a Relation
-        message of one of them under another id reports it as replaced (:meth:`take_replaced`)."""
+        message of one of them under another id reports it as replaced (:meth:`take_replaced`).
+        A replacement by that id waiting for its transaction's commit is no news then."""
     def take_replaced(self) -> list[str]:
         """Tables (``schema.name``) announced under another relation id than the one their name
         had, since the last call: dropped and created again, or another table renamed to the

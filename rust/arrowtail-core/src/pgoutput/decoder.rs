@@ -64,8 +64,8 @@ pub(super) struct Held {
     /// Prepare LSN once prepared (two-phase); the source must not acknowledge past it.
     pub prepared_at: Option<u64>,
     /// Names this transaction announced under another relation id, with the id each had
-    /// before: reported at its commit, undone at its abort.
-    pub replaced: Vec<(String, u32)>,
+    /// before and the one it announced: reported at its commit, undone at its abort.
+    pub replaced: Vec<(String, u32, u32)>,
 }
 
 /// Counters of notable events.
@@ -219,7 +219,14 @@ impl Decoder {
     /// Takes `relid` as the relation id `table` (`schema.name`) has until a Relation message says
     /// otherwise: a Relation message of `table` with another id then reports the table as
     /// replaced ([`Decoder::take_replaced`]). The caller reads the ids from the catalog.
+    ///
+    /// A replacement by `relid` still waiting for the commit of its transaction is then no
+    /// news: the caller read the catalog after that commit.
     pub fn expect_relation(&mut self, table: &str, relid: u32) {
+        for held in self.held.values_mut() {
+            held.replaced
+                .retain(|(name, _, after)| name != table || *after != relid);
+        }
         self.relids.insert(table.to_owned(), relid);
     }
 
@@ -475,7 +482,7 @@ impl Decoder {
     /// committed rows already decoded for the same relations, so batches stay in commit order.
     fn release(&mut self, xid: u32, commit_lsn: u64, ts_us: i64, lsn: u64) -> Result<()> {
         if let Some(held) = self.held.get_mut(&xid) {
-            for (name, _) in std::mem::take(&mut held.replaced) {
+            for (name, _, _) in std::mem::take(&mut held.replaced) {
                 if !self.replaced.contains(&name) {
                     self.replaced.push(name);
                 }
@@ -591,7 +598,7 @@ impl Decoder {
     /// Gives back the relation ids the names had before `held` announced them under others: its
     /// replacements did not happen (an abort), or come again with it (a restart).
     fn undo_replaced(&mut self, held: &Held) {
-        for (name, before) in held.replaced.iter().rev() {
+        for (name, before, _) in held.replaced.iter().rev() {
             self.relids.insert(name.clone(), *before);
         }
     }

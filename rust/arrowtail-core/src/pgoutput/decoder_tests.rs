@@ -1049,6 +1049,22 @@ fn a_table_replaced_in_an_open_transaction_counts_from_its_commit() {
         &[W::new(b'c').u32(50).u8(0).u64(0xA0).u64(0xA8).i64(5).0],
     );
     assert_eq!(d.take_replaced(), vec!["public.t".to_string()]);
+    // Streamed, and the caller read the new id in the catalog before the commit came: no news.
+    feed(
+        &mut d,
+        &[
+            W::new(b'S').u32(55).u8(1).0,
+            streamed(55, 550),
+            W::new(b'E').0,
+        ],
+    );
+    d.expect_relation("public.t", 550);
+    feed(
+        &mut d,
+        &[W::new(b'c').u32(55).u8(0).u64(0xB0).u64(0xB8).i64(5).0],
+    );
+    assert!(d.take_replaced().is_empty());
+    d.expect_relation("public.t", REL2);
     // Streamed, then aborted: no replacement, and the name keeps the id it had.
     feed(
         &mut d,

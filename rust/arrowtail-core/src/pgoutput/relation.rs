@@ -84,7 +84,7 @@ impl Decoder {
                 // commit.
                 Some(xid) => {
                     let held = self.held.entry(xid).or_default();
-                    held.replaced.push((qualified.clone(), before));
+                    held.replaced.push((qualified.clone(), before, relid));
                 }
                 None if !self.replaced.contains(&qualified) => {
                     self.replaced.push(qualified.clone())
