@@ -3,9 +3,11 @@
 written into the new table before it was published are in no change, and a snapshot taken
 before the table was created sees none of them. So wherever arrowtail learns of another table
 under a captured name, it reads that table by an incremental snapshot: the initial snapshot's
-end check and a restart compare the table's OID, and a running stream notices a Relation
-message under another OID. That snapshot starts with a truncate, which takes the old table's
-rows out of the target. ``verify`` finds every table equal to the source."""
+end check and a restart compare the table's OID; a running stream notices a Relation
+message under another OID (counted from the commit of a transaction streamed in progress), and
+compares the OIDs in the catalog every ``CATALOG_CHECK_SECONDS``. That snapshot starts with a
+truncate, which takes the old table's rows out of the target. ``verify`` finds every table
+equal to the source."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from arrowtail.sinks import open_sink
 from arrowtail.sinks.base import Sink
 from arrowtail.sinks.parquet import ParquetSink
 from arrowtail.sources.postgres import snapshot as pg_snapshot
+from arrowtail.sources.postgres import source as pg_source
 from arrowtail.sources.postgres.source import PostgresSource
 from arrowtail.verify.compare import verify
 from tests.integration import test_pg_snapshot_rewrite
@@ -200,4 +203,46 @@ def test_a_table_replaced_in_a_transaction_streamed_in_progress_is_read_after_it
     report = verify(dsn, f"parquet:{out}", ["public.a", "public.filler"])
     assert report.equal, report.summary()
     assert [t.source_rows for t in report.tables] == [37, 3000]
+    src.close()
+
+
+def test_tables_replaced_or_joined_and_not_changed_after_are_read_while_the_run_streams(
+    postgres: Any, tmp_path: Path, caplog: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``a`` is replaced and ``c`` added to the publication with its rows while a run streams,
+    and neither changes after, so no change tells the stream of them. The run finds both in
+    the catalog, which it looks at every ``CATALOG_CHECK_SECONDS`` (one second here), and
+    reads each once."""
+    monkeypatch.setattr(pg_source, "CATALOG_CHECK_SECONDS", 1.0)
+    db = "replaced_quiet"
+    src = fresh_db(postgres, db)
+    src.autocommit = True
+    src.execute(OLD.format(t="a") + OLD.format(t="b") + OLD.format(t="c"))
+    src.execute("CREATE PUBLICATION rp FOR TABLE a, b")
+    dsn = postgres.dsn_for(postgres.user, None, db)
+    out = tmp_path / "cdc"
+    _run(dsn, db, out, caplog)  # the initial snapshot: 30 old rows each of a and b
+
+    streaming = threading.Thread(target=_run, args=(dsn, db, out, caplog, 5))
+    streaming.start()
+    active = "SELECT active FROM pg_replication_slots WHERE slot_name = %s"
+    wait_for(lambda: src.execute(active, (db,)).fetchone()[0], "the run to stream")
+    src.execute("INSERT INTO b VALUES (100, 'x')")
+    src.execute(REPLACE.format(t="a"))
+    src.execute("ALTER PUBLICATION rp ADD TABLE c")
+    streaming.join()
+    src.execute("SELECT pg_drop_replication_slot(%s)", (db,))
+
+    assert (
+        "public.a was replaced while the run streamed (dropped and created again, or another"
+        " table renamed to its name), and rows of the new table may be in no change; no change"
+        " of it came: reading the table again by an incremental snapshot"
+    ) in caplog.text, caplog.text
+    assert "public.a starts with a truncate of the target's rows" in caplog.text
+    assert "public.c joined the capture while the run streamed" in caplog.text, caplog.text
+    for table in ("public.a", "public.c"):
+        assert caplog.text.count(f"{table} done, ") == 1, caplog.text
+    report = verify(dsn, f"parquet:{out}", ["public.a", "public.b", "public.c"])
+    assert report.equal, report.summary()
+    assert [t.source_rows for t in report.tables] == [36, 31, 30]
     src.close()

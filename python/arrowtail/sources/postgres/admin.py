@@ -505,6 +505,24 @@ def _fingerprint_parts(fingerprint: str) -> tuple[str, str, str, str]:
     return oid, file, columns, stored
 
 
+def table_oids(conn: psycopg.Connection, tables: list[str]) -> dict[str, int]:
+    """The OID of each of ``tables`` (``schema.table``) that exists, as the catalog has it now
+    (what :func:`table_fingerprints` starts with, without the columns)."""
+    arrays = name_arrays(tables)
+    if arrays is None:
+        return {}
+    rows = conn.execute(
+        """
+        SELECT n.nspname || '.' || c.relname, c.oid::bigint
+        FROM unnest(%s::text[], %s::text[]) AS w(nsp, rel)
+        JOIN pg_namespace n ON n.nspname = w.nsp
+        JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = w.rel
+        """,
+        arrays,
+    ).fetchall()
+    return {name: int(oid) for name, oid in rows}
+
+
 def relid(fingerprint: str) -> int | None:
     """The table OID a :func:`table_fingerprints` fingerprint names (None in one stored before
     fingerprints named it)."""

@@ -85,8 +85,10 @@ from arrowtail.tables import refuse_patterns
 log = logging.getLogger("arrowtail.postgres")
 
 
-#: How often the partitions of tables published through their root are looked for.
-PARTITION_CHECK_SECONDS = 10.0
+#: How often a streaming run looks in the catalog for what no change tells of: a table added to
+#: the publication, or replaced under a captured name, and not changed since; a partition
+#: attached under a root that publishes it (see ``_look_at_catalog``).
+CATALOG_CHECK_SECONDS = 10.0
 
 
 def _end_lsn(position: PositionJSON) -> int:
@@ -211,9 +213,11 @@ class PostgresSource:
         self._covered_size = -1
         self._covered_sorted: dict[str, str] = {}
         self._name_covered = True
-        #: Under publish_via_partition_root with a partitioned table published: when the
-        #: partitions were last looked at (see _look_for_partitions).
-        self._partitions_checked: float | None = None
+        #: Under publish_via_partition_root with a partitioned table published: partitions
+        #: attached later need looking for (see _look_at_catalog).
+        self._roots_sent_whole = False
+        #: When the catalog was last looked at while streaming (see _look_at_catalog).
+        self._catalog_checked = time.monotonic()
         #: Catalog fingerprints of the covered tables (admin.table_fingerprints): as at open,
         #: or as when the table was last asked to be read again.
         self._fingerprints: dict[str, str] = {}
@@ -289,7 +293,7 @@ class PostgresSource:
             leaves: list[str] = []
             if pg_admin.has_roots_sent_whole(conn, self.publication):
                 leaves = sorted(pg_admin.leaves_sent_as_root(conn, self.publication))
-                self._partitions_checked = time.monotonic()
+                self._roots_sent_whole = True
             if self.tables:
                 # A listed partitioned table is published as its partitions (unless through
                 # its root): they count as listed.
@@ -482,7 +486,7 @@ class PostgresSource:
             with pg_admin.connect(self._dsn) as conn:
                 published = pg_admin.published_tables(conn, self.publication)
                 leaves: dict[str, str] = {}
-                if self._partitions_checked is not None:
+                if self._roots_sent_whole:
                     leaves = pg_admin.leaves_sent_as_root(conn, self.publication)
             self._cover_and_read(
                 ({f"{s}.{t}" for s, t in published} | set(leaves)) - self._covered,
@@ -638,7 +642,7 @@ class PostgresSource:
             assert stream is not None
         if self._heartbeat is not None:
             self._heartbeat.beat_if_due()
-        self._look_for_partitions()
+        self._look_at_catalog()
         xlog_frames = stream.pump(self._decoder, timeout, self.max_poll_bytes)
         self._spill_held()
         chunk = self._take(idle_advance=True)
@@ -842,29 +846,69 @@ class PostgresSource:
                 quiet=True,
             )
 
-    def _look_for_partitions(self) -> None:
-        """Every :data:`PARTITION_CHECK_SECONDS`, under ``publish_via_partition_root``, reads
-        again the partitions the published tables have now: one attached with its rows brings
-        them in no change, and its changes come under the root's name, so no batch tells of it
-        (:meth:`_read_joined`). A new one is read by an incremental snapshot, as its root's
-        rows."""
-        checked = self._partitions_checked
-        if checked is None or time.monotonic() - checked < PARTITION_CHECK_SECONDS:
+    def _look_at_catalog(self) -> None:
+        """Every :data:`CATALOG_CHECK_SECONDS`, looks in the catalog for tables whose rows no
+        change brings and no batch tells of, and reads them by an incremental snapshot:
+
+        - under ``publish_via_partition_root``, a partition attached with its rows (its changes
+          come under its root's name, so :meth:`_read_joined` never meets it), as its root's
+          rows;
+        - a table added to the publication (or created or renamed into it) and not changed
+          since;
+        - a table replaced under a captured name and not changed since: the stream names the
+          new table only in the Relation message before its first change (:meth:`_take`). Its
+          OID differs from the one its fingerprint holds, which each read updates.
+
+        What the stream meets later of those is no news then. Before PostgreSQL 14, which
+        cannot read a table while streaming, only partitions are looked for (each one found is
+        warned of)."""
+        if time.monotonic() - self._catalog_checked < CATALOG_CHECK_SECONDS:
             return
-        self._partitions_checked = time.monotonic()
+        self._catalog_checked = time.monotonic()
+        messages = bool(self._options.get("messages"))
+        if not (messages or self._roots_sent_whole):
+            return
+        oids: dict[str, int] = {}
         try:
             with pg_admin.connect(self._dsn) as conn:
-                found = pg_admin.leaves_sent_as_root(conn, self.publication)
+                leaves: dict[str, str] = {}
+                if self._roots_sent_whole:
+                    leaves = pg_admin.leaves_sent_as_root(conn, self.publication)
+                published: set[str] = set()
+                if messages:
+                    published = {
+                        f"{s}.{t}" for s, t in pg_admin.published_tables(conn, self.publication)
+                    }
+                    if self._name_covered:
+                        oids = pg_admin.table_oids(conn, sorted(self._fingerprints))
         except (SourceError, psycopg.Error) as exc:
-            log.info("looking for attached partitions failed, trying again later: %s", exc)
+            log.info("looking at the catalog failed, trying again later: %s", exc)
             return
         self._cover_and_read(
-            set(found) - self._covered,
+            set(leaves) - self._covered,
             lambda leaf: (
-                f"{leaf} became a partition of {found[leaf]} while the run streamed,"
+                f"{leaf} became a partition of {leaves[leaf]} while the run streamed,"
                 " which is published through its root: its rows are in no change"
             ),
         )
+        self._cover_and_read(
+            published - self._covered,
+            lambda table: (
+                f"{table} joined the capture while the run streamed (added to the publication,"
+                " created or renamed) with rows no change carries, and no change of it came"
+            ),
+        )
+        for table, oid in sorted(oids.items()):
+            known = pg_admin.relid(self._fingerprints.get(table, ""))
+            if known is None or known == oid or not self._wanted(table):
+                continue
+            self._read_again(
+                table,
+                f"{table} was replaced while the run streamed (dropped and created again, or"
+                " another table renamed to its name), and rows of the new table may be in no"
+                " change; no change of it came",
+                replace=True,
+            )
 
     def _cover_and_read(self, new: set[str], what: Callable[[str], str]) -> None:
         """Counts the ``new`` tables found in the catalog as covered (learning their ancestors
