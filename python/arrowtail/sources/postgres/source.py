@@ -216,8 +216,10 @@ class PostgresSource:
         #: Under publish_via_partition_root with a partitioned table published: partitions
         #: attached later need looking for (see _look_at_catalog).
         self._roots_sent_whole = False
-        #: When the catalog was last looked at while streaming (see _look_at_catalog).
+        #: When the catalog was last looked at while streaming, and the tables it found joined
+        #: or replaced then (see _look_at_catalog).
         self._catalog_checked = time.monotonic()
+        self._catalog_found: set[str] = set()
         #: Catalog fingerprints of the covered tables (admin.table_fingerprints): as at open,
         #: or as when the table was last asked to be read again.
         self._fingerprints: dict[str, str] = {}
@@ -859,6 +861,8 @@ class PostgresSource:
           new table only in the Relation message before its first change (:meth:`_take`). Its
           OID differs from the one its fingerprint holds, which each read updates.
 
+        A joined or replaced table is read once two looks in a row find it: a change of it in
+        between is the stream's news, read as such (:meth:`_read_joined`, :meth:`_take`).
         What the stream meets later of those is no news then. Before PostgreSQL 14, which
         cannot read a table while streaming, only partitions are looked for (each one found is
         warned of)."""
@@ -891,17 +895,21 @@ class PostgresSource:
                 " which is published through its root: its rows are in no change"
             ),
         )
+        joined = published - self._covered
+        replaced = set()
+        for table, oid in oids.items():
+            known = pg_admin.relid(self._fingerprints.get(table, ""))
+            if known is not None and known != oid and self._wanted(table):
+                replaced.add(table)
+        before, self._catalog_found = self._catalog_found, joined | replaced
         self._cover_and_read(
-            published - self._covered,
+            joined & before,
             lambda table: (
                 f"{table} joined the capture while the run streamed (added to the publication,"
                 " created or renamed) with rows no change carries, and no change of it came"
             ),
         )
-        for table, oid in sorted(oids.items()):
-            known = pg_admin.relid(self._fingerprints.get(table, ""))
-            if known is None or known == oid or not self._wanted(table):
-                continue
+        for table in sorted(replaced & before):
             self._read_again(
                 table,
                 f"{table} was replaced while the run streamed (dropped and created again, or"
