@@ -486,12 +486,9 @@ class PostgresSource:
         created or renamed), whose rows the snapshot did not read and no change may bring."""
         try:
             with pg_admin.connect(self._dsn) as conn:
-                published = pg_admin.published_tables(conn, self.publication)
-                leaves: dict[str, str] = {}
-                if self._roots_sent_whole:
-                    leaves = pg_admin.leaves_sent_as_root(conn, self.publication)
+                published, leaves = self._published_now(conn)
             self._cover_and_read(
-                ({f"{s}.{t}" for s, t in published} | set(leaves)) - self._covered,
+                (published | set(leaves)) - self._covered,
                 lambda table: (
                     f"{table} joined the capture while the initial snapshot read"
                     " (added to the publication, attached, created or renamed) with rows no change"
@@ -501,6 +498,15 @@ class PostgresSource:
         except (SourceError, psycopg.Error) as exc:
             # The stream still brings such a table's changes, and a restart reads it.
             log.info("looking for tables that joined during the snapshot failed: %s", exc)
+
+    def _published_now(self, conn: psycopg.Connection) -> tuple[set[str], dict[str, str]]:
+        """The tables the publication has now, and (under ``publish_via_partition_root``) the
+        partitions sent as a root's rows, each with that root."""
+        published = {f"{s}.{t}" for s, t in pg_admin.published_tables(conn, self.publication)}
+        leaves: dict[str, str] = {}
+        if self._roots_sent_whole:
+            leaves = pg_admin.leaves_sent_as_root(conn, self.publication)
+        return published, leaves
 
     def poll(self, timeout: float) -> Chunk:
         if self._snapshot is not None:
@@ -875,16 +881,9 @@ class PostgresSource:
         oids: dict[str, int] = {}
         try:
             with pg_admin.connect(self._dsn) as conn:
-                leaves: dict[str, str] = {}
-                if self._roots_sent_whole:
-                    leaves = pg_admin.leaves_sent_as_root(conn, self.publication)
-                published: set[str] = set()
-                if messages:
-                    published = {
-                        f"{s}.{t}" for s, t in pg_admin.published_tables(conn, self.publication)
-                    }
-                    if self._name_covered:
-                        oids = pg_admin.table_oids(conn, sorted(self._fingerprints))
+                published, leaves = self._published_now(conn)
+                if messages and self._name_covered:
+                    oids = pg_admin.table_oids(conn, sorted(self._fingerprints))
         except (SourceError, psycopg.Error) as exc:
             log.info("looking at the catalog failed, trying again later: %s", exc)
             return
@@ -895,7 +894,7 @@ class PostgresSource:
                 " which is published through its root: its rows are in no change"
             ),
         )
-        joined = published - self._covered
+        joined = published - self._covered if messages else set()
         replaced = set()
         for table, oid in oids.items():
             known = pg_admin.relid(self._fingerprints.get(table, ""))
