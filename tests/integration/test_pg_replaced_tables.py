@@ -211,25 +211,37 @@ def test_tables_replaced_or_joined_and_not_changed_after_are_read_while_the_run_
 ) -> None:
     """``a`` is replaced and ``c`` added to the publication with its rows while a run streams,
     and neither changes after, so no change tells the stream of them. The run finds both in
-    the catalog, which it looks at every ``CATALOG_CHECK_SECONDS`` (one second here), and
-    reads each once."""
-    monkeypatch.setattr(pg_source, "CATALOG_CHECK_SECONDS", 1.0)
+    the catalog, which it looks at every ``CATALOG_CHECK_SECONDS`` (two seconds here), and
+    reads each once two looks in a row have found it. ``d`` is added too, and changed once a
+    look has found it: the stream's change tells of it before the next look."""
+    monkeypatch.setattr(pg_source, "CATALOG_CHECK_SECONDS", 2.0)
+    looks: list[set[str]] = []
+    published_now = pg_source.PostgresSource._published_now
+
+    def counted(self: Any, conn: Any) -> Any:
+        found = published_now(self, conn)
+        looks.append(found[0])
+        return found
+
+    monkeypatch.setattr(pg_source.PostgresSource, "_published_now", counted)
     db = "replaced_quiet"
     src = fresh_db(postgres, db)
     src.autocommit = True
-    src.execute(OLD.format(t="a") + OLD.format(t="b") + OLD.format(t="c"))
+    src.execute("".join(OLD.format(t=t) for t in "abcd"))
     src.execute("CREATE PUBLICATION rp FOR TABLE a, b")
     dsn = postgres.dsn_for(postgres.user, None, db)
     out = tmp_path / "cdc"
     _run(dsn, db, out, caplog)  # the initial snapshot: 30 old rows each of a and b
 
-    streaming = threading.Thread(target=_run, args=(dsn, db, out, caplog, 5))
+    streaming = threading.Thread(target=_run, args=(dsn, db, out, caplog, 8))
     streaming.start()
     active = "SELECT active FROM pg_replication_slots WHERE slot_name = %s"
     wait_for(lambda: src.execute(active, (db,)).fetchone()[0], "the run to stream")
     src.execute("INSERT INTO b VALUES (100, 'x')")
     src.execute(REPLACE.format(t="a"))
-    src.execute("ALTER PUBLICATION rp ADD TABLE c")
+    src.execute("ALTER PUBLICATION rp ADD TABLE c, d")
+    wait_for(lambda: any("public.d" in found for found in looks), "a look to find d", 30)
+    src.execute("INSERT INTO d VALUES (100, 'x')")
     streaming.join()
     src.execute("SELECT pg_drop_replication_slot(%s)", (db,))
 
@@ -240,9 +252,11 @@ def test_tables_replaced_or_joined_and_not_changed_after_are_read_while_the_run_
     ) in caplog.text, caplog.text
     assert "public.a starts with a truncate of the target's rows" in caplog.text
     assert "public.c joined the capture while the run streamed" in caplog.text, caplog.text
-    for table in ("public.a", "public.c"):
+    assert "public.d joined the stream while the run streamed" in caplog.text, caplog.text
+    assert "public.d joined the capture" not in caplog.text, caplog.text
+    for table in ("public.a", "public.c", "public.d"):
         assert caplog.text.count(f"{table} done, ") == 1, caplog.text
-    report = verify(dsn, f"parquet:{out}", ["public.a", "public.b", "public.c"])
+    report = verify(dsn, f"parquet:{out}", ["public.a", "public.b", "public.c", "public.d"])
     assert report.equal, report.summary()
-    assert [t.source_rows for t in report.tables] == [36, 31, 30]
+    assert [t.source_rows for t in report.tables] == [36, 31, 30, 31]
     src.close()
