@@ -898,7 +898,11 @@ class PostgresSource:
         replaced = set()
         for table, oid in oids.items():
             known = pg_admin.relid(self._fingerprints.get(table, ""))
-            if known is not None and known != oid and self._wanted(table):
+            if known is None or known == oid or not self._wanted(table):
+                continue
+            # A new table not published (yet) is not captured: its rows would come with no
+            # change after. Once added, it is news like any other replacement.
+            if table in published or table in leaves:
                 replaced.add(table)
         before, self._catalog_found = self._catalog_found, joined | replaced
         self._cover_and_read(
