@@ -6,8 +6,9 @@ under a captured name, it reads that table by an incremental snapshot: the initi
 end check and a restart compare the table's OID; a running stream notices a Relation
 message under another OID (counted from the commit of a transaction streamed in progress), and
 compares the OIDs in the catalog every ``CATALOG_CHECK_SECONDS``. That snapshot starts with a
-truncate, which takes the old table's rows out of the target. ``verify`` finds every table
-equal to the source."""
+truncate, which takes the old table's rows out of the target; so does the read of a table that
+left the publication while a run streamed and came back. ``verify`` finds every table equal to
+the source."""
 
 from __future__ import annotations
 
@@ -262,4 +263,51 @@ def test_tables_replaced_or_joined_and_not_changed_after_are_read_while_the_run_
     report = verify(dsn, f"parquet:{out}", ["public.a", "public.b", "public.c", "public.d"])
     assert report.equal, report.summary()
     assert [t.source_rows for t in report.tables] == [36, 31, 30, 31]
+    src.close()
+
+
+def test_a_table_that_left_the_publication_and_came_back_is_read_whole(
+    postgres: Any, tmp_path: Path, caplog: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``f`` and ``g`` leave the publication while a run streams, and have a row deleted, one
+    changed and one added while they are out, in no change. ``f`` comes back while the run
+    still streams, ``g`` between runs: each is read whole, starting with a truncate, so the
+    deleted row leaves the target too."""
+    monkeypatch.setattr(pg_source, "CATALOG_CHECK_SECONDS", 1.0)
+    db = "left_and_back"
+    src = fresh_db(postgres, db)
+    src.autocommit = True
+    src.execute(OLD.format(t="f") + OLD.format(t="g") + "CREATE PUBLICATION rp FOR TABLE f, g")
+    dsn = postgres.dsn_for(postgres.user, None, db)
+    out = tmp_path / "cdc"
+    _run(dsn, db, out, caplog)  # the initial snapshot: 30 rows each
+
+    streaming = threading.Thread(target=_run, args=(dsn, db, out, caplog, 10))
+    streaming.start()
+    active = "SELECT active FROM pg_replication_slots WHERE slot_name = %s"
+    wait_for(lambda: src.execute(active, (db,)).fetchone()[0], "the run to stream")
+    src.execute("ALTER PUBLICATION rp DROP TABLE f, g")
+    wait_for(lambda: "public.g left the publication" in caplog.text, "the run to see g leave", 30)
+    for t in "fg":
+        src.execute(f"DELETE FROM {t} WHERE id = 1; UPDATE {t} SET v = 'out' WHERE id = 2")
+        src.execute(f"INSERT INTO {t} VALUES (100, 'out')")
+    src.execute("ALTER PUBLICATION rp ADD TABLE f")
+    streaming.join()
+    src.execute("ALTER PUBLICATION rp ADD TABLE g")
+    _run(dsn, db, out, caplog)
+    src.execute("SELECT pg_drop_replication_slot(%s)", (db,))
+
+    # Row 1, deleted while out, is gone from the target too; 2 and 100 are as the source has them.
+    report = verify(dsn, f"parquet:{out}", ["public.f", "public.g"])
+    assert report.equal, report.summary()
+    assert [t.source_rows for t in report.tables] == [30, 30]
+    assert (
+        "public.f came back to the publication after it left it while a run streamed, and the"
+        " changes made while it was out are in none: reading the table again by an incremental"
+        " snapshot"
+    ) in caplog.text, caplog.text
+    assert "public.g came back to the publication while no run streamed" in caplog.text
+    for table in ("public.f", "public.g"):
+        assert f"{table} starts with a truncate of the target's rows" in caplog.text
+        assert caplog.text.count(f"{table} done, ") == 1, caplog.text
     src.close()

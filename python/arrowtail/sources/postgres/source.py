@@ -90,6 +90,10 @@ log = logging.getLogger("arrowtail.postgres")
 #: attached under a root that publishes it (see ``_look_at_catalog``).
 CATALOG_CHECK_SECONDS = 10.0
 
+#: What positions name as the fingerprint of a captured table that left the publication while a
+#: run streamed: should it come back, the changes made while it was out are in none.
+LEFT = "left"
+
 
 def _end_lsn(position: PositionJSON) -> int:
     """Where a position ends: ``end_lsn``, or ``lsn`` for positions written without one."""
@@ -220,6 +224,9 @@ class PostgresSource:
         #: or replaced then (see _look_at_catalog).
         self._catalog_checked = time.monotonic()
         self._catalog_found: set[str] = set()
+        #: Captured tables that left the publication while a run streamed (see
+        #: _look_at_catalog): one that comes back is read whole, starting with a truncate.
+        self._unpublished: set[str] = set()
         #: Catalog fingerprints of the covered tables (admin.table_fingerprints): as at open,
         #: or as when the table was last asked to be read again.
         self._fingerprints: dict[str, str] = {}
@@ -528,7 +535,9 @@ class PostgresSource:
         if self._covered_size != len(self._covered):
             self._covered_size = len(self._covered)
             self._covered_sorted = {
-                t: self._fingerprints.get(t, "") for t in sorted(self._covered) if self._wanted(t)
+                t: LEFT if t in self._unpublished else self._fingerprints.get(t, "")
+                for t in sorted(self._covered | self._unpublished)
+                if self._wanted(t)
             }
         return self._covered_sorted
 
@@ -847,12 +856,27 @@ class PostgresSource:
         snapshot reads them (once per table and run)."""
         for table in sorted({t for t, _v, _b in batches if "." in t} - self._covered):
             self._covered.add(table)
-            self._read_again(
+            self._read_joined_table(
                 table,
                 f"{table} joined the stream while the run streamed (added to the publication,"
                 " attached, created or renamed) with rows no change carries",
-                quiet=True,
             )
+
+    def _read_joined_table(self, table: str, what: str) -> None:
+        """Reads ``table``, which joined the capture (``what`` says how). One that left the
+        publication while a run streamed comes back without the changes made while it was out,
+        deletes among them, so it is read starting with a truncate."""
+        if table not in self._unpublished:
+            self._read_again(table, what, quiet=True)
+            return
+        self._unpublished.discard(table)
+        self._covered_size = -1
+        self._read_again(
+            table,
+            f"{table} came back to the publication after it left it while a run streamed, and"
+            " the changes made while it was out are in none",
+            replace=True,
+        )
 
     def _look_at_catalog(self) -> None:
         """Every :data:`CATALOG_CHECK_SECONDS`, looks in the catalog for tables whose rows no
@@ -867,8 +891,13 @@ class PostgresSource:
           new table only in the Relation message before its first change (:meth:`_take`). Its
           OID differs from the one its fingerprint holds, which each read updates.
 
-        A joined or replaced table is read once two looks in a row find it: a change of it in
-        between is the stream's news, read as such (:meth:`_read_joined`, :meth:`_take`).
+        A captured table no longer published is no longer covered: it left the publication
+        (``ALTER PUBLICATION ... DROP TABLE``, ``SET TABLE``), was dropped or renamed, and should
+        it come back, it is read whole (:meth:`_read_joined_table`).
+
+        Each of these counts once two looks in a row find it: a change of a joined or replaced
+        table in between is the stream's news, read as such (:meth:`_read_joined`,
+        :meth:`_take`), and a table out of the publication for a moment loses nothing.
         What the stream meets later of those is no news then. Before PostgreSQL 14, which
         cannot read a table while streaming, only partitions are looked for (each one found is
         warned of)."""
@@ -904,7 +933,19 @@ class PostgresSource:
             # change after. Once added, it is news like any other replacement.
             if table in published or table in leaves:
                 replaced.add(table)
-        before, self._catalog_found = self._catalog_found, joined | replaced
+        gone = self._covered - published - set(leaves) if messages else set()
+        before, self._catalog_found = self._catalog_found, joined | replaced | gone
+        left = gone & before
+        if left:
+            self._covered -= left
+            self._unpublished |= left
+            self._covered_size = -1
+            for table in sorted(t for t in left if self._wanted(t)):
+                log.info(
+                    "%s left the publication while the run streamed (or was dropped or"
+                    " renamed): should it come back, it is read whole, starting with a truncate",
+                    table,
+                )
         self._cover_and_read(
             joined & before,
             lambda table: (
@@ -932,7 +973,7 @@ class PostgresSource:
         for table in sorted(new):
             self._covered.add(table)
             if self._wanted(table):
-                self._read_again(table, what(table), quiet=True)
+                self._read_joined_table(table, what(table))
 
     def _read_joined_meanwhile(self, stored: dict[str, str] | None) -> None:
         """Reads again the captured tables the stored position does not name (``stored``; None
@@ -944,8 +985,21 @@ class PostgresSource:
         default since are marked added since the start, for the targets to fill."""
         if stored is None:
             return
+        # Still out of the publication: named as such in the positions stored from now on.
+        self._unpublished = {t for t, f in stored.items() if f == LEFT} - self._covered
+        self._covered_size = -1
         for table, now in self._covered_list().items():
             before = stored.get(table)
+            if now == LEFT:
+                continue
+            if before == LEFT:
+                self._read_again(
+                    table,
+                    f"{table} came back to the publication while no run streamed, after it left"
+                    " it while a run streamed, and the changes made while it was out are in none",
+                    replace=True,
+                )
+                continue
             if before is None:
                 self._read_again(
                     table,
