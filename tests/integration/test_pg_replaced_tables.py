@@ -269,18 +269,22 @@ def test_tables_replaced_or_joined_and_not_changed_after_are_read_while_the_run_
 def test_a_table_that_left_the_publication_and_came_back_is_read_whole(
     postgres: Any, tmp_path: Path, caplog: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``f`` and ``g`` leave the publication while a run streams, and have a row deleted, one
-    changed and one added while they are out, in no change. ``f`` comes back while the run
-    still streams, ``g`` between runs: each is read whole, starting with a truncate, so the
-    deleted row leaves the target too."""
+    """``f`` and ``g`` leave the publication while a run streams, ``h`` between two runs, and
+    each has a row deleted, one changed and one added while it is out, in no change. ``f``
+    comes back while the run still streams, ``g`` and ``h`` between runs: each is read whole,
+    starting with a truncate, so the deleted row leaves the target too."""
     monkeypatch.setattr(pg_source, "CATALOG_CHECK_SECONDS", 1.0)
     db = "left_and_back"
     src = fresh_db(postgres, db)
     src.autocommit = True
-    src.execute(OLD.format(t="f") + OLD.format(t="g") + "CREATE PUBLICATION rp FOR TABLE f, g")
+    src.execute("".join(OLD.format(t=t) for t in "fgh") + "CREATE PUBLICATION rp FOR TABLE f, g, h")
     dsn = postgres.dsn_for(postgres.user, None, db)
     out = tmp_path / "cdc"
     _run(dsn, db, out, caplog)  # the initial snapshot: 30 rows each
+
+    def change(table: str) -> None:
+        src.execute(f"DELETE FROM {table} WHERE id = 1; UPDATE {table} SET v = 'out' WHERE id = 2")
+        src.execute(f"INSERT INTO {table} VALUES (100, 'out')")
 
     streaming = threading.Thread(target=_run, args=(dsn, db, out, caplog, 10))
     streaming.start()
@@ -288,26 +292,29 @@ def test_a_table_that_left_the_publication_and_came_back_is_read_whole(
     wait_for(lambda: src.execute(active, (db,)).fetchone()[0], "the run to stream")
     src.execute("ALTER PUBLICATION rp DROP TABLE f, g")
     wait_for(lambda: "public.g left the publication" in caplog.text, "the run to see g leave", 30)
-    for t in "fg":
-        src.execute(f"DELETE FROM {t} WHERE id = 1; UPDATE {t} SET v = 'out' WHERE id = 2")
-        src.execute(f"INSERT INTO {t} VALUES (100, 'out')")
+    change("f")
+    change("g")
     src.execute("ALTER PUBLICATION rp ADD TABLE f")
     streaming.join()
+    src.execute("ALTER PUBLICATION rp DROP TABLE h")
+    change("h")
     src.execute("ALTER PUBLICATION rp ADD TABLE g")
-    _run(dsn, db, out, caplog)
+    _run(dsn, db, out, caplog)  # reads g; h is out
+    src.execute("ALTER PUBLICATION rp ADD TABLE h")
+    _run(dsn, db, out, caplog)  # reads h
     src.execute("SELECT pg_drop_replication_slot(%s)", (db,))
 
     # Row 1, deleted while out, is gone from the target too; 2 and 100 are as the source has them.
-    report = verify(dsn, f"parquet:{out}", ["public.f", "public.g"])
+    report = verify(dsn, f"parquet:{out}", ["public.f", "public.g", "public.h"])
     assert report.equal, report.summary()
-    assert [t.source_rows for t in report.tables] == [30, 30]
+    assert [t.source_rows for t in report.tables] == [30, 30, 30]
     assert (
-        "public.f came back to the publication after it left it while a run streamed, and the"
-        " changes made while it was out are in none: reading the table again by an incremental"
-        " snapshot"
+        "public.f came back to the publication after it had left it, and the changes made while"
+        " it was out are in none: reading the table again by an incremental snapshot"
     ) in caplog.text, caplog.text
-    assert "public.g came back to the publication while no run streamed" in caplog.text
-    for table in ("public.f", "public.g"):
+    for table in ("public.g", "public.h"):
+        assert f"{table} came back to the publication while no run streamed" in caplog.text
+    for table in ("public.f", "public.g", "public.h"):
         assert f"{table} starts with a truncate of the target's rows" in caplog.text
         assert caplog.text.count(f"{table} done, ") == 1, caplog.text
     src.close()

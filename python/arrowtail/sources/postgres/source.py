@@ -220,12 +220,12 @@ class PostgresSource:
         #: Under publish_via_partition_root with a partitioned table published: partitions
         #: attached later need looking for (see _look_at_catalog).
         self._roots_sent_whole = False
-        #: When the catalog was last looked at while streaming, and the tables it found joined
-        #: or replaced then (see _look_at_catalog).
+        #: When the catalog was last looked at while streaming, and the tables it found joined,
+        #: replaced or gone then (see _look_at_catalog).
         self._catalog_checked = time.monotonic()
         self._catalog_found: set[str] = set()
-        #: Captured tables that left the publication while a run streamed (see
-        #: _look_at_catalog): one that comes back is read whole, starting with a truncate.
+        #: Captured tables that left the publication (see _look_at_catalog and
+        #: _read_joined_meanwhile): one that comes back is read whole, starting with a truncate.
         self._unpublished: set[str] = set()
         #: Catalog fingerprints of the covered tables (admin.table_fingerprints): as at open,
         #: or as when the table was last asked to be read again.
@@ -873,8 +873,8 @@ class PostgresSource:
         self._covered_size = -1
         self._read_again(
             table,
-            f"{table} came back to the publication after it left it while a run streamed, and"
-            " the changes made while it was out are in none",
+            f"{table} came back to the publication after it had left it, and the changes made"
+            " while it was out are in none",
             replace=True,
         )
 
@@ -907,12 +907,14 @@ class PostgresSource:
         messages = bool(self._options.get("messages"))
         if not (messages or self._roots_sent_whole):
             return
-        oids: dict[str, int] = {}
+        oids: dict[str, int] | None = None
         try:
             with pg_admin.connect(self._dsn) as conn:
                 published, leaves = self._published_now(conn)
                 if messages and self._name_covered:
-                    oids = pg_admin.table_oids(conn, sorted(self._fingerprints))
+                    oids = pg_admin.table_oids(
+                        conn, sorted(self._fingerprints.keys() | self._unpublished)
+                    )
         except (SourceError, psycopg.Error) as exc:
             log.info("looking at the catalog failed, trying again later: %s", exc)
             return
@@ -925,7 +927,7 @@ class PostgresSource:
         )
         joined = published - self._covered if messages else set()
         replaced = set()
-        for table, oid in oids.items():
+        for table, oid in (oids or {}).items():
             known = pg_admin.relid(self._fingerprints.get(table, ""))
             if known is None or known == oid or not self._wanted(table):
                 continue
@@ -933,6 +935,10 @@ class PostgresSource:
             # change after. Once added, it is news like any other replacement.
             if table in published or table in leaves:
                 replaced.add(table)
+        if oids is not None and self._unpublished - oids.keys():
+            # Dropped (or renamed) for good: one created again under the name is a new table.
+            self._unpublished &= oids.keys()
+            self._covered_size = -1
         gone = self._covered - published - set(leaves) if messages else set()
         before, self._catalog_found = self._catalog_found, joined | replaced | gone
         left = gone & before
@@ -943,7 +949,7 @@ class PostgresSource:
             for table in sorted(t for t in left if self._wanted(t)):
                 log.info(
                     "%s left the publication while the run streamed (or was dropped or"
-                    " renamed): should it come back, it is read whole, starting with a truncate",
+                    " renamed): should it come back, it is read whole again",
                     table,
                 )
         self._cover_and_read(
@@ -985,8 +991,9 @@ class PostgresSource:
         default since are marked added since the start, for the targets to fill."""
         if stored is None:
             return
-        # Still out of the publication: named as such in the positions stored from now on.
-        self._unpublished = {t for t, f in stored.items() if f == LEFT} - self._covered
+        # Out of the publication, since a run streamed or since the stored position: named as
+        # such in the positions stored from now on.
+        self._unpublished = set(stored) - self._covered
         self._covered_size = -1
         for table, now in self._covered_list().items():
             before = stored.get(table)
@@ -995,8 +1002,8 @@ class PostgresSource:
             if before == LEFT:
                 self._read_again(
                     table,
-                    f"{table} came back to the publication while no run streamed, after it left"
-                    " it while a run streamed, and the changes made while it was out are in none",
+                    f"{table} came back to the publication while no run streamed, after it had"
+                    " left it, and the changes made while it was out are in none",
                     replace=True,
                 )
                 continue
