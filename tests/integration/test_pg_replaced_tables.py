@@ -272,12 +272,14 @@ def test_a_table_that_left_the_publication_and_came_back_is_read_whole(
     """``f`` and ``g`` leave the publication while a run streams, ``h`` between two runs, and
     each has a row deleted, one changed and one added while it is out, in no change. ``f``
     comes back while the run still streams, ``g`` and ``h`` between runs: each is read whole,
-    starting with a truncate, so the deleted row leaves the target too."""
+    starting with a truncate, so the deleted row leaves the target too. ``k`` leaves too, and a
+    new table under its name comes back, read once."""
     monkeypatch.setattr(pg_source, "CATALOG_CHECK_SECONDS", 1.0)
     db = "left_and_back"
     src = fresh_db(postgres, db)
     src.autocommit = True
-    src.execute("".join(OLD.format(t=t) for t in "fgh") + "CREATE PUBLICATION rp FOR TABLE f, g, h")
+    src.execute("".join(OLD.format(t=t) for t in "fghk"))
+    src.execute("CREATE PUBLICATION rp FOR TABLE f, g, h, k")
     dsn = postgres.dsn_for(postgres.user, None, db)
     out = tmp_path / "cdc"
     _run(dsn, db, out, caplog)  # the initial snapshot: 30 rows each
@@ -290,10 +292,11 @@ def test_a_table_that_left_the_publication_and_came_back_is_read_whole(
     streaming.start()
     active = "SELECT active FROM pg_replication_slots WHERE slot_name = %s"
     wait_for(lambda: src.execute(active, (db,)).fetchone()[0], "the run to stream")
-    src.execute("ALTER PUBLICATION rp DROP TABLE f, g")
-    wait_for(lambda: "public.g left the publication" in caplog.text, "the run to see g leave", 30)
+    src.execute("ALTER PUBLICATION rp DROP TABLE f, g, k")
+    wait_for(lambda: "public.k left the publication" in caplog.text, "the run to see k leave", 30)
     change("f")
     change("g")
+    src.execute(REPLACE.format(t="k"))
     src.execute("ALTER PUBLICATION rp ADD TABLE f")
     streaming.join()
     src.execute("ALTER PUBLICATION rp DROP TABLE h")
@@ -305,16 +308,18 @@ def test_a_table_that_left_the_publication_and_came_back_is_read_whole(
     src.execute("SELECT pg_drop_replication_slot(%s)", (db,))
 
     # Row 1, deleted while out, is gone from the target too; 2 and 100 are as the source has them.
-    report = verify(dsn, f"parquet:{out}", ["public.f", "public.g", "public.h"])
+    report = verify(dsn, f"parquet:{out}", ["public.f", "public.g", "public.h", "public.k"])
     assert report.equal, report.summary()
-    assert [t.source_rows for t in report.tables] == [30, 30, 30]
+    assert [t.source_rows for t in report.tables] == [30, 30, 30, 36]
     assert (
         "public.f came back to the publication after it had left it, and the changes made while"
         " it was out are in none: reading the table again by an incremental snapshot"
     ) in caplog.text, caplog.text
     for table in ("public.g", "public.h"):
         assert f"{table} came back to the publication while no run streamed" in caplog.text
-    for table in ("public.f", "public.g", "public.h"):
+    assert "public.k came back to the publication after it had left it" in caplog.text
+    assert "public.k was replaced" not in caplog.text, caplog.text
+    for table in ("public.f", "public.g", "public.h", "public.k"):
         assert f"{table} starts with a truncate of the target's rows" in caplog.text
         assert caplog.text.count(f"{table} done, ") == 1, caplog.text
     src.close()

@@ -932,8 +932,9 @@ class PostgresSource:
             if known is None or known == oid or not self._wanted(table):
                 continue
             # A new table not published (yet) is not captured: its rows would come with no
-            # change after. Once added, it is news like any other replacement.
-            if table in published or table in leaves:
+            # change after. Once added, it is news like any other replacement; one not covered
+            # (back after it left) is read as it joins.
+            if table in self._covered and (table in published or table in leaves):
                 replaced.add(table)
         if oids is not None and self._unpublished - oids.keys():
             # Dropped (or renamed) for good: one created again under the name is a new table.
