@@ -184,7 +184,7 @@ def test_a_table_replaced_in_a_transaction_streamed_in_progress_is_read_after_it
     out = tmp_path / "cdc"
     _run(dsn, db, out, caplog)  # the initial snapshot: 30 old rows
 
-    streaming = threading.Thread(target=_run, args=(dsn, db, out, caplog, 4))
+    streaming = threading.Thread(target=_run, args=(dsn, db, out, caplog, 6))
     streaming.start()
     active = "SELECT active FROM pg_replication_slots WHERE slot_name = %s"
     wait_for(lambda: src.execute(active, (db,)).fetchone()[0], "the run to stream")
