@@ -926,33 +926,14 @@ class PostgresSource:
             ),
         )
         joined = published - self._covered if messages else set()
-        replaced = set()
-        for table, oid in (oids or {}).items():
-            known = pg_admin.relid(self._fingerprints.get(table, ""))
-            if known is None or known == oid or not self._wanted(table):
-                continue
-            # A new table not published (yet) is not captured: its rows would come with no
-            # change after. Once added, it is news like any other replacement; one not covered
-            # (back after it left) is read as it joins.
-            if table in self._covered and (table in published or table in leaves):
-                replaced.add(table)
+        replaced = self._replaced_in_catalog(oids or {}, published | set(leaves))
         if oids is not None and self._unpublished - oids.keys():
             # Dropped (or renamed) for good: one created again under the name is a new table.
             self._unpublished &= oids.keys()
             self._covered_size = -1
         gone = self._covered - published - set(leaves) if messages else set()
         before, self._catalog_found = self._catalog_found, joined | replaced | gone
-        left = gone & before
-        if left:
-            self._covered -= left
-            self._unpublished |= left
-            self._covered_size = -1
-            for table in sorted(t for t in left if self._wanted(t)):
-                log.info(
-                    "%s left the publication while the run streamed (or was dropped or"
-                    " renamed): should it come back, it is read whole again",
-                    table,
-                )
+        self._uncover(gone & before)
         self._cover_and_read(
             joined & before,
             lambda table: (
@@ -967,6 +948,34 @@ class PostgresSource:
                 " another table renamed to its name), and rows of the new table may be in no"
                 " change; no change of it came",
                 replace=True,
+            )
+
+    def _replaced_in_catalog(self, oids: dict[str, int], published: set[str]) -> set[str]:
+        """The covered tables whose OID in the catalog (``oids``) differs from the one their
+        fingerprint holds. A new table not published (yet) is not captured: its rows would come
+        with no change after. Once added, it is news like any other replacement; one not
+        covered (back after it left) is read as it joins."""
+        replaced = set()
+        for table, oid in oids.items():
+            known = pg_admin.relid(self._fingerprints.get(table, ""))
+            if known is None or known == oid or not self._wanted(table):
+                continue
+            if table in self._covered and table in published:
+                replaced.add(table)
+        return replaced
+
+    def _uncover(self, left: set[str]) -> None:
+        """Counts the ``left`` tables, no longer published, as out of the publication."""
+        if not left:
+            return
+        self._covered -= left
+        self._unpublished |= left
+        self._covered_size = -1
+        for table in sorted(t for t in left if self._wanted(t)):
+            log.info(
+                "%s left the publication while the run streamed (or was dropped or renamed):"
+                " should it come back, it is read whole again",
+                table,
             )
 
     def _cover_and_read(self, new: set[str], what: Callable[[str], str]) -> None:
