@@ -1002,8 +1002,10 @@ class PostgresSource:
         if stored is None:
             return
         # Out of the publication, since a run streamed or since the stored position: named as
-        # such in the positions stored from now on.
-        self._unpublished = set(stored) - self._covered
+        # such in the positions stored from now on (before PostgreSQL 14, which cannot read
+        # one that comes back, not kept).
+        if self._options.get("messages"):
+            self._unpublished = set(stored) - self._covered
         self._covered_size = -1
         for table, now in self._covered_list().items():
             before = stored.get(table)
