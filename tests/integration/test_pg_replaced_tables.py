@@ -96,6 +96,17 @@ def test_a_table_replaced_while_the_initial_snapshot_reads_is_read_again(
     src.close()
 
 
+def _streaming(
+    src: Any, dsn: str, slot: str, out: Path | str, caplog: Any, idle_exit: float = 2
+) -> threading.Thread:
+    """A run (as :func:`_run`) in a thread of its own, returned once its slot is active."""
+    thread = threading.Thread(target=_run, args=(dsn, slot, out, caplog, idle_exit))
+    thread.start()
+    active = "SELECT active FROM pg_replication_slots WHERE slot_name = %s"
+    wait_for(lambda: src.execute(active, (slot,)).fetchone()[0], "the run to stream")
+    return thread
+
+
 def _second(postgres: Any, table: str, statement: str, call: Any) -> Any:
     """``copy_rows`` that replaces ``table`` by ``statement`` (``{t}`` its name) once the
     first of its pieces is read, before the next one is."""
@@ -138,10 +149,7 @@ def test_a_table_replaced_while_streaming_or_between_runs_is_read_again(
         out = postgres.dsn_for(postgres.user, None, f"{db}_target")
     _run(dsn, db, out, caplog)  # the initial snapshot: 30 old rows each
 
-    streaming = threading.Thread(target=_run, args=(dsn, db, out, caplog))
-    streaming.start()
-    active = "SELECT active FROM pg_replication_slots WHERE slot_name = %s"
-    wait_for(lambda: src.execute(active, (db,)).fetchone()[0], "the run to stream")
+    streaming = _streaming(src, dsn, db, out, caplog)
     src.execute("INSERT INTO a VALUES (100, 'x'); INSERT INTO b VALUES (100, 'x')")
     src.execute(REPLACE.format(t="a").replace("v text", "v text, w int"))
     src.execute("INSERT INTO a VALUES (1000, 'after', 3)")
@@ -184,10 +192,7 @@ def test_a_table_replaced_in_a_transaction_streamed_in_progress_is_read_after_it
     out = tmp_path / "cdc"
     _run(dsn, db, out, caplog)  # the initial snapshot: 30 old rows
 
-    streaming = threading.Thread(target=_run, args=(dsn, db, out, caplog, 6))
-    streaming.start()
-    active = "SELECT active FROM pg_replication_slots WHERE slot_name = %s"
-    wait_for(lambda: src.execute(active, (db,)).fetchone()[0], "the run to stream")
+    streaming = _streaming(src, dsn, db, out, caplog, 6)
     with src.transaction():
         src.execute(REPLACE.format(t="a"))
         src.execute("INSERT INTO a VALUES (1000, 'in the replacing transaction')")
@@ -235,10 +240,7 @@ def test_tables_replaced_or_joined_and_not_changed_after_are_read_while_the_run_
     out = tmp_path / "cdc"
     _run(dsn, db, out, caplog)  # the initial snapshot: 30 old rows each of a, b and e
 
-    streaming = threading.Thread(target=_run, args=(dsn, db, out, caplog, 8))
-    streaming.start()
-    active = "SELECT active FROM pg_replication_slots WHERE slot_name = %s"
-    wait_for(lambda: src.execute(active, (db,)).fetchone()[0], "the run to stream")
+    streaming = _streaming(src, dsn, db, out, caplog, 8)
     src.execute("INSERT INTO b VALUES (100, 'x')")
     src.execute(REPLACE.format(t="a"))
     src.execute("ALTER PUBLICATION rp ADD TABLE c, d")
@@ -288,10 +290,7 @@ def test_a_table_that_left_the_publication_and_came_back_is_read_whole(
         src.execute(f"DELETE FROM {table} WHERE id = 1; UPDATE {table} SET v = 'out' WHERE id = 2")
         src.execute(f"INSERT INTO {table} VALUES (100, 'out')")
 
-    streaming = threading.Thread(target=_run, args=(dsn, db, out, caplog, 10))
-    streaming.start()
-    active = "SELECT active FROM pg_replication_slots WHERE slot_name = %s"
-    wait_for(lambda: src.execute(active, (db,)).fetchone()[0], "the run to stream")
+    streaming = _streaming(src, dsn, db, out, caplog, 10)
     src.execute("ALTER PUBLICATION rp DROP TABLE f, g, k")
     wait_for(lambda: "public.k left the publication" in caplog.text, "the run to see k leave", 30)
     change("f")
