@@ -96,6 +96,17 @@ def test_a_table_replaced_while_the_initial_snapshot_reads_is_read_again(
     src.close()
 
 
+def _published_db(postgres: Any, db: str, tables: str, published: str) -> tuple[Any, str]:
+    """The database ``db`` made anew with a table of :data:`OLD` rows per letter of ``tables``
+    and the publication ``rp`` of ``published``: a superuser connection to it (autocommit) and
+    its DSN."""
+    src = fresh_db(postgres, db)
+    src.autocommit = True
+    src.execute("".join(OLD.format(t=t) for t in tables))
+    src.execute(f"CREATE PUBLICATION rp FOR TABLE {published}")
+    return src, postgres.dsn_for(postgres.user, None, db)
+
+
 def _streaming(
     src: Any, dsn: str, slot: str, out: Path | str, caplog: Any, idle_exit: float = 2
 ) -> threading.Thread:
@@ -232,11 +243,7 @@ def test_tables_replaced_or_joined_and_not_changed_after_are_read_while_the_run_
 
     monkeypatch.setattr(pg_source.PostgresSource, "_published_now", counted)
     db = "replaced_quiet"
-    src = fresh_db(postgres, db)
-    src.autocommit = True
-    src.execute("".join(OLD.format(t=t) for t in "abcde"))
-    src.execute("CREATE PUBLICATION rp FOR TABLE a, b, e")
-    dsn = postgres.dsn_for(postgres.user, None, db)
+    src, dsn = _published_db(postgres, db, "abcde", "a, b, e")
     out = tmp_path / "cdc"
     _run(dsn, db, out, caplog)  # the initial snapshot: 30 old rows each of a, b and e
 
@@ -278,11 +285,7 @@ def test_a_table_that_left_the_publication_and_came_back_is_read_whole(
     new table under its name comes back, read once."""
     monkeypatch.setattr(pg_source, "CATALOG_CHECK_SECONDS", 1.0)
     db = "left_and_back"
-    src = fresh_db(postgres, db)
-    src.autocommit = True
-    src.execute("".join(OLD.format(t=t) for t in "fghk"))
-    src.execute("CREATE PUBLICATION rp FOR TABLE f, g, h, k")
-    dsn = postgres.dsn_for(postgres.user, None, db)
+    src, dsn = _published_db(postgres, db, "fghk", "f, g, h, k")
     out = tmp_path / "cdc"
     _run(dsn, db, out, caplog)  # the initial snapshot: 30 rows each
 
