@@ -806,13 +806,7 @@ class PostgresSource:
                 continue
             if self._read_at_start(table):
                 continue  # replaced before the run started, and read at open
-            self._read_again(
-                table,
-                f"{table} was replaced while the run streamed (dropped and created again, or"
-                " another table renamed to its name), and rows of the new table may be in no"
-                " change",
-                replace=True,
-            )
+            self._read_replaced(table)
         self._read_joined(batches)
         self.heartbeats_received += heartbeats
         position: PositionJSON | None = None
@@ -847,6 +841,17 @@ class PostgresSource:
         no run streamed) and the stream is still before the WAL end of that moment: what the
         stream shows of it until then is news already acted on."""
         return table in self._read_at_open and self._decoder.committed_lsn <= self._target_lsn
+
+    def _read_replaced(self, table: str, how: str = "") -> None:
+        """Reads ``table``, which another table replaced under its name while the run streamed
+        (met in the stream, or, ``how`` says, only in the catalog), starting with a truncate."""
+        self._read_again(
+            table,
+            f"{table} was replaced while the run streamed (dropped and created again, or"
+            " another table renamed to its name), and rows of the new table may be in no"
+            f" change{how}",
+            replace=True,
+        )
 
     def _read_joined(self, batches: list[TableBatch]) -> None:
         """Reads again the tables the stream brings that were not published when the run
@@ -942,13 +947,7 @@ class PostgresSource:
             ),
         )
         for table in sorted(replaced & before):
-            self._read_again(
-                table,
-                f"{table} was replaced while the run streamed (dropped and created again, or"
-                " another table renamed to its name), and rows of the new table may be in no"
-                " change; no change of it came",
-                replace=True,
-            )
+            self._read_replaced(table, "; no change of it came")
 
     def _replaced_in_catalog(self, oids: dict[str, int], published: set[str]) -> set[str]:
         """The covered tables whose OID in the catalog (``oids``) differs from the one their
