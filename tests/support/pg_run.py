@@ -96,39 +96,40 @@ def wait_slot_released(postgres: Any, db: str, slot: str) -> None:
     wait_for(lambda: not slot_state(postgres, db, slot)[1], f"slot {slot} to be released")
 
 
-def wait_slot_active(conn: Any, slot: str, proc: subprocess.Popen[str]) -> None:
-    """Waits (60 s at most) until a walsender holds ``slot``, failing at once when ``proc`` (the
-    ``arrowtail run`` meant to hold it) exits first."""
-    deadline = time.monotonic() + 60
+def _wait_while_running(
+    conn: Any, proc: subprocess.Popen[str], query: str, slot: str, timeout: float
+) -> bool:
+    """Polls ``query`` (of ``slot``) until its first value is true, ``timeout`` s at most;
+    whether it was. Fails at once when ``proc`` (the ``arrowtail run`` of ``slot``) exits."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        row = conn.execute(
-            "SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,)
-        ).fetchone()
+        row = conn.execute(query, (slot,)).fetchone()
         if row and row[0]:
-            return
+            return True
         if proc.poll() is not None:
             raise AssertionError(f"arrowtail exited early: {proc.communicate()[1]}")
         time.sleep(0.05)
-    raise AssertionError(f"slot {slot} never became active")
+    return False
+
+
+def wait_slot_active(conn: Any, slot: str, proc: subprocess.Popen[str]) -> None:
+    """Waits (60 s at most) until a walsender holds ``slot``, failing at once when ``proc`` (the
+    ``arrowtail run`` meant to hold it) exits first."""
+    query = "SELECT active FROM pg_replication_slots WHERE slot_name = %s"
+    if not _wait_while_running(conn, proc, query, slot, 60):
+        raise AssertionError(f"slot {slot} never became active")
 
 
 def wait_streaming(conn: Any, slot: str, proc: subprocess.Popen[str]) -> None:
     """Waits (120 s at most) until the walsender of ``slot`` streams: ``START_REPLICATION`` has
     been sent, so an initial snapshot, which the run reads before it, is over, and its end
     checks are done. Fails at once when ``proc`` (the ``arrowtail run`` holding it) exits."""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        row = conn.execute(
-            "SELECT r.state FROM pg_replication_slots s"
-            " JOIN pg_stat_replication r ON r.pid = s.active_pid WHERE s.slot_name = %s",
-            (slot,),
-        ).fetchone()
-        if row and row[0] in ("catchup", "streaming"):
-            return
-        if proc.poll() is not None:
-            raise AssertionError(f"arrowtail exited early: {proc.communicate()[1]}")
-        time.sleep(0.05)
-    raise AssertionError(f"slot {slot} never streamed")
+    query = (
+        "SELECT r.state IN ('catchup', 'streaming') FROM pg_replication_slots s"
+        " JOIN pg_stat_replication r ON r.pid = s.active_pid WHERE s.slot_name = %s"
+    )
+    if not _wait_while_running(conn, proc, query, slot, 120):
+        raise AssertionError(f"slot {slot} never streamed")
 
 
 def drop_slot(postgres: Any, db: str, slot: str, *, missing_ok: bool = False) -> None:
