@@ -49,9 +49,11 @@ DDL_LOCK_WAIT = 2
 DDL_ATTEMPTS = 15
 #: Bytes of the open transaction's batches kept to write them again after a schema change.
 KEEP_BYTES = 64 * 1024 * 1024
+#: Strict, in UTC, and without foreign key checks: the source checked them, and changes applied
+#: table by table can meet the target's foreign keys out of order.
 _SESSION = (
     "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ENGINE_SUBSTITUTION',"
-    " time_zone = '+00:00'"
+    " time_zone = '+00:00', foreign_key_checks = 0"
 )
 
 

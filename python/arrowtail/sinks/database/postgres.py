@@ -53,6 +53,8 @@ class PostgresTargetSink(TargetSink):
         # disappear with a rollback and are forgotten then.
         self._stages: dict[tuple[str, tuple[str, ...]], Any] = {}
         self._stages_new: list[tuple[str, tuple[str, ...]]] = []
+        #: Whether the session runs as a replica (foreign keys and ordinary triggers off).
+        self._replica = False
 
     # -- connection and state ----------------------------------------------------------------
 
@@ -61,9 +63,35 @@ class PostgresTargetSink(TargetSink):
 
         # UTF-8 whatever PGCLIENTENCODING says: the COPY rows carry text as UTF-8 bytes.
         self._conn = psycopg.connect(self.dsn, autocommit=False, client_encoding="UTF8")
+        try:
+            with self._conn.cursor() as cur:
+                cur.execute("SET session_replication_role = replica")
+            self._replica = True
+        except psycopg.errors.InsufficientPrivilege:
+            self._conn.rollback()
+            self._replica = False
+            log.info(
+                "postgres target: this role may not set session_replication_role, so the"
+                " target's foreign keys are checked and its triggers fire as changes are"
+                " applied (see examples/migration.md)"
+            )
         with self._conn.cursor() as cur:
             cur.execute("SET TIME ZONE 'UTC'")
         self._conn.commit()
+
+    def _hint(self, exc: Exception) -> str:
+        import psycopg
+
+        if not isinstance(exc, psycopg.errors.ForeignKeyViolation) or self._replica:
+            return ""
+        role = self._conn.info.user if self._conn is not None else "the role"
+        return (
+            "\n(changes are applied table by table, so they can meet the target's foreign keys"
+            " out of order; let the target role set session_replication_role, as PostgreSQL's"
+            " own subscriber does: on PostgreSQL 15 and later"
+            f" GRANT SET ON PARAMETER session_replication_role TO {role}, before 15 only a"
+            " superuser may; or drop the target's foreign keys while arrowtail applies changes)"
+        )
 
     def _disconnect(self) -> None:
         self._stages.clear()
@@ -357,7 +385,16 @@ class PostgresTargetSink(TargetSink):
         from psycopg import sql
 
         with self._conn.cursor() as cur:
-            cur.execute(sql.SQL("TRUNCATE {}").format(target.sql_name))
+            # TRUNCATE refuses a table another table's foreign key references, whatever the
+            # session's role, even when that table is emptied next by the same truncate.
+            cur.execute(
+                "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE contype = 'f'"
+                " AND confrelid = %s::regclass AND conrelid <> confrelid)",
+                (target.sql_name.as_string(cur),),
+            )
+            row = cur.fetchone()
+            verb = "DELETE FROM {}" if row and row[0] else "TRUNCATE {}"
+            cur.execute(sql.SQL(verb).format(target.sql_name))
 
     def _delete(self, target: TargetTable, keys: pa.Table) -> None:
         from psycopg import sql

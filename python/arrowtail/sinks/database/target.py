@@ -164,7 +164,7 @@ class TargetSink:
             raise type(exc)(f"{self.engine} target, table {table}: {exc}") from exc
         except Exception as exc:
             self._fail(str(exc))
-            raise SinkError(f"{self.engine} target, table {table}: {exc}") from exc
+            raise SinkError(f"{self.engine} target, table {table}: {exc}{self._hint(exc)}") from exc
 
     def _applied_before(self, batch: pa.RecordBatch) -> bool:
         """Whether every row of ``batch`` was applied before a restart (``collapse`` would skip
@@ -381,6 +381,10 @@ class TargetSink:
 
     def _connect(self) -> None:
         raise NotImplementedError
+
+    def _hint(self, exc: Exception) -> str:
+        """What to do about ``exc``, a failed write, appended to its message (or nothing)."""
+        return ""
 
     def _disconnect(self) -> None:
         raise NotImplementedError

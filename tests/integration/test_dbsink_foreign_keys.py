@@ -1,0 +1,228 @@
+"""Targets that keep the source's foreign keys: a migration's target schema is often the
+source's own (``pg_dump --schema-only``), foreign keys and all. The database sinks apply changes
+table by table, so a child row can come before its parent (parallel snapshot pieces, a
+transaction's tables); the sinks therefore apply with the target's foreign keys off, as
+PostgreSQL's own subscriber does (``session_replication_role = replica``; MySQL/MariaDB:
+``foreign_key_checks = 0``). Proven from a PostgreSQL source into a PostgreSQL and a MariaDB
+target built with the same keys (cascades, SET NULL, a self-reference), with a parallel snapshot
+in small pieces, then transactions that delete, re-insert and re-key parents and children, a
+cascade, and a ``TRUNCATE ... CASCADE``: ``arrowtail verify`` finds every table equal. A target
+role that may not set ``session_replication_role`` gets an error that says how to let it, and
+once granted the same command goes on from where it stopped."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from psycopg import sql
+
+from tests.support.cli import cli, cli_popen
+from tests.support.pg_run import fresh_db, wait_streaming
+
+SCHEMA = "fkeys"
+TABLES = f"{SCHEMA}.p,{SCHEMA}.c,{SCHEMA}.g,{SCHEMA}.tree"
+PG_DDL = f"""
+CREATE SCHEMA {SCHEMA};
+CREATE TABLE {SCHEMA}.p (id int PRIMARY KEY, v text);
+CREATE TABLE {SCHEMA}.c (
+  id int PRIMARY KEY, pid int REFERENCES {SCHEMA}.p (id) ON DELETE CASCADE ON UPDATE CASCADE,
+  v text);
+CREATE TABLE {SCHEMA}.g (
+  id int PRIMARY KEY, cid int NOT NULL REFERENCES {SCHEMA}.c (id) ON DELETE CASCADE, v text);
+CREATE TABLE {SCHEMA}.tree (
+  id int PRIMARY KEY, up int REFERENCES {SCHEMA}.tree (id) ON DELETE SET NULL, v text);
+"""
+# The same keys in MariaDB (the PostgreSQL schema is the database there).
+MY_DDL = [
+    f"CREATE DATABASE {SCHEMA}",
+    f"CREATE TABLE {SCHEMA}.p (id int PRIMARY KEY, v text) ENGINE=InnoDB",
+    f"CREATE TABLE {SCHEMA}.c (id int PRIMARY KEY, pid int, v text, FOREIGN KEY (pid)"
+    f" REFERENCES {SCHEMA}.p (id) ON DELETE CASCADE ON UPDATE CASCADE) ENGINE=InnoDB",
+    f"CREATE TABLE {SCHEMA}.g (id int PRIMARY KEY, cid int NOT NULL, v text, FOREIGN KEY (cid)"
+    f" REFERENCES {SCHEMA}.c (id) ON DELETE CASCADE) ENGINE=InnoDB",
+    f"CREATE TABLE {SCHEMA}.tree (id int PRIMARY KEY, up int, v text, FOREIGN KEY (up)"
+    f" REFERENCES {SCHEMA}.tree (id) ON DELETE SET NULL) ENGINE=InnoDB",
+]
+
+
+def _source(postgres: Any, db: str) -> Any:
+    """The source database: children whose parents lie in other snapshot pieces, and a tree
+    whose rows point at rows of later pieces."""
+    conn = fresh_db(postgres, db)
+    conn.execute(PG_DDL)
+    s = SCHEMA
+    conn.execute(f"INSERT INTO {s}.p SELECT g, 'p' || g FROM generate_series(1, 3000) g")
+    conn.execute(
+        f"INSERT INTO {s}.c SELECT g, 3001 - (g % 3000 + 1), 'c' || g"
+        " FROM generate_series(1, 6000) g"
+    )
+    conn.execute(f"INSERT INTO {s}.g SELECT g, 6001 - g, 'g' || g FROM generate_series(1, 6000) g")
+    conn.execute(f"INSERT INTO {s}.tree SELECT g, NULL, 't' || g FROM generate_series(1, 4000) g")
+    conn.execute(f"UPDATE {s}.tree SET up = 4001 - id WHERE id % 3 <> 0")
+    conn.execute(f"CREATE PUBLICATION pfk FOR TABLES IN SCHEMA {s}")
+    return conn
+
+
+def _changes(conn: Any) -> None:
+    """Streamed changes whose tables' order the target's keys would refuse."""
+    s = SCHEMA
+    with conn.transaction():  # children and parents gone and new in one transaction
+        conn.execute(f"DELETE FROM {s}.g WHERE cid IN (SELECT id FROM {s}.c WHERE pid = 5)")
+        conn.execute(f"DELETE FROM {s}.c WHERE pid = 5")
+        conn.execute(f"DELETE FROM {s}.p WHERE id = 5")
+        conn.execute(f"INSERT INTO {s}.p VALUES (5001, 'new')")
+        conn.execute(f"INSERT INTO {s}.c VALUES (9001, 5001, 'new')")
+        conn.execute(f"INSERT INTO {s}.g VALUES (9001, 9001, 'new')")
+        conn.execute(f"INSERT INTO {s}.tree VALUES (4001, NULL, 'root'), (4002, 4001, 'leaf')")
+    conn.execute(f"DELETE FROM {s}.p WHERE id = 10")  # cascades to c, then g
+    conn.execute(f"UPDATE {s}.p SET id = 7000 WHERE id = 11")  # cascades to c.pid
+    conn.execute(f"DELETE FROM {s}.tree WHERE id = 3999")  # SET NULL in its children
+    with conn.transaction():  # a parent re-inserted after its child was
+        conn.execute(f"INSERT INTO {s}.p VALUES (5002, 'x')")
+        conn.execute(f"INSERT INTO {s}.c VALUES (9002, 5002, 'x')")
+        conn.execute(f"DELETE FROM {s}.c WHERE id = 9002")
+        conn.execute(f"DELETE FROM {s}.p WHERE id = 5002")
+        conn.execute(f"INSERT INTO {s}.p VALUES (5002, 'y'), (5003, 'z')")
+        conn.execute(f"INSERT INTO {s}.c VALUES (9002, 5003, 'y')")
+        conn.execute(f"UPDATE {s}.c SET pid = 5002 WHERE pid = 20")
+        conn.execute(f"DELETE FROM {s}.p WHERE id = 20")
+
+
+def _truncate_and_refill(conn: Any) -> None:
+    s = SCHEMA
+    with conn.transaction():
+        conn.execute(f"TRUNCATE {s}.p CASCADE")  # c and g with it
+        conn.execute(f"INSERT INTO {s}.p SELECT g, 'again' FROM generate_series(1, 50) g")
+        conn.execute(
+            f"INSERT INTO {s}.c SELECT g, g % 50 + 1, 'again' FROM generate_series(1, 80) g"
+        )
+        conn.execute(f"INSERT INTO {s}.g SELECT g, g, 'again' FROM generate_series(1, 80) g")
+
+
+def _run(source_url: str, slot: str, target_url: str, env: dict[str, str] | None = None) -> Any:
+    return cli_popen(
+        "run", "--source", source_url, "--slot", slot, "--publication", "pfk",
+        "--snapshot", "initial", "--snapshot-chunk-rows", "500", "--snapshot-workers", "3",
+        "--to", target_url, "--idle-exit", "3", env=env,
+    )  # fmt: skip
+
+
+def _equal(
+    source_url: str, target_url: str, env: dict[str, str] | None = None, tables: str = TABLES
+) -> None:
+    res = cli(
+        "verify", "--source", source_url, "--against", target_url, "--tables", tables, env=env
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    for table in tables.split(","):
+        assert f"{table}: equal" in res.stdout, res.stdout
+
+
+def _counts(conn: Any) -> list[int]:
+    return [conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES.split(",")]
+
+
+def test_postgres_target_with_the_sources_foreign_keys(postgres: Any) -> None:
+    src = _source(postgres, "fk_src")
+    tgt = fresh_db(postgres, "fk_tgt")
+    tgt.execute(PG_DDL)
+    source_url = postgres.dsn_for(postgres.user, None, "fk_src")
+    target_url = postgres.dsn_for(postgres.user, None, "fk_tgt")
+    proc = _run(source_url, "fk_pg", target_url)
+    wait_streaming(src, "fk_pg", proc)
+    _changes(src)
+    _truncate_and_refill(src)
+    out, err = proc.communicate(timeout=240)
+    assert proc.returncode == 0, err
+    _equal(source_url, target_url)
+    assert _counts(src) == [50, 80, 80, 4001]
+    # The target's keys are all still there.
+    keys = "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND conrelid::regclass::text"
+    assert tgt.execute(f"{keys} LIKE '{SCHEMA}.%'").fetchone() == (3,)
+    src.close()
+    tgt.close()
+
+
+def test_target_role_that_may_not_turn_off_foreign_keys_is_told_how(postgres: Any) -> None:
+    """Without the right to set ``session_replication_role`` the run stops at the first change
+    the target's keys refuse, saying what to grant, and stores nothing of it; granted, the same
+    command goes on from the stored position."""
+    plain = "CREATE TABLE p (id int PRIMARY KEY); CREATE TABLE c (id int PRIMARY KEY, pid int"
+    plain += " REFERENCES p (id))"
+    src = fresh_db(postgres, "fk_src2")
+    src.execute(plain)
+    src.execute("INSERT INTO p SELECT generate_series(1, 100)")
+    src.execute("CREATE PUBLICATION pfk FOR TABLE p, c")
+    tgt = fresh_db(postgres, "fk_tgt2")
+    tgt.execute(plain)
+    role, password = "fk_writer", "fk-writer-pw"
+    tgt.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+    tgt.execute(
+        sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+            sql.Identifier(role), sql.Literal(password)
+        )
+    )
+    tgt.execute(f"GRANT CREATE ON SCHEMA public TO {role}")
+    tgt.execute(f"GRANT ALL ON p, c TO {role}")
+    source_url = postgres.dsn_for(postgres.user, None, "fk_src2")
+    target_url = postgres.dsn_for(role, None, "fk_tgt2")
+    env = dict(os.environ, ARROWTAIL_TARGET_PASSWORD=password)
+
+    proc = _run(source_url, "fk_pg2", target_url, env)
+    wait_streaming(src, "fk_pg2", proc)
+    src.execute("INSERT INTO c VALUES (1, 5)")
+    deadline = time.monotonic() + 60
+    while tgt.execute("SELECT count(*) FROM c").fetchone() != (1,):
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
+    with src.transaction():  # whichever table the target gets first, its keys refuse it
+        src.execute("DELETE FROM c WHERE id = 1")
+        src.execute("DELETE FROM p WHERE id = 5")
+        src.execute("INSERT INTO p VALUES (6000)")
+        src.execute("INSERT INTO c VALUES (2, 6000)")
+    _, err = proc.communicate(timeout=240)
+    assert proc.returncode == 3, err
+    said = err[err.index("arrowtail: error:") :]
+    assert 'violates foreign key constraint "c_pid_fkey"' in said, err
+    assert f"GRANT SET ON PARAMETER session_replication_role TO {role}," in said, err
+    assert password not in err
+    assert tgt.execute("SELECT * FROM c").fetchall() == [(1, 5)]
+
+    tgt.execute(f"GRANT SET ON PARAMETER session_replication_role TO {role}")
+    proc = _run(source_url, "fk_pg2", target_url, env)
+    _, err = proc.communicate(timeout=240)
+    assert proc.returncode == 0, err
+    _equal(source_url, target_url, env, "public.p,public.c")
+    assert tgt.execute("SELECT * FROM c").fetchall() == [(2, 6000)]
+    src.close()
+    tgt.close()
+
+
+def test_mariadb_target_with_the_sources_foreign_keys(postgres: Any, mariadb: Any) -> None:
+    src = _source(postgres, "fk_src3")
+    my = mariadb.connect()
+    with my.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {SCHEMA}")
+        for statement in MY_DDL:
+            cur.execute(statement)
+    source_url = postgres.dsn_for(postgres.user, None, "fk_src3")
+    target_url = f"mysql://{mariadb.user}@{mariadb.host}:{mariadb.port}/{mariadb.database}"
+    env = dict(os.environ, ARROWTAIL_TARGET_PASSWORD=mariadb.password)
+    proc = _run(source_url, "fk_my", target_url + "?sink_name=fkeys", env)
+    wait_streaming(src, "fk_my", proc)
+    _changes(src)
+    _truncate_and_refill(src)
+    _, err = proc.communicate(timeout=240)
+    assert proc.returncode == 0, err
+    _equal(source_url, target_url, env)
+    with my.cursor() as cur:
+        cur.execute(
+            "SELECT count(*) FROM information_schema.REFERENTIAL_CONSTRAINTS"
+            " WHERE CONSTRAINT_SCHEMA = %s",
+            (SCHEMA,),
+        )
+        assert cur.fetchone() == (3,)
+    my.close()
+    src.close()
