@@ -9,6 +9,7 @@ from arrowtail.sources.mysql.ddl import (
     DdlFollower,
     UnfollowedDdl,
     changed_table,
+    foreign_key_actions,
     renamed_tables,
     touched_tables,
     truncated_table,
@@ -323,3 +324,28 @@ def test_the_table_a_data_change_statement_names() -> None:
         "SET @x = 1",
     ):
         assert changed_table(other, "db") is None, other
+
+
+def test_foreign_key_actions_that_change_the_tables_rows() -> None:
+    ddl = "\n".join(
+        [
+            "CREATE TABLE `c` (",
+            "  `id` int(11) NOT NULL,",
+            "  `note` varchar(40) DEFAULT 'ON DELETE CASCADE',",
+            "  PRIMARY KEY (`id`),",
+            "  CONSTRAINT `c_ibfk_1` FOREIGN KEY (`pid`) REFERENCES `p` (`id`)"
+            " ON DELETE CASCADE ON UPDATE CASCADE,",
+            "  CONSTRAINT `x``y` FOREIGN KEY (`a`, `b)`) REFERENCES `o db`.`p` (`id`, `k`)"
+            " ON UPDATE SET NULL,",
+            "  CONSTRAINT `plain` FOREIGN KEY (`q`) REFERENCES `p` (`id`),",
+            "  CONSTRAINT `strict` FOREIGN KEY (`q`) REFERENCES `p` (`id`) ON DELETE RESTRICT"
+            " ON UPDATE NO ACTION,",
+            "  CONSTRAINT `d` FOREIGN KEY (`r`) REFERENCES `p` (`id`) ON DELETE SET DEFAULT",
+            ") ENGINE=InnoDB",
+        ]
+    )
+    assert foreign_key_actions(ddl) == [
+        ("c_ibfk_1", "p", ["ON DELETE CASCADE", "ON UPDATE CASCADE"]),
+        ("x`y", "o db.p", ["ON UPDATE SET NULL"]),
+        ("d", "p", ["ON DELETE SET DEFAULT"]),
+    ]

@@ -836,3 +836,42 @@ def _alter_columns(spec: _Tokens, out: AlteredColumns) -> None:
         return
     if spec.accept("RENAME") and spec.word() not in ("INDEX", "KEY"):
         out.forget_all = True
+
+
+def quote_name(name: str) -> str:
+    """A MySQL identifier in backquotes."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+_NAME = r"`(?:[^`]|``)*`"
+_FOREIGN_KEY = re.compile(
+    rf"^\s*CONSTRAINT ({_NAME}) FOREIGN KEY \((?:[^`)]|{_NAME})*\)"
+    rf" REFERENCES ((?:{_NAME}\.)?{_NAME}) \((?:[^`)]|{_NAME})*\)(.*)$"
+)
+_ACTION = re.compile(r"\bON (DELETE|UPDATE) (CASCADE|SET NULL|SET DEFAULT|RESTRICT|NO ACTION)\b")
+#: Foreign key actions that change the rows of the table holding the key.
+CHANGING_ACTIONS = ("CASCADE", "SET NULL", "SET DEFAULT")
+
+
+def foreign_key_actions(create_table: str) -> list[tuple[str, str, list[str]]]:
+    """The foreign keys of a ``SHOW CREATE TABLE`` text (one constraint a line, as the server
+    writes it) whose actions change this table's rows: ``(constraint, referenced table as
+    written, ["ON DELETE CASCADE", ...])``; the referenced table is ``db.table`` when it lies in
+    another database."""
+
+    def name(quoted: str) -> str:
+        return ".".join(part[1:-1].replace("``", "`") for part in re.findall(_NAME, quoted))
+
+    out = []
+    for line in create_table.splitlines():
+        match = _FOREIGN_KEY.match(line)
+        if match is None:
+            continue
+        rules = [
+            f"ON {event} {action}"
+            for event, action in _ACTION.findall(match.group(3))
+            if action in CHANGING_ACTIONS
+        ]
+        if rules:
+            out.append((name(match.group(1)), name(match.group(2)), rules))
+    return out

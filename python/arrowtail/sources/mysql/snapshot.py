@@ -32,6 +32,7 @@ from arrowtail.exceptions import SourceError
 from arrowtail.sources.base import TableBatch
 from arrowtail.sources.marks import SnapshotMarks
 from arrowtail.sources.mysql import errors as mysql_errors
+from arrowtail.sources.mysql.ddl import quote_name as _quote
 from arrowtail.sources.mysql.replication import binlog_status
 from arrowtail.tables import Selection
 
@@ -200,10 +201,6 @@ def tables_columns(
             if key in out:
                 out[key][1].append(str(n))
     return out
-
-
-def _quote(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
 
 
 def _selected(column: Column) -> str:

@@ -55,7 +55,12 @@ from arrowtail.sources.layouts import Layouts, retyped
 from arrowtail.sources.mysql import errors as mysql_errors
 from arrowtail.sources.mysql.added import AddedValues
 from arrowtail.sources.mysql.busy import OpenWriters
-from arrowtail.sources.mysql.ddl import changed_table, renamed_tables
+from arrowtail.sources.mysql.ddl import (
+    changed_table,
+    foreign_key_actions,
+    quote_name,
+    renamed_tables,
+)
 from arrowtail.sources.mysql.facts import MysqlFacts
 from arrowtail.sources.mysql.history import SchemaHistory
 from arrowtail.sources.mysql.position import BinlogPosition, binlog_pos
@@ -234,6 +239,7 @@ class MySqlSource:
     def _open(self, start: PositionJSON | None) -> None:
         info = self._conn.check()
         self._check_versioned()
+        self._check_cascades()
         self._check_tables()
         self._check_reserved()
         self._facts.server_id = info.server_id
@@ -406,6 +412,38 @@ class MySqlSource:
                 ", ".join(versioned),
             )
         self._versioned = set(versioned)
+
+    def _check_cascades(self) -> None:
+        """Warns of the captured tables whose rows a foreign key's action changes (``ON DELETE`` or
+        ``ON UPDATE`` with ``CASCADE``, ``SET NULL`` or ``SET DEFAULT``): InnoDB carries out
+        those actions itself, and the binlog holds no row events for the rows they change, so the
+        parent's change is captured and its children's are not (docs/mysql.md). The actions are
+        read from ``SHOW CREATE TABLE``: MariaDB shows ``REFERENTIAL_CONSTRAINTS`` rows only to a
+        user with more than ``SELECT`` on the table."""
+        rows = self._catalog_rows(
+            "SELECT DISTINCT TABLE_SCHEMA, TABLE_NAME FROM information_schema.KEY_COLUMN_USAGE"
+            " WHERE REFERENCED_TABLE_NAME IS NOT NULL ORDER BY TABLE_SCHEMA, TABLE_NAME"
+        )
+        named = []
+        for db, table in rows:
+            if not self._wanted(f"{db}.{table}"):
+                continue
+            try:
+                ((_, ddl),) = self._catalog_rows(
+                    f"SHOW CREATE TABLE {quote_name(db)}.{quote_name(table)}"
+                )
+            except Exception:  # gone since, or not readable: nothing to warn of
+                continue
+            for name, target, rules in foreign_key_actions(ddl):
+                parent = target if "." in target else f"{db}.{target}"
+                named.append(f"{db}.{table} ({name} -> {parent}: {', '.join(rules)})")
+        if named:
+            log.warning(
+                "the binlog holds no rows that foreign key actions change, so these tables' rows"
+                " changed that way are not captured (the parent's change is): %s; a target"
+                " keeps those rows as they were (docs/mysql.md, foreign key cascades)",
+                "; ".join(named),
+            )
 
     def _check_reserved(self) -> None:
         """Refuses a captured table with a column named like a metadata column before the
