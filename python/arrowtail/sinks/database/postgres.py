@@ -429,7 +429,12 @@ class PostgresTargetSink(TargetSink):
             action = sql.SQL("DO NOTHING")
         with self._conn.cursor() as cur:
             cur.execute(
-                sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT ({}) {}").format(
+                # The source's values, an identity column's too (GENERATED ALWAYS refuses them
+                # without the clause; a table without one ignores it).
+                sql.SQL(
+                    "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM {}"
+                    " ON CONFLICT ({}) {}"
+                ).format(
                     target.sql_name, cols, cols, stage, keys, action
                 )
             )
