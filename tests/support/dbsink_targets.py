@@ -1,7 +1,7 @@
 """Target databases for the database sink tests: a PostgreSQL schema or MariaDB database
-``sinktest`` with the table ``items`` whose update trigger counts how often each row was updated
-(``hits``), and helpers to apply batches and compare the table with the row-by-row reference
-replay."""
+``sinktest`` with the table ``items`` whose update trigger (enabled ``ALWAYS`` on PostgreSQL)
+counts how often each row was updated (``hits``), and helpers to apply batches and compare the
+table with the row-by-row reference replay."""
 
 from __future__ import annotations
 
@@ -40,6 +40,8 @@ class PgTarget:
             " $$ BEGIN NEW.hits := OLD.hits + 1; RETURN NEW; END $$",
             "CREATE TRIGGER count_hits BEFORE UPDATE ON sinktest.items FOR EACH ROW"
             " EXECUTE FUNCTION sinktest.count_hits()",
+            # The sink's session runs as a replica, where only such triggers fire.
+            "ALTER TABLE sinktest.items ENABLE ALWAYS TRIGGER count_hits",
         )
 
     def rows(self, table: str = "sinktest.items", cols: list[str] = NAMES) -> dict:
