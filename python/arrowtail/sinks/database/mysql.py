@@ -350,12 +350,42 @@ class MySqlTargetSink(TargetSink):
                 params = [v for row in chunk for v in row]
                 cur.execute(prefix + ", ".join([one] * len(chunk)) + ")", params)
 
-    def _upsert(self, target: TargetTable, columns: list[str], rows: pa.Table) -> None:
+    def _upsert(
+        self, target: TargetTable, columns: list[str], rows: pa.Table, guarded: bool = False
+    ) -> None:
         updates = [c for c in columns if c not in target.pk] or list(target.pk[:1])
-        tail = " ON DUPLICATE KEY UPDATE " + ", ".join(
-            f"{quote(c)} = VALUES({quote(c)})" for c in updates
+        sets = [f"{quote(c)} = VALUES({quote(c)})" for c in updates]
+        if guarded:
+            # ON DUPLICATE KEY UPDATE also fires on another unique key's duplicate, and would
+            # then overwrite that other row: a NULL key makes that an error (1048) instead.
+            first = quote(target.pk[0])
+            same = " AND ".join(f"{quote(k)} <=> VALUES({quote(k)})" for k in target.pk)
+            sets.insert(0, f"{first} = IF({same}, {first}, NULL)")
+        self._insert(
+            target.sql_name, rows, target.columns, " ON DUPLICATE KEY UPDATE " + ", ".join(sets)
         )
-        self._insert(target.sql_name, rows, target.columns, tail)
+
+    def _other_unique(self, schema: str, name: str) -> bool:
+        with self._conn.cursor() as cur:
+            cur.execute(
+                "SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = %s"
+                " AND TABLE_NAME = %s AND NON_UNIQUE = 0 AND INDEX_NAME <> 'PRIMARY'",
+                (schema, name),
+            )
+            row = cur.fetchone()
+        return bool(row and row[0])
+
+    def _refused_by_unique(self, exc: Exception) -> bool:
+        # Duplicate entry (1062, 1586), or the guard of a guarded upsert (1048).
+        return bool(exc.args) and exc.args[0] in (1048, 1062, 1586)
+
+    def _hint(self, exc: Exception) -> str:
+        if exc.args and exc.args[0] == 1048:
+            return (
+                " (if the column is the table's key: another unique key of the target holds one"
+                " of the row's values in another row, which the source does not have)"
+            )
+        return ""
 
     def _insert(self, sql_name: str, rows: pa.Table, types: dict[str, str], tail: str = "") -> None:
         """Multi-row ``INSERT INTO sql_name (columns of rows) VALUES ...`` + ``tail``."""

@@ -411,7 +411,40 @@ class PostgresTargetSink(TargetSink):
             )
             self._unstage(cur, stage)
 
-    def _upsert(self, target: TargetTable, columns: list[str], rows: pa.Table) -> None:
+    def _other_unique(self, schema: str, name: str) -> bool:
+        with self._conn.cursor() as cur:
+            cur.execute(
+                "SELECT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = %s::regclass"
+                " AND indisunique AND NOT indisprimary) OR EXISTS (SELECT 1 FROM pg_constraint"
+                " WHERE conrelid = %s::regclass AND contype = 'x')",
+                (self._sql_name(schema, name).as_string(cur),) * 2,
+            )
+            row = cur.fetchone()
+        return bool(row and row[0])
+
+    def _refused_by_unique(self, exc: Exception) -> bool:
+        import psycopg
+
+        return isinstance(exc, (psycopg.errors.UniqueViolation, psycopg.errors.ExclusionViolation))
+
+    def _savepoint(self) -> Any:
+        return super()._savepoint(), len(self._stages_new)
+
+    def _rollback_to(self, mark: Any) -> None:
+        name, stages = mark
+        super()._rollback_to(name)
+        # Staging tables made since the savepoint are gone with it.
+        for key in self._stages_new[stages:]:
+            self._stages.pop(key, None)
+        del self._stages_new[stages:]
+
+    def _release(self, mark: Any) -> None:
+        super()._release(mark[0])
+
+    def _upsert(
+        self, target: TargetTable, columns: list[str], rows: pa.Table, guarded: bool = False
+    ) -> None:
+        # ON CONFLICT names the primary key, so another unique key's duplicate is an error.
         from psycopg import sql
 
         stage = self._stage(target, rows)
@@ -434,8 +467,6 @@ class PostgresTargetSink(TargetSink):
                 sql.SQL(
                     "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM {}"
                     " ON CONFLICT ({}) {}"
-                ).format(
-                    target.sql_name, cols, cols, stage, keys, action
-                )
+                ).format(target.sql_name, cols, cols, stage, keys, action)
             )
             self._unstage(cur, stage)

@@ -57,11 +57,20 @@ def position_order(position: PositionJSON | None) -> int | None:
 class TargetTable:
     """A target table as found (or created) for one (table, schema version)."""
 
-    def __init__(self, name: str, sql_name: Any, columns: dict[str, str], pk: tuple[str, ...]):
+    def __init__(
+        self,
+        name: str,
+        sql_name: Any,
+        columns: dict[str, str],
+        pk: tuple[str, ...],
+        other_unique: bool = False,
+    ):
         self.name = name
         self.sql_name = sql_name
         self.columns = columns
         self.pk = pk
+        #: Whether the target holds unique (or exclusion) constraints besides the primary key.
+        self.other_unique = other_unique
 
 
 class TargetSink:
@@ -103,6 +112,7 @@ class TargetSink:
         #: Per source table, the columns of the last schema version this sink prepared.
         self._columns_seen: dict[str, set[str]] = {}
         self.rows_applied = 0
+        self._savepoints = 0
 
     # -- the sink protocol -------------------------------------------------------------------
 
@@ -144,18 +154,7 @@ class TargetSink:
             self._begin()
             target = self._prepare(table, schema_version, batch.schema)
             self._check_identity(table, batch.schema, info.primary_key, target.pk)
-            net = collapse(batch, target.pk, after=self._floor)
-            # Columns a moved row keeps from its old key are read before that key is deleted.
-            carried = [self._stash(target, c, pairs) for c, pairs in net.carries()]
-            if net.truncate:
-                self._truncate(target)
-            if net.deletes.num_rows:
-                self._delete(target, net.deletes)
-            for columns, rows in net.groups():
-                self._upsert(target, columns, rows)
-            for columns, stash in carried:
-                self._unstash(target, columns, stash)
-            self.rows_applied += net.deletes.num_rows + net.upserts.num_rows
+            self._apply_in_order(target, batch)
         except ArrowtailError as exc:
             self._fail(str(exc))
             if table in str(exc):
@@ -165,6 +164,60 @@ class TargetSink:
         except Exception as exc:
             self._fail(str(exc))
             raise SinkError(f"{self.engine} target, table {table}: {exc}{self._hint(exc)}") from exc
+
+    def _apply_in_order(self, target: TargetTable, batch: pa.RecordBatch) -> None:
+        """Applies ``batch``'s net effect per key. Its rows go in a few statements, whose order
+        is not the source's; a target with other unique keys can refuse that order where the
+        source's was fine (two rows trading a value, a value freed by one row and taken by
+        another). Then the batch's first half is applied and its second after it, each the
+        same way, down to single rows, which come in the source's order and so fit."""
+        if not target.other_unique or batch.num_rows < 2:
+            self._apply(target, batch)
+            return
+        mark = self._savepoint()
+        try:
+            self._apply(target, batch)
+        except Exception as exc:
+            if not self._refused_by_unique(exc):
+                raise
+            self._rollback_to(mark)
+            half = batch.num_rows // 2
+            log.debug("%s: a unique key refused %d rows at once; halving", target.name, half * 2)
+            self._apply_in_order(target, batch.slice(0, half))
+            self._apply_in_order(target, batch.slice(half))
+            return
+        self._release(mark)
+
+    def _apply(self, target: TargetTable, batch: pa.RecordBatch) -> None:
+        net = collapse(batch, target.pk, after=self._floor)
+        # Columns a moved row keeps from its old key are read before that key is deleted.
+        carried = [self._stash(target, c, pairs) for c, pairs in net.carries()]
+        if net.truncate:
+            self._truncate(target)
+        if net.deletes.num_rows:
+            self._delete(target, net.deletes)
+        for columns, rows in net.groups():
+            self._upsert(target, columns, rows, target.other_unique)
+        for columns, stash in carried:
+            self._unstash(target, columns, stash)
+        self.rows_applied += net.deletes.num_rows + net.upserts.num_rows
+
+    def _savepoint(self) -> Any:
+        """Sets a savepoint in the open transaction; returns what :meth:`_rollback_to` and
+        :meth:`_release` take."""
+        self._savepoints += 1
+        name = f"arrowtail_{self._savepoints}"
+        with self._conn.cursor() as cur:
+            cur.execute(f"SAVEPOINT {name}")
+        return name
+
+    def _rollback_to(self, mark: Any) -> None:
+        with self._conn.cursor() as cur:
+            cur.execute(f"ROLLBACK TO SAVEPOINT {mark}")
+
+    def _release(self, mark: Any) -> None:
+        with self._conn.cursor() as cur:
+            cur.execute(f"RELEASE SAVEPOINT {mark}")
 
     def _applied_before(self, batch: pa.RecordBatch) -> bool:
         """Whether every row of ``batch`` was applied before a restart (``collapse`` would skip
@@ -351,7 +404,13 @@ class TargetSink:
                 problems.append(f"column {f.name} is {have}, cannot hold Arrow {f.type}")
         if problems:
             raise SinkError(f"target table {where} does not match {table}: " + "; ".join(problems))
-        target = TargetTable(table, self._sql_name(target_schema, name), columns, key)
+        target = TargetTable(
+            table,
+            self._sql_name(target_schema, name),
+            columns,
+            key,
+            self._other_unique(target_schema, name),
+        )
         self._tables[(table, version, tuple(info.primary_key))] = target
         self._columns_seen[table] = set(info.columns)
         return target
@@ -380,6 +439,14 @@ class TargetSink:
     # -- engine hooks ------------------------------------------------------------------------
 
     def _connect(self) -> None:
+        raise NotImplementedError
+
+    def _other_unique(self, schema: str, name: str) -> bool:
+        """Whether the table has unique or exclusion constraints besides its primary key."""
+        raise NotImplementedError
+
+    def _refused_by_unique(self, exc: Exception) -> bool:
+        """Whether ``exc`` is a unique (or exclusion) constraint refusing a write."""
         raise NotImplementedError
 
     def _hint(self, exc: Exception) -> str:
@@ -486,7 +553,11 @@ class TargetSink:
     def _delete(self, target: TargetTable, keys: pa.Table) -> None:
         raise NotImplementedError
 
-    def _upsert(self, target: TargetTable, columns: list[str], rows: pa.Table) -> None:
+    def _upsert(
+        self, target: TargetTable, columns: list[str], rows: pa.Table, guarded: bool = False
+    ) -> None:
+        """Inserts ``rows``, or updates ``columns`` of the rows with their keys; ``guarded``:
+        never by matching another unique key (an error instead)."""
         raise NotImplementedError
 
     def _stash(self, target: TargetTable, columns: list[str], pairs: pa.Table) -> tuple[list, Any]:
