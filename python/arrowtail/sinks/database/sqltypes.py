@@ -147,6 +147,7 @@ _ACCEPTS = {
         "decimal",
         "year",
         "bit",
+        "oid",
     },
     "float": {"real", "double precision", "float", "double", "numeric", "decimal"},
     "decimal": {"numeric", "decimal", "double precision", "double"},
