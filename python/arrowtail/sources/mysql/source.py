@@ -424,19 +424,25 @@ class MySqlSource:
             "SELECT DISTINCT TABLE_SCHEMA, TABLE_NAME FROM information_schema.KEY_COLUMN_USAGE"
             " WHERE REFERENCED_TABLE_NAME IS NOT NULL ORDER BY TABLE_SCHEMA, TABLE_NAME"
         )
+        import pymysql
+
+        wanted = [(db, table) for db, table in rows if self._wanted(f"{db}.{table}")]
         named = []
-        for db, table in rows:
-            if not self._wanted(f"{db}.{table}"):
-                continue
+        if wanted:
+            conn = self._conn.query_connection()
             try:
-                ((_, ddl),) = self._catalog_rows(
-                    f"SHOW CREATE TABLE {quote_name(db)}.{quote_name(table)}"
-                )
-            except Exception:  # gone since, or not readable: nothing to warn of
-                continue
-            for name, target, rules in foreign_key_actions(ddl):
-                parent = target if "." in target else f"{db}.{target}"
-                named.append(f"{db}.{table} ({name} -> {parent}: {', '.join(rules)})")
+                for db, table in wanted:
+                    try:
+                        with conn.cursor() as cur:
+                            cur.execute(f"SHOW CREATE TABLE {quote_name(db)}.{quote_name(table)}")
+                            ddl = cur.fetchone()[1]
+                    except (pymysql.err.ProgrammingError, pymysql.err.OperationalError):
+                        continue  # gone since, or not readable: nothing to warn of
+                    for name, target, rules in foreign_key_actions(ddl):
+                        parent = target if "." in target else f"{db}.{target}"
+                        named.append(f"{db}.{table} ({name} -> {parent}: {', '.join(rules)})")
+            finally:
+                conn.close()
         if named:
             log.warning(
                 "the binlog holds no rows that foreign key actions change, so these tables' rows"
