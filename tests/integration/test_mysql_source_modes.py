@@ -1,5 +1,6 @@
 """MySqlSource modes against the private MariaDB: binlogs written with MINIMAL row metadata (names
-and keys from information_schema, refreshed after DDL mid-stream), and resuming by GTID state."""
+and keys from information_schema, refreshed after DDL mid-stream), resuming by GTID state, and
+inserts a session logged with a MINIMAL row image."""
 
 from __future__ import annotations
 
@@ -12,10 +13,13 @@ from typing import Any
 from arrowtail.pipeline import Pipeline
 from arrowtail.sinks import open_sink
 from arrowtail.sources.mysql.source import MySqlSource
+from tests.support.cli import cli
 from tests.support.mysql_run import (
+    PASSWORD_ENV,
     PinnedSink,
     app_url,
     assert_rows_equal,
+    capture_env,
     change_keys,
     check_replay,
     create_schema,
@@ -226,3 +230,46 @@ def test_a_system_versioned_table_is_left_out_by_name(mariadb: Any, tmp_path: Pa
         with conn.cursor() as cur:
             cur.execute("DROP DATABASE versioned")
         conn.close()
+
+
+def test_inserts_logged_without_some_columns_are_warned_of(mariadb: Any, tmp_path: Path) -> None:
+    """``binlog_row_image`` is also a session setting: an INSERT under MINIMAL logs only the
+    columns it names, so a column's default is in no event. The run warns once for the table
+    (an update or delete under MINIMAL loses nothing: the output marks the columns not logged
+    unchanged, and a replay keeps their values), and ``verify`` names the row."""
+    db = "partial_img"
+    conn = mariadb.connect()
+    with conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {db}")
+        cur.execute(f"CREATE DATABASE {db}")
+        cur.execute(
+            f"CREATE TABLE {db}.t (id int PRIMARY KEY, a int, b varchar(10) DEFAULT 'dflt', c blob)"
+        )
+        cur.execute(f"INSERT INTO {db}.t VALUES (1, 1, 'one', 'x'), (2, 2, 'two', 'y')")
+    mariadb.grant_capture(db)
+    out = tmp_path / "out"
+    proc = start_streaming(
+        mariadb, app_url(mariadb) + db, out, "--snapshot", "initial", "--server-id", "7439",
+        "--idle-exit", "3",
+    )  # fmt: skip
+    with conn.cursor() as cur:
+        cur.execute("SET SESSION binlog_row_image = 'MINIMAL'")
+        cur.execute(f"UPDATE {db}.t SET a = 10 WHERE id = 1")
+        cur.execute(f"DELETE FROM {db}.t WHERE id = 2")
+        cur.execute(f"INSERT INTO {db}.t (id, a) VALUES (3, 3), (4, 4)")
+        cur.execute(f"INSERT INTO {db}.t (id, a) VALUES (5, 5)")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    warned = [line for line in err.splitlines() if "logged without some of their columns" in line]
+    assert len(warned) == 1, err
+    assert f"{db}.t: inserts logged without" in warned[0], err
+    rows = replay(parquet_changes(out))[f"{db}.t"]
+    assert rows[(1,)]["a"] == 10 and rows[(1,)]["b"] == "one"  # the update lost nothing
+    assert (2,) not in rows
+    verify = cli(
+        "verify", "--source", app_url(mariadb), "--password-env", PASSWORD_ENV,
+        "--against", f"parquet:{out}", "--tables", f"{db}.t", env=capture_env(mariadb),
+    )  # fmt: skip
+    assert verify.returncode == 1, verify.stdout + verify.stderr
+    assert "different 3: 3, 4, 5" in verify.stdout, verify.stdout
+    conn.close()

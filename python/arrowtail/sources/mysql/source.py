@@ -152,6 +152,8 @@ class MySqlSource:
         #: The tables ``tables`` selects: names and shell-wildcard patterns (``shop.*``); a
         #: table created later that a pattern matches is captured from its first change.
         self._selection = Selection(self.tables)
+        #: Tables warned of for inserts logged without some columns (_warn_partial_inserts).
+        self._partial_warned: set[str] = set()
         #: System-versioned tables left out (see _check_versioned).
         self._versioned: set[str] = set()
         self.database = database
@@ -487,6 +489,7 @@ class MySqlSource:
         batches = self._names.check(batches, at)
         self._warn_retyped(batches)
         self._warn_renamed(batches)
+        self._warn_partial_inserts(batches)
         return batches
 
     def _warn_statements(self) -> None:
@@ -537,6 +540,36 @@ class MySqlSource:
                             old[0],
                             old[1],
                         )
+
+    def _warn_partial_inserts(self, batches: list[TableBatch]) -> None:
+        """Warns, once a table, of inserts logged without some of their columns: a session with
+        ``binlog_row_image`` MINIMAL (or NOBLOB, for its BLOB and TEXT columns), which the server
+        allows per session, logs only the columns the INSERT named, so the others' values (their
+        defaults) are in no event. Such a column is marked unchanged, which a replay or a target
+        fills with NULL or its own default. (A partial update or delete loses nothing: the key
+        names the row and the columns not logged kept their values.)"""
+        import pyarrow.compute as pc
+
+        for table, _, batch in batches:
+            if table in self._partial_warned or "_unchanged" not in batch.schema.names:
+                continue
+            partial = pc.and_(
+                pc.equal(batch.column("_op"), "c"),
+                pc.greater(pc.list_value_length(batch.column("_unchanged")), 0),
+            )
+            if not pc.any(partial).as_py():
+                continue
+            self._partial_warned.add(table)
+            log.warning(
+                "%s: inserts logged without some of their columns (a session with"
+                " binlog_row_image MINIMAL or NOBLOB) after binlog %s offset %d: those columns'"
+                " values (their defaults) are in no event, and the output marks them unchanged;"
+                " every session writing captured tables needs binlog_row_image=FULL: compare the"
+                " table with arrowtail verify, and take a new snapshot of it if they differ",
+                table,
+                self._file,
+                self._offset,
+            )
 
     def _warn_retyped(self, batches: list[TableBatch]) -> None:
         """Warns of a column whose type changed other than by widening (``MODIFY``, ``CHANGE``):
