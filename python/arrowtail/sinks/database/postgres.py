@@ -67,13 +67,14 @@ class PostgresTargetSink(TargetSink):
             with self._conn.cursor() as cur:
                 cur.execute("SET session_replication_role = replica")
             self._replica = True
-        except psycopg.errors.InsufficientPrivilege:
+        except psycopg.Error as exc:  # not allowed (or a server without the setting)
             self._conn.rollback()
             self._replica = False
             log.info(
-                "postgres target: this role may not set session_replication_role, so the"
-                " target's foreign keys are checked and its triggers fire as changes are"
-                " applied (see examples/migration.md)"
+                "postgres target: cannot set session_replication_role (%s), so the target's"
+                " foreign keys are checked and its triggers fire as changes are applied (see"
+                " examples/migration.md)",
+                str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
             )
         with self._conn.cursor() as cur:
             cur.execute("SET TIME ZONE 'UTC'")
