@@ -422,12 +422,12 @@ class MySqlSource:
         parent's change is captured and its children's are not (docs/mysql.md). The actions are
         read from ``SHOW CREATE TABLE``: MariaDB shows ``REFERENTIAL_CONSTRAINTS`` rows only to a
         user with more than ``SELECT`` on the table."""
+        import pymysql
+
         rows = self._catalog_rows(
             "SELECT DISTINCT TABLE_SCHEMA, TABLE_NAME FROM information_schema.KEY_COLUMN_USAGE"
             " WHERE REFERENCED_TABLE_NAME IS NOT NULL ORDER BY TABLE_SCHEMA, TABLE_NAME"
         )
-        import pymysql
-
         wanted = [(db, table) for db, table in rows if self._wanted(f"{db}.{table}")]
         named = []
         if wanted:
