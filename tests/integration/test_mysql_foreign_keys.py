@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.cli import cli
-from tests.support.mysql_run import PASSWORD_ENV, app_url, capture_env, start_streaming
+from tests.support.mysql_run import PASSWORD_ENV, app_url, capture_env, stream_database
 from tests.support.replay import parquet_changes
 
 DB = "fk_my"
@@ -34,12 +34,8 @@ def test_rows_changed_by_foreign_key_actions_are_named_at_start(
         )
         cur.execute(f"INSERT INTO {DB}.p VALUES (1), (2), (3)")
         cur.execute(f"INSERT INTO {DB}.c VALUES (10, 1), (11, 1), (20, 2)")
-    mariadb.grant_capture(DB)
     out = tmp_path / "out"
-    proc = start_streaming(
-        mariadb, app_url(mariadb) + DB, out, "--snapshot", "initial", "--server-id", "7438",
-        "--idle-exit", "3",
-    )  # fmt: skip
+    proc = stream_database(mariadb, DB, out, 7438)
     with conn.cursor() as cur:
         cur.execute(f"DELETE FROM {DB}.p WHERE id = 1")  # deletes c 10 and 11 too
         cur.execute(f"UPDATE {DB}.p SET id = 4 WHERE id = 2")  # c 20's pid becomes NULL

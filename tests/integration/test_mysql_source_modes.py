@@ -24,6 +24,7 @@ from tests.support.mysql_run import (
     check_replay,
     create_schema,
     start_streaming,
+    stream_database,
     workload,
 )
 from tests.support.replay import parquet_changes, replay
@@ -246,12 +247,8 @@ def test_inserts_logged_without_some_columns_are_warned_of(mariadb: Any, tmp_pat
             f"CREATE TABLE {db}.t (id int PRIMARY KEY, a int, b varchar(10) DEFAULT 'dflt', c blob)"
         )
         cur.execute(f"INSERT INTO {db}.t VALUES (1, 1, 'one', 'x'), (2, 2, 'two', 'y')")
-    mariadb.grant_capture(db)
     out = tmp_path / "out"
-    proc = start_streaming(
-        mariadb, app_url(mariadb) + db, out, "--snapshot", "initial", "--server-id", "7439",
-        "--idle-exit", "3",
-    )  # fmt: skip
+    proc = stream_database(mariadb, db, out, 7439)
     with conn.cursor() as cur:
         cur.execute("SET SESSION binlog_row_image = 'MINIMAL'")
         cur.execute(f"UPDATE {db}.t SET a = 10 WHERE id = 1")

@@ -202,6 +202,17 @@ def start_streaming(server: Any, url: str, out: Path, *extra: str) -> subprocess
     return proc
 
 
+def stream_database(server: Any, db: str, out: Path, server_id: int) -> subprocess.Popen[str]:
+    """``arrowtail run`` of database ``db`` (its capture grants given here) into Parquet at
+    ``out``, with an initial snapshot, exiting 3 s after the binlog goes quiet; returned once its
+    binlog dump runs."""
+    server.grant_capture(db)
+    return start_streaming(
+        server, app_url(server) + db, out, "--snapshot", "initial", "--server-id", str(server_id),
+        "--idle-exit", "3",
+    )  # fmt: skip
+
+
 def comparable(value: Any, arrow_value: Any) -> tuple[Any, Any]:
     """Brings a PyMySQL value and the replayed Arrow value into comparable forms."""
     if isinstance(arrow_value, dt.datetime) and arrow_value.tzinfo is not None:
