@@ -14,7 +14,7 @@ how to let it, and once granted the same command goes on from where it stopped.
 Identity columns take the source's values (``GENERATED ALWAYS`` too), stored generated columns
 compute their own, an ``oid`` column takes its values, and the target's ordinary triggers stay
 quiet while one enabled ``ALWAYS`` fires. Other unique keys get the changes in an order they
-accept, on both targets."""
+accept, on both targets, and so does an exclusion constraint."""
 
 from __future__ import annotations
 
@@ -386,3 +386,37 @@ def test_target_with_other_unique_keys_gets_changes_in_an_order_they_accept(
         "verify", "--source", source_url, "--against", target_url, "--tables", "uq.u", env=env
     )
     assert "missing 1: 6" in check.stdout and "extra 1: 99" in check.stdout, check.stdout
+
+
+def test_postgres_target_with_an_exclusion_constraint(postgres: Any) -> None:
+    """An exclusion constraint refuses an order the way a unique key does: a row taking a range
+    another row gives up later in the batch. The batch's halves, in order, fit."""
+    ddl = "CREATE TABLE booking (id int PRIMARY KEY, r int4range, EXCLUDE USING gist (r WITH &&))"
+    src = fresh_db(postgres, "ex_src")
+    src.execute(ddl)
+    src.execute("INSERT INTO booking VALUES (1, '[1,5)'), (2, '[10,15)'), (3, '[20,25)')")
+    src.execute("CREATE PUBLICATION pex FOR TABLE booking")
+    tgt = fresh_db(postgres, "ex_tgt")
+    tgt.execute(ddl)
+    source_url = postgres.dsn_for(postgres.user, None, "ex_src")
+    target_url = postgres.dsn_for(postgres.user, None, "ex_tgt")
+    run = ["run", "--source", source_url, "--slot", "ex", "--publication", "pex"]
+    run += ["--to", target_url, "--idle-exit", "2"]
+    proc = cli_popen(*run, "--snapshot", "initial")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    with src.transaction():  # row 1 takes row 2's range after row 2 moves on, row 2 row 3's
+        src.execute("UPDATE booking SET r = '[30,35)' WHERE id = 3")
+        src.execute("UPDATE booking SET r = '[20,25)' WHERE id = 2")
+        src.execute("UPDATE booking SET r = '[10,15)' WHERE id = 1")
+    proc = cli_popen(*run)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    _equal(source_url, target_url, tables="public.booking")
+    assert tgt.execute("SELECT id, r::text FROM booking ORDER BY id").fetchall() == [
+        (1, "[10,15)"),
+        (2, "[20,25)"),
+        (3, "[30,35)"),
+    ]
+    src.close()
+    tgt.close()
