@@ -350,12 +350,10 @@ class MySqlTargetSink(TargetSink):
                 params = [v for row in chunk for v in row]
                 cur.execute(prefix + ", ".join([one] * len(chunk)) + ")", params)
 
-    def _upsert(
-        self, target: TargetTable, columns: list[str], rows: pa.Table, guarded: bool = False
-    ) -> None:
+    def _upsert(self, target: TargetTable, columns: list[str], rows: pa.Table) -> None:
         updates = [c for c in columns if c not in target.pk] or list(target.pk[:1])
         sets = [f"{quote(c)} = VALUES({quote(c)})" for c in updates]
-        if guarded:
+        if target.other_unique:
             # ON DUPLICATE KEY UPDATE also fires on another unique key's duplicate, and would
             # then overwrite that other row: a NULL key makes that an error (1048) instead.
             first = quote(target.pk[0])
@@ -376,7 +374,7 @@ class MySqlTargetSink(TargetSink):
         return bool(row and row[0])
 
     def _refused_by_unique(self, exc: Exception) -> bool:
-        # Duplicate entry (1062, 1586), or the guard of a guarded upsert (1048).
+        # Duplicate entry (1062, 1586), or the guard of an upsert into such a table (1048).
         return bool(exc.args) and exc.args[0] in (1048, 1062, 1586)
 
     def _hint(self, exc: Exception) -> str:

@@ -442,9 +442,7 @@ class PostgresTargetSink(TargetSink):
     def _release(self, mark: Any) -> None:
         super()._release(mark[0])
 
-    def _upsert(
-        self, target: TargetTable, columns: list[str], rows: pa.Table, guarded: bool = False
-    ) -> None:
+    def _upsert(self, target: TargetTable, columns: list[str], rows: pa.Table) -> None:
         # ON CONFLICT names the primary key, so another unique key's duplicate is an error.
         from psycopg import sql
 

@@ -182,7 +182,9 @@ class TargetSink:
                 raise
             self._rollback_to(mark)
             half = batch.num_rows // 2
-            log.debug("%s: a unique key refused %d rows at once; halving", target.name, half * 2)
+            log.debug(
+                "%s: a unique key refused %d rows at once; halving", target.name, batch.num_rows
+            )
             self._apply_in_order(target, batch.slice(0, half))
             self._apply_in_order(target, batch.slice(half))
             return
@@ -197,7 +199,7 @@ class TargetSink:
         if net.deletes.num_rows:
             self._delete(target, net.deletes)
         for columns, rows in net.groups():
-            self._upsert(target, columns, rows, target.other_unique)
+            self._upsert(target, columns, rows)
         for columns, stash in carried:
             self._unstash(target, columns, stash)
         self.rows_applied += net.deletes.num_rows + net.upserts.num_rows
@@ -553,11 +555,9 @@ class TargetSink:
     def _delete(self, target: TargetTable, keys: pa.Table) -> None:
         raise NotImplementedError
 
-    def _upsert(
-        self, target: TargetTable, columns: list[str], rows: pa.Table, guarded: bool = False
-    ) -> None:
-        """Inserts ``rows``, or updates ``columns`` of the rows with their keys; ``guarded``:
-        never by matching another unique key (an error instead)."""
+    def _upsert(self, target: TargetTable, columns: list[str], rows: pa.Table) -> None:
+        """Inserts ``rows``, or updates ``columns`` of the rows with their keys, never by
+        matching another unique key of ``target`` (an error instead)."""
         raise NotImplementedError
 
     def _stash(self, target: TargetTable, columns: list[str], pairs: pa.Table) -> tuple[list, Any]:
