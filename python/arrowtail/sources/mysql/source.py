@@ -424,27 +424,30 @@ class MySqlSource:
         user with more than ``SELECT`` on the table."""
         import pymysql
 
-        rows = self._catalog_rows(
-            "SELECT DISTINCT TABLE_SCHEMA, TABLE_NAME FROM information_schema.KEY_COLUMN_USAGE"
-            " WHERE REFERENCED_TABLE_NAME IS NOT NULL ORDER BY TABLE_SCHEMA, TABLE_NAME"
-        )
-        wanted = [(db, table) for db, table in rows if self._wanted(f"{db}.{table}")]
         named = []
-        if wanted:
-            conn = self._conn.query_connection()
-            try:
-                for db, table in wanted:
-                    try:
-                        with conn.cursor() as cur:
-                            cur.execute(f"SHOW CREATE TABLE {quote_name(db)}.{quote_name(table)}")
-                            ddl = cur.fetchone()[1]
-                    except (pymysql.err.ProgrammingError, pymysql.err.OperationalError):
-                        continue  # gone since, or not readable: nothing to warn of
-                    for name, target, rules in foreign_key_actions(ddl):
-                        parent = target if "." in target else f"{db}.{target}"
-                        named.append(f"{db}.{table} ({name} -> {parent}: {', '.join(rules)})")
-            finally:
-                conn.close()
+        conn = self._conn.query_connection()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(
+                    "SELECT DISTINCT TABLE_SCHEMA, TABLE_NAME FROM"
+                    " information_schema.KEY_COLUMN_USAGE WHERE REFERENCED_TABLE_NAME IS NOT NULL"
+                    " ORDER BY TABLE_SCHEMA, TABLE_NAME"
+                )
+                rows = list(cur.fetchall())
+            for db, table in rows:
+                if not self._wanted(f"{db}.{table}"):
+                    continue
+                try:
+                    with conn.cursor() as cur:
+                        cur.execute(f"SHOW CREATE TABLE {quote_name(db)}.{quote_name(table)}")
+                        ddl = cur.fetchone()[1]
+                except (pymysql.err.ProgrammingError, pymysql.err.OperationalError):
+                    continue  # gone since, or not readable: nothing to warn of
+                for name, target, rules in foreign_key_actions(ddl):
+                    parent = target if "." in target else f"{db}.{target}"
+                    named.append(f"{db}.{table} ({name} -> {parent}: {', '.join(rules)})")
+        finally:
+            conn.close()
         if named:
             log.warning(
                 "the binlog holds no rows that foreign key actions change, so these tables' rows"
@@ -553,6 +556,8 @@ class MySqlSource:
         for table, _, batch in batches:
             if table in self._partial_warned or "_unchanged" not in batch.schema.names:
                 continue
+            if batch.column("_unchanged").null_count == batch.num_rows:
+                continue  # full images throughout: nothing to look at
             partial = pc.and_(
                 pc.equal(batch.column("_op"), "c"),
                 pc.greater(pc.list_value_length(batch.column("_unchanged")), 0),
