@@ -131,6 +131,16 @@ def _counts(conn: Any) -> list[int]:
     return [conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES.split(",")]
 
 
+def _same_schema(postgres: Any, name: str, ddl: str) -> tuple[Any, Any, str, str]:
+    """Databases ``{name}_src`` and ``{name}_tgt``, each with ``ddl``: both connections, then
+    both URLs (the superuser's)."""
+    src, tgt = fresh_db(postgres, f"{name}_src"), fresh_db(postgres, f"{name}_tgt")
+    src.execute(ddl)
+    tgt.execute(ddl)
+    urls = [postgres.dsn_for(postgres.user, None, f"{name}_{side}") for side in ("src", "tgt")]
+    return src, tgt, urls[0], urls[1]
+
+
 def test_postgres_target_with_the_sources_foreign_keys(postgres: Any) -> None:
     src = _source(postgres, "fk_src")
     tgt = fresh_db(postgres, "fk_tgt")
@@ -158,12 +168,9 @@ def test_target_role_that_may_not_turn_off_foreign_keys_is_told_how(postgres: An
     command goes on from the stored position."""
     plain = "CREATE TABLE p (id int PRIMARY KEY); CREATE TABLE c (id int PRIMARY KEY, pid int"
     plain += " REFERENCES p (id))"
-    src = fresh_db(postgres, "fk_src2")
-    src.execute(plain)
+    src, tgt, source_url, _ = _same_schema(postgres, "fk2", plain)
     src.execute("INSERT INTO p SELECT generate_series(1, 100)")
     src.execute("CREATE PUBLICATION pfk FOR TABLE p, c")
-    tgt = fresh_db(postgres, "fk_tgt2")
-    tgt.execute(plain)
     role, password = "fk_writer", "fk-writer-pw"
     tgt.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
     tgt.execute(
@@ -173,8 +180,7 @@ def test_target_role_that_may_not_turn_off_foreign_keys_is_told_how(postgres: An
     )
     tgt.execute(f"GRANT CREATE ON SCHEMA public TO {role}")
     tgt.execute(f"GRANT ALL ON p, c TO {role}")
-    source_url = postgres.dsn_for(postgres.user, None, "fk_src2")
-    target_url = postgres.dsn_for(role, None, "fk_tgt2")
+    target_url = postgres.dsn_for(role, None, "fk2_tgt")
     env = dict(os.environ, ARROWTAIL_TARGET_PASSWORD=password)
 
     proc = _run(source_url, "fk_pg2", target_url, env)
@@ -247,10 +253,7 @@ CREATE FUNCTION note() RETURNS trigger LANGUAGE plpgsql AS
 
 
 def test_identity_generated_columns_and_triggers_of_a_postgres_target(postgres: Any) -> None:
-    src = fresh_db(postgres, "id_src")
-    src.execute(IDENTITY_DDL)
-    tgt = fresh_db(postgres, "id_tgt")
-    tgt.execute(IDENTITY_DDL)
+    src, tgt, source_url, target_url = _same_schema(postgres, "id", IDENTITY_DDL)
     # An ordinary trigger (quiet while arrowtail applies) and one enabled ALWAYS (fires).
     tgt.execute(
         "CREATE TRIGGER quiet AFTER INSERT OR UPDATE ON gd FOR EACH ROW EXECUTE FUNCTION note()"
@@ -261,8 +264,6 @@ def test_identity_generated_columns_and_triggers_of_a_postgres_target(postgres: 
         src.execute(f"INSERT INTO {table} (v) SELECT 'x' || g FROM generate_series(1, 100) g")
     src.execute("UPDATE ga SET o = CASE WHEN id = 1 THEN 4294967295 ELSE id * 1000 END")
     src.execute("CREATE PUBLICATION pid FOR TABLE ga, gd, se")
-    source_url = postgres.dsn_for(postgres.user, None, "id_src")
-    target_url = postgres.dsn_for(postgres.user, None, "id_tgt")
     proc = cli_popen(
         "run", "--source", source_url, "--slot", "ids", "--publication", "pid",
         "--snapshot", "initial", "--to", target_url, "--idle-exit", "3",
@@ -392,14 +393,9 @@ def test_postgres_target_with_an_exclusion_constraint(postgres: Any) -> None:
     """An exclusion constraint refuses an order the way a unique key does: a row taking a range
     another row gives up later in the batch. The batch's halves, in order, fit."""
     ddl = "CREATE TABLE booking (id int PRIMARY KEY, r int4range, EXCLUDE USING gist (r WITH &&))"
-    src = fresh_db(postgres, "ex_src")
-    src.execute(ddl)
+    src, tgt, source_url, target_url = _same_schema(postgres, "ex", ddl)
     src.execute("INSERT INTO booking VALUES (1, '[1,5)'), (2, '[10,15)'), (3, '[20,25)')")
     src.execute("CREATE PUBLICATION pex FOR TABLE booking")
-    tgt = fresh_db(postgres, "ex_tgt")
-    tgt.execute(ddl)
-    source_url = postgres.dsn_for(postgres.user, None, "ex_src")
-    target_url = postgres.dsn_for(postgres.user, None, "ex_tgt")
     run = ["run", "--source", source_url, "--slot", "ex", "--publication", "pex"]
     run += ["--to", target_url, "--idle-exit", "2"]
     proc = cli_popen(*run, "--snapshot", "initial")
