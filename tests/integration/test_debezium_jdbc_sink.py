@@ -684,8 +684,12 @@ def test_postgres_through_debezium_jdbc_sink_into_mariadb(
     prefix = pg_source.prefix
     tables = KEYED + PG_MORE_MY
     topics = [f"{prefix}.public.{t}" for t in tables]
-    table_map = {f"public.{t}": f"{target_db}.{t}" for t in tables}
-    config = jdbc_sink(mariadb, target_db, topics, keyed=True, engine="mariadb")
+    # The sink looks a table up by name in every database of the server: the tables of its own
+    # (copy_...) keep it off those other tests left there under the source's names.
+    table_map = {f"public.{t}": f"{target_db}.copy_{t}" for t in tables}
+    config = jdbc_sink(
+        mariadb, target_db, topics, keyed=True, engine="mariadb", table_prefix="copy_"
+    )
     # The unconstrained numeric lands in a DOUBLE, as on a PostgreSQL target.
     types = ["id", *(c for c, _ in PG_MY_TYPE_COLUMNS if c != "n_u")]
     columns = {**PG_ADDED_BUT_TEXT, "public.t_types_my": types}
@@ -693,9 +697,9 @@ def test_postgres_through_debezium_jdbc_sink_into_mariadb(
         connect, {f"{prefix}-my": config}, pg_source, target_url, table_map, columns=columns
     )
     _arrowtail_verify(pg_source, target_url, table_map, columns=columns)
-    assert_text_column_left_empty(my, f"{target_db}.t_added")
+    assert_text_column_left_empty(my, f"{target_db}.copy_t_added")
     with my.cursor() as cur:
-        cur.execute(f"SELECT id, n_u FROM {target_db}.t_types_my ORDER BY id")
+        cur.execute(f"SELECT id, n_u FROM {target_db}.copy_t_types_my ORDER BY id")
         doubles = [tuple(r) for r in cur.fetchall()]
     want = pg_source.conn.execute("SELECT id, n_u::float8 FROM t_types_my ORDER BY id")
     assert doubles == want.fetchall()
@@ -706,7 +710,7 @@ def test_postgres_through_debezium_jdbc_sink_into_mariadb(
             (target_db,),
         )
         not_null = set(cur.fetchall())
-    assert ("t_full", "name") in not_null and ("t_full", "note") not in not_null
+    assert ("copy_t_full", "name") in not_null and ("copy_t_full", "note") not in not_null
     my.close()
 
 
