@@ -135,6 +135,62 @@ def test_avro_events_carry_what_the_json_events_carry() -> None:
     assert [p[1] is None for p in avro_pairs] == [False] * 4 + [True, False, False, True, False]
 
 
+def _logical(name: str, kind: str, **more: str) -> pa.Field:
+    meta = {"arrowtail.logical_type": kind, **{f"arrowtail.{k}": v for k, v in more.items()}}
+    return pa.field(name, pa.string(), metadata=meta)
+
+
+#: PostgreSQL columns carried as text that Debezium reshapes (keys.py names them).
+PG_TEXT_TYPES = [
+    pa.field("id", pa.int32()),
+    _logical("b1", "bit", length="1"),
+    _logical("b8", "bit", length="8"),
+    _logical("vb", "bit"),
+    _logical("hs", "hstore"),
+    _logical("pt", "point"),
+    _logical("pt2", "point"),
+    _logical("x", "xml"),
+    pa.field("ja", pa.list_(pa.string()), metadata={"arrowtail.logical_type": "json"}),
+]
+
+
+def test_postgres_text_types_are_reshaped_alike_in_both_formats() -> None:
+    row = {
+        "id": 1,
+        "b1": "1",
+        "b8": "00000001",
+        "vb": "1111000011",
+        "hs": '"a"=>"2", "bb"=>NULL',
+        "pt": "(1.5,-2)",
+        "pt2": "(-Infinity,0)",
+        "x": "<a/>",
+        "ja": ['{"k": 1}', None],
+    }
+    batch = change_batch(
+        PG_TEXT_TYPES,
+        [
+            {**row, "_op": "r", "_pos": 10},
+            {"id": 2, "_op": "c", "_pos": 20},
+            {**row, "b8": "00000000", "_op": "u", "_pos": 30, "_unchanged": ["hs", "x"]},
+        ],
+    )
+    json_pairs, avro_pairs, (_, value_schema, _, _) = both(batch)
+    assert avro_pairs == json_pairs
+    first = avro_pairs[0][1]["after"]
+    assert (first["b1"], first["b8"], first["vb"]) == (True, "AQ==", "wwM=")
+    assert first["hs"] == '{"bb":null,"a":"2"}'
+    assert first["pt"] == {"x": 1.5, "y": -2.0, "wkb": "AQEAAAAAAAAAAAD4PwAAAAAAAADA", "srid": None}
+    assert first["pt2"]["x"] == "-Infinity"
+    assert avro_pairs[1][1]["after"]["pt"] is None
+    unsent = avro_pairs[2][1]["after"]
+    assert (unsent["b8"], unsent["hs"], unsent["x"]) == ("", *["__debezium_unavailable_value"] * 2)
+    # The second point column names the record the first defines.
+    columns = json.loads(value_schema)["fields"][0]["type"][1]["fields"]
+    types = {c["name"]: c["type"][1] for c in columns}
+    assert types["pt"]["name"] == "Point" and types["pt2"] == "io.debezium.data.geometry.Point"
+    assert types["vb"]["connect.parameters"] == {"length": "2147483647"}
+
+
 def test_mysql_events_and_string_decimals_match_too() -> None:
     columns = [pa.field("id", pa.int64()), pa.field("price", pa.decimal128(8, 2))]
     batch = change_batch(

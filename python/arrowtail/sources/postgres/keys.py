@@ -18,8 +18,12 @@ Kafka sink then writes no key).
 
 Field metadata set, for the serializers' Debezium forms (the change batch carries these columns
 as text): ``arrowtail.logical_type = money`` with ``arrowtail.scale = 2`` (Debezium's default
-``money.fraction.digits``), ``numeric`` on a ``numeric`` without precision, and ``enum`` with
-``arrowtail.allowed`` (the labels from ``pg_enum``, comma-separated, in their sort order).
+``money.fraction.digits``), ``numeric`` on a ``numeric`` without precision, ``enum`` with
+``arrowtail.allowed`` (the labels from ``pg_enum``, comma-separated, in their sort order),
+``bit`` on ``bit`` and ``bit varying`` (with ``arrowtail.length``, the declared length, where
+there is one), the type's own name on ``hstore``, ``point``, ``ltree``, ``xml`` and
+``tsvector``, and ``json`` on an array of ``json`` or ``jsonb`` (an array's logical type is its
+elements').
 """
 
 from __future__ import annotations
@@ -65,17 +69,32 @@ WHERE c.oid IN (SELECT relid FROM pg_get_publication_tables(%(publication)s))
 _COLUMN_FACTS = """
 SELECT n.nspname, c.relname, a.attname, t.typtype, t.typname,
        coalesce((SELECT string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder)
-                 FROM pg_enum e WHERE e.enumtypid = t.oid), '')
+                 FROM pg_enum e WHERE e.enumtypid = t.oid), ''),
+       a.atttypmod, coalesce(el.typname, '')
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_type el ON t.typcategory = 'A' AND el.oid = t.typelem
 WHERE c.oid IN (SELECT relid FROM pg_get_publication_tables(%(publication)s))
   AND (%(tables)s::text[] IS NULL OR n.nspname || '.' || c.relname = ANY (%(tables)s))
   AND a.attnum > 0 AND NOT a.attisdropped
   AND (t.typtype = 'e' OR a.atttypid = 'money'::regtype
-       OR (a.atttypid = 'numeric'::regtype AND a.atttypmod < 0))
+       OR (a.atttypid = 'numeric'::regtype AND a.atttypmod < 0)
+       OR (t.typtype = 'b' AND t.typname = ANY (%(named)s))
+       OR (t.typtype = 'b' AND el.typname = ANY (%(elements)s)))
 """
+
+#: Types whose columns the change batch carries as text and Debezium names or shapes otherwise
+#: (its PostgreSQL connector's types): ``bit`` and ``bit varying`` as a boolean (one bit) or
+#: ``io.debezium.data.Bits``, ``hstore`` as JSON text, ``point`` as a ``Point`` struct, and
+#: ``ltree``, ``xml`` and ``tsvector`` as strings of their own names. ``hstore`` and ``ltree``
+#: are extension types, known by their names.
+NAMED_TYPES = ("bit", "varbit", "hstore", "point", "ltree", "xml", "tsvector")
+#: Element types of arrays whose elements Debezium names: ``json[]`` and ``jsonb[]`` (elements
+#: ``io.debezium.data.Json``). Arrays of extension types (``hstore[]``, ``ltree[]``) reach the
+#: batch as their text, not as lists, so their elements are not named.
+NAMED_ELEMENTS = ("json", "jsonb")
 
 #: The value rows written before a column was added hold in it (``ADD COLUMN ... DEFAULT``):
 #: PostgreSQL keeps it as the column's "missing value" rather than write it into every row, and
@@ -117,14 +136,28 @@ def change_key(primary: Sequence[str], identity: Sequence[str]) -> tuple[str, ..
     return tuple(primary)
 
 
-def column_facts(typtype: str, typname: str, labels: str) -> dict[str, str]:
+def column_facts(
+    typtype: str, typname: str, labels: str, typmod: int = -1, element: str = ""
+) -> dict[str, str]:
     """The field metadata of a column of type ``typname`` (``pg_type.typtype``), as the query
-    above selects them: an enum, ``money`` or an unconstrained ``numeric``."""
+    above selects them: an enum, ``money``, an unconstrained ``numeric``, one of
+    :data:`NAMED_TYPES` (a bit string with its declared length, ``typmod``, when it has one), or
+    an array of ``element``, one of :data:`NAMED_ELEMENTS` (an array's logical type is its
+    elements')."""
     if typtype == "e":
         return {LOGICAL: "enum", "arrowtail.allowed": labels}
     if typname == "money":
         return {LOGICAL: "money", "arrowtail.scale": "2"}
-    return {LOGICAL: "numeric"}
+    if typname == "numeric":
+        return {LOGICAL: "numeric"}
+    if typname in ("bit", "varbit"):
+        facts = {LOGICAL: "bit"}
+        if typmod > 0:
+            facts["arrowtail.length"] = str(typmod)
+        return facts
+    if element:
+        return {LOGICAL: "json"}
+    return {LOGICAL: typname}
 
 
 class CatalogKeys:
@@ -162,11 +195,12 @@ class CatalogKeys:
             return
         params = {"publication": self._publication, "tables": tables}
         columns: dict[str, dict[str, dict[str, str]]] = {}
-        for schema, table, name, typtype, typname, labels in conn.execute(
-            _COLUMN_FACTS, params
+        named = {**params, "named": list(NAMED_TYPES), "elements": list(NAMED_ELEMENTS)}
+        for schema, table, name, typtype, typname, labels, typmod, element in conn.execute(
+            _COLUMN_FACTS, named
         ).fetchall():
             columns.setdefault(f"{schema}.{table}", {})[name] = column_facts(
-                typtype, typname, labels
+                typtype, typname, labels, typmod, element
             )
         if self._missing_readable is None:
             # pg_attribute.attmissingval may be kept from some roles: then nothing is added.

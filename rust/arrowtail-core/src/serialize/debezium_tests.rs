@@ -670,3 +670,104 @@ fn a_malformed_marker_is_a_clear_error() {
     let err = serialize(&batch, &opts()).unwrap_err().to_string();
     assert!(err.contains("arrowtail.snapshot_marks"), "{err}");
 }
+
+#[test]
+fn postgres_text_types_take_debeziums_shapes() {
+    use std::collections::HashMap;
+    let lt = crate::types::postgres::LOGICAL_TYPE;
+    let with = |name: &str, dt: DataType, md: &[(&str, &str)]| {
+        Field::new(name, dt, true).with_metadata(
+            md.iter()
+                .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+                .collect::<HashMap<_, _>>(),
+        )
+    };
+    let t = Arc::new(TableSchema {
+        source: SourceKind::Postgres,
+        table: "public.k".into(),
+        schema_version: 1,
+        columns: vec![
+            Field::new("id", DataType::Int64, false),
+            with(
+                "b1",
+                DataType::Utf8,
+                &[(lt, "bit"), ("arrowtail.length", "1")],
+            ),
+            with(
+                "b8",
+                DataType::Utf8,
+                &[(lt, "bit"), ("arrowtail.length", "8")],
+            ),
+            with("vu", DataType::Utf8, &[(lt, "bit")]),
+            with("hs", DataType::Utf8, &[(lt, "hstore")]),
+            with("pt", DataType::Utf8, &[(lt, "point")]),
+            with("lt", DataType::Utf8, &[(lt, "ltree")]),
+            with(
+                "ja",
+                ColumnBuilder::list_type(DataType::Utf8),
+                &[(lt, "json")],
+            ),
+        ],
+        primary_key: vec!["id".into()],
+        extra_metadata: vec![],
+    });
+    let mut b = ChangeBuilder::new(t).unwrap();
+    let c = &mut b.columns;
+    if let ColumnBuilder::Int64(x) = &mut c[0] {
+        x.append_value(1);
+    }
+    for (i, text) in [
+        (1, "1"),
+        (2, "10100101"),
+        (3, "1111000011"),
+        (4, r#""a"=>"2", "bb"=>NULL"#),
+        (5, "(1.5,-2)"),
+        (6, "top.mid"),
+    ] {
+        if let ColumnBuilder::Utf8(x) = &mut c[i] {
+            x.append_value(text);
+        }
+    }
+    if let ColumnBuilder::List(l) = &mut c[7] {
+        if let ColumnBuilder::Utf8(v) = &mut l.values {
+            v.append_value(r#"{"a": 1}"#);
+        }
+        l.append(true).unwrap();
+    }
+    b.finish_row(meta(Op::Insert, 0), false, &[]);
+    let batch = b.flush().unwrap().remove(0);
+    let mut o = opts();
+    o.schemas = true;
+    let out = serialize(&batch, &o).unwrap();
+    let v = text(&out.values, 0).unwrap();
+    // 0b11_1100_0011 little-endian: c3 03. A Java HashMap puts "bb" (bucket 0) before "a".
+    has(
+        &v,
+        r#""after":{"id":1,"b1":true,"b8":"pQ==","vu":"wwM=","hs":"{\"bb\":null,\"a\":\"2\"}","pt":{"x":1.5,"y":-2.0,"wkb":"AQEAAAAAAAAAAAD4PwAAAAAAAADA","srid":null},"lt":"top.mid","ja":["{\"a\": 1}"]}"#,
+    );
+    has(&v, r#"{"type":"boolean","optional":true,"field":"b1"}"#);
+    has(
+        &v,
+        r#"{"type":"bytes","name":"io.debezium.data.Bits","version":1,"parameters":{"length":"8"},"optional":true,"field":"b8"}"#,
+    );
+    has(
+        &v,
+        r#"{"type":"bytes","name":"io.debezium.data.Bits","version":1,"parameters":{"length":"2147483647"},"optional":true,"field":"vu"}"#,
+    );
+    has(
+        &v,
+        r#"{"type":"string","name":"io.debezium.data.Json","version":1,"optional":true,"field":"hs"}"#,
+    );
+    has(
+        &v,
+        r#"{"type":"struct","fields":[{"type":"double","optional":false,"field":"x"},{"type":"double","optional":false,"field":"y"},{"type":"bytes","optional":true,"field":"wkb"},{"type":"int32","optional":true,"field":"srid"}],"name":"io.debezium.data.geometry.Point","version":1,"doc":"Geometry (POINT)","optional":true,"field":"pt"}"#,
+    );
+    has(
+        &v,
+        r#"{"type":"string","name":"io.debezium.data.Ltree","version":1,"optional":true,"field":"lt"}"#,
+    );
+    has(
+        &v,
+        r#"{"type":"array","items":{"type":"string","name":"io.debezium.data.Json","version":1,"optional":true},"optional":true,"field":"ja"}"#,
+    );
+}

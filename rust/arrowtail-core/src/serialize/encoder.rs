@@ -15,7 +15,7 @@ use arrow_array::{Array, ArrowPrimitiveType, PrimitiveArray};
 use arrow_schema::{DataType, Field, IntervalUnit, TimeUnit};
 
 use super::declared::{self, Declared};
-use super::json;
+use super::{json, pgtext, schema};
 use super::{DecimalMode, Forms};
 use crate::types::postgres::{datetime, LOGICAL_TYPE};
 
@@ -69,6 +69,56 @@ fn bit_encoder<'a>(array: &'a dyn Array, field: &Field) -> Option<Encoder<'a>> {
     Some(Box::new(move |out, i| {
         let v = values.as_primitive::<UInt64Type>().value(i);
         json::write_base64(out, &v.to_le_bytes()[..width])
+    }))
+}
+
+/// PostgreSQL bit strings (their text) as Debezium's `Bits`, or a boolean for a one-bit column
+/// ([`pgtext`]).
+fn bit_text_encoder<'a>(array: &'a dyn Array, field: &Field) -> Option<Encoder<'a>> {
+    let a = array.as_string_opt::<i32>()?;
+    if schema::is_single_bit(field) {
+        return Some(Box::new(move |out, i| {
+            out.extend_from_slice(if pgtext::bit_set(a.value(i)) {
+                b"true"
+            } else {
+                b"false"
+            })
+        }));
+    }
+    Some(Box::new(move |out, i| {
+        match pgtext::bit_bytes(a.value(i)) {
+            Some(bytes) => json::write_base64(out, &bytes),
+            None => json::write_str(out, a.value(i)),
+        }
+    }))
+}
+
+/// PostgreSQL `hstore` text as the text of a JSON object ([`pgtext`]).
+fn hstore_encoder(array: &dyn Array) -> Option<Encoder<'_>> {
+    let a = array.as_string_opt::<i32>()?;
+    Some(Box::new(move |out, i| {
+        let mut object = Vec::new();
+        match pgtext::write_hstore_json(&mut object, a.value(i)) {
+            Some(()) => json::write_str(out, std::str::from_utf8(&object).unwrap_or_default()),
+            None => json::write_str(out, a.value(i)),
+        }
+    }))
+}
+
+/// PostgreSQL `point` text as Debezium's `Point` struct ([`pgtext`]).
+fn point_encoder(array: &dyn Array) -> Option<Encoder<'_>> {
+    let a = array.as_string_opt::<i32>()?;
+    Some(Box::new(move |out, i| match pgtext::point(a.value(i)) {
+        Some((x, y)) => {
+            out.extend_from_slice(b"{\"x\":");
+            json::write_f64(out, x);
+            out.extend_from_slice(b",\"y\":");
+            json::write_f64(out, y);
+            out.extend_from_slice(b",\"wkb\":");
+            json::write_base64(out, &pgtext::point_wkb(x, y));
+            out.extend_from_slice(b",\"srid\":null}");
+        }
+        None => json::write_str(out, a.value(i)),
     }))
 }
 
@@ -168,7 +218,10 @@ fn value_encoder<'a>(
     let special = match logical(field) {
         Some("timetz") => timetz_encoder(array),
         Some("set") => set_encoder(array),
+        Some("bit") if array.data_type() == &DataType::Utf8 => bit_text_encoder(array, field),
         Some("bit") => bit_encoder(array, field),
+        Some("hstore") => hstore_encoder(array),
+        Some("point") => point_encoder(array),
         _ => None,
     };
     if let Some(enc) = special {
@@ -278,7 +331,8 @@ fn value_encoder<'a>(
         }
         DataType::List(child) => {
             let a = array.as_list::<i32>();
-            let values = encoder(a.values().as_ref(), child, forms)?;
+            let element = schema::element_field(child, field);
+            let values = encoder(a.values().as_ref(), &element, forms)?;
             let offsets = a.value_offsets();
             Box::new(move |out, i| {
                 out.push(b'[');

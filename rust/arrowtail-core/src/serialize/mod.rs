@@ -10,6 +10,7 @@
 //! - [`keys`]: what both read from a batch first, and the key-only pass ([`row_keys`]) that
 //!   partitions Arrow IPC messages without writing JSON values.
 //! - [`marks`]: each snapshot row's `source.snapshot` marker, from the readers' metadata.
+//! - [`pgtext`]: PostgreSQL text forms Debezium reshapes (bit strings, `hstore`, `point`).
 //! - [`schema`]: the Kafka Connect JSON schemas for `{"schema":..,"payload":..}` messages.
 //! - [`avro`]: the same events in Avro, in the Confluent wire format of a schema registry.
 
@@ -20,6 +21,7 @@ pub mod encoder;
 pub mod json;
 pub mod keys;
 pub mod marks;
+pub mod pgtext;
 pub mod schema;
 
 pub use debezium::{serialize, DebeziumOptions, Serialized};

@@ -168,6 +168,10 @@ fn value_schema(
             out.extend_from_slice(VARIABLE_SCALE_DECIMAL.as_bytes());
             return finish(out, optional, name);
         }
+        _ if source_type == Some("point") && matches!(dt, DataType::Utf8) => {
+            out.extend_from_slice(POINT.as_bytes());
+            return finish(out, optional, name);
+        }
         _ if matches!(declared, Some(Declared::Money(_)))
             && opts.decimals == DecimalMode::Precise =>
         {
@@ -199,6 +203,16 @@ fn value_schema(
         (DataType::Int16 | DataType::UInt16 | DataType::Int32, Some("year")) => {
             ("int32", Some("io.debezium.time.Year"))
         }
+        // Debezium's PostgreSQL connector: a bit string of one bit is a boolean, a longer one
+        // `Bits` declaring its length.
+        (DataType::Utf8, Some("bit")) if is_single_bit(field) => ("boolean", None),
+        (DataType::Utf8, Some("bit")) => {
+            parameters.push(("length", bit_string_length(field)));
+            ("bytes", Some("io.debezium.data.Bits"))
+        }
+        (DataType::Utf8, Some(logical)) if named_text(logical).is_some() => {
+            ("string", named_text(logical))
+        }
         _ => base_type(dt, field, is_json, opts)?,
     };
     if matches!(source_type, Some("enum" | "set")) {
@@ -208,7 +222,8 @@ fn value_schema(
     if let DataType::List(child) = dt {
         if source_type != Some("set") {
             out.extend_from_slice(b"{\"type\":\"array\",\"items\":");
-            value_schema(out, child.data_type(), child, true, None, opts)?;
+            let element = element_field(child, field);
+            value_schema(out, element.data_type(), &element, true, None, opts)?;
             return finish(out, optional, name);
         }
     }
@@ -324,6 +339,51 @@ fn signed_time_micros(text: &str) -> Option<i64> {
     let total = ((h * 60 + m) * 60 + s) * 1_000_000 + micros;
     Some(if negative { -total } else { total })
 }
+
+/// The Connect name of a PostgreSQL type carried as text whose schema Debezium names
+/// (`arrowtail.logical_type`): `hstore` is JSON text (`hstore.handling.mode=json`), as are the
+/// elements of `json[]` and `jsonb[]` (`json`).
+pub(super) fn named_text(logical: &str) -> Option<&'static str> {
+    Some(match logical {
+        "hstore" | "json" => "io.debezium.data.Json",
+        "ltree" => "io.debezium.data.Ltree",
+        "xml" => "io.debezium.data.Xml",
+        "tsvector" => "io.debezium.data.Tsvector",
+        _ => return None,
+    })
+}
+
+/// The `length` parameter of a PostgreSQL bit string's `Bits`: its declared length, or, for a
+/// `bit varying` without one, the length Debezium declares for it (2147483647).
+pub(super) fn bit_string_length(field: &Field) -> String {
+    match field.metadata().get("arrowtail.length") {
+        Some(length) => length.clone(),
+        None => i32::MAX.to_string(),
+    }
+}
+
+/// The field of a list's elements, carrying the list field's `arrowtail.logical_type` (an
+/// array's logical type is its elements').
+pub(super) fn element_field(child: &Field, list: &Field) -> Field {
+    match encoder::logical(list) {
+        Some(logical) => child.clone().with_metadata(
+            [(
+                crate::types::postgres::LOGICAL_TYPE.to_string(),
+                logical.to_string(),
+            )]
+            .into(),
+        ),
+        None => child.clone(),
+    }
+}
+
+/// Debezium's `io.debezium.data.geometry.Point` schema, without its closing part.
+const POINT: &str = "{\"type\":\"struct\",\"fields\":[\
+{\"type\":\"double\",\"optional\":false,\"field\":\"x\"},\
+{\"type\":\"double\",\"optional\":false,\"field\":\"y\"},\
+{\"type\":\"bytes\",\"optional\":true,\"field\":\"wkb\"},\
+{\"type\":\"int32\",\"optional\":true,\"field\":\"srid\"}],\
+\"name\":\"io.debezium.data.geometry.Point\",\"version\":1,\"doc\":\"Geometry (POINT)\"";
 
 /// Debezium's `io.debezium.data.VariableScaleDecimal` schema, without its closing part.
 const VARIABLE_SCALE_DECIMAL: &str = "{\"type\":\"struct\",\"fields\":[\

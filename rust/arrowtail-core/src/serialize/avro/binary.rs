@@ -19,7 +19,7 @@ use arrow_schema::{DataType, Field, IntervalUnit, TimeUnit};
 
 use super::super::declared::{self, Declared};
 use super::super::encoder::{logical, NoEncoder};
-use super::super::{json, DecimalMode, Forms};
+use super::super::{json, pgtext, DecimalMode, Forms};
 use super::types::{ColumnType, Primitive};
 use crate::types::postgres::datetime;
 
@@ -229,6 +229,43 @@ pub fn value_encoder<'a>(
                 write_string(out, &text)
             }));
         }
+        (DataType::Utf8, Some("bit")) => {
+            let a = array.as_string::<i32>();
+            if t.primitive == Primitive::Boolean {
+                return Ok(Box::new(move |out, i| {
+                    out.push(u8::from(pgtext::bit_set(a.value(i))))
+                }));
+            }
+            return Ok(Box::new(move |out, i| {
+                match pgtext::bit_bytes(a.value(i)) {
+                    Some(bytes) => write_bytes(out, &bytes),
+                    None => write_string(out, a.value(i)),
+                }
+            }));
+        }
+        (DataType::Utf8, Some("hstore")) => {
+            let a = array.as_string::<i32>();
+            return Ok(Box::new(move |out, i| {
+                let mut object = Vec::new();
+                match pgtext::write_hstore_json(&mut object, a.value(i)) {
+                    Some(()) => write_bytes(out, &object),
+                    None => write_string(out, a.value(i)),
+                }
+            }));
+        }
+        (DataType::Utf8, Some("point")) if t.point => {
+            let a = array.as_string::<i32>();
+            // A text that is no point (none reaches here from PostgreSQL) is the origin, as a
+            // record's x and y have no null.
+            return Ok(Box::new(move |out, i| {
+                let (x, y) = pgtext::point(a.value(i)).unwrap_or((0.0, 0.0));
+                out.extend_from_slice(&x.to_le_bytes());
+                out.extend_from_slice(&y.to_le_bytes());
+                out.push(2);
+                write_bytes(out, &pgtext::point_wkb(x, y));
+                out.push(0);
+            }));
+        }
         (_, Some("bit")) if t.primitive == Primitive::Bytes => {
             let bits: usize = field
                 .metadata()
@@ -341,7 +378,8 @@ pub fn value_encoder<'a>(
             let item_type = t.items.as_deref().ok_or_else(|| {
                 NoEncoder(format!("list column {} without item type", field.name()))
             })?;
-            let items = nullable(a.values().as_ref(), child, item_type, forms)?;
+            let element = super::super::schema::element_field(child, field);
+            let items = nullable(a.values().as_ref(), &element, item_type, forms)?;
             let offsets = a.value_offsets();
             Box::new(move |out, i| {
                 let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);

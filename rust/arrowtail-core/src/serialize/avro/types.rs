@@ -71,6 +71,9 @@ pub struct ColumnType {
     pub decimal: Option<(u8, i8)>,
     /// Debezium's `io.debezium.data.VariableScaleDecimal` record (`scale` int, `value` bytes).
     pub variable_decimal: bool,
+    /// Debezium's `io.debezium.data.geometry.Point` record (`x`, `y` double, `wkb` bytes and
+    /// `srid` int, both nullable), of a PostgreSQL `point`.
+    pub point: bool,
     /// The field's default as Avro JSON (a column's missing value): its union then puts the
     /// type first, as Avro requires of a default that is not null.
     pub default: Option<String>,
@@ -86,6 +89,7 @@ impl ColumnType {
             parameters: Vec::new(),
             decimal: None,
             variable_decimal: false,
+            point: false,
             default: None,
         }
     }
@@ -102,6 +106,7 @@ impl ColumnType {
         self.items.is_none()
             && self.decimal.is_none()
             && !self.variable_decimal
+            && !self.point
             && matches!(self.primitive, Primitive::String | Primitive::Bytes)
     }
 }
@@ -160,14 +165,33 @@ fn column_type_of(
         (DataType::Int16 | DataType::UInt16 | DataType::Int32, Some("year")) => {
             ColumnType::named(Int, "io.debezium.time.Year")
         }
-        (DataType::List(child), _) => ColumnType {
-            items: Some(Box::new(column_type_of(
-                child.data_type(),
-                child,
-                decimals,
-            )?)),
-            ..ColumnType::plain(Bytes)
+        // PostgreSQL bit strings, `point` and the text types Debezium names (`schema.rs`).
+        (DataType::Utf8, Some("bit")) if schema::is_single_bit(field) => ColumnType::plain(Boolean),
+        (DataType::Utf8, Some("bit")) => {
+            let mut t = ColumnType::named(Bytes, "io.debezium.data.Bits");
+            t.parameters
+                .push(("length", schema::bit_string_length(field)));
+            t
+        }
+        (DataType::Utf8, Some("point")) => ColumnType {
+            point: true,
+            ..ColumnType::named(Bytes, POINT)
         },
+        (DataType::Utf8, Some(l)) if schema::named_text(l).is_some() => ColumnType {
+            name: schema::named_text(l),
+            ..ColumnType::plain(String)
+        },
+        (DataType::List(child), _) => {
+            let element = schema::element_field(child, field);
+            ColumnType {
+                items: Some(Box::new(column_type_of(
+                    element.data_type(),
+                    &element,
+                    decimals,
+                )?)),
+                ..ColumnType::plain(Bytes)
+            }
+        }
         _ => base_type(dt, field, decimals)?,
     };
     if matches!(source_type, Some("enum" | "set")) {
@@ -259,15 +283,42 @@ pub fn full_name(name: &str) -> String {
 /// Connect name of Debezium's variable-scale decimal record.
 const VARIABLE_SCALE_DECIMAL: &str = "io.debezium.data.VariableScaleDecimal";
 
+/// Connect name of Debezium's point record.
+const POINT: &str = "io.debezium.data.geometry.Point";
+
+/// The named records a schema has defined so far: a second use names the first's definition.
+#[derive(Debug, Default)]
+pub struct Defined {
+    variable_decimal: bool,
+    point: bool,
+}
+
 /// Writes the Avro schema of a column type (not of the field around it). A second
-/// variable-scale decimal of a schema names the record defined by the first (`defined`).
-pub fn write_type_once(out: &mut Vec<u8>, t: &ColumnType, defined: &mut bool) {
+/// variable-scale decimal or point of a schema names the record defined by the first
+/// (`defined`).
+pub fn write_type_once(out: &mut Vec<u8>, t: &ColumnType, defined: &mut Defined) {
+    if t.point {
+        if defined.point {
+            json::write_str(out, POINT);
+            return;
+        }
+        defined.point = true;
+        out.extend_from_slice(
+            b"{\"type\":\"record\",\"name\":\"Point\",\"namespace\":\"io.debezium.data.geometry\",\
+\"fields\":[{\"name\":\"x\",\"type\":\"double\"},{\"name\":\"y\",\"type\":\"double\"},\
+{\"name\":\"wkb\",\"type\":[\"null\",\"bytes\"],\"default\":null},\
+{\"name\":\"srid\",\"type\":[\"null\",\"int\"],\"default\":null}],\
+\"connect.doc\":\"Geometry (POINT)\",\
+\"connect.version\":1,\"connect.name\":\"io.debezium.data.geometry.Point\"}",
+        );
+        return;
+    }
     if t.variable_decimal {
-        if *defined {
+        if defined.variable_decimal {
             json::write_str(out, VARIABLE_SCALE_DECIMAL);
             return;
         }
-        *defined = true;
+        defined.variable_decimal = true;
         out.extend_from_slice(
             b"{\"type\":\"record\",\"name\":\"VariableScaleDecimal\",\"namespace\":\"io.debezium.data\",\
 \"fields\":[{\"name\":\"scale\",\"type\":\"int\"},{\"name\":\"value\",\"type\":\"bytes\"}],\
@@ -334,7 +385,7 @@ pub fn write_type(out: &mut Vec<u8>, t: &ColumnType) {
 /// their code points (Avro's JSON form of `bytes`); `None` for other bytes, arrays and
 /// variable-scale decimals.
 pub fn missing_default(field: &Field, t: &ColumnType, forms: Forms) -> Option<String> {
-    if t.items.is_some() || t.variable_decimal {
+    if t.items.is_some() || t.variable_decimal || t.point {
         return None;
     }
     if let Some((_, scale)) = t.decimal {
@@ -403,7 +454,7 @@ pub fn write_row_record(
     columns: &[(&str, &ColumnType, bool)],
 ) {
     begin_record(out, connect_name);
-    let mut defined = false;
+    let mut defined = Defined::default();
     for (i, (name, t, optional)) in columns.iter().enumerate() {
         if i > 0 {
             out.push(b',');
