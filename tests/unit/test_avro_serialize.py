@@ -183,7 +183,9 @@ def test_postgres_text_types_are_reshaped_alike_in_both_formats() -> None:
     assert first["pt2"]["x"] == "-Infinity"
     assert avro_pairs[1][1]["after"]["pt"] is None
     unsent = avro_pairs[2][1]["after"]
-    assert (unsent["b8"], unsent["hs"], unsent["x"]) == ("", *["__debezium_unavailable_value"] * 2)
+    placeholder = "__debezium_unavailable_value"
+    assert (unsent["b8"], unsent["x"]) == ("", placeholder)
+    assert json.loads(unsent["hs"]) == {placeholder: placeholder}
     # The second point column names the record the first defines.
     columns = json.loads(value_schema)["fields"][0]["type"][1]["fields"]
     types = {c["name"]: c["type"][1] for c in columns}
@@ -278,6 +280,54 @@ def test_unsent_values_are_the_placeholder_where_avro_can_hold_it(defaults: bool
     assert avro_pairs[0][1]["after"] == {"id": 1, "txt": "__debezium_unavailable_value", "n": None}
     _, omitted, _ = both(batch, unavailable="omit")
     assert omitted[0][1]["after"] == {"id": 1, "txt": None, "n": None}
+
+
+def test_unsent_values_take_the_placeholder_form_of_their_type() -> None:
+    # Debezium's PostgreSQL connector: bytes of the string, a JSON object of it in hstore, a
+    # list of the string in an array of text, its bytes as numbers in an array of int4, int8 or
+    # date; null where no form fits (an array of other types carried as text, numeric here).
+    text = {"arrowtail.logical_type": "text"}
+    columns = [
+        pa.field("id", pa.int64()),
+        pa.field("raw", pa.binary()),
+        _logical("hs", "hstore"),
+        pa.field("texts", pa.list_(pa.string()), metadata=text),
+        pa.field("numerics", pa.list_(pa.string())),
+        pa.field("ints", pa.list_(pa.int32())),
+        pa.field("bigs", pa.list_(pa.int64())),
+        pa.field("days", pa.list_(pa.date32())),
+        pa.field("flags", pa.list_(pa.bool_())),
+        pa.field("doc", pa.json_()),
+    ]
+    unsent = [c.name for c in columns[1:]]
+    batch = change_batch(columns, [{"id": 1, "_op": "u", "_pos": 5, "_unchanged": unsent}])
+    json_pairs, avro_pairs, _ = both(batch)
+    assert avro_pairs == json_pairs
+    placeholder = "__debezium_unavailable_value"
+    numbers = list(placeholder.encode())
+    assert json_pairs[0][1]["after"] == {
+        "id": 1,
+        "raw": base64.b64encode(placeholder.encode()).decode(),
+        "hs": json.dumps({placeholder: placeholder}, separators=(",", ":")),
+        "texts": [placeholder],
+        "numerics": None,
+        "ints": numbers,
+        "bigs": numbers,
+        "days": numbers,
+        "flags": None,
+        "doc": placeholder,
+    }
+    # A MySQL/MariaDB partial row image leaves columns out: the string says which, whatever
+    # the type (Debezium's MySQL connectors have no placeholder), and Avro where it can.
+    mysql = change_batch(
+        columns[:3],
+        [{"id": 1, "_op": "u", "_pos": 5, "_unchanged": ["raw", "hs"]}],
+        source="mysql",
+        table="shop.t",
+    )
+    json_pairs, avro_pairs, _ = both(mysql)
+    assert json_pairs[0][1]["after"] == {"id": 1, "raw": placeholder, "hs": placeholder}
+    assert avro_pairs[0][1]["after"]["raw"] == base64.b64encode(placeholder.encode()).decode()
 
 
 def test_keyless_tables_have_no_key_schema_and_keys_need_their_id() -> None:

@@ -22,8 +22,8 @@ as text): ``arrowtail.logical_type = money`` with ``arrowtail.scale = 2`` (Debez
 ``arrowtail.allowed`` (the labels from ``pg_enum``, comma-separated, in their sort order),
 ``bit`` on ``bit`` and ``bit varying`` (with ``arrowtail.length``, the declared length, where
 there is one), the type's own name on ``hstore``, ``point``, ``ltree``, ``xml`` and
-``tsvector``, and ``json`` on an array of ``json`` or ``jsonb`` (an array's logical type is its
-elements').
+``tsvector``, and on an array its elements' logical type: ``json`` for ``json`` and ``jsonb``,
+``text`` for ``text`` and ``varchar``, ``numeric`` for a ``numeric`` without precision.
 """
 
 from __future__ import annotations
@@ -91,10 +91,12 @@ WHERE c.oid IN (SELECT relid FROM pg_get_publication_tables(%(publication)s))
 #: ``ltree``, ``xml`` and ``tsvector`` as strings of their own names. ``hstore`` and ``ltree``
 #: are extension types, known by their names.
 NAMED_TYPES = ("bit", "varbit", "hstore", "point", "ltree", "xml", "tsvector")
-#: Element types of arrays whose elements Debezium names: ``json[]`` and ``jsonb[]`` (elements
-#: ``io.debezium.data.Json``). Arrays of extension types (``hstore[]``, ``ltree[]``) reach the
-#: batch as their text, not as lists, so their elements are not named.
-NAMED_ELEMENTS = ("json", "jsonb")
+#: Element types of arrays whose elements Debezium names or reads: ``json[]`` and ``jsonb[]``
+#: (elements ``io.debezium.data.Json``), ``text[]`` and ``varchar[]`` (the arrays whose unchanged
+#: TOAST value Debezium writes as a list of its placeholder), and ``numeric[]`` without precision
+#: (elements ``io.debezium.data.VariableScaleDecimal``). Arrays of extension types (``hstore[]``,
+#: ``ltree[]``) reach the batch as their text, not as lists, so their elements are not named.
+NAMED_ELEMENTS = ("json", "jsonb", "text", "varchar", "numeric")
 
 #: The value rows written before a column was added hold in it (``ADD COLUMN ... DEFAULT``):
 #: PostgreSQL keeps it as the column's "missing value" rather than write it into every row, and
@@ -155,8 +157,12 @@ def column_facts(
         if typmod > 0:
             facts["arrowtail.length"] = str(typmod)
         return facts
-    if element:
+    if element in ("json", "jsonb"):
         return {LOGICAL: "json"}
+    if element == "numeric":
+        return {LOGICAL: "numeric"} if typmod < 0 else {}
+    if element:
+        return {LOGICAL: "text"}
     return {LOGICAL: typname}
 
 

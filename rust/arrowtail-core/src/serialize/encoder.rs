@@ -371,14 +371,81 @@ fn value_encoder<'a>(
     })
 }
 
+/// Debezium's placeholder in an `hstore` column: the JSON object of the placeholder as key and
+/// value.
+pub fn hstore_unavailable() -> String {
+    format!("{{\"{UNAVAILABLE}\":\"{UNAVAILABLE}\"}}")
+}
+
 /// Writes JSON objects from a set of columns: `{"name":value,...}`.
 pub struct ObjectEncoder<'a> {
-    /// Per column: the `"name":` prefix and the value encoder.
-    columns: Vec<(Vec<u8>, Encoder<'a>)>,
+    /// Per column: the `"name":` prefix, the value encoder and the JSON of Debezium's
+    /// placeholder in the column's type ([`Unsent`]).
+    columns: Vec<(Vec<u8>, Encoder<'a>, Vec<u8>)>,
 }
 
 /// Placeholder Debezium writes for values the source did not send (unchanged TOAST).
 pub const UNAVAILABLE: &str = "__debezium_unavailable_value";
+
+/// The form Debezium's PostgreSQL connector gives its placeholder in a column of each type: the
+/// string in text columns, its bytes in binary ones, the JSON object of the string as key and
+/// value in `hstore`, a list of the string in arrays of text (`text[]`, `varchar[]`, `json[]`,
+/// `jsonb[]`: `arrowtail.logical_type` `text` or `json`), a list of its bytes as numbers in
+/// arrays of `int4`, `int8` and `date`, and null in other types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unsent {
+    Text,
+    Bytes,
+    Hstore,
+    TextList,
+    NumberList,
+    Null,
+}
+
+impl Unsent {
+    /// The placeholder's form in a column of `field`'s type.
+    pub fn of(field: &Field) -> Self {
+        match (field.data_type(), logical(field)) {
+            (_, Some("point" | "set" | "timetz" | "bit")) => Unsent::Null,
+            (DataType::Utf8, Some("hstore")) => Unsent::Hstore,
+            (DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View, _) => Unsent::Text,
+            (DataType::Binary | DataType::LargeBinary, _) => Unsent::Bytes,
+            (DataType::List(child), logical) => match child.data_type() {
+                DataType::Utf8 if matches!(logical, Some("text" | "json")) => Unsent::TextList,
+                DataType::Int32 | DataType::Int64 | DataType::Date32 => Unsent::NumberList,
+                _ => Unsent::Null,
+            },
+            _ => Unsent::Null,
+        }
+    }
+
+    /// Its JSON.
+    pub fn json(self) -> Vec<u8> {
+        let mut out = Vec::new();
+        match self {
+            Unsent::Text => json::write_str(&mut out, UNAVAILABLE),
+            Unsent::Bytes => json::write_base64(&mut out, UNAVAILABLE.as_bytes()),
+            Unsent::Hstore => json::write_str(&mut out, &hstore_unavailable()),
+            Unsent::TextList => {
+                out.push(b'[');
+                json::write_str(&mut out, UNAVAILABLE);
+                out.push(b']');
+            }
+            Unsent::NumberList => {
+                out.push(b'[');
+                for (i, b) in UNAVAILABLE.bytes().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    json::write_u64(&mut out, u64::from(b));
+                }
+                out.push(b']');
+            }
+            Unsent::Null => out.extend_from_slice(b"null"),
+        }
+        out
+    }
+}
 
 /// What to do with columns listed in `_unchanged`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -405,7 +472,7 @@ impl<'a> ObjectEncoder<'a> {
     ) {
         out.push(b'{');
         let mut first = true;
-        for (c, (prefix, enc)) in self.columns.iter().enumerate() {
+        for (c, (prefix, enc, placeholder)) in self.columns.iter().enumerate() {
             let unsent = skip(c);
             if unsent && mode == Unavailable::Omit {
                 continue;
@@ -416,7 +483,7 @@ impl<'a> ObjectEncoder<'a> {
             first = false;
             out.extend_from_slice(prefix);
             if unsent {
-                json::write_str(out, UNAVAILABLE);
+                out.extend_from_slice(placeholder);
             } else {
                 enc(out, i);
             }
@@ -448,7 +515,12 @@ pub fn object_encoder<'a, 'f>(
             let mut prefix = Vec::with_capacity(f.name().len() + 3);
             json::write_str(&mut prefix, f.name());
             prefix.push(b':');
-            Ok((prefix, encoder(a.as_ref(), f, forms)?))
+            let unsent = if forms.typed_unsent {
+                Unsent::of(f)
+            } else {
+                Unsent::Text
+            };
+            Ok((prefix, encoder(a.as_ref(), f, forms)?, unsent.json()))
         })
         .collect::<Result<Vec<_>, NoEncoder>>()?;
     Ok(ObjectEncoder { columns })

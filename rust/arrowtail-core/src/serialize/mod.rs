@@ -39,6 +39,11 @@ pub struct Forms {
     /// The batch holds snapshot rows (`_op` `r`): a MySQL `TIMESTAMP(n)` keeps the short form
     /// there, as Debezium's snapshot writes it, and has `n` fraction digits in streamed changes.
     pub snapshot: bool,
+    /// A value the source did not send takes the form Debezium's PostgreSQL connector gives its
+    /// placeholder in the column's type ([`encoder::Unsent`]); else it is the placeholder string
+    /// whatever the type (the MySQL/MariaDB connectors have no placeholder of their own, and the
+    /// string tells a column a partial row image left out from a NULL).
+    pub typed_unsent: bool,
 }
 
 impl Forms {
@@ -48,6 +53,7 @@ impl Forms {
             decimals,
             short_instants: connector != keys::Connector::Postgres,
             snapshot: false,
+            typed_unsent: connector == keys::Connector::Postgres,
         }
     }
 }

@@ -31,9 +31,9 @@ use arrow_array::{Array, ArrayRef, Int32Array, RecordBatch, UInt32Array};
 use arrow_schema::Field;
 
 use self::binary::{nullable, value_encoder, write_long, write_string, Encoder};
-use self::types::ColumnType;
+use self::types::{ColumnType, Primitive};
 use super::debezium::{DebeziumOptions, Serialized};
-use super::encoder::{NoEncoder, Unavailable, UNAVAILABLE};
+use super::encoder::{hstore_unavailable, NoEncoder, Unavailable, Unsent, UNAVAILABLE};
 use super::keys::{bad, column, sequence_text, BatchParts, Connector, NotSent, RowLsn, SourceKey};
 use super::Forms;
 use crate::arrow::change::names;
@@ -154,7 +154,8 @@ struct ColumnEncoder<'a> {
     /// The union's branch index byte for null: 0 in `["null", T]`, 2 (branch 1) in `[T, "null"]`,
     /// the order of a field with a default.
     null_branch: u8,
-    placeholder: bool,
+    /// How Debezium's placeholder is written in this column, if it can hold it.
+    unsent: Unsent,
     array: Option<&'a dyn Array>,
     name: String,
 }
@@ -167,6 +168,7 @@ impl<'a> RecordEncoder<'a> {
     ) -> std::result::Result<Self, NoEncoder> {
         let mut out = Vec::with_capacity(columns.len());
         for (slot, (t, union)) in arrays.iter().zip(columns) {
+            let unsent = slot.map_or(Unsent::Null, |(_, f)| unsent_form(f, t, forms));
             let (encode, array, name) = match *slot {
                 Some((a, f)) => {
                     let enc = if *union {
@@ -182,7 +184,7 @@ impl<'a> RecordEncoder<'a> {
                 encode,
                 union: *union,
                 null_branch: if *union && t.default.is_some() { 2 } else { 0 },
-                placeholder: t.takes_placeholder(),
+                unsent,
                 array,
                 name,
             });
@@ -200,11 +202,11 @@ impl<'a> RecordEncoder<'a> {
     ) -> std::result::Result<(), String> {
         for (c, col) in self.columns.iter().enumerate() {
             if skip(c) {
-                if col.placeholder && unavailable == Unavailable::Placeholder {
-                    out.push(2 - col.null_branch);
-                    write_string(out, UNAVAILABLE);
-                } else {
+                if col.unsent == Unsent::Null || unavailable != Unavailable::Placeholder {
                     out.push(col.null_branch);
+                } else {
+                    out.push(2 - col.null_branch);
+                    write_unsent(out, col.unsent);
                 }
                 continue;
             }
@@ -227,6 +229,55 @@ impl<'a> RecordEncoder<'a> {
             }
         }
         Ok(())
+    }
+}
+
+/// The form of Debezium's placeholder in a column of Avro type `t` ([`Unsent::of`], or the
+/// string without [`Forms::typed_unsent`]), where the type can hold it.
+fn unsent_form(field: &Field, t: &ColumnType, forms: Forms) -> Unsent {
+    let items = t.items.as_deref();
+    let form = if forms.typed_unsent {
+        Unsent::of(field)
+    } else {
+        Unsent::Text
+    };
+    match form {
+        u @ (Unsent::Text | Unsent::Bytes | Unsent::Hstore) if t.takes_placeholder() => u,
+        Unsent::TextList
+            if items.is_some_and(|i| i.primitive == Primitive::String && i.takes_placeholder()) =>
+        {
+            Unsent::TextList
+        }
+        Unsent::NumberList
+            if items.is_some_and(|i| matches!(i.primitive, Primitive::Int | Primitive::Long)) =>
+        {
+            Unsent::NumberList
+        }
+        _ => Unsent::Null,
+    }
+}
+
+/// Writes the placeholder in its form (not [`Unsent::Null`]): a string or bytes, or an array of
+/// nullable items (the string, or its bytes as numbers).
+fn write_unsent(out: &mut Vec<u8>, form: Unsent) {
+    match form {
+        Unsent::Text | Unsent::Bytes => write_string(out, UNAVAILABLE),
+        Unsent::Hstore => write_string(out, &hstore_unavailable()),
+        Unsent::TextList => {
+            write_long(out, 1);
+            out.push(2);
+            write_string(out, UNAVAILABLE);
+            out.push(0);
+        }
+        Unsent::NumberList => {
+            write_long(out, UNAVAILABLE.len() as i64);
+            for b in UNAVAILABLE.bytes() {
+                out.push(2);
+                write_long(out, i64::from(b));
+            }
+            out.push(0);
+        }
+        Unsent::Null => out.push(0),
     }
 }
 

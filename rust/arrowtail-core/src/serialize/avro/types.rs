@@ -297,6 +297,12 @@ pub struct Defined {
 /// variable-scale decimal or point of a schema names the record defined by the first
 /// (`defined`).
 pub fn write_type_once(out: &mut Vec<u8>, t: &ColumnType, defined: &mut Defined) {
+    if let Some(items) = &t.items {
+        out.extend_from_slice(b"{\"type\":\"array\",\"items\":[\"null\",");
+        write_type_once(out, items, defined);
+        out.extend_from_slice(b"]}");
+        return;
+    }
     if t.point {
         if defined.point {
             json::write_str(out, POINT);
