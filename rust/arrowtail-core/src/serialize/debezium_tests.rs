@@ -456,16 +456,17 @@ fn replica_identity_columns_of_a_keyless_table_give_no_key() {
     assert_eq!(out.values.null_count(), 0);
 }
 
+/// `f` with the metadata `md`.
+fn with(f: Field, md: &[(&str, &str)]) -> Field {
+    f.with_metadata(
+        md.iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect(),
+    )
+}
+
 #[test]
 fn source_type_facts_give_debeziums_semantic_types() {
-    use std::collections::HashMap;
-    let with = |f: Field, md: &[(&str, &str)]| {
-        f.with_metadata(
-            md.iter()
-                .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
-                .collect::<HashMap<_, _>>(),
-        )
-    };
     let lt = crate::types::postgres::LOGICAL_TYPE;
     let t = Arc::new(TableSchema {
         source: SourceKind::MySql,
@@ -673,38 +674,22 @@ fn a_malformed_marker_is_a_clear_error() {
 
 #[test]
 fn postgres_text_types_take_debeziums_shapes() {
-    use std::collections::HashMap;
     let lt = crate::types::postgres::LOGICAL_TYPE;
-    let with = |name: &str, dt: DataType, md: &[(&str, &str)]| {
-        Field::new(name, dt, true).with_metadata(
-            md.iter()
-                .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
-                .collect::<HashMap<_, _>>(),
-        )
-    };
+    let utf8 = |name: &str, md: &[(&str, &str)]| with(Field::new(name, DataType::Utf8, true), md);
     let t = Arc::new(TableSchema {
         source: SourceKind::Postgres,
         table: "public.k".into(),
         schema_version: 1,
         columns: vec![
             Field::new("id", DataType::Int64, false),
+            utf8("b1", &[(lt, "bit"), ("arrowtail.length", "1")]),
+            utf8("b8", &[(lt, "bit"), ("arrowtail.length", "8")]),
+            utf8("vu", &[(lt, "bit")]),
+            utf8("hs", &[(lt, "hstore")]),
+            utf8("pt", &[(lt, "point")]),
+            utf8("lt", &[(lt, "ltree")]),
             with(
-                "b1",
-                DataType::Utf8,
-                &[(lt, "bit"), ("arrowtail.length", "1")],
-            ),
-            with(
-                "b8",
-                DataType::Utf8,
-                &[(lt, "bit"), ("arrowtail.length", "8")],
-            ),
-            with("vu", DataType::Utf8, &[(lt, "bit")]),
-            with("hs", DataType::Utf8, &[(lt, "hstore")]),
-            with("pt", DataType::Utf8, &[(lt, "point")]),
-            with("lt", DataType::Utf8, &[(lt, "ltree")]),
-            with(
-                "ja",
-                ColumnBuilder::list_type(DataType::Utf8),
+                Field::new("ja", ColumnBuilder::list_type(DataType::Utf8), true),
                 &[(lt, "json")],
             ),
         ],

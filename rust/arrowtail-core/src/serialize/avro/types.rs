@@ -304,37 +304,44 @@ pub fn write_type_once(out: &mut Vec<u8>, t: &ColumnType, defined: &mut Defined)
         return;
     }
     if t.point {
-        if defined.point {
-            json::write_str(out, POINT);
-            return;
-        }
-        defined.point = true;
-        out.extend_from_slice(
-            b"{\"type\":\"record\",\"name\":\"Point\",\"namespace\":\"io.debezium.data.geometry\",\
+        return once(out, &mut defined.point, POINT, POINT_RECORD);
+    }
+    if t.variable_decimal {
+        return once(
+            out,
+            &mut defined.variable_decimal,
+            VARIABLE_SCALE_DECIMAL,
+            DECIMAL_RECORD,
+        );
+    }
+    write_type(out, t)
+}
+
+/// Writes a named record's definition the first time (`seen` false), its name after that.
+fn once(out: &mut Vec<u8>, seen: &mut bool, name: &str, definition: &[u8]) {
+    if *seen {
+        json::write_str(out, name);
+    } else {
+        *seen = true;
+        out.extend_from_slice(definition);
+    }
+}
+
+/// Debezium's point record (`io.debezium.data.geometry.Point`).
+const POINT_RECORD: &[u8] =
+    b"{\"type\":\"record\",\"name\":\"Point\",\"namespace\":\"io.debezium.data.geometry\",\
 \"fields\":[{\"name\":\"x\",\"type\":\"double\"},{\"name\":\"y\",\"type\":\"double\"},\
 {\"name\":\"wkb\",\"type\":[\"null\",\"bytes\"],\"default\":null},\
 {\"name\":\"srid\",\"type\":[\"null\",\"int\"],\"default\":null}],\
 \"connect.doc\":\"Geometry (POINT)\",\
-\"connect.version\":1,\"connect.name\":\"io.debezium.data.geometry.Point\"}",
-        );
-        return;
-    }
-    if t.variable_decimal {
-        if defined.variable_decimal {
-            json::write_str(out, VARIABLE_SCALE_DECIMAL);
-            return;
-        }
-        defined.variable_decimal = true;
-        out.extend_from_slice(
-            b"{\"type\":\"record\",\"name\":\"VariableScaleDecimal\",\"namespace\":\"io.debezium.data\",\
+\"connect.version\":1,\"connect.name\":\"io.debezium.data.geometry.Point\"}";
+
+/// Debezium's variable-scale decimal record (`io.debezium.data.VariableScaleDecimal`).
+const DECIMAL_RECORD: &[u8] =
+    b"{\"type\":\"record\",\"name\":\"VariableScaleDecimal\",\"namespace\":\"io.debezium.data\",\
 \"fields\":[{\"name\":\"scale\",\"type\":\"int\"},{\"name\":\"value\",\"type\":\"bytes\"}],\
 \"connect.doc\":\"Variable scaled decimal\",\
-\"connect.version\":1,\"connect.name\":\"io.debezium.data.VariableScaleDecimal\"}",
-        );
-        return;
-    }
-    write_type(out, t)
-}
+\"connect.version\":1,\"connect.name\":\"io.debezium.data.VariableScaleDecimal\"}";
 
 /// Writes the Avro schema of a column type (not of the field around it).
 pub fn write_type(out: &mut Vec<u8>, t: &ColumnType) {
