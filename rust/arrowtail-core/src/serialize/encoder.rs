@@ -371,11 +371,10 @@ fn value_encoder<'a>(
     })
 }
 
-/// Debezium's placeholder in an `hstore` column: the JSON object of the placeholder as key and
-/// value.
-pub fn hstore_unavailable() -> String {
-    format!("{{\"{UNAVAILABLE}\":\"{UNAVAILABLE}\"}}")
-}
+/// Debezium's placeholder in an `hstore` column: the JSON object of the placeholder
+/// ([`UNAVAILABLE`]) as key and value.
+pub const HSTORE_UNAVAILABLE: &str =
+    "{\"__debezium_unavailable_value\":\"__debezium_unavailable_value\"}";
 
 /// Writes JSON objects from a set of columns: `{"name":value,...}`.
 pub struct ObjectEncoder<'a> {
@@ -425,7 +424,7 @@ impl Unsent {
         match self {
             Unsent::Text => json::write_str(&mut out, UNAVAILABLE),
             Unsent::Bytes => json::write_base64(&mut out, UNAVAILABLE.as_bytes()),
-            Unsent::Hstore => json::write_str(&mut out, &hstore_unavailable()),
+            Unsent::Hstore => json::write_str(&mut out, HSTORE_UNAVAILABLE),
             Unsent::TextList => {
                 out.push(b'[');
                 json::write_str(&mut out, UNAVAILABLE);

@@ -33,7 +33,7 @@ use arrow_schema::Field;
 use self::binary::{nullable, value_encoder, write_long, write_string, Encoder};
 use self::types::{ColumnType, Primitive};
 use super::debezium::{DebeziumOptions, Serialized};
-use super::encoder::{hstore_unavailable, NoEncoder, Unavailable, Unsent, UNAVAILABLE};
+use super::encoder::{NoEncoder, Unavailable, Unsent, HSTORE_UNAVAILABLE, UNAVAILABLE};
 use super::keys::{bad, column, sequence_text, BatchParts, Connector, NotSent, RowLsn, SourceKey};
 use super::Forms;
 use crate::arrow::change::names;
@@ -262,7 +262,7 @@ fn unsent_form(field: &Field, t: &ColumnType, forms: Forms) -> Unsent {
 fn write_unsent(out: &mut Vec<u8>, form: Unsent) {
     match form {
         Unsent::Text | Unsent::Bytes => write_string(out, UNAVAILABLE),
-        Unsent::Hstore => write_string(out, &hstore_unavailable()),
+        Unsent::Hstore => write_string(out, HSTORE_UNAVAILABLE),
         Unsent::TextList => {
             write_long(out, 1);
             out.push(2);
