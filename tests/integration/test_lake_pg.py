@@ -112,9 +112,10 @@ def _high_waters(fmt: str, location: Path, table: str) -> list[tuple[int, int]]:
 
 
 @pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
+def spark(tmp_path_factory: Any) -> Iterator[Any]:
     """A local Spark session with Iceberg's and Delta's Spark runtimes (jars fetched from Maven
-    Central by scripts/fetch-spark-jars.sh)."""
+    Central by scripts/fetch-spark-jars.sh), its own warehouse directory in a temporary one
+    (Spark makes ``spark-warehouse`` in the working directory otherwise)."""
     from pyspark.sql import SparkSession
 
     cache = Path(os.environ.get("ARROWTAIL_CACHE", Path.home() / ".cache" / "arrowtail"))
@@ -127,6 +128,7 @@ def spark() -> Iterator[Any]:
         .config("spark.driver.memory", "512m")
         .config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", "1")
+        .config("spark.sql.warehouse.dir", str(tmp_path_factory.mktemp("spark-warehouse")))
         .config(
             "spark.sql.extensions",
             "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions,"
