@@ -5,19 +5,21 @@ topics to a PostgreSQL and to a MariaDB target, and ``arrowtail verify`` finds s
 equal, for all four pairs.
 
 Covered: REPLICA IDENTITY DEFAULT, FULL and USING INDEX (of an index with and one without the
-primary key), a composite key, a table without a
-primary key (no Kafka key; the sink inserts), primary-key changes, deletes (with tombstones),
-NULLs in every column, every type of the type mapping (PostgreSQL with the type matrix's values,
-MariaDB every integer width, temporal type, string, binary, ENUM, SET, BIT, JSON, UUID, INET6), a
-PostgreSQL TRUNCATE and a MariaDB TRUNCATE TABLE followed by new rows (the sink's
-``truncate.enabled``), unchanged TOAST values (re-read with
-``--toast-reselect``; under REPLICA IDENTITY FULL from the old row), columns added and dropped
-while streaming (the sink's ``schema.evolution=basic``), and columns added with a default, which
-the rows already there take from the field's Connect default while explicit NULLs stay NULL.
-What the sink cannot write (arrays of decimals and dates, timetz and arrays into MariaDB, a TIME
-below zero or past 24:00, a text column's default on a MariaDB target; docs/debezium.md) is
-checked on the messages only, and so are the ``source`` facts the sink does not read (binlog
-file, server id, database).
+primary key), a composite key, a table without a primary key (no Kafka key; the sink inserts),
+primary-key changes, deletes (with tombstones), NULLs in every column, every type of the type
+mapping (PostgreSQL with the type matrix's values, MariaDB every integer width, temporal type,
+string, binary, ENUM, SET, BIT, JSON, UUID, INET6), PostgreSQL's extension types and named
+strings (``hstore``, ``ltree``, ``citext``, ``xml``, ``tsvector``, ``macaddr[8]``, ranges,
+``jsonb[]``, one-bit strings), a PostgreSQL TRUNCATE and a MariaDB TRUNCATE TABLE followed by new
+rows (the sink's ``truncate.enabled``), unchanged TOAST values (re-read with ``--toast-reselect``;
+under REPLICA IDENTITY FULL from the old row), columns added and dropped while streaming (the
+sink's ``schema.evolution=basic``), and columns added with a default, which the rows already there
+take from the field's Connect default while explicit NULLs stay NULL. What the sink cannot write
+(arrays of decimals and dates, timetz and arrays into MariaDB, a TIME below zero or past 24:00, a
+text column's default on a MariaDB target; docs/debezium.md) is checked on the messages only, and
+so are the ``source`` facts the sink does not read (binlog file, server id, database). Bit strings
+of more than one bit, which the sink reads in the wrong byte order, are left out here; the golden
+test compares them with Debezium's connector.
 """
 
 from __future__ import annotations
@@ -63,6 +65,14 @@ CREATE TABLE t_toast_full (id int PRIMARY KEY, big text, note text);
 CREATE TABLE t_added (id int PRIMARY KEY, a text);
 ALTER TABLE t_toast_full ALTER big SET STORAGE EXTERNAL;
 ALTER TABLE t_toast_full REPLICA IDENTITY FULL;
+CREATE EXTENSION IF NOT EXISTS hstore;
+CREATE EXTENSION IF NOT EXISTS ltree;
+CREATE EXTENSION IF NOT EXISTS citext;
+CREATE TABLE t_ext (id int PRIMARY KEY, b1 bit(1), v1 bit varying(1), x xml, lt ltree,
+  hs hstore, tv tsvector, mac macaddr, m8 macaddr8, ci citext, nr numrange, dr daterange,
+  js json, jb jsonb, jba jsonb[]);
+CREATE TABLE t_ext_my (LIKE t_ext INCLUDING ALL);
+ALTER TABLE t_ext_my DROP COLUMN jba;
 """
 
 PG_SEED = """
@@ -78,6 +88,12 @@ INSERT INTO t_trunc SELECT g, 'v' || g FROM generate_series(1, 5) g;
 INSERT INTO t_evolve SELECT g, 'a' || g, g FROM generate_series(1, 5) g;
 INSERT INTO t_toast_full SELECT g, repeat(md5(g::text), 300), 'n' FROM generate_series(1, 3) g;
 INSERT INTO t_added SELECT g, 'a' || g FROM generate_series(1, 6) g;
+INSERT INTO t_ext VALUES (1, B'1', B'1', '<a>x</a>', 'top.mid',
+  'a=>1, b=>NULL', 'fat cat', '08:00:2b:01:02:03', '08:00:2b:01:02:03:04:05', 'MiXed',
+  '[1.5,2.5)', '[2024-01-01,2024-02-01)', '{"k": [1, "x"]}', '{"a": {"b": null}}',
+  ARRAY['{"a": 1}'::jsonb, NULL]);
+INSERT INTO t_ext (id) VALUES (2);
+INSERT INTO t_ext_my SELECT id, b1, v1, x, lt, hs, tv, mac, m8, ci, nr, dr, js, jb FROM t_ext;
 """
 
 PG_WORKLOAD = """
@@ -119,14 +135,20 @@ ALTER TABLE t_added ADD COLUMN n int DEFAULT 7, ADD COLUMN s text NOT NULL DEFAU
     ADD COLUMN at timestamptz DEFAULT '2024-01-02 03:04:05+00';
 INSERT INTO t_added (id, a, n, amt, at) VALUES (7, 'explicit nulls', NULL, NULL, NULL);
 UPDATE t_added SET a = 'touched' WHERE id = 1;
+UPDATE t_ext SET b1 = B'0', v1 = B'0', hs = hs || 'c=>3', x = '<b/>', lt = 'a', js = 'null',
+  jb = '[]', jba = '{}', tv = 'a:1 b:2', nr = 'empty' WHERE id = 1;
+INSERT INTO t_ext (id, b1, hs) VALUES (3, B'1', 'bb=>1, a=>2, "k q"=>NULL');
+UPDATE t_ext_my SET b1 = B'0', v1 = B'0', hs = hs || 'c=>3', x = '<b/>', lt = 'a', js = 'null',
+  jb = '[]', tv = 'a:1 b:2', nr = 'empty' WHERE id = 1;
+INSERT INTO t_ext_my (id, b1, hs) VALUES (3, B'1', 'bb=>1, a=>2, "k q"=>NULL');
 """
 
 #: t_ukey's replica identity index leaves out its primary key: every event of it, the
 #: snapshot's too, is keyed by the index (docs/debezium.md), so the sink keys its table by it.
 KEYED = ["t_default", "t_full", "t_index", "t_ukey", "t_pair"]
 #: Keyed tables whose changes need the sink's truncates, schema evolution or unchanged TOAST.
-PG_MORE = ["t_trunc", "t_evolve", "t_toast_full", "t_types", "t_added"]
-PG_MORE_MY = ["t_trunc", "t_evolve", "t_toast_full", "t_types_my", "t_added"]
+PG_MORE = ["t_trunc", "t_evolve", "t_toast_full", "t_types", "t_added", "t_ext"]
+PG_MORE_MY = ["t_trunc", "t_evolve", "t_toast_full", "t_types_my", "t_added", "t_ext_my"]
 
 # Every type of the type mapping, with the type matrix's values (tests/integration/
 # test_type_matrix.py) in t_stage; t_types holds the columns Debezium's JDBC sink writes to a
@@ -631,6 +653,7 @@ def test_postgres_through_debezium_jdbc_sink(
     assert ["id", "a", "gone", "added", "n"] in layouts and layouts[-1] == ["id", "a", "added", "n"]
 
     tgt = fresh_db(postgres, "dbz_tgt")
+    tgt.execute("CREATE EXTENSION hstore; CREATE EXTENSION ltree; CREATE EXTENSION citext")
     target_url = postgres.dsn_for(postgres.user, None, "dbz_tgt")
     table_map = {f"public.{t}": f"public.{t}" for t in KEYED + PG_MORE}
     topics = [f"{prefix}.public.{t}" for t in KEYED + PG_MORE]
@@ -657,6 +680,22 @@ def test_postgres_through_debezium_jdbc_sink(
     kind = "SELECT data_type FROM information_schema.columns WHERE table_name = 't_types' AND "
     assert tgt.execute(kind + "column_name = 'n_u'").fetchone() == ("double precision",)
     assert tgt.execute(kind + "column_name = 'm'").fetchone() == ("numeric",)
+    # A one-bit string lands in a boolean and an hstore in a json column (Debezium's forms of
+    # them), which verify compares as the same data; xml and ltree keep their type, the other
+    # strings are text (jsonb json).
+    ext = tgt.execute(
+        "SELECT column_name, udt_name FROM information_schema.columns"
+        " WHERE table_name = 't_ext' AND column_name IN ('b1', 'v1', 'hs', 'x', 'lt', 'mac', 'jb')"
+    ).fetchall()
+    assert dict(ext) == {
+        "b1": "bool",
+        "v1": "bool",
+        "hs": "json",
+        "x": "xml",
+        "lt": "ltree",
+        "mac": "text",
+        "jb": "json",
+    }, ext
     # The tables the sink created keep the source's NOT NULL columns and primary keys.
     not_null = tgt.execute(
         "SELECT table_name, column_name FROM information_schema.columns "

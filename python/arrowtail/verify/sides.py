@@ -36,11 +36,14 @@ from arrowtail.sinks.parquet import table_dir_name, table_of_dir
 from arrowtail.sources.postgres.admin import has_binary_decoder
 from arrowtail.sources.postgres.keys import change_key
 from arrowtail.verify.values import (
+    BitString,
+    HstoreText,
     OutOfRange,
     adapt,
     arrow_interval,
     arrow_values,
     float32_value,
+    hstore_pairs,
     interval,
 )
 
@@ -134,7 +137,8 @@ def same_value(a: Any, b: Any) -> bool:
     wider than 38 digits travels as text, BIT(n) as uint64 (an integer column), SET as
     list<string> (an array column), MariaDB's UUID as a PostgreSQL uuid. Also the forms
     Debezium's JDBC sink stores: an interval as Debezium's ISO text, BIT(n) as a PostgreSQL bit
-    string, MariaDB's INET6 as its 16 bytes, PostgreSQL money as a decimal. NaN is the same as
+    string, MariaDB's INET6 as its 16 bytes, PostgreSQL money as a decimal, a PostgreSQL bit
+    string of one bit as a boolean, an hstore as the JSON object of its pairs. NaN is the same as
     NaN; arrays (tuples) are compared element by element by these rules."""
     if a == b:
         return True
@@ -189,6 +193,16 @@ def same_value(a: Any, b: Any) -> bool:
                 return ipaddress.IPv4Address(x).packed == y
             except ValueError:
                 return False
+        if isinstance(x, BitString) and len(x) == 1 and isinstance(y, int) and y in (0, 1):
+            # A bit(1) or bit varying(1) as a boolean (Debezium's form, in a boolean column).
+            return int(x) == y
+        if isinstance(x, HstoreText) and isinstance(y, str) and y.startswith("{"):
+            # An hstore as the JSON object of its pairs (Debezium's form, in a json column).
+            try:
+                doc = json.loads(y)
+            except ValueError:
+                return False
+            return hstore_pairs(x) == doc
         if isinstance(x, dt.timedelta) and isinstance(y, dt.time) and y.tzinfo is None:
             # A MySQL TIME within one day, written to a PostgreSQL `time` column (as Debezium's
             # JDBC sink creates it for MicroTime).
@@ -283,6 +297,8 @@ class Reading:
     the text PostgreSQL sends, and columns cast in the query (column → SQL type)."""
 
     text_oids: set[int] = field(default_factory=set)
+    #: The OID of ``hstore`` when the table has such a column (an extension's type).
+    hstore_oids: set[int] = field(default_factory=set)
     casts: dict[str, str] = field(default_factory=dict)
     #: MySQL/MariaDB DATE, DATETIME and TIMESTAMP columns: a zero date reads as NULL, as
     #: arrowtail stores it (PyMySQL would give the text '0000-00-00').
@@ -391,7 +407,10 @@ class DbSide:
         if self.engine == "postgres":
             # verify's loaders on this cursor only: the connection may be the caller's.
             with self.conn.cursor() as pg_cur:
-                adapt(pg_cur.adapters, reading.text_oids if reading else ())
+                if reading is None:
+                    adapt(pg_cur.adapters)
+                else:
+                    adapt(pg_cur.adapters, reading.text_oids, reading.hstore_oids)
                 pg_cur.execute(sql, params)
                 return pg_cur.fetchall() if pg_cur.description else []
         with self.conn.cursor() as cur:
@@ -524,7 +543,7 @@ class DbSide:
             rows = self._run(
                 "SELECT a.attname,"
                 " CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE a.atttypid END,"
-                " t.typtype, et.typtype"
+                " t.typtype, et.typtype, t.typname"
                 " FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid"
                 " LEFT JOIN pg_type et ON et.oid = t.typelem AND t.typcategory = 'A'"
                 " WHERE a.attrelid = to_regclass(format('%%I.%%I', %s::text, %s::text))"
@@ -532,8 +551,10 @@ class DbSide:
                 (schema or "public", name),
             )
             reading = Reading()
-            for column, oid, typtype, elem_typtype in rows:
-                if not has_binary_decoder(oid, typtype, elem_typtype):
+            for column, oid, typtype, elem_typtype, typname in rows:
+                if typname == "hstore":
+                    reading.hstore_oids.add(int(oid))
+                elif not has_binary_decoder(oid, typtype, elem_typtype):
                     reading.text_oids.add(int(oid))
                 elif elem_typtype == "e":
                     reading.casts[column] = "text[]"
@@ -647,7 +668,7 @@ class DbSide:
         reading = self.reading(table)
         if self.engine == "postgres":
             with self.conn.cursor() as pg_cur:
-                adapt(pg_cur.adapters, reading.text_oids)
+                adapt(pg_cur.adapters, reading.text_oids, reading.hstore_oids)
                 for row in pg_cur.stream(sql):
                     yield tuple(normalise(v) for v in row)
             return

@@ -290,21 +290,72 @@ _LOADERS: dict[int, type[Loader]] = {
 }
 
 
+class BitString(str):
+    """The text of a PostgreSQL ``bit`` or ``bit varying`` value (``0101``), marked as one so
+    that :func:`~arrowtail.verify.sides.same_value` knows a one-bit string from other text."""
+
+
+class HstoreText(str):
+    """The text of an ``hstore`` value (``"k"=>"v", "n"=>NULL``), marked as one so that
+    :func:`~arrowtail.verify.sides.same_value` can compare it with the JSON object of its pairs."""
+
+
+class _BitLoader(Loader):
+    def load(self, data: Any) -> Any:
+        return BitString(bytes(data).decode())
+
+
+class _HstoreLoader(Loader):
+    def load(self, data: Any) -> Any:
+        return HstoreText(bytes(data).decode())
+
+
+#: The type OIDs of ``bit`` and ``bit varying``.
+BIT_OIDS = (1560, 1562)
+
+_HSTORE_PAIR = re.compile(r'"((?:[^"\\]|\\.)*)"=>(?:"((?:[^"\\]|\\.)*)"|(NULL))(?:, |\Z)')
+_ESCAPED = re.compile(r"\\(.)", re.S)
+
+
+def hstore_pairs(text: str) -> dict[str, str | None] | None:
+    """The pairs of an ``hstore`` value's text as PostgreSQL prints it (every key and value
+    quoted, ``\\`` before a quote or backslash in them, ``NULL`` for a null value); ``None``
+    for other text."""
+    pairs: dict[str, str | None] = {}
+    at = 0
+    while at < len(text):
+        m = _HSTORE_PAIR.match(text, at)
+        if m is None:
+            return None
+        value = None if m.group(3) else _ESCAPED.sub(r"\1", m.group(2))
+        pairs[_ESCAPED.sub(r"\1", m.group(1))] = value
+        at = m.end()
+    return pairs
+
+
 #: Types arrowtail keeps as the text PostgreSQL sends although they have a binary codec: json,
 #: jsonb, timetz (also as the elements of their arrays).
 TEXT_OIDS = (114, 3802, 1266)
 
 
-def adapt(adapters: AdaptersMap, text_oids: Iterable[int] = ()) -> None:
+def adapt(
+    adapters: AdaptersMap, text_oids: Iterable[int] = (), hstore_oids: Iterable[int] = ()
+) -> None:
     """Registers verify's loaders on ``adapters`` (a cursor's; arrays of these types use them for
     their elements): ``date``, ``time``, ``timestamp[tz]`` and ``interval`` as above, ``text_oids``
-    and :data:`TEXT_OIDS` as the text PostgreSQL sends. Parameters: an :class:`OutOfRange` as its
-    text, a ``str`` as text of unknown type (the server reads it as the type it is compared
-    with: a key read as its text binds back to its column)."""
+    and :data:`TEXT_OIDS` as the text PostgreSQL sends, bit strings as :class:`BitString` and
+    ``hstore_oids`` (the extension's type, whose OID differs between databases) as
+    :class:`HstoreText`. Parameters: an :class:`OutOfRange` as its text, a ``str`` as text of
+    unknown type (the server reads it as the type it is compared with: a key read as its text
+    binds back to its column)."""
     for oid, loader in _LOADERS.items():
         adapters.register_loader(oid, loader)
     for oid in (*TEXT_OIDS, *text_oids):
         adapters.register_loader(oid, TextLoader)
+    for oid in BIT_OIDS:
+        adapters.register_loader(oid, _BitLoader)
+    for oid in hstore_oids:
+        adapters.register_loader(oid, _HstoreLoader)
     adapters.register_dumper(OutOfRange, _OutOfRangeDumper)
     adapters.register_dumper(str, StrDumperUnknown)
 
