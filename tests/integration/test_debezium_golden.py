@@ -57,6 +57,8 @@ CREATE TABLE g_ext (id int PRIMARY KEY, ci citext, hs hstore, lt ltree, x xml, p
   b1 bit(1), b8 bit(8), vb bit varying(16), tv tsvector, mac macaddr, m8 macaddr8, nr numrange,
   dr daterange, tr tstzrange, ua uuid[], jba jsonb[], vu bit varying, v1 bit varying(1),
   pt2 point, hsa hstore[], lta ltree[]);
+CREATE TABLE g_geo (id int PRIMARY KEY, bx box, ls lseg, pa path, po polygon, ci circle,
+  ln line, pp path);
 CREATE TABLE g_toast_types (id int PRIMARY KEY, by bytea, ta text[], va varchar[], ia int[],
   la bigint[], da date[], jb jsonb, ja jsonb[], hs hstore, na numeric[], note text);
 ALTER TABLE g_toast_types ALTER by SET STORAGE EXTERNAL, ALTER ta SET STORAGE EXTERNAL,
@@ -92,6 +94,9 @@ INSERT INTO g_ext VALUES (1, 'MiXed', 'a=>1, b=>NULL', 'top.mid', '<a>x</a>', '(
   ARRAY['a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid], ARRAY['{"a": 1}'::jsonb], B'0110', B'1',
   '(0.1,1e300)', ARRAY['x=>1, y=>NULL'::hstore, NULL], ARRAY['a.b'::ltree, 'c']);
 INSERT INTO g_ext (id) VALUES (100);
+INSERT INTO g_geo VALUES (1, '((1,2),(-3.5,4))', '[(0,0),(1,1.5)]', '((0,0),(1,1),(2,0))',
+  '((0,0),(0,1),(1,1))', '<(1,2),3.5>', '{1,-1,0.5}', '[(0,0),(1e300,-1e-300)]');
+INSERT INTO g_geo (id) VALUES (2);
 INSERT INTO g_toast_types SELECT 1, decode(repeat('ab', 3000), 'hex'),
   array(SELECT md5(g::text) FROM generate_series(1, 200) g),
   array(SELECT md5(g::text)::varchar FROM generate_series(1, 200) g),
@@ -138,6 +143,7 @@ WORKLOAD = [
     " B'00000000', B'0', B'', '(-0.5,1e-300)')",
     # Every TOASTed column unchanged: each type's placeholder.
     "UPDATE g_toast_types SET note = 'changed' WHERE id = 1",
+    "UPDATE g_geo SET bx = '((0,0),(1,1))', pa = '[(1,1),(2,2)]', ci = '<(0,0),1>' WHERE id = 1",
     # Last: once Debezium sent these, it sent everything before.
     "INSERT INTO g_nokey VALUES (4, NULL)",
     "UPDATE g_nokey SET y = 'yy' WHERE x = 1",
@@ -155,6 +161,7 @@ TABLES = [
     "g_trunc",
     "g_ext",
     "g_toast_types",
+    "g_geo",
 ]
 
 #: Differences allowed, as (regular expression over a difference's path, reason). A path reads
@@ -203,6 +210,11 @@ ALLOWED: list[tuple[str, str]] = [
         r"\.g_ext\.value(_schema)?\.(after|before)\.(hsa|lta)(\.|:|$)",
         "an array of an extension type (hstore[], ltree[]) is its PostgreSQL text; Debezium"
         " sends an array",
+    ),
+    (
+        r"\.g_geo\.value(_schema)?\.(after|before)\.(bx|ls|pa|po|ci|ln|pp)(\.|:|$)",
+        "Debezium 3.5 has no converter for box, lseg, path, polygon, circle and line and leaves"
+        " such columns out of its events; arrowtail sends their PostgreSQL text",
     ),
     (
         r"^snapshot\.g_ext\.value\.after\.v1$",
