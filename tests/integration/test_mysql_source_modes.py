@@ -226,6 +226,18 @@ def test_a_system_versioned_table_is_left_out_by_name(mariadb: Any, tmp_path: Pa
             "versioned.plain"
         ]
         assert sorted(replay(parquet_changes(out))["versioned.plain"]) == [(1,), (2,)]
+        # A database of versioned tables only: said so, not that the user cannot see a table.
+        with conn.cursor() as cur:
+            cur.execute("DROP TABLE versioned.plain")
+        only = capture_args(mariadb, f"parquet:{tmp_path / 'only'}", "")
+        only = [a for a in only if a not in ("--tables", "")]
+        only[only.index("--source") + 1] += "versioned"
+        run = cli(*only, "--snapshot", "initial", "--idle-exit", "1", env=env)
+        assert_one_clear_line(
+            run.returncode, run.stderr, mariadb.capture_password,
+            "no table of versioned can be captured: versioned.hist is system-versioned",
+        )  # fmt: skip
+        assert "cannot see" not in run.stderr
     finally:
         # A versioned table left behind would be named in every later whole-server run.
         with conn.cursor() as cur:

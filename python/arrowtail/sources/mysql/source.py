@@ -597,8 +597,17 @@ class MySqlSource:
 
     def _check_visible(self, tables: list[tuple[str, str]]) -> None:
         """Tables the user cannot see are missing from ``information_schema``: say so rather
-        than snapshot nothing."""
+        than snapshot nothing (or that the database's tables are all system-versioned, left out
+        by :meth:`_check_versioned`)."""
         missing, _idle = self._selection.unmatched(f"{d}.{t}" for d, t in tables)
+        left = sorted(t for t in self._versioned if t.split(".", 1)[0] == self.database)
+        if not missing and not tables and left:
+            raise ConfigError(
+                f"no table of {self.database} can be captured: {', '.join(left)}"
+                f" {'is' if len(left) == 1 else 'are'} system-versioned, which arrowtail does not"
+                " capture (the binlog rows carry history rows and hidden row_start and row_end"
+                " columns)"
+            )
         if missing or (self.database and not tables and not self._selection.patterns):
             what = ", ".join(missing) if missing else f"any table of {self.database}"
             raise SourceRefused(
