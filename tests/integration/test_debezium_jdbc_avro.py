@@ -6,8 +6,10 @@ finds source and target equal.
 
 The tables and changes are those of ``test_debezium_jdbc_sink.py``: REPLICA IDENTITY DEFAULT,
 FULL and USING INDEX, a composite key, a table without a primary key, key changes, deletes with
-tombstones, NULLs, uuid, timestamptz and numeric (Avro decimals), and columns added with a value
-for the rows already there (the field's Avro default, which the sink's ALTER TABLE gives them).
+tombstones, NULLs, uuid, timestamptz and numeric (Avro decimals), columns added with a value
+for the rows already there (the field's Avro default, which the sink's ALTER TABLE gives them),
+and the extension types and named strings of ``t_ext`` (a one-bit string as an Avro boolean, an
+hstore as JSON text), which the target holds in the forms ``verify`` compares as the same data.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from arrowtail.verify.compare import verify as verify_tables
 from tests.integration.test_debezium_jdbc_sink import (
     KEYED,
     PG_SCHEMA,
@@ -37,6 +40,8 @@ from tests.support.pg_run import fresh_db
 CONVERTER = "io.apicurio.registry.utils.converter.AvroConverter"
 #: The keyed tables, and the one whose added columns need the sink's schema evolution.
 TABLES = [*KEYED, "t_added"]
+#: The table of extension types, compared by verify (the target holds other forms of some).
+EXT = "t_ext"
 
 
 def avro_converters(registry: Any) -> dict[str, str]:
@@ -66,6 +71,7 @@ def test_postgres_avro_through_apicurio_converter_and_jdbc_sink(
         pytest.skip(reason)
     src = fresh_db(postgres, "dbz_avro_src")
     tgt = fresh_db(postgres, "dbz_avro_tgt")
+    tgt.execute("CREATE EXTENSION hstore; CREATE EXTENSION ltree; CREATE EXTENSION citext")
     src.execute(PG_SCHEMA)
     src.execute("CREATE PUBLICATION dbzavrop FOR ALL TABLES")
     src.execute(PG_SEED)
@@ -92,7 +98,8 @@ def test_postgres_avro_through_apicurio_converter_and_jdbc_sink(
 
     names = [f"{prefix}-keyed", f"{prefix}-nokey"]
     converters = avro_converters(registry)
-    topics = [f"{prefix}.public.{t}" for t in TABLES]
+    topics = [f"{prefix}.public.{t}" for t in [*TABLES, EXT]]
+    target_url = postgres.dsn_for(postgres.user, None, "dbz_avro_tgt")
     keyed = jdbc_sink(postgres, "dbz_avro_tgt", topics, keyed=True)
     plain = jdbc_sink(postgres, "dbz_avro_tgt", [f"{prefix}.public.t_nokey"], keyed=False)
     connect.add_connector(names[0], keyed | converters)
@@ -100,18 +107,20 @@ def test_postgres_avro_through_apicurio_converter_and_jdbc_sink(
     try:
         wait_for(
             "target equal to the source",
-            lambda: all(pg_rows(tgt, t) == pg_rows(src, t) for t in [*TABLES, "t_nokey"]),
+            lambda: (
+                all(pg_rows(tgt, t) == pg_rows(src, t) for t in [*TABLES, "t_nokey"])
+                and verify_tables(source_url, target_url, [f"public.{EXT}"], recheck_times=0).equal
+            ),
             connect,
             names,
         )
     finally:
         for name in names:
             connect.remove_connector(name)
-    target_url = postgres.dsn_for(postgres.user, None, "dbz_avro_tgt")
-    tables = ",".join(f"public.{t}" for t in TABLES)
+    tables = ",".join(f"public.{t}" for t in [*TABLES, EXT])
     verify = cli("verify", "--source", source_url, "--against", target_url, "--tables", tables)
     assert verify.returncode == 0, verify.stdout + verify.stderr
-    for t in TABLES:
+    for t in [*TABLES, EXT]:
         assert f"public.{t}: equal" in verify.stdout, verify.stdout
     # The sink created the tables from the Avro schemas: numeric as numeric, uuid as uuid.
     types = dict(
