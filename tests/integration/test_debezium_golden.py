@@ -518,6 +518,8 @@ MY_SCHEMA = [
     " mu mediumint unsigned, mi mediumint, iu int unsigned, bn binary(4), tt tinytext,"
     " mt mediumtext, lb longblob, ts0 timestamp NULL, dt0 datetime, tm0 time, fl float(7,3),"
     " bt1 bit(1), bt64 bit(64), y4 year(4))",
+    "CREATE TABLE m_geo (id int PRIMARY KEY, g geometry, p point, ls linestring, po polygon,"
+    " mp multipoint, gc geometrycollection)",
 ]
 MY_SEED = [
     "INSERT INTO m_types SELECT seq, CAST(seq AS SIGNED) - 5, seq * 100, seq * 10000,"
@@ -540,6 +542,13 @@ MY_SEED = [
     " FROM seq_1_to_4",
     "INSERT INTO m_more (id) VALUES (100)",
     "INSERT INTO m_trunc SELECT seq, CONCAT('v', seq) FROM seq_1_to_3",
+    "INSERT INTO m_geo VALUES (1, ST_GeomFromText('POINT(1 2)'), ST_GeomFromText('POINT(1.5 -2)'),"
+    " ST_GeomFromText('LINESTRING(0 0, 1 1.5)'),"
+    " ST_GeomFromText('POLYGON((0 0, 0 1, 1 1, 0 0))'), ST_GeomFromText('MULTIPOINT(1 1, 2 2)'),"
+    " ST_GeomFromText('GEOMETRYCOLLECTION(POINT(1 1))'))",
+    "INSERT INTO m_geo VALUES (2, ST_GeomFromText('POINT(3 4)', 4326),"
+    " ST_GeomFromText('POINT(0 0)', 4326), NULL, NULL, NULL, NULL)",
+    "INSERT INTO m_geo (id) VALUES (100)",
 ]
 MY_WORKLOAD = [
     "UPDATE m_types SET vc = 'changed', n = -n, dtm = dtm + INTERVAL 1 SECOND WHERE id % 4 = 0",
@@ -563,11 +572,14 @@ MY_WORKLOAD = [
     "INSERT INTO m_more (id) VALUES (400)",
     "TRUNCATE m_trunc",
     "INSERT INTO m_trunc VALUES (4, 'after')",
+    "UPDATE m_geo SET g = ST_GeomFromText('LINESTRING(1 1, 2 2)'),"
+    " p = ST_GeomFromText('POINT(-0.5 1e-300)') WHERE id = 1",
+    "INSERT INTO m_geo (id, p) VALUES (3, ST_GeomFromText('POINT(7 8)', 3857))",
     "INSERT INTO m_nokey VALUES (4, NULL)",
     "UPDATE m_nokey SET y = 'yy' WHERE x = 1",
     "DELETE FROM m_nokey WHERE x = 2",
 ]
-MY_TABLES = ["m_types", "m_pair", "m_nokey", "m_more", "m_trunc"]
+MY_TABLES = ["m_types", "m_pair", "m_nokey", "m_more", "m_trunc", "m_geo"]
 
 #: As :data:`ALLOWED`, for Debezium's MariaDB connector.
 MY_ALLOWED: list[tuple[str, str]] = [

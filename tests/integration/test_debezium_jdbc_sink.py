@@ -8,18 +8,19 @@ Covered: REPLICA IDENTITY DEFAULT, FULL and USING INDEX (of an index with and on
 primary key), a composite key, a table without a primary key (no Kafka key; the sink inserts),
 primary-key changes, deletes (with tombstones), NULLs in every column, every type of the type
 mapping (PostgreSQL with the type matrix's values, MariaDB every integer width, temporal type,
-string, binary, ENUM, SET, BIT, JSON, UUID, INET6), PostgreSQL's extension types and named
-strings (``hstore``, ``ltree``, ``citext``, ``xml``, ``tsvector``, ``macaddr[8]``, ranges,
-``jsonb[]``, one-bit strings), a PostgreSQL TRUNCATE and a MariaDB TRUNCATE TABLE followed by new
-rows (the sink's ``truncate.enabled``), unchanged TOAST values (re-read with ``--toast-reselect``;
-under REPLICA IDENTITY FULL from the old row), columns added and dropped while streaming (the
-sink's ``schema.evolution=basic``), and columns added with a default, which the rows already there
-take from the field's Connect default while explicit NULLs stay NULL. What the sink cannot write
-(arrays of decimals and dates, timetz and arrays into MariaDB, a TIME below zero or past 24:00, a
-text column's default on a MariaDB target; docs/debezium.md) is checked on the messages only, and
-so are the ``source`` facts the sink does not read (binlog file, server id, database). Bit strings
-of more than one bit, which the sink reads in the wrong byte order, are left out here; the golden
-test compares them with Debezium's connector.
+string, binary, ENUM, SET, BIT, JSON, UUID, INET6, and into a MariaDB target its spatial types),
+PostgreSQL's extension types and named strings (``hstore``, ``ltree``, ``citext``, ``xml``,
+``tsvector``, ``macaddr[8]``, ranges, ``jsonb[]``, one-bit strings), a PostgreSQL TRUNCATE and a
+MariaDB TRUNCATE TABLE followed by new rows (the sink's ``truncate.enabled``), unchanged TOAST
+values (re-read with ``--toast-reselect``; under REPLICA IDENTITY FULL from the old row), columns
+added and dropped while streaming (the sink's ``schema.evolution=basic``), and columns added with a
+default, which the rows already there take from the field's Connect default while explicit NULLs
+stay NULL. What the sink cannot write (arrays of decimals and dates, timetz and arrays into
+MariaDB, a TIME below zero or past 24:00, a text column's default on a MariaDB target;
+docs/debezium.md) is checked on the messages only, and so are the ``source`` facts the sink does
+not read (binlog file, server id, database). Bit strings of more than one bit, which the sink
+reads in the wrong byte order, are left out here; the golden test compares them with Debezium's
+connector.
 """
 
 from __future__ import annotations
@@ -302,11 +303,15 @@ MY_MORE_SCHEMA = [
     MY_TYPES,
     "CREATE TABLE m_evolve (id int PRIMARY KEY, a varchar(10), gone int)",
     "CREATE TABLE m_added (id int PRIMARY KEY, a varchar(20))",
+    "CREATE TABLE m_geo (id int PRIMARY KEY, p point, g geometry, ls linestring, po polygon)",
 ]
 MY_MORE_SEED = [
     f"INSERT INTO m_types VALUES {_my_type_row(1)}, {_my_type_row(2)}, {_my_type_null_row(3)}",
     "INSERT INTO m_evolve SELECT seq, CONCAT('a', seq), seq FROM seq_1_to_5",
     "INSERT INTO m_added SELECT seq, CONCAT('a', seq) FROM seq_1_to_6",
+    "INSERT INTO m_geo VALUES (1, ST_GeomFromText('POINT(1.5 -2)', 4326),"
+    " ST_GeomFromText('POINT(1 2)'), ST_GeomFromText('LINESTRING(0 0, 1 1.5)', 3857),"
+    " ST_GeomFromText('POLYGON((0 0, 0 1, 1 1, 0 0))')), (2, NULL, NULL, NULL, NULL)",
 ]
 MY_MORE_WORKLOAD = [
     f"INSERT INTO m_types VALUES {_my_type_row(4)}, {_my_type_null_row(5)}, {_my_type_row(6)}",
@@ -327,6 +332,11 @@ MY_MORE_WORKLOAD = [
     " ADD COLUMN e enum('x','y') NOT NULL",
     "INSERT INTO m_added (id, a, n, amt) VALUES (7, 'explicit nulls', NULL, NULL)",
     "UPDATE m_added SET a = 'touched' WHERE id = 1",
+    "UPDATE m_geo SET p = ST_GeomFromText('POINT(-0.5 7)'), g = ST_GeomFromText('LINESTRING(1 1,"
+    " 2 2)', 4326) WHERE id = 1",
+    "INSERT INTO m_geo VALUES (3, ST_GeomFromText('POINT(3 4)'), NULL,"
+    " ST_GeomFromText('LINESTRING(5 5, 6 6)'), NULL)",
+    "DELETE FROM m_geo WHERE id = 2",
 ]
 MY_KEYED = ["m_items", "m_pair", "m_types", "m_evolve", "m_trunc", "m_added"]
 
@@ -817,10 +827,13 @@ def test_mariadb_through_debezium_jdbc_sink_into_mariadb(
     db, prefix = "dbz_my", my_source.prefix
     target_db = "dbz_my_to_my"
     my, target_url = _my_target(mariadb, target_db)
-    topics = [f"{prefix}.{db}.{t}" for t in MY_KEYED]
+    # Spatial columns too (the sink's MySQL dialect writes Debezium's Point and Geometry with
+    # ST_GeomFromWKB; its PostgreSQL dialect needs PostGIS).
+    tables = [*MY_KEYED, "m_geo"]
+    topics = [f"{prefix}.{db}.{t}" for t in tables]
     # The sink looks for a table by its name in every database of the server, so the copies of
     # the source's tables on the same server get names of their own.
-    table_map = {f"{db}.{t}": f"{target_db}.copy_{t}" for t in MY_KEYED}
+    table_map = {f"{db}.{t}": f"{target_db}.copy_{t}" for t in tables}
     config = jdbc_sink(
         mariadb, target_db, topics, keyed=True, engine="mariadb", table_prefix="copy_"
     )
@@ -830,4 +843,19 @@ def test_mariadb_through_debezium_jdbc_sink_into_mariadb(
     )
     _arrowtail_verify(my_source, target_url, table_map, mariadb.password, columns=columns)
     assert_text_column_left_empty(my, f"{target_db}.copy_m_added")
+    with my.cursor() as cur:
+        cur.execute(
+            "SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS"
+            " WHERE TABLE_SCHEMA = %s AND TABLE_NAME = 'copy_m_geo' ORDER BY ORDINAL_POSITION",
+            (target_db,),
+        )
+        spatial = dict(cur.fetchall())
+    # Created from the Point and Geometry records: spatial columns, not blobs.
+    assert spatial == {
+        "id": "int",
+        "p": "point",
+        "g": "geometry",
+        "ls": "geometry",
+        "po": "geometry",
+    }
     my.close()

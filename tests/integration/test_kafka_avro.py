@@ -17,8 +17,10 @@ API) and a real broker, read by consumers arrowtail did not write.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import struct
 import uuid
 from pathlib import Path
 from typing import Any
@@ -250,7 +252,8 @@ def test_mariadb_ddl_registers_the_new_shape(
 ) -> None:
     """A MariaDB ALTER TABLE is a schema change: the new value schema is registered as the
     subject's next version (the registry's default level here is NONE), and the deserializer reads
-    events of both shapes, MySQL semantic types and ``source`` facts included."""
+    events of both shapes, MySQL semantic types (spatial columns as Debezium's ``Point`` and
+    ``Geometry`` records) and ``source`` facts included."""
     db = "avro_my"
     conn = mariadb.connect()
     with conn.cursor() as cur:
@@ -259,10 +262,13 @@ def test_mariadb_ddl_registers_the_new_shape(
         cur.execute(f"USE {db}")
         cur.execute(
             "CREATE TABLE items (id int PRIMARY KEY, name varchar(20) NOT NULL, "
-            "price decimal(8,2), at datetime(6), tags set('a','b'), kind enum('x','y'))"
+            "price decimal(8,2), at datetime(6), tags set('a','b'), kind enum('x','y'),"
+            " p point, g geometry, g2 linestring)"
         )
         cur.execute(
-            "INSERT INTO items VALUES (1, 'one', 1.50, '2024-02-29 12:00:00.5', 'a,b', 'x')"
+            "INSERT INTO items VALUES (1, 'one', 1.50, '2024-02-29 12:00:00.5', 'a,b', 'x',"
+            " ST_GeomFromText('POINT(1.5 -2)', 4326), ST_GeomFromText('POINT(1 2)'),"
+            " ST_GeomFromText('LINESTRING(0 0, 1 1)', 3857))"
         )
     mariadb.grant_capture(db)
     prefix = f"m{uuid.uuid4().hex[:8]}"
@@ -277,7 +283,9 @@ def test_mariadb_ddl_registers_the_new_shape(
     with conn.cursor() as cur:
         cur.execute(f"USE {db}")
         cur.execute("ALTER TABLE items ADD COLUMN note text")
-        cur.execute("INSERT INTO items VALUES (2, 'two', NULL, NULL, '', 'y', 'hello')")
+        cur.execute(
+            "INSERT INTO items (id, name, tags, kind, note) VALUES (2, 'two', '', 'y', 'hello')"
+        )
         cur.execute("UPDATE items SET price = 2 WHERE id = 1")
         cur.execute("DELETE FROM items WHERE id = 1")
     second = cli(*args, "--idle-exit", "2", env=env)
@@ -301,6 +309,18 @@ def test_mariadb_ddl_registers_the_new_shape(
     assert insert["after"]["note"] == "hello" and insert["after"]["price"] is None
     assert update["after"]["note"] is None and update["source"]["file"].startswith("mysql-bin.")
     assert update["source"]["server_id"] == mariadb.server_id
+
+    # Spatial columns as Debezium's Point and Geometry records (the WKB after the stored SRID;
+    # bytes in the JSON form, base64).
+    def wkb(kind: int, *parts: bytes) -> str:
+        return base64.b64encode(b"\x01" + struct.pack("<I", kind) + b"".join(parts)).decode()
+
+    point = wkb(1, struct.pack("<dd", 1.5, -2.0))
+    assert snapshot["after"]["p"] == {"x": 1.5, "y": -2.0, "wkb": point, "srid": 4326}
+    assert snapshot["after"]["g"] == {"wkb": wkb(1, struct.pack("<dd", 1, 2)), "srid": None}
+    line = wkb(2, struct.pack("<Idddd", 2, 0, 0, 1, 1))
+    assert snapshot["after"]["g2"] == {"wkb": line, "srid": 3857}
+    assert update["after"]["p"] == snapshot["after"]["p"] and insert["after"]["g"] is None
 
 
 def test_avro_inside_kafka_transactions(

@@ -14,6 +14,7 @@ import base64
 import datetime as dt
 import json
 import re
+import struct
 import uuid
 from collections.abc import Iterable
 from decimal import Decimal
@@ -168,6 +169,10 @@ def from_debezium(value: Any, kind: Any) -> Any:
         return float(value)  # JSON has no NaN or infinity: Debezium writes "NaN", "Infinity"
     if kind == DEC:
         return Decimal(value)
+    if kind == BYTES and isinstance(value, dict):
+        # A MySQL/MariaDB spatial value as Debezium's Geometry (or Point) struct: the value as
+        # the server stores it is the SRID (0 for none), then the WKB.
+        return struct.pack("<i", value["srid"] or 0) + base64.b64decode(value["wkb"])
     if kind == BYTES:
         return base64.b64decode(value)
     if kind == ISO:

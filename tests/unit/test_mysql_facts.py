@@ -60,3 +60,6 @@ def test_declared_types_name_debeziums_forms() -> None:
         "arrowtail.logical_type": "mediumint"
     }
     assert logical_type("mediumint", "mediumint(9)") == {}
+    assert logical_type("point", "point") == {"arrowtail.logical_type": "point"}
+    for spatial in ("geometry", "linestring", "multipolygon", "geomcollection"):
+        assert logical_type(spatial, spatial) == {"arrowtail.logical_type": "geometry"}

@@ -15,7 +15,9 @@
   type apart, with what Debezium's schemas need: ``enum`` / ``set`` with ``arrowtail.allowed``
   (the labels, comma-separated), ``bit`` with ``arrowtail.length``, ``year``, ``uuid``
   (MariaDB), ``float`` with ``arrowtail.length`` and ``arrowtail.scale`` for ``FLOAT(m,d)`` and
-  ``mediumint`` for ``MEDIUMINT UNSIGNED`` (Debezium declares them ``double`` and ``int32``); and
+  ``mediumint`` for ``MEDIUMINT UNSIGNED`` (Debezium declares them ``double`` and ``int32``),
+  ``point`` on ``POINT`` and ``geometry`` on the other spatial types (Debezium's ``Point`` and
+  ``Geometry`` structs); and
   ``arrowtail.precision`` (the declared fraction digits) on ``DATETIME`` and ``TIMESTAMP``
   columns, for Debezium's ``Timestamp`` of a ``DATETIME(0..3)`` and the ``n`` fraction digits of
   a streamed ``TIMESTAMP(n)``.
@@ -38,6 +40,18 @@ from arrowtail.sources.mysql.replication import close_quietly
 
 #: Field metadata key of a column's source type where the Arrow type does not say it.
 LOGICAL = "arrowtail.logical_type"
+#: The spatial types other than ``POINT`` (``information_schema.COLUMNS.DATA_TYPE``; MySQL 8
+#: names a geometry collection ``geomcollection``).
+SPATIAL = (
+    "geometry",
+    "linestring",
+    "polygon",
+    "multipoint",
+    "multilinestring",
+    "multipolygon",
+    "geometrycollection",
+    "geomcollection",
+)
 
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 #: Output byte i of a canonical uuid takes hex digit _PICK[i] of the 32; -1 is a dash.
@@ -205,6 +219,10 @@ def logical_type(data_type: str, column_type: str) -> dict[str, str]:
         return {}
     if kind == "mediumint" and "unsigned" in column_type.lower():
         return {LOGICAL: "mediumint"}
+    if kind == "point":
+        return {LOGICAL: "point"}
+    if kind in SPATIAL:
+        return {LOGICAL: "geometry"}
     return {}
 
 

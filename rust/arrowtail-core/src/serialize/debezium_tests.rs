@@ -756,3 +756,59 @@ fn postgres_text_types_take_debeziums_shapes() {
         r#"{"type":"array","items":{"type":"string","name":"io.debezium.data.Json","version":1,"optional":true},"optional":true,"field":"ja"}"#,
     );
 }
+
+#[test]
+fn mysql_spatial_columns_take_debeziums_point_and_geometry() {
+    let lt = crate::types::postgres::LOGICAL_TYPE;
+    let bin =
+        |name: &str, kind: &str| with(Field::new(name, DataType::Binary, true), &[(lt, kind)]);
+    let t = Arc::new(TableSchema {
+        source: SourceKind::MySql,
+        table: "db.g".into(),
+        schema_version: 1,
+        columns: vec![
+            Field::new("id", DataType::Int64, false),
+            bin("p", "point"),
+            bin("g", "geometry"),
+        ],
+        primary_key: vec!["id".into()],
+        extra_metadata: vec![],
+    });
+    // POINT(1.5 -2) with SRID 4326; LINESTRING(0 0, 1 1) without one.
+    let mut point = 4326i32.to_le_bytes().to_vec();
+    point.extend_from_slice(&[1, 1, 0, 0, 0]);
+    point.extend_from_slice(&1.5f64.to_le_bytes());
+    point.extend_from_slice(&(-2.0f64).to_le_bytes());
+    let mut line = vec![0, 0, 0, 0, 1, 2, 0, 0, 0, 2, 0, 0, 0];
+    for v in [0.0f64, 0.0, 1.0, 1.0] {
+        line.extend_from_slice(&v.to_le_bytes());
+    }
+    let mut b = ChangeBuilder::new(t).unwrap();
+    let c = &mut b.columns;
+    if let ColumnBuilder::Int64(x) = &mut c[0] {
+        x.append_value(1);
+    }
+    for (i, stored) in [(1, &point), (2, &line)] {
+        if let ColumnBuilder::Binary(x) = &mut c[i] {
+            x.append_value(stored);
+        }
+    }
+    b.finish_row(meta(Op::Insert, 0), false, &[]);
+    let batch = b.flush().unwrap().remove(0);
+    let mut o = opts();
+    o.schemas = true;
+    let out = serialize(&batch, &o).unwrap();
+    let v = text(&out.values, 0).unwrap();
+    has(
+        &v,
+        r#""after":{"id":1,"p":{"x":1.5,"y":-2.0,"wkb":"AQEAAAAAAAAAAAD4PwAAAAAAAADA","srid":4326},"g":{"wkb":"AQIAAAACAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAPA/AAAAAAAA8D8=","srid":null}}"#,
+    );
+    has(
+        &v,
+        r#"{"type":"struct","fields":[{"type":"double","optional":false,"field":"x"},{"type":"double","optional":false,"field":"y"},{"type":"bytes","optional":true,"field":"wkb"},{"type":"int32","optional":true,"field":"srid"}],"name":"io.debezium.data.geometry.Point","version":1,"doc":"Geometry (POINT)","optional":true,"field":"p"}"#,
+    );
+    has(
+        &v,
+        r#"{"type":"struct","fields":[{"type":"bytes","optional":false,"field":"wkb"},{"type":"int32","optional":true,"field":"srid"}],"name":"io.debezium.data.geometry.Geometry","version":1,"doc":"Geometry","optional":true,"field":"g"}"#,
+    );
+}

@@ -15,7 +15,7 @@ use arrow_array::{Array, ArrowPrimitiveType, PrimitiveArray};
 use arrow_schema::{DataType, Field, IntervalUnit, TimeUnit};
 
 use super::declared::{self, Declared};
-use super::{json, pgtext, schema};
+use super::{json, pgtext, schema, spatial};
 use super::{DecimalMode, Forms};
 use crate::types::postgres::{datetime, LOGICAL_TYPE};
 
@@ -221,6 +221,13 @@ fn value_encoder<'a>(
         Some("bit") if array.data_type() == &DataType::Utf8 => bit_text_encoder(array, field),
         Some("bit") => bit_encoder(array, field),
         Some("hstore") => hstore_encoder(array),
+        Some(kind @ ("point" | "geometry")) if array.data_type() == &DataType::Binary => {
+            let a = array.as_binary_opt::<i32>();
+            let point = kind == "point";
+            a.map(|a| -> Encoder<'_> {
+                Box::new(move |out, i| spatial::write_json(out, a.value(i), point))
+            })
+        }
         Some("point") => point_encoder(array),
         _ => None,
     };

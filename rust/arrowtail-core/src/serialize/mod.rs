@@ -23,6 +23,7 @@ pub mod keys;
 pub mod marks;
 pub mod pgtext;
 pub mod schema;
+pub mod spatial;
 
 pub use debezium::{serialize, DebeziumOptions, Serialized};
 pub use encoder::{Unavailable, UNAVAILABLE};

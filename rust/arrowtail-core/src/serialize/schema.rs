@@ -168,8 +168,12 @@ fn value_schema(
             out.extend_from_slice(VARIABLE_SCALE_DECIMAL.as_bytes());
             return finish(out, optional, name);
         }
-        _ if source_type == Some("point") && matches!(dt, DataType::Utf8) => {
+        _ if source_type == Some("point") && matches!(dt, DataType::Utf8 | DataType::Binary) => {
             out.extend_from_slice(POINT.as_bytes());
+            return finish(out, optional, name);
+        }
+        _ if source_type == Some("geometry") && matches!(dt, DataType::Binary) => {
+            out.extend_from_slice(GEOMETRY.as_bytes());
             return finish(out, optional, name);
         }
         _ if matches!(declared, Some(Declared::Money(_)))
@@ -384,6 +388,13 @@ const POINT: &str = "{\"type\":\"struct\",\"fields\":[\
 {\"type\":\"bytes\",\"optional\":true,\"field\":\"wkb\"},\
 {\"type\":\"int32\",\"optional\":true,\"field\":\"srid\"}],\
 \"name\":\"io.debezium.data.geometry.Point\",\"version\":1,\"doc\":\"Geometry (POINT)\"";
+
+/// Debezium's `io.debezium.data.geometry.Geometry` schema (of a MySQL/MariaDB spatial column
+/// other than `POINT`), without its closing part.
+const GEOMETRY: &str = "{\"type\":\"struct\",\"fields\":[\
+{\"type\":\"bytes\",\"optional\":false,\"field\":\"wkb\"},\
+{\"type\":\"int32\",\"optional\":true,\"field\":\"srid\"}],\
+\"name\":\"io.debezium.data.geometry.Geometry\",\"version\":1,\"doc\":\"Geometry\"";
 
 /// Debezium's `io.debezium.data.VariableScaleDecimal` schema, without its closing part.
 const VARIABLE_SCALE_DECIMAL: &str = "{\"type\":\"struct\",\"fields\":[\

@@ -19,7 +19,7 @@ use arrow_schema::{DataType, Field, IntervalUnit, TimeUnit};
 
 use super::super::declared::{self, Declared};
 use super::super::encoder::{logical, NoEncoder};
-use super::super::{json, pgtext, DecimalMode, Forms};
+use super::super::{json, pgtext, spatial, DecimalMode, Forms};
 use super::types::{ColumnType, Primitive};
 use crate::types::postgres::datetime;
 
@@ -250,6 +250,28 @@ pub fn value_encoder<'a>(
                 match pgtext::write_hstore_json(&mut object, a.value(i)) {
                     Some(()) => write_bytes(out, &object),
                     None => write_string(out, a.value(i)),
+                }
+            }));
+        }
+        (DataType::Binary, Some("point" | "geometry")) if t.point || t.geometry => {
+            let a = array.as_binary::<i32>();
+            let point = t.point;
+            return Ok(Box::new(move |out, i| {
+                let (srid, wkb) = spatial::split(a.value(i));
+                if point {
+                    // A WKB that is no point (no POINT column holds one) is the origin.
+                    let (x, y) = spatial::point_xy(wkb).unwrap_or((0.0, 0.0));
+                    out.extend_from_slice(&x.to_le_bytes());
+                    out.extend_from_slice(&y.to_le_bytes());
+                    out.push(2); // the wkb union's bytes branch
+                }
+                write_bytes(out, wkb);
+                match srid {
+                    Some(srid) => {
+                        out.push(2);
+                        write_long(out, i64::from(srid));
+                    }
+                    None => out.push(0),
                 }
             }));
         }

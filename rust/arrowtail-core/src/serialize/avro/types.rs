@@ -72,8 +72,11 @@ pub struct ColumnType {
     /// Debezium's `io.debezium.data.VariableScaleDecimal` record (`scale` int, `value` bytes).
     pub variable_decimal: bool,
     /// Debezium's `io.debezium.data.geometry.Point` record (`x`, `y` double, `wkb` bytes and
-    /// `srid` int, both nullable), of a PostgreSQL `point`.
+    /// `srid` int, both nullable), of a PostgreSQL `point` or a MySQL/MariaDB `POINT`.
     pub point: bool,
+    /// Debezium's `io.debezium.data.geometry.Geometry` record (`wkb` bytes, `srid` nullable int),
+    /// of a MySQL/MariaDB spatial column other than `POINT`.
+    pub geometry: bool,
     /// The field's default as Avro JSON (a column's missing value): its union then puts the
     /// type first, as Avro requires of a default that is not null.
     pub default: Option<String>,
@@ -90,6 +93,7 @@ impl ColumnType {
             decimal: None,
             variable_decimal: false,
             point: false,
+            geometry: false,
             default: None,
         }
     }
@@ -107,6 +111,7 @@ impl ColumnType {
             && self.decimal.is_none()
             && !self.variable_decimal
             && !self.point
+            && !self.geometry
             && matches!(self.primitive, Primitive::String | Primitive::Bytes)
     }
 }
@@ -173,9 +178,13 @@ fn column_type_of(
                 .push(("length", schema::bit_string_length(field)));
             t
         }
-        (DataType::Utf8, Some("point")) => ColumnType {
+        (DataType::Utf8 | DataType::Binary, Some("point")) => ColumnType {
             point: true,
             ..ColumnType::named(Bytes, POINT)
+        },
+        (DataType::Binary, Some("geometry")) => ColumnType {
+            geometry: true,
+            ..ColumnType::named(Bytes, GEOMETRY)
         },
         (DataType::Utf8, Some(l)) if schema::named_text(l).is_some() => ColumnType {
             name: schema::named_text(l),
@@ -286,11 +295,15 @@ const VARIABLE_SCALE_DECIMAL: &str = "io.debezium.data.VariableScaleDecimal";
 /// Connect name of Debezium's point record.
 const POINT: &str = "io.debezium.data.geometry.Point";
 
+/// Connect name of Debezium's geometry record.
+const GEOMETRY: &str = "io.debezium.data.geometry.Geometry";
+
 /// The named records a schema has defined so far: a second use names the first's definition.
 #[derive(Debug, Default)]
 pub struct Defined {
     variable_decimal: bool,
     point: bool,
+    geometry: bool,
 }
 
 /// Writes the Avro schema of a column type (not of the field around it). A second
@@ -305,6 +318,9 @@ pub fn write_type_once(out: &mut Vec<u8>, t: &ColumnType, defined: &mut Defined)
     }
     if t.point {
         return once(out, &mut defined.point, POINT, POINT_RECORD);
+    }
+    if t.geometry {
+        return once(out, &mut defined.geometry, GEOMETRY, GEOMETRY_RECORD);
     }
     if t.variable_decimal {
         return once(
@@ -335,6 +351,14 @@ const POINT_RECORD: &[u8] =
 {\"name\":\"srid\",\"type\":[\"null\",\"int\"],\"default\":null}],\
 \"connect.doc\":\"Geometry (POINT)\",\
 \"connect.version\":1,\"connect.name\":\"io.debezium.data.geometry.Point\"}";
+
+/// Debezium's geometry record (`io.debezium.data.geometry.Geometry`).
+const GEOMETRY_RECORD: &[u8] =
+    b"{\"type\":\"record\",\"name\":\"Geometry\",\"namespace\":\"io.debezium.data.geometry\",\
+\"fields\":[{\"name\":\"wkb\",\"type\":\"bytes\"},\
+{\"name\":\"srid\",\"type\":[\"null\",\"int\"],\"default\":null}],\
+\"connect.doc\":\"Geometry\",\
+\"connect.version\":1,\"connect.name\":\"io.debezium.data.geometry.Geometry\"}";
 
 /// Debezium's variable-scale decimal record (`io.debezium.data.VariableScaleDecimal`).
 const DECIMAL_RECORD: &[u8] =
@@ -398,7 +422,7 @@ pub fn write_type(out: &mut Vec<u8>, t: &ColumnType) {
 /// their code points (Avro's JSON form of `bytes`); `None` for other bytes, arrays and
 /// variable-scale decimals.
 pub fn missing_default(field: &Field, t: &ColumnType, forms: Forms) -> Option<String> {
-    if t.items.is_some() || t.variable_decimal || t.point {
+    if t.items.is_some() || t.variable_decimal || t.point || t.geometry {
         return None;
     }
     if let Some((_, scale)) = t.decimal {
