@@ -457,6 +457,16 @@ fn replica_identity_columns_of_a_keyless_table_give_no_key() {
 }
 
 /// `f` with the metadata `md`.
+/// The JSON value (with schemas) of the one row filled in `b`'s columns, as an insert.
+fn insert_with_schemas(mut b: ChangeBuilder) -> String {
+    b.finish_row(meta(Op::Insert, 0), false, &[]);
+    let batch = b.flush().unwrap().remove(0);
+    let mut o = opts();
+    o.schemas = true;
+    let out = serialize(&batch, &o).unwrap();
+    text(&out.values, 0).unwrap()
+}
+
 fn with(f: Field, md: &[(&str, &str)]) -> Field {
     f.with_metadata(
         md.iter()
@@ -527,12 +537,7 @@ fn source_type_facts_give_debeziums_semantic_types() {
     if let ColumnBuilder::UInt64(x) = &mut c[7] {
         x.append_value(1);
     }
-    b.finish_row(meta(Op::Insert, 0), false, &[]);
-    let batch = b.flush().unwrap().remove(0);
-    let mut o = opts();
-    o.schemas = true;
-    let out = serialize(&batch, &o).unwrap();
-    let v = text(&out.values, 0).unwrap();
+    let v = insert_with_schemas(b);
     has(
         &v,
         r#""after":{"id":-3,"e":"b","s":"x,z","b":"AgE=","y":2024,"u":"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11","tz":"07:59:59.999999Z","b1":true}"#,
@@ -719,12 +724,7 @@ fn postgres_text_types_take_debeziums_shapes() {
         }
         l.append(true).unwrap();
     }
-    b.finish_row(meta(Op::Insert, 0), false, &[]);
-    let batch = b.flush().unwrap().remove(0);
-    let mut o = opts();
-    o.schemas = true;
-    let out = serialize(&batch, &o).unwrap();
-    let v = text(&out.values, 0).unwrap();
+    let v = insert_with_schemas(b);
     // 0b11_1100_0011 little-endian: c3 03. A Java HashMap puts "bb" (bucket 0) before "a".
     has(
         &v,
@@ -793,12 +793,7 @@ fn mysql_spatial_columns_take_debeziums_point_and_geometry() {
             x.append_value(stored);
         }
     }
-    b.finish_row(meta(Op::Insert, 0), false, &[]);
-    let batch = b.flush().unwrap().remove(0);
-    let mut o = opts();
-    o.schemas = true;
-    let out = serialize(&batch, &o).unwrap();
-    let v = text(&out.values, 0).unwrap();
+    let v = insert_with_schemas(b);
     has(
         &v,
         r#""after":{"id":1,"p":{"x":1.5,"y":-2.0,"wkb":"AQEAAAAAAAAAAAD4PwAAAAAAAADA","srid":4326},"g":{"wkb":"AQIAAAACAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAPA/AAAAAAAA8D8=","srid":null}}"#,
