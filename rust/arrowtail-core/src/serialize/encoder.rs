@@ -110,13 +110,7 @@ fn point_encoder(array: &dyn Array) -> Option<Encoder<'_>> {
     let a = array.as_string_opt::<i32>()?;
     Some(Box::new(move |out, i| match pgtext::point(a.value(i)) {
         Some((x, y)) => {
-            out.extend_from_slice(b"{\"x\":");
-            json::write_f64(out, x);
-            out.extend_from_slice(b",\"y\":");
-            json::write_f64(out, y);
-            out.extend_from_slice(b",\"wkb\":");
-            json::write_base64(out, &pgtext::point_wkb(x, y));
-            out.extend_from_slice(b",\"srid\":null}");
+            spatial::write_struct_json(out, Some((x, y)), &pgtext::point_wkb(x, y), None)
         }
         None => json::write_str(out, a.value(i)),
     }))

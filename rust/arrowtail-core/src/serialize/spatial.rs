@@ -19,14 +19,20 @@ pub fn split(stored: &[u8]) -> (Option<i32>, &[u8]) {
     }
 }
 
-/// Appends a spatial value as the JSON of Debezium's `Point` (`point`; a WKB that is no
+/// Appends a stored spatial value as the JSON of Debezium's `Point` (`point`; a WKB that is no
 /// two-dimensional point, which no `POINT` column holds, has the origin's coordinates) or
 /// `Geometry` struct.
 pub fn write_json(out: &mut Vec<u8>, stored: &[u8], point: bool) {
     let (srid, wkb) = split(stored);
+    let xy = point.then(|| point_xy(wkb).unwrap_or((0.0, 0.0)));
+    write_struct_json(out, xy, wkb, srid);
+}
+
+/// Appends the JSON of Debezium's `Point` (with `xy`) or `Geometry` struct (without): the
+/// coordinates, the WKB and the SRID (null for none). PostgreSQL's `point` writes it too.
+pub fn write_struct_json(out: &mut Vec<u8>, xy: Option<(f64, f64)>, wkb: &[u8], srid: Option<i32>) {
     out.push(b'{');
-    if point {
-        let (x, y) = point_xy(wkb).unwrap_or((0.0, 0.0));
+    if let Some((x, y)) = xy {
         out.extend_from_slice(b"\"x\":");
         json::write_f64(out, x);
         out.extend_from_slice(b",\"y\":");

@@ -20,7 +20,7 @@ use arrow_schema::{DataType, Field, IntervalUnit, TimeUnit};
 use super::super::declared::{self, Declared};
 use super::super::encoder::{logical, NoEncoder};
 use super::super::{json, pgtext, spatial, DecimalMode, Forms};
-use super::types::{ColumnType, Primitive};
+use super::types::{ColumnType, Primitive, Record};
 use crate::types::postgres::datetime;
 
 /// Appends a `long` (or `int`): zig-zag, then 7 bits per byte, low groups first.
@@ -34,6 +34,25 @@ pub fn write_long(out: &mut Vec<u8>, v: i64) {
 }
 
 /// Appends `bytes` or a `string`: the length, then the bytes.
+/// Writes Debezium's `Point` record (with `xy`: `x`, `y`, then the WKB as the bytes branch of its
+/// union) or `Geometry` record (without: the WKB as plain bytes), then the SRID's union (null for
+/// none).
+fn write_spatial_record(out: &mut Vec<u8>, xy: Option<(f64, f64)>, wkb: &[u8], srid: Option<i32>) {
+    if let Some((x, y)) = xy {
+        out.extend_from_slice(&x.to_le_bytes());
+        out.extend_from_slice(&y.to_le_bytes());
+        out.push(2); // the wkb union's bytes branch
+    }
+    write_bytes(out, wkb);
+    match srid {
+        Some(srid) => {
+            out.push(2);
+            write_long(out, i64::from(srid));
+        }
+        None => out.push(0),
+    }
+}
+
 pub fn write_bytes(out: &mut Vec<u8>, b: &[u8]) {
     write_long(out, b.len() as i64);
     out.extend_from_slice(b);
@@ -111,7 +130,7 @@ fn declared_encoder<'a>(
                 write_bytes(out, &bytes[start..])
             }))
         }
-        Declared::VariableDecimal if t.variable_decimal => {
+        Declared::VariableDecimal if t.record == Some(Record::VariableDecimal) => {
             let a = array.as_string_opt::<i32>()?;
             Some(Box::new(move |out, i| {
                 let (scale, bytes) = declared::variable_decimal(a.value(i)).unwrap_or((0, vec![0]));
@@ -169,7 +188,7 @@ fn declared_union<'a>(array: &'a dyn Array, field: &Field, t: &ColumnType) -> Op
                 }
             }))
         }
-        Declared::VariableDecimal if t.variable_decimal => {
+        Declared::VariableDecimal if t.record == Some(Record::VariableDecimal) => {
             Some(Box::new(move |out, i| {
                 match valid(i)
                     .then(|| declared::variable_decimal(a.value(i)))
@@ -253,39 +272,25 @@ pub fn value_encoder<'a>(
                 }
             }));
         }
-        (DataType::Binary, Some("point" | "geometry")) if t.point || t.geometry => {
+        (DataType::Binary, Some("point" | "geometry"))
+            if matches!(t.record, Some(Record::Point | Record::Geometry)) =>
+        {
             let a = array.as_binary::<i32>();
-            let point = t.point;
+            let point = t.record == Some(Record::Point);
             return Ok(Box::new(move |out, i| {
                 let (srid, wkb) = spatial::split(a.value(i));
-                if point {
-                    // A WKB that is no point (no POINT column holds one) is the origin.
-                    let (x, y) = spatial::point_xy(wkb).unwrap_or((0.0, 0.0));
-                    out.extend_from_slice(&x.to_le_bytes());
-                    out.extend_from_slice(&y.to_le_bytes());
-                    out.push(2); // the wkb union's bytes branch
-                }
-                write_bytes(out, wkb);
-                match srid {
-                    Some(srid) => {
-                        out.push(2);
-                        write_long(out, i64::from(srid));
-                    }
-                    None => out.push(0),
-                }
+                // A WKB that is no point (no POINT column holds one) is the origin.
+                let xy = point.then(|| spatial::point_xy(wkb).unwrap_or((0.0, 0.0)));
+                write_spatial_record(out, xy, wkb, srid);
             }));
         }
-        (DataType::Utf8, Some("point")) if t.point => {
+        (DataType::Utf8, Some("point")) if t.record == Some(Record::Point) => {
             let a = array.as_string::<i32>();
             // A text that is no point (none reaches here from PostgreSQL) is the origin, as a
             // record's x and y have no null.
             return Ok(Box::new(move |out, i| {
                 let (x, y) = pgtext::point(a.value(i)).unwrap_or((0.0, 0.0));
-                out.extend_from_slice(&x.to_le_bytes());
-                out.extend_from_slice(&y.to_le_bytes());
-                out.push(2);
-                write_bytes(out, &pgtext::point_wkb(x, y));
-                out.push(0);
+                write_spatial_record(out, Some((x, y)), &pgtext::point_wkb(x, y), None);
             }));
         }
         (_, Some("bit")) if t.primitive == Primitive::Bytes => {

@@ -69,14 +69,8 @@ pub struct ColumnType {
     pub parameters: Vec<(&'static str, String)>,
     /// `(precision, scale)` of a decimal written as Avro's decimal logical type.
     pub decimal: Option<(u8, i8)>,
-    /// Debezium's `io.debezium.data.VariableScaleDecimal` record (`scale` int, `value` bytes).
-    pub variable_decimal: bool,
-    /// Debezium's `io.debezium.data.geometry.Point` record (`x`, `y` double, `wkb` bytes and
-    /// `srid` int, both nullable), of a PostgreSQL `point` or a MySQL/MariaDB `POINT`.
-    pub point: bool,
-    /// Debezium's `io.debezium.data.geometry.Geometry` record (`wkb` bytes, `srid` nullable int),
-    /// of a MySQL/MariaDB spatial column other than `POINT`.
-    pub geometry: bool,
+    /// One of Debezium's named records, written in place of `primitive`.
+    pub record: Option<Record>,
     /// The field's default as Avro JSON (a column's missing value): its union then puts the
     /// type first, as Avro requires of a default that is not null.
     pub default: Option<String>,
@@ -91,9 +85,7 @@ impl ColumnType {
             name: None,
             parameters: Vec::new(),
             decimal: None,
-            variable_decimal: false,
-            point: false,
-            geometry: false,
+            record: None,
             default: None,
         }
     }
@@ -105,13 +97,18 @@ impl ColumnType {
         }
     }
 
+    fn record(record: Record) -> Self {
+        Self {
+            record: Some(record),
+            ..Self::named(Primitive::Bytes, record.name())
+        }
+    }
+
     /// Values of this type can carry Debezium's placeholder for a value the source did not send.
     pub fn takes_placeholder(&self) -> bool {
         self.items.is_none()
             && self.decimal.is_none()
-            && !self.variable_decimal
-            && !self.point
-            && !self.geometry
+            && self.record.is_none()
             && matches!(self.primitive, Primitive::String | Primitive::Bytes)
     }
 }
@@ -132,10 +129,7 @@ fn column_type_of(
     let declared = declared::declared(dt, field);
     let mut t = match (dt, source_type) {
         _ if declared == Some(Declared::VariableDecimal) && decimals == DecimalMode::Precise => {
-            ColumnType {
-                variable_decimal: true,
-                ..ColumnType::named(Bytes, VARIABLE_SCALE_DECIMAL)
-            }
+            ColumnType::record(Record::VariableDecimal)
         }
         // Debezium declares money a Decimal without a precision parameter; Kafka Connect's Avro
         // mapping then gives it its default precision, 64.
@@ -178,14 +172,8 @@ fn column_type_of(
                 .push(("length", schema::bit_string_length(field)));
             t
         }
-        (DataType::Utf8 | DataType::Binary, Some("point")) => ColumnType {
-            point: true,
-            ..ColumnType::named(Bytes, POINT)
-        },
-        (DataType::Binary, Some("geometry")) => ColumnType {
-            geometry: true,
-            ..ColumnType::named(Bytes, GEOMETRY)
-        },
+        (DataType::Utf8 | DataType::Binary, Some("point")) => ColumnType::record(Record::Point),
+        (DataType::Binary, Some("geometry")) => ColumnType::record(Record::Geometry),
         (DataType::Utf8, Some(l)) if schema::named_text(l).is_some() => ColumnType {
             name: schema::named_text(l),
             ..ColumnType::plain(String)
@@ -289,26 +277,44 @@ pub fn full_name(name: &str) -> String {
     name.split('.').map(avro_name).collect::<Vec<_>>().join(".")
 }
 
-/// Connect name of Debezium's variable-scale decimal record.
-const VARIABLE_SCALE_DECIMAL: &str = "io.debezium.data.VariableScaleDecimal";
+/// Debezium's named records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Record {
+    /// `io.debezium.data.VariableScaleDecimal` (`scale` int, `value` bytes).
+    VariableDecimal,
+    /// `io.debezium.data.geometry.Point` (`x`, `y` double, `wkb` bytes and `srid` int, both
+    /// nullable), of a PostgreSQL `point` or a MySQL/MariaDB `POINT`.
+    Point,
+    /// `io.debezium.data.geometry.Geometry` (`wkb` bytes, `srid` nullable int), of a
+    /// MySQL/MariaDB spatial column other than `POINT`.
+    Geometry,
+}
 
-/// Connect name of Debezium's point record.
-const POINT: &str = "io.debezium.data.geometry.Point";
+impl Record {
+    /// Its Connect name (also its Avro full name).
+    pub fn name(self) -> &'static str {
+        match self {
+            Record::VariableDecimal => "io.debezium.data.VariableScaleDecimal",
+            Record::Point => "io.debezium.data.geometry.Point",
+            Record::Geometry => "io.debezium.data.geometry.Geometry",
+        }
+    }
 
-/// Connect name of Debezium's geometry record.
-const GEOMETRY: &str = "io.debezium.data.geometry.Geometry";
+    fn definition(self) -> &'static [u8] {
+        match self {
+            Record::VariableDecimal => DECIMAL_RECORD,
+            Record::Point => POINT_RECORD,
+            Record::Geometry => GEOMETRY_RECORD,
+        }
+    }
+}
 
 /// The named records a schema has defined so far: a second use names the first's definition.
 #[derive(Debug, Default)]
-pub struct Defined {
-    variable_decimal: bool,
-    point: bool,
-    geometry: bool,
-}
+pub struct Defined(Vec<Record>);
 
-/// Writes the Avro schema of a column type (not of the field around it). A second
-/// variable-scale decimal or point of a schema names the record defined by the first
-/// (`defined`).
+/// Writes the Avro schema of a column type (not of the field around it). A second use of one of
+/// Debezium's records in a schema names the record defined by the first (`defined`).
 pub fn write_type_once(out: &mut Vec<u8>, t: &ColumnType, defined: &mut Defined) {
     if let Some(items) = &t.items {
         out.extend_from_slice(b"{\"type\":\"array\",\"items\":[\"null\",");
@@ -316,30 +322,13 @@ pub fn write_type_once(out: &mut Vec<u8>, t: &ColumnType, defined: &mut Defined)
         out.extend_from_slice(b"]}");
         return;
     }
-    if t.point {
-        return once(out, &mut defined.point, POINT, POINT_RECORD);
-    }
-    if t.geometry {
-        return once(out, &mut defined.geometry, GEOMETRY, GEOMETRY_RECORD);
-    }
-    if t.variable_decimal {
-        return once(
-            out,
-            &mut defined.variable_decimal,
-            VARIABLE_SCALE_DECIMAL,
-            DECIMAL_RECORD,
-        );
-    }
-    write_type(out, t)
-}
-
-/// Writes a named record's definition the first time (`seen` false), its name after that.
-fn once(out: &mut Vec<u8>, seen: &mut bool, name: &str, definition: &[u8]) {
-    if *seen {
-        json::write_str(out, name);
-    } else {
-        *seen = true;
-        out.extend_from_slice(definition);
+    match t.record {
+        Some(record) if defined.0.contains(&record) => json::write_str(out, record.name()),
+        Some(record) => {
+            defined.0.push(record);
+            out.extend_from_slice(record.definition());
+        }
+        None => write_type(out, t),
     }
 }
 
@@ -422,7 +411,7 @@ pub fn write_type(out: &mut Vec<u8>, t: &ColumnType) {
 /// their code points (Avro's JSON form of `bytes`); `None` for other bytes, arrays and
 /// variable-scale decimals.
 pub fn missing_default(field: &Field, t: &ColumnType, forms: Forms) -> Option<String> {
-    if t.items.is_some() || t.variable_decimal || t.point || t.geometry {
+    if t.items.is_some() || t.record.is_some() {
         return None;
     }
     if let Some((_, scale)) = t.decimal {
