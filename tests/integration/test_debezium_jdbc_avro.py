@@ -35,7 +35,7 @@ from tests.servers.connect import find_avro_converter
 from tests.support.avro_events import framed_id
 from tests.support.cli import cli
 from tests.support.kafka_topics import consume_until_quiet
-from tests.support.pg_run import fresh_db
+from tests.support.pg_run import EXTENSIONS, fresh_db
 
 CONVERTER = "io.apicurio.registry.utils.converter.AvroConverter"
 #: The keyed tables, and the one whose added columns need the sink's schema evolution.
@@ -71,7 +71,7 @@ def test_postgres_avro_through_apicurio_converter_and_jdbc_sink(
         pytest.skip(reason)
     src = fresh_db(postgres, "dbz_avro_src")
     tgt = fresh_db(postgres, "dbz_avro_tgt")
-    tgt.execute("CREATE EXTENSION hstore; CREATE EXTENSION ltree; CREATE EXTENSION citext")
+    tgt.execute(EXTENSIONS)
     src.execute(PG_SCHEMA)
     src.execute("CREATE PUBLICATION dbzavrop FOR ALL TABLES")
     src.execute(PG_SEED)

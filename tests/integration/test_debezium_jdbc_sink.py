@@ -41,12 +41,12 @@ from tests.integration.test_type_matrix import PG_SCHEMA as TM_SCHEMA
 from tests.support.cli import cli
 from tests.support.kafka_topics import consume_until_quiet
 from tests.support.mysql_run import PASSWORD_ENV
-from tests.support.pg_run import drop_slot, fresh_db
+from tests.support.pg_run import EXTENSIONS, drop_slot, fresh_db
 from tests.support.typematrix import UNAVAILABLE
 
 SINK_WAIT = 90.0
 
-PG_SCHEMA = """
+PG_SCHEMA = f"""
 CREATE TABLE t_default (id int PRIMARY KEY, name text NOT NULL, note text, at timestamptz,
                         u uuid, amount numeric(10,2));
 CREATE TABLE t_full (id int PRIMARY KEY, name text NOT NULL, note text);
@@ -66,9 +66,7 @@ CREATE TABLE t_toast_full (id int PRIMARY KEY, big text, note text);
 CREATE TABLE t_added (id int PRIMARY KEY, a text);
 ALTER TABLE t_toast_full ALTER big SET STORAGE EXTERNAL;
 ALTER TABLE t_toast_full REPLICA IDENTITY FULL;
-CREATE EXTENSION IF NOT EXISTS hstore;
-CREATE EXTENSION IF NOT EXISTS ltree;
-CREATE EXTENSION IF NOT EXISTS citext;
+{EXTENSIONS}
 CREATE TABLE t_ext (id int PRIMARY KEY, b1 bit(1), v1 bit varying(1), x xml, lt ltree,
   hs hstore, tv tsvector, mac macaddr, m8 macaddr8, ci citext, nr numrange, dr daterange,
   js json, jb jsonb, jba jsonb[]);
@@ -663,7 +661,7 @@ def test_postgres_through_debezium_jdbc_sink(
     assert ["id", "a", "gone", "added", "n"] in layouts and layouts[-1] == ["id", "a", "added", "n"]
 
     tgt = fresh_db(postgres, "dbz_tgt")
-    tgt.execute("CREATE EXTENSION hstore; CREATE EXTENSION ltree; CREATE EXTENSION citext")
+    tgt.execute(EXTENSIONS)
     target_url = postgres.dsn_for(postgres.user, None, "dbz_tgt")
     table_map = {f"public.{t}": f"public.{t}" for t in KEYED + PG_MORE}
     topics = [f"{prefix}.public.{t}" for t in KEYED + PG_MORE]

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.support.cli import cli
-from tests.support.pg_run import drop_slot, fresh_db
+from tests.support.pg_run import EXTENSIONS, drop_slot, fresh_db
 
 COLUMNS = """
   id int PRIMARY KEY, b1 bit(1), b8 bit(8), vb bit varying(16), vu bit varying, x xml, lt ltree,
@@ -23,7 +23,6 @@ COLUMNS = """
   cr circle, ln line, hsa hstore[], lta ltree[], ba bit(3)[], pta point[], cia citext[], oi oid,
   pl pg_lsn, txs txid_snapshot, cd cidr
 """
-EXTENSIONS = "CREATE EXTENSION hstore; CREATE EXTENSION ltree; CREATE EXTENSION citext"
 SEED = """
 INSERT INTO x VALUES (1, B'1', B'10100101', B'101', B'0110', '<a>x</a>', 'top.mid',
   'a=>1, b=>NULL, "k q"=>"x, \\"y\\""', 'fat cat', 'fat & cat', '08:00:2b:01:02:03',

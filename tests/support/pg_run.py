@@ -17,6 +17,11 @@ from tests.support.chaos import wait_for
 from tests.support.replay import assert_tables_equal, parquet_changes, replay
 
 PASSWORD_ENV = "RUN_PG_PASSWORD"
+#: The extensions whose types the tests of extension types use (in a source and in a target).
+EXTENSIONS = (
+    "CREATE EXTENSION IF NOT EXISTS hstore; CREATE EXTENSION IF NOT EXISTS ltree;"
+    " CREATE EXTENSION IF NOT EXISTS citext;"
+)
 
 
 def create_database(
