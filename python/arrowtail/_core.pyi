@@ -284,16 +284,33 @@ class DebeziumSerializer:
         ts_ms: int | None = None,
     ) -> Self: ...
     def serialize(
-        self, batch: pa.RecordBatch, *, partitions: int | None = None
+        self,
+        batch: pa.RecordBatch,
+        *,
+        partitions: int | None = None,
+        transactions: tuple[int, int] | None = None,
     ) -> tuple[pa.BinaryArray, pa.BinaryArray, pa.UInt32Array, pa.Int32Array | None]:
         """``(keys, values, rows, partitions)``: Debezium JSON keys (null: no key) and values
         (null: tombstone), the batch row of each message, and the partitions when ``partitions``
-        (the topic's partition count) is given, else None."""
+        (the topic's partition count) is given, else None. ``transactions=(pos, events)``:
+        streamed events carry Debezium's ``transaction`` block (PostgreSQL changes only), the
+        table's counts going on from that carry; :meth:`take_transactions` then gives the
+        batch's transactions."""
     def messages(
-        self, batch: pa.RecordBatch, *, partitions: int
+        self,
+        batch: pa.RecordBatch,
+        *,
+        partitions: int,
+        transactions: tuple[int, int] | None = None,
     ) -> tuple[list[bytes | None], list[bytes | None], list[int], int]:
         """``(keys, values, partitions, largest)``: the same messages as lists (None: no key, or
         a tombstone), the partition of each, and the largest message's key + value bytes."""
+    def take_transactions(self) -> list[tuple[int, int, int, int, int, int]]:
+        """``[(pos, xid, commit_ts_us, events, first_lsn, last_commit), ...]``: the transactions
+        of the last call given ``transactions``, in order, with the count of the table's events in
+        each (the carry's included when the batch went on with the carried transaction), and of
+        the first of them in the batch its WAL position and ``_last_commit_lsn`` (0: unknown).
+        Taken once."""
     def keys(self, batch: pa.RecordBatch) -> pa.BinaryArray:
         """The Debezium key of every row, one per row: the key of the row's last message (a
         key-changing update's new key; null without a key, or for a truncate). No value is
@@ -329,9 +346,11 @@ class AvroSerializer:
         value_schema_id: int,
         key_schema_id: int | None = None,
         partitions: int | None = None,
+        transactions: tuple[int, int] | None = None,
     ) -> tuple[pa.BinaryArray, pa.BinaryArray, pa.UInt32Array, pa.Int32Array | None]:
         """Avro ``(keys, values, rows, partitions)`` in the Confluent wire format (magic byte 0,
-        big-endian schema id, Avro datum), with the registry's ids of the ``schemas``."""
+        big-endian schema id, Avro datum), with the registry's ids of the ``schemas``;
+        ``transactions`` as ``DebeziumSerializer.serialize`` takes it."""
     def messages(
         self,
         batch: pa.RecordBatch,
@@ -339,9 +358,12 @@ class AvroSerializer:
         value_schema_id: int,
         partitions: int,
         key_schema_id: int | None = None,
+        transactions: tuple[int, int] | None = None,
     ) -> tuple[list[bytes | None], list[bytes | None], list[int], int]:
         """``(keys, values, partitions, largest)`` as ``DebeziumSerializer.messages`` returns
         them."""
+    def take_transactions(self) -> list[tuple[int, int, int, int, int, int]]:
+        """As ``DebeziumSerializer.take_transactions``."""
 
 @final
 class BinlogDecoder:

@@ -37,14 +37,17 @@ impl PyAvroSerializer {
         value_schema_id: u32,
         key_schema_id: Option<u32>,
         partitions: Option<i32>,
+        transactions: Option<(u64, u64)>,
     ) -> PyResult<Serialized> {
         let py = batch.py();
-        let (batch, opts) = self.stream.take(batch, partitions)?;
+        let (batch, opts) = self.stream.take(batch, partitions, transactions)?;
         let ids = SchemaIds {
             key: key_schema_id,
             value: value_schema_id,
         };
-        py.detach(|| avro::serialize(&batch, &opts, ids)).py_err()
+        let mut out = py.detach(|| avro::serialize(&batch, &opts, ids)).py_err()?;
+        self.stream.keep_runs(py, &mut out);
+        Ok(out)
     }
 }
 
@@ -95,7 +98,7 @@ impl PyAvroSerializer {
     fn schemas<'py>(&self, batch: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyTuple>> {
         let py = batch.py();
         guard("AvroSerializer.schemas", || {
-            let (batch, opts) = self.stream.take(batch, None)?;
+            let (batch, opts) = self.stream.take(batch, None, None)?;
             let mut last = self
                 .schemas
                 .lock_py_attached(py)
@@ -116,31 +119,55 @@ impl PyAvroSerializer {
     /// `(keys, values, rows, partitions)` of the batch's messages in the Confluent wire format
     /// (magic byte 0, the 4-byte big-endian schema id, the Avro datum), with the ids the registry
     /// gave the schemas of `schemas`, as `DebeziumSerializer.serialize` returns them.
-    #[pyo3(signature = (batch, *, value_schema_id, key_schema_id = None, partitions = None))]
+    #[pyo3(signature = (
+        batch, *, value_schema_id, key_schema_id = None, partitions = None, transactions = None,
+    ))]
     fn serialize<'py>(
         &self,
         batch: &Bound<'py, PyAny>,
         value_schema_id: u32,
         key_schema_id: Option<u32>,
         partitions: Option<i32>,
+        transactions: Option<(u64, u64)>,
     ) -> PyResult<Bound<'py, PyTuple>> {
         guard("AvroSerializer.serialize", || {
-            let out = self.serialized(batch, value_schema_id, key_schema_id, partitions)?;
+            let out = self.serialized(
+                batch,
+                value_schema_id,
+                key_schema_id,
+                partitions,
+                transactions,
+            )?;
             arrays_tuple(batch.py(), out)
         })
     }
 
+    /// `[(pos, xid, commit_ts_us, events, first_lsn, last_commit), ...]` as
+    /// `DebeziumSerializer.take_transactions`.
+    fn take_transactions<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyList>> {
+        self.stream.take_runs(py)
+    }
+
     /// `(keys, values, partitions, largest)` as `DebeziumSerializer.messages` returns them.
-    #[pyo3(signature = (batch, *, value_schema_id, partitions, key_schema_id = None))]
+    #[pyo3(signature = (
+        batch, *, value_schema_id, partitions, key_schema_id = None, transactions = None,
+    ))]
     fn messages<'py>(
         &self,
         batch: &Bound<'py, PyAny>,
         value_schema_id: u32,
         partitions: i32,
         key_schema_id: Option<u32>,
+        transactions: Option<(u64, u64)>,
     ) -> PyResult<Bound<'py, PyTuple>> {
         guard("AvroSerializer.messages", || {
-            let out = self.serialized(batch, value_schema_id, key_schema_id, Some(partitions))?;
+            let out = self.serialized(
+                batch,
+                value_schema_id,
+                key_schema_id,
+                Some(partitions),
+                transactions,
+            )?;
             lists_tuple(batch.py(), &out)
         })
     }

@@ -6,12 +6,14 @@
 // The core's error enum is large; it crosses here once per batch.
 #![allow(clippy::result_large_err)]
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use arrow_array::{Array, BinaryArray, RecordBatch};
+use arrowtail_core::serialize::txmeta::{TxCarry, TxRun};
 use arrowtail_core::serialize::{self, DebeziumOptions, DecimalMode, Serialized, Unavailable};
 use pyo3::prelude::*;
+use pyo3::sync::MutexExt;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 
 use crate::arrow::{to_pyarrow, BatchImporter};
@@ -70,14 +72,19 @@ impl Settings {
                 ts_ms: 0,
                 ts_us: None,
                 partitions: None,
+                transactions: None,
             },
             ts_ms: options.ts_ms,
         })
     }
 
     /// The options of one call: the processing time now (microsecond precision) unless fixed,
-    /// and `partitions` (the topic's partition count, checked positive).
-    fn now(&self, partitions: Option<i32>) -> PyResult<DebeziumOptions> {
+    /// `partitions` (the topic's partition count, checked positive) and the transaction carry.
+    fn now(
+        &self,
+        partitions: Option<i32>,
+        transactions: Option<(u64, u64)>,
+    ) -> PyResult<DebeziumOptions> {
         if partitions.is_some_and(|n| n <= 0) {
             return Err(config("partition count must be positive"));
         }
@@ -97,6 +104,7 @@ impl Settings {
             ts_ms,
             ts_us,
             partitions,
+            transactions: transactions.map(|(pos, events)| TxCarry { pos, events }),
             ..self.base.clone()
         })
     }
@@ -108,6 +116,8 @@ impl Settings {
 pub(crate) struct Stream {
     settings: Settings,
     batches: BatchImporter,
+    /// The transactions of the last call that asked for transaction metadata.
+    runs: Mutex<Vec<TxRun>>,
 }
 
 impl Stream {
@@ -116,18 +126,54 @@ impl Stream {
         Ok(Self {
             settings: Settings::parse(options)?,
             batches: BatchImporter::default(),
+            runs: Mutex::new(Vec::new()),
         })
     }
 
     /// The batch in arrow-rs form and the options of this call (`partitions`: the topic's
-    /// partition count, checked positive).
+    /// partition count, checked positive; `transactions`: the carry `(pos, events)` of the
+    /// batch's table, which asks for Debezium's transaction blocks).
     pub(crate) fn take(
         &self,
         batch: &Bound<'_, PyAny>,
         partitions: Option<i32>,
+        transactions: Option<(u64, u64)>,
     ) -> PyResult<(RecordBatch, DebeziumOptions)> {
-        let opts = self.settings.now(partitions)?;
+        let opts = self.settings.now(partitions, transactions)?;
         Ok((self.batches.import(batch)?, opts))
+    }
+
+    /// Keeps the transactions of a call's output for [`Stream::take_runs`].
+    pub(crate) fn keep_runs(&self, py: Python<'_>, out: &mut Serialized) {
+        let mut runs = self
+            .runs
+            .lock_py_attached(py)
+            .unwrap_or_else(PoisonError::into_inner);
+        *runs = std::mem::take(&mut out.transactions);
+    }
+
+    /// `[(pos, xid, commit_ts_us, events, first_lsn, last_commit), ...]` of the last call, in
+    /// order; taken once.
+    pub(crate) fn take_runs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let runs = std::mem::take(
+            &mut *self
+                .runs
+                .lock_py_attached(py)
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        PyList::new(
+            py,
+            runs.iter().map(|r| {
+                (
+                    r.pos,
+                    r.xid,
+                    r.commit_ts_us,
+                    r.events,
+                    r.first_lsn,
+                    r.last_commit,
+                )
+            }),
+        )
     }
 }
 
@@ -178,10 +224,13 @@ impl PyDebeziumSerializer {
         &self,
         batch: &Bound<'_, PyAny>,
         partitions: Option<i32>,
+        transactions: Option<(u64, u64)>,
     ) -> PyResult<Serialized> {
         let py = batch.py();
-        let (batch, opts) = self.stream.take(batch, partitions)?;
-        py.detach(|| serialize::serialize(&batch, &opts)).py_err()
+        let (batch, opts) = self.stream.take(batch, partitions, transactions)?;
+        let mut out = py.detach(|| serialize::serialize(&batch, &opts)).py_err()?;
+        self.stream.keep_runs(py, &mut out);
+        Ok(out)
     }
 }
 
@@ -222,30 +271,42 @@ impl PyDebeziumSerializer {
     /// `(keys, values, rows, partitions)` of the batch's Debezium JSON messages: pyarrow binary
     /// arrays of keys (null: no key) and values (null: tombstone), the uint32 batch row of each
     /// message, and int32 partitions when `partitions` (the topic's partition count) is given,
-    /// else None.
-    #[pyo3(signature = (batch, *, partitions = None))]
+    /// else None. `transactions=(pos, events)`: streamed events carry Debezium's `transaction`
+    /// block, the table's counts going on from that carry; `take_transactions` then gives the
+    /// batch's transactions.
+    #[pyo3(signature = (batch, *, partitions = None, transactions = None))]
     fn serialize<'py>(
         &self,
         batch: &Bound<'py, PyAny>,
         partitions: Option<i32>,
+        transactions: Option<(u64, u64)>,
     ) -> PyResult<Bound<'py, PyTuple>> {
         guard("DebeziumSerializer.serialize", || {
-            let out = self.serialized(batch, partitions)?;
+            let out = self.serialized(batch, partitions, transactions)?;
             arrays_tuple(batch.py(), out)
         })
+    }
+
+    /// `[(pos, xid, commit_ts_us, events, first_lsn, last_commit), ...]`: the transactions of
+    /// the last call given `transactions`, in order, with the count of the table's events in each
+    /// (the carry's included when the batch went on with the carried transaction), and of the
+    /// first of them in the batch its WAL position and `_last_commit_lsn`. Taken once.
+    fn take_transactions<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        self.stream.take_runs(py)
     }
 
     /// `(keys, values, partitions, largest)`: the same messages as Python lists (`bytes`, None
     /// for no key or a tombstone; the partition of each) and the largest message's key + value
     /// bytes.
-    #[pyo3(signature = (batch, *, partitions))]
+    #[pyo3(signature = (batch, *, partitions, transactions = None))]
     fn messages<'py>(
         &self,
         batch: &Bound<'py, PyAny>,
         partitions: i32,
+        transactions: Option<(u64, u64)>,
     ) -> PyResult<Bound<'py, PyTuple>> {
         guard("DebeziumSerializer.messages", || {
-            let out = self.serialized(batch, Some(partitions))?;
+            let out = self.serialized(batch, Some(partitions), transactions)?;
             lists_tuple(batch.py(), &out)
         })
     }
@@ -258,7 +319,7 @@ impl PyDebeziumSerializer {
     fn keys<'py>(&self, batch: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let py = batch.py();
         guard("DebeziumSerializer.keys", || {
-            let (batch, opts) = self.stream.take(batch, None)?;
+            let (batch, opts) = self.stream.take(batch, None, None)?;
             let keys = py.detach(|| serialize::row_keys(&batch, &opts)).py_err()?;
             to_pyarrow(py, Arc::new(keys), "key")
         })

@@ -37,6 +37,7 @@ use arrow_schema::Field;
 
 use super::encoder::{self, Unavailable};
 use super::keys::{bad, column, pick, sequence_text, BatchParts, NotSent, RowLsn, SourceKey};
+use super::txmeta::{self, TxCarry, TxCounter, TxRun};
 use super::{json, schema, DecimalMode};
 use crate::arrow::change::names;
 use crate::partition::partition_for_key;
@@ -68,6 +69,9 @@ pub struct DebeziumOptions {
     pub ts_us: Option<i64>,
     /// When set, also compute each message's partition with Kafka's Java rule.
     pub partitions: Option<i32>,
+    /// When set, streamed events carry Debezium's `transaction` block (PostgreSQL only), counted
+    /// on from this carry of the batch's table ([`txmeta`]); else `transaction` is null.
+    pub transactions: Option<TxCarry>,
 }
 
 impl Default for DebeziumOptions {
@@ -84,6 +88,7 @@ impl Default for DebeziumOptions {
             ts_ms: 0,
             ts_us: None,
             partitions: None,
+            transactions: None,
         }
     }
 }
@@ -99,6 +104,8 @@ pub struct Serialized {
     pub rows: UInt32Array,
     /// Partition of each message when [`DebeziumOptions::partitions`] was set (keyless: 0).
     pub partitions: Option<Int32Array>,
+    /// The batch's transactions and their events, when [`DebeziumOptions::transactions`] was set.
+    pub transactions: Vec<TxRun>,
 }
 
 /// Serializes every row of a change batch into Debezium JSON keys and values.
@@ -196,6 +203,8 @@ pub fn serialize(batch: &RecordBatch, opts: &DebeziumOptions) -> Result<Serializ
     };
     let tail = envelope_tail(opts.ts_ms, opts.ts_us);
     let row_lsn = RowLsn::of(batch);
+    let mut counter = tx_counter(opts, mysql, qualified)?;
+    let mut block = Vec::new();
     let mut src_tx: Option<SourceKey> = None;
     let mut src_prefix = Vec::new();
     let mut src_buf = Vec::new();
@@ -257,14 +266,31 @@ pub fn serialize(batch: &RecordBatch, opts: &DebeziumOptions) -> Result<Serializ
             source: &src_buf,
             tail: &tail,
         };
+        // The `transaction` block of the row's next event (none for snapshot reads and messages).
+        let (event_lsn, last_commit) = lsn.unwrap_or((tx.0, 0));
+        let mut next_block = |block: &mut Vec<u8>| -> bool {
+            block.clear();
+            let Some(c) = counter
+                .as_mut()
+                .filter(|_| matches!(op, "c" | "u" | "d" | "t"))
+            else {
+                return false;
+            };
+            let order = c.event(tx.0, tx.1, tx.2, (event_lsn, last_commit));
+            let total = u64::from(seq.value(i)) + 1;
+            txmeta::write_block_json(block, tx.1, event_lsn, total, order);
+            true
+        };
         match op {
             "c" | "r" | "m" => {
                 buf.clear();
+                let b = next_block(&mut block).then_some(block.as_slice());
                 ctx.envelope(
                     &mut buf,
                     None,
                     Some(&|o: &mut Vec<u8>| after.write_with(o, i, skip, opts.unavailable)),
                     op,
+                    b,
                 );
                 emit(key, Some(&buf), i);
             }
@@ -279,13 +305,15 @@ pub fn serialize(batch: &RecordBatch, opts: &DebeziumOptions) -> Result<Serializ
                     // Primary key changed: delete (+ tombstone) under the old key, create under
                     // the new one.
                     buf.clear();
-                    ctx.envelope(&mut buf, Some(&write_before), None, "d");
+                    let b = next_block(&mut block).then_some(block.as_slice());
+                    ctx.envelope(&mut buf, Some(&write_before), None, "d", b);
                     emit(Some(&old_key_buf), Some(&buf), i);
                     if opts.tombstones {
                         emit(Some(&old_key_buf), None, i);
                     }
                     buf.clear();
-                    ctx.envelope(&mut buf, None, Some(&write_after), "c");
+                    let b = next_block(&mut block).then_some(block.as_slice());
+                    ctx.envelope(&mut buf, None, Some(&write_after), "c", b);
                     emit(key, Some(&buf), i);
                 } else {
                     buf.clear();
@@ -294,7 +322,8 @@ pub fn serialize(batch: &RecordBatch, opts: &DebeziumOptions) -> Result<Serializ
                     } else {
                         None
                     };
-                    ctx.envelope(&mut buf, b, Some(&write_after), "u");
+                    let t = next_block(&mut block).then_some(block.as_slice());
+                    ctx.envelope(&mut buf, b, Some(&write_after), "u", t);
                     emit(key, Some(&buf), i);
                 }
             }
@@ -307,7 +336,8 @@ pub fn serialize(batch: &RecordBatch, opts: &DebeziumOptions) -> Result<Serializ
                         after.write_with(o, i, skip, opts.unavailable)
                     }
                 };
-                ctx.envelope(&mut buf, Some(&write_before), None, "d");
+                let b = next_block(&mut block).then_some(block.as_slice());
+                ctx.envelope(&mut buf, Some(&write_before), None, "d", b);
                 emit(key, Some(&buf), i);
                 if opts.tombstones && key.is_some() {
                     emit(key, None, i);
@@ -315,7 +345,8 @@ pub fn serialize(batch: &RecordBatch, opts: &DebeziumOptions) -> Result<Serializ
             }
             "t" => {
                 buf.clear();
-                ctx.envelope(&mut buf, None, None, "t");
+                let b = next_block(&mut block).then_some(block.as_slice());
+                ctx.envelope(&mut buf, None, None, "t", b);
                 emit(None, Some(&buf), i);
             }
             other => {
@@ -330,7 +361,25 @@ pub fn serialize(batch: &RecordBatch, opts: &DebeziumOptions) -> Result<Serializ
         values: values.finish(),
         rows: UInt32Array::from(row_of),
         partitions: opts.partitions.map(|_| Int32Array::from(parts)),
+        transactions: counter.map(TxCounter::finish).unwrap_or_default(),
     })
+}
+
+/// The transaction counter of a batch when the options ask for the `transaction` block, which
+/// only PostgreSQL changes get (a binlog transaction's id is its GTID, which batches do not carry).
+pub(super) fn tx_counter(
+    opts: &DebeziumOptions,
+    mysql: bool,
+    qualified: &str,
+) -> Result<Option<TxCounter>> {
+    match opts.transactions {
+        Some(_) if mysql => Err(bad(format!(
+            "transaction metadata is written for PostgreSQL changes only, and {qualified} comes \
+             from MySQL/MariaDB"
+        ))),
+        Some(carry) => Ok(Some(TxCounter::new(carry))),
+        None => Ok(None),
+    }
 }
 
 /// Wraps a payload with its schema: `{"schema":..,"payload":..}` (Kafka Connect JSON converter
@@ -355,7 +404,14 @@ struct RowCtx<'a> {
 type Image<'a> = Option<&'a dyn Fn(&mut Vec<u8>)>;
 
 impl RowCtx<'_> {
-    fn envelope(&self, out: &mut Vec<u8>, before: Image<'_>, after: Image<'_>, op: &str) {
+    fn envelope(
+        &self,
+        out: &mut Vec<u8>,
+        before: Image<'_>,
+        after: Image<'_>,
+        op: &str,
+        transaction: Option<&[u8]>,
+    ) {
         out.extend_from_slice(b"{\"before\":");
         match before {
             Some(w) => w(out),
@@ -368,7 +424,9 @@ impl RowCtx<'_> {
         }
         out.push(b',');
         out.extend_from_slice(self.source);
-        out.extend_from_slice(b",\"transaction\":null,\"op\":");
+        out.extend_from_slice(b",\"transaction\":");
+        out.extend_from_slice(transaction.unwrap_or(b"null"));
+        out.extend_from_slice(b",\"op\":");
         json::write_str(out, op);
         out.extend_from_slice(self.tail);
     }

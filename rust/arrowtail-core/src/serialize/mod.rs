@@ -24,6 +24,7 @@ pub mod marks;
 pub mod pgtext;
 pub mod schema;
 pub mod spatial;
+pub mod txmeta;
 
 pub use debezium::{serialize, DebeziumOptions, Serialized};
 pub use encoder::{Unavailable, UNAVAILABLE};

@@ -32,9 +32,10 @@ use arrow_schema::Field;
 
 use self::binary::{nullable, value_encoder, write_long, write_string, Encoder};
 use self::types::{ColumnType, Primitive};
-use super::debezium::{DebeziumOptions, Serialized};
+use super::debezium::{tx_counter, DebeziumOptions, Serialized};
 use super::encoder::{NoEncoder, Unavailable, Unsent, HSTORE_UNAVAILABLE, UNAVAILABLE};
 use super::keys::{bad, column, sequence_text, BatchParts, Connector, NotSent, RowLsn, SourceKey};
+use super::txmeta::{self, TxCounter};
 use super::Forms;
 use crate::arrow::change::names;
 use crate::partition::partition_for_key;
@@ -399,6 +400,8 @@ pub fn serialize(
     let mut old_key_buf = Vec::new();
     let mut buf = Vec::new();
     let row_lsn = RowLsn::of(batch);
+    let mut counter = tx_counter(opts, bp.mysql, bp.qualified)?;
+    let mut block = Vec::new();
     let mut src_tx: Option<SourceKey> = None;
     let mut src_prefix = Vec::new();
     let key_id = ids.key.unwrap_or(0);
@@ -432,12 +435,28 @@ pub fn serialize(
             seq: seq.value(i),
             tail: &tail,
         };
+        // The `transaction` block of the row's next event (none for snapshot reads and messages).
+        let (event_lsn, last_commit) = lsn.unwrap_or((tx.0, 0));
+        let mut next_block = |block: &mut Vec<u8>| -> bool {
+            block.clear();
+            let Some(c) = counter
+                .as_mut()
+                .filter(|_| matches!(op, "c" | "u" | "d" | "t"))
+            else {
+                return false;
+            };
+            let order = c.event(tx.0, tx.1, tx.2, (event_lsn, last_commit));
+            let total = u64::from(seq.value(i)) + 1;
+            write_block(block, tx.1, event_lsn, total, order);
+            true
+        };
         let write_after = |o: &mut Vec<u8>| after.write(o, i, skip, opts.unavailable);
         let write_before = |o: &mut Vec<u8>| before.write(o, i, |_| false, opts.unavailable);
         match op {
             "c" | "r" | "m" => {
                 buf.clear();
-                env.write(&mut buf, None, Some(&write_after), op)
+                let b = next_block(&mut block).then_some(block.as_slice());
+                env.write(&mut buf, None, Some(&write_after), op, b)
                     .map_err(null_key)?;
                 emit(key, Some(&buf), i);
             }
@@ -454,14 +473,16 @@ pub fn serialize(
                     // A changed primary key: delete (+ tombstone) under the old key, create
                     // under the new one, as Debezium writes it.
                     buf.clear();
-                    env.write(&mut buf, Some(&write_before), None, "d")
+                    let b = next_block(&mut block).then_some(block.as_slice());
+                    env.write(&mut buf, Some(&write_before), None, "d", b)
                         .map_err(null_key)?;
                     emit(Some(&old_key_buf), Some(&buf), i);
                     if opts.tombstones {
                         emit(Some(&old_key_buf), None, i);
                     }
                     buf.clear();
-                    env.write(&mut buf, None, Some(&write_after), "c")
+                    let b = next_block(&mut block).then_some(block.as_slice());
+                    env.write(&mut buf, None, Some(&write_after), "c", b)
                         .map_err(null_key)?;
                     emit(key, Some(&buf), i);
                 } else {
@@ -471,7 +492,8 @@ pub fn serialize(
                     } else {
                         None
                     };
-                    env.write(&mut buf, b, Some(&write_after), "u")
+                    let t = next_block(&mut block).then_some(block.as_slice());
+                    env.write(&mut buf, b, Some(&write_after), "u", t)
                         .map_err(null_key)?;
                     emit(key, Some(&buf), i);
                 }
@@ -486,7 +508,8 @@ pub fn serialize(
                     }
                 };
                 buf.clear();
-                env.write(&mut buf, Some(&old), None, "d")
+                let b = next_block(&mut block).then_some(block.as_slice());
+                env.write(&mut buf, Some(&old), None, "d", b)
                     .map_err(null_key)?;
                 emit(key, Some(&buf), i);
                 if opts.tombstones && key.is_some() {
@@ -495,7 +518,8 @@ pub fn serialize(
             }
             "t" => {
                 buf.clear();
-                env.write(&mut buf, None, None, "t").map_err(null_key)?;
+                let b = next_block(&mut block).then_some(block.as_slice());
+                env.write(&mut buf, None, None, "t", b).map_err(null_key)?;
                 emit(None, Some(&buf), i);
             }
             other => {
@@ -511,7 +535,20 @@ pub fn serialize(
         values: values.finish(),
         rows: UInt32Array::from(row_of),
         partitions: opts.partitions.map(|_| Int32Array::from(parts)),
+        transactions: counter.map(TxCounter::finish).unwrap_or_default(),
     })
+}
+
+/// The `transaction` field's value branch: the `event.block` record of one event (see
+/// [`txmeta`]).
+fn write_block(out: &mut Vec<u8>, xid: u64, lsn: u64, total: u64, order: u64) {
+    out.push(2);
+    let mut id = Vec::with_capacity(24);
+    txmeta::write_id(&mut id, xid, lsn);
+    write_long(out, id.len() as i64);
+    out.extend_from_slice(&id);
+    write_long(out, total as i64);
+    write_long(out, order as i64);
 }
 
 type Image<'a> = Option<&'a dyn Fn(&mut Vec<u8>) -> std::result::Result<(), String>>;
@@ -532,6 +569,7 @@ impl Envelope<'_> {
         before: Image<'_>,
         after: Image<'_>,
         op: &str,
+        transaction: Option<&[u8]>,
     ) -> std::result::Result<(), String> {
         header(out, self.id);
         for image in [before, after] {
@@ -545,8 +583,11 @@ impl Envelope<'_> {
         }
         out.extend_from_slice(self.source_prefix);
         self.source.suffix(out, self.seq);
-        // transaction: null.
-        out.push(0);
+        // transaction: null, or the block's branch.
+        match transaction {
+            Some(block) => out.extend_from_slice(block),
+            None => out.push(0),
+        }
         write_string(out, op);
         out.extend_from_slice(self.tail);
         Ok(())

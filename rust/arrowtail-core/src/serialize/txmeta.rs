@@ -1,0 +1,179 @@
+//! Debezium's transaction metadata (its `provide.transaction.metadata`) for PostgreSQL changes:
+//! the `transaction` block of each streamed event and the counts the `BEGIN` and `END` events of
+//! the transaction topic carry.
+//!
+//! The block is `{"id":"<xid>:<lsn>","total_order":..,"data_collection_order":..}`, as Debezium
+//! 3.5's PostgreSQL connector writes it: the id is the transaction id and the WAL position of the
+//! event itself (the change's `_lsn`; its `_pos` when the batch has no `_lsn`), `total_order` the
+//! change's place in its transaction (`_seq` + 1) and `data_collection_order` the event's place
+//! among the transaction's events of the same table, counted over the batches of that table by
+//! the carry ([`TxCarry`]) the caller keeps. Snapshot reads and logical messages carry no block
+//! and are not counted; a key-changing update is two events (the delete and the create), both
+//! counted, both with the update's `total_order`.
+
+use std::io::Write;
+
+use super::json;
+
+/// What the caller carries from one batch of a table to the next: the commit position of the
+/// table's last transaction so far and how many of its events were written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TxCarry {
+    pub pos: u64,
+    pub events: u64,
+}
+
+/// One transaction's events in a batch, in order: its commit position (`_pos`), transaction id
+/// (`_xid`), commit time (`_commit_ts`, microseconds), the count of events written (those of
+/// the carry included when the batch continues the carried transaction), and of the first of them
+/// in the batch its WAL position and the end LSN of the transaction committed before
+/// (`_last_commit_lsn`; 0 when unknown), which the caller takes as the previous transaction's
+/// end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxRun {
+    pub pos: u64,
+    pub xid: u64,
+    pub commit_ts_us: i64,
+    pub events: u64,
+    pub first_lsn: u64,
+    pub last_commit: u64,
+}
+
+/// Counts the events of a batch per transaction.
+#[derive(Debug)]
+pub(super) struct TxCounter {
+    carry: TxCarry,
+    runs: Vec<TxRun>,
+}
+
+impl TxCounter {
+    pub(super) fn new(carry: TxCarry) -> Self {
+        Self {
+            carry,
+            runs: Vec::new(),
+        }
+    }
+
+    /// Counts one event (at `lsn`, after the commit ending at `last_commit`) of the transaction
+    /// committed at `pos`; returns its `data_collection_order`.
+    pub(super) fn event(
+        &mut self,
+        pos: u64,
+        xid: u64,
+        commit_ts_us: i64,
+        (lsn, last_commit): (u64, u64),
+    ) -> u64 {
+        match self.runs.last_mut() {
+            Some(run) if run.pos == pos => run.events += 1,
+            _ => {
+                let before = if self.runs.is_empty() && self.carry.pos == pos {
+                    self.carry.events
+                } else {
+                    0
+                };
+                self.runs.push(TxRun {
+                    pos,
+                    xid,
+                    commit_ts_us,
+                    events: before + 1,
+                    first_lsn: lsn,
+                    last_commit,
+                });
+            }
+        }
+        self.runs.last().map_or(0, |r| r.events)
+    }
+
+    pub(super) fn finish(self) -> Vec<TxRun> {
+        self.runs
+    }
+}
+
+/// One event's block as JSON: `{"id":"<xid>:<lsn>","total_order":..,"data_collection_order":..}`.
+pub(super) fn write_block_json(out: &mut Vec<u8>, xid: u64, lsn: u64, total: u64, order: u64) {
+    out.extend_from_slice(b"{\"id\":\"");
+    write_id(out, xid, lsn);
+    out.extend_from_slice(b"\",\"total_order\":");
+    json::write_i64(out, total as i64);
+    out.extend_from_slice(b",\"data_collection_order\":");
+    json::write_i64(out, order as i64);
+    out.push(b'}');
+}
+
+/// Debezium's PostgreSQL transaction id of an event at `lsn`: `<xid>:<lsn>`, both decimal.
+pub fn write_id(out: &mut Vec<u8>, xid: u64, lsn: u64) {
+    // Writing into a Vec cannot fail.
+    let _ = write!(out, "{xid}:{lsn}");
+}
+
+#[cfg(test)]
+#[path = "txmeta_tests.rs"]
+mod batch_tests;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_counted_per_transaction_from_the_carry() {
+        let mut c = TxCounter::new(TxCarry { pos: 10, events: 2 });
+        assert_eq!(c.event(10, 5, 100, (105, 1)), 3);
+        assert_eq!(c.event(10, 5, 100, (105, 1)), 4);
+        assert_eq!(c.event(20, 6, 200, (206, 1)), 1);
+        assert_eq!(c.event(20, 6, 200, (206, 1)), 2);
+        assert_eq!(c.event(30, 7, 300, (307, 1)), 1);
+        let runs = c.finish();
+        assert_eq!(
+            runs,
+            vec![
+                TxRun {
+                    pos: 10,
+                    xid: 5,
+                    commit_ts_us: 100,
+                    events: 4,
+                    first_lsn: 105,
+                    last_commit: 1
+                },
+                TxRun {
+                    pos: 20,
+                    xid: 6,
+                    commit_ts_us: 200,
+                    events: 2,
+                    first_lsn: 206,
+                    last_commit: 1
+                },
+                TxRun {
+                    pos: 30,
+                    xid: 7,
+                    commit_ts_us: 300,
+                    events: 1,
+                    first_lsn: 307,
+                    last_commit: 1
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_carry_of_another_transaction_starts_at_one() {
+        let mut c = TxCounter::new(TxCarry { pos: 10, events: 2 });
+        assert_eq!(c.event(11, 5, 100, (115, 1)), 1);
+        // Only the batch's first transaction can continue the carried one.
+        let mut c = TxCounter::new(TxCarry { pos: 10, events: 2 });
+        assert_eq!(c.event(9, 4, 90, (94, 1)), 1);
+        assert_eq!(c.event(10, 5, 100, (105, 1)), 1);
+    }
+
+    #[test]
+    fn the_block_is_debeziums() {
+        let mut out = Vec::new();
+        write_block_json(&mut out, 730, 26382128, 3, 2);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"id":"730:26382128","total_order":3,"data_collection_order":2}"#
+        );
+        let mut out = Vec::new();
+        write_id(&mut out, 0, u64::MAX);
+        assert_eq!(String::from_utf8(out).unwrap(), "0:18446744073709551615");
+    }
+}

@@ -1,0 +1,151 @@
+//! The `transaction` block through both serializers: counted on from the carry, per
+//! transaction, PostgreSQL only, null unless asked for.
+
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use arrow_schema::{DataType, Field};
+
+use super::{TxCarry, TxRun};
+use crate::arrow::{ChangeBuilder, ColumnBuilder, Op, RowMeta, SourceKind, TableSchema};
+use crate::serialize::avro::{self, binary, SchemaIds};
+use crate::serialize::{serialize, DebeziumOptions};
+
+/// Transaction 9 (commit at 0x500): inserts at 0x100 and 0x180 (`_seq` 1 and 3); then a snapshot
+/// read would not be here, so transaction 10 (commit at 0x900): an insert at 0x700 (`_seq` 0).
+fn batch(source: SourceKind) -> RecordBatch {
+    let t = Arc::new(TableSchema {
+        source,
+        table: "public.t".into(),
+        schema_version: 1,
+        columns: vec![Field::new("id", DataType::Int32, false)],
+        primary_key: vec!["id".into()],
+        extra_metadata: vec![],
+    });
+    let mut b = ChangeBuilder::new(t).unwrap();
+    if source == SourceKind::Postgres {
+        b.enable_lsn();
+    }
+    for (id, pos, xid, seq, at) in [
+        (1, 0x500u64, 9u64, 1u32, 0x100u64),
+        (2, 0x500, 9, 3, 0x180),
+        (3, 0x900, 10, 0, 0x700),
+    ] {
+        if let ColumnBuilder::Int32(x) = &mut b.columns[0] {
+            x.append_value(id);
+        }
+        if source == SourceKind::Postgres {
+            b.set_row_lsn(at, 0x80);
+        }
+        b.finish_row(
+            RowMeta {
+                op: Op::Insert,
+                pos,
+                seq,
+                xid,
+                commit_ts_us: 1_700_000_000_000_000 + pos as i64,
+            },
+            false,
+            &[],
+        );
+    }
+    b.flush().unwrap().remove(0)
+}
+
+fn opts(carry: Option<TxCarry>) -> DebeziumOptions {
+    DebeziumOptions {
+        transactions: carry,
+        ..DebeziumOptions::default()
+    }
+}
+
+fn text(v: &[u8]) -> String {
+    String::from_utf8(v.to_vec()).unwrap()
+}
+
+#[test]
+fn blocks_count_on_from_the_carry_per_transaction() {
+    let carry = TxCarry {
+        pos: 0x500,
+        events: 2,
+    };
+    let out = serialize(&batch(SourceKind::Postgres), &opts(Some(carry))).unwrap();
+    let v: Vec<String> = (0..3).map(|i| text(out.values.value(i))).collect();
+    assert!(
+        v[0].contains(r#""transaction":{"id":"9:256","total_order":2,"data_collection_order":3}"#),
+        "{}",
+        v[0]
+    );
+    assert!(
+        v[1].contains(r#""transaction":{"id":"9:384","total_order":4,"data_collection_order":4}"#),
+        "{}",
+        v[1]
+    );
+    assert!(
+        v[2].contains(
+            r#""transaction":{"id":"10:1792","total_order":1,"data_collection_order":1}"#
+        ),
+        "{}",
+        v[2]
+    );
+    assert_eq!(
+        out.transactions,
+        vec![
+            TxRun {
+                pos: 0x500,
+                xid: 9,
+                commit_ts_us: 1_700_000_000_001_280,
+                events: 4,
+                first_lsn: 0x100,
+                last_commit: 0x80,
+            },
+            TxRun {
+                pos: 0x900,
+                xid: 10,
+                commit_ts_us: 1_700_000_000_002_304,
+                events: 1,
+                first_lsn: 0x700,
+                last_commit: 0x80,
+            },
+        ]
+    );
+}
+
+#[test]
+fn without_the_option_the_block_is_null_and_nothing_is_counted() {
+    let out = serialize(&batch(SourceKind::Postgres), &opts(None)).unwrap();
+    assert!(text(out.values.value(0)).contains(r#""transaction":null"#));
+    assert!(out.transactions.is_empty());
+}
+
+#[test]
+fn binlog_changes_are_refused() {
+    let err = serialize(&batch(SourceKind::MySql), &opts(Some(TxCarry::default())))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("PostgreSQL changes only"), "{err}");
+}
+
+#[test]
+fn avro_writes_the_same_block() {
+    let ids = SchemaIds {
+        key: Some(1),
+        value: 2,
+    };
+    let b = batch(SourceKind::Postgres);
+    let out = avro::serialize(&b, &opts(Some(TxCarry::default())), ids).unwrap();
+    let v = out.values.value(1);
+    // The union's record branch, the id, total_order 4, data_collection_order 2.
+    let mut block = vec![2];
+    binary::write_string(&mut block, "9:384");
+    binary::write_long(&mut block, 4);
+    binary::write_long(&mut block, 2);
+    assert!(v.windows(block.len()).any(|w| w == block), "{v:?}");
+    assert_eq!(out.transactions.len(), 2);
+    // Without the option, the null branch follows the source record: the id is nowhere.
+    let out = avro::serialize(&b, &opts(None), ids).unwrap();
+    let v = out.values.value(1);
+    let mut id = Vec::new();
+    binary::write_string(&mut id, "9:384");
+    assert!(!v.windows(id.len()).any(|w| w == id), "{v:?}");
+}
