@@ -88,6 +88,11 @@ def run_pipeline(cfg: Config, install_signals: InstallSignals | None = None) -> 
             "resumes where the last delivered change left off (or use ?exactly_once=true, "
             "which stores the position in Kafka)"
         )
+    if getattr(sink, "transactions", None) is not None and cfg.source.kind != "postgres":
+        raise ConfigError(
+            "the kafka sink's transaction_metadata is written for PostgreSQL sources only: a "
+            "MySQL/MariaDB transaction's id is its GTID, which arrowtail's changes do not carry"
+        )
     source = build_source(cfg, row_lsn=getattr(sink, "wants_row_lsn", False))
     transform = TableTransform(cfg.transform)
     metrics = default_metrics()

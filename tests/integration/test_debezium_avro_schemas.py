@@ -6,6 +6,10 @@ equal, record names and namespaces included, apart from the differences docs/deb
 every ``Value`` column nullable, arrowtail's ``source.seq``, and the columns of ``g_ext`` whose
 JSON differs too (:data:`ALLOWED_COLUMNS`). A column added with a default
 before the snapshot has that default on both sides, its type first in the union.
+
+Both sides also write Debezium's transaction metadata: after the snapshots, a transaction over
+two tables is streamed, and the transaction topic's schemas and its BEGIN and END events, and the
+events' ``transaction`` blocks, read back through the registry, are equal.
 """
 
 from __future__ import annotations
@@ -77,6 +81,75 @@ def _renamed(schema: Any, prefix: str) -> Any:
     """``schema`` with the producer's topic prefix in names replaced by ``PREFIX``."""
     text = json.dumps(schema).replace(f'"{prefix}.', '"PREFIX.')
     return json.loads(text)
+
+
+def _decoded(kafka: Any, registry: Any, topic: str, quiet: float = 1) -> list[tuple[Any, Any]]:
+    """``(key, value)`` of every message of ``topic``, decoded with the schemas they name."""
+
+    def read(raw: bytes | None) -> Any:
+        if raw is None:
+            return None
+        schema = registry.request("GET", f"/schemas/ids/{framed_id(raw)}")["schema"]
+        return decode(raw, schema)
+
+    return [
+        (read(m.key()), read(m.value()))
+        for m in consume_until_quiet(kafka.bootstrap, topic, quiet=quiet)
+    ]
+
+
+def _assert_same_transactions(
+    src: Any,
+    args: list[str],
+    kafka: Any,
+    registry: Any,
+    connect: Any,
+    name: str,
+    prefixes: tuple[str, str],
+) -> None:
+    """A streamed transaction over two tables: both sides' transaction topics (schemas, BEGIN
+    and END) and the events' ``transaction`` blocks are equal."""
+    mine, dbz = prefixes
+    src.execute(
+        "INSERT INTO g_pair VALUES (7, 'tx', 1); UPDATE g_full SET note = 'in tx' WHERE id = 1;"
+        " INSERT INTO g_pair VALUES (8, 'tx', 2)"
+    )
+    streamed = cli(*[a for a in args if a not in ("--snapshot", "initial")])
+    assert streamed.returncode == 0, streamed.stderr
+    deadline = time.monotonic() + 120
+    while len(_decoded(kafka, registry, f"{dbz}.transaction")) < 2:
+        connect.raise_if_failed(name)
+        assert time.monotonic() < deadline, "Debezium wrote no transaction events"
+        time.sleep(1)
+    for side in ("key", "value"):
+        ours = _latest(registry, f"{mine}.transaction-{side}", deadline, connect, name)
+        theirs = _latest(registry, f"{dbz}.transaction-{side}", deadline, connect, name)
+        assert ours == theirs, (side, ours, theirs)
+    events = {p: _decoded(kafka, registry, f"{p}.transaction") for p in prefixes}
+    for _, value in events[mine] + events[dbz]:
+        if value["data_collections"] is not None:
+            value["data_collections"].sort(key=lambda c: c["data_collection"])
+    assert events[mine] == events[dbz]
+    ((_, begin), (_, end)) = events[mine]
+    assert (begin["status"], end["status"], end["event_count"]) == ("BEGIN", "END", 3)
+    assert end["data_collections"] == [
+        {"data_collection": "public.g_full", "event_count": 1},
+        {"data_collection": "public.g_pair", "event_count": 2},
+    ]
+    for table in ("g_pair", "g_full"):
+        blocks = {
+            p: [
+                v["transaction"]
+                for _, v in _decoded(kafka, registry, f"{p}.public.{table}")
+                if v is not None and v["op"] != "r"
+            ]
+            for p in prefixes
+        }
+        assert blocks[mine] == blocks[dbz], table
+        assert all(
+            b is not None and b["id"].startswith(begin["id"].split(":")[0] + ":")
+            for b in blocks[mine]
+        ), blocks[mine]
 
 
 def _value_differences(mine: Any, theirs: Any) -> list[str]:
@@ -170,6 +243,7 @@ def test_avro_schemas_match_what_debeziums_converter_registers(
             "snapshot.mode": "initial",
             "decimal.handling.mode": "precise",
             "interval.handling.mode": "string",
+            "provide.transaction.metadata": "true",
             "table.include.list": ",".join(f"public.{t}" for t in TABLES),
         }
         | converters,
@@ -179,7 +253,7 @@ def test_avro_schemas_match_what_debeziums_converter_registers(
         args = ["run", "--source", source_url, "--slot", f"ataslot{run}"]
         args += ["--publication", "agoldpub", "--snapshot", "initial", "--idle-exit", "3"]
         args += ["--to", f"kafka://{kafka.bootstrap}?topic_prefix={mine}&format=avro"]
-        args[-1] += f"&registry={registry.url}"
+        args[-1] += f"&registry={registry.url}&transaction_metadata=true"
         args += ["--checkpoint", str(tmp_path / "cp.json")]
         done = cli(*args)
         assert done.returncode == 0, done.stderr
@@ -236,6 +310,7 @@ def test_avro_schemas_match_what_debeziums_converter_registers(
             b"\xa5",
             b"\x05",
         )
+        _assert_same_transactions(src, args, kafka, registry, connect, name, (mine, dbz))
     finally:
         connect.remove_connector(name)
         for slot in (f"dbzaslot{run}", f"ataslot{run}"):

@@ -15,6 +15,8 @@ Kafka options in the query string: ``topic_prefix``, ``database``, ``decimals``
 ``subject_strategy`` (``topic``/``record``/``topic_record``), ``on_incompatible``
 (``stop``/``dead_letter``), ``dead_letter_topic``,
 ``max_message_bytes``, ``topic.<schema.table>=<topic>`` (per-table topic),
+``transaction_metadata=true`` (Debezium's transaction blocks and transaction topic,
+:mod:`arrowtail.sinks.kafka.txmeta`) with ``transaction_topic``,
 ``exactly_once=true`` with ``transactional_id``, ``offsets_topic`` and ``sink_name``
 (transactions, :mod:`arrowtail.sinks.kafka.transactions`),
 ``outbox=<schema.table>[,...]`` with ``outbox.<setting>=<value>`` (outbox routing, settings of
@@ -171,7 +173,7 @@ def _kafka(spec: str, outbox: dict[str, Any]) -> Sink:
             outbox["table"] = value
         elif name.startswith("outbox."):
             outbox[name[len("outbox.") :]] = value
-        elif name in ("tombstones", "schemas"):
+        elif name in ("tombstones", "schemas", "transaction_metadata"):
             kw[name] = _bool(name, value)
         elif name == "max_message_bytes":
             kw[name] = _number(name, value, int)
@@ -183,6 +185,7 @@ def _kafka(spec: str, outbox: dict[str, Any]) -> Sink:
             "value_format",
             "dead_letter_topic",
             "binlog_basename",
+            "transaction_topic",
         ):
             kw[name] = value
         elif name == "server_id":
@@ -200,6 +203,12 @@ def _kafka(spec: str, outbox: dict[str, Any]) -> Sink:
             raise ConfigError(f"unknown kafka sink option {name!r}")
     if exactly_once.pop("exactly_once", False):
         from arrowtail.sinks.kafka.transactions import TransactionalKafkaSink
+
+        if kw.get("transaction_metadata"):
+            raise ConfigError(
+                "transaction_metadata is not written with exactly_once=true: a Kafka transaction "
+                "sent again after a failure would count its events twice"
+            )
 
         return TransactionalKafkaSink(
             url.netloc,

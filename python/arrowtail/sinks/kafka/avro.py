@@ -97,26 +97,60 @@ class AvroFormat:
             json_options = {k: v for k, v in (options or {}).items() if k != "schemas"}
             self._letters = _core.DebeziumSerializer(schemas=True, **json_options)
 
-    def encode(self, table: str, topic: str, batch: pa.RecordBatch, partitions: int) -> Encoded:
+    def encode(
+        self,
+        table: str,
+        topic: str,
+        batch: pa.RecordBatch,
+        partitions: int,
+        transactions: tuple[int, int] | None = None,
+    ) -> Encoded:
         """The batch's messages; raises :class:`SchemaRefused` before writing any of them when
-        the registry refuses the key or value schema."""
+        the registry refuses the key or value schema. ``transactions``: the table's carry, as
+        :meth:`arrowtail._core.AvroSerializer.serialize` takes it."""
         key_id, value_id = self._schema_ids(table, topic, batch)
         keys, values, rows, parts = self._serializer.serialize(
-            batch, key_schema_id=key_id, value_schema_id=value_id, partitions=partitions
+            batch,
+            key_schema_id=key_id,
+            value_schema_id=value_id,
+            partitions=partitions,
+            transactions=transactions,
         )
         if parts is None:  # cannot happen: partitions was given
             raise SinkError("serializer returned no partitions")
         return Encoded(keys, values, rows, parts)
 
     def messages(
-        self, table: str, topic: str, batch: pa.RecordBatch, partitions: int
+        self,
+        table: str,
+        topic: str,
+        batch: pa.RecordBatch,
+        partitions: int,
+        transactions: tuple[int, int] | None = None,
     ) -> tuple[list[bytes | None], list[bytes | None], list[int], int]:
         """The batch's messages as lists, with the largest one's size
         (:meth:`arrowtail._core.AvroSerializer.messages`); refusals as :meth:`encode`."""
         key_id, value_id = self._schema_ids(table, topic, batch)
         return self._serializer.messages(
-            batch, key_schema_id=key_id, value_schema_id=value_id, partitions=partitions
+            batch,
+            key_schema_id=key_id,
+            value_schema_id=value_id,
+            partitions=partitions,
+            transactions=transactions,
         )
+
+    def take_transactions(self) -> list[tuple[int, int, int, int, int, int]]:
+        """The transactions of the last batch serialized with ``transactions``
+        (:meth:`arrowtail._core.AvroSerializer.take_transactions`)."""
+        return self._serializer.take_transactions()
+
+    def register_schema(self, topic: str, schema: dict[str, Any], *, key: bool) -> int:
+        """Registers a schema of a topic of no table (the transaction topic) under its subject
+        (once: the registry client keeps the ids); its registry id."""
+        text = json.dumps(schema, separators=(",", ":"))
+        record = f"{schema['namespace']}.{schema['name']}"
+        subject = subject_name(self.subject_strategy, topic, record, key=key)
+        return self.registry.register(subject, text)
 
     def _schema_ids(self, table: str, topic: str, batch: pa.RecordBatch) -> tuple[int | None, int]:
         """The registry ids of the batch's key (None without a key) and value schemas."""

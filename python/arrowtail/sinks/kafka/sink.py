@@ -71,6 +71,7 @@ from arrowtail.exceptions import ConfigError, SinkError
 from arrowtail.sinks.base import PositionJSON
 from arrowtail.sinks.kafka.avro import AvroFormat, SchemaRefused
 from arrowtail.sinks.kafka.outbox import OutboxRoute, outbox_routes, route_batch, topic_groups
+from arrowtail.sinks.kafka.txmeta import TransactionMetadata
 
 log = logging.getLogger("arrowtail.sinks.kafka")
 
@@ -170,6 +171,8 @@ class KafkaSink:
         registry: str | None = None,
         subject_strategy: str = "topic",
         on_incompatible: str = "stop",
+        transaction_metadata: bool = False,
+        transaction_topic: str | None = None,
         **serialize_options: Any,
     ) -> None:
         if value_format not in ("debezium", "arrow", "avro"):
@@ -195,8 +198,33 @@ class KafkaSink:
                 f"topic_prefix {topic_prefix!r} is no valid Kafka topic name: use the letters "
                 "a-z and A-Z, digits, '.', '_' and '-'"
             )
+        if transaction_metadata and value_format == "arrow":
+            raise ConfigError(
+                "transaction_metadata is written in the JSON and Avro formats, not in arrow"
+            )
+        if transaction_topic is not None and not transaction_metadata:
+            raise ConfigError("transaction_topic applies only with transaction_metadata=true")
         self.value_format = value_format
         self.topic_prefix = topic_prefix
+        #: Debezium's transaction metadata (:mod:`arrowtail.sinks.kafka.txmeta`), when asked for.
+        self.transactions: TransactionMetadata | None = None
+        self.transaction_topic = transaction_topic or f"{topic_prefix}.transaction"
+        if transaction_metadata:
+            if topic_name(self.transaction_topic) != self.transaction_topic:
+                raise ConfigError(
+                    f"transaction_topic {self.transaction_topic!r} is no valid Kafka topic name"
+                )
+            avro = self._avro
+            register = None
+            if avro is not None:
+                topic = self.transaction_topic
+
+                def register(schema: dict[str, Any], key: bool) -> int:
+                    return avro.register_schema(topic, schema, key=key)
+
+            self.transactions = TransactionMetadata(
+                bool(serialize_options.get("schemas")), register
+            )
         self.topics = dict(topics or {})
         #: Topics derived from table names, made valid once per table.
         self._derived: dict[str, str] = {}
@@ -287,9 +315,11 @@ class KafkaSink:
                 key_list, value_list, part_list, largest = self._messages(table, topic, batch, n)
                 if largest <= self._limit(topic):
                     self._produce_many(producer, group, topic, key_list, value_list, part_list)
+                    self._count_transactions(table)
                     return
                 # Some message is too large (rare): the Arrow path below sorts them out.
             keys, values, rows, parts = self._arrays(table, topic, batch, n)
+            self._count_transactions(table)
         except SchemaRefused as refused:
             assert self._avro is not None
             if self._avro.on_incompatible != "dead_letter":
@@ -319,25 +349,42 @@ class KafkaSink:
         self, table: str, topic: str, batch: pa.RecordBatch, n: int
     ) -> tuple[list[bytes | None], list[bytes | None], list[int], int]:
         """The batch's messages as lists and the largest one's size (JSON or Avro)."""
+        carry = self.transactions.carry(table) if self.transactions is not None else None
         if self._avro is not None:
-            return self._avro.messages(table, topic, batch, n)
+            return self._avro.messages(table, topic, batch, n, carry)
         assert self._json is not None
-        return self._json.messages(batch, partitions=n)
+        return self._json.messages(batch, partitions=n, transactions=carry)
 
     def _arrays(
         self, table: str, topic: str, batch: pa.RecordBatch, n: int
     ) -> tuple[pa.Array, pa.Array, pa.Array, pa.Array]:
         """The batch's messages as Arrow arrays ``(keys, values, rows, partitions)``."""
+        carry = self.transactions.carry(table) if self.transactions is not None else None
         if self._avro is not None:
-            return self._avro.encode(table, topic, batch, n)
+            return self._avro.encode(table, topic, batch, n, carry)
         assert self._json is not None
-        keys, values, rows, parts = self._json.serialize(batch, partitions=n)
+        keys, values, rows, parts = self._json.serialize(batch, partitions=n, transactions=carry)
         if parts is None:  # cannot happen: partitions=n was given
             raise SinkError("serializer returned no partitions")
         return keys, values, rows, parts
 
+    def _count_transactions(self, table: str) -> None:
+        """Keeps the transaction counts of the batch of ``table`` just serialized."""
+        if self.transactions is not None:
+            serializer = self._avro if self._avro is not None else self._json
+            assert serializer is not None
+            self.transactions.record(table, serializer.take_transactions())
+
     def commit(self, position: PositionJSON) -> None:
         producer, group = self._ready()
+        if self.transactions is not None:
+            events = self.transactions.close(position)
+            if events:
+                topic = self.transaction_topic
+                n = self._partition_count(topic)
+                keys: list[bytes | None] = [k for k, _ in events]
+                parts = _core.partitions(keys, n).to_pylist()
+                self._produce_many(producer, group, topic, keys, [v for _, v in events], parts)
         group.position = position
         self._current = _Group(self)
         self._groups.append(self._current)
