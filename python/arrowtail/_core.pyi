@@ -293,8 +293,8 @@ class DebeziumSerializer:
         """``(keys, values, rows, partitions)``: Debezium JSON keys (null: no key) and values
         (null: tombstone), the batch row of each message, and the partitions when ``partitions``
         (the topic's partition count) is given, else None. ``transactions=(pos, events)``:
-        streamed events carry Debezium's ``transaction`` block (PostgreSQL changes only), the
-        table's counts going on from that carry; :meth:`take_transactions` then gives the
+        streamed events carry Debezium's ``transaction`` block, the table's counts going on from
+        that carry; :meth:`take_transactions` then gives the
         batch's transactions."""
     def messages(
         self,
@@ -305,12 +305,13 @@ class DebeziumSerializer:
     ) -> tuple[list[bytes | None], list[bytes | None], list[int], int]:
         """``(keys, values, partitions, largest)``: the same messages as lists (None: no key, or
         a tombstone), the partition of each, and the largest message's key + value bytes."""
-    def take_transactions(self) -> list[tuple[int, int, int, int, int, int]]:
-        """``[(pos, xid, commit_ts_us, events, first_lsn, last_commit), ...]``: the transactions
-        of the last call given ``transactions``, in order, with the count of the table's events in
-        each (the carry's included when the batch went on with the carried transaction), and of
-        the first of them in the batch its WAL position and ``_last_commit_lsn`` (0: unknown).
-        Taken once."""
+    def take_transactions(self) -> list[tuple[int, int, int, int, int, int, str | None]]:
+        """``[(pos, xid, commit_ts_us, events, first_lsn, last_commit, id), ...]``: the
+        transactions of the last call given ``transactions``, in order, with the count of the
+        table's events in each (the carry's included when the batch went on with the carried
+        transaction), of the first of them in the batch its WAL position and
+        ``_last_commit_lsn`` (0: unknown), and a MySQL/MariaDB transaction's id (its GTID, or
+        ``file=..,pos=..``; None for PostgreSQL). Taken once."""
     def keys(self, batch: pa.RecordBatch) -> pa.BinaryArray:
         """The Debezium key of every row, one per row: the key of the row's last message (a
         key-changing update's new key; null without a key, or for a truncate). No value is
@@ -362,7 +363,7 @@ class AvroSerializer:
     ) -> tuple[list[bytes | None], list[bytes | None], list[int], int]:
         """``(keys, values, partitions, largest)`` as ``DebeziumSerializer.messages`` returns
         them."""
-    def take_transactions(self) -> list[tuple[int, int, int, int, int, int]]:
+    def take_transactions(self) -> list[tuple[int, int, int, int, int, int, str | None]]:
         """As ``DebeziumSerializer.take_transactions``."""
 
 @final
@@ -376,6 +377,7 @@ class BinlogDecoder:
         verify_checksums: bool = True,
         column_byte_limit: int | None = None,
         versions: SchemaVersions | None = None,
+        row_gtid: bool = False,
     ) -> Self: ...
     def feed(self, data: bytes) -> None:
         """Feeds replication-stream bytes (packets after COM_BINLOG_DUMP)."""

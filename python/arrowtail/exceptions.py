@@ -28,7 +28,8 @@ class SchemaChangeError(ArrowtailError):
 
 
 #: The columns a change batch adds to the user columns (docs/design.md, "The change batch"), in
-#: batch order; ``_lsn`` and ``_last_commit_lsn`` only for the Kafka sink's Debezium encoders.
+#: batch order; ``_lsn`` and ``_last_commit_lsn`` (PostgreSQL) and ``_gtid`` (MySQL/MariaDB) only
+#: for the Kafka sink's Debezium encoders.
 #: No user column may have one of these names (:class:`ReservedColumnError`).
 RESERVED_COLUMNS = (
     "_op",
@@ -40,6 +41,7 @@ RESERVED_COLUMNS = (
     "_unchanged",
     "_lsn",
     "_last_commit_lsn",
+    "_gtid",
 )
 
 

@@ -29,8 +29,8 @@ InstallSignals = Callable[[Callable[[str], None]], None]
 
 def build_source(cfg: Config, *, row_lsn: bool = False) -> Source:
     """The configured source; ``row_lsn``: a PostgreSQL source gives each change its own WAL
-    position (``_lsn``, ``_last_commit_lsn``), for a sink that names it (the Kafka sink's
-    Debezium encoders)."""
+    position (``_lsn``, ``_last_commit_lsn``) and a MySQL/MariaDB source its transaction's GTID
+    (``_gtid``), for a sink that names them (the Kafka sink's Debezium encoders)."""
     src = cfg.source
     password = src.password()
     if src.kind == "postgres":
@@ -64,6 +64,7 @@ def build_source(cfg: Config, *, row_lsn: bool = False) -> Source:
         resume_by=src.resume_by,
         memory_budget=src.memory_budget,
         spill_dir=src.spill_dir,
+        row_gtid=row_lsn,
     )
 
 
@@ -87,11 +88,6 @@ def run_pipeline(cfg: Config, install_signals: InstallSignals | None = None) -> 
             "the kafka sink keeps no checkpoint of its own: pass --checkpoint PATH so a restart "
             "resumes where the last delivered change left off (or use ?exactly_once=true, "
             "which stores the position in Kafka)"
-        )
-    if getattr(sink, "transactions", None) is not None and cfg.source.kind != "postgres":
-        raise ConfigError(
-            "the kafka sink's transaction_metadata is written for PostgreSQL sources only: a "
-            "MySQL/MariaDB transaction's id is its GTID, which arrowtail's changes do not carry"
         )
     source = build_source(cfg, row_lsn=getattr(sink, "wants_row_lsn", False))
     transform = TableTransform(cfg.transform)

@@ -549,3 +549,50 @@ fn in_use_format_description_checksum_verifies() {
     let mut d = BinlogDecoder::default();
     d.feed_file_bytes(&cleared, "mariadb-bin.000001").unwrap();
 }
+
+/// Batches of a decoder asked for `_gtid`.
+fn decode_with_gtid(name: &str) -> Vec<ChangeBatch> {
+    let mut d = BinlogDecoder::default();
+    d.set_row_gtid(true);
+    d.feed_file_bytes(&read(name), name)
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    d.flush().unwrap()
+}
+
+#[test]
+fn row_gtid_names_each_changes_transaction() {
+    // MariaDB `domain-server-seq`, per transaction.
+    let b = decode_with_gtid("mariadb-bin.000001");
+    let t = table(&b, "toddy_test.outbox")[0];
+    let gtids = strings(t, "_gtid");
+    assert_eq!(gtids.last().cloned().flatten().as_deref(), Some("0-1-2"));
+    assert!(gtids.iter().all(Option::is_some), "{gtids:?}");
+    // MySQL tagged GTIDs keep their tag.
+    let b = decode_with_gtid("binlog_transaction_with_GTID_TAG.000001");
+    let t = table(&b, "test.orders")[0];
+    assert_eq!(
+        strings(t, "_gtid")[0].as_deref(),
+        Some("55778904-0299-11f1-b1b8-4ef0c4956feb:mytag:6")
+    );
+    // MySQL `uuid:gno`, the rows of one transaction alike.
+    let b = decode_with_gtid("mysql-5.7.40.000080");
+    let t = table(&b, "a.b")[0];
+    let gtids = strings(t, "_gtid");
+    assert_eq!(
+        gtids[0].as_deref(),
+        Some("58cf6502-63db-11ed-8079-0242ac110002:53")
+    );
+    assert_eq!(gtids[1], gtids[0]);
+    // An anonymous GTID (gtid_mode=OFF) is no GTID: null (the file's one change is a DDL).
+    let b = decode_with_gtid("binlog_transaction_with_anonymous_GTID.000001");
+    let rows: Vec<Option<String>> = b
+        .iter()
+        .flat_map(|cb| strings(&cb.batch, "_gtid"))
+        .collect();
+    assert_eq!(rows, [None]);
+    // Without the option the column is not there.
+    let (_, b) = decode("mariadb-bin.000001");
+    assert!(b
+        .iter()
+        .all(|cb| cb.batch.column_by_name("_gtid").is_none()));
+}

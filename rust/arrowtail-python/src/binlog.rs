@@ -27,14 +27,19 @@ pub struct PyBinlogDecoder {
 #[pymethods]
 impl PyBinlogDecoder {
     /// `column_byte_limit`: bytes (or list elements) of one text, binary or list column at which
-    /// a batch is cut into the next (default and maximum: just under 1 GiB).
+    /// a batch is cut into the next (default and maximum: just under 1 GiB). `row_gtid`: batches
+    /// carry each change's transaction's GTID in the optional `_gtid` column.
     #[new]
-    #[pyo3(signature = (*, semi_sync = false, verify_checksums = true, column_byte_limit = None, versions = None))]
+    #[pyo3(signature = (
+        *, semi_sync = false, verify_checksums = true, column_byte_limit = None, versions = None,
+        row_gtid = false,
+    ))]
     fn new(
         semi_sync: bool,
         verify_checksums: bool,
         column_byte_limit: Option<usize>,
         versions: Option<PyRef<'_, PySchemaVersions>>,
+        row_gtid: bool,
     ) -> PyResult<Self> {
         let byte_limit = crate::byte_limit(column_byte_limit)?;
         guard("BinlogDecoder()", || {
@@ -47,6 +52,7 @@ impl PyBinlogDecoder {
             if let Some(versions) = versions {
                 inner.share_schema_versions(versions.inner.clone());
             }
+            inner.set_row_gtid(row_gtid);
             Ok(Self {
                 inner,
                 poison: Poison::default(),

@@ -141,8 +141,11 @@ class MySqlSource:
         memory_budget: int = 256 << 20,
         spill_dir: str | None = None,
         drain_bytes: int = 16 << 20,
+        row_gtid: bool = False,
     ) -> None:
         parsed = parse_url(url)
+        #: Changes carry their transaction's GTID (``_gtid``), for a sink that names it.
+        self.row_gtid = row_gtid
         database = parsed.database
         self.display_url = redact_url(url)
         self._conn = parsed.connection(
@@ -665,7 +668,7 @@ class MySqlSource:
         by_gtid = self.resume_by == "gtid" and bool(gtid)
         if not by_gtid:
             self._check_retained(file, offset)
-        self._decoder = _core.BinlogDecoder(versions=self.schema_versions)
+        self._decoder = _core.BinlogDecoder(versions=self.schema_versions, row_gtid=self.row_gtid)
         self._xa.discard()
         self._data_events = 0
         self._replaced_seen = 0

@@ -5,7 +5,7 @@ The binlog carries a truncate as a statement (a QUERY event), which the decoder 
 database target) needs it as the table's own change, as PostgreSQL's truncate arrives: one row
 with ``_op = t``, every user column null, in the table's batches between the rows before and
 after the statement. This module makes that row from the ``_ddl`` row (same ``_pos``, ``_seq``,
-``_xid`` and ``_commit_ts``) and keeps the ``_ddl`` row.
+``_xid``, ``_commit_ts`` and, when the decoder writes it, ``_gtid``) and keeps the ``_ddl`` row.
 
 The ``t`` row has the columns the table's change batches have at the statement's position: those
 of the table's latest batch before it (stream or snapshot) when no DDL statement that may have
@@ -35,7 +35,7 @@ log = logging.getLogger("arrowtail.mysql")
 
 DDL_TABLE = "_ddl"
 #: Columns of the ``t`` row taken from its ``_ddl`` row.
-_FROM_DDL = ("_pos", "_seq", "_xid", "_commit_ts")
+_FROM_DDL = ("_pos", "_seq", "_xid", "_commit_ts", "_gtid")
 
 
 class Truncates:
@@ -170,7 +170,10 @@ def _key(table: str) -> TableKey:
 
 def _truncate_row(schema: pa.Schema, ddl_row: pa.RecordBatch) -> pa.RecordBatch:
     """One ``t`` row of ``schema``: the ``_ddl`` row's position, ordinal, transaction and time,
-    every other column null."""
+    every other column null. The optional ``_gtid`` comes along when the ``_ddl`` row has it (a
+    schema read from ``information_schema`` lacks it)."""
+    if "_gtid" in ddl_row.schema.names and "_gtid" not in schema.names:
+        schema = schema.append(ddl_row.schema.field("_gtid"))
     arrays = []
     for field in schema:
         if field.name == "_op":

@@ -131,10 +131,14 @@ pub mod names {
     /// Optional, with [`LSN`]: the end position of the transaction committed before the change's
     /// own (0 when the decoder has seen none).
     pub const LAST_COMMIT_LSN: &str = "_last_commit_lsn";
+    /// Optional (MySQL/MariaDB, [`ChangeBuilder::enable_gtid`](super::ChangeBuilder::enable_gtid)):
+    /// the GTID of each change's transaction (`uuid:gno`, `uuid:tag:gno` or MariaDB
+    /// `domain-server-seq`), null for a transaction without one.
+    pub const GTID: &str = "_gtid";
 
     /// Every metadata column name, the optional ones included: no user column may have one, since
     /// readers of a batch find the metadata by name.
-    pub const RESERVED: [&str; 9] = [
+    pub const RESERVED: [&str; 10] = [
         OP,
         POS,
         SEQ,
@@ -144,6 +148,7 @@ pub mod names {
         UNCHANGED,
         LSN,
         LAST_COMMIT_LSN,
+        GTID,
     ];
 }
 
@@ -213,6 +218,9 @@ pub struct ChangeBuilder {
     /// `_lsn` and `_last_commit_lsn` of every row, when enabled, and the values of the next row.
     lsns: Option<(Vec<u64>, Vec<u64>)>,
     next_lsn: (u64, u64),
+    /// `_gtid` of every row, when enabled, and the value of the next row.
+    gtids: Option<Vec<Option<Arc<str>>>>,
+    next_gtid: Option<Arc<str>>,
 }
 
 impl ChangeBuilder {
@@ -302,6 +310,8 @@ impl ChangeBuilder {
             done: Vec::new(),
             lsns: None,
             next_lsn: (0, 0),
+            gtids: None,
+            next_gtid: None,
         })
     }
 
@@ -331,6 +341,34 @@ impl ChangeBuilder {
     /// [`enable_lsn`](Self::enable_lsn) was called).
     pub fn set_row_lsn(&mut self, lsn: u64, last_commit: u64) {
         self.next_lsn = (lsn, last_commit);
+    }
+
+    /// Adds the optional `_gtid` column (utf8, nullable, after the others); each row takes the
+    /// value of the last [`set_row_gtid`](Self::set_row_gtid). Call it before the first row.
+    pub fn enable_gtid(&mut self) {
+        if self.gtids.is_some() {
+            return;
+        }
+        let mut fields: Vec<Field> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.push(Field::new(names::GTID, DataType::Utf8, true));
+        self.schema = Arc::new(Schema::new_with_metadata(
+            fields,
+            self.schema.metadata().clone(),
+        ));
+        self.gtids = Some(Vec::new());
+    }
+
+    /// The `_gtid` of the rows finished from now on (ignored unless
+    /// [`enable_gtid`](Self::enable_gtid) was called).
+    pub fn set_row_gtid(&mut self, gtid: Option<Arc<str>>) {
+        if self.gtids.is_some() {
+            self.next_gtid = gtid;
+        }
     }
 
     /// Sets `_last_commit_lsn` of rows `from..` of the current run (rows of a transaction held
@@ -430,6 +468,9 @@ impl ChangeBuilder {
         if let Some((lsn, last)) = &mut self.lsns {
             lsn.push(self.next_lsn.0);
             last.push(self.next_lsn.1);
+        }
+        if let Some(g) = &mut self.gtids {
+            g.push(self.next_gtid.clone());
         }
         if unchanged.is_empty() {
             self.unchanged_gap += 1;
@@ -595,6 +636,11 @@ impl ChangeBuilder {
             last.truncate(rows);
             (UInt64Array::from(lsn), UInt64Array::from(last))
         });
+        let gtids = self.gtids.as_mut().map(|g| {
+            let mut g = std::mem::take(g);
+            g.truncate(rows);
+            StringArray::from_iter(g.iter().map(|v| v.as_deref()))
+        });
         if let Some(e) = self.broken.take() {
             return Err(ArrowError::ComputeError(format!(
                 "a batch cut at the byte limit failed: {e}"
@@ -632,6 +678,9 @@ impl ChangeBuilder {
             if let Some((lsn, last)) = &lsns {
                 arrays.push(Arc::new(lsn.slice(start, n)));
                 arrays.push(Arc::new(last.slice(start, n)));
+            }
+            if let Some(g) = &gtids {
+                arrays.push(Arc::new(g.slice(start, n)));
             }
             out.push(RecordBatch::try_new(self.schema.clone(), arrays)?);
             start += n;

@@ -498,6 +498,56 @@ mod cuts {
     }
 
     #[test]
+    fn gtids_follow_their_rows_across_cuts_and_discards() {
+        let row = Row {
+            note: Some("abcd"),
+            ..Row::default()
+        };
+        let mut b = ChangeBuilder::new(table()).unwrap();
+        b.enable_gtid();
+        b.set_byte_limit(10);
+        for i in 0..5 {
+            b.set_row_gtid((i != 3).then(|| Arc::from(format!("0-1-{i}"))));
+            push(&mut b, i, &row);
+        }
+        b.discard_rows_from(4).unwrap();
+        b.set_row_gtid(Some(Arc::from("0-1-9")));
+        push(&mut b, 9, &row);
+        let parts = b.flush().unwrap();
+        let gtids: Vec<Option<String>> = parts
+            .iter()
+            .flat_map(|p| {
+                let a = p.column_by_name(crate::arrow::change::names::GTID).unwrap();
+                let a = a
+                    .as_any()
+                    .downcast_ref::<arrow_array::StringArray>()
+                    .unwrap();
+                (0..a.len())
+                    .map(|i| a.is_valid(i).then(|| a.value(i).to_string()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(ids(&parts).concat(), vec![0, 1, 2, 3, 9]);
+        assert_eq!(
+            gtids,
+            vec![
+                Some("0-1-0".into()),
+                Some("0-1-1".into()),
+                Some("0-1-2".into()),
+                None,
+                Some("0-1-9".into())
+            ]
+        );
+        // Without enable_gtid there is no column, and set_row_gtid does nothing.
+        let mut b = ChangeBuilder::new(table()).unwrap();
+        b.set_row_gtid(Some(Arc::from("0-1-1")));
+        push(&mut b, 1, &row);
+        assert!(b.flush().unwrap()[0]
+            .column_by_name(crate::arrow::change::names::GTID)
+            .is_none());
+    }
+
+    #[test]
     fn discarding_rows_reaches_back_across_a_cut() {
         let row = Row {
             note: Some("abcd"),

@@ -201,6 +201,8 @@ pub struct BinlogDecoder {
     pub(crate) skipped: Vec<SkippedStatement>,
     /// Transactions committing at or before this `_pos` are dropped (see `set_skip_through`).
     pub(crate) skip_through: Option<u64>,
+    /// Batches carry `_gtid` (see [`BinlogDecoder::set_row_gtid`]).
+    pub(crate) row_gtid: bool,
 }
 
 impl Default for BinlogDecoder {
@@ -247,7 +249,15 @@ impl BinlogDecoder {
             xa_unmatched: None,
             skipped: Vec::new(),
             skip_through: None,
+            row_gtid: false,
         }
+    }
+
+    /// Has batches carry the optional `_gtid` column: each change's transaction's GTID (null
+    /// without one), for consumers that name a change's transaction as Debezium does. Applies to
+    /// tables first seen after the call.
+    pub fn set_row_gtid(&mut self, on: bool) {
+        self.row_gtid = on;
     }
 
     /// Numbers the schema versions of this decoder's batches with `versions`, shared with the

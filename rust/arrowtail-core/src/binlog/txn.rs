@@ -98,6 +98,8 @@ pub(crate) struct Txn {
     pub carried: Vec<(usize, RecordBatch)>,
     /// Rows of it were taken out unstamped by [`BinlogDecoder::take_open_rows`].
     pub taken: bool,
+    /// The GTID's text, made once per transaction for `_gtid` when the decoder writes it.
+    pub gtid_text: Option<Arc<str>>,
 }
 
 /// How a transaction whose rows were taken out early ended.
@@ -168,6 +170,7 @@ impl BinlogDecoder {
                 touched,
                 carried,
                 taken,
+                gtid_text,
             } = &mut self.txn;
             *open = true;
             *explicit = false;
@@ -177,6 +180,7 @@ impl BinlogDecoder {
             touched.clear();
             carried.clear();
             *taken = false;
+            *gtid_text = None;
         }
         if begin_query {
             self.txn.saw_begin = true;
@@ -185,14 +189,21 @@ impl BinlogDecoder {
         if gtid.is_some() {
             self.txn.explicit = true;
             self.txn.gtid = gtid;
+            if self.row_gtid {
+                self.txn.gtid_text = self.txn.gtid.as_ref().map(|g| Arc::from(g.text()));
+            }
         }
     }
 
-    /// Records that rows of the open transaction go to `builder`.
+    /// Records that rows of the open transaction go to `builder`, which gives them the
+    /// transaction's `_gtid` when it writes one.
     pub(crate) fn touch(&mut self, builder: usize) {
         if !self.txn.touched.iter().any(|(b, _)| *b == builder) {
             let from = self.builders.get(builder).map_or(0, |b| b.current_rows());
             self.txn.touched.push((builder, from));
+            if let Some(b) = self.builders.get_mut(builder) {
+                b.set_row_gtid(self.txn.gtid_text.clone());
+            }
         }
     }
 
@@ -237,10 +248,12 @@ impl BinlogDecoder {
             touched: _,
             carried,
             taken,
+            gtid_text,
         } = &mut self.txn;
         *open = false;
         *explicit = false;
         *saw_begin = false;
+        *gtid_text = None;
         let gtid = gtid.take();
         let seq = std::mem::take(seq);
         let taken = std::mem::take(taken);
@@ -607,6 +620,9 @@ impl BinlogDecoder {
             source,
         })?;
         builder.set_byte_limit(self.opts.byte_limit);
+        if self.row_gtid {
+            builder.enable_gtid();
+        }
         self.builders.push(builder);
         let idx = self.builders.len() - 1;
         self.current_version
