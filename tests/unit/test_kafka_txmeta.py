@@ -28,11 +28,14 @@ def test_a_commit_closes_the_transactions_up_to_its_position_in_order() -> None:
     tm = TransactionMetadata(schemas=False)
     # Two batches of public.a and one of public.b; transaction 7 (commit at 500) spans all
     # three, transaction 8 (commit at 900) is only in public.b, 9 (commit 1300) stays open.
-    tm.record("public.a", [(500, 7, 1_000_000_123_456, 2, 120, 50)])
+    tm.record("public.a", [(500, 7, 1_000_000_123_456, 2, 120, 50, None)])
     assert tm.carry("public.a") == (500, 2)
-    tm.record("public.b", [(500, 7, 1_000_000_123_456, 1, 100, 50), (900, 8, 2_000_000, 1, 700, 0)])
-    tm.record("public.a", [(500, 7, 1_000_000_123_456, 3, 300, 50)])
-    tm.record("public.b", [(1300, 9, 3_000_000, 1, 1200, 950)])
+    tm.record(
+        "public.b",
+        [(500, 7, 1_000_000_123_456, 1, 100, 50, None), (900, 8, 2_000_000, 1, 700, 0, None)],
+    )
+    tm.record("public.a", [(500, 7, 1_000_000_123_456, 3, 300, 50, None)])
+    tm.record("public.b", [(1300, 9, 3_000_000, 1, 1200, 950, None)])
     events = _payloads(tm.close({"lsn": 900, "end_lsn": 950}))
     assert [v["status"] for _, v in events] == ["BEGIN", "END", "BEGIN", "END"]
     (k1, begin), (_, end) = events[:2]
@@ -65,7 +68,7 @@ def test_a_commit_closes_the_transactions_up_to_its_position_in_order() -> None:
 
 def test_the_end_of_a_transaction_is_the_next_ones_last_commit() -> None:
     tm = TransactionMetadata(schemas=False)
-    tm.record("public.a", [(500, 7, 0, 1, 100, 0), (900, 8, 0, 1, 600, 550)])
+    tm.record("public.a", [(500, 7, 0, 1, 100, 0, None), (900, 8, 0, 1, 600, 550, None)])
     ids = [v["id"] for _, v in _payloads(tm.close({"lsn": 900, "end_lsn": 960}))]
     assert ids == ["7:100", "7:550", "8:600", "8:960"]
 
@@ -78,7 +81,7 @@ def test_in_avro_the_events_are_framed_records_of_the_registered_schemas() -> No
         return 7 if key else 8
 
     tm = TransactionMetadata(schemas=False, register=register)
-    tm.record("public.a", [(500, 7, 1_000_000, 2, 100, 0)])
+    tm.record("public.a", [(500, 7, 1_000_000, 2, 100, 0, None)])
     (bkey, bvalue), (ekey, evalue) = tm.close({"lsn": 500, "end_lsn": 560})
     assert ("TransactionMetadataKey", True) in registered
     assert ("TransactionMetadataValue", False) in registered
@@ -114,7 +117,7 @@ def test_in_avro_the_events_are_framed_records_of_the_registered_schemas() -> No
 
 def test_with_schemas_the_events_carry_debeziums_schemas() -> None:
     tm = TransactionMetadata(schemas=True)
-    tm.record("public.a", [(500, 7, 0, 1, 100, 0)])
+    tm.record("public.a", [(500, 7, 0, 1, 100, 0, None)])
     (key, value), _ = _payloads(tm.close({"lsn": 500}))
     assert key == {"schema": KEY_SCHEMA, "payload": {"id": "7:100"}}
     assert value["schema"] == VALUE_SCHEMA
@@ -142,17 +145,13 @@ def test_the_transaction_topic_follows_the_prefix() -> None:
     assert sink.transaction_topic == "tx.meta"
 
 
-def test_a_binlog_source_is_refused_before_anything_connects(tmp_path) -> None:
-    from tests.support.cli import cli
-
-    out = cli(
-        "run",
-        "--source",
-        "mysql://u@127.0.0.1:1/db",
-        "--to",
-        "kafka://127.0.0.1:1?transaction_metadata=true",
-        "--checkpoint",
-        str(tmp_path / "cp.json"),
-    )
-    assert out.returncode != 0
-    assert "PostgreSQL sources only" in out.stderr, out.stderr
+def test_binlog_transactions_keep_their_id_in_both_events() -> None:
+    tm = TransactionMetadata(schemas=False)
+    tm.record("shop.a", [(4096, 18, 5_000_000, 2, 0, 0, "0-1-18")])
+    tm.record("shop.b", [(4096, 18, 5_000_000, 1, 0, 0, "0-1-18")])
+    events = _payloads(tm.close({"pos": 4096, "file": "mysql-bin.000001", "offset": 4096}))
+    assert [(k["id"], v["id"], v["status"]) for k, v in events] == [
+        ("0-1-18", "0-1-18", "BEGIN"),
+        ("0-1-18", "0-1-18", "END"),
+    ]
+    assert events[1][1]["event_count"] == 3

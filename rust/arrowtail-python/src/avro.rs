@@ -142,7 +142,7 @@ impl PyAvroSerializer {
         })
     }
 
-    /// `[(pos, xid, commit_ts_us, events, first_lsn, last_commit), ...]` as
+    /// `[(pos, xid, commit_ts_us, events, first_lsn, last_commit, id), ...]` as
     /// `DebeziumSerializer.take_transactions`.
     fn take_transactions<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyList>> {
         self.stream.take_runs(py)

@@ -152,7 +152,7 @@ impl Stream {
         *runs = std::mem::take(&mut out.transactions);
     }
 
-    /// `[(pos, xid, commit_ts_us, events, first_lsn, last_commit), ...]` of the last call, in
+    /// `[(pos, xid, commit_ts_us, events, first_lsn, last_commit, id), ...]` of the last call, in
     /// order; taken once.
     pub(crate) fn take_runs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let runs = std::mem::take(
@@ -163,7 +163,7 @@ impl Stream {
         );
         PyList::new(
             py,
-            runs.iter().map(|r| {
+            runs.into_iter().map(|r| {
                 (
                     r.pos,
                     r.xid,
@@ -171,6 +171,7 @@ impl Stream {
                     r.events,
                     r.first_lsn,
                     r.last_commit,
+                    r.id,
                 )
             }),
         )
@@ -287,10 +288,11 @@ impl PyDebeziumSerializer {
         })
     }
 
-    /// `[(pos, xid, commit_ts_us, events, first_lsn, last_commit), ...]`: the transactions of
-    /// the last call given `transactions`, in order, with the count of the table's events in each
-    /// (the carry's included when the batch went on with the carried transaction), and of the
-    /// first of them in the batch its WAL position and `_last_commit_lsn`. Taken once.
+    /// `[(pos, xid, commit_ts_us, events, first_lsn, last_commit, id), ...]`: the transactions
+    /// of the last call given `transactions`, in order, with the count of the table's events in
+    /// each (the carry's included when the batch went on with the carried transaction), of the
+    /// first of them in the batch its WAL position and `_last_commit_lsn`, and a MySQL/MariaDB
+    /// transaction's id (None for PostgreSQL's). Taken once.
     fn take_transactions<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         self.stream.take_runs(py)
     }

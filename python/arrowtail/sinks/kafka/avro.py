@@ -139,7 +139,7 @@ class AvroFormat:
             transactions=transactions,
         )
 
-    def take_transactions(self) -> list[tuple[int, int, int, int, int, int]]:
+    def take_transactions(self) -> list[tuple[int, int, int, int, int, int, str | None]]:
         """The transactions of the last batch serialized with ``transactions``
         (:meth:`arrowtail._core.AvroSerializer.take_transactions`)."""
         return self._serializer.take_transactions()

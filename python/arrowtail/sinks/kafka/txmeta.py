@@ -1,20 +1,23 @@
 """Debezium's transaction metadata (``transaction_metadata=true``, Debezium's
-``provide.transaction.metadata``) for the Kafka sink's JSON and Avro formats, PostgreSQL sources.
+``provide.transaction.metadata``) for the Kafka sink's JSON and Avro formats.
 
 Each streamed event carries a ``transaction`` block (written by the core's serializer, which this
 module hands the table's carry and whose per-transaction counts it keeps), and the transaction
 topic (``<topic_prefix>.transaction`` unless ``transaction_topic`` names another) gets a ``BEGIN``
 and an ``END`` event per transaction, both produced when the pipeline commits past it, in commit
-order. Their forms are Debezium 3.5's PostgreSQL connector's:
+order. Their forms are Debezium 3.5's PostgreSQL, MySQL and MariaDB connectors':
 
-- key ``{"id": "<xid>:<lsn>"}``;
+- key ``{"id": ...}``;
 - ``BEGIN``: ``{"status":"BEGIN","id":..,"event_count":null,"data_collections":null,"ts_ms":..}``;
 - ``END``: ``{"status":"END","id":..,"event_count":N,"data_collections":[{"data_collection":
   "schema.table","event_count":n},..],"ts_ms":..}``;
-- ``ts_ms`` the commit time; the ``BEGIN`` id's LSN is the WAL position of the transaction's
-  first event, the ``END``'s the end of its commit record, and each event's its own. The end is
-  the next transaction's ``_last_commit_lsn``, or for the last transaction of a commit the
-  position's ``end_lsn`` (the commit's own LSN, ``_pos``, when neither is known).
+- ``ts_ms`` the commit time;
+- PostgreSQL ids are ``<xid>:<lsn>``: the ``BEGIN``'s LSN is the WAL position of the
+  transaction's first event, the ``END``'s the end of its commit record, and each event's its
+  own. The end is the next transaction's ``_last_commit_lsn``, or for the last transaction of a
+  commit the position's ``end_lsn`` (the commit's own LSN, ``_pos``, when neither is known);
+- MySQL/MariaDB ids are the transaction's GTID (``_gtid``), or without one
+  ``file=<binlog file>,pos=<offset>`` of its commit event, the same in every event.
 
 In Avro the events are the records Kafka Connect's Avro mapping makes of those Connect schemas
 (:data:`AVRO_KEY`, :data:`AVRO_VALUE`), registered under the transaction topic's subjects.
@@ -128,6 +131,8 @@ class _Transaction:
     first_lsn: int
     #: ``_last_commit_lsn`` of its first event: the end of the transaction committed before.
     last_commit: int
+    #: A MySQL/MariaDB transaction's id (PostgreSQL's are made of the LSNs).
+    tx_id: str | None
     #: Events per table (``schema.table``), in the order the tables were first written.
     events: dict[str, int] = field(default_factory=dict)
 
@@ -147,13 +152,17 @@ class TransactionMetadata:
         """What the serializer counts ``table``'s next events on from."""
         return self._carry.get(table, (0, 0))
 
-    def record(self, table: str, runs: list[tuple[int, int, int, int, int, int]]) -> None:
+    def record(
+        self, table: str, runs: list[tuple[int, int, int, int, int, int, str | None]]
+    ) -> None:
         """Takes the serializer's ``take_transactions()`` of a batch of ``table`` that was
         produced."""
-        for pos, xid, commit_ts_us, events, first_lsn, last_commit in runs:
+        for pos, xid, commit_ts_us, events, first_lsn, last_commit, tx_id in runs:
             tx = self._open.get(pos)
             if tx is None:
-                tx = self._open[pos] = _Transaction(xid, commit_ts_us, first_lsn, last_commit)
+                tx = self._open[pos] = _Transaction(
+                    xid, commit_ts_us, first_lsn, last_commit, tx_id
+                )
             if first_lsn < tx.first_lsn:
                 tx.first_lsn, tx.last_commit = first_lsn, last_commit
             tx.events[table] = events
@@ -183,7 +192,7 @@ class TransactionMetadata:
         for pos in done:
             tx = self._open.pop(pos)
             ts_ms = tx.commit_ts_us // 1000
-            begin_id = f"{tx.xid}:{tx.first_lsn}"
+            begin_id = tx.tx_id or f"{tx.xid}:{tx.first_lsn}"
             out.append(
                 self._message(
                     begin_id,
@@ -196,7 +205,7 @@ class TransactionMetadata:
                     },
                 )
             )
-            end_id = f"{tx.xid}:{ends[pos]}"
+            end_id = tx.tx_id or f"{tx.xid}:{ends[pos]}"
             collections = [
                 {"data_collection": table, "event_count": n} for table, n in tx.events.items()
             ]

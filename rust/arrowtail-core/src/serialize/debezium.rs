@@ -2,7 +2,9 @@
 //!
 //! For each row: a key (the JSON object of the primary key columns, `{"id":1}`; null for tables
 //! without a primary key and for truncates) and a value, the envelope
-//! `{"before":..,"after":..,"source":{..},"transaction":null,"op":..,"ts_ms":..,"ts_us":..,"ts_ns":..}`.
+//! `{"before":..,"after":..,"source":{..},"transaction":null,"op":..,"ts_ms":..,"ts_us":..,"ts_ns":..}`,
+//! `transaction` Debezium's block when [`DebeziumOptions::transactions`] asks for it
+//! ([`super::txmeta`]).
 //!
 //! - `c`, `r` (snapshot) and `m` (logical messages, DDL pseudo-tables): `before` null, `after` the row.
 //! - `u`: `before` from `_before` when the source sent an old image, else null. When the old image
@@ -23,7 +25,8 @@
 //! change's `_lsn` and `_last_commit_lsn` (then `lsn` is the change's and `sequence`
 //! `["<last commit lsn>","<lsn>"]`, as Debezium writes them); MySQL `file`
 //! and `pos` are the binlog file (`<basename>.<number of _pos >> 32, six digits>`) and the end
-//! offset of the commit event (`_pos & 0xffffffff`), `row` is `_seq`. Every `source` also carries
+//! offset of the commit event (`_pos & 0xffffffff`), `row` is `_seq` and `gtid` the transaction's
+//! GTID when the batch carries `_gtid` (else null). Every `source` also carries
 //! `seq` (`_seq`), so consumers can drop duplicates by (`lsn`/`file`+`pos`, `seq`).
 
 // The core's one error enum is large (it carries a `Location`); it is returned once per batch.
@@ -36,7 +39,9 @@ use arrow_array::{Array, BinaryArray, Int32Array, RecordBatch, UInt32Array};
 use arrow_schema::Field;
 
 use super::encoder::{self, Unavailable};
-use super::keys::{bad, column, pick, sequence_text, BatchParts, NotSent, RowLsn, SourceKey};
+use super::keys::{
+    bad, column, pick, sequence_text, BatchParts, NotSent, RowGtid, RowLsn, SourceKey,
+};
 use super::txmeta::{self, TxCarry, TxCounter, TxRun};
 use super::{json, schema, DecimalMode};
 use crate::arrow::change::names;
@@ -203,8 +208,10 @@ pub fn serialize(batch: &RecordBatch, opts: &DebeziumOptions) -> Result<Serializ
     };
     let tail = envelope_tail(opts.ts_ms, opts.ts_us);
     let row_lsn = RowLsn::of(batch);
-    let mut counter = tx_counter(opts, mysql, qualified)?;
+    let row_gtid = RowGtid::of(batch);
+    let mut counter = opts.transactions.map(TxCounter::new);
     let mut block = Vec::new();
+    let mut tx_id = Vec::new();
     let mut src_tx: Option<SourceKey> = None;
     let mut src_prefix = Vec::new();
     let mut src_buf = Vec::new();
@@ -253,10 +260,18 @@ pub fn serialize(batch: &RecordBatch, opts: &DebeziumOptions) -> Result<Serializ
         // `source` changes only between transactions, except for its `_seq` fields.
         let marker = bp.marks.marker(op, seq.value(i));
         let lsn = row_lsn.as_ref().map(|r| r.at(i));
-        let tx = (pos.value(i), xid.value(i), commit_ts.value(i), marker, lsn);
+        let gtid = row_gtid.as_ref().and_then(|g| g.at(i));
+        let tx = (
+            pos.value(i),
+            xid.value(i),
+            commit_ts.value(i),
+            marker,
+            lsn,
+            gtid,
+        );
         if src_tx != Some(tx) {
             src_prefix.clear();
-            source_parts.prefix(&mut src_prefix, tx.0, tx.1, tx.2, tx.3, tx.4);
+            source_parts.prefix(&mut src_prefix, &tx);
             src_tx = Some(tx);
         }
         src_buf.clear();
@@ -268,6 +283,7 @@ pub fn serialize(batch: &RecordBatch, opts: &DebeziumOptions) -> Result<Serializ
         };
         // The `transaction` block of the row's next event (none for snapshot reads and messages).
         let (event_lsn, last_commit) = lsn.unwrap_or((tx.0, 0));
+        let binlog = mysql.then_some((source_parts.basename, gtid));
         let mut next_block = |block: &mut Vec<u8>| -> bool {
             block.clear();
             let Some(c) = counter
@@ -276,9 +292,12 @@ pub fn serialize(batch: &RecordBatch, opts: &DebeziumOptions) -> Result<Serializ
             else {
                 return false;
             };
-            let order = c.event(tx.0, tx.1, tx.2, (event_lsn, last_commit));
+            tx_id.clear();
+            txmeta::write_event_id(&mut tx_id, binlog, tx.1, event_lsn, tx.0);
+            let whole = binlog.is_some().then_some(tx_id.as_slice());
+            let order = c.event(tx.0, tx.1, tx.2, (event_lsn, last_commit), whole);
             let total = u64::from(seq.value(i)) + 1;
-            txmeta::write_block_json(block, tx.1, event_lsn, total, order);
+            txmeta::write_block_json(block, &tx_id, total, order);
             true
         };
         match op {
@@ -365,23 +384,6 @@ pub fn serialize(batch: &RecordBatch, opts: &DebeziumOptions) -> Result<Serializ
     })
 }
 
-/// The transaction counter of a batch when the options ask for the `transaction` block, which
-/// only PostgreSQL changes get (a binlog transaction's id is its GTID, which batches do not carry).
-pub(super) fn tx_counter(
-    opts: &DebeziumOptions,
-    mysql: bool,
-    qualified: &str,
-) -> Result<Option<TxCounter>> {
-    match opts.transactions {
-        Some(_) if mysql => Err(bad(format!(
-            "transaction metadata is written for PostgreSQL changes only, and {qualified} comes \
-             from MySQL/MariaDB"
-        ))),
-        Some(carry) => Ok(Some(TxCounter::new(carry))),
-        None => Ok(None),
-    }
-}
-
 /// Wraps a payload with its schema: `{"schema":..,"payload":..}` (Kafka Connect JSON converter
 /// with schemas enabled).
 pub(super) fn wrap(schema: &[u8], payload: &[u8]) -> Vec<u8> {
@@ -464,15 +466,8 @@ impl SourceParts<'_> {
     /// Everything of `source` that is the same for all rows of a transaction (and snapshot
     /// marker, `false` for a change from the log); what follows depends on `_seq`
     /// ([`suffix`](Self::suffix)).
-    fn prefix(
-        &self,
-        out: &mut Vec<u8>,
-        pos: u64,
-        xid: u64,
-        us: i64,
-        marker: &str,
-        lsn: Option<(u64, u64)>,
-    ) {
+    fn prefix(&self, out: &mut Vec<u8>, key: &SourceKey<'_>) {
+        let &(pos, xid, us, marker, lsn, gtid) = key;
         let snapshot = marker != "false";
         out.extend_from_slice(&self.head);
         out.extend_from_slice(b",\"ts_ms\":");
@@ -495,7 +490,12 @@ impl SourceParts<'_> {
             json::write_str(out, self.table);
             out.extend_from_slice(b",\"server_id\":");
             json::write_u64(out, u64::from(self.server_id));
-            out.extend_from_slice(b",\"gtid\":null,\"file\":");
+            out.extend_from_slice(b",\"gtid\":");
+            match gtid {
+                Some(g) => json::write_str(out, g),
+                None => out.extend_from_slice(b"null"),
+            }
+            out.extend_from_slice(b",\"file\":");
             let file = format!("{}.{:06}", self.basename, pos >> 32);
             json::write_str(out, &file);
             out.extend_from_slice(b",\"pos\":");

@@ -100,9 +100,28 @@ impl<'b> RowLsn<'b> {
     }
 }
 
+/// The optional `_gtid` column of a MySQL/MariaDB batch.
+pub(super) struct RowGtid<'b>(&'b arrow_array::StringArray);
+
+impl<'b> RowGtid<'b> {
+    /// The column of `batch`, when it has one as utf8.
+    pub(super) fn of(batch: &'b RecordBatch) -> Option<Self> {
+        batch
+            .column_by_name(names::GTID)
+            .and_then(|c| c.as_string_opt::<i32>())
+            .map(Self)
+    }
+
+    /// The GTID of row `i`'s transaction, if it has one.
+    pub(super) fn at(&self, i: usize) -> Option<&'b str> {
+        self.0.is_valid(i).then(|| self.0.value(i))
+    }
+}
+
 /// What decides a row's `source` block besides `_seq`: `_pos`, `_xid`, `_commit_ts`, the
-/// snapshot marker, and the change's own `(lsn, last commit lsn)` when the batch carries them.
-pub(super) type SourceKey<'a> = (u64, u64, i64, &'a str, Option<(u64, u64)>);
+/// snapshot marker, the change's own `(lsn, last commit lsn)` when the batch carries them, and
+/// its transaction's GTID.
+pub(super) type SourceKey<'a> = (u64, u64, i64, &'a str, Option<(u64, u64)>, Option<&'a str>);
 
 /// The text of Debezium's `source.sequence`: `["<last commit>","<lsn>"]`, `[null,"<lsn>"]` when
 /// no commit was seen before (`last_commit` 0).

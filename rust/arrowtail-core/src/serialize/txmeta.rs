@@ -1,10 +1,12 @@
-//! Debezium's transaction metadata (its `provide.transaction.metadata`) for PostgreSQL changes:
-//! the `transaction` block of each streamed event and the counts the `BEGIN` and `END` events of
-//! the transaction topic carry.
+//! Debezium's transaction metadata (its `provide.transaction.metadata`): the `transaction` block
+//! of each streamed event and the counts the `BEGIN` and `END` events of the transaction topic
+//! carry.
 //!
-//! The block is `{"id":"<xid>:<lsn>","total_order":..,"data_collection_order":..}`, as Debezium
-//! 3.5's PostgreSQL connector writes it: the id is the transaction id and the WAL position of the
-//! event itself (the change's `_lsn`; its `_pos` when the batch has no `_lsn`), `total_order` the
+//! The block is `{"id":..,"total_order":..,"data_collection_order":..}`, as Debezium 3.5's
+//! connectors write it. The id: PostgreSQL `<xid>:<lsn>`, the transaction id and the WAL position
+//! of the event itself (the change's `_lsn`; its `_pos` when the batch has no `_lsn`); MySQL and
+//! MariaDB the transaction's GTID (`_gtid`), or without one `file=<binlog file>,pos=<offset>` of
+//! its commit event (Debezium names the transaction's first event there). `total_order` the
 //! change's place in its transaction (`_seq` + 1) and `data_collection_order` the event's place
 //! among the transaction's events of the same table, counted over the batches of that table by
 //! the carry ([`TxCarry`]) the caller keeps. Snapshot reads and logical messages carry no block
@@ -28,8 +30,8 @@ pub struct TxCarry {
 /// the carry included when the batch continues the carried transaction), and of the first of them
 /// in the batch its WAL position and the end LSN of the transaction committed before
 /// (`_last_commit_lsn`; 0 when unknown), which the caller takes as the previous transaction's
-/// end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// end; for MySQL/MariaDB the transaction's id (the caller makes PostgreSQL's from the LSNs).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TxRun {
     pub pos: u64,
     pub xid: u64,
@@ -37,6 +39,7 @@ pub struct TxRun {
     pub events: u64,
     pub first_lsn: u64,
     pub last_commit: u64,
+    pub id: Option<String>,
 }
 
 /// Counts the events of a batch per transaction.
@@ -55,13 +58,15 @@ impl TxCounter {
     }
 
     /// Counts one event (at `lsn`, after the commit ending at `last_commit`) of the transaction
-    /// committed at `pos`; returns its `data_collection_order`.
+    /// committed at `pos`, whose id is `id` when it is the same for all its events (MySQL);
+    /// returns its `data_collection_order`.
     pub(super) fn event(
         &mut self,
         pos: u64,
         xid: u64,
         commit_ts_us: i64,
         (lsn, last_commit): (u64, u64),
+        id: Option<&[u8]>,
     ) -> u64 {
         match self.runs.last_mut() {
             Some(run) if run.pos == pos => run.events += 1,
@@ -78,6 +83,7 @@ impl TxCounter {
                     events: before + 1,
                     first_lsn: lsn,
                     last_commit,
+                    id: id.map(|b| String::from_utf8_lossy(b).into_owned()),
                 });
             }
         }
@@ -89,11 +95,36 @@ impl TxCounter {
     }
 }
 
-/// One event's block as JSON: `{"id":"<xid>:<lsn>","total_order":..,"data_collection_order":..}`.
-pub(super) fn write_block_json(out: &mut Vec<u8>, xid: u64, lsn: u64, total: u64, order: u64) {
-    out.extend_from_slice(b"{\"id\":\"");
-    write_id(out, xid, lsn);
-    out.extend_from_slice(b"\",\"total_order\":");
+/// The transaction id of an event: PostgreSQL's `<xid>:<lsn>`, or for MySQL/MariaDB (`binlog`:
+/// the binlog base name and the transaction's GTID) the GTID, else
+/// `file=<binlog file>,pos=<offset>` of the commit event at `pos`.
+pub(super) fn write_event_id(
+    out: &mut Vec<u8>,
+    binlog: Option<(&str, Option<&str>)>,
+    xid: u64,
+    lsn: u64,
+    pos: u64,
+) {
+    match binlog {
+        None => write_id(out, xid, lsn),
+        Some((_, Some(gtid))) => out.extend_from_slice(gtid.as_bytes()),
+        Some((basename, None)) => {
+            // Writing into a Vec cannot fail.
+            let _ = write!(
+                out,
+                "file={basename}.{:06},pos={}",
+                pos >> 32,
+                pos & 0xffff_ffff
+            );
+        }
+    }
+}
+
+/// One event's block as JSON: `{"id":..,"total_order":..,"data_collection_order":..}`.
+pub(super) fn write_block_json(out: &mut Vec<u8>, id: &[u8], total: u64, order: u64) {
+    out.extend_from_slice(b"{\"id\":");
+    json::write_str(out, &String::from_utf8_lossy(id));
+    out.extend_from_slice(b",\"total_order\":");
     json::write_i64(out, total as i64);
     out.extend_from_slice(b",\"data_collection_order\":");
     json::write_i64(out, order as i64);
@@ -117,11 +148,11 @@ mod tests {
     #[test]
     fn events_are_counted_per_transaction_from_the_carry() {
         let mut c = TxCounter::new(TxCarry { pos: 10, events: 2 });
-        assert_eq!(c.event(10, 5, 100, (105, 1)), 3);
-        assert_eq!(c.event(10, 5, 100, (105, 1)), 4);
-        assert_eq!(c.event(20, 6, 200, (206, 1)), 1);
-        assert_eq!(c.event(20, 6, 200, (206, 1)), 2);
-        assert_eq!(c.event(30, 7, 300, (307, 1)), 1);
+        assert_eq!(c.event(10, 5, 100, (105, 1), None), 3);
+        assert_eq!(c.event(10, 5, 100, (105, 1), None), 4);
+        assert_eq!(c.event(20, 6, 200, (206, 1), None), 1);
+        assert_eq!(c.event(20, 6, 200, (206, 1), None), 2);
+        assert_eq!(c.event(30, 7, 300, (307, 1), None), 1);
         let runs = c.finish();
         assert_eq!(
             runs,
@@ -132,7 +163,8 @@ mod tests {
                     commit_ts_us: 100,
                     events: 4,
                     first_lsn: 105,
-                    last_commit: 1
+                    last_commit: 1,
+                    id: None,
                 },
                 TxRun {
                     pos: 20,
@@ -140,7 +172,8 @@ mod tests {
                     commit_ts_us: 200,
                     events: 2,
                     first_lsn: 206,
-                    last_commit: 1
+                    last_commit: 1,
+                    id: None,
                 },
                 TxRun {
                     pos: 30,
@@ -148,7 +181,8 @@ mod tests {
                     commit_ts_us: 300,
                     events: 1,
                     first_lsn: 307,
-                    last_commit: 1
+                    last_commit: 1,
+                    id: None,
                 },
             ]
         );
@@ -157,17 +191,19 @@ mod tests {
     #[test]
     fn a_carry_of_another_transaction_starts_at_one() {
         let mut c = TxCounter::new(TxCarry { pos: 10, events: 2 });
-        assert_eq!(c.event(11, 5, 100, (115, 1)), 1);
+        assert_eq!(c.event(11, 5, 100, (115, 1), None), 1);
         // Only the batch's first transaction can continue the carried one.
         let mut c = TxCounter::new(TxCarry { pos: 10, events: 2 });
-        assert_eq!(c.event(9, 4, 90, (94, 1)), 1);
-        assert_eq!(c.event(10, 5, 100, (105, 1)), 1);
+        assert_eq!(c.event(9, 4, 90, (94, 1), None), 1);
+        assert_eq!(c.event(10, 5, 100, (105, 1), None), 1);
     }
 
     #[test]
     fn the_block_is_debeziums() {
+        let mut id = Vec::new();
+        write_event_id(&mut id, None, 730, 26382128, 0);
         let mut out = Vec::new();
-        write_block_json(&mut out, 730, 26382128, 3, 2);
+        write_block_json(&mut out, &id, 3, 2);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             r#"{"id":"730:26382128","total_order":3,"data_collection_order":2}"#
@@ -175,5 +211,14 @@ mod tests {
         let mut out = Vec::new();
         write_id(&mut out, 0, u64::MAX);
         assert_eq!(String::from_utf8(out).unwrap(), "0:18446744073709551615");
+        let mut out = Vec::new();
+        write_event_id(&mut out, Some(("mysql-bin", Some("0-1-18"))), 18, 0, 0);
+        assert_eq!(String::from_utf8(out).unwrap(), "0-1-18");
+        let mut out = Vec::new();
+        write_event_id(&mut out, Some(("mysql-bin", None)), 0, 0, (3 << 32) | 4562);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "file=mysql-bin.000003,pos=4562"
+        );
     }
 }

@@ -1,5 +1,5 @@
 //! The `transaction` block through both serializers: counted on from the carry, per
-//! transaction, PostgreSQL only, null unless asked for.
+//! transaction, named by PostgreSQL's LSNs or the binlog's GTIDs, null unless asked for.
 
 use std::sync::Arc;
 
@@ -25,6 +25,8 @@ fn batch(source: SourceKind) -> RecordBatch {
     let mut b = ChangeBuilder::new(t).unwrap();
     if source == SourceKind::Postgres {
         b.enable_lsn();
+    } else {
+        b.enable_gtid();
     }
     for (id, pos, xid, seq, at) in [
         (1, 0x500u64, 9u64, 1u32, 0x100u64),
@@ -36,6 +38,8 @@ fn batch(source: SourceKind) -> RecordBatch {
         }
         if source == SourceKind::Postgres {
             b.set_row_lsn(at, 0x80);
+        } else {
+            b.set_row_gtid((xid == 9).then(|| Arc::from("0-1-9")));
         }
         b.finish_row(
             RowMeta {
@@ -98,6 +102,7 @@ fn blocks_count_on_from_the_carry_per_transaction() {
                 events: 4,
                 first_lsn: 0x100,
                 last_commit: 0x80,
+                id: None,
             },
             TxRun {
                 pos: 0x900,
@@ -106,6 +111,7 @@ fn blocks_count_on_from_the_carry_per_transaction() {
                 events: 1,
                 first_lsn: 0x700,
                 last_commit: 0x80,
+                id: None,
             },
         ]
     );
@@ -119,11 +125,26 @@ fn without_the_option_the_block_is_null_and_nothing_is_counted() {
 }
 
 #[test]
-fn binlog_changes_are_refused() {
-    let err = serialize(&batch(SourceKind::MySql), &opts(Some(TxCarry::default())))
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("PostgreSQL changes only"), "{err}");
+fn binlog_changes_name_their_gtid_or_the_commit_event() {
+    let out = serialize(&batch(SourceKind::MySql), &opts(Some(TxCarry::default()))).unwrap();
+    let v: Vec<String> = (0..3).map(|i| text(out.values.value(i))).collect();
+    assert!(
+        v[0].contains(r#""transaction":{"id":"0-1-9","total_order":2,"data_collection_order":1}"#),
+        "{}",
+        v[0]
+    );
+    assert!(v[0].contains(r#""gtid":"0-1-9","#), "{}", v[0]);
+    // Transaction 10 has no GTID: the commit event's file and offset.
+    assert!(
+        v[2].contains(
+            r#""transaction":{"id":"file=mysql-bin.000000,pos=2304","total_order":1,"data_collection_order":1}"#
+        ),
+        "{}",
+        v[2]
+    );
+    assert!(v[2].contains(r#""gtid":null,"#), "{}", v[2]);
+    let ids: Vec<Option<&str>> = out.transactions.iter().map(|r| r.id.as_deref()).collect();
+    assert_eq!(ids, [Some("0-1-9"), Some("file=mysql-bin.000000,pos=2304")]);
 }
 
 #[test]

@@ -32,9 +32,11 @@ use arrow_schema::Field;
 
 use self::binary::{nullable, value_encoder, write_long, write_string, Encoder};
 use self::types::{ColumnType, Primitive};
-use super::debezium::{tx_counter, DebeziumOptions, Serialized};
+use super::debezium::{DebeziumOptions, Serialized};
 use super::encoder::{NoEncoder, Unavailable, Unsent, HSTORE_UNAVAILABLE, UNAVAILABLE};
-use super::keys::{bad, column, sequence_text, BatchParts, Connector, NotSent, RowLsn, SourceKey};
+use super::keys::{
+    bad, column, sequence_text, BatchParts, Connector, NotSent, RowGtid, RowLsn, SourceKey,
+};
 use super::txmeta::{self, TxCounter};
 use super::Forms;
 use crate::arrow::change::names;
@@ -400,8 +402,10 @@ pub fn serialize(
     let mut old_key_buf = Vec::new();
     let mut buf = Vec::new();
     let row_lsn = RowLsn::of(batch);
-    let mut counter = tx_counter(opts, bp.mysql, bp.qualified)?;
+    let row_gtid = RowGtid::of(batch);
+    let mut counter = opts.transactions.map(TxCounter::new);
     let mut block = Vec::new();
+    let mut tx_id = Vec::new();
     let mut src_tx: Option<SourceKey> = None;
     let mut src_prefix = Vec::new();
     let key_id = ids.key.unwrap_or(0);
@@ -422,10 +426,18 @@ pub fn serialize(
 
         let marker = bp.marks.marker(op, seq.value(i));
         let lsn = row_lsn.as_ref().map(|r| r.at(i));
-        let tx = (pos.value(i), xid.value(i), commit_ts.value(i), marker, lsn);
+        let gtid = row_gtid.as_ref().and_then(|g| g.at(i));
+        let tx = (
+            pos.value(i),
+            xid.value(i),
+            commit_ts.value(i),
+            marker,
+            lsn,
+            gtid,
+        );
         if src_tx != Some(tx) {
             src_prefix.clear();
-            source.prefix(&mut src_prefix, tx.0, tx.1, tx.2, tx.3, tx.4);
+            source.prefix(&mut src_prefix, &tx);
             src_tx = Some(tx);
         }
         let env = Envelope {
@@ -437,6 +449,7 @@ pub fn serialize(
         };
         // The `transaction` block of the row's next event (none for snapshot reads and messages).
         let (event_lsn, last_commit) = lsn.unwrap_or((tx.0, 0));
+        let binlog = bp.mysql.then_some((source.basename, gtid));
         let mut next_block = |block: &mut Vec<u8>| -> bool {
             block.clear();
             let Some(c) = counter
@@ -445,9 +458,12 @@ pub fn serialize(
             else {
                 return false;
             };
-            let order = c.event(tx.0, tx.1, tx.2, (event_lsn, last_commit));
+            tx_id.clear();
+            txmeta::write_event_id(&mut tx_id, binlog, tx.1, event_lsn, tx.0);
+            let whole = binlog.is_some().then_some(tx_id.as_slice());
+            let order = c.event(tx.0, tx.1, tx.2, (event_lsn, last_commit), whole);
             let total = u64::from(seq.value(i)) + 1;
-            write_block(block, tx.1, event_lsn, total, order);
+            write_block(block, &tx_id, total, order);
             true
         };
         let write_after = |o: &mut Vec<u8>| after.write(o, i, skip, opts.unavailable);
@@ -541,12 +557,10 @@ pub fn serialize(
 
 /// The `transaction` field's value branch: the `event.block` record of one event (see
 /// [`txmeta`]).
-fn write_block(out: &mut Vec<u8>, xid: u64, lsn: u64, total: u64, order: u64) {
+fn write_block(out: &mut Vec<u8>, id: &[u8], total: u64, order: u64) {
     out.push(2);
-    let mut id = Vec::with_capacity(24);
-    txmeta::write_id(&mut id, xid, lsn);
     write_long(out, id.len() as i64);
-    out.extend_from_slice(&id);
+    out.extend_from_slice(id);
     write_long(out, total as i64);
     write_long(out, order as i64);
 }
@@ -623,15 +637,8 @@ struct SourceParts<'a> {
 impl SourceParts<'_> {
     /// Everything of `source` that is the same for all rows of a transaction, up to the
     /// `_seq`-dependent fields ([`suffix`](Self::suffix)).
-    fn prefix(
-        &self,
-        out: &mut Vec<u8>,
-        pos: u64,
-        xid: u64,
-        us: i64,
-        marker: &str,
-        lsn: Option<(u64, u64)>,
-    ) {
+    fn prefix(&self, out: &mut Vec<u8>, key: &SourceKey<'_>) {
+        let &(pos, xid, us, marker, lsn, gtid) = key;
         let snapshot = marker != "false";
         let mysql = self.connector != Connector::Postgres;
         write_string(out, crate::VERSION);
@@ -657,7 +664,13 @@ impl SourceParts<'_> {
             out.push(2);
             write_string(out, self.table);
             write_long(out, i64::from(self.server_id));
-            out.push(0); // gtid
+            match gtid {
+                Some(g) => {
+                    out.push(2);
+                    write_string(out, g);
+                }
+                None => out.push(0),
+            }
             write_string(out, &format!("{}.{:06}", self.basename, pos >> 32));
             write_long(out, (pos & 0xffff_ffff) as i64);
         } else {
