@@ -204,12 +204,6 @@ def _kafka(spec: str, outbox: dict[str, Any]) -> Sink:
     if exactly_once.pop("exactly_once", False):
         from arrowtail.sinks.kafka.transactions import TransactionalKafkaSink
 
-        if kw.get("transaction_metadata"):
-            raise ConfigError(
-                "transaction_metadata is not written with exactly_once=true: a Kafka transaction "
-                "sent again after a failure would count its events twice"
-            )
-
         return TransactionalKafkaSink(
             url.netloc,
             topics=topics,

@@ -184,6 +184,11 @@ class TransactionalKafkaSink(KafkaSink):
         replay_bytes: int = 256 * 1024 * 1024,
         **options: Any,
     ) -> None:
+        if options.get("transaction_metadata"):
+            raise ConfigError(
+                "transaction_metadata is not written with exactly_once=true: a Kafka transaction "
+                "sent again after a failure would count its events twice"
+            )
         super().__init__(bootstrap, **options)
         if not sink_name:
             raise ConfigError("kafka sink option sink_name must not be empty")

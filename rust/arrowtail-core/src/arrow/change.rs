@@ -322,18 +322,10 @@ impl ChangeBuilder {
         if self.lsns.is_some() {
             return;
         }
-        let mut fields: Vec<Field> = self
-            .schema
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone())
-            .collect();
-        fields.push(Field::new(names::LSN, DataType::UInt64, false));
-        fields.push(Field::new(names::LAST_COMMIT_LSN, DataType::UInt64, false));
-        self.schema = Arc::new(Schema::new_with_metadata(
-            fields,
-            self.schema.metadata().clone(),
-        ));
+        self.add_fields([
+            Field::new(names::LSN, DataType::UInt64, false),
+            Field::new(names::LAST_COMMIT_LSN, DataType::UInt64, false),
+        ]);
         self.lsns = Some((Vec::new(), Vec::new()));
     }
 
@@ -349,18 +341,23 @@ impl ChangeBuilder {
         if self.gtids.is_some() {
             return;
         }
-        let mut fields: Vec<Field> = self
+        self.add_fields([Field::new(names::GTID, DataType::Utf8, true)]);
+        self.gtids = Some(Vec::new());
+    }
+
+    /// Appends optional metadata columns to the batches' schema.
+    fn add_fields(&mut self, extra: impl IntoIterator<Item = Field>) {
+        let fields: Vec<Field> = self
             .schema
             .fields()
             .iter()
             .map(|f| f.as_ref().clone())
+            .chain(extra)
             .collect();
-        fields.push(Field::new(names::GTID, DataType::Utf8, true));
         self.schema = Arc::new(Schema::new_with_metadata(
             fields,
             self.schema.metadata().clone(),
         ));
-        self.gtids = Some(Vec::new());
     }
 
     /// The `_gtid` of the rows finished from now on (ignored unless

@@ -42,7 +42,7 @@ use super::encoder::{self, Unavailable};
 use super::keys::{
     bad, column, pick, sequence_text, BatchParts, NotSent, RowGtid, RowLsn, SourceKey,
 };
-use super::txmeta::{self, TxCarry, TxCounter, TxRun};
+use super::txmeta::{self, RowTx, TxBlocks, TxCarry, TxRun};
 use super::{json, schema, DecimalMode};
 use crate::arrow::change::names;
 use crate::partition::partition_for_key;
@@ -209,9 +209,8 @@ pub fn serialize(batch: &RecordBatch, opts: &DebeziumOptions) -> Result<Serializ
     let tail = envelope_tail(opts.ts_ms, opts.ts_us);
     let row_lsn = RowLsn::of(batch);
     let row_gtid = RowGtid::of(batch);
-    let mut counter = opts.transactions.map(TxCounter::new);
+    let mut blocks = TxBlocks::new(opts.transactions);
     let mut block = Vec::new();
-    let mut tx_id = Vec::new();
     let mut src_tx: Option<SourceKey> = None;
     let mut src_prefix = Vec::new();
     let mut src_buf = Vec::new();
@@ -282,22 +281,20 @@ pub fn serialize(batch: &RecordBatch, opts: &DebeziumOptions) -> Result<Serializ
             tail: &tail,
         };
         // The `transaction` block of the row's next event (none for snapshot reads and messages).
-        let (event_lsn, last_commit) = lsn.unwrap_or((tx.0, 0));
-        let binlog = mysql.then_some((source_parts.basename, gtid));
+        let row_tx = RowTx {
+            pos: tx.0,
+            xid: tx.1,
+            commit_ts_us: tx.2,
+            seq: seq.value(i),
+            lsn: lsn.unwrap_or((tx.0, 0)),
+            binlog: mysql.then_some((source_parts.basename, gtid)),
+        };
         let mut next_block = |block: &mut Vec<u8>| -> bool {
             block.clear();
-            let Some(c) = counter
-                .as_mut()
-                .filter(|_| matches!(op, "c" | "u" | "d" | "t"))
-            else {
-                return false;
-            };
-            tx_id.clear();
-            txmeta::write_event_id(&mut tx_id, binlog, tx.1, event_lsn, tx.0);
-            let whole = binlog.is_some().then_some(tx_id.as_slice());
-            let order = c.event(tx.0, tx.1, tx.2, (event_lsn, last_commit), whole);
-            let total = u64::from(seq.value(i)) + 1;
-            txmeta::write_block_json(block, &tx_id, total, order);
+            match blocks.as_mut().and_then(|b| b.next(op, &row_tx)) {
+                Some((id, total, order)) => txmeta::write_block_json(block, id, total, order),
+                None => return false,
+            }
             true
         };
         match op {
@@ -380,7 +377,7 @@ pub fn serialize(batch: &RecordBatch, opts: &DebeziumOptions) -> Result<Serializ
         values: values.finish(),
         rows: UInt32Array::from(row_of),
         partitions: opts.partitions.map(|_| Int32Array::from(parts)),
-        transactions: counter.map(TxCounter::finish).unwrap_or_default(),
+        transactions: blocks.map(TxBlocks::finish).unwrap_or_default(),
     })
 }
 

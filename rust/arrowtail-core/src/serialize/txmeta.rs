@@ -42,6 +42,54 @@ pub struct TxRun {
     pub id: Option<String>,
 }
 
+/// The facts of a row that name and place its events in their transaction.
+pub(super) struct RowTx<'a> {
+    pub pos: u64,
+    pub xid: u64,
+    pub commit_ts_us: i64,
+    pub seq: u32,
+    /// The change's own `(lsn, last commit lsn)` (PostgreSQL; `(pos, 0)` without them).
+    pub lsn: (u64, u64),
+    /// MySQL/MariaDB: the binlog base name and the transaction's GTID.
+    pub binlog: Option<(&'a str, Option<&'a str>)>,
+}
+
+/// The blocks of a batch's events: the counter and the id of the event being written.
+#[derive(Debug)]
+pub(super) struct TxBlocks {
+    counter: TxCounter,
+    id: Vec<u8>,
+}
+
+impl TxBlocks {
+    /// The blocks of a batch when the options ask for them (`carry`).
+    pub(super) fn new(carry: Option<TxCarry>) -> Option<Self> {
+        carry.map(|c| Self {
+            counter: TxCounter::new(c),
+            id: Vec::new(),
+        })
+    }
+
+    /// Counts the next event of a row whose `_op` is `op`, when it is one Debezium counts (not
+    /// a snapshot read or a message), and gives its `(id, total_order, data_collection_order)`.
+    pub(super) fn next(&mut self, op: &str, row: &RowTx<'_>) -> Option<(&[u8], u64, u64)> {
+        if !matches!(op, "c" | "u" | "d" | "t") {
+            return None;
+        }
+        self.id.clear();
+        write_event_id(&mut self.id, row.binlog, row.xid, row.lsn.0, row.pos);
+        let whole = row.binlog.is_some().then_some(self.id.as_slice());
+        let order = self
+            .counter
+            .event(row.pos, row.xid, row.commit_ts_us, row.lsn, whole);
+        Some((&self.id, u64::from(row.seq) + 1, order))
+    }
+
+    pub(super) fn finish(self) -> Vec<TxRun> {
+        self.counter.finish()
+    }
+}
+
 /// Counts the events of a batch per transaction.
 #[derive(Debug)]
 pub(super) struct TxCounter {

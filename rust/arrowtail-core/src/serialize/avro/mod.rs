@@ -37,7 +37,7 @@ use super::encoder::{NoEncoder, Unavailable, Unsent, HSTORE_UNAVAILABLE, UNAVAIL
 use super::keys::{
     bad, column, sequence_text, BatchParts, Connector, NotSent, RowGtid, RowLsn, SourceKey,
 };
-use super::txmeta::{self, TxCounter};
+use super::txmeta::{RowTx, TxBlocks};
 use super::Forms;
 use crate::arrow::change::names;
 use crate::partition::partition_for_key;
@@ -403,9 +403,8 @@ pub fn serialize(
     let mut buf = Vec::new();
     let row_lsn = RowLsn::of(batch);
     let row_gtid = RowGtid::of(batch);
-    let mut counter = opts.transactions.map(TxCounter::new);
+    let mut blocks = TxBlocks::new(opts.transactions);
     let mut block = Vec::new();
-    let mut tx_id = Vec::new();
     let mut src_tx: Option<SourceKey> = None;
     let mut src_prefix = Vec::new();
     let key_id = ids.key.unwrap_or(0);
@@ -448,22 +447,20 @@ pub fn serialize(
             tail: &tail,
         };
         // The `transaction` block of the row's next event (none for snapshot reads and messages).
-        let (event_lsn, last_commit) = lsn.unwrap_or((tx.0, 0));
-        let binlog = bp.mysql.then_some((source.basename, gtid));
+        let row_tx = RowTx {
+            pos: tx.0,
+            xid: tx.1,
+            commit_ts_us: tx.2,
+            seq: seq.value(i),
+            lsn: lsn.unwrap_or((tx.0, 0)),
+            binlog: bp.mysql.then_some((source.basename, gtid)),
+        };
         let mut next_block = |block: &mut Vec<u8>| -> bool {
             block.clear();
-            let Some(c) = counter
-                .as_mut()
-                .filter(|_| matches!(op, "c" | "u" | "d" | "t"))
-            else {
-                return false;
-            };
-            tx_id.clear();
-            txmeta::write_event_id(&mut tx_id, binlog, tx.1, event_lsn, tx.0);
-            let whole = binlog.is_some().then_some(tx_id.as_slice());
-            let order = c.event(tx.0, tx.1, tx.2, (event_lsn, last_commit), whole);
-            let total = u64::from(seq.value(i)) + 1;
-            write_block(block, &tx_id, total, order);
+            match blocks.as_mut().and_then(|b| b.next(op, &row_tx)) {
+                Some((id, total, order)) => write_block(block, id, total, order),
+                None => return false,
+            }
             true
         };
         let write_after = |o: &mut Vec<u8>| after.write(o, i, skip, opts.unavailable);
@@ -551,12 +548,12 @@ pub fn serialize(
         values: values.finish(),
         rows: UInt32Array::from(row_of),
         partitions: opts.partitions.map(|_| Int32Array::from(parts)),
-        transactions: counter.map(TxCounter::finish).unwrap_or_default(),
+        transactions: blocks.map(TxBlocks::finish).unwrap_or_default(),
     })
 }
 
 /// The `transaction` field's value branch: the `event.block` record of one event (see
-/// [`txmeta`]).
+/// [`super::txmeta`]).
 fn write_block(out: &mut Vec<u8>, id: &[u8], total: u64, order: u64) {
     out.push(2);
     write_long(out, id.len() as i64);
