@@ -115,6 +115,17 @@ def test_in_avro_the_events_are_framed_records_of_the_registered_schemas() -> No
     assert decode(ekey, json.dumps(AVRO_KEY)) == {"id": "7:560"}
 
 
+def test_a_transaction_of_messages_only_has_no_events_but_ends_the_one_before() -> None:
+    tm = TransactionMetadata(schemas=False)
+    tm.record("public.a", [(500, 7, 0, 1, 100, 0, None)])
+    # Transaction 8 holds only a logical message: no events, but its last commit (560) is
+    # where transaction 7's commit record ended; 9's last commit is 8's end.
+    tm.record("_messages", [(600, 8, 0, 0, 580, 560, None)])
+    tm.record("public.a", [(900, 9, 0, 1, 800, 640, None)])
+    ids = [v["id"] for _, v in _payloads(tm.close({"lsn": 900, "end_lsn": 960}))]
+    assert ids == ["7:100", "7:560", "9:800", "9:960"]
+
+
 def test_with_schemas_the_events_carry_debeziums_schemas() -> None:
     tm = TransactionMetadata(schemas=True)
     tm.record("public.a", [(500, 7, 0, 1, 100, 0, None)])

@@ -180,6 +180,8 @@ class TransactionMetadata:
         except ValueError:
             pass
         done = sorted(p for p in self._open if upto is None or p <= upto)
+        # A transaction of messages only has no event and no BEGIN/END; it is known so that the
+        # end of the one committed before it is read from its last commit.
         # Where each transaction's commit record ends: the next one's last commit, else (the last
         # of the commit) the position's end.
         ends: dict[int, int] = {}
@@ -191,6 +193,8 @@ class TransactionMetadata:
         out: list[tuple[bytes, bytes]] = []
         for pos in done:
             tx = self._open.pop(pos)
+            if not any(tx.events.values()):
+                continue
             ts_ms = tx.commit_ts_us // 1000
             begin_id = tx.tx_id or f"{tx.xid}:{tx.first_lsn}"
             out.append(
@@ -207,7 +211,9 @@ class TransactionMetadata:
             )
             end_id = tx.tx_id or f"{tx.xid}:{ends[pos]}"
             collections = [
-                {"data_collection": table, "event_count": n} for table, n in tx.events.items()
+                {"data_collection": table, "event_count": n}
+                for table, n in tx.events.items()
+                if n > 0
             ]
             out.append(
                 self._message(

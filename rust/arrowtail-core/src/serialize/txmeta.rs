@@ -72,8 +72,11 @@ impl TxBlocks {
 
     /// Counts the next event of a row whose `_op` is `op`, when it is one Debezium counts (not
     /// a snapshot read or a message), and gives its `(id, total_order, data_collection_order)`.
+    /// A message (`m`) gets no block and no count, but its transaction is reported (with no
+    /// events), so the caller knows every transaction whose commit came between two others.
     pub(super) fn next(&mut self, op: &str, row: &RowTx<'_>) -> Option<(&[u8], u64, u64)> {
-        if !matches!(op, "c" | "u" | "d" | "t") {
+        let counted = matches!(op, "c" | "u" | "d" | "t");
+        if !counted && op != "m" {
             return None;
         }
         self.id.clear();
@@ -81,8 +84,8 @@ impl TxBlocks {
         let whole = row.binlog.is_some().then_some(self.id.as_slice());
         let order = self
             .counter
-            .event(row.pos, row.xid, row.commit_ts_us, row.lsn, whole);
-        Some((&self.id, u64::from(row.seq) + 1, order))
+            .event(row.pos, row.xid, row.commit_ts_us, row.lsn, whole, counted);
+        counted.then_some((self.id.as_slice(), u64::from(row.seq) + 1, order))
     }
 
     pub(super) fn finish(self) -> Vec<TxRun> {
@@ -107,7 +110,8 @@ impl TxCounter {
 
     /// Counts one event (at `lsn`, after the commit ending at `last_commit`) of the transaction
     /// committed at `pos`, whose id is `id` when it is the same for all its events (MySQL);
-    /// returns its `data_collection_order`.
+    /// returns its `data_collection_order`. With `counted` false only the transaction is
+    /// noted (a message's).
     pub(super) fn event(
         &mut self,
         pos: u64,
@@ -115,9 +119,11 @@ impl TxCounter {
         commit_ts_us: i64,
         (lsn, last_commit): (u64, u64),
         id: Option<&[u8]>,
+        counted: bool,
     ) -> u64 {
+        let add = u64::from(counted);
         match self.runs.last_mut() {
-            Some(run) if run.pos == pos => run.events += 1,
+            Some(run) if run.pos == pos => run.events += add,
             _ => {
                 let before = if self.runs.is_empty() && self.carry.pos == pos {
                     self.carry.events
@@ -128,7 +134,7 @@ impl TxCounter {
                     pos,
                     xid,
                     commit_ts_us,
-                    events: before + 1,
+                    events: before + add,
                     first_lsn: lsn,
                     last_commit,
                     id: id.map(|b| String::from_utf8_lossy(b).into_owned()),
@@ -196,11 +202,11 @@ mod tests {
     #[test]
     fn events_are_counted_per_transaction_from_the_carry() {
         let mut c = TxCounter::new(TxCarry { pos: 10, events: 2 });
-        assert_eq!(c.event(10, 5, 100, (105, 1), None), 3);
-        assert_eq!(c.event(10, 5, 100, (105, 1), None), 4);
-        assert_eq!(c.event(20, 6, 200, (206, 1), None), 1);
-        assert_eq!(c.event(20, 6, 200, (206, 1), None), 2);
-        assert_eq!(c.event(30, 7, 300, (307, 1), None), 1);
+        assert_eq!(c.event(10, 5, 100, (105, 1), None, true), 3);
+        assert_eq!(c.event(10, 5, 100, (105, 1), None, true), 4);
+        assert_eq!(c.event(20, 6, 200, (206, 1), None, true), 1);
+        assert_eq!(c.event(20, 6, 200, (206, 1), None, true), 2);
+        assert_eq!(c.event(30, 7, 300, (307, 1), None, true), 1);
         let runs = c.finish();
         assert_eq!(
             runs,
@@ -239,11 +245,11 @@ mod tests {
     #[test]
     fn a_carry_of_another_transaction_starts_at_one() {
         let mut c = TxCounter::new(TxCarry { pos: 10, events: 2 });
-        assert_eq!(c.event(11, 5, 100, (115, 1), None), 1);
+        assert_eq!(c.event(11, 5, 100, (115, 1), None, true), 1);
         // Only the batch's first transaction can continue the carried one.
         let mut c = TxCounter::new(TxCarry { pos: 10, events: 2 });
-        assert_eq!(c.event(9, 4, 90, (94, 1), None), 1);
-        assert_eq!(c.event(10, 5, 100, (105, 1), None), 1);
+        assert_eq!(c.event(9, 4, 90, (94, 1), None, true), 1);
+        assert_eq!(c.event(10, 5, 100, (105, 1), None, true), 1);
     }
 
     #[test]

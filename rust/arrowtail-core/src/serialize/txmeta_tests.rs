@@ -170,3 +170,43 @@ fn avro_writes_the_same_block() {
     binary::write_string(&mut id, "9:384");
     assert!(!v.windows(id.len()).any(|w| w == id), "{v:?}");
 }
+
+#[test]
+fn a_message_has_no_block_and_no_count_but_names_its_transaction() {
+    let t = Arc::new(TableSchema {
+        source: SourceKind::Postgres,
+        table: "public.t".into(),
+        schema_version: 1,
+        columns: vec![Field::new("id", DataType::Int32, false)],
+        primary_key: vec!["id".into()],
+        extra_metadata: vec![],
+    });
+    let mut b = ChangeBuilder::new(t).unwrap();
+    b.enable_lsn();
+    for (op, pos, at) in [
+        (Op::Message, 0x500u64, 0x100u64),
+        (Op::Insert, 0x900, 0x700),
+    ] {
+        if let ColumnBuilder::Int32(x) = &mut b.columns[0] {
+            x.append_value(1);
+        }
+        b.set_row_lsn(at, 0x80);
+        b.finish_row(
+            RowMeta {
+                op,
+                pos,
+                seq: 0,
+                xid: pos / 0x100,
+                commit_ts_us: 0,
+            },
+            false,
+            &[],
+        );
+    }
+    let batch = b.flush().unwrap().remove(0);
+    let out = serialize(&batch, &opts(Some(TxCarry::default()))).unwrap();
+    assert!(text(out.values.value(0)).contains(r#""transaction":null"#));
+    assert!(text(out.values.value(1)).contains(r#""transaction":{"id":"9:1792""#));
+    let events: Vec<(u64, u64)> = out.transactions.iter().map(|r| (r.pos, r.events)).collect();
+    assert_eq!(events, [(0x500, 0), (0x900, 1)]);
+}
