@@ -11,9 +11,10 @@ use crate::arrow::{ChangeBuilder, ColumnBuilder, Op, RowMeta, SourceKind, TableS
 use crate::serialize::avro::{self, binary, SchemaIds};
 use crate::serialize::{serialize, DebeziumOptions};
 
-/// Transaction 9 (commit at 0x500): inserts at 0x100 and 0x180 (`_seq` 1 and 3); then a snapshot
-/// read would not be here, so transaction 10 (commit at 0x900): an insert at 0x700 (`_seq` 0).
-fn batch(source: SourceKind) -> RecordBatch {
+/// A batch of `public.t` from `source` with `rows` of `(op, id, _pos, _xid, _seq, lsn)`: the
+/// LSN as `_lsn` for PostgreSQL (last commit 0x80), for MySQL the GTID `0-1-9` on transaction 9
+/// and none on the others; commit time 1.7e15 µs plus `_pos`.
+fn rows(source: SourceKind, rows: &[(Op, i32, u64, u64, u32, u64)]) -> RecordBatch {
     let t = Arc::new(TableSchema {
         source,
         table: "public.t".into(),
@@ -28,11 +29,7 @@ fn batch(source: SourceKind) -> RecordBatch {
     } else {
         b.enable_gtid();
     }
-    for (id, pos, xid, seq, at) in [
-        (1, 0x500u64, 9u64, 1u32, 0x100u64),
-        (2, 0x500, 9, 3, 0x180),
-        (3, 0x900, 10, 0, 0x700),
-    ] {
+    for &(op, id, pos, xid, seq, at) in rows {
         if let ColumnBuilder::Int32(x) = &mut b.columns[0] {
             x.append_value(id);
         }
@@ -43,7 +40,7 @@ fn batch(source: SourceKind) -> RecordBatch {
         }
         b.finish_row(
             RowMeta {
-                op: Op::Insert,
+                op,
                 pos,
                 seq,
                 xid,
@@ -54,6 +51,19 @@ fn batch(source: SourceKind) -> RecordBatch {
         );
     }
     b.flush().unwrap().remove(0)
+}
+
+/// Transaction 9 (commit at 0x500): inserts at 0x100 and 0x180 (`_seq` 1 and 3); then a snapshot
+/// read would not be here, so transaction 10 (commit at 0x900): an insert at 0x700 (`_seq` 0).
+fn batch(source: SourceKind) -> RecordBatch {
+    rows(
+        source,
+        &[
+            (Op::Insert, 1, 0x500, 9, 1, 0x100),
+            (Op::Insert, 2, 0x500, 9, 3, 0x180),
+            (Op::Insert, 3, 0x900, 10, 0, 0x700),
+        ],
+    )
 }
 
 fn opts(carry: Option<TxCarry>) -> DebeziumOptions {
@@ -173,37 +183,13 @@ fn avro_writes_the_same_block() {
 
 #[test]
 fn a_message_has_no_block_and_no_count_but_names_its_transaction() {
-    let t = Arc::new(TableSchema {
-        source: SourceKind::Postgres,
-        table: "public.t".into(),
-        schema_version: 1,
-        columns: vec![Field::new("id", DataType::Int32, false)],
-        primary_key: vec!["id".into()],
-        extra_metadata: vec![],
-    });
-    let mut b = ChangeBuilder::new(t).unwrap();
-    b.enable_lsn();
-    for (op, pos, at) in [
-        (Op::Message, 0x500u64, 0x100u64),
-        (Op::Insert, 0x900, 0x700),
-    ] {
-        if let ColumnBuilder::Int32(x) = &mut b.columns[0] {
-            x.append_value(1);
-        }
-        b.set_row_lsn(at, 0x80);
-        b.finish_row(
-            RowMeta {
-                op,
-                pos,
-                seq: 0,
-                xid: pos / 0x100,
-                commit_ts_us: 0,
-            },
-            false,
-            &[],
-        );
-    }
-    let batch = b.flush().unwrap().remove(0);
+    let batch = rows(
+        SourceKind::Postgres,
+        &[
+            (Op::Message, 1, 0x500, 5, 0, 0x100),
+            (Op::Insert, 1, 0x900, 9, 0, 0x700),
+        ],
+    );
     let out = serialize(&batch, &opts(Some(TxCarry::default()))).unwrap();
     assert!(text(out.values.value(0)).contains(r#""transaction":null"#));
     assert!(text(out.values.value(1)).contains(r#""transaction":{"id":"9:1792""#));
