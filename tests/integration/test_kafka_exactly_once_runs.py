@@ -25,7 +25,7 @@ import pytest
 from arrowtail.sinks.kafka.transactions import read_stored_position
 from tests.support.chaos import settled, start_arrowtail, wait_for
 from tests.support.cli import assert_one_clear_line
-from tests.support.kafka_exactly_once import assert_exactly_once
+from tests.support.kafka_exactly_once import assert_exactly_once, assert_transactions_counted_once
 from tests.support.kafka_topics import create_topic
 from tests.support.pg_run import create_database
 
@@ -102,8 +102,9 @@ def run_args(postgres: Any, db: str, slot: str, to: str) -> list[str]:
         "",
         # The messages sent while the broker is away time out: the commit fails, the
         # transaction is aborted (its producer replaced if the abort makes no progress) and
-        # its changes go again in a new one.
-        "&producer.message.timeout.ms=3000",
+        # its changes go again in a new one, with Debezium's transaction metadata, which must
+        # count them once.
+        "&producer.message.timeout.ms=3000&transaction_metadata=true",
     ],
     ids=["broker-back-in-time", "messages-time-out"],
 )
@@ -165,6 +166,11 @@ def test_broker_restart_stalls_then_continues_exactly_once(
     source = source_rows(conn)
     counts = assert_exactly_once(kafka.bootstrap, [topic], source, {})
     assert len(source["public.t"]) > 2000
+    if "transaction_metadata" in options:
+        counted = assert_transactions_counted_once(
+            kafka.bootstrap, [topic], f"{prefix}.transaction"
+        )
+        assert counted == work.written(), (counted, work.written())
     assert max(change[-3] for change in counts) <= position["lsn"]
     conn.close()
 

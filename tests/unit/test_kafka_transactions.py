@@ -275,3 +275,132 @@ def test_a_commit_that_landed_before_the_replacement_is_not_sent_again(
     sink.commit({"lsn": 2})
     [committed] = second.committed
     assert ids(committed) == [4, 5] and positions(committed) == [{"lsn": 2}]
+
+
+# -- transaction metadata (transaction_metadata=true) in a transaction sent again -------------
+
+TX_TOPIC = "p.transaction"
+
+
+@pytest.fixture
+def meta_sink(monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setattr(transactions, "Producer", FakeProducer)
+    FakeProducer.made = []
+    monkeypatch.setattr(TransactionalKafkaSink, "_ensure_offsets_topic", lambda self: None)
+    monkeypatch.setattr(TransactionalKafkaSink, "stored_position", lambda self: None)
+    s = TransactionalKafkaSink(
+        "127.0.0.1:1", topic_prefix="p", commit_timeout=30, transaction_metadata=True
+    )
+    s._partitions.update({TOPIC: 3, OFFSETS: 1, TX_TOPIC: 1})
+    s._limits[TOPIC] = 1_000_000
+    assert s.open() is None
+    return s
+
+
+def tx_batch(start: int, count: int, pos: int, xid: int, first_seq: int = 0) -> Any:
+    """Rows ``start..`` of transaction ``xid``, the first of them its change ``first_seq``."""
+    rows = simple_rows(start, count, pos=pos)
+    rows = [{**row, "_xid": xid, "_seq": first_seq + i} for i, row in enumerate(rows)]
+    return change_batch(SIMPLE_COLUMNS, rows)
+
+
+def blocks(messages: list[tuple[str, Any, Any]]) -> list[tuple[int, str, int, int]]:
+    """``(row id, transaction id, total_order, data_collection_order)`` of each data event."""
+    out = []
+    for topic, key, value in messages:
+        if topic == TOPIC and value is not None:
+            tx = json.loads(value)["transaction"]
+            out.append(
+                (json.loads(key)["id"], tx["id"], tx["total_order"], tx["data_collection_order"])
+            )
+    return sorted(out)
+
+
+def tx_events(messages: list[tuple[str, Any, Any]]) -> list[tuple[str, str, int | None]]:
+    """``(status, id, event_count)`` of each transaction event, in the order produced."""
+    out = []
+    for topic, _key, value in messages:
+        if topic == TX_TOPIC:
+            v = json.loads(value)
+            out.append((v["status"], v["id"], v["event_count"]))
+    return out
+
+
+def test_metadata_of_a_transaction_sent_again_counts_each_event_once(meta_sink: Any) -> None:
+    producer = meta_sink._producer
+    meta_sink.write("public.t", 1, tx_batch(0, 3, 100, 7))
+    meta_sink.write("public.t", 1, tx_batch(3, 2, 100, 7, first_seq=3))
+    producer.fail_commit.append(abortable())
+    meta_sink.commit({"lsn": 100})
+    assert producer.aborted == 1
+    [committed] = producer.committed
+    # As if nothing had failed: orders 1..5, one BEGIN and one END that counts five.
+    assert [b[2:] for b in blocks(committed)] == [(n, n) for n in range(1, 6)]
+    assert [(s, n) for s, _, n in tx_events(committed)] == [("BEGIN", None), ("END", 5)]
+    assert positions(committed) == [{"lsn": 100}]
+    # The position record comes after the events that close its transactions.
+    assert [t for t, _, _ in committed][-3:] == [TX_TOPIC, TX_TOPIC, OFFSETS]
+    # The next transaction counts from one again, and nothing of the first is closed twice.
+    meta_sink.write("public.t", 1, tx_batch(5, 2, 200, 8))
+    meta_sink.commit({"lsn": 200})
+    assert [b[2:] for b in blocks(producer.committed[1])] == [(1, 1), (2, 2)]
+    assert [(s, n) for s, _, n in tx_events(producer.committed[1])] == [
+        ("BEGIN", None),
+        ("END", 2),
+    ]
+
+
+def test_metadata_after_a_write_failing_part_way_counts_each_event_once(
+    meta_sink: Any,
+) -> None:
+    producer = meta_sink._producer
+    meta_sink.write("public.t", 1, tx_batch(0, 4, 100, 7))
+    producer.fail_produce = (6, KafkaError(KafkaError._STATE, "test: abortable state"))
+    meta_sink.write("public.t", 1, tx_batch(4, 4, 100, 7, first_seq=4))
+    meta_sink.commit({"lsn": 100})
+    assert producer.aborted == 1
+    [committed] = producer.committed
+    assert [b[2:] for b in blocks(committed)] == [(n, n) for n in range(1, 9)]
+    assert [(s, n) for s, _, n in tx_events(committed)] == [("BEGIN", None), ("END", 8)]
+
+
+def test_a_failure_among_the_transaction_events_sends_the_transaction_again(
+    meta_sink: Any,
+) -> None:
+    producer = meta_sink._producer
+    meta_sink.write("public.t", 1, tx_batch(0, 3, 100, 7))
+    meta_sink.write("public.t", 1, tx_batch(3, 1, 200, 8))
+    # Three data events and the first transaction's BEGIN get in, then the producer refuses.
+    producer.fail_produce = (4, KafkaError(KafkaError._STATE, "test: abortable state"))
+    meta_sink.commit({"lsn": 200})
+    assert producer.aborted == 1
+    [committed] = producer.committed
+    assert [(s, n) for s, _, n in tx_events(committed)] == [
+        ("BEGIN", None),
+        ("END", 3),
+        ("BEGIN", None),
+        ("END", 1),
+    ]
+    assert ids(committed) == [0, 1, 2, 3] and positions(committed) == [{"lsn": 200}]
+    assert [b[2:] for b in blocks(committed)] == [(1, 1), (2, 2), (3, 3), (1, 1)]
+
+
+def test_a_fatal_error_between_transactions_keeps_the_counts_of_the_last_commit(
+    meta_sink: Any,
+) -> None:
+    first = meta_sink._producer
+    meta_sink.write("public.t", 1, tx_batch(0, 2, 100, 7))
+    # Transaction 8's first changes go in the same Kafka transaction, before its commit.
+    meta_sink.write("public.t", 1, tx_batch(2, 2, 200, 8))
+    meta_sink.commit({"lsn": 100})
+    first.config["error_cb"](
+        KafkaError(KafkaError.INVALID_TXN_STATE, "test: invalid state", fatal=True)
+    )
+    meta_sink.write("public.t", 1, tx_batch(4, 1, 200, 8, first_seq=2))
+    meta_sink.commit({"lsn": 200})
+    second = meta_sink._producer
+    assert second is not first
+    [committed] = second.committed
+    # Transaction 7 is not closed again, and 8 counts the events the last commit stored.
+    assert [(s, n) for s, _, n in tx_events(committed)] == [("BEGIN", None), ("END", 3)]
+    assert [b[2:] for b in blocks(committed)] == [(3, 3)]

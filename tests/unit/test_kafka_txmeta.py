@@ -141,7 +141,6 @@ def test_with_schemas_the_events_carry_debeziums_schemas() -> None:
         ("transaction_metadata=true&format=arrow", "not in arrow"),
         ("transaction_topic=tx", "only with transaction_metadata=true"),
         ("transaction_metadata=true&transaction_topic=a%20b", "no valid Kafka topic name"),
-        ("transaction_metadata=true&exactly_once=true", "twice"),
     ],
 )
 def test_unsupported_combinations_are_refused(options: str, wanted: str) -> None:

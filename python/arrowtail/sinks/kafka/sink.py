@@ -377,19 +377,27 @@ class KafkaSink:
 
     def commit(self, position: PositionJSON) -> None:
         producer, group = self._ready()
-        if self.transactions is not None:
-            events = self.transactions.close(position)
-            if events:
-                topic = self.transaction_topic
-                n = self._partition_count(topic)
-                keys: list[bytes | None] = [k for k, _ in events]
-                parts = _core.partitions(keys, n).to_pylist()
-                self._produce_many(producer, group, topic, keys, [v for _, v in events], parts)
+        self._produce_transaction_events(producer, group, position)
         group.position = position
         self._current = _Group(self)
         self._groups.append(self._current)
         producer.poll(0)
         self._advance()
+
+    def _produce_transaction_events(
+        self, producer: Producer, group: _Group, position: PositionJSON
+    ) -> None:
+        """The ``BEGIN`` and ``END`` events of the transactions committed up to ``position``,
+        when transaction metadata is written."""
+        if self.transactions is None:
+            return
+        events = self.transactions.close(position)
+        if events:
+            topic = self.transaction_topic
+            n = self._partition_count(topic)
+            keys: list[bytes | None] = [k for k, _ in events]
+            parts = _core.partitions(keys, n).to_pylist()
+            self._produce_many(producer, group, topic, keys, [v for _, v in events], parts)
 
     def durable_position(self) -> PositionJSON | None:
         if self._producer is not None:

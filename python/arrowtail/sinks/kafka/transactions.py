@@ -30,6 +30,11 @@ topic (as Kafka Connect's exactly-once source connectors store theirs).
   coordinator abort what it left open, and the transaction's batches go again in a new
   transaction.
 
+- With ``transaction_metadata=true`` the ``BEGIN``/``END`` events of the transactions a commit
+  passes go into its Kafka transaction before the position record. The counts behind them are
+  saved as each Kafka transaction begins and set back before it is sent again, so the committed
+  copy counts each event once.
+
 Consumers must read with ``isolation.level=read_committed`` (the librdkafka default, not the Java
 client's) to see each change exactly once: ``read_uncommitted`` also shows messages of aborted
 transactions.
@@ -184,11 +189,6 @@ class TransactionalKafkaSink(KafkaSink):
         replay_bytes: int = 256 * 1024 * 1024,
         **options: Any,
     ) -> None:
-        if options.get("transaction_metadata"):
-            raise ConfigError(
-                "transaction_metadata is not written with exactly_once=true: a Kafka transaction "
-                "sent again after a failure would count its events twice"
-            )
         super().__init__(bootstrap, **options)
         if not sink_name:
             raise ConfigError("kafka sink option sink_name must not be empty")
@@ -210,6 +210,9 @@ class TransactionalKafkaSink(KafkaSink):
         #: Batches of the open transaction, to send again after an abort (None: too large).
         self._sent: list[tuple[str, int, pa.RecordBatch]] | None = []
         self._sent_bytes = 0
+        #: The transaction metadata's counts as the open transaction began, to count its
+        #: events once when it is sent again.
+        self._counts_at_begin: object | None = None
 
     # -- the Sink protocol ---------------------------------------------------------------------
 
@@ -273,10 +276,18 @@ class TransactionalKafkaSink(KafkaSink):
         deadline = started + self.commit_timeout
         stored = False
         while True:
-            try:
-                if not stored:
+            if not stored:
+                try:
+                    producer, group = self._ready()
+                    self._produce_transaction_events(producer, group, position)
                     self._produce_position(record)
                     stored = True
+                except (KafkaException, SinkError) as exc:
+                    # Part of what closes the transaction may be in it: as for a failed write,
+                    # the transaction is aborted and sent again, and this step goes again.
+                    self._recover(exc, deadline, "produce")
+                    continue
+            try:
                 remaining = max(0.1, deadline - time.monotonic())
                 self._producer_or_fail().commit_transaction(remaining)
                 break
@@ -287,6 +298,7 @@ class TransactionalKafkaSink(KafkaSink):
                 if outcome is _Recovery.RESENT:
                     stored = False  # a new transaction: the position record goes again
         self._end_transaction()
+        self._counts_at_begin = None
         self._durable = position
         took = time.monotonic() - started
         if took >= SLOW_COMMIT_SECONDS:
@@ -357,6 +369,8 @@ class TransactionalKafkaSink(KafkaSink):
             return
         self._call(lambda _t: self._producer_or_fail().begin_transaction(), "begin")
         self._in_transaction = True
+        if self.transactions is not None:
+            self._counts_at_begin = self.transactions.save()
 
     def _remember(self, table: str, schema_version: int, batch: pa.RecordBatch) -> None:
         if self._sent is None:
@@ -438,6 +452,10 @@ class TransactionalKafkaSink(KafkaSink):
                 len(sent),
             )
             try:
+                if self.transactions is not None and self._counts_at_begin is not None:
+                    # The aborted transaction's events (and any BEGIN/END it held) are counted
+                    # again as they go again.
+                    self.transactions.restore(self._counts_at_begin)
                 self._begin()
                 for table, version, batch in sent:
                     self._remember(table, version, batch)

@@ -27,6 +27,7 @@ Snapshot reads carry no block and have no transaction events, as in Debezium.
 
 from __future__ import annotations
 
+import copy
 import json
 import struct
 from collections.abc import Callable
@@ -147,6 +148,16 @@ class TransactionMetadata:
         #: Per table: ``(pos, events)`` of its last transaction, for the serializer's carry.
         self._carry: dict[str, tuple[int, int]] = {}
         self._open: dict[int, _Transaction] = {}
+
+    def save(self) -> object:
+        """The counts as they stand, for :meth:`restore`: the exactly-once sink saves them as a
+        Kafka transaction begins and restores them before it sends that transaction again, so
+        that the events sent again are counted once."""
+        return copy.deepcopy((self._carry, self._open))
+
+    def restore(self, saved: object) -> None:
+        """Sets the counts back to what :meth:`save` gave (which stays usable again)."""
+        self._carry, self._open = copy.deepcopy(saved)  # type: ignore[misc]
 
     def carry(self, table: str) -> tuple[int, int]:
         """What the serializer counts ``table``'s next events on from."""
