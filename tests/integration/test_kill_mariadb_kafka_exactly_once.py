@@ -4,7 +4,8 @@ is SIGKILLed at seeded random moments, nine times; then runs are killed while th
 transaction of a 25k-row source transaction is open, and a last clean ``--idle-exit`` run catches
 up, its ``--checkpoint`` file set back to the first run's position: the position stored in Kafka
 wins. A ``read_committed`` consumer must see every change exactly once (no binlog position and
-``seq`` twice, the replay equals ``SELECT *``); a ``read_uncommitted`` one also sees the aborted
+``seq`` twice, the replay equals ``SELECT *``), and Debezium's transaction metadata once per
+transaction with the counts of what it sees; a ``read_uncommitted`` one also sees the aborted
 duplicates.
 
 MySQL keeps no replica position: the first run stores one before the kill loop starts (otherwise
@@ -37,6 +38,7 @@ from tests.support.chaos import (
 )
 from tests.support.kafka_exactly_once import (
     assert_exactly_once,
+    assert_transactions_counted_once,
     change_counts,
     kill_inside_transaction,
     read_to_end,
@@ -74,7 +76,10 @@ def test_sigkill_loop_mariadb_into_kafka_transactions_delivers_each_change_once(
     env = capture_env(mariadb)
 
     def args(*extra: str) -> list[str]:
-        to = f"kafka://{kafka.bootstrap}?topic_prefix={prefix}&exactly_once=true"
+        to = (
+            f"kafka://{kafka.bootstrap}?topic_prefix={prefix}&exactly_once=true"
+            "&transaction_metadata=true"
+        )
         return capture_args(mariadb, to, TABLES, "--checkpoint", str(cp), *extra)
 
     def stored() -> Any:
@@ -136,3 +141,6 @@ def test_sigkill_loop_mariadb_into_kafka_transactions_delivers_each_change_once(
     everything = change_counts(read_to_end(kafka.bootstrap, topics, committed=False))
     assert sum(everything.values()) > sum(counts.values())
     assert set(everything) == set(counts)
+    # Debezium's transaction metadata, counted in the sink, holds across the kills: each
+    # transaction's BEGIN and END once, the END counting what read_committed shows.
+    assert assert_transactions_counted_once(kafka.bootstrap, topics, f"{prefix}.transaction") > 0
