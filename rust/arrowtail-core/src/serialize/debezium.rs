@@ -34,15 +34,12 @@
 
 use arrow_array::builder::BinaryBuilder;
 use arrow_array::cast::AsArray;
-use arrow_array::types::{TimestampMicrosecondType, UInt32Type, UInt64Type};
 use arrow_array::{Array, BinaryArray, Int32Array, RecordBatch, UInt32Array};
 use arrow_schema::Field;
 
 use super::encoder::{self, Unavailable};
-use super::keys::{
-    bad, column, pick, sequence_text, BatchParts, NotSent, RowGtid, RowLsn, SourceKey,
-};
-use super::txmeta::{self, RowTx, TxBlocks, TxCarry, TxRun};
+use super::keys::{bad, column, pick, sequence_text, BatchParts, NotSent, SourceKey, TxColumns};
+use super::txmeta::{self, TxBlocks, TxCarry, TxRun};
 use super::{json, schema, DecimalMode};
 use crate::arrow::change::names;
 use crate::partition::partition_for_key;
@@ -130,18 +127,7 @@ pub fn serialize(batch: &RecordBatch, opts: &DebeziumOptions) -> Result<Serializ
     let after = encoder::object_encoder(user_arrays, user_fields.iter().copied(), forms)
         .map_err(unsupported)?;
 
-    let pos = column(batch, names::POS)?
-        .as_primitive_opt::<UInt64Type>()
-        .ok_or_else(|| bad("_pos is not uint64"))?;
-    let seq = column(batch, names::SEQ)?
-        .as_primitive_opt::<UInt32Type>()
-        .ok_or_else(|| bad("_seq is not uint32"))?;
-    let xid = column(batch, names::XID)?
-        .as_primitive_opt::<UInt64Type>()
-        .ok_or_else(|| bad("_xid is not uint64"))?;
-    let commit_ts = column(batch, names::COMMIT_TS)?
-        .as_primitive_opt::<TimestampMicrosecondType>()
-        .ok_or_else(|| bad("_commit_ts is not timestamp[us]"))?;
+    let cols = TxColumns::of(batch)?;
     let before_col = column(batch, names::BEFORE)?
         .as_struct_opt()
         .ok_or_else(|| bad("_before is not a struct"))?;
@@ -207,8 +193,6 @@ pub fn serialize(batch: &RecordBatch, opts: &DebeziumOptions) -> Result<Serializ
         server_id: bp.server_id.unwrap_or(opts.server_id),
     };
     let tail = envelope_tail(opts.ts_ms, opts.ts_us);
-    let row_lsn = RowLsn::of(batch);
-    let row_gtid = RowGtid::of(batch);
     let mut blocks = TxBlocks::new(opts.transactions);
     let mut block = Vec::new();
     let mut src_tx: Option<SourceKey> = None;
@@ -257,17 +241,7 @@ pub fn serialize(batch: &RecordBatch, opts: &DebeziumOptions) -> Result<Serializ
         let key = has_key.then_some(key_buf.as_slice());
 
         // `source` changes only between transactions, except for its `_seq` fields.
-        let marker = bp.marks.marker(op, seq.value(i));
-        let lsn = row_lsn.as_ref().map(|r| r.at(i));
-        let gtid = row_gtid.as_ref().and_then(|g| g.at(i));
-        let tx = (
-            pos.value(i),
-            xid.value(i),
-            commit_ts.value(i),
-            marker,
-            lsn,
-            gtid,
-        );
+        let tx = cols.key(i, bp.marks.marker(op, cols.seq(i)));
         if src_tx != Some(tx) {
             src_prefix.clear();
             source_parts.prefix(&mut src_prefix, &tx);
@@ -275,20 +249,13 @@ pub fn serialize(batch: &RecordBatch, opts: &DebeziumOptions) -> Result<Serializ
         }
         src_buf.clear();
         src_buf.extend_from_slice(&src_prefix);
-        source_parts.suffix(&mut src_buf, seq.value(i));
+        source_parts.suffix(&mut src_buf, cols.seq(i));
         let ctx = RowCtx {
             source: &src_buf,
             tail: &tail,
         };
         // The `transaction` block of the row's next event (none for snapshot reads and messages).
-        let row_tx = RowTx {
-            pos: tx.0,
-            xid: tx.1,
-            commit_ts_us: tx.2,
-            seq: seq.value(i),
-            lsn: lsn.unwrap_or((tx.0, 0)),
-            binlog: mysql.then_some((source_parts.basename, gtid)),
-        };
+        let row_tx = cols.row_tx(i, &tx, mysql.then_some(source_parts.basename));
         let mut next_block = |block: &mut Vec<u8>| -> bool {
             block.clear();
             match blocks.as_mut().and_then(|b| b.next(op, &row_tx)) {

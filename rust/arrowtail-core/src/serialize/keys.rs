@@ -15,6 +15,7 @@ use super::debezium::{wrap, DebeziumOptions};
 use super::encoder::{self, NoEncoder, ObjectEncoder};
 use super::marks::SnapshotMarks;
 use super::schema;
+use super::txmeta::RowTx;
 use super::Forms;
 use crate::arrow::change::names;
 use crate::{Error, Location, Result};
@@ -71,57 +72,93 @@ impl<'b> NotSent<'b> {
     }
 }
 
-/// Each change's own WAL position, when the batch carries the optional `_lsn` and
-/// `_last_commit_lsn` columns (PostgreSQL, opt-in): `source.lsn` is then the change's LSN and
-/// `source.sequence` `["<last commit lsn>","<lsn>"]`, as Debezium's PostgreSQL connector writes
-/// them (the first element null before any commit was seen).
-pub(super) struct RowLsn<'b> {
-    lsn: &'b arrow_array::UInt64Array,
-    last_commit: &'b arrow_array::UInt64Array,
-}
-
-impl<'b> RowLsn<'b> {
-    /// The two columns of `batch`, when it has both as uint64.
-    pub(super) fn of(batch: &'b RecordBatch) -> Option<Self> {
-        let get = |name: &str| {
-            batch
-                .column_by_name(name)
-                .and_then(|c| c.as_primitive_opt::<arrow_array::types::UInt64Type>())
-        };
-        Some(Self {
-            lsn: get(names::LSN)?,
-            last_commit: get(names::LAST_COMMIT_LSN)?,
-        })
-    }
-
-    /// `(lsn, last commit lsn)` of row `i`.
-    pub(super) fn at(&self, i: usize) -> (u64, u64) {
-        (self.lsn.value(i), self.last_commit.value(i))
-    }
-}
-
-/// The optional `_gtid` column of a MySQL/MariaDB batch.
-pub(super) struct RowGtid<'b>(&'b arrow_array::StringArray);
-
-impl<'b> RowGtid<'b> {
-    /// The column of `batch`, when it has one as utf8.
-    pub(super) fn of(batch: &'b RecordBatch) -> Option<Self> {
-        batch
-            .column_by_name(names::GTID)
-            .and_then(|c| c.as_string_opt::<i32>())
-            .map(Self)
-    }
-
-    /// The GTID of row `i`'s transaction, if it has one.
-    pub(super) fn at(&self, i: usize) -> Option<&'b str> {
-        self.0.is_valid(i).then(|| self.0.value(i))
-    }
-}
-
 /// What decides a row's `source` block besides `_seq`: `_pos`, `_xid`, `_commit_ts`, the
 /// snapshot marker, the change's own `(lsn, last commit lsn)` when the batch carries them, and
 /// its transaction's GTID.
 pub(super) type SourceKey<'a> = (u64, u64, i64, &'a str, Option<(u64, u64)>, Option<&'a str>);
+
+/// The columns that place a row in its transaction, read once per batch by both serializers:
+/// `_pos`, `_seq`, `_xid`, `_commit_ts`, and the optional ones:
+/// - `_lsn` and `_last_commit_lsn` (PostgreSQL, opt-in), each change's own WAL position:
+///   `source.lsn` is then the change's LSN and `source.sequence` `["<last commit lsn>","<lsn>"]`,
+///   as Debezium's PostgreSQL connector writes them (the first element null before any commit
+///   was seen);
+/// - `_gtid` (MySQL/MariaDB, opt-in), the GTID of the row's transaction.
+pub(super) struct TxColumns<'b> {
+    pos: &'b arrow_array::UInt64Array,
+    seq: &'b arrow_array::UInt32Array,
+    xid: &'b arrow_array::UInt64Array,
+    commit_ts: &'b arrow_array::TimestampMicrosecondArray,
+    lsn: Option<(&'b arrow_array::UInt64Array, &'b arrow_array::UInt64Array)>,
+    gtid: Option<&'b arrow_array::StringArray>,
+}
+
+impl<'b> TxColumns<'b> {
+    /// The columns of `batch`; an error when a contract column is missing or mistyped.
+    pub(super) fn of(batch: &'b RecordBatch) -> Result<Self> {
+        use arrow_array::types::{TimestampMicrosecondType, UInt32Type, UInt64Type};
+        let u64s = |name: &str| -> Result<&'b arrow_array::UInt64Array> {
+            column(batch, name)?
+                .as_primitive_opt::<UInt64Type>()
+                .ok_or_else(|| bad(format!("{name} is not uint64")))
+        };
+        let optional = |name: &str| {
+            batch
+                .column_by_name(name)
+                .and_then(|c| c.as_primitive_opt::<UInt64Type>())
+        };
+        let lsn = optional(names::LSN).zip(optional(names::LAST_COMMIT_LSN));
+        Ok(Self {
+            pos: u64s(names::POS)?,
+            seq: column(batch, names::SEQ)?
+                .as_primitive_opt::<UInt32Type>()
+                .ok_or_else(|| bad("_seq is not uint32"))?,
+            xid: u64s(names::XID)?,
+            commit_ts: column(batch, names::COMMIT_TS)?
+                .as_primitive_opt::<TimestampMicrosecondType>()
+                .ok_or_else(|| bad("_commit_ts is not timestamp[us]"))?,
+            lsn,
+            gtid: batch
+                .column_by_name(names::GTID)
+                .and_then(|c| c.as_string_opt::<i32>()),
+        })
+    }
+
+    /// Row `i`'s `_seq`.
+    pub(super) fn seq(&self, i: usize) -> u32 {
+        self.seq.value(i)
+    }
+
+    /// Row `i`'s [`SourceKey`], with its snapshot `marker`.
+    pub(super) fn key(&self, i: usize, marker: &'b str) -> SourceKey<'b> {
+        let lsn = self.lsn.map(|(l, c)| (l.value(i), c.value(i)));
+        let gtid = self.gtid.and_then(|g| g.is_valid(i).then(|| g.value(i)));
+        let (pos, xid, ts) = (
+            self.pos.value(i),
+            self.xid.value(i),
+            self.commit_ts.value(i),
+        );
+        (pos, xid, ts, marker, lsn, gtid)
+    }
+
+    /// What the `transaction` block of row `i` (whose key is `key`) is made of;
+    /// `binlog_basename` for MySQL/MariaDB.
+    pub(super) fn row_tx<'a>(
+        &self,
+        i: usize,
+        key: &SourceKey<'a>,
+        binlog_basename: Option<&'a str>,
+    ) -> RowTx<'a> {
+        RowTx {
+            pos: key.0,
+            xid: key.1,
+            commit_ts_us: key.2,
+            seq: self.seq(i),
+            lsn: key.4.unwrap_or((key.0, 0)),
+            binlog: binlog_basename.map(|b| (b, key.5)),
+        }
+    }
+}
 
 /// The text of Debezium's `source.sequence`: `["<last commit>","<lsn>"]`, `[null,"<lsn>"]` when
 /// no commit was seen before (`last_commit` 0).

@@ -26,7 +26,6 @@ pub mod types;
 
 use arrow_array::builder::BinaryBuilder;
 use arrow_array::cast::AsArray;
-use arrow_array::types::{TimestampMicrosecondType, UInt32Type, UInt64Type};
 use arrow_array::{Array, ArrayRef, Int32Array, RecordBatch, UInt32Array};
 use arrow_schema::Field;
 
@@ -35,9 +34,9 @@ use self::types::{ColumnType, Primitive};
 use super::debezium::{DebeziumOptions, Serialized};
 use super::encoder::{NoEncoder, Unavailable, Unsent, HSTORE_UNAVAILABLE, UNAVAILABLE};
 use super::keys::{
-    bad, column, sequence_text, BatchParts, Connector, NotSent, RowGtid, RowLsn, SourceKey,
+    bad, column, sequence_text, BatchParts, Connector, NotSent, SourceKey, TxColumns,
 };
-use super::txmeta::{RowTx, TxBlocks};
+use super::txmeta::TxBlocks;
 use super::Forms;
 use crate::arrow::change::names;
 use crate::partition::partition_for_key;
@@ -318,18 +317,7 @@ pub fn serialize(
     let forms = bp.forms(opts);
     let after = RecordEncoder::new(&row_slots, &value_types, forms).map_err(unsupported)?;
 
-    let pos = column(batch, names::POS)?
-        .as_primitive_opt::<UInt64Type>()
-        .ok_or_else(|| bad("_pos is not uint64"))?;
-    let seq = column(batch, names::SEQ)?
-        .as_primitive_opt::<UInt32Type>()
-        .ok_or_else(|| bad("_seq is not uint32"))?;
-    let xid = column(batch, names::XID)?
-        .as_primitive_opt::<UInt64Type>()
-        .ok_or_else(|| bad("_xid is not uint64"))?;
-    let commit_ts = column(batch, names::COMMIT_TS)?
-        .as_primitive_opt::<TimestampMicrosecondType>()
-        .ok_or_else(|| bad("_commit_ts is not timestamp[us]"))?;
+    let cols = TxColumns::of(batch)?;
     let before_col = column(batch, names::BEFORE)?
         .as_struct_opt()
         .ok_or_else(|| bad("_before is not a struct"))?;
@@ -401,8 +389,6 @@ pub fn serialize(
     let mut key_buf = Vec::new();
     let mut old_key_buf = Vec::new();
     let mut buf = Vec::new();
-    let row_lsn = RowLsn::of(batch);
-    let row_gtid = RowGtid::of(batch);
     let mut blocks = TxBlocks::new(opts.transactions);
     let mut block = Vec::new();
     let mut src_tx: Option<SourceKey> = None;
@@ -423,17 +409,7 @@ pub fn serialize(
         }
         let key = has_key.then_some(key_buf.as_slice());
 
-        let marker = bp.marks.marker(op, seq.value(i));
-        let lsn = row_lsn.as_ref().map(|r| r.at(i));
-        let gtid = row_gtid.as_ref().and_then(|g| g.at(i));
-        let tx = (
-            pos.value(i),
-            xid.value(i),
-            commit_ts.value(i),
-            marker,
-            lsn,
-            gtid,
-        );
+        let tx = cols.key(i, bp.marks.marker(op, cols.seq(i)));
         if src_tx != Some(tx) {
             src_prefix.clear();
             source.prefix(&mut src_prefix, &tx);
@@ -443,18 +419,11 @@ pub fn serialize(
             id: ids.value,
             source_prefix: &src_prefix,
             source: &source,
-            seq: seq.value(i),
+            seq: cols.seq(i),
             tail: &tail,
         };
         // The `transaction` block of the row's next event (none for snapshot reads and messages).
-        let row_tx = RowTx {
-            pos: tx.0,
-            xid: tx.1,
-            commit_ts_us: tx.2,
-            seq: seq.value(i),
-            lsn: lsn.unwrap_or((tx.0, 0)),
-            binlog: bp.mysql.then_some((source.basename, gtid)),
-        };
+        let row_tx = cols.row_tx(i, &tx, bp.mysql.then_some(source.basename));
         let mut next_block = |block: &mut Vec<u8>| -> bool {
             block.clear();
             match blocks.as_mut().and_then(|b| b.next(op, &row_tx)) {
