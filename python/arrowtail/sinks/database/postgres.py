@@ -55,6 +55,8 @@ class PostgresTargetSink(TargetSink):
         self._stages_new: list[tuple[str, tuple[str, ...]]] = []
         #: Whether the session runs as a replica (foreign keys and ordinary triggers off).
         self._replica = False
+        #: Source types (``arrowtail.pg_type``) looked up in the target database: known or not.
+        self._known_types: dict[str, bool] = {}
 
     # -- connection and state ----------------------------------------------------------------
 
@@ -160,6 +162,31 @@ class PostgresTargetSink(TargetSink):
             )
             pk = tuple(r[0] for r in cur.fetchall())
         return {r[0]: r[1] for r in rows}, pk
+
+    def _column_type(self, field: pa.Field, key: bool = False) -> str:
+        """The source's own type for a column a PostgreSQL source carries as text (``inet``,
+        ranges, enums, ...) when the target database knows it (an enum or extension type must be
+        created there first); else the type the Arrow type maps to (``text``)."""
+        mapped = sqltypes.sql_type(field, self.engine, key)
+        source = sqltypes.source_pg_type(field)
+        if source is None or source == mapped:
+            return mapped
+        known = self._known_types.get(source)
+        if known is None:
+            with self._conn.cursor() as cur:
+                cur.execute("SELECT to_regtype(%s) IS NOT NULL", (source,))
+                row = cur.fetchone()
+            known = self._known_types[source] = bool(row and row[0])
+        if known:
+            return source
+        log.warning(
+            "column %s: type %s is not in the target database, so the column is created as %s"
+            " (create the type there first to keep it)",
+            field.name,
+            source,
+            mapped,
+        )
+        return mapped
 
     def _create(self, schema: str, name: str, defs: list[tuple[str, str]], pk: tuple) -> None:
         from psycopg import sql

@@ -74,6 +74,16 @@ def family(field: pa.Field) -> str:
     return "string"
 
 
+def source_pg_type(field: pa.Field) -> str | None:
+    """The PostgreSQL type of a column a PostgreSQL source carries as text although it is not
+    text (``inet``, a range, an enum, an array of them; field metadata ``arrowtail.pg_type``),
+    for a PostgreSQL target that creates the column."""
+    if family(field) not in ("string", "list"):
+        return None
+    name = (field.metadata or {}).get(b"arrowtail.pg_type")
+    return name.decode() if name else None
+
+
 def sql_type(field: pa.Field, engine: str, key: bool = False) -> str:
     """The column type for ``CREATE TABLE`` / ``ALTER TABLE ADD COLUMN`` on ``engine``."""
     t = _storage(field)

@@ -329,10 +329,7 @@ class TargetSink:
                     f" primary key; create the target table {where} with the source's primary"
                     " key first (or let an initial snapshot create it)"
                 )
-            defs = [
-                (f.name, sqltypes.sql_type(f, self.engine, f.name in info.primary_key))
-                for f in fields
-            ]
+            defs = [(f.name, self._column_type(f, f.name in info.primary_key)) for f in fields]
             self._create(target_schema, name, defs, info.primary_key)
             columns, pk = self._describe(target_schema, name)
             assert columns is not None
@@ -340,7 +337,7 @@ class TargetSink:
         missing = [f for f in fields if f.name not in columns]
         if missing and self.create_tables:
             self._add_columns(
-                target_schema, name, [(f.name, sqltypes.sql_type(f, self.engine)) for f in missing]
+                target_schema, name, [(f.name, self._column_type(f)) for f in missing]
             )
             columns, pk = self._describe(target_schema, name)
             assert columns is not None
@@ -388,7 +385,7 @@ class TargetSink:
             self._rekey(
                 target_schema,
                 name,
-                [(c, sqltypes.sql_type(by_name[c], self.engine, True)) for c in key],
+                [(c, self._column_type(by_name[c], True)) for c in key],
                 [c for c in pk if c not in key],
             )
             columns, pk = self._describe(target_schema, name)
@@ -483,6 +480,10 @@ class TargetSink:
 
     def _write_state(self, position: PositionJSON) -> None:
         raise NotImplementedError
+
+    def _column_type(self, field: pa.Field, key: bool = False) -> str:
+        """The type of a column this sink creates for ``field`` (``key``: a primary key column)."""
+        return sqltypes.sql_type(field, self.engine, key)
 
     def _default_schema(self) -> str:
         raise NotImplementedError

@@ -23,7 +23,9 @@ as text): ``arrowtail.logical_type = money`` with ``arrowtail.scale = 2`` (Debez
 ``bit`` on ``bit`` and ``bit varying`` (with ``arrowtail.length``, the declared length, where
 there is one), the type's own name on ``hstore``, ``point``, ``ltree``, ``xml`` and
 ``tsvector``, and on an array its elements' logical type: ``json`` for ``json`` and ``jsonb``,
-``text`` for ``text`` and ``varchar``, ``numeric`` for a ``numeric`` without precision.
+``text`` for ``text`` and ``varchar``, ``numeric`` for a ``numeric`` without precision; and
+``arrowtail.pg_type``, the source type of a column carried as text that is not text itself
+(:data:`_SOURCE_TYPES`), for PostgreSQL targets that create tables.
 """
 
 from __future__ import annotations
@@ -98,6 +100,36 @@ NAMED_TYPES = ("bit", "varbit", "hstore", "point", "ltree", "xml", "tsvector")
 #: ``ltree[]``) reach the batch as their text, not as lists, so their elements are not named.
 NAMED_ELEMENTS = ("json", "jsonb", "text", "varchar", "numeric")
 
+#: The source type of each column the change batch carries as text although the type is not text
+#: (``inet``, ranges, enums, ``money``, ``timetz``, ``numeric`` beyond 38 digits, ...; arrays of
+#: them), as ``format_type`` names it, for a PostgreSQL target that creates the table
+#: (``--create-tables``). No type modifier except a ``bit`` string's length (a plain ``bit`` is
+#: ``bit(1)``): ``numeric(50,2)`` becomes ``numeric``, so that a later widening at the source
+#: still fits. Types carried natively or as text of their own kind (``text``, ``varchar``,
+#: ``char``, ``name``) are left out: the target gets the types the Arrow types map to.
+_SOURCE_TYPES = """
+SELECT n.nspname, c.relname, a.attname,
+       format_type(a.atttypid,
+                   CASE WHEN coalesce(el.oid, t.oid) = 'bit'::regtype THEN a.atttypmod END)
+FROM pg_attribute a
+JOIN pg_class c ON c.oid = a.attrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_type el ON t.typcategory = 'A' AND el.oid = t.typelem
+WHERE c.oid IN (SELECT relid FROM pg_get_publication_tables(%(publication)s))
+  AND (%(tables)s::text[] IS NULL OR n.nspname || '.' || c.relname = ANY (%(tables)s))
+  AND a.attnum > 0 AND NOT a.attisdropped
+  AND coalesce(el.oid, t.oid) NOT IN (
+      'bool'::regtype, 'int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'oid'::regtype,
+      'float4'::regtype, 'float8'::regtype, 'bytea'::regtype, 'date'::regtype,
+      'timestamp'::regtype, 'timestamptz'::regtype, 'time'::regtype, 'interval'::regtype,
+      'uuid'::regtype, 'json'::regtype, 'jsonb'::regtype, 'text'::regtype,
+      'varchar'::regtype, 'bpchar'::regtype, 'name'::regtype, '"char"'::regtype)
+  AND NOT (coalesce(el.oid, t.oid) = 'numeric'::regtype AND a.atttypmod >= 0
+           AND ((a.atttypmod - 4) >> 16) & 65535 <= 38
+           AND (a.atttypmod - 4) & 65535 <= ((a.atttypmod - 4) >> 16) & 65535)
+"""
+
 #: The value rows written before a column was added hold in it (``ADD COLUMN ... DEFAULT``):
 #: PostgreSQL keeps it as the column's "missing value" rather than write it into every row, and
 #: sends no change for those rows. As text, PostgreSQL's own output of the value.
@@ -113,6 +145,8 @@ WHERE c.oid IN (SELECT relid FROM pg_get_publication_tables(%(publication)s))
 
 #: Field metadata key of a column's source type where the Arrow type does not say it.
 LOGICAL = "arrowtail.logical_type"
+#: Field metadata key of the PostgreSQL type of a column carried as text (:data:`_SOURCE_TYPES`).
+PG_TYPE = "arrowtail.pg_type"
 
 
 @dataclass(frozen=True)
@@ -208,6 +242,9 @@ class CatalogKeys:
             columns.setdefault(f"{schema}.{table}", {})[name] = column_facts(
                 typtype, typname, labels, typmod, element
             )
+        for schema, table, name, type_name in conn.execute(_SOURCE_TYPES, params).fetchall():
+            facts_of = columns.setdefault(f"{schema}.{table}", {})
+            facts_of[name] = {**facts_of.get(name, {}), PG_TYPE: type_name}
         if self._missing_readable is None:
             # pg_attribute.attmissingval may be kept from some roles: then nothing is added.
             (readable,) = conn.execute(
