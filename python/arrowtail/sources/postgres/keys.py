@@ -106,7 +106,8 @@ NAMED_ELEMENTS = ("json", "jsonb", "text", "varchar", "numeric")
 #: (``--create-tables``). No type modifier except a ``bit`` string's length (a plain ``bit`` is
 #: ``bit(1)``): ``numeric(50,2)`` becomes ``numeric``, so that a later widening at the source
 #: still fits. Types carried natively or as text of their own kind (``text``, ``varchar``,
-#: ``char``, ``name``) are left out: the target gets the types the Arrow types map to.
+#: ``char``, ``name``) are left out, and so are domains over them: the target gets the types the
+#: Arrow types map to. A domain over another type is named by its own name.
 _SOURCE_TYPES = """
 SELECT n.nspname, c.relname, a.attname,
        format_type(a.atttypid,
@@ -119,7 +120,7 @@ LEFT JOIN pg_type el ON t.typcategory = 'A' AND el.oid = t.typelem
 WHERE c.oid IN (SELECT relid FROM pg_get_publication_tables(%(publication)s))
   AND (%(tables)s::text[] IS NULL OR n.nspname || '.' || c.relname = ANY (%(tables)s))
   AND a.attnum > 0 AND NOT a.attisdropped
-  AND coalesce(el.oid, t.oid) NOT IN (
+  AND coalesce(el.oid, nullif(t.typbasetype, 0), t.oid) NOT IN (
       'bool'::regtype, 'int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'oid'::regtype,
       'float4'::regtype, 'float8'::regtype, 'bytea'::regtype, 'date'::regtype,
       'timestamp'::regtype, 'timestamptz'::regtype, 'time'::regtype, 'interval'::regtype,
