@@ -60,6 +60,9 @@ CREATE TABLE g_ext (id int PRIMARY KEY, ci citext, hs hstore, lt ltree, x xml, p
   pt2 point, hsa hstore[], lta ltree[]);
 CREATE TABLE g_geo (id int PRIMARY KEY, bx box, ls lseg, pa path, po polygon, ci circle,
   ln line, pp path);
+CREATE TABLE g_prec (id int PRIMARY KEY, ts0 timestamp(0), ts3 timestamp(3), ts5 timestamp(5),
+  tz0 timestamptz(0), tz3 timestamptz(3), tz5 timestamptz(5), tm0 time(0), tm3 time(3),
+  tm5 time(5));
 CREATE TABLE g_toast_types (id int PRIMARY KEY, by bytea, ta text[], va varchar[], ia int[],
   la bigint[], da date[], jb jsonb, ja jsonb[], hs hstore, na numeric[], note text);
 ALTER TABLE g_toast_types ALTER by SET STORAGE EXTERNAL, ALTER ta SET STORAGE EXTERNAL,
@@ -98,6 +101,10 @@ INSERT INTO g_ext (id) VALUES (100);
 INSERT INTO g_geo VALUES (1, '((1,2),(-3.5,4))', '[(0,0),(1,1.5)]', '((0,0),(1,1),(2,0))',
   '((0,0),(0,1),(1,1))', '<(1,2),3.5>', '{1,-1,0.5}', '[(0,0),(1e300,-1e-300)]');
 INSERT INTO g_geo (id) VALUES (2);
+INSERT INTO g_prec SELECT g, t, t, t, t, t, t, t::time, t::time, t::time
+  FROM (SELECT g, timestamp '2024-02-29 12:34:56.789012' + g * interval '1.5 second' AS t
+        FROM generate_series(1, 3) g) s;
+INSERT INTO g_prec (id) VALUES (100);
 INSERT INTO g_toast_types SELECT 1, decode(repeat('ab', 3000), 'hex'),
   array(SELECT md5(g::text) FROM generate_series(1, 200) g),
   array(SELECT md5(g::text)::varchar FROM generate_series(1, 200) g),
@@ -145,6 +152,12 @@ WORKLOAD = [
     # Every TOASTed column unchanged: each type's placeholder.
     "UPDATE g_toast_types SET note = 'changed' WHERE id = 1",
     "UPDATE g_geo SET bx = '((0,0),(1,1))', pa = '[(1,1),(2,2)]', ci = '<(0,0),1>' WHERE id = 1",
+    # Declared fraction digits of timestamps and times (Debezium's adaptive precision).
+    "UPDATE g_prec SET ts3 = ts3 + interval '1.5 ms', tz3 = tz3 + interval '1 ms',"
+    " tm3 = tm3 + interval '1 ms', tz0 = tz0 + interval '1 s' WHERE id = 1",
+    "INSERT INTO g_prec VALUES (200, '1970-01-01 00:00:00', '1969-12-31 23:59:59.999',"
+    " '2262-01-01 00:00:00.12345', '1970-01-01 00:00:00+00', '1969-12-31 23:59:59.999+00',"
+    " '2000-01-01 00:00:00.00001+00', '00:00:00', '23:59:59.999', '00:00:00.00001')",
     # One transaction over three tables, tables interleaved: the transaction blocks' orders and
     # the END event's counts per table.
     "INSERT INTO g_pair VALUES (7, 'tx', 1); UPDATE g_full SET note = 'in tx' WHERE id = 1;"
@@ -168,6 +181,7 @@ TABLES = [
     "g_ext",
     "g_toast_types",
     "g_geo",
+    "g_prec",
 ]
 
 #: Differences allowed, as (regular expression over a difference's path, reason). A path reads

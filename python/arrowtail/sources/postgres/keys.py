@@ -23,7 +23,9 @@ as text): ``arrowtail.logical_type = money`` with ``arrowtail.scale = 2`` (Debez
 ``bit`` on ``bit`` and ``bit varying`` (with ``arrowtail.length``, the declared length, where
 there is one), the type's own name on ``hstore``, ``point``, ``ltree``, ``xml`` and
 ``tsvector``, and on an array its elements' logical type: ``json`` for ``json`` and ``jsonb``,
-``text`` for ``text`` and ``varchar``, ``numeric`` for a ``numeric`` without precision; and
+``text`` for ``text`` and ``varchar``, ``numeric`` for a ``numeric`` without precision;
+``arrowtail.precision``, the fraction digits a ``timestamp(n)``, ``timestamptz(n)`` or
+``time(n)`` declares; and
 ``arrowtail.pg_type``, the source type of a column carried as text that is not text itself
 (:data:`_SOURCE_TYPES`), for PostgreSQL targets that create tables.
 """
@@ -82,6 +84,8 @@ WHERE c.oid IN (SELECT relid FROM pg_get_publication_tables(%(publication)s))
   AND (%(tables)s::text[] IS NULL OR n.nspname || '.' || c.relname = ANY (%(tables)s))
   AND a.attnum > 0 AND NOT a.attisdropped
   AND (t.typtype = 'e' OR a.atttypid = 'money'::regtype
+       OR (a.atttypid IN ('timestamp'::regtype, 'timestamptz'::regtype, 'time'::regtype)
+           AND a.atttypmod >= 0)
        OR (a.atttypid = 'numeric'::regtype AND a.atttypmod < 0)
        OR (t.typtype = 'b' AND t.typname = ANY (%(named)s))
        OR (t.typtype = 'b' AND el.typname = ANY (%(elements)s)))
@@ -146,6 +150,12 @@ WHERE c.oid IN (SELECT relid FROM pg_get_publication_tables(%(publication)s))
 
 #: Field metadata key of a column's source type where the Arrow type does not say it.
 LOGICAL = "arrowtail.logical_type"
+#: Field metadata key of the fraction digits a ``timestamp(n)``, ``timestamptz(n)`` or ``time(n)``
+#: declares, which Debezium's adaptive time precision follows (``Timestamp`` and ``Time`` in
+#: milliseconds up to 3, ``n`` digits of a ``ZonedTimestamp``).
+PRECISION = "arrowtail.precision"
+#: The types whose declared fraction digits are named (:data:`PRECISION`).
+DECLARED_DIGITS = ("timestamp", "timestamptz", "time")
 #: Field metadata key of the PostgreSQL type of a column carried as text (:data:`_SOURCE_TYPES`).
 PG_TYPE = "arrowtail.pg_type"
 
@@ -177,12 +187,15 @@ def column_facts(
     typtype: str, typname: str, labels: str, typmod: int = -1, element: str = ""
 ) -> dict[str, str]:
     """The field metadata of a column of type ``typname`` (``pg_type.typtype``), as the query
-    above selects them: an enum, ``money``, an unconstrained ``numeric``, one of
+    above selects them: an enum, a ``timestamp``, ``timestamptz`` or ``time`` with its
+    declared fraction digits (``typmod``), ``money``, an unconstrained ``numeric``, one of
     :data:`NAMED_TYPES` (a bit string with its declared length, ``typmod``, when it has one), or
     an array of ``element``, one of :data:`NAMED_ELEMENTS` (an array's logical type is its
     elements')."""
     if typtype == "e":
         return {LOGICAL: "enum", "arrowtail.allowed": labels}
+    if typname in DECLARED_DIGITS:
+        return {PRECISION: str(typmod)} if typmod >= 0 else {}
     if typname == "money":
         return {LOGICAL: "money", "arrowtail.scale": "2"}
     if typname == "numeric":

@@ -10,9 +10,14 @@
 //!   trailing zeros dropped; `NaN` and `±Infinity`, which it cannot hold, are null (Debezium's
 //!   connector fails to convert them under `decimal.handling.mode=precise` and leaves the field
 //!   null). In the other modes both stay their exact text.
-//! - MySQL/MariaDB `DATETIME(0..3)`: `io.debezium.time.Timestamp`, epoch milliseconds.
+//! - MySQL/MariaDB `DATETIME(0..3)` and PostgreSQL `timestamp(0..3)`: `io.debezium.time.Timestamp`,
+//!   epoch milliseconds (Debezium's `time.precision.mode=adaptive`).
+//! - PostgreSQL `time(0..3)`: `io.debezium.time.Time`, milliseconds of the day as an `int32`
+//!   (the same mode; Debezium's MySQL connectors default to `adaptive_time_microseconds`, and the
+//!   MySQL/MariaDB sources declare no precision on `TIME`).
 //! - MySQL/MariaDB `TIMESTAMP(n)` in streamed changes: exactly `n` fraction digits (snapshot rows
-//!   keep as few as the value needs, as Debezium's snapshot does).
+//!   keep as few as the value needs, as Debezium's snapshot does). PostgreSQL `timestamptz(n)`:
+//!   exactly `n` fraction digits in every event, none for `n` = 0.
 //! - MySQL/MariaDB `FLOAT(m,d)` (and `FLOAT(p)` with p above 24): `double`.
 //! - MySQL/MariaDB `MEDIUMINT UNSIGNED` (`uint32` in the batch): `int32`.
 
@@ -22,7 +27,8 @@ use super::encoder::logical;
 
 /// Field metadata key: digits after the point (PostgreSQL `money`, MySQL `FLOAT(m,d)`).
 pub const SCALE: &str = "arrowtail.scale";
-/// Field metadata key: declared fraction-second digits of a MySQL `DATETIME(n)`/`TIMESTAMP(n)`.
+/// Field metadata key: declared fraction-second digits of a MySQL `DATETIME(n)`/`TIMESTAMP(n)`,
+/// a PostgreSQL `timestamp(n)`/`timestamptz(n)`/`time(n)`.
 pub const PRECISION: &str = "arrowtail.precision";
 
 /// The declared-type form of a column, when its Arrow type alone does not decide it.
@@ -32,9 +38,12 @@ pub enum Declared {
     Money(i8),
     /// PostgreSQL `numeric` without precision.
     VariableDecimal,
-    /// MySQL `DATETIME(0..3)`: epoch milliseconds.
+    /// MySQL `DATETIME(0..3)`, PostgreSQL `timestamp(0..3)`: epoch milliseconds.
     MillisTimestamp,
-    /// MySQL `TIMESTAMP(n)`: `n` fraction digits in streamed changes.
+    /// PostgreSQL `time(0..3)`: milliseconds of the day.
+    MillisTime,
+    /// MySQL `TIMESTAMP(n)`: `n` fraction digits in streamed changes; PostgreSQL
+    /// `timestamptz(n)`: in every event ([`super::Forms::instant_digits`]).
     InstantDigits(u8),
     /// MySQL `FLOAT(m,d)`: a double.
     FloatAsDouble,
@@ -66,6 +75,10 @@ pub fn declared(dt: &DataType, field: &Field) -> Option<Declared> {
         }
         (DataType::Timestamp(TimeUnit::Microsecond, None), _) => match number(PRECISION) {
             Some(p) if (0..=3).contains(&p) => Some(Declared::MillisTimestamp),
+            _ => None,
+        },
+        (DataType::Time64(TimeUnit::Microsecond), _) => match number(PRECISION) {
+            Some(p) if (0..=3).contains(&p) => Some(Declared::MillisTime),
             _ => None,
         },
         (DataType::Timestamp(TimeUnit::Microsecond, Some(_)), _) => match number(PRECISION) {

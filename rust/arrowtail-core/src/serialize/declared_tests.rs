@@ -299,3 +299,101 @@ fn avro_takes_the_same_declared_forms() {
     binary::write_long(&mut want, 16_777_215);
     assert_eq!(&v[5..5 + want.len()], &want[..]);
 }
+
+/// PostgreSQL `timestamp(3)`, `timestamptz(3)`, `timestamptz(0)`, `time(3)` and `time(6)`.
+fn postgres_digits(op: Op) -> RecordBatch {
+    let tz = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    let naive = DataType::Timestamp(TimeUnit::Microsecond, None);
+    let time = DataType::Time64(TimeUnit::Microsecond);
+    let declared = |name: &str, dt: &DataType, digits: &str| {
+        with(
+            Field::new(name, dt.clone(), true),
+            &[("arrowtail.precision", digits)],
+        )
+    };
+    let t = Arc::new(TableSchema {
+        source: SourceKind::Postgres,
+        table: "public.p".into(),
+        schema_version: 1,
+        columns: vec![
+            Field::new("id", DataType::Int32, false),
+            declared("ts3", &naive, "3"),
+            declared("tz3", &tz, "3"),
+            declared("tz0", &tz, "0"),
+            declared("tm3", &time, "3"),
+            declared("tm6", &time, "6"),
+        ],
+        primary_key: vec!["id".into()],
+        extra_metadata: vec![],
+    });
+    let mut b = ChangeBuilder::new(t).unwrap();
+    let c = &mut b.columns;
+    if let ColumnBuilder::Int32(x) = &mut c[0] {
+        x.append_value(1);
+    }
+    for (col, v) in c[1..=3].iter_mut().zip([
+        981_173_106_500_000,
+        981_173_106_500_000,
+        981_173_106_000_000,
+    ]) {
+        if let ColumnBuilder::Timestamp(x) = col {
+            x.append_value(v);
+        }
+    }
+    for col in &mut c[4..=5] {
+        if let ColumnBuilder::Time64(x) = col {
+            x.append_value(45_296_789_000);
+        }
+    }
+    b.finish_row(row_meta(op, 0), false, &[]);
+    b.flush().unwrap().remove(0)
+}
+
+#[test]
+fn postgres_declared_fraction_digits_take_debeziums_adaptive_forms() {
+    for op in [Op::Insert, Op::Read] {
+        let v = values(&postgres_digits(op)).remove(0);
+        has(
+            &v,
+            r#"{"type":"int64","name":"io.debezium.time.Timestamp","version":1,"optional":true,"field":"ts3"}"#,
+        );
+        has(
+            &v,
+            r#"{"type":"int32","name":"io.debezium.time.Time","version":1,"optional":true,"field":"tm3"}"#,
+        );
+        has(
+            &v,
+            r#"{"type":"int64","name":"io.debezium.time.MicroTime","version":1,"optional":true,"field":"tm6"}"#,
+        );
+        // The snapshot's rows as the stream's: the declared digits, none for timestamptz(0).
+        has(
+            &v,
+            r#""after":{"id":1,"ts3":981173106500,"tz3":"2001-02-03T04:05:06.500Z","tz0":"2001-02-03T04:05:06Z","tm3":45296789,"tm6":45296789000}"#,
+        );
+    }
+    let ids = SchemaIds {
+        key: Some(7),
+        value: 300,
+    };
+    let batch = postgres_digits(Op::Insert);
+    let s = avro::schemas(&batch, &opts()).unwrap();
+    has(
+        &s.value,
+        r#"{"name":"tm3","type":["null",{"type":"int","connect.version":1,"connect.name":"io.debezium.time.Time"}],"default":null}"#,
+    );
+    let out = avro::serialize(&batch, &opts(), ids).unwrap();
+    // after: union 2, id 1, then each column's union 2 and value.
+    let mut want = vec![2, 2, 2, 2];
+    binary::write_long(&mut want, 981_173_106_500);
+    want.push(2);
+    binary::write_string(&mut want, "2001-02-03T04:05:06.500Z");
+    want.push(2);
+    binary::write_string(&mut want, "2001-02-03T04:05:06Z");
+    want.push(2);
+    binary::write_long(&mut want, 45_296_789);
+    want.push(2);
+    binary::write_long(&mut want, 45_296_789_000);
+    let v = out.values.value(0);
+    // Magic byte, schema id, before (null branch), then after.
+    assert_eq!(&v[5..5 + 1 + want.len()], &[&[0u8][..], &want].concat()[..]);
+}

@@ -150,7 +150,13 @@ fn declared_encoder<'a>(array: &'a dyn Array, field: &Field, forms: Forms) -> Op
                 json::write_i64(out, a.value(i).div_euclid(1000))
             }))
         }
-        Declared::InstantDigits(n) if forms.short_instants && !forms.snapshot && n > 0 => {
+        Declared::MillisTime => {
+            let a = array.as_primitive_opt::<Time64MicrosecondType>()?;
+            Some(Box::new(move |out, i| {
+                json::write_i64(out, a.value(i).div_euclid(1000))
+            }))
+        }
+        Declared::InstantDigits(n) if forms.instant_digits(n) => {
             let a = array.as_primitive_opt::<TimestampMicrosecondType>()?;
             Some(Box::new(move |out, i| {
                 json::write_iso_instant_digits(out, a.value(i), n)

@@ -49,6 +49,17 @@ pub struct Forms {
 }
 
 impl Forms {
+    /// Whether a `timestamp[us, UTC]` declared with `n` fraction digits is written with exactly
+    /// that many: Debezium's PostgreSQL connector does so in every event (none for `n` = 0, as
+    /// the value has no fraction then), its MySQL connectors in streamed changes (`n` > 0).
+    pub fn instant_digits(&self, n: u8) -> bool {
+        if self.short_instants {
+            !self.snapshot && n > 0
+        } else {
+            true
+        }
+    }
+
     /// The forms of `connector`'s events under `decimals`.
     pub fn of(connector: keys::Connector, decimals: DecimalMode) -> Self {
         Self {

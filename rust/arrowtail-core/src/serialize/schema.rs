@@ -187,6 +187,7 @@ fn value_schema(
         _ if declared == Some(Declared::MillisTimestamp) => {
             ("int64", Some("io.debezium.time.Timestamp"))
         }
+        _ if declared == Some(Declared::MillisTime) => ("int32", Some("io.debezium.time.Time")),
         _ if declared == Some(Declared::FloatAsDouble) => ("double", None),
         _ if declared == Some(Declared::MediumUnsigned) => ("int32", None),
         (DataType::Utf8, Some("enum")) => ("string", Some("io.debezium.data.Enum")),

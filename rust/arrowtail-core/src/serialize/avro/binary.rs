@@ -144,7 +144,14 @@ fn declared_encoder<'a>(
                 write_long(out, a.value(i).div_euclid(1000))
             }))
         }
-        Declared::InstantDigits(n) if forms.short_instants && !forms.snapshot && n > 0 => {
+        Declared::MillisTime => {
+            let a = array.as_primitive_opt::<Time64MicrosecondType>()?;
+            // Avro's int and long share one encoding.
+            Some(Box::new(move |out, i| {
+                write_long(out, a.value(i).div_euclid(1000))
+            }))
+        }
+        Declared::InstantDigits(n) if forms.instant_digits(n) => {
             let a = array.as_primitive_opt::<TimestampMicrosecondType>()?;
             Some(text_form(move |o, i| {
                 json::write_iso_instant_digits(o, a.value(i), n)

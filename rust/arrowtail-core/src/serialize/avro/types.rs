@@ -149,6 +149,9 @@ fn column_type_of(
         _ if declared == Some(Declared::MillisTimestamp) => {
             ColumnType::named(Long, "io.debezium.time.Timestamp")
         }
+        _ if declared == Some(Declared::MillisTime) => {
+            ColumnType::named(Int, "io.debezium.time.Time")
+        }
         _ if declared == Some(Declared::FloatAsDouble) => ColumnType::plain(Double),
         _ if declared == Some(Declared::MediumUnsigned) => ColumnType::plain(Int),
         (DataType::Utf8, Some("enum")) => ColumnType::named(String, "io.debezium.data.Enum"),
