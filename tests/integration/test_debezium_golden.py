@@ -62,7 +62,7 @@ CREATE TABLE g_geo (id int PRIMARY KEY, bx box, ls lseg, pa path, po polygon, ci
   ln line, pp path);
 CREATE TABLE g_prec (id int PRIMARY KEY, ts0 timestamp(0), ts3 timestamp(3), ts5 timestamp(5),
   tz0 timestamptz(0), tz3 timestamptz(3), tz5 timestamptz(5), tm0 time(0), tm3 time(3),
-  tm5 time(5));
+  tm5 time(5), ts3a timestamp(3)[], tz3a timestamptz(3)[], tm3a time(3)[]);
 CREATE TABLE g_toast_types (id int PRIMARY KEY, by bytea, ta text[], va varchar[], ia int[],
   la bigint[], da date[], jb jsonb, ja jsonb[], hs hstore, na numeric[], note text);
 ALTER TABLE g_toast_types ALTER by SET STORAGE EXTERNAL, ALTER ta SET STORAGE EXTERNAL,
@@ -101,7 +101,8 @@ INSERT INTO g_ext (id) VALUES (100);
 INSERT INTO g_geo VALUES (1, '((1,2),(-3.5,4))', '[(0,0),(1,1.5)]', '((0,0),(1,1),(2,0))',
   '((0,0),(0,1),(1,1))', '<(1,2),3.5>', '{1,-1,0.5}', '[(0,0),(1e300,-1e-300)]');
 INSERT INTO g_geo (id) VALUES (2);
-INSERT INTO g_prec SELECT g, t, t, t, t, t, t, t::time, t::time, t::time
+INSERT INTO g_prec SELECT g, t, t, t, t, t, t, t::time, t::time, t::time, ARRAY[t, NULL],
+  ARRAY[t::timestamptz], ARRAY[t::time, NULL]
   FROM (SELECT g, timestamp '2024-02-29 12:34:56.789012' + g * interval '1.5 second' AS t
         FROM generate_series(1, 3) g) s;
 INSERT INTO g_prec (id) VALUES (100);
@@ -157,7 +158,8 @@ WORKLOAD = [
     " tm3 = tm3 + interval '1 ms', tz0 = tz0 + interval '1 s' WHERE id = 1",
     "INSERT INTO g_prec VALUES (200, '1970-01-01 00:00:00', '1969-12-31 23:59:59.999',"
     " '2262-01-01 00:00:00.12345', '1970-01-01 00:00:00+00', '1969-12-31 23:59:59.999+00',"
-    " '2000-01-01 00:00:00.00001+00', '00:00:00', '23:59:59.999', '00:00:00.00001')",
+    " '2000-01-01 00:00:00.00001+00', '00:00:00', '23:59:59.999', '00:00:00.00001',"
+    " '{1969-12-31 23:59:59.999}', '{NULL,1970-01-01 00:00:00.5+00}', '{23:59:59.999}')",
     # One transaction over three tables, tables interleaved: the transaction blocks' orders and
     # the END event's counts per table.
     "INSERT INTO g_pair VALUES (7, 'tx', 1); UPDATE g_full SET note = 'in tx' WHERE id = 1;"

@@ -84,7 +84,8 @@ WHERE c.oid IN (SELECT relid FROM pg_get_publication_tables(%(publication)s))
   AND (%(tables)s::text[] IS NULL OR n.nspname || '.' || c.relname = ANY (%(tables)s))
   AND a.attnum > 0 AND NOT a.attisdropped
   AND (t.typtype = 'e' OR a.atttypid = 'money'::regtype
-       OR (a.atttypid IN ('timestamp'::regtype, 'timestamptz'::regtype, 'time'::regtype)
+       OR (coalesce(el.oid, a.atttypid)
+               IN ('timestamp'::regtype, 'timestamptz'::regtype, 'time'::regtype)
            AND a.atttypmod >= 0)
        OR (a.atttypid = 'numeric'::regtype AND a.atttypmod < 0)
        OR (t.typtype = 'b' AND t.typname = ANY (%(named)s))
@@ -194,7 +195,7 @@ def column_facts(
     elements')."""
     if typtype == "e":
         return {LOGICAL: "enum", "arrowtail.allowed": labels}
-    if typname in DECLARED_DIGITS:
+    if typname in DECLARED_DIGITS or element in DECLARED_DIGITS:
         return {PRECISION: str(typmod)} if typmod >= 0 else {}
     if typname == "money":
         return {LOGICAL: "money", "arrowtail.scale": "2"}

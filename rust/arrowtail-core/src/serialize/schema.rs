@@ -367,18 +367,21 @@ pub(super) fn bit_string_length(field: &Field) -> String {
     }
 }
 
-/// The field of a list's elements, carrying the list field's `arrowtail.logical_type` (an
-/// array's logical type is its elements').
+/// The field of a list's elements, carrying the list field's `arrowtail.logical_type` and
+/// `arrowtail.precision` (an array's logical type and declared digits are its elements').
 pub(super) fn element_field(child: &Field, list: &Field) -> Field {
-    match encoder::logical(list) {
-        Some(logical) => child.clone().with_metadata(
-            [(
-                crate::types::postgres::LOGICAL_TYPE.to_string(),
-                logical.to_string(),
-            )]
-            .into(),
-        ),
-        None => child.clone(),
+    let inherited: std::collections::HashMap<String, String> =
+        [crate::types::postgres::LOGICAL_TYPE, declared::PRECISION]
+            .into_iter()
+            .filter_map(|key| {
+                let value = list.metadata().get(key)?;
+                Some((key.to_string(), value.clone()))
+            })
+            .collect();
+    if inherited.is_empty() {
+        child.clone()
+    } else {
+        child.clone().with_metadata(inherited)
     }
 }
 
