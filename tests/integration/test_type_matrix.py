@@ -49,6 +49,7 @@ from tests.support.typematrix import (
     FLOAT,
     INTERVAL,
     ISO,
+    MILLIS,
     PLAIN,
     SET,
     UUID,
@@ -117,6 +118,10 @@ PG_COLUMNS: list[tuple[str, str, str, Any]] = [
         ("list", PLAIN),
     ),
     ("amood", "tmpg.mood[]", "{c}::text[]", ("list", PLAIN)),
+    # Declared with three fraction digits: Debezium's millisecond forms, six digits less.
+    ("ts3", "timestamp(3)", _MICROS, MILLIS),
+    ("tz3", "timestamptz(3)", _MICROS, ISO),
+    ("tm3", "time(3)", "(extract(epoch FROM {c}) * 1000000)::int8", MILLIS),
     ("big", "text", "{c}", PLAIN),
 ]
 PG_KINDS = {c: k for c, _, _, k in PG_COLUMNS}
@@ -139,7 +144,10 @@ def _pg_row(k: int) -> str:
         f" '{['sad', 'ok', 'happy'][k % 3]}', {k},"
         f' \'{{1,NULL,{k}}}\', \'{{"x,y",NULL,"q\\"t",""}}\', \'{{1.50,NULL,-{k}}}\','
         f" '{{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11,NULL}}', '{{2024-01-0{k % 9 + 1},NULL}}',"
-        f" '{{{['sad', 'ok', 'happy'][k % 3]},NULL,happy}}', {BIG} || '{k}')"
+        f" '{{{['sad', 'ok', 'happy'][k % 3]},NULL,happy}}',"
+        f" TIMESTAMP '1969-12-31 23:59:58.25' + {k} * interval '1.001 second',"
+        f" TIMESTAMPTZ '2024-02-29 12:34:56.789+02' - {k} * interval '1 day',"
+        f" TIME '23:59:59.999' - {k} * interval '1.5 second', {BIG} || '{k}')"
     )
 
 

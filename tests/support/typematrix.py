@@ -41,6 +41,9 @@ PLAIN, FLOAT, DEC, BYTES, ISO, INTERVAL, UUID = (
 #: (comma-joined labels), ``Bits`` (little-endian bytes, base64; a boolean for ``BIT(1)``) and
 #: ``ZonedTime`` (time of day in UTC).
 SET, BITS, ZONED_TIME = "set", "bits", "zonedtime"
+#: Debezium's ``Timestamp`` and ``Time`` of a column declared with at most three fraction digits:
+#: milliseconds, where the comparable form is microseconds.
+MILLIS = "millis"
 
 _TIMETZ = re.compile(r"(\d\d):(\d\d):(\d\d)(?:\.(\d+))?([+-])(\d\d)(?::(\d\d))?(?::(\d\d))?")
 
@@ -189,6 +192,8 @@ def from_debezium(value: Any, kind: Any) -> Any:
         return int.from_bytes(base64.b64decode(value), "little")
     if kind == ZONED_TIME:
         return UtcTimeOfDay(value)
+    if kind == MILLIS:
+        return value * 1000
     if kind == "myuuid":  # MariaDB's UUID type: its text form, or (today) base64 of its bytes
         return uuid.UUID(value).bytes if len(value) == 36 else base64.b64decode(value)
     return value
