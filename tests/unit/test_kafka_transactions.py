@@ -18,6 +18,7 @@ from tests.support.batches import SIMPLE_COLUMNS, change_batch, simple_rows
 
 TOPIC = "p.public.t"
 OFFSETS = "p.arrowtail-offsets"
+TX_TOPIC = "p.transaction"
 
 
 class FakeProducer:
@@ -78,17 +79,22 @@ class FakeProducer:
         self.current = None
 
 
-@pytest.fixture
-def sink(monkeypatch: pytest.MonkeyPatch) -> Any:
+def open_sink(monkeypatch: pytest.MonkeyPatch, **options: Any) -> Any:
+    """An open sink on stand-in producers, with ``options`` and the topics' partitions known."""
     monkeypatch.setattr(transactions, "Producer", FakeProducer)
     FakeProducer.made = []
     monkeypatch.setattr(TransactionalKafkaSink, "_ensure_offsets_topic", lambda self: None)
     monkeypatch.setattr(TransactionalKafkaSink, "stored_position", lambda self: None)
-    s = TransactionalKafkaSink("127.0.0.1:1", topic_prefix="p", commit_timeout=30)
-    s._partitions.update({TOPIC: 3, OFFSETS: 1})
+    s = TransactionalKafkaSink("127.0.0.1:1", topic_prefix="p", commit_timeout=30, **options)
+    s._partitions.update({TOPIC: 3, OFFSETS: 1, TX_TOPIC: 1})
     s._limits[TOPIC] = 1_000_000
     assert s.open() is None
     return s
+
+
+@pytest.fixture
+def sink(monkeypatch: pytest.MonkeyPatch) -> Any:
+    return open_sink(monkeypatch)
 
 
 def batch(start: int, count: int, pos: int) -> Any:
@@ -279,22 +285,10 @@ def test_a_commit_that_landed_before_the_replacement_is_not_sent_again(
 
 # -- transaction metadata (transaction_metadata=true) in a transaction sent again -------------
 
-TX_TOPIC = "p.transaction"
-
 
 @pytest.fixture
 def meta_sink(monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setattr(transactions, "Producer", FakeProducer)
-    FakeProducer.made = []
-    monkeypatch.setattr(TransactionalKafkaSink, "_ensure_offsets_topic", lambda self: None)
-    monkeypatch.setattr(TransactionalKafkaSink, "stored_position", lambda self: None)
-    s = TransactionalKafkaSink(
-        "127.0.0.1:1", topic_prefix="p", commit_timeout=30, transaction_metadata=True
-    )
-    s._partitions.update({TOPIC: 3, OFFSETS: 1, TX_TOPIC: 1})
-    s._limits[TOPIC] = 1_000_000
-    assert s.open() is None
-    return s
+    return open_sink(monkeypatch, transaction_metadata=True)
 
 
 def tx_batch(start: int, count: int, pos: int, xid: int, first_seq: int = 0) -> Any:

@@ -70,11 +70,9 @@ WHERE c.oid IN (SELECT relid FROM pg_get_publication_tables(%(publication)s))
 """
 
 
-_COLUMN_FACTS = """
-SELECT n.nspname, c.relname, a.attname, t.typtype, t.typname,
-       coalesce((SELECT string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder)
-                 FROM pg_enum e WHERE e.enumtypid = t.oid), ''),
-       a.atttypmod, coalesce(el.typname, '')
+#: The published tables' columns, each with its type (``t``) and an array's element type
+#: (``el``), for the column queries below.
+_PUBLISHED_COLUMNS = """
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -83,7 +81,16 @@ LEFT JOIN pg_type el ON t.typcategory = 'A' AND el.oid = t.typelem
 WHERE c.oid IN (SELECT relid FROM pg_get_publication_tables(%(publication)s))
   AND (%(tables)s::text[] IS NULL OR n.nspname || '.' || c.relname = ANY (%(tables)s))
   AND a.attnum > 0 AND NOT a.attisdropped
-  AND (t.typtype = 'e' OR a.atttypid = 'money'::regtype
+"""
+
+_COLUMN_FACTS = (
+    """
+SELECT n.nspname, c.relname, a.attname, t.typtype, t.typname,
+       coalesce((SELECT string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder)
+                 FROM pg_enum e WHERE e.enumtypid = t.oid), ''),
+       a.atttypmod, coalesce(el.typname, '')"""
+    + _PUBLISHED_COLUMNS
+    + """  AND (t.typtype = 'e' OR a.atttypid = 'money'::regtype
        OR (coalesce(el.oid, a.atttypid)
                IN ('timestamp'::regtype, 'timestamptz'::regtype, 'time'::regtype)
            AND a.atttypmod >= 0)
@@ -91,6 +98,7 @@ WHERE c.oid IN (SELECT relid FROM pg_get_publication_tables(%(publication)s))
        OR (t.typtype = 'b' AND t.typname = ANY (%(named)s))
        OR (t.typtype = 'b' AND el.typname = ANY (%(elements)s)))
 """
+)
 
 #: Types whose columns the change batch carries as text and Debezium names or shapes otherwise
 #: (its PostgreSQL connector's types): ``bit`` and ``bit varying`` as a boolean (one bit) or
@@ -113,19 +121,13 @@ NAMED_ELEMENTS = ("json", "jsonb", "text", "varchar", "numeric")
 #: still fits. Types carried natively or as text of their own kind (``text``, ``varchar``,
 #: ``char``, ``name``) are left out, and so are domains over them: the target gets the types the
 #: Arrow types map to. A domain over another type is named by its own name.
-_SOURCE_TYPES = """
+_SOURCE_TYPES = (
+    """
 SELECT n.nspname, c.relname, a.attname,
        format_type(a.atttypid,
-                   CASE WHEN coalesce(el.oid, t.oid) = 'bit'::regtype THEN a.atttypmod END)
-FROM pg_attribute a
-JOIN pg_class c ON c.oid = a.attrelid
-JOIN pg_namespace n ON n.oid = c.relnamespace
-JOIN pg_type t ON t.oid = a.atttypid
-LEFT JOIN pg_type el ON t.typcategory = 'A' AND el.oid = t.typelem
-WHERE c.oid IN (SELECT relid FROM pg_get_publication_tables(%(publication)s))
-  AND (%(tables)s::text[] IS NULL OR n.nspname || '.' || c.relname = ANY (%(tables)s))
-  AND a.attnum > 0 AND NOT a.attisdropped
-  AND coalesce(el.oid, nullif(t.typbasetype, 0), t.oid) NOT IN (
+                   CASE WHEN coalesce(el.oid, t.oid) = 'bit'::regtype THEN a.atttypmod END)"""
+    + _PUBLISHED_COLUMNS
+    + """  AND coalesce(el.oid, nullif(t.typbasetype, 0), t.oid) NOT IN (
       'bool'::regtype, 'int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'oid'::regtype,
       'float4'::regtype, 'float8'::regtype, 'bytea'::regtype, 'date'::regtype,
       'timestamp'::regtype, 'timestamptz'::regtype, 'time'::regtype, 'interval'::regtype,
@@ -135,6 +137,7 @@ WHERE c.oid IN (SELECT relid FROM pg_get_publication_tables(%(publication)s))
            AND ((a.atttypmod - 4) >> 16) & 65535 <= 38
            AND (a.atttypmod - 4) & 65535 <= ((a.atttypmod - 4) >> 16) & 65535)
 """
+)
 
 #: The value rows written before a column was added hold in it (``ADD COLUMN ... DEFAULT``):
 #: PostgreSQL keeps it as the column's "missing value" rather than write it into every row, and
