@@ -1,12 +1,14 @@
 """A source column widened while streaming (``int`` to ``bigint``, ``real`` to ``double
-precision``, the key included: the usual fix for a key running out of values) is widened in a
-database target with ``--create-tables`` before the first value that needs it, on a PostgreSQL and
-on a MariaDB target (whose ``MODIFY COLUMN`` keeps the column's NOT NULL, default and
-AUTO_INCREMENT); ``arrowtail verify`` then finds both equal. Before, the run stopped with
-"value out of range for type integer"."""
+precision``, ``numeric(6,2)`` to ``numeric(12,4)``, the key included: the usual fix for a key
+running out of values) is widened in a database target with ``--create-tables`` before the first
+value that needs it, on a PostgreSQL and on a MariaDB target (whose ``MODIFY COLUMN`` keeps the
+column's NOT NULL, default and AUTO_INCREMENT); ``arrowtail verify`` then finds both equal.
+Before, the run stopped with "value out of range for type integer" (or "numeric field
+overflow")."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from tests.support.pg_run import fresh_db
@@ -16,15 +18,16 @@ SCHEMA = "widen"
 DDL = f"""
 CREATE SCHEMA {SCHEMA};
 CREATE TABLE {SCHEMA}.t (
-  id integer PRIMARY KEY, n integer, r real, small smallint NOT NULL DEFAULT 0, note text
+  id integer PRIMARY KEY, n integer, r real, small smallint NOT NULL DEFAULT 0, note text,
+  amt numeric(6,2)
 );
-INSERT INTO {SCHEMA}.t VALUES (1, 10, 1.5, 1, 'before'), (2, NULL, NULL, 2, NULL);
+INSERT INTO {SCHEMA}.t VALUES (1, 10, 1.5, 1, 'before', 1234.56), (2, NULL, NULL, 2, NULL, NULL);
 CREATE PUBLICATION widenp FOR TABLE {SCHEMA}.t;
 """
 #: The MariaDB target made beforehand, with what a MODIFY COLUMN must not lose.
 MY_TABLE = (
     f"CREATE TABLE {SCHEMA}.t (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, n INT, r FLOAT,"
-    " small SMALLINT NOT NULL DEFAULT 7, note LONGTEXT)"
+    " small SMALLINT NOT NULL DEFAULT 7, note LONGTEXT, amt DECIMAL(6,2) DEFAULT 0)"
 )
 
 
@@ -38,12 +41,16 @@ def test_widened_source_columns_are_widened_in_both_targets(postgres: Any, maria
         cur.execute(f"CREATE DATABASE {SCHEMA}")
         cur.execute(MY_TABLE)
     two = stream_into_both(postgres, mariadb, src, "widen", "widenp")
-    src.execute(f"INSERT INTO {SCHEMA}.t VALUES (3, 30, 3.5, 3, 'narrow')")
+    src.execute(f"INSERT INTO {SCHEMA}.t VALUES (3, 30, 3.5, 3, 'narrow', -9999.99)")
     src.execute(
         f"ALTER TABLE {SCHEMA}.t ALTER COLUMN id TYPE bigint, ALTER COLUMN n TYPE bigint,"
-        " ALTER COLUMN r TYPE double precision, ALTER COLUMN small TYPE integer"
+        " ALTER COLUMN r TYPE double precision, ALTER COLUMN small TYPE integer,"
+        " ALTER COLUMN amt TYPE numeric(12,4)"
     )
-    src.execute(f"INSERT INTO {SCHEMA}.t VALUES (5000000000, 6000000000, 1e300, 100000, 'wide')")
+    src.execute(
+        f"INSERT INTO {SCHEMA}.t VALUES (5000000000, 6000000000, 1e300, 100000, 'wide',"
+        " 12345678.1234)"
+    )
     src.execute(f"UPDATE {SCHEMA}.t SET n = -7000000000, small = -70000 WHERE id = 1")
     src.execute(f"DELETE FROM {SCHEMA}.t WHERE id = 2")
     for err in two.finish().values():
@@ -52,8 +59,8 @@ def test_widened_source_columns_are_widened_in_both_targets(postgres: Any, maria
         assert "widen.t: equal (3 rows" in out
     types = dict(
         pg_target.execute(
-            "SELECT column_name, data_type FROM information_schema.columns"
-            " WHERE table_schema = 'widen' AND table_name = 't'"
+            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute"
+            " WHERE attrelid = 'widen.t'::regclass AND attnum > 0 AND NOT attisdropped"
         ).fetchall()
     )
     assert types == {
@@ -62,6 +69,7 @@ def test_widened_source_columns_are_widened_in_both_targets(postgres: Any, maria
         "r": "double precision",
         "small": "integer",
         "note": "text",
+        "amt": "numeric(12,4)",
     }
     with my.cursor() as cur:
         cur.execute(
@@ -70,7 +78,7 @@ def test_widened_source_columns_are_widened_in_both_targets(postgres: Any, maria
             " ORDER BY ordinal_position"
         )
         described = [tuple(str(v) for v in row) for row in cur.fetchall()]
-        cur.execute(f"SELECT id, n, r, small FROM {SCHEMA}.t ORDER BY id")
+        cur.execute(f"SELECT id, n, r, small, amt FROM {SCHEMA}.t ORDER BY id")
         rows = cur.fetchall()
         cur.execute(f"DROP DATABASE {SCHEMA}")
     assert described == [
@@ -79,11 +87,12 @@ def test_widened_source_columns_are_widened_in_both_targets(postgres: Any, maria
         ("r", "double", "YES", "NULL", ""),
         ("small", "int(11)", "NO", "7", ""),
         ("note", "longtext", "YES", "NULL", ""),
+        ("amt", "decimal(12,4)", "YES", "0.0000", ""),
     ]
     assert rows == (
-        (1, -7000000000, 1.5, -70000),
-        (3, 30, 3.5, 3),
-        (5000000000, 6000000000, 1e300, 100000),
+        (1, -7000000000, 1.5, -70000, Decimal("1234.5600")),
+        (3, 30, 3.5, 3, Decimal("-9999.9900")),
+        (5000000000, 6000000000, 1e300, 100000, Decimal("12345678.1234")),
     )
     my.close()
     src.close()

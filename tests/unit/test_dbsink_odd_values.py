@@ -189,6 +189,25 @@ def test_widened_moves_a_numeric_column_up_its_ladder_only() -> None:
     assert widened(f(pa.string()), "integer", POSTGRES) is None
 
 
+def test_widened_decimal_takes_the_most_integer_and_fraction_digits_of_both() -> None:
+    from arrowtail.sinks.database.sqltypes import MYSQL, POSTGRES, widened_decimal
+
+    def f(precision: int, scale: int) -> pa.Field:
+        return pa.field("c", pa.decimal128(precision, scale))
+
+    assert widened_decimal(f(12, 4), (6, 2), POSTGRES) == "numeric(12,4)"
+    # More integer digits here, more fraction digits there: room for both.
+    assert widened_decimal(f(10, 1), (6, 4), POSTGRES) == "numeric(13,4)"
+    assert widened_decimal(f(12, 4), (6, 2), MYSQL) == "DECIMAL(12,4)"
+    # Fits already, no declared digits (an unconstrained numeric), beyond MySQL's DECIMAL, or
+    # not a decimal: left as it is.
+    assert widened_decimal(f(6, 2), (6, 2), POSTGRES) is None
+    assert widened_decimal(f(5, 1), (6, 2), POSTGRES) is None
+    assert widened_decimal(f(12, 4), None, POSTGRES) is None
+    assert widened_decimal(f(38, 31), (10, 2), MYSQL) is None
+    assert widened_decimal(pa.field("c", pa.int64()), (6, 2), POSTGRES) is None
+
+
 def test_an_added_columns_default_fills_old_rows_only_for_a_column_added_while_streaming() -> None:
     # The rows already in the target all predate the column when this run saw the table
     # without it, or when the source says the column was added after the run's start: else a

@@ -231,6 +231,27 @@ def widened(field: pa.Field, target_type: str, engine: str) -> str | None:
     return None
 
 
+def widened_decimal(field: pa.Field, digits: tuple[int, int] | None, engine: str) -> str | None:
+    """The decimal type to widen an existing target column of ``digits`` (precision, scale) to,
+    when ``field``'s decimal (a new schema version's, e.g. ``numeric(10,2)`` altered to
+    ``numeric(14,4)`` at the source) has more integer or more fraction digits; else ``None``
+    (also when the column has no declared digits, or MySQL's limits cannot hold the union)."""
+    if family(field) != "decimal" or digits is None:
+        return None
+    t = _storage(field)
+    have_precision, have_scale = digits
+    integers = max(have_precision - have_scale, t.precision - t.scale)
+    scale = max(have_scale, t.scale)
+    if integers + scale == have_precision and scale == have_scale:
+        return None
+    precision = integers + scale
+    if engine == POSTGRES:
+        return f"numeric({precision},{scale})" if precision <= 1000 else "numeric"
+    if precision > 65 or scale > 30:
+        return None
+    return f"DECIMAL({precision},{scale})"
+
+
 def accepts(field: pa.Field, target_type: str) -> bool:
     """Whether an existing target column of ``target_type`` can hold ``field``'s values."""
     if family(field) == "string":

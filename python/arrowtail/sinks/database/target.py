@@ -349,6 +349,14 @@ class TargetSink:
             if f.name in columns
             and (wider := sqltypes.widened(f, columns[f.name], self.engine)) is not None
         ]
+        decimals = [f for f in fields if f.name in columns and sqltypes.family(f) == "decimal"]
+        if decimals and self.create_tables:
+            digits = self._decimal_digits(target_schema, name)
+            widen += [
+                (f.name, wider)
+                for f in decimals
+                if (wider := sqltypes.widened_decimal(f, digits.get(f.name), self.engine))
+            ]
         if widen and self.create_tables:
             log.info(
                 "target table %s: widening %s, as %s was altered",
@@ -480,6 +488,18 @@ class TargetSink:
 
     def _write_state(self, position: PositionJSON) -> None:
         raise NotImplementedError
+
+    def _decimal_digits(self, schema: str, name: str) -> dict[str, tuple[int, int]]:
+        """``(precision, scale)`` of the target table's decimal columns that declare them."""
+        with self._conn.cursor() as cur:
+            cur.execute(
+                "SELECT column_name, numeric_precision, numeric_scale"
+                " FROM information_schema.columns WHERE table_schema = %s AND table_name = %s"
+                " AND data_type IN ('numeric', 'decimal') AND numeric_precision IS NOT NULL",
+                (schema, name),
+            )
+            rows = cur.fetchall()
+        return {str(c): (int(p), int(s or 0)) for c, p, s in rows}
 
     def _column_type(self, field: pa.Field, key: bool = False) -> str:
         """The type of a column this sink creates for ``field`` (``key``: a primary key column)."""
