@@ -163,7 +163,7 @@ class PostgresTargetSink(TargetSink):
             pk = tuple(r[0] for r in cur.fetchall())
         return {r[0]: r[1] for r in rows}, pk
 
-    def _column_type(self, field: pa.Field, key: bool = False) -> str:
+    def _column_type(self, field: pa.Field, where: str, key: bool = False) -> str:
         """The source's own type for a column a PostgreSQL source carries as text (``inet``,
         ranges, enums, ...) when the target database knows it (an enum or extension type must be
         created there first); else the type the Arrow type maps to (``text``)."""
@@ -180,8 +180,9 @@ class PostgresTargetSink(TargetSink):
         if known:
             return source
         log.warning(
-            "column %s: type %s is not in the target database, so the column is created as %s"
-            " (create the type there first to keep it)",
+            "target table %s, column %s: type %s is not in the target database, so the column"
+            " is created as %s (create the type there first to keep it)",
+            where,
             field.name,
             source,
             mapped,

@@ -329,7 +329,9 @@ class TargetSink:
                     f" primary key; create the target table {where} with the source's primary"
                     " key first (or let an initial snapshot create it)"
                 )
-            defs = [(f.name, self._column_type(f, f.name in info.primary_key)) for f in fields]
+            defs = [
+                (f.name, self._column_type(f, where, f.name in info.primary_key)) for f in fields
+            ]
             self._create(target_schema, name, defs, info.primary_key)
             columns, pk = self._describe(target_schema, name)
             assert columns is not None
@@ -337,7 +339,7 @@ class TargetSink:
         missing = [f for f in fields if f.name not in columns]
         if missing and self.create_tables:
             self._add_columns(
-                target_schema, name, [(f.name, self._column_type(f)) for f in missing]
+                target_schema, name, [(f.name, self._column_type(f, where)) for f in missing]
             )
             columns, pk = self._describe(target_schema, name)
             assert columns is not None
@@ -393,7 +395,7 @@ class TargetSink:
             self._rekey(
                 target_schema,
                 name,
-                [(c, self._column_type(by_name[c], True)) for c in key],
+                [(c, self._column_type(by_name[c], where, True)) for c in key],
                 [c for c in pk if c not in key],
             )
             columns, pk = self._describe(target_schema, name)
@@ -501,8 +503,9 @@ class TargetSink:
             rows = cur.fetchall()
         return {str(c): (int(p), int(s or 0)) for c, p, s in rows}
 
-    def _column_type(self, field: pa.Field, key: bool = False) -> str:
-        """The type of a column this sink creates for ``field`` (``key``: a primary key column)."""
+    def _column_type(self, field: pa.Field, where: str, key: bool = False) -> str:
+        """The type of a column this sink creates for ``field`` in the target table ``where``
+        (``key``: a primary key column)."""
         return sqltypes.sql_type(field, self.engine, key)
 
     def _default_schema(self) -> str:
