@@ -45,6 +45,19 @@ fn has(text: &str, part: &str) {
     assert!(text.contains(part), "{part}\nnot in\n{text}");
 }
 
+/// A change builder for `table` keyed by its first column, `id`.
+fn builder(source: SourceKind, table: &str, columns: Vec<Field>) -> ChangeBuilder {
+    ChangeBuilder::new(Arc::new(TableSchema {
+        source,
+        table: table.into(),
+        schema_version: 1,
+        columns,
+        primary_key: vec!["id".into()],
+        extra_metadata: vec![],
+    }))
+    .unwrap()
+}
+
 fn values(batch: &RecordBatch) -> Vec<String> {
     let out = serialize(batch, &opts()).unwrap();
     (0..out.values.len())
@@ -55,11 +68,10 @@ fn values(batch: &RecordBatch) -> Vec<String> {
 
 /// PostgreSQL `money`, unconstrained `numeric` and an enum, one insert per text triple.
 fn postgres(rows: &[(&str, &str)]) -> RecordBatch {
-    let t = Arc::new(TableSchema {
-        source: SourceKind::Postgres,
-        table: "public.m".into(),
-        schema_version: 1,
-        columns: vec![
+    let mut b = builder(
+        SourceKind::Postgres,
+        "public.m",
+        vec![
             Field::new("id", DataType::Int32, false),
             with(
                 Field::new("mo", DataType::Utf8, true),
@@ -77,10 +89,7 @@ fn postgres(rows: &[(&str, &str)]) -> RecordBatch {
                 ],
             ),
         ],
-        primary_key: vec!["id".into()],
-        extra_metadata: vec![],
-    });
-    let mut b = ChangeBuilder::new(t).unwrap();
+    );
     for (i, (mo, nu)) in rows.iter().enumerate() {
         if let ColumnBuilder::Int32(x) = &mut b.columns[0] {
             x.append_value(i as i32);
@@ -143,11 +152,10 @@ fn postgres_money_and_numeric_outside_the_precise_mode_stay_text() {
 fn mysql(op: Op) -> RecordBatch {
     let tz = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
     let naive = DataType::Timestamp(TimeUnit::Microsecond, None);
-    let t = Arc::new(TableSchema {
-        source: SourceKind::MySql,
-        table: "shop.k".into(),
-        schema_version: 1,
-        columns: vec![
+    let mut b = builder(
+        SourceKind::MySql,
+        "shop.k",
+        vec![
             Field::new("id", DataType::Int32, false),
             with(
                 Field::new("d3", naive.clone(), true),
@@ -175,10 +183,7 @@ fn mysql(op: Op) -> RecordBatch {
                 &[(LOGICAL_TYPE, "mediumint")],
             ),
         ],
-        primary_key: vec!["id".into()],
-        extra_metadata: vec![],
-    });
-    let mut b = ChangeBuilder::new(t).unwrap();
+    );
     let c = &mut b.columns;
     if let ColumnBuilder::Int32(x) = &mut c[0] {
         x.append_value(1);
@@ -311,11 +316,10 @@ fn postgres_digits(op: Op) -> RecordBatch {
             &[("arrowtail.precision", digits)],
         )
     };
-    let t = Arc::new(TableSchema {
-        source: SourceKind::Postgres,
-        table: "public.p".into(),
-        schema_version: 1,
-        columns: vec![
+    let mut b = builder(
+        SourceKind::Postgres,
+        "public.p",
+        vec![
             Field::new("id", DataType::Int32, false),
             declared("ts3", &naive, "3"),
             declared("tz3", &tz, "3"),
@@ -323,10 +327,7 @@ fn postgres_digits(op: Op) -> RecordBatch {
             declared("tm3", &time, "3"),
             declared("tm6", &time, "6"),
         ],
-        primary_key: vec!["id".into()],
-        extra_metadata: vec![],
-    });
-    let mut b = ChangeBuilder::new(t).unwrap();
+    );
     let c = &mut b.columns;
     if let ColumnBuilder::Int32(x) = &mut c[0] {
         x.append_value(1);
