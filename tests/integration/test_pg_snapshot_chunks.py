@@ -1,7 +1,9 @@
-"""Initial snapshots in primary-key chunks on a real PostgreSQL: composite, text (collation order)
-and uuid keys read in many small chunks arrive exactly once each and replay to the tables; a table
-without a primary key is read with one COPY. An analyzed table with a dense integer key is cut
-into ranges of key values without a bound query, a sparse one by keyset pagination."""
+"""Initial snapshots in primary-key chunks on a real PostgreSQL, as a server before 14 (which has
+no TID range scan) is read, and as a resumed snapshot stored by key ranges goes on: composite,
+text (collation order) and uuid keys read in many small chunks arrive exactly once each and
+replay to the tables; a table without a primary key is read with one COPY. An analyzed table
+with a dense integer key is cut into ranges of key values without a bound query, a sparse one by
+keyset pagination."""
 
 from __future__ import annotations
 
@@ -40,6 +42,12 @@ def database(postgres: Any) -> Iterator[str]:
     ]
     create_database(postgres, DB, ";\n".join(schema), publication="chunks")
     yield DB
+
+
+@pytest.fixture(autouse=True)
+def by_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The planner cuts tables as it does on a server without TID range scans."""
+    monkeypatch.setattr(parallel, "TID_RANGES_SINCE", 10**9)
 
 
 def record_keyset_bounds(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:

@@ -75,6 +75,24 @@ def test_state_records_pieces_then_the_table_and_round_trips() -> None:
     assert not state.done("public.t")
 
 
+def test_keyed_page_ranges_keep_their_snapshot_until_the_table_is_read_anew() -> None:
+    first = ("740:745:742", 16384)
+    state = SnapshotState()
+    state.finish_piece(Piece(KEYED, pages=(0, 8), seen=first), 300)
+    state.finish_piece(Piece(KEYED, pages=(8, 16), seen=first), 600)
+    again = SnapshotState(json.loads(json.dumps(state.to_json())))
+    assert again.page_ranges("public.t") == [(0, 16)] and not again.key_ranges("public.t")
+    assert again.seen("public.t") == first
+    # Read again whole after a rewrite: the ranges of the old heap file count no more.
+    rewritten = ("900:900:", 16999)
+    again.finish_piece(Piece(KEYED, pages=(4, 12), seen=rewritten), 900)
+    assert again.page_ranges("public.t") == [(4, 12)]
+    assert again.seen("public.t") == rewritten and again.seq("public.t") == 900
+    # A keyless table's ranges carry no snapshot.
+    state.finish_piece(Piece(HEAP, pages=(0, 8)), 10)
+    assert state.seen("public.h") is None and "seen" not in state.to_json()["tables"]["public.h"]
+
+
 def test_position_carries_the_snapshot_state() -> None:
     state = {"tables": {"public.t": {"keys": [[None, ["5"]]], "seq": 5}}}
     position = PgPosition(100, 100, snapshot_progress=state)

@@ -5,11 +5,13 @@ snapshot (``BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SN
 '<name>'``) in a transaction per piece, and per table for the planner (:func:`_adopt`):
 
 - the planner (on the connection that also reads the catalog) cuts every table into pieces and
-  puts them on a shared work queue, table after table: a table with a primary key into keyset
-  ranges of ``chunk_rows`` rows (:func:`snapshot.chunk_bound`; a dense integer key into ranges of
-  ``chunk_rows`` key values, :func:`_value_bounds`), a table without one into heap page
-  ranges of about as many rows (PostgreSQL 14+ reads ``ctid`` ranges with a TID range scan; older
-  servers read such a table whole);
+  puts them on a shared work queue, table after table. On PostgreSQL 14+, which reads a ``ctid``
+  range with a TID range scan, a table is cut into heap page ranges of about ``chunk_rows`` rows:
+  the server reads them for about a tenth less CPU than key ranges, each of which is an index
+  scan. A table with a primary key whose snapshot was resumed from key ranges, a partition read
+  as its root, and every keyed table on older servers are cut into keyset ranges of
+  ``chunk_rows`` rows (:func:`snapshot.chunk_bound`; a dense integer key into ranges of
+  ``chunk_rows`` key values, :func:`_value_bounds`); older servers read a keyless table whole;
 - each reader takes the next piece, copies it through its own COPY decoder (the decoding releases
   the GIL) and puts the batches on a bounded hand-off queue, then a "piece done" note;
 - the caller's thread (the pipeline's) takes them off in order, counts progress, holds each
@@ -26,7 +28,12 @@ the table was dropped and created again, so the source reads them again.
 
 The state (:class:`SnapshotState`, JSON under ``snapshot_progress`` in the position) lets a
 restarted run read only what is missing: key ranges not finished are found by keyset pagination
-over the rows outside the finished ranges, page ranges by their complement.
+over the rows outside the finished ranges, page ranges by their complement. A resumed run reads
+in a new snapshot, where a row of a keyed table may have moved (an update writes a new row
+version, on another page when its own is full) from a page range not finished into a finished
+one: so a keyed table's finished page ranges are read again too, for the row versions the first
+snapshot did not see (:func:`_written_since`). A keyed table rewritten in between (``VACUUM
+FULL``, ``CLUSTER``: another heap file) is read again whole.
 """
 
 from __future__ import annotations
@@ -76,23 +83,37 @@ SLOTS_PER_WORKER = 2
 REWRITTEN = "rewritten"
 REPLACED = "replaced"
 COLUMN_GONE = "column gone"
+#: ... or, for a keyed table read in page ranges, its rows moved to another heap file (``VACUUM
+#: FULL``, ``CLUSTER``) between the reads of two of its pieces.
+MOVED = "moved"
+#: The first server version (``server_version_num``) that reads a ``ctid`` range with a TID
+#: range scan, so that tables are cut into heap page ranges.
+TID_RANGES_SINCE = 140000
 #: Key types whose ranges a snapshot can cut by value (:func:`_value_bounds`).
 INTEGER_KEYS = frozenset({"smallint", "integer", "bigint"})
 
 Key = list[str] | None
 
 
+#: What a keyed table's page ranges are counted against: the snapshot they were first read in
+#: (``pg_current_snapshot()`` as text) and the table's heap file then (``pg_class.relfilenode``).
+Seen = tuple[str, int]
+
+
 @dataclass
 class Piece:
-    """One read of a table: the keys ``after < key <= upto`` (primary key), or the heap pages
-    ``pages = (first, end)`` (``end`` ``None``: to the end; ``pages`` ``None``: the whole table),
-    minus ``where`` (the ranges a resumed snapshot already stored)."""
+    """One read of a table: the heap pages ``pages = (first, end)`` (``end`` ``None``: to the
+    end), or the keys ``after < key <= upto`` of a table with a primary key read by key, or
+    (neither) the whole table; minus ``where`` (the ranges a resumed snapshot already stored),
+    or, for a finished page range of a keyed table read again, only the rows ``where`` keeps.
+    ``seen``: a keyed table's :data:`Seen`, stored with its finished page ranges."""
 
     shape: pg_snapshot.TableShape
     after: Key = None
     upto: Key = None
     pages: tuple[int, int | None] | None = None
     where: sql.Composable | None = None
+    seen: Seen | None = None
 
     @property
     def bounded(self) -> bool:
@@ -116,8 +137,9 @@ class SnapshotState:
                     "public.c": {"pages": [[0, 64]], "seq": 5000}}}
 
     ``keys``: finished ``(after, upto]`` ranges of key values as text (``null``: unbounded), merged
-    where they meet; ``pages``: finished ``[first, end)`` heap page ranges; ``seq``: the next
-    ``_seq`` of the table. Tables not listed are not started."""
+    where they meet; ``pages``: finished ``[first, end)`` heap page ranges, and for a table with
+    a primary key ``seen``, its :data:`Seen` as a list; ``seq``: the next ``_seq`` of the table.
+    Tables not listed are not started."""
 
     def __init__(self, data: dict[str, Any] | None = None) -> None:
         self.tables: dict[str, dict[str, Any]] = copy.deepcopy((data or {}).get("tables", {}))
@@ -137,14 +159,22 @@ class SnapshotState:
     def page_ranges(self, table: str) -> list[tuple[int, int | None]]:
         return [(a, b) for a, b in self.tables.get(table, {}).get("pages", [])]
 
+    def seen(self, table: str) -> Seen | None:
+        found = self.tables.get(table, {}).get("seen")
+        return None if found is None else (str(found[0]), int(found[1]))
+
     def finish_piece(self, piece: Piece, seq: int) -> None:
         entry = self.tables.setdefault(piece.shape.name, {})
         entry["seq"] = seq
-        if piece.shape.pk:
+        if piece.pages is None and piece.shape.pk:
             entry["keys"] = _merge_keys(self.key_ranges(piece.shape.name), piece.after, piece.upto)
-        else:
-            first, end = piece.pages if piece.pages is not None else (0, None)
-            entry["pages"] = _merge_pages(self.page_ranges(piece.shape.name), first, end)
+            return
+        if piece.seen is not None and self.seen(piece.shape.name) != piece.seen:
+            # The table is read anew (rewritten since its ranges were stored): they count no more.
+            entry["pages"] = []
+            entry["seen"] = list(piece.seen)
+        first, end = piece.pages if piece.pages is not None else (0, None)
+        entry["pages"] = _merge_pages(self.page_ranges(piece.shape.name), first, end)
 
     def finish_table(self, table: str) -> None:
         self.tables[table] = {"done": True}
@@ -231,6 +261,21 @@ def _adopt(conn: psycopg.Connection | pgproto.PgConnection, snapshot_name: str) 
         conn.execute(begin)
 
 
+def _heap_file(
+    conn: psycopg.Connection | pgproto.PgConnection, shape: pg_snapshot.TableShape
+) -> int:
+    """The heap file (``relfilenode``) of ``shape``'s table that a piece just read on ``conn``:
+    its transaction holds the table's lock from the read on, so no rewrite came between."""
+    query = sql.SQL("SELECT pg_relation_filenode({})").format(
+        sql.Literal(shape.relation.as_string(None))
+    )
+    if isinstance(conn, pgproto.PgConnection):
+        rows: list[Any] = conn.query(query.as_string(None))
+    else:
+        rows = conn.execute(query).fetchall()
+    return int(rows[0][0])
+
+
 def _leave(conn: psycopg.Connection | pgproto.PgConnection) -> None:
     """Ends the transaction :func:`_adopt` began, releasing its locks."""
     if isinstance(conn, pgproto.PgConnection):
@@ -248,6 +293,22 @@ class _Threads:
         self.out: queue.Queue[tuple[Any, ...]] = queue.Queue(maxsize=SLOTS_PER_WORKER * workers)
         self.stop = threading.Event()
         self.threads: list[threading.Thread] = []
+        #: Per keyed table read in page ranges, the heap file its pieces must read: the one its
+        #: stored finished ranges were read in, or else the one its first finished piece read.
+        self.files: dict[str, int] = {}
+        self._files_lock = threading.Lock()
+
+    def expect_file(self, table: str, heap: int) -> None:
+        """Tells the heap file every piece of ``table`` must read (before any is planned)."""
+        with self._files_lock:
+            self.files[table] = heap
+
+    def read_file(self, piece: Piece, heap: int) -> bool:
+        """Notes the heap file a page range ``piece`` was read from; False when it is not the
+        one its table's pieces must read, so they may have missed rows or read some twice (the
+        rows moved between pages)."""
+        with self._files_lock:
+            return self.files.setdefault(piece.shape.name, heap) == heap
 
     def put(self, item: tuple[Any, ...]) -> bool:
         """Hands ``item`` to the consumer; False once the snapshot is being stopped."""
@@ -306,7 +367,8 @@ def snapshot(
     table's column list and row filter there apply. ``memory_budget``: bytes of unfinished
     pieces held at most (see :func:`_consume`). ``on_again(table, cause)``: a table to read
     again, as soon as the consumer learns it, before any later snapshot position: ``cause`` is
-    :data:`COLUMN_GONE` (see :func:`_gone`), or :data:`REWRITTEN` or :data:`REPLACED` for the
+    :data:`COLUMN_GONE` (see :func:`_gone`), :data:`MOVED` (see :meth:`_Threads.read_file`), or
+    :data:`REWRITTEN` or :data:`REPLACED` for the
     tables of ``watch`` (partitions too) rewritten or replaced since the snapshot was taken,
     found once every piece is read (see :func:`_rewritten`). ``on_read``: called once every
     piece is read, last."""
@@ -361,6 +423,11 @@ def snapshot(
                     except (psycopg.Error, SourceError) as exc:
                         # Changed before the piece's read took its lock: nothing was read.
                         _gone(exc, piece.shape.name, threads)
+                    else:
+                        if piece.seen is not None and not threads.read_file(
+                            piece, _heap_file(reader, piece.shape)
+                        ):
+                            threads.put(("again", piece.shape.name, MOVED))
                     _leave(reader)
                     threads.put(("done", piece))
             finally:
@@ -465,34 +532,60 @@ def _plan(
     try:
         _adopt(conn, snapshot_name)
         filters = publication_filters(conn, publication) if publication else {}
-        tid_ranges = conn.info.server_version >= 140000
+        tid_ranges = conn.info.server_version >= TID_RANGES_SINCE
         todo = [(s, t) for s, t in tables if not state.done(f"{s}.{t}")]
-        sizes: dict[tuple[str, str], tuple[int, int]] = {
-            (str(n), str(r)): (int(rows), int(pages))
-            for n, r, rows, pages in conn.execute(
-                "SELECT n.nspname, c.relname, c.reltuples::bigint, c.relpages "
+        # relkind and relfilenode as the snapshot sees them: a plain table's heap file.
+        sizes: dict[tuple[str, str], tuple[int, int, int | None]] = {
+            (str(n), str(r)): (int(rows), int(pages), int(node) if kind == "r" else None)
+            for n, r, rows, pages, kind, node in conn.execute(
+                "SELECT n.nspname, c.relname, c.reltuples::bigint, c.relpages, c.relkind, "
+                "c.relfilenode "
                 "FROM unnest(%s::text[], %s::text[]) AS w(nsp, rel) "
                 "JOIN pg_namespace n ON n.nspname = w.nsp "
                 "JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = w.rel",
                 pg_admin.name_arrays([f"{s}.{t}" for s, t in todo]) or ([], []),
             ).fetchall()
         }
+        snapshot_seen = _snapshot_seen(conn) if tid_ranges else None
         _leave(conn)
-        threads.put(("total", sum(max(rows, 0) for rows, _pages in sizes.values())))
+        threads.put(("total", sum(max(rows, 0) for rows, _pages, _node in sizes.values())))
         for schema, table in todo:
             if threads.stop.is_set():
                 return
             name = f"{schema}.{table}"
-            estimate, relpages = sizes.get((schema, table), (-1, 0))
+            estimate, relpages, heap = sizes.get((schema, table), (-1, 0, None))
             threads.put(("table", name, estimate))
             count = 0
             _adopt(conn, snapshot_name)
             try:
                 shape = pg_snapshot.table_shape(conn, schema, table, filters.get(name))
-                if shape.pk:
+                by_pages = (
+                    snapshot_seen is not None
+                    and heap is not None
+                    and shape.read_from is None
+                    and not state.key_ranges(name)
+                )
+                if shape.pk and by_pages:
+                    assert snapshot_seen is not None and heap is not None
+                    stored = _stored_ranges_hold(conn, state, name, heap)
+                    if stored is not None:
+                        # The finished ranges hold only while the rows stay in that file.
+                        threads.expect_file(name, stored[1])
+                    now = (snapshot_seen, heap)
+                    pieces = _keyed_page_pieces(
+                        conn, shape, chunk_rows, state, estimate, relpages, now, stored
+                    )
+                elif shape.pk:
                     pieces = _key_pieces(conn, shape, chunk_rows, state, estimate)
                 elif tid_ranges:
-                    pieces = _page_pieces(conn, shape, chunk_rows, state, estimate, relpages)
+                    pieces = _page_pieces(
+                        conn,
+                        shape,
+                        chunk_rows,
+                        page_gaps(state.page_ranges(name)),
+                        estimate,
+                        relpages,
+                    )
                 else:
                     pieces = iter([Piece(shape)])
                 for piece in pieces:
@@ -566,16 +659,110 @@ def _value_bounds(
     return list(range(low - 1 + chunk_rows, high, chunk_rows))
 
 
-def _page_pieces(
+def _snapshot_seen(conn: psycopg.Connection) -> str:
+    """The snapshot ``conn``'s transaction reads in, as ``pg_snapshot`` text."""
+    row = conn.execute("SELECT pg_current_snapshot()::text").fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+#: Row versions some transaction wrote that the snapshot ``{}`` (``pg_snapshot`` text) did
+#: not see. ``xmin`` is a 32-bit transaction id; its 64-bit id is the one of the same low 32
+#: bits at or before the current snapshot's ``xmax`` (exact while fewer than 2^32 transactions
+#: separate them; a frozen row keeps its ``xmin`` as it was written).
+_WRITTEN_SINCE = (
+    "NOT pg_visible_in_snapshot(((SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint)"
+    " - (((SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint) % 4294967296)"
+    " - xmin::text::bigint + 4294967296) % 4294967296)::text::xid8, {}::pg_snapshot)"
+)
+#: Transactions between a stored snapshot and the current one past which :data:`_WRITTEN_SINCE`
+#: could take a row as seen that was not: the table is then read again whole.
+_XID_HORIZON = 1 << 31
+
+
+def _written_since(seen: str) -> sql.Composable:
+    """That a row version was written by a transaction the snapshot ``seen`` did not see."""
+    return sql.SQL(_WRITTEN_SINCE).format(sql.Literal(seen))
+
+
+def _stored_ranges_hold(
+    conn: psycopg.Connection, state: SnapshotState, table: str, heap: int
+) -> Seen | None:
+    """The :data:`Seen` of a keyed table's stored finished page ranges, if a resumed snapshot
+    can build on them: the table's rows are still in the heap file they were read from (a
+    rewrite, ``VACUUM FULL`` or ``CLUSTER`` moves every row) and fewer than
+    :data:`_XID_HORIZON` transactions passed. ``None`` when none are stored or they cannot be
+    built on (then the table is read again whole, and its stored ranges replaced)."""
+    seen, done = state.seen(table), state.page_ranges(table)
+    if not done:
+        return None
+    if seen is not None and seen[1] == heap:
+        row = conn.execute(
+            "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint"
+            " - pg_snapshot_xmin(%s::pg_snapshot)::text::bigint",
+            (seen[0],),
+        ).fetchone()
+        if row is not None and int(row[0]) < _XID_HORIZON:
+            return seen
+    log.info(
+        "%s: its rows are no longer where the stored pieces of its snapshot read them: reading"
+        " it again whole",
+        table,
+    )
+    return None
+
+
+def _keyed_page_pieces(
     conn: psycopg.Connection,
     shape: pg_snapshot.TableShape,
     chunk_rows: int,
     state: SnapshotState,
     estimate: int,
     relpages: int,
+    now: Seen,
+    stored: Seen | None,
 ) -> Iterator[Piece]:
-    """Heap page ranges holding about ``chunk_rows`` rows each over the pages not finished; the
-    last range is open-ended, so pages added since the size was read are read too."""
+    """Heap page ranges of a table with a primary key, as :func:`_page_pieces` cuts them.
+
+    A first read covers every page, its pieces noting ``now``. A resumed one whose finished
+    ranges ``stored`` can build on (:func:`_stored_ranges_hold`) reads the unfinished ranges
+    whole and the finished ones for the row versions written since that snapshot: a row
+    updated meanwhile may have moved into a finished range, and the stream's change of it may
+    lack its unchanged TOAST values. Every row version the current snapshot sees is then
+    either read or was in the same place, seen, in a finished range."""
+    if stored is None:
+        yield from _page_pieces(conn, shape, chunk_rows, [(0, None)], estimate, relpages, seen=now)
+        return
+    done = state.page_ranges(shape.name)
+    yield from _page_pieces(
+        conn, shape, chunk_rows, page_gaps(done), estimate, relpages, seen=stored
+    )
+    yield from _page_pieces(
+        conn,
+        shape,
+        chunk_rows,
+        done,
+        estimate,
+        relpages,
+        seen=stored,
+        where=_written_since(stored[0]),
+    )
+
+
+def _page_pieces(
+    conn: psycopg.Connection,
+    shape: pg_snapshot.TableShape,
+    chunk_rows: int,
+    ranges: list[tuple[int, int | None]],
+    estimate: int,
+    relpages: int,
+    *,
+    seen: Seen | None = None,
+    where: sql.Composable | None = None,
+) -> Iterator[Piece]:
+    """Heap page ranges holding about ``chunk_rows`` rows each over ``ranges``; a range that is
+    open-ended stays so in its last piece, so pages added since the size was read are read
+    too."""
     ident = sql.Identifier(shape.schema, shape.table)
     row = conn.execute(
         sql.SQL(
@@ -595,12 +782,12 @@ def _page_pieces(
     else:
         per_page = 100.0
     step = max(1, int(chunk_rows / max(per_page, 1.0)))
-    for first, end in page_gaps(state.page_ranges(shape.name)):
+    for first, end in ranges:
         stop = pages if end is None else end
         while first + step < stop:
-            yield Piece(shape, pages=(first, first + step))
+            yield Piece(shape, pages=(first, first + step), where=where, seen=seen)
             first += step
-        yield Piece(shape, pages=(first, end))
+        yield Piece(shape, pages=(first, end), where=where, seen=seen)
 
 
 def _consume(

@@ -256,25 +256,25 @@ def copy_rows(
     where: sql.Composable | None = None,
     pages: tuple[int, int | None] | None = None,
 ) -> Iterator[TableBatch]:
-    """Copies the rows with ``after < key <= upto`` (either bound optional; a table without a
-    primary key is read whole, or the heap ``pages`` given as ``(first, end)``) and ``where`` (a
-    further condition) through ``decoder``, yielding batches about every :data:`CHUNK_BYTES` of
-    COPY data, counting them in ``progress``. The decoder is finished at the end. ``conn`` is
-    either wire's connection, inside the snapshot."""
+    """Copies the rows of the heap ``pages`` given as ``(first, end)``, or else those with
+    ``after < key <= upto`` (either bound optional; a table without a primary key is read
+    whole), and ``where`` (a further condition) through ``decoder``, yielding batches about
+    every :data:`CHUNK_BYTES` of COPY data, counting them in ``progress``. The decoder is
+    finished at the end. ``conn`` is either wire's connection, inside the snapshot."""
     select_list = sql.SQL(", ").join(
         _as_text(name) if cast else sql.Identifier(name)
         for name, _oid, _typmod, cast in shape.columns
     )
     order: sql.Composable
     cond: sql.Composable
-    if shape.pk:
+    if pages is not None:
+        # A TID range is read in heap order; asking for that order would only add a sort.
+        order, cond = sql.SQL(""), page_range(*pages)
+    elif shape.pk:
         order = sql.SQL(" ORDER BY {}").format(
             sql.SQL(", ").join(sql.Identifier(c) for c in shape.pk)
         )
         cond = key_range(shape, after, upto)
-    elif pages is not None:
-        # A TID range is read in heap order; asking for that order would only add a sort.
-        order, cond = sql.SQL(""), page_range(*pages)
     else:
         order, cond = sql.SQL(" ORDER BY ctid"), sql.SQL("true")
     if where is not None:

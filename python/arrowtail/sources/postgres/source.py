@@ -69,7 +69,7 @@ from arrowtail.sources.postgres.incremental import (
 from arrowtail.sources.postgres.incremental import IncrementalSnapshots, request_snapshot
 from arrowtail.sources.postgres.keys import CatalogKeys
 from arrowtail.sources.postgres.parallel import DEFAULT_WORKERS as DEFAULT_SNAPSHOT_WORKERS
-from arrowtail.sources.postgres.parallel import REPLACED, REWRITTEN, Progress
+from arrowtail.sources.postgres.parallel import MOVED, REPLACED, REWRITTEN, Progress
 from arrowtail.sources.postgres.position import PgPosition
 from arrowtail.sources.postgres.replication import (
     Stream,
@@ -465,7 +465,8 @@ class PostgresSource:
     def _read_after_snapshot(self, table: str, cause: str) -> None:
         """Asks for an incremental snapshot, read once streaming, of a table the initial
         snapshot could not read whole: PostgreSQL rewrote it meanwhile (a piece read after the
-        rewrite finds no rows: ``parallel._rewritten``), it was replaced by another table under
+        rewrite finds no rows: ``parallel._rewritten``), its rows moved between the reads of
+        its page ranges (``parallel.MOVED``), it was replaced by another table under
         its name (whose rows the snapshot does not see), or a column of it was dropped or
         renamed before all its pieces were read (``parallel._gone``)."""
         if cause == REPLACED:
@@ -473,6 +474,12 @@ class PostgresSource:
                 f"{table} was replaced while the initial snapshot read (dropped and created"
                 " again, or another table renamed to its name), and the snapshot finds none of"
                 " the new table's rows"
+            )
+        elif cause == MOVED:
+            what = (
+                f"{table}: its rows moved to another heap file (VACUUM FULL, CLUSTER) between"
+                " the reads of two of the initial snapshot's page ranges, which may have missed"
+                " some"
             )
         elif cause == REWRITTEN:
             what = (
