@@ -110,8 +110,21 @@ def memory(pg, work: Path, rows: int) -> pg_benches.Comparison:
     return cmp
 
 
+def _compile_installed() -> None:
+    """Compiles the installed arrowtail's modules where their cached bytecode is missing or
+    older than the source, as installing the wheel does: otherwise every timed process would
+    compile them again at start (``PYTHONDONTWRITEBYTECODE`` keeps it from saving the result),
+    about 0.1 s of a start-up of 0.45 s."""
+    import compileall
+
+    import arrowtail
+
+    compileall.compile_dir(Path(arrowtail.__file__).parent, quiet=1)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    _compile_installed()
     quick = args.quick
     rows = args.rows or (2000 if quick else 100_000)
     rounds = args.rounds or (2 if quick else 5)
