@@ -84,7 +84,7 @@ REWRITTEN = "rewritten"
 REPLACED = "replaced"
 COLUMN_GONE = "column gone"
 #: ... or, for a keyed table read in page ranges, its rows moved to another heap file (``VACUUM
-#: FULL``, ``CLUSTER``) between the reads of two of its pieces.
+#: FULL``, ``CLUSTER``) between the reads of two of its pieces (:func:`_check_file`).
 MOVED = "moved"
 #: The first server version (``server_version_num``) that reads a ``ctid`` range with a TID
 #: range scan, so that tables are cut into heap page ranges.
@@ -261,19 +261,34 @@ def _adopt(conn: psycopg.Connection | pgproto.PgConnection, snapshot_name: str) 
         conn.execute(begin)
 
 
-def _heap_file(
-    conn: psycopg.Connection | pgproto.PgConnection, shape: pg_snapshot.TableShape
-) -> int:
-    """The heap file (``relfilenode``) of ``shape``'s table that a piece just read on ``conn``:
-    its transaction holds the table's lock from the read on, so no rewrite came between."""
+def _check_file(
+    conn: psycopg.Connection | pgproto.PgConnection, piece: Piece, threads: _Threads
+) -> None:
+    """Compares the heap file (``relfilenode``) a page range ``piece`` just read on ``conn``
+    with the one its table's pieces must read (:meth:`_Threads.read_file`); the piece's
+    transaction holds the table's lock from the read on, so no rewrite came between. A keyed
+    table whose rows moved is read again (:data:`MOVED`); a keyless one, which only a new
+    initial snapshot can read again, is named in a warning. A partitioned table, read whole
+    through its partitions, has no file of its own."""
     query = sql.SQL("SELECT pg_relation_filenode({})").format(
-        sql.Literal(shape.relation.as_string(None))
+        sql.Literal(piece.shape.relation.as_string(None))
     )
     if isinstance(conn, pgproto.PgConnection):
         rows: list[Any] = conn.query(query.as_string(None))
     else:
         rows = conn.execute(query).fetchall()
-    return int(rows[0][0])
+    if rows[0][0] is None or threads.read_file(piece, int(rows[0][0])):
+        return
+    if piece.seen is not None:
+        threads.put(("again", piece.shape.name, MOVED))
+    else:
+        log.warning(
+            "%s: its rows moved to another heap file (VACUUM FULL, CLUSTER) between the reads of"
+            " two of the initial snapshot's page ranges, which may have missed some or read"
+            " some twice; a table without a primary key cannot be read again while streaming:"
+            " take a new initial snapshot of it",
+            piece.shape.name,
+        )
 
 
 def _leave(conn: psycopg.Connection | pgproto.PgConnection) -> None:
@@ -293,9 +308,12 @@ class _Threads:
         self.out: queue.Queue[tuple[Any, ...]] = queue.Queue(maxsize=SLOTS_PER_WORKER * workers)
         self.stop = threading.Event()
         self.threads: list[threading.Thread] = []
-        #: Per keyed table read in page ranges, the heap file its pieces must read: the one its
-        #: stored finished ranges were read in, or else the one its first finished piece read.
+        #: Per table read in page ranges, the heap file its pieces must read: for a keyed one
+        #: the file its stored finished ranges were read in, or else the one its first finished
+        #: piece read.
         self.files: dict[str, int] = {}
+        #: The tables some piece of which read another file than that.
+        self.moved: set[str] = set()
         self._files_lock = threading.Lock()
 
     def expect_file(self, table: str, heap: int) -> None:
@@ -304,11 +322,15 @@ class _Threads:
             self.files[table] = heap
 
     def read_file(self, piece: Piece, heap: int) -> bool:
-        """Notes the heap file a page range ``piece`` was read from; False when it is not the
-        one its table's pieces must read, so they may have missed rows or read some twice (the
-        rows moved between pages)."""
+        """Notes the heap file a page range ``piece`` was read from; False, once per table, when
+        it is not the one its table's pieces must read, so they may have missed rows or read
+        some twice (the rows moved between pages)."""
+        table = piece.shape.name
         with self._files_lock:
-            return self.files.setdefault(piece.shape.name, heap) == heap
+            if self.files.setdefault(table, heap) == heap or table in self.moved:
+                return True
+            self.moved.add(table)
+            return False
 
     def put(self, item: tuple[Any, ...]) -> bool:
         """Hands ``item`` to the consumer; False once the snapshot is being stopped."""
@@ -367,7 +389,7 @@ def snapshot(
     table's column list and row filter there apply. ``memory_budget``: bytes of unfinished
     pieces held at most (see :func:`_consume`). ``on_again(table, cause)``: a table to read
     again, as soon as the consumer learns it, before any later snapshot position: ``cause`` is
-    :data:`COLUMN_GONE` (see :func:`_gone`), :data:`MOVED` (see :meth:`_Threads.read_file`), or
+    :data:`COLUMN_GONE` (see :func:`_gone`), :data:`MOVED` (see :func:`_check_file`), or
     :data:`REWRITTEN` or :data:`REPLACED` for the
     tables of ``watch`` (partitions too) rewritten or replaced since the snapshot was taken,
     found once every piece is read (see :func:`_rewritten`). ``on_read``: called once every
@@ -424,10 +446,8 @@ def snapshot(
                         # Changed before the piece's read took its lock: nothing was read.
                         _gone(exc, piece.shape.name, threads)
                     else:
-                        if piece.seen is not None and not threads.read_file(
-                            piece, _heap_file(reader, piece.shape)
-                        ):
-                            threads.put(("again", piece.shape.name, MOVED))
+                        if piece.pages is not None:
+                            _check_file(reader, piece, threads)
                     _leave(reader)
                     threads.put(("done", piece))
             finally:
