@@ -301,14 +301,24 @@ def test_sigkill_during_parallel_snapshot_resumes_without_rereading(
     assert_tables_equal(replay(changes)["public.big"], rows, "big")
 
 
+@pytest.mark.parametrize("first_cut", ["pages", "keys"])
 def test_stop_in_the_middle_then_resume_ends_equal_to_the_source(
-    postgres: Any, database: str, tmp_path: Path
+    postgres: Any,
+    database: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    first_cut: str,
 ) -> None:
+    """``first_cut="keys"``: the first run cuts keyed tables into key ranges, as a server before
+    14 and earlier versions of arrowtail did; the resumed run goes on by key ranges where a
+    table's stored state has them."""
     dsn = postgres.dsn_for(postgres.app_user, postgres.app_password, DB)
 
     def source() -> PostgresSource:
         return _two_readers(dsn, chunk_rows=200)
 
+    if first_cut == "keys":
+        monkeypatch.setattr(parallel, "TID_RANGES_SINCE", 10**9)
     first = Pipeline(source(), ParquetSink(tmp_path), idle_exit=0.5)
 
     def stop_after_a_stored_piece(summary: Any) -> None:
@@ -336,9 +346,25 @@ def test_stop_in_the_middle_then_resume_ends_equal_to_the_source(
         conn.execute("UPDATE ids SET v = v * 10 WHERE v % 9 = 0")
         conn.execute("DELETE FROM small_a WHERE id > 30")
 
+    monkeypatch.setattr(parallel, "TID_RANGES_SINCE", 140000)
+    reads: list[tuple[str, Any]] = []
+    real = pg_snapshot.copy_rows
+
+    def recording(conn: Any, shape: Any, *args: Any, **kwargs: Any) -> Any:
+        reads.append((shape.name, kwargs.get("pages")))
+        return real(conn, shape, *args, **kwargs)
+
+    monkeypatch.setattr(pg_snapshot, "copy_rows", recording)
     again = Pipeline(source(), ParquetSink(tmp_path), idle_exit=0.5).run()
     with postgres.connect(dbname=DB) as conn:
         conn.execute("SELECT pg_drop_replication_slot('parallel')")
+    tables = stored["snapshot_progress"]["tables"]
+    for table, entry in tables.items():
+        if "keys" in entry:
+            # Stored by key ranges: the resumed run reads the rest by key ranges too.
+            mine = [pages for t, pages in reads if t == table]
+            assert mine and all(pages is None for pages in mine), (table, reads)
+    assert (first_cut == "keys") == any("keys" in entry for entry in tables.values()), tables
     # Past the snapshot: the stream's changes are stored after it.
     assert again.acknowledged is not None and "snapshot_progress" not in again.acknowledged
     assert again.acknowledged["lsn"] > stored["lsn"]
