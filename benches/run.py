@@ -209,8 +209,8 @@ def main(argv: list[str] | None = None) -> int:
             if "snapshot" in parts:
                 comparisons.append(pg_benches.snapshot(pg, work, prep, rounds, _log))
             if "psnapshot" in parts:
-                comparisons.append(
-                    snapshot_benches.parallel_snapshot(pg, work, snapshot_rows, rounds, _log)
+                comparisons += snapshot_benches.parallel_snapshot(
+                    pg, work, snapshot_rows, rounds, _log
                 )
             if "kafka" in parts:
                 comparisons.append(kafka_benches.snapshot(pg, kafka, work, slow, classpath, _log))
