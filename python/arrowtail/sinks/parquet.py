@@ -81,7 +81,7 @@ _TEMP_NAME = re.compile(r"\.part-[0-9]{10,}-v[0-9]+\.parquet\.tmp")
 
 #: Whether this pyarrow's writer takes ``max_rows_per_page``. Arrow ends a data page at 20,000
 #: rows by default whatever its bytes; each page of a zstd column sets up a fresh compression
-#: context, which for a wide change batch made about a tenth of the writer's CPU. Where the
+#: context, which for a wide change batch made 6-10% of the writer's CPU. Where the
 #: option is known, pages end at 1 MiB (Arrow's ``data_page_size``) or at the row group's end.
 _ROWS_PER_PAGE = "max_rows_per_page" in inspect.signature(pq.ParquetWriter.__init__).parameters
 
