@@ -246,6 +246,17 @@ def _connect(dsn: str, wire: str) -> psycopg.Connection | pgproto.PgConnection:
     return pg_admin.connect(dsn)
 
 
+def _run(
+    conn: psycopg.Connection | pgproto.PgConnection, query: sql.SQL | sql.Composed
+) -> list[Any]:
+    """Runs ``query`` on either wire's connection; the rows of its last result (none for a
+    statement that returns none)."""
+    if isinstance(conn, pgproto.PgConnection):
+        return conn.query(query.as_string(None))
+    cur = conn.execute(query)
+    return cur.fetchall() if cur.description is not None else []
+
+
 def _adopt(conn: psycopg.Connection | pgproto.PgConnection, snapshot_name: str) -> None:
     """Begins a transaction on ``conn`` (in autocommit mode) inside the exported snapshot
     ``snapshot_name``, in one round trip. Each piece (and each table's planning) has a
@@ -256,10 +267,7 @@ def _adopt(conn: psycopg.Connection | pgproto.PgConnection, snapshot_name: str) 
     begin = sql.SQL(
         "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT {}"
     ).format(sql.Literal(snapshot_name))
-    if isinstance(conn, pgproto.PgConnection):
-        conn.query(begin.as_string(None))
-    else:
-        conn.execute(begin)
+    _run(conn, begin)
 
 
 def _check_file(
@@ -274,10 +282,7 @@ def _check_file(
     query = sql.SQL("SELECT pg_relation_filenode({})").format(
         sql.Literal(piece.shape.relation.as_string(None))
     )
-    if isinstance(conn, pgproto.PgConnection):
-        rows: list[Any] = conn.query(query.as_string(None))
-    else:
-        rows = conn.execute(query).fetchall()
+    rows = _run(conn, query)
     if rows[0][0] is None or threads.read_file(piece, int(rows[0][0])):
         return
     if piece.seen is not None:
@@ -294,10 +299,7 @@ def _check_file(
 
 def _leave(conn: psycopg.Connection | pgproto.PgConnection) -> None:
     """Ends the transaction :func:`_adopt` began, releasing its locks."""
-    if isinstance(conn, pgproto.PgConnection):
-        conn.query("ROLLBACK")
-    else:
-        conn.execute("ROLLBACK")
+    _run(conn, sql.SQL("ROLLBACK"))
 
 
 class _Threads:
