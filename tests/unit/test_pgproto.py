@@ -178,6 +178,33 @@ def test_copy_bytes_in_any_chunking_decode_the_same() -> None:
     assert _decode_in_chunks(data + b"extra", [])[2] == b"extra"
 
 
+def test_a_restarted_copy_decoder_reads_the_next_exchange_as_a_new_one() -> None:
+    """A snapshot reader reads its pieces through one decoder (``restart``): each exchange
+    decodes as a new decoder would decode it, its rows numbered from 0."""
+    decoder = _core.CopyDecoder(
+        "public.t", [("id", 20, -1), ("name", 25, -1)], ["id"], position=7, snapshot_ts_us=0
+    )
+    first, second = _copy_exchange(300), _copy_exchange(40)
+    with pytest.raises(DecodeError, match="restart needs a finished COPY"):
+        decoder.restart()
+    buf = bytearray(first)
+    assert decoder.feed_wire(buf).done
+    decoder.finish()
+    with pytest.raises(DecodeError, match="restart needs a finished COPY"):
+        decoder.restart()  # rows not flushed yet
+    assert sum(b.num_rows for _t, _v, b in decoder.flush()) == 300
+    decoder.restart()
+    assert (decoder.rows, decoder.next_seq) == (0, 0)
+    summary = decoder.feed_wire(bytearray(second[:25]))
+    assert not summary.done
+    summary = decoder.feed_wire(bytearray(second[25:]))
+    assert summary.done and [t for t, _ in summary.messages] == ["c", "C", "Z"]
+    decoder.finish()
+    rows = [b.to_pylist() for _t, _v, b in decoder.flush()]
+    assert rows == _decode_in_chunks(second, [])[0]
+    assert [r["_seq"] for r in rows[0]] == list(range(40))
+
+
 def test_malformed_wire_bytes_name_the_offset() -> None:
     decoder = _core.PgOutputDecoder()
     with pytest.raises(DecodeError, match="byte offset 9"):

@@ -45,8 +45,8 @@ fn decode_pgoutput(data: &[u8]) -> u64 {
 }
 
 #[inline(never)]
-fn decode_copy(data: &[u8], table: Table) -> u64 {
-    let mut d = CopyDecoder::new(
+fn new_copy_decoder(table: Table) -> CopyDecoder {
+    CopyDecoder::new(
         "bench.mixed",
         &pg::copy_columns(table),
         vec!["id".into()],
@@ -55,7 +55,14 @@ fn decode_copy(data: &[u8], table: Table) -> u64 {
         0,
         0,
     )
-    .expect("copy decoder");
+    .expect("copy decoder")
+}
+
+fn decode_copy(data: &[u8], table: Table) -> u64 {
+    copy_pass(&mut new_copy_decoder(table), data)
+}
+
+fn copy_pass(d: &mut CopyDecoder, data: &[u8]) -> u64 {
     // Pieces of 64 KiB, which cut tuples (the live source gives the decoder whole `CopyData`
     // messages, one row each): a cut tuple costs only the bytes it takes from the next piece.
     for chunk in data.chunks(64 * 1024) {
@@ -63,6 +70,23 @@ fn decode_copy(data: &[u8], table: Table) -> u64 {
     }
     d.finish().expect("copy ends");
     rows_of(&d.flush().expect("flush"))
+}
+
+/// A snapshot reader's decode after its first piece: one decoder, restarted for every input
+/// (`CopyDecoder::restart`), which keeps its vectors' capacity and its null arrays.
+fn copy_restarted(table: Table) -> impl Fn(&[u8]) -> u64 {
+    let decoder = std::cell::RefCell::new(None::<CopyDecoder>);
+    move |data| {
+        let mut slot = decoder.borrow_mut();
+        let d = match slot.as_mut() {
+            Some(d) => {
+                d.restart(0).expect("restart");
+                d
+            }
+            None => slot.insert(new_copy_decoder(table)),
+        };
+        copy_pass(d, data)
+    }
 }
 
 /// A decode by one long-lived decoder, made once and given every input in turn (`pass` feeds
@@ -195,6 +219,13 @@ fn pgoutput(c: &mut C) {
             &format!("copy_binary/{tname}"),
             &make,
             &move |d| decode_copy(d, table),
+            None,
+        );
+        bench(
+            c,
+            &format!("copy_binary/{tname}/restarted"),
+            &make,
+            &copy_restarted(table),
             None,
         );
     }

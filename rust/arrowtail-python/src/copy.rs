@@ -109,6 +109,19 @@ impl PyCopyDecoder {
             .call("CopyDecoder.finish", || inner.finish().py_err())
     }
 
+    /// Readies the decoder for another COPY of the same columns, numbered from `first_seq`,
+    /// keeping its allocations; raises DecodeError unless the last COPY ended and every row was
+    /// flushed.
+    #[pyo3(signature = (first_seq = 0))]
+    fn restart(&mut self, first_seq: u32) -> PyResult<()> {
+        let (inner, wire) = (&mut self.inner, &mut self.wire);
+        self.poison.call("CopyDecoder.restart", || {
+            inner.restart(first_seq).py_err()?;
+            *wire = Splitter::new();
+            Ok(())
+        })
+    }
+
     /// Finished batches: a list of `(table, schema_version, RecordBatch)`.
     fn flush<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let inner = &mut self.inner;

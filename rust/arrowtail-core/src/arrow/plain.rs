@@ -64,9 +64,8 @@ pub struct PlainColumn {
     data_type: DataType,
     /// The values; a null row holds the type's default value (as Arrow's builders store it).
     pub values: PlainValues,
-    /// Whether finish leaves the vectors with the capacity the batch needed (see
-    /// [`keep_capacity`](Self::keep_capacity)).
-    keep: bool,
+    /// The capacity finish leaves the vectors with (see [`keep_capacity`](Self::keep_capacity)).
+    keep: Capacity,
     /// The null rows as runs `(first row, count)`, ascending: rows without an old image make
     /// long runs of nulls in the `_before` columns, which cost one entry this way.
     nulls: Vec<(usize, usize)>,
@@ -100,7 +99,7 @@ impl PlainColumn {
         Some(Self {
             data_type: data_type.clone(),
             values,
-            keep: true,
+            keep: Capacity::Last,
             nulls: Vec::new(),
         })
     }
@@ -109,7 +108,20 @@ impl PlainColumn {
     /// needed (the default: a steady stream reuses its size batch after batch) or empty (rows
     /// that may not come again, such as a held transaction's taken out to bound memory).
     pub fn keep_capacity(&mut self, keep: bool) {
-        self.keep = keep;
+        self.keep = if keep {
+            Capacity::Last
+        } else {
+            Capacity::Nothing
+        };
+    }
+
+    /// Makes [`finish`](Self::finish) leave the vectors with the most capacity they had, never
+    /// less: for a decoder whose batches differ in size, such as a snapshot's pieces, which end
+    /// with a short batch before a full one. Growing a vector back copies it into pages new to
+    /// the process; a steady capacity also lets the allocator hand back the blocks of batches
+    /// already written.
+    pub fn keep_most_capacity(&mut self) {
+        self.keep = Capacity::Most;
     }
 
     /// Number of values (nulls included).
@@ -313,9 +325,23 @@ fn push<T>(v: &mut Vec<T>, x: T) -> usize {
     v.len() - 1
 }
 
-/// Takes a vector's values out, leaving an empty one with as much capacity reserved when `keep`.
-fn take<T>(v: &mut Vec<T>, keep: bool) -> Vec<T> {
-    let cap = if keep { v.len() } else { 0 };
+/// The capacity a plain column's vectors keep when finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Capacity {
+    Nothing,
+    /// As much as the batch needed.
+    Last,
+    /// As much as the vector had, the batch's growth included.
+    Most,
+}
+
+/// Takes a vector's values out, leaving an empty one with the capacity `keep` says.
+fn take<T>(v: &mut Vec<T>, keep: Capacity) -> Vec<T> {
+    let cap = match keep {
+        Capacity::Nothing => 0,
+        Capacity::Last => v.len(),
+        Capacity::Most => v.capacity(),
+    };
     std::mem::replace(v, Vec::with_capacity(cap))
 }
 
@@ -357,6 +383,30 @@ mod tests {
             assert_eq!(capacity(&p) >= 1024, keep, "keep {keep}");
             assert_eq!(capacity(&p) == 0, !keep, "keep {keep}");
         }
+    }
+
+    #[test]
+    fn most_capacity_survives_a_short_batch() {
+        let mut p = PlainColumn::new(&DataType::Int64).unwrap();
+        p.keep_most_capacity();
+        for (rows, at_least) in [(1000, 1000), (10, 1000), (2000, 2000), (5, 2000)] {
+            if let PlainValues::I64(v) = &mut p.values {
+                v.extend(0..rows);
+            }
+            let a = p.finish().unwrap();
+            assert_eq!(a.len(), rows as usize);
+            assert!(
+                capacity(&p) >= at_least,
+                "{} after {rows} rows",
+                capacity(&p)
+            );
+        }
+        p.keep_capacity(true);
+        if let PlainValues::I64(v) = &mut p.values {
+            v.extend(0..10);
+        }
+        p.finish().unwrap();
+        assert_eq!(capacity(&p), 10);
     }
 
     #[test]

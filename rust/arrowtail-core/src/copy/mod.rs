@@ -82,12 +82,13 @@ impl CopyDecoder {
         })?;
         // Types with plain storage fill plain vectors (the same values as Arrow's builders, at a
         // fraction of the cost per value), the rest Arrow's builders. The decoder is flushed
-        // batch after batch, so the vectors keep the capacity the last batch needed.
+        // batch after batch (and restarted piece after piece), so the vectors keep the most
+        // capacity a batch needed.
         let builder =
             ChangeBuilder::with_columns(Arc::new(schema), |i, dt| {
                 match PlainColumn::new(dt).filter(|_| types.get(i).is_some_and(has_plain_storage)) {
                     Some(mut p) => {
-                        p.keep_capacity(true);
+                        p.keep_most_capacity();
                         Ok(ColumnBuilder::Plain(p))
                     }
                     None => ColumnBuilder::new(dt),
@@ -185,6 +186,28 @@ impl CopyDecoder {
                 ),
             ));
         }
+        Ok(())
+    }
+
+    /// Readies the decoder for another COPY of the same columns, its rows numbered from
+    /// `first_seq`, keeping what its builders allocated: the capacity of their vectors and the
+    /// shared all-null arrays. A snapshot cut into pieces reads them one after another, and a
+    /// fresh decoder per piece would grow its vectors from empty (copying them as they grow) and
+    /// make its null arrays again. Only a decoder whose COPY ended (the end-of-data marker read)
+    /// and whose rows were all flushed restarts; anything else is an error and changes nothing.
+    pub fn restart(&mut self, first_seq: u32) -> Result<()> {
+        if !self.finished || !self.builder.is_empty() || !self.carry.is_empty() {
+            return Err(self.err(
+                self.offset,
+                "restart needs a finished COPY whose rows were all flushed",
+            ));
+        }
+        self.header_done = false;
+        self.finished = false;
+        self.offset = 0;
+        self.rows = 0;
+        self.special_numerics = 0;
+        self.meta.seq = first_seq;
         Ok(())
     }
 
@@ -429,6 +452,48 @@ mod tests {
                 .as_primitive::<arrow_array::types::UInt32Type>();
             assert_eq!(seq.values().to_vec(), vec![0, 1, 2]);
         }
+    }
+
+    #[test]
+    fn a_restarted_decoder_reads_the_next_copy_as_a_fresh_one_would() {
+        let first = copy_bytes(&[(1, Some(10), "a much longer text value"), (2, None, "b")]);
+        let second = copy_bytes(&[(3, Some(-5), "héllo"), (4, None, ""), (5, Some(7), "z")]);
+        let mut fresh = decoder();
+        fresh.feed(&second).unwrap();
+        fresh.finish().unwrap();
+        let want = fresh.flush().unwrap();
+
+        let mut d = decoder();
+        // Not before its COPY ended, nor with rows not flushed: both refused, nothing changed.
+        d.feed(&first[..first.len() - 2]).unwrap();
+        assert!(d.restart(0).is_err());
+        d.feed(&first[first.len() - 2..]).unwrap();
+        d.finish().unwrap();
+        assert!(d.restart(0).is_err());
+        assert_eq!(d.flush().unwrap()[0].batch.num_rows(), 2);
+        d.restart(0).unwrap();
+        assert_eq!((d.rows(), d.next_seq(), d.is_finished()), (0, 0, false));
+        // The next COPY, header included, cut anywhere.
+        for piece in second.chunks(5) {
+            d.feed(piece).unwrap();
+        }
+        d.finish().unwrap();
+        let got = d.flush().unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].batch, want[0].batch);
+        assert_eq!(d.rows(), 3);
+        // Numbered from the seq it was given.
+        d.restart(100).unwrap();
+        d.feed(&second).unwrap();
+        d.finish().unwrap();
+        let seq = d.flush().unwrap()[0]
+            .batch
+            .column_by_name("_seq")
+            .unwrap()
+            .as_primitive::<arrow_array::types::UInt32Type>()
+            .values()
+            .to_vec();
+        assert_eq!(seq, vec![100, 101, 102]);
     }
 
     #[test]
