@@ -14,7 +14,9 @@ snapshot (``BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SN
   (:func:`snapshot.chunk_bound`; a dense integer key into ranges of ``chunk_rows`` key values,
   :func:`_value_bounds`); older servers read a keyless table whole;
 - each reader takes the next piece, copies it through its own COPY decoder (the decoding releases
-  the GIL) and puts the batches on a bounded hand-off queue, then a "piece done" note;
+  the GIL; consecutive pieces of one table share the decoder, restarted for each, so that its
+  buffers keep their size and its null arrays are made once) and puts the batches on a bounded
+  hand-off queue, then a "piece done" note;
 - the caller's thread (the pipeline's) takes them off in order, counts progress, holds each
   piece's batches until its note and then hands them on, numbering ``_seq`` per table across
   pieces; after finished pieces (at most every ``chunk_rows`` rows or second) it yields the
@@ -423,14 +425,22 @@ def snapshot(
 
         def read() -> None:
             reader = _connect(dsn, wire)
+            # The decoder of the reader's last piece, while it may serve the next one.
+            last: tuple[pg_snapshot.TableShape, _core.CopyDecoder] | None = None
             try:
                 while not threads.stop.is_set():
                     piece = threads.work.get()
                     if piece is None:
                         return
-                    decoder = pg_snapshot.new_decoder(
-                        piece.shape, position, snapshot_ts_us, 0, versions
-                    )
+                    if last is not None and last[0] == piece.shape:
+                        # The same table's next piece: the decoder keeps its allocations.
+                        decoder = last[1]
+                        decoder.restart(0)
+                    else:
+                        decoder = pg_snapshot.new_decoder(
+                            piece.shape, position, snapshot_ts_us, 0, versions
+                        )
+                    last = None
                     _adopt(reader, name)
                     try:
                         for batch in pg_snapshot.copy_rows(
@@ -449,6 +459,7 @@ def snapshot(
                         # Changed before the piece's read took its lock: nothing was read.
                         _gone(exc, piece.shape.name, threads)
                     else:
+                        last = (piece.shape, decoder)
                         if piece.pages is not None:
                             _check_file(reader, piece, threads)
                     _leave(reader)
