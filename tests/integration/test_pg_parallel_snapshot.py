@@ -6,7 +6,8 @@ once through the stream; a run killed with SIGKILL in the middle of the snapshot
 reading a stored piece again; rows a piece handed over before another piece ended and was stored
 are not stored with it, and the resumed run stores each of them once. Rows of a keyed table that
 move into page ranges already read (updated between a stop and the restart, or compacted by
-``VACUUM FULL``, then or while the snapshot reads) reach the target whole."""
+``VACUUM FULL``, then or while the snapshot reads) reach the target whole; a keyless table
+compacted between a stop and the restart is read again whole."""
 
 from __future__ import annotations
 
@@ -594,6 +595,86 @@ def test_a_resumed_keyed_table_finds_rows_moved_into_finished_page_ranges(
         want = {(r[0],): dict(zip(names, r, strict=True)) for r in cur}
         conn.execute("SELECT pg_drop_replication_slot('moved')")
     assert_tables_equal(replay(changes)["public.moved"], want, "moved")
+
+
+def test_a_resumed_keyless_table_rewritten_meanwhile_is_read_again_whole(
+    postgres: Any, tmp_path: Path, caplog: Any
+) -> None:
+    """A keyless table is read in heap page ranges; the run stops with some finished, whose heap
+    file the checkpoint stores. Rows are deleted in the finished ranges and ``VACUUM FULL``
+    compacts the table: rows of unfinished ranges move into finished ones, where a resumed run
+    reading only the unfinished ranges would miss them. The resumed run finds the file changed,
+    says so, and reads the table again whole: every source row arrives, the rows stored before
+    the stop twice."""
+    db = "parallel_keyless"
+    schema = (
+        "CREATE TABLE heap (n int, v text) WITH (autovacuum_enabled = false);"
+        " ALTER TABLE heap REPLICA IDENTITY FULL;"
+        " INSERT INTO heap SELECT g, md5(g::text) FROM generate_series(1, 6000) g;"
+    )
+    pg_run.create_database(postgres, db, schema, publication="pk")
+    dsn = postgres.dsn_for(postgres.app_user, postgres.app_password, db)
+
+    def source() -> PostgresSource:
+        return PostgresSource(
+            dsn,
+            slot="keyless",
+            publication="pk",
+            snapshot="initial",
+            snapshot_chunk_rows=300,
+            snapshot_workers=2,
+        )
+
+    def stored(position: Any) -> dict[str, Any]:
+        tables = (position or {}).get("snapshot_progress", {}).get("tables", {})
+        return dict(tables.get("public.heap", {}))
+
+    first = Pipeline(source(), ParquetSink(tmp_path), idle_exit=0.5)
+
+    def stop_after_a_stored_piece(summary: Any) -> None:
+        if stored(summary.last_position).get("pages"):
+            first.stop("test")
+
+    first.on_progress = stop_after_a_stored_piece
+    summary = first.run()
+    assert summary.stopped_by == "test"
+    assert checkpoint(tmp_path) == summary.acknowledged
+    before = parquet_changes(tmp_path)
+    entry = stored(summary.acknowledged)
+    done = [(a, b) for a, b in entry["pages"]]
+    assert done and parallel.page_gaps(done), done
+    assert entry["file"] > 0, entry
+    ranges = sql.SQL(" OR ").join(
+        sql.SQL("({})").format(pg_snapshot.page_range(a, b)) for a, b in done
+    )
+    with postgres.connect(dbname=db, autocommit=True) as conn:
+        conn.execute(sql.SQL("DELETE FROM heap WHERE ({}) AND n % 2 = 0").format(ranges))
+        conn.execute("VACUUM FULL heap")
+        moved = conn.execute(
+            sql.SQL("SELECT count(*) FROM heap WHERE ({}) AND n % 2 = 0").format(ranges)
+        ).fetchone()
+        assert moved is not None and moved[0] > 0, "no row moved into a finished range"
+        want = Counter(conn.execute("SELECT n, v FROM heap").fetchall())
+    with caplog.at_level(logging.INFO, logger="arrowtail"):
+        again = Pipeline(source(), ParquetSink(tmp_path), idle_exit=2).run()
+    assert (
+        "public.heap: its rows are no longer where the stored pieces of its snapshot read them"
+        " (the table was rewritten since): reading it again whole"
+    ) in caplog.text, caplog.text
+    assert again.acknowledged is not None and "snapshot_progress" not in again.acknowledged
+    with postgres.connect(dbname=db) as conn:
+        conn.execute("SELECT pg_drop_replication_slot('keyless')")
+    got = Counter(
+        (r["n"], r["v"])
+        for t, _v, b in parquet_changes(tmp_path)
+        if t == "public.heap"
+        for r in b.to_pylist()
+        if r["_op"] == "r"
+    )
+    assert not want - got, f"{sum((want - got).values())} source rows never arrived"
+    # The rows of the first run, and all the source's rows from the second.
+    first_rows = sum(b.num_rows for t, _v, b in before if t == "public.heap")
+    assert sum(got.values()) == first_rows + sum(want.values())
 
 
 @pytest.mark.parametrize("key", ["PRIMARY KEY", ""])

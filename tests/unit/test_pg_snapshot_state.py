@@ -93,6 +93,20 @@ def test_keyed_page_ranges_keep_their_snapshot_until_the_table_is_read_anew() ->
     assert state.seen("public.h") is None and "seen" not in state.to_json()["tables"]["public.h"]
 
 
+def test_keyless_page_ranges_keep_their_heap_file_until_the_table_is_read_anew() -> None:
+    state = SnapshotState()
+    state.finish_piece(Piece(HEAP, pages=(0, 8), file=16384), 300)
+    state.finish_piece(Piece(HEAP, pages=(8, 16), file=16384), 600)
+    again = SnapshotState(json.loads(json.dumps(state.to_json())))
+    assert again.page_ranges("public.h") == [(0, 16)] and again.file("public.h") == 16384
+    assert again.seen("public.h") is None
+    # Read again whole after a rewrite: the ranges of the old heap file count no more.
+    again.finish_piece(Piece(HEAP, pages=(4, 12), file=16999), 900)
+    assert again.page_ranges("public.h") == [(4, 12)] and again.file("public.h") == 16999
+    # A checkpoint stored without the file has none.
+    assert SnapshotState({"tables": {"public.h": {"pages": [[0, 8]]}}}).file("public.h") is None
+
+
 def test_position_carries_the_snapshot_state() -> None:
     state = {"tables": {"public.t": {"keys": [[None, ["5"]]], "seq": 5}}}
     position = PgPosition(100, 100, snapshot_progress=state)

@@ -109,7 +109,8 @@ class Piece:
     end), or the keys ``after < key <= upto`` of a table with a primary key read by key, or
     (neither) the whole table; minus ``where`` (the ranges a resumed snapshot already stored),
     or, for a finished page range of a keyed table read again, only the rows ``where`` keeps.
-    ``seen``: a keyed table's :data:`Seen`, stored with its finished page ranges."""
+    ``seen``: a keyed table's :data:`Seen`, stored with its finished page ranges; ``file``: a
+    keyless table's heap file (``relfilenode``) as the snapshot sees it, stored likewise."""
 
     shape: pg_snapshot.TableShape
     after: Key = None
@@ -117,6 +118,7 @@ class Piece:
     pages: tuple[int, int | None] | None = None
     where: sql.Composable | None = None
     seen: Seen | None = None
+    file: int | None = None
 
     @property
     def bounded(self) -> bool:
@@ -141,8 +143,9 @@ class SnapshotState:
 
     ``keys``: finished ``(after, upto]`` ranges of key values as text (``null``: unbounded), merged
     where they meet; ``pages``: finished ``[first, end)`` heap page ranges, and for a table with
-    a primary key ``seen``, its :data:`Seen` as a list; ``seq``: the next ``_seq`` of the table.
-    Tables not listed are not started."""
+    a primary key ``seen``, its :data:`Seen` as a list, for one without ``file``, the heap file
+    they were read from; ``seq``: the next ``_seq`` of the table. Tables not listed are not
+    started."""
 
     def __init__(self, data: dict[str, Any] | None = None) -> None:
         self.tables: dict[str, dict[str, Any]] = copy.deepcopy((data or {}).get("tables", {}))
@@ -166,6 +169,10 @@ class SnapshotState:
         found = self.tables.get(table, {}).get("seen")
         return None if found is None else (str(found[0]), int(found[1]))
 
+    def file(self, table: str) -> int | None:
+        found = self.tables.get(table, {}).get("file")
+        return None if found is None else int(found)
+
     def finish_piece(self, piece: Piece, seq: int) -> None:
         entry = self.tables.setdefault(piece.shape.name, {})
         entry["seq"] = seq
@@ -176,6 +183,9 @@ class SnapshotState:
             # The table is read anew (rewritten since its ranges were stored): they count no more.
             entry["pages"] = []
             entry["seen"] = list(piece.seen)
+        if piece.file is not None and self.file(piece.shape.name) != piece.file:
+            entry["pages"] = []
+            entry["file"] = piece.file
         first, end = piece.pages if piece.pages is not None else (0, None)
         entry["pages"] = _merge_pages(self.page_ranges(piece.shape.name), first, end)
 
@@ -616,9 +626,10 @@ def _plan(
                         conn,
                         shape,
                         chunk_rows,
-                        page_gaps(state.page_ranges(name)),
+                        page_gaps(_keyless_ranges(state, name, heap, threads)),
                         estimate,
                         relpages,
+                        file=heap or None,
                     )
                 else:
                     pieces = iter([Piece(shape)])
@@ -746,6 +757,30 @@ def _stored_ranges_hold(
     return None
 
 
+def _keyless_ranges(
+    state: SnapshotState, table: str, heap: int | None, threads: _Threads
+) -> list[tuple[int, int | None]]:
+    """The stored finished page ranges of a keyless table that a resumed snapshot can skip: all
+    of them while its rows are in the heap file they were read from (which its pieces must then
+    read), none once the file changed (``VACUUM FULL``, ``CLUSTER``, ``TRUNCATE``): rows may have
+    moved from unfinished ranges into finished ones, so the table is read again whole, and the
+    rows stored before the stop arrive twice (a keyless table has no key to tell them by). A
+    checkpoint that stored no file (an older one) is taken as it is."""
+    done, stored = state.page_ranges(table), state.file(table)
+    if not done or stored is None or not heap:
+        return done
+    if stored == heap:
+        threads.expect_file(table, heap)
+        return done
+    log.warning(
+        "%s: its rows are no longer where the stored pieces of its snapshot read them (the table"
+        " was rewritten since): reading it again whole; a table without a primary key gets the"
+        " rows stored before the stop again",
+        table,
+    )
+    return []
+
+
 def _keyed_page_pieces(
     conn: psycopg.Connection,
     shape: pg_snapshot.TableShape,
@@ -793,6 +828,7 @@ def _page_pieces(
     *,
     seen: Seen | None = None,
     where: sql.Composable | None = None,
+    file: int | None = None,
 ) -> Iterator[Piece]:
     """Heap page ranges holding about ``chunk_rows`` rows each over ``ranges``; a range that is
     open-ended stays so in its last piece, so pages added since the size was read are read
@@ -819,9 +855,9 @@ def _page_pieces(
     for first, end in ranges:
         stop = pages if end is None else end
         while first + step < stop:
-            yield Piece(shape, pages=(first, first + step), where=where, seen=seen)
+            yield Piece(shape, pages=(first, first + step), where=where, seen=seen, file=file)
             first += step
-        yield Piece(shape, pages=(first, end), where=where, seen=seen)
+        yield Piece(shape, pages=(first, end), where=where, seen=seen, file=file)
 
 
 def _consume(
