@@ -189,6 +189,9 @@ class CopyDecoder:
     def feed_wire(self, data: bytes | bytearray, length: int | None = None) -> WireSummary:
         """Raw bytes of the connection after the COPY query (the first ``length`` of ``data``):
         CopyData is decoded, other messages are returned (GIL released)."""
+    def read_wire(self, fd: int, limit: int) -> tuple[WireSummary, int]:
+        """Reads the COPY exchange from the blocking, non-TLS socket ``fd`` and decodes it (GIL
+        released) until a non-data message, ``limit`` bytes or a signal."""
     def finish(self) -> None: ...
     def restart(self, first_seq: int = 0) -> None: ...
     def flush(self) -> list[tuple[str, int, pa.RecordBatch]]: ...

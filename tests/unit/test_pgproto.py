@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import socket
 import struct
 from pathlib import Path
 
@@ -203,6 +204,43 @@ def test_a_restarted_copy_decoder_reads_the_next_exchange_as_a_new_one() -> None
     rows = [b.to_pylist() for _t, _v, b in decoder.flush()]
     assert rows == _decode_in_chunks(second, [])[0]
     assert [r["_seq"] for r in rows[0]] == list(range(40))
+
+
+def test_a_copy_decoder_reading_the_socket_itself_decodes_what_feed_wire_does() -> None:
+    """``read_wire`` reads a socket in Rust until a message that is not data, or the limit:
+    the same rows as ``feed_wire`` over the same bytes, the exchange's end reported the same."""
+    data = _copy_exchange(2000)
+    want = _decode_in_chunks(data, [])
+    ours, theirs = socket.socketpair()
+    decoder = _core.CopyDecoder(
+        "public.t", [("id", 20, -1), ("name", 25, -1)], ["id"], position=7, snapshot_ts_us=0
+    )
+    try:
+        theirs.sendall(data[:3000])
+        summary, n = decoder.read_wire(ours.fileno(), 1000)
+        # What had arrived, the CopyOutResponse first: the exchange goes on.
+        assert (n, [t for t, _ in summary.messages], summary.done) == (3000, ["H"], False)
+        theirs.sendall(data[3000:])
+        tags, read = ["H"], n
+        while not summary.done:
+            summary, n = decoder.read_wire(ours.fileno(), 1 << 20)
+            tags += [t for t, _ in summary.messages]
+            read += n
+        assert read == len(data) and tags == want[1] and summary.rest == b""
+        decoder.finish()
+        assert [b.to_pylist() for _t, _v, b in decoder.flush()] == want[0]
+        # The server gone in the middle of an exchange.
+        decoder.restart()
+        theirs.sendall(data[:3000])
+        theirs.close()
+        with pytest.raises(ConnectionAbortedError, match="closed the connection"):
+            for _ in range(3):
+                decoder.read_wire(ours.fileno(), 1 << 20)
+    finally:
+        ours.close()
+        theirs.close()
+    with pytest.raises(ValueError, match="open socket"):
+        decoder.read_wire(-1, 10)
 
 
 def test_malformed_wire_bytes_name_the_offset() -> None:

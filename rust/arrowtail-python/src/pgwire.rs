@@ -2,6 +2,11 @@
 //! `CopyDecoder` share the argument handling here and return a `WireSummary` of the messages that
 //! were not data (see `arrowtail_core::pgwire`).
 
+use std::io::Read;
+use std::mem::ManuallyDrop;
+use std::net::TcpStream;
+use std::os::fd::{FromRawFd, RawFd};
+
 use arrowtail_core::pgwire::WireSummary;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -62,6 +67,21 @@ impl PyWireSummary {
             self.keepalives,
             if self.done { "True" } else { "False" }
         )
+    }
+}
+
+/// Reads what the connected TCP socket `fd` has (waiting for at least one byte) into `buf`.
+/// `None` when a signal interrupted the wait, so that the caller returns to Python and its
+/// handlers run; `Some(0)` when the peer closed the connection.
+pub fn recv_fd(fd: RawFd, buf: &mut [u8]) -> std::io::Result<Option<usize>> {
+    // SAFETY: `fd` is the open socket of a Python socket object that the caller's Python frame
+    // holds for the whole call, and only that object closes it; ManuallyDrop keeps this stream
+    // from closing it.
+    let stream = ManuallyDrop::new(unsafe { TcpStream::from_raw_fd(fd) });
+    match (&*stream).read(buf) {
+        Ok(n) => Ok(Some(n)),
+        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(None),
+        Err(e) => Err(e),
     }
 }
 

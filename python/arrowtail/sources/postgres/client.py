@@ -106,6 +106,15 @@ class PgConnection:
             raise SourceUnavailable("the PostgreSQL server closed the connection")
         return n
 
+    def raw_fd(self) -> int | None:
+        """The socket's descriptor, made blocking, for a decoder that reads it itself
+        (``CopyDecoder.read_wire``); None for a TLS connection, whose bytes only the ``ssl``
+        module can read."""
+        if isinstance(self.sock, ssl.SSLSocket):
+            return None
+        self.sock.settimeout(None)
+        return self.sock.fileno()
+
     def send(self, tag: bytes, body: bytes = b"") -> None:
         """Sends one frontend message."""
         try:
@@ -274,6 +283,14 @@ def connect(
                 unreachable = False
     kind = SourceUnavailable if unreachable else SourceError
     raise kind("cannot connect to PostgreSQL: " + "; ".join(errors))
+
+
+def connection_lost(exc: OSError) -> SourceUnavailable:
+    """The error of a connection whose read failed (``exc``), as :meth:`PgConnection.recv`
+    raises it."""
+    if isinstance(exc, ConnectionAbortedError) and "closed the connection" in str(exc):
+        return SourceUnavailable(str(exc))
+    return SourceUnavailable(f"PostgreSQL connection failed: {exc}")
 
 
 class _NoTls(SourceError):

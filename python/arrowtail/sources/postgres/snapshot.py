@@ -100,14 +100,23 @@ def copy_batches(
     pending = 0
     if isinstance(conn, pgproto.PgConnection):
         summary = decoder.feed_wire(conn.start_copy(query))
+        # Without TLS the decoder reads the socket itself, up to the next batch's worth of bytes
+        # per call (a read gives a few tens of kilobytes: the server sends as it produces).
+        fd = conn.raw_fd()
         while True:
             if summary.messages:
                 conn.finish_exchange(summary.messages)
                 if summary.done:
                     conn.give_back(summary.rest)
                     break
-            n = conn.recv(None)
-            summary = decoder.feed_wire(conn.buffer, n)
+            if fd is None:
+                n = conn.recv(None)
+                summary = decoder.feed_wire(conn.buffer, n)
+            else:
+                try:
+                    summary, n = decoder.read_wire(fd, CHUNK_BYTES - pending)
+                except OSError as exc:
+                    raise pgproto.connection_lost(exc) from None
             pending += n
             if pending >= CHUNK_BYTES:
                 pending = 0
