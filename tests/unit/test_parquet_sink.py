@@ -124,7 +124,7 @@ def test_deferred_commit_is_not_durable_until_flushed(tmp_path: Path) -> None:
 
 
 def test_files_roll_by_rows_and_row_groups_are_bounded(tmp_path: Path) -> None:
-    sink = ParquetSink(tmp_path, max_rows=4, row_group_rows=2)
+    sink = ParquetSink(tmp_path, max_rows=4, row_group_rows=2, encoders=1)
     sink.open()
     for i in range(5):
         sink.write("public.t", 1, change_batch(SIMPLE_COLUMNS, simple_rows(i * 2 + 1, 2, pos=i)))
@@ -501,3 +501,87 @@ def test_a_table_folder_name_reads_back_as_the_table(table: str) -> None:
     folder = table_dir_name(table)
     assert "/" not in folder and "\\" not in folder and not folder.startswith(".")
     assert table_of_dir(folder) == table
+
+
+def test_a_large_durable_commit_is_encoded_as_consecutive_files_at_once(tmp_path: Path) -> None:
+    """A durable commit of at least two row groups of a table is cut into up to ``encoders``
+    runs of about equal rows, each encoded into a file of its own on a thread: consecutive
+    numbers, the rows in order across them, every row group whole but the last of each."""
+    sink = ParquetSink(tmp_path, row_group_rows=4, encoders=3)
+    sink.open()
+    for i in range(5):  # batches of 5 rows: runs cut inside batches
+        sink.write("public.t", 1, change_batch(SIMPLE_COLUMNS, simple_rows(i * 5 + 1, 5, pos=i)))
+    sink.commit({"lsn": 5})
+    files = parquet_files(tmp_path)
+    assert files == [f"public.t/part-{n:010d}-v1.parquet" for n in (1, 2, 3)]
+    rows = [pq.read_table(tmp_path / f).column("id").to_pylist() for f in files]
+    assert rows == [list(range(1, 9)), list(range(9, 17)), list(range(17, 26))]
+    for f in files:
+        md = pq.ParquetFile(tmp_path / f).metadata
+        sizes = [md.row_group(i).num_rows for i in range(md.num_row_groups)]
+        assert all(n == 4 for n in sizes[:-1]) and sizes[-1] <= 4, (f, sizes)
+    entries = manifest(tmp_path)["files"]
+    assert [e["path"] for e in entries] == files
+    assert [(e["rows"], e["min_pos"], e["max_pos"]) for e in entries] == [
+        (8, 0, 1),
+        (8, 1, 3),
+        (9, 3, 4),
+    ]
+    # A commit under two row groups stays in one file; so does every commit with one encoder.
+    sink.write("public.t", 1, change_batch(SIMPLE_COLUMNS, simple_rows(26, 7, pos=6)))
+    sink.commit({"lsn": 6})
+    sink.close()
+    assert len(parquet_files(tmp_path)) == 4
+    assert [r[0] for r in ids_duckdb(tmp_path)] == list(range(1, 33))
+    one = tmp_path / "one"
+    single = ParquetSink(one, row_group_rows=4, encoders=1)
+    single.open()
+    single.write("public.t", 1, change_batch(SIMPLE_COLUMNS, simple_rows(1, 25, pos=1)))
+    single.commit({"lsn": 1})
+    single.close()
+    assert len(parquet_files(one)) == 1
+
+
+def test_a_deferred_commit_is_not_cut_into_files(tmp_path: Path) -> None:
+    sink = ParquetSink(tmp_path, row_group_rows=2, encoders=2, min_commit_interval=3600)
+    sink.open()
+    sink.write("public.t", 1, change_batch(SIMPLE_COLUMNS, simple_rows(1, 9, pos=1)))
+    sink.commit({"lsn": 1})
+    sink.write("public.t", 1, change_batch(SIMPLE_COLUMNS, simple_rows(10, 9, pos=2)))
+    sink.commit({"lsn": 2})
+    sink.close()
+    assert len(parquet_files(tmp_path)) == 1
+    assert [r[0] for r in ids_duckdb(tmp_path)] == list(range(1, 19))
+
+
+def test_a_file_failing_to_encode_stores_none_of_its_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One of a commit's files fails on its thread: the commit raises, the manifest keeps the
+    last durable commit, and neither file stays (the one completed is removed too)."""
+    from arrowtail.sinks import parquet
+
+    sink = ParquetSink(tmp_path, row_group_rows=4, encoders=2)
+    sink.open()
+    sink.write("public.t", 1, change_batch(SIMPLE_COLUMNS, simple_rows(1, 3, pos=1)))
+    sink.commit({"lsn": 1})
+    real = parquet._OpenFile.write_queued
+
+    def second_fails(self: parquet._OpenFile) -> None:
+        if self.final.name.startswith("part-0000000003"):
+            raise OSError(28, "No space left on device")
+        real(self)
+
+    monkeypatch.setattr(parquet._OpenFile, "write_queued", second_fails)
+    sink.write("public.t", 1, change_batch(SIMPLE_COLUMNS, simple_rows(4, 16, pos=2)))
+    with pytest.raises(SinkError, match="No space left on device"):
+        sink.commit({"lsn": 2})
+    sink.close()
+    assert sink.durable_position() == {"lsn": 1}
+    assert manifest(tmp_path)["checkpoint"] == {"lsn": 1}
+    assert parquet_files(tmp_path) == ["public.t/part-0000000001-v1.parquet"]
+    assert not list(tmp_path.rglob("*.tmp"))
+    again = ParquetSink(tmp_path)
+    assert again.open() == {"lsn": 1}
+    again.close()
+    assert [r[0] for r in ids_duckdb(tmp_path)] == [1, 2, 3]

@@ -28,7 +28,7 @@ Lake tables: ``iceberg:DIR`` (an embedded SQL catalog on SQLite in DIR) or
 ``mode`` (``mirror``, the default: tables merged by primary key; ``changelog``: every change
 appended), ``commit_interval`` (seconds, default 10) and ``commit_rows`` (default 500000).
 Parquet options: ``parquet:DIR?max_rows=..&max_bytes=..&max_seconds=..&row_group_rows=..
-&min_commit_interval=..&compression=..&dictionary=true&max_uncommitted_bytes=..``.
+&min_commit_interval=..&compression=..&dictionary=true&max_uncommitted_bytes=..&encoders=..``.
 """
 
 from __future__ import annotations
@@ -88,7 +88,13 @@ def open_sink(
             raise ConfigError("parquet sink needs a directory: parquet:DIR")
         kw: dict[str, Any] = {}
         for name, value in parse_qsl(query, keep_blank_values=True):
-            if name in ("max_rows", "max_bytes", "row_group_rows", "max_uncommitted_bytes"):
+            if name in (
+                "max_rows",
+                "max_bytes",
+                "row_group_rows",
+                "max_uncommitted_bytes",
+                "encoders",
+            ):
                 kw[name] = _number(name, value, int)
             elif name in ("max_seconds", "min_commit_interval"):
                 kw[name] = _number(name, value, float)
