@@ -100,12 +100,14 @@ def snapshot_ops(changes: list[Any], op: str = "r") -> Counter[str]:
     return Counter(t for t, _v, b in changes for o in b.column("_op").to_pylist() if o == op)
 
 
-def _two_readers(dsn: str, *, chunk_rows: int, **options: Any) -> PostgresSource:
-    """A source of ``PUB`` on the slot ``parallel`` whose initial snapshot runs two readers."""
+def _two_readers(
+    dsn: str, *, chunk_rows: int, slot: str = "parallel", publication: str = PUB, **options: Any
+) -> PostgresSource:
+    """A source of ``publication`` on ``slot`` whose initial snapshot runs two readers."""
     return PostgresSource(
         dsn,
-        slot="parallel",
-        publication=PUB,
+        slot=slot,
+        publication=publication,
         snapshot="initial",
         snapshot_chunk_rows=chunk_rows,
         snapshot_workers=2,
@@ -513,14 +515,7 @@ def test_a_resumed_keyed_table_finds_rows_moved_into_finished_page_ranges(
     dsn = postgres.dsn_for(postgres.app_user, postgres.app_password, db)
 
     def source() -> PostgresSource:
-        return PostgresSource(
-            dsn,
-            slot="moved",
-            publication="pm",
-            snapshot="initial",
-            snapshot_chunk_rows=300,
-            snapshot_workers=2,
-        )
+        return _two_readers(dsn, chunk_rows=300, slot="moved", publication="pm")
 
     def pages_of(position: Any) -> list[tuple[int, int | None]]:
         tables = (position or {}).get("snapshot_progress", {}).get("tables", {})
@@ -616,14 +611,7 @@ def test_a_resumed_keyless_table_rewritten_meanwhile_is_read_again_whole(
     dsn = postgres.dsn_for(postgres.app_user, postgres.app_password, db)
 
     def source() -> PostgresSource:
-        return PostgresSource(
-            dsn,
-            slot="keyless",
-            publication="pk",
-            snapshot="initial",
-            snapshot_chunk_rows=300,
-            snapshot_workers=2,
-        )
+        return _two_readers(dsn, chunk_rows=300, slot="keyless", publication="pk")
 
     def stored(position: Any) -> dict[str, Any]:
         tables = (position or {}).get("snapshot_progress", {}).get("tables", {})

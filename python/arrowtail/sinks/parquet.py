@@ -66,7 +66,8 @@ import logging
 import os
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -285,7 +286,7 @@ class ParquetSink:
 
     def _write_uncommitted(self) -> None:
         """Moves the buffered rows of a commit still to come into the open files."""
-        try:
+        with self._storing("write"):
             if self._pending_position is not None:
                 # A deferred commit: made durable first, so that what the open files hold from
                 # now on belongs to the commit still to come.
@@ -299,16 +300,11 @@ class ParquetSink:
             self._uncommitted_bytes = 0
             self._spilled = True
             self._sync()
-        except BaseException as exc:
-            self._failed = True
-            if isinstance(exc, OSError):
-                raise SinkError(f"cannot write Parquet files under {self.root}: {exc}") from exc
-            raise
 
     def commit(self, position: PositionJSON) -> None:
         if not self._opened:
             raise SinkError("ParquetSink.commit called before open()")
-        try:
+        with self._storing("commit"):
             self._claim_dirs(self._uncommitted)
             now = time.monotonic()
             durable = now - self._last_durable_at >= self.min_commit_interval
@@ -330,11 +326,18 @@ class ParquetSink:
                 self._make_durable()
             else:
                 self._sync()
+
+    @contextmanager
+    def _storing(self, what: str) -> Iterator[None]:
+        """Marks the sink failed when the block raises: what its open files hold is no longer
+        known whole, so :meth:`close` stores none of it. An OSError becomes a SinkError saying
+        ``what`` failed."""
+        try:
+            yield
         except BaseException as exc:
-            # What the open files hold is no longer known whole: close() stores none of it.
             self._failed = True
             if isinstance(exc, OSError):
-                raise SinkError(f"cannot commit Parquet files under {self.root}: {exc}") from exc
+                raise SinkError(f"cannot {what} Parquet files under {self.root}: {exc}") from exc
             raise
 
     def durable_position(self) -> PositionJSON | None:
