@@ -103,8 +103,12 @@ def test_keyless_page_ranges_keep_their_heap_file_until_the_table_is_read_anew()
     # Read again whole after a rewrite: the ranges of the old heap file count no more.
     again.finish_piece(Piece(HEAP, pages=(4, 12), file=16999), 900)
     assert again.page_ranges("public.h") == [(4, 12)] and again.file("public.h") == 16999
-    # A checkpoint stored without the file has none.
-    assert SnapshotState({"tables": {"public.h": {"pages": [[0, 8]]}}}).file("public.h") is None
+    # A checkpoint stored without the file has none, and keeps its ranges when a piece of the
+    # resumed run adds its own with the file.
+    old = SnapshotState({"tables": {"public.h": {"pages": [[0, 8]], "seq": 80}}})
+    assert old.file("public.h") is None
+    old.finish_piece(Piece(HEAP, pages=(8, 12), file=16384), 120)
+    assert old.page_ranges("public.h") == [(0, 12)] and old.file("public.h") == 16384
 
 
 def test_position_carries_the_snapshot_state() -> None:

@@ -184,7 +184,10 @@ class SnapshotState:
             entry["pages"] = []
             entry["seen"] = list(piece.seen)
         if piece.file is not None and self.file(piece.shape.name) != piece.file:
-            entry["pages"] = []
+            if self.file(piece.shape.name) is not None:
+                # Read anew in another heap file: the stored ranges count no more. Ranges
+                # stored without a file (an older checkpoint) were kept by the planner.
+                entry["pages"] = []
             entry["file"] = piece.file
         first, end = piece.pages if piece.pages is not None else (0, None)
         entry["pages"] = _merge_pages(self.page_ranges(piece.shape.name), first, end)
