@@ -233,9 +233,12 @@ def test_a_copy_decoder_reading_the_socket_itself_decodes_what_feed_wire_does() 
         decoder.restart()
         theirs.sendall(data[:3000])
         theirs.close()
-        with pytest.raises(ConnectionAbortedError, match="closed the connection"):
+        with pytest.raises(ConnectionAbortedError, match="closed the connection") as closed:
             for _ in range(3):
                 decoder.read_wire(ours.fileno(), 1 << 20)
+        assert str(pgproto.connection_lost(closed.value)) == pgproto.CLOSED
+        failed = str(pgproto.connection_lost(OSError("Connection reset by peer")))
+        assert failed == "PostgreSQL connection failed: Connection reset by peer"
     finally:
         ours.close()
         theirs.close()

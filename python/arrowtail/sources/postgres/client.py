@@ -36,6 +36,8 @@ RECV_SIZE = 1 << 20
 PROTOCOL_VERSION = 196608
 #: The SSLRequest code ("Message Formats": SSLRequest).
 SSL_REQUEST_CODE = 80877103
+#: What a read reports when the server closed the connection.
+CLOSED = "the PostgreSQL server closed the connection"
 #: Startup and simple-query exchanges that take longer than this are considered dead.
 DEFAULT_TIMEOUT = 60.0
 
@@ -103,7 +105,7 @@ class PgConnection:
         except OSError as exc:
             raise SourceUnavailable(f"PostgreSQL connection failed: {exc}") from None
         if n == 0:
-            raise SourceUnavailable("the PostgreSQL server closed the connection")
+            raise SourceUnavailable(CLOSED)
         return n
 
     def raw_fd(self) -> int | None:
@@ -286,10 +288,11 @@ def connect(
 
 
 def connection_lost(exc: OSError) -> SourceUnavailable:
-    """The error of a connection whose read failed (``exc``), as :meth:`PgConnection.recv`
-    raises it."""
-    if isinstance(exc, ConnectionAbortedError) and "closed the connection" in str(exc):
-        return SourceUnavailable(str(exc))
+    """The error of a connection whose ``CopyDecoder.read_wire`` failed (``exc``), as
+    :meth:`PgConnection.recv` raises it: ``read_wire`` raises ConnectionAbortedError only when
+    the server closed the connection, a plain OSError for any other failed read."""
+    if isinstance(exc, ConnectionAbortedError):
+        return SourceUnavailable(CLOSED)
     return SourceUnavailable(f"PostgreSQL connection failed: {exc}")
 
 
