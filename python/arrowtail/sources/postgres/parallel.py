@@ -183,8 +183,9 @@ class SnapshotState:
             # The table is read anew (rewritten since its ranges were stored): they count no more.
             entry["pages"] = []
             entry["seen"] = list(piece.seen)
-        if piece.file is not None and self.file(piece.shape.name) != piece.file:
-            if self.file(piece.shape.name) is not None:
+        stored = self.file(piece.shape.name)
+        if piece.file is not None and stored != piece.file:
+            if stored is not None:
                 # Read anew in another heap file: the stored ranges count no more. Ranges
                 # stored without a file (an older checkpoint) were kept by the planner.
                 entry["pages"] = []
