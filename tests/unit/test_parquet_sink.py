@@ -504,9 +504,10 @@ def test_a_table_folder_name_reads_back_as_the_table(table: str) -> None:
 
 
 def test_a_large_durable_commit_is_encoded_as_consecutive_files_at_once(tmp_path: Path) -> None:
-    """A durable commit of at least two row groups of a table is cut into up to ``encoders``
-    runs of about equal rows, each encoded into a file of its own on a thread: consecutive
-    numbers, the rows in order across them, every row group whole but the last of each."""
+    """A durable commit of at least a row group of a table is cut into up to ``encoders`` runs
+    of about equal rows, at least half a row group each, each encoded into a file of its own on
+    a thread: consecutive numbers, the rows in order across them, every row group whole but the
+    last of each."""
     sink = ParquetSink(tmp_path, row_group_rows=4, encoders=3)
     sink.open()
     for i in range(5):  # batches of 5 rows: runs cut inside batches
@@ -527,11 +528,15 @@ def test_a_large_durable_commit_is_encoded_as_consecutive_files_at_once(tmp_path
         (8, 1, 3),
         (9, 3, 4),
     ]
-    # A commit under two row groups stays in one file; so does every commit with one encoder.
-    sink.write("public.t", 1, change_batch(SIMPLE_COLUMNS, simple_rows(26, 7, pos=6)))
+    # A commit under a row group stays in one file; one of a row group gives two halves.
+    sink.write("public.t", 1, change_batch(SIMPLE_COLUMNS, simple_rows(26, 3, pos=6)))
     sink.commit({"lsn": 6})
+    assert [e["rows"] for e in manifest(tmp_path)["files"][3:]] == [3]
+    sink.write("public.t", 1, change_batch(SIMPLE_COLUMNS, simple_rows(29, 4, pos=7)))
+    sink.commit({"lsn": 7})
     sink.close()
-    assert len(parquet_files(tmp_path)) == 4
+    assert [e["rows"] for e in manifest(tmp_path)["files"][3:]] == [3, 2, 2]
+    assert len(parquet_files(tmp_path)) == 6
     assert [r[0] for r in ids_duckdb(tmp_path)] == list(range(1, 33))
     one = tmp_path / "one"
     single = ParquetSink(one, row_group_rows=4, encoders=1)
