@@ -1,6 +1,7 @@
 """What the command line loads before it runs a command: importing ``arrowtail`` and its command
 line does not import pyarrow or numpy (``arrowtail.Pipeline`` is still there, loaded on first
-use), and ``main`` settles OpenBLAS to one thread before numpy can start one per core."""
+use), and ``main`` settles OpenBLAS to one thread before numpy can start one per core and, on
+Linux, Arrow's memory pool to jemalloc before Arrow first allocates."""
 
 from __future__ import annotations
 
@@ -8,9 +9,16 @@ import os
 import subprocess
 import sys
 
+import pytest
 
-def _python(code: str) -> str:
-    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+
+def _python(code: str, extra: dict[str, str] | None = None) -> str:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("OPENBLAS_NUM_THREADS", "ARROW_DEFAULT_MEMORY_POOL")
+    }
+    env.update(extra or {})
     done = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
     )
@@ -50,6 +58,20 @@ def test_main_sets_one_openblas_thread_before_numpy_loads_and_keeps_a_users_choi
         "print(os.environ['OPENBLAS_NUM_THREADS'])"
     )
     assert _python(code).splitlines() == ["['1']", "4"]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the pool is chosen on Linux only")
+def test_main_chooses_arrows_jemalloc_pool_and_keeps_a_users_choice() -> None:
+    code = (
+        "import contextlib, io\n"
+        "from arrowtail import cli\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    cli.main(['run', '--help'])\n"
+        "import pyarrow as pa\n"
+        "print(pa.default_memory_pool().backend_name, pa.array([1, 2]).sum().as_py())"
+    )
+    assert _python(code) == "jemalloc 3"
+    assert _python(code, {"ARROW_DEFAULT_MEMORY_POOL": "system"}) == "system 3"
 
 
 def test_an_unknown_attribute_of_the_package_is_an_attribute_error() -> None:
