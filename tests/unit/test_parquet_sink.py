@@ -538,6 +538,7 @@ def test_a_large_durable_commit_is_encoded_as_consecutive_files_at_once(tmp_path
     assert [e["rows"] for e in manifest(tmp_path)["files"][3:]] == [3, 2, 2]
     assert len(parquet_files(tmp_path)) == 6
     assert [r[0] for r in ids_duckdb(tmp_path)] == list(range(1, 33))
+    # With one encoder, a commit of six row groups stays in one file.
     one = tmp_path / "one"
     single = ParquetSink(one, row_group_rows=4, encoders=1)
     single.open()
