@@ -258,12 +258,13 @@ fn read_image(
             } else {
                 json::parse(raw)?
             };
-            let ColumnBuilder::Utf8(sb) = b else {
-                return Err("internal error: JSON column without a string builder".into());
-            };
             scratch.text.clear();
             json::write_text(&doc, &mut scratch.text);
-            sb.append_value(&scratch.text);
+            match b {
+                ColumnBuilder::Utf8(sb) => sb.append_value(&scratch.text),
+                ColumnBuilder::Plain(p) => p.push_str(scratch.text.as_bytes())?,
+                _ => return Err("internal error: JSON column without a string builder".into()),
+            }
             if let Some(slot) = out.json.get_mut(i) {
                 *slot = Some(doc);
             }

@@ -9,10 +9,12 @@
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, RecordBatch, TimestampMicrosecondArray, UInt64Array};
-use arrow_schema::{ArrowError, DataType, Field};
+use arrow_schema::{ArrowError, DataType, Field, TimeUnit};
 
 use crate::arrow::change::names;
-use crate::arrow::{ChangeBuilder, Op, RowMeta, SourceKind, TableSchema};
+use crate::arrow::{
+    ChangeBuilder, ColumnBuilder, Op, PlainColumn, RowMeta, SourceKind, TableSchema,
+};
 use crate::error::{Error, Location, Result};
 use crate::types::mysql::{self, is_numeric, Codec};
 
@@ -614,7 +616,17 @@ impl BinlogDecoder {
             primary_key,
             extra_metadata,
         });
-        let mut builder = ChangeBuilder::new(schema).map_err(|source| Error::Arrow {
+        // Row values of the common types go into plain vectors (see `crate::arrow::plain`),
+        // which a table's builder keeps sized from batch to batch; the `_ddl` table's text
+        // columns stay in Arrow's builders, as its handler fills them.
+        let plain = name != DDL_TABLE;
+        let mut builder = ChangeBuilder::with_columns(schema, |_, dt| {
+            match PlainColumn::new(dt).filter(|_| plain && has_plain_storage(dt)) {
+                Some(p) => Ok(ColumnBuilder::Plain(p)),
+                None => ColumnBuilder::new(dt),
+            }
+        })
+        .map_err(|source| Error::Arrow {
             table: name.to_string(),
             at: self.loc(offset),
             source,
@@ -638,6 +650,26 @@ impl BinlogDecoder {
         ];
         self.builder_for(DDL_TABLE, cols, Vec::new(), Vec::new(), offset)
     }
+}
+
+/// The Arrow types of binlog columns that the value decoder stores in a [`PlainColumn`]
+/// (`types::mysql::value`'s plain arms): integers of 16, 32 (signed and unsigned) and 64 bits,
+/// floats, decimals, dates, timestamps, text and binary strings.
+fn has_plain_storage(dt: &DataType) -> bool {
+    matches!(
+        dt,
+        DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt32
+            | DataType::Float32
+            | DataType::Float64
+            | DataType::Decimal128(_, _)
+            | DataType::Utf8
+            | DataType::Binary
+            | DataType::Date32
+            | DataType::Timestamp(TimeUnit::Microsecond, _)
+    )
 }
 
 #[cfg(test)]

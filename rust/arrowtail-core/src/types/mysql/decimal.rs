@@ -26,20 +26,16 @@ pub fn binary_size(precision: u8, scale: u8) -> usize {
     (intg / 9) * 4 + DIG2BYTES[intg % 9] + (frac / 9) * 4 + DIG2BYTES[frac % 9]
 }
 
-/// The digit groups of a value in storage order: (digits in group, group value).
-fn groups(precision: u8, scale: u8) -> Vec<usize> {
+/// The digit counts of a value's groups in storage order: leftover integer digits, whole groups
+/// of nine, leftover fraction digits (no allocation: this runs for every value).
+fn groups(precision: u8, scale: u8) -> impl Iterator<Item = usize> {
     let intg = usize::from(precision.saturating_sub(scale));
     let frac = usize::from(scale);
-    let mut g = Vec::with_capacity(8);
-    if intg % 9 > 0 {
-        g.push(intg % 9);
-    }
-    g.extend(std::iter::repeat_n(9, intg / 9));
-    g.extend(std::iter::repeat_n(9, frac / 9));
-    if frac % 9 > 0 {
-        g.push(frac % 9);
-    }
-    g
+    (intg % 9 > 0)
+        .then_some(intg % 9)
+        .into_iter()
+        .chain(std::iter::repeat_n(9, intg / 9 + frac / 9))
+        .chain((frac % 9 > 0).then_some(frac % 9))
 }
 
 /// Iterates the digit groups of a stored value, calling `f(digits, value)`; returns whether the

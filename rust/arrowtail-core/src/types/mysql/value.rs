@@ -2,7 +2,7 @@
 //! column's [`ColumnBuilder`]. Values are little-endian except the "2" temporal types, DECIMAL and
 //! BIT, which are big-endian.
 
-use crate::arrow::ColumnBuilder;
+use crate::arrow::{ColumnBuilder, PlainColumn, PlainValues};
 use crate::reader::{Reader, Short};
 
 use super::charset::{decode_into, Charset};
@@ -62,6 +62,9 @@ pub fn decode(
     scratch: &mut Scratch,
 ) -> Result<(), String> {
     use ColumnBuilder as B;
+    if let B::Plain(p) = b {
+        return decode_plain(codec, r, p, scratch);
+    }
     match (codec, b) {
         (Codec::Int { bytes, unsigned }, b) => {
             let n = usize::from(*bytes);
@@ -308,6 +311,9 @@ pub fn decode_step(
     scratch: &mut Scratch,
 ) -> Result<(), String> {
     use ColumnBuilder as B;
+    if let B::Plain(p) = b {
+        return step_plain(step, codec, r, p, scratch);
+    }
     match (step, &mut *b) {
         (Step::I8, B::Int8(b)) => b.append_value(r.u8().map_err(short)? as i8),
         (Step::U8, B::UInt8(b)) => b.append_value(r.u8().map_err(short)?),
@@ -354,6 +360,219 @@ pub fn decode_step(
         _ => return decode(codec, r, b, scratch),
     }
     Ok(())
+}
+
+/// [`decode_step`] into a plain column: the common codecs' arms, the rest through
+/// [`decode_plain`]. Values and errors are those of the Arrow builders' arms.
+#[inline]
+fn step_plain(
+    step: Step,
+    codec: &Codec,
+    r: &mut Reader<'_>,
+    p: &mut PlainColumn,
+    scratch: &mut Scratch,
+) -> Result<(), String> {
+    use PlainValues as V;
+    match (step, &mut p.values) {
+        (Step::I16, V::I16(v)) => v.push(r.u16_le().map_err(short)? as i16),
+        (Step::I24, V::I32(v)) => {
+            let raw = r.uint_le(3).map_err(short)? as u32;
+            v.push(((raw << 8) as i32) >> 8);
+        }
+        (Step::U24, V::U32(v)) => v.push(r.uint_le(3).map_err(short)? as u32),
+        (Step::I32, V::I32(v)) => v.push(r.u32_le().map_err(short)? as i32),
+        (Step::U32, V::U32(v)) => v.push(r.u32_le().map_err(short)?),
+        (Step::I64, V::I64(v)) => v.push(r.u64_le().map_err(short)? as i64),
+        (Step::Text { len_bytes, charset }, V::Str { .. } | V::Bytes { .. }) => {
+            let bytes = take_len_prefixed(r, len_bytes)?;
+            return plain_text_or_bytes(p, bytes, charset, scratch, codec);
+        }
+        (Step::Timestamp2 { fsp }, V::I64(_)) => {
+            let secs = r.u32_be().map_err(short)?;
+            let frac = fraction(r, fsp)?;
+            return plain_temporal(p, temporal::timestamp2(secs, fsp, frac), scratch, codec);
+        }
+        (Step::DateTime2 { fsp }, V::I64(_)) => {
+            let int = r.uint_be(5).map_err(short)?;
+            let frac = fraction(r, fsp)?;
+            return plain_temporal(p, temporal::datetime2(int, fsp, frac), scratch, codec);
+        }
+        _ => return decode_plain(codec, r, p, scratch),
+    }
+    Ok(())
+}
+
+/// [`decode`] into a plain column (the binlog decoder keeps integers of 16, 32 and 64 bits,
+/// floats, decimals, dates, timestamps, text and binary values in plain vectors). Each arm
+/// stores what the Arrow builder's arm stores, and fails where it fails.
+fn decode_plain(
+    codec: &Codec,
+    r: &mut Reader<'_>,
+    p: &mut PlainColumn,
+    scratch: &mut Scratch,
+) -> Result<(), String> {
+    use PlainValues as V;
+    match codec {
+        Codec::Int { bytes, unsigned } => {
+            let n = usize::from(*bytes);
+            let raw = r.uint_le(n).map_err(short)?;
+            // Sign-extend from the stored width.
+            let shift = 64 - 8 * n as u32;
+            let signed = ((raw << shift) as i64) >> shift;
+            match (&mut p.values, unsigned) {
+                (V::I16(v), false) => v.push(signed as i16),
+                (V::I32(v), false) => v.push(signed as i32),
+                (V::I64(v), false) => v.push(signed),
+                (V::U32(v), true) => v.push(raw as u32),
+                _ => return Err(mismatch(codec)),
+            }
+        }
+        Codec::Float => match &mut p.values {
+            V::F32(v) => v.push(r.f32_le().map_err(short)?),
+            _ => return Err(mismatch(codec)),
+        },
+        Codec::Double => match &mut p.values {
+            V::F64(v) => v.push(r.f64_le().map_err(short)?),
+            _ => return Err(mismatch(codec)),
+        },
+        Codec::Decimal { precision, scale } => {
+            let raw = r
+                .take(decimal::binary_size(*precision, *scale))
+                .map_err(short)?;
+            match &mut p.values {
+                V::I128(v) => v.push(decimal::to_i128(raw, *precision, *scale)?),
+                V::Str { .. } => {
+                    decimal::to_text(raw, *precision, *scale, &mut scratch.text)?;
+                    p.push_str(scratch.text.as_bytes())?;
+                }
+                _ => return Err(mismatch(codec)),
+            }
+        }
+        Codec::Date => {
+            let v = r.uint_le(3).map_err(short)? as u32;
+            return plain_temporal(p, temporal::date(v).map(i64::from), scratch, codec);
+        }
+        Codec::DateTime2 { fsp } => {
+            let int = r.uint_be(5).map_err(short)?;
+            let frac = r.uint_be(temporal::fraction_len(*fsp)).map_err(short)?;
+            return plain_temporal(p, temporal::datetime2(int, *fsp, frac), scratch, codec);
+        }
+        Codec::Timestamp2 { fsp } => {
+            let secs = r.u32_be().map_err(short)?;
+            let frac = r.uint_be(temporal::fraction_len(*fsp)).map_err(short)?;
+            return plain_temporal(p, temporal::timestamp2(secs, *fsp, frac), scratch, codec);
+        }
+        Codec::DateTimeOld => {
+            let v = r.u64_le().map_err(short)?;
+            return plain_temporal(p, temporal::datetime_old(v), scratch, codec);
+        }
+        Codec::TimestampOld => {
+            let v = r.u32_le().map_err(short)?;
+            let micros = (v != 0).then(|| i64::from(v) * 1_000_000);
+            return plain_temporal(p, micros, scratch, codec);
+        }
+        Codec::Year => match &mut p.values {
+            V::I16(v) => {
+                let y = r.u8().map_err(short)?;
+                v.push(if y == 0 { 0 } else { 1900 + i16::from(y) });
+            }
+            _ => return Err(mismatch(codec)),
+        },
+        Codec::String {
+            len_bytes,
+            charset: Some(Charset::Binary),
+            pad_to: Some(n),
+        } if matches!(p.values, V::Bytes { .. }) => {
+            let bytes = take_len_prefixed(r, *len_bytes)?;
+            let want = usize::from(*n).max(bytes.len());
+            if want == bytes.len() {
+                p.push_bytes(bytes)?;
+            } else {
+                let mut v = Vec::with_capacity(want);
+                v.extend_from_slice(bytes);
+                v.resize(want, 0);
+                p.push_bytes(&v)?;
+            }
+        }
+        Codec::String {
+            len_bytes, charset, ..
+        }
+        | Codec::Blob { len_bytes, charset } => {
+            let bytes = take_len_prefixed(r, *len_bytes)?;
+            let charset = charset.unwrap_or(Charset::Utf8);
+            return plain_text_or_bytes(p, bytes, charset, scratch, codec);
+        }
+        Codec::Enum { bytes, labels } if matches!(p.values, V::Str { .. }) => {
+            let idx = r.uint_le(usize::from(*bytes)).map_err(short)? as usize;
+            // Index 0 is the empty string MySQL stores for invalid values.
+            match idx.checked_sub(1).and_then(|i| labels.get(i)) {
+                Some(label) => p.push_str(label.as_bytes())?,
+                None if idx == 0 => p.push_str(b"")?,
+                None => p.push_str(idx.to_string().as_bytes())?,
+            }
+        }
+        Codec::Json { len_bytes } if matches!(p.values, V::Str { .. }) => {
+            let bytes = take_len_prefixed(r, *len_bytes)?;
+            crate::binlog::json::to_text(bytes, &mut scratch.text)?;
+            p.push_str(scratch.text.as_bytes())?;
+        }
+        Codec::Geometry { len_bytes } if matches!(p.values, V::Bytes { .. }) => {
+            p.push_bytes(take_len_prefixed(r, *len_bytes)?)?;
+        }
+        Codec::Null => p.append_null(),
+        _ => return Err(mismatch(codec)),
+    }
+    Ok(())
+}
+
+/// Stores a date (days) or a timestamp (microseconds) in a plain column of 32 or 64 bits; a value
+/// without one (a zero or invalid date) is stored as null and counted, as [`append_opt`] does.
+#[inline]
+fn plain_temporal(
+    p: &mut PlainColumn,
+    v: Option<i64>,
+    scratch: &mut Scratch,
+    codec: &Codec,
+) -> Result<(), String> {
+    match (v, &mut p.values) {
+        (Some(x), PlainValues::I64(v)) => v.push(x),
+        (Some(x), PlainValues::I32(v)) => v.push(i32::try_from(x).map_err(|_| mismatch(codec))?),
+        (None, PlainValues::I64(_) | PlainValues::I32(_)) => {
+            scratch.stats.invalid_temporal += 1;
+            p.append_null();
+        }
+        _ => return Err(mismatch(codec)),
+    }
+    Ok(())
+}
+
+/// [`append_text_or_bytes`] into a plain column.
+#[inline]
+fn plain_text_or_bytes(
+    p: &mut PlainColumn,
+    bytes: &[u8],
+    charset: Charset,
+    scratch: &mut Scratch,
+    codec: &Codec,
+) -> Result<(), String> {
+    match p.values {
+        PlainValues::Str { .. } => {
+            // Valid UTF-8 in a UTF-8 charset is the value as it stands.
+            // ASCII first: for the short values most text columns hold, its check is cheaper
+            // than the full UTF-8 one.
+            if matches!(charset, Charset::Utf8 | Charset::Other | Charset::Binary)
+                && (bytes.is_ascii() || std::str::from_utf8(bytes).is_ok())
+            {
+                return p.push_str(bytes);
+            }
+            if !decode_into(charset, bytes, &mut scratch.text) {
+                scratch.stats.replaced_text += 1;
+            }
+            p.push_str(scratch.text.as_bytes())
+        }
+        PlainValues::Bytes { .. } => p.push_bytes(bytes),
+        _ => Err(mismatch(codec)),
+    }
 }
 
 /// The big-endian fraction of a "2" temporal value: none to read when `fsp` is 0.
@@ -566,6 +785,160 @@ mod tests {
             assert_eq!(want.unwrap_err(), got.unwrap_err(), "{codec:?}");
         }
         assert_eq!(stepped, 20);
+    }
+
+    /// The binlog decoder's plain columns store what Arrow's builders store, value for value,
+    /// through the general decode and the steps alike; they count the same zero dates and
+    /// replaced text, and fail with the same message on a value cut short.
+    #[test]
+    fn plain_columns_store_what_arrow_builders_store() {
+        let int = |bytes, unsigned| Codec::Int { bytes, unsigned };
+        let text = |len_bytes, charset| Codec::String {
+            len_bytes,
+            charset: Some(charset),
+            pad_to: None,
+        };
+        let cases: Vec<(Codec, Vec<u8>)> = vec![
+            (int(2, false), vec![0x01, 0x80]),
+            (int(3, false), vec![0x01, 0x02, 0x83]),
+            (int(3, true), vec![0x01, 0x02, 0x83]),
+            (int(4, false), vec![0x01, 0x02, 0x03, 0x84]),
+            (int(4, true), vec![0x01, 0x02, 0x03, 0x84]),
+            (int(8, false), vec![1, 2, 3, 4, 5, 6, 7, 0x88]),
+            (Codec::Float, 1.5f32.to_le_bytes().to_vec()),
+            (Codec::Double, (-2.25f64).to_le_bytes().to_vec()),
+            // DECIMAL(12,2) 1234567890.12 and -0.05; DECIMAL(40,2) goes to text.
+            (
+                Codec::Decimal {
+                    precision: 12,
+                    scale: 2,
+                },
+                vec![0x81, 0x0D, 0xFB, 0x38, 0xD2, 0x0C],
+            ),
+            (
+                Codec::Decimal {
+                    precision: 12,
+                    scale: 2,
+                },
+                vec![0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFA],
+            ),
+            (
+                Codec::Decimal {
+                    precision: 40,
+                    scale: 2,
+                },
+                {
+                    let mut v = vec![0x80];
+                    v.resize(decimal::binary_size(40, 2), 0);
+                    *v.last_mut().unwrap() = 7;
+                    v
+                },
+            ),
+            (Codec::Date, vec![0x21, 0xC6, 0x0F]),
+            (Codec::Date, vec![0, 0, 0]),
+            (Codec::Timestamp2 { fsp: 0 }, vec![0x5F, 0x00, 0x00, 0x01]),
+            (
+                Codec::Timestamp2 { fsp: 3 },
+                vec![0x5F, 0x00, 0x00, 0x01, 0x00, 0x7B],
+            ),
+            (Codec::Timestamp2 { fsp: 0 }, vec![0, 0, 0, 0]),
+            (
+                Codec::DateTime2 { fsp: 6 },
+                vec![0x99, 0xB2, 0x3C, 0x10, 0x00, 0x01, 0xE2, 0x40],
+            ),
+            (
+                Codec::DateTime2 { fsp: 0 },
+                vec![0x80, 0x00, 0x00, 0x00, 0x00],
+            ),
+            (Codec::DateTimeOld, 20240102030405u64.to_le_bytes().to_vec()),
+            (Codec::TimestampOld, 1_700_000_000u32.to_le_bytes().to_vec()),
+            (Codec::TimestampOld, vec![0, 0, 0, 0]),
+            (Codec::Year, vec![124]),
+            (Codec::Year, vec![0]),
+            (text(1, Charset::Utf8), b"\x03h\xC3\xA9".to_vec()),
+            (text(1, Charset::Utf8), b"\x03abc".to_vec()),
+            (text(2, Charset::Utf8), b"\x02\x00\xFF!".to_vec()),
+            (text(1, Charset::from_collation(8)), b"\x02\xE9t".to_vec()),
+            (
+                Codec::Blob {
+                    len_bytes: 2,
+                    charset: None,
+                },
+                b"\x03\x00\x00\xFFz".to_vec(),
+            ),
+            (
+                Codec::String {
+                    len_bytes: 1,
+                    charset: Some(Charset::Binary),
+                    pad_to: Some(4),
+                },
+                b"\x02ab".to_vec(),
+            ),
+            (
+                Codec::Enum {
+                    bytes: 1,
+                    labels: vec!["a".into(), "b".into()],
+                },
+                vec![2],
+            ),
+            (
+                Codec::Enum {
+                    bytes: 2,
+                    labels: vec!["a".into()],
+                },
+                vec![7, 0],
+            ),
+            (
+                Codec::Enum {
+                    bytes: 1,
+                    labels: vec!["a".into()],
+                },
+                vec![0],
+            ),
+            (
+                Codec::Geometry { len_bytes: 4 },
+                b"\x02\x00\x00\x00\x01\x02".to_vec(),
+            ),
+        ];
+        let mut plain_cases = 0;
+        for (codec, bytes) in cases {
+            let dt = codec.arrow_type();
+            let step = Step::of(&codec);
+            let run = |b: &mut ColumnBuilder, bytes: &[u8], stepped: bool| {
+                let mut scratch = Scratch::default();
+                let mut r = Reader::new(bytes);
+                let out = if stepped {
+                    decode_step(step, &codec, &mut r, b, &mut scratch)
+                } else {
+                    decode(&codec, &mut r, b, &mut scratch)
+                };
+                (out.map(|()| r.is_empty()), scratch.stats)
+            };
+            for stepped in [false, true] {
+                let mut arrow = ColumnBuilder::new(&dt).unwrap();
+                let mut plain = ColumnBuilder::plain(&dt).unwrap();
+                assert!(matches!(plain, ColumnBuilder::Plain(_)), "{codec:?}");
+                let want = run(&mut arrow, &bytes, stepped);
+                assert_eq!(want.0, Ok(true), "{codec:?}");
+                assert_eq!(run(&mut plain, &bytes, stepped), want, "{codec:?}");
+                // A null between two values, as a row's null bit gives it.
+                arrow.append_null();
+                plain.append_null();
+                assert_eq!(run(&mut arrow, &bytes, stepped).0, Ok(true));
+                assert_eq!(run(&mut plain, &bytes, stepped).0, Ok(true));
+                assert_eq!(
+                    arrow.finish().unwrap().to_data(),
+                    plain.finish().unwrap().to_data(),
+                    "{codec:?}"
+                );
+                let short = &bytes[..bytes.len() - 1];
+                let want = run(&mut ColumnBuilder::new(&dt).unwrap(), short, stepped);
+                let got = run(&mut ColumnBuilder::plain(&dt).unwrap(), short, stepped);
+                assert_eq!(got.0, want.0, "{codec:?} cut short");
+                plain_cases += 1;
+            }
+        }
+        assert_eq!(plain_cases, 2 * 33);
     }
 
     /// A text value that is not valid UTF-8 is stored with U+FFFD in place of the bad bytes and
