@@ -8,6 +8,9 @@ from pathlib import Path
 from benches.harness import System
 from benches.latency_benches import PRODUCED, LatencyResult
 from benches.pg_benches import Comparison
+from benches.scan_benches import Pair
+from benches.scan_benches import section as scan_section
+from benches.scan_benches import targets as scan_targets
 
 
 def _is_ours(name: str) -> bool:
@@ -102,6 +105,7 @@ def write(
     charts: list[Path],
     skipped: list[str],
     latency: list[LatencyResult] | None = None,
+    scans: list[Pair] | None = None,
 ) -> None:
     lines = ["# arrowtail benchmarks", ""]
     lines += [
@@ -117,7 +121,7 @@ def write(
         *headline(comparisons),
         *latency_headline(latency),
         "",
-        *targets_section(comparisons, latency),
+        *targets_section(comparisons, latency, scans),
         "## Ratios (arrowtail ÷ peer, same machine, same run)",
         "",
         "| comparison | arrowtail | peer | throughput ratio | peak RSS ratio |",
@@ -149,6 +153,7 @@ def write(
         if notes:
             lines.append("")
     lines += latency_section(latency)
+    lines += scan_section(scans)
     if skipped:
         lines += ["## Not measured in this run", "", *[f"- {s}" for s in skipped], ""]
     if charts:
@@ -171,6 +176,7 @@ def dump(
     settings: dict[str, object] | None = None,
     skipped: list[str] | None = None,
     latency: list[LatencyResult] | None = None,
+    scans: list[Pair] | None = None,
 ) -> None:
     """Every sample of the run as JSON, for later analysis and for :func:`load`."""
     data = {
@@ -181,6 +187,10 @@ def dump(
         "latency": [
             {"rate": lat.rate, "seconds": lat.seconds, "rounds": lat.rounds, "found": lat.found}
             for lat in latency or []
+        ],
+        "scans": [
+            {"input": p.input, "decoder": p.decoder, "decode": p.decode, "scan": p.scan}
+            for p in scans or []
         ],
         "comparisons": [
             {
@@ -407,9 +417,11 @@ def latency_targets(latency: list[LatencyResult] | None) -> list[tuple[str, str,
 
 
 def targets_section(
-    comparisons: list[Comparison], latency: list[LatencyResult] | None
+    comparisons: list[Comparison],
+    latency: list[LatencyResult] | None,
+    scans: list[Pair] | None = None,
 ) -> list[str]:
-    rows = targets(comparisons) + latency_targets(latency)
+    rows = targets(comparisons) + latency_targets(latency) + scan_targets(scans)
     if not rows:
         return []
     lines = [
@@ -463,9 +475,14 @@ def load(path: Path) -> dict:
     if isinstance(lat, dict):  # a single rate, as older runs stored it
         lat = [lat]
     latency = [LatencyResult(x["rate"], x["seconds"], x["rounds"], x["found"]) for x in lat]
+    scans = [
+        Pair(x["input"], x["decoder"], (*x["decode"],), (*x["scan"],))
+        for x in data.get("scans") or []
+    ]
     return {
         "comparisons": comparisons,
         "latency": latency,
+        "scans": scans,
         "machine": data["machine"],
         "command": data["command"],
         "settings": data.get("settings", {}),
@@ -488,7 +505,7 @@ def main(argv: list[str] | None = None) -> int:
         found += latency_chart(run["latency"], out.parent / "charts")
     write(
         out, run["comparisons"], run["machine"], run["command"], run["settings"], found,
-        run["skipped"], run["latency"],
+        run["skipped"], run["latency"], run["scans"],
     )  # fmt: skip
     print(f"wrote {out}")
     return 0

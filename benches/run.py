@@ -24,6 +24,7 @@ from benches import (
     pg_benches,
     report,
     scaling,
+    scan_benches,
     snapshot_benches,
     verify_benches,
 )
@@ -33,7 +34,7 @@ from benches.harness import System, interleave, machine, rss_method, run_worker
 HERE = Path(__file__).resolve().parent
 PARTS = (
     "pgoutput", "binlog", "live", "snapshot", "psnapshot", "width", "memory",
-    "kafka", "latency", "txsize", "mylive", "debezium", "apply", "verify",
+    "kafka", "latency", "txsize", "mylive", "debezium", "apply", "verify", "scan",
 )  # fmt: skip
 KAFKA_PARTS = {"kafka", "latency"}
 #: The benchmark broker runs as Kafka's own start scripts run it (a 1 GiB heap, G1 aiming at
@@ -48,7 +49,8 @@ BROKER_JVM_OPTS = [
     "-XX:InitiatingHeapOccupancyPercent=35", "-XX:+ExplicitGCInvokesConcurrent",
     "-XX:MaxInlineLevel=15", "-XX:+AlwaysPreTouch", "-Djava.awt.headless=true",
 ]  # fmt: skip
-PG_PARTS = {"pgoutput", "live", "snapshot", "psnapshot", "width", "memory", "txsize"} | KAFKA_PARTS
+PG_PARTS = {"pgoutput", "live", "snapshot", "psnapshot", "width", "memory", "txsize", "scan"}
+PG_PARTS |= KAFKA_PARTS
 
 
 def _log(msg: str) -> None:
@@ -161,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
 
     comparisons: list[pg_benches.Comparison] = []
     latency: list[latency_benches.LatencyResult] = []
+    scans: list[scan_benches.Pair] = []
+    scan_inputs: dict[str, Path] = {}
+    scan_binlogs: list[Path] = []
     skipped: list[str] = []
     args.out.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -196,6 +201,10 @@ def main(argv: list[str] | None = None) -> int:
             _log(f"PostgreSQL on port {pg.port}: workload of {rows} rows, captures")
             templates = ["kafka_tmpl"] if "kafka" in parts else []
             prep = pg_benches.prepare(pg, work, rows, widths, wide_rows, rounds, templates)
+            scan_inputs = {
+                "pgoutput text (proto 1), mixed workload": prep["text"].path,
+                "pgoutput binary (proto 2), mixed workload": prep["binary"].path,
+            }
             if "pgoutput" in parts:
                 comparisons += pg_benches.decode(work, prep, rounds, _log)
             if "live" in parts:
@@ -224,12 +233,13 @@ def main(argv: list[str] | None = None) -> int:
                 comparisons.append(memory(pg, work, memory_rows))
             if "txsize" in parts:
                 comparisons.append(scaling.tx_size(pg, work, rows, memory_rows, slow, _log))
-        if parts & {"binlog", "mylive"}:
+        if parts & {"binlog", "mylive", "scan"}:
             my = MariaDBServer()
             servers.callback(my.cleanup)
             my.start()
             _log(f"MariaDB on port {my.port}: workload of {rows} rows")
             prep = my_benches.prepare(my, rows)
+            scan_binlogs = list(prep["files"])
             if "binlog" in parts:
                 comparisons += my_benches.decode(my, work, prep, rounds, _log)
             if "mylive" in parts:
@@ -238,16 +248,22 @@ def main(argv: list[str] | None = None) -> int:
             comparisons += apply_benches.apply(work, rows, rounds, _log)
         if "verify" in parts:
             comparisons += verify_benches.verify(verify_rows, rounds, _log)
+        if "scan" in parts:
+            try:
+                scans = scan_benches.measure(scan_inputs, scan_binlogs, _log)
+            except scan_benches.ScanUnavailable as exc:
+                skipped.append(f"decode against the bare scan: {exc}")
     skipped += [f"{p} (not selected with --only)" for p in PARTS if p not in parts]
     settings["wall time of the run"] = f"{time.monotonic() - started:.0f} s"
     charts = report.charts(comparisons, args.out.parent / "charts")
     if latency:
         charts += report.latency_chart(latency, args.out.parent / "charts")
     info = machine()
-    report.write(args.out, comparisons, info, command, settings, charts, skipped, latency)
+    report.write(args.out, comparisons, info, command, settings, charts, skipped, latency, scans)
     report.dump(
-        args.out.with_name("results.json"), comparisons, info, command, settings, skipped, latency
-    )
+        args.out.with_name("results.json"),
+        comparisons, info, command, settings, skipped, latency, scans,
+    )  # fmt: skip
     _log(f"wrote {args.out}")
     return 0
 

@@ -8,7 +8,8 @@
 //! rows/s and once as MB/s, in on-CPU time of the thread (see [`cpu_time`]). Run: `cargo bench -p arrowtail-core --bench decode` (a filter after
 //! `--` selects inputs, e.g. `-- pgoutput`); `ARROWTAIL_BENCH_ROWS` sets the pgoutput and COPY
 //! row count (default 100000); `ARROWTAIL_BENCH_BINLOG` adds binlog files (`:`-separated) as
-//! `binlog/file/NAME`.
+//! `binlog/file/NAME`, and `ARROWTAIL_BENCH_CAPTURE` pgoutput captures (the framing of
+//! `Decoder::feed_capture`) as `pgoutput/file/NAME`, each with a long-lived decoder beside.
 
 mod cpu_time;
 mod inputs;
@@ -233,6 +234,36 @@ fn pgoutput(c: &mut C) {
         .join("../../tests/fixtures/pgoutput/stream.cap");
     let make = move || std::fs::read(&real).expect("tests/fixtures/pgoutput/stream.cap");
     bench(c, "pgoutput/real_capture", &make, &decode_pgoutput, None);
+    // Captures of a real workload, when given (e.g. those `benches.run` records): fresh and
+    // long-lived decoders, each beside the bare scan of the same bytes.
+    for (name, make) in given_files("ARROWTAIL_BENCH_CAPTURE", "pgoutput/file") {
+        bench(c, &name, &make, &decode_pgoutput, Some(scan::pgoutput));
+        bench(
+            c,
+            &format!("{name}/steady"),
+            &make,
+            &steady(pgoutput_pass),
+            Some(scan::pgoutput),
+        );
+    }
+}
+
+/// The files a `:`-separated path list in the variable `var` names, each as a bench name under
+/// `prefix` (`prefix/FILE`) and a maker of its bytes.
+fn given_files(var: &str, prefix: &str) -> Vec<(String, impl Fn() -> Vec<u8>)> {
+    let var = var.to_owned();
+    std::env::split_paths(&std::env::var_os(&var).unwrap_or_default())
+        .map(|path| {
+            let name = format!(
+                "{prefix}/{}",
+                path.file_name().unwrap_or_default().to_string_lossy()
+            );
+            let var = var.clone();
+            (name, move || {
+                std::fs::read(&path).unwrap_or_else(|e| panic!("{var} file {path:?}: {e}"))
+            })
+        })
+        .collect()
 }
 
 fn binlog(c: &mut C) {
@@ -260,15 +291,15 @@ fn binlog(c: &mut C) {
         Some(scan::binlog),
     );
     // Binlog files of a real workload, when given (e.g. the MariaDB run of `benches.run`).
-    for path in
-        std::env::split_paths(&std::env::var_os("ARROWTAIL_BENCH_BINLOG").unwrap_or_default())
-    {
-        let name = format!(
-            "binlog/file/{}",
-            path.file_name().unwrap_or_default().to_string_lossy()
-        );
-        let make = move || std::fs::read(&path).expect("ARROWTAIL_BENCH_BINLOG file");
+    for (name, make) in given_files("ARROWTAIL_BENCH_BINLOG", "binlog/file") {
         bench(c, &name, &make, &decode_binlog, Some(scan::binlog));
+        bench(
+            c,
+            &format!("{name}/steady"),
+            &make,
+            &steady(binlog_pass),
+            Some(scan::binlog),
+        );
     }
 }
 
