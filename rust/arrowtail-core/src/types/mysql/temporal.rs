@@ -42,9 +42,29 @@ pub fn micros_from_parts(
     if hour > 23 || minute > 59 || second > 59 || micros > 999_999 {
         return None;
     }
-    let days = i64::from(days_from_civil(year, month, day)?);
+    micros_from_days(
+        days_from_civil(year, month, day)?,
+        hour,
+        minute,
+        second,
+        micros,
+    )
+}
+
+/// Microseconds since the epoch of a day (days since the epoch) and a time of day, or None if
+/// the time is invalid.
+pub fn micros_from_days(
+    days: i32,
+    hour: u32,
+    minute: u32,
+    second: u32,
+    micros: u32,
+) -> Option<i64> {
+    if hour > 23 || minute > 59 || second > 59 || micros > 999_999 {
+        return None;
+    }
     // Checked: a corrupt year can push the value past the i64 microsecond range.
-    let secs = days
+    let secs = i64::from(days)
         .checked_mul(86_400)?
         .checked_add(i64::from(hour * 3600 + minute * 60 + second))?;
     secs.checked_mul(1_000_000)?.checked_add(i64::from(micros))
@@ -72,17 +92,27 @@ fn frac_micros(fsp: u8, raw: u64) -> u32 {
 
 /// DATETIME2(fsp): 5 bytes big-endian offset by 0x8000000000, then the fraction.
 pub fn datetime2(int_part: u64, fsp: u8, frac: u64) -> Option<i64> {
+    let (ymd, hms) = datetime2_parts(int_part)?;
+    datetime2_at(datetime2_days(ymd)?, hms, fsp, frac)
+}
+
+/// A DATETIME2 integer part as its date (`(year * 13 + month) << 5 | day`) and its time of day
+/// (`hour << 12 | minute << 6 | second`); None below the offset.
+pub fn datetime2_parts(int_part: u64) -> Option<(u64, u64)> {
     let v = int_part.checked_sub(0x80_0000_0000)?;
-    let ymd = v >> 17;
-    let hms = v & 0x1_FFFF;
+    Some((v >> 17, v & 0x1_FFFF))
+}
+
+/// The days since the epoch of a DATETIME2 date part, or None for an invalid date.
+pub fn datetime2_days(ymd: u64) -> Option<i32> {
     let ym = ymd >> 5;
-    let day = (ymd & 31) as u32;
-    let year = (ym / 13) as i64;
-    let month = (ym % 13) as u32;
-    micros_from_parts(
-        year,
-        month,
-        day,
+    days_from_civil((ym / 13) as i64, (ym % 13) as u32, (ymd & 31) as u32)
+}
+
+/// A DATETIME2 value from its day (see [`datetime2_days`]), time part and fraction.
+pub fn datetime2_at(days: i32, hms: u64, fsp: u8, frac: u64) -> Option<i64> {
+    micros_from_days(
+        days,
         (hms >> 12) as u32,
         ((hms >> 6) & 63) as u32,
         (hms & 63) as u32,

@@ -23,6 +23,44 @@ pub struct Scratch {
     /// Text buffer.
     pub text: String,
     pub stats: ValueStats,
+    /// The last date turned into days (its kind in the top byte, its stored form below; 0 when
+    /// none) and those days: rows in a row tend to share their dates.
+    day_key: u64,
+    day_days: i32,
+}
+
+/// The kinds of stored dates [`Scratch::days`] remembers.
+const DAY_OF_DATE: u64 = 1 << 56;
+const DAY_OF_DATETIME2: u64 = 2 << 56;
+
+impl Scratch {
+    /// The days of a stored date (`kind | stored`), from the last one when it is the same date,
+    /// otherwise from `compute` (not remembered when it gives None).
+    #[inline]
+    fn days(&mut self, key: u64, compute: impl FnOnce() -> Option<i32>) -> Option<i32> {
+        if self.day_key == key {
+            return Some(self.day_days);
+        }
+        let days = compute()?;
+        self.day_key = key;
+        self.day_days = days;
+        Some(days)
+    }
+
+    /// A DATE value (3 bytes, see [`temporal::date`]) as days since the epoch.
+    #[inline]
+    fn date(&mut self, v: u32) -> Option<i32> {
+        self.days(DAY_OF_DATE | u64::from(v), || temporal::date(v))
+    }
+
+    /// A DATETIME2 value (see [`temporal::datetime2`]), its day looked up as [`days`](Self::days)
+    /// does.
+    #[inline]
+    fn datetime2(&mut self, int_part: u64, fsp: u8, frac: u64) -> Option<i64> {
+        let (ymd, hms) = temporal::datetime2_parts(int_part)?;
+        let days = self.days(DAY_OF_DATETIME2 | ymd, || temporal::datetime2_days(ymd))?;
+        temporal::datetime2_at(days, hms, fsp, frac)
+    }
 }
 
 /// The message of a value cut short. Out of line: a value read inlined into the row's loop keeps
@@ -395,7 +433,8 @@ fn step_plain(
         (Step::DateTime2 { fsp }, V::I64(_)) => {
             let int = r.uint_be(5).map_err(short)?;
             let frac = fraction(r, fsp)?;
-            return plain_temporal(p, temporal::datetime2(int, fsp, frac), scratch, codec);
+            let v = scratch.datetime2(int, fsp, frac);
+            return plain_temporal(p, v, scratch, codec);
         }
         _ => return decode_plain(codec, r, p, scratch),
     }
@@ -450,12 +489,14 @@ fn decode_plain(
         }
         Codec::Date => {
             let v = r.uint_le(3).map_err(short)? as u32;
-            return plain_temporal(p, temporal::date(v).map(i64::from), scratch, codec);
+            let days = scratch.date(v).map(i64::from);
+            return plain_temporal(p, days, scratch, codec);
         }
         Codec::DateTime2 { fsp } => {
             let int = r.uint_be(5).map_err(short)?;
             let frac = r.uint_be(temporal::fraction_len(*fsp)).map_err(short)?;
-            return plain_temporal(p, temporal::datetime2(int, *fsp, frac), scratch, codec);
+            let v = scratch.datetime2(int, *fsp, frac);
+            return plain_temporal(p, v, scratch, codec);
         }
         Codec::Timestamp2 { fsp } => {
             let secs = r.u32_be().map_err(short)?;
@@ -785,6 +826,52 @@ mod tests {
             assert_eq!(want.unwrap_err(), got.unwrap_err(), "{codec:?}");
         }
         assert_eq!(stepped, 20);
+    }
+
+    /// The day remembered from the last date gives what the date itself gives: DATE and
+    /// DATETIME2 values interleaved (equal stored numbers of both kinds among them), repeated,
+    /// invalid ones between them.
+    #[test]
+    fn the_remembered_day_is_the_dates_day() {
+        let dates: Vec<u32> = vec![
+            15 | 6 << 5 | 2024 << 9,
+            16 | 6 << 5 | 2024 << 9,
+            29 | 2 << 5 | 2023 << 9,
+            0,
+            1 | 1 << 5 | 1970 << 9,
+        ];
+        let datetime2 = |y: u64, m: u64, d: u64, hms: u64| {
+            0x80_0000_0000 + (((y * 13 + m) << 5 | d) << 17) + hms
+        };
+        let times: Vec<u64> = vec![
+            datetime2(2024, 6, 15, 1 << 12 | 2 << 6 | 3),
+            datetime2(2024, 6, 15, 23 << 12 | 59 << 6 | 59),
+            datetime2(2024, 6, 16, 0),
+            datetime2(2023, 2, 29, 0),
+            datetime2(2024, 6, 15, 24 << 12),
+            // The DATETIME2 whose date part is numerically a DATE above.
+            0x80_0000_0000 + ((15u64 | 6 << 5 | 2024 << 9) << 17),
+            0x7F_FFFF_FFFF,
+        ];
+        let mut scratch = Scratch::default();
+        let mut state = 7u64;
+        for _ in 0..2000 {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let pick = (state >> 33) as usize;
+            if pick % 2 == 0 {
+                let v = dates[pick / 2 % dates.len()];
+                assert_eq!(scratch.date(v), temporal::date(v), "{v:#x}");
+            } else {
+                let v = times[pick / 2 % times.len()];
+                assert_eq!(
+                    scratch.datetime2(v, 6, 42),
+                    temporal::datetime2(v, 6, 42),
+                    "{v:#x}"
+                );
+            }
+        }
     }
 
     /// The binlog decoder's plain columns store what Arrow's builders store, value for value,
