@@ -250,7 +250,9 @@ def main(argv: list[str] | None = None) -> int:
             comparisons += verify_benches.verify(verify_rows, rounds, _log)
         if "scan" in parts:
             try:
-                scans = scan_benches.measure(scan_inputs, scan_binlogs, _log)
+                scans = scan_benches.measure(
+                    scan_inputs, scan_binlogs, _log, 0.5 if quick else None
+                )
             except scan_benches.ScanUnavailable as exc:
                 skipped.append(f"decode against the bare scan: {exc}")
     skipped += [f"{p} (not selected with --only)" for p in PARTS if p not in parts]

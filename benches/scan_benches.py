@@ -125,20 +125,24 @@ def _cargo(filter_: str, env: dict[str, str]) -> str:
     return proc.stdout
 
 
-def measure(captures: dict[str, Path], binlogs: list[Path], log) -> list[Pair]:
+def measure(
+    captures: dict[str, Path], binlogs: list[Path], log, seconds: float | None = None
+) -> list[Pair]:
     """Runs the criterion benches over ``captures`` (label → pgoutput capture file) and the
-    ``binlogs`` files (one label, ``binlog``, numbered when there are several)."""
+    ``binlogs`` files (one label, ``binlog``, named by file when there are several); ``seconds``
+    of measurement per bench instead of criterion's 4 (``--quick``)."""
     inputs: dict[str, str] = {}
     results: dict[str, tuple[float, float, float]] = {}
+    timing = {"ARROWTAIL_BENCH_SECONDS": f"{seconds:g}"} if seconds else {}
     if captures:
         log("decode against the bare scan: pgoutput captures (cargo bench)")
-        env = {"ARROWTAIL_BENCH_CAPTURE": os.pathsep.join(str(p) for p in captures.values())}
-        results |= parse(_cargo("pgoutput/file/", env))
+        paths = os.pathsep.join(str(p) for p in captures.values())
+        results |= parse(_cargo("pgoutput/file/", {"ARROWTAIL_BENCH_CAPTURE": paths, **timing}))
         inputs |= {f"pgoutput/file/{p.name}": label for label, p in captures.items()}
     if binlogs:
         log("decode against the bare scan: binlog files (cargo bench)")
-        env = {"ARROWTAIL_BENCH_BINLOG": os.pathsep.join(str(p) for p in binlogs)}
-        results |= parse(_cargo("binlog/file/", env))
+        paths = os.pathsep.join(str(p) for p in binlogs)
+        results |= parse(_cargo("binlog/file/", {"ARROWTAIL_BENCH_BINLOG": paths, **timing}))
         inputs |= {
             f"binlog/file/{p.name}": "binlog" + (f" ({p.name})" if len(binlogs) > 1 else "")
             for p in binlogs

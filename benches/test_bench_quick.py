@@ -76,3 +76,11 @@ def test_quick_run_writes_results(benchmark, tmp_path: Path) -> None:  # type: i
         text
     )
     assert "nproc: " in text and "python -m benches.run --quick" in text
+    # Each decoder beside the bare scan of the same file: the text and binary captures and the
+    # binlog file, a fresh and a long-lived decoder each, measured as rows and as bytes.
+    scan = text.split("## Decode against the bare scan", 1)[1].split("\n## ", 1)[0]
+    shares = re.findall(
+        r"^\| (pgoutput text|pgoutput binary|binlog)[^|]*\| (fresh|long-lived) \|", scan, re.M
+    )
+    assert len(shares) == 12 and len(set(shares)) == 6, shares
+    assert "decode ≥ 30% of its bare scan (long-lived decoder)" in text

@@ -9,7 +9,9 @@
 //! `--` selects inputs, e.g. `-- pgoutput`); `ARROWTAIL_BENCH_ROWS` sets the pgoutput and COPY
 //! row count (default 100000); `ARROWTAIL_BENCH_BINLOG` adds binlog files (`:`-separated) as
 //! `binlog/file/NAME`, and `ARROWTAIL_BENCH_CAPTURE` pgoutput captures (the framing of
-//! `Decoder::feed_capture`) as `pgoutput/file/NAME`, each with a long-lived decoder beside.
+//! `Decoder::feed_capture`) as `pgoutput/file/NAME`, each with a long-lived decoder beside;
+//! `ARROWTAIL_BENCH_SECONDS` sets each bench's measurement time (default 4, warm-up a quarter of
+//! it, at most 1).
 
 mod cpu_time;
 mod inputs;
@@ -165,10 +167,15 @@ fn bench(
     let data = &make()[..];
     let rows = decode(data);
     assert!(rows > 0, "{name}: the input decodes to no rows");
+    let seconds = std::env::var("ARROWTAIL_BENCH_SECONDS")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|s| *s > 0.0)
+        .unwrap_or(4.0);
     let mut g = c.benchmark_group(name);
     g.sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(4));
+        .warm_up_time(Duration::from_secs_f64((seconds / 4.0).min(1.0)))
+        .measurement_time(Duration::from_secs_f64(seconds));
     for (label, t) in [
         ("rows", Throughput::Elements(rows)),
         ("bytes", Throughput::BytesDecimal(data.len() as u64)),
