@@ -196,6 +196,28 @@ fn bench(
     g.finish();
 }
 
+/// Benches an input twice, each beside its bare scan: `name` with a fresh decoder for every pass
+/// (`fresh`), and `name/steady` with one long-lived decoder given the input again and again and
+/// flushed after each (`pass`), as a live stream runs: its buffers are warm, a fresh decoder's
+/// are not.
+fn fresh_and_steady<D: Default>(
+    c: &mut C,
+    name: &str,
+    make: &dyn Fn() -> Vec<u8>,
+    fresh: &dyn Fn(&[u8]) -> u64,
+    pass: impl Fn(&mut D, &[u8]) -> u64,
+    scan: Scan,
+) {
+    bench(c, name, make, fresh, Some(scan));
+    bench(
+        c,
+        &format!("{name}/steady"),
+        make,
+        &steady(pass),
+        Some(scan),
+    );
+}
+
 fn pgoutput(c: &mut C) {
     let rows = std::env::var("ARROWTAIL_BENCH_ROWS")
         .ok()
@@ -210,15 +232,13 @@ fn pgoutput(c: &mut C) {
                 assert_eq!(decode_pgoutput(&data), changes, "{label}: rows lost");
                 data
             };
-            bench(c, &name, &make, &decode_pgoutput, Some(scan::pgoutput));
-            // The same capture fed again and again to one decoder, flushed after each, as a
-            // live stream runs: its buffers are warm, a fresh decoder's are not.
-            bench(
+            fresh_and_steady(
                 c,
-                &format!("{name}/steady"),
+                &name,
                 &make,
-                &steady(pgoutput_pass),
-                Some(scan::pgoutput),
+                &decode_pgoutput,
+                pgoutput_pass,
+                scan::pgoutput,
             );
         }
         let make = move || pg::copy_binary(table, rows);
@@ -244,13 +264,13 @@ fn pgoutput(c: &mut C) {
     // Captures of a real workload, when given (e.g. those `benches.run` records): fresh and
     // long-lived decoders, each beside the bare scan of the same bytes.
     for (name, make) in given_files("ARROWTAIL_BENCH_CAPTURE", "pgoutput/file") {
-        bench(c, &name, &make, &decode_pgoutput, Some(scan::pgoutput));
-        bench(
+        fresh_and_steady(
             c,
-            &format!("{name}/steady"),
+            &name,
             &make,
-            &steady(pgoutput_pass),
-            Some(scan::pgoutput),
+            &decode_pgoutput,
+            pgoutput_pass,
+            scan::pgoutput,
         );
     }
 }
@@ -280,14 +300,7 @@ fn binlog(c: &mut C) {
     ] {
         let make =
             move || inputs::binlog::repeat_transactions(&inputs::binlog::fixture(file), times);
-        bench(c, name, &make, &decode_binlog, Some(scan::binlog));
-        bench(
-            c,
-            &format!("{name}/steady"),
-            &make,
-            &steady(binlog_pass),
-            Some(scan::binlog),
-        );
+        fresh_and_steady(c, name, &make, &decode_binlog, binlog_pass, scan::binlog);
     }
     let make = || inputs::binlog::fixture("mysql-bin.sakila.gz");
     bench(
@@ -299,14 +312,7 @@ fn binlog(c: &mut C) {
     );
     // Binlog files of a real workload, when given (e.g. the MariaDB run of `benches.run`).
     for (name, make) in given_files("ARROWTAIL_BENCH_BINLOG", "binlog/file") {
-        bench(c, &name, &make, &decode_binlog, Some(scan::binlog));
-        bench(
-            c,
-            &format!("{name}/steady"),
-            &make,
-            &steady(binlog_pass),
-            Some(scan::binlog),
-        );
+        fresh_and_steady(c, &name, &make, &decode_binlog, binlog_pass, scan::binlog);
     }
 }
 

@@ -39,9 +39,6 @@ pub fn micros_from_parts(
     second: u32,
     micros: u32,
 ) -> Option<i64> {
-    if hour > 23 || minute > 59 || second > 59 || micros > 999_999 {
-        return None;
-    }
     micros_from_days(
         days_from_civil(year, month, day)?,
         hour,
