@@ -1,13 +1,7 @@
-"""Each decoder against the bare scan of the same input: the run's own captures and binlog files.
-
-A bare scan (``rust/arrowtail-core/benches/scan.rs``) frames every record, splits every tuple into
-its values where the format allows it and reads every byte, but knows no types and builds nothing:
-what reading the bytes costs on this machine. The decoders' share of it is measured by the
-criterion benches (``cargo bench -p arrowtail-core --bench decode``), given this run's files
-through ``ARROWTAIL_BENCH_CAPTURE`` and ``ARROWTAIL_BENCH_BINLOG``: on-CPU time of the bench
-thread, decoder and scan alternating in one process, for a fresh decoder (made for each pass,
-its buffers new to the process) and a long-lived one (given the input again and again and
-flushed after each pass, as a live stream's decoder is).
+"""Each decoder against the bare scan of the same input, on the run's own captures and binlog
+files: the criterion benches (``cargo bench -p arrowtail-core --bench decode``) given those files,
+parsed into the shares RESULTS.md shows. What is measured, and how: :data:`NOTE`, which the
+report prints under its table.
 """
 
 from __future__ import annotations

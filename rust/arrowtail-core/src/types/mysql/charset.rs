@@ -90,6 +90,12 @@ impl Charset {
     pub fn is_binary(self) -> bool {
         self == Charset::Binary
     }
+
+    /// True for the charsets whose valid UTF-8 values are their text as stored (UTF-8 itself,
+    /// and the binary and unknown ones, read as UTF-8).
+    pub fn stores_utf8(self) -> bool {
+        matches!(self, Charset::Utf8 | Charset::Other | Charset::Binary)
+    }
 }
 
 /// Decodes `bytes` in `charset` into `out` (cleared first). Returns false when invalid sequences

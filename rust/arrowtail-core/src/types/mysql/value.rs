@@ -47,6 +47,15 @@ impl Scratch {
         Some(days)
     }
 
+    /// A text value that is not its UTF-8 as stored, decoded from `charset` into the text
+    /// buffer; bytes invalid in the charset are replaced with U+FFFD and the value counted.
+    fn decode_text(&mut self, bytes: &[u8], charset: Charset) -> &str {
+        if !decode_into(charset, bytes, &mut self.text) {
+            self.stats.replaced_text += 1;
+        }
+        &self.text
+    }
+
     /// A DATE value (3 bytes, see [`temporal::date`]) as days since the epoch.
     #[inline]
     fn date(&mut self, v: u32) -> Option<i32> {
@@ -598,18 +607,12 @@ fn plain_text_or_bytes(
 ) -> Result<(), String> {
     match p.values {
         PlainValues::Str { .. } => {
-            // Valid UTF-8 in a UTF-8 charset is the value as it stands.
-            // ASCII first: for the short values most text columns hold, its check is cheaper
-            // than the full UTF-8 one.
-            if matches!(charset, Charset::Utf8 | Charset::Other | Charset::Binary)
-                && (bytes.is_ascii() || std::str::from_utf8(bytes).is_ok())
-            {
+            // Valid UTF-8 in a UTF-8 charset is the value as it stands. ASCII first: for the
+            // short values most text columns hold, its check is cheaper than the full UTF-8 one.
+            if charset.stores_utf8() && (bytes.is_ascii() || std::str::from_utf8(bytes).is_ok()) {
                 return p.push_str(bytes);
             }
-            if !decode_into(charset, bytes, &mut scratch.text) {
-                scratch.stats.replaced_text += 1;
-            }
-            p.push_str(scratch.text.as_bytes())
+            p.push_str(scratch.decode_text(bytes, charset).as_bytes())
         }
         PlainValues::Bytes { .. } => p.push_bytes(bytes),
         _ => Err(mismatch(codec)),
@@ -649,16 +652,13 @@ pub fn append_text_or_bytes(
         ColumnBuilder::Utf8(b) => {
             // Valid UTF-8 in a UTF-8 charset is the value as it stands: append it straight from
             // the event, without the copy through the scratch buffer.
-            if matches!(charset, Charset::Utf8 | Charset::Other | Charset::Binary) {
+            if charset.stores_utf8() {
                 if let Ok(s) = std::str::from_utf8(bytes) {
                     b.append_value(s);
                     return true;
                 }
             }
-            if !decode_into(charset, bytes, &mut scratch.text) {
-                scratch.stats.replaced_text += 1;
-            }
-            b.append_value(&scratch.text);
+            b.append_value(scratch.decode_text(bytes, charset));
         }
         ColumnBuilder::Binary(b) => b.append_value(bytes),
         _ => return false,
